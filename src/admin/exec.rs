@@ -1,0 +1,102 @@
+//! Run one ipvsadm command line against the live rules.
+
+use super::protocol::{Request, Response};
+use crate::control::Control;
+use crate::ipvs::types::ConnView;
+use crate::ipvsadm::args::{self, UsageError};
+use crate::ipvsadm::command::{Command, ListWhat};
+use crate::ipvsadm::format;
+use std::sync::Mutex;
+
+/// ipvsadm exits 255 (its -1) when the kernel refuses a change.
+pub const EXIT_REFUSED: i32 = 255;
+
+/// What the poll loops can report beyond the rules: connections, counters.
+pub trait DataPlaneQuery: Send + Sync {
+    fn connections(&self) -> Vec<ConnView>;
+    /// rvs extension `--counters`: (name, value) pairs.
+    fn counters(&self) -> Vec<(String, u64)>;
+    /// rvs extension `--neighbours`: (interface, address, MAC).
+    fn neighbours(&self) -> Vec<(String, String, String)>;
+}
+
+fn usage_err(e: UsageError) -> Response {
+    Response::err(e.message, e.exit_code)
+}
+
+pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> Response {
+    // rvs's own read-only extensions, outside ipvsadm's option space.
+    match req.argv.first().map(String::as_str) {
+        Some("--counters") => {
+            let mut out = String::new();
+            for (k, v) in dp.counters() {
+                out.push_str(&format!("{k:<40} {v}\n"));
+            }
+            return Response::ok(out);
+        }
+        Some("--neighbours") => {
+            let mut out = format!("{:<16} {:<16} {}\n", "Interface", "Address", "HWaddress");
+            for (i, a, m) in dp.neighbours() {
+                out.push_str(&format!("{i:<16} {a:<16} {m}\n"));
+            }
+            return Response::ok(out);
+        }
+        _ => {}
+    }
+    let cmd = match args::parse(&req.argv) {
+        Ok(c) => c,
+        Err(e) => return usage_err(e),
+    };
+    let mut ctl = ctl.lock().unwrap_or_else(|e| e.into_inner());
+    match cmd {
+        Command::Help => Response::ok(format::usage()),
+        Command::Version => Response::ok(format::version()),
+        Command::List(what, fmt) => match what {
+            ListWhat::Services(one) => match format::list_services(&ctl.views(), one.as_ref(), &fmt) {
+                Ok(s) => Response::ok(s),
+                Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
+            },
+            ListWhat::Connections => {
+                drop(ctl);
+                Response::ok(format::list_connections(&dp.connections(), fmt.numeric))
+            }
+            ListWhat::Timeout => Response::ok(format::list_timeout(&ctl.rules().timeouts)),
+            // There is no sync daemon: ipvsadm prints nothing in that case.
+            ListWhat::Daemon => Response::ok(String::new()),
+        },
+        Command::Save { numeric } => Response::ok(format::save(&ctl.views(), numeric)),
+        Command::Zero(key) => match ctl.zero(key.as_ref()) {
+            Ok(()) => Response::ok(String::new()),
+            Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
+        },
+        Command::Restore => restore(&mut ctl, req.stdin.as_deref().unwrap_or("")),
+        other => match ctl.apply(&other) {
+            Ok(()) => Response::ok(String::new()),
+            Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
+        },
+    }
+}
+
+/// `-R`: every line parsed and applied, all or nothing, so a bad line leaves
+/// the rules in force unchanged; the error names the line.
+fn restore(ctl: &mut Control, input: &str) -> Response {
+    let mut cmds = Vec::new();
+    let mut lines = Vec::new();
+    for (n, line) in input.lines().enumerate() {
+        match args::parse_restore_line(line) {
+            None => {}
+            Some(Err(e)) => return Response::err(format!("line {}: {}", n + 1, e.message), e.exit_code),
+            Some(Ok(Command::Restore | Command::Save { .. } | Command::List(..) | Command::Help | Command::Version)) => {
+                return Response::err(format!("line {}: not a rule: {}", n + 1, line.trim()), 2)
+            }
+            Some(Ok(c)) => {
+                cmds.push(c);
+                lines.push(n + 1);
+            }
+        }
+    }
+    match ctl.apply_all(&cmds) {
+        Ok(()) => Response::ok(String::new()),
+        Err((i, e)) => Response::err(format!("line {}: {}", lines[i], e), EXIT_REFUSED),
+    }
+}

@@ -1,0 +1,224 @@
+//! One AF_XDP socket bound to one (interface, queue), with its own UMEM.
+//!
+//! A UMEM per socket sidesteps shared-UMEM trouble on multi-queue veth
+//! (xsk-rs issue #20) and costs a copy only when a frame changes interface,
+//! which in copy mode (all that veth offers) the kernel does anyway.
+
+use crate::config::XdpMode;
+use crate::net::IfaceId;
+use std::num::NonZeroU32;
+use std::os::unix::io::{AsRawFd, RawFd};
+use xsk_rs::config::{BindFlags, FrameSize, Interface, QueueSize, SocketConfig, UmemConfig, XdpFlags};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+const FRAME_SIZE: u32 = 4096;
+
+pub struct Port {
+    pub iface: IfaceId,
+    pub queue: u32,
+    pub name: String,
+    umem: Umem,
+    fq: FillQueue,
+    cq: CompQueue,
+    tx: TxQueue,
+    rx: RxQueue,
+    /// Frames owned by user space and in no ring.
+    free: Vec<FrameDesc>,
+    /// Frames to hand to the TX ring at the end of the batch.
+    pending: Vec<FrameDesc>,
+    scratch: Vec<FrameDesc>,
+    /// Frames kept out of the fill ring so this port can always transmit.
+    reserve: usize,
+    pub tx_dropped: u64,
+}
+
+fn flags_for(mode: XdpMode) -> XdpFlags {
+    match mode {
+        XdpMode::Native => XdpFlags::XDP_FLAGS_DRV_MODE,
+        XdpMode::Generic | XdpMode::Auto => XdpFlags::XDP_FLAGS_SKB_MODE,
+    }
+}
+
+impl Port {
+    pub fn open(iface: IfaceId, name: &str, queue: u32, mode: XdpMode, frames: u32, batch: usize) -> Result<Port, String> {
+        let ring = QueueSize::new(frames / 2).map_err(|e| format!("{name}: ring size: {e}"))?;
+        let umem_cfg = UmemConfig::builder()
+            .frame_size(FrameSize::new(FRAME_SIZE).map_err(|e| e.to_string())?)
+            .fill_queue_size(ring)
+            .comp_queue_size(ring)
+            .build()
+            .map_err(|e| format!("{name}: UMEM config: {e}"))?;
+        let ifname: Interface = name.parse().map_err(|_| format!("{name}: bad interface name"))?;
+        let count = NonZeroU32::new(frames).ok_or("frames must be > 0")?;
+        let (umem, descs) = Umem::new(umem_cfg, count, false).map_err(|e| format!("{name}: UMEM: {e}"))?;
+        // Auto tries the driver's native XDP first, then generic.
+        let modes: &[XdpMode] = match mode {
+            XdpMode::Auto => &[XdpMode::Native, XdpMode::Generic],
+            XdpMode::Native => &[XdpMode::Native],
+            XdpMode::Generic => &[XdpMode::Generic],
+        };
+        let mut last_err = String::new();
+        for &m in modes {
+            let cfg = SocketConfig::builder()
+                .rx_queue_size(ring)
+                .tx_queue_size(ring)
+                .xdp_flags(flags_for(m))
+                .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
+                .build();
+            // Rebinding right after a previous owner closed can say EBUSY for a moment.
+            for attempt in 0..20 {
+                // SAFETY: the UMEM is fresh and bound once to this (device, queue).
+                match unsafe { Socket::new(cfg, &umem, &ifname, queue) } {
+                    Ok((tx, rx, Some((fq, cq)))) => {
+                        let mut p = Port {
+                            iface,
+                            queue,
+                            name: name.to_string(),
+                            umem,
+                            fq,
+                            cq,
+                            tx,
+                            rx,
+                            scratch: vec![descs[0]; batch.max(1)],
+                            free: descs,
+                            pending: Vec::with_capacity(frames as usize),
+                            reserve: (frames as usize / 4).max(batch * 2),
+                            tx_dropped: 0,
+                        };
+                        p.refill();
+                        eprintln!("rvs: {name} queue {queue}: AF_XDP socket bound ({} mode)", if m == XdpMode::Native { "native" } else { "generic" });
+                        return Ok(p);
+                    }
+                    Ok(_) => return Err(format!("{name} queue {queue}: socket came without fill/completion rings")),
+                    Err(e) => {
+                        last_err = e.to_string();
+                        if last_err.contains("busy") || last_err.contains("EBUSY") || last_err.contains("os error 16") {
+                            std::thread::sleep(std::time::Duration::from_millis(100 + 50 * attempt));
+                            continue;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        Err(format!("{name} queue {queue}: cannot bind AF_XDP socket: {last_err}"))
+    }
+
+    /// A valid descriptor of this UMEM, to initialise descriptor arrays.
+    pub fn any_desc(&self) -> FrameDesc {
+        self.scratch[0]
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.rx.fd().as_raw_fd()
+    }
+
+    /// Completed transmissions give their frames back.
+    pub fn reclaim(&mut self) {
+        loop {
+            // SAFETY: the completion ring returns frames of this port's UMEM.
+            let n = unsafe { self.cq.consume(&mut self.scratch) };
+            self.free.extend_from_slice(&self.scratch[..n]);
+            if n < self.scratch.len() {
+                break;
+            }
+        }
+    }
+
+    /// Keep the fill ring stocked, holding back a reserve for transmit.
+    pub fn refill(&mut self) {
+        if self.free.len() <= self.reserve {
+            return;
+        }
+        let want = (self.free.len() - self.reserve).min(self.fq.nb_free(self.free.len() as u32) as usize);
+        if want == 0 {
+            return;
+        }
+        let start = self.free.len() - want;
+        // SAFETY: these frames belong to this UMEM and are in no ring.
+        let n = unsafe { self.fq.produce(&self.free[start..]) };
+        self.free.truncate(self.free.len() - n);
+        if self.fq.needs_wakeup() {
+            let fd = self.rx.fd_mut();
+            let _ = self.fq.wakeup(fd, 0);
+        }
+    }
+
+    /// Take up to `out.len()` received frames.
+    pub fn receive(&mut self, out: &mut [FrameDesc]) -> usize {
+        // SAFETY: frames produced by this port's rings belong to its UMEM.
+        unsafe { self.rx.consume(out) }
+    }
+
+    /// The whole data segment of a frame (its capacity) and the frame's length.
+    /// The caller writes the new length back with [`Port::set_len`].
+    pub fn frame_mut<'a>(&'a self, desc: &'a mut FrameDesc) -> &'a mut [u8] {
+        // SAFETY: desc is one of this UMEM's frames, owned by user space now.
+        let mut d = unsafe { self.umem.data_mut(desc) };
+        d.cursor().set_pos(usize::MAX);
+        let buf = d.contents_mut();
+        // SAFETY: the slice points into the UMEM mapping, which lives as long
+        // as self; DataMut only tied it to the descriptor borrow.
+        unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr(), buf.len()) }
+    }
+
+    pub fn set_len(&self, desc: &mut FrameDesc, len: usize) {
+        // SAFETY: as in frame_mut.
+        let mut d = unsafe { self.umem.data_mut(desc) };
+        d.cursor().set_pos(len);
+    }
+
+    pub fn frame(&self, desc: &FrameDesc) -> &[u8] {
+        // SAFETY: desc is one of this UMEM's frames.
+        unsafe { self.umem.data(desc) }.contents()
+    }
+
+    /// Queue a received frame for transmission on this port, as it is.
+    pub fn queue_tx(&mut self, desc: FrameDesc) {
+        self.pending.push(desc);
+    }
+
+    /// Copy bytes into a free frame and queue it. False when out of frames.
+    pub fn send_copy(&mut self, bytes: &[u8]) -> bool {
+        let Some(mut desc) = self.free.pop() else {
+            self.tx_dropped += 1;
+            return false;
+        };
+        let buf = self.frame_mut(&mut desc);
+        if bytes.len() > buf.len() {
+            self.free.push(desc);
+            self.tx_dropped += 1;
+            return false;
+        }
+        buf[..bytes.len()].copy_from_slice(bytes);
+        self.set_len(&mut desc, bytes.len());
+        self.pending.push(desc);
+        true
+    }
+
+    pub fn recycle(&mut self, desc: FrameDesc) {
+        self.free.push(desc);
+    }
+
+    /// Hand queued frames to the kernel; one wakeup per batch at most.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        // SAFETY: pending frames belong to this UMEM and are in no ring.
+        let n = unsafe { self.tx.produce(&self.pending) };
+        if n < self.pending.len() {
+            // TX ring full: those frames are dropped, counted, and reused.
+            self.tx_dropped += (self.pending.len() - n) as u64;
+            let rest: usize = self.pending.len() - n;
+            for i in 0..rest {
+                let d = self.pending[n + i];
+                self.free.push(d);
+            }
+        }
+        self.pending.clear();
+        if self.tx.needs_wakeup() {
+            let _ = self.tx.wakeup();
+        }
+    }
+}

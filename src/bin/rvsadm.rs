@@ -1,0 +1,74 @@
+//! `rvsadm`: ipvsadm's command line, answered by a running rvs.
+//!
+//! The socket is `--socket PATH`, else `$RVS_SOCKET`, else the `[admin]
+//! socket` of `--config FILE` (default /etc/rvs/rvs.toml when it exists),
+//! else /run/rvs/rvs.sock. Everything else is passed to the daemon as is.
+
+use rvs::admin::protocol::{read_message, write_message, Request, Response};
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+fn main() {
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut socket = None;
+    let mut config = None;
+    // rvsadm's own options come first, before ipvsadm's.
+    loop {
+        match argv.first().map(String::as_str) {
+            Some("--socket") if argv.len() > 1 => {
+                socket = Some(argv[1].clone());
+                argv.drain(..2);
+            }
+            Some(a) if a.starts_with("--socket=") => {
+                socket = Some(a["--socket=".len()..].to_string());
+                argv.remove(0);
+            }
+            Some("--config") if argv.len() > 1 => {
+                config = Some(argv[1].clone());
+                argv.drain(..2);
+            }
+            _ => break,
+        }
+    }
+    let socket = socket.or_else(|| std::env::var("RVS_SOCKET").ok()).unwrap_or_else(|| {
+        let path = config.clone().unwrap_or_else(|| "/etc/rvs/rvs.toml".into());
+        match rvs::config::Config::load(&path) {
+            Ok(c) => c.socket,
+            Err(e) if config.is_some() => {
+                eprintln!("rvsadm: {e}");
+                std::process::exit(2);
+            }
+            Err(_) => rvs::config::DEFAULT_SOCKET.into(),
+        }
+    });
+    let is_restore = argv.iter().any(|a| a == "-R" || a == "--restore");
+    let stdin = if is_restore {
+        let mut s = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+            eprintln!("rvsadm: reading standard input: {e}");
+            std::process::exit(1);
+        }
+        Some(s)
+    } else {
+        None
+    };
+    let resp = match talk(&socket, &Request { argv, stdin }) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rvsadm: cannot talk to rvs at {socket}: {e}\nAre you sure that rvs is running?");
+            std::process::exit(2);
+        }
+    };
+    print!("{}", resp.stdout);
+    eprint!("{}", resp.stderr);
+    std::process::exit(resp.code);
+}
+
+fn talk(path: &str, req: &Request) -> std::io::Result<Response> {
+    let s = UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write_message(&s, req)?;
+    let bytes = read_message(&s, 64 << 20)?;
+    serde_json::from_slice(&bytes).map_err(std::io::Error::other)
+}

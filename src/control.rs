@@ -1,0 +1,261 @@
+//! The rule set operators change, and its publication to the data plane.
+//!
+//! Every change is made first to [`Rules`], a plain description of services
+//! and real servers that validates each command as IPVS would. The live
+//! objects are then reconciled to it ([`Control::sync`]): unchanged services
+//! keep their counters, scheduler state and connections. Because a command
+//! list can be tried on a copy of `Rules` first, a restore or a reload either
+//! applies whole or not at all.
+
+use crate::ipvs::dest::Dest;
+use crate::ipvs::sched;
+use crate::ipvs::service::{Service, ServiceTable};
+use crate::ipvs::types::*;
+use crate::ipvsadm::command::Command;
+use crate::pipeline::Shared;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Services and real servers as specifications only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rules {
+    pub services: Vec<(ServiceSpec, Vec<DestSpec>)>,
+    pub timeouts: Timeouts,
+}
+
+impl Rules {
+    fn service(&mut self, key: &ServiceKey) -> Option<&mut (ServiceSpec, Vec<DestSpec>)> {
+        self.services.iter_mut().find(|(s, _)| s.key == *key)
+    }
+
+    /// Apply one rule-changing command with IPVS's checks and error texts.
+    /// Commands that change nothing (listings, zero) are accepted as no-ops.
+    pub fn apply(&mut self, cmd: &Command) -> Result<(), IpvsError> {
+        match cmd {
+            Command::AddService(spec) => {
+                if self.service(&spec.key).is_some() {
+                    return Err(IpvsError::ServiceExists);
+                }
+                check_service(spec)?;
+                self.services.push((spec.clone(), Vec::new()));
+            }
+            Command::EditService(spec) => {
+                check_service(spec)?;
+                let s = self.service(&spec.key).ok_or(IpvsError::NoSuchService)?;
+                s.0 = spec.clone();
+            }
+            Command::DeleteService(key) => {
+                let before = self.services.len();
+                self.services.retain(|(s, _)| s.key != *key);
+                if self.services.len() == before {
+                    return Err(IpvsError::NoSuchService);
+                }
+            }
+            Command::Clear => self.services.clear(),
+            Command::AddDest(key, d) => {
+                let s = self.service(key).ok_or(IpvsError::ServiceNotDefined)?;
+                check_dest(&s.0, d)?;
+                if s.1.iter().any(|x| x.addr == d.addr && x.port == d.port) {
+                    return Err(IpvsError::DestExists);
+                }
+                s.1.push(d.clone());
+            }
+            Command::EditDest(key, d) => {
+                let s = self.service(key).ok_or(IpvsError::ServiceNotDefined)?;
+                check_dest(&s.0, d)?;
+                let x = s.1.iter_mut().find(|x| x.addr == d.addr && x.port == d.port).ok_or(IpvsError::NoSuchDest)?;
+                *x = d.clone();
+            }
+            Command::DeleteDest(key, addr, port) => {
+                let s = self.service(key).ok_or(IpvsError::ServiceNotDefined)?;
+                let before = s.1.len();
+                s.1.retain(|x| !(x.addr == *addr && x.port == *port));
+                if s.1.len() == before {
+                    return Err(IpvsError::NoSuchDest);
+                }
+            }
+            Command::SetTimeout(t) => {
+                // ipvsadm: a zero leaves that timeout as it is.
+                if t.tcp != 0 {
+                    self.timeouts.tcp = t.tcp;
+                }
+                if t.tcp_fin != 0 {
+                    self.timeouts.tcp_fin = t.tcp_fin;
+                }
+                if t.udp != 0 {
+                    self.timeouts.udp = t.udp;
+                }
+            }
+            Command::List(..) | Command::Zero(_) | Command::Save { .. } | Command::Restore | Command::Help | Command::Version => {}
+        }
+        Ok(())
+    }
+}
+
+fn check_service(spec: &ServiceSpec) -> Result<(), IpvsError> {
+    if !sched::is_known(&spec.scheduler) {
+        return Err(IpvsError::SchedulerNotFound);
+    }
+    if let ServiceKey::Addr { proto, addr, .. } = spec.key {
+        if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
+            return Err(IpvsError::Invalid("Protocol not available".into()));
+        }
+        if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+            return Err(IpvsError::Invalid("Invalid operation.  Possibly wrong module version, address not unicast, ...".into()));
+        }
+    }
+    Ok(())
+}
+
+fn check_dest(_svc: &ServiceSpec, d: &DestSpec) -> Result<(), IpvsError> {
+    if d.addr.is_unspecified() || d.addr.is_broadcast() || d.addr.is_multicast() {
+        return Err(IpvsError::Invalid("Invalid operation.  Possibly wrong module version, address not unicast, ...".into()));
+    }
+    if d.l_threshold > d.u_threshold && d.u_threshold != 0 {
+        return Err(IpvsError::Invalid("Invalid operation.  Possibly wrong module version, address not unicast, ...".into()));
+    }
+    Ok(())
+}
+
+/// The live rule set: what the data plane reads, and how it changes.
+pub struct Control {
+    shared: Arc<Shared>,
+    rules: Rules,
+    live: Vec<Arc<Service>>,
+}
+
+impl Control {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Control { shared, rules: Rules::default(), live: Vec::new() }
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Apply one command; on error nothing changed.
+    pub fn apply(&mut self, cmd: &Command) -> Result<(), IpvsError> {
+        self.apply_all(std::slice::from_ref(cmd)).map_err(|(_, e)| e)
+    }
+
+    /// Apply commands all or none: on error, the index of the failing one.
+    pub fn apply_all(&mut self, cmds: &[Command]) -> Result<(), (usize, IpvsError)> {
+        let mut trial = self.rules.clone();
+        for (i, c) in cmds.iter().enumerate() {
+            trial.apply(c).map_err(|e| (i, e))?;
+        }
+        self.sync(trial);
+        Ok(())
+    }
+
+    /// Make the live objects match `rules`, keeping whatever did not change.
+    pub fn sync(&mut self, rules: Rules) {
+        let mut next: Vec<Arc<Service>> = Vec::with_capacity(rules.services.len());
+        for (spec, dests) in &rules.services {
+            let existing = self.live.iter().find(|s| s.key == spec.key).cloned();
+            let svc = match existing {
+                Some(s) => s,
+                None => match Service::new(spec.clone()) {
+                    Some(s) => Arc::new(s),
+                    None => continue, // validated by Rules::apply; unreachable in practice
+                },
+            };
+            let rt = svc.runtime();
+            let mut live_dests = Vec::with_capacity(dests.len());
+            for d in dests {
+                match rt.dests.iter().find(|x| x.addr == d.addr && x.port == d.port) {
+                    Some(x) => {
+                        x.update(d);
+                        live_dests.push(x.clone());
+                    }
+                    None => live_dests.push(Arc::new(Dest::new(d))),
+                }
+            }
+            for old in &rt.dests {
+                if !live_dests.iter().any(|x| Arc::ptr_eq(x, old)) {
+                    old.set_unavailable();
+                }
+            }
+            let same_dests = live_dests.len() == rt.dests.len() && live_dests.iter().zip(&rt.dests).all(|(a, b)| Arc::ptr_eq(a, b));
+            // A weight change restarts the scheduler (wrr's cycle), as IPVS does.
+            let old_specs = self.rules.services.iter().find(|(s, _)| s.key == spec.key).map(|(_, d)| d);
+            if rt.spec != *spec || !same_dests || old_specs != Some(dests) {
+                drop(rt);
+                svc.replace(spec.clone(), live_dests);
+            }
+            next.push(svc);
+        }
+        for old in &self.live {
+            if !next.iter().any(|s| Arc::ptr_eq(s, old)) {
+                for d in &old.runtime().dests {
+                    d.set_unavailable();
+                }
+            }
+        }
+        self.live = next;
+        if rules.timeouts != self.rules.timeouts {
+            self.shared.timeouts.store(Arc::new(rules.timeouts));
+        }
+        self.rules = rules;
+        self.shared.services.store(Arc::new(ServiceTable::build(self.live.clone())));
+    }
+
+    /// `-Z`: zero the counters of one service (and its real servers) or all.
+    pub fn zero(&self, key: Option<&ServiceKey>) -> Result<(), IpvsError> {
+        let mut hit = false;
+        for s in &self.live {
+            if key.is_none_or(|k| *k == s.key) {
+                hit = true;
+                s.stats.zero();
+                for d in &s.runtime().dests {
+                    d.stats.zero();
+                }
+            }
+        }
+        if key.is_some() && !hit {
+            return Err(IpvsError::NoSuchService);
+        }
+        Ok(())
+    }
+
+    /// Run IPVS's rate estimator over every counter (every 2 seconds).
+    pub fn estimate(&self) {
+        for s in &self.live {
+            s.stats.estimate();
+            for d in &s.runtime().dests {
+                d.stats.estimate();
+            }
+        }
+    }
+
+    /// Services as the listings show them.
+    pub fn views(&self) -> Vec<ServiceView> {
+        self.live
+            .iter()
+            .map(|s| {
+                let rt = s.runtime();
+                ServiceView {
+                    spec: rt.spec.clone(),
+                    stats: s.stats.snapshot(),
+                    rate: s.stats.rate(),
+                    dests: rt
+                        .dests
+                        .iter()
+                        .map(|d| DestView {
+                            spec: d.spec(),
+                            active_conns: d.active_conns(),
+                            inact_conns: d.inactive_conns(),
+                            persist_conns: d.persistent_conns(),
+                            stats: d.stats.snapshot(),
+                            rate: d.stats.rate(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+}

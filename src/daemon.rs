@@ -1,0 +1,213 @@
+//! The director process: build everything from the configuration, run the
+//! poll loops, the admin socket and the rate estimator, and stop cleanly.
+
+use crate::admin::exec::DataPlaneQuery;
+use crate::admin::server::AdminServer;
+use crate::afxdp::link::Link;
+use crate::afxdp::port::Port;
+use crate::afxdp::worker::{Request, Worker};
+use crate::config::Config;
+use crate::control::Control;
+use crate::ipvs::types::ConnView;
+use crate::net::iface::{Interface, Interfaces};
+use crate::net::route::RouteTable;
+use crate::pipeline::{Director, Limits, Shared};
+use crate::wire::ethernet::fmt_mac;
+use crossbeam::channel::{bounded, Sender};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+struct Query {
+    workers: Vec<Sender<Request>>,
+    ifaces: Interfaces,
+    shared: Arc<Shared>,
+}
+
+impl DataPlaneQuery for Query {
+    fn connections(&self) -> Vec<ConnView> {
+        let mut all = Vec::new();
+        for w in &self.workers {
+            let (tx, rx) = bounded(1);
+            if w.send(Request::Connections(tx)).is_ok() {
+                if let Ok(v) = rx.recv_timeout(Duration::from_secs(2)) {
+                    all.extend(v);
+                }
+            }
+        }
+        all
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        self.shared.counters.nonzero().into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    fn neighbours(&self) -> Vec<(String, String, String)> {
+        let mut all = Vec::new();
+        for w in &self.workers {
+            let (tx, rx) = bounded(1);
+            if w.send(Request::Neighbours(tx)).is_ok() {
+                if let Ok(v) = rx.recv_timeout(Duration::from_secs(2)) {
+                    for (i, ip, mac) in v {
+                        all.push((self.ifaces.get(i).name.clone(), Ipv4Addr::from(ip).to_string(), fmt_mac(&mac)));
+                    }
+                }
+            }
+        }
+        all.sort();
+        all
+    }
+}
+
+/// Block the signals rvs handles, so every thread inherits the mask and
+/// the main thread alone takes them with sigtimedwait.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain libc signal-set manipulation on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
+    let ts = libc::timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: timeout.subsec_nanos() as i64 };
+    // SAFETY: set and ts are valid; info may be null.
+    let s = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+    (s > 0).then_some(s)
+}
+
+pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
+    if cfg.interfaces.is_empty() {
+        return Err("the configuration names no [[interface]]".into());
+    }
+    let mut ifaces = Vec::new();
+    let mut links = Vec::new();
+    for (i, ic) in cfg.interfaces.iter().enumerate() {
+        let l = Link::probe(&ic.name)?;
+        ifaces.push(Interface {
+            id: i as u8,
+            name: ic.name.clone(),
+            mac: l.mac,
+            mtu: l.mtu,
+            addrs: ic.addresses.iter().map(|&(a, p)| (u32::from(a), p)).collect(),
+            vips: ic.vips.iter().map(|&a| u32::from(a)).collect(),
+        });
+        links.push(l);
+    }
+    let ifaces = Interfaces(ifaces);
+    let statics: Vec<_> = cfg.routes.iter().map(|&(d, l, g)| (u32::from(d), l, u32::from(g))).collect();
+    let routes = RouteTable::build(&ifaces, &statics)?;
+
+    let shared = Arc::new(Shared::new());
+    let mut control = Control::new(shared.clone());
+    control.sync(cfg.rules.clone());
+    let control = Arc::new(Mutex::new(control));
+
+    // Sockets: every queue of every interface, dealt round robin to the loops.
+    let n_workers = cfg.cores.len().max(1);
+    if n_workers > 1 {
+        return Err(format!(
+            "dataplane.cores lists {n_workers} cores: this build runs one poll loop (replies of one flow may arrive on any queue, and cross-loop hand-off is not built yet); list one core"
+        ));
+    }
+    let mut per_worker: Vec<Vec<Port>> = (0..n_workers).map(|_| Vec::new()).collect();
+    for (i, ic) in cfg.interfaces.iter().enumerate() {
+        let queues: Vec<u32> = ic.queues.clone().unwrap_or_else(|| (0..links[i].rx_queues).collect());
+        for (k, &q) in queues.iter().enumerate() {
+            let port = Port::open(i as u8, &ic.name, q, ic.xdp_mode, cfg.frames, cfg.batch)?;
+            per_worker[k % n_workers].push(port);
+        }
+    }
+
+    let sigset = block_signals();
+    let stop = Arc::new(AtomicBool::new(false));
+    let limits = Limits { connections: cfg.connections, neighbours: cfg.neighbours, arp_hold_slots: cfg.arp_hold };
+    let mut senders = Vec::new();
+    let mut handles = Vec::new();
+    for (id, ports) in per_worker.into_iter().enumerate() {
+        let (tx, rx) = bounded(16);
+        senders.push(tx);
+        let w = Worker {
+            id,
+            core: cfg.cores.get(id).copied(),
+            director: Director::new(id, ifaces.clone(), routes.clone(), shared.clone(), limits, crate::afxdp::now_ms()),
+            ports,
+            requests: rx,
+            stop: stop.clone(),
+            batch: cfg.batch,
+        };
+        handles.push(std::thread::Builder::new().name(format!("rvs-poll-{id}")).spawn(move || w.run()).map_err(|e| e.to_string())?);
+    }
+
+    let admin = AdminServer::bind(std::path::Path::new(&cfg.socket)).map_err(|e| format!("admin socket {}: {e}", cfg.socket))?;
+    let query: Arc<dyn DataPlaneQuery> = Arc::new(Query { workers: senders, ifaces: ifaces.clone(), shared: shared.clone() });
+    let admin_thread = {
+        let (c, s) = (control.clone(), stop.clone());
+        std::thread::Builder::new().name("rvs-admin".into()).spawn(move || admin.serve(c, query, s)).map_err(|e| e.to_string())?
+    };
+    let estimator = {
+        let (c, s) = (control.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("rvs-estimator".into())
+            .spawn(move || {
+                let mut last = std::time::Instant::now();
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if last.elapsed() >= Duration::from_secs(2) {
+                        last = std::time::Instant::now();
+                        c.lock().unwrap_or_else(|e| e.into_inner()).estimate();
+                    }
+                }
+            })
+            .map_err(|e| e.to_string())?
+    };
+    eprintln!("rvs: director running on {} ({} poll loop(s)); admin socket {}", cfg.interfaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", "), n_workers, cfg.socket);
+
+    loop {
+        match wait_signal(&sigset, Duration::from_secs(1)) {
+            Some(libc::SIGHUP) => reload(&control, config_path, &cfg),
+            Some(s) => {
+                eprintln!("rvs: signal {s}: stopping");
+                break;
+            }
+            None => {
+                if handles.iter().any(|h| h.is_finished()) {
+                    eprintln!("rvs: a poll loop stopped unexpectedly: stopping");
+                    break;
+                }
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        let _ = h.join();
+    }
+    let _ = admin_thread.join();
+    let _ = estimator.join();
+    eprintln!("rvs: stopped; XDP detached, admin socket removed");
+    Ok(())
+}
+
+/// SIGHUP: re-read the configuration and apply its rules; a file that does
+/// not parse is refused and the running rules stay.
+fn reload(control: &Mutex<Control>, path: &str, running: &Config) {
+    match Config::load(path) {
+        Ok(new) => {
+            let same_links = new.interfaces.len() == running.interfaces.len()
+                && new.interfaces.iter().zip(&running.interfaces).all(|(a, b)| a.name == b.name && a.addresses == b.addresses && a.vips == b.vips)
+                && new.routes == running.routes;
+            if !same_links {
+                eprintln!("rvs: reload: interface, address and route changes need a restart; applying the services only");
+            }
+            control.lock().unwrap_or_else(|e| e.into_inner()).sync(new.rules);
+            eprintln!("rvs: reload: {path} applied");
+        }
+        Err(e) => eprintln!("rvs: reload refused, running rules kept: {e}"),
+    }
+}

@@ -1,0 +1,96 @@
+//! Weighted round robin (ip_vs_wrr.c): the classic interleaving. The current
+//! weight `cw` starts at the maximum and drops by the weights' gcd each
+//! time the index wraps; a server is chosen when its weight >= cw.
+
+use super::{SchedInput, Scheduler};
+use crate::ipvs::dest::Dest;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub struct WeightedRoundRobin {
+    /// (index + 1) in the high 32 bits (0 = before the first), cw in the low 32.
+    state: AtomicU64,
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+impl WeightedRoundRobin {
+    pub fn new(_dests: &[Arc<Dest>]) -> Self {
+        WeightedRoundRobin { state: AtomicU64::new(0) }
+    }
+}
+
+impl Scheduler for WeightedRoundRobin {
+    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput) -> Option<usize> {
+        let n = dests.len();
+        // Weights can change under us (`-e`): read them once per decision.
+        let mw = dests.iter().map(|d| d.weight()).max().unwrap_or(0);
+        if n == 0 || mw == 0 {
+            return None;
+        }
+        let di = dests.iter().map(|d| d.weight()).filter(|&w| w > 0).fold(0, gcd).max(1);
+        loop {
+            let old = self.state.load(Ordering::Acquire);
+            let (mut i, mut cw) = ((old >> 32) as usize, (old as u32).min(mw) as i64);
+            let mut pick = None;
+            // Each full pass lowers cw by di, so mw/di + 1 passes visit every weight.
+            for _ in 0..n * ((mw / di) as usize + 2) {
+                i = if i >= n { 1 } else { i + 1 }; // i is index+1; wrap to the first
+                if i == 1 {
+                    cw -= di as i64;
+                    if cw <= 0 {
+                        cw = mw as i64;
+                    }
+                }
+                let d = &dests[i - 1];
+                if !d.is_overloaded() && d.weight() as i64 >= cw {
+                    pick = Some(i - 1);
+                    break;
+                }
+            }
+            let pick = pick?;
+            let new = ((i as u64) << 32) | cw as u64;
+            if self.state.compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                return Some(pick);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn three_to_one() {
+        let d = dests(&[3, 1]);
+        let s = WeightedRoundRobin::new(&d);
+        let seq: Vec<_> = sequence(&s, &d, 8).into_iter().map(|x| x.unwrap()).collect();
+        assert_eq!(seq, vec![0, 0, 0, 1, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn kernel_interleaving_4_3_2() {
+        // The example of ip_vs_wrr.c's comment: weights 4, 3, 2.
+        let d = dests(&[4, 3, 2]);
+        let s = WeightedRoundRobin::new(&d);
+        let seq: Vec<_> = sequence(&s, &d, 9).into_iter().map(|x| x.unwrap()).collect();
+        assert_eq!(seq, vec![0, 0, 1, 0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn gcd_steps_and_zero_weight() {
+        let d = dests(&[4, 2, 0]);
+        let s = WeightedRoundRobin::new(&d);
+        let seq: Vec<_> = sequence(&s, &d, 6).into_iter().map(|x| x.unwrap()).collect();
+        assert_eq!(seq, vec![0, 0, 1, 0, 0, 1]);
+        assert_eq!(WeightedRoundRobin::new(&[]).schedule(&dests(&[0]), &input(0)), None);
+    }
+}

@@ -1,0 +1,123 @@
+//! Virtual services and the table the data plane looks them up in.
+//!
+//! A service's settings, real servers and scheduler state form one immutable
+//! [`ServiceRuntime`] swapped atomically on every change, so a poll loop sees
+//! either the old or the new set, never half of an edit. The table of
+//! services is swapped the same way when services come and go.
+
+use super::dest::Dest;
+use super::sched::{self, Scheduler};
+use super::stats::Counters;
+use super::types::{ServiceKey, ServiceSpec};
+use arc_swap::ArcSwap;
+use hashbrown::{HashMap, HashSet};
+use std::sync::Arc;
+
+pub struct ServiceRuntime {
+    pub spec: ServiceSpec,
+    pub dests: Vec<Arc<Dest>>,
+    pub sched: Box<dyn Scheduler>,
+}
+
+pub struct Service {
+    pub key: ServiceKey,
+    pub stats: Counters,
+    runtime: ArcSwap<ServiceRuntime>,
+}
+
+impl Service {
+    /// Fails when the scheduler name is unknown ("Scheduler not found").
+    pub fn new(spec: ServiceSpec) -> Option<Self> {
+        let rt = ServiceRuntime::build(spec.clone(), Vec::new())?;
+        Some(Service { key: spec.key, stats: Counters::default(), runtime: ArcSwap::from_pointee(rt) })
+    }
+
+    #[inline]
+    pub fn runtime(&self) -> arc_swap::Guard<Arc<ServiceRuntime>> {
+        self.runtime.load()
+    }
+
+    /// Replace settings and/or real servers; the scheduler restarts from a
+    /// fresh state as IPVS's update_service does.
+    pub fn replace(&self, spec: ServiceSpec, dests: Vec<Arc<Dest>>) -> bool {
+        match ServiceRuntime::build(spec, dests) {
+            Some(rt) => {
+                self.runtime.store(Arc::new(rt));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl ServiceRuntime {
+    fn build(spec: ServiceSpec, dests: Vec<Arc<Dest>>) -> Option<Self> {
+        let sched = sched::new(&spec.scheduler, &dests, &spec.sched_flags)?;
+        Some(ServiceRuntime { spec, dests, sched })
+    }
+
+    pub fn persistent(&self) -> bool {
+        self.spec.persistent.is_some()
+    }
+}
+
+/// The set of services, as the data plane reads it.
+#[derive(Default)]
+pub struct ServiceTable {
+    by_addr: HashMap<(u8, u32, u16), Arc<Service>>,
+    by_fwmark: HashMap<u32, Arc<Service>>,
+    vips: HashSet<u32>,
+    list: Vec<Arc<Service>>,
+}
+
+impl ServiceTable {
+    pub fn build(list: Vec<Arc<Service>>) -> Self {
+        let mut t = ServiceTable::default();
+        for s in &list {
+            match s.key {
+                ServiceKey::Addr { proto, addr, port } => {
+                    t.by_addr.insert((proto, u32::from(addr), port), s.clone());
+                    t.vips.insert(u32::from(addr));
+                }
+                ServiceKey::Fwmark(m) => {
+                    t.by_fwmark.insert(m, s.clone());
+                }
+            }
+        }
+        t.list = list;
+        t
+    }
+
+    /// ip_vs_service_find: the firewall mark first, then the exact port, then
+    /// a port-zero (all ports) service of that address.
+    #[inline]
+    pub fn lookup(&self, fwmark: u32, proto: u8, daddr: u32, dport: u16) -> Option<&Arc<Service>> {
+        if fwmark != 0 {
+            if let Some(s) = self.by_fwmark.get(&fwmark) {
+                return Some(s);
+            }
+        }
+        if self.by_addr.is_empty() {
+            return None;
+        }
+        self.by_addr.get(&(proto, daddr, dport)).or_else(|| self.by_addr.get(&(proto, daddr, 0)))
+    }
+
+    /// Is `ip` the address of some service (the director answers ARP and ping for it)?
+    #[inline]
+    pub fn is_vip(&self, ip: u32) -> bool {
+        self.vips.contains(&ip)
+    }
+
+    pub fn vips(&self) -> impl Iterator<Item = u32> + '_ {
+        self.vips.iter().copied()
+    }
+
+    pub fn services(&self) -> &[Arc<Service>] {
+        &self.list
+    }
+
+    pub fn find(&self, key: &ServiceKey) -> Option<&Arc<Service>> {
+        self.list.iter().find(|s| s.key == *key)
+    }
+}

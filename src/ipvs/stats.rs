@@ -1,0 +1,177 @@
+//! Per-worker counters and IPVS's rate estimator.
+//!
+//! Each poll loop writes only its own cache line (a load and a store, no
+//! locked instruction); readers sum the lines. Zeroing (`-Z`) moves a baseline
+//! instead of writing the workers' lines, so it never races with them.
+
+use super::types::{RateSnapshot, StatsSnapshot};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+/// Upper bound on poll loops; counters are laid out for this many.
+pub const MAX_WORKERS: usize = 16;
+
+#[repr(align(64))]
+#[derive(Default)]
+struct Line {
+    conns: AtomicU64,
+    inpkts: AtomicU64,
+    outpkts: AtomicU64,
+    inbytes: AtomicU64,
+    outbytes: AtomicU64,
+}
+
+#[inline]
+fn bump(c: &AtomicU64, by: u64) {
+    c.store(c.load(Relaxed).wrapping_add(by), Relaxed);
+}
+
+#[derive(Default)]
+pub struct Counters {
+    lines: [Line; MAX_WORKERS],
+    baseline: Mutex<StatsSnapshot>,
+    estimator: Mutex<Estimator>,
+}
+
+impl Counters {
+    #[inline]
+    pub fn conn(&self, worker: usize) {
+        bump(&self.lines[worker].conns, 1);
+    }
+    #[inline]
+    pub fn inbound(&self, worker: usize, bytes: usize) {
+        let l = &self.lines[worker];
+        bump(&l.inpkts, 1);
+        bump(&l.inbytes, bytes as u64);
+    }
+    #[inline]
+    pub fn outbound(&self, worker: usize, bytes: usize) {
+        let l = &self.lines[worker];
+        bump(&l.outpkts, 1);
+        bump(&l.outbytes, bytes as u64);
+    }
+
+    fn raw(&self) -> StatsSnapshot {
+        let mut s = StatsSnapshot::default();
+        for l in &self.lines {
+            s.conns += l.conns.load(Relaxed);
+            s.inpkts += l.inpkts.load(Relaxed);
+            s.outpkts += l.outpkts.load(Relaxed);
+            s.inbytes += l.inbytes.load(Relaxed);
+            s.outbytes += l.outbytes.load(Relaxed);
+        }
+        s
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let r = self.raw();
+        let b = *self.baseline.lock().unwrap_or_else(|e| e.into_inner());
+        StatsSnapshot {
+            conns: r.conns.wrapping_sub(b.conns),
+            inpkts: r.inpkts.wrapping_sub(b.inpkts),
+            outpkts: r.outpkts.wrapping_sub(b.outpkts),
+            inbytes: r.inbytes.wrapping_sub(b.inbytes),
+            outbytes: r.outbytes.wrapping_sub(b.outbytes),
+        }
+    }
+
+    /// `-Z`: counters and rates start again from zero.
+    pub fn zero(&self) {
+        *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = self.raw();
+        let mut e = self.estimator.lock().unwrap_or_else(|e| e.into_inner());
+        *e = Estimator::default();
+        e.prime(&self.raw());
+    }
+
+    /// Called every 2 seconds by the control thread, as IPVS's estimator timer.
+    pub fn estimate(&self) {
+        let raw = self.raw();
+        self.estimator.lock().unwrap_or_else(|e| e.into_inner()).update(&raw);
+    }
+
+    pub fn rate(&self) -> RateSnapshot {
+        self.estimator.lock().unwrap_or_else(|e| e.into_inner()).read()
+    }
+}
+
+/// ip_vs_est.c: sampled every 2 s, scaled fixed point, EWMA with weight 1/4.
+#[derive(Default)]
+struct Estimator {
+    primed: bool,
+    last: StatsSnapshot,
+    cps: i64,
+    inpps: i64,
+    outpps: i64,
+    inbps: i64,
+    outbps: i64,
+}
+
+impl Estimator {
+    fn prime(&mut self, s: &StatsSnapshot) {
+        self.last = *s;
+        self.primed = true;
+    }
+
+    fn update(&mut self, s: &StatsSnapshot) {
+        if !self.primed {
+            self.prime(s);
+            return;
+        }
+        let step = |avg: &mut i64, now: u64, last: u64, shift: u32| {
+            let rate = (now.wrapping_sub(last) as i64) << shift;
+            *avg += (rate - *avg) >> 2;
+        };
+        step(&mut self.cps, s.conns, self.last.conns, 9);
+        step(&mut self.inpps, s.inpkts, self.last.inpkts, 9);
+        step(&mut self.outpps, s.outpkts, self.last.outpkts, 9);
+        step(&mut self.inbps, s.inbytes, self.last.inbytes, 4);
+        step(&mut self.outbps, s.outbytes, self.last.outbytes, 4);
+        self.last = *s;
+    }
+
+    fn read(&self) -> RateSnapshot {
+        let pkt = |v: i64| ((v.max(0) + 0x1ff) >> 10) as u64;
+        let byt = |v: i64| ((v.max(0) + 0xf) >> 5) as u64;
+        RateSnapshot {
+            cps: pkt(self.cps),
+            inpps: pkt(self.inpps),
+            outpps: pkt(self.outpps),
+            inbps: byt(self.inbps),
+            outbps: byt(self.outbps),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_keeps_workers_untouched() {
+        let c = Counters::default();
+        c.inbound(0, 100);
+        c.inbound(3, 50);
+        c.conn(1);
+        assert_eq!(c.snapshot().inpkts, 2);
+        assert_eq!(c.snapshot().inbytes, 150);
+        c.zero();
+        assert_eq!(c.snapshot(), StatsSnapshot::default());
+        c.outbound(0, 10);
+        assert_eq!(c.snapshot().outbytes, 10);
+    }
+
+    #[test]
+    fn estimator_converges_to_rate() {
+        let c = Counters::default();
+        c.estimate();
+        for _ in 0..40 {
+            for _ in 0..200 {
+                c.inbound(0, 100); // 200 packets per 2 s = 100 pps, 10000 Bps
+            }
+            c.estimate();
+        }
+        let r = c.rate();
+        assert_eq!(r.inpps, 100);
+        assert_eq!(r.inbps, 10000);
+    }
+}

@@ -1,0 +1,188 @@
+//! Plain data types shared by the control plane, the admin protocol and the
+//! ipvsadm front end. Nothing here touches the packet path.
+
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_ICMP: u8 = 1;
+
+/// What IPVS prints as its version in every listing header.
+pub const IPVS_VERSION: &str = "1.2.1";
+/// The connection hash size IPVS reports (`size=4096`): kept for literal output.
+pub const IPVS_CONN_TAB_SIZE: u32 = 4096;
+/// `-p` without a value.
+pub const DEFAULT_PERSISTENCE_TIMEOUT: u32 = 300;
+/// ipvsadm's MAX_TIMEOUT (31 days).
+pub const MAX_TIMEOUT: u32 = 86400 * 31;
+pub const DEFAULT_SCHEDULER: &str = "wlc";
+
+/// A virtual service is either protocol+address+port or a firewall mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub enum ServiceKey {
+    /// (protocol, VIP, port); port 0 means "all ports" (persistent only).
+    Addr { proto: u8, addr: Ipv4Addr, port: u16 },
+    Fwmark(u32),
+}
+
+/// Forwarding method of a real server, as ipvsadm names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FwdMethod {
+    /// `-m`, "Masq"
+    Masq,
+    /// `-g`, "Route" (ipvsadm's default)
+    Route,
+    /// `-i`, "Tunnel"
+    Tunnel,
+    /// FULLNAT: SNAT to a director local address; "FullNat"
+    FullNat,
+}
+
+impl FwdMethod {
+    /// Name in `-L` listings.
+    pub fn list_name(self) -> &'static str {
+        match self {
+            FwdMethod::Masq => "Masq",
+            FwdMethod::Route => "Route",
+            FwdMethod::Tunnel => "Tunnel",
+            FwdMethod::FullNat => "FullNat",
+        }
+    }
+    /// Switch in `-S` output.
+    pub fn switch(self) -> &'static str {
+        match self {
+            FwdMethod::Masq => "-m",
+            FwdMethod::Route => "-g",
+            FwdMethod::Tunnel => "-i",
+            FwdMethod::FullNat => "--fullnat",
+        }
+    }
+}
+
+/// Everything `-A`/`-E` can set on a virtual service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    pub key: ServiceKey,
+    pub scheduler: String,
+    /// Persistence timeout in seconds when persistent (`-p`).
+    pub persistent: Option<u32>,
+    /// Persistence granularity (`-M`), 255.255.255.255 by default.
+    pub netmask: Ipv4Addr,
+    /// `-b` scheduler flags, e.g. "sh-fallback,sh-port".
+    pub sched_flags: Vec<String>,
+    /// `-o`, one-packet scheduling (UDP only).
+    pub ops: bool,
+}
+
+/// Everything `-a`/`-e` can set on a real server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestSpec {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub fwd: FwdMethod,
+    pub weight: u32,
+    /// `-x`, 0 = no limit.
+    pub u_threshold: u32,
+    /// `-y`
+    pub l_threshold: u32,
+}
+
+/// `--set tcp tcpfin udp` (seconds); 0 in a `--set` means "leave unchanged".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeouts {
+    pub tcp: u32,
+    pub tcp_fin: u32,
+    pub udp: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { tcp: 900, tcp_fin: 120, udp: 300 }
+    }
+}
+
+/// Packet/byte/connection counters as IPVS keeps them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+}
+
+/// Rates as IPVS's estimator reports them (per second).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateSnapshot {
+    pub cps: u64,
+    pub inpps: u64,
+    pub outpps: u64,
+    pub inbps: u64,
+    pub outbps: u64,
+}
+
+/// One real server as the listing commands see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestView {
+    pub spec: DestSpec,
+    pub active_conns: u32,
+    pub inact_conns: u32,
+    pub persist_conns: u32,
+    pub stats: StatsSnapshot,
+    pub rate: RateSnapshot,
+}
+
+/// One virtual service as the listing commands see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub spec: ServiceSpec,
+    pub stats: StatsSnapshot,
+    pub rate: RateSnapshot,
+    pub dests: Vec<DestView>,
+}
+
+/// One connection (or persistence template) as `-Lc` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnView {
+    pub proto: u8,
+    pub caddr: Ipv4Addr,
+    pub cport: u16,
+    pub vaddr: Ipv4Addr,
+    pub vport: u16,
+    pub daddr: Ipv4Addr,
+    pub dport: u16,
+    /// "ESTABLISHED", "SYN_RECV", "UDP", "NONE" (templates), ...
+    pub state: String,
+    /// Seconds until expiry.
+    pub expires: u32,
+}
+
+/// Errors of the rule-changing operations, with libipvs's exact texts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IpvsError {
+    ServiceExists,
+    SchedulerNotFound,
+    NoSuchService,
+    ServiceNotDefined,
+    DestExists,
+    NoSuchDest,
+    Invalid(String),
+}
+
+impl std::fmt::Display for IpvsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            IpvsError::ServiceExists => "Service already exists",
+            IpvsError::SchedulerNotFound => "Scheduler not found",
+            IpvsError::NoSuchService => "No such service",
+            IpvsError::ServiceNotDefined => "Service not defined",
+            IpvsError::DestExists => "Destination already exists",
+            IpvsError::NoSuchDest => "No such destination",
+            IpvsError::Invalid(m) => m.as_str(),
+        };
+        f.write_str(s)
+    }
+}
+
+impl std::error::Error for IpvsError {}

@@ -1,0 +1,5 @@
+//! One transmitter per forwarding method, as `ip_vs_xmit.c`: each rewrites
+//! the IPv4 packet (the bytes from the IP header on) for its method and
+//! direction. Framing, TTL, routing and ARP are the pipeline's job.
+pub mod dr;
+pub mod nat;

@@ -1,0 +1,61 @@
+//! The commands an ipvsadm command line (or a line of a save file) stands for.
+
+use crate::ipvs::types::{DestSpec, ServiceKey, ServiceSpec, Timeouts};
+use serde::{Deserialize, Serialize};
+
+/// Listing format flags (ipvsadm's FMT_*).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListFormat {
+    pub numeric: bool,
+    pub stats: bool,
+    pub rate: bool,
+    pub thresholds: bool,
+    pub persistent_conn: bool,
+    pub nosort: bool,
+    pub exact: bool,
+}
+
+/// What `-L` was asked to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListWhat {
+    /// All services (optionally one, with `-t/-u/-f`).
+    Services(Option<ServiceKey>),
+    /// `-c`: connection entries.
+    Connections,
+    /// `--timeout`
+    Timeout,
+    /// `--daemon`
+    Daemon,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// `-A`
+    AddService(ServiceSpec),
+    /// `-E`
+    EditService(ServiceSpec),
+    /// `-D`
+    DeleteService(ServiceKey),
+    /// `-C`
+    Clear,
+    /// `-a`
+    AddDest(ServiceKey, DestSpec),
+    /// `-e`
+    EditDest(ServiceKey, DestSpec),
+    /// `-d` (only address and port of the DestSpec matter)
+    DeleteDest(ServiceKey, std::net::Ipv4Addr, u16),
+    /// `-L`/`-l`
+    List(ListWhat, ListFormat),
+    /// `-Z [service]`
+    Zero(Option<ServiceKey>),
+    /// `--set tcp tcpfin udp`
+    SetTimeout(Timeouts),
+    /// `-S [-n]`
+    Save { numeric: bool },
+    /// `-R`: the lines of standard input are commands.
+    Restore,
+    /// `-h`
+    Help,
+    /// `-v`
+    Version,
+}

@@ -1,0 +1,1036 @@
+//! The text ipvsadm 1.31 prints: listings (`-L`), connections (`-Lc`),
+//! timeouts, the rule format of `-S`, usage and version. Every function is
+//! pure: it gets the data and returns the exact bytes, padding included.
+//!
+//! Names: without `-n`, ipvsadm resolves ports through /etc/services and
+//! addresses through the resolver. rvs reads /etc/services and /etc/hosts
+//! itself ([`NameDb`]) and never asks DNS, so an address without an
+//! /etc/hosts entry stays numeric.
+
+use super::args::PROGRAM;
+use super::command::ListFormat;
+use crate::ipvs::types::{
+    ConnView, DestView, IpvsError, ServiceKey, ServiceView, Timeouts, DEFAULT_SCHEDULER,
+    IPPROTO_TCP, IPPROTO_UDP, IPVS_CONN_TAB_SIZE, IPVS_VERSION,
+};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+const IPPROTO_SCTP: u8 = 132;
+
+// ---------------------------------------------------------------------------
+// /etc/services and /etc/hosts
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct ServEnt {
+    /// Official name first, then aliases.
+    names: Vec<String>,
+    port: u16,
+    proto: String,
+}
+
+#[derive(Debug, Clone)]
+struct HostEnt {
+    addr: Ipv4Addr,
+    /// Canonical name first, then aliases.
+    names: Vec<String>,
+}
+
+/// The two name files ipvsadm's resolver calls end up reading, loaded once.
+#[derive(Debug, Clone, Default)]
+pub struct NameDb {
+    services: Vec<ServEnt>,
+    hosts: Vec<HostEnt>,
+}
+
+fn proto_key(proto: u8) -> Option<&'static str> {
+    match proto {
+        IPPROTO_TCP => Some("tcp"),
+        IPPROTO_UDP => Some("udp"),
+        IPPROTO_SCTP => Some("sctp"),
+        _ => None,
+    }
+}
+
+impl NameDb {
+    /// No names at all: everything stays numeric.
+    pub fn empty() -> Self {
+        NameDb::default()
+    }
+
+    /// /etc/services and /etc/hosts of this system; a missing or unreadable
+    /// file simply contributes no names.
+    pub fn system() -> Self {
+        let services = std::fs::read_to_string("/etc/services").unwrap_or_default();
+        let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        NameDb::from_text(&services, &hosts)
+    }
+
+    /// Build from the text of an /etc/services and an /etc/hosts.
+    pub fn from_text(services: &str, hosts: &str) -> Self {
+        let strip = |l: &str| l.split('#').next().unwrap_or("").to_string();
+        let mut db = NameDb::default();
+        for line in services.lines().map(strip) {
+            let mut f = line.split_whitespace();
+            let (Some(name), Some(pp)) = (f.next(), f.next()) else { continue };
+            let Some((port, proto)) = pp.split_once('/') else { continue };
+            let Ok(port) = port.parse::<u16>() else { continue };
+            let mut names = vec![name.to_string()];
+            names.extend(f.map(String::from));
+            db.services.push(ServEnt { names, port, proto: proto.to_ascii_lowercase() });
+        }
+        for line in hosts.lines().map(strip) {
+            let mut f = line.split_whitespace();
+            let (Some(addr), Some(_)) = (f.next(), f.clone().next()) else { continue };
+            // IPv6 lines are of no use to an IPv4-only director.
+            let Ok(addr) = addr.parse::<Ipv4Addr>() else { continue };
+            db.hosts.push(HostEnt { addr, names: f.map(String::from).collect() });
+        }
+        db
+    }
+
+    /// getservbyname(name, proto): official names and aliases.
+    pub fn name_to_port(&self, name: &str, proto: u8) -> Option<u16> {
+        let p = proto_key(proto)?;
+        self.services
+            .iter()
+            .find(|s| s.proto == p && s.names.iter().any(|n| n == name))
+            .map(|s| s.port)
+    }
+
+    /// getservbyport(port, proto): the official name of the first entry.
+    pub fn port_to_name(&self, port: u16, proto: u8) -> Option<&str> {
+        let p = proto_key(proto)?;
+        self.services.iter().find(|s| s.proto == p && s.port == port).map(|s| s.names[0].as_str())
+    }
+
+    /// gethostbyname() through the files backend: names compare without
+    /// regard to case; the first line wins.
+    pub fn name_to_addr(&self, name: &str) -> Option<Ipv4Addr> {
+        self.hosts.iter().find(|h| h.names.iter().any(|n| n.eq_ignore_ascii_case(name))).map(|h| h.addr)
+    }
+
+    /// gethostbyaddr() through the files backend: the canonical name of the
+    /// first line with this address.
+    pub fn addr_to_name(&self, addr: Ipv4Addr) -> Option<&str> {
+        self.hosts.iter().find(|h| h.addr == addr).map(|h| h.names[0].as_str())
+    }
+}
+
+/// The database a listing needs: numeric output never reads the files.
+fn names_for(numeric: bool) -> NameDb {
+    if numeric {
+        NameDb::empty()
+    } else {
+        NameDb::system()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pieces
+// ---------------------------------------------------------------------------
+
+fn protocol_name(proto: u8) -> &'static str {
+    match proto {
+        IPPROTO_TCP => "TCP",
+        IPPROTO_UDP => "UDP",
+        IPPROTO_SCTP => "SCTP",
+        _ => "?",
+    }
+}
+
+/// addrport_to_anyname(): "addr:port", names unless numeric.
+fn addrport(addr: Ipv4Addr, port: u16, proto: u8, numeric: bool, db: &NameDb) -> String {
+    if numeric {
+        return format!("{addr}:{port}");
+    }
+    let host = db.addr_to_name(addr).map(String::from).unwrap_or_else(|| addr.to_string());
+    let port = db.port_to_name(port, proto).map(String::from).unwrap_or_else(|| port.to_string());
+    format!("{host}:{port}")
+}
+
+/// C's `buf[n] = '\0'` on a string that may be shorter.
+fn cut(mut s: String, n: usize) -> String {
+    if s.len() > n {
+        let mut i = n;
+        while !s.is_char_boundary(i) {
+            i -= 1;
+        }
+        s.truncate(i);
+    }
+    s
+}
+
+/// The protocol used to name ports of a service's addresses: ipvsadm
+/// stores TCP for fwmark services.
+fn key_proto(key: &ServiceKey) -> u8 {
+    match key {
+        ServiceKey::Addr { proto, .. } => *proto,
+        ServiceKey::Fwmark(_) => IPPROTO_TCP,
+    }
+}
+
+/// The service column: "TCP  addr:port" / "FWM  n" in listings (cut to 33
+/// characters), "-t addr:port" / "-f n" in rules.
+fn svc_name(key: &ServiceKey, rule: bool, numeric: bool, db: &NameDb) -> String {
+    match key {
+        ServiceKey::Fwmark(m) if rule => format!("-f {m}"),
+        ServiceKey::Fwmark(m) => format!("FWM  {m}"),
+        ServiceKey::Addr { proto, addr, port } => {
+            let vname = addrport(*addr, *port, *proto, numeric, db);
+            if rule {
+                let stype = match *proto {
+                    IPPROTO_TCP => "-t",
+                    IPPROTO_UDP => "-u",
+                    IPPROTO_SCTP => "--sctp-service",
+                    _ => "--xxx-service",
+                };
+                format!("{stype} {vname}")
+            } else {
+                cut(format!("{:<4} {}", protocol_name(*proto), vname), 33)
+            }
+        }
+    }
+}
+
+/// print_largenum(): a 9-column number, scaled to K/M/G/T unless exact.
+fn largenum(out: &mut String, i: u64, exact: bool) {
+    if exact {
+        let len = i.to_string().len();
+        let w = if len <= 8 { 9 } else { len + 1 };
+        let _ = write!(out, "{i:>w$}");
+        return;
+    }
+    let _ = if i < 100_000_000 {
+        write!(out, "{i:>9}")
+    } else if i < 1_000_000_000 {
+        write!(out, "{:>8}K", i / 1_000)
+    } else if i < 100_000_000_000 {
+        write!(out, "{:>8}M", i / 1_000_000)
+    } else if i < 100_000_000_000_000 {
+        write!(out, "{:>8}G", i / 1_000_000_000)
+    } else {
+        write!(out, "{:>8}T", i / 1_000_000_000_000)
+    };
+}
+
+/// print_title() for listings (the rule format has none).
+fn title(fmt: &ListFormat) -> String {
+    let pla = "Prot LocalAddress:Port";
+    let tail = "  -> RemoteAddress:Port\n";
+    if fmt.stats {
+        format!("{pla:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n{tail}", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
+    } else if fmt.rate {
+        format!("{pla:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n{tail}", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS")
+    } else if fmt.thresholds {
+        format!("{pla:<33} {:<10} {:<10} {:<10} {:<10}\n{tail}", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn")
+    } else if fmt.persistent_conn {
+        format!("{pla:<33} {:<9} {:<11} {:<10} {:<10}\n{tail}", "Weight", "PersistConn", "ActiveConn", "InActConn")
+    } else {
+        "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+            .to_string()
+    }
+}
+
+/// ipvs_cmp_services(): fwmark, protocol, address, port. Non-fwmark
+/// services have fwmark 0 and come first; fwmark services carry TCP and
+/// address 0. (libipvs subtracts unsigned values into an int, which
+/// misorders addresses more than 2^31 apart; rvs sorts them properly.)
+fn service_order(key: &ServiceKey) -> (u32, u8, u32, u16) {
+    match key {
+        ServiceKey::Addr { proto, addr, port } => (0, *proto, u32::from(*addr), *port),
+        ServiceKey::Fwmark(m) => (*m, IPPROTO_TCP, 0, 0),
+    }
+}
+
+fn sorted_services(services: &[ServiceView], nosort: bool) -> Vec<&ServiceView> {
+    let mut v: Vec<&ServiceView> = services.iter().collect();
+    if !nosort {
+        v.sort_by_key(|s| service_order(&s.spec.key));
+    }
+    v
+}
+
+fn sorted_dests(dests: &[DestView], nosort: bool) -> Vec<&DestView> {
+    let mut v: Vec<&DestView> = dests.iter().collect();
+    if !nosort {
+        v.sort_by_key(|d| (u32::from(d.spec.addr), d.spec.port));
+    }
+    v
+}
+
+/// How print_service_entry() is asked to print.
+#[derive(Clone, Copy)]
+struct Mode {
+    rule: bool,
+    fmt: ListFormat,
+}
+
+/// print_service_entry(): the service line, then its real servers.
+fn service_entry(out: &mut String, sv: &ServiceView, mode: Mode, db: &NameDb) {
+    let fmt = &mode.fmt;
+    let spec = &sv.spec;
+    let name = svc_name(&spec.key, mode.rule, fmt.numeric, db);
+    let proto = key_proto(&spec.key);
+    let flags = spec.sched_flags.join(",");
+
+    if mode.rule {
+        let _ = write!(out, "-A {} -s {}", name, spec.scheduler);
+        if let Some(t) = spec.persistent {
+            let _ = write!(out, " -p {t}");
+            if spec.netmask != Ipv4Addr::BROADCAST {
+                let _ = write!(out, " -M {}", spec.netmask);
+            }
+        }
+        if spec.ops {
+            out.push_str(" -o");
+        }
+        if !flags.is_empty() {
+            let _ = write!(out, " -b {flags}");
+        }
+    } else if fmt.stats {
+        let _ = write!(out, "{name:<33}");
+        let s = &sv.stats;
+        for n in [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes] {
+            largenum(out, n, fmt.exact);
+        }
+    } else if fmt.rate {
+        let _ = write!(out, "{name:<33}");
+        let r = &sv.rate;
+        for n in [r.cps, r.inpps, r.outpps, r.inbps, r.outbps] {
+            largenum(out, n, fmt.exact);
+        }
+    } else {
+        let _ = write!(out, "{} {}", name, spec.scheduler);
+        if !flags.is_empty() {
+            let _ = write!(out, " ({flags})");
+        }
+        if let Some(t) = spec.persistent {
+            let _ = write!(out, " persistent {t}");
+            if spec.netmask != Ipv4Addr::BROADCAST {
+                let _ = write!(out, " mask {}", spec.netmask);
+            }
+        }
+        if spec.ops {
+            out.push_str(" ops");
+        }
+    }
+    out.push('\n');
+
+    for d in sorted_dests(&sv.dests, fmt.nosort) {
+        let ds = &d.spec;
+        let dname = addrport(ds.addr, ds.port, proto, fmt.numeric, db);
+        if mode.rule {
+            let _ = write!(out, "-a {} -r {} {} -w {}", name, dname, ds.fwd.switch(), ds.weight);
+            // ipvsadm -S drops thresholds; rvs keeps them so that -R
+            // restores what -S saw.
+            if ds.u_threshold != 0 {
+                let _ = write!(out, " -x {}", ds.u_threshold);
+            }
+            if ds.l_threshold != 0 {
+                let _ = write!(out, " -y {}", ds.l_threshold);
+            }
+            // ipvsadm 1.31 names the (default) tunnel type of -i servers.
+            if ds.fwd == crate::ipvs::types::FwdMethod::Tunnel {
+                out.push_str(" --tun-type ipip");
+            }
+            out.push('\n');
+            continue;
+        }
+        let dname = cut(dname, 28);
+        if fmt.stats {
+            let _ = write!(out, "  -> {dname:<28}");
+            let s = &d.stats;
+            for n in [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes] {
+                largenum(out, n, fmt.exact);
+            }
+            out.push('\n');
+        } else if fmt.rate {
+            let r = &d.rate;
+            let _ = write!(out, "  -> {dname:<28} {:>8} {:>8} {:>8}", r.cps, r.inpps, r.outpps);
+            largenum(out, r.inbps, fmt.exact);
+            largenum(out, r.outbps, fmt.exact);
+            out.push('\n');
+        } else if fmt.thresholds {
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<10} {:<10} {:<10} {:<10}",
+                ds.u_threshold, ds.l_threshold, d.active_conns, d.inact_conns
+            );
+        } else if fmt.persistent_conn {
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<9} {:<11} {:<10} {:<10}",
+                ds.weight, d.persist_conns, d.active_conns, d.inact_conns
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<7} {:<6} {:<10} {:<10}",
+                ds.fwd.list_name(),
+                ds.weight,
+                d.active_conns,
+                d.inact_conns
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Public listings
+// ---------------------------------------------------------------------------
+
+/// `-L` (all services, with the version header) or `-L -t/-u/-f SERVICE`
+/// (that service only: title and entry, no header, as ipvsadm does).
+pub fn list_services(
+    services: &[ServiceView],
+    one: Option<&ServiceKey>,
+    fmt: &ListFormat,
+) -> Result<String, IpvsError> {
+    list_services_with(services, one, fmt, &names_for(fmt.numeric))
+}
+
+/// [`list_services`] with an explicit name database.
+pub fn list_services_with(
+    services: &[ServiceView],
+    one: Option<&ServiceKey>,
+    fmt: &ListFormat,
+    db: &NameDb,
+) -> Result<String, IpvsError> {
+    let mode = Mode { rule: false, fmt: *fmt };
+    let mut out = String::new();
+    match one {
+        Some(key) => {
+            let sv = services.iter().find(|s| s.spec.key == *key).ok_or(IpvsError::NoSuchService)?;
+            out.push_str(&title(fmt));
+            service_entry(&mut out, sv, mode, db);
+        }
+        None => {
+            let _ = writeln!(out, "IP Virtual Server version {IPVS_VERSION} (size={IPVS_CONN_TAB_SIZE})");
+            out.push_str(&title(fmt));
+            for sv in sorted_services(services, fmt.nosort) {
+                service_entry(&mut out, sv, mode, db);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `-S [-n]`: the rules, one command per line, no header.
+pub fn save(services: &[ServiceView], numeric: bool) -> String {
+    save_with(services, numeric, &names_for(numeric))
+}
+
+/// [`save`] with an explicit name database.
+pub fn save_with(services: &[ServiceView], numeric: bool, db: &NameDb) -> String {
+    let fmt = ListFormat { numeric, ..ListFormat::default() };
+    let mode = Mode { rule: true, fmt };
+    let mut out = String::new();
+    for sv in sorted_services(services, false) {
+        service_entry(&mut out, sv, mode, db);
+    }
+    out
+}
+
+/// `-L -c`: the connection table, in the order given.
+pub fn list_connections(conns: &[ConnView], numeric: bool) -> String {
+    list_connections_with(conns, numeric, &names_for(numeric))
+}
+
+/// [`list_connections`] with an explicit name database.
+pub fn list_connections_with(conns: &[ConnView], numeric: bool, db: &NameDb) -> String {
+    let mut out = String::from("IPVS connection entries\n");
+    // printf("pro expire %-11s %-18s %-18s %s\n", "state", "source", ...)
+    let _ = writeln!(out, "pro expire {:<11} {:<18} {:<18} destination", "state", "source", "virtual");
+    for c in conns {
+        let cname = addrport(c.caddr, c.cport, c.proto, numeric, db);
+        let vname = addrport(c.vaddr, c.vport, c.proto, numeric, db);
+        let dname = addrport(c.daddr, c.dport, c.proto, numeric, db);
+        let expire = format!("{:02}:{:02}", c.expires / 60, c.expires % 60);
+        let _ = writeln!(
+            out,
+            "{:<3} {:<6} {:<11} {:<18} {:<18} {}",
+            protocol_name(c.proto),
+            expire,
+            c.state,
+            cname,
+            vname,
+            dname
+        );
+    }
+    out
+}
+
+/// `-L --timeout`
+pub fn list_timeout(t: &Timeouts) -> String {
+    format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcp_fin, t.udp)
+}
+
+/// `-v`, and the first line of `-h`.
+pub fn version() -> String {
+    format!("{PROGRAM} v1.31 2019/12/24 (compiled with rvs and IPVS v{IPVS_VERSION})\n")
+}
+
+/// `-h`: ipvsadm 1.31's usage text with rvs's name, plus `--fullnat`.
+pub fn usage() -> String {
+    let p = PROGRAM;
+    let mut s = version();
+    let _ = write!(
+        s,
+        "Usage:\n\
+         \x20 {p} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [--pe persistence_engine] [-b sched-flags]\n\
+         \x20 {p} -D virtual-service\n\
+         \x20 {p} -C\n\
+         \x20 {p} -R\n\
+         \x20 {p} -S [-n]\n\
+         \x20 {p} -a|e virtual-service -r server-address [options]\n\
+         \x20 {p} -d virtual-service -r server-address\n\
+         \x20 {p} -L|l [virtual-service] [options]\n\
+         \x20 {p} -Z [virtual-service]\n\
+         \x20 {p} --set tcp tcpfin udp\n\
+         \x20 {p} --start-daemon {{master|backup}} [daemon-options]\n\
+         \x20 {p} --stop-daemon {{master|backup}}\n\
+         \x20 {p} -h\n\n"
+    );
+    s.push_str(
+        "Commands:\n\
+         Either long or short options are allowed.\n\
+         \x20 --add-service     -A        add virtual service with options\n\
+         \x20 --edit-service    -E        edit virtual service with options\n\
+         \x20 --delete-service  -D        delete virtual service\n\
+         \x20 --clear           -C        clear the whole table\n\
+         \x20 --restore         -R        restore rules from stdin\n\
+         \x20 --save            -S        save rules to stdout\n\
+         \x20 --add-server      -a        add real server with options\n\
+         \x20 --edit-server     -e        edit real server with options\n\
+         \x20 --delete-server   -d        delete real server\n\
+         \x20 --list            -L|-l     list the table\n\
+         \x20 --zero            -Z        zero counters in a service or all services\n\
+         \x20 --set tcp tcpfin udp        set connection timeout values\n\
+         \x20 --start-daemon              start connection sync daemon\n\
+         \x20 --stop-daemon               stop connection sync daemon\n\
+         \x20 --help            -h        display this help message\n\n",
+    );
+    s.push_str(
+        "virtual-service:\n\
+         \x20 --tcp-service|-t  service-address   service-address is host[:port]\n\
+         \x20 --udp-service|-u  service-address   service-address is host[:port]\n\
+         \x20 --sctp-service    service-address   service-address is host[:port]\n\
+         \x20 --fwmark-service|-f fwmark          fwmark is an integer greater than zero\n\
+         \n",
+    );
+    let _ = write!(
+        s,
+        "Options:\n\
+         \x20 --ipv6         -6                   fwmark entry uses IPv6\n\
+         \x20 --scheduler    -s scheduler         one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh,\n\
+         \x20                                     the default scheduler is {DEFAULT_SCHEDULER}.\n\
+         \x20 --pe            engine              alternate persistence engine may be sip,\n\
+         \x20                                     not set by default.\n\
+         \x20 --persistent   -p [timeout]         persistent service\n\
+         \x20 --netmask      -M netmask           persistent granularity mask\n\
+         \x20 --real-server  -r server-address    server-address is host (and port)\n\
+         \x20 --gatewaying   -g                   gatewaying (direct routing) (default)\n\
+         \x20 --ipip         -i                   ipip encapsulation (tunneling)\n\
+         \x20 --masquerading -m                   masquerading (NAT)\n\
+         \x20 --fullnat                           full NAT: source and destination translation (rvs)\n\
+         \x20 --tun-type      type                one of ipip|gue|gre,\n\
+         \x20                                     the default tunnel type is ipip.\n\
+         \x20 --tun-port      port                tunnel destination port\n\
+         \x20 --tun-nocsum                        tunnel encapsulation without checksum\n\
+         \x20 --tun-csum                          tunnel encapsulation with checksum\n\
+         \x20 --tun-remcsum                       tunnel encapsulation with remote checksum\n\
+         \x20 --weight       -w weight            capacity of real server\n\
+         \x20 --u-threshold  -x uthreshold        upper threshold of connections\n\
+         \x20 --l-threshold  -y lthreshold        lower threshold of connections\n\
+         \x20 --connection   -c                   output of current IPVS connections\n\
+         \x20 --timeout                           output of timeout (tcp tcpfin udp)\n\
+         \x20 --daemon                            output of daemon information\n\
+         \x20 --stats                             output of statistics information\n\
+         \x20 --rate                              output of rate information\n\
+         \x20 --exact                             expand numbers (display exact values)\n\
+         \x20 --thresholds                        output of thresholds information\n\
+         \x20 --persistent-conn                   output of persistent connection info\n\
+         \x20 --tun-info                          output of tunnel information\n\
+         \x20 --nosort                            disable sorting output of service/server entries\n\
+         \x20 --sort                              does nothing, for backwards compatibility\n\
+         \x20 --ops          -o                   one-packet scheduling\n\
+         \x20 --numeric      -n                   numeric output of addresses and ports\n\
+         \x20 --sched-flags  -b flags             scheduler flags (comma-separated)\n"
+    );
+    s.push_str(
+        "Daemon Options:\n\
+         \x20 --syncid sid                        syncid for connection sync (default=255)\n\
+         \x20 --sync-maxlen length                Max sync message length (default=1472)\n\
+         \x20 --mcast-interface interface         multicast interface for connection sync\n\
+         \x20 --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)\n\
+         \x20 --mcast-port port                   UDP port (default=8848)\n\
+         \x20 --mcast-ttl ttl                     Multicast TTL (default=1)\n",
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipvs::types::{DestSpec, FwdMethod, RateSnapshot, ServiceSpec, StatsSnapshot};
+    use crate::ipvsadm::args::{parse_restore_line_with, parse_with};
+    use crate::ipvsadm::command::Command;
+
+    fn tcp(a: [u8; 4], port: u16) -> ServiceKey {
+        ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(a), port }
+    }
+
+    fn udp(a: [u8; 4], port: u16) -> ServiceKey {
+        ServiceKey::Addr { proto: IPPROTO_UDP, addr: Ipv4Addr::from(a), port }
+    }
+
+    fn svc(key: ServiceKey, sched: &str, dests: Vec<DestView>) -> ServiceView {
+        ServiceView {
+            spec: ServiceSpec {
+                key,
+                scheduler: sched.into(),
+                persistent: None,
+                netmask: Ipv4Addr::BROADCAST,
+                sched_flags: vec![],
+                ops: false,
+            },
+            stats: StatsSnapshot::default(),
+            rate: RateSnapshot::default(),
+            dests,
+        }
+    }
+
+    fn dst(a: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestView {
+        DestView {
+            spec: DestSpec { addr: Ipv4Addr::from(a), port, fwd, weight, u_threshold: 0, l_threshold: 0 },
+            active_conns: 0,
+            inact_conns: 0,
+            persist_conns: 0,
+            stats: StatsSnapshot::default(),
+            rate: RateSnapshot::default(),
+        }
+    }
+
+    fn numeric() -> ListFormat {
+        ListFormat { numeric: true, ..ListFormat::default() }
+    }
+
+    const HEADER: &str = "IP Virtual Server version 1.2.1 (size=4096)\n";
+    const TITLE: &str =
+        "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
+
+    fn names() -> NameDb {
+        NameDb::from_text(
+            "# services\nhttp 80/tcp www\nhttp 80/udp\nhttps 443/tcp\ndomain 53/udp\n",
+            "127.0.0.1 localhost\n192.168.1.10 rs1.example rs1\n::1 localhost6\n",
+        )
+    }
+
+    /// Seed 000: `ipvsadm -A -f 10; -a -f 10 -r .17 -g; -a -f 10 -r .7 -g; -Ln`
+    #[test]
+    fn golden_fwmark_ln() {
+        let s = svc(
+            ServiceKey::Fwmark(10),
+            "wlc",
+            vec![dst([192, 168, 39, 17], 0, FwdMethod::Route, 1), dst([192, 168, 39, 7], 0, FwdMethod::Route, 1)],
+        );
+        let want = format!(
+            "{HEADER}{TITLE}FWM  10 wlc\n\
+             \x20 -> 192.168.39.7:0               Route   1      0          0         \n\
+             \x20 -> 192.168.39.17:0              Route   1      0          0         \n"
+        );
+        assert_eq!(list_services(&[s], None, &numeric()).unwrap(), want);
+    }
+
+    fn nat_service() -> ServiceView {
+        svc(
+            tcp([172, 25, 254, 100], 80),
+            "rr",
+            vec![dst([192, 168, 1, 10], 80, FwdMethod::Masq, 1), dst([192, 168, 1, 20], 80, FwdMethod::Masq, 1)],
+        )
+    }
+
+    /// Seed 004: the NAT `-Ln`.
+    #[test]
+    fn golden_nat_ln() {
+        let want = format!(
+            "{HEADER}{TITLE}TCP  172.25.254.100:80 rr\n\
+             \x20 -> 192.168.1.10:80              Masq    1      0          0         \n\
+             \x20 -> 192.168.1.20:80              Masq    1      0          0         \n"
+        );
+        assert_eq!(list_services(&[nat_service()], None, &numeric()).unwrap(), want);
+        // An empty table is header and title.
+        assert_eq!(list_services(&[], None, &numeric()).unwrap(), format!("{HEADER}{TITLE}"));
+    }
+
+    /// Seed 004: the `-Sn` capture.
+    #[test]
+    fn golden_save() {
+        let want = "-A -t 172.25.254.100:80 -s rr\n\
+                    -a -t 172.25.254.100:80 -r 192.168.1.10:80 -m -w 1\n\
+                    -a -t 172.25.254.100:80 -r 192.168.1.20:80 -m -w 1\n";
+        assert_eq!(save(&[nat_service()], true), want);
+    }
+
+    /// Seed 003: `ipvsadm -L -n --stats`.
+    #[test]
+    fn golden_stats() {
+        let mut s = svc(
+            tcp([172, 20, 0, 24], 80),
+            "wrr",
+            vec![dst([192, 168, 1, 16], 80, FwdMethod::Route, 1), dst([192, 168, 1, 8], 80, FwdMethod::Route, 1)],
+        );
+        s.stats = StatsSnapshot { conns: 15, inpkts: 47, outpkts: 0, inbytes: 2540, outbytes: 0 };
+        s.dests[0].stats = StatsSnapshot { conns: 7, inpkts: 23, outpkts: 0, inbytes: 1236, outbytes: 0 };
+        s.dests[1].stats = StatsSnapshot { conns: 8, inpkts: 24, outpkts: 0, inbytes: 1304, outbytes: 0 };
+        let fmt = ListFormat { numeric: true, stats: true, ..ListFormat::default() };
+        let want = "IP Virtual Server version 1.2.1 (size=4096)\n\
+            Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n\
+            \x20 -> RemoteAddress:Port\n\
+            TCP  172.20.0.24:80                     15       47        0     2540        0\n\
+            \x20 -> 192.168.1.8:80                      8       24        0     1304        0\n\
+            \x20 -> 192.168.1.16:80                     7       23        0     1236        0\n";
+        assert_eq!(list_services(&[s], None, &fmt).unwrap(), want);
+    }
+
+    #[test]
+    fn rate_thresholds_persistent_conn() {
+        let mut s = svc(tcp([10, 0, 0, 1], 80), "rr", vec![dst([10, 0, 1, 1], 80, FwdMethod::Masq, 3)]);
+        s.rate = RateSnapshot { cps: 1, inpps: 2, outpps: 3, inbps: 400, outbps: 500 };
+        s.dests[0].rate = RateSnapshot { cps: 1, inpps: 2, outpps: 3, inbps: 400, outbps: 123_456_789 };
+        s.dests[0].spec.u_threshold = 100;
+        s.dests[0].spec.l_threshold = 50;
+        s.dests[0].active_conns = 7;
+        s.dests[0].inact_conns = 8;
+        s.dests[0].persist_conns = 9;
+        let f = |set: fn(&mut ListFormat)| {
+            let mut fmt = numeric();
+            set(&mut fmt);
+            list_services(std::slice::from_ref(&s), None, &fmt).unwrap()
+        };
+        assert_eq!(
+            f(|x| x.rate = true),
+            format!(
+                "{HEADER}Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n\
+                 \x20 -> RemoteAddress:Port\n\
+                 TCP  10.0.0.1:80                         1        2        3      400      500\n\
+                 \x20 -> 10.0.1.1:80                         1        2        3      400  123456K\n"
+            )
+        );
+        assert_eq!(
+            f(|x| x.thresholds = true),
+            format!(
+                "{HEADER}Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn \n\
+                 \x20 -> RemoteAddress:Port\n\
+                 TCP  10.0.0.1:80 rr\n\
+                 \x20 -> 10.0.1.1:80                  100        50         7          8         \n"
+            )
+        );
+        assert_eq!(
+            f(|x| x.persistent_conn = true),
+            format!(
+                "{HEADER}Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn \n\
+                 \x20 -> RemoteAddress:Port\n\
+                 TCP  10.0.0.1:80 rr\n\
+                 \x20 -> 10.0.1.1:80                  3         9           7          8         \n"
+            )
+        );
+        // stats wins over everything else.
+        assert!(f(|x| {
+            x.stats = true;
+            x.rate = true;
+            x.thresholds = true
+        })
+        .contains("Conns"));
+    }
+
+    #[test]
+    fn largenum_scaling() {
+        let one = |i, exact| {
+            let mut s = String::new();
+            largenum(&mut s, i, exact);
+            s
+        };
+        assert_eq!(one(0, false), "        0");
+        assert_eq!(one(99_999_999, false), " 99999999");
+        assert_eq!(one(100_000_000, false), "  100000K");
+        assert_eq!(one(999_999_999, false), "  999999K");
+        assert_eq!(one(1_000_000_000, false), "    1000M");
+        assert_eq!(one(99_999_999_999, false), "   99999M");
+        assert_eq!(one(100_000_000_000, false), "     100G");
+        assert_eq!(one(100_000_000_000_000, false), "     100T");
+        assert_eq!(one(12, true), "       12");
+        assert_eq!(one(12_345_678, true), " 12345678");
+        assert_eq!(one(123_456_789, true), " 123456789");
+        assert_eq!(one(1_234_567_890_123, true), " 1234567890123");
+    }
+
+    #[test]
+    fn service_line_flags() {
+        let mut s = svc(tcp([1, 2, 3, 4], 0), "sh", vec![]);
+        s.spec.persistent = Some(600);
+        s.spec.netmask = Ipv4Addr::new(255, 255, 255, 0);
+        s.spec.sched_flags = vec!["sh-fallback".into(), "sh-port".into()];
+        let mut u = svc(udp([1, 2, 3, 4], 53), "rr", vec![]);
+        u.spec.ops = true;
+        let out = list_services(&[u.clone(), s.clone()], None, &numeric()).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "{HEADER}{TITLE}TCP  1.2.3.4:0 sh (sh-fallback,sh-port) persistent 600 mask 255.255.255.0\n\
+                 UDP  1.2.3.4:53 rr ops\n"
+            )
+        );
+        assert_eq!(
+            save(&[s, u], true),
+            "-A -t 1.2.3.4:0 -s sh -p 600 -M 255.255.255.0 -b sh-fallback,sh-port\n-A -u 1.2.3.4:53 -s rr -o\n"
+        );
+    }
+
+    #[test]
+    fn sorting_and_nosort() {
+        let services = vec![
+            svc(ServiceKey::Fwmark(2), "rr", vec![]),
+            svc(udp([1, 1, 1, 1], 53), "rr", vec![]),
+            svc(ServiceKey::Fwmark(1), "rr", vec![]),
+            svc(
+                tcp([200, 0, 0, 1], 80),
+                "rr",
+                vec![
+                    dst([10, 0, 0, 2], 80, FwdMethod::Masq, 1),
+                    dst([10, 0, 0, 1], 81, FwdMethod::Masq, 1),
+                    dst([10, 0, 0, 1], 80, FwdMethod::Masq, 1),
+                ],
+            ),
+            svc(tcp([9, 0, 0, 1], 443), "rr", vec![]),
+            svc(tcp([9, 0, 0, 1], 80), "rr", vec![]),
+        ];
+        let lines = |out: String| -> Vec<String> {
+            out.lines().skip(3).map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")).collect()
+        };
+        assert_eq!(
+            lines(list_services(&services, None, &numeric()).unwrap()),
+            vec![
+                "TCP 9.0.0.1:80",
+                "TCP 9.0.0.1:443",
+                "TCP 200.0.0.1:80",
+                "-> 10.0.0.1:80",
+                "-> 10.0.0.1:81",
+                "-> 10.0.0.2:80",
+                "UDP 1.1.1.1:53",
+                "FWM 1",
+                "FWM 2"
+            ]
+        );
+        let fmt = ListFormat { numeric: true, nosort: true, ..ListFormat::default() };
+        assert_eq!(
+            lines(list_services(&services, None, &fmt).unwrap()),
+            vec![
+                "FWM 2",
+                "UDP 1.1.1.1:53",
+                "FWM 1",
+                "TCP 200.0.0.1:80",
+                "-> 10.0.0.2:80",
+                "-> 10.0.0.1:81",
+                "-> 10.0.0.1:80",
+                "TCP 9.0.0.1:443",
+                "TCP 9.0.0.1:80"
+            ]
+        );
+    }
+
+    #[test]
+    fn one_service() {
+        let services = vec![nat_service(), svc(ServiceKey::Fwmark(3), "wlc", vec![])];
+        let out = list_services(&services, Some(&tcp([172, 25, 254, 100], 80)), &numeric()).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "{TITLE}TCP  172.25.254.100:80 rr\n\
+                 \x20 -> 192.168.1.10:80              Masq    1      0          0         \n\
+                 \x20 -> 192.168.1.20:80              Masq    1      0          0         \n"
+            )
+        );
+        assert_eq!(
+            list_services(&services, Some(&ServiceKey::Fwmark(3)), &numeric()).unwrap(),
+            format!("{TITLE}FWM  3 wlc\n")
+        );
+        assert_eq!(
+            list_services(&services, Some(&ServiceKey::Fwmark(4)), &numeric()),
+            Err(IpvsError::NoSuchService)
+        );
+    }
+
+    #[test]
+    fn names_without_numeric() {
+        let db = names();
+        let s = svc(
+            tcp([127, 0, 0, 1], 80),
+            "rr",
+            vec![dst([192, 168, 1, 10], 80, FwdMethod::Masq, 1), dst([192, 168, 1, 20], 8080, FwdMethod::FullNat, 2)],
+        );
+        let out = list_services_with(std::slice::from_ref(&s), None, &ListFormat::default(), &db).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "{HEADER}{TITLE}TCP  localhost:http rr\n\
+                 \x20 -> rs1.example:http             Masq    1      0          0         \n\
+                 \x20 -> 192.168.1.20:8080            FullNat 2      0          0         \n"
+            )
+        );
+        assert_eq!(
+            save_with(std::slice::from_ref(&s), false, &db),
+            "-A -t localhost:http -s rr\n\
+             -a -t localhost:http -r rs1.example:http -m -w 1\n\
+             -a -t localhost:http -r 192.168.1.20:8080 --fullnat -w 2\n"
+        );
+        // And that save re-parses with the same names to the same rules.
+        let cmds: Vec<Command> = save_with(std::slice::from_ref(&s), false, &db)
+            .lines()
+            .filter_map(|l| parse_restore_line_with(l, &db))
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(cmds[0], Command::AddService(s.spec.clone()));
+        assert_eq!(cmds[1], Command::AddDest(s.spec.key, s.dests[0].spec.clone()));
+        assert_eq!(cmds[2], Command::AddDest(s.spec.key, s.dests[1].spec.clone()));
+    }
+
+    #[test]
+    fn truncation_of_long_names() {
+        let db = NameDb::from_text(
+            "a-very-long-service-name 8080/tcp\n",
+            "10.0.0.1 a-very-long-host-name.example.com\n",
+        );
+        let s = svc(tcp([10, 0, 0, 1], 8080), "rr", vec![dst([10, 0, 0, 1], 8080, FwdMethod::Masq, 1)]);
+        let out = list_services_with(&[s], None, &ListFormat::default(), &db).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        // svc_name cut to 33 chars, dest name to 28.
+        assert_eq!(lines[3], "TCP  a-very-long-host-name.exampl rr");
+        assert_eq!(lines[4], "  -> a-very-long-host-name.exampl Masq    1      0          0         ");
+    }
+
+    #[test]
+    fn connections() {
+        let conns = vec![
+            ConnView {
+                proto: IPPROTO_TCP,
+                caddr: Ipv4Addr::new(172, 25, 254, 10),
+                cport: 50312,
+                vaddr: Ipv4Addr::new(172, 25, 254, 100),
+                vport: 80,
+                daddr: Ipv4Addr::new(192, 168, 1, 10),
+                dport: 80,
+                state: "TIME_WAIT".into(),
+                expires: 119,
+            },
+            ConnView {
+                proto: IPPROTO_UDP,
+                caddr: Ipv4Addr::new(10, 0, 0, 1),
+                cport: 5353,
+                vaddr: Ipv4Addr::new(10, 0, 0, 2),
+                vport: 53,
+                daddr: Ipv4Addr::new(10, 0, 0, 3),
+                dport: 53,
+                state: "UDP".into(),
+                expires: 6000,
+            },
+        ];
+        let want = "IPVS connection entries\n\
+            pro expire state       source             virtual            destination\n\
+            TCP 01:59  TIME_WAIT   172.25.254.10:50312 172.25.254.100:80  192.168.1.10:80\n\
+            UDP 100:00 UDP         10.0.0.1:5353      10.0.0.2:53        10.0.0.3:53\n";
+        assert_eq!(list_connections(&conns, true), want);
+        let named = list_connections_with(&conns[1..], false, &names());
+        assert!(named.ends_with("UDP 100:00 UDP         10.0.0.1:5353      10.0.0.2:domain    10.0.0.3:domain\n"));
+        assert_eq!(list_connections(&[], true).lines().count(), 2);
+    }
+
+    #[test]
+    fn timeout_version_usage() {
+        assert_eq!(list_timeout(&Timeouts::default()), "Timeout (tcp tcpfin udp): 900 120 300\n");
+        assert_eq!(version(), "rvsadm v1.31 2019/12/24 (compiled with rvs and IPVS v1.2.1)\n");
+        let u = usage();
+        assert!(u.starts_with("rvsadm v1.31 2019/12/24 (compiled with rvs and IPVS v1.2.1)\nUsage:\n  rvsadm -A|E virtual-service"));
+        assert!(u.contains("\n  --masquerading -m                   masquerading (NAT)\n  --fullnat  "));
+        assert!(u.contains("                                      the default scheduler is wlc.\n"));
+        assert!(u.ends_with("  --mcast-ttl ttl                     Multicast TTL (default=1)\n"));
+    }
+
+    #[test]
+    fn name_db() {
+        let db = names();
+        assert_eq!(db.name_to_port("www", IPPROTO_TCP), Some(80));
+        assert_eq!(db.name_to_port("domain", IPPROTO_TCP), None);
+        assert_eq!(db.port_to_name(53, IPPROTO_UDP), Some("domain"));
+        assert_eq!(db.port_to_name(53, IPPROTO_TCP), None);
+        assert_eq!(db.name_to_addr("RS1"), Some(Ipv4Addr::new(192, 168, 1, 10)));
+        assert_eq!(db.addr_to_name(Ipv4Addr::new(192, 168, 1, 10)), Some("rs1.example"));
+        assert_eq!(db.addr_to_name(Ipv4Addr::new(8, 8, 8, 8)), None);
+        assert_eq!(NameDb::empty().port_to_name(80, IPPROTO_TCP), None);
+    }
+
+    /// Rules -> `-S` text -> each line through parse_restore_line -> the
+    /// commands that build the same rules.
+    #[test]
+    fn save_restore_round_trip() {
+        let mut web = svc(
+            tcp([172, 25, 254, 100], 80),
+            "rr",
+            vec![
+                dst([192, 168, 1, 10], 80, FwdMethod::Masq, 1),
+                dst([192, 168, 1, 20], 8080, FwdMethod::Masq, 0),
+                dst([192, 168, 1, 30], 80, FwdMethod::Route, 5),
+                dst([192, 168, 1, 40], 80, FwdMethod::Tunnel, 2),
+                dst([192, 168, 1, 50], 9000, FwdMethod::FullNat, 65535),
+            ],
+        );
+        web.dests[0].spec.u_threshold = 1000;
+        web.dests[0].spec.l_threshold = 10;
+        let mut pcc = svc(tcp([10, 0, 0, 1], 0), "sh", vec![dst([10, 0, 1, 1], 0, FwdMethod::Route, 1)]);
+        pcc.spec.persistent = Some(3600);
+        pcc.spec.netmask = Ipv4Addr::new(255, 255, 0, 0);
+        pcc.spec.sched_flags = vec!["sh-fallback".into(), "sh-port".into()];
+        let mut dns = svc(udp([10, 0, 0, 53], 53), "wrr", vec![dst([10, 0, 1, 53], 5353, FwdMethod::Masq, 1)]);
+        dns.spec.ops = true;
+        dns.spec.sched_flags = vec!["flag-2".into()];
+        let mut fwm = svc(
+            ServiceKey::Fwmark(66),
+            "wlc",
+            vec![dst([192, 168, 1, 10], 0, FwdMethod::Route, 1), dst([192, 168, 1, 20], 443, FwdMethod::Masq, 1)],
+        );
+        fwm.spec.persistent = Some(300);
+        let rules = vec![fwm, dns, web, pcc];
+
+        let text = save(&rules, true);
+        let got: Vec<Command> = text
+            .lines()
+            .map(|l| match parse_restore_line_with(l, &NameDb::empty()) {
+                Some(Ok(c)) => c,
+                other => panic!("line {l:?}: {other:?}"),
+            })
+            .collect();
+        let mut want = Vec::new();
+        for sv in sorted_services(&rules, false) {
+            want.push(Command::AddService(sv.spec.clone()));
+            for d in sorted_dests(&sv.dests, false) {
+                want.push(Command::AddDest(sv.spec.key, d.spec.clone()));
+            }
+        }
+        assert_eq!(got, want);
+        assert!(text.contains("-a -t 172.25.254.100:80 -r 192.168.1.10:80 -m -w 1 -x 1000 -y 10\n"));
+        assert!(text.contains("-a -t 172.25.254.100:80 -r 192.168.1.40:80 -i -w 2 --tun-type ipip\n"));
+        assert!(text.contains("-a -f 66 -r 192.168.1.10:0 -g -w 1\n"));
+
+        // The same through the ordinary command line parser.
+        let argv: Vec<String> = "-a -t 172.25.254.100:80 -r 192.168.1.50:9000 --fullnat -w 65535"
+            .split(' ')
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            parse_with(&argv, &NameDb::empty()).unwrap(),
+            Command::AddDest(rules[2].spec.key, rules[2].dests[4].spec.clone())
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! ipvsadm compatibility: command-line syntax, listings and the save format.
+pub mod args;
+pub mod command;
+pub mod format;

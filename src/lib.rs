@@ -1,0 +1,21 @@
+//! rvs: a Linux Virtual Server director in user space.
+//!
+//! The crate splits the way kernel IPVS and DPVS do:
+//! - [`wire`]: typed, zero-copy views of Ethernet, ARP, IPv4, TCP, UDP, ICMP;
+//! - [`net`]: the director's own small stack (interfaces, routes, ARP);
+//! - [`ipvs`]: services, real servers, schedulers, connections, transmitters;
+//! - [`pipeline`]: frame in, verdict and frame(s) out; pure, no I/O;
+//! - [`control`]: the rule set operators change, published to the data plane;
+//! - [`ipvsadm`] and [`admin`]: ipvsadm's syntax and text, and the local socket;
+//! - [`afxdp`]: the thin shell over AF_XDP rings that feeds the pipeline.
+
+pub mod admin;
+pub mod afxdp;
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod ipvs;
+pub mod ipvsadm;
+pub mod net;
+pub mod pipeline;
+pub mod wire;

@@ -1,0 +1,8 @@
+//! The director's own small network stack: its interfaces and addresses,
+//! a longest-prefix-match route table, and the ARP neighbour table.
+pub mod iface;
+pub mod neighbour;
+pub mod route;
+
+/// Index of an interface rvs owns (position in the config's interface list).
+pub type IfaceId = u8;

@@ -1,0 +1,99 @@
+//! Why frames were dropped or handled, counted per poll loop.
+
+use crate::ipvs::stats::MAX_WORKERS;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+macro_rules! reasons {
+    ($($name:ident => $text:literal,)*) => {
+        /// Every outcome the pipeline counts. Drops each have their own reason
+        /// so an operator can tell hostile traffic from misconfiguration.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum Reason { $($name,)* }
+        impl Reason {
+            pub const ALL: &'static [Reason] = &[$(Reason::$name,)*];
+            pub fn name(self) -> &'static str {
+                match self { $(Reason::$name => $text,)* }
+            }
+        }
+    };
+}
+
+reasons! {
+    RxFrames => "rx-frames",
+    TxFrames => "tx-frames",
+    ArpReplied => "arp-replied",
+    ArpLearned => "arp-learned",
+    ArpOther => "arp-ignored",
+    EchoReplied => "icmp-echo-replied",
+    TruncatedEthernet => "drop-truncated-ethernet",
+    NotOurMac => "drop-not-our-mac",
+    Vlan => "drop-vlan-tagged",
+    Ipv6 => "drop-ipv6",
+    OtherEthertype => "drop-other-ethertype",
+    BadArp => "drop-bad-arp",
+    IpTruncated => "drop-ip-truncated",
+    IpVersion => "drop-ip-bad-version",
+    IpHeaderLength => "drop-ip-bad-header-length",
+    IpTotalLength => "drop-ip-bad-total-length",
+    IpChecksum => "drop-ip-bad-checksum",
+    Fragment => "drop-ip-fragment",
+    L4Truncated => "drop-l4-truncated",
+    TtlExceeded => "drop-ttl-exceeded",
+    NoService => "drop-no-service",
+    LocalNoService => "drop-local-no-service",
+    NotSyn => "drop-tcp-not-syn-no-connection",
+    NoDest => "drop-no-real-server",
+    ConnTableFull => "drop-connection-table-full",
+    ConnCollision => "drop-connection-collision",
+    NoRoute => "drop-no-route",
+    NeighbourUnreachable => "drop-neighbour-unreachable",
+    NeighbourTableFull => "drop-neighbour-table-full",
+    HoldOverflow => "drop-arp-hold-overflow",
+    Held => "held-for-arp",
+    IcmpUnsupported => "drop-icmp-unhandled",
+    IcmpErrorUnrelated => "drop-icmp-error-unrelated",
+    IcmpErrorForwarded => "icmp-error-forwarded",
+    IcmpChecksum => "drop-icmp-bad-checksum",
+    OtherProtocol => "drop-other-ip-protocol",
+    TooBig => "drop-too-big",
+    MethodUnsupported => "drop-method-unsupported",
+    TxRingFull => "drop-tx-ring-full",
+    HandoffFull => "drop-handoff-ring-full",
+}
+
+pub const NUM_REASONS: usize = 40;
+
+#[repr(align(64))]
+struct Line([AtomicU64; NUM_REASONS]);
+
+/// One cache-line-aligned row per poll loop; only its loop writes it.
+pub struct WorkerCounters {
+    lines: Box<[Line]>,
+}
+
+impl Default for WorkerCounters {
+    fn default() -> Self {
+        debug_assert_eq!(Reason::ALL.len(), NUM_REASONS);
+        WorkerCounters {
+            lines: (0..MAX_WORKERS).map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0)))).collect(),
+        }
+    }
+}
+
+impl WorkerCounters {
+    #[inline]
+    pub fn count(&self, worker: usize, r: Reason) {
+        let c = &self.lines[worker].0[r as usize];
+        c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    pub fn total(&self, r: Reason) -> u64 {
+        self.lines.iter().map(|l| l.0[r as usize].load(Relaxed)).sum()
+    }
+
+    /// (name, total) of every reason with a non-zero count.
+    pub fn nonzero(&self) -> Vec<(&'static str, u64)> {
+        Reason::ALL.iter().map(|&r| (r.name(), self.total(r))).filter(|&(_, n)| n > 0).collect()
+    }
+}

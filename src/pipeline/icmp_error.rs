@@ -1,0 +1,122 @@
+//! ICMP errors about tracked connections (destination unreachable,
+//! fragmentation needed, time exceeded...), from either side: the quoted
+//! header names the connection; the outer and quoted headers are translated
+//! as that connection's method translates its packets, all checksums kept
+//! right, and the error goes to the other side. Errors about nothing rvs
+//! tracks are counted and dropped.
+
+use super::{Director, Reason, Transmit, Verdict};
+use crate::ipvs::conn::{FlowKey, Side};
+use crate::ipvs::types::{FwdMethod, IPPROTO_TCP, IPPROTO_UDP};
+use crate::net::IfaceId;
+use crate::wire::ethernet::HEADER_LEN as ETH;
+use crate::wire::icmp;
+use crate::wire::ipv4::Header;
+use crate::wire::l4::Ports;
+
+/// Where the quoted (inner) packet sits in the frame.
+struct Quoted {
+    off: usize,
+    ihl: usize,
+    proto: u8,
+    src: u32,
+    dst: u32,
+    sport: u16,
+    dport: u16,
+}
+
+fn parse_quoted(buf: &[u8], len: usize) -> Option<Quoted> {
+    let outer_ihl = Header::new_unchecked(&buf[ETH..len]).header_len();
+    let off = ETH + outer_ihl + icmp::HEADER_LEN;
+    let q = buf.get(off..len)?;
+    if q.len() < 20 || q[0] >> 4 != 4 {
+        return None;
+    }
+    let ihl = (q[0] & 0x0f) as usize * 4;
+    if ihl < 20 || q.len() < ihl + 8 {
+        return None;
+    }
+    let h = Header::new_unchecked(q);
+    let proto = h.protocol();
+    if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
+        return None;
+    }
+    let p = Ports::new_quoted(&q[ihl..], proto)?;
+    Some(Quoted { off, ihl, proto, src: h.src(), dst: h.dst(), sport: p.src_port(), dport: p.dst_port() })
+}
+
+/// Rewrite the quoted packet's source or destination (address and port),
+/// keeping its IP checksum and, where quoted, its L4 checksum right.
+fn rewrite_quoted(buf: &mut [u8], len: usize, q: &Quoted, src: Option<(u32, u16)>, dst: Option<(u32, u16)>) {
+    let inner = &mut buf[q.off..len];
+    let (head, l4) = inner.split_at_mut(q.ihl);
+    let mut h = Header::new_unchecked(head);
+    let Some(mut p) = Ports::new_quoted(l4, q.proto) else { return };
+    if let Some((a, port)) = src {
+        let old = h.src();
+        h.set_src(a);
+        p.pseudo_addr_changed(old, a);
+        p.set_src_port(port);
+    }
+    if let Some((a, port)) = dst {
+        let old = h.dst();
+        h.set_dst(a);
+        p.pseudo_addr_changed(old, a);
+        p.set_dst_port(port);
+    }
+}
+
+impl Director {
+    pub(super) fn icmp_error(&mut self, now_ms: u64, ingress: IfaceId, buf: &mut [u8], len: &mut usize, tx: &mut impl Transmit) -> Verdict {
+        let n = *len;
+        let Some(q) = parse_quoted(buf, n) else {
+            return Verdict::Drop(Reason::IcmpErrorUnrelated);
+        };
+        // The quoted packet went out from the director; its reverse is the
+        // key of the direction it answers.
+        let key = FlowKey { saddr: q.dst, daddr: q.src, sport: q.dport, dport: q.sport, proto: q.proto };
+        let Some((id, side)) = self.conns.lookup(&key) else {
+            return Verdict::Drop(Reason::IcmpErrorUnrelated);
+        };
+        let c = self.conns.get(id);
+        let (fwd, caddr, vaddr, vport, daddr, dport) = (c.fwd, c.caddr, c.vaddr, c.vport, c.daddr, c.dport);
+        if let Some(s) = &c.svc {
+            match side {
+                Side::In => s.stats.inbound(self.worker, n - ETH),
+                Side::Out => s.stats.outbound(self.worker, n - ETH),
+            }
+        }
+        self.count(Reason::IcmpErrorForwarded);
+        match (side, fwd) {
+            // From the client's side about a reply we sent it: on to the real server.
+            (Side::In, FwdMethod::Masq) => {
+                if let Err(v) = self.forward_ttl(now_ms, ingress, buf, n, tx) {
+                    return v;
+                }
+                Header::new_unchecked(&mut buf[ETH..n]).set_dst(daddr);
+                rewrite_quoted(buf, n, &q, Some((daddr, dport)), None);
+                self.finish_icmp(buf, n);
+                self.route_out(now_ms, daddr, buf, n, tx)
+            }
+            // DR: the real server sent as the VIP; pass the error on untouched.
+            (Side::In, FwdMethod::Route) => self.to_real_server(now_ms, ingress, id, buf, n, tx),
+            // From the real server's side about a request we forwarded: to the client.
+            (Side::Out, FwdMethod::Masq) => {
+                if let Err(v) = self.forward_ttl(now_ms, ingress, buf, n, tx) {
+                    return v;
+                }
+                Header::new_unchecked(&mut buf[ETH..n]).set_src(vaddr);
+                rewrite_quoted(buf, n, &q, None, Some((vaddr, vport)));
+                self.finish_icmp(buf, n);
+                self.route_out(now_ms, caddr, buf, n, tx)
+            }
+            _ => Verdict::Drop(Reason::MethodUnsupported),
+        }
+    }
+
+    /// The ICMP checksum covers the quoted bytes: recompute it whole.
+    fn finish_icmp(&self, buf: &mut [u8], len: usize) {
+        let ihl = Header::new_unchecked(&buf[ETH..len]).header_len();
+        icmp::fill_checksum(&mut buf[ETH + ihl..len]);
+    }
+}

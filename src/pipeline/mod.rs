@@ -1,0 +1,251 @@
+//! The per-packet pipeline: frame bytes in, a verdict and rewritten frame(s)
+//! out. No I/O and no syscalls: the AF_XDP shell, the simulator and the
+//! tests all drive the same [`Director`].
+//!
+//! A `Director` belongs to one poll loop. It owns that loop's connection and
+//! neighbour tables and reads the services through an atomically swapped
+//! snapshot, so no lock is taken per packet.
+
+mod arp;
+pub mod counters;
+mod egress;
+mod icmp;
+mod icmp_error;
+mod lb;
+
+use crate::ipvs::conn::ConnTable;
+use crate::ipvs::service::ServiceTable;
+use crate::ipvs::state::StateTimeouts;
+use crate::ipvs::types::Timeouts;
+use crate::net::iface::Interfaces;
+use crate::net::neighbour::NeighbourTable;
+use crate::net::route::RouteTable;
+use crate::net::IfaceId;
+use crate::wire::ethernet::{self, BROADCAST};
+use arc_swap::ArcSwap;
+pub use counters::{Reason, WorkerCounters};
+use std::sync::Arc;
+
+/// What becomes of the frame handed to [`Director::process`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the (rewritten) frame out of this interface.
+    Forward(IfaceId),
+    /// Dropped, for this reason.
+    Drop(Reason),
+    /// Kept by the pipeline (held for ARP) or fully answered through
+    /// [`Transmit`]: the caller just recycles the buffer.
+    Consumed,
+}
+
+/// Where the pipeline sends frames other than the one it was handed: ARP
+/// requests and replies, ICMP errors, packets released from the ARP queue.
+pub trait Transmit {
+    fn send(&mut self, iface: IfaceId, frame: &[u8]);
+}
+
+/// A `Transmit` that collects frames: for tests and the simulator.
+#[derive(Default, Debug)]
+pub struct Collect(pub Vec<(IfaceId, Vec<u8>)>);
+
+impl Transmit for Collect {
+    fn send(&mut self, iface: IfaceId, frame: &[u8]) {
+        self.0.push((iface, frame.to_vec()));
+    }
+}
+
+/// State every poll loop and the control plane share.
+pub struct Shared {
+    pub services: ArcSwap<ServiceTable>,
+    pub timeouts: ArcSwap<Timeouts>,
+    pub counters: WorkerCounters,
+}
+
+impl Shared {
+    pub fn new() -> Self {
+        Shared {
+            services: ArcSwap::from_pointee(ServiceTable::default()),
+            timeouts: ArcSwap::from_pointee(Timeouts::default()),
+            counters: WorkerCounters::default(),
+        }
+    }
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Sizes of one loop's tables.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub connections: usize,
+    pub neighbours: usize,
+    pub arp_hold_slots: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { connections: 1 << 18, neighbours: 4096, arp_hold_slots: 256 }
+    }
+}
+
+pub struct Director {
+    worker: usize,
+    ifaces: Interfaces,
+    routes: RouteTable,
+    neigh: NeighbourTable,
+    conns: ConnTable,
+    shared: Arc<Shared>,
+    services: Arc<ServiceTable>,
+    timeouts_src: Arc<Timeouts>,
+    timeouts: StateTimeouts,
+    last_tick_ms: u64,
+    announced: hashbrown::HashSet<u32>,
+}
+
+impl Director {
+    pub fn new(worker: usize, ifaces: Interfaces, routes: RouteTable, shared: Arc<Shared>, limits: Limits, now_ms: u64) -> Self {
+        let timeouts_src = shared.timeouts.load_full();
+        Director {
+            worker,
+            neigh: NeighbourTable::new(limits.neighbours, limits.arp_hold_slots),
+            conns: ConnTable::new(limits.connections, now_ms),
+            services: shared.services.load_full(),
+            timeouts: StateTimeouts::new(&timeouts_src),
+            timeouts_src,
+            shared,
+            ifaces,
+            routes,
+            last_tick_ms: 0,
+            announced: hashbrown::HashSet::new(),
+        }
+    }
+
+    #[inline]
+    fn count(&self, r: Reason) {
+        self.shared.counters.count(self.worker, r);
+    }
+
+    /// Once per batch: pick up a new rule set or new timeouts (a pointer
+    /// compare when nothing changed).
+    #[inline]
+    pub fn begin_batch(&mut self) {
+        let s = self.shared.services.load();
+        if !Arc::ptr_eq(&s, &self.services) {
+            self.services = s.clone();
+        }
+        let t = self.shared.timeouts.load();
+        if !Arc::ptr_eq(&t, &self.timeouts_src) {
+            self.timeouts_src = t.clone();
+            self.timeouts = StateTimeouts::new(&self.timeouts_src);
+        }
+    }
+
+    /// Housekeeping, at most once per `TICK` of wall time: expire
+    /// connections, retransmit ARP requests, announce new VIPs.
+    pub fn tick(&mut self, now_ms: u64, tx: &mut impl Transmit) {
+        const TICK: u64 = 200;
+        if now_ms.saturating_sub(self.last_tick_ms) < TICK {
+            return;
+        }
+        self.last_tick_ms = now_ms;
+        self.conns.expire(now_ms, |_| {});
+        let (ifaces, neigh) = (&self.ifaces, &mut self.neigh);
+        neigh.tick(now_ms, |iface, ip| arp::send_request(ifaces, iface, ip, &BROADCAST, tx));
+        self.announce_vips(tx);
+    }
+
+    /// Handle one frame received on `ingress`. `buf` holds `*len` bytes of
+    /// frame and may be rewritten in place (its capacity is `buf.len()`).
+    pub fn process(&mut self, now_ms: u64, ingress: IfaceId, buf: &mut [u8], len: &mut usize, tx: &mut impl Transmit) -> Verdict {
+        self.count(Reason::RxFrames);
+        let v = self.classify(now_ms, ingress, buf, len, tx);
+        match v {
+            Verdict::Drop(r) => self.count(r),
+            Verdict::Forward(_) => self.count(Reason::TxFrames),
+            Verdict::Consumed => {}
+        }
+        v
+    }
+
+    fn classify(&mut self, now_ms: u64, ingress: IfaceId, buf: &mut [u8], len: &mut usize, tx: &mut impl Transmit) -> Verdict {
+        let Some(eth) = ethernet::Frame::new_checked(&buf[..*len]) else {
+            return Verdict::Drop(Reason::TruncatedEthernet);
+        };
+        let (dst, ethertype) = (eth.dst(), eth.ethertype());
+        let my_mac = self.ifaces.get(ingress).mac;
+        if dst != my_mac && dst != BROADCAST {
+            return Verdict::Drop(Reason::NotOurMac);
+        }
+        match ethertype {
+            ethernet::ETHERTYPE_IPV4 if dst == my_mac => self.ipv4(now_ms, ingress, buf, len, tx),
+            ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Reason::NotOurMac),
+            ethernet::ETHERTYPE_ARP => self.arp(now_ms, ingress, buf, len, tx),
+            ethernet::ETHERTYPE_VLAN => Verdict::Drop(Reason::Vlan),
+            ethernet::ETHERTYPE_IPV6 => Verdict::Drop(Reason::Ipv6),
+            _ => Verdict::Drop(Reason::OtherEthertype),
+        }
+    }
+
+    fn ipv4(&mut self, now_ms: u64, ingress: IfaceId, buf: &mut [u8], len: &mut usize, tx: &mut impl Transmit) -> Verdict {
+        use crate::wire::ipv4::{Header, Malformed};
+        let ip_len = {
+            let ip = match Header::new_checked(&buf[ethernet::HEADER_LEN..*len]) {
+                Ok(h) => h,
+                Err(e) => {
+                    return Verdict::Drop(match e {
+                        Malformed::Truncated => Reason::IpTruncated,
+                        Malformed::Version => Reason::IpVersion,
+                        Malformed::HeaderLength => Reason::IpHeaderLength,
+                        Malformed::TotalLength => Reason::IpTotalLength,
+                        Malformed::Checksum => Reason::IpChecksum,
+                    })
+                }
+            };
+            if ip.is_fragment() {
+                return Verdict::Drop(Reason::Fragment);
+            }
+            ip.total_len()
+        };
+        // Ethernet padding after the IP packet is not part of it.
+        *len = ethernet::HEADER_LEN + ip_len;
+        let proto = buf[ethernet::HEADER_LEN + 9];
+        match proto {
+            crate::ipvs::types::IPPROTO_TCP | crate::ipvs::types::IPPROTO_UDP => self.load_balance(now_ms, ingress, buf, len, tx),
+            crate::ipvs::types::IPPROTO_ICMP => self.icmp(now_ms, ingress, buf, len, tx),
+            _ => Verdict::Drop(Reason::OtherProtocol),
+        }
+    }
+
+    /// Connection entries of this loop, for `-Lc`.
+    pub fn connections(&self, now_ms: u64) -> Vec<crate::ipvs::types::ConnView> {
+        self.conns.views(now_ms)
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Resolved neighbours of this loop: (interface, address, MAC).
+    pub fn neighbours(&self) -> Vec<(IfaceId, u32, ethernet::Mac)> {
+        self.neigh.resolved()
+    }
+
+    /// Drop every connection (shutdown), releasing the real servers' counts.
+    pub fn clear_connections(&mut self) {
+        self.conns.clear();
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub fn interfaces(&self) -> &Interfaces {
+        &self.ifaces
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,439 @@
+//! The pipeline on crafted frames: every rewrite checked field by field and
+//! every checksum verified by full recomputation.
+
+use super::*;
+use crate::control::Control;
+use crate::ipvs::types::*;
+use crate::ipvsadm::command::Command;
+use crate::net::iface::Interface;
+use crate::wire::checksum::{pseudo_header, Checksum};
+use etherparse::PacketBuilder;
+use std::net::Ipv4Addr;
+
+const OUT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const IN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+const RS1_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x11];
+const RS2_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x12];
+const CLIENT: [u8; 4] = [198, 18, 0, 10];
+const VIP: [u8; 4] = [198, 18, 0, 100];
+const RS1: [u8; 4] = [198, 18, 1, 11];
+const RS2: [u8; 4] = [198, 18, 1, 12];
+const DIR_OUT: [u8; 4] = [198, 18, 0, 1];
+const DIR_IN: [u8; 4] = [198, 18, 1, 1];
+
+fn ip(a: [u8; 4]) -> u32 {
+    u32::from_be_bytes(a)
+}
+
+struct Lab {
+    d: Director,
+    ctl: Control,
+    tx: Collect,
+    now: u64,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let ifaces = Interfaces(vec![
+            Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(DIR_OUT), 24)], vips: vec![] },
+            Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(DIR_IN), 24)], vips: vec![] },
+        ]);
+        let routes = RouteTable::build(&ifaces, &[]).unwrap();
+        let shared = Arc::new(Shared::new());
+        let ctl = Control::new(shared.clone());
+        let d = Director::new(0, ifaces, routes, shared, Limits { connections: 1024, neighbours: 64, arp_hold_slots: 16 }, 0);
+        Lab { d, ctl, tx: Collect::default(), now: 1000 }
+    }
+
+    fn cmd(&mut self, c: Command) {
+        self.ctl.apply(&c).unwrap();
+        self.d.begin_batch();
+    }
+
+    fn nat_service(&mut self, sched: &str, proto: u8, port: u16, rs: &[([u8; 4], u16, u32)]) -> ServiceKey {
+        let key = ServiceKey::Addr { proto, addr: Ipv4Addr::from(VIP), port };
+        self.cmd(Command::AddService(ServiceSpec {
+            key,
+            scheduler: sched.into(),
+            persistent: None,
+            netmask: Ipv4Addr::BROADCAST,
+            sched_flags: vec![],
+            ops: false,
+        }));
+        for &(a, p, w) in rs {
+            self.cmd(Command::AddDest(key, DestSpec { addr: Ipv4Addr::from(a), port: p, fwd: FwdMethod::Masq, weight: w, u_threshold: 0, l_threshold: 0 }));
+        }
+        key
+    }
+
+    /// Feed a frame; returns the verdict and the frame as rewritten.
+    fn feed(&mut self, iface: IfaceId, frame: &[u8]) -> (Verdict, Vec<u8>) {
+        let mut buf = vec![0u8; 4096];
+        buf[..frame.len()].copy_from_slice(frame);
+        let mut len = frame.len();
+        self.now += 1;
+        let v = self.d.process(self.now, iface, &mut buf, &mut len, &mut self.tx);
+        buf.truncate(len);
+        (v, buf)
+    }
+
+    /// Teach the director a neighbour's MAC the way the wire does: it asks, they answer.
+    fn learn(&mut self, iface: IfaceId, who: [u8; 4], mac: [u8; 6]) {
+        let _ = self.d.neigh.resolve(iface, ip(who), self.now);
+        let (my_ip, my_mac) = if iface == 0 { (DIR_OUT, OUT_MAC) } else { (DIR_IN, IN_MAC) };
+        let f = arp_frame(mac, my_mac, 2, mac, who, my_mac, my_ip);
+        self.feed(iface, &f);
+    }
+}
+
+fn arp_frame(eth_src: [u8; 6], eth_dst: [u8; 6], op: u16, sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![0u8; 60];
+    let n = crate::wire::arp::build_frame(&mut f, &eth_dst, op, &sha, ip(spa), &tha, ip(tpa));
+    f[6..12].copy_from_slice(&eth_src);
+    f.truncate(n);
+    f
+}
+
+fn tcp_frame(src_mac: [u8; 6], dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: &str, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, ttl).tcp(sport, dport, 1000, 64000);
+    if flags.contains('S') {
+        b = b.syn();
+    }
+    if flags.contains('A') {
+        b = b.ack(1);
+    }
+    if flags.contains('F') {
+        b = b.fin();
+    }
+    if flags.contains('R') {
+        b = b.rst();
+    }
+    let mut v = Vec::new();
+    b.write(&mut v, payload).unwrap();
+    v
+}
+
+fn udp_frame(src_mac: [u8; 6], dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, 64).udp(sport, dport).write(&mut v, payload).unwrap();
+    v
+}
+
+/// Full recomputation of every checksum in an Ethernet/IPv4 frame.
+fn assert_checksums(f: &[u8]) {
+    let ip = &f[14..];
+    let ihl = (ip[0] & 15) as usize * 4;
+    let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+    assert_eq!(Checksum::new().add_bytes(&ip[..ihl]).finish(), 0, "IP header checksum");
+    let (src, dst, proto) = (u32::from_be_bytes(ip[12..16].try_into().unwrap()), u32::from_be_bytes(ip[16..20].try_into().unwrap()), ip[9]);
+    let l4 = &ip[ihl..total];
+    match proto {
+        6 => assert_eq!(pseudo_header(src, dst, 6, l4.len() as u16).add_bytes(l4).finish(), 0, "TCP checksum"),
+        17 if l4[6..8] != [0, 0] => assert_eq!(pseudo_header(src, dst, 17, l4.len() as u16).add_bytes(l4).finish(), 0, "UDP checksum"),
+        1 => {
+            assert_eq!(Checksum::new().add_bytes(l4).finish(), 0, "ICMP checksum");
+            if l4[0] == 3 || l4[0] == 11 {
+                let q = &l4[8..];
+                let qihl = (q[0] & 15) as usize * 4;
+                assert_eq!(Checksum::new().add_bytes(&q[..qihl]).finish(), 0, "quoted IP header checksum");
+            }
+        }
+        _ => {}
+    }
+}
+
+fn field_ip(f: &[u8], off: usize) -> [u8; 4] {
+    f[14 + off..14 + off + 4].try_into().unwrap()
+}
+fn l4_port(f: &[u8], off: usize) -> u16 {
+    let ihl = (f[14] & 15) as usize * 4;
+    u16::from_be_bytes([f[14 + ihl + off], f[14 + ihl + off + 1]])
+}
+
+#[test]
+fn arp_request_for_vip_and_director_address_is_answered() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    for target in [VIP, DIR_OUT] {
+        let req = arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], target);
+        let (v, out) = lab.feed(0, &req);
+        assert_eq!(v, Verdict::Forward(0));
+        assert_eq!(&out[0..6], &CLIENT_MAC);
+        assert_eq!(&out[6..12], &OUT_MAC);
+        let p = crate::wire::arp::Packet::new_checked(&out[14..]).unwrap();
+        assert_eq!(p.op(), 2);
+        assert_eq!(p.sender_mac(), OUT_MAC);
+        assert_eq!(p.sender_ip(), ip(target));
+        assert_eq!(p.target_ip(), ip(CLIENT));
+    }
+    // Not ours, and the VIP is not answered on the inside.
+    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], [198, 18, 0, 77]));
+    assert_eq!(v, Verdict::Consumed);
+    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], VIP));
+    assert_eq!(v, Verdict::Consumed);
+}
+
+#[test]
+fn gratuitous_arp_announces_vips() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    lab.d.tick(10_000, &mut lab.tx);
+    let garp: Vec<_> = lab.tx.0.iter().filter(|(i, f)| *i == 0 && f[12..14] == [8, 6]).collect();
+    assert_eq!(garp.len(), 1);
+    let p = crate::wire::arp::Packet::new_checked(&garp[0].1[14..]).unwrap();
+    assert_eq!((p.sender_ip(), p.target_ip()), (ip(VIP), ip(VIP)));
+}
+
+#[test]
+fn nat_request_held_for_arp_then_rewritten() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 8080, 1)]);
+    let syn = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"");
+    let (v, _) = lab.feed(0, &syn);
+    assert_eq!(v, Verdict::Consumed, "held while the real server's MAC resolves");
+    let req = lab.tx.0.pop().unwrap();
+    assert_eq!(req.0, 1);
+    let p = crate::wire::arp::Packet::new_checked(&req.1[14..]).unwrap();
+    assert_eq!((p.op(), p.target_ip(), p.sender_ip()), (1, ip(RS1), ip(DIR_IN)));
+    // The answer releases the held SYN, rewritten.
+    let (_, _) = lab.feed(1, &arp_frame(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
+    let (iface, out) = lab.tx.0.pop().unwrap();
+    assert_eq!(iface, 1);
+    assert_eq!(&out[0..6], &RS1_MAC);
+    assert_eq!(&out[6..12], &IN_MAC);
+    assert_eq!(field_ip(&out, 12), CLIENT);
+    assert_eq!(field_ip(&out, 16), RS1);
+    assert_eq!((l4_port(&out, 0), l4_port(&out, 2)), (40000, 8080));
+    assert_eq!(out[14 + 8], 63, "TTL decremented");
+    assert_checksums(&out);
+}
+
+#[test]
+fn nat_round_trip_with_payload_and_states() {
+    let mut lab = Lab::new();
+    let key = lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 8080, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(0, CLIENT, CLIENT_MAC);
+    let (v, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", 64, b""));
+    assert_eq!(v, Verdict::Forward(1));
+    assert_checksums(&out);
+    // The reply is un-NATed to come from the VIP.
+    let (v, out) = lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "SA", 64, b""));
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!(&out[0..6], &CLIENT_MAC);
+    assert_eq!(field_ip(&out, 12), VIP);
+    assert_eq!(field_ip(&out, 16), CLIENT);
+    assert_eq!((l4_port(&out, 0), l4_port(&out, 2)), (80, 40001));
+    assert_checksums(&out);
+    assert_eq!(lab_dest(&lab_views(&lab.ctl), key), (0, 1), "SYN_RECV counts as inactive");
+    let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", 64, b"GET / HTTP/1.0\r\n\r\n"));
+    assert_checksums(&out);
+    assert_eq!(lab_dest(&lab_views(&lab.ctl), key), (1, 0), "ESTABLISHED counts as active");
+    assert_eq!(lab.d.connections(lab.now)[0].state, "ESTABLISHED");
+    assert_eq!(lab.d.connections(lab.now)[0].expires, 900);
+    let views = lab_views(&lab.ctl);
+    assert_eq!(views[0].stats.conns, 1);
+    assert_eq!(views[0].stats.inpkts, 2);
+    assert_eq!(views[0].stats.outpkts, 1);
+    assert_eq!(views[0].stats.inbytes, (40 + 58) as u64);
+}
+
+fn lab_views(c: &Control) -> Vec<ServiceView> {
+    c.views()
+}
+fn lab_dest(v: &[ServiceView], key: ServiceKey) -> (u32, u32) {
+    let s = v.iter().find(|s| s.spec.key == key).unwrap();
+    (s.dests[0].active_conns, s.dests[0].inact_conns)
+}
+
+#[test]
+fn rr_alternates_and_deleted_server_takes_no_new_connections() {
+    let mut lab = Lab::new();
+    let key = lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1), (RS2, 80, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(1, RS2, RS2_MAC);
+    let mut seen = vec![];
+    for p in 0..6 {
+        let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 80, "S", 64, b""));
+        seen.push(field_ip(&out, 16));
+    }
+    assert_eq!(seen, vec![RS1, RS2, RS1, RS2, RS1, RS2]);
+    lab.cmd(Command::DeleteDest(key, Ipv4Addr::from(RS2), 80));
+    for p in 0..4 {
+        let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 42000 + p, 80, "S", 64, b""));
+        assert_eq!(field_ip(&out, 16), RS1);
+    }
+    // An existing connection to the removed server keeps flowing, as in IPVS.
+    let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41001, 80, "A", 64, b""));
+    assert_eq!(field_ip(&out, 16), RS2);
+}
+
+#[test]
+fn udp_nat_keeps_checksums_right_including_zero() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 5353, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(0, CLIENT, CLIENT_MAC);
+    let (v, out) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5000, 53, b"hello"));
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!(l4_port(&out, 2), 5353);
+    assert_checksums(&out);
+    let mut zero = udp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 5353, 5000, b"rs1");
+    zero[14 + 20 + 6..14 + 20 + 8].fill(0);
+    let (v, out) = lab.feed(1, &zero);
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!(&out[14 + 20 + 6..14 + 20 + 8], &[0, 0], "a UDP checksum of 0 stays 0");
+    assert_eq!((field_ip(&out, 12), l4_port(&out, 0)), (VIP, 53));
+    assert_checksums(&out);
+    assert_eq!(lab.d.connections(lab.now)[0].state, "UDP");
+}
+
+#[test]
+fn ttl_one_gets_time_exceeded() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(0, CLIENT, CLIENT_MAC);
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "S", 1, b""));
+    assert_eq!(v, Verdict::Drop(Reason::TtlExceeded));
+    let (iface, icmp) = lab.tx.0.pop().unwrap();
+    assert_eq!(iface, 0);
+    assert_eq!(field_ip(&icmp, 16), CLIENT);
+    assert_eq!(icmp[14 + 20], 11);
+    assert_checksums(&icmp);
+}
+
+#[test]
+fn echo_request_to_vip_and_director_is_answered() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    for target in [VIP, DIR_OUT] {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC).ipv4(CLIENT, target, 64).icmpv4_echo_request(7, 1).write(&mut f, b"ping!").unwrap();
+        let (v, out) = lab.feed(0, &f);
+        assert_eq!(v, Verdict::Forward(0));
+        assert_eq!(&out[0..6], &CLIENT_MAC);
+        assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (target, CLIENT));
+        assert_eq!(out[14 + 20], 0, "echo reply");
+        assert_eq!(&out[out.len() - 5..], b"ping!");
+        assert_checksums(&out);
+    }
+}
+
+#[test]
+fn icmp_error_from_real_server_is_translated_to_the_client() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 5353, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(0, CLIENT, CLIENT_MAC);
+    let (_, fwd) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5001, 53, b"q"));
+    // The real server says port unreachable, quoting what it received.
+    let quoted = &fwd[14..];
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(RS1_MAC, IN_MAC)
+        .ipv4(RS1, CLIENT, 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .write(&mut err, quoted)
+        .unwrap();
+    let (v, out) = lab.feed(1, &err);
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (VIP, CLIENT));
+    let q = &out[14 + 20 + 8..];
+    assert_eq!(&q[12..16], &CLIENT, "quoted source stays the client");
+    assert_eq!(&q[16..20], &VIP, "quoted destination is the VIP again");
+    assert_eq!(u16::from_be_bytes([q[22], q[23]]), 53);
+    assert_checksums(&out);
+    // Unrelated errors are counted and dropped.
+    let mut stray = Vec::new();
+    PacketBuilder::ethernet2(RS1_MAC, IN_MAC)
+        .ipv4(RS1, CLIENT, 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .write(&mut stray, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, RS1, 9, 9, b"x")[14..])
+        .unwrap();
+    assert_eq!(lab.feed(1, &stray).0, Verdict::Drop(Reason::IcmpErrorUnrelated));
+}
+
+#[test]
+fn new_syn_on_finished_connection_is_rescheduled() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1), (RS2, 80, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(1, RS2, RS2_MAC);
+    lab.learn(0, CLIENT, CLIENT_MAC);
+    let port = 43000;
+    let (_, a) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""));
+    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "FA", 64, b""));
+    lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 80, port, "FA", 64, b""));
+    assert_eq!(lab.d.connections(lab.now)[0].state, "TIME_WAIT");
+    let (_, b) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""));
+    assert_ne!(field_ip(&a, 16), field_ip(&b, 16), "rr moves on for the reused port");
+}
+
+#[test]
+fn non_syn_without_connection_and_unknown_service_are_dropped() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    assert_eq!(lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 80, "A", 64, b"")).0, Verdict::Drop(Reason::NotSyn));
+    assert_eq!(lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 81, "S", 64, b"")).0, Verdict::Drop(Reason::NoService));
+    assert_eq!(lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, DIR_OUT, 1, 22, "S", 64, b"")).0, Verdict::Drop(Reason::LocalNoService));
+}
+
+#[test]
+fn malformed_frames_are_counted_never_panic() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    let good = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"");
+    for cut in 0..good.len() {
+        let (v, _) = lab.feed(0, &good[..cut]);
+        assert!(matches!(v, Verdict::Drop(_) | Verdict::Consumed), "cut at {cut}: {v:?}");
+    }
+    let mut bad = good.clone();
+    bad[14 + 10] ^= 0xff;
+    assert_eq!(lab.feed(0, &bad).0, Verdict::Drop(Reason::IpChecksum));
+    let mut frag = good.clone();
+    frag[14 + 6] = 0x20; // MF
+    frag[14 + 10..14 + 12].fill(0);
+    let c = Checksum::new().add_bytes(&frag[14..34]).finish();
+    frag[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(lab.feed(0, &frag).0, Verdict::Drop(Reason::Fragment));
+    let mut vlan = good.clone();
+    vlan[12..14].copy_from_slice(&[0x81, 0]);
+    assert_eq!(lab.feed(0, &vlan).0, Verdict::Drop(Reason::Vlan));
+    // Random garbage with our MAC and IPv4 ethertype: any verdict, no panic.
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for _ in 0..20_000 {
+        let n = (x % 200) as usize;
+        let mut f: Vec<u8> = (0..n).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        }).collect();
+        if f.len() >= 14 {
+            f[0..6].copy_from_slice(&OUT_MAC);
+            f[12..14].copy_from_slice(if x & 1 == 0 { &[8, 0] } else { &[8, 6] });
+            if f.len() > 14 && x & 2 == 0 {
+                f[14] = 0x45;
+            }
+        }
+        lab.feed((x & 1) as u8, &f);
+    }
+    assert!(lab.d.shared.counters.total(Reason::RxFrames) > 20_000);
+}
+
+#[test]
+fn wrr_three_to_one_over_forty() {
+    let mut lab = Lab::new();
+    lab.nat_service("wrr", IPPROTO_TCP, 80, &[(RS1, 80, 3), (RS2, 80, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(1, RS2, RS2_MAC);
+    let mut n1 = 0;
+    for p in 0..40 {
+        let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 44000 + p, 80, "S", 64, b""));
+        if field_ip(&out, 16) == RS1 {
+            n1 += 1;
+        }
+    }
+    assert_eq!(n1, 30);
+}

@@ -1,0 +1,92 @@
+//! Internet checksum (RFC 1071) and incremental update (RFC 1624).
+
+/// A running one's-complement sum, folded on demand.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checksum(u32);
+
+impl Checksum {
+    pub fn new() -> Self {
+        Checksum(0)
+    }
+
+    pub fn add_bytes(mut self, data: &[u8]) -> Self {
+        let mut chunks = data.chunks_exact(2);
+        for c in &mut chunks {
+            self.0 += u16::from_be_bytes([c[0], c[1]]) as u32;
+        }
+        if let [last] = chunks.remainder() {
+            self.0 += (*last as u32) << 8;
+        }
+        self.fold_partial()
+    }
+
+    pub fn add_u16(mut self, v: u16) -> Self {
+        self.0 += v as u32;
+        self.fold_partial()
+    }
+
+    pub fn add_u32(self, v: u32) -> Self {
+        self.add_u16((v >> 16) as u16).add_u16(v as u16)
+    }
+
+    fn fold_partial(mut self) -> Self {
+        // Keep the accumulator from overflowing on long buffers.
+        if self.0 > 0xffff_0000 {
+            self.0 = (self.0 & 0xffff) + (self.0 >> 16);
+        }
+        self
+    }
+
+    /// The checksum field value: complement of the folded sum.
+    pub fn finish(self) -> u16 {
+        let mut s = self.0;
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    }
+}
+
+/// RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for one 16-bit word.
+#[inline]
+pub fn update_u16(check: u16, old: u16, new: u16) -> u16 {
+    let mut sum = (!check as u32) + (!old as u32) + new as u32;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    !(sum as u16)
+}
+
+/// Incremental update for a 32-bit field (an IPv4 address).
+#[inline]
+pub fn update_u32(check: u16, old: u32, new: u32) -> u16 {
+    let c = update_u16(check, (old >> 16) as u16, (new >> 16) as u16);
+    update_u16(c, old as u16, new as u16)
+}
+
+/// Pseudo-header sum for TCP/UDP over IPv4.
+pub fn pseudo_header(src: u32, dst: u32, proto: u8, len: u16) -> Checksum {
+    Checksum::new().add_u32(src).add_u32(dst).add_u16(proto as u16).add_u16(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incremental_matches_full() {
+        let mut data = [0x45u8, 0, 0, 0x54, 0x12, 0x34, 0x40, 0, 0x40, 1, 0, 0, 198, 18, 0, 10, 198, 18, 0, 100];
+        let full = Checksum::new().add_bytes(&data).finish();
+        data[10..12].copy_from_slice(&full.to_be_bytes());
+        let old = u32::from_be_bytes([198, 18, 0, 100]);
+        let new = u32::from_be_bytes([198, 18, 1, 11]);
+        data[16..20].copy_from_slice(&new.to_be_bytes());
+        let inc = update_u32(full, old, new);
+        data[10..12].copy_from_slice(&[0, 0]);
+        assert_eq!(inc, Checksum::new().add_bytes(&data).finish());
+    }
+
+    #[test]
+    fn odd_length() {
+        assert_eq!(Checksum::new().add_bytes(&[0xff]).finish(), !0xff00u16);
+    }
+}

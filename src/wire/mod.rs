@@ -1,0 +1,12 @@
+//! Typed, zero-copy views of the headers rvs reads and rewrites.
+//!
+//! Each view wraps a byte slice whose length was checked once at construction,
+//! so accessors index without further bounds failures on the per-packet path.
+pub mod arp;
+pub mod checksum;
+pub mod ethernet;
+pub mod icmp;
+pub mod ipv4;
+pub mod l4;
+
+pub use checksum::Checksum;

@@ -1,0 +1,374 @@
+# shellcheck shell=bash
+# tests/e2e/lib.sh: shared helpers for the rvs end-to-end tests.  Source it; do not run it.
+#
+#   source "$(dirname "$0")/lib.sh"
+#
+# Every test host lives in a network namespace named "${RUN}-<short>" that this run creates;
+# the EXIT trap kills every process in those namespaces and deletes them, on success, on
+# failure and on Ctrl-C.  Traffic goes only to 198.18.0.0/15 addresses inside them.
+#
+# Environment:
+#   RVS_BIN, RVSADM_BIN   binaries under test (default: target/release/rvs, rvsadm)
+#   RVS_E2E_KEEP=1        keep the run directory (logs, config) even when every case passed
+#   RVS_E2E_VERBOSE=1     trace commands (set -x)
+
+set -euo pipefail
+[ "${RVS_E2E_VERBOSE:-0}" = 1 ] && set -x
+
+E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$E2E_DIR/../.." && pwd)"
+RVS_BIN="${RVS_BIN:-$REPO_DIR/target/release/rvs}"
+RVSADM_BIN="${RVSADM_BIN:-$REPO_DIR/target/release/rvsadm}"
+export RVS_BIN RVSADM_BIN
+
+TEST_NAME="${TEST_NAME:-$(basename "$0" .sh)}"
+RUN="rvs$$"                                 # unique per run: every namespace is ${RUN}-<short>
+RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/rvs-e2e.${RUN}.XXXXXX")"
+LOG_DIR="$RUN_DIR/logs"
+mkdir -p "$LOG_DIR"
+RVS_SOCK="$RUN_DIR/rvs.sock"                # topo files write it into the rvs config
+RVS_PID=""
+RVS_LOG="$LOG_DIR/rvs.log"
+LIB_SUMMARY="${LIB_SUMMARY:-1}"            # 0 (demo): no "N passed, N failed" line
+PASSED=0
+FAILED=0
+FINISHED=0
+NAMESPACES=()                               # full names, in creation order
+PIDS=()                                     # background processes we started
+
+if [ "$(id -u)" != 0 ]; then
+  echo "$TEST_NAME: must run as root (network namespaces, XDP)" >&2
+  exit 1
+fi
+
+# ---------------------------------------------------------------------------- messages
+log()  { printf '[%s] %s\n' "$TEST_NAME" "$*"; }
+warn() { printf '[%s] %s\n' "$TEST_NAME" "$*" >&2; }
+die()  { warn "FATAL: $*"; exit 1; }
+
+pass() { PASSED=$((PASSED + 1)); printf 'PASS %s: %s\n' "$TEST_NAME" "$1"; }
+fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s: %s%s\n' "$TEST_NAME" "$1" "${2:+ ($2)}"; }
+
+# ---------------------------------------------------------------------------- assertions
+# Each prints what went wrong and returns 1; inside run_case (set -e) that ends the case.
+assert_eq() {   # EXPECTED ACTUAL [WHAT]
+  if [ "$1" != "$2" ]; then
+    warn "assert_eq failed${3:+: $3}"
+    if [[ "$1$2" == *$'\n'* ]]; then
+      diff -u <(printf '%s\n' "$1") <(printf '%s\n' "$2") | sed 's/^/    /' >&2 || true
+      warn "    (diff: - expected, + actual; trailing spaces matter: cat -A shows them)"
+      printf '%s\n' "$2" | cat -A | sed 's/^/    actual| /' >&2
+    else
+      warn "    expected: '$1'"
+      warn "    actual:   '$2'"
+    fi
+    return 1
+  fi
+}
+assert_contains() {   # HAYSTACK NEEDLE [WHAT]
+  if [[ "$1" != *"$2"* ]]; then
+    warn "assert_contains failed${3:+: $3}: '$2' not found in:"
+    printf '%s\n' "$1" | sed 's/^/    /' >&2
+    return 1
+  fi
+}
+assert_not_contains() {   # HAYSTACK NEEDLE [WHAT]
+  if [[ "$1" == *"$2"* ]]; then
+    warn "assert_not_contains failed${3:+: $3}: '$2' found in:"
+    printf '%s\n' "$1" | sed 's/^/    /' >&2
+    return 1
+  fi
+}
+assert_match() {   # STRING EXTENDED-REGEX [WHAT]
+  if ! [[ "$1" =~ $2 ]]; then
+    warn "assert_match failed${3:+: $3}: '$1' !~ /$2/"
+    return 1
+  fi
+}
+assert_true() {   # WHAT CMD...  (runs CMD; fails the case if it fails)
+  local what="$1"; shift
+  if ! "$@"; then warn "assert_true failed: $what: $*"; return 1; fi
+}
+
+# run_case NAME FUNCTION [ARGS...]: runs FUNCTION in a subshell with `set -e` really in force
+# (it would be ignored if the function ran inside an `if`), records PASS/FAIL, and carries on
+# with the next case.  Cases therefore cannot set globals for later cases: do that outside.
+run_case() {
+  local name="$1"; shift
+  if [ -n "$RVS_PID" ] && ! pid_alive "$RVS_PID"; then
+    fail "$name" "rvs is not running"
+    return 0
+  fi
+  local rc=0
+  set +e
+  ( set -e; "$@" )
+  rc=$?
+  set -e
+  if [ "$rc" = 0 ]; then pass "$name"; else fail "$name" "exit $rc"; fi
+}
+
+# finish: prints the summary line and exits 0 only if nothing failed.
+finish() {
+  FINISHED=1
+  if [ "$LIB_SUMMARY" = 1 ]; then
+    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+  fi
+  [ "$FAILED" = 0 ] && exit 0
+  exit 1
+}
+
+# ---------------------------------------------------------------------------- processes
+pid_alive() {   # PID: running and not a zombie
+  local st
+  [ -r "/proc/$1/stat" ] || return 1
+  st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# bg NS LOGNAME CMD...: starts CMD inside namespace NS in the background, output to
+# $LOG_DIR/LOGNAME.log, records its pid (`ip netns exec` execs, so $! is the command's pid).
+bg() {
+  local ns; ns="$(ns_full "$1")"; local name="$2"; shift 2
+  ip netns exec "$ns" "$@" >"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  BG_PID=$!
+  PIDS+=("$BG_PID")
+}
+
+# ---------------------------------------------------------------------------- namespaces
+ns_full() {   # short name ("c") or full name ("${RUN}-c") -> full name
+  case "$1" in
+    "$RUN"-*) printf '%s\n' "$1" ;;
+    *) printf '%s-%s\n' "$RUN" "$1" ;;
+  esac
+}
+
+# ns_add NAME: creates namespace ${RUN}-NAME with lo up and IPv6 off (no RS/MLD/DAD noise
+# in front of the director).
+ns_add() {
+  local ns; ns="$(ns_full "$1")"
+  ip netns add "$ns"
+  NAMESPACES+=("$ns")
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+    net.ipv6.conf.default.disable_ipv6=1 >/dev/null
+  ip -n "$ns" link set lo up
+}
+
+ns_exec() {   # NS CMD...
+  local ns; ns="$(ns_full "$1")"; shift
+  ip netns exec "$ns" "$@"
+}
+
+# veth_add NS1 IF1 NS2 IF2 [ip-link options for both ends, e.g. numrxqueues 1 numtxqueues 1]
+# Creates the pair directly inside the two namespaces (names are fixed and short) and sets
+# both ends up.
+veth_add() {
+  local ns1 ns2; ns1="$(ns_full "$1")"; ns2="$(ns_full "$3")"
+  local if1="$2" if2="$4"; shift 4
+  ip link add "$if1" netns "$ns1" "$@" type veth peer name "$if2" netns "$ns2" "$@"
+  ip -n "$ns1" link set "$if1" up
+  ip -n "$ns2" link set "$if2" up
+}
+
+# host_if NS IF: an interface a test host SENDS from.  veth leaves locally generated TCP/UDP
+# checksums unfinished (CHECKSUM_PARTIAL) and a user-space forwarder would pass them on
+# broken: `tx off` makes the kernel finish them (and turns TSO off: no >MTU frames).
+host_if() {
+  ns_exec "$1" ethtool -K "$2" tx off >/dev/null 2>&1 \
+    || die "ethtool -K $2 tx off failed in $(ns_full "$1")"
+}
+
+# ---------------------------------------------------------------------------- waiting
+# wait_until SECONDS CMD...: polls CMD every 0.1 s; returns 1 if it never succeeded.
+wait_until() {
+  local secs="$1"; shift
+  local end=$((SECONDS + secs))
+  while :; do
+    "$@" >/dev/null 2>&1 && return 0
+    [ "$SECONDS" -ge "$end" ] && return 1
+    sleep 0.1
+  done
+}
+_listening() {   # NS t|u PORT
+  local out
+  out="$(ns_exec "$1" ss -Hln"$2" "( sport = :$3 )" 2>/dev/null)" || return 1
+  [ -n "$out" ]
+}
+wait_tcp_listen() { wait_until "${3:-10}" _listening "$1" t "$2" || die "nothing listens on tcp :$2 in $(ns_full "$1")"; }
+wait_udp_listen() { wait_until "${3:-10}" _listening "$1" u "$2" || die "nothing listens on udp :$2 in $(ns_full "$1")"; }
+
+# ---------------------------------------------------------------------------- real servers
+# big.bin: 20 MB of random bytes, made once per run and hard-linked into every server's root.
+BIG_FILE="$RUN_DIR/big.bin"
+BIG_MB=20
+big_file() {
+  [ -f "$BIG_FILE" ] || head -c "$((BIG_MB * 1024 * 1024))" /dev/urandom >"$BIG_FILE"
+  printf '%s\n' "$BIG_FILE"
+}
+
+# start_http NS PORT NAME: python3 http.server on 0.0.0.0:PORT; GET / answers "NAME\n",
+# GET /big.bin the run's 20 MB file.
+start_http() {
+  local ns="$1" port="$2" name="$3"
+  local root="$RUN_DIR/www/$name"
+  mkdir -p "$root"
+  printf '%s\n' "$name" >"$root/index.html"
+  big_file >/dev/null
+  ln -f "$BIG_FILE" "$root/big.bin" 2>/dev/null || cp "$BIG_FILE" "$root/big.bin"
+  bg "$ns" "http-$name-$port" python3 -m http.server "$port" --bind 0.0.0.0 --directory "$root"
+  wait_tcp_listen "$ns" "$port"
+}
+
+# start_udp_echo NS PORT NAME: answers every datagram with "NAME\n" (one forked socat child
+# per datagram, replying from the bound port to the sender).
+start_udp_echo() {
+  local ns="$1" port="$2" name="$3"
+  bg "$ns" "udp-$name-$port" socat "UDP4-RECVFROM:$port,reuseaddr,fork" "SYSTEM:echo $name"
+  wait_udp_listen "$ns" "$port"
+}
+
+# ---------------------------------------------------------------------------- clients
+CURL_MAX_TIME="${CURL_MAX_TIME:-10}"
+CURL_CONNECT_TIMEOUT="${CURL_CONNECT_TIMEOUT:-3}"
+# ns_curl NS CURL-ARGS...: curl inside NS, always bounded, never through a proxy.
+ns_curl() {
+  local ns="$1"; shift
+  ns_exec "$ns" curl -sS --noproxy '*' --connect-timeout "$CURL_CONNECT_TIMEOUT" \
+    --max-time "$CURL_MAX_TIME" "$@"
+}
+
+# curl_many NS COUNT URL: COUNT sequential requests (one new connection each) from one
+# `ip netns exec`; prints one line per request: the body, or "ERR" if curl failed.
+curl_many() {
+  local ns="$1" n="$2" url="$3"
+  [ "$n" -le 500 ] || die "curl_many: $n requests is more than this suite allows"
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  ns_exec "$ns" bash -c '
+    for _ in $(seq "$1"); do
+      curl -sS --noproxy "*" --connect-timeout "$2" --max-time "$3" "$4" 2>/dev/null || echo ERR
+    done' _ "$n" "$CURL_CONNECT_TIMEOUT" "$CURL_MAX_TIME" "$url"
+}
+
+# udp_ask NS HOST PORT [PAYLOAD]: sends one datagram from a fresh source port, prints the
+# answer (empty if none came within 2 s).
+udp_ask() {
+  local ns="$1" host="$2" port="$3" payload="${4:-ping}"
+  printf '%s\n' "$payload" | ns_exec "$ns" timeout 5 socat -t 2 -T 2 - "UDP4:$host:$port" 2>/dev/null || true
+}
+
+# count_lines TEXT WORD: how many lines of TEXT are exactly WORD
+count_lines() { printf '%s\n' "$1" | grep -cx -- "$2" || true; }
+
+# ---------------------------------------------------------------------------- rvs
+# start_rvs CONFIG [NS]: runs $RVS_BIN --config CONFIG in the director namespace (default
+# ${RUN}-d) in the background; waits up to 20 s for the admin socket named in CONFIG.
+start_rvs() {
+  local config="$1" ns="${2:-d}" sock
+  [ -x "$RVS_BIN" ] || die "RVS_BIN=$RVS_BIN is not an executable (cargo build --release?)"
+  sock="$(sed -n 's/^[[:space:]]*socket[[:space:]]*=[[:space:]]*"\(.*\)".*/\1/p' "$config" | head -n1)"
+  RVS_SOCK="${sock:-$RVS_SOCK}"
+  export RVS_SOCKET="$RVS_SOCK"
+  rm -f "$RVS_SOCK"
+  : >"$RVS_LOG"
+  ip netns exec "$(ns_full "$ns")" "$RVS_BIN" --config "$config" >>"$RVS_LOG" 2>&1 </dev/null &
+  RVS_PID=$!
+  PIDS+=("$RVS_PID")
+  local end=$((SECONDS + 20))
+  while [ ! -S "$RVS_SOCK" ]; do
+    if ! pid_alive "$RVS_PID"; then
+      local rc=0; wait "$RVS_PID" || rc=$?
+      RVS_PID=""
+      warn "rvs exited (status $rc) before creating $RVS_SOCK; its log:"
+      sed 's/^/    rvs| /' "$RVS_LOG" >&2
+      die "start_rvs failed"
+    fi
+    if [ "$SECONDS" -ge "$end" ]; then
+      warn "rvs did not create $RVS_SOCK within 20 s; its log:"
+      sed 's/^/    rvs| /' "$RVS_LOG" >&2
+      die "start_rvs failed"
+    fi
+    sleep 0.1
+  done
+  log "rvs is up (pid $RVS_PID, socket $RVS_SOCK)"
+}
+
+# rvsadm ARGS...: the ipvsadm-compatible client against this run's rvs
+rvsadm() { "$RVSADM_BIN" --socket "$RVS_SOCK" "$@"; }
+
+# stop_rvs: SIGTERM, wait up to 10 s; returns 1 unless rvs exited 0 and removed its socket.
+stop_rvs() {
+  [ -n "$RVS_PID" ] || { warn "stop_rvs: rvs is not running"; return 1; }
+  local pid="$RVS_PID" rc=0
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! wait_until 10 eval "! pid_alive $pid"; then
+    warn "rvs did not exit within 10 s of SIGTERM; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || rc=$?
+  RVS_PID=""
+  if [ "$rc" != 0 ]; then
+    warn "rvs exited with status $rc after SIGTERM; log tail:"
+    tail -n 30 "$RVS_LOG" | sed 's/^/    rvs| /' >&2
+    return 1
+  fi
+  if [ -e "$RVS_SOCK" ]; then warn "rvs left its admin socket $RVS_SOCK behind"; return 1; fi
+}
+
+# ---------------------------------------------------------------------------- cleanup
+_cleanup() {
+  local rc=$?
+  set +e +x
+  trap - EXIT INT TERM HUP
+  if [ "$LIB_SUMMARY" = 1 ] && [ "$FINISHED" = 0 ]; then
+    # the script died outside a case (set -e, die, signal): count that as a failure
+    FAILED=$((FAILED + 1))
+    printf 'FAIL %s: aborted (status %s)\n' "$TEST_NAME" "$rc"
+  fi
+  if [ -n "$RVS_PID" ] && pid_alive "$RVS_PID"; then
+    kill -TERM "$RVS_PID" 2>/dev/null
+    wait_until 5 eval "! pid_alive $RVS_PID" || kill -KILL "$RVS_PID" 2>/dev/null
+  fi
+  if [ "$FAILED" != 0 ] && [ -s "$RVS_LOG" ]; then
+    warn "rvs log tail ($RVS_LOG):"
+    tail -n 40 "$RVS_LOG" | sed 's/^/    rvs| /' >&2
+  fi
+  local p ns pids
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for ns in "${NAMESPACES[@]}"; do
+    pids="$(ip netns pids "$ns" 2>/dev/null)"
+    # shellcheck disable=SC2086  # word-splitting a list of pids
+    [ -n "$pids" ] && kill -TERM $pids 2>/dev/null
+  done
+  sleep 0.2
+  for ns in "${NAMESPACES[@]}"; do
+    pids="$(ip netns pids "$ns" 2>/dev/null)"
+    # shellcheck disable=SC2086
+    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+  done
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  # anything left with our prefix (e.g. created by a helper that died half-way)
+  for ns in $(ip netns list 2>/dev/null | awk -v p="$RUN-" 'index($1, p) == 1 {print $1}'); do
+    ip netns del "$ns" 2>/dev/null
+  done
+  rm -f "$BIG_FILE" "$RUN_DIR"/www/*/big.bin "$RUN_DIR"/*.download 2>/dev/null
+  if [ "$FAILED" = 0 ] && [ "$rc" = 0 ] && [ "${RVS_E2E_KEEP:-0}" != 1 ]; then
+    rm -rf "$RUN_DIR"
+  else
+    warn "logs kept in $RUN_DIR"
+  fi
+  if [ "$LIB_SUMMARY" = 1 ] && [ "$FINISHED" = 0 ]; then
+    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+    [ "$rc" = 0 ] && rc=1
+  fi
+  exit "$rc"
+}
+trap _cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# A stale namespace with our prefix can only be left over from a killed run that had our pid.
+for _ns in $(ip netns list 2>/dev/null | awk -v p="$RUN-" 'index($1, p) == 1 {print $1}'); do
+  ip netns del "$_ns" 2>/dev/null || true
+done
+unset _ns

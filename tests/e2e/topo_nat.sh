@@ -1,0 +1,100 @@
+# shellcheck shell=bash
+# tests/e2e/topo_nat.sh: the NAT (masquerading) lab.  Source after lib.sh, then call topo_nat.
+#
+#   ${RUN}-c  client        eth0 198.18.0.10/24, default via 198.18.0.1
+#                              |
+#   ${RUN}-d  director      d-out (no IP: rvs owns 198.18.0.1 and the VIP 198.18.0.100)
+#                           d-in  (no IP: rvs owns 198.18.1.1)
+#                              |
+#   ${RUN}-sw switch        br0 = { p-d, p-rs1, p-rs2 }
+#                            |                |
+#   ${RUN}-rs1 real server  eth0 198.18.1.11/24   ${RUN}-rs2  eth0 198.18.1.12/24
+#                           default via 198.18.1.1 (the director's inside address)
+#
+# Real servers: HTTP on 80 (GET / -> "rs1"/"rs2"), HTTP on 8080 (GET / -> "rs1-8080"/
+# "rs2-8080", for port-mapping tests), UDP echo on 5353 (each datagram -> "rs1"/"rs2").
+# rvs config with no services: $NAT_CONFIG.
+#
+# Optional: TOPO_VETH_ARGS="numrxqueues 1 numtxqueues 1" (ip-link options for the two veth
+# pairs that reach the director), RVS_XDP_MODE=native|generic|auto (default generic).
+
+NAT_VIP=198.18.0.100
+NAT_CLIENT=198.18.0.10
+NAT_DIR_OUT=198.18.0.1
+NAT_DIR_IN=198.18.1.1
+NAT_RS1=198.18.1.11
+NAT_RS2=198.18.1.12
+NS_C="$RUN-c"
+NS_D="$RUN-d"
+NS_SW="$RUN-sw"
+NS_RS1="$RUN-rs1"
+NS_RS2="$RUN-rs2"
+NAT_CONFIG="$RUN_DIR/rvs-nat.toml"
+
+# topo_nat [--no-servers]: builds the lab, writes $NAT_CONFIG, starts the real servers.
+topo_nat() {
+  local servers=1
+  [ "${1:-}" = --no-servers ] && servers=0
+  local -a dargs=()
+  # shellcheck disable=SC2206  # deliberate word splitting of an option list
+  [ -n "${TOPO_VETH_ARGS:-}" ] && dargs=(${TOPO_VETH_ARGS})
+
+  local n
+  for n in c d sw rs1 rs2; do ns_add "$n"; done
+
+  # client <-> director (outside)
+  veth_add c eth0 d d-out "${dargs[@]}"
+  # director (inside) <-> switch
+  veth_add d d-in sw p-d "${dargs[@]}"
+  # switch <-> real servers
+  veth_add sw p-rs1 rs1 eth0
+  veth_add sw p-rs2 rs2 eth0
+
+  ns_exec sw ip link add br0 type bridge stp_state 0 forward_delay 0
+  for n in p-d p-rs1 p-rs2; do ns_exec sw ip link set "$n" master br0; done
+  ns_exec sw ip link set br0 up
+
+  # client
+  ns_exec c ip addr add "$NAT_CLIENT/24" dev eth0
+  ns_exec c ip route add default via "$NAT_DIR_OUT"
+  host_if c eth0
+  # real servers
+  ns_exec rs1 ip addr add "$NAT_RS1/24" dev eth0
+  ns_exec rs1 ip route add default via "$NAT_DIR_IN"
+  host_if rs1 eth0
+  ns_exec rs2 ip addr add "$NAT_RS2/24" dev eth0
+  ns_exec rs2 ip route add default via "$NAT_DIR_IN"
+  host_if rs2 eth0
+  # Frames rvs sends arrive on these ends; GRO on them lets a native-mode XDP redirect into
+  # the veth be delivered (harmless otherwise).
+  ns_exec c ethtool -K eth0 gro on >/dev/null 2>&1 || true
+  ns_exec sw ethtool -K p-d gro on >/dev/null 2>&1 || true
+  # The director's kernel interfaces stay address-less: rvs answers ARP itself.
+
+  local mode="${RVS_XDP_MODE:-generic}"
+  cat >"$NAT_CONFIG" <<EOF
+[admin]
+socket = "$RVS_SOCK"
+
+[[interface]]
+name = "d-out"
+xdp_mode = "$mode"
+addresses = ["$NAT_DIR_OUT/24"]
+vips = ["$NAT_VIP"]
+
+[[interface]]
+name = "d-in"
+xdp_mode = "$mode"
+addresses = ["$NAT_DIR_IN/24"]
+EOF
+
+  if [ "$servers" = 1 ]; then
+    start_http rs1 80 rs1
+    start_http rs2 80 rs2
+    start_http rs1 8080 rs1-8080
+    start_http rs2 8080 rs2-8080
+    start_udp_echo rs1 5353 rs1
+    start_udp_echo rs2 5353 rs2
+  fi
+  log "NAT lab up: namespaces $NS_C $NS_D $NS_SW $NS_RS1 $NS_RS2; config $NAT_CONFIG"
+}
