@@ -63,7 +63,10 @@ impl Rules {
             Command::EditDest(key, d) => {
                 let s = self.service(key).ok_or(IpvsError::ServiceNotDefined)?;
                 check_dest(&s.0, d)?;
-                let x = s.1.iter_mut().find(|x| x.addr == d.addr && x.port == d.port).ok_or(IpvsError::NoSuchDest)?;
+                let x =
+                    s.1.iter_mut()
+                        .find(|x| x.addr == d.addr && x.port == d.port)
+                        .ok_or(IpvsError::NoSuchDest)?;
                 *x = d.clone();
             }
             Command::DeleteDest(key, addr, port) => {
@@ -86,7 +89,12 @@ impl Rules {
                     self.timeouts.udp = t.udp;
                 }
             }
-            Command::List(..) | Command::Zero(_) | Command::Save { .. } | Command::Restore | Command::Help | Command::Version => {}
+            Command::List(..)
+            | Command::Zero(_)
+            | Command::Save { .. }
+            | Command::Restore
+            | Command::Help
+            | Command::Version => {}
         }
         Ok(())
     }
@@ -101,7 +109,10 @@ fn check_service(spec: &ServiceSpec) -> Result<(), IpvsError> {
             return Err(IpvsError::Invalid("Protocol not available".into()));
         }
         if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
-            return Err(IpvsError::Invalid("Invalid operation.  Possibly wrong module version, address not unicast, ...".into()));
+            return Err(IpvsError::Invalid(
+                "Invalid operation.  Possibly wrong module version, address not unicast, ..."
+                    .into(),
+            ));
         }
     }
     Ok(())
@@ -109,10 +120,14 @@ fn check_service(spec: &ServiceSpec) -> Result<(), IpvsError> {
 
 fn check_dest(_svc: &ServiceSpec, d: &DestSpec) -> Result<(), IpvsError> {
     if d.addr.is_unspecified() || d.addr.is_broadcast() || d.addr.is_multicast() {
-        return Err(IpvsError::Invalid("Invalid operation.  Possibly wrong module version, address not unicast, ...".into()));
+        return Err(IpvsError::Invalid(
+            "Invalid operation.  Possibly wrong module version, address not unicast, ...".into(),
+        ));
     }
     if d.l_threshold > d.u_threshold && d.u_threshold != 0 {
-        return Err(IpvsError::Invalid("Invalid operation.  Possibly wrong module version, address not unicast, ...".into()));
+        return Err(IpvsError::Invalid(
+            "Invalid operation.  Possibly wrong module version, address not unicast, ...".into(),
+        ));
     }
     Ok(())
 }
@@ -126,7 +141,11 @@ pub struct Control {
 
 impl Control {
     pub fn new(shared: Arc<Shared>) -> Self {
-        Control { shared, rules: Rules::default(), live: Vec::new() }
+        Control {
+            shared,
+            rules: Rules::default(),
+            live: Vec::new(),
+        }
     }
 
     pub fn rules(&self) -> &Rules {
@@ -139,7 +158,8 @@ impl Control {
 
     /// Apply one command; on error nothing changed.
     pub fn apply(&mut self, cmd: &Command) -> Result<(), IpvsError> {
-        self.apply_all(std::slice::from_ref(cmd)).map_err(|(_, e)| e)
+        self.apply_all(std::slice::from_ref(cmd))
+            .map_err(|(_, e)| e)
     }
 
     /// Apply commands all or none: on error, the index of the failing one.
@@ -167,7 +187,11 @@ impl Control {
             let rt = svc.runtime();
             let mut live_dests = Vec::with_capacity(dests.len());
             for d in dests {
-                match rt.dests.iter().find(|x| x.addr == d.addr && x.port == d.port) {
+                match rt
+                    .dests
+                    .iter()
+                    .find(|x| x.addr == d.addr && x.port == d.port)
+                {
                     Some(x) => {
                         x.update(d);
                         live_dests.push(x.clone());
@@ -180,9 +204,18 @@ impl Control {
                     old.set_unavailable();
                 }
             }
-            let same_dests = live_dests.len() == rt.dests.len() && live_dests.iter().zip(&rt.dests).all(|(a, b)| Arc::ptr_eq(a, b));
+            let same_dests = live_dests.len() == rt.dests.len()
+                && live_dests
+                    .iter()
+                    .zip(&rt.dests)
+                    .all(|(a, b)| Arc::ptr_eq(a, b));
             // A weight change restarts the scheduler (wrr's cycle), as IPVS does.
-            let old_specs = self.rules.services.iter().find(|(s, _)| s.key == spec.key).map(|(_, d)| d);
+            let old_specs = self
+                .rules
+                .services
+                .iter()
+                .find(|(s, _)| s.key == spec.key)
+                .map(|(_, d)| d);
             if rt.spec != *spec || !same_dests || old_specs != Some(dests) {
                 drop(rt);
                 svc.replace(spec.clone(), live_dests);
@@ -201,7 +234,9 @@ impl Control {
             self.shared.timeouts.store(Arc::new(rules.timeouts));
         }
         self.rules = rules;
-        self.shared.services.store(Arc::new(ServiceTable::build(self.live.clone())));
+        self.shared
+            .services
+            .store(Arc::new(ServiceTable::build(self.live.clone())));
     }
 
     /// `-Z`: zero the counters of one service (and its real servers) or all.

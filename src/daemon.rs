@@ -40,7 +40,12 @@ impl DataPlaneQuery for Query {
     }
 
     fn counters(&self) -> Vec<(String, u64)> {
-        self.shared.counters.nonzero().into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        self.shared
+            .counters
+            .nonzero()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
     }
 
     fn neighbours(&self) -> Vec<(String, String, String)> {
@@ -50,7 +55,11 @@ impl DataPlaneQuery for Query {
             if w.send(Request::Neighbours(tx)).is_ok() {
                 if let Ok(v) = rx.recv_timeout(Duration::from_secs(2)) {
                     for (i, ip, mac) in v {
-                        all.push((self.ifaces.get(i).name.clone(), Ipv4Addr::from(ip).to_string(), fmt_mac(&mac)));
+                        all.push((
+                            self.ifaces.get(i).name.clone(),
+                            Ipv4Addr::from(ip).to_string(),
+                            fmt_mac(&mac),
+                        ));
                     }
                 }
             }
@@ -76,10 +85,37 @@ fn block_signals() -> libc::sigset_t {
 }
 
 fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
-    let ts = libc::timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: timeout.subsec_nanos() as i64 };
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as i64,
+    };
     // SAFETY: set and ts are valid; info may be null.
     let s = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
     (s > 0).then_some(s)
+}
+
+/// libxdp wants bpffs for its dispatcher (several XDP programs on one
+/// device); `ip netns exec` gives a fresh /sys without it. Mount it if absent.
+fn ensure_bpffs() {
+    const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+    let path = c"/sys/fs/bpf";
+    // SAFETY: statfs into a zeroed struct; mount with static C strings.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        if libc::statfs(path.as_ptr(), &mut st) == 0 && st.f_type as i64 == BPF_FS_MAGIC {
+            return;
+        }
+        if libc::mount(
+            c"bpf".as_ptr(),
+            path.as_ptr(),
+            c"bpf".as_ptr(),
+            0,
+            std::ptr::null(),
+        ) != 0
+        {
+            eprintln!("rvs: note: bpffs is not mounted at /sys/fs/bpf and mounting it failed; libxdp will run without its dispatcher");
+        }
+    }
 }
 
 pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
@@ -95,13 +131,21 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
             name: ic.name.clone(),
             mac: l.mac,
             mtu: l.mtu,
-            addrs: ic.addresses.iter().map(|&(a, p)| (u32::from(a), p)).collect(),
+            addrs: ic
+                .addresses
+                .iter()
+                .map(|&(a, p)| (u32::from(a), p))
+                .collect(),
             vips: ic.vips.iter().map(|&a| u32::from(a)).collect(),
         });
         links.push(l);
     }
     let ifaces = Interfaces(ifaces);
-    let statics: Vec<_> = cfg.routes.iter().map(|&(d, l, g)| (u32::from(d), l, u32::from(g))).collect();
+    let statics: Vec<_> = cfg
+        .routes
+        .iter()
+        .map(|&(d, l, g)| (u32::from(d), l, u32::from(g)))
+        .collect();
     let routes = RouteTable::build(&ifaces, &statics)?;
 
     let shared = Arc::new(Shared::new());
@@ -109,6 +153,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     control.sync(cfg.rules.clone());
     let control = Arc::new(Mutex::new(control));
 
+    ensure_bpffs();
     // Sockets: every queue of every interface, dealt round robin to the loops.
     let n_workers = cfg.cores.len().max(1);
     if n_workers > 1 {
@@ -118,7 +163,10 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     }
     let mut per_worker: Vec<Vec<Port>> = (0..n_workers).map(|_| Vec::new()).collect();
     for (i, ic) in cfg.interfaces.iter().enumerate() {
-        let queues: Vec<u32> = ic.queues.clone().unwrap_or_else(|| (0..links[i].rx_queues).collect());
+        let queues: Vec<u32> = ic
+            .queues
+            .clone()
+            .unwrap_or_else(|| (0..links[i].rx_queues).collect());
         for (k, &q) in queues.iter().enumerate() {
             let port = Port::open(i as u8, &ic.name, q, ic.xdp_mode, cfg.frames, cfg.batch)?;
             per_worker[k % n_workers].push(port);
@@ -127,7 +175,11 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
 
     let sigset = block_signals();
     let stop = Arc::new(AtomicBool::new(false));
-    let limits = Limits { connections: cfg.connections, neighbours: cfg.neighbours, arp_hold_slots: cfg.arp_hold };
+    let limits = Limits {
+        connections: cfg.connections,
+        neighbours: cfg.neighbours,
+        arp_hold_slots: cfg.arp_hold,
+    };
     let mut senders = Vec::new();
     let mut handles = Vec::new();
     for (id, ports) in per_worker.into_iter().enumerate() {
@@ -136,20 +188,40 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         let w = Worker {
             id,
             core: cfg.cores.get(id).copied(),
-            director: Director::new(id, ifaces.clone(), routes.clone(), shared.clone(), limits, crate::afxdp::now_ms()),
+            director: Director::new(
+                id,
+                ifaces.clone(),
+                routes.clone(),
+                shared.clone(),
+                limits,
+                crate::afxdp::now_ms(),
+            ),
             ports,
             requests: rx,
             stop: stop.clone(),
             batch: cfg.batch,
         };
-        handles.push(std::thread::Builder::new().name(format!("rvs-poll-{id}")).spawn(move || w.run()).map_err(|e| e.to_string())?);
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("rvs-poll-{id}"))
+                .spawn(move || w.run())
+                .map_err(|e| e.to_string())?,
+        );
     }
 
-    let admin = AdminServer::bind(std::path::Path::new(&cfg.socket)).map_err(|e| format!("admin socket {}: {e}", cfg.socket))?;
-    let query: Arc<dyn DataPlaneQuery> = Arc::new(Query { workers: senders, ifaces: ifaces.clone(), shared: shared.clone() });
+    let admin = AdminServer::bind(std::path::Path::new(&cfg.socket))
+        .map_err(|e| format!("admin socket {}: {e}", cfg.socket))?;
+    let query: Arc<dyn DataPlaneQuery> = Arc::new(Query {
+        workers: senders,
+        ifaces: ifaces.clone(),
+        shared: shared.clone(),
+    });
     let admin_thread = {
         let (c, s) = (control.clone(), stop.clone());
-        std::thread::Builder::new().name("rvs-admin".into()).spawn(move || admin.serve(c, query, s)).map_err(|e| e.to_string())?
+        std::thread::Builder::new()
+            .name("rvs-admin".into())
+            .spawn(move || admin.serve(c, query, s))
+            .map_err(|e| e.to_string())?
     };
     let estimator = {
         let (c, s) = (control.clone(), stop.clone());
@@ -167,7 +239,16 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
             })
             .map_err(|e| e.to_string())?
     };
-    eprintln!("rvs: director running on {} ({} poll loop(s)); admin socket {}", cfg.interfaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", "), n_workers, cfg.socket);
+    eprintln!(
+        "rvs: director running on {} ({} poll loop(s)); admin socket {}",
+        cfg.interfaces
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        n_workers,
+        cfg.socket
+    );
 
     loop {
         match wait_signal(&sigset, Duration::from_secs(1)) {
@@ -200,12 +281,21 @@ fn reload(control: &Mutex<Control>, path: &str, running: &Config) {
     match Config::load(path) {
         Ok(new) => {
             let same_links = new.interfaces.len() == running.interfaces.len()
-                && new.interfaces.iter().zip(&running.interfaces).all(|(a, b)| a.name == b.name && a.addresses == b.addresses && a.vips == b.vips)
+                && new
+                    .interfaces
+                    .iter()
+                    .zip(&running.interfaces)
+                    .all(|(a, b)| {
+                        a.name == b.name && a.addresses == b.addresses && a.vips == b.vips
+                    })
                 && new.routes == running.routes;
             if !same_links {
                 eprintln!("rvs: reload: interface, address and route changes need a restart; applying the services only");
             }
-            control.lock().unwrap_or_else(|e| e.into_inner()).sync(new.rules);
+            control
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .sync(new.rules);
             eprintln!("rvs: reload: {path} applied");
         }
         Err(e) => eprintln!("rvs: reload refused, running rules kept: {e}"),

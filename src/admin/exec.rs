@@ -52,10 +52,12 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
         Command::Help => Response::ok(format::usage()),
         Command::Version => Response::ok(format::version()),
         Command::List(what, fmt) => match what {
-            ListWhat::Services(one) => match format::list_services(&ctl.views(), one.as_ref(), &fmt) {
-                Ok(s) => Response::ok(s),
-                Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
-            },
+            ListWhat::Services(one) => {
+                match format::list_services(&ctl.views(), one.as_ref(), &fmt) {
+                    Ok(s) => Response::ok(s),
+                    Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
+                }
+            }
             ListWhat::Connections => {
                 drop(ctl);
                 Response::ok(format::list_connections(&dp.connections(), fmt.numeric))
@@ -85,10 +87,16 @@ fn restore(ctl: &mut Control, input: &str) -> Response {
     for (n, line) in input.lines().enumerate() {
         match args::parse_restore_line(line) {
             None => {}
-            Some(Err(e)) => return Response::err(format!("line {}: {}", n + 1, e.message), e.exit_code),
-            Some(Ok(Command::Restore | Command::Save { .. } | Command::List(..) | Command::Help | Command::Version)) => {
-                return Response::err(format!("line {}: not a rule: {}", n + 1, line.trim()), 2)
+            Some(Err(e)) => {
+                return Response::err(format!("line {}: {}", n + 1, e.message), e.exit_code)
             }
+            Some(Ok(
+                Command::Restore
+                | Command::Save { .. }
+                | Command::List(..)
+                | Command::Help
+                | Command::Version,
+            )) => return Response::err(format!("line {}: not a rule: {}", n + 1, line.trim()), 2),
             Some(Ok(c)) => {
                 cmds.push(c);
                 lines.push(n + 1);

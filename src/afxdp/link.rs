@@ -12,7 +12,9 @@ pub struct Link {
 
 fn read(name: &str, what: &str) -> Result<String, String> {
     let p = format!("/sys/class/net/{name}/{what}");
-    std::fs::read_to_string(&p).map(|s| s.trim().to_string()).map_err(|e| format!("interface {name}: cannot read {p}: {e}"))
+    std::fs::read_to_string(&p)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| format!("interface {name}: cannot read {p}: {e}"))
 }
 
 impl Link {
@@ -20,12 +22,24 @@ impl Link {
         if !std::path::Path::new(&format!("/sys/class/net/{name}")).exists() {
             return Err(format!("interface {name}: no such device"));
         }
-        let mac = parse_mac(&read(name, "address")?).ok_or_else(|| format!("interface {name}: unreadable MAC address"))?;
-        let mtu = read(name, "mtu")?.parse::<u16>().map_err(|_| format!("interface {name}: unreadable MTU"))?;
+        let mac = parse_mac(&read(name, "address")?)
+            .ok_or_else(|| format!("interface {name}: unreadable MAC address"))?;
+        let mtu = read(name, "mtu")?
+            .parse::<u16>()
+            .map_err(|_| format!("interface {name}: unreadable MTU"))?;
         let rx_queues = std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
-            .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                    .count() as u32
+            })
             .unwrap_or(1)
             .max(1);
-        Ok(Link { name: name.to_string(), mac, mtu, rx_queues })
+        Ok(Link {
+            name: name.to_string(),
+            mac,
+            mtu,
+            rx_queues,
+        })
     }
 }

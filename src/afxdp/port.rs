@@ -8,7 +8,9 @@ use crate::config::XdpMode;
 use crate::net::IfaceId;
 use std::num::NonZeroU32;
 use std::os::unix::io::{AsRawFd, RawFd};
-use xsk_rs::config::{BindFlags, FrameSize, Interface, QueueSize, SocketConfig, UmemConfig, XdpFlags};
+use xsk_rs::config::{
+    BindFlags, FrameSize, Interface, QueueSize, SocketConfig, UmemConfig, XdpFlags,
+};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 const FRAME_SIZE: u32 = 4096;
@@ -40,7 +42,14 @@ fn flags_for(mode: XdpMode) -> XdpFlags {
 }
 
 impl Port {
-    pub fn open(iface: IfaceId, name: &str, queue: u32, mode: XdpMode, frames: u32, batch: usize) -> Result<Port, String> {
+    pub fn open(
+        iface: IfaceId,
+        name: &str,
+        queue: u32,
+        mode: XdpMode,
+        frames: u32,
+        batch: usize,
+    ) -> Result<Port, String> {
         let ring = QueueSize::new(frames / 2).map_err(|e| format!("{name}: ring size: {e}"))?;
         let umem_cfg = UmemConfig::builder()
             .frame_size(FrameSize::new(FRAME_SIZE).map_err(|e| e.to_string())?)
@@ -48,9 +57,12 @@ impl Port {
             .comp_queue_size(ring)
             .build()
             .map_err(|e| format!("{name}: UMEM config: {e}"))?;
-        let ifname: Interface = name.parse().map_err(|_| format!("{name}: bad interface name"))?;
+        let ifname: Interface = name
+            .parse()
+            .map_err(|_| format!("{name}: bad interface name"))?;
         let count = NonZeroU32::new(frames).ok_or("frames must be > 0")?;
-        let (umem, descs) = Umem::new(umem_cfg, count, false).map_err(|e| format!("{name}: UMEM: {e}"))?;
+        let (umem, descs) =
+            Umem::new(umem_cfg, count, false).map_err(|e| format!("{name}: UMEM: {e}"))?;
         // Auto tries the driver's native XDP first, then generic.
         let modes: &[XdpMode] = match mode {
             XdpMode::Auto => &[XdpMode::Native, XdpMode::Generic],
@@ -86,14 +98,30 @@ impl Port {
                             tx_dropped: 0,
                         };
                         p.refill();
-                        eprintln!("rvs: {name} queue {queue}: AF_XDP socket bound ({} mode)", if m == XdpMode::Native { "native" } else { "generic" });
+                        eprintln!(
+                            "rvs: {name} queue {queue}: AF_XDP socket bound ({} mode)",
+                            if m == XdpMode::Native {
+                                "native"
+                            } else {
+                                "generic"
+                            }
+                        );
                         return Ok(p);
                     }
-                    Ok(_) => return Err(format!("{name} queue {queue}: socket came without fill/completion rings")),
+                    Ok(_) => {
+                        return Err(format!(
+                            "{name} queue {queue}: socket came without fill/completion rings"
+                        ))
+                    }
                     Err(e) => {
                         last_err = e.to_string();
-                        if last_err.contains("busy") || last_err.contains("EBUSY") || last_err.contains("os error 16") {
-                            std::thread::sleep(std::time::Duration::from_millis(100 + 50 * attempt));
+                        if last_err.contains("busy")
+                            || last_err.contains("EBUSY")
+                            || last_err.contains("os error 16")
+                        {
+                            std::thread::sleep(std::time::Duration::from_millis(
+                                100 + 50 * attempt,
+                            ));
                             continue;
                         }
                         break;
@@ -101,7 +129,9 @@ impl Port {
                 }
             }
         }
-        Err(format!("{name} queue {queue}: cannot bind AF_XDP socket: {last_err}"))
+        Err(format!(
+            "{name} queue {queue}: cannot bind AF_XDP socket: {last_err}"
+        ))
     }
 
     /// A valid descriptor of this UMEM, to initialise descriptor arrays.
@@ -130,7 +160,8 @@ impl Port {
         if self.free.len() <= self.reserve {
             return;
         }
-        let want = (self.free.len() - self.reserve).min(self.fq.nb_free(self.free.len() as u32) as usize);
+        let want =
+            (self.free.len() - self.reserve).min(self.fq.nb_free(self.free.len() as u32) as usize);
         if want == 0 {
             return;
         }

@@ -107,7 +107,13 @@ pub struct ConnTable {
 impl ConnTable {
     pub fn new(capacity: usize, now_ms: u64) -> Self {
         let capacity = capacity.clamp(1, (OUT_BIT - 1) as usize);
-        let empty_key = FlowKey { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0 };
+        let empty_key = FlowKey {
+            saddr: 0,
+            daddr: 0,
+            sport: 0,
+            dport: 0,
+            proto: 0,
+        };
         let mut conns = Vec::with_capacity(capacity);
         conns.resize_with(capacity, || Conn {
             proto: 0,
@@ -154,7 +160,13 @@ impl ConnTable {
 
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<(u32, Side)> {
-        self.index.get(key).map(|&v| if v & OUT_BIT != 0 { (v & !OUT_BIT, Side::Out) } else { (v, Side::In) })
+        self.index.get(key).map(|&v| {
+            if v & OUT_BIT != 0 {
+                (v & !OUT_BIT, Side::Out)
+            } else {
+                (v, Side::In)
+            }
+        })
     }
 
     #[inline]
@@ -174,7 +186,9 @@ impl ConnTable {
     }
 
     pub fn insert(&mut self, n: NewConn, now_ms: u64) -> Result<u32, InsertError> {
-        if self.index.contains_key(&n.in_key) || n.out_key.is_some_and(|k| self.index.contains_key(&k)) {
+        if self.index.contains_key(&n.in_key)
+            || n.out_key.is_some_and(|k| self.index.contains_key(&k))
+        {
             return Err(InsertError::Collision);
         }
         let id = self.free.pop().ok_or(InsertError::Full)?;
@@ -371,7 +385,11 @@ mod tests {
         }));
         let s = Arc::new(
             Service::new(ServiceSpec {
-                key: ServiceKey::Addr { proto: 6, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 },
+                key: ServiceKey::Addr {
+                    proto: 6,
+                    addr: Ipv4Addr::new(198, 18, 0, 100),
+                    port: 80,
+                },
                 scheduler: "rr".into(),
                 persistent: None,
                 netmask: Ipv4Addr::BROADCAST,
@@ -399,8 +417,20 @@ mod tests {
             dest: d.clone(),
             svc: s.clone(),
             expires_ms,
-            in_key: FlowKey { saddr: 1, daddr: 2, sport: cport, dport: 80, proto: 6 },
-            out_key: Some(FlowKey { saddr: 3, daddr: 1, sport: 80, dport: cport, proto: 6 }),
+            in_key: FlowKey {
+                saddr: 1,
+                daddr: 2,
+                sport: cport,
+                dport: 80,
+                proto: 6,
+            },
+            out_key: Some(FlowKey {
+                saddr: 3,
+                daddr: 1,
+                sport: 80,
+                dport: cport,
+                proto: 6,
+            }),
         }
     }
 
@@ -409,8 +439,26 @@ mod tests {
         let (d, s) = fixtures();
         let mut t = ConnTable::new(4, 0);
         let id = t.insert(new_conn(&d, &s, 1000, 60_000), 0).unwrap();
-        assert_eq!(t.lookup(&FlowKey { saddr: 1, daddr: 2, sport: 1000, dport: 80, proto: 6 }), Some((id, Side::In)));
-        assert_eq!(t.lookup(&FlowKey { saddr: 3, daddr: 1, sport: 80, dport: 1000, proto: 6 }), Some((id, Side::Out)));
+        assert_eq!(
+            t.lookup(&FlowKey {
+                saddr: 1,
+                daddr: 2,
+                sport: 1000,
+                dport: 80,
+                proto: 6
+            }),
+            Some((id, Side::In))
+        );
+        assert_eq!(
+            t.lookup(&FlowKey {
+                saddr: 3,
+                daddr: 1,
+                sport: 80,
+                dport: 1000,
+                proto: 6
+            }),
+            Some((id, Side::Out))
+        );
         assert_eq!((d.active_conns(), d.inactive_conns()), (0, 1));
         t.set_state(id, ConnState::Established);
         assert_eq!((d.active_conns(), d.inactive_conns()), (1, 0));
@@ -426,8 +474,14 @@ mod tests {
         let (d, s) = fixtures();
         let mut t = ConnTable::new(1, 0);
         t.insert(new_conn(&d, &s, 1, 1000), 0).unwrap();
-        assert_eq!(t.insert(new_conn(&d, &s, 1, 1000), 0).err(), Some(InsertError::Collision));
-        assert_eq!(t.insert(new_conn(&d, &s, 2, 1000), 0).err(), Some(InsertError::Full));
+        assert_eq!(
+            t.insert(new_conn(&d, &s, 1, 1000), 0).err(),
+            Some(InsertError::Collision)
+        );
+        assert_eq!(
+            t.insert(new_conn(&d, &s, 2, 1000), 0).err(),
+            Some(InsertError::Full)
+        );
     }
 
     #[test]

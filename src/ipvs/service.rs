@@ -29,7 +29,11 @@ impl Service {
     /// Fails when the scheduler name is unknown ("Scheduler not found").
     pub fn new(spec: ServiceSpec) -> Option<Self> {
         let rt = ServiceRuntime::build(spec.clone(), Vec::new())?;
-        Some(Service { key: spec.key, stats: Counters::default(), runtime: ArcSwap::from_pointee(rt) })
+        Some(Service {
+            key: spec.key,
+            stats: Counters::default(),
+            runtime: ArcSwap::from_pointee(rt),
+        })
     }
 
     #[inline]
@@ -100,7 +104,9 @@ impl ServiceTable {
         if self.by_addr.is_empty() {
             return None;
         }
-        self.by_addr.get(&(proto, daddr, dport)).or_else(|| self.by_addr.get(&(proto, daddr, 0)))
+        self.by_addr
+            .get(&(proto, daddr, dport))
+            .or_else(|| self.by_addr.get(&(proto, daddr, 0)))
     }
 
     /// Is `ip` the address of some service (the director answers ARP and ping for it)?

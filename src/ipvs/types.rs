@@ -22,7 +22,11 @@ pub const DEFAULT_SCHEDULER: &str = "wlc";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 pub enum ServiceKey {
     /// (protocol, VIP, port); port 0 means "all ports" (persistent only).
-    Addr { proto: u8, addr: Ipv4Addr, port: u16 },
+    Addr {
+        proto: u8,
+        addr: Ipv4Addr,
+        port: u16,
+    },
     Fwmark(u32),
 }
 
@@ -98,7 +102,11 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { tcp: 900, tcp_fin: 120, udp: 300 }
+        Timeouts {
+            tcp: 900,
+            tcp_fin: 120,
+            udp: 300,
+        }
     }
 }
 

@@ -73,19 +73,36 @@ impl NameDb {
         let mut db = NameDb::default();
         for line in services.lines().map(strip) {
             let mut f = line.split_whitespace();
-            let (Some(name), Some(pp)) = (f.next(), f.next()) else { continue };
-            let Some((port, proto)) = pp.split_once('/') else { continue };
-            let Ok(port) = port.parse::<u16>() else { continue };
+            let (Some(name), Some(pp)) = (f.next(), f.next()) else {
+                continue;
+            };
+            let Some((port, proto)) = pp.split_once('/') else {
+                continue;
+            };
+            let Ok(port) = port.parse::<u16>() else {
+                continue;
+            };
             let mut names = vec![name.to_string()];
             names.extend(f.map(String::from));
-            db.services.push(ServEnt { names, port, proto: proto.to_ascii_lowercase() });
+            db.services.push(ServEnt {
+                names,
+                port,
+                proto: proto.to_ascii_lowercase(),
+            });
         }
         for line in hosts.lines().map(strip) {
             let mut f = line.split_whitespace();
-            let (Some(addr), Some(_)) = (f.next(), f.clone().next()) else { continue };
+            let (Some(addr), Some(_)) = (f.next(), f.clone().next()) else {
+                continue;
+            };
             // IPv6 lines are of no use to an IPv4-only director.
-            let Ok(addr) = addr.parse::<Ipv4Addr>() else { continue };
-            db.hosts.push(HostEnt { addr, names: f.map(String::from).collect() });
+            let Ok(addr) = addr.parse::<Ipv4Addr>() else {
+                continue;
+            };
+            db.hosts.push(HostEnt {
+                addr,
+                names: f.map(String::from).collect(),
+            });
         }
         db
     }
@@ -102,19 +119,28 @@ impl NameDb {
     /// getservbyport(port, proto): the official name of the first entry.
     pub fn port_to_name(&self, port: u16, proto: u8) -> Option<&str> {
         let p = proto_key(proto)?;
-        self.services.iter().find(|s| s.proto == p && s.port == port).map(|s| s.names[0].as_str())
+        self.services
+            .iter()
+            .find(|s| s.proto == p && s.port == port)
+            .map(|s| s.names[0].as_str())
     }
 
     /// gethostbyname() through the files backend: names compare without
     /// regard to case; the first line wins.
     pub fn name_to_addr(&self, name: &str) -> Option<Ipv4Addr> {
-        self.hosts.iter().find(|h| h.names.iter().any(|n| n.eq_ignore_ascii_case(name))).map(|h| h.addr)
+        self.hosts
+            .iter()
+            .find(|h| h.names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+            .map(|h| h.addr)
     }
 
     /// gethostbyaddr() through the files backend: the canonical name of the
     /// first line with this address.
     pub fn addr_to_name(&self, addr: Ipv4Addr) -> Option<&str> {
-        self.hosts.iter().find(|h| h.addr == addr).map(|h| h.names[0].as_str())
+        self.hosts
+            .iter()
+            .find(|h| h.addr == addr)
+            .map(|h| h.names[0].as_str())
     }
 }
 
@@ -145,8 +171,14 @@ fn addrport(addr: Ipv4Addr, port: u16, proto: u8, numeric: bool, db: &NameDb) ->
     if numeric {
         return format!("{addr}:{port}");
     }
-    let host = db.addr_to_name(addr).map(String::from).unwrap_or_else(|| addr.to_string());
-    let port = db.port_to_name(port, proto).map(String::from).unwrap_or_else(|| port.to_string());
+    let host = db
+        .addr_to_name(addr)
+        .map(String::from)
+        .unwrap_or_else(|| addr.to_string());
+    let port = db
+        .port_to_name(port, proto)
+        .map(String::from)
+        .unwrap_or_else(|| port.to_string());
     format!("{host}:{port}")
 }
 
@@ -220,13 +252,25 @@ fn title(fmt: &ListFormat) -> String {
     let pla = "Prot LocalAddress:Port";
     let tail = "  -> RemoteAddress:Port\n";
     if fmt.stats {
-        format!("{pla:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n{tail}", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
+        format!(
+            "{pla:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n{tail}",
+            "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
+        )
     } else if fmt.rate {
-        format!("{pla:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n{tail}", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS")
+        format!(
+            "{pla:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n{tail}",
+            "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
+        )
     } else if fmt.thresholds {
-        format!("{pla:<33} {:<10} {:<10} {:<10} {:<10}\n{tail}", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn")
+        format!(
+            "{pla:<33} {:<10} {:<10} {:<10} {:<10}\n{tail}",
+            "Uthreshold", "Lthreshold", "ActiveConn", "InActConn"
+        )
     } else if fmt.persistent_conn {
-        format!("{pla:<33} {:<9} {:<11} {:<10} {:<10}\n{tail}", "Weight", "PersistConn", "ActiveConn", "InActConn")
+        format!(
+            "{pla:<33} {:<9} {:<11} {:<10} {:<10}\n{tail}",
+            "Weight", "PersistConn", "ActiveConn", "InActConn"
+        )
     } else {
         "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
             .to_string()
@@ -322,7 +366,14 @@ fn service_entry(out: &mut String, sv: &ServiceView, mode: Mode, db: &NameDb) {
         let ds = &d.spec;
         let dname = addrport(ds.addr, ds.port, proto, fmt.numeric, db);
         if mode.rule {
-            let _ = write!(out, "-a {} -r {} {} -w {}", name, dname, ds.fwd.switch(), ds.weight);
+            let _ = write!(
+                out,
+                "-a {} -r {} {} -w {}",
+                name,
+                dname,
+                ds.fwd.switch(),
+                ds.weight
+            );
             // ipvsadm -S drops thresholds; rvs keeps them so that -R
             // restores what -S saw.
             if ds.u_threshold != 0 {
@@ -348,7 +399,11 @@ fn service_entry(out: &mut String, sv: &ServiceView, mode: Mode, db: &NameDb) {
             out.push('\n');
         } else if fmt.rate {
             let r = &d.rate;
-            let _ = write!(out, "  -> {dname:<28} {:>8} {:>8} {:>8}", r.cps, r.inpps, r.outpps);
+            let _ = write!(
+                out,
+                "  -> {dname:<28} {:>8} {:>8} {:>8}",
+                r.cps, r.inpps, r.outpps
+            );
             largenum(out, r.inbps, fmt.exact);
             largenum(out, r.outbps, fmt.exact);
             out.push('\n');
@@ -398,16 +453,25 @@ pub fn list_services_with(
     fmt: &ListFormat,
     db: &NameDb,
 ) -> Result<String, IpvsError> {
-    let mode = Mode { rule: false, fmt: *fmt };
+    let mode = Mode {
+        rule: false,
+        fmt: *fmt,
+    };
     let mut out = String::new();
     match one {
         Some(key) => {
-            let sv = services.iter().find(|s| s.spec.key == *key).ok_or(IpvsError::NoSuchService)?;
+            let sv = services
+                .iter()
+                .find(|s| s.spec.key == *key)
+                .ok_or(IpvsError::NoSuchService)?;
             out.push_str(&title(fmt));
             service_entry(&mut out, sv, mode, db);
         }
         None => {
-            let _ = writeln!(out, "IP Virtual Server version {IPVS_VERSION} (size={IPVS_CONN_TAB_SIZE})");
+            let _ = writeln!(
+                out,
+                "IP Virtual Server version {IPVS_VERSION} (size={IPVS_CONN_TAB_SIZE})"
+            );
             out.push_str(&title(fmt));
             for sv in sorted_services(services, fmt.nosort) {
                 service_entry(&mut out, sv, mode, db);
@@ -424,7 +488,10 @@ pub fn save(services: &[ServiceView], numeric: bool) -> String {
 
 /// [`save`] with an explicit name database.
 pub fn save_with(services: &[ServiceView], numeric: bool, db: &NameDb) -> String {
-    let fmt = ListFormat { numeric, ..ListFormat::default() };
+    let fmt = ListFormat {
+        numeric,
+        ..ListFormat::default()
+    };
     let mode = Mode { rule: true, fmt };
     let mut out = String::new();
     for sv in sorted_services(services, false) {
@@ -442,7 +509,11 @@ pub fn list_connections(conns: &[ConnView], numeric: bool) -> String {
 pub fn list_connections_with(conns: &[ConnView], numeric: bool, db: &NameDb) -> String {
     let mut out = String::from("IPVS connection entries\n");
     // printf("pro expire %-11s %-18s %-18s %s\n", "state", "source", ...)
-    let _ = writeln!(out, "pro expire {:<11} {:<18} {:<18} destination", "state", "source", "virtual");
+    let _ = writeln!(
+        out,
+        "pro expire {:<11} {:<18} {:<18} destination",
+        "state", "source", "virtual"
+    );
     for c in conns {
         let cname = addrport(c.caddr, c.cport, c.proto, numeric, db);
         let vname = addrport(c.vaddr, c.vport, c.proto, numeric, db);
@@ -464,7 +535,10 @@ pub fn list_connections_with(conns: &[ConnView], numeric: bool, db: &NameDb) -> 
 
 /// `-L --timeout`
 pub fn list_timeout(t: &Timeouts) -> String {
-    format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcp_fin, t.udp)
+    format!(
+        "Timeout (tcp tcpfin udp): {} {} {}\n",
+        t.tcp, t.tcp_fin, t.udp
+    )
 }
 
 /// `-v`, and the first line of `-h`.
@@ -579,11 +653,19 @@ mod tests {
     use crate::ipvsadm::command::Command;
 
     fn tcp(a: [u8; 4], port: u16) -> ServiceKey {
-        ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(a), port }
+        ServiceKey::Addr {
+            proto: IPPROTO_TCP,
+            addr: Ipv4Addr::from(a),
+            port,
+        }
     }
 
     fn udp(a: [u8; 4], port: u16) -> ServiceKey {
-        ServiceKey::Addr { proto: IPPROTO_UDP, addr: Ipv4Addr::from(a), port }
+        ServiceKey::Addr {
+            proto: IPPROTO_UDP,
+            addr: Ipv4Addr::from(a),
+            port,
+        }
     }
 
     fn svc(key: ServiceKey, sched: &str, dests: Vec<DestView>) -> ServiceView {
@@ -604,7 +686,14 @@ mod tests {
 
     fn dst(a: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestView {
         DestView {
-            spec: DestSpec { addr: Ipv4Addr::from(a), port, fwd, weight, u_threshold: 0, l_threshold: 0 },
+            spec: DestSpec {
+                addr: Ipv4Addr::from(a),
+                port,
+                fwd,
+                weight,
+                u_threshold: 0,
+                l_threshold: 0,
+            },
             active_conns: 0,
             inact_conns: 0,
             persist_conns: 0,
@@ -614,7 +703,10 @@ mod tests {
     }
 
     fn numeric() -> ListFormat {
-        ListFormat { numeric: true, ..ListFormat::default() }
+        ListFormat {
+            numeric: true,
+            ..ListFormat::default()
+        }
     }
 
     const HEADER: &str = "IP Virtual Server version 1.2.1 (size=4096)\n";
@@ -634,7 +726,10 @@ mod tests {
         let s = svc(
             ServiceKey::Fwmark(10),
             "wlc",
-            vec![dst([192, 168, 39, 17], 0, FwdMethod::Route, 1), dst([192, 168, 39, 7], 0, FwdMethod::Route, 1)],
+            vec![
+                dst([192, 168, 39, 17], 0, FwdMethod::Route, 1),
+                dst([192, 168, 39, 7], 0, FwdMethod::Route, 1),
+            ],
         );
         let want = format!(
             "{HEADER}{TITLE}FWM  10 wlc\n\
@@ -648,7 +743,10 @@ mod tests {
         svc(
             tcp([172, 25, 254, 100], 80),
             "rr",
-            vec![dst([192, 168, 1, 10], 80, FwdMethod::Masq, 1), dst([192, 168, 1, 20], 80, FwdMethod::Masq, 1)],
+            vec![
+                dst([192, 168, 1, 10], 80, FwdMethod::Masq, 1),
+                dst([192, 168, 1, 20], 80, FwdMethod::Masq, 1),
+            ],
         )
     }
 
@@ -660,9 +758,15 @@ mod tests {
              \x20 -> 192.168.1.10:80              Masq    1      0          0         \n\
              \x20 -> 192.168.1.20:80              Masq    1      0          0         \n"
         );
-        assert_eq!(list_services(&[nat_service()], None, &numeric()).unwrap(), want);
+        assert_eq!(
+            list_services(&[nat_service()], None, &numeric()).unwrap(),
+            want
+        );
         // An empty table is header and title.
-        assert_eq!(list_services(&[], None, &numeric()).unwrap(), format!("{HEADER}{TITLE}"));
+        assert_eq!(
+            list_services(&[], None, &numeric()).unwrap(),
+            format!("{HEADER}{TITLE}")
+        );
     }
 
     /// Seed 004: the `-Sn` capture.
@@ -680,12 +784,37 @@ mod tests {
         let mut s = svc(
             tcp([172, 20, 0, 24], 80),
             "wrr",
-            vec![dst([192, 168, 1, 16], 80, FwdMethod::Route, 1), dst([192, 168, 1, 8], 80, FwdMethod::Route, 1)],
+            vec![
+                dst([192, 168, 1, 16], 80, FwdMethod::Route, 1),
+                dst([192, 168, 1, 8], 80, FwdMethod::Route, 1),
+            ],
         );
-        s.stats = StatsSnapshot { conns: 15, inpkts: 47, outpkts: 0, inbytes: 2540, outbytes: 0 };
-        s.dests[0].stats = StatsSnapshot { conns: 7, inpkts: 23, outpkts: 0, inbytes: 1236, outbytes: 0 };
-        s.dests[1].stats = StatsSnapshot { conns: 8, inpkts: 24, outpkts: 0, inbytes: 1304, outbytes: 0 };
-        let fmt = ListFormat { numeric: true, stats: true, ..ListFormat::default() };
+        s.stats = StatsSnapshot {
+            conns: 15,
+            inpkts: 47,
+            outpkts: 0,
+            inbytes: 2540,
+            outbytes: 0,
+        };
+        s.dests[0].stats = StatsSnapshot {
+            conns: 7,
+            inpkts: 23,
+            outpkts: 0,
+            inbytes: 1236,
+            outbytes: 0,
+        };
+        s.dests[1].stats = StatsSnapshot {
+            conns: 8,
+            inpkts: 24,
+            outpkts: 0,
+            inbytes: 1304,
+            outbytes: 0,
+        };
+        let fmt = ListFormat {
+            numeric: true,
+            stats: true,
+            ..ListFormat::default()
+        };
         let want = "IP Virtual Server version 1.2.1 (size=4096)\n\
             Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n\
             \x20 -> RemoteAddress:Port\n\
@@ -697,9 +826,25 @@ mod tests {
 
     #[test]
     fn rate_thresholds_persistent_conn() {
-        let mut s = svc(tcp([10, 0, 0, 1], 80), "rr", vec![dst([10, 0, 1, 1], 80, FwdMethod::Masq, 3)]);
-        s.rate = RateSnapshot { cps: 1, inpps: 2, outpps: 3, inbps: 400, outbps: 500 };
-        s.dests[0].rate = RateSnapshot { cps: 1, inpps: 2, outpps: 3, inbps: 400, outbps: 123_456_789 };
+        let mut s = svc(
+            tcp([10, 0, 0, 1], 80),
+            "rr",
+            vec![dst([10, 0, 1, 1], 80, FwdMethod::Masq, 3)],
+        );
+        s.rate = RateSnapshot {
+            cps: 1,
+            inpps: 2,
+            outpps: 3,
+            inbps: 400,
+            outbps: 500,
+        };
+        s.dests[0].rate = RateSnapshot {
+            cps: 1,
+            inpps: 2,
+            outpps: 3,
+            inbps: 400,
+            outbps: 123_456_789,
+        };
         s.dests[0].spec.u_threshold = 100;
         s.dests[0].spec.l_threshold = 50;
         s.dests[0].active_conns = 7;
@@ -808,7 +953,10 @@ mod tests {
             svc(tcp([9, 0, 0, 1], 80), "rr", vec![]),
         ];
         let lines = |out: String| -> Vec<String> {
-            out.lines().skip(3).map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")).collect()
+            out.lines()
+                .skip(3)
+                .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+                .collect()
         };
         assert_eq!(
             lines(list_services(&services, None, &numeric()).unwrap()),
@@ -824,7 +972,11 @@ mod tests {
                 "FWM 2"
             ]
         );
-        let fmt = ListFormat { numeric: true, nosort: true, ..ListFormat::default() };
+        let fmt = ListFormat {
+            numeric: true,
+            nosort: true,
+            ..ListFormat::default()
+        };
         assert_eq!(
             lines(list_services(&services, None, &fmt).unwrap()),
             vec![
@@ -844,7 +996,8 @@ mod tests {
     #[test]
     fn one_service() {
         let services = vec![nat_service(), svc(ServiceKey::Fwmark(3), "wlc", vec![])];
-        let out = list_services(&services, Some(&tcp([172, 25, 254, 100], 80)), &numeric()).unwrap();
+        let out =
+            list_services(&services, Some(&tcp([172, 25, 254, 100], 80)), &numeric()).unwrap();
         assert_eq!(
             out,
             format!(
@@ -869,9 +1022,13 @@ mod tests {
         let s = svc(
             tcp([127, 0, 0, 1], 80),
             "rr",
-            vec![dst([192, 168, 1, 10], 80, FwdMethod::Masq, 1), dst([192, 168, 1, 20], 8080, FwdMethod::FullNat, 2)],
+            vec![
+                dst([192, 168, 1, 10], 80, FwdMethod::Masq, 1),
+                dst([192, 168, 1, 20], 8080, FwdMethod::FullNat, 2),
+            ],
         );
-        let out = list_services_with(std::slice::from_ref(&s), None, &ListFormat::default(), &db).unwrap();
+        let out = list_services_with(std::slice::from_ref(&s), None, &ListFormat::default(), &db)
+            .unwrap();
         assert_eq!(
             out,
             format!(
@@ -893,8 +1050,14 @@ mod tests {
             .map(|r| r.unwrap())
             .collect();
         assert_eq!(cmds[0], Command::AddService(s.spec.clone()));
-        assert_eq!(cmds[1], Command::AddDest(s.spec.key, s.dests[0].spec.clone()));
-        assert_eq!(cmds[2], Command::AddDest(s.spec.key, s.dests[1].spec.clone()));
+        assert_eq!(
+            cmds[1],
+            Command::AddDest(s.spec.key, s.dests[0].spec.clone())
+        );
+        assert_eq!(
+            cmds[2],
+            Command::AddDest(s.spec.key, s.dests[1].spec.clone())
+        );
     }
 
     #[test]
@@ -903,12 +1066,19 @@ mod tests {
             "a-very-long-service-name 8080/tcp\n",
             "10.0.0.1 a-very-long-host-name.example.com\n",
         );
-        let s = svc(tcp([10, 0, 0, 1], 8080), "rr", vec![dst([10, 0, 0, 1], 8080, FwdMethod::Masq, 1)]);
+        let s = svc(
+            tcp([10, 0, 0, 1], 8080),
+            "rr",
+            vec![dst([10, 0, 0, 1], 8080, FwdMethod::Masq, 1)],
+        );
         let out = list_services_with(&[s], None, &ListFormat::default(), &db).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         // svc_name cut to 33 chars, dest name to 28.
         assert_eq!(lines[3], "TCP  a-very-long-host-name.exampl rr");
-        assert_eq!(lines[4], "  -> a-very-long-host-name.exampl Masq    1      0          0         ");
+        assert_eq!(
+            lines[4],
+            "  -> a-very-long-host-name.exampl Masq    1      0          0         "
+        );
     }
 
     #[test]
@@ -943,17 +1113,27 @@ mod tests {
             UDP 100:00 UDP         10.0.0.1:5353      10.0.0.2:53        10.0.0.3:53\n";
         assert_eq!(list_connections(&conns, true), want);
         let named = list_connections_with(&conns[1..], false, &names());
-        assert!(named.ends_with("UDP 100:00 UDP         10.0.0.1:5353      10.0.0.2:domain    10.0.0.3:domain\n"));
+        assert!(named.ends_with(
+            "UDP 100:00 UDP         10.0.0.1:5353      10.0.0.2:domain    10.0.0.3:domain\n"
+        ));
         assert_eq!(list_connections(&[], true).lines().count(), 2);
     }
 
     #[test]
     fn timeout_version_usage() {
-        assert_eq!(list_timeout(&Timeouts::default()), "Timeout (tcp tcpfin udp): 900 120 300\n");
-        assert_eq!(version(), "rvsadm v1.31 2019/12/24 (compiled with rvs and IPVS v1.2.1)\n");
+        assert_eq!(
+            list_timeout(&Timeouts::default()),
+            "Timeout (tcp tcpfin udp): 900 120 300\n"
+        );
+        assert_eq!(
+            version(),
+            "rvsadm v1.31 2019/12/24 (compiled with rvs and IPVS v1.2.1)\n"
+        );
         let u = usage();
         assert!(u.starts_with("rvsadm v1.31 2019/12/24 (compiled with rvs and IPVS v1.2.1)\nUsage:\n  rvsadm -A|E virtual-service"));
-        assert!(u.contains("\n  --masquerading -m                   masquerading (NAT)\n  --fullnat  "));
+        assert!(
+            u.contains("\n  --masquerading -m                   masquerading (NAT)\n  --fullnat  ")
+        );
         assert!(u.contains("                                      the default scheduler is wlc.\n"));
         assert!(u.ends_with("  --mcast-ttl ttl                     Multicast TTL (default=1)\n"));
     }
@@ -966,7 +1146,10 @@ mod tests {
         assert_eq!(db.port_to_name(53, IPPROTO_UDP), Some("domain"));
         assert_eq!(db.port_to_name(53, IPPROTO_TCP), None);
         assert_eq!(db.name_to_addr("RS1"), Some(Ipv4Addr::new(192, 168, 1, 10)));
-        assert_eq!(db.addr_to_name(Ipv4Addr::new(192, 168, 1, 10)), Some("rs1.example"));
+        assert_eq!(
+            db.addr_to_name(Ipv4Addr::new(192, 168, 1, 10)),
+            Some("rs1.example")
+        );
         assert_eq!(db.addr_to_name(Ipv4Addr::new(8, 8, 8, 8)), None);
         assert_eq!(NameDb::empty().port_to_name(80, IPPROTO_TCP), None);
     }
@@ -988,17 +1171,28 @@ mod tests {
         );
         web.dests[0].spec.u_threshold = 1000;
         web.dests[0].spec.l_threshold = 10;
-        let mut pcc = svc(tcp([10, 0, 0, 1], 0), "sh", vec![dst([10, 0, 1, 1], 0, FwdMethod::Route, 1)]);
+        let mut pcc = svc(
+            tcp([10, 0, 0, 1], 0),
+            "sh",
+            vec![dst([10, 0, 1, 1], 0, FwdMethod::Route, 1)],
+        );
         pcc.spec.persistent = Some(3600);
         pcc.spec.netmask = Ipv4Addr::new(255, 255, 0, 0);
         pcc.spec.sched_flags = vec!["sh-fallback".into(), "sh-port".into()];
-        let mut dns = svc(udp([10, 0, 0, 53], 53), "wrr", vec![dst([10, 0, 1, 53], 5353, FwdMethod::Masq, 1)]);
+        let mut dns = svc(
+            udp([10, 0, 0, 53], 53),
+            "wrr",
+            vec![dst([10, 0, 1, 53], 5353, FwdMethod::Masq, 1)],
+        );
         dns.spec.ops = true;
         dns.spec.sched_flags = vec!["flag-2".into()];
         let mut fwm = svc(
             ServiceKey::Fwmark(66),
             "wlc",
-            vec![dst([192, 168, 1, 10], 0, FwdMethod::Route, 1), dst([192, 168, 1, 20], 443, FwdMethod::Masq, 1)],
+            vec![
+                dst([192, 168, 1, 10], 0, FwdMethod::Route, 1),
+                dst([192, 168, 1, 20], 443, FwdMethod::Masq, 1),
+            ],
         );
         fwm.spec.persistent = Some(300);
         let rules = vec![fwm, dns, web, pcc];
@@ -1020,7 +1214,9 @@ mod tests {
         }
         assert_eq!(got, want);
         assert!(text.contains("-a -t 172.25.254.100:80 -r 192.168.1.10:80 -m -w 1 -x 1000 -y 10\n"));
-        assert!(text.contains("-a -t 172.25.254.100:80 -r 192.168.1.40:80 -i -w 2 --tun-type ipip\n"));
+        assert!(
+            text.contains("-a -t 172.25.254.100:80 -r 192.168.1.40:80 -i -w 2 --tun-type ipip\n")
+        );
         assert!(text.contains("-a -f 66 -r 192.168.1.10:0 -g -w 1\n"));
 
         // The same through the ordinary command line parser.

@@ -9,10 +9,24 @@ use crate::wire::ethernet::{self, Mac, BROADCAST};
 
 /// Send an ARP request for `ip` out of `iface` (broadcast, or unicast to
 /// re-confirm a known MAC).
-pub(super) fn send_request(ifaces: &Interfaces, iface: IfaceId, ip: u32, eth_dst: &Mac, tx: &mut impl Transmit) {
+pub(super) fn send_request(
+    ifaces: &Interfaces,
+    iface: IfaceId,
+    ip: u32,
+    eth_dst: &Mac,
+    tx: &mut impl Transmit,
+) {
     let i = ifaces.get(iface);
     let mut frame = [0u8; 64];
-    let n = arp::build_frame(&mut frame, eth_dst, arp::OP_REQUEST, &i.mac, i.source_for(ip), &[0; 6], ip);
+    let n = arp::build_frame(
+        &mut frame,
+        eth_dst,
+        arp::OP_REQUEST,
+        &i.mac,
+        i.source_for(ip),
+        &[0; 6],
+        ip,
+    );
     tx.send(iface, &frame[..n]);
 }
 
@@ -23,10 +37,18 @@ impl Director {
         let i = self.ifaces.get(iface);
         i.owns_addr(ip)
             || i.vips.contains(&ip)
-            || (self.services.is_vip(ip) && self.routes.lookup(ip).is_some_and(|r| r.iface == iface))
+            || (self.services.is_vip(ip)
+                && self.routes.lookup(ip).is_some_and(|r| r.iface == iface))
     }
 
-    pub(super) fn arp(&mut self, now_ms: u64, ingress: IfaceId, buf: &mut [u8], len: &mut usize, tx: &mut impl Transmit) -> Verdict {
+    pub(super) fn arp(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        buf: &mut [u8],
+        len: &mut usize,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         let Some(p) = arp::Packet::new_checked(&buf[ethernet::HEADER_LEN..*len]) else {
             return Verdict::Drop(Reason::BadArp);
         };
@@ -63,7 +85,15 @@ impl Director {
             for i in &self.ifaces.0 {
                 if self.answers_arp(i.id, vip) {
                     let mut frame = [0u8; 64];
-                    let n = arp::build_frame(&mut frame, &BROADCAST, arp::OP_REQUEST, &i.mac, vip, &[0; 6], vip);
+                    let n = arp::build_frame(
+                        &mut frame,
+                        &BROADCAST,
+                        arp::OP_REQUEST,
+                        &i.mac,
+                        vip,
+                        &[0; 6],
+                        vip,
+                    );
                     tx.send(i.id, &frame[..n]);
                 }
             }
@@ -71,6 +101,7 @@ impl Director {
         }
         let services = &self.services;
         let ifaces = &self.ifaces;
-        self.announced.retain(|v| services.is_vip(*v) || ifaces.0.iter().any(|i| i.vips.contains(v)));
+        self.announced
+            .retain(|v| services.is_vip(*v) || ifaces.0.iter().any(|i| i.vips.contains(v)));
     }
 }

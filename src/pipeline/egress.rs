@@ -8,7 +8,14 @@ use crate::wire::ethernet::{self, BROADCAST};
 
 impl Director {
     /// Send the IPv4 packet in `buf[14..len]` towards `dst` (routed).
-    pub(super) fn route_out(&mut self, now_ms: u64, dst: u32, buf: &mut [u8], len: usize, tx: &mut impl Transmit) -> Verdict {
+    pub(super) fn route_out(
+        &mut self,
+        now_ms: u64,
+        dst: u32,
+        buf: &mut [u8],
+        len: usize,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         match self.routes.lookup(dst) {
             Some(nh) => self.send_via(now_ms, nh.iface, nh.addr, buf, len, tx),
             None => Verdict::Drop(Reason::NoRoute),
@@ -16,7 +23,15 @@ impl Director {
     }
 
     /// Send to next hop `nexthop` on `iface`, resolving its MAC.
-    pub(super) fn send_via(&mut self, now_ms: u64, iface: IfaceId, nexthop: u32, buf: &mut [u8], len: usize, tx: &mut impl Transmit) -> Verdict {
+    pub(super) fn send_via(
+        &mut self,
+        now_ms: u64,
+        iface: IfaceId,
+        nexthop: u32,
+        buf: &mut [u8],
+        len: usize,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         let my_mac = self.ifaces.get(iface).mac;
         match self.neigh.resolve(iface, nexthop, now_ms) {
             Resolution::Ready(mac) => {

@@ -12,7 +12,14 @@ use crate::wire::ipv4::{self, Header};
 const QUOTE_PAYLOAD: usize = 8;
 
 impl Director {
-    pub(super) fn icmp(&mut self, now_ms: u64, ingress: IfaceId, buf: &mut [u8], len: &mut usize, tx: &mut impl Transmit) -> Verdict {
+    pub(super) fn icmp(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        buf: &mut [u8],
+        len: &mut usize,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         let (ihl, dst) = {
             let h = Header::new_unchecked(&buf[ETH..*len]);
             (h.header_len(), h.dst())
@@ -25,7 +32,11 @@ impl Director {
             return Verdict::Drop(Reason::IcmpChecksum);
         }
         let kind = msg[0];
-        if kind == icmp::ECHO_REQUEST && (self.ifaces.is_local(dst) || self.services.is_vip(dst) || self.ifaces.get(ingress).vips.contains(&dst)) {
+        if kind == icmp::ECHO_REQUEST
+            && (self.ifaces.is_local(dst)
+                || self.services.is_vip(dst)
+                || self.ifaces.get(ingress).vips.contains(&dst))
+        {
             return self.echo_reply(ingress, buf, *len, ihl);
         }
         if icmp::is_error(kind) {
@@ -61,10 +72,21 @@ impl Director {
 
     /// Build an ICMP error about the packet in `buf` and route it to that
     /// packet's source. `ingress` picks the director address it comes from.
-    pub(super) fn send_icmp_error(&mut self, now_ms: u64, ingress: IfaceId, buf: &[u8], len: usize, kind: u8, code: u8, mtu: u16, tx: &mut impl Transmit) {
+    pub(super) fn send_icmp_error(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        buf: &[u8],
+        len: usize,
+        kind: u8,
+        code: u8,
+        mtu: u16,
+        tx: &mut impl Transmit,
+    ) {
         let (src, ihl, orig_icmp_error) = {
             let h = Header::new_unchecked(&buf[ETH..len]);
-            let is_err = h.protocol() == IPPROTO_ICMP && h.payload().first().is_some_and(|&t| icmp::is_error(t));
+            let is_err = h.protocol() == IPPROTO_ICMP
+                && h.payload().first().is_some_and(|&t| icmp::is_error(t));
             (h.src(), h.header_len(), is_err)
         };
         // Never answer an ICMP error with one (RFC 1122).
@@ -75,7 +97,16 @@ impl Director {
         let mut frame = [0u8; 14 + 20 + 8 + 60 + QUOTE_PAYLOAD];
         let total = 20 + 8 + quote;
         let from = self.ifaces.get(ingress).source_for(src);
-        ipv4::write_header(&mut frame[ETH..], total as u16, 0, false, 64, IPPROTO_ICMP, from, src);
+        ipv4::write_header(
+            &mut frame[ETH..],
+            total as u16,
+            0,
+            false,
+            64,
+            IPPROTO_ICMP,
+            from,
+            src,
+        );
         let m = &mut frame[ETH + 20..ETH + total];
         m[0] = kind;
         m[1] = code;

@@ -42,16 +42,32 @@ fn parse_quoted(buf: &[u8], len: usize) -> Option<Quoted> {
         return None;
     }
     let p = Ports::new_quoted(&q[ihl..], proto)?;
-    Some(Quoted { off, ihl, proto, src: h.src(), dst: h.dst(), sport: p.src_port(), dport: p.dst_port() })
+    Some(Quoted {
+        off,
+        ihl,
+        proto,
+        src: h.src(),
+        dst: h.dst(),
+        sport: p.src_port(),
+        dport: p.dst_port(),
+    })
 }
 
 /// Rewrite the quoted packet's source or destination (address and port),
 /// keeping its IP checksum and, where quoted, its L4 checksum right.
-fn rewrite_quoted(buf: &mut [u8], len: usize, q: &Quoted, src: Option<(u32, u16)>, dst: Option<(u32, u16)>) {
+fn rewrite_quoted(
+    buf: &mut [u8],
+    len: usize,
+    q: &Quoted,
+    src: Option<(u32, u16)>,
+    dst: Option<(u32, u16)>,
+) {
     let inner = &mut buf[q.off..len];
     let (head, l4) = inner.split_at_mut(q.ihl);
     let mut h = Header::new_unchecked(head);
-    let Some(mut p) = Ports::new_quoted(l4, q.proto) else { return };
+    let Some(mut p) = Ports::new_quoted(l4, q.proto) else {
+        return;
+    };
     if let Some((a, port)) = src {
         let old = h.src();
         h.set_src(a);
@@ -67,19 +83,33 @@ fn rewrite_quoted(buf: &mut [u8], len: usize, q: &Quoted, src: Option<(u32, u16)
 }
 
 impl Director {
-    pub(super) fn icmp_error(&mut self, now_ms: u64, ingress: IfaceId, buf: &mut [u8], len: &mut usize, tx: &mut impl Transmit) -> Verdict {
+    pub(super) fn icmp_error(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        buf: &mut [u8],
+        len: &mut usize,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         let n = *len;
         let Some(q) = parse_quoted(buf, n) else {
             return Verdict::Drop(Reason::IcmpErrorUnrelated);
         };
         // The quoted packet went out from the director; its reverse is the
         // key of the direction it answers.
-        let key = FlowKey { saddr: q.dst, daddr: q.src, sport: q.dport, dport: q.sport, proto: q.proto };
+        let key = FlowKey {
+            saddr: q.dst,
+            daddr: q.src,
+            sport: q.dport,
+            dport: q.sport,
+            proto: q.proto,
+        };
         let Some((id, side)) = self.conns.lookup(&key) else {
             return Verdict::Drop(Reason::IcmpErrorUnrelated);
         };
         let c = self.conns.get(id);
-        let (fwd, caddr, vaddr, vport, daddr, dport) = (c.fwd, c.caddr, c.vaddr, c.vport, c.daddr, c.dport);
+        let (fwd, caddr, vaddr, vport, daddr, dport) =
+            (c.fwd, c.caddr, c.vaddr, c.vport, c.daddr, c.dport);
         if let Some(s) = &c.svc {
             match side {
                 Side::In => s.stats.inbound(self.worker, n - ETH),

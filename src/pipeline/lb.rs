@@ -23,7 +23,14 @@ pub(super) struct Flow {
 }
 
 impl Director {
-    pub(super) fn load_balance(&mut self, now_ms: u64, ingress: IfaceId, buf: &mut [u8], len: &mut usize, tx: &mut impl Transmit) -> Verdict {
+    pub(super) fn load_balance(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        buf: &mut [u8],
+        len: &mut usize,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         let flow = {
             let h = Header::new_unchecked(&buf[ETH..*len]);
             let proto = h.protocol();
@@ -31,12 +38,19 @@ impl Director {
                 return Verdict::Drop(Reason::L4Truncated);
             };
             Flow {
-                key: FlowKey { saddr: h.src(), daddr: h.dst(), sport: p.src_port(), dport: p.dst_port(), proto },
+                key: FlowKey {
+                    saddr: h.src(),
+                    daddr: h.dst(),
+                    sport: p.src_port(),
+                    dport: p.dst_port(),
+                    proto,
+                },
                 tcp_flags: p.tcp_flags(),
                 ip_len: h.total_len(),
             }
         };
-        let is_syn = flow.key.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
+        let is_syn = flow.key.proto == IPPROTO_TCP
+            && flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
 
         let (id, side) = match self.conns.lookup(&flow.key) {
             Some((id, Side::In)) if is_syn && self.reusable(id) => {
@@ -99,13 +113,23 @@ impl Director {
     fn new_connection(&mut self, now_ms: u64, flow: &Flow) -> Result<u32, Verdict> {
         let k = flow.key;
         let Some(svc) = self.services.lookup(0, k.proto, k.daddr, k.dport) else {
-            return Err(Verdict::Drop(if self.ifaces.is_local(k.daddr) { Reason::LocalNoService } else { Reason::NoService }));
+            return Err(Verdict::Drop(if self.ifaces.is_local(k.daddr) {
+                Reason::LocalNoService
+            } else {
+                Reason::NoService
+            }));
         };
         if k.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) != TCP_SYN {
             return Err(Verdict::Drop(Reason::NotSyn));
         }
         let rt = svc.runtime();
-        let input = SchedInput { proto: k.proto, saddr: k.saddr, sport: k.sport, daddr: k.daddr, dport: k.dport };
+        let input = SchedInput {
+            proto: k.proto,
+            saddr: k.saddr,
+            sport: k.sport,
+            daddr: k.daddr,
+            dport: k.dport,
+        };
         let Some(i) = rt.sched.schedule(&rt.dests, &input) else {
             return Err(Verdict::Drop(Reason::NoDest));
         };
@@ -115,11 +139,21 @@ impl Director {
         // Port 0 real servers (fwmark and port-0 services) keep the client's port.
         let dport = if dest.port == 0 { k.dport } else { dest.port };
         let out_key = match fwd {
-            FwdMethod::Masq => Some(FlowKey { saddr: daddr, daddr: k.saddr, sport: dport, dport: k.sport, proto: k.proto }),
+            FwdMethod::Masq => Some(FlowKey {
+                saddr: daddr,
+                daddr: k.saddr,
+                sport: dport,
+                dport: k.sport,
+                proto: k.proto,
+            }),
             FwdMethod::Route | FwdMethod::Tunnel => None,
             FwdMethod::FullNat => return Err(Verdict::Drop(Reason::MethodUnsupported)),
         };
-        let state = if k.proto == IPPROTO_TCP { ConnState::None } else { ConnState::Udp };
+        let state = if k.proto == IPPROTO_TCP {
+            ConnState::None
+        } else {
+            ConnState::Udp
+        };
         let n = NewConn {
             proto: k.proto,
             state,
@@ -151,10 +185,26 @@ impl Director {
 
     /// Forwarding routers decrement TTL; an expiring packet earns its sender
     /// an ICMP time exceeded.
-    pub(super) fn forward_ttl(&mut self, now_ms: u64, ingress: IfaceId, buf: &mut [u8], len: usize, tx: &mut impl Transmit) -> Result<(), Verdict> {
+    pub(super) fn forward_ttl(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        buf: &mut [u8],
+        len: usize,
+        tx: &mut impl Transmit,
+    ) -> Result<(), Verdict> {
         let mut h = Header::new_unchecked(&mut buf[ETH..len]);
         if h.ttl() <= 1 {
-            self.send_icmp_error(now_ms, ingress, buf, len, icmp::TIME_EXCEEDED, icmp::CODE_TTL_EXCEEDED, 0, tx);
+            self.send_icmp_error(
+                now_ms,
+                ingress,
+                buf,
+                len,
+                icmp::TIME_EXCEEDED,
+                icmp::CODE_TTL_EXCEEDED,
+                0,
+                tx,
+            );
             return Err(Verdict::Drop(Reason::TtlExceeded));
         }
         h.decrement_ttl();
@@ -162,7 +212,15 @@ impl Director {
     }
 
     /// Client to real server, by the connection's forwarding method.
-    pub(super) fn to_real_server(&mut self, now_ms: u64, ingress: IfaceId, id: u32, buf: &mut [u8], len: usize, tx: &mut impl Transmit) -> Verdict {
+    pub(super) fn to_real_server(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        id: u32,
+        buf: &mut [u8],
+        len: usize,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         let c = self.conns.get(id);
         let (fwd, proto, daddr, dport) = (c.fwd, c.proto, c.daddr, c.dport);
         match fwd {
@@ -175,7 +233,9 @@ impl Director {
             }
             FwdMethod::Route => match self.routes.lookup(daddr) {
                 // DR needs the real server on a connected segment.
-                Some(nh) if nh.addr == daddr => self.send_via(now_ms, nh.iface, dr::next_hop(daddr), buf, len, tx),
+                Some(nh) if nh.addr == daddr => {
+                    self.send_via(now_ms, nh.iface, dr::next_hop(daddr), buf, len, tx)
+                }
                 _ => Verdict::Drop(Reason::NoRoute),
             },
             FwdMethod::Tunnel | FwdMethod::FullNat => Verdict::Drop(Reason::MethodUnsupported),
@@ -183,7 +243,15 @@ impl Director {
     }
 
     /// Real server to client (NAT and FULLNAT replies).
-    pub(super) fn to_client(&mut self, now_ms: u64, ingress: IfaceId, id: u32, buf: &mut [u8], len: usize, tx: &mut impl Transmit) -> Verdict {
+    pub(super) fn to_client(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        id: u32,
+        buf: &mut [u8],
+        len: usize,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         let c = self.conns.get(id);
         let (fwd, proto, caddr, vaddr, vport) = (c.fwd, c.proto, c.caddr, c.vaddr, c.vport);
         match fwd {

@@ -87,7 +87,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { connections: 1 << 18, neighbours: 4096, arp_hold_slots: 256 }
+        Limits {
+            connections: 1 << 18,
+            neighbours: 4096,
+            arp_hold_slots: 256,
+        }
     }
 }
 
@@ -106,7 +110,14 @@ pub struct Director {
 }
 
 impl Director {
-    pub fn new(worker: usize, ifaces: Interfaces, routes: RouteTable, shared: Arc<Shared>, limits: Limits, now_ms: u64) -> Self {
+    pub fn new(
+        worker: usize,
+        ifaces: Interfaces,
+        routes: RouteTable,
+        shared: Arc<Shared>,
+        limits: Limits,
+        now_ms: u64,
+    ) -> Self {
         let timeouts_src = shared.timeouts.load_full();
         Director {
             worker,
@@ -153,13 +164,22 @@ impl Director {
         self.last_tick_ms = now_ms;
         self.conns.expire(now_ms, |_| {});
         let (ifaces, neigh) = (&self.ifaces, &mut self.neigh);
-        neigh.tick(now_ms, |iface, ip| arp::send_request(ifaces, iface, ip, &BROADCAST, tx));
+        neigh.tick(now_ms, |iface, ip| {
+            arp::send_request(ifaces, iface, ip, &BROADCAST, tx)
+        });
         self.announce_vips(tx);
     }
 
     /// Handle one frame received on `ingress`. `buf` holds `*len` bytes of
     /// frame and may be rewritten in place (its capacity is `buf.len()`).
-    pub fn process(&mut self, now_ms: u64, ingress: IfaceId, buf: &mut [u8], len: &mut usize, tx: &mut impl Transmit) -> Verdict {
+    pub fn process(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        buf: &mut [u8],
+        len: &mut usize,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         self.count(Reason::RxFrames);
         let v = self.classify(now_ms, ingress, buf, len, tx);
         match v {
@@ -170,7 +190,14 @@ impl Director {
         v
     }
 
-    fn classify(&mut self, now_ms: u64, ingress: IfaceId, buf: &mut [u8], len: &mut usize, tx: &mut impl Transmit) -> Verdict {
+    fn classify(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        buf: &mut [u8],
+        len: &mut usize,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         let Some(eth) = ethernet::Frame::new_checked(&buf[..*len]) else {
             return Verdict::Drop(Reason::TruncatedEthernet);
         };
@@ -189,7 +216,14 @@ impl Director {
         }
     }
 
-    fn ipv4(&mut self, now_ms: u64, ingress: IfaceId, buf: &mut [u8], len: &mut usize, tx: &mut impl Transmit) -> Verdict {
+    fn ipv4(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        buf: &mut [u8],
+        len: &mut usize,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         use crate::wire::ipv4::{Header, Malformed};
         let ip_len = {
             let ip = match Header::new_checked(&buf[ethernet::HEADER_LEN..*len]) {
@@ -213,7 +247,9 @@ impl Director {
         *len = ethernet::HEADER_LEN + ip_len;
         let proto = buf[ethernet::HEADER_LEN + 9];
         match proto {
-            crate::ipvs::types::IPPROTO_TCP | crate::ipvs::types::IPPROTO_UDP => self.load_balance(now_ms, ingress, buf, len, tx),
+            crate::ipvs::types::IPPROTO_TCP | crate::ipvs::types::IPPROTO_UDP => {
+                self.load_balance(now_ms, ingress, buf, len, tx)
+            }
             crate::ipvs::types::IPPROTO_ICMP => self.icmp(now_ms, ingress, buf, len, tx),
             _ => Verdict::Drop(Reason::OtherProtocol),
         }

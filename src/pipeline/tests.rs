@@ -36,14 +36,44 @@ struct Lab {
 impl Lab {
     fn new() -> Lab {
         let ifaces = Interfaces(vec![
-            Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(DIR_OUT), 24)], vips: vec![] },
-            Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(DIR_IN), 24)], vips: vec![] },
+            Interface {
+                id: 0,
+                name: "out".into(),
+                mac: OUT_MAC,
+                mtu: 1500,
+                addrs: vec![(ip(DIR_OUT), 24)],
+                vips: vec![],
+            },
+            Interface {
+                id: 1,
+                name: "in".into(),
+                mac: IN_MAC,
+                mtu: 1500,
+                addrs: vec![(ip(DIR_IN), 24)],
+                vips: vec![],
+            },
         ]);
         let routes = RouteTable::build(&ifaces, &[]).unwrap();
         let shared = Arc::new(Shared::new());
         let ctl = Control::new(shared.clone());
-        let d = Director::new(0, ifaces, routes, shared, Limits { connections: 1024, neighbours: 64, arp_hold_slots: 16 }, 0);
-        Lab { d, ctl, tx: Collect::default(), now: 1000 }
+        let d = Director::new(
+            0,
+            ifaces,
+            routes,
+            shared,
+            Limits {
+                connections: 1024,
+                neighbours: 64,
+                arp_hold_slots: 16,
+            },
+            0,
+        );
+        Lab {
+            d,
+            ctl,
+            tx: Collect::default(),
+            now: 1000,
+        }
     }
 
     fn cmd(&mut self, c: Command) {
@@ -51,8 +81,18 @@ impl Lab {
         self.d.begin_batch();
     }
 
-    fn nat_service(&mut self, sched: &str, proto: u8, port: u16, rs: &[([u8; 4], u16, u32)]) -> ServiceKey {
-        let key = ServiceKey::Addr { proto, addr: Ipv4Addr::from(VIP), port };
+    fn nat_service(
+        &mut self,
+        sched: &str,
+        proto: u8,
+        port: u16,
+        rs: &[([u8; 4], u16, u32)],
+    ) -> ServiceKey {
+        let key = ServiceKey::Addr {
+            proto,
+            addr: Ipv4Addr::from(VIP),
+            port,
+        };
         self.cmd(Command::AddService(ServiceSpec {
             key,
             scheduler: sched.into(),
@@ -62,7 +102,17 @@ impl Lab {
             ops: false,
         }));
         for &(a, p, w) in rs {
-            self.cmd(Command::AddDest(key, DestSpec { addr: Ipv4Addr::from(a), port: p, fwd: FwdMethod::Masq, weight: w, u_threshold: 0, l_threshold: 0 }));
+            self.cmd(Command::AddDest(
+                key,
+                DestSpec {
+                    addr: Ipv4Addr::from(a),
+                    port: p,
+                    fwd: FwdMethod::Masq,
+                    weight: w,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                },
+            ));
         }
         key
     }
@@ -73,7 +123,9 @@ impl Lab {
         buf[..frame.len()].copy_from_slice(frame);
         let mut len = frame.len();
         self.now += 1;
-        let v = self.d.process(self.now, iface, &mut buf, &mut len, &mut self.tx);
+        let v = self
+            .d
+            .process(self.now, iface, &mut buf, &mut len, &mut self.tx);
         buf.truncate(len);
         (v, buf)
     }
@@ -81,13 +133,25 @@ impl Lab {
     /// Teach the director a neighbour's MAC the way the wire does: it asks, they answer.
     fn learn(&mut self, iface: IfaceId, who: [u8; 4], mac: [u8; 6]) {
         let _ = self.d.neigh.resolve(iface, ip(who), self.now);
-        let (my_ip, my_mac) = if iface == 0 { (DIR_OUT, OUT_MAC) } else { (DIR_IN, IN_MAC) };
+        let (my_ip, my_mac) = if iface == 0 {
+            (DIR_OUT, OUT_MAC)
+        } else {
+            (DIR_IN, IN_MAC)
+        };
         let f = arp_frame(mac, my_mac, 2, mac, who, my_mac, my_ip);
         self.feed(iface, &f);
     }
 }
 
-fn arp_frame(eth_src: [u8; 6], eth_dst: [u8; 6], op: u16, sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
+fn arp_frame(
+    eth_src: [u8; 6],
+    eth_dst: [u8; 6],
+    op: u16,
+    sha: [u8; 6],
+    spa: [u8; 4],
+    tha: [u8; 6],
+    tpa: [u8; 4],
+) -> Vec<u8> {
     let mut f = vec![0u8; 60];
     let n = crate::wire::arp::build_frame(&mut f, &eth_dst, op, &sha, ip(spa), &tha, ip(tpa));
     f[6..12].copy_from_slice(&eth_src);
@@ -95,8 +159,20 @@ fn arp_frame(eth_src: [u8; 6], eth_dst: [u8; 6], op: u16, sha: [u8; 6], spa: [u8
     f
 }
 
-fn tcp_frame(src_mac: [u8; 6], dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: &str, ttl: u8, payload: &[u8]) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, ttl).tcp(sport, dport, 1000, 64000);
+fn tcp_frame(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    flags: &str,
+    ttl: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src, dst, ttl)
+        .tcp(sport, dport, 1000, 64000);
     if flags.contains('S') {
         b = b.syn();
     }
@@ -114,9 +190,21 @@ fn tcp_frame(src_mac: [u8; 6], dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], spo
     v
 }
 
-fn udp_frame(src_mac: [u8; 6], dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+fn udp_frame(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::new();
-    PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, 64).udp(sport, dport).write(&mut v, payload).unwrap();
+    PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src, dst, 64)
+        .udp(sport, dport)
+        .write(&mut v, payload)
+        .unwrap();
     v
 }
 
@@ -125,18 +213,42 @@ fn assert_checksums(f: &[u8]) {
     let ip = &f[14..];
     let ihl = (ip[0] & 15) as usize * 4;
     let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-    assert_eq!(Checksum::new().add_bytes(&ip[..ihl]).finish(), 0, "IP header checksum");
-    let (src, dst, proto) = (u32::from_be_bytes(ip[12..16].try_into().unwrap()), u32::from_be_bytes(ip[16..20].try_into().unwrap()), ip[9]);
+    assert_eq!(
+        Checksum::new().add_bytes(&ip[..ihl]).finish(),
+        0,
+        "IP header checksum"
+    );
+    let (src, dst, proto) = (
+        u32::from_be_bytes(ip[12..16].try_into().unwrap()),
+        u32::from_be_bytes(ip[16..20].try_into().unwrap()),
+        ip[9],
+    );
     let l4 = &ip[ihl..total];
     match proto {
-        6 => assert_eq!(pseudo_header(src, dst, 6, l4.len() as u16).add_bytes(l4).finish(), 0, "TCP checksum"),
-        17 if l4[6..8] != [0, 0] => assert_eq!(pseudo_header(src, dst, 17, l4.len() as u16).add_bytes(l4).finish(), 0, "UDP checksum"),
+        6 => assert_eq!(
+            pseudo_header(src, dst, 6, l4.len() as u16)
+                .add_bytes(l4)
+                .finish(),
+            0,
+            "TCP checksum"
+        ),
+        17 if l4[6..8] != [0, 0] => assert_eq!(
+            pseudo_header(src, dst, 17, l4.len() as u16)
+                .add_bytes(l4)
+                .finish(),
+            0,
+            "UDP checksum"
+        ),
         1 => {
             assert_eq!(Checksum::new().add_bytes(l4).finish(), 0, "ICMP checksum");
             if l4[0] == 3 || l4[0] == 11 {
                 let q = &l4[8..];
                 let qihl = (q[0] & 15) as usize * 4;
-                assert_eq!(Checksum::new().add_bytes(&q[..qihl]).finish(), 0, "quoted IP header checksum");
+                assert_eq!(
+                    Checksum::new().add_bytes(&q[..qihl]).finish(),
+                    0,
+                    "quoted IP header checksum"
+                );
             }
         }
         _ => {}
@@ -168,9 +280,23 @@ fn arp_request_for_vip_and_director_address_is_answered() {
         assert_eq!(p.target_ip(), ip(CLIENT));
     }
     // Not ours, and the VIP is not answered on the inside.
-    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], [198, 18, 0, 77]));
+    let (v, _) = lab.feed(
+        0,
+        &arp_frame(
+            CLIENT_MAC,
+            [0xff; 6],
+            1,
+            CLIENT_MAC,
+            CLIENT,
+            [0; 6],
+            [198, 18, 0, 77],
+        ),
+    );
     assert_eq!(v, Verdict::Consumed);
-    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], VIP));
+    let (v, _) = lab.feed(
+        1,
+        &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], VIP),
+    );
     assert_eq!(v, Verdict::Consumed);
 }
 
@@ -179,7 +305,12 @@ fn gratuitous_arp_announces_vips() {
     let mut lab = Lab::new();
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
     lab.d.tick(10_000, &mut lab.tx);
-    let garp: Vec<_> = lab.tx.0.iter().filter(|(i, f)| *i == 0 && f[12..14] == [8, 6]).collect();
+    let garp: Vec<_> = lab
+        .tx
+        .0
+        .iter()
+        .filter(|(i, f)| *i == 0 && f[12..14] == [8, 6])
+        .collect();
     assert_eq!(garp.len(), 1);
     let p = crate::wire::arp::Packet::new_checked(&garp[0].1[14..]).unwrap();
     assert_eq!((p.sender_ip(), p.target_ip()), (ip(VIP), ip(VIP)));
@@ -191,13 +322,23 @@ fn nat_request_held_for_arp_then_rewritten() {
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 8080, 1)]);
     let syn = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"");
     let (v, _) = lab.feed(0, &syn);
-    assert_eq!(v, Verdict::Consumed, "held while the real server's MAC resolves");
+    assert_eq!(
+        v,
+        Verdict::Consumed,
+        "held while the real server's MAC resolves"
+    );
     let req = lab.tx.0.pop().unwrap();
     assert_eq!(req.0, 1);
     let p = crate::wire::arp::Packet::new_checked(&req.1[14..]).unwrap();
-    assert_eq!((p.op(), p.target_ip(), p.sender_ip()), (1, ip(RS1), ip(DIR_IN)));
+    assert_eq!(
+        (p.op(), p.target_ip(), p.sender_ip()),
+        (1, ip(RS1), ip(DIR_IN))
+    );
     // The answer releases the held SYN, rewritten.
-    let (_, _) = lab.feed(1, &arp_frame(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
+    let (_, _) = lab.feed(
+        1,
+        &arp_frame(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN),
+    );
     let (iface, out) = lab.tx.0.pop().unwrap();
     assert_eq!(iface, 1);
     assert_eq!(&out[0..6], &RS1_MAC);
@@ -215,21 +356,48 @@ fn nat_round_trip_with_payload_and_states() {
     let key = lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 8080, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (v, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", 64, b""));
+    let (v, out) = lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", 64, b""),
+    );
     assert_eq!(v, Verdict::Forward(1));
     assert_checksums(&out);
     // The reply is un-NATed to come from the VIP.
-    let (v, out) = lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "SA", 64, b""));
+    let (v, out) = lab.feed(
+        1,
+        &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "SA", 64, b""),
+    );
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!(&out[0..6], &CLIENT_MAC);
     assert_eq!(field_ip(&out, 12), VIP);
     assert_eq!(field_ip(&out, 16), CLIENT);
     assert_eq!((l4_port(&out, 0), l4_port(&out, 2)), (80, 40001));
     assert_checksums(&out);
-    assert_eq!(lab_dest(&lab_views(&lab.ctl), key), (0, 1), "SYN_RECV counts as inactive");
-    let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", 64, b"GET / HTTP/1.0\r\n\r\n"));
+    assert_eq!(
+        lab_dest(&lab_views(&lab.ctl), key),
+        (0, 1),
+        "SYN_RECV counts as inactive"
+    );
+    let (_, out) = lab.feed(
+        0,
+        &tcp_frame(
+            CLIENT_MAC,
+            OUT_MAC,
+            CLIENT,
+            VIP,
+            40001,
+            80,
+            "A",
+            64,
+            b"GET / HTTP/1.0\r\n\r\n",
+        ),
+    );
     assert_checksums(&out);
-    assert_eq!(lab_dest(&lab_views(&lab.ctl), key), (1, 0), "ESTABLISHED counts as active");
+    assert_eq!(
+        lab_dest(&lab_views(&lab.ctl), key),
+        (1, 0),
+        "ESTABLISHED counts as active"
+    );
     assert_eq!(lab.d.connections(lab.now)[0].state, "ESTABLISHED");
     assert_eq!(lab.d.connections(lab.now)[0].expires, 900);
     let views = lab_views(&lab.ctl);
@@ -255,17 +423,46 @@ fn rr_alternates_and_deleted_server_takes_no_new_connections() {
     lab.learn(1, RS2, RS2_MAC);
     let mut seen = vec![];
     for p in 0..6 {
-        let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 80, "S", 64, b""));
+        let (_, out) = lab.feed(
+            0,
+            &tcp_frame(
+                CLIENT_MAC,
+                OUT_MAC,
+                CLIENT,
+                VIP,
+                41000 + p,
+                80,
+                "S",
+                64,
+                b"",
+            ),
+        );
         seen.push(field_ip(&out, 16));
     }
     assert_eq!(seen, vec![RS1, RS2, RS1, RS2, RS1, RS2]);
     lab.cmd(Command::DeleteDest(key, Ipv4Addr::from(RS2), 80));
     for p in 0..4 {
-        let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 42000 + p, 80, "S", 64, b""));
+        let (_, out) = lab.feed(
+            0,
+            &tcp_frame(
+                CLIENT_MAC,
+                OUT_MAC,
+                CLIENT,
+                VIP,
+                42000 + p,
+                80,
+                "S",
+                64,
+                b"",
+            ),
+        );
         assert_eq!(field_ip(&out, 16), RS1);
     }
     // An existing connection to the removed server keeps flowing, as in IPVS.
-    let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41001, 80, "A", 64, b""));
+    let (_, out) = lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41001, 80, "A", 64, b""),
+    );
     assert_eq!(field_ip(&out, 16), RS2);
 }
 
@@ -275,7 +472,10 @@ fn udp_nat_keeps_checksums_right_including_zero() {
     lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 5353, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (v, out) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5000, 53, b"hello"));
+    let (v, out) = lab.feed(
+        0,
+        &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5000, 53, b"hello"),
+    );
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!(l4_port(&out, 2), 5353);
     assert_checksums(&out);
@@ -283,7 +483,11 @@ fn udp_nat_keeps_checksums_right_including_zero() {
     zero[14 + 20 + 6..14 + 20 + 8].fill(0);
     let (v, out) = lab.feed(1, &zero);
     assert_eq!(v, Verdict::Forward(0));
-    assert_eq!(&out[14 + 20 + 6..14 + 20 + 8], &[0, 0], "a UDP checksum of 0 stays 0");
+    assert_eq!(
+        &out[14 + 20 + 6..14 + 20 + 8],
+        &[0, 0],
+        "a UDP checksum of 0 stays 0"
+    );
     assert_eq!((field_ip(&out, 12), l4_port(&out, 0)), (VIP, 53));
     assert_checksums(&out);
     assert_eq!(lab.d.connections(lab.now)[0].state, "UDP");
@@ -295,7 +499,10 @@ fn ttl_one_gets_time_exceeded() {
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "S", 1, b""));
+    let (v, _) = lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "S", 1, b""),
+    );
     assert_eq!(v, Verdict::Drop(Reason::TtlExceeded));
     let (iface, icmp) = lab.tx.0.pop().unwrap();
     assert_eq!(iface, 0);
@@ -310,7 +517,11 @@ fn echo_request_to_vip_and_director_is_answered() {
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
     for target in [VIP, DIR_OUT] {
         let mut f = Vec::new();
-        PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC).ipv4(CLIENT, target, 64).icmpv4_echo_request(7, 1).write(&mut f, b"ping!").unwrap();
+        PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC)
+            .ipv4(CLIENT, target, 64)
+            .icmpv4_echo_request(7, 1)
+            .write(&mut f, b"ping!")
+            .unwrap();
         let (v, out) = lab.feed(0, &f);
         assert_eq!(v, Verdict::Forward(0));
         assert_eq!(&out[0..6], &CLIENT_MAC);
@@ -327,13 +538,18 @@ fn icmp_error_from_real_server_is_translated_to_the_client() {
     lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 5353, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (_, fwd) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5001, 53, b"q"));
+    let (_, fwd) = lab.feed(
+        0,
+        &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5001, 53, b"q"),
+    );
     // The real server says port unreachable, quoting what it received.
     let quoted = &fwd[14..];
     let mut err = Vec::new();
     PacketBuilder::ethernet2(RS1_MAC, IN_MAC)
         .ipv4(RS1, CLIENT, 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::Port,
+        ))
         .write(&mut err, quoted)
         .unwrap();
     let (v, out) = lab.feed(1, &err);
@@ -348,10 +564,18 @@ fn icmp_error_from_real_server_is_translated_to_the_client() {
     let mut stray = Vec::new();
     PacketBuilder::ethernet2(RS1_MAC, IN_MAC)
         .ipv4(RS1, CLIENT, 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
-        .write(&mut stray, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, RS1, 9, 9, b"x")[14..])
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::Port,
+        ))
+        .write(
+            &mut stray,
+            &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, RS1, 9, 9, b"x")[14..],
+        )
         .unwrap();
-    assert_eq!(lab.feed(1, &stray).0, Verdict::Drop(Reason::IcmpErrorUnrelated));
+    assert_eq!(
+        lab.feed(1, &stray).0,
+        Verdict::Drop(Reason::IcmpErrorUnrelated)
+    );
 }
 
 #[test]
@@ -362,21 +586,58 @@ fn new_syn_on_finished_connection_is_rescheduled() {
     lab.learn(1, RS2, RS2_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
     let port = 43000;
-    let (_, a) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""));
-    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "FA", 64, b""));
-    lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 80, port, "FA", 64, b""));
+    let (_, a) = lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""),
+    );
+    lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "FA", 64, b""),
+    );
+    lab.feed(
+        1,
+        &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 80, port, "FA", 64, b""),
+    );
     assert_eq!(lab.d.connections(lab.now)[0].state, "TIME_WAIT");
-    let (_, b) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""));
-    assert_ne!(field_ip(&a, 16), field_ip(&b, 16), "rr moves on for the reused port");
+    let (_, b) = lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""),
+    );
+    assert_ne!(
+        field_ip(&a, 16),
+        field_ip(&b, 16),
+        "rr moves on for the reused port"
+    );
 }
 
 #[test]
 fn non_syn_without_connection_and_unknown_service_are_dropped() {
     let mut lab = Lab::new();
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
-    assert_eq!(lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 80, "A", 64, b"")).0, Verdict::Drop(Reason::NotSyn));
-    assert_eq!(lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 81, "S", 64, b"")).0, Verdict::Drop(Reason::NoService));
-    assert_eq!(lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, DIR_OUT, 1, 22, "S", 64, b"")).0, Verdict::Drop(Reason::LocalNoService));
+    assert_eq!(
+        lab.feed(
+            0,
+            &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 80, "A", 64, b"")
+        )
+        .0,
+        Verdict::Drop(Reason::NotSyn)
+    );
+    assert_eq!(
+        lab.feed(
+            0,
+            &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 81, "S", 64, b"")
+        )
+        .0,
+        Verdict::Drop(Reason::NoService)
+    );
+    assert_eq!(
+        lab.feed(
+            0,
+            &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, DIR_OUT, 1, 22, "S", 64, b"")
+        )
+        .0,
+        Verdict::Drop(Reason::LocalNoService)
+    );
 }
 
 #[test]
@@ -386,7 +647,10 @@ fn malformed_frames_are_counted_never_panic() {
     let good = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"");
     for cut in 0..good.len() {
         let (v, _) = lab.feed(0, &good[..cut]);
-        assert!(matches!(v, Verdict::Drop(_) | Verdict::Consumed), "cut at {cut}: {v:?}");
+        assert!(
+            matches!(v, Verdict::Drop(_) | Verdict::Consumed),
+            "cut at {cut}: {v:?}"
+        );
     }
     let mut bad = good.clone();
     bad[14 + 10] ^= 0xff;
@@ -404,12 +668,14 @@ fn malformed_frames_are_counted_never_panic() {
     let mut x: u64 = 0x9e3779b97f4a7c15;
     for _ in 0..20_000 {
         let n = (x % 200) as usize;
-        let mut f: Vec<u8> = (0..n).map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        }).collect();
+        let mut f: Vec<u8> = (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
         if f.len() >= 14 {
             f[0..6].copy_from_slice(&OUT_MAC);
             f[12..14].copy_from_slice(if x & 1 == 0 { &[8, 0] } else { &[8, 6] });
@@ -430,7 +696,20 @@ fn wrr_three_to_one_over_forty() {
     lab.learn(1, RS2, RS2_MAC);
     let mut n1 = 0;
     for p in 0..40 {
-        let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 44000 + p, 80, "S", 64, b""));
+        let (_, out) = lab.feed(
+            0,
+            &tcp_frame(
+                CLIENT_MAC,
+                OUT_MAC,
+                CLIENT,
+                VIP,
+                44000 + p,
+                80,
+                "S",
+                64,
+                b"",
+            ),
+        );
         if field_ip(&out, 16) == RS1 {
             n1 += 1;
         }

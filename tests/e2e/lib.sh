@@ -269,7 +269,8 @@ start_rvs() {
   export RVS_SOCKET="$RVS_SOCK"
   rm -f "$RVS_SOCK"
   : >"$RVS_LOG"
-  ip netns exec "$(ns_full "$ns")" "$RVS_BIN" --config "$config" >>"$RVS_LOG" 2>&1 </dev/null &
+  RVS_NS="$(ns_full "$ns")"
+  ip netns exec "$RVS_NS" "$RVS_BIN" --config "$config" >>"$RVS_LOG" 2>&1 </dev/null &
   RVS_PID=$!
   PIDS+=("$RVS_PID")
   local end=$((SECONDS + 20))
@@ -311,6 +312,10 @@ stop_rvs() {
     return 1
   fi
   if [ -e "$RVS_SOCK" ]; then warn "rvs left its admin socket $RVS_SOCK behind"; return 1; fi
+  # Every XDP program rvs attached must be gone with it.
+  if ip -n "$RVS_NS" -d link show 2>/dev/null | grep -q 'prog/xdp'; then
+    warn "rvs left an XDP program attached:"; ip -n "$RVS_NS" -d link show | grep -B2 'prog/xdp' >&2; return 1
+  fi
 }
 
 # ---------------------------------------------------------------------------- cleanup

@@ -17,9 +17,8 @@ RS2="$NAT_RS2"
 topo_nat
 start_rvs "$NAT_CONFIG"
 
-# Fixed parts of `ipvsadm -Ln`.  The first line's version/size are rvs's business, so it is
-# matched by pattern; everything after it is compared exactly.
-LN_HEADER_RE='^IP Virtual Server version [0-9]+\.[0-9]+\.[0-9]+ \(size=[0-9]+\)$'
+# `ipvsadm -Ln` is compared exactly, header line included: rvs prints what IPVS prints.
+LN_HEADER_RE='^IP Virtual Server version 1\.2\.1 \(size=4096\)$'
 # Heredocs below end every line with "|" so trailing blanks are visible and survive editors;
 # strip_bars removes exactly one trailing "|" per line.
 strip_bars() { sed 's/|$//'; }
@@ -203,6 +202,67 @@ case_s_save_restore() {
   assert_eq "$before" "$after" "services and dests after -S -n | -C | -R"
 }
 
+
+# ---------------------------------------------------------------------------------- l
+# `ipvsadm -Lnc`: the closed connections of case a sit in TIME_WAIT, client -> VIP -> RS.
+case_l_connections() {
+  local out rows
+  out="$(rvsadm -Lnc)"
+  assert_eq "IPVS connection entries" "$(sed -n 1p <<<"$out")" "-Lnc first line"
+  assert_eq "pro expire state       source             virtual            destination" "$(sed -n 2p <<<"$out")" "-Lnc title"
+  rows="$(grep -cE '^TCP [0-9]{2}:[0-9]{2}  TIME_WAIT   198\.18\.0\.10:[0-9]+ +198\.18\.0\.100:80 +198\.18\.1\.1[12]:80$' <<<"$out" || true)"
+  if [ "$rows" -lt 10 ]; then warn "expected >= 10 TIME_WAIT rows, got $rows:"; printf '%s\n' "$out" >&2; return 1; fi
+}
+
+# ---------------------------------------------------------------------------------- m
+# --timeout shows IPVS's defaults; --set changes them (0 keeps one) and new UDP entries expire
+# within the new udp timeout.
+case_m_timeouts() {
+  assert_eq "Timeout (tcp tcpfin udp): 900 120 300" "$(rvsadm -L --timeout)" "default timeouts"
+  rvsadm --set 600 0 30
+  assert_eq "Timeout (tcp tcpfin udp): 600 120 30" "$(rvsadm -L --timeout)" "after --set 600 0 30"
+  udp_ask c "$VIP" 5353 "timeout probe" >/dev/null
+  local n
+  n="$(rvsadm -Lnc | grep -cE '^UDP 00:(2[0-9]|30)  UDP ' || true)"
+  assert_eq 1 "$n" "one UDP entry (the new one) expires within 30 s"
+  rvsadm --set 900 120 300
+}
+
+# ---------------------------------------------------------------------------------- n
+case_n_ping() {
+  ns_exec c ping -c 2 -W 2 -q "$VIP" >/dev/null || { warn "no echo reply from the VIP"; return 1; }
+  ns_exec c ping -c 2 -W 2 -q 198.18.0.1 >/dev/null || { warn "no echo reply from the director"; return 1; }
+  ns_exec rs1 ping -c 2 -W 2 -q 198.18.1.1 >/dev/null || { warn "no echo reply from the director's inside address"; return 1; }
+}
+
+# ---------------------------------------------------------------------------------- o
+# Refused commands: ipvsadm's message and exit status, and the table unchanged.
+case_o_refusals() {
+  local before out rc
+  before="$(rvsadm -Ln)"
+  rc=0; out="$(rvsadm -a -t "$VIP:80" -r "$RS1:80" -m -w 70000 2>&1)" || rc=$?
+  assert_eq 2 "$rc" "exit status for a bad weight"; assert_eq "illegal weight specified" "$out"
+  rc=0; out="$(rvsadm -A -t "$VIP:80" -s rr 2>&1)" || rc=$?
+  assert_eq 255 "$rc" "exit status for an existing service"; assert_eq "Service already exists" "$out"
+  rc=0; out="$(rvsadm -A -t "$VIP:81" -s nosuch 2>&1)" || rc=$?
+  assert_eq 255 "$rc" "exit status for an unknown scheduler"; assert_eq "Scheduler not found" "$out"
+  rc=0; out="$(rvsadm -d -t "$VIP:80" -r 198.18.1.99 2>&1)" || rc=$?
+  assert_eq "No such destination" "$out"
+  rc=0; out="$(printf -- '-A -t %s:82 -s rr\n-a -t %s:82 -r 198.18.1.11 -m -w nine\n' "$VIP" "$VIP" | rvsadm -R 2>&1)" || rc=$?
+  assert_contains "$out" "line 2: illegal weight specified" "-R names the bad line"
+  assert_eq "$before" "$(rvsadm -Ln)" "nothing changed by refused commands and the refused restore"
+}
+
+# ---------------------------------------------------------------------------------- p
+# A bad configuration file: refused before anything starts, naming the key.
+case_p_bad_config() {
+  local bad="$RUN_DIR/bad.toml" rc=0 out
+  sed 's#"198.18.0.1/24"#"198.18.0.1"#' "$NAT_CONFIG" >"$bad"
+  out="$("$RVS_BIN" --config "$bad" 2>&1)" || rc=$?
+  assert_eq 2 "$rc" "exit status for a bad config"
+  assert_contains "$out" "interface[0].addresses[0]" "the message names the key"
+}
+
 # ---------------------------------------------------------------------------------- j
 case_j_clear() {
   rvsadm -C
@@ -218,15 +278,20 @@ EOF
 run_case "a. rr: 10 requests alternate rs1/rs2" case_a_rr
 run_case "b. -Ln lists the service and dests" case_b_list
 run_case "c. -Ln --stats counts connections and packets" case_c_stats
+run_case "l. -Lnc lists the connections" case_l_connections
 run_case "d. wrr 3:1 over 40 requests" case_d_wrr
 run_case "e. 20 MB download through the VIP, sha256" case_e_big
 run_case "f. UDP service answered by both servers" case_f_udp
 run_case "g. -d rs2: all requests to rs1" case_g_delete_dest
 run_case "h. port mapping VIP:8081 -> RIP:8080" case_h_port_map
 run_case "i. weight 0 gets no new connections" case_i_weight0
+run_case "m. --timeout and --set" case_m_timeouts
+run_case "n. ping the VIP and the director" case_n_ping
+run_case "o. refused commands keep the table" case_o_refusals
+run_case "p. a bad config is refused naming the key" case_p_bad_config
 run_case "s. -S -n, -C, -R round trip" case_s_save_restore
 run_case "j. -C leaves an empty table" case_j_clear
 # rvs is this shell's child (`wait` for its status works only here): not in a run_case subshell
-if stop_rvs; then pass "k. SIGTERM: exit 0, admin socket removed"
-else fail "k. SIGTERM: exit 0, admin socket removed"; fi
+if stop_rvs; then pass "k. SIGTERM: exit 0, admin socket removed, XDP detached"
+else fail "k. SIGTERM: exit 0, admin socket removed, XDP detached"; fi
 finish

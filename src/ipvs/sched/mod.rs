@@ -76,7 +76,13 @@ pub(crate) mod testutil {
     }
 
     pub fn input(sport: u16) -> SchedInput {
-        SchedInput { proto: 6, saddr: 0xc6120a0a, sport, daddr: 0xc6120064, dport: 80 }
+        SchedInput {
+            proto: 6,
+            saddr: 0xc6120a0a,
+            sport,
+            daddr: 0xc6120064,
+            dport: 80,
+        }
     }
 
     /// Run `n` schedulings, binding each chosen dest (as a new connection would).
