@@ -263,6 +263,22 @@ case_p_bad_config() {
   assert_contains "$out" "interface[0].addresses[0]" "the message names the key"
 }
 
+# ---------------------------------------------------------------------------------- q
+# -D removes a service: gone from the listing, its VIP:port no longer answered; a second -D
+# is refused as ipvsadm refuses it.
+case_q_delete_service() {
+  rvsadm -A -t "$VIP:8082" -s rr
+  rvsadm -a -t "$VIP:8082" -r "$RS1:8080" -m
+  assert_eq "rs1-8080" "$(ns_curl c "http://$VIP:8082/")" "service answers before -D"
+  rvsadm -D -t "$VIP:8082"
+  assert_not_contains "$(rvsadm -Ln)" "198.18.0.100:8082" "service gone from -Ln"
+  if CURL_MAX_TIME=2 ns_curl c "http://$VIP:8082/" >/dev/null 2>&1; then warn "VIP:8082 still answered after -D"; return 1; fi
+  local rc=0 out
+  out="$(rvsadm -D -t "$VIP:8082" 2>&1)" || rc=$?
+  assert_eq 255 "$rc" "exit status of -D on a missing service"
+  assert_eq "No such service" "$out"
+}
+
 # ---------------------------------------------------------------------------------- j
 case_j_clear() {
   rvsadm -C
@@ -289,6 +305,7 @@ run_case "m. --timeout and --set" case_m_timeouts
 run_case "n. ping the VIP and the director" case_n_ping
 run_case "o. refused commands keep the table" case_o_refusals
 run_case "p. a bad config is refused naming the key" case_p_bad_config
+run_case "q. -D deletes a service" case_q_delete_service
 run_case "s. -S -n, -C, -R round trip" case_s_save_restore
 run_case "j. -C leaves an empty table" case_j_clear
 # rvs is this shell's child (`wait` for its status works only here): not in a run_case subshell
