@@ -87,6 +87,7 @@ fn director(sched: &str, connections: usize) -> (Director, Control) {
         netmask: Ipv4Addr::BROADCAST,
         sched_flags: vec![],
         ops: false,
+        laddrs: vec![],
     }))
     .unwrap();
     for last in [11u8, 12] {
@@ -112,6 +113,7 @@ fn director(sched: &str, connections: usize) -> (Director, Control) {
             connections,
             neighbours: 64,
             arp_hold_slots: 16,
+            ..Limits::default()
         },
         0,
     );

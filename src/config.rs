@@ -44,6 +44,7 @@ struct RawDataplane {
     arp_hold: Option<usize>,
     batch: Option<usize>,
     frames: Option<u32>,
+    fullnat_ports: Option<[u16; 2]>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +83,9 @@ struct RawService {
     scheduler: Option<String>,
     persistent: Option<u32>,
     netmask: Option<String>,
+    /// FULLNAT local addresses (`rvsadm -P ... -z LIP`).
+    #[serde(default)]
+    local_addresses: Vec<String>,
     #[serde(default)]
     real: Vec<RawReal>,
 }
@@ -125,6 +129,8 @@ pub struct Config {
     pub batch: usize,
     /// UMEM frames per socket.
     pub frames: u32,
+    /// FULLNAT local port range, inclusive.
+    pub fullnat_ports: (u16, u16),
     pub interfaces: Vec<InterfaceConfig>,
     /// (destination, prefix length, gateway)
     pub routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
@@ -248,6 +254,15 @@ impl Config {
                 crate::ipvs::stats::MAX_WORKERS
             ));
         }
+        let fullnat_ports = match dp.fullnat_ports {
+            Some([lo, hi]) if lo >= 1 && lo <= hi => (lo, hi),
+            Some(_) => {
+                return Err(
+                    "dataplane.fullnat_ports: [LOW, HIGH] with 1 <= LOW <= HIGH <= 65535".into(),
+                )
+            }
+            None => (1024, 65535),
+        };
         let mut rules = Rules::default();
         if let Some(t) = &raw.timeouts {
             rules.timeouts = Timeouts {
@@ -314,10 +329,22 @@ impl Config {
                 netmask,
                 sched_flags: vec![],
                 ops: false,
+                laddrs: vec![],
             };
             rules
                 .apply(&Command::AddService(spec))
                 .map_err(|e| format!("{k}: {e}"))?;
+            for (j, a) in s.local_addresses.iter().enumerate() {
+                let k = format!("{k}.local_addresses[{j}]");
+                if matches!(key, ServiceKey::Fwmark(_)) {
+                    return Err(format!(
+                        "{k}: firewall-mark services take no local addresses"
+                    ));
+                }
+                rules
+                    .apply(&Command::AddLaddr(key, addr(&k, a)?))
+                    .map_err(|e| format!("{k}: {e}"))?;
+            }
             let vport = match key {
                 ServiceKey::Addr { port, .. } => port,
                 ServiceKey::Fwmark(_) => 0,
@@ -372,6 +399,7 @@ impl Config {
                 .unwrap_or(4096)
                 .clamp(64, 1 << 20)
                 .next_power_of_two(),
+            fullnat_ports,
             interfaces,
             routes,
             rules,

@@ -8,6 +8,7 @@
 //! applies whole or not at all.
 
 use crate::ipvs::dest::Dest;
+use crate::ipvs::laddr::Laddr;
 use crate::ipvs::sched;
 use crate::ipvs::service::{Service, ServiceTable};
 use crate::ipvs::types::*;
@@ -42,7 +43,10 @@ impl Rules {
             Command::EditService(spec) => {
                 check_service(spec)?;
                 let s = self.service(&spec.key).ok_or(IpvsError::NoSuchService)?;
+                // -E says nothing of local addresses: they stay.
+                let laddrs = std::mem::take(&mut s.0.laddrs);
                 s.0 = spec.clone();
+                s.0.laddrs = laddrs;
             }
             Command::DeleteService(key) => {
                 let before = self.services.len();
@@ -77,6 +81,24 @@ impl Rules {
                     return Err(IpvsError::NoSuchDest);
                 }
             }
+            Command::AddLaddr(key, a) => {
+                let s = self.service(key).ok_or(IpvsError::NoSuchService)?;
+                if a.is_unspecified() || a.is_broadcast() || a.is_multicast() {
+                    return Err(IpvsError::Invalid("illegal local address specified".into()));
+                }
+                if s.0.laddrs.contains(a) {
+                    return Err(IpvsError::LaddrExists);
+                }
+                s.0.laddrs.push(*a);
+            }
+            Command::DelLaddr(key, a) => {
+                let s = self.service(key).ok_or(IpvsError::NoSuchService)?;
+                let before = s.0.laddrs.len();
+                s.0.laddrs.retain(|x| x != a);
+                if s.0.laddrs.len() == before {
+                    return Err(IpvsError::NoSuchLaddr);
+                }
+            }
             Command::SetTimeout(t) => {
                 // ipvsadm: a zero leaves that timeout as it is.
                 if t.tcp != 0 {
@@ -90,6 +112,7 @@ impl Rules {
                 }
             }
             Command::List(..)
+            | Command::ListLaddr(_)
             | Command::Zero(_)
             | Command::Save { .. }
             | Command::Restore
@@ -204,6 +227,18 @@ impl Control {
                     old.set_unavailable();
                 }
             }
+            let laddrs: Vec<_> = spec
+                .laddrs
+                .iter()
+                .map(|a| {
+                    let a = u32::from(*a);
+                    rt.laddrs
+                        .iter()
+                        .find(|l| l.addr == a)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(Laddr::new(a)))
+                })
+                .collect();
             let same_dests = live_dests.len() == rt.dests.len()
                 && live_dests
                     .iter()
@@ -218,7 +253,7 @@ impl Control {
                 .map(|(_, d)| d);
             if rt.spec != *spec || !same_dests || old_specs != Some(dests) {
                 drop(rt);
-                svc.replace(spec.clone(), live_dests);
+                svc.replace(spec.clone(), live_dests, laddrs);
             }
             next.push(svc);
         }
@@ -287,6 +322,15 @@ impl Control {
                             persist_conns: d.persistent_conns(),
                             stats: d.stats.snapshot(),
                             rate: d.stats.rate(),
+                        })
+                        .collect(),
+                    laddrs: rt
+                        .laddrs
+                        .iter()
+                        .map(|l| LaddrView {
+                            addr: std::net::Ipv4Addr::from(l.addr),
+                            conflicts: l.conflicts(),
+                            conns: l.conns(),
                         })
                         .collect(),
                 }

@@ -179,6 +179,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         connections: cfg.connections,
         neighbours: cfg.neighbours,
         arp_hold_slots: cfg.arp_hold,
+        fullnat_ports: cfg.fullnat_ports,
     };
     let mut senders = Vec::new();
     let mut handles = Vec::new();

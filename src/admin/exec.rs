@@ -67,6 +67,10 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
             ListWhat::Daemon => Response::ok(String::new()),
         },
         Command::Save { numeric } => Response::ok(format::save(&ctl.views(), numeric)),
+        Command::ListLaddr(one) => match format::list_laddrs(&ctl.views(), one.as_ref(), true) {
+            Ok(s) => Response::ok(s),
+            Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
+        },
         Command::Zero(key) => match ctl.zero(key.as_ref()) {
             Ok(()) => Response::ok(String::new()),
             Err(e) => Response::err(e.to_string(), EXIT_REFUSED),

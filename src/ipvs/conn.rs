@@ -8,6 +8,7 @@
 //! allocates after construction.
 
 use super::dest::Dest;
+use super::laddr::Laddr;
 use super::service::Service;
 use super::state::ConnState;
 use super::types::{ConnView, FwdMethod};
@@ -57,6 +58,8 @@ pub struct Conn {
     pub lport: u16,
     pub dest: Option<Arc<Dest>>,
     pub svc: Option<Arc<Service>>,
+    /// The FULLNAT local address this connection holds a port of.
+    pub laddr_ref: Option<Arc<Laddr>>,
     pub expires_ms: u64,
     in_key: FlowKey,
     out_key: Option<FlowKey>,
@@ -81,6 +84,7 @@ pub struct NewConn {
     pub lport: u16,
     pub dest: Arc<Dest>,
     pub svc: Arc<Service>,
+    pub laddr_ref: Option<Arc<Laddr>>,
     pub expires_ms: u64,
     pub in_key: FlowKey,
     pub out_key: Option<FlowKey>,
@@ -130,6 +134,7 @@ impl ConnTable {
             lport: 0,
             dest: None,
             svc: None,
+            laddr_ref: None,
             expires_ms: 0,
             in_key: empty_key,
             out_key: None,
@@ -193,6 +198,9 @@ impl ConnTable {
         }
         let id = self.free.pop().ok_or(InsertError::Full)?;
         n.dest.bind_conn();
+        if let Some(l) = &n.laddr_ref {
+            l.bind();
+        }
         self.index.insert(n.in_key, id);
         if let Some(k) = n.out_key {
             self.index.insert(k, id | OUT_BIT);
@@ -213,6 +221,7 @@ impl ConnTable {
             lport: n.lport,
             dest: Some(n.dest),
             svc: Some(n.svc),
+            laddr_ref: n.laddr_ref,
             expires_ms: n.expires_ms,
             in_key: n.in_key,
             out_key: n.out_key,
@@ -263,6 +272,9 @@ impl ConnTable {
             d.unbind_conn(c.active);
         }
         c.svc = None;
+        if let Some(l) = c.laddr_ref.take() {
+            l.unbind();
+        }
         self.free.push(id);
         self.live -= 1;
     }
@@ -395,6 +407,7 @@ mod tests {
                 netmask: Ipv4Addr::BROADCAST,
                 sched_flags: vec![],
                 ops: false,
+                laddrs: vec![],
             })
             .unwrap(),
         );
@@ -416,6 +429,7 @@ mod tests {
             lport: 0,
             dest: d.clone(),
             svc: s.clone(),
+            laddr_ref: None,
             expires_ms,
             in_key: FlowKey {
                 saddr: 1,

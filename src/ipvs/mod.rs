@@ -3,6 +3,7 @@
 //! counters, and one transmitter per forwarding method.
 pub mod conn;
 pub mod dest;
+pub mod laddr;
 pub mod sched;
 pub mod service;
 pub mod state;

@@ -6,6 +6,7 @@
 //! services is swapped the same way when services come and go.
 
 use super::dest::Dest;
+use super::laddr::Laddr;
 use super::sched::{self, Scheduler};
 use super::stats::Counters;
 use super::types::{ServiceKey, ServiceSpec};
@@ -17,6 +18,8 @@ pub struct ServiceRuntime {
     pub spec: ServiceSpec,
     pub dests: Vec<Arc<Dest>>,
     pub sched: Box<dyn Scheduler>,
+    /// FULLNAT local addresses, in the order they were added.
+    pub laddrs: Vec<Arc<Laddr>>,
 }
 
 pub struct Service {
@@ -28,7 +31,7 @@ pub struct Service {
 impl Service {
     /// Fails when the scheduler name is unknown ("Scheduler not found").
     pub fn new(spec: ServiceSpec) -> Option<Self> {
-        let rt = ServiceRuntime::build(spec.clone(), Vec::new())?;
+        let rt = ServiceRuntime::build(spec.clone(), Vec::new(), Vec::new())?;
         Some(Service {
             key: spec.key,
             stats: Counters::default(),
@@ -43,8 +46,13 @@ impl Service {
 
     /// Replace settings and/or real servers; the scheduler restarts from a
     /// fresh state as IPVS's update_service does.
-    pub fn replace(&self, spec: ServiceSpec, dests: Vec<Arc<Dest>>) -> bool {
-        match ServiceRuntime::build(spec, dests) {
+    pub fn replace(
+        &self,
+        spec: ServiceSpec,
+        dests: Vec<Arc<Dest>>,
+        laddrs: Vec<Arc<Laddr>>,
+    ) -> bool {
+        match ServiceRuntime::build(spec, dests, laddrs) {
             Some(rt) => {
                 self.runtime.store(Arc::new(rt));
                 true
@@ -55,9 +63,14 @@ impl Service {
 }
 
 impl ServiceRuntime {
-    fn build(spec: ServiceSpec, dests: Vec<Arc<Dest>>) -> Option<Self> {
+    fn build(spec: ServiceSpec, dests: Vec<Arc<Dest>>, laddrs: Vec<Arc<Laddr>>) -> Option<Self> {
         let sched = sched::new(&spec.scheduler, &dests, &spec.sched_flags)?;
-        Some(ServiceRuntime { spec, dests, sched })
+        Some(ServiceRuntime {
+            spec,
+            dests,
+            sched,
+            laddrs,
+        })
     }
 
     pub fn persistent(&self) -> bool {
@@ -71,6 +84,7 @@ pub struct ServiceTable {
     by_addr: HashMap<(u8, u32, u16), Arc<Service>>,
     by_fwmark: HashMap<u32, Arc<Service>>,
     vips: HashSet<u32>,
+    laddrs: HashSet<u32>,
     list: Vec<Arc<Service>>,
 }
 
@@ -86,6 +100,9 @@ impl ServiceTable {
                 ServiceKey::Fwmark(m) => {
                     t.by_fwmark.insert(m, s.clone());
                 }
+            }
+            for l in &s.runtime().laddrs {
+                t.laddrs.insert(l.addr);
             }
         }
         t.list = list;
@@ -113,6 +130,12 @@ impl ServiceTable {
     #[inline]
     pub fn is_vip(&self, ip: u32) -> bool {
         self.vips.contains(&ip)
+    }
+
+    /// Is `ip` a FULLNAT local address of some service?
+    #[inline]
+    pub fn is_laddr(&self, ip: u32) -> bool {
+        !self.laddrs.is_empty() && self.laddrs.contains(&ip)
     }
 
     pub fn vips(&self) -> impl Iterator<Item = u32> + '_ {

@@ -77,6 +77,10 @@ pub struct ServiceSpec {
     pub sched_flags: Vec<String>,
     /// `-o`, one-packet scheduling (UDP only).
     pub ops: bool,
+    /// FULLNAT local addresses (DPVS's `--add-laddr`): sources the real
+    /// servers see. Empty: the director's address facing the real server.
+    #[serde(default)]
+    pub laddrs: Vec<Ipv4Addr>,
 }
 
 /// Everything `-a`/`-e` can set on a real server.
@@ -141,6 +145,16 @@ pub struct DestView {
     pub rate: RateSnapshot,
 }
 
+/// One FULLNAT local address of a service, as `--get-laddr` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaddrView {
+    pub addr: Ipv4Addr,
+    /// Local port allocations that found no free port.
+    pub conflicts: u64,
+    /// Live connections using this address.
+    pub conns: u64,
+}
+
 /// One virtual service as the listing commands see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceView {
@@ -148,6 +162,8 @@ pub struct ServiceView {
     pub stats: StatsSnapshot,
     pub rate: RateSnapshot,
     pub dests: Vec<DestView>,
+    #[serde(default)]
+    pub laddrs: Vec<LaddrView>,
 }
 
 /// One connection (or persistence template) as `-Lc` shows it.
@@ -175,6 +191,8 @@ pub enum IpvsError {
     ServiceNotDefined,
     DestExists,
     NoSuchDest,
+    LaddrExists,
+    NoSuchLaddr,
     Invalid(String),
 }
 
@@ -187,6 +205,8 @@ impl std::fmt::Display for IpvsError {
             IpvsError::ServiceNotDefined => "Service not defined",
             IpvsError::DestExists => "Destination already exists",
             IpvsError::NoSuchDest => "No such destination",
+            IpvsError::LaddrExists => "Local address already exists",
+            IpvsError::NoSuchLaddr => "No such local address",
             IpvsError::Invalid(m) => m.as_str(),
         };
         f.write_str(s)

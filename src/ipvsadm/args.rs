@@ -10,7 +10,10 @@
 //!   "`<word>: <popt error>`", because ipvsadm returns -1 from `main` there;
 //! - a first option that is not a command exits 255 with the "Try" line.
 //!
-//! rvs adds one option, `--fullnat`, a fourth forwarding method. Things rvs
+//! rvs adds one option, `--fullnat`, a fourth forwarding method, and DPVS's
+//! ipvsadm extensions for FULLNAT local addresses, spelled as DPVS spells
+//! them: `-P|--add-laddr`, `-Q|--del-laddr` (both `-t|-u VIP:PORT -z LIP`)
+//! and `-G|--get-laddr [-t|-u VIP:PORT]`, with `-z|--laddr ADDR`. Things rvs
 //! cannot do (IPv6, SCTP, persistence engines, sync daemons, GUE/GRE tunnels)
 //! are still parsed and checked like ipvsadm does, then refused with a clear
 //! message and exit status 2.
@@ -133,6 +136,10 @@ enum Tag {
     TunNocsum,
     TunCsum,
     TunRemcsum,
+    AddLaddr,
+    DelLaddr,
+    GetLaddr,
+    Laddr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +170,8 @@ const fn o(long: &'static str, short: Option<char>, arg: ArgKind, tag: Tag) -> O
 use ArgKind::{None as NoArg, Optional as OptArg, Required as ReqArg};
 
 /// Same order as ipvsadm's table: popt finds the first match, which matters
-/// for `--list` (both -L and -l carry that long name).
+/// for `--list` (both -L and -l carry that long name). The laddr commands
+/// and `--laddr` sit where DPVS's ipvsadm has them.
 static OPTIONS: &[OptDef] = &[
     o("add-service", Some('A'), NoArg, Tag::Add),
     o("edit-service", Some('E'), NoArg, Tag::Edit),
@@ -182,6 +190,9 @@ static OPTIONS: &[OptDef] = &[
     o("save", Some('S'), NoArg, Tag::Save),
     o("start-daemon", None, ReqArg, Tag::StartDaemon),
     o("stop-daemon", None, ReqArg, Tag::StopDaemon),
+    o("add-laddr", Some('P'), NoArg, Tag::AddLaddr),
+    o("del-laddr", Some('Q'), NoArg, Tag::DelLaddr),
+    o("get-laddr", Some('G'), NoArg, Tag::GetLaddr),
     o("tcp-service", Some('t'), ReqArg, Tag::Tcp),
     o("udp-service", Some('u'), ReqArg, Tag::Udp),
     o("sctp-service", None, ReqArg, Tag::Sctp),
@@ -213,6 +224,7 @@ static OPTIONS: &[OptDef] = &[
     o("ipv6", Some('6'), NoArg, Tag::Ipv6),
     o("ops", Some('o'), NoArg, Tag::Ops),
     o("pe", None, ReqArg, Tag::Pe),
+    o("laddr", Some('z'), ReqArg, Tag::Laddr),
     o("sched-flags", Some('b'), ReqArg, Tag::SchedFlags),
     o("mcast-group", None, ReqArg, Tag::McastGroup),
     o("mcast-port", None, ReqArg, Tag::McastPort),
@@ -398,9 +410,14 @@ enum Cmd {
     Restore,
     Save,
     Zero,
+    AddLaddr,
+    DelLaddr,
+    GetLaddr,
 }
 
-const CMDNAMES: [&str; 14] = [
+const NUMBER_OF_CMD: usize = 17;
+
+const CMDNAMES: [&str; NUMBER_OF_CMD] = [
     "add-service",
     "edit-service",
     "delete-service",
@@ -415,6 +432,9 @@ const CMDNAMES: [&str; 14] = [
     "restore",
     "save",
     "zero",
+    "add-laddr",
+    "del-laddr",
+    "get-laddr",
 ];
 
 const OPTC_NUMERIC: usize = 0;
@@ -451,7 +471,9 @@ const OPTC_TUN_PORT: usize = 30;
 const OPTC_TUN_NOCSUM: usize = 31;
 const OPTC_TUN_CSUM: usize = 32;
 const OPTC_TUN_REMCSUM: usize = 33;
-const NUMBER_OF_OPT: usize = 34;
+/// DPVS's `-z|--laddr` (DPVS names it "local-address" in its messages).
+const OPTC_LADDR: usize = 34;
+const NUMBER_OF_OPT: usize = 35;
 
 const OPTNAMES: [&str; NUMBER_OF_OPT] = [
     "numeric",
@@ -488,27 +510,31 @@ const OPTNAMES: [&str; NUMBER_OF_OPT] = [
     "tun-nocsum",
     "tun-csum",
     "tun-remcsum",
+    "laddr",
 ];
 
 /// ipvsadm's commands_v_options, one string per command, one character per
 /// option in OPTNAMES order: '+' compulsory, 'x' illegal, '1' exclusive,
 /// ' ' optional.
-const COMMANDS_V_OPTIONS: [&[u8; NUMBER_OF_OPT]; 14] = [
-    //-n-csvc-s-p-M-rfw-w-x-y-mtodm-srtthpcsrsidexopspe-bgrpprttlszticttcpnocsre
-    b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx", // ADD
-    b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx", // EDIT
-    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // DEL
-    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // FLUSH
-    b" 11xxxxxxxxx11       xxxxxxx xxxxx", // LIST
-    b"xx+xxx+    xxxxxxxxxxxxxxxxxx     ", // ADDSRV
-    b"xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx", // DELSRV
-    b"xx+xxx+    xxxxxxxxxxxxxxxxxx     ", // EDITSRV
-    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // TIMEOUT
-    b"xxxxxxxxxxx xxxxxxx xxxx    xxxxxx", // STARTD
-    b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxx", // STOPD
-    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // RESTORE
-    b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // SAVE
-    b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // ZERO
+const COMMANDS_V_OPTIONS: [&[u8; NUMBER_OF_OPT]; NUMBER_OF_CMD] = [
+    //-n-csvc-s-p-M-rfw-w-x-y-mtodm-srtthpcsrsidexopspe-bgrpprttlszticttcpnocsrez
+    b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxx", // ADD
+    b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxx", // EDIT
+    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // DEL
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // FLUSH
+    b" 11xxxxxxxxx11       xxxxxxx xxxxxx", // LIST
+    b"xx+xxx+    xxxxxxxxxxxxxxxxxx     x", // ADDSRV
+    b"xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxx", // DELSRV
+    b"xx+xxx+    xxxxxxxxxxxxxxxxxx     x", // EDITSRV
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // TIMEOUT
+    b"xxxxxxxxxxx xxxxxxx xxxx    xxxxxxx", // STARTD
+    b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxx", // STOPD
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // RESTORE
+    b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // SAVE
+    b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // ZERO
+    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+", // ADDLADDR
+    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+", // DELLADDR
+    b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // GETLADDR
 ];
 
 fn generic_opt_check(cmd: Cmd, options: u64) -> Result<(), UsageError> {
@@ -753,6 +779,12 @@ fn parse_sched_flags(sched: &str, arg: &str) -> Result<Vec<String>, UsageError> 
         .collect())
 }
 
+/// An address a FULLNAT connection can use as its source towards the real
+/// servers: not 0.0.0.0, not broadcast, not multicast.
+fn usable_laddr(a: Ipv4Addr) -> bool {
+    !(a.is_unspecified() || a.is_broadcast() || a.is_multicast())
+}
+
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
@@ -782,6 +814,8 @@ struct Entry {
     timeouts: Timeouts,
     tun_type: usize,
     format: ListFormat,
+    /// `-z`: a FULLNAT local address.
+    laddr: Ipv4Addr,
 }
 
 impl Entry {
@@ -812,6 +846,7 @@ impl Entry {
             },
             tun_type: 0,
             format: ListFormat::default(),
+            laddr: Ipv4Addr::UNSPECIFIED,
         }
     }
 
@@ -885,6 +920,9 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
         // ipvsadm exits at once for these, ignoring the rest of the line.
         Tag::Help => return Ok(Command::Help),
         Tag::Version => return Ok(Command::Version),
+        Tag::AddLaddr => Cmd::AddLaddr,
+        Tag::DelLaddr => Cmd::DelLaddr,
+        Tag::GetLaddr => Cmd::GetLaddr,
         _ => return Err(tryhelp()),
     });
 
@@ -1088,6 +1126,17 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
             Tag::TunNocsum => set_option(&mut options, OPTC_TUN_NOCSUM)?,
             Tag::TunCsum => set_option(&mut options, OPTC_TUN_CSUM)?,
             Tag::TunRemcsum => set_option(&mut options, OPTC_TUN_REMCSUM)?,
+            Tag::Laddr => {
+                set_option(&mut options, OPTC_LADDR)?;
+                // DPVS runs the argument through parse_service() and only
+                // wants the address (a `:port` is accepted and ignored).
+                // An address that cannot be a packet's source is refused
+                // too: it could never be used for SNAT.
+                ce.laddr = match parse_service(req(), ce.proto, names)? {
+                    Some(p) if usable_laddr(p.addr) => p.addr,
+                    _ => return Err(fail("illegal local address specified")),
+                };
+            }
             // A second command (or -h/-v after the command): ipvsadm's
             // default case names the last word popt read.
             Tag::Add
@@ -1105,7 +1154,10 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
             | Tag::Restore
             | Tag::Save
             | Tag::StartDaemon
-            | Tag::StopDaemon => {
+            | Tag::StopDaemon
+            | Tag::AddLaddr
+            | Tag::DelLaddr
+            | Tag::GetLaddr => {
                 return Err(fail(format!("invalid option `{}'", popt.bad_option())));
             }
         }
@@ -1177,6 +1229,12 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
         tunnel_opt_check(ce.tun_type, options)?;
     }
 
+    if (cmd == Cmd::AddLaddr || cmd == Cmd::DelLaddr) && ce.fwmark != 0 {
+        return Err(fail(
+            "Local addresses (-z) are only for -t/-u services, not fwmark services",
+        ));
+    }
+
     if cmd == Cmd::List {
         let has = |optc: usize| options & (1u64 << optc) != 0;
         let what = has(OPTC_CONNECTION) || has(OPTC_TIMEOUT) || has(OPTC_DAEMON);
@@ -1219,6 +1277,9 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
         netmask: ce.netmask,
         sched_flags: ce.sched_flags.clone(),
         ops: ce.ops,
+        // Local addresses have their own commands (-P/-Q); the daemon keeps
+        // a service's addresses across -E.
+        laddrs: vec![],
     };
     Ok(match cmd {
         Cmd::Add => Command::AddService(spec()),
@@ -1257,6 +1318,13 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
         Cmd::StartDaemon | Cmd::StopDaemon => {
             return Err(unsupported("The connection synchronization daemon"));
         }
+        Cmd::AddLaddr => Command::AddLaddr(key, ce.laddr),
+        Cmd::DelLaddr => Command::DelLaddr(key, ce.laddr),
+        Cmd::GetLaddr => Command::ListLaddr(if options & (1u64 << OPTC_SERVICE) != 0 {
+            Some(key)
+        } else {
+            None
+        }),
     })
 }
 
@@ -1423,6 +1491,7 @@ mod tests {
             netmask: Ipv4Addr::BROADCAST,
             sched_flags: vec![],
             ops: false,
+            laddrs: vec![],
         }
     }
 
@@ -2166,6 +2235,190 @@ mod tests {
                 .unwrap_err()
                 .message,
             "Illegal 'weight' option with the 'add-service' command"
+        );
+    }
+
+    // ----- DPVS's local address commands -----
+
+    #[test]
+    fn laddr_commands() {
+        let k = tcp([198, 18, 0, 100], 80);
+        let la = Ipv4Addr::new(198, 18, 2, 100);
+        assert_eq!(
+            p("-P -t 198.18.0.100:80 -z 198.18.2.100").unwrap(),
+            Command::AddLaddr(k, la)
+        );
+        assert_eq!(
+            p("--add-laddr --tcp-service 198.18.0.100:80 --laddr=198.18.2.100").unwrap(),
+            Command::AddLaddr(k, la)
+        );
+        // Options in any order, clustered like any short option.
+        assert_eq!(
+            p("-Pz 198.18.2.100 -t198.18.0.100:80").unwrap(),
+            Command::AddLaddr(k, la)
+        );
+        assert_eq!(
+            p("-Q -t 198.18.0.100:80 -z 198.18.2.100").unwrap(),
+            Command::DelLaddr(k, la)
+        );
+        assert_eq!(
+            p("--del-laddr -u 1.2.3.4:domain --laddr 10.0.0.1").unwrap(),
+            Command::DelLaddr(udp([1, 2, 3, 4], 53), Ipv4Addr::new(10, 0, 0, 1))
+        );
+        // A host name from /etc/hosts; a port (as DPVS's parse_service
+        // allows) is ignored.
+        assert_eq!(
+            p("-P -t 198.18.0.100:80 -z web1").unwrap(),
+            Command::AddLaddr(k, Ipv4Addr::new(10, 1, 1, 1))
+        );
+        assert_eq!(
+            p("-P -t 198.18.0.100:80 -z 198.18.2.100:1234").unwrap(),
+            Command::AddLaddr(k, la)
+        );
+        // A persistent all-ports service is a service like any other.
+        assert_eq!(
+            p("-P -t 198.18.0.100 -z 198.18.2.100").unwrap(),
+            Command::AddLaddr(tcp([198, 18, 0, 100], 0), la)
+        );
+        assert_eq!(p("-G").unwrap(), Command::ListLaddr(None));
+        assert_eq!(p("--get-laddr").unwrap(), Command::ListLaddr(None));
+        assert_eq!(
+            p("-G -t 198.18.0.100:80").unwrap(),
+            Command::ListLaddr(Some(k))
+        );
+        assert_eq!(
+            p("-Gt 198.18.0.100:http").unwrap(),
+            Command::ListLaddr(Some(k))
+        );
+        // --fullnat is a forwarding method for -a/-e.
+        assert_eq!(
+            p("-e -t 198.18.0.100:80 -r 10.0.0.9:8080 --fullnat -w 3").unwrap(),
+            Command::EditDest(k, dest([10, 0, 0, 9], 8080, FwdMethod::FullNat, 3))
+        );
+    }
+
+    #[test]
+    fn laddr_errors() {
+        assert_eq!(
+            err2("-P -t 198.18.0.100:80"),
+            "You need to supply the 'laddr' option for the 'add-laddr' command"
+        );
+        assert_eq!(
+            err2("-Q -t 198.18.0.100:80"),
+            "You need to supply the 'laddr' option for the 'del-laddr' command"
+        );
+        // The table is checked in option order: the service comes first.
+        assert_eq!(
+            err2("-P -z 198.18.2.100"),
+            "You need to supply the 'service-address' option for the 'add-laddr' command"
+        );
+        assert_eq!(
+            err2("-Q"),
+            "You need to supply the 'service-address' option for the 'del-laddr' command"
+        );
+        assert_eq!(
+            err2("-G -z 198.18.2.100"),
+            "Illegal 'laddr' option with the 'get-laddr' command"
+        );
+        assert_eq!(
+            err2("-G -n"),
+            "Illegal 'numeric' option with the 'get-laddr' command"
+        );
+        assert_eq!(
+            err2("-P -t 1.2.3.4:80 -z 10.0.0.1 -s rr"),
+            "Illegal 'scheduler' option with the 'add-laddr' command"
+        );
+        assert_eq!(
+            err2("-Q -t 1.2.3.4:80 -z 10.0.0.1 -r 10.0.0.2"),
+            "Illegal 'real-server' option with the 'del-laddr' command"
+        );
+        // -z with every other command.
+        for (cmd, name) in [
+            ("-A -t 1.2.3.4:80", "add-service"),
+            ("-E -t 1.2.3.4:80", "edit-service"),
+            ("-D -t 1.2.3.4:80", "delete-service"),
+            ("-C", "flush"),
+            ("-L", "list"),
+            ("-a -t 1.2.3.4:80 -r 10.0.0.2 --fullnat", "add-server"),
+            ("-d -t 1.2.3.4:80 -r 10.0.0.2", "delete-server"),
+            ("-e -t 1.2.3.4:80 -r 10.0.0.2", "edit-server"),
+            ("--set 1 2 3", "set"),
+            ("-R", "restore"),
+            ("-S", "save"),
+            ("-Z", "zero"),
+        ] {
+            assert_eq!(
+                err2(&format!("{cmd} -z 10.0.0.1")),
+                format!("Illegal 'laddr' option with the '{name}' command")
+            );
+        }
+        assert_eq!(
+            err2("-P -t 1.2.3.4:80 -z 10.0.0.1 -z 10.0.0.2"),
+            "multiple 'laddr' options specified"
+        );
+        for bad in [
+            "nosuchhost",
+            "80",
+            "",
+            "10.0.0.1:x",
+            "1.2.3.256",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+        ] {
+            let argv: Vec<String> = ["-P", "-t", "1.2.3.4:80", "-z", bad]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let e = parse_with(&argv, &names()).unwrap_err();
+            assert_eq!(
+                (e.message.as_str(), e.exit_code),
+                ("illegal local address specified", 2),
+                "-z {bad:?}"
+            );
+        }
+        assert_eq!(
+            err2("-P -t 1.2.3.4:80 -z ::1"),
+            "IPv6 is not supported by rvs"
+        );
+        assert_eq!(
+            err("-P -t 1.2.3.4:80 -z"),
+            ("-z: missing argument".to_string(), 255)
+        );
+        // fwmark services have no local addresses.
+        let fwm = "Local addresses (-z) are only for -t/-u services, not fwmark services";
+        assert_eq!(err2("-P -f 5 -z 10.0.0.1"), fwm);
+        assert_eq!(err2("-Q -f 5 -z 10.0.0.1"), fwm);
+        assert_eq!(
+            err2("-P --sctp-service 1.2.3.4:80 -z 10.0.0.1"),
+            "SCTP is not supported by rvs"
+        );
+        // A second command, and -z before the command.
+        assert_eq!(err2("-P -G -t 1.2.3.4:80"), "invalid option `-G'");
+        assert_eq!(err2("-A -t 1.2.3.4:80 -Q"), "invalid option `-Q'");
+        assert_eq!(
+            err("-z 10.0.0.1 -P"),
+            (
+                "Try `rvsadm -h' or 'rvsadm --help' for more information.".to_string(),
+                255
+            )
+        );
+    }
+
+    #[test]
+    fn laddr_restore_lines() {
+        let n = names();
+        assert_eq!(
+            parse_restore_line_with("-P -t 198.18.0.100:80 -z 198.18.2.101", &n)
+                .unwrap()
+                .unwrap(),
+            Command::AddLaddr(tcp([198, 18, 0, 100], 80), Ipv4Addr::new(198, 18, 2, 101))
+        );
+        assert_eq!(
+            parse_restore_line_with("ipvsadm -P -t localhost:http -z web1 # snat", &n)
+                .unwrap()
+                .unwrap(),
+            Command::AddLaddr(tcp([127, 0, 0, 1], 80), Ipv4Addr::new(10, 1, 1, 1))
         );
     }
 

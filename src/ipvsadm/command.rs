@@ -54,6 +54,13 @@ pub enum Command {
     Save { numeric: bool },
     /// `-R`: the lines of standard input are commands.
     Restore,
+    /// DPVS extension `-P|--add-laddr -t|-u VIP:PORT -z LIP`: add a FULLNAT
+    /// local address to a service.
+    AddLaddr(ServiceKey, std::net::Ipv4Addr),
+    /// `-Q|--del-laddr -t|-u VIP:PORT -z LIP`
+    DelLaddr(ServiceKey, std::net::Ipv4Addr),
+    /// `-G|--get-laddr [-t|-u VIP:PORT]`
+    ListLaddr(Option<ServiceKey>),
     /// `-h`
     Help,
     /// `-v`

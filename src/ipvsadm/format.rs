@@ -1,6 +1,7 @@
 //! The text ipvsadm 1.31 prints: listings (`-L`), connections (`-Lc`),
-//! timeouts, the rule format of `-S`, usage and version. Every function is
-//! pure: it gets the data and returns the exact bytes, padding included.
+//! timeouts, the rule format of `-S`, usage and version, plus DPVS's
+//! `--get-laddr` table of FULLNAT local addresses. Every function is pure:
+//! it gets the data and returns the exact bytes, padding included.
 //!
 //! Names: without `-n`, ipvsadm resolves ports through /etc/services and
 //! addresses through the resolver. rvs reads /etc/services and /etc/hosts
@@ -10,7 +11,7 @@
 use super::args::PROGRAM;
 use super::command::ListFormat;
 use crate::ipvs::types::{
-    ConnView, DestView, IpvsError, ServiceKey, ServiceView, Timeouts, DEFAULT_SCHEDULER,
+    ConnView, DestView, IpvsError, LaddrView, ServiceKey, ServiceView, Timeouts, DEFAULT_SCHEDULER,
     IPPROTO_TCP, IPPROTO_UDP, IPVS_CONN_TAB_SIZE, IPVS_VERSION,
 };
 use std::fmt::Write as _;
@@ -304,6 +305,35 @@ fn sorted_dests(dests: &[DestView], nosort: bool) -> Vec<&DestView> {
     v
 }
 
+/// A service's FULLNAT local addresses, sorted by address: the live view
+/// (with counters), plus any address only the spec names (counters 0), so
+/// that neither listing nor `-S` loses one whichever side the daemon fills.
+fn sorted_laddrs(sv: &ServiceView) -> Vec<LaddrView> {
+    let mut v: Vec<LaddrView> = sv.laddrs.clone();
+    for &addr in &sv.spec.laddrs {
+        if !v.iter().any(|l| l.addr == addr) {
+            v.push(LaddrView {
+                addr,
+                conflicts: 0,
+                conns: 0,
+            });
+        }
+    }
+    v.sort_by_key(|l| u32::from(l.addr));
+    v.dedup_by_key(|l| l.addr);
+    v
+}
+
+/// An address by name unless numeric (`-S` names `-r` and `-z` alike).
+fn anyname(addr: Ipv4Addr, numeric: bool, db: &NameDb) -> String {
+    if numeric {
+        return addr.to_string();
+    }
+    db.addr_to_name(addr)
+        .map(String::from)
+        .unwrap_or_else(|| addr.to_string())
+}
+
 /// How print_service_entry() is asked to print.
 #[derive(Clone, Copy)]
 struct Mode {
@@ -430,6 +460,15 @@ fn service_entry(out: &mut String, sv: &ServiceView, mode: Mode, db: &NameDb) {
             );
         }
     }
+
+    // `-S`: DPVS's `-P` lines after the real servers, so that `-R` adds the
+    // local addresses to the service it has just built. (A fwmark service
+    // cannot have any: `-P -f` does not parse.) `-L` does not show them.
+    if mode.rule && matches!(spec.key, ServiceKey::Addr { .. }) {
+        for l in sorted_laddrs(sv) {
+            let _ = writeln!(out, "-P {} -z {}", name, anyname(l.addr, fmt.numeric, db));
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -500,6 +539,68 @@ pub fn save_with(services: &[ServiceView], numeric: bool, db: &NameDb) -> String
     out
 }
 
+/// `-G [-t|-u SERVICE]` (DPVS's `--get-laddr`): the FULLNAT local
+/// addresses of every service that has any, or of the one service asked
+/// for (even with none; NoSuchService if it does not exist). Services in
+/// `-L` order, addresses in address order:
+///
+/// ```text
+/// VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS
+/// TCP  198.18.0.100:80 2
+///                               198.18.2.100         0          5
+/// ```
+///
+/// DPVS always prints this table numerically; the service column honours
+/// `numeric` like `-L`, the addresses are always numeric (DPVS's inet_ntop).
+pub fn list_laddrs(
+    services: &[ServiceView],
+    one: Option<&ServiceKey>,
+    numeric: bool,
+) -> Result<String, IpvsError> {
+    list_laddrs_with(services, one, numeric, &names_for(numeric))
+}
+
+/// [`list_laddrs`] with an explicit name database.
+pub fn list_laddrs_with(
+    services: &[ServiceView],
+    one: Option<&ServiceKey>,
+    numeric: bool,
+    db: &NameDb,
+) -> Result<String, IpvsError> {
+    let chosen: Vec<&ServiceView> = match one {
+        Some(key) => vec![services
+            .iter()
+            .find(|s| s.spec.key == *key)
+            .ok_or(IpvsError::NoSuchService)?],
+        None => sorted_services(services, false)
+            .into_iter()
+            .filter(|s| !sorted_laddrs(s).is_empty())
+            .collect(),
+    };
+    // printf("%-20s %-8s %-20s %-10s %-10s\n", ...)
+    let mut out = format!(
+        "{:<20} {:<8} {:<20} {:<10} {:<10}\n",
+        "VIP:VPORT", "TOTAL", "SNAT_IP", "CONFLICTS", "CONNS"
+    );
+    for sv in chosen {
+        let laddrs = sorted_laddrs(sv);
+        let name = svc_name(&sv.spec.key, false, numeric, db);
+        let _ = writeln!(out, "{name:<20} {:<8}", laddrs.len());
+        for l in laddrs {
+            // DPVS: printf("%-20s %-8s %-20s %-10lu %-10u\n", "", "", ...)
+            let _ = writeln!(
+                out,
+                "{:30}{:<20} {:<10} {:<10}",
+                "",
+                l.addr.to_string(),
+                l.conflicts,
+                l.conns
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// `-L -c`: the connection table, in the order given.
 pub fn list_connections(conns: &[ConnView], numeric: bool) -> String {
     list_connections_with(conns, numeric, &names_for(numeric))
@@ -546,7 +647,8 @@ pub fn version() -> String {
     format!("{PROGRAM} v1.31 2019/12/24 (compiled with rvs and IPVS v{IPVS_VERSION})\n")
 }
 
-/// `-h`: ipvsadm 1.31's usage text with rvs's name, plus `--fullnat`.
+/// `-h`: ipvsadm 1.31's usage text with rvs's name, plus `--fullnat` and
+/// DPVS's local address commands (`-P|-Q|-G`, `-z`).
 pub fn usage() -> String {
     let p = PROGRAM;
     let mut s = version();
@@ -558,6 +660,8 @@ pub fn usage() -> String {
          \x20 {p} -C\n\
          \x20 {p} -R\n\
          \x20 {p} -S [-n]\n\
+         \x20 {p} -P|Q -t|u service-address -z local-address\n\
+         \x20 {p} -G [-t|u service-address]\n\
          \x20 {p} -a|e virtual-service -r server-address [options]\n\
          \x20 {p} -d virtual-service -r server-address\n\
          \x20 {p} -L|l [virtual-service] [options]\n\
@@ -575,6 +679,9 @@ pub fn usage() -> String {
          \x20 --delete-service  -D        delete virtual service\n\
          \x20 --clear           -C        clear the whole table\n\
          \x20 --restore         -R        restore rules from stdin\n\
+         \x20 --add-laddr       -P        add local address\n\
+         \x20 --del-laddr       -Q        del local address\n\
+         \x20 --get-laddr       -G        get local address\n\
          \x20 --save            -S        save rules to stdout\n\
          \x20 --add-server      -a        add real server with options\n\
          \x20 --edit-server     -e        edit real server with options\n\
@@ -609,6 +716,7 @@ pub fn usage() -> String {
          \x20 --ipip         -i                   ipip encapsulation (tunneling)\n\
          \x20 --masquerading -m                   masquerading (NAT)\n\
          \x20 --fullnat                           full NAT: source and destination translation (rvs)\n\
+         \x20 --laddr        -z local-ip          local IP: a FULLNAT source address (with -P|-Q)\n\
          \x20 --tun-type      type                one of ipip|gue|gre,\n\
          \x20                                     the default tunnel type is ipip.\n\
          \x20 --tun-port      port                tunnel destination port\n\
@@ -677,10 +785,12 @@ mod tests {
                 netmask: Ipv4Addr::BROADCAST,
                 sched_flags: vec![],
                 ops: false,
+                laddrs: vec![],
             },
             stats: StatsSnapshot::default(),
             rate: RateSnapshot::default(),
             dests,
+            laddrs: vec![],
         }
     }
 
@@ -1228,5 +1338,240 @@ mod tests {
             parse_with(&argv, &NameDb::empty()).unwrap(),
             Command::AddDest(rules[2].spec.key, rules[2].dests[4].spec.clone())
         );
+    }
+
+    fn la(a: [u8; 4], conflicts: u64, conns: u64) -> LaddrView {
+        LaddrView {
+            addr: Ipv4Addr::from(a),
+            conflicts,
+            conns,
+        }
+    }
+
+    fn fullnat_service() -> ServiceView {
+        let mut s = svc(
+            tcp([198, 18, 0, 100], 80),
+            "rr",
+            vec![
+                dst([198, 18, 1, 10], 8080, FwdMethod::FullNat, 1),
+                dst([198, 18, 1, 11], 8080, FwdMethod::FullNat, 1),
+            ],
+        );
+        s.laddrs = vec![la([198, 18, 2, 101], 0, 4), la([198, 18, 2, 100], 0, 5)];
+        s.spec.laddrs = vec![
+            Ipv4Addr::new(198, 18, 2, 100),
+            Ipv4Addr::new(198, 18, 2, 101),
+        ];
+        s
+    }
+
+    const LADDR_TITLE: &str =
+        "VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS     \n";
+
+    #[test]
+    fn golden_list_laddrs() {
+        let mut dns = svc(udp([198, 18, 0, 53], 53), "rr", vec![]);
+        dns.laddrs = vec![la([198, 18, 2, 53], 17, 123_456)];
+        let plain = svc(tcp([198, 18, 0, 1], 22), "rr", vec![]);
+        let services = vec![dns, plain.clone(), fullnat_service()];
+        let want = format!(
+            "{LADDR_TITLE}\
+             TCP  198.18.0.100:80 2       \n\
+             \x20                             198.18.2.100         0          5         \n\
+             \x20                             198.18.2.101         0          4         \n\
+             UDP  198.18.0.53:53  1       \n\
+             \x20                             198.18.2.53          17         123456    \n"
+        );
+        assert_eq!(list_laddrs(&services, None, true).unwrap(), want);
+        // One service, with or without addresses.
+        assert_eq!(
+            list_laddrs(&services, Some(&tcp([198, 18, 0, 100], 80)), true).unwrap(),
+            format!(
+                "{LADDR_TITLE}\
+                 TCP  198.18.0.100:80 2       \n\
+                 \x20                             198.18.2.100         0          5         \n\
+                 \x20                             198.18.2.101         0          4         \n"
+            )
+        );
+        assert_eq!(
+            list_laddrs(&services, Some(&plain.spec.key), true).unwrap(),
+            format!("{LADDR_TITLE}TCP  198.18.0.1:22   0       \n")
+        );
+        assert_eq!(
+            list_laddrs(&services, Some(&tcp([198, 18, 0, 100], 81)), true),
+            Err(IpvsError::NoSuchService)
+        );
+        // No service with addresses: the title only.
+        assert_eq!(list_laddrs(&[plain], None, true).unwrap(), LADDR_TITLE);
+        assert_eq!(list_laddrs(&[], None, true).unwrap(), LADDR_TITLE);
+    }
+
+    #[test]
+    fn list_laddrs_names_and_spec_only_addresses() {
+        // An address only the spec knows is listed with zero counters; the
+        // service is named unless numeric, the addresses never are.
+        let mut s = svc(tcp([127, 0, 0, 1], 80), "rr", vec![]);
+        s.spec.laddrs = vec![Ipv4Addr::new(192, 168, 1, 10), Ipv4Addr::new(10, 0, 0, 1)];
+        s.laddrs = vec![la([192, 168, 1, 10], 2, 3)];
+        assert_eq!(
+            list_laddrs_with(std::slice::from_ref(&s), None, false, &names()).unwrap(),
+            format!(
+                "{LADDR_TITLE}\
+                 TCP  localhost:http  2       \n\
+                 \x20                             10.0.0.1             0          0         \n\
+                 \x20                             192.168.1.10         2          3         \n"
+            )
+        );
+    }
+
+    #[test]
+    fn list_does_not_show_laddrs() {
+        let s = fullnat_service();
+        let mut bare = s.clone();
+        bare.laddrs.clear();
+        bare.spec.laddrs.clear();
+        let out = list_services(std::slice::from_ref(&s), None, &numeric()).unwrap();
+        assert_eq!(out, list_services(&[bare], None, &numeric()).unwrap());
+        assert_eq!(
+            out,
+            format!(
+                "{HEADER}{TITLE}TCP  198.18.0.100:80 rr\n\
+                 \x20 -> 198.18.1.10:8080             FullNat 1      0          0         \n\
+                 \x20 -> 198.18.1.11:8080             FullNat 1      0          0         \n"
+            )
+        );
+    }
+
+    #[test]
+    fn golden_save_laddrs() {
+        let s = fullnat_service();
+        assert_eq!(
+            save(std::slice::from_ref(&s), true),
+            "-A -t 198.18.0.100:80 -s rr\n\
+             -a -t 198.18.0.100:80 -r 198.18.1.10:8080 --fullnat -w 1\n\
+             -a -t 198.18.0.100:80 -r 198.18.1.11:8080 --fullnat -w 1\n\
+             -P -t 198.18.0.100:80 -z 198.18.2.100\n\
+             -P -t 198.18.0.100:80 -z 198.18.2.101\n"
+        );
+        // Named like the service and the real servers without -n.
+        let mut n = svc(tcp([127, 0, 0, 1], 80), "rr", vec![]);
+        n.laddrs = vec![la([192, 168, 1, 10], 0, 0), la([10, 0, 0, 1], 0, 0)];
+        assert_eq!(
+            save_with(&[n], false, &names()),
+            "-A -t localhost:http -s rr\n\
+             -P -t localhost:http -z 10.0.0.1\n\
+             -P -t localhost:http -z rs1.example\n"
+        );
+    }
+
+    /// What the daemon does with the commands `-R` reads, enough to rebuild
+    /// the views a second `-S` prints.
+    fn apply(table: &mut Vec<ServiceView>, cmd: Command) {
+        let find = |t: &mut Vec<ServiceView>, k: ServiceKey| -> usize {
+            t.iter().position(|s| s.spec.key == k).expect("service")
+        };
+        match cmd {
+            Command::Clear => table.clear(),
+            Command::AddService(spec) => {
+                assert!(spec.laddrs.is_empty());
+                let mut sv = svc(spec.key, "", vec![]);
+                sv.spec = spec;
+                table.push(sv);
+            }
+            Command::AddDest(k, d) => {
+                let i = find(table, k);
+                let mut dv = dst([0, 0, 0, 0], 0, d.fwd, 0);
+                dv.spec = d;
+                table[i].dests.push(dv);
+            }
+            Command::AddLaddr(k, a) => {
+                let i = find(table, k);
+                table[i].spec.laddrs.push(a);
+                table[i].laddrs.push(LaddrView {
+                    addr: a,
+                    conflicts: 0,
+                    conns: 0,
+                });
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// `-S | -C | -R | -S` with local addresses: the same text twice, and
+    /// the `-P` lines restore the addresses through parse_restore_line.
+    #[test]
+    fn save_restore_round_trip_with_laddrs() {
+        let mut web = fullnat_service();
+        web.laddrs[0].conns = 99;
+        let mut dns = svc(
+            udp([198, 18, 0, 53], 53),
+            "wrr",
+            vec![dst([198, 18, 1, 53], 5353, FwdMethod::FullNat, 2)],
+        );
+        dns.spec.ops = true;
+        dns.laddrs = vec![la([198, 18, 2, 53], 1, 1)];
+        let fwm = svc(
+            ServiceKey::Fwmark(7),
+            "wlc",
+            vec![dst([198, 18, 1, 7], 0, FwdMethod::Route, 1)],
+        );
+        let rules = vec![dns.clone(), fwm, web.clone()];
+
+        let first = save(&rules, true);
+        let mut table = rules.clone();
+        apply(
+            &mut table,
+            parse_with(&["-C".to_string()], &NameDb::empty()).unwrap(),
+        );
+        assert!(table.is_empty());
+        let cmds: Vec<Command> = first
+            .lines()
+            .map(|l| match parse_restore_line_with(l, &NameDb::empty()) {
+                Some(Ok(c)) => c,
+                other => panic!("line {l:?}: {other:?}"),
+            })
+            .collect();
+        assert!(cmds.contains(&Command::AddLaddr(
+            web.spec.key,
+            Ipv4Addr::new(198, 18, 2, 101)
+        )));
+        assert!(cmds.contains(&Command::AddLaddr(
+            dns.spec.key,
+            Ipv4Addr::new(198, 18, 2, 53)
+        )));
+        assert_eq!(
+            cmds.iter()
+                .filter(|c| matches!(c, Command::AddLaddr(..)))
+                .count(),
+            3
+        );
+        for c in cmds {
+            apply(&mut table, c);
+        }
+        assert_eq!(save(&table, true), first);
+        // The restored services are the saved ones, local addresses
+        // included (counters aside).
+        let by_key = |t: &[ServiceView], k: ServiceKey| {
+            let s = t.iter().find(|s| s.spec.key == k).unwrap();
+            let mut spec = s.spec.clone();
+            spec.laddrs = sorted_laddrs(s).iter().map(|l| l.addr).collect();
+            (spec, s.dests.clone())
+        };
+        assert_eq!(by_key(&table, web.spec.key), by_key(&rules, web.spec.key));
+        assert_eq!(by_key(&table, dns.spec.key), by_key(&rules, dns.spec.key));
+    }
+
+    #[test]
+    fn usage_mentions_laddr_commands() {
+        let u = usage();
+        assert!(u.contains("\n  rvsadm -P|Q -t|u service-address -z local-address\n  rvsadm -G [-t|u service-address]\n"));
+        assert!(u.contains(
+            "\n  --restore         -R        restore rules from stdin\n\
+             \x20 --add-laddr       -P        add local address\n\
+             \x20 --del-laddr       -Q        del local address\n\
+             \x20 --get-laddr       -G        get local address\n\
+             \x20 --save            -S        save rules to stdout\n"
+        ));
+        assert!(u.contains("\n  --laddr        -z local-ip          local IP"));
     }
 }

@@ -37,7 +37,7 @@ impl Director {
         let i = self.ifaces.get(iface);
         i.owns_addr(ip)
             || i.vips.contains(&ip)
-            || (self.services.is_vip(ip)
+            || ((self.services.is_vip(ip) || self.services.is_laddr(ip))
                 && self.routes.lookup(ip).is_some_and(|r| r.iface == iface))
     }
 

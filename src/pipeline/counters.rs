@@ -57,12 +57,15 @@ reasons! {
     IcmpChecksum => "drop-icmp-bad-checksum",
     OtherProtocol => "drop-other-ip-protocol",
     TooBig => "drop-too-big",
+    IcmpFragNeededSent => "icmp-frag-needed-sent",
+    Fragments => "tx-fragments",
+    FullnatNoPort => "drop-fullnat-no-port",
     MethodUnsupported => "drop-method-unsupported",
     TxRingFull => "drop-tx-ring-full",
     HandoffFull => "drop-handoff-ring-full",
 }
 
-pub const NUM_REASONS: usize = 40;
+pub const NUM_REASONS: usize = 43;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

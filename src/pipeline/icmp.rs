@@ -35,6 +35,7 @@ impl Director {
         if kind == icmp::ECHO_REQUEST
             && (self.ifaces.is_local(dst)
                 || self.services.is_vip(dst)
+                || self.services.is_laddr(dst)
                 || self.ifaces.get(ingress).vips.contains(&dst))
         {
             return self.echo_reply(ingress, buf, *len, ihl);

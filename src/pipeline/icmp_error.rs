@@ -108,8 +108,9 @@ impl Director {
             return Verdict::Drop(Reason::IcmpErrorUnrelated);
         };
         let c = self.conns.get(id);
-        let (fwd, caddr, vaddr, vport, daddr, dport) =
-            (c.fwd, c.caddr, c.vaddr, c.vport, c.daddr, c.dport);
+        let (fwd, caddr, cport, vaddr, vport, daddr, dport, laddr, lport) = (
+            c.fwd, c.caddr, c.cport, c.vaddr, c.vport, c.daddr, c.dport, c.laddr, c.lport,
+        );
         if let Some(s) = &c.svc {
             match side {
                 Side::In => s.stats.inbound(self.worker, n - ETH),
@@ -117,31 +118,47 @@ impl Director {
             }
         }
         self.count(Reason::IcmpErrorForwarded);
-        match (side, fwd) {
+        if matches!(
+            (side, fwd),
+            (Side::In, FwdMethod::Route | FwdMethod::Tunnel)
+        ) {
+            // DR and TUN: the real server sent as the VIP; the error goes on
+            // untouched, by the connection's own method.
+            return self.to_real_server(now_ms, ingress, id, buf, len, tx);
+        }
+        if let Err(v) = self.forward_ttl(now_ms, ingress, buf, n, tx) {
+            return v;
+        }
+        // Each leg's addresses: what the real server sent (or was sent) and
+        // what the client sent (or was sent).
+        // FULLNAT's server leg runs from the local address and port.
+        let server_src = (laddr, lport);
+        let dst = match (side, fwd) {
             // From the client's side about a reply we sent it: on to the real server.
             (Side::In, FwdMethod::Masq) => {
-                if let Err(v) = self.forward_ttl(now_ms, ingress, buf, n, tx) {
-                    return v;
-                }
                 Header::new_unchecked(&mut buf[ETH..n]).set_dst(daddr);
                 rewrite_quoted(buf, n, &q, Some((daddr, dport)), None);
-                self.finish_icmp(buf, n);
-                self.route_out(now_ms, daddr, buf, n, tx)
+                daddr
             }
-            // DR: the real server sent as the VIP; pass the error on untouched.
-            (Side::In, FwdMethod::Route) => self.to_real_server(now_ms, ingress, id, buf, n, tx),
+            (Side::In, FwdMethod::FullNat) => {
+                let mut h = Header::new_unchecked(&mut buf[ETH..n]);
+                h.set_src(laddr);
+                h.set_dst(daddr);
+                rewrite_quoted(buf, n, &q, Some((daddr, dport)), Some(server_src));
+                daddr
+            }
             // From the real server's side about a request we forwarded: to the client.
-            (Side::Out, FwdMethod::Masq) => {
-                if let Err(v) = self.forward_ttl(now_ms, ingress, buf, n, tx) {
-                    return v;
-                }
-                Header::new_unchecked(&mut buf[ETH..n]).set_src(vaddr);
-                rewrite_quoted(buf, n, &q, None, Some((vaddr, vport)));
-                self.finish_icmp(buf, n);
-                self.route_out(now_ms, caddr, buf, n, tx)
+            (Side::Out, FwdMethod::Masq | FwdMethod::FullNat) => {
+                let mut h = Header::new_unchecked(&mut buf[ETH..n]);
+                h.set_src(vaddr);
+                h.set_dst(caddr);
+                rewrite_quoted(buf, n, &q, Some((caddr, cport)), Some((vaddr, vport)));
+                caddr
             }
-            _ => Verdict::Drop(Reason::MethodUnsupported),
-        }
+            _ => return Verdict::Drop(Reason::MethodUnsupported),
+        };
+        self.finish_icmp(buf, n);
+        self.route_out(now_ms, dst, buf, n, tx)
     }
 
     /// The ICMP checksum covers the quoted bytes: recompute it whole.

@@ -7,7 +7,7 @@ use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side};
 use crate::ipvs::sched::SchedInput;
 use crate::ipvs::state::{tcp_transition, ConnState, Direction};
 use crate::ipvs::types::{FwdMethod, IPPROTO_TCP};
-use crate::ipvs::xmit::{dr, nat};
+use crate::ipvs::xmit::{dr, fullnat, nat, tun};
 use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
 use crate::wire::icmp;
@@ -97,7 +97,7 @@ impl Director {
             }
         }
         match side {
-            Side::In => self.to_real_server(now_ms, ingress, id, buf, *len, tx),
+            Side::In => self.to_real_server(now_ms, ingress, id, buf, len, tx),
             Side::Out => self.to_client(now_ms, ingress, id, buf, *len, tx),
         }
     }
@@ -112,7 +112,7 @@ impl Director {
 
     fn new_connection(&mut self, now_ms: u64, flow: &Flow) -> Result<u32, Verdict> {
         let k = flow.key;
-        let Some(svc) = self.services.lookup(0, k.proto, k.daddr, k.dport) else {
+        let Some(svc) = self.services.lookup(0, k.proto, k.daddr, k.dport).cloned() else {
             return Err(Verdict::Drop(if self.ifaces.is_local(k.daddr) {
                 Reason::LocalNoService
             } else {
@@ -138,6 +138,7 @@ impl Director {
         let daddr = u32::from(dest.addr);
         // Port 0 real servers (fwmark and port-0 services) keep the client's port.
         let dport = if dest.port == 0 { k.dport } else { dest.port };
+        let (mut laddr, mut lport, mut laddr_ref) = (0, 0, None);
         let out_key = match fwd {
             FwdMethod::Masq => Some(FlowKey {
                 saddr: daddr,
@@ -147,8 +148,19 @@ impl Director {
                 proto: k.proto,
             }),
             FwdMethod::Route | FwdMethod::Tunnel => None,
-            FwdMethod::FullNat => return Err(Verdict::Drop(Reason::MethodUnsupported)),
+            FwdMethod::FullNat => {
+                let (a, p, l) = self.fullnat_source(&rt.laddrs, daddr, dport, k.proto)?;
+                (laddr, lport, laddr_ref) = (a, p, l);
+                Some(FlowKey {
+                    saddr: daddr,
+                    daddr: laddr,
+                    sport: dport,
+                    dport: lport,
+                    proto: k.proto,
+                })
+            }
         };
+        drop(rt);
         let state = if k.proto == IPPROTO_TCP {
             ConnState::None
         } else {
@@ -164,10 +176,11 @@ impl Director {
             vport: k.dport,
             daddr,
             dport,
-            laddr: 0,
-            lport: 0,
+            laddr,
+            lport,
             dest: dest.clone(),
             svc: svc.clone(),
+            laddr_ref,
             expires_ms: now_ms + self.timeouts.for_state(state) as u64,
             in_key: k,
             out_key,
@@ -181,6 +194,51 @@ impl Director {
             Err(InsertError::Full) => Err(Verdict::Drop(Reason::ConnTableFull)),
             Err(InsertError::Collision) => Err(Verdict::Drop(Reason::ConnCollision)),
         }
+    }
+
+    /// Choose a FULLNAT local address (round robin over the service's pool,
+    /// or the director's own address facing the real server) and a local
+    /// port whose reply key no live connection holds.
+    fn fullnat_source(
+        &mut self,
+        pool: &[std::sync::Arc<crate::ipvs::laddr::Laddr>],
+        daddr: u32,
+        dport: u16,
+        proto: u8,
+    ) -> Result<(u32, u16, Option<std::sync::Arc<crate::ipvs::laddr::Laddr>>), Verdict> {
+        const TRIES: usize = 256;
+        let own = match self.routes.lookup(daddr) {
+            Some(nh) => self.ifaces.get(nh.iface).source_for(daddr),
+            None => return Err(Verdict::Drop(Reason::NoRoute)),
+        };
+        let (lo, hi) = self.fullnat_ports;
+        for k in 0..pool.len().max(1) {
+            let (addr, l) = if pool.is_empty() {
+                (own, None)
+            } else {
+                let l = &pool[(self.laddr_rr + k) % pool.len()];
+                (l.addr, Some(l))
+            };
+            for _ in 0..TRIES.min(hi as usize - lo as usize + 1) {
+                let port = self.fullnat_cursor;
+                self.fullnat_cursor = if port >= hi { lo } else { port + 1 };
+                let key = FlowKey {
+                    saddr: daddr,
+                    daddr: addr,
+                    sport: dport,
+                    dport: port,
+                    proto,
+                };
+                if self.conns.key_free(&key) {
+                    self.laddr_rr = self.laddr_rr.wrapping_add(1);
+                    return Ok((addr, port, l.cloned()));
+                }
+            }
+            if let Some(l) = l {
+                l.conflict();
+            }
+        }
+        Err(Verdict::Drop(Reason::FullnatNoPort))
     }
 
     /// Forwarding routers decrement TTL; an expiring packet earns its sender
@@ -211,34 +269,66 @@ impl Director {
         Ok(())
     }
 
-    /// Client to real server, by the connection's forwarding method.
+    /// Client to real server, by the connection's forwarding method. The MTU
+    /// is checked before any rewrite, so an ICMP "fragmentation needed"
+    /// quotes the packet as its sender sent it.
     pub(super) fn to_real_server(
         &mut self,
         now_ms: u64,
         ingress: IfaceId,
         id: u32,
         buf: &mut [u8],
-        len: usize,
+        len_io: &mut usize,
         tx: &mut impl Transmit,
     ) -> Verdict {
+        let len = *len_io;
         let c = self.conns.get(id);
-        let (fwd, proto, daddr, dport) = (c.fwd, c.proto, c.daddr, c.dport);
+        let (fwd, proto, daddr, dport, laddr, lport) =
+            (c.fwd, c.proto, c.daddr, c.dport, c.laddr, c.lport);
+        let Some(nh) = self.routes.lookup(daddr) else {
+            return Verdict::Drop(Reason::NoRoute);
+        };
+        // DR needs the real server on a connected segment.
+        if fwd == FwdMethod::Route && nh.addr != daddr {
+            return Verdict::Drop(Reason::NoRoute);
+        }
+        let extra = if fwd == FwdMethod::Tunnel {
+            tun::OUTER_LEN
+        } else {
+            0
+        };
+        if let Some(mtu) = self.too_big(nh.iface, len - ETH, extra) {
+            if let Some(v) = self.refuse_too_big(now_ms, ingress, buf, len, mtu, tx) {
+                return v;
+            }
+        }
         match fwd {
             FwdMethod::Masq => {
                 if let Err(v) = self.forward_ttl(now_ms, ingress, buf, len, tx) {
                     return v;
                 }
                 nat::request(&mut buf[ETH..len], proto, daddr, dport);
-                self.route_out(now_ms, daddr, buf, len, tx)
+                self.send_ip(now_ms, nh.iface, nh.addr, buf, len, tx)
             }
-            FwdMethod::Route => match self.routes.lookup(daddr) {
-                // DR needs the real server on a connected segment.
-                Some(nh) if nh.addr == daddr => {
-                    self.send_via(now_ms, nh.iface, dr::next_hop(daddr), buf, len, tx)
+            FwdMethod::FullNat => {
+                if let Err(v) = self.forward_ttl(now_ms, ingress, buf, len, tx) {
+                    return v;
                 }
-                _ => Verdict::Drop(Reason::NoRoute),
-            },
-            FwdMethod::Tunnel | FwdMethod::FullNat => Verdict::Drop(Reason::MethodUnsupported),
+                fullnat::request(&mut buf[ETH..len], proto, laddr, lport, daddr, dport);
+                self.send_ip(now_ms, nh.iface, nh.addr, buf, len, tx)
+            }
+            FwdMethod::Route => self.send_ip(now_ms, nh.iface, dr::next_hop(daddr), buf, len, tx),
+            FwdMethod::Tunnel => {
+                let src = self.ifaces.get(nh.iface).source_for(daddr);
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                match tun::encapsulate(buf, ETH, len - ETH, src, daddr, self.ip_ident) {
+                    Some(n) => {
+                        *len_io = ETH + n;
+                        self.send_ip(now_ms, nh.iface, nh.addr, buf, ETH + n, tx)
+                    }
+                    None => Verdict::Drop(Reason::TooBig),
+                }
+            }
         }
     }
 
@@ -253,16 +343,29 @@ impl Director {
         tx: &mut impl Transmit,
     ) -> Verdict {
         let c = self.conns.get(id);
-        let (fwd, proto, caddr, vaddr, vport) = (c.fwd, c.proto, c.caddr, c.vaddr, c.vport);
-        match fwd {
-            FwdMethod::Masq => {
-                if let Err(v) = self.forward_ttl(now_ms, ingress, buf, len, tx) {
-                    return v;
-                }
-                nat::reply(&mut buf[ETH..len], proto, vaddr, vport);
-                self.route_out(now_ms, caddr, buf, len, tx)
+        let (fwd, proto, caddr, cport, vaddr, vport) =
+            (c.fwd, c.proto, c.caddr, c.cport, c.vaddr, c.vport);
+        let Some(nh) = self.routes.lookup(caddr) else {
+            return Verdict::Drop(Reason::NoRoute);
+        };
+        if let Some(mtu) = self.too_big(nh.iface, len - ETH, 0) {
+            if let Some(v) = self.refuse_too_big(now_ms, ingress, buf, len, mtu, tx) {
+                return v;
             }
-            _ => Verdict::Drop(Reason::MethodUnsupported),
         }
+        if let Err(v) = self.forward_ttl(now_ms, ingress, buf, len, tx) {
+            return v;
+        }
+        match fwd {
+            FwdMethod::Masq => nat::reply(&mut buf[ETH..len], proto, vaddr, vport),
+            FwdMethod::FullNat => {
+                fullnat::reply(&mut buf[ETH..len], proto, vaddr, vport, caddr, cport)
+            }
+            // DR and TUN replies never come back through the director.
+            FwdMethod::Route | FwdMethod::Tunnel => {
+                return Verdict::Drop(Reason::MethodUnsupported)
+            }
+        }
+        self.send_ip(now_ms, nh.iface, nh.addr, buf, len, tx)
     }
 }

@@ -83,6 +83,8 @@ pub struct Limits {
     pub connections: usize,
     pub neighbours: usize,
     pub arp_hold_slots: usize,
+    /// FULLNAT local ports, inclusive.
+    pub fullnat_ports: (u16, u16),
 }
 
 impl Default for Limits {
@@ -91,6 +93,7 @@ impl Default for Limits {
             connections: 1 << 18,
             neighbours: 4096,
             arp_hold_slots: 256,
+            fullnat_ports: (1024, 65535),
         }
     }
 }
@@ -107,6 +110,15 @@ pub struct Director {
     timeouts: StateTimeouts,
     last_tick_ms: u64,
     announced: hashbrown::HashSet<u32>,
+    fullnat_ports: (u16, u16),
+    /// Next FULLNAT local port to try.
+    fullnat_cursor: u16,
+    /// Round robin over a service's local addresses.
+    laddr_rr: usize,
+    /// IP identification for headers the director builds (tunnels).
+    ip_ident: u16,
+    /// Scratch for building fragments (the slow path).
+    frag_buf: Vec<u8>,
 }
 
 impl Director {
@@ -131,6 +143,11 @@ impl Director {
             routes,
             last_tick_ms: 0,
             announced: hashbrown::HashSet::new(),
+            fullnat_ports: limits.fullnat_ports,
+            fullnat_cursor: limits.fullnat_ports.0,
+            laddr_rr: 0,
+            ip_ident: 0,
+            frag_buf: vec![0; 4096],
         }
     }
 

@@ -65,6 +65,7 @@ impl Lab {
                 connections: 1024,
                 neighbours: 64,
                 arp_hold_slots: 16,
+                ..Limits::default()
             },
             0,
         );
@@ -100,6 +101,7 @@ impl Lab {
             netmask: Ipv4Addr::BROADCAST,
             sched_flags: vec![],
             ops: false,
+            laddrs: vec![],
         }));
         for &(a, p, w) in rs {
             self.cmd(Command::AddDest(
@@ -715,4 +717,303 @@ fn wrr_three_to_one_over_forty() {
         }
     }
     assert_eq!(n1, 30);
+}
+
+// ---------------------------------------------------------------- the other methods
+
+impl Lab {
+    fn service_with(
+        &mut self,
+        port: u16,
+        rs: &[([u8; 4], u16, FwdMethod)],
+        laddrs: &[[u8; 4]],
+    ) -> ServiceKey {
+        let key = ServiceKey::Addr {
+            proto: IPPROTO_TCP,
+            addr: Ipv4Addr::from(VIP),
+            port,
+        };
+        self.cmd(Command::AddService(ServiceSpec {
+            key,
+            scheduler: "rr".into(),
+            persistent: None,
+            netmask: Ipv4Addr::BROADCAST,
+            sched_flags: vec![],
+            ops: false,
+            laddrs: vec![],
+        }));
+        for &(a, p, fwd) in rs {
+            self.cmd(Command::AddDest(
+                key,
+                DestSpec {
+                    addr: Ipv4Addr::from(a),
+                    port: p,
+                    fwd,
+                    weight: 1,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                },
+            ));
+        }
+        for &l in laddrs {
+            self.cmd(Command::AddLaddr(key, Ipv4Addr::from(l)));
+        }
+        key
+    }
+}
+
+#[test]
+fn dr_rewrites_only_the_destination_mac() {
+    let mut lab = Lab::new();
+    lab.service_with(80, &[(RS1, 80, FwdMethod::Route)], &[]);
+    lab.learn(1, RS1, RS1_MAC);
+    let syn = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"");
+    let (v, out) = lab.feed(0, &syn);
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!(&out[0..6], &RS1_MAC);
+    assert_eq!(&out[6..12], &IN_MAC);
+    assert_eq!(&out[12..], &syn[12..], "IP packet untouched, TTL included");
+}
+
+#[test]
+fn tun_encapsulates_in_ipip() {
+    let mut lab = Lab::new();
+    lab.service_with(80, &[(RS1, 80, FwdMethod::Tunnel)], &[]);
+    lab.learn(1, RS1, RS1_MAC);
+    let syn = tcp_frame(
+        CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"hello",
+    );
+    let (v, out) = lab.feed(0, &syn);
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!(&out[0..6], &RS1_MAC);
+    assert_eq!(out.len(), syn.len() + 20);
+    assert_eq!(out[14 + 9], 4, "IPIP");
+    assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (DIR_IN, RS1));
+    assert_eq!(out[14 + 8], 64, "outer TTL copies the inner");
+    assert_eq!(
+        Checksum::new().add_bytes(&out[14..34]).finish(),
+        0,
+        "outer header checksum"
+    );
+    assert_eq!(&out[34..], &syn[14..], "inner packet untouched");
+}
+
+#[test]
+fn tun_too_big_with_df_gets_frag_needed_and_without_df_is_fragmented() {
+    let mut lab = Lab::new();
+    lab.service_with(80, &[(RS1, 80, FwdMethod::Tunnel)], &[]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(0, CLIENT, CLIENT_MAC);
+    lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""),
+    );
+    // A full-size segment: 1500 bytes of IP, DF set (etherparse sets DF).
+    let big = tcp_frame(
+        CLIENT_MAC,
+        OUT_MAC,
+        CLIENT,
+        VIP,
+        40000,
+        80,
+        "A",
+        64,
+        &[7u8; 1460],
+    );
+    assert_eq!(big[14 + 6] & 0x40, 0x40);
+    lab.tx.0.clear();
+    let (v, _) = lab.feed(0, &big);
+    assert_eq!(v, Verdict::Drop(Reason::TooBig));
+    let (iface, icmp) = lab.tx.0.pop().expect("an ICMP error");
+    assert_eq!(iface, 0);
+    assert_eq!(field_ip(&icmp, 16), CLIENT);
+    assert_eq!(
+        (icmp[34], icmp[35]),
+        (3, 4),
+        "destination unreachable, fragmentation needed"
+    );
+    assert_eq!(
+        u16::from_be_bytes([icmp[40], icmp[41]]),
+        1480,
+        "next-hop MTU less the tunnel header"
+    );
+    assert_eq!(
+        &icmp[42 + 12..42 + 20],
+        &big[14 + 12..14 + 20],
+        "quotes the client's own packet"
+    );
+    assert_checksums(&icmp);
+    // Without DF the encapsulated packet leaves in fragments.
+    let mut nodf = big.clone();
+    nodf[14 + 6] = 0;
+    nodf[14 + 10..14 + 12].fill(0);
+    let c = Checksum::new().add_bytes(&nodf[14..34]).finish();
+    nodf[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    lab.tx.0.clear();
+    assert_eq!(lab.feed(0, &nodf).0, Verdict::Consumed);
+    let frags: Vec<_> = lab.tx.0.iter().filter(|(i, _)| *i == 1).collect();
+    assert_eq!(frags.len(), 2);
+    let mut inner = Vec::new();
+    for (k, (_, f)) in frags.iter().enumerate() {
+        assert!(f.len() - 14 <= 1500);
+        assert_eq!(Checksum::new().add_bytes(&f[14..34]).finish(), 0);
+        let ff = u16::from_be_bytes([f[20], f[21]]);
+        assert_eq!(ff & 0x2000 != 0, k == 0, "MF on all but the last");
+        assert_eq!((ff & 0x1fff) as usize * 8, inner.len(), "offsets add up");
+        inner.extend_from_slice(&f[34..]);
+    }
+    assert_eq!(
+        &inner[..],
+        &nodf[14..],
+        "fragments reassemble to the inner packet"
+    );
+}
+
+#[test]
+fn fullnat_round_trip_from_a_local_address() {
+    const LIP: [u8; 4] = [198, 18, 1, 100];
+    let mut lab = Lab::new();
+    let key = lab.service_with(80, &[(RS1, 8080, FwdMethod::FullNat)], &[LIP]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(0, CLIENT, CLIENT_MAC);
+    // The director answers ARP for its local address on the real servers' side.
+    let (v, _) = lab.feed(
+        1,
+        &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], LIP),
+    );
+    assert_eq!(v, Verdict::Forward(1));
+    let (v, out) = lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""),
+    );
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (LIP, RS1));
+    let lport = l4_port(&out, 0);
+    assert_eq!(l4_port(&out, 2), 8080);
+    assert!(lport >= 1024);
+    assert_checksums(&out);
+    let (v, back) = lab.feed(
+        1,
+        &tcp_frame(RS1_MAC, IN_MAC, RS1, LIP, 8080, lport, "SA", 64, b""),
+    );
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!((field_ip(&back, 12), field_ip(&back, 16)), (VIP, CLIENT));
+    assert_eq!((l4_port(&back, 0), l4_port(&back, 2)), (80, 40000));
+    assert_checksums(&back);
+    let v = lab.ctl.views();
+    let s = v.iter().find(|s| s.spec.key == key).unwrap();
+    assert_eq!(s.dests[0].spec.fwd.list_name(), "FullNat");
+    assert_eq!(
+        (s.laddrs[0].addr, s.laddrs[0].conns),
+        (Ipv4Addr::from(LIP), 1)
+    );
+    // An ICMP error from the real server about our request goes to the client, translated.
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(RS1_MAC, IN_MAC)
+        .ipv4(RS1, LIP, 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::Port,
+        ))
+        .write(&mut err, &out[14..])
+        .unwrap();
+    let (v, e) = lab.feed(1, &err);
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!((field_ip(&e, 12), field_ip(&e, 16)), (VIP, CLIENT));
+    let q = &e[14 + 28..];
+    assert_eq!((&q[12..16], &q[16..20]), (&CLIENT[..], &VIP[..]));
+    assert_eq!(
+        (
+            u16::from_be_bytes([q[20], q[21]]),
+            u16::from_be_bytes([q[22], q[23]])
+        ),
+        (40000, 80)
+    );
+    assert_checksums(&e);
+}
+
+#[test]
+fn fullnat_ports_never_collide_and_exhaustion_is_refused() {
+    let shared = Arc::new(Shared::new());
+    let ifaces = Interfaces(vec![
+        Interface {
+            id: 0,
+            name: "out".into(),
+            mac: OUT_MAC,
+            mtu: 1500,
+            addrs: vec![(ip(DIR_OUT), 24)],
+            vips: vec![],
+        },
+        Interface {
+            id: 1,
+            name: "in".into(),
+            mac: IN_MAC,
+            mtu: 1500,
+            addrs: vec![(ip(DIR_IN), 24)],
+            vips: vec![],
+        },
+    ]);
+    let routes = RouteTable::build(&ifaces, &[]).unwrap();
+    let ctl = Control::new(shared.clone());
+    // Eight local ports in all, on the director's own inside address.
+    let d = Director::new(
+        0,
+        ifaces,
+        routes,
+        shared,
+        Limits {
+            connections: 1024,
+            neighbours: 64,
+            arp_hold_slots: 16,
+            fullnat_ports: (2000, 2007),
+        },
+        0,
+    );
+    let mut lab = Lab {
+        d,
+        ctl,
+        tx: Collect::default(),
+        now: 1000,
+    };
+    lab.service_with(80, &[(RS1, 80, FwdMethod::FullNat)], &[]);
+    lab.learn(1, RS1, RS1_MAC);
+    let mut ports = std::collections::HashSet::new();
+    for p in 0..8 {
+        let (v, out) = lab.feed(
+            0,
+            &tcp_frame(
+                CLIENT_MAC,
+                OUT_MAC,
+                CLIENT,
+                VIP,
+                41000 + p,
+                80,
+                "S",
+                64,
+                b"",
+            ),
+        );
+        assert_eq!(v, Verdict::Forward(1));
+        assert_eq!(
+            field_ip(&out, 12),
+            DIR_IN,
+            "no pool: the director's own address"
+        );
+        assert!(
+            ports.insert(l4_port(&out, 0)),
+            "a local port handed out twice"
+        );
+    }
+    let (v, _) = lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41100, 80, "S", 64, b""),
+    );
+    assert_eq!(v, Verdict::Drop(Reason::FullnatNoPort));
+    // Expiry frees ports for new connections.
+    lab.d.conns.expire(10_000_000, |_| {});
+    lab.now = 10_000_000;
+    let (v, _) = lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41101, 80, "S", 64, b""),
+    );
+    assert_eq!(v, Verdict::Forward(1));
 }

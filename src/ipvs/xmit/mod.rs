@@ -2,4 +2,6 @@
 //! the IPv4 packet (the bytes from the IP header on) for its method and
 //! direction. Framing, TTL, routing and ARP are the pipeline's job.
 pub mod dr;
+pub mod fullnat;
 pub mod nat;
+pub mod tun;
