@@ -22,6 +22,9 @@ use std::sync::Arc;
 pub struct Rules {
     pub services: Vec<(ServiceSpec, Vec<DestSpec>)>,
     pub timeouts: Timeouts,
+    /// Firewall-mark classification rules, in order.
+    #[serde(default)]
+    pub marks: Vec<MarkRule>,
 }
 
 impl Rules {
@@ -55,7 +58,25 @@ impl Rules {
                     return Err(IpvsError::NoSuchService);
                 }
             }
-            Command::Clear => self.services.clear(),
+            // -C clears rvs's whole table, the mark rules included: a saved
+            // file (-S) restores both.
+            Command::Clear => {
+                self.services.clear();
+                self.marks.clear();
+            }
+            Command::AddMark(m) => {
+                if m.mark == 0 || m.prefix > 32 || m.ports.iter().any(|&(lo, hi)| lo > hi) {
+                    return Err(IpvsError::Invalid("illegal mark rule".into()));
+                }
+                if self.marks.contains(m) {
+                    return Err(IpvsError::MarkRuleExists);
+                }
+                self.marks.push(m.clone());
+            }
+            Command::DelMark(m) => {
+                let i = self.marks.iter().position(|x| x == m).ok_or(IpvsError::NoSuchMarkRule)?;
+                self.marks.remove(i);
+            }
             Command::AddDest(key, d) => {
                 let s = self.service(key).ok_or(IpvsError::ServiceNotDefined)?;
                 check_dest(&s.0, d)?;
@@ -113,6 +134,7 @@ impl Rules {
             }
             Command::List(..)
             | Command::ListLaddr(_)
+            | Command::ListMarks
             | Command::Zero(_)
             | Command::Save { .. }
             | Command::Restore
@@ -271,7 +293,7 @@ impl Control {
         self.rules = rules;
         self.shared
             .services
-            .store(Arc::new(ServiceTable::build(self.live.clone())));
+            .store(Arc::new(ServiceTable::build(self.live.clone(), self.rules.marks.clone())));
     }
 
     /// `-Z`: zero the counters of one service (and its real servers) or all.

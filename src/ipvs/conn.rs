@@ -21,6 +21,8 @@ const NIL: u32 = u32::MAX;
 const OUT_BIT: u32 = 1 << 31;
 const WHEEL_SLOTS: u64 = 1024;
 const TICK_MS: u64 = 1000;
+/// Set in a template key's protocol byte so no flow key can equal it.
+pub const TEMPLATE_PROTO: u8 = 0x80;
 
 /// A direction of a flow as seen on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,6 +63,13 @@ pub struct Conn {
     /// The FULLNAT local address this connection holds a port of.
     pub laddr_ref: Option<Arc<Laddr>>,
     pub expires_ms: u64,
+    /// A persistence template (IPVS's IP_VS_CONN_F_TEMPLATE): it pins a
+    /// client (or its netmask) to a real server, not a flow.
+    pub template: bool,
+    /// The template that placed this connection, or NIL.
+    controller: u32,
+    /// Live connections this template placed; it outlives them.
+    n_controlled: u32,
     in_key: FlowKey,
     out_key: Option<FlowKey>,
     in_use: bool,
@@ -88,6 +97,10 @@ pub struct NewConn {
     pub expires_ms: u64,
     pub in_key: FlowKey,
     pub out_key: Option<FlowKey>,
+    /// This entry is a persistence template.
+    pub template: bool,
+    /// The template that placed this connection (see [`ConnTable::insert`]).
+    pub controller: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +149,9 @@ impl ConnTable {
             svc: None,
             laddr_ref: None,
             expires_ms: 0,
+            template: false,
+            controller: NIL,
+            n_controlled: 0,
             in_key: empty_key,
             out_key: None,
             in_use: false,
@@ -197,7 +213,18 @@ impl ConnTable {
             return Err(InsertError::Collision);
         }
         let id = self.free.pop().ok_or(InsertError::Full)?;
-        n.dest.bind_conn();
+        if n.template {
+            n.dest.bind_template();
+        } else {
+            n.dest.bind_conn();
+        }
+        let controller = match n.controller {
+            Some(t) if self.conns[t as usize].in_use && self.conns[t as usize].template => {
+                self.conns[t as usize].n_controlled += 1;
+                t
+            }
+            _ => NIL,
+        };
         if let Some(l) = &n.laddr_ref {
             l.bind();
         }
@@ -223,6 +250,9 @@ impl ConnTable {
             svc: Some(n.svc),
             laddr_ref: n.laddr_ref,
             expires_ms: n.expires_ms,
+            template: n.template,
+            controller,
+            n_controlled: 0,
             in_key: n.in_key,
             out_key: n.out_key,
             in_use: true,
@@ -264,19 +294,44 @@ impl ConnTable {
             return;
         }
         c.in_use = false;
-        self.index.remove(&c.in_key);
-        if let Some(k) = c.out_key.take() {
-            self.index.remove(&k);
-        }
+        let (in_key, out_key, controller, template) = (c.in_key, c.out_key.take(), c.controller, c.template);
+        c.controller = NIL;
         if let Some(d) = c.dest.take() {
-            d.unbind_conn(c.active);
+            if template {
+                d.unbind_template();
+            } else {
+                d.unbind_conn(c.active);
+            }
         }
         c.svc = None;
         if let Some(l) = c.laddr_ref.take() {
             l.unbind();
         }
+        // A key may already name a newer entry (an invalidated template's
+        // successor): only remove what still points here.
+        for (k, v) in [(Some(in_key), id), (out_key, id | OUT_BIT)] {
+            if let Some(k) = k {
+                if self.index.get(&k) == Some(&v) {
+                    self.index.remove(&k);
+                }
+            }
+        }
+        if controller != NIL {
+            let t = &mut self.conns[controller as usize];
+            t.n_controlled = t.n_controlled.saturating_sub(1);
+        }
         self.free.push(id);
         self.live -= 1;
+    }
+
+    /// A template whose real server went away: new connections must not
+    /// find it, but it stays (unfindable) while connections it placed live.
+    pub fn invalidate_template(&mut self, id: u32, now_ms: u64) {
+        let c = &self.conns[id as usize];
+        if self.index.get(&c.in_key) == Some(&id) {
+            self.index.remove(&c.in_key);
+        }
+        self.conns[id as usize].expires_ms = now_ms;
     }
 
     fn slot_for(&self, expires_ms: u64, earliest_sec: u64) -> u64 {
@@ -339,7 +394,12 @@ impl ConnTable {
                 c.slot = NIL;
                 c.prev = NIL;
                 c.next = NIL;
-                if c.expires_ms <= now_ms {
+                if c.expires_ms <= now_ms && c.template && c.n_controlled > 0 {
+                    // IPVS keeps a template while connections it placed live.
+                    let keep = c.svc.as_ref().and_then(|s| s.runtime().spec.persistent).unwrap_or(1) as u64 * 1000;
+                    c.expires_ms = now_ms + keep;
+                    self.link(id, now_ms);
+                } else if c.expires_ms <= now_ms {
                     on_expire(&self.conns[id as usize]);
                     self.remove(id);
                     expired += 1;
@@ -367,14 +427,14 @@ impl ConnTable {
             .iter()
             .filter(|c| c.in_use)
             .map(|c| ConnView {
-                proto: c.proto,
+                proto: if c.template { c.in_key.proto & !TEMPLATE_PROTO } else { c.proto },
                 caddr: Ipv4Addr::from(c.caddr),
                 cport: c.cport,
                 vaddr: Ipv4Addr::from(c.vaddr),
                 vport: c.vport,
                 daddr: Ipv4Addr::from(c.daddr),
                 dport: c.dport,
-                state: c.state.name().to_string(),
+                state: if c.template { "NONE".to_string() } else { c.state.name().to_string() },
                 expires: (c.expires_ms.saturating_sub(now_ms) / 1000) as u32,
             })
             .collect()
@@ -431,6 +491,8 @@ mod tests {
             svc: s.clone(),
             laddr_ref: None,
             expires_ms,
+            template: false,
+            controller: None,
             in_key: FlowKey {
                 saddr: 1,
                 daddr: 2,

@@ -9,7 +9,7 @@ use super::dest::Dest;
 use super::laddr::Laddr;
 use super::sched::{self, Scheduler};
 use super::stats::Counters;
-use super::types::{ServiceKey, ServiceSpec};
+use super::types::{MarkRule, ServiceKey, ServiceSpec};
 use arc_swap::ArcSwap;
 use hashbrown::{HashMap, HashSet};
 use std::sync::Arc;
@@ -85,12 +85,20 @@ pub struct ServiceTable {
     by_fwmark: HashMap<u32, Arc<Service>>,
     vips: HashSet<u32>,
     laddrs: HashSet<u32>,
+    marks: Vec<MarkRule>,
     list: Vec<Arc<Service>>,
 }
 
 impl ServiceTable {
-    pub fn build(list: Vec<Arc<Service>>) -> Self {
+    pub fn build(list: Vec<Arc<Service>>, marks: Vec<MarkRule>) -> Self {
         let mut t = ServiceTable::default();
+        // A /32 mark rule names a VIP the director must answer ARP for.
+        for m in &marks {
+            if m.prefix == 32 {
+                t.vips.insert(u32::from(m.addr));
+            }
+        }
+        t.marks = marks;
         for s in &list {
             match s.key {
                 ServiceKey::Addr { proto, addr, port } => {
@@ -130,6 +138,16 @@ impl ServiceTable {
     #[inline]
     pub fn is_vip(&self, ip: u32) -> bool {
         self.vips.contains(&ip)
+    }
+
+    /// The firewall mark of a packet: the last matching rule's, or 0.
+    /// Asked only for packets that open a connection.
+    #[inline]
+    pub fn classify(&self, proto: u8, daddr: u32, dport: u16) -> u32 {
+        if self.by_fwmark.is_empty() {
+            return 0;
+        }
+        self.marks.iter().rev().find(|m| m.matches(proto, daddr, dport)).map_or(0, |m| m.mark)
     }
 
     /// Is `ip` a FULLNAT local address of some service?

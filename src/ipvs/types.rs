@@ -182,6 +182,32 @@ pub struct ConnView {
     pub expires: u32,
 }
 
+/// A packet classification rule: what iptables' `-t mangle ... -j MARK
+/// --set-mark N` does for kernel IPVS, which AF_XDP frames never see, so rvs
+/// classifies itself. A packet matches when its destination is in
+/// `addr/prefix`, its protocol is `proto` (0 = TCP or UDP) and its
+/// destination port is in one of `ports` (empty = any port). When several
+/// rules match, the last one wins, as with consecutive MARK targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkRule {
+    pub mark: u32,
+    pub proto: u8,
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+    /// Inclusive ranges.
+    pub ports: Vec<(u16, u16)>,
+}
+
+impl MarkRule {
+    #[inline]
+    pub fn matches(&self, proto: u8, daddr: u32, dport: u16) -> bool {
+        let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix as u32) };
+        (self.proto == 0 || self.proto == proto)
+            && daddr & mask == u32::from(self.addr) & mask
+            && (self.ports.is_empty() || self.ports.iter().any(|&(lo, hi)| dport >= lo && dport <= hi))
+    }
+}
+
 /// Errors of the rule-changing operations, with libipvs's exact texts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IpvsError {
@@ -193,6 +219,8 @@ pub enum IpvsError {
     NoSuchDest,
     LaddrExists,
     NoSuchLaddr,
+    MarkRuleExists,
+    NoSuchMarkRule,
     Invalid(String),
 }
 
@@ -207,6 +235,8 @@ impl std::fmt::Display for IpvsError {
             IpvsError::NoSuchDest => "No such destination",
             IpvsError::LaddrExists => "Local address already exists",
             IpvsError::NoSuchLaddr => "No such local address",
+            IpvsError::MarkRuleExists => "Mark rule already exists",
+            IpvsError::NoSuchMarkRule => "No such mark rule",
             IpvsError::Invalid(m) => m.as_str(),
         };
         f.write_str(s)

@@ -13,7 +13,11 @@
 //! rvs adds one option, `--fullnat`, a fourth forwarding method, and DPVS's
 //! ipvsadm extensions for FULLNAT local addresses, spelled as DPVS spells
 //! them: `-P|--add-laddr`, `-Q|--del-laddr` (both `-t|-u VIP:PORT -z LIP`)
-//! and `-G|--get-laddr [-t|-u VIP:PORT]`, with `-z|--laddr ADDR`. Things rvs
+//! and `-G|--get-laddr [-t|-u VIP:PORT]`, with `-z|--laddr ADDR`. And since
+//! AF_XDP frames never pass iptables, rvs marks packets itself (what
+//! `iptables -t mangle ... -j MARK --set-mark N` does for kernel IPVS) with
+//! rules of its own: `--add-mark MARK -t|-u|--any-proto ADDR[/PREFIX][:PORTS]`,
+//! `--del-mark` (same arguments) and `--list-marks`. Things rvs
 //! cannot do (IPv6, SCTP, persistence engines, sync daemons, GUE/GRE tunnels)
 //! are still parsed and checked like ipvsadm does, then refused with a clear
 //! message and exit status 2.
@@ -21,7 +25,7 @@
 use super::command::{Command, ListFormat, ListWhat};
 use super::format::NameDb;
 use crate::ipvs::types::{
-    DestSpec, FwdMethod, ServiceKey, ServiceSpec, Timeouts, DEFAULT_PERSISTENCE_TIMEOUT,
+    DestSpec, FwdMethod, MarkRule, ServiceKey, ServiceSpec, Timeouts, DEFAULT_PERSISTENCE_TIMEOUT,
     DEFAULT_SCHEDULER, IPPROTO_TCP, IPPROTO_UDP, MAX_TIMEOUT,
 };
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -140,6 +144,10 @@ enum Tag {
     DelLaddr,
     GetLaddr,
     Laddr,
+    AddMark,
+    DelMark,
+    ListMarks,
+    AnyProto,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +179,9 @@ use ArgKind::{None as NoArg, Optional as OptArg, Required as ReqArg};
 
 /// Same order as ipvsadm's table: popt finds the first match, which matters
 /// for `--list` (both -L and -l carry that long name). The laddr commands
-/// and `--laddr` sit where DPVS's ipvsadm has them.
+/// and `--laddr` sit where DPVS's ipvsadm has them; rvs's mark rule commands
+/// (long names only, `--add-mark`/`--del-mark` taking the mark as their
+/// argument like `--start-daemon` takes its state) follow them.
 static OPTIONS: &[OptDef] = &[
     o("add-service", Some('A'), NoArg, Tag::Add),
     o("edit-service", Some('E'), NoArg, Tag::Edit),
@@ -193,9 +203,13 @@ static OPTIONS: &[OptDef] = &[
     o("add-laddr", Some('P'), NoArg, Tag::AddLaddr),
     o("del-laddr", Some('Q'), NoArg, Tag::DelLaddr),
     o("get-laddr", Some('G'), NoArg, Tag::GetLaddr),
+    o("add-mark", None, ReqArg, Tag::AddMark),
+    o("del-mark", None, ReqArg, Tag::DelMark),
+    o("list-marks", None, NoArg, Tag::ListMarks),
     o("tcp-service", Some('t'), ReqArg, Tag::Tcp),
     o("udp-service", Some('u'), ReqArg, Tag::Udp),
     o("sctp-service", None, ReqArg, Tag::Sctp),
+    o("any-proto", None, ReqArg, Tag::AnyProto),
     o("fwmark-service", Some('f'), ReqArg, Tag::Fwmark),
     o("scheduler", Some('s'), ReqArg, Tag::Sched),
     o("persistent", Some('p'), OptArg, Tag::Persistent),
@@ -413,9 +427,12 @@ enum Cmd {
     AddLaddr,
     DelLaddr,
     GetLaddr,
+    AddMark,
+    DelMark,
+    ListMarks,
 }
 
-const NUMBER_OF_CMD: usize = 17;
+const NUMBER_OF_CMD: usize = 20;
 
 const CMDNAMES: [&str; NUMBER_OF_CMD] = [
     "add-service",
@@ -435,6 +452,9 @@ const CMDNAMES: [&str; NUMBER_OF_CMD] = [
     "add-laddr",
     "del-laddr",
     "get-laddr",
+    "add-mark",
+    "del-mark",
+    "list-marks",
 ];
 
 const OPTC_NUMERIC: usize = 0;
@@ -473,7 +493,10 @@ const OPTC_TUN_CSUM: usize = 32;
 const OPTC_TUN_REMCSUM: usize = 33;
 /// DPVS's `-z|--laddr` (DPVS names it "local-address" in its messages).
 const OPTC_LADDR: usize = 34;
-const NUMBER_OF_OPT: usize = 35;
+/// rvs's `--any-proto`: a mark rule's address for TCP or UDP (it also sets
+/// OPTC_SERVICE, the rule being the mark commands' "service-address").
+const OPTC_ANYPROTO: usize = 35;
+const NUMBER_OF_OPT: usize = 36;
 
 const OPTNAMES: [&str; NUMBER_OF_OPT] = [
     "numeric",
@@ -511,30 +534,34 @@ const OPTNAMES: [&str; NUMBER_OF_OPT] = [
     "tun-csum",
     "tun-remcsum",
     "laddr",
+    "any-proto",
 ];
 
 /// ipvsadm's commands_v_options, one string per command, one character per
 /// option in OPTNAMES order: '+' compulsory, 'x' illegal, '1' exclusive,
 /// ' ' optional.
 const COMMANDS_V_OPTIONS: [&[u8; NUMBER_OF_OPT]; NUMBER_OF_CMD] = [
-    //-n-csvc-s-p-M-rfw-w-x-y-mtodm-srtthpcsrsidexopspe-bgrpprttlszticttcpnocsrez
-    b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxx", // ADD
-    b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxx", // EDIT
-    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // DEL
-    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // FLUSH
-    b" 11xxxxxxxxx11       xxxxxxx xxxxxx", // LIST
-    b"xx+xxx+    xxxxxxxxxxxxxxxxxx     x", // ADDSRV
-    b"xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxx", // DELSRV
-    b"xx+xxx+    xxxxxxxxxxxxxxxxxx     x", // EDITSRV
-    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // TIMEOUT
-    b"xxxxxxxxxxx xxxxxxx xxxx    xxxxxxx", // STARTD
-    b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxx", // STOPD
-    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // RESTORE
-    b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // SAVE
-    b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // ZERO
-    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+", // ADDLADDR
-    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+", // DELLADDR
-    b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // GETLADDR
+    //-n-csvc-s-p-M-rfw-w-x-y-mtodm-srtthpcsrsidexopspe-bgrpprttlszticttcpnocsrezap
+    b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxxx", // ADD
+    b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxxx", // EDIT
+    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // DEL
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // FLUSH
+    b" 11xxxxxxxxx11       xxxxxxx xxxxxxx", // LIST
+    b"xx+xxx+    xxxxxxxxxxxxxxxxxx     xx", // ADDSRV
+    b"xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // DELSRV
+    b"xx+xxx+    xxxxxxxxxxxxxxxxxx     xx", // EDITSRV
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // TIMEOUT
+    b"xxxxxxxxxxx xxxxxxx xxxx    xxxxxxxx", // STARTD
+    b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxx", // STOPD
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // RESTORE
+    b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // SAVE
+    b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // ZERO
+    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+x", // ADDLADDR
+    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+x", // DELLADDR
+    b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // GETLADDR
+    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ", // ADDMARK
+    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ", // DELMARK
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // LISTMARKS
 ];
 
 fn generic_opt_check(cmd: Cmd, options: u64) -> Result<(), UsageError> {
@@ -626,6 +653,108 @@ fn parse_fwmark(buf: &str) -> Result<u32, UsageError> {
         Some(l) if l > 0 && l <= u32::MAX as i64 => Ok(l as u32),
         _ => Err(fail(format!("invalid fwmark value `{buf}' specified"))),
     }
+}
+
+/// A mark rule's MARK: decimal or `0x` hex (iptables' `--set-mark` takes
+/// both), 1 to 2^32-1, refused with `-f`'s message.
+fn parse_mark(buf: &str) -> Result<u32, UsageError> {
+    let v = match buf.strip_prefix("0x").or_else(|| buf.strip_prefix("0X")) {
+        Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            u64::from_str_radix(h, 16).ok()
+        }
+        Some(_) => None,
+        None => strtol_full(buf).and_then(|l| u64::try_from(l).ok()),
+    };
+    match v {
+        Some(m) if m > 0 && m <= u32::MAX as u64 => Ok(m as u32),
+        _ => Err(fail(format!("invalid fwmark value `{buf}' specified"))),
+    }
+}
+
+const BAD_MARK_RULE: &str = "illegal mark rule address[/prefix][:ports] specified";
+
+/// A mark rule's port list, iptables multiport's syntax with `-` for
+/// ranges: `80,443,8000-8100`. A single port may be a service name for
+/// `proto` (TCP's or UDP's for `--any-proto`).
+fn parse_port_list(buf: &str, proto: u8, names: &NameDb) -> Result<Vec<(u16, u16)>, UsageError> {
+    let num = |p: &str| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            string_to_number(p, 0, 65535).map(|n| n as u16)
+        } else {
+            None
+        }
+    };
+    let name = |p: &str| match proto {
+        0 => names
+            .name_to_port(p, IPPROTO_TCP)
+            .or_else(|| names.name_to_port(p, IPPROTO_UDP)),
+        _ => names.name_to_port(p, proto),
+    };
+    let mut ports = Vec::new();
+    for item in buf.split(',') {
+        let range = match item.split_once('-') {
+            Some((lo, hi)) => match (num(lo), num(hi)) {
+                (Some(lo), Some(hi)) => Some((lo, hi)),
+                // A service name may contain '-' ("kerberos-adm").
+                _ => name(item).map(|p| (p, p)),
+            },
+            None => num(item).or_else(|| name(item)).map(|p| (p, p)),
+        };
+        match range {
+            Some((lo, hi)) if lo <= hi => ports.push((lo, hi)),
+            _ => return Err(fail("illegal port range specified")),
+        }
+    }
+    Ok(ports)
+}
+
+/// A mark rule's `ADDR[/PREFIX][:PORTS]` for `proto` (0: TCP or UDP). The
+/// address is a dotted quad or an /etc/hosts name, PREFIX 0..=32 (32 when
+/// absent), no PORTS any port. Like iptables, the address is reduced to its
+/// network (`10.1.2.3/8` is `10.0.0.0/8`), so that `--del-mark` and
+/// `--list-marks` see the rule the way it matches.
+fn parse_mark_rule(buf: &str, proto: u8, mark: u32, names: &NameDb) -> Result<MarkRule, UsageError> {
+    if buf.starts_with('[') || buf.matches(':').count() > 1 {
+        return Err(unsupported("IPv6"));
+    }
+    let (net, ports) = match buf.split_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (buf, None),
+    };
+    let (host, prefix) = match net.split_once('/') {
+        Some((h, len)) => {
+            if len.is_empty() || !str_is_digit(len) {
+                return Err(fail(BAD_MARK_RULE));
+            }
+            match string_to_number(len, 0, 32) {
+                Some(n) => (h, n as u8),
+                None => return Err(fail(BAD_MARK_RULE)),
+            }
+        }
+        None => (net, 32),
+    };
+    // As parse_service(): digits alone are not an address.
+    if str_is_digit(host) {
+        return Err(fail(BAD_MARK_RULE));
+    }
+    let addr = host_or_addr(host, names).ok_or_else(|| fail(BAD_MARK_RULE))?;
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix as u32)
+    };
+    let ports = match ports {
+        None => Vec::new(),
+        Some("") => return Err(fail(BAD_MARK_RULE)),
+        Some(p) => parse_port_list(p, proto, names)?,
+    };
+    Ok(MarkRule {
+        mark,
+        proto,
+        addr: Ipv4Addr::from(u32::from(addr) & mask),
+        prefix,
+        ports,
+    })
 }
 
 /// glibc's inet_aton: 1 to 4 parts, each decimal, octal (leading 0) or hex
@@ -816,6 +945,9 @@ struct Entry {
     format: ListFormat,
     /// `-z`: a FULLNAT local address.
     laddr: Ipv4Addr,
+    /// `--add-mark`/`--del-mark`: the mark, then the rule (`-t|-u|--any-proto`).
+    mark: u32,
+    mark_rule: Option<MarkRule>,
 }
 
 impl Entry {
@@ -847,6 +979,8 @@ impl Entry {
             tun_type: 0,
             format: ListFormat::default(),
             laddr: Ipv4Addr::UNSPECIFIED,
+            mark: 0,
+            mark_rule: None,
         }
     }
 
@@ -923,8 +1057,18 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
         Tag::AddLaddr => Cmd::AddLaddr,
         Tag::DelLaddr => Cmd::DelLaddr,
         Tag::GetLaddr => Cmd::GetLaddr,
+        Tag::AddMark | Tag::DelMark => {
+            ce.mark = parse_mark(arg.as_deref().unwrap_or(""))?;
+            if tag == Tag::AddMark {
+                Cmd::AddMark
+            } else {
+                Cmd::DelMark
+            }
+        }
+        Tag::ListMarks => Cmd::ListMarks,
         _ => return Err(tryhelp()),
     });
+    let mark_cmd = matches!(ce.cmd, Some(Cmd::AddMark | Cmd::DelMark));
 
     let popt_error = loop {
         let (tag, arg) = match popt.next_opt() {
@@ -937,13 +1081,23 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
         // except -p whose argument is optional.
         let req = || a.unwrap_or("");
         match tag {
-            Tag::Tcp | Tag::Udp | Tag::Sctp => {
+            Tag::Tcp | Tag::Udp | Tag::Sctp | Tag::AnyProto => {
                 set_option(&mut options, OPTC_SERVICE)?;
                 ce.proto = match tag {
                     Tag::Tcp => IPPROTO_TCP,
                     Tag::Udp => IPPROTO_UDP,
-                    _ => IPPROTO_SCTP,
+                    Tag::Sctp => IPPROTO_SCTP,
+                    _ => {
+                        set_option(&mut options, OPTC_ANYPROTO)?;
+                        0
+                    }
                 };
+                // A mark rule: with the mark commands `-t`/`-u` take a
+                // rule's ADDR[/PREFIX][:PORTS]; `--any-proto` always does.
+                if mark_cmd || tag == Tag::AnyProto {
+                    ce.mark_rule = Some(parse_mark_rule(req(), ce.proto, ce.mark, names)?);
+                    continue;
+                }
                 match parse_service(req(), ce.proto, names)? {
                     Some(p) => {
                         ce.addr = p.addr;
@@ -956,6 +1110,13 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
             }
             Tag::Fwmark => {
                 set_option(&mut options, OPTC_SERVICE)?;
+                if mark_cmd {
+                    // A mark rule sets a mark; it cannot match one.
+                    return Err(fail(format!(
+                        "Illegal 'fwmark-service' option with the '{}' command",
+                        CMDNAMES[ce.cmd.unwrap_or(Cmd::AddMark) as usize]
+                    )));
+                }
                 // ipvsadm sets TCP "even though it is not used"; it decides
                 // which /etc/services column names a fwmark dest's port.
                 ce.proto = IPPROTO_TCP;
@@ -1157,7 +1318,10 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
             | Tag::StopDaemon
             | Tag::AddLaddr
             | Tag::DelLaddr
-            | Tag::GetLaddr => {
+            | Tag::GetLaddr
+            | Tag::AddMark
+            | Tag::DelMark
+            | Tag::ListMarks => {
                 return Err(fail(format!("invalid option `{}'", popt.bad_option())));
             }
         }
@@ -1325,6 +1489,19 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
         } else {
             None
         }),
+        // generic_opt_check() made the rule compulsory.
+        Cmd::AddMark | Cmd::DelMark => {
+            let rule = ce
+                .mark_rule
+                .take()
+                .ok_or_else(|| fail(BAD_MARK_RULE))?;
+            if cmd == Cmd::AddMark {
+                Command::AddMark(rule)
+            } else {
+                Command::DelMark(rule)
+            }
+        }
+        Cmd::ListMarks => Command::ListMarks,
     })
 }
 

@@ -61,6 +61,13 @@ pub enum Command {
     DelLaddr(ServiceKey, std::net::Ipv4Addr),
     /// `-G|--get-laddr [-t|-u VIP:PORT]`
     ListLaddr(Option<ServiceKey>),
+    /// rvs extension `--add-mark MARK -t|-u|--any-proto ADDR[/PREFIX][:PORTS]`:
+    /// classify packets into firewall mark MARK (iptables' MARK target).
+    AddMark(crate::ipvs::types::MarkRule),
+    /// `--del-mark MARK -t|-u|--any-proto ADDR[/PREFIX][:PORTS]`
+    DelMark(crate::ipvs::types::MarkRule),
+    /// `--list-marks`
+    ListMarks,
     /// `-h`
     Help,
     /// `-v`

@@ -1,6 +1,7 @@
 //! The text ipvsadm 1.31 prints: listings (`-L`), connections (`-Lc`),
 //! timeouts, the rule format of `-S`, usage and version, plus DPVS's
-//! `--get-laddr` table of FULLNAT local addresses. Every function is pure:
+//! `--get-laddr` table of FULLNAT local addresses, and rvs's own
+//! `--list-marks` (mark rules, which `-S` saves too). Every function is pure:
 //! it gets the data and returns the exact bytes, padding included.
 //!
 //! Names: without `-n`, ipvsadm resolves ports through /etc/services and
@@ -11,7 +12,7 @@
 use super::args::PROGRAM;
 use super::command::ListFormat;
 use crate::ipvs::types::{
-    ConnView, DestView, IpvsError, LaddrView, ServiceKey, ServiceView, Timeouts, DEFAULT_SCHEDULER,
+    ConnView, DestView, IpvsError, LaddrView, MarkRule, ServiceKey, ServiceView, Timeouts, DEFAULT_SCHEDULER,
     IPPROTO_TCP, IPPROTO_UDP, IPVS_CONN_TAB_SIZE, IPVS_VERSION,
 };
 use std::fmt::Write as _;
@@ -525,6 +526,71 @@ pub fn save(services: &[ServiceView], numeric: bool) -> String {
     save_with(services, numeric, &names_for(numeric))
 }
 
+/// `-S [-n]` with rvs's mark rules: an `--add-mark` line per rule, in order
+/// (the last match wins), before the services, so that `-R` creates them
+/// first. Mark rules are always numeric.
+pub fn save_with_marks(services: &[ServiceView], marks: &[MarkRule], numeric: bool) -> String {
+    save_with_marks_with(services, marks, numeric, &names_for(numeric))
+}
+
+/// [`save_with_marks`] with an explicit name database.
+pub fn save_with_marks_with(
+    services: &[ServiceView],
+    marks: &[MarkRule],
+    numeric: bool,
+    db: &NameDb,
+) -> String {
+    let mut out = String::new();
+    for m in marks {
+        out.push_str(&mark_rule_command(m));
+        out.push('\n');
+    }
+    out.push_str(&save_with(services, numeric, db));
+    out
+}
+
+/// The command line (without the program name) that adds `rule`, as
+/// `--list-marks` and `-S` print it: `--add-mark 66 -t 198.18.1.100/32:80,443`.
+/// Always numeric, always with the prefix, the ports only when not any;
+/// `--any-proto` for protocol 0.
+pub fn mark_rule_command(rule: &MarkRule) -> String {
+    let proto = match rule.proto {
+        IPPROTO_TCP => "-t",
+        IPPROTO_UDP => "-u",
+        IPPROTO_SCTP => "--sctp-service",
+        _ => "--any-proto",
+    };
+    let mut s = format!(
+        "--add-mark {} {proto} {}/{}",
+        rule.mark, rule.addr, rule.prefix
+    );
+    for (i, &(lo, hi)) in rule.ports.iter().enumerate() {
+        s.push(if i == 0 { ':' } else { ',' });
+        if lo == hi {
+            let _ = write!(s, "{lo}");
+        } else {
+            let _ = write!(s, "{lo}-{hi}");
+        }
+    }
+    s
+}
+
+/// `--list-marks`: a header, then every mark rule in order as the command
+/// that adds it.
+///
+/// ```text
+/// FWMARK rules (last match wins)
+/// --add-mark 66 -t 198.18.1.100/32:80,443
+/// ```
+pub fn list_marks(marks: &[MarkRule]) -> String {
+    let mut out = String::from("FWMARK rules (last match wins)\n");
+    for m in marks {
+        out.push_str(&mark_rule_command(m));
+        out.push('\n');
+    }
+    out
+}
+
 /// [`save`] with an explicit name database.
 pub fn save_with(services: &[ServiceView], numeric: bool, db: &NameDb) -> String {
     let fmt = ListFormat {
@@ -647,8 +713,9 @@ pub fn version() -> String {
     format!("{PROGRAM} v1.31 2019/12/24 (compiled with rvs and IPVS v{IPVS_VERSION})\n")
 }
 
-/// `-h`: ipvsadm 1.31's usage text with rvs's name, plus `--fullnat` and
-/// DPVS's local address commands (`-P|-Q|-G`, `-z`).
+/// `-h`: ipvsadm 1.31's usage text with rvs's name, plus `--fullnat`,
+/// DPVS's local address commands (`-P|-Q|-G`, `-z`) and rvs's mark rule
+/// commands (`--add-mark|--del-mark|--list-marks`, `--any-proto`).
 pub fn usage() -> String {
     let p = PROGRAM;
     let mut s = version();
@@ -662,6 +729,8 @@ pub fn usage() -> String {
          \x20 {p} -S [-n]\n\
          \x20 {p} -P|Q -t|u service-address -z local-address\n\
          \x20 {p} -G [-t|u service-address]\n\
+         \x20 {p} --add-mark|--del-mark mark -t|u|--any-proto address[/prefix][:ports]\n\
+         \x20 {p} --list-marks\n\
          \x20 {p} -a|e virtual-service -r server-address [options]\n\
          \x20 {p} -d virtual-service -r server-address\n\
          \x20 {p} -L|l [virtual-service] [options]\n\
@@ -688,6 +757,9 @@ pub fn usage() -> String {
          \x20 --delete-server   -d        delete real server\n\
          \x20 --list            -L|-l     list the table\n\
          \x20 --zero            -Z        zero counters in a service or all services\n\
+         \x20 --add-mark mark             add a rule marking packets with fwmark mark\n\
+         \x20 --del-mark mark             delete a mark rule\n\
+         \x20 --list-marks                list the mark rules\n\
          \x20 --set tcp tcpfin udp        set connection timeout values\n\
          \x20 --start-daemon              start connection sync daemon\n\
          \x20 --stop-daemon               stop connection sync daemon\n\
@@ -699,6 +771,8 @@ pub fn usage() -> String {
          \x20 --udp-service|-u  service-address   service-address is host[:port]\n\
          \x20 --sctp-service    service-address   service-address is host[:port]\n\
          \x20 --fwmark-service|-f fwmark          fwmark is an integer greater than zero\n\
+         \x20 --any-proto      address           a mark rule for TCP or UDP (--add-mark|--del-mark)\n\
+         \x20 with --add-mark|--del-mark, address is host[/prefix][:ports], ports like 80,443,8000-8100\n\
          \n",
     );
     let _ = write!(

@@ -3,7 +3,11 @@
 //! packet to its forwarding method's transmitter.
 
 use super::{Director, Reason, Transmit, Verdict};
-use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side};
+use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
+use crate::ipvs::dest::Dest;
+use crate::ipvs::service::{Service, ServiceRuntime};
+use crate::ipvs::types::ServiceKey;
+use std::sync::Arc;
 use crate::ipvs::sched::SchedInput;
 use crate::ipvs::state::{tcp_transition, ConnState, Direction};
 use crate::ipvs::types::{FwdMethod, IPPROTO_TCP};
@@ -112,7 +116,8 @@ impl Director {
 
     fn new_connection(&mut self, now_ms: u64, flow: &Flow) -> Result<u32, Verdict> {
         let k = flow.key;
-        let Some(svc) = self.services.lookup(0, k.proto, k.daddr, k.dport).cloned() else {
+        let mark = self.services.classify(k.proto, k.daddr, k.dport);
+        let Some(svc) = self.services.lookup(mark, k.proto, k.daddr, k.dport).cloned() else {
             return Err(Verdict::Drop(if self.ifaces.is_local(k.daddr) {
                 Reason::LocalNoService
             } else {
@@ -123,17 +128,10 @@ impl Director {
             return Err(Verdict::Drop(Reason::NotSyn));
         }
         let rt = svc.runtime();
-        let input = SchedInput {
-            proto: k.proto,
-            saddr: k.saddr,
-            sport: k.sport,
-            daddr: k.daddr,
-            dport: k.dport,
+        let (dest, controller) = match rt.spec.persistent {
+            Some(secs) => self.persistent_dest(now_ms, &svc, &rt, flow, secs)?,
+            None => (schedule(&rt, flow)?, None),
         };
-        let Some(i) = rt.sched.schedule(&rt.dests, &input) else {
-            return Err(Verdict::Drop(Reason::NoDest));
-        };
-        let dest = rt.dests[i].clone();
         let fwd = dest.fwd();
         let daddr = u32::from(dest.addr);
         // Port 0 real servers (fwmark and port-0 services) keep the client's port.
@@ -184,6 +182,8 @@ impl Director {
             expires_ms: now_ms + self.timeouts.for_state(state) as u64,
             in_key: k,
             out_key,
+            template: false,
+            controller,
         };
         match self.conns.insert(n, now_ms) {
             Ok(id) => {
@@ -191,6 +191,67 @@ impl Director {
                 dest.stats.conn(self.worker);
                 Ok(id)
             }
+            Err(InsertError::Full) => Err(Verdict::Drop(Reason::ConnTableFull)),
+            Err(InsertError::Collision) => Err(Verdict::Drop(Reason::ConnCollision)),
+        }
+    }
+
+    /// Persistence (ip_vs_sched_persist): a template keyed by the client's
+    /// address under the service's netmask (and the service: its port for
+    /// PPC, all ports for a port-0 service, the mark for PFWMC) pins the
+    /// client to one real server until it goes unused for the persistence
+    /// timeout. A template whose server was deleted is dropped and the
+    /// client scheduled afresh.
+    fn persistent_dest(
+        &mut self,
+        now_ms: u64,
+        svc: &Arc<Service>,
+        rt: &ServiceRuntime,
+        flow: &Flow,
+        secs: u32,
+    ) -> Result<(Arc<Dest>, Option<u32>), Verdict> {
+        let k = flow.key;
+        let mask = u32::from(rt.spec.netmask);
+        let (proto, vaddr, vport) = match svc.key {
+            ServiceKey::Fwmark(m) => (0, m, 0),
+            ServiceKey::Addr { port: 0, .. } => (k.proto, k.daddr, 0),
+            ServiceKey::Addr { .. } => (k.proto, k.daddr, k.dport),
+        };
+        let tkey = FlowKey { saddr: k.saddr & mask, daddr: vaddr, sport: 0, dport: vport, proto: proto | TEMPLATE_PROTO };
+        let timeout = secs as u64 * 1000;
+        if let Some((tid, _)) = self.conns.lookup(&tkey) {
+            match self.conns.get(tid).dest.clone() {
+                Some(d) if d.is_available() => {
+                    self.conns.get_mut(tid).expires_ms = now_ms + timeout;
+                    return Ok((d, Some(tid)));
+                }
+                _ => self.conns.invalidate_template(tid, now_ms),
+            }
+        }
+        let dest = schedule(rt, flow)?;
+        let t = NewConn {
+            proto,
+            state: ConnState::None,
+            fwd: dest.fwd(),
+            caddr: k.saddr & mask,
+            cport: 0,
+            vaddr,
+            vport,
+            daddr: u32::from(dest.addr),
+            dport: dest.port,
+            laddr: 0,
+            lport: 0,
+            dest: dest.clone(),
+            svc: svc.clone(),
+            laddr_ref: None,
+            expires_ms: now_ms + timeout,
+            in_key: tkey,
+            out_key: None,
+            template: true,
+            controller: None,
+        };
+        match self.conns.insert(t, now_ms) {
+            Ok(tid) => Ok((dest, Some(tid))),
             Err(InsertError::Full) => Err(Verdict::Drop(Reason::ConnTableFull)),
             Err(InsertError::Collision) => Err(Verdict::Drop(Reason::ConnCollision)),
         }
@@ -367,5 +428,15 @@ impl Director {
             }
         }
         self.send_ip(now_ms, nh.iface, nh.addr, buf, len, tx)
+    }
+}
+
+/// Ask the service's scheduler for a real server for this new flow.
+fn schedule(rt: &ServiceRuntime, flow: &Flow) -> Result<Arc<Dest>, Verdict> {
+    let k = flow.key;
+    let input = SchedInput { proto: k.proto, saddr: k.saddr, sport: k.sport, daddr: k.daddr, dport: k.dport };
+    match rt.sched.schedule(&rt.dests, &input) {
+        Some(i) => Ok(rt.dests[i].clone()),
+        None => Err(Verdict::Drop(Reason::NoDest)),
     }
 }
