@@ -25,8 +25,19 @@ struct RawConfig {
     routes: Vec<RawRoute>,
     #[serde(default)]
     timeouts: Option<RawTimeouts>,
+    #[serde(default, rename = "fwmark")]
+    marks: Vec<RawMark>,
     #[serde(default, rename = "service")]
     services: Vec<RawService>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMark {
+    mark: u32,
+    protocol: Option<String>,
+    destination: String,
+    ports: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -163,6 +174,21 @@ fn addr_port(key: &str, s: &str, default_port: Option<u16>) -> Result<(Ipv4Addr,
     Ok((ip, port))
 }
 
+/// "80,443,8000-8100" -> inclusive ranges.
+fn parse_port_list(s: &str) -> Option<Vec<(u16, u16)>> {
+    s.split(',')
+        .map(|p| {
+            let p = p.trim();
+            let (lo, hi) = p.split_once('-').unwrap_or((p, p));
+            let (lo, hi) = (
+                lo.trim().parse::<u16>().ok()?,
+                hi.trim().parse::<u16>().ok()?,
+            );
+            (lo <= hi).then_some((lo, hi))
+        })
+        .collect()
+}
+
 impl Config {
     pub fn load(path: &str) -> Result<Config, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
@@ -280,6 +306,39 @@ impl Config {
             {
                 return Err(format!("timeouts: each must be 1..{MAX_TIMEOUT} seconds"));
             }
+        }
+        for (i, m) in raw.marks.iter().enumerate() {
+            let k = format!("fwmark[{i}]");
+            let proto = match m.protocol.as_deref().unwrap_or("tcp") {
+                "tcp" => IPPROTO_TCP,
+                "udp" => IPPROTO_UDP,
+                "any" => 0,
+                p => return Err(format!("{k}.protocol: '{p}' is not one of tcp, udp, any")),
+            };
+            let (addr, prefix) = if m.destination.contains('/') {
+                parse_cidr(&m.destination).ok_or_else(|| {
+                    format!(
+                        "{k}.destination: '{}' is not ADDRESS[/PREFIX]",
+                        m.destination
+                    )
+                })?
+            } else {
+                (addr(&format!("{k}.destination"), &m.destination)?, 32)
+            };
+            let ports = match &m.ports {
+                None => vec![],
+                Some(p) => parse_port_list(p).ok_or_else(|| format!("{k}.ports: '{p}' is not a list of ports and ranges like \"80,443,8000-8100\""))?,
+            };
+            let rule = MarkRule {
+                mark: m.mark,
+                proto,
+                addr,
+                prefix,
+                ports,
+            };
+            rules
+                .apply(&Command::AddMark(rule))
+                .map_err(|e| format!("{k}: {e}"))?;
         }
         for (i, s) in raw.services.iter().enumerate() {
             let k = format!("service[{i}]");
@@ -449,6 +508,19 @@ address = "198.18.1.12"
         assert_eq!(dests[0].weight, 3);
         assert_eq!(dests[1].fwd, FwdMethod::Route, "ipvsadm's default method");
         assert_eq!(dests[1].port, 80);
+    }
+
+    #[test]
+    fn fwmark_rules() {
+        let c = Config::parse(&format!("{GOOD}\n[[fwmark]]\nmark = 66\ndestination = \"198.18.0.100\"\nports = \"80,443,8000-8100\"\n")).unwrap();
+        let m = &c.rules.marks[0];
+        assert_eq!((m.mark, m.proto, m.prefix), (66, IPPROTO_TCP, 32));
+        assert_eq!(m.ports, vec![(80, 80), (443, 443), (8000, 8100)]);
+        let e = Config::parse(&format!(
+            "{GOOD}\n[[fwmark]]\nmark = 66\ndestination = \"198.18.0.100\"\nports = \"90-80\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("fwmark[0].ports"), "{e}");
     }
 
     #[test]

@@ -74,7 +74,11 @@ impl Rules {
                 self.marks.push(m.clone());
             }
             Command::DelMark(m) => {
-                let i = self.marks.iter().position(|x| x == m).ok_or(IpvsError::NoSuchMarkRule)?;
+                let i = self
+                    .marks
+                    .iter()
+                    .position(|x| x == m)
+                    .ok_or(IpvsError::NoSuchMarkRule)?;
                 self.marks.remove(i);
             }
             Command::AddDest(key, d) => {
@@ -291,9 +295,10 @@ impl Control {
             self.shared.timeouts.store(Arc::new(rules.timeouts));
         }
         self.rules = rules;
-        self.shared
-            .services
-            .store(Arc::new(ServiceTable::build(self.live.clone(), self.rules.marks.clone())));
+        self.shared.services.store(Arc::new(ServiceTable::build(
+            self.live.clone(),
+            self.rules.marks.clone(),
+        )));
     }
 
     /// `-Z`: zero the counters of one service (and its real servers) or all.

@@ -66,7 +66,12 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
             // There is no sync daemon: ipvsadm prints nothing in that case.
             ListWhat::Daemon => Response::ok(String::new()),
         },
-        Command::Save { numeric } => Response::ok(format::save(&ctl.views(), numeric)),
+        Command::Save { numeric } => Response::ok(format::save_with_marks(
+            &ctl.views(),
+            &ctl.rules().marks,
+            numeric,
+        )),
+        Command::ListMarks => Response::ok(format::list_marks(&ctl.rules().marks)),
         Command::ListLaddr(one) => match format::list_laddrs(&ctl.views(), one.as_ref(), true) {
             Ok(s) => Response::ok(s),
             Err(e) => Response::err(e.to_string(), EXIT_REFUSED),

@@ -294,7 +294,8 @@ impl ConnTable {
             return;
         }
         c.in_use = false;
-        let (in_key, out_key, controller, template) = (c.in_key, c.out_key.take(), c.controller, c.template);
+        let (in_key, out_key, controller, template) =
+            (c.in_key, c.out_key.take(), c.controller, c.template);
         c.controller = NIL;
         if let Some(d) = c.dest.take() {
             if template {
@@ -396,7 +397,12 @@ impl ConnTable {
                 c.next = NIL;
                 if c.expires_ms <= now_ms && c.template && c.n_controlled > 0 {
                     // IPVS keeps a template while connections it placed live.
-                    let keep = c.svc.as_ref().and_then(|s| s.runtime().spec.persistent).unwrap_or(1) as u64 * 1000;
+                    let keep = c
+                        .svc
+                        .as_ref()
+                        .and_then(|s| s.runtime().spec.persistent)
+                        .unwrap_or(1) as u64
+                        * 1000;
                     c.expires_ms = now_ms + keep;
                     self.link(id, now_ms);
                 } else if c.expires_ms <= now_ms {
@@ -427,14 +433,22 @@ impl ConnTable {
             .iter()
             .filter(|c| c.in_use)
             .map(|c| ConnView {
-                proto: if c.template { c.in_key.proto & !TEMPLATE_PROTO } else { c.proto },
+                proto: if c.template {
+                    c.in_key.proto & !TEMPLATE_PROTO
+                } else {
+                    c.proto
+                },
                 caddr: Ipv4Addr::from(c.caddr),
                 cport: c.cport,
                 vaddr: Ipv4Addr::from(c.vaddr),
                 vport: c.vport,
                 daddr: Ipv4Addr::from(c.daddr),
                 dport: c.dport,
-                state: if c.template { "NONE".to_string() } else { c.state.name().to_string() },
+                state: if c.template {
+                    "NONE".to_string()
+                } else {
+                    c.state.name().to_string()
+                },
                 expires: (c.expires_ms.saturating_sub(now_ms) / 1000) as u32,
             })
             .collect()

@@ -147,7 +147,11 @@ impl ServiceTable {
         if self.by_fwmark.is_empty() {
             return 0;
         }
-        self.marks.iter().rev().find(|m| m.matches(proto, daddr, dport)).map_or(0, |m| m.mark)
+        self.marks
+            .iter()
+            .rev()
+            .find(|m| m.matches(proto, daddr, dport))
+            .map_or(0, |m| m.mark)
     }
 
     /// Is `ip` a FULLNAT local address of some service?

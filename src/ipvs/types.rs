@@ -201,10 +201,18 @@ pub struct MarkRule {
 impl MarkRule {
     #[inline]
     pub fn matches(&self, proto: u8, daddr: u32, dport: u16) -> bool {
-        let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix as u32) };
+        let mask = if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix as u32)
+        };
         (self.proto == 0 || self.proto == proto)
             && daddr & mask == u32::from(self.addr) & mask
-            && (self.ports.is_empty() || self.ports.iter().any(|&(lo, hi)| dport >= lo && dport <= hi))
+            && (self.ports.is_empty()
+                || self
+                    .ports
+                    .iter()
+                    .any(|&(lo, hi)| dport >= lo && dport <= hi))
     }
 }
 

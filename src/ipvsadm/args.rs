@@ -713,7 +713,12 @@ fn parse_port_list(buf: &str, proto: u8, names: &NameDb) -> Result<Vec<(u16, u16
 /// absent), no PORTS any port. Like iptables, the address is reduced to its
 /// network (`10.1.2.3/8` is `10.0.0.0/8`), so that `--del-mark` and
 /// `--list-marks` see the rule the way it matches.
-fn parse_mark_rule(buf: &str, proto: u8, mark: u32, names: &NameDb) -> Result<MarkRule, UsageError> {
+fn parse_mark_rule(
+    buf: &str,
+    proto: u8,
+    mark: u32,
+    names: &NameDb,
+) -> Result<MarkRule, UsageError> {
     if buf.starts_with('[') || buf.matches(':').count() > 1 {
         return Err(unsupported("IPv6"));
     }
@@ -1491,10 +1496,7 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
         }),
         // generic_opt_check() made the rule compulsory.
         Cmd::AddMark | Cmd::DelMark => {
-            let rule = ce
-                .mark_rule
-                .take()
-                .ok_or_else(|| fail(BAD_MARK_RULE))?;
+            let rule = ce.mark_rule.take().ok_or_else(|| fail(BAD_MARK_RULE))?;
             if cmd == Cmd::AddMark {
                 Command::AddMark(rule)
             } else {
@@ -2596,6 +2598,307 @@ mod tests {
                 .unwrap()
                 .unwrap(),
             Command::AddLaddr(tcp([127, 0, 0, 1], 80), Ipv4Addr::new(10, 1, 1, 1))
+        );
+    }
+
+    // ----- rvs's mark rules -----
+
+    fn mark(mark: u32, proto: u8, a: [u8; 4], prefix: u8, ports: &[(u16, u16)]) -> MarkRule {
+        MarkRule {
+            mark,
+            proto,
+            addr: Ipv4Addr::from(a),
+            prefix,
+            ports: ports.to_vec(),
+        }
+    }
+
+    #[test]
+    fn mark_commands() {
+        assert_eq!(
+            p("--add-mark 66 -t 198.18.1.100:80,443").unwrap(),
+            Command::AddMark(mark(
+                66,
+                IPPROTO_TCP,
+                [198, 18, 1, 100],
+                32,
+                &[(80, 80), (443, 443)]
+            ))
+        );
+        // Ranges, a prefix, UDP; the long forms and `=`.
+        assert_eq!(
+            p("--add-mark=7 --udp-service=10.0.0.0/8:53,8000-8100,9000-9000").unwrap(),
+            Command::AddMark(mark(
+                7,
+                IPPROTO_UDP,
+                [10, 0, 0, 0],
+                8,
+                &[(53, 53), (8000, 8100), (9000, 9000)]
+            ))
+        );
+        // No ports: any port. Hex marks (iptables' --set-mark), any-proto.
+        assert_eq!(
+            p("--add-mark 0x42 --any-proto 198.18.1.0/24").unwrap(),
+            Command::AddMark(mark(66, 0, [198, 18, 1, 0], 24, &[]))
+        );
+        assert_eq!(
+            p("--add-mark 0XfFfFfFfF -u 1.2.3.4").unwrap(),
+            Command::AddMark(mark(u32::MAX, IPPROTO_UDP, [1, 2, 3, 4], 32, &[]))
+        );
+        assert_eq!(
+            p("--add-mark 4294967295 --any-proto 0.0.0.0/0:0-65535").unwrap(),
+            Command::AddMark(mark(u32::MAX, 0, [0, 0, 0, 0], 0, &[(0, 65535)]))
+        );
+        // Like iptables, the address is reduced to its network.
+        assert_eq!(
+            p("--add-mark 5 -t 198.18.1.100/24:80").unwrap(),
+            Command::AddMark(mark(5, IPPROTO_TCP, [198, 18, 1, 0], 24, &[(80, 80)]))
+        );
+        // Host names from /etc/hosts, service names for single ports
+        // (TCP's, then UDP's for --any-proto), duplicates kept in order.
+        assert_eq!(
+            p("--add-mark 9 -t web1:https,http,443").unwrap(),
+            Command::AddMark(mark(
+                9,
+                IPPROTO_TCP,
+                [10, 1, 1, 1],
+                32,
+                &[(443, 443), (80, 80), (443, 443)]
+            ))
+        );
+        assert_eq!(
+            p("--add-mark 9 --any-proto localhost/32:domain,ssh").unwrap(),
+            Command::AddMark(mark(9, 0, [127, 0, 0, 1], 32, &[(53, 53), (22, 22)]))
+        );
+        // Options in any order; the rule before the mark is not possible
+        // (the command comes first), but -t may be anywhere after it.
+        assert_eq!(
+            p("--del-mark 66 -t 198.18.1.100/32:80,443").unwrap(),
+            Command::DelMark(mark(
+                66,
+                IPPROTO_TCP,
+                [198, 18, 1, 100],
+                32,
+                &[(80, 80), (443, 443)]
+            ))
+        );
+        assert_eq!(
+            p("--del-mark 0x10 --any-proto 1.2.3.4:1-2").unwrap(),
+            Command::DelMark(mark(16, 0, [1, 2, 3, 4], 32, &[(1, 2)]))
+        );
+        assert_eq!(p("--list-marks").unwrap(), Command::ListMarks);
+    }
+
+    #[test]
+    fn mark_errors() {
+        for bad in [
+            "0",
+            "0x0",
+            "0x",
+            "-1",
+            "4294967296",
+            "0x100000000",
+            "x",
+            "",
+            "1.5",
+            "0x1g",
+        ] {
+            let argv: Vec<String> = ["--add-mark", bad, "-t", "1.2.3.4"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let e = parse_with(&argv, &names()).unwrap_err();
+            assert_eq!(
+                (e.message, e.exit_code),
+                (format!("invalid fwmark value `{bad}' specified"), 2),
+                "--add-mark {bad:?}"
+            );
+        }
+        assert_eq!(
+            err2("--del-mark 0 -t 1.2.3.4"),
+            "invalid fwmark value `0' specified"
+        );
+        let bad_rule = "illegal mark rule address[/prefix][:ports] specified";
+        for bad in [
+            "",
+            "80",
+            "nosuchhost",
+            "1.2.3.256",
+            "1.2.3.4/33",
+            "1.2.3.4/",
+            "1.2.3.4/-1",
+            "1.2.3.4/x",
+            "1.2.3.4/8/8",
+            "1.2.3.4:",
+            "/8",
+        ] {
+            let argv: Vec<String> = ["--add-mark", "1", "-t", bad]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let e = parse_with(&argv, &names()).unwrap_err();
+            assert_eq!(
+                (e.message.as_str(), e.exit_code),
+                (bad_rule, 2),
+                "-t {bad:?}"
+            );
+        }
+        let bad_range = "illegal port range specified";
+        for bad in [
+            "1.2.3.4:90-80",
+            "1.2.3.4:80,",
+            "1.2.3.4:,80",
+            "1.2.3.4:65536",
+            "1.2.3.4:1-65536",
+            "1.2.3.4:-5",
+            "1.2.3.4:5-",
+            "1.2.3.4:1-2-3",
+            "1.2.3.4:+80",
+            "1.2.3.4:nosuchport",
+            "1.2.3.4:http-https",
+            "1.2.3.4:domain",
+        ] {
+            let argv: Vec<String> = ["--add-mark", "1", "-t", bad]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let e = parse_with(&argv, &names()).unwrap_err();
+            assert_eq!(
+                (e.message.as_str(), e.exit_code),
+                (bad_range, 2),
+                "-t {bad:?}"
+            );
+        }
+        assert_eq!(err2("--add-mark 1 --any-proto 1.2.3.4:80-79"), bad_range);
+        assert_eq!(
+            err2("--add-mark 66"),
+            "You need to supply the 'service-address' option for the 'add-mark' command"
+        );
+        assert_eq!(
+            err2("--del-mark 66"),
+            "You need to supply the 'service-address' option for the 'del-mark' command"
+        );
+        assert_eq!(
+            err2("--add-mark 66 -t 1.2.3.4 -u 1.2.3.4"),
+            "multiple 'service-address' options specified"
+        );
+        assert_eq!(
+            err2("--add-mark 66 --any-proto 1.2.3.4 -t 1.2.3.4"),
+            "multiple 'service-address' options specified"
+        );
+        // Every other option is illegal.
+        for (opt, name) in [
+            ("-n", "numeric"),
+            ("-s rr", "scheduler"),
+            ("-p", "persistent"),
+            ("-r 10.0.0.1", "real-server"),
+            ("-m", "forwarding-method"),
+            ("-w 1", "weight"),
+            ("-z 10.0.0.1", "laddr"),
+            ("--stats", "stats"),
+        ] {
+            assert_eq!(
+                err2(&format!("--add-mark 66 -t 1.2.3.4 {opt}")),
+                format!("Illegal '{name}' option with the 'add-mark' command")
+            );
+            assert_eq!(
+                err2(&format!("--del-mark 66 -t 1.2.3.4 {opt}")),
+                format!("Illegal '{name}' option with the 'del-mark' command")
+            );
+            assert_eq!(
+                err2(&format!("--list-marks {opt}")),
+                format!("Illegal '{name}' option with the 'list-marks' command")
+            );
+        }
+        assert_eq!(
+            err2("--list-marks -t 1.2.3.4:80"),
+            "Illegal 'service-address' option with the 'list-marks' command"
+        );
+        assert_eq!(
+            err2("--list-marks --any-proto 1.2.3.4"),
+            "Illegal 'service-address' option with the 'list-marks' command"
+        );
+        assert_eq!(
+            err2("--add-mark 66 -f 5"),
+            "Illegal 'fwmark-service' option with the 'add-mark' command"
+        );
+        assert_eq!(
+            err2("--del-mark 66 -f 5"),
+            "Illegal 'fwmark-service' option with the 'del-mark' command"
+        );
+        // --any-proto belongs to the mark commands only.
+        for (cmd, name) in [
+            ("-A", "add-service"),
+            ("-E", "edit-service"),
+            ("-D", "delete-service"),
+            ("-a -r 10.0.0.1", "add-server"),
+            ("-P -z 10.0.0.1", "add-laddr"),
+            ("-G", "get-laddr"),
+            ("-Z", "zero"),
+            ("-L", "list"),
+        ] {
+            assert_eq!(
+                err2(&format!("{cmd} --any-proto 1.2.3.4")),
+                format!("Illegal 'any-proto' option with the '{name}' command")
+            );
+        }
+        assert_eq!(err2("--add-mark 66 -t 1.2.3.4 x"), "unexpected argument x");
+        assert_eq!(err2("--list-marks x"), "unexpected argument x");
+        assert_eq!(err2("--add-mark 66 -t ::1"), "IPv6 is not supported by rvs");
+        assert_eq!(
+            err2("--add-mark 66 --sctp-service 1.2.3.4"),
+            "SCTP is not supported by rvs"
+        );
+        // A second command; the command's missing mark; a rule first.
+        assert_eq!(err2("--add-mark 66 -t 1.2.3.4 -L"), "invalid option `-L'");
+        assert_eq!(err2("-L --list-marks"), "invalid option `--list-marks'");
+        assert_eq!(err2("-A -t 1.2.3.4:80 --del-mark 5"), "invalid option `5'");
+        let tryhelp = "Try `rvsadm -h' or 'rvsadm --help' for more information.".to_string();
+        assert_eq!(err("--add-mark"), (tryhelp.clone(), 255));
+        assert_eq!(err("--any-proto 1.2.3.4 --add-mark 5"), (tryhelp, 255));
+        assert_eq!(
+            err("--add-mark 66 --any-proto"),
+            ("--any-proto: missing argument".to_string(), 255)
+        );
+        assert_eq!(
+            err("--list-marks=1"),
+            (
+                "Try `rvsadm -h' or 'rvsadm --help' for more information.".to_string(),
+                255
+            )
+        );
+    }
+
+    #[test]
+    fn mark_restore_lines() {
+        let n = names();
+        assert_eq!(
+            parse_restore_line_with("--add-mark 66 -t 198.18.1.100/32:80,443", &n)
+                .unwrap()
+                .unwrap(),
+            Command::AddMark(mark(
+                66,
+                IPPROTO_TCP,
+                [198, 18, 1, 100],
+                32,
+                &[(80, 80), (443, 443)]
+            ))
+        );
+        assert_eq!(
+            parse_restore_line_with(
+                "rvsadm --add-mark 7 --any-proto 10.0.0.0/8  # all of 10/8",
+                &n
+            )
+            .unwrap()
+            .unwrap(),
+            Command::AddMark(mark(7, 0, [10, 0, 0, 0], 8, &[]))
+        );
+        assert_eq!(
+            parse_restore_line_with("--add-mark 7 -u 10.0.0.0/8:2-1", &n)
+                .unwrap()
+                .unwrap_err()
+                .message,
+            "illegal port range specified"
         );
     }
 

@@ -12,8 +12,8 @@
 use super::args::PROGRAM;
 use super::command::ListFormat;
 use crate::ipvs::types::{
-    ConnView, DestView, IpvsError, LaddrView, MarkRule, ServiceKey, ServiceView, Timeouts, DEFAULT_SCHEDULER,
-    IPPROTO_TCP, IPPROTO_UDP, IPVS_CONN_TAB_SIZE, IPVS_VERSION,
+    ConnView, DestView, IpvsError, LaddrView, MarkRule, ServiceKey, ServiceView, Timeouts,
+    DEFAULT_SCHEDULER, IPPROTO_TCP, IPPROTO_UDP, IPVS_CONN_TAB_SIZE, IPVS_VERSION,
 };
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -1633,6 +1633,167 @@ mod tests {
         };
         assert_eq!(by_key(&table, web.spec.key), by_key(&rules, web.spec.key));
         assert_eq!(by_key(&table, dns.spec.key), by_key(&rules, dns.spec.key));
+    }
+
+    // ----- rvs's mark rules -----
+
+    fn mark(mark: u32, proto: u8, a: [u8; 4], prefix: u8, ports: &[(u16, u16)]) -> MarkRule {
+        MarkRule {
+            mark,
+            proto,
+            addr: Ipv4Addr::from(a),
+            prefix,
+            ports: ports.to_vec(),
+        }
+    }
+
+    /// In the order given, not sorted: the last match wins.
+    fn marks() -> Vec<MarkRule> {
+        vec![
+            mark(
+                66,
+                IPPROTO_TCP,
+                [198, 18, 1, 100],
+                32,
+                &[(80, 80), (443, 443)],
+            ),
+            mark(7, 0, [10, 0, 0, 0], 8, &[]),
+            mark(
+                0xffff_ffff,
+                IPPROTO_UDP,
+                [198, 18, 0, 0],
+                16,
+                &[(53, 53), (8000, 8100), (9000, 9000)],
+            ),
+            mark(1, IPPROTO_TCP, [0, 0, 0, 0], 0, &[(0, 65535)]),
+        ]
+    }
+
+    #[test]
+    fn golden_list_marks() {
+        assert_eq!(list_marks(&[]), "FWMARK rules (last match wins)\n");
+        assert_eq!(
+            list_marks(&marks()),
+            "FWMARK rules (last match wins)\n\
+             --add-mark 66 -t 198.18.1.100/32:80,443\n\
+             --add-mark 7 --any-proto 10.0.0.0/8\n\
+             --add-mark 4294967295 -u 198.18.0.0/16:53,8000-8100,9000\n\
+             --add-mark 1 -t 0.0.0.0/0:0-65535\n"
+        );
+        assert_eq!(
+            mark_rule_command(&mark(5, IPPROTO_UDP, [1, 2, 3, 4], 32, &[])),
+            "--add-mark 5 -u 1.2.3.4/32"
+        );
+    }
+
+    #[test]
+    fn golden_save_marks() {
+        let s = fullnat_service();
+        let want = "--add-mark 66 -t 198.18.1.100/32:80,443\n\
+             --add-mark 7 --any-proto 10.0.0.0/8\n\
+             --add-mark 4294967295 -u 198.18.0.0/16:53,8000-8100,9000\n\
+             --add-mark 1 -t 0.0.0.0/0:0-65535\n\
+             -A -t 198.18.0.100:80 -s rr\n\
+             -a -t 198.18.0.100:80 -r 198.18.1.10:8080 --fullnat -w 1\n\
+             -a -t 198.18.0.100:80 -r 198.18.1.11:8080 --fullnat -w 1\n\
+             -P -t 198.18.0.100:80 -z 198.18.2.100\n\
+             -P -t 198.18.0.100:80 -z 198.18.2.101\n";
+        assert_eq!(
+            save_with_marks(std::slice::from_ref(&s), &marks(), true),
+            want
+        );
+        // Without marks it is -S as before; mark rules are numeric even
+        // without -n.
+        assert_eq!(
+            save_with_marks(std::slice::from_ref(&s), &[], true),
+            save(std::slice::from_ref(&s), true)
+        );
+        let local = [mark(80, IPPROTO_TCP, [127, 0, 0, 1], 32, &[(80, 80)])];
+        assert_eq!(
+            save_with_marks_with(&[], &local, false, &names()),
+            "--add-mark 80 -t 127.0.0.1/32:80\n"
+        );
+        assert_eq!(save_with_marks(&[], &[], true), "");
+    }
+
+    /// `-S | -C | -R | -S` with mark rules and services: the `--add-mark`
+    /// lines come first, restore in order, and the second save is the first.
+    #[test]
+    fn save_restore_round_trip_with_marks() {
+        let fwm = svc(
+            ServiceKey::Fwmark(66),
+            "wlc",
+            vec![dst([198, 18, 1, 10], 0, FwdMethod::Route, 1)],
+        );
+        let mut web = fullnat_service();
+        web.laddrs[1].conns = 7;
+        let rules = vec![web, fwm];
+        let rule_marks = marks();
+
+        let first = save_with_marks(&rules, &rule_marks, true);
+        let mut table = rules.clone();
+        let mut table_marks = rule_marks.clone();
+        match parse_with(&["-C".to_string()], &NameDb::empty()).unwrap() {
+            Command::Clear => {
+                table.clear();
+                table_marks.clear();
+            }
+            other => panic!("-C parsed as {other:?}"),
+        }
+        let mut seen_service = false;
+        for l in first.lines() {
+            match parse_restore_line_with(l, &NameDb::empty()) {
+                Some(Ok(Command::AddMark(m))) => {
+                    assert!(!seen_service, "mark rule after a service: {l}");
+                    assert!(!table_marks.contains(&m));
+                    table_marks.push(m);
+                }
+                Some(Ok(c)) => {
+                    seen_service = true;
+                    apply(&mut table, c);
+                }
+                other => panic!("line {l:?}: {other:?}"),
+            }
+        }
+        assert_eq!(table_marks, rule_marks);
+        assert_eq!(save_with_marks(&table, &table_marks, true), first);
+
+        // --list-marks prints the same commands, which parse back too.
+        let listed = list_marks(&table_marks);
+        let again: Vec<MarkRule> = listed
+            .lines()
+            .skip(1)
+            .map(|l| match parse_restore_line_with(l, &NameDb::empty()) {
+                Some(Ok(Command::AddMark(m))) => m,
+                other => panic!("line {l:?}: {other:?}"),
+            })
+            .collect();
+        assert_eq!(again, rule_marks);
+        // And --del-mark with the same arguments names the same rule.
+        let argv: Vec<String> = "--del-mark 0xffffffff -u 198.18.0.0/16:53,8000-8100,9000"
+            .split(' ')
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            parse_with(&argv, &NameDb::empty()).unwrap(),
+            Command::DelMark(rule_marks[2].clone())
+        );
+    }
+
+    #[test]
+    fn usage_mentions_mark_commands() {
+        let u = usage();
+        assert!(u.contains(
+            "\n  rvsadm -G [-t|u service-address]\n\
+             \x20 rvsadm --add-mark|--del-mark mark -t|u|--any-proto address[/prefix][:ports]\n\
+             \x20 rvsadm --list-marks\n"
+        ));
+        assert!(u.contains(
+            "\n  --add-mark mark             add a rule marking packets with fwmark mark\n\
+             \x20 --del-mark mark             delete a mark rule\n\
+             \x20 --list-marks                list the mark rules\n"
+        ));
+        assert!(u.contains("\n  --any-proto      address           a mark rule for TCP or UDP"));
     }
 
     #[test]

@@ -5,11 +5,10 @@
 use super::{Director, Reason, Transmit, Verdict};
 use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
 use crate::ipvs::dest::Dest;
-use crate::ipvs::service::{Service, ServiceRuntime};
-use crate::ipvs::types::ServiceKey;
-use std::sync::Arc;
 use crate::ipvs::sched::SchedInput;
+use crate::ipvs::service::{Service, ServiceRuntime};
 use crate::ipvs::state::{tcp_transition, ConnState, Direction};
+use crate::ipvs::types::ServiceKey;
 use crate::ipvs::types::{FwdMethod, IPPROTO_TCP};
 use crate::ipvs::xmit::{dr, fullnat, nat, tun};
 use crate::net::IfaceId;
@@ -17,6 +16,7 @@ use crate::wire::ethernet::HEADER_LEN as ETH;
 use crate::wire::icmp;
 use crate::wire::ipv4::Header;
 use crate::wire::l4::{Ports, TCP_ACK, TCP_RST, TCP_SYN};
+use std::sync::Arc;
 
 /// The fields of a TCP/UDP packet the load balancer decides on.
 #[derive(Clone, Copy)]
@@ -117,7 +117,11 @@ impl Director {
     fn new_connection(&mut self, now_ms: u64, flow: &Flow) -> Result<u32, Verdict> {
         let k = flow.key;
         let mark = self.services.classify(k.proto, k.daddr, k.dport);
-        let Some(svc) = self.services.lookup(mark, k.proto, k.daddr, k.dport).cloned() else {
+        let Some(svc) = self
+            .services
+            .lookup(mark, k.proto, k.daddr, k.dport)
+            .cloned()
+        else {
             return Err(Verdict::Drop(if self.ifaces.is_local(k.daddr) {
                 Reason::LocalNoService
             } else {
@@ -217,7 +221,13 @@ impl Director {
             ServiceKey::Addr { port: 0, .. } => (k.proto, k.daddr, 0),
             ServiceKey::Addr { .. } => (k.proto, k.daddr, k.dport),
         };
-        let tkey = FlowKey { saddr: k.saddr & mask, daddr: vaddr, sport: 0, dport: vport, proto: proto | TEMPLATE_PROTO };
+        let tkey = FlowKey {
+            saddr: k.saddr & mask,
+            daddr: vaddr,
+            sport: 0,
+            dport: vport,
+            proto: proto | TEMPLATE_PROTO,
+        };
         let timeout = secs as u64 * 1000;
         if let Some((tid, _)) = self.conns.lookup(&tkey) {
             match self.conns.get(tid).dest.clone() {
@@ -434,7 +444,13 @@ impl Director {
 /// Ask the service's scheduler for a real server for this new flow.
 fn schedule(rt: &ServiceRuntime, flow: &Flow) -> Result<Arc<Dest>, Verdict> {
     let k = flow.key;
-    let input = SchedInput { proto: k.proto, saddr: k.saddr, sport: k.sport, daddr: k.daddr, dport: k.dport };
+    let input = SchedInput {
+        proto: k.proto,
+        saddr: k.saddr,
+        sport: k.sport,
+        daddr: k.daddr,
+        dport: k.dport,
+    };
     match rt.sched.schedule(&rt.dests, &input) {
         Some(i) => Ok(rt.dests[i].clone()),
         None => Err(Verdict::Drop(Reason::NoDest)),

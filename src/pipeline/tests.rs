@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::control::Control;
-use crate::ipvs::types::*;
 use crate::ipvs::types::MarkRule;
+use crate::ipvs::types::*;
 use crate::ipvsadm::command::Command;
 use crate::net::iface::Interface;
 use crate::wire::checksum::{pseudo_header, Checksum};
@@ -1033,14 +1033,27 @@ impl Lab {
             laddrs: vec![],
         }));
         for &(a, p) in rs {
-            self.cmd(Command::AddDest(key, DestSpec { addr: Ipv4Addr::from(a), port: p, fwd: FwdMethod::Masq, weight: 1, u_threshold: 0, l_threshold: 0 }));
+            self.cmd(Command::AddDest(
+                key,
+                DestSpec {
+                    addr: Ipv4Addr::from(a),
+                    port: p,
+                    fwd: FwdMethod::Masq,
+                    weight: 1,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                },
+            ));
         }
         self.learn(1, RS1, RS1_MAC);
         self.learn(1, RS2, RS2_MAC);
     }
 
     fn syn_from(&mut self, client: [u8; 4], sport: u16, dport: u16) -> [u8; 4] {
-        let (v, out) = self.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, client, VIP, sport, dport, "S", 64, b""));
+        let (v, out) = self.feed(
+            0,
+            &tcp_frame(CLIENT_MAC, OUT_MAC, client, VIP, sport, dport, "S", 64, b""),
+        );
         assert_eq!(v, Verdict::Forward(1), "SYN {client:?}:{sport} -> :{dport}");
         field_ip(&out, 16)
     }
@@ -1049,18 +1062,34 @@ impl Lab {
 #[test]
 fn persistent_port_service_pins_each_client() {
     let mut lab = Lab::new();
-    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
+    let key = ServiceKey::Addr {
+        proto: IPPROTO_TCP,
+        addr: Ipv4Addr::from(VIP),
+        port: 80,
+    };
     lab.persistent(key, 300, [255; 4], &[(RS1, 80), (RS2, 80)]);
-    let a: Vec<_> = (0..5).map(|p| lab.syn_from(CLIENT, 50000 + p, 80)).collect();
-    assert!(a.iter().all(|&x| x == a[0]), "one client sticks under rr: {a:?}");
+    let a: Vec<_> = (0..5)
+        .map(|p| lab.syn_from(CLIENT, 50000 + p, 80))
+        .collect();
+    assert!(
+        a.iter().all(|&x| x == a[0]),
+        "one client sticks under rr: {a:?}"
+    );
     let other = lab.syn_from([198, 18, 0, 11], 50000, 80);
     assert_ne!(other, a[0], "the next client goes to the other server");
     let views = lab.d.connections(lab.now);
     let templates: Vec<_> = views.iter().filter(|c| c.state == "NONE").collect();
     assert_eq!(templates.len(), 2);
     assert_eq!((templates[0].cport, templates[0].vport), (0, 80));
-    assert!((299..=300).contains(&templates[0].expires), "counts down from -p 300");
-    let persist: u32 = lab.ctl.views()[0].dests.iter().map(|d| d.persist_conns).sum();
+    assert!(
+        (299..=300).contains(&templates[0].expires),
+        "counts down from -p 300"
+    );
+    let persist: u32 = lab.ctl.views()[0]
+        .dests
+        .iter()
+        .map(|d| d.persist_conns)
+        .sum();
     assert_eq!(persist, 2, "PersistConn counts templates");
     let inact: u32 = lab.ctl.views()[0].dests.iter().map(|d| d.inact_conns).sum();
     assert_eq!(inact, 6, "templates are not connections");
@@ -1069,19 +1098,44 @@ fn persistent_port_service_pins_each_client() {
 #[test]
 fn port_zero_service_pins_all_ports_and_netmask_groups_clients() {
     let mut lab = Lab::new();
-    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 0 };
+    let key = ServiceKey::Addr {
+        proto: IPPROTO_TCP,
+        addr: Ipv4Addr::from(VIP),
+        port: 0,
+    };
     lab.persistent(key, 300, [255, 255, 255, 0], &[(RS1, 0), (RS2, 0)]);
     let first = lab.syn_from(CLIENT, 50000, 80);
-    assert_eq!(lab.syn_from(CLIENT, 50001, 443), first, "PCC: every port of the VIP");
-    assert_eq!(lab.syn_from([198, 18, 0, 77], 50002, 22), first, "-M 255.255.255.0: the whole /24");
-    let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50003, 8443, "S", 64, b""));
-    assert_eq!(l4_port(&out, 2), 8443, "a port-0 real server keeps the client's port");
+    assert_eq!(
+        lab.syn_from(CLIENT, 50001, 443),
+        first,
+        "PCC: every port of the VIP"
+    );
+    assert_eq!(
+        lab.syn_from([198, 18, 0, 77], 50002, 22),
+        first,
+        "-M 255.255.255.0: the whole /24"
+    );
+    let (_, out) = lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50003, 8443, "S", 64, b""),
+    );
+    assert_eq!(
+        l4_port(&out, 2),
+        8443,
+        "a port-0 real server keeps the client's port"
+    );
 }
 
 #[test]
 fn fwmark_service_with_persistence_keeps_http_and_https_together() {
     let mut lab = Lab::new();
-    lab.cmd(Command::AddMark(MarkRule { mark: 66, proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), prefix: 32, ports: vec![(80, 80), (443, 443)] }));
+    lab.cmd(Command::AddMark(MarkRule {
+        mark: 66,
+        proto: IPPROTO_TCP,
+        addr: Ipv4Addr::from(VIP),
+        prefix: 32,
+        ports: vec![(80, 80), (443, 443)],
+    }));
     lab.persistent(ServiceKey::Fwmark(66), 300, [255; 4], &[(RS1, 0), (RS2, 0)]);
     for c in 10..16u8 {
         let client = [198, 18, 0, c];
@@ -1089,26 +1143,60 @@ fn fwmark_service_with_persistence_keeps_http_and_https_together() {
         let https = lab.syn_from(client, 40001, 443);
         assert_eq!(http, https, "client {c}: 80 and 443 on one server");
     }
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 8080, "S", 64, b""));
-    assert_eq!(v, Verdict::Drop(Reason::NoService), "an unmarked port has no service");
-    let t = lab.d.connections(lab.now).into_iter().find(|c| c.state == "NONE").unwrap();
-    assert_eq!((t.proto, t.vaddr, t.vport), (0, Ipv4Addr::new(0, 0, 0, 66), 0), "PFWMC template as IPVS shows it");
+    let (v, _) = lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 8080, "S", 64, b""),
+    );
+    assert_eq!(
+        v,
+        Verdict::Drop(Reason::NoService),
+        "an unmarked port has no service"
+    );
+    let t = lab
+        .d
+        .connections(lab.now)
+        .into_iter()
+        .find(|c| c.state == "NONE")
+        .unwrap();
+    assert_eq!(
+        (t.proto, t.vaddr, t.vport),
+        (0, Ipv4Addr::new(0, 0, 0, 66), 0),
+        "PFWMC template as IPVS shows it"
+    );
     // The VIP of a /32 mark rule is answered for.
-    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
+    let (v, _) = lab.feed(
+        0,
+        &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP),
+    );
     assert_eq!(v, Verdict::Forward(0));
 }
 
 #[test]
 fn template_outlives_its_timeout_while_connections_live_and_dies_with_its_server() {
     let mut lab = Lab::new();
-    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
+    let key = ServiceKey::Addr {
+        proto: IPPROTO_TCP,
+        addr: Ipv4Addr::from(VIP),
+        port: 80,
+    };
     lab.persistent(key, 10, [255; 4], &[(RS1, 80), (RS2, 80)]);
     let first = lab.syn_from(CLIENT, 50000, 80);
     // Established: the connection lives 900 s; the template's 10 s pass.
-    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50000, 80, "A", 64, b""));
+    lab.feed(
+        0,
+        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50000, 80, "A", 64, b""),
+    );
     lab.now += 60_000;
     lab.d.conns.expire(lab.now, |_| {});
-    assert_eq!(lab.d.connections(lab.now).iter().filter(|c| c.state == "NONE").count(), 1, "template kept");
+    assert_eq!(
+        lab.d
+            .connections(lab.now)
+            .iter()
+            .filter(|c| c.state == "NONE")
+            .count(),
+        1,
+        "template kept"
+    );
     assert_eq!(lab.syn_from(CLIENT, 50001, 80), first, "still pinned");
     // Its server deleted: the client is scheduled afresh.
     let rs = if first == RS1 { RS1 } else { RS2 };

@@ -1,11 +1,23 @@
 //! Schedulers: one file each behind one interface, as `ip_vs_<name>.c`.
 //!
 //! A scheduler is built for one list of real servers (rebuilt when the list
-//! changes) and keeps whatever state it needs in atomics, so every poll loop
-//! can schedule through it without a lock.
+//! changes) and is shared by every poll loop. rr and wrr keep their position
+//! in one atomic word; sh, dh and mh build their tables at construction and
+//! only read them; lblc and lblcr keep a bounded destination table behind a
+//! mutex taken only when a new connection is scheduled, as the kernel does
+//! with its own lock.
 
+mod dh;
+mod fo;
+mod lblc;
+mod lblcr;
 mod lc;
+mod mh;
+mod nq;
+mod ovf;
 mod rr;
+mod sed;
+mod sh;
 mod wlc;
 mod wrr;
 
@@ -29,15 +41,26 @@ pub trait Scheduler: Send + Sync {
 }
 
 /// Scheduler names rvs knows.
-pub const NAMES: &[&str] = &["rr", "wrr", "lc", "wlc"];
+pub const NAMES: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh",
+];
 
 /// Build the named scheduler for this list of real servers.
-pub fn new(name: &str, dests: &[Arc<Dest>], _flags: &[String]) -> Option<Box<dyn Scheduler>> {
+pub fn new(name: &str, dests: &[Arc<Dest>], flags: &[String]) -> Option<Box<dyn Scheduler>> {
     Some(match name {
         "rr" => Box::new(rr::RoundRobin::default()),
         "wrr" => Box::new(wrr::WeightedRoundRobin::new(dests)),
         "lc" => Box::new(lc::LeastConnection),
         "wlc" => Box::new(wlc::WeightedLeastConnection),
+        "lblc" => Box::new(lblc::Lblc::new()),
+        "lblcr" => Box::new(lblcr::Lblcr::new()),
+        "dh" => Box::new(dh::DestinationHashing::new(dests)),
+        "sh" => Box::new(sh::SourceHashing::new(dests, flags)),
+        "sed" => Box::new(sed::ShortestExpectedDelay),
+        "nq" => Box::new(nq::NeverQueue),
+        "fo" => Box::new(fo::WeightedFailover),
+        "ovf" => Box::new(ovf::Overflow),
+        "mh" => Box::new(mh::MaglevHashing::new(dests, flags)),
         _ => return None,
     })
 }
