@@ -56,6 +56,7 @@ struct RawDataplane {
     batch: Option<usize>,
     frames: Option<u32>,
     fullnat_ports: Option<[u16; 2]>,
+    xdp_program: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +143,9 @@ pub struct Config {
     pub frames: u32,
     /// FULLNAT local port range, inclusive.
     pub fullnat_ports: (u16, u16),
+    /// rvs's own XDP program (host traffic to the kernel, the rest to rvs);
+    /// false: libxdp's default program (every frame to rvs).
+    pub own_xdp_program: bool,
     pub interfaces: Vec<InterfaceConfig>,
     /// (destination, prefix length, gateway)
     pub routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
@@ -150,27 +154,17 @@ pub struct Config {
 }
 
 fn addr(key: &str, s: &str) -> Result<Ipv4Addr, String> {
-    s.trim()
-        .parse()
-        .map_err(|_| format!("{key}: '{s}' is not an IPv4 address"))
+    s.trim().parse().map_err(|_| format!("{key}: '{s}' is not an IPv4 address"))
 }
 
 /// "a.b.c.d[:port]" with the port defaulting to `default_port`.
 fn addr_port(key: &str, s: &str, default_port: Option<u16>) -> Result<(Ipv4Addr, u16), String> {
     let (a, p) = match s.rsplit_once(':') {
-        Some((a, p)) => (
-            a,
-            Some(
-                p.parse::<u16>()
-                    .map_err(|_| format!("{key}: '{p}' is not a port number"))?,
-            ),
-        ),
+        Some((a, p)) => (a, Some(p.parse::<u16>().map_err(|_| format!("{key}: '{p}' is not a port number"))?)),
         None => (s, None),
     };
     let ip = addr(key, a)?;
-    let port = p
-        .or(default_port)
-        .ok_or_else(|| format!("{key}: '{s}' needs a port (ADDRESS:PORT)"))?;
+    let port = p.or(default_port).ok_or_else(|| format!("{key}: '{s}' needs a port (ADDRESS:PORT)"))?;
     Ok((ip, port))
 }
 
@@ -180,10 +174,7 @@ fn parse_port_list(s: &str) -> Option<Vec<(u16, u16)>> {
         .map(|p| {
             let p = p.trim();
             let (lo, hi) = p.split_once('-').unwrap_or((p, p));
-            let (lo, hi) = (
-                lo.trim().parse::<u16>().ok()?,
-                hi.trim().parse::<u16>().ok()?,
-            );
+            let (lo, hi) = (lo.trim().parse::<u16>().ok()?, hi.trim().parse::<u16>().ok()?);
             (lo <= hi).then_some((lo, hi))
         })
         .collect()
@@ -196,49 +187,32 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
         let mut interfaces = Vec::new();
         for (i, r) in raw.interfaces.iter().enumerate() {
             let k = format!("interface[{i}]");
             if r.name.is_empty() || r.name.len() > 15 {
                 return Err(format!("{k}.name: '{}' is not an interface name", r.name));
             }
-            if interfaces
-                .iter()
-                .any(|x: &InterfaceConfig| x.name == r.name)
-            {
+            if interfaces.iter().any(|x: &InterfaceConfig| x.name == r.name) {
                 return Err(format!("{k}.name: '{}' is listed twice", r.name));
             }
             let xdp_mode = match r.xdp_mode.as_deref().unwrap_or("auto") {
                 "native" | "drv" => XdpMode::Native,
                 "generic" | "skb" => XdpMode::Generic,
                 "auto" => XdpMode::Auto,
-                m => {
-                    return Err(format!(
-                        "{k}.xdp_mode: '{m}' is not one of native, generic, auto"
-                    ))
-                }
+                m => return Err(format!("{k}.xdp_mode: '{m}' is not one of native, generic, auto")),
             };
             let mut addresses = Vec::new();
             for (j, a) in r.addresses.iter().enumerate() {
-                addresses.push(
-                    parse_cidr(a).ok_or_else(|| {
-                        format!("{k}.addresses[{j}]: '{a}' is not ADDRESS/PREFIX")
-                    })?,
-                );
+                addresses
+                    .push(parse_cidr(a).ok_or_else(|| format!("{k}.addresses[{j}]: '{a}' is not ADDRESS/PREFIX"))?);
             }
-            let vips = r
-                .vips
-                .iter()
-                .enumerate()
-                .map(|(j, v)| addr(&format!("{k}.vips[{j}]"), v))
-                .collect::<Result<_, _>>()?;
+            let vips =
+                r.vips.iter().enumerate().map(|(j, v)| addr(&format!("{k}.vips[{j}]"), v)).collect::<Result<_, _>>()?;
             if let Some(q) = &r.queues {
                 if q.is_empty() {
-                    return Err(format!(
-                        "{k}.queues: empty (leave it out to bind every queue)"
-                    ));
+                    return Err(format!("{k}.queues: empty (leave it out to bind every queue)"));
                 }
             }
             interfaces.push(InterfaceConfig {
@@ -251,58 +225,40 @@ impl Config {
         }
         let mut routes = Vec::new();
         for (i, r) in raw.routes.iter().enumerate() {
-            let (d, l) = parse_cidr(&r.destination).ok_or_else(|| {
-                format!(
-                    "route[{i}].destination: '{}' is not ADDRESS/PREFIX",
-                    r.destination
-                )
-            })?;
+            let (d, l) = parse_cidr(&r.destination)
+                .ok_or_else(|| format!("route[{i}].destination: '{}' is not ADDRESS/PREFIX", r.destination))?;
             let gw = addr(&format!("route[{i}].gateway"), &r.gateway)?;
-            let connected = interfaces
-                .iter()
-                .flat_map(|i| i.addresses.iter())
-                .any(|&(a, l)| {
-                    let m = crate::wire::ipv4::prefix_mask(l);
-                    u32::from(a) & m == u32::from(gw) & m
-                });
+            let connected = interfaces.iter().flat_map(|i| i.addresses.iter()).any(|&(a, l)| {
+                let m = crate::wire::ipv4::prefix_mask(l);
+                u32::from(a) & m == u32::from(gw) & m
+            });
             if !connected {
-                return Err(format!(
-                    "route[{i}].gateway: {gw} is not in a subnet of any interface's addresses"
-                ));
+                return Err(format!("route[{i}].gateway: {gw} is not in a subnet of any interface's addresses"));
             }
             routes.push((d, l, gw));
         }
         let dp = &raw.dataplane;
         let cores = dp.cores.clone().unwrap_or_default();
         if cores.len() > crate::ipvs::stats::MAX_WORKERS {
-            return Err(format!(
-                "dataplane.cores: at most {} poll loops",
-                crate::ipvs::stats::MAX_WORKERS
-            ));
+            return Err(format!("dataplane.cores: at most {} poll loops", crate::ipvs::stats::MAX_WORKERS));
         }
         let fullnat_ports = match dp.fullnat_ports {
             Some([lo, hi]) if lo >= 1 && lo <= hi => (lo, hi),
-            Some(_) => {
-                return Err(
-                    "dataplane.fullnat_ports: [LOW, HIGH] with 1 <= LOW <= HIGH <= 65535".into(),
-                )
-            }
+            Some(_) => return Err("dataplane.fullnat_ports: [LOW, HIGH] with 1 <= LOW <= HIGH <= 65535".into()),
             None => (1024, 65535),
+        };
+        let own_xdp_program = match dp.xdp_program.as_deref().unwrap_or("rvs") {
+            "rvs" => true,
+            "libxdp" => false,
+            p => return Err(format!("dataplane.xdp_program: '{p}' is not one of rvs, libxdp")),
         };
         let mut rules = Rules::default();
         if let Some(t) = &raw.timeouts {
-            rules.timeouts = Timeouts {
-                tcp: t.tcp.unwrap_or(900),
-                tcp_fin: t.tcpfin.unwrap_or(120),
-                udp: t.udp.unwrap_or(300),
-            };
-            if [
-                rules.timeouts.tcp,
-                rules.timeouts.tcp_fin,
-                rules.timeouts.udp,
-            ]
-            .iter()
-            .any(|&v| v == 0 || v > MAX_TIMEOUT)
+            rules.timeouts =
+                Timeouts { tcp: t.tcp.unwrap_or(900), tcp_fin: t.tcpfin.unwrap_or(120), udp: t.udp.unwrap_or(300) };
+            if [rules.timeouts.tcp, rules.timeouts.tcp_fin, rules.timeouts.udp]
+                .iter()
+                .any(|&v| v == 0 || v > MAX_TIMEOUT)
             {
                 return Err(format!("timeouts: each must be 1..{MAX_TIMEOUT} seconds"));
             }
@@ -316,55 +272,33 @@ impl Config {
                 p => return Err(format!("{k}.protocol: '{p}' is not one of tcp, udp, any")),
             };
             let (addr, prefix) = if m.destination.contains('/') {
-                parse_cidr(&m.destination).ok_or_else(|| {
-                    format!(
-                        "{k}.destination: '{}' is not ADDRESS[/PREFIX]",
-                        m.destination
-                    )
-                })?
+                parse_cidr(&m.destination)
+                    .ok_or_else(|| format!("{k}.destination: '{}' is not ADDRESS[/PREFIX]", m.destination))?
             } else {
                 (addr(&format!("{k}.destination"), &m.destination)?, 32)
             };
             let ports = match &m.ports {
                 None => vec![],
-                Some(p) => parse_port_list(p).ok_or_else(|| format!("{k}.ports: '{p}' is not a list of ports and ranges like \"80,443,8000-8100\""))?,
+                Some(p) => parse_port_list(p).ok_or_else(|| {
+                    format!("{k}.ports: '{p}' is not a list of ports and ranges like \"80,443,8000-8100\"")
+                })?,
             };
-            let rule = MarkRule {
-                mark: m.mark,
-                proto,
-                addr,
-                prefix,
-                ports,
-            };
-            rules
-                .apply(&Command::AddMark(rule))
-                .map_err(|e| format!("{k}: {e}"))?;
+            let rule = MarkRule { mark: m.mark, proto, addr, prefix, ports };
+            rules.apply(&Command::AddMark(rule)).map_err(|e| format!("{k}: {e}"))?;
         }
         for (i, s) in raw.services.iter().enumerate() {
             let k = format!("service[{i}]");
             let key = match (&s.tcp, &s.udp, s.fwmark) {
                 (Some(a), None, None) => {
                     let (addr, port) = addr_port(&format!("{k}.tcp"), a, None)?;
-                    ServiceKey::Addr {
-                        proto: IPPROTO_TCP,
-                        addr,
-                        port,
-                    }
+                    ServiceKey::Addr { proto: IPPROTO_TCP, addr, port }
                 }
                 (None, Some(a), None) => {
                     let (addr, port) = addr_port(&format!("{k}.udp"), a, None)?;
-                    ServiceKey::Addr {
-                        proto: IPPROTO_UDP,
-                        addr,
-                        port,
-                    }
+                    ServiceKey::Addr { proto: IPPROTO_UDP, addr, port }
                 }
                 (None, None, Some(m)) if m > 0 => ServiceKey::Fwmark(m),
-                _ => {
-                    return Err(format!(
-                        "{k}: give exactly one of tcp, udp or fwmark (a mark > 0)"
-                    ))
-                }
+                _ => return Err(format!("{k}: give exactly one of tcp, udp or fwmark (a mark > 0)")),
             };
             let netmask = match &s.netmask {
                 Some(m) => addr(&format!("{k}.netmask"), m)?,
@@ -380,29 +314,20 @@ impl Config {
             }
             let spec = ServiceSpec {
                 key,
-                scheduler: s
-                    .scheduler
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_SCHEDULER.into()),
+                scheduler: s.scheduler.clone().unwrap_or_else(|| DEFAULT_SCHEDULER.into()),
                 persistent: s.persistent,
                 netmask,
                 sched_flags: vec![],
                 ops: false,
                 laddrs: vec![],
             };
-            rules
-                .apply(&Command::AddService(spec))
-                .map_err(|e| format!("{k}: {e}"))?;
+            rules.apply(&Command::AddService(spec)).map_err(|e| format!("{k}: {e}"))?;
             for (j, a) in s.local_addresses.iter().enumerate() {
                 let k = format!("{k}.local_addresses[{j}]");
                 if matches!(key, ServiceKey::Fwmark(_)) {
-                    return Err(format!(
-                        "{k}: firewall-mark services take no local addresses"
-                    ));
+                    return Err(format!("{k}: firewall-mark services take no local addresses"));
                 }
-                rules
-                    .apply(&Command::AddLaddr(key, addr(&k, a)?))
-                    .map_err(|e| format!("{k}: {e}"))?;
+                rules.apply(&Command::AddLaddr(key, addr(&k, a)?)).map_err(|e| format!("{k}: {e}"))?;
             }
             let vport = match key {
                 ServiceKey::Addr { port, .. } => port,
@@ -415,18 +340,11 @@ impl Config {
                     "route" | "gate" | "dr" | "g" => FwdMethod::Route,
                     "tunnel" | "ipip" | "tun" | "i" => FwdMethod::Tunnel,
                     "fullnat" => FwdMethod::FullNat,
-                    m => {
-                        return Err(format!(
-                            "{rk}.method: '{m}' is not one of masq, route, tunnel, fullnat"
-                        ))
-                    }
+                    m => return Err(format!("{rk}.method: '{m}' is not one of masq, route, tunnel, fullnat")),
                 };
-                let (addr, mut port) =
-                    addr_port(&format!("{rk}.address"), &r.address, Some(vport))?;
+                let (addr, mut port) = addr_port(&format!("{rk}.address"), &r.address, Some(vport))?;
                 // As ipvsadm: DR and TUN cannot map ports.
-                if matches!(fwd, FwdMethod::Route | FwdMethod::Tunnel)
-                    && !matches!(key, ServiceKey::Fwmark(_))
-                {
+                if matches!(fwd, FwdMethod::Route | FwdMethod::Tunnel) && !matches!(key, ServiceKey::Fwmark(_)) {
                     port = vport;
                 }
                 let weight = r.weight.unwrap_or(1);
@@ -441,9 +359,7 @@ impl Config {
                     u_threshold: r.u_threshold.unwrap_or(0),
                     l_threshold: r.l_threshold.unwrap_or(0),
                 };
-                rules
-                    .apply(&Command::AddDest(key, d))
-                    .map_err(|e| format!("{rk}: {e}"))?;
+                rules.apply(&Command::AddDest(key, d)).map_err(|e| format!("{rk}: {e}"))?;
             }
         }
         Ok(Config {
@@ -453,12 +369,9 @@ impl Config {
             neighbours: dp.neighbours.unwrap_or(4096).max(16),
             arp_hold: dp.arp_hold.unwrap_or(256).max(1),
             batch: dp.batch.unwrap_or(64).clamp(1, 1024),
-            frames: dp
-                .frames
-                .unwrap_or(4096)
-                .clamp(64, 1 << 20)
-                .next_power_of_two(),
+            frames: dp.frames.unwrap_or(4096).clamp(64, 1 << 20).next_power_of_two(),
             fullnat_ports,
+            own_xdp_program,
             interfaces,
             routes,
             rules,
@@ -512,7 +425,10 @@ address = "198.18.1.12"
 
     #[test]
     fn fwmark_rules() {
-        let c = Config::parse(&format!("{GOOD}\n[[fwmark]]\nmark = 66\ndestination = \"198.18.0.100\"\nports = \"80,443,8000-8100\"\n")).unwrap();
+        let c = Config::parse(&format!(
+            "{GOOD}\n[[fwmark]]\nmark = 66\ndestination = \"198.18.0.100\"\nports = \"80,443,8000-8100\"\n"
+        ))
+        .unwrap();
         let m = &c.rules.marks[0];
         assert_eq!((m.mark, m.proto, m.prefix), (66, IPPROTO_TCP, 32));
         assert_eq!(m.ports, vec![(80, 80), (443, 443), (8000, 8100)]);
@@ -528,16 +444,12 @@ address = "198.18.1.12"
         let e = Config::parse(&GOOD.replace("198.18.0.1/24", "198.18.0.1")).unwrap_err();
         assert!(e.contains("interface[0].addresses[0]"), "{e}");
         let e = Config::parse(&GOOD.replace("\"rr\"", "\"nope\"")).unwrap_err();
-        assert!(
-            e.contains("service[0]") && e.contains("Scheduler not found"),
-            "{e}"
-        );
+        assert!(e.contains("service[0]") && e.contains("Scheduler not found"), "{e}");
         let e = Config::parse(&GOOD.replace("198.18.1.254", "203.0.113.1")).unwrap_err();
         assert!(e.contains("route[0].gateway"), "{e}");
         let e = Config::parse(&format!("{GOOD}\nbogus = 1\n")).unwrap_err();
         assert!(e.contains("bogus"), "{e}");
-        let e =
-            Config::parse(&GOOD.replace("method = \"masq\"", "method = \"teleport\"")).unwrap_err();
+        let e = Config::parse(&GOOD.replace("method = \"masq\"", "method = \"teleport\"")).unwrap_err();
         assert!(e.contains("service[0].real[0].method"), "{e}");
     }
 }

@@ -74,11 +74,7 @@ impl Rules {
                 self.marks.push(m.clone());
             }
             Command::DelMark(m) => {
-                let i = self
-                    .marks
-                    .iter()
-                    .position(|x| x == m)
-                    .ok_or(IpvsError::NoSuchMarkRule)?;
+                let i = self.marks.iter().position(|x| x == m).ok_or(IpvsError::NoSuchMarkRule)?;
                 self.marks.remove(i);
             }
             Command::AddDest(key, d) => {
@@ -92,10 +88,7 @@ impl Rules {
             Command::EditDest(key, d) => {
                 let s = self.service(key).ok_or(IpvsError::ServiceNotDefined)?;
                 check_dest(&s.0, d)?;
-                let x =
-                    s.1.iter_mut()
-                        .find(|x| x.addr == d.addr && x.port == d.port)
-                        .ok_or(IpvsError::NoSuchDest)?;
+                let x = s.1.iter_mut().find(|x| x.addr == d.addr && x.port == d.port).ok_or(IpvsError::NoSuchDest)?;
                 *x = d.clone();
             }
             Command::DeleteDest(key, addr, port) => {
@@ -159,8 +152,7 @@ fn check_service(spec: &ServiceSpec) -> Result<(), IpvsError> {
         }
         if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
             return Err(IpvsError::Invalid(
-                "Invalid operation.  Possibly wrong module version, address not unicast, ..."
-                    .into(),
+                "Invalid operation.  Possibly wrong module version, address not unicast, ...".into(),
             ));
         }
     }
@@ -190,11 +182,7 @@ pub struct Control {
 
 impl Control {
     pub fn new(shared: Arc<Shared>) -> Self {
-        Control {
-            shared,
-            rules: Rules::default(),
-            live: Vec::new(),
-        }
+        Control { shared, rules: Rules::default(), live: Vec::new() }
     }
 
     pub fn rules(&self) -> &Rules {
@@ -207,8 +195,7 @@ impl Control {
 
     /// Apply one command; on error nothing changed.
     pub fn apply(&mut self, cmd: &Command) -> Result<(), IpvsError> {
-        self.apply_all(std::slice::from_ref(cmd))
-            .map_err(|(_, e)| e)
+        self.apply_all(std::slice::from_ref(cmd)).map_err(|(_, e)| e)
     }
 
     /// Apply commands all or none: on error, the index of the failing one.
@@ -236,11 +223,7 @@ impl Control {
             let rt = svc.runtime();
             let mut live_dests = Vec::with_capacity(dests.len());
             for d in dests {
-                match rt
-                    .dests
-                    .iter()
-                    .find(|x| x.addr == d.addr && x.port == d.port)
-                {
+                match rt.dests.iter().find(|x| x.addr == d.addr && x.port == d.port) {
                     Some(x) => {
                         x.update(d);
                         live_dests.push(x.clone());
@@ -258,25 +241,13 @@ impl Control {
                 .iter()
                 .map(|a| {
                     let a = u32::from(*a);
-                    rt.laddrs
-                        .iter()
-                        .find(|l| l.addr == a)
-                        .cloned()
-                        .unwrap_or_else(|| Arc::new(Laddr::new(a)))
+                    rt.laddrs.iter().find(|l| l.addr == a).cloned().unwrap_or_else(|| Arc::new(Laddr::new(a)))
                 })
                 .collect();
-            let same_dests = live_dests.len() == rt.dests.len()
-                && live_dests
-                    .iter()
-                    .zip(&rt.dests)
-                    .all(|(a, b)| Arc::ptr_eq(a, b));
+            let same_dests =
+                live_dests.len() == rt.dests.len() && live_dests.iter().zip(&rt.dests).all(|(a, b)| Arc::ptr_eq(a, b));
             // A weight change restarts the scheduler (wrr's cycle), as IPVS does.
-            let old_specs = self
-                .rules
-                .services
-                .iter()
-                .find(|(s, _)| s.key == spec.key)
-                .map(|(_, d)| d);
+            let old_specs = self.rules.services.iter().find(|(s, _)| s.key == spec.key).map(|(_, d)| d);
             if rt.spec != *spec || !same_dests || old_specs != Some(dests) {
                 drop(rt);
                 svc.replace(spec.clone(), live_dests, laddrs);
@@ -295,10 +266,7 @@ impl Control {
             self.shared.timeouts.store(Arc::new(rules.timeouts));
         }
         self.rules = rules;
-        self.shared.services.store(Arc::new(ServiceTable::build(
-            self.live.clone(),
-            self.rules.marks.clone(),
-        )));
+        self.shared.services.store(Arc::new(ServiceTable::build(self.live.clone(), self.rules.marks.clone())));
     }
 
     /// `-Z`: zero the counters of one service (and its real servers) or all.

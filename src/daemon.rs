@@ -6,6 +6,7 @@ use crate::admin::server::AdminServer;
 use crate::afxdp::link::Link;
 use crate::afxdp::port::Port;
 use crate::afxdp::worker::{Request, Worker};
+use crate::afxdp::xdp_prog::{kernel_addrs, XdpProgram};
 use crate::config::Config;
 use crate::control::Control;
 use crate::ipvs::types::ConnView;
@@ -40,12 +41,7 @@ impl DataPlaneQuery for Query {
     }
 
     fn counters(&self) -> Vec<(String, u64)> {
-        self.shared
-            .counters
-            .nonzero()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
+        self.shared.counters.nonzero().into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
 
     fn neighbours(&self) -> Vec<(String, String, String)> {
@@ -55,11 +51,7 @@ impl DataPlaneQuery for Query {
             if w.send(Request::Neighbours(tx)).is_ok() {
                 if let Ok(v) = rx.recv_timeout(Duration::from_secs(2)) {
                     for (i, ip, mac) in v {
-                        all.push((
-                            self.ifaces.get(i).name.clone(),
-                            Ipv4Addr::from(ip).to_string(),
-                            fmt_mac(&mac),
-                        ));
+                        all.push((self.ifaces.get(i).name.clone(), Ipv4Addr::from(ip).to_string(), fmt_mac(&mac)));
                     }
                 }
             }
@@ -85,10 +77,7 @@ fn block_signals() -> libc::sigset_t {
 }
 
 fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: timeout.subsec_nanos() as i64,
-    };
+    let ts = libc::timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: timeout.subsec_nanos() as i64 };
     // SAFETY: set and ts are valid; info may be null.
     let s = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
     (s > 0).then_some(s)
@@ -105,14 +94,7 @@ fn ensure_bpffs() {
         if libc::statfs(path.as_ptr(), &mut st) == 0 && st.f_type as i64 == BPF_FS_MAGIC {
             return;
         }
-        if libc::mount(
-            c"bpf".as_ptr(),
-            path.as_ptr(),
-            c"bpf".as_ptr(),
-            0,
-            std::ptr::null(),
-        ) != 0
-        {
+        if libc::mount(c"bpf".as_ptr(), path.as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null()) != 0 {
             eprintln!("rvs: note: bpffs is not mounted at /sys/fs/bpf and mounting it failed; libxdp will run without its dispatcher");
         }
     }
@@ -131,21 +113,13 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
             name: ic.name.clone(),
             mac: l.mac,
             mtu: l.mtu,
-            addrs: ic
-                .addresses
-                .iter()
-                .map(|&(a, p)| (u32::from(a), p))
-                .collect(),
+            addrs: ic.addresses.iter().map(|&(a, p)| (u32::from(a), p)).collect(),
             vips: ic.vips.iter().map(|&a| u32::from(a)).collect(),
         });
         links.push(l);
     }
     let ifaces = Interfaces(ifaces);
-    let statics: Vec<_> = cfg
-        .routes
-        .iter()
-        .map(|&(d, l, g)| (u32::from(d), l, u32::from(g)))
-        .collect();
+    let statics: Vec<_> = cfg.routes.iter().map(|&(d, l, g)| (u32::from(d), l, u32::from(g))).collect();
     let routes = RouteTable::build(&ifaces, &statics)?;
 
     let shared = Arc::new(Shared::new());
@@ -162,15 +136,35 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         ));
     }
     let mut per_worker: Vec<Vec<Port>> = (0..n_workers).map(|_| Vec::new()).collect();
+    // Our XDP program per interface (the host path); dropped, so detached, last.
+    let mut programs = Vec::new();
     for (i, ic) in cfg.interfaces.iter().enumerate() {
-        let queues: Vec<u32> = ic
-            .queues
-            .clone()
-            .unwrap_or_else(|| (0..links[i].rx_queues).collect());
+        let program = if cfg.own_xdp_program {
+            let p = XdpProgram::attach(&ic.name, ic.xdp_mode)?;
+            for a in kernel_addrs(&ic.name) {
+                let rvs_owned = ic.addresses.iter().any(|&(x, _)| x == a) || ic.vips.contains(&a);
+                if rvs_owned {
+                    return Err(format!(
+                        "interface {}: {a} is both the kernel's and rvs's; give each its own",
+                        ic.name
+                    ));
+                }
+                p.add_host_addr(a)?;
+                eprintln!("rvs: {}: host path for the kernel's address {a}", ic.name);
+            }
+            Some(p)
+        } else {
+            None
+        };
+        let queues: Vec<u32> = ic.queues.clone().unwrap_or_else(|| (0..links[i].rx_queues).collect());
         for (k, &q) in queues.iter().enumerate() {
-            let port = Port::open(i as u8, &ic.name, q, ic.xdp_mode, cfg.frames, cfg.batch)?;
+            let port = Port::open(i as u8, &ic.name, q, ic.xdp_mode, cfg.frames, cfg.batch, program.is_some())?;
+            if let Some(p) = &program {
+                p.add_socket(q, port.fd())?;
+            }
             per_worker[k % n_workers].push(port);
         }
+        programs.extend(program);
     }
 
     let sigset = block_signals();
@@ -189,14 +183,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         let w = Worker {
             id,
             core: cfg.cores.get(id).copied(),
-            director: Director::new(
-                id,
-                ifaces.clone(),
-                routes.clone(),
-                shared.clone(),
-                limits,
-                crate::afxdp::now_ms(),
-            ),
+            director: Director::new(id, ifaces.clone(), routes.clone(), shared.clone(), limits, crate::afxdp::now_ms()),
             ports,
             requests: rx,
             stop: stop.clone(),
@@ -212,11 +199,8 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
 
     let admin = AdminServer::bind(std::path::Path::new(&cfg.socket))
         .map_err(|e| format!("admin socket {}: {e}", cfg.socket))?;
-    let query: Arc<dyn DataPlaneQuery> = Arc::new(Query {
-        workers: senders,
-        ifaces: ifaces.clone(),
-        shared: shared.clone(),
-    });
+    let query: Arc<dyn DataPlaneQuery> =
+        Arc::new(Query { workers: senders, ifaces: ifaces.clone(), shared: shared.clone() });
     let admin_thread = {
         let (c, s) = (control.clone(), stop.clone());
         std::thread::Builder::new()
@@ -242,11 +226,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     };
     eprintln!(
         "rvs: director running on {} ({} poll loop(s)); admin socket {}",
-        cfg.interfaces
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        cfg.interfaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", "),
         n_workers,
         cfg.socket
     );
@@ -272,6 +252,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     }
     let _ = admin_thread.join();
     let _ = estimator.join();
+    drop(programs);
     eprintln!("rvs: stopped; XDP detached, admin socket removed");
     Ok(())
 }
@@ -286,17 +267,14 @@ fn reload(control: &Mutex<Control>, path: &str, running: &Config) {
                     .interfaces
                     .iter()
                     .zip(&running.interfaces)
-                    .all(|(a, b)| {
-                        a.name == b.name && a.addresses == b.addresses && a.vips == b.vips
-                    })
+                    .all(|(a, b)| a.name == b.name && a.addresses == b.addresses && a.vips == b.vips)
                 && new.routes == running.routes;
             if !same_links {
-                eprintln!("rvs: reload: interface, address and route changes need a restart; applying the services only");
+                eprintln!(
+                    "rvs: reload: interface, address and route changes need a restart; applying the services only"
+                );
             }
-            control
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .sync(new.rules);
+            control.lock().unwrap_or_else(|e| e.into_inner()).sync(new.rules);
             eprintln!("rvs: reload: {path} applied");
         }
         Err(e) => eprintln!("rvs: reload refused, running rules kept: {e}"),

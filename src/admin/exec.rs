@@ -52,12 +52,10 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
         Command::Help => Response::ok(format::usage()),
         Command::Version => Response::ok(format::version()),
         Command::List(what, fmt) => match what {
-            ListWhat::Services(one) => {
-                match format::list_services(&ctl.views(), one.as_ref(), &fmt) {
-                    Ok(s) => Response::ok(s),
-                    Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
-                }
-            }
+            ListWhat::Services(one) => match format::list_services(&ctl.views(), one.as_ref(), &fmt) {
+                Ok(s) => Response::ok(s),
+                Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
+            },
             ListWhat::Connections => {
                 drop(ctl);
                 Response::ok(format::list_connections(&dp.connections(), fmt.numeric))
@@ -66,11 +64,7 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
             // There is no sync daemon: ipvsadm prints nothing in that case.
             ListWhat::Daemon => Response::ok(String::new()),
         },
-        Command::Save { numeric } => Response::ok(format::save_with_marks(
-            &ctl.views(),
-            &ctl.rules().marks,
-            numeric,
-        )),
+        Command::Save { numeric } => Response::ok(format::save_with_marks(&ctl.views(), &ctl.rules().marks, numeric)),
         Command::ListMarks => Response::ok(format::list_marks(&ctl.rules().marks)),
         Command::ListLaddr(one) => match format::list_laddrs(&ctl.views(), one.as_ref(), true) {
             Ok(s) => Response::ok(s),
@@ -96,15 +90,9 @@ fn restore(ctl: &mut Control, input: &str) -> Response {
     for (n, line) in input.lines().enumerate() {
         match args::parse_restore_line(line) {
             None => {}
-            Some(Err(e)) => {
-                return Response::err(format!("line {}: {}", n + 1, e.message), e.exit_code)
-            }
+            Some(Err(e)) => return Response::err(format!("line {}: {}", n + 1, e.message), e.exit_code),
             Some(Ok(
-                Command::Restore
-                | Command::Save { .. }
-                | Command::List(..)
-                | Command::Help
-                | Command::Version,
+                Command::Restore | Command::Save { .. } | Command::List(..) | Command::Help | Command::Version,
             )) => return Response::err(format!("line {}: not a rule: {}", n + 1, line.trim()), 2),
             Some(Ok(c)) => {
                 cmds.push(c);

@@ -26,36 +26,23 @@ pub struct Response {
 
 impl Response {
     pub fn ok(stdout: String) -> Self {
-        Response {
-            stdout,
-            stderr: String::new(),
-            code: 0,
-        }
+        Response { stdout, stderr: String::new(), code: 0 }
     }
     pub fn err(msg: impl Into<String>, code: i32) -> Self {
         let mut stderr = msg.into();
         if !stderr.ends_with('\n') {
             stderr.push('\n');
         }
-        Response {
-            stdout: String::new(),
-            stderr,
-            code,
-        }
+        Response { stdout: String::new(), stderr, code }
     }
 }
 
 /// Decode a request; the error text is sent back to the client.
 pub fn decode_request(bytes: &[u8]) -> Result<Request, String> {
     if bytes.len() > MAX_REQUEST {
-        return Err(format!(
-            "request too large ({} bytes, limit {})",
-            bytes.len(),
-            MAX_REQUEST
-        ));
+        return Err(format!("request too large ({} bytes, limit {})", bytes.len(), MAX_REQUEST));
     }
-    let r: Request =
-        serde_json::from_slice(bytes).map_err(|e| format!("malformed request: {e}"))?;
+    let r: Request = serde_json::from_slice(bytes).map_err(|e| format!("malformed request: {e}"))?;
     if r.argv.len() > 256 || r.argv.iter().any(|a| a.len() > 4096) {
         return Err("malformed request: too many or too long arguments".into());
     }
@@ -68,16 +55,10 @@ pub fn read_message(r: impl Read, limit: usize) -> std::io::Result<Vec<u8>> {
     let mut reader = BufReader::new(r.take(limit as u64 + 1));
     reader.read_until(b'\n', &mut buf)?;
     if buf.len() > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "message too large",
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "message too large"));
     }
     if buf.last() != Some(&b'\n') {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "incomplete message",
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "incomplete message"));
     }
     buf.pop();
     Ok(buf)
@@ -96,25 +77,14 @@ mod tests {
 
     #[test]
     fn round_trip_and_refusals() {
-        let r = Request {
-            argv: vec!["-Ln".into()],
-            stdin: None,
-        };
+        let r = Request { argv: vec!["-Ln".into()], stdin: None };
         let mut v = Vec::new();
         write_message(&mut v, &r).unwrap();
         let got = read_message(&v[..], MAX_REQUEST).unwrap();
         assert_eq!(decode_request(&got).unwrap(), r);
-        assert!(decode_request(b"{\"argv\": 3}")
-            .unwrap_err()
-            .starts_with("malformed request"));
+        assert!(decode_request(b"{\"argv\": 3}").unwrap_err().starts_with("malformed request"));
         assert!(decode_request(b"\xff\xfe").is_err());
-        assert!(
-            read_message(&b"{\"argv\":[]"[..], 100).is_err(),
-            "half-sent request"
-        );
-        assert!(
-            read_message(&[b'x'; 200][..], 100).is_err(),
-            "oversized request"
-        );
+        assert!(read_message(&b"{\"argv\":[]"[..], 100).is_err(), "half-sent request");
+        assert!(read_message(&[b'x'; 200][..], 100).is_err(), "oversized request");
     }
 }

@@ -24,11 +24,7 @@ pub struct AdminServer {
 
 /// Uid of the peer process, from the kernel.
 fn peer_uid(s: &UnixStream) -> Option<u32> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: cred and len are valid for writes of the sizes given.
     let r = unsafe {
@@ -66,10 +62,7 @@ impl AdminServer {
         unsafe { libc::umask(old) };
         let listener = r?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        Ok(AdminServer {
-            path: path.to_path_buf(),
-            listener,
-        })
+        Ok(AdminServer { path: path.to_path_buf(), listener })
     }
 
     pub fn path(&self) -> &Path {
@@ -77,12 +70,7 @@ impl AdminServer {
     }
 
     /// Serve until `stop` is set (checked every 200 ms).
-    pub fn serve(
-        self,
-        ctl: Arc<Mutex<Control>>,
-        dp: Arc<dyn DataPlaneQuery>,
-        stop: Arc<AtomicBool>,
-    ) {
+    pub fn serve(self, ctl: Arc<Mutex<Control>>, dp: Arc<dyn DataPlaneQuery>, stop: Arc<AtomicBool>) {
         let busy = Arc::new(AtomicUsize::new(0));
         if let Err(e) = self.listener.set_nonblocking(true) {
             eprintln!("rvs: admin socket: {e}");
@@ -92,10 +80,7 @@ impl AdminServer {
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     if busy.load(Ordering::Relaxed) >= MAX_CLIENTS {
-                        let _ = write_message(
-                            &stream,
-                            &Response::err("rvs: too many admin clients, try again", 1),
-                        );
+                        let _ = write_message(&stream, &Response::err("rvs: too many admin clients, try again", 1));
                         continue;
                     }
                     busy.fetch_add(1, Ordering::Relaxed);
@@ -105,9 +90,7 @@ impl AdminServer {
                         busy.fetch_sub(1, Ordering::Relaxed);
                     });
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
                 Err(e) => {
                     eprintln!("rvs: admin accept: {e}");
                     std::thread::sleep(Duration::from_millis(200));

@@ -22,24 +22,15 @@ impl Link {
         if !std::path::Path::new(&format!("/sys/class/net/{name}")).exists() {
             return Err(format!("interface {name}: no such device"));
         }
-        let mac = parse_mac(&read(name, "address")?)
-            .ok_or_else(|| format!("interface {name}: unreadable MAC address"))?;
-        let mtu = read(name, "mtu")?
-            .parse::<u16>()
-            .map_err(|_| format!("interface {name}: unreadable MTU"))?;
+        let mac =
+            parse_mac(&read(name, "address")?).ok_or_else(|| format!("interface {name}: unreadable MAC address"))?;
+        let mtu = read(name, "mtu")?.parse::<u16>().map_err(|_| format!("interface {name}: unreadable MTU"))?;
         let rx_queues = std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
             .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
-                    .count() as u32
+                d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32
             })
             .unwrap_or(1)
             .max(1);
-        Ok(Link {
-            name: name.to_string(),
-            mac,
-            mtu,
-            rx_queues,
-        })
+        Ok(Link { name: name.to_string(), mac, mtu, rx_queues })
     }
 }

@@ -4,15 +4,13 @@
 pub mod link;
 pub mod port;
 pub mod worker;
+pub mod xdp_prog;
 
 /// Milliseconds on the monotonic clock; the coarse clock is a vDSO read,
 /// taken once per batch.
 #[inline]
 pub fn now_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: ts is a valid timespec to write.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000

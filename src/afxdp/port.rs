@@ -8,9 +8,7 @@ use crate::config::XdpMode;
 use crate::net::IfaceId;
 use std::num::NonZeroU32;
 use std::os::unix::io::{AsRawFd, RawFd};
-use xsk_rs::config::{
-    BindFlags, FrameSize, Interface, QueueSize, SocketConfig, UmemConfig, XdpFlags,
-};
+use xsk_rs::config::{BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 const FRAME_SIZE: u32 = 4096;
@@ -32,6 +30,8 @@ pub struct Port {
     /// Frames kept out of the fill ring so this port can always transmit.
     reserve: usize,
     pub tx_dropped: u64,
+    /// Frames handed to the TX ring and not yet completed.
+    in_flight: usize,
 }
 
 fn flags_for(mode: XdpMode) -> XdpFlags {
@@ -42,6 +42,9 @@ fn flags_for(mode: XdpMode) -> XdpFlags {
 }
 
 impl Port {
+    /// With `own_program`, rvs's XDP program is already attached and steers
+    /// frames to this socket once it is registered in the program's map;
+    /// otherwise libxdp loads its default program (every frame to rvs).
     pub fn open(
         iface: IfaceId,
         name: &str,
@@ -49,6 +52,7 @@ impl Port {
         mode: XdpMode,
         frames: u32,
         batch: usize,
+        own_program: bool,
     ) -> Result<Port, String> {
         let ring = QueueSize::new(frames / 2).map_err(|e| format!("{name}: ring size: {e}"))?;
         let umem_cfg = UmemConfig::builder()
@@ -57,12 +61,9 @@ impl Port {
             .comp_queue_size(ring)
             .build()
             .map_err(|e| format!("{name}: UMEM config: {e}"))?;
-        let ifname: Interface = name
-            .parse()
-            .map_err(|_| format!("{name}: bad interface name"))?;
+        let ifname: Interface = name.parse().map_err(|_| format!("{name}: bad interface name"))?;
         let count = NonZeroU32::new(frames).ok_or("frames must be > 0")?;
-        let (umem, descs) =
-            Umem::new(umem_cfg, count, false).map_err(|e| format!("{name}: UMEM: {e}"))?;
+        let (umem, descs) = Umem::new(umem_cfg, count, false).map_err(|e| format!("{name}: UMEM: {e}"))?;
         // Auto tries the driver's native XDP first, then generic.
         let modes: &[XdpMode] = match mode {
             XdpMode::Auto => &[XdpMode::Native, XdpMode::Generic],
@@ -71,7 +72,11 @@ impl Port {
         };
         let mut last_err = String::new();
         for &m in modes {
-            let cfg = SocketConfig::builder()
+            let mut builder = SocketConfig::builder();
+            if own_program {
+                builder.libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD);
+            }
+            let cfg = builder
                 .rx_queue_size(ring)
                 .tx_queue_size(ring)
                 .xdp_flags(flags_for(m))
@@ -96,32 +101,20 @@ impl Port {
                             pending: Vec::with_capacity(frames as usize),
                             reserve: (frames as usize / 4).max(batch * 2),
                             tx_dropped: 0,
+                            in_flight: 0,
                         };
                         p.refill();
                         eprintln!(
                             "rvs: {name} queue {queue}: AF_XDP socket bound ({} mode)",
-                            if m == XdpMode::Native {
-                                "native"
-                            } else {
-                                "generic"
-                            }
+                            if m == XdpMode::Native { "native" } else { "generic" }
                         );
                         return Ok(p);
                     }
-                    Ok(_) => {
-                        return Err(format!(
-                            "{name} queue {queue}: socket came without fill/completion rings"
-                        ))
-                    }
+                    Ok(_) => return Err(format!("{name} queue {queue}: socket came without fill/completion rings")),
                     Err(e) => {
                         last_err = e.to_string();
-                        if last_err.contains("busy")
-                            || last_err.contains("EBUSY")
-                            || last_err.contains("os error 16")
-                        {
-                            std::thread::sleep(std::time::Duration::from_millis(
-                                100 + 50 * attempt,
-                            ));
+                        if last_err.contains("busy") || last_err.contains("EBUSY") || last_err.contains("os error 16") {
+                            std::thread::sleep(std::time::Duration::from_millis(100 + 50 * attempt));
                             continue;
                         }
                         break;
@@ -129,9 +122,7 @@ impl Port {
                 }
             }
         }
-        Err(format!(
-            "{name} queue {queue}: cannot bind AF_XDP socket: {last_err}"
-        ))
+        Err(format!("{name} queue {queue}: cannot bind AF_XDP socket: {last_err}"))
     }
 
     /// A valid descriptor of this UMEM, to initialise descriptor arrays.
@@ -149,6 +140,7 @@ impl Port {
             // SAFETY: the completion ring returns frames of this port's UMEM.
             let n = unsafe { self.cq.consume(&mut self.scratch) };
             self.free.extend_from_slice(&self.scratch[..n]);
+            self.in_flight = self.in_flight.saturating_sub(n);
             if n < self.scratch.len() {
                 break;
             }
@@ -160,8 +152,7 @@ impl Port {
         if self.free.len() <= self.reserve {
             return;
         }
-        let want =
-            (self.free.len() - self.reserve).min(self.fq.nb_free(self.free.len() as u32) as usize);
+        let want = (self.free.len() - self.reserve).min(self.fq.nb_free(self.free.len() as u32) as usize);
         if want == 0 {
             return;
         }
@@ -231,24 +222,30 @@ impl Port {
         self.free.push(desc);
     }
 
-    /// Hand queued frames to the kernel; one wakeup per batch at most.
+    /// Are frames still waiting in the TX ring?
+    pub fn tx_busy(&self) -> bool {
+        self.in_flight > 0
+    }
+
+    /// Hand queued frames to the kernel, and kick it while any are still in
+    /// the ring: in copy mode each wakeup sends at most a small batch (32),
+    /// so a burst needs several, even when no new frame arrives.
     pub fn flush(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        // SAFETY: pending frames belong to this UMEM and are in no ring.
-        let n = unsafe { self.tx.produce(&self.pending) };
-        if n < self.pending.len() {
-            // TX ring full: those frames are dropped, counted, and reused.
-            self.tx_dropped += (self.pending.len() - n) as u64;
-            let rest: usize = self.pending.len() - n;
-            for i in 0..rest {
-                let d = self.pending[n + i];
-                self.free.push(d);
+        if !self.pending.is_empty() {
+            // SAFETY: pending frames belong to this UMEM and are in no ring.
+            let n = unsafe { self.tx.produce(&self.pending) };
+            self.in_flight += n;
+            if n < self.pending.len() {
+                // TX ring full: those frames are dropped, counted, and reused.
+                self.tx_dropped += (self.pending.len() - n) as u64;
+                for i in n..self.pending.len() {
+                    let d = self.pending[i];
+                    self.free.push(d);
+                }
             }
+            self.pending.clear();
         }
-        self.pending.clear();
-        if self.tx.needs_wakeup() {
+        if self.in_flight > 0 && self.tx.needs_wakeup() {
             let _ = self.tx.wakeup();
         }
     }

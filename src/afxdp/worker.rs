@@ -27,12 +27,7 @@ struct Stage {
 
 impl Stage {
     fn new(frames: usize) -> Self {
-        Stage {
-            data: vec![0; frames * 2048],
-            items: Vec::with_capacity(frames),
-            used: 0,
-            dropped: 0,
-        }
+        Stage { data: vec![0; frames * 2048], items: Vec::with_capacity(frames), used: 0, dropped: 0 }
     }
 }
 
@@ -71,15 +66,7 @@ fn pair(ports: &mut [Port], a: usize, b: usize) -> (&mut Port, &mut Port) {
 
 impl Worker {
     pub fn run(self) {
-        let Worker {
-            id,
-            core,
-            mut director,
-            mut ports,
-            requests,
-            stop,
-            batch,
-        } = self;
+        let Worker { id, core, mut director, mut ports, requests, stop, batch } = self;
         if let Some(c) = core {
             if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
                 eprintln!("rvs: poll loop {id}: could not pin to core {c}");
@@ -87,26 +74,14 @@ impl Worker {
         }
         // The port that transmits for each interface (this loop's first on it).
         let n_ifaces = director.interfaces().len();
-        let tx_port: Vec<usize> = (0..n_ifaces)
-            .map(|i| {
-                ports
-                    .iter()
-                    .position(|p| p.iface as usize == i)
-                    .unwrap_or(usize::MAX)
-            })
-            .collect();
+        let tx_port: Vec<usize> =
+            (0..n_ifaces).map(|i| ports.iter().position(|p| p.iface as usize == i).unwrap_or(usize::MAX)).collect();
         let Some(first) = ports.first() else { return };
         // consume() overwrites these; they only need to be valid descriptors.
         let mut rx = vec![first.any_desc(); batch];
         let mut stage = Stage::new(256);
-        let mut pollfds: Vec<libc::pollfd> = ports
-            .iter()
-            .map(|p| libc::pollfd {
-                fd: p.fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
+        let mut pollfds: Vec<libc::pollfd> =
+            ports.iter().map(|p| libc::pollfd { fd: p.fd(), events: libc::POLLIN, revents: 0 }).collect();
         let shared = director.shared().clone();
         let counters = &shared.counters;
         let mut idle = 0u32;
@@ -172,7 +147,7 @@ impl Worker {
             for p in ports.iter_mut() {
                 p.flush();
             }
-            if got == 0 {
+            if got == 0 && !ports.iter().any(|p| p.tx_busy()) {
                 idle += 1;
                 // Spin briefly for low latency, then sleep in poll(2) so an
                 // idle director leaves the CPU to others.

@@ -3,11 +3,7 @@
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(
-    name = "rvs",
-    version,
-    about = "A Linux Virtual Server director in user space on AF_XDP"
-)]
+#[command(name = "rvs", version, about = "A Linux Virtual Server director in user space on AF_XDP")]
 struct Args {
     /// The TOML configuration (see config.example).
     #[arg(short, long, default_value = "/etc/rvs/rvs.toml")]

@@ -31,19 +31,17 @@ fn main() {
             _ => break,
         }
     }
-    let socket = socket
-        .or_else(|| std::env::var("RVS_SOCKET").ok())
-        .unwrap_or_else(|| {
-            let path = config.clone().unwrap_or_else(|| "/etc/rvs/rvs.toml".into());
-            match rvs::config::Config::load(&path) {
-                Ok(c) => c.socket,
-                Err(e) if config.is_some() => {
-                    eprintln!("rvsadm: {e}");
-                    std::process::exit(2);
-                }
-                Err(_) => rvs::config::DEFAULT_SOCKET.into(),
+    let socket = socket.or_else(|| std::env::var("RVS_SOCKET").ok()).unwrap_or_else(|| {
+        let path = config.clone().unwrap_or_else(|| "/etc/rvs/rvs.toml".into());
+        match rvs::config::Config::load(&path) {
+            Ok(c) => c.socket,
+            Err(e) if config.is_some() => {
+                eprintln!("rvsadm: {e}");
+                std::process::exit(2);
             }
-        });
+            Err(_) => rvs::config::DEFAULT_SOCKET.into(),
+        }
+    });
     let is_restore = argv.iter().any(|a| a == "-R" || a == "--restore");
     let stdin = if is_restore {
         let mut s = String::new();
@@ -58,9 +56,7 @@ fn main() {
     let resp = match talk(&socket, &Request { argv, stdin }) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!(
-                "rvsadm: cannot talk to rvs at {socket}: {e}\nAre you sure that rvs is running?"
-            );
+            eprintln!("rvsadm: cannot talk to rvs at {socket}: {e}\nAre you sure that rvs is running?");
             std::process::exit(2);
         }
     };

@@ -124,13 +124,7 @@ pub struct ConnTable {
 impl ConnTable {
     pub fn new(capacity: usize, now_ms: u64) -> Self {
         let capacity = capacity.clamp(1, (OUT_BIT - 1) as usize);
-        let empty_key = FlowKey {
-            saddr: 0,
-            daddr: 0,
-            sport: 0,
-            dport: 0,
-            proto: 0,
-        };
+        let empty_key = FlowKey { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0 };
         let mut conns = Vec::with_capacity(capacity);
         conns.resize_with(capacity, || Conn {
             proto: 0,
@@ -181,13 +175,7 @@ impl ConnTable {
 
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<(u32, Side)> {
-        self.index.get(key).map(|&v| {
-            if v & OUT_BIT != 0 {
-                (v & !OUT_BIT, Side::Out)
-            } else {
-                (v, Side::In)
-            }
-        })
+        self.index.get(key).map(|&v| if v & OUT_BIT != 0 { (v & !OUT_BIT, Side::Out) } else { (v, Side::In) })
     }
 
     #[inline]
@@ -207,9 +195,7 @@ impl ConnTable {
     }
 
     pub fn insert(&mut self, n: NewConn, now_ms: u64) -> Result<u32, InsertError> {
-        if self.index.contains_key(&n.in_key)
-            || n.out_key.is_some_and(|k| self.index.contains_key(&k))
-        {
+        if self.index.contains_key(&n.in_key) || n.out_key.is_some_and(|k| self.index.contains_key(&k)) {
             return Err(InsertError::Collision);
         }
         let id = self.free.pop().ok_or(InsertError::Full)?;
@@ -294,8 +280,7 @@ impl ConnTable {
             return;
         }
         c.in_use = false;
-        let (in_key, out_key, controller, template) =
-            (c.in_key, c.out_key.take(), c.controller, c.template);
+        let (in_key, out_key, controller, template) = (c.in_key, c.out_key.take(), c.controller, c.template);
         c.controller = NIL;
         if let Some(d) = c.dest.take() {
             if template {
@@ -397,12 +382,7 @@ impl ConnTable {
                 c.next = NIL;
                 if c.expires_ms <= now_ms && c.template && c.n_controlled > 0 {
                     // IPVS keeps a template while connections it placed live.
-                    let keep = c
-                        .svc
-                        .as_ref()
-                        .and_then(|s| s.runtime().spec.persistent)
-                        .unwrap_or(1) as u64
-                        * 1000;
+                    let keep = c.svc.as_ref().and_then(|s| s.runtime().spec.persistent).unwrap_or(1) as u64 * 1000;
                     c.expires_ms = now_ms + keep;
                     self.link(id, now_ms);
                 } else if c.expires_ms <= now_ms {
@@ -433,22 +413,14 @@ impl ConnTable {
             .iter()
             .filter(|c| c.in_use)
             .map(|c| ConnView {
-                proto: if c.template {
-                    c.in_key.proto & !TEMPLATE_PROTO
-                } else {
-                    c.proto
-                },
+                proto: if c.template { c.in_key.proto & !TEMPLATE_PROTO } else { c.proto },
                 caddr: Ipv4Addr::from(c.caddr),
                 cport: c.cport,
                 vaddr: Ipv4Addr::from(c.vaddr),
                 vport: c.vport,
                 daddr: Ipv4Addr::from(c.daddr),
                 dport: c.dport,
-                state: if c.template {
-                    "NONE".to_string()
-                } else {
-                    c.state.name().to_string()
-                },
+                state: if c.template { "NONE".to_string() } else { c.state.name().to_string() },
                 expires: (c.expires_ms.saturating_sub(now_ms) / 1000) as u32,
             })
             .collect()
@@ -471,11 +443,7 @@ mod tests {
         }));
         let s = Arc::new(
             Service::new(ServiceSpec {
-                key: ServiceKey::Addr {
-                    proto: 6,
-                    addr: Ipv4Addr::new(198, 18, 0, 100),
-                    port: 80,
-                },
+                key: ServiceKey::Addr { proto: 6, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 },
                 scheduler: "rr".into(),
                 persistent: None,
                 netmask: Ipv4Addr::BROADCAST,
@@ -507,20 +475,8 @@ mod tests {
             expires_ms,
             template: false,
             controller: None,
-            in_key: FlowKey {
-                saddr: 1,
-                daddr: 2,
-                sport: cport,
-                dport: 80,
-                proto: 6,
-            },
-            out_key: Some(FlowKey {
-                saddr: 3,
-                daddr: 1,
-                sport: 80,
-                dport: cport,
-                proto: 6,
-            }),
+            in_key: FlowKey { saddr: 1, daddr: 2, sport: cport, dport: 80, proto: 6 },
+            out_key: Some(FlowKey { saddr: 3, daddr: 1, sport: 80, dport: cport, proto: 6 }),
         }
     }
 
@@ -529,26 +485,8 @@ mod tests {
         let (d, s) = fixtures();
         let mut t = ConnTable::new(4, 0);
         let id = t.insert(new_conn(&d, &s, 1000, 60_000), 0).unwrap();
-        assert_eq!(
-            t.lookup(&FlowKey {
-                saddr: 1,
-                daddr: 2,
-                sport: 1000,
-                dport: 80,
-                proto: 6
-            }),
-            Some((id, Side::In))
-        );
-        assert_eq!(
-            t.lookup(&FlowKey {
-                saddr: 3,
-                daddr: 1,
-                sport: 80,
-                dport: 1000,
-                proto: 6
-            }),
-            Some((id, Side::Out))
-        );
+        assert_eq!(t.lookup(&FlowKey { saddr: 1, daddr: 2, sport: 1000, dport: 80, proto: 6 }), Some((id, Side::In)));
+        assert_eq!(t.lookup(&FlowKey { saddr: 3, daddr: 1, sport: 80, dport: 1000, proto: 6 }), Some((id, Side::Out)));
         assert_eq!((d.active_conns(), d.inactive_conns()), (0, 1));
         t.set_state(id, ConnState::Established);
         assert_eq!((d.active_conns(), d.inactive_conns()), (1, 0));
@@ -564,14 +502,8 @@ mod tests {
         let (d, s) = fixtures();
         let mut t = ConnTable::new(1, 0);
         t.insert(new_conn(&d, &s, 1, 1000), 0).unwrap();
-        assert_eq!(
-            t.insert(new_conn(&d, &s, 1, 1000), 0).err(),
-            Some(InsertError::Collision)
-        );
-        assert_eq!(
-            t.insert(new_conn(&d, &s, 2, 1000), 0).err(),
-            Some(InsertError::Full)
-        );
+        assert_eq!(t.insert(new_conn(&d, &s, 1, 1000), 0).err(), Some(InsertError::Collision));
+        assert_eq!(t.insert(new_conn(&d, &s, 2, 1000), 0).err(), Some(InsertError::Full));
     }
 
     #[test]

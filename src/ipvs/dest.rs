@@ -142,10 +142,7 @@ impl Dest {
         } else {
             self.inactive.fetch_sub(1, Relaxed);
         }
-        let (u, l) = (
-            self.u_threshold.load(Relaxed),
-            self.l_threshold.load(Relaxed),
-        );
+        let (u, l) = (self.u_threshold.load(Relaxed), self.l_threshold.load(Relaxed));
         let total = self.total();
         let clear = if l != 0 {
             total < l

@@ -12,11 +12,7 @@ pub struct Laddr {
 
 impl Laddr {
     pub fn new(addr: u32) -> Self {
-        Laddr {
-            addr,
-            conns: AtomicU64::new(0),
-            conflicts: AtomicU64::new(0),
-        }
+        Laddr { addr, conns: AtomicU64::new(0), conflicts: AtomicU64::new(0) }
     }
     pub fn bind(&self) {
         self.conns.fetch_add(1, Relaxed);

@@ -32,11 +32,7 @@ impl Service {
     /// Fails when the scheduler name is unknown ("Scheduler not found").
     pub fn new(spec: ServiceSpec) -> Option<Self> {
         let rt = ServiceRuntime::build(spec.clone(), Vec::new(), Vec::new())?;
-        Some(Service {
-            key: spec.key,
-            stats: Counters::default(),
-            runtime: ArcSwap::from_pointee(rt),
-        })
+        Some(Service { key: spec.key, stats: Counters::default(), runtime: ArcSwap::from_pointee(rt) })
     }
 
     #[inline]
@@ -46,12 +42,7 @@ impl Service {
 
     /// Replace settings and/or real servers; the scheduler restarts from a
     /// fresh state as IPVS's update_service does.
-    pub fn replace(
-        &self,
-        spec: ServiceSpec,
-        dests: Vec<Arc<Dest>>,
-        laddrs: Vec<Arc<Laddr>>,
-    ) -> bool {
+    pub fn replace(&self, spec: ServiceSpec, dests: Vec<Arc<Dest>>, laddrs: Vec<Arc<Laddr>>) -> bool {
         match ServiceRuntime::build(spec, dests, laddrs) {
             Some(rt) => {
                 self.runtime.store(Arc::new(rt));
@@ -65,12 +56,7 @@ impl Service {
 impl ServiceRuntime {
     fn build(spec: ServiceSpec, dests: Vec<Arc<Dest>>, laddrs: Vec<Arc<Laddr>>) -> Option<Self> {
         let sched = sched::new(&spec.scheduler, &dests, &spec.sched_flags)?;
-        Some(ServiceRuntime {
-            spec,
-            dests,
-            sched,
-            laddrs,
-        })
+        Some(ServiceRuntime { spec, dests, sched, laddrs })
     }
 
     pub fn persistent(&self) -> bool {
@@ -129,9 +115,7 @@ impl ServiceTable {
         if self.by_addr.is_empty() {
             return None;
         }
-        self.by_addr
-            .get(&(proto, daddr, dport))
-            .or_else(|| self.by_addr.get(&(proto, daddr, 0)))
+        self.by_addr.get(&(proto, daddr, dport)).or_else(|| self.by_addr.get(&(proto, daddr, 0)))
     }
 
     /// Is `ip` the address of some service (the director answers ARP and ping for it)?
@@ -147,11 +131,7 @@ impl ServiceTable {
         if self.by_fwmark.is_empty() {
             return 0;
         }
-        self.marks
-            .iter()
-            .rev()
-            .find(|m| m.matches(proto, daddr, dport))
-            .map_or(0, |m| m.mark)
+        self.marks.iter().rev().find(|m| m.matches(proto, daddr, dport)).map_or(0, |m| m.mark)
     }
 
     /// Is `ip` a FULLNAT local address of some service?

@@ -54,19 +54,8 @@ pub enum Direction {
     InputOnly,
 }
 
-const S: [ConnState; 11] = [
-    None,
-    Established,
-    SynSent,
-    SynRecv,
-    FinWait,
-    TimeWait,
-    Close,
-    CloseWait,
-    LastAck,
-    Listen,
-    SynAck,
-];
+const S: [ConnState; 11] =
+    [None, Established, SynSent, SynRecv, FinWait, TimeWait, Close, CloseWait, LastAck, Listen, SynAck];
 //                            sNO  sES          sSS      sSR      sFW      sTW       sCL    sCW        sLA      sLI     sSA
 
 // Indices into S, to keep the table legible next to the kernel's.
@@ -147,10 +136,7 @@ impl StateTimeouts {
         let mut tcp = [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120];
         tcp[ES as usize] = t.tcp;
         tcp[FW as usize] = t.tcp_fin;
-        StateTimeouts {
-            tcp: tcp.map(|s| s * 1000),
-            udp: t.udp * 1000,
-        }
+        StateTimeouts { tcp: tcp.map(|s| s * 1000), udp: t.udp * 1000 }
     }
 
     #[inline]
@@ -194,11 +180,7 @@ mod tests {
 
     #[test]
     fn set_timeouts() {
-        let t = StateTimeouts::new(&Timeouts {
-            tcp: 5,
-            tcp_fin: 6,
-            udp: 7,
-        });
+        let t = StateTimeouts::new(&Timeouts { tcp: 5, tcp_fin: 6, udp: 7 });
         assert_eq!(t.for_state(Established), 5000);
         assert_eq!(t.for_state(FinWait), 6000);
         assert_eq!(t.for_state(Udp), 7000);

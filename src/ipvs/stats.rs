@@ -86,17 +86,11 @@ impl Counters {
     /// Called every 2 seconds by the control thread, as IPVS's estimator timer.
     pub fn estimate(&self) {
         let raw = self.raw();
-        self.estimator
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .update(&raw);
+        self.estimator.lock().unwrap_or_else(|e| e.into_inner()).update(&raw);
     }
 
     pub fn rate(&self) -> RateSnapshot {
-        self.estimator
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .read()
+        self.estimator.lock().unwrap_or_else(|e| e.into_inner()).read()
     }
 }
 

@@ -106,11 +106,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            tcp: 900,
-            tcp_fin: 120,
-            udp: 300,
-        }
+        Timeouts { tcp: 900, tcp_fin: 120, udp: 300 }
     }
 }
 
@@ -201,18 +197,10 @@ pub struct MarkRule {
 impl MarkRule {
     #[inline]
     pub fn matches(&self, proto: u8, daddr: u32, dport: u16) -> bool {
-        let mask = if self.prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - self.prefix as u32)
-        };
+        let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix as u32) };
         (self.proto == 0 || self.proto == proto)
             && daddr & mask == u32::from(self.addr) & mask
-            && (self.ports.is_empty()
-                || self
-                    .ports
-                    .iter()
-                    .any(|&(lo, hi)| dport >= lo && dport <= hi))
+            && (self.ports.is_empty() || self.ports.iter().any(|&(lo, hi)| dport >= lo && dport <= hi))
     }
 }
 

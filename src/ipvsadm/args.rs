@@ -25,8 +25,8 @@
 use super::command::{Command, ListFormat, ListWhat};
 use super::format::NameDb;
 use crate::ipvs::types::{
-    DestSpec, FwdMethod, MarkRule, ServiceKey, ServiceSpec, Timeouts, DEFAULT_PERSISTENCE_TIMEOUT,
-    DEFAULT_SCHEDULER, IPPROTO_TCP, IPPROTO_UDP, MAX_TIMEOUT,
+    DestSpec, FwdMethod, MarkRule, ServiceKey, ServiceSpec, Timeouts, DEFAULT_PERSISTENCE_TIMEOUT, DEFAULT_SCHEDULER,
+    IPPROTO_TCP, IPPROTO_UDP, MAX_TIMEOUT,
 };
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -57,18 +57,12 @@ impl std::error::Error for UsageError {}
 
 /// ipvsadm's `fail(2, ...)`.
 fn fail(message: impl Into<String>) -> UsageError {
-    UsageError {
-        message: message.into(),
-        exit_code: 2,
-    }
+    UsageError { message: message.into(), exit_code: 2 }
 }
 
 /// ipvsadm's `tryhelp_exit(argv[0], -1)`: exit(-1) is status 255.
 fn tryhelp() -> UsageError {
-    UsageError {
-        message: format!("Try `{PROGRAM} -h' or '{PROGRAM} --help' for more information."),
-        exit_code: 255,
-    }
+    UsageError { message: format!("Try `{PROGRAM} -h' or '{PROGRAM} --help' for more information."), exit_code: 255 }
 }
 
 /// Something ipvsadm accepts but rvs does not implement.
@@ -167,12 +161,7 @@ struct OptDef {
 }
 
 const fn o(long: &'static str, short: Option<char>, arg: ArgKind, tag: Tag) -> OptDef {
-    OptDef {
-        long,
-        short,
-        arg,
-        tag,
-    }
+    OptDef { long, short, arg, tag }
 }
 
 use ArgKind::{None as NoArg, Optional as OptArg, Required as ReqArg};
@@ -287,24 +276,13 @@ struct Popt<'a> {
 
 impl<'a> Popt<'a> {
     fn new(argv: &'a [String]) -> Self {
-        Popt {
-            argv,
-            next: 0,
-            cluster: None,
-            rest_leftover: false,
-            leftovers: Vec::new(),
-            leftover_pos: 0,
-        }
+        Popt { argv, next: 0, cluster: None, rest_leftover: false, leftovers: Vec::new(), leftover_pos: 0 }
     }
 
     /// poptBadOption(POPT_BADOPTION_NOALIAS): the last word read, which is
     /// the option's argument if it took one from the next word.
     fn bad_option(&self) -> String {
-        self.next
-            .checked_sub(1)
-            .and_then(|i| self.argv.get(i))
-            .cloned()
-            .unwrap_or_default()
+        self.next.checked_sub(1).and_then(|i| self.argv.get(i)).cloned().unwrap_or_default()
     }
 
     /// The argument of an option whose text did not carry one.
@@ -330,16 +308,10 @@ impl<'a> Popt<'a> {
                     None => continue,
                 };
                 let remaining: String = chars.collect();
-                let def = OPTIONS
-                    .iter()
-                    .find(|d| d.short == Some(c))
-                    .ok_or(PoptErr::BadOpt)?;
+                let def = OPTIONS.iter().find(|d| d.short == Some(c)).ok_or(PoptErr::BadOpt)?;
                 if def.arg == ArgKind::None {
                     // popt skips one '=' after a flag in a cluster.
-                    let remaining = remaining
-                        .strip_prefix('=')
-                        .unwrap_or(&remaining)
-                        .to_string();
+                    let remaining = remaining.strip_prefix('=').unwrap_or(&remaining).to_string();
                     if !remaining.is_empty() {
                         self.cluster = Some(remaining);
                     }
@@ -347,10 +319,7 @@ impl<'a> Popt<'a> {
                 }
                 if !remaining.is_empty() {
                     // `-tADDR` or `-t=ADDR`
-                    let arg = remaining
-                        .strip_prefix('=')
-                        .unwrap_or(&remaining)
-                        .to_string();
+                    let arg = remaining.strip_prefix('=').unwrap_or(&remaining).to_string();
                     return Ok(Some((def.tag, Some(arg))));
                 }
                 let arg = self.arg_from_next_word(def.arg)?;
@@ -375,10 +344,7 @@ impl<'a> Popt<'a> {
                     Some((n, v)) => (n, Some(v.to_string())),
                     None => (long, None),
                 };
-                let def = OPTIONS
-                    .iter()
-                    .find(|d| d.long == name)
-                    .ok_or(PoptErr::BadOpt)?;
+                let def = OPTIONS.iter().find(|d| d.long == name).ok_or(PoptErr::BadOpt)?;
                 return match (def.arg, inline) {
                     (ArgKind::None, Some(_)) => Err(PoptErr::UnwantedArg),
                     (ArgKind::None, None) => Ok(Some((def.tag, None))),
@@ -579,10 +545,7 @@ fn generic_opt_check(cmd: Cmd, options: u64) -> Result<(), UsageError> {
             }
         } else {
             if rule == b'x' {
-                return Err(fail(format!(
-                    "Illegal '{}' option with the '{}' command",
-                    OPTNAMES[j], CMDNAMES[i]
-                )));
+                return Err(fail(format!("Illegal '{}' option with the '{}' command", OPTNAMES[j], CMDNAMES[i])));
             }
             if rule == b'1' {
                 count += 1;
@@ -603,10 +566,7 @@ fn generic_opt_check(cmd: Cmd, options: u64) -> Result<(), UsageError> {
 fn set_option(options: &mut u64, optc: usize) -> Result<(), UsageError> {
     let bit = 1u64 << optc;
     if *options & bit != 0 {
-        return Err(fail(format!(
-            "multiple '{}' options specified",
-            OPTNAMES[optc]
-        )));
+        return Err(fail(format!("multiple '{}' options specified", OPTNAMES[optc])));
     }
     *options |= bit;
     Ok(())
@@ -659,9 +619,7 @@ fn parse_fwmark(buf: &str) -> Result<u32, UsageError> {
 /// both), 1 to 2^32-1, refused with `-f`'s message.
 fn parse_mark(buf: &str) -> Result<u32, UsageError> {
     let v = match buf.strip_prefix("0x").or_else(|| buf.strip_prefix("0X")) {
-        Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            u64::from_str_radix(h, 16).ok()
-        }
+        Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) => u64::from_str_radix(h, 16).ok(),
         Some(_) => None,
         None => strtol_full(buf).and_then(|l| u64::try_from(l).ok()),
     };
@@ -685,9 +643,7 @@ fn parse_port_list(buf: &str, proto: u8, names: &NameDb) -> Result<Vec<(u16, u16
         }
     };
     let name = |p: &str| match proto {
-        0 => names
-            .name_to_port(p, IPPROTO_TCP)
-            .or_else(|| names.name_to_port(p, IPPROTO_UDP)),
+        0 => names.name_to_port(p, IPPROTO_TCP).or_else(|| names.name_to_port(p, IPPROTO_UDP)),
         _ => names.name_to_port(p, proto),
     };
     let mut ports = Vec::new();
@@ -713,12 +669,7 @@ fn parse_port_list(buf: &str, proto: u8, names: &NameDb) -> Result<Vec<(u16, u16
 /// absent), no PORTS any port. Like iptables, the address is reduced to its
 /// network (`10.1.2.3/8` is `10.0.0.0/8`), so that `--del-mark` and
 /// `--list-marks` see the rule the way it matches.
-fn parse_mark_rule(
-    buf: &str,
-    proto: u8,
-    mark: u32,
-    names: &NameDb,
-) -> Result<MarkRule, UsageError> {
+fn parse_mark_rule(buf: &str, proto: u8, mark: u32, names: &NameDb) -> Result<MarkRule, UsageError> {
     if buf.starts_with('[') || buf.matches(':').count() > 1 {
         return Err(unsupported("IPv6"));
     }
@@ -743,41 +694,27 @@ fn parse_mark_rule(
         return Err(fail(BAD_MARK_RULE));
     }
     let addr = host_or_addr(host, names).ok_or_else(|| fail(BAD_MARK_RULE))?;
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix as u32)
-    };
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix as u32) };
     let ports = match ports {
         None => Vec::new(),
         Some("") => return Err(fail(BAD_MARK_RULE)),
         Some(p) => parse_port_list(p, proto, names)?,
     };
-    Ok(MarkRule {
-        mark,
-        proto,
-        addr: Ipv4Addr::from(u32::from(addr) & mask),
-        prefix,
-        ports,
-    })
+    Ok(MarkRule { mark, proto, addr: Ipv4Addr::from(u32::from(addr) & mask), prefix, ports })
 }
 
 /// glibc's inet_aton: 1 to 4 parts, each decimal, octal (leading 0) or hex
 /// (0x); the last part fills the remaining bytes. Anything after white space
 /// is ignored, as glibc does.
 pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
-    let s = s
-        .split(|c: char| c.is_ascii_whitespace())
-        .next()
-        .unwrap_or("");
+    let s = s.split(|c: char| c.is_ascii_whitespace()).next().unwrap_or("");
     let parts: Vec<&str> = s.split('.').collect();
     if parts.is_empty() || parts.len() > 4 {
         return None;
     }
     let mut vals = Vec::with_capacity(4);
     for p in &parts {
-        let (digits, radix) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X"))
-        {
+        let (digits, radix) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
             (h, 16)
         } else if p.len() > 1 && p.starts_with('0') {
             (&p[1..], 8)
@@ -787,11 +724,7 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
         if digits.is_empty() && radix != 8 {
             return None;
         }
-        let v = if digits.is_empty() {
-            0
-        } else {
-            u64::from_str_radix(digits, radix).ok()?
-        };
+        let v = if digits.is_empty() { 0 } else { u64::from_str_radix(digits, radix).ok()? };
         if digits.starts_with('+') || digits.starts_with('-') || v > u32::MAX as u64 {
             return None;
         }
@@ -876,11 +809,7 @@ const SCHED3: u8 = 4;
 /// prints them under for this scheduler (print_sched_flags), in its order,
 /// so that `-S` output re-parses to the same list.
 fn parse_sched_flags(sched: &str, arg: &str) -> Result<Vec<String>, UsageError> {
-    let sched = if sched.is_empty() {
-        DEFAULT_SCHEDULER
-    } else {
-        sched
-    };
+    let sched = if sched.is_empty() { DEFAULT_SCHEDULER } else { sched };
     let mut bits = 0u8;
     for flag in arg.split(',').filter(|f| !f.is_empty()) {
         let (bit, needs) = match flag {
@@ -976,11 +905,7 @@ impl Entry {
             weight: 1,
             u_threshold: 0,
             l_threshold: 0,
-            timeouts: Timeouts {
-                tcp: 0,
-                tcp_fin: 0,
-                udp: 0,
-            },
+            timeouts: Timeouts { tcp: 0, tcp_fin: 0, udp: 0 },
             tun_type: 0,
             format: ListFormat::default(),
             laddr: Ipv4Addr::UNSPECIFIED,
@@ -993,11 +918,7 @@ impl Entry {
         if self.fwmark != 0 {
             ServiceKey::Fwmark(self.fwmark)
         } else {
-            ServiceKey::Addr {
-                proto: self.proto,
-                addr: self.addr,
-                port: self.port,
-            }
+            ServiceKey::Addr { proto: self.proto, addr: self.addr, port: self.port }
         }
     }
 }
@@ -1013,10 +934,7 @@ pub fn parse(argv: &[String]) -> Result<Command, UsageError> {
 pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError> {
     // `ipvsadm` alone lists the table.
     if argv.is_empty() {
-        return Ok(Command::List(
-            ListWhat::Services(None),
-            ListFormat::default(),
-        ));
+        return Ok(Command::List(ListWhat::Services(None), ListFormat::default()));
     }
     let mut popt = Popt::new(argv);
     let mut ce = Entry::new();
@@ -1165,21 +1083,17 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
             }
             Tag::Weight => {
                 set_option(&mut options, OPTC_WEIGHT)?;
-                ce.weight = string_to_number(req(), 0, 65535)
-                    .ok_or_else(|| fail("illegal weight specified"))?
-                    as u32;
+                ce.weight = string_to_number(req(), 0, 65535).ok_or_else(|| fail("illegal weight specified"))? as u32;
             }
             Tag::UThreshold => {
                 set_option(&mut options, OPTC_UTHRESHOLD)?;
                 ce.u_threshold = string_to_number(req(), 0, i32::MAX as i64)
-                    .ok_or_else(|| fail("illegal u_threshold specified"))?
-                    as u32;
+                    .ok_or_else(|| fail("illegal u_threshold specified"))? as u32;
             }
             Tag::LThreshold => {
                 set_option(&mut options, OPTC_LTHRESHOLD)?;
                 ce.l_threshold = string_to_number(req(), 0, i32::MAX as i64)
-                    .ok_or_else(|| fail("illegal l_threshold specified"))?
-                    as u32;
+                    .ok_or_else(|| fail("illegal l_threshold specified"))? as u32;
             }
             Tag::Connection => set_option(&mut options, OPTC_CONNECTION)?,
             Tag::Numeric => {
@@ -1242,18 +1156,12 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
                 set_option(&mut options, OPTC_MCAST_GROUP)?;
                 let g = req();
                 if g.contains(':') {
-                    let ok = g
-                        .parse::<Ipv6Addr>()
-                        .map(|x| x.is_multicast())
-                        .unwrap_or(false);
+                    let ok = g.parse::<Ipv6Addr>().map(|x| x.is_multicast()).unwrap_or(false);
                     if !ok {
                         return Err(fail(format!("invalid IPv6 mcast-group `{g}'")));
                     }
                 } else {
-                    let ok = g
-                        .parse::<Ipv4Addr>()
-                        .map(|x| x.is_multicast())
-                        .unwrap_or(false);
+                    let ok = g.parse::<Ipv4Addr>().map(|x| x.is_multicast()).unwrap_or(false);
                     if !ok {
                         return Err(fail(format!("invalid IPv4 mcast-group `{g}'")));
                     }
@@ -1261,18 +1169,15 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
             }
             Tag::McastPort => {
                 set_option(&mut options, OPTC_MCAST_PORT)?;
-                string_to_number(req(), 1, 65535)
-                    .ok_or_else(|| fail("illegal mcast-port specified"))?;
+                string_to_number(req(), 1, 65535).ok_or_else(|| fail("illegal mcast-port specified"))?;
             }
             Tag::McastTtl => {
                 set_option(&mut options, OPTC_MCAST_TTL)?;
-                string_to_number(req(), 1, 255)
-                    .ok_or_else(|| fail("illegal mcast-ttl specified"))?;
+                string_to_number(req(), 1, 255).ok_or_else(|| fail("illegal mcast-ttl specified"))?;
             }
             Tag::SyncMaxlen => {
                 set_option(&mut options, OPTC_SYNC_MAXLEN)?;
-                string_to_number(req(), 1, 65535 - 20 - 8)
-                    .ok_or_else(|| fail("illegal sync-maxlen specified"))?;
+                string_to_number(req(), 1, 65535 - 20 - 8).ok_or_else(|| fail("illegal sync-maxlen specified"))?;
             }
             Tag::TunInfo => set_option(&mut options, OPTC_TUN_INFO)?,
             Tag::TunType => {
@@ -1286,8 +1191,7 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
             }
             Tag::TunPort => {
                 set_option(&mut options, OPTC_TUN_PORT)?;
-                string_to_number(req(), 1, 65535)
-                    .ok_or_else(|| fail("illegal tunnel port specified"))?;
+                string_to_number(req(), 1, 65535).ok_or_else(|| fail("illegal tunnel port specified"))?;
             }
             Tag::TunNocsum => set_option(&mut options, OPTC_TUN_NOCSUM)?,
             Tag::TunCsum => set_option(&mut options, OPTC_TUN_CSUM)?,
@@ -1334,10 +1238,7 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
 
     if let Some(e) = popt_error {
         // ipvsadm prints popt's error and returns -1 from main: status 255.
-        return Err(UsageError {
-            message: format!("{}: {}", popt.bad_option(), e.text()),
-            exit_code: 255,
-        });
+        return Err(UsageError { message: format!("{}: {}", popt.bad_option(), e.text()), exit_code: 255 });
     }
 
     let cmd = ce.cmd.unwrap_or(Cmd::List);
@@ -1372,9 +1273,7 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
             return Err(fail("Zero port specified for non-persistent service"));
         }
         if ce.ops && ce.fwmark == 0 && ce.proto != IPPROTO_UDP {
-            return Err(fail(
-                "One-Packet Scheduling is only for UDP virtual services",
-            ));
+            return Err(fail("One-Packet Scheduling is only for UDP virtual services"));
         }
         if ce.sched.is_empty() {
             ce.sched = DEFAULT_SCHEDULER.to_string();
@@ -1399,18 +1298,14 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
     }
 
     if (cmd == Cmd::AddLaddr || cmd == Cmd::DelLaddr) && ce.fwmark != 0 {
-        return Err(fail(
-            "Local addresses (-z) are only for -t/-u services, not fwmark services",
-        ));
+        return Err(fail("Local addresses (-z) are only for -t/-u services, not fwmark services"));
     }
 
     if cmd == Cmd::List {
         let has = |optc: usize| options & (1u64 << optc) != 0;
         let what = has(OPTC_CONNECTION) || has(OPTC_TIMEOUT) || has(OPTC_DAEMON);
         let numbers = has(OPTC_STATS) || has(OPTC_RATE) || has(OPTC_THRESHOLDS);
-        if (what && numbers)
-            || ((has(OPTC_TIMEOUT) || has(OPTC_DAEMON)) && has(OPTC_PERSISTENTCONN))
-        {
+        if (what && numbers) || ((has(OPTC_TIMEOUT) || has(OPTC_DAEMON)) && has(OPTC_PERSISTENTCONN)) {
             return Err(fail("options conflicts in the list command"));
         }
     }
@@ -1474,26 +1369,16 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
             };
             Command::List(what, ce.format)
         }
-        Cmd::Zero => Command::Zero(if options & (1u64 << OPTC_SERVICE) != 0 {
-            Some(key)
-        } else {
-            None
-        }),
+        Cmd::Zero => Command::Zero(if options & (1u64 << OPTC_SERVICE) != 0 { Some(key) } else { None }),
         Cmd::Timeout => Command::SetTimeout(ce.timeouts),
-        Cmd::Save => Command::Save {
-            numeric: ce.format.numeric,
-        },
+        Cmd::Save => Command::Save { numeric: ce.format.numeric },
         Cmd::Restore => Command::Restore,
         Cmd::StartDaemon | Cmd::StopDaemon => {
             return Err(unsupported("The connection synchronization daemon"));
         }
         Cmd::AddLaddr => Command::AddLaddr(key, ce.laddr),
         Cmd::DelLaddr => Command::DelLaddr(key, ce.laddr),
-        Cmd::GetLaddr => Command::ListLaddr(if options & (1u64 << OPTC_SERVICE) != 0 {
-            Some(key)
-        } else {
-            None
-        }),
+        Cmd::GetLaddr => Command::ListLaddr(if options & (1u64 << OPTC_SERVICE) != 0 { Some(key) } else { None }),
         // generic_opt_check() made the rule compulsory.
         Cmd::AddMark | Cmd::DelMark => {
             let rule = ce.mark_rule.take().ok_or_else(|| fail(BAD_MARK_RULE))?;
@@ -1510,12 +1395,7 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
 /// ipvsadm's tunnel_opt_check() over tunnel_types_v_options.
 fn tunnel_opt_check(tun_type: usize, options: u64) -> Result<(), UsageError> {
     const TUNNAMES: [&str; 3] = ["ipip", "gue", "gre"];
-    const TUNOPTS: [usize; 4] = [
-        OPTC_TUN_PORT,
-        OPTC_TUN_NOCSUM,
-        OPTC_TUN_CSUM,
-        OPTC_TUN_REMCSUM,
-    ];
+    const TUNOPTS: [usize; 4] = [OPTC_TUN_PORT, OPTC_TUN_NOCSUM, OPTC_TUN_CSUM, OPTC_TUN_REMCSUM];
     const TABLE: [&[u8; 4]; 3] = [b"xxxx", b"+111", b"x11x"];
     let row = TABLE[tun_type];
     let mut last = 0usize;
@@ -1647,19 +1527,11 @@ mod tests {
     }
 
     fn tcp(a: [u8; 4], port: u16) -> ServiceKey {
-        ServiceKey::Addr {
-            proto: IPPROTO_TCP,
-            addr: Ipv4Addr::from(a),
-            port,
-        }
+        ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(a), port }
     }
 
     fn udp(a: [u8; 4], port: u16) -> ServiceKey {
-        ServiceKey::Addr {
-            proto: IPPROTO_UDP,
-            addr: Ipv4Addr::from(a),
-            port,
-        }
+        ServiceKey::Addr { proto: IPPROTO_UDP, addr: Ipv4Addr::from(a), port }
     }
 
     fn spec(key: ServiceKey, sched: &str) -> ServiceSpec {
@@ -1675,14 +1547,7 @@ mod tests {
     }
 
     fn dest(a: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestSpec {
-        DestSpec {
-            addr: Ipv4Addr::from(a),
-            port,
-            fwd,
-            weight,
-            u_threshold: 0,
-            l_threshold: 0,
-        }
+        DestSpec { addr: Ipv4Addr::from(a), port, fwd, weight, u_threshold: 0, l_threshold: 0 }
     }
 
     fn list(what: ListWhat, f: impl FnOnce(&mut ListFormat)) -> Command {
@@ -1705,18 +1570,9 @@ mod tests {
             Command::AddService(spec(tcp([172, 25, 254, 100], 80), "rr"))
         );
         // No -s: wlc.
-        assert_eq!(
-            p("-A -t 1.2.3.4:80").unwrap(),
-            Command::AddService(spec(tcp([1, 2, 3, 4], 80), "wlc"))
-        );
-        assert_eq!(
-            p("-E -u 1.2.3.4:53 -s sh").unwrap(),
-            Command::EditService(spec(udp([1, 2, 3, 4], 53), "sh"))
-        );
-        assert_eq!(
-            p("-A -f 10").unwrap(),
-            Command::AddService(spec(ServiceKey::Fwmark(10), "wlc"))
-        );
+        assert_eq!(p("-A -t 1.2.3.4:80").unwrap(), Command::AddService(spec(tcp([1, 2, 3, 4], 80), "wlc")));
+        assert_eq!(p("-E -u 1.2.3.4:53 -s sh").unwrap(), Command::EditService(spec(udp([1, 2, 3, 4], 53), "sh")));
+        assert_eq!(p("-A -f 10").unwrap(), Command::AddService(spec(ServiceKey::Fwmark(10), "wlc")));
         assert_eq!(
             p("--add-service --tcp-service=1.2.3.4:80 --scheduler wrr").unwrap(),
             Command::AddService(spec(tcp([1, 2, 3, 4], 80), "wrr"))
@@ -1725,26 +1581,11 @@ mod tests {
 
     #[test]
     fn combined_short_options() {
-        assert_eq!(
-            p("-At 1.2.3.4:80 -s rr").unwrap(),
-            Command::AddService(spec(tcp([1, 2, 3, 4], 80), "rr"))
-        );
-        assert_eq!(
-            p("-A -t1.2.3.4:80 -srr").unwrap(),
-            Command::AddService(spec(tcp([1, 2, 3, 4], 80), "rr"))
-        );
-        assert_eq!(
-            p("-A -t=1.2.3.4:80").unwrap(),
-            Command::AddService(spec(tcp([1, 2, 3, 4], 80), "wlc"))
-        );
-        assert_eq!(
-            p("-Ln").unwrap(),
-            list(ListWhat::Services(None), |f| f.numeric = true)
-        );
-        assert_eq!(
-            p("-lnc").unwrap(),
-            list(ListWhat::Connections, |f| f.numeric = true)
-        );
+        assert_eq!(p("-At 1.2.3.4:80 -s rr").unwrap(), Command::AddService(spec(tcp([1, 2, 3, 4], 80), "rr")));
+        assert_eq!(p("-A -t1.2.3.4:80 -srr").unwrap(), Command::AddService(spec(tcp([1, 2, 3, 4], 80), "rr")));
+        assert_eq!(p("-A -t=1.2.3.4:80").unwrap(), Command::AddService(spec(tcp([1, 2, 3, 4], 80), "wlc")));
+        assert_eq!(p("-Ln").unwrap(), list(ListWhat::Services(None), |f| f.numeric = true));
+        assert_eq!(p("-lnc").unwrap(), list(ListWhat::Connections, |f| f.numeric = true));
         assert_eq!(p("-Sn").unwrap(), Command::Save { numeric: true });
         assert_eq!(p("-S").unwrap(), Command::Save { numeric: false });
     }
@@ -1753,54 +1594,21 @@ mod tests {
     fn persistent_optional_argument() {
         let mut s = spec(tcp([1, 2, 3, 4], 0), "rr");
         s.persistent = Some(300);
-        assert_eq!(
-            p("-A -t 1.2.3.4:0 -s rr -p").unwrap(),
-            Command::AddService(s.clone())
-        );
-        assert_eq!(
-            p("-A -t 1.2.3.4:0 -p -s rr").unwrap(),
-            Command::AddService(s.clone())
-        );
+        assert_eq!(p("-A -t 1.2.3.4:0 -s rr -p").unwrap(), Command::AddService(s.clone()));
+        assert_eq!(p("-A -t 1.2.3.4:0 -p -s rr").unwrap(), Command::AddService(s.clone()));
         s.persistent = Some(600);
-        assert_eq!(
-            p("-A -t 1.2.3.4:0 -s rr -p 600").unwrap(),
-            Command::AddService(s.clone())
-        );
-        assert_eq!(
-            p("-A -t 1.2.3.4:0 -s rr -p600").unwrap(),
-            Command::AddService(s.clone())
-        );
-        assert_eq!(
-            p("-A -t 1.2.3.4:0 -s rr --persistent=600").unwrap(),
-            Command::AddService(s.clone())
-        );
-        assert_eq!(
-            p("-A -t 1.2.3.4:0 -s rr --persistent 600").unwrap(),
-            Command::AddService(s.clone())
-        );
+        assert_eq!(p("-A -t 1.2.3.4:0 -s rr -p 600").unwrap(), Command::AddService(s.clone()));
+        assert_eq!(p("-A -t 1.2.3.4:0 -s rr -p600").unwrap(), Command::AddService(s.clone()));
+        assert_eq!(p("-A -t 1.2.3.4:0 -s rr --persistent=600").unwrap(), Command::AddService(s.clone()));
+        assert_eq!(p("-A -t 1.2.3.4:0 -s rr --persistent 600").unwrap(), Command::AddService(s.clone()));
         // Without a port the service needs persistence.
         s.persistent = Some(300);
         assert_eq!(p("-A -t 1.2.3.4 -s rr -p").unwrap(), Command::AddService(s));
-        assert_eq!(
-            err2("-A -t 1.2.3.4 -s rr"),
-            "Zero port specified for non-persistent service"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:0"),
-            "Zero port specified for non-persistent service"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -p 0"),
-            "invalid timeout value `0' specified"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -p 2678401"),
-            "invalid timeout value `2678401' specified"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -p rr"),
-            "invalid timeout value `rr' specified"
-        );
+        assert_eq!(err2("-A -t 1.2.3.4 -s rr"), "Zero port specified for non-persistent service");
+        assert_eq!(err2("-A -t 1.2.3.4:0"), "Zero port specified for non-persistent service");
+        assert_eq!(err2("-A -t 1.2.3.4:80 -p 0"), "invalid timeout value `0' specified");
+        assert_eq!(err2("-A -t 1.2.3.4:80 -p 2678401"), "invalid timeout value `2678401' specified");
+        assert_eq!(err2("-A -t 1.2.3.4:80 -p rr"), "invalid timeout value `rr' specified");
     }
 
     #[test]
@@ -1816,31 +1624,13 @@ mod tests {
         let mut s = spec(udp([1, 2, 3, 4], 53), "rr");
         s.ops = true;
         s.sched_flags = vec!["flag-1".into(), "flag-3".into()];
-        assert_eq!(
-            p("-A -u 1.2.3.4:53 -s rr -o --sched-flags flag-3,flag-1").unwrap(),
-            Command::AddService(s)
-        );
+        assert_eq!(p("-A -u 1.2.3.4:53 -s rr -o --sched-flags flag-3,flag-1").unwrap(), Command::AddService(s));
         // sh-* flags are only for sh; the default scheduler counts.
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -b sh-port"),
-            "incompatible scheduler flag `sh-port'"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -s mh -b sh-port"),
-            "incompatible scheduler flag `sh-port'"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -b bogus"),
-            "invalid scheduler flag `bogus'"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -o"),
-            "One-Packet Scheduling is only for UDP virtual services"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -M 300.1.1.1"),
-            "illegal virtual server persistent mask specified"
-        );
+        assert_eq!(err2("-A -t 1.2.3.4:80 -b sh-port"), "incompatible scheduler flag `sh-port'");
+        assert_eq!(err2("-A -t 1.2.3.4:80 -s mh -b sh-port"), "incompatible scheduler flag `sh-port'");
+        assert_eq!(err2("-A -t 1.2.3.4:80 -b bogus"), "invalid scheduler flag `bogus'");
+        assert_eq!(err2("-A -t 1.2.3.4:80 -o"), "One-Packet Scheduling is only for UDP virtual services");
+        assert_eq!(err2("-A -t 1.2.3.4:80 -M 300.1.1.1"), "illegal virtual server persistent mask specified");
         // ipvsadm -E without -s falls back to wlc too.
         assert_eq!(p("-E -f 3 -p 60").unwrap(), {
             let mut s = spec(ServiceKey::Fwmark(3), "wlc");
@@ -1851,26 +1641,14 @@ mod tests {
 
     #[test]
     fn delete_clear_zero_save_restore() {
-        assert_eq!(
-            p("-D -t 172.25.254.100:80").unwrap(),
-            Command::DeleteService(tcp([172, 25, 254, 100], 80))
-        );
-        assert_eq!(
-            p("--delete-service -f 7").unwrap(),
-            Command::DeleteService(ServiceKey::Fwmark(7))
-        );
+        assert_eq!(p("-D -t 172.25.254.100:80").unwrap(), Command::DeleteService(tcp([172, 25, 254, 100], 80)));
+        assert_eq!(p("--delete-service -f 7").unwrap(), Command::DeleteService(ServiceKey::Fwmark(7)));
         assert_eq!(p("-C").unwrap(), Command::Clear);
         assert_eq!(p("--clear").unwrap(), Command::Clear);
         assert_eq!(p("-Z").unwrap(), Command::Zero(None));
-        assert_eq!(
-            p("-Z -t 1.2.3.4:80").unwrap(),
-            Command::Zero(Some(tcp([1, 2, 3, 4], 80)))
-        );
+        assert_eq!(p("-Z -t 1.2.3.4:80").unwrap(), Command::Zero(Some(tcp([1, 2, 3, 4], 80))));
         assert_eq!(p("-R").unwrap(), Command::Restore);
-        assert_eq!(
-            p("--save --numeric").unwrap(),
-            Command::Save { numeric: true }
-        );
+        assert_eq!(p("--save --numeric").unwrap(), Command::Save { numeric: true });
         assert_eq!(p("-h").unwrap(), Command::Help);
         assert_eq!(p("--help --bogus").unwrap(), Command::Help);
         assert_eq!(p("-v").unwrap(), Command::Version);
@@ -1902,11 +1680,7 @@ mod tests {
             p("-e -t 172.25.254.100:80 -r 192.168.1.10:81 -i -w 5 -x 100 -y 50").unwrap(),
             Command::EditDest(
                 k,
-                DestSpec {
-                    u_threshold: 100,
-                    l_threshold: 50,
-                    ..dest([192, 168, 1, 10], 80, FwdMethod::Tunnel, 5)
-                }
+                DestSpec { u_threshold: 100, l_threshold: 50, ..dest([192, 168, 1, 10], 80, FwdMethod::Tunnel, 5) }
             )
         );
         // FULLNAT keeps the port, like masquerading.
@@ -1917,25 +1691,18 @@ mod tests {
         // fwmark services: dest port 0 unless given.
         assert_eq!(
             p("-a -f 10 -r 192.168.39.17 -g").unwrap(),
-            Command::AddDest(
-                ServiceKey::Fwmark(10),
-                dest([192, 168, 39, 17], 0, FwdMethod::Route, 1)
-            )
+            Command::AddDest(ServiceKey::Fwmark(10), dest([192, 168, 39, 17], 0, FwdMethod::Route, 1))
         );
         assert_eq!(
             p("-a -f 10 -r 192.168.39.17:443 -g").unwrap(),
-            Command::AddDest(
-                ServiceKey::Fwmark(10),
-                dest([192, 168, 39, 17], 443, FwdMethod::Route, 1)
-            )
+            Command::AddDest(ServiceKey::Fwmark(10), dest([192, 168, 39, 17], 443, FwdMethod::Route, 1))
         );
         assert_eq!(
             p("-d -t 172.25.254.100:80 -r 192.168.1.10").unwrap(),
             Command::DeleteDest(k, Ipv4Addr::new(192, 168, 1, 10), 80)
         );
         assert_eq!(
-            p("--delete-server --tcp-service 172.25.254.100:80 --real-server=192.168.1.10:90")
-                .unwrap(),
+            p("--delete-server --tcp-service 172.25.254.100:80 --real-server=192.168.1.10:90").unwrap(),
             Command::DeleteDest(k, Ipv4Addr::new(192, 168, 1, 10), 90)
         );
         // ipvsadm copies the service port known when -r is read.
@@ -1947,39 +1714,18 @@ mod tests {
 
     #[test]
     fn names_from_files() {
-        assert_eq!(
-            p("-A -t 1.2.3.4:http").unwrap(),
-            Command::AddService(spec(tcp([1, 2, 3, 4], 80), "wlc"))
-        );
-        assert_eq!(
-            p("-A -t 1.2.3.4:www").unwrap(),
-            Command::AddService(spec(tcp([1, 2, 3, 4], 80), "wlc"))
-        );
-        assert_eq!(
-            p("-A -u 1.2.3.4:domain").unwrap(),
-            Command::AddService(spec(udp([1, 2, 3, 4], 53), "wlc"))
-        );
+        assert_eq!(p("-A -t 1.2.3.4:http").unwrap(), Command::AddService(spec(tcp([1, 2, 3, 4], 80), "wlc")));
+        assert_eq!(p("-A -t 1.2.3.4:www").unwrap(), Command::AddService(spec(tcp([1, 2, 3, 4], 80), "wlc")));
+        assert_eq!(p("-A -u 1.2.3.4:domain").unwrap(), Command::AddService(spec(udp([1, 2, 3, 4], 53), "wlc")));
         // domain is only listed for udp here.
-        assert_eq!(
-            err2("-A -t 1.2.3.4:domain"),
-            "illegal virtual server address[:port] specified"
-        );
-        assert_eq!(
-            p("-A -t web1:https").unwrap(),
-            Command::AddService(spec(tcp([10, 1, 1, 1], 443), "wlc"))
-        );
+        assert_eq!(err2("-A -t 1.2.3.4:domain"), "illegal virtual server address[:port] specified");
+        assert_eq!(p("-A -t web1:https").unwrap(), Command::AddService(spec(tcp([10, 1, 1, 1], 443), "wlc")));
         assert_eq!(
             p("-a -t localhost:ssh -r web1.example -m").unwrap(),
-            Command::AddDest(
-                tcp([127, 0, 0, 1], 22),
-                dest([10, 1, 1, 1], 22, FwdMethod::Masq, 1)
-            )
+            Command::AddDest(tcp([127, 0, 0, 1], 22), dest([10, 1, 1, 1], 22, FwdMethod::Masq, 1))
         );
         // inet_aton's short forms.
-        assert_eq!(
-            p("-A -t 10.1:80").unwrap(),
-            Command::AddService(spec(tcp([10, 0, 0, 1], 80), "wlc"))
-        );
+        assert_eq!(p("-A -t 10.1:80").unwrap(), Command::AddService(spec(tcp([10, 0, 0, 1], 80), "wlc")));
         assert_eq!(inet_aton("0x7f.1"), Some(Ipv4Addr::new(127, 0, 0, 1)));
         assert_eq!(inet_aton("010.0.0.1"), Some(Ipv4Addr::new(8, 0, 0, 1)));
         assert_eq!(inet_aton("1.2.3.256"), None);
@@ -1992,10 +1738,7 @@ mod tests {
     fn list_variants() {
         assert_eq!(p("-L").unwrap(), list(ListWhat::Services(None), |_| {}));
         assert_eq!(p("--list").unwrap(), list(ListWhat::Services(None), |_| {}));
-        assert_eq!(
-            p("-l -n").unwrap(),
-            list(ListWhat::Services(None), |f| f.numeric = true)
-        );
+        assert_eq!(p("-l -n").unwrap(), list(ListWhat::Services(None), |f| f.numeric = true));
         assert_eq!(
             p("-L -n --stats").unwrap(),
             list(ListWhat::Services(None), |f| {
@@ -2012,129 +1755,50 @@ mod tests {
                 f.nosort = true
             })
         );
-        assert_eq!(
-            p("-L -X").unwrap(),
-            list(ListWhat::Services(None), |f| f.exact = true)
-        );
-        assert_eq!(
-            p("-L --thresholds").unwrap(),
-            list(ListWhat::Services(None), |f| f.thresholds = true)
-        );
-        assert_eq!(
-            p("-L --persistent-conn").unwrap(),
-            list(ListWhat::Services(None), |f| f.persistent_conn = true)
-        );
-        assert_eq!(
-            p("-L -c --persistent-conn").unwrap(),
-            list(ListWhat::Connections, |f| f.persistent_conn = true)
-        );
+        assert_eq!(p("-L -X").unwrap(), list(ListWhat::Services(None), |f| f.exact = true));
+        assert_eq!(p("-L --thresholds").unwrap(), list(ListWhat::Services(None), |f| f.thresholds = true));
+        assert_eq!(p("-L --persistent-conn").unwrap(), list(ListWhat::Services(None), |f| f.persistent_conn = true));
+        assert_eq!(p("-L -c --persistent-conn").unwrap(), list(ListWhat::Connections, |f| f.persistent_conn = true));
         assert_eq!(p("-L --timeout").unwrap(), list(ListWhat::Timeout, |_| {}));
         assert_eq!(p("-L --daemon").unwrap(), list(ListWhat::Daemon, |_| {}));
         assert_eq!(
             p("-Ln -t 1.2.3.4:80").unwrap(),
-            list(ListWhat::Services(Some(tcp([1, 2, 3, 4], 80))), |f| f
-                .numeric =
-                true)
+            list(ListWhat::Services(Some(tcp([1, 2, 3, 4], 80))), |f| f.numeric = true)
         );
-        assert_eq!(
-            p("-L -f 5").unwrap(),
-            list(ListWhat::Services(Some(ServiceKey::Fwmark(5))), |_| {})
-        );
+        assert_eq!(p("-L -f 5").unwrap(), list(ListWhat::Services(Some(ServiceKey::Fwmark(5))), |_| {}));
     }
 
     #[test]
     fn set_timeouts() {
-        assert_eq!(
-            p("--set 900 120 300").unwrap(),
-            Command::SetTimeout(Timeouts {
-                tcp: 900,
-                tcp_fin: 120,
-                udp: 300
-            })
-        );
-        assert_eq!(
-            p("--set 0 0 10").unwrap(),
-            Command::SetTimeout(Timeouts {
-                tcp: 0,
-                tcp_fin: 0,
-                udp: 10
-            })
-        );
-        assert_eq!(
-            err2("--set 900 120"),
-            "--set option requires 3 timeout values"
-        );
+        assert_eq!(p("--set 900 120 300").unwrap(), Command::SetTimeout(Timeouts { tcp: 900, tcp_fin: 120, udp: 300 }));
+        assert_eq!(p("--set 0 0 10").unwrap(), Command::SetTimeout(Timeouts { tcp: 0, tcp_fin: 0, udp: 10 }));
+        assert_eq!(err2("--set 900 120"), "--set option requires 3 timeout values");
         assert_eq!(err2("--set"), "--set option requires 3 timeout values");
         assert_eq!(err2("--set 900 120 300 5"), "unexpected argument 5");
-        assert_eq!(
-            err2("--set 900 x 300"),
-            "invalid timeout value `x' specified"
-        );
-        assert_eq!(
-            err2("--set 900 120 2678401"),
-            "invalid timeout value `2678401' specified"
-        );
+        assert_eq!(err2("--set 900 x 300"), "invalid timeout value `x' specified");
+        assert_eq!(err2("--set 900 120 2678401"), "invalid timeout value `2678401' specified");
     }
 
     // ----- value errors -----
 
     #[test]
     fn value_errors() {
-        assert_eq!(
-            err2("-A -t 1.2.3.4:99999"),
-            "illegal virtual server address[:port] specified"
-        );
-        assert_eq!(
-            err2("-A -t 80"),
-            "illegal virtual server address[:port] specified"
-        );
-        assert_eq!(
-            err2("-A -t nosuchhost:80"),
-            "illegal virtual server address[:port] specified"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:"),
-            "illegal virtual server address[:port] specified"
-        );
-        assert_eq!(
-            err2("-a -t 1.2.3.4:80 -r 5.6.7.8:x"),
-            "illegal real server address[:port] specified"
-        );
-        assert_eq!(
-            err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -w 65536"),
-            "illegal weight specified"
-        );
-        assert_eq!(
-            err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -w -1"),
-            "illegal weight specified"
-        );
-        assert_eq!(
-            err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -w abc"),
-            "illegal weight specified"
-        );
-        assert_eq!(
-            err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -x 2147483648"),
-            "illegal u_threshold specified"
-        );
-        assert_eq!(
-            err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -y q"),
-            "illegal l_threshold specified"
-        );
+        assert_eq!(err2("-A -t 1.2.3.4:99999"), "illegal virtual server address[:port] specified");
+        assert_eq!(err2("-A -t 80"), "illegal virtual server address[:port] specified");
+        assert_eq!(err2("-A -t nosuchhost:80"), "illegal virtual server address[:port] specified");
+        assert_eq!(err2("-A -t 1.2.3.4:"), "illegal virtual server address[:port] specified");
+        assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8:x"), "illegal real server address[:port] specified");
+        assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -w 65536"), "illegal weight specified");
+        assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -w -1"), "illegal weight specified");
+        assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -w abc"), "illegal weight specified");
+        assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -x 2147483648"), "illegal u_threshold specified");
+        assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -y q"), "illegal l_threshold specified");
         assert_eq!(err2("-A -f 0"), "invalid fwmark value `0' specified");
-        assert_eq!(
-            err2("-A -f 4294967296"),
-            "invalid fwmark value `4294967296' specified"
-        );
+        assert_eq!(err2("-A -f 4294967296"), "invalid fwmark value `4294967296' specified");
         assert_eq!(err2("-A -f 1x"), "invalid fwmark value `1x' specified");
-        assert_eq!(
-            p("-A -f 4294967295").unwrap(),
-            Command::AddService(spec(ServiceKey::Fwmark(u32::MAX), "wlc"))
-        );
+        assert_eq!(p("-A -f 4294967295").unwrap(), Command::AddService(spec(ServiceKey::Fwmark(u32::MAX), "wlc")));
         assert_eq!(p("-a -t 1.2.3.4:80 -r 5.6.7.8 -w 65535").unwrap(), {
-            Command::AddDest(
-                tcp([1, 2, 3, 4], 80),
-                dest([5, 6, 7, 8], 80, FwdMethod::Route, 65535),
-            )
+            Command::AddDest(tcp([1, 2, 3, 4], 80), dest([5, 6, 7, 8], 80, FwdMethod::Route, 65535))
         });
     }
 
@@ -2142,18 +1806,9 @@ mod tests {
 
     #[test]
     fn legality_table() {
-        assert_eq!(
-            err2("-A -s rr"),
-            "You need to supply the 'service-address' option for the 'add-service' command"
-        );
-        assert_eq!(
-            err2("-E"),
-            "You need to supply the 'service-address' option for the 'edit-service' command"
-        );
-        assert_eq!(
-            err2("-D"),
-            "You need to supply the 'service-address' option for the 'delete-service' command"
-        );
+        assert_eq!(err2("-A -s rr"), "You need to supply the 'service-address' option for the 'add-service' command");
+        assert_eq!(err2("-E"), "You need to supply the 'service-address' option for the 'edit-service' command");
+        assert_eq!(err2("-D"), "You need to supply the 'service-address' option for the 'delete-service' command");
         assert_eq!(
             err2("-a -t 1.2.3.4:80"),
             "You need to supply the 'real-server' option for the 'add-server' command"
@@ -2166,42 +1821,15 @@ mod tests {
             err2("-e -r 1.2.3.4"),
             "You need to supply the 'service-address' option for the 'edit-server' command"
         );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -n"),
-            "Illegal 'numeric' option with the 'add-service' command"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -r 5.6.7.8"),
-            "Illegal 'real-server' option with the 'add-service' command"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -w 3"),
-            "Illegal 'weight' option with the 'add-service' command"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -m"),
-            "Illegal 'forwarding-method' option with the 'add-service' command"
-        );
-        assert_eq!(
-            err2("-D -t 1.2.3.4:80 -s rr"),
-            "Illegal 'scheduler' option with the 'delete-service' command"
-        );
-        assert_eq!(
-            err2("-C -n"),
-            "Illegal 'numeric' option with the 'flush' command"
-        );
-        assert_eq!(
-            err2("-C -t 1.2.3.4:80"),
-            "Illegal 'service-address' option with the 'flush' command"
-        );
-        assert_eq!(
-            err2("-L -s rr"),
-            "Illegal 'scheduler' option with the 'list' command"
-        );
-        assert_eq!(
-            err2("-L -o"),
-            "Illegal 'ops' option with the 'list' command"
-        );
+        assert_eq!(err2("-A -t 1.2.3.4:80 -n"), "Illegal 'numeric' option with the 'add-service' command");
+        assert_eq!(err2("-A -t 1.2.3.4:80 -r 5.6.7.8"), "Illegal 'real-server' option with the 'add-service' command");
+        assert_eq!(err2("-A -t 1.2.3.4:80 -w 3"), "Illegal 'weight' option with the 'add-service' command");
+        assert_eq!(err2("-A -t 1.2.3.4:80 -m"), "Illegal 'forwarding-method' option with the 'add-service' command");
+        assert_eq!(err2("-D -t 1.2.3.4:80 -s rr"), "Illegal 'scheduler' option with the 'delete-service' command");
+        assert_eq!(err2("-C -n"), "Illegal 'numeric' option with the 'flush' command");
+        assert_eq!(err2("-C -t 1.2.3.4:80"), "Illegal 'service-address' option with the 'flush' command");
+        assert_eq!(err2("-L -s rr"), "Illegal 'scheduler' option with the 'list' command");
+        assert_eq!(err2("-L -o"), "Illegal 'ops' option with the 'list' command");
         assert_eq!(
             err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -s rr"),
             "Illegal 'scheduler' option with the 'add-server' command"
@@ -2210,23 +1838,14 @@ mod tests {
             err2("-d -t 1.2.3.4:80 -r 5.6.7.8 -m"),
             "Illegal 'forwarding-method' option with the 'delete-server' command"
         );
+        assert_eq!(err2("--set 1 2 3 -n"), "Illegal 'numeric' option with the 'set' command");
+        assert_eq!(err2("-R -n"), "Illegal 'numeric' option with the 'restore' command");
+        assert_eq!(err2("-S -c"), "Illegal 'connection' option with the 'save' command");
+        assert_eq!(err2("-Z -n"), "Illegal 'numeric' option with the 'zero' command");
         assert_eq!(
-            err2("--set 1 2 3 -n"),
-            "Illegal 'numeric' option with the 'set' command"
+            err2("-L -c -t 1.2.3.4:80"),
+            "The option 'service-address' conflicts with the 'connection' option in the 'list' command"
         );
-        assert_eq!(
-            err2("-R -n"),
-            "Illegal 'numeric' option with the 'restore' command"
-        );
-        assert_eq!(
-            err2("-S -c"),
-            "Illegal 'connection' option with the 'save' command"
-        );
-        assert_eq!(
-            err2("-Z -n"),
-            "Illegal 'numeric' option with the 'zero' command"
-        );
-        assert_eq!(err2("-L -c -t 1.2.3.4:80"), "The option 'service-address' conflicts with the 'connection' option in the 'list' command");
         assert_eq!(
             err2("-L --timeout --daemon"),
             "The option 'daemon' conflicts with the 'timeout' option in the 'list' command"
@@ -2235,48 +1854,21 @@ mod tests {
             err2("-L -c --timeout"),
             "The option 'timeout' conflicts with the 'connection' option in the 'list' command"
         );
-        assert_eq!(
-            err2("-L -c --stats"),
-            "options conflicts in the list command"
-        );
-        assert_eq!(
-            err2("-L --timeout --rate"),
-            "options conflicts in the list command"
-        );
-        assert_eq!(
-            err2("-L --daemon --persistent-conn"),
-            "options conflicts in the list command"
-        );
+        assert_eq!(err2("-L -c --stats"), "options conflicts in the list command");
+        assert_eq!(err2("-L --timeout --rate"), "options conflicts in the list command");
+        assert_eq!(err2("-L --daemon --persistent-conn"), "options conflicts in the list command");
         // The first violation in option order wins.
-        assert_eq!(
-            err2("-D -n -s rr"),
-            "Illegal 'numeric' option with the 'delete-service' command"
-        );
+        assert_eq!(err2("-D -n -s rr"), "Illegal 'numeric' option with the 'delete-service' command");
     }
 
     #[test]
     fn repeated_options_and_commands() {
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -t 1.2.3.4:81"),
-            "multiple 'service-address' options specified"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 -f 3"),
-            "multiple 'service-address' options specified"
-        );
-        assert_eq!(
-            err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -m -g"),
-            "multiple 'forwarding-method' options specified"
-        );
-        assert_eq!(
-            err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -m --fullnat"),
-            "multiple 'forwarding-method' options specified"
-        );
+        assert_eq!(err2("-A -t 1.2.3.4:80 -t 1.2.3.4:81"), "multiple 'service-address' options specified");
+        assert_eq!(err2("-A -t 1.2.3.4:80 -f 3"), "multiple 'service-address' options specified");
+        assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -m -g"), "multiple 'forwarding-method' options specified");
+        assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -m --fullnat"), "multiple 'forwarding-method' options specified");
         assert_eq!(err2("-Lnn"), "multiple 'numeric' options specified");
-        assert_eq!(
-            err2("-L --stats --stats"),
-            "multiple 'stats' options specified"
-        );
+        assert_eq!(err2("-L --stats --stats"), "multiple 'stats' options specified");
         // A second command: ipvsadm's popt loop reports it as an invalid
         // option naming the word it came from.
         assert_eq!(err2("-A -E -t 1.2.3.4:80"), "invalid option `-E'");
@@ -2294,23 +1886,11 @@ mod tests {
         assert_eq!(err("-L --foo"), ("--foo: unknown option".to_string(), 255));
         assert_eq!(err("-Lq"), ("-Lq: unknown option".to_string(), 255));
         assert_eq!(err("-A -t"), ("-t: missing argument".to_string(), 255));
-        assert_eq!(
-            err("-L --numeric=yes"),
-            (
-                "--numeric=yes: option does not take an argument".to_string(),
-                255
-            )
-        );
+        assert_eq!(err("-L --numeric=yes"), ("--numeric=yes: option does not take an argument".to_string(), 255));
         // A fail() while reading options comes before a later popt error.
-        assert_eq!(
-            err2("-A -t 1.2.3.4:99999 --foo"),
-            "illegal virtual server address[:port] specified"
-        );
+        assert_eq!(err2("-A -t 1.2.3.4:99999 --foo"), "illegal virtual server address[:port] specified");
         // Errors while reading options come before leftovers.
-        assert_eq!(
-            err("-L foo --foo"),
-            ("--foo: unknown option".to_string(), 255)
-        );
+        assert_eq!(err("-L foo --foo"), ("--foo: unknown option".to_string(), 255));
         let tryhelp = "Try `rvsadm -h' or 'rvsadm --help' for more information.".to_string();
         assert_eq!(err("--foo"), (tryhelp.clone(), 255));
         assert_eq!(err("-n -L"), (tryhelp.clone(), 255));
@@ -2324,26 +1904,11 @@ mod tests {
         assert_eq!(err2("-A -t ::1"), "IPv6 is not supported by rvs");
         assert_eq!(err2("-A -t 1.2.3.4:80 -6"), "-6 used before -f\n");
         assert_eq!(err2("-A -f 1 -6"), "IPv6 is not supported by rvs");
-        assert_eq!(
-            err2("-A --sctp-service 1.2.3.4:80"),
-            "SCTP is not supported by rvs"
-        );
-        assert_eq!(
-            err2("-A -t 1.2.3.4:80 --pe sip"),
-            "A persistence engine (--pe) is not supported by rvs"
-        );
-        assert_eq!(
-            err2("--start-daemon master"),
-            "The connection synchronization daemon is not supported by rvs"
-        );
-        assert_eq!(
-            err2("--start-daemon foo"),
-            "illegal start-daemon parameter specified"
-        );
-        assert_eq!(
-            err2("-a -t 1.2.3.4:80 -r 5.6.7.8 --tun-type gue"),
-            "Tunnel options conflict with forward method"
-        );
+        assert_eq!(err2("-A --sctp-service 1.2.3.4:80"), "SCTP is not supported by rvs");
+        assert_eq!(err2("-A -t 1.2.3.4:80 --pe sip"), "A persistence engine (--pe) is not supported by rvs");
+        assert_eq!(err2("--start-daemon master"), "The connection synchronization daemon is not supported by rvs");
+        assert_eq!(err2("--start-daemon foo"), "illegal start-daemon parameter specified");
+        assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 --tun-type gue"), "Tunnel options conflict with forward method");
         assert_eq!(
             err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -i --tun-type gue"),
             "You need to supply the 'tun-port' option for the 'gue' tunnel type"
@@ -2356,23 +1921,14 @@ mod tests {
             err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -i --tun-type gre"),
             "A GUE or GRE tunnel is not supported by rvs"
         );
-        assert_eq!(
-            err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -i --tun-type vxlan"),
-            "illegal tunnel type specified"
-        );
+        assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -i --tun-type vxlan"), "illegal tunnel type specified");
         assert_eq!(
             p("-a -t 1.2.3.4:80 -r 5.6.7.8 -i --tun-type ipip").unwrap(),
-            Command::AddDest(
-                tcp([1, 2, 3, 4], 80),
-                dest([5, 6, 7, 8], 80, FwdMethod::Tunnel, 1)
-            )
+            Command::AddDest(tcp([1, 2, 3, 4], 80), dest([5, 6, 7, 8], 80, FwdMethod::Tunnel, 1))
         );
         assert_eq!(err2("-L --tun-info"), "--tun-info is not supported by rvs");
         // --syncid is legal (and meaningless) with -L in ipvsadm.
-        assert_eq!(
-            p("-L --syncid 3").unwrap(),
-            list(ListWhat::Services(None), |_| {})
-        );
+        assert_eq!(p("-L --syncid 3").unwrap(), list(ListWhat::Services(None), |_| {}));
     }
 
     // ----- restore lines -----
@@ -2386,33 +1942,17 @@ mod tests {
         assert!(parse_restore_line_with("  # indented comment", &n).is_none());
         assert!(parse_restore_line_with("ipvsadm", &n).is_none());
         assert_eq!(
-            parse_restore_line_with("-A -t 172.25.254.100:80 -s rr", &n)
-                .unwrap()
-                .unwrap(),
+            parse_restore_line_with("-A -t 172.25.254.100:80 -s rr", &n).unwrap().unwrap(),
             Command::AddService(spec(tcp([172, 25, 254, 100], 80), "rr"))
         );
         assert_eq!(
-            parse_restore_line_with("ipvsadm -A -t 1.2.3.4:80 -s \"rr\"  # web\r", &n)
-                .unwrap()
-                .unwrap(),
+            parse_restore_line_with("ipvsadm -A -t 1.2.3.4:80 -s \"rr\"  # web\r", &n).unwrap().unwrap(),
             Command::AddService(spec(tcp([1, 2, 3, 4], 80), "rr"))
         );
+        assert_eq!(split_restore_line("-a \"x y\" z\"w\""), vec!["-a", "x y", "zw"]);
+        assert_eq!(parse_restore_line_with("-R", &n).unwrap().unwrap_err().exit_code, 255);
         assert_eq!(
-            split_restore_line("-a \"x y\" z\"w\""),
-            vec!["-a", "x y", "zw"]
-        );
-        assert_eq!(
-            parse_restore_line_with("-R", &n)
-                .unwrap()
-                .unwrap_err()
-                .exit_code,
-            255
-        );
-        assert_eq!(
-            parse_restore_line_with("-A -t 1.2.3.4:80 -w 1", &n)
-                .unwrap()
-                .unwrap_err()
-                .message,
+            parse_restore_line_with("-A -t 1.2.3.4:80 -w 1", &n).unwrap().unwrap_err().message,
             "Illegal 'weight' option with the 'add-service' command"
         );
     }
@@ -2423,52 +1963,28 @@ mod tests {
     fn laddr_commands() {
         let k = tcp([198, 18, 0, 100], 80);
         let la = Ipv4Addr::new(198, 18, 2, 100);
-        assert_eq!(
-            p("-P -t 198.18.0.100:80 -z 198.18.2.100").unwrap(),
-            Command::AddLaddr(k, la)
-        );
+        assert_eq!(p("-P -t 198.18.0.100:80 -z 198.18.2.100").unwrap(), Command::AddLaddr(k, la));
         assert_eq!(
             p("--add-laddr --tcp-service 198.18.0.100:80 --laddr=198.18.2.100").unwrap(),
             Command::AddLaddr(k, la)
         );
         // Options in any order, clustered like any short option.
-        assert_eq!(
-            p("-Pz 198.18.2.100 -t198.18.0.100:80").unwrap(),
-            Command::AddLaddr(k, la)
-        );
-        assert_eq!(
-            p("-Q -t 198.18.0.100:80 -z 198.18.2.100").unwrap(),
-            Command::DelLaddr(k, la)
-        );
+        assert_eq!(p("-Pz 198.18.2.100 -t198.18.0.100:80").unwrap(), Command::AddLaddr(k, la));
+        assert_eq!(p("-Q -t 198.18.0.100:80 -z 198.18.2.100").unwrap(), Command::DelLaddr(k, la));
         assert_eq!(
             p("--del-laddr -u 1.2.3.4:domain --laddr 10.0.0.1").unwrap(),
             Command::DelLaddr(udp([1, 2, 3, 4], 53), Ipv4Addr::new(10, 0, 0, 1))
         );
         // A host name from /etc/hosts; a port (as DPVS's parse_service
         // allows) is ignored.
-        assert_eq!(
-            p("-P -t 198.18.0.100:80 -z web1").unwrap(),
-            Command::AddLaddr(k, Ipv4Addr::new(10, 1, 1, 1))
-        );
-        assert_eq!(
-            p("-P -t 198.18.0.100:80 -z 198.18.2.100:1234").unwrap(),
-            Command::AddLaddr(k, la)
-        );
+        assert_eq!(p("-P -t 198.18.0.100:80 -z web1").unwrap(), Command::AddLaddr(k, Ipv4Addr::new(10, 1, 1, 1)));
+        assert_eq!(p("-P -t 198.18.0.100:80 -z 198.18.2.100:1234").unwrap(), Command::AddLaddr(k, la));
         // A persistent all-ports service is a service like any other.
-        assert_eq!(
-            p("-P -t 198.18.0.100 -z 198.18.2.100").unwrap(),
-            Command::AddLaddr(tcp([198, 18, 0, 100], 0), la)
-        );
+        assert_eq!(p("-P -t 198.18.0.100 -z 198.18.2.100").unwrap(), Command::AddLaddr(tcp([198, 18, 0, 100], 0), la));
         assert_eq!(p("-G").unwrap(), Command::ListLaddr(None));
         assert_eq!(p("--get-laddr").unwrap(), Command::ListLaddr(None));
-        assert_eq!(
-            p("-G -t 198.18.0.100:80").unwrap(),
-            Command::ListLaddr(Some(k))
-        );
-        assert_eq!(
-            p("-Gt 198.18.0.100:http").unwrap(),
-            Command::ListLaddr(Some(k))
-        );
+        assert_eq!(p("-G -t 198.18.0.100:80").unwrap(), Command::ListLaddr(Some(k)));
+        assert_eq!(p("-Gt 198.18.0.100:http").unwrap(), Command::ListLaddr(Some(k)));
         // --fullnat is a forwarding method for -a/-e.
         assert_eq!(
             p("-e -t 198.18.0.100:80 -r 10.0.0.9:8080 --fullnat -w 3").unwrap(),
@@ -2478,31 +1994,16 @@ mod tests {
 
     #[test]
     fn laddr_errors() {
-        assert_eq!(
-            err2("-P -t 198.18.0.100:80"),
-            "You need to supply the 'laddr' option for the 'add-laddr' command"
-        );
-        assert_eq!(
-            err2("-Q -t 198.18.0.100:80"),
-            "You need to supply the 'laddr' option for the 'del-laddr' command"
-        );
+        assert_eq!(err2("-P -t 198.18.0.100:80"), "You need to supply the 'laddr' option for the 'add-laddr' command");
+        assert_eq!(err2("-Q -t 198.18.0.100:80"), "You need to supply the 'laddr' option for the 'del-laddr' command");
         // The table is checked in option order: the service comes first.
         assert_eq!(
             err2("-P -z 198.18.2.100"),
             "You need to supply the 'service-address' option for the 'add-laddr' command"
         );
-        assert_eq!(
-            err2("-Q"),
-            "You need to supply the 'service-address' option for the 'del-laddr' command"
-        );
-        assert_eq!(
-            err2("-G -z 198.18.2.100"),
-            "Illegal 'laddr' option with the 'get-laddr' command"
-        );
-        assert_eq!(
-            err2("-G -n"),
-            "Illegal 'numeric' option with the 'get-laddr' command"
-        );
+        assert_eq!(err2("-Q"), "You need to supply the 'service-address' option for the 'del-laddr' command");
+        assert_eq!(err2("-G -z 198.18.2.100"), "Illegal 'laddr' option with the 'get-laddr' command");
+        assert_eq!(err2("-G -n"), "Illegal 'numeric' option with the 'get-laddr' command");
         assert_eq!(
             err2("-P -t 1.2.3.4:80 -z 10.0.0.1 -s rr"),
             "Illegal 'scheduler' option with the 'add-laddr' command"
@@ -2531,56 +2032,25 @@ mod tests {
                 format!("Illegal 'laddr' option with the '{name}' command")
             );
         }
-        assert_eq!(
-            err2("-P -t 1.2.3.4:80 -z 10.0.0.1 -z 10.0.0.2"),
-            "multiple 'laddr' options specified"
-        );
-        for bad in [
-            "nosuchhost",
-            "80",
-            "",
-            "10.0.0.1:x",
-            "1.2.3.256",
-            "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.1",
-        ] {
-            let argv: Vec<String> = ["-P", "-t", "1.2.3.4:80", "-z", bad]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+        assert_eq!(err2("-P -t 1.2.3.4:80 -z 10.0.0.1 -z 10.0.0.2"), "multiple 'laddr' options specified");
+        for bad in ["nosuchhost", "80", "", "10.0.0.1:x", "1.2.3.256", "0.0.0.0", "255.255.255.255", "224.0.0.1"] {
+            let argv: Vec<String> = ["-P", "-t", "1.2.3.4:80", "-z", bad].iter().map(|s| s.to_string()).collect();
             let e = parse_with(&argv, &names()).unwrap_err();
-            assert_eq!(
-                (e.message.as_str(), e.exit_code),
-                ("illegal local address specified", 2),
-                "-z {bad:?}"
-            );
+            assert_eq!((e.message.as_str(), e.exit_code), ("illegal local address specified", 2), "-z {bad:?}");
         }
-        assert_eq!(
-            err2("-P -t 1.2.3.4:80 -z ::1"),
-            "IPv6 is not supported by rvs"
-        );
-        assert_eq!(
-            err("-P -t 1.2.3.4:80 -z"),
-            ("-z: missing argument".to_string(), 255)
-        );
+        assert_eq!(err2("-P -t 1.2.3.4:80 -z ::1"), "IPv6 is not supported by rvs");
+        assert_eq!(err("-P -t 1.2.3.4:80 -z"), ("-z: missing argument".to_string(), 255));
         // fwmark services have no local addresses.
         let fwm = "Local addresses (-z) are only for -t/-u services, not fwmark services";
         assert_eq!(err2("-P -f 5 -z 10.0.0.1"), fwm);
         assert_eq!(err2("-Q -f 5 -z 10.0.0.1"), fwm);
-        assert_eq!(
-            err2("-P --sctp-service 1.2.3.4:80 -z 10.0.0.1"),
-            "SCTP is not supported by rvs"
-        );
+        assert_eq!(err2("-P --sctp-service 1.2.3.4:80 -z 10.0.0.1"), "SCTP is not supported by rvs");
         // A second command, and -z before the command.
         assert_eq!(err2("-P -G -t 1.2.3.4:80"), "invalid option `-G'");
         assert_eq!(err2("-A -t 1.2.3.4:80 -Q"), "invalid option `-Q'");
         assert_eq!(
             err("-z 10.0.0.1 -P"),
-            (
-                "Try `rvsadm -h' or 'rvsadm --help' for more information.".to_string(),
-                255
-            )
+            ("Try `rvsadm -h' or 'rvsadm --help' for more information.".to_string(), 255)
         );
     }
 
@@ -2588,15 +2058,11 @@ mod tests {
     fn laddr_restore_lines() {
         let n = names();
         assert_eq!(
-            parse_restore_line_with("-P -t 198.18.0.100:80 -z 198.18.2.101", &n)
-                .unwrap()
-                .unwrap(),
+            parse_restore_line_with("-P -t 198.18.0.100:80 -z 198.18.2.101", &n).unwrap().unwrap(),
             Command::AddLaddr(tcp([198, 18, 0, 100], 80), Ipv4Addr::new(198, 18, 2, 101))
         );
         assert_eq!(
-            parse_restore_line_with("ipvsadm -P -t localhost:http -z web1 # snat", &n)
-                .unwrap()
-                .unwrap(),
+            parse_restore_line_with("ipvsadm -P -t localhost:http -z web1 # snat", &n).unwrap().unwrap(),
             Command::AddLaddr(tcp([127, 0, 0, 1], 80), Ipv4Addr::new(10, 1, 1, 1))
         );
     }
@@ -2604,37 +2070,19 @@ mod tests {
     // ----- rvs's mark rules -----
 
     fn mark(mark: u32, proto: u8, a: [u8; 4], prefix: u8, ports: &[(u16, u16)]) -> MarkRule {
-        MarkRule {
-            mark,
-            proto,
-            addr: Ipv4Addr::from(a),
-            prefix,
-            ports: ports.to_vec(),
-        }
+        MarkRule { mark, proto, addr: Ipv4Addr::from(a), prefix, ports: ports.to_vec() }
     }
 
     #[test]
     fn mark_commands() {
         assert_eq!(
             p("--add-mark 66 -t 198.18.1.100:80,443").unwrap(),
-            Command::AddMark(mark(
-                66,
-                IPPROTO_TCP,
-                [198, 18, 1, 100],
-                32,
-                &[(80, 80), (443, 443)]
-            ))
+            Command::AddMark(mark(66, IPPROTO_TCP, [198, 18, 1, 100], 32, &[(80, 80), (443, 443)]))
         );
         // Ranges, a prefix, UDP; the long forms and `=`.
         assert_eq!(
             p("--add-mark=7 --udp-service=10.0.0.0/8:53,8000-8100,9000-9000").unwrap(),
-            Command::AddMark(mark(
-                7,
-                IPPROTO_UDP,
-                [10, 0, 0, 0],
-                8,
-                &[(53, 53), (8000, 8100), (9000, 9000)]
-            ))
+            Command::AddMark(mark(7, IPPROTO_UDP, [10, 0, 0, 0], 8, &[(53, 53), (8000, 8100), (9000, 9000)]))
         );
         // No ports: any port. Hex marks (iptables' --set-mark), any-proto.
         assert_eq!(
@@ -2658,13 +2106,7 @@ mod tests {
         // (TCP's, then UDP's for --any-proto), duplicates kept in order.
         assert_eq!(
             p("--add-mark 9 -t web1:https,http,443").unwrap(),
-            Command::AddMark(mark(
-                9,
-                IPPROTO_TCP,
-                [10, 1, 1, 1],
-                32,
-                &[(443, 443), (80, 80), (443, 443)]
-            ))
+            Command::AddMark(mark(9, IPPROTO_TCP, [10, 1, 1, 1], 32, &[(443, 443), (80, 80), (443, 443)]))
         );
         assert_eq!(
             p("--add-mark 9 --any-proto localhost/32:domain,ssh").unwrap(),
@@ -2674,13 +2116,7 @@ mod tests {
         // (the command comes first), but -t may be anywhere after it.
         assert_eq!(
             p("--del-mark 66 -t 198.18.1.100/32:80,443").unwrap(),
-            Command::DelMark(mark(
-                66,
-                IPPROTO_TCP,
-                [198, 18, 1, 100],
-                32,
-                &[(80, 80), (443, 443)]
-            ))
+            Command::DelMark(mark(66, IPPROTO_TCP, [198, 18, 1, 100], 32, &[(80, 80), (443, 443)]))
         );
         assert_eq!(
             p("--del-mark 0x10 --any-proto 1.2.3.4:1-2").unwrap(),
@@ -2691,22 +2127,8 @@ mod tests {
 
     #[test]
     fn mark_errors() {
-        for bad in [
-            "0",
-            "0x0",
-            "0x",
-            "-1",
-            "4294967296",
-            "0x100000000",
-            "x",
-            "",
-            "1.5",
-            "0x1g",
-        ] {
-            let argv: Vec<String> = ["--add-mark", bad, "-t", "1.2.3.4"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+        for bad in ["0", "0x0", "0x", "-1", "4294967296", "0x100000000", "x", "", "1.5", "0x1g"] {
+            let argv: Vec<String> = ["--add-mark", bad, "-t", "1.2.3.4"].iter().map(|s| s.to_string()).collect();
             let e = parse_with(&argv, &names()).unwrap_err();
             assert_eq!(
                 (e.message, e.exit_code),
@@ -2714,10 +2136,7 @@ mod tests {
                 "--add-mark {bad:?}"
             );
         }
-        assert_eq!(
-            err2("--del-mark 0 -t 1.2.3.4"),
-            "invalid fwmark value `0' specified"
-        );
+        assert_eq!(err2("--del-mark 0 -t 1.2.3.4"), "invalid fwmark value `0' specified");
         let bad_rule = "illegal mark rule address[/prefix][:ports] specified";
         for bad in [
             "",
@@ -2732,16 +2151,9 @@ mod tests {
             "1.2.3.4:",
             "/8",
         ] {
-            let argv: Vec<String> = ["--add-mark", "1", "-t", bad]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let argv: Vec<String> = ["--add-mark", "1", "-t", bad].iter().map(|s| s.to_string()).collect();
             let e = parse_with(&argv, &names()).unwrap_err();
-            assert_eq!(
-                (e.message.as_str(), e.exit_code),
-                (bad_rule, 2),
-                "-t {bad:?}"
-            );
+            assert_eq!((e.message.as_str(), e.exit_code), (bad_rule, 2), "-t {bad:?}");
         }
         let bad_range = "illegal port range specified";
         for bad in [
@@ -2758,30 +2170,14 @@ mod tests {
             "1.2.3.4:http-https",
             "1.2.3.4:domain",
         ] {
-            let argv: Vec<String> = ["--add-mark", "1", "-t", bad]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let argv: Vec<String> = ["--add-mark", "1", "-t", bad].iter().map(|s| s.to_string()).collect();
             let e = parse_with(&argv, &names()).unwrap_err();
-            assert_eq!(
-                (e.message.as_str(), e.exit_code),
-                (bad_range, 2),
-                "-t {bad:?}"
-            );
+            assert_eq!((e.message.as_str(), e.exit_code), (bad_range, 2), "-t {bad:?}");
         }
         assert_eq!(err2("--add-mark 1 --any-proto 1.2.3.4:80-79"), bad_range);
-        assert_eq!(
-            err2("--add-mark 66"),
-            "You need to supply the 'service-address' option for the 'add-mark' command"
-        );
-        assert_eq!(
-            err2("--del-mark 66"),
-            "You need to supply the 'service-address' option for the 'del-mark' command"
-        );
-        assert_eq!(
-            err2("--add-mark 66 -t 1.2.3.4 -u 1.2.3.4"),
-            "multiple 'service-address' options specified"
-        );
+        assert_eq!(err2("--add-mark 66"), "You need to supply the 'service-address' option for the 'add-mark' command");
+        assert_eq!(err2("--del-mark 66"), "You need to supply the 'service-address' option for the 'del-mark' command");
+        assert_eq!(err2("--add-mark 66 -t 1.2.3.4 -u 1.2.3.4"), "multiple 'service-address' options specified");
         assert_eq!(
             err2("--add-mark 66 --any-proto 1.2.3.4 -t 1.2.3.4"),
             "multiple 'service-address' options specified"
@@ -2818,14 +2214,8 @@ mod tests {
             err2("--list-marks --any-proto 1.2.3.4"),
             "Illegal 'service-address' option with the 'list-marks' command"
         );
-        assert_eq!(
-            err2("--add-mark 66 -f 5"),
-            "Illegal 'fwmark-service' option with the 'add-mark' command"
-        );
-        assert_eq!(
-            err2("--del-mark 66 -f 5"),
-            "Illegal 'fwmark-service' option with the 'del-mark' command"
-        );
+        assert_eq!(err2("--add-mark 66 -f 5"), "Illegal 'fwmark-service' option with the 'add-mark' command");
+        assert_eq!(err2("--del-mark 66 -f 5"), "Illegal 'fwmark-service' option with the 'del-mark' command");
         // --any-proto belongs to the mark commands only.
         for (cmd, name) in [
             ("-A", "add-service"),
@@ -2845,10 +2235,7 @@ mod tests {
         assert_eq!(err2("--add-mark 66 -t 1.2.3.4 x"), "unexpected argument x");
         assert_eq!(err2("--list-marks x"), "unexpected argument x");
         assert_eq!(err2("--add-mark 66 -t ::1"), "IPv6 is not supported by rvs");
-        assert_eq!(
-            err2("--add-mark 66 --sctp-service 1.2.3.4"),
-            "SCTP is not supported by rvs"
-        );
+        assert_eq!(err2("--add-mark 66 --sctp-service 1.2.3.4"), "SCTP is not supported by rvs");
         // A second command; the command's missing mark; a rule first.
         assert_eq!(err2("--add-mark 66 -t 1.2.3.4 -L"), "invalid option `-L'");
         assert_eq!(err2("-L --list-marks"), "invalid option `--list-marks'");
@@ -2856,16 +2243,10 @@ mod tests {
         let tryhelp = "Try `rvsadm -h' or 'rvsadm --help' for more information.".to_string();
         assert_eq!(err("--add-mark"), (tryhelp.clone(), 255));
         assert_eq!(err("--any-proto 1.2.3.4 --add-mark 5"), (tryhelp, 255));
-        assert_eq!(
-            err("--add-mark 66 --any-proto"),
-            ("--any-proto: missing argument".to_string(), 255)
-        );
+        assert_eq!(err("--add-mark 66 --any-proto"), ("--any-proto: missing argument".to_string(), 255));
         assert_eq!(
             err("--list-marks=1"),
-            (
-                "Try `rvsadm -h' or 'rvsadm --help' for more information.".to_string(),
-                255
-            )
+            ("Try `rvsadm -h' or 'rvsadm --help' for more information.".to_string(), 255)
         );
     }
 
@@ -2873,31 +2254,15 @@ mod tests {
     fn mark_restore_lines() {
         let n = names();
         assert_eq!(
-            parse_restore_line_with("--add-mark 66 -t 198.18.1.100/32:80,443", &n)
-                .unwrap()
-                .unwrap(),
-            Command::AddMark(mark(
-                66,
-                IPPROTO_TCP,
-                [198, 18, 1, 100],
-                32,
-                &[(80, 80), (443, 443)]
-            ))
+            parse_restore_line_with("--add-mark 66 -t 198.18.1.100/32:80,443", &n).unwrap().unwrap(),
+            Command::AddMark(mark(66, IPPROTO_TCP, [198, 18, 1, 100], 32, &[(80, 80), (443, 443)]))
         );
         assert_eq!(
-            parse_restore_line_with(
-                "rvsadm --add-mark 7 --any-proto 10.0.0.0/8  # all of 10/8",
-                &n
-            )
-            .unwrap()
-            .unwrap(),
+            parse_restore_line_with("rvsadm --add-mark 7 --any-proto 10.0.0.0/8  # all of 10/8", &n).unwrap().unwrap(),
             Command::AddMark(mark(7, 0, [10, 0, 0, 0], 8, &[]))
         );
         assert_eq!(
-            parse_restore_line_with("--add-mark 7 -u 10.0.0.0/8:2-1", &n)
-                .unwrap()
-                .unwrap_err()
-                .message,
+            parse_restore_line_with("--add-mark 7 -u 10.0.0.0/8:2-1", &n).unwrap().unwrap_err().message,
             "illegal port range specified"
         );
     }

@@ -24,18 +24,9 @@ pub const HOLD_SLOT_BYTES: usize = 2048;
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Incomplete {
-        probes: u8,
-        last_probe_ms: u64,
-    },
-    Reachable {
-        mac: Mac,
-        confirmed_ms: u64,
-        last_probe_ms: u64,
-    },
-    Failed {
-        since_ms: u64,
-    },
+    Incomplete { probes: u8, last_probe_ms: u64 },
+    Reachable { mac: Mac, confirmed_ms: u64, last_probe_ms: u64 },
+    Failed { since_ms: u64 },
 }
 
 /// What the caller should do with a packet for this next hop.
@@ -84,15 +75,7 @@ impl NeighbourTable {
         NeighbourTable {
             entries: HashMap::with_capacity(capacity),
             capacity,
-            slots: vec![
-                HoldSlot {
-                    used: false,
-                    iface: 0,
-                    ip: 0,
-                    len: 0
-                };
-                hold_slots
-            ],
+            slots: vec![HoldSlot { used: false, iface: 0, ip: 0, len: 0 }; hold_slots],
             data: vec![0; hold_slots * HOLD_SLOT_BYTES],
             stats: NeighbourStats::default(),
         }
@@ -100,11 +83,7 @@ impl NeighbourTable {
 
     pub fn resolve(&mut self, iface: IfaceId, ip: u32, now_ms: u64) -> Resolution {
         match self.entries.get_mut(&(iface, ip)) {
-            Some(State::Reachable {
-                mac,
-                confirmed_ms,
-                last_probe_ms,
-            }) => {
+            Some(State::Reachable { mac, confirmed_ms, last_probe_ms }) => {
                 if now_ms.saturating_sub(*confirmed_ms) > REACHABLE_MS
                     && now_ms.saturating_sub(*last_probe_ms) >= PROBE_INTERVAL_MS
                 {
@@ -119,13 +98,7 @@ impl NeighbourTable {
                 if now_ms.saturating_sub(*since_ms) < FAILED_HOLDOFF_MS {
                     Resolution::Unreachable
                 } else {
-                    self.entries.insert(
-                        (iface, ip),
-                        State::Incomplete {
-                            probes: 1,
-                            last_probe_ms: now_ms,
-                        },
-                    );
+                    self.entries.insert((iface, ip), State::Incomplete { probes: 1, last_probe_ms: now_ms });
                     Resolution::HoldAndRequest
                 }
             }
@@ -133,13 +106,7 @@ impl NeighbourTable {
                 if self.entries.len() >= self.capacity {
                     return Resolution::TableFull;
                 }
-                self.entries.insert(
-                    (iface, ip),
-                    State::Incomplete {
-                        probes: 1,
-                        last_probe_ms: now_ms,
-                    },
-                );
+                self.entries.insert((iface, ip), State::Incomplete { probes: 1, last_probe_ms: now_ms });
                 Resolution::HoldAndRequest
             }
         }
@@ -152,22 +119,12 @@ impl NeighbourTable {
             self.stats.hold_overflow += 1;
             return false;
         }
-        let mine = self
-            .slots
-            .iter()
-            .filter(|s| s.used && s.iface == iface && s.ip == ip)
-            .count();
+        let mine = self.slots.iter().filter(|s| s.used && s.iface == iface && s.ip == ip).count();
         let free = self.slots.iter().position(|s| !s.used);
         match free {
             Some(i) if mine < HOLD_PER_NEIGHBOUR => {
-                self.slots[i] = HoldSlot {
-                    used: true,
-                    iface,
-                    ip,
-                    len: frame.len() as u16,
-                };
-                self.data[i * HOLD_SLOT_BYTES..i * HOLD_SLOT_BYTES + frame.len()]
-                    .copy_from_slice(frame);
+                self.slots[i] = HoldSlot { used: true, iface, ip, len: frame.len() as u16 };
+                self.data[i * HOLD_SLOT_BYTES..i * HOLD_SLOT_BYTES + frame.len()].copy_from_slice(frame);
                 self.stats.held += 1;
                 true
             }
@@ -181,30 +138,18 @@ impl NeighbourTable {
     /// Record `ip is-at mac` heard on `iface`. Only neighbours we asked about
     /// or already know are recorded, so unsolicited ARP cannot fill the table.
     /// Held packets for it are handed to `release` with their MAC set.
-    pub fn learn(
-        &mut self,
-        iface: IfaceId,
-        ip: u32,
-        mac: Mac,
-        now_ms: u64,
-        mut release: impl FnMut(&mut [u8]),
-    ) {
+    pub fn learn(&mut self, iface: IfaceId, ip: u32, mac: Mac, now_ms: u64, mut release: impl FnMut(&mut [u8])) {
         let Some(state) = self.entries.get_mut(&(iface, ip)) else {
             return;
         };
         let was_waiting = matches!(state, State::Incomplete { .. });
-        *state = State::Reachable {
-            mac,
-            confirmed_ms: now_ms,
-            last_probe_ms: now_ms,
-        };
+        *state = State::Reachable { mac, confirmed_ms: now_ms, last_probe_ms: now_ms };
         if !was_waiting {
             return;
         }
         for (i, s) in self.slots.iter_mut().enumerate() {
             if s.used && s.iface == iface && s.ip == ip {
-                let frame =
-                    &mut self.data[i * HOLD_SLOT_BYTES..i * HOLD_SLOT_BYTES + s.len as usize];
+                let frame = &mut self.data[i * HOLD_SLOT_BYTES..i * HOLD_SLOT_BYTES + s.len as usize];
                 frame[0..6].copy_from_slice(&mac);
                 release(frame);
                 s.used = false;
@@ -219,10 +164,7 @@ impl NeighbourTable {
         let mut gave_up = [(0u8, 0u32); 16];
         let mut n_gave_up = 0;
         self.entries.retain(|&(iface, ip), st| match st {
-            State::Incomplete {
-                probes,
-                last_probe_ms,
-            } => {
+            State::Incomplete { probes, last_probe_ms } => {
                 if now_ms.saturating_sub(*last_probe_ms) < PROBE_INTERVAL_MS {
                     return true;
                 }
@@ -239,9 +181,7 @@ impl NeighbourTable {
                 }
                 true
             }
-            State::Reachable { confirmed_ms, .. } => {
-                now_ms.saturating_sub(*confirmed_ms) <= STALE_MAX_MS
-            }
+            State::Reachable { confirmed_ms, .. } => now_ms.saturating_sub(*confirmed_ms) <= STALE_MAX_MS,
             State::Failed { since_ms } => now_ms.saturating_sub(*since_ms) <= STALE_MAX_MS,
         });
         for &(iface, ip) in &gave_up[..n_gave_up] {
@@ -249,12 +189,7 @@ impl NeighbourTable {
         }
         // Anything left held for a neighbour that is no longer waiting is stale.
         for s in self.slots.iter_mut() {
-            if s.used
-                && !matches!(
-                    self.entries.get(&(s.iface, s.ip)),
-                    Some(State::Incomplete { .. })
-                )
-            {
+            if s.used && !matches!(self.entries.get(&(s.iface, s.ip)), Some(State::Incomplete { .. })) {
                 s.used = false;
                 self.stats.timed_out += 1;
             }

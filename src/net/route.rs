@@ -34,28 +34,15 @@ impl RouteTable {
         let mut routes = Vec::new();
         for i in &ifaces.0 {
             for &(a, l) in &i.addrs {
-                routes.push(Route {
-                    dest: a & prefix_mask(l),
-                    prefix_len: l,
-                    iface: i.id,
-                    gateway: None,
-                });
+                routes.push(Route { dest: a & prefix_mask(l), prefix_len: l, iface: i.id, gateway: None });
             }
         }
         let connected = RouteTable::sorted(routes.clone());
         for &(dest, len, gw) in statics {
-            let via = connected.lookup(gw).ok_or_else(|| {
-                format!(
-                    "gateway {} is not in a connected subnet",
-                    std::net::Ipv4Addr::from(gw)
-                )
-            })?;
-            routes.push(Route {
-                dest: dest & prefix_mask(len),
-                prefix_len: len,
-                iface: via.iface,
-                gateway: Some(gw),
-            });
+            let via = connected
+                .lookup(gw)
+                .ok_or_else(|| format!("gateway {} is not in a connected subnet", std::net::Ipv4Addr::from(gw)))?;
+            routes.push(Route { dest: dest & prefix_mask(len), prefix_len: len, iface: via.iface, gateway: Some(gw) });
         }
         Ok(RouteTable::sorted(routes))
     }
@@ -69,10 +56,7 @@ impl RouteTable {
         self.routes
             .iter()
             .find(|r| dst & prefix_mask(r.prefix_len) == r.dest)
-            .map(|r| NextHop {
-                iface: r.iface,
-                addr: r.gateway.unwrap_or(dst),
-            })
+            .map(|r| NextHop { iface: r.iface, addr: r.gateway.unwrap_or(dst) })
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -109,35 +93,11 @@ mod tests {
                 vips: vec![],
             },
         ]);
-        let t = RouteTable::build(
-            &ifs,
-            &[
-                (0, 0, ip("198.18.0.254")),
-                (ip("198.19.0.0"), 16, ip("198.18.1.254")),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            t.lookup(ip("198.18.1.7")),
-            Some(NextHop {
-                iface: 1,
-                addr: ip("198.18.1.7")
-            })
-        );
-        assert_eq!(
-            t.lookup(ip("198.19.3.3")),
-            Some(NextHop {
-                iface: 1,
-                addr: ip("198.18.1.254")
-            })
-        );
-        assert_eq!(
-            t.lookup(ip("203.0.113.9")),
-            Some(NextHop {
-                iface: 0,
-                addr: ip("198.18.0.254")
-            })
-        );
+        let t =
+            RouteTable::build(&ifs, &[(0, 0, ip("198.18.0.254")), (ip("198.19.0.0"), 16, ip("198.18.1.254"))]).unwrap();
+        assert_eq!(t.lookup(ip("198.18.1.7")), Some(NextHop { iface: 1, addr: ip("198.18.1.7") }));
+        assert_eq!(t.lookup(ip("198.19.3.3")), Some(NextHop { iface: 1, addr: ip("198.18.1.254") }));
+        assert_eq!(t.lookup(ip("203.0.113.9")), Some(NextHop { iface: 0, addr: ip("198.18.0.254") }));
         assert!(RouteTable::build(&ifs, &[(0, 0, ip("198.20.0.1"))]).is_err());
     }
 }

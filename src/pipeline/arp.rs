@@ -9,24 +9,10 @@ use crate::wire::ethernet::{self, Mac, BROADCAST};
 
 /// Send an ARP request for `ip` out of `iface` (broadcast, or unicast to
 /// re-confirm a known MAC).
-pub(super) fn send_request(
-    ifaces: &Interfaces,
-    iface: IfaceId,
-    ip: u32,
-    eth_dst: &Mac,
-    tx: &mut impl Transmit,
-) {
+pub(super) fn send_request(ifaces: &Interfaces, iface: IfaceId, ip: u32, eth_dst: &Mac, tx: &mut impl Transmit) {
     let i = ifaces.get(iface);
     let mut frame = [0u8; 64];
-    let n = arp::build_frame(
-        &mut frame,
-        eth_dst,
-        arp::OP_REQUEST,
-        &i.mac,
-        i.source_for(ip),
-        &[0; 6],
-        ip,
-    );
+    let n = arp::build_frame(&mut frame, eth_dst, arp::OP_REQUEST, &i.mac, i.source_for(ip), &[0; 6], ip);
     tx.send(iface, &frame[..n]);
 }
 
@@ -85,15 +71,7 @@ impl Director {
             for i in &self.ifaces.0 {
                 if self.answers_arp(i.id, vip) {
                     let mut frame = [0u8; 64];
-                    let n = arp::build_frame(
-                        &mut frame,
-                        &BROADCAST,
-                        arp::OP_REQUEST,
-                        &i.mac,
-                        vip,
-                        &[0; 6],
-                        vip,
-                    );
+                    let n = arp::build_frame(&mut frame, &BROADCAST, arp::OP_REQUEST, &i.mac, vip, &[0; 6], vip);
                     tx.send(i.id, &frame[..n]);
                 }
             }
@@ -101,7 +79,6 @@ impl Director {
         }
         let services = &self.services;
         let ifaces = &self.ifaces;
-        self.announced
-            .retain(|v| services.is_vip(*v) || ifaces.0.iter().any(|i| i.vips.contains(v)));
+        self.announced.retain(|v| services.is_vip(*v) || ifaces.0.iter().any(|i| i.vips.contains(v)));
     }
 }

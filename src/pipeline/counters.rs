@@ -78,11 +78,7 @@ pub struct WorkerCounters {
 impl Default for WorkerCounters {
     fn default() -> Self {
         debug_assert_eq!(Reason::ALL.len(), NUM_REASONS);
-        WorkerCounters {
-            lines: (0..MAX_WORKERS)
-                .map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0))))
-                .collect(),
-        }
+        WorkerCounters { lines: (0..MAX_WORKERS).map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0)))).collect() }
     }
 }
 
@@ -94,18 +90,11 @@ impl WorkerCounters {
     }
 
     pub fn total(&self, r: Reason) -> u64 {
-        self.lines
-            .iter()
-            .map(|l| l.0[r as usize].load(Relaxed))
-            .sum()
+        self.lines.iter().map(|l| l.0[r as usize].load(Relaxed)).sum()
     }
 
     /// (name, total) of every reason with a non-zero count.
     pub fn nonzero(&self) -> Vec<(&'static str, u64)> {
-        Reason::ALL
-            .iter()
-            .map(|&r| (r.name(), self.total(r)))
-            .filter(|&(_, n)| n > 0)
-            .collect()
+        Reason::ALL.iter().map(|&r| (r.name(), self.total(r))).filter(|&(_, n)| n > 0).collect()
     }
 }

@@ -87,16 +87,7 @@ impl Director {
         if !df {
             return None;
         }
-        self.send_icmp_error(
-            now_ms,
-            ingress,
-            buf,
-            len,
-            icmp::DEST_UNREACHABLE,
-            icmp::CODE_FRAG_NEEDED,
-            mtu,
-            tx,
-        );
+        self.send_icmp_error(now_ms, ingress, buf, len, icmp::DEST_UNREACHABLE, icmp::CODE_FRAG_NEEDED, mtu, tx);
         self.count(Reason::IcmpFragNeededSent);
         Some(Verdict::Drop(Reason::TooBig))
     }
@@ -134,11 +125,7 @@ impl Director {
     ) -> Verdict {
         let (ihl, base, more) = {
             let h = Header::new_unchecked(&buf[ETH..len]);
-            (
-                h.header_len(),
-                h.flags_frag() & ipv4::FRAG_OFFSET_MASK,
-                h.flags_frag() & ipv4::FLAG_MF != 0,
-            )
+            (h.header_len(), h.flags_frag() & ipv4::FRAG_OFFSET_MASK, h.flags_frag() & ipv4::FLAG_MF != 0)
         };
         let payload = &buf[ETH + ihl..len];
         let step = (mtu - ihl) & !7;
@@ -160,8 +147,7 @@ impl Director {
             ip[10..12].fill(0);
             let c = crate::wire::Checksum::new().add_bytes(&ip[..ihl]).finish();
             ip[10..12].copy_from_slice(&c.to_be_bytes());
-            if let Verdict::Forward(i) = self.send_via(now_ms, iface, nexthop, &mut scratch, n, tx)
-            {
+            if let Verdict::Forward(i) = self.send_via(now_ms, iface, nexthop, &mut scratch, n, tx) {
                 tx.send(i, &scratch[..n]);
             }
             self.count(Reason::Fragments);

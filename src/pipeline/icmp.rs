@@ -86,8 +86,7 @@ impl Director {
     ) {
         let (src, ihl, orig_icmp_error) = {
             let h = Header::new_unchecked(&buf[ETH..len]);
-            let is_err = h.protocol() == IPPROTO_ICMP
-                && h.payload().first().is_some_and(|&t| icmp::is_error(t));
+            let is_err = h.protocol() == IPPROTO_ICMP && h.payload().first().is_some_and(|&t| icmp::is_error(t));
             (h.src(), h.header_len(), is_err)
         };
         // Never answer an ICMP error with one (RFC 1122).
@@ -98,16 +97,7 @@ impl Director {
         let mut frame = [0u8; 14 + 20 + 8 + 60 + QUOTE_PAYLOAD];
         let total = 20 + 8 + quote;
         let from = self.ifaces.get(ingress).source_for(src);
-        ipv4::write_header(
-            &mut frame[ETH..],
-            total as u16,
-            0,
-            false,
-            64,
-            IPPROTO_ICMP,
-            from,
-            src,
-        );
+        ipv4::write_header(&mut frame[ETH..], total as u16, 0, false, 64, IPPROTO_ICMP, from, src);
         let m = &mut frame[ETH + 20..ETH + total];
         m[0] = kind;
         m[1] = code;

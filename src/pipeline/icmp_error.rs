@@ -42,26 +42,12 @@ fn parse_quoted(buf: &[u8], len: usize) -> Option<Quoted> {
         return None;
     }
     let p = Ports::new_quoted(&q[ihl..], proto)?;
-    Some(Quoted {
-        off,
-        ihl,
-        proto,
-        src: h.src(),
-        dst: h.dst(),
-        sport: p.src_port(),
-        dport: p.dst_port(),
-    })
+    Some(Quoted { off, ihl, proto, src: h.src(), dst: h.dst(), sport: p.src_port(), dport: p.dst_port() })
 }
 
 /// Rewrite the quoted packet's source or destination (address and port),
 /// keeping its IP checksum and, where quoted, its L4 checksum right.
-fn rewrite_quoted(
-    buf: &mut [u8],
-    len: usize,
-    q: &Quoted,
-    src: Option<(u32, u16)>,
-    dst: Option<(u32, u16)>,
-) {
+fn rewrite_quoted(buf: &mut [u8], len: usize, q: &Quoted, src: Option<(u32, u16)>, dst: Option<(u32, u16)>) {
     let inner = &mut buf[q.off..len];
     let (head, l4) = inner.split_at_mut(q.ihl);
     let mut h = Header::new_unchecked(head);
@@ -97,20 +83,13 @@ impl Director {
         };
         // The quoted packet went out from the director; its reverse is the
         // key of the direction it answers.
-        let key = FlowKey {
-            saddr: q.dst,
-            daddr: q.src,
-            sport: q.dport,
-            dport: q.sport,
-            proto: q.proto,
-        };
+        let key = FlowKey { saddr: q.dst, daddr: q.src, sport: q.dport, dport: q.sport, proto: q.proto };
         let Some((id, side)) = self.conns.lookup(&key) else {
             return Verdict::Drop(Reason::IcmpErrorUnrelated);
         };
         let c = self.conns.get(id);
-        let (fwd, caddr, cport, vaddr, vport, daddr, dport, laddr, lport) = (
-            c.fwd, c.caddr, c.cport, c.vaddr, c.vport, c.daddr, c.dport, c.laddr, c.lport,
-        );
+        let (fwd, caddr, cport, vaddr, vport, daddr, dport, laddr, lport) =
+            (c.fwd, c.caddr, c.cport, c.vaddr, c.vport, c.daddr, c.dport, c.laddr, c.lport);
         if let Some(s) = &c.svc {
             match side {
                 Side::In => s.stats.inbound(self.worker, n - ETH),
@@ -118,10 +97,7 @@ impl Director {
             }
         }
         self.count(Reason::IcmpErrorForwarded);
-        if matches!(
-            (side, fwd),
-            (Side::In, FwdMethod::Route | FwdMethod::Tunnel)
-        ) {
+        if matches!((side, fwd), (Side::In, FwdMethod::Route | FwdMethod::Tunnel)) {
             // DR and TUN: the real server sent as the VIP; the error goes on
             // untouched, by the connection's own method.
             return self.to_real_server(now_ms, ingress, id, buf, len, tx);

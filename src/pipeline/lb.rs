@@ -42,19 +42,12 @@ impl Director {
                 return Verdict::Drop(Reason::L4Truncated);
             };
             Flow {
-                key: FlowKey {
-                    saddr: h.src(),
-                    daddr: h.dst(),
-                    sport: p.src_port(),
-                    dport: p.dst_port(),
-                    proto,
-                },
+                key: FlowKey { saddr: h.src(), daddr: h.dst(), sport: p.src_port(), dport: p.dst_port(), proto },
                 tcp_flags: p.tcp_flags(),
                 ip_len: h.total_len(),
             }
         };
-        let is_syn = flow.key.proto == IPPROTO_TCP
-            && flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
+        let is_syn = flow.key.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
 
         let (id, side) = match self.conns.lookup(&flow.key) {
             Some((id, Side::In)) if is_syn && self.reusable(id) => {
@@ -110,18 +103,13 @@ impl Director {
     /// server was removed.
     fn reusable(&self, id: u32) -> bool {
         let c = self.conns.get(id);
-        matches!(c.state, ConnState::TimeWait | ConnState::Close)
-            || c.dest.as_ref().is_some_and(|d| !d.is_available())
+        matches!(c.state, ConnState::TimeWait | ConnState::Close) || c.dest.as_ref().is_some_and(|d| !d.is_available())
     }
 
     fn new_connection(&mut self, now_ms: u64, flow: &Flow) -> Result<u32, Verdict> {
         let k = flow.key;
         let mark = self.services.classify(k.proto, k.daddr, k.dport);
-        let Some(svc) = self
-            .services
-            .lookup(mark, k.proto, k.daddr, k.dport)
-            .cloned()
-        else {
+        let Some(svc) = self.services.lookup(mark, k.proto, k.daddr, k.dport).cloned() else {
             return Err(Verdict::Drop(if self.ifaces.is_local(k.daddr) {
                 Reason::LocalNoService
             } else {
@@ -142,32 +130,18 @@ impl Director {
         let dport = if dest.port == 0 { k.dport } else { dest.port };
         let (mut laddr, mut lport, mut laddr_ref) = (0, 0, None);
         let out_key = match fwd {
-            FwdMethod::Masq => Some(FlowKey {
-                saddr: daddr,
-                daddr: k.saddr,
-                sport: dport,
-                dport: k.sport,
-                proto: k.proto,
-            }),
+            FwdMethod::Masq => {
+                Some(FlowKey { saddr: daddr, daddr: k.saddr, sport: dport, dport: k.sport, proto: k.proto })
+            }
             FwdMethod::Route | FwdMethod::Tunnel => None,
             FwdMethod::FullNat => {
                 let (a, p, l) = self.fullnat_source(&rt.laddrs, daddr, dport, k.proto)?;
                 (laddr, lport, laddr_ref) = (a, p, l);
-                Some(FlowKey {
-                    saddr: daddr,
-                    daddr: laddr,
-                    sport: dport,
-                    dport: lport,
-                    proto: k.proto,
-                })
+                Some(FlowKey { saddr: daddr, daddr: laddr, sport: dport, dport: lport, proto: k.proto })
             }
         };
         drop(rt);
-        let state = if k.proto == IPPROTO_TCP {
-            ConnState::None
-        } else {
-            ConnState::Udp
-        };
+        let state = if k.proto == IPPROTO_TCP { ConnState::None } else { ConnState::Udp };
         let n = NewConn {
             proto: k.proto,
             state,
@@ -221,13 +195,8 @@ impl Director {
             ServiceKey::Addr { port: 0, .. } => (k.proto, k.daddr, 0),
             ServiceKey::Addr { .. } => (k.proto, k.daddr, k.dport),
         };
-        let tkey = FlowKey {
-            saddr: k.saddr & mask,
-            daddr: vaddr,
-            sport: 0,
-            dport: vport,
-            proto: proto | TEMPLATE_PROTO,
-        };
+        let tkey =
+            FlowKey { saddr: k.saddr & mask, daddr: vaddr, sport: 0, dport: vport, proto: proto | TEMPLATE_PROTO };
         let timeout = secs as u64 * 1000;
         if let Some((tid, _)) = self.conns.lookup(&tkey) {
             match self.conns.get(tid).dest.clone() {
@@ -293,13 +262,7 @@ impl Director {
             for _ in 0..TRIES.min(hi as usize - lo as usize + 1) {
                 let port = self.fullnat_cursor;
                 self.fullnat_cursor = if port >= hi { lo } else { port + 1 };
-                let key = FlowKey {
-                    saddr: daddr,
-                    daddr: addr,
-                    sport: dport,
-                    dport: port,
-                    proto,
-                };
+                let key = FlowKey { saddr: daddr, daddr: addr, sport: dport, dport: port, proto };
                 if self.conns.key_free(&key) {
                     self.laddr_rr = self.laddr_rr.wrapping_add(1);
                     return Ok((addr, port, l.cloned()));
@@ -324,16 +287,7 @@ impl Director {
     ) -> Result<(), Verdict> {
         let mut h = Header::new_unchecked(&mut buf[ETH..len]);
         if h.ttl() <= 1 {
-            self.send_icmp_error(
-                now_ms,
-                ingress,
-                buf,
-                len,
-                icmp::TIME_EXCEEDED,
-                icmp::CODE_TTL_EXCEEDED,
-                0,
-                tx,
-            );
+            self.send_icmp_error(now_ms, ingress, buf, len, icmp::TIME_EXCEEDED, icmp::CODE_TTL_EXCEEDED, 0, tx);
             return Err(Verdict::Drop(Reason::TtlExceeded));
         }
         h.decrement_ttl();
@@ -354,8 +308,7 @@ impl Director {
     ) -> Verdict {
         let len = *len_io;
         let c = self.conns.get(id);
-        let (fwd, proto, daddr, dport, laddr, lport) =
-            (c.fwd, c.proto, c.daddr, c.dport, c.laddr, c.lport);
+        let (fwd, proto, daddr, dport, laddr, lport) = (c.fwd, c.proto, c.daddr, c.dport, c.laddr, c.lport);
         let Some(nh) = self.routes.lookup(daddr) else {
             return Verdict::Drop(Reason::NoRoute);
         };
@@ -363,11 +316,7 @@ impl Director {
         if fwd == FwdMethod::Route && nh.addr != daddr {
             return Verdict::Drop(Reason::NoRoute);
         }
-        let extra = if fwd == FwdMethod::Tunnel {
-            tun::OUTER_LEN
-        } else {
-            0
-        };
+        let extra = if fwd == FwdMethod::Tunnel { tun::OUTER_LEN } else { 0 };
         if let Some(mtu) = self.too_big(nh.iface, len - ETH, extra) {
             if let Some(v) = self.refuse_too_big(now_ms, ingress, buf, len, mtu, tx) {
                 return v;
@@ -414,8 +363,7 @@ impl Director {
         tx: &mut impl Transmit,
     ) -> Verdict {
         let c = self.conns.get(id);
-        let (fwd, proto, caddr, cport, vaddr, vport) =
-            (c.fwd, c.proto, c.caddr, c.cport, c.vaddr, c.vport);
+        let (fwd, proto, caddr, cport, vaddr, vport) = (c.fwd, c.proto, c.caddr, c.cport, c.vaddr, c.vport);
         let Some(nh) = self.routes.lookup(caddr) else {
             return Verdict::Drop(Reason::NoRoute);
         };
@@ -429,13 +377,9 @@ impl Director {
         }
         match fwd {
             FwdMethod::Masq => nat::reply(&mut buf[ETH..len], proto, vaddr, vport),
-            FwdMethod::FullNat => {
-                fullnat::reply(&mut buf[ETH..len], proto, vaddr, vport, caddr, cport)
-            }
+            FwdMethod::FullNat => fullnat::reply(&mut buf[ETH..len], proto, vaddr, vport, caddr, cport),
             // DR and TUN replies never come back through the director.
-            FwdMethod::Route | FwdMethod::Tunnel => {
-                return Verdict::Drop(Reason::MethodUnsupported)
-            }
+            FwdMethod::Route | FwdMethod::Tunnel => return Verdict::Drop(Reason::MethodUnsupported),
         }
         self.send_ip(now_ms, nh.iface, nh.addr, buf, len, tx)
     }
@@ -444,13 +388,7 @@ impl Director {
 /// Ask the service's scheduler for a real server for this new flow.
 fn schedule(rt: &ServiceRuntime, flow: &Flow) -> Result<Arc<Dest>, Verdict> {
     let k = flow.key;
-    let input = SchedInput {
-        proto: k.proto,
-        saddr: k.saddr,
-        sport: k.sport,
-        daddr: k.daddr,
-        dport: k.dport,
-    };
+    let input = SchedInput { proto: k.proto, saddr: k.saddr, sport: k.sport, daddr: k.daddr, dport: k.dport };
     match rt.sched.schedule(&rt.dests, &input) {
         Some(i) => Ok(rt.dests[i].clone()),
         None => Err(Verdict::Drop(Reason::NoDest)),

@@ -89,12 +89,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            connections: 1 << 18,
-            neighbours: 4096,
-            arp_hold_slots: 256,
-            fullnat_ports: (1024, 65535),
-        }
+        Limits { connections: 1 << 18, neighbours: 4096, arp_hold_slots: 256, fullnat_ports: (1024, 65535) }
     }
 }
 
@@ -181,9 +176,7 @@ impl Director {
         self.last_tick_ms = now_ms;
         self.conns.expire(now_ms, |_| {});
         let (ifaces, neigh) = (&self.ifaces, &mut self.neigh);
-        neigh.tick(now_ms, |iface, ip| {
-            arp::send_request(ifaces, iface, ip, &BROADCAST, tx)
-        });
+        neigh.tick(now_ms, |iface, ip| arp::send_request(ifaces, iface, ip, &BROADCAST, tx));
         self.announce_vips(tx);
     }
 

@@ -45,14 +45,7 @@ impl Lab {
                 addrs: vec![(ip(DIR_OUT), 24)],
                 vips: vec![],
             },
-            Interface {
-                id: 1,
-                name: "in".into(),
-                mac: IN_MAC,
-                mtu: 1500,
-                addrs: vec![(ip(DIR_IN), 24)],
-                vips: vec![],
-            },
+            Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(DIR_IN), 24)], vips: vec![] },
         ]);
         let routes = RouteTable::build(&ifaces, &[]).unwrap();
         let shared = Arc::new(Shared::new());
@@ -62,20 +55,10 @@ impl Lab {
             ifaces,
             routes,
             shared,
-            Limits {
-                connections: 1024,
-                neighbours: 64,
-                arp_hold_slots: 16,
-                ..Limits::default()
-            },
+            Limits { connections: 1024, neighbours: 64, arp_hold_slots: 16, ..Limits::default() },
             0,
         );
-        Lab {
-            d,
-            ctl,
-            tx: Collect::default(),
-            now: 1000,
-        }
+        Lab { d, ctl, tx: Collect::default(), now: 1000 }
     }
 
     fn cmd(&mut self, c: Command) {
@@ -83,18 +66,8 @@ impl Lab {
         self.d.begin_batch();
     }
 
-    fn nat_service(
-        &mut self,
-        sched: &str,
-        proto: u8,
-        port: u16,
-        rs: &[([u8; 4], u16, u32)],
-    ) -> ServiceKey {
-        let key = ServiceKey::Addr {
-            proto,
-            addr: Ipv4Addr::from(VIP),
-            port,
-        };
+    fn nat_service(&mut self, sched: &str, proto: u8, port: u16, rs: &[([u8; 4], u16, u32)]) -> ServiceKey {
+        let key = ServiceKey::Addr { proto, addr: Ipv4Addr::from(VIP), port };
         self.cmd(Command::AddService(ServiceSpec {
             key,
             scheduler: sched.into(),
@@ -126,9 +99,7 @@ impl Lab {
         buf[..frame.len()].copy_from_slice(frame);
         let mut len = frame.len();
         self.now += 1;
-        let v = self
-            .d
-            .process(self.now, iface, &mut buf, &mut len, &mut self.tx);
+        let v = self.d.process(self.now, iface, &mut buf, &mut len, &mut self.tx);
         buf.truncate(len);
         (v, buf)
     }
@@ -136,11 +107,7 @@ impl Lab {
     /// Teach the director a neighbour's MAC the way the wire does: it asks, they answer.
     fn learn(&mut self, iface: IfaceId, who: [u8; 4], mac: [u8; 6]) {
         let _ = self.d.neigh.resolve(iface, ip(who), self.now);
-        let (my_ip, my_mac) = if iface == 0 {
-            (DIR_OUT, OUT_MAC)
-        } else {
-            (DIR_IN, IN_MAC)
-        };
+        let (my_ip, my_mac) = if iface == 0 { (DIR_OUT, OUT_MAC) } else { (DIR_IN, IN_MAC) };
         let f = arp_frame(mac, my_mac, 2, mac, who, my_mac, my_ip);
         self.feed(iface, &f);
     }
@@ -173,9 +140,7 @@ fn tcp_frame(
     ttl: u8,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac)
-        .ipv4(src, dst, ttl)
-        .tcp(sport, dport, 1000, 64000);
+    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, ttl).tcp(sport, dport, 1000, 64000);
     if flags.contains('S') {
         b = b.syn();
     }
@@ -203,11 +168,7 @@ fn udp_frame(
     payload: &[u8],
 ) -> Vec<u8> {
     let mut v = Vec::new();
-    PacketBuilder::ethernet2(src_mac, dst_mac)
-        .ipv4(src, dst, 64)
-        .udp(sport, dport)
-        .write(&mut v, payload)
-        .unwrap();
+    PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, 64).udp(sport, dport).write(&mut v, payload).unwrap();
     v
 }
 
@@ -216,42 +177,21 @@ fn assert_checksums(f: &[u8]) {
     let ip = &f[14..];
     let ihl = (ip[0] & 15) as usize * 4;
     let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-    assert_eq!(
-        Checksum::new().add_bytes(&ip[..ihl]).finish(),
-        0,
-        "IP header checksum"
-    );
-    let (src, dst, proto) = (
-        u32::from_be_bytes(ip[12..16].try_into().unwrap()),
-        u32::from_be_bytes(ip[16..20].try_into().unwrap()),
-        ip[9],
-    );
+    assert_eq!(Checksum::new().add_bytes(&ip[..ihl]).finish(), 0, "IP header checksum");
+    let (src, dst, proto) =
+        (u32::from_be_bytes(ip[12..16].try_into().unwrap()), u32::from_be_bytes(ip[16..20].try_into().unwrap()), ip[9]);
     let l4 = &ip[ihl..total];
     match proto {
-        6 => assert_eq!(
-            pseudo_header(src, dst, 6, l4.len() as u16)
-                .add_bytes(l4)
-                .finish(),
-            0,
-            "TCP checksum"
-        ),
-        17 if l4[6..8] != [0, 0] => assert_eq!(
-            pseudo_header(src, dst, 17, l4.len() as u16)
-                .add_bytes(l4)
-                .finish(),
-            0,
-            "UDP checksum"
-        ),
+        6 => assert_eq!(pseudo_header(src, dst, 6, l4.len() as u16).add_bytes(l4).finish(), 0, "TCP checksum"),
+        17 if l4[6..8] != [0, 0] => {
+            assert_eq!(pseudo_header(src, dst, 17, l4.len() as u16).add_bytes(l4).finish(), 0, "UDP checksum")
+        }
         1 => {
             assert_eq!(Checksum::new().add_bytes(l4).finish(), 0, "ICMP checksum");
             if l4[0] == 3 || l4[0] == 11 {
                 let q = &l4[8..];
                 let qihl = (q[0] & 15) as usize * 4;
-                assert_eq!(
-                    Checksum::new().add_bytes(&q[..qihl]).finish(),
-                    0,
-                    "quoted IP header checksum"
-                );
+                assert_eq!(Checksum::new().add_bytes(&q[..qihl]).finish(), 0, "quoted IP header checksum");
             }
         }
         _ => {}
@@ -283,23 +223,9 @@ fn arp_request_for_vip_and_director_address_is_answered() {
         assert_eq!(p.target_ip(), ip(CLIENT));
     }
     // Not ours, and the VIP is not answered on the inside.
-    let (v, _) = lab.feed(
-        0,
-        &arp_frame(
-            CLIENT_MAC,
-            [0xff; 6],
-            1,
-            CLIENT_MAC,
-            CLIENT,
-            [0; 6],
-            [198, 18, 0, 77],
-        ),
-    );
+    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], [198, 18, 0, 77]));
     assert_eq!(v, Verdict::Consumed);
-    let (v, _) = lab.feed(
-        1,
-        &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], VIP),
-    );
+    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], VIP));
     assert_eq!(v, Verdict::Consumed);
 }
 
@@ -308,12 +234,7 @@ fn gratuitous_arp_announces_vips() {
     let mut lab = Lab::new();
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
     lab.d.tick(10_000, &mut lab.tx);
-    let garp: Vec<_> = lab
-        .tx
-        .0
-        .iter()
-        .filter(|(i, f)| *i == 0 && f[12..14] == [8, 6])
-        .collect();
+    let garp: Vec<_> = lab.tx.0.iter().filter(|(i, f)| *i == 0 && f[12..14] == [8, 6]).collect();
     assert_eq!(garp.len(), 1);
     let p = crate::wire::arp::Packet::new_checked(&garp[0].1[14..]).unwrap();
     assert_eq!((p.sender_ip(), p.target_ip()), (ip(VIP), ip(VIP)));
@@ -325,23 +246,13 @@ fn nat_request_held_for_arp_then_rewritten() {
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 8080, 1)]);
     let syn = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"");
     let (v, _) = lab.feed(0, &syn);
-    assert_eq!(
-        v,
-        Verdict::Consumed,
-        "held while the real server's MAC resolves"
-    );
+    assert_eq!(v, Verdict::Consumed, "held while the real server's MAC resolves");
     let req = lab.tx.0.pop().unwrap();
     assert_eq!(req.0, 1);
     let p = crate::wire::arp::Packet::new_checked(&req.1[14..]).unwrap();
-    assert_eq!(
-        (p.op(), p.target_ip(), p.sender_ip()),
-        (1, ip(RS1), ip(DIR_IN))
-    );
+    assert_eq!((p.op(), p.target_ip(), p.sender_ip()), (1, ip(RS1), ip(DIR_IN)));
     // The answer releases the held SYN, rewritten.
-    let (_, _) = lab.feed(
-        1,
-        &arp_frame(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN),
-    );
+    let (_, _) = lab.feed(1, &arp_frame(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
     let (iface, out) = lab.tx.0.pop().unwrap();
     assert_eq!(iface, 1);
     assert_eq!(&out[0..6], &RS1_MAC);
@@ -359,48 +270,22 @@ fn nat_round_trip_with_payload_and_states() {
     let key = lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 8080, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (v, out) = lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", 64, b""),
-    );
+    let (v, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", 64, b""));
     assert_eq!(v, Verdict::Forward(1));
     assert_checksums(&out);
     // The reply is un-NATed to come from the VIP.
-    let (v, out) = lab.feed(
-        1,
-        &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "SA", 64, b""),
-    );
+    let (v, out) = lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "SA", 64, b""));
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!(&out[0..6], &CLIENT_MAC);
     assert_eq!(field_ip(&out, 12), VIP);
     assert_eq!(field_ip(&out, 16), CLIENT);
     assert_eq!((l4_port(&out, 0), l4_port(&out, 2)), (80, 40001));
     assert_checksums(&out);
-    assert_eq!(
-        lab_dest(&lab_views(&lab.ctl), key),
-        (0, 1),
-        "SYN_RECV counts as inactive"
-    );
-    let (_, out) = lab.feed(
-        0,
-        &tcp_frame(
-            CLIENT_MAC,
-            OUT_MAC,
-            CLIENT,
-            VIP,
-            40001,
-            80,
-            "A",
-            64,
-            b"GET / HTTP/1.0\r\n\r\n",
-        ),
-    );
+    assert_eq!(lab_dest(&lab_views(&lab.ctl), key), (0, 1), "SYN_RECV counts as inactive");
+    let (_, out) =
+        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", 64, b"GET / HTTP/1.0\r\n\r\n"));
     assert_checksums(&out);
-    assert_eq!(
-        lab_dest(&lab_views(&lab.ctl), key),
-        (1, 0),
-        "ESTABLISHED counts as active"
-    );
+    assert_eq!(lab_dest(&lab_views(&lab.ctl), key), (1, 0), "ESTABLISHED counts as active");
     assert_eq!(lab.d.connections(lab.now)[0].state, "ESTABLISHED");
     assert_eq!(lab.d.connections(lab.now)[0].expires, 900);
     let views = lab_views(&lab.ctl);
@@ -426,46 +311,17 @@ fn rr_alternates_and_deleted_server_takes_no_new_connections() {
     lab.learn(1, RS2, RS2_MAC);
     let mut seen = vec![];
     for p in 0..6 {
-        let (_, out) = lab.feed(
-            0,
-            &tcp_frame(
-                CLIENT_MAC,
-                OUT_MAC,
-                CLIENT,
-                VIP,
-                41000 + p,
-                80,
-                "S",
-                64,
-                b"",
-            ),
-        );
+        let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 80, "S", 64, b""));
         seen.push(field_ip(&out, 16));
     }
     assert_eq!(seen, vec![RS1, RS2, RS1, RS2, RS1, RS2]);
     lab.cmd(Command::DeleteDest(key, Ipv4Addr::from(RS2), 80));
     for p in 0..4 {
-        let (_, out) = lab.feed(
-            0,
-            &tcp_frame(
-                CLIENT_MAC,
-                OUT_MAC,
-                CLIENT,
-                VIP,
-                42000 + p,
-                80,
-                "S",
-                64,
-                b"",
-            ),
-        );
+        let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 42000 + p, 80, "S", 64, b""));
         assert_eq!(field_ip(&out, 16), RS1);
     }
     // An existing connection to the removed server keeps flowing, as in IPVS.
-    let (_, out) = lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41001, 80, "A", 64, b""),
-    );
+    let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41001, 80, "A", 64, b""));
     assert_eq!(field_ip(&out, 16), RS2);
 }
 
@@ -475,10 +331,7 @@ fn udp_nat_keeps_checksums_right_including_zero() {
     lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 5353, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (v, out) = lab.feed(
-        0,
-        &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5000, 53, b"hello"),
-    );
+    let (v, out) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5000, 53, b"hello"));
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!(l4_port(&out, 2), 5353);
     assert_checksums(&out);
@@ -486,11 +339,7 @@ fn udp_nat_keeps_checksums_right_including_zero() {
     zero[14 + 20 + 6..14 + 20 + 8].fill(0);
     let (v, out) = lab.feed(1, &zero);
     assert_eq!(v, Verdict::Forward(0));
-    assert_eq!(
-        &out[14 + 20 + 6..14 + 20 + 8],
-        &[0, 0],
-        "a UDP checksum of 0 stays 0"
-    );
+    assert_eq!(&out[14 + 20 + 6..14 + 20 + 8], &[0, 0], "a UDP checksum of 0 stays 0");
     assert_eq!((field_ip(&out, 12), l4_port(&out, 0)), (VIP, 53));
     assert_checksums(&out);
     assert_eq!(lab.d.connections(lab.now)[0].state, "UDP");
@@ -502,10 +351,7 @@ fn ttl_one_gets_time_exceeded() {
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (v, _) = lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "S", 1, b""),
-    );
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "S", 1, b""));
     assert_eq!(v, Verdict::Drop(Reason::TtlExceeded));
     let (iface, icmp) = lab.tx.0.pop().unwrap();
     assert_eq!(iface, 0);
@@ -541,18 +387,13 @@ fn icmp_error_from_real_server_is_translated_to_the_client() {
     lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 5353, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (_, fwd) = lab.feed(
-        0,
-        &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5001, 53, b"q"),
-    );
+    let (_, fwd) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5001, 53, b"q"));
     // The real server says port unreachable, quoting what it received.
     let quoted = &fwd[14..];
     let mut err = Vec::new();
     PacketBuilder::ethernet2(RS1_MAC, IN_MAC)
         .ipv4(RS1, CLIENT, 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-            etherparse::icmpv4::DestUnreachableHeader::Port,
-        ))
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
         .write(&mut err, quoted)
         .unwrap();
     let (v, out) = lab.feed(1, &err);
@@ -567,18 +408,10 @@ fn icmp_error_from_real_server_is_translated_to_the_client() {
     let mut stray = Vec::new();
     PacketBuilder::ethernet2(RS1_MAC, IN_MAC)
         .ipv4(RS1, CLIENT, 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-            etherparse::icmpv4::DestUnreachableHeader::Port,
-        ))
-        .write(
-            &mut stray,
-            &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, RS1, 9, 9, b"x")[14..],
-        )
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .write(&mut stray, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, RS1, 9, 9, b"x")[14..])
         .unwrap();
-    assert_eq!(
-        lab.feed(1, &stray).0,
-        Verdict::Drop(Reason::IcmpErrorUnrelated)
-    );
+    assert_eq!(lab.feed(1, &stray).0, Verdict::Drop(Reason::IcmpErrorUnrelated));
 }
 
 #[test]
@@ -589,28 +422,12 @@ fn new_syn_on_finished_connection_is_rescheduled() {
     lab.learn(1, RS2, RS2_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
     let port = 43000;
-    let (_, a) = lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""),
-    );
-    lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "FA", 64, b""),
-    );
-    lab.feed(
-        1,
-        &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 80, port, "FA", 64, b""),
-    );
+    let (_, a) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""));
+    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "FA", 64, b""));
+    lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 80, port, "FA", 64, b""));
     assert_eq!(lab.d.connections(lab.now)[0].state, "TIME_WAIT");
-    let (_, b) = lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""),
-    );
-    assert_ne!(
-        field_ip(&a, 16),
-        field_ip(&b, 16),
-        "rr moves on for the reused port"
-    );
+    let (_, b) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""));
+    assert_ne!(field_ip(&a, 16), field_ip(&b, 16), "rr moves on for the reused port");
 }
 
 #[test]
@@ -618,27 +435,15 @@ fn non_syn_without_connection_and_unknown_service_are_dropped() {
     let mut lab = Lab::new();
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
     assert_eq!(
-        lab.feed(
-            0,
-            &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 80, "A", 64, b"")
-        )
-        .0,
+        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 80, "A", 64, b"")).0,
         Verdict::Drop(Reason::NotSyn)
     );
     assert_eq!(
-        lab.feed(
-            0,
-            &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 81, "S", 64, b"")
-        )
-        .0,
+        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 81, "S", 64, b"")).0,
         Verdict::Drop(Reason::NoService)
     );
     assert_eq!(
-        lab.feed(
-            0,
-            &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, DIR_OUT, 1, 22, "S", 64, b"")
-        )
-        .0,
+        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, DIR_OUT, 1, 22, "S", 64, b"")).0,
         Verdict::Drop(Reason::LocalNoService)
     );
 }
@@ -650,10 +455,7 @@ fn malformed_frames_are_counted_never_panic() {
     let good = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"");
     for cut in 0..good.len() {
         let (v, _) = lab.feed(0, &good[..cut]);
-        assert!(
-            matches!(v, Verdict::Drop(_) | Verdict::Consumed),
-            "cut at {cut}: {v:?}"
-        );
+        assert!(matches!(v, Verdict::Drop(_) | Verdict::Consumed), "cut at {cut}: {v:?}");
     }
     let mut bad = good.clone();
     bad[14 + 10] ^= 0xff;
@@ -699,20 +501,7 @@ fn wrr_three_to_one_over_forty() {
     lab.learn(1, RS2, RS2_MAC);
     let mut n1 = 0;
     for p in 0..40 {
-        let (_, out) = lab.feed(
-            0,
-            &tcp_frame(
-                CLIENT_MAC,
-                OUT_MAC,
-                CLIENT,
-                VIP,
-                44000 + p,
-                80,
-                "S",
-                64,
-                b"",
-            ),
-        );
+        let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 44000 + p, 80, "S", 64, b""));
         if field_ip(&out, 16) == RS1 {
             n1 += 1;
         }
@@ -723,17 +512,8 @@ fn wrr_three_to_one_over_forty() {
 // ---------------------------------------------------------------- the other methods
 
 impl Lab {
-    fn service_with(
-        &mut self,
-        port: u16,
-        rs: &[([u8; 4], u16, FwdMethod)],
-        laddrs: &[[u8; 4]],
-    ) -> ServiceKey {
-        let key = ServiceKey::Addr {
-            proto: IPPROTO_TCP,
-            addr: Ipv4Addr::from(VIP),
-            port,
-        };
+    fn service_with(&mut self, port: u16, rs: &[([u8; 4], u16, FwdMethod)], laddrs: &[[u8; 4]]) -> ServiceKey {
+        let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port };
         self.cmd(Command::AddService(ServiceSpec {
             key,
             scheduler: "rr".into(),
@@ -746,14 +526,7 @@ impl Lab {
         for &(a, p, fwd) in rs {
             self.cmd(Command::AddDest(
                 key,
-                DestSpec {
-                    addr: Ipv4Addr::from(a),
-                    port: p,
-                    fwd,
-                    weight: 1,
-                    u_threshold: 0,
-                    l_threshold: 0,
-                },
+                DestSpec { addr: Ipv4Addr::from(a), port: p, fwd, weight: 1, u_threshold: 0, l_threshold: 0 },
             ));
         }
         for &l in laddrs {
@@ -781,9 +554,7 @@ fn tun_encapsulates_in_ipip() {
     let mut lab = Lab::new();
     lab.service_with(80, &[(RS1, 80, FwdMethod::Tunnel)], &[]);
     lab.learn(1, RS1, RS1_MAC);
-    let syn = tcp_frame(
-        CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"hello",
-    );
+    let syn = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"hello");
     let (v, out) = lab.feed(0, &syn);
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!(&out[0..6], &RS1_MAC);
@@ -791,11 +562,7 @@ fn tun_encapsulates_in_ipip() {
     assert_eq!(out[14 + 9], 4, "IPIP");
     assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (DIR_IN, RS1));
     assert_eq!(out[14 + 8], 64, "outer TTL copies the inner");
-    assert_eq!(
-        Checksum::new().add_bytes(&out[14..34]).finish(),
-        0,
-        "outer header checksum"
-    );
+    assert_eq!(Checksum::new().add_bytes(&out[14..34]).finish(), 0, "outer header checksum");
     assert_eq!(&out[34..], &syn[14..], "inner packet untouched");
 }
 
@@ -805,22 +572,9 @@ fn tun_too_big_with_df_gets_frag_needed_and_without_df_is_fragmented() {
     lab.service_with(80, &[(RS1, 80, FwdMethod::Tunnel)], &[]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""),
-    );
+    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""));
     // A full-size segment: 1500 bytes of IP, DF set (etherparse sets DF).
-    let big = tcp_frame(
-        CLIENT_MAC,
-        OUT_MAC,
-        CLIENT,
-        VIP,
-        40000,
-        80,
-        "A",
-        64,
-        &[7u8; 1460],
-    );
+    let big = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "A", 64, &[7u8; 1460]);
     assert_eq!(big[14 + 6] & 0x40, 0x40);
     lab.tx.0.clear();
     let (v, _) = lab.feed(0, &big);
@@ -828,21 +582,9 @@ fn tun_too_big_with_df_gets_frag_needed_and_without_df_is_fragmented() {
     let (iface, icmp) = lab.tx.0.pop().expect("an ICMP error");
     assert_eq!(iface, 0);
     assert_eq!(field_ip(&icmp, 16), CLIENT);
-    assert_eq!(
-        (icmp[34], icmp[35]),
-        (3, 4),
-        "destination unreachable, fragmentation needed"
-    );
-    assert_eq!(
-        u16::from_be_bytes([icmp[40], icmp[41]]),
-        1480,
-        "next-hop MTU less the tunnel header"
-    );
-    assert_eq!(
-        &icmp[42 + 12..42 + 20],
-        &big[14 + 12..14 + 20],
-        "quotes the client's own packet"
-    );
+    assert_eq!((icmp[34], icmp[35]), (3, 4), "destination unreachable, fragmentation needed");
+    assert_eq!(u16::from_be_bytes([icmp[40], icmp[41]]), 1480, "next-hop MTU less the tunnel header");
+    assert_eq!(&icmp[42 + 12..42 + 20], &big[14 + 12..14 + 20], "quotes the client's own packet");
     assert_checksums(&icmp);
     // Without DF the encapsulated packet leaves in fragments.
     let mut nodf = big.clone();
@@ -863,11 +605,7 @@ fn tun_too_big_with_df_gets_frag_needed_and_without_df_is_fragmented() {
         assert_eq!((ff & 0x1fff) as usize * 8, inner.len(), "offsets add up");
         inner.extend_from_slice(&f[34..]);
     }
-    assert_eq!(
-        &inner[..],
-        &nodf[14..],
-        "fragments reassemble to the inner packet"
-    );
+    assert_eq!(&inner[..], &nodf[14..], "fragments reassemble to the inner packet");
 }
 
 #[test]
@@ -878,25 +616,16 @@ fn fullnat_round_trip_from_a_local_address() {
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
     // The director answers ARP for its local address on the real servers' side.
-    let (v, _) = lab.feed(
-        1,
-        &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], LIP),
-    );
+    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], LIP));
     assert_eq!(v, Verdict::Forward(1));
-    let (v, out) = lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""),
-    );
+    let (v, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""));
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (LIP, RS1));
     let lport = l4_port(&out, 0);
     assert_eq!(l4_port(&out, 2), 8080);
     assert!(lport >= 1024);
     assert_checksums(&out);
-    let (v, back) = lab.feed(
-        1,
-        &tcp_frame(RS1_MAC, IN_MAC, RS1, LIP, 8080, lport, "SA", 64, b""),
-    );
+    let (v, back) = lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, LIP, 8080, lport, "SA", 64, b""));
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!((field_ip(&back, 12), field_ip(&back, 16)), (VIP, CLIENT));
     assert_eq!((l4_port(&back, 0), l4_port(&back, 2)), (80, 40000));
@@ -904,17 +633,12 @@ fn fullnat_round_trip_from_a_local_address() {
     let v = lab.ctl.views();
     let s = v.iter().find(|s| s.spec.key == key).unwrap();
     assert_eq!(s.dests[0].spec.fwd.list_name(), "FullNat");
-    assert_eq!(
-        (s.laddrs[0].addr, s.laddrs[0].conns),
-        (Ipv4Addr::from(LIP), 1)
-    );
+    assert_eq!((s.laddrs[0].addr, s.laddrs[0].conns), (Ipv4Addr::from(LIP), 1));
     // An ICMP error from the real server about our request goes to the client, translated.
     let mut err = Vec::new();
     PacketBuilder::ethernet2(RS1_MAC, IN_MAC)
         .ipv4(RS1, LIP, 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-            etherparse::icmpv4::DestUnreachableHeader::Port,
-        ))
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
         .write(&mut err, &out[14..])
         .unwrap();
     let (v, e) = lab.feed(1, &err);
@@ -922,13 +646,7 @@ fn fullnat_round_trip_from_a_local_address() {
     assert_eq!((field_ip(&e, 12), field_ip(&e, 16)), (VIP, CLIENT));
     let q = &e[14 + 28..];
     assert_eq!((&q[12..16], &q[16..20]), (&CLIENT[..], &VIP[..]));
-    assert_eq!(
-        (
-            u16::from_be_bytes([q[20], q[21]]),
-            u16::from_be_bytes([q[22], q[23]])
-        ),
-        (40000, 80)
-    );
+    assert_eq!((u16::from_be_bytes([q[20], q[21]]), u16::from_be_bytes([q[22], q[23]])), (40000, 80));
     assert_checksums(&e);
 }
 
@@ -936,22 +654,8 @@ fn fullnat_round_trip_from_a_local_address() {
 fn fullnat_ports_never_collide_and_exhaustion_is_refused() {
     let shared = Arc::new(Shared::new());
     let ifaces = Interfaces(vec![
-        Interface {
-            id: 0,
-            name: "out".into(),
-            mac: OUT_MAC,
-            mtu: 1500,
-            addrs: vec![(ip(DIR_OUT), 24)],
-            vips: vec![],
-        },
-        Interface {
-            id: 1,
-            name: "in".into(),
-            mac: IN_MAC,
-            mtu: 1500,
-            addrs: vec![(ip(DIR_IN), 24)],
-            vips: vec![],
-        },
+        Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(DIR_OUT), 24)], vips: vec![] },
+        Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(DIR_IN), 24)], vips: vec![] },
     ]);
     let routes = RouteTable::build(&ifaces, &[]).unwrap();
     let ctl = Control::new(shared.clone());
@@ -961,61 +665,25 @@ fn fullnat_ports_never_collide_and_exhaustion_is_refused() {
         ifaces,
         routes,
         shared,
-        Limits {
-            connections: 1024,
-            neighbours: 64,
-            arp_hold_slots: 16,
-            fullnat_ports: (2000, 2007),
-        },
+        Limits { connections: 1024, neighbours: 64, arp_hold_slots: 16, fullnat_ports: (2000, 2007) },
         0,
     );
-    let mut lab = Lab {
-        d,
-        ctl,
-        tx: Collect::default(),
-        now: 1000,
-    };
+    let mut lab = Lab { d, ctl, tx: Collect::default(), now: 1000 };
     lab.service_with(80, &[(RS1, 80, FwdMethod::FullNat)], &[]);
     lab.learn(1, RS1, RS1_MAC);
     let mut ports = std::collections::HashSet::new();
     for p in 0..8 {
-        let (v, out) = lab.feed(
-            0,
-            &tcp_frame(
-                CLIENT_MAC,
-                OUT_MAC,
-                CLIENT,
-                VIP,
-                41000 + p,
-                80,
-                "S",
-                64,
-                b"",
-            ),
-        );
+        let (v, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 80, "S", 64, b""));
         assert_eq!(v, Verdict::Forward(1));
-        assert_eq!(
-            field_ip(&out, 12),
-            DIR_IN,
-            "no pool: the director's own address"
-        );
-        assert!(
-            ports.insert(l4_port(&out, 0)),
-            "a local port handed out twice"
-        );
+        assert_eq!(field_ip(&out, 12), DIR_IN, "no pool: the director's own address");
+        assert!(ports.insert(l4_port(&out, 0)), "a local port handed out twice");
     }
-    let (v, _) = lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41100, 80, "S", 64, b""),
-    );
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41100, 80, "S", 64, b""));
     assert_eq!(v, Verdict::Drop(Reason::FullnatNoPort));
     // Expiry frees ports for new connections.
     lab.d.conns.expire(10_000_000, |_| {});
     lab.now = 10_000_000;
-    let (v, _) = lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41101, 80, "S", 64, b""),
-    );
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41101, 80, "S", 64, b""));
     assert_eq!(v, Verdict::Forward(1));
 }
 
@@ -1050,10 +718,7 @@ impl Lab {
     }
 
     fn syn_from(&mut self, client: [u8; 4], sport: u16, dport: u16) -> [u8; 4] {
-        let (v, out) = self.feed(
-            0,
-            &tcp_frame(CLIENT_MAC, OUT_MAC, client, VIP, sport, dport, "S", 64, b""),
-        );
+        let (v, out) = self.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, client, VIP, sport, dport, "S", 64, b""));
         assert_eq!(v, Verdict::Forward(1), "SYN {client:?}:{sport} -> :{dport}");
         field_ip(&out, 16)
     }
@@ -1062,34 +727,18 @@ impl Lab {
 #[test]
 fn persistent_port_service_pins_each_client() {
     let mut lab = Lab::new();
-    let key = ServiceKey::Addr {
-        proto: IPPROTO_TCP,
-        addr: Ipv4Addr::from(VIP),
-        port: 80,
-    };
+    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
     lab.persistent(key, 300, [255; 4], &[(RS1, 80), (RS2, 80)]);
-    let a: Vec<_> = (0..5)
-        .map(|p| lab.syn_from(CLIENT, 50000 + p, 80))
-        .collect();
-    assert!(
-        a.iter().all(|&x| x == a[0]),
-        "one client sticks under rr: {a:?}"
-    );
+    let a: Vec<_> = (0..5).map(|p| lab.syn_from(CLIENT, 50000 + p, 80)).collect();
+    assert!(a.iter().all(|&x| x == a[0]), "one client sticks under rr: {a:?}");
     let other = lab.syn_from([198, 18, 0, 11], 50000, 80);
     assert_ne!(other, a[0], "the next client goes to the other server");
     let views = lab.d.connections(lab.now);
     let templates: Vec<_> = views.iter().filter(|c| c.state == "NONE").collect();
     assert_eq!(templates.len(), 2);
     assert_eq!((templates[0].cport, templates[0].vport), (0, 80));
-    assert!(
-        (299..=300).contains(&templates[0].expires),
-        "counts down from -p 300"
-    );
-    let persist: u32 = lab.ctl.views()[0]
-        .dests
-        .iter()
-        .map(|d| d.persist_conns)
-        .sum();
+    assert!((299..=300).contains(&templates[0].expires), "counts down from -p 300");
+    let persist: u32 = lab.ctl.views()[0].dests.iter().map(|d| d.persist_conns).sum();
     assert_eq!(persist, 2, "PersistConn counts templates");
     let inact: u32 = lab.ctl.views()[0].dests.iter().map(|d| d.inact_conns).sum();
     assert_eq!(inact, 6, "templates are not connections");
@@ -1098,32 +747,13 @@ fn persistent_port_service_pins_each_client() {
 #[test]
 fn port_zero_service_pins_all_ports_and_netmask_groups_clients() {
     let mut lab = Lab::new();
-    let key = ServiceKey::Addr {
-        proto: IPPROTO_TCP,
-        addr: Ipv4Addr::from(VIP),
-        port: 0,
-    };
+    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 0 };
     lab.persistent(key, 300, [255, 255, 255, 0], &[(RS1, 0), (RS2, 0)]);
     let first = lab.syn_from(CLIENT, 50000, 80);
-    assert_eq!(
-        lab.syn_from(CLIENT, 50001, 443),
-        first,
-        "PCC: every port of the VIP"
-    );
-    assert_eq!(
-        lab.syn_from([198, 18, 0, 77], 50002, 22),
-        first,
-        "-M 255.255.255.0: the whole /24"
-    );
-    let (_, out) = lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50003, 8443, "S", 64, b""),
-    );
-    assert_eq!(
-        l4_port(&out, 2),
-        8443,
-        "a port-0 real server keeps the client's port"
-    );
+    assert_eq!(lab.syn_from(CLIENT, 50001, 443), first, "PCC: every port of the VIP");
+    assert_eq!(lab.syn_from([198, 18, 0, 77], 50002, 22), first, "-M 255.255.255.0: the whole /24");
+    let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50003, 8443, "S", 64, b""));
+    assert_eq!(l4_port(&out, 2), 8443, "a port-0 real server keeps the client's port");
 }
 
 #[test]
@@ -1143,60 +773,26 @@ fn fwmark_service_with_persistence_keeps_http_and_https_together() {
         let https = lab.syn_from(client, 40001, 443);
         assert_eq!(http, https, "client {c}: 80 and 443 on one server");
     }
-    let (v, _) = lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 8080, "S", 64, b""),
-    );
-    assert_eq!(
-        v,
-        Verdict::Drop(Reason::NoService),
-        "an unmarked port has no service"
-    );
-    let t = lab
-        .d
-        .connections(lab.now)
-        .into_iter()
-        .find(|c| c.state == "NONE")
-        .unwrap();
-    assert_eq!(
-        (t.proto, t.vaddr, t.vport),
-        (0, Ipv4Addr::new(0, 0, 0, 66), 0),
-        "PFWMC template as IPVS shows it"
-    );
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 8080, "S", 64, b""));
+    assert_eq!(v, Verdict::Drop(Reason::NoService), "an unmarked port has no service");
+    let t = lab.d.connections(lab.now).into_iter().find(|c| c.state == "NONE").unwrap();
+    assert_eq!((t.proto, t.vaddr, t.vport), (0, Ipv4Addr::new(0, 0, 0, 66), 0), "PFWMC template as IPVS shows it");
     // The VIP of a /32 mark rule is answered for.
-    let (v, _) = lab.feed(
-        0,
-        &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP),
-    );
+    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
     assert_eq!(v, Verdict::Forward(0));
 }
 
 #[test]
 fn template_outlives_its_timeout_while_connections_live_and_dies_with_its_server() {
     let mut lab = Lab::new();
-    let key = ServiceKey::Addr {
-        proto: IPPROTO_TCP,
-        addr: Ipv4Addr::from(VIP),
-        port: 80,
-    };
+    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
     lab.persistent(key, 10, [255; 4], &[(RS1, 80), (RS2, 80)]);
     let first = lab.syn_from(CLIENT, 50000, 80);
     // Established: the connection lives 900 s; the template's 10 s pass.
-    lab.feed(
-        0,
-        &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50000, 80, "A", 64, b""),
-    );
+    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50000, 80, "A", 64, b""));
     lab.now += 60_000;
     lab.d.conns.expire(lab.now, |_| {});
-    assert_eq!(
-        lab.d
-            .connections(lab.now)
-            .iter()
-            .filter(|c| c.state == "NONE")
-            .count(),
-        1,
-        "template kept"
-    );
+    assert_eq!(lab.d.connections(lab.now).iter().filter(|c| c.state == "NONE").count(), 1, "template kept");
     assert_eq!(lab.syn_from(CLIENT, 50001, 80), first, "still pinned");
     // Its server deleted: the client is scheduled afresh.
     let rs = if first == RS1 { RS1 } else { RS2 };

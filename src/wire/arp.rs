@@ -12,8 +12,7 @@ pub struct Packet<'a>(&'a [u8]);
 impl<'a> Packet<'a> {
     /// `None` unless hardware type Ethernet, protocol IPv4, lengths 6 and 4.
     pub fn new_checked(b: &'a [u8]) -> Option<Self> {
-        if b.len() < PACKET_LEN || b[0..2] != [0, 1] || b[2..4] != [8, 0] || b[4] != 6 || b[5] != 4
-        {
+        if b.len() < PACKET_LEN || b[0..2] != [0, 1] || b[2..4] != [8, 0] || b[4] != 6 || b[5] != 4 {
             return None;
         }
         Some(Packet(b))

@@ -65,11 +65,7 @@ pub fn update_u32(check: u16, old: u32, new: u32) -> u16 {
 
 /// Pseudo-header sum for TCP/UDP over IPv4.
 pub fn pseudo_header(src: u32, dst: u32, proto: u8, len: u16) -> Checksum {
-    Checksum::new()
-        .add_u32(src)
-        .add_u32(dst)
-        .add_u16(proto as u16)
-        .add_u16(len)
+    Checksum::new().add_u32(src).add_u32(dst).add_u16(proto as u16).add_u16(len)
 }
 
 #[cfg(test)]
@@ -78,9 +74,7 @@ mod tests {
 
     #[test]
     fn incremental_matches_full() {
-        let mut data = [
-            0x45u8, 0, 0, 0x54, 0x12, 0x34, 0x40, 0, 0x40, 1, 0, 0, 198, 18, 0, 10, 198, 18, 0, 100,
-        ];
+        let mut data = [0x45u8, 0, 0, 0x54, 0x12, 0x34, 0x40, 0, 0x40, 1, 0, 0, 198, 18, 0, 10, 198, 18, 0, 100];
         let full = Checksum::new().add_bytes(&data).finish();
         data[10..12].copy_from_slice(&full.to_be_bytes());
         let old = u32::from_be_bytes([198, 18, 0, 100]);

@@ -54,10 +54,7 @@ pub fn write_header(buf: &mut [u8], dst: &Mac, src: &Mac, ethertype: u16) {
 }
 
 pub fn fmt_mac(m: &Mac) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
 pub fn parse_mac(s: &str) -> Option<Mac> {

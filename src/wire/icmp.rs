@@ -16,10 +16,7 @@ pub const CODE_HOST_UNREACHABLE: u8 = 1;
 pub const CODE_TTL_EXCEEDED: u8 = 0;
 
 pub fn is_error(t: u8) -> bool {
-    matches!(
-        t,
-        DEST_UNREACHABLE | SOURCE_QUENCH | TIME_EXCEEDED | PARAMETER_PROBLEM
-    )
+    matches!(t, DEST_UNREACHABLE | SOURCE_QUENCH | TIME_EXCEEDED | PARAMETER_PROBLEM)
 }
 
 /// Recompute the whole ICMP checksum (ICMP has no pseudo-header; messages are small).

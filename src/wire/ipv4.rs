@@ -124,16 +124,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Header<T> {
 
 /// Write a 20-byte header (no options) with a computed checksum.
 #[allow(clippy::too_many_arguments)]
-pub fn write_header(
-    buf: &mut [u8],
-    total_len: u16,
-    ident: u16,
-    df: bool,
-    ttl: u8,
-    proto: u8,
-    src: u32,
-    dst: u32,
-) {
+pub fn write_header(buf: &mut [u8], total_len: u16, ident: u16, df: bool, ttl: u8, proto: u8, src: u32, dst: u32) {
     buf[0] = 0x45;
     buf[1] = 0;
     buf[2..4].copy_from_slice(&total_len.to_be_bytes());

@@ -30,9 +30,7 @@ impl<T: AsRef<[u8]>> Ports<T> {
     pub fn new_checked(buf: T, proto: u8) -> Option<Self> {
         let b = buf.as_ref();
         let ok = match proto {
-            IPPROTO_TCP => {
-                b.len() >= TCP_MIN_HEADER_LEN && (b[12] >> 4) as usize * 4 >= TCP_MIN_HEADER_LEN
-            }
+            IPPROTO_TCP => b.len() >= TCP_MIN_HEADER_LEN && (b[12] >> 4) as usize * 4 >= TCP_MIN_HEADER_LEN,
             IPPROTO_UDP => b.len() >= UDP_HEADER_LEN,
             _ => false,
         };
@@ -41,8 +39,7 @@ impl<T: AsRef<[u8]>> Ports<T> {
     /// For the leading 8 bytes of a header quoted inside an ICMP error:
     /// ports and (UDP) checksum are there, TCP flags are not.
     pub fn new_quoted(buf: T, proto: u8) -> Option<Self> {
-        (buf.as_ref().len() >= 8 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP))
-            .then_some(Ports(buf, proto))
+        (buf.as_ref().len() >= 8 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP)).then_some(Ports(buf, proto))
     }
     pub fn src_port(&self) -> u16 {
         let b = self.0.as_ref();

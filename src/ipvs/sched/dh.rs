@@ -51,11 +51,7 @@ mod tests {
     use super::*;
 
     fn to(daddr: u32, saddr: u32) -> SchedInput {
-        SchedInput {
-            daddr,
-            saddr,
-            ..input(0)
-        }
+        SchedInput { daddr, saddr, ..input(0) }
     }
 
     #[test]
@@ -81,17 +77,9 @@ mod tests {
     fn unavailable_means_none() {
         let d = dests(&[1, 1]);
         let s = DestinationHashing::new(&d);
-        let dst = (0..)
-            .find(|&a| s.schedule(&d, &to(a, 0)) == Some(1))
-            .unwrap();
-        d[1].update(&crate::ipvs::types::DestSpec {
-            weight: 0,
-            ..d[1].spec()
-        });
+        let dst = (0..).find(|&a| s.schedule(&d, &to(a, 0)) == Some(1)).unwrap();
+        d[1].update(&crate::ipvs::types::DestSpec { weight: 0, ..d[1].spec() });
         assert_eq!(s.schedule(&d, &to(dst, 0)), None);
-        assert_eq!(
-            DestinationHashing::new(&[]).schedule(&[], &to(dst, 0)),
-            None
-        );
+        assert_eq!(DestinationHashing::new(&[]).schedule(&[], &to(dst, 0)), None);
     }
 }

@@ -31,10 +31,7 @@ mod tests {
     #[test]
     fn highest_weight_first_wins_ties() {
         let d = dests(&[2, 5, 5, 1]);
-        let seq: Vec<_> = sequence(&WeightedFailover, &d, 4)
-            .into_iter()
-            .map(|x| x.unwrap())
-            .collect();
+        let seq: Vec<_> = sequence(&WeightedFailover, &d, 4).into_iter().map(|x| x.unwrap()).collect();
         assert_eq!(seq, vec![1, 1, 1, 1]);
         assert_eq!(WeightedFailover.schedule(&dests(&[0, 0]), &input(0)), None);
     }
@@ -52,10 +49,7 @@ mod tests {
             }))
         };
         let d = vec![mk(1, 0), mk(10, 2), mk(3, 0)];
-        let seq: Vec<_> = sequence(&WeightedFailover, &d, 4)
-            .into_iter()
-            .map(|x| x.unwrap())
-            .collect();
+        let seq: Vec<_> = sequence(&WeightedFailover, &d, 4).into_iter().map(|x| x.unwrap()).collect();
         // rs1 takes two, reaches its threshold, then rs2 (next highest).
         assert_eq!(seq, vec![1, 1, 2, 2]);
     }

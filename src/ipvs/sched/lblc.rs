@@ -46,10 +46,7 @@ pub(super) struct Clock {
 
 impl Clock {
     pub(super) fn new() -> Self {
-        Clock {
-            base: Instant::now(),
-            skew_ms: AtomicU64::new(0),
-        }
+        Clock { base: Instant::now(), skew_ms: AtomicU64::new(0) }
     }
 
     pub(super) fn now(&self) -> u64 {
@@ -70,27 +67,17 @@ pub(super) struct Gc {
 
 impl Gc {
     pub(super) fn new() -> Self {
-        Gc {
-            last_check: 0,
-            last_full: 0,
-        }
+        Gc { last_check: 0, last_full: 0 }
     }
 
     /// The kernel's periodic timer work, done lazily when a connection is
     /// scheduled, plus the hard bound.
-    pub(super) fn maintain<E>(
-        &mut self,
-        map: &mut HashMap<u32, E>,
-        lastuse: fn(&E) -> u64,
-        now: u64,
-    ) {
+    pub(super) fn maintain<E>(&mut self, map: &mut HashMap<u32, E>, lastuse: fn(&E) -> u64, now: u64) {
         if now.saturating_sub(self.last_full) >= FULL_CHECK_INTERVAL {
             map.retain(|_, e| now < lastuse(e) + DEFAULT_EXPIRATION);
             self.last_full = now;
             self.last_check = now;
-        } else if map.len() > MAX_SIZE
-            && now.saturating_sub(self.last_check) >= CHECK_EXPIRE_INTERVAL
-        {
+        } else if map.len() > MAX_SIZE && now.saturating_sub(self.last_check) >= CHECK_EXPIRE_INTERVAL {
             self.last_check = now;
             let mut goal = ((map.len() - MAX_SIZE) * 4 / 3).min(MAX_SIZE / 2);
             map.retain(|_, e| {
@@ -115,10 +102,7 @@ impl Gc {
 /// lblc's and lblcr's is_overloaded: more active connections than its
 /// weight while some server of the service has under half its weight.
 pub(super) fn lblc_overloaded(d: &Dest, dests: &[Arc<Dest>]) -> bool {
-    d.active_conns() > d.weight()
-        && dests
-            .iter()
-            .any(|x| (x.active_conns() as u64) * 2 < x.weight() as u64)
+    d.active_conns() > d.weight() && dests.iter().any(|x| (x.active_conns() as u64) * 2 < x.weight() as u64)
 }
 
 /// __ip_vs_lblc_schedule / __ip_vs_lblcr_schedule: weighted least
@@ -156,13 +140,7 @@ pub struct Lblc {
 
 impl Lblc {
     pub fn new() -> Self {
-        Lblc {
-            table: Mutex::new(Table {
-                map: HashMap::new(),
-                gc: Gc::new(),
-            }),
-            clock: Clock::new(),
-        }
+        Lblc { table: Mutex::new(Table { map: HashMap::new(), gc: Gc::new() }), clock: Clock::new() }
     }
 }
 
@@ -190,13 +168,7 @@ impl Scheduler for Lblc {
         match map.get(&key) {
             Some(e) if e.dest == i => {}
             _ => {
-                map.insert(
-                    key,
-                    Entry {
-                        dest: i,
-                        lastuse: now,
-                    },
-                );
+                map.insert(key, Entry { dest: i, lastuse: now });
             }
         }
         Some(i)
@@ -268,15 +240,9 @@ mod tests {
         let d = dests(&[1, 1]);
         let s = Lblc::new();
         assert_eq!(s.schedule(&d, &to(9)), Some(0));
-        d[0].update(&DestSpec {
-            weight: 0,
-            ..d[0].spec()
-        });
+        d[0].update(&DestSpec { weight: 0, ..d[0].spec() });
         assert_eq!(s.schedule(&d, &to(9)), Some(1));
-        d[0].update(&DestSpec {
-            weight: 1,
-            ..d[0].spec()
-        });
+        d[0].update(&DestSpec { weight: 1, ..d[0].spec() });
         assert_eq!(s.schedule(&d, &to(9)), Some(1));
     }
 

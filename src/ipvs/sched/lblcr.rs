@@ -44,13 +44,7 @@ pub struct Lblcr {
 
 impl Lblcr {
     pub fn new() -> Self {
-        Lblcr {
-            table: Mutex::new(Table {
-                map: HashMap::new(),
-                gc: Gc::new(),
-            }),
-            clock: Clock::new(),
-        }
+        Lblcr { table: Mutex::new(Table { map: HashMap::new(), gc: Gc::new() }), clock: Clock::new() }
     }
 }
 
@@ -103,22 +97,12 @@ impl Scheduler for Lblcr {
         let Table { map, gc } = &mut *t;
         gc.maintain(map, |e| e.lastuse, now);
         let key = input.daddr;
-        if map
-            .get(&key)
-            .is_some_and(|e| now >= e.lastuse + DEFAULT_EXPIRATION)
-        {
+        if map.get(&key).is_some_and(|e| now >= e.lastuse + DEFAULT_EXPIRATION) {
             map.remove(&key);
         }
         let Some(e) = map.get_mut(&key) else {
             let i = least_loaded(dests)?;
-            map.insert(
-                key,
-                Entry {
-                    set: vec![i],
-                    lastmod: now,
-                    lastuse: now,
-                },
-            );
+            map.insert(key, Entry { set: vec![i], lastmod: now, lastuse: now });
             return Some(i);
         };
         e.lastuse = now;
@@ -198,17 +182,11 @@ mod tests {
         let d = dests(&[1, 1]);
         let s = Lblcr::new();
         assert_eq!(s.schedule(&d, &to(3)), Some(0));
-        d[0].update(&DestSpec {
-            weight: 0,
-            ..d[0].spec()
-        });
+        d[0].update(&DestSpec { weight: 0, ..d[0].spec() });
         // No usable member: wlc adds rs1.
         assert_eq!(s.schedule(&d, &to(3)), Some(1));
         assert_eq!(set_of(&s, 3), vec![1, 0]);
-        d[0].update(&DestSpec {
-            weight: 1,
-            ..d[0].spec()
-        });
+        d[0].update(&DestSpec { weight: 1, ..d[0].spec() });
         // Both usable: the least loaded (tie: set order, newest first).
         assert_eq!(s.schedule(&d, &to(3)), Some(1));
         d[1].bind_conn();
@@ -221,15 +199,9 @@ mod tests {
         let d = dests(&[1, 1]);
         let s = Lblcr::new();
         assert_eq!(s.schedule(&d, &to(4)), Some(0));
-        d[0].update(&DestSpec {
-            weight: 0,
-            ..d[0].spec()
-        });
+        d[0].update(&DestSpec { weight: 0, ..d[0].spec() });
         assert_eq!(s.schedule(&d, &to(4)), Some(1));
-        d[0].update(&DestSpec {
-            weight: 1,
-            ..d[0].spec()
-        });
+        d[0].update(&DestSpec { weight: 1, ..d[0].spec() });
         assert_eq!(set_of(&s, 4), vec![1, 0]);
         // rs0 more loaded than rs1.
         d[0].bind_conn();

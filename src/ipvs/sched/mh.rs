@@ -131,9 +131,7 @@ fn last_weights(dests: &[Arc<Dest>]) -> Vec<u32> {
         .iter()
         .map(|d| {
             let w = d.weight();
-            let slot = reg
-                .iter_mut()
-                .find(|(x, _)| std::ptr::eq(x.as_ptr(), Arc::as_ptr(d)));
+            let slot = reg.iter_mut().find(|(x, _)| std::ptr::eq(x.as_ptr(), Arc::as_ptr(d)));
             match slot {
                 Some((_, lw)) => {
                     if w != 0 {
@@ -159,10 +157,7 @@ pub(super) fn build_table(servers: &[(u32, u16)], weights: &[u32]) -> Vec<u16> {
     if n == 0 || n > TAB_SIZE {
         return lookup; // the kernel refuses more servers than slots
     }
-    let g = weights
-        .iter()
-        .filter(|&&w| w > 0)
-        .fold(0, |g, &w| gcd(w, g));
+    let g = weights.iter().filter(|&&w| w > 0).fold(0, |g, &w| gcd(w, g));
     if g < 1 {
         return lookup;
     }
@@ -234,11 +229,7 @@ fn unavailable(d: &Dest) -> bool {
 
 impl Scheduler for MaglevHashing {
     fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput) -> Option<usize> {
-        let port = if self.port && has_ports(input.proto) {
-            input.sport
-        } else {
-            0
-        };
+        let port = if self.port && has_ports(input.proto) { input.sport } else { 0 };
         let addr = input.saddr;
         let m = TAB_SIZE as u32;
         let at = |h: u32| {
@@ -274,11 +265,7 @@ mod tests {
     use crate::ipvs::types::DestSpec;
 
     fn from(saddr: u32, sport: u16) -> SchedInput {
-        SchedInput {
-            saddr,
-            sport,
-            ..input(0)
-        }
+        SchedInput { saddr, sport, ..input(0) }
     }
 
     fn flags(f: &[&str]) -> Vec<String> {
@@ -286,19 +273,13 @@ mod tests {
     }
 
     fn set_weight(d: &Dest, w: u32) {
-        d.update(&DestSpec {
-            weight: w,
-            ..d.spec()
-        });
+        d.update(&DestSpec { weight: w, ..d.spec() });
     }
 
     #[test]
     fn siphash_reference_vectors() {
         // SipHash-2-4 paper vectors, key 00..0f: the rounds and padding.
-        let key = (
-            u64::from_le_bytes([0, 1, 2, 3, 4, 5, 6, 7]),
-            u64::from_le_bytes([8, 9, 10, 11, 12, 13, 14, 15]),
-        );
+        let key = (u64::from_le_bytes([0, 1, 2, 3, 4, 5, 6, 7]), u64::from_le_bytes([8, 9, 10, 11, 12, 13, 14, 15]));
         assert_eq!(siphash(key, &[], 2, 4), 0x726f_db47_dd0e_0e31);
         let msg: Vec<u8> = (0..15).collect();
         assert_eq!(siphash(key, &msg, 2, 4), 0xa129_ca61_49be_45e5);
@@ -386,18 +367,9 @@ mod tests {
             seen[k] = true;
         }
         assert_eq!(seen, [true; 4]);
-        let udp = |p| SchedInput {
-            proto: 17,
-            ..from(0x0a000001, p)
-        };
-        let icmp = |p| SchedInput {
-            proto: 1,
-            ..from(0x0a000001, p)
-        };
-        assert_eq!(
-            s.schedule(&d, &udp(9)),
-            s.schedule(&d, &from(0x0a000001, 9))
-        );
+        let udp = |p| SchedInput { proto: 17, ..from(0x0a000001, p) };
+        let icmp = |p| SchedInput { proto: 1, ..from(0x0a000001, p) };
+        assert_eq!(s.schedule(&d, &udp(9)), s.schedule(&d, &from(0x0a000001, 9)));
         let k = s.schedule(&d, &icmp(0));
         assert!((0..64).all(|p| s.schedule(&d, &icmp(p)) == k));
     }
@@ -437,9 +409,6 @@ mod tests {
         let zz = dests(&[0, 0]);
         let e = MaglevHashing::new(&zz, &flags(&["mh-fallback"]));
         assert_eq!(e.schedule(&zz, &from(1, 0)), None);
-        assert_eq!(
-            MaglevHashing::new(&[], &[]).schedule(&[], &from(1, 0)),
-            None
-        );
+        assert_eq!(MaglevHashing::new(&[], &[]).schedule(&[], &from(1, 0)), None);
     }
 }

@@ -41,9 +41,7 @@ pub trait Scheduler: Send + Sync {
 }
 
 /// Scheduler names rvs knows.
-pub const NAMES: &[&str] = &[
-    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh",
-];
+pub const NAMES: &[&str] = &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"];
 
 /// Build the named scheduler for this list of real servers.
 pub fn new(name: &str, dests: &[Arc<Dest>], flags: &[String]) -> Option<Box<dyn Scheduler>> {
@@ -99,13 +97,7 @@ pub(crate) mod testutil {
     }
 
     pub fn input(sport: u16) -> SchedInput {
-        SchedInput {
-            proto: 6,
-            saddr: 0xc6120a0a,
-            sport,
-            daddr: 0xc6120064,
-            dport: 80,
-        }
+        SchedInput { proto: 6, saddr: 0xc6120a0a, sport, daddr: 0xc6120064, dport: 80 }
     }
 
     /// Run `n` schedulings, binding each chosen dest (as a new connection would).

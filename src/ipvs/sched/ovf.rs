@@ -48,10 +48,7 @@ mod tests {
                 k
             })
             .collect();
-        let mut want: Vec<Option<usize>> = [1, 1, 1, 1, 3, 3, 3, 3, 2, 2, 2, 0, 0]
-            .iter()
-            .map(|&k| Some(k))
-            .collect();
+        let mut want: Vec<Option<usize>> = [1, 1, 1, 1, 3, 3, 3, 3, 2, 2, 2, 0, 0].iter().map(|&k| Some(k)).collect();
         want.push(None);
         assert_eq!(seq, want);
     }

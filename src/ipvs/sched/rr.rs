@@ -13,9 +13,7 @@ pub struct RoundRobin {
 
 impl Default for RoundRobin {
     fn default() -> Self {
-        RoundRobin {
-            last: AtomicUsize::new(usize::MAX),
-        }
+        RoundRobin { last: AtomicUsize::new(usize::MAX) }
     }
 }
 
@@ -27,20 +25,10 @@ impl Scheduler for RoundRobin {
         }
         loop {
             let last = self.last.load(Ordering::Acquire);
-            let start = if last == usize::MAX {
-                0
-            } else {
-                (last + 1) % n
-            };
-            let pick = (0..n)
-                .map(|k| (start + k) % n)
-                .find(|&i| dests[i].schedulable())?;
+            let start = if last == usize::MAX { 0 } else { (last + 1) % n };
+            let pick = (0..n).map(|k| (start + k) % n).find(|&i| dests[i].schedulable())?;
             // A compare-exchange keeps the rotation exact when loops race.
-            if self
-                .last
-                .compare_exchange(last, pick, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+            if self.last.compare_exchange(last, pick, Ordering::AcqRel, Ordering::Acquire).is_ok() {
                 return Some(pick);
             }
         }
@@ -56,10 +44,7 @@ mod tests {
     fn rotates_and_skips_weight_zero() {
         let d = dests(&[1, 0, 5]);
         let s = RoundRobin::default();
-        let seq: Vec<_> = sequence(&s, &d, 5)
-            .into_iter()
-            .map(|x| x.unwrap())
-            .collect();
+        let seq: Vec<_> = sequence(&s, &d, 5).into_iter().map(|x| x.unwrap()).collect();
         assert_eq!(seq, vec![0, 2, 0, 2, 0]);
         assert_eq!(s.schedule(&dests(&[0, 0]), &input(1)), None);
     }

@@ -64,10 +64,7 @@ mod tests {
         // (a+1)/w: rs0 1/3 vs rs1 1/1 -> 0; 2/3 vs 1 -> 0; 3/3 vs 1 tie -> 0 (first);
         // 4/3 vs 1 -> 1; 4/3 vs 2 -> 0; 5/3 vs 2 -> 0; 6/3 vs 2 tie -> 0; 7/3 vs 2 -> 1.
         let d = dests(&[3, 1]);
-        assert_eq!(
-            active_sequence(&ShortestExpectedDelay, &d, 8),
-            vec![0, 0, 0, 1, 0, 0, 0, 1]
-        );
+        assert_eq!(active_sequence(&ShortestExpectedDelay, &d, 8), vec![0, 0, 0, 1, 0, 0, 0, 1]);
     }
 
     #[test]
@@ -82,10 +79,7 @@ mod tests {
         activate(&d[0], 1);
         // Tie 2/1 vs 2/1: the first wins.
         assert_eq!(ShortestExpectedDelay.schedule(&d, &input(0)), Some(0));
-        assert_eq!(
-            ShortestExpectedDelay.schedule(&dests(&[0, 0]), &input(0)),
-            None
-        );
+        assert_eq!(ShortestExpectedDelay.schedule(&dests(&[0, 0]), &input(0)), None);
         assert_eq!(ShortestExpectedDelay.schedule(&[], &input(0)), None);
     }
 

@@ -87,11 +87,7 @@ impl Scheduler for SourceHashing {
         if self.buckets.is_empty() {
             return None;
         }
-        let port = if self.port && has_ports(input.proto) {
-            input.sport
-        } else {
-            0
-        };
+        let port = if self.port && has_ports(input.proto) { input.sport } else { 0 };
         let addr = input.saddr;
         let pick = |b: usize| {
             let i = self.buckets[b] as usize;
@@ -122,11 +118,7 @@ mod tests {
     use super::*;
 
     fn from(saddr: u32, sport: u16) -> SchedInput {
-        SchedInput {
-            saddr,
-            sport,
-            ..input(0)
-        }
+        SchedInput { saddr, sport, ..input(0) }
     }
 
     fn flags(f: &[&str]) -> Vec<String> {
@@ -148,10 +140,7 @@ mod tests {
         // hash_32(x, 8) is the top byte of x * 0x61C88647.
         assert_eq!(hash_32(0, 8), 0);
         assert_eq!(hash_32(1, 8), 0x61);
-        assert_eq!(
-            hashkey(0xc0a8_0001, 0, 0),
-            (0xc0a8_0001u32.wrapping_mul(0x61C88647) >> 24) as usize
-        );
+        assert_eq!(hashkey(0xc0a8_0001, 0, 0), (0xc0a8_0001u32.wrapping_mul(0x61C88647) >> 24) as usize);
         assert_eq!(hashkey(5, 3, 0), hashkey(8, 0, 0));
         assert_eq!(hashkey(5, 0, 10), (hashkey(5, 0, 0) + 10) & 255);
     }
@@ -192,10 +181,7 @@ mod tests {
         }
         assert_eq!(seen, [true; 4]);
         // Not for protocols without ports.
-        let icmp = |p| SchedInput {
-            proto: 1,
-            ..from(0x0a000001, p)
-        };
+        let icmp = |p| SchedInput { proto: 1, ..from(0x0a000001, p) };
         let k = s.schedule(&d, &icmp(1));
         assert!((0..64).all(|p| s.schedule(&d, &icmp(p)) == k));
     }
@@ -206,15 +192,9 @@ mod tests {
         let plain = SourceHashing::new(&d, &[]);
         let fb = SourceHashing::new(&d, &flags(&["sh-fallback"]));
         let srcs: Vec<u32> = (0..3000u32).map(|a| 0x0a00_0000 + a).collect();
-        let before: Vec<_> = srcs
-            .iter()
-            .map(|&a| plain.schedule(&d, &from(a, 0)))
-            .collect();
+        let before: Vec<_> = srcs.iter().map(|&a| plain.schedule(&d, &from(a, 0))).collect();
         // Quiesce rs1 without rebuilding (the weight is read per packet).
-        d[1].update(&crate::ipvs::types::DestSpec {
-            weight: 0,
-            ..d[1].spec()
-        });
+        d[1].update(&crate::ipvs::types::DestSpec { weight: 0, ..d[1].spec() });
         for (&a, &b) in srcs.iter().zip(&before) {
             let p = plain.schedule(&d, &from(a, 0));
             let f = fb.schedule(&d, &from(a, 0));
@@ -225,9 +205,7 @@ mod tests {
                 assert_eq!(fb.schedule(&d, &from(a, 0)), f);
                 // The kernel's walk: first available of (offset + 2*ihash) & 255.
                 let ih = hashkey(a, 0, 0);
-                let want = (0..256)
-                    .map(|o| fb.buckets[(o + 2 * ih) & 255] as usize)
-                    .find(|&k| k != 1);
+                let want = (0..256).map(|o| fb.buckets[(o + 2 * ih) & 255] as usize).find(|&k| k != 1);
                 assert_eq!(f, want);
             } else {
                 assert_eq!(p, b);
@@ -236,13 +214,7 @@ mod tests {
         }
         // Nothing available at all.
         let z = dests(&[0, 0]);
-        assert_eq!(
-            SourceHashing::new(&z, &flags(&["sh-fallback"])).schedule(&z, &from(1, 0)),
-            None
-        );
-        assert_eq!(
-            SourceHashing::new(&[], &[]).schedule(&[], &from(1, 0)),
-            None
-        );
+        assert_eq!(SourceHashing::new(&z, &flags(&["sh-fallback"])).schedule(&z, &from(1, 0)), None);
+        assert_eq!(SourceHashing::new(&[], &[]).schedule(&[], &from(1, 0)), None);
     }
 }

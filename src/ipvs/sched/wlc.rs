@@ -35,10 +35,7 @@ mod tests {
     fn weight_scales_the_count() {
         let d = dests(&[3, 1]);
         // Fresh: tie at 0 -> first. Bind as new connections would.
-        let seq: Vec<_> = sequence(&WeightedLeastConnection, &d, 8)
-            .into_iter()
-            .map(|x| x.unwrap())
-            .collect();
+        let seq: Vec<_> = sequence(&WeightedLeastConnection, &d, 8).into_iter().map(|x| x.unwrap()).collect();
         // Inactive conns count 1 each: rs0 takes 3 for each of rs1's.
         assert_eq!(seq.iter().filter(|&&i| i == 0).count(), 6);
         assert_eq!(seq, vec![0, 1, 0, 0, 0, 1, 0, 0]);

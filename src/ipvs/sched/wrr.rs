@@ -22,9 +22,7 @@ fn gcd(a: u32, b: u32) -> u32 {
 
 impl WeightedRoundRobin {
     pub fn new(_dests: &[Arc<Dest>]) -> Self {
-        WeightedRoundRobin {
-            state: AtomicU64::new(0),
-        }
+        WeightedRoundRobin { state: AtomicU64::new(0) }
     }
 }
 
@@ -36,12 +34,7 @@ impl Scheduler for WeightedRoundRobin {
         if n == 0 || mw == 0 {
             return None;
         }
-        let di = dests
-            .iter()
-            .map(|d| d.weight())
-            .filter(|&w| w > 0)
-            .fold(0, gcd)
-            .max(1);
+        let di = dests.iter().map(|d| d.weight()).filter(|&w| w > 0).fold(0, gcd).max(1);
         loop {
             let old = self.state.load(Ordering::Acquire);
             let (mut i, mut cw) = ((old >> 32) as usize, (old as u32).min(mw) as i64);
@@ -63,11 +56,7 @@ impl Scheduler for WeightedRoundRobin {
             }
             let pick = pick?;
             let new = ((i as u64) << 32) | cw as u64;
-            if self
-                .state
-                .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+            if self.state.compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire).is_ok() {
                 return Some(pick);
             }
         }
@@ -83,10 +72,7 @@ mod tests {
     fn three_to_one() {
         let d = dests(&[3, 1]);
         let s = WeightedRoundRobin::new(&d);
-        let seq: Vec<_> = sequence(&s, &d, 8)
-            .into_iter()
-            .map(|x| x.unwrap())
-            .collect();
+        let seq: Vec<_> = sequence(&s, &d, 8).into_iter().map(|x| x.unwrap()).collect();
         assert_eq!(seq, vec![0, 0, 0, 1, 0, 0, 0, 1]);
     }
 
@@ -95,10 +81,7 @@ mod tests {
         // The example of ip_vs_wrr.c's comment: weights 4, 3, 2.
         let d = dests(&[4, 3, 2]);
         let s = WeightedRoundRobin::new(&d);
-        let seq: Vec<_> = sequence(&s, &d, 9)
-            .into_iter()
-            .map(|x| x.unwrap())
-            .collect();
+        let seq: Vec<_> = sequence(&s, &d, 9).into_iter().map(|x| x.unwrap()).collect();
         assert_eq!(seq, vec![0, 0, 1, 0, 1, 2, 0, 1, 2]);
     }
 
@@ -106,14 +89,8 @@ mod tests {
     fn gcd_steps_and_zero_weight() {
         let d = dests(&[4, 2, 0]);
         let s = WeightedRoundRobin::new(&d);
-        let seq: Vec<_> = sequence(&s, &d, 6)
-            .into_iter()
-            .map(|x| x.unwrap())
-            .collect();
+        let seq: Vec<_> = sequence(&s, &d, 6).into_iter().map(|x| x.unwrap()).collect();
         assert_eq!(seq, vec![0, 0, 1, 0, 0, 1]);
-        assert_eq!(
-            WeightedRoundRobin::new(&[]).schedule(&dests(&[0]), &input(0)),
-            None
-        );
+        assert_eq!(WeightedRoundRobin::new(&[]).schedule(&dests(&[0]), &input(0)), None);
     }
 }

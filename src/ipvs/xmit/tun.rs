@@ -11,14 +11,7 @@ pub const OUTER_LEN: usize = ipv4::MIN_HEADER_LEN;
 /// `OUTER_LEN` bytes up and the outer header goes in front. As IPVS does, the
 /// outer header copies the inner TTL and DF. Returns the new packet length,
 /// or `None` when `buf` has no room.
-pub fn encapsulate(
-    buf: &mut [u8],
-    off: usize,
-    len: usize,
-    src: u32,
-    dst: u32,
-    ident: u16,
-) -> Option<usize> {
+pub fn encapsulate(buf: &mut [u8], off: usize, len: usize, src: u32, dst: u32, ident: u16) -> Option<usize> {
     let total = len + OUTER_LEN;
     if off + total > buf.len() || total > u16::MAX as usize {
         return None;
@@ -28,15 +21,6 @@ pub fn encapsulate(
         (inner.ttl(), inner.dont_fragment())
     };
     buf.copy_within(off..off + len, off + OUTER_LEN);
-    ipv4::write_header(
-        &mut buf[off..],
-        total as u16,
-        ident,
-        df,
-        ttl,
-        IPPROTO_IPIP,
-        src,
-        dst,
-    );
+    ipv4::write_header(&mut buf[off..], total as u16, ident, df, ttl, IPPROTO_IPIP, src, dst);
     Some(total)
 }

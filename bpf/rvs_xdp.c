@@ -1,0 +1,67 @@
+// rvs's XDP program: the host path beside the data path.
+//
+// Frames for the host's own addresses (the kernel's addresses on this
+// interface: SSH, probes, health checks, package updates), ARP about them,
+// and everything that is neither IPv4 nor ARP (IPv6) go to the kernel's stack.
+// Everything else goes to rvs's AF_XDP socket of the receiving queue: VIPs,
+// director and FULLNAT local addresses, and NAT replies (whose destination is
+// the client, not an address of the director).
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+
+#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int(*name)[val]
+#define __type(name, val) typeof(val) *name
+
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)BPF_FUNC_map_lookup_elem;
+static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)BPF_FUNC_redirect_map;
+
+struct {
+    __uint(type, BPF_MAP_TYPE_XSKMAP);
+    __uint(max_entries, 64);
+    __type(key, __u32);
+    __type(value, __u32);
+} xsks_map SEC(".maps");
+
+// Host addresses, in network byte order.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 256);
+    __type(key, __u32);
+    __type(value, __u8);
+} host_addrs SEC(".maps");
+
+#define ETH_HLEN_ 14
+
+SEC("xdp")
+int rvs_xdp(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data;
+    void *end = (void *)(long)ctx->data_end;
+    unsigned char *p = data;
+    __u32 addr;
+
+    if (data + ETH_HLEN_ > end)
+        return XDP_PASS;
+    __u16 proto = (__u16)(p[12] << 8 | p[13]);
+    if (proto == ETH_P_ARP) {
+        // Ethernet/IPv4 ARP: the target protocol address at offset 24.
+        if (data + ETH_HLEN_ + 28 > end)
+            return XDP_PASS;
+        __builtin_memcpy(&addr, p + ETH_HLEN_ + 24, 4);
+        if (bpf_map_lookup_elem(&host_addrs, &addr))
+            return XDP_PASS;
+    } else if (proto == ETH_P_IP) {
+        if (data + ETH_HLEN_ + 20 > end)
+            return XDP_PASS;
+        __builtin_memcpy(&addr, p + ETH_HLEN_ + 16, 4);
+        if (bpf_map_lookup_elem(&host_addrs, &addr))
+            return XDP_PASS;
+    } else {
+        return XDP_PASS;
+    }
+    // No socket on this queue: the kernel gets it rather than a void.
+    return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+}
+
+char _license[] SEC("license") = "GPL";

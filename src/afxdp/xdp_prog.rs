@@ -1,0 +1,166 @@
+//! rvs's own XDP program (bpf/rvs_xdp.c) on one interface: it passes the
+//! host's traffic to the kernel and redirects the rest to rvs's AF_XDP
+//! sockets. Attached at start, detached when dropped.
+
+use crate::config::XdpMode;
+use libxdp_sys as x;
+use std::ffi::CString;
+use std::net::Ipv4Addr;
+
+static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rvs_xdp.o"));
+
+pub struct XdpProgram {
+    prog: *mut x::xdp_program,
+    ifindex: i32,
+    mode: x::xdp_attach_mode,
+    xsks_map: i32,
+    host_map: i32,
+    name: String,
+}
+
+// SAFETY: the program handle is only used by the thread that owns the
+// XdpProgram (start-up and shutdown); the kernel objects are shared anyway.
+unsafe impl Send for XdpProgram {}
+
+fn map_fd(obj: *mut x::bpf_object, name: &str) -> Result<i32, String> {
+    let cname = CString::new(name).map_err(|e| e.to_string())?;
+    // SAFETY: obj is a loaded object; the name is a valid C string.
+    let map = unsafe { x::bpf_object__find_map_by_name(obj, cname.as_ptr()) };
+    if map.is_null() {
+        return Err(format!("XDP object has no map {name}"));
+    }
+    // SAFETY: map is valid.
+    let fd = unsafe { x::bpf_map__fd(map) };
+    if fd < 0 {
+        return Err(format!("map {name} has no file descriptor"));
+    }
+    Ok(fd)
+}
+
+impl XdpProgram {
+    /// Load and attach rvs's program to `ifname`. `Auto` tries native XDP,
+    /// then generic. Any program already there (left by a killed rvs) is
+    /// replaced.
+    pub fn attach(ifname: &str, mode: XdpMode) -> Result<XdpProgram, String> {
+        let cname = CString::new(ifname).map_err(|e| e.to_string())?;
+        // SAFETY: a valid C string.
+        let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) } as i32;
+        if ifindex == 0 {
+            return Err(format!("{ifname}: no such device"));
+        }
+        let modes: &[x::xdp_attach_mode] = match mode {
+            XdpMode::Native => &[x::xdp_attach_mode_XDP_MODE_NATIVE],
+            XdpMode::Generic => &[x::xdp_attach_mode_XDP_MODE_SKB],
+            XdpMode::Auto => &[x::xdp_attach_mode_XDP_MODE_NATIVE, x::xdp_attach_mode_XDP_MODE_SKB],
+        };
+        let mut last = 0;
+        for &m in modes {
+            detach_any(ifindex);
+            // SAFETY: OBJECT is a complete BPF ELF object; libbpf copies it.
+            let obj = unsafe { x::bpf_object__open_mem(OBJECT.as_ptr() as *const _, OBJECT.len(), std::ptr::null()) };
+            if obj.is_null() {
+                return Err("cannot open rvs's XDP object".into());
+            }
+            // SAFETY: obj was just opened; the section name is a C string.
+            let prog = unsafe { x::xdp_program__from_bpf_obj(obj, c"xdp".as_ptr()) };
+            if prog.is_null() || (prog as isize) < 0 && (prog as isize) > -4096 {
+                return Err("cannot make an XDP program of rvs's object".into());
+            }
+            // SAFETY: prog and ifindex are valid.
+            let r = unsafe { x::xdp_program__attach(prog, ifindex, m, 0) };
+            if r == 0 {
+                // SAFETY: prog is attached, its object loaded.
+                let obj = unsafe { x::xdp_program__bpf_obj(prog) };
+                let xsks_map = map_fd(obj, "xsks_map")?;
+                let host_map = map_fd(obj, "host_addrs")?;
+                eprintln!(
+                    "rvs: {ifname}: rvs XDP program attached ({} mode)",
+                    if m == x::xdp_attach_mode_XDP_MODE_NATIVE { "native" } else { "generic" }
+                );
+                return Ok(XdpProgram { prog, ifindex, mode: m, xsks_map, host_map, name: ifname.to_string() });
+            }
+            last = r;
+            // SAFETY: prog was created above and not attached.
+            unsafe { x::xdp_program__close(prog) };
+        }
+        Err(format!("{ifname}: cannot attach rvs's XDP program: {}", std::io::Error::from_raw_os_error(-last)))
+    }
+
+    /// Steer queue `queue`'s frames to the socket `fd`.
+    pub fn add_socket(&self, queue: u32, fd: i32) -> Result<(), String> {
+        // SAFETY: key and value point to u32/i32 of the map's sizes.
+        let r = unsafe {
+            x::bpf_map_update_elem(self.xsks_map, &queue as *const u32 as *const _, &fd as *const i32 as *const _, 0)
+        };
+        if r != 0 {
+            return Err(format!(
+                "{}: cannot register the AF_XDP socket of queue {queue}: {}",
+                self.name,
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Addresses whose traffic goes to the kernel.
+    pub fn add_host_addr(&self, a: Ipv4Addr) -> Result<(), String> {
+        let key = u32::from_ne_bytes(a.octets());
+        let one: u8 = 1;
+        // SAFETY: key is a u32 in network order, value a u8, as the map declares.
+        let r = unsafe {
+            x::bpf_map_update_elem(self.host_map, &key as *const u32 as *const _, &one as *const u8 as *const _, 0)
+        };
+        if r != 0 {
+            return Err(format!("{}: cannot add host address {a}: {}", self.name, std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+}
+
+/// Remove whatever XDP program is on the device (a stale one of a killed rvs).
+fn detach_any(ifindex: i32) {
+    // SAFETY: plain libxdp calls on a valid ifindex; a null result is handled.
+    unsafe {
+        let mp = x::xdp_multiprog__get_from_ifindex(ifindex);
+        if !mp.is_null() && ((mp as isize) >= 0 || (mp as isize) < -4096) {
+            x::xdp_multiprog__detach(mp);
+            x::xdp_multiprog__close(mp);
+        }
+    }
+}
+
+impl Drop for XdpProgram {
+    fn drop(&mut self) {
+        // SAFETY: prog is attached to ifindex in this mode.
+        unsafe {
+            x::xdp_program__detach(self.prog, self.ifindex, self.mode, 0);
+            x::xdp_program__close(self.prog);
+        }
+    }
+}
+
+/// The kernel's IPv4 addresses on `ifname` (getifaddrs): the host path's.
+pub fn kernel_addrs(ifname: &str) -> Vec<Ipv4Addr> {
+    let mut out = Vec::new();
+    let mut ifa: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list freed below; entries are read-only.
+    unsafe {
+        if libc::getifaddrs(&mut ifa) != 0 {
+            return out;
+        }
+        let mut cur = ifa;
+        while !cur.is_null() {
+            let e = &*cur;
+            if !e.ifa_addr.is_null() && (*e.ifa_addr).sa_family as i32 == libc::AF_INET {
+                let name = std::ffi::CStr::from_ptr(e.ifa_name).to_string_lossy();
+                if name == ifname {
+                    let sin = &*(e.ifa_addr as *const libc::sockaddr_in);
+                    out.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+                }
+            }
+            cur = e.ifa_next;
+        }
+        libc::freeifaddrs(ifa);
+    }
+    out
+}
