@@ -20,18 +20,8 @@ const IN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
 const VIP: [u8; 4] = [198, 18, 0, 100];
 
-fn tcp(
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
-    syn: bool,
-) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(src_mac, dst_mac)
-        .ipv4(src, dst, 64)
-        .tcp(sport, dport, 1, 64000);
+fn tcp(src_mac: [u8; 6], dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, syn: bool) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, 64).tcp(sport, dport, 1, 64000);
     let b = if syn { b.syn() } else { b.ack(1) };
     let mut v = Vec::new();
     b.write(&mut v, &[0u8; 6]).unwrap();
@@ -75,11 +65,7 @@ fn director(sched: &str, connections: usize) -> (Director, Control) {
     let routes = RouteTable::build(&ifaces, &[]).unwrap();
     let shared = Arc::new(Shared::new());
     let mut ctl = Control::new(shared.clone());
-    let key = ServiceKey::Addr {
-        proto: IPPROTO_TCP,
-        addr: Ipv4Addr::from(VIP),
-        port: 80,
-    };
+    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
     ctl.apply(&Command::AddService(ServiceSpec {
         key,
         scheduler: sched.into(),
@@ -109,36 +95,18 @@ fn director(sched: &str, connections: usize) -> (Director, Control) {
         ifaces,
         routes,
         shared,
-        Limits {
-            connections,
-            neighbours: 64,
-            arp_hold_slots: 16,
-            ..Limits::default()
-        },
+        Limits { connections, neighbours: 64, arp_hold_slots: 16, ..Limits::default() },
         0,
     );
     d.begin_batch();
     let mut tx = Collect::default();
     // Resolve the real servers and the client: a SYN towards each triggers ARP, the reply resolves.
     for (i, last) in [11u8, 12].iter().enumerate() {
-        let mut f = tcp(
-            CLIENT_MAC,
-            OUT_MAC,
-            [198, 18, 0, 10],
-            VIP,
-            1000 + i as u16,
-            80,
-            true,
-        );
+        let mut f = tcp(CLIENT_MAC, OUT_MAC, [198, 18, 0, 10], VIP, 1000 + i as u16, 80, true);
         let mut len = f.len();
         f.resize(2048, 0);
         d.process(1, 0, &mut f, &mut len, &mut tx);
-        let mut a = arp_reply(
-            [2, 0, 0, 0, 0, *last],
-            [198, 18, 1, *last],
-            IN_MAC,
-            [198, 18, 1, 1],
-        );
+        let mut a = arp_reply([2, 0, 0, 0, 0, *last], [198, 18, 1, *last], IN_MAC, [198, 18, 1, 1]);
         let mut len = a.len();
         a.resize(2048, 0);
         d.process(1, 1, &mut a, &mut len, &mut tx);
