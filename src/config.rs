@@ -25,10 +25,39 @@ struct RawConfig {
     routes: Vec<RawRoute>,
     #[serde(default)]
     timeouts: Option<RawTimeouts>,
+    #[serde(default)]
+    state: RawState,
     #[serde(default, rename = "fwmark")]
     marks: Vec<RawMark>,
     #[serde(default, rename = "service")]
     services: Vec<RawService>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    file: Option<String>,
+    save_on_stop: Option<bool>,
+    restore_on_start: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    #[serde(rename = "type")]
+    kind: String,
+    interval: Option<f64>,
+    timeout: Option<f64>,
+    retries: Option<u32>,
+    rise: Option<u32>,
+    port: Option<u16>,
+    request: Option<String>,
+    receive: Option<String>,
+    status: Option<u16>,
+    virtualhost: Option<String>,
+    command: Option<String>,
+    payload: Option<String>,
+    expect: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +86,7 @@ struct RawDataplane {
     frames: Option<u32>,
     fullnat_ports: Option<[u16; 2]>,
     xdp_program: Option<String>,
+    expire_nodest_conn: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +128,10 @@ struct RawService {
     /// FULLNAT local addresses (`rvsadm -P ... -z LIP`).
     #[serde(default)]
     local_addresses: Vec<String>,
+    check: Option<RawCheck>,
+    quiescent: Option<bool>,
+    fallback: Option<String>,
+    fallback_method: Option<String>,
     #[serde(default)]
     real: Vec<RawReal>,
 }
@@ -149,6 +183,16 @@ pub struct Config {
     pub interfaces: Vec<InterfaceConfig>,
     /// (destination, prefix length, gateway)
     pub routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
+    /// IPVS's expire_nodest_conn: packets of a connection whose real server
+    /// was removed are dropped and the connection expired at once.
+    pub expire_nodest_conn: bool,
+    /// Health checks, per service that has a [service.check].
+    pub checks: Vec<crate::health::spec::ServiceChecks>,
+    /// Where `-S` output is kept across restarts (ipvsadm.service's
+    /// /etc/sysconfig/ipvsadm), and when it is written and read.
+    pub state_file: Option<String>,
+    pub save_on_stop: bool,
+    pub restore_on_start: bool,
     /// The services and timeouts, as rules.
     pub rules: Rules,
 }
@@ -166,6 +210,64 @@ fn addr_port(key: &str, s: &str, default_port: Option<u16>) -> Result<(Ipv4Addr,
     let ip = addr(key, a)?;
     let port = p.or(default_port).ok_or_else(|| format!("{key}: '{s}' needs a port (ADDRESS:PORT)"))?;
     Ok((ip, port))
+}
+
+fn parse_method(key: &str, m: &str) -> Result<FwdMethod, String> {
+    Ok(match m {
+        "masq" | "nat" | "m" => FwdMethod::Masq,
+        "route" | "gate" | "dr" | "g" => FwdMethod::Route,
+        "tunnel" | "ipip" | "tun" | "i" => FwdMethod::Tunnel,
+        "fullnat" => FwdMethod::FullNat,
+        m => return Err(format!("{key}: '{m}' is not one of masq, route, tunnel, fullnat")),
+    })
+}
+
+fn parse_check(k: &str, c: &RawCheck) -> Result<crate::health::spec::CheckSpec, String> {
+    use crate::health::spec::{CheckKind, CheckSpec};
+    let secs = |name: &str, v: Option<f64>, default: f64| -> Result<std::time::Duration, String> {
+        let v = v.unwrap_or(default);
+        if !(0.01..=3600.0).contains(&v) {
+            return Err(format!("{k}.{name}: {v} is not 0.01..3600 seconds"));
+        }
+        Ok(std::time::Duration::from_secs_f64(v))
+    };
+    let http = |c: &RawCheck| {
+        (
+            c.request.clone().unwrap_or_else(|| "/".into()),
+            c.status.unwrap_or(200),
+            c.receive.clone(),
+            c.virtualhost.clone(),
+        )
+    };
+    let kind = match c.kind.as_str() {
+        "tcp" | "connect" => CheckKind::Tcp,
+        "http" => {
+            let (path, status, receive, host) = http(c);
+            CheckKind::Http { path, status, receive, host }
+        }
+        "https" => {
+            let (path, status, receive, host) = http(c);
+            CheckKind::Https { path, status, receive, host }
+        }
+        "command" | "misc" => CheckKind::Command {
+            command: c.command.clone().ok_or_else(|| format!("{k}.command: a command check needs `command`"))?,
+        },
+        "udp" => CheckKind::Udp {
+            payload: c.payload.clone().ok_or_else(|| format!("{k}.payload: a udp check needs `payload`"))?,
+            expect: c.expect.clone(),
+        },
+        t => return Err(format!("{k}.type: '{t}' is not one of tcp, http, https, command, udp")),
+    };
+    let interval = secs("interval", c.interval, 2.0)?;
+    let timeout = secs("timeout", c.timeout, 1.0)?;
+    Ok(CheckSpec {
+        kind,
+        interval,
+        timeout,
+        retries: c.retries.unwrap_or(2).max(1),
+        rise: c.rise.unwrap_or(1).max(1),
+        port: c.port,
+    })
 }
 
 /// "80,443,8000-8100" -> inclusive ranges.
@@ -286,6 +388,7 @@ impl Config {
             let rule = MarkRule { mark: m.mark, proto, addr, prefix, ports };
             rules.apply(&Command::AddMark(rule)).map_err(|e| format!("{k}: {e}"))?;
         }
+        let mut checks = Vec::new();
         for (i, s) in raw.services.iter().enumerate() {
             let k = format!("service[{i}]");
             let key = match (&s.tcp, &s.udp, s.fwmark) {
@@ -335,13 +438,7 @@ impl Config {
             };
             for (j, r) in s.real.iter().enumerate() {
                 let rk = format!("{k}.real[{j}]");
-                let fwd = match r.method.as_deref().unwrap_or("route") {
-                    "masq" | "nat" | "m" => FwdMethod::Masq,
-                    "route" | "gate" | "dr" | "g" => FwdMethod::Route,
-                    "tunnel" | "ipip" | "tun" | "i" => FwdMethod::Tunnel,
-                    "fullnat" => FwdMethod::FullNat,
-                    m => return Err(format!("{rk}.method: '{m}' is not one of masq, route, tunnel, fullnat")),
-                };
+                let fwd = parse_method(&format!("{rk}.method"), r.method.as_deref().unwrap_or("route"))?;
                 let (addr, mut port) = addr_port(&format!("{rk}.address"), &r.address, Some(vport))?;
                 // As ipvsadm: DR and TUN cannot map ports.
                 if matches!(fwd, FwdMethod::Route | FwdMethod::Tunnel) && !matches!(key, ServiceKey::Fwmark(_)) {
@@ -361,8 +458,46 @@ impl Config {
                 };
                 rules.apply(&Command::AddDest(key, d)).map_err(|e| format!("{rk}: {e}"))?;
             }
+            let fallback = match &s.fallback {
+                Some(f) => {
+                    let (addr, port) = addr_port(&format!("{k}.fallback"), f, Some(vport))?;
+                    let fwd =
+                        parse_method(&format!("{k}.fallback_method"), s.fallback_method.as_deref().unwrap_or("masq"))?;
+                    Some(DestSpec { addr, port, fwd, weight: 1, u_threshold: 0, l_threshold: 0 })
+                }
+                None => None,
+            };
+            match &s.check {
+                Some(c) => {
+                    let check = parse_check(&format!("{k}.check"), c)?;
+                    let dests =
+                        rules.services.iter().find(|(x, _)| x.key == key).map(|(_, d)| d.clone()).unwrap_or_default();
+                    checks.push(crate::health::spec::ServiceChecks {
+                        key,
+                        check,
+                        quiescent: s.quiescent.unwrap_or(false),
+                        fallback,
+                        dests,
+                    });
+                }
+                None if fallback.is_some() || s.quiescent.is_some() => {
+                    return Err(format!("{k}: quiescent and fallback need a [service.check]"));
+                }
+                None => {}
+            }
+        }
+        let state_file = raw.state.file.clone();
+        let (save_on_stop, restore_on_start) =
+            (raw.state.save_on_stop.unwrap_or(false), raw.state.restore_on_start.unwrap_or(false));
+        if (save_on_stop || restore_on_start) && state_file.is_none() {
+            return Err("state: save_on_stop and restore_on_start need state.file".into());
         }
         Ok(Config {
+            expire_nodest_conn: dp.expire_nodest_conn.unwrap_or(false),
+            checks,
+            state_file,
+            save_on_stop,
+            restore_on_start,
             socket: raw.admin.socket.unwrap_or_else(|| DEFAULT_SOCKET.into()),
             cores,
             connections: dp.connections.unwrap_or(1 << 18).max(1),

@@ -9,6 +9,7 @@ use crate::afxdp::worker::{Request, Worker};
 use crate::afxdp::xdp_prog::{kernel_addrs, XdpProgram};
 use crate::config::Config;
 use crate::control::Control;
+use crate::health::checker::HealthChecker;
 use crate::ipvs::types::ConnView;
 use crate::net::iface::{Interface, Interfaces};
 use crate::net::route::RouteTable;
@@ -24,6 +25,24 @@ struct Query {
     workers: Vec<Sender<Request>>,
     ifaces: Interfaces,
     shared: Arc<Shared>,
+    control: Arc<Mutex<Control>>,
+    config_path: String,
+    running: Mutex<Config>,
+    checker: Mutex<Option<HealthChecker>>,
+}
+
+impl Query {
+    fn start_checks(&self, checks: Vec<crate::health::spec::ServiceChecks>) {
+        let mut slot = self.checker.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = slot.take();
+        *slot = Some(HealthChecker::start(self.control.clone(), checks, previous));
+    }
+
+    fn stop_checks(&self) {
+        if let Some(c) = self.checker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            c.stop();
+        }
+    }
 }
 
 impl DataPlaneQuery for Query {
@@ -59,6 +78,70 @@ impl DataPlaneQuery for Query {
         all.sort();
         all
     }
+
+    fn checks(&self) -> Vec<crate::health::spec::CheckView> {
+        self.checker.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|c| c.views()).unwrap_or_default()
+    }
+
+    /// SIGHUP and `rvsadm --reload`: re-read the file and apply its rules; a
+    /// file that does not parse or validate is refused and nothing changes.
+    /// Unchanged services keep their connections and counters (Control::sync).
+    fn reload(&self) -> Result<String, String> {
+        let new = Config::load(&self.config_path)?;
+        let mut note = String::new();
+        {
+            let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            let same_links = new.interfaces.len() == running.interfaces.len()
+                && new
+                    .interfaces
+                    .iter()
+                    .zip(&running.interfaces)
+                    .all(|(a, b)| a.name == b.name && a.addresses == b.addresses && a.vips == b.vips)
+                && new.routes == running.routes;
+            if !same_links {
+                note = " (interface, address and route changes need a restart: services applied only)".into();
+            }
+        }
+        self.control.lock().unwrap_or_else(|e| e.into_inner()).sync(new.rules.clone());
+        self.shared.expire_nodest_conn.store(new.expire_nodest_conn, Ordering::Relaxed);
+        self.start_checks(new.checks.clone());
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = new;
+        let msg = format!("rvs: reload: {} applied{note}", self.config_path);
+        eprintln!("{msg}");
+        Ok(msg + "\n")
+    }
+}
+
+/// ipvsadm.service's save-on-stop: the rules as `-S -n` prints them.
+fn save_state(control: &Mutex<Control>, path: &str) -> Result<(), String> {
+    let ctl = control.lock().unwrap_or_else(|e| e.into_inner());
+    let text = crate::ipvsadm::format::save_with_marks(&ctl.views(), &ctl.rules().marks, true);
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("{tmp}: {e}"))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))
+}
+
+/// ...and restore-on-start: all or nothing, over the config's rules.
+fn restore_state(control: &Mutex<Control>, path: &str) -> Result<usize, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut cmds = vec![crate::ipvsadm::command::Command::Clear];
+    for (n, line) in text.lines().enumerate() {
+        match crate::ipvsadm::args::parse_restore_line(line) {
+            None => {}
+            Some(Ok(c)) => cmds.push(c),
+            Some(Err(e)) => return Err(format!("{path}: line {}: {}", n + 1, e.message)),
+        }
+    }
+    let n = cmds.len() - 1;
+    control
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .apply_all(&cmds)
+        .map_err(|(i, e)| format!("{path}: rule {i}: {e}"))?;
+    Ok(n)
 }
 
 /// Block the signals rvs handles, so every thread inherits the mask and
@@ -125,7 +208,16 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     let shared = Arc::new(Shared::new());
     let mut control = Control::new(shared.clone());
     control.sync(cfg.rules.clone());
+    shared.expire_nodest_conn.store(cfg.expire_nodest_conn, Ordering::Relaxed);
     let control = Arc::new(Mutex::new(control));
+    if let (true, Some(path)) = (cfg.restore_on_start, &cfg.state_file) {
+        if std::path::Path::new(path).exists() {
+            match restore_state(&control, path) {
+                Ok(n) => eprintln!("rvs: restored {n} rules from {path}"),
+                Err(e) => eprintln!("rvs: not restoring saved rules, keeping the config's: {e}"),
+            }
+        }
+    }
 
     ensure_bpffs();
     // Sockets: every queue of every interface, dealt round robin to the loops.
@@ -199,13 +291,22 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
 
     let admin = AdminServer::bind(std::path::Path::new(&cfg.socket))
         .map_err(|e| format!("admin socket {}: {e}", cfg.socket))?;
-    let query: Arc<dyn DataPlaneQuery> =
-        Arc::new(Query { workers: senders, ifaces: ifaces.clone(), shared: shared.clone() });
+    let query = Arc::new(Query {
+        workers: senders,
+        ifaces: ifaces.clone(),
+        shared: shared.clone(),
+        control: control.clone(),
+        config_path: config_path.to_string(),
+        running: Mutex::new(cfg.clone()),
+        checker: Mutex::new(None),
+    });
+    query.start_checks(cfg.checks.clone());
+    let dyn_query: Arc<dyn DataPlaneQuery> = query.clone();
     let admin_thread = {
         let (c, s) = (control.clone(), stop.clone());
         std::thread::Builder::new()
             .name("rvs-admin".into())
-            .spawn(move || admin.serve(c, query, s))
+            .spawn(move || admin.serve(c, dyn_query, s))
             .map_err(|e| e.to_string())?
     };
     let estimator = {
@@ -233,7 +334,11 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
 
     loop {
         match wait_signal(&sigset, Duration::from_secs(1)) {
-            Some(libc::SIGHUP) => reload(&control, config_path, &cfg),
+            Some(libc::SIGHUP) => {
+                if let Err(e) = query.reload() {
+                    eprintln!("rvs: reload refused, running rules kept: {e}");
+                }
+            }
             Some(s) => {
                 eprintln!("rvs: signal {s}: stopping");
                 break;
@@ -246,6 +351,13 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
             }
         }
     }
+    query.stop_checks();
+    if let (true, Some(path)) = (cfg.save_on_stop, &cfg.state_file) {
+        match save_state(&control, path) {
+            Ok(()) => eprintln!("rvs: rules saved to {path}"),
+            Err(e) => eprintln!("rvs: saving rules failed: {e}"),
+        }
+    }
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         let _ = h.join();
@@ -255,28 +367,4 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     drop(programs);
     eprintln!("rvs: stopped; XDP detached, admin socket removed");
     Ok(())
-}
-
-/// SIGHUP: re-read the configuration and apply its rules; a file that does
-/// not parse is refused and the running rules stay.
-fn reload(control: &Mutex<Control>, path: &str, running: &Config) {
-    match Config::load(path) {
-        Ok(new) => {
-            let same_links = new.interfaces.len() == running.interfaces.len()
-                && new
-                    .interfaces
-                    .iter()
-                    .zip(&running.interfaces)
-                    .all(|(a, b)| a.name == b.name && a.addresses == b.addresses && a.vips == b.vips)
-                && new.routes == running.routes;
-            if !same_links {
-                eprintln!(
-                    "rvs: reload: interface, address and route changes need a restart; applying the services only"
-                );
-            }
-            control.lock().unwrap_or_else(|e| e.into_inner()).sync(new.rules);
-            eprintln!("rvs: reload: {path} applied");
-        }
-        Err(e) => eprintln!("rvs: reload refused, running rules kept: {e}"),
-    }
 }

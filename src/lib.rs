@@ -14,6 +14,7 @@ pub mod afxdp;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod health;
 pub mod ipvs;
 pub mod ipvsadm;
 pub mod net;

@@ -2,7 +2,7 @@
 
 use super::protocol::{Request, Response};
 use crate::control::Control;
-use crate::ipvs::types::ConnView;
+use crate::ipvs::types::{ConnView, ServiceKey};
 use crate::ipvsadm::args::{self, UsageError};
 use crate::ipvsadm::command::{Command, ListWhat};
 use crate::ipvsadm::format;
@@ -18,6 +18,10 @@ pub trait DataPlaneQuery: Send + Sync {
     fn counters(&self) -> Vec<(String, u64)>;
     /// rvs extension `--neighbours`: (interface, address, MAC).
     fn neighbours(&self) -> Vec<(String, String, String)>;
+    /// rvs extension `--checks`: the health checks' states.
+    fn checks(&self) -> Vec<crate::health::spec::CheckView>;
+    /// rvs extension `--reload`: re-read the configuration file.
+    fn reload(&self) -> Result<String, String>;
 }
 
 fn usage_err(e: UsageError) -> Response {
@@ -33,6 +37,41 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
                 out.push_str(&format!("{k:<40} {v}\n"));
             }
             return Response::ok(out);
+        }
+        Some("--checks") => {
+            let mut out = format!(
+                "{:<24} {:<22} {:<8} {:<5} {:>5} {:>5} {:>8}  {}\n",
+                "Service", "RealServer", "Check", "State", "Fails", "Oks", "Since", "LastError"
+            );
+            for v in dp.checks() {
+                let svc = match v.service {
+                    ServiceKey::Addr { proto, addr, port } => {
+                        format!(
+                            "{} {addr}:{port}",
+                            if proto == crate::ipvs::types::IPPROTO_TCP { "TCP" } else { "UDP" }
+                        )
+                    }
+                    ServiceKey::Fwmark(m) => format!("FWM {m}"),
+                };
+                out.push_str(&format!(
+                    "{:<24} {:<22} {:<8} {:<5} {:>5} {:>5} {:>7}s  {}\n",
+                    svc,
+                    format!("{}:{}", v.addr, v.port),
+                    v.kind,
+                    if v.up { "UP" } else { "DOWN" },
+                    v.failures,
+                    v.successes,
+                    v.since,
+                    v.last_error.as_deref().unwrap_or("-")
+                ));
+            }
+            return Response::ok(out);
+        }
+        Some("--reload") => {
+            return match dp.reload() {
+                Ok(msg) => Response::ok(msg),
+                Err(e) => Response::err(format!("rvs: reload refused, running rules kept: {e}"), 1),
+            }
         }
         Some("--neighbours") => {
             let mut out = format!("{:<16} {:<16} {}\n", "Interface", "Address", "HWaddress");

@@ -310,6 +310,15 @@ impl ConnTable {
         self.live -= 1;
     }
 
+    /// Point a template at a re-added real server of the same address.
+    pub fn rebind_template(&mut self, id: u32, dest: Arc<Dest>) {
+        let c = &mut self.conns[id as usize];
+        if let Some(old) = c.dest.replace(dest.clone()) {
+            old.unbind_template();
+        }
+        dest.bind_template();
+    }
+
     /// A template whose real server went away: new connections must not
     /// find it, but it stays (unfindable) while connections it placed live.
     pub fn invalidate_template(&mut self, id: u32, now_ms: u64) {

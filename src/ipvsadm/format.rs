@@ -145,6 +145,9 @@ fn protocol_name(proto: u8) -> &'static str {
         IPPROTO_TCP => "TCP",
         IPPROTO_UDP => "UDP",
         IPPROTO_SCTP => "SCTP",
+        // Firewall-mark persistence templates carry IPPROTO_IP, which the
+        // kernel names "IP" (ip_vs_proto_name).
+        0 => "IP",
         _ => "?",
     }
 }

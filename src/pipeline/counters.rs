@@ -60,12 +60,13 @@ reasons! {
     IcmpFragNeededSent => "icmp-frag-needed-sent",
     Fragments => "tx-fragments",
     FullnatNoPort => "drop-fullnat-no-port",
+    NoDestExpired => "drop-expire-nodest-conn",
     MethodUnsupported => "drop-method-unsupported",
     TxRingFull => "drop-tx-ring-full",
     HandoffFull => "drop-handoff-ring-full",
 }
 
-pub const NUM_REASONS: usize = 43;
+pub const NUM_REASONS: usize = 44;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

@@ -60,6 +60,15 @@ impl Director {
                     Err(v) => return v,
                 }
             }
+            Some((id, _))
+                if self.shared.expire_nodest_conn.load(std::sync::atomic::Ordering::Relaxed)
+                    && self.conns.get(id).dest.as_ref().is_some_and(|d| !d.is_available()) =>
+            {
+                // expire_nodest_conn: the real server is gone; drop and forget
+                // (the client's next SYN gets a fresh server).
+                self.conns.remove(id);
+                return Verdict::Drop(Reason::NoDestExpired);
+            }
             Some(found) => found,
             None => match self.new_connection(now_ms, &flow) {
                 Ok(id) => (id, Side::In),
@@ -204,7 +213,17 @@ impl Director {
                     self.conns.get_mut(tid).expires_ms = now_ms + timeout;
                     return Ok((d, Some(tid)));
                 }
-                _ => self.conns.invalidate_template(tid, now_ms),
+                // Deleted and re-added (`-C` then `-R`, a reload): IPVS revives
+                // the server from its trash, so the client keeps it.
+                Some(d) => match rt.dests.iter().find(|x| x.addr == d.addr && x.port == d.port) {
+                    Some(revived) => {
+                        self.conns.rebind_template(tid, revived.clone());
+                        self.conns.get_mut(tid).expires_ms = now_ms + timeout;
+                        return Ok((revived.clone(), Some(tid)));
+                    }
+                    None => self.conns.invalidate_template(tid, now_ms),
+                },
+                None => self.conns.invalidate_template(tid, now_ms),
             }
         }
         let dest = schedule(rt, flow)?;

@@ -59,6 +59,8 @@ pub struct Shared {
     pub services: ArcSwap<ServiceTable>,
     pub timeouts: ArcSwap<Timeouts>,
     pub counters: WorkerCounters,
+    /// IPVS's expire_nodest_conn sysctl.
+    pub expire_nodest_conn: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -67,6 +69,7 @@ impl Shared {
             services: ArcSwap::from_pointee(ServiceTable::default()),
             timeouts: ArcSwap::from_pointee(Timeouts::default()),
             counters: WorkerCounters::default(),
+            expire_nodest_conn: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }

@@ -799,3 +799,20 @@ fn template_outlives_its_timeout_while_connections_live_and_dies_with_its_server
     lab.cmd(Command::DeleteDest(key, Ipv4Addr::from(rs), 80));
     assert_ne!(lab.syn_from(CLIENT, 50002, 80), first);
 }
+
+#[test]
+fn template_survives_clear_and_restore_of_its_server() {
+    let mut lab = Lab::new();
+    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
+    lab.persistent(key, 300, [255; 4], &[(RS1, 80), (RS2, 80)]);
+    lab.syn_from(CLIENT, 50000, 80);
+    let second = lab.syn_from([198, 18, 0, 11], 50000, 80);
+    // `-C` then `-R` of the same rules, as `systemctl restart ipvsadm` does.
+    let rules = lab.ctl.rules().clone();
+    lab.cmd(Command::Clear);
+    lab.ctl.sync(rules);
+    lab.d.begin_batch();
+    assert_eq!(lab.syn_from([198, 18, 0, 11], 50001, 80), second, "the client keeps its server");
+    let persist: u32 = lab.ctl.views()[0].dests.iter().map(|d| d.persist_conns).sum();
+    assert_eq!(persist, 1, "the revived template counts on the new server object");
+}

@@ -1,0 +1,5 @@
+//! Health checks of real servers: probes run from the director host (the
+//! host path), and failed servers leave rotation as ldirectord does.
+pub mod checker;
+pub mod probe;
+pub mod spec;

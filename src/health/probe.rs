@@ -1,0 +1,626 @@
+//! One probe of one real server: a TCP connect, an HTTP(S) GET, a command or
+//! a UDP exchange, bounded as a whole by the check's timeout.
+//!
+//! Errors are short, lower-case texts for logs and `rvsadm --checks`:
+//! "connect 198.18.1.11:80: connection refused", "status 500, expected 200",
+//! "body lacks \"rs1\"", "timed out", "exit status 1".
+
+use super::spec::CheckKind;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
+use std::process::{Command as Process, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The most of an HTTP response read.
+const MAX_RESPONSE: usize = 1 << 20;
+
+/// Probe `addr:port` once; `vip` is the service's address and port (None for
+/// a firewall-mark service). Blocks for at most about `timeout`.
+pub fn probe(
+    kind: &CheckKind,
+    vip: Option<(Ipv4Addr, u16)>,
+    addr: Ipv4Addr,
+    port: u16,
+    timeout: Duration,
+) -> Result<(), String> {
+    let timeout = if timeout.is_zero() { Duration::from_millis(1) } else { timeout };
+    let deadline = Instant::now() + timeout;
+    let target = SocketAddrV4::new(addr, port);
+    match kind {
+        CheckKind::Tcp => connect(target, deadline).map(drop),
+        CheckKind::Http { path, status, receive, host } => {
+            let mut sock = connect(target, deadline)?;
+            let req = request(path, host.as_deref(), target);
+            http_exchange(&mut sock, &req, *status, receive.as_deref(), deadline)
+        }
+        CheckKind::Https { path, status, receive, host } => {
+            let sock = connect(target, deadline)?;
+            let conn = rustls::ClientConnection::new(tls_config(), server_name(host.as_deref(), addr))
+                .map_err(|e| format!("tls: {e}"))?;
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            let req = request(path, host.as_deref(), target);
+            http_exchange(&mut tls, &req, *status, receive.as_deref(), deadline)
+        }
+        CheckKind::Command { command } => run_command(command, vip, addr, port, deadline),
+        CheckKind::Udp { payload, expect } => udp(target, payload, expect.as_deref(), deadline),
+    }
+}
+
+/// Time left before `deadline`, or "timed out".
+fn remaining(deadline: Instant) -> Result<Duration, String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left < Duration::from_micros(100) {
+        Err("timed out".into())
+    } else {
+        Ok(left)
+    }
+}
+
+/// An I/O error as a short lower-case text ("connection refused", "timed out").
+fn io_text(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => return "timed out".into(),
+        io::ErrorKind::UnexpectedEof => return "connection closed".into(),
+        _ => {}
+    }
+    let s = e.to_string();
+    let s = match s.find(" (os error") {
+        Some(i) => &s[..i],
+        None => &s,
+    };
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => "error".into(),
+    }
+}
+
+fn connect(target: SocketAddrV4, deadline: Instant) -> Result<TcpStream, String> {
+    let left = remaining(deadline).map_err(|e| format!("connect {target}: {e}"))?;
+    TcpStream::connect_timeout(&SocketAddr::V4(target), left).map_err(|e| format!("connect {target}: {}", io_text(&e)))
+}
+
+fn request(path: &str, host: Option<&str>, target: SocketAddrV4) -> String {
+    let path = if path.is_empty() { "/" } else { path };
+    let host = match host {
+        Some(h) if !h.is_empty() => h.to_string(),
+        _ => target.to_string(),
+    };
+    format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: rvs-check\r\nConnection: close\r\n\r\n")
+}
+
+/// A stream whose socket's timeouts can be set before each operation.
+trait Timed: Read + Write {
+    fn socket(&self) -> &TcpStream;
+}
+
+impl Timed for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Timed for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
+}
+
+fn arm<S: Timed>(s: &S, deadline: Instant) -> Result<(), String> {
+    let left = remaining(deadline)?;
+    let sock = s.socket();
+    sock.set_read_timeout(Some(left)).map_err(|e| io_text(&e))?;
+    sock.set_write_timeout(Some(left)).map_err(|e| io_text(&e))?;
+    Ok(())
+}
+
+/// rustls reports its failures as io::Error wrapping a rustls::Error.
+fn stream_text(e: &io::Error) -> String {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(t) => format!("tls: {t}"),
+        None => io_text(e),
+    }
+}
+
+/// What the response read so far says.
+enum Verdict {
+    Up,
+    Down(String),
+    /// Read more.
+    More,
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Judge `buf`; `done`: nothing more will come.
+fn judge(buf: &[u8], status: u16, receive: Option<&str>, done: bool) -> Verdict {
+    let Some(eol) = find(buf, b"\n") else {
+        return if !done {
+            Verdict::More
+        } else if buf.is_empty() {
+            Verdict::Down("empty response".into())
+        } else {
+            Verdict::Down("bad status line".into())
+        };
+    };
+    let line = String::from_utf8_lossy(&buf[..eol]);
+    let mut words = line.split_whitespace();
+    let code = match (words.next(), words.next()) {
+        (Some(v), Some(c)) if v.starts_with("HTTP/") => c.parse::<u16>().ok(),
+        _ => None,
+    };
+    let Some(code) = code else {
+        return Verdict::Down("bad status line".into());
+    };
+    if code != status {
+        return Verdict::Down(format!("status {code}, expected {status}"));
+    }
+    let body = match (find(buf, b"\r\n\r\n"), find(buf, b"\n\n")) {
+        (Some(a), Some(b)) if b < a => Some(&buf[b + 2..]),
+        (Some(a), _) => Some(&buf[a + 4..]),
+        (None, Some(b)) => Some(&buf[b + 2..]),
+        (None, None) => None,
+    };
+    match (body, receive) {
+        (Some(_), None) => Verdict::Up,
+        (Some(b), Some(r)) if find(b, r.as_bytes()).is_some() => Verdict::Up,
+        _ if !done => Verdict::More,
+        (None, _) => Verdict::Down("truncated headers".into()),
+        (Some(_), Some(r)) => Verdict::Down(format!("body lacks {r:?}")),
+    }
+}
+
+fn http_exchange<S: Timed>(
+    s: &mut S,
+    req: &str,
+    status: u16,
+    receive: Option<&str>,
+    deadline: Instant,
+) -> Result<(), String> {
+    arm(s, deadline)?;
+    s.write_all(req.as_bytes()).and_then(|_| s.flush()).map_err(|e| stream_text(&e))?;
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 8192];
+    loop {
+        arm(s, deadline)?;
+        let n = match s.read(&mut chunk) {
+            Ok(n) => n,
+            // A peer closing without TLS close_notify, or resetting after
+            // its answer: judge what came.
+            Err(e)
+                if !buf.is_empty()
+                    && matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset) =>
+            {
+                0
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(stream_text(&e)),
+        };
+        let take = n.min(MAX_RESPONSE - buf.len());
+        buf.extend_from_slice(&chunk[..take]);
+        let done = n == 0 || buf.len() >= MAX_RESPONSE;
+        match judge(&buf, status, receive, done) {
+            Verdict::Up => return Ok(()),
+            Verdict::Down(e) => return Err(e),
+            Verdict::More => {}
+        }
+    }
+}
+
+/// SNI: the host when it is a DNS name; otherwise the IP (rustls sends no
+/// SNI for an IP address).
+fn server_name(host: Option<&str>, addr: Ipv4Addr) -> rustls::pki_types::ServerName<'static> {
+    use rustls::pki_types::ServerName;
+    if let Some(h) = host {
+        // A Host value may carry a port.
+        let name = match h.rsplit_once(':') {
+            Some((n, p)) if !n.contains(':') && p.parse::<u16>().is_ok() => n,
+            _ => h,
+        };
+        if let Ok(sn @ ServerName::DnsName(_)) = ServerName::try_from(name.to_string()) {
+            return sn;
+        }
+    }
+    ServerName::IpAddress(IpAddr::V4(addr).into())
+}
+
+/// Accepts any certificate (as ldirectord does) but still checks the
+/// handshake signatures, so the peer must hold the certificate's key.
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default protocol versions")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+                .with_no_client_auth();
+            Arc::new(config)
+        })
+        .clone()
+}
+
+fn run_command(
+    command: &str,
+    vip: Option<(Ipv4Addr, u16)>,
+    addr: Ipv4Addr,
+    port: u16,
+    deadline: Instant,
+) -> Result<(), String> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let (vaddr, vport) = match vip {
+        Some((a, p)) => (a.to_string(), p.to_string()),
+        None => (String::new(), String::new()),
+    };
+    let mut child = Process::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("RVS_VIP", vaddr)
+        .env("RVS_VPORT", vport)
+        .env("RVS_RIP", addr.to_string())
+        .env("RVS_RPORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Its own process group, so a timeout kills what it started too.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("sh: {}", io_text(&e)))?;
+    let mut nap = Duration::from_millis(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => {
+                return match (st.code(), st.signal()) {
+                    (Some(0), _) => Ok(()),
+                    (Some(c), _) => Err(format!("exit status {c}")),
+                    (None, Some(sig)) => Err(format!("killed by signal {sig}")),
+                    (None, None) => Err("failed".into()),
+                };
+            }
+            Ok(None) => {}
+            Err(e) => return Err(io_text(&e)),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            // SAFETY: kill(2) on the child's own process group.
+            unsafe {
+                libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("timed out".into());
+        }
+        std::thread::sleep(nap.min(left));
+        nap = (nap * 2).min(Duration::from_millis(20));
+    }
+}
+
+fn udp(target: SocketAddrV4, payload: &str, expect: Option<&str>, deadline: Instant) -> Result<(), String> {
+    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| format!("bind: {}", io_text(&e)))?;
+    sock.connect(target).map_err(|e| format!("connect {target}: {}", io_text(&e)))?;
+    sock.send(payload.as_bytes()).map_err(|e| format!("send {target}: {}", io_text(&e)))?;
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let left = remaining(deadline)?;
+        sock.set_read_timeout(Some(left)).map_err(|e| io_text(&e))?;
+        match sock.recv(&mut buf) {
+            Ok(n) => {
+                return match expect {
+                    Some(x) if find(&buf[..n], x.as_bytes()).is_none() => Err(format!("reply lacks {x:?}")),
+                    _ => Ok(()),
+                };
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_text(&e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::thread;
+
+    const T: Duration = Duration::from_secs(2);
+    const LO: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+    fn http(path: &str, status: u16, receive: Option<&str>) -> CheckKind {
+        CheckKind::Http { path: path.into(), status, receive: receive.map(Into::into), host: None }
+    }
+
+    /// A server answering each connection with `reply`; returns its port and
+    /// the requests it received.
+    fn responder(reply: &'static [u8], conns: usize) -> (u16, thread::JoinHandle<Vec<String>>) {
+        let l = TcpListener::bind((LO, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = thread::spawn(move || {
+            let mut reqs = Vec::new();
+            for _ in 0..conns {
+                let (mut s, _) = l.accept().unwrap();
+                s.set_read_timeout(Some(T)).unwrap();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while find(&buf, b"\r\n\r\n").is_none() {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                reqs.push(String::from_utf8_lossy(&buf).into_owned());
+                let _ = s.write_all(reply);
+            }
+            reqs
+        });
+        (port, h)
+    }
+
+    /// A port nothing listens on.
+    fn closed_port() -> u16 {
+        let l = TcpListener::bind((LO, 0)).unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    #[test]
+    fn tcp_connect() {
+        let l = TcpListener::bind((LO, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(probe(&CheckKind::Tcp, None, LO, port, T), Ok(()));
+        let p = closed_port();
+        assert_eq!(probe(&CheckKind::Tcp, None, LO, p, T), Err(format!("connect 127.0.0.1:{p}: connection refused")));
+    }
+
+    #[test]
+    fn http_ok_and_request_shape() {
+        let (port, h) = responder(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello rs1\n", 2);
+        assert_eq!(probe(&http("/health", 200, Some("rs1")), None, LO, port, T), Ok(()));
+        let k = CheckKind::Http { path: "/".into(), status: 200, receive: None, host: Some("www.example.com".into()) };
+        assert_eq!(probe(&k, None, LO, port, T), Ok(()));
+        let reqs = h.join().unwrap();
+        assert_eq!(
+            reqs[0],
+            format!(
+                "GET /health HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: rvs-check\r\nConnection: close\r\n\r\n"
+            )
+        );
+        assert!(reqs[1].contains("Host: www.example.com\r\n"), "{}", reqs[1]);
+    }
+
+    #[test]
+    fn http_failures() {
+        let (port, _h) = responder(b"HTTP/1.1 500 Internal Server Error\r\n\r\noops", 1);
+        assert_eq!(probe(&http("/", 200, None), None, LO, port, T), Err("status 500, expected 200".into()));
+        let (port, _h) = responder(b"HTTP/1.1 200 OK\r\n\r\nhello rs2", 1);
+        assert_eq!(probe(&http("/", 200, Some("rs1")), None, LO, port, T), Err("body lacks \"rs1\"".into()));
+        let (port, _h) = responder(b"", 1);
+        assert_eq!(probe(&http("/", 200, None), None, LO, port, T), Err("empty response".into()));
+        let (port, _h) = responder(b"SSH-2.0-OpenSSH\r\n", 1);
+        assert_eq!(probe(&http("/", 200, None), None, LO, port, T), Err("bad status line".into()));
+        let p = closed_port();
+        assert_eq!(
+            probe(&http("/", 200, None), None, LO, p, T),
+            Err(format!("connect 127.0.0.1:{p}: connection refused"))
+        );
+        // A server that accepts and never answers.
+        let l = TcpListener::bind((LO, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let t0 = Instant::now();
+        assert_eq!(probe(&http("/", 200, None), None, LO, port, Duration::from_millis(200)), Err("timed out".into()));
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        drop(l);
+    }
+
+    #[test]
+    fn https_to_plain_port_fails_cleanly() {
+        // A plain HTTP server: answers the ClientHello with a 400 and closes.
+        let l = TcpListener::bind((LO, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\n\r\nplain http here\r\n");
+        });
+        let k = CheckKind::Https { path: "/".into(), status: 200, receive: None, host: None };
+        let r = probe(&k, None, LO, port, T);
+        assert!(matches!(&r, Err(e) if e.starts_with("tls: ")), "{r:?}");
+        h.join().unwrap();
+        // One that accepts and closes at once.
+        let l = TcpListener::bind((LO, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = thread::spawn(move || drop(l.accept().unwrap()));
+        let r = probe(&k, None, LO, port, T);
+        assert!(
+            matches!(&r, Err(e) if e.starts_with("tls: ") || e == "connection closed" || e == "connection reset by peer"),
+            "{r:?}"
+        );
+        h.join().unwrap();
+        let p = closed_port();
+        assert_eq!(probe(&k, None, LO, p, T), Err(format!("connect 127.0.0.1:{p}: connection refused")));
+    }
+
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgi/r1QgISCGdv80x8
+4m0UYlEf35Z0WDDfixHS+2eccR+hRANCAASPNgjk1feSa6ygx2PciJqXRe2NbvAG
+A4FSypagR9Uh1lVlop3ltT/81wYelX8fOhc9DheAWfdVCACYNQHON/B3
+-----END PRIVATE KEY-----
+";
+    /// Self-signed, CN=rvs-test: never verified, only its key signs.
+    const CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBfTCCASOgAwIBAgIULGD94CNSmubVdCh0W8n8BhIqVrMwCgYIKoZIzj0EAwIw
+EzERMA8GA1UEAwwIcnZzLXRlc3QwIBcNMjYxMTIyMDQ1MTQyWhgPMjEyNjEwMjkw
+NDUxNDJaMBMxETAPBgNVBAMMCHJ2cy10ZXN0MFkwEwYHKoZIzj0CAQYIKoZIzj0D
+AQcDQgAEjzYI5NX3kmusoMdj3Iial0XtjW7wBgOBUsqWoEfVIdZVZaKd5bU//NcG
+HpV/HzoXPQ4XgFn3VQgAmDUBzjfwd6NTMFEwHQYDVR0OBBYEFPumvdumW3076VA6
+KZES0R485zRSMB8GA1UdIwQYMBaAFPumvdumW3076VA6KZES0R485zRSMA8GA1Ud
+EwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgaC1uXiTivtfnnYwXKNmgOuTL
+W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
+5A==
+-----END CERTIFICATE-----
+";
+
+    /// A TLS server answering `reply` to each of `conns` connections, with
+    /// the given protocol versions; records the SNI it saw.
+    fn tls_responder(
+        reply: &'static [u8],
+        conns: usize,
+        versions: &'static [&'static rustls::SupportedProtocolVersion],
+    ) -> (u16, thread::JoinHandle<Vec<Option<String>>>) {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let cert = CertificateDer::from_pem_slice(CERT.as_bytes()).unwrap();
+        let key = PrivateKeyDer::from_pem_slice(KEY.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let config = Arc::new(config);
+        let l = TcpListener::bind((LO, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = thread::spawn(move || {
+            let mut snis = Vec::new();
+            for _ in 0..conns {
+                let (s, _) = l.accept().unwrap();
+                s.set_read_timeout(Some(T)).unwrap();
+                let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, s);
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while find(&buf, b"\r\n\r\n").is_none() {
+                    match tls.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                snis.push(tls.conn.server_name().map(str::to_string));
+                let _ = tls.write_all(reply);
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+            snis
+        });
+        (port, h)
+    }
+
+    #[test]
+    fn https_live() {
+        let https = |receive: Option<&str>, host: Option<&str>| CheckKind::Https {
+            path: "/".into(),
+            status: 200,
+            receive: receive.map(Into::into),
+            host: host.map(Into::into),
+        };
+        static V13: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+        static V12: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+        for versions in [&V13[..], &V12[..]] {
+            let (port, h) = tls_responder(b"HTTP/1.1 200 OK\r\n\r\nsecure rs1", 3, versions);
+            assert_eq!(probe(&https(Some("rs1"), Some("www.example.com")), None, LO, port, T), Ok(()));
+            assert_eq!(probe(&https(None, None), None, LO, port, T), Ok(()));
+            assert_eq!(probe(&https(Some("rs9"), None), None, LO, port, T), Err("body lacks \"rs9\"".into()));
+            let snis = h.join().unwrap();
+            assert_eq!(snis, vec![Some("www.example.com".to_string()), None, None]);
+        }
+    }
+
+    #[test]
+    fn command_check() {
+        let cmd = |c: &str| CheckKind::Command { command: c.into() };
+        let vip = Some((Ipv4Addr::new(198, 18, 0, 100), 80));
+        let rip = Ipv4Addr::new(198, 18, 1, 11);
+        assert_eq!(probe(&cmd("true"), vip, rip, 8080, T), Ok(()));
+        assert_eq!(probe(&cmd("exit 3"), vip, rip, 8080, T), Err("exit status 3".into()));
+        let env = r#"test "$RVS_VIP:$RVS_VPORT $RVS_RIP:$RVS_RPORT" = "198.18.0.100:80 198.18.1.11:8080""#;
+        assert_eq!(probe(&cmd(env), vip, rip, 8080, T), Ok(()));
+        let fwm = r#"test -z "$RVS_VIP$RVS_VPORT" && test "$RVS_RIP" = 198.18.1.11"#;
+        assert_eq!(probe(&cmd(fwm), None, rip, 8080, T), Ok(()));
+        let t0 = Instant::now();
+        assert_eq!(probe(&cmd("sleep 5; sleep 5"), vip, rip, 80, Duration::from_millis(200)), Err("timed out".into()));
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn udp_check() {
+        let s = UdpSocket::bind((LO, 0)).unwrap();
+        let port = s.local_addr().unwrap().port();
+        let h = thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            for _ in 0..2 {
+                let (n, from) = s.recv_from(&mut buf).unwrap();
+                let mut reply = b"pong:".to_vec();
+                reply.extend_from_slice(&buf[..n]);
+                s.send_to(&reply, from).unwrap();
+            }
+            // The third gets no answer.
+            let _ = s.recv_from(&mut buf);
+            thread::sleep(Duration::from_millis(500));
+        });
+        let udp = |p: &str, e: Option<&str>| CheckKind::Udp { payload: p.into(), expect: e.map(Into::into) };
+        assert_eq!(probe(&udp("ping", Some("pong:ping")), None, LO, port, T), Ok(()));
+        assert_eq!(probe(&udp("ping", Some("rs1")), None, LO, port, T), Err("reply lacks \"rs1\"".into()));
+        assert_eq!(probe(&udp("ping", None), None, LO, port, Duration::from_millis(200)), Err("timed out".into()));
+        h.join().unwrap();
+        // Nothing bound: ICMP port unreachable, or silence.
+        let s = UdpSocket::bind((LO, 0)).unwrap();
+        let p = s.local_addr().unwrap().port();
+        drop(s);
+        let r = probe(&udp("ping", None), None, LO, p, Duration::from_millis(300));
+        assert!(matches!(&r, Err(e) if e == "connection refused" || e == "timed out"), "{r:?}");
+    }
+
+    #[test]
+    fn judge_parses() {
+        assert!(matches!(judge(b"HTTP/1.1 200 OK\r\n", 200, None, false), Verdict::More));
+        assert!(matches!(judge(b"HTTP/1.1 200 OK\n\nbody", 200, Some("od"), false), Verdict::Up));
+        assert!(matches!(judge(b"HTTP/1.1 301 Moved\r\n", 200, None, false), Verdict::Down(_)));
+        assert!(matches!(judge(b"HTTP/1.1 200 OK\r\n\r\nab", 200, Some("abc"), false), Verdict::More));
+        assert!(matches!(judge(b"HTTP/1.1 200 OK\r\nX: 1\r\n", 200, None, true), Verdict::Down(_)));
+    }
+}
