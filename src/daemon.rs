@@ -222,11 +222,6 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     ensure_bpffs();
     // Sockets: every queue of every interface, dealt round robin to the loops.
     let n_workers = cfg.cores.len().max(1);
-    if n_workers > 1 {
-        return Err(format!(
-            "dataplane.cores lists {n_workers} cores: this build runs one poll loop (replies of one flow may arrive on any queue, and cross-loop hand-off is not built yet); list one core"
-        ));
-    }
     let mut per_worker: Vec<Vec<Port>> = (0..n_workers).map(|_| Vec::new()).collect();
     // Our XDP program per interface (the host path); dropped, so detached, last.
     let mut programs = Vec::new();
@@ -249,6 +244,14 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
             None
         };
         let queues: Vec<u32> = ic.queues.clone().unwrap_or_else(|| (0..links[i].rx_queues).collect());
+        // Every loop transmits on every interface, so each needs a queue there.
+        if queues.len() < n_workers {
+            return Err(format!(
+                "interface {} has {} queue(s) for {n_workers} poll loops (dataplane.cores): give it more queues (ethtool -L, or veth numrxqueues/numtxqueues) or list fewer cores",
+                ic.name,
+                queues.len()
+            ));
+        }
         for (k, &q) in queues.iter().enumerate() {
             let port = Port::open(i as u8, &ic.name, q, ic.xdp_mode, cfg.frames, cfg.batch, program.is_some())?;
             if let Some(p) = &program {
@@ -266,7 +269,9 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         neighbours: cfg.neighbours,
         arp_hold_slots: cfg.arp_hold,
         fullnat_ports: cfg.fullnat_ports,
+        workers: n_workers,
     };
+    let handoff = Arc::new(crate::afxdp::handoff::Handoff::new(n_workers, 1024));
     let mut senders = Vec::new();
     let mut handles = Vec::new();
     for (id, ports) in per_worker.into_iter().enumerate() {
@@ -280,6 +285,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
             requests: rx,
             stop: stop.clone(),
             batch: cfg.batch,
+            handoff: handoff.clone(),
         };
         handles.push(
             std::thread::Builder::new()

@@ -1,6 +1,7 @@
 //! The thin shell between the pure pipeline and the NIC: AF_XDP sockets and
 //! their UMEMs ([`port`]), the pinned poll loops ([`worker`]) and what the
 //! kernel tells about each link ([`link`]).
+pub mod handoff;
 pub mod link;
 pub mod port;
 pub mod worker;

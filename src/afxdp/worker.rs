@@ -1,9 +1,11 @@
 //! A poll loop: pinned to a core, it owns some (interface, queue) sockets
 //! and one [`Director`], and moves frames between them in batches.
 
+use super::handoff::Handoff;
 use super::port::Port;
 use crate::ipvs::types::ConnView;
 use crate::net::IfaceId;
+use crate::pipeline::Owner;
 use crate::pipeline::{Director, Reason, Transmit, Verdict};
 use crate::wire::ethernet::Mac;
 use crossbeam::channel::{Receiver, Sender};
@@ -51,6 +53,7 @@ pub struct Worker {
     pub requests: Receiver<Request>,
     pub stop: Arc<AtomicBool>,
     pub batch: usize,
+    pub handoff: Arc<Handoff>,
 }
 
 /// Two distinct ports mutably at once.
@@ -66,7 +69,7 @@ fn pair(ports: &mut [Port], a: usize, b: usize) -> (&mut Port, &mut Port) {
 
 impl Worker {
     pub fn run(self) {
-        let Worker { id, core, mut director, mut ports, requests, stop, batch } = self;
+        let Worker { id, core, mut director, mut ports, requests, stop, batch, handoff } = self;
         if let Some(c) = core {
             if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
                 eprintln!("rvs: poll loop {id}: could not pin to core {c}");
@@ -100,6 +103,23 @@ impl Worker {
             let now = super::now_ms();
             director.begin_batch();
             let mut got = 0;
+            // Frames other loops received for this one.
+            for _ in 0..batch {
+                let Some(mut parcel) = handoff.receive(id) else { break };
+                got += 1;
+                let (iface, mut len) = (parcel.iface, parcel.len);
+                if let Verdict::Forward(out) = director.process(now, iface, &mut parcel.buf, &mut len, &mut stage) {
+                    match tx_port.get(out as usize) {
+                        Some(&ti) if ti < ports.len() => {
+                            if !ports[ti].send_copy(&parcel.buf[..len]) {
+                                counters.count(id, Reason::TxRingFull);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                handoff.recycle(parcel);
+            }
             for pi in 0..ports.len() {
                 ports[pi].reclaim();
                 ports[pi].refill();
@@ -111,7 +131,25 @@ impl Worker {
                     let iface = ports[pi].iface;
                     let verdict = {
                         let buf = ports[pi].frame_mut(&mut d);
-                        director.process(now, iface, buf, &mut len, &mut stage)
+                        match director.owner(buf, len) {
+                            Owner::Me => director.process(now, iface, buf, &mut len, &mut stage),
+                            Owner::Loop(to) => {
+                                if handoff.send(to, iface, &buf[..len]) {
+                                    counters.count(id, Reason::HandedOff);
+                                } else {
+                                    counters.count(id, Reason::HandoffFull);
+                                }
+                                Verdict::Consumed
+                            }
+                            Owner::All => {
+                                for to in (0..handoff.loops()).filter(|&to| to != id) {
+                                    if !handoff.send(to, iface, &buf[..len]) {
+                                        counters.count(id, Reason::HandoffFull);
+                                    }
+                                }
+                                director.process(now, iface, buf, &mut len, &mut stage)
+                            }
+                        }
                     };
                     match verdict {
                         Verdict::Forward(out) => {

@@ -73,6 +73,9 @@ pub struct ServiceTable {
     laddrs: HashSet<u32>,
     marks: Vec<MarkRule>,
     list: Vec<Arc<Service>>,
+    /// The widest persistence netmask of any service: poll loops are chosen
+    /// by the client's address under it, so persistence never spans loops.
+    owner_mask: u32,
 }
 
 impl ServiceTable {
@@ -99,8 +102,24 @@ impl ServiceTable {
                 t.laddrs.insert(l.addr);
             }
         }
+        t.owner_mask = u32::MAX;
+        for s in &list {
+            let rt = s.runtime();
+            if rt.spec.persistent.is_some() {
+                t.owner_mask &= u32::from(rt.spec.netmask);
+            }
+        }
         t.list = list;
         t
+    }
+
+    #[inline]
+    pub fn owner_mask(&self) -> u32 {
+        if self.list.is_empty() {
+            u32::MAX
+        } else {
+            self.owner_mask
+        }
     }
 
     /// ip_vs_service_find: the firewall mark first, then the exact port, then

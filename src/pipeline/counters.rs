@@ -61,12 +61,13 @@ reasons! {
     Fragments => "tx-fragments",
     FullnatNoPort => "drop-fullnat-no-port",
     NoDestExpired => "drop-expire-nodest-conn",
+    HandedOff => "handed-off-to-owner-loop",
     MethodUnsupported => "drop-method-unsupported",
     TxRingFull => "drop-tx-ring-full",
     HandoffFull => "drop-handoff-ring-full",
 }
 
-pub const NUM_REASONS: usize = 44;
+pub const NUM_REASONS: usize = 45;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

@@ -278,9 +278,16 @@ impl Director {
                 let l = &pool[(self.laddr_rr + k) % pool.len()];
                 (l.addr, Some(l))
             };
-            for _ in 0..TRIES.min(hi as usize - lo as usize + 1) {
+            for _ in 0..TRIES.min((hi as usize - lo as usize) / self.n_workers + 1) {
+                // Only ports of this loop's residue class: replies to them are
+                // steered back here (see steer.rs).
                 let port = self.fullnat_cursor;
-                self.fullnat_cursor = if port >= hi { lo } else { port + 1 };
+                let n = self.n_workers as u32;
+                self.fullnat_cursor = if port as u32 + n > hi as u32 {
+                    super::first_port_of(lo, self.worker, self.n_workers)
+                } else {
+                    port + n as u16
+                };
                 let key = FlowKey { saddr: daddr, daddr: addr, sport: dport, dport: port, proto };
                 if self.conns.key_free(&key) {
                     self.laddr_rr = self.laddr_rr.wrapping_add(1);

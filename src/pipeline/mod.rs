@@ -12,6 +12,7 @@ mod egress;
 mod icmp;
 mod icmp_error;
 mod lb;
+mod steer;
 
 use crate::ipvs::conn::ConnTable;
 use crate::ipvs::service::ServiceTable;
@@ -25,6 +26,7 @@ use crate::wire::ethernet::{self, BROADCAST};
 use arc_swap::ArcSwap;
 pub use counters::{Reason, WorkerCounters};
 use std::sync::Arc;
+pub use steer::Owner;
 
 /// What becomes of the frame handed to [`Director::process`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,16 +90,19 @@ pub struct Limits {
     pub arp_hold_slots: usize,
     /// FULLNAT local ports, inclusive.
     pub fullnat_ports: (u16, u16),
+    /// Poll loops in all (each owns the local ports of its residue class).
+    pub workers: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { connections: 1 << 18, neighbours: 4096, arp_hold_slots: 256, fullnat_ports: (1024, 65535) }
+        Limits { connections: 1 << 18, neighbours: 4096, arp_hold_slots: 256, fullnat_ports: (1024, 65535), workers: 1 }
     }
 }
 
 pub struct Director {
     worker: usize,
+    n_workers: usize,
     ifaces: Interfaces,
     routes: RouteTable,
     neigh: NeighbourTable,
@@ -142,7 +147,8 @@ impl Director {
             last_tick_ms: 0,
             announced: hashbrown::HashSet::new(),
             fullnat_ports: limits.fullnat_ports,
-            fullnat_cursor: limits.fullnat_ports.0,
+            fullnat_cursor: first_port_of(limits.fullnat_ports.0, worker, limits.workers.max(1)),
+            n_workers: limits.workers.max(1),
             laddr_rr: 0,
             ip_ident: 0,
             frag_buf: vec![0; 4096],
@@ -298,3 +304,9 @@ impl Director {
 
 #[cfg(test)]
 mod tests;
+
+/// The first port >= `lo` in loop `worker`'s residue class.
+pub(crate) fn first_port_of(lo: u16, worker: usize, n: usize) -> u16 {
+    let r = (n + worker - lo as usize % n) % n;
+    lo.saturating_add(r as u16)
+}

@@ -665,7 +665,7 @@ fn fullnat_ports_never_collide_and_exhaustion_is_refused() {
         ifaces,
         routes,
         shared,
-        Limits { connections: 1024, neighbours: 64, arp_hold_slots: 16, fullnat_ports: (2000, 2007) },
+        Limits { connections: 1024, neighbours: 64, arp_hold_slots: 16, fullnat_ports: (2000, 2007), workers: 1 },
         0,
     );
     let mut lab = Lab { d, ctl, tx: Collect::default(), now: 1000 };
@@ -815,4 +815,78 @@ fn template_survives_clear_and_restore_of_its_server() {
     assert_eq!(lab.syn_from([198, 18, 0, 11], 50001, 80), second, "the client keeps its server");
     let persist: u32 = lab.ctl.views()[0].dests.iter().map(|d| d.persist_conns).sum();
     assert_eq!(persist, 1, "the revived template counts on the new server object");
+}
+
+// ---------------------------------------------------------------- several poll loops
+
+fn two_loop_director(worker: usize, shared: Arc<Shared>) -> Director {
+    let ifaces = Interfaces(vec![
+        Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(DIR_OUT), 24)], vips: vec![] },
+        Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(DIR_IN), 24)], vips: vec![] },
+    ]);
+    let routes = RouteTable::build(&ifaces, &[]).unwrap();
+    let mut d =
+        Director::new(worker, ifaces, routes, shared, Limits { connections: 1024, workers: 2, ..Limits::default() }, 0);
+    d.begin_batch();
+    d
+}
+
+#[test]
+fn both_directions_of_a_connection_have_one_owner() {
+    const LIP: [u8; 4] = [198, 18, 1, 100];
+    let mut lab = Lab::new();
+    lab.service_with(80, &[(RS1, 8080, FwdMethod::Masq)], &[]);
+    lab.service_with(81, &[(RS1, 8081, FwdMethod::FullNat)], &[LIP]);
+    let shared = lab.d.shared().clone();
+    let loops = [two_loop_director(0, shared.clone()), two_loop_director(1, shared)];
+    let mut owners = [0usize; 2];
+    for c in 0..64u8 {
+        let client = [198, 18, 0, c];
+        let req = tcp_frame(CLIENT_MAC, OUT_MAC, client, VIP, 40000 + c as u16, 80, "S", 64, b"");
+        let rep = tcp_frame(RS1_MAC, IN_MAC, RS1, client, 8080, 40000 + c as u16, "SA", 64, b"");
+        let of = |d: &Director, f: &[u8]| match d.owner(f, f.len()) {
+            Owner::Me => d.worker,
+            Owner::Loop(l) => l,
+            Owner::All => usize::MAX,
+        };
+        let o = of(&loops[0], &req);
+        assert_eq!(o, of(&loops[1], &req), "every loop agrees on the owner");
+        assert_eq!(o, of(&loops[0], &rep), "the NAT reply goes where the request went");
+        owners[o] += 1;
+    }
+    assert!(owners[0] > 10 && owners[1] > 10, "clients spread over the loops: {owners:?}");
+    // FULLNAT: each loop allocates local ports of its own residue class.
+    let mut fl = two_loop_director(1, lab.d.shared().clone());
+    let _ = fl.neigh.resolve(1, ip(RS1), 0);
+    let mut tx = Collect::default();
+    let mut a = arp_frame(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN);
+    let mut n = a.len();
+    a.resize(2048, 0);
+    fl.process(1, 1, &mut a, &mut n, &mut tx);
+    for p in 0..8 {
+        let mut f = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 81, "S", 64, b"");
+        let mut n = f.len();
+        f.resize(2048, 0);
+        assert_eq!(fl.process(2, 0, &mut f, &mut n, &mut tx), Verdict::Forward(1));
+        let lport = l4_port(&f[..n], 0);
+        assert_eq!(lport % 2, 1, "loop 1 hands out odd local ports");
+        let rep = tcp_frame(RS1_MAC, IN_MAC, RS1, LIP, 8081, lport, "SA", 64, b"");
+        assert_eq!(loops[0].owner(&rep, rep.len()), Owner::Loop(1), "the reply is steered to loop 1");
+    }
+    let arp = arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], DIR_IN);
+    assert_eq!(loops[0].owner(&arp, arp.len()), Owner::All);
+}
+
+#[test]
+fn persistence_netmask_keeps_a_group_in_one_loop() {
+    let mut lab = Lab::new();
+    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
+    lab.persistent(key, 300, [255, 255, 255, 0], &[(RS1, 80), (RS2, 80)]);
+    let d = two_loop_director(0, lab.d.shared().clone());
+    let owner = |c: u8| {
+        let f = tcp_frame(CLIENT_MAC, OUT_MAC, [198, 18, 0, c], VIP, 1000 + c as u16, 80, "S", 64, b"");
+        d.owner(&f, f.len())
+    };
+    let first = owner(1);
+    assert!((2..=200).all(|c| owner(c) == first), "a -M /24 group lives in one loop");
 }

@@ -127,8 +127,9 @@ case_c_quiescent() {
   local dl="$RUN_DIR/q.bin" pid who
   ns_exec c curl -s --noproxy '*' --max-time 60 --limit-rate 4M -o "$dl" -D "$RUN_DIR/q.hdr" "http://$VIP:81/big.bin" &
   pid=$!
-  sleep 1
-  who="$(rvsadm -Lnc | awk '$3 == "ESTABLISHED" && $5 ~ /:81$/ {print $6}' | head -n1 | cut -d: -f1)"
+  established81() { rvsadm -Lnc | awk '$3 == "ESTABLISHED" && $5 ~ /:81$/ {print $6}' | head -n1 | cut -d: -f1; }
+  wait_until 10 eval '[ -n "$(established81)" ]' || true
+  who="$(established81)"
   [ -n "$who" ] || { warn "no established connection on :81"; rvsadm -Lnc >&2; return 1; }
   touch "$DOWN_DIR/$who"
   wait_until 5 eval 'rvsadm -Ln -t '"$VIP"':81 | grep -q "'"$who"':80 *Masq *0 "' || { rvsadm -Ln >&2; warn "$who not quiesced"; return 1; }

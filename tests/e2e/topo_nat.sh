@@ -16,7 +16,8 @@
 # rvs config with no services: $NAT_CONFIG.
 #
 # Optional: TOPO_VETH_ARGS="numrxqueues 1 numtxqueues 1" (ip-link options for the two veth
-# pairs that reach the director), RVS_XDP_MODE=native|generic|auto (default generic).
+# pairs that reach the director), RVS_XDP_MODE=native|generic|auto (default generic),
+# RVS_CORES="0,1" (poll loops pinned to these cores; default one unpinned loop).
 
 NAT_VIP=198.18.0.100
 NAT_CLIENT=198.18.0.10
@@ -75,6 +76,10 @@ topo_nat() {
   cat >"$NAT_CONFIG" <<EOF
 [admin]
 socket = "$RVS_SOCK"
+
+[dataplane]
+# RVS_CORES="0,1" runs one poll loop per core (the veths have 2 queues each).
+cores = [${RVS_CORES:-}]
 
 [[interface]]
 name = "d-out"
