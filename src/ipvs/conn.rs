@@ -172,6 +172,9 @@ impl ConnTable {
     pub fn capacity(&self) -> usize {
         self.conns.len()
     }
+    pub fn is_full(&self) -> bool {
+        self.free.is_empty()
+    }
 
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<(u32, Side)> {
@@ -308,6 +311,26 @@ impl ConnTable {
         }
         self.free.push(id);
         self.live -= 1;
+    }
+
+    /// IPVS's drop_entry defence: probe a few random entries and drop one
+    /// that is only half-open (SYN_RECV), making room under a SYN flood.
+    /// `seed` is any changing number. True when an entry was dropped.
+    pub fn drop_half_open(&mut self, seed: u64) -> bool {
+        let n = self.conns.len() as u64;
+        let mut x = seed | 1;
+        for _ in 0..32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = (x % n) as u32;
+            let c = &self.conns[id as usize];
+            if c.in_use && !c.template && matches!(c.state, ConnState::SynRecv | ConnState::None) {
+                self.remove(id);
+                return true;
+            }
+        }
+        false
     }
 
     /// Point a template at a re-added real server of the same address.
@@ -511,8 +534,8 @@ mod tests {
         let (d, s) = fixtures();
         let mut t = ConnTable::new(1, 0);
         t.insert(new_conn(&d, &s, 1, 1000), 0).unwrap();
-        assert_eq!(t.insert(new_conn(&d, &s, 1, 1000), 0).err(), Some(InsertError::Collision));
-        assert_eq!(t.insert(new_conn(&d, &s, 2, 1000), 0).err(), Some(InsertError::Full));
+        assert!(matches!(t.insert(new_conn(&d, &s, 1, 1000), 0), Err(InsertError::Collision)));
+        assert!(matches!(t.insert(new_conn(&d, &s, 2, 1000), 0), Err(InsertError::Full)));
     }
 
     #[test]

@@ -62,12 +62,13 @@ reasons! {
     FullnatNoPort => "drop-fullnat-no-port",
     NoDestExpired => "drop-expire-nodest-conn",
     HandedOff => "handed-off-to-owner-loop",
+    DroppedHalfOpen => "half-open-dropped-under-pressure",
     MethodUnsupported => "drop-method-unsupported",
     TxRingFull => "drop-tx-ring-full",
     HandoffFull => "drop-handoff-ring-full",
 }
 
-pub const NUM_REASONS: usize = 45;
+pub const NUM_REASONS: usize = 46;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

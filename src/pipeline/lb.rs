@@ -90,8 +90,12 @@ impl Director {
             let next = tcp_transition(self.conns.get(id).state, dir, flow.tcp_flags);
             self.conns.set_state(id, next);
         }
+        // secure_tcp's spirit: with the table three-quarters full, half-open
+        // entries live 10 s instead of 60, so a SYN flood cannot hold it.
+        let pressure = self.conns.len() * 4 > self.conns.capacity() * 3;
         let c = self.conns.get_mut(id);
-        c.expires_ms = now_ms + self.timeouts.for_state(c.state) as u64;
+        let timeout = if pressure && c.state == ConnState::SynRecv { 10_000 } else { self.timeouts.for_state(c.state) };
+        c.expires_ms = now_ms + timeout as u64;
         let w = self.worker;
         if let (Some(d), Some(s)) = (&c.dest, &c.svc) {
             if side == Side::In {
@@ -172,7 +176,15 @@ impl Director {
             template: false,
             controller,
         };
-        match self.conns.insert(n, now_ms) {
+        if self.conns.is_full() {
+            // Full: drop a random half-open entry (IPVS's drop_entry) to make room.
+            self.flood_seed = self.flood_seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(now_ms | 1);
+            if self.conns.drop_half_open(self.flood_seed) {
+                self.count(Reason::DroppedHalfOpen);
+            }
+        }
+        let result = self.conns.insert(n, now_ms);
+        match result {
             Ok(id) => {
                 svc.stats.conn(self.worker);
                 dest.stats.conn(self.worker);

@@ -122,6 +122,8 @@ pub struct Director {
     ip_ident: u16,
     /// Scratch for building fragments (the slow path).
     frag_buf: Vec<u8>,
+    /// Randomness for choosing half-open entries to drop under a flood.
+    flood_seed: u64,
 }
 
 impl Director {
@@ -152,6 +154,7 @@ impl Director {
             laddr_rr: 0,
             ip_ident: 0,
             frag_buf: vec![0; 4096],
+            flood_seed: 0x9e37_79b9_7f4a_7c15 ^ worker as u64,
         }
     }
 

@@ -890,3 +890,36 @@ fn persistence_netmask_keeps_a_group_in_one_loop() {
     let first = owner(1);
     assert!((2..=200).all(|c| owner(c) == first), "a -M /24 group lives in one loop");
 }
+
+#[test]
+fn syn_flood_drops_half_open_entries_never_established_ones() {
+    let shared = Arc::new(Shared::new());
+    let ifaces = Interfaces(vec![
+        Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(DIR_OUT), 24)], vips: vec![] },
+        Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(DIR_IN), 24)], vips: vec![] },
+    ]);
+    let routes = RouteTable::build(&ifaces, &[]).unwrap();
+    let ctl = Control::new(shared.clone());
+    let d = Director::new(0, ifaces, routes, shared, Limits { connections: 8, ..Limits::default() }, 0);
+    let mut lab = Lab { d, ctl, tx: Collect::default(), now: 1000 };
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    // A flood of SYNs from spoofed sources fills the table with half-open entries...
+    for p in 0..50u16 {
+        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, [198, 18, 7, p as u8], VIP, 1000 + p, 80, "S", 64, b""));
+    }
+    assert_eq!(lab.d.connection_count(), 8, "the table stays within its bound");
+    // ...yet a real client still gets in.
+    assert_eq!(lab.syn_from(CLIENT, 50000, 80), RS1);
+    assert!(lab.d.shared.counters.total(Reason::DroppedHalfOpen) > 40);
+    // Established connections are never the victims: a full table of them refuses.
+    lab.d.conns.clear();
+    for p in 0..8u16 {
+        let c = [198, 18, 8, p as u8];
+        lab.syn_from(c, 2000 + p, 80);
+        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, c, VIP, 2000 + p, 80, "A", 64, b""));
+    }
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50001, 80, "S", 64, b""));
+    assert_eq!(v, Verdict::Drop(Reason::ConnTableFull));
+    assert!(lab.d.connections(lab.now).iter().all(|c| c.state == "ESTABLISHED"));
+}

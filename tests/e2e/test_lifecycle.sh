@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# tests/e2e/test_lifecycle.sh: starting and stopping rvs.  The NAT lab (tests/e2e/topo_nat.sh).
+# Cases: SIGTERM removes the admin socket and every XDP program; SIGKILL leaves the program
+# (and the socket file) behind, and a new rvs on the same config replaces both, starts
+# cleanly and forwards; with [state] file/save_on_stop/restore_on_start, rules added with
+# rvsadm come back after SIGTERM + restart.
+# rvs is this shell's child (`wait` needs that): every start and stop runs at top level; the
+# checks after each are run_case cases.
+# shellcheck disable=SC2317,SC2119
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/e2e/topo_nat.sh
+source "$(dirname "$0")/topo_nat.sh"
+
+VIP="$NAT_VIP"
+RS1="$NAT_RS1"
+RS2="$NAT_RS2"
+
+topo_nat
+STATE="$RUN_DIR/state/rules"
+STATE_CONFIG="$RUN_DIR/rvs-state.toml"
+{ cat "$NAT_CONFIG"; printf '\n[state]\nfile = "%s"\nsave_on_stop = true\nrestore_on_start = true\n' "$STATE"; } >"$STATE_CONFIG"
+
+xdp_ids() {   # the XDP program ids on the director's d-out and d-in ("-" for none)
+  local i id
+  for i in d-out d-in; do
+    id="$(ip -n "$NS_D" -d link show "$i" | grep -o 'prog/xdp id [0-9]*' | awk '{print $3}' | head -n1)"
+    printf '%s ' "${id:--}"
+  done
+}
+add_service() {
+  rvsadm -A -t "$VIP:80" -s rr
+  rvsadm -a -t "$VIP:80" -r "$RS1:80" -m
+  rvsadm -a -t "$VIP:80" -r "$RS2:80" -m
+}
+forwards() {   # both real servers answer through the VIP
+  local out; out="$(curl_many c 4 "http://$VIP/")"
+  assert_eq 2 "$(count_lines "$out" rs1)" "requests answered by rs1"
+  assert_eq 2 "$(count_lines "$out" rs2)" "requests answered by rs2"
+}
+
+# start_rvs_as_is CONFIG: like lib.sh's start_rvs, but leaves a stale socket file for rvs
+# itself to deal with; ready when rvsadm -Ln answers.
+start_rvs_as_is() {
+  : >"$RVS_LOG"
+  ip netns exec "$NS_D" "$RVS_BIN" --config "$1" >>"$RVS_LOG" 2>&1 </dev/null &
+  RVS_PID=$!
+  PIDS+=("$RVS_PID")
+  RVS_NS="$NS_D"
+  if ! wait_until 20 rvsadm -Ln; then
+    warn "rvs did not answer within 20 s; its log:"; sed 's/^/    rvs| /' "$RVS_LOG" >&2
+    die "start_rvs_as_is failed"
+  fi
+  log "rvs is up (pid $RVS_PID) over the stale socket file"
+}
+
+# ---------------------------------------------------------------------------------- 1
+start_rvs "$NAT_CONFIG"
+case_a_running() {
+  local ids; ids="$(xdp_ids)"
+  log "  XDP program ids while running (d-out d-in): $ids"
+  assert_match "$ids" '^[0-9]+ [0-9]+ $' "an XDP program on each interface"
+  add_service
+  forwards
+}
+run_case "a. rvs attaches XDP on both interfaces and forwards" case_a_running
+if stop_rvs; then pass "b. SIGTERM: exit 0, admin socket removed, XDP detached"
+else fail "b. SIGTERM: exit 0, admin socket removed, XDP detached"; fi
+case_b_clean() {
+  assert_eq "- - " "$(xdp_ids)" "no XDP program after SIGTERM"
+  [ ! -e "$RVS_SOCK" ] || { warn "socket file left"; return 1; }
+  assert_contains "$(cat "$RVS_LOG")" "XDP detached" "the stop is logged"
+}
+run_case "b2. after SIGTERM: ip -d link shows no XDP program" case_b_clean
+
+# ---------------------------------------------------------------------------------- 2
+start_rvs "$NAT_CONFIG"
+STALE_IDS="$(xdp_ids)"
+kill -KILL "$RVS_PID"
+KILL_RC=0; wait "$RVS_PID" 2>/dev/null || KILL_RC=$?
+RVS_PID=""
+case_c_killed() {
+  assert_eq 137 "$KILL_RC" "exit status of SIGKILLed rvs"
+  local ids; ids="$(xdp_ids)"
+  log "  XDP program ids after SIGKILL: $ids (before: $STALE_IDS)"
+  assert_eq "$STALE_IDS" "$ids" "SIGKILL leaves rvs's XDP programs attached"
+  [ -S "$RVS_SOCK" ] || { warn "expected the killed rvs's socket file to be left behind"; return 1; }
+  # nobody answers on it
+  if rvsadm -Ln >/dev/null 2>&1; then warn "something answers on the dead rvs's socket"; return 1; fi
+  # with the stale program in place (no AF_XDP socket behind it), the VIP does not answer
+  if CURL_MAX_TIME=2 ns_curl c "http://$VIP/" >/dev/null 2>&1; then log "  (the VIP answered with rvs dead?)"; fi
+}
+run_case "c. SIGKILL leaves the XDP programs (and the socket file) behind" case_c_killed
+
+start_rvs_as_is "$NAT_CONFIG"
+case_d_restart_after_kill() {
+  local ids; ids="$(xdp_ids)"
+  log "  XDP program ids after the restart: $ids (stale: $STALE_IDS)"
+  assert_match "$ids" '^[0-9]+ [0-9]+ $' "an XDP program on each interface"
+  [ "$ids" != "$STALE_IDS" ] || { warn "the stale programs were not replaced"; return 1; }
+  [ "$(ip -n "$NS_D" -d link show d-out | grep -c 'prog/xdp')" = 1 ] || { warn "more than one program on d-out"; return 1; }
+  [ "$(stat -c %a "$RVS_SOCK")" = 600 ] || { warn "the new socket is not 0600"; return 1; }
+  # rvs's own lines (libbpf/libxdp chatter about the dispatcher aside) report no trouble
+  local bad; bad="$(grep '^rvs:' "$RVS_LOG" | grep -iE 'error|cannot|fail|busy' || true)"
+  [ -z "$bad" ] || { warn "the restart logged trouble:"; printf '%s\n' "$bad" >&2; return 1; }
+  add_service
+  forwards
+}
+run_case "d. a new rvs on the same config replaces the stale program and socket, forwards" case_d_restart_after_kill
+if stop_rvs; then pass "e. SIGTERM of the restarted rvs: clean"; else fail "e. SIGTERM of the restarted rvs: clean"; fi
+
+# ---------------------------------------------------------------------------------- 3
+start_rvs "$STATE_CONFIG"
+case_f_rules_live() {
+  add_service
+  rvsadm -A -u "$VIP:5353" -s wrr
+  rvsadm -a -u "$VIP:5353" -r "$RS1:5353" -m -w 3
+  rvsadm -A -t "$VIP:8081" -s sh -p 120
+  rvsadm -a -t "$VIP:8081" -r "$RS2:8080" -m -w 2
+  forwards
+  rvsadm -Ln | awk '{print $1, $2, $3, $4, $5}' >"$RUN_DIR/rules.before"
+}
+run_case "f. rules added live with rvsadm" case_f_rules_live
+if stop_rvs; then pass "g. SIGTERM with save_on_stop: clean"; else fail "g. SIGTERM with save_on_stop: clean"; fi
+case_g_saved() {
+  [ -s "$STATE" ] || { warn "no state file $STATE"; return 1; }
+  assert_contains "$(cat "$STATE")" "-A -t 198.18.0.100:8081 -s sh -p 120" "saved persistent service"
+  assert_contains "$(cat "$STATE")" "-a -u 198.18.0.100:5353 -r 198.18.1.11:5353 -m -w 3" "saved UDP real server"
+}
+run_case "g2. the state file holds the rules" case_g_saved
+start_rvs "$STATE_CONFIG"
+case_h_restored() {
+  rvsadm -Ln | awk '{print $1, $2, $3, $4, $5}' >"$RUN_DIR/rules.after"
+  assert_eq "$(cat "$RUN_DIR/rules.before")" "$(cat "$RUN_DIR/rules.after")" "rules after restart (counts aside)"
+  assert_contains "$(cat "$RVS_LOG")" "restored" "the restore is logged"
+  forwards
+  assert_eq "rs2-8080" "$(ns_curl c "http://$VIP:8081/")" "the restored port-mapped service forwards"
+}
+run_case "h. restore_on_start brings the rules back and they forward" case_h_restored
+if stop_rvs; then pass "i. final SIGTERM: clean"; else fail "i. final SIGTERM: clean"; fi
+finish
