@@ -73,6 +73,7 @@ struct RawMark {
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
     socket: Option<String>,
+    group: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -167,6 +168,8 @@ pub struct InterfaceConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub socket: String,
+    /// A group whose members may use the admin socket beside root.
+    pub admin_group: Option<String>,
     /// One poll loop per core listed; empty = one loop, not pinned.
     pub cores: Vec<usize>,
     pub connections: usize,
@@ -499,6 +502,7 @@ impl Config {
             save_on_stop,
             restore_on_start,
             socket: raw.admin.socket.unwrap_or_else(|| DEFAULT_SOCKET.into()),
+            admin_group: raw.admin.group.clone(),
             cores,
             connections: dp.connections.unwrap_or(1 << 18).max(1),
             neighbours: dp.neighbours.unwrap_or(4096).max(16),

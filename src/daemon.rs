@@ -295,7 +295,11 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         );
     }
 
-    let admin = AdminServer::bind(std::path::Path::new(&cfg.socket))
+    let group = match &cfg.admin_group {
+        Some(g) => Some(crate::admin::server::group_gid(g).ok_or_else(|| format!("admin.group: no group named {g}"))?),
+        None => None,
+    };
+    let admin = AdminServer::bind(std::path::Path::new(&cfg.socket), group)
         .map_err(|e| format!("admin socket {}: {e}", cfg.socket))?;
     let query = Arc::new(Query {
         workers: senders,

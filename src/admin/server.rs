@@ -20,10 +20,12 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct AdminServer {
     path: PathBuf,
     listener: UnixListener,
+    /// Besides root, peers whose primary group is this one may use the socket.
+    group: Option<u32>,
 }
 
-/// Uid of the peer process, from the kernel.
-fn peer_uid(s: &UnixStream) -> Option<u32> {
+/// Uid and gid of the peer process, from the kernel.
+fn peer_cred(s: &UnixStream) -> Option<(u32, u32)> {
     let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: cred and len are valid for writes of the sizes given.
@@ -36,13 +38,23 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
             &mut len,
         )
     };
-    (r == 0).then_some(cred.uid)
+    (r == 0).then_some((cred.uid, cred.gid))
+}
+
+/// The gid of a group name, from the system's group database.
+pub fn group_gid(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getgrnam returns a pointer to static storage or null; read at once.
+    let g = unsafe { libc::getgrnam(c.as_ptr()) };
+    (!g.is_null()).then(|| unsafe { (*g).gr_gid })
 }
 
 impl AdminServer {
     /// Create the socket (its directory too). A stale socket file left by a
     /// killed daemon is replaced; a live daemon's socket is not.
-    pub fn bind(path: &Path) -> std::io::Result<Self> {
+    /// `group`: a gid whose members (by primary group) may also use the
+    /// socket; it is then owned by that group and mode 0660.
+    pub fn bind(path: &Path, group: Option<u32>) -> std::io::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -62,7 +74,11 @@ impl AdminServer {
         unsafe { libc::umask(old) };
         let listener = r?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        Ok(AdminServer { path: path.to_path_buf(), listener })
+        if let Some(gid) = group {
+            std::os::unix::fs::chown(path, Some(0), Some(gid))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+        }
+        Ok(AdminServer { path: path.to_path_buf(), listener, group })
     }
 
     pub fn path(&self) -> &Path {
@@ -84,9 +100,9 @@ impl AdminServer {
                         continue;
                     }
                     busy.fetch_add(1, Ordering::Relaxed);
-                    let (ctl, dp, busy) = (ctl.clone(), dp.clone(), busy.clone());
+                    let (ctl, dp, busy, group) = (ctl.clone(), dp.clone(), busy.clone(), self.group);
                     std::thread::spawn(move || {
-                        serve_client(stream, &ctl, &*dp);
+                        serve_client(stream, &ctl, &*dp, group);
                         busy.fetch_sub(1, Ordering::Relaxed);
                     });
                 }
@@ -101,19 +117,21 @@ impl AdminServer {
     }
 }
 
-fn serve_client(stream: UnixStream, ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery) {
+fn serve_client(stream: UnixStream, ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, group: Option<u32>) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(CLIENT_TIMEOUT));
     let _ = stream.set_write_timeout(Some(CLIENT_TIMEOUT));
-    let resp = match peer_uid(&stream) {
-        Some(0) => match read_message(&stream, MAX_REQUEST) {
+    let allowed = matches!(peer_cred(&stream), Some((0, _)))
+        || matches!((peer_cred(&stream), group), (Some((_, g)), Some(want)) if g == want);
+    let resp = match allowed {
+        true => match read_message(&stream, MAX_REQUEST) {
             Ok(bytes) => match decode_request(&bytes) {
                 Ok(req) => execute(ctl, dp, &req),
                 Err(e) => Response::err(format!("rvs: {e}"), 2),
             },
             Err(e) => Response::err(format!("rvs: bad request: {e}"), 2),
         },
-        _ => Response::err("Permission denied (you must be root)", 1),
+        false => Response::err("Permission denied (you must be root)", 1),
     };
     let _ = write_message(&stream, &resp);
 }

@@ -99,7 +99,9 @@ impl Port {
                             scratch: vec![descs[0]; batch.max(1)],
                             free: descs,
                             pending: Vec::with_capacity(frames as usize),
-                            reserve: (frames as usize / 4).max(batch * 2),
+                            // A director forwards between interfaces: as many frames wait to be
+                            // sent as to be filled, so half of them stay out of the fill ring.
+                            reserve: (frames as usize / 2).max(batch * 2),
                             tx_dropped: 0,
                             in_flight: 0,
                         };
@@ -202,6 +204,10 @@ impl Port {
 
     /// Copy bytes into a free frame and queue it. False when out of frames.
     pub fn send_copy(&mut self, bytes: &[u8]) -> bool {
+        if self.free.is_empty() {
+            // Completions may be waiting: take them back before giving up.
+            self.reclaim();
+        }
         let Some(mut desc) = self.free.pop() else {
             self.tx_dropped += 1;
             return false;

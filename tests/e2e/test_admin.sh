@@ -217,4 +217,28 @@ run_case "e. a half-sent request held 7 s does not block other clients" case_e_h
 run_case "f. 50 concurrent rvsadm -Ln all succeed" case_f_concurrent
 run_case "g. 2000 rule changes while a curl loop forwards: no failed request" case_g_churn
 if stop_rvs; then pass "k. SIGTERM: clean stop"; else fail "k. SIGTERM: clean stop"; fi
+
+# [admin] group: members of a configured group (by primary group) may use the socket too.
+GRP="rvse2e$$"
+groupadd "$GRP"
+GID="$(getent group "$GRP" | cut -d: -f3)"
+sed -i "s|^socket = \"$RVS_SOCK\"|&\ngroup = \"$GRP\"|" "$NAT_CONFIG"
+start_rvs "$NAT_CONFIG"
+case_l_group() {
+  local bindir rc out dirmode
+  assert_eq "660 root $GRP" "$(stat -c '%a %U %G' "$RVS_SOCK")" "socket owned by the group, mode 0660"
+  bindir="$(mktemp -d /tmp/rvs-e2e-bin.XXXXXX)"; chmod 755 "$bindir"
+  cp "$RVSADM_BIN" "$bindir/rvsadm"; chmod 755 "$bindir/rvsadm"
+  dirmode="$(stat -c %a "$RUN_DIR")"; chmod 711 "$RUN_DIR"
+  rc=0; out="$(setpriv --reuid=65534 --regid="$GID" --clear-groups "$bindir/rvsadm" --socket "$RVS_SOCK" -Ln 2>&1)" || rc=$?
+  local rc2=0 out2
+  out2="$(setpriv --reuid=65534 --regid=65534 --clear-groups "$bindir/rvsadm" --socket "$RVS_SOCK" -Ln 2>&1)" || rc2=$?
+  chmod "$dirmode" "$RUN_DIR"; rm -rf "$bindir"
+  assert_eq 0 "$rc" "a member of $GRP lists the rules"
+  assert_contains "$out" "IP Virtual Server version 1.2.1" "the member's listing"
+  [ "$rc2" != 0 ] || { warn "a non-member was served: $out2"; return 1; }
+}
+run_case "l. [admin] group: members served, others refused" case_l_group
+if stop_rvs; then pass "m. SIGTERM: clean stop"; else fail "m. SIGTERM: clean stop"; fi
+groupdel "$GRP" 2>/dev/null || true
 finish
