@@ -67,6 +67,25 @@ pub fn is_known(name: &str) -> bool {
     NAMES.contains(&name)
 }
 
+/// The schedulable server with the least `overhead / weight`, compared by
+/// cross-multiplication as the kernel does (no division); the first wins a
+/// tie. wlc, sed and nq differ only in the overhead they count.
+pub(crate) fn least_weighted(dests: &[Arc<Dest>], overhead: impl Fn(&Dest) -> u64) -> Option<usize> {
+    let mut best: Option<(usize, u64, u64)> = None; // (index, overhead, weight)
+    for (i, d) in dests.iter().enumerate() {
+        if !d.schedulable() {
+            continue;
+        }
+        let (doh, dw) = (overhead(d), d.weight() as u64);
+        match best {
+            None => best = Some((i, doh, dw)),
+            Some((_, loh, lw)) if loh * dw > doh * lw => best = Some((i, doh, dw)),
+            _ => {}
+        }
+    }
+    best.map(|(i, _, _)| i)
+}
+
 /// IPVS's ip_vs_dest_conn_overhead: active connections weigh 256 times an
 /// inactive one.
 #[inline]

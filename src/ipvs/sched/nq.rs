@@ -4,7 +4,7 @@
 //! ((activeconns + 1) / weight, cross-multiplied, the first wins a tie).
 
 use super::sed::sed_overhead;
-use super::{SchedInput, Scheduler};
+use super::{least_weighted, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::sync::Arc;
 
@@ -12,22 +12,11 @@ pub struct NeverQueue;
 
 impl Scheduler for NeverQueue {
     fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput) -> Option<usize> {
-        let mut best: Option<(usize, u64, u64)> = None;
-        for (i, d) in dests.iter().enumerate() {
-            if !d.schedulable() {
-                continue;
-            }
-            if d.active_conns() == 0 {
-                return Some(i); // idle: no queueing at all
-            }
-            let (doh, dw) = (sed_overhead(d), d.weight() as u64);
-            match best {
-                None => best = Some((i, doh, dw)),
-                Some((_, loh, lw)) if loh * dw > doh * lw => best = Some((i, doh, dw)),
-                _ => {}
-            }
-        }
-        best.map(|(i, _, _)| i)
+        // An idle server takes it at once: no queueing at all.
+        dests
+            .iter()
+            .position(|d| d.schedulable() && d.active_conns() == 0)
+            .or_else(|| least_weighted(dests, sed_overhead))
     }
 }
 

@@ -3,7 +3,7 @@
 //! connections do not count. Overloaded and weight-0 servers are skipped;
 //! the first one in list order wins a tie.
 
-use super::{SchedInput, Scheduler};
+use super::{least_weighted, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::sync::Arc;
 
@@ -18,20 +18,7 @@ pub(super) fn sed_overhead(d: &Dest) -> u64 {
 
 impl Scheduler for ShortestExpectedDelay {
     fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput) -> Option<usize> {
-        // (index, overhead, weight) of the best so far.
-        let mut best: Option<(usize, u64, u64)> = None;
-        for (i, d) in dests.iter().enumerate() {
-            if !d.schedulable() {
-                continue;
-            }
-            let (doh, dw) = (sed_overhead(d), d.weight() as u64);
-            match best {
-                None => best = Some((i, doh, dw)),
-                Some((_, loh, lw)) if loh * dw > doh * lw => best = Some((i, doh, dw)),
-                _ => {}
-            }
-        }
-        best.map(|(i, _, _)| i)
+        least_weighted(dests, sed_overhead)
     }
 }
 

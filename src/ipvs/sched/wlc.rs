@@ -2,7 +2,7 @@
 //! the lowest overhead / weight, compared by cross-multiplication as the
 //! kernel does; the first one wins a tie.
 
-use super::{conn_overhead, SchedInput, Scheduler};
+use super::{conn_overhead, least_weighted, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::sync::Arc;
 
@@ -10,19 +10,7 @@ pub struct WeightedLeastConnection;
 
 impl Scheduler for WeightedLeastConnection {
     fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput) -> Option<usize> {
-        let mut best: Option<(usize, u64, u64)> = None; // (index, overhead, weight)
-        for (i, d) in dests.iter().enumerate() {
-            if !d.schedulable() {
-                continue;
-            }
-            let (doh, dw) = (conn_overhead(d), d.weight() as u64);
-            match best {
-                None => best = Some((i, doh, dw)),
-                Some((_, loh, lw)) if loh * dw > doh * lw => best = Some((i, doh, dw)),
-                _ => {}
-            }
-        }
-        best.map(|(i, _, _)| i)
+        least_weighted(dests, conn_overhead)
     }
 }
 
