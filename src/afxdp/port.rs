@@ -12,6 +12,8 @@ use xsk_rs::config::{BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, So
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 const FRAME_SIZE: u32 = 4096;
+/// Frames the kernel transmits per wakeup in copy mode (TX_BATCH_SIZE).
+const COPY_MODE_TX_BATCH: usize = 32;
 
 pub struct Port {
     pub iface: IfaceId,
@@ -237,10 +239,12 @@ impl Port {
     /// the ring: in copy mode each wakeup sends at most a small batch (32),
     /// so a burst needs several, even when no new frame arrives.
     pub fn flush(&mut self) {
+        let mut queued = 0;
         if !self.pending.is_empty() {
             // SAFETY: pending frames belong to this UMEM and are in no ring.
             let n = unsafe { self.tx.produce(&self.pending) };
             self.in_flight += n;
+            queued = n;
             if n < self.pending.len() {
                 // TX ring full: those frames are dropped, counted, and reused.
                 self.tx_dropped += (self.pending.len() - n) as u64;
@@ -252,7 +256,12 @@ impl Port {
             self.pending.clear();
         }
         if self.in_flight > 0 && self.tx.needs_wakeup() {
-            let _ = self.tx.wakeup();
+            // Copy mode sends at most 32 frames per wakeup: one kick per 32
+            // frames queued keeps the ring from filling (still a syscall per
+            // 32 packets, never per packet).
+            for _ in 0..queued / COPY_MODE_TX_BATCH + 1 {
+                let _ = self.tx.wakeup();
+            }
         }
     }
 }

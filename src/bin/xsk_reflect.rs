@@ -138,10 +138,12 @@ impl Xsk {
     /// Hands pending frames to the TX ring; returns how many did not fit (recycled).
     fn flush(&mut self) -> u64 {
         let mut dropped = 0;
+        let mut queued = 0;
         if !self.pending.is_empty() {
             // SAFETY: pending frames belong to this UMEM and are in no ring.
             let n = unsafe { self.tx.produce(&self.pending) };
             self.in_flight += n;
+            queued = n;
             for i in n..self.pending.len() {
                 let d = self.pending[i];
                 self.free.push(d);
@@ -149,8 +151,12 @@ impl Xsk {
             }
             self.pending.clear();
         }
+        // Copy mode sends at most 32 frames per wakeup: kick once per 32
+        // queued, exactly as rvs does, so the ceiling is not understated.
         if self.in_flight > 0 && self.tx.needs_wakeup() {
-            let _ = self.tx.wakeup();
+            for _ in 0..queued / 32 + 1 {
+                let _ = self.tx.wakeup();
+            }
         }
         dropped
     }
