@@ -183,17 +183,6 @@ mod tests {
 
     const HOUR: u64 = 3600 * 1000;
 
-    fn to(daddr: u32) -> SchedInput {
-        SchedInput { daddr, ..input(0) }
-    }
-
-    fn activate(d: &Dest, n: usize) {
-        for _ in 0..n {
-            d.bind_conn();
-            d.to_active();
-        }
-    }
-
     #[test]
     fn sticks_per_destination_and_spreads_new_ones() {
         let d = dests(&[1, 1, 1]);

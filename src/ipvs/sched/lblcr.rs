@@ -135,17 +135,6 @@ mod tests {
 
     const HOUR: u64 = 3600 * 1000;
 
-    fn to(daddr: u32) -> SchedInput {
-        SchedInput { daddr, ..input(0) }
-    }
-
-    fn activate(d: &Dest, n: usize) {
-        for _ in 0..n {
-            d.bind_conn();
-            d.to_active();
-        }
-    }
-
     fn set_of(s: &Lblcr, a: u32) -> Vec<usize> {
         s.table.lock().unwrap().map[&a].set.clone()
     }

@@ -115,6 +115,19 @@ pub(crate) mod testutil {
             .collect()
     }
 
+    /// Open `n` connections to `d` that reach ESTABLISHED at once.
+    pub fn activate(d: &Dest, n: usize) {
+        for _ in 0..n {
+            d.bind_conn();
+            d.to_active();
+        }
+    }
+
+    /// A new flow to destination address `daddr` (lblc, lblcr, dh).
+    pub fn to(daddr: u32) -> SchedInput {
+        SchedInput { daddr, ..input(0) }
+    }
+
     pub fn input(sport: u16) -> SchedInput {
         SchedInput { proto: 6, saddr: 0xc6120a0a, sport, daddr: 0xc6120064, dport: 80 }
     }

@@ -25,13 +25,6 @@ mod tests {
     use super::super::testutil::*;
     use super::*;
 
-    fn activate(d: &Dest, n: usize) {
-        for _ in 0..n {
-            d.bind_conn();
-            d.to_active();
-        }
-    }
-
     #[test]
     fn idle_servers_first_then_sed() {
         // Weights 3, 1, connections become active at once: both idle servers

@@ -27,13 +27,6 @@ mod tests {
     use super::super::testutil::*;
     use super::*;
 
-    fn activate(d: &Dest, n: usize) {
-        for _ in 0..n {
-            d.bind_conn();
-            d.to_active();
-        }
-    }
-
     /// Schedule `n` connections, each becoming active at once.
     fn active_sequence(s: &dyn Scheduler, d: &[Arc<Dest>], n: usize) -> Vec<usize> {
         (0..n)
