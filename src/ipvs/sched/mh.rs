@@ -69,7 +69,7 @@ fn siphash(key: Key, msg: &[u8], c: usize, d: usize) -> u64 {
     ];
     let mut chunks = msg.chunks_exact(8);
     for w in &mut chunks {
-        let m = u64::from_le_bytes(w.try_into().unwrap());
+        let m = w.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64); // little-endian word
         v[3] ^= m;
         for _ in 0..c {
             sipround(&mut v);
