@@ -66,9 +66,10 @@ reasons! {
     MethodUnsupported => "drop-method-unsupported",
     TxRingFull => "drop-tx-ring-full",
     HandoffFull => "drop-handoff-ring-full",
+    EvictedIdle => "idle-evicted-under-pressure",
 }
 
-pub const NUM_REASONS: usize = 46;
+pub const NUM_REASONS: usize = 47;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

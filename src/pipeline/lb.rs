@@ -3,7 +3,7 @@
 //! packet to its forwarding method's transmitter.
 
 use super::{Director, Reason, Transmit, Verdict};
-use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
+use crate::ipvs::conn::{Eviction, FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
 use crate::ipvs::dest::Dest;
 use crate::ipvs::sched::SchedInput;
 use crate::ipvs::service::{Service, ServiceRuntime};
@@ -17,6 +17,10 @@ use crate::wire::icmp;
 use crate::wire::ipv4::Header;
 use crate::wire::l4::{Ports, TCP_ACK, TCP_RST, TCP_SYN};
 use std::sync::Arc;
+
+/// The longest an unconfirmed entry lives while the table is three-quarters
+/// full (IPVS's secure_tcp gives SYN_RECV 10 s).
+const PRESSURE_TIMEOUT_MS: u32 = 10_000;
 
 /// The fields of a TCP/UDP packet the load balancer decides on.
 #[derive(Clone, Copy)]
@@ -90,12 +94,10 @@ impl Director {
             let next = tcp_transition(self.conns.get(id).state, dir, flow.tcp_flags);
             self.conns.set_state(id, next);
         }
-        // secure_tcp's spirit: with the table three-quarters full, half-open
-        // entries live 10 s instead of 60, so a SYN flood cannot hold it.
-        let pressure = self.conns.len() * 4 > self.conns.capacity() * 3;
-        let c = self.conns.get_mut(id);
-        let timeout = if pressure && c.state == ConnState::SynRecv { 10_000 } else { self.timeouts.for_state(c.state) };
-        c.expires_ms = now_ms + timeout as u64;
+        self.conns.touch(id, side, now_ms);
+        let timeout = self.timeout_for(id);
+        self.conns.set_expiry(id, now_ms + timeout as u64);
+        let c = self.conns.get(id);
         let w = self.worker;
         if let (Some(d), Some(s)) = (&c.dest, &c.svc) {
             if side == Side::In {
@@ -109,6 +111,37 @@ impl Director {
         match side {
             Side::In => self.to_real_server(now_ms, ingress, id, buf, len, tx),
             Side::Out => self.to_client(now_ms, ingress, id, buf, *len, tx),
+        }
+    }
+
+    /// The timeout of connection `id` in its current state. secure_tcp's
+    /// spirit, widened: with the table three-quarters full, every entry not
+    /// yet confirmed by two-way traffic (any TCP state, UDP that never heard
+    /// back) lives at most [`PRESSURE_TIMEOUT_MS`], so no flood of one-way
+    /// or blind packets holds the table for the normal timeouts.
+    #[inline]
+    fn timeout_for(&self, id: u32) -> u32 {
+        let c = self.conns.get(id);
+        let t = self.timeouts.for_state(c.state);
+        let pressure = self.conns.len() * 4 > self.conns.capacity() * 3;
+        if pressure && !c.confirmed() {
+            t.min(PRESSURE_TIMEOUT_MS)
+        } else {
+            t
+        }
+    }
+
+    /// A full table makes room for what is about to be inserted (`slots`
+    /// entries) by evicting unconfirmed or idle entries, each counted by why;
+    /// when none may go, the insert fails and is counted as table-full.
+    fn make_room(&mut self, now_ms: u64, slots: usize) {
+        while self.conns.capacity() - self.conns.len() < slots {
+            self.flood_seed = self.flood_seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(now_ms | 1);
+            match self.conns.evict_for_newcomer(now_ms, self.flood_seed) {
+                Some(Eviction::Unconfirmed) => self.count(Reason::DroppedHalfOpen),
+                Some(Eviction::Idle) => self.count(Reason::EvictedIdle),
+                None => return,
+            }
         }
     }
 
@@ -176,13 +209,7 @@ impl Director {
             template: false,
             controller,
         };
-        if self.conns.is_full() {
-            // Full: drop a random half-open entry (IPVS's drop_entry) to make room.
-            self.flood_seed = self.flood_seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(now_ms | 1);
-            if self.conns.drop_half_open(self.flood_seed) {
-                self.count(Reason::DroppedHalfOpen);
-            }
-        }
+        self.make_room(now_ms, 1);
         let result = self.conns.insert(n, now_ms);
         match result {
             Ok(id) => {
@@ -260,6 +287,9 @@ impl Director {
             template: true,
             controller: None,
         };
+        // Room for the template and the connection it is made for, so the
+        // second eviction cannot take the first's fresh template.
+        self.make_room(now_ms, 2);
         match self.conns.insert(t, now_ms) {
             Ok(tid) => Ok((dest, Some(tid))),
             Err(InsertError::Full) => Err(Verdict::Drop(Reason::ConnTableFull)),

@@ -912,14 +912,80 @@ fn syn_flood_drops_half_open_entries_never_established_ones() {
     // ...yet a real client still gets in.
     assert_eq!(lab.syn_from(CLIENT, 50000, 80), RS1);
     assert!(lab.d.shared.counters.total(Reason::DroppedHalfOpen) > 40);
-    // Established connections are never the victims: a full table of them refuses.
+    // Connections confirmed by two-way traffic and still busy are never the
+    // victims: a full table of them refuses.
     lab.d.conns.clear();
     for p in 0..8u16 {
         let c = [198, 18, 8, p as u8];
         lab.syn_from(c, 2000 + p, 80);
+        lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, c, 80, 2000 + p, "SA", 64, b""));
         lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, c, VIP, 2000 + p, 80, "A", 64, b""));
+    }
+    lab.now += 2_000;
+    for p in 0..8u16 {
+        let c = [198, 18, 8, p as u8];
+        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, c, VIP, 2000 + p, 80, "A", 64, b"more"));
     }
     let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50001, 80, "S", 64, b""));
     assert_eq!(v, Verdict::Drop(Reason::ConnTableFull));
     assert!(lab.d.connections(lab.now).iter().all(|c| c.state == "ESTABLISHED"));
+    lab.d.conns.check_invariants().unwrap();
+}
+
+/// A small table for the flood tests: 8 entries, a TCP and a UDP NAT service.
+fn flood_lab() -> Lab {
+    let shared = Arc::new(Shared::new());
+    let ifaces = Interfaces(vec![
+        Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(DIR_OUT), 24)], vips: vec![] },
+        Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(DIR_IN), 24)], vips: vec![] },
+    ]);
+    let routes = RouteTable::build(&ifaces, &[]).unwrap();
+    let ctl = Control::new(shared.clone());
+    let d = Director::new(0, ifaces, routes, shared, Limits { connections: 8, ..Limits::default() }, 0);
+    let mut lab = Lab { d, ctl, tx: Collect::default(), now: 1000 };
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 53, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab
+}
+
+#[test]
+fn udp_flood_with_replies_neither_holds_the_table_nor_lives_long() {
+    let mut lab = flood_lab();
+    // Spoofed datagrams, each answered by the real server: two-way, but the
+    // "client" never speaks again, so nothing is confirmed.
+    for p in 0..50u16 {
+        let c = [198, 18, 9, p as u8];
+        lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, c, VIP, 3000 + p, 53, b"q"));
+        lab.feed(1, &udp_frame(RS1_MAC, IN_MAC, RS1, c, 53, 3000 + p, b"a"));
+        lab.d.conns.check_invariants().unwrap();
+    }
+    assert_eq!(lab.d.connection_count(), 8);
+    assert!(lab.d.connections(lab.now).iter().all(|c| c.expires <= 10), "unconfirmed UDP lives 10 s under pressure");
+    assert_eq!(lab.syn_from(CLIENT, 50000, 80), RS1, "a TCP client gets in");
+    assert!(lab.d.shared.counters.total(Reason::DroppedHalfOpen) >= 43);
+    assert_eq!(lab.d.shared.counters.total(Reason::ConnTableFull), 0);
+    // The flood's entries expire at their shortened time.
+    lab.now += 11_000;
+    lab.d.conns.expire(lab.now, |_| {});
+    assert_eq!(lab.d.connection_count(), 0, "the SYN_RECV entry too (10 s under pressure)");
+    lab.d.conns.check_invariants().unwrap();
+}
+
+#[test]
+fn blind_tcp_pairs_never_hold_the_table() {
+    for second in ["FA", "A", "R", "F"] {
+        let mut lab = flood_lab();
+        for p in 0..40u16 {
+            let c = [198, 18, 10, p as u8];
+            lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, c, VIP, 4000 + p, 80, "S", 64, b""));
+            // the real server answers the SYN it saw, then retransmits it
+            lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, c, 80, 4000 + p, "SA", 64, b""));
+            lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, c, VIP, 4000 + p, 80, second, 64, b""));
+            lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, c, 80, 4000 + p, "SA", 64, b""));
+        }
+        assert!(lab.d.connection_count() <= 8);
+        assert_eq!(lab.syn_from(CLIENT, 50000, 80), RS1, "SYN then {second}: a real client gets in");
+        lab.d.conns.check_invariants().unwrap();
+    }
 }
