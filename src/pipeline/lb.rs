@@ -165,6 +165,9 @@ impl Director {
         if k.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) != TCP_SYN {
             return Err(Verdict::Drop(Reason::NotSyn));
         }
+        // Room first: a template found below must not be the entry evicted
+        // for its own connection.
+        self.make_room(now_ms, 1);
         let rt = svc.runtime();
         let (dest, controller) = match rt.spec.persistent {
             Some(secs) => self.persistent_dest(now_ms, &svc, &rt, flow, secs)?,
@@ -209,7 +212,6 @@ impl Director {
             template: false,
             controller,
         };
-        self.make_room(now_ms, 1);
         let result = self.conns.insert(n, now_ms);
         match result {
             Ok(id) => {

@@ -934,6 +934,14 @@ fn syn_flood_drops_half_open_entries_never_established_ones() {
 
 /// A small table for the flood tests: 8 entries, a TCP and a UDP NAT service.
 fn flood_lab() -> Lab {
+    let mut lab = small_table_lab(8);
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 53, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab
+}
+
+fn small_table_lab(connections: usize) -> Lab {
     let shared = Arc::new(Shared::new());
     let ifaces = Interfaces(vec![
         Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(DIR_OUT), 24)], vips: vec![] },
@@ -941,12 +949,8 @@ fn flood_lab() -> Lab {
     ]);
     let routes = RouteTable::build(&ifaces, &[]).unwrap();
     let ctl = Control::new(shared.clone());
-    let d = Director::new(0, ifaces, routes, shared, Limits { connections: 8, ..Limits::default() }, 0);
-    let mut lab = Lab { d, ctl, tx: Collect::default(), now: 1000 };
-    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
-    lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 53, 1)]);
-    lab.learn(1, RS1, RS1_MAC);
-    lab
+    let d = Director::new(0, ifaces, routes, shared, Limits { connections, ..Limits::default() }, 0);
+    Lab { d, ctl, tx: Collect::default(), now: 1000 }
 }
 
 #[test]
@@ -988,4 +992,37 @@ fn blind_tcp_pairs_never_hold_the_table() {
         assert_eq!(lab.syn_from(CLIENT, 50000, 80), RS1, "SYN then {second}: a real client gets in");
         lab.d.conns.check_invariants().unwrap();
     }
+}
+
+#[test]
+fn persistent_service_under_a_flood_keeps_its_counts_and_a_live_client_pinned() {
+    let mut lab = small_table_lab(16);
+    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
+    lab.persistent(key, 300, [255; 4], &[(RS1, 80), (RS2, 80)]);
+    // A real client, confirmed: the server's reply, then still talking 2 s on.
+    let rs = lab.syn_from(CLIENT, 40000, 80);
+    let rs_mac = if rs == RS1 { RS1_MAC } else { RS2_MAC };
+    lab.feed(1, &tcp_frame(rs_mac, IN_MAC, rs, CLIENT, 80, 40000, "SA", 64, b""));
+    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "A", 64, b""));
+    lab.now += 2_000;
+    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "A", 64, b"GET"));
+    // A SYN flood: each spoofed source costs a template and a connection.
+    for p in 0..100u16 {
+        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, [198, 18, 11, p as u8], VIP, 5000 + p, 80, "S", 64, b""));
+        lab.d.conns.check_invariants().unwrap();
+        let views = lab.d.connections(lab.now);
+        let templates = views.iter().filter(|c| c.cport == 0).count() as u32;
+        let dests = &lab.ctl.views()[0].dests;
+        assert_eq!(dests.iter().map(|d| d.persist_conns).sum::<u32>(), templates, "PersistConn follows evictions");
+        assert_eq!(
+            dests.iter().map(|d| d.active_conns + d.inact_conns).sum::<u32>(),
+            views.len() as u32 - templates,
+            "ActiveConn + InActConn follow evictions"
+        );
+    }
+    assert!(lab.d.connection_count() <= 16);
+    assert!(lab.d.shared.counters.total(Reason::DroppedHalfOpen) > 80);
+    let live = lab.d.connections(lab.now);
+    assert!(live.iter().any(|c| c.cport == 40000 && c.state == "ESTABLISHED"), "the confirmed connection stays");
+    assert_eq!(lab.syn_from(CLIENT, 40001, 80), rs, "and its template still pins the client");
 }
