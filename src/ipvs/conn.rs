@@ -432,8 +432,9 @@ impl ConnTable {
         match side {
             Side::Out => c.flags |= SEEN_REPLY,
             Side::In if c.flags & CONFIRMED == 0 => {
-                let two_way = c.flags & SEEN_REPLY != 0 || matches!(c.fwd, FwdMethod::Route | FwdMethod::Tunnel);
-                if two_way && now.wrapping_sub(c.born_ms) >= CONFIRM_AFTER_MS {
+                // DR and TUN replies bypass the director: there is none to wait for.
+                let answered = c.flags & SEEN_REPLY != 0 || matches!(c.fwd, FwdMethod::Route | FwdMethod::Tunnel);
+                if answered && now.wrapping_sub(c.born_ms) >= CONFIRM_AFTER_MS {
                     c.flags |= CONFIRMED;
                     let t = c.controller;
                     if t != NIL {
