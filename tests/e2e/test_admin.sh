@@ -7,6 +7,7 @@
 # 2000 rule changes on a second service while a curl loop forwards through the first: every
 # request answered, rvs up.  Protocol: one JSON line {"argv":[...],"stdin":null} per
 # connection, one JSON line back (src/admin/protocol.rs).
+# `rvsadm -Ln | head -1` on a big table ends by SIGPIPE (141) as ipvsadm does, no panic.
 # shellcheck disable=SC2317,SC2119
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -209,6 +210,31 @@ case_g_churn() {
   still_serving
 }
 
+# ---------------------------------------------------------------------------------- h
+# `rvsadm -Ln | head -1` over a table far larger than a pipe's 64 KiB: head exits after one
+# line and the next write hits a closed pipe.  ipvsadm (C, SIGPIPE left at its default) dies
+# by SIGPIPE there, which the shell reports as 141 under pipefail; rvsadm must do the same,
+# with no Rust panic or backtrace on stderr.
+case_h_closed_pipe() {
+  local batch="$RUN_DIR/many.rules" err="$RUN_DIR/pipe.err" port bytes rc
+  for port in $(seq 20001 21500); do
+    printf -- '-A -t %s:%s -s rr\n-a -t %s:%s -r %s:80 -m\n-a -t %s:%s -r %s:80 -m\n' \
+      "$VIP" "$port" "$VIP" "$port" "$RS1" "$VIP" "$port" "$RS2"
+  done >"$batch"
+  rvsadm -R <"$batch"
+  bytes="$(rvsadm -Ln | wc -c)"
+  log "  -Ln prints $bytes bytes ($(rvsadm -Ln | wc -l) lines)"
+  [ "$bytes" -gt 131072 ] || { warn "the table is too small to fill the pipe"; return 1; }
+  rc=0; rvsadm -Ln 2>"$err" | head -1 >/dev/null || rc=$?
+  log "  rvsadm -Ln | head -1 (pipefail): exit $rc; stderr: $(head -c 300 "$err" | tr '\n' ' ')"
+  assert_not_contains "$(cat "$err")" "panicked" "rvsadm's stderr"
+  assert_eq "" "$(cat "$err")" "rvsadm's stderr (ipvsadm prints nothing when killed by SIGPIPE)"
+  assert_eq 141 "$rc" "exit status (128 + SIGPIPE, as ipvsadm)"
+  for port in $(seq 20001 21500); do printf -- '-D -t %s:%s\n' "$VIP" "$port"; done | rvsadm -R
+  still_serving
+  assert_eq 1 "$(rvsadm -Ln | grep -c '^TCP')" "the many services are gone again"
+}
+
 run_case "a. the admin socket is 0600, owned by root" case_a_mode
 run_case "b. a non-root client is refused (file mode, then SO_PEERCRED)" case_b_non_root
 run_case "c. malformed JSON, wrong shape, binary garbage: refused, rvs serves" case_c_malformed
@@ -216,6 +242,7 @@ run_case "d. a 5 MiB request is refused, rvs serves" case_d_huge
 run_case "e. a half-sent request held 7 s does not block other clients" case_e_half
 run_case "f. 50 concurrent rvsadm -Ln all succeed" case_f_concurrent
 run_case "g. 2000 rule changes while a curl loop forwards: no failed request" case_g_churn
+run_case "h. rvsadm -Ln | head -1 on a 1500-service table: SIGPIPE exit 141, no panic" case_h_closed_pipe
 if stop_rvs; then pass "k. SIGTERM: clean stop"; else fail "k. SIGTERM: clean stop"; fi
 
 # [admin] group: members of a configured group (by primary group) may use the socket too.
