@@ -13,6 +13,7 @@ use crate::health::checker::HealthChecker;
 use crate::ipvs::types::ConnView;
 use crate::net::iface::{Interface, Interfaces};
 use crate::net::route::RouteTable;
+use crate::ownership::Ownership;
 use crate::pipeline::{Director, Limits, Shared};
 use crate::wire::ethernet::fmt_mac;
 use crossbeam::channel::{bounded, Sender};
@@ -187,6 +188,13 @@ fn ensure_bpffs() {
 }
 
 pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
+    // Before anything is touched: a running rvs on any of these interfaces
+    // (or this admin socket) makes this one refuse, leaving it untouched.
+    let mut ownership = Ownership::default();
+    for ic in &cfg.interfaces {
+        ownership.claim_interface(&ic.name)?;
+    }
+    ownership.claim_admin_socket(&cfg.socket)?;
     let mut ifaces = Vec::new();
     let mut links = Vec::new();
     for (i, ic) in cfg.interfaces.iter().enumerate() {
@@ -374,6 +382,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     let _ = admin_thread.join();
     let _ = estimator.join();
     drop(programs);
+    drop(ownership);
     eprintln!("rvs: stopped; XDP detached, admin socket removed");
     Ok(())
 }

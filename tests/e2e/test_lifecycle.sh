@@ -6,6 +6,7 @@
 # rvsadm come back after SIGTERM + restart.
 # An empty or truncated config on SIGHUP and rvsadm --reload is refused, rules unchanged, and
 # rvs --check refuses it with the message a start gives.
+# A second rvs on the interfaces of a running one refuses before touching anything.
 # rvs is this shell's child (`wait` needs that): every start and stop runs at top level; the
 # checks after each are run_case cases.
 # shellcheck disable=SC2317,SC2119
@@ -223,4 +224,40 @@ case_k_check_as_start() {
 }
 run_case "k. rvs --check refuses both files with the message a start gives" case_k_check_as_start
 if stop_rvs; then pass "l. SIGTERM after the refused reloads: clean"; else fail "l. SIGTERM after the refused reloads: clean"; fi
+# ---------------------------------------------------------------------------------- 5
+# A second rvs on the interfaces of a running one refuses before touching anything: with the
+# same config (same admin socket), and with its own admin socket but the same interfaces.
+# The first keeps its XDP programs and forwards.
+start_rvs "$NAT_CONFIG"
+add_service
+FIRST_IDS="$(xdp_ids)"
+OTHER_SOCK_CONFIG="$RUN_DIR/rvs-other-socket.toml"
+sed "s|^socket = .*|socket = \"$RUN_DIR/other.sock\"|" "$NAT_CONFIG" >"$OTHER_SOCK_CONFIG"
+# second_rvs CONFIG: runs a second rvs in the director namespace (bounded); "status<TAB>log"
+second_rvs() {
+  local rc=0 out
+  out="$(ip netns exec "$NS_D" timeout 20 "$RVS_BIN" --config "$1" 2>&1 </dev/null)" || rc=$?
+  printf '%s\t%s\n' "$rc" "$(printf '%s' "$out" | tr '\n' '|')"
+}
+case_m_second_instance() {
+  local cfg res rc out ids
+  forwards
+  for cfg in "$NAT_CONFIG" "$OTHER_SOCK_CONFIG"; do
+    res="$(second_rvs "$cfg")"; rc="${res%%$'\t'*}"; out="${res#*$'\t'}"
+    ids="$(xdp_ids)"
+    log "  second rvs with $(basename "$cfg"): exit $rc: $out"
+    log "  XDP program ids (d-out d-in): before $FIRST_IDS, after $ids"
+    [ "$rc" != 0 ] || { warn "the second rvs exited 0"; return 1; }
+    [ "$rc" != 124 ] || { warn "the second rvs kept running"; return 1; }
+    assert_contains "$out" "is owned by rvs pid $RVS_PID" "the second rvs says who owns the interface"
+    assert_not_contains "$out" "AF_XDP socket bound" "the second rvs bound no socket"
+    assert_eq "$FIRST_IDS" "$ids" "the first rvs's XDP programs are still attached"
+    pid_alive "$RVS_PID" || { warn "the first rvs died"; return 1; }
+    forwards
+    assert_contains "$(rvsadm -Ln)" "TCP  $VIP:80 rr" "the first rvs still answers rvsadm"
+  done
+  [ ! -e "$RUN_DIR/other.sock" ] || { warn "the second rvs left $RUN_DIR/other.sock"; return 1; }
+}
+run_case "m. a second rvs on the same interfaces refuses and leaves the first forwarding" case_m_second_instance
+if stop_rvs; then pass "n. SIGTERM of the first rvs: clean"; else fail "n. SIGTERM of the first rvs: clean"; fi
 finish
