@@ -4,9 +4,10 @@
 use crate::admin::exec::DataPlaneQuery;
 use crate::admin::server::AdminServer;
 use crate::afxdp::link::Link;
-use crate::afxdp::port::Port;
+use crate::afxdp::port::{Port, MAX_RX_FRAME};
 use crate::afxdp::worker::{Request, Worker};
 use crate::afxdp::xdp_prog::{kernel_addrs, XdpProgram};
+use crate::afxdp::xsk_stats::XskStats;
 use crate::config::Config;
 use crate::control::Control;
 use crate::health::checker::HealthChecker;
@@ -26,6 +27,8 @@ struct Query {
     workers: Vec<Sender<Request>>,
     ifaces: Interfaces,
     shared: Arc<Shared>,
+    /// The AF_XDP sockets' kernel statistics, as the loops last read them.
+    xsk_stats: Arc<XskStats>,
     control: Arc<Mutex<Control>>,
     config_path: String,
     running: Mutex<Config>,
@@ -61,7 +64,8 @@ impl DataPlaneQuery for Query {
     }
 
     fn counters(&self) -> Vec<(String, u64)> {
-        self.shared.counters.nonzero().into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        let pipeline = self.shared.counters.nonzero().into_iter();
+        pipeline.chain(self.xsk_stats.nonzero()).map(|(k, v)| (k.to_string(), v)).collect()
     }
 
     fn neighbours(&self) -> Vec<(String, String, String)> {
@@ -199,6 +203,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     let mut links = Vec::new();
     for (i, ic) in cfg.interfaces.iter().enumerate() {
         let l = Link::probe(&ic.name)?;
+        l.check_frame_fits(MAX_RX_FRAME)?;
         ifaces.push(Interface {
             id: i as u8,
             name: ic.name.clone(),
@@ -280,6 +285,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         workers: n_workers,
     };
     let handoff = Arc::new(crate::afxdp::handoff::Handoff::new(n_workers, 1024));
+    let xsk_stats = Arc::new(XskStats::default());
     let mut senders = Vec::new();
     let mut handles = Vec::new();
     for (id, ports) in per_worker.into_iter().enumerate() {
@@ -294,6 +300,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
             stop: stop.clone(),
             batch: cfg.batch,
             handoff: handoff.clone(),
+            xsk_stats: xsk_stats.clone(),
         };
         handles.push(
             std::thread::Builder::new()
@@ -313,6 +320,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         workers: senders,
         ifaces: ifaces.clone(),
         shared: shared.clone(),
+        xsk_stats,
         control: control.clone(),
         config_path: config_path.to_string(),
         running: Mutex::new(cfg.clone()),
