@@ -82,9 +82,15 @@ impl Slots {
         Some(())
     }
 
-    fn request_complete(&mut self, id: u64) {
-        if let Some(s) = self.open.iter_mut().find(|s| s.id == id) {
-            s.reading = false;
+    /// The client's request is in: from now on it is never evicted. False if
+    /// it was evicted while its last bytes were arriving (it is not served).
+    fn request_complete(&mut self, id: u64) -> bool {
+        match self.open.iter_mut().find(|s| s.id == id) {
+            Some(s) => {
+                s.reading = false;
+                true
+            }
+            None => false,
         }
     }
 
@@ -239,7 +245,11 @@ fn serve_client(
     dp: &dyn DataPlaneQuery,
 ) {
     let request = read_message(DeadlineReader { stream: &stream, until: accepted + REQUEST_DEADLINE }, MAX_REQUEST);
-    slots.lock().unwrap_or_else(|e| e.into_inner()).request_complete(id);
+    if !slots.lock().unwrap_or_else(|e| e.into_inner()).request_complete(id) {
+        // Evicted: its socket is shut down, and a command nobody hears the
+        // answer to is not run.
+        return;
+    }
     let resp = match request {
         Ok(bytes) => match decode_request(&bytes) {
             Ok(req) => execute(ctl, dp, &req),
@@ -288,10 +298,12 @@ mod tests {
         assert!(add(&mut slots, &mut keep, 2000, later).is_none());
         assert!(add(&mut slots, &mut keep, 0, later).is_some());
         assert_eq!(slots.open.iter().filter(|s| s.uid == 1000).count(), MAX_PER_UID - 1);
-        // A client whose request is being executed is never evicted.
-        for s in slots.open.iter_mut() {
-            s.reading = false;
+        // A client whose request is being executed is never evicted; an evicted one is not served.
+        let ids: Vec<u64> = slots.open.iter().map(|s| s.id).collect();
+        for id in ids {
+            assert!(slots.request_complete(id));
         }
+        assert!(!slots.request_complete(1), "the first client of uid 1000 was evicted");
         assert!(add(&mut slots, &mut keep, 0, later + SLOW_AFTER).is_none());
     }
 
