@@ -286,6 +286,10 @@ fn parse_port_list(s: &str) -> Option<Vec<(u16, u16)>> {
 }
 
 impl Config {
+    /// The one validation of a configuration file: a start, `rvs --check` and
+    /// a reload (SIGHUP, `rvsadm --reload`) all take a file through here, so
+    /// none of them accepts what another refuses. What only the running
+    /// system can tell (does the device exist, its MTU) is checked at start.
     pub fn load(path: &str) -> Result<Config, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
         Config::parse(&text).map_err(|e| format!("{path}: {e}"))
@@ -313,8 +317,14 @@ impl Config {
                 addresses
                     .push(parse_cidr(a).ok_or_else(|| format!("{k}.addresses[{j}]: '{a}' is not ADDRESS/PREFIX"))?);
             }
-            let vips =
+            let vips: Vec<Ipv4Addr> =
                 r.vips.iter().enumerate().map(|(j, v)| addr(&format!("{k}.vips[{j}]"), v)).collect::<Result<_, _>>()?;
+            if addresses.is_empty() && vips.is_empty() {
+                return Err(format!(
+                    "{k} ({}): no addresses and no vips: rvs could neither answer on it nor route through it",
+                    r.name
+                ));
+            }
             if let Some(q) = &r.queues {
                 if q.is_empty() {
                     return Err(format!("{k}.queues: empty (leave it out to bind every queue)"));
@@ -327,6 +337,9 @@ impl Config {
                 addresses,
                 vips,
             });
+        }
+        if interfaces.is_empty() {
+            return Err("the configuration names no [[interface]]".into());
         }
         let mut routes = Vec::new();
         for (i, r) in raw.routes.iter().enumerate() {
@@ -590,5 +603,15 @@ address = "198.18.1.12"
         assert!(e.contains("bogus"), "{e}");
         let e = Config::parse(&GOOD.replace("method = \"masq\"", "method = \"teleport\"")).unwrap_err();
         assert!(e.contains("service[0].real[0].method"), "{e}");
+    }
+
+    #[test]
+    fn empty_and_truncated_files_are_refused() {
+        assert_eq!(Config::parse("").unwrap_err(), "the configuration names no [[interface]]");
+        let services_only = &GOOD[GOOD.find("[[service]]").unwrap()..];
+        assert_eq!(Config::parse(services_only).unwrap_err(), "the configuration names no [[interface]]");
+        let cut = &GOOD[..GOOD.find("xdp_mode").unwrap()];
+        let e = Config::parse(cut).unwrap_err();
+        assert!(e.contains("interface[0] (d-out): no addresses and no vips"), "{e}");
     }
 }

@@ -4,15 +4,17 @@
 use crate::admin::exec::DataPlaneQuery;
 use crate::admin::server::AdminServer;
 use crate::afxdp::link::Link;
-use crate::afxdp::port::Port;
+use crate::afxdp::port::{Port, MAX_RX_FRAME};
 use crate::afxdp::worker::{Request, Worker};
 use crate::afxdp::xdp_prog::{kernel_addrs, XdpProgram};
+use crate::afxdp::xsk_stats::XskStats;
 use crate::config::Config;
 use crate::control::Control;
 use crate::health::checker::HealthChecker;
 use crate::ipvs::types::ConnView;
 use crate::net::iface::{Interface, Interfaces};
 use crate::net::route::RouteTable;
+use crate::ownership::Ownership;
 use crate::pipeline::{Director, Limits, Shared};
 use crate::wire::ethernet::fmt_mac;
 use crossbeam::channel::{bounded, Sender};
@@ -25,6 +27,8 @@ struct Query {
     workers: Vec<Sender<Request>>,
     ifaces: Interfaces,
     shared: Arc<Shared>,
+    /// The AF_XDP sockets' kernel statistics, as the loops last read them.
+    xsk_stats: Arc<XskStats>,
     control: Arc<Mutex<Control>>,
     config_path: String,
     running: Mutex<Config>,
@@ -60,7 +64,8 @@ impl DataPlaneQuery for Query {
     }
 
     fn counters(&self) -> Vec<(String, u64)> {
-        self.shared.counters.nonzero().into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        let pipeline = self.shared.counters.nonzero().into_iter();
+        pipeline.chain(self.xsk_stats.nonzero()).map(|(k, v)| (k.to_string(), v)).collect()
     }
 
     fn neighbours(&self) -> Vec<(String, String, String)> {
@@ -84,10 +89,13 @@ impl DataPlaneQuery for Query {
     }
 
     /// SIGHUP and `rvsadm --reload`: re-read the file and apply its rules; a
-    /// file that does not parse or validate is refused and nothing changes.
+    /// file that does not parse or validate (the same `Config::load` a start
+    /// and `rvs --check` use) is refused, logged, and nothing changes.
     /// Unchanged services keep their connections and counters (Control::sync).
     fn reload(&self) -> Result<String, String> {
-        let new = Config::load(&self.config_path)?;
+        let new = Config::load(&self.config_path).inspect_err(|e| {
+            eprintln!("rvs: reload refused, running rules kept: {e}");
+        })?;
         let mut note = String::new();
         {
             let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -184,13 +192,18 @@ fn ensure_bpffs() {
 }
 
 pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
-    if cfg.interfaces.is_empty() {
-        return Err("the configuration names no [[interface]]".into());
+    // Before anything is touched: a running rvs on any of these interfaces
+    // (or this admin socket) makes this one refuse, leaving it untouched.
+    let mut ownership = Ownership::default();
+    for ic in &cfg.interfaces {
+        ownership.claim_interface(&ic.name)?;
     }
+    ownership.claim_admin_socket(&cfg.socket)?;
     let mut ifaces = Vec::new();
     let mut links = Vec::new();
     for (i, ic) in cfg.interfaces.iter().enumerate() {
         let l = Link::probe(&ic.name)?;
+        l.check_frame_fits(MAX_RX_FRAME)?;
         ifaces.push(Interface {
             id: i as u8,
             name: ic.name.clone(),
@@ -272,6 +285,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         workers: n_workers,
     };
     let handoff = Arc::new(crate::afxdp::handoff::Handoff::new(n_workers, 1024));
+    let xsk_stats = Arc::new(XskStats::default());
     let mut senders = Vec::new();
     let mut handles = Vec::new();
     for (id, ports) in per_worker.into_iter().enumerate() {
@@ -286,6 +300,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
             stop: stop.clone(),
             batch: cfg.batch,
             handoff: handoff.clone(),
+            xsk_stats: xsk_stats.clone(),
         };
         handles.push(
             std::thread::Builder::new()
@@ -305,6 +320,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         workers: senders,
         ifaces: ifaces.clone(),
         shared: shared.clone(),
+        xsk_stats,
         control: control.clone(),
         config_path: config_path.to_string(),
         running: Mutex::new(cfg.clone()),
@@ -345,9 +361,8 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     loop {
         match wait_signal(&sigset, Duration::from_secs(1)) {
             Some(libc::SIGHUP) => {
-                if let Err(e) = query.reload() {
-                    eprintln!("rvs: reload refused, running rules kept: {e}");
-                }
+                // reload() logs what it did or why it refused.
+                let _ = query.reload();
             }
             Some(s) => {
                 eprintln!("rvs: signal {s}: stopping");
@@ -375,6 +390,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     let _ = admin_thread.join();
     let _ = estimator.join();
     drop(programs);
+    drop(ownership);
     eprintln!("rvs: stopped; XDP detached, admin socket removed");
     Ok(())
 }

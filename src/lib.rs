@@ -18,5 +18,6 @@ pub mod health;
 pub mod ipvs;
 pub mod ipvsadm;
 pub mod net;
+pub mod ownership;
 pub mod pipeline;
 pub mod wire;

@@ -33,4 +33,20 @@ impl Link {
             .max(1);
         Ok(Link { name: name.to_string(), mac, mtu, rx_queues })
     }
+
+    /// Refuse a device whose MTU allows frames longer than `max_frame`, what
+    /// one UMEM frame receives: the kernel would drop them before rvs saw them.
+    pub fn check_frame_fits(&self, max_frame: usize) -> Result<(), String> {
+        // An Ethernet header in front of the MTU's worth of IP.
+        let max_mtu = max_frame.saturating_sub(14);
+        if self.mtu as usize > max_mtu {
+            return Err(format!(
+                "interface {}: MTU {} is more than rvs can receive: a frame must fit one UMEM frame \
+                 ({max_frame} bytes after the kernel's XDP headroom), so the MTU can be at most {max_mtu} \
+                 (ip link set {} mtu {max_mtu})",
+                self.name, self.mtu, self.name
+            ));
+        }
+        Ok(())
+    }
 }

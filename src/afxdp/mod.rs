@@ -6,6 +6,7 @@ pub mod link;
 pub mod port;
 pub mod worker;
 pub mod xdp_prog;
+pub mod xsk_stats;
 
 /// Milliseconds on the monotonic clock; the coarse clock is a vDSO read,
 /// taken once per batch.

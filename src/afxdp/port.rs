@@ -12,6 +12,12 @@ use xsk_rs::config::{BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, So
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 const FRAME_SIZE: u32 = 4096;
+/// What the kernel keeps in front of every received frame (XDP_PACKET_HEADROOM;
+/// our UMEM adds no headroom of its own).
+const XDP_PACKET_HEADROOM: u32 = 256;
+/// The largest frame a socket receives: a longer one the kernel drops (and
+/// counts in XDP_STATISTICS rx_dropped), as long as rvs has no multi-buffer mode.
+pub const MAX_RX_FRAME: usize = (FRAME_SIZE - XDP_PACKET_HEADROOM) as usize;
 /// Frames the kernel transmits per wakeup in copy mode (TX_BATCH_SIZE).
 const COPY_MODE_TX_BATCH: usize = 32;
 

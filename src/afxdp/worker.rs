@@ -3,6 +3,7 @@
 
 use super::handoff::Handoff;
 use super::port::Port;
+use super::xsk_stats::{read as read_xsk_stats, SocketStats, XskStats, READ_EVERY_MS};
 use crate::ipvs::types::ConnView;
 use crate::net::IfaceId;
 use crate::pipeline::Owner;
@@ -54,6 +55,8 @@ pub struct Worker {
     pub stop: Arc<AtomicBool>,
     pub batch: usize,
     pub handoff: Arc<Handoff>,
+    /// Where this loop publishes its sockets' kernel drop counters.
+    pub xsk_stats: Arc<XskStats>,
 }
 
 /// Two distinct ports mutably at once.
@@ -69,7 +72,7 @@ fn pair(ports: &mut [Port], a: usize, b: usize) -> (&mut Port, &mut Port) {
 
 impl Worker {
     pub fn run(self) {
-        let Worker { id, core, mut director, mut ports, requests, stop, batch, handoff } = self;
+        let Worker { id, core, mut director, mut ports, requests, stop, batch, handoff, xsk_stats } = self;
         if let Some(c) = core {
             if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
                 eprintln!("rvs: poll loop {id}: could not pin to core {c}");
@@ -88,6 +91,7 @@ impl Worker {
         let shared = director.shared().clone();
         let counters = &shared.counters;
         let mut idle = 0u32;
+        let mut next_xsk_read = 0u64;
         while !stop.load(Ordering::Relaxed) {
             while let Ok(req) = requests.try_recv() {
                 let now = super::now_ms();
@@ -101,6 +105,16 @@ impl Worker {
                 }
             }
             let now = super::now_ms();
+            if now >= next_xsk_read {
+                next_xsk_read = now + READ_EVERY_MS;
+                let mut sums: SocketStats = [0; 6];
+                for stats in ports.iter().filter_map(|p| read_xsk_stats(p.fd())) {
+                    for (sum, v) in sums.iter_mut().zip(stats) {
+                        *sum += v;
+                    }
+                }
+                xsk_stats.publish(id, &sums);
+            }
             director.begin_batch();
             let mut got = 0;
             // Frames other loops received for this one.

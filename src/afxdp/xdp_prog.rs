@@ -40,7 +40,8 @@ fn map_fd(obj: *mut x::bpf_object, name: &str) -> Result<i32, String> {
 impl XdpProgram {
     /// Load and attach rvs's program to `ifname`. `Auto` tries native XDP,
     /// then generic. Any program already there (left by a killed rvs) is
-    /// replaced.
+    /// replaced: the caller holds the interface's ownership lock
+    /// (crate::ownership), so no live rvs is behind it.
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<XdpProgram, String> {
         let cname = CString::new(ifname).map_err(|e| e.to_string())?;
         // SAFETY: a valid C string.

@@ -3,6 +3,7 @@
 //! The socket is `--socket PATH`, else `$RVS_SOCKET`, else the `[admin]
 //! socket` of `--config FILE` (default /etc/rvs/rvs.toml when it exists),
 //! else /run/rvs/rvs.sock. Everything else is passed to the daemon as is.
+//! Output to a closed pipe ends rvsadm by SIGPIPE, as it ends ipvsadm.
 
 use rvs::admin::protocol::{read_message, write_message, Request, Response};
 use std::io::Read;
@@ -60,9 +61,20 @@ fn main() {
             std::process::exit(2);
         }
     };
+    restore_default_sigpipe();
     print!("{}", resp.stdout);
     eprint!("{}", resp.stderr);
     std::process::exit(resp.code);
+}
+
+/// ipvsadm is C and keeps SIGPIPE's default: `ipvsadm -Ln | head -1` on a big
+/// table ends by SIGPIPE, silently, and the shell sees 128 + 13 = 141. Rust
+/// ignores SIGPIPE, so print! would panic on the closed pipe instead. Restored
+/// only now, after talking to the daemon: a daemon that hangs up mid-request
+/// stays a reported error, not a silent death.
+fn restore_default_sigpipe() {
+    // SAFETY: setting a signal's disposition to the default has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
 fn talk(path: &str, req: &Request) -> std::io::Result<Response> {

@@ -7,6 +7,8 @@
 # 2000 rule changes on a second service while a curl loop forwards through the first: every
 # request answered, rvs up.  Protocol: one JSON line {"argv":[...],"stdin":null} per
 # connection, one JSON line back (src/admin/protocol.rs).
+# `rvsadm -Ln | head -1` on a big table ends by SIGPIPE (141) as ipvsadm does, no panic.
+# 70 slow clients (root and an [admin] group member) do not lock root's rvsadm out.
 # shellcheck disable=SC2317,SC2119
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -209,6 +211,113 @@ case_g_churn() {
   still_serving
 }
 
+# ---------------------------------------------------------------------------------- h
+# `rvsadm -Ln | head -1` over a table far larger than a pipe's 64 KiB: head exits after one
+# line and the next write hits a closed pipe.  ipvsadm (C, SIGPIPE left at its default) dies
+# by SIGPIPE there, which the shell reports as 141 under pipefail; rvsadm must do the same,
+# with no Rust panic or backtrace on stderr.
+case_h_closed_pipe() {
+  local batch="$RUN_DIR/many.rules" err="$RUN_DIR/pipe.err" port bytes rc
+  for port in $(seq 20001 21500); do
+    printf -- '-A -t %s:%s -s rr\n-a -t %s:%s -r %s:80 -m\n-a -t %s:%s -r %s:80 -m\n' \
+      "$VIP" "$port" "$VIP" "$port" "$RS1" "$VIP" "$port" "$RS2"
+  done >"$batch"
+  rvsadm -R <"$batch"
+  bytes="$(rvsadm -Ln | wc -c)"
+  log "  -Ln prints $bytes bytes ($(rvsadm -Ln | wc -l) lines)"
+  [ "$bytes" -gt 131072 ] || { warn "the table is too small to fill the pipe"; return 1; }
+  rc=0; rvsadm -Ln 2>"$err" | head -1 >/dev/null || rc=$?
+  log "  rvsadm -Ln | head -1 (pipefail): exit $rc; stderr: $(head -c 300 "$err" | tr '\n' ' ')"
+  assert_not_contains "$(cat "$err")" "panicked" "rvsadm's stderr"
+  assert_eq "" "$(cat "$err")" "rvsadm's stderr (ipvsadm prints nothing when killed by SIGPIPE)"
+  assert_eq 141 "$rc" "exit status (128 + SIGPIPE, as ipvsadm)"
+  for port in $(seq 20001 21500); do printf -- '-D -t %s:%s\n' "$VIP" "$port"; done | rvsadm -R
+  still_serving
+  assert_eq 1 "$(rvsadm -Ln | grep -c '^TCP')" "the many services are gone again"
+}
+
+# ---------------------------------------------------------------------------------- n
+# Slow admin clients: 35 connections of root and 35 of a member of the [admin] group, each
+# sending one byte of a request every 3 s and reopening what the server closes (bounded at
+# 24 s, killed by pid at the end).  rvsadm -Ln from root must still answer, and promptly.
+SLOW_PY="$RUN_DIR/slow_admin.py"
+cat >"$SLOW_PY" <<'PYEOF'
+import socket, sys, time
+path, count, lifetime, every = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+request = b'{"argv":["-Ln"],"stdin":null}\n'
+conns, opened, closed, failed = [], 0, 0, 0
+def connect():
+    global opened, failed
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError:
+        failed += 1
+        s.close()
+        return None
+    opened += 1
+    s.setblocking(False)
+    return [s, 0]
+end = time.time() + lifetime
+while time.time() < end:
+    conns = [c for c in conns if c is not None]
+    while len(conns) < count:
+        c = connect()
+        if c is None:
+            break
+        conns.append(c)
+    for c in conns:
+        s, sent = c
+        try:
+            gone = s.recv(4096) == b""
+        except BlockingIOError:
+            gone = False
+        except OSError:
+            gone = True
+        if not gone:
+            try:
+                s.send(request[sent % (len(request) - 1):][:1])
+                c[1] = sent + 1
+            except OSError:
+                gone = True
+        if gone:
+            closed += 1
+            s.close()
+            c[0] = None
+    conns = [c for c in conns if c[0] is not None]
+    print(f"open {len(conns)} opened {opened} closed-by-server {closed} connect-failed {failed}", flush=True)
+    time.sleep(every)
+PYEOF
+chmod 644 "$SLOW_PY"
+case_n_slow_clients() {
+  local dirmode p1 p2 i t0 t1 ms rc out worst=0
+  dirmode="$(stat -c %a "$RUN_DIR")"; chmod 711 "$RUN_DIR"
+  "$PY" "$SLOW_PY" "$RVS_SOCK" 35 24 3 >"$RUN_DIR/slow.root" 2>&1 &
+  p1=$!
+  setpriv --reuid=65534 --regid="$GID" --clear-groups "$PY" "$SLOW_PY" "$RVS_SOCK" 35 24 3 >"$RUN_DIR/slow.group" 2>&1 &
+  p2=$!
+  sleep 4
+  for i in 1 2 3 4 5; do
+    t0=$(date +%s%N); rc=0
+    out="$(timeout 15 "$RVSADM_BIN" --socket "$RVS_SOCK" -Ln 2>&1)" || rc=$?
+    t1=$(date +%s%N); ms=$(( (t1 - t0) / 1000000 ))
+    [ "$ms" -gt "$worst" ] && worst="$ms"
+    log "  rvsadm -Ln #$i with 70 slow clients connected: exit $rc in $ms ms$( [ "$rc" = 0 ] || printf ': %s' "$out")"
+    if [ "$rc" != 0 ] || [[ "$out" != *"IP Virtual Server version 1.2.1"* ]] || [ "$ms" -ge 3000 ]; then
+      kill -TERM "$p1" "$p2" 2>/dev/null || true; wait "$p1" "$p2" 2>/dev/null || true; chmod "$dirmode" "$RUN_DIR"
+      warn "rvsadm -Ln did not answer within 3 s"; return 1
+    fi
+    sleep 2
+  done
+  log "  slow root clients: $(tail -n1 "$RUN_DIR/slow.root")"
+  log "  slow group clients: $(tail -n1 "$RUN_DIR/slow.group")"
+  kill -TERM "$p1" "$p2" 2>/dev/null || true
+  wait "$p1" "$p2" 2>/dev/null || true
+  chmod "$dirmode" "$RUN_DIR"
+  log "  slowest rvsadm -Ln: $worst ms"
+  assert_contains "$(rvsadm -Ln)" "IP Virtual Server version 1.2.1" "rvs still answers -Ln"
+}
+
 run_case "a. the admin socket is 0600, owned by root" case_a_mode
 run_case "b. a non-root client is refused (file mode, then SO_PEERCRED)" case_b_non_root
 run_case "c. malformed JSON, wrong shape, binary garbage: refused, rvs serves" case_c_malformed
@@ -216,6 +325,7 @@ run_case "d. a 5 MiB request is refused, rvs serves" case_d_huge
 run_case "e. a half-sent request held 7 s does not block other clients" case_e_half
 run_case "f. 50 concurrent rvsadm -Ln all succeed" case_f_concurrent
 run_case "g. 2000 rule changes while a curl loop forwards: no failed request" case_g_churn
+run_case "h. rvsadm -Ln | head -1 on a 1500-service table: SIGPIPE exit 141, no panic" case_h_closed_pipe
 if stop_rvs; then pass "k. SIGTERM: clean stop"; else fail "k. SIGTERM: clean stop"; fi
 
 # [admin] group: members of a configured group (by primary group) may use the socket too.
@@ -239,6 +349,7 @@ case_l_group() {
   [ "$rc2" != 0 ] || { warn "a non-member was served: $out2"; return 1; }
 }
 run_case "l. [admin] group: members served, others refused" case_l_group
+run_case "n. 70 slow clients (35 root, 35 of the group): rvsadm -Ln from root answers within 3 s" case_n_slow_clients
 if stop_rvs; then pass "m. SIGTERM: clean stop"; else fail "m. SIGTERM: clean stop"; fi
 groupdel "$GRP" 2>/dev/null || true
 finish
