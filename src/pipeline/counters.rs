@@ -66,9 +66,11 @@ reasons! {
     MethodUnsupported => "drop-method-unsupported",
     TxRingFull => "drop-tx-ring-full",
     HandoffFull => "drop-handoff-ring-full",
+    TcpBadDataOffset => "drop-tcp-bad-data-offset",
+    UdpBadLength => "drop-udp-bad-length",
 }
 
-pub const NUM_REASONS: usize = 46;
+pub const NUM_REASONS: usize = 48;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

@@ -15,7 +15,7 @@ use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
 use crate::wire::icmp;
 use crate::wire::ipv4::Header;
-use crate::wire::l4::{Ports, TCP_ACK, TCP_RST, TCP_SYN};
+use crate::wire::l4::{Malformed as L4Malformed, Ports, TCP_ACK, TCP_RST, TCP_SYN};
 use std::sync::Arc;
 
 /// The fields of a TCP/UDP packet the load balancer decides on.
@@ -38,8 +38,15 @@ impl Director {
         let flow = {
             let h = Header::new_unchecked(&buf[ETH..*len]);
             let proto = h.protocol();
-            let Some(p) = Ports::new_checked(h.payload(), proto) else {
-                return Verdict::Drop(Reason::L4Truncated);
+            let p = match Ports::parse(h.payload(), proto) {
+                Ok(p) => p,
+                Err(e) => {
+                    return Verdict::Drop(match e {
+                        L4Malformed::Truncated => Reason::L4Truncated,
+                        L4Malformed::TcpDataOffset => Reason::TcpBadDataOffset,
+                        L4Malformed::UdpLength => Reason::UdpBadLength,
+                    })
+                }
             };
             Flow {
                 key: FlowKey { saddr: h.src(), daddr: h.dst(), sport: p.src_port(), dport: p.dst_port(), proto },

@@ -923,3 +923,35 @@ fn syn_flood_drops_half_open_entries_never_established_ones() {
     assert_eq!(v, Verdict::Drop(Reason::ConnTableFull));
     assert!(lab.d.connections(lab.now).iter().all(|c| c.state == "ESTABLISHED"));
 }
+
+// ---------------------------------------------------------------- L4 lengths that lie (issue 10, item 6)
+
+#[test]
+fn l4_headers_whose_lengths_lie_are_dropped_and_create_nothing() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    lab.nat_service("rr", IPPROTO_UDP, 5353, &[(RS1, 5353, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    let l4 = 14 + 20;
+    // TCP data offset 15 (60 bytes of header) in a 20-byte segment, and 4 (below the minimum).
+    for doff in [15u8, 4, 0] {
+        let mut syn = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40101, 80, "S", 64, b"");
+        syn[l4 + 12] = doff << 4;
+        assert_eq!(lab.feed(0, &syn).0, Verdict::Drop(Reason::TcpBadDataOffset), "data offset {doff}");
+    }
+    // UDP length 300 in a 12-byte datagram, 0 (a jumbogram's, IPv6 only), and 7.
+    for udp_len in [300u16, 0, 7, 13] {
+        let mut d = udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40102, 5353, b"four");
+        d[l4 + 4..l4 + 6].copy_from_slice(&udp_len.to_be_bytes());
+        assert_eq!(lab.feed(0, &d).0, Verdict::Drop(Reason::UdpBadLength), "UDP length {udp_len}");
+    }
+    assert_eq!(lab.d.connection_count(), 0, "no entry for any of them");
+    assert_eq!(lab.d.shared.counters.total(Reason::TcpBadDataOffset), 3);
+    assert_eq!(lab.d.shared.counters.total(Reason::UdpBadLength), 4);
+    // Honest ones still pass.
+    let (v, _) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40103, 5353, b"four"));
+    assert_eq!(v, Verdict::Forward(1));
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40104, 80, "S", 64, b""));
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!(lab.d.connection_count(), 2);
+}
