@@ -112,6 +112,14 @@ impl NeighbourTable {
         }
     }
 
+    /// The MAC of a resolved neighbour, without touching its state.
+    pub fn known_mac(&self, iface: IfaceId, ip: u32) -> Option<Mac> {
+        match self.entries.get(&(iface, ip)) {
+            Some(State::Reachable { mac, .. }) => Some(*mac),
+            _ => None,
+        }
+    }
+
     /// Copy a frame into the hold queue (its Ethernet destination is filled
     /// in on release). False when the neighbour's share or the pool is full.
     pub fn hold(&mut self, iface: IfaceId, ip: u32, frame: &[u8]) -> bool {

@@ -68,9 +68,11 @@ reasons! {
     HandoffFull => "drop-handoff-ring-full",
     TcpBadDataOffset => "drop-tcp-bad-data-offset",
     UdpBadLength => "drop-udp-bad-length",
+    ReplyWrongInterface => "drop-reply-wrong-interface",
+    ReplyWrongNeighbour => "drop-reply-wrong-neighbour",
 }
 
-pub const NUM_REASONS: usize = 48;
+pub const NUM_REASONS: usize = 50;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

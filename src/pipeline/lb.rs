@@ -56,7 +56,14 @@ impl Director {
         };
         let is_syn = flow.key.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
 
-        let (id, side) = match self.conns.lookup(&flow.key) {
+        let found = self.conns.lookup(&flow.key);
+        if let Some((id, Side::Out)) = found {
+            let eth_src = [buf[6], buf[7], buf[8], buf[9], buf[10], buf[11]];
+            if let Err(r) = self.reply_source_check(ingress, id, &eth_src) {
+                return Verdict::Drop(r);
+            }
+        }
+        let (id, side) = match found {
             Some((id, Side::In)) if is_syn && self.reusable(id) => {
                 // conn_reuse_mode: a new SYN on a finished connection is a new
                 // connection, scheduled afresh (IPVS drops it for a second when

@@ -12,6 +12,7 @@ mod egress;
 mod icmp;
 mod icmp_error;
 mod lb;
+mod reply_filter;
 mod steer;
 
 use crate::ipvs::conn::ConnTable;

@@ -258,7 +258,7 @@ case_g_malformed_l4() {
 case_h_spoofed_reply() {
   local dl="$RUN_DIR/h.download" pid rc=0 line client rs b a sent state
   b="$(counter drop-reply-wrong-interface)"
-  ns_exec c curl -sS --noproxy '*' --max-time 60 --limit-rate 3M -o "$dl" "http://$VIP/big.bin" \
+  ns_exec c curl -sS --noproxy '*' --max-time 60 --limit-rate 1500K -o "$dl" "http://$VIP/big.bin" \
     2>"$RUN_DIR/h.err" &
   pid=$!
   established() { rvsadm -Lnc | awk -v v="$VIP:80" '$5 == v && $3 == "ESTABLISHED" {f = 1} END {exit !f}'; }
@@ -266,11 +266,12 @@ case_h_spoofed_reply() {
   line="$(rvsadm -Lnc | awk -v v="$VIP:80" '$5 == v && $3 == "ESTABLISHED"' | head -1)"
   client="$(awk '{print $4}' <<<"$line")"; rs="$(awk '{print $6}' <<<"$line")"
   log "  download $client -> $VIP:80 via $rs; spoofing RSTs from $rs to $client on the client side"
-  sent="$(hostile spoofreply --reply-src "$rs" --reply-dst "$client" --count 20 --rate 20 --duration 4 \
+  sent="$(hostile spoofreply --reply-src "$rs" --reply-dst "$client" --count 10 --rate 10 --duration 4 \
     | awk '$1 == "sent" {s += $3} END {print s + 0}')"
   sleep 0.3
   state="$(conn_of "$client" | awk '{print $3}')"
   a="$(counter drop-reply-wrong-interface)"
+  pid_alive "$pid" || { warn "the download ended before the entry's state was read: slow it down"; return 1; }
   log "  $sent spoofed RSTs sent; drop-reply-wrong-interface +$((a - b)); entry state now '$state'"
   wait "$pid" || rc=$?
   log "  download: curl exit $rc, $(stat -c %s "$dl" 2>/dev/null || echo 0) bytes"
