@@ -70,9 +70,10 @@ reasons! {
     UdpBadLength => "drop-udp-bad-length",
     ReplyWrongInterface => "drop-reply-wrong-interface",
     ReplyWrongNeighbour => "drop-reply-wrong-neighbour",
+    NeighbourRateLimited => "drop-neighbour-resolution-rate-limited",
 }
 
-pub const NUM_REASONS: usize = 50;
+pub const NUM_REASONS: usize = 51;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

@@ -292,6 +292,11 @@ impl Director {
         self.neigh.resolved()
     }
 
+    /// This loop's neighbour entries, resolved or not, with their states.
+    pub fn neighbour_views(&self, now_ms: u64) -> Vec<crate::net::neighbour::NeighbourView> {
+        self.neigh.views(now_ms)
+    }
+
     /// Drop every connection (shutdown), releasing the real servers' counts.
     pub fn clear_connections(&mut self) {
         self.conns.clear();
