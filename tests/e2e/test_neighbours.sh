@@ -16,6 +16,9 @@
 #   a. `neighbours = 64`: 500 spoofed SYNs (distinct sources); `--neighbours` shows the FAILED
 #      entries; then a new client in the same subnet must get an answer within a few seconds.
 #   b. the default table (4,096): 4,600 spoofed SYNs (distinct sources), then the same.
+#   c. the default table under a sustained flood (1,000 spoofed SYNs/s for 12 s): a new client
+#      asking from the flood's second second on must get in while it lasts (new resolutions
+#      share one rate limit with the flood, so this lockout is longer: printed).
 # Each prints the lockout (seconds from the flood's end to the new client's first answer) and
 # the ARP requests the director sent while at it (frames the client side received).
 # shellcheck disable=SC2317
@@ -128,6 +131,23 @@ flood_then_newcomer() {
     || { warn "a new client was locked out (limit $LOCKOUT_LIMIT s)"; return 1; }
 }
 
+# during_flood: the new client starts asking 1 s into a 12 s flood.
+during_flood() {
+  local took fpid
+  assert_eq rs1 "$(ns_curl c "http://$VIP/")" "a request before the flood"
+  ns_exec c "$PY" "$FRAMES" synflood --iface eth0 --dst-mac "$DMAC" --vip "$VIP" --sequential \
+    --flood-net 198.18.96.0/19 --count 12000 --rate 1000 --duration 12 >"$RUN_DIR/during.sent" &
+  fpid=$!
+  sleep 1
+  LOCKOUT_GIVE_UP=11 newcomer_until "$RUN_DIR/during.lockout"
+  took="$(cat "$RUN_DIR/during.lockout")"
+  pid_alive "$fpid" && log "  during: the flood was still running when the new client got its answer (or gave up)"
+  wait "$fpid" || true
+  log "  during: $(awk '$2 == "syn" {print $3}' "$RUN_DIR/during.sent") spoofed SYNs; rate-limited resolutions $(counter drop-neighbour-resolution-rate-limited)"
+  if [ "$took" -ge 0 ]; then log "  during: lockout while the flood ran: $((took / 1000)).$(printf %03d $((took % 1000))) s"
+  else log "  during: the new client was not answered during the flood (11 s)"; return 1; fi
+}
+
 run_lab() {   # NAME SYNS NET RATE "dataplane line" CASE-TITLE
   local name="$1"
   config "$RUN_DIR/$name.toml" "$5"
@@ -135,7 +155,7 @@ run_lab() {   # NAME SYNS NET RATE "dataplane line" CASE-TITLE
   DMAC="$(ns_exec d cat /sys/class/net/d-out/address)"
   rvsadm -A -t "$VIP:80" -s rr
   rvsadm -a -t "$VIP:80" -r "$RS1:80" -m
-  run_case "$6" flood_then_newcomer "$name" "$2" "$3" "$4"
+  run_case "$6" "${7:-flood_then_newcomer}" "$name" "$2" "$3" "$4"
   if stop_rvs; then pass "$name: clean stop"; else fail "$name: clean stop"; fi
   # The real server's kernel keeps retransmitting SYN-ACKs to the spoofed sources: forget them.
   ns_exec rs1 ss -K state syn-recv >/dev/null 2>&1 || true
@@ -145,4 +165,6 @@ run_lab small 500 198.18.80.0/20 1000 "neighbours = 64" \
   "a. neighbours = 64, 500 spoofed SYNs from the subnet: FAILED entries shown, a new client in within $LOCKOUT_LIMIT s"
 run_lab default 4600 198.18.96.0/19 1500 "" \
   "b. default table (4,096), 4,600 spoofed SYNs from the subnet: a new client in within $LOCKOUT_LIMIT s"
+run_lab during 12000 198.18.96.0/19 1000 "" \
+  "c. default table, a 12 s flood of spoofed SYNs from the subnet: a new client in while it lasts" during_flood
 finish
