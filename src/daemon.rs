@@ -1,7 +1,7 @@
 //! The director process: build everything from the configuration, run the
 //! poll loops, the admin socket and the rate estimator, and stop cleanly.
 
-use crate::admin::exec::DataPlaneQuery;
+use crate::admin::exec::{DataPlaneQuery, NeighbourRow};
 use crate::admin::server::AdminServer;
 use crate::afxdp::link::Link;
 use crate::afxdp::port::{Port, MAX_RX_FRAME};
@@ -68,14 +68,19 @@ impl DataPlaneQuery for Query {
         pipeline.chain(self.xsk_stats.nonzero()).map(|(k, v)| (k.to_string(), v)).collect()
     }
 
-    fn neighbours(&self) -> Vec<(String, String, String)> {
+    fn neighbours(&self) -> Vec<NeighbourRow> {
         let mut all = Vec::new();
         for w in &self.workers {
             let (tx, rx) = bounded(1);
             if w.send(Request::Neighbours(tx)).is_ok() {
                 if let Ok(v) = rx.recv_timeout(Duration::from_secs(2)) {
-                    for (i, ip, mac) in v {
-                        all.push((self.ifaces.get(i).name.clone(), Ipv4Addr::from(ip).to_string(), fmt_mac(&mac)));
+                    for n in v {
+                        all.push((
+                            self.ifaces.get(n.iface).name.clone(),
+                            Ipv4Addr::from(n.ip).to_string(),
+                            n.mac.map_or_else(|| "-".to_string(), |m| fmt_mac(&m)),
+                            n.state.to_string(),
+                        ));
                     }
                 }
             }

@@ -359,8 +359,8 @@ impl DataPlaneQuery for NoDataPlane {
     fn counters(&self) -> Vec<(String, u64)> {
         vec![("rx-frames".into(), 10)]
     }
-    fn neighbours(&self) -> Vec<(String, String, String)> {
-        vec![("in".into(), "198.18.1.11".into(), "02:00:00:00:00:11".into())]
+    fn neighbours(&self) -> Vec<rvs::admin::exec::NeighbourRow> {
+        vec![("in".into(), "198.18.1.11".into(), "02:00:00:00:00:11".into(), "REACHABLE".into())]
     }
     fn checks(&self) -> Vec<rvs::health::spec::CheckView> {
         Vec::new()

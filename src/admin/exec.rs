@@ -8,6 +8,10 @@ use crate::ipvsadm::command::{Command, ListWhat};
 use crate::ipvsadm::format;
 use std::sync::Mutex;
 
+/// One `--neighbours` row: interface, address, MAC ("-" while unresolved),
+/// state (REACHABLE, STALE, INCOMPLETE, FAILED).
+pub type NeighbourRow = (String, String, String, String);
+
 /// ipvsadm exits 255 (its -1) when the kernel refuses a change.
 pub const EXIT_REFUSED: i32 = 255;
 
@@ -16,8 +20,8 @@ pub trait DataPlaneQuery: Send + Sync {
     fn connections(&self) -> Vec<ConnView>;
     /// rvs extension `--counters`: (name, value) pairs.
     fn counters(&self) -> Vec<(String, u64)>;
-    /// rvs extension `--neighbours`: (interface, address, MAC).
-    fn neighbours(&self) -> Vec<(String, String, String)>;
+    /// rvs extension `--neighbours`: every loop's ARP entries.
+    fn neighbours(&self) -> Vec<NeighbourRow>;
     /// rvs extension `--checks`: the health checks' states.
     fn checks(&self) -> Vec<crate::health::spec::CheckView>;
     /// rvs extension `--reload`: re-read the configuration file.
@@ -74,9 +78,10 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
             }
         }
         Some("--neighbours") => {
-            let mut out = format!("{:<16} {:<16} {}\n", "Interface", "Address", "HWaddress");
-            for (i, a, m) in dp.neighbours() {
-                out.push_str(&format!("{i:<16} {a:<16} {m}\n"));
+            // The first three columns are as before; the state was added after them.
+            let mut out = format!("{:<16} {:<16} {:<17} {}\n", "Interface", "Address", "HWaddress", "State");
+            for (i, a, m, st) in dp.neighbours() {
+                out.push_str(&format!("{i:<16} {a:<16} {m:<17} {st}\n"));
             }
             return Response::ok(out);
         }

@@ -5,10 +5,10 @@ use super::handoff::Handoff;
 use super::port::Port;
 use super::xsk_stats::{read as read_xsk_stats, SocketStats, XskStats, READ_EVERY_MS};
 use crate::ipvs::types::ConnView;
+use crate::net::neighbour::NeighbourView;
 use crate::net::IfaceId;
 use crate::pipeline::Owner;
 use crate::pipeline::{Director, Reason, Transmit, Verdict};
-use crate::wire::ethernet::Mac;
 use crossbeam::channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// Questions the control plane asks a loop; answered between batches.
 pub enum Request {
     Connections(Sender<Vec<ConnView>>),
-    Neighbours(Sender<Vec<(IfaceId, u32, Mac)>>),
+    Neighbours(Sender<Vec<NeighbourView>>),
 }
 
 /// Frames the pipeline emits besides the one it was handed (ARP, ICMP,
@@ -100,7 +100,7 @@ impl Worker {
                         let _ = tx.send(director.connections(now));
                     }
                     Request::Neighbours(tx) => {
-                        let _ = tx.send(director.neighbours());
+                        let _ = tx.send(director.neighbour_views(now));
                     }
                 }
             }

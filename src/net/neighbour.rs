@@ -1,6 +1,16 @@
 //! The ARP neighbour table: resolved next hops, probes for unresolved ones,
 //! a bounded hold queue for packets waiting on a resolution, and ageing.
 //!
+//! Under pressure it behaves like Linux's neighbour gc (net/core/neighbour.c):
+//! a full table evicts a batch (down to seven eighths, as gc_thresh3 forces
+//! a gc down to gc_thresh2) taking failed entries first, then incomplete
+//! ones, then stale ones, each oldest first, and never an entry confirmed
+//! within [`REACHABLE_MS`]; failed entries live seconds, not minutes. New
+//! resolutions (each a broadcast ARP request and up to [`MAX_PROBES`] in
+//! all) draw on a token bucket, so a flood of packets towards addresses
+//! nobody answers for cannot make the director spray ARP; a target that
+//! failed is not asked again within [`FAILED_HOLDOFF_MS`].
+//!
 //! Everything is sized at construction; nothing allocates per packet.
 
 use super::IfaceId;
@@ -8,6 +18,7 @@ use crate::wire::ethernet::Mac;
 use hashbrown::HashMap;
 
 /// Re-confirm an entry older than this (a unicast probe; the MAC stays in use).
+/// An entry confirmed within this is never evicted.
 pub const REACHABLE_MS: u64 = 30_000;
 /// Forget an entry that has not been confirmed for this long.
 pub const STALE_MAX_MS: u64 = 300_000;
@@ -17,6 +28,13 @@ pub const PROBE_INTERVAL_MS: u64 = 1_000;
 pub const MAX_PROBES: u8 = 3;
 /// After giving up, refuse to queue for that neighbour this long.
 pub const FAILED_HOLDOFF_MS: u64 = 1_000;
+/// A failed entry is forgotten after this (Linux drops FAILED entries at its
+/// next periodic gc); it only serves the hold-off and the admin listing.
+pub const FAILED_KEEP_MS: u64 = 5_000;
+/// New resolutions allowed per second, per table (poll loop)...
+pub const RESOLVE_PER_SEC: u64 = 200;
+/// ...and in a burst.
+pub const RESOLVE_BURST: u64 = 200;
 /// Packets held per unresolved neighbour (Linux's default unres_qlen is 3ish).
 pub const HOLD_PER_NEIGHBOUR: usize = 3;
 /// Largest frame the hold queue keeps.
@@ -24,9 +42,33 @@ pub const HOLD_SLOT_BYTES: usize = 2048;
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Incomplete { probes: u8, last_probe_ms: u64 },
+    Incomplete { probes: u8, since_ms: u64, last_probe_ms: u64 },
     Reachable { mac: Mac, confirmed_ms: u64, last_probe_ms: u64 },
     Failed { since_ms: u64 },
+}
+
+impl State {
+    /// Eviction order: lower class first, then older first. `None`: never
+    /// evicted (confirmed lately).
+    fn eviction_rank(&self, now_ms: u64) -> Option<(u8, u64)> {
+        match *self {
+            State::Failed { since_ms } => Some((0, since_ms)),
+            State::Incomplete { since_ms, .. } => Some((1, since_ms)),
+            State::Reachable { confirmed_ms, .. } if now_ms.saturating_sub(confirmed_ms) > REACHABLE_MS => {
+                Some((2, confirmed_ms))
+            }
+            State::Reachable { .. } => None,
+        }
+    }
+
+    fn name(&self, now_ms: u64) -> &'static str {
+        match self.eviction_rank(now_ms) {
+            Some((0, _)) => "FAILED",
+            Some((1, _)) => "INCOMPLETE",
+            Some(_) => "STALE",
+            None => "REACHABLE",
+        }
+    }
 }
 
 /// What the caller should do with a packet for this next hop.
@@ -42,8 +84,10 @@ pub enum Resolution {
     Hold,
     /// The neighbour did not answer lately: drop.
     Unreachable,
-    /// The table is full: drop.
+    /// The table is full of entries too fresh to evict: drop.
     TableFull,
+    /// Too many new resolutions lately: drop, ask nobody.
+    RateLimited,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -52,6 +96,21 @@ pub struct NeighbourStats {
     pub hold_overflow: u64,
     pub released: u64,
     pub timed_out: u64,
+    /// Entries evicted to make room.
+    pub evicted: u64,
+    /// New resolutions refused by the rate limit.
+    pub rate_limited: u64,
+}
+
+/// One entry as the admin listing shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighbourView {
+    pub iface: IfaceId,
+    pub ip: u32,
+    /// Known for REACHABLE and STALE entries only.
+    pub mac: Option<Mac>,
+    /// REACHABLE, STALE, INCOMPLETE or FAILED (as `ip neigh` names them).
+    pub state: &'static str,
 }
 
 #[derive(Clone, Copy)]
@@ -62,21 +121,33 @@ struct HoldSlot {
     len: u16,
 }
 
+/// An eviction candidate: (class, timestamp, key).
+type Candidate = (u8, u64, (IfaceId, u32));
+
 pub struct NeighbourTable {
     entries: HashMap<(IfaceId, u32), State>,
     capacity: usize,
     slots: Vec<HoldSlot>,
     data: Vec<u8>,
+    /// Scratch for choosing evictions, sized once.
+    candidates: Vec<Candidate>,
+    /// Resolution tokens left, and when they were last topped up.
+    tokens: u64,
+    tokens_ms: u64,
     pub stats: NeighbourStats,
 }
 
 impl NeighbourTable {
     pub fn new(capacity: usize, hold_slots: usize) -> Self {
+        let capacity = capacity.max(1);
         NeighbourTable {
             entries: HashMap::with_capacity(capacity),
             capacity,
             slots: vec![HoldSlot { used: false, iface: 0, ip: 0, len: 0 }; hold_slots],
             data: vec![0; hold_slots * HOLD_SLOT_BYTES],
+            candidates: Vec::with_capacity(capacity),
+            tokens: RESOLVE_BURST,
+            tokens_ms: 0,
             stats: NeighbourStats::default(),
         }
     }
@@ -97,25 +168,92 @@ impl NeighbourTable {
             Some(State::Failed { since_ms }) => {
                 if now_ms.saturating_sub(*since_ms) < FAILED_HOLDOFF_MS {
                     Resolution::Unreachable
+                } else if !self.take_token(now_ms) {
+                    Resolution::RateLimited
                 } else {
-                    self.entries.insert((iface, ip), State::Incomplete { probes: 1, last_probe_ms: now_ms });
+                    self.entries
+                        .insert((iface, ip), State::Incomplete { probes: 1, since_ms: now_ms, last_probe_ms: now_ms });
                     Resolution::HoldAndRequest
                 }
             }
             None => {
-                if self.entries.len() >= self.capacity {
-                    return Resolution::TableFull;
+                if !self.take_token(now_ms) {
+                    return Resolution::RateLimited;
                 }
-                self.entries.insert((iface, ip), State::Incomplete { probes: 1, last_probe_ms: now_ms });
+                if self.entries.len() >= self.capacity {
+                    let target = self.capacity - self.capacity / 8;
+                    self.evict(now_ms, self.entries.len() + 1 - target.min(self.entries.len()));
+                    if self.entries.len() >= self.capacity {
+                        // Nothing could go: give the token back.
+                        self.tokens = (self.tokens + 1).min(RESOLVE_BURST);
+                        return Resolution::TableFull;
+                    }
+                }
+                self.entries
+                    .insert((iface, ip), State::Incomplete { probes: 1, since_ms: now_ms, last_probe_ms: now_ms });
                 Resolution::HoldAndRequest
             }
+        }
+    }
+
+    /// Token bucket for new resolutions: [`RESOLVE_PER_SEC`] a second, at
+    /// most [`RESOLVE_BURST`] saved up.
+    fn take_token(&mut self, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(self.tokens_ms);
+        let earned = elapsed * RESOLVE_PER_SEC / 1000;
+        if earned > 0 {
+            self.tokens = (self.tokens + earned).min(RESOLVE_BURST);
+            // Keep the fraction of a token not yet earned.
+            self.tokens_ms =
+                if self.tokens == RESOLVE_BURST { now_ms } else { self.tokens_ms + earned * 1000 / RESOLVE_PER_SEC };
+        }
+        if self.tokens == 0 {
+            self.stats.rate_limited += 1;
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+
+    /// Evict up to `count` entries: failed first, then incomplete, then
+    /// stale, each oldest first; never one confirmed within
+    /// [`REACHABLE_MS`]. Packets held for an evicted entry are dropped.
+    /// Returns how many went. One pass over the table, no allocation.
+    pub fn evict(&mut self, now_ms: u64, count: usize) -> usize {
+        if count == 0 {
+            return 0;
+        }
+        let mut cands = std::mem::take(&mut self.candidates);
+        cands.clear();
+        cands.extend(
+            self.entries.iter().filter_map(|(&k, st)| st.eviction_rank(now_ms).map(|(class, ts)| (class, ts, k))),
+        );
+        let n = count.min(cands.len());
+        if n > 0 && n < cands.len() {
+            cands.select_nth_unstable_by_key(n - 1, |&(class, ts, _)| (class, ts));
+        }
+        for &(_, _, (iface, ip)) in &cands[..n] {
+            self.entries.remove(&(iface, ip));
+            self.drop_held(iface, ip);
+        }
+        self.stats.evicted += n as u64;
+        cands.clear();
+        self.candidates = cands;
+        n
+    }
+    /// The MAC of a resolved neighbour, without touching its state.
+    pub fn known_mac(&self, iface: IfaceId, ip: u32) -> Option<Mac> {
+        match self.entries.get(&(iface, ip)) {
+            Some(State::Reachable { mac, .. }) => Some(*mac),
+            _ => None,
         }
     }
 
     /// Copy a frame into the hold queue (its Ethernet destination is filled
     /// in on release). False when the neighbour's share or the pool is full.
     pub fn hold(&mut self, iface: IfaceId, ip: u32, frame: &[u8]) -> bool {
-        if frame.len() > HOLD_SLOT_BYTES {
+        let waiting = matches!(self.entries.get(&(iface, ip)), Some(State::Incomplete { .. }));
+        if frame.len() > HOLD_SLOT_BYTES || !waiting {
             self.stats.hold_overflow += 1;
             return false;
         }
@@ -164,7 +302,7 @@ impl NeighbourTable {
         let mut gave_up = [(0u8, 0u32); 16];
         let mut n_gave_up = 0;
         self.entries.retain(|&(iface, ip), st| match st {
-            State::Incomplete { probes, last_probe_ms } => {
+            State::Incomplete { probes, last_probe_ms, .. } => {
                 if now_ms.saturating_sub(*last_probe_ms) < PROBE_INTERVAL_MS {
                     return true;
                 }
@@ -182,7 +320,7 @@ impl NeighbourTable {
                 true
             }
             State::Reachable { confirmed_ms, .. } => now_ms.saturating_sub(*confirmed_ms) <= STALE_MAX_MS,
-            State::Failed { since_ms } => now_ms.saturating_sub(*since_ms) <= STALE_MAX_MS,
+            State::Failed { since_ms } => now_ms.saturating_sub(*since_ms) <= FAILED_KEEP_MS,
         });
         for &(iface, ip) in &gave_up[..n_gave_up] {
             self.drop_held(iface, ip);
@@ -205,7 +343,7 @@ impl NeighbourTable {
         }
     }
 
-    /// (iface, ip, mac) of every resolved neighbour, for the admin listing.
+    /// (iface, ip, mac) of every resolved neighbour.
     pub fn resolved(&self) -> Vec<(IfaceId, u32, Mac)> {
         self.entries
             .iter()
@@ -216,6 +354,80 @@ impl NeighbourTable {
             .collect()
     }
 
+    /// Every entry with its state, for the admin listing.
+    pub fn views(&self, now_ms: u64) -> Vec<NeighbourView> {
+        self.entries
+            .iter()
+            .map(|(&(iface, ip), st)| NeighbourView {
+                iface,
+                ip,
+                mac: match st {
+                    State::Reachable { mac, .. } => Some(*mac),
+                    _ => None,
+                },
+                state: st.name(now_ms),
+            })
+            .collect()
+    }
+
+    /// The table's promises, for tests and fuzzing: within capacity, every
+    /// entry's fields consistent, every held packet waiting on an
+    /// incomplete entry (at most [`HOLD_PER_NEIGHBOUR`] each), every held
+    /// packet accounted for, the rate limit within its burst.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.entries.len() > self.capacity {
+            return Err(format!("{} entries in a table of {}", self.entries.len(), self.capacity));
+        }
+        if self.candidates.capacity() < self.capacity {
+            return Err("the eviction scratch shrank".into());
+        }
+        if self.tokens > RESOLVE_BURST {
+            return Err(format!("{} resolution tokens, burst {}", self.tokens, RESOLVE_BURST));
+        }
+        for (&(iface, ip), st) in &self.entries {
+            match *st {
+                State::Incomplete { probes, since_ms, last_probe_ms } => {
+                    if probes == 0 || probes > MAX_PROBES || last_probe_ms < since_ms {
+                        return Err(format!(
+                            "{iface}/{ip}: incomplete with {probes} probes, {since_ms}..{last_probe_ms}"
+                        ));
+                    }
+                }
+                State::Reachable { confirmed_ms, last_probe_ms, .. } => {
+                    if last_probe_ms < confirmed_ms {
+                        return Err(format!("{iface}/{ip}: probed at {last_probe_ms} before confirmed {confirmed_ms}"));
+                    }
+                }
+                State::Failed { .. } => {}
+            }
+        }
+        let mut used = 0u64;
+        for s in self.slots.iter().filter(|s| s.used) {
+            used += 1;
+            if s.len as usize > HOLD_SLOT_BYTES {
+                return Err(format!("held frame of {} bytes", s.len));
+            }
+            if !matches!(self.entries.get(&(s.iface, s.ip)), Some(State::Incomplete { .. })) {
+                return Err(format!("a packet held for {}/{}, which is not being resolved", s.iface, s.ip));
+            }
+            let mine = self.slots.iter().filter(|o| o.used && o.iface == s.iface && o.ip == s.ip).count();
+            if mine > HOLD_PER_NEIGHBOUR {
+                return Err(format!("{mine} packets held for {}/{}", s.iface, s.ip));
+            }
+        }
+        let st = &self.stats;
+        if st.held != st.released + st.timed_out + used {
+            return Err(format!(
+                "held {} != released {} + timed out {} + still held {used}",
+                st.held, st.released, st.timed_out
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -228,44 +440,213 @@ impl NeighbourTable {
 mod tests {
     use super::*;
 
+    /// Every test checks the table's invariants after each operation.
+    fn ok(t: &NeighbourTable) {
+        if let Err(e) = t.check_invariants() {
+            panic!("invariant broken: {e}");
+        }
+    }
+
+    fn resolve(t: &mut NeighbourTable, ip: u32, now: u64) -> Resolution {
+        let r = t.resolve(0, ip, now);
+        ok(t);
+        r
+    }
+
+    fn learn(t: &mut NeighbourTable, ip: u32, now: u64) {
+        t.learn(0, ip, [2, 0, 0, 0, 0, ip as u8], now, |_| {});
+        ok(t);
+    }
+
+    fn tick(t: &mut NeighbourTable, now: u64) {
+        t.tick(now, |_, _| {});
+        ok(t);
+    }
+
+    fn has(t: &NeighbourTable, ip: u32) -> bool {
+        t.views(0).iter().any(|v| v.ip == ip)
+    }
+
+    fn state_of(t: &NeighbourTable, ip: u32, now: u64) -> &'static str {
+        t.views(now).iter().find(|v| v.ip == ip).map_or("-", |v| v.state)
+    }
+
     #[test]
     fn hold_then_release_on_reply() {
         let mut t = NeighbourTable::new(8, 8);
-        assert_eq!(t.resolve(0, 7, 0), Resolution::HoldAndRequest);
-        assert_eq!(t.resolve(0, 7, 10), Resolution::Hold);
+        assert_eq!(resolve(&mut t, 7, 0), Resolution::HoldAndRequest);
+        assert_eq!(resolve(&mut t, 7, 10), Resolution::Hold);
         for _ in 0..5 {
             t.hold(0, 7, &[0u8; 60]);
+            ok(&t);
         }
         assert_eq!(t.stats.held, HOLD_PER_NEIGHBOUR as u64);
+        assert!(!t.hold(0, 8, &[0u8; 60]), "nothing is held for a neighbour not being resolved");
+        ok(&t);
         let mut out = vec![];
         t.learn(0, 7, [1, 2, 3, 4, 5, 6], 20, |f| out.push(f[0..6].to_vec()));
+        ok(&t);
         assert_eq!(out.len(), HOLD_PER_NEIGHBOUR);
         assert_eq!(out[0], vec![1, 2, 3, 4, 5, 6]);
-        assert_eq!(t.resolve(0, 7, 30), Resolution::Ready([1, 2, 3, 4, 5, 6]));
+        assert_eq!(resolve(&mut t, 7, 30), Resolution::Ready([1, 2, 3, 4, 5, 6]));
     }
 
     #[test]
     fn gives_up_after_probes_and_ignores_unsolicited() {
         let mut t = NeighbourTable::new(8, 8);
-        t.learn(0, 9, [9; 6], 0, |_| {});
+        learn(&mut t, 9, 0);
         assert_eq!(t.len(), 0, "unsolicited ARP must not fill the table");
-        t.resolve(0, 7, 0);
+        resolve(&mut t, 7, 0);
         t.hold(0, 7, &[0u8; 60]);
+        ok(&t);
         let mut probes = 0;
         for s in 1..=3 {
             t.tick(s * 1000, |_, _| probes += 1);
+            ok(&t);
         }
         assert_eq!(probes, (MAX_PROBES - 1) as usize);
         assert_eq!(t.stats.timed_out, 1);
-        assert_eq!(t.resolve(0, 7, 3100), Resolution::Unreachable);
-        // After the hold-off it tries again.
-        assert_eq!(t.resolve(0, 7, 4100), Resolution::HoldAndRequest);
+        assert_eq!(state_of(&t, 7, 3000), "FAILED");
+        // Per target: not asked again within the hold-off...
+        assert_eq!(resolve(&mut t, 7, 3100), Resolution::Unreachable);
+        // ...then tried again.
+        assert_eq!(resolve(&mut t, 7, 4100), Resolution::HoldAndRequest);
     }
 
     #[test]
-    fn full_table_refuses() {
-        let mut t = NeighbourTable::new(1, 1);
-        t.resolve(0, 1, 0);
-        assert_eq!(t.resolve(0, 2, 0), Resolution::TableFull);
+    fn failed_entries_are_forgotten_in_seconds() {
+        let mut t = NeighbourTable::new(8, 8);
+        resolve(&mut t, 7, 0);
+        for s in 1..=3 {
+            tick(&mut t, s * 1000);
+        }
+        assert_eq!(state_of(&t, 7, 3000), "FAILED");
+        tick(&mut t, 3000 + FAILED_KEEP_MS);
+        assert!(has(&t, 7));
+        tick(&mut t, 3000 + FAILED_KEEP_MS + 200);
+        assert!(!has(&t, 7), "a failed entry outlived FAILED_KEEP_MS");
+    }
+
+    #[test]
+    fn eviction_order_failed_then_incomplete_then_stale_never_fresh() {
+        let mut t = NeighbourTable::new(64, 8);
+        // Stale by 40 s: 10 (confirmed at 0) and 11 (at 100).
+        resolve(&mut t, 10, 0);
+        resolve(&mut t, 11, 0);
+        learn(&mut t, 10, 0);
+        learn(&mut t, 11, 100);
+        // Failed: 1 (at 3000) and 2 (at 3600).
+        resolve(&mut t, 1, 0);
+        resolve(&mut t, 2, 500);
+        for now in [1000, 1600, 2000, 2600, 3000, 3600] {
+            tick(&mut t, now);
+        }
+        assert_eq!((state_of(&t, 1, 3600), state_of(&t, 2, 3600)), ("FAILED", "FAILED"));
+        // Incomplete: 20 (since 30000) and 21 (since 30001).
+        resolve(&mut t, 20, 30_000);
+        resolve(&mut t, 21, 30_001);
+        // Reachable and fresh at 40 s: 12 (confirmed at 35 s).
+        resolve(&mut t, 12, 34_999);
+        learn(&mut t, 12, 35_000);
+        let now = 40_000;
+        assert_eq!(state_of(&t, 10, now), "STALE");
+        assert_eq!(state_of(&t, 12, now), "REACHABLE");
+        assert_eq!(state_of(&t, 20, now), "INCOMPLETE");
+        let mut order = vec![];
+        while t.evict(now, 1) == 1 {
+            ok(&t);
+            let gone = [1, 2, 20, 21, 10, 11, 12].into_iter().find(|&ip| !has(&t, ip) && !order.contains(&ip));
+            order.push(gone.expect("one entry went"));
+        }
+        assert_eq!(order, vec![1, 2, 20, 21, 10, 11], "failed, incomplete, stale; oldest first");
+        assert!(has(&t, 12), "a fresh reachable entry is never evicted");
+        assert_eq!(t.evict(now, 100), 0);
+        assert_eq!(t.stats.evicted, 6);
+    }
+
+    #[test]
+    fn a_full_table_makes_room_by_evicting_a_batch_of_the_unresolved() {
+        let mut t = NeighbourTable::new(16, 16);
+        for ip in 1..=8 {
+            resolve(&mut t, ip, 0);
+            learn(&mut t, ip, 0);
+        }
+        // Eight neighbours that never answer, one a millisecond, one with a held packet.
+        for ip in 101..=108 {
+            resolve(&mut t, ip, ip as u64);
+            t.hold(0, ip, &[0u8; 60]);
+            ok(&t);
+        }
+        assert_eq!(t.len(), 16);
+        // Full: a newcomer evicts three, oldest incomplete first, so that with it the table
+        // holds 14 (seven eighths): the next 1/8 of newcomers need no eviction pass.
+        assert_eq!(resolve(&mut t, 200, 1000), Resolution::HoldAndRequest);
+        assert_eq!(t.len(), 14);
+        assert_eq!(resolve(&mut t, 201, 1001), Resolution::HoldAndRequest);
+        assert_eq!(t.stats.evicted, 3);
+        for ip in 1..=8 {
+            assert_eq!(state_of(&t, ip, 1000), "REACHABLE", "{ip} was evicted before the unresolved");
+        }
+        assert!(!has(&t, 101) && !has(&t, 102) && !has(&t, 103), "the three oldest incomplete went");
+        assert!(has(&t, 104) && has(&t, 200));
+        assert_eq!(t.stats.timed_out, 3, "their held packets were dropped");
+    }
+
+    #[test]
+    fn a_table_full_of_fresh_entries_refuses() {
+        let mut t = NeighbourTable::new(2, 1);
+        resolve(&mut t, 1, 0);
+        resolve(&mut t, 2, 0);
+        learn(&mut t, 1, 0);
+        learn(&mut t, 2, 0);
+        assert_eq!(resolve(&mut t, 3, 10), Resolution::TableFull);
+        assert_eq!(t.len(), 2);
+        // Once they go stale they may be evicted.
+        assert_eq!(resolve(&mut t, 3, REACHABLE_MS + 10), Resolution::HoldAndRequest);
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn new_resolutions_are_rate_limited() {
+        let mut t = NeighbourTable::new(4096, 8);
+        let mut asked = 0;
+        for ip in 0..1000u32 {
+            if resolve(&mut t, 1000 + ip, 5000) == Resolution::HoldAndRequest {
+                asked += 1;
+            }
+        }
+        assert_eq!(asked, RESOLVE_BURST, "a burst, then no more requests");
+        assert_eq!(t.len() as u64, RESOLVE_BURST, "refused resolutions leave no entry");
+        assert_eq!(t.stats.rate_limited, 1000 - RESOLVE_BURST);
+        // Known neighbours are unaffected.
+        assert_eq!(resolve(&mut t, 1000, 5001), Resolution::Hold);
+        // Tokens come back at RESOLVE_PER_SEC.
+        assert_eq!(resolve(&mut t, 9000, 5000 + 1000 / RESOLVE_PER_SEC), Resolution::HoldAndRequest);
+        assert_eq!(resolve(&mut t, 9001, 5000 + 1000 / RESOLVE_PER_SEC), Resolution::RateLimited);
+        let mut more = 0;
+        for ip in 0..1000u32 {
+            if resolve(&mut t, 20_000 + ip, 7000) == Resolution::HoldAndRequest {
+                more += 1;
+            }
+        }
+        assert_eq!(more, RESOLVE_BURST);
+    }
+
+    #[test]
+    fn views_name_every_state() {
+        let mut t = NeighbourTable::new(8, 8);
+        resolve(&mut t, 1, 0);
+        learn(&mut t, 1, 0);
+        resolve(&mut t, 2, 0);
+        resolve(&mut t, 3, 0);
+        for s in 1..=3 {
+            tick(&mut t, s * 1000);
+        }
+        resolve(&mut t, 2, 4000);
+        let mut v = t.views(4000);
+        v.sort_by_key(|v| v.ip);
+        let got: Vec<_> = v.iter().map(|v| (v.ip, v.mac.is_some(), v.state)).collect();
+        assert_eq!(got, vec![(1, true, "REACHABLE"), (2, false, "INCOMPLETE"), (3, false, "FAILED")]);
+        assert_eq!(t.views(3000 + REACHABLE_MS).iter().find(|v| v.ip == 1).map(|v| v.state), Some("STALE"));
     }
 }

@@ -67,9 +67,14 @@ reasons! {
     TxRingFull => "drop-tx-ring-full",
     HandoffFull => "drop-handoff-ring-full",
     EvictedIdle => "idle-evicted-under-pressure",
+    TcpBadDataOffset => "drop-tcp-bad-data-offset",
+    UdpBadLength => "drop-udp-bad-length",
+    ReplyWrongInterface => "drop-reply-wrong-interface",
+    ReplyWrongNeighbour => "drop-reply-wrong-neighbour",
+    NeighbourRateLimited => "drop-neighbour-resolution-rate-limited",
 }
 
-pub const NUM_REASONS: usize = 47;
+pub const NUM_REASONS: usize = 52;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

@@ -59,6 +59,7 @@ impl Director {
             }
             Resolution::Unreachable => Verdict::Drop(Reason::NeighbourUnreachable),
             Resolution::TableFull => Verdict::Drop(Reason::NeighbourTableFull),
+            Resolution::RateLimited => Verdict::Drop(Reason::NeighbourRateLimited),
         }
     }
 }

@@ -87,6 +87,11 @@ impl Director {
         let Some((id, side)) = self.conns.lookup(&key) else {
             return Verdict::Drop(Reason::IcmpErrorUnrelated);
         };
+        if side == Side::Out {
+            if let Err(r) = self.reply_interface_check(ingress, id) {
+                return Verdict::Drop(r);
+            }
+        }
         let c = self.conns.get(id);
         let (fwd, caddr, cport, vaddr, vport, daddr, dport, laddr, lport) =
             (c.fwd, c.caddr, c.cport, c.vaddr, c.vport, c.daddr, c.dport, c.laddr, c.lport);

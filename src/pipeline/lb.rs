@@ -15,7 +15,7 @@ use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
 use crate::wire::icmp;
 use crate::wire::ipv4::Header;
-use crate::wire::l4::{Ports, TCP_ACK, TCP_RST, TCP_SYN};
+use crate::wire::l4::{Malformed as L4Malformed, Ports, TCP_ACK, TCP_RST, TCP_SYN};
 use std::sync::Arc;
 
 /// The longest an unconfirmed entry lives while the table is three-quarters
@@ -42,8 +42,15 @@ impl Director {
         let flow = {
             let h = Header::new_unchecked(&buf[ETH..*len]);
             let proto = h.protocol();
-            let Some(p) = Ports::new_checked(h.payload(), proto) else {
-                return Verdict::Drop(Reason::L4Truncated);
+            let p = match Ports::parse(h.payload(), proto) {
+                Ok(p) => p,
+                Err(e) => {
+                    return Verdict::Drop(match e {
+                        L4Malformed::Truncated => Reason::L4Truncated,
+                        L4Malformed::TcpDataOffset => Reason::TcpBadDataOffset,
+                        L4Malformed::UdpLength => Reason::UdpBadLength,
+                    })
+                }
             };
             Flow {
                 key: FlowKey { saddr: h.src(), daddr: h.dst(), sport: p.src_port(), dport: p.dst_port(), proto },
@@ -53,7 +60,14 @@ impl Director {
         };
         let is_syn = flow.key.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
 
-        let (id, side) = match self.conns.lookup(&flow.key) {
+        let found = self.conns.lookup(&flow.key);
+        if let Some((id, Side::Out)) = found {
+            let eth_src = [buf[6], buf[7], buf[8], buf[9], buf[10], buf[11]];
+            if let Err(r) = self.reply_source_check(ingress, id, &eth_src) {
+                return Verdict::Drop(r);
+            }
+        }
+        let (id, side) = match found {
             Some((id, Side::In)) if is_syn && self.reusable(id) => {
                 // conn_reuse_mode: a new SYN on a finished connection is a new
                 // connection, scheduled afresh (IPVS drops it for a second when

@@ -12,6 +12,7 @@ mod egress;
 mod icmp;
 mod icmp_error;
 mod lb;
+mod reply_filter;
 mod steer;
 
 use crate::ipvs::conn::ConnTable;
@@ -289,6 +290,11 @@ impl Director {
     /// Resolved neighbours of this loop: (interface, address, MAC).
     pub fn neighbours(&self) -> Vec<(IfaceId, u32, ethernet::Mac)> {
         self.neigh.resolved()
+    }
+
+    /// This loop's neighbour entries, resolved or not, with their states.
+    pub fn neighbour_views(&self, now_ms: u64) -> Vec<crate::net::neighbour::NeighbourView> {
+        self.neigh.views(now_ms)
     }
 
     /// Drop every connection (shutdown), releasing the real servers' counts.

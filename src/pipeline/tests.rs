@@ -1026,3 +1026,122 @@ fn persistent_service_under_a_flood_keeps_its_counts_and_a_live_client_pinned() 
     assert!(live.iter().any(|c| c.cport == 40000 && c.state == "ESTABLISHED"), "the confirmed connection stays");
     assert_eq!(lab.syn_from(CLIENT, 40001, 80), rs, "and its template still pins the client");
 }
+
+// ---------------------------------------------------------------- L4 lengths that lie (issue 10, item 6)
+
+#[test]
+fn l4_headers_whose_lengths_lie_are_dropped_and_create_nothing() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    lab.nat_service("rr", IPPROTO_UDP, 5353, &[(RS1, 5353, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    let l4 = 14 + 20;
+    // TCP data offset 15 (60 bytes of header) in a 20-byte segment, and 4 (below the minimum).
+    for doff in [15u8, 4, 0] {
+        let mut syn = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40101, 80, "S", 64, b"");
+        syn[l4 + 12] = doff << 4;
+        assert_eq!(lab.feed(0, &syn).0, Verdict::Drop(Reason::TcpBadDataOffset), "data offset {doff}");
+    }
+    // UDP length 300 in a 12-byte datagram, 0 (a jumbogram's, IPv6 only), and 7.
+    for udp_len in [300u16, 0, 7, 13] {
+        let mut d = udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40102, 5353, b"four");
+        d[l4 + 4..l4 + 6].copy_from_slice(&udp_len.to_be_bytes());
+        assert_eq!(lab.feed(0, &d).0, Verdict::Drop(Reason::UdpBadLength), "UDP length {udp_len}");
+    }
+    assert_eq!(lab.d.connection_count(), 0, "no entry for any of them");
+    assert_eq!(lab.d.shared.counters.total(Reason::TcpBadDataOffset), 3);
+    assert_eq!(lab.d.shared.counters.total(Reason::UdpBadLength), 4);
+    // Honest ones still pass.
+    let (v, _) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40103, 5353, b"four"));
+    assert_eq!(v, Verdict::Forward(1));
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40104, 80, "S", 64, b""));
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!(lab.d.connection_count(), 2);
+}
+
+// ---------------------------------------------------------------- replies from the wrong side (issue 10, item 7)
+
+#[test]
+fn nat_reply_is_accepted_only_from_the_real_servers_side_and_next_hop() {
+    const STRANGER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x66];
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 8080, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(0, CLIENT, CLIENT_MAC);
+    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", 64, b""));
+    lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "SA", 64, b""));
+    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", 64, b""));
+    assert_eq!(lab.d.connections(lab.now)[0].state, "ESTABLISHED");
+    let sent_before = lab.tx.0.len();
+    // The real server's address and port, forged on the client's side.
+    let forged = tcp_frame(CLIENT_MAC, OUT_MAC, RS1, CLIENT, 8080, 40001, "R", 64, b"");
+    assert_eq!(lab.feed(0, &forged).0, Verdict::Drop(Reason::ReplyWrongInterface));
+    // The right interface but not the real server's MAC.
+    let stranger = tcp_frame(STRANGER_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "R", 64, b"");
+    assert_eq!(lab.feed(1, &stranger).0, Verdict::Drop(Reason::ReplyWrongNeighbour));
+    assert_eq!(lab.d.connections(lab.now)[0].state, "ESTABLISHED", "the entry is untouched");
+    assert_eq!(lab.tx.0.len(), sent_before, "nothing sent on their behalf");
+    assert_eq!(lab.d.shared.counters.total(Reason::ReplyWrongInterface), 1);
+    assert_eq!(lab.d.shared.counters.total(Reason::ReplyWrongNeighbour), 1);
+    // The real server's own reply still goes through.
+    let (v, out) = lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "A", 64, b"data"));
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!(field_ip(&out, 12), VIP);
+    // An ICMP error about the reply direction, forged on the client's side, is refused too.
+    let mut err = Vec::new();
+    let quoted = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, RS1, 40001, 8080, "A", 64, b"");
+    PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC)
+        .ipv4(RS1, CLIENT, 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .write(&mut err, &quoted[14..])
+        .unwrap();
+    assert_eq!(lab.feed(0, &err).0, Verdict::Drop(Reason::ReplyWrongInterface));
+    assert_eq!(lab.d.connections(lab.now)[0].state, "ESTABLISHED");
+}
+
+#[test]
+fn reply_before_the_next_hop_is_resolved_is_judged_by_interface_alone() {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_UDP, 5353, &[(RS1, 5353, 1)]);
+    // The request is held for ARP: the real server's MAC is not known yet.
+    let (v, _) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 5353, b"q"));
+    assert_eq!(v, Verdict::Consumed);
+    assert_eq!(lab.d.connection_count(), 1);
+    let reply = udp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 5353, 40001, b"a");
+    let (v, _) = lab.feed(1, &reply);
+    assert_ne!(v, Verdict::Drop(Reason::ReplyWrongNeighbour));
+    assert_ne!(v, Verdict::Drop(Reason::ReplyWrongInterface));
+    let forged = udp_frame(CLIENT_MAC, OUT_MAC, RS1, CLIENT, 5353, 40001, b"a");
+    assert_eq!(lab.feed(0, &forged).0, Verdict::Drop(Reason::ReplyWrongInterface));
+}
+
+#[test]
+fn fullnat_reply_is_accepted_only_from_the_real_servers_side() {
+    const LIP: [u8; 4] = [198, 18, 1, 100];
+    let mut lab = Lab::new();
+    lab.service_with(80, &[(RS1, 8080, FwdMethod::FullNat)], &[LIP]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(0, CLIENT, CLIENT_MAC);
+    let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""));
+    let lport = l4_port(&out, 0);
+    let state = lab.d.connections(lab.now)[0].state.clone();
+    let forged = tcp_frame(CLIENT_MAC, OUT_MAC, RS1, LIP, 8080, lport, "R", 64, b"");
+    assert_eq!(lab.feed(0, &forged).0, Verdict::Drop(Reason::ReplyWrongInterface));
+    assert_eq!(lab.d.connections(lab.now)[0].state, state, "the entry is untouched");
+    let (v, back) = lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, LIP, 8080, lport, "SA", 64, b""));
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!((field_ip(&back, 12), field_ip(&back, 16)), (VIP, CLIENT));
+}
+
+#[test]
+fn dr_and_tun_are_not_judged_as_replies() {
+    let mut lab = Lab::new();
+    lab.service_with(80, &[(RS1, 80, FwdMethod::Route)], &[]);
+    lab.learn(1, RS1, RS1_MAC);
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""));
+    assert_eq!(v, Verdict::Forward(1));
+    // The client's next packets arrive on its own side: requests, never replies.
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "A", 64, b"x"));
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!(lab.d.shared.counters.total(Reason::ReplyWrongInterface), 0);
+}

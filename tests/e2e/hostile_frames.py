@@ -10,7 +10,12 @@ frames per second at most.
 Modes:
   hostile   (default) cycle through the hostile kinds (--kinds to choose), --count/--duration
   once      send every chosen kind --repeat times (exact accounting), at --rate
-  synflood  TCP SYNs to --vip:--port from random sources in --flood-net (inside 198.18.0.0/15)
+  synflood  TCP SYNs to --vip:--port from random sources in --flood-net (inside 198.18.0.0/15);
+            --sequential takes the sources in order instead (each address once per pass)
+  spoofreply  TCP RSTs that pretend to be a real server's reply: from --reply-src ADDR:PORT to
+            --reply-dst ADDR:PORT, sent from the client side to the director's MAC; each one's
+            sequence number is taken from the last segment the client got from --vip, so it
+            would land in the client's window
   list      print "KIND COUNTER" (the rvs counter each kind should raise, "-" for none)
 
 At the end it prints one line per kind: "sent KIND N" (and "skipped KIND reason").
@@ -59,6 +64,16 @@ def ip_hdr(src, dst, proto, payload_len, ihl=5, ttl=64, flags_frag=0, version=4,
     return h[:10] + struct.pack("!H", c) + h[12:]
 
 
+def tcp_doff(sport, dport, doff):
+    """A bare 20-byte TCP SYN header whose data offset field says `doff` words."""
+    return struct.pack("!HHIIBBHHH", sport, dport, 1000, 0, (doff & 0xF) << 4, 0x02, 64240, 0, 0)
+
+
+def udp_lying(sport, dport, payload, length):
+    """A UDP datagram whose length field says `length` (checksum 0: none, legal in IPv4)."""
+    return struct.pack("!HHHH", sport, dport, length & 0xFFFF, 0) + payload
+
+
 class Builder:
     def __init__(a, args, my_mac, mtu):
         a.a = args
@@ -105,7 +120,12 @@ class Builder:
         k["frag-last"] = (lambda: a.ip4(b"\0" * 32, 17, flags_frag=0x0001), "drop-ip-fragment")
         k["frag-df-mf"] = (lambda: a.ip4(udp9, 17, flags_frag=0x6000), "drop-ip-fragment")
         k["tcp-truncated"] = (lambda: a.ip4(tcp_syn[:10], 6), "drop-l4-truncated")
-        k["tcp-bad-doff"] = (lambda: a.ip4(tcp_syn[:12] + bytes([0x40]) + tcp_syn[13:], 6), "drop-l4-truncated")
+        k["tcp-bad-doff"] = (lambda: a.ip4(tcp_syn[:12] + bytes([0x40]) + tcp_syn[13:], 6), "drop-tcp-bad-data-offset")
+        # L4 lengths that lie (issue 10, item 6): each would otherwise be forwarded and tracked.
+        # Fixed source ports so a test can look for their (absent) connection entries.
+        k["tcp-doff-15"] = (lambda: a.ip4(tcp_doff(40101, a.a.port, 15), 6), "drop-tcp-bad-data-offset")
+        k["udp-len-300"] = (lambda: a.ip4(udp_lying(40102, a.a.udp_port, b"four", 300), 17), "drop-udp-bad-length")
+        k["udp-len-0"] = (lambda: a.ip4(udp_lying(40103, a.a.udp_port, b"four", 0), 17), "drop-udp-bad-length")
         k["udp-truncated"] = (lambda: a.ip4(udp9[:4], 17), "drop-l4-truncated")
         k["icmp-truncated"] = (lambda: a.ip4(b"\x08\x00", 1), "drop-l4-truncated")
         k["icmp-bad-checksum"] = (lambda: a.eth(0x0800) + bytes(bytearray(raw(IP(src=s, dst=v) / ICMP(type=8, chksum=0x1234) / Raw(b"x" * 8)))), "drop-icmp-bad-checksum")
@@ -171,19 +191,23 @@ class Pacer:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", nargs="?", default="hostile", choices=["hostile", "once", "synflood", "list"])
+    p.add_argument("mode", nargs="?", default="hostile", choices=["hostile", "once", "synflood", "spoofreply", "list"])
     p.add_argument("--iface", default="eth0")
     p.add_argument("--dst-mac", help="the director's MAC (required to send)")
     p.add_argument("--src", default="198.18.0.10")
     p.add_argument("--vip", default="198.18.0.100")
     p.add_argument("--gw", default="198.18.0.1")
     p.add_argument("--port", type=int, default=80)
+    p.add_argument("--udp-port", type=int, default=5353, help="UDP service port of the L4-length kinds")
     p.add_argument("--kinds", default="all", help="comma list of kinds, or all")
     p.add_argument("--count", type=int, default=10000, help="at most this many frames (hard cap 1000000)")
     p.add_argument("--duration", type=float, default=5.0, help="at most this many seconds (hard cap 600)")
     p.add_argument("--rate", type=float, default=2000.0, help="at most this many frames a second (hard cap 200000)")
     p.add_argument("--repeat", type=int, default=1, help="once: frames of each kind")
     p.add_argument("--flood-net", default="198.18.64.0/18", help="synflood: source network (inside 198.18.0.0/15)")
+    p.add_argument("--sequential", action="store_true", help="synflood: sources in order, not random")
+    p.add_argument("--reply-src", help="spoofreply: the real server's ADDR:PORT to pretend to be")
+    p.add_argument("--reply-dst", help="spoofreply: the client's ADDR:PORT")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
     a.count = min(a.count, 1_000_000)
@@ -224,7 +248,8 @@ def main():
         vip = socket.inet_aton(a.vip)
         pacer = Pacer(a.rate, a.count, a.duration)
         while pacer.next():
-            src = struct.pack("!I", base + random.randrange(1, net.num_addresses - 1))
+            host = (pacer.n - 1) % (net.num_addresses - 2) + 1 if a.sequential else random.randrange(1, net.num_addresses - 1)
+            src = struct.pack("!I", base + host)
             sport = random.randint(1024, 65535)
             tcp = struct.pack("!HHIIBBHHH", sport, a.port, random.getrandbits(32), 0, 5 << 4, 0x02, 64240, 0, 0)
             ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, random.getrandbits(16), 0x4000, 64, 6, 0, src, vip)
@@ -233,6 +258,20 @@ def main():
             tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
             if not send("syn", eth + ip + tcp):
                 time.sleep(0.001)
+    elif a.mode == "spoofreply":
+        from scapy.all import sniff
+        (rs, rsport), (cl, cport) = [(x.rsplit(":", 1)[0], int(x.rsplit(":", 1)[1])) for x in (a.reply_src, a.reply_dst)]
+        check4(rs, cl, a.vip)
+        eth = bytes.fromhex(a.dst_mac.replace(":", "")) + bytes.fromhex(my_mac.replace(":", "")) + b"\x08\x00"
+
+        def from_vip(p):
+            return p.haslayer(TCP) and p[IP].src == a.vip and p[IP].dst == cl and p[TCP].dport == cport
+
+        pacer = Pacer(a.rate, a.count, a.duration)
+        while pacer.next():
+            got = sniff(iface=a.iface, count=1, timeout=0.5, lfilter=from_vip)
+            seq = (got[0][TCP].seq + len(got[0][TCP].payload)) & 0xFFFFFFFF if got else 0
+            send("spoof-reply-rst", eth + raw(IP(src=rs, dst=cl) / TCP(sport=rsport, dport=cport, flags="R", seq=seq)))
     else:
         b = Builder(a, my_mac, mtu)
         kinds = b.kinds()

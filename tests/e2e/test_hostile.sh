@@ -8,6 +8,12 @@
 # dropped and counted; a bounded SYN flood from random 198.18.64.0/18 sources never grows the
 # table past its bound, keeps rvs's memory flat, counts the refused SYNs, and leaves an
 # established download intact; new connections during that flood are reported.
+# g: TCP/UDP headers whose lengths lie (data offset 15 in 20 bytes, UDP length 300 in 12 bytes,
+# UDP length 0) are dropped under their own counters, create no entry and reach no real server.
+# h: RSTs spoofed from the client side as the real server's replies (src = real server ip:port,
+# dst = client ip:port) during a live download are dropped (drop-reply-wrong-interface), leave
+# the entry ESTABLISHED and the download intact.
+# HOSTILE_CASES="g h" runs only those cases (default: all).
 # Every flood is bounded in frames and seconds.
 # shellcheck disable=SC2317,SC2119
 set -euo pipefail
@@ -46,6 +52,8 @@ DMAC="$(ns_exec d cat /sys/class/net/d-out/address)"
 rvsadm -A -t "$VIP:80" -s rr
 rvsadm -a -t "$VIP:80" -r "$RS1:80" -m
 rvsadm -a -t "$VIP:80" -r "$RS2:80" -m
+rvsadm -A -u "$VIP:5353" -s rr
+rvsadm -a -u "$VIP:5353" -r "$RS1:5353" -m
 
 hostile() { ns_exec c "$PY" "$FRAMES" --iface eth0 --dst-mac "$DMAC" --vip "$VIP" "$@"; }
 # counter NAME: rvs's frame counter NAME (0 when not listed)
@@ -59,6 +67,11 @@ delta() {   # BEFORE-FILE AFTER-FILE NAME
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$RVS_PID/status"; }
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
+# packets the services took in (every service's InPkts): what reached a real server
+svc_inpkts() { rvsadm -Ln --stats --exact | awk '$1 == "TCP" || $1 == "UDP" {s += $4} END {print s + 0}'; }
+# conn_of ADDR:PORT: the -Lnc line whose client is ADDR:PORT (empty if none)
+conn_of() { rvsadm -Lnc | awk -v c="$1" '$4 == c'; }
+wanted() { [ -z "${HOSTILE_CASES:-}" ] || [[ " $HOSTILE_CASES " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------------------------- a
 # Each kind sent 5 times, slowly, with no other traffic: every counter moves by exactly what
@@ -219,12 +232,65 @@ case_f_new_connections() {
   fi
 }
 
-run_case "a. every hostile kind dropped under its own counter, exactly" case_a_exact
-run_case "b. hostile flood during a 20 MB download: intact, rvs serving, each counter moved" case_b_flood_during_download
-run_case "c. fragments (crafted and kernel-made) are dropped and counted" case_c_fragments
+# ---------------------------------------------------------------------------------- g
+# Issue 10, item 6: each frame alone, then: its own counter moved by one, no entry for its
+# source port, and the services' InPkts (packets handed to a real server) did not move.
+case_g_malformed_l4() {
+  local spec kind want sport b a in0 in1 bad=0
+  for spec in "tcp-doff-15 drop-tcp-bad-data-offset 40101" "udp-len-300 drop-udp-bad-length 40102" \
+              "udp-len-0 drop-udp-bad-length 40103"; do
+    read -r kind want sport <<<"$spec"
+    b="$(counter "$want")"; in0="$(svc_inpkts)"
+    hostile once --kinds "$kind" --repeat 1 --rate 10 >/dev/null
+    sleep 0.5
+    a="$(counter "$want")"; in1="$(svc_inpkts)"
+    log "  $kind: $want +$((a - b)); packets to real servers +$((in1 - in0)); entry: '$(conn_of "$NAT_CLIENT:$sport")'"
+    [ $((a - b)) = 1 ] || { warn "  $kind: $want moved by $((a - b)), expected 1"; bad=1; }
+    [ "$in1" = "$in0" ] || { warn "  $kind was forwarded to a real server"; bad=1; }
+    [ -z "$(conn_of "$NAT_CLIENT:$sport")" ] || { warn "  $kind created a connection entry"; bad=1; }
+  done
+  [ "$bad" = 0 ]
+}
+
+# ---------------------------------------------------------------------------------- h
+# Issue 10, item 7: NAT replies are accepted only on the interface the real server is reached
+# through (and from its next hop's MAC once known), like rp_filter.
+case_h_spoofed_reply() {
+  local dl="$RUN_DIR/h.download" pid rc=0 line client rs b a sent state
+  b="$(counter drop-reply-wrong-interface)"
+  ns_exec c curl -sS --noproxy '*' --max-time 60 --limit-rate 1500K -o "$dl" "http://$VIP/big.bin" \
+    2>"$RUN_DIR/h.err" &
+  pid=$!
+  established() { rvsadm -Lnc | awk -v v="$VIP:80" '$5 == v && $3 == "ESTABLISHED" {f = 1} END {exit !f}'; }
+  wait_until 5 established || { warn "the download never showed as ESTABLISHED"; rvsadm -Lnc >&2; return 1; }
+  line="$(rvsadm -Lnc | awk -v v="$VIP:80" '$5 == v && $3 == "ESTABLISHED"' | head -1)"
+  client="$(awk '{print $4}' <<<"$line")"; rs="$(awk '{print $6}' <<<"$line")"
+  log "  download $client -> $VIP:80 via $rs; spoofing RSTs from $rs to $client on the client side"
+  sent="$(hostile spoofreply --reply-src "$rs" --reply-dst "$client" --count 10 --rate 10 --duration 4 \
+    | awk '$1 == "sent" {s += $3} END {print s + 0}')"
+  sleep 0.3
+  state="$(conn_of "$client" | awk '{print $3}')"
+  a="$(counter drop-reply-wrong-interface)"
+  local running=yes; pid_alive "$pid" || running=no
+  log "  $sent spoofed RSTs sent; drop-reply-wrong-interface +$((a - b)); entry state now '$state'; download still running: $running"
+  wait "$pid" || rc=$?
+  log "  download: curl exit $rc, $(stat -c %s "$dl" 2>/dev/null || echo 0) bytes"
+  assert_eq "$sent" "$((a - b))" "every spoofed reply counted under drop-reply-wrong-interface"
+  assert_eq ESTABLISHED "$state" "the entry's state after the spoofed RSTs"
+  assert_eq 0 "$rc" "curl exit status of the download under spoofed RSTs ($(cat "$RUN_DIR/h.err"))"
+  assert_eq "$(sha "$BIG_FILE")" "$(sha "$dl")" "sha256 of the download under spoofed RSTs"
+}
+
+wanted g && run_case "g. malformed L4 lengths (TCP doff 15, UDP length 300 and 0) dropped, counted, untracked" case_g_malformed_l4
+wanted h && run_case "h. replies spoofed from the client side: dropped, counted, the download intact" case_h_spoofed_reply
+wanted a && run_case "a. every hostile kind dropped under its own counter, exactly" case_a_exact
+wanted b && run_case "b. hostile flood during a 20 MB download: intact, rvs serving, each counter moved" case_b_flood_during_download
+wanted c && run_case "c. fragments (crafted and kernel-made) are dropped and counted" case_c_fragments
+if wanted d || wanted e || wanted f; then
 flood_run   # after a-c: the flood leaves the table full of SYN_RECV entries for 60 s
 run_case "d. SYN flood: table stays within $TABLE, refusals counted, memory flat" case_d_synflood_bounded
 run_case "e. SYN flood: an established download stays intact" case_e_established_survives
 run_case "f. SYN flood: new connections during the flood succeed" case_f_new_connections
+fi
 if stop_rvs; then pass "k. SIGTERM after the floods: clean stop"; else fail "k. SIGTERM after the floods: clean stop"; fi
 finish
