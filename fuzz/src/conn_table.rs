@@ -474,6 +474,7 @@ impl Run {
     }
 
     /// Every invariant, after every operation.
+    #[allow(clippy::len_zero)] // is_empty is checked against len itself
     fn check(&self) {
         let t = &self.t;
         if t.len() != self.live.len() || t.len() > t.capacity() || t.capacity() != CAPACITY {

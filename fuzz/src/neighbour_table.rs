@@ -291,6 +291,7 @@ impl Run {
     }
 
     /// Every invariant, after every operation.
+    #[allow(clippy::len_zero)] // is_empty is checked against len itself
     fn check(&mut self) {
         let t = &self.t;
         let reachable = self.reachable();
