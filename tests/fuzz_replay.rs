@@ -30,8 +30,9 @@ fn replay(target: &str) {
     let mut failed = Vec::new();
     for f in corpus.iter().chain(&artifacts) {
         let data = std::fs::read(f).unwrap();
-        if std::panic::catch_unwind(|| fuzz_support::run(target, &data)).is_err() {
-            failed.push(f.display().to_string());
+        if let Err(e) = std::panic::catch_unwind(|| fuzz_support::run(target, &data)) {
+            let why = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+            failed.push(format!("{}: {}", f.display(), why.unwrap_or_default()));
         }
     }
     assert!(failed.is_empty(), "fuzz target {target} panicked on:\n  {}", failed.join("\n  "));
@@ -66,6 +67,16 @@ fn save_file() {
 #[test]
 fn checksum() {
     replay("checksum");
+}
+
+#[test]
+fn conn_table() {
+    replay("conn_table");
+}
+
+#[test]
+fn neighbour_table() {
+    replay("neighbour_table");
 }
 
 /// The seeds reach what they are meant to: both directions, ICMP errors
@@ -123,6 +134,27 @@ fn pipeline_seeds_reach_the_interesting_paths() {
     assert!(missing.is_empty(), "no pipeline seed reaches: {missing:?}");
 }
 
+/// The pipeline target keeps its services between inputs (building them was
+/// most of its time): an input must do on them, after any other input, what
+/// it does on a fresh lab, or a crash the fuzzer finds would not reproduce
+/// on its own.
+#[test]
+fn pipeline_input_does_the_same_after_other_inputs() {
+    let seeds = fuzz_support::seeds::pipeline();
+    let control = seeds.iter().find(|(n, _)| n == "session-control").expect("the control session seed");
+    let mut differ = Vec::new();
+    for (i, (name, data)) in seeds.iter().enumerate() {
+        // Scheduling, control operations and timeouts changed by others first.
+        fuzz_support::pipeline(&control.1);
+        fuzz_support::pipeline(&seeds[(i + 1) % seeds.len()].1);
+        if fuzz_support::pipeline_trace(data, false) != fuzz_support::pipeline_trace(data, true) {
+            differ.push(name.clone());
+        }
+    }
+    eprintln!("{} pipeline seeds replayed on kept services and on fresh labs", seeds.len());
+    assert!(differ.is_empty(), "inputs that depend on the inputs before them: {differ:?}");
+}
+
 /// Write the seed corpora (`fuzz/corpus/<target>/`), replacing the old ones.
 #[test]
 #[ignore]
@@ -135,6 +167,8 @@ fn regenerate() {
     let mut all: Vec<(&str, String, Vec<u8>)> =
         fuzz_support::seeds::pipeline().into_iter().map(|(n, b)| ("pipeline", n, b)).collect();
     all.extend(fuzz_support::seeds::texts(&root(), Path::new("/work/shared/seeds")));
+    all.extend(fuzz_support::conn_table::seeds().into_iter().map(|(n, b)| ("conn_table", n, b)));
+    all.extend(fuzz_support::neighbour_table::seeds().into_iter().map(|(n, b)| ("neighbour_table", n, b)));
     for t in fuzz_support::TARGETS {
         let d = corpus.join(t);
         let _ = std::fs::remove_dir_all(&d);

@@ -1,0 +1,644 @@
+//! The `conn_table` fuzz target: a random sequence of operations on a small
+//! [`ConnTable`] (insert, template and controlled insert, remove, state and
+//! expiry changes, expire as the clock advances, eviction under pressure,
+//! template invalidation and rebinding, clear), checked after every operation
+//! against a model kept here: what must be present, findable in both
+//! directions, counted on its real server and local address, and expired on
+//! time; what was removed must be gone.
+//!
+//! Only the table's public API is used. Adding an operation is one arm in
+//! [`Run::step`] plus its model update.
+
+use super::ops::{duration, Ops};
+use rvs::ipvs::conn::{ConnTable, FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
+use rvs::ipvs::dest::Dest;
+use rvs::ipvs::laddr::Laddr;
+use rvs::ipvs::service::Service;
+use rvs::ipvs::state::ConnState;
+use rvs::ipvs::types::{DestSpec, FwdMethod, ServiceKey, ServiceSpec};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// Small, so that the table is often full and keys collide.
+pub const CAPACITY: usize = 8;
+const START_MS: u64 = 1_000_000;
+/// The service's persistence: a template with live connections is re-armed for this long.
+const PERSISTENT_S: u32 = 5;
+/// One lap of the expiry wheel (s): an entry is looked at at least this often.
+const HORIZON_S: u64 = 1024;
+/// Flow keys drawn from (both directions share the pool) and template keys.
+const FLOW_KEYS: usize = 12;
+const TEMPLATE_KEYS: usize = 4;
+
+/// An expiry lowered in place (as the pipeline does on a state change, e.g.
+/// ESTABLISHED's 900 s to CLOSE's 10 s) must take effect within a second of
+/// coming due, as an extended one does. False: only within one lap of the
+/// wheel (what the table's lazy rescheduling promises today).
+pub const STRICT_SHORTENED_EXPIRY: bool = true;
+
+/// A template may be removed while connections it placed live (the API
+/// allows it; eviction may do it). False: only templates placing nothing.
+pub const REMOVE_PLACING_TEMPLATES: bool = true;
+
+const VIP: u32 = 0xc612_0064;
+const CLIENT_NET: u32 = 0xc612_0000;
+const VIP_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+
+fn flow_key(i: usize) -> FlowKey {
+    let i = i % FLOW_KEYS;
+    FlowKey { saddr: CLIENT_NET | (i % 3) as u32, daddr: VIP, sport: 1000 + (i / 3) as u16, dport: 80, proto: 6 }
+}
+
+fn template_key(i: usize) -> FlowKey {
+    FlowKey {
+        saddr: CLIENT_NET | (i % TEMPLATE_KEYS) as u32,
+        daddr: VIP,
+        sport: 0,
+        dport: 80,
+        proto: 6 | TEMPLATE_PROTO,
+    }
+}
+
+fn all_keys() -> impl Iterator<Item = FlowKey> {
+    (0..FLOW_KEYS).map(flow_key).chain((0..TEMPLATE_KEYS).map(template_key))
+}
+
+/// The states a new entry starts in (the pipeline's: a SYN, UDP, other).
+const NEW_STATES: [ConnState; 4] = [ConnState::SynRecv, ConnState::Udp, ConnState::None, ConnState::SynSent];
+const STATES: [ConnState; 12] = [
+    ConnState::None,
+    ConnState::Established,
+    ConnState::SynSent,
+    ConnState::SynRecv,
+    ConnState::FinWait,
+    ConnState::TimeWait,
+    ConnState::Close,
+    ConnState::CloseWait,
+    ConnState::LastAck,
+    ConnState::Listen,
+    ConnState::SynAck,
+    ConnState::Udp,
+];
+
+/// What the model knows of one live entry.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// Unique per insert, stored in the entry's `caddr` to recognise it in `expire`'s callback.
+    serial: u32,
+    in_key: FlowKey,
+    out_key: Option<FlowKey>,
+    template: bool,
+    /// The live template that placed this entry.
+    controller: Option<u32>,
+    dest: usize,
+    laddr: bool,
+    state: ConnState,
+    /// Counted in its dest's ActiveConn.
+    active: bool,
+    expires_ms: u64,
+    /// The table's wheel cursor (s) when the entry was linked.
+    linked_sec: u64,
+    /// Its expiry was lowered in place at some point.
+    shortened: bool,
+    /// A template made unfindable.
+    invalidated: bool,
+}
+
+struct Run {
+    t: ConnTable,
+    dests: [Arc<Dest>; 2],
+    svc: Arc<Service>,
+    laddr: Arc<Laddr>,
+    live: BTreeMap<u32, Entry>,
+    now: u64,
+    /// The last second the table's wheel processed, as the model follows it.
+    cursor_sec: u64,
+    serial: u32,
+    /// The operations so far, for the failure message.
+    trace: Vec<String>,
+}
+
+fn dest(last: u8) -> Arc<Dest> {
+    Arc::new(Dest::new(&DestSpec {
+        addr: Ipv4Addr::new(198, 18, 1, last),
+        port: 80,
+        fwd: FwdMethod::Masq,
+        weight: 1,
+        u_threshold: 0,
+        l_threshold: 0,
+    }))
+}
+
+/// Run one input: a sequence of operations, checked after each.
+pub fn conn_table(data: &[u8]) {
+    let svc = Service::new(ServiceSpec {
+        key: ServiceKey::Addr { proto: 6, addr: VIP_ADDR, port: 80 },
+        scheduler: "rr".into(),
+        persistent: Some(PERSISTENT_S),
+        netmask: Ipv4Addr::BROADCAST,
+        sched_flags: vec![],
+        ops: false,
+        laddrs: vec![],
+    })
+    .expect("fuzz harness: service");
+    let mut run = Run {
+        t: ConnTable::new(CAPACITY, START_MS),
+        dests: [dest(11), dest(12)],
+        svc: Arc::new(svc),
+        laddr: Arc::new(Laddr::new(0xc612_0164)),
+        live: BTreeMap::new(),
+        now: START_MS,
+        cursor_sec: START_MS / 1000,
+        serial: 0,
+        trace: Vec::new(),
+    };
+    let mut ops = Ops::new(data);
+    while let Some(op) = ops.op() {
+        run.step(op, &mut ops);
+        run.check();
+    }
+    run.t.clear();
+    run.live.clear();
+    run.trace.push("clear (end)".into());
+    run.check();
+}
+
+impl Run {
+    fn fail(&self, what: String) -> ! {
+        panic!("conn_table: {what}\n  after: {}", self.trace.join("; "))
+    }
+
+    fn step(&mut self, op: u8, r: &mut Ops) {
+        match op % 12 {
+            0..=2 => {
+                let in_key = flow_key(r.below(FLOW_KEYS));
+                let out = r.below(FLOW_KEYS + 1);
+                let out_key = Some(flow_key(out)).filter(|k| out < FLOW_KEYS && *k != in_key);
+                let state = NEW_STATES[r.below(NEW_STATES.len())];
+                let (expires, dest, laddr) = (duration(r.byte()), r.below(2), r.byte() & 1 == 1);
+                // op 2: a connection placed by a template (any id: the table
+                // must ignore one that is not a live template).
+                let controller = (op % 12 == 2).then(|| r.below(CAPACITY) as u32);
+                self.insert(in_key, out_key, false, state, expires, dest, laddr, controller);
+            }
+            3 => {
+                let key = template_key(r.below(TEMPLATE_KEYS));
+                let (expires, dest) = (duration(r.byte()), r.below(2));
+                self.insert(key, None, true, ConnState::None, expires, dest, false, None);
+            }
+            4 => {
+                let placing: Vec<u32> = self.live.values().filter_map(|e| e.controller).collect();
+                let removable = |id: u32, e: &Entry| REMOVE_PLACING_TEMPLATES || !e.template || !placing.contains(&id);
+                let Some(id) = self.pick_id(r, removable) else { return };
+                self.trace.push(format!("remove {id}"));
+                self.t.remove(id);
+                self.forget(id);
+            }
+            5 => {
+                // Removing an id that is not live changes nothing.
+                let id = r.below(CAPACITY) as u32;
+                if self.live.contains_key(&id) {
+                    return;
+                }
+                self.trace.push(format!("remove free {id}"));
+                self.t.remove(id);
+            }
+            6 => {
+                let Some(id) = self.pick(r, |e| !e.template) else { return };
+                let state = STATES[r.below(STATES.len())];
+                self.trace.push(format!("set_state {id} {state:?}"));
+                self.t.set_state(id, state);
+                let e = self.live.get_mut(&id).expect("picked");
+                if e.state != state {
+                    e.state = state;
+                    e.active = state == ConnState::Established;
+                }
+            }
+            7 => {
+                // A packet stores a new expiry (longer or shorter) in the entry.
+                let Some(id) = self.pick(r, |_| true) else { return };
+                let expires = self.now + duration(r.byte());
+                self.trace.push(format!("expires {id} +{}", expires - self.now));
+                self.t.get_mut(id).expires_ms = expires;
+                let e = self.live.get_mut(&id).expect("picked");
+                e.shortened |= expires < e.expires_ms;
+                e.expires_ms = expires;
+            }
+            8 => {
+                let advance = duration(r.byte());
+                self.expire(advance);
+            }
+            9 => self.drop_half_open(u64::from_le_bytes([r.byte(), r.byte(), r.byte(), r.byte(), 0, 0, 0, 0])),
+            10 => {
+                let Some(id) = self.pick(r, |e| e.template) else { return };
+                if r.byte() & 1 == 0 {
+                    self.trace.push(format!("invalidate_template {id}"));
+                    self.t.invalidate_template(id, self.now);
+                    let e = self.live.get_mut(&id).expect("picked");
+                    e.invalidated = true;
+                    e.shortened |= self.now < e.expires_ms;
+                    e.expires_ms = self.now;
+                } else {
+                    let d = r.below(2);
+                    self.trace.push(format!("rebind_template {id} dest{d}"));
+                    self.t.rebind_template(id, self.dests[d].clone());
+                    self.live.get_mut(&id).expect("picked").dest = d;
+                }
+            }
+            _ => {
+                self.trace.push("clear".into());
+                self.t.clear();
+                self.live.clear();
+            }
+        }
+    }
+
+    /// A live entry (that `want` accepts), chosen by the next argument byte.
+    fn pick(&self, r: &mut Ops, want: impl Fn(&Entry) -> bool) -> Option<u32> {
+        self.pick_id(r, |_, e| want(e))
+    }
+
+    fn pick_id(&self, r: &mut Ops, want: impl Fn(u32, &Entry) -> bool) -> Option<u32> {
+        let ids: Vec<u32> = self.live.iter().filter(|(&id, e)| want(id, e)).map(|(&id, _)| id).collect();
+        let i = r.below(ids.len());
+        ids.get(i).copied()
+    }
+
+    /// Which live entry a key should find.
+    fn expected(&self, key: &FlowKey) -> Option<(u32, Side)> {
+        let mut found = None;
+        for (&id, e) in &self.live {
+            let hit = if !e.invalidated && e.in_key == *key {
+                Some((id, Side::In))
+            } else if e.out_key == Some(*key) {
+                Some((id, Side::Out))
+            } else {
+                None
+            };
+            if let Some(h) = hit {
+                assert!(found.is_none(), "fuzz harness: model holds key {key:?} twice");
+                found = Some(h);
+            }
+        }
+        found
+    }
+
+    fn controlled(&self, template: u32) -> usize {
+        self.live.values().filter(|e| e.controller == Some(template)).count()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn insert(
+        &mut self,
+        in_key: FlowKey,
+        out_key: Option<FlowKey>,
+        template: bool,
+        state: ConnState,
+        expires_in: u64,
+        dest: usize,
+        laddr: bool,
+        controller: Option<u32>,
+    ) {
+        self.serial += 1;
+        let serial = self.serial;
+        let expires_ms = self.now + expires_in;
+        self.trace.push(format!(
+            "insert#{serial} {}{}{} {state:?} +{expires_in}ms{}",
+            if template { "template " } else { "" },
+            key_name(&in_key),
+            out_key.map(|k| format!("/{}", key_name(&k))).unwrap_or_default(),
+            controller.map(|c| format!(" controller {c}")).unwrap_or_default()
+        ));
+        let want = if self.expected(&in_key).is_some() || out_key.is_some_and(|k| self.expected(&k).is_some()) {
+            Err(InsertError::Collision)
+        } else if self.live.len() >= CAPACITY {
+            Err(InsertError::Full)
+        } else {
+            Ok(())
+        };
+        let got = self.t.insert(
+            NewConn {
+                proto: in_key.proto & !TEMPLATE_PROTO,
+                state,
+                fwd: if out_key.is_some() { FwdMethod::Masq } else { FwdMethod::Route },
+                caddr: serial,
+                cport: in_key.sport,
+                vaddr: VIP,
+                vport: 80,
+                daddr: 0xc612_010b,
+                dport: 80,
+                laddr: 0,
+                lport: 0,
+                dest: self.dests[dest].clone(),
+                svc: self.svc.clone(),
+                laddr_ref: laddr.then(|| self.laddr.clone()),
+                expires_ms,
+                in_key,
+                out_key,
+                template,
+                controller,
+            },
+            self.now,
+        );
+        match (want, got) {
+            (Err(w), Err(g)) if w == g => {}
+            (Ok(()), Ok(id)) => {
+                if id as usize >= CAPACITY || self.live.contains_key(&id) {
+                    self.fail(format!("insert returned id {id}, not a free slot"));
+                }
+                let controller = controller.filter(|c| self.live.get(c).is_some_and(|e| e.template));
+                let e = Entry {
+                    serial,
+                    in_key,
+                    out_key,
+                    template,
+                    controller,
+                    dest,
+                    laddr,
+                    state,
+                    active: false,
+                    expires_ms,
+                    linked_sec: self.cursor_sec,
+                    shortened: false,
+                    invalidated: false,
+                };
+                self.live.insert(id, e);
+            }
+            (w, g) => self.fail(format!("insert: expected {w:?}, got {g:?}")),
+        }
+    }
+
+    /// The model's side of removing `id`: what it placed no longer holds it.
+    fn forget(&mut self, id: u32) {
+        self.live.remove(&id);
+        for e in self.live.values_mut() {
+            if e.controller == Some(id) {
+                e.controller = None;
+            }
+        }
+    }
+
+    fn removed_from_table(&self, id: u32) -> bool {
+        self.t.get(id).dest.is_none()
+    }
+
+    fn expire(&mut self, advance: u64) {
+        self.now += advance;
+        let now = self.now;
+        self.trace.push(format!("expire +{advance}ms"));
+        // Templates that placed live connections when the wheel turned (some
+        // of those may expire in the same turn, after the template was re-armed).
+        let placing: Vec<u32> = self.live.keys().copied().filter(|&id| self.controlled(id) > 0).collect();
+        let mut seen: Vec<(u32, u64)> = Vec::new();
+        let n = self.t.expire(now, |c| seen.push((c.caddr, c.expires_ms)));
+        self.cursor_sec = self.cursor_sec.max(now / 1000);
+        if n != seen.len() {
+            self.fail(format!("expire returned {n} but called back {} times", seen.len()));
+        }
+        for &(serial, expires) in &seen {
+            let Some((&id, e)) = self.live.iter().find(|(_, e)| e.serial == serial) else {
+                self.fail(format!("expire called back for #{serial}, not live"));
+            };
+            if e.expires_ms > now || expires != e.expires_ms {
+                self.fail(format!("expired #{serial} due at {} (saw {expires}) at {now}", e.expires_ms));
+            }
+            if e.template && self.controlled(id) > 0 {
+                self.fail(format!(
+                    "expired template #{serial} while {} connections it placed live",
+                    self.controlled(id)
+                ));
+            }
+            if !self.removed_from_table(id) {
+                self.fail(format!("expired #{serial} still in the table"));
+            }
+            self.forget(id);
+        }
+        let ids: Vec<u32> = self.live.keys().copied().collect();
+        for id in ids {
+            if self.removed_from_table(id) {
+                self.fail(format!("#{} removed by expire without its callback", self.live[&id].serial));
+            }
+            // A template kept for the connections it placed is re-armed.
+            let got = self.t.get(id).expires_ms;
+            let e = self.live.get_mut(&id).expect("live");
+            if got != e.expires_ms
+                && e.template
+                && placing.contains(&id)
+                && e.expires_ms <= now
+                && got == now + PERSISTENT_S as u64 * 1000
+            {
+                e.expires_ms = got;
+                e.shortened = false;
+                e.linked_sec = now / 1000;
+            }
+        }
+        let now_sec = now / 1000;
+        for e in self.live.values() {
+            if e.expires_ms > now {
+                continue;
+            }
+            let due_sec = e.expires_ms / 1000;
+            let overdue = if e.shortened && !STRICT_SHORTENED_EXPIRY {
+                now_sec > due_sec + HORIZON_S
+            } else {
+                due_sec < now_sec && e.linked_sec < now_sec
+            };
+            if overdue {
+                self.fail(format!(
+                    "#{} ({}) due at {} is still live at {now} ({:.1} s late){}",
+                    e.serial,
+                    key_name(&e.in_key),
+                    e.expires_ms,
+                    (now - e.expires_ms) as f64 / 1000.0,
+                    if e.shortened { ", its expiry had been lowered in place" } else { "" }
+                ));
+            }
+        }
+    }
+
+    fn drop_half_open(&mut self, seed: u64) {
+        self.trace.push(format!("drop_half_open {seed}"));
+        let dropped = self.t.drop_half_open(seed);
+        let gone: Vec<u32> = self.live.keys().copied().filter(|&id| self.removed_from_table(id)).collect();
+        if dropped != (gone.len() == 1) || gone.len() > 1 {
+            self.fail(format!("drop_half_open returned {dropped} and removed {gone:?}"));
+        }
+        for id in gone {
+            let e = &self.live[&id];
+            if e.template || !matches!(e.state, ConnState::SynRecv | ConnState::None) {
+                self.fail(format!("drop_half_open removed #{} in {:?} (template: {})", e.serial, e.state, e.template));
+            }
+            self.forget(id);
+        }
+    }
+
+    /// Every invariant, after every operation.
+    #[allow(clippy::len_zero)] // is_empty is checked against len itself
+    fn check(&self) {
+        let t = &self.t;
+        if t.len() != self.live.len() || t.len() > t.capacity() || t.capacity() != CAPACITY {
+            self.fail(format!("len {} capacity {}, model holds {}", t.len(), t.capacity(), self.live.len()));
+        }
+        if t.is_full() != (t.len() == CAPACITY) || t.is_empty() != (t.len() == 0) {
+            self.fail(format!("is_full {} is_empty {} at len {}", t.is_full(), t.is_empty(), t.len()));
+        }
+        // Every key finds exactly what the model says, in the right direction;
+        // removed and invalidated keys find nothing.
+        for key in all_keys() {
+            let (want, got) = (self.expected(&key), t.lookup(&key));
+            if want != got || t.key_free(&key) != want.is_none() {
+                self.fail(format!("lookup {}: expected {want:?}, got {got:?}", key_name(&key)));
+            }
+        }
+        for (&id, e) in &self.live {
+            let c = t.get(id);
+            let same_dest = c.dest.as_ref().is_some_and(|d| Arc::ptr_eq(d, &self.dests[e.dest]));
+            if !same_dest
+                || c.svc.is_none()
+                || c.caddr != e.serial
+                || c.template != e.template
+                || c.state != e.state
+                || c.active != e.active
+                || c.expires_ms != e.expires_ms
+                || c.laddr_ref.is_some() != e.laddr
+            {
+                self.fail(format!(
+                    "entry {id} differs: model {e:?}; table state {:?} active {} expires {} template {} caddr {}",
+                    c.state, c.active, c.expires_ms, c.template, c.caddr
+                ));
+            }
+        }
+        // The real servers' and the local address's counts follow the entries.
+        for (i, d) in self.dests.iter().enumerate() {
+            let mine = || self.live.values().filter(move |e| e.dest == i);
+            let active = mine().filter(|e| !e.template && e.active).count() as u32;
+            let inactive = mine().filter(|e| !e.template && !e.active).count() as u32;
+            let persistent = mine().filter(|e| e.template).count() as u32;
+            let got = (d.active_conns(), d.inactive_conns(), d.persistent_conns());
+            if got != (active, inactive, persistent) {
+                self.fail(format!(
+                    "dest{i} counts (active, inactive, persistent) {got:?}, expected {:?}",
+                    (active, inactive, persistent)
+                ));
+            }
+        }
+        let laddr = self.live.values().filter(|e| e.laddr).count() as u64;
+        if self.laddr.conns() != laddr {
+            self.fail(format!("local address holds {} ports, expected {laddr}", self.laddr.conns()));
+        }
+        if t.views(self.now).len() != self.live.len() {
+            self.fail(format!("views list {} entries, expected {}", t.views(self.now).len(), self.live.len()));
+        }
+    }
+}
+
+fn key_name(k: &FlowKey) -> String {
+    if k.proto & TEMPLATE_PROTO != 0 {
+        format!("T{}", k.saddr & 0xff)
+    } else if k.daddr == VIP {
+        format!("c{}:{}", k.saddr & 0xff, k.sport)
+    } else {
+        format!("{k:?}")
+    }
+}
+
+/// Seed inputs: op sequences reaching every operation. None lowers an
+/// expiry it then waits for, nor removes a template placing connections.
+pub fn seeds() -> Vec<(String, Vec<u8>)> {
+    // Argument bytes as `step` reads them; durations are `ops::DURATIONS_MS` codes.
+    let ins = |i: u8, o: u8, state: u8, exp: u8, dest: u8, laddr: u8| vec![0, i, o, state, exp, dest, laddr];
+    let placed = |i: u8, o: u8, exp: u8, controller: u8| vec![2, i, o, 0, exp, 0, 0, controller];
+    let template = |k: u8, exp: u8, dest: u8| vec![3, k, exp, dest];
+    let remove = |pick: u8| vec![4, pick];
+    let remove_free = |id: u8| vec![5, id];
+    let set_state = |pick: u8, state: u8| vec![6, pick, state];
+    let extend = |pick: u8, exp: u8| vec![7, pick, exp];
+    let expire = |code: u8| vec![8, code];
+    let evict = |seed: u8| vec![9, seed, 1, 2, 3];
+    let invalidate = |pick: u8| vec![10, pick, 0];
+    let rebind = |pick: u8, dest: u8| vec![10, pick, 1, dest];
+    let clear = || vec![11];
+    let none = FLOW_KEYS as u8;
+    vec![
+        (
+            "fill-collide-full".into(),
+            [
+                ins(0, none, 0, 9, 0, 0),
+                ins(0, 3, 0, 9, 0, 0),
+                ins(1, 0, 1, 9, 1, 1),
+                ins(1, 2, 1, 8, 1, 1),
+                ins(2, none, 2, 10, 0, 0),
+                ins(4, 5, 0, 9, 0, 1),
+                ins(6, 7, 3, 13, 1, 0),
+                ins(8, none, 0, 7, 0, 0),
+                ins(9, 10, 1, 14, 1, 1),
+                ins(11, none, 0, 15, 0, 0),
+                ins(3, none, 0, 9, 0, 0),
+                expire(7),
+                expire(10),
+                ins(3, none, 0, 9, 0, 0),
+                expire(13),
+                expire(15),
+            ]
+            .concat(),
+        ),
+        (
+            "templates".into(),
+            [
+                template(0, 4, 0),
+                placed(0, none, 13, 0),
+                placed(1, none, 9, 5),
+                template(0, 4, 1),
+                template(1, 4, 1),
+                expire(7),
+                expire(7),
+                invalidate(0),
+                expire(7),
+                template(0, 10, 0),
+                rebind(0, 1),
+                remove(1),
+                expire(13),
+                expire(15),
+            ]
+            .concat(),
+        ),
+        (
+            "states-evict".into(),
+            [
+                ins(0, 1, 0, 9, 0, 0),
+                ins(2, 3, 2, 9, 0, 0),
+                ins(4, 5, 1, 9, 1, 0),
+                ins(6, 7, 0, 9, 1, 1),
+                set_state(0, 1),
+                set_state(1, 1),
+                set_state(1, 6),
+                set_state(2, 3),
+                evict(1),
+                evict(7),
+                evict(200),
+                extend(0, 13),
+                remove_free(7),
+                remove(0),
+                remove(0),
+                clear(),
+                ins(0, 1, 0, 9, 0, 0),
+                expire(10),
+            ]
+            .concat(),
+        ),
+        (
+            "past-the-horizon".into(),
+            [
+                ins(0, 1, 0, 15, 0, 0),
+                ins(2, none, 1, 14, 1, 0),
+                expire(14),
+                extend(0, 15),
+                expire(14),
+                expire(15),
+                expire(15),
+            ]
+            .concat(),
+        ),
+    ]
+}
