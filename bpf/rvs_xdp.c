@@ -2,7 +2,8 @@
 //
 // Frames for the host's own addresses (the kernel's addresses on this
 // interface: SSH, probes, health checks, package updates), ARP about them,
-// and everything that is neither IPv4 nor ARP (IPv6) go to the kernel's stack.
+// VRRP (IP protocol 112) and everything that is neither IPv4 nor ARP (IPv6)
+// go to the kernel's stack.
 // Everything else goes to rvs's AF_XDP socket of the receiving queue: VIPs,
 // director and FULLNAT local addresses, and NAT replies (whose destination is
 // the client, not an address of the director).
@@ -32,6 +33,7 @@ struct {
 } host_addrs SEC(".maps");
 
 #define ETH_HLEN_ 14
+#define IPPROTO_VRRP_ 112
 
 SEC("xdp")
 int rvs_xdp(struct xdp_md *ctx)
@@ -53,6 +55,13 @@ int rvs_xdp(struct xdp_md *ctx)
             return XDP_PASS;
     } else if (proto == ETH_P_IP) {
         if (data + ETH_HLEN_ + 20 > end)
+            return XDP_PASS;
+        // VRRP belongs to keepalived on the host stack beside rvs; rvs
+        // never handles it. Every protocol-112 frame goes up, not only
+        // adverts to 224.0.0.18: keepalived's unicast_peer mode sends them to
+        // a peer's address of the operator's choosing, and a VRRP frame the
+        // kernel has no listener for is dropped there at no cost to rvs.
+        if (p[ETH_HLEN_ + 9] == IPPROTO_VRRP_)
             return XDP_PASS;
         __builtin_memcpy(&addr, p + ETH_HLEN_ + 16, 4);
         if (bpf_map_lookup_elem(&host_addrs, &addr))

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# tests/e2e/test_vrrp.sh: keepalived's VRRP beside rvs, on interfaces rvs owns.  Two directors,
+# as a future HA pair, run rvs with the same VIP and service, and keepalived (VRRPv3, VRRP
+# only, priorities 150 and 100) from the kernel's host-path address on the same interface.
+# rvs's XDP program must hand the VRRP adverts to the kernel; before it did, rvs dropped them
+# (drop-not-our-mac) and both keepalived instances became MASTER.
+#
+#   ${RUN}-sw  switch       br0 = { p-c, p-d1, p-d2, p-rs1 }   (one L2 segment 198.18.1.0/24)
+#                 |            |             |            |
+#   ${RUN}-c   client       eth0 198.18.1.10/24
+#   ${RUN}-d1  director 1   d0: kernel 198.18.1.21/24 (keepalived, priority 150);
+#                           rvs owns 198.18.1.2/24 and the VIP 198.18.1.100
+#   ${RUN}-d2  director 2   d0: kernel 198.18.1.22/24 (keepalived, priority 100);
+#                           rvs owns 198.18.1.3/24 and the VIP 198.18.1.100
+#   ${RUN}-rs1 real server  eth0 198.18.1.11/24, lo 198.18.1.100/32 (DR), HTTP on 80
+#
+# keepalived's virtual_ipaddress is a placeholder (198.19.255.1/32 on lo: this kernel has no
+# dummy interfaces; none of rvs's); its notify scripts write the state to a file.  Roles (only the master
+# answering for the VIP), gratuitous ARP on takeover and connection sync are not part of this
+# lab: both rvs answer ARP for the VIP, so the client's neighbour entry is pinned.
+# shellcheck disable=SC2317
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+VIP=198.18.1.100
+CLIENT=198.18.1.10
+RS1=198.18.1.11
+PLACEHOLDER=198.19.255.1
+KEEPALIVED_TEMPLATE="$E2E_DIR/vrrp/keepalived.conf.in"
+NOTIFY="$E2E_DIR/vrrp/notify.sh"
+# Bounds: keepalived elects in about 3 adverts (0.3 s) here; these leave room for a loaded box.
+ELECT_SECS=10
+TAKEOVER_SECS=5
+
+command -v keepalived >/dev/null 2>&1 || die "keepalived is not installed (scripts/setup installs it)"
+
+declare -A DIR_ADDR=([d1]=198.18.1.2 [d2]=198.18.1.3)
+declare -A HOST_ADDR=([d1]=198.18.1.21 [d2]=198.18.1.22)
+declare -A PRIORITY=([d1]=150 [d2]=100)
+declare -A SOCK=([d1]="$RUN_DIR/rvs-d1.sock" [d2]="$RUN_DIR/rvs-d2.sock")
+declare -A KA_PID=()
+declare -A RVS_PIDS=()
+
+# ---------------------------------------------------------------------------- the lab
+for n in sw c d1 d2 rs1; do ns_add "$n"; done
+veth_add c eth0 sw p-c
+veth_add d1 d0 sw p-d1
+veth_add d2 d0 sw p-d2
+veth_add rs1 eth0 sw p-rs1
+ns_exec sw ip link add br0 type bridge stp_state 0 forward_delay 0
+for p in p-c p-d1 p-d2 p-rs1; do ns_exec sw ip link set "$p" master br0; done
+ns_exec sw ip link set br0 up
+# Frames rvs sends arrive on these ends (see topo_direct.sh).
+ns_exec sw ethtool -K p-d1 gro on >/dev/null 2>&1 || true
+ns_exec sw ethtool -K p-d2 gro on >/dev/null 2>&1 || true
+
+ns_exec c ip addr add "$CLIENT/24" dev eth0
+host_if c eth0
+ns_exec rs1 ip addr add "$RS1/24" dev eth0
+ns_exec rs1 ip addr add "$VIP/32" dev lo
+ns_exec rs1 sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.lo.arp_ignore=1 \
+  net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.lo.arp_announce=2 \
+  net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+  net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0 >/dev/null
+host_if rs1 eth0
+start_http rs1 80 rs1
+
+for d in d1 d2; do
+  # The kernel's host-path address: rvs registers it and lets its traffic pass.
+  ns_exec "$d" ip addr add "${HOST_ADDR[$d]}/24" dev d0
+  ns_exec "$d" ethtool -K d0 tx off >/dev/null 2>&1 || true
+  cat >"$RUN_DIR/rvs-$d.toml" <<EOF
+[admin]
+socket = "${SOCK[$d]}"
+
+[[interface]]
+name = "d0"
+xdp_mode = "${RVS_XDP_MODE:-generic}"
+addresses = ["${DIR_ADDR[$d]}/24"]
+vips = ["$VIP"]
+EOF
+  RVS_LOG="$LOG_DIR/rvs-$d.log"
+  start_rvs "$RUN_DIR/rvs-$d.toml" "$d"
+  RVS_PIDS[$d]=$RVS_PID
+  "$RVSADM_BIN" --socket "${SOCK[$d]}" -A -t "$VIP:80" -s rr
+  "$RVSADM_BIN" --socket "${SOCK[$d]}" -a -t "$VIP:80" -r "$RS1:80" -g
+done
+# lib.sh's cleanup stops the last rvs by RVS_PID; both are in PIDS and their namespaces.
+RVS_PID=""
+
+rvsadm_on() { local d="$1"; shift; "$RVSADM_BIN" --socket "${SOCK[$d]}" "$@"; }
+counter() { rvsadm_on "$1" --counters | awk -v r="$2" '$1 == r {print $2}'; }
+state_of() { local f="$RUN_DIR/state-$1"; [ -s "$f" ] && awk '{print $1}' "$f" || echo NONE; }
+state_time() { awk '{print $2}' "$RUN_DIR/state-$1"; }
+last_logged_state() {
+  grep -o 'Entering [A-Z]* STATE' "$LOG_DIR/keepalived-$1.log" | tail -n1 | awk '{print $2}'
+}
+states_are() { [ "$(state_of d1)" = "$1" ] && [ "$(state_of d2)" = "$2" ]; }
+now() { date +%s.%N; }
+# elected: d1 MASTER, d2 BACKUP, and neither has changed for a second (two instances that
+# cannot hear each other pass through BACKUP before both going MASTER).
+elected() {
+  states_are MASTER BACKUP || return 1
+  awk -v a="$(state_time d1)" -v b="$(state_time d2)" -v n="$(now)" \
+    'BEGIN {exit !(n - a >= 1 && n - b >= 1)}'
+}
+ms_between() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", (b - a) * 1000}'; }
+
+# start_keepalived D: keepalived --vrrp in D's namespace, not forking, with its own files.
+start_keepalived() {
+  local d="$1" conf="$RUN_DIR/keepalived-$1.conf"
+  sed -e "s|@ROUTER_ID@|rvs-$d|" -e "s|@INTERFACE@|d0|" -e "s|@PRIORITY@|${PRIORITY[$d]}|" \
+    -e "s|@PLACEHOLDER@|$PLACEHOLDER|" -e "s|@PLACEHOLDER_DEV@|lo|" -e "s|@NOTIFY@|$NOTIFY|" \
+    -e "s|@STATE_FILE@|$RUN_DIR/state-$d|" "$KEEPALIVED_TEMPLATE" >"$conf"
+  bg "$d" "keepalived-$d" keepalived --vrrp -n -l -D -f "$conf" \
+    -p "$RUN_DIR/keepalived-$d.pid" -r "$RUN_DIR/keepalived-vrrp-$d.pid"
+  KA_PID[$d]=$BG_PID
+}
+
+# The rvs counter that swallowed the adverts, on the backup, before keepalived speaks.
+D2_NOT_OUR_MAC_BEFORE="$(counter d2 drop-not-our-mac)"
+KA_START="$(now)"
+start_keepalived d1
+start_keepalived d2
+log "keepalived d1 pid ${KA_PID[d1]} (priority 150), d2 pid ${KA_PID[d2]} (priority 100)"
+if wait_until "$ELECT_SECS" elected; then
+  log "elected: d1 MASTER $(ms_between "$KA_START" "$(state_time d1)") ms after keepalived started, d2 BACKUP"
+else
+  log "no election within $ELECT_SECS s"
+fi
+log "states: d1 $(state_of d1), d2 $(state_of d2) (keepalived logs: d1 $(last_logged_state d1), d2 $(last_logged_state d2))"
+
+case_b_one_master() {
+  # Adverts (10 a second) reach d2's kernel past rvs: rvs's drop-not-our-mac stays flat.
+  local c0 c1 t0 t1
+  c0="$(counter d2 drop-not-our-mac)"; t0="$(now)"
+  sleep 2
+  c1="$(counter d2 drop-not-our-mac)"; t1="$(now)"
+  log "d2 rvs drop-not-our-mac: ${D2_NOT_OUR_MAC_BEFORE:-0} before keepalived, ${c0:-0} -> ${c1:-0} over $(ms_between "$t0" "$t1") ms of adverts"
+  assert_true "at most 2 frames (not the ~20 adverts) dropped as not-our-mac in 2 s" \
+    test "$(( ${c1:-0} - ${c0:-0} ))" -le 2
+  assert_eq "MASTER BACKUP" "$(state_of d1) $(state_of d2)" "d1 (150) MASTER and d2 (100) BACKUP"
+  assert_eq MASTER "$(last_logged_state d1)" "d1's keepalived log agrees"
+  assert_eq BACKUP "$(last_logged_state d2)" "d2's keepalived log agrees"
+  assert_contains "$(ns_exec d1 ip -4 addr show dev lo)" "$PLACEHOLDER/32" "the master holds the placeholder"
+  assert_not_contains "$(ns_exec d2 ip -4 addr show dev lo)" "$PLACEHOLDER/32" "the backup does not"
+  # The backup's keepalived saw the master's adverts: still BACKUP, no transition since.
+  assert_eq BACKUP "$(state_of d2)" "d2 still BACKUP after 2 s more of adverts"
+}
+
+# The data path through the VIP while keepalived runs, through each director in turn (both
+# answer ARP for the VIP until roles exist: the client's entry is pinned to one at a time).
+case_d_forwarding() {
+  local d mac out
+  for d in d1 d2; do
+    mac="$(ns_exec "$d" cat /sys/class/net/d0/address)"
+    ns_exec c ip neigh replace "$VIP" lladdr "$mac" dev eth0 nud permanent
+    out="$(curl_many c 3 "http://$VIP/")"
+    assert_eq 3 "$(count_lines "$out" rs1)" "3 requests through $d's rvs answered by rs1"
+    assert_contains "$(rvsadm_on "$d" -Lnc)" "$CLIENT:" "$d's rvs lists the client's connections"
+  done
+  assert_eq "MASTER BACKUP" "$(state_of d1) $(state_of d2)" "VRRP states unchanged during the traffic"
+}
+
+# A crash of the master's keepalived: its VRRP child and the parent die without a word (the
+# parent is stopped first so it neither respawns the child nor lets it resign gracefully).
+case_c_takeover() {
+  states_are MASTER BACKUP || { warn "no MASTER/BACKUP pair to fail over"; return 1; }
+  local parent="${KA_PID[d1]}" child t_kill t_master
+  child="$(cat "$RUN_DIR/keepalived-vrrp-d1.pid")"
+  assert_eq "$parent" "$(awk '{print $4}' "/proc/$child/stat")" "the VRRP child $child is our keepalived's"
+  t_kill="$(now)"
+  kill -STOP "$parent"
+  kill -KILL "$child"
+  kill -KILL "$parent"
+  if ! wait_until "$TAKEOVER_SECS" eval '[ "$(state_of d2)" = MASTER ]'; then
+    warn "d2 did not become MASTER within $TAKEOVER_SECS s"
+    return 1
+  fi
+  t_master="$(state_time d2)"
+  log "takeover: d2 MASTER $(ms_between "$t_kill" "$t_master") ms after SIGKILL of d1's keepalived"
+  assert_eq MASTER "$(last_logged_state d2)" "d2's keepalived log agrees"
+  wait_until 2 eval "ns_exec d2 ip -4 addr show dev lo | grep -q $PLACEHOLDER/32" \
+    || { warn "d2 did not take the placeholder"; return 1; }
+  # rvs on both directors is untouched by keepalived's fate.
+  pid_alive "${RVS_PIDS[d1]}" || { warn "d1's rvs died"; return 1; }
+  pid_alive "${RVS_PIDS[d2]}" || { warn "d2's rvs died"; return 1; }
+  rvsadm_on d1 -Ln >/dev/null
+  rvsadm_on d2 -Ln >/dev/null
+}
+
+run_case "b. one MASTER (150) and one BACKUP, adverts pass rvs" case_b_one_master
+run_case "d. rvs forwards through the VIP on both directors while keepalived runs" case_d_forwarding
+run_case "c. SIGKILL of the master's keepalived: the backup takes over" case_c_takeover
+for d in d1 d2; do
+  log "$d transitions: $(tr '\n' ';' <"$RUN_DIR/state-$d.log" 2>/dev/null)"
+done
+finish
