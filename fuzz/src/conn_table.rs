@@ -6,11 +6,19 @@
 //! directions, counted on its real server and local address, and expired on
 //! time; what was removed must be gone.
 //!
+//! Eviction for a newcomer (`evict_for_newcomer`) may take at most one
+//! entry, never a template still placing connections and never one with
+//! recent two-way traffic; `touch` (a packet from either side) drives the
+//! model's idea of confirmation. The table's own `check_invariants` runs
+//! after every operation.
+//!
 //! Only the table's public API is used. Adding an operation is one arm in
 //! [`Run::step`] plus its model update.
 
 use super::ops::{duration, Ops};
-use rvs::ipvs::conn::{ConnTable, FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
+use rvs::ipvs::conn::{
+    ConnTable, Eviction, FlowKey, InsertError, NewConn, Side, CONFIRM_AFTER_MS, IDLE_EVICTABLE_MS, TEMPLATE_PROTO,
+};
 use rvs::ipvs::dest::Dest;
 use rvs::ipvs::laddr::Laddr;
 use rvs::ipvs::service::Service;
@@ -103,6 +111,13 @@ struct Entry {
     shortened: bool,
     /// A template made unfindable.
     invalidated: bool,
+    /// Inserted at (ms), last touched at (ms).
+    born_ms: u64,
+    last_ms: u64,
+    /// A packet from the real server's side was seen.
+    seen_reply: bool,
+    /// Confirmed by two-way traffic (a template: by a connection it placed).
+    confirmed: bool,
 }
 
 struct Run {
@@ -170,7 +185,7 @@ impl Run {
     }
 
     fn step(&mut self, op: u8, r: &mut Ops) {
-        match op % 12 {
+        match op % 13 {
             0..=2 => {
                 let in_key = flow_key(r.below(FLOW_KEYS));
                 let out = r.below(FLOW_KEYS + 1);
@@ -179,7 +194,7 @@ impl Run {
                 let (expires, dest, laddr) = (duration(r.byte()), r.below(2), r.byte() & 1 == 1);
                 // op 2: a connection placed by a template (any id: the table
                 // must ignore one that is not a live template).
-                let controller = (op % 12 == 2).then(|| r.below(CAPACITY) as u32);
+                let controller = (op % 13 == 2).then(|| r.below(CAPACITY) as u32);
                 self.insert(in_key, out_key, false, state, expires, dest, laddr, controller);
             }
             3 => {
@@ -220,7 +235,7 @@ impl Run {
                 let Some(id) = self.pick(r, |_| true) else { return };
                 let expires = self.now + duration(r.byte());
                 self.trace.push(format!("expires {id} +{}", expires - self.now));
-                self.t.get_mut(id).expires_ms = expires;
+                self.t.set_expiry(id, expires);
                 let e = self.live.get_mut(&id).expect("picked");
                 e.shortened |= expires < e.expires_ms;
                 e.expires_ms = expires;
@@ -229,7 +244,12 @@ impl Run {
                 let advance = duration(r.byte());
                 self.expire(advance);
             }
-            9 => self.drop_half_open(u64::from_le_bytes([r.byte(), r.byte(), r.byte(), r.byte(), 0, 0, 0, 0])),
+            9 => self.evict_for_newcomer(u64::from_le_bytes([r.byte(), r.byte(), r.byte(), r.byte(), 0, 0, 0, 0])),
+            12 => {
+                let Some(id) = self.pick(r, |e| !e.template) else { return };
+                let side = if r.byte() & 1 == 0 { Side::In } else { Side::Out };
+                self.touch(id, side);
+            }
             10 => {
                 let Some(id) = self.pick(r, |e| e.template) else { return };
                 if r.byte() & 1 == 0 {
@@ -362,6 +382,10 @@ impl Run {
                     linked_sec: self.cursor_sec,
                     shortened: false,
                     invalidated: false,
+                    born_ms: self.now,
+                    last_ms: self.now,
+                    seen_reply: false,
+                    confirmed: false,
                 };
                 self.live.insert(id, e);
             }
@@ -457,17 +481,70 @@ impl Run {
         }
     }
 
-    fn drop_half_open(&mut self, seed: u64) {
-        self.trace.push(format!("drop_half_open {seed}"));
-        let dropped = self.t.drop_half_open(seed);
+    /// A packet of `id` from `side`, as the pipeline records it.
+    fn touch(&mut self, id: u32, side: Side) {
+        self.trace.push(format!("touch {id} {side:?}"));
+        self.t.touch(id, side, self.now);
+        let now = self.now;
+        let e = self.live.get_mut(&id).expect("picked");
+        e.last_ms = now;
+        let mut confirm_template = None;
+        match side {
+            Side::Out => e.seen_reply = true,
+            Side::In => {
+                // DR (the model's entries without a reply key) sees no replies.
+                let answered = e.seen_reply || e.out_key.is_none();
+                if !e.confirmed && answered && now - e.born_ms >= CONFIRM_AFTER_MS as u64 {
+                    e.confirmed = true;
+                    confirm_template = e.controller;
+                }
+            }
+        }
+        if let Some(t) = confirm_template {
+            if let Some(te) = self.live.get_mut(&t) {
+                te.confirmed = true;
+            }
+        }
+    }
+
+    /// May a newcomer take `id`'s place? Not a template placing connections,
+    /// nor anything carrying a conversation touched within IDLE_EVICTABLE_MS.
+    fn protected(&self, id: u32) -> bool {
+        let e = &self.live[&id];
+        let placing = self.controlled(id) > 0;
+        let conversation = e.confirmed
+            && (e.template
+                || e.in_key.proto != 6
+                || matches!(
+                    e.state,
+                    ConnState::Established | ConnState::FinWait | ConnState::CloseWait | ConnState::LastAck
+                ));
+        let busy = conversation && self.now - e.last_ms < IDLE_EVICTABLE_MS as u64;
+        (e.template && placing) || busy
+    }
+
+    fn evict_for_newcomer(&mut self, seed: u64) {
+        self.trace.push(format!("evict_for_newcomer {seed}"));
+        let protected: Vec<u32> = self.live.keys().copied().filter(|&id| self.protected(id)).collect();
+        let got = self.t.evict_for_newcomer(self.now, seed);
         let gone: Vec<u32> = self.live.keys().copied().filter(|&id| self.removed_from_table(id)).collect();
-        if dropped != (gone.len() == 1) || gone.len() > 1 {
-            self.fail(format!("drop_half_open returned {dropped} and removed {gone:?}"));
+        if got.is_some() != (gone.len() == 1) || gone.len() > 1 {
+            self.fail(format!("evict_for_newcomer returned {got:?} and removed {gone:?}"));
         }
         for id in gone {
             let e = &self.live[&id];
-            if e.template || !matches!(e.state, ConnState::SynRecv | ConnState::None) {
-                self.fail(format!("drop_half_open removed #{} in {:?} (template: {})", e.serial, e.state, e.template));
+            if protected.contains(&id) {
+                self.fail(format!(
+                    "evict_for_newcomer took #{} ({:?}, template {}, confirmed {}, idle {} ms)",
+                    e.serial,
+                    e.state,
+                    e.template,
+                    e.confirmed,
+                    self.now - e.last_ms
+                ));
+            }
+            if got == Some(Eviction::Idle) && self.now - e.last_ms < IDLE_EVICTABLE_MS as u64 {
+                self.fail(format!("evict_for_newcomer called #{} idle after {} ms", e.serial, self.now - e.last_ms));
             }
             self.forget(id);
         }
@@ -476,6 +553,9 @@ impl Run {
     /// Every invariant, after every operation.
     #[allow(clippy::len_zero)] // is_empty is checked against len itself
     fn check(&self) {
+        if let Err(e) = self.t.check_invariants() {
+            self.fail(format!("check_invariants: {e}"));
+        }
         let t = &self.t;
         if t.len() != self.live.len() || t.len() > t.capacity() || t.capacity() != CAPACITY {
             self.fail(format!("len {} capacity {}, model holds {}", t.len(), t.capacity(), self.live.len()));

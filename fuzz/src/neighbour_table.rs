@@ -6,6 +6,11 @@
 //! ageing removes only stale entries, and every held frame is released once
 //! (to its own neighbour, with the MAC set) or counted as timed out.
 //!
+//! Eviction under pressure (in `resolve` on a full table, or asked for
+//! directly) may take failed, incomplete and stale entries, never one
+//! confirmed within REACHABLE_MS; the rate limit refuses without changing
+//! anything. The table's own `check_invariants` runs after every operation.
+//!
 //! Only the table's public API is used. Adding an operation is one arm in
 //! [`Run::step`] plus its model update.
 
@@ -95,7 +100,7 @@ impl Run {
     }
 
     fn step(&mut self, op: u8, r: &mut Ops) {
-        match op % 6 {
+        match op % 7 {
             0 | 1 => {
                 let k = key(r.byte());
                 self.resolve(k);
@@ -113,6 +118,10 @@ impl Run {
             4 => {
                 let advance = duration(r.byte());
                 self.tick(advance);
+            }
+            6 => {
+                let count = r.below(8);
+                self.evict(count);
             }
             _ => {
                 // Time passes without a tick (a busy loop ticks late).
@@ -136,6 +145,7 @@ impl Run {
     fn resolve(&mut self, k: Key) {
         self.trace.push(format!("resolve {}", name(k)));
         let (len, was_asked) = (self.t.len(), self.asked.contains(&k));
+        let before = self.reachable();
         let res = self.t.resolve(k.0, k.1, self.now);
         let after = self.t.len();
         let reachable = self.reachable();
@@ -154,12 +164,44 @@ impl Run {
             }
             Resolution::Hold | Resolution::Unreachable => was_asked && !reachable.contains_key(&k) && after == len,
             Resolution::TableFull => len >= CAPACITY && after == len && !reachable.contains_key(&k),
+            // Refused before anything changes.
+            Resolution::RateLimited => after == len && !reachable.contains_key(&k),
         };
         if !ok {
             self.fail(format!("resolve {} gave {res:?} (len {len} -> {after}, asked before: {was_asked})", name(k)));
         }
-        if res != Resolution::TableFull {
+        if !matches!(res, Resolution::TableFull | Resolution::RateLimited) {
             self.asked.insert(k);
+        }
+        self.after_eviction(&before);
+    }
+
+    fn evict(&mut self, count: usize) {
+        self.trace.push(format!("evict {count}"));
+        let (len, before) = (self.t.len(), self.reachable());
+        let n = self.t.evict(self.now, count);
+        if n > count || self.t.len() != len - n {
+            self.fail(format!("evict {count} said {n}, len {len} -> {}", self.t.len()));
+        }
+        self.after_eviction(&before);
+    }
+
+    /// Whatever an eviction took: never a neighbour confirmed lately; the
+    /// frames held for what it took are dropped (counted), so the model no
+    /// longer knows which remain.
+    fn after_eviction(&mut self, before: &BTreeMap<Key, Mac>) {
+        if self.t.stats.evicted == self.stats.evicted {
+            return;
+        }
+        let after = self.reachable();
+        for k in before.keys() {
+            let fresh = self.learned.get(k).is_some_and(|&(_, at)| self.now.saturating_sub(at) <= REACHABLE_MS);
+            if fresh && !after.contains_key(k) {
+                self.fail(format!("eviction took {}, confirmed within REACHABLE_MS", name(*k)));
+            }
+        }
+        for h in self.held.values_mut() {
+            h.certain = false;
         }
     }
 
@@ -293,6 +335,9 @@ impl Run {
     /// Every invariant, after every operation.
     #[allow(clippy::len_zero)] // is_empty is checked against len itself
     fn check(&mut self) {
+        if let Err(e) = self.t.check_invariants() {
+            self.fail(format!("check_invariants: {e}"));
+        }
         let t = &self.t;
         let reachable = self.reachable();
         if t.len() > CAPACITY || reachable.len() > t.len() || t.is_empty() != (t.len() == 0) {

@@ -406,8 +406,26 @@ impl ConnTable {
             let t = &mut self.conns[controller as usize];
             t.n_controlled = t.n_controlled.saturating_sub(1);
         }
+        if template && self.conns[id as usize].n_controlled > 0 {
+            self.orphan_controlled(id);
+        }
         self.free.push(id);
         self.live -= 1;
+    }
+
+    /// A template removed while connections it placed live (`clear`, or a
+    /// caller outside the pipeline: expiry and eviction keep such templates)
+    /// must not leave them naming its slot, which a new template may take:
+    /// their removal would then lower the newcomer's count. A scan of the
+    /// slab, on a path no packet takes.
+    #[cold]
+    fn orphan_controlled(&mut self, template: u32) {
+        for c in self.conns.iter_mut() {
+            if c.controller == template {
+                c.controller = NIL;
+            }
+        }
+        self.conns[template as usize].n_controlled = 0;
     }
 
     /// Record a packet of connection `id` seen from `side`: its time, and
@@ -517,7 +535,7 @@ impl ConnTable {
         if self.index.get(&c.in_key) == Some(&id) {
             self.index.remove(&c.in_key);
         }
-        self.conns[id as usize].expires_ms = now_ms;
+        self.set_expiry(id, now_ms);
     }
 
     fn slot_for(&self, expires_ms: u64, earliest_sec: u64) -> u64 {

@@ -265,7 +265,7 @@ impl Director {
         if let Some((tid, _)) = self.conns.lookup(&tkey) {
             match self.conns.get(tid).dest.clone() {
                 Some(d) if d.is_available() => {
-                    self.conns.get_mut(tid).expires_ms = now_ms + timeout;
+                    self.conns.set_expiry(tid, now_ms + timeout);
                     return Ok((d, Some(tid)));
                 }
                 // Deleted and re-added (`-C` then `-R`, a reload): IPVS revives
@@ -273,7 +273,7 @@ impl Director {
                 Some(d) => match rt.dests.iter().find(|x| x.addr == d.addr && x.port == d.port) {
                     Some(revived) => {
                         self.conns.rebind_template(tid, revived.clone());
-                        self.conns.get_mut(tid).expires_ms = now_ms + timeout;
+                        self.conns.set_expiry(tid, now_ms + timeout);
                         return Ok((revived.clone(), Some(tid)));
                     }
                     None => self.conns.invalidate_template(tid, now_ms),
