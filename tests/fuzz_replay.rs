@@ -79,6 +79,11 @@ fn neighbour_table() {
     replay("neighbour_table");
 }
 
+#[test]
+fn sync_decode() {
+    replay("sync_decode");
+}
+
 /// The seeds reach what they are meant to: both directions, ICMP errors
 /// translated, ARP answered, every kind of malformed frame counted.
 #[test]

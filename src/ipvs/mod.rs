@@ -8,5 +8,6 @@ pub mod sched;
 pub mod service;
 pub mod state;
 pub mod stats;
+pub mod sync;
 pub mod types;
 pub mod xmit;
