@@ -1,9 +1,21 @@
 #!/bin/sh
 # tests/e2e/vrrp/notify.sh STATE_FILE STATE: keepalived's notify script in test_vrrp.sh.
-# Writes "STATE SECONDS.NANOSECONDS" (the moment keepalived called it) to STATE_FILE in one
-# rename, so a reader never sees half a line, and appends the same line to STATE_FILE.log.
+# Writes "STATE SECONDS.NANOSECONDS" (the moment keepalived called it) to STATE_FILE and
+# appends the same line to STATE_FILE.log.
+#
+# keepalived forks notify scripts without waiting for the previous one: a MASTER and the
+# BACKUP that follows it within milliseconds (both directors start as MASTER until they hear
+# each other) run at once. So the writers take a lock, and STATE_FILE keeps the newest state
+# by its time, whichever script finishes last; the file is replaced by one rename, so a
+# reader never sees half a line.
 set -eu
-line="$2 $(date +%s.%N)"
-printf '%s\n' "$line" >"$1.tmp"
-mv -f "$1.tmp" "$1"
-printf '%s\n' "$line" >>"$1.log"
+now=$(date +%s.%N)
+exec 9>>"$1.lock"
+flock 9
+prev=0
+[ -s "$1" ] && prev=$(awk '{print $2}' "$1")
+if awk -v a="$now" -v b="$prev" 'BEGIN { exit !(a > b) }'; then
+    printf '%s %s\n' "$2" "$now" >"$1.tmp"
+    mv -f "$1.tmp" "$1"
+fi
+printf '%s %s\n' "$2" "$now" >>"$1.log"
