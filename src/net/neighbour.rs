@@ -31,10 +31,19 @@ pub const FAILED_HOLDOFF_MS: u64 = 1_000;
 /// A failed entry is forgotten after this (Linux drops FAILED entries at its
 /// next periodic gc); it only serves the hold-off and the admin listing.
 pub const FAILED_KEEP_MS: u64 = 5_000;
-/// New resolutions allowed per second, per table (poll loop)...
-pub const RESOLVE_PER_SEC: u64 = 200;
+/// New resolutions allowed per second for the addresses of one source
+/// prefix (a /24, hashed to one of [`RESOLVE_BUCKETS`] buckets per table)...
+pub const RESOLVE_PER_SEC: u64 = 100;
 /// ...and in a burst.
-pub const RESOLVE_BURST: u64 = 200;
+pub const RESOLVE_BURST: u64 = 100;
+/// Why per prefix, not one bucket per table: a spoofed flood from some
+/// prefixes then spends only their tokens, and a client from another prefix
+/// still gets its ARP request out (with one shared bucket it won a token by
+/// chance, about one try in five against a 1,000/s flood). Bounds the
+/// requests a table sends to RESOLVE_BUCKETS * RESOLVE_PER_SEC a second.
+pub const RESOLVE_BUCKETS: usize = 64;
+/// The bits of an address that name its source prefix.
+const RESOLVE_PREFIX_SHIFT: u32 = 8;
 /// Packets held per unresolved neighbour (Linux's default unres_qlen is 3ish).
 pub const HOLD_PER_NEIGHBOUR: usize = 3;
 /// Largest frame the hold queue keeps.
@@ -121,6 +130,17 @@ struct HoldSlot {
     len: u16,
 }
 
+#[derive(Clone, Copy)]
+struct TokenBucket {
+    tokens: u64,
+    since_ms: u64,
+}
+
+/// The bucket of `ip`'s source prefix (Fibonacci hashing of the prefix).
+fn bucket_of(ip: u32) -> usize {
+    ((ip >> RESOLVE_PREFIX_SHIFT).wrapping_mul(0x9e37_79b9) >> (32 - RESOLVE_BUCKETS.trailing_zeros())) as usize
+}
+
 /// An eviction candidate: (class, timestamp, key).
 type Candidate = (u8, u64, (IfaceId, u32));
 
@@ -131,9 +151,8 @@ pub struct NeighbourTable {
     data: Vec<u8>,
     /// Scratch for choosing evictions, sized once.
     candidates: Vec<Candidate>,
-    /// Resolution tokens left, and when they were last topped up.
-    tokens: u64,
-    tokens_ms: u64,
+    /// Per source prefix: resolution tokens left, and when last topped up.
+    buckets: [TokenBucket; RESOLVE_BUCKETS],
     pub stats: NeighbourStats,
 }
 
@@ -146,8 +165,7 @@ impl NeighbourTable {
             slots: vec![HoldSlot { used: false, iface: 0, ip: 0, len: 0 }; hold_slots],
             data: vec![0; hold_slots * HOLD_SLOT_BYTES],
             candidates: Vec::with_capacity(capacity),
-            tokens: RESOLVE_BURST,
-            tokens_ms: 0,
+            buckets: [TokenBucket { tokens: RESOLVE_BURST, since_ms: 0 }; RESOLVE_BUCKETS],
             stats: NeighbourStats::default(),
         }
     }
@@ -168,7 +186,7 @@ impl NeighbourTable {
             Some(State::Failed { since_ms }) => {
                 if now_ms.saturating_sub(*since_ms) < FAILED_HOLDOFF_MS {
                     Resolution::Unreachable
-                } else if !self.take_token(now_ms) {
+                } else if !self.take_token(ip, now_ms) {
                     Resolution::RateLimited
                 } else {
                     self.entries
@@ -177,7 +195,7 @@ impl NeighbourTable {
                 }
             }
             None => {
-                if !self.take_token(now_ms) {
+                if !self.take_token(ip, now_ms) {
                     return Resolution::RateLimited;
                 }
                 if self.entries.len() >= self.capacity {
@@ -185,7 +203,8 @@ impl NeighbourTable {
                     self.evict(now_ms, self.entries.len() + 1 - target.min(self.entries.len()));
                     if self.entries.len() >= self.capacity {
                         // Nothing could go: give the token back.
-                        self.tokens = (self.tokens + 1).min(RESOLVE_BURST);
+                        let b = &mut self.buckets[bucket_of(ip)];
+                        b.tokens = (b.tokens + 1).min(RESOLVE_BURST);
                         return Resolution::TableFull;
                     }
                 }
@@ -198,20 +217,20 @@ impl NeighbourTable {
 
     /// Token bucket for new resolutions: [`RESOLVE_PER_SEC`] a second, at
     /// most [`RESOLVE_BURST`] saved up.
-    fn take_token(&mut self, now_ms: u64) -> bool {
-        let elapsed = now_ms.saturating_sub(self.tokens_ms);
+    fn take_token(&mut self, ip: u32, now_ms: u64) -> bool {
+        let b = &mut self.buckets[bucket_of(ip)];
+        let elapsed = now_ms.saturating_sub(b.since_ms);
         let earned = elapsed * RESOLVE_PER_SEC / 1000;
         if earned > 0 {
-            self.tokens = (self.tokens + earned).min(RESOLVE_BURST);
+            b.tokens = (b.tokens + earned).min(RESOLVE_BURST);
             // Keep the fraction of a token not yet earned.
-            self.tokens_ms =
-                if self.tokens == RESOLVE_BURST { now_ms } else { self.tokens_ms + earned * 1000 / RESOLVE_PER_SEC };
+            b.since_ms = if b.tokens == RESOLVE_BURST { now_ms } else { b.since_ms + earned * 1000 / RESOLVE_PER_SEC };
         }
-        if self.tokens == 0 {
+        if b.tokens == 0 {
             self.stats.rate_limited += 1;
             return false;
         }
-        self.tokens -= 1;
+        b.tokens -= 1;
         true
     }
 
@@ -381,8 +400,8 @@ impl NeighbourTable {
         if self.candidates.capacity() < self.capacity {
             return Err("the eviction scratch shrank".into());
         }
-        if self.tokens > RESOLVE_BURST {
-            return Err(format!("{} resolution tokens, burst {}", self.tokens, RESOLVE_BURST));
+        if let Some(b) = self.buckets.iter().find(|b| b.tokens > RESOLVE_BURST) {
+            return Err(format!("{} resolution tokens, burst {}", b.tokens, RESOLVE_BURST));
         }
         for (&(iface, ip), st) in &self.entries {
             match *st {
@@ -607,29 +626,29 @@ mod tests {
     }
 
     #[test]
-    fn new_resolutions_are_rate_limited() {
+    fn new_resolutions_are_rate_limited_per_source_prefix() {
         let mut t = NeighbourTable::new(4096, 8);
+        let flood_net = 0xc612_6000u32; // 198.18.96.0/24
         let mut asked = 0;
-        for ip in 0..1000u32 {
-            if resolve(&mut t, 1000 + ip, 5000) == Resolution::HoldAndRequest {
+        for i in 0..250u32 {
+            if resolve(&mut t, flood_net | i, 5000) == Resolution::HoldAndRequest {
                 asked += 1;
             }
         }
-        assert_eq!(asked, RESOLVE_BURST, "a burst, then no more requests");
+        assert_eq!(asked, RESOLVE_BURST, "a burst, then no more requests from that prefix");
         assert_eq!(t.len() as u64, RESOLVE_BURST, "refused resolutions leave no entry");
-        assert_eq!(t.stats.rate_limited, 1000 - RESOLVE_BURST);
+        assert_eq!(t.stats.rate_limited, 250 - RESOLVE_BURST);
         // Known neighbours are unaffected.
-        assert_eq!(resolve(&mut t, 1000, 5001), Resolution::Hold);
+        assert_eq!(resolve(&mut t, flood_net, 5001), Resolution::Hold);
+        // A client of another prefix is not: the flood spent only its own bucket.
+        let other = 0xc612_7f4d; // 198.18.127.77
+        assert_ne!(bucket_of(other), bucket_of(flood_net));
+        assert_eq!(resolve(&mut t, other, 5001), Resolution::HoldAndRequest);
         // Tokens come back at RESOLVE_PER_SEC.
-        assert_eq!(resolve(&mut t, 9000, 5000 + 1000 / RESOLVE_PER_SEC), Resolution::HoldAndRequest);
-        assert_eq!(resolve(&mut t, 9001, 5000 + 1000 / RESOLVE_PER_SEC), Resolution::RateLimited);
-        let mut more = 0;
-        for ip in 0..1000u32 {
-            if resolve(&mut t, 20_000 + ip, 7000) == Resolution::HoldAndRequest {
-                more += 1;
-            }
-        }
-        assert_eq!(more, RESOLVE_BURST);
+        let later = 5000 + 1000 / RESOLVE_PER_SEC;
+        assert_eq!(resolve(&mut t, flood_net | 250, later), Resolution::HoldAndRequest);
+        assert_eq!(resolve(&mut t, flood_net | 251, later), Resolution::RateLimited);
+        t.check_invariants().unwrap();
     }
 
     #[test]

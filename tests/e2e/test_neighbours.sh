@@ -131,21 +131,29 @@ flood_then_newcomer() {
     || { warn "a new client was locked out (limit $LOCKOUT_LIMIT s)"; return 1; }
 }
 
-# during_flood: the new client starts asking 1 s into a 12 s flood.
+# during_flood NAME SYNS NET RATE: the new client starts asking 1 s into a 12 s flood.
+# Resolutions are rate-limited per source prefix (/24): a flood from one prefix must be
+# limited (counted) and still not keep out the new client, whose prefix is another.
 during_flood() {
-  local took fpid
+  local name="$1" syns="$2" net="$3" rate="$4" took fpid limited rx0 rx1
   assert_eq rs1 "$(ns_curl c "http://$VIP/")" "a request before the flood"
+  rx0="$(rx_frames)"
   ns_exec c "$PY" "$FRAMES" synflood --iface eth0 --dst-mac "$DMAC" --vip "$VIP" --sequential \
-    --flood-net 198.18.96.0/19 --count 12000 --rate 1000 --duration 12 >"$RUN_DIR/during.sent" &
+    --flood-net "$net" --count "$syns" --rate "$rate" --duration 12 >"$RUN_DIR/during.sent" &
   fpid=$!
   sleep 1
   LOCKOUT_GIVE_UP=11 newcomer_until "$RUN_DIR/during.lockout"
   took="$(cat "$RUN_DIR/during.lockout")"
   pid_alive "$fpid" && log "  during: the flood was still running when the new client got its answer (or gave up)"
   wait "$fpid" || true
-  log "  during: $(awk '$2 == "syn" {print $3}' "$RUN_DIR/during.sent") spoofed SYNs; rate-limited resolutions $(counter drop-neighbour-resolution-rate-limited)"
-  if [ "$took" -ge 0 ]; then log "  during: lockout while the flood ran: $((took / 1000)).$(printf %03d $((took % 1000))) s"
-  else log "  during: the new client was not answered during the flood (11 s)"; return 1; fi
+  rx1="$(rx_frames)"
+  limited="$(counter drop-neighbour-resolution-rate-limited)"
+  log "  $name: $(awk '$2 == "syn" {print $3}' "$RUN_DIR/during.sent") spoofed SYNs from $net; rate-limited resolutions $limited; frames the director sent to the client side $((rx1 - rx0))"
+  if [ "$took" -ge 0 ]; then log "  $name: lockout while the flood ran: $((took / 1000)).$(printf %03d $((took % 1000))) s"
+  else log "  $name: the new client was not answered during the flood (11 s)"; return 1; fi
+  if [ "$name" = one-prefix ] && [ "$limited" -eq 0 ]; then
+    warn "a 1,000/s flood from one /24 was never rate-limited"; return 1
+  fi
 }
 
 run_lab() {   # NAME SYNS NET RATE "dataplane line" CASE-TITLE
@@ -167,4 +175,6 @@ run_lab default 4600 198.18.96.0/19 1500 "" \
   "b. default table (4,096), 4,600 spoofed SYNs from the subnet: a new client in within $LOCKOUT_LIMIT s"
 run_lab during 12000 198.18.96.0/19 1000 "" \
   "c. default table, a 12 s flood of spoofed SYNs from the subnet: a new client in while it lasts" during_flood
+run_lab one-prefix 12000 198.18.100.0/24 1000 "" \
+  "d. a 12 s flood from one /24: its resolutions rate-limited, a new client of another /24 in while it lasts" during_flood
 finish
