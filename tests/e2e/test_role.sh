@@ -64,7 +64,8 @@ case_b_backup_is_silent() {
   # The director's own addresses are answered in both roles.
   out="$(ns_exec c "$PROBE" ask eth0 "$NAT_DIR_OUT" --sender "$NAT_CLIENT" --count 1 --wait 1)"
   log "client ARP for the director's own address: $out"
-  assert_eq "replies 1 $MAC_OUT" "$out" "own address answered by a backup"
+  # (With two poll loops each answers the broadcast request: two replies.)
+  assert_match "$out" "^replies [1-9] $MAC_OUT$" "own address answered by a backup"
   assert_true "ping of the director's own address" ping_ok "$NAT_DIR_OUT"
   if ping_ok "$VIP"; then warn "ping of the VIP answered"; return 1; fi
   if curl_ok; then warn "curl to the VIP worked on a backup"; return 1; fi
