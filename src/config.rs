@@ -31,6 +31,43 @@ struct RawConfig {
     marks: Vec<RawMark>,
     #[serde(default, rename = "service")]
     services: Vec<RawService>,
+    #[serde(default)]
+    ha: RawHa,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHa {
+    role: Option<String>,
+    garp_master_repeat: Option<u32>,
+    garp_master_refresh: Option<u32>,
+}
+
+/// `[ha]`: the role this director starts in and how it announces a takeover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HaConfig {
+    pub role: crate::pipeline::role::Role,
+    /// Gratuitous ARPs per VIP and interface on becoming master.
+    pub garp_master_repeat: u32,
+    /// Seconds between refreshes while master; 0: none.
+    pub garp_master_refresh: u32,
+}
+
+fn parse_ha(raw: &RawHa) -> Result<HaConfig, String> {
+    use crate::pipeline::role::{Role, DEFAULT_GARP_REPEAT};
+    let role = match raw.role.as_deref() {
+        None => Role::Master,
+        Some(r) => Role::parse(r).ok_or_else(|| format!("ha.role: '{r}' is not master or backup"))?,
+    };
+    let garp_master_repeat = raw.garp_master_repeat.unwrap_or(DEFAULT_GARP_REPEAT);
+    if !(1..=255).contains(&garp_master_repeat) {
+        return Err(format!("ha.garp_master_repeat: {garp_master_repeat} is not 1..255"));
+    }
+    let garp_master_refresh = raw.garp_master_refresh.unwrap_or(0);
+    if garp_master_refresh > 86_400 {
+        return Err(format!("ha.garp_master_refresh: {garp_master_refresh} s is more than a day (0 turns it off)"));
+    }
+    Ok(HaConfig { role, garp_master_repeat, garp_master_refresh })
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -198,6 +235,7 @@ pub struct Config {
     pub restore_on_start: bool,
     /// The services and timeouts, as rules.
     pub rules: Rules,
+    pub ha: HaConfig,
 }
 
 fn addr(key: &str, s: &str) -> Result<Ipv4Addr, String> {
@@ -508,7 +546,9 @@ impl Config {
         if (save_on_stop || restore_on_start) && state_file.is_none() {
             return Err("state: save_on_stop and restore_on_start need state.file".into());
         }
+        let ha = parse_ha(&raw.ha)?;
         Ok(Config {
+            ha,
             expire_nodest_conn: dp.expire_nodest_conn.unwrap_or(false),
             checks,
             state_file,
@@ -613,5 +653,23 @@ address = "198.18.1.12"
         let cut = &GOOD[..GOOD.find("xdp_mode").unwrap()];
         let e = Config::parse(cut).unwrap_err();
         assert!(e.contains("interface[0] (d-out): no addresses and no vips"), "{e}");
+    }
+
+    #[test]
+    fn ha_role_defaults_to_master_and_is_validated() {
+        use crate::pipeline::role::Role;
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.ha, HaConfig { role: Role::Master, garp_master_repeat: 5, garp_master_refresh: 0 });
+        let c = Config::parse(&format!(
+            "{GOOD}\n[ha]\nrole = \"backup\"\ngarp_master_repeat = 3\ngarp_master_refresh = 60\n"
+        ))
+        .unwrap();
+        assert_eq!(c.ha, HaConfig { role: Role::Backup, garp_master_repeat: 3, garp_master_refresh: 60 });
+        let e = Config::parse(&format!("{GOOD}\n[ha]\nrole = \"slave\"\n")).unwrap_err();
+        assert_eq!(e, "ha.role: 'slave' is not master or backup");
+        let e = Config::parse(&format!("{GOOD}\n[ha]\ngarp_master_repeat = 0\n")).unwrap_err();
+        assert!(e.contains("ha.garp_master_repeat"), "{e}");
+        let e = Config::parse(&format!("{GOOD}\n[ha]\nvrid = 1\n")).unwrap_err();
+        assert!(e.contains("vrid"), "{e}");
     }
 }

@@ -77,6 +77,7 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
                 Err(e) => Response::err(format!("rvs: reload refused, running rules kept: {e}"), 1),
             }
         }
+        Some("--role") => return role(ctl, &req.argv[1..]),
         Some("--neighbours") => {
             // The first three columns are as before; the state was added after them.
             let mut out = format!("{:<16} {:<16} {:<17} {}\n", "Interface", "Address", "HWaddress", "State");
@@ -123,6 +124,26 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
             Ok(()) => Response::ok(String::new()),
             Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
         },
+    }
+}
+
+/// rvs extension `--role [master|backup]`: print or set the HA role. The poll
+/// loops pick a change up at their next batch.
+fn role(ctl: &Mutex<Control>, args: &[String]) -> Response {
+    use crate::pipeline::role::Role;
+    let shared = ctl.lock().unwrap_or_else(|e| e.into_inner()).shared().clone();
+    match args {
+        [] => Response::ok(format!("{}\n", shared.ha.role())),
+        [r] => match Role::parse(r) {
+            Some(role) => {
+                let was = shared.ha.role();
+                shared.ha.set_role(role);
+                eprintln!("rvs: role {was} -> {role}");
+                Response::ok(String::new())
+            }
+            None => Response::err(format!("rvsadm: --role: '{r}' is not master or backup"), 2),
+        },
+        _ => Response::err("rvsadm: --role takes at most one argument: master or backup".to_string(), 2),
     }
 }
 

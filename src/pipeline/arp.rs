@@ -1,5 +1,11 @@
 //! ARP: answer for the director's addresses and VIPs, learn next hops,
 //! ask for unresolved ones, announce VIPs with gratuitous ARP.
+//!
+//! The VIPs follow the role (see `role.rs`): a backup answers only for its
+//! own addresses; a new master announces every VIP `garp_master_repeat`
+//! times on every interface that answers for it, and again every
+//! `garp_master_refresh` seconds if set (keepalived's semantics). Only loop 0
+//! announces, so the count on the wire is the configured one.
 
 use super::{Director, Reason, Transmit, Verdict};
 use crate::net::iface::Interfaces;
@@ -27,6 +33,13 @@ impl Director {
                 && self.routes.lookup(ip).is_some_and(|r| r.iface == iface))
     }
 
+    /// Does `ip` move with the role? Service VIPs and the interfaces' `vips`
+    /// lists do; the director's own addresses, and FULLNAT local addresses
+    /// not listed as vips, stay with the box.
+    pub(super) fn follows_role(&self, ip: u32) -> bool {
+        !self.ifaces.is_local(ip) && (self.services.is_vip(ip) || self.ifaces.0.iter().any(|i| i.vips.contains(&ip)))
+    }
+
     pub(super) fn arp(
         &mut self,
         now_ms: u64,
@@ -42,12 +55,26 @@ impl Director {
         if spa != 0 {
             let neigh = &mut self.neigh;
             let before = neigh.stats.released;
-            neigh.learn(ingress, spa, sha, now_ms, |frame| tx.send(ingress, frame));
+            // Frames held while master are not sent by a backup.
+            let (backup, mut withheld) = (self.backup, 0u64);
+            neigh.learn(ingress, spa, sha, now_ms, |frame| {
+                if backup {
+                    withheld += 1;
+                } else {
+                    tx.send(ingress, frame)
+                }
+            });
             if neigh.stats.released != before {
                 self.count(Reason::ArpLearned);
             }
+            for _ in 0..withheld {
+                self.count(Reason::BackupRole);
+            }
         }
         if op == arp::OP_REQUEST && spa != tpa && self.answers_arp(ingress, tpa) {
+            if self.backup && self.follows_role(tpa) {
+                return Verdict::Drop(Reason::BackupRole);
+            }
             let my_mac = self.ifaces.get(ingress).mac;
             *len = arp::build_frame(buf, &sha, arp::OP_REPLY, &my_mac, tpa, &sha, spa);
             self.count(Reason::ArpReplied);
@@ -57,28 +84,72 @@ impl Director {
         Verdict::Consumed
     }
 
-    /// Gratuitous ARP for every VIP not yet announced, on the interface that
-    /// answers for it, so switches and neighbours learn the director at once.
-    pub(super) fn announce_vips(&mut self, tx: &mut impl Transmit) {
+    /// Owe gratuitous ARPs: `garp_master_repeat` rounds for every VIP not yet
+    /// announced in this master term, one more round for all of them when
+    /// the refresh is due. Backups and loops other than 0 owe nothing.
+    pub(super) fn announce_vips(&mut self, now_ms: u64) {
+        if self.backup || self.worker != 0 {
+            return;
+        }
+        let repeat = self.shared.ha.garp_repeat().max(1);
+        let refresh_ms = self.shared.ha.garp_refresh_ms();
+        // The first refresh comes one period after the takeover burst.
+        let refresh_due = match self.next_garp_refresh_ms {
+            _ if refresh_ms == 0 => {
+                self.next_garp_refresh_ms = None;
+                false
+            }
+            None => {
+                self.next_garp_refresh_ms = Some(now_ms + refresh_ms);
+                false
+            }
+            Some(t) if now_ms >= t => {
+                self.next_garp_refresh_ms = Some(now_ms + refresh_ms);
+                true
+            }
+            Some(_) => false,
+        };
         let mut vips: Vec<u32> = self.services.vips().collect();
         for i in &self.ifaces.0 {
             vips.extend(i.vips.iter().copied());
         }
         for vip in vips {
-            if self.announced.contains(&vip) {
+            if self.ifaces.is_local(vip) {
                 continue;
             }
-            for i in &self.ifaces.0 {
-                if self.answers_arp(i.id, vip) {
-                    let mut frame = [0u8; 64];
-                    let n = arp::build_frame(&mut frame, &BROADCAST, arp::OP_REQUEST, &i.mac, vip, &[0; 6], vip);
-                    tx.send(i.id, &frame[..n]);
-                }
+            if self.announced.insert(vip) {
+                self.garp_owed.insert(vip, repeat);
+            } else if refresh_due {
+                *self.garp_owed.entry(vip).or_insert(0) += 1;
             }
-            self.announced.insert(vip);
         }
         let services = &self.services;
         let ifaces = &self.ifaces;
         self.announced.retain(|v| services.is_vip(*v) || ifaces.0.iter().any(|i| i.vips.contains(v)));
+        self.garp_owed.retain(|v, _| services.is_vip(*v) || ifaces.0.iter().any(|i| i.vips.contains(v)));
+    }
+
+    /// One round of the owed gratuitous ARPs: a request for the VIP from the
+    /// VIP, broadcast on each interface that answers for it.
+    pub(super) fn send_owed_garps(&mut self, tx: &mut impl Transmit) {
+        if self.backup {
+            self.garp_owed.clear();
+            return;
+        }
+        let mut owed = std::mem::take(&mut self.garp_owed);
+        for (&vip, n) in owed.iter_mut() {
+            for k in 0..self.ifaces.0.len() {
+                let (id, mac) = (self.ifaces.0[k].id, self.ifaces.0[k].mac);
+                if self.answers_arp(id, vip) {
+                    let mut frame = [0u8; 64];
+                    let len = arp::build_frame(&mut frame, &BROADCAST, arp::OP_REQUEST, &mac, vip, &[0; 6], vip);
+                    tx.send(id, &frame[..len]);
+                    self.count(Reason::GarpSent);
+                }
+            }
+            *n = n.saturating_sub(1);
+        }
+        owed.retain(|_, n| *n > 0);
+        self.garp_owed = owed;
     }
 }

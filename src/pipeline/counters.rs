@@ -72,9 +72,11 @@ reasons! {
     ReplyWrongInterface => "drop-reply-wrong-interface",
     ReplyWrongNeighbour => "drop-reply-wrong-neighbour",
     NeighbourRateLimited => "drop-neighbour-resolution-rate-limited",
+    BackupRole => "drop-backup-role",
+    GarpSent => "gratuitous-arp-sent",
 }
 
-pub const NUM_REASONS: usize = 52;
+pub const NUM_REASONS: usize = 54;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

@@ -38,7 +38,14 @@ impl Director {
                 || self.services.is_laddr(dst)
                 || self.ifaces.get(ingress).vips.contains(&dst))
         {
+            if self.backup && self.follows_role(dst) {
+                return Verdict::Drop(Reason::BackupRole);
+            }
             return self.echo_reply(ingress, buf, *len, ihl);
+        }
+        // Errors are about traffic the master forwards.
+        if icmp::is_error(kind) && self.backup {
+            return Verdict::Drop(Reason::BackupRole);
         }
         if icmp::is_error(kind) {
             return self.icmp_error(now_ms, ingress, buf, len, tx);

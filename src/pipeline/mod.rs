@@ -13,6 +13,7 @@ mod icmp;
 mod icmp_error;
 mod lb;
 mod reply_filter;
+pub mod role;
 mod steer;
 
 use crate::ipvs::conn::ConnTable;
@@ -64,6 +65,8 @@ pub struct Shared {
     pub counters: WorkerCounters,
     /// IPVS's expire_nodest_conn sysctl.
     pub expire_nodest_conn: std::sync::atomic::AtomicBool,
+    /// master or backup, and the gratuitous ARP settings.
+    pub ha: role::HaState,
 }
 
 impl Shared {
@@ -73,6 +76,7 @@ impl Shared {
             timeouts: ArcSwap::from_pointee(Timeouts::default()),
             counters: WorkerCounters::default(),
             expire_nodest_conn: std::sync::atomic::AtomicBool::new(false),
+            ha: role::HaState::new(),
         }
     }
 }
@@ -113,7 +117,15 @@ pub struct Director {
     timeouts_src: Arc<Timeouts>,
     timeouts: StateTimeouts,
     last_tick_ms: u64,
+    /// VIPs announced in this master term (empty while backup).
     announced: hashbrown::HashSet<u32>,
+    /// Gratuitous ARP rounds still owed, per VIP: one round per loop pass.
+    garp_owed: hashbrown::HashMap<u32, u32>,
+    /// When the periodic gratuitous ARP is next due (garp_master_refresh).
+    next_garp_refresh_ms: Option<u64>,
+    /// The role word last read from `shared.ha`, and its decoding.
+    role_word: u64,
+    backup: bool,
     fullnat_ports: (u16, u16),
     /// Next FULLNAT local port to try.
     fullnat_cursor: u16,
@@ -137,7 +149,12 @@ impl Director {
         now_ms: u64,
     ) -> Self {
         let timeouts_src = shared.timeouts.load_full();
+        let role_word = shared.ha.word();
         Director {
+            role_word,
+            backup: role::role_of(role_word) == role::Role::Backup,
+            garp_owed: hashbrown::HashMap::new(),
+            next_garp_refresh_ms: None,
             worker,
             neigh: NeighbourTable::new(limits.neighbours, limits.arp_hold_slots),
             conns: ConnTable::new(limits.connections, now_ms),
@@ -177,12 +194,34 @@ impl Director {
             self.timeouts_src = t.clone();
             self.timeouts = StateTimeouts::new(&self.timeouts_src);
         }
+        let w = self.shared.ha.word();
+        if w != self.role_word {
+            self.role_word = w;
+            self.backup = role::role_of(w) == role::Role::Backup;
+            // A new term: as master every VIP is announced afresh; as backup
+            // nothing is owed any more.
+            self.announced.clear();
+            self.garp_owed.clear();
+            self.next_garp_refresh_ms = None;
+            // The next tick runs in full, so a new master announces at once.
+            self.last_tick_ms = 0;
+        }
+    }
+
+    /// Is this director the backup (silent for the VIPs)?
+    pub fn is_backup(&self) -> bool {
+        self.backup
     }
 
     /// Housekeeping, at most once per `TICK` of wall time: expire
     /// connections, retransmit ARP requests, announce new VIPs.
     pub fn tick(&mut self, now_ms: u64, tx: &mut impl Transmit) {
         const TICK: u64 = 200;
+        // Owed gratuitous ARPs go out at once, not at the next tick: a
+        // takeover must reach the neighbours within milliseconds.
+        if !self.garp_owed.is_empty() {
+            self.send_owed_garps(tx);
+        }
         if now_ms.saturating_sub(self.last_tick_ms) < TICK {
             return;
         }
@@ -190,7 +229,10 @@ impl Director {
         self.conns.expire(now_ms, |_| {});
         let (ifaces, neigh) = (&self.ifaces, &mut self.neigh);
         neigh.tick(now_ms, |iface, ip| arp::send_request(ifaces, iface, ip, &BROADCAST, tx));
-        self.announce_vips(tx);
+        self.announce_vips(now_ms);
+        if !self.garp_owed.is_empty() {
+            self.send_owed_garps(tx);
+        }
     }
 
     /// Handle one frame received on `ingress`. `buf` holds `*len` bytes of
@@ -270,6 +312,10 @@ impl Director {
         *len = ethernet::HEADER_LEN + ip_len;
         let proto = buf[ethernet::HEADER_LEN + 9];
         match proto {
+            // A backup forwards nothing: the master carries the traffic.
+            crate::ipvs::types::IPPROTO_TCP | crate::ipvs::types::IPPROTO_UDP if self.backup => {
+                Verdict::Drop(Reason::BackupRole)
+            }
             crate::ipvs::types::IPPROTO_TCP | crate::ipvs::types::IPPROTO_UDP => {
                 self.load_balance(now_ms, ingress, buf, len, tx)
             }

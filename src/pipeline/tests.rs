@@ -1145,3 +1145,180 @@ fn dr_and_tun_are_not_judged_as_replies() {
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!(lab.d.shared.counters.total(Reason::ReplyWrongInterface), 0);
 }
+
+// ---- HA role: master answers for the VIPs, backup stays silent ----
+
+/// An inside gateway address the NAT real servers route through: a VIP without a service.
+const GW_VIP: [u8; 4] = [198, 18, 1, 254];
+
+/// A director started (not switched) in `role`, with a NAT service on VIP and
+/// GW_VIP listed in the inside interface's vips, sharing the lab's rules.
+fn lab_started_as(role: super::role::Role) -> Lab {
+    let mut lab = Lab::new();
+    lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    let mut ifaces = lab.d.ifaces.clone();
+    ifaces.0[1].vips.push(ip(GW_VIP));
+    let routes = RouteTable::build(&ifaces, &[]).unwrap();
+    let shared = lab.d.shared().clone();
+    shared.ha.set_role(role);
+    let limits = Limits { connections: 1024, neighbours: 64, arp_hold_slots: 16, ..Limits::default() };
+    lab.d = Director::new(0, ifaces, routes, shared, limits, lab.now);
+    lab
+}
+
+fn echo_to(dst: [u8; 4]) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC)
+        .ipv4(CLIENT, dst, 64)
+        .icmpv4_echo_request(7, 1)
+        .write(&mut f, b"ping!")
+        .unwrap();
+    f
+}
+
+fn garps(tx: &Collect) -> Vec<(IfaceId, u32)> {
+    tx.0.iter()
+        .filter(|(_, f)| f[12..14] == [8, 6])
+        .filter_map(|(i, f)| {
+            let p = crate::wire::arp::Packet::new_checked(&f[14..])?;
+            (p.op() == 1 && p.sender_ip() == p.target_ip() && f[0..6] == [0xff; 6]).then(|| (*i, p.target_ip()))
+        })
+        .collect()
+}
+
+#[test]
+fn backup_ignores_arp_ping_and_tcp_for_vips_but_answers_for_its_own_addresses() {
+    let mut lab = lab_started_as(super::role::Role::Backup);
+    assert!(lab.d.is_backup());
+    let silent = lab.d.shared().counters.total(Reason::BackupRole);
+    // ARP for the service VIP (outside) and the gateway VIP (inside): no answer.
+    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
+    assert_eq!(v, Verdict::Drop(Reason::BackupRole));
+    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], GW_VIP));
+    assert_eq!(v, Verdict::Drop(Reason::BackupRole));
+    // Ping and a SYN to the VIP: nothing forwarded, nothing sent.
+    let (v, _) = lab.feed(0, &echo_to(VIP));
+    assert_eq!(v, Verdict::Drop(Reason::BackupRole));
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""));
+    assert_eq!(v, Verdict::Drop(Reason::BackupRole));
+    assert_eq!(lab.d.connection_count(), 0);
+    // No gratuitous ARP from a backup, however long it runs.
+    for t in 0..20 {
+        lab.d.tick(10_000 + t * 1000, &mut lab.tx);
+    }
+    assert!(lab.tx.0.is_empty(), "a backup sends nothing: {:?}", lab.tx.0);
+    let dropped = lab.d.shared().counters.total(Reason::BackupRole) - silent;
+    println!("backup: {dropped} frames counted as drop-backup-role");
+    assert_eq!(dropped, 4);
+    // Its own addresses are per box: answered in both roles.
+    let (v, out) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], DIR_OUT));
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!(crate::wire::arp::Packet::new_checked(&out[14..]).unwrap().sender_ip(), ip(DIR_OUT));
+    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], DIR_IN));
+    assert_eq!(v, Verdict::Forward(1));
+    let (v, _) = lab.feed(0, &echo_to(DIR_OUT));
+    assert_eq!(v, Verdict::Forward(0));
+}
+
+#[test]
+fn switching_to_master_announces_each_vip_repeat_times_per_interface_then_back_to_backup_is_silent() {
+    use super::role::Role;
+    let mut lab = lab_started_as(Role::Backup);
+    let repeat = 3;
+    lab.d.shared().ha.set_garp(repeat, 0);
+    lab.d.tick(10_000, &mut lab.tx);
+    assert!(garps(&lab.tx).is_empty());
+
+    lab.d.shared().ha.set_role(Role::Master);
+    lab.d.begin_batch();
+    assert!(!lab.d.is_backup());
+    // The first pass after the switch, not the next 200 ms tick, starts announcing.
+    let mut passes = 0;
+    for t in 0..10 {
+        lab.d.tick(10_001 + t, &mut lab.tx);
+        passes += 1;
+        if lab.d.garp_owed.is_empty() {
+            break;
+        }
+    }
+    let g = garps(&lab.tx);
+    let count = |iface: IfaceId, vip: [u8; 4]| g.iter().filter(|&&x| x == (iface, ip(vip))).count();
+    println!(
+        "master: {} gratuitous ARPs in {passes} passes: VIP out {}, VIP in {}, gateway VIP in {}, gateway VIP out {}",
+        g.len(),
+        count(0, VIP),
+        count(1, VIP),
+        count(1, GW_VIP),
+        count(0, GW_VIP)
+    );
+    // The service VIP routes out of "out"; the gateway VIP is listed on "in".
+    assert_eq!(count(0, VIP), repeat as usize);
+    assert_eq!(count(1, GW_VIP), repeat as usize);
+    assert_eq!(g.len(), 2 * repeat as usize, "no GARP on an interface that does not answer for the VIP");
+    assert_eq!(lab.d.shared().counters.total(Reason::GarpSent), 2 * repeat as u64);
+    // Nothing more while master without a refresh.
+    lab.tx.0.clear();
+    for t in 0..20 {
+        lab.d.tick(20_000 + t * 1000, &mut lab.tx);
+    }
+    assert!(garps(&lab.tx).is_empty());
+    // Now it answers and forwards.
+    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
+    assert_eq!(v, Verdict::Forward(0));
+    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], GW_VIP));
+    assert_eq!(v, Verdict::Forward(1));
+    let (v, _) = lab.feed(0, &echo_to(VIP));
+    assert_eq!(v, Verdict::Forward(0));
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", 64, b""));
+    assert_ne!(v, Verdict::Drop(Reason::BackupRole));
+    assert_eq!(lab.d.connection_count(), 1);
+
+    // Back to backup: silent from the next batch, even for the connection it has.
+    lab.d.shared().ha.set_role(Role::Backup);
+    lab.d.begin_batch();
+    lab.tx.0.clear();
+    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
+    assert_eq!(v, Verdict::Drop(Reason::BackupRole));
+    let (v, _) = lab.feed(0, &echo_to(VIP));
+    assert_eq!(v, Verdict::Drop(Reason::BackupRole));
+    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", 64, b"x"));
+    assert_eq!(v, Verdict::Drop(Reason::BackupRole));
+    for t in 0..10 {
+        lab.d.tick(40_000 + t * 1000, &mut lab.tx);
+    }
+    // It may still resolve its own next hops (from its own address), nothing else.
+    let own = |f: &Vec<u8>| f[12..14] == [8, 6] && field_ip(f, 14) == DIR_IN;
+    assert!(lab.tx.0.iter().all(|(_, f)| own(f)), "a backup sends nothing for the VIPs: {:?}", lab.tx.0);
+    // The SYN held for the real server's MAC while master is not released now.
+    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
+    assert_eq!(v, Verdict::Consumed);
+    assert!(lab.tx.0.iter().all(|(_, f)| own(f)), "held frame released by a backup: {:?}", lab.tx.0);
+}
+
+#[test]
+fn master_refreshes_gratuitous_arp_every_period_and_only_loop_zero_announces() {
+    use super::role::Role;
+    let mut lab = lab_started_as(Role::Master);
+    lab.d.shared().ha.set_garp(2, 5);
+    lab.d.tick(10_000, &mut lab.tx);
+    lab.d.tick(10_001, &mut lab.tx);
+    assert_eq!(garps(&lab.tx).len(), 2 * 2, "the start burst: 2 VIPs x 2");
+    lab.tx.0.clear();
+    // 30 s of ticks: one round per 5 s.
+    for t in 1..=150 {
+        lab.d.tick(10_001 + t * 200, &mut lab.tx);
+    }
+    let n = garps(&lab.tx).len();
+    println!("refresh every 5 s over 30 s: {n} gratuitous ARPs (2 VIPs)");
+    assert_eq!(n, 2 * 6);
+    // Another loop of the same director never announces.
+    let shared = lab.d.shared().clone();
+    let ifaces = lab.d.ifaces.clone();
+    let routes = RouteTable::build(&ifaces, &[]).unwrap();
+    let mut other = Director::new(1, ifaces, routes, shared, Limits { workers: 2, ..Limits::default() }, 0);
+    let mut tx = Collect::default();
+    for t in 0..50 {
+        other.tick(10_000 + t * 1000, &mut tx);
+    }
+    assert!(garps(&tx).is_empty());
+}

@@ -15,9 +15,10 @@
 #   ${RUN}-rs1 real server  eth0 198.18.1.11/24, lo 198.18.1.100/32 (DR), HTTP on 80
 #
 # keepalived's virtual_ipaddress is a placeholder (198.19.255.1/32 on lo: this kernel has no
-# dummy interfaces; none of rvs's); its notify scripts write the state to a file.  Roles (only the master
-# answering for the VIP), gratuitous ARP on takeover and connection sync are not part of this
-# lab: both rvs answer ARP for the VIP, so the client's neighbour entry is pinned.
+# dummy interfaces; none of rvs's); its notify scripts write the state to a file and set the
+# director's rvs role (`rvsadm --role`).  Both rvs start as backup ([ha] role = "backup"), so
+# only keepalived's master answers for the VIP, and a takeover moves the client's ARP entry by
+# gratuitous ARP.  Connection sync is not part of this lab.
 # shellcheck disable=SC2317
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -56,6 +57,7 @@ ns_exec sw ethtool -K p-d1 gro on >/dev/null 2>&1 || true
 ns_exec sw ethtool -K p-d2 gro on >/dev/null 2>&1 || true
 
 ns_exec c ip addr add "$CLIENT/24" dev eth0
+ns_exec c sysctl -qw net.ipv4.conf.eth0.arp_accept=1
 host_if c eth0
 ns_exec rs1 ip addr add "$RS1/24" dev eth0
 ns_exec rs1 ip addr add "$VIP/32" dev lo
@@ -79,6 +81,9 @@ name = "d0"
 xdp_mode = "${RVS_XDP_MODE:-generic}"
 addresses = ["${DIR_ADDR[$d]}/24"]
 vips = ["$VIP"]
+
+[ha]
+role = "backup"
 EOF
   RVS_LOG="$LOG_DIR/rvs-$d.log"
   start_rvs "$RUN_DIR/rvs-$d.toml" "$d"
@@ -112,7 +117,8 @@ start_keepalived() {
   local d="$1" conf="$RUN_DIR/keepalived-$1.conf"
   sed -e "s|@ROUTER_ID@|rvs-$d|" -e "s|@INTERFACE@|d0|" -e "s|@PRIORITY@|${PRIORITY[$d]}|" \
     -e "s|@PLACEHOLDER@|$PLACEHOLDER|" -e "s|@PLACEHOLDER_DEV@|lo|" -e "s|@NOTIFY@|$NOTIFY|" \
-    -e "s|@STATE_FILE@|$RUN_DIR/state-$d|" "$KEEPALIVED_TEMPLATE" >"$conf"
+    -e "s|@STATE_FILE@|$RUN_DIR/state-$d|" -e "s|@RVSADM@|$RVSADM_BIN|" -e "s|@RVS_SOCKET@|${SOCK[$d]}|" \
+    "$KEEPALIVED_TEMPLATE" >"$conf"
   bg "$d" "keepalived-$d" keepalived --vrrp -n -l -D -f "$conf" \
     -p "$RUN_DIR/keepalived-$d.pid" -r "$RUN_DIR/keepalived-vrrp-$d.pid"
   KA_PID[$d]=$BG_PID
@@ -149,17 +155,20 @@ case_b_one_master() {
   assert_eq BACKUP "$(state_of d2)" "d2 still BACKUP after 2 s more of adverts"
 }
 
-# The data path through the VIP while keepalived runs, through each director in turn (both
-# answer ARP for the VIP until roles exist: the client's entry is pinned to one at a time).
+# The data path through the VIP while keepalived runs: keepalived's master (d1) holds the
+# rvs master role and alone answers for the VIP; d2's rvs is backup.
+mac_of() { ns_exec "$1" cat /sys/class/net/d0/address; }
+client_vip_mac() { ns_exec c ip neigh show "$VIP" dev eth0 | sed -n 's/.* lladdr \([0-9a-f:]*\).*/\1/p'; }
 case_d_forwarding() {
-  local d mac out
-  for d in d1 d2; do
-    mac="$(ns_exec "$d" cat /sys/class/net/d0/address)"
-    ns_exec c ip neigh replace "$VIP" lladdr "$mac" dev eth0 nud permanent
-    out="$(curl_many c 3 "http://$VIP/")"
-    assert_eq 3 "$(count_lines "$out" rs1)" "3 requests through $d's rvs answered by rs1"
-    assert_contains "$(rvsadm_on "$d" -Lnc)" "$CLIENT:" "$d's rvs lists the client's connections"
-  done
+  local out
+  wait_until 2 eval '[ "$(rvsadm_on d1 --role)" = master ]' || { warn "d1's rvs is not master"; return 1; }
+  assert_eq backup "$(rvsadm_on d2 --role)" "d2's rvs role"
+  ns_exec c ip neigh del "$VIP" dev eth0 2>/dev/null || true
+  out="$(curl_many c 3 "http://$VIP/")"
+  assert_eq 3 "$(count_lines "$out" rs1)" "3 requests through the VIP answered by rs1"
+  assert_eq "$(mac_of d1)" "$(client_vip_mac)" "the client's ARP entry for the VIP: d1's MAC"
+  assert_contains "$(rvsadm_on d1 -Lnc)" "$CLIENT:" "d1's rvs lists the client's connections"
+  assert_not_contains "$(rvsadm_on d2 -Lnc)" "$CLIENT:" "d2's rvs (backup) forwarded nothing"
   assert_eq "MASTER BACKUP" "$(state_of d1) $(state_of d2)" "VRRP states unchanged during the traffic"
 }
 
@@ -183,6 +192,20 @@ case_c_takeover() {
   assert_eq MASTER "$(last_logged_state d2)" "d2's keepalived log agrees"
   wait_until 2 eval "ns_exec d2 ip -4 addr show dev lo | grep -q $PLACEHOLDER/32" \
     || { warn "d2 did not take the placeholder"; return 1; }
+  # d2's notify script made its rvs master; its gratuitous ARP moved the client's entry.
+  local d2mac t_arp=""
+  d2mac="$(mac_of d2)"
+  while awk -v a="$t_kill" -v n="$(now)" 'BEGIN {exit !(n - a < 5)}'; do
+    if [ "$(client_vip_mac)" = "$d2mac" ]; then t_arp="$(now)"; break; fi
+    sleep 0.02
+  done
+  [ -n "$t_arp" ] || { warn "the client's ARP entry for the VIP never moved to d2 ($(client_vip_mac))"; return 1; }
+  log "takeover: client's ARP entry for the VIP -> d2 $(ms_between "$t_kill" "$t_arp") ms after the SIGKILL ($(ms_between "$t_master" "$t_arp") ms after d2's notify_master)"
+  assert_eq master "$(rvsadm_on d2 --role)" "d2's rvs role"
+  local out
+  out="$(curl_many c 3 "http://$VIP/")"
+  assert_eq 3 "$(count_lines "$out" rs1)" "3 requests through d2 answered by rs1"
+  assert_contains "$(rvsadm_on d2 -Lnc)" "$CLIENT:" "d2's rvs lists the client's connections"
   # rvs on both directors is untouched by keepalived's fate.
   pid_alive "${RVS_PIDS[d1]}" || { warn "d1's rvs died"; return 1; }
   pid_alive "${RVS_PIDS[d2]}" || { warn "d2's rvs died"; return 1; }
@@ -191,8 +214,8 @@ case_c_takeover() {
 }
 
 run_case "b. one MASTER (150) and one BACKUP, adverts pass rvs" case_b_one_master
-run_case "d. rvs forwards through the VIP on both directors while keepalived runs" case_d_forwarding
-run_case "c. SIGKILL of the master's keepalived: the backup takes over" case_c_takeover
+run_case "d. only keepalived's master (d1) answers and forwards for the VIP; d2's rvs is backup" case_d_forwarding
+run_case "c. SIGKILL of the master's keepalived: the backup takes over, GARP moves the client, curl via d2" case_c_takeover
 for d in d1 d2; do
   log "$d transitions: $(tr '\n' ';' <"$RUN_DIR/state-$d.log" 2>/dev/null)"
 done
