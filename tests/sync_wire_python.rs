@@ -93,19 +93,7 @@ fn conns() -> Vec<SyncConn> {
         seq: None,
         pe: None,
     };
-    let tcp = [
-        ConnState::None,
-        ConnState::Established,
-        ConnState::SynSent,
-        ConnState::SynRecv,
-        ConnState::FinWait,
-        ConnState::TimeWait,
-        ConnState::Close,
-        ConnState::CloseWait,
-        ConnState::LastAck,
-        ConnState::Listen,
-        ConnState::SynAck,
-    ];
+    let tcp = ConnState::TCP;
     let mut v = Vec::new();
     for (i, fwd) in [FwdMethod::Masq, FwdMethod::Route, FwdMethod::Tunnel, FwdMethod::FullNat].into_iter().enumerate() {
         for (j, &state) in tcp.iter().enumerate() {

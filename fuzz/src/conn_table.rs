@@ -74,20 +74,16 @@ fn all_keys() -> impl Iterator<Item = FlowKey> {
 
 /// The states a new entry starts in (the pipeline's: a SYN, UDP, other).
 const NEW_STATES: [ConnState; 4] = [ConnState::SynRecv, ConnState::Udp, ConnState::None, ConnState::SynSent];
-const STATES: [ConnState; 12] = [
-    ConnState::None,
-    ConnState::Established,
-    ConnState::SynSent,
-    ConnState::SynRecv,
-    ConnState::FinWait,
-    ConnState::TimeWait,
-    ConnState::Close,
-    ConnState::CloseWait,
-    ConnState::LastAck,
-    ConnState::Listen,
-    ConnState::SynAck,
-    ConnState::Udp,
-];
+/// Every state: the TCP ones, then UDP's.
+const STATES: [ConnState; 12] = {
+    let mut all = [ConnState::Udp; 12];
+    let mut i = 0;
+    while i < ConnState::TCP.len() {
+        all[i] = ConnState::TCP[i];
+        i += 1;
+    }
+    all
+};
 
 /// What the model knows of one live entry.
 #[derive(Debug, Clone)]

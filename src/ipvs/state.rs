@@ -25,6 +25,11 @@ pub enum ConnState {
 use ConnState::*;
 
 impl ConnState {
+    /// The TCP states, indexed by IPVS's numbers (IP_VS_TCP_S_NONE = 0 ...
+    /// IP_VS_TCP_S_SYNACK = 10): what the sync protocol carries.
+    pub const TCP: [ConnState; 11] =
+        [None, Established, SynSent, SynRecv, FinWait, TimeWait, Close, CloseWait, LastAck, Listen, SynAck];
+
     pub fn name(self) -> &'static str {
         match self {
             None => "NONE",

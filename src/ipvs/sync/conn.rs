@@ -100,19 +100,7 @@ pub fn state_from_wire(proto: u8, state: u16, template: bool) -> Result<ConnStat
     }
 }
 
-const TCP_BY_NUMBER: [ConnState; TCP_STATES as usize] = [
-    ConnState::None,
-    ConnState::Established,
-    ConnState::SynSent,
-    ConnState::SynRecv,
-    ConnState::FinWait,
-    ConnState::TimeWait,
-    ConnState::Close,
-    ConnState::CloseWait,
-    ConnState::LastAck,
-    ConnState::Listen,
-    ConnState::SynAck,
-];
+const TCP_BY_NUMBER: [ConnState; TCP_STATES as usize] = ConnState::TCP;
 
 #[cfg(test)]
 mod tests {
