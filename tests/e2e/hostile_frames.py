@@ -29,6 +29,7 @@ import struct
 import sys
 import time
 
+from flood_frames import csum  # the Internet checksum, shared with the flood generator
 from scapy.all import (ARP, ICMP, IP, IPv6, TCP, UDP, Dot1Q, Ether, IPOption_NOP, Raw,
                        raw)
 
@@ -42,13 +43,6 @@ def check4(*addrs):
             sys.exit(f"hostile_frames: {a} is outside 198.18.0.0/15: refusing")
 
 
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
 
 
 def ip_hdr(src, dst, proto, payload_len, ihl=5, ttl=64, flags_frag=0, version=4, total=None,
