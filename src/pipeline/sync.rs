@@ -383,8 +383,12 @@ impl Director {
             Ok(m) => m,
             Err(e) => return self.sync_drop(reason_of(e)),
         };
-        // A master is there: no more asking.
-        self.sync.requests_owed = 0;
+        // A master is there and has had our request: no more asking. (Not
+        // before the first request went: a busy master's regular messages
+        // are no answer to it.)
+        if self.sync.requests_owed < REQUESTS {
+            self.sync.requests_owed = 0;
+        }
         let counting = self.worker == 0;
         if counting {
             self.count(Reason::SyncMessagesReceived);
@@ -461,6 +465,14 @@ impl Director {
             }
             // The master placed this flow elsewhere since: its word wins.
             self.conns.remove(id);
+        }
+        // An entry still holding one of these keys is stale here: the master
+        // has since reused them (a FULLNAT local port, a client port), and
+        // its word wins, as above.
+        for key in std::iter::once(in_key).chain(out_key) {
+            if let Some((stale, _)) = self.conns.lookup(&key) {
+                self.conns.remove(stale);
+            }
         }
         self.make_room(now_ms, 1);
         // TCP goes through set_state below, which counts ActiveConn.

@@ -345,3 +345,64 @@ fn daemon_commands_follow_the_kernel() {
     lab.ctl.stop_daemon("backup").unwrap();
     assert_eq!(lab.d.shared().sync.load().listing(), "");
 }
+
+#[test]
+fn a_backup_started_while_the_master_sends_still_asks_for_the_table() {
+    let (mut m, _) = pair(FwdMethod::Masq, &[]);
+    // An idle connection the master will not sync on its own.
+    open_connection(&mut m, 42000, 1, CLIENT, 42000);
+    let mut late = Lab::with_addrs([198, 18, 0, 3], [198, 18, 1, 3]);
+    late.service_with(80, &[(RS1, 8080, FwdMethod::Masq)], &[]);
+    late.d.shared().ha.set_role(Role::Backup);
+    late.start_daemon("backup", 7);
+    // In the new backup's first batch, before its housekeeping runs, a busy
+    // master's regular message arrives.
+    open_connection(&mut m, 42001, 3, CLIENT, 42001);
+    let busy = m.sync_frames();
+    assert_eq!(busy.len(), 1);
+    deliver(&busy, &mut late);
+    let request = late.sync_frames();
+    assert_eq!(request.len(), 1, "the request still goes out");
+    deliver(&request, &mut m);
+    deliver(&m.sync_frames(), &mut late);
+    let ports: Vec<u16> = late.d.connections(late.now).iter().map(|c| c.cport).collect();
+    assert!(ports.contains(&42000), "the idle connection came with the table: {ports:?}");
+}
+
+#[test]
+fn a_stale_fullnat_entry_gives_way_to_the_masters_newer_use_of_its_local_port() {
+    const LIP: [u8; 4] = [198, 18, 1, 100];
+    let (mut m, mut b) = pair(FwdMethod::FullNat, &[LIP]);
+    let fullnat_conn = |cport: u16, lport: u16| crate::ipvs::sync::SyncConn {
+        proto: IPPROTO_TCP,
+        caddr: CLIENT.into(),
+        cport,
+        vaddr: VIP.into(),
+        vport: 80,
+        daddr: RS1.into(),
+        dport: 8080,
+        fwd: FwdMethod::FullNat,
+        laddr: LIP.into(),
+        lport,
+        state: crate::ipvs::state::ConnState::Established,
+        inactive: false,
+        timeout_s: 900,
+        template: false,
+        fwmark: 0,
+        seq: None,
+        pe: None,
+    };
+    let frame = |c: &crate::ipvs::sync::SyncConn| {
+        let msg = crate::ipvs::sync::encode(7, std::slice::from_ref(c), 1472).remove(0);
+        udp_frame(RS2_MAC, SYNC_MAC, DIR_IN, [224, 0, 0, 81], 8848, 8848, &msg)
+    };
+    // The backup still holds an old connection on local port 5000 that the
+    // master has since forgotten, and the master reuses the port.
+    deliver(&[frame(&fullnat_conn(43000, 5000))], &mut b);
+    deliver(&[frame(&fullnat_conn(43001, 5000))], &mut b);
+    let c = b.d.connections(b.now);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].cport, 43001, "the master's current use of the port wins");
+    assert_eq!(b.counter(Reason::SyncCollision), 0);
+    let _ = &mut m;
+}
