@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""tests/e2e/ha/sync_lag.py HOST PORT COUNT RVSADM SOCKET: sync lag, run in the client's namespace.
+
+COUNT times: opens a TCP connection to HOST:PORT, sends an HTTP request (its third packet:
+IPVS syncs a connection at its third inbound packet), then polls `RVSADM --socket SOCKET
+-Lnc` (the BACKUP director's) until the connection's line appears.  Prints one line per
+sample, "lag_ms N CLIENT:PORT" ("lag_ms never ..." after 5 s), then
+"summary samples N seen N min_ms N median_ms N max_ms N"."""
+import socket
+import subprocess
+import sys
+import time
+
+host, port, count, rvsadm, sock = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+lags = []
+for _ in range(count):
+    s = socket.create_connection((host, port), timeout=3)
+    me = "%s:%d " % s.getsockname()
+    s.sendall(b"GET /index.html HTTP/1.1\r\nHost: lab\r\n\r\n")
+    t0 = time.time()
+    seen = None
+    while time.time() - t0 < 5:
+        out = subprocess.run([rvsadm, "--socket", sock, "-Lnc"], capture_output=True, text=True).stdout
+        if me in out:
+            seen = time.time() - t0
+            break
+        time.sleep(0.002)
+    print("lag_ms %s %s" % ("never" if seen is None else "%.1f" % (seen * 1000), me.strip()), flush=True)
+    if seen is not None:
+        lags.append(seen * 1000)
+    s.close()
+    time.sleep(0.05)
+lags.sort()
+if lags:
+    print("summary samples %d seen %d min_ms %.1f median_ms %.1f max_ms %.1f"
+          % (count, len(lags), lags[0], lags[len(lags) // 2], lags[-1]))
+else:
+    print("summary samples %d seen 0" % count)
