@@ -371,6 +371,45 @@ case_docs() {
   log "README shows docs/ha/keepalived-director{1,2}.conf verbatim; the lab changes only their \$RVS_NOTIFY line"
 }
 
+# The shipped notify script on its own, against tests/e2e/ha/fake_rvsadm.sh: overlapping
+# calls (keepalived forks them without waiting) end in the newest state whatever order they
+# get the lock in; the daemon answers it must tolerate; a real failure is reported.
+case_notify() {
+  local dir="$RUN_DIR/notify-unit" fake="$HA_DIR/fake_rvsadm.sh" rc
+  mkdir -p "$dir"
+  export FAKE_RVSADM_LOG="$dir/calls"
+  notify_unit() { "$NOTIFY_BIN" --rvsadm "$fake" --socket /nonexistent --interface eth0 --syncid 7 \
+    --state "$dir/state" --log "$dir/log" "$@"; }
+  # 1. The lock is held while MASTER and then BACKUP are called: the later (BACKUP) wins.
+  exec 8>>"$dir/state.lock"
+  flock 8
+  FAKE_RVSADM_ROLE_SECS=0.2 notify_unit MASTER & local m=$!
+  sleep 0.1
+  FAKE_RVSADM_ROLE_SECS=0.2 notify_unit BACKUP & local b=$!
+  sleep 0.1
+  flock -u 8
+  exec 8>&-
+  rc=0; wait "$m" || rc=$?; wait "$b" || rc=$?
+  sed 's/^/    log| /' "$dir/log"
+  sed 's/^/    rvsadm| /' "$dir/calls"
+  assert_eq 0 "$rc" "rvs-notify exit status with 'already run' / 'not running' answers"
+  assert_eq BACKUP "$(awk '{print $1}' "$dir/state")" "recorded state: the later call's"
+  assert_eq "--role backup" "$(grep -- '^--role' "$dir/calls" | tail -n1)" "the last role applied"
+  assert_eq "--start-daemon backup --mcast-interface eth0 --syncid 7" "$(tail -n1 "$dir/calls")" "the last daemon started"
+  assert_contains "$(cat "$dir/log")" "Daemon has already run (as wanted)" "tolerated answer logged"
+  # 2. An older call that gets the lock last re-applies the newer state, never its own.
+  : >"$dir/calls"
+  echo "MASTER $(($(date +%s) + 3600)).0" >"$dir/state"
+  notify_unit BACKUP
+  assert_eq "--role master" "$(head -n1 "$dir/calls")" "a stale BACKUP call applies the newer MASTER"
+  assert_contains "$(cat "$dir/log")" "a later call recorded MASTER: applying MASTER" "logged"
+  # 3. A real failure: exit 1, logged.
+  rm -f "$dir/state"
+  rc=0; FAKE_RVSADM_ROLE_FAILS=1 notify_unit FAULT || rc=$?
+  assert_eq 1 "$rc" "exit status when rvsadm --role fails"
+  assert_contains "$(tail -n5 "$dir/log")" "rvsadm --role backup: FAILED (exit 2)" "failure logged"
+}
+
 case_elect() {
   local t0=$SECONDS
   wait_until 20 pair_is MASTER BACKUP || { warn "no MASTER/BACKUP pair: d1 $(notify_state d1), d2 $(notify_state d2)"; return 1; }
@@ -616,6 +655,7 @@ case_d_nopreempt() {
 }
 
 run_case "docs. the README shows the shipped keepalived.conf files; the lab changes only paths" case_docs
+run_case "notify. rvs-notify: overlapping calls end in the newest state; daemon answers tolerated" case_notify
 run_case "elect. d1 MASTER, d2 BACKUP; rvs-notify set roles and sync daemons" case_elect
 run_case "e1. wire: rvs's sync datagrams decode (Python struct) to the master's -Lnc; sync lag" case_e_wire_from_rvs
 run_case "e2. wire: hand-built kernel-format messages (v1, v0, FULLNAT option) installed by the backup" case_e_wire_to_rvs
