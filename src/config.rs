@@ -41,6 +41,9 @@ struct RawHa {
     role: Option<String>,
     garp_master_repeat: Option<u32>,
     garp_master_refresh: Option<u32>,
+    garp_master_delay: Option<u32>,
+    sync_threshold: Option<[u32; 2]>,
+    sync_refresh_period: Option<u32>,
 }
 
 /// `[ha]`: the role this director starts in and how it announces a takeover.
@@ -51,6 +54,12 @@ pub struct HaConfig {
     pub garp_master_repeat: u32,
     /// Seconds between refreshes while master; 0: none.
     pub garp_master_refresh: u32,
+    /// Seconds after becoming master before a second round of gratuitous
+    /// ARPs (keepalived's garp_master_delay, default 5; 0: none).
+    pub garp_master_delay: u32,
+    /// When a master syncs a connection (IPVS's sync_threshold and
+    /// sync_refresh_period sysctls).
+    pub sync: crate::ipvs::sync::daemon::SyncPolicy,
 }
 
 fn parse_ha(raw: &RawHa) -> Result<HaConfig, String> {
@@ -67,7 +76,22 @@ fn parse_ha(raw: &RawHa) -> Result<HaConfig, String> {
     if garp_master_refresh > 86_400 {
         return Err(format!("ha.garp_master_refresh: {garp_master_refresh} s is more than a day (0 turns it off)"));
     }
-    Ok(HaConfig { role, garp_master_repeat, garp_master_refresh })
+    let garp_master_delay = raw.garp_master_delay.unwrap_or(crate::pipeline::role::DEFAULT_GARP_DELAY);
+    if garp_master_delay > 3_600 {
+        return Err(format!("ha.garp_master_delay: {garp_master_delay} s is more than an hour (0 turns it off)"));
+    }
+    // The kernel's bounds (proc_do_sync_threshold): threshold below the
+    // period, unless the period is 0.
+    let [threshold, period] = raw.sync_threshold.unwrap_or([3, 50]);
+    if period > 0 && threshold >= period {
+        return Err(format!("ha.sync_threshold: [{threshold}, {period}]: the threshold must be below the period"));
+    }
+    let refresh = raw.sync_refresh_period.unwrap_or(0);
+    if refresh > 43_200 {
+        return Err(format!("ha.sync_refresh_period: {refresh} s is more than 12 hours (0 turns it off)"));
+    }
+    let sync = crate::ipvs::sync::daemon::SyncPolicy { threshold, period, refresh_period_ms: refresh * 1000 };
+    Ok(HaConfig { role, garp_master_repeat, garp_master_refresh, garp_master_delay, sync })
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -659,12 +683,23 @@ address = "198.18.1.12"
     fn ha_role_defaults_to_master_and_is_validated() {
         use crate::pipeline::role::Role;
         let c = Config::parse(GOOD).unwrap();
-        assert_eq!(c.ha, HaConfig { role: Role::Master, garp_master_repeat: 5, garp_master_refresh: 0 });
+        let sync = crate::ipvs::sync::daemon::SyncPolicy::default();
+        assert_eq!(
+            c.ha,
+            HaConfig { role: Role::Master, garp_master_repeat: 5, garp_master_refresh: 0, garp_master_delay: 5, sync }
+        );
         let c = Config::parse(&format!(
-            "{GOOD}\n[ha]\nrole = \"backup\"\ngarp_master_repeat = 3\ngarp_master_refresh = 60\n"
+            "{GOOD}\n[ha]\nrole = \"backup\"\ngarp_master_repeat = 3\ngarp_master_refresh = 60\n\
+             garp_master_delay = 0\nsync_threshold = [2, 0]\nsync_refresh_period = 10\n"
         ))
         .unwrap();
-        assert_eq!(c.ha, HaConfig { role: Role::Backup, garp_master_repeat: 3, garp_master_refresh: 60 });
+        let sync = crate::ipvs::sync::daemon::SyncPolicy { threshold: 2, period: 0, refresh_period_ms: 10_000 };
+        assert_eq!(
+            c.ha,
+            HaConfig { role: Role::Backup, garp_master_repeat: 3, garp_master_refresh: 60, garp_master_delay: 0, sync }
+        );
+        let e = Config::parse(&format!("{GOOD}\n[ha]\nsync_threshold = [50, 50]\n")).unwrap_err();
+        assert!(e.contains("ha.sync_threshold"), "{e}");
         let e = Config::parse(&format!("{GOOD}\n[ha]\nrole = \"slave\"\n")).unwrap_err();
         assert_eq!(e, "ha.role: 'slave' is not master or backup");
         let e = Config::parse(&format!("{GOOD}\n[ha]\ngarp_master_repeat = 0\n")).unwrap_err();

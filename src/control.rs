@@ -136,7 +136,10 @@ impl Rules {
             | Command::Save { .. }
             | Command::Restore
             | Command::Help
-            | Command::Version => {}
+            | Command::Version
+            // The sync daemons are not rules: Control::start_daemon.
+            | Command::StartDaemon(_)
+            | Command::StopDaemon(_) => {}
         }
         Ok(())
     }
@@ -178,11 +181,87 @@ pub struct Control {
     shared: Arc<Shared>,
     rules: Rules,
     live: Vec<Arc<Service>>,
+    sync_ifaces: Vec<SyncInterface>,
+    /// Daemon starts so far: each start is told apart from the previous.
+    daemon_starts: u64,
+}
+
+/// An interface a sync daemon may use: its name, id, MTU, and whether rvs
+/// has an address on it to send from.
+#[derive(Debug, Clone)]
+pub struct SyncInterface {
+    pub name: String,
+    pub id: crate::net::IfaceId,
+    pub mtu: u32,
+    pub has_addr: bool,
 }
 
 impl Control {
     pub fn new(shared: Arc<Shared>) -> Self {
-        Control { shared, rules: Rules::default(), live: Vec::new() }
+        Control { shared, rules: Rules::default(), live: Vec::new(), sync_ifaces: Vec::new(), daemon_starts: 0 }
+    }
+
+    /// The interfaces `--start-daemon --mcast-interface` may name.
+    pub fn set_sync_interfaces(&mut self, ifaces: Vec<SyncInterface>) {
+        self.sync_ifaces = ifaces;
+    }
+
+    /// `--start-daemon`: the kernel's checks and texts (start_sync_thread).
+    pub fn start_daemon(&mut self, req: &crate::ipvs::sync::daemon::DaemonRequest) -> Result<(), IpvsError> {
+        use crate::ipvs::sync::daemon::{DaemonConfig, DaemonRole};
+        let role = DaemonRole::parse(&req.role).ok_or_else(|| IpvsError::Invalid("Invalid argument".into()))?;
+        let cur = self.shared.sync.load_full();
+        let running = match role {
+            DaemonRole::Master => cur.master.is_some(),
+            DaemonRole::Backup => cur.backup.is_some(),
+        };
+        if running {
+            return Err(IpvsError::Invalid("Daemon has already run".into()));
+        }
+        let ifc = self
+            .sync_ifaces
+            .iter()
+            .find(|i| i.name == req.mcast_ifn)
+            .ok_or_else(|| IpvsError::Invalid("No such device".into()))?;
+        if !ifc.has_addr {
+            return Err(IpvsError::Invalid("Cannot assign requested address".into()));
+        }
+        self.daemon_starts += 1;
+        let cfg = DaemonConfig::new(role, req, ifc.id, ifc.mtu, self.daemon_starts);
+        let mut next = (*cur).clone();
+        match role {
+            DaemonRole::Master => next.master = Some(cfg),
+            DaemonRole::Backup => next.backup = Some(cfg),
+        }
+        eprintln!("rvs: {} sync daemon started on {} (syncid {})", role.as_str(), req.mcast_ifn, req.syncid);
+        self.shared.sync.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// `--stop-daemon master|backup`.
+    pub fn stop_daemon(&mut self, role: &str) -> Result<(), IpvsError> {
+        use crate::ipvs::sync::daemon::DaemonRole;
+        let role = DaemonRole::parse(role).ok_or_else(|| IpvsError::Invalid("Invalid argument".into()))?;
+        let mut next = (*self.shared.sync.load_full()).clone();
+        let slot = match role {
+            DaemonRole::Master => &mut next.master,
+            DaemonRole::Backup => &mut next.backup,
+        };
+        if slot.take().is_none() {
+            return Err(IpvsError::Invalid("No daemon is running".into()));
+        }
+        eprintln!("rvs: {} sync daemon stopped", role.as_str());
+        self.shared.sync.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// The sync policy (config `[ha] sync_threshold`, `sync_refresh_period`).
+    pub fn set_sync_policy(&mut self, policy: crate::ipvs::sync::daemon::SyncPolicy) {
+        let mut next = (*self.shared.sync.load_full()).clone();
+        if next.policy != policy {
+            next.policy = policy;
+            self.shared.sync.store(Arc::new(next));
+        }
     }
 
     pub fn rules(&self) -> &Rules {

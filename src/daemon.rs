@@ -118,7 +118,8 @@ impl DataPlaneQuery for Query {
         self.control.lock().unwrap_or_else(|e| e.into_inner()).sync(new.rules.clone());
         self.shared.expire_nodest_conn.store(new.expire_nodest_conn, Ordering::Relaxed);
         // The running role belongs to rvsadm --role (keepalived), not to the file.
-        self.shared.ha.set_garp(new.ha.garp_master_repeat, new.ha.garp_master_refresh);
+        self.shared.ha.set_garp(new.ha.garp_master_repeat, new.ha.garp_master_refresh, new.ha.garp_master_delay);
+        self.control.lock().unwrap_or_else(|e| e.into_inner()).set_sync_policy(new.ha.sync);
         self.start_checks(new.checks.clone());
         *self.running.lock().unwrap_or_else(|e| e.into_inner()) = new;
         let msg = format!("rvs: reload: {} applied{note}", self.config_path);
@@ -230,7 +231,20 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     control.sync(cfg.rules.clone());
     shared.expire_nodest_conn.store(cfg.expire_nodest_conn, Ordering::Relaxed);
     // Before any loop starts: a box configured as backup is silent from its first frame.
-    shared.ha.set_garp(cfg.ha.garp_master_repeat, cfg.ha.garp_master_refresh);
+    shared.ha.set_garp(cfg.ha.garp_master_repeat, cfg.ha.garp_master_refresh, cfg.ha.garp_master_delay);
+    control.set_sync_policy(cfg.ha.sync);
+    control.set_sync_interfaces(
+        ifaces
+            .0
+            .iter()
+            .map(|i| crate::control::SyncInterface {
+                name: i.name.clone(),
+                id: i.id,
+                mtu: u32::from(i.mtu),
+                has_addr: !i.addrs.is_empty(),
+            })
+            .collect(),
+    );
     shared.ha.set_role(cfg.ha.role);
     eprintln!("rvs: starting as {}", cfg.ha.role);
     let control = Arc::new(Mutex::new(control));

@@ -106,8 +106,8 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
                 Response::ok(format::list_connections(&dp.connections(), fmt.numeric))
             }
             ListWhat::Timeout => Response::ok(format::list_timeout(&ctl.rules().timeouts)),
-            // There is no sync daemon: ipvsadm prints nothing in that case.
-            ListWhat::Daemon => Response::ok(String::new()),
+            // Nothing at all when no daemon runs, as ipvsadm.
+            ListWhat::Daemon => Response::ok(ctl.shared().sync.load().listing()),
         },
         Command::Save { numeric } => Response::ok(format::save_with_marks(&ctl.views(), &ctl.rules().marks, numeric)),
         Command::ListMarks => Response::ok(format::list_marks(&ctl.rules().marks)),
@@ -120,6 +120,14 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
             Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
         },
         Command::Restore => restore(&mut ctl, req.stdin.as_deref().unwrap_or("")),
+        Command::StartDaemon(d) => match ctl.start_daemon(&d) {
+            Ok(()) => Response::ok(String::new()),
+            Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
+        },
+        Command::StopDaemon(role) => match ctl.stop_daemon(&role) {
+            Ok(()) => Response::ok(String::new()),
+            Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
+        },
         other => match ctl.apply(&other) {
             Ok(()) => Response::ok(String::new()),
             Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
@@ -157,7 +165,13 @@ fn restore(ctl: &mut Control, input: &str) -> Response {
             None => {}
             Some(Err(e)) => return Response::err(format!("line {}: {}", n + 1, e.message), e.exit_code),
             Some(Ok(
-                Command::Restore | Command::Save { .. } | Command::List(..) | Command::Help | Command::Version,
+                Command::Restore
+                | Command::Save { .. }
+                | Command::List(..)
+                | Command::Help
+                | Command::Version
+                | Command::StartDaemon(_)
+                | Command::StopDaemon(_),
             )) => return Response::err(format!("line {}: not a rule: {}", n + 1, line.trim()), 2),
             Some(Ok(c)) => {
                 cmds.push(c);

@@ -199,7 +199,7 @@ impl Worker {
             for p in ports.iter_mut() {
                 p.flush();
             }
-            if got == 0 && !ports.iter().any(|p| p.tx_busy()) {
+            if got == 0 && !ports.iter().any(|p| p.tx_busy()) && !director.sync_busy() {
                 idle += 1;
                 // Spin briefly for low latency, then sleep in poll(2) so an
                 // idle director leaves the CPU to others.

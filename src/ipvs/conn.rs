@@ -103,15 +103,35 @@ pub struct Conn {
     last_ms: u32,
     /// SEEN_REPLY, CONFIRMED.
     flags: u8,
+    /// Sync daemon bookkeeping (ip_vs_conn's in_pkts, old_state and
+    /// sync_endtime): client packets seen, the state last synced, and when
+    /// (the clock in seconds, wrapping at 2^16 s, 18 hours: the refresh
+    /// period is bounded below that; 0: never).
+    pub in_pkts: u32,
+    pub synced_state: ConnState,
+    pub synced_s: u16,
     in_key: FlowKey,
-    out_key: Option<FlowKey>,
+    /// The reply key; protocol 0 means none (DR, TUN, templates), which
+    /// keeps the entry 4 bytes smaller than an Option would.
+    out_key: FlowKey,
     in_use: bool,
     next: u32,
     prev: u32,
-    slot: u32,
+    slot: u16,
 }
 
+/// No reply key (see `Conn::out_key`).
+const NO_KEY: FlowKey = FlowKey { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0 };
+/// Not on the expiry wheel.
+const NO_SLOT: u16 = u16::MAX;
+
 impl Conn {
+    /// The key replies from the real server arrive with (NAT, FULLNAT).
+    #[inline]
+    fn reply_key(&self) -> Option<FlowKey> {
+        (self.out_key.proto != 0).then_some(self.out_key)
+    }
+
     /// Saw two-way traffic spread over time (see [`ConnTable::touch`]); a
     /// template is confirmed once a connection it placed is.
     #[inline]
@@ -238,12 +258,15 @@ impl ConnTable {
             born_ms: 0,
             last_ms: 0,
             flags: 0,
+            in_pkts: 0,
+            synced_state: ConnState::None,
+            synced_s: 0,
             in_key: empty_key,
-            out_key: None,
+            out_key: NO_KEY,
             in_use: false,
             next: NIL,
             prev: NIL,
-            slot: NIL,
+            slot: NO_SLOT,
         });
         ConnTable {
             conns,
@@ -339,12 +362,15 @@ impl ConnTable {
             born_ms: now_ms as u32,
             last_ms: now_ms as u32,
             flags: 0,
+            in_pkts: 0,
+            synced_state: ConnState::None,
+            synced_s: 0,
             in_key: n.in_key,
-            out_key: n.out_key,
+            out_key: n.out_key.unwrap_or(NO_KEY),
             in_use: true,
             next: NIL,
             prev: NIL,
-            slot: NIL,
+            slot: NO_SLOT,
         };
         self.live += 1;
         self.link(id, now_ms);
@@ -380,7 +406,8 @@ impl ConnTable {
             return;
         }
         c.in_use = false;
-        let (in_key, out_key, controller, template) = (c.in_key, c.out_key.take(), c.controller, c.template);
+        let (in_key, out_key, controller, template) = (c.in_key, c.reply_key(), c.controller, c.template);
+        c.out_key = NO_KEY;
         c.controller = NIL;
         if let Some(d) = c.dest.take() {
             if template {
@@ -473,7 +500,7 @@ impl ConnTable {
         let c = &mut self.conns[id as usize];
         let earlier = expires_ms / TICK_MS < c.expires_ms / TICK_MS;
         c.expires_ms = expires_ms;
-        if earlier && c.slot != NIL {
+        if earlier && c.slot != NO_SLOT {
             self.unlink(id);
             self.link(id, expires_ms);
         }
@@ -519,6 +546,52 @@ impl ConnTable {
         self.evict_for_newcomer(self.cursor_sec * TICK_MS, seed).is_some()
     }
 
+    /// Count a client packet for the sync daemon; returns the new count.
+    #[inline]
+    pub fn count_in_packet(&mut self, id: u32) -> u32 {
+        let c = &mut self.conns[id as usize];
+        c.in_pkts = c.in_pkts.wrapping_add(1);
+        c.in_pkts
+    }
+
+    /// The template that placed connection `id`, if any.
+    #[inline]
+    pub fn controller_of(&self, id: u32) -> Option<u32> {
+        let t = self.conns[id as usize].controller;
+        (t != NIL).then_some(t)
+    }
+
+    /// Treat a connection installed from a master's sync message as one with
+    /// two-way traffic (the master saw it): pressure must not evict it as a
+    /// half-open newcomer.
+    pub fn confirm_synced(&mut self, id: u32) {
+        self.conns[id as usize].flags |= SEEN_REPLY | CONFIRMED;
+    }
+
+    /// Live entries from slot `from` on, at most `max` of them, and the slot
+    /// to continue from (None at the end of the slab): a full-table dump in
+    /// pieces, so no batch stalls on a big table.
+    pub fn live_from(&self, from: u32, max: usize, out: &mut Vec<u32>) -> Option<u32> {
+        let mut id = from as usize;
+        let mut scanned = 0;
+        while id < self.conns.len() {
+            if out.len() >= max || scanned >= max * 8 {
+                return Some(id as u32);
+            }
+            if self.conns[id].in_use {
+                out.push(id as u32);
+            }
+            id += 1;
+            scanned += 1;
+        }
+        None
+    }
+
+    /// The in-direction key of entry `id` (templates: their lookup key).
+    pub fn in_key_of(&self, id: u32) -> FlowKey {
+        self.conns[id as usize].in_key
+    }
+
     /// Point a template at a re-added real server of the same address.
     pub fn rebind_template(&mut self, id: u32, dest: Arc<Dest>) {
         let c = &mut self.conns[id as usize];
@@ -545,7 +618,7 @@ impl ConnTable {
 
     fn link(&mut self, id: u32, _now_ms: u64) {
         let sec = self.slot_for(self.conns[id as usize].expires_ms, self.cursor_sec + 1);
-        let slot = (sec % WHEEL_SLOTS) as u32;
+        let slot = (sec % WHEEL_SLOTS) as u16;
         let head = self.wheel[slot as usize];
         let c = &mut self.conns[id as usize];
         c.slot = slot;
@@ -562,7 +635,7 @@ impl ConnTable {
             let c = &self.conns[id as usize];
             (c.slot, c.prev, c.next)
         };
-        if slot == NIL {
+        if slot == NO_SLOT {
             return;
         }
         if prev != NIL {
@@ -574,7 +647,7 @@ impl ConnTable {
             self.conns[next as usize].prev = prev;
         }
         let c = &mut self.conns[id as usize];
-        c.slot = NIL;
+        c.slot = NO_SLOT;
         c.prev = NIL;
         c.next = NIL;
     }
@@ -595,7 +668,7 @@ impl ConnTable {
             while id != NIL {
                 let next = self.conns[id as usize].next;
                 let c = &mut self.conns[id as usize];
-                c.slot = NIL;
+                c.slot = NO_SLOT;
                 c.prev = NIL;
                 c.next = NIL;
                 if c.expires_ms <= now_ms && c.template && c.n_controlled > 0 {
@@ -650,7 +723,7 @@ impl ConnTable {
         for (k, &v) in &self.index {
             let id = (v & !OUT_BIT) as usize;
             let c = self.conns.get(id).ok_or_else(|| format!("index names slot {id} past the slab"))?;
-            let holds = if v & OUT_BIT != 0 { c.out_key == Some(*k) } else { c.in_key == *k };
+            let holds = if v & OUT_BIT != 0 { c.reply_key() == Some(*k) } else { c.in_key == *k };
             if !c.in_use || !holds {
                 return Err(format!("index entry {k:?} -> {v:#x} names an entry without that key"));
             }
@@ -661,7 +734,7 @@ impl ConnTable {
             while id != NIL {
                 let i = id as usize;
                 let c = self.conns.get(i).ok_or_else(|| format!("wheel slot {slot} names {id}"))?;
-                if linked[i] || !c.in_use || c.slot != slot as u32 || c.prev != prev {
+                if linked[i] || !c.in_use || c.slot != slot as u16 || c.prev != prev {
                     return Err(format!("wheel slot {slot}: entry {id} linked twice, free, or with bad links"));
                 }
                 linked[i] = true;
@@ -671,7 +744,7 @@ impl ConnTable {
         let mut controlled = vec![0u32; cap];
         for (i, c) in self.conns.iter().enumerate() {
             if !c.in_use {
-                if c.slot != NIL || c.dest.is_some() {
+                if c.slot != NO_SLOT || c.dest.is_some() {
                     return Err(format!("free slot {i} still linked or holding a real server"));
                 }
                 continue;
@@ -686,7 +759,7 @@ impl ConnTable {
                 if self.index.get(&c.in_key) != Some(&(i as u32)) {
                     return Err(format!("entry {i}: its key is not indexed to it"));
                 }
-                if c.out_key.is_some_and(|k| self.index.get(&k) != Some(&(i as u32 | OUT_BIT))) {
+                if c.reply_key().is_some_and(|k| self.index.get(&k) != Some(&(i as u32 | OUT_BIT))) {
                     return Err(format!("entry {i}: its reply key is not indexed to it"));
                 }
             }

@@ -882,6 +882,9 @@ struct Entry {
     /// `--add-mark`/`--del-mark`: the mark, then the rule (`-t|-u|--any-proto`).
     mark: u32,
     mark_rule: Option<MarkRule>,
+    /// `--start-daemon`/`--stop-daemon` and the daemon options.
+    daemon: crate::ipvs::sync::daemon::DaemonRequest,
+    mcast_group: Option<std::net::IpAddr>,
 }
 
 impl Entry {
@@ -911,6 +914,16 @@ impl Entry {
             laddr: Ipv4Addr::UNSPECIFIED,
             mark: 0,
             mark_rule: None,
+            daemon: crate::ipvs::sync::daemon::DaemonRequest {
+                role: String::new(),
+                mcast_ifn: String::new(),
+                syncid: 0,
+                sync_maxlen: None,
+                group: None,
+                port: None,
+                ttl: None,
+            },
+            mcast_group: None,
         }
     }
 
@@ -968,6 +981,7 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
                     "illegal start_daemon specified"
                 }));
             }
+            ce.daemon.role = a;
             if tag == Tag::StartDaemon {
                 Cmd::StartDaemon
             } else {
@@ -1100,10 +1114,15 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
                 set_option(&mut options, OPTC_NUMERIC)?;
                 ce.format.numeric = true;
             }
-            Tag::McastInterface => set_option(&mut options, OPTC_MCAST)?,
+            Tag::McastInterface => {
+                set_option(&mut options, OPTC_MCAST)?;
+                // IP_VS_IFNAME_MAXLEN - 1, as ipvsadm's strncpy.
+                ce.daemon.mcast_ifn = truncate(req(), 15);
+            }
             Tag::SyncId => {
                 set_option(&mut options, OPTC_SYNCID)?;
-                string_to_number(req(), 0, 255).ok_or_else(|| fail("illegal syncid specified"))?;
+                ce.daemon.syncid =
+                    string_to_number(req(), 0, 255).ok_or_else(|| fail("illegal syncid specified"))? as u8;
             }
             Tag::Timeout => set_option(&mut options, OPTC_TIMEOUT)?,
             Tag::Daemon => set_option(&mut options, OPTC_DAEMON)?,
@@ -1156,28 +1175,33 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
                 set_option(&mut options, OPTC_MCAST_GROUP)?;
                 let g = req();
                 if g.contains(':') {
-                    let ok = g.parse::<Ipv6Addr>().map(|x| x.is_multicast()).unwrap_or(false);
-                    if !ok {
-                        return Err(fail(format!("invalid IPv6 mcast-group `{g}'")));
+                    match g.parse::<Ipv6Addr>() {
+                        Ok(x) if x.is_multicast() => ce.mcast_group = Some(x.into()),
+                        _ => return Err(fail(format!("invalid IPv6 mcast-group `{g}'"))),
                     }
                 } else {
-                    let ok = g.parse::<Ipv4Addr>().map(|x| x.is_multicast()).unwrap_or(false);
-                    if !ok {
-                        return Err(fail(format!("invalid IPv4 mcast-group `{g}'")));
+                    match g.parse::<Ipv4Addr>() {
+                        Ok(x) if x.is_multicast() => ce.mcast_group = Some(x.into()),
+                        _ => return Err(fail(format!("invalid IPv4 mcast-group `{g}'"))),
                     }
                 }
             }
             Tag::McastPort => {
                 set_option(&mut options, OPTC_MCAST_PORT)?;
-                string_to_number(req(), 1, 65535).ok_or_else(|| fail("illegal mcast-port specified"))?;
+                ce.daemon.port =
+                    Some(string_to_number(req(), 1, 65535).ok_or_else(|| fail("illegal mcast-port specified"))? as u16);
             }
             Tag::McastTtl => {
                 set_option(&mut options, OPTC_MCAST_TTL)?;
-                string_to_number(req(), 1, 255).ok_or_else(|| fail("illegal mcast-ttl specified"))?;
+                ce.daemon.ttl =
+                    Some(string_to_number(req(), 1, 255).ok_or_else(|| fail("illegal mcast-ttl specified"))? as u8);
             }
             Tag::SyncMaxlen => {
                 set_option(&mut options, OPTC_SYNC_MAXLEN)?;
-                string_to_number(req(), 1, 65535 - 20 - 8).ok_or_else(|| fail("illegal sync-maxlen specified"))?;
+                ce.daemon.sync_maxlen = Some(
+                    string_to_number(req(), 1, 65535 - 20 - 8).ok_or_else(|| fail("illegal sync-maxlen specified"))?
+                        as u32,
+                );
             }
             Tag::TunInfo => set_option(&mut options, OPTC_TUN_INFO)?,
             Tag::TunType => {
@@ -1373,9 +1397,16 @@ pub fn parse_with(argv: &[String], names: &NameDb) -> Result<Command, UsageError
         Cmd::Timeout => Command::SetTimeout(ce.timeouts),
         Cmd::Save => Command::Save { numeric: ce.format.numeric },
         Cmd::Restore => Command::Restore,
-        Cmd::StartDaemon | Cmd::StopDaemon => {
-            return Err(unsupported("The connection synchronization daemon"));
+        Cmd::StartDaemon => {
+            let mut req = ce.daemon.clone();
+            req.group = match ce.mcast_group {
+                None => None,
+                Some(std::net::IpAddr::V4(g)) => Some(g),
+                Some(std::net::IpAddr::V6(_)) => return Err(unsupported("IPv6")),
+            };
+            Command::StartDaemon(req)
         }
+        Cmd::StopDaemon => Command::StopDaemon(ce.daemon.role.clone()),
         Cmd::AddLaddr => Command::AddLaddr(key, ce.laddr),
         Cmd::DelLaddr => Command::DelLaddr(key, ce.laddr),
         Cmd::GetLaddr => Command::ListLaddr(if options & (1u64 << OPTC_SERVICE) != 0 { Some(key) } else { None }),
@@ -1906,7 +1937,7 @@ mod tests {
         assert_eq!(err2("-A -f 1 -6"), "IPv6 is not supported by rvs");
         assert_eq!(err2("-A --sctp-service 1.2.3.4:80"), "SCTP is not supported by rvs");
         assert_eq!(err2("-A -t 1.2.3.4:80 --pe sip"), "A persistence engine (--pe) is not supported by rvs");
-        assert_eq!(err2("--start-daemon master"), "The connection synchronization daemon is not supported by rvs");
+        assert_eq!(err2("--start-daemon master --mcast-group ff02::81"), "IPv6 is not supported by rvs");
         assert_eq!(err2("--start-daemon foo"), "illegal start-daemon parameter specified");
         assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 --tun-type gue"), "Tunnel options conflict with forward method");
         assert_eq!(

@@ -68,6 +68,10 @@ pub enum Command {
     DelMark(crate::ipvs::types::MarkRule),
     /// `--list-marks`
     ListMarks,
+    /// `--start-daemon master|backup [daemon options]`
+    StartDaemon(crate::ipvs::sync::daemon::DaemonRequest),
+    /// `--stop-daemon master|backup`
+    StopDaemon(String),
     /// `-h`
     Help,
     /// `-v`

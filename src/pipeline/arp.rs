@@ -93,6 +93,14 @@ impl Director {
         }
         let repeat = self.shared.ha.garp_repeat().max(1);
         let refresh_ms = self.shared.ha.garp_refresh_ms();
+        // keepalived's garp_master_delay: a second round some seconds into
+        // the term, for neighbours that missed (or overrode) the first.
+        let term_start = *self.garp_term_start_ms.get_or_insert(now_ms);
+        let delay_ms = self.shared.ha.garp_delay_ms();
+        let second_round = delay_ms > 0 && !self.garp_second_round_done && now_ms >= term_start + delay_ms;
+        if second_round {
+            self.garp_second_round_done = true;
+        }
         // The first refresh comes one period after the takeover burst.
         let refresh_due = match self.next_garp_refresh_ms {
             _ if refresh_ms == 0 => {
@@ -119,6 +127,8 @@ impl Director {
             }
             if self.announced.insert(vip) {
                 self.garp_owed.insert(vip, repeat);
+            } else if second_round {
+                *self.garp_owed.entry(vip).or_insert(0) += repeat;
             } else if refresh_due {
                 *self.garp_owed.entry(vip).or_insert(0) += 1;
             }

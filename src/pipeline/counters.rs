@@ -74,9 +74,40 @@ reasons! {
     NeighbourRateLimited => "drop-neighbour-resolution-rate-limited",
     BackupRole => "drop-backup-role",
     GarpSent => "gratuitous-arp-sent",
+    SyncMessagesSent => "sync-messages-sent",
+    SyncConnsSent => "sync-conns-sent",
+    SyncMessagesReceived => "sync-messages-received",
+    SyncConnsInstalled => "sync-conns-installed",
+    SyncConnsUpdated => "sync-conns-updated",
+    SyncRequestsSent => "sync-full-table-requests-sent",
+    SyncRequestsReceived => "sync-full-table-requests-received",
+    SyncTruncated => "drop-sync-truncated",
+    SyncBadSize => "drop-sync-bad-size",
+    SyncBadVersion => "drop-sync-bad-version",
+    SyncBadSyncid => "drop-sync-bad-syncid",
+    SyncBadEntryType => "drop-sync-bad-entry-type",
+    SyncBadEntryVersion => "drop-sync-bad-entry-version",
+    SyncBadEntrySize => "drop-sync-bad-entry-size",
+    SyncBadOption => "drop-sync-bad-option",
+    SyncIpv6Entry => "drop-sync-ipv6-entry",
+    SyncUnknownOption => "drop-sync-unknown-option",
+    SyncUnknownProtocol => "drop-sync-unknown-protocol",
+    SyncBadState => "drop-sync-bad-state",
+    SyncBadPe => "drop-sync-bad-pe",
+    SyncUnsupportedMethod => "drop-sync-unsupported-method",
+    SyncNoService => "drop-sync-no-service",
+    SyncNoDest => "drop-sync-no-real-server",
+    SyncTableFull => "drop-sync-connection-table-full",
+    SyncCollision => "drop-sync-connection-collision",
+    SyncOwnAddress => "drop-sync-from-own-address",
+    SyncOffLink => "drop-sync-source-off-link",
+    SyncWrongInterface => "drop-sync-wrong-interface",
+    SyncBadUdp => "drop-sync-bad-udp",
+    SyncTooLong => "drop-sync-longer-than-maxlen",
+    SyncTxTooBig => "drop-sync-message-too-big-for-mtu",
 }
 
-pub const NUM_REASONS: usize = 54;
+pub const NUM_REASONS: usize = 85;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

@@ -111,6 +111,9 @@ impl Director {
         self.conns.touch(id, side, now_ms);
         let timeout = self.timeout_for(id);
         self.conns.set_expiry(id, now_ms + timeout as u64);
+        if side == Side::In {
+            self.sync_after_packet(now_ms, id, tx);
+        }
         let c = self.conns.get(id);
         let w = self.worker;
         if let (Some(d), Some(s)) = (&c.dest, &c.svc) {
@@ -148,7 +151,7 @@ impl Director {
     /// A full table makes room for what is about to be inserted (`slots`
     /// entries) by evicting unconfirmed or idle entries, each counted by why;
     /// when none may go, the insert fails and is counted as table-full.
-    fn make_room(&mut self, now_ms: u64, slots: usize) {
+    pub(super) fn make_room(&mut self, now_ms: u64, slots: usize) {
         while self.conns.capacity() - self.conns.len() < slots {
             self.flood_seed = self.flood_seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(now_ms | 1);
             match self.conns.evict_for_newcomer(now_ms, self.flood_seed) {

@@ -15,6 +15,7 @@ mod lb;
 mod reply_filter;
 pub mod role;
 mod steer;
+mod sync;
 
 use crate::ipvs::conn::ConnTable;
 use crate::ipvs::service::ServiceTable;
@@ -67,6 +68,8 @@ pub struct Shared {
     pub expire_nodest_conn: std::sync::atomic::AtomicBool,
     /// master or backup, and the gratuitous ARP settings.
     pub ha: role::HaState,
+    /// The sync daemons (`--start-daemon`) and the sync policy.
+    pub sync: ArcSwap<crate::ipvs::sync::daemon::SyncSettings>,
 }
 
 impl Shared {
@@ -77,6 +80,7 @@ impl Shared {
             counters: WorkerCounters::default(),
             expire_nodest_conn: std::sync::atomic::AtomicBool::new(false),
             ha: role::HaState::new(),
+            sync: ArcSwap::from_pointee(Default::default()),
         }
     }
 }
@@ -123,6 +127,10 @@ pub struct Director {
     garp_owed: hashbrown::HashMap<u32, u32>,
     /// When the periodic gratuitous ARP is next due (garp_master_refresh).
     next_garp_refresh_ms: Option<u64>,
+    /// When this master term's first announcement went out, and whether the
+    /// garp_master_delay round has followed it.
+    garp_term_start_ms: Option<u64>,
+    garp_second_round_done: bool,
     /// The role word last read from `shared.ha`, and its decoding.
     role_word: u64,
     backup: bool,
@@ -137,6 +145,8 @@ pub struct Director {
     frag_buf: Vec<u8>,
     /// Randomness for choosing half-open entries to drop under a flood.
     flood_seed: u64,
+    /// The sync daemons' work in this loop.
+    sync: sync::SyncState,
 }
 
 impl Director {
@@ -155,6 +165,8 @@ impl Director {
             backup: role::role_of(role_word) == role::Role::Backup,
             garp_owed: hashbrown::HashMap::new(),
             next_garp_refresh_ms: None,
+            garp_term_start_ms: None,
+            garp_second_round_done: false,
             worker,
             neigh: NeighbourTable::new(limits.neighbours, limits.arp_hold_slots),
             conns: ConnTable::new(limits.connections, now_ms),
@@ -173,6 +185,7 @@ impl Director {
             ip_ident: 0,
             frag_buf: vec![0; 4096],
             flood_seed: 0x9e37_79b9_7f4a_7c15 ^ worker as u64,
+            sync: sync::SyncState::new(Default::default()),
         }
     }
 
@@ -194,6 +207,11 @@ impl Director {
             self.timeouts_src = t.clone();
             self.timeouts = StateTimeouts::new(&self.timeouts_src);
         }
+        let sy = self.shared.sync.load();
+        if !Arc::ptr_eq(&sy, self.sync_settings()) {
+            let sy = sy.clone();
+            self.sync_settings_changed(sy);
+        }
         let w = self.shared.ha.word();
         if w != self.role_word {
             self.role_word = w;
@@ -203,6 +221,8 @@ impl Director {
             self.announced.clear();
             self.garp_owed.clear();
             self.next_garp_refresh_ms = None;
+            self.garp_term_start_ms = None;
+            self.garp_second_round_done = false;
             // The next tick runs in full, so a new master announces at once.
             self.last_tick_ms = 0;
         }
@@ -222,6 +242,7 @@ impl Director {
         if !self.garp_owed.is_empty() {
             self.send_owed_garps(tx);
         }
+        self.sync_tick(now_ms, tx);
         if now_ms.saturating_sub(self.last_tick_ms) < TICK {
             return;
         }
@@ -269,6 +290,10 @@ impl Director {
         let (dst, ethertype) = (eth.dst(), eth.ethertype());
         let my_mac = self.ifaces.get(ingress).mac;
         if dst != my_mac && dst != BROADCAST {
+            // Multicast IPv4 (dst MAC 01:00:5e:..): the sync daemons' messages.
+            if dst[0] & 1 == 1 && ethertype == ethernet::ETHERTYPE_IPV4 {
+                return self.sync_receive(now_ms, ingress, buf, *len);
+            }
             return Verdict::Drop(Reason::NotOurMac);
         }
         match ethertype {

@@ -35,8 +35,10 @@ impl std::fmt::Display for Role {
     }
 }
 
-/// keepalived's defaults: garp_master_repeat 5, garp_master_refresh off.
+/// keepalived's defaults: garp_master_repeat 5, garp_master_refresh off,
+/// garp_master_delay 5 s.
 pub const DEFAULT_GARP_REPEAT: u32 = 5;
+pub const DEFAULT_GARP_DELAY: u32 = 5;
 
 /// The role and the gratuitous ARP settings, shared by every loop.
 pub struct HaState {
@@ -46,6 +48,7 @@ pub struct HaState {
     word: AtomicU64,
     garp_repeat: AtomicU32,
     garp_refresh_s: AtomicU32,
+    garp_delay_s: AtomicU32,
 }
 
 impl HaState {
@@ -54,6 +57,7 @@ impl HaState {
             word: AtomicU64::new(0),
             garp_repeat: AtomicU32::new(DEFAULT_GARP_REPEAT),
             garp_refresh_s: AtomicU32::new(0),
+            garp_delay_s: AtomicU32::new(DEFAULT_GARP_DELAY),
         }
     }
 
@@ -68,10 +72,16 @@ impl HaState {
     }
 
     /// Gratuitous ARPs per VIP and interface on becoming master (at least 1),
-    /// and the period of the refresh in seconds (0: none).
-    pub fn set_garp(&self, repeat: u32, refresh_s: u32) {
+    /// the period of the refresh in seconds (0: none), and the delay of the
+    /// second round after becoming master (0: none).
+    pub fn set_garp(&self, repeat: u32, refresh_s: u32, delay_s: u32) {
         self.garp_repeat.store(repeat.max(1), Ordering::Relaxed);
         self.garp_refresh_s.store(refresh_s, Ordering::Relaxed);
+        self.garp_delay_s.store(delay_s, Ordering::Relaxed);
+    }
+
+    pub fn garp_delay_ms(&self) -> u64 {
+        u64::from(self.garp_delay_s.load(Ordering::Relaxed)) * 1000
     }
 
     pub fn garp_repeat(&self) -> u32 {

@@ -32,7 +32,7 @@ fn be32(b: &[u8], o: usize) -> u32 {
 
 impl Director {
     #[inline]
-    fn loop_of_client(&self, addr: u32) -> usize {
+    pub(super) fn loop_of_client(&self, addr: u32) -> usize {
         let h = ((addr & self.services.owner_mask()) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         ((h >> 32) % self.n_workers as u64) as usize
     }
@@ -55,6 +55,8 @@ impl Director {
         }
         match be16(buf, 12) {
             ethernet::ETHERTYPE_ARP => return Owner::All,
+            // Multicast: sync messages, whose entries belong to every loop.
+            ethernet::ETHERTYPE_IPV4 if buf[0] & 1 == 1 => return Owner::All,
             ethernet::ETHERTYPE_IPV4 => {}
             _ => return Owner::Me,
         }

@@ -36,16 +36,14 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
+        Lab::with_addrs(DIR_OUT, DIR_IN)
+    }
+
+    /// A director with its own addresses on the two sides (a pair's second).
+    fn with_addrs(out: [u8; 4], inside: [u8; 4]) -> Lab {
         let ifaces = Interfaces(vec![
-            Interface {
-                id: 0,
-                name: "out".into(),
-                mac: OUT_MAC,
-                mtu: 1500,
-                addrs: vec![(ip(DIR_OUT), 24)],
-                vips: vec![],
-            },
-            Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(DIR_IN), 24)], vips: vec![] },
+            Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(out), 24)], vips: vec![] },
+            Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(inside), 24)], vips: vec![] },
         ]);
         let routes = RouteTable::build(&ifaces, &[]).unwrap();
         let shared = Arc::new(Shared::new());
@@ -1225,7 +1223,7 @@ fn switching_to_master_announces_each_vip_repeat_times_per_interface_then_back_t
     use super::role::Role;
     let mut lab = lab_started_as(Role::Backup);
     let repeat = 3;
-    lab.d.shared().ha.set_garp(repeat, 0);
+    lab.d.shared().ha.set_garp(repeat, 0, 0);
     lab.d.tick(10_000, &mut lab.tx);
     assert!(garps(&lab.tx).is_empty());
 
@@ -1299,7 +1297,7 @@ fn switching_to_master_announces_each_vip_repeat_times_per_interface_then_back_t
 fn master_refreshes_gratuitous_arp_every_period_and_only_loop_zero_announces() {
     use super::role::Role;
     let mut lab = lab_started_as(Role::Master);
-    lab.d.shared().ha.set_garp(2, 5);
+    lab.d.shared().ha.set_garp(2, 5, 0);
     lab.d.tick(10_000, &mut lab.tx);
     lab.d.tick(10_001, &mut lab.tx);
     assert_eq!(garps(&lab.tx).len(), 2 * 2, "the start burst: 2 VIPs x 2");
@@ -1322,3 +1320,6 @@ fn master_refreshes_gratuitous_arp_every_period_and_only_loop_zero_announces() {
     }
     assert!(garps(&tx).is_empty());
 }
+
+#[path = "tests_sync.rs"]
+mod sync_tests;

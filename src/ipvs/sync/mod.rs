@@ -45,6 +45,7 @@
 //! helper), one-packet-scheduled flows (IPVS does not sync them either).
 
 pub mod conn;
+pub mod daemon;
 pub mod error;
 pub mod layout;
 pub mod maxlen;

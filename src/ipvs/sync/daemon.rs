@@ -1,0 +1,292 @@
+//! The sync daemons an operator starts and stops (`--start-daemon`,
+//! `--stop-daemon`, `-L --daemon`): their settings, defaulted and bounded as
+//! the kernel's start_sync_thread does, and ipvsadm's listing of them.
+//!
+//! As in IPVS, a master and a backup daemon may run at once, each at most
+//! once. There are no threads behind them in rvs: the poll loops read these
+//! settings once per batch and send or receive sync messages on their own
+//! rings (src/pipeline/sync.rs).
+
+use super::maxlen::{backup_maxlen, master_maxlen};
+use crate::net::IfaceId;
+use std::net::Ipv4Addr;
+
+/// IP_VS_SYNC_GROUP: 224.0.0.81.
+pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 81);
+/// IP_VS_SYNC_PORT.
+pub const DEFAULT_PORT: u16 = 8848;
+/// start_sync_thread's default multicast TTL.
+pub const DEFAULT_TTL: u8 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonRole {
+    Master,
+    Backup,
+}
+
+impl DaemonRole {
+    pub fn parse(s: &str) -> Option<DaemonRole> {
+        match s {
+            "master" => Some(DaemonRole::Master),
+            "backup" => Some(DaemonRole::Backup),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DaemonRole::Master => "master",
+            DaemonRole::Backup => "backup",
+        }
+    }
+}
+
+/// What `--start-daemon` asks for; `None` (or 0) means the kernel's default.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DaemonRequest {
+    pub role: String,
+    pub mcast_ifn: String,
+    pub syncid: u8,
+    pub sync_maxlen: Option<u32>,
+    pub group: Option<Ipv4Addr>,
+    pub port: Option<u16>,
+    pub ttl: Option<u8>,
+}
+
+/// A running daemon, with every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonConfig {
+    pub role: DaemonRole,
+    pub ifname: String,
+    pub iface: IfaceId,
+    pub syncid: u8,
+    /// The longest message (UDP payload) sent or accepted.
+    pub maxlen: usize,
+    pub group: Ipv4Addr,
+    pub port: u16,
+    pub ttl: u8,
+    /// Distinguishes one start from the next (a restarted backup asks the
+    /// master for its whole table again).
+    pub started: u64,
+}
+
+impl DaemonConfig {
+    /// start_sync_thread's defaults and bounds for a request on an interface
+    /// of `mtu`.
+    pub fn new(role: DaemonRole, req: &DaemonRequest, iface: IfaceId, mtu: u32, started: u64) -> DaemonConfig {
+        let maxlen = match role {
+            DaemonRole::Master => master_maxlen(req.sync_maxlen),
+            DaemonRole::Backup => backup_maxlen(req.sync_maxlen, mtu),
+        };
+        DaemonConfig {
+            role,
+            ifname: req.mcast_ifn.clone(),
+            iface,
+            syncid: req.syncid,
+            maxlen,
+            group: req.group.unwrap_or(DEFAULT_GROUP),
+            port: req.port.filter(|&p| p != 0).unwrap_or(DEFAULT_PORT),
+            ttl: req.ttl.filter(|&t| t != 0).unwrap_or(DEFAULT_TTL),
+            started,
+        }
+    }
+
+    /// ipvsadm's line for this daemon (with the netlink interface, which
+    /// reports maxlen, group, port and ttl).
+    pub fn listing(&self) -> String {
+        format!(
+            "{} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})\n",
+            self.role.as_str(),
+            self.ifname,
+            self.syncid,
+            self.maxlen,
+            self.group,
+            self.port,
+            self.ttl
+        )
+    }
+}
+
+/// The kernel's sysctls that decide when a master syncs a connection
+/// (Documentation/networking/ipvs-sysctl.rst): sync_threshold (two values:
+/// threshold and period), sync_refresh_period (seconds). See
+/// [`SyncPolicy::due`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncPolicy {
+    pub threshold: u32,
+    pub period: u32,
+    pub refresh_period_ms: u32,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        SyncPolicy { threshold: 3, period: 50, refresh_period_ms: 0 }
+    }
+}
+
+/// The daemons and the sync policy: one snapshot the loops swap in.
+#[derive(Debug, Clone, Default)]
+pub struct SyncSettings {
+    pub master: Option<DaemonConfig>,
+    pub backup: Option<DaemonConfig>,
+    pub policy: SyncPolicy,
+}
+
+impl SyncSettings {
+    /// `-L --daemon`: the master's line, then the backup's (ipvsadm prints
+    /// the two slots in that order; nothing when none runs).
+    pub fn listing(&self) -> String {
+        let mut s = String::new();
+        for d in [&self.master, &self.backup].into_iter().flatten() {
+            s.push_str(&d.listing());
+        }
+        s
+    }
+}
+
+/// An rvs backup's request for the master's whole table: a version 1 header
+/// with no entries and the spare field "RQ". A kernel backup that hears one
+/// takes it for an empty version 0 message (its spare is not zero) and does
+/// nothing; a kernel master does not listen at all.
+pub const FULL_TABLE_REQUEST_SPARE: [u8; 2] = *b"RQ";
+
+pub fn full_table_request(syncid: u8) -> [u8; 8] {
+    let [a, b] = FULL_TABLE_REQUEST_SPARE;
+    [0, syncid, 0, 8, 0, super::layout::SYNC_PROTO_VER, a, b]
+}
+
+/// The sync id of a full-table request, or None if `msg` is not one.
+pub fn parse_full_table_request(msg: &[u8]) -> Option<u8> {
+    match msg {
+        [0, syncid, 0, 8, 0, v, a, b]
+            if *v == super::layout::SYNC_PROTO_VER && [*a, *b] == FULL_TABLE_REQUEST_SPARE =>
+        {
+            Some(*syncid)
+        }
+        _ => None,
+    }
+}
+
+impl SyncPolicy {
+    /// ip_vs_sync_conn_needed with sync_retries 0: is a connection due to be
+    /// synced at its `pkts`-th inbound packet? `synced_state` is its state
+    /// when last synced, `since_sync_ms` the time since (None if never),
+    /// `timeout_ms` its current timeout. TCP is synced only in ESTABLISHED
+    /// and the closing states; a change to a closing state goes at once, and
+    /// otherwise the packet count decides (the `threshold`-th packet, then
+    /// every `period`-th), or, with a refresh period, the time since the last
+    /// sync. Templates are synced with the connections they placed.
+    pub fn due(
+        &self,
+        proto: u8,
+        state: crate::ipvs::state::ConnState,
+        synced_state: crate::ipvs::state::ConnState,
+        pkts: u32,
+        since_sync_ms: Option<u32>,
+        timeout_ms: u32,
+    ) -> bool {
+        use crate::ipvs::state::ConnState::*;
+        if proto == crate::ipvs::types::IPPROTO_TCP {
+            if !matches!(state, Established | FinWait | Close | CloseWait | TimeWait) {
+                return false;
+            }
+            if state != synced_state && state != Established {
+                return true;
+            }
+        }
+        if self.refresh_period_ms > 0 {
+            if let Some(since) = since_sync_ms {
+                let min_diff = (timeout_ms / 2).max(10_000);
+                if since < self.refresh_period_ms.min(min_diff) {
+                    return false;
+                }
+            }
+        }
+        if self.period > 0 {
+            pkts % self.period == self.threshold
+        } else {
+            self.refresh_period_ms > 0 || pkts == self.threshold
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipvs::state::ConnState::{self, Established, FinWait, SynRecv, Udp};
+    use crate::ipvs::types::{IPPROTO_TCP, IPPROTO_UDP};
+
+    fn req(maxlen: Option<u32>) -> DaemonRequest {
+        DaemonRequest {
+            role: "master".into(),
+            mcast_ifn: "eth0".into(),
+            syncid: 7,
+            sync_maxlen: maxlen,
+            group: None,
+            port: None,
+            ttl: None,
+        }
+    }
+
+    #[test]
+    fn listing_is_ipvsadms_with_kernel_defaults() {
+        let m = DaemonConfig::new(DaemonRole::Master, &req(None), 0, 9000, 1);
+        let b = DaemonConfig::new(DaemonRole::Backup, &req(None), 0, 9000, 2);
+        let s = SyncSettings { master: Some(m), backup: Some(b), policy: SyncPolicy::default() };
+        assert_eq!(
+            s.listing(),
+            "master sync daemon (mcast=eth0, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n\
+             backup sync daemon (mcast=eth0, syncid=7, maxlen=8972, group=224.0.0.81, port=8848, ttl=1)\n"
+        );
+        assert_eq!(SyncSettings::default().listing(), "");
+        let mut r = req(Some(200));
+        r.group = Some(Ipv4Addr::new(239, 1, 2, 3));
+        r.port = Some(9000);
+        r.ttl = Some(4);
+        let m = DaemonConfig::new(DaemonRole::Master, &r, 0, 1500, 1);
+        assert_eq!(
+            m.listing(),
+            "master sync daemon (mcast=eth0, syncid=7, maxlen=200, group=239.1.2.3, port=9000, ttl=4)\n"
+        );
+    }
+
+    #[test]
+    fn request_message_round_trip() {
+        let m = full_table_request(9);
+        assert_eq!(parse_full_table_request(&m), Some(9));
+        let mut other = m;
+        other[7] = 0;
+        assert_eq!(parse_full_table_request(&other), None);
+        assert_eq!(parse_full_table_request(&m[..7]), None);
+    }
+
+    #[test]
+    fn kernel_default_policy() {
+        let p = SyncPolicy::default();
+        // TCP: not before ESTABLISHED; the 3rd packet, then the 53rd, 103rd...
+        assert!(!p.due(IPPROTO_TCP, SynRecv, ConnState::None, 3, None, 60_000));
+        assert!(!p.due(IPPROTO_TCP, Established, SynRecv, 2, None, 900_000));
+        assert!(p.due(IPPROTO_TCP, Established, SynRecv, 3, None, 900_000));
+        assert!(!p.due(IPPROTO_TCP, Established, Established, 4, Some(1), 900_000));
+        assert!(p.due(IPPROTO_TCP, Established, Established, 53, Some(1), 900_000));
+        // A closing state goes at once, whatever the count; once.
+        assert!(p.due(IPPROTO_TCP, FinWait, Established, 17, Some(1), 120_000));
+        assert!(!p.due(IPPROTO_TCP, FinWait, FinWait, 18, Some(1), 120_000));
+        // UDP: by count only.
+        assert!(p.due(IPPROTO_UDP, Udp, ConnState::None, 3, None, 300_000));
+        assert!(!p.due(IPPROTO_UDP, Udp, Udp, 4, Some(5), 300_000));
+    }
+
+    #[test]
+    fn refresh_period_policy() {
+        // sync_threshold "3 0", sync_refresh_period 10: the 3rd packet, then
+        // any packet once 10 s (below half the timeout) have passed.
+        let p = SyncPolicy { threshold: 3, period: 0, refresh_period_ms: 10_000 };
+        assert!(p.due(IPPROTO_TCP, Established, SynRecv, 3, None, 900_000));
+        assert!(!p.due(IPPROTO_TCP, Established, Established, 40, Some(9_999), 900_000));
+        assert!(p.due(IPPROTO_TCP, Established, Established, 41, Some(10_000), 900_000));
+        // Half the timeout caps the wait (but never below 10 s).
+        let p = SyncPolicy { threshold: 3, period: 0, refresh_period_ms: 600_000 };
+        assert!(p.due(IPPROTO_UDP, Udp, Udp, 9, Some(150_000), 300_000));
+        assert!(!p.due(IPPROTO_UDP, Udp, Udp, 9, Some(149_000), 300_000));
+    }
+}

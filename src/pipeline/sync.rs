@@ -1,0 +1,503 @@
+//! The IPVS sync daemons, run by the poll loops on their own rings: a master
+//! multicasts its connections (UDP to 224.0.0.81:8848 by default, from the
+//! director's own address on the daemon's interface) and a backup installs
+//! what it hears, so that on becoming master it forwards those flows to the
+//! same real servers with the same NAT and FULLNAT mappings.
+//!
+//! Each loop syncs the connections it owns, with IPVS's sync_threshold /
+//! sync_period / sync_refresh_period rule ([`SyncPolicy::due`]); a
+//! persistence template goes along with each connection it placed. Where rvs
+//! does better than IPVS, and why:
+//! - A message is sent when full or once its first entry is
+//!   [`FLUSH_AFTER_MS`] old (IPVS waits up to two seconds): a connection
+//!   synced just before a crash then survives it.
+//! - A backup daemon, when started, asks for the master's whole table (an
+//!   empty message with spare "RQ", see [`full_table_request`]), and an rvs
+//!   master answers with a dump of every entry, a slice per batch. IPVS never
+//!   sends idle connections to a new backup, so a failback soon after a
+//!   restart loses them.
+//!
+//! Sync frames reach every loop (steer.rs); each installs the entries whose
+//! client it owns, and loop 0 alone counts the message and its faults. So a
+//! pair must run the same number of poll loops (and the same services):
+//! then an entry lands in the loop that its traffic and, for FULLNAT, its
+//! local port are steered to.
+
+use super::{Director, Reason, Transmit, Verdict};
+use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
+use crate::ipvs::state::ConnState;
+use crate::ipvs::sync::daemon::{full_table_request, parse_full_table_request, SyncSettings};
+use crate::ipvs::sync::{decode, header_syncid, syncid_accepted, Encoder, SyncConn, SyncError};
+use crate::ipvs::types::{FwdMethod, ServiceKey, IPPROTO_TCP, IPPROTO_UDP};
+use crate::net::IfaceId;
+use crate::wire::checksum::pseudo_header;
+use crate::wire::ethernet::{self, HEADER_LEN as ETH};
+use crate::wire::ipv4::{self, prefix_mask};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// The longest an entry waits in a half-filled message.
+pub const FLUSH_AFTER_MS: u64 = 5;
+/// Entries a full-table dump sends per batch of a loop.
+const DUMP_PER_BATCH: usize = 256;
+/// Full-table requests a new backup sends, a second apart, until it hears
+/// from a master (which may start a little later than the backup).
+const REQUESTS: u32 = 3;
+const REQUEST_INTERVAL_MS: u64 = 1_000;
+/// IPVS's timeout for a synced template without one (3 minutes).
+const TEMPLATE_TIMEOUT_MS: u32 = 180_000;
+const UDP_HEADER: usize = 8;
+const IP_HEADER: usize = 20;
+
+/// One loop's sync state.
+pub(super) struct SyncState {
+    settings: Arc<SyncSettings>,
+    /// The message being filled (master daemon running).
+    encoder: Option<Encoder>,
+    pending_since_ms: Option<u64>,
+    /// Where a full-table dump goes on from.
+    dump_cursor: Option<u32>,
+    dump_ids: Vec<u32>,
+    requests_owed: u32,
+    next_request_ms: u64,
+    frame: Vec<u8>,
+    ident: u16,
+}
+
+impl SyncState {
+    pub(super) fn new(settings: Arc<SyncSettings>) -> Self {
+        SyncState {
+            settings,
+            encoder: None,
+            pending_since_ms: None,
+            dump_cursor: None,
+            dump_ids: Vec::with_capacity(DUMP_PER_BATCH),
+            requests_owed: 0,
+            next_request_ms: 0,
+            frame: Vec::new(),
+            ident: 0,
+        }
+    }
+}
+
+/// The drop counter of a sync fault.
+fn reason_of(e: SyncError) -> Reason {
+    match e {
+        SyncError::Truncated => Reason::SyncTruncated,
+        SyncError::BadSize => Reason::SyncBadSize,
+        SyncError::BadVersion => Reason::SyncBadVersion,
+        SyncError::BadSyncid => Reason::SyncBadSyncid,
+        SyncError::BadEntryType => Reason::SyncBadEntryType,
+        SyncError::BadEntryVersion => Reason::SyncBadEntryVersion,
+        SyncError::BadEntrySize => Reason::SyncBadEntrySize,
+        SyncError::BadOption => Reason::SyncBadOption,
+        SyncError::Ipv6Entry => Reason::SyncIpv6Entry,
+        SyncError::UnknownOption => Reason::SyncUnknownOption,
+        SyncError::UnknownProtocol => Reason::SyncUnknownProtocol,
+        SyncError::BadState => Reason::SyncBadState,
+        SyncError::BadPe => Reason::SyncBadPe,
+        SyncError::UnsupportedMethod => Reason::SyncUnsupportedMethod,
+    }
+}
+
+/// The wrapping seconds clock of [`crate::ipvs::conn::Conn::synced_s`].
+fn clock_s(now_ms: u64) -> u16 {
+    (now_ms / 1000) as u16
+}
+
+/// The Ethernet multicast address of an IPv4 group (RFC 1112).
+fn group_mac(group: Ipv4Addr) -> ethernet::Mac {
+    let o = group.octets();
+    [0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]
+}
+
+impl Director {
+    /// A new daemon snapshot: (re)start or stop the master's sending, and a
+    /// freshly started backup asks for the master's table.
+    pub(super) fn sync_settings_changed(&mut self, s: Arc<SyncSettings>) {
+        let old = std::mem::replace(&mut self.sync.settings, s.clone());
+        if old.master != s.master {
+            self.sync.encoder = s.master.as_ref().map(|m| Encoder::new(m.syncid, m.maxlen));
+            self.sync.pending_since_ms = None;
+            self.sync.dump_cursor = None;
+        }
+        let started = |x: &SyncSettings| x.backup.as_ref().map(|b| b.started);
+        if started(&s) != started(&old) {
+            let new_backup = s.backup.is_some() && self.worker == 0;
+            self.sync.requests_owed = if new_backup { REQUESTS } else { 0 };
+            self.sync.next_request_ms = 0;
+        }
+    }
+
+    pub(super) fn sync_settings(&self) -> &Arc<SyncSettings> {
+        &self.sync.settings
+    }
+
+    /// Anything the loop must not sleep on: a half-filled message, a dump.
+    pub fn sync_busy(&self) -> bool {
+        self.sync.pending_since_ms.is_some() || self.sync.dump_cursor.is_some()
+    }
+
+    /// After a client packet of connection `id`: sync it if the policy says
+    /// it is due (and the template that placed it with it).
+    #[inline]
+    pub(super) fn sync_after_packet(&mut self, now_ms: u64, id: u32, tx: &mut impl Transmit) {
+        if self.sync.encoder.is_none() {
+            return;
+        }
+        let pkts = self.conns.count_in_packet(id);
+        let c = self.conns.get(id);
+        let since = (c.synced_s != 0).then(|| u32::from(clock_s(now_ms).wrapping_sub(c.synced_s)) * 1000);
+        let due = self.sync.settings.policy.due(
+            c.proto,
+            c.state,
+            c.synced_state,
+            pkts,
+            since,
+            self.timeouts.for_state(c.state),
+        );
+        if !due {
+            return;
+        }
+        self.sync_conn(now_ms, id, tx);
+        if let Some(t) = self.conns.controller_of(id) {
+            self.sync_conn(now_ms, t, tx);
+        }
+    }
+
+    fn sync_conn(&mut self, now_ms: u64, id: u32, tx: &mut impl Transmit) {
+        {
+            let c = self.conns.get_mut(id);
+            c.synced_state = c.state;
+            c.synced_s = clock_s(now_ms).max(1);
+        }
+        let entry = self.sync_entry(id);
+        let closed = match self.sync.encoder.as_mut() {
+            Some(enc) => enc.push(&entry),
+            None => return,
+        };
+        if let Some(msg) = closed {
+            self.sync_send_message(&msg, tx);
+        }
+        if self.sync.pending_since_ms.is_none() {
+            self.sync.pending_since_ms = Some(now_ms);
+        }
+    }
+
+    /// Connection `id` as a sync entry.
+    fn sync_entry(&self, id: u32) -> SyncConn {
+        let c = self.conns.get(id);
+        let fwmark = match c.svc.as_ref().map(|s| s.key) {
+            Some(ServiceKey::Fwmark(m)) => m,
+            _ => 0,
+        };
+        let (proto, timeout_ms) = if c.template {
+            let secs = c.svc.as_ref().and_then(|s| s.runtime().spec.persistent).unwrap_or(0);
+            (self.conns.in_key_of(id).proto & !TEMPLATE_PROTO, secs.saturating_mul(1000))
+        } else {
+            (c.proto, self.timeouts.for_state(c.state))
+        };
+        let fullnat = c.fwd == FwdMethod::FullNat && !c.template;
+        SyncConn {
+            proto,
+            caddr: Ipv4Addr::from(c.caddr),
+            cport: c.cport,
+            vaddr: Ipv4Addr::from(c.vaddr),
+            vport: c.vport,
+            daddr: Ipv4Addr::from(c.daddr),
+            dport: c.dport,
+            fwd: c.fwd,
+            laddr: Ipv4Addr::from(if fullnat { c.laddr } else { 0 }),
+            lport: if fullnat { c.lport } else { 0 },
+            state: if c.template { ConnState::None } else { c.state },
+            inactive: !c.active,
+            timeout_s: timeout_ms / 1000,
+            template: c.template,
+            fwmark,
+            seq: None,
+            pe: None,
+        }
+    }
+
+    /// Per batch: send a message whose first entry waited long enough, go on
+    /// with a dump, ask a master for its table.
+    pub(super) fn sync_tick(&mut self, now_ms: u64, tx: &mut impl Transmit) {
+        if let Some(at) = self.sync.dump_cursor {
+            let mut ids = std::mem::take(&mut self.sync.dump_ids);
+            ids.clear();
+            let next = self.conns.live_from(at, DUMP_PER_BATCH, &mut ids);
+            for &id in &ids {
+                self.sync_conn(now_ms, id, tx);
+            }
+            self.sync.dump_ids = ids;
+            self.sync.dump_cursor = next;
+            if next.is_none() {
+                self.sync_flush(tx);
+            }
+        }
+        if self.sync.pending_since_ms.is_some_and(|t| now_ms.saturating_sub(t) >= FLUSH_AFTER_MS) {
+            self.sync_flush(tx);
+        }
+        if self.sync.requests_owed > 0 && now_ms >= self.sync.next_request_ms {
+            self.sync.requests_owed -= 1;
+            self.sync.next_request_ms = now_ms + REQUEST_INTERVAL_MS;
+            if let Some(b) = self.sync.settings.backup.clone() {
+                let msg = full_table_request(b.syncid);
+                if self.sync_send(b.iface, b.group, b.port, b.ttl, &msg, tx) {
+                    self.count(Reason::SyncRequestsSent);
+                }
+            }
+        }
+    }
+
+    fn sync_flush(&mut self, tx: &mut impl Transmit) {
+        self.sync.pending_since_ms = None;
+        if let Some(msg) = self.sync.encoder.as_mut().and_then(|e| e.finish()) {
+            self.sync_send_message(&msg, tx);
+        }
+    }
+
+    fn sync_send_message(&mut self, msg: &[u8], tx: &mut impl Transmit) {
+        let Some(m) = self.sync.settings.master.clone() else { return };
+        if self.sync_send(m.iface, m.group, m.port, m.ttl, msg, tx) {
+            self.count(Reason::SyncMessagesSent);
+            let n = msg.get(4).copied().unwrap_or(0);
+            for _ in 0..n {
+                self.count(Reason::SyncConnsSent);
+            }
+        }
+    }
+
+    /// One datagram to `group:port` from this director's address on `iface`.
+    fn sync_send(
+        &mut self,
+        iface: IfaceId,
+        group: Ipv4Addr,
+        port: u16,
+        ttl: u8,
+        payload: &[u8],
+        tx: &mut impl Transmit,
+    ) -> bool {
+        let ifc = self.ifaces.get(iface);
+        let Some(&(src, _)) = ifc.addrs.first() else { return false };
+        let total = IP_HEADER + UDP_HEADER + payload.len();
+        if total > ifc.mtu as usize {
+            self.count(Reason::SyncTxTooBig);
+            return false;
+        }
+        let mac = ifc.mac;
+        let frame = &mut self.sync.frame;
+        frame.clear();
+        frame.resize(ETH + total, 0);
+        ethernet::write_header(frame, &group_mac(group), &mac, ethernet::ETHERTYPE_IPV4);
+        self.sync.ident = self.sync.ident.wrapping_add(1);
+        let dst = u32::from(group);
+        ipv4::write_header(&mut frame[ETH..], total as u16, self.sync.ident, false, ttl, IPPROTO_UDP, src, dst);
+        let udp_len = (UDP_HEADER + payload.len()) as u16;
+        let udp = &mut frame[ETH + IP_HEADER..];
+        udp[0..2].copy_from_slice(&port.to_be_bytes());
+        udp[2..4].copy_from_slice(&port.to_be_bytes());
+        udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
+        udp[UDP_HEADER..].copy_from_slice(payload);
+        let sum = pseudo_header(src, dst, IPPROTO_UDP, udp_len).add_bytes(udp).finish();
+        let sum = if sum == 0 { 0xffff } else { sum };
+        udp[6..8].copy_from_slice(&sum.to_be_bytes());
+        tx.send(iface, frame);
+        true
+    }
+
+    /// Drop a sync frame: counted by loop 0 only, since every loop sees it.
+    fn sync_drop(&self, r: Reason) -> Verdict {
+        if self.worker == 0 {
+            Verdict::Drop(r)
+        } else {
+            Verdict::Consumed
+        }
+    }
+
+    /// An IPv4 frame to a multicast MAC: a sync message for the backup
+    /// daemon or a full-table request for the master; anything else is not
+    /// for this director, as before there were daemons.
+    pub(super) fn sync_receive(&mut self, now_ms: u64, ingress: IfaceId, buf: &[u8], len: usize) -> Verdict {
+        let not_ours = Verdict::Drop(Reason::NotOurMac);
+        let Ok(ip) = ipv4::Header::new_checked(&buf[ETH..len]) else { return not_ours };
+        if ip.protocol() != IPPROTO_UDP || ip.is_fragment() {
+            return not_ours;
+        }
+        let (src, dst) = (ip.src(), ip.dst());
+        let l4 = ip.payload();
+        if l4.len() < UDP_HEADER {
+            return not_ours;
+        }
+        let dport = u16::from_be_bytes([l4[2], l4[3]]);
+        let settings = self.sync.settings.clone();
+        let listens = |d: &Option<crate::ipvs::sync::daemon::DaemonConfig>| {
+            d.as_ref().filter(|d| u32::from(d.group) == dst && d.port == dport).cloned()
+        };
+        let (backup, master) = (listens(&settings.backup), listens(&settings.master));
+        let Some(daemon) = backup.clone().or_else(|| master.clone()) else { return not_ours };
+        if daemon.iface != ingress {
+            return self.sync_drop(Reason::SyncWrongInterface);
+        }
+        let ifc = self.ifaces.get(ingress);
+        if self.ifaces.is_local(src) {
+            return self.sync_drop(Reason::SyncOwnAddress);
+        }
+        if !ifc.addrs.iter().any(|&(a, l)| a & prefix_mask(l) == src & prefix_mask(l)) {
+            return self.sync_drop(Reason::SyncOffLink);
+        }
+        let udp_len = u16::from_be_bytes([l4[4], l4[5]]) as usize;
+        if udp_len < UDP_HEADER || udp_len > l4.len() {
+            return self.sync_drop(Reason::SyncBadUdp);
+        }
+        let check = u16::from_be_bytes([l4[6], l4[7]]);
+        if check != 0 && pseudo_header(src, dst, IPPROTO_UDP, udp_len as u16).add_bytes(&l4[..udp_len]).finish() != 0 {
+            return self.sync_drop(Reason::SyncBadUdp);
+        }
+        let msg = &l4[UDP_HEADER..udp_len];
+        if let Some(syncid) = parse_full_table_request(msg) {
+            return match master {
+                Some(m) if syncid_accepted(m.syncid, syncid) || syncid_accepted(syncid, m.syncid) => {
+                    if self.sync.dump_cursor.is_none() {
+                        self.sync.dump_cursor = Some(0);
+                    }
+                    if self.worker == 0 {
+                        self.count(Reason::SyncRequestsReceived);
+                    }
+                    Verdict::Consumed
+                }
+                Some(_) => self.sync_drop(Reason::SyncBadSyncid),
+                None => not_ours,
+            };
+        }
+        let Some(b) = backup else { return not_ours };
+        if msg.len() > b.maxlen {
+            return self.sync_drop(Reason::SyncTooLong);
+        }
+        match header_syncid(msg) {
+            Ok(id) if syncid_accepted(b.syncid, id) => {}
+            Ok(_) => return self.sync_drop(Reason::SyncBadSyncid),
+            Err(e) => return self.sync_drop(reason_of(e)),
+        }
+        let decoded = match decode(msg) {
+            Ok(m) => m,
+            Err(e) => return self.sync_drop(reason_of(e)),
+        };
+        // A master is there: no more asking.
+        self.sync.requests_owed = 0;
+        let counting = self.worker == 0;
+        if counting {
+            self.count(Reason::SyncMessagesReceived);
+            for &e in &decoded.skipped {
+                self.count(reason_of(e));
+            }
+        }
+        for c in &decoded.conns {
+            if self.n_workers > 1 && self.loop_of_client(u32::from(c.caddr)) != self.worker {
+                continue;
+            }
+            match self.install_synced(now_ms, c) {
+                Ok(true) => self.count(Reason::SyncConnsInstalled),
+                Ok(false) => self.count(Reason::SyncConnsUpdated),
+                Err(r) => self.count(r),
+            }
+        }
+        Verdict::Consumed
+    }
+
+    /// Install (or refresh) one synced entry, as ip_vs_proc_conn does: the
+    /// service and real server must exist here too. Ok(true) if new.
+    fn install_synced(&mut self, now_ms: u64, sc: &SyncConn) -> Result<bool, Reason> {
+        let (caddr, vaddr, daddr) = (u32::from(sc.caddr), u32::from(sc.vaddr), u32::from(sc.daddr));
+        let svc = match self.services.lookup(sc.fwmark, sc.proto, vaddr, sc.vport) {
+            Some(s) => s.clone(),
+            None => return Err(Reason::SyncNoService),
+        };
+        let rt = svc.runtime();
+        let dest = rt
+            .dests
+            .iter()
+            .find(|d| u32::from(d.addr) == daddr && d.port == sc.dport)
+            .or_else(|| rt.dests.iter().find(|d| u32::from(d.addr) == daddr && d.port == 0))
+            .cloned()
+            .ok_or(Reason::SyncNoDest)?;
+        let laddr_ref = match sc.fwd {
+            FwdMethod::FullNat if !sc.template => rt.laddrs.iter().find(|l| l.addr == u32::from(sc.laddr)).cloned(),
+            _ => None,
+        };
+        drop(rt);
+        let (laddr, lport) = (u32::from(sc.laddr), sc.lport);
+        let in_key = if sc.template {
+            FlowKey { saddr: caddr, daddr: vaddr, sport: 0, dport: sc.vport, proto: sc.proto | TEMPLATE_PROTO }
+        } else {
+            FlowKey { saddr: caddr, daddr: vaddr, sport: sc.cport, dport: sc.vport, proto: sc.proto }
+        };
+        let out_key = match sc.fwd {
+            _ if sc.template => None,
+            FwdMethod::Masq => {
+                Some(FlowKey { saddr: daddr, daddr: caddr, sport: sc.dport, dport: sc.cport, proto: sc.proto })
+            }
+            FwdMethod::FullNat => {
+                Some(FlowKey { saddr: daddr, daddr: laddr, sport: sc.dport, dport: lport, proto: sc.proto })
+            }
+            FwdMethod::Route | FwdMethod::Tunnel => None,
+        };
+        let timeout_ms = match sc.timeout_s {
+            0 if sc.template => TEMPLATE_TIMEOUT_MS,
+            0 => self.timeouts.for_state(sc.state),
+            s => s.saturating_mul(1000),
+        };
+        let expires_ms = now_ms + timeout_ms as u64;
+        if let Some((id, Side::In)) = self.conns.lookup(&in_key) {
+            let c = self.conns.get(id);
+            let same =
+                c.daddr == daddr && c.dport == sc.dport && c.fwd == sc.fwd && c.laddr == laddr && c.lport == lport;
+            if same {
+                if !sc.template {
+                    self.conns.set_state(id, sc.state);
+                }
+                self.conns.set_expiry(id, expires_ms);
+                return Ok(false);
+            }
+            // The master placed this flow elsewhere since: its word wins.
+            self.conns.remove(id);
+        }
+        self.make_room(now_ms, 1);
+        // TCP goes through set_state below, which counts ActiveConn.
+        let initial = if sc.template || sc.proto == IPPROTO_TCP { ConnState::None } else { sc.state };
+        let n = NewConn {
+            proto: sc.proto,
+            state: initial,
+            fwd: sc.fwd,
+            caddr,
+            cport: sc.cport,
+            vaddr,
+            vport: sc.vport,
+            daddr,
+            dport: sc.dport,
+            laddr,
+            lport,
+            dest,
+            svc,
+            laddr_ref,
+            expires_ms,
+            in_key,
+            out_key,
+            template: sc.template,
+            controller: None,
+        };
+        match self.conns.insert(n, now_ms) {
+            Ok(id) => {
+                if !sc.template && sc.proto == IPPROTO_TCP {
+                    self.conns.set_state(id, sc.state);
+                }
+                self.conns.confirm_synced(id);
+                let c = self.conns.get_mut(id);
+                c.synced_state = c.state;
+                Ok(true)
+            }
+            Err(InsertError::Full) => Err(Reason::SyncTableFull),
+            Err(InsertError::Collision) => Err(Reason::SyncCollision),
+        }
+    }
+}
