@@ -27,7 +27,8 @@
 # Cases, in order (each failover leaves the pair as the next case needs it):
 #   docs  the README shows the shipped keepalived files; the lab's files are them but paths
 #   elect d1 MASTER and d2 BACKUP, rvs roles and sync daemons set by rvs-notify
-#   e     sync wire both ways (tests/sync_wire_decode.py) and the sync lag
+#   e     sync wire both ways (tests/sync_wire_decode.py) and the sync lag; a backup daemon
+#         restarted while the master is busy gets the whole table (idle connections)
 #   a     crash (SIGKILL) of d1's rvs and keepalived during 3 downloads (DR, NAT, FULLNAT)
 #   d     d1 back (as backup, preempts): failback during 3 downloads
 #   b     d1's link down during 3 downloads; link up: d1 takes back and forwards
@@ -535,6 +536,38 @@ case_e_wire_to_rvs() {
 # always waited for and the pair is left as the next case needs it.
 check() { "$@" || rc=1; }
 
+# ---------------------------------------------------------------------------- e3
+counter_of() { rvsadm_on "$1" --counters | awk -v k="$2" '$1 == k {print $2; f = 1} END {if (!f) print 0}'; }
+# A backup daemon started while the master is busy sending (here: the probe's 100 new
+# connections a second) must still ask for and get the master's whole table: idle
+# connections opened while it was not listening come only from there.
+case_e3_full_table() {
+  pair_is MASTER BACKUP || { warn "needs d1 MASTER, d2 BACKUP"; return 1; }
+  local rc=0 sent0 recv0 ports p missing
+  rvsadm_on d2 --stop-daemon backup
+  bg c idle-e3 python3 "$HA_DIR/idle_conns.py" "$VIP" 8080 6 15
+  wait_until 10 eval '[ "$(grep -c "^open" "$LOG_DIR/idle-e3.log")" = 6 ]' || { warn "idle connections did not open"; return 1; }
+  ports="$(awk '/^open/ {print $2}' "$LOG_DIR/idle-e3.log")"
+  dark_start e3 4
+  sleep 1
+  sent0="$(counter_of d2 sync-full-table-requests-sent)"
+  recv0="$(counter_of d1 sync-full-table-requests-received)"
+  rvsadm_on d2 --start-daemon backup --mcast-interface eth0 --syncid "$SYNCID"
+  idle_listed() {
+    local lnc p; lnc="$(rvsadm_on d2 -Lnc)"
+    for p in $ports; do grep -q " $CLIENT:$p " <<<"$lnc" || return 1; done
+  }
+  wait_until 5 idle_listed || rc=1
+  missing=0
+  for p in $ports; do rvsadm_on d2 -Lnc | grep -q " $CLIENT:$p " || missing=$((missing + 1)); done
+  log "backup daemon restarted on d2 while d1 sends: d2 full-table requests sent $sent0 -> $(counter_of d2 sync-full-table-requests-sent), d1 received $recv0 -> $(counter_of d1 sync-full-table-requests-received); d2 lists $((6 - missing))/6 idle connections made while it was not listening"
+  check assert_eq 0 "$missing" "idle connections missing on the backup after its daemon restarted"
+  check assert_true "d2 sent a full-table request" test "$(counter_of d2 sync-full-table-requests-sent)" -gt "$sent0"
+  check assert_true "d1 received a full-table request" test "$(counter_of d1 sync-full-table-requests-received)" -gt "$recv0"
+  wait_until 10 test -s "$RUN_DIR/dark-e3" || true
+  return $rc
+}
+
 # ---------------------------------------------------------------------------- a
 case_a_crash() {
   pair_is MASTER BACKUP || { warn "needs d1 MASTER, d2 BACKUP"; return 1; }
@@ -571,6 +604,8 @@ case_d_failback() {
   awk -v a="$t0" '$1 > a' "$LOG_DIR/notify-d1.log" | sed 's/^/    d1| /'
   log "d1 (master again) -Lnc, the downloads:"
   lnc_downloads d1 | sed 's/^/    /'
+  log "full table: restarted d1 sent $(counter_of d1 sync-full-table-requests-sent) request(s), d2 received $(counter_of d2 sync-full-table-requests-received) in all"
+  check assert_true "restarted d1 asked for the full table" test "$(counter_of d1 sync-full-table-requests-sent)" -gt 0
   for p in 80 8080 8443; do
     check listed d1 "$p" d
   done
@@ -674,6 +709,7 @@ case_d_nopreempt() {
   check wait_until "$TAKEOVER_SECS" applied d1 BACKUP
   log "d1 (backup, restarted) -Lnc, the downloads (from d2's full table):"
   lnc_downloads d1 | sed 's/^/    /'
+  check assert_true "restarted d1 asked for the full table" test "$(counter_of d1 sync-full-table-requests-sent)" -gt 0
   for p in 80 8080 8443; do
     check listed d1 "$p" n
   done
@@ -706,6 +742,7 @@ case_g_rvs_alone() {
   log "d2 BACKUP again $(ms_between "$t0" "$(notify_called d2 BACKUP "$t0")") ms after its rvs restarted"
   log "d2 (backup, rvs restarted) -Lnc, the downloads (from d1's full table):"
   lnc_downloads d2 | sed 's/^/    /'
+  check assert_true "restarted d2 asked for the full table" test "$(counter_of d2 sync-full-table-requests-sent)" -gt 0
   for p in 80 8080 8443; do
     check listed d1 "$p" g
     check listed d2 "$p" g
@@ -720,6 +757,7 @@ run_case "notify. rvs-notify: overlapping calls end in the newest state; daemon 
 run_case "elect. d1 MASTER, d2 BACKUP; rvs-notify set roles and sync daemons" case_elect
 run_case "e1. wire: rvs's sync datagrams decode (Python struct) to the master's -Lnc; sync lag" case_e_wire_from_rvs
 run_case "e2. wire: hand-built kernel-format messages (v1, v0, FULLNAT option) installed by the backup" case_e_wire_to_rvs
+run_case "e3. a backup daemon started while the master sends gets the whole table (idle connections)" case_e3_full_table
 run_case "a. crash of the master (SIGKILL rvs + keepalived) during DR/NAT/FULLNAT downloads" case_a_crash
 run_case "d. the old master returns as backup and preempts: failback during downloads" case_d_failback
 run_case "b. master's link down during downloads; link up: it takes back and forwards" case_b_link_down
