@@ -299,13 +299,20 @@ pair_is() { applied d1 "$1" && applied d2 "$2"; }
 router_mac_since() { awk -v m="$2" -v a="$3" '$1 > a && $2 == m {print $1; exit}' "$1"; }
 
 # Downloads from the client: dl_start NAME PORT PATH, dl_check NAME SHA (waits, checks).
+# Each download has its own client port (from 20000 up, below the ephemeral range the probe
+# and other clients use), kept in NAME.lport, so the directors' -Lnc lines are its.
+NEXT_LPORT_FILE="$RUN_DIR/next-lport"
+echo 20000 >"$NEXT_LPORT_FILE"
 dl_start() {
-  local name="$1" port="$2" path="$3"
+  local name="$1" port="$2" path="$3" lport
+  lport="$(cat "$NEXT_LPORT_FILE")"
+  echo $((lport + 1)) >"$NEXT_LPORT_FILE"
+  echo "$lport" >"$RUN_DIR/$name.lport"
   rm -f "$RUN_DIR/$name.download" "$RUN_DIR/$name.result"
   # shellcheck disable=SC2016  # expanded by the inner sh
   bg c "dl-$name" sh -c 'curl -sS --noproxy "*" --connect-timeout 3 --max-time "$1" --speed-limit 1 \
-      --speed-time 20 -o "$2.download" -w "%{http_code} %{size_download} %{local_port}\n" "$3"
-    echo "rc $?" >"$2.result"' _ "$DOWNLOAD_SECS" "$RUN_DIR/$name" "http://$VIP:$port$path"
+      --speed-time 20 --local-port "$4" -o "$2.download" -w "%{http_code} %{size_download} %{local_port}\n" "$3"
+    echo "rc $?" >"$2.result"' _ "$DOWNLOAD_SECS" "$RUN_DIR/$name" "http://$VIP:$port$path" "$lport"
 }
 dl_check() {
   local name="$1" want="$2" got rc
@@ -356,20 +363,17 @@ takeover_report() {
 
 # lnc_downloads D: the -Lnc lines of the client's downloads (not the probe's VIP:81).
 lnc_downloads() { rvsadm_on "$1" -Lnc | grep " $CLIENT:" | grep -v " $VIP:81 " || true; }
-# client_port PORT: the client's port of its (one) open connection to VIP:PORT.
-client_port() {
-  ns_exec c ss -Htn state established "( dst $VIP and dport = :$1 )" | awk '{split($3, a, ":"); print a[2]; exit}'
-}
 # lists_established D PORT CPORT: D's -Lnc has CLIENT:CPORT -> VIP:PORT as ESTABLISHED.
 lists_established() { rvsadm_on "$1" -Lnc | awk -v c="$CLIENT:$3" -v v="$VIP:$2" \
   '$3 == "ESTABLISHED" && $4 == c && $5 == v {f = 1} END {exit !f}'; }
 sync_counters() { rvsadm_on "$1" --counters 2>&1 | awk '$1 ~ /sync/' | tr -s ' ' | tr '\n' ';'; }
-# listed D PORT NAME: D lists the client's open download to VIP:PORT as ESTABLISHED; if not,
+# listed D PORT NAME: D lists the open download NAME-(dr|nat|fullnat) as ESTABLISHED; if not,
 # what D lists for that client port and both directors' sync counters.
 listed() {
-  local d="$1" port="$2" name="$3" cport
-  cport="$(client_port "$port")"
-  [ -n "$cport" ] || { warn "the $name download to VIP:$port is not open any more (test too slow?)"; return 1; }
+  local d="$1" port="$2" name="$3" cport m
+  case $port in 80) m=dr ;; 8080) m=nat ;; *) m=fullnat ;; esac
+  cport="$(cat "$RUN_DIR/$name-$m.lport")"
+  [ -s "$RUN_DIR/$name-$m.result" ] && { warn "the $name-$m download is over already (test too slow?)"; return 1; }
   wait_until 3 lists_established "$d" "$port" "$cport" && return 0
   warn "$d does not list the $name download $CLIENT:$cport -> VIP:$port as ESTABLISHED; it lists:"
   rvsadm_on "$d" -Lnc | awk -v c="$CLIENT:$cport" '$4 == c' | sed 's/^/    /' >&2
@@ -545,7 +549,8 @@ case_e3_full_table() {
   pair_is MASTER BACKUP || { warn "needs d1 MASTER, d2 BACKUP"; return 1; }
   local rc=0 sent0 recv0 ports p missing
   rvsadm_on d2 --stop-daemon backup
-  bg c idle-e3 python3 "$HA_DIR/idle_conns.py" "$VIP" 8080 6 15
+  bg c idle-e3 python3 "$HA_DIR/idle_conns.py" "$VIP" 8080 6 8
+  local idle=$BG_PID
   wait_until 10 eval '[ "$(grep -c "^open" "$LOG_DIR/idle-e3.log")" = 6 ]' || { warn "idle connections did not open"; return 1; }
   ports="$(awk '/^open/ {print $2}' "$LOG_DIR/idle-e3.log")"
   dark_start e3 4
@@ -565,6 +570,7 @@ case_e3_full_table() {
   check assert_true "d2 sent a full-table request" test "$(counter_of d2 sync-full-table-requests-sent)" -gt "$sent0"
   check assert_true "d1 received a full-table request" test "$(counter_of d1 sync-full-table-requests-received)" -gt "$recv0"
   wait_until 10 test -s "$RUN_DIR/dark-e3" || true
+  wait_until 15 eval "! pid_alive $idle" || true
   return $rc
 }
 
