@@ -599,7 +599,7 @@ case_a_crash() {
 case_d_failback() {
   applied d2 MASTER || { warn "needs d2 MASTER"; return 1; }
   local rc=0 t0 p
-  dl3_start d
+  dl3_start d /mid.bin
   dark_start d 8
   sleep 1.5
   t0="$(now)"
@@ -615,7 +615,7 @@ case_d_failback() {
   for p in 80 8080 8443; do
     check listed d1 "$p" d
   done
-  check dl3_check d
+  check dl3_check d "$MID_SHA"
   check dark_report d
   return $rc
 }

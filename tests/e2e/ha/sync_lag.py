@@ -3,16 +3,18 @@
 
 COUNT times: opens a TCP connection to HOST:PORT, sends an HTTP request (its third packet:
 IPVS syncs a connection at its third inbound packet), then polls `RVSADM --socket SOCKET
--Lnc` (the BACKUP director's) until the connection's line appears.  Prints one line per
-sample, "lag_ms N CLIENT:PORT" ("lag_ms never ..." after 5 s), then
-"summary samples N seen N min_ms N median_ms N max_ms N"."""
+-Lnc` (the BACKUP director's) until the connection's line appears.  The lag of a sample is
+from the request to the START of the first poll that lists it (the backup had it by then,
+or within that poll's round trip, printed as poll_ms).  Prints one line per sample,
+"lag_ms N poll_ms N CLIENT:PORT" ("lag_ms never ..." after 5 s), then
+"summary samples N seen N min_ms N median_ms N max_ms N poll_median_ms N"."""
 import socket
 import subprocess
 import sys
 import time
 
 host, port, count, rvsadm, sock = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-lags = []
+lags, polls = [], []
 for _ in range(count):
     s = socket.create_connection((host, port), timeout=3)
     me = "%s:%d " % s.getsockname()
@@ -20,19 +22,25 @@ for _ in range(count):
     t0 = time.time()
     seen = None
     while time.time() - t0 < 5:
+        start = time.time()
         out = subprocess.run([rvsadm, "--socket", sock, "-Lnc"], capture_output=True, text=True).stdout
+        poll = time.time() - start
         if me in out:
-            seen = time.time() - t0
+            seen = start - t0
             break
         time.sleep(0.002)
-    print("lag_ms %s %s" % ("never" if seen is None else "%.1f" % (seen * 1000), me.strip()), flush=True)
-    if seen is not None:
+    if seen is None:
+        print("lag_ms never %s" % me.strip(), flush=True)
+    else:
+        print("lag_ms %.1f poll_ms %.1f %s" % (seen * 1000, poll * 1000, me.strip()), flush=True)
         lags.append(seen * 1000)
+        polls.append(poll * 1000)
     s.close()
     time.sleep(0.05)
 lags.sort()
+polls.sort()
 if lags:
-    print("summary samples %d seen %d min_ms %.1f median_ms %.1f max_ms %.1f"
-          % (count, len(lags), lags[0], lags[len(lags) // 2], lags[-1]))
+    print("summary samples %d seen %d min_ms %.1f median_ms %.1f max_ms %.1f poll_median_ms %.1f"
+          % (count, len(lags), lags[0], lags[len(lags) // 2], lags[-1], polls[len(polls) // 2]))
 else:
     print("summary samples %d seen 0" % count)
