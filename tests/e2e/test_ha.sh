@@ -466,14 +466,23 @@ case_e_wire_from_rvs() {
   wait_until 5 test -s "$cap/index" || { warn "sync listener did not start"; return 1; }
   # New connections on the master; the backup's -Lnc is polled until each appears.
   lag="$(ns_exec c python3 "$HA_DIR/sync_lag.py" "$VIP" 80 10 "$RVSADM_BIN" "${SOCK[d2]}")"
-  printf '%s\n' "$lag" | sed 's/^/    /'
-  printf '%s\n' "$lag" | tail -n1 >"$RUN_DIR/figures-lag"
+  printf '%s\n' "$lag" >"$RUN_DIR/lag-samples"
   curl_many c 2 "http://$VIP:8080/" >/dev/null
   curl_many c 2 "http://$VIP:8443/" >/dev/null
   wait_until 10 eval "! pid_alive $BG_PID"
   local n; n="$(ls "$cap" | grep -c '\.bin$' || true)"
   log "captured $n sync datagrams from: $(awk 'NR > 1 {print $3}' "$cap/index" | sort | uniq -c | tr '\n' ' ')"
   [ "$n" -gt 0 ] || { warn "no sync datagram reached the router"; return 1; }
+  # The sync lag: on the wire (request sent -> first datagram carrying the connection, heard
+  # on the sync LAN), and to the backup's -Lnc (bounded by rvsadm's own round trip).
+  local wire
+  wire="$(python3 "$HA_DIR/wire_lag.py" "$cap" "$RUN_DIR/lag-samples")"
+  paste -d' ' <(grep '^lag_ms' "$RUN_DIR/lag-samples") <(grep '^wire_lag_ms' <<<"$wire") | sed 's/^/    /'
+  log "sync lag on the wire: $(tail -n1 <<<"$wire")"
+  log "sync lag to the backup's -Lnc: $(tail -n1 "$RUN_DIR/lag-samples")"
+  printf 'wire %s; backup -Lnc (to the start of the first poll listing it) %s\n' "$(tail -n1 <<<"$wire")" \
+    "$(tail -n1 "$RUN_DIR/lag-samples")" >"$RUN_DIR/figures-lag"
+  assert_eq 10 "$(grep -c '^wire_lag_ms [0-9]' <<<"$wire")" "samples whose connection was seen on the wire"
   assert_eq "${DIR_ADDR[d1]}" "$(awk 'NR > 1 {print $3}' "$cap/index" | sort -u | tr '\n' ' ' | sed 's/ $//')" \
     "source of every sync datagram: d1's rvs address"
   local decoded

@@ -6,7 +6,7 @@ IPVS syncs a connection at its third inbound packet), then polls `RVSADM --socke
 -Lnc` (the BACKUP director's) until the connection's line appears.  The lag of a sample is
 from the request to the START of the first poll that lists it (the backup had it by then,
 or within that poll's round trip, printed as poll_ms).  Prints one line per sample,
-"lag_ms N poll_ms N CLIENT:PORT" ("lag_ms never ..." after 5 s), then
+"lag_ms N poll_ms N CLIENT:PORT sent EPOCH" ("lag_ms never ..." after 5 s), then
 "summary samples N seen N min_ms N median_ms N max_ms N poll_median_ms N"."""
 import socket
 import subprocess
@@ -30,9 +30,9 @@ for _ in range(count):
             break
         time.sleep(0.002)
     if seen is None:
-        print("lag_ms never %s" % me.strip(), flush=True)
+        print("lag_ms never %s sent %.6f" % (me.strip(), t0), flush=True)
     else:
-        print("lag_ms %.1f poll_ms %.1f %s" % (seen * 1000, poll * 1000, me.strip()), flush=True)
+        print("lag_ms %.1f poll_ms %.1f %s sent %.6f" % (seen * 1000, poll * 1000, me.strip(), t0), flush=True)
         lags.append(seen * 1000)
         polls.append(poll * 1000)
     s.close()
