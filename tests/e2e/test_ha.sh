@@ -3,8 +3,8 @@
 # run rvs with the same services (DR, NAT, FULLNAT) and keepalived (VRRP only) with the
 # shipped docs/ha/keepalived-director{1,2}.conf, whose notify script is the shipped
 # scripts/ha/rvs-notify: it switches rvs's role and the connection sync daemons.  The lab
-# substitutes only paths (the $RVS_NOTIFY line) and, for the nopreempt case, uncomments
-# `nopreempt` as the file says.
+# substitutes only paths (the $RVS_NOTIFY line and the rvs_alive script's) and, for the
+# nopreempt case, uncomments `nopreempt` as the file says.
 #
 #   ${RUN}-c   client      eth0 198.18.0.10/24, default via 198.18.0.1
 #                             |
@@ -236,8 +236,8 @@ method = "fullnat"
 EOF
 done
 
-# keepalived_conf D [nopreempt]: the shipped file with the lab's paths (the $RVS_NOTIFY line
-# only: where rvs-notify and rvsadm are, this run's admin socket, state and log files).
+# keepalived_conf D [nopreempt]: the shipped file with the lab's paths (where rvs-notify and
+# rvsadm are, this run's admin socket, state and log files).
 keepalived_conf() {
   local d="$1" conf="$RUN_DIR/keepalived-$1.conf"
   local -a nopreempt=()
@@ -295,7 +295,8 @@ applied() {
     && [ "$(rvsadm_on "$1" --role)" = "$role" ]
 }
 pair_is() { applied d1 "$1" && applied d2 "$2"; }
-# router_mac_since MAC AFTER: when the router's ARP entry for the VIP became MAC after AFTER.
+# router_mac_since LOG MAC AFTER: when the router's ARP entry for the VIP (arp_watch.py's LOG)
+# became MAC after AFTER.
 router_mac_since() { awk -v m="$2" -v a="$3" '$1 > a && $2 == m {print $1; exit}' "$1"; }
 
 # Downloads from the client: dl_start NAME PORT PATH, dl_check NAME SHA (waits, checks).
@@ -452,6 +453,8 @@ case_elect() {
   log "d1 rvs-notify log:"; sed 's/^/    d1| /' "$LOG_DIR/notify-d1.log"
   assert_match "$(rvsadm_on d1 -L --daemon 2>&1)" "^master sync daemon \(mcast=eth0, syncid=$SYNCID, " "d1's sync daemon"
   assert_match "$(rvsadm_on d2 -L --daemon 2>&1)" "^backup sync daemon \(mcast=eth0, syncid=$SYNCID, " "d2's sync daemon"
+  assert_contains "$(ns_exec d1 ip -4 addr show dev lo)" "$PLACEHOLDER/32" "keepalived's master holds the placeholder"
+  assert_not_contains "$(ns_exec d2 ip -4 addr show dev lo)" "$PLACEHOLDER/32" "the backup does not"
   local out; out="$(curl_many c 2 "http://$VIP/")"
   assert_eq 2 "$(printf '%s\n' "$out" | grep -c '^rs[12]$')" "DR through d1"
 }
