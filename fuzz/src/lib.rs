@@ -193,6 +193,21 @@ pub fn director() -> Lab {
 fn lab_control() -> Control {
     let mut ctl = Control::new(Arc::new(Shared::new()));
     ctl.apply_all(rules()).expect("fuzz harness: lab rules");
+    // Both sync daemons on the inside LAN, as IPVS allows: every connection
+    // is synced out, and multicast frames reach the sync receiver.
+    ctl.set_sync_interfaces(vec![rvs::control::SyncInterface { name: "in".into(), id: 1, mtu: 1500, has_addr: true }]);
+    for role in ["master", "backup"] {
+        let req = rvs::ipvs::sync::daemon::DaemonRequest {
+            role: role.into(),
+            mcast_ifn: "in".into(),
+            syncid: 0,
+            sync_maxlen: None,
+            group: None,
+            port: None,
+            ttl: None,
+        };
+        ctl.start_daemon(&req).expect("fuzz harness: sync daemon");
+    }
     ctl
 }
 
@@ -950,6 +965,47 @@ pub mod seeds {
         ttl1[22] = 1;
         fix_ip(&mut ttl1);
         single("tcp-ttl1", 0, ttl1);
+        // Sync messages from a peer director on the inside LAN.
+        let peer = [198, 18, 1, 2];
+        let peer_mac = [2, 0, 0, 0, 0, 0x22];
+        let sync_mac = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x51];
+        let group = [224, 0, 0, 81];
+        let synced = |cport: u16, vport: u16, daddr: [u8; 4], dport: u16, fwd: rvs::ipvs::types::FwdMethod| {
+            rvs::ipvs::sync::SyncConn {
+                proto: 6,
+                caddr: CLIENT.into(),
+                cport,
+                vaddr: VIP.into(),
+                vport,
+                daddr: daddr.into(),
+                dport,
+                fwd,
+                laddr: if fwd == rvs::ipvs::types::FwdMethod::FullNat { LIP1.into() } else { [0; 4].into() },
+                lport: if fwd == rvs::ipvs::types::FwdMethod::FullNat { 2000 } else { 0 },
+                state: rvs::ipvs::state::ConnState::Established,
+                inactive: false,
+                timeout_s: 900,
+                template: false,
+                fwmark: 0,
+                seq: None,
+                pe: None,
+            }
+        };
+        let conns = [
+            synced(40100, 80, RS1, 80, rvs::ipvs::types::FwdMethod::Masq),
+            synced(40101, 81, RS1, 81, rvs::ipvs::types::FwdMethod::Route),
+            synced(40102, 83, RS1, 80, rvs::ipvs::types::FwdMethod::FullNat),
+        ];
+        for (i, msg) in rvs::ipvs::sync::encode(0, &conns, 1472).into_iter().enumerate() {
+            single(&format!("sync-message-{i}"), 1, udp(peer_mac, sync_mac, peer, group, 8848, 8848, &msg));
+        }
+        let request = rvs::ipvs::sync::daemon::full_table_request(0);
+        single("sync-full-table-request", 1, udp(peer_mac, sync_mac, peer, group, 8848, 8848, &request));
+        single(
+            "multicast-other",
+            1,
+            udp(peer_mac, [0x01, 0x00, 0x5e, 0, 0, 0xfb], peer, [224, 0, 0, 251], 5353, 5353, b"mdns"),
+        );
         single("arp-request-vip", 0, arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
         single("arp-request-director", 1, arp(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], DIR_IN));
         single("arp-request-laddr", 1, arp(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], LIP1));

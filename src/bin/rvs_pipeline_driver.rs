@@ -5,6 +5,8 @@
 //! rr, two real servers whose MACs are resolved), pushes 10 000 warm-up frames, then N
 //! measured frames:
 //!   * `established`: the same client-to-VIP ACK of one established connection;
+//!   * `established-sync`: the same with a master sync daemon running (IPVS's default
+//!     policy: the connection is synced every 50th packet; messages go to a collector);
 //!   * `new`: a SYN of a new connection per frame (the source port moves on, the TCP
 //!     window the opposite way, so the checksum stays valid without being recomputed;
 //!     hence at most 50 000 measured frames).
@@ -130,15 +132,16 @@ fn add16(buf: &mut [u8], at: usize, delta: i64) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
-        eprintln!("usage: rvs_pipeline_driver established|new N");
+        eprintln!("usage: rvs_pipeline_driver established|established-sync|new N");
         std::process::exit(2)
     };
     if args.len() != 3 {
         usage();
     }
-    let new = match args[1].as_str() {
-        "established" => false,
-        "new" => true,
+    let (new, sync) = match args[1].as_str() {
+        "established" => (false, false),
+        "established-sync" => (false, true),
+        "new" => (true, false),
         _ => usage(),
     };
     let n: u64 = args[2].parse().unwrap_or_else(|_| usage());
@@ -147,7 +150,26 @@ fn main() {
         eprintln!("rvs_pipeline_driver: new: at most {} measured frames (one source port each)", 60_000 - WARMUP);
         std::process::exit(2);
     }
-    let (mut d, _ctl) = director(if new { (total as usize + 1024).next_power_of_two() } else { 1 << 16 });
+    let (mut d, mut ctl) = director(if new { (total as usize + 1024).next_power_of_two() } else { 1 << 16 });
+    if sync {
+        ctl.set_sync_interfaces(vec![rvs::control::SyncInterface {
+            name: "in".into(),
+            id: 1,
+            mtu: 1500,
+            has_addr: true,
+        }]);
+        let req = rvs::ipvs::sync::daemon::DaemonRequest {
+            role: "master".into(),
+            mcast_ifn: "in".into(),
+            syncid: 1,
+            sync_maxlen: None,
+            group: None,
+            port: None,
+            ttl: None,
+        };
+        ctl.start_daemon(&req).unwrap();
+        d.begin_batch();
+    }
     let mut tx = Collect::default();
     let mut buf = vec![0u8; 2048];
     let mut forwarded = 0u64;
@@ -180,5 +202,11 @@ fn main() {
             tx.0.clear();
         }
     }
-    eprintln!("rvs_pipeline_driver: {} {}: forwarded {forwarded} of {total}", args[1], n);
+    // Not for `new`: listing grows with N and would count as per-packet cost.
+    let states: Vec<String> = if new { vec![] } else { d.connections(2).iter().map(|c| c.state.clone()).collect() };
+    let synced = d.shared().counters.total(rvs::pipeline::Reason::SyncConnsSent);
+    eprintln!(
+        "rvs_pipeline_driver: {} {}: forwarded {forwarded} of {total}; states {states:?}; {synced} entries synced",
+        args[1], n
+    );
 }

@@ -1321,5 +1321,38 @@ fn master_refreshes_gratuitous_arp_every_period_and_only_loop_zero_announces() {
     assert!(garps(&tx).is_empty());
 }
 
+#[test]
+fn garp_master_delay_sends_a_second_round_once_per_term() {
+    use super::role::Role;
+    let mut lab = lab_started_as(Role::Backup);
+    lab.d.shared().ha.set_garp(2, 0, 5);
+    lab.d.shared().ha.set_role(Role::Master);
+    lab.d.begin_batch();
+    lab.d.tick(10_000, &mut lab.tx);
+    lab.d.tick(10_001, &mut lab.tx);
+    assert_eq!(garps(&lab.tx).len(), 2 * 2, "the takeover burst: 2 VIPs x 2");
+    lab.tx.0.clear();
+    for t in 1..=20 {
+        lab.d.tick(10_001 + t * 200, &mut lab.tx);
+    }
+    assert!(garps(&lab.tx).is_empty(), "nothing before the delay");
+    for t in 21..=30 {
+        lab.d.tick(10_001 + t * 200, &mut lab.tx);
+    }
+    assert_eq!(garps(&lab.tx).len(), 2 * 2, "the delayed round, 5 s in");
+    lab.tx.0.clear();
+    for t in 31..=200 {
+        lab.d.tick(10_001 + t * 200, &mut lab.tx);
+    }
+    assert!(garps(&lab.tx).is_empty(), "once per term");
+    // A new term (master again) has its own delayed round.
+    lab.d.shared().ha.set_role(Role::Master);
+    lab.d.begin_batch();
+    for t in 0..=30 {
+        lab.d.tick(60_000 + t * 200, &mut lab.tx);
+    }
+    assert_eq!(garps(&lab.tx).len(), 2 * 2 * 2);
+}
+
 #[path = "tests_sync.rs"]
 mod sync_tests;
