@@ -197,15 +197,7 @@ fn lab_control() -> Control {
     // is synced out, and multicast frames reach the sync receiver.
     ctl.set_sync_interfaces(vec![rvs::control::SyncInterface { name: "in".into(), id: 1, mtu: 1500, has_addr: true }]);
     for role in ["master", "backup"] {
-        let req = rvs::ipvs::sync::daemon::DaemonRequest {
-            role: role.into(),
-            mcast_ifn: "in".into(),
-            syncid: 0,
-            sync_maxlen: None,
-            group: None,
-            port: None,
-            ttl: None,
-        };
+        let req = rvs::ipvs::sync::daemon::DaemonRequest::new(role, "in", 0);
         ctl.start_daemon(&req).expect("fuzz harness: sync daemon");
     }
     ctl

@@ -158,15 +158,7 @@ fn main() {
             mtu: 1500,
             has_addr: true,
         }]);
-        let req = rvs::ipvs::sync::daemon::DaemonRequest {
-            role: "master".into(),
-            mcast_ifn: "in".into(),
-            syncid: 1,
-            sync_maxlen: None,
-            group: None,
-            port: None,
-            ttl: None,
-        };
+        let req = rvs::ipvs::sync::daemon::DaemonRequest::new("master", "in", 1);
         ctl.start_daemon(&req).unwrap();
         d.begin_batch();
     }

@@ -914,15 +914,7 @@ impl Entry {
             laddr: Ipv4Addr::UNSPECIFIED,
             mark: 0,
             mark_rule: None,
-            daemon: crate::ipvs::sync::daemon::DaemonRequest {
-                role: String::new(),
-                mcast_ifn: String::new(),
-                syncid: 0,
-                sync_maxlen: None,
-                group: None,
-                port: None,
-                ttl: None,
-            },
+            daemon: crate::ipvs::sync::daemon::DaemonRequest::new("", "", 0),
             mcast_group: None,
         }
     }

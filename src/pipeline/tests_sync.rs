@@ -12,15 +12,7 @@ const DIR2_IN: [u8; 4] = [198, 18, 1, 2];
 const SYNC_MAC: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x51];
 
 fn daemon(role: &str, ifname: &str, syncid: u8) -> DaemonRequest {
-    DaemonRequest {
-        role: role.into(),
-        mcast_ifn: ifname.into(),
-        syncid,
-        sync_maxlen: None,
-        group: None,
-        port: None,
-        ttl: None,
-    }
+    DaemonRequest::new(role, ifname, syncid)
 }
 
 impl Lab {

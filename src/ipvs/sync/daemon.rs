@@ -52,6 +52,22 @@ pub struct DaemonRequest {
     pub ttl: Option<u8>,
 }
 
+impl DaemonRequest {
+    /// `--start-daemon ROLE --mcast-interface IFN --syncid N`, every other
+    /// option left to its default.
+    pub fn new(role: &str, mcast_ifn: &str, syncid: u8) -> DaemonRequest {
+        DaemonRequest {
+            role: role.into(),
+            mcast_ifn: mcast_ifn.into(),
+            syncid,
+            sync_maxlen: None,
+            group: None,
+            port: None,
+            ttl: None,
+        }
+    }
+}
+
 /// A running daemon, with every default filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonConfig {
@@ -216,15 +232,7 @@ mod tests {
     use crate::ipvs::types::{IPPROTO_TCP, IPPROTO_UDP};
 
     fn req(maxlen: Option<u32>) -> DaemonRequest {
-        DaemonRequest {
-            role: "master".into(),
-            mcast_ifn: "eth0".into(),
-            syncid: 7,
-            sync_maxlen: maxlen,
-            group: None,
-            port: None,
-            ttl: None,
-        }
+        DaemonRequest { sync_maxlen: maxlen, ..DaemonRequest::new("master", "eth0", 7) }
     }
 
     #[test]
