@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# tests/e2e/test_sysctl.sh: IPVS's sysctls in rvs, end to end.  Two rvs directors A and B
+# with the same DR service (mh over two real servers on one LAN); the router reaches the
+# VIP (outside the LAN subnet) through director A.  In the middle of a paced download the
+# router's route to the VIP is switched to director B, which never saw the flow's SYN (an
+# ECMP change, by hand):
+#   - sloppy_tcp=0 on B: B drops the client's ACKs (drop-tcp-not-syn-no-connection) and
+#     the download stalls;
+#   - sloppy_tcp=1 on B (rvsadm --sysctl): B schedules the ACKs to the real server mh
+#     chose on A, and the download completes with the right sha256.
+# Also `rvsadm --sysctl` listing, reading, setting and refusing, and [sysctl] on reload.
+#
+#   ${RUN}-c   client     eth0 198.18.0.10/24, default via 198.18.0.1
+#   ${RUN}-r   router     r0 198.18.0.1/24, r1 198.18.1.1/24; 198.18.2.100/32 via A or B
+#   ${RUN}-sw  switch     br0 = { p-r, p-a, p-b, p-rs1, p-rs2 }   (198.18.1.0/24)
+#   ${RUN}-a   director A eth0, rvs 198.18.1.2/24      ${RUN}-b director B, rvs 198.18.1.3/24
+#   ${RUN}-rs1 / rs2      198.18.1.11 / .12, the VIP on lo, default via the router; nginx
+#                         serving /mid.bin (2 MB) at 400 KB/s
+# shellcheck disable=SC2317
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+VIP=198.18.2.100
+CLIENT=198.18.0.10
+ROUTER_OUT=198.18.0.1
+ROUTER_IN=198.18.1.1
+RS1=198.18.1.11
+RS2=198.18.1.12
+declare -A DIR_ADDR=([a]=198.18.1.2 [b]=198.18.1.3)
+declare -A SOCK=([a]="$RUN_DIR/rvs-a.sock" [b]="$RUN_DIR/rvs-b.sock")
+MID_FILE="$RUN_DIR/mid.bin"
+MID_BYTES=$((2 * 1024 * 1024))
+SWITCH_AFTER=1.5   # seconds into the download when the route moves to B
+STALL_SECS=9       # the download's whole budget when B drops the flow (nominal: 5 s)
+
+command -v nginx >/dev/null 2>&1 || die "nginx is not installed (scripts/setup installs it)"
+
+rvsadm_on() { local d="$1"; shift; "$RVSADM_BIN" --socket "${SOCK[$d]}" "$@"; }
+counter_on() { rvsadm_on "$1" --counters | awk -v n="$2" '$1 == n {v = $2} END {print v + 0}'; }
+# conn_dest D PORT: the real server of the client's connection from PORT on director D
+conn_dest() {
+  rvsadm_on "$1" -Lnc | awk -v s="$CLIENT:$2" '$1 == "TCP" && $4 == s {print $6; exit}'
+}
+conn_state() {
+  rvsadm_on "$1" -Lnc | awk -v s="$CLIENT:$2" '$1 == "TCP" && $4 == s {print $3; exit}'
+}
+route_via() { ns_exec r ip route replace "$VIP/32" via "${DIR_ADDR[$1]}" dev r1; }
+
+# ---------------------------------------------------------------------------- the lab
+for n in c r sw a b rs1 rs2; do ns_add "$n"; done
+veth_add c eth0 r r0
+veth_add r r1 sw p-r
+for n in a b rs1 rs2; do veth_add "$n" eth0 sw "p-$n"; done
+ns_exec sw ip link add br0 type bridge stp_state 0 forward_delay 0
+for n in p-r p-a p-b p-rs1 p-rs2; do ns_exec sw ip link set "$n" master br0; done
+ns_exec sw ip link set br0 up
+# Frames rvs sends arrive on these ends (see topo_direct.sh).
+ns_exec sw ethtool -K p-a gro on >/dev/null 2>&1 || true
+ns_exec sw ethtool -K p-b gro on >/dev/null 2>&1 || true
+
+ns_exec c ip addr add "$CLIENT/24" dev eth0
+ns_exec c ip route add default via "$ROUTER_OUT"
+host_if c eth0
+ns_exec r ip addr add "$ROUTER_OUT/24" dev r0
+ns_exec r ip addr add "$ROUTER_IN/24" dev r1
+ns_exec r sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+  net.ipv4.conf.default.rp_filter=0 >/dev/null
+host_if r r0
+host_if r r1
+
+real_server() {
+  local ns="$1" addr="$2"
+  ns_exec "$ns" ip addr add "$addr/24" dev eth0
+  ns_exec "$ns" ip route add default via "$ROUTER_IN"
+  ns_exec "$ns" ip addr add "$VIP/32" dev lo
+  ns_exec "$ns" sysctl -qw \
+    net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.lo.arp_ignore=1 \
+    net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.lo.arp_announce=2 \
+    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+    net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0 >/dev/null
+  host_if "$ns" eth0
+}
+real_server rs1 "$RS1"
+real_server rs2 "$RS2"
+
+head -c "$MID_BYTES" /dev/urandom >"$MID_FILE"
+MID_SHA="$(sha256sum <"$MID_FILE" | awk '{print $1}')"
+start_nginx() {
+  local ns="$1" name="$2" dir="$RUN_DIR/nginx/$2"
+  mkdir -p "$dir/root" "$dir/tmp"
+  printf '%s\n' "$name" >"$dir/root/index.html"
+  ln -f "$MID_FILE" "$dir/root/mid.bin" 2>/dev/null || cp "$MID_FILE" "$dir/root/mid.bin"
+  cat >"$dir/nginx.conf" <<EOF
+# private nginx for test_sysctl.sh (real server $name)
+daemon off;
+master_process on;
+worker_processes 1;
+user root root;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    server {
+        listen 80;
+        root $dir/root;
+        index index.html;
+        location = /mid.bin { limit_rate 400k; }
+    }
+}
+EOF
+  bg "$ns" "nginx-$name" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
+  wait_tcp_listen "$ns" 80
+}
+start_nginx rs1 rs1
+start_nginx rs2 rs2
+
+# The same service on both directors; A's file also sets a sysctl.
+for d in a b; do
+  extra=""
+  [ "$d" = a ] && extra=$'[sysctl]\nschedule_icmp = 1\n'
+  cat >"$RUN_DIR/rvs-$d.toml" <<EOF
+[admin]
+socket = "${SOCK[$d]}"
+
+[[interface]]
+name = "eth0"
+xdp_mode = "${RVS_XDP_MODE:-generic}"
+addresses = ["${DIR_ADDR[$d]}/24"]
+vips = ["$VIP"]
+
+[[route]]
+destination = "0.0.0.0/0"
+gateway = "$ROUTER_IN"
+
+[[service]]
+tcp = "$VIP:80"
+scheduler = "mh"
+[[service.real]]
+address = "$RS1:80"
+method = "route"
+[[service.real]]
+address = "$RS2:80"
+method = "route"
+
+$extra
+EOF
+  RVS_LOG="$LOG_DIR/rvs-$d.log"
+  start_rvs "$RUN_DIR/rvs-$d.toml" "$d"
+  echo "$RVS_PID" >"$RUN_DIR/pid-rvs-$d"
+done
+RVS_PID=""   # two directors: each case checks its own
+ns_exec r ping -c 1 -W 2 -q "${DIR_ADDR[a]}" >/dev/null || die "director A does not answer ping"
+ns_exec r ping -c 1 -W 2 -q "${DIR_ADDR[b]}" >/dev/null || die "director B does not answer ping"
+route_via a
+
+# moved_download PORT MAX_TIME OUT: the client fetches /mid.bin from PORT through A; after
+# $SWITCH_AFTER s the router sends the VIP to B; B's entry for the flow one second later goes
+# to OUT.state.  Prints curl's exit status.
+moved_download() {
+  local port="$1" max="$2" out="$3" pid rc=0
+  route_via a
+  ns_exec c curl -sS --noproxy '*' --local-port "$port" --connect-timeout 3 --max-time "$max" \
+    -o "$out" "http://$VIP/mid.bin" 2>"$out.err" &
+  pid=$!
+  sleep "$SWITCH_AFTER"
+  route_via b
+  sleep 1
+  conn_state b "$port" >"$out.state"
+  wait "$pid" || rc=$?
+  printf '%s\n' "$rc"
+}
+
+# ---------------------------------------------------------------------------------- a
+case_a_admin() {
+  local out r before
+  out="$(rvsadm_on b --sysctl)"
+  printf '%s\n' "$out" | sed 's/^/    sysctl| /'
+  assert_eq "conn_reuse_mode = 1
+expire_nodest_conn = 0
+expire_quiescent_template = 0
+ignore_tunneled = 0
+schedule_icmp = 0
+sloppy_sctp = 0
+sloppy_tcp = 0" "$out" "B: every sysctl, sorted, the kernel's defaults"
+  assert_eq "schedule_icmp = 1" "$(rvsadm_on a --sysctl schedule_icmp)" "A: [sysctl] of its file"
+  before="$out"
+  for bad in "sloppy_udp=1" "sloppy_tcp=2" "conn_reuse_mode=x" "nope"; do
+    r=0; out="$(rvsadm_on b --sysctl "$bad" 2>&1)" || r=$?
+    log "rvsadm --sysctl $bad -> exit $r: $out"
+    assert_eq 2 "$r" "exit status of --sysctl $bad"
+    assert_contains "$out" "rvsadm: --sysctl: " "the error names the option"
+  done
+  assert_eq "$before" "$(rvsadm_on b --sysctl)" "refused: nothing changed"
+  rvsadm_on b --sysctl conn_reuse_mode=2
+  assert_eq "conn_reuse_mode = 2" "$(rvsadm_on b --sysctl conn_reuse_mode)" "set at run time"
+  rvsadm_on b --sysctl conn_reuse_mode=1
+  # A reload applies the file's [sysctl]; an unknown name is refused and nothing changes.
+  cp "$RUN_DIR/rvs-a.toml" "$RUN_DIR/rvs-a.toml.orig"
+  printf 'expire_quiescent_template = 1\n' >>"$RUN_DIR/rvs-a.toml"
+  rvsadm_on a --reload >/dev/null
+  assert_eq "expire_quiescent_template = 1" "$(rvsadm_on a --sysctl expire_quiescent_template)" "reload applied"
+  printf 'sloppy_udp = 1\n' >>"$RUN_DIR/rvs-a.toml"
+  r=0; out="$(rvsadm_on a --reload 2>&1)" || r=$?
+  log "reload with sloppy_udp: exit $r: $out"
+  assert_eq 1 "$r" "a bad [sysctl] is refused"
+  assert_contains "$out" "unknown sysctl 'sloppy_udp'"
+  assert_eq "expire_quiescent_template = 1" "$(rvsadm_on a --sysctl expire_quiescent_template)" "kept"
+  cp "$RUN_DIR/rvs-a.toml.orig" "$RUN_DIR/rvs-a.toml"
+  rvsadm_on a --reload >/dev/null
+  assert_eq "expire_quiescent_template = 0" "$(rvsadm_on a --sysctl expire_quiescent_template)" "back to the default"
+}
+
+# ---------------------------------------------------------------------------------- b
+case_b_stall_without_sloppy() {
+  local out="$RUN_DIR/stall.download" rc n0 n1 size dest_a
+  assert_eq "sloppy_tcp = 0" "$(rvsadm_on b --sysctl sloppy_tcp)"
+  n0="$(counter_on b drop-tcp-not-syn-no-connection)"
+  rc="$(moved_download 45001 "$STALL_SECS" "$out")"
+  n1="$(counter_on b drop-tcp-not-syn-no-connection)"
+  size="$(stat -c %s "$out" 2>/dev/null || echo 0)"
+  dest_a="$(conn_dest a 45001)"
+  log "sloppy_tcp=0: curl exit $rc after ${STALL_SECS} s, $size of $MID_BYTES bytes; A chose $dest_a;" \
+    "B: drop-tcp-not-syn-no-connection +$((n1 - n0)), connection on B: '$(conn_dest b 45001)'"
+  [ "$rc" != 0 ] || { warn "the download completed although B dropped the flow"; return 1; }
+  [ "$size" -lt "$MID_BYTES" ] || { warn "the whole file arrived"; return 1; }
+  [ "$((n1 - n0))" -gt 0 ] || { warn "B counted no drop-tcp-not-syn-no-connection"; return 1; }
+  assert_eq "" "$(conn_dest b 45001)" "B made no connection for the moved flow"
+}
+
+# ---------------------------------------------------------------------------------- c
+case_c_sloppy_completes() {
+  local out="$RUN_DIR/sloppy.download" rc n0 n1 got dest_a dest_b t0 t1
+  rvsadm_on b --sysctl sloppy_tcp=1
+  assert_eq "sloppy_tcp = 1" "$(rvsadm_on b --sysctl sloppy_tcp)"
+  n0="$(counter_on b drop-tcp-not-syn-no-connection)"
+  t0=$(date +%s.%N)
+  rc="$(moved_download 45002 30 "$out")"
+  t1=$(date +%s.%N)
+  n1="$(counter_on b drop-tcp-not-syn-no-connection)"
+  got="$(sha256sum <"$out" | awk '{print $1}')"
+  dest_a="$(conn_dest a 45002)"
+  dest_b="$(conn_dest b 45002)"
+  log "sloppy_tcp=1: curl exit $rc in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s," \
+    "$(stat -c %s "$out") bytes; A chose $dest_a, B scheduled $dest_b ($(cat "$out.state") mid-download);" \
+    "B: drop-tcp-not-syn-no-connection +$((n1 - n0))"
+  rvsadm_on b -Lnc | sed 's/^/    B -Lnc| /'
+  assert_eq 0 "$rc" "curl exit status"
+  assert_eq "$MID_SHA" "$got" "sha256 of the moved download"
+  [ -n "$dest_a" ] || { warn "A has no connection for the flow"; return 1; }
+  assert_eq "$dest_a" "$dest_b" "B scheduled the flow to A's real server (mh)"
+  assert_eq ESTABLISHED "$(cat "$out.state")" "B's entry, made by a mid-stream ACK, one second after the move"
+  assert_eq 0 "$((n1 - n0))" "B dropped nothing of the moved flow"
+}
+
+run_case "a. rvsadm --sysctl: list, read, set, refuse (exit 2, nothing changed); [sysctl] on reload" case_a_admin
+run_case "b. sloppy_tcp=0: a flow moved to B mid-download stalls (drop-tcp-not-syn-no-connection)" case_b_stall_without_sloppy
+run_case "c. sloppy_tcp=1: the moved flow completes on B, same real server, right sha256" case_c_sloppy_completes
+for d in a b; do
+  RVS_PID="$(cat "$RUN_DIR/pid-rvs-$d")"
+  RVS_SOCK="${SOCK[$d]}"
+  RVS_NS="$(ns_full "$d")"
+  RVS_LOG="$LOG_DIR/rvs-$d.log"
+  if stop_rvs; then pass "k. $d: SIGTERM: exit 0, admin socket removed, XDP detached"
+  else fail "k. $d: SIGTERM: exit 0, admin socket removed, XDP detached"; fi
+done
+finish
