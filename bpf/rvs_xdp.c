@@ -6,7 +6,10 @@
 // go to the kernel's stack.
 // Everything else goes to rvs's AF_XDP socket of the receiving queue: VIPs,
 // director and FULLNAT local addresses, and NAT replies (whose destination is
-// the client, not an address of the director).
+// the client, not an address of the director). With IPVS's ignore_tunneled
+// sysctl on (the `settings` map), IPv4 of protocols rvs does not balance
+// (IPIP, GRE, ESP...) goes to the kernel too, which decapsulates tunnels
+// addressed to it (a director that is also a real server).
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 
@@ -32,7 +35,20 @@ struct {
     __type(value, __u8);
 } host_addrs SEC(".maps");
 
+// Index 0: flags set by rvs at run time.
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} settings SEC(".maps");
+
+#define SETTING_IGNORE_TUNNELED 1
+
 #define ETH_HLEN_ 14
+#define IPPROTO_ICMP_ 1
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
 #define IPPROTO_VRRP_ 112
 
 SEC("xdp")
@@ -61,8 +77,15 @@ int rvs_xdp(struct xdp_md *ctx)
         // adverts to 224.0.0.18: keepalived's unicast_peer mode sends them to
         // a peer's address of the operator's choosing, and a VRRP frame the
         // kernel has no listener for is dropped there at no cost to rvs.
-        if (p[ETH_HLEN_ + 9] == IPPROTO_VRRP_)
+        __u8 l4 = p[ETH_HLEN_ + 9];
+        if (l4 == IPPROTO_VRRP_)
             return XDP_PASS;
+        if (l4 != IPPROTO_TCP_ && l4 != IPPROTO_UDP_ && l4 != IPPROTO_ICMP_) {
+            __u32 zero = 0;
+            __u32 *flags = bpf_map_lookup_elem(&settings, &zero);
+            if (flags && (*flags & SETTING_IGNORE_TUNNELED))
+                return XDP_PASS;
+        }
         __builtin_memcpy(&addr, p + ETH_HLEN_ + 16, 4);
         if (bpf_map_lookup_elem(&host_addrs, &addr))
             return XDP_PASS;

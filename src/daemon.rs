@@ -129,6 +129,27 @@ impl DataPlaneQuery for Query {
     }
 }
 
+/// The ignore_tunneled sysctl lives in the XDP programs' settings map: set on
+/// a change, checked every pass of the main loop (at most a second late).
+fn apply_ignore_tunneled(programs: &[XdpProgram], on: bool, applied: &mut Option<bool>) {
+    if *applied == Some(on) {
+        return;
+    }
+    for p in programs {
+        if let Err(e) = p.set_ignore_tunneled(on) {
+            eprintln!("rvs: {e}");
+        }
+    }
+    if !programs.is_empty() {
+        eprintln!(
+            "rvs: ignore_tunneled {}: other IP protocols go to {}",
+            on as u8,
+            if on { "the kernel" } else { "rvs" }
+        );
+    }
+    *applied = Some(on);
+}
+
 /// ipvsadm.service's save-on-stop: the rules as `-S -n` prints them.
 fn save_state(control: &Mutex<Control>, path: &str) -> Result<(), String> {
     let ctl = control.lock().unwrap_or_else(|e| e.into_inner());
@@ -384,7 +405,9 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         cfg.socket
     );
 
+    let mut ignore_tunneled = None;
     loop {
+        apply_ignore_tunneled(&programs, shared.sysctl.load().ignore_tunneled(), &mut ignore_tunneled);
         match wait_signal(&sigset, Duration::from_secs(1)) {
             Some(libc::SIGHUP) => {
                 // reload() logs what it did or why it refused.

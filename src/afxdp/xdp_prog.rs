@@ -15,6 +15,7 @@ pub struct XdpProgram {
     mode: x::xdp_attach_mode,
     xsks_map: i32,
     host_map: i32,
+    settings_map: i32,
     name: String,
 }
 
@@ -74,11 +75,20 @@ impl XdpProgram {
                 let obj = unsafe { x::xdp_program__bpf_obj(prog) };
                 let xsks_map = map_fd(obj, "xsks_map")?;
                 let host_map = map_fd(obj, "host_addrs")?;
+                let settings_map = map_fd(obj, "settings")?;
                 eprintln!(
                     "rvs: {ifname}: rvs XDP program attached ({} mode)",
                     if m == x::xdp_attach_mode_XDP_MODE_NATIVE { "native" } else { "generic" }
                 );
-                return Ok(XdpProgram { prog, ifindex, mode: m, xsks_map, host_map, name: ifname.to_string() });
+                return Ok(XdpProgram {
+                    prog,
+                    ifindex,
+                    mode: m,
+                    xsks_map,
+                    host_map,
+                    settings_map,
+                    name: ifname.to_string(),
+                });
             }
             last = r;
             // SAFETY: prog was created above and not attached.
@@ -113,6 +123,28 @@ impl XdpProgram {
         };
         if r != 0 {
             return Err(format!("{}: cannot add host address {a}: {}", self.name, std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+}
+
+impl XdpProgram {
+    /// IPVS's ignore_tunneled: IPv4 of protocols rvs does not balance (IPIP,
+    /// GRE...) goes to the kernel instead of being dropped by rvs.
+    pub fn set_ignore_tunneled(&self, on: bool) -> Result<(), String> {
+        let key: u32 = 0;
+        let flags: u32 = on as u32;
+        // SAFETY: key and value are u32, as the array map declares.
+        let r = unsafe {
+            x::bpf_map_update_elem(
+                self.settings_map,
+                &key as *const u32 as *const _,
+                &flags as *const u32 as *const _,
+                0,
+            )
+        };
+        if r != 0 {
+            return Err(format!("{}: cannot set ignore_tunneled: {}", self.name, std::io::Error::last_os_error()));
         }
         Ok(())
     }

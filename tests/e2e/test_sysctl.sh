@@ -8,7 +8,8 @@
 #     the download stalls;
 #   - sloppy_tcp=1 on B (rvsadm --sysctl): B schedules the ACKs to the real server mh
 #     chose on A, and the download completes with the right sha256.
-# Also `rvsadm --sysctl` listing, reading, setting and refusing, and [sysctl] on reload.
+# Also `rvsadm --sysctl` listing, reading, setting and refusing, [sysctl] on reload, and
+# ignore_tunneled (IPIP to the VIP: dropped by rvs, or with the sysctl passed to the kernel).
 #
 #   ${RUN}-c   client     eth0 198.18.0.10/24, default via 198.18.0.1
 #   ${RUN}-r   router     r0 198.18.0.1/24, r1 198.18.1.1/24; 198.18.2.100/32 via A or B
@@ -261,9 +262,46 @@ case_c_sloppy_completes() {
   assert_eq 0 "$((n1 - n0))" "B dropped nothing of the moved flow"
 }
 
+# ---------------------------------------------------------------------------------- d
+# ip_in_receives NS: the kernel's IP input counter in NS (/proc/net/snmp is per namespace)
+ip_in_receives() {
+  ns_exec "$1" awk '$1 == "Ip:" && $2 !~ /^[0-9]+$/ {for (i = 2; i <= NF; i++) if ($i == "InReceives") col = i; next}
+                    $1 == "Ip:" && col {print $col}' /proc/net/snmp
+}
+# send_ipip N: N IPIP packets (inner UDP 198.18.0.10 -> 198.18.2.100:9) from the client to the VIP
+send_ipip() {
+  ns_exec c python3 -c '
+import socket, struct, sys
+inner = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 1, 0, 64, 17, 0,
+                    socket.inet_aton("198.18.0.10"), socket.inet_aton("198.18.2.100")) + struct.pack("!HHHH", 9, 9, 8, 0)
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)
+for _ in range(int(sys.argv[1])):
+    s.sendto(inner, ("198.18.2.100", 0))' "$1"
+}
+case_d_ignore_tunneled() {
+  local n=5 r0 k0 r1 k1 r2 k2
+  route_via b
+  r0="$(counter_on b drop-other-ip-protocol)"; k0="$(ip_in_receives b)"
+  send_ipip "$n"; sleep 0.5
+  r1="$(counter_on b drop-other-ip-protocol)"; k1="$(ip_in_receives b)"
+  log "ignore_tunneled=0: $n IPIP packets to the VIP: rvs drop-other-ip-protocol +$((r1 - r0)), kernel IpInReceives +$((k1 - k0))"
+  assert_eq "$n" "$((r1 - r0))" "rvs drops them by default"
+  rvsadm_on b --sysctl ignore_tunneled=1
+  # The main loop sets the XDP program's flag within a second.
+  wait_until 3 grep -q "ignore_tunneled 1" "$LOG_DIR/rvs-b.log" || { warn "rvs did not apply ignore_tunneled"; return 1; }
+  send_ipip "$n"; sleep 0.5
+  r2="$(counter_on b drop-other-ip-protocol)"; k2="$(ip_in_receives b)"
+  log "ignore_tunneled=1: $n IPIP packets to the VIP: rvs drop-other-ip-protocol +$((r2 - r1)), kernel IpInReceives +$((k2 - k1))"
+  rvsadm_on b --sysctl ignore_tunneled=0
+  assert_eq 0 "$((r2 - r1))" "rvs never sees them"
+  [ "$((k2 - k1))" -ge "$n" ] || { warn "the kernel did not receive them"; return 1; }
+  route_via a
+}
+
 run_case "a. rvsadm --sysctl: list, read, set, refuse (exit 2, nothing changed); [sysctl] on reload" case_a_admin
 run_case "b. sloppy_tcp=0: a flow moved to B mid-download stalls (drop-tcp-not-syn-no-connection)" case_b_stall_without_sloppy
 run_case "c. sloppy_tcp=1: the moved flow completes on B, same real server, right sha256" case_c_sloppy_completes
+run_case "d. ignore_tunneled=1: IPIP to the VIP goes to the kernel, not to rvs" case_d_ignore_tunneled
 for d in a b; do
   RVS_PID="$(cat "$RUN_DIR/pid-rvs-$d")"
   RVS_SOCK="${SOCK[$d]}"
