@@ -80,14 +80,23 @@ impl Director {
                     Err(v) => return v,
                 }
             }
-            Some((id, _))
+            Some((id, side))
                 if self.sysctl.expire_nodest_conn()
                     && self.conns.get(id).dest.as_ref().is_some_and(|d| !d.is_available()) =>
             {
-                // expire_nodest_conn: the real server is gone; drop and forget
-                // (the client's next SYN gets a fresh server).
+                // expire_nodest_conn: the real server is gone; forget the
+                // entry and go on as for a packet without one (ip_vs_in): a
+                // client's packet that may create a connection (UDP, a SYN, any TCP
+                // but a RST with sloppy_tcp) gets a fresh server; the rest is
+                // dropped, and the client's next SYN gets one.
                 self.conns.remove(id);
-                return Verdict::Drop(Reason::NoDestExpired);
+                if side == Side::Out || !self.may_create(&flow) {
+                    return Verdict::Drop(Reason::NoDestExpired);
+                }
+                match self.new_connection(now_ms, &flow, true) {
+                    Ok(id) => (id, Side::In),
+                    Err(v) => return v,
+                }
             }
             Some(found) => found,
             None => match self.new_connection(now_ms, &flow, true) {

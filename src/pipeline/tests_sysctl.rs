@@ -283,3 +283,64 @@ fn sloppy_sctp_is_accepted_and_shown_but_changes_nothing() {
     let (v, _) = lab.tcp(CLIENT, 45000, "A");
     assert_eq!(v, Verdict::Drop(Reason::NotSyn), "sloppy_sctp is not sloppy_tcp");
 }
+
+/// The kernel's ip_vs_in since 5.9: with expire_nodest_conn, a packet of a
+/// connection whose real server was deleted expires the entry and is then
+/// treated as a packet without one: scheduled afresh when it may create a
+/// connection (UDP; TCP with sloppy_tcp), else dropped.
+#[test]
+fn expire_nodest_conn_expires_then_schedules_what_may_create_a_connection() {
+    let mut lab = Lab::new();
+    let udp = lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 53, 1), (RS2, 53, 1)]);
+    let tcp = lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1), (RS2, 80, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(1, RS2, RS2_MAC);
+    lab.sysctl(Sysctl::ExpireNodestConn, 1);
+    let q = |lab: &mut Lab| lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5300, 53, b"q"));
+    let (_, out) = q(&mut lab);
+    let first = field_ip(&out, 16);
+    lab.cmd(Command::DeleteDest(udp, Ipv4Addr::from(first), 53));
+    let (v, out) = q(&mut lab);
+    assert_eq!(v, Verdict::Forward(1), "UDP: expired, then scheduled afresh");
+    assert_ne!(field_ip(&out, 16), first);
+
+    // TCP without sloppy_tcp: the ACK is dropped and the entry forgotten.
+    for (port, sloppy) in [(43100u16, 0u8), (43101, 1)] {
+        if sloppy == 1 {
+            lab.cmd(Command::AddDest(
+                tcp,
+                DestSpec {
+                    addr: Ipv4Addr::from(first),
+                    port: 80,
+                    fwd: FwdMethod::Masq,
+                    weight: 1,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                },
+            ));
+        }
+        lab.sysctl(Sysctl::SloppyTcp, sloppy);
+        let mut to = [0u8; 4];
+        // rr: open connections until one lands on `first`.
+        for p in 0..4 {
+            let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port + 100 * p, 80, "S", 64, b""));
+            to = field_ip(&out, 16);
+            if to == first {
+                lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port + 100 * p, 80, "A", 64, b""));
+                lab.cmd(Command::DeleteDest(tcp, Ipv4Addr::from(first), 80));
+                let (v, out) =
+                    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port + 100 * p, 80, "A", 64, b""));
+                if sloppy == 0 {
+                    assert_eq!(v, Verdict::Drop(Reason::NoDestExpired));
+                    assert_eq!(lab.state_of(CLIENT, port + 100 * p), "", "forgotten");
+                } else {
+                    assert_eq!(v, Verdict::Forward(1), "sloppy_tcp: the ACK is scheduled afresh");
+                    assert_ne!(field_ip(&out, 16), first);
+                    assert_eq!(lab.state_of(CLIENT, port + 100 * p), "ESTABLISHED");
+                }
+                break;
+            }
+        }
+        assert_eq!(to, first);
+    }
+}
