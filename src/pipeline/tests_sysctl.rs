@@ -344,3 +344,14 @@ fn expire_nodest_conn_expires_then_schedules_what_may_create_a_connection() {
         assert_eq!(to, first);
     }
 }
+
+/// No shared atomic per packet: a loop sees a change at its next batch.
+#[test]
+fn a_change_takes_effect_at_the_next_batch() {
+    let mut lab = Lab::new();
+    lab.fleet_service("mh", FwdMethod::Route);
+    lab.d.shared.sysctl.set(Sysctl::SloppyTcp, 1);
+    assert_eq!(lab.tcp(CLIENT, 46000, "A").0, Verdict::Drop(Reason::NotSyn), "within the batch: the old value");
+    lab.d.begin_batch();
+    assert_eq!(lab.tcp(CLIENT, 46000, "A").0, Verdict::Forward(1), "next batch: the new value");
+}
