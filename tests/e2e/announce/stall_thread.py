@@ -6,8 +6,8 @@
 SIGSTOP would stop every thread of rvs (the announcer too, which would then withdraw
 nothing).  ptrace(PTRACE_SEIZE) + PTRACE_INTERRUPT stops exactly the thread TID: a poll
 loop that no longer runs, as a loop stuck in a bug would be.  PTRACE_DETACH lets it go on;
-if this script dies, the kernel detaches it too.  Prints "stopped" once the thread is
-stopped and "released" after.
+if this script dies, the kernel detaches it too.  Prints "stopped EPOCH_MS" once the thread
+is stopped and "released" after.
 """
 import ctypes
 import os
@@ -37,7 +37,7 @@ def main():
     ptrace(PTRACE_SEIZE, tid)
     ptrace(PTRACE_INTERRUPT, tid)
     os.waitpid(tid, WALL)
-    print("stopped", flush=True)
+    print(f"stopped {int(time.time() * 1000)}", flush=True)
     time.sleep(secs)
     ptrace(PTRACE_DETACH, tid)
     print("released", flush=True)
