@@ -98,7 +98,9 @@ fn resync(
     };
     for o in owned.iter_mut() {
         let (want, refused) = wanted(&kernel, o.ifindex, is_rvs.as_ref());
-        for &a in want.difference(&o.current.clone()) {
+        let (added, gone): (Vec<Ipv4Addr>, Vec<Ipv4Addr>) =
+            (want.difference(&o.current).copied().collect(), o.current.difference(&want).copied().collect());
+        for a in added {
             match o.host.add(a) {
                 Ok(()) => {
                     o.current.insert(a);
@@ -110,7 +112,7 @@ fn resync(
                 Err(e) => eprintln!("rvs: {e}"),
             }
         }
-        for &a in o.current.clone().difference(&want) {
+        for a in gone {
             match o.host.remove(a) {
                 Ok(()) => {
                     o.current.remove(&a);

@@ -352,7 +352,7 @@ fn run(cfg: AnnounceConfig, mut tun: Tun, mut rtnl: Rtnl, inputs: Inputs, state:
     let mut watch = crate::afxdp::heartbeat::LoopWatch::new(&inputs.heartbeats, Instant::now());
     let mut installed: BTreeSet<(Ipv4Addr, u8)> = BTreeSet::new();
     // Last logged state of each prefix, to log changes only.
-    let mut logged: std::collections::BTreeMap<(Ipv4Addr, u8), (bool, String)> = Default::default();
+    let mut logged: std::collections::BTreeMap<(Ipv4Addr, u8), bool> = Default::default();
     loop {
         let stopping = state.stopping.load(Ordering::Relaxed);
         // Someone deleted the device: its routes went with it. Make it again.
@@ -364,14 +364,12 @@ fn run(cfg: AnnounceConfig, mut tun: Tun, mut rtnl: Rtnl, inputs: Inputs, state:
                 Err(e) => eprintln!("rvs: announce: {e}"),
             }
         }
-        let health = {
+        let mut views = {
             let ctl = inputs.control.lock().unwrap_or_else(|e| e.into_inner());
             let backup = ctl.shared().ha.role() == crate::pipeline::role::Role::Backup;
             let stalled = watch.stalled(&inputs.heartbeats, Instant::now(), cfg.loop_stall);
-            let h = Health { stalled, backup, stopping };
-            evaluate(ctl.rules(), &h)
+            evaluate(ctl.rules(), &Health { stalled, backup, stopping })
         };
-        let mut views = health;
         for v in views.iter_mut() {
             let key = (v.addr, v.prefix);
             let route = DeviceRoute {
@@ -418,13 +416,10 @@ fn run(cfg: AnnounceConfig, mut tun: Tun, mut rtnl: Rtnl, inputs: Inputs, state:
             logged.remove(&(addr, prefix));
         }
         for v in &views {
-            let now = (v.announced, v.why.clone());
-            let changed = logged.get(&(v.addr, v.prefix)).is_none_or(|(a, _)| *a != v.announced);
-            if changed {
+            if logged.insert((v.addr, v.prefix), v.announced) != Some(v.announced) {
                 let what = if v.announced { "announced" } else { "withdrawn" };
                 eprintln!("rvs: {what} {}/{}: {}", v.addr, v.prefix, v.why);
             }
-            logged.insert((v.addr, v.prefix), now);
         }
         *state.views.lock().unwrap_or_else(|e| e.into_inner()) = views;
         if stopping && installed.is_empty() {
