@@ -526,6 +526,18 @@ mod tests {
     }
 
     #[test]
+    fn the_section_in_a_whole_file() {
+        let base = "[[interface]]\nname = \"d0\"\naddresses = [\"198.18.1.2/24\"]\n";
+        assert_eq!(crate::config::Config::parse(base).unwrap().announce, None, "no section: off");
+        let c = crate::config::Config::parse(&format!("{base}[announce]\ntable = 1000\n")).unwrap();
+        assert_eq!(c.announce.map(|a| a.table), Some(1000));
+        let e = crate::config::Config::parse(&format!("{base}[announce]\ntabel = 100\n")).unwrap_err();
+        assert!(e.contains("tabel"), "{e}");
+        let e = crate::config::Config::parse(&format!("{base}[announce]\ntable = 254\n")).unwrap_err();
+        assert!(e.starts_with("announce.table: 254"), "{e}");
+    }
+
+    #[test]
     fn config_defaults_and_refusals() {
         assert_eq!(AnnounceConfig::parse(None), Ok(None));
         let c = AnnounceConfig::parse(Some(&RawAnnounce::default())).unwrap().unwrap();
