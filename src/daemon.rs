@@ -220,6 +220,9 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         ownership.claim_interface(&ic.name)?;
     }
     ownership.claim_admin_socket(&cfg.socket)?;
+    if let Some(a) = &cfg.announce {
+        crate::net::announce::check_device_free(&a.device)?;
+    }
     let mut ifaces = Vec::new();
     let mut links = Vec::new();
     for (i, ic) in cfg.interfaces.iter().enumerate() {
@@ -355,20 +358,13 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         );
     }
 
+    // An error here ends the process (main exits), loops and all.
     let announcer = match &cfg.announce {
         None => None,
-        Some(a) => {
-            match Announcer::start(a.clone(), Inputs { control: control.clone(), heartbeats: heartbeats.clone() }) {
-                Ok(x) => Some(Arc::new(x)),
-                Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    for h in handles {
-                        let _ = h.join();
-                    }
-                    return Err(e);
-                }
-            }
-        }
+        Some(a) => Some(Arc::new(Announcer::start(
+            a.clone(),
+            Inputs { control: control.clone(), heartbeats: heartbeats.clone() },
+        )?)),
     };
     let addr_watch = if host_paths.is_empty() {
         None

@@ -207,14 +207,22 @@ fn ifreq(name: &str, flags: i16) -> [u8; 40] {
     r
 }
 
+/// Refuse a device name that is taken: a persistent device of that name
+/// would keep the routes after rvs ends. Checked again when creating it, and
+/// at start before anything is touched.
+pub fn check_device_free(name: &str) -> Result<(), String> {
+    if ifindex(name) != 0 {
+        return Err(format!(
+            "announce.device {name} exists already: another rvs, or a device of someone else's; \
+             rvs needs one of its own, which the kernel removes when rvs ends"
+        ));
+    }
+    Ok(())
+}
+
 impl Tun {
     fn create(name: &str) -> Result<Tun, String> {
-        if ifindex(name) != 0 {
-            return Err(format!(
-                "announce.device {name} exists already: another rvs, or a device of someone else's; \
-                 rvs needs one of its own, which the kernel removes when rvs ends"
-            ));
-        }
+        check_device_free(name)?;
         // SAFETY: open(2) of a static path; the result is checked.
         let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
         if fd < 0 {

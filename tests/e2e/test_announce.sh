@@ -323,4 +323,19 @@ RVS_PID=""
 start_rvs "$CONFIG"
 run_case "SIGKILL: the announcement vanishes by itself" case_sigkill
 RVS_PID=""
+
+case_device_taken() {
+  # A persistent device of that name would keep routes after rvs ends: refused at start,
+  # before anything is touched (no XDP program attached).
+  ns_exec d ip tuntap add dev rvs-vips mode tun
+  ns_exec d ip link set d0 xdpgeneric off 2>/dev/null || true   # left by the SIGKILLed rvs
+  local rc=0 out
+  out="$(ns_exec d timeout 10 "$RVS_BIN" --config "$CONFIG" 2>&1)" || rc=$?
+  ns_exec d ip tuntap del dev rvs-vips mode tun
+  log "rvs with rvs-vips taken: exit $rc: $(tail -n1 <<<"$out")"
+  assert_eq 1 "$rc" "exit status"
+  assert_contains "$out" "announce.device rvs-vips exists already"
+  assert_not_contains "$(ns_exec d ip -d link show d0)" "prog/xdp" "XDP attached by a refused start"
+}
+run_case "a taken announce.device refuses the start" case_device_taken
 finish
