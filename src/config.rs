@@ -33,6 +33,9 @@ struct RawConfig {
     services: Vec<RawService>,
     #[serde(default)]
     ha: RawHa,
+    /// IPVS's sysctls by name; checked by `parse_sysctls`.
+    #[serde(default)]
+    sysctl: std::collections::BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -92,6 +95,34 @@ fn parse_ha(raw: &RawHa) -> Result<HaConfig, String> {
     }
     let sync = crate::ipvs::sync::daemon::SyncPolicy { threshold, period, refresh_period_ms: refresh * 1000 };
     Ok(HaConfig { role, garp_master_repeat, garp_master_refresh, garp_master_delay, sync })
+}
+
+/// `[sysctl]`: `name = value` for IPVS's sysctls; an unknown name or a value
+/// out of range is refused. `[dataplane] expire_nodest_conn` (older than this
+/// section) still works, but not beside a different `[sysctl]` value.
+fn parse_sysctls(
+    raw: &std::collections::BTreeMap<String, toml::Value>,
+    dataplane_expire_nodest_conn: Option<bool>,
+) -> Result<crate::ipvs::sysctl::Values, String> {
+    use crate::ipvs::sysctl::{Sysctl, Values};
+    let mut v = Values::default();
+    if let Some(on) = dataplane_expire_nodest_conn {
+        v.set(Sysctl::ExpireNodestConn, on as u8);
+    }
+    for (name, value) in raw {
+        let sc = Sysctl::lookup(name).map_err(|e| format!("sysctl: {e}"))?;
+        let text = match value {
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => (*b as u8).to_string(),
+            other => other.to_string(),
+        };
+        let n = sc.parse_value(&text).map_err(|e| format!("sysctl.{e}"))?;
+        if sc == Sysctl::ExpireNodestConn && dataplane_expire_nodest_conn.is_some_and(|d| d as u8 != n) {
+            return Err("sysctl.expire_nodest_conn and dataplane.expire_nodest_conn disagree: set it once".into());
+        }
+        v.set(sc, n);
+    }
+    Ok(v)
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -247,6 +278,8 @@ pub struct Config {
     pub interfaces: Vec<InterfaceConfig>,
     /// (destination, prefix length, gateway)
     pub routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
+    /// IPVS's sysctls (`[sysctl]`, and `[dataplane] expire_nodest_conn`).
+    pub sysctl: crate::ipvs::sysctl::Values,
     /// IPVS's expire_nodest_conn: packets of a connection whose real server
     /// was removed are dropped and the connection expired at once.
     pub expire_nodest_conn: bool,
@@ -571,9 +604,11 @@ impl Config {
             return Err("state: save_on_stop and restore_on_start need state.file".into());
         }
         let ha = parse_ha(&raw.ha)?;
+        let sysctl = parse_sysctls(&raw.sysctl, dp.expire_nodest_conn)?;
         Ok(Config {
             ha,
-            expire_nodest_conn: dp.expire_nodest_conn.unwrap_or(false),
+            expire_nodest_conn: sysctl.expire_nodest_conn(),
+            sysctl,
             checks,
             state_file,
             save_on_stop,
@@ -706,5 +741,32 @@ address = "198.18.1.12"
         assert!(e.contains("ha.garp_master_repeat"), "{e}");
         let e = Config::parse(&format!("{GOOD}\n[ha]\nvrid = 1\n")).unwrap_err();
         assert!(e.contains("vrid"), "{e}");
+    }
+    #[test]
+    fn sysctl_section_sets_ipvs_sysctls_and_refuses_unknown_names() {
+        use crate::ipvs::sysctl::Sysctl;
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.sysctl, crate::ipvs::sysctl::Values::default());
+        let c = Config::parse(&format!(
+            "{GOOD}\n[sysctl]\nsloppy_tcp = 1\nconn_reuse_mode = 2\nschedule_icmp = true\nexpire_nodest_conn = 1\n"
+        ))
+        .unwrap();
+        assert!(c.sysctl.sloppy_tcp() && c.sysctl.schedule_icmp() && c.expire_nodest_conn);
+        assert_eq!(c.sysctl.conn_reuse_mode(), 2);
+        assert_eq!(c.sysctl.get(Sysctl::SloppySctp), 0);
+        let e = Config::parse(&format!("{GOOD}\n[sysctl]\nsloppy_udp = 1\n")).unwrap_err();
+        assert!(e.starts_with("sysctl: unknown sysctl 'sloppy_udp'"), "{e}");
+        let e = Config::parse(&format!("{GOOD}\n[sysctl]\nsloppy_tcp = 2\n")).unwrap_err();
+        assert_eq!(e, "sysctl.sloppy_tcp: '2' is not an integer from 0 to 1");
+        let e = Config::parse(&format!("{GOOD}\n[sysctl]\nconn_reuse_mode = \"on\"\n")).unwrap_err();
+        assert!(e.starts_with("sysctl.conn_reuse_mode:"), "{e}");
+        // The older [dataplane] key keeps working, alone or agreeing.
+        let dp = GOOD.replace(
+            "[[interface]]\nname = \"d-out\"",
+            "[dataplane]\nexpire_nodest_conn = true\n[[interface]]\nname = \"d-out\"",
+        );
+        assert!(Config::parse(&dp).unwrap().sysctl.expire_nodest_conn());
+        let e = Config::parse(&format!("{dp}\n[sysctl]\nexpire_nodest_conn = 0\n")).unwrap_err();
+        assert!(e.contains("disagree"), "{e}");
     }
 }

@@ -116,7 +116,8 @@ impl DataPlaneQuery for Query {
             }
         }
         self.control.lock().unwrap_or_else(|e| e.into_inner()).sync(new.rules.clone());
-        self.shared.expire_nodest_conn.store(new.expire_nodest_conn, Ordering::Relaxed);
+        // The file's sysctls replace those set by `rvsadm --sysctl` (as `sysctl -p`).
+        self.shared.sysctl.store(new.sysctl);
         // The running role belongs to rvsadm --role (keepalived), not to the file.
         self.shared.ha.set_garp(new.ha.garp_master_repeat, new.ha.garp_master_refresh, new.ha.garp_master_delay);
         self.control.lock().unwrap_or_else(|e| e.into_inner()).set_sync_policy(new.ha.sync);
@@ -229,7 +230,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     let shared = Arc::new(Shared::new());
     let mut control = Control::new(shared.clone());
     control.sync(cfg.rules.clone());
-    shared.expire_nodest_conn.store(cfg.expire_nodest_conn, Ordering::Relaxed);
+    shared.sysctl.store(cfg.sysctl);
     // Before any loop starts: a box configured as backup is silent from its first frame.
     shared.ha.set_garp(cfg.ha.garp_master_repeat, cfg.ha.garp_master_refresh, cfg.ha.garp_master_delay);
     control.set_sync_policy(cfg.ha.sync);

@@ -328,8 +328,10 @@ impl Lab {
             5 => drop(self.ctl.apply(&Command::SetTimeout(Timeouts { tcp: 5, tcp_fin: 2, udp: 3 }))),
             6 => drop(self.ctl.apply(&Command::SetTimeout(Timeouts::default()))),
             7 => {
-                let v = shared.expire_nodest_conn.load(std::sync::atomic::Ordering::Relaxed);
-                shared.expire_nodest_conn.store(!v, std::sync::atomic::Ordering::Relaxed);
+                // One of IPVS's sysctls (sloppy_tcp, expire_nodest_conn...) to its next value.
+                let s = rvs::ipvs::sysctl::Sysctl::ALL[(op / 14) as usize % rvs::ipvs::sysctl::Sysctl::ALL.len()];
+                let v = shared.sysctl.load().get(s);
+                shared.sysctl.set(s, (v + 1) % (s.max() + 1));
             }
             8 => drop(self.ctl.apply(&p("-Q -t 198.18.0.100:83 -z 198.18.1.100"))),
             9 => drop(self.ctl.apply(&p("-P -t 198.18.0.100:83 -z 198.18.1.100"))),
@@ -408,7 +410,7 @@ fn reset_services(ctl: &mut Control) {
     stateless.services.retain(|(spec, _)| spec.scheduler == "mh");
     ctl.sync(stateless);
     ctl.sync(lab_rules().clone());
-    ctl.shared().expire_nodest_conn.store(false, std::sync::atomic::Ordering::Relaxed);
+    ctl.shared().sysctl.store(Default::default());
 }
 
 /// [`pipeline`] on a lab of its own, then `done` with the lab (tests read its counters).

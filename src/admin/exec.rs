@@ -78,6 +78,7 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
             }
         }
         Some("--role") => return role(ctl, &req.argv[1..]),
+        Some("--sysctl") => return sysctl(ctl, &req.argv[1..]),
         Some("--neighbours") => {
             // The first three columns are as before; the state was added after them.
             let mut out = format!("{:<16} {:<16} {:<17} {}\n", "Interface", "Address", "HWaddress", "State");
@@ -155,6 +156,32 @@ fn role(ctl: &Mutex<Control>, args: &[String]) -> Response {
     }
 }
 
+/// rvs extension `--sysctl [NAME[=VALUE]]`: IPVS's sysctls, as `sysctl
+/// net.ipv4.vs` shows and sets them. No argument lists them all; a bad name
+/// or value changes nothing and exits 2. The poll loops read the new value
+/// at their next batch.
+fn sysctl(ctl: &Mutex<Control>, args: &[String]) -> Response {
+    use crate::ipvs::sysctl::{parse_assignment, Sysctl};
+    let shared = ctl.lock().unwrap_or_else(|e| e.into_inner()).shared().clone();
+    match args {
+        [] => Response::ok(shared.sysctl.load().listing()),
+        [a] if a.contains('=') => match parse_assignment(a) {
+            Ok((s, v)) => {
+                let was = shared.sysctl.load().get(s);
+                shared.sysctl.set(s, v);
+                eprintln!("rvs: sysctl {} {was} -> {v}", s.name());
+                Response::ok(String::new())
+            }
+            Err(e) => Response::err(format!("rvsadm: --sysctl: {e}"), 2),
+        },
+        [name] => match Sysctl::lookup(name) {
+            Ok(s) => Response::ok(format!("{} = {}\n", s.name(), shared.sysctl.load().get(s))),
+            Err(e) => Response::err(format!("rvsadm: --sysctl: {e}"), 2),
+        },
+        _ => Response::err("rvsadm: --sysctl takes at most one argument: NAME or NAME=VALUE".to_string(), 2),
+    }
+}
+
 /// `-R`: every line parsed and applied, all or nothing, so a bad line leaves
 /// the rules in force unchanged; the error names the line.
 fn restore(ctl: &mut Control, input: &str) -> Response {
@@ -182,5 +209,56 @@ fn restore(ctl: &mut Control, input: &str) -> Response {
     match ctl.apply_all(&cmds) {
         Ok(()) => Response::ok(String::new()),
         Err((i, e)) => Response::err(format!("line {}: {}", lines[i], e), EXIT_REFUSED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Shared;
+    use std::sync::Arc;
+
+    struct NoLoops;
+    impl DataPlaneQuery for NoLoops {
+        fn connections(&self) -> Vec<ConnView> {
+            vec![]
+        }
+        fn counters(&self) -> Vec<(String, u64)> {
+            vec![]
+        }
+        fn neighbours(&self) -> Vec<NeighbourRow> {
+            vec![]
+        }
+        fn checks(&self) -> Vec<crate::health::spec::CheckView> {
+            vec![]
+        }
+        fn reload(&self) -> Result<String, String> {
+            Err("no file".into())
+        }
+    }
+
+    fn run(ctl: &Mutex<Control>, args: &[&str]) -> Response {
+        execute(ctl, &NoLoops, &Request { argv: args.iter().map(|s| s.to_string()).collect(), stdin: None })
+    }
+
+    #[test]
+    fn sysctl_lists_prints_sets_and_refuses_without_change() {
+        let shared = Arc::new(Shared::new());
+        let ctl = Mutex::new(Control::new(shared.clone()));
+        let all = run(&ctl, &["--sysctl"]);
+        assert_eq!(all.code, 0);
+        assert_eq!(all.stdout.lines().count(), 7);
+        assert!(all.stdout.starts_with("conn_reuse_mode = 1\n") && all.stdout.ends_with("sloppy_tcp = 0\n"));
+        assert_eq!(run(&ctl, &["--sysctl", "sloppy_tcp=1"]).code, 0);
+        assert!(shared.sysctl.load().sloppy_tcp());
+        assert_eq!(run(&ctl, &["--sysctl", "sloppy_tcp"]).stdout, "sloppy_tcp = 1\n");
+        let before = shared.sysctl.load();
+        for bad in [["--sysctl", "sloppy_tcp=7"], ["--sysctl", "sloppy=1"], ["--sysctl", "nope"], ["--sysctl", "=1"]] {
+            let r = run(&ctl, &bad);
+            assert_eq!(r.code, 2, "{bad:?}");
+            assert!(r.stderr.starts_with("rvsadm: --sysctl: "), "{}", r.stderr);
+        }
+        assert_eq!(run(&ctl, &["--sysctl", "a", "b"]).code, 2);
+        assert_eq!(shared.sysctl.load(), before, "refused: nothing changed");
     }
 }

@@ -9,5 +9,6 @@ pub mod service;
 pub mod state;
 pub mod stats;
 pub mod sync;
+pub mod sysctl;
 pub mod types;
 pub mod xmit;

@@ -3,7 +3,7 @@
 //! header names the connection; the outer and quoted headers are translated
 //! as that connection's method translates its packets, all checksums kept
 //! right, and the error goes to the other side. Errors about nothing rvs
-//! tracks are counted and dropped.
+//! tracks are counted and dropped, unless schedule_icmp schedules them.
 
 use super::{Director, Reason, Transmit, Verdict};
 use crate::ipvs::conn::{FlowKey, Side};
@@ -84,8 +84,13 @@ impl Director {
         // The quoted packet went out from the director; its reverse is the
         // key of the direction it answers.
         let key = FlowKey { saddr: q.dst, daddr: q.src, sport: q.dport, dport: q.sport, proto: q.proto };
-        let Some((id, side)) = self.conns.lookup(&key) else {
-            return Verdict::Drop(Reason::IcmpErrorUnrelated);
+        let (id, side) = match self.conns.lookup(&key) {
+            Some(found) => found,
+            None if self.sysctl.schedule_icmp() => match self.schedule_for_icmp(now_ms, key, n - ETH) {
+                Ok(id) => (id, Side::In),
+                Err(v) => return v,
+            },
+            None => return Verdict::Drop(Reason::IcmpErrorUnrelated),
         };
         if side == Side::Out {
             if let Err(r) = self.reply_interface_check(ingress, id) {
@@ -140,6 +145,20 @@ impl Director {
         };
         self.finish_icmp(buf, n);
         self.route_out(now_ms, dst, buf, n, tx)
+    }
+
+    /// schedule_icmp (ip_vs_in_icmp): an error from a client about a reply
+    /// of a connection no entry holds (DR and TUN replies bypass the
+    /// director; after a failover or an ECMP change this director never saw
+    /// the flow) is scheduled as the client's packet would be, so it reaches
+    /// the real server the flow belongs to (with mh or sh, the same one).
+    /// Errors that name no service stay unrelated.
+    fn schedule_for_icmp(&mut self, now_ms: u64, key: FlowKey, ip_len: usize) -> Result<u32, Verdict> {
+        let flow = super::lb::Flow { key, tcp_flags: 0, ip_len };
+        self.new_connection(now_ms, &flow, false).map_err(|v| match v {
+            Verdict::Drop(Reason::NoService | Reason::LocalNoService) => Verdict::Drop(Reason::IcmpErrorUnrelated),
+            v => v,
+        })
     }
 
     /// The ICMP checksum covers the quoted bytes: recompute it whole.

@@ -1,6 +1,8 @@
 //! The load-balancing path for TCP and UDP: find the connection (either
-//! direction) or schedule a new one, track its state, count it, and hand the
-//! packet to its forwarding method's transmitter.
+//! direction) or schedule a new one (as IPVS's sysctls sloppy_tcp,
+//! conn_reuse_mode, expire_nodest_conn and expire_quiescent_template say),
+//! track its state, count it, and hand the packet to its forwarding method's
+//! transmitter.
 
 use super::{Director, Reason, Transmit, Verdict};
 use crate::ipvs::conn::{Eviction, FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
@@ -73,13 +75,13 @@ impl Director {
                 // connection, scheduled afresh (IPVS drops it for a second when
                 // conntrack is on; nothing forces that here).
                 self.conns.remove(id);
-                match self.new_connection(now_ms, &flow) {
+                match self.new_connection(now_ms, &flow, true) {
                     Ok(id) => (id, Side::In),
                     Err(v) => return v,
                 }
             }
             Some((id, _))
-                if self.shared.expire_nodest_conn.load(std::sync::atomic::Ordering::Relaxed)
+                if self.sysctl.expire_nodest_conn()
                     && self.conns.get(id).dest.as_ref().is_some_and(|d| !d.is_available()) =>
             {
                 // expire_nodest_conn: the real server is gone; drop and forget
@@ -88,7 +90,7 @@ impl Director {
                 return Verdict::Drop(Reason::NoDestExpired);
             }
             Some(found) => found,
-            None => match self.new_connection(now_ms, &flow) {
+            None => match self.new_connection(now_ms, &flow, true) {
                 Ok(id) => (id, Side::In),
                 Err(v) => return v,
             },
@@ -162,14 +164,49 @@ impl Director {
         }
     }
 
-    /// May a SYN replace this connection? When it finished, or its real
-    /// server was removed.
+    /// May a SYN replace this connection (ip_vs_in's reuse check)? When its
+    /// real server was removed (rvs in every mode; IPVS drops instead), when
+    /// expire_nodest_conn is on and the server's weight is 0, and by
+    /// conn_reuse_mode: with bit 0, a finished connection (TIME_WAIT, CLOSE);
+    /// with bit 1 also FIN_WAIT of a DR/TUN connection, whose end the
+    /// director never sees (IPVS's NOOUTPUT flag). Connections under a
+    /// persistence template count as finished too: rescheduling them goes
+    /// through the template and keeps their server, as IPVS's reuse does.
     fn reusable(&self, id: u32) -> bool {
         let c = self.conns.get(id);
-        matches!(c.state, ConnState::TimeWait | ConnState::Close) || c.dest.as_ref().is_some_and(|d| !d.is_available())
+        if let Some(d) = &c.dest {
+            if !d.is_available() || (self.sysctl.expire_nodest_conn() && d.weight() == 0) {
+                return true;
+            }
+        }
+        let mode = self.sysctl.conn_reuse_mode();
+        if mode == 0 {
+            return false;
+        }
+        let no_output = matches!(c.fwd, FwdMethod::Route | FwdMethod::Tunnel);
+        matches!(c.state, ConnState::TimeWait | ConnState::Close)
+            || (mode & 2 != 0 && no_output && c.state == ConnState::FinWait)
     }
 
-    fn new_connection(&mut self, now_ms: u64, flow: &Flow) -> Result<u32, Verdict> {
+    /// May this packet of an unknown connection create one (tcp_conn_schedule)?
+    /// A SYN (without ACK or RST: stricter than IPVS, which takes SYN+ACK);
+    /// with sloppy_tcp any segment but a RST, so a flow an ECMP change moved
+    /// here mid-stream is scheduled (the same way, by mh or sh) instead of
+    /// dropped.
+    fn may_create(&self, flow: &Flow) -> bool {
+        if flow.key.proto != IPPROTO_TCP {
+            return true;
+        }
+        if self.sysctl.sloppy_tcp() {
+            flow.tcp_flags & TCP_RST == 0
+        } else {
+            flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN
+        }
+    }
+
+    /// Schedule a connection for `flow`; `check_flags`: whether its TCP flags
+    /// must allow one (not for the quoted packet of an ICMP error).
+    pub(super) fn new_connection(&mut self, now_ms: u64, flow: &Flow, check_flags: bool) -> Result<u32, Verdict> {
         let k = flow.key;
         let mark = self.services.classify(k.proto, k.daddr, k.dport);
         let Some(svc) = self.services.lookup(mark, k.proto, k.daddr, k.dport).cloned() else {
@@ -179,7 +216,7 @@ impl Director {
                 Reason::NoService
             }));
         };
-        if k.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) != TCP_SYN {
+        if check_flags && !self.may_create(flow) {
             return Err(Verdict::Drop(Reason::NotSyn));
         }
         // Room first: a template found below must not be the entry evicted
@@ -267,6 +304,12 @@ impl Director {
         let timeout = secs as u64 * 1000;
         if let Some((tid, _)) = self.conns.lookup(&tkey) {
             match self.conns.get(tid).dest.clone() {
+                // expire_quiescent_template (ip_vs_check_template): a server
+                // set to weight 0 takes no new clients, and with the sysctl
+                // not its pinned ones either: they are scheduled afresh.
+                Some(d) if d.is_available() && self.sysctl.expire_quiescent_template() && d.weight() == 0 => {
+                    self.conns.invalidate_template(tid, now_ms)
+                }
                 Some(d) if d.is_available() => {
                     self.conns.set_expiry(tid, now_ms + timeout);
                     return Ok((d, Some(tid)));

@@ -64,8 +64,8 @@ pub struct Shared {
     pub services: ArcSwap<ServiceTable>,
     pub timeouts: ArcSwap<Timeouts>,
     pub counters: WorkerCounters,
-    /// IPVS's expire_nodest_conn sysctl.
-    pub expire_nodest_conn: std::sync::atomic::AtomicBool,
+    /// IPVS's sysctls (sloppy_tcp, expire_nodest_conn...), read once per batch.
+    pub sysctl: crate::ipvs::sysctl::Sysctls,
     /// master or backup, and the gratuitous ARP settings.
     pub ha: role::HaState,
     /// The sync daemons (`--start-daemon`) and the sync policy.
@@ -78,7 +78,7 @@ impl Shared {
             services: ArcSwap::from_pointee(ServiceTable::default()),
             timeouts: ArcSwap::from_pointee(Timeouts::default()),
             counters: WorkerCounters::default(),
-            expire_nodest_conn: std::sync::atomic::AtomicBool::new(false),
+            sysctl: Default::default(),
             ha: role::HaState::new(),
             sync: ArcSwap::from_pointee(Default::default()),
         }
@@ -147,6 +147,8 @@ pub struct Director {
     flood_seed: u64,
     /// The sync daemons' work in this loop.
     sync: sync::SyncState,
+    /// The sysctls as of this batch.
+    sysctl: crate::ipvs::sysctl::Values,
 }
 
 impl Director {
@@ -160,6 +162,7 @@ impl Director {
     ) -> Self {
         let timeouts_src = shared.timeouts.load_full();
         let role_word = shared.ha.word();
+        let sysctl = shared.sysctl.load();
         Director {
             role_word,
             backup: role::role_of(role_word) == role::Role::Backup,
@@ -186,6 +189,7 @@ impl Director {
             frag_buf: vec![0; 4096],
             flood_seed: 0x9e37_79b9_7f4a_7c15 ^ worker as u64,
             sync: sync::SyncState::new(Default::default()),
+            sysctl,
         }
     }
 
@@ -207,6 +211,7 @@ impl Director {
             self.timeouts_src = t.clone();
             self.timeouts = StateTimeouts::new(&self.timeouts_src);
         }
+        self.sysctl = self.shared.sysctl.load();
         let sy = self.shared.sync.load();
         if !Arc::ptr_eq(&sy, self.sync_settings()) {
             let sy = sy.clone();

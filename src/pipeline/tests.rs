@@ -1356,3 +1356,6 @@ fn garp_master_delay_sends_a_second_round_once_per_term() {
 
 #[path = "tests_sync.rs"]
 mod sync_tests;
+
+#[path = "tests_sysctl.rs"]
+mod sysctl_tests;
