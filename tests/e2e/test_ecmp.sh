@@ -196,7 +196,8 @@ birdc_on() { local ns="$1"; shift; ns_exec "$ns" birdc -s "$RUN_DIR/bird-$ns.ctl
 
 write_rvs_conf() {
   local d="$1"
-  cat >"$RUN_DIR/rvs-$d.toml" <<EOF
+  {
+  cat <<EOF
 [admin]
 socket = "${SOCK[$d]}"
 
@@ -210,10 +211,16 @@ vips = ["$VIP"]
 destination = "0.0.0.0/0"
 gateway = "$ROUTER_IN"
 EOF
+  # sloppy_tcp from the start: a restarted director must never drop a moved flow
+  if [ "$SLOPPY" = yes ]; then printf '\n[sysctl]\nsloppy_tcp = 1\n'; fi
+  } >"$RUN_DIR/rvs-$d.toml"
 }
 
-# SLOPPY: "yes" when this rvs has `--sysctl` and sloppy_tcp (probed on d1 once it runs).
+# SLOPPY: "yes" when this rvs knows the sloppy_tcp sysctl (the sysctl branch): probed with
+# `rvs --check` on a config that sets it.
 SLOPPY=no
+printf '[admin]\nsocket = "%s/probe.sock"\n[[interface]]\nname = "lo"\naddresses = ["198.18.9.1/24"]\n[sysctl]\nsloppy_tcp = 1\n' "$RUN_DIR" >"$RUN_DIR/probe.toml"
+if "$RVS_BIN" --check --config "$RUN_DIR/probe.toml" >/dev/null 2>&1; then SLOPPY=yes; fi
 # configure D [SCHED7000]: the services (every director the same), sloppy_tcp when known.
 configure() {
   local d="$1" s7000="${2:-mh}" rs
@@ -228,7 +235,6 @@ configure() {
     rvsadm_on "$d" -a -t "$VIP:8443" -r "${RS_ADDR[$rs]}:80" --fullnat
     rvsadm_on "$d" -a -t "$VIP:7000" -r "${RS_ADDR[$rs]}:7000" -g
   done
-  if [ "$SLOPPY" = yes ]; then rvsadm_on "$d" --sysctl sloppy_tcp=1; fi
 }
 
 # start_director D: rvs, its services, the announcement, bird.
@@ -261,9 +267,8 @@ ROUTE_LOG="$LOG_DIR/route-watch.log"
 
 T_START=$SECONDS
 start_director d1
-if rvsadm_on d1 --sysctl 2>/dev/null | grep -q sloppy_tcp; then
-  SLOPPY=yes
-  rvsadm_on d1 --sysctl sloppy_tcp=1
+if [ "$SLOPPY" = yes ]; then
+  assert_eq "sloppy_tcp = 1" "$(rvsadm_on d1 --sysctl sloppy_tcp)" "d1's sloppy_tcp from its config" || die "sloppy_tcp not set"
 fi
 start_director d2
 start_director d3
