@@ -56,7 +56,7 @@ declare -A SOCK=([d1]="$RUN_DIR/rvs-d1.sock" [d2]="$RUN_DIR/rvs-d2.sock" [d3]="$
 ECMP_DIR="$E2E_DIR/ecmp"
 TUN_DEV=tunl-rvs
 DL_FILE="$RUN_DIR/dl.bin"
-DL_KB=1024            # each paced download: 1 MB at 100 KB/s, about 10 s
+DL_KB=768             # each paced download: 768 KB at 100 KB/s, about 8 s
 DL_SECS=60            # curl's bound per download
 CONVERGE_SECS=10      # bound on every convergence wait
 
@@ -620,7 +620,13 @@ case_e_moves() {
   restart_director d1 || return 1
   rvsadm_on d1 -d -t "$VIP:7000" -r "${RS_ADDR[rs3]}:7000" 2>/dev/null || true
   [ "$bad" = 0 ] || return 1
-  if [ "$sched" = mh ]; then assert_eq 0 "$om" "mh: flows of the other real servers that moved"; fi
+  # Maglev (IPVS's mh, whose 4093-slot table rvs reproduces) is not perfectly stable: when a
+  # server leaves, a few slots of the others change hands too (src/ipvs/sched/mh.rs's unit
+  # test bounds it under 4% of the survivors' flows).  The bound here: at most 5% of the
+  # other flows; sh and rr move about half of those that changed director.
+  if [ "$sched" = mh ] && [ $((om * 100)) -gt $((o * 5)) ]; then
+    warn "mh moved $om of $o flows of the other real servers: more than Maglev's few percent"; return 1
+  fi
 }
 
 # ---------------------------------------------------------------------------- m
