@@ -19,6 +19,7 @@ struct RawConfig {
     admin: RawAdmin,
     #[serde(default)]
     dataplane: RawDataplane,
+    announce: Option<crate::net::announce::RawAnnounce>,
     #[serde(default, rename = "interface")]
     interfaces: Vec<RawInterface>,
     #[serde(default, rename = "route")]
@@ -275,6 +276,8 @@ pub struct Config {
     /// rvs's own XDP program (host traffic to the kernel, the rest to rvs);
     /// false: libxdp's default program (every frame to rvs).
     pub own_xdp_program: bool,
+    /// `[announce]`: VIP routes for a BGP daemon; None: no announcements.
+    pub announce: Option<crate::net::announce::AnnounceConfig>,
     pub interfaces: Vec<InterfaceConfig>,
     /// (destination, prefix length, gateway)
     pub routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
@@ -465,6 +468,7 @@ impl Config {
             "libxdp" => false,
             p => return Err(format!("dataplane.xdp_program: '{p}' is not one of rvs, libxdp")),
         };
+        let announce = crate::net::announce::AnnounceConfig::parse(raw.announce.as_ref())?;
         let mut rules = Rules::default();
         if let Some(t) = &raw.timeouts {
             rules.timeouts =
@@ -623,6 +627,7 @@ impl Config {
             frames: dp.frames.unwrap_or(4096).clamp(64, 1 << 20).next_power_of_two(),
             fullnat_ports,
             own_xdp_program,
+            announce,
             interfaces,
             routes,
             rules,

@@ -12,6 +12,8 @@ use crate::config::Config;
 use crate::control::Control;
 use crate::health::checker::HealthChecker;
 use crate::ipvs::types::ConnView;
+use crate::net::addr_watch::{AddrWatch, Owned};
+use crate::net::announce::{Announcer, Inputs};
 use crate::net::iface::{Interface, Interfaces};
 use crate::net::route::RouteTable;
 use crate::ownership::Ownership;
@@ -33,6 +35,7 @@ struct Query {
     config_path: String,
     running: Mutex<Config>,
     checker: Mutex<Option<HealthChecker>>,
+    announcer: Option<Arc<Announcer>>,
 }
 
 impl Query {
@@ -89,6 +92,13 @@ impl DataPlaneQuery for Query {
         all
     }
 
+    fn announced(&self) -> String {
+        match &self.announcer {
+            Some(a) => crate::net::announce::listing(Some(a.config()), &a.views()),
+            None => crate::net::announce::listing(None, &[]),
+        }
+    }
+
     fn checks(&self) -> Vec<crate::health::spec::CheckView> {
         self.checker.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|c| c.views()).unwrap_or_default()
     }
@@ -113,6 +123,9 @@ impl DataPlaneQuery for Query {
                 && new.routes == running.routes;
             if !same_links {
                 note = " (interface, address and route changes need a restart: services applied only)".into();
+            }
+            if new.announce != running.announce {
+                note.push_str(" ([announce] changes need a restart)");
             }
         }
         self.control.lock().unwrap_or_else(|e| e.into_inner()).sync(new.rules.clone());
@@ -264,9 +277,12 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     let mut per_worker: Vec<Vec<Port>> = (0..n_workers).map(|_| Vec::new()).collect();
     // Our XDP program per interface (the host path); dropped, so detached, last.
     let mut programs = Vec::new();
+    // Each interface's host path as set at start, for the address watcher.
+    let mut host_paths = Vec::new();
     for (i, ic) in cfg.interfaces.iter().enumerate() {
         let program = if cfg.own_xdp_program {
             let p = XdpProgram::attach(&ic.name, ic.xdp_mode)?;
+            let mut current = std::collections::BTreeSet::new();
             for a in kernel_addrs(&ic.name) {
                 let rvs_owned = ic.addresses.iter().any(|&(x, _)| x == a) || ic.vips.contains(&a);
                 if rvs_owned {
@@ -276,8 +292,10 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
                     ));
                 }
                 p.add_host_addr(a)?;
+                current.insert(a);
                 eprintln!("rvs: {}: host path for the kernel's address {a}", ic.name);
             }
+            host_paths.push(Owned { ifindex: crate::net::rtnl::ifindex(&ic.name), host: p.host_path()?, current });
             Some(p)
         } else {
             None
@@ -312,6 +330,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     };
     let handoff = Arc::new(crate::afxdp::handoff::Handoff::new(n_workers, 1024));
     let xsk_stats = Arc::new(XskStats::default());
+    let heartbeats = Arc::new(crate::afxdp::heartbeat::Heartbeats::new(n_workers));
     let mut senders = Vec::new();
     let mut handles = Vec::new();
     for (id, ports) in per_worker.into_iter().enumerate() {
@@ -327,6 +346,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
             batch: cfg.batch,
             handoff: handoff.clone(),
             xsk_stats: xsk_stats.clone(),
+            heartbeat: heartbeats.clone(),
         };
         handles.push(
             std::thread::Builder::new()
@@ -336,6 +356,41 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         );
     }
 
+    let announcer = match &cfg.announce {
+        None => None,
+        Some(a) => {
+            match Announcer::start(a.clone(), Inputs { control: control.clone(), heartbeats: heartbeats.clone() }) {
+                Ok(x) => Some(Arc::new(x)),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    for h in handles {
+                        let _ = h.join();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    };
+    let addr_watch = if host_paths.is_empty() {
+        None
+    } else {
+        let own: Vec<Ipv4Addr> = cfg
+            .interfaces
+            .iter()
+            .flat_map(|i| i.addresses.iter().map(|&(a, _)| a).chain(i.vips.iter().copied()))
+            .collect();
+        let ctl = control.clone();
+        let is_rvs = Box::new(move |a: Ipv4Addr| {
+            own.contains(&a) || {
+                let c = ctl.lock().unwrap_or_else(|e| e.into_inner());
+                c.rules().services.iter().any(|(s, _)| {
+                    matches!(s.key, crate::ipvs::types::ServiceKey::Addr { addr, .. } if addr == a)
+                        || s.laddrs.contains(&a)
+                })
+            }
+        });
+        Some(AddrWatch::start(host_paths, is_rvs)?)
+    };
     let group = match &cfg.admin_group {
         Some(g) => Some(crate::admin::server::group_gid(g).ok_or_else(|| format!("admin.group: no group named {g}"))?),
         None => None,
@@ -351,6 +406,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         config_path: config_path.to_string(),
         running: Mutex::new(cfg.clone()),
         checker: Mutex::new(None),
+        announcer: announcer.clone(),
     });
     query.start_checks(cfg.checks.clone());
     let dyn_query: Arc<dyn DataPlaneQuery> = query.clone();
@@ -402,6 +458,20 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
             }
         }
     }
+    // Withdraw first, then keep forwarding while the routers move the flows
+    // elsewhere; only then stop.
+    if let Some(a) = &announcer {
+        let t = std::time::Instant::now();
+        let done = a.withdraw_all();
+        let grace = a.config().withdraw_grace;
+        eprintln!(
+            "rvs: announcements {} in {} ms; forwarding {} ms more while the routers converge",
+            if done { "withdrawn" } else { "NOT all withdrawn" },
+            t.elapsed().as_millis(),
+            grace.as_millis()
+        );
+        std::thread::sleep(grace);
+    }
     query.stop_checks();
     if let (true, Some(path)) = (cfg.save_on_stop, &cfg.state_file) {
         match save_state(&control, path) {
@@ -415,6 +485,8 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     }
     let _ = admin_thread.join();
     let _ = estimator.join();
+    drop(addr_watch);
+    drop(announcer);
     drop(programs);
     drop(ownership);
     eprintln!("rvs: stopped; XDP detached, admin socket removed");

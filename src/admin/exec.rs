@@ -26,6 +26,11 @@ pub trait DataPlaneQuery: Send + Sync {
     fn checks(&self) -> Vec<crate::health::spec::CheckView>;
     /// rvs extension `--reload`: re-read the configuration file.
     fn reload(&self) -> Result<String, String>;
+    /// rvs extension `--announced`: the VIP announcements and why (a data
+    /// plane without an announcer has none).
+    fn announced(&self) -> String {
+        crate::net::announce::listing(None, &[])
+    }
 }
 
 fn usage_err(e: UsageError) -> Response {
@@ -79,6 +84,7 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
         }
         Some("--role") => return role(ctl, &req.argv[1..]),
         Some("--sysctl") => return sysctl(ctl, &req.argv[1..]),
+        Some("--announced") => return Response::ok(dp.announced()),
         Some("--neighbours") => {
             // The first three columns are as before; the state was added after them.
             let mut out = format!("{:<16} {:<16} {:<17} {}\n", "Interface", "Address", "HWaddress", "State");

@@ -2,6 +2,7 @@
 //! their UMEMs ([`port`]), the pinned poll loops ([`worker`]) and what the
 //! kernel tells about each link ([`link`]).
 pub mod handoff;
+pub mod heartbeat;
 pub mod link;
 pub mod port;
 pub mod worker;

@@ -57,6 +57,8 @@ pub struct Worker {
     pub handoff: Arc<Handoff>,
     /// Where this loop publishes its sockets' kernel drop counters.
     pub xsk_stats: Arc<XskStats>,
+    /// Bumped once per pass: the VIP announcer's proof this loop still runs.
+    pub heartbeat: Arc<super::heartbeat::Heartbeats>,
 }
 
 /// Two distinct ports mutably at once.
@@ -72,7 +74,7 @@ fn pair(ports: &mut [Port], a: usize, b: usize) -> (&mut Port, &mut Port) {
 
 impl Worker {
     pub fn run(self) {
-        let Worker { id, core, mut director, mut ports, requests, stop, batch, handoff, xsk_stats } = self;
+        let Worker { id, core, mut director, mut ports, requests, stop, batch, handoff, xsk_stats, heartbeat } = self;
         if let Some(c) = core {
             if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
                 eprintln!("rvs: poll loop {id}: could not pin to core {c}");
@@ -92,7 +94,10 @@ impl Worker {
         let counters = &shared.counters;
         let mut idle = 0u32;
         let mut next_xsk_read = 0u64;
+        let mut pass = 0u64;
         while !stop.load(Ordering::Relaxed) {
+            pass += 1;
+            heartbeat.beat(id, pass);
             while let Ok(req) = requests.try_recv() {
                 let now = super::now_ms();
                 match req {

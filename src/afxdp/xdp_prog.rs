@@ -6,6 +6,7 @@ use crate::config::XdpMode;
 use libxdp_sys as x;
 use std::ffi::CString;
 use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rvs_xdp.o"));
 
@@ -105,16 +106,58 @@ impl XdpProgram {
 
     /// Addresses whose traffic goes to the kernel.
     pub fn add_host_addr(&self, a: Ipv4Addr) -> Result<(), String> {
+        host_map_add(self.host_map, &self.name, a)
+    }
+
+    /// The host-path map, for the thread that follows the kernel's addresses:
+    /// a descriptor of its own, so the map outlives neither nor depends on
+    /// the order things are dropped in.
+    pub fn host_path(&self) -> Result<HostPath, String> {
+        // SAFETY: dup of a map descriptor we hold; the result is checked.
+        let fd = unsafe { libc::fcntl(self.host_map, libc::F_DUPFD_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(format!("{}: host-path map: {}", self.name, std::io::Error::last_os_error()));
+        }
+        // SAFETY: fd is fresh and ours.
+        Ok(HostPath { fd: unsafe { OwnedFd::from_raw_fd(fd) }, name: self.name.clone() })
+    }
+}
+
+fn host_map_add(map: i32, ifname: &str, a: Ipv4Addr) -> Result<(), String> {
+    let key = u32::from_ne_bytes(a.octets());
+    let one: u8 = 1;
+    // SAFETY: key is a u32 in network order, value a u8, as the map declares.
+    let r = unsafe { x::bpf_map_update_elem(map, &key as *const u32 as *const _, &one as *const u8 as *const _, 0) };
+    if r != 0 {
+        return Err(format!("{ifname}: cannot add host address {a}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// One interface's host-path map (addresses whose traffic the kernel gets).
+pub struct HostPath {
+    fd: OwnedFd,
+    name: String,
+}
+
+impl HostPath {
+    pub fn add(&self, a: Ipv4Addr) -> Result<(), String> {
+        host_map_add(self.fd.as_raw_fd(), &self.name, a)
+    }
+
+    pub fn remove(&self, a: Ipv4Addr) -> Result<(), String> {
         let key = u32::from_ne_bytes(a.octets());
-        let one: u8 = 1;
-        // SAFETY: key is a u32 in network order, value a u8, as the map declares.
-        let r = unsafe {
-            x::bpf_map_update_elem(self.host_map, &key as *const u32 as *const _, &one as *const u8 as *const _, 0)
-        };
-        if r != 0 {
-            return Err(format!("{}: cannot add host address {a}: {}", self.name, std::io::Error::last_os_error()));
+        // SAFETY: key is a u32, as the map declares.
+        let r = unsafe { x::bpf_map_delete_elem(self.fd.as_raw_fd(), &key as *const u32 as *const _) };
+        let err = std::io::Error::last_os_error();
+        if r != 0 && err.raw_os_error() != Some(libc::ENOENT) {
+            return Err(format!("{}: cannot remove host address {a}: {err}", self.name));
         }
         Ok(())
+    }
+
+    pub fn interface(&self) -> &str {
+        &self.name
     }
 }
 
