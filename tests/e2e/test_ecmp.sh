@@ -182,8 +182,18 @@ bird_conf() {
   bird -p -c "$out" || die "bird refuses $out"
   printf '%s\n' "$out"
 }
-# shipped_bird_conf: defined once the announce branch tells how its files are parameterised.
-shipped_bird_conf() { die "shipped bird configs: substitution not written yet"; }
+# shipped_bird_conf KIND WHO: the shipped file, its @PLACEHOLDERS@ replaced by this lab's
+# addresses (nothing else changes).
+shipped_bird_conf() {
+  if [ "$1" = director ]; then
+    sed -e "s|@ROUTER_ID@|${HOST_ADDR[$2]}|g" -e "s|@LOCAL_ADDR@|${HOST_ADDR[$2]}|g" -e "s|@LOCAL_AS@|65001|g" \
+      -e "s|@ROUTER_ADDR@|$ROUTER_IN|g" -e "s|@ROUTER_AS@|65000|g" -e "s|@RVS_TABLE@|100|g" \
+      -e "s|@VIP_RANGE@|$VIPNET|g" "$SHIPPED_DIRECTOR"
+  else
+    sed -e "s|@ROUTER_ID@|$ROUTER_IN|g" -e "s|@ROUTER_ADDR@|$ROUTER_IN|g" -e "s|@ROUTER_AS@|65000|g" \
+      -e "s|@DIRECTOR_NET@|198.18.1.0/24|g" -e "s|@DIRECTOR_AS@|65001|g" -e "s|@VIP_RANGE@|$VIPNET|g" "$SHIPPED_ROUTER"
+  fi
+}
 
 start_bird() {   # NS KIND
   local ns="$1" conf
@@ -205,7 +215,7 @@ socket = "${SOCK[$d]}"
 name = "eth0"
 xdp_mode = "${RVS_XDP_MODE:-generic}"
 addresses = ["${DIR_ADDR[$d]}/24"]
-vips = ["$VIP"]
+$([ "$ANNOUNCE" = draft ] && echo "vips = [\"$VIP\"]")
 
 [[route]]
 destination = "0.0.0.0/0"
@@ -213,6 +223,8 @@ gateway = "$ROUTER_IN"
 EOF
   # sloppy_tcp from the start: a restarted director must never drop a moved flow
   if [ "$SLOPPY" = yes ]; then printf '\n[sysctl]\nsloppy_tcp = 1\n'; fi
+  # rvs announces the VIPs it can serve as /32s in table 100 (README "Announcing VIPs by BGP")
+  if [ "$ANNOUNCE" = shipped ]; then printf '\n[announce]\ntable = 100\n'; fi
   } >"$RUN_DIR/rvs-$d.toml"
 }
 
@@ -283,6 +295,7 @@ wait_until 30 has_all || {
   birdc_on r show protocols all >&2 || true
   die "no ECMP route"
 }
+[ "$ANNOUNCE" = shipped ] && log "d1 rvsadm --announced: $(rvsadm_on d1 --announced | tr -s ' \n' ' ')"
 log "the router's route to the VIP after $((SECONDS - T_START)) s: $(ns_exec r ip route show "$VIP" | tr -s ' \n' ' ')"
 
 # ---------------------------------------------------------------------------- helpers
@@ -387,6 +400,8 @@ stop_director() {
     kill)
       t0="$(now)"
       kill -KILL "$rvs"
+      # draft: nothing ties the announcement to rvs, so the "crash" takes bird too; shipped:
+      # bird runs on and rvs's routes must vanish with its TUN device
       if [ "$ANNOUNCE" = draft ]; then kill -KILL "$bird"; fi ;;
     link)
       t0="$(now)"
