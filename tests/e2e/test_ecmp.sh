@@ -179,6 +179,7 @@ bird_conf() {
         if ($0 == "@NEIGHBORS@") { printf "%s", neighbors; next }
         print }' "$ECMP_DIR/bird-$kind.draft.conf" >"$out"
   fi
+  ! grep -q '@[A-Z_]*@' "$out" || die "$out: a placeholder left: $(grep -o '@[A-Z_]*@' "$out" | sort -u | tr '\n' ' ')"
   bird -p -c "$out" || die "bird refuses $out"
   printf '%s\n' "$out"
 }
@@ -278,6 +279,7 @@ bg r route-watch python3 "$ECMP_DIR/route_watch.py" "$VIP/32" --max-seconds 900
 ROUTE_LOG="$LOG_DIR/route-watch.log"
 
 T_START=$SECONDS
+T_WALL0="$(now)"
 start_director d1
 if [ "$SLOPPY" = yes ]; then
   assert_eq "sloppy_tcp = 1" "$(rvsadm_on d1 --sysctl sloppy_tcp)" "d1's sloppy_tcp from its config" || die "sloppy_tcp not set"
@@ -444,14 +446,20 @@ alive_all() { for d in "${DIRS[@]}"; do pid_alive "$(cat "$RUN_DIR/pid-rvs-$d")"
 case_a_spread() {
   ensure_all || return 1
   local -A c0=() p0=()
-  local d t out n=150 sum_c=0
+  local d out n=150 sum_c=0
   for d in "${DIRS[@]}"; do read -r c0[$d] p0[$d] <<<"$(totals "$d")"; done
   out="$(curl_many c "$n" "http://$VIP/")"
-  local line="" rsline=""
+  local line="" rsline="" c t tries=0
   local -A dc=() dp=()
-  for d in "${DIRS[@]}"; do
-    read -r c t <<<"$(totals "$d")"
-    dc[$d]=$((c - c0[$d])); dp[$d]=$((t - p0[$d])); sum_c=$((sum_c + dc[$d]))
+  # the loops publish their counters a little after the packets: read until all n are in
+  while :; do
+    sum_c=0
+    for d in "${DIRS[@]}"; do
+      read -r c t <<<"$(totals "$d")"
+      dc[$d]=$((c - c0[$d])); dp[$d]=$((t - p0[$d])); sum_c=$((sum_c + dc[$d]))
+    done
+    { [ "$sum_c" -ge "$n" ] || [ "$tries" -ge 20 ]; } && break
+    tries=$((tries + 1)); sleep 0.1
   done
   for d in "${DIRS[@]}"; do line+=" $d ${dc[$d]} conns ($(pct "${dc[$d]}" "$sum_c")), ${dp[$d]} InPkts;"; done
   for rs in "${RSS[@]}"; do rsline+=" $rs $(count_lines "$out" "$rs");"; done
@@ -710,5 +718,5 @@ run_or_skip "e3. rr: the same" case_e_moves rr 30400
 run_case "m. plain multipath vs resilient next-hop group" case_m_multipath
 
 log "figures: $(cat "$RUN_DIR"/figures-* 2>/dev/null | tr '\n' ';')"
-log "lab time: $((SECONDS - T_START)) s"
+log "lab time: $(awk -v a="$T_WALL0" -v b="$(now)" 'BEGIN {printf "%.0f", b - a}') s from the first director's start"
 finish
