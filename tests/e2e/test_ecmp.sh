@@ -448,7 +448,11 @@ case_a_spread() {
   local -A c0=() p0=()
   local d out n=150 sum_c=0
   for d in "${DIRS[@]}"; do read -r c0[$d] p0[$d] <<<"$(totals "$d")"; done
-  out="$(curl_many c "$n" "http://$VIP/")"
+  # one client port each (40000..): a repeated ephemeral port would reuse an entry, not count
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  out="$(ns_exec c bash -c 'for i in $(seq 0 $(($1 - 1))); do
+      curl -sS --noproxy "*" --connect-timeout 3 --max-time 10 --local-port $((40000 + i)) "http://$2/" 2>/dev/null || echo ERR
+    done' _ "$n" "$VIP")"
   local line="" rsline="" c t tries=0
   local -A dc=() dp=()
   # the loops publish their counters a little after the packets: read until all n are in

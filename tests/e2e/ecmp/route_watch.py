@@ -41,8 +41,10 @@ def main():
     end = time.time() + a.max_seconds
     last = None
     while time.time() < end:
-        t = time.time()
         g = gateways(a.prefix)
+        # stamped once `ip` has answered: never earlier than the change it shows (a stamp
+        # taken before the query could precede the event that the answer already reflects)
+        t = time.time()
         if g is not None and g != last:
             sys.stdout.write("%.3f %s\n" % (t, g))
             sys.stdout.flush()
