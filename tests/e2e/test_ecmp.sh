@@ -20,12 +20,11 @@
 # Services on every director (same order, same real servers): VIP:80 DR, VIP:81 TUN,
 # VIP:8443 FULLNAT (-> :80), VIP:7000 DR (the flow-move measurement), all mh -b mh-port.
 #
-# The announcement: with the announce branch merged (docs/scale-out/bird-*.conf present) the
-# lab runs the shipped bird configs with only addresses substituted and rvs announces its
-# VIPs itself; without it the lab's drafts (tests/e2e/ecmp/bird-*.draft.conf) export a /32 the
-# test puts into kernel table 100, and "stopping a director" withdraws that route first.
-# sloppy_tcp: set with `rvsadm --sysctl sloppy_tcp=1` when rvs knows it (the sysctl branch);
-# otherwise the cases that need it print why they are skipped.
+# The announcement: rvs's [announce] (README "Announcing VIPs by BGP") and the shipped
+# docs/scale-out/bird-{director,router}.conf, with only their placeholders substituted.
+# sloppy_tcp = 1 in every director's config ([sysctl]).  RVS_ECMP_SLOPPY=0 runs the lab with
+# sloppy_tcp = 0 (or an rvs without it): the cases that need it then print their figures and
+# are reported as skipped (without sloppy_tcp every flow that changes director stalls).
 #
 # Cases (figures printed; every wait bounded):
 #   a  flows spread over the three directors (--stats Conns/InPkts per director)
@@ -65,7 +64,7 @@ command -v nginx >/dev/null 2>&1 || die "nginx is not installed"
 
 SHIPPED_DIRECTOR="$REPO_DIR/docs/scale-out/bird-director.conf"
 SHIPPED_ROUTER="$REPO_DIR/docs/scale-out/bird-router.conf"
-if [ -f "$SHIPPED_DIRECTOR" ] && [ -f "$SHIPPED_ROUTER" ]; then ANNOUNCE=shipped; else ANNOUNCE=draft; fi
+[ -f "$SHIPPED_DIRECTOR" ] && [ -f "$SHIPPED_ROUTER" ] || die "the shipped bird configs (docs/scale-out/) are missing"
 
 now() { date +%s.%N; }
 ms_between() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", (b - a) * 1000}'; }
@@ -161,24 +160,10 @@ done
 
 # ---------------------------------------------------------------------------- directors
 # bird_conf KIND D: the config bird runs (KIND director or router): the shipped file with only
-# addresses substituted, or the lab's draft.
+# its placeholders substituted.
 bird_conf() {
   local kind="$1" who="$2" out="$RUN_DIR/bird-$2.conf"
-  if [ "$ANNOUNCE" = shipped ]; then
-    shipped_bird_conf "$kind" "$who" >"$out"
-  else
-    local neighbors=""
-    for d in "${DIRS[@]}"; do
-      neighbors+="protocol bgp $d from director { neighbor ${HOST_ADDR[$d]} as 65001; }"$'\n'
-    done
-    local host=""
-    [ "$kind" = director ] && host="${HOST_ADDR[$who]}"
-    awk -v host="$host" -v router="$ROUTER_IN" -v vipnet="$VIPNET" -v ifname="$([ "$kind" = director ] && echo eth0 || echo r1)" \
-      -v neighbors="$neighbors" '{
-        gsub(/@HOST@/, host); gsub(/@ROUTER@/, router); gsub(/@VIPNET@/, vipnet); gsub(/@IF@/, ifname)
-        if ($0 == "@NEIGHBORS@") { printf "%s", neighbors; next }
-        print }' "$ECMP_DIR/bird-$kind.draft.conf" >"$out"
-  fi
+  shipped_bird_conf "$kind" "$who" >"$out"
   ! grep -q '@[A-Z_]*@' "$out" || die "$out: a placeholder left: $(grep -o '@[A-Z_]*@' "$out" | sort -u | tr '\n' ' ')"
   bird -p -c "$out" || die "bird refuses $out"
   printf '%s\n' "$out"
@@ -216,7 +201,6 @@ socket = "${SOCK[$d]}"
 name = "eth0"
 xdp_mode = "${RVS_XDP_MODE:-generic}"
 addresses = ["${DIR_ADDR[$d]}/24"]
-$([ "$ANNOUNCE" = draft ] && echo "vips = [\"$VIP\"]")
 
 [[route]]
 destination = "0.0.0.0/0"
@@ -224,8 +208,10 @@ gateway = "$ROUTER_IN"
 EOF
   # sloppy_tcp from the start: a restarted director must never drop a moved flow
   if [ "$SLOPPY" = yes ]; then printf '\n[sysctl]\nsloppy_tcp = 1\n'; fi
-  # rvs announces the VIPs it can serve as /32s in table 100 (README "Announcing VIPs by BGP")
-  if [ "$ANNOUNCE" = shipped ]; then printf '\n[announce]\ntable = 100\n'; fi
+  # rvs announces the VIPs it can serve as /32s in table 100 (README "Announcing VIPs by BGP");
+  # the VIP is no interface vip: it is reached only through the BGP next hops
+  printf '\n[announce]\ntable = 100\n'
+
   } >"$RUN_DIR/rvs-$d.toml"
 }
 
@@ -233,7 +219,7 @@ EOF
 # `rvs --check` on a config that sets it.
 SLOPPY=no
 printf '[admin]\nsocket = "%s/probe.sock"\n[[interface]]\nname = "lo"\naddresses = ["198.18.9.1/24"]\n[sysctl]\nsloppy_tcp = 1\n' "$RUN_DIR" >"$RUN_DIR/probe.toml"
-if "$RVS_BIN" --check --config "$RUN_DIR/probe.toml" >/dev/null 2>&1; then SLOPPY=yes; fi
+if [ "${RVS_ECMP_SLOPPY:-1}" = 1 ] && "$RVS_BIN" --check --config "$RUN_DIR/probe.toml" >/dev/null 2>&1; then SLOPPY=yes; fi
 # configure D [SCHED7000]: the services (every director the same), sloppy_tcp when known.
 configure() {
   local d="$1" s7000="${2:-mh}" rs
@@ -259,9 +245,6 @@ start_director() {
   echo "$RVS_PID" >"$RUN_DIR/pid-rvs-$d"
   RVS_PID=""   # run_case must not stop at a director this test kills on purpose
   configure "$d"
-  if [ "$ANNOUNCE" = draft ]; then
-    ns_exec "$d" ip route replace "$VIP/32" dev lo table 100
-  fi
   if ! [ -s "$RUN_DIR/pid-bird-$d" ] || ! pid_alive "$(cat "$RUN_DIR/pid-bird-$d")"; then
     start_bird "$d" director
   fi
@@ -286,7 +269,7 @@ if [ "$SLOPPY" = yes ]; then
 fi
 start_director d2
 start_director d3
-log "announcement: $ANNOUNCE bird configs; sloppy_tcp: $SLOPPY"
+log "sloppy_tcp: $SLOPPY"
 
 # nexthops: the router's current gateways for the VIP ("-" none), from the watcher's log
 nexthops() { tail -n1 "$ROUTE_LOG" 2>/dev/null | awk '{print $2}'; }
@@ -297,7 +280,7 @@ wait_until 30 has_all || {
   birdc_on r show protocols all >&2 || true
   die "no ECMP route"
 }
-[ "$ANNOUNCE" = shipped ] && log "d1 rvsadm --announced: $(rvsadm_on d1 --announced | tr -s ' \n' ' ')"
+log "d1 rvsadm --announced: $(rvsadm_on d1 --announced | tr -s ' \n' ' ')"
 log "the router's route to the VIP after $((SECONDS - T_START)) s: $(ns_exec r ip route show "$VIP" | tr -s ' \n' ' ')"
 
 # ---------------------------------------------------------------------------- helpers
@@ -309,7 +292,7 @@ run_or_skip() {
   if [ "$SLOPPY" = yes ]; then run_case "$@"; return 0; fi
   local name="$1"; shift
   set +e; ( set -e; "$@" ); set -e
-  skip "$name" "rvs has no sloppy_tcp (the sysctl branch is not merged): flows moved to a director that never saw their SYN are dropped; figures above are without it"
+  skip "$name" "sloppy_tcp off (RVS_ECMP_SLOPPY=0, or an rvs without it): flows moved to a director that never saw their SYN are dropped; figures above are without it"
 }
 # totals D: "Conns InPkts" summed over D's services (-Ln --stats --exact)
 totals() {
@@ -384,27 +367,20 @@ downloads_check() {
 route_change_after() { awk -v a="$1" -v w="$2" '$1 > a && $2 == w {print $1; exit}' "$ROUTE_LOG"; }
 without() { printf '%s\n' "${HOST_ADDR[@]}" | grep -vx "${HOST_ADDR[$1]}" | sort | paste -sd,; }
 
-# stop_director D term|kill|link: the director's death.  term: SIGTERM to rvs (draft: the
-# test withdraws the /32 first, as rvs must); kill: SIGKILL (draft: of rvs AND bird, since
-# nothing ties the drafts' announcement to rvs); link: its switch port down.  Prints T0.
+# stop_director D term|kill|link: the director's death.  term: SIGTERM to rvs (it withdraws,
+# then forwards for its grace time); kill: SIGKILL of rvs alone (bird runs on: rvs's routes
+# must vanish with its TUN device); link: its switch port down (BFD).  Prints T0.
 stop_director() {
-  local d="$1" how="$2" t0 rvs bird
-  rvs="$(cat "$RUN_DIR/pid-rvs-$d")"; bird="$(cat "$RUN_DIR/pid-bird-$d")"
+  local d="$1" how="$2" t0 rvs
+  rvs="$(cat "$RUN_DIR/pid-rvs-$d")"
   case "$how" in
     term)
       t0="$(now)"
-      if [ "$ANNOUNCE" = draft ]; then
-        ns_exec "$d" ip route del "$VIP/32" dev lo table 100
-        wait_until "$CONVERGE_SECS" eval "[ \"\$(nexthops)\" = \"$(without "$d")\" ]" || true
-      fi
       kill -TERM "$rvs"
       wait_until 10 eval "! pid_alive $rvs" || { warn "$d's rvs ignored SIGTERM"; kill -KILL "$rvs"; } ;;
     kill)
       t0="$(now)"
-      kill -KILL "$rvs"
-      # draft: nothing ties the announcement to rvs, so the "crash" takes bird too; shipped:
-      # bird runs on and rvs's routes must vanish with its TUN device
-      if [ "$ANNOUNCE" = draft ]; then kill -KILL "$bird"; fi ;;
+      kill -KILL "$rvs" ;;
     link)
       t0="$(now)"
       ns_exec sw ip link set "p-$d" down ;;
@@ -507,7 +483,7 @@ lose_during_downloads() {
 }
 case_b_sigterm() {
   ensure_all || return 1
-  [ "$SLOPPY" = yes ] || log "NOTE: rvs has no sloppy_tcp (sysctl branch not merged): flows moved to a director that never saw their SYN are dropped; expect failures"
+  [ "$SLOPPY" = yes ] || log "NOTE: sloppy_tcp off: flows moved to a director that never saw their SYN are dropped; expect failures"
   lose_during_downloads term b-term 20000
 }
 case_d_return() {
