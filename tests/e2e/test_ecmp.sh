@@ -10,9 +10,10 @@
 #                             |             bird2: eBGP AS 65000 + BFD to each director
 #   ${RUN}-sw  switch      br0 = { p-r, p-d1, p-d2, p-d3, p-rs1, p-rs2, p-rs3 }  LAN 198.18.1.0/24
 #   ${RUN}-dN  director N  eth0: kernel 198.18.1.2N (bird2, AS 65001, BGP+BFD from it: rvs's
-#                          XDP program hands its traffic to the kernel); rvs owns 198.18.1.(N+1)
-#                          and the VIP 198.18.3.100 (outside the LAN: reached only through the
-#                          BGP next hops); FULLNAT local address 198.18.1.20N (its own)
+#                          XDP program hands its traffic to the kernel); rvs owns 198.18.1.(N+1),
+#                          serves and announces the VIP 198.18.3.100 (outside the LAN, no
+#                          interface vip: reached only through the BGP next hops); FULLNAT
+#                          local address 198.18.1.20N (its own)
 #   ${RUN}-rsN real server 198.18.1.1N, lo 198.18.3.100/32 (DR), ipip_decap.py (TUN), nginx on
 #                          80 and 81 (/dl.bin paced at 100 KB/s), a line server on 7000
 #                          answering its name, default via the router (replies bypass rvs)
@@ -215,7 +216,7 @@ EOF
   } >"$RUN_DIR/rvs-$d.toml"
 }
 
-# SLOPPY: "yes" when this rvs knows the sloppy_tcp sysctl (the sysctl branch): probed with
+# SLOPPY: "yes" when this rvs knows the sloppy_tcp sysctl ([sysctl]) and RVS_ECMP_SLOPPY is not 0: probed with
 # `rvs --check` on a config that sets it.
 SLOPPY=no
 printf '[admin]\nsocket = "%s/probe.sock"\n[[interface]]\nname = "lo"\naddresses = ["198.18.9.1/24"]\n[sysctl]\nsloppy_tcp = 1\n' "$RUN_DIR" >"$RUN_DIR/probe.toml"
