@@ -209,6 +209,11 @@ gateway = "$ROUTER_IN"
 EOF
   # sloppy_tcp from the start: a restarted director must never drop a moved flow
   if [ "$SLOPPY" = yes ]; then printf '\n[sysctl]\nsloppy_tcp = 1\n'; fi
+  # The rules come back from the file the first start saved, before any loop runs: a director
+  # that returns must announce the VIP only with all its real servers in place (rvs announces
+  # as soon as ONE is; configured by rvsadm after start, mh would send the flows that move to
+  # it to that one server for a moment, and they would be reset).
+  printf '\n[state]\nfile = "%s"\nrestore_on_start = true\nsave_on_stop = false\n' "$RUN_DIR/rules-$d"
   # rvs announces the VIPs it can serve as /32s in table 100 (README "Announcing VIPs by BGP");
   # the VIP is no interface vip: it is reached only through the BGP next hops
   printf '\n[announce]\ntable = 100\n'
@@ -245,7 +250,10 @@ start_director() {
   start_rvs "$RUN_DIR/rvs-$d.toml" "$d"
   echo "$RVS_PID" >"$RUN_DIR/pid-rvs-$d"
   RVS_PID=""   # run_case must not stop at a director this test kills on purpose
-  configure "$d"
+  if ! [ -s "$RUN_DIR/rules-$d" ]; then
+    configure "$d"
+    rvsadm_on "$d" -S -n >"$RUN_DIR/rules-$d"
+  fi
   if ! [ -s "$RUN_DIR/pid-bird-$d" ] || ! pid_alive "$(cat "$RUN_DIR/pid-bird-$d")"; then
     start_bird "$d" director
   fi
