@@ -218,6 +218,53 @@ start_http() {
   wait_tcp_listen "$ns" "$port"
 }
 
+# start_paced_nginx NS NAME LOCATIONS FILE:URLNAME...: a private nginx (its own config, pid,
+# logs and temp dirs under $RUN_DIR/nginx/NAME; master and one worker; no access log) in NS on
+# ports 80 and 81, serving GET / as "NAME\n" and each FILE as /URLNAME. LOCATIONS is nginx
+# config for the server block, typically the pacing that makes a download span an event:
+# 'location = /big.bin { limit_rate 4m; }' (paced on the server: a client's --limit-rate
+# reads in bursts and hides dark time). NGINX_HTTP_EXTRA adds lines to the http block.
+start_paced_nginx() {
+  local ns="$1" name="$2" locations="$3" dir="$RUN_DIR/nginx/$2" pair
+  shift 3
+  mkdir -p "$dir/root" "$dir/tmp"
+  printf '%s\n' "$name" >"$dir/root/index.html"
+  for pair in "$@"; do
+    ln -f "${pair%%:*}" "$dir/root/${pair#*:}" 2>/dev/null || cp "${pair%%:*}" "$dir/root/${pair#*:}"
+  done
+  cat >"$dir/nginx.conf" <<EOF
+# private nginx for $(basename "$0") (real server $name)
+daemon off;
+master_process on;
+worker_processes 1;
+user root root;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 2048; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    ${NGINX_HTTP_EXTRA:-}
+    server {
+        listen 80 backlog=1024;
+        listen 81 backlog=1024;
+        root $dir/root;
+        index index.html;
+        $locations
+    }
+}
+EOF
+  bg "$ns" "nginx-$name" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
+  wait_tcp_listen "$ns" 80
+  wait_tcp_listen "$ns" 81
+}
+
 # start_udp_echo NS PORT NAME: answers every datagram with "NAME\n" (one forked socat child
 # per datagram, replying from the bound port to the sender).
 start_udp_echo() {

@@ -104,41 +104,8 @@ DL_SHA="$(sha256sum <"$DL_FILE" | awk '{print $1}')"
 BIG_SHA="$(sha256sum <"$(big_file)" | awk '{print $1}')"
 
 start_nginx() {
-  local ns="$1" dir="$RUN_DIR/nginx/$1"
-  mkdir -p "$dir/root" "$dir/tmp"
-  printf '%s\n' "$ns" >"$dir/root/index.html"
-  ln -f "$DL_FILE" "$dir/root/dl.bin" 2>/dev/null || cp "$DL_FILE" "$dir/root/dl.bin"
-  cat >"$dir/nginx.conf" <<EOF
-# private nginx for test_ecmp.sh (real server $ns)
-daemon off;
-master_process on;
-worker_processes 1;
-user root root;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 2048; }
-http {
-    access_log off;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    default_type application/octet-stream;
-    sendfile on;
-    keepalive_timeout 0;
-    server {
-        listen 80 backlog=1024;
-        listen 81 backlog=1024;
-        root $dir/root;
-        index index.html;
-        location = /dl.bin { limit_rate 100k; }
-    }
-}
-EOF
-  bg "$ns" "nginx-$ns" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
-  wait_tcp_listen "$ns" 80
-  wait_tcp_listen "$ns" 81
+  NGINX_HTTP_EXTRA='keepalive_timeout 0;' start_paced_nginx "$1" "$1" 'location = /dl.bin { limit_rate 100k; }' \
+    "$DL_FILE:dl.bin"
 }
 tun_up() { ns_exec "$1" ip link show dev "$TUN_DEV" 2>/dev/null | grep -q '[<,]UP[,>]'; }
 

@@ -126,42 +126,8 @@ head -c $((1024 * 1024)) /dev/urandom >"$MID_FILE"
 BIG_SHA="$(sha256sum <"$BIG_FILE" | awk '{print $1}')"
 MID_SHA="$(sha256sum <"$MID_FILE" | awk '{print $1}')"
 start_nginx() {
-  local ns="$1" name="$2" dir="$RUN_DIR/nginx/$2"
-  mkdir -p "$dir/root" "$dir/tmp"
-  printf '%s\n' "$name" >"$dir/root/index.html"
-  ln -f "$BIG_FILE" "$dir/root/big.bin" 2>/dev/null || cp "$BIG_FILE" "$dir/root/big.bin"
-  ln -f "$MID_FILE" "$dir/root/mid.bin" 2>/dev/null || cp "$MID_FILE" "$dir/root/mid.bin"
-  cat >"$dir/nginx.conf" <<EOF
-# private nginx for test_ha.sh (real server $name)
-daemon off;
-master_process on;
-worker_processes 1;
-user root root;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 2048; }
-http {
-    access_log off;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    default_type application/octet-stream;
-    sendfile on;
-    server {
-        listen 80 backlog=1024;
-        listen 81 backlog=1024;
-        root $dir/root;
-        index index.html;
-        location = /big.bin { limit_rate 4m; }
-        location = /mid.bin { limit_rate 100k; }
-    }
-}
-EOF
-  bg "$ns" "nginx-$name" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
-  wait_tcp_listen "$ns" 80
-  wait_tcp_listen "$ns" 81
+  start_paced_nginx "$1" "$2" 'location = /big.bin { limit_rate 4m; } location = /mid.bin { limit_rate 100k; }' \
+    "$BIG_FILE:big.bin" "$MID_FILE:mid.bin"
 }
 start_nginx rs1 rs1
 start_nginx rs2 rs2

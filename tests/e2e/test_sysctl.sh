@@ -88,38 +88,7 @@ real_server rs2 "$RS2"
 head -c "$MID_BYTES" /dev/urandom >"$MID_FILE"
 MID_SHA="$(sha256sum <"$MID_FILE" | awk '{print $1}')"
 start_nginx() {
-  local ns="$1" name="$2" dir="$RUN_DIR/nginx/$2"
-  mkdir -p "$dir/root" "$dir/tmp"
-  printf '%s\n' "$name" >"$dir/root/index.html"
-  ln -f "$MID_FILE" "$dir/root/mid.bin" 2>/dev/null || cp "$MID_FILE" "$dir/root/mid.bin"
-  cat >"$dir/nginx.conf" <<EOF
-# private nginx for test_sysctl.sh (real server $name)
-daemon off;
-master_process on;
-worker_processes 1;
-user root root;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    default_type application/octet-stream;
-    sendfile on;
-    server {
-        listen 80;
-        root $dir/root;
-        index index.html;
-        location = /mid.bin { limit_rate 400k; }
-    }
-}
-EOF
-  bg "$ns" "nginx-$name" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
-  wait_tcp_listen "$ns" 80
+  start_paced_nginx "$1" "$2" 'location = /mid.bin { limit_rate 400k; }' "$MID_FILE:mid.bin"
 }
 start_nginx rs1 rs1
 start_nginx rs2 rs2
