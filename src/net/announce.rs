@@ -34,6 +34,7 @@ pub struct RawAnnounce {
     route_protocol: Option<u8>,
     withdraw_grace_ms: Option<u64>,
     loop_stall_ms: Option<u64>,
+    hold_down_ms: Option<u64>,
 }
 
 /// `[announce]`: where the routes go and how long a stop waits.
@@ -50,6 +51,9 @@ pub struct AnnounceConfig {
     pub withdraw_grace: Duration,
     /// A poll loop whose heartbeat stands still this long is dead.
     pub loop_stall: Duration,
+    /// A prefix is announced only once it has been servable without a
+    /// break this long (0: at once); a withdrawal is never held.
+    pub hold_down: Duration,
 }
 
 pub const DEFAULT_TABLE: u32 = 100;
@@ -87,12 +91,17 @@ impl AnnounceConfig {
         if !(100..=60_000).contains(&stall) {
             return Err(format!("announce.loop_stall_ms: {stall} is not 100..60000"));
         }
+        let hold = raw.hold_down_ms.unwrap_or(0);
+        if hold > 600_000 {
+            return Err(format!("announce.hold_down_ms: {hold} is more than 10 minutes"));
+        }
         Ok(Some(AnnounceConfig {
             table,
             device,
             protocol,
             withdraw_grace: Duration::from_millis(grace),
             loop_stall: Duration::from_millis(stall),
+            hold_down: Duration::from_millis(hold),
         }))
     }
 }
@@ -164,6 +173,28 @@ pub fn evaluate(rules: &Rules, health: &Health) -> Vec<VipStatus> {
             VipStatus { addr, prefix, announced, why }
         })
         .collect()
+}
+
+/// `[announce] hold_down_ms`: a prefix that could be announced waits until
+/// it has been servable without a break for `hold`. It keeps a director
+/// whose rules are still being added (rvsadm after start, a reload) from
+/// drawing flows with a partial real-server list: with `mh` a partial list
+/// sends the flows that move to it to other servers than the fleet's.
+/// `since` remembers when each prefix became servable.
+pub fn hold_down(
+    views: &mut [VipStatus],
+    since: &mut std::collections::BTreeMap<(Ipv4Addr, u8), Instant>,
+    now: Instant,
+    hold: Duration,
+) {
+    since.retain(|k, _| views.iter().any(|v| v.announced && (v.addr, v.prefix) == *k));
+    for v in views.iter_mut().filter(|v| v.announced) {
+        let held = now.duration_since(*since.entry((v.addr, v.prefix)).or_insert(now));
+        if held < hold {
+            v.announced = false;
+            v.why = format!("held down, servable for {} of {} ms: {}", held.as_millis(), hold.as_millis(), v.why);
+        }
+    }
 }
 
 /// `rvsadm --announced`: the table the routes are in, then one line a prefix.
@@ -361,6 +392,7 @@ fn run(cfg: AnnounceConfig, mut tun: Tun, mut rtnl: Rtnl, inputs: Inputs, state:
     let mut installed: BTreeSet<(Ipv4Addr, u8)> = BTreeSet::new();
     // Last logged state of each prefix, to log changes only.
     let mut logged: std::collections::BTreeMap<(Ipv4Addr, u8), bool> = Default::default();
+    let mut servable_since: std::collections::BTreeMap<(Ipv4Addr, u8), Instant> = Default::default();
     loop {
         let stopping = state.stopping.load(Ordering::Relaxed);
         // Someone deleted the device: its routes went with it. Make it again.
@@ -378,6 +410,7 @@ fn run(cfg: AnnounceConfig, mut tun: Tun, mut rtnl: Rtnl, inputs: Inputs, state:
             let stalled = watch.stalled(&inputs.heartbeats, Instant::now(), cfg.loop_stall);
             evaluate(ctl.rules(), &Health { stalled, backup, stopping })
         };
+        hold_down(&mut views, &mut servable_since, Instant::now(), cfg.hold_down);
         for v in views.iter_mut() {
             let key = (v.addr, v.prefix);
             let route = DeviceRoute {
@@ -543,6 +576,39 @@ mod tests {
         assert!(e.contains("tabel"), "{e}");
         let e = crate::config::Config::parse(&format!("{base}[announce]\ntable = 254\n")).unwrap_err();
         assert!(e.starts_with("announce.table: 254"), "{e}");
+    }
+
+    #[test]
+    fn hold_down_announces_only_after_an_unbroken_hold() {
+        let t0 = Instant::now();
+        let hold = Duration::from_millis(1500);
+        let view =
+            |announced| VipStatus { addr: Ipv4Addr::new(198, 18, 3, 100), prefix: 32, announced, why: "ok".into() };
+        let mut since = Default::default();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut v = [view(true)];
+        hold_down(&mut v, &mut since, at(0), hold);
+        assert!(!v[0].announced && v[0].why.starts_with("held down, servable for 0 of 1500 ms"), "{:?}", v[0]);
+        let mut v = [view(true)];
+        hold_down(&mut v, &mut since, at(1499), hold);
+        assert!(!v[0].announced);
+        let mut v = [view(true)];
+        hold_down(&mut v, &mut since, at(1500), hold);
+        assert!(v[0].announced, "{:?}", v[0]);
+        // A break (no real server) starts the hold again; a withdrawal is never held.
+        let mut v = [view(false)];
+        hold_down(&mut v, &mut since, at(1600), hold);
+        assert!(!v[0].announced);
+        let mut v = [view(true)];
+        hold_down(&mut v, &mut since, at(1700), hold);
+        assert!(!v[0].announced);
+        let mut v = [view(true)];
+        hold_down(&mut v, &mut since, at(3200), hold);
+        assert!(v[0].announced);
+        // No hold: unchanged.
+        let mut v = [view(true)];
+        hold_down(&mut v, &mut Default::default(), at(0), Duration::ZERO);
+        assert!(v[0].announced);
     }
 
     #[test]

@@ -338,4 +338,32 @@ case_device_taken() {
   assert_not_contains "$(ns_exec d ip -d link show d0)" "prog/xdp" "XDP attached by a refused start"
 }
 run_case "a taken announce.device refuses the start" case_device_taken
+
+case_hold_down() {
+  # [announce] hold_down_ms: a VIP is announced only once it has been servable for that long
+  # (a director whose rules are still being added draws no flows); a withdrawal is not held.
+  local cfg="$RUN_DIR/rvs-hold.toml" t0 ms out
+  sed 's/^withdraw_grace_ms = 1000$/&\nhold_down_ms = 1500/' "$CONFIG" >"$cfg"
+  assert_contains "$(cat "$cfg")" "hold_down_ms = 1500" "the lab's config with a hold-down"
+  # From before the start: the hold runs from the announcer's first look, inside the start.
+  t0="$(now_ms)"
+  start_rvs "$cfg"
+  out="$(rvsadm --announced)"
+  printf '%s\n' "$out" | sed 's/^/    --announced| /'
+  assert_match "$out" "$VIP/32 +withdrawn +held down, servable for [0-9]+ of 1500 ms"
+  ms="$(wait_ms 10 router_has_vip)" || return 1
+  log "hold_down_ms = 1500: route at the router $(($(now_ms) - t0)) ms after rvs was started"
+  [ "$(($(now_ms) - t0))" -ge 1500 ] || { warn "announced inside the hold-down"; return 1; }
+  rvsadm -e -t "$VIP:80" -r "$RS1:80" -g -w 0
+  rvsadm -e -t "$VIP:80" -r "$RS2:80" -g -w 0
+  ms="$(wait_ms 5 router_lacks_vip)" || return 1
+  log "both real servers at weight 0: withdrawn after $ms ms (not held)"
+  [ "$ms" -lt 1000 ] || return 1
+  t0="$(now_ms)"
+  rvsadm -e -t "$VIP:80" -r "$RS1:80" -g -w 1
+  ms="$(wait_ms 10 router_has_vip)" || return 1
+  log "a real server back: announced again after $ms ms (held 1500 ms)"
+  [ "$ms" -ge 1400 ] || { warn "re-announced after $ms ms, inside the hold-down"; return 1; }
+}
+run_case "hold_down_ms: announced only after the hold, withdrawn at once" case_hold_down
 finish
