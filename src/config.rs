@@ -217,6 +217,9 @@ struct RawService {
     udp: Option<String>,
     fwmark: Option<u32>,
     scheduler: Option<String>,
+    /// ipvsadm's `-b`: ["mh-port"], ["sh-fallback", "sh-port"], ...
+    #[serde(default)]
+    scheduler_flags: Vec<String>,
     persistent: Option<u32>,
     netmask: Option<String>,
     /// FULLNAT local addresses (`rvsadm -P ... -z LIP`).
@@ -530,12 +533,20 @@ impl Config {
             if matches!(key, ServiceKey::Addr { port: 0, .. }) && s.persistent.is_none() {
                 return Err(format!("{k}: port 0 (all ports) needs persistent"));
             }
+            let scheduler = s.scheduler.clone().unwrap_or_else(|| DEFAULT_SCHEDULER.into());
+            // The same check and spelling as `-b`, so `-S` shows what the file says.
+            let sched_flags = if s.scheduler_flags.is_empty() {
+                vec![]
+            } else {
+                crate::ipvsadm::args::parse_sched_flags(&scheduler, &s.scheduler_flags.join(","))
+                    .map_err(|e| format!("{k}.scheduler_flags: {e}"))?
+            };
             let spec = ServiceSpec {
                 key,
-                scheduler: s.scheduler.clone().unwrap_or_else(|| DEFAULT_SCHEDULER.into()),
+                scheduler,
                 persistent: s.persistent,
                 netmask,
-                sched_flags: vec![],
+                sched_flags,
                 ops: false,
                 laddrs: vec![],
             };
@@ -677,6 +688,23 @@ address = "198.18.1.12"
         assert_eq!(dests[0].weight, 3);
         assert_eq!(dests[1].fwd, FwdMethod::Route, "ipvsadm's default method");
         assert_eq!(dests[1].port, 80);
+    }
+
+    #[test]
+    fn scheduler_flags_as_ipvsadms_b() {
+        let svc = |sched: &str, flags: &str| {
+            format!(
+                "{GOOD}\n[[service]]\ntcp = \"198.18.0.100:81\"\nscheduler = \"{sched}\"\nscheduler_flags = {flags}\n"
+            )
+        };
+        let c = Config::parse(&svc("mh", r#"["mh-port"]"#)).unwrap();
+        assert_eq!(c.rules.services[1].0.sched_flags, vec!["mh-port".to_string()]);
+        let c = Config::parse(&svc("sh", r#"["sh-port", "sh-fallback"]"#)).unwrap();
+        assert_eq!(c.rules.services[1].0.sched_flags, vec!["sh-fallback".to_string(), "sh-port".to_string()]);
+        let e = Config::parse(&svc("rr", r#"["mh-port"]"#)).unwrap_err();
+        assert_eq!(e, "service[1].scheduler_flags: incompatible scheduler flag `mh-port'");
+        let e = Config::parse(&svc("mh", r#"["bogus"]"#)).unwrap_err();
+        assert_eq!(e, "service[1].scheduler_flags: invalid scheduler flag `bogus'");
     }
 
     #[test]

@@ -808,7 +808,7 @@ const SCHED3: u8 = 4;
 /// ipvsadm's parse_sched_flags(), returning the flags by the names ipvsadm
 /// prints them under for this scheduler (print_sched_flags), in its order,
 /// so that `-S` output re-parses to the same list.
-fn parse_sched_flags(sched: &str, arg: &str) -> Result<Vec<String>, UsageError> {
+pub fn parse_sched_flags(sched: &str, arg: &str) -> Result<Vec<String>, UsageError> {
     let sched = if sched.is_empty() { DEFAULT_SCHEDULER } else { sched };
     let mut bits = 0u8;
     for flag in arg.split(',').filter(|f| !f.is_empty()) {

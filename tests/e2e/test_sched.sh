@@ -273,6 +273,34 @@ case_i_fo() {
   assert_eq 4 "$(count_lines "$out" rs1)" "fo: all to rs1 with rs2 at weight 0"
 }
 
+# ---------------------------------------------------------------------------------- j
+# The config file says what -b says: scheduler_flags in [[service]], applied by a reload
+# (which replaces the rvsadm-made rules with the file's).
+case_j_config_flags() {
+  cat >>"$NAT_CONFIG" <<EOF
+
+[[service]]
+tcp = "$VIP:80"
+scheduler = "mh"
+scheduler_flags = ["mh-port"]
+[[service.real]]
+address = "$RS1:80"
+method = "masq"
+[[service.real]]
+address = "$RS2:80"
+method = "masq"
+EOF
+  rvsadm --reload >/dev/null
+  assert_contains "$(rvsadm -Ln)" "TCP  198.18.0.100:80 mh (mh-port)" "-Ln shows the file's flag"
+  assert_contains "$(rvsadm -Sn)" "-A -t 198.18.0.100:80 -s mh -b mh-port" "-Sn saves it"
+  local out
+  out="$(curl_from 198.18.0.11 12 "http://$VIP/")"
+  log "mh-port from the config, 12 requests from one client: $(tr '\n' ' ' <<<"$out")"
+  if [ "$(count_lines "$out" rs1)" = 0 ] || [ "$(count_lines "$out" rs2)" = 0 ]; then
+    warn "mh-port: one client's 12 connections all went to one server"; return 1
+  fi
+}
+
 run_case "a. lc: 3 held connections split 2/1, the 4th to the one with fewer" case_a_lc
 run_case "b. wlc 3:1: rs1 2 active, rs2 1, the 4th to rs1" case_b_wlc
 run_case "c. sed 3:1 and nq 3:1 with held connections" case_c_sed_nq
@@ -282,6 +310,7 @@ run_case "f. sh -b sh-port: one client spreads" case_f_sh_port
 run_case "g. mh: stable, spread, rs1's clients stay when rs2 leaves and returns" case_g_mh
 run_case "h. dh, lblc, lblcr: one VIP -> one server" case_h_dh_lblc
 run_case "i. fo: highest weight first" case_i_fo
+run_case "j. scheduler_flags in the config (mh-port), applied by a reload" case_j_config_flags
 if stop_rvs; then pass "k. SIGTERM: exit 0, admin socket removed, XDP detached"
 else fail "k. SIGTERM: exit 0, admin socket removed, XDP detached"; fi
 finish
