@@ -2,7 +2,9 @@
 //!
 //! The socket is `--socket PATH`, else `$RVS_SOCKET`, else the `[admin]
 //! socket` of `--config FILE` (default /etc/rvs/rvs.toml when it exists),
-//! else /run/rvs/rvs.sock. Everything else is passed to the daemon as is.
+//! else /run/rvs/rvs.sock. Everything else is passed to the daemon as is,
+//! but `-h`/`--help` and `-v`/`--version`, which answer without one: a
+//! newcomer reads the help before starting anything.
 //! Output to a closed pipe ends rvsadm by SIGPIPE, as it ends ipvsadm.
 
 use rvs::admin::protocol::{read_message, write_message, Request, Response};
@@ -31,6 +33,20 @@ fn main() {
             }
             _ => break,
         }
+    }
+    // The same parse and texts the daemon would use.
+    match rvs::ipvsadm::args::parse(&argv) {
+        Ok(rvs::ipvsadm::command::Command::Help) => {
+            restore_default_sigpipe();
+            print!("{}", rvs::ipvsadm::format::usage());
+            std::process::exit(0);
+        }
+        Ok(rvs::ipvsadm::command::Command::Version) => {
+            restore_default_sigpipe();
+            print!("{}", rvs::ipvsadm::format::version());
+            std::process::exit(0);
+        }
+        _ => {}
     }
     let socket = socket.or_else(|| std::env::var("RVS_SOCKET").ok()).unwrap_or_else(|| {
         let path = config.clone().unwrap_or_else(|| "/etc/rvs/rvs.toml".into());
