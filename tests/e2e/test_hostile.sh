@@ -276,7 +276,11 @@ case_h_spoofed_reply() {
   wait "$pid" || rc=$?
   log "  download: curl exit $rc, $(stat -c %s "$dl" 2>/dev/null || echo 0) bytes"
   assert_eq "$sent" "$((a - b))" "every spoofed reply counted under drop-reply-wrong-interface"
-  assert_eq ESTABLISHED "$state" "the entry's state after the spoofed RSTs"
+  # An accepted spoofed RST would have closed the entry (CLOSE). FIN_WAIT is the real server's
+  # own FIN: on a loaded box the spoofer can take seconds, and by then the server has written
+  # the file's end, whose last megabytes still sit in the socket buffers (a run saw this).
+  assert_true "the entry's state after the spoofed RSTs ('$state') is not CLOSE" \
+    grep -qxE 'ESTABLISHED|FIN_WAIT|CLOSE_WAIT|LAST_ACK|TIME_WAIT' <<<"$state"
   assert_eq 0 "$rc" "curl exit status of the download under spoofed RSTs ($(cat "$RUN_DIR/h.err"))"
   assert_eq "$(sha "$BIG_FILE")" "$(sha "$dl")" "sha256 of the download under spoofed RSTs"
 }
