@@ -131,6 +131,13 @@ impl WorkerCounters {
         c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
     }
 
+    /// Count `n` at once (a message's entries).
+    #[inline]
+    pub fn add(&self, worker: usize, r: Reason, n: u64) {
+        let c = &self.lines[worker].0[r as usize];
+        c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
     pub fn total(&self, r: Reason) -> u64 {
         self.lines.iter().map(|l| l.0[r as usize].load(Relaxed)).sum()
     }

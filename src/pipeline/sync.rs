@@ -26,7 +26,7 @@
 use super::{Director, Reason, Transmit, Verdict};
 use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
 use crate::ipvs::state::ConnState;
-use crate::ipvs::sync::daemon::{full_table_request, parse_full_table_request, SyncSettings};
+use crate::ipvs::sync::daemon::{full_table_request, parse_full_table_request, DaemonConfig, SyncSettings};
 use crate::ipvs::sync::{decode, header_syncid, syncid_accepted, Encoder, SyncConn, SyncError};
 use crate::ipvs::types::{FwdMethod, ServiceKey, IPPROTO_TCP, IPPROTO_UDP};
 use crate::net::IfaceId;
@@ -241,7 +241,8 @@ impl Director {
         if self.sync.requests_owed > 0 && now_ms >= self.sync.next_request_ms {
             self.sync.requests_owed -= 1;
             self.sync.next_request_ms = now_ms + REQUEST_INTERVAL_MS;
-            if let Some(b) = self.sync.settings.backup.clone() {
+            let settings = self.sync.settings.clone();
+            if let Some(b) = &settings.backup {
                 let msg = full_table_request(b.syncid);
                 if self.sync_send(b.iface, b.group, b.port, b.ttl, &msg, tx) {
                     self.count(Reason::SyncRequestsSent);
@@ -258,13 +259,13 @@ impl Director {
     }
 
     fn sync_send_message(&mut self, msg: &[u8], tx: &mut impl Transmit) {
-        let Some(m) = self.sync.settings.master.clone() else { return };
+        // The Arc, not the config: no allocation per message.
+        let settings = self.sync.settings.clone();
+        let Some(m) = &settings.master else { return };
         if self.sync_send(m.iface, m.group, m.port, m.ttl, msg, tx) {
             self.count(Reason::SyncMessagesSent);
             let n = msg.get(4).copied().unwrap_or(0);
-            for _ in 0..n {
-                self.count(Reason::SyncConnsSent);
-            }
+            self.shared.counters.add(self.worker, Reason::SyncConnsSent, u64::from(n));
         }
     }
 
@@ -331,11 +332,11 @@ impl Director {
         }
         let dport = u16::from_be_bytes([l4[2], l4[3]]);
         let settings = self.sync.settings.clone();
-        let listens = |d: &Option<crate::ipvs::sync::daemon::DaemonConfig>| {
-            d.as_ref().filter(|d| u32::from(d.group) == dst && d.port == dport).cloned()
-        };
-        let (backup, master) = (listens(&settings.backup), listens(&settings.master));
-        let Some(daemon) = backup.clone().or_else(|| master.clone()) else { return not_ours };
+        fn listens(d: &Option<DaemonConfig>, dst: u32, dport: u16) -> Option<&DaemonConfig> {
+            d.as_ref().filter(|d| u32::from(d.group) == dst && d.port == dport)
+        }
+        let (backup, master) = (listens(&settings.backup, dst, dport), listens(&settings.master, dst, dport));
+        let Some(daemon) = backup.or(master) else { return not_ours };
         if daemon.iface != ingress {
             return self.sync_drop(Reason::SyncWrongInterface);
         }
@@ -463,8 +464,8 @@ impl Director {
                 self.conns.set_expiry(id, expires_ms);
                 return Ok(false);
             }
-            // The master placed this flow elsewhere since: its word wins.
-            self.conns.remove(id);
+            // Otherwise the master placed this flow elsewhere since: the
+            // loop below removes the entry, its word wins.
         }
         // An entry still holding one of these keys is stale here: the master
         // has since reused them (a FULLNAT local port, a client port), and
