@@ -9,16 +9,17 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use etherparse::PacketBuilder;
+use rvs::api::command::Command;
+use rvs::api::*;
 use rvs::control::Control;
 use rvs::ipvs::conn::{ConnTable, FlowKey, NewConn};
 use rvs::ipvs::dest::Dest;
 use rvs::ipvs::service::Service;
 use rvs::ipvs::state::ConnState;
-use rvs::ipvs::types::*;
-use rvs::ipvsadm::command::Command;
 use rvs::net::iface::{Interface, Interfaces};
 use rvs::net::route::RouteTable;
 use rvs::pipeline::{Collect, Director, Limits, Shared, Verdict};
+use rvs::wire::ip_protocol::*;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::sync::Arc;

@@ -3,9 +3,10 @@
 //! Parsing is strict: unknown keys are refused, and every error names the
 //! key and the reason, so a bad file never half-starts a director.
 
+use crate::api::command::Command;
+use crate::api::*;
 use crate::control::Rules;
-use crate::ipvs::types::*;
-use crate::ipvsadm::command::Command;
+use crate::wire::ip_protocol::*;
 use crate::wire::ipv4::parse_cidr;
 use serde::Deserialize;
 use std::net::Ipv4Addr;
@@ -19,7 +20,7 @@ struct RawConfig {
     admin: RawAdmin,
     #[serde(default)]
     dataplane: RawDataplane,
-    announce: Option<crate::net::announce::RawAnnounce>,
+    announce: Option<crate::kernel::announce::RawAnnounce>,
     #[serde(default, rename = "interface")]
     interfaces: Vec<RawInterface>,
     #[serde(default, rename = "route")]
@@ -243,13 +244,7 @@ struct RawReal {
     l_threshold: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum XdpMode {
-    Native,
-    Generic,
-    /// Native where the driver supports it, else generic.
-    Auto,
-}
+pub use crate::afxdp::XdpMode;
 
 #[derive(Debug, Clone)]
 pub struct InterfaceConfig {
@@ -280,7 +275,7 @@ pub struct Config {
     /// false: libxdp's default program (every frame to rvs).
     pub own_xdp_program: bool,
     /// `[announce]`: VIP routes for a BGP daemon; None: no announcements.
-    pub announce: Option<crate::net::announce::AnnounceConfig>,
+    pub announce: Option<crate::kernel::announce::AnnounceConfig>,
     pub interfaces: Vec<InterfaceConfig>,
     /// (destination, prefix length, gateway)
     pub routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
@@ -471,7 +466,7 @@ impl Config {
             "libxdp" => false,
             p => return Err(format!("dataplane.xdp_program: '{p}' is not one of rvs, libxdp")),
         };
-        let announce = crate::net::announce::AnnounceConfig::parse(raw.announce.as_ref())?;
+        let announce = crate::kernel::announce::AnnounceConfig::parse(raw.announce.as_ref())?;
         let mut rules = Rules::default();
         if let Some(t) = &raw.timeouts {
             rules.timeouts =

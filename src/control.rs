@@ -7,13 +7,14 @@
 //! list can be tried on a copy of `Rules` first, a restore or a reload either
 //! applies whole or not at all.
 
+use crate::api::command::Command;
+use crate::api::*;
 use crate::ipvs::dest::Dest;
 use crate::ipvs::laddr::Laddr;
 use crate::ipvs::sched;
 use crate::ipvs::service::{Service, ServiceTable};
-use crate::ipvs::types::*;
-use crate::ipvsadm::command::Command;
 use crate::pipeline::Shared;
+use crate::wire::ip_protocol::*;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

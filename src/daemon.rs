@@ -8,12 +8,12 @@ use crate::afxdp::port::{Port, MAX_RX_FRAME};
 use crate::afxdp::worker::{Request, Worker};
 use crate::afxdp::xdp_prog::{kernel_addrs, XdpProgram};
 use crate::afxdp::xsk_stats::XskStats;
+use crate::api::ConnView;
 use crate::config::Config;
 use crate::control::Control;
 use crate::health::checker::HealthChecker;
-use crate::ipvs::types::ConnView;
-use crate::net::addr_watch::{AddrWatch, Owned};
-use crate::net::announce::{Announcer, Inputs};
+use crate::kernel::addr_watch::{AddrWatch, Owned};
+use crate::kernel::announce::{Announcer, Inputs};
 use crate::net::iface::{Interface, Interfaces};
 use crate::net::route::RouteTable;
 use crate::ownership::Ownership;
@@ -94,8 +94,8 @@ impl DataPlaneQuery for Query {
 
     fn announced(&self) -> String {
         match &self.announcer {
-            Some(a) => crate::net::announce::listing(Some(a.config()), &a.views()),
-            None => crate::net::announce::listing(None, &[]),
+            Some(a) => crate::kernel::announce::listing(Some(a.config()), &a.views()),
+            None => crate::kernel::announce::listing(None, &[]),
         }
     }
 
@@ -178,7 +178,7 @@ fn save_state(control: &Mutex<Control>, path: &str) -> Result<(), String> {
 /// ...and restore-on-start: all or nothing, over the config's rules.
 fn restore_state(control: &Mutex<Control>, path: &str) -> Result<usize, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    let mut cmds = vec![crate::ipvsadm::command::Command::Clear];
+    let mut cmds = vec![crate::api::command::Command::Clear];
     for (n, line) in text.lines().enumerate() {
         match crate::ipvsadm::args::parse_restore_line(line) {
             None => {}
@@ -243,7 +243,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     }
     ownership.claim_admin_socket(&cfg.socket)?;
     if let Some(a) = &cfg.announce {
-        crate::net::announce::check_device_free(&a.device)?;
+        crate::kernel::announce::check_device_free(&a.device)?;
     }
     let mut ifaces = Vec::new();
     let mut links = Vec::new();
@@ -319,7 +319,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
                 current.insert(a);
                 eprintln!("rvs: {}: host path for the kernel's address {a}", ic.name);
             }
-            host_paths.push(Owned { ifindex: crate::net::rtnl::ifindex(&ic.name), host: p.host_path()?, current });
+            host_paths.push(Owned { ifindex: crate::kernel::rtnl::ifindex(&ic.name), host: p.host_path()?, current });
             Some(p)
         } else {
             None
@@ -401,8 +401,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
             own.contains(&a) || {
                 let c = ctl.lock().unwrap_or_else(|e| e.into_inner());
                 c.rules().services.iter().any(|(s, _)| {
-                    matches!(s.key, crate::ipvs::types::ServiceKey::Addr { addr, .. } if addr == a)
-                        || s.laddrs.contains(&a)
+                    matches!(s.key, crate::api::ServiceKey::Addr { addr, .. } if addr == a) || s.laddrs.contains(&a)
                 })
             }
         });

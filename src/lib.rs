@@ -11,12 +11,14 @@
 
 pub mod admin;
 pub mod afxdp;
+pub mod api;
 pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod health;
 pub mod ipvs;
 pub mod ipvsadm;
+pub mod kernel;
 pub mod net;
 pub mod ownership;
 pub mod pipeline;

@@ -4,9 +4,9 @@
 //! there to the connections rvs was given, and kernel-format messages built
 //! there decode in rvs to the connections Python put in them.
 
+use rvs::api::FwdMethod;
 use rvs::ipvs::state::ConnState;
 use rvs::ipvs::sync::{decode, encode, PeData, SeqAdjust, SeqData, SyncConn};
-use rvs::ipvs::types::FwdMethod;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Command;

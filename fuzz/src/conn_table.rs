@@ -16,6 +16,7 @@
 //! [`Run::step`] plus its model update.
 
 use super::ops::{duration, Ops};
+use rvs::api::{DestSpec, FwdMethod, ServiceKey, ServiceSpec};
 use rvs::ipvs::conn::{
     ConnTable, Eviction, FlowKey, InsertError, NewConn, Side, CONFIRM_AFTER_MS, IDLE_EVICTABLE_MS, TEMPLATE_PROTO,
 };
@@ -23,7 +24,6 @@ use rvs::ipvs::dest::Dest;
 use rvs::ipvs::laddr::Laddr;
 use rvs::ipvs::service::Service;
 use rvs::ipvs::state::ConnState;
-use rvs::ipvs::types::{DestSpec, FwdMethod, ServiceKey, ServiceSpec};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;

@@ -15,10 +15,10 @@ pub mod ops;
 
 use rvs::admin::exec::{execute, DataPlaneQuery};
 use rvs::admin::protocol::{decode_request, read_message, Request, MAX_REQUEST};
+use rvs::api::command::Command;
+use rvs::api::{ConnView, Timeouts};
 use rvs::control::{Control, Rules};
-use rvs::ipvs::types::{ConnView, Timeouts};
 use rvs::ipvsadm::args;
-use rvs::ipvsadm::command::Command;
 use rvs::ipvsadm::format::NameDb;
 use rvs::net::iface::{Interface, Interfaces};
 use rvs::net::route::RouteTable;
@@ -964,8 +964,8 @@ pub mod seeds {
         let peer_mac = [2, 0, 0, 0, 0, 0x22];
         let sync_mac = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x51];
         let group = [224, 0, 0, 81];
-        let synced = |cport: u16, vport: u16, daddr: [u8; 4], dport: u16, fwd: rvs::ipvs::types::FwdMethod| {
-            rvs::ipvs::sync::SyncConn {
+        let synced =
+            |cport: u16, vport: u16, daddr: [u8; 4], dport: u16, fwd: rvs::api::FwdMethod| rvs::ipvs::sync::SyncConn {
                 proto: 6,
                 caddr: CLIENT.into(),
                 cport,
@@ -974,8 +974,8 @@ pub mod seeds {
                 daddr: daddr.into(),
                 dport,
                 fwd,
-                laddr: if fwd == rvs::ipvs::types::FwdMethod::FullNat { LIP1.into() } else { [0; 4].into() },
-                lport: if fwd == rvs::ipvs::types::FwdMethod::FullNat { 2000 } else { 0 },
+                laddr: if fwd == rvs::api::FwdMethod::FullNat { LIP1.into() } else { [0; 4].into() },
+                lport: if fwd == rvs::api::FwdMethod::FullNat { 2000 } else { 0 },
                 state: rvs::ipvs::state::ConnState::Established,
                 inactive: false,
                 timeout_s: 900,
@@ -983,12 +983,11 @@ pub mod seeds {
                 fwmark: 0,
                 seq: None,
                 pe: None,
-            }
-        };
+            };
         let conns = [
-            synced(40100, 80, RS1, 80, rvs::ipvs::types::FwdMethod::Masq),
-            synced(40101, 81, RS1, 81, rvs::ipvs::types::FwdMethod::Route),
-            synced(40102, 83, RS1, 80, rvs::ipvs::types::FwdMethod::FullNat),
+            synced(40100, 80, RS1, 80, rvs::api::FwdMethod::Masq),
+            synced(40101, 81, RS1, 81, rvs::api::FwdMethod::Route),
+            synced(40102, 83, RS1, 80, rvs::api::FwdMethod::FullNat),
         ];
         for (i, msg) in rvs::ipvs::sync::encode(0, &conns, 1472).into_iter().enumerate() {
             single(&format!("sync-message-{i}"), 1, udp(peer_mac, sync_mac, peer, group, 8848, 8848, &msg));

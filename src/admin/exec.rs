@@ -1,10 +1,10 @@
 //! Run one ipvsadm command line against the live rules.
 
 use super::protocol::{Request, Response};
+use crate::api::command::{Command, ListWhat};
+use crate::api::{ConnView, ServiceKey};
 use crate::control::Control;
-use crate::ipvs::types::{ConnView, ServiceKey};
 use crate::ipvsadm::args::{self, UsageError};
-use crate::ipvsadm::command::{Command, ListWhat};
 use crate::ipvsadm::format;
 use std::sync::Mutex;
 
@@ -29,7 +29,7 @@ pub trait DataPlaneQuery: Send + Sync {
     /// rvs extension `--announced`: the VIP announcements and why (a data
     /// plane without an announcer has none).
     fn announced(&self) -> String {
-        crate::net::announce::listing(None, &[])
+        crate::kernel::announce::listing(None, &[])
     }
 }
 
@@ -57,7 +57,7 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
                     ServiceKey::Addr { proto, addr, port } => {
                         format!(
                             "{} {addr}:{port}",
-                            if proto == crate::ipvs::types::IPPROTO_TCP { "TCP" } else { "UDP" }
+                            if proto == crate::wire::ip_protocol::IPPROTO_TCP { "TCP" } else { "UDP" }
                         )
                     }
                     ServiceKey::Fwmark(m) => format!("FWM {m}"),

@@ -18,3 +18,14 @@ pub fn now_ms() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
+
+/// How rvs's XDP program and sockets attach to a device (`xdp_mode` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// In the driver (XDP_FLAGS_DRV_MODE).
+    Native,
+    /// In the generic (SKB) path, which every driver has.
+    Generic,
+    /// Native where the driver supports it, else generic.
+    Auto,
+}

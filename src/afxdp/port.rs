@@ -4,7 +4,7 @@
 //! (xsk-rs issue #20) and costs a copy only when a frame changes interface,
 //! which in copy mode (all that veth offers) the kernel does anyway.
 
-use crate::config::XdpMode;
+use super::XdpMode;
 use crate::net::IfaceId;
 use std::num::NonZeroU32;
 use std::os::unix::io::{AsRawFd, RawFd};

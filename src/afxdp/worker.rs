@@ -4,7 +4,7 @@
 use super::handoff::Handoff;
 use super::port::Port;
 use super::xsk_stats::{read as read_xsk_stats, SocketStats, XskStats, READ_EVERY_MS};
-use crate::ipvs::types::ConnView;
+use crate::api::ConnView;
 use crate::net::neighbour::NeighbourView;
 use crate::net::IfaceId;
 use crate::pipeline::Owner;

@@ -2,7 +2,7 @@
 //! host's traffic to the kernel and redirects the rest to rvs's AF_XDP
 //! sockets. Attached at start, detached when dropped.
 
-use crate::config::XdpMode;
+use super::XdpMode;
 use libxdp_sys as x;
 use std::ffi::CString;
 use std::net::Ipv4Addr;

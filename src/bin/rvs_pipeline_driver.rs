@@ -16,12 +16,13 @@
 //! instructions).  Prints one line to stderr at the end: how many frames were forwarded.
 
 use etherparse::PacketBuilder;
+use rvs::api::command::Command;
+use rvs::api::*;
 use rvs::control::Control;
-use rvs::ipvs::types::*;
-use rvs::ipvsadm::command::Command;
 use rvs::net::iface::{Interface, Interfaces};
 use rvs::net::route::RouteTable;
 use rvs::pipeline::{Collect, Director, Limits, Shared, Verdict};
+use rvs::wire::ip_protocol::*;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 

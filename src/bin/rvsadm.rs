@@ -36,12 +36,12 @@ fn main() {
     }
     // The same parse and texts the daemon would use.
     match rvs::ipvsadm::args::parse(&argv) {
-        Ok(rvs::ipvsadm::command::Command::Help) => {
+        Ok(rvs::api::command::Command::Help) => {
             restore_default_sigpipe();
             print!("{}", rvs::ipvsadm::format::usage());
             std::process::exit(0);
         }
-        Ok(rvs::ipvsadm::command::Command::Version) => {
+        Ok(rvs::api::command::Command::Version) => {
             restore_default_sigpipe();
             print!("{}", rvs::ipvsadm::format::version());
             std::process::exit(0);

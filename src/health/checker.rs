@@ -15,9 +15,10 @@
 
 use super::probe::probe;
 use super::spec::{CheckKind, CheckView, ServiceChecks};
+use crate::api::command::Command;
+use crate::api::{DestSpec, ServiceKey};
 use crate::control::Control;
-use crate::ipvs::types::{DestSpec, ServiceKey, IPPROTO_TCP, IPPROTO_UDP};
-use crate::ipvsadm::command::Command;
+use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -423,8 +424,8 @@ fn run(group: &Group, i: usize, stop: &Stop, control: &Mutex<Control>, probe: &P
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::{FwdMethod, ServiceSpec};
     use crate::health::spec::CheckSpec;
-    use crate::ipvs::types::{FwdMethod, ServiceSpec};
     use crate::pipeline::Shared;
     use std::collections::HashMap;
 

@@ -1,7 +1,7 @@
 //! What to check on each real server, and what to do when one fails: the
 //! settings ldirectord and keepalived give kernel LVS.
 
-use crate::ipvs::types::{DestSpec, ServiceKey};
+use crate::api::{DestSpec, ServiceKey};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

@@ -16,7 +16,7 @@ use super::dest::Dest;
 use super::laddr::Laddr;
 use super::service::Service;
 use super::state::ConnState;
-use super::types::{ConnView, FwdMethod};
+use crate::api::{ConnView, FwdMethod};
 use hashbrown::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -151,7 +151,7 @@ impl Conn {
     /// if it was confirmed.
     fn live_conversation(&self) -> bool {
         self.confirmed()
-            && (self.proto != super::types::IPPROTO_TCP
+            && (self.proto != crate::wire::ip_protocol::IPPROTO_TCP
                 || matches!(
                     self.state,
                     ConnState::Established | ConnState::FinWait | ConnState::CloseWait | ConnState::LastAck
@@ -802,7 +802,7 @@ impl ConnTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipvs::types::{DestSpec, ServiceKey, ServiceSpec};
+    use crate::api::{DestSpec, ServiceKey, ServiceSpec};
 
     fn fixtures() -> (Arc<Dest>, Arc<Service>) {
         let d = Arc::new(Dest::new(&DestSpec {
@@ -900,7 +900,7 @@ mod tests {
 #[cfg(test)]
 mod eviction {
     use super::*;
-    use crate::ipvs::types::{DestSpec, ServiceKey, ServiceSpec};
+    use crate::api::{DestSpec, ServiceKey, ServiceSpec};
 
     fn fixtures() -> (Arc<Dest>, Arc<Service>) {
         let d = Arc::new(Dest::new(&DestSpec {

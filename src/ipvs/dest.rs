@@ -3,7 +3,7 @@
 //! and every connection scheduled to it; all fields are atomics.
 
 use super::stats::Counters;
-use super::types::{DestSpec, FwdMethod};
+use crate::api::{DestSpec, FwdMethod};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering::Relaxed};
 

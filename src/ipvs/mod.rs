@@ -10,5 +10,4 @@ pub mod state;
 pub mod stats;
 pub mod sync;
 pub mod sysctl;
-pub mod types;
 pub mod xmit;

@@ -9,7 +9,7 @@ use super::dest::Dest;
 use super::laddr::Laddr;
 use super::sched::{self, Scheduler};
 use super::stats::Counters;
-use super::types::{MarkRule, ServiceKey, ServiceSpec};
+use crate::api::{MarkRule, ServiceKey, ServiceSpec};
 use arc_swap::ArcSwap;
 use hashbrown::{HashMap, HashSet};
 use std::sync::Arc;

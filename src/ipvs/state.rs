@@ -1,7 +1,7 @@
 //! Connection states and IPVS's TCP state table (ip_vs_proto_tcp.c), with
 //! the per-state timeouts `--set tcp tcpfin udp` adjusts.
 
-use super::types::Timeouts;
+use crate::api::Timeouts;
 use crate::wire::l4::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! locked instruction); readers sum the lines. Zeroing (`-Z`) moves a baseline
 //! instead of writing the workers' lines, so it never races with them.
 
-use super::types::{RateSnapshot, StatsSnapshot};
+use crate::api::{RateSnapshot, StatsSnapshot};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 

@@ -22,18 +22,18 @@
 //! are still parsed and checked like ipvsadm does, then refused with a clear
 //! message and exit status 2.
 
-use super::command::{Command, ListFormat, ListWhat};
 use super::format::NameDb;
-use crate::ipvs::types::{
+use crate::api::command::{Command, ListFormat, ListWhat};
+use crate::api::{
     DestSpec, FwdMethod, MarkRule, ServiceKey, ServiceSpec, Timeouts, DEFAULT_PERSISTENCE_TIMEOUT, DEFAULT_SCHEDULER,
-    IPPROTO_TCP, IPPROTO_UDP, MAX_TIMEOUT,
+    MAX_TIMEOUT,
 };
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The program name used in "Try ..." and usage texts.
 pub const PROGRAM: &str = "rvsadm";
 
-const IPPROTO_SCTP: u8 = 132;
 /// IP_VS_SCHEDNAME_MAXLEN - 1: ipvsadm `strncpy`s the scheduler name.
 const SCHED_NAME_MAX: usize = 15;
 /// IP_VS_PENAME_MAXLEN
@@ -883,7 +883,7 @@ struct Entry {
     mark: u32,
     mark_rule: Option<MarkRule>,
     /// `--start-daemon`/`--stop-daemon` and the daemon options.
-    daemon: crate::ipvs::sync::daemon::DaemonRequest,
+    daemon: crate::api::DaemonRequest,
     mcast_group: Option<std::net::IpAddr>,
 }
 
@@ -914,7 +914,7 @@ impl Entry {
             laddr: Ipv4Addr::UNSPECIFIED,
             mark: 0,
             mark_rule: None,
-            daemon: crate::ipvs::sync::daemon::DaemonRequest::new("", "", 0),
+            daemon: crate::api::DaemonRequest::new("", "", 0),
             mcast_group: None,
         }
     }

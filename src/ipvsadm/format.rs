@@ -10,15 +10,14 @@
 //! /etc/hosts entry stays numeric.
 
 use super::args::PROGRAM;
-use super::command::ListFormat;
-use crate::ipvs::types::{
+use crate::api::command::ListFormat;
+use crate::api::{
     ConnView, DestView, IpvsError, LaddrView, MarkRule, ServiceKey, ServiceView, Timeouts, DEFAULT_SCHEDULER,
-    IPPROTO_TCP, IPPROTO_UDP, IPVS_CONN_TAB_SIZE, IPVS_VERSION,
+    IPVS_CONN_TAB_SIZE, IPVS_VERSION,
 };
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-
-const IPPROTO_SCTP: u8 = 132;
 
 // ---------------------------------------------------------------------------
 // /etc/services and /etc/hosts
@@ -367,7 +366,7 @@ fn service_entry(out: &mut String, sv: &ServiceView, mode: Mode, db: &NameDb) {
                 let _ = write!(out, " -y {}", ds.l_threshold);
             }
             // ipvsadm 1.31 names the (default) tunnel type of -i servers.
-            if ds.fwd == crate::ipvs::types::FwdMethod::Tunnel {
+            if ds.fwd == crate::api::FwdMethod::Tunnel {
                 out.push_str(" --tun-type ipip");
             }
             out.push('\n');
@@ -732,9 +731,9 @@ pub fn usage() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipvs::types::{DestSpec, FwdMethod, RateSnapshot, ServiceSpec, StatsSnapshot};
+    use crate::api::command::Command;
+    use crate::api::{DestSpec, FwdMethod, RateSnapshot, ServiceSpec, StatsSnapshot};
     use crate::ipvsadm::args::{parse_restore_line_with, parse_with};
-    use crate::ipvsadm::command::Command;
 
     fn tcp(a: [u8; 4], port: u16) -> ServiceKey {
         ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(a), port }

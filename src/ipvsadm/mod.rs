@@ -1,4 +1,3 @@
 //! ipvsadm compatibility: command-line syntax, listings and the save format.
 pub mod args;
-pub mod command;
 pub mod format;

@@ -2,10 +2,10 @@
 //! addresses and VIPs, and "time exceeded" for packets whose TTL runs out.
 
 use super::{Director, Reason, Transmit, Verdict};
-use crate::ipvs::types::IPPROTO_ICMP;
 use crate::net::IfaceId;
 use crate::wire::ethernet::{self, HEADER_LEN as ETH};
 use crate::wire::icmp;
+use crate::wire::ip_protocol::IPPROTO_ICMP;
 use crate::wire::ipv4::{self, Header};
 
 /// RFC 1812: quote the IP header and at least 8 bytes of payload.

@@ -6,11 +6,12 @@
 //! tracks are counted and dropped, unless schedule_icmp schedules them.
 
 use super::{Director, Reason, Transmit, Verdict};
+use crate::api::FwdMethod;
 use crate::ipvs::conn::{FlowKey, Side};
-use crate::ipvs::types::{FwdMethod, IPPROTO_TCP, IPPROTO_UDP};
 use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
 use crate::wire::icmp;
+use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::Header;
 use crate::wire::l4::Ports;
 

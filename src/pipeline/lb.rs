@@ -5,17 +5,18 @@
 //! transmitter.
 
 use super::{Director, Reason, Transmit, Verdict};
+use crate::api::FwdMethod;
+use crate::api::ServiceKey;
 use crate::ipvs::conn::{Eviction, FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
 use crate::ipvs::dest::Dest;
 use crate::ipvs::sched::SchedInput;
 use crate::ipvs::service::{Service, ServiceRuntime};
 use crate::ipvs::state::{tcp_transition, ConnState, Direction};
-use crate::ipvs::types::ServiceKey;
-use crate::ipvs::types::{FwdMethod, IPPROTO_TCP};
 use crate::ipvs::xmit::{dr, fullnat, nat, tun};
 use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
 use crate::wire::icmp;
+use crate::wire::ip_protocol::IPPROTO_TCP;
 use crate::wire::ipv4::Header;
 use crate::wire::l4::{Malformed as L4Malformed, Ports, TCP_ACK, TCP_RST, TCP_SYN};
 use std::sync::Arc;

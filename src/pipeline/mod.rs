@@ -14,20 +14,21 @@ mod icmp_error;
 mod lb;
 mod reply_filter;
 pub mod role;
+mod shared;
 mod steer;
 mod sync;
 
+use crate::api::Timeouts;
 use crate::ipvs::conn::ConnTable;
 use crate::ipvs::service::ServiceTable;
 use crate::ipvs::state::StateTimeouts;
-use crate::ipvs::types::Timeouts;
 use crate::net::iface::Interfaces;
 use crate::net::neighbour::NeighbourTable;
 use crate::net::route::RouteTable;
 use crate::net::IfaceId;
 use crate::wire::ethernet::{self, BROADCAST};
-use arc_swap::ArcSwap;
 pub use counters::{Reason, WorkerCounters};
+pub use shared::Shared;
 use std::sync::Arc;
 pub use steer::Owner;
 
@@ -56,38 +57,6 @@ pub struct Collect(pub Vec<(IfaceId, Vec<u8>)>);
 impl Transmit for Collect {
     fn send(&mut self, iface: IfaceId, frame: &[u8]) {
         self.0.push((iface, frame.to_vec()));
-    }
-}
-
-/// State every poll loop and the control plane share.
-pub struct Shared {
-    pub services: ArcSwap<ServiceTable>,
-    pub timeouts: ArcSwap<Timeouts>,
-    pub counters: WorkerCounters,
-    /// IPVS's sysctls (sloppy_tcp, expire_nodest_conn...), read once per batch.
-    pub sysctl: crate::ipvs::sysctl::Sysctls,
-    /// master or backup, and the gratuitous ARP settings.
-    pub ha: role::HaState,
-    /// The sync daemons (`--start-daemon`) and the sync policy.
-    pub sync: ArcSwap<crate::ipvs::sync::daemon::SyncSettings>,
-}
-
-impl Shared {
-    pub fn new() -> Self {
-        Shared {
-            services: ArcSwap::from_pointee(ServiceTable::default()),
-            timeouts: ArcSwap::from_pointee(Timeouts::default()),
-            counters: WorkerCounters::default(),
-            sysctl: Default::default(),
-            ha: role::HaState::new(),
-            sync: ArcSwap::from_pointee(Default::default()),
-        }
-    }
-}
-
-impl Default for Shared {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -343,19 +312,19 @@ impl Director {
         let proto = buf[ethernet::HEADER_LEN + 9];
         match proto {
             // A backup forwards nothing: the master carries the traffic.
-            crate::ipvs::types::IPPROTO_TCP | crate::ipvs::types::IPPROTO_UDP if self.backup => {
+            crate::wire::ip_protocol::IPPROTO_TCP | crate::wire::ip_protocol::IPPROTO_UDP if self.backup => {
                 Verdict::Drop(Reason::BackupRole)
             }
-            crate::ipvs::types::IPPROTO_TCP | crate::ipvs::types::IPPROTO_UDP => {
+            crate::wire::ip_protocol::IPPROTO_TCP | crate::wire::ip_protocol::IPPROTO_UDP => {
                 self.load_balance(now_ms, ingress, buf, len, tx)
             }
-            crate::ipvs::types::IPPROTO_ICMP => self.icmp(now_ms, ingress, buf, len, tx),
+            crate::wire::ip_protocol::IPPROTO_ICMP => self.icmp(now_ms, ingress, buf, len, tx),
             _ => Verdict::Drop(Reason::OtherProtocol),
         }
     }
 
     /// Connection entries of this loop, for `-Lc`.
-    pub fn connections(&self, now_ms: u64) -> Vec<crate::ipvs::types::ConnView> {
+    pub fn connections(&self, now_ms: u64) -> Vec<crate::api::ConnView> {
         self.conns.views(now_ms)
     }
 

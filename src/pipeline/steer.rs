@@ -7,9 +7,9 @@
 //! since each loop hands out only local ports of its own residue class.
 
 use super::Director;
-use crate::ipvs::types::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ethernet::{self, HEADER_LEN as ETH};
 use crate::wire::icmp;
+use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owner {

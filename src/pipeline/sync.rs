@@ -24,14 +24,15 @@
 //! local port are steered to.
 
 use super::{Director, Reason, Transmit, Verdict};
+use crate::api::{FwdMethod, ServiceKey};
 use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
 use crate::ipvs::state::ConnState;
 use crate::ipvs::sync::daemon::{full_table_request, parse_full_table_request, DaemonConfig, SyncSettings};
 use crate::ipvs::sync::{decode, header_syncid, syncid_accepted, Encoder, SyncConn, SyncError};
-use crate::ipvs::types::{FwdMethod, ServiceKey, IPPROTO_TCP, IPPROTO_UDP};
 use crate::net::IfaceId;
 use crate::wire::checksum::pseudo_header;
 use crate::wire::ethernet::{self, HEADER_LEN as ETH};
+use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::{self, prefix_mask};
 use std::net::Ipv4Addr;
 use std::sync::Arc;

@@ -2,12 +2,13 @@
 //! every checksum verified by full recomputation.
 
 use super::*;
+use crate::api::command::Command;
+use crate::api::MarkRule;
+use crate::api::*;
 use crate::control::Control;
-use crate::ipvs::types::MarkRule;
-use crate::ipvs::types::*;
-use crate::ipvsadm::command::Command;
 use crate::net::iface::Interface;
 use crate::wire::checksum::{pseudo_header, Checksum};
+use crate::wire::ip_protocol::*;
 use etherparse::PacketBuilder;
 use std::net::Ipv4Addr;
 

@@ -2,7 +2,7 @@
 //! (ports, addresses in the pseudo-header) with incremental checksum updates.
 
 use super::checksum;
-use crate::ipvs::types::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 
 pub const TCP_MIN_HEADER_LEN: usize = 20;
 pub const UDP_HEADER_LEN: usize = 8;

@@ -6,6 +6,7 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod ip_protocol;
 pub mod ipv4;
 pub mod l4;
 

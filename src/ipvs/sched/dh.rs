@@ -78,7 +78,7 @@ mod tests {
         let d = dests(&[1, 1]);
         let s = DestinationHashing::new(&d);
         let dst = (0..).find(|&a| s.schedule(&d, &to(a, 0)) == Some(1)).unwrap();
-        d[1].update(&crate::ipvs::types::DestSpec { weight: 0, ..d[1].spec() });
+        d[1].update(&crate::api::DestSpec { weight: 0, ..d[1].spec() });
         assert_eq!(s.schedule(&d, &to(dst, 0)), None);
         assert_eq!(DestinationHashing::new(&[]).schedule(&[], &to(dst, 0)), None);
     }

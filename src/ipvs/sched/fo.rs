@@ -26,7 +26,7 @@ impl Scheduler for WeightedFailover {
 mod tests {
     use super::super::testutil::*;
     use super::*;
-    use crate::ipvs::types::{DestSpec, FwdMethod};
+    use crate::api::{DestSpec, FwdMethod};
 
     #[test]
     fn highest_weight_first_wins_ties() {

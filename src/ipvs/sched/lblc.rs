@@ -179,7 +179,7 @@ impl Scheduler for Lblc {
 mod tests {
     use super::super::testutil::*;
     use super::*;
-    use crate::ipvs::types::DestSpec;
+    use crate::api::DestSpec;
 
     const HOUR: u64 = 3600 * 1000;
 

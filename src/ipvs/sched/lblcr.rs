@@ -131,7 +131,7 @@ impl Scheduler for Lblcr {
 mod tests {
     use super::super::testutil::*;
     use super::*;
-    use crate::ipvs::types::DestSpec;
+    use crate::api::DestSpec;
 
     const HOUR: u64 = 3600 * 1000;
 

@@ -262,7 +262,7 @@ impl Scheduler for MaglevHashing {
 mod tests {
     use super::super::testutil::*;
     use super::*;
-    use crate::ipvs::types::DestSpec;
+    use crate::api::DestSpec;
 
     fn from(saddr: u32, sport: u16) -> SchedInput {
         SchedInput { saddr, sport, ..input(0) }

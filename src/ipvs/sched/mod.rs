@@ -96,7 +96,7 @@ pub(crate) fn conn_overhead(d: &Dest) -> u64 {
 #[cfg(test)]
 pub(crate) mod testutil {
     use super::*;
-    use crate::ipvs::types::{DestSpec, FwdMethod};
+    use crate::api::{DestSpec, FwdMethod};
 
     pub fn dests(weights: &[u32]) -> Vec<Arc<Dest>> {
         weights

@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn overloaded_skipped() {
-        use crate::ipvs::types::{DestSpec, FwdMethod};
+        use crate::api::{DestSpec, FwdMethod};
         let mk = |w, u| {
             Arc::new(Dest::new(&DestSpec {
                 addr: std::net::Ipv4Addr::new(10, 0, 0, 1),

@@ -194,7 +194,7 @@ mod tests {
         let srcs: Vec<u32> = (0..3000u32).map(|a| 0x0a00_0000 + a).collect();
         let before: Vec<_> = srcs.iter().map(|&a| plain.schedule(&d, &from(a, 0))).collect();
         // Quiesce rs1 without rebuilding (the weight is read per packet).
-        d[1].update(&crate::ipvs::types::DestSpec { weight: 0, ..d[1].spec() });
+        d[1].update(&crate::api::DestSpec { weight: 0, ..d[1].spec() });
         for (&a, &b) in srcs.iter().zip(&before) {
             let p = plain.schedule(&d, &from(a, 0));
             let f = fb.schedule(&d, &from(a, 0));

@@ -2,8 +2,9 @@
 //! flow or a persistence template, decoded from or encoded to a sync entry.
 
 use super::layout::{PE_NAME_MAXLEN, TCP_STATES, UDP_STATES};
+use crate::api::FwdMethod;
 use crate::ipvs::state::ConnState;
-use crate::ipvs::types::{FwdMethod, IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 //! rings (src/pipeline/sync.rs).
 
 use super::maxlen::{backup_maxlen, master_maxlen};
+pub use crate::api::DaemonRequest;
 use crate::net::IfaceId;
 use std::net::Ipv4Addr;
 
@@ -36,34 +37,6 @@ impl DaemonRole {
         match self {
             DaemonRole::Master => "master",
             DaemonRole::Backup => "backup",
-        }
-    }
-}
-
-/// What `--start-daemon` asks for; `None` (or 0) means the kernel's default.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DaemonRequest {
-    pub role: String,
-    pub mcast_ifn: String,
-    pub syncid: u8,
-    pub sync_maxlen: Option<u32>,
-    pub group: Option<Ipv4Addr>,
-    pub port: Option<u16>,
-    pub ttl: Option<u8>,
-}
-
-impl DaemonRequest {
-    /// `--start-daemon ROLE --mcast-interface IFN --syncid N`, every other
-    /// option left to its default.
-    pub fn new(role: &str, mcast_ifn: &str, syncid: u8) -> DaemonRequest {
-        DaemonRequest {
-            role: role.into(),
-            mcast_ifn: mcast_ifn.into(),
-            syncid,
-            sync_maxlen: None,
-            group: None,
-            port: None,
-            ttl: None,
         }
     }
 }
@@ -201,7 +174,7 @@ impl SyncPolicy {
         timeout_ms: u32,
     ) -> bool {
         use crate::ipvs::state::ConnState::*;
-        if proto == crate::ipvs::types::IPPROTO_TCP {
+        if proto == crate::wire::ip_protocol::IPPROTO_TCP {
             if !matches!(state, Established | FinWait | Close | CloseWait | TimeWait) {
                 return false;
             }
@@ -229,7 +202,7 @@ impl SyncPolicy {
 mod tests {
     use super::*;
     use crate::ipvs::state::ConnState::{self, Established, FinWait, SynRecv, Udp};
-    use crate::ipvs::types::{IPPROTO_TCP, IPPROTO_UDP};
+    use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 
     fn req(maxlen: Option<u32>) -> DaemonRequest {
         DaemonRequest { sync_maxlen: maxlen, ..DaemonRequest::new("master", "eth0", 7) }

@@ -2,8 +2,8 @@
 //! packing under a size limit, and one input per [`SyncError`].
 
 use super::*;
+use crate::api::FwdMethod;
 use crate::ipvs::state::ConnState;
-use crate::ipvs::types::FwdMethod;
 use std::net::Ipv4Addr;
 
 fn ip(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {

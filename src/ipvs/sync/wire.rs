@@ -5,7 +5,7 @@
 use super::conn::{state_from_wire, state_to_wire, PeData, SeqAdjust, SeqData, SyncConn};
 use super::layout::*;
 use super::{v0, SyncError};
-use crate::ipvs::types::FwdMethod;
+use crate::api::FwdMethod;
 use std::net::Ipv4Addr;
 
 /// A decoded message: the entries rvs can install, and why the others were

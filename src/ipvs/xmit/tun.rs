@@ -4,7 +4,7 @@
 
 use crate::wire::ipv4::{self, Header};
 
-pub const IPPROTO_IPIP: u8 = 4;
+use crate::wire::ip_protocol::IPPROTO_IPIP;
 pub const OUTER_LEN: usize = ipv4::MIN_HEADER_LEN;
 
 /// Encapsulate the IPv4 packet at `buf[off..off + len]` in place: it moves

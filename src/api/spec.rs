@@ -1,12 +1,9 @@
-//! Plain data types shared by the control plane, the admin protocol and the
-//! ipvsadm front end. Nothing here touches the packet path.
+//! What operators ask for: virtual services, real servers, timeouts, firewall-mark rules and
+//! sync daemons, as ipvsadm's options and the kernel's `ip_vs_service_user` / `ip_vs_dest_user`
+//! (include/uapi/linux/ip_vs.h) describe them. The control plane validates and applies them.
 
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
-
-pub const IPPROTO_TCP: u8 = 6;
-pub const IPPROTO_UDP: u8 = 17;
-pub const IPPROTO_ICMP: u8 = 1;
 
 /// What IPVS prints as its version in every listing header.
 pub const IPVS_VERSION: &str = "1.2.1";
@@ -110,74 +107,6 @@ impl Default for Timeouts {
     }
 }
 
-/// Packet/byte/connection counters as IPVS keeps them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatsSnapshot {
-    pub conns: u64,
-    pub inpkts: u64,
-    pub outpkts: u64,
-    pub inbytes: u64,
-    pub outbytes: u64,
-}
-
-/// Rates as IPVS's estimator reports them (per second).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RateSnapshot {
-    pub cps: u64,
-    pub inpps: u64,
-    pub outpps: u64,
-    pub inbps: u64,
-    pub outbps: u64,
-}
-
-/// One real server as the listing commands see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DestView {
-    pub spec: DestSpec,
-    pub active_conns: u32,
-    pub inact_conns: u32,
-    pub persist_conns: u32,
-    pub stats: StatsSnapshot,
-    pub rate: RateSnapshot,
-}
-
-/// One FULLNAT local address of a service, as `--get-laddr` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LaddrView {
-    pub addr: Ipv4Addr,
-    /// Local port allocations that found no free port.
-    pub conflicts: u64,
-    /// Live connections using this address.
-    pub conns: u64,
-}
-
-/// One virtual service as the listing commands see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceView {
-    pub spec: ServiceSpec,
-    pub stats: StatsSnapshot,
-    pub rate: RateSnapshot,
-    pub dests: Vec<DestView>,
-    #[serde(default)]
-    pub laddrs: Vec<LaddrView>,
-}
-
-/// One connection (or persistence template) as `-Lc` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConnView {
-    pub proto: u8,
-    pub caddr: Ipv4Addr,
-    pub cport: u16,
-    pub vaddr: Ipv4Addr,
-    pub vport: u16,
-    pub daddr: Ipv4Addr,
-    pub dport: u16,
-    /// "ESTABLISHED", "SYN_RECV", "UDP", "NONE" (templates), ...
-    pub state: String,
-    /// Seconds until expiry.
-    pub expires: u32,
-}
-
 /// A packet classification rule: what iptables' `-t mangle ... -j MARK
 /// --set-mark N` does for kernel IPVS, which AF_XDP frames never see, so rvs
 /// classifies itself. A packet matches when its destination is in
@@ -204,39 +133,30 @@ impl MarkRule {
     }
 }
 
-/// Errors of the rule-changing operations, with libipvs's exact texts.
+/// What `--start-daemon` asks for; `None` (or 0) means the kernel's default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum IpvsError {
-    ServiceExists,
-    SchedulerNotFound,
-    NoSuchService,
-    ServiceNotDefined,
-    DestExists,
-    NoSuchDest,
-    LaddrExists,
-    NoSuchLaddr,
-    MarkRuleExists,
-    NoSuchMarkRule,
-    Invalid(String),
+pub struct DaemonRequest {
+    pub role: String,
+    pub mcast_ifn: String,
+    pub syncid: u8,
+    pub sync_maxlen: Option<u32>,
+    pub group: Option<Ipv4Addr>,
+    pub port: Option<u16>,
+    pub ttl: Option<u8>,
 }
 
-impl std::fmt::Display for IpvsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = match self {
-            IpvsError::ServiceExists => "Service already exists",
-            IpvsError::SchedulerNotFound => "Scheduler not found",
-            IpvsError::NoSuchService => "No such service",
-            IpvsError::ServiceNotDefined => "Service not defined",
-            IpvsError::DestExists => "Destination already exists",
-            IpvsError::NoSuchDest => "No such destination",
-            IpvsError::LaddrExists => "Local address already exists",
-            IpvsError::NoSuchLaddr => "No such local address",
-            IpvsError::MarkRuleExists => "Mark rule already exists",
-            IpvsError::NoSuchMarkRule => "No such mark rule",
-            IpvsError::Invalid(m) => m.as_str(),
-        };
-        f.write_str(s)
+impl DaemonRequest {
+    /// `--start-daemon ROLE --mcast-interface IFN --syncid N`, every other
+    /// option left to its default.
+    pub fn new(role: &str, mcast_ifn: &str, syncid: u8) -> DaemonRequest {
+        DaemonRequest {
+            role: role.into(),
+            mcast_ifn: mcast_ifn.into(),
+            syncid,
+            sync_maxlen: None,
+            group: None,
+            port: None,
+            ttl: None,
+        }
     }
 }
-
-impl std::error::Error for IpvsError {}

@@ -1,6 +1,6 @@
 //! The commands an ipvsadm command line (or a line of a save file) stands for.
 
-use crate::ipvs::types::{DestSpec, ServiceKey, ServiceSpec, Timeouts};
+use crate::api::{DestSpec, ServiceKey, ServiceSpec, Timeouts};
 use serde::{Deserialize, Serialize};
 
 /// Listing format flags (ipvsadm's FMT_*).
@@ -63,13 +63,13 @@ pub enum Command {
     ListLaddr(Option<ServiceKey>),
     /// rvs extension `--add-mark MARK -t|-u|--any-proto ADDR[/PREFIX][:PORTS]`:
     /// classify packets into firewall mark MARK (iptables' MARK target).
-    AddMark(crate::ipvs::types::MarkRule),
+    AddMark(crate::api::MarkRule),
     /// `--del-mark MARK -t|-u|--any-proto ADDR[/PREFIX][:PORTS]`
-    DelMark(crate::ipvs::types::MarkRule),
+    DelMark(crate::api::MarkRule),
     /// `--list-marks`
     ListMarks,
     /// `--start-daemon master|backup [daemon options]`
-    StartDaemon(crate::ipvs::sync::daemon::DaemonRequest),
+    StartDaemon(crate::api::DaemonRequest),
     /// `--stop-daemon master|backup`
     StopDaemon(String),
     /// `-h`

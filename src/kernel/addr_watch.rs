@@ -13,7 +13,7 @@
 //! line: its traffic stays with rvs, as a start refuses such a clash.
 
 use crate::afxdp::xdp_prog::HostPath;
-use crate::net::rtnl::{Events, IfAddr, Rtnl, RTMGRP_IPV4_IFADDR};
+use crate::kernel::rtnl::{Events, IfAddr, Rtnl, RTMGRP_IPV4_IFADDR};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -14,9 +14,9 @@
 //! announces nothing, with no code of ours needing to run. The VIPs never
 //! become addresses of the kernel, and nothing routes through the table.
 
+use crate::api::ServiceKey;
 use crate::control::{Control, Rules};
-use crate::ipvs::types::ServiceKey;
-use crate::net::rtnl::{ifindex, DeviceRoute, RouteOp, Rtnl};
+use crate::kernel::rtnl::{ifindex, DeviceRoute, RouteOp, Rtnl};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -479,8 +479,9 @@ fn run(cfg: AnnounceConfig, mut tun: Tun, mut rtnl: Rtnl, inputs: Inputs, state:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipvs::types::*;
-    use crate::ipvsadm::command::Command;
+    use crate::api::command::Command;
+    use crate::api::*;
+    use crate::wire::ip_protocol::IPPROTO_TCP;
 
     fn rules(weights: &[u32]) -> Rules {
         let mut r = Rules::default();

@@ -1,0 +1,10 @@
+//! IP protocol numbers (IANA; the kernel's `IPPROTO_*` in include/uapi/linux/in.h) of the
+//! protocols rvs parses, balances or tunnels.
+
+pub const IPPROTO_ICMP: u8 = 1;
+/// IP-in-IP, the encapsulation of the TUN method (`-i`).
+pub const IPPROTO_IPIP: u8 = 4;
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+/// ipvsadm accepts `--sctp-service`; rvs refuses it with ipvsadm's text.
+pub const IPPROTO_SCTP: u8 = 132;
