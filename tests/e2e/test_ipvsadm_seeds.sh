@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/e2e/test_seeds.sh: replays the ipvsadm command sequences of the seed articles
+# tests/e2e/test_ipvsadm_seeds.sh: replays the ipvsadm command sequences of the seed articles
 # (Chinese LVS tutorials: 000 yunweipai "LVS 相关软件以及命令", 003 "LvsTest", 004 "LVS技術知識詳解")
 # through rvsadm and compares rvs's listings with what ipvsadm printed there.
 #
