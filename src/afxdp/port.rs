@@ -40,6 +40,8 @@ pub struct Port {
     pub tx_dropped: u64,
     /// Frames handed to the TX ring and not yet completed.
     in_flight: usize,
+    /// Native or Generic: what the socket really bound in (Auto tries both).
+    mode: XdpMode,
 }
 
 fn flags_for(mode: XdpMode) -> XdpFlags {
@@ -49,11 +51,34 @@ fn flags_for(mode: XdpMode) -> XdpFlags {
     }
 }
 
+fn mode_name(mode: XdpMode) -> &'static str {
+    match mode {
+        XdpMode::Native => "native",
+        XdpMode::Generic => "generic",
+        XdpMode::Auto => "auto",
+    }
+}
+
 impl Port {
+    /// [`Port::bind`], and says so in rvs's log.
+    pub fn open(
+        iface: IfaceId,
+        name: &str,
+        queue: u32,
+        mode: XdpMode,
+        frames: u32,
+        batch: usize,
+        own_program: bool,
+    ) -> Result<Port, String> {
+        let p = Port::bind(iface, name, queue, mode, frames, batch, own_program)?;
+        eprintln!("rvs: {name} queue {queue}: AF_XDP socket bound ({} mode)", mode_name(p.mode));
+        Ok(p)
+    }
+
     /// With `own_program`, rvs's XDP program is already attached and steers
     /// frames to this socket once it is registered in the program's map;
-    /// otherwise libxdp loads its default program (every frame to rvs).
-    pub fn open(
+    /// otherwise libxdp loads its default program (every frame to the socket).
+    pub fn bind(
         iface: IfaceId,
         name: &str,
         queue: u32,
@@ -112,12 +137,9 @@ impl Port {
                             reserve: (frames as usize / 2).max(batch * 2),
                             tx_dropped: 0,
                             in_flight: 0,
+                            mode: m,
                         };
                         p.refill();
-                        eprintln!(
-                            "rvs: {name} queue {queue}: AF_XDP socket bound ({} mode)",
-                            if m == XdpMode::Native { "native" } else { "generic" }
-                        );
                         return Ok(p);
                     }
                     Ok(_) => return Err(format!("{name} queue {queue}: socket came without fill/completion rings")),
@@ -140,6 +162,11 @@ impl Port {
         self.scratch[0]
     }
 
+    /// The mode the socket bound in: "native" or "generic", never "auto".
+    pub fn mode_name(&self) -> &'static str {
+        mode_name(self.mode)
+    }
+
     pub fn fd(&self) -> RawFd {
         self.rx.fd().as_raw_fd()
     }
@@ -159,10 +186,16 @@ impl Port {
 
     /// Keep the fill ring stocked, holding back a reserve for transmit.
     pub fn refill(&mut self) {
-        if self.free.len() <= self.reserve {
+        self.refill_keeping(self.reserve);
+    }
+
+    /// Keep the fill ring stocked, holding back `keep` free frames: a port that
+    /// only receives (or transmits in place) needs fewer than a director's reserve.
+    pub fn refill_keeping(&mut self, keep: usize) {
+        if self.free.len() <= keep {
             return;
         }
-        let want = (self.free.len() - self.reserve).min(self.fq.nb_free(self.free.len() as u32) as usize);
+        let want = (self.free.len() - keep).min(self.fq.nb_free(self.free.len() as u32) as usize);
         if want == 0 {
             return;
         }

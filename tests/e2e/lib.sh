@@ -177,6 +177,121 @@ host_if() {
     || die "ethtool -K $2 tx off failed in $(ns_full "$1")"
 }
 
+# ---------------------------------------------------------------------------- lab building blocks
+# The labs share one addressing plan: the client 198.18.0.10/24 behind a gateway 198.18.0.1
+# (a router, or the director's outside address), a LAN 198.18.1.0/24 on a bridge, and there
+# the router's 198.18.1.1, the directors and the real servers.  Create the namespaces first
+# (ns_add, in the order the lab wants them), then wire them with these.
+LAB_CLIENT=198.18.0.10
+LAB_GATEWAY=198.18.0.1
+LAB_ROUTER_IN=198.18.1.1
+
+# lab_switch: bridge br0 (no STP, no forward delay) in ${RUN}-sw, up.
+lab_switch() {
+  ns_exec sw ip link add br0 type bridge stp_state 0 forward_delay 0
+  ns_exec sw ip link set br0 up
+}
+
+# lab_port [--gro] NS IF [ip-link options]: a veth from IF in NS to port p-NS of the switch's
+# br0.  --gro on a director's port: frames rvs sends arrive on it, and GRO there lets a
+# native-mode XDP redirect into the veth be delivered (harmless otherwise).
+lab_port() {
+  local gro=0
+  [ "$1" = --gro ] && { gro=1; shift; }
+  local ns="$1" ifname="$2"; shift 2
+  veth_add "$ns" "$ifname" sw "p-$ns" "$@"
+  ns_exec sw ip link set "p-$ns" master br0
+  [ "$gro" = 0 ] || ns_exec sw ethtool -K "p-$ns" gro on >/dev/null 2>&1 || true
+}
+
+# lab_client: the client ${RUN}-c sends from eth0, $LAB_CLIENT/24, default via $LAB_GATEWAY.
+lab_client() {
+  ns_exec c ip addr add "$LAB_CLIENT/24" dev eth0
+  ns_exec c ip route add default via "$LAB_GATEWAY"
+  host_if c eth0
+}
+
+# lab_router [SYSCTL=VALUE...]: the router ${RUN}-r between the client (c eth0 - r0
+# $LAB_GATEWAY/24) and the switch (r1 $LAB_ROUTER_IN/24 - p-r); ip_forward=1, rp_filter=0,
+# and the given sysctls.  Wants namespaces c, r and sw, and lab_switch.
+lab_router() {
+  veth_add c eth0 r r0
+  lab_port r r1
+  lab_client
+  ns_exec r ip addr add "$LAB_GATEWAY/24" dev r0
+  ns_exec r ip addr add "$LAB_ROUTER_IN/24" dev r1
+  ns_exec r sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+    net.ipv4.conf.default.rp_filter=0 "$@" >/dev/null
+  host_if r r0
+  host_if r r1
+}
+
+# lab_director_arms [ip-link options]: the director ${RUN}-d between the client (c eth0 -
+# d-out) and the switch (d-in - p-d); the client's gateway $LAB_GATEWAY is the director's.
+# Frames rvs sends arrive on c's eth0 and on p-d: GRO on there (see lab_port).  Wants
+# namespaces c, d and sw, and lab_switch.
+lab_director_arms() {
+  veth_add c eth0 d d-out "$@"
+  lab_port --gro d d-in "$@"
+  lab_client
+  ns_exec c ethtool -K eth0 gro on >/dev/null 2>&1 || true
+}
+
+# lab_host NS ADDR [GATEWAY]: NS sends from eth0, ADDR/24, default via GATEWAY if given.
+lab_host() {
+  ns_exec "$1" ip addr add "$2/24" dev eth0
+  [ -z "${3:-}" ] || ns_exec "$1" ip route add default via "$3"
+  host_if "$1" eth0
+}
+
+# lab_dr_real_server NS ADDR VIP [SYSCTL=VALUE...]: a real server for DR and TUN on the LAN:
+# ADDR/24 on eth0, default via the router (replies bypass the director), and lab_dr_vip.
+lab_dr_real_server() {
+  lab_host "$1" "$2" "$LAB_ROUTER_IN"
+  lab_dr_vip "$1" "${@:3}"
+}
+
+# lab_dr_vip NS VIP [SYSCTL=VALUE...]: the VIP on lo of a DR/TUN real server; arp_ignore=1 /
+# arp_announce=2 on all and lo (only the director answers ARP for the VIP), rp_filter=0
+# (all, default, eth0, lo), and the given sysctls.
+lab_dr_vip() {
+  local ns="$1" vip="$2"; shift 2
+  ns_exec "$ns" ip addr add "$vip/32" dev lo
+  ns_exec "$ns" sysctl -qw \
+    net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.lo.arp_ignore=1 \
+    net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.lo.arp_announce=2 \
+    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+    net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0 "$@" >/dev/null
+}
+
+# rvs's config, in pieces a lab puts together: rvs_conf_admin SOCKET, rvs_conf_iface NAME
+# ADDR/PLEN [VIP...] (xdp_mode from RVS_XDP_MODE, default generic), rvs_conf_route GATEWAY
+# (the default route).  Each prints its TOML.
+rvs_conf_admin() { printf '[admin]\nsocket = "%s"\n\n' "$1"; }
+rvs_conf_iface() {
+  local name="$1" addr="$2"; shift 2
+  printf '[[interface]]\nname = "%s"\nxdp_mode = "%s"\naddresses = ["%s"]\n' "$name" "${RVS_XDP_MODE:-generic}" "$addr"
+  if [ "$#" -gt 0 ]; then
+    local vips
+    vips="$(printf '"%s", ' "$@")"
+    printf 'vips = [%s]\n' "${vips%, }"
+  fi
+  printf '\n'
+}
+rvs_conf_route() { printf '[[route]]\ndestination = "0.0.0.0/0"\ngateway = "%s"\n\n' "$1"; }
+
+# start_ipip_decap NS NAME DEV MAX_SECONDS: tests/e2e/ipip_decap.py on TUN device DEV (a TUN
+# real server's decapsulator: the kernel here has no ipip module), up and decapsulating.
+_tun_up() { ns_exec "$1" ip link show dev "$2" 2>/dev/null | grep -q '[<,]UP[,>]'; }
+start_ipip_decap() {
+  local ns="$1" name="$2" dev="$3"
+  bg "$ns" "ipip-decap-$name" python3 "$E2E_DIR/ipip_decap.py" "$dev" --sysctl --max-seconds "$4"
+  wait_until 10 _tun_up "$ns" "$dev" \
+    || { sed 's/^/    decap| /' "$LOG_DIR/ipip-decap-$name.log" >&2; die "ipip_decap.py did not bring $dev up in $(ns_full "$ns")"; }
+  wait_until 5 grep -q decapsulating "$LOG_DIR/ipip-decap-$name.log" \
+    || die "ipip_decap.py in $(ns_full "$ns") did not start"
+}
+
 # ---------------------------------------------------------------------------- waiting
 # wait_until SECONDS CMD...: polls CMD every 0.1 s; returns 1 if it never succeeded.
 wait_until() {
@@ -364,6 +479,29 @@ stop_rvs() {
     warn "rvs left an XDP program attached:"; ip -n "$RVS_NS" -d link show | grep -B2 'prog/xdp' >&2; return 1
   fi
 }
+
+# ---------------------------------------------------------------------------- several directors
+# Labs with several rvs (d1, d2... or a, b) give each its config $RUN_DIR/rvs-D.toml, admin
+# socket $(director_sock D) and log $LOG_DIR/rvs-D.log.
+director_sock() { printf '%s/rvs-%s.sock\n' "$RUN_DIR" "$1"; }
+rvsadm_on() { local d="$1"; shift; "$RVSADM_BIN" --socket "$(director_sock "$d")" "$@"; }
+
+# start_director_rvs D: starts rvs with $RUN_DIR/rvs-D.toml in namespace D (a restart keeps
+# the previous log in rvs-D.previous.log); its pid goes to $RUN_DIR/pid-rvs-D, since the cases
+# run in subshells, and RVS_PID is cleared: run_case must not stop at a director a case kills
+# on purpose.
+start_director_rvs() {
+  local d="$1"
+  RVS_LOG="$LOG_DIR/rvs-$d.log"
+  [ -s "$RVS_LOG" ] && cat "$RVS_LOG" >>"$LOG_DIR/rvs-$d.previous.log"
+  start_rvs "$RUN_DIR/rvs-$d.toml" "$d"
+  echo "$RVS_PID" >"$RUN_DIR/pid-rvs-$d"
+  RVS_PID=""
+}
+
+# now: the time in seconds (nanosecond digits); ms_between T0 T1: milliseconds from T0 to T1
+now() { date +%s.%N; }
+ms_between() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", (b - a) * 1000}'; }
 
 # ---------------------------------------------------------------------------- cleanup
 _cleanup() {

@@ -21,9 +21,8 @@ source "$(dirname "$0")/lib.sh"
 command -v bird >/dev/null || die "bird2 is not installed (scripts/setup installs it)"
 VIP=198.18.5.100
 VIP_RANGE=198.18.5.0/24
-CLIENT=198.18.0.10
-R_OUT=198.18.0.1
-R_IN=198.18.1.1
+CLIENT=$LAB_CLIENT
+R_IN=$LAB_ROUTER_IN
 D_RVS=198.18.1.2
 D_KERNEL=198.18.1.3
 D_EXTRA=198.18.1.4
@@ -36,52 +35,23 @@ mkdir -p "$DOWN_DIR"
 
 # ------------------------------------------------------------------------------ the lab
 for n in c r sw d rs1 rs2; do ns_add "$n"; done
-veth_add c eth0 r r0
-veth_add r r1 sw p-r
-veth_add d d0 sw p-d numrxqueues 1 numtxqueues 1
-veth_add sw p-rs1 rs1 eth0
-veth_add sw p-rs2 rs2 eth0
-ns_exec sw ip link add br0 type bridge stp_state 0 forward_delay 0
-for n in p-r p-d p-rs1 p-rs2; do ns_exec sw ip link set "$n" master br0; done
-ns_exec sw ip link set br0 up
-ns_exec sw ethtool -K p-d gro on >/dev/null 2>&1 || true
-
-ns_exec c ip addr add "$CLIENT/24" dev eth0
-ns_exec c ip route add default via "$R_OUT"
-host_if c eth0
-ns_exec r ip addr add "$R_OUT/24" dev r0
-ns_exec r ip addr add "$R_IN/24" dev r1
-ns_exec r sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
-  net.ipv4.conf.default.rp_filter=0 net.ipv4.fib_multipath_hash_policy=1 >/dev/null
-host_if r r0
-host_if r r1
+lab_switch
+lab_router net.ipv4.fib_multipath_hash_policy=1
+lab_port --gro d d0 numrxqueues 1 numtxqueues 1
 for rs in rs1 rs2; do
   a="$RS1"; [ "$rs" = rs2 ] && a="$RS2"
-  ns_exec "$rs" ip addr add "$a/24" dev eth0
-  ns_exec "$rs" ip route add default via "$R_IN"
-  ns_exec "$rs" ip addr add "$VIP/32" dev lo
-  ns_exec "$rs" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.lo.arp_ignore=1 \
-    net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.lo.arp_announce=2 \
-    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0 >/dev/null
-  host_if "$rs" eth0
+  lab_port "$rs" eth0
+  lab_dr_real_server "$rs" "$a" "$VIP"
   start_http "$rs" 80 "$rs"
 done
 # The director's kernel address: bird's session runs from it, through rvs's host path.
 ns_exec d ip addr add "$D_KERNEL/24" dev d0
 
-cat >"$CONFIG" <<EOF
-[admin]
-socket = "$RVS_SOCK"
-
-[[interface]]
-name = "d0"
-xdp_mode = "generic"
-addresses = ["$D_RVS/24"]
-
-[[route]]
-destination = "0.0.0.0/0"
-gateway = "$R_IN"
-
+{
+  rvs_conf_admin "$RVS_SOCK"
+  RVS_XDP_MODE=generic rvs_conf_iface d0 "$D_RVS/24"
+  rvs_conf_route "$R_IN"
+  cat <<EOF
 [announce]
 table = $TABLE
 withdraw_grace_ms = 1000
@@ -102,6 +72,7 @@ method = "route"
 address = "$RS2:80"
 method = "route"
 EOF
+} >"$CONFIG"
 
 # The shipped bird configurations, placeholders substituted.
 DOCS="$REPO_DIR/docs/scale-out"

@@ -43,16 +43,14 @@ source "$(dirname "$0")/lib.sh"
 
 VIP=198.18.3.100
 VIPNET=198.18.3.0/24
-CLIENT=198.18.0.10
-ROUTER_OUT=198.18.0.1
-ROUTER_IN=198.18.1.1
+CLIENT=$LAB_CLIENT
+ROUTER_IN=$LAB_ROUTER_IN
 DIRS=(d1 d2 d3)
 RSS=(rs1 rs2 rs3)
 declare -A HOST_ADDR=([d1]=198.18.1.21 [d2]=198.18.1.22 [d3]=198.18.1.23)
 declare -A DIR_ADDR=([d1]=198.18.1.2 [d2]=198.18.1.3 [d3]=198.18.1.4)
 declare -A LIP=([d1]=198.18.1.201 [d2]=198.18.1.202 [d3]=198.18.1.203)
 declare -A RS_ADDR=([rs1]=198.18.1.11 [rs2]=198.18.1.12 [rs3]=198.18.1.13)
-declare -A SOCK=([d1]="$RUN_DIR/rvs-d1.sock" [d2]="$RUN_DIR/rvs-d2.sock" [d3]="$RUN_DIR/rvs-d3.sock")
 ECMP_DIR="$E2E_DIR/ecmp"
 TUN_DEV=tunl-rvs
 DL_FILE="$RUN_DIR/dl.bin"
@@ -67,37 +65,20 @@ SHIPPED_DIRECTOR="$REPO_DIR/docs/scale-out/bird-director.conf"
 SHIPPED_ROUTER="$REPO_DIR/docs/scale-out/bird-router.conf"
 [ -f "$SHIPPED_DIRECTOR" ] && [ -f "$SHIPPED_ROUTER" ] || die "the shipped bird configs (docs/scale-out/) are missing"
 
-now() { date +%s.%N; }
-ms_between() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", (b - a) * 1000}'; }
-rvsadm_on() { local d="$1"; shift; "$RVSADM_BIN" --socket "${SOCK[$d]}" "$@"; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == 0) print "n/a"; else printf "%.1f%%", 100 * a / b}'; }
 
 # ---------------------------------------------------------------------------- the lab
 for n in c r sw m "${DIRS[@]}" "${RSS[@]}"; do ns_add "$n"; done
-veth_add c eth0 r r0
-veth_add r r1 sw p-r
-for n in "${DIRS[@]}" "${RSS[@]}"; do veth_add "$n" eth0 sw "p-$n"; done
-ns_exec sw ip link add br0 type bridge stp_state 0 forward_delay 0
-for n in p-r "${DIRS[@]/#/p-}" "${RSS[@]/#/p-}"; do ns_exec sw ip link set "$n" master br0; done
-ns_exec sw ip link set br0 up
-for d in "${DIRS[@]}"; do ns_exec sw ethtool -K "p-$d" gro on >/dev/null 2>&1 || true; done
-
-ns_exec c ip addr add "$CLIENT/24" dev eth0
-ns_exec c ip route add default via "$ROUTER_OUT"
-host_if c eth0
-ns_exec r ip addr add "$ROUTER_OUT/24" dev r0
-ns_exec r ip addr add "$ROUTER_IN/24" dev r1
+lab_switch
 # Layer-4 ECMP hashing.  Policy 1 takes a packet's own L4 hash when it carries one, and a
 # packet from a socket in another namespace of this machine carries its socket's random
 # txhash, re-drawn at every retransmission timeout (net.core.txrehash): flows would hop
 # between directors on each RTO, which no router hashing headers does.  Policy 3 with the
 # five-tuple fields (0x37) hashes the headers of every packet, as a router does, and
 # `ip route get ... ipproto tcp sport P` then tells which director each flow goes to.
-ns_exec r sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
-  net.ipv4.conf.default.rp_filter=0 net.ipv4.fib_multipath_hash_policy=3 \
-  net.ipv4.fib_multipath_hash_fields=0x0037 >/dev/null
-host_if r r0
-host_if r r1
+lab_router net.ipv4.fib_multipath_hash_policy=3 net.ipv4.fib_multipath_hash_fields=0x0037
+for n in "${DIRS[@]}"; do lab_port --gro "$n" eth0; done
+for n in "${RSS[@]}"; do lab_port "$n" eth0; done
 
 head -c $((DL_KB * 1024)) /dev/urandom >"$DL_FILE"
 DL_SHA="$(sha256sum <"$DL_FILE" | awk '{print $1}')"
@@ -107,21 +88,11 @@ start_nginx() {
   NGINX_HTTP_EXTRA='keepalive_timeout 0;' start_paced_nginx "$1" "$1" 'location = /dl.bin { limit_rate 100k; }' \
     "$DL_FILE:dl.bin"
 }
-tun_up() { ns_exec "$1" ip link show dev "$TUN_DEV" 2>/dev/null | grep -q '[<,]UP[,>]'; }
 
 for rs in "${RSS[@]}"; do
-  ns_exec "$rs" ip addr add "${RS_ADDR[$rs]}/24" dev eth0
-  ns_exec "$rs" ip route add default via "$ROUTER_IN"
-  ns_exec "$rs" ip addr add "$VIP/32" dev lo
-  ns_exec "$rs" sysctl -qw \
-    net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.lo.arp_ignore=1 \
-    net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.lo.arp_announce=2 \
-    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-    net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0 >/dev/null
-  host_if "$rs" eth0
+  lab_dr_real_server "$rs" "${RS_ADDR[$rs]}" "$VIP"
   start_nginx "$rs"
-  bg "$rs" "ipip-decap-$rs" python3 "$E2E_DIR/ipip_decap.py" "$TUN_DEV" --sysctl --max-seconds 900
-  wait_until 10 tun_up "$rs" || die "ipip_decap.py did not bring $TUN_DEV up in $rs"
+  start_ipip_decap "$rs" "$rs" "$TUN_DEV" 900
   bg "$rs" "who-$rs" socat TCP4-LISTEN:7000,reuseaddr,fork,backlog=1024 "SYSTEM:while read l; do echo $rs; done"
   wait_tcp_listen "$rs" 7000
 done
@@ -161,19 +132,9 @@ birdc_on() { local ns="$1"; shift; ns_exec "$ns" birdc -s "$RUN_DIR/bird-$ns.ctl
 write_rvs_conf() {
   local d="$1"
   {
-  cat <<EOF
-[admin]
-socket = "${SOCK[$d]}"
-
-[[interface]]
-name = "eth0"
-xdp_mode = "${RVS_XDP_MODE:-generic}"
-addresses = ["${DIR_ADDR[$d]}/24"]
-
-[[route]]
-destination = "0.0.0.0/0"
-gateway = "$ROUTER_IN"
-EOF
+  rvs_conf_admin "$(director_sock "$d")"
+  rvs_conf_iface eth0 "${DIR_ADDR[$d]}/24"
+  rvs_conf_route "$ROUTER_IN"
   # sloppy_tcp from the start: a restarted director must never drop a moved flow
   if [ "$SLOPPY" = yes ]; then printf '\n[sysctl]\nsloppy_tcp = 1\n'; fi
   # The rules come back from the file the first start saved, before any loop runs: a director
@@ -212,11 +173,7 @@ configure() {
 # start_director D: rvs, its services, the announcement, bird.
 start_director() {
   local d="$1"
-  RVS_LOG="$LOG_DIR/rvs-$d.log"
-  [ -s "$RVS_LOG" ] && cat "$RVS_LOG" >>"$LOG_DIR/rvs-$d.previous.log"
-  start_rvs "$RUN_DIR/rvs-$d.toml" "$d"
-  echo "$RVS_PID" >"$RUN_DIR/pid-rvs-$d"
-  RVS_PID=""   # run_case must not stop at a director this test kills on purpose
+  start_director_rvs "$d"
   if ! [ -s "$RUN_DIR/rules-$d" ]; then
     configure "$d"
     rvsadm_on "$d" -S -n >"$RUN_DIR/rules-$d"

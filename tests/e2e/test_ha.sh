@@ -47,9 +47,8 @@ source "$(dirname "$0")/lib.sh"
 VIP=198.18.1.100
 GW_VIP=198.18.1.254
 LIP=198.18.1.200
-CLIENT=198.18.0.10
-ROUTER_OUT=198.18.0.1
-ROUTER_IN=198.18.1.1
+CLIENT=$LAB_CLIENT
+ROUTER_IN=$LAB_ROUTER_IN
 RS1=198.18.1.11
 RS2=198.18.1.12
 RS1_NAT=198.18.1.31
@@ -69,53 +68,25 @@ command -v nginx >/dev/null 2>&1 || die "nginx is not installed (scripts/setup i
 
 declare -A DIR_ADDR=([d1]=198.18.1.2 [d2]=198.18.1.3)
 declare -A HOST_ADDR=([d1]=198.18.1.21 [d2]=198.18.1.22)
-declare -A SOCK=([d1]="$RUN_DIR/rvs-d1.sock" [d2]="$RUN_DIR/rvs-d2.sock")
 declare -A SHIPPED=([d1]="$REPO_DIR/docs/ha/keepalived-director1.conf" [d2]="$REPO_DIR/docs/ha/keepalived-director2.conf")
 
-now() { date +%s.%N; }
-ms_between() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", (b - a) * 1000}'; }
-rvsadm_on() { local d="$1"; shift; "$RVSADM_BIN" --socket "${SOCK[$d]}" "$@"; }
 mac_of() { ns_exec "$1" cat /sys/class/net/eth0/address; }
 
 # ---------------------------------------------------------------------------- the lab
 for n in c r sw d1 d2 rs1 rs2; do ns_add "$n"; done
-veth_add c eth0 r r0
-veth_add r r1 sw p-r
-for n in d1 d2 rs1 rs2; do veth_add "$n" eth0 sw "p-$n"; done
-ns_exec sw ip link add br0 type bridge stp_state 0 forward_delay 0
-for n in p-r p-d1 p-d2 p-rs1 p-rs2; do ns_exec sw ip link set "$n" master br0; done
-ns_exec sw ip link set br0 up
-# Frames rvs sends arrive on these ends (see topo_direct.sh).
-ns_exec sw ethtool -K p-d1 gro on >/dev/null 2>&1 || true
-ns_exec sw ethtool -K p-d2 gro on >/dev/null 2>&1 || true
-
-ns_exec c ip addr add "$CLIENT/24" dev eth0
-ns_exec c ip route add default via "$ROUTER_OUT"
-host_if c eth0
-ns_exec r ip addr add "$ROUTER_OUT/24" dev r0
-ns_exec r ip addr add "$ROUTER_IN/24" dev r1
-ns_exec r sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
-  net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.r1.arp_accept=1 >/dev/null
-host_if r r0
-host_if r r1
+lab_switch
+lab_router net.ipv4.conf.r1.arp_accept=1
+for n in d1 d2; do lab_port --gro "$n" eth0; done
+for n in rs1 rs2; do lab_port "$n" eth0; done
 
 # A real server: DR (the VIP on lo, no ARP for it), NAT (a second address whose replies go
 # to the gateway VIP by policy routing), FULLNAT (answers the local address, on link).
 real_server() {
   local ns="$1" addr="$2" nat="$3"
-  ns_exec "$ns" ip addr add "$addr/24" dev eth0
+  lab_dr_real_server "$ns" "$addr" "$VIP" net.ipv4.conf.eth0.arp_accept=1
   ns_exec "$ns" ip addr add "$nat/24" dev eth0
-  ns_exec "$ns" ip route add default via "$ROUTER_IN"
   ns_exec "$ns" ip route add default via "$GW_VIP" dev eth0 onlink table 100
   ns_exec "$ns" ip rule add from "$nat" lookup 100
-  ns_exec "$ns" ip addr add "$VIP/32" dev lo
-  ns_exec "$ns" sysctl -qw \
-    net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.lo.arp_ignore=1 \
-    net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.lo.arp_announce=2 \
-    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-    net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0 \
-    net.ipv4.conf.eth0.arp_accept=1 >/dev/null
-  host_if "$ns" eth0
 }
 real_server rs1 "$RS1" "$RS1_NAT"
 real_server rs2 "$RS2" "$RS2_NAT"
@@ -139,22 +110,13 @@ bg r arp-watch python3 "$HA_DIR/arp_watch.py" "$VIP" r1
 for d in d1 d2; do
   ns_exec "$d" ip addr add "${HOST_ADDR[$d]}/24" dev eth0
   host_if "$d" eth0
-  cat >"$RUN_DIR/rvs-$d.toml" <<EOF
-[admin]
-socket = "${SOCK[$d]}"
-
+  {
+    rvs_conf_admin "$(director_sock "$d")"
+    rvs_conf_iface eth0 "${DIR_ADDR[$d]}/24" "$VIP" "$GW_VIP" "$LIP"
+    rvs_conf_route "$ROUTER_IN"
+    cat <<EOF
 [dataplane]
 cores = [${RVS_CORES:-}]
-
-[[interface]]
-name = "eth0"
-xdp_mode = "${RVS_XDP_MODE:-generic}"
-addresses = ["${DIR_ADDR[$d]}/24"]
-vips = ["$VIP", "$GW_VIP", "$LIP"]
-
-[[route]]
-destination = "0.0.0.0/0"
-gateway = "$ROUTER_IN"
 
 [ha]
 role = "backup"
@@ -200,6 +162,7 @@ method = "fullnat"
 address = "$RS2:80"
 method = "fullnat"
 EOF
+  } >"$RUN_DIR/rvs-$d.toml"
 done
 
 # keepalived_conf D [nopreempt]: the shipped file with the lab's paths (where rvs-notify and
@@ -209,24 +172,16 @@ keepalived_conf() {
   local -a nopreempt=()
   [ "${2:-}" = nopreempt ] && nopreempt=(-e 's|^    # nopreempt$|    nopreempt|')
   sed -e "s|/usr/local/sbin/rvs-notify |$NOTIFY_BIN |" -e "s|/usr/local/sbin/rvsadm |$RVSADM_BIN |" \
-    -e "s|/run/rvs/rvs.sock |${SOCK[$d]} |" -e "s|/run/rvs/notify.state |$RUN_DIR/notify-$d.state |" \
+    -e "s|/run/rvs/rvs.sock |$(director_sock "$d") |" -e "s|/run/rvs/notify.state |$RUN_DIR/notify-$d.state |" \
     -e "s|/var/log/rvs-notify.log$|$LOG_DIR/notify-$d.log|" "${nopreempt[@]}" "${SHIPPED[$d]}" >"$conf"
   printf '%s\n' "$conf"
 }
 
 # start_director D [nopreempt]: rvs (backup, from its config), then keepalived.  Pids go to
 # files: the cases run in subshells.
-start_rvs_on() {
-  local d="$1"
-  RVS_LOG="$LOG_DIR/rvs-$d.log"
-  [ -s "$RVS_LOG" ] && cat "$RVS_LOG" >>"$LOG_DIR/rvs-$d.previous.log"
-  start_rvs "$RUN_DIR/rvs-$d.toml" "$d"
-  echo "$RVS_PID" >"$RUN_DIR/pid-rvs-$d"
-  RVS_PID=""   # lib.sh's run_case must not stop at a director this test kills on purpose
-}
 start_director() {
   local d="$1" conf
-  start_rvs_on "$d"
+  start_director_rvs "$d"
   conf="$(keepalived_conf "$d" "${2:-}")"
   bg "$d" "keepalived-$d" keepalived --vrrp -n -l -D -f "$conf" \
     -p "$RUN_DIR/keepalived-$d.pid" -r "$RUN_DIR/keepalived-vrrp-$d.pid"
@@ -434,7 +389,7 @@ case_e_wire_from_rvs() {
   bg r sync-listen python3 "$HA_DIR/sync_listen.py" "$ROUTER_IN" "$cap" 6
   wait_until 5 test -s "$cap/index" || { warn "sync listener did not start"; return 1; }
   # New connections on the master; the backup's -Lnc is polled until each appears.
-  lag="$(ns_exec c python3 "$HA_DIR/sync_lag.py" "$VIP" 80 10 "$RVSADM_BIN" "${SOCK[d2]}")"
+  lag="$(ns_exec c python3 "$HA_DIR/sync_lag.py" "$VIP" 80 10 "$RVSADM_BIN" "$(director_sock d2)")"
   printf '%s\n' "$lag" >"$RUN_DIR/lag-samples"
   curl_many c 2 "http://$VIP:8080/" >/dev/null
   curl_many c 2 "http://$VIP:8443/" >/dev/null
@@ -721,7 +676,7 @@ case_g_rvs_alone() {
   log "d2's keepalived: $(grep -o 'rvs_alive.*\|Entering [A-Z]* STATE.*' "$LOG_DIR/keepalived-d2.log" | tail -n3 | tr '\n' ';')"
   # rvs back on d2: keepalived sees it alive, d2 returns as BACKUP and gets the table.
   t0="$(now)"
-  start_rvs_on d2
+  start_director_rvs d2
   check wait_until "$TAKEOVER_SECS" applied d2 BACKUP
   log "d2 BACKUP again $(ms_between "$t0" "$(notify_called d2 BACKUP "$t0")") ms after its rvs restarted"
   log "d2 (backup, rvs restarted) -Lnc, the downloads (from d1's full table):"

@@ -49,30 +49,16 @@ ns_exec c ip addr add "$CLIENT/18" dev eth0
 ns_exec c ip addr add "$NEWCOMER/18" dev eth0
 ns_exec c ip route add default via "$DIR_OUT"
 host_if c eth0
-ns_exec rs1 ip addr add "$RS1/24" dev eth0
-ns_exec rs1 ip route add default via "$DIR_IN"
-host_if rs1 eth0
+lab_host rs1 "$RS1" "$DIR_IN"
 start_http rs1 80 rs1
 
 config() {   # FILE [dataplane line]
-  cat >"$1" <<EOF
-[admin]
-socket = "$RVS_SOCK"
-
-[dataplane]
-$2
-
-[[interface]]
-name = "d-out"
-xdp_mode = "${RVS_XDP_MODE:-generic}"
-addresses = ["$DIR_OUT/18"]
-vips = ["$VIP"]
-
-[[interface]]
-name = "d-in"
-xdp_mode = "${RVS_XDP_MODE:-generic}"
-addresses = ["$DIR_IN/24"]
-EOF
+  {
+    rvs_conf_admin "$RVS_SOCK"
+    printf '[dataplane]\n%s\n\n' "${2:-}"
+    rvs_conf_iface d-out "$DIR_OUT/18" "$VIP"
+    rvs_conf_iface d-in "$DIR_IN/24"
+  } >"$1"
 }
 
 rx_frames() { ns_exec c cat /sys/class/net/eth0/statistics/rx_packets; }

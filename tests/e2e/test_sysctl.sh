@@ -23,13 +23,10 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 VIP=198.18.2.100
-CLIENT=198.18.0.10
-ROUTER_OUT=198.18.0.1
-ROUTER_IN=198.18.1.1
+CLIENT=$LAB_CLIENT
 RS1=198.18.1.11
 RS2=198.18.1.12
 declare -A DIR_ADDR=([a]=198.18.1.2 [b]=198.18.1.3)
-declare -A SOCK=([a]="$RUN_DIR/rvs-a.sock" [b]="$RUN_DIR/rvs-b.sock")
 MID_FILE="$RUN_DIR/mid.bin"
 MID_BYTES=$((2 * 1024 * 1024))
 SWITCH_AFTER=1.5   # seconds into the download when the route moves to B
@@ -37,7 +34,6 @@ STALL_SECS=9       # the download's whole budget when B drops the flow (nominal:
 
 command -v nginx >/dev/null 2>&1 || die "nginx is not installed (scripts/setup installs it)"
 
-rvsadm_on() { local d="$1"; shift; "$RVSADM_BIN" --socket "${SOCK[$d]}" "$@"; }
 counter_on() { rvsadm_on "$1" --counters | awk -v n="$2" '$1 == n {v = $2} END {print v + 0}'; }
 # conn_dest D PORT: the real server of the client's connection from PORT on director D
 conn_dest() {
@@ -50,40 +46,14 @@ route_via() { ns_exec r ip route replace "$VIP/32" via "${DIR_ADDR[$1]}" dev r1;
 
 # ---------------------------------------------------------------------------- the lab
 for n in c r sw a b rs1 rs2; do ns_add "$n"; done
-veth_add c eth0 r r0
-veth_add r r1 sw p-r
-for n in a b rs1 rs2; do veth_add "$n" eth0 sw "p-$n"; done
-ns_exec sw ip link add br0 type bridge stp_state 0 forward_delay 0
-for n in p-r p-a p-b p-rs1 p-rs2; do ns_exec sw ip link set "$n" master br0; done
-ns_exec sw ip link set br0 up
-# Frames rvs sends arrive on these ends (see topo_direct.sh).
-ns_exec sw ethtool -K p-a gro on >/dev/null 2>&1 || true
-ns_exec sw ethtool -K p-b gro on >/dev/null 2>&1 || true
-
-ns_exec c ip addr add "$CLIENT/24" dev eth0
-ns_exec c ip route add default via "$ROUTER_OUT"
-host_if c eth0
-ns_exec r ip addr add "$ROUTER_OUT/24" dev r0
-ns_exec r ip addr add "$ROUTER_IN/24" dev r1
-ns_exec r sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
-  net.ipv4.conf.default.rp_filter=0 >/dev/null
-host_if r r0
-host_if r r1
-
-real_server() {
-  local ns="$1" addr="$2"
-  ns_exec "$ns" ip addr add "$addr/24" dev eth0
-  ns_exec "$ns" ip route add default via "$ROUTER_IN"
-  ns_exec "$ns" ip addr add "$VIP/32" dev lo
-  ns_exec "$ns" sysctl -qw \
-    net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.lo.arp_ignore=1 \
-    net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.lo.arp_announce=2 \
-    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-    net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0 >/dev/null
-  host_if "$ns" eth0
-}
-real_server rs1 "$RS1"
-real_server rs2 "$RS2"
+lab_switch
+lab_router
+lab_port --gro a eth0
+lab_port --gro b eth0
+lab_port rs1 eth0
+lab_port rs2 eth0
+lab_dr_real_server rs1 "$RS1" "$VIP"
+lab_dr_real_server rs2 "$RS2" "$VIP"
 
 head -c "$MID_BYTES" /dev/urandom >"$MID_FILE"
 MID_SHA="$(sha256sum <"$MID_FILE" | awk '{print $1}')"
@@ -97,20 +67,11 @@ start_nginx rs2 rs2
 for d in a b; do
   extra=""
   [ "$d" = a ] && extra=$'[sysctl]\nschedule_icmp = 1\n'
-  cat >"$RUN_DIR/rvs-$d.toml" <<EOF
-[admin]
-socket = "${SOCK[$d]}"
-
-[[interface]]
-name = "eth0"
-xdp_mode = "${RVS_XDP_MODE:-generic}"
-addresses = ["${DIR_ADDR[$d]}/24"]
-vips = ["$VIP"]
-
-[[route]]
-destination = "0.0.0.0/0"
-gateway = "$ROUTER_IN"
-
+  {
+    rvs_conf_admin "$(director_sock "$d")"
+    rvs_conf_iface eth0 "${DIR_ADDR[$d]}/24" "$VIP"
+    rvs_conf_route "$LAB_ROUTER_IN"
+    cat <<EOF
 [[service]]
 tcp = "$VIP:80"
 scheduler = "mh"
@@ -123,11 +84,9 @@ method = "route"
 
 $extra
 EOF
-  RVS_LOG="$LOG_DIR/rvs-$d.log"
-  start_rvs "$RUN_DIR/rvs-$d.toml" "$d"
-  echo "$RVS_PID" >"$RUN_DIR/pid-rvs-$d"
+  } >"$RUN_DIR/rvs-$d.toml"
+  start_director_rvs "$d"
 done
-RVS_PID=""   # two directors: each case checks its own
 ns_exec r ping -c 1 -W 2 -q "${DIR_ADDR[a]}" >/dev/null || die "director A does not answer ping"
 ns_exec r ping -c 1 -W 2 -q "${DIR_ADDR[b]}" >/dev/null || die "director B does not answer ping"
 route_via a
@@ -273,7 +232,7 @@ run_case "c. sloppy_tcp=1: the moved flow completes on B, same real server, righ
 run_case "d. ignore_tunneled=1: IPIP to the VIP goes to the kernel, not to rvs" case_d_ignore_tunneled
 for d in a b; do
   RVS_PID="$(cat "$RUN_DIR/pid-rvs-$d")"
-  RVS_SOCK="${SOCK[$d]}"
+  RVS_SOCK="$(director_sock "$d")"
   RVS_NS="$(ns_full "$d")"
   RVS_LOG="$LOG_DIR/rvs-$d.log"
   if stop_rvs; then pass "k. $d: SIGTERM: exit 0, admin socket removed, XDP detached"

@@ -39,62 +39,40 @@ command -v keepalived >/dev/null 2>&1 || die "keepalived is not installed (scrip
 declare -A DIR_ADDR=([d1]=198.18.1.2 [d2]=198.18.1.3)
 declare -A HOST_ADDR=([d1]=198.18.1.21 [d2]=198.18.1.22)
 declare -A PRIORITY=([d1]=150 [d2]=100)
-declare -A SOCK=([d1]="$RUN_DIR/rvs-d1.sock" [d2]="$RUN_DIR/rvs-d2.sock")
 declare -A KA_PID=()
 declare -A RVS_PIDS=()
 
 # ---------------------------------------------------------------------------- the lab
 for n in sw c d1 d2 rs1; do ns_add "$n"; done
-veth_add c eth0 sw p-c
-veth_add d1 d0 sw p-d1
-veth_add d2 d0 sw p-d2
-veth_add rs1 eth0 sw p-rs1
-ns_exec sw ip link add br0 type bridge stp_state 0 forward_delay 0
-for p in p-c p-d1 p-d2 p-rs1; do ns_exec sw ip link set "$p" master br0; done
-ns_exec sw ip link set br0 up
-# Frames rvs sends arrive on these ends (see topo_direct.sh).
-ns_exec sw ethtool -K p-d1 gro on >/dev/null 2>&1 || true
-ns_exec sw ethtool -K p-d2 gro on >/dev/null 2>&1 || true
+lab_switch
+lab_port c eth0
+lab_port --gro d1 d0
+lab_port --gro d2 d0
+lab_port rs1 eth0
 
-ns_exec c ip addr add "$CLIENT/24" dev eth0
+lab_host c "$CLIENT"
 ns_exec c sysctl -qw net.ipv4.conf.eth0.arp_accept=1
-host_if c eth0
-ns_exec rs1 ip addr add "$RS1/24" dev eth0
-ns_exec rs1 ip addr add "$VIP/32" dev lo
-ns_exec rs1 sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.lo.arp_ignore=1 \
-  net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.lo.arp_announce=2 \
-  net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-  net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0 >/dev/null
-host_if rs1 eth0
+# the real server is on the client's and the directors' segment: no gateway
+lab_host rs1 "$RS1"
+lab_dr_vip rs1 "$VIP"
 start_http rs1 80 rs1
 
 for d in d1 d2; do
   # The kernel's host-path address: rvs registers it and lets its traffic pass.
   ns_exec "$d" ip addr add "${HOST_ADDR[$d]}/24" dev d0
   ns_exec "$d" ethtool -K d0 tx off >/dev/null 2>&1 || true
-  cat >"$RUN_DIR/rvs-$d.toml" <<EOF
-[admin]
-socket = "${SOCK[$d]}"
-
-[[interface]]
-name = "d0"
-xdp_mode = "${RVS_XDP_MODE:-generic}"
-addresses = ["${DIR_ADDR[$d]}/24"]
-vips = ["$VIP"]
-
-[ha]
-role = "backup"
-EOF
-  RVS_LOG="$LOG_DIR/rvs-$d.log"
-  start_rvs "$RUN_DIR/rvs-$d.toml" "$d"
-  RVS_PIDS[$d]=$RVS_PID
-  "$RVSADM_BIN" --socket "${SOCK[$d]}" -A -t "$VIP:80" -s rr
-  "$RVSADM_BIN" --socket "${SOCK[$d]}" -a -t "$VIP:80" -r "$RS1:80" -g
+  {
+    rvs_conf_admin "$(director_sock "$d")"
+    rvs_conf_iface d0 "${DIR_ADDR[$d]}/24" "$VIP"
+    printf '[ha]\nrole = "backup"\n'
+  } >"$RUN_DIR/rvs-$d.toml"
+  # (RVS_PID cleared: lib.sh's cleanup finds both rvs in PIDS and their namespaces)
+  start_director_rvs "$d"
+  RVS_PIDS[$d]="$(cat "$RUN_DIR/pid-rvs-$d")"
+  rvsadm_on "$d" -A -t "$VIP:80" -s rr
+  rvsadm_on "$d" -a -t "$VIP:80" -r "$RS1:80" -g
 done
-# lib.sh's cleanup stops the last rvs by RVS_PID; both are in PIDS and their namespaces.
-RVS_PID=""
 
-rvsadm_on() { local d="$1"; shift; "$RVSADM_BIN" --socket "${SOCK[$d]}" "$@"; }
 counter() { rvsadm_on "$1" --counters | awk -v r="$2" '$1 == r {print $2}'; }
 state_of() { local f="$RUN_DIR/state-$1"; [ -s "$f" ] && awk '{print $1}' "$f" || echo NONE; }
 state_time() { awk '{print $2}' "$RUN_DIR/state-$1"; }
@@ -102,7 +80,6 @@ last_logged_state() {
   grep -o 'Entering [A-Z]* STATE' "$LOG_DIR/keepalived-$1.log" | tail -n1 | awk '{print $2}'
 }
 states_are() { [ "$(state_of d1)" = "$1" ] && [ "$(state_of d2)" = "$2" ]; }
-now() { date +%s.%N; }
 # elected: d1 MASTER, d2 BACKUP, and neither has changed for a second (two instances that
 # cannot hear each other pass through BACKUP before both going MASTER).
 elected() {
@@ -110,14 +87,13 @@ elected() {
   awk -v a="$(state_time d1)" -v b="$(state_time d2)" -v n="$(now)" \
     'BEGIN {exit !(n - a >= 1 && n - b >= 1)}'
 }
-ms_between() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", (b - a) * 1000}'; }
 
 # start_keepalived D: keepalived --vrrp in D's namespace, not forking, with its own files.
 start_keepalived() {
   local d="$1" conf="$RUN_DIR/keepalived-$1.conf"
   sed -e "s|@ROUTER_ID@|rvs-$d|" -e "s|@INTERFACE@|d0|" -e "s|@PRIORITY@|${PRIORITY[$d]}|" \
     -e "s|@PLACEHOLDER@|$PLACEHOLDER|" -e "s|@PLACEHOLDER_DEV@|lo|" -e "s|@NOTIFY@|$NOTIFY|" \
-    -e "s|@STATE_FILE@|$RUN_DIR/state-$d|" -e "s|@RVSADM@|$RVSADM_BIN|" -e "s|@RVS_SOCKET@|${SOCK[$d]}|" \
+    -e "s|@STATE_FILE@|$RUN_DIR/state-$d|" -e "s|@RVSADM@|$RVSADM_BIN|" -e "s|@RVS_SOCKET@|$(director_sock "$d")|" \
     "$KEEPALIVED_TEMPLATE" >"$conf"
   bg "$d" "keepalived-$d" keepalived --vrrp -n -l -D -f "$conf" \
     -p "$RUN_DIR/keepalived-$d.pid" -r "$RUN_DIR/keepalived-vrrp-$d.pid"

@@ -25,41 +25,15 @@
 # that reaches the director), RVS_XDP_MODE=native|generic|auto (default generic).
 
 DIRECT_VIP=198.18.1.100
-DIRECT_CLIENT=198.18.0.10
-DIRECT_ROUTER_OUT=198.18.0.1
-DIRECT_ROUTER_IN=198.18.1.1
+DIRECT_CLIENT=$LAB_CLIENT
+DIRECT_ROUTER_OUT=$LAB_GATEWAY
+DIRECT_ROUTER_IN=$LAB_ROUTER_IN
 DIRECT_DIR=198.18.1.2
 DIRECT_RS1=198.18.1.11
 DIRECT_RS2=198.18.1.12
 DIRECT_TUN_DEV=tunl-rvs
 DIRECT_CONFIG="$RUN_DIR/rvs-direct.toml"
 DIRECT_UPLOAD_DIR="$RUN_DIR/upload"
-
-# _direct_rs NS ADDR: a DR/TUN real server
-_direct_rs() {
-  local ns="$1" addr="$2"
-  ns_exec "$ns" ip addr add "$addr/24" dev eth0
-  ns_exec "$ns" ip route add default via "$DIRECT_ROUTER_IN"
-  ns_exec "$ns" ip addr add "$DIRECT_VIP/32" dev lo
-  ns_exec "$ns" sysctl -qw \
-    net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.lo.arp_ignore=1 \
-    net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.lo.arp_announce=2 \
-    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-    net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0 >/dev/null
-  host_if "$ns" eth0
-}
-
-_direct_tun_up() { ns_exec "$1" ip link show dev "$DIRECT_TUN_DEV" 2>/dev/null | grep -q '[<,]UP[,>]'; }
-
-# _direct_decap NS NAME: ipip_decap.py on $DIRECT_TUN_DEV, up and ready
-_direct_decap() {
-  local ns="$1" name="$2"
-  bg "$ns" "ipip-decap-$name" python3 "$E2E_DIR/ipip_decap.py" "$DIRECT_TUN_DEV" --sysctl --max-seconds 1800
-  wait_until 10 _direct_tun_up "$ns" \
-    || { sed 's/^/    decap| /' "$LOG_DIR/ipip-decap-$name.log" >&2; die "ipip_decap.py did not bring $DIRECT_TUN_DEV up in $(ns_full "$ns")"; }
-  wait_until 5 grep -q decapsulating "$LOG_DIR/ipip-decap-$name.log" \
-    || die "ipip_decap.py in $(ns_full "$ns") did not start"
-}
 
 # _direct_sink NS NAME: TCP 9000; each connection's bytes go to $DIRECT_UPLOAD_DIR/NAME.bin
 _direct_sink() {
@@ -81,56 +55,27 @@ topo_direct() {
   local n
   for n in c r sw d rs1 rs2; do ns_add "$n"; done
 
-  veth_add c eth0 r r0
-  veth_add r r1 sw p-r
-  veth_add d d0 sw p-d "${dargs[@]}"
-  veth_add sw p-rs1 rs1 eth0
-  veth_add sw p-rs2 rs2 eth0
-
-  ns_exec sw ip link add br0 type bridge stp_state 0 forward_delay 0
-  for n in p-r p-d p-rs1 p-rs2; do ns_exec sw ip link set "$n" master br0; done
-  ns_exec sw ip link set br0 up
-
-  # client
-  ns_exec c ip addr add "$DIRECT_CLIENT/24" dev eth0
-  ns_exec c ip route add default via "$DIRECT_ROUTER_OUT"
-  host_if c eth0
-  # router
-  ns_exec r ip addr add "$DIRECT_ROUTER_OUT/24" dev r0
-  ns_exec r ip addr add "$DIRECT_ROUTER_IN/24" dev r1
-  ns_exec r sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
-    net.ipv4.conf.default.rp_filter=0 >/dev/null
-  host_if r r0
-  host_if r r1
+  lab_switch
+  lab_router
+  lab_port --gro d d0 "${dargs[@]}"
+  lab_port rs1 eth0
+  lab_port rs2 eth0
   # real servers
-  _direct_rs rs1 "$DIRECT_RS1"
-  _direct_rs rs2 "$DIRECT_RS2"
-  # Frames rvs sends arrive on p-d; GRO there lets a native-mode XDP redirect into the veth
-  # be delivered (harmless otherwise).
-  ns_exec sw ethtool -K p-d gro on >/dev/null 2>&1 || true
+  lab_dr_real_server rs1 "$DIRECT_RS1" "$DIRECT_VIP"
+  lab_dr_real_server rs2 "$DIRECT_RS2" "$DIRECT_VIP"
   # The director's kernel interface stays address-less: rvs answers ARP itself.
 
-  local mode="${RVS_XDP_MODE:-generic}"
-  cat >"$DIRECT_CONFIG" <<EOF
-[admin]
-socket = "$RVS_SOCK"
-
-[[interface]]
-name = "d0"
-xdp_mode = "$mode"
-addresses = ["$DIRECT_DIR/24"]
-vips = ["$DIRECT_VIP"]
-
-[[route]]
-destination = "0.0.0.0/0"
-gateway = "$DIRECT_ROUTER_IN"
-EOF
+  {
+    rvs_conf_admin "$RVS_SOCK"
+    rvs_conf_iface d0 "$DIRECT_DIR/24" "$DIRECT_VIP"
+    rvs_conf_route "$DIRECT_ROUTER_IN"
+  } >"$DIRECT_CONFIG"
 
   if [ "$servers" = 1 ]; then
     start_http rs1 80 rs1
     start_http rs2 80 rs2
-    _direct_decap rs1 rs1
-    _direct_decap rs2 rs2
+    start_ipip_decap rs1 rs1 "$DIRECT_TUN_DEV" 1800
+    start_ipip_decap rs2 rs2 "$DIRECT_TUN_DEV" 1800
     _direct_sink rs1 rs1
     _direct_sink rs2 rs2
   fi

@@ -22,8 +22,8 @@
 # pairs that reach the director), RVS_XDP_MODE=native|generic|auto (default generic).
 
 FULLNAT_VIP=198.18.0.100
-FULLNAT_CLIENT=198.18.0.10
-FULLNAT_DIR_OUT=198.18.0.1
+FULLNAT_CLIENT=$LAB_CLIENT
+FULLNAT_DIR_OUT=$LAB_GATEWAY
 FULLNAT_DIR_IN=198.18.2.1
 FULLNAT_RS1=198.18.2.11
 FULLNAT_RS2=198.18.2.12
@@ -81,43 +81,19 @@ topo_fullnat() {
   local n
   for n in c d sw rs1 rs2; do ns_add "$n"; done
 
-  veth_add c eth0 d d-out "${dargs[@]}"
-  veth_add d d-in sw p-d "${dargs[@]}"
-  veth_add sw p-rs1 rs1 eth0
-  veth_add sw p-rs2 rs2 eth0
-
-  ns_exec sw ip link add br0 type bridge stp_state 0 forward_delay 0
-  for n in p-d p-rs1 p-rs2; do ns_exec sw ip link set "$n" master br0; done
-  ns_exec sw ip link set br0 up
-
-  # client
-  ns_exec c ip addr add "$FULLNAT_CLIENT/24" dev eth0
-  ns_exec c ip route add default via "$FULLNAT_DIR_OUT"
-  host_if c eth0
+  lab_switch
+  lab_director_arms "${dargs[@]}"
+  lab_port rs1 eth0
+  lab_port rs2 eth0
   # real servers: the connected subnet only, no default route
-  ns_exec rs1 ip addr add "$FULLNAT_RS1/24" dev eth0
-  host_if rs1 eth0
-  ns_exec rs2 ip addr add "$FULLNAT_RS2/24" dev eth0
-  host_if rs2 eth0
-  ns_exec c ethtool -K eth0 gro on >/dev/null 2>&1 || true
-  ns_exec sw ethtool -K p-d gro on >/dev/null 2>&1 || true
+  lab_host rs1 "$FULLNAT_RS1"
+  lab_host rs2 "$FULLNAT_RS2"
 
-  local mode="${RVS_XDP_MODE:-generic}"
-  cat >"$FULLNAT_CONFIG" <<EOF
-[admin]
-socket = "$RVS_SOCK"
-
-[[interface]]
-name = "d-out"
-xdp_mode = "$mode"
-addresses = ["$FULLNAT_DIR_OUT/24"]
-vips = ["$FULLNAT_VIP"]
-
-[[interface]]
-name = "d-in"
-xdp_mode = "$mode"
-addresses = ["$FULLNAT_DIR_IN/24"]
-EOF
+  {
+    rvs_conf_admin "$RVS_SOCK"
+    rvs_conf_iface d-out "$FULLNAT_DIR_OUT/24" "$FULLNAT_VIP"
+    rvs_conf_iface d-in "$FULLNAT_DIR_IN/24"
+  } >"$FULLNAT_CONFIG"
 
   if [ "$servers" = 1 ]; then
     start_nginx rs1 rs1

@@ -20,8 +20,8 @@
 # RVS_CORES="0,1" (poll loops pinned to these cores; default one unpinned loop).
 
 NAT_VIP=198.18.0.100
-NAT_CLIENT=198.18.0.10
-NAT_DIR_OUT=198.18.0.1
+NAT_CLIENT=$LAB_CLIENT
+NAT_DIR_OUT=$LAB_GATEWAY
 NAT_DIR_IN=198.18.1.1
 NAT_RS1=198.18.1.11
 NAT_RS2=198.18.1.12
@@ -43,55 +43,22 @@ topo_nat() {
   local n
   for n in c d sw rs1 rs2; do ns_add "$n"; done
 
-  # client <-> director (outside)
-  veth_add c eth0 d d-out "${dargs[@]}"
-  # director (inside) <-> switch
-  veth_add d d-in sw p-d "${dargs[@]}"
-  # switch <-> real servers
-  veth_add sw p-rs1 rs1 eth0
-  veth_add sw p-rs2 rs2 eth0
-
-  ns_exec sw ip link add br0 type bridge stp_state 0 forward_delay 0
-  for n in p-d p-rs1 p-rs2; do ns_exec sw ip link set "$n" master br0; done
-  ns_exec sw ip link set br0 up
-
-  # client
-  ns_exec c ip addr add "$NAT_CLIENT/24" dev eth0
-  ns_exec c ip route add default via "$NAT_DIR_OUT"
-  host_if c eth0
+  lab_switch
+  lab_director_arms "${dargs[@]}"
+  lab_port rs1 eth0
+  lab_port rs2 eth0
   # real servers
-  ns_exec rs1 ip addr add "$NAT_RS1/24" dev eth0
-  ns_exec rs1 ip route add default via "$NAT_DIR_IN"
-  host_if rs1 eth0
-  ns_exec rs2 ip addr add "$NAT_RS2/24" dev eth0
-  ns_exec rs2 ip route add default via "$NAT_DIR_IN"
-  host_if rs2 eth0
-  # Frames rvs sends arrive on these ends; GRO on them lets a native-mode XDP redirect into
-  # the veth be delivered (harmless otherwise).
-  ns_exec c ethtool -K eth0 gro on >/dev/null 2>&1 || true
-  ns_exec sw ethtool -K p-d gro on >/dev/null 2>&1 || true
+  lab_host rs1 "$NAT_RS1" "$NAT_DIR_IN"
+  lab_host rs2 "$NAT_RS2" "$NAT_DIR_IN"
   # The director's kernel interfaces stay address-less: rvs answers ARP itself.
 
-  local mode="${RVS_XDP_MODE:-generic}"
-  cat >"$NAT_CONFIG" <<EOF
-[admin]
-socket = "$RVS_SOCK"
-
-[dataplane]
-# RVS_CORES="0,1" runs one poll loop per core (the veths have 2 queues each).
-cores = [${RVS_CORES:-}]
-
-[[interface]]
-name = "d-out"
-xdp_mode = "$mode"
-addresses = ["$NAT_DIR_OUT/24"]
-vips = ["$NAT_VIP"]
-
-[[interface]]
-name = "d-in"
-xdp_mode = "$mode"
-addresses = ["$NAT_DIR_IN/24"]
-EOF
+  {
+    rvs_conf_admin "$RVS_SOCK"
+    # RVS_CORES="0,1" runs one poll loop per core (the veths have 2 queues each).
+    printf '[dataplane]\ncores = [%s]\n\n' "${RVS_CORES:-}"
+    rvs_conf_iface d-out "$NAT_DIR_OUT/24" "$NAT_VIP"
+    rvs_conf_iface d-in "$NAT_DIR_IN/24"
+  } >"$NAT_CONFIG"
 
   if [ "$servers" = 1 ]; then
     start_http rs1 80 rs1

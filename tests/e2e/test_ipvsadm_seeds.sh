@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/e2e/test_seeds.sh: replays the ipvsadm command sequences of the seed articles
+# tests/e2e/test_ipvsadm_seeds.sh: replays the ipvsadm command sequences of the seed articles
 # (Chinese LVS tutorials: 000 yunweipai "LVS 相关软件以及命令", 003 "LvsTest", 004 "LVS技術知識詳解")
 # through rvsadm and compares rvs's listings with what ipvsadm printed there.
 #
@@ -22,15 +22,7 @@ SEEDS_CONFIG="$RUN_DIR/rvs-seeds.toml"
 ns_add d
 ns_add p
 veth_add d d-out p eth0
-cat >"$SEEDS_CONFIG" <<EOF
-[admin]
-socket = "$RVS_SOCK"
-
-[[interface]]
-name = "d-out"
-xdp_mode = "${RVS_XDP_MODE:-generic}"
-addresses = ["198.18.0.1/24"]
-EOF
+{ rvs_conf_admin "$RVS_SOCK"; rvs_conf_iface d-out 198.18.0.1/24; } >"$SEEDS_CONFIG"
 start_rvs "$SEEDS_CONFIG"
 
 HDR="IP Virtual Server version 1.2.1 (size=4096)"
