@@ -6,8 +6,8 @@ scapy on the test hosts).
       broadcast N who-has TARGET requests (0.2 s apart) and print "replies K MAC" (MAC of
       the first reply, or "-"); exit 0 if any reply came, 1 otherwise (like arping).
   listen IFACE IP --seconds S
-      count gratuitous ARPs for IP (sender IP == target IP == IP) for S seconds; print
-      "garps K MAC FIRST_MS" (MAC of the first, ms from start to the first, or "-").
+      print "listening" once the socket is open, then count gratuitous ARPs for IP (sender
+      IP == target IP == IP) for S seconds; print "garps K MAC FIRST_MS" (MAC of the first, ms from start to the first, or "-").
 
 Every frame goes out of, or is read on, IFACE of the namespace it runs in; nothing else.
 """
@@ -69,6 +69,10 @@ def ask(a):
 
 def listen(a):
     s = open_sock(a.iface)
+    # The caller waits for this line before it makes anything announce: on a loaded machine
+    # Python's start-up alone can outlast a fixed sleep, and GARPs sent before the socket
+    # exists are never heard.
+    print("listening", flush=True)
     ip = ipaddress.IPv4Address(a.ip).packed
     start = time.monotonic()
     end = start + a.seconds

@@ -85,7 +85,8 @@ case_c_master_announces() {
   local listen_c=$BG_PID
   bg rs1 garp-listen-rs1 "$PROBE" listen eth0 "$GW_VIP" --seconds 3
   local listen_rs1=$BG_PID
-  sleep 0.5
+  wait_until 10 grep -q '^listening' "$LOG_DIR/garp-listen-c.log" || { warn "client's GARP listener did not start"; return 1; }
+  wait_until 10 grep -q '^listening' "$LOG_DIR/garp-listen-rs1.log" || { warn "rs1's GARP listener did not start"; return 1; }
   local t0 t_neigh="" t_curl="" mac
   t0="$(now_ms)"
   rvsadm --role master
@@ -104,8 +105,8 @@ case_c_master_announces() {
   mac="$(lladdr c eth0 "$VIP")"
   assert_eq "$MAC_OUT" "$mac" "client's ARP entry for the VIP"
   assert_eq "$MAC_IN" "$(lladdr rs1 eth0 "$GW_VIP")" "rs1's ARP entry for the gateway VIP"
-  assert_match "$(cat "$LOG_DIR/garp-listen-c.log")" "^garps $REPEAT $MAC_OUT " "GARPs for the VIP heard by the client"
-  assert_match "$(cat "$LOG_DIR/garp-listen-rs1.log")" "^garps $REPEAT $MAC_IN " "GARPs for the gateway VIP heard by rs1"
+  assert_match "$(grep ^garps "$LOG_DIR/garp-listen-c.log")" "^garps $REPEAT $MAC_OUT " "GARPs for the VIP heard by the client"
+  assert_match "$(grep ^garps "$LOG_DIR/garp-listen-rs1.log")" "^garps $REPEAT $MAC_IN " "GARPs for the gateway VIP heard by rs1"
   assert_eq $((2 * REPEAT)) "$(counter gratuitous-arp-sent)" "gratuitous-arp-sent (2 VIPs x $REPEAT)"
   assert_true "ping of the VIP" ping_ok "$VIP"
   local out; out="$(curl_many c 4 "http://$VIP/")"
