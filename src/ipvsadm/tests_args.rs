@@ -770,13 +770,13 @@ fn rvs_commands() {
 
 #[test]
 fn rvs_commands_are_not_ipvsadm_options() {
-    // Only alone in front: elsewhere, and in a rules file, they are popt's unknown options.
+    // Only alone in front: elsewhere, and in a rules file, they are no option of ipvsadm's.
+    let tryhelp = ("Try `rvsadm -h' or 'rvsadm --help' for more information.".to_string(), 255);
     assert_eq!(err("-L --counters"), ("--counters: unknown option".into(), 255));
-    assert_eq!(err("--counters=1"), ("--counters=1: unknown option".into(), 255));
+    assert_eq!(err("--counters=1"), tryhelp.clone());
     for line in ["--counters", "--role master", "rvsadm --reload"] {
         let e = parse_restore_line_with(line, &names()).unwrap().unwrap_err();
-        let word = line.trim_start_matches("rvsadm ").split(' ').next().unwrap();
-        assert_eq!((e.message, e.exit_code), (format!("{word}: unknown option"), 255), "{line}");
+        assert_eq!((e.message, e.exit_code), tryhelp, "{line}");
     }
 }
 
