@@ -138,6 +138,14 @@ impl Rules {
             | Command::Restore
             | Command::Help
             | Command::Version
+            // rvs's status and HA commands: the admin server answers them.
+            | Command::Counters
+            | Command::Checks
+            | Command::Neighbours
+            | Command::Announced
+            | Command::Reload
+            | Command::Role(_)
+            | Command::Sysctl(_)
             // The sync daemons are not rules: Control::start_daemon.
             | Command::StartDaemon(_)
             | Command::StopDaemon(_) => {}

@@ -6,6 +6,7 @@ use crate::api::{ConnView, ServiceKey};
 use crate::control::Control;
 use crate::ipvsadm::args::{self, UsageError};
 use crate::ipvsadm::format;
+use crate::ipvsadm::restore::parse_restore_line;
 use std::sync::Mutex;
 
 /// One `--neighbours` row: interface, address, MAC ("-" while unresolved),
@@ -38,67 +39,27 @@ fn usage_err(e: UsageError) -> Response {
 }
 
 pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> Response {
-    // rvs's own read-only extensions, outside ipvsadm's option space.
-    match req.argv.first().map(String::as_str) {
-        Some("--counters") => {
-            let mut out = String::new();
-            for (k, v) in dp.counters() {
-                out.push_str(&format!("{k:<40} {v}\n"));
-            }
-            return Response::ok(out);
-        }
-        Some("--checks") => {
-            let mut out = format!(
-                "{:<24} {:<22} {:<8} {:<5} {:>5} {:>5} {:>8}  {}\n",
-                "Service", "RealServer", "Check", "State", "Fails", "Oks", "Since", "LastError"
-            );
-            for v in dp.checks() {
-                let svc = match v.service {
-                    ServiceKey::Addr { proto, addr, port } => {
-                        format!(
-                            "{} {addr}:{port}",
-                            if proto == crate::wire::ip_protocol::IPPROTO_TCP { "TCP" } else { "UDP" }
-                        )
-                    }
-                    ServiceKey::Fwmark(m) => format!("FWM {m}"),
-                };
-                out.push_str(&format!(
-                    "{:<24} {:<22} {:<8} {:<5} {:>5} {:>5} {:>7}s  {}\n",
-                    svc,
-                    format!("{}:{}", v.addr, v.port),
-                    v.kind,
-                    if v.up { "UP" } else { "DOWN" },
-                    v.failures,
-                    v.successes,
-                    v.since,
-                    v.last_error.as_deref().unwrap_or("-")
-                ));
-            }
-            return Response::ok(out);
-        }
-        Some("--reload") => {
-            return match dp.reload() {
-                Ok(msg) => Response::ok(msg),
-                Err(e) => Response::err(format!("rvs: reload refused, running rules kept: {e}"), 1),
-            }
-        }
-        Some("--role") => return role(ctl, &req.argv[1..]),
-        Some("--sysctl") => return sysctl(ctl, &req.argv[1..]),
-        Some("--announced") => return Response::ok(dp.announced()),
-        Some("--neighbours") => {
-            // The first three columns are as before; the state was added after them.
-            let mut out = format!("{:<16} {:<16} {:<17} {}\n", "Interface", "Address", "HWaddress", "State");
-            for (i, a, m, st) in dp.neighbours() {
-                out.push_str(&format!("{i:<16} {a:<16} {m:<17} {st}\n"));
-            }
-            return Response::ok(out);
-        }
-        _ => {}
-    }
     let cmd = match args::parse(&req.argv) {
         Ok(c) => c,
         Err(e) => return usage_err(e),
     };
+    match cmd {
+        // rvs's own commands ask the poll loops or the shared state, not the rules.
+        Command::Counters => counters(dp),
+        Command::Checks => checks(dp),
+        Command::Neighbours => neighbours(dp),
+        Command::Announced => Response::ok(dp.announced()),
+        Command::Reload => match dp.reload() {
+            Ok(msg) => Response::ok(msg),
+            Err(e) => Response::err(format!("rvs: reload refused, running rules kept: {e}"), 1),
+        },
+        Command::Role(arg) => role(ctl, arg.as_deref()),
+        Command::Sysctl(arg) => sysctl(ctl, arg.as_deref()),
+        ipvsadm => execute_ipvsadm(ctl, dp, ipvsadm, req.stdin.as_deref()),
+    }
+}
+
+fn execute_ipvsadm(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, cmd: Command, stdin: Option<&str>) -> Response {
     let mut ctl = ctl.lock().unwrap_or_else(|e| e.into_inner());
     match cmd {
         Command::Help => Response::ok(format::usage()),
@@ -126,7 +87,7 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
             Ok(()) => Response::ok(String::new()),
             Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
         },
-        Command::Restore => restore(&mut ctl, req.stdin.as_deref().unwrap_or("")),
+        Command::Restore => restore(&mut ctl, stdin.unwrap_or("")),
         Command::StartDaemon(d) => match ctl.start_daemon(&d) {
             Ok(()) => Response::ok(String::new()),
             Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
@@ -142,14 +103,61 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
     }
 }
 
+/// rvs extension `--counters`
+fn counters(dp: &dyn DataPlaneQuery) -> Response {
+    let mut out = String::new();
+    for (k, v) in dp.counters() {
+        out.push_str(&format!("{k:<40} {v}\n"));
+    }
+    Response::ok(out)
+}
+
+/// rvs extension `--checks`
+fn checks(dp: &dyn DataPlaneQuery) -> Response {
+    let mut out = format!(
+        "{:<24} {:<22} {:<8} {:<5} {:>5} {:>5} {:>8}  {}\n",
+        "Service", "RealServer", "Check", "State", "Fails", "Oks", "Since", "LastError"
+    );
+    for v in dp.checks() {
+        let svc = match v.service {
+            ServiceKey::Addr { proto, addr, port } => {
+                format!("{} {addr}:{port}", if proto == crate::wire::ip_protocol::IPPROTO_TCP { "TCP" } else { "UDP" })
+            }
+            ServiceKey::Fwmark(m) => format!("FWM {m}"),
+        };
+        out.push_str(&format!(
+            "{:<24} {:<22} {:<8} {:<5} {:>5} {:>5} {:>7}s  {}\n",
+            svc,
+            format!("{}:{}", v.addr, v.port),
+            v.kind,
+            if v.up { "UP" } else { "DOWN" },
+            v.failures,
+            v.successes,
+            v.since,
+            v.last_error.as_deref().unwrap_or("-")
+        ));
+    }
+    Response::ok(out)
+}
+
+/// rvs extension `--neighbours`. The first three columns are as before; the state was added
+/// after them.
+fn neighbours(dp: &dyn DataPlaneQuery) -> Response {
+    let mut out = format!("{:<16} {:<16} {:<17} {}\n", "Interface", "Address", "HWaddress", "State");
+    for (i, a, m, st) in dp.neighbours() {
+        out.push_str(&format!("{i:<16} {a:<16} {m:<17} {st}\n"));
+    }
+    Response::ok(out)
+}
+
 /// rvs extension `--role [master|backup]`: print or set the HA role. The poll
 /// loops pick a change up at their next batch.
-fn role(ctl: &Mutex<Control>, args: &[String]) -> Response {
+fn role(ctl: &Mutex<Control>, arg: Option<&str>) -> Response {
     use crate::pipeline::role::Role;
     let shared = ctl.lock().unwrap_or_else(|e| e.into_inner()).shared().clone();
-    match args {
-        [] => Response::ok(format!("{}\n", shared.ha.role())),
-        [r] => match Role::parse(r) {
+    match arg {
+        None => Response::ok(format!("{}\n", shared.ha.role())),
+        Some(r) => match Role::parse(r) {
             Some(role) => {
                 let was = shared.ha.role();
                 shared.ha.set_role(role);
@@ -158,7 +166,6 @@ fn role(ctl: &Mutex<Control>, args: &[String]) -> Response {
             }
             None => Response::err(format!("rvsadm: --role: '{r}' is not master or backup"), 2),
         },
-        _ => Response::err("rvsadm: --role takes at most one argument: master or backup".to_string(), 2),
     }
 }
 
@@ -166,12 +173,12 @@ fn role(ctl: &Mutex<Control>, args: &[String]) -> Response {
 /// net.ipv4.vs` shows and sets them. No argument lists them all; a bad name
 /// or value changes nothing and exits 2. The poll loops read the new value
 /// at their next batch.
-fn sysctl(ctl: &Mutex<Control>, args: &[String]) -> Response {
+fn sysctl(ctl: &Mutex<Control>, arg: Option<&str>) -> Response {
     use crate::ipvs::sysctl::{parse_assignment, Sysctl};
     let shared = ctl.lock().unwrap_or_else(|e| e.into_inner()).shared().clone();
-    match args {
-        [] => Response::ok(shared.sysctl.load().listing()),
-        [a] if a.contains('=') => match parse_assignment(a) {
+    match arg {
+        None => Response::ok(shared.sysctl.load().listing()),
+        Some(a) if a.contains('=') => match parse_assignment(a) {
             Ok((s, v)) => {
                 let was = shared.sysctl.load().get(s);
                 shared.sysctl.set(s, v);
@@ -180,11 +187,10 @@ fn sysctl(ctl: &Mutex<Control>, args: &[String]) -> Response {
             }
             Err(e) => Response::err(format!("rvsadm: --sysctl: {e}"), 2),
         },
-        [name] => match Sysctl::lookup(name) {
+        Some(name) => match Sysctl::lookup(name) {
             Ok(s) => Response::ok(format!("{} = {}\n", s.name(), shared.sysctl.load().get(s))),
             Err(e) => Response::err(format!("rvsadm: --sysctl: {e}"), 2),
         },
-        _ => Response::err("rvsadm: --sysctl takes at most one argument: NAME or NAME=VALUE".to_string(), 2),
     }
 }
 
@@ -194,7 +200,7 @@ fn restore(ctl: &mut Control, input: &str) -> Response {
     let mut cmds = Vec::new();
     let mut lines = Vec::new();
     for (n, line) in input.lines().enumerate() {
-        match args::parse_restore_line(line) {
+        match parse_restore_line(line) {
             None => {}
             Some(Err(e)) => return Response::err(format!("line {}: {}", n + 1, e.message), e.exit_code),
             Some(Ok(

@@ -76,4 +76,18 @@ pub enum Command {
     Help,
     /// `-v`
     Version,
+    /// rvs extension `--counters`: the data plane's counters.
+    Counters,
+    /// rvs extension `--checks`: the health checks' states.
+    Checks,
+    /// rvs extension `--neighbours`: the poll loops' ARP entries.
+    Neighbours,
+    /// rvs extension `--announced`: the VIP announcements and why.
+    Announced,
+    /// rvs extension `--reload`: re-read the configuration file.
+    Reload,
+    /// rvs extension `--role [master|backup]`: print or set the HA role.
+    Role(Option<String>),
+    /// rvs extension `--sysctl [NAME[=VALUE]]`: print or set IPVS's sysctls.
+    Sysctl(Option<String>),
 }

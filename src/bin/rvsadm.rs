@@ -2,38 +2,21 @@
 //!
 //! The socket is `--socket PATH`, else `$RVS_SOCKET`, else the `[admin]
 //! socket` of `--config FILE` (default /etc/rvs/rvs.toml when it exists),
-//! else /run/rvs/rvs.sock. Everything else is passed to the daemon as is,
+//! else /run/rvs/rvs.sock; both options are in `rvs::ipvsadm::rvs_options`. Everything else is passed to the daemon as is,
 //! but `-h`/`--help` and `-v`/`--version`, which answer without one: a
 //! newcomer reads the help before starting anything.
 //! Output to a closed pipe ends rvsadm by SIGPIPE, as it ends ipvsadm.
 
 use rvs::admin::protocol::{read_message, write_message, Request, Response};
+use rvs::ipvsadm::rvs_options::{take_client_options, ClientOptions, DEFAULT_CONFIG};
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 fn main() {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut socket = None;
-    let mut config = None;
     // rvsadm's own options come first, before ipvsadm's.
-    loop {
-        match argv.first().map(String::as_str) {
-            Some("--socket") if argv.len() > 1 => {
-                socket = Some(argv[1].clone());
-                argv.drain(..2);
-            }
-            Some(a) if a.starts_with("--socket=") => {
-                socket = Some(a["--socket=".len()..].to_string());
-                argv.remove(0);
-            }
-            Some("--config") if argv.len() > 1 => {
-                config = Some(argv[1].clone());
-                argv.drain(..2);
-            }
-            _ => break,
-        }
-    }
+    let ClientOptions { socket, config } = take_client_options(&mut argv);
     // The same parse and texts the daemon would use.
     match rvs::ipvsadm::args::parse(&argv) {
         Ok(rvs::api::command::Command::Help) => {
@@ -49,7 +32,7 @@ fn main() {
         _ => {}
     }
     let socket = socket.or_else(|| std::env::var("RVS_SOCKET").ok()).unwrap_or_else(|| {
-        let path = config.clone().unwrap_or_else(|| "/etc/rvs/rvs.toml".into());
+        let path = config.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
         match rvs::config::Config::load(&path) {
             Ok(c) => c.socket,
             Err(e) if config.is_some() => {

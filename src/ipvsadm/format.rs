@@ -9,7 +9,9 @@
 //! itself ([`NameDb`]) and never asks DNS, so an address without an
 //! /etc/hosts entry stays numeric.
 
-use super::args::PROGRAM;
+use super::PROGRAM;
+// Re-exported where the listings and the fuzz targets have always named it.
+pub use super::names::NameDb;
 use crate::api::command::ListFormat;
 use crate::api::{
     ConnView, DestView, IpvsError, LaddrView, MarkRule, ServiceKey, ServiceView, Timeouts, DEFAULT_SCHEDULER,
@@ -18,113 +20,6 @@ use crate::api::{
 use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-
-// ---------------------------------------------------------------------------
-// /etc/services and /etc/hosts
-// ---------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-struct ServEnt {
-    /// Official name first, then aliases.
-    names: Vec<String>,
-    port: u16,
-    proto: String,
-}
-
-#[derive(Debug, Clone)]
-struct HostEnt {
-    addr: Ipv4Addr,
-    /// Canonical name first, then aliases.
-    names: Vec<String>,
-}
-
-/// The two name files ipvsadm's resolver calls end up reading, loaded once.
-#[derive(Debug, Clone, Default)]
-pub struct NameDb {
-    services: Vec<ServEnt>,
-    hosts: Vec<HostEnt>,
-}
-
-fn proto_key(proto: u8) -> Option<&'static str> {
-    match proto {
-        IPPROTO_TCP => Some("tcp"),
-        IPPROTO_UDP => Some("udp"),
-        IPPROTO_SCTP => Some("sctp"),
-        _ => None,
-    }
-}
-
-impl NameDb {
-    /// No names at all: everything stays numeric.
-    pub fn empty() -> Self {
-        NameDb::default()
-    }
-
-    /// /etc/services and /etc/hosts of this system; a missing or unreadable
-    /// file simply contributes no names.
-    pub fn system() -> Self {
-        let services = std::fs::read_to_string("/etc/services").unwrap_or_default();
-        let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-        NameDb::from_text(&services, &hosts)
-    }
-
-    /// Build from the text of an /etc/services and an /etc/hosts.
-    pub fn from_text(services: &str, hosts: &str) -> Self {
-        let strip = |l: &str| l.split('#').next().unwrap_or("").to_string();
-        let mut db = NameDb::default();
-        for line in services.lines().map(strip) {
-            let mut f = line.split_whitespace();
-            let (Some(name), Some(pp)) = (f.next(), f.next()) else {
-                continue;
-            };
-            let Some((port, proto)) = pp.split_once('/') else {
-                continue;
-            };
-            let Ok(port) = port.parse::<u16>() else {
-                continue;
-            };
-            let mut names = vec![name.to_string()];
-            names.extend(f.map(String::from));
-            db.services.push(ServEnt { names, port, proto: proto.to_ascii_lowercase() });
-        }
-        for line in hosts.lines().map(strip) {
-            let mut f = line.split_whitespace();
-            let (Some(addr), Some(_)) = (f.next(), f.clone().next()) else {
-                continue;
-            };
-            // IPv6 lines are of no use to an IPv4-only director.
-            let Ok(addr) = addr.parse::<Ipv4Addr>() else {
-                continue;
-            };
-            db.hosts.push(HostEnt { addr, names: f.map(String::from).collect() });
-        }
-        db
-    }
-
-    /// getservbyname(name, proto): official names and aliases.
-    pub fn name_to_port(&self, name: &str, proto: u8) -> Option<u16> {
-        let p = proto_key(proto)?;
-        self.services.iter().find(|s| s.proto == p && s.names.iter().any(|n| n == name)).map(|s| s.port)
-    }
-
-    /// getservbyport(port, proto): the official name of the first entry.
-    pub fn port_to_name(&self, port: u16, proto: u8) -> Option<&str> {
-        let p = proto_key(proto)?;
-        self.services.iter().find(|s| s.proto == p && s.port == port).map(|s| s.names[0].as_str())
-    }
-
-    /// gethostbyname() through the files backend: names compare without
-    /// regard to case; the first line wins.
-    pub fn name_to_addr(&self, name: &str) -> Option<Ipv4Addr> {
-        self.hosts.iter().find(|h| h.names.iter().any(|n| n.eq_ignore_ascii_case(name))).map(|h| h.addr)
-    }
-
-    /// gethostbyaddr() through the files backend: the canonical name of the
-    /// first line with this address.
-    pub fn addr_to_name(&self, addr: Ipv4Addr) -> Option<&str> {
-        self.hosts.iter().find(|h| h.addr == addr).map(|h| h.names[0].as_str())
-    }
-}
 
 /// The database a listing needs: numeric output never reads the files.
 fn names_for(numeric: bool) -> NameDb {
@@ -614,10 +509,17 @@ pub fn version() -> String {
     format!("{PROGRAM} v1.31 2019/12/24 (compiled with rvs and IPVS v{IPVS_VERSION})\n")
 }
 
-/// `-h`: ipvsadm 1.31's usage text with rvs's name, plus `--fullnat`,
-/// DPVS's local address commands (`-P|-Q|-G`, `-z`) and rvs's mark rule
-/// commands (`--add-mark|--del-mark|--list-marks`, `--any-proto`).
+/// `-h`: ipvsadm's usage text, then rvs's own commands and rvsadm's own
+/// options ([`super::rvs_options::help`]).
 pub fn usage() -> String {
+    ipvsadm_usage() + &super::rvs_options::help()
+}
+
+/// ipvsadm 1.31's usage text with rvs's name, plus `--fullnat`, DPVS's local
+/// address commands (`-P|-Q|-G`, `-z`) and rvs's mark rule commands
+/// (`--add-mark|--del-mark|--list-marks`, `--any-proto`), which belong to
+/// ipvsadm's option table.
+pub fn ipvsadm_usage() -> String {
     let p = PROGRAM;
     let mut s = version();
     let _ = write!(
@@ -1111,7 +1013,29 @@ mod tests {
         ));
         assert!(u.contains("\n  --masquerading -m                   masquerading (NAT)\n  --fullnat  "));
         assert!(u.contains("                                      the default scheduler is wlc.\n"));
-        assert!(u.ends_with("  --mcast-ttl ttl                     Multicast TTL (default=1)\n"));
+        assert!(ipvsadm_usage().ends_with("  --mcast-ttl ttl                     Multicast TTL (default=1)\n"));
+        assert!(u.starts_with(&ipvsadm_usage()), "ipvsadm's text first, unchanged");
+    }
+
+    #[test]
+    fn usage_ends_with_rvs_commands_and_options() {
+        let rvs = &usage()[ipvsadm_usage().len()..];
+        print!("{rvs}");
+        assert_eq!(
+            rvs,
+            "rvs Commands (alone on the command line):\n\
+             \x20 --counters                          the data plane's counters (drops by reason)\n\
+             \x20 --checks                            the health checks' states\n\
+             \x20 --neighbours                        the poll loops' ARP entries and their states\n\
+             \x20 --announced                         the VIPs announced to the network, and why\n\
+             \x20 --reload                            re-read the config file (refused whole if bad)\n\
+             \x20 --role [master|backup]              print or set the HA role\n\
+             \x20 --sysctl [name[=value]]             print or set IPVS's sysctls\n\
+             rvsadm Options (before the command):\n\
+             \x20 --socket path                       rvs's admin socket (else $RVS_SOCKET,\n\
+             \x20                                     else the [admin] socket of --config)\n\
+             \x20 --config file                       config file (default=/etc/rvs/rvs.toml)\n"
+        );
     }
 
     #[test]

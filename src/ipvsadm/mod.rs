@@ -1,3 +1,21 @@
-//! ipvsadm compatibility: command-line syntax, listings and the save format.
+//! ipvsadm compatibility: command-line syntax, listings and the save format, and rvs's own
+//! commands beside them. [`args`] is the parser's entry; the files below it follow ipvsadm.c.
 pub mod args;
+mod check;
+mod collect;
+mod error;
 pub mod format;
+mod legality;
+mod mark_rule;
+pub mod names;
+mod options;
+mod popt;
+pub mod restore;
+pub mod rvs_options;
+mod values;
+
+#[cfg(test)]
+mod tests_args;
+
+/// The program name used in "Try ..." and usage texts.
+pub const PROGRAM: &str = "rvsadm";
