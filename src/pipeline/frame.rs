@@ -115,3 +115,36 @@ impl<'a> Frame<'a> {
         ipv4::Header::new_unchecked(self.l3_bytes_mut())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ip_protocol::IPPROTO_UDP;
+
+    /// UDP 198.18.0.1:40002 > 198.18.0.2:5353 "hi\n" (captured; see wire/captured.rs),
+    /// padded to Ethernet's 60 bytes as a NIC delivers it.
+    fn padded_udp() -> [u8; 64] {
+        let mut b = [0u8; 64];
+        b[..45].copy_from_slice(&[
+            0x02, 0x00, 0x00, 0x00, 0x0b, 0x02, 0x02, 0x00, 0x00, 0x00, 0x0a, 0x01, 0x08, 0x00, 0x45, 0x00, 0x00, 0x1f,
+            0xbd, 0x9c, 0x40, 0x00, 0x40, 0x11, 0xf1, 0x09, 0xc6, 0x12, 0x00, 0x01, 0xc6, 0x12, 0x00, 0x02, 0x9c, 0x42,
+            0x14, 0xe9, 0x00, 0x0b, 0x50, 0x1b, 0x68, 0x69, 0x0a,
+        ]);
+        b
+    }
+
+    #[test]
+    fn records_offsets_and_trims_padding() {
+        let mut b = padded_udp();
+        let mut f = Frame::new(&mut b, 60, 3);
+        assert_eq!((f.family, f.l3, f.ingress, f.eth_src()), (Family::Link, 14, 3, [2, 0, 0, 0, 0x0a, 1]));
+        f.parsed_ipv4(20, 31, IPPROTO_UDP);
+        assert_eq!((f.family, f.l4, f.len, f.proto, f.l3_len()), (Family::Ipv4, 34, 45, IPPROTO_UDP, 31));
+        assert_eq!(&f.l4_bytes()[..4], &[0x9c, 0x42, 0x14, 0xe9]);
+        assert_eq!((f.ipv4().src(), f.ipv4().dst()), (0xc612_0001, 0xc612_0002));
+        f.ipv4_mut().set_dst(0xc612_010b);
+        assert_eq!(f.bytes()[30..34], [0xc6, 0x12, 0x01, 0x0b]);
+        assert_eq!(f.bytes().len(), 45);
+        assert_eq!(f.buffer_mut().len(), 64, "the whole buffer, for frames that grow");
+    }
+}
