@@ -7,11 +7,12 @@
 //! `garp_master_refresh` seconds if set (keepalived's semantics). Only loop 0
 //! announces, so the count on the wire is the configured one.
 
+use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::net::iface::Interfaces;
 use crate::net::IfaceId;
 use crate::wire::arp;
-use crate::wire::ethernet::{self, Mac, BROADCAST};
+use crate::wire::ethernet::{Mac, BROADCAST};
 
 /// Send an ARP request for `ip` out of `iface` (broadcast, or unicast to
 /// re-confirm a known MAC).
@@ -40,15 +41,9 @@ impl Director {
         !self.ifaces.is_local(ip) && (self.services.is_vip(ip) || self.ifaces.0.iter().any(|i| i.vips.contains(&ip)))
     }
 
-    pub(super) fn arp(
-        &mut self,
-        now_ms: u64,
-        ingress: IfaceId,
-        buf: &mut [u8],
-        len: &mut usize,
-        tx: &mut impl Transmit,
-    ) -> Verdict {
-        let Some(p) = arp::Packet::new_checked(&buf[ethernet::HEADER_LEN..*len]) else {
+    pub(super) fn arp(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
+        let ingress = f.ingress;
+        let Some(p) = arp::Packet::new_checked(f.l3_bytes()) else {
             return Verdict::Drop(Reason::BadArp);
         };
         let (op, sha, spa, tpa) = (p.op(), p.sender_mac(), p.sender_ip(), p.target_ip());
@@ -76,7 +71,7 @@ impl Director {
                 return Verdict::Drop(Reason::BackupRole);
             }
             let my_mac = self.ifaces.get(ingress).mac;
-            *len = arp::build_frame(buf, &sha, arp::OP_REPLY, &my_mac, tpa, &sha, spa);
+            f.len = arp::build_frame(f.buffer_mut(), &sha, arp::OP_REPLY, &my_mac, tpa, &sha, spa);
             self.count(Reason::ArpReplied);
             return Verdict::Forward(ingress);
         }

@@ -1,6 +1,12 @@
 //! Leaving the director: route, resolve the next hop's MAC (holding the
 //! packet while ARP runs), write the Ethernet header.
+//!
+//! These take the outgoing frame's bytes (`pkt`: exactly the frame, the IPv4
+//! packet after a 14-byte Ethernet header), not a [`Frame`]: they send frames
+//! the director built itself (ICMP errors, fragments) as well as received
+//! ones. An IPv6 path would pass its ethertype down to `send_via`.
 
+use super::frame::Frame;
 use super::{arp, Director, Reason, Transmit, Verdict};
 use crate::net::neighbour::Resolution;
 use crate::net::IfaceId;
@@ -9,17 +15,10 @@ use crate::wire::icmp;
 use crate::wire::ipv4::{self, Header};
 
 impl Director {
-    /// Send the IPv4 packet in `buf[14..len]` towards `dst` (routed).
-    pub(super) fn route_out(
-        &mut self,
-        now_ms: u64,
-        dst: u32,
-        buf: &mut [u8],
-        len: usize,
-        tx: &mut impl Transmit,
-    ) -> Verdict {
+    /// Send the IPv4 packet in `pkt[ETH..]` towards `dst` (routed).
+    pub(super) fn route_out(&mut self, now_ms: u64, dst: u32, pkt: &mut [u8], tx: &mut impl Transmit) -> Verdict {
         match self.routes.lookup(dst) {
-            Some(nh) => self.send_via(now_ms, nh.iface, nh.addr, buf, len, tx),
+            Some(nh) => self.send_via(now_ms, nh.iface, nh.addr, pkt, tx),
             None => Verdict::Drop(Reason::NoRoute),
         }
     }
@@ -30,27 +29,26 @@ impl Director {
         now_ms: u64,
         iface: IfaceId,
         nexthop: u32,
-        buf: &mut [u8],
-        len: usize,
+        pkt: &mut [u8],
         tx: &mut impl Transmit,
     ) -> Verdict {
         let my_mac = self.ifaces.get(iface).mac;
         match self.neigh.resolve(iface, nexthop, now_ms) {
             Resolution::Ready(mac) => {
-                ethernet::write_header(buf, &mac, &my_mac, ethernet::ETHERTYPE_IPV4);
+                ethernet::write_header(pkt, &mac, &my_mac, ethernet::ETHERTYPE_IPV4);
                 Verdict::Forward(iface)
             }
             Resolution::ReadyProbe(mac) => {
                 arp::send_request(&self.ifaces, iface, nexthop, &mac, tx);
-                ethernet::write_header(buf, &mac, &my_mac, ethernet::ETHERTYPE_IPV4);
+                ethernet::write_header(pkt, &mac, &my_mac, ethernet::ETHERTYPE_IPV4);
                 Verdict::Forward(iface)
             }
             r @ (Resolution::HoldAndRequest | Resolution::Hold) => {
                 if r == Resolution::HoldAndRequest {
                     arp::send_request(&self.ifaces, iface, nexthop, &BROADCAST, tx);
                 }
-                ethernet::write_header(buf, &BROADCAST, &my_mac, ethernet::ETHERTYPE_IPV4);
-                if self.neigh.hold(iface, nexthop, &buf[..len]) {
+                ethernet::write_header(pkt, &BROADCAST, &my_mac, ethernet::ETHERTYPE_IPV4);
+                if self.neigh.hold(iface, nexthop, pkt) {
                     self.count(Reason::Held);
                     Verdict::Consumed
                 } else {
@@ -67,68 +65,63 @@ impl Director {
 impl Director {
     /// Would an IPv4 packet of `ip_len` bytes, grown by `extra`, overflow
     /// `iface`? Then the path MTU to report (what the original may carry).
+    #[inline]
     pub(super) fn too_big(&self, iface: IfaceId, ip_len: usize, extra: usize) -> Option<u16> {
         let mtu = self.ifaces.get(iface).mtu as usize;
         (ip_len + extra > mtu).then(|| (mtu - extra) as u16)
     }
 
-    /// The original packet in `buf` does not fit: with DF its sender gets
+    /// The original packet in `f` does not fit: with DF its sender gets
     /// "fragmentation needed" with `mtu` (as IPVS's ensure_mtu_is_adequate
     /// does); without DF the caller fragments.
     pub(super) fn refuse_too_big(
         &mut self,
         now_ms: u64,
-        ingress: IfaceId,
-        buf: &[u8],
-        len: usize,
+        f: &Frame,
         mtu: u16,
         tx: &mut impl Transmit,
     ) -> Option<Verdict> {
-        let df = Header::new_unchecked(&buf[ETH..len]).dont_fragment();
-        if !df {
+        if !f.ipv4().dont_fragment() {
             return None;
         }
-        self.send_icmp_error(now_ms, ingress, buf, len, icmp::DEST_UNREACHABLE, icmp::CODE_FRAG_NEEDED, mtu, tx);
+        self.send_icmp_error(now_ms, f, icmp::DEST_UNREACHABLE, icmp::CODE_FRAG_NEEDED, mtu, tx);
         self.count(Reason::IcmpFragNeededSent);
         Some(Verdict::Drop(Reason::TooBig))
     }
 
     /// Send to `nexthop`, fragmenting when the packet exceeds the MTU (its DF
     /// is clear: callers refused DF packets earlier).
+    #[inline]
     pub(super) fn send_ip(
         &mut self,
         now_ms: u64,
         iface: IfaceId,
         nexthop: u32,
-        buf: &mut [u8],
-        len: usize,
+        pkt: &mut [u8],
         tx: &mut impl Transmit,
     ) -> Verdict {
         let mtu = self.ifaces.get(iface).mtu as usize;
-        if len - ETH <= mtu {
-            return self.send_via(now_ms, iface, nexthop, buf, len, tx);
+        if pkt.len() - ETH <= mtu {
+            return self.send_via(now_ms, iface, nexthop, pkt, tx);
         }
-        self.fragment(now_ms, iface, nexthop, buf, len, mtu, tx)
+        self.fragment(now_ms, iface, nexthop, pkt, mtu, tx)
     }
 
-    /// RFC 791 fragmentation of the packet in `buf`: each fragment is built in
+    /// RFC 791 fragmentation of the packet in `pkt`: each fragment is built in
     /// scratch memory and handed to `tx`.
-    #[allow(clippy::too_many_arguments)]
     fn fragment(
         &mut self,
         now_ms: u64,
         iface: IfaceId,
         nexthop: u32,
-        buf: &[u8],
-        len: usize,
+        pkt: &[u8],
         mtu: usize,
         tx: &mut impl Transmit,
     ) -> Verdict {
-        let (ihl, base, more) = {
-            let h = Header::new_unchecked(&buf[ETH..len]);
-            (h.header_len(), h.flags_frag() & ipv4::FRAG_OFFSET_MASK, h.flags_frag() & ipv4::FLAG_MF != 0)
-        };
-        let payload = &buf[ETH + ihl..len];
+        let h = Header::new_unchecked(&pkt[ETH..]);
+        let (ihl, base, more) =
+            (h.header_len(), h.flags_frag() & ipv4::FRAG_OFFSET_MASK, h.flags_frag() & ipv4::FLAG_MF != 0);
+        let (header, payload) = (h.header(), h.payload());
         let step = (mtu - ihl) & !7;
         if step == 0 {
             return Verdict::Drop(Reason::TooBig);
@@ -139,16 +132,13 @@ impl Director {
             let chunk = step.min(payload.len() - off);
             let last = off + chunk == payload.len();
             let n = ETH + ihl + chunk;
-            scratch[ETH..ETH + ihl].copy_from_slice(&buf[ETH..ETH + ihl]);
+            scratch[ETH..ETH + ihl].copy_from_slice(header);
             scratch[ETH + ihl..n].copy_from_slice(&payload[off..off + chunk]);
             let flags = base + (off / 8) as u16 | if !last || more { ipv4::FLAG_MF } else { 0 };
-            let ip = &mut scratch[ETH..n];
-            ip[2..4].copy_from_slice(&((ihl + chunk) as u16).to_be_bytes());
-            ip[6..8].copy_from_slice(&flags.to_be_bytes());
-            ip[10..12].fill(0);
-            let c = crate::wire::Checksum::new().add_bytes(&ip[..ihl]).finish();
-            ip[10..12].copy_from_slice(&c.to_be_bytes());
-            if let Verdict::Forward(i) = self.send_via(now_ms, iface, nexthop, &mut scratch, n, tx) {
+            let mut fh = Header::new_unchecked(&mut scratch[ETH..n]);
+            fh.set_total_len((ihl + chunk) as u16);
+            fh.set_flags_frag(flags);
+            if let Verdict::Forward(i) = self.send_via(now_ms, iface, nexthop, &mut scratch[..n], tx) {
                 tx.send(i, &scratch[..n]);
             }
             self.count(Reason::Fragments);

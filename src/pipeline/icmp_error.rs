@@ -5,17 +5,17 @@
 //! right, and the error goes to the other side. Errors about nothing rvs
 //! tracks are counted and dropped, unless schedule_icmp schedules them.
 
+use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::{FlowKey, Side};
-use crate::net::IfaceId;
-use crate::wire::ethernet::HEADER_LEN as ETH;
 use crate::wire::icmp;
 use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
-use crate::wire::ipv4::Header;
-use crate::wire::l4::Ports;
+use crate::wire::ipv4::{self, Header};
+use crate::wire::l4::{self, Ports};
 
-/// Where the quoted (inner) packet sits in the frame.
+/// Where the quoted (inner) packet sits in the frame (`off`: from the
+/// frame's start), and what it says.
 struct Quoted {
     off: usize,
     ihl: usize,
@@ -26,18 +26,20 @@ struct Quoted {
     dport: u16,
 }
 
-fn parse_quoted(buf: &[u8], len: usize) -> Option<Quoted> {
-    let outer_ihl = Header::new_unchecked(&buf[ETH..len]).header_len();
-    let off = ETH + outer_ihl + icmp::HEADER_LEN;
-    let q = buf.get(off..len)?;
-    if q.len() < 20 || q[0] >> 4 != 4 {
-        return None;
-    }
-    let ihl = (q[0] & 0x0f) as usize * 4;
-    if ihl < 20 || q.len() < ihl + 8 {
+/// The packet an ICMP error quotes: an IPv4 header (its lengths and checksum
+/// may not hold: it may be cut short) and at least the 8 bytes of TCP or UDP
+/// header with the ports.
+fn parse_quoted(f: &Frame) -> Option<Quoted> {
+    let off = f.l4 + icmp::field::PAYLOAD;
+    let q = f.bytes().get(off..)?;
+    if q.len() < ipv4::MIN_HEADER_LEN {
         return None;
     }
     let h = Header::new_unchecked(q);
+    let ihl = h.header_len();
+    if h.version() != ipv4::VERSION || ihl < ipv4::MIN_HEADER_LEN || q.len() < ihl + l4::field::QUOTED_LEN {
+        return None;
+    }
     let proto = h.protocol();
     if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
         return None;
@@ -48,8 +50,8 @@ fn parse_quoted(buf: &[u8], len: usize) -> Option<Quoted> {
 
 /// Rewrite the quoted packet's source or destination (address and port),
 /// keeping its IP checksum and, where quoted, its L4 checksum right.
-fn rewrite_quoted(buf: &mut [u8], len: usize, q: &Quoted, src: Option<(u32, u16)>, dst: Option<(u32, u16)>) {
-    let inner = &mut buf[q.off..len];
+fn rewrite_quoted(f: &mut Frame, q: &Quoted, src: Option<(u32, u16)>, dst: Option<(u32, u16)>) {
+    let inner = &mut f.bytes_mut()[q.off..];
     let (head, l4) = inner.split_at_mut(q.ihl);
     let mut h = Header::new_unchecked(head);
     let Some(mut p) = Ports::new_quoted(l4, q.proto) else {
@@ -70,16 +72,9 @@ fn rewrite_quoted(buf: &mut [u8], len: usize, q: &Quoted, src: Option<(u32, u16)
 }
 
 impl Director {
-    pub(super) fn icmp_error(
-        &mut self,
-        now_ms: u64,
-        ingress: IfaceId,
-        buf: &mut [u8],
-        len: &mut usize,
-        tx: &mut impl Transmit,
-    ) -> Verdict {
-        let n = *len;
-        let Some(q) = parse_quoted(buf, n) else {
+    pub(super) fn icmp_error(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
+        let ip_len = f.l3_len();
+        let Some(q) = parse_quoted(f) else {
             return Verdict::Drop(Reason::IcmpErrorUnrelated);
         };
         // The quoted packet went out from the director; its reverse is the
@@ -87,14 +82,14 @@ impl Director {
         let key = FlowKey { saddr: q.dst, daddr: q.src, sport: q.dport, dport: q.sport, proto: q.proto };
         let (id, side) = match self.conns.lookup(&key) {
             Some(found) => found,
-            None if self.sysctl.schedule_icmp() => match self.schedule_for_icmp(now_ms, key, n - ETH) {
+            None if self.sysctl.schedule_icmp() => match self.schedule_for_icmp(now_ms, key, ip_len) {
                 Ok(id) => (id, Side::In),
                 Err(v) => return v,
             },
             None => return Verdict::Drop(Reason::IcmpErrorUnrelated),
         };
         if side == Side::Out {
-            if let Err(r) = self.reply_interface_check(ingress, id) {
+            if let Err(r) = self.reply_interface_check(f.ingress, id) {
                 return Verdict::Drop(r);
             }
         }
@@ -103,17 +98,17 @@ impl Director {
             (c.fwd, c.caddr, c.cport, c.vaddr, c.vport, c.daddr, c.dport, c.laddr, c.lport);
         if let Some(s) = &c.svc {
             match side {
-                Side::In => s.stats.inbound(self.worker, n - ETH),
-                Side::Out => s.stats.outbound(self.worker, n - ETH),
+                Side::In => s.stats.inbound(self.worker, ip_len),
+                Side::Out => s.stats.outbound(self.worker, ip_len),
             }
         }
         self.count(Reason::IcmpErrorForwarded);
         if matches!((side, fwd), (Side::In, FwdMethod::Route | FwdMethod::Tunnel)) {
             // DR and TUN: the real server sent as the VIP; the error goes on
             // untouched, by the connection's own method.
-            return self.to_real_server(now_ms, ingress, id, buf, len, tx);
+            return self.to_real_server(now_ms, id, f, tx);
         }
-        if let Err(v) = self.forward_ttl(now_ms, ingress, buf, n, tx) {
+        if let Err(v) = self.forward_ttl(now_ms, f, tx) {
             return v;
         }
         // Each leg's addresses: what the real server sent (or was sent) and
@@ -123,29 +118,30 @@ impl Director {
         let dst = match (side, fwd) {
             // From the client's side about a reply we sent it: on to the real server.
             (Side::In, FwdMethod::Masq) => {
-                Header::new_unchecked(&mut buf[ETH..n]).set_dst(daddr);
-                rewrite_quoted(buf, n, &q, Some((daddr, dport)), None);
+                f.ipv4_mut().set_dst(daddr);
+                rewrite_quoted(f, &q, Some((daddr, dport)), None);
                 daddr
             }
             (Side::In, FwdMethod::FullNat) => {
-                let mut h = Header::new_unchecked(&mut buf[ETH..n]);
+                let mut h = f.ipv4_mut();
                 h.set_src(laddr);
                 h.set_dst(daddr);
-                rewrite_quoted(buf, n, &q, Some((daddr, dport)), Some(server_src));
+                rewrite_quoted(f, &q, Some((daddr, dport)), Some(server_src));
                 daddr
             }
             // From the real server's side about a request we forwarded: to the client.
             (Side::Out, FwdMethod::Masq | FwdMethod::FullNat) => {
-                let mut h = Header::new_unchecked(&mut buf[ETH..n]);
+                let mut h = f.ipv4_mut();
                 h.set_src(vaddr);
                 h.set_dst(caddr);
-                rewrite_quoted(buf, n, &q, Some((caddr, cport)), Some((vaddr, vport)));
+                rewrite_quoted(f, &q, Some((caddr, cport)), Some((vaddr, vport)));
                 caddr
             }
             _ => return Verdict::Drop(Reason::MethodUnsupported),
         };
-        self.finish_icmp(buf, n);
-        self.route_out(now_ms, dst, buf, n, tx)
+        // The ICMP checksum covers the quoted bytes: recompute it whole.
+        icmp::fill_checksum(f.l4_bytes_mut());
+        self.route_out(now_ms, dst, f.bytes_mut(), tx)
     }
 
     /// schedule_icmp (ip_vs_in_icmp): an error from a client about a reply
@@ -160,11 +156,5 @@ impl Director {
             Verdict::Drop(Reason::NoService | Reason::LocalNoService) => Verdict::Drop(Reason::IcmpErrorUnrelated),
             v => v,
         })
-    }
-
-    /// The ICMP checksum covers the quoted bytes: recompute it whole.
-    fn finish_icmp(&self, buf: &mut [u8], len: usize) {
-        let ihl = Header::new_unchecked(&buf[ETH..len]).header_len();
-        icmp::fill_checksum(&mut buf[ETH + ihl..len]);
     }
 }

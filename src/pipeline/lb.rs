@@ -4,6 +4,7 @@
 //! track its state, count it, and hand the packet to its forwarding method's
 //! transmitter.
 
+use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::api::ServiceKey;
@@ -13,11 +14,8 @@ use crate::ipvs::sched::SchedInput;
 use crate::ipvs::service::{Service, ServiceRuntime};
 use crate::ipvs::state::{tcp_transition, ConnState, Direction};
 use crate::ipvs::xmit::{dr, fullnat, nat, tun};
-use crate::net::IfaceId;
-use crate::wire::ethernet::HEADER_LEN as ETH;
 use crate::wire::icmp;
-use crate::wire::ip_protocol::IPPROTO_TCP;
-use crate::wire::ipv4::Header;
+use crate::wire::ip_protocol::{IPPROTO_IPIP, IPPROTO_TCP};
 use crate::wire::l4::{Malformed as L4Malformed, Ports, TCP_ACK, TCP_RST, TCP_SYN};
 use std::sync::Arc;
 
@@ -34,18 +32,10 @@ pub(super) struct Flow {
 }
 
 impl Director {
-    pub(super) fn load_balance(
-        &mut self,
-        now_ms: u64,
-        ingress: IfaceId,
-        buf: &mut [u8],
-        len: &mut usize,
-        tx: &mut impl Transmit,
-    ) -> Verdict {
+    pub(super) fn load_balance(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
         let flow = {
-            let h = Header::new_unchecked(&buf[ETH..*len]);
-            let proto = h.protocol();
-            let p = match Ports::parse(h.payload(), proto) {
+            let proto = f.proto;
+            let p = match Ports::parse(f.l4_bytes(), proto) {
                 Ok(p) => p,
                 Err(e) => {
                     return Verdict::Drop(match e {
@@ -55,18 +45,18 @@ impl Director {
                     })
                 }
             };
+            let h = f.ipv4();
             Flow {
                 key: FlowKey { saddr: h.src(), daddr: h.dst(), sport: p.src_port(), dport: p.dst_port(), proto },
                 tcp_flags: p.tcp_flags(),
-                ip_len: h.total_len(),
+                ip_len: f.l3_len(),
             }
         };
         let is_syn = flow.key.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
 
         let found = self.conns.lookup(&flow.key);
         if let Some((id, Side::Out)) = found {
-            let eth_src = [buf[6], buf[7], buf[8], buf[9], buf[10], buf[11]];
-            if let Err(r) = self.reply_source_check(ingress, id, &eth_src) {
+            if let Err(r) = self.reply_source_check(f.ingress, id, &f.eth_src()) {
                 return Verdict::Drop(r);
             }
         }
@@ -138,8 +128,8 @@ impl Director {
             }
         }
         match side {
-            Side::In => self.to_real_server(now_ms, ingress, id, buf, len, tx),
-            Side::Out => self.to_client(now_ms, ingress, id, buf, *len, tx),
+            Side::In => self.to_real_server(now_ms, id, f, tx),
+            Side::Out => self.to_client(now_ms, id, f, tx),
         }
     }
 
@@ -417,36 +407,19 @@ impl Director {
 
     /// Forwarding routers decrement TTL; an expiring packet earns its sender
     /// an ICMP time exceeded.
-    pub(super) fn forward_ttl(
-        &mut self,
-        now_ms: u64,
-        ingress: IfaceId,
-        buf: &mut [u8],
-        len: usize,
-        tx: &mut impl Transmit,
-    ) -> Result<(), Verdict> {
-        let mut h = Header::new_unchecked(&mut buf[ETH..len]);
-        if h.ttl() <= 1 {
-            self.send_icmp_error(now_ms, ingress, buf, len, icmp::TIME_EXCEEDED, icmp::CODE_TTL_EXCEEDED, 0, tx);
+    pub(super) fn forward_ttl(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Result<(), Verdict> {
+        if f.ipv4().ttl() <= 1 {
+            self.send_icmp_error(now_ms, f, icmp::TIME_EXCEEDED, icmp::CODE_TTL_EXCEEDED, 0, tx);
             return Err(Verdict::Drop(Reason::TtlExceeded));
         }
-        h.decrement_ttl();
+        f.ipv4_mut().decrement_ttl();
         Ok(())
     }
 
     /// Client to real server, by the connection's forwarding method. The MTU
     /// is checked before any rewrite, so an ICMP "fragmentation needed"
     /// quotes the packet as its sender sent it.
-    pub(super) fn to_real_server(
-        &mut self,
-        now_ms: u64,
-        ingress: IfaceId,
-        id: u32,
-        buf: &mut [u8],
-        len_io: &mut usize,
-        tx: &mut impl Transmit,
-    ) -> Verdict {
-        let len = *len_io;
+    pub(super) fn to_real_server(&mut self, now_ms: u64, id: u32, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
         let c = self.conns.get(id);
         let (fwd, proto, daddr, dport, laddr, lport) = (c.fwd, c.proto, c.daddr, c.dport, c.laddr, c.lport);
         let Some(nh) = self.routes.lookup(daddr) else {
@@ -457,34 +430,36 @@ impl Director {
             return Verdict::Drop(Reason::NoRoute);
         }
         let extra = if fwd == FwdMethod::Tunnel { tun::OUTER_LEN } else { 0 };
-        if let Some(mtu) = self.too_big(nh.iface, len - ETH, extra) {
-            if let Some(v) = self.refuse_too_big(now_ms, ingress, buf, len, mtu, tx) {
+        if let Some(mtu) = self.too_big(nh.iface, f.l3_len(), extra) {
+            if let Some(v) = self.refuse_too_big(now_ms, f, mtu, tx) {
                 return v;
             }
         }
         match fwd {
             FwdMethod::Masq => {
-                if let Err(v) = self.forward_ttl(now_ms, ingress, buf, len, tx) {
+                if let Err(v) = self.forward_ttl(now_ms, f, tx) {
                     return v;
                 }
-                nat::request(&mut buf[ETH..len], proto, daddr, dport);
-                self.send_ip(now_ms, nh.iface, nh.addr, buf, len, tx)
+                nat::request(f.l3_bytes_mut(), proto, daddr, dport);
+                self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
             }
             FwdMethod::FullNat => {
-                if let Err(v) = self.forward_ttl(now_ms, ingress, buf, len, tx) {
+                if let Err(v) = self.forward_ttl(now_ms, f, tx) {
                     return v;
                 }
-                fullnat::request(&mut buf[ETH..len], proto, laddr, lport, daddr, dport);
-                self.send_ip(now_ms, nh.iface, nh.addr, buf, len, tx)
+                fullnat::request(f.l3_bytes_mut(), proto, laddr, lport, daddr, dport);
+                self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
             }
-            FwdMethod::Route => self.send_ip(now_ms, nh.iface, dr::next_hop(daddr), buf, len, tx),
+            FwdMethod::Route => self.send_ip(now_ms, nh.iface, dr::next_hop(daddr), f.bytes_mut(), tx),
             FwdMethod::Tunnel => {
                 let src = self.ifaces.get(nh.iface).source_for(daddr);
                 self.ip_ident = self.ip_ident.wrapping_add(1);
-                match tun::encapsulate(buf, ETH, len - ETH, src, daddr, self.ip_ident) {
+                let (l3, l3_len) = (f.l3, f.l3_len());
+                match tun::encapsulate(f.buffer_mut(), l3, l3_len, src, daddr, self.ip_ident) {
                     Some(n) => {
-                        *len_io = ETH + n;
-                        self.send_ip(now_ms, nh.iface, nh.addr, buf, ETH + n, tx)
+                        // From here on the frame is the tunnel's packet.
+                        f.parsed_ipv4(tun::OUTER_LEN, n, IPPROTO_IPIP);
+                        self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
                     }
                     None => Verdict::Drop(Reason::TooBig),
                 }
@@ -493,35 +468,27 @@ impl Director {
     }
 
     /// Real server to client (NAT and FULLNAT replies).
-    pub(super) fn to_client(
-        &mut self,
-        now_ms: u64,
-        ingress: IfaceId,
-        id: u32,
-        buf: &mut [u8],
-        len: usize,
-        tx: &mut impl Transmit,
-    ) -> Verdict {
+    pub(super) fn to_client(&mut self, now_ms: u64, id: u32, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
         let c = self.conns.get(id);
         let (fwd, proto, caddr, cport, vaddr, vport) = (c.fwd, c.proto, c.caddr, c.cport, c.vaddr, c.vport);
         let Some(nh) = self.routes.lookup(caddr) else {
             return Verdict::Drop(Reason::NoRoute);
         };
-        if let Some(mtu) = self.too_big(nh.iface, len - ETH, 0) {
-            if let Some(v) = self.refuse_too_big(now_ms, ingress, buf, len, mtu, tx) {
+        if let Some(mtu) = self.too_big(nh.iface, f.l3_len(), 0) {
+            if let Some(v) = self.refuse_too_big(now_ms, f, mtu, tx) {
                 return v;
             }
         }
-        if let Err(v) = self.forward_ttl(now_ms, ingress, buf, len, tx) {
+        if let Err(v) = self.forward_ttl(now_ms, f, tx) {
             return v;
         }
         match fwd {
-            FwdMethod::Masq => nat::reply(&mut buf[ETH..len], proto, vaddr, vport),
-            FwdMethod::FullNat => fullnat::reply(&mut buf[ETH..len], proto, vaddr, vport, caddr, cport),
+            FwdMethod::Masq => nat::reply(f.l3_bytes_mut(), proto, vaddr, vport),
+            FwdMethod::FullNat => fullnat::reply(f.l3_bytes_mut(), proto, vaddr, vport, caddr, cport),
             // DR and TUN replies never come back through the director.
             FwdMethod::Route | FwdMethod::Tunnel => return Verdict::Drop(Reason::MethodUnsupported),
         }
-        self.send_ip(now_ms, nh.iface, nh.addr, buf, len, tx)
+        self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
     }
 }
 

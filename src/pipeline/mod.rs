@@ -9,6 +9,7 @@
 mod arp;
 pub mod counters;
 mod egress;
+mod frame;
 mod icmp;
 mod icmp_error;
 mod lb;
@@ -28,6 +29,7 @@ use crate::net::route::RouteTable;
 use crate::net::IfaceId;
 use crate::wire::ethernet::{self, BROADCAST};
 pub use counters::{Reason, WorkerCounters};
+use frame::Frame;
 pub use shared::Shared;
 use std::sync::Arc;
 pub use steer::Owner;
@@ -241,7 +243,9 @@ impl Director {
         tx: &mut impl Transmit,
     ) -> Verdict {
         self.count(Reason::RxFrames);
-        let v = self.classify(now_ms, ingress, buf, len, tx);
+        let mut f = Frame::new(buf, *len, ingress);
+        let v = self.classify(now_ms, &mut f, tx);
+        *len = f.len;
         match v {
             Verdict::Drop(r) => self.count(r),
             Verdict::Forward(_) => self.count(Reason::TxFrames),
@@ -250,47 +254,35 @@ impl Director {
         v
     }
 
-    fn classify(
-        &mut self,
-        now_ms: u64,
-        ingress: IfaceId,
-        buf: &mut [u8],
-        len: &mut usize,
-        tx: &mut impl Transmit,
-    ) -> Verdict {
-        let Some(eth) = ethernet::Frame::new_checked(&buf[..*len]) else {
+    fn classify(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
+        let Some(eth) = ethernet::Frame::new_checked(f.bytes()) else {
             return Verdict::Drop(Reason::TruncatedEthernet);
         };
-        let (dst, ethertype) = (eth.dst(), eth.ethertype());
-        let my_mac = self.ifaces.get(ingress).mac;
+        let (dst, ethertype, group) = (eth.dst(), eth.ethertype(), eth.dst_is_group());
+        let my_mac = self.ifaces.get(f.ingress).mac;
         if dst != my_mac && dst != BROADCAST {
             // Multicast IPv4 (dst MAC 01:00:5e:..): the sync daemons' messages.
-            if dst[0] & 1 == 1 && ethertype == ethernet::ETHERTYPE_IPV4 {
-                return self.sync_receive(now_ms, ingress, buf, *len);
+            if group && ethertype == ethernet::ETHERTYPE_IPV4 {
+                return self.sync_receive(now_ms, f);
             }
             return Verdict::Drop(Reason::NotOurMac);
         }
         match ethertype {
-            ethernet::ETHERTYPE_IPV4 if dst == my_mac => self.ipv4(now_ms, ingress, buf, len, tx),
+            ethernet::ETHERTYPE_IPV4 if dst == my_mac => self.ipv4(now_ms, f, tx),
             ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Reason::NotOurMac),
-            ethernet::ETHERTYPE_ARP => self.arp(now_ms, ingress, buf, len, tx),
+            ethernet::ETHERTYPE_ARP => self.arp(now_ms, f, tx),
             ethernet::ETHERTYPE_VLAN => Verdict::Drop(Reason::Vlan),
+            // The IPv6 path starts here (see frame.rs).
             ethernet::ETHERTYPE_IPV6 => Verdict::Drop(Reason::Ipv6),
             _ => Verdict::Drop(Reason::OtherEthertype),
         }
     }
 
-    fn ipv4(
-        &mut self,
-        now_ms: u64,
-        ingress: IfaceId,
-        buf: &mut [u8],
-        len: &mut usize,
-        tx: &mut impl Transmit,
-    ) -> Verdict {
+    fn ipv4(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
+        use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
         use crate::wire::ipv4::{Header, Malformed};
-        let ip_len = {
-            let ip = match Header::new_checked(&buf[ethernet::HEADER_LEN..*len]) {
+        let (ihl, total, proto) = {
+            let ip = match Header::new_checked(f.l3_bytes()) {
                 Ok(h) => h,
                 Err(e) => {
                     return Verdict::Drop(match e {
@@ -305,20 +297,15 @@ impl Director {
             if ip.is_fragment() {
                 return Verdict::Drop(Reason::Fragment);
             }
-            ip.total_len()
+            (ip.header_len(), ip.total_len(), ip.protocol())
         };
         // Ethernet padding after the IP packet is not part of it.
-        *len = ethernet::HEADER_LEN + ip_len;
-        let proto = buf[ethernet::HEADER_LEN + 9];
+        f.parsed_ipv4(ihl, total, proto);
         match proto {
             // A backup forwards nothing: the master carries the traffic.
-            crate::wire::ip_protocol::IPPROTO_TCP | crate::wire::ip_protocol::IPPROTO_UDP if self.backup => {
-                Verdict::Drop(Reason::BackupRole)
-            }
-            crate::wire::ip_protocol::IPPROTO_TCP | crate::wire::ip_protocol::IPPROTO_UDP => {
-                self.load_balance(now_ms, ingress, buf, len, tx)
-            }
-            crate::wire::ip_protocol::IPPROTO_ICMP => self.icmp(now_ms, ingress, buf, len, tx),
+            IPPROTO_TCP | IPPROTO_UDP if self.backup => Verdict::Drop(Reason::BackupRole),
+            IPPROTO_TCP | IPPROTO_UDP => self.load_balance(now_ms, f, tx),
+            IPPROTO_ICMP => self.icmp(now_ms, f, tx),
             _ => Verdict::Drop(Reason::OtherProtocol),
         }
     }

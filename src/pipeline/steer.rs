@@ -10,6 +10,8 @@ use super::Director;
 use crate::wire::ethernet::{self, HEADER_LEN as ETH};
 use crate::wire::icmp;
 use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ipv4::{self, Header};
+use crate::wire::l4::{self, Ports};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owner {
@@ -19,15 +21,6 @@ pub enum Owner {
     Loop(usize),
     /// Every loop needs it (ARP: each keeps its own neighbour table).
     All,
-}
-
-#[inline]
-fn be16(b: &[u8], o: usize) -> u16 {
-    u16::from_be_bytes([b[o], b[o + 1]])
-}
-#[inline]
-fn be32(b: &[u8], o: usize) -> u32 {
-    u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
 }
 
 impl Director {
@@ -46,50 +39,60 @@ impl Director {
     /// The loop owning this frame. Malformed or foreign frames belong to the
     /// loop that received them (it counts and drops them).
     pub fn owner(&self, buf: &[u8], len: usize) -> Owner {
-        if self.n_workers <= 1 || len < ETH + 20 {
-            return if self.n_workers > 1 && len >= ETH && be16(buf, 12) == ethernet::ETHERTYPE_ARP {
-                Owner::All
-            } else {
-                Owner::Me
-            };
+        let Some(eth) = buf.get(..len).and_then(ethernet::Frame::new_checked) else {
+            return Owner::Me;
+        };
+        let ethertype = eth.ethertype();
+        if self.n_workers <= 1 || len < ETH + ipv4::MIN_HEADER_LEN {
+            return if self.n_workers > 1 && ethertype == ethernet::ETHERTYPE_ARP { Owner::All } else { Owner::Me };
         }
-        match be16(buf, 12) {
+        match ethertype {
             ethernet::ETHERTYPE_ARP => return Owner::All,
             // Multicast: sync messages, whose entries belong to every loop.
-            ethernet::ETHERTYPE_IPV4 if buf[0] & 1 == 1 => return Owner::All,
+            ethernet::ETHERTYPE_IPV4 if eth.dst_is_group() => return Owner::All,
             ethernet::ETHERTYPE_IPV4 => {}
             _ => return Owner::Me,
         }
-        let ip = &buf[ETH..len];
-        let ihl = (ip[0] & 0x0f) as usize * 4;
-        if ihl < 20 || ip.len() < ihl + 8 {
+        // Not checked yet (the owner checks it): read only what fits.
+        let ip = Header::new_unchecked(eth.payload());
+        let ihl = ip.header_len();
+        if ihl < ipv4::MIN_HEADER_LEN || eth.payload().len() < ihl + l4::field::QUOTED_LEN {
             return Owner::Me;
         }
-        let (proto, src, dst) = (ip[9], be32(ip, 12), be32(ip, 16));
-        let l4 = &ip[ihl..];
+        let (proto, src, dst) = (ip.protocol(), ip.src(), ip.dst());
+        let l4 = &eth.payload()[ihl..];
         let lp = match proto {
             IPPROTO_TCP | IPPROTO_UDP => {
-                let (sport, dport) = (be16(l4, 0), be16(l4, 2));
+                let Some(p) = Ports::new_quoted(l4, proto) else { return Owner::Me };
+                let dport = p.dst_port();
                 if self.is_service_dst(proto, dst, dport) {
                     self.loop_of_client(src)
                 } else if self.services.is_laddr(dst) {
                     dport as usize % self.n_workers
                 } else {
-                    let _ = sport;
                     self.loop_of_client(dst)
                 }
             }
-            IPPROTO_ICMP if icmp::is_error(l4[0]) => {
-                // The quoted packet is one the director sent.
-                let q = &l4[icmp::HEADER_LEN..];
-                if q.len() < 28 || q[0] >> 4 != 4 {
+            IPPROTO_ICMP => {
+                let Some(m) = icmp::Message::new_checked(l4).filter(|m| icmp::is_error(m.msg_type())) else {
+                    return Owner::Me;
+                };
+                // The quoted packet is one the director sent: its IPv4 header
+                // and at least its source port.
+                let q = m.payload();
+                if q.len() < ipv4::MIN_HEADER_LEN + l4::field::QUOTED_LEN {
                     return Owner::Me;
                 }
-                let qihl = (q[0] & 0x0f) as usize * 4;
-                if qihl < 20 || q.len() < qihl + 4 {
+                let qh = Header::new_unchecked(q);
+                let qihl = qh.header_len();
+                if qh.version() != ipv4::VERSION
+                    || qihl < ipv4::MIN_HEADER_LEN
+                    || q.len() < qihl + l4::field::SRC_PORT.end
+                {
                     return Owner::Me;
                 }
-                let (qsrc, qdst, qsport) = (be32(q, 12), be32(q, 16), be16(q, qihl));
+                let sport = &q[qihl..][l4::field::SRC_PORT];
+                let (qsrc, qdst, qsport) = (qh.src(), qh.dst(), u16::from_be_bytes([sport[0], sport[1]]));
                 if self.services.is_laddr(qsrc) {
                     qsport as usize % self.n_workers
                 } else if self.services.is_vip(qsrc) {

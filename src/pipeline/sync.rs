@@ -23,6 +23,7 @@
 //! then an entry lands in the loop that its traffic and, for FULLNAT, its
 //! local port are steered to.
 
+use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::api::{FwdMethod, ServiceKey};
 use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
@@ -30,10 +31,10 @@ use crate::ipvs::state::ConnState;
 use crate::ipvs::sync::daemon::{full_table_request, parse_full_table_request, DaemonConfig, SyncSettings};
 use crate::ipvs::sync::{decode, header_syncid, syncid_accepted, Encoder, SyncConn, SyncError};
 use crate::net::IfaceId;
-use crate::wire::checksum::pseudo_header;
 use crate::wire::ethernet::{self, HEADER_LEN as ETH};
 use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::{self, prefix_mask};
+use crate::wire::l4::{self, Datagram, UDP_HEADER_LEN as UDP_HEADER};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -47,8 +48,7 @@ const REQUESTS: u32 = 3;
 const REQUEST_INTERVAL_MS: u64 = 1_000;
 /// IPVS's timeout for a synced template without one (3 minutes).
 const TEMPLATE_TIMEOUT_MS: u32 = 180_000;
-const UDP_HEADER: usize = 8;
-const IP_HEADER: usize = 20;
+const IP_HEADER: usize = ipv4::MIN_HEADER_LEN;
 
 /// One loop's sync state.
 pub(super) struct SyncState {
@@ -295,15 +295,9 @@ impl Director {
         self.sync.ident = self.sync.ident.wrapping_add(1);
         let dst = u32::from(group);
         ipv4::write_header(&mut frame[ETH..], total as u16, self.sync.ident, false, ttl, IPPROTO_UDP, src, dst);
-        let udp_len = (UDP_HEADER + payload.len()) as u16;
         let udp = &mut frame[ETH + IP_HEADER..];
-        udp[0..2].copy_from_slice(&port.to_be_bytes());
-        udp[2..4].copy_from_slice(&port.to_be_bytes());
-        udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
         udp[UDP_HEADER..].copy_from_slice(payload);
-        let sum = pseudo_header(src, dst, IPPROTO_UDP, udp_len).add_bytes(udp).finish();
-        let sum = if sum == 0 { 0xffff } else { sum };
-        udp[6..8].copy_from_slice(&sum.to_be_bytes());
+        l4::fill_udp(udp, src, dst, port, port);
         tx.send(iface, frame);
         true
     }
@@ -320,18 +314,16 @@ impl Director {
     /// An IPv4 frame to a multicast MAC: a sync message for the backup
     /// daemon or a full-table request for the master; anything else is not
     /// for this director, as before there were daemons.
-    pub(super) fn sync_receive(&mut self, now_ms: u64, ingress: IfaceId, buf: &[u8], len: usize) -> Verdict {
+    pub(super) fn sync_receive(&mut self, now_ms: u64, f: &Frame) -> Verdict {
         let not_ours = Verdict::Drop(Reason::NotOurMac);
-        let Ok(ip) = ipv4::Header::new_checked(&buf[ETH..len]) else { return not_ours };
+        let ingress = f.ingress;
+        let Ok(ip) = ipv4::Header::new_checked(f.l3_bytes()) else { return not_ours };
         if ip.protocol() != IPPROTO_UDP || ip.is_fragment() {
             return not_ours;
         }
         let (src, dst) = (ip.src(), ip.dst());
-        let l4 = ip.payload();
-        if l4.len() < UDP_HEADER {
-            return not_ours;
-        }
-        let dport = u16::from_be_bytes([l4[2], l4[3]]);
+        let Some(udp) = Datagram::new_checked(ip.payload()) else { return not_ours };
+        let dport = udp.dst_port();
         let settings = self.sync.settings.clone();
         fn listens(d: &Option<DaemonConfig>, dst: u32, dport: u16) -> Option<&DaemonConfig> {
             d.as_ref().filter(|d| u32::from(d.group) == dst && d.port == dport)
@@ -348,15 +340,9 @@ impl Director {
         if !ifc.addrs.iter().any(|&(a, l)| a & prefix_mask(l) == src & prefix_mask(l)) {
             return self.sync_drop(Reason::SyncOffLink);
         }
-        let udp_len = u16::from_be_bytes([l4[4], l4[5]]) as usize;
-        if udp_len < UDP_HEADER || udp_len > l4.len() {
+        let (Some(msg), true) = (udp.payload(), udp.checksum_ok(src, dst)) else {
             return self.sync_drop(Reason::SyncBadUdp);
-        }
-        let check = u16::from_be_bytes([l4[6], l4[7]]);
-        if check != 0 && pseudo_header(src, dst, IPPROTO_UDP, udp_len as u16).add_bytes(&l4[..udp_len]).finish() != 0 {
-            return self.sync_drop(Reason::SyncBadUdp);
-        }
-        let msg = &l4[UDP_HEADER..udp_len];
+        };
         if let Some(syncid) = parse_full_table_request(msg) {
             return match master {
                 Some(m) if syncid_accepted(m.syncid, syncid) || syncid_accepted(syncid, m.syncid) => {

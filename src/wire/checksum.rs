@@ -85,6 +85,49 @@ mod tests {
         assert_eq!(inc, Checksum::new().add_bytes(&data).finish());
     }
 
+    use crate::wire::captured::{ADDR_A, ADDR_B, ICMP_ECHO_REQUEST, TCP_SYN, UDP_DATAGRAM};
+    use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+
+    #[test]
+    fn computes_the_captured_header_checksum() {
+        let mut h = [0u8; 20];
+        h.copy_from_slice(&ICMP_ECHO_REQUEST[14..34]);
+        assert_eq!(Checksum::new().add_bytes(&h).finish(), 0, "a valid header sums to all ones");
+        h[10..12].fill(0);
+        assert_eq!(Checksum::new().add_bytes(&h).finish(), 0xc247);
+    }
+
+    #[test]
+    fn pseudo_header_verifies_captured_segments() {
+        let syn = &TCP_SYN[34..];
+        assert_eq!(pseudo_header(ADDR_A, ADDR_B, IPPROTO_TCP, 40).add_bytes(syn).finish(), 0);
+        let udp = &UDP_DATAGRAM[34..];
+        // Odd length (11 bytes): the last byte is padded with a zero on the right.
+        assert_eq!(pseudo_header(ADDR_A, ADDR_B, IPPROTO_UDP, 11).add_bytes(udp).finish(), 0);
+        let by_parts = Checksum::new().add_u32(ADDR_A).add_u32(ADDR_B).add_u16(IPPROTO_UDP as u16).add_u16(11);
+        assert_eq!(by_parts.add_bytes(udp).finish(), 0);
+    }
+
+    #[test]
+    fn incremental_update_of_one_word_matches_the_capture() {
+        // TTL 64 -> 63 in the captured echo request (TTL shares its word with the protocol).
+        let mut h = [0u8; 20];
+        h.copy_from_slice(&ICMP_ECHO_REQUEST[14..34]);
+        let c = update_u16(0xc247, 0x4001, 0x3f01);
+        h[8] = 63;
+        h[10..12].fill(0);
+        assert_eq!(c, Checksum::new().add_bytes(&h).finish());
+        assert_eq!(c, 0xc347);
+    }
+
+    #[test]
+    fn long_buffers_do_not_overflow_the_sum() {
+        // 70 000 bytes of 0xff: 35 000 words of 0xffff, folded as it goes.
+        let ones = vec![0xffu8; 70_000];
+        assert_eq!(Checksum::new().add_bytes(&ones).finish(), 0);
+        assert_eq!(Checksum::new().finish(), 0xffff);
+    }
+
     #[test]
     fn odd_length() {
         assert_eq!(Checksum::new().add_bytes(&[0xff]).finish(), !0xff00u16);

@@ -2,7 +2,11 @@
 //!
 //! Each view wraps a byte slice whose length was checked once at construction,
 //! so accessors index without further bounds failures on the per-packet path.
+//! Each header's layout is named in its `field` module (as smoltcp's `wire`
+//! does): code outside a view names a field, it never counts bytes.
 pub mod arp;
+#[cfg(test)]
+mod captured;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
