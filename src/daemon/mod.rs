@@ -67,7 +67,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     eprintln!(
         "rvs: director running on {} ({} poll loop(s)); admin socket {}",
         daemon.cfg.interfaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", "),
-        daemon.cfg.cores.len().max(1),
+        daemon.cfg.dataplane.loops(),
         daemon.cfg.socket
     );
     main_loop(&daemon, &sigset);

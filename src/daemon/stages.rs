@@ -21,7 +21,7 @@ use crate::kernel::announce::{Announcer, Inputs};
 use crate::net::iface::{Interface, Interfaces};
 use crate::net::route::RouteTable;
 use crate::ownership::Ownership;
-use crate::pipeline::{Director, Limits, Shared};
+use crate::pipeline::{Director, Shared};
 use crossbeam::channel::{bounded, Sender};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,7 +114,7 @@ pub(super) struct Daemon {
 impl Daemon {
     pub fn new(cfg: Config, config_path: &str) -> Daemon {
         let shared = Arc::new(Shared::new());
-        let n_workers = cfg.cores.len().max(1);
+        let n_workers = cfg.dataplane.loops();
         Daemon {
             control: Arc::new(Mutex::new(Control::new(shared.clone()))),
             shared,
@@ -244,7 +244,7 @@ impl Daemon {
         let n_workers = self.n_workers;
         self.per_worker = (0..n_workers).map(|_| Vec::new()).collect();
         for (i, ic) in self.cfg.interfaces.iter().enumerate() {
-            let program = if self.cfg.own_xdp_program {
+            let program = if self.cfg.dataplane.own_xdp_program {
                 let p = XdpProgram::attach(&ic.name, ic.xdp_mode)?;
                 // Kept at once, so an error below still has it detached.
                 self.programs.push(p);
@@ -281,8 +281,8 @@ impl Daemon {
                 ));
             }
             for (k, &q) in queues.iter().enumerate() {
-                let port =
-                    Port::open(i as u8, &ic.name, q, ic.xdp_mode, self.cfg.frames, self.cfg.batch, program.is_some())?;
+                let dp = &self.cfg.dataplane;
+                let port = Port::open(i as u8, &ic.name, q, ic.xdp_mode, dp.frames, dp.batch, program.is_some())?;
                 if let Some(p) = &program {
                     p.add_socket(q, port.fd())?;
                 }
@@ -305,13 +305,7 @@ impl Daemon {
 
     fn spawn_loops(&mut self) -> Result<(), String> {
         let stop = Arc::new(AtomicBool::new(false));
-        let limits = Limits {
-            connections: self.cfg.connections,
-            neighbours: self.cfg.neighbours,
-            arp_hold_slots: self.cfg.arp_hold,
-            fullnat_ports: self.cfg.fullnat_ports,
-            workers: self.n_workers,
-        };
+        let limits = self.cfg.dataplane.limits();
         let handoff = Arc::new(crate::afxdp::handoff::Handoff::new(self.n_workers, 1024));
         let loops = self.loops.insert(Loops { stop: stop.clone(), handles: Vec::new() });
         for (id, ports) in std::mem::take(&mut self.per_worker).into_iter().enumerate() {
@@ -320,12 +314,12 @@ impl Daemon {
             let now = crate::afxdp::now_ms();
             let w = Worker {
                 id,
-                core: self.cfg.cores.get(id).copied(),
+                core: self.cfg.dataplane.cores.get(id).copied(),
                 director: Director::new(id, self.ifaces.clone(), self.routes.clone(), self.shared.clone(), limits, now),
                 ports,
                 requests: rx,
                 stop: stop.clone(),
-                batch: self.cfg.batch,
+                batch: self.cfg.dataplane.batch,
                 handoff: handoff.clone(),
                 xsk_stats: self.xsk_stats.clone(),
                 heartbeat: self.heartbeats.clone(),
