@@ -7,6 +7,9 @@
 //! list can be tried on a copy of `Rules` first, a restore or a reload either
 //! applies whole or not at all.
 
+pub mod ha_config;
+pub mod rules_config;
+
 use crate::api::command::Command;
 use crate::api::*;
 use crate::ipvs::dest::Dest;

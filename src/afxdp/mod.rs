@@ -1,13 +1,20 @@
 //! The thin shell between the pure pipeline and the NIC: AF_XDP sockets and
 //! their UMEMs ([`port`]), the pinned poll loops ([`worker`]) and what the
 //! kernel tells about each link ([`link`]).
+pub mod dataplane_config;
 pub mod handoff;
 pub mod heartbeat;
+pub mod interface_config;
 pub mod link;
 pub mod port;
 pub mod worker;
 pub mod xdp_prog;
 pub mod xsk_stats;
+
+/// Frames taken from a receive ring per batch (`[dataplane] batch`).
+pub const DEFAULT_BATCH: usize = 64;
+/// UMEM frames per AF_XDP socket (`[dataplane] frames`).
+pub const DEFAULT_FRAMES: u32 = 4096;
 
 /// Milliseconds on the monotonic clock; the coarse clock is a vDSO read,
 /// taken once per batch.

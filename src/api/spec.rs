@@ -14,6 +14,10 @@ pub const DEFAULT_PERSISTENCE_TIMEOUT: u32 = 300;
 /// ipvsadm's MAX_TIMEOUT (31 days).
 pub const MAX_TIMEOUT: u32 = 86400 * 31;
 pub const DEFAULT_SCHEDULER: &str = "wlc";
+/// `-a` without `-w`.
+pub const DEFAULT_WEIGHT: u32 = 1;
+/// `-a` without `-g`, `-m` or `-i`: ipvsadm's "direct routing as default forwarding method".
+pub const DEFAULT_FWD_METHOD: FwdMethod = FwdMethod::Route;
 
 /// A virtual service is either protocol+address+port or a firewall mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]

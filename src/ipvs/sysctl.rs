@@ -90,6 +90,33 @@ pub fn parse_assignment(s: &str) -> Result<(Sysctl, u8), String> {
     Ok((sc, sc.parse_value(v)?))
 }
 
+/// `[sysctl]` as written in the file: `name = value` (an integer or a boolean).
+pub type RawSysctls = std::collections::BTreeMap<String, toml::Value>;
+
+/// `[sysctl]`: an unknown name or a value out of range is refused, a name
+/// left out keeps the kernel's default. `[dataplane] expire_nodest_conn`
+/// (older than this section) still works, but not beside a different value here.
+pub fn parse_section(raw: &RawSysctls, dataplane_expire_nodest_conn: Option<bool>) -> Result<Values, String> {
+    let mut v = Values::default();
+    if let Some(on) = dataplane_expire_nodest_conn {
+        v.set(Sysctl::ExpireNodestConn, on as u8);
+    }
+    for (name, value) in raw {
+        let sc = Sysctl::lookup(name).map_err(|e| format!("sysctl: {e}"))?;
+        let text = match value {
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => (*b as u8).to_string(),
+            other => other.to_string(),
+        };
+        let n = sc.parse_value(&text).map_err(|e| format!("sysctl.{e}"))?;
+        if sc == Sysctl::ExpireNodestConn && dataplane_expire_nodest_conn.is_some_and(|d| d as u8 != n) {
+            return Err("sysctl.expire_nodest_conn and dataplane.expire_nodest_conn disagree: set it once".into());
+        }
+        v.set(sc, n);
+    }
+    Ok(v)
+}
+
 /// A snapshot of every sysctl: what a poll loop decides on during a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Values([u8; 8]);
@@ -194,6 +221,28 @@ impl Sysctls {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sysctl_section_sets_ipvs_sysctls_and_refuses_unknown_names() {
+        let parse = |text: &str, dp: Option<bool>| parse_section(&toml::from_str(text).unwrap(), dp);
+        assert_eq!(parse("", None), Ok(Values::default()));
+        let c =
+            parse("sloppy_tcp = 1\nconn_reuse_mode = 2\nschedule_icmp = true\nexpire_nodest_conn = 1\n", None).unwrap();
+        assert!(c.sloppy_tcp() && c.schedule_icmp() && c.expire_nodest_conn());
+        assert_eq!(c.conn_reuse_mode(), 2);
+        assert_eq!(c.get(Sysctl::SloppySctp), 0);
+        let e = parse("sloppy_udp = 1\n", None).unwrap_err();
+        assert!(e.starts_with("sysctl: unknown sysctl 'sloppy_udp'"), "{e}");
+        let e = parse("sloppy_tcp = 2\n", None).unwrap_err();
+        assert_eq!(e, "sysctl.sloppy_tcp: '2' is not an integer from 0 to 1");
+        let e = parse("conn_reuse_mode = \"on\"\n", None).unwrap_err();
+        assert!(e.starts_with("sysctl.conn_reuse_mode:"), "{e}");
+        // The older [dataplane] key keeps working, alone or agreeing.
+        assert!(parse("", Some(true)).unwrap().expire_nodest_conn());
+        assert!(parse("expire_nodest_conn = 1\n", Some(true)).unwrap().expire_nodest_conn());
+        let e = parse("expire_nodest_conn = 0\n", Some(true)).unwrap_err();
+        assert!(e.contains("disagree"), "{e}");
+    }
+
     use super::*;
 
     #[test]

@@ -59,6 +59,10 @@ pub struct AnnounceConfig {
 pub const DEFAULT_TABLE: u32 = 100;
 pub const DEFAULT_DEVICE: &str = "rvs-vips";
 pub const DEFAULT_PROTOCOL: u8 = 250;
+pub const DEFAULT_WITHDRAW_GRACE_MS: u64 = 1000;
+pub const DEFAULT_LOOP_STALL_MS: u64 = 500;
+/// Announce at once.
+pub const DEFAULT_HOLD_DOWN_MS: u64 = 0;
 /// How often the announcer looks (a withdrawal is at most this late).
 const TICK: Duration = Duration::from_millis(100);
 
@@ -83,15 +87,15 @@ impl AnnounceConfig {
         if protocol <= 4 {
             return Err(format!("announce.route_protocol: {protocol} is the kernel's own; use 5..255"));
         }
-        let grace = raw.withdraw_grace_ms.unwrap_or(1000);
+        let grace = raw.withdraw_grace_ms.unwrap_or(DEFAULT_WITHDRAW_GRACE_MS);
         if grace > 600_000 {
             return Err(format!("announce.withdraw_grace_ms: {grace} is more than 10 minutes"));
         }
-        let stall = raw.loop_stall_ms.unwrap_or(500);
+        let stall = raw.loop_stall_ms.unwrap_or(DEFAULT_LOOP_STALL_MS);
         if !(100..=60_000).contains(&stall) {
             return Err(format!("announce.loop_stall_ms: {stall} is not 100..60000"));
         }
-        let hold = raw.hold_down_ms.unwrap_or(0);
+        let hold = raw.hold_down_ms.unwrap_or(DEFAULT_HOLD_DOWN_MS);
         if hold > 600_000 {
             return Err(format!("announce.hold_down_ms: {hold} is more than 10 minutes"));
         }

@@ -1,0 +1,118 @@
+//! `[dataplane]`: the poll loops, their sockets and the sizes of their tables.
+//! The table sizes default to the pipeline's [`Limits::default`], the socket
+//! sizes to this layer's [`DEFAULT_BATCH`] and [`DEFAULT_FRAMES`].
+
+use super::{DEFAULT_BATCH, DEFAULT_FRAMES};
+use crate::ipvs::stats::MAX_WORKERS;
+use crate::pipeline::Limits;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDataplane {
+    cores: Option<Vec<usize>>,
+    connections: Option<usize>,
+    neighbours: Option<usize>,
+    arp_hold: Option<usize>,
+    batch: Option<usize>,
+    frames: Option<u32>,
+    fullnat_ports: Option<[u16; 2]>,
+    xdp_program: Option<String>,
+    expire_nodest_conn: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataplaneConfig {
+    /// One poll loop per core listed; empty = one loop, not pinned.
+    pub cores: Vec<usize>,
+    pub connections: usize,
+    pub neighbours: usize,
+    pub arp_hold: usize,
+    pub batch: usize,
+    /// UMEM frames per socket.
+    pub frames: u32,
+    /// FULLNAT local port range, inclusive.
+    pub fullnat_ports: (u16, u16),
+    /// rvs's own XDP program (host traffic to the kernel, the rest to rvs);
+    /// false: libxdp's default program (every frame to rvs).
+    pub own_xdp_program: bool,
+    /// The older spelling of `[sysctl] expire_nodest_conn`, which that
+    /// section takes over.
+    pub expire_nodest_conn: Option<bool>,
+}
+
+impl DataplaneConfig {
+    pub fn parse(raw: &RawDataplane) -> Result<DataplaneConfig, String> {
+        let defaults = Limits::default();
+        let cores = raw.cores.clone().unwrap_or_default();
+        if cores.len() > MAX_WORKERS {
+            return Err(format!("dataplane.cores: at most {MAX_WORKERS} poll loops"));
+        }
+        let fullnat_ports = match raw.fullnat_ports {
+            Some([lo, hi]) if lo >= 1 && lo <= hi => (lo, hi),
+            Some(_) => return Err("dataplane.fullnat_ports: [LOW, HIGH] with 1 <= LOW <= HIGH <= 65535".into()),
+            None => defaults.fullnat_ports,
+        };
+        let own_xdp_program = match raw.xdp_program.as_deref().unwrap_or("rvs") {
+            "rvs" => true,
+            "libxdp" => false,
+            p => return Err(format!("dataplane.xdp_program: '{p}' is not one of rvs, libxdp")),
+        };
+        Ok(DataplaneConfig {
+            cores,
+            connections: raw.connections.unwrap_or(defaults.connections).max(1),
+            neighbours: raw.neighbours.unwrap_or(defaults.neighbours).max(16),
+            arp_hold: raw.arp_hold.unwrap_or(defaults.arp_hold_slots).max(1),
+            batch: raw.batch.unwrap_or(DEFAULT_BATCH).clamp(1, 1024),
+            frames: raw.frames.unwrap_or(DEFAULT_FRAMES).clamp(64, 1 << 20).next_power_of_two(),
+            fullnat_ports,
+            own_xdp_program,
+            expire_nodest_conn: raw.expire_nodest_conn,
+        })
+    }
+
+    /// How many poll loops run.
+    pub fn loops(&self) -> usize {
+        self.cores.len().max(1)
+    }
+
+    /// The sizes each loop's pipeline is built with.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            connections: self.connections,
+            neighbours: self.neighbours,
+            arp_hold_slots: self.arp_hold,
+            fullnat_ports: self.fullnat_ports,
+            workers: self.loops(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<DataplaneConfig, String> {
+        DataplaneConfig::parse(&toml::from_str(text).map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn defaults_are_the_pipelines_and_this_layers() {
+        let c = parse("").unwrap();
+        assert_eq!(format!("{:?}", c.limits()), format!("{:?}", Limits::default()));
+        assert_eq!((c.batch, c.frames, c.own_xdp_program, c.loops()), (DEFAULT_BATCH, DEFAULT_FRAMES, true, 1));
+    }
+
+    #[test]
+    fn values_are_bounded_and_bad_ones_refused() {
+        let c = parse("batch = 5000\nframes = 100\nneighbours = 1\ncores = [0, 1]").unwrap();
+        assert_eq!((c.batch, c.frames, c.neighbours, c.limits().workers), (1024, 128, 16, 2));
+        let e = parse("fullnat_ports = [2000, 1000]").unwrap_err();
+        assert_eq!(e, "dataplane.fullnat_ports: [LOW, HIGH] with 1 <= LOW <= HIGH <= 65535");
+        let e = parse("xdp_program = \"bpf\"").unwrap_err();
+        assert_eq!(e, "dataplane.xdp_program: 'bpf' is not one of rvs, libxdp");
+        assert!(!parse("xdp_program = \"libxdp\"").unwrap().own_xdp_program);
+        let e = parse(&format!("cores = [{}]", vec!["0"; MAX_WORKERS + 1].join(","))).unwrap_err();
+        assert_eq!(e, format!("dataplane.cores: at most {MAX_WORKERS} poll loops"));
+    }
+}

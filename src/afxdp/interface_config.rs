@@ -1,0 +1,109 @@
+//! `[[interface]]`: the devices rvs owns, how its XDP program and sockets
+//! attach to each, and the addresses and VIPs it answers for there.
+
+use super::XdpMode;
+use crate::net::config_addr::{addr, cidr};
+use serde::Deserialize;
+use std::net::Ipv4Addr;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInterface {
+    name: String,
+    xdp_mode: Option<String>,
+    queues: Option<Vec<u32>>,
+    #[serde(default)]
+    addresses: Vec<String>,
+    #[serde(default)]
+    vips: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InterfaceConfig {
+    pub name: String,
+    pub xdp_mode: XdpMode,
+    /// Queues to bind; `None` = every receive queue of the device.
+    pub queues: Option<Vec<u32>>,
+    pub addresses: Vec<(Ipv4Addr, u8)>,
+    pub vips: Vec<Ipv4Addr>,
+}
+
+impl XdpMode {
+    /// As `xdp_mode` spells it (the `ip link` and libxdp names too).
+    pub fn parse(s: &str) -> Option<XdpMode> {
+        match s {
+            "native" | "drv" => Some(XdpMode::Native),
+            "generic" | "skb" => Some(XdpMode::Generic),
+            "auto" => Some(XdpMode::Auto),
+            _ => None,
+        }
+    }
+}
+
+/// Every `[[interface]]`, in the file's order (an interface's position is its id).
+pub fn parse_interfaces(raw: &[RawInterface]) -> Result<Vec<InterfaceConfig>, String> {
+    let mut interfaces = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let k = format!("interface[{i}]");
+        if r.name.is_empty() || r.name.len() > 15 {
+            return Err(format!("{k}.name: '{}' is not an interface name", r.name));
+        }
+        if interfaces.iter().any(|x: &InterfaceConfig| x.name == r.name) {
+            return Err(format!("{k}.name: '{}' is listed twice", r.name));
+        }
+        let mode = r.xdp_mode.as_deref().unwrap_or("auto");
+        let xdp_mode = XdpMode::parse(mode)
+            .ok_or_else(|| format!("{k}.xdp_mode: '{mode}' is not one of native, generic, auto"))?;
+        let addresses: Vec<(Ipv4Addr, u8)> = r
+            .addresses
+            .iter()
+            .enumerate()
+            .map(|(j, a)| cidr(&format!("{k}.addresses[{j}]"), a))
+            .collect::<Result<_, _>>()?;
+        let vips: Vec<Ipv4Addr> =
+            r.vips.iter().enumerate().map(|(j, v)| addr(&format!("{k}.vips[{j}]"), v)).collect::<Result<_, _>>()?;
+        if addresses.is_empty() && vips.is_empty() {
+            return Err(format!(
+                "{k} ({}): no addresses and no vips: rvs could neither answer on it nor route through it",
+                r.name
+            ));
+        }
+        if r.queues.as_ref().is_some_and(|q| q.is_empty()) {
+            return Err(format!("{k}.queues: empty (leave it out to bind every queue)"));
+        }
+        interfaces.push(InterfaceConfig { name: r.name.clone(), xdp_mode, queues: r.queues.clone(), addresses, vips });
+    }
+    if interfaces.is_empty() {
+        return Err("the configuration names no [[interface]]".into());
+    }
+    Ok(interfaces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<InterfaceConfig>, String> {
+        #[derive(Deserialize)]
+        struct File {
+            interface: Vec<RawInterface>,
+        }
+        parse_interfaces(&toml::from_str::<File>(text).map_err(|e| e.to_string())?.interface)
+    }
+
+    #[test]
+    fn modes_addresses_and_errors() {
+        let c = parse("[[interface]]\nname = \"a\"\nxdp_mode = \"skb\"\nvips = [\"198.18.0.100\"]\n[[interface]]\nname = \"b\"\naddresses = [\"198.18.1.1/24\"]").unwrap();
+        assert_eq!((c[0].xdp_mode, c[1].xdp_mode), (XdpMode::Generic, XdpMode::Auto));
+        assert_eq!(c[1].addresses, vec![(Ipv4Addr::new(198, 18, 1, 1), 24)]);
+        let e = parse("[[interface]]\nname = \"a\"\nxdp_mode = \"fast\"\nvips = [\"198.18.0.100\"]").unwrap_err();
+        assert_eq!(e, "interface[0].xdp_mode: 'fast' is not one of native, generic, auto");
+        let e = parse("[[interface]]\nname = \"a\"\nvips = [\"198.18.0.100\"]\n[[interface]]\nname = \"a\"\nvips = [\"198.18.0.101\"]").unwrap_err();
+        assert_eq!(e, "interface[1].name: 'a' is listed twice");
+        let e = parse("[[interface]]\nname = \"a\"\nqueues = []\nvips = [\"198.18.0.100\"]").unwrap_err();
+        assert_eq!(e, "interface[0].queues: empty (leave it out to bind every queue)");
+        let e = parse("[[interface]]\nname = \"0123456789abcdef\"\nvips = [\"198.18.0.100\"]").unwrap_err();
+        assert_eq!(e, "interface[0].name: '0123456789abcdef' is not an interface name");
+        assert_eq!(parse_interfaces(&[]).unwrap_err(), "the configuration names no [[interface]]");
+    }
+}

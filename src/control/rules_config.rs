@@ -1,0 +1,270 @@
+//! The rules as the configuration file writes them: `[timeouts]` (ipvsadm's
+//! `--set`), `[[fwmark]]` (iptables' MARK rules) and `[[service]]` with its
+//! `[[service.real]]` (`-A` and `-a`), each applied to [`Rules`] with IPVS's
+//! own checks. A service's `[service.check]` and what depends on it belong to
+//! the health checker's section (`crate::health::config`), hence `C`.
+
+use super::Rules;
+use crate::api::command::Command;
+use crate::api::*;
+use crate::net::config_addr::{addr, addr_port};
+use crate::wire::ip_protocol::*;
+use crate::wire::ipv4::parse_cidr;
+use serde::Deserialize;
+use std::net::Ipv4Addr;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    tcp: Option<u32>,
+    tcpfin: Option<u32>,
+    udp: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMark {
+    mark: u32,
+    protocol: Option<String>,
+    destination: String,
+    ports: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService<C> {
+    tcp: Option<String>,
+    udp: Option<String>,
+    fwmark: Option<u32>,
+    scheduler: Option<String>,
+    /// ipvsadm's `-b`: ["mh-port"], ["sh-fallback", "sh-port"], ...
+    #[serde(default)]
+    scheduler_flags: Vec<String>,
+    persistent: Option<u32>,
+    netmask: Option<String>,
+    /// FULLNAT local addresses (`rvsadm -P ... -z LIP`).
+    #[serde(default)]
+    local_addresses: Vec<String>,
+    #[serde(default)]
+    real: Vec<RawReal>,
+    /// The health checker's keys, read by its section.
+    pub check: Option<C>,
+    pub quiescent: Option<bool>,
+    pub fallback: Option<String>,
+    pub fallback_method: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReal {
+    address: String,
+    method: Option<String>,
+    weight: Option<u32>,
+    u_threshold: Option<u32>,
+    l_threshold: Option<u32>,
+}
+
+/// `[timeouts]`; a key left out keeps IPVS's default.
+pub fn parse_timeouts(raw: Option<&RawTimeouts>) -> Result<Timeouts, String> {
+    let d = Timeouts::default();
+    let Some(t) = raw else { return Ok(d) };
+    let timeouts =
+        Timeouts { tcp: t.tcp.unwrap_or(d.tcp), tcp_fin: t.tcpfin.unwrap_or(d.tcp_fin), udp: t.udp.unwrap_or(d.udp) };
+    if [timeouts.tcp, timeouts.tcp_fin, timeouts.udp].iter().any(|&v| v == 0 || v > MAX_TIMEOUT) {
+        return Err(format!("timeouts: each must be 1..{MAX_TIMEOUT} seconds"));
+    }
+    Ok(timeouts)
+}
+
+/// "masq", "route", "tunnel", "fullnat" and ipvsadm's other spellings.
+pub fn parse_method(key: &str, m: &str) -> Result<FwdMethod, String> {
+    Ok(match m {
+        "masq" | "nat" | "m" => FwdMethod::Masq,
+        "route" | "gate" | "dr" | "g" => FwdMethod::Route,
+        "tunnel" | "ipip" | "tun" | "i" => FwdMethod::Tunnel,
+        "fullnat" => FwdMethod::FullNat,
+        m => return Err(format!("{key}: '{m}' is not one of masq, route, tunnel, fullnat")),
+    })
+}
+
+/// "80,443,8000-8100" -> inclusive ranges.
+fn parse_port_list(s: &str) -> Option<Vec<(u16, u16)>> {
+    s.split(',')
+        .map(|p| {
+            let p = p.trim();
+            let (lo, hi) = p.split_once('-').unwrap_or((p, p));
+            let (lo, hi) = (lo.trim().parse::<u16>().ok()?, hi.trim().parse::<u16>().ok()?);
+            (lo <= hi).then_some((lo, hi))
+        })
+        .collect()
+}
+
+/// `[[fwmark]]` number `i`, added to `rules`.
+pub fn add_mark(rules: &mut Rules, i: usize, m: &RawMark) -> Result<(), String> {
+    let k = format!("fwmark[{i}]");
+    let proto = match m.protocol.as_deref().unwrap_or("tcp") {
+        "tcp" => IPPROTO_TCP,
+        "udp" => IPPROTO_UDP,
+        "any" => 0,
+        p => return Err(format!("{k}.protocol: '{p}' is not one of tcp, udp, any")),
+    };
+    let (addr, prefix) = if m.destination.contains('/') {
+        parse_cidr(&m.destination)
+            .ok_or_else(|| format!("{k}.destination: '{}' is not ADDRESS[/PREFIX]", m.destination))?
+    } else {
+        (addr(&format!("{k}.destination"), &m.destination)?, 32)
+    };
+    let ports = match &m.ports {
+        None => vec![],
+        Some(p) => parse_port_list(p)
+            .ok_or_else(|| format!("{k}.ports: '{p}' is not a list of ports and ranges like \"80,443,8000-8100\""))?,
+    };
+    let rule = MarkRule { mark: m.mark, proto, addr, prefix, ports };
+    rules.apply(&Command::AddMark(rule)).map_err(|e| format!("{k}: {e}"))
+}
+
+/// `[[service]]` `k` (e.g. "service[0]") with its local addresses and real
+/// servers, added to `rules`; its key and virtual port (0 for a mark).
+pub fn add_service<C>(rules: &mut Rules, k: &str, s: &RawService<C>) -> Result<(ServiceKey, u16), String> {
+    let key = match (&s.tcp, &s.udp, s.fwmark) {
+        (Some(a), None, None) => {
+            let (addr, port) = addr_port(&format!("{k}.tcp"), a, None)?;
+            ServiceKey::Addr { proto: IPPROTO_TCP, addr, port }
+        }
+        (None, Some(a), None) => {
+            let (addr, port) = addr_port(&format!("{k}.udp"), a, None)?;
+            ServiceKey::Addr { proto: IPPROTO_UDP, addr, port }
+        }
+        (None, None, Some(m)) if m > 0 => ServiceKey::Fwmark(m),
+        _ => return Err(format!("{k}: give exactly one of tcp, udp or fwmark (a mark > 0)")),
+    };
+    let netmask = match &s.netmask {
+        Some(m) => addr(&format!("{k}.netmask"), m)?,
+        None => Ipv4Addr::BROADCAST,
+    };
+    if let Some(p) = s.persistent {
+        if p == 0 || p > MAX_TIMEOUT {
+            return Err(format!("{k}.persistent: must be 1..{MAX_TIMEOUT} seconds"));
+        }
+    }
+    if matches!(key, ServiceKey::Addr { port: 0, .. }) && s.persistent.is_none() {
+        return Err(format!("{k}: port 0 (all ports) needs persistent"));
+    }
+    let scheduler = s.scheduler.clone().unwrap_or_else(|| DEFAULT_SCHEDULER.into());
+    // The same check and spelling as `-b`, so `-S` shows what the file says.
+    let sched_flags = if s.scheduler_flags.is_empty() {
+        vec![]
+    } else {
+        crate::ipvsadm::args::parse_sched_flags(&scheduler, &s.scheduler_flags.join(","))
+            .map_err(|e| format!("{k}.scheduler_flags: {e}"))?
+    };
+    let spec =
+        ServiceSpec { key, scheduler, persistent: s.persistent, netmask, sched_flags, ops: false, laddrs: vec![] };
+    rules.apply(&Command::AddService(spec)).map_err(|e| format!("{k}: {e}"))?;
+    for (j, a) in s.local_addresses.iter().enumerate() {
+        let k = format!("{k}.local_addresses[{j}]");
+        if matches!(key, ServiceKey::Fwmark(_)) {
+            return Err(format!("{k}: firewall-mark services take no local addresses"));
+        }
+        rules.apply(&Command::AddLaddr(key, addr(&k, a)?)).map_err(|e| format!("{k}: {e}"))?;
+    }
+    let vport = match key {
+        ServiceKey::Addr { port, .. } => port,
+        ServiceKey::Fwmark(_) => 0,
+    };
+    for (j, r) in s.real.iter().enumerate() {
+        let rk = format!("{k}.real[{j}]");
+        let fwd = match &r.method {
+            Some(m) => parse_method(&format!("{rk}.method"), m)?,
+            None => DEFAULT_FWD_METHOD,
+        };
+        let (addr, mut port) = addr_port(&format!("{rk}.address"), &r.address, Some(vport))?;
+        // As ipvsadm: DR and TUN cannot map ports.
+        if matches!(fwd, FwdMethod::Route | FwdMethod::Tunnel) && !matches!(key, ServiceKey::Fwmark(_)) {
+            port = vport;
+        }
+        let weight = r.weight.unwrap_or(DEFAULT_WEIGHT);
+        if weight > 65535 {
+            return Err(format!("{rk}.weight: must be 0..65535"));
+        }
+        let d = DestSpec {
+            addr,
+            port,
+            fwd,
+            weight,
+            u_threshold: r.u_threshold.unwrap_or(0),
+            l_threshold: r.l_threshold.unwrap_or(0),
+        };
+        rules.apply(&Command::AddDest(key, d)).map_err(|e| format!("{rk}: {e}"))?;
+    }
+    Ok((key, vport))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One `[[service]]` (its keys in `text`) as service[1] after a first one on port 80.
+    fn services(text: &str) -> Result<Rules, String> {
+        let mut rules = Rules::default();
+        let first: RawService<toml::Value> = toml::from_str("tcp = \"198.18.0.100:80\"").unwrap();
+        add_service(&mut rules, "service[0]", &first)?;
+        let raw: RawService<toml::Value> = toml::from_str(text).map_err(|e| e.to_string())?;
+        add_service(&mut rules, "service[1]", &raw)?;
+        Ok(rules)
+    }
+
+    #[test]
+    fn scheduler_flags_as_ipvsadms_b() {
+        let svc = |sched: &str, flags: &str| {
+            format!("tcp = \"198.18.0.100:81\"\nscheduler = \"{sched}\"\nscheduler_flags = {flags}\n")
+        };
+        let c = services(&svc("mh", r#"["mh-port"]"#)).unwrap();
+        assert_eq!(c.services[1].0.sched_flags, vec!["mh-port".to_string()]);
+        let c = services(&svc("sh", r#"["sh-port", "sh-fallback"]"#)).unwrap();
+        assert_eq!(c.services[1].0.sched_flags, vec!["sh-fallback".to_string(), "sh-port".to_string()]);
+        let e = services(&svc("rr", r#"["mh-port"]"#)).unwrap_err();
+        assert_eq!(e, "service[1].scheduler_flags: incompatible scheduler flag `mh-port'");
+        let e = services(&svc("mh", r#"["bogus"]"#)).unwrap_err();
+        assert_eq!(e, "service[1].scheduler_flags: invalid scheduler flag `bogus'");
+    }
+
+    #[test]
+    fn real_servers_take_ipvsadms_defaults() {
+        let c = services("tcp = \"198.18.0.100:81\"\n[[real]]\naddress = \"198.18.1.11:8080\"\n").unwrap();
+        let (svc, dests) = &c.services[1];
+        assert_eq!(svc.scheduler, DEFAULT_SCHEDULER);
+        assert_eq!((dests[0].fwd, dests[0].weight, dests[0].port), (DEFAULT_FWD_METHOD, DEFAULT_WEIGHT, 81));
+        let e =
+            services("tcp = \"198.18.0.100:81\"\n[[real]]\naddress = \"198.18.1.11\"\nweight = 70000\n").unwrap_err();
+        assert_eq!(e, "service[1].real[0].weight: must be 0..65535");
+        let e = services("tcp = \"198.18.0.100:0\"\n").unwrap_err();
+        assert_eq!(e, "service[1]: port 0 (all ports) needs persistent");
+        let e = services("tcp = \"198.18.0.100:81\"\nfwmark = 3\n").unwrap_err();
+        assert_eq!(e, "service[1]: give exactly one of tcp, udp or fwmark (a mark > 0)");
+    }
+
+    #[test]
+    fn fwmark_rules() {
+        let mark = |text: &str| -> Result<Rules, String> {
+            let mut rules = Rules::default();
+            add_mark(&mut rules, 0, &toml::from_str(text).map_err(|e| e.to_string())?)?;
+            Ok(rules)
+        };
+        let c = mark("mark = 66\ndestination = \"198.18.0.100\"\nports = \"80,443,8000-8100\"\n").unwrap();
+        let m = &c.marks[0];
+        assert_eq!((m.mark, m.proto, m.prefix), (66, IPPROTO_TCP, 32));
+        assert_eq!(m.ports, vec![(80, 80), (443, 443), (8000, 8100)]);
+        let e = mark("mark = 66\ndestination = \"198.18.0.100\"\nports = \"90-80\"\n").unwrap_err();
+        assert!(e.contains("fwmark[0].ports"), "{e}");
+    }
+
+    #[test]
+    fn timeouts_default_to_ipvss_and_are_bounded() {
+        assert_eq!(parse_timeouts(None), Ok(Timeouts::default()));
+        let t: RawTimeouts = toml::from_str("tcp = 60").unwrap();
+        assert_eq!(parse_timeouts(Some(&t)), Ok(Timeouts { tcp: 60, ..Timeouts::default() }));
+        let t: RawTimeouts = toml::from_str("udp = 0").unwrap();
+        assert_eq!(parse_timeouts(Some(&t)).unwrap_err(), format!("timeouts: each must be 1..{MAX_TIMEOUT} seconds"));
+    }
+}

@@ -1,0 +1,137 @@
+//! The data plane and the running configuration as the admin server sees them:
+//! `rvsadm -Lc`, `--counters`, `--neighbours`, `--announced`, `--checks`, and
+//! the reload (SIGHUP, `rvsadm --reload`).
+
+use crate::admin::exec::{DataPlaneQuery, NeighbourRow};
+use crate::afxdp::worker::Request;
+use crate::afxdp::xsk_stats::XskStats;
+use crate::api::ConnView;
+use crate::config::Config;
+use crate::control::Control;
+use crate::health::checker::HealthChecker;
+use crate::kernel::announce::Announcer;
+use crate::net::iface::Interfaces;
+use crate::pipeline::Shared;
+use crate::wire::ethernet::fmt_mac;
+use crossbeam::channel::{bounded, Sender};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub(super) struct Query {
+    pub(super) workers: Vec<Sender<Request>>,
+    pub(super) ifaces: Interfaces,
+    pub(super) shared: Arc<Shared>,
+    /// The AF_XDP sockets' kernel statistics, as the loops last read them.
+    pub(super) xsk_stats: Arc<XskStats>,
+    pub(super) control: Arc<Mutex<Control>>,
+    pub(super) config_path: String,
+    pub(super) running: Mutex<Config>,
+    pub(super) checker: Mutex<Option<HealthChecker>>,
+    /// Set by the last stage; taken by its undo, which withdraws first.
+    pub(super) announcer: Mutex<Option<Arc<Announcer>>>,
+}
+
+impl Query {
+    pub(super) fn start_checks(&self, checks: Vec<crate::health::spec::ServiceChecks>) {
+        let mut slot = self.checker.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = slot.take();
+        *slot = Some(HealthChecker::start(self.control.clone(), checks, previous));
+    }
+
+    pub(super) fn stop_checks(&self) {
+        if let Some(c) = self.checker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            c.stop();
+        }
+    }
+}
+
+impl DataPlaneQuery for Query {
+    fn connections(&self) -> Vec<ConnView> {
+        let mut all = Vec::new();
+        for w in &self.workers {
+            let (tx, rx) = bounded(1);
+            if w.send(Request::Connections(tx)).is_ok() {
+                if let Ok(v) = rx.recv_timeout(Duration::from_secs(2)) {
+                    all.extend(v);
+                }
+            }
+        }
+        all
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        let pipeline = self.shared.counters.nonzero().into_iter();
+        pipeline.chain(self.xsk_stats.nonzero()).map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    fn neighbours(&self) -> Vec<NeighbourRow> {
+        let mut all = Vec::new();
+        for w in &self.workers {
+            let (tx, rx) = bounded(1);
+            if w.send(Request::Neighbours(tx)).is_ok() {
+                if let Ok(v) = rx.recv_timeout(Duration::from_secs(2)) {
+                    for n in v {
+                        all.push((
+                            self.ifaces.get(n.iface).name.clone(),
+                            Ipv4Addr::from(n.ip).to_string(),
+                            n.mac.map_or_else(|| "-".to_string(), |m| fmt_mac(&m)),
+                            n.state.to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+        all.sort();
+        all
+    }
+
+    fn announced(&self) -> String {
+        match &*self.announcer.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(a) => crate::kernel::announce::listing(Some(a.config()), &a.views()),
+            None => crate::kernel::announce::listing(None, &[]),
+        }
+    }
+
+    fn checks(&self) -> Vec<crate::health::spec::CheckView> {
+        self.checker.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|c| c.views()).unwrap_or_default()
+    }
+
+    /// SIGHUP and `rvsadm --reload`: re-read the file and apply its rules; a
+    /// file that does not parse or validate (the same `Config::load` a start
+    /// and `rvs --check` use) is refused, logged, and nothing changes.
+    /// Unchanged services keep their connections and counters (Control::sync).
+    fn reload(&self) -> Result<String, String> {
+        let new = Config::load(&self.config_path).inspect_err(|e| {
+            eprintln!("rvs: reload refused, running rules kept: {e}");
+        })?;
+        let mut note = String::new();
+        {
+            let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            let same_links = new.interfaces.len() == running.interfaces.len()
+                && new
+                    .interfaces
+                    .iter()
+                    .zip(&running.interfaces)
+                    .all(|(a, b)| a.name == b.name && a.addresses == b.addresses && a.vips == b.vips)
+                && new.routes == running.routes;
+            if !same_links {
+                note = " (interface, address and route changes need a restart: services applied only)".into();
+            }
+            if new.announce != running.announce {
+                note.push_str(" ([announce] changes need a restart)");
+            }
+        }
+        self.control.lock().unwrap_or_else(|e| e.into_inner()).sync(new.rules.clone());
+        // The file's sysctls replace those set by `rvsadm --sysctl` (as `sysctl -p`).
+        self.shared.sysctl.store(new.sysctl);
+        // The running role belongs to rvsadm --role (keepalived), not to the file.
+        self.shared.ha.set_garp(new.ha.garp_master_repeat, new.ha.garp_master_refresh, new.ha.garp_master_delay);
+        self.control.lock().unwrap_or_else(|e| e.into_inner()).set_sync_policy(new.ha.sync);
+        self.start_checks(new.checks.clone());
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = new;
+        let msg = format!("rvs: reload: {} applied{note}", self.config_path);
+        eprintln!("{msg}");
+        Ok(msg + "\n")
+    }
+}
