@@ -34,8 +34,8 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 /// Frames per socket, and the RX batch: rvs's defaults, so the two compare.
-const FRAMES: u32 = 4096;
-const BATCH: usize = 64;
+const FRAMES: u32 = rvs::afxdp::DEFAULT_FRAMES;
+const BATCH: usize = rvs::afxdp::DEFAULT_BATCH;
 
 /// One socket with its own UMEM, as rvs binds it; half its frames start in the fill ring.
 fn open(ifname: &str, queue: u32, native: bool) -> Result<Port, String> {

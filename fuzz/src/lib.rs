@@ -19,7 +19,7 @@ use rvs::api::command::Command;
 use rvs::api::{ConnView, Timeouts};
 use rvs::control::{Control, Rules};
 use rvs::ipvsadm::args;
-use rvs::ipvsadm::format::NameDb;
+use rvs::ipvsadm::names::NameDb;
 use rvs::net::iface::{Interface, Interfaces};
 use rvs::net::route::RouteTable;
 use rvs::pipeline::{Collect, Director, Limits, Shared, Verdict};
@@ -159,7 +159,7 @@ pub fn rules() -> &'static [Command] {
     PARSED.get_or_init(|| {
         RULES
             .lines()
-            .map(|l| match args::parse_restore_line_with(l, &NameDb::empty()) {
+            .map(|l| match rvs::ipvsadm::restore::parse_restore_line_with(l, &NameDb::empty()) {
                 Some(Ok(c)) => c,
                 other => panic!("fuzz harness: lab rule {l:?}: {other:?}"),
             })
@@ -311,7 +311,7 @@ impl Lab {
 
     /// Control operations a pipeline input may interleave with its frames.
     fn control(&mut self, op: u8) {
-        let p = |l: &str| args::parse_restore_line_with(l, &NameDb::empty()).unwrap().unwrap();
+        let p = |l: &str| rvs::ipvsadm::restore::parse_restore_line_with(l, &NameDb::empty()).unwrap().unwrap();
         let shared = self.ctl.shared().clone();
         match op % 14 {
             0 => drop(self.ctl.apply(&p("-d -t 198.18.0.100:80 -r 198.18.1.11:80"))),
@@ -604,7 +604,7 @@ pub fn save_file(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut cmds = Vec::new();
     for line in text.lines() {
-        if let Some(Ok(c)) = args::parse_restore_line_with(line, names()) {
+        if let Some(Ok(c)) = rvs::ipvsadm::restore::parse_restore_line_with(line, names()) {
             cmds.push(c);
         }
     }

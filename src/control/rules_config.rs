@@ -155,7 +155,7 @@ pub fn add_service<C>(rules: &mut Rules, k: &str, s: &RawService<C>) -> Result<(
     let sched_flags = if s.scheduler_flags.is_empty() {
         vec![]
     } else {
-        crate::ipvsadm::args::parse_sched_flags(&scheduler, &s.scheduler_flags.join(","))
+        crate::ipvsadm::values::parse_sched_flags(&scheduler, &s.scheduler_flags.join(","))
             .map_err(|e| format!("{k}.scheduler_flags: {e}"))?
     };
     let spec =

@@ -21,7 +21,7 @@ pub(super) fn restore_state(control: &Mutex<Control>, path: &str) -> Result<usiz
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let mut cmds = vec![crate::api::command::Command::Clear];
     for (n, line) in text.lines().enumerate() {
-        match crate::ipvsadm::args::parse_restore_line(line) {
+        match crate::ipvsadm::restore::parse_restore_line(line) {
             None => {}
             Some(Ok(c)) => cmds.push(c),
             Some(Err(e)) => return Err(format!("{path}: line {}: {}", n + 1, e.message)),

@@ -35,11 +35,7 @@ use super::names::NameDb;
 use super::rvs_options::parse_rvs_command;
 use crate::api::command::{Command, ListFormat, ListWhat};
 
-pub use super::error::UsageError;
-// Where the daemon, the admin server and the fuzz targets have always found them.
-pub use super::restore::{parse_restore_line, parse_restore_line_with, split_restore_line};
-pub use super::values::{inet_aton, parse_sched_flags};
-pub use super::PROGRAM;
+use super::error::UsageError;
 
 /// Parse an rvsadm command line (without the program name), resolving host and service names
 /// from /etc/hosts and /etc/services.

@@ -13,7 +13,9 @@ use super::values::{
     host_or_addr, parse_fwmark, parse_service, parse_timeout, string_to_number, truncate, usable_laddr,
 };
 use crate::api::command::{Command, ListFormat};
-use crate::api::{DaemonRequest, FwdMethod, MarkRule, ServiceKey, Timeouts, MAX_TIMEOUT};
+use crate::api::{
+    DaemonRequest, FwdMethod, MarkRule, ServiceKey, Timeouts, DEFAULT_FWD_METHOD, DEFAULT_WEIGHT, MAX_TIMEOUT,
+};
 use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -74,8 +76,8 @@ impl Entry {
             dest_addr: Ipv4Addr::UNSPECIFIED,
             dest_port: 0,
             // "Set direct routing as default forwarding method"
-            fwd: FwdMethod::Route,
-            weight: 1,
+            fwd: DEFAULT_FWD_METHOD,
+            weight: DEFAULT_WEIGHT,
             u_threshold: 0,
             l_threshold: 0,
             timeouts: Timeouts { tcp: 0, tcp_fin: 0, udp: 0 },

@@ -11,7 +11,7 @@
 
 use super::PROGRAM;
 // Re-exported where the listings and the fuzz targets have always named it.
-pub use super::names::NameDb;
+use super::names::NameDb;
 use crate::api::command::ListFormat;
 use crate::api::{
     ConnView, DestView, IpvsError, LaddrView, MarkRule, ServiceKey, ServiceView, Timeouts, DEFAULT_SCHEDULER,
@@ -635,7 +635,8 @@ mod tests {
     use super::*;
     use crate::api::command::Command;
     use crate::api::{DestSpec, FwdMethod, RateSnapshot, ServiceSpec, StatsSnapshot};
-    use crate::ipvsadm::args::{parse_restore_line_with, parse_with};
+    use crate::ipvsadm::args::parse_with;
+    use crate::ipvsadm::restore::parse_restore_line_with;
 
     fn tcp(a: [u8; 4], port: u16) -> ServiceKey {
         ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(a), port }

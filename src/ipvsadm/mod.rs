@@ -3,7 +3,7 @@
 pub mod args;
 mod check;
 mod collect;
-mod error;
+pub mod error;
 pub mod format;
 mod legality;
 mod mark_rule;
@@ -12,7 +12,7 @@ mod options;
 mod popt;
 pub mod restore;
 pub mod rvs_options;
-mod values;
+pub mod values;
 
 #[cfg(test)]
 mod tests_args;

@@ -1,9 +1,12 @@
 //! The ipvsadm command line's tests: every command, every option, every error text and exit
 //! status ipvsadm gives, restore lines, and rvs's own commands and options.
 
-use super::args::{inet_aton, parse_restore_line_with, parse_with, split_restore_line, UsageError};
+use super::args::parse_with;
 use super::error::fail;
+use super::error::UsageError;
 use super::names::NameDb;
+use super::restore::{parse_restore_line_with, split_restore_line};
+use super::values::inet_aton;
 use crate::api::command::{Command, ListFormat, ListWhat};
 use crate::api::{DestSpec, FwdMethod, MarkRule, ServiceKey, ServiceSpec, Timeouts};
 use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
