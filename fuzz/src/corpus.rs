@@ -108,35 +108,15 @@ pub fn pipeline() -> Vec<(String, Vec<u8>)> {
     single("icmp-echo-vip", 0, echo_request(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 7, 1, PING));
     single("icmp-echo-director", 1, echo_request(RS1_MAC, IN_MAC, RS1, DIR_IN, 7, 1, PING));
     single("icmp-echo-elsewhere", 0, echo_request(CLIENT_MAC, OUT_MAC, CLIENT, [198, 18, 0, 55], 7, 1, PING));
-    let mut ttl1 = syn.clone();
-    ttl1[22] = 1;
-    fix_ip(&mut ttl1);
-    single("tcp-ttl1", 0, ttl1);
+    single("tcp-ttl1", 0, with_ttl(&syn, 1));
     // Sync messages from a peer director on the inside LAN.
     let peer = [198, 18, 1, 2];
     let peer_mac = [2, 0, 0, 0, 0, 0x22];
-    let sync_mac = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x51];
-    let group = [224, 0, 0, 81];
-    let synced =
-        |cport: u16, vport: u16, daddr: [u8; 4], dport: u16, fwd: rvs::api::FwdMethod| rvs::ipvs::sync::SyncConn {
-            proto: 6,
-            caddr: CLIENT.into(),
-            cport,
-            vaddr: VIP.into(),
-            vport,
-            daddr: daddr.into(),
-            dport,
-            fwd,
-            laddr: if fwd == rvs::api::FwdMethod::FullNat { LIP.into() } else { [0; 4].into() },
-            lport: if fwd == rvs::api::FwdMethod::FullNat { 2000 } else { 0 },
-            state: rvs::ipvs::state::ConnState::Established,
-            inactive: false,
-            timeout_s: 900,
-            template: false,
-            fwmark: 0,
-            seq: None,
-            pe: None,
-        };
+    let (sync_mac, group) = (rvs::testkit::sync::SYNC_MAC, rvs::testkit::sync::SYNC_GROUP);
+    let synced = |cport: u16, vport: u16, daddr: [u8; 4], dport: u16, fwd: rvs::api::FwdMethod| {
+        let local = if fwd == rvs::api::FwdMethod::FullNat { (LIP, 2000) } else { ([0; 4], 0) };
+        rvs::testkit::sync::established(cport, vport, daddr, dport, fwd, local)
+    };
     let conns = [
         synced(40100, 80, RS1, 80, rvs::api::FwdMethod::Masq),
         synced(40101, 81, RS1, 81, rvs::api::FwdMethod::Route),

@@ -6,8 +6,7 @@ use super::*;
 use crate::control::SyncInterface;
 use crate::ipvs::sync::daemon::{full_table_request, DaemonRequest};
 use crate::pipeline::role::Role;
-
-const SYNC_MAC: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x51];
+use crate::testkit::sync::SYNC_MAC;
 
 fn daemon(role: &str, ifname: &str, syncid: u8) -> DaemonRequest {
     DaemonRequest::new(role, ifname, syncid)
@@ -361,24 +360,8 @@ fn a_backup_started_while_the_master_sends_still_asks_for_the_table() {
 #[test]
 fn a_stale_fullnat_entry_gives_way_to_the_masters_newer_use_of_its_local_port() {
     let (mut m, mut b) = pair(FwdMethod::FullNat, &[LIP]);
-    let fullnat_conn = |cport: u16, lport: u16| crate::ipvs::sync::SyncConn {
-        proto: IPPROTO_TCP,
-        caddr: CLIENT.into(),
-        cport,
-        vaddr: VIP.into(),
-        vport: 80,
-        daddr: RS1.into(),
-        dport: 8080,
-        fwd: FwdMethod::FullNat,
-        laddr: LIP.into(),
-        lport,
-        state: crate::ipvs::state::ConnState::Established,
-        inactive: false,
-        timeout_s: 900,
-        template: false,
-        fwmark: 0,
-        seq: None,
-        pe: None,
+    let fullnat_conn = |cport: u16, lport: u16| {
+        crate::testkit::sync::established(cport, 80, RS1, 8080, FwdMethod::FullNat, (LIP, lport))
     };
     let frame = |c: &crate::ipvs::sync::SyncConn| {
         let msg = crate::ipvs::sync::encode(7, std::slice::from_ref(c), 1472).remove(0);

@@ -7,11 +7,13 @@
 //!   the specs of its services;
 //! - [`frames`]: frames built as the wire carries them, and the edits tests make to them;
 //! - [`inspect`]: reading a frame's fields back, and every checksum verified;
-//! - [`lab`]: a director with its control plane, fed frame by frame.
+//! - [`lab`]: a director with its control plane, fed frame by frame;
+//! - [`sync`]: connection-sync entries as a peer director sends them.
 
 pub mod frames;
 pub mod inspect;
 pub mod lab;
+pub mod sync;
 pub mod topology;
 
 pub use lab::Lab;
