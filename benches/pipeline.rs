@@ -8,120 +8,23 @@
 //! thousand, 1 million and 10 million live entries.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use etherparse::PacketBuilder;
-use rvs::api::command::Command;
 use rvs::api::*;
-use rvs::control::Control;
 use rvs::ipvs::conn::{ConnTable, FlowKey, NewConn};
 use rvs::ipvs::dest::Dest;
 use rvs::ipvs::service::Service;
 use rvs::ipvs::state::ConnState;
 use rvs::net::iface::{Interface, Interfaces};
 use rvs::net::route::RouteTable;
-use rvs::pipeline::{Collect, Director, Limits, Shared, Verdict};
-use rvs::wire::ip_protocol::*;
+use rvs::pipeline::{Limits, Verdict};
+use rvs::testkit::frames::{arp, tcp};
+use rvs::testkit::inspect::{field_ip, l4_port};
+use rvs::testkit::*;
 use std::hint::black_box;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-const OUT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const IN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
-const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
-const RS_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x11];
-const VIP: [u8; 4] = [198, 18, 0, 100];
-const CLIENT: [u8; 4] = [198, 18, 0, 10];
-const LIP: [u8; 4] = [198, 18, 1, 100];
-
-fn tcp(src_mac: [u8; 6], dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, syn: bool) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, 64).tcp(sport, dport, 1, 64000);
-    let b = if syn { b.syn() } else { b.ack(1) };
-    let mut v = Vec::new();
-    b.write(&mut v, &[0u8; 6]).unwrap();
-    v
-}
-
-fn arp(op: u16, mac: [u8; 6], ip: [u8; 4], to_mac: [u8; 6], to_ip: [u8; 4]) -> Vec<u8> {
-    let mut f = vec![0u8; 60];
-    let n = rvs::wire::arp::build_frame(
-        &mut f,
-        &to_mac,
-        op,
-        &mac,
-        u32::from_be_bytes(ip),
-        &to_mac,
-        u32::from_be_bytes(to_ip),
-    );
-    f.truncate(n);
-    f
-}
-
-fn feed(d: &mut Director, now: u64, iface: u8, frame: &[u8], tx: &mut Collect) -> (Verdict, Vec<u8>) {
-    let mut b = frame.to_vec();
-    let mut len = b.len();
-    b.resize(2048, 0);
-    let v = d.process(now, iface, &mut b, &mut len, tx);
-    b.truncate(len);
-    (v, b)
-}
-
-/// A director with one service on port 80 of `sched`, two real servers of
-/// method `fwd` (a local address for FULLNAT), MACs of the real servers and
-/// the client resolved.
-fn director(sched: &str, connections: usize, fwd: FwdMethod) -> (Director, Control) {
-    let ip = |a: [u8; 4]| u32::from_be_bytes(a);
-    let ifaces = Interfaces(vec![
-        Interface {
-            id: 0,
-            name: "out".into(),
-            mac: OUT_MAC,
-            mtu: 1500,
-            addrs: vec![(ip([198, 18, 0, 1]), 24)],
-            vips: vec![],
-        },
-        Interface {
-            id: 1,
-            name: "in".into(),
-            mac: IN_MAC,
-            mtu: 1500,
-            addrs: vec![(ip([198, 18, 1, 1]), 24)],
-            vips: vec![],
-        },
-    ]);
-    let routes = RouteTable::build(&ifaces, &[]).unwrap();
-    let shared = Arc::new(Shared::new());
-    let mut ctl = Control::new(shared.clone());
-    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
-    let spec = ServiceSpec {
-        key,
-        scheduler: sched.into(),
-        persistent: None,
-        netmask: Ipv4Addr::BROADCAST,
-        sched_flags: vec![],
-        ops: false,
-        laddrs: if fwd == FwdMethod::FullNat { vec![Ipv4Addr::from(LIP)] } else { vec![] },
-    };
-    ctl.apply(&Command::AddService(spec)).unwrap();
-    for last in [11u8, 12] {
-        let d = DestSpec {
-            addr: Ipv4Addr::new(198, 18, 1, last),
-            port: 80,
-            fwd,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0,
-        };
-        ctl.apply(&Command::AddDest(key, d)).unwrap();
-    }
-    let mut d = Director::new(0, ifaces, routes, shared, Limits { connections, ..Limits::default() }, 0);
-    d.begin_batch();
-    let mut tx = Collect::default();
-    // A SYN towards each real server and to the client makes the director ask; the answers resolve.
-    for (i, last) in [11u8, 12].iter().enumerate() {
-        feed(&mut d, 1, 0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1000 + i as u16, 80, true), &mut tx);
-        feed(&mut d, 1, 1, &arp(2, RS_MAC, [198, 18, 1, *last], IN_MAC, [198, 18, 1, 1]), &mut tx);
-    }
-    let _ = feed(&mut d, 1, 0, &arp(1, CLIENT_MAC, CLIENT, [0xff; 6], [198, 18, 0, 1]), &mut tx);
-    (d, ctl)
+/// The test kit's two-server director with tables of `connections` entries.
+fn director(sched: &str, connections: usize, fwd: FwdMethod) -> Lab {
+    Lab::two_servers(sched, fwd, Limits { connections, ..Limits::default() })
 }
 
 fn bench_established(c: &mut Criterion) {
@@ -133,45 +36,44 @@ fn bench_established(c: &mut Criterion) {
         ("tun", FwdMethod::Tunnel),
         ("fullnat", FwdMethod::FullNat),
     ] {
-        let (mut d, _ctl) = director("rr", 1 << 16, fwd);
-        let mut tx = Collect::default();
+        let mut lab = director("rr", 1 << 16, fwd);
         // Open the flow and learn what the real server sees (for the reply).
-        let (_, first) = feed(&mut d, 2, 0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1000, 80, true), &mut tx);
-        let frame = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1000, 80, false);
+        lab.now = 2;
+        lab.receive(OUT, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1000, 80, "S", &[0; 6]));
+        let first = lab.out().to_vec();
+        let frame = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1000, 80, "A", &[0; 6]);
+        let Lab { d, tx, .. } = &mut lab;
         let mut buf = vec![0u8; 2048];
         g.bench_function(format!("{name}_client_to_server"), |b| {
             b.iter(|| {
                 buf[..frame.len()].copy_from_slice(&frame);
                 let mut len = frame.len();
-                black_box(d.process(3, 0, &mut buf, &mut len, &mut tx))
+                black_box(d.process(3, OUT, &mut buf, &mut len, tx))
             })
         });
-        // The reply path exists for the methods whose replies cross the director.
+        // The reply path exists for the methods whose replies cross the director, from the
+        // real server's MAC and address (and to the FULLNAT local port) the director chose.
+        let (rs_mac, rs, lport) = (first[0..6].try_into().unwrap(), field_ip(&first, 16), l4_port(&first, 0));
         let reply = match fwd {
-            FwdMethod::Masq => {
-                Some(tcp(RS_MAC, IN_MAC, [first[30], first[31], first[32], first[33]], CLIENT, 80, 1000, false))
-            }
-            FwdMethod::FullNat => {
-                let (rs, lport) =
-                    ([first[30], first[31], first[32], first[33]], u16::from_be_bytes([first[34], first[35]]));
-                Some(tcp(RS_MAC, IN_MAC, rs, LIP, 80, lport, false))
-            }
+            FwdMethod::Masq => Some(tcp(rs_mac, IN_MAC, rs, CLIENT, 80, 1000, "A", &[0; 6])),
+            FwdMethod::FullNat => Some(tcp(rs_mac, IN_MAC, rs, LIP, 80, lport, "A", &[0; 6])),
             _ => None,
         };
         if let Some(reply) = reply {
             // The first reply makes the director ask for the client's MAC; the answer resolves it.
-            let _ = feed(&mut d, 3, 1, &reply, &mut tx);
-            let _ = feed(&mut d, 3, 0, &arp(2, CLIENT_MAC, CLIENT, OUT_MAC, [198, 18, 0, 1]), &mut tx);
-            assert!(matches!(feed(&mut d, 3, 1, &reply, &mut tx).0, Verdict::Forward(0)), "{name} reply forwarded");
+            lab.now = 3;
+            lab.receive(IN, &reply);
+            lab.receive(OUT, &arp(CLIENT_MAC, OUT_MAC, 2, CLIENT_MAC, CLIENT, OUT_MAC, DIR_OUT));
+            assert_eq!(lab.receive(IN, &reply), Verdict::Forward(OUT), "{name} reply forwarded");
+            let Lab { d, tx, .. } = &mut lab;
             g.bench_function(format!("{name}_server_to_client"), |b| {
                 b.iter(|| {
                     buf[..reply.len()].copy_from_slice(&reply);
                     let mut len = reply.len();
-                    black_box(d.process(3, 1, &mut buf, &mut len, &mut tx))
+                    black_box(d.process(3, IN, &mut buf, &mut len, tx))
                 })
             });
         }
-        tx.0.clear();
     }
     g.finish();
 }
@@ -180,11 +82,11 @@ fn bench_new_connection(c: &mut Criterion) {
     let mut g = c.benchmark_group("new_connection");
     g.throughput(Throughput::Elements(1));
     for sched in ["rr", "wrr", "lc", "wlc", "sed", "nq", "sh", "dh", "mh", "lblc", "lblcr", "fo", "ovf"] {
-        let (mut d, _ctl) = director(sched, 1 << 21, FwdMethod::Masq);
-        let mut tx = Collect::default();
+        let mut lab = director(sched, 1 << 21, FwdMethod::Masq);
+        let Lab { d, tx, .. } = &mut lab;
         let mut n: u32 = 0;
         let mut buf = vec![0u8; 2048];
-        let template = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 2000, 80, true);
+        let template = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 2000, 80, "S", &[0; 6]);
         g.bench_function(sched, |b| {
             b.iter_batched_ref(
                 || {
@@ -195,21 +97,17 @@ fn bench_new_connection(c: &mut Criterion) {
                     f[26..30].copy_from_slice(&a.to_be_bytes());
                     f[34..36].copy_from_slice(&p.to_be_bytes());
                     // Fix the IP and TCP checksums for the new source.
-                    let ip = &mut f[14..34];
-                    ip[10..12].fill(0);
-                    let cs = rvs::wire::Checksum::new().add_bytes(ip).finish();
-                    ip[10..12].copy_from_slice(&cs.to_be_bytes());
+                    rvs::testkit::frames::fix_ip(&mut f);
                     f
                 },
                 |f| {
                     buf[..f.len()].copy_from_slice(f);
                     let mut len = f.len();
-                    black_box(d.process(4, 0, &mut buf, &mut len, &mut tx))
+                    black_box(d.process(4, OUT, &mut buf, &mut len, tx))
                 },
                 BatchSize::SmallInput,
             )
         });
-        tx.0.clear();
     }
     g.finish();
 }
@@ -217,15 +115,15 @@ fn bench_new_connection(c: &mut Criterion) {
 fn bench_stack(c: &mut Criterion) {
     let mut g = c.benchmark_group("stack");
     g.throughput(Throughput::Elements(1));
-    let (mut d, _ctl) = director("rr", 1024, FwdMethod::Masq);
-    let mut tx = Collect::default();
-    let req = arp(1, CLIENT_MAC, CLIENT, [0xff; 6], VIP);
+    let mut lab = director("rr", 1024, FwdMethod::Masq);
+    let Lab { d, tx, .. } = &mut lab;
+    let req = arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0xff; 6], VIP);
     let mut buf = vec![0u8; 2048];
     g.bench_function("arp_request_to_reply", |b| {
         b.iter(|| {
             buf[..req.len()].copy_from_slice(&req);
             let mut len = req.len();
-            black_box(d.process(5, 0, &mut buf, &mut len, &mut tx))
+            black_box(d.process(5, OUT, &mut buf, &mut len, tx))
         })
     });
     let ifaces = Interfaces(
@@ -257,26 +155,8 @@ fn bench_stack(c: &mut Criterion) {
 fn bench_conn_table(c: &mut Criterion) {
     let mut g = c.benchmark_group("conn_table_lookup");
     g.throughput(Throughput::Elements(1));
-    let dest = Arc::new(Dest::new(&DestSpec {
-        addr: Ipv4Addr::new(198, 18, 1, 11),
-        port: 80,
-        fwd: FwdMethod::Masq,
-        weight: 1,
-        u_threshold: 0,
-        l_threshold: 0,
-    }));
-    let svc = Arc::new(
-        Service::new(ServiceSpec {
-            key: ServiceKey::Addr { proto: 6, addr: Ipv4Addr::from(VIP), port: 80 },
-            scheduler: "rr".into(),
-            persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
-            sched_flags: vec![],
-            ops: false,
-            laddrs: vec![],
-        })
-        .unwrap(),
-    );
+    let dest = Arc::new(Dest::new(&dest_spec(RS1, 80, FwdMethod::Masq, 1)));
+    let svc = Arc::new(Service::new(service_spec(tcp_vip(80), "rr")).unwrap());
     for n in [1_000usize, 1_000_000, 10_000_000] {
         let key = |i: usize| FlowKey {
             saddr: 0xc612_0000 | (i >> 16) as u32,

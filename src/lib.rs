@@ -7,7 +7,8 @@
 //! - [`pipeline`]: frame in, verdict and frame(s) out; pure, no I/O;
 //! - [`control`]: the rule set operators change, published to the data plane;
 //! - [`ipvsadm`] and [`admin`]: ipvsadm's syntax and text, and the local socket;
-//! - [`afxdp`]: the thin shell over AF_XDP rings that feeds the pipeline.
+//! - [`afxdp`]: the thin shell over AF_XDP rings that feeds the pipeline;
+//! - `testkit` (tests, benches, examples and the fuzz crate only: the `testkit` feature): the lab.
 
 pub mod admin;
 pub mod afxdp;
@@ -22,4 +23,6 @@ pub mod kernel;
 pub mod net;
 pub mod ownership;
 pub mod pipeline;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod wire;

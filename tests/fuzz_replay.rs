@@ -2,7 +2,7 @@
 //! crash (`fuzz/artifacts/<target>/`, regression inputs) through the same
 //! code the cargo-fuzz targets run, on the stable toolchain: a panic fails.
 //!
-//! The seeds are built by `fuzz/src/lib.rs` (`seeds`); to write them again:
+//! The seeds are built by `fuzz/src/corpus.rs`; to write them again:
 //! `RVS_FUZZ_REGEN=1 cargo test --release --test fuzz_replay regenerate -- --ignored`.
 
 #[path = "../fuzz/src/lib.rs"]
@@ -90,7 +90,7 @@ fn sync_decode() {
 fn pipeline_seeds_reach_the_interesting_paths() {
     use rvs::pipeline::Reason;
     let mut hit = std::collections::HashSet::new();
-    for (_, data) in fuzz_support::seeds::pipeline() {
+    for (_, data) in fuzz_support::corpus::pipeline() {
         let shared = {
             // Replay on a lab of our own to read its counters.
             let mut total = Vec::new();
@@ -148,7 +148,7 @@ fn pipeline_seeds_reach_the_interesting_paths() {
 /// on its own.
 #[test]
 fn pipeline_input_does_the_same_after_other_inputs() {
-    let seeds = fuzz_support::seeds::pipeline();
+    let seeds = fuzz_support::corpus::pipeline();
     let control = seeds.iter().find(|(n, _)| n == "session-control").expect("the control session seed");
     let mut differ = Vec::new();
     for (i, (name, data)) in seeds.iter().enumerate() {
@@ -173,8 +173,8 @@ fn regenerate() {
     }
     let corpus = root().join("fuzz/corpus");
     let mut all: Vec<(&str, String, Vec<u8>)> =
-        fuzz_support::seeds::pipeline().into_iter().map(|(n, b)| ("pipeline", n, b)).collect();
-    all.extend(fuzz_support::seeds::texts(&root(), Path::new("/work/shared/seeds")));
+        fuzz_support::corpus::pipeline().into_iter().map(|(n, b)| ("pipeline", n, b)).collect();
+    all.extend(fuzz_support::corpus::texts(&root(), Path::new("/work/shared/seeds")));
     all.extend(fuzz_support::conn_table::seeds().into_iter().map(|(n, b)| ("conn_table", n, b)));
     all.extend(fuzz_support::neighbour_table::seeds().into_iter().map(|(n, b)| ("neighbour_table", n, b)));
     // Only the targets seeded here: others (sync_decode) keep their corpora.

@@ -1,208 +1,28 @@
 //! The pipeline on crafted frames: every rewrite checked field by field and
-//! every checksum verified by full recomputation.
+//! every checksum verified by full recomputation. The lab, the frames and the
+//! checks are the test kit's (src/testkit/).
 
 use super::*;
 use crate::api::command::Command;
 use crate::api::MarkRule;
 use crate::api::*;
 use crate::control::Control;
-use crate::net::iface::Interface;
+use crate::testkit::frames::*;
+use crate::testkit::inspect::*;
+use crate::testkit::*;
 use crate::wire::checksum::{pseudo_header, Checksum};
 use crate::wire::ip_protocol::*;
 use etherparse::PacketBuilder;
 use std::net::Ipv4Addr;
 
-const OUT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const IN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
-const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
-const RS1_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x11];
-const RS2_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x12];
-const CLIENT: [u8; 4] = [198, 18, 0, 10];
-const VIP: [u8; 4] = [198, 18, 0, 100];
-const RS1: [u8; 4] = [198, 18, 1, 11];
-const RS2: [u8; 4] = [198, 18, 1, 12];
-const DIR_OUT: [u8; 4] = [198, 18, 0, 1];
-const DIR_IN: [u8; 4] = [198, 18, 1, 1];
-
-fn ip(a: [u8; 4]) -> u32 {
-    u32::from_be_bytes(a)
-}
-
-struct Lab {
-    d: Director,
-    ctl: Control,
-    tx: Collect,
-    now: u64,
-}
-
 impl Lab {
-    fn new() -> Lab {
-        Lab::with_addrs(DIR_OUT, DIR_IN)
-    }
-
-    /// A director with its own addresses on the two sides (a pair's second).
-    fn with_addrs(out: [u8; 4], inside: [u8; 4]) -> Lab {
-        let ifaces = Interfaces(vec![
-            Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(out), 24)], vips: vec![] },
-            Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(inside), 24)], vips: vec![] },
-        ]);
-        let routes = RouteTable::build(&ifaces, &[]).unwrap();
-        let shared = Arc::new(Shared::new());
-        let ctl = Control::new(shared.clone());
-        let d = Director::new(
-            0,
-            ifaces,
-            routes,
-            shared,
-            Limits { connections: 1024, neighbours: 64, arp_hold_slots: 16, ..Limits::default() },
-            0,
-        );
-        Lab { d, ctl, tx: Collect::default(), now: 1000 }
-    }
-
-    fn cmd(&mut self, c: Command) {
-        self.ctl.apply(&c).unwrap();
-        self.d.begin_batch();
-    }
-
-    fn nat_service(&mut self, sched: &str, proto: u8, port: u16, rs: &[([u8; 4], u16, u32)]) -> ServiceKey {
-        let key = ServiceKey::Addr { proto, addr: Ipv4Addr::from(VIP), port };
-        self.cmd(Command::AddService(ServiceSpec {
-            key,
-            scheduler: sched.into(),
-            persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
-            sched_flags: vec![],
-            ops: false,
-            laddrs: vec![],
-        }));
-        for &(a, p, w) in rs {
-            self.cmd(Command::AddDest(
-                key,
-                DestSpec {
-                    addr: Ipv4Addr::from(a),
-                    port: p,
-                    fwd: FwdMethod::Masq,
-                    weight: w,
-                    u_threshold: 0,
-                    l_threshold: 0,
-                },
-            ));
-        }
-        key
-    }
-
-    /// Feed a frame; returns the verdict and the frame as rewritten.
-    fn feed(&mut self, iface: IfaceId, frame: &[u8]) -> (Verdict, Vec<u8>) {
-        let mut buf = vec![0u8; 4096];
-        buf[..frame.len()].copy_from_slice(frame);
-        let mut len = frame.len();
-        self.now += 1;
-        let v = self.d.process(self.now, iface, &mut buf, &mut len, &mut self.tx);
-        buf.truncate(len);
-        (v, buf)
-    }
-
     /// Teach the director a neighbour's MAC the way the wire does: it asks, they answer.
     fn learn(&mut self, iface: IfaceId, who: [u8; 4], mac: [u8; 6]) {
         let _ = self.d.neigh.resolve(iface, ip(who), self.now);
         let (my_ip, my_mac) = if iface == 0 { (DIR_OUT, OUT_MAC) } else { (DIR_IN, IN_MAC) };
-        let f = arp_frame(mac, my_mac, 2, mac, who, my_mac, my_ip);
+        let f = arp(mac, my_mac, 2, mac, who, my_mac, my_ip);
         self.feed(iface, &f);
     }
-}
-
-fn arp_frame(
-    eth_src: [u8; 6],
-    eth_dst: [u8; 6],
-    op: u16,
-    sha: [u8; 6],
-    spa: [u8; 4],
-    tha: [u8; 6],
-    tpa: [u8; 4],
-) -> Vec<u8> {
-    let mut f = vec![0u8; 60];
-    let n = crate::wire::arp::build_frame(&mut f, &eth_dst, op, &sha, ip(spa), &tha, ip(tpa));
-    f[6..12].copy_from_slice(&eth_src);
-    f.truncate(n);
-    f
-}
-
-fn tcp_frame(
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
-    flags: &str,
-    ttl: u8,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, ttl).tcp(sport, dport, 1000, 64000);
-    if flags.contains('S') {
-        b = b.syn();
-    }
-    if flags.contains('A') {
-        b = b.ack(1);
-    }
-    if flags.contains('F') {
-        b = b.fin();
-    }
-    if flags.contains('R') {
-        b = b.rst();
-    }
-    let mut v = Vec::new();
-    b.write(&mut v, payload).unwrap();
-    v
-}
-
-fn udp_frame(
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut v = Vec::new();
-    PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, 64).udp(sport, dport).write(&mut v, payload).unwrap();
-    v
-}
-
-/// Full recomputation of every checksum in an Ethernet/IPv4 frame.
-fn assert_checksums(f: &[u8]) {
-    let ip = &f[14..];
-    let ihl = (ip[0] & 15) as usize * 4;
-    let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-    assert_eq!(Checksum::new().add_bytes(&ip[..ihl]).finish(), 0, "IP header checksum");
-    let (src, dst, proto) =
-        (u32::from_be_bytes(ip[12..16].try_into().unwrap()), u32::from_be_bytes(ip[16..20].try_into().unwrap()), ip[9]);
-    let l4 = &ip[ihl..total];
-    match proto {
-        6 => assert_eq!(pseudo_header(src, dst, 6, l4.len() as u16).add_bytes(l4).finish(), 0, "TCP checksum"),
-        17 if l4[6..8] != [0, 0] => {
-            assert_eq!(pseudo_header(src, dst, 17, l4.len() as u16).add_bytes(l4).finish(), 0, "UDP checksum")
-        }
-        1 => {
-            assert_eq!(Checksum::new().add_bytes(l4).finish(), 0, "ICMP checksum");
-            if l4[0] == 3 || l4[0] == 11 {
-                let q = &l4[8..];
-                let qihl = (q[0] & 15) as usize * 4;
-                assert_eq!(Checksum::new().add_bytes(&q[..qihl]).finish(), 0, "quoted IP header checksum");
-            }
-        }
-        _ => {}
-    }
-}
-
-fn field_ip(f: &[u8], off: usize) -> [u8; 4] {
-    f[14 + off..14 + off + 4].try_into().unwrap()
-}
-fn l4_port(f: &[u8], off: usize) -> u16 {
-    let ihl = (f[14] & 15) as usize * 4;
-    u16::from_be_bytes([f[14 + ihl + off], f[14 + ihl + off + 1]])
 }
 
 #[test]
@@ -210,7 +30,7 @@ fn arp_request_for_vip_and_director_address_is_answered() {
     let mut lab = Lab::new();
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
     for target in [VIP, DIR_OUT] {
-        let req = arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], target);
+        let req = arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], target);
         let (v, out) = lab.feed(0, &req);
         assert_eq!(v, Verdict::Forward(0));
         assert_eq!(&out[0..6], &CLIENT_MAC);
@@ -222,9 +42,9 @@ fn arp_request_for_vip_and_director_address_is_answered() {
         assert_eq!(p.target_ip(), ip(CLIENT));
     }
     // Not ours, and the VIP is not answered on the inside.
-    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], [198, 18, 0, 77]));
+    let (v, _) = lab.feed(0, &arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], [198, 18, 0, 77]));
     assert_eq!(v, Verdict::Consumed);
-    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], VIP));
+    let (v, _) = lab.feed(1, &arp(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], VIP));
     assert_eq!(v, Verdict::Consumed);
 }
 
@@ -243,7 +63,7 @@ fn gratuitous_arp_announces_vips() {
 fn nat_request_held_for_arp_then_rewritten() {
     let mut lab = Lab::new();
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 8080, 1)]);
-    let syn = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"");
+    let syn = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", b"");
     let (v, _) = lab.feed(0, &syn);
     assert_eq!(v, Verdict::Consumed, "held while the real server's MAC resolves");
     let req = lab.tx.0.pop().unwrap();
@@ -251,7 +71,7 @@ fn nat_request_held_for_arp_then_rewritten() {
     let p = crate::wire::arp::Packet::new_checked(&req.1[14..]).unwrap();
     assert_eq!((p.op(), p.target_ip(), p.sender_ip()), (1, ip(RS1), ip(DIR_IN)));
     // The answer releases the held SYN, rewritten.
-    let (_, _) = lab.feed(1, &arp_frame(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
+    let (_, _) = lab.feed(1, &arp(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
     let (iface, out) = lab.tx.0.pop().unwrap();
     assert_eq!(iface, 1);
     assert_eq!(&out[0..6], &RS1_MAC);
@@ -269,11 +89,11 @@ fn nat_round_trip_with_payload_and_states() {
     let key = lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 8080, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (v, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", 64, b""));
+    let (v, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", b""));
     assert_eq!(v, Verdict::Forward(1));
     assert_checksums(&out);
     // The reply is un-NATed to come from the VIP.
-    let (v, out) = lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "SA", 64, b""));
+    let (v, out) = lab.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "SA", b""));
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!(&out[0..6], &CLIENT_MAC);
     assert_eq!(field_ip(&out, 12), VIP);
@@ -281,8 +101,7 @@ fn nat_round_trip_with_payload_and_states() {
     assert_eq!((l4_port(&out, 0), l4_port(&out, 2)), (80, 40001));
     assert_checksums(&out);
     assert_eq!(lab_dest(&lab_views(&lab.ctl), key), (0, 1), "SYN_RECV counts as inactive");
-    let (_, out) =
-        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", 64, b"GET / HTTP/1.0\r\n\r\n"));
+    let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", b"GET / HTTP/1.0\r\n\r\n"));
     assert_checksums(&out);
     assert_eq!(lab_dest(&lab_views(&lab.ctl), key), (1, 0), "ESTABLISHED counts as active");
     assert_eq!(lab.d.connections(lab.now)[0].state, "ESTABLISHED");
@@ -310,17 +129,17 @@ fn rr_alternates_and_deleted_server_takes_no_new_connections() {
     lab.learn(1, RS2, RS2_MAC);
     let mut seen = vec![];
     for p in 0..6 {
-        let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 80, "S", 64, b""));
+        let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 80, "S", b""));
         seen.push(field_ip(&out, 16));
     }
     assert_eq!(seen, vec![RS1, RS2, RS1, RS2, RS1, RS2]);
     lab.cmd(Command::DeleteDest(key, Ipv4Addr::from(RS2), 80));
     for p in 0..4 {
-        let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 42000 + p, 80, "S", 64, b""));
+        let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 42000 + p, 80, "S", b""));
         assert_eq!(field_ip(&out, 16), RS1);
     }
     // An existing connection to the removed server keeps flowing, as in IPVS.
-    let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41001, 80, "A", 64, b""));
+    let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41001, 80, "A", b""));
     assert_eq!(field_ip(&out, 16), RS2);
 }
 
@@ -330,11 +149,11 @@ fn udp_nat_keeps_checksums_right_including_zero() {
     lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 5353, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (v, out) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5000, 53, b"hello"));
+    let (v, out) = lab.feed(0, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5000, 53, b"hello"));
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!(l4_port(&out, 2), 5353);
     assert_checksums(&out);
-    let mut zero = udp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 5353, 5000, b"rs1");
+    let mut zero = udp(RS1_MAC, IN_MAC, RS1, CLIENT, 5353, 5000, b"rs1");
     zero[14 + 20 + 6..14 + 20 + 8].fill(0);
     let (v, out) = lab.feed(1, &zero);
     assert_eq!(v, Verdict::Forward(0));
@@ -350,7 +169,7 @@ fn ttl_one_gets_time_exceeded() {
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "S", 1, b""));
+    let (v, _) = lab.feed(0, &with_ttl(&tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "S", b""), 1));
     assert_eq!(v, Verdict::Drop(Reason::TtlExceeded));
     let (iface, icmp) = lab.tx.0.pop().unwrap();
     assert_eq!(iface, 0);
@@ -364,13 +183,7 @@ fn echo_request_to_vip_and_director_is_answered() {
     let mut lab = Lab::new();
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
     for target in [VIP, DIR_OUT] {
-        let mut f = Vec::new();
-        PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC)
-            .ipv4(CLIENT, target, 64)
-            .icmpv4_echo_request(7, 1)
-            .write(&mut f, b"ping!")
-            .unwrap();
-        let (v, out) = lab.feed(0, &f);
+        let (v, out) = lab.feed(0, &echo_to(target));
         assert_eq!(v, Verdict::Forward(0));
         assert_eq!(&out[0..6], &CLIENT_MAC);
         assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (target, CLIENT));
@@ -386,15 +199,10 @@ fn icmp_error_from_real_server_is_translated_to_the_client() {
     lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 5353, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (_, fwd) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5001, 53, b"q"));
+    let (_, fwd) = lab.feed(0, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5001, 53, b"q"));
     // The real server says port unreachable, quoting what it received.
     let quoted = &fwd[14..];
-    let mut err = Vec::new();
-    PacketBuilder::ethernet2(RS1_MAC, IN_MAC)
-        .ipv4(RS1, CLIENT, 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
-        .write(&mut err, quoted)
-        .unwrap();
+    let err = icmp_error(RS1_MAC, IN_MAC, RS1, CLIENT, port_unreachable(), quoted);
     let (v, out) = lab.feed(1, &err);
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (VIP, CLIENT));
@@ -404,12 +212,14 @@ fn icmp_error_from_real_server_is_translated_to_the_client() {
     assert_eq!(u16::from_be_bytes([q[22], q[23]]), 53);
     assert_checksums(&out);
     // Unrelated errors are counted and dropped.
-    let mut stray = Vec::new();
-    PacketBuilder::ethernet2(RS1_MAC, IN_MAC)
-        .ipv4(RS1, CLIENT, 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
-        .write(&mut stray, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, RS1, 9, 9, b"x")[14..])
-        .unwrap();
+    let stray = icmp_error(
+        RS1_MAC,
+        IN_MAC,
+        RS1,
+        CLIENT,
+        port_unreachable(),
+        &udp(CLIENT_MAC, OUT_MAC, CLIENT, RS1, 9, 9, b"x")[14..],
+    );
     assert_eq!(lab.feed(1, &stray).0, Verdict::Drop(Reason::IcmpErrorUnrelated));
 }
 
@@ -421,11 +231,11 @@ fn new_syn_on_finished_connection_is_rescheduled() {
     lab.learn(1, RS2, RS2_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
     let port = 43000;
-    let (_, a) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""));
-    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "FA", 64, b""));
-    lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 80, port, "FA", 64, b""));
+    let (_, a) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", b""));
+    lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "FA", b""));
+    lab.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, CLIENT, 80, port, "FA", b""));
     assert_eq!(lab.d.connections(lab.now)[0].state, "TIME_WAIT");
-    let (_, b) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""));
+    let (_, b) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", b""));
     assert_ne!(field_ip(&a, 16), field_ip(&b, 16), "rr moves on for the reused port");
 }
 
@@ -433,16 +243,13 @@ fn new_syn_on_finished_connection_is_rescheduled() {
 fn non_syn_without_connection_and_unknown_service_are_dropped() {
     let mut lab = Lab::new();
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
+    assert_eq!(lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 80, "A", b"")).0, Verdict::Drop(Reason::NotSyn));
     assert_eq!(
-        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 80, "A", 64, b"")).0,
-        Verdict::Drop(Reason::NotSyn)
-    );
-    assert_eq!(
-        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 81, "S", 64, b"")).0,
+        lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1, 81, "S", b"")).0,
         Verdict::Drop(Reason::NoService)
     );
     assert_eq!(
-        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, DIR_OUT, 1, 22, "S", 64, b"")).0,
+        lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, DIR_OUT, 1, 22, "S", b"")).0,
         Verdict::Drop(Reason::LocalNoService)
     );
 }
@@ -451,7 +258,7 @@ fn non_syn_without_connection_and_unknown_service_are_dropped() {
 fn malformed_frames_are_counted_never_panic() {
     let mut lab = Lab::new();
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
-    let good = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"");
+    let good = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", b"");
     for cut in 0..good.len() {
         let (v, _) = lab.feed(0, &good[..cut]);
         assert!(matches!(v, Verdict::Drop(_) | Verdict::Consumed), "cut at {cut}: {v:?}");
@@ -500,7 +307,7 @@ fn wrr_three_to_one_over_forty() {
     lab.learn(1, RS2, RS2_MAC);
     let mut n1 = 0;
     for p in 0..40 {
-        let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 44000 + p, 80, "S", 64, b""));
+        let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 44000 + p, 80, "S", b""));
         if field_ip(&out, 16) == RS1 {
             n1 += 1;
         }
@@ -510,37 +317,12 @@ fn wrr_three_to_one_over_forty() {
 
 // ---------------------------------------------------------------- the other methods
 
-impl Lab {
-    fn service_with(&mut self, port: u16, rs: &[([u8; 4], u16, FwdMethod)], laddrs: &[[u8; 4]]) -> ServiceKey {
-        let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port };
-        self.cmd(Command::AddService(ServiceSpec {
-            key,
-            scheduler: "rr".into(),
-            persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
-            sched_flags: vec![],
-            ops: false,
-            laddrs: vec![],
-        }));
-        for &(a, p, fwd) in rs {
-            self.cmd(Command::AddDest(
-                key,
-                DestSpec { addr: Ipv4Addr::from(a), port: p, fwd, weight: 1, u_threshold: 0, l_threshold: 0 },
-            ));
-        }
-        for &l in laddrs {
-            self.cmd(Command::AddLaddr(key, Ipv4Addr::from(l)));
-        }
-        key
-    }
-}
-
 #[test]
 fn dr_rewrites_only_the_destination_mac() {
     let mut lab = Lab::new();
-    lab.service_with(80, &[(RS1, 80, FwdMethod::Route)], &[]);
+    lab.service("rr", 80, &[(RS1, 80, FwdMethod::Route)], &[]);
     lab.learn(1, RS1, RS1_MAC);
-    let syn = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"");
+    let syn = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", b"");
     let (v, out) = lab.feed(0, &syn);
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!(&out[0..6], &RS1_MAC);
@@ -551,9 +333,9 @@ fn dr_rewrites_only_the_destination_mac() {
 #[test]
 fn tun_encapsulates_in_ipip() {
     let mut lab = Lab::new();
-    lab.service_with(80, &[(RS1, 80, FwdMethod::Tunnel)], &[]);
+    lab.service("rr", 80, &[(RS1, 80, FwdMethod::Tunnel)], &[]);
     lab.learn(1, RS1, RS1_MAC);
-    let syn = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b"hello");
+    let syn = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", b"hello");
     let (v, out) = lab.feed(0, &syn);
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!(&out[0..6], &RS1_MAC);
@@ -568,12 +350,12 @@ fn tun_encapsulates_in_ipip() {
 #[test]
 fn tun_too_big_with_df_gets_frag_needed_and_without_df_is_fragmented() {
     let mut lab = Lab::new();
-    lab.service_with(80, &[(RS1, 80, FwdMethod::Tunnel)], &[]);
+    lab.service("rr", 80, &[(RS1, 80, FwdMethod::Tunnel)], &[]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""));
+    lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", b""));
     // A full-size segment: 1500 bytes of IP, DF set (etherparse sets DF).
-    let big = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "A", 64, &[7u8; 1460]);
+    let big = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "A", &[7u8; 1460]);
     assert_eq!(big[14 + 6] & 0x40, 0x40);
     lab.tx.0.clear();
     let (v, _) = lab.feed(0, &big);
@@ -609,22 +391,21 @@ fn tun_too_big_with_df_gets_frag_needed_and_without_df_is_fragmented() {
 
 #[test]
 fn fullnat_round_trip_from_a_local_address() {
-    const LIP: [u8; 4] = [198, 18, 1, 100];
     let mut lab = Lab::new();
-    let key = lab.service_with(80, &[(RS1, 8080, FwdMethod::FullNat)], &[LIP]);
+    let key = lab.service("rr", 80, &[(RS1, 8080, FwdMethod::FullNat)], &[LIP]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
     // The director answers ARP for its local address on the real servers' side.
-    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], LIP));
+    let (v, _) = lab.feed(1, &arp(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], LIP));
     assert_eq!(v, Verdict::Forward(1));
-    let (v, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""));
+    let (v, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", b""));
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (LIP, RS1));
     let lport = l4_port(&out, 0);
     assert_eq!(l4_port(&out, 2), 8080);
     assert!(lport >= 1024);
     assert_checksums(&out);
-    let (v, back) = lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, LIP, 8080, lport, "SA", 64, b""));
+    let (v, back) = lab.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, LIP, 8080, lport, "SA", b""));
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!((field_ip(&back, 12), field_ip(&back, 16)), (VIP, CLIENT));
     assert_eq!((l4_port(&back, 0), l4_port(&back, 2)), (80, 40000));
@@ -634,12 +415,7 @@ fn fullnat_round_trip_from_a_local_address() {
     assert_eq!(s.dests[0].spec.fwd.list_name(), "FullNat");
     assert_eq!((s.laddrs[0].addr, s.laddrs[0].conns), (Ipv4Addr::from(LIP), 1));
     // An ICMP error from the real server about our request goes to the client, translated.
-    let mut err = Vec::new();
-    PacketBuilder::ethernet2(RS1_MAC, IN_MAC)
-        .ipv4(RS1, LIP, 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
-        .write(&mut err, &out[14..])
-        .unwrap();
+    let err = icmp_error(RS1_MAC, IN_MAC, RS1, LIP, port_unreachable(), &out[14..]);
     let (v, e) = lab.feed(1, &err);
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!((field_ip(&e, 12), field_ip(&e, 16)), (VIP, CLIENT));
@@ -651,38 +427,24 @@ fn fullnat_round_trip_from_a_local_address() {
 
 #[test]
 fn fullnat_ports_never_collide_and_exhaustion_is_refused() {
-    let shared = Arc::new(Shared::new());
-    let ifaces = Interfaces(vec![
-        Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(DIR_OUT), 24)], vips: vec![] },
-        Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(DIR_IN), 24)], vips: vec![] },
-    ]);
-    let routes = RouteTable::build(&ifaces, &[]).unwrap();
-    let ctl = Control::new(shared.clone());
     // Eight local ports in all, on the director's own inside address.
-    let d = Director::new(
-        0,
-        ifaces,
-        routes,
-        shared,
-        Limits { connections: 1024, neighbours: 64, arp_hold_slots: 16, fullnat_ports: (2000, 2007), workers: 1 },
-        0,
-    );
-    let mut lab = Lab { d, ctl, tx: Collect::default(), now: 1000 };
-    lab.service_with(80, &[(RS1, 80, FwdMethod::FullNat)], &[]);
+    let limits = Limits { fullnat_ports: (2000, 2007), workers: 1, ..small_limits(1024) };
+    let mut lab = Lab::with_limits(interfaces(DIR_OUT, DIR_IN), limits);
+    lab.service("rr", 80, &[(RS1, 80, FwdMethod::FullNat)], &[]);
     lab.learn(1, RS1, RS1_MAC);
     let mut ports = std::collections::HashSet::new();
     for p in 0..8 {
-        let (v, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 80, "S", 64, b""));
+        let (v, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 80, "S", b""));
         assert_eq!(v, Verdict::Forward(1));
         assert_eq!(field_ip(&out, 12), DIR_IN, "no pool: the director's own address");
         assert!(ports.insert(l4_port(&out, 0)), "a local port handed out twice");
     }
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41100, 80, "S", 64, b""));
+    let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41100, 80, "S", b""));
     assert_eq!(v, Verdict::Drop(Reason::FullnatNoPort));
     // Expiry frees ports for new connections.
     lab.d.conns.expire(10_000_000, |_| {});
     lab.now = 10_000_000;
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41101, 80, "S", 64, b""));
+    let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41101, 80, "S", b""));
     assert_eq!(v, Verdict::Forward(1));
 }
 
@@ -690,34 +452,17 @@ fn fullnat_ports_never_collide_and_exhaustion_is_refused() {
 
 impl Lab {
     fn persistent(&mut self, key: ServiceKey, secs: u32, mask: [u8; 4], rs: &[([u8; 4], u16)]) {
-        self.cmd(Command::AddService(ServiceSpec {
-            key,
-            scheduler: "rr".into(),
-            persistent: Some(secs),
-            netmask: Ipv4Addr::from(mask),
-            sched_flags: vec![],
-            ops: false,
-            laddrs: vec![],
-        }));
+        let spec = ServiceSpec { persistent: Some(secs), netmask: Ipv4Addr::from(mask), ..service_spec(key, "rr") };
+        self.cmd(Command::AddService(spec));
         for &(a, p) in rs {
-            self.cmd(Command::AddDest(
-                key,
-                DestSpec {
-                    addr: Ipv4Addr::from(a),
-                    port: p,
-                    fwd: FwdMethod::Masq,
-                    weight: 1,
-                    u_threshold: 0,
-                    l_threshold: 0,
-                },
-            ));
+            self.cmd(Command::AddDest(key, dest_spec(a, p, FwdMethod::Masq, 1)));
         }
         self.learn(1, RS1, RS1_MAC);
         self.learn(1, RS2, RS2_MAC);
     }
 
     fn syn_from(&mut self, client: [u8; 4], sport: u16, dport: u16) -> [u8; 4] {
-        let (v, out) = self.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, client, VIP, sport, dport, "S", 64, b""));
+        let (v, out) = self.feed(0, &tcp(CLIENT_MAC, OUT_MAC, client, VIP, sport, dport, "S", b""));
         assert_eq!(v, Verdict::Forward(1), "SYN {client:?}:{sport} -> :{dport}");
         field_ip(&out, 16)
     }
@@ -726,7 +471,7 @@ impl Lab {
 #[test]
 fn persistent_port_service_pins_each_client() {
     let mut lab = Lab::new();
-    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
+    let key = tcp_vip(80);
     lab.persistent(key, 300, [255; 4], &[(RS1, 80), (RS2, 80)]);
     let a: Vec<_> = (0..5).map(|p| lab.syn_from(CLIENT, 50000 + p, 80)).collect();
     assert!(a.iter().all(|&x| x == a[0]), "one client sticks under rr: {a:?}");
@@ -746,12 +491,12 @@ fn persistent_port_service_pins_each_client() {
 #[test]
 fn port_zero_service_pins_all_ports_and_netmask_groups_clients() {
     let mut lab = Lab::new();
-    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 0 };
+    let key = tcp_vip(0);
     lab.persistent(key, 300, [255, 255, 255, 0], &[(RS1, 0), (RS2, 0)]);
     let first = lab.syn_from(CLIENT, 50000, 80);
     assert_eq!(lab.syn_from(CLIENT, 50001, 443), first, "PCC: every port of the VIP");
     assert_eq!(lab.syn_from([198, 18, 0, 77], 50002, 22), first, "-M 255.255.255.0: the whole /24");
-    let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50003, 8443, "S", 64, b""));
+    let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50003, 8443, "S", b""));
     assert_eq!(l4_port(&out, 2), 8443, "a port-0 real server keeps the client's port");
 }
 
@@ -772,23 +517,23 @@ fn fwmark_service_with_persistence_keeps_http_and_https_together() {
         let https = lab.syn_from(client, 40001, 443);
         assert_eq!(http, https, "client {c}: 80 and 443 on one server");
     }
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 8080, "S", 64, b""));
+    let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 8080, "S", b""));
     assert_eq!(v, Verdict::Drop(Reason::NoService), "an unmarked port has no service");
     let t = lab.d.connections(lab.now).into_iter().find(|c| c.state == "NONE").unwrap();
     assert_eq!((t.proto, t.vaddr, t.vport), (0, Ipv4Addr::new(0, 0, 0, 66), 0), "PFWMC template as IPVS shows it");
     // The VIP of a /32 mark rule is answered for.
-    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
+    let (v, _) = lab.feed(0, &arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
     assert_eq!(v, Verdict::Forward(0));
 }
 
 #[test]
 fn template_outlives_its_timeout_while_connections_live_and_dies_with_its_server() {
     let mut lab = Lab::new();
-    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
+    let key = tcp_vip(80);
     lab.persistent(key, 10, [255; 4], &[(RS1, 80), (RS2, 80)]);
     let first = lab.syn_from(CLIENT, 50000, 80);
     // Established: the connection lives 900 s; the template's 10 s pass.
-    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50000, 80, "A", 64, b""));
+    lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50000, 80, "A", b""));
     lab.now += 60_000;
     lab.d.conns.expire(lab.now, |_| {});
     assert_eq!(lab.d.connections(lab.now).iter().filter(|c| c.state == "NONE").count(), 1, "template kept");
@@ -802,7 +547,7 @@ fn template_outlives_its_timeout_while_connections_live_and_dies_with_its_server
 #[test]
 fn template_survives_clear_and_restore_of_its_server() {
     let mut lab = Lab::new();
-    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
+    let key = tcp_vip(80);
     lab.persistent(key, 300, [255; 4], &[(RS1, 80), (RS2, 80)]);
     lab.syn_from(CLIENT, 50000, 80);
     let second = lab.syn_from([198, 18, 0, 11], 50000, 80);
@@ -819,10 +564,7 @@ fn template_survives_clear_and_restore_of_its_server() {
 // ---------------------------------------------------------------- several poll loops
 
 fn two_loop_director(worker: usize, shared: Arc<Shared>) -> Director {
-    let ifaces = Interfaces(vec![
-        Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(DIR_OUT), 24)], vips: vec![] },
-        Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(DIR_IN), 24)], vips: vec![] },
-    ]);
+    let ifaces = interfaces(DIR_OUT, DIR_IN);
     let routes = RouteTable::build(&ifaces, &[]).unwrap();
     let mut d =
         Director::new(worker, ifaces, routes, shared, Limits { connections: 1024, workers: 2, ..Limits::default() }, 0);
@@ -832,17 +574,16 @@ fn two_loop_director(worker: usize, shared: Arc<Shared>) -> Director {
 
 #[test]
 fn both_directions_of_a_connection_have_one_owner() {
-    const LIP: [u8; 4] = [198, 18, 1, 100];
     let mut lab = Lab::new();
-    lab.service_with(80, &[(RS1, 8080, FwdMethod::Masq)], &[]);
-    lab.service_with(81, &[(RS1, 8081, FwdMethod::FullNat)], &[LIP]);
+    lab.service("rr", 80, &[(RS1, 8080, FwdMethod::Masq)], &[]);
+    lab.service("rr", 81, &[(RS1, 8081, FwdMethod::FullNat)], &[LIP]);
     let shared = lab.d.shared().clone();
     let loops = [two_loop_director(0, shared.clone()), two_loop_director(1, shared)];
     let mut owners = [0usize; 2];
     for c in 0..64u8 {
         let client = [198, 18, 0, c];
-        let req = tcp_frame(CLIENT_MAC, OUT_MAC, client, VIP, 40000 + c as u16, 80, "S", 64, b"");
-        let rep = tcp_frame(RS1_MAC, IN_MAC, RS1, client, 8080, 40000 + c as u16, "SA", 64, b"");
+        let req = tcp(CLIENT_MAC, OUT_MAC, client, VIP, 40000 + c as u16, 80, "S", b"");
+        let rep = tcp(RS1_MAC, IN_MAC, RS1, client, 8080, 40000 + c as u16, "SA", b"");
         let of = |d: &Director, f: &[u8]| match d.owner(f, f.len()) {
             Owner::Me => d.worker,
             Owner::Loop(l) => l,
@@ -858,32 +599,32 @@ fn both_directions_of_a_connection_have_one_owner() {
     let mut fl = two_loop_director(1, lab.d.shared().clone());
     let _ = fl.neigh.resolve(1, ip(RS1), 0);
     let mut tx = Collect::default();
-    let mut a = arp_frame(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN);
+    let mut a = arp(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN);
     let mut n = a.len();
     a.resize(2048, 0);
     fl.process(1, 1, &mut a, &mut n, &mut tx);
     for p in 0..8 {
-        let mut f = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 81, "S", 64, b"");
+        let mut f = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 81, "S", b"");
         let mut n = f.len();
         f.resize(2048, 0);
         assert_eq!(fl.process(2, 0, &mut f, &mut n, &mut tx), Verdict::Forward(1));
         let lport = l4_port(&f[..n], 0);
         assert_eq!(lport % 2, 1, "loop 1 hands out odd local ports");
-        let rep = tcp_frame(RS1_MAC, IN_MAC, RS1, LIP, 8081, lport, "SA", 64, b"");
+        let rep = tcp(RS1_MAC, IN_MAC, RS1, LIP, 8081, lport, "SA", b"");
         assert_eq!(loops[0].owner(&rep, rep.len()), Owner::Loop(1), "the reply is steered to loop 1");
     }
-    let arp = arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], DIR_IN);
+    let arp = arp(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], DIR_IN);
     assert_eq!(loops[0].owner(&arp, arp.len()), Owner::All);
 }
 
 #[test]
 fn persistence_netmask_keeps_a_group_in_one_loop() {
     let mut lab = Lab::new();
-    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
+    let key = tcp_vip(80);
     lab.persistent(key, 300, [255, 255, 255, 0], &[(RS1, 80), (RS2, 80)]);
     let d = two_loop_director(0, lab.d.shared().clone());
     let owner = |c: u8| {
-        let f = tcp_frame(CLIENT_MAC, OUT_MAC, [198, 18, 0, c], VIP, 1000 + c as u16, 80, "S", 64, b"");
+        let f = tcp(CLIENT_MAC, OUT_MAC, [198, 18, 0, c], VIP, 1000 + c as u16, 80, "S", b"");
         d.owner(&f, f.len())
     };
     let first = owner(1);
@@ -892,20 +633,12 @@ fn persistence_netmask_keeps_a_group_in_one_loop() {
 
 #[test]
 fn syn_flood_drops_half_open_entries_never_established_ones() {
-    let shared = Arc::new(Shared::new());
-    let ifaces = Interfaces(vec![
-        Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(DIR_OUT), 24)], vips: vec![] },
-        Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(DIR_IN), 24)], vips: vec![] },
-    ]);
-    let routes = RouteTable::build(&ifaces, &[]).unwrap();
-    let ctl = Control::new(shared.clone());
-    let d = Director::new(0, ifaces, routes, shared, Limits { connections: 8, ..Limits::default() }, 0);
-    let mut lab = Lab { d, ctl, tx: Collect::default(), now: 1000 };
+    let mut lab = small_table_lab(8);
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     // A flood of SYNs from spoofed sources fills the table with half-open entries...
     for p in 0..50u16 {
-        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, [198, 18, 7, p as u8], VIP, 1000 + p, 80, "S", 64, b""));
+        lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, [198, 18, 7, p as u8], VIP, 1000 + p, 80, "S", b""));
     }
     assert_eq!(lab.d.connection_count(), 8, "the table stays within its bound");
     // ...yet a real client still gets in.
@@ -917,15 +650,15 @@ fn syn_flood_drops_half_open_entries_never_established_ones() {
     for p in 0..8u16 {
         let c = [198, 18, 8, p as u8];
         lab.syn_from(c, 2000 + p, 80);
-        lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, c, 80, 2000 + p, "SA", 64, b""));
-        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, c, VIP, 2000 + p, 80, "A", 64, b""));
+        lab.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, c, 80, 2000 + p, "SA", b""));
+        lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, c, VIP, 2000 + p, 80, "A", b""));
     }
     lab.now += 2_000;
     for p in 0..8u16 {
         let c = [198, 18, 8, p as u8];
-        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, c, VIP, 2000 + p, 80, "A", 64, b"more"));
+        lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, c, VIP, 2000 + p, 80, "A", b"more"));
     }
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50001, 80, "S", 64, b""));
+    let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50001, 80, "S", b""));
     assert_eq!(v, Verdict::Drop(Reason::ConnTableFull));
     assert!(lab.d.connections(lab.now).iter().all(|c| c.state == "ESTABLISHED"));
     lab.d.conns.check_invariants().unwrap();
@@ -940,16 +673,17 @@ fn flood_lab() -> Lab {
     lab
 }
 
+/// A lab whose tables are the default's but for `connections` entries, started at 0.
 fn small_table_lab(connections: usize) -> Lab {
-    let shared = Arc::new(Shared::new());
-    let ifaces = Interfaces(vec![
-        Interface { id: 0, name: "out".into(), mac: OUT_MAC, mtu: 1500, addrs: vec![(ip(DIR_OUT), 24)], vips: vec![] },
-        Interface { id: 1, name: "in".into(), mac: IN_MAC, mtu: 1500, addrs: vec![(ip(DIR_IN), 24)], vips: vec![] },
-    ]);
-    let routes = RouteTable::build(&ifaces, &[]).unwrap();
-    let ctl = Control::new(shared.clone());
-    let d = Director::new(0, ifaces, routes, shared, Limits { connections, ..Limits::default() }, 0);
-    Lab { d, ctl, tx: Collect::default(), now: 1000 }
+    let mut lab = Lab::build(
+        interfaces(DIR_OUT, DIR_IN),
+        &[],
+        Limits { connections, ..Limits::default() },
+        Control::new(Arc::new(Shared::new())),
+        0,
+    );
+    lab.now = 1000;
+    lab
 }
 
 #[test]
@@ -959,8 +693,8 @@ fn udp_flood_with_replies_neither_holds_the_table_nor_lives_long() {
     // "client" never speaks again, so nothing is confirmed.
     for p in 0..50u16 {
         let c = [198, 18, 9, p as u8];
-        lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, c, VIP, 3000 + p, 53, b"q"));
-        lab.feed(1, &udp_frame(RS1_MAC, IN_MAC, RS1, c, 53, 3000 + p, b"a"));
+        lab.feed(0, &udp(CLIENT_MAC, OUT_MAC, c, VIP, 3000 + p, 53, b"q"));
+        lab.feed(1, &udp(RS1_MAC, IN_MAC, RS1, c, 53, 3000 + p, b"a"));
         lab.d.conns.check_invariants().unwrap();
     }
     assert_eq!(lab.d.connection_count(), 8);
@@ -981,11 +715,11 @@ fn blind_tcp_pairs_never_hold_the_table() {
         let mut lab = flood_lab();
         for p in 0..40u16 {
             let c = [198, 18, 10, p as u8];
-            lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, c, VIP, 4000 + p, 80, "S", 64, b""));
+            lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, c, VIP, 4000 + p, 80, "S", b""));
             // the real server answers the SYN it saw, then retransmits it
-            lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, c, 80, 4000 + p, "SA", 64, b""));
-            lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, c, VIP, 4000 + p, 80, second, 64, b""));
-            lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, c, 80, 4000 + p, "SA", 64, b""));
+            lab.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, c, 80, 4000 + p, "SA", b""));
+            lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, c, VIP, 4000 + p, 80, second, b""));
+            lab.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, c, 80, 4000 + p, "SA", b""));
         }
         assert!(lab.d.connection_count() <= 8);
         assert_eq!(lab.syn_from(CLIENT, 50000, 80), RS1, "SYN then {second}: a real client gets in");
@@ -996,18 +730,18 @@ fn blind_tcp_pairs_never_hold_the_table() {
 #[test]
 fn persistent_service_under_a_flood_keeps_its_counts_and_a_live_client_pinned() {
     let mut lab = small_table_lab(16);
-    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
+    let key = tcp_vip(80);
     lab.persistent(key, 300, [255; 4], &[(RS1, 80), (RS2, 80)]);
     // A real client, confirmed: the server's reply, then still talking 2 s on.
     let rs = lab.syn_from(CLIENT, 40000, 80);
     let rs_mac = if rs == RS1 { RS1_MAC } else { RS2_MAC };
-    lab.feed(1, &tcp_frame(rs_mac, IN_MAC, rs, CLIENT, 80, 40000, "SA", 64, b""));
-    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "A", 64, b""));
+    lab.feed(1, &tcp(rs_mac, IN_MAC, rs, CLIENT, 80, 40000, "SA", b""));
+    lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "A", b""));
     lab.now += 2_000;
-    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "A", 64, b"GET"));
+    lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "A", b"GET"));
     // A SYN flood: each spoofed source costs a template and a connection.
     for p in 0..100u16 {
-        lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, [198, 18, 11, p as u8], VIP, 5000 + p, 80, "S", 64, b""));
+        lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, [198, 18, 11, p as u8], VIP, 5000 + p, 80, "S", b""));
         lab.d.conns.check_invariants().unwrap();
         let views = lab.d.connections(lab.now);
         let templates = views.iter().filter(|c| c.cport == 0).count() as u32;
@@ -1037,13 +771,13 @@ fn l4_headers_whose_lengths_lie_are_dropped_and_create_nothing() {
     let l4 = 14 + 20;
     // TCP data offset 15 (60 bytes of header) in a 20-byte segment, and 4 (below the minimum).
     for doff in [15u8, 4, 0] {
-        let mut syn = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40101, 80, "S", 64, b"");
+        let mut syn = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40101, 80, "S", b"");
         syn[l4 + 12] = doff << 4;
         assert_eq!(lab.feed(0, &syn).0, Verdict::Drop(Reason::TcpBadDataOffset), "data offset {doff}");
     }
     // UDP length 300 in a 12-byte datagram, 0 (a jumbogram's, IPv6 only), and 7.
     for udp_len in [300u16, 0, 7, 13] {
-        let mut d = udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40102, 5353, b"four");
+        let mut d = udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40102, 5353, b"four");
         d[l4 + 4..l4 + 6].copy_from_slice(&udp_len.to_be_bytes());
         assert_eq!(lab.feed(0, &d).0, Verdict::Drop(Reason::UdpBadLength), "UDP length {udp_len}");
     }
@@ -1051,9 +785,9 @@ fn l4_headers_whose_lengths_lie_are_dropped_and_create_nothing() {
     assert_eq!(lab.d.shared.counters.total(Reason::TcpBadDataOffset), 3);
     assert_eq!(lab.d.shared.counters.total(Reason::UdpBadLength), 4);
     // Honest ones still pass.
-    let (v, _) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40103, 5353, b"four"));
+    let (v, _) = lab.feed(0, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40103, 5353, b"four"));
     assert_eq!(v, Verdict::Forward(1));
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40104, 80, "S", 64, b""));
+    let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40104, 80, "S", b""));
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!(lab.d.connection_count(), 2);
 }
@@ -1067,33 +801,28 @@ fn nat_reply_is_accepted_only_from_the_real_servers_side_and_next_hop() {
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 8080, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", 64, b""));
-    lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "SA", 64, b""));
-    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", 64, b""));
+    lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", b""));
+    lab.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "SA", b""));
+    lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", b""));
     assert_eq!(lab.d.connections(lab.now)[0].state, "ESTABLISHED");
     let sent_before = lab.tx.0.len();
     // The real server's address and port, forged on the client's side.
-    let forged = tcp_frame(CLIENT_MAC, OUT_MAC, RS1, CLIENT, 8080, 40001, "R", 64, b"");
+    let forged = tcp(CLIENT_MAC, OUT_MAC, RS1, CLIENT, 8080, 40001, "R", b"");
     assert_eq!(lab.feed(0, &forged).0, Verdict::Drop(Reason::ReplyWrongInterface));
     // The right interface but not the real server's MAC.
-    let stranger = tcp_frame(STRANGER_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "R", 64, b"");
+    let stranger = tcp(STRANGER_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "R", b"");
     assert_eq!(lab.feed(1, &stranger).0, Verdict::Drop(Reason::ReplyWrongNeighbour));
     assert_eq!(lab.d.connections(lab.now)[0].state, "ESTABLISHED", "the entry is untouched");
     assert_eq!(lab.tx.0.len(), sent_before, "nothing sent on their behalf");
     assert_eq!(lab.d.shared.counters.total(Reason::ReplyWrongInterface), 1);
     assert_eq!(lab.d.shared.counters.total(Reason::ReplyWrongNeighbour), 1);
     // The real server's own reply still goes through.
-    let (v, out) = lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "A", 64, b"data"));
+    let (v, out) = lab.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "A", b"data"));
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!(field_ip(&out, 12), VIP);
     // An ICMP error about the reply direction, forged on the client's side, is refused too.
-    let mut err = Vec::new();
-    let quoted = tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, RS1, 40001, 8080, "A", 64, b"");
-    PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC)
-        .ipv4(RS1, CLIENT, 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
-        .write(&mut err, &quoted[14..])
-        .unwrap();
+    let quoted = tcp(CLIENT_MAC, OUT_MAC, CLIENT, RS1, 40001, 8080, "A", b"");
+    let err = icmp_error(CLIENT_MAC, OUT_MAC, RS1, CLIENT, port_unreachable(), &quoted[14..]);
     assert_eq!(lab.feed(0, &err).0, Verdict::Drop(Reason::ReplyWrongInterface));
     assert_eq!(lab.d.connections(lab.now)[0].state, "ESTABLISHED");
 }
@@ -1103,31 +832,30 @@ fn reply_before_the_next_hop_is_resolved_is_judged_by_interface_alone() {
     let mut lab = Lab::new();
     lab.nat_service("rr", IPPROTO_UDP, 5353, &[(RS1, 5353, 1)]);
     // The request is held for ARP: the real server's MAC is not known yet.
-    let (v, _) = lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 5353, b"q"));
+    let (v, _) = lab.feed(0, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 5353, b"q"));
     assert_eq!(v, Verdict::Consumed);
     assert_eq!(lab.d.connection_count(), 1);
-    let reply = udp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 5353, 40001, b"a");
+    let reply = udp(RS1_MAC, IN_MAC, RS1, CLIENT, 5353, 40001, b"a");
     let (v, _) = lab.feed(1, &reply);
     assert_ne!(v, Verdict::Drop(Reason::ReplyWrongNeighbour));
     assert_ne!(v, Verdict::Drop(Reason::ReplyWrongInterface));
-    let forged = udp_frame(CLIENT_MAC, OUT_MAC, RS1, CLIENT, 5353, 40001, b"a");
+    let forged = udp(CLIENT_MAC, OUT_MAC, RS1, CLIENT, 5353, 40001, b"a");
     assert_eq!(lab.feed(0, &forged).0, Verdict::Drop(Reason::ReplyWrongInterface));
 }
 
 #[test]
 fn fullnat_reply_is_accepted_only_from_the_real_servers_side() {
-    const LIP: [u8; 4] = [198, 18, 1, 100];
     let mut lab = Lab::new();
-    lab.service_with(80, &[(RS1, 8080, FwdMethod::FullNat)], &[LIP]);
+    lab.service("rr", 80, &[(RS1, 8080, FwdMethod::FullNat)], &[LIP]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(0, CLIENT, CLIENT_MAC);
-    let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""));
+    let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", b""));
     let lport = l4_port(&out, 0);
     let state = lab.d.connections(lab.now)[0].state.clone();
-    let forged = tcp_frame(CLIENT_MAC, OUT_MAC, RS1, LIP, 8080, lport, "R", 64, b"");
+    let forged = tcp(CLIENT_MAC, OUT_MAC, RS1, LIP, 8080, lport, "R", b"");
     assert_eq!(lab.feed(0, &forged).0, Verdict::Drop(Reason::ReplyWrongInterface));
     assert_eq!(lab.d.connections(lab.now)[0].state, state, "the entry is untouched");
-    let (v, back) = lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, LIP, 8080, lport, "SA", 64, b""));
+    let (v, back) = lab.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, LIP, 8080, lport, "SA", b""));
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!((field_ip(&back, 12), field_ip(&back, 16)), (VIP, CLIENT));
 }
@@ -1135,12 +863,12 @@ fn fullnat_reply_is_accepted_only_from_the_real_servers_side() {
 #[test]
 fn dr_and_tun_are_not_judged_as_replies() {
     let mut lab = Lab::new();
-    lab.service_with(80, &[(RS1, 80, FwdMethod::Route)], &[]);
+    lab.service("rr", 80, &[(RS1, 80, FwdMethod::Route)], &[]);
     lab.learn(1, RS1, RS1_MAC);
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""));
+    let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", b""));
     assert_eq!(v, Verdict::Forward(1));
     // The client's next packets arrive on its own side: requests, never replies.
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "A", 64, b"x"));
+    let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "A", b"x"));
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!(lab.d.shared.counters.total(Reason::ReplyWrongInterface), 0);
 }
@@ -1160,19 +888,12 @@ fn lab_started_as(role: super::role::Role) -> Lab {
     let routes = RouteTable::build(&ifaces, &[]).unwrap();
     let shared = lab.d.shared().clone();
     shared.ha.set_role(role);
-    let limits = Limits { connections: 1024, neighbours: 64, arp_hold_slots: 16, ..Limits::default() };
-    lab.d = Director::new(0, ifaces, routes, shared, limits, lab.now);
+    lab.d = Director::new(0, ifaces, routes, shared, small_limits(1024), lab.now);
     lab
 }
 
 fn echo_to(dst: [u8; 4]) -> Vec<u8> {
-    let mut f = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC)
-        .ipv4(CLIENT, dst, 64)
-        .icmpv4_echo_request(7, 1)
-        .write(&mut f, b"ping!")
-        .unwrap();
-    f
+    echo_request(CLIENT_MAC, OUT_MAC, CLIENT, dst, 7, 1, b"ping!")
 }
 
 fn garps(tx: &Collect) -> Vec<(IfaceId, u32)> {
@@ -1191,14 +912,14 @@ fn backup_ignores_arp_ping_and_tcp_for_vips_but_answers_for_its_own_addresses() 
     assert!(lab.d.is_backup());
     let silent = lab.d.shared().counters.total(Reason::BackupRole);
     // ARP for the service VIP (outside) and the gateway VIP (inside): no answer.
-    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
+    let (v, _) = lab.feed(0, &arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
     assert_eq!(v, Verdict::Drop(Reason::BackupRole));
-    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], GW_VIP));
+    let (v, _) = lab.feed(1, &arp(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], GW_VIP));
     assert_eq!(v, Verdict::Drop(Reason::BackupRole));
     // Ping and a SYN to the VIP: nothing forwarded, nothing sent.
     let (v, _) = lab.feed(0, &echo_to(VIP));
     assert_eq!(v, Verdict::Drop(Reason::BackupRole));
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", 64, b""));
+    let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 80, "S", b""));
     assert_eq!(v, Verdict::Drop(Reason::BackupRole));
     assert_eq!(lab.d.connection_count(), 0);
     // No gratuitous ARP from a backup, however long it runs.
@@ -1210,10 +931,10 @@ fn backup_ignores_arp_ping_and_tcp_for_vips_but_answers_for_its_own_addresses() 
     println!("backup: {dropped} frames counted as drop-backup-role");
     assert_eq!(dropped, 4);
     // Its own addresses are per box: answered in both roles.
-    let (v, out) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], DIR_OUT));
+    let (v, out) = lab.feed(0, &arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], DIR_OUT));
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!(crate::wire::arp::Packet::new_checked(&out[14..]).unwrap().sender_ip(), ip(DIR_OUT));
-    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], DIR_IN));
+    let (v, _) = lab.feed(1, &arp(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], DIR_IN));
     assert_eq!(v, Verdict::Forward(1));
     let (v, _) = lab.feed(0, &echo_to(DIR_OUT));
     assert_eq!(v, Verdict::Forward(0));
@@ -1262,13 +983,13 @@ fn switching_to_master_announces_each_vip_repeat_times_per_interface_then_back_t
     }
     assert!(garps(&lab.tx).is_empty());
     // Now it answers and forwards.
-    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
+    let (v, _) = lab.feed(0, &arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
     assert_eq!(v, Verdict::Forward(0));
-    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], GW_VIP));
+    let (v, _) = lab.feed(1, &arp(RS1_MAC, [0xff; 6], 1, RS1_MAC, RS1, [0; 6], GW_VIP));
     assert_eq!(v, Verdict::Forward(1));
     let (v, _) = lab.feed(0, &echo_to(VIP));
     assert_eq!(v, Verdict::Forward(0));
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", 64, b""));
+    let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", b""));
     assert_ne!(v, Verdict::Drop(Reason::BackupRole));
     assert_eq!(lab.d.connection_count(), 1);
 
@@ -1276,11 +997,11 @@ fn switching_to_master_announces_each_vip_repeat_times_per_interface_then_back_t
     lab.d.shared().ha.set_role(Role::Backup);
     lab.d.begin_batch();
     lab.tx.0.clear();
-    let (v, _) = lab.feed(0, &arp_frame(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
+    let (v, _) = lab.feed(0, &arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
     assert_eq!(v, Verdict::Drop(Reason::BackupRole));
     let (v, _) = lab.feed(0, &echo_to(VIP));
     assert_eq!(v, Verdict::Drop(Reason::BackupRole));
-    let (v, _) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", 64, b"x"));
+    let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", b"x"));
     assert_eq!(v, Verdict::Drop(Reason::BackupRole));
     for t in 0..10 {
         lab.d.tick(40_000 + t * 1000, &mut lab.tx);
@@ -1289,7 +1010,7 @@ fn switching_to_master_announces_each_vip_repeat_times_per_interface_then_back_t
     let own = |f: &Vec<u8>| f[12..14] == [8, 6] && field_ip(f, 14) == DIR_IN;
     assert!(lab.tx.0.iter().all(|(_, f)| own(f)), "a backup sends nothing for the VIPs: {:?}", lab.tx.0);
     // The SYN held for the real server's MAC while master is not released now.
-    let (v, _) = lab.feed(1, &arp_frame(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
+    let (v, _) = lab.feed(1, &arp(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
     assert_eq!(v, Verdict::Consumed);
     assert!(lab.tx.0.iter().all(|(_, f)| own(f)), "held frame released by a backup: {:?}", lab.tx.0);
 }

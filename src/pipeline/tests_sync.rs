@@ -6,10 +6,7 @@ use super::*;
 use crate::control::SyncInterface;
 use crate::ipvs::sync::daemon::{full_table_request, DaemonRequest};
 use crate::pipeline::role::Role;
-
-const DIR2_OUT: [u8; 4] = [198, 18, 0, 2];
-const DIR2_IN: [u8; 4] = [198, 18, 1, 2];
-const SYNC_MAC: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x51];
+use crate::testkit::sync::SYNC_MAC;
 
 fn daemon(role: &str, ifname: &str, syncid: u8) -> DaemonRequest {
     DaemonRequest::new(role, ifname, syncid)
@@ -58,7 +55,7 @@ fn pair(fwd: FwdMethod, laddrs: &[[u8; 4]]) -> (Lab, Lab) {
     let mut m = Lab::new();
     let mut b = Lab::with_addrs(DIR2_OUT, DIR2_IN);
     for lab in [&mut m, &mut b] {
-        lab.service_with(80, &[(RS1, 8080, fwd)], laddrs);
+        lab.service("rr", 80, &[(RS1, 8080, fwd)], laddrs);
         lab.learn(1, RS1, RS1_MAC);
         lab.learn(0, CLIENT, CLIENT_MAC);
     }
@@ -72,12 +69,12 @@ fn pair(fwd: FwdMethod, laddrs: &[[u8; 4]]) -> (Lab, Lab) {
 
 /// Client SYN, server SYN-ACK, then client ACKs up to `in_packets` in all.
 fn open_connection(m: &mut Lab, cport: u16, in_packets: usize, reply_to: [u8; 4], reply_port: u16) {
-    let (v, _) = m.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, cport, 80, "S", 64, b""));
+    let (v, _) = m.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, cport, 80, "S", b""));
     assert_eq!(v, Verdict::Forward(1));
-    let (v, _) = m.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, reply_to, 8080, reply_port, "SA", 64, b""));
+    let (v, _) = m.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, reply_to, 8080, reply_port, "SA", b""));
     assert_eq!(v, Verdict::Forward(0));
     for _ in 1..in_packets {
-        let (v, _) = m.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, cport, 80, "A", 64, b"x"));
+        let (v, _) = m.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, cport, 80, "A", b"x"));
         assert_eq!(v, Verdict::Forward(1));
     }
 }
@@ -94,7 +91,7 @@ fn nat_connection_is_synced_at_its_third_packet_and_the_new_master_forwards_it()
     let (mut m, mut b) = pair(FwdMethod::Masq, &[]);
     open_connection(&mut m, 40001, 2, CLIENT, 40001);
     assert!(m.sync_frames().is_empty(), "not yet due: two client packets");
-    let (v, _) = m.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", 64, b"GET"));
+    let (v, _) = m.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", b"GET"));
     assert_eq!(v, Verdict::Forward(1));
     let frames = m.sync_frames();
     assert_eq!(frames.len(), 1, "the third client packet syncs it");
@@ -116,20 +113,20 @@ fn nat_connection_is_synced_at_its_third_packet_and_the_new_master_forwards_it()
     );
     assert_eq!(c[0].state, "ESTABLISHED");
     assert_eq!(c[0].expires, 900);
-    let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
+    let key = tcp_vip(80);
     assert_eq!(lab_dest(&lab_views(&b.ctl), key), (1, 0), "ActiveConn on the backup too");
     // Still backup: the flow's packets are not forwarded.
-    let (v, _) = b.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", 64, b"more"));
+    let (v, _) = b.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", b"more"));
     assert_eq!(v, Verdict::Drop(Reason::BackupRole));
 
     // Takeover: mid-stream packets go to the same real server, NATed.
     b.d.shared().ha.set_role(Role::Master);
     b.d.begin_batch();
-    let (v, out) = b.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", 64, b"more"));
+    let (v, out) = b.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", b"more"));
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!((field_ip(&out, 16), l4_port(&out, 2)), (RS1, 8080));
     assert_checksums(&out);
-    let (v, back) = b.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "A", 64, b"data"));
+    let (v, back) = b.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, CLIENT, 8080, 40001, "A", b"data"));
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!((field_ip(&back, 12), l4_port(&back, 0)), (VIP, 80));
     assert_checksums(&back);
@@ -137,15 +134,14 @@ fn nat_connection_is_synced_at_its_third_packet_and_the_new_master_forwards_it()
 
 #[test]
 fn fullnat_mapping_survives_the_takeover() {
-    const LIP: [u8; 4] = [198, 18, 1, 100];
     let (mut m, mut b) = pair(FwdMethod::FullNat, &[LIP]);
-    let (v, out) = m.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "S", 64, b""));
+    let (v, out) = m.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "S", b""));
     assert_eq!(v, Verdict::Forward(1));
     let lport = l4_port(&out, 0);
-    let (v, _) = m.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, LIP, 8080, lport, "SA", 64, b""));
+    let (v, _) = m.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, LIP, 8080, lport, "SA", b""));
     assert_eq!(v, Verdict::Forward(0));
     for _ in 0..2 {
-        m.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "A", 64, b"x"));
+        m.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "A", b"x"));
     }
     let frames = m.sync_frames();
     assert_eq!(frames.len(), 1);
@@ -153,12 +149,12 @@ fn fullnat_mapping_survives_the_takeover() {
     b.d.shared().ha.set_role(Role::Master);
     b.d.begin_batch();
     // The real server keeps answering the same local address and port.
-    let (v, back) = b.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, LIP, 8080, lport, "A", 64, b"data"));
+    let (v, back) = b.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, LIP, 8080, lport, "A", b"data"));
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!((field_ip(&back, 12), field_ip(&back, 16)), (VIP, CLIENT));
     assert_eq!((l4_port(&back, 0), l4_port(&back, 2)), (80, 40002));
     assert_checksums(&back);
-    let (v, fwd) = b.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "A", 64, b"more"));
+    let (v, fwd) = b.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 80, "A", b"more"));
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!((field_ip(&fwd, 12), l4_port(&fwd, 0)), (LIP, lport));
     let v = b.ctl.views();
@@ -174,7 +170,7 @@ fn a_new_backup_gets_the_whole_table_on_request() {
     }
     assert!(m.sync_frames().is_empty());
     let mut late = Lab::with_addrs([198, 18, 0, 3], [198, 18, 1, 3]);
-    late.service_with(80, &[(RS1, 8080, FwdMethod::Masq)], &[]);
+    late.service("rr", 80, &[(RS1, 8080, FwdMethod::Masq)], &[]);
     late.d.shared().ha.set_role(Role::Backup);
     late.start_daemon("backup", 7);
     let request = late.sync_frames();
@@ -308,7 +304,7 @@ fn bad_sync_input_is_counted_by_reason_and_installs_nothing() {
 #[test]
 fn other_multicast_is_not_ours_and_no_daemon_means_no_sync() {
     let mut lab = Lab::new();
-    let f = udp_frame(CLIENT_MAC, SYNC_MAC, CLIENT, [224, 0, 0, 81], 8848, 8848, &full_table_request(0));
+    let f = udp(CLIENT_MAC, SYNC_MAC, CLIENT, [224, 0, 0, 81], 8848, 8848, &full_table_request(0));
     let (v, _) = lab.feed(1, &f);
     assert_eq!(v, Verdict::Drop(Reason::NotOurMac));
     lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 8080, 1)]);
@@ -344,7 +340,7 @@ fn a_backup_started_while_the_master_sends_still_asks_for_the_table() {
     // An idle connection the master will not sync on its own.
     open_connection(&mut m, 42000, 1, CLIENT, 42000);
     let mut late = Lab::with_addrs([198, 18, 0, 3], [198, 18, 1, 3]);
-    late.service_with(80, &[(RS1, 8080, FwdMethod::Masq)], &[]);
+    late.service("rr", 80, &[(RS1, 8080, FwdMethod::Masq)], &[]);
     late.d.shared().ha.set_role(Role::Backup);
     late.start_daemon("backup", 7);
     // In the new backup's first batch, before its housekeeping runs, a busy
@@ -363,30 +359,13 @@ fn a_backup_started_while_the_master_sends_still_asks_for_the_table() {
 
 #[test]
 fn a_stale_fullnat_entry_gives_way_to_the_masters_newer_use_of_its_local_port() {
-    const LIP: [u8; 4] = [198, 18, 1, 100];
     let (mut m, mut b) = pair(FwdMethod::FullNat, &[LIP]);
-    let fullnat_conn = |cport: u16, lport: u16| crate::ipvs::sync::SyncConn {
-        proto: IPPROTO_TCP,
-        caddr: CLIENT.into(),
-        cport,
-        vaddr: VIP.into(),
-        vport: 80,
-        daddr: RS1.into(),
-        dport: 8080,
-        fwd: FwdMethod::FullNat,
-        laddr: LIP.into(),
-        lport,
-        state: crate::ipvs::state::ConnState::Established,
-        inactive: false,
-        timeout_s: 900,
-        template: false,
-        fwmark: 0,
-        seq: None,
-        pe: None,
+    let fullnat_conn = |cport: u16, lport: u16| {
+        crate::testkit::sync::established(cport, 80, RS1, 8080, FwdMethod::FullNat, (LIP, lport))
     };
     let frame = |c: &crate::ipvs::sync::SyncConn| {
         let msg = crate::ipvs::sync::encode(7, std::slice::from_ref(c), 1472).remove(0);
-        udp_frame(RS2_MAC, SYNC_MAC, DIR_IN, [224, 0, 0, 81], 8848, 8848, &msg)
+        udp(RS2_MAC, SYNC_MAC, DIR_IN, [224, 0, 0, 81], 8848, 8848, &msg)
     };
     // The backup still holds an old connection on local port 5000 that the
     // master has since forgotten, and the master reuses the port.

@@ -5,28 +5,15 @@
 use super::*;
 use crate::ipvs::sysctl::Sysctl;
 
-const RS3: [u8; 4] = [198, 18, 1, 13];
-const RS3_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x13];
 const SERVERS: [([u8; 4], [u8; 6]); 3] = [(RS1, RS1_MAC), (RS2, RS2_MAC), (RS3, RS3_MAC)];
 
 impl Lab {
     /// TCP VIP:80 with `sched` over the three servers, all by `fwd`.
     fn fleet_service(&mut self, sched: &str, fwd: FwdMethod) -> ServiceKey {
-        let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
-        self.cmd(Command::AddService(ServiceSpec {
-            key,
-            scheduler: sched.into(),
-            persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
-            sched_flags: vec![],
-            ops: false,
-            laddrs: vec![],
-        }));
+        let key = tcp_vip(80);
+        self.cmd(Command::AddService(service_spec(key, sched)));
         for (a, mac) in SERVERS {
-            self.cmd(Command::AddDest(
-                key,
-                DestSpec { addr: Ipv4Addr::from(a), port: 80, fwd, weight: 1, u_threshold: 0, l_threshold: 0 },
-            ));
+            self.cmd(Command::AddDest(key, dest_spec(a, 80, fwd, 1)));
             self.learn(1, a, mac);
         }
         key
@@ -46,7 +33,7 @@ impl Lab {
     }
 
     fn tcp(&mut self, client: [u8; 4], sport: u16, flags: &str) -> (Verdict, Vec<u8>) {
-        self.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, client, VIP, sport, 80, flags, 64, b"data"))
+        self.feed(0, &tcp(CLIENT_MAC, OUT_MAC, client, VIP, sport, 80, flags, b"data"))
     }
 
     fn state_of(&self, client: [u8; 4], sport: u16) -> String {
@@ -153,11 +140,11 @@ fn conn_reuse_mode_0_keeps_a_finished_connection_for_a_new_syn() {
     lab.learn(1, RS2, RS2_MAC);
     lab.sysctl(Sysctl::ConnReuseMode, 0);
     let port = 43000;
-    let (_, a) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""));
-    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "FA", 64, b""));
-    lab.feed(1, &tcp_frame(RS1_MAC, IN_MAC, RS1, CLIENT, 80, port, "FA", 64, b""));
+    let (_, a) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", b""));
+    lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "FA", b""));
+    lab.feed(1, &tcp(RS1_MAC, IN_MAC, RS1, CLIENT, 80, port, "FA", b""));
     assert_eq!(lab.d.connections(lab.now)[0].state, "TIME_WAIT");
-    let (_, b) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", 64, b""));
+    let (_, b) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", b""));
     assert_eq!(field_ip(&a, 16), field_ip(&b, 16), "mode 0: the old connection, its server");
     assert_eq!(lab.state_of(CLIENT, port), "SYN_RECV");
 }
@@ -189,17 +176,7 @@ fn expire_nodest_conn_reschedules_a_syn_on_a_connection_whose_server_has_weight_
         let (v, out) = lab.tcp(CLIENT, 43002, "S");
         let first = lab.server_of(v, &out).expect("forwarded");
         lab.tcp(CLIENT, 43002, "A");
-        lab.cmd(Command::EditDest(
-            key,
-            DestSpec {
-                addr: Ipv4Addr::from(first),
-                port: 80,
-                fwd: FwdMethod::Route,
-                weight: 0,
-                u_threshold: 0,
-                l_threshold: 0,
-            },
-        ));
+        lab.cmd(Command::EditDest(key, dest_spec(first, 80, FwdMethod::Route, 0)));
         let (v, out) = lab.tcp(CLIENT, 43002, "A");
         assert_eq!(lab.server_of(v, &out), Some(first), "a mid-stream segment keeps its quiesced server");
         let (v, out) = lab.tcp(CLIENT, 43002, "S");
@@ -212,25 +189,15 @@ fn expire_nodest_conn_reschedules_a_syn_on_a_connection_whose_server_has_weight_
 fn expire_quiescent_template_reschedules_the_clients_of_a_weight_0_server() {
     for (on, moves) in [(0u8, false), (1, true)] {
         let mut lab = Lab::new();
-        let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port: 80 };
+        let key = tcp_vip(80);
         lab.persistent(key, 300, [255; 4], &[(RS1, 80), (RS2, 80)]);
         lab.sysctl(Sysctl::ExpireQuiescentTemplate, on);
         let first = lab.syn_from(CLIENT, 50000, 80);
-        lab.cmd(Command::EditDest(
-            key,
-            DestSpec {
-                addr: Ipv4Addr::from(first),
-                port: 80,
-                fwd: FwdMethod::Masq,
-                weight: 0,
-                u_threshold: 0,
-                l_threshold: 0,
-            },
-        ));
+        lab.cmd(Command::EditDest(key, dest_spec(first, 80, FwdMethod::Masq, 0)));
         let next = lab.syn_from(CLIENT, 50001, 80);
         assert_eq!(next != first, moves, "expire_quiescent_template={on}: the client moves: {moves}");
         // The connection already placed keeps its server either way.
-        let (v, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50000, 80, "A", 64, b""));
+        let (v, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 50000, 80, "A", b""));
         assert_eq!(v, Verdict::Forward(1));
         assert_eq!(field_ip(&out, 16), first);
     }
@@ -239,7 +206,7 @@ fn expire_quiescent_template_reschedules_the_clients_of_a_weight_0_server() {
 /// A client's "fragmentation needed" about a reply a DR real server sent as
 /// the VIP (VIP:80 -> client:port).
 fn frag_needed_from_client(client: [u8; 4], port: u16) -> Vec<u8> {
-    let reply = tcp_frame(RS1_MAC, CLIENT_MAC, VIP, client, 80, port, "A", 64, &[0u8; 64]);
+    let reply = tcp(RS1_MAC, CLIENT_MAC, VIP, client, 80, port, "A", &[0u8; 64]);
     let mut err = Vec::new();
     PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC)
         .ipv4(client, VIP, 64)
@@ -291,15 +258,15 @@ fn sloppy_sctp_is_accepted_and_shown_but_changes_nothing() {
 #[test]
 fn expire_nodest_conn_expires_then_schedules_what_may_create_a_connection() {
     let mut lab = Lab::new();
-    let udp = lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 53, 1), (RS2, 53, 1)]);
-    let tcp = lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1), (RS2, 80, 1)]);
+    let udp_key = lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 53, 1), (RS2, 53, 1)]);
+    let tcp_key = lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1), (RS2, 80, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(1, RS2, RS2_MAC);
     lab.sysctl(Sysctl::ExpireNodestConn, 1);
-    let q = |lab: &mut Lab| lab.feed(0, &udp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5300, 53, b"q"));
+    let q = |lab: &mut Lab| lab.feed(0, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5300, 53, b"q"));
     let (_, out) = q(&mut lab);
     let first = field_ip(&out, 16);
-    lab.cmd(Command::DeleteDest(udp, Ipv4Addr::from(first), 53));
+    lab.cmd(Command::DeleteDest(udp_key, Ipv4Addr::from(first), 53));
     let (v, out) = q(&mut lab);
     assert_eq!(v, Verdict::Forward(1), "UDP: expired, then scheduled afresh");
     assert_ne!(field_ip(&out, 16), first);
@@ -307,29 +274,18 @@ fn expire_nodest_conn_expires_then_schedules_what_may_create_a_connection() {
     // TCP without sloppy_tcp: the ACK is dropped and the entry forgotten.
     for (port, sloppy) in [(43100u16, 0u8), (43101, 1)] {
         if sloppy == 1 {
-            lab.cmd(Command::AddDest(
-                tcp,
-                DestSpec {
-                    addr: Ipv4Addr::from(first),
-                    port: 80,
-                    fwd: FwdMethod::Masq,
-                    weight: 1,
-                    u_threshold: 0,
-                    l_threshold: 0,
-                },
-            ));
+            lab.cmd(Command::AddDest(tcp_key, dest_spec(first, 80, FwdMethod::Masq, 1)));
         }
         lab.sysctl(Sysctl::SloppyTcp, sloppy);
         let mut to = [0u8; 4];
         // rr: open connections until one lands on `first`.
         for p in 0..4 {
-            let (_, out) = lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port + 100 * p, 80, "S", 64, b""));
+            let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port + 100 * p, 80, "S", b""));
             to = field_ip(&out, 16);
             if to == first {
-                lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port + 100 * p, 80, "A", 64, b""));
-                lab.cmd(Command::DeleteDest(tcp, Ipv4Addr::from(first), 80));
-                let (v, out) =
-                    lab.feed(0, &tcp_frame(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port + 100 * p, 80, "A", 64, b""));
+                lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port + 100 * p, 80, "A", b""));
+                lab.cmd(Command::DeleteDest(tcp_key, Ipv4Addr::from(first), 80));
+                let (v, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port + 100 * p, 80, "A", b""));
                 if sloppy == 0 {
                     assert_eq!(v, Verdict::Drop(Reason::NoDestExpired));
                     assert_eq!(lab.state_of(CLIENT, port + 100 * p), "", "forgotten");

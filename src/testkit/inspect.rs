@@ -1,0 +1,43 @@
+//! Reading a frame back: its address and port fields, and every checksum in it verified by
+//! full recomputation (the pipeline updates them incrementally; this is the oracle).
+
+use crate::wire::checksum::{pseudo_header, Checksum};
+
+/// The IPv4 address at offset `off` of the IP header (12: source, 16: destination).
+pub fn field_ip(f: &[u8], off: usize) -> [u8; 4] {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&f[14 + off..14 + off + 4]);
+    a
+}
+
+/// The 16-bit field at offset `off` of the L4 header (0: source port, 2: destination port).
+pub fn l4_port(f: &[u8], off: usize) -> u16 {
+    let ihl = (f[14] & 15) as usize * 4;
+    u16::from_be_bytes([f[14 + ihl + off], f[14 + ihl + off + 1]])
+}
+
+/// Full recomputation of every checksum in an Ethernet/IPv4 frame: the IP header, TCP, UDP
+/// (unless 0, "none"), ICMP, and the IP header an ICMP error quotes.
+pub fn assert_checksums(f: &[u8]) {
+    let ip = &f[14..];
+    let ihl = (ip[0] & 15) as usize * 4;
+    let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+    assert_eq!(Checksum::new().add_bytes(&ip[..ihl]).finish(), 0, "IP header checksum");
+    let (src, dst, proto) = (super::topology::ip(field_ip(f, 12)), super::topology::ip(field_ip(f, 16)), ip[9]);
+    let l4 = &ip[ihl..total];
+    match proto {
+        6 => assert_eq!(pseudo_header(src, dst, 6, l4.len() as u16).add_bytes(l4).finish(), 0, "TCP checksum"),
+        17 if l4[6..8] != [0, 0] => {
+            assert_eq!(pseudo_header(src, dst, 17, l4.len() as u16).add_bytes(l4).finish(), 0, "UDP checksum")
+        }
+        1 => {
+            assert_eq!(Checksum::new().add_bytes(l4).finish(), 0, "ICMP checksum");
+            if l4[0] == 3 || l4[0] == 11 {
+                let q = &l4[8..];
+                let qihl = (q[0] & 15) as usize * 4;
+                assert_eq!(Checksum::new().add_bytes(&q[..qihl]).finish(), 0, "quoted IP header checksum");
+            }
+        }
+        _ => {}
+    }
+}
