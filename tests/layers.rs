@@ -97,3 +97,46 @@ fn every_top_level_module_has_a_layer() {
         assert!(rank(m).is_some(), "src/lib.rs declares `{m}`, which LAYERS does not place");
     }
 }
+
+/// The README's Layout block, the map a newcomer reads first.
+fn readme_layout() -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("## Layout").expect("README.md has a Layout section");
+    let block = &readme[start..];
+    let open = block.find("```\n").expect("the Layout section has a code block") + 4;
+    let close = block[open..].find("```").expect("the Layout code block is closed") + open;
+    block[open..close].to_string()
+}
+
+#[test]
+fn the_readme_layout_names_every_directory_and_top_level_file_of_src() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let layout = readme_layout();
+    let mut missing = Vec::new();
+    for e in std::fs::read_dir(root.join("src")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let shown = if p.is_dir() { format!("src/{name}/") } else { format!("src/{name}") };
+        if name == "lib.rs" {
+            continue;
+        }
+        // src/control.rs with its sections in src/control/: the file's line covers both.
+        let covered = layout.contains(&shown)
+            || (p.is_dir() && layout.contains(&format!("src/{name}.rs")) && layout.contains(&format!("{name}/")));
+        if !covered {
+            missing.push(shown);
+        }
+    }
+    for dir in ["benches", "examples", "fuzz", "scripts", "bpf", "docs", "tests/e2e"] {
+        if root.join(dir).exists() && !layout.contains(&format!("{dir}/")) {
+            missing.push(format!("{dir}/"));
+        }
+    }
+    for e in std::fs::read_dir(root.join("examples")).unwrap() {
+        let stem = e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned();
+        if !layout.contains(&stem) {
+            missing.push(format!("examples/{stem}"));
+        }
+    }
+    assert!(missing.is_empty(), "README.md's Layout does not mention: {missing:?}");
+}
