@@ -265,7 +265,7 @@ impl Director {
         let Some(m) = &settings.master else { return };
         if self.sync_send(m.iface, m.group, m.port, m.ttl, msg, tx) {
             self.count(Reason::SyncMessagesSent);
-            let n = msg.get(4).copied().unwrap_or(0);
+            let n = crate::ipvs::sync::wire::message_conn_count(msg);
             self.shared.counters.add(self.worker, Reason::SyncConnsSent, u64::from(n));
         }
     }

@@ -1,6 +1,7 @@
 //! ARP for IPv4 over Ethernet (RFC 826).
 
 use super::ethernet::{self, Mac};
+use super::{be16, be32};
 
 pub const PACKET_LEN: usize = 28;
 pub const OP_REQUEST: u16 = 1;
@@ -22,15 +23,6 @@ pub mod field {
     pub const SPA: Range<usize> = 14..18;
     pub const THA: Range<usize> = 18..24;
     pub const TPA: Range<usize> = 24..28;
-}
-
-#[inline]
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
-#[inline]
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// A checked view of an Ethernet/IPv4 ARP packet.

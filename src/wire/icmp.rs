@@ -1,5 +1,6 @@
 //! ICMPv4: echo, and the error messages that quote an offending header.
 
+use super::be16;
 use super::checksum::Checksum;
 
 pub const HEADER_LEN: usize = 8;
@@ -33,11 +34,6 @@ pub mod field {
 
 pub fn is_error(t: u8) -> bool {
     matches!(t, DEST_UNREACHABLE | SOURCE_QUENCH | TIME_EXCEEDED | PARAMETER_PROBLEM)
-}
-
-#[inline]
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
 }
 
 /// A view of an ICMP message (header and payload) at least [`HEADER_LEN`] long.

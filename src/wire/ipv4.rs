@@ -1,6 +1,7 @@
 //! IPv4 headers.
 
 use super::checksum::{self, Checksum};
+use super::{be16, be32};
 
 pub const MIN_HEADER_LEN: usize = 20;
 pub const FLAG_DF: u16 = 0x4000;
@@ -24,15 +25,6 @@ pub mod field {
     pub const CHECKSUM: Range<usize> = 10..12;
     pub const SRC_ADDR: Range<usize> = 12..16;
     pub const DST_ADDR: Range<usize> = 16..20;
-}
-
-#[inline]
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
-#[inline]
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// A view of an IPv4 header whose version, IHL and total length were checked

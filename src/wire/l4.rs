@@ -1,6 +1,7 @@
 //! TCP and UDP: the parts a director reads (ports, flags) and rewrites
 //! (ports, addresses in the pseudo-header) with incremental checksum updates.
 
+use super::be16;
 use super::checksum::{self, pseudo_header};
 use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 
@@ -38,11 +39,6 @@ pub mod field {
         pub const LENGTH: Range<usize> = 4..6;
         pub const CHECKSUM: Range<usize> = 6..8;
     }
-}
-
-#[inline]
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
 }
 
 /// Where the L4 checksum sits, by protocol.

@@ -15,3 +15,16 @@ pub mod ipv4;
 pub mod l4;
 
 pub use checksum::Checksum;
+
+/// A big-endian u16 at the start of `b`. The views call it only on ranges their
+/// constructor checked, so the indexing cannot fail.
+#[inline]
+pub(crate) fn be16(b: &[u8]) -> u16 {
+    u16::from_be_bytes([b[0], b[1]])
+}
+
+/// A big-endian u32 at the start of `b`, on a checked range as [`be16`].
+#[inline]
+pub(crate) fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}

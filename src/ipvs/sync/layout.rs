@@ -6,6 +6,20 @@
 /// `struct ip_vs_sync_mesg` (version 1): reserved=0, syncid, size (be16),
 /// nr_conns, version, spare (u16, 0).
 pub const V1_HEADER_LEN: usize = 8;
+/// Where the fields of the version 1 header sit. Version 0 has its syncid
+/// and size at the same offsets, which is how a receiver checks both before
+/// it knows the version.
+pub mod v1_field {
+    /// 0 in version 1; version 0 has its entry count here.
+    pub const RESERVED: usize = 0;
+    pub const SYNCID: usize = 1;
+    /// be16, the whole message's length.
+    pub const SIZE: usize = 2;
+    pub const NR_CONNS: usize = 4;
+    pub const VERSION: usize = 5;
+    /// be16, 0.
+    pub const SPARE: usize = 6;
+}
 /// `struct ip_vs_sync_mesg_v0`: nr_conns, syncid, size (be16).
 pub const V0_HEADER_LEN: usize = 4;
 pub const SYNC_PROTO_VER: u8 = 1;

@@ -55,11 +55,11 @@ pub(super) fn fwd_from_flags(flags: u32) -> Option<FwdMethod> {
 /// The sender's sync id, for the caller's [`syncid_accepted`] check before
 /// decoding (ip_vs_process_message checks it after the size).
 pub fn header_syncid(buf: &[u8]) -> Result<u8, SyncError> {
-    let size = be16(buf, 2).ok_or(SyncError::Truncated)?;
+    let size = be16(buf, v1_field::SIZE).ok_or(SyncError::Truncated)?;
     if size as usize != buf.len() {
         return Err(SyncError::BadSize);
     }
-    byte(buf, 1).ok_or(SyncError::Truncated)
+    byte(buf, v1_field::SYNCID).ok_or(SyncError::Truncated)
 }
 
 /// Decodes one datagram's payload. Only the message as a whole can fail;
@@ -68,11 +68,11 @@ pub fn decode(buf: &[u8]) -> Result<SyncMessage, SyncError> {
     if buf.len() < V0_HEADER_LEN {
         return Err(SyncError::Truncated);
     }
-    let size = be16(buf, 2).ok_or(SyncError::Truncated)?;
+    let size = be16(buf, v1_field::SIZE).ok_or(SyncError::Truncated)?;
     if size as usize != buf.len() {
         return Err(SyncError::BadSize);
     }
-    let reserved = byte(buf, 0).ok_or(SyncError::Truncated)?;
+    let reserved = byte(buf, v1_field::RESERVED).ok_or(SyncError::Truncated)?;
     if reserved != 0 {
         return v0::decode(buf);
     }
@@ -80,8 +80,8 @@ pub fn decode(buf: &[u8]) -> Result<SyncMessage, SyncError> {
         // A version 0 message without entries.
         return v0::decode(buf);
     }
-    let version = byte(buf, 5).ok_or(SyncError::Truncated)?;
-    let spare = be16(buf, 6).ok_or(SyncError::Truncated)?;
+    let version = byte(buf, v1_field::VERSION).ok_or(SyncError::Truncated)?;
+    let spare = be16(buf, v1_field::SPARE).ok_or(SyncError::Truncated)?;
     if version != SYNC_PROTO_VER || spare != 0 {
         return Err(SyncError::BadVersion);
     }
@@ -89,8 +89,8 @@ pub fn decode(buf: &[u8]) -> Result<SyncMessage, SyncError> {
 }
 
 fn decode_v1(buf: &[u8]) -> Result<SyncMessage, SyncError> {
-    let syncid = byte(buf, 1).ok_or(SyncError::Truncated)?;
-    let nr_conns = byte(buf, 4).ok_or(SyncError::Truncated)?;
+    let syncid = byte(buf, v1_field::SYNCID).ok_or(SyncError::Truncated)?;
+    let nr_conns = byte(buf, v1_field::NR_CONNS).ok_or(SyncError::Truncated)?;
     let mut msg = SyncMessage { version: 1, syncid, conns: Vec::new(), skipped: Vec::new() };
     let mut at = V1_HEADER_LEN;
     let mut end = V1_HEADER_LEN;
@@ -307,6 +307,11 @@ pub struct Encoder {
     nr_conns: u8,
 }
 
+/// How many entries a version 1 message this director encoded holds.
+pub fn message_conn_count(msg: &[u8]) -> u8 {
+    msg.get(v1_field::NR_CONNS).copied().unwrap_or(0)
+}
+
 impl Encoder {
     pub fn new(syncid: u8, max_len: usize) -> Encoder {
         // The size field is 16 bits.
@@ -338,10 +343,10 @@ impl Encoder {
         }
         let mut m = std::mem::take(&mut self.msg);
         let size = (m.len().min(u16::MAX as usize) as u16).to_be_bytes();
-        if let Some(field) = m.get_mut(2..4) {
+        if let Some(field) = m.get_mut(v1_field::SIZE..v1_field::SIZE + 2) {
             field.copy_from_slice(&size);
         }
-        if let Some(n) = m.get_mut(4) {
+        if let Some(n) = m.get_mut(v1_field::NR_CONNS) {
             *n = self.nr_conns;
         }
         self.nr_conns = 0;
