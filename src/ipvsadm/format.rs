@@ -634,7 +634,7 @@ pub fn ipvsadm_usage() -> String {
 mod tests {
     use super::*;
     use crate::api::command::Command;
-    use crate::api::{DestSpec, FwdMethod, RateSnapshot, ServiceSpec, StatsSnapshot};
+    use crate::api::{FwdMethod, RateSnapshot, StatsSnapshot};
     use crate::ipvsadm::args::parse_with;
     use crate::ipvsadm::restore::parse_restore_line_with;
 
@@ -648,15 +648,7 @@ mod tests {
 
     fn svc(key: ServiceKey, sched: &str, dests: Vec<DestView>) -> ServiceView {
         ServiceView {
-            spec: ServiceSpec {
-                key,
-                scheduler: sched.into(),
-                persistent: None,
-                netmask: Ipv4Addr::BROADCAST,
-                sched_flags: vec![],
-                ops: false,
-                laddrs: vec![],
-            },
+            spec: crate::testkit::service_spec(key, sched),
             stats: StatsSnapshot::default(),
             rate: RateSnapshot::default(),
             dests,
@@ -666,7 +658,7 @@ mod tests {
 
     fn dst(a: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestView {
         DestView {
-            spec: DestSpec { addr: Ipv4Addr::from(a), port, fwd, weight, u_threshold: 0, l_threshold: 0 },
+            spec: crate::testkit::dest_spec(a, port, fwd, weight),
             active_conns: 0,
             inact_conns: 0,
             persist_conns: 0,

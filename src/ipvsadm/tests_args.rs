@@ -8,7 +8,8 @@ use super::names::NameDb;
 use super::restore::{parse_restore_line_with, split_restore_line};
 use super::values::inet_aton;
 use crate::api::command::{Command, ListFormat, ListWhat};
-use crate::api::{DestSpec, FwdMethod, MarkRule, ServiceKey, ServiceSpec, Timeouts};
+use crate::api::{DestSpec, FwdMethod, MarkRule, ServiceKey, Timeouts};
+use crate::testkit::{dest_spec as dest, service_spec as spec};
 use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 use std::net::Ipv4Addr;
 
@@ -47,22 +48,6 @@ fn tcp(a: [u8; 4], port: u16) -> ServiceKey {
 
 fn udp(a: [u8; 4], port: u16) -> ServiceKey {
     ServiceKey::Addr { proto: IPPROTO_UDP, addr: Ipv4Addr::from(a), port }
-}
-
-fn spec(key: ServiceKey, sched: &str) -> ServiceSpec {
-    ServiceSpec {
-        key,
-        scheduler: sched.into(),
-        persistent: None,
-        netmask: Ipv4Addr::BROADCAST,
-        sched_flags: vec![],
-        ops: false,
-        laddrs: vec![],
-    }
-}
-
-fn dest(a: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestSpec {
-    DestSpec { addr: Ipv4Addr::from(a), port, fwd, weight, u_threshold: 0, l_threshold: 0 }
 }
 
 fn list(what: ListWhat, f: impl FnOnce(&mut ListFormat)) -> Command {

@@ -421,6 +421,16 @@ udp_ask() {
 count_lines() { printf '%s\n' "$1" | grep -cx -- "$2" || true; }
 
 # ---------------------------------------------------------------------------- rvs
+# xdp_ids: the XDP program ids on the director's ($NS_D) d-out and d-in, "-" for none:
+# whether rvs left its program attached.
+xdp_ids() {
+  local i id
+  for i in d-out d-in; do
+    id="$(ip -n "$NS_D" -d link show "$i" | grep -o 'prog/xdp id [0-9]*' | awk '{print $3}' | head -n1)"
+    printf '%s ' "${id:--}"
+  done
+}
+
 # start_rvs CONFIG [NS]: runs $RVS_BIN --config CONFIG in the director namespace (default
 # ${RUN}-d) in the background; waits up to 20 s for the admin socket named in CONFIG.
 start_rvs() {

@@ -25,13 +25,6 @@ STATE="$RUN_DIR/state/rules"
 STATE_CONFIG="$RUN_DIR/rvs-state.toml"
 { cat "$NAT_CONFIG"; printf '\n[state]\nfile = "%s"\nsave_on_stop = true\nrestore_on_start = true\n' "$STATE"; } >"$STATE_CONFIG"
 
-xdp_ids() {   # the XDP program ids on the director's d-out and d-in ("-" for none)
-  local i id
-  for i in d-out d-in; do
-    id="$(ip -n "$NS_D" -d link show "$i" | grep -o 'prog/xdp id [0-9]*' | awk '{print $3}' | head -n1)"
-    printf '%s ' "${id:--}"
-  done
-}
 add_service() {
   rvsadm -A -t "$VIP:80" -s rr
   rvsadm -a -t "$VIP:80" -r "$RS1:80" -m

@@ -17,13 +17,6 @@ source "$(dirname "$0")/topo_nat.sh"
 
 topo_nat
 
-xdp_ids() {   # the XDP program ids on the director's d-out and d-in ("-" for none)
-  local i id
-  for i in d-out d-in; do
-    id="$(ip -n "$NS_D" -d link show "$i" | grep -o 'prog/xdp id [0-9]*' | awk '{print $3}' | head -n1)"
-    printf '%s ' "${id:--}"
-  done
-}
 
 # failed_start NAME CONFIG: runs rvs on CONFIG in the foreground (at most 20 s); sets
 # FAIL_RC, FAIL_SECS and FAIL_LOG.
