@@ -1,41 +1,52 @@
-//! `rvs_pipeline_driver established|established-sync|new N`: a deterministic driver of the
-//! pure pipeline (no NIC, no threads, no clock) for `scripts/callgrind`; a tool, not part of
-//! the product (`cargo build --release --example rvs_pipeline_driver`).
+//! `rvs_pipeline_driver CASE N`: a deterministic driver of the pure pipeline (no NIC, no
+//! threads, no clock) for `scripts/callgrind`; a tool, not part of the product (`cargo build
+//! --release --example rvs_pipeline_driver`).
 //!
-//! It drives the test kit's two-server NAT director, as benches/pipeline.rs does (one TCP
+//! It drives the test kit's two-server director, as benches/pipeline.rs does (one TCP
 //! service, rr, two real servers whose MACs are resolved), pushes 10 000 warm-up frames, then
-//! N measured frames:
-//!   * `established`: the same client-to-VIP ACK of one established connection;
+//! N measured frames. CASE:
+//!   * `established`: the same client-to-VIP ACK of one established NAT connection;
 //!   * `established-sync`: the same with a master sync daemon running (IPVS's default
 //!     policy: the connection is synced every 50th packet; messages go to a collector);
-//!   * `new`: a SYN of a new connection per frame (the source port moves on, the TCP
+//!   * `nat-reply`: the real server's ACK back to the client of that NAT connection;
+//!   * `dr`, `tun`, `fullnat`: the client-to-VIP ACK by direct routing, IPIP, FULLNAT;
+//!   * `fullnat-reply`: the real server's ACK to the FULLNAT local address and port;
+//!   * `new`: a SYN of a new connection per frame (NAT; the source port moves on, the TCP
 //!     window the opposite way, so the checksum stays valid without being recomputed;
 //!     hence at most 50 000 measured frames).
 //! Each frame is copied from a template into the receive buffer first (as the AF_XDP loop
 //! hands the pipeline a frame in place).  Running it for N and 2N and subtracting removes
 //! every fixed cost; what remains per frame is the pipeline plus that copy (tens of
 //! instructions).  Prints one line to stderr at the end: how many frames were forwarded.
-
 use rvs::api::FwdMethod;
 use rvs::pipeline::{Collect, Verdict};
-use rvs::testkit::frames::{add16, tcp};
+use rvs::testkit::frames::{add16, arp, tcp};
+use rvs::testkit::inspect::{field_ip, l4_port};
 use rvs::testkit::*;
 
 const WARMUP: u64 = 10_000;
+const CASES: &[&str] =
+    &["established", "established-sync", "nat-reply", "dr", "tun", "fullnat", "fullnat-reply", "new"];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
-        eprintln!("usage: rvs_pipeline_driver established|established-sync|new N");
+        eprintln!("usage: rvs_pipeline_driver {} N", CASES.join("|"));
         std::process::exit(2)
     };
     if args.len() != 3 {
         usage();
     }
-    let (new, sync) = match args[1].as_str() {
-        "established" => (false, false),
-        "established-sync" => (false, true),
-        "new" => (true, false),
+    // (method, the reply direction, a sync daemon, a new connection per frame)
+    let (fwd, reply, sync, new) = match args[1].as_str() {
+        "established" => (FwdMethod::Masq, false, false, false),
+        "established-sync" => (FwdMethod::Masq, false, true, false),
+        "nat-reply" => (FwdMethod::Masq, true, false, false),
+        "dr" => (FwdMethod::Route, false, false, false),
+        "tun" => (FwdMethod::Tunnel, false, false, false),
+        "fullnat" => (FwdMethod::FullNat, false, false, false),
+        "fullnat-reply" => (FwdMethod::FullNat, true, false, false),
+        "new" => (FwdMethod::Masq, false, false, true),
         _ => usage(),
     };
     let n: u64 = args[2].parse().unwrap_or_else(|_| usage());
@@ -45,7 +56,7 @@ fn main() {
         std::process::exit(2);
     }
     let connections = if new { (total as usize + 1024).next_power_of_two() } else { 1 << 16 };
-    let Lab { mut d, mut ctl, .. } = Lab::two_servers("rr", FwdMethod::Masq, small_limits(connections));
+    let Lab { mut d, mut ctl, .. } = Lab::two_servers("rr", fwd, small_limits(connections));
     if sync {
         ctl.set_sync_interfaces(vec![rvs::control::SyncInterface {
             name: "in".into(),
@@ -80,11 +91,29 @@ fn main() {
         buf[..syn.len()].copy_from_slice(&syn);
         let mut len = syn.len();
         d.process(2, OUT, &mut buf, &mut len, &mut tx);
-        let frame = tcp(1000, "A");
+        let (mut ingress, mut frame) = (OUT, tcp(1000, "A"));
+        if reply {
+            // From the real server's MAC and address the director chose (to the FULLNAT local
+            // port it chose); the first reply makes the director ask for the client's MAC.
+            let first = &buf[..len];
+            let (rs_mac, rs, lport) = (first[0..6].try_into().unwrap(), field_ip(first, 16), l4_port(first, 0));
+            frame = match fwd {
+                FwdMethod::FullNat => rvs::testkit::frames::tcp(rs_mac, IN_MAC, rs, LIP, 80, lport, "A", &[0; 6]),
+                _ => rvs::testkit::frames::tcp(rs_mac, IN_MAC, rs, CLIENT, 80, 1000, "A", &[0; 6]),
+            };
+            ingress = IN;
+            for f in [frame.clone(), arp(CLIENT_MAC, OUT_MAC, 2, CLIENT_MAC, CLIENT, OUT_MAC, DIR_OUT)] {
+                let i = if f == frame { IN } else { OUT };
+                buf[..f.len()].copy_from_slice(&f);
+                let mut len = f.len();
+                d.process(2, i, &mut buf, &mut len, &mut tx);
+            }
+            tx.0.clear();
+        }
         for _ in 0..total {
             buf[..frame.len()].copy_from_slice(&frame);
             let mut len = frame.len();
-            if let Verdict::Forward(_) = d.process(2, OUT, &mut buf, &mut len, &mut tx) {
+            if let Verdict::Forward(_) = d.process(2, ingress, &mut buf, &mut len, &mut tx) {
                 forwarded += 1;
             }
             tx.0.clear();
@@ -97,4 +126,9 @@ fn main() {
         "rvs_pipeline_driver: {} {}: forwarded {forwarded} of {total}; states {states:?}; {synced} entries synced",
         args[1], n
     );
+    // A figure for frames that were dropped would measure the wrong path.
+    if forwarded != total {
+        eprintln!("rvs_pipeline_driver: {}: only {forwarded} of {total} frames forwarded", args[1]);
+        std::process::exit(1);
+    }
 }
