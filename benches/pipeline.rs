@@ -15,9 +15,8 @@ use rvs::ipvs::service::Service;
 use rvs::ipvs::state::ConnState;
 use rvs::net::iface::{Interface, Interfaces};
 use rvs::net::route::RouteTable;
-use rvs::pipeline::{Limits, Verdict};
+use rvs::pipeline::Limits;
 use rvs::testkit::frames::{arp, tcp};
-use rvs::testkit::inspect::{field_ip, l4_port};
 use rvs::testkit::*;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -37,11 +36,7 @@ fn bench_established(c: &mut Criterion) {
         ("fullnat", FwdMethod::FullNat),
     ] {
         let mut lab = director("rr", 1 << 16, fwd);
-        // Open the flow and learn what the real server sees (for the reply).
-        lab.now = 2;
-        lab.receive(OUT, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1000, 80, "S", &[0; 6]));
-        let first = lab.out().to_vec();
-        let frame = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1000, 80, "A", &[0; 6]);
+        let (frame, reply) = lab.established_flow(fwd);
         let Lab { d, tx, .. } = &mut lab;
         let mut buf = vec![0u8; 2048];
         g.bench_function(format!("{name}_client_to_server"), |b| {
@@ -51,20 +46,7 @@ fn bench_established(c: &mut Criterion) {
                 black_box(d.process(3, OUT, &mut buf, &mut len, tx))
             })
         });
-        // The reply path exists for the methods whose replies cross the director, from the
-        // real server's MAC and address (and to the FULLNAT local port) the director chose.
-        let (rs_mac, rs, lport) = (first[0..6].try_into().unwrap(), field_ip(&first, 16), l4_port(&first, 0));
-        let reply = match fwd {
-            FwdMethod::Masq => Some(tcp(rs_mac, IN_MAC, rs, CLIENT, 80, 1000, "A", &[0; 6])),
-            FwdMethod::FullNat => Some(tcp(rs_mac, IN_MAC, rs, LIP, 80, lport, "A", &[0; 6])),
-            _ => None,
-        };
         if let Some(reply) = reply {
-            // The first reply makes the director ask for the client's MAC; the answer resolves it.
-            lab.now = 3;
-            lab.receive(IN, &reply);
-            lab.receive(OUT, &arp(CLIENT_MAC, OUT_MAC, 2, CLIENT_MAC, CLIENT, OUT_MAC, DIR_OUT));
-            assert_eq!(lab.receive(IN, &reply), Verdict::Forward(OUT), "{name} reply forwarded");
             let Lab { d, tx, .. } = &mut lab;
             g.bench_function(format!("{name}_server_to_client"), |b| {
                 b.iter(|| {

@@ -19,9 +19,8 @@
 //! every fixed cost; what remains per frame is the pipeline plus that copy (tens of
 //! instructions).  Prints one line to stderr at the end: how many frames were forwarded.
 use rvs::api::FwdMethod;
-use rvs::pipeline::{Collect, Verdict};
-use rvs::testkit::frames::{add16, arp, tcp};
-use rvs::testkit::inspect::{field_ip, l4_port};
+use rvs::pipeline::Verdict;
+use rvs::testkit::frames::{add16, tcp};
 use rvs::testkit::*;
 
 const WARMUP: u64 = 10_000;
@@ -38,7 +37,7 @@ fn main() {
         usage();
     }
     // (method, the reply direction, a sync daemon, a new connection per frame)
-    let (fwd, reply, sync, new) = match args[1].as_str() {
+    let (fwd, reply_case, sync, new) = match args[1].as_str() {
         "established" => (FwdMethod::Masq, false, false, false),
         "established-sync" => (FwdMethod::Masq, false, true, false),
         "nat-reply" => (FwdMethod::Masq, true, false, false),
@@ -56,20 +55,22 @@ fn main() {
         std::process::exit(2);
     }
     let connections = if new { (total as usize + 1024).next_power_of_two() } else { 1 << 16 };
-    let Lab { mut d, mut ctl, .. } = Lab::two_servers("rr", fwd, small_limits(connections));
+    let mut lab = Lab::two_servers("rr", fwd, small_limits(connections));
     if sync {
-        ctl.set_sync_interfaces(vec![rvs::control::SyncInterface {
+        lab.ctl.set_sync_interfaces(vec![rvs::control::SyncInterface {
             name: "in".into(),
             id: IN,
             mtu: 1500,
             has_addr: true,
         }]);
         let req = rvs::ipvs::sync::daemon::DaemonRequest::new("master", "in", 1);
-        ctl.start_daemon(&req).unwrap();
-        d.begin_batch();
+        lab.ctl.start_daemon(&req).unwrap();
+        lab.d.begin_batch();
     }
     let tcp = |sport: u16, flags: &str| tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, sport, 80, flags, &[0; 6]);
-    let mut tx = Collect::default();
+    // The measured flow (not for `new`): its client ACK, or the real server's reply.
+    let flow = (!new).then(|| lab.established_flow(fwd));
+    let Lab { mut d, mut tx, .. } = lab;
     let mut buf = vec![0u8; 2048];
     let mut forwarded = 0u64;
     if new {
@@ -87,40 +88,22 @@ fn main() {
             tx.0.clear();
         }
     } else {
-        let syn = tcp(1000, "S");
-        buf[..syn.len()].copy_from_slice(&syn);
-        let mut len = syn.len();
-        d.process(2, OUT, &mut buf, &mut len, &mut tx);
-        let (mut ingress, mut frame) = (OUT, tcp(1000, "A"));
-        if reply {
-            // From the real server's MAC and address the director chose (to the FULLNAT local
-            // port it chose); the first reply makes the director ask for the client's MAC.
-            let first = &buf[..len];
-            let (rs_mac, rs, lport) = (first[0..6].try_into().unwrap(), field_ip(first, 16), l4_port(first, 0));
-            frame = match fwd {
-                FwdMethod::FullNat => rvs::testkit::frames::tcp(rs_mac, IN_MAC, rs, LIP, 80, lport, "A", &[0; 6]),
-                _ => rvs::testkit::frames::tcp(rs_mac, IN_MAC, rs, CLIENT, 80, 1000, "A", &[0; 6]),
-            };
-            ingress = IN;
-            for f in [frame.clone(), arp(CLIENT_MAC, OUT_MAC, 2, CLIENT_MAC, CLIENT, OUT_MAC, DIR_OUT)] {
-                let i = if f == frame { IN } else { OUT };
-                buf[..f.len()].copy_from_slice(&f);
-                let mut len = f.len();
-                d.process(2, i, &mut buf, &mut len, &mut tx);
-            }
-            tx.0.clear();
-        }
+        let Some((ack, reply)) = flow else { unreachable!("a flow was opened for every case but new") };
+        let (ingress, frame) = match reply {
+            Some(reply) if reply_case => (IN, reply),
+            _ => (OUT, ack),
+        };
         for _ in 0..total {
             buf[..frame.len()].copy_from_slice(&frame);
             let mut len = frame.len();
-            if let Verdict::Forward(_) = d.process(2, ingress, &mut buf, &mut len, &mut tx) {
+            if let Verdict::Forward(_) = d.process(3, ingress, &mut buf, &mut len, &mut tx) {
                 forwarded += 1;
             }
             tx.0.clear();
         }
     }
     // Not for `new`: listing grows with N and would count as per-packet cost.
-    let states: Vec<String> = if new { vec![] } else { d.connections(2).iter().map(|c| c.state.clone()).collect() };
+    let states: Vec<String> = if new { vec![] } else { d.connections(3).iter().map(|c| c.state.clone()).collect() };
     let synced = d.shared().counters.total(rvs::pipeline::Reason::SyncConnsSent);
     eprintln!(
         "rvs_pipeline_driver: {} {}: forwarded {forwarded} of {total}; states {states:?}; {synced} entries synced",

@@ -3,6 +3,7 @@
 //! size of an AF_XDP frame and processed in place.
 
 use super::frames::{arp, tcp};
+use super::inspect::{field_ip, l4_port};
 use super::topology::*;
 use crate::api::command::Command;
 use crate::api::{FwdMethod, ServiceKey};
@@ -133,5 +134,30 @@ impl Lab {
         lab.receive(OUT, &arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], DIR_OUT));
         lab.tx.0.clear();
         lab
+    }
+
+    /// On a [`Lab::two_servers`] director, at 2 ms: the flow CLIENT:1000 -> VIP:80 opened by a
+    /// SYN; returns its client ACK and, for the methods whose replies cross the director (NAT,
+    /// FULLNAT), the real server's ACK back from the MAC and address (to the FULLNAT local
+    /// port) the director chose, with the client's MAC resolved so the reply forwards.
+    pub fn established_flow(&mut self, fwd: FwdMethod) -> (Vec<u8>, Option<Vec<u8>>) {
+        self.now = 2;
+        self.receive(OUT, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1000, 80, "S", &[0; 6]));
+        let first = self.out().to_vec();
+        let ack = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1000, 80, "A", &[0; 6]);
+        let rs_mac: [u8; 6] = first[0..6].try_into().expect("testkit: an Ethernet header");
+        let (rs, lport) = (field_ip(&first, 16), l4_port(&first, 0));
+        let reply = match fwd {
+            FwdMethod::Masq => tcp(rs_mac, IN_MAC, rs, CLIENT, 80, 1000, "A", &[0; 6]),
+            FwdMethod::FullNat => tcp(rs_mac, IN_MAC, rs, LIP, 80, lport, "A", &[0; 6]),
+            _ => return (ack, None),
+        };
+        // The first reply makes the director ask for the client's MAC; the answer resolves it.
+        self.now = 3;
+        self.receive(IN, &reply);
+        self.receive(OUT, &arp(CLIENT_MAC, OUT_MAC, 2, CLIENT_MAC, CLIENT, OUT_MAC, DIR_OUT));
+        assert_eq!(self.receive(IN, &reply), Verdict::Forward(OUT), "testkit: the reply forwards");
+        self.tx.0.clear();
+        (ack, Some(reply))
     }
 }
