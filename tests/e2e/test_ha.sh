@@ -2,9 +2,10 @@
 # tests/e2e/test_ha.sh: an rvs director pair end to end (issue 11, section 4).  Two directors
 # run rvs with the same services (DR, NAT, FULLNAT) and keepalived (VRRP only) with the
 # shipped docs/ha/keepalived-director{1,2}.conf, whose notify script is the shipped
-# scripts/ha/rvs-notify: it switches rvs's role and the connection sync daemons.  The lab
-# substitutes only paths (the $RVS_NOTIFY line and the rvs_alive script's) and, for the
-# nopreempt case, uncomments `nopreempt` as the file says.
+# scripts/ha/rvs-notify (keepalived's vrrp_notify_fifo_script): it switches rvs's role and the
+# connection sync daemons.  The lab substitutes only paths (in vrrp_notify_fifo_script,
+# vrrp_notify_fifo and the rvs_alive script) and, for the nopreempt case, uncomments
+# `nopreempt` as the file says.
 #
 #   ${RUN}-c   client      eth0 198.18.0.10/24, default via 198.18.0.1
 #                             |
@@ -173,7 +174,8 @@ keepalived_conf() {
   [ "${2:-}" = nopreempt ] && nopreempt=(-e 's|^    # nopreempt$|    nopreempt|')
   sed -e "s|/usr/local/sbin/rvs-notify |$NOTIFY_BIN |" -e "s|/usr/local/sbin/rvsadm |$RVSADM_BIN |" \
     -e "s|/run/rvs/rvs.sock |$(director_sock "$d") |" -e "s|/run/rvs/notify.state |$RUN_DIR/notify-$d.state |" \
-    -e "s|/var/log/rvs-notify.log$|$LOG_DIR/notify-$d.log|" "${nopreempt[@]}" "${SHIPPED[$d]}" >"$conf"
+    -e "s|/var/log/rvs-notify.log |$LOG_DIR/notify-$d.log |" -e "s|/run/rvs/keepalived.fifo$|$RUN_DIR/keepalived-$d.fifo|" \
+    "${nopreempt[@]}" "${SHIPPED[$d]}" >"$conf"
   printf '%s\n' "$conf"
 }
 
@@ -324,45 +326,6 @@ case_docs() {
     assert_eq "" "$(printf '%s\n' "$changed" | grep -v "$paths" || true)" "$f in the lab: no other line changed"
   done
   log "README shows docs/ha/keepalived-director{1,2}.conf verbatim; the lab changes only their paths"
-}
-
-# The shipped notify script on its own, against tests/e2e/ha/fake_rvsadm.sh: overlapping
-# calls (keepalived forks them without waiting) end in the newest state whatever order they
-# get the lock in; the daemon answers it must tolerate; a real failure is reported.
-case_notify() {
-  local dir="$RUN_DIR/notify-unit" fake="$HA_DIR/fake_rvsadm.sh" rc
-  mkdir -p "$dir"
-  export FAKE_RVSADM_LOG="$dir/calls"
-  notify_unit() { "$NOTIFY_BIN" --rvsadm "$fake" --socket /nonexistent --interface eth0 --syncid 7 \
-    --state "$dir/state" --log "$dir/log" "$@"; }
-  # 1. The lock is held while MASTER and then BACKUP are called: the later (BACKUP) wins.
-  exec 8>>"$dir/state.lock"
-  flock 8
-  FAKE_RVSADM_ROLE_SECS=0.2 notify_unit MASTER & local m=$!
-  sleep 0.1
-  FAKE_RVSADM_ROLE_SECS=0.2 notify_unit BACKUP & local b=$!
-  sleep 0.1
-  flock -u 8
-  exec 8>&-
-  rc=0; wait "$m" || rc=$?; wait "$b" || rc=$?
-  sed 's/^/    log| /' "$dir/log"
-  sed 's/^/    rvsadm| /' "$dir/calls"
-  assert_eq 0 "$rc" "rvs-notify exit status with 'already run' / 'not running' answers"
-  assert_eq BACKUP "$(awk '{print $1}' "$dir/state")" "recorded state: the later call's"
-  assert_eq "--role backup" "$(grep -- '^--role' "$dir/calls" | tail -n1)" "the last role applied"
-  assert_eq "--start-daemon backup --mcast-interface eth0 --syncid 7" "$(tail -n1 "$dir/calls")" "the last daemon started"
-  assert_contains "$(cat "$dir/log")" "Daemon has already run (as wanted)" "tolerated answer logged"
-  # 2. An older call that gets the lock last re-applies the newer state, never its own.
-  : >"$dir/calls"
-  echo "MASTER $(($(date +%s) + 3600)).0" >"$dir/state"
-  notify_unit BACKUP
-  assert_eq "--role master" "$(head -n1 "$dir/calls")" "a stale BACKUP call applies the newer MASTER"
-  assert_contains "$(cat "$dir/log")" "a later call recorded MASTER: applying MASTER" "logged"
-  # 3. A real failure: exit 1, logged.
-  rm -f "$dir/state"
-  rc=0; FAKE_RVSADM_ROLE_FAILS=1 notify_unit FAULT || rc=$?
-  assert_eq 1 "$rc" "exit status when rvsadm --role fails"
-  assert_contains "$(tail -n5 "$dir/log")" "rvsadm --role backup: FAILED (exit 2)" "failure logged"
 }
 
 case_elect() {
@@ -648,7 +611,9 @@ case_d_nopreempt() {
   check wait_until "$TAKEOVER_SECS" applied d1 BACKUP
   log "d1 (backup, restarted) -Lnc, the downloads (from d2's full table):"
   lnc_downloads d1 | sed 's/^/    /'
-  check assert_true "restarted d1 asked for the full table" test "$(counter_of d1 sync-full-table-requests-sent)" -gt 0
+  # (the backup daemon sends its request once it runs: moments after rvs-notify's "applied")
+  check assert_true "restarted d1 asked for the full table" \
+    wait_until 3 eval '[ "$(counter_of d1 sync-full-table-requests-sent)" -gt 0 ]'
   for p in 80 8080 8443; do
     check listed d1 "$p" n
   done
@@ -692,7 +657,6 @@ case_g_rvs_alone() {
 }
 
 run_case "docs. the README shows the shipped keepalived.conf files; the lab changes only paths" case_docs
-run_case "notify. rvs-notify: overlapping calls end in the newest state; daemon answers tolerated" case_notify
 run_case "elect. d1 MASTER, d2 BACKUP; rvs-notify set roles and sync daemons" case_elect
 run_case "e1. wire: rvs's sync datagrams decode (Python struct) to the master's -Lnc; sync lag" case_e_wire_from_rvs
 run_case "e2. wire: hand-built kernel-format messages (v1, v0, FULLNAT option) installed by the backup" case_e_wire_to_rvs

@@ -15,8 +15,8 @@
 #   ${RUN}-rs1 real server  eth0 198.18.1.11/24, lo 198.18.1.100/32 (DR), HTTP on 80
 #
 # keepalived's virtual_ipaddress is a placeholder (198.19.255.1/32 on lo: this kernel has no
-# dummy interfaces; none of rvs's); its notify scripts write the state to a file and set the
-# director's rvs role (`rvsadm --role`).  Both rvs start as backup ([ha] role = "backup"), so
+# dummy interfaces; none of rvs's); the shipped scripts/ha/rvs-notify, fed through keepalived's
+# notify FIFO, writes the state to a file and sets the director's rvs role (`rvsadm --role`).  Both rvs start as backup ([ha] role = "backup"), so
 # only keepalived's master answers for the VIP, and a takeover moves the client's ARP entry by
 # gratuitous ARP.  Connection sync is not part of this lab.
 # shellcheck disable=SC2317
@@ -29,7 +29,7 @@ CLIENT=198.18.1.10
 RS1=198.18.1.11
 PLACEHOLDER=198.19.255.1
 KEEPALIVED_TEMPLATE="$E2E_DIR/vrrp/keepalived.conf.in"
-NOTIFY="$E2E_DIR/vrrp/notify.sh"
+NOTIFY="$REPO_DIR/scripts/ha/rvs-notify"
 # Bounds: keepalived elects in about 3 adverts (0.3 s) here; these leave room for a loaded box.
 ELECT_SECS=10
 TAKEOVER_SECS=5
@@ -93,7 +93,7 @@ start_keepalived() {
   local d="$1" conf="$RUN_DIR/keepalived-$1.conf"
   sed -e "s|@ROUTER_ID@|rvs-$d|" -e "s|@INTERFACE@|d0|" -e "s|@PRIORITY@|${PRIORITY[$d]}|" \
     -e "s|@PLACEHOLDER@|$PLACEHOLDER|" -e "s|@PLACEHOLDER_DEV@|lo|" -e "s|@NOTIFY@|$NOTIFY|" \
-    -e "s|@STATE_FILE@|$RUN_DIR/state-$d|" -e "s|@RVSADM@|$RVSADM_BIN|" -e "s|@RVS_SOCKET@|$(director_sock "$d")|" \
+    -e "s|@STATE_FILE@|$RUN_DIR/state-$d|g" -e "s|@FIFO@|$RUN_DIR/keepalived-$d.fifo|" -e "s|@RVSADM@|$RVSADM_BIN|" -e "s|@RVS_SOCKET@|$(director_sock "$d")|" \
     "$KEEPALIVED_TEMPLATE" >"$conf"
   bg "$d" "keepalived-$d" keepalived --vrrp -n -l -D -f "$conf" \
     -p "$RUN_DIR/keepalived-$d.pid" -r "$RUN_DIR/keepalived-vrrp-$d.pid"
@@ -148,6 +148,24 @@ case_d_forwarding() {
   assert_eq "MASTER BACKUP" "$(state_of d1) $(state_of d2)" "VRRP states unchanged during the traffic"
 }
 
+# `systemctl reload keepalived` (SIGHUP) on the master: it keeps the VIP.  keepalived stops
+# its FIFO script and starts a new one; fifo_write_vrrp_states_on_reload is not set in this
+# lab's file, so no state is written again: the old rvs-notify must leave the role alone.
+case_e_reload() {
+  local before after out
+  before="$(grep -c . "$RUN_DIR/state-d1.log")"
+  kill -HUP "${KA_PID[d1]}"
+  sleep 2
+  after="$(tail -n +"$((before + 1))" "$RUN_DIR/state-d1.log" | cut -d' ' -f4- | tr '\n' ';')"
+  log "d1's rvs-notify after the reload: ${after:-nothing}"
+  assert_eq master "$(rvsadm_on d1 --role)" "d1's rvs role after keepalived's reload"
+  assert_eq backup "$(rvsadm_on d2 --role)" "d2's rvs role"
+  assert_eq "MASTER BACKUP" "$(state_of d1) $(state_of d2)" "VRRP states after the reload"
+  ns_exec c ip neigh del "$VIP" dev eth0 2>/dev/null || true
+  out="$(curl_many c 3 "http://$VIP/")"
+  assert_eq 3 "$(count_lines "$out" rs1)" "3 requests through the VIP after the reload"
+}
+
 # A crash of the master's keepalived: its VRRP child and the parent die without a word (the
 # parent is stopped first so it neither respawns the child nor lets it resign gracefully).
 case_c_takeover() {
@@ -182,6 +200,10 @@ case_c_takeover() {
   out="$(curl_many c 3 "http://$VIP/")"
   assert_eq 3 "$(count_lines "$out" rs1)" "3 requests through d2 answered by rs1"
   assert_contains "$(rvsadm_on d2 -Lnc)" "$CLIENT:" "d2's rvs lists the client's connections"
+  # d1's rvs-notify saw its keepalived die (SIGTERM from the kernel, or end of file on the
+  # FIFO): d1's rvs gave the VIP up.
+  wait_until 3 eval '[ "$(rvsadm_on d1 --role)" = backup ]' || { warn "d1's rvs is still $(rvsadm_on d1 --role)"; return 1; }
+  assert_contains "$(cat "$RUN_DIR/state-d1.log")" "is gone: this box is nobody's master any more" "d1's rvs-notify logged it"
   # rvs on both directors is untouched by keepalived's fate.
   pid_alive "${RVS_PIDS[d1]}" || { warn "d1's rvs died"; return 1; }
   pid_alive "${RVS_PIDS[d2]}" || { warn "d2's rvs died"; return 1; }
@@ -191,8 +213,19 @@ case_c_takeover() {
 
 run_case "b. one MASTER (150) and one BACKUP, adverts pass rvs" case_b_one_master
 run_case "d. only keepalived's master (d1) answers and forwards for the VIP; d2's rvs is backup" case_d_forwarding
+run_case "e. keepalived reloaded (SIGHUP) on the master: rvs stays master, the VIP answers" case_e_reload
+# `systemctl stop keepalived` on the master (d2 since c): no keepalived, no VIP; rvs goes backup.
+case_f_stop() {
+  [ "$(rvsadm_on d2 --role)" = master ] || { warn "needs d2's rvs master"; return 1; }
+  kill -TERM "${KA_PID[d2]}"
+  wait_until 5 eval "! pid_alive ${KA_PID[d2]}" || { warn "d2's keepalived does not stop"; return 1; }
+  wait_until 3 eval '[ "$(rvsadm_on d2 --role)" = backup ]' || { warn "d2's rvs is still $(rvsadm_on d2 --role)"; return 1; }
+  log "d2's rvs-notify: $(grep -o 'called [A-Z]*\|keepalived [a-z].*' "$RUN_DIR/state-d2.log" | tail -n4 | tr '\n' ';')"
+}
+
 run_case "c. SIGKILL of the master's keepalived: the backup takes over, GARP moves the client, curl via d2" case_c_takeover
+run_case "f. keepalived stopped (SIGTERM) on the master: its rvs goes backup" case_f_stop
 for d in d1 d2; do
-  log "$d transitions: $(tr '\n' ';' <"$RUN_DIR/state-$d.log" 2>/dev/null)"
+  log "$d rvs-notify: $(grep -o 'called [A-Z]*\|applied [A-Z]*\|keepalived ended[^:]*\|is gone' "$RUN_DIR/state-$d.log" 2>/dev/null | tr '\n' ';')"
 done
 finish
