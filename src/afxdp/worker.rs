@@ -144,14 +144,18 @@ impl Worker {
                 ports[pi].refill();
                 let n = ports[pi].receive(&mut rx);
                 got += n;
-                for desc in rx.iter_mut().take(n) {
+                // The fast path's first pass: every frame parsed and looked up before any is rewritten.
+                for (slot, desc) in rx.iter().take(n).enumerate() {
+                    director.prepare(slot, ports[pi].iface, ports[pi].frame(desc));
+                }
+                for (slot, desc) in rx.iter_mut().take(n).enumerate() {
                     let mut d = *desc;
                     let mut len = d.lengths().data();
                     let iface = ports[pi].iface;
                     let verdict = {
                         let buf = ports[pi].frame_mut(&mut d);
                         match director.owner(buf, len) {
-                            Owner::Me => director.process(now, iface, buf, &mut len, &mut stage),
+                            Owner::Me => director.process_prepared(slot, now, iface, buf, &mut len, &mut stage),
                             Owner::Loop(to) => {
                                 if handoff.send(to, iface, &buf[..len]) {
                                     counters.count(id, Reason::HandedOff);

@@ -154,6 +154,9 @@ pub struct NeighbourTable {
     /// Per source prefix: resolution tokens left, and when last topped up.
     buckets: [TokenBucket; RESOLVE_BUCKETS],
     pub stats: NeighbourStats,
+    /// Bumped by every change to an entry (learnt, added, evicted, aged, gave
+    /// up): a cache of this table's answers is good while it is unchanged.
+    generation: u64,
 }
 
 impl NeighbourTable {
@@ -167,6 +170,23 @@ impl NeighbourTable {
             candidates: Vec::with_capacity(capacity),
             buckets: [TokenBucket { tokens: RESOLVE_BURST, since_ms: 0 }; RESOLVE_BUCKETS],
             stats: NeighbourStats::default(),
+            generation: 0,
+        }
+    }
+
+    /// See [`NeighbourTable`]'s `generation`: any change to any entry moves it.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// A resolved neighbour's MAC and the last millisecond at which
+    /// [`NeighbourTable::resolve`] still answers `Ready` for it without a
+    /// probe; read only (a cache fills itself from this).
+    pub fn reachable(&self, iface: IfaceId, ip: u32) -> Option<(Mac, u64)> {
+        match self.entries.get(&(iface, ip)) {
+            Some(State::Reachable { mac, confirmed_ms, .. }) => Some((*mac, confirmed_ms.saturating_add(REACHABLE_MS))),
+            _ => None,
         }
     }
 
@@ -189,6 +209,7 @@ impl NeighbourTable {
                 } else if !self.take_token(ip, now_ms) {
                     Resolution::RateLimited
                 } else {
+                    self.generation += 1;
                     self.entries
                         .insert((iface, ip), State::Incomplete { probes: 1, since_ms: now_ms, last_probe_ms: now_ms });
                     Resolution::HoldAndRequest
@@ -208,6 +229,7 @@ impl NeighbourTable {
                         return Resolution::TableFull;
                     }
                 }
+                self.generation += 1;
                 self.entries
                     .insert((iface, ip), State::Incomplete { probes: 1, since_ms: now_ms, last_probe_ms: now_ms });
                 Resolution::HoldAndRequest
@@ -251,6 +273,7 @@ impl NeighbourTable {
         if n > 0 && n < cands.len() {
             cands.select_nth_unstable_by_key(n - 1, |&(class, ts, _)| (class, ts));
         }
+        self.generation += 1;
         for &(_, _, (iface, ip)) in &cands[..n] {
             self.entries.remove(&(iface, ip));
             self.drop_held(iface, ip);
@@ -300,6 +323,7 @@ impl NeighbourTable {
             return;
         };
         let was_waiting = matches!(state, State::Incomplete { .. });
+        self.generation += 1;
         *state = State::Reachable { mac, confirmed_ms: now_ms, last_probe_ms: now_ms };
         if !was_waiting {
             return;
@@ -320,6 +344,9 @@ impl NeighbourTable {
     pub fn tick(&mut self, now_ms: u64, mut request: impl FnMut(IfaceId, u32)) {
         let mut gave_up = [(0u8, 0u32); 16];
         let mut n_gave_up = 0;
+        // Ageing may forget or fail any entry; one bump per tick (a few a second) is
+        // cheaper than telling which changed.
+        self.generation += 1;
         self.entries.retain(|&(iface, ip), st| match st {
             State::Incomplete { probes, last_probe_ms, .. } => {
                 if now_ms.saturating_sub(*last_probe_ms) < PROBE_INTERVAL_MS {

@@ -139,7 +139,7 @@ impl Director {
     /// back) lives at most [`PRESSURE_TIMEOUT_MS`], so no flood of one-way
     /// or blind packets holds the table for the normal timeouts.
     #[inline]
-    fn timeout_for(&self, id: u32) -> u32 {
+    pub(super) fn timeout_for(&self, id: u32) -> u32 {
         let c = self.conns.get(id);
         let t = self.timeouts.for_state(c.state);
         let pressure = self.conns.len() * 4 > self.conns.capacity() * 3;

@@ -9,6 +9,7 @@
 mod arp;
 pub mod counters;
 mod egress;
+mod fast_path;
 mod frame;
 mod icmp;
 mod icmp_error;
@@ -29,6 +30,7 @@ use crate::net::route::RouteTable;
 use crate::net::IfaceId;
 use crate::wire::ethernet::{self, BROADCAST};
 pub use counters::{Reason, WorkerCounters};
+pub use fast_path::{BatchFrame, MAX_BATCH};
 use frame::Frame;
 pub use shared::Shared;
 use std::sync::Arc;
@@ -120,6 +122,8 @@ pub struct Director {
     sync: sync::SyncState,
     /// The sysctls as of this batch.
     sysctl: crate::ipvs::sysctl::Values,
+    /// The established-flow fast path (fast_path/).
+    fast: fast_path::FastPath,
 }
 
 impl Director {
@@ -161,6 +165,7 @@ impl Director {
             flood_seed: 0x9e37_79b9_7f4a_7c15 ^ worker as u64,
             sync: sync::SyncState::new(Default::default()),
             sysctl,
+            fast: fast_path::FastPath::new(),
         }
     }
 
@@ -173,6 +178,7 @@ impl Director {
     /// compare when nothing changed).
     #[inline]
     pub fn begin_batch(&mut self) {
+        self.flush_fast_counters();
         let s = self.shared.services.load();
         if !Arc::ptr_eq(&s, &self.services) {
             self.services = s.clone();
@@ -188,6 +194,7 @@ impl Director {
             let sy = sy.clone();
             self.sync_settings_changed(sy);
         }
+        self.fast.sync_master = self.sync_settings().master.is_some();
         let w = self.shared.ha.word();
         if w != self.role_word {
             self.role_word = w;
@@ -212,6 +219,8 @@ impl Director {
     /// Housekeeping, at most once per `TICK` of wall time: expire
     /// connections, retransmit ARP requests, announce new VIPs.
     pub fn tick(&mut self, now_ms: u64, tx: &mut impl Transmit) {
+        self.flush_fast_counters();
+        self.fast.epoch = self.fast.epoch.wrapping_add(1);
         const TICK: u64 = 200;
         // Owed gratuitous ARPs go out at once, not at the next tick: a
         // takeover must reach the neighbours within milliseconds.
@@ -242,6 +251,8 @@ impl Director {
         len: &mut usize,
         tx: &mut impl Transmit,
     ) -> Verdict {
+        // This path may change any connection: the fast path's lookups redo.
+        self.fast.epoch = self.fast.epoch.wrapping_add(1);
         self.count(Reason::RxFrames);
         let mut f = Frame::new(buf, *len, ingress);
         let v = self.classify(now_ms, &mut f, tx);
@@ -331,7 +342,15 @@ impl Director {
 
     /// Drop every connection (shutdown), releasing the real servers' counts.
     pub fn clear_connections(&mut self) {
+        self.fast.epoch = self.fast.epoch.wrapping_add(1);
         self.conns.clear();
+    }
+
+    /// Replace the route table (the fast path's cached next hops follow at
+    /// their next use).
+    pub fn set_routes(&mut self, routes: RouteTable) {
+        self.routes = routes;
+        self.fast.route_generation += 1;
     }
 
     pub fn shared(&self) -> &Arc<Shared> {

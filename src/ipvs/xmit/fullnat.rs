@@ -4,22 +4,12 @@
 //! and are rewritten to come from the VIP and go to the client. The real
 //! server needs no route to the client at all.
 
-use crate::wire::ipv4::Header;
-use crate::wire::l4::Ports;
+use super::rewrite::rewrite as rewrite_one_pass;
 
-/// Rewrite both ends of an IPv4 TCP/UDP packet, checksums kept right.
+/// Rewrite both ends of an IPv4 TCP/UDP packet in one pass, checksums kept right.
 #[inline]
 pub fn rewrite(ip: &mut [u8], proto: u8, src: (u32, u16), dst: (u32, u16)) {
-    let mut h = Header::new_unchecked(&mut *ip);
-    let (old_src, old_dst) = (h.src(), h.dst());
-    h.set_src(src.0);
-    h.set_dst(dst.0);
-    if let Some(mut p) = Ports::new_checked(h.payload_mut(), proto) {
-        p.pseudo_addr_changed(old_src, src.0);
-        p.pseudo_addr_changed(old_dst, dst.0);
-        p.set_src_port(src.1);
-        p.set_dst_port(dst.1);
-    }
+    rewrite_one_pass(ip, proto, Some(src), Some(dst), false);
 }
 
 /// Client -> real server: CIP:cport > VIP:vport becomes LIP:lport > RIP:rport.

@@ -4,4 +4,5 @@
 pub mod dr;
 pub mod fullnat;
 pub mod nat;
+pub mod rewrite;
 pub mod tun;

@@ -1,0 +1,99 @@
+//! The one-pass rewrite of an IPv4 TCP/UDP packet that NAT and FULLNAT share:
+//! addresses, ports and (on the fast path) the TTL change together, and each
+//! checksum takes one combined RFC 1624 delta instead of one update per word.
+//! An address change counts twice (the IP header and the TCP/UDP
+//! pseudo-header) but is summed once.
+
+use crate::wire::checksum::Delta;
+use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ipv4::{field as ip, MIN_HEADER_LEN};
+use crate::wire::l4::{field as l4, Ports, TCP_MIN_HEADER_LEN, UDP_HEADER_LEN};
+
+/// An address and port a packet is rewritten to.
+pub type Endpoint = (u32, u16);
+
+#[inline(always)]
+fn be16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+#[inline(always)]
+fn be32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Rewrite the packet `pkt` (IP header first) to `src` and/or `dst`, and
+/// take one hop off its TTL when `decrement_ttl` (the caller checked it is
+/// above 1). The TCP/UDP header is rewritten only when it is whole (as
+/// [`Ports::parse`] judges it), as the per-field rewrite did.
+#[inline]
+pub fn rewrite(pkt: &mut [u8], proto: u8, src: Option<Endpoint>, dst: Option<Endpoint>, decrement_ttl: bool) {
+    let Some(&ver_ihl) = pkt.first() else { return };
+    let ihl = (ver_ihl & 0x0f) as usize * 4;
+    if ihl < MIN_HEADER_LEN || pkt.len() < ihl {
+        return;
+    }
+    let total = (be16_at(pkt, ip::LENGTH.start) as usize).clamp(ihl, pkt.len());
+    let l4_whole = Ports::parse(&pkt[ihl..total], proto).is_ok();
+    rewrite_parsed(pkt, ihl, l4_whole, proto, src, dst, decrement_ttl);
+}
+
+/// [`rewrite`] for a packet whose header length is known and whose TCP/UDP
+/// header was checked whole (`l4_whole`), as the fast path's parse did.
+#[inline(always)]
+pub fn rewrite_parsed(
+    pkt: &mut [u8],
+    ihl: usize,
+    l4_whole: bool,
+    proto: u8,
+    src: Option<Endpoint>,
+    dst: Option<Endpoint>,
+    decrement_ttl: bool,
+) {
+    let (hdr, seg) = pkt.split_at_mut(ihl);
+    let Some(hdr) = hdr.first_chunk_mut::<MIN_HEADER_LEN>() else { return };
+    let mut ip_delta = Delta::NONE;
+    if decrement_ttl {
+        let old = u16::from_be_bytes([hdr[ip::TTL], hdr[ip::PROTOCOL]]);
+        ip_delta = ip_delta.word(old, old.wrapping_sub(0x100));
+        hdr[ip::TTL] = hdr[ip::TTL].wrapping_sub(1);
+    }
+    let mut addr_delta = Delta::NONE;
+    if let Some((addr, _)) = src {
+        addr_delta = addr_delta.addr(be32_at(hdr, ip::SRC_ADDR.start), addr);
+        hdr[ip::SRC_ADDR].copy_from_slice(&addr.to_be_bytes());
+    }
+    if let Some((addr, _)) = dst {
+        addr_delta = addr_delta.addr(be32_at(hdr, ip::DST_ADDR.start), addr);
+        hdr[ip::DST_ADDR].copy_from_slice(&addr.to_be_bytes());
+    }
+    let c = ip_delta.plus(addr_delta).apply(be16_at(hdr, ip::CHECKSUM.start));
+    hdr[ip::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    if !l4_whole {
+        return;
+    }
+    let need = if proto == IPPROTO_TCP { TCP_MIN_HEADER_LEN } else { UDP_HEADER_LEN };
+    if seg.len() < need {
+        return;
+    }
+    let mut l4_delta = addr_delta;
+    if let Some((_, port)) = src {
+        l4_delta = l4_delta.word(be16_at(seg, l4::SRC_PORT.start), port);
+        seg[l4::SRC_PORT].copy_from_slice(&port.to_be_bytes());
+    }
+    if let Some((_, port)) = dst {
+        l4_delta = l4_delta.word(be16_at(seg, l4::DST_PORT.start), port);
+        seg[l4::DST_PORT].copy_from_slice(&port.to_be_bytes());
+    }
+    let at = if proto == IPPROTO_TCP { l4::tcp::CHECKSUM.start } else { l4::udp::CHECKSUM.start };
+    let old = be16_at(seg, at);
+    // UDP checksum 0 means "none" and stays so; a computed 0 is sent as all ones.
+    if proto == IPPROTO_UDP && old == 0 {
+        return;
+    }
+    let mut c = l4_delta.apply(old);
+    if proto == IPPROTO_UDP && c == 0 {
+        c = 0xffff;
+    }
+    seg[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}

@@ -1,0 +1,118 @@
+//! The next hop of each destination the fast path sends to (a real server,
+//! or a client for replies), cached so a packet costs no route scan and no
+//! neighbour-table probe: the interface, the next hop's MAC with our own (the
+//! 12 bytes of Ethernet header to write), until when the neighbour entry
+//! answers without a probe, the MTU and the tunnel source address.
+//!
+//! An entry is good only while the route table's and the neighbour table's
+//! generations are those it was filled at: any change there (a route, a MAC
+//! learnt anew, an entry aged or evicted) refills it at its next use, so a
+//! changed MAC or route is picked up by the very next packet. Direct-mapped
+//! by destination address; a collision just refills.
+
+use crate::net::IfaceId;
+use crate::wire::ethernet::Mac;
+
+const SLOTS: usize = 256;
+
+/// One destination's way out, as the general path would find it now.
+#[derive(Debug, Clone, Copy)]
+pub struct Hop {
+    pub addr: u32,
+    pub iface: IfaceId,
+    pub nexthop: u32,
+    /// The Ethernet destination (the next hop's MAC, when known) and source.
+    pub eth: [u8; 12],
+    /// The neighbour entry is resolved (its MAC is in `eth`).
+    pub mac_known: bool,
+    /// The last millisecond the neighbour table answers `Ready` without a probe.
+    pub fresh_until_ms: u64,
+    pub mtu: u16,
+    /// Our address facing the destination (a tunnel's outer source).
+    pub source: u32,
+    neigh_generation: u64,
+    route_generation: u64,
+    filled: bool,
+}
+
+impl Hop {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        addr: u32,
+        iface: IfaceId,
+        nexthop: u32,
+        mac: Option<(Mac, u64)>,
+        my_mac: Mac,
+        mtu: u16,
+        source: u32,
+        generations: (u64, u64),
+    ) -> Self {
+        let mut eth = [0u8; 12];
+        if let Some((m, _)) = mac {
+            eth[..6].copy_from_slice(&m);
+        }
+        eth[6..].copy_from_slice(&my_mac);
+        Hop {
+            addr,
+            iface,
+            nexthop,
+            eth,
+            mac_known: mac.is_some(),
+            fresh_until_ms: mac.map_or(0, |(_, t)| t),
+            mtu,
+            source,
+            neigh_generation: generations.0,
+            route_generation: generations.1,
+            filled: true,
+        }
+    }
+
+    /// The next hop's MAC (meaningful when `mac_known`).
+    #[inline]
+    pub fn mac(&self) -> &[u8] {
+        &self.eth[..6]
+    }
+}
+
+pub struct NextHops {
+    slots: Vec<Hop>,
+}
+
+impl NextHops {
+    pub fn new() -> Self {
+        let empty = Hop { filled: false, ..Hop::new(0, 0, 0, None, [0; 6], 0, 0, (0, 0)) };
+        NextHops { slots: vec![empty; SLOTS] }
+    }
+
+    #[inline(always)]
+    fn slot_of(addr: u32) -> usize {
+        (addr.wrapping_mul(0x9e37_79b1) >> 24) as usize % SLOTS
+    }
+
+    /// Where `addr`'s hop lives, if filled at these (neighbour, route) generations.
+    #[inline(always)]
+    pub fn find(&self, addr: u32, generations: (u64, u64)) -> Option<usize> {
+        let i = Self::slot_of(addr);
+        let h = &self.slots[i];
+        (h.filled && h.addr == addr && h.neigh_generation == generations.0 && h.route_generation == generations.1)
+            .then_some(i)
+    }
+
+    #[inline(always)]
+    pub fn at(&self, i: usize) -> &Hop {
+        &self.slots[i]
+    }
+
+    /// Cache `hop`; where it went.
+    pub fn put(&mut self, hop: Hop) -> usize {
+        let i = Self::slot_of(hop.addr);
+        self.slots[i] = hop;
+        i
+    }
+}
+
+impl Default for NextHops {
+    fn default() -> Self {
+        Self::new()
+    }
+}

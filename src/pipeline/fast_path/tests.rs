@@ -1,0 +1,292 @@
+//! The fast path against the general pipeline: two identical directors, one with the fast
+//! path and one without, fed the same frames; every verdict, output byte, frame sent aside,
+//! connection (state, expiry) and counter must agree, and the fast one must really have
+//! forwarded the plain established frames itself. Checksums of what leaves are verified by
+//! etherparse (an implementation not ours).
+
+use super::super::role::Role;
+use super::super::{BatchFrame, Verdict};
+use crate::api::FwdMethod;
+use crate::net::route::RouteTable;
+use crate::net::IfaceId;
+use crate::testkit::frames::{arp, as_fragment, tcp, udp, with_ip_options, with_ttl};
+use crate::testkit::inspect::{field_ip, l4_port};
+use crate::testkit::lab::FRAME_BUF;
+use crate::testkit::*;
+use crate::wire::ip_protocol::{IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP};
+
+const NEW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x77];
+
+/// Every checksum of an Ethernet/IPv4 frame recomputed by etherparse (through an IPIP
+/// tunnel's inner packet too).
+fn etherparse_checksums(ip: &[u8]) {
+    let (h, _) = etherparse::Ipv4Header::from_slice(ip).expect("an IPv4 header");
+    assert_eq!(h.header_checksum, h.calc_header_checksum(), "IP header checksum (etherparse)");
+    let l4 = &ip[h.header_len()..h.total_len as usize];
+    match h.protocol.0 {
+        IPPROTO_TCP => {
+            let (t, data) = etherparse::TcpHeader::from_slice(l4).expect("a TCP header");
+            assert_eq!(t.checksum, t.calc_checksum_ipv4(&h, data).expect("size"), "TCP checksum (etherparse)");
+        }
+        IPPROTO_UDP => {
+            let (u, data) = etherparse::UdpHeader::from_slice(l4).expect("a UDP header");
+            if u.checksum != 0 {
+                assert_eq!(u.checksum, u.calc_checksum_ipv4(&h, data).expect("size"), "UDP checksum (etherparse)");
+            }
+        }
+        IPPROTO_IPIP => etherparse_checksums(l4),
+        _ => {}
+    }
+}
+
+/// Two labs alike: `fast` with the fast path, `slow` without.
+struct Pair {
+    fast: Lab,
+    slow: Lab,
+}
+
+/// What one batch came to on one director: each frame's verdict and bytes, and what was sent aside.
+type Outcome = (Vec<(Verdict, Vec<u8>)>, Vec<(IfaceId, Vec<u8>)>);
+
+fn run(lab: &mut Lab, frames: &[(IfaceId, Vec<u8>)]) -> Outcome {
+    let mut bufs: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|(_, f)| {
+            let mut b = vec![0u8; FRAME_BUF];
+            b[..f.len()].copy_from_slice(f);
+            b
+        })
+        .collect();
+    let mut batch: Vec<BatchFrame> =
+        bufs.iter_mut().zip(frames).map(|(b, (i, f))| BatchFrame::new(*i, b, f.len())).collect();
+    lab.tx.0.clear();
+    lab.d.process_batch(lab.now, &mut batch, &mut lab.tx);
+    let out = batch.iter().map(|f| (f.verdict, f.buf[..f.len].to_vec())).collect();
+    (out, std::mem::take(&mut lab.tx.0))
+}
+
+impl Pair {
+    fn new(fwd: FwdMethod) -> (Pair, Vec<u8>, Option<Vec<u8>>) {
+        let mut fast = Lab::two_servers("rr", fwd, small_limits(1024));
+        let mut slow = Lab::two_servers("rr", fwd, small_limits(1024));
+        slow.d.set_fast_path(false);
+        let (ack, reply) = fast.established_flow(fwd);
+        assert_eq!(slow.established_flow(fwd), (ack.clone(), reply.clone()));
+        (Pair { fast, slow }, ack, reply)
+    }
+
+    /// One batch into both; asserts they agree and returns the fast one's outcome and how
+    /// many of the batch the fast path forwarded itself.
+    fn push(&mut self, frames: &[(IfaceId, Vec<u8>)]) -> (Outcome, u64) {
+        self.slow.now = self.fast.now;
+        let hits = self.fast.d.fast.hits;
+        let a = run(&mut self.fast, frames);
+        let b = run(&mut self.slow, frames);
+        for (i, ((va, fa), (vb, fb))) in a.0.iter().zip(&b.0).enumerate() {
+            assert_eq!(va, vb, "frame {i}: verdict, fast path vs general");
+            if matches!(va, Verdict::Forward(_)) {
+                assert_eq!(fa, fb, "frame {i}: bytes, fast path vs general");
+                etherparse_checksums(&fa[14..]);
+            }
+        }
+        assert_eq!(a.1, b.1, "frames sent aside");
+        let now = self.fast.now;
+        assert_eq!(self.fast.d.connections(now), self.slow.d.connections(now), "connections");
+        assert_eq!(self.fast.d.shared().counters.nonzero(), self.slow.d.shared().counters.nonzero(), "counters");
+        let stats = |l: &Lab| {
+            let services = l.ctl.shared().services.load();
+            let mut all = Vec::new();
+            for s in services.services() {
+                all.push(s.stats.snapshot());
+                all.extend(s.runtime().dests.iter().map(|d| d.stats.snapshot()));
+            }
+            all
+        };
+        assert_eq!(stats(&self.fast), stats(&self.slow), "service and real server statistics");
+        let hits = self.fast.d.fast.hits - hits;
+        (a, hits)
+    }
+}
+
+/// A client segment of the measured flow (CLIENT:1000 -> VIP:80).
+fn client(flags: &str, payload: &[u8]) -> Vec<u8> {
+    tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1000, 80, flags, payload)
+}
+
+/// The same segment the real server's reply `reply` answers, with other flags and payload.
+fn server(reply: &[u8], flags: &str, payload: &[u8]) -> Vec<u8> {
+    let rs_mac: [u8; 6] = reply[6..12].try_into().unwrap();
+    tcp(rs_mac, IN_MAC, field_ip(reply, 12), field_ip(reply, 16), 80, l4_port(reply, 2), flags, payload)
+}
+
+fn every_method() -> [FwdMethod; 4] {
+    [FwdMethod::Masq, FwdMethod::Route, FwdMethod::Tunnel, FwdMethod::FullNat]
+}
+
+#[test]
+fn every_method_and_direction_agrees_with_the_general_path_frame_by_frame_and_in_one_batch() {
+    for one_batch in [false, true] {
+        for fwd in every_method() {
+            let (mut p, ack, reply) = Pair::new(fwd);
+            let mut frames: Vec<(IfaceId, Vec<u8>)> = vec![
+                (OUT, ack.clone()),
+                (OUT, client("A", b"some data")),
+                (OUT, client("AP", b"pushed")),
+                (OUT, with_ttl(&ack, 1)),
+                (OUT, with_ttl(&ack, 2)),
+                (OUT, with_ip_options(&ack, &[1, 1, 1, 0])),
+                (OUT, as_fragment(&ack, true, 0)),
+                (OUT, as_fragment(&ack, false, 8)),
+                (OUT, {
+                    let mut f = ack.clone();
+                    f.extend_from_slice(&[0; 10]); // Ethernet padding after the packet
+                    f
+                }),
+                (OUT, {
+                    let mut f = ack.clone();
+                    f[24] ^= 0x40; // the IP header checksum broken
+                    f
+                }),
+                (OUT, {
+                    let mut f = ack.clone();
+                    f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 0x99]); // not our MAC
+                    f
+                }),
+                (IN, ack.clone()), // the client's segment on the wrong side
+                // A new connection and its handshake in the same batch as established traffic.
+                (OUT, tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 2000, 80, "S", &[])),
+                (OUT, tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 2000, 80, "A", &[])),
+                (OUT, tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 2000, 80, "A", b"x")),
+                (OUT, ack.clone()),
+            ];
+            if let Some(reply) = &reply {
+                frames.extend([
+                    (IN, reply.clone()),
+                    (IN, server(reply, "A", b"answer")),
+                    (IN, with_ttl(reply, 1)),
+                    (IN, {
+                        let mut f = reply.clone();
+                        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 0x66]); // a forged source MAC
+                        f
+                    }),
+                    (OUT, reply.clone()), // a reply on the client's side
+                ]);
+            }
+            // The real servers' MACs change: the next packet must carry the new one.
+            for rs in [RS1, RS2] {
+                frames.push((IN, arp(NEW_MAC, IN_MAC, 2, NEW_MAC, rs, IN_MAC, DIR_IN)));
+            }
+            frames.push((OUT, ack.clone()));
+            if let Some(reply) = &reply {
+                frames.push((IN, server(reply, "A", b"from the new MAC")));
+                let mut moved = server(reply, "A", b"");
+                moved[6..12].copy_from_slice(&NEW_MAC);
+                frames.push((IN, moved));
+            }
+            // The end of the flow: FIN, the ACK after it, RST.
+            frames.extend([(OUT, client("FA", b"")), (OUT, ack.clone()), (OUT, client("R", b"")), (OUT, ack.clone())]);
+
+            let mut hits = 0;
+            let mut outs = Vec::new();
+            if one_batch {
+                p.fast.now += 1;
+                let ((o, _), h) = p.push(&frames);
+                hits += h;
+                outs = o;
+            } else {
+                for f in &frames {
+                    p.fast.now += 1;
+                    let ((o, _), h) = p.push(std::slice::from_ref(f));
+                    hits += h;
+                    outs.extend(o);
+                }
+            }
+            // The plain ones went the fast way: the first three, the TTL-2 one, the padded one...
+            assert!(hits >= 5, "{fwd:?} one batch {one_batch}: the fast path forwarded only {hits}");
+            // ...and after the MAC change the next client packet went to the new MAC.
+            let i = frames.iter().position(|(_, f)| f[..6] == IN_MAC && f[12..14] == [8, 6]).unwrap() + 2;
+            assert!(matches!(outs[i].0, Verdict::Forward(_)), "{fwd:?}: {:?}", outs[i].0);
+            assert_eq!(outs[i].1[..6], NEW_MAC, "{fwd:?}: the changed MAC at once");
+            println!(
+                "{fwd:?} (one batch: {one_batch}): {} frames, {hits} by the fast path, all as the general path",
+                frames.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_route_change_is_followed_at_once() {
+    for fwd in [FwdMethod::Masq, FwdMethod::Tunnel, FwdMethod::FullNat] {
+        let (mut p, ack, _) = Pair::new(fwd);
+        p.fast.now += 1;
+        // (A TUN connection reaches ESTABLISHED by this first ACK, in the general path.)
+        let ((o, _), hits) = p.push(&[(OUT, ack.clone()), (OUT, ack.clone())]);
+        assert!(hits >= 1, "{fwd:?}: cached");
+        let rs = field_ip(&o[0].1, 16);
+        // The real server now lies behind a gateway.
+        for lab in [&mut p.fast, &mut p.slow] {
+            let routes = RouteTable::build(lab.d.interfaces(), &[(ip(rs), 32, ip(GW_IN))]).unwrap();
+            lab.d.set_routes(routes);
+        }
+        p.fast.now += 1;
+        let ((o, aside), _) = p.push(&[(OUT, ack.clone())]);
+        assert_eq!(o[0].0, Verdict::Consumed, "{fwd:?}: held while the gateway is resolved");
+        assert_eq!(aside.len(), 1, "{fwd:?}: an ARP request for the gateway");
+        p.fast.now += 1;
+        p.push(&[(IN, arp(GW_IN_MAC, IN_MAC, 2, GW_IN_MAC, GW_IN, IN_MAC, DIR_IN))]);
+        p.fast.now += 1;
+        let ((o, _), hits) = p.push(&[(OUT, ack.clone())]);
+        assert_eq!((o[0].0, hits), (Verdict::Forward(IN), 1), "{fwd:?}");
+        assert_eq!(o[0].1[..6], GW_IN_MAC, "{fwd:?}: by the new route");
+    }
+}
+
+#[test]
+fn backup_role_and_a_neighbour_due_for_a_probe_take_the_general_path() {
+    for fwd in every_method() {
+        let (mut p, ack, reply) = Pair::new(fwd);
+        // 31 s on: the real server's entry wants a probe (the general path sends it).
+        p.fast.now += 31_000;
+        let ((o, aside), hits) = p.push(&[(OUT, ack.clone()), (OUT, ack.clone())]);
+        assert!(matches!(o[0].0, Verdict::Forward(_)), "{fwd:?}");
+        assert_eq!((aside.len(), hits), (1, 0), "{fwd:?}: one probe; unconfirmed, the general path");
+        // The probe answered (the same MAC): the fast path again.
+        let rs_mac: [u8; 6] = o[0].1[..6].try_into().unwrap();
+        let rs = if rs_mac == RS1_MAC { RS1 } else { RS2 };
+        p.fast.now += 1;
+        p.push(&[(IN, arp(rs_mac, IN_MAC, 2, rs_mac, rs, IN_MAC, DIR_IN))]);
+        p.fast.now += 1;
+        let (_, hits) = p.push(&[(OUT, ack.clone())]);
+        assert_eq!(hits, 1, "{fwd:?}: confirmed again");
+        for lab in [&mut p.fast, &mut p.slow] {
+            lab.d.shared().ha.set_role(Role::Backup);
+            lab.d.begin_batch();
+        }
+        let mut frames = vec![(OUT, ack.clone())];
+        frames.extend(reply.map(|r| (IN, r)));
+        let ((o, _), hits) = p.push(&frames);
+        assert_eq!(hits, 0, "{fwd:?}");
+        assert!(o.iter().all(|(v, _)| *v == Verdict::Drop(super::super::Reason::BackupRole)), "{fwd:?}: {o:?}");
+    }
+}
+
+#[test]
+fn udp_with_and_without_a_checksum_agrees() {
+    let (mut p, _, _) = Pair::new(FwdMethod::Masq);
+    for lab in [&mut p.fast, &mut p.slow] {
+        lab.nat_service("rr", IPPROTO_UDP, 53, &[(RS1, 53, 1)]);
+    }
+    let q = udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 3000, 53, b"query");
+    let mut no_sum = q.clone();
+    no_sum[40..42].fill(0);
+    p.fast.now += 1;
+    let ((o, _), _) = p.push(&[(OUT, q.clone())]);
+    assert_eq!(o[0].0, Verdict::Forward(IN));
+    let answer = udp(RS1_MAC, IN_MAC, RS1, CLIENT, 53, 3000, b"answer");
+    p.fast.now += 1;
+    let ((o, _), hits) = p.push(&[(OUT, q.clone()), (OUT, no_sum), (IN, answer.clone()), (OUT, q)]);
+    assert!(o.iter().all(|(v, _)| matches!(v, Verdict::Forward(_))), "{o:?}");
+    assert_eq!(hits, 4, "UDP both ways by the fast path");
+    assert_eq!(o[1].1[40..42], [0, 0], "no checksum stays none");
+}
