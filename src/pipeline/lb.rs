@@ -408,11 +408,18 @@ impl Director {
     /// Forwarding routers decrement TTL; an expiring packet earns its sender
     /// an ICMP time exceeded.
     pub(super) fn forward_ttl(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Result<(), Verdict> {
+        self.ttl_left(now_ms, f, tx)?;
+        f.ipv4_mut().decrement_ttl();
+        Ok(())
+    }
+
+    /// [`Director::forward_ttl`]'s check alone, for the NAT and FULLNAT
+    /// rewrites, which take the hop off in their own checksum pass.
+    fn ttl_left(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Result<(), Verdict> {
         if f.ipv4().ttl() <= 1 {
             self.send_icmp_error(now_ms, f, icmp::TIME_EXCEEDED, icmp::CODE_TTL_EXCEEDED, 0, tx);
             return Err(Verdict::Drop(Reason::TtlExceeded));
         }
-        f.ipv4_mut().decrement_ttl();
         Ok(())
     }
 
@@ -437,17 +444,17 @@ impl Director {
         }
         match fwd {
             FwdMethod::Masq => {
-                if let Err(v) = self.forward_ttl(now_ms, f, tx) {
+                if let Err(v) = self.ttl_left(now_ms, f, tx) {
                     return v;
                 }
-                nat::request(f.l3_bytes_mut(), proto, daddr, dport);
+                nat::request(f.l3_bytes_mut(), proto, daddr, dport, true);
                 self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
             }
             FwdMethod::FullNat => {
-                if let Err(v) = self.forward_ttl(now_ms, f, tx) {
+                if let Err(v) = self.ttl_left(now_ms, f, tx) {
                     return v;
                 }
-                fullnat::request(f.l3_bytes_mut(), proto, laddr, lport, daddr, dport);
+                fullnat::request(f.l3_bytes_mut(), proto, (laddr, lport), (daddr, dport), true);
                 self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
             }
             FwdMethod::Route => self.send_ip(now_ms, nh.iface, dr::next_hop(daddr), f.bytes_mut(), tx),
@@ -479,12 +486,12 @@ impl Director {
                 return v;
             }
         }
-        if let Err(v) = self.forward_ttl(now_ms, f, tx) {
+        if let Err(v) = self.ttl_left(now_ms, f, tx) {
             return v;
         }
         match fwd {
-            FwdMethod::Masq => nat::reply(f.l3_bytes_mut(), proto, vaddr, vport),
-            FwdMethod::FullNat => fullnat::reply(f.l3_bytes_mut(), proto, vaddr, vport, caddr, cport),
+            FwdMethod::Masq => nat::reply(f.l3_bytes_mut(), proto, vaddr, vport, true),
+            FwdMethod::FullNat => fullnat::reply(f.l3_bytes_mut(), proto, (vaddr, vport), (caddr, cport), true),
             // DR and TUN replies never come back through the director.
             FwdMethod::Route | FwdMethod::Tunnel => return Verdict::Drop(Reason::MethodUnsupported),
         }

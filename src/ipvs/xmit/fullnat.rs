@@ -2,24 +2,19 @@
 //! source rewritten to a local address and port of the director and the
 //! destination to the real server; replies come back to that local address
 //! and are rewritten to come from the VIP and go to the client. The real
-//! server needs no route to the client at all.
+//! server needs no route to the client at all. Both ends (and, with
+//! `decrement_ttl`, the TTL) change in one checksum pass.
 
-use super::rewrite::rewrite as rewrite_one_pass;
-
-/// Rewrite both ends of an IPv4 TCP/UDP packet in one pass, checksums kept right.
-#[inline]
-pub fn rewrite(ip: &mut [u8], proto: u8, src: (u32, u16), dst: (u32, u16)) {
-    rewrite_one_pass(ip, proto, Some(src), Some(dst), false);
-}
+use super::rewrite::{rewrite, Endpoint};
 
 /// Client -> real server: CIP:cport > VIP:vport becomes LIP:lport > RIP:rport.
 #[inline]
-pub fn request(ip: &mut [u8], proto: u8, laddr: u32, lport: u16, daddr: u32, dport: u16) {
-    rewrite(ip, proto, (laddr, lport), (daddr, dport));
+pub fn request(ip: &mut [u8], proto: u8, local: Endpoint, server: Endpoint, decrement_ttl: bool) {
+    rewrite(ip, proto, Some(local), Some(server), decrement_ttl);
 }
 
 /// Real server -> client: RIP:rport > LIP:lport becomes VIP:vport > CIP:cport.
 #[inline]
-pub fn reply(ip: &mut [u8], proto: u8, vaddr: u32, vport: u16, caddr: u32, cport: u16) {
-    rewrite(ip, proto, (vaddr, vport), (caddr, cport));
+pub fn reply(ip: &mut [u8], proto: u8, virt: Endpoint, client: Endpoint, decrement_ttl: bool) {
+    rewrite(ip, proto, Some(virt), Some(client), decrement_ttl);
 }

@@ -7,7 +7,7 @@
 use crate::wire::checksum::Delta;
 use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::{field as ip, MIN_HEADER_LEN};
-use crate::wire::l4::{field as l4, Ports, TCP_MIN_HEADER_LEN, UDP_HEADER_LEN};
+use crate::wire::l4::{field as l4, TCP_MIN_HEADER_LEN, UDP_HEADER_LEN};
 
 /// An address and port a packet is rewritten to.
 pub type Endpoint = (u32, u16);
@@ -25,7 +25,7 @@ fn be32_at(b: &[u8], at: usize) -> u32 {
 /// Rewrite the packet `pkt` (IP header first) to `src` and/or `dst`, and
 /// take one hop off its TTL when `decrement_ttl` (the caller checked it is
 /// above 1). The TCP/UDP header is rewritten only when it is whole (as
-/// [`Ports::parse`] judges it), as the per-field rewrite did.
+/// `wire::l4::Ports::parse` judges it), as the per-field rewrite did.
 #[inline]
 pub fn rewrite(pkt: &mut [u8], proto: u8, src: Option<Endpoint>, dst: Option<Endpoint>, decrement_ttl: bool) {
     let Some(&ver_ihl) = pkt.first() else { return };
@@ -34,7 +34,23 @@ pub fn rewrite(pkt: &mut [u8], proto: u8, src: Option<Endpoint>, dst: Option<End
         return;
     }
     let total = (be16_at(pkt, ip::LENGTH.start) as usize).clamp(ihl, pkt.len());
-    let l4_whole = Ports::parse(&pkt[ihl..total], proto).is_ok();
+    // As Ports::parse judges a header whole, without building the view.
+    let seg = &pkt[ihl..total];
+    let l4_whole = match proto {
+        IPPROTO_TCP => {
+            seg.len() >= TCP_MIN_HEADER_LEN && {
+                let doff = (seg[12] >> 4) as usize * 4;
+                doff >= TCP_MIN_HEADER_LEN && doff <= seg.len()
+            }
+        }
+        IPPROTO_UDP => {
+            seg.len() >= UDP_HEADER_LEN && {
+                let n = be16_at(seg, 4) as usize;
+                n >= UDP_HEADER_LEN && n <= seg.len()
+            }
+        }
+        _ => false,
+    };
     rewrite_parsed(pkt, ihl, l4_whole, proto, src, dst, decrement_ttl);
 }
 

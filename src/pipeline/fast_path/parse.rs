@@ -43,20 +43,17 @@ pub fn parse(frame: &[u8], my_mac: &Mac) -> Option<Parsed> {
         return None;
     }
     let ip_len = be16(h, ETH + 2) as usize;
-    let (ttl, proto) = (h[ETH + 8], h[ETH + 9]);
-    // More fragments or an offset: a fragment (DF alone is fine).
-    if ip_len < 20 + UDP_HEADER_LEN || ip_len > frame.len() - ETH || be16(h, ETH + 6) & 0x3fff != 0 || ttl <= 1 {
-        return None;
-    }
-    let seg_len = ip_len - 20;
+    let proto = h[ETH + 9];
+    let seg_len = ip_len.wrapping_sub(20);
+    // The transport header first: a SYN (a new connection) leaves at once.
     match proto {
         IPPROTO_TCP => {
             let t = frame.get(L4 + 12..L4 + 14)?;
             let doff = (t[0] >> 4) as usize * 4;
-            if seg_len < TCP_MIN_HEADER_LEN
+            if t[1] & (TCP_SYN | TCP_FIN | TCP_RST) != 0
                 || doff < TCP_MIN_HEADER_LEN
                 || doff > seg_len
-                || t[1] & (TCP_SYN | TCP_FIN | TCP_RST) != 0
+                || seg_len < TCP_MIN_HEADER_LEN
             {
                 return None;
             }
@@ -68,6 +65,11 @@ pub fn parse(frame: &[u8], my_mac: &Mac) -> Option<Parsed> {
             }
         }
         _ => return None,
+    }
+    // More fragments or an offset: a fragment (DF alone is fine). The length
+    // checks above hold the IP header (seg_len wraps for a total below 20).
+    if ip_len < 20 + UDP_HEADER_LEN || ip_len > frame.len() - ETH || be16(h, ETH + 6) & 0x3fff != 0 || h[ETH + 8] <= 1 {
+        return None;
     }
     // The header checksum, summed in 32-bit words as the general path does.
     let mut sum = 0u64;
