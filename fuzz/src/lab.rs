@@ -145,12 +145,19 @@ pub fn director_on(ctl: Control) -> Lab {
     lab
 }
 
-/// One frame in on `iface` at the lab's time, in a batch of its own, then the
-/// loop's housekeeping; the director must keep within its interfaces and buffer.
+/// One frame in on `iface` at the lab's time, in a batch of its own through
+/// `Director::process_batch` (the poll loop's path: the fast path, then the
+/// general pipeline), then the loop's housekeeping; the director must keep
+/// within its interfaces and buffer.
 pub fn process(lab: &mut Lab, iface: u8, frame: &[u8]) -> Verdict {
     lab.d.begin_batch();
-    let v = lab.receive(iface, frame);
-    let len = lab.len;
+    let n = frame.len().min(FRAME_BUF);
+    lab.buf[..n].copy_from_slice(&frame[..n]);
+    lab.buf[n..].fill(0);
+    let mut batch = [rvs::pipeline::BatchFrame::new(iface, &mut lab.buf, n)];
+    lab.d.process_batch(lab.now, &mut batch, &mut lab.tx);
+    let (v, len) = (batch[0].verdict, batch[0].len);
+    lab.len = len;
     assert!(len <= FRAME_BUF, "frame grew past its buffer: {len}");
     if let Verdict::Forward(out) = v {
         assert!((out as usize) < 2, "forwarded to interface {out}");
