@@ -35,6 +35,8 @@ pub struct BindOptions {
 pub struct TxDrops {
     /// The TX ring had no room at flush.
     pub ring_full: u64,
+    /// TX wakeups (sendto) made: in copy mode, the kernel's transmit work.
+    pub kicks: u64,
     /// No free frame to copy an emitted frame into.
     pub no_frame: u64,
     /// More frames queued in one pass than a ring holds.
@@ -306,6 +308,7 @@ impl Port {
             // 32 packets, never per packet).
             for _ in 0..queued / COPY_MODE_TX_BATCH + 1 {
                 let _ = self.tx.wakeup();
+                self.drops.kicks += 1;
             }
         }
         dropped

@@ -140,14 +140,15 @@ impl Shell {
     /// One line for the log when the loop stops.
     pub fn summary(&self) -> String {
         let (acc, total) = self.frames_accounted();
-        let (mut ring, mut frame, mut queue) = (0, 0, 0);
+        let (mut ring, mut frame, mut queue, mut kicks) = (0, 0, 0, 0);
         for p in &self.ports {
+            kicks += p.drops.kicks;
             ring += p.drops.ring_full;
             frame += p.drops.no_frame;
             queue += p.drops.queue_full;
         }
         format!(
-            "{} frames transmitted as received, {} copied in; {} dropped at transmit (TX ring full {ring}, no free frame {frame}, pass queue full {queue}); UMEM frames accounted {acc} of {total}",
+            "{} frames transmitted as received, {} copied in, {kicks} TX wakeups; {} dropped at transmit (TX ring full {ring}, no free frame {frame}, pass queue full {queue}); UMEM frames accounted {acc} of {total}",
             self.moved, self.copied, self.tx_dropped
         )
     }
