@@ -5,7 +5,7 @@ Reads the run's results (RES: a TSV of kind, contestant, metric, value; one line
 measurement and round) and writes OUT_DIR/benchmarks.md and OUT_DIR/benchmarks.png
 (matplotlib if present, else a small pure-Python bar chart). scripts/bench calls it with
 the machine's facts in the environment: NPROC, CPU, KERNEL, DATE, FLOWS, ROUNDS, COMMIT,
-DIRTY.  Run on its own, it re-renders the report of a kept run (RVS_E2E_KEEP=1):
+DIRTY, LOAD_START, LOAD_END.  Run on its own, it re-renders the report of a kept run (RVS_E2E_KEEP=1):
 
     RES=/tmp/rvs-e2e.../results.tsv OUT_DIR=/tmp/out NPROC=2 CPU=... python3 scripts/bench_report.py
 """
@@ -41,6 +41,10 @@ L.append("## Machine\n")
 L.append(f"- CPUs (`nproc`): {os.environ['NPROC']}; model: {os.environ['CPU']}")
 L.append(f"- kernel: {os.environ['KERNEL']}; date: {os.environ['DATE']}; rvs commit {os.environ['COMMIT']}"
          + (f" plus {os.environ['DIRTY']} locally modified files" if os.environ['DIRTY'] != "0" else ""))
+if os.environ.get("LOAD_START"):
+    L.append(f"- load average (1, 5, 15 min) at the start of the run: {os.environ['LOAD_START']}; at the end: "
+             f"{os.environ.get('LOAD_END', '?')} (above 0 with nothing else running: other work shared the two CPUs; "
+             "compare only figures of this run)")
 L.append("- veth pairs in network namespaces, AF_XDP in copy mode (veth has no zero-copy); generic (SKB) XDP, and native "
          "(the veth driver's XDP) for the rows that say so.\n")
 L.append("## Method\n")
