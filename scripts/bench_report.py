@@ -43,8 +43,8 @@ L.append(f"- kernel: {os.environ['KERNEL']}; date: {os.environ['DATE']}; rvs com
          + (f" plus {os.environ['DIRTY']} locally modified files" if os.environ['DIRTY'] != "0" else ""))
 if os.environ.get("LOAD_START"):
     L.append(f"- load average (1, 5, 15 min) at the start of the run: {os.environ['LOAD_START']}; at the end: "
-             f"{os.environ.get('LOAD_END', '?')} (above 0 with nothing else running: other work shared the two CPUs; "
-             "compare only figures of this run)")
+             f"{os.environ.get('LOAD_END', '?')} (the run itself keeps about 2 busy at its end; "
+             "more than that, or a start above 0, is other work sharing the two CPUs: compare only figures of this run)")
 L.append("- veth pairs in network namespaces, AF_XDP in copy mode (veth has no zero-copy); generic (SKB) XDP, and native "
          "(the veth driver's XDP) for the rows that say so.\n")
 L.append("## Method\n")
