@@ -34,6 +34,8 @@ impl Shell {
     /// copies in (emitted by the pipeline, handed over by another loop).
     pub fn new(pool: FramePool, ports: Vec<Port>, reserve: usize) -> Shell {
         let pollfds = ports.iter().map(|p| libc::pollfd { fd: p.fd(), events: libc::POLLIN, revents: 0 }).collect();
+        // A small UMEM (`frames = 64`) must still leave frames for the fill rings.
+        let reserve = reserve.min(pool.total() / 4);
         let mut s = Shell { pool, ports, reserve, pollfds, idle: 0, tx_dropped: 0, moved: 0, copied: 0 };
         for p in s.ports.iter_mut() {
             p.refill(&mut s.pool, reserve);
