@@ -1,27 +1,31 @@
-//! `xsk_reflect`: the smallest useful AF_XDP forwarder, used by `scripts/bench` as the
-//! ceiling of what any AF_XDP program reaches on this machine's veths.
+//! `xsk_reflect`: the ceiling of what rvs's AF_XDP shell reaches on this machine's veths,
+//! used by `scripts/bench`.
 //!
 //! A measuring tool, not part of the product: `cargo build --release --example xsk_reflect`
-//! puts it in `target/release/examples/`. It binds its sockets with rvs's own
-//! [`rvs::afxdp::port::Port`] (so the ceiling pays exactly rvs's socket and UMEM set-up:
-//! copy mode, generic XDP unless `--native`) on every receive queue of `--iface` (or those
-//! given with `--queues`) and, for every frame received:
+//! puts it in `target/release/examples/`. It moves frames with rvs's own shell
+//! ([`rvs::afxdp::shell::Shell`]): the same sockets ([`rvs::afxdp::port::Port`]) on one
+//! shared UMEM ([`rvs::afxdp::frame_pool::FramePool`], sized as rvs sizes a loop's), the
+//! same receive batch, the same zero-copy transmit of a received frame from another
+//! interface's socket, the same TX flush, completion handling and idle poll(2). Only the
+//! pipeline is left out: for every frame received on a queue of `--iface` (every queue,
+//! or those given with `--queues`) it
 //!   * without `--out`: swaps the Ethernet source and destination MACs and transmits the
-//!     frame back out of the same socket, in place (no copy);
-//!   * with `--out IF2 --dst-mac M1[,M2...]`: copies the frame into a frame of IF2's UMEM
-//!     (one UMEM per socket, as rvs does), sets the destination MAC to the next of the
+//!     frame back out of the same interface;
+//!   * with `--out IF2 --dst-mac M1[,M2...]`: sets the destination MAC to the next of the
 //!     given MACs (round robin per packet) and the source MAC to IF2's, and transmits it on
-//!     IF2 queue 0.  Nothing else is looked at: no parsing, no table, no checksum.
+//!     IF2 queue 0 (as rvs's loop transmits on its first socket of an interface).
+//! Nothing else is looked at: no parsing, no table, no checksum.
 //!
-//! Like rvs's poll loop it spins while there is work and, after 64 idle rounds, sleeps in
-//! poll(2) (20 ms at most) so the kernel's receive work on the same core gets the CPU.
-//!
-//! Bounded: stops after `--seconds N` (default 10) or on SIGINT/SIGTERM, and prints one
-//! line: `xsk_reflect: rx N tx N dropped N seconds S rx_pps R tx_pps T`, the rates over
-//! the time from the first received frame to the last.
+//! Generic XDP unless `--native`. Bounded: stops after `--seconds N` (default 10) or on
+//! SIGINT/SIGTERM, and prints one line: `xsk_reflect: rx N tx N dropped N seconds S
+//! rx_pps R tx_pps T`, the rates over the time from the first received frame to the last,
+//! and the shell's own summary (drops by reason, UMEM frames accounted).
 
+use rvs::afxdp::frame_pool::FramePool;
 use rvs::afxdp::link::Link;
-use rvs::afxdp::port::Port;
+use rvs::afxdp::port::{BindOptions, Port};
+use rvs::afxdp::shell::Shell;
+use rvs::afxdp::socket_options::ZeroCopy;
 use rvs::afxdp::XdpMode;
 use rvs::wire::ethernet::{parse_mac, Mac};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,17 +37,10 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
-/// Frames per socket, and the RX batch: rvs's defaults, so the two compare.
+/// Frames per socket, the RX batch and the loop's reserve: rvs's defaults, so the two compare.
 const FRAMES: u32 = rvs::afxdp::DEFAULT_FRAMES;
 const BATCH: usize = rvs::afxdp::DEFAULT_BATCH;
-
-/// One socket with its own UMEM, as rvs binds it; half its frames start in the fill ring.
-fn open(ifname: &str, queue: u32, native: bool) -> Result<Port, String> {
-    let mode = if native { XdpMode::Native } else { XdpMode::Generic };
-    let port = Port::bind(0, ifname, queue, mode, FRAMES, BATCH, false)?;
-    eprintln!("xsk_reflect: {ifname} queue {queue} bound ({})", port.mode_name());
-    Ok(port)
-}
+const RESERVE: usize = BATCH * 2 + rvs::afxdp::worker::STAGE_FRAMES;
 
 fn usage() -> ! {
     eprintln!(
@@ -91,11 +88,29 @@ fn main() {
             Some(q) => q,
             None => (0..Link::probe(&iface)?.rx_queues).collect(),
         };
-        let mut ins: Vec<Port> = queues.iter().map(|&q| open(&iface, q, native)).collect::<Result<_, _>>()?;
-        let (mut outx, out_mac) = match &out {
-            Some(o) => (Some(open(o, 0, native)?), Link::probe(o)?.mac),
+        let sockets = queues.len() as u32 + u32::from(out.is_some());
+        let pool = FramePool::new(FRAMES * sockets, FRAMES / 2)?;
+        let opts = BindOptions {
+            mode: if native { XdpMode::Native } else { XdpMode::Generic },
+            zerocopy: ZeroCopy::Kernel,
+            busy_poll: None,
+            own_program: false,
+        };
+        let mut ports = Vec::new();
+        for &q in &queues {
+            ports.push(Port::bind(0, &iface, q, opts, &pool)?);
+            eprintln!("xsk_reflect: {iface} queue {q} bound ({})", ports[ports.len() - 1].mode_name());
+        }
+        let (out_port, out_mac) = match &out {
+            Some(o) => {
+                ports.push(Port::bind(1, o, 0, opts, &pool)?);
+                eprintln!("xsk_reflect: {o} queue 0 bound ({})", ports[ports.len() - 1].mode_name());
+                (Some(ports.len() - 1), Link::probe(o)?.mac)
+            }
             None => (None, [0; 6]),
         };
+        let n_in = queues.len();
+        let mut shell = Shell::new(pool, ports, RESERVE);
         // SAFETY: a handler that only stores to an atomic.
         unsafe {
             libc::signal(libc::SIGINT, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
@@ -105,109 +120,72 @@ fn main() {
         let (mut rx_total, mut tx_total) = (0u64, 0u64);
         let mut first: Option<Instant> = None;
         let mut last = Instant::now();
-        let mut batch = vec![ins[0].any_desc(); BATCH];
+        let mut rx = shell.rx_batch(BATCH);
         let mut rr = 0usize;
-        let mut spins = 0u32;
-        let mut idle = 0u32;
-        let mut pollfds: Vec<libc::pollfd> =
-            ins.iter().map(|x| libc::pollfd { fd: x.fd(), events: libc::POLLIN, revents: 0 }).collect();
+        let mut passes = 0u32;
         while !STOP.load(Ordering::Relaxed) {
-            spins = spins.wrapping_add(1);
-            if spins & 0x3ff == 0 && Instant::now() >= deadline {
+            passes = passes.wrapping_add(1);
+            if passes & 0x3ff == 0 && Instant::now() >= deadline {
                 break;
             }
             let mut got = 0usize;
-            for x in ins.iter_mut() {
-                x.reclaim();
-                let n = x.receive(&mut batch);
-                if n == 0 {
-                    x.refill_keeping(0);
-                    if x.tx_busy() {
-                        x.flush();
+            // As rvs's loop: every socket in turn (the output's too: its completions).
+            for pi in 0..shell.ports.len() {
+                let n = shell.receive(pi, &mut rx);
+                if pi >= n_in {
+                    // The output interface only transmits here: frames arriving on it are not ours.
+                    for d in rx.iter().take(n) {
+                        shell.recycle(*d);
                     }
                     continue;
                 }
                 got += n;
-                if first.is_none() {
-                    first = Some(Instant::now());
-                }
-                rx_total += n as u64;
-                match outx.as_mut() {
-                    None => {
-                        for d in batch[..n].iter_mut() {
-                            let len = d.lengths().data();
-                            let b = x.frame_mut(d);
-                            if len >= 12 {
+                for d in rx.iter().take(n) {
+                    let mut d = *d;
+                    let len = d.lengths().data();
+                    let b = shell.frame_mut(&mut d);
+                    if len >= 12 {
+                        match out_port {
+                            None => {
                                 let mut t = [0u8; 6];
                                 t.copy_from_slice(&b[0..6]);
                                 b.copy_within(6..12, 0);
                                 b[6..12].copy_from_slice(&t);
                             }
-                            x.set_len(d, len);
-                            x.queue_tx(*d);
-                        }
-                        tx_total += n as u64;
-                        x.flush();
-                        x.refill_keeping(BATCH * 2);
-                    }
-                    Some(o) => {
-                        o.reclaim();
-                        for d in batch[..n].iter_mut() {
-                            // The MACs are rewritten in the received frame, which is
-                            // recycled right after: one copy, into the output's UMEM.
-                            let len = d.lengths().data();
-                            let b = x.frame_mut(d);
-                            if len >= 12 {
+                            Some(_) => {
                                 b[0..6].copy_from_slice(&dst_macs[rr % dst_macs.len()]);
                                 b[6..12].copy_from_slice(&out_mac);
+                                rr = rr.wrapping_add(1);
                             }
-                            rr = rr.wrapping_add(1);
-                            if o.send_copy(&b[..len]) {
-                                tx_total += 1;
-                            }
-                            x.recycle(*d);
                         }
-                        o.flush();
-                        x.refill_keeping(0);
                     }
-                }
-                last = Instant::now();
-            }
-            let mut busy = ins.iter().any(|x| x.tx_busy());
-            if let Some(o) = outx.as_mut() {
-                o.reclaim();
-                if o.tx_busy() {
-                    o.flush();
-                    busy = true;
+                    if shell.transmit(d, out_port.unwrap_or(pi), len) {
+                        tx_total += 1;
+                    }
                 }
             }
-            // As rvs's poll loop does: spin briefly when idle, then sleep in poll(2) so the
-            // kernel's receive work (softirq) on the same core gets the CPU.
-            if got == 0 && !busy {
-                idle += 1;
-                if idle > 64 {
-                    for f in pollfds.iter_mut() {
-                        f.revents = 0;
-                    }
-                    // SAFETY: a valid array of pollfd.
-                    unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, 20) };
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                }
-            } else {
-                idle = 0;
+            if got > 0 {
+                rx_total += got as u64;
+                let now = Instant::now();
+                first.get_or_insert(now);
+                last = now;
+            }
+            let ring_full = shell.flush();
+            tx_total -= ring_full.min(tx_total);
+            shell.rest(got > 0);
+            if got == 0 && Instant::now() >= deadline {
+                break;
             }
         }
-        // Port counts both ways a frame is lost at transmit: no free frame, TX ring full.
-        let dropped: u64 = ins.iter().chain(outx.iter()).map(|p| p.tx_dropped).sum();
         let secs = first.map(|f| last.duration_since(f).as_secs_f64()).unwrap_or(0.0);
         let rate = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         println!(
-            "xsk_reflect: rx {rx_total} tx {tx_total} dropped {dropped} seconds {secs:.3} rx_pps {:.0} tx_pps {:.0}",
+            "xsk_reflect: rx {rx_total} tx {tx_total} dropped {} seconds {secs:.3} rx_pps {:.0} tx_pps {:.0}",
+            shell.tx_dropped,
             rate(rx_total),
-            rate(tx_total - dropped.min(tx_total))
+            rate(tx_total)
         );
+        eprintln!("xsk_reflect: {}", shell.summary());
         Ok(())
     };
     if let Err(e) = run() {

@@ -2,6 +2,7 @@
 //! The table sizes default to the pipeline's [`Limits::default`], the socket
 //! sizes to this layer's [`DEFAULT_BATCH`] and [`DEFAULT_FRAMES`].
 
+use super::socket_options::BusyPoll;
 use super::{DEFAULT_BATCH, DEFAULT_FRAMES};
 use crate::ipvs::stats::MAX_WORKERS;
 use crate::pipeline::Limits;
@@ -19,7 +20,16 @@ pub struct RawDataplane {
     fullnat_ports: Option<[u16; 2]>,
     xdp_program: Option<String>,
     expire_nodest_conn: Option<bool>,
+    busy_poll_budget: Option<u32>,
+    busy_poll_usec: Option<u32>,
 }
+
+/// SO_BUSY_POLL when only `busy_poll_budget` is set: the figure the kernel's
+/// AF_XDP documentation uses (Documentation/networking/af_xdp.rst).
+pub const DEFAULT_BUSY_POLL_USEC: u32 = 20;
+/// The largest budget taken: the kernel's limit is 65535, but a budget beyond
+/// a ring's worth of frames per call only adds latency.
+pub const MAX_BUSY_POLL_BUDGET: u32 = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataplaneConfig {
@@ -39,6 +49,8 @@ pub struct DataplaneConfig {
     /// The older spelling of `[sysctl] expire_nodest_conn`, which that
     /// section takes over.
     pub expire_nodest_conn: Option<bool>,
+    /// SO_PREFER_BUSY_POLL with this budget on every socket; None: interrupts.
+    pub busy_poll: Option<BusyPoll>,
 }
 
 impl DataplaneConfig {
@@ -58,6 +70,17 @@ impl DataplaneConfig {
             "libxdp" => false,
             p => return Err(format!("dataplane.xdp_program: '{p}' is not one of rvs, libxdp")),
         };
+        let busy_poll = match (raw.busy_poll_budget, raw.busy_poll_usec) {
+            (None, None) => None,
+            (None, Some(_)) => return Err("dataplane.busy_poll_usec: set busy_poll_budget too".into()),
+            (Some(b), _) if b == 0 || b > MAX_BUSY_POLL_BUDGET => {
+                return Err(format!("dataplane.busy_poll_budget: {b} is not in 1..={MAX_BUSY_POLL_BUDGET}"))
+            }
+            (Some(_), Some(u)) if u == 0 || u > 1_000_000 => {
+                return Err(format!("dataplane.busy_poll_usec: {u} is not in 1..=1000000"))
+            }
+            (Some(budget), usec) => Some(BusyPoll { budget, usec: usec.unwrap_or(DEFAULT_BUSY_POLL_USEC) }),
+        };
         Ok(DataplaneConfig {
             cores,
             connections: raw.connections.unwrap_or(defaults.connections).max(1),
@@ -68,6 +91,7 @@ impl DataplaneConfig {
             fullnat_ports,
             own_xdp_program,
             expire_nodest_conn: raw.expire_nodest_conn,
+            busy_poll,
         })
     }
 
@@ -114,5 +138,23 @@ mod tests {
         assert!(!parse("xdp_program = \"libxdp\"").unwrap().own_xdp_program);
         let e = parse(&format!("cores = [{}]", vec!["0"; MAX_WORKERS + 1].join(","))).unwrap_err();
         assert_eq!(e, format!("dataplane.cores: at most {MAX_WORKERS} poll loops"));
+    }
+
+    #[test]
+    fn busy_poll_keys() {
+        assert_eq!(parse("").unwrap().busy_poll, None);
+        let c = parse("busy_poll_budget = 64").unwrap();
+        assert_eq!(c.busy_poll, Some(BusyPoll { budget: 64, usec: DEFAULT_BUSY_POLL_USEC }));
+        let c = parse("busy_poll_budget = 16\nbusy_poll_usec = 50").unwrap();
+        assert_eq!(c.busy_poll, Some(BusyPoll { budget: 16, usec: 50 }));
+        assert_eq!(parse("busy_poll_budget = 0").unwrap_err(), "dataplane.busy_poll_budget: 0 is not in 1..=1024");
+        assert_eq!(
+            parse("busy_poll_budget = 5000").unwrap_err(),
+            "dataplane.busy_poll_budget: 5000 is not in 1..=1024"
+        );
+        assert_eq!(parse("busy_poll_usec = 20").unwrap_err(), "dataplane.busy_poll_usec: set busy_poll_budget too");
+        let e = parse("busy_poll_budget = 8\nbusy_poll_usec = 0").unwrap_err();
+        assert_eq!(e, "dataplane.busy_poll_usec: 0 is not in 1..=1000000");
+        assert!(parse("busy_poll_budget = -1").is_err());
     }
 }

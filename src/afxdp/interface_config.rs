@@ -1,6 +1,7 @@
 //! `[[interface]]`: the devices rvs owns, how its XDP program and sockets
 //! attach to each, and the addresses and VIPs it answers for there.
 
+use super::socket_options::ZeroCopy;
 use super::XdpMode;
 use crate::net::config_addr::{addr, cidr};
 use serde::Deserialize;
@@ -12,6 +13,7 @@ pub struct RawInterface {
     name: String,
     xdp_mode: Option<String>,
     queues: Option<Vec<u32>>,
+    zerocopy: Option<String>,
     #[serde(default)]
     addresses: Vec<String>,
     #[serde(default)]
@@ -24,6 +26,9 @@ pub struct InterfaceConfig {
     pub xdp_mode: XdpMode,
     /// Queues to bind; `None` = every receive queue of the device.
     pub queues: Option<Vec<u32>>,
+    /// XDP_ZEROCOPY asked for ("try", falling back to copy), refused
+    /// ("off"), or left to the kernel ("kernel", the default).
+    pub zerocopy: ZeroCopy,
     pub addresses: Vec<(Ipv4Addr, u8)>,
     pub vips: Vec<Ipv4Addr>,
 }
@@ -54,6 +59,9 @@ pub fn parse_interfaces(raw: &[RawInterface]) -> Result<Vec<InterfaceConfig>, St
         let mode = r.xdp_mode.as_deref().unwrap_or("auto");
         let xdp_mode = XdpMode::parse(mode)
             .ok_or_else(|| format!("{k}.xdp_mode: '{mode}' is not one of native, generic, auto"))?;
+        let zc = r.zerocopy.as_deref().unwrap_or("kernel");
+        let zerocopy =
+            ZeroCopy::parse(zc).ok_or_else(|| format!("{k}.zerocopy: '{zc}' is not one of try, off, kernel"))?;
         let addresses: Vec<(Ipv4Addr, u8)> = r
             .addresses
             .iter()
@@ -71,7 +79,14 @@ pub fn parse_interfaces(raw: &[RawInterface]) -> Result<Vec<InterfaceConfig>, St
         if r.queues.as_ref().is_some_and(|q| q.is_empty()) {
             return Err(format!("{k}.queues: empty (leave it out to bind every queue)"));
         }
-        interfaces.push(InterfaceConfig { name: r.name.clone(), xdp_mode, queues: r.queues.clone(), addresses, vips });
+        interfaces.push(InterfaceConfig {
+            name: r.name.clone(),
+            xdp_mode,
+            queues: r.queues.clone(),
+            zerocopy,
+            addresses,
+            vips,
+        });
     }
     if interfaces.is_empty() {
         return Err("the configuration names no [[interface]]".into());
@@ -105,5 +120,14 @@ mod tests {
         let e = parse("[[interface]]\nname = \"0123456789abcdef\"\nvips = [\"198.18.0.100\"]").unwrap_err();
         assert_eq!(e, "interface[0].name: '0123456789abcdef' is not an interface name");
         assert_eq!(parse_interfaces(&[]).unwrap_err(), "the configuration names no [[interface]]");
+    }
+
+    #[test]
+    fn zerocopy_key() {
+        let c = parse("[[interface]]\nname = \"a\"\nzerocopy = \"try\"\nvips = [\"198.18.0.100\"]\n[[interface]]\nname = \"b\"\nzerocopy = \"off\"\nvips = [\"198.18.0.101\"]\n[[interface]]\nname = \"c\"\nvips = [\"198.18.0.102\"]").unwrap();
+        assert_eq!((c[0].zerocopy, c[1].zerocopy, c[2].zerocopy), (ZeroCopy::Try, ZeroCopy::Off, ZeroCopy::Kernel));
+        let e = parse("[[interface]]\nname = \"a\"\nzerocopy = \"yes\"\nvips = [\"198.18.0.100\"]").unwrap_err();
+        assert_eq!(e, "interface[0].zerocopy: 'yes' is not one of try, off, kernel");
+        assert!(parse("[[interface]]\nname = \"a\"\nzerocopy = true\nvips = [\"198.18.0.100\"]").is_err());
     }
 }

@@ -1,19 +1,24 @@
-//! The thin shell between the pure pipeline and the NIC: AF_XDP sockets and
-//! their UMEMs ([`port`]), the pinned poll loops ([`worker`]) and what the
+//! The thin shell between the pure pipeline and the NIC: AF_XDP sockets
+//! ([`port`]) on one UMEM per poll loop ([`frame_pool`]), moving frames in
+//! batches ([`shell`]), the pinned poll loops ([`worker`]) and what the
 //! kernel tells about each link ([`link`]).
 pub mod dataplane_config;
+pub mod frame_pool;
 pub mod handoff;
 pub mod heartbeat;
 pub mod interface_config;
 pub mod link;
 pub mod port;
+pub mod shell;
+pub mod socket_options;
 pub mod worker;
 pub mod xdp_prog;
 pub mod xsk_stats;
 
 /// Frames taken from a receive ring per batch (`[dataplane] batch`).
 pub const DEFAULT_BATCH: usize = 64;
-/// UMEM frames per AF_XDP socket (`[dataplane] frames`).
+/// UMEM frames per AF_XDP socket (`[dataplane] frames`): a loop's shared
+/// UMEM has this many for each of its sockets.
 pub const DEFAULT_FRAMES: u32 = 4096;
 
 /// Milliseconds on the monotonic clock; the coarse clock is a vDSO read,

@@ -1,47 +1,67 @@
-//! One AF_XDP socket bound to one (interface, queue), with its own UMEM.
+//! One AF_XDP socket bound to one (interface, queue), on its poll loop's
+//! shared UMEM ([`FramePool`]), with this (interface, queue)'s own fill and
+//! completion rings.
 //!
-//! A UMEM per socket sidesteps shared-UMEM trouble on multi-queue veth
-//! (xsk-rs issue #20) and costs a copy only when a frame changes interface,
-//! which in copy mode (all that veth offers) the kernel does anyway.
+//! The port counts the frames it holds (in its fill ring, in flight in its TX
+//! ring, queued to transmit): together with the pool's free frames they are
+//! all of the UMEM, which the loop checks ([`Port::held`]).
 
+use super::frame_pool::FramePool;
+use super::socket_options::{is_zerocopy, set_busy_poll, BusyPoll, ZeroCopy};
 use super::XdpMode;
 use crate::net::IfaceId;
-use std::num::NonZeroU32;
 use std::os::unix::io::{AsRawFd, RawFd};
-use xsk_rs::config::{BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags};
-use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+use xsk_rs::config::{BindFlags, Interface, LibxdpFlags, QueueSize, SocketConfig, XdpFlags};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue};
 
-const FRAME_SIZE: u32 = 4096;
-/// What the kernel keeps in front of every received frame (XDP_PACKET_HEADROOM;
-/// our UMEM adds no headroom of its own).
-const XDP_PACKET_HEADROOM: u32 = 256;
-/// The largest frame a socket receives: a longer one the kernel drops (and
-/// counts in XDP_STATISTICS rx_dropped), as long as rvs has no multi-buffer mode.
-pub const MAX_RX_FRAME: usize = (FRAME_SIZE - XDP_PACKET_HEADROOM) as usize;
+pub use super::frame_pool::MAX_RX_FRAME;
+
 /// Frames the kernel transmits per wakeup in copy mode (TX_BATCH_SIZE).
 const COPY_MODE_TX_BATCH: usize = 32;
+
+/// How a socket is bound, besides where.
+#[derive(Debug, Clone, Copy)]
+pub struct BindOptions {
+    pub mode: XdpMode,
+    pub zerocopy: ZeroCopy,
+    pub busy_poll: Option<BusyPoll>,
+    /// rvs's XDP program is attached and steers frames to the socket once it
+    /// is in the program's map; false: libxdp loads its default program.
+    pub own_program: bool,
+}
+
+/// Why frames were not transmitted, counted per port.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TxDrops {
+    /// The TX ring had no room at flush.
+    pub ring_full: u64,
+    /// TX wakeups (sendto) made: in copy mode, the kernel's transmit work.
+    pub kicks: u64,
+    /// No free frame to copy an emitted frame into.
+    pub no_frame: u64,
+    /// More frames queued in one pass than a ring holds.
+    pub queue_full: u64,
+}
 
 pub struct Port {
     pub iface: IfaceId,
     pub queue: u32,
     pub name: String,
-    umem: Umem,
     fq: FillQueue,
     cq: CompQueue,
     tx: TxQueue,
     rx: RxQueue,
-    /// Frames owned by user space and in no ring.
-    free: Vec<FrameDesc>,
-    /// Frames to hand to the TX ring at the end of the batch.
+    /// Frames to hand to the TX ring at the end of the pass.
     pending: Vec<FrameDesc>,
     scratch: Vec<FrameDesc>,
-    /// Frames kept out of the fill ring so this port can always transmit.
-    reserve: usize,
-    pub tx_dropped: u64,
+    /// Frames in the fill ring or the RX ring (the kernel's, for receiving).
+    in_fill: usize,
     /// Frames handed to the TX ring and not yet completed.
     in_flight: usize,
+    pub drops: TxDrops,
     /// Native or Generic: what the socket really bound in (Auto tries both).
     mode: XdpMode,
+    zerocopy: bool,
 }
 
 fn flags_for(mode: XdpMode) -> XdpFlags {
@@ -59,97 +79,103 @@ fn mode_name(mode: XdpMode) -> &'static str {
     }
 }
 
+fn is_busy(e: &str) -> bool {
+    e.contains("busy") || e.contains("EBUSY") || e.contains("os error 16")
+}
+
 impl Port {
     /// [`Port::bind`], and says so in rvs's log.
-    pub fn open(
-        iface: IfaceId,
-        name: &str,
-        queue: u32,
-        mode: XdpMode,
-        frames: u32,
-        batch: usize,
-        own_program: bool,
-    ) -> Result<Port, String> {
-        let p = Port::bind(iface, name, queue, mode, frames, batch, own_program)?;
-        eprintln!("rvs: {name} queue {queue}: AF_XDP socket bound ({} mode)", mode_name(p.mode));
+    pub fn open(iface: IfaceId, name: &str, queue: u32, opts: BindOptions, pool: &FramePool) -> Result<Port, String> {
+        let p = Port::bind(iface, name, queue, opts, pool)?;
+        let mut line = format!(
+            "rvs: {name} queue {queue}: AF_XDP socket bound ({} mode, {}, shared UMEM of {} frames)",
+            mode_name(p.mode),
+            if p.zerocopy { "zero-copy" } else { "copy" },
+            pool.total()
+        );
+        if opts.zerocopy == ZeroCopy::Try && !p.zerocopy {
+            line.push_str(" (zero-copy refused by the driver: copy mode)");
+        }
+        if let Some(bp) = opts.busy_poll {
+            let got = set_busy_poll(p.fd(), bp).map_err(|e| format!("{name} queue {queue}: {e}"))?;
+            let budget = match got.budget {
+                Some(b) => b.to_string(),
+                None => format!("{} (set; the kernel has no getsockopt for it)", bp.budget),
+            };
+            line.push_str(&format!("; busy poll read back: prefer {} usec {} budget {budget}", got.prefer, got.usec));
+        }
+        eprintln!("{line}");
         Ok(p)
     }
 
-    /// With `own_program`, rvs's XDP program is already attached and steers
-    /// frames to this socket once it is registered in the program's map;
-    /// otherwise libxdp loads its default program (every frame to the socket).
-    pub fn bind(
-        iface: IfaceId,
-        name: &str,
-        queue: u32,
-        mode: XdpMode,
-        frames: u32,
-        batch: usize,
-        own_program: bool,
-    ) -> Result<Port, String> {
-        let ring = QueueSize::new(frames / 2).map_err(|e| format!("{name}: ring size: {e}"))?;
-        let umem_cfg = UmemConfig::builder()
-            .frame_size(FrameSize::new(FRAME_SIZE).map_err(|e| e.to_string())?)
-            .fill_queue_size(ring)
-            .comp_queue_size(ring)
-            .build()
-            .map_err(|e| format!("{name}: UMEM config: {e}"))?;
+    /// Binds a socket on the pool's UMEM: the first on this (interface,
+    /// queue) gets the fill and completion rings of the pair.
+    pub fn bind(iface: IfaceId, name: &str, queue: u32, opts: BindOptions, pool: &FramePool) -> Result<Port, String> {
+        let ring = QueueSize::new(pool.ring()).map_err(|e| format!("{name}: ring size: {e}"))?;
         let ifname: Interface = name.parse().map_err(|_| format!("{name}: bad interface name"))?;
-        let count = NonZeroU32::new(frames).ok_or("frames must be > 0")?;
-        let (umem, descs) = Umem::new(umem_cfg, count, false).map_err(|e| format!("{name}: UMEM: {e}"))?;
         // Auto tries the driver's native XDP first, then generic.
-        let modes: &[XdpMode] = match mode {
+        let modes: &[XdpMode] = match opts.mode {
             XdpMode::Auto => &[XdpMode::Native, XdpMode::Generic],
             XdpMode::Native => &[XdpMode::Native],
             XdpMode::Generic => &[XdpMode::Generic],
         };
+        // Try: zero-copy asked first, copy if the driver says no.
+        let copies: &[BindFlags] = match opts.zerocopy {
+            ZeroCopy::Kernel => &[BindFlags::empty()],
+            ZeroCopy::Try => &[BindFlags::XDP_ZEROCOPY, BindFlags::XDP_COPY],
+            ZeroCopy::Off => &[BindFlags::XDP_COPY],
+        };
         let mut last_err = String::new();
         for &m in modes {
-            let mut builder = SocketConfig::builder();
-            if own_program {
-                builder.libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD);
-            }
-            let cfg = builder
-                .rx_queue_size(ring)
-                .tx_queue_size(ring)
-                .xdp_flags(flags_for(m))
-                .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
-                .build();
-            // Rebinding right after a previous owner closed can say EBUSY for a moment.
-            for attempt in 0..20 {
-                // SAFETY: the UMEM is fresh and bound once to this (device, queue).
-                match unsafe { Socket::new(cfg, &umem, &ifname, queue) } {
-                    Ok((tx, rx, Some((fq, cq)))) => {
-                        let mut p = Port {
-                            iface,
-                            queue,
-                            name: name.to_string(),
-                            umem,
-                            fq,
-                            cq,
-                            tx,
-                            rx,
-                            scratch: vec![descs[0]; batch.max(1)],
-                            free: descs,
-                            pending: Vec::with_capacity(frames as usize),
-                            // A director forwards between interfaces: as many frames wait to be
-                            // sent as to be filled, so half of them stay out of the fill ring.
-                            reserve: (frames as usize / 2).max(batch * 2),
-                            tx_dropped: 0,
-                            in_flight: 0,
-                            mode: m,
-                        };
-                        p.refill();
-                        return Ok(p);
-                    }
-                    Ok(_) => return Err(format!("{name} queue {queue}: socket came without fill/completion rings")),
-                    Err(e) => {
-                        last_err = e.to_string();
-                        if last_err.contains("busy") || last_err.contains("EBUSY") || last_err.contains("os error 16") {
-                            std::thread::sleep(std::time::Duration::from_millis(100 + 50 * attempt));
-                            continue;
+            for &copy in copies {
+                let mut builder = SocketConfig::builder();
+                if opts.own_program {
+                    builder.libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD);
+                }
+                let cfg = builder
+                    .rx_queue_size(ring)
+                    .tx_queue_size(ring)
+                    .xdp_flags(flags_for(m))
+                    .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP | copy)
+                    .build();
+                // Rebinding right after a previous owner closed can say EBUSY for a moment.
+                for attempt in 0..20 {
+                    // SAFETY: every (device, queue) is bound once per UMEM, so each
+                    // socket gets its pair's fill and completion rings.
+                    match unsafe { Socket::new(cfg, pool.umem(), &ifname, queue) } {
+                        Ok((tx, rx, Some((fq, cq)))) => {
+                            let zerocopy = is_zerocopy(rx.fd().as_raw_fd());
+                            return Ok(Port {
+                                iface,
+                                queue,
+                                name: name.to_string(),
+                                fq,
+                                cq,
+                                tx,
+                                rx,
+                                pending: Vec::with_capacity(pool.ring() as usize),
+                                scratch: vec![pool.any_desc(); 64],
+                                in_fill: 0,
+                                in_flight: 0,
+                                drops: TxDrops::default(),
+                                mode: m,
+                                zerocopy,
+                            });
                         }
-                        break;
+                        Ok(_) => {
+                            return Err(format!("{name} queue {queue}: socket came without fill/completion rings"))
+                        }
+                        Err(e) => {
+                            last_err = match std::error::Error::source(&e) {
+                                Some(s) => format!("{e}: {s}"),
+                                None => e.to_string(),
+                            };
+                            if is_busy(&last_err) {
+                                std::thread::sleep(std::time::Duration::from_millis(100 + 50 * attempt));
+                                continue;
+                            }
+                            break;
+                        }
                     }
                 }
             }
@@ -157,52 +183,53 @@ impl Port {
         Err(format!("{name} queue {queue}: cannot bind AF_XDP socket: {last_err}"))
     }
 
-    /// A valid descriptor of this UMEM, to initialise descriptor arrays.
-    pub fn any_desc(&self) -> FrameDesc {
-        self.scratch[0]
-    }
-
     /// The mode the socket bound in: "native" or "generic", never "auto".
     pub fn mode_name(&self) -> &'static str {
         mode_name(self.mode)
+    }
+
+    /// Did the driver take zero-copy?
+    pub fn zerocopy(&self) -> bool {
+        self.zerocopy
     }
 
     pub fn fd(&self) -> RawFd {
         self.rx.fd().as_raw_fd()
     }
 
-    /// Completed transmissions give their frames back.
-    pub fn reclaim(&mut self) {
-        loop {
-            // SAFETY: the completion ring returns frames of this port's UMEM.
+    /// Frames of the UMEM this port holds: fill and RX rings, TX ring, queued.
+    pub fn held(&self) -> usize {
+        self.in_fill + self.in_flight + self.pending.len()
+    }
+
+    /// Completed transmissions give their frames back to the pool.
+    pub fn reclaim(&mut self, pool: &mut FramePool) {
+        while self.in_flight > 0 {
+            // SAFETY: the completion ring returns frames of the pool's UMEM.
             let n = unsafe { self.cq.consume(&mut self.scratch) };
-            self.free.extend_from_slice(&self.scratch[..n]);
-            self.in_flight = self.in_flight.saturating_sub(n);
+            pool.give_all(&self.scratch[..n]);
+            self.in_flight -= n.min(self.in_flight);
             if n < self.scratch.len() {
                 break;
             }
         }
     }
 
-    /// Keep the fill ring stocked, holding back a reserve for transmit.
-    pub fn refill(&mut self) {
-        self.refill_keeping(self.reserve);
-    }
-
-    /// Keep the fill ring stocked, holding back `keep` free frames: a port that
-    /// only receives (or transmits in place) needs fewer than a director's reserve.
-    pub fn refill_keeping(&mut self, keep: usize) {
-        if self.free.len() <= keep {
+    /// Keep the fill ring stocked from the pool, leaving `keep` frames free
+    /// for frames the loop emits itself (ARP, ICMP, handed-off frames).
+    pub fn refill(&mut self, pool: &mut FramePool, keep: usize) {
+        let spare = pool.free().saturating_sub(keep);
+        if spare == 0 {
             return;
         }
-        let want = (self.free.len() - keep).min(self.fq.nb_free(self.free.len() as u32) as usize);
+        let want = spare.min(self.fq.nb_free(spare as u32) as usize);
         if want == 0 {
             return;
         }
-        let start = self.free.len() - want;
-        // SAFETY: these frames belong to this UMEM and are in no ring.
-        let n = unsafe { self.fq.produce(&self.free[start..]) };
-        self.free.truncate(self.free.len() - n);
+        // SAFETY: these frames belong to the pool's UMEM and are in no ring.
+        let n = unsafe { self.fq.produce(pool.tail(want)) };
+        pool.taken(n);
+        self.in_fill += n;
         if self.fq.needs_wakeup() {
             let fd = self.rx.fd_mut();
             let _ = self.fq.wakeup(fd, 0);
@@ -211,62 +238,44 @@ impl Port {
 
     /// Take up to `out.len()` received frames.
     pub fn receive(&mut self, out: &mut [FrameDesc]) -> usize {
-        // SAFETY: frames produced by this port's rings belong to its UMEM.
-        unsafe { self.rx.consume(out) }
+        // SAFETY: frames produced by this port's rings belong to the pool's UMEM.
+        let n = unsafe { self.rx.consume(out) };
+        self.in_fill -= n.min(self.in_fill);
+        n
     }
 
-    /// The whole data segment of a frame (its capacity) and the frame's length.
-    /// The caller writes the new length back with [`Port::set_len`].
-    pub fn frame_mut<'a>(&'a self, desc: &'a mut FrameDesc) -> &'a mut [u8] {
-        // SAFETY: desc is one of this UMEM's frames, owned by user space now.
-        let mut d = unsafe { self.umem.data_mut(desc) };
-        d.cursor().set_pos(usize::MAX);
-        let buf = d.contents_mut();
-        // SAFETY: the slice points into the UMEM mapping, which lives as long
-        // as self; DataMut only tied it to the descriptor borrow.
-        unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr(), buf.len()) }
-    }
-
-    pub fn set_len(&self, desc: &mut FrameDesc, len: usize) {
-        // SAFETY: as in frame_mut.
-        let mut d = unsafe { self.umem.data_mut(desc) };
-        d.cursor().set_pos(len);
-    }
-
-    pub fn frame(&self, desc: &FrameDesc) -> &[u8] {
-        // SAFETY: desc is one of this UMEM's frames.
-        unsafe { self.umem.data(desc) }.contents()
-    }
-
-    /// Queue a received frame for transmission on this port, as it is.
-    pub fn queue_tx(&mut self, desc: FrameDesc) {
-        self.pending.push(desc);
-    }
-
-    /// Copy bytes into a free frame and queue it. False when out of frames.
-    pub fn send_copy(&mut self, bytes: &[u8]) -> bool {
-        if self.free.is_empty() {
-            // Completions may be waiting: take them back before giving up.
-            self.reclaim();
-        }
-        let Some(mut desc) = self.free.pop() else {
-            self.tx_dropped += 1;
-            return false;
-        };
-        let buf = self.frame_mut(&mut desc);
-        if bytes.len() > buf.len() {
-            self.free.push(desc);
-            self.tx_dropped += 1;
+    /// Queue a frame of the pool (received on any port of the loop) for
+    /// transmission here, as it is; false (frame back to the pool) when more
+    /// were queued this pass than the TX ring holds.
+    pub fn queue_tx(&mut self, pool: &mut FramePool, desc: FrameDesc) -> bool {
+        if self.pending.len() == self.pending.capacity() {
+            self.drops.queue_full += 1;
+            pool.give(desc);
             return false;
         }
-        buf[..bytes.len()].copy_from_slice(bytes);
-        self.set_len(&mut desc, bytes.len());
         self.pending.push(desc);
         true
     }
 
-    pub fn recycle(&mut self, desc: FrameDesc) {
-        self.free.push(desc);
+    /// Copy bytes into a free frame and queue it. False when out of frames.
+    pub fn send_copy(&mut self, pool: &mut FramePool, bytes: &[u8]) -> bool {
+        if pool.free() == 0 {
+            // Completions may be waiting: take them back before giving up.
+            self.reclaim(pool);
+        }
+        let Some(mut desc) = pool.take() else {
+            self.drops.no_frame += 1;
+            return false;
+        };
+        let buf = pool.frame_mut(&mut desc);
+        if bytes.len() > buf.len() {
+            pool.give(desc);
+            self.drops.no_frame += 1;
+            return false;
+        }
+        buf[..bytes.len()].copy_from_slice(bytes);
+        pool.set_len(&mut desc, bytes.len());
+        self.queue_tx(pool, desc)
     }
 
     /// Are frames still waiting in the TX ring?
@@ -276,21 +285,20 @@ impl Port {
 
     /// Hand queued frames to the kernel, and kick it while any are still in
     /// the ring: in copy mode each wakeup sends at most a small batch (32),
-    /// so a burst needs several, even when no new frame arrives.
-    pub fn flush(&mut self) {
+    /// so a burst needs several, even when no new frame arrives. Returns the
+    /// frames dropped because the TX ring was full (back in the pool).
+    pub fn flush(&mut self, pool: &mut FramePool) -> u64 {
         let mut queued = 0;
+        let mut dropped = 0;
         if !self.pending.is_empty() {
-            // SAFETY: pending frames belong to this UMEM and are in no ring.
+            // SAFETY: pending frames belong to the pool's UMEM and are in no ring.
             let n = unsafe { self.tx.produce(&self.pending) };
             self.in_flight += n;
             queued = n;
             if n < self.pending.len() {
-                // TX ring full: those frames are dropped, counted, and reused.
-                self.tx_dropped += (self.pending.len() - n) as u64;
-                for i in n..self.pending.len() {
-                    let d = self.pending[i];
-                    self.free.push(d);
-                }
+                dropped = (self.pending.len() - n) as u64;
+                self.drops.ring_full += dropped;
+                pool.give_all(&self.pending[n..]);
             }
             self.pending.clear();
         }
@@ -300,7 +308,9 @@ impl Port {
             // 32 packets, never per packet).
             for _ in 0..queued / COPY_MODE_TX_BATCH + 1 {
                 let _ = self.tx.wakeup();
+                self.drops.kicks += 1;
             }
         }
+        dropped
     }
 }

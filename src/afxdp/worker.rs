@@ -2,7 +2,7 @@
 //! and one [`Director`], and moves frames between them in batches.
 
 use super::handoff::Handoff;
-use super::port::Port;
+use super::shell::Shell;
 use super::xsk_stats::{read as read_xsk_stats, SocketStats, XskStats, READ_EVERY_MS};
 use crate::api::ConnView;
 use crate::net::neighbour::NeighbourView;
@@ -46,11 +46,15 @@ impl Transmit for Stage {
     }
 }
 
+/// Frames the pipeline may emit per pass (ARP, ICMP, released packets).
+pub const STAGE_FRAMES: usize = 256;
+
 pub struct Worker {
     pub id: usize,
     pub core: Option<usize>,
     pub director: Director,
-    pub ports: Vec<Port>,
+    /// This loop's sockets, on one shared UMEM.
+    pub shell: Shell,
     pub requests: Receiver<Request>,
     pub stop: Arc<AtomicBool>,
     pub batch: usize,
@@ -61,20 +65,9 @@ pub struct Worker {
     pub heartbeat: Arc<super::heartbeat::Heartbeats>,
 }
 
-/// Two distinct ports mutably at once.
-fn pair(ports: &mut [Port], a: usize, b: usize) -> (&mut Port, &mut Port) {
-    if a < b {
-        let (x, y) = ports.split_at_mut(b);
-        (&mut x[a], &mut y[0])
-    } else {
-        let (x, y) = ports.split_at_mut(a);
-        (&mut y[0], &mut x[b])
-    }
-}
-
 impl Worker {
     pub fn run(self) {
-        let Worker { id, core, mut director, mut ports, requests, stop, batch, handoff, xsk_stats, heartbeat } = self;
+        let Worker { id, core, mut director, mut shell, requests, stop, batch, handoff, xsk_stats, heartbeat } = self;
         if let Some(c) = core {
             if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
                 eprintln!("rvs: poll loop {id}: could not pin to core {c}");
@@ -82,17 +75,17 @@ impl Worker {
         }
         // The port that transmits for each interface (this loop's first on it).
         let n_ifaces = director.interfaces().len();
-        let tx_port: Vec<usize> =
-            (0..n_ifaces).map(|i| ports.iter().position(|p| p.iface as usize == i).unwrap_or(usize::MAX)).collect();
-        let Some(first) = ports.first() else { return };
+        let tx_port: Vec<usize> = (0..n_ifaces)
+            .map(|i| shell.ports.iter().position(|p| p.iface as usize == i).unwrap_or(usize::MAX))
+            .collect();
+        if shell.ports.is_empty() {
+            return;
+        }
         // consume() overwrites these; they only need to be valid descriptors.
-        let mut rx = vec![first.any_desc(); batch];
-        let mut stage = Stage::new(256);
-        let mut pollfds: Vec<libc::pollfd> =
-            ports.iter().map(|p| libc::pollfd { fd: p.fd(), events: libc::POLLIN, revents: 0 }).collect();
+        let mut rx = shell.rx_batch(batch);
+        let mut stage = Stage::new(STAGE_FRAMES);
         let shared = director.shared().clone();
         let counters = &shared.counters;
-        let mut idle = 0u32;
         let mut next_xsk_read = 0u64;
         let mut pass = 0u64;
         while !stop.load(Ordering::Relaxed) {
@@ -113,7 +106,7 @@ impl Worker {
             if now >= next_xsk_read {
                 next_xsk_read = now + READ_EVERY_MS;
                 let mut sums: SocketStats = [0; 6];
-                for stats in ports.iter().filter_map(|p| read_xsk_stats(p.fd())) {
+                for stats in shell.ports.iter().filter_map(|p| read_xsk_stats(p.fd())) {
                     for (sum, v) in sums.iter_mut().zip(stats) {
                         *sum += v;
                     }
@@ -128,32 +121,26 @@ impl Worker {
                 got += 1;
                 let (iface, mut len) = (parcel.iface, parcel.len);
                 if let Verdict::Forward(out) = director.process(now, iface, &mut parcel.buf, &mut len, &mut stage) {
-                    match tx_port.get(out as usize) {
-                        Some(&ti) if ti < ports.len() => {
-                            if !ports[ti].send_copy(&parcel.buf[..len]) {
-                                counters.count(id, Reason::TxRingFull);
-                            }
-                        }
-                        _ => {}
+                    let ti = tx_port.get(out as usize).copied().unwrap_or(usize::MAX);
+                    if ti < shell.ports.len() && !shell.send_copy(ti, &parcel.buf[..len]) {
+                        counters.count(id, Reason::TxRingFull);
                     }
                 }
                 handoff.recycle(parcel);
             }
-            for pi in 0..ports.len() {
-                ports[pi].reclaim();
-                ports[pi].refill();
-                let n = ports[pi].receive(&mut rx);
+            for pi in 0..shell.ports.len() {
+                let n = shell.receive(pi, &mut rx);
                 got += n;
+                let iface = shell.ports[pi].iface;
                 // The fast path's first pass: every frame parsed and looked up before any is rewritten.
                 for (slot, desc) in rx.iter().take(n).enumerate() {
-                    director.prepare(slot, ports[pi].iface, ports[pi].frame(desc));
+                    director.prepare(slot, iface, shell.frame(desc));
                 }
                 for (slot, desc) in rx.iter_mut().take(n).enumerate() {
                     let mut d = *desc;
                     let mut len = d.lengths().data();
-                    let iface = ports[pi].iface;
                     let verdict = {
-                        let buf = ports[pi].frame_mut(&mut d);
+                        let buf = shell.frame_mut(&mut d);
                         match director.owner(buf, len) {
                             Owner::Me => director.process_prepared(slot, now, iface, buf, &mut len, &mut stage),
                             Owner::Loop(to) => {
@@ -175,56 +162,41 @@ impl Worker {
                         }
                     };
                     match verdict {
+                        // Out of whichever socket of this loop owns the interface, the
+                        // same UMEM frame: no copy, whichever NIC it came in on.
                         Verdict::Forward(out) => {
                             let ti = tx_port.get(out as usize).copied().unwrap_or(usize::MAX);
-                            if ti == pi {
-                                ports[pi].set_len(&mut d, len);
-                                ports[pi].queue_tx(d);
-                            } else if ti < ports.len() {
-                                let (src, dst) = pair(&mut ports, pi, ti);
-                                let buf = src.frame_mut(&mut d);
-                                if !dst.send_copy(&buf[..len]) {
-                                    counters.count(id, Reason::TxRingFull);
-                                }
-                                src.recycle(d);
-                            } else {
-                                ports[pi].recycle(d);
+                            if ti < shell.ports.len() && !shell.transmit(d, ti, len) {
+                                counters.count(id, Reason::TxRingFull);
+                            } else if ti >= shell.ports.len() {
+                                shell.recycle(d);
                             }
                         }
-                        _ => ports[pi].recycle(d),
+                        _ => shell.recycle(d),
                     }
                 }
             }
             director.tick(now, &mut stage);
             for &(iface, off, len) in &stage.items {
-                if let Some(&ti) = tx_port.get(iface as usize) {
-                    if ti < ports.len() && !ports[ti].send_copy(&stage.data[off..off + len]) {
-                        counters.count(id, Reason::TxRingFull);
-                    }
+                let ti = tx_port.get(iface as usize).copied().unwrap_or(usize::MAX);
+                if ti < shell.ports.len() && !shell.send_copy(ti, &stage.data[off..off + len]) {
+                    counters.count(id, Reason::TxRingFull);
                 }
             }
             stage.items.clear();
             stage.used = 0;
-            for p in ports.iter_mut() {
-                p.flush();
+            // A full TX ring drops frames at flush: counted as the pipeline's own drops are.
+            let ring_full = shell.flush();
+            if ring_full > 0 {
+                counters.add(id, Reason::TxRingFull, ring_full);
             }
-            if got == 0 && !ports.iter().any(|p| p.tx_busy()) && !director.sync_busy() {
-                idle += 1;
-                // Spin briefly for low latency, then sleep in poll(2) so an
-                // idle director leaves the CPU to others.
-                if idle > 64 {
-                    for f in pollfds.iter_mut() {
-                        f.revents = 0;
-                    }
-                    // SAFETY: pollfds is a valid array of pollfd.
-                    unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, 20) };
-                }
-            } else {
-                idle = 0;
-            }
+            shell.rest(got > 0 || director.sync_busy());
         }
         director.clear_connections();
-        let dropped: u64 = ports.iter().map(|p| p.tx_dropped).sum::<u64>() + stage.dropped;
-        eprintln!("rvs: poll loop {id} stopped ({dropped} frames dropped at transmit)");
+        eprintln!(
+            "rvs: poll loop {id} stopped ({}; {} emitted frames dropped at staging)",
+            shell.summary(),
+            stage.dropped
+        );
     }
 }

@@ -8,9 +8,11 @@ use super::query::Query;
 use super::state_file::{restore_state, save_state};
 use crate::admin::exec::DataPlaneQuery;
 use crate::admin::server::AdminServer;
+use crate::afxdp::frame_pool::FramePool;
 use crate::afxdp::heartbeat::Heartbeats;
 use crate::afxdp::link::Link;
-use crate::afxdp::port::{Port, MAX_RX_FRAME};
+use crate::afxdp::port::{BindOptions, Port, MAX_RX_FRAME};
+use crate::afxdp::shell::Shell;
 use crate::afxdp::worker::{Request, Worker};
 use crate::afxdp::xdp_prog::{kernel_addrs, XdpProgram};
 use crate::afxdp::xsk_stats::XskStats;
@@ -97,7 +99,7 @@ pub(super) struct Daemon {
     /// Each interface's host path as set at start, for the address watcher.
     host_paths: Vec<Owned>,
     /// The sockets, dealt round robin to the loops, until the loops take them.
-    per_worker: Vec<Vec<Port>>,
+    per_worker: Vec<Shell>,
     pub loops: Option<Loops>,
     workers: Vec<Sender<Request>>,
     xsk_stats: Arc<XskStats>,
@@ -242,7 +244,29 @@ impl Daemon {
     fn attach_xdp(&mut self) -> Result<(), String> {
         super::ensure_bpffs();
         let n_workers = self.n_workers;
-        self.per_worker = (0..n_workers).map(|_| Vec::new()).collect();
+        let dp = &self.cfg.dataplane;
+        // One UMEM per loop, shared by its sockets on every interface, with
+        // `frames` frames for each of them (what a socket had of its own before).
+        let queues_of: Vec<Vec<u32>> = self
+            .cfg
+            .interfaces
+            .iter()
+            .enumerate()
+            .map(|(i, ic)| ic.queues.clone().unwrap_or_else(|| (0..self.links[i].rx_queues).collect()))
+            .collect();
+        let mut sockets = vec![0u32; n_workers];
+        for queues in &queues_of {
+            for k in 0..queues.len() {
+                sockets[k % n_workers] += 1;
+            }
+        }
+        let mut pools = Vec::with_capacity(n_workers);
+        for (id, &n) in sockets.iter().enumerate() {
+            let pool = FramePool::new(dp.frames.saturating_mul(n.max(1)), dp.frames / 2)
+                .map_err(|e| format!("poll loop {id}: {e}"))?;
+            pools.push(pool);
+        }
+        let mut ports: Vec<Vec<Port>> = (0..n_workers).map(|_| Vec::new()).collect();
         for (i, ic) in self.cfg.interfaces.iter().enumerate() {
             let program = if self.cfg.dataplane.own_xdp_program {
                 let p = XdpProgram::attach(&ic.name, ic.xdp_mode)?;
@@ -271,7 +295,7 @@ impl Daemon {
             } else {
                 None
             };
-            let queues: Vec<u32> = ic.queues.clone().unwrap_or_else(|| (0..self.links[i].rx_queues).collect());
+            let queues = &queues_of[i];
             // Every loop transmits on every interface, so each needs a queue there.
             if queues.len() < n_workers {
                 return Err(format!(
@@ -281,14 +305,22 @@ impl Daemon {
                 ));
             }
             for (k, &q) in queues.iter().enumerate() {
-                let dp = &self.cfg.dataplane;
-                let port = Port::open(i as u8, &ic.name, q, ic.xdp_mode, dp.frames, dp.batch, program.is_some())?;
+                let opts = BindOptions {
+                    mode: ic.xdp_mode,
+                    zerocopy: ic.zerocopy,
+                    busy_poll: dp.busy_poll,
+                    own_program: program.is_some(),
+                };
+                let port = Port::open(i as u8, &ic.name, q, opts, &pools[k % n_workers])?;
                 if let Some(p) = &program {
                     p.add_socket(q, port.fd())?;
                 }
-                self.per_worker[k % n_workers].push(port);
+                ports[k % n_workers].push(port);
             }
         }
+        // Kept free of the fill rings: a pass's emitted frames and handed-over ones.
+        let reserve = dp.batch * 2 + crate::afxdp::worker::STAGE_FRAMES;
+        self.per_worker = pools.into_iter().zip(ports).map(|(pool, ports)| Shell::new(pool, ports, reserve)).collect();
         Ok(())
     }
 
@@ -308,7 +340,7 @@ impl Daemon {
         let limits = self.cfg.dataplane.limits();
         let handoff = Arc::new(crate::afxdp::handoff::Handoff::new(self.n_workers, 1024));
         let loops = self.loops.insert(Loops { stop: stop.clone(), handles: Vec::new() });
-        for (id, ports) in std::mem::take(&mut self.per_worker).into_iter().enumerate() {
+        for (id, shell) in std::mem::take(&mut self.per_worker).into_iter().enumerate() {
             let (tx, rx) = bounded(16);
             self.workers.push(tx);
             let now = crate::afxdp::now_ms();
@@ -316,7 +348,7 @@ impl Daemon {
                 id,
                 core: self.cfg.dataplane.cores.get(id).copied(),
                 director: Director::new(id, self.ifaces.clone(), self.routes.clone(), self.shared.clone(), limits, now),
-                ports,
+                shell,
                 requests: rx,
                 stop: stop.clone(),
                 batch: self.cfg.dataplane.batch,
