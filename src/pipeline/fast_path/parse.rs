@@ -76,9 +76,10 @@ pub fn parse(frame: &[u8], my_mac: &Mac) -> Option<Parsed> {
     // its sound value, 0xffff, reads the same both ways, so no byte swaps.
     // Five words make s < 2^35; three 16-bit folds bring it to 16 bits
     // (< 2^20, then < 0x10010, then <= 0xffff).
+    let (ip, _) = h[ETH..].split_first_chunk::<20>()?;
     let mut sum = 0u64;
-    for at in [ETH, ETH + 4, ETH + 8, ETH + 12, ETH + 16] {
-        sum += u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]) as u64;
+    for w in ip.chunks_exact(4) {
+        sum += u32::from_ne_bytes([w[0], w[1], w[2], w[3]]) as u64;
     }
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
