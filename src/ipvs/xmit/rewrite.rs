@@ -88,28 +88,49 @@ pub fn rewrite_parsed(
     if !l4_whole {
         return;
     }
-    let need = if proto == IPPROTO_TCP { TCP_MIN_HEADER_LEN } else { UDP_HEADER_LEN };
-    if seg.len() < need {
-        return;
+    // A fixed-size view of the TCP/UDP header: the port and checksum offsets
+    // are then constants within it, with no bounds check left per field.
+    match proto {
+        IPPROTO_TCP => {
+            if let Some(h) = seg.first_chunk_mut::<TCP_MIN_HEADER_LEN>() {
+                rewrite_l4(h, l4::tcp::CHECKSUM.start, false, addr_delta, src, dst);
+            }
+        }
+        _ => {
+            if let Some(h) = seg.first_chunk_mut::<UDP_HEADER_LEN>() {
+                rewrite_l4(h, l4::udp::CHECKSUM.start, true, addr_delta, src, dst);
+            }
+        }
     }
-    let mut l4_delta = addr_delta;
+}
+
+/// The ports and the checksum (at `at`) of the TCP or UDP header `h`; `delta`
+/// carries the address changes the pseudo-header saw.
+#[inline(always)]
+fn rewrite_l4<const N: usize>(
+    h: &mut [u8; N],
+    at: usize,
+    udp: bool,
+    mut delta: Delta,
+    src: Option<Endpoint>,
+    dst: Option<Endpoint>,
+) {
     if let Some((_, port)) = src {
-        l4_delta = l4_delta.word(be16_at(seg, l4::SRC_PORT.start), port);
-        seg[l4::SRC_PORT].copy_from_slice(&port.to_be_bytes());
+        delta = delta.word(be16_at(h, l4::SRC_PORT.start), port);
+        h[l4::SRC_PORT].copy_from_slice(&port.to_be_bytes());
     }
     if let Some((_, port)) = dst {
-        l4_delta = l4_delta.word(be16_at(seg, l4::DST_PORT.start), port);
-        seg[l4::DST_PORT].copy_from_slice(&port.to_be_bytes());
+        delta = delta.word(be16_at(h, l4::DST_PORT.start), port);
+        h[l4::DST_PORT].copy_from_slice(&port.to_be_bytes());
     }
-    let at = if proto == IPPROTO_TCP { l4::tcp::CHECKSUM.start } else { l4::udp::CHECKSUM.start };
-    let old = be16_at(seg, at);
+    let old = be16_at(h, at);
     // UDP checksum 0 means "none" and stays so; a computed 0 is sent as all ones.
-    if proto == IPPROTO_UDP && old == 0 {
+    if udp && old == 0 {
         return;
     }
-    let mut c = l4_delta.apply(old);
-    if proto == IPPROTO_UDP && c == 0 {
+    let mut c = delta.apply(old);
+    if udp && c == 0 {
         c = 0xffff;
     }
-    seg[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    h[at..at + 2].copy_from_slice(&c.to_be_bytes());
 }
