@@ -119,6 +119,9 @@ impl Director {
         let old = std::mem::replace(&mut self.sync.settings, s.clone());
         if old.master != s.master {
             self.sync.encoder = s.master.as_ref().map(|m| Encoder::new(m.syncid, m.maxlen));
+            if self.sync.encoder.is_some() {
+                self.conns.keep_sync_bookkeeping();
+            }
             self.sync.pending_since_ms = None;
             self.sync.dump_cursor = None;
         }

@@ -15,9 +15,10 @@ use super::FlowKey;
 const SLOTS: usize = 10;
 /// One bit per slot in a [`Bucket::matching`] mask: bit 2i for slot i.
 const SLOT_BITS: u32 = 0x55555;
-/// Keys per slot at most when the table holds its capacity: bucketed linear
-/// probing stays short up to about nine tenths full.
-const MAX_LOAD_PERCENT: usize = 90;
+/// Keys per slot at most when the table holds its capacity (every entry
+/// with two keys): bucketed linear probing with ten slots a bucket stays
+/// short to about this full.
+const MAX_LOAD_PERCENT: usize = 92;
 
 /// Ten slots in one cache line: their 16-bit tags side by side (compared
 /// at once), the count of keys that overflowed past this bucket, and the

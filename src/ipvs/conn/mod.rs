@@ -4,8 +4,9 @@
 //! state and packed flags, and small indexes naming its real server (with
 //! its service) and FULLNAT local address in the table's [`refs`], so a new
 //! connection clones no `Arc`. What only some paths need lives in separate
-//! arrays indexed by the entry's id: the expiry wheel's links, the first and
-//! latest packet times, the template link, the sync daemon's bookkeeping.
+//! arrays indexed by the entry's id: the expiry wheel's links, the latest
+//! packet's time and the entry's age, the template link, the sync daemon's
+//! bookkeeping (only while a master daemon runs).
 //! The [`index`] maps each direction's 5-tuple to its entry (both directions
 //! of a NAT or FULLNAT connection are found; DR and TUN have only the
 //! inbound one); keys are rebuilt from the entry, not stored twice.
@@ -315,17 +316,22 @@ pub struct ConnTable {
     /// sentinel head per wheel slot (ids `capacity + slot`). A free entry's
     /// `next` threads the free list.
     links: Vec<[u32; 2]>,
-    /// Per entry: low 32 bits of the millisecond clock at the first packet
-    /// and at the latest (differences wrap correctly for 24 days; the
-    /// table's timeouts are far shorter).
-    times: Vec<[u32; 2]>,
+    /// Per entry: low 32 bits of the millisecond clock at the latest packet
+    /// (differences wrap correctly for 24 days; the table's timeouts are far
+    /// shorter).
+    last_ms: Vec<u32>,
+    /// Per entry, until it is confirmed: milliseconds from its first packet
+    /// to its latest, saturating (only compared with [`CONFIRM_AFTER_MS`]).
+    age_ms: Vec<u16>,
     /// Per entry: a connection's controlling template (NIL: none); a
     /// template's count of live connections it placed (it outlives them).
     ctl: Vec<u32>,
-    /// Per entry, for the sync daemon (ip_vs_conn's in_pkts and
+    /// Per entry, for the sync daemon's master (ip_vs_conn's in_pkts and
     /// sync_endtime): client packets seen, and when the entry was last
     /// synced (the clock in seconds, wrapping at 2^16 s, 18 hours: the
-    /// refresh period is bounded below that; 0: never).
+    /// refresh period is bounded below that; 0: never). Empty until a master
+    /// daemon runs ([`ConnTable::keep_sync_bookkeeping`]): a director that
+    /// syncs nothing does not pay for them.
     in_pkts: Vec<u32>,
     synced_s: Vec<u16>,
     free_head: u32,
@@ -351,10 +357,11 @@ impl ConnTable {
         ConnTable {
             conns: vec![FREE_CONN; capacity],
             links,
-            times: vec![[0, 0]; capacity],
+            last_ms: vec![0; capacity],
+            age_ms: vec![0; capacity],
             ctl: vec![NIL; capacity],
-            in_pkts: vec![0; capacity],
-            synced_s: vec![0; capacity],
+            in_pkts: Vec::new(),
+            synced_s: Vec::new(),
             free_head: 0,
             // Two keys per connection at most (NAT, FULLNAT).
             index: Index::new(capacity * 2),
@@ -592,16 +599,18 @@ impl ConnTable {
         self.ctl[i] = match n.controller {
             Some(t) if !n.template && self.conns.get(t as usize).is_some_and(|t| t.in_use() && t.template()) => {
                 self.ctl[t as usize] += 1;
-                self.times[t as usize][1] = now;
+                self.last_ms[t as usize] = now;
                 t
             }
             _ if n.template => 0,
             _ => NIL,
         };
         self.conns[i] = c;
-        self.times[i] = [now, now];
-        self.in_pkts[i] = 0;
-        self.synced_s[i] = 0;
+        self.last_ms[i] = now;
+        self.age_ms[i] = 0;
+        if let (Some(p), Some(s)) = (self.in_pkts.get_mut(i), self.synced_s.get_mut(i)) {
+            (*p, *s) = (0, 0);
+        }
         self.live += 1;
         self.link(id);
         Ok(id)
@@ -709,14 +718,20 @@ impl ConnTable {
     pub fn touch(&mut self, id: u32, side: Side, now_ms: u64) {
         let i = id as usize;
         let now = now_ms as u32;
-        self.times[i][1] = now;
+        let since = now.wrapping_sub(self.last_ms[i]);
+        self.last_ms[i] = now;
         let c = &mut self.conns[i];
+        if c.bits & CONFIRMED != 0 {
+            return;
+        }
+        let age = self.age_ms[i].saturating_add(since.min(u16::MAX as u32) as u16);
+        self.age_ms[i] = age;
         match side {
             Side::Out => c.bits |= SEEN_REPLY,
             Side::In if c.bits & CONFIRMED == 0 => {
                 // DR and TUN replies bypass the director: there is none to wait for.
                 let answered = c.bits & SEEN_REPLY != 0 || matches!(c.fwd(), FwdMethod::Route | FwdMethod::Tunnel);
-                if answered && now.wrapping_sub(self.times[i][0]) >= CONFIRM_AFTER_MS {
+                if answered && age as u32 >= CONFIRM_AFTER_MS {
                     c.bits |= CONFIRMED;
                     let t = self.ctl[i];
                     if t != NIL && !c.template() {
@@ -732,7 +747,7 @@ impl ConnTable {
     /// it last placed a connection).
     #[inline]
     pub fn idle_ms(&self, id: u32, now_ms: u64) -> u32 {
-        (now_ms as u32).wrapping_sub(self.times[id as usize][1])
+        (now_ms as u32).wrapping_sub(self.last_ms[id as usize])
     }
 
     /// Whether a newcomer may take this entry's place, and how urgently:
@@ -811,18 +826,35 @@ impl ConnTable {
         self.evict_for_newcomer(self.cursor_sec * TICK_MS, seed).is_some()
     }
 
-    /// Count a client packet for the sync daemon; returns the new count.
-    #[inline]
-    pub fn count_in_packet(&mut self, id: u32) -> u32 {
-        let p = &mut self.in_pkts[id as usize];
-        *p = p.wrapping_add(1);
-        *p
+    /// A master sync daemon runs: keep its per-entry bookkeeping (packet
+    /// counts, last sync times) from now on, counted from zero. Allocates
+    /// once, when the daemon starts; stopped, the arrays stay.
+    pub fn keep_sync_bookkeeping(&mut self) {
+        let n = self.conns.len();
+        if self.in_pkts.len() != n {
+            self.in_pkts = vec![0; n];
+            self.synced_s = vec![0; n];
+        }
     }
 
-    /// When connection `id` was last synced (see `ConnTable::synced_s`).
+    /// Count a client packet for the sync daemon; returns the new count
+    /// (0 without [`ConnTable::keep_sync_bookkeeping`]).
+    #[inline]
+    pub fn count_in_packet(&mut self, id: u32) -> u32 {
+        match self.in_pkts.get_mut(id as usize) {
+            Some(p) => {
+                *p = p.wrapping_add(1);
+                *p
+            }
+            None => 0,
+        }
+    }
+
+    /// When connection `id` was last synced (see `ConnTable::synced_s`; 0:
+    /// never).
     #[inline]
     pub fn synced_s(&self, id: u32) -> u16 {
-        self.synced_s[id as usize]
+        self.synced_s.get(id as usize).copied().unwrap_or(0)
     }
 
     /// Record that connection `id` was synced in its current state at
@@ -831,7 +863,9 @@ impl ConnTable {
     pub fn mark_synced(&mut self, id: u32, s: u16) {
         let c = &mut self.conns[id as usize];
         c.synced_state = c.state;
-        self.synced_s[id as usize] = s;
+        if let Some(x) = self.synced_s.get_mut(id as usize) {
+            *x = s;
+        }
     }
 
     /// The template that placed connection `id`, if any.
@@ -975,7 +1009,8 @@ impl ConnTable {
         use std::mem::size_of_val;
         self.conns.capacity() * size_of_val(&FREE_CONN)
             + self.links.capacity() * 8
-            + self.times.capacity() * 8
+            + self.last_ms.capacity() * 4
+            + self.age_ms.capacity() * 2
             + self.ctl.capacity() * 4
             + self.in_pkts.capacity() * 4
             + self.synced_s.capacity() * 2
