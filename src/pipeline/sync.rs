@@ -156,7 +156,7 @@ impl Director {
         let due = self.sync.settings.policy.due(
             c.proto,
             c.state,
-            c.synced_state,
+            self.conns.synced_state(id),
             pkts,
             since,
             self.timeouts.for_state(c.state),
@@ -496,8 +496,7 @@ impl Director {
                     self.conns.set_state(id, sc.state);
                 }
                 self.conns.confirm_synced(id);
-                let c = self.conns.get_mut(id);
-                c.synced_state = c.state;
+                self.conns.mark_synced(id, 0);
                 Ok(true)
             }
             Err(InsertError::Full) => Err(Reason::SyncTableFull),

@@ -1,6 +1,6 @@
 //! The connection table of one poll loop.
 //!
-//! An entry ([`Conn`]) is 32 bytes: addresses, ports, expiry in seconds,
+//! An entry ([`Conn`]) is 32 bytes: addresses, ports, expiry (40-bit ms),
 //! state and packed flags, and small indexes naming its real server (with
 //! its service) and FULLNAT local address in the table's [`refs`], so a new
 //! connection clones no `Arc`. What only some paths need lives in separate
@@ -131,8 +131,9 @@ pub struct Conn {
     pub dport: u16,
     /// FULLNAT's local port (the source port the real server sees).
     pub lport: u16,
-    /// Seconds of the millisecond clock, rounded up: the wheel's grain.
-    expires_s: u32,
+    /// The expiry time on the millisecond clock, 40 bits (35 years): the
+    /// low 32 here, the high 8 in `expires_hi`.
+    expires_lo: u32,
     /// The table's [`refs`] slot of the real server and its service.
     dest: u16,
     /// The table's [`refs`] slot of the FULLNAT local address.
@@ -140,8 +141,7 @@ pub struct Conn {
     pub proto: u8,
     pub state: ConnState,
     bits: u8,
-    /// The state last synced (ip_vs_conn's old_state).
-    pub synced_state: ConnState,
+    expires_hi: u8,
 }
 
 const _: () = assert!(std::mem::size_of::<Conn>() == 32);
@@ -154,13 +154,13 @@ const FREE_CONN: Conn = Conn {
     vport: 0,
     dport: 0,
     lport: 0,
-    expires_s: 0,
+    expires_lo: 0,
     dest: NO_REF,
     laddr: NO_REF,
     proto: 0,
     state: ConnState::None,
     bits: 0,
-    synced_state: ConnState::None,
+    expires_hi: 0,
 };
 
 impl Conn {
@@ -194,7 +194,13 @@ impl Conn {
 
     #[inline]
     pub fn expires_ms(&self) -> u64 {
-        self.expires_s as u64 * TICK_MS
+        (self.expires_hi as u64) << 32 | self.expires_lo as u64
+    }
+
+    #[inline]
+    fn set_expires_ms(&mut self, ms: u64) {
+        let ms = ms.min(MAX_EXPIRY_MS);
+        (self.expires_lo, self.expires_hi) = (ms as u32, (ms >> 32) as u8);
     }
 
     /// Saw two-way traffic spread over time (see [`ConnTable::touch`]); a
@@ -256,11 +262,8 @@ fn holds_key(conns: &[Conn], laddrs: &Refs<LaddrRef>, v: u32, w: (u64, u64)) -> 
 
 const FULLNAT_BITS: u8 = 3;
 
-/// Seconds, rounded up, of a millisecond time: an entry never expires early.
-#[inline]
-fn ceil_s(ms: u64) -> u32 {
-    ms.div_ceil(TICK_MS).min(u32::MAX as u64) as u32
-}
+/// The latest expiry an entry holds (40 bits of milliseconds).
+const MAX_EXPIRY_MS: u64 = (1 << 40) - 1;
 
 /// Which kind of entry made room for a newcomer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,6 +337,7 @@ pub struct ConnTable {
     /// syncs nothing does not pay for them.
     in_pkts: Vec<u32>,
     synced_s: Vec<u16>,
+    synced_state: Vec<ConnState>,
     free_head: u32,
     index: Index,
     dests: Refs<DestRef>,
@@ -362,6 +366,7 @@ impl ConnTable {
             ctl: vec![NIL; capacity],
             in_pkts: Vec::new(),
             synced_s: Vec::new(),
+            synced_state: Vec::new(),
             free_head: 0,
             // Two keys per connection at most (NAT, FULLNAT).
             index: Index::new(capacity * 2),
@@ -506,14 +511,15 @@ impl ConnTable {
             vport: n.vport,
             dport: n.dport,
             lport: n.lport,
-            expires_s: ceil_s(n.expires_ms),
+            expires_lo: 0,
             dest: NO_REF,
             laddr: NO_REF,
             proto: n.proto,
             state: n.state,
             bits,
-            synced_state: ConnState::None,
+            expires_hi: 0,
         };
+        c.set_expires_ms(n.expires_ms);
         // The keys are rebuilt from the entry: they must be the caller's.
         let reply = match (n.out_key, c.fwd()) {
             (Some(k), FwdMethod::Masq) => {
@@ -608,8 +614,10 @@ impl ConnTable {
         self.conns[i] = c;
         self.last_ms[i] = now;
         self.age_ms[i] = 0;
-        if let (Some(p), Some(s)) = (self.in_pkts.get_mut(i), self.synced_s.get_mut(i)) {
-            (*p, *s) = (0, 0);
+        if let (Some(p), Some(s), Some(st)) =
+            (self.in_pkts.get_mut(i), self.synced_s.get_mut(i), self.synced_state.get_mut(i))
+        {
+            (*p, *s, *st) = (0, 0, ConnState::None);
         }
         self.live += 1;
         self.link(id);
@@ -777,9 +785,8 @@ impl ConnTable {
     #[inline]
     pub fn set_expiry(&mut self, id: u32, expires_ms: u64) {
         let c = &mut self.conns[id as usize];
-        let s = ceil_s(expires_ms);
-        let earlier = s < c.expires_s;
-        c.expires_s = s;
+        let earlier = expires_ms.min(MAX_EXPIRY_MS) / TICK_MS < c.expires_ms() / TICK_MS;
+        c.set_expires_ms(expires_ms);
         if earlier && self.links[id as usize][0] != NIL {
             self.unlink(id);
             self.link(id);
@@ -834,6 +841,7 @@ impl ConnTable {
         if self.in_pkts.len() != n {
             self.in_pkts = vec![0; n];
             self.synced_s = vec![0; n];
+            self.synced_state = vec![ConnState::None; n];
         }
     }
 
@@ -858,14 +866,25 @@ impl ConnTable {
     }
 
     /// Record that connection `id` was synced in its current state at
-    /// second `s` of the wrapping clock.
+    /// second `s` of the wrapping clock (0: the state only, as a backup
+    /// records an entry a master sent).
     #[inline]
     pub fn mark_synced(&mut self, id: u32, s: u16) {
-        let c = &mut self.conns[id as usize];
-        c.synced_state = c.state;
-        if let Some(x) = self.synced_s.get_mut(id as usize) {
-            *x = s;
+        let state = self.conns[id as usize].state;
+        let i = id as usize;
+        if let (Some(x), Some(st)) = (self.synced_s.get_mut(i), self.synced_state.get_mut(i)) {
+            if s != 0 {
+                *x = s;
+            }
+            *st = state;
         }
+    }
+
+    /// The state connection `id` was last synced in (ip_vs_conn's
+    /// old_state; None without the master's bookkeeping).
+    #[inline]
+    pub fn synced_state(&self, id: u32) -> ConnState {
+        self.synced_state.get(id as usize).copied().unwrap_or(ConnState::None)
     }
 
     /// The template that placed connection `id`, if any.
@@ -930,13 +949,13 @@ impl ConnTable {
         self.set_expiry(id, now_ms);
     }
 
-    fn slot_for(&self, expires_s: u32, earliest_sec: u64) -> u64 {
-        let sec = (expires_s as u64).max(earliest_sec);
+    fn slot_for(&self, expires_ms: u64, earliest_sec: u64) -> u64 {
+        let sec = (expires_ms / TICK_MS).max(earliest_sec);
         sec.min(earliest_sec + WHEEL_SLOTS - 1)
     }
 
     fn link(&mut self, id: u32) {
-        let sec = self.slot_for(self.conns[id as usize].expires_s, self.cursor_sec + 1);
+        let sec = self.slot_for(self.conns[id as usize].expires_ms(), self.cursor_sec + 1);
         let head = self.conns.len() + (sec % WHEEL_SLOTS) as usize;
         let first = self.links[head][0];
         self.links[id as usize] = [first, head as u32];
@@ -979,7 +998,7 @@ impl ConnTable {
                     let keep = self.dests.get(c.dest).and_then(|(_, s)| s.runtime().spec.persistent).unwrap_or(1)
                         as u64
                         * 1000;
-                    self.conns[i].expires_s = ceil_s(now_ms + keep);
+                    self.conns[i].set_expires_ms(now_ms + keep);
                     self.link(id);
                 } else if c.expires_ms() <= now_ms {
                     on_expire(&c);
@@ -1014,6 +1033,7 @@ impl ConnTable {
             + self.ctl.capacity() * 4
             + self.in_pkts.capacity() * 4
             + self.synced_s.capacity() * 2
+            + self.synced_state.capacity()
             + self.index.bytes()
             + self.dests.bytes()
             + self.laddrs.bytes()
