@@ -88,7 +88,7 @@ const STATES: [ConnState; 12] = {
 /// What the model knows of one live entry.
 #[derive(Debug, Clone)]
 struct Entry {
-    /// Unique per insert, stored in the entry's `caddr` to recognise it in `expire`'s callback.
+    /// Unique per insert, stored in the entry's `daddr` to recognise it in `expire`'s callback.
     serial: u32,
     in_key: FlowKey,
     out_key: Option<FlowKey>,
@@ -185,18 +185,18 @@ impl Run {
             0..=2 => {
                 let in_key = flow_key(r.below(FLOW_KEYS));
                 let out = r.below(FLOW_KEYS + 1);
-                let out_key = Some(flow_key(out)).filter(|k| out < FLOW_KEYS && *k != in_key);
+                let has_reply = out < FLOW_KEYS && flow_key(out) != in_key;
                 let state = NEW_STATES[r.below(NEW_STATES.len())];
                 let (expires, dest, laddr) = (duration(r.byte()), r.below(2), r.byte() & 1 == 1);
                 // op 2: a connection placed by a template (any id: the table
                 // must ignore one that is not a live template).
                 let controller = (op % 13 == 2).then(|| r.below(CAPACITY) as u32);
-                self.insert(in_key, out_key, false, state, expires, dest, laddr, controller);
+                self.insert(in_key, has_reply, false, state, expires, dest, laddr, controller);
             }
             3 => {
                 let key = template_key(r.below(TEMPLATE_KEYS));
                 let (expires, dest) = (duration(r.byte()), r.below(2));
-                self.insert(key, None, true, ConnState::None, expires, dest, false, None);
+                self.insert(key, false, true, ConnState::None, expires, dest, false, None);
             }
             4 => {
                 let placing: Vec<u32> = self.live.values().filter_map(|e| e.controller).collect();
@@ -231,6 +231,7 @@ impl Run {
                 let Some(id) = self.pick(r, |_| true) else { return };
                 let expires = self.now + duration(r.byte());
                 self.trace.push(format!("expires {id} +{}", expires - self.now));
+                let expires = whole_s(expires);
                 self.t.set_expiry(id, expires);
                 let e = self.live.get_mut(&id).expect("picked");
                 e.shortened |= expires < e.expires_ms;
@@ -253,12 +254,12 @@ impl Run {
                     self.t.invalidate_template(id, self.now);
                     let e = self.live.get_mut(&id).expect("picked");
                     e.invalidated = true;
-                    e.shortened |= self.now < e.expires_ms;
-                    e.expires_ms = self.now;
+                    e.shortened |= whole_s(self.now) < e.expires_ms;
+                    e.expires_ms = whole_s(self.now);
                 } else {
                     let d = r.below(2);
                     self.trace.push(format!("rebind_template {id} dest{d}"));
-                    self.t.rebind_template(id, self.dests[d].clone());
+                    self.t.rebind_template(id, &self.dests[d]);
                     self.live.get_mut(&id).expect("picked").dest = d;
                 }
             }
@@ -308,7 +309,7 @@ impl Run {
     fn insert(
         &mut self,
         in_key: FlowKey,
-        out_key: Option<FlowKey>,
+        has_reply: bool,
         template: bool,
         state: ConnState,
         expires_in: u64,
@@ -318,7 +319,16 @@ impl Run {
     ) {
         self.serial += 1;
         let serial = self.serial;
-        let expires_ms = self.now + expires_in;
+        let expires_ms = whole_s(self.now + expires_in);
+        // The table rebuilds keys from the entry: the reply key is the
+        // real server's (the serial, unique) to the client.
+        let out_key = has_reply.then_some(FlowKey {
+            saddr: serial,
+            daddr: in_key.saddr,
+            sport: 80,
+            dport: in_key.sport,
+            proto: in_key.proto,
+        });
         self.trace.push(format!(
             "insert#{serial} {}{}{} {state:?} +{expires_in}ms{}",
             if template { "template " } else { "" },
@@ -338,17 +348,17 @@ impl Run {
                 proto: in_key.proto & !TEMPLATE_PROTO,
                 state,
                 fwd: if out_key.is_some() { FwdMethod::Masq } else { FwdMethod::Route },
-                caddr: serial,
+                caddr: in_key.saddr,
                 cport: in_key.sport,
                 vaddr: VIP,
                 vport: 80,
-                daddr: 0xc612_010b,
+                daddr: serial,
                 dport: 80,
                 laddr: 0,
                 lport: 0,
-                dest: self.dests[dest].clone(),
-                svc: self.svc.clone(),
-                laddr_ref: laddr.then(|| self.laddr.clone()),
+                dest: &self.dests[dest],
+                svc: &self.svc,
+                laddr_ref: laddr.then_some(&self.laddr),
                 expires_ms,
                 in_key,
                 out_key,
@@ -400,7 +410,7 @@ impl Run {
     }
 
     fn removed_from_table(&self, id: u32) -> bool {
-        self.t.get(id).dest.is_none()
+        self.t.dest_of(id).is_none()
     }
 
     fn expire(&mut self, advance: u64) {
@@ -411,7 +421,7 @@ impl Run {
         // of those may expire in the same turn, after the template was re-armed).
         let placing: Vec<u32> = self.live.keys().copied().filter(|&id| self.controlled(id) > 0).collect();
         let mut seen: Vec<(u32, u64)> = Vec::new();
-        let n = self.t.expire(now, |c| seen.push((c.caddr, c.expires_ms)));
+        let n = self.t.expire(now, |c| seen.push((c.daddr, c.expires_ms())));
         self.cursor_sec = self.cursor_sec.max(now / 1000);
         if n != seen.len() {
             self.fail(format!("expire returned {n} but called back {} times", seen.len()));
@@ -440,13 +450,13 @@ impl Run {
                 self.fail(format!("#{} removed by expire without its callback", self.live[&id].serial));
             }
             // A template kept for the connections it placed is re-armed.
-            let got = self.t.get(id).expires_ms;
+            let got = self.t.get(id).expires_ms();
             let e = self.live.get_mut(&id).expect("live");
             if got != e.expires_ms
                 && e.template
                 && placing.contains(&id)
                 && e.expires_ms <= now
-                && got == now + PERSISTENT_S as u64 * 1000
+                && got == whole_s(now + PERSISTENT_S as u64 * 1000)
             {
                 e.expires_ms = got;
                 e.shortened = false;
@@ -568,20 +578,30 @@ impl Run {
             }
         }
         for (&id, e) in &self.live {
+            // Reply keys are outside the pool: each is looked up here.
+            if let Some(k) = e.out_key {
+                if t.lookup(&k) != Some((id, Side::Out)) {
+                    self.fail(format!("lookup of #{}'s reply key {k:?}: got {:?}", e.serial, t.lookup(&k)));
+                }
+            }
             let c = t.get(id);
-            let same_dest = c.dest.as_ref().is_some_and(|d| Arc::ptr_eq(d, &self.dests[e.dest]));
+            let same_dest = t.dest_of(id).is_some_and(|d| Arc::ptr_eq(d, &self.dests[e.dest]));
             if !same_dest
-                || c.svc.is_none()
-                || c.caddr != e.serial
-                || c.template != e.template
+                || t.svc_of(id).is_none()
+                || c.daddr != e.serial
+                || c.template() != e.template
                 || c.state != e.state
-                || c.active != e.active
-                || c.expires_ms != e.expires_ms
-                || c.laddr_ref.is_some() != e.laddr
+                || c.active() != e.active
+                || c.expires_ms() != e.expires_ms
+                || t.holds_laddr(id) != e.laddr
             {
                 self.fail(format!(
-                    "entry {id} differs: model {e:?}; table state {:?} active {} expires {} template {} caddr {}",
-                    c.state, c.active, c.expires_ms, c.template, c.caddr
+                    "entry {id} differs: model {e:?}; table state {:?} active {} expires {} template {} daddr {}",
+                    c.state,
+                    c.active(),
+                    c.expires_ms(),
+                    c.template(),
+                    c.daddr
                 ));
             }
         }
@@ -607,6 +627,11 @@ impl Run {
             self.fail(format!("views list {} entries, expected {}", t.views(self.now).len(), self.live.len()));
         }
     }
+}
+
+/// The table keeps expiry to the millisecond (40 bits): unchanged.
+fn whole_s(ms: u64) -> u64 {
+    ms
 }
 
 fn key_name(k: &FlowKey) -> String {

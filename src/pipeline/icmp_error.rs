@@ -94,9 +94,10 @@ impl Director {
             }
         }
         let c = self.conns.get(id);
-        let (fwd, caddr, cport, vaddr, vport, daddr, dport, laddr, lport) =
-            (c.fwd, c.caddr, c.cport, c.vaddr, c.vport, c.daddr, c.dport, c.laddr, c.lport);
-        if let Some(s) = &c.svc {
+        let (fwd, caddr, cport, vaddr, vport, daddr, dport, lport) =
+            (c.fwd(), c.caddr, c.cport, c.vaddr, c.vport, c.daddr, c.dport, c.lport);
+        let laddr = self.conns.laddr_of(id);
+        if let Some(s) = self.conns.svc_of(id) {
             match side {
                 Side::In => s.stats.inbound(self.worker, ip_len),
                 Side::Out => s.stats.outbound(self.worker, ip_len),

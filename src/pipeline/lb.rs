@@ -72,8 +72,7 @@ impl Director {
                 }
             }
             Some((id, side))
-                if self.sysctl.expire_nodest_conn()
-                    && self.conns.get(id).dest.as_ref().is_some_and(|d| !d.is_available()) =>
+                if self.sysctl.expire_nodest_conn() && self.conns.dest_of(id).is_some_and(|d| !d.is_available()) =>
             {
                 // expire_nodest_conn: the real server is gone; forget the
                 // entry and go on as for a packet without one (ip_vs_in): a
@@ -99,7 +98,7 @@ impl Director {
         // State, expiry and counters: per packet, only stores into the entry.
         let (fwd, proto) = {
             let c = self.conns.get(id);
-            (c.fwd, c.proto)
+            (c.fwd(), c.proto)
         };
         if proto == IPPROTO_TCP {
             let dir = match (side, fwd) {
@@ -116,9 +115,8 @@ impl Director {
         if side == Side::In {
             self.sync_after_packet(now_ms, id, tx);
         }
-        let c = self.conns.get(id);
         let w = self.worker;
-        if let (Some(d), Some(s)) = (&c.dest, &c.svc) {
+        if let Some((d, s)) = self.conns.dest_and_svc_of(id) {
             if side == Side::In {
                 d.stats.inbound(w, flow.ip_len);
                 s.stats.inbound(w, flow.ip_len);
@@ -174,7 +172,7 @@ impl Director {
     /// through the template and keeps their server, as IPVS's reuse does.
     fn reusable(&self, id: u32) -> bool {
         let c = self.conns.get(id);
-        if let Some(d) = &c.dest {
+        if let Some(d) = self.conns.dest_of(id) {
             if !d.is_available() || (self.sysctl.expire_nodest_conn() && d.weight() == 0) {
                 return true;
             }
@@ -183,7 +181,7 @@ impl Director {
         if mode == 0 {
             return false;
         }
-        let no_output = matches!(c.fwd, FwdMethod::Route | FwdMethod::Tunnel);
+        let no_output = matches!(c.fwd(), FwdMethod::Route | FwdMethod::Tunnel);
         matches!(c.state, ConnState::TimeWait | ConnState::Close)
             || (mode & 2 != 0 && no_output && c.state == ConnState::FinWait)
     }
@@ -257,9 +255,9 @@ impl Director {
             dport,
             laddr,
             lport,
-            dest: dest.clone(),
-            svc: svc.clone(),
-            laddr_ref,
+            dest: &dest,
+            svc: &svc,
+            laddr_ref: laddr_ref.as_ref(),
             expires_ms: now_ms + self.timeouts.for_state(state) as u64,
             in_key: k,
             out_key,
@@ -303,7 +301,7 @@ impl Director {
             FlowKey { saddr: k.saddr & mask, daddr: vaddr, sport: 0, dport: vport, proto: proto | TEMPLATE_PROTO };
         let timeout = secs as u64 * 1000;
         if let Some((tid, _)) = self.conns.lookup(&tkey) {
-            match self.conns.get(tid).dest.clone() {
+            match self.conns.dest_of(tid).cloned() {
                 // expire_quiescent_template (ip_vs_check_template): a server
                 // set to weight 0 takes no new clients, and with the sysctl
                 // not its pinned ones either: they are scheduled afresh.
@@ -318,7 +316,7 @@ impl Director {
                 // the server from its trash, so the client keeps it.
                 Some(d) => match rt.dests.iter().find(|x| x.addr == d.addr && x.port == d.port) {
                     Some(revived) => {
-                        self.conns.rebind_template(tid, revived.clone());
+                        self.conns.rebind_template(tid, revived);
                         self.conns.set_expiry(tid, now_ms + timeout);
                         return Ok((revived.clone(), Some(tid)));
                     }
@@ -340,8 +338,8 @@ impl Director {
             dport: dest.port,
             laddr: 0,
             lport: 0,
-            dest: dest.clone(),
-            svc: svc.clone(),
+            dest: &dest,
+            svc,
             laddr_ref: None,
             expires_ms: now_ms + timeout,
             in_key: tkey,
@@ -428,7 +426,8 @@ impl Director {
     /// quotes the packet as its sender sent it.
     pub(super) fn to_real_server(&mut self, now_ms: u64, id: u32, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
         let c = self.conns.get(id);
-        let (fwd, proto, daddr, dport, laddr, lport) = (c.fwd, c.proto, c.daddr, c.dport, c.laddr, c.lport);
+        let (fwd, proto, daddr, dport, lport) = (c.fwd(), c.proto, c.daddr, c.dport, c.lport);
+        let laddr = self.conns.laddr_of(id);
         let Some(nh) = self.routes.lookup(daddr) else {
             return Verdict::Drop(Reason::NoRoute);
         };
@@ -477,7 +476,7 @@ impl Director {
     /// Real server to client (NAT and FULLNAT replies).
     pub(super) fn to_client(&mut self, now_ms: u64, id: u32, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
         let c = self.conns.get(id);
-        let (fwd, proto, caddr, cport, vaddr, vport) = (c.fwd, c.proto, c.caddr, c.cport, c.vaddr, c.vport);
+        let (fwd, proto, caddr, cport, vaddr, vport) = (c.fwd(), c.proto, c.caddr, c.cport, c.vaddr, c.vport);
         let Some(nh) = self.routes.lookup(caddr) else {
             return Verdict::Drop(Reason::NoRoute);
         };

@@ -119,6 +119,9 @@ impl Director {
         let old = std::mem::replace(&mut self.sync.settings, s.clone());
         if old.master != s.master {
             self.sync.encoder = s.master.as_ref().map(|m| Encoder::new(m.syncid, m.maxlen));
+            if self.sync.encoder.is_some() {
+                self.conns.keep_sync_bookkeeping();
+            }
             self.sync.pending_since_ms = None;
             self.sync.dump_cursor = None;
         }
@@ -148,11 +151,12 @@ impl Director {
         }
         let pkts = self.conns.count_in_packet(id);
         let c = self.conns.get(id);
-        let since = (c.synced_s != 0).then(|| u32::from(clock_s(now_ms).wrapping_sub(c.synced_s)) * 1000);
+        let synced_s = self.conns.synced_s(id);
+        let since = (synced_s != 0).then(|| u32::from(clock_s(now_ms).wrapping_sub(synced_s)) * 1000);
         let due = self.sync.settings.policy.due(
             c.proto,
             c.state,
-            c.synced_state,
+            self.conns.synced_state(id),
             pkts,
             since,
             self.timeouts.for_state(c.state),
@@ -167,11 +171,7 @@ impl Director {
     }
 
     fn sync_conn(&mut self, now_ms: u64, id: u32, tx: &mut impl Transmit) {
-        {
-            let c = self.conns.get_mut(id);
-            c.synced_state = c.state;
-            c.synced_s = clock_s(now_ms).max(1);
-        }
+        self.conns.mark_synced(id, clock_s(now_ms).max(1));
         let entry = self.sync_entry(id);
         let closed = match self.sync.encoder.as_mut() {
             Some(enc) => enc.push(&entry),
@@ -188,17 +188,18 @@ impl Director {
     /// Connection `id` as a sync entry.
     fn sync_entry(&self, id: u32) -> SyncConn {
         let c = self.conns.get(id);
-        let fwmark = match c.svc.as_ref().map(|s| s.key) {
+        let svc = self.conns.svc_of(id);
+        let fwmark = match svc.map(|s| s.key) {
             Some(ServiceKey::Fwmark(m)) => m,
             _ => 0,
         };
-        let (proto, timeout_ms) = if c.template {
-            let secs = c.svc.as_ref().and_then(|s| s.runtime().spec.persistent).unwrap_or(0);
+        let (proto, timeout_ms) = if c.template() {
+            let secs = svc.and_then(|s| s.runtime().spec.persistent).unwrap_or(0);
             (self.conns.in_key_of(id).proto & !TEMPLATE_PROTO, secs.saturating_mul(1000))
         } else {
             (c.proto, self.timeouts.for_state(c.state))
         };
-        let fullnat = c.fwd == FwdMethod::FullNat && !c.template;
+        let fullnat = c.fwd() == FwdMethod::FullNat && !c.template();
         SyncConn {
             proto,
             caddr: Ipv4Addr::from(c.caddr),
@@ -207,13 +208,13 @@ impl Director {
             vport: c.vport,
             daddr: Ipv4Addr::from(c.daddr),
             dport: c.dport,
-            fwd: c.fwd,
-            laddr: Ipv4Addr::from(if fullnat { c.laddr } else { 0 }),
+            fwd: c.fwd(),
+            laddr: Ipv4Addr::from(if fullnat { self.conns.laddr_of(id) } else { 0 }),
             lport: if fullnat { c.lport } else { 0 },
-            state: if c.template { ConnState::None } else { c.state },
-            inactive: !c.active,
+            state: if c.template() { ConnState::None } else { c.state },
+            inactive: !c.active(),
             timeout_s: timeout_ms / 1000,
-            template: c.template,
+            template: c.template(),
             fwmark,
             seq: None,
             pe: None,
@@ -442,8 +443,11 @@ impl Director {
         let expires_ms = now_ms + timeout_ms as u64;
         if let Some((id, Side::In)) = self.conns.lookup(&in_key) {
             let c = self.conns.get(id);
-            let same =
-                c.daddr == daddr && c.dport == sc.dport && c.fwd == sc.fwd && c.laddr == laddr && c.lport == lport;
+            let same = c.daddr == daddr
+                && c.dport == sc.dport
+                && c.fwd() == sc.fwd
+                && self.conns.laddr_of(id) == laddr
+                && c.lport == lport;
             if same {
                 if !sc.template {
                     self.conns.set_state(id, sc.state);
@@ -477,9 +481,9 @@ impl Director {
             dport: sc.dport,
             laddr,
             lport,
-            dest,
-            svc,
-            laddr_ref,
+            dest: &dest,
+            svc: &svc,
+            laddr_ref: laddr_ref.as_ref(),
             expires_ms,
             in_key,
             out_key,
@@ -492,8 +496,7 @@ impl Director {
                     self.conns.set_state(id, sc.state);
                 }
                 self.conns.confirm_synced(id);
-                let c = self.conns.get_mut(id);
-                c.synced_state = c.state;
+                self.conns.mark_synced(id, 0);
                 Ok(true)
             }
             Err(InsertError::Full) => Err(Reason::SyncTableFull),

@@ -1,0 +1,1547 @@
+//! The connection table of one poll loop.
+//!
+//! An entry ([`Conn`]) is 32 bytes: addresses, ports, expiry (40-bit ms),
+//! state and packed flags, and small indexes naming its real server (with
+//! its service) and FULLNAT local address in the table's [`refs`], so a new
+//! connection clones no `Arc`. What only some paths need lives in separate
+//! arrays indexed by the entry's id: the expiry wheel's links, the latest
+//! packet's time and the entry's age, the template link, the sync daemon's
+//! bookkeeping (only while a master daemon runs).
+//! The [`index`] maps each direction's 5-tuple to its entry (both directions
+//! of a NAT or FULLNAT connection are found; DR and TUN have only the
+//! inbound one); keys are rebuilt from the entry, not stored twice.
+//!
+//! Expiry uses a timing wheel with lazy rescheduling: a packet only stores a
+//! new expiry time in its entry; the wheel moves an entry when its old slot
+//! comes due. Nothing here allocates after construction, but for the first
+//! connection to a real server or local address no live entry uses yet.
+//!
+//! When the table is full, a newcomer takes the place of an entry that is
+//! unconfirmed (never saw two-way traffic spread over time) or idle, the least
+//! recently used of a small random sample ([`ConnTable::evict_for_newcomer`]);
+//! entries with recent two-way traffic are never taken.
+
+mod index;
+mod refs;
+
+use super::dest::Dest;
+use super::laddr::Laddr;
+use super::service::Service;
+use super::state::ConnState;
+use crate::api::{ConnView, FwdMethod};
+use index::Index;
+use refs::{ptr_of, Refs, NO_REF};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+const NIL: u32 = u32::MAX;
+/// Index values with this bit set name the reply (outbound) direction.
+const OUT_BIT: u32 = 1 << 31;
+const WHEEL_SLOTS: u64 = 1024;
+const TICK_MS: u64 = 1000;
+/// Set in a template key's protocol byte so no flow key can equal it.
+pub const TEMPLATE_PROTO: u8 = 0x80;
+/// A client packet this long after the first one (with a reply seen in
+/// between, for NAT and FULLNAT) confirms a connection. A spoofed source
+/// sends its SYN and whatever follows at once and never hears the reply, so a
+/// handshake's worth of packets proves nothing; a client still talking after
+/// two seconds has a conversation (conntrack's UDP "stream" rule, 2 s).
+pub const CONFIRM_AFTER_MS: u32 = 2_000;
+/// A confirmed entry with no packet for this long may make room for a
+/// newcomer when the table is full (after every unconfirmed one in the
+/// sample). Shorter would cut live but briefly quiet sessions; longer would
+/// let a flood that keeps its entries alive by a packet a while hold the
+/// table that much longer after it stops.
+pub const IDLE_EVICTABLE_MS: u32 = 10_000;
+/// Slab slots looked at per round, and rounds at most, when choosing whom to
+/// evict: Katran's per-CPU LRU without the list (a sample of 8 finds an
+/// unconfirmed entry with probability 1 - (1 - f)^8 when a fraction f of the
+/// table is unconfirmed: 0.9 at f = 0.25).
+const EVICT_SAMPLE: usize = 8;
+const EVICT_ROUNDS: usize = 4;
+
+/// `Conn::bits`: the forwarding method in the low two bits, then flags.
+const FWD_MASK: u8 = 0b11;
+/// A persistence template (IPVS's IP_VS_CONN_F_TEMPLATE).
+const TEMPLATE: u8 = 1 << 2;
+/// Counted in the dest's ActiveConn (else InActConn).
+const ACTIVE: u8 = 1 << 3;
+const IN_USE: u8 = 1 << 4;
+const SEEN_REPLY: u8 = 1 << 5;
+const CONFIRMED: u8 = 1 << 6;
+/// Has a reply key (NAT and FULLNAT connections, not templates).
+const HAS_REPLY: u8 = 1 << 7;
+
+/// A direction of a flow as seen on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub saddr: u32,
+    pub daddr: u32,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+}
+
+impl FlowKey {
+    /// The key as two words (addresses; ports and protocol): what is hashed
+    /// and what entries are compared with.
+    #[inline(always)]
+    pub fn words(&self) -> (u64, u64) {
+        (addr_word(self.saddr, self.daddr), port_word(self.sport, self.dport, self.proto))
+    }
+}
+
+#[inline(always)]
+fn addr_word(s: u32, d: u32) -> u64 {
+    s as u64 | (d as u64) << 32
+}
+
+#[inline(always)]
+fn port_word(s: u16, d: u16, proto: u8) -> u64 {
+    s as u64 | (d as u64) << 16 | (proto as u64) << 32
+}
+
+/// Which of a connection's keys a packet matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Client to director (the original direction).
+    In,
+    /// Real server to director (NAT and FULLNAT replies).
+    Out,
+}
+
+fn fwd_bits(f: FwdMethod) -> u8 {
+    match f {
+        FwdMethod::Masq => 0,
+        FwdMethod::Route => 1,
+        FwdMethod::Tunnel => 2,
+        FwdMethod::FullNat => FULLNAT_BITS,
+    }
+}
+
+/// One connection (or persistence template): 32 bytes, half a cache line.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct Conn {
+    pub caddr: u32,
+    pub vaddr: u32,
+    pub daddr: u32,
+    pub cport: u16,
+    pub vport: u16,
+    pub dport: u16,
+    /// FULLNAT's local port (the source port the real server sees).
+    pub lport: u16,
+    /// The expiry time on the millisecond clock, 40 bits (35 years): the
+    /// low 32 here, the high 8 in `expires_hi`.
+    expires_lo: u32,
+    /// The table's [`refs`] slot of the real server and its service.
+    dest: u16,
+    /// The table's [`refs`] slot of the FULLNAT local address.
+    laddr: u16,
+    pub proto: u8,
+    pub state: ConnState,
+    bits: u8,
+    expires_hi: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<Conn>() == 32);
+
+const FREE_CONN: Conn = Conn {
+    caddr: 0,
+    vaddr: 0,
+    daddr: 0,
+    cport: 0,
+    vport: 0,
+    dport: 0,
+    lport: 0,
+    expires_lo: 0,
+    dest: NO_REF,
+    laddr: NO_REF,
+    proto: 0,
+    state: ConnState::None,
+    bits: 0,
+    expires_hi: 0,
+};
+
+impl Conn {
+    #[inline]
+    pub fn fwd(&self) -> FwdMethod {
+        match self.bits & FWD_MASK {
+            0 => FwdMethod::Masq,
+            1 => FwdMethod::Route,
+            2 => FwdMethod::Tunnel,
+            _ => FwdMethod::FullNat,
+        }
+    }
+
+    /// A persistence template: it pins a client (or its netmask) to a real
+    /// server, not a flow.
+    #[inline]
+    pub fn template(&self) -> bool {
+        self.bits & TEMPLATE != 0
+    }
+
+    /// Counted in the dest's ActiveConn (else InActConn).
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.bits & ACTIVE != 0
+    }
+
+    #[inline]
+    fn in_use(&self) -> bool {
+        self.bits & IN_USE != 0
+    }
+
+    #[inline]
+    pub fn expires_ms(&self) -> u64 {
+        (self.expires_hi as u64) << 32 | self.expires_lo as u64
+    }
+
+    #[inline]
+    fn set_expires_ms(&mut self, ms: u64) {
+        let ms = ms.min(MAX_EXPIRY_MS);
+        (self.expires_lo, self.expires_hi) = (ms as u32, (ms >> 32) as u8);
+    }
+
+    /// Saw two-way traffic spread over time (see [`ConnTable::touch`]); a
+    /// template is confirmed once a connection it placed is.
+    #[inline]
+    pub fn confirmed(&self) -> bool {
+        self.bits & CONFIRMED != 0
+    }
+
+    /// The key the client's packets arrive with (a template's lookup key).
+    #[inline]
+    fn in_key(&self) -> FlowKey {
+        if self.template() {
+            FlowKey {
+                saddr: self.caddr,
+                daddr: self.vaddr,
+                sport: 0,
+                dport: self.vport,
+                proto: self.proto | TEMPLATE_PROTO,
+            }
+        } else {
+            FlowKey { saddr: self.caddr, daddr: self.vaddr, sport: self.cport, dport: self.vport, proto: self.proto }
+        }
+    }
+
+    /// Is this connection still carrying a conversation? A TCP connection
+    /// stops being one when it closes (or never got past the handshake), even
+    /// if it was confirmed.
+    fn live_conversation(&self) -> bool {
+        self.confirmed()
+            && (self.proto != crate::wire::ip_protocol::IPPROTO_TCP
+                || matches!(
+                    self.state,
+                    ConnState::Established | ConnState::FinWait | ConnState::CloseWait | ConnState::LastAck
+                ))
+    }
+}
+
+/// Does the entry an index value names hold `k` (as [`FlowKey::words`])
+/// in that direction? Two word compares, without building the entry's key.
+#[inline(always)]
+fn holds_key(conns: &[Conn], laddrs: &Refs<LaddrRef>, v: u32, w: (u64, u64)) -> bool {
+    let Some(c) = conns.get((v & !OUT_BIT) as usize) else { return false };
+    if v & OUT_BIT == 0 {
+        // A template's key: no client port, the protocol marked.
+        let (cport, proto) = if c.bits & TEMPLATE == 0 { (c.cport, c.proto) } else { (0, c.proto | TEMPLATE_PROTO) };
+        addr_word(c.caddr, c.vaddr) == w.0 && port_word(cport, c.vport, proto) == w.1
+    } else {
+        // NAT replies come to the client's address and port, FULLNAT's to
+        // the local ones.
+        let (daddr, dport) = if c.bits & FWD_MASK != FULLNAT_BITS {
+            (c.caddr, c.cport)
+        } else {
+            (laddrs.get(c.laddr).map_or(0, |l| l.0), c.lport)
+        };
+        addr_word(c.daddr, daddr) == w.0 && port_word(c.dport, dport, c.proto) == w.1
+    }
+}
+
+const FULLNAT_BITS: u8 = 3;
+
+/// The latest expiry an entry holds (40 bits of milliseconds).
+const MAX_EXPIRY_MS: u64 = (1 << 40) - 1;
+
+/// Which kind of entry made room for a newcomer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eviction {
+    /// Never confirmed by two-way traffic, or finished.
+    Unconfirmed,
+    /// Confirmed, but quiet for at least [`IDLE_EVICTABLE_MS`].
+    Idle,
+}
+
+/// What a caller supplies for a new connection. References, not `Arc`s:
+/// the table clones one only for a referent none of its entries uses yet.
+pub struct NewConn<'a> {
+    pub proto: u8,
+    pub state: ConnState,
+    pub fwd: FwdMethod,
+    pub caddr: u32,
+    pub cport: u16,
+    pub vaddr: u32,
+    pub vport: u16,
+    pub daddr: u32,
+    pub dport: u16,
+    pub laddr: u32,
+    pub lport: u16,
+    pub dest: &'a Arc<Dest>,
+    pub svc: &'a Arc<Service>,
+    pub laddr_ref: Option<&'a Arc<Laddr>>,
+    pub expires_ms: u64,
+    pub in_key: FlowKey,
+    pub out_key: Option<FlowKey>,
+    /// This entry is a persistence template.
+    pub template: bool,
+    /// The template that placed this connection (see [`ConnTable::insert`]).
+    pub controller: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertError {
+    /// The table holds its configured maximum.
+    Full,
+    /// Another connection already owns one of the keys.
+    Collision,
+}
+
+/// A real server with the service it was scheduled by.
+type DestRef = (Arc<Dest>, Arc<Service>);
+/// A FULLNAT local address, and its counters when it is configured here.
+type LaddrRef = (u32, Option<Arc<Laddr>>);
+
+pub struct ConnTable {
+    conns: Vec<Conn>,
+    /// Per entry: the wheel's circular list links `[next, prev]`, then one
+    /// sentinel head per wheel slot (ids `capacity + slot`). A free entry's
+    /// `next` threads the free list.
+    links: Vec<[u32; 2]>,
+    /// Per entry: low 32 bits of the millisecond clock at the latest packet
+    /// (differences wrap correctly for 24 days; the table's timeouts are far
+    /// shorter).
+    last_ms: Vec<u32>,
+    /// Per entry, until it is confirmed: milliseconds from its first packet
+    /// to its latest, saturating (only compared with [`CONFIRM_AFTER_MS`]).
+    age_ms: Vec<u16>,
+    /// Per entry: a connection's controlling template (NIL: none); a
+    /// template's count of live connections it placed (it outlives them).
+    ctl: Vec<u32>,
+    /// Per entry, for the sync daemon's master (ip_vs_conn's in_pkts and
+    /// sync_endtime): client packets seen, and when the entry was last
+    /// synced (the clock in seconds, wrapping at 2^16 s, 18 hours: the
+    /// refresh period is bounded below that; 0: never). Empty until a master
+    /// daemon runs ([`ConnTable::keep_sync_bookkeeping`]): a director that
+    /// syncs nothing does not pay for them.
+    in_pkts: Vec<u32>,
+    synced_s: Vec<u16>,
+    synced_state: Vec<ConnState>,
+    free_head: u32,
+    index: Index,
+    dests: Refs<DestRef>,
+    laddrs: Refs<LaddrRef>,
+    /// Last second whose wheel slot was processed.
+    cursor_sec: u64,
+    live: usize,
+}
+
+impl ConnTable {
+    pub fn new(capacity: usize, now_ms: u64) -> Self {
+        let capacity = capacity.clamp(1, (OUT_BIT - 1 - WHEEL_SLOTS as u32) as usize);
+        let mut links = vec![[NIL, NIL]; capacity + WHEEL_SLOTS as usize];
+        for (id, l) in links.iter_mut().enumerate().take(capacity) {
+            l[0] = if id + 1 < capacity { id as u32 + 1 } else { NIL };
+        }
+        for s in 0..WHEEL_SLOTS as usize {
+            let head = (capacity + s) as u32;
+            links[capacity + s] = [head, head];
+        }
+        ConnTable {
+            conns: vec![FREE_CONN; capacity],
+            links,
+            last_ms: vec![0; capacity],
+            age_ms: vec![0; capacity],
+            ctl: vec![NIL; capacity],
+            in_pkts: Vec::new(),
+            synced_s: Vec::new(),
+            synced_state: Vec::new(),
+            free_head: 0,
+            // Two keys per connection at most (NAT, FULLNAT).
+            index: Index::new(capacity * 2),
+            dests: Refs::new(),
+            laddrs: Refs::new(),
+            cursor_sec: now_ms / TICK_MS,
+            live: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+    pub fn capacity(&self) -> usize {
+        self.conns.len()
+    }
+    pub fn is_full(&self) -> bool {
+        self.free_head == NIL
+    }
+
+    /// The hash of a key: computed once per packet, for the lookup and then
+    /// the insert of a new connection ([`ConnTable::insert_hashed`]).
+    #[inline]
+    pub fn hash(&self, key: &FlowKey) -> u64 {
+        self.index.hash(key)
+    }
+
+    #[inline(always)]
+    pub fn lookup(&self, key: &FlowKey) -> Option<(u32, Side)> {
+        self.lookup_hashed(key, self.index.hash(key))
+    }
+
+    #[inline(always)]
+    pub fn lookup_hashed(&self, key: &FlowKey, h: u64) -> Option<(u32, Side)> {
+        let w = key.words();
+        self.index.find(h, |v| holds_key(&self.conns, &self.laddrs, v, w)).map(|v| {
+            if v & OUT_BIT != 0 {
+                (v & !OUT_BIT, Side::Out)
+            } else {
+                (v, Side::In)
+            }
+        })
+    }
+
+    /// Does the entry an index value names hold `k` in that direction?
+    /// Field by field, without building the entry's key.
+
+    /// The key an index value stands for (None: a stale value; never).
+    #[inline]
+    fn key_of(&self, v: u32) -> Option<FlowKey> {
+        let c = self.conns.get((v & !OUT_BIT) as usize)?;
+        if v & OUT_BIT == 0 {
+            Some(c.in_key())
+        } else {
+            self.reply_key(c)
+        }
+    }
+
+    /// The key replies from the real server arrive with (NAT, FULLNAT).
+    #[inline]
+    fn reply_key(&self, c: &Conn) -> Option<FlowKey> {
+        if c.bits & HAS_REPLY == 0 {
+            return None;
+        }
+        let (daddr, dport) = match c.fwd() {
+            FwdMethod::FullNat => (self.laddr_addr(c), c.lport),
+            _ => (c.caddr, c.cport),
+        };
+        Some(FlowKey { saddr: c.daddr, daddr, sport: c.dport, dport, proto: c.proto })
+    }
+
+    #[inline]
+    fn laddr_addr(&self, c: &Conn) -> u32 {
+        self.laddrs.get(c.laddr).map_or(0, |l| l.0)
+    }
+
+    #[inline]
+    pub fn get(&self, id: u32) -> &Conn {
+        &self.conns[id as usize]
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, id: u32) -> &mut Conn {
+        &mut self.conns[id as usize]
+    }
+
+    /// The real server connection `id` was scheduled to.
+    #[inline]
+    pub fn dest_of(&self, id: u32) -> Option<&Arc<Dest>> {
+        self.dests.get(self.conns[id as usize].dest).map(|r| &r.0)
+    }
+
+    /// The real server and the service of connection `id`, in one look.
+    #[inline]
+    pub fn dest_and_svc_of(&self, id: u32) -> Option<(&Arc<Dest>, &Arc<Service>)> {
+        self.dests.get(self.conns[id as usize].dest).map(|r| (&r.0, &r.1))
+    }
+
+    /// The service that scheduled connection `id`.
+    #[inline]
+    pub fn svc_of(&self, id: u32) -> Option<&Arc<Service>> {
+        self.dests.get(self.conns[id as usize].dest).map(|r| &r.1)
+    }
+
+    /// FULLNAT's local address of connection `id` (0: none).
+    #[inline]
+    pub fn laddr_of(&self, id: u32) -> u32 {
+        self.laddr_addr(&self.conns[id as usize])
+    }
+
+    /// Does connection `id` hold a port of a configured local address?
+    pub fn holds_laddr(&self, id: u32) -> bool {
+        self.laddrs.get(self.conns[id as usize].laddr).is_some_and(|l| l.1.is_some())
+    }
+
+    /// Is a reply key free? (FULLNAT asks before choosing a local port.)
+    #[inline]
+    pub fn key_free(&self, key: &FlowKey) -> bool {
+        self.lookup(key).is_none()
+    }
+
+    pub fn insert(&mut self, n: NewConn, now_ms: u64) -> Result<u32, InsertError> {
+        let h = self.index.hash(&n.in_key);
+        self.insert_hashed(n, h, now_ms)
+    }
+
+    /// [`ConnTable::insert`] with the in-key's hash already computed (by the
+    /// lookup that found no entry).
+    pub fn insert_hashed(&mut self, n: NewConn, in_hash: u64, now_ms: u64) -> Result<u32, InsertError> {
+        let bits = fwd_bits(n.fwd)
+            | IN_USE
+            | if n.template { TEMPLATE } else { 0 }
+            | if n.out_key.is_some() { HAS_REPLY } else { 0 };
+        let mut c = Conn {
+            caddr: n.caddr,
+            vaddr: n.vaddr,
+            daddr: n.daddr,
+            cport: n.cport,
+            vport: n.vport,
+            dport: n.dport,
+            lport: n.lport,
+            expires_lo: 0,
+            dest: NO_REF,
+            laddr: NO_REF,
+            proto: n.proto,
+            state: n.state,
+            bits,
+            expires_hi: 0,
+        };
+        c.set_expires_ms(n.expires_ms);
+        // The keys are rebuilt from the entry: they must be the caller's.
+        let reply = match (n.out_key, c.fwd()) {
+            (Some(k), FwdMethod::Masq) => {
+                k.saddr == c.daddr
+                    && k.daddr == c.caddr
+                    && k.sport == c.dport
+                    && k.dport == c.cport
+                    && k.proto == c.proto
+            }
+            (Some(k), FwdMethod::FullNat) => {
+                k.saddr == c.daddr
+                    && k.daddr == n.laddr
+                    && k.sport == c.dport
+                    && k.dport == c.lport
+                    && k.proto == c.proto
+            }
+            (Some(_), _) => false,
+            (None, _) => true,
+        };
+        if !reply || c.in_key() != n.in_key {
+            return Err(InsertError::Collision);
+        }
+        let id = self.free_head;
+        if id == NIL {
+            let taken =
+                self.lookup_hashed(&n.in_key, in_hash).is_some() || n.out_key.is_some_and(|k| !self.key_free(&k));
+            return Err(if taken { InsertError::Collision } else { InsertError::Full });
+        }
+        // The in-key first, checked and stored in one pass; then the reply key.
+        let in_key = n.in_key;
+        let w = in_key.words();
+        match self.index.insert_unique(in_hash, id, |v| holds_key(&self.conns, &self.laddrs, v, w)) {
+            Ok(()) => {}
+            Err(Some(_)) => return Err(InsertError::Collision),
+            Err(None) => return Err(InsertError::Full),
+        }
+        // The reply key is compared with entries before this one's fields
+        // are in place: a FULLNAT key names its local address directly.
+        if let Some(k) = n.out_key {
+            let h = self.index.hash(&k);
+            let w = k.words();
+            let taken = self.index.insert_unique(h, id | OUT_BIT, |v| holds_key(&self.conns, &self.laddrs, v, w));
+            if let Err(e) = taken {
+                self.index.remove(in_hash, id);
+                return Err(if e.is_some() { InsertError::Collision } else { InsertError::Full });
+            }
+        }
+        let acquired = self.dests.acquire((ptr_of(n.dest), ptr_of(n.svc)), || (n.dest.clone(), n.svc.clone()));
+        let laddr = if n.laddr != 0 || n.laddr_ref.is_some() {
+            let key = (n.laddr as usize, n.laddr_ref.map_or(0, ptr_of));
+            self.laddrs.acquire(key, || (n.laddr, n.laddr_ref.cloned()))
+        } else {
+            Some(NO_REF)
+        };
+        match (acquired, laddr) {
+            (Some(d), Some(l)) => (c.dest, c.laddr) = (d, l),
+            (d, l) => {
+                // 65535 distinct real servers or local addresses in use.
+                if let Some(d) = d {
+                    self.dests.release(d);
+                }
+                if let Some(l) = l.filter(|&l| l != NO_REF) {
+                    self.laddrs.release(l);
+                }
+                self.index.remove(in_hash, id);
+                if let Some(k) = n.out_key {
+                    self.index.remove(self.index.hash(&k), id | OUT_BIT);
+                }
+                return Err(InsertError::Full);
+            }
+        }
+        self.free_head = self.links[id as usize][0];
+        if n.template {
+            n.dest.bind_template();
+        } else {
+            n.dest.bind_conn();
+        }
+        if let Some(l) = n.laddr_ref {
+            l.bind();
+        }
+        let i = id as usize;
+        let now = now_ms as u32;
+        self.ctl[i] = match n.controller {
+            Some(t) if !n.template && self.conns.get(t as usize).is_some_and(|t| t.in_use() && t.template()) => {
+                self.ctl[t as usize] += 1;
+                self.last_ms[t as usize] = now;
+                t
+            }
+            _ if n.template => 0,
+            _ => NIL,
+        };
+        self.conns[i] = c;
+        self.last_ms[i] = now;
+        self.age_ms[i] = 0;
+        if let (Some(p), Some(s), Some(st)) =
+            (self.in_pkts.get_mut(i), self.synced_s.get_mut(i), self.synced_state.get_mut(i))
+        {
+            (*p, *s, *st) = (0, 0, ConnState::None);
+        }
+        self.live += 1;
+        self.link(id);
+        Ok(id)
+    }
+
+    fn release_refs(&mut self, c: &Conn) {
+        self.dests.release(c.dest);
+        if c.laddr != NO_REF {
+            self.laddrs.release(c.laddr);
+        }
+    }
+
+    /// Change state, moving the dest between ActiveConn and InActConn as
+    /// ip_vs_proto_tcp.c's set_tcp_state does.
+    #[inline]
+    pub fn set_state(&mut self, id: u32, state: ConnState) {
+        let c = &mut self.conns[id as usize];
+        if c.state == state {
+            return;
+        }
+        c.state = state;
+        let want_active = state == ConnState::Established;
+        if want_active != c.active() {
+            c.bits ^= ACTIVE;
+            if let Some((d, _)) = self.dests.get(c.dest) {
+                if want_active {
+                    d.to_active()
+                } else {
+                    d.to_inactive()
+                }
+            }
+        }
+    }
+
+    pub fn remove(&mut self, id: u32) {
+        let i = id as usize;
+        if !self.conns.get(i).is_some_and(|c| c.in_use()) {
+            return;
+        }
+        self.unlink(id);
+        let c = self.conns[i];
+        let template = c.template();
+        // A key may already name a newer entry (an invalidated template's
+        // successor): only remove what still points here.
+        let in_key = c.in_key();
+        self.index.remove(self.index.hash(&in_key), id);
+        if let Some(k) = self.reply_key(&c) {
+            self.index.remove(self.index.hash(&k), id | OUT_BIT);
+        }
+        if let Some((d, _)) = self.dests.get(c.dest) {
+            if template {
+                d.unbind_template();
+            } else {
+                d.unbind_conn(c.active());
+            }
+        }
+        if let Some((_, Some(l))) = self.laddrs.get(c.laddr) {
+            l.unbind();
+        }
+        self.release_refs(&c);
+        if !template && self.ctl[i] != NIL {
+            let t = self.ctl[i] as usize;
+            self.ctl[t] = self.ctl[t].saturating_sub(1);
+        }
+        if template && self.ctl[i] > 0 {
+            self.orphan_controlled(id);
+        }
+        self.ctl[i] = NIL;
+        self.conns[i] = FREE_CONN;
+        self.links[i] = [self.free_head, NIL];
+        self.free_head = id;
+        self.live -= 1;
+    }
+
+    /// A template removed while connections it placed live (`clear`, or a
+    /// caller outside the pipeline: expiry and eviction keep such templates)
+    /// must not leave them naming its slot, which a new template may take:
+    /// their removal would then lower the newcomer's count. A scan of the
+    /// slab, on a path no packet takes.
+    #[cold]
+    fn orphan_controlled(&mut self, template: u32) {
+        for (i, c) in self.conns.iter().enumerate() {
+            if c.in_use() && !c.template() && self.ctl[i] == template {
+                self.ctl[i] = NIL;
+            }
+        }
+        self.ctl[template as usize] = 0;
+    }
+
+    /// Record a packet of connection `id` seen from `side`: its time, and
+    /// whether it now confirms the connection. Per packet: stores only.
+    ///
+    /// NAT and FULLNAT see both directions: a reply from the real server
+    /// side, then a client packet at least [`CONFIRM_AFTER_MS`] after the
+    /// first, confirm. One-way traffic never does, however long it lasts.
+    ///
+    /// DR and TUN see only the client: a client packet that late confirms.
+    /// A blind spoofer can fake that (its SYN, then anything two seconds
+    /// later), but then pays one packet per entry every [`IDLE_EVICTABLE_MS`]
+    /// to keep it: the entry is idle, hence evictable, as soon as it stops,
+    /// and a TCP entry counts only while its state is a conversation's (a
+    /// SYN-then-ACK pair reaches ESTABLISHED but is never confirmed without
+    /// the later packet).
+    #[inline]
+    pub fn touch(&mut self, id: u32, side: Side, now_ms: u64) {
+        let i = id as usize;
+        let now = now_ms as u32;
+        let since = now.wrapping_sub(self.last_ms[i]);
+        self.last_ms[i] = now;
+        let c = &mut self.conns[i];
+        if c.bits & CONFIRMED != 0 {
+            return;
+        }
+        let age = self.age_ms[i].saturating_add(since.min(u16::MAX as u32) as u16);
+        self.age_ms[i] = age;
+        match side {
+            Side::Out => c.bits |= SEEN_REPLY,
+            Side::In if c.bits & CONFIRMED == 0 => {
+                // DR and TUN replies bypass the director: there is none to wait for.
+                let answered = c.bits & SEEN_REPLY != 0 || matches!(c.fwd(), FwdMethod::Route | FwdMethod::Tunnel);
+                if answered && age as u32 >= CONFIRM_AFTER_MS {
+                    c.bits |= CONFIRMED;
+                    let t = self.ctl[i];
+                    if t != NIL && !c.template() {
+                        self.conns[t as usize].bits |= CONFIRMED;
+                    }
+                }
+            }
+            Side::In => {}
+        }
+    }
+
+    /// Milliseconds since the last packet of `id` (or, for a template, since
+    /// it last placed a connection).
+    #[inline]
+    pub fn idle_ms(&self, id: u32, now_ms: u64) -> u32 {
+        (now_ms as u32).wrapping_sub(self.last_ms[id as usize])
+    }
+
+    /// Whether a newcomer may take this entry's place, and how urgently:
+    /// `Some((0, age))` unconfirmed or finished, `Some((1, age))` confirmed
+    /// but idle, `None` never (free, busy, or a template still placing
+    /// connections: they go first, and it follows when they are gone).
+    fn eviction_rank(&self, id: u32, now_ms: u64) -> Option<(u8, u32)> {
+        let c = &self.conns[id as usize];
+        if !c.in_use() || (c.template() && self.ctl[id as usize] > 0) {
+            return None;
+        }
+        let idle = self.idle_ms(id, now_ms);
+        let unconfirmed = if c.template() { !c.confirmed() } else { !c.live_conversation() };
+        if unconfirmed {
+            Some((0, idle))
+        } else if idle >= IDLE_EVICTABLE_MS {
+            Some((1, idle))
+        } else {
+            None
+        }
+    }
+
+    /// Set a connection's expiry. A later time only stores it (the wheel
+    /// catches up lazily); an earlier one moves the entry to its new wheel
+    /// slot, so a timeout shortened by a state change or by pressure takes
+    /// effect.
+    #[inline]
+    pub fn set_expiry(&mut self, id: u32, expires_ms: u64) {
+        let c = &mut self.conns[id as usize];
+        let earlier = expires_ms.min(MAX_EXPIRY_MS) / TICK_MS < c.expires_ms() / TICK_MS;
+        c.set_expires_ms(expires_ms);
+        if earlier && self.links[id as usize][0] != NIL {
+            self.unlink(id);
+            self.link(id);
+        }
+    }
+
+    /// Make room for a newcomer in a full table: remove one entry that is
+    /// unconfirmed (or finished) or, failing that, confirmed but idle for
+    /// [`IDLE_EVICTABLE_MS`]; never one with recent two-way traffic, never a
+    /// template still placing connections. The victim is the least recently
+    /// used of a random sample of slab slots: rounds of 8, up to 32 slots,
+    /// stopping at the first round that holds an unconfirmed entry. `seed`
+    /// is any changing number. Removal goes through [`ConnTable::remove`], so
+    /// the real server's counters and the controlling template's count stay
+    /// right. Returns what kind of entry went, or None (nothing may go).
+    pub fn evict_for_newcomer(&mut self, now_ms: u64, seed: u64) -> Option<Eviction> {
+        let n = self.conns.len() as u64;
+        let mut x = seed | 1;
+        let mut best: Option<(u8, u32, u32)> = None;
+        for _ in 0..EVICT_ROUNDS {
+            for _ in 0..EVICT_SAMPLE {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let id = (x % n) as u32;
+                if let Some((tier, age)) = self.eviction_rank(id, now_ms) {
+                    if best.is_none_or(|(bt, ba, _)| (tier, u32::MAX - age) < (bt, u32::MAX - ba)) {
+                        best = Some((tier, age, id));
+                    }
+                }
+            }
+            if best.is_some_and(|(tier, _, _)| tier == 0) {
+                break;
+            }
+        }
+        let (tier, _, id) = best?;
+        self.remove(id);
+        Some(if tier == 0 { Eviction::Unconfirmed } else { Eviction::Idle })
+    }
+
+    /// The former name of [`ConnTable::evict_for_newcomer`], for callers
+    /// without a clock: the wheel's last processed second stands in for now.
+    pub fn drop_half_open(&mut self, seed: u64) -> bool {
+        self.evict_for_newcomer(self.cursor_sec * TICK_MS, seed).is_some()
+    }
+
+    /// A master sync daemon runs: keep its per-entry bookkeeping (packet
+    /// counts, last sync times) from now on, counted from zero. Allocates
+    /// once, when the daemon starts; stopped, the arrays stay.
+    pub fn keep_sync_bookkeeping(&mut self) {
+        let n = self.conns.len();
+        if self.in_pkts.len() != n {
+            self.in_pkts = vec![0; n];
+            self.synced_s = vec![0; n];
+            self.synced_state = vec![ConnState::None; n];
+        }
+    }
+
+    /// Count a client packet for the sync daemon; returns the new count
+    /// (0 without [`ConnTable::keep_sync_bookkeeping`]).
+    #[inline]
+    pub fn count_in_packet(&mut self, id: u32) -> u32 {
+        match self.in_pkts.get_mut(id as usize) {
+            Some(p) => {
+                *p = p.wrapping_add(1);
+                *p
+            }
+            None => 0,
+        }
+    }
+
+    /// When connection `id` was last synced (see `ConnTable::synced_s`; 0:
+    /// never).
+    #[inline]
+    pub fn synced_s(&self, id: u32) -> u16 {
+        self.synced_s.get(id as usize).copied().unwrap_or(0)
+    }
+
+    /// Record that connection `id` was synced in its current state at
+    /// second `s` of the wrapping clock (0: the state only, as a backup
+    /// records an entry a master sent).
+    #[inline]
+    pub fn mark_synced(&mut self, id: u32, s: u16) {
+        let state = self.conns[id as usize].state;
+        let i = id as usize;
+        if let (Some(x), Some(st)) = (self.synced_s.get_mut(i), self.synced_state.get_mut(i)) {
+            if s != 0 {
+                *x = s;
+            }
+            *st = state;
+        }
+    }
+
+    /// The state connection `id` was last synced in (ip_vs_conn's
+    /// old_state; None without the master's bookkeeping).
+    #[inline]
+    pub fn synced_state(&self, id: u32) -> ConnState {
+        self.synced_state.get(id as usize).copied().unwrap_or(ConnState::None)
+    }
+
+    /// The template that placed connection `id`, if any.
+    #[inline]
+    pub fn controller_of(&self, id: u32) -> Option<u32> {
+        if self.conns[id as usize].template() {
+            return None;
+        }
+        let t = self.ctl[id as usize];
+        (t != NIL).then_some(t)
+    }
+
+    /// Treat a connection installed from a master's sync message as one with
+    /// two-way traffic (the master saw it): pressure must not evict it as a
+    /// half-open newcomer.
+    pub fn confirm_synced(&mut self, id: u32) {
+        self.conns[id as usize].bits |= SEEN_REPLY | CONFIRMED;
+    }
+
+    /// Live entries from slot `from` on, at most `max` of them, and the slot
+    /// to continue from (None at the end of the slab): a full-table dump in
+    /// pieces, so no batch stalls on a big table.
+    pub fn live_from(&self, from: u32, max: usize, out: &mut Vec<u32>) -> Option<u32> {
+        let mut id = from as usize;
+        let mut scanned = 0;
+        while id < self.conns.len() {
+            if out.len() >= max || scanned >= max * 8 {
+                return Some(id as u32);
+            }
+            if self.conns[id].in_use() {
+                out.push(id as u32);
+            }
+            id += 1;
+            scanned += 1;
+        }
+        None
+    }
+
+    /// The in-direction key of entry `id` (templates: their lookup key).
+    pub fn in_key_of(&self, id: u32) -> FlowKey {
+        self.conns[id as usize].in_key()
+    }
+
+    /// Point a template at a re-added real server of the same address.
+    pub fn rebind_template(&mut self, id: u32, dest: &Arc<Dest>) {
+        let c = self.conns[id as usize];
+        let Some((old, svc)) = self.dests.get(c.dest) else { return };
+        let svc = svc.clone();
+        old.unbind_template();
+        if let Some(s) = self.dests.acquire((ptr_of(dest), ptr_of(&svc)), || (dest.clone(), svc.clone())) {
+            self.dests.release(c.dest);
+            self.conns[id as usize].dest = s;
+        }
+        dest.bind_template();
+    }
+
+    /// A template whose real server went away: new connections must not
+    /// find it, but it stays (unfindable) while connections it placed live.
+    pub fn invalidate_template(&mut self, id: u32, now_ms: u64) {
+        let k = self.conns[id as usize].in_key();
+        self.index.remove(self.index.hash(&k), id);
+        self.set_expiry(id, now_ms);
+    }
+
+    fn slot_for(&self, expires_ms: u64, earliest_sec: u64) -> u64 {
+        let sec = (expires_ms / TICK_MS).max(earliest_sec);
+        sec.min(earliest_sec + WHEEL_SLOTS - 1)
+    }
+
+    fn link(&mut self, id: u32) {
+        let sec = self.slot_for(self.conns[id as usize].expires_ms(), self.cursor_sec + 1);
+        let head = self.conns.len() + (sec % WHEEL_SLOTS) as usize;
+        let first = self.links[head][0];
+        self.links[id as usize] = [first, head as u32];
+        self.links[first as usize][1] = id;
+        self.links[head][0] = id;
+    }
+
+    fn unlink(&mut self, id: u32) {
+        let [next, prev] = self.links[id as usize];
+        if next == NIL {
+            return;
+        }
+        self.links[prev as usize][0] = next;
+        self.links[next as usize][1] = prev;
+        self.links[id as usize] = [NIL, NIL];
+    }
+
+    /// Advance the wheel to `now_ms`: remove every connection whose expiry has
+    /// passed (calling `on_expire` first), reschedule the rest of each due slot.
+    pub fn expire(&mut self, now_ms: u64, mut on_expire: impl FnMut(&Conn)) -> usize {
+        let now_sec = now_ms / TICK_MS;
+        let mut expired = 0;
+        let cap = self.conns.len();
+        // After a long stall, one lap of the wheel covers every slot.
+        if now_sec > self.cursor_sec + WHEEL_SLOTS {
+            self.cursor_sec = now_sec - WHEEL_SLOTS;
+        }
+        while self.cursor_sec < now_sec {
+            self.cursor_sec += 1;
+            let head = cap + (self.cursor_sec % WHEEL_SLOTS) as usize;
+            let mut id = self.links[head][0];
+            self.links[head] = [head as u32, head as u32];
+            while id as usize != head {
+                let i = id as usize;
+                let next = self.links[i][0];
+                self.links[i] = [NIL, NIL];
+                let c = self.conns[i];
+                if c.expires_ms() <= now_ms && c.template() && self.ctl[i] > 0 {
+                    // IPVS keeps a template while connections it placed live.
+                    let keep = self.dests.get(c.dest).and_then(|(_, s)| s.runtime().spec.persistent).unwrap_or(1)
+                        as u64
+                        * 1000;
+                    self.conns[i].set_expires_ms(now_ms + keep);
+                    self.link(id);
+                } else if c.expires_ms() <= now_ms {
+                    on_expire(&c);
+                    self.remove(id);
+                    expired += 1;
+                } else {
+                    self.link(id);
+                }
+                id = next;
+            }
+        }
+        expired
+    }
+
+    /// Remove every connection (shutdown, tests).
+    pub fn clear(&mut self) {
+        for id in 0..self.conns.len() as u32 {
+            if self.conns[id as usize].in_use() {
+                self.remove(id);
+            }
+        }
+    }
+
+    /// Bytes this table holds: entries, their side arrays, the index, the
+    /// wheel and the referents' slots.
+    pub fn bytes(&self) -> usize {
+        use std::mem::size_of_val;
+        self.conns.capacity() * size_of_val(&FREE_CONN)
+            + self.links.capacity() * 8
+            + self.last_ms.capacity() * 4
+            + self.age_ms.capacity() * 2
+            + self.ctl.capacity() * 4
+            + self.in_pkts.capacity() * 4
+            + self.synced_s.capacity() * 2
+            + self.synced_state.capacity()
+            + self.index.bytes()
+            + self.dests.bytes()
+            + self.laddrs.bytes()
+    }
+
+    /// Check the table's internal consistency (tests and fuzzing): the slab
+    /// and the free list partition the slots, every index entry names a live
+    /// entry holding that key, every live entry is on exactly one wheel list
+    /// with sound links, each template's count of connections it placed
+    /// matches them, and each referent's count its users. Slow (walks
+    /// everything); never on the packet path.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let cap = self.conns.len();
+        if self.live > cap {
+            return Err(format!("{} live entries in a table of {cap}", self.live));
+        }
+        let in_use = self.conns.iter().filter(|c| c.in_use()).count();
+        let mut on_free = vec![false; cap];
+        let (mut id, mut free) = (self.free_head, 0);
+        while id != NIL {
+            let i = id as usize;
+            if i >= cap || on_free[i] || self.conns[i].in_use() {
+                return Err(format!("free list holds {id} twice, out of range or in use"));
+            }
+            on_free[i] = true;
+            free += 1;
+            id = self.links[i][0];
+        }
+        if in_use != self.live || free + self.live != cap {
+            return Err(format!("live {} in use {in_use} free {free} capacity {cap}", self.live));
+        }
+        if self.index.len() != self.index.values().count() {
+            return Err(format!("index counts {} keys, holds {}", self.index.len(), self.index.values().count()));
+        }
+        for v in self.index.values() {
+            let id = (v & !OUT_BIT) as usize;
+            let c = self.conns.get(id).ok_or_else(|| format!("index names slot {id} past the slab"))?;
+            let Some(k) = self.key_of(v) else {
+                return Err(format!("index value {v:#x} names an entry without that key"));
+            };
+            if !c.in_use()
+                || self.lookup(&k) != Some((v & !OUT_BIT, if v & OUT_BIT != 0 { Side::Out } else { Side::In }))
+            {
+                return Err(format!("index entry {k:?} -> {v:#x} names an entry without that key"));
+            }
+        }
+        let mut linked = vec![false; cap];
+        for slot in 0..WHEEL_SLOTS as usize {
+            let head = (cap + slot) as u32;
+            let (mut prev, mut id) = (head, self.links[head as usize][0]);
+            let mut steps = 0;
+            while id != head {
+                let i = id as usize;
+                let c = self.conns.get(i).ok_or_else(|| format!("wheel slot {slot} names {id}"))?;
+                if linked[i] || !c.in_use() || self.links[i][1] != prev || steps > cap {
+                    return Err(format!("wheel slot {slot}: entry {id} linked twice, free, or with bad links"));
+                }
+                linked[i] = true;
+                steps += 1;
+                (prev, id) = (id, self.links[i][0]);
+            }
+            if self.links[head as usize][1] != prev {
+                return Err(format!("wheel slot {slot}: head's back link is wrong"));
+            }
+        }
+        let mut controlled = vec![0u32; cap];
+        let mut dest_uses = std::collections::HashMap::<u16, u32>::new();
+        let mut laddr_uses = std::collections::HashMap::<u16, u32>::new();
+        for (i, c) in self.conns.iter().enumerate() {
+            if !c.in_use() {
+                if c.dest != NO_REF || self.links[i][1] != NIL {
+                    return Err(format!("free slot {i} still linked or holding a real server"));
+                }
+                continue;
+            }
+            if !linked[i] {
+                return Err(format!("entry {i} is on no wheel list"));
+            }
+            if self.dests.get(c.dest).is_none() {
+                return Err(format!("entry {i} names no real server"));
+            }
+            *dest_uses.entry(c.dest).or_default() += 1;
+            if c.laddr != NO_REF {
+                *laddr_uses.entry(c.laddr).or_default() += 1;
+            }
+            if c.active() != (c.state == ConnState::Established) && !c.template() {
+                return Err(format!("entry {i}: active {} in state {}", c.active(), c.state.name()));
+            }
+            if !c.template() {
+                if self.lookup(&c.in_key()) != Some((i as u32, Side::In)) {
+                    return Err(format!("entry {i}: its key is not indexed to it"));
+                }
+                if self.reply_key(c).is_some_and(|k| self.lookup(&k) != Some((i as u32, Side::Out))) {
+                    return Err(format!("entry {i}: its reply key is not indexed to it"));
+                }
+                if self.ctl[i] != NIL {
+                    let t = self.ctl[i] as usize;
+                    if !self.conns.get(t).is_some_and(|t| t.in_use() && t.template()) {
+                        return Err(format!("entry {i}: its controller {t} is no live template"));
+                    }
+                    controlled[t] += 1;
+                }
+            }
+        }
+        for (i, c) in self.conns.iter().enumerate() {
+            if c.in_use() && c.template() && self.ctl[i] != controlled[i] {
+                return Err(format!("template {i} counts {} connections, {} name it", self.ctl[i], controlled[i]));
+            }
+        }
+        for (s, n) in dest_uses {
+            if self.dests.uses(s) != n {
+                return Err(format!("real server slot {s} counts {} users, {n} name it", self.dests.uses(s)));
+            }
+        }
+        for (s, n) in laddr_uses {
+            if self.laddrs.uses(s) != n {
+                return Err(format!("local address slot {s} counts {} users, {n} name it", self.laddrs.uses(s)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Connections as `-Lc` lists them.
+    pub fn views(&self, now_ms: u64) -> Vec<ConnView> {
+        self.conns
+            .iter()
+            .filter(|c| c.in_use())
+            .map(|c| ConnView {
+                proto: c.proto,
+                caddr: Ipv4Addr::from(c.caddr),
+                cport: c.cport,
+                vaddr: Ipv4Addr::from(c.vaddr),
+                vport: c.vport,
+                daddr: Ipv4Addr::from(c.daddr),
+                dport: c.dport,
+                state: if c.template() { "NONE".to_string() } else { c.state.name().to_string() },
+                expires: (c.expires_ms().saturating_sub(now_ms) / 1000) as u32,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DestSpec, ServiceKey, ServiceSpec};
+
+    fn fixtures() -> (Arc<Dest>, Arc<Service>) {
+        let d = Arc::new(Dest::new(&DestSpec {
+            addr: Ipv4Addr::new(198, 18, 1, 11),
+            port: 80,
+            fwd: FwdMethod::Masq,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+        }));
+        let s = Arc::new(
+            Service::new(ServiceSpec {
+                key: ServiceKey::Addr { proto: 6, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 },
+                scheduler: "rr".into(),
+                persistent: None,
+                netmask: Ipv4Addr::BROADCAST,
+                sched_flags: vec![],
+                ops: false,
+                laddrs: vec![],
+            })
+            .unwrap(),
+        );
+        (d, s)
+    }
+
+    fn new_conn<'a>(d: &'a Arc<Dest>, s: &'a Arc<Service>, cport: u16, expires_ms: u64) -> NewConn<'a> {
+        NewConn {
+            proto: 6,
+            state: ConnState::SynRecv,
+            fwd: FwdMethod::Masq,
+            caddr: 1,
+            cport,
+            vaddr: 2,
+            vport: 80,
+            daddr: 3,
+            dport: 80,
+            laddr: 0,
+            lport: 0,
+            dest: d,
+            svc: s,
+            laddr_ref: None,
+            expires_ms,
+            template: false,
+            controller: None,
+            in_key: FlowKey { saddr: 1, daddr: 2, sport: cport, dport: 80, proto: 6 },
+            out_key: Some(FlowKey { saddr: 3, daddr: 1, sport: 80, dport: cport, proto: 6 }),
+        }
+    }
+
+    #[test]
+    fn both_directions_found_and_counted() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::new(4, 0);
+        let id = t.insert(new_conn(&d, &s, 1000, 60_000), 0).unwrap();
+        assert_eq!(t.lookup(&FlowKey { saddr: 1, daddr: 2, sport: 1000, dport: 80, proto: 6 }), Some((id, Side::In)));
+        assert_eq!(t.lookup(&FlowKey { saddr: 3, daddr: 1, sport: 80, dport: 1000, proto: 6 }), Some((id, Side::Out)));
+        assert_eq!((d.active_conns(), d.inactive_conns()), (0, 1));
+        t.set_state(id, ConnState::Established);
+        assert_eq!((d.active_conns(), d.inactive_conns()), (1, 0));
+        t.set_state(id, ConnState::TimeWait);
+        assert_eq!((d.active_conns(), d.inactive_conns()), (0, 1));
+        t.remove(id);
+        assert_eq!((d.active_conns(), d.inactive_conns()), (0, 0));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn full_and_collision() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::new(1, 0);
+        t.insert(new_conn(&d, &s, 1, 1000), 0).unwrap();
+        assert!(matches!(t.insert(new_conn(&d, &s, 1, 1000), 0), Err(InsertError::Collision)));
+        assert!(matches!(t.insert(new_conn(&d, &s, 2, 1000), 0), Err(InsertError::Full)));
+    }
+
+    #[test]
+    fn lazy_expiry() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::new(8, 0);
+        let a = t.insert(new_conn(&d, &s, 1, 5_000), 0).unwrap();
+        let _b = t.insert(new_conn(&d, &s, 2, 3_000), 0).unwrap();
+        // A packet extends a's life: only its expiry time changes.
+        t.set_expiry(a, 2_000_000);
+        assert_eq!(t.expire(4_000, |_| {}), 1);
+        assert_eq!(t.expire(100_000, |_| {}), 0);
+        assert_eq!(t.len(), 1);
+        // Past the wheel's horizon and back: still found and expired on time.
+        assert_eq!(t.expire(1_999_000, |_| {}), 0);
+        assert_eq!(t.expire(2_001_000, |_| {}), 1);
+        assert!(t.is_empty());
+        assert_eq!(d.inactive_conns(), 0);
+    }
+}
+
+#[cfg(test)]
+mod eviction {
+    use super::*;
+    use crate::api::{DestSpec, ServiceKey, ServiceSpec};
+
+    fn fixtures() -> (Arc<Dest>, Arc<Service>) {
+        let d = Arc::new(Dest::new(&DestSpec {
+            addr: Ipv4Addr::new(198, 18, 1, 11),
+            port: 80,
+            fwd: FwdMethod::Masq,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+        }));
+        let s = Arc::new(
+            Service::new(ServiceSpec {
+                key: ServiceKey::Addr { proto: 6, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 },
+                scheduler: "rr".into(),
+                persistent: Some(300),
+                netmask: Ipv4Addr::BROADCAST,
+                sched_flags: vec![],
+                ops: false,
+                laddrs: vec![],
+            })
+            .unwrap(),
+        );
+        (d, s)
+    }
+
+    /// A flow from client address `caddr`, as the load balancer inserts it.
+    fn flow<'a>(d: &'a Arc<Dest>, s: &'a Arc<Service>, proto: u8, caddr: u32, fwd: FwdMethod, now: u64) -> NewConn<'a> {
+        let state = if proto == 6 { ConnState::None } else { ConnState::Udp };
+        let out_key =
+            (fwd == FwdMethod::Masq).then_some(FlowKey { saddr: 3, daddr: caddr, sport: 80, dport: 1000, proto });
+        NewConn {
+            proto,
+            state,
+            fwd,
+            caddr,
+            cport: 1000,
+            vaddr: 2,
+            vport: 80,
+            daddr: 3,
+            dport: 80,
+            laddr: 0,
+            lport: 0,
+            dest: d,
+            svc: s,
+            laddr_ref: None,
+            expires_ms: now + 300_000,
+            in_key: FlowKey { saddr: caddr, daddr: 2, sport: 1000, dport: 80, proto },
+            out_key,
+            template: false,
+            controller: None,
+        }
+    }
+
+    fn ok(t: &ConnTable) {
+        if let Err(e) = t.check_invariants() {
+            panic!("invariant broken: {e}");
+        }
+    }
+
+    /// Insert into a full table the way the load balancer does: evict, then insert.
+    fn admit(t: &mut ConnTable, n: NewConn, now: u64, seed: u64) -> Result<u32, InsertError> {
+        if t.is_full() {
+            t.evict_for_newcomer(now, seed);
+        }
+        let r = t.insert(n, now);
+        ok(t);
+        r
+    }
+
+    /// A NAT TCP connection the way a real client makes one: handshake with
+    /// the real server's reply, then the client still talking 2 s later.
+    fn confirmed_tcp(t: &mut ConnTable, d: &Arc<Dest>, s: &Arc<Service>, caddr: u32, now: u64) -> u32 {
+        let id = t.insert(flow(d, s, 6, caddr, FwdMethod::Masq, now), now).unwrap();
+        t.set_state(id, ConnState::SynRecv);
+        t.touch(id, Side::In, now);
+        t.touch(id, Side::Out, now + 1);
+        t.set_state(id, ConnState::Established);
+        t.touch(id, Side::In, now + 2);
+        assert!(!t.get(id).confirmed(), "a handshake alone confirms nothing");
+        t.touch(id, Side::In, now + CONFIRM_AFTER_MS as u64);
+        assert!(t.get(id).confirmed());
+        ok(t);
+        id
+    }
+
+    #[test]
+    fn one_way_traffic_never_confirms_and_dr_needs_time() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::new(8, 0);
+        // NAT: client packets for a minute, never a reply.
+        let a = t.insert(flow(&d, &s, 17, 10, FwdMethod::Masq, 0), 0).unwrap();
+        for ms in (0..60_000).step_by(500) {
+            t.touch(a, Side::In, ms);
+        }
+        assert!(!t.get(a).confirmed(), "one-way UDP");
+        // NAT: replies only (a server retransmitting its SYN-ACK).
+        let b = t.insert(flow(&d, &s, 6, 11, FwdMethod::Masq, 0), 0).unwrap();
+        t.touch(b, Side::In, 0);
+        for ms in [1_000, 3_000, 7_000, 15_000] {
+            t.touch(b, Side::Out, ms);
+        }
+        assert!(!t.get(b).confirmed(), "replies alone");
+        // DR: a SYN-then-ACK pair reaches ESTABLISHED but is not confirmed...
+        let c = t.insert(flow(&d, &s, 6, 12, FwdMethod::Route, 0), 0).unwrap();
+        t.touch(c, Side::In, 0);
+        t.set_state(c, ConnState::Established);
+        t.touch(c, Side::In, 1);
+        assert!(!t.get(c).confirmed());
+        assert_eq!(t.eviction_rank(c, 1), Some((0, 0)));
+        // ...until the client is still sending two seconds on.
+        t.touch(c, Side::In, 2_000);
+        assert!(t.get(c).confirmed());
+        assert_eq!(t.eviction_rank(c, 2_001), None, "busy");
+        assert_eq!(t.eviction_rank(c, 12_000), Some((1, 10_000)), "idle");
+        ok(&t);
+    }
+
+    #[test]
+    fn full_table_of_one_way_udp_admits_a_tcp_syn() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::new(64, 0);
+        for i in 0..64 {
+            let id = t.insert(flow(&d, &s, 17, 1000 + i, FwdMethod::Masq, i as u64), i as u64).unwrap();
+            t.touch(id, Side::In, i as u64);
+            ok(&t);
+        }
+        assert!(t.is_full());
+        assert_eq!(d.inactive_conns(), 64);
+        let id = admit(&mut t, flow(&d, &s, 6, 5, FwdMethod::Masq, 100), 100, 7).expect("the SYN gets in");
+        assert_eq!(t.get(id).proto, 6);
+        assert_eq!((t.len(), d.inactive_conns()), (64, 64), "one UDP entry made room, counters follow");
+    }
+
+    #[test]
+    fn confirmed_entries_survive_while_unconfirmed_ones_exist() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::new(32, 0);
+        let live: Vec<u32> = (0..16).map(|i| confirmed_tcp(&mut t, &d, &s, 100 + i, 0)).collect();
+        assert_eq!(d.active_conns(), 16);
+        // A flood of one-way entries, far more than the table holds, with the
+        // confirmed connections still talking.
+        let mut admitted = 0;
+        for i in 0..2_000u32 {
+            let now = 3_000 + i as u64;
+            if i % 100 == 0 {
+                for &id in &live {
+                    t.touch(id, Side::In, now);
+                    t.touch(id, Side::Out, now);
+                }
+            }
+            if admit(&mut t, flow(&d, &s, 17, 10_000 + i, FwdMethod::Masq, now), now, i as u64 * 7919).is_ok() {
+                admitted += 1;
+            }
+        }
+        assert!(admitted > 1_900, "newcomers displaced flood entries: {admitted} of 2000");
+        for &id in &live {
+            assert!(
+                t.get(id).in_use() && t.get(id).confirmed() && t.get(id).proto == 6,
+                "a live connection was evicted"
+            );
+        }
+        assert_eq!(d.active_conns(), 16);
+    }
+
+    #[test]
+    fn full_table_of_busy_confirmed_refuses_then_takes_the_idle() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::new(8, 0);
+        let ids: Vec<u32> = (0..8).map(|i| confirmed_tcp(&mut t, &d, &s, 100 + i, 0)).collect();
+        let now = CONFIRM_AFTER_MS as u64 + 1_000;
+        for seed in 0..50 {
+            assert_eq!(t.evict_for_newcomer(now, seed), None, "busy confirmed entries stay");
+        }
+        assert!(matches!(t.insert(flow(&d, &s, 6, 5, FwdMethod::Masq, now), now), Err(InsertError::Full)));
+        // All but one keep talking; the quiet one goes once it is idle.
+        let later = now + IDLE_EVICTABLE_MS as u64;
+        for &id in &ids[1..] {
+            t.touch(id, Side::In, later);
+        }
+        assert_eq!(t.evict_for_newcomer(later, 99), Some(Eviction::Idle));
+        assert!(!t.get(ids[0]).in_use());
+        assert_eq!((d.active_conns(), d.inactive_conns()), (7, 0));
+        ok(&t);
+        // A finished connection is no conversation, confirmed or not.
+        t.set_state(ids[1], ConnState::TimeWait);
+        t.insert(flow(&d, &s, 6, 5, FwdMethod::Masq, later), later).unwrap();
+        assert_eq!(t.evict_for_newcomer(later, 5), Some(Eviction::Unconfirmed));
+        assert!(!t.get(ids[1]).in_use() || t.get(ids[1]).caddr != 101);
+        ok(&t);
+    }
+
+    #[test]
+    fn templates_keep_their_counts_through_eviction() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::new(16, 0);
+        let mut templates = vec![];
+        for i in 0..8u32 {
+            let mut tn = flow(&d, &s, 6, 500 + i, FwdMethod::Masq, 0);
+            tn.template = true;
+            tn.out_key = None;
+            tn.in_key = FlowKey { saddr: 500 + i, daddr: 2, sport: 0, dport: 80, proto: 6 | TEMPLATE_PROTO };
+            let tid = t.insert(tn, 0).unwrap();
+            let mut cn = flow(&d, &s, 6, 500 + i, FwdMethod::Masq, 0);
+            cn.controller = Some(tid);
+            t.insert(cn, 0).unwrap();
+            templates.push(tid);
+            ok(&t);
+        }
+        assert_eq!(d.persistent_conns(), 8);
+        // Evicting everything evictable: connections first, then the
+        // templates they leave without connections.
+        let mut n = 0;
+        while t.evict_for_newcomer(10, n * 31 + 1).is_some() {
+            n += 1;
+            ok(&t);
+            for &tid in &templates {
+                let c = t.get(tid);
+                assert!(!c.in_use() || !c.template() || t.ctl[tid as usize] <= 1);
+            }
+        }
+        assert!(t.is_empty(), "{} left", t.len());
+        assert_eq!((d.persistent_conns(), d.inactive_conns()), (0, 0));
+        // A confirmed connection confirms its template: it then stays while busy.
+        let mut tn = flow(&d, &s, 6, 900, FwdMethod::Masq, 20_000);
+        tn.template = true;
+        tn.out_key = None;
+        tn.in_key = FlowKey { saddr: 900, daddr: 2, sport: 0, dport: 80, proto: 6 | TEMPLATE_PROTO };
+        let tid = t.insert(tn, 20_000).unwrap();
+        let mut cn = flow(&d, &s, 6, 900, FwdMethod::Masq, 20_000);
+        cn.controller = Some(tid);
+        let cid = t.insert(cn, 20_000).unwrap();
+        t.touch(cid, Side::Out, 20_001);
+        t.touch(cid, Side::In, 22_000);
+        assert!(t.get(tid).confirmed());
+        t.remove(cid);
+        assert_eq!(t.eviction_rank(tid, 22_001), None, "recently used confirmed template");
+        ok(&t);
+    }
+
+    #[test]
+    fn a_shortened_timeout_moves_the_entry_on_the_wheel() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::new(4, 0);
+        let id = t.insert(flow(&d, &s, 17, 10, FwdMethod::Masq, 0), 0).unwrap();
+        t.set_expiry(id, 10_000);
+        ok(&t);
+        assert_eq!(t.expire(11_000, |_| {}), 1, "expired at its new time, not at the old 300 s");
+        let id = t.insert(flow(&d, &s, 17, 10, FwdMethod::Masq, 20_000), 20_000).unwrap();
+        t.set_expiry(id, 900_000);
+        t.set_expiry(id, 25_000);
+        ok(&t);
+        assert_eq!(t.expire(26_000, |_| {}), 1);
+        ok(&t);
+    }
+}
+
+#[cfg(test)]
+mod size {
+    /// The entry is 32 bytes (also asserted at compile time); the whole
+    /// figure per connection, side arrays and index included, is measured
+    /// by tests/conn_memory.rs.
+    #[test]
+    fn entry_size_bound() {
+        let e = std::mem::size_of::<super::Conn>();
+        assert!(e <= 32, "Conn grew to {e} bytes");
+    }
+}
