@@ -228,8 +228,9 @@ impl Director {
         if c.proto == IPPROTO_TCP && c.state != ConnState::Established {
             return None;
         }
-        let (fwd, proto) = (c.fwd, c.proto);
-        let (daddr, dport, laddr, lport) = (c.daddr, c.dport, c.laddr, c.lport);
+        let (fwd, proto) = (c.fwd(), c.proto);
+        let (daddr, dport, lport) = (c.daddr, c.dport, c.lport);
+        let laddr = if fwd == FwdMethod::FullNat { self.conns.laddr_of(id) } else { 0 };
         let (caddr, cport, vaddr, vport) = (c.caddr, c.cport, c.vaddr, c.vport);
         let server = self.hop(daddr)?;
         let (out, extra) = match side {
@@ -306,9 +307,8 @@ impl Director {
     /// The real server's and the service's traffic counters (this loop's row).
     #[inline]
     fn count_traffic(&self, id: u32, side: Side, ip_len: usize) {
-        let c = self.conns.get(id);
         let w = self.worker;
-        if let (Some(d), Some(s)) = (&c.dest, &c.svc) {
+        if let Some((d, s)) = self.conns.dest_and_svc_of(id) {
             if side == Side::In {
                 d.stats.inbound(w, ip_len);
                 s.stats.inbound(w, ip_len);
