@@ -29,7 +29,7 @@ const WARMUP: u64 = 10_000;
 /// Frames per Director::process_batch call.
 const BATCH: usize = 32;
 const CASES: &[&str] =
-    &["established", "established-sync", "nat-reply", "dr", "tun", "fullnat", "fullnat-reply", "new"];
+    &["established", "established-sync", "nat-reply", "dr", "tun", "fullnat", "fullnat-reply", "new", "new-full"];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -49,7 +49,7 @@ fn main() {
         "tun" => (FwdMethod::Tunnel, false, false, false),
         "fullnat" => (FwdMethod::FullNat, false, false, false),
         "fullnat-reply" => (FwdMethod::FullNat, true, false, false),
-        "new" => (FwdMethod::Masq, false, false, true),
+        "new" | "new-full" => (FwdMethod::Masq, false, false, true),
         _ => usage(),
     };
     let n: u64 = args[2].parse().unwrap_or_else(|_| usage());
@@ -58,7 +58,13 @@ fn main() {
         eprintln!("rvs_pipeline_driver: new: at most {} measured frames (one source port each)", 60_000 - WARMUP);
         std::process::exit(2);
     }
-    let connections = if new { (total as usize + 1024).next_power_of_two() } else { 1 << 16 };
+    // new-full: a table of 4096 that the warm-up fills, so every measured SYN must make
+    // room (evict an unconfirmed entry): the SYN-flood case.
+    let connections = match args[1].as_str() {
+        "new-full" => 4096,
+        _ if new => (total as usize + 1024).next_power_of_two(),
+        _ => 1 << 16,
+    };
     let mut lab = Lab::two_servers("rr", fwd, small_limits(connections));
     if sync {
         lab.ctl.set_sync_interfaces(vec![rvs::control::SyncInterface {
