@@ -6,14 +6,13 @@
 //! side arrays, index, wheel, referents), not a sum of `size_of`s. Counting
 //! is per thread, so the tests may run side by side.
 
-use rvs::api::{DestSpec, FwdMethod, ServiceKey, ServiceSpec};
+use rvs::api::FwdMethod;
 use rvs::ipvs::conn::{ConnTable, FlowKey, NewConn, Side};
 use rvs::ipvs::dest::Dest;
 use rvs::ipvs::service::Service;
 use rvs::ipvs::state::ConnState;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 struct Counting;
@@ -61,27 +60,7 @@ const RS: u32 = 0xc612_010b;
 const VIP: u32 = 0xc612_0064;
 
 fn fixtures() -> (Arc<Dest>, Arc<Service>) {
-    let d = Arc::new(Dest::new(&DestSpec {
-        addr: Ipv4Addr::from(RS),
-        port: 80,
-        fwd: FwdMethod::Masq,
-        weight: 1,
-        u_threshold: 0,
-        l_threshold: 0,
-    }));
-    let s = Arc::new(
-        Service::new(ServiceSpec {
-            key: ServiceKey::Addr { proto: 6, addr: Ipv4Addr::from(VIP), port: 80 },
-            scheduler: "rr".into(),
-            persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
-            sched_flags: vec![],
-            ops: false,
-            laddrs: vec![],
-        })
-        .expect("service"),
-    );
-    (d, s)
+    rvs::testkit::topology::conn_referents(None)
 }
 
 /// Client `i`'s key: distinct for every i below 2^32.

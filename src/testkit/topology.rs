@@ -84,6 +84,19 @@ pub fn service_spec(key: ServiceKey, sched: &str) -> ServiceSpec {
     }
 }
 
+/// One NAT real server (198.18.1.11:80) of one TCP service (198.18.0.100:80, rr, with
+/// `persistent` seconds of persistence or none): what connection-table tests bind
+/// their connections to.
+pub fn conn_referents(
+    persistent: Option<u32>,
+) -> (std::sync::Arc<crate::ipvs::dest::Dest>, std::sync::Arc<crate::ipvs::service::Service>) {
+    let d = crate::ipvs::dest::Dest::new(&dest_spec([198, 18, 1, 11], 80, FwdMethod::Masq, 1));
+    let key = ServiceKey::Addr { proto: 6, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 };
+    let s = crate::ipvs::service::Service::new(ServiceSpec { persistent, ..service_spec(key, "rr") })
+        .expect("a valid service");
+    (std::sync::Arc::new(d), std::sync::Arc::new(s))
+}
+
 /// A real server as `ipvsadm -a` makes it without thresholds.
 pub fn dest_spec(addr: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestSpec {
     DestSpec { addr: Ipv4Addr::from(addr), port, fwd, weight, u_threshold: 0, l_threshold: 0 }

@@ -214,7 +214,8 @@ case_c_takeover() {
 run_case "b. one MASTER (150) and one BACKUP, adverts pass rvs" case_b_one_master
 run_case "d. only keepalived's master (d1) answers and forwards for the VIP; d2's rvs is backup" case_d_forwarding
 run_case "e. keepalived reloaded (SIGHUP) on the master: rvs stays master, the VIP answers" case_e_reload
-# `systemctl stop keepalived` on the master (d2 since c): no keepalived, no VIP; rvs goes backup.
+# keepalived stopped on the master (d2 since c; SIGTERM to the keepalived this test started, by PID,
+# as a service stop sends it): no keepalived, no VIP; rvs goes backup.
 case_f_stop() {
   [ "$(rvsadm_on d2 --role)" = master ] || { warn "needs d2's rvs master"; return 1; }
   kill -TERM "${KA_PID[d2]}"

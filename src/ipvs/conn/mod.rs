@@ -1179,30 +1179,9 @@ impl ConnTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{DestSpec, ServiceKey, ServiceSpec};
 
     fn fixtures() -> (Arc<Dest>, Arc<Service>) {
-        let d = Arc::new(Dest::new(&DestSpec {
-            addr: Ipv4Addr::new(198, 18, 1, 11),
-            port: 80,
-            fwd: FwdMethod::Masq,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0,
-        }));
-        let s = Arc::new(
-            Service::new(ServiceSpec {
-                key: ServiceKey::Addr { proto: 6, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 },
-                scheduler: "rr".into(),
-                persistent: None,
-                netmask: Ipv4Addr::BROADCAST,
-                sched_flags: vec![],
-                ops: false,
-                laddrs: vec![],
-            })
-            .unwrap(),
-        );
-        (d, s)
+        crate::testkit::topology::conn_referents(None)
     }
 
     fn new_conn<'a>(d: &'a Arc<Dest>, s: &'a Arc<Service>, cport: u16, expires_ms: u64) -> NewConn<'a> {
@@ -1277,30 +1256,9 @@ mod tests {
 #[cfg(test)]
 mod eviction {
     use super::*;
-    use crate::api::{DestSpec, ServiceKey, ServiceSpec};
 
     fn fixtures() -> (Arc<Dest>, Arc<Service>) {
-        let d = Arc::new(Dest::new(&DestSpec {
-            addr: Ipv4Addr::new(198, 18, 1, 11),
-            port: 80,
-            fwd: FwdMethod::Masq,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0,
-        }));
-        let s = Arc::new(
-            Service::new(ServiceSpec {
-                key: ServiceKey::Addr { proto: 6, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 },
-                scheduler: "rr".into(),
-                persistent: Some(300),
-                netmask: Ipv4Addr::BROADCAST,
-                sched_flags: vec![],
-                ops: false,
-                laddrs: vec![],
-            })
-            .unwrap(),
-        );
-        (d, s)
+        crate::testkit::topology::conn_referents(Some(300))
     }
 
     /// A flow from client address `caddr`, as the load balancer inserts it.
