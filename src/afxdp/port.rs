@@ -291,8 +291,11 @@ impl Port {
         let mut queued = 0;
         let mut dropped = 0;
         if !self.pending.is_empty() {
+            // libxdp reserves all or nothing: ask for no more than the ring has room for, so a
+            // ring with room for part of the pass sends that part and drops only the rest.
+            let room = (self.tx.nb_free(self.pending.len() as u32) as usize).min(self.pending.len());
             // SAFETY: pending frames belong to the pool's UMEM and are in no ring.
-            let n = unsafe { self.tx.produce(&self.pending) };
+            let n = unsafe { self.tx.produce(&self.pending[..room]) };
             self.in_flight += n;
             queued = n;
             if n < self.pending.len() {
