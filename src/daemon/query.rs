@@ -3,6 +3,7 @@
 //! the reload (SIGHUP, `rvsadm --reload`).
 
 use crate::admin::exec::{DataPlaneQuery, NeighbourRow};
+use crate::afxdp::dataplane_config::DataplaneConfig;
 use crate::afxdp::worker::Request;
 use crate::afxdp::xsk_stats::XskStats;
 use crate::api::ConnView;
@@ -117,6 +118,20 @@ impl DataPlaneQuery for Query {
                 && new.routes == running.routes;
             if !same_links {
                 note = " (interface, address and route changes need a restart: services applied only)".into();
+            }
+            // The sockets and poll loops are built once at start (UMEM size, rings, busy poll,
+            // zero-copy, queues): rebinding them live would drop frames in flight.
+            let same_sockets = new.interfaces.len() == running.interfaces.len()
+                && new.interfaces.iter().zip(&running.interfaces).all(|(a, b)| {
+                    a.name == b.name && a.xdp_mode == b.xdp_mode && a.queues == b.queues && a.zerocopy == b.zerocopy
+                });
+            if !same_sockets {
+                note.push_str(" (interface xdp_mode, queues and zerocopy changes need a restart)");
+            }
+            // Its older expire_nodest_conn spelling feeds [sysctl], which a reload does apply.
+            let sysctl_aside = |d: &DataplaneConfig| DataplaneConfig { expire_nodest_conn: None, ..d.clone() };
+            if sysctl_aside(&new.dataplane) != sysctl_aside(&running.dataplane) {
+                note.push_str(" ([dataplane] changes need a restart)");
             }
             if new.announce != running.announce {
                 note.push_str(" ([announce] changes need a restart)");

@@ -3,7 +3,8 @@
 # of 2 queues each): one UMEM per poll loop shared by every socket of both interfaces, so a
 # frame received on d-out leaves by d-in without a copy; every UMEM frame accounted for when
 # the loop stops; the real-NIC options (busy polling, zero-copy falling back to copy on veth)
-# set and read back; bad option values refused at start and on reload; native XDP mode on veth.
+# set and read back; bad option values refused at start and on reload, a valid change said to
+# wait for the next start; native XDP mode on veth.
 # Bounded: one 20 MB download and a few requests per rvs run.
 # shellcheck disable=SC2317,SC2119
 set -euo pipefail
@@ -95,11 +96,31 @@ case_d_bad_values() {
   assert_match "$(ns_curl c "http://$VIP/")" '^rs[12]$' "and still answers"
 }
 
+# A valid change of a socket option on reload: the rules are applied, and the answer says the
+# sockets keep what they were bound with until the next start (they are not rebound live).
+case_d2_reload_says_restart() {
+  local rc out
+  cp "$OPTS_CONFIG" "$RUN_DIR/opts.saved"
+  sed -e 's/^busy_poll_budget = 64/busy_poll_budget = 32/' -e 's/^zerocopy = "try"/zerocopy = "off"/' \
+    "$RUN_DIR/opts.saved" >"$OPTS_CONFIG"
+  rc=0; out="$(rvsadm --reload 2>&1)" || rc=$?
+  cp "$RUN_DIR/opts.saved" "$OPTS_CONFIG"
+  log "$out"
+  assert_eq 0 "$rc" "a reload with busy_poll_budget = 32 and zerocopy = off is accepted"
+  assert_contains "$out" "[dataplane] changes need a restart" "the answer says the busy-poll change waits for a restart"
+  assert_contains "$out" "xdp_mode, queues and zerocopy changes need a restart" "and the zero-copy change too"
+  # The file is the rules' truth on reload (it has no services: they were added by rvsadm).
+  assert_eq "" "$(rvsadm -Ln | grep "$VIP" || true)" "the file's rules applied"
+  services
+  assert_match "$(ns_curl c "http://$VIP/")" '^rs[12]$' "the sockets bound at start still forward"
+}
+
 start_rvs "$OPTS_CONFIG"
 run_case "a. both interfaces' sockets on one UMEM per loop" case_a_shared_umem
 run_case "b. busy poll and zero-copy fallback read back from the kernel" case_b_options_read_back
 run_case "c. 20 MB through the VIP, d-out to d-in on one UMEM" case_c_traffic
 run_case "d. bad option values refused at start and on reload" case_d_bad_values
+run_case "d2. a valid socket option change on reload: applied at the next start, said so" case_d2_reload_says_restart
 if stop_rvs; then pass "e. SIGTERM: rvs stopped"; else fail "e. SIGTERM: rvs stopped"; fi
 run_case "f. every UMEM frame accounted, frames forwarded without a copy" check_stop_line
 
