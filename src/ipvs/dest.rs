@@ -204,3 +204,55 @@ impl Dest {
         add(&self.row(worker).persistent, u32::MAX);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DestSpec, FwdMethod};
+
+    fn dest(u_threshold: u32) -> Dest {
+        Dest::new(&DestSpec {
+            addr: Ipv4Addr::new(198, 18, 1, 10),
+            port: 80,
+            fwd: FwdMethod::Masq,
+            weight: 1,
+            u_threshold,
+            l_threshold: 0,
+        })
+    }
+
+    #[test]
+    fn counts_of_every_loop_are_summed() {
+        let d = dest(0);
+        // Loop 0: two connections, one established; loop 3: one, established, and a template.
+        d.bind_conn(0);
+        d.bind_conn(0);
+        d.to_active(0);
+        d.bind_conn(3);
+        d.to_active(3);
+        d.bind_template(3);
+        assert_eq!((d.active_conns(), d.inactive_conns(), d.persistent_conns()), (2, 1, 1));
+        // Each loop takes back only what it counted.
+        d.to_inactive(3);
+        d.unbind_conn(3, false);
+        d.unbind_template(3);
+        assert_eq!((d.active_conns(), d.inactive_conns(), d.persistent_conns()), (1, 1, 0));
+        d.unbind_conn(0, true);
+        d.unbind_conn(0, false);
+        assert_eq!((d.active_conns(), d.inactive_conns()), (0, 0));
+    }
+
+    #[test]
+    fn overload_counts_the_connections_of_all_loops() {
+        let d = dest(3);
+        d.bind_conn(0);
+        d.bind_conn(1);
+        assert!(!d.is_overloaded());
+        d.bind_conn(2);
+        assert!(d.is_overloaded(), "3 connections over three loops reach the upper threshold");
+        d.unbind_conn(1, false);
+        assert!(d.is_overloaded(), "2 of 3: still above 3/4 of it");
+        d.unbind_conn(2, false);
+        assert!(!d.is_overloaded());
+    }
+}

@@ -63,14 +63,14 @@ impl Director {
                 return Verdict::Drop(r);
             }
         }
-        let (id, side) = match found {
+        let (id, side, fresh) = match found {
             Some((id, Side::In)) if is_syn && self.reusable(id) => {
                 // conn_reuse_mode: a new SYN on a finished connection is a new
                 // connection, scheduled afresh (IPVS drops it for a second when
                 // conntrack is on; nothing forces that here).
                 self.conns.remove(id);
                 match self.new_connection_hashed(now_ms, &flow, hash, true) {
-                    Ok(id) => (id, Side::In),
+                    Ok(id) => (id, Side::In, true),
                     Err(v) => return v,
                 }
             }
@@ -87,34 +87,39 @@ impl Director {
                     return Verdict::Drop(Reason::NoDestExpired);
                 }
                 match self.new_connection_hashed(now_ms, &flow, hash, true) {
-                    Ok(id) => (id, Side::In),
+                    Ok(id) => (id, Side::In, true),
                     Err(v) => return v,
                 }
             }
-            Some(found) => found,
+            Some((id, side)) => (id, side, false),
             None => match self.new_connection_hashed(now_ms, &flow, hash, true) {
-                Ok(id) => (id, Side::In),
+                Ok(id) => (id, Side::In, true),
                 Err(v) => return v,
             },
         };
 
         // State, expiry and counters: per packet, only stores into the entry.
-        let (fwd, proto) = {
+        let (fwd, proto, state) = {
             let c = self.conns.get(id);
-            (c.fwd(), c.proto)
+            (c.fwd(), c.proto, c.state)
         };
-        if proto == IPPROTO_TCP {
-            let dir = match (side, fwd) {
-                (Side::Out, _) => Direction::Output,
-                (Side::In, FwdMethod::Route | FwdMethod::Tunnel) => Direction::InputOnly,
-                (Side::In, _) => Direction::Input,
-            };
-            let next = tcp_transition(self.conns.get(id).state, dir, flow.tcp_flags);
-            self.conns.set_state(id, next);
+        // A new entry was built as this packet leaves it (see
+        // new_connection_hashed), unless its TCP state is still to be moved.
+        let built = fresh && (proto != IPPROTO_TCP || state != ConnState::None);
+        if !built {
+            if proto == IPPROTO_TCP {
+                let dir = match (side, fwd) {
+                    (Side::Out, _) => Direction::Output,
+                    (Side::In, FwdMethod::Route | FwdMethod::Tunnel) => Direction::InputOnly,
+                    (Side::In, _) => Direction::Input,
+                };
+                let next = tcp_transition(state, dir, flow.tcp_flags);
+                self.conns.set_state(id, next);
+            }
+            self.conns.touch(id, side, now_ms);
+            let timeout = self.timeout_for(id);
+            self.conns.set_expiry(id, now_ms + timeout as u64);
         }
-        self.conns.touch(id, side, now_ms);
-        let timeout = self.timeout_for(id);
-        self.conns.set_expiry(id, now_ms + timeout as u64);
         if side == Side::In {
             self.sync_after_packet(now_ms, id, tx);
         }
@@ -205,11 +210,12 @@ impl Director {
         }
     }
 
-    /// Schedule a connection for `flow`; `check_flags`: whether its TCP flags
-    /// must allow one (not for the quoted packet of an ICMP error).
-    pub(super) fn new_connection(&mut self, now_ms: u64, flow: &Flow, check_flags: bool) -> Result<u32, Verdict> {
+    /// Schedule a connection for `flow`; `opening`: the packet opens it (not
+    /// the quoted packet of an ICMP error): its TCP flags must allow one,
+    /// and the entry is built as that packet leaves it.
+    pub(super) fn new_connection(&mut self, now_ms: u64, flow: &Flow, opening: bool) -> Result<u32, Verdict> {
         let hash = self.conns.hash(&flow.key);
-        self.new_connection_hashed(now_ms, flow, hash, check_flags)
+        self.new_connection_hashed(now_ms, flow, hash, opening)
     }
 
     /// [`Director::new_connection`] with the flow key's hash, as the lookup
@@ -217,12 +223,19 @@ impl Director {
     /// is written: the service and its runtime are the batch's snapshot
     /// (borrowed from `self.services`), rr and wrr move this loop's
     /// [`Position`], and the real server's counts are this loop's row.
+    ///
+    /// An `opening` packet's entry is inserted in the state that packet
+    /// moves it to (SYN_RECV for a SYN) with the expiry `timeout_for` would
+    /// give it, so load_balance need not move and re-time it; the one
+    /// exception, a sloppy_tcp segment that lands in ESTABLISHED, is
+    /// inserted as NONE and moved there by load_balance (which counts it
+    /// active).
     pub(super) fn new_connection_hashed(
         &mut self,
         now_ms: u64,
         flow: &Flow,
         hash: u64,
-        check_flags: bool,
+        opening: bool,
     ) -> Result<u32, Verdict> {
         let k = flow.key;
         let mark = self.services.classify(k.proto, k.daddr, k.dport);
@@ -233,7 +246,7 @@ impl Director {
                 Reason::NoService
             }));
         };
-        if check_flags && !self.may_create(flow) {
+        if opening && !self.may_create(flow) {
             return Err(Verdict::Drop(Reason::NotSyn));
         }
         // Room first: a template found below must not be the entry evicted
@@ -263,7 +276,26 @@ impl Director {
         };
         let (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
         let dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
-        let state = if k.proto == IPPROTO_TCP { ConnState::None } else { ConnState::Udp };
+        let state = if k.proto != IPPROTO_TCP {
+            ConnState::Udp
+        } else if opening {
+            let dir = if matches!(fwd, FwdMethod::Route | FwdMethod::Tunnel) {
+                Direction::InputOnly
+            } else {
+                Direction::Input
+            };
+            match tcp_transition(ConnState::None, dir, flow.tcp_flags) {
+                ConnState::Established => ConnState::None,
+                s => s,
+            }
+        } else {
+            ConnState::None
+        };
+        let mut timeout = self.timeouts.for_state(state);
+        // As timeout_for judges the new (unconfirmed) entry once it is in.
+        if opening && (self.conns.len() + 1) * 4 > self.conns.capacity() * 3 {
+            timeout = timeout.min(PRESSURE_TIMEOUT_MS);
+        }
         let n = NewConn {
             proto: k.proto,
             state,
@@ -279,7 +311,7 @@ impl Director {
             dest,
             svc,
             laddr_ref: laddr_index.and_then(|i| rt.laddrs.get(i)),
-            expires_ms: now_ms + self.timeouts.for_state(state) as u64,
+            expires_ms: now_ms + timeout as u64,
             in_key: k,
             out_key,
             template: false,
