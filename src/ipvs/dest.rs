@@ -244,15 +244,16 @@ mod tests {
 
     #[test]
     fn overload_counts_the_connections_of_all_loops() {
-        let d = dest(3);
-        d.bind_conn(0);
-        d.bind_conn(1);
+        let d = dest(4);
+        for worker in 0..3 {
+            d.bind_conn(worker);
+        }
         assert!(!d.is_overloaded());
         d.bind_conn(2);
-        assert!(d.is_overloaded(), "3 connections over three loops reach the upper threshold");
+        assert!(d.is_overloaded(), "4 connections over three loops reach the upper threshold");
         d.unbind_conn(1, false);
-        assert!(d.is_overloaded(), "2 of 3: still above 3/4 of it");
+        assert!(d.is_overloaded(), "3 of 4: not below 3/4 of it yet");
         d.unbind_conn(2, false);
-        assert!(!d.is_overloaded());
+        assert!(!d.is_overloaded(), "2 of 4: below 3/4");
     }
 }
