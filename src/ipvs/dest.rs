@@ -1,11 +1,33 @@
 //! A real server ("destination" in IPVS): its settings, connection counts,
 //! overload state and counters. Shared by the control plane, every poll loop
 //! and every connection scheduled to it; all fields are atomics.
+//!
+//! The connection counts (ActiveConn, InActConn, PersistConn) are kept per
+//! poll loop, each loop writing only its own cache line with a plain load and
+//! store (no locked instruction, no line bouncing between cores), as the
+//! traffic counters are (stats.rs); a reader sums the rows. A connection is
+//! counted, moved and uncounted by the loop whose table holds it, so every row
+//! stays a true count of that loop's connections.
 
-use super::stats::Counters;
+use super::stats::{Counters, MAX_WORKERS};
 use crate::api::{DestSpec, FwdMethod};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering::Relaxed};
+
+/// One poll loop's connection counts for a real server.
+#[repr(align(64))]
+#[derive(Default)]
+struct ConnCounts {
+    active: AtomicU32,
+    inactive: AtomicU32,
+    persistent: AtomicU32,
+}
+
+/// Add `by` (wrapping: -1 is `u32::MAX`) to a count only loop `worker` writes.
+#[inline]
+fn add(c: &AtomicU32, by: u32) {
+    c.store(c.load(Relaxed).wrapping_add(by), Relaxed);
+}
 
 pub struct Dest {
     pub addr: Ipv4Addr,
@@ -14,9 +36,9 @@ pub struct Dest {
     weight: AtomicU32,
     u_threshold: AtomicU32,
     l_threshold: AtomicU32,
-    active: AtomicU32,
-    inactive: AtomicU32,
-    persistent: AtomicU32,
+    /// Per poll loop (index: the loop's worker number, below MAX_WORKERS,
+    /// which the configuration enforces).
+    counts: [ConnCounts; MAX_WORKERS],
     overloaded: AtomicBool,
     /// False once the server was deleted from its service: existing
     /// connections may still point at it, as in IPVS.
@@ -51,9 +73,7 @@ impl Dest {
             weight: AtomicU32::new(0),
             u_threshold: AtomicU32::new(0),
             l_threshold: AtomicU32::new(0),
-            active: AtomicU32::new(0),
-            inactive: AtomicU32::new(0),
-            persistent: AtomicU32::new(0),
+            counts: Default::default(),
             overloaded: AtomicBool::new(false),
             available: AtomicBool::new(true),
             stats: Counters::default(),
@@ -95,15 +115,23 @@ impl Dest {
         self.weight.load(Relaxed)
     }
     #[inline]
+    fn row(&self, worker: usize) -> &ConnCounts {
+        &self.counts[worker % MAX_WORKERS]
+    }
+    #[inline]
+    fn sum(&self, field: impl Fn(&ConnCounts) -> &AtomicU32) -> u32 {
+        self.counts.iter().fold(0u32, |n, r| n.wrapping_add(field(r).load(Relaxed)))
+    }
+    #[inline]
     pub fn active_conns(&self) -> u32 {
-        self.active.load(Relaxed)
+        self.sum(|r| &r.active)
     }
     #[inline]
     pub fn inactive_conns(&self) -> u32 {
-        self.inactive.load(Relaxed)
+        self.sum(|r| &r.inactive)
     }
     pub fn persistent_conns(&self) -> u32 {
-        self.persistent.load(Relaxed)
+        self.sum(|r| &r.persistent)
     }
     fn total(&self) -> u32 {
         self.active_conns() + self.inactive_conns()
@@ -126,9 +154,11 @@ impl Dest {
 
     /// ip_vs_bind_dest: a new connection starts inactive (IPVS sets
     /// IP_VS_CONN_F_INACTIVE in every dest's conn_flags); TCP moves it to
-    /// active when it reaches ESTABLISHED.
-    pub fn bind_conn(&self) {
-        self.inactive.fetch_add(1, Relaxed);
+    /// active when it reaches ESTABLISHED. `worker`: the loop holding it
+    /// (for this and every count change below).
+    #[inline]
+    pub fn bind_conn(&self, worker: usize) {
+        add(&self.row(worker).inactive, 1);
         let u = self.u_threshold.load(Relaxed);
         if u != 0 && self.total() >= u {
             self.overloaded.store(true, Relaxed);
@@ -136,12 +166,9 @@ impl Dest {
     }
 
     /// ip_vs_unbind_dest.
-    pub fn unbind_conn(&self, was_active: bool) {
-        if was_active {
-            self.active.fetch_sub(1, Relaxed);
-        } else {
-            self.inactive.fetch_sub(1, Relaxed);
-        }
+    pub fn unbind_conn(&self, worker: usize, was_active: bool) {
+        let r = self.row(worker);
+        add(if was_active { &r.active } else { &r.inactive }, u32::MAX);
         let (u, l) = (self.u_threshold.load(Relaxed), self.l_threshold.load(Relaxed));
         let total = self.total();
         let clear = if l != 0 {
@@ -156,20 +183,77 @@ impl Dest {
         }
     }
 
-    pub fn to_active(&self) {
-        self.inactive.fetch_sub(1, Relaxed);
-        self.active.fetch_add(1, Relaxed);
+    #[inline]
+    pub fn to_active(&self, worker: usize) {
+        let r = self.row(worker);
+        add(&r.inactive, u32::MAX);
+        add(&r.active, 1);
     }
 
-    pub fn to_inactive(&self) {
-        self.active.fetch_sub(1, Relaxed);
-        self.inactive.fetch_add(1, Relaxed);
+    #[inline]
+    pub fn to_inactive(&self, worker: usize) {
+        let r = self.row(worker);
+        add(&r.active, u32::MAX);
+        add(&r.inactive, 1);
     }
 
-    pub fn bind_template(&self) {
-        self.persistent.fetch_add(1, Relaxed);
+    pub fn bind_template(&self, worker: usize) {
+        add(&self.row(worker).persistent, 1);
     }
-    pub fn unbind_template(&self) {
-        self.persistent.fetch_sub(1, Relaxed);
+    pub fn unbind_template(&self, worker: usize) {
+        add(&self.row(worker).persistent, u32::MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DestSpec, FwdMethod};
+
+    fn dest(u_threshold: u32) -> Dest {
+        Dest::new(&DestSpec {
+            addr: Ipv4Addr::new(198, 18, 1, 10),
+            port: 80,
+            fwd: FwdMethod::Masq,
+            weight: 1,
+            u_threshold,
+            l_threshold: 0,
+        })
+    }
+
+    #[test]
+    fn counts_of_every_loop_are_summed() {
+        let d = dest(0);
+        // Loop 0: two connections, one established; loop 3: one, established, and a template.
+        d.bind_conn(0);
+        d.bind_conn(0);
+        d.to_active(0);
+        d.bind_conn(3);
+        d.to_active(3);
+        d.bind_template(3);
+        assert_eq!((d.active_conns(), d.inactive_conns(), d.persistent_conns()), (2, 1, 1));
+        // Each loop takes back only what it counted.
+        d.to_inactive(3);
+        d.unbind_conn(3, false);
+        d.unbind_template(3);
+        assert_eq!((d.active_conns(), d.inactive_conns(), d.persistent_conns()), (1, 1, 0));
+        d.unbind_conn(0, true);
+        d.unbind_conn(0, false);
+        assert_eq!((d.active_conns(), d.inactive_conns()), (0, 0));
+    }
+
+    #[test]
+    fn overload_counts_the_connections_of_all_loops() {
+        let d = dest(4);
+        for worker in 0..3 {
+            d.bind_conn(worker);
+        }
+        assert!(!d.is_overloaded());
+        d.bind_conn(2);
+        assert!(d.is_overloaded(), "4 connections over three loops reach the upper threshold");
+        d.unbind_conn(1, false);
+        assert!(d.is_overloaded(), "3 of 4: not below 3/4 of it yet");
+        d.unbind_conn(2, false);
+        assert!(!d.is_overloaded(), "2 of 4: below 3/4");
     }
 }

@@ -1,9 +1,12 @@
 //! Virtual services and the table the data plane looks them up in.
 //!
-//! A service's settings, real servers and scheduler state form one immutable
+//! A service's settings, real servers and scheduler form one immutable
 //! [`ServiceRuntime`] swapped atomically on every change, so a poll loop sees
 //! either the old or the new set, never half of an edit. The table of
-//! services is swapped the same way when services come and go.
+//! services is swapped the same way after every change (services coming and
+//! going, or a runtime replaced), and it holds each service's runtime as of
+//! its building: a poll loop takes that snapshot once per batch with the
+//! table, and a new connection reads it without touching an `ArcSwap`.
 
 use super::dest::Dest;
 use super::laddr::Laddr;
@@ -41,7 +44,9 @@ impl Service {
     }
 
     /// Replace settings and/or real servers; the scheduler restarts from a
-    /// fresh state as IPVS's update_service does.
+    /// fresh state as IPVS's update_service does. The data plane sees the
+    /// new runtime in the next [`ServiceTable`] built and published (as
+    /// control.rs's sync does after every change).
     pub fn replace(&self, spec: ServiceSpec, dests: Vec<Arc<Dest>>, laddrs: Vec<Arc<Laddr>>) -> bool {
         match ServiceRuntime::build(spec, dests, laddrs) {
             Some(rt) => {
@@ -64,15 +69,19 @@ impl ServiceRuntime {
     }
 }
 
-/// The set of services, as the data plane reads it.
+/// The set of services, as the data plane reads it. Services are named by
+/// their position in [`ServiceTable::services`] (a poll loop keeps its own
+/// per-service state, such as rr's position, by that index).
 #[derive(Default)]
 pub struct ServiceTable {
-    by_addr: HashMap<(u8, u32, u16), Arc<Service>>,
-    by_fwmark: HashMap<u32, Arc<Service>>,
+    by_addr: HashMap<(u8, u32, u16), u32>,
+    by_fwmark: HashMap<u32, u32>,
     vips: HashSet<u32>,
     laddrs: HashSet<u32>,
     marks: Vec<MarkRule>,
     list: Vec<Arc<Service>>,
+    /// Each service's runtime when the table was built (same order as `list`).
+    runtimes: Vec<Arc<ServiceRuntime>>,
     /// The widest persistence netmask of any service: poll loops are chosen
     /// by the client's address under it, so persistence never spans loops.
     owner_mask: u32,
@@ -88,23 +97,23 @@ impl ServiceTable {
             }
         }
         t.marks = marks;
-        for s in &list {
+        for (i, s) in list.iter().enumerate() {
             match s.key {
                 ServiceKey::Addr { proto, addr, port } => {
-                    t.by_addr.insert((proto, u32::from(addr), port), s.clone());
+                    t.by_addr.insert((proto, u32::from(addr), port), i as u32);
                     t.vips.insert(u32::from(addr));
                 }
                 ServiceKey::Fwmark(m) => {
-                    t.by_fwmark.insert(m, s.clone());
+                    t.by_fwmark.insert(m, i as u32);
                 }
             }
             for l in &s.runtime().laddrs {
                 t.laddrs.insert(l.addr);
             }
         }
+        t.runtimes = list.iter().map(|s| s.runtime.load_full()).collect();
         t.owner_mask = u32::MAX;
-        for s in &list {
-            let rt = s.runtime();
+        for rt in &t.runtimes {
             if rt.spec.persistent.is_some() {
                 t.owner_mask &= u32::from(rt.spec.netmask);
             }
@@ -126,15 +135,28 @@ impl ServiceTable {
     /// a port-zero (all ports) service of that address.
     #[inline]
     pub fn lookup(&self, fwmark: u32, proto: u8, daddr: u32, dport: u16) -> Option<&Arc<Service>> {
+        self.lookup_index(fwmark, proto, daddr, dport).and_then(|i| self.list.get(i))
+    }
+
+    /// [`ServiceTable::lookup`], answering with the service's index.
+    #[inline]
+    pub fn lookup_index(&self, fwmark: u32, proto: u8, daddr: u32, dport: u16) -> Option<usize> {
         if fwmark != 0 {
-            if let Some(s) = self.by_fwmark.get(&fwmark) {
-                return Some(s);
+            if let Some(&i) = self.by_fwmark.get(&fwmark) {
+                return Some(i as usize);
             }
         }
         if self.by_addr.is_empty() {
             return None;
         }
-        self.by_addr.get(&(proto, daddr, dport)).or_else(|| self.by_addr.get(&(proto, daddr, 0)))
+        self.by_addr.get(&(proto, daddr, dport)).or_else(|| self.by_addr.get(&(proto, daddr, 0))).map(|&i| i as usize)
+    }
+
+    /// Service `i` and its runtime as of this table (`i` from
+    /// [`ServiceTable::lookup_index`]).
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<(&Arc<Service>, &Arc<ServiceRuntime>)> {
+        Some((self.list.get(i)?, self.runtimes.get(i)?))
     }
 
     /// Is `ip` the address of some service (the director answers ARP and ping for it)?

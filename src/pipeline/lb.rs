@@ -10,10 +10,11 @@ use crate::api::FwdMethod;
 use crate::api::ServiceKey;
 use crate::ipvs::conn::{Eviction, FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
 use crate::ipvs::dest::Dest;
-use crate::ipvs::sched::SchedInput;
-use crate::ipvs::service::{Service, ServiceRuntime};
+use crate::ipvs::sched::{Position, SchedInput};
+use crate::ipvs::service::ServiceRuntime;
 use crate::ipvs::state::{tcp_transition, ConnState, Direction};
 use crate::ipvs::xmit::{dr, fullnat, nat, tun};
+use crate::wire::ethernet::{ETHERTYPE_IPV4, HEADER_LEN as ETH};
 use crate::wire::icmp;
 use crate::wire::ip_protocol::{IPPROTO_IPIP, IPPROTO_TCP};
 use crate::wire::l4::{Malformed as L4Malformed, Ports, TCP_ACK, TCP_RST, TCP_SYN};
@@ -54,20 +55,22 @@ impl Director {
         };
         let is_syn = flow.key.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
 
-        let found = self.conns.lookup(&flow.key);
+        // One hash of the key, for the lookup and the insert of a new connection.
+        let hash = self.conns.hash(&flow.key);
+        let found = self.conns.lookup_hashed(&flow.key, hash);
         if let Some((id, Side::Out)) = found {
             if let Err(r) = self.reply_source_check(f.ingress, id, &f.eth_src()) {
                 return Verdict::Drop(r);
             }
         }
-        let (id, side) = match found {
+        let (id, side, fresh) = match found {
             Some((id, Side::In)) if is_syn && self.reusable(id) => {
                 // conn_reuse_mode: a new SYN on a finished connection is a new
                 // connection, scheduled afresh (IPVS drops it for a second when
                 // conntrack is on; nothing forces that here).
                 self.conns.remove(id);
-                match self.new_connection(now_ms, &flow, true) {
-                    Ok(id) => (id, Side::In),
+                match self.new_connection_hashed(now_ms, &flow, hash, true) {
+                    Ok(id) => (id, Side::In, true),
                     Err(v) => return v,
                 }
             }
@@ -83,35 +86,40 @@ impl Director {
                 if side == Side::Out || !self.may_create(&flow) {
                     return Verdict::Drop(Reason::NoDestExpired);
                 }
-                match self.new_connection(now_ms, &flow, true) {
-                    Ok(id) => (id, Side::In),
+                match self.new_connection_hashed(now_ms, &flow, hash, true) {
+                    Ok(id) => (id, Side::In, true),
                     Err(v) => return v,
                 }
             }
-            Some(found) => found,
-            None => match self.new_connection(now_ms, &flow, true) {
-                Ok(id) => (id, Side::In),
+            Some((id, side)) => (id, side, false),
+            None => match self.new_connection_hashed(now_ms, &flow, hash, true) {
+                Ok(id) => (id, Side::In, true),
                 Err(v) => return v,
             },
         };
 
         // State, expiry and counters: per packet, only stores into the entry.
-        let (fwd, proto) = {
+        let (fwd, proto, state) = {
             let c = self.conns.get(id);
-            (c.fwd(), c.proto)
+            (c.fwd(), c.proto, c.state)
         };
-        if proto == IPPROTO_TCP {
-            let dir = match (side, fwd) {
-                (Side::Out, _) => Direction::Output,
-                (Side::In, FwdMethod::Route | FwdMethod::Tunnel) => Direction::InputOnly,
-                (Side::In, _) => Direction::Input,
-            };
-            let next = tcp_transition(self.conns.get(id).state, dir, flow.tcp_flags);
-            self.conns.set_state(id, next);
+        // A new entry was built as this packet leaves it (see
+        // new_connection_hashed), unless its TCP state is still to be moved.
+        let built = fresh && (proto != IPPROTO_TCP || state != ConnState::None);
+        if !built {
+            if proto == IPPROTO_TCP {
+                let dir = match (side, fwd) {
+                    (Side::Out, _) => Direction::Output,
+                    (Side::In, FwdMethod::Route | FwdMethod::Tunnel) => Direction::InputOnly,
+                    (Side::In, _) => Direction::Input,
+                };
+                let next = tcp_transition(state, dir, flow.tcp_flags);
+                self.conns.set_state(id, next);
+            }
+            self.conns.touch(id, side, now_ms);
+            let timeout = self.timeout_for(id);
+            self.conns.set_expiry(id, now_ms + timeout as u64);
         }
-        self.conns.touch(id, side, now_ms);
-        let timeout = self.timeout_for(id);
-        self.conns.set_expiry(id, now_ms + timeout as u64);
         if side == Side::In {
             self.sync_after_packet(now_ms, id, tx);
         }
@@ -202,47 +210,92 @@ impl Director {
         }
     }
 
-    /// Schedule a connection for `flow`; `check_flags`: whether its TCP flags
-    /// must allow one (not for the quoted packet of an ICMP error).
-    pub(super) fn new_connection(&mut self, now_ms: u64, flow: &Flow, check_flags: bool) -> Result<u32, Verdict> {
+    /// Schedule a connection for `flow`; `opening`: the packet opens it (not
+    /// the quoted packet of an ICMP error): its TCP flags must allow one,
+    /// and the entry is built as that packet leaves it.
+    pub(super) fn new_connection(&mut self, now_ms: u64, flow: &Flow, opening: bool) -> Result<u32, Verdict> {
+        let hash = self.conns.hash(&flow.key);
+        self.new_connection_hashed(now_ms, flow, hash, opening)
+    }
+
+    /// [`Director::new_connection`] with the flow key's hash, as the lookup
+    /// that found no entry computed it. No `Arc` is cloned and nothing shared
+    /// is written: the service and its runtime are the batch's snapshot
+    /// (borrowed from `self.services`), rr and wrr move this loop's
+    /// [`Position`], and the real server's counts are this loop's row.
+    ///
+    /// An `opening` packet's entry is inserted in the state that packet
+    /// moves it to (SYN_RECV for a SYN) with the expiry `timeout_for` would
+    /// give it, so load_balance need not move and re-time it; the one
+    /// exception, a sloppy_tcp segment that lands in ESTABLISHED, is
+    /// inserted as NONE and moved there by load_balance (which counts it
+    /// active).
+    pub(super) fn new_connection_hashed(
+        &mut self,
+        now_ms: u64,
+        flow: &Flow,
+        hash: u64,
+        opening: bool,
+    ) -> Result<u32, Verdict> {
         let k = flow.key;
         let mark = self.services.classify(k.proto, k.daddr, k.dport);
-        let Some(svc) = self.services.lookup(mark, k.proto, k.daddr, k.dport).cloned() else {
+        let Some(si) = self.services.lookup_index(mark, k.proto, k.daddr, k.dport) else {
             return Err(Verdict::Drop(if self.ifaces.is_local(k.daddr) {
                 Reason::LocalNoService
             } else {
                 Reason::NoService
             }));
         };
-        if check_flags && !self.may_create(flow) {
+        if opening && !self.may_create(flow) {
             return Err(Verdict::Drop(Reason::NotSyn));
         }
         // Room first: a template found below must not be the entry evicted
         // for its own connection.
         self.make_room(now_ms, 1);
-        let rt = svc.runtime();
-        let (dest, controller) = match rt.spec.persistent {
-            Some(secs) => self.persistent_dest(now_ms, &svc, &rt, flow, secs)?,
-            None => (schedule(&rt, flow)?, None),
+        let persistent = self.services.get(si).and_then(|(_, rt)| rt.spec.persistent);
+        let (picked, controller) = match persistent {
+            Some(secs) => self.persistent_dest(now_ms, si, flow, secs)?,
+            None => (Picked::Index(self.schedule(si, flow)?), None),
         };
-        let fwd = dest.fwd();
-        let daddr = u32::from(dest.addr);
-        // Port 0 real servers (fwmark and port-0 services) keep the client's port.
-        let dport = if dest.port == 0 { k.dport } else { dest.port };
-        let (mut laddr, mut lport, mut laddr_ref) = (0, 0, None);
+        let (fwd, daddr, dport) = {
+            let (_, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
+            let dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
+            // Port 0 real servers (fwmark and port-0 services) keep the client's port.
+            (dest.fwd(), u32::from(dest.addr), if dest.port == 0 { k.dport } else { dest.port })
+        };
+        let (mut laddr, mut lport, mut laddr_index) = (0, 0, None);
         let out_key = match fwd {
             FwdMethod::Masq => {
                 Some(FlowKey { saddr: daddr, daddr: k.saddr, sport: dport, dport: k.sport, proto: k.proto })
             }
             FwdMethod::Route | FwdMethod::Tunnel => None,
             FwdMethod::FullNat => {
-                let (a, p, l) = self.fullnat_source(&rt.laddrs, daddr, dport, k.proto)?;
-                (laddr, lport, laddr_ref) = (a, p, l);
+                (laddr, lport, laddr_index) = self.fullnat_source(si, daddr, dport, k.proto)?;
                 Some(FlowKey { saddr: daddr, daddr: laddr, sport: dport, dport: lport, proto: k.proto })
             }
         };
-        drop(rt);
-        let state = if k.proto == IPPROTO_TCP { ConnState::None } else { ConnState::Udp };
+        let (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
+        let dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
+        let state = if k.proto != IPPROTO_TCP {
+            ConnState::Udp
+        } else if opening {
+            let dir = if matches!(fwd, FwdMethod::Route | FwdMethod::Tunnel) {
+                Direction::InputOnly
+            } else {
+                Direction::Input
+            };
+            match tcp_transition(ConnState::None, dir, flow.tcp_flags) {
+                ConnState::Established => ConnState::None,
+                s => s,
+            }
+        } else {
+            ConnState::None
+        };
+        let mut timeout = self.timeouts.for_state(state);
+        // As timeout_for judges the new (unconfirmed) entry once it is in.
+        if opening && (self.conns.len() + 1) * 4 > self.conns.capacity() * 3 {
+            timeout = timeout.min(PRESSURE_TIMEOUT_MS);
+        }
         let n = NewConn {
             proto: k.proto,
             state,
@@ -255,17 +308,16 @@ impl Director {
             dport,
             laddr,
             lport,
-            dest: &dest,
-            svc: &svc,
-            laddr_ref: laddr_ref.as_ref(),
-            expires_ms: now_ms + self.timeouts.for_state(state) as u64,
+            dest,
+            svc,
+            laddr_ref: laddr_index.and_then(|i| rt.laddrs.get(i)),
+            expires_ms: now_ms + timeout as u64,
             in_key: k,
             out_key,
             template: false,
             controller,
         };
-        let result = self.conns.insert(n, now_ms);
-        match result {
+        match self.conns.insert_hashed(n, hash, now_ms) {
             Ok(id) => {
                 svc.stats.conn(self.worker);
                 dest.stats.conn(self.worker);
@@ -274,6 +326,33 @@ impl Director {
             Err(InsertError::Full) => Err(Verdict::Drop(Reason::ConnTableFull)),
             Err(InsertError::Collision) => Err(Verdict::Drop(Reason::ConnCollision)),
         }
+    }
+
+    /// Ask service `si`'s scheduler for a real server for this new flow,
+    /// with this loop's place in its rotation: an index into its runtime's
+    /// real servers.
+    fn schedule(&mut self, si: usize, flow: &Flow) -> Result<usize, Verdict> {
+        let k = flow.key;
+        let input = SchedInput { proto: k.proto, saddr: k.saddr, sport: k.sport, daddr: k.daddr, dport: k.dport };
+        let (_, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
+        let mut spare = Position::for_loop(self.worker);
+        let pos = self.sched_pos.get_mut(si).map_or(&mut spare, |p| &mut p.1);
+        rt.sched.schedule(&rt.dests, &input, pos).ok_or(Verdict::Drop(Reason::NoDest))
+    }
+
+    /// The services changed (a new table this batch): each service keeps
+    /// this loop's scheduler position while its runtime is the same one; a
+    /// new runtime (its settings or servers changed) starts afresh, as
+    /// IPVS's update_service restarts the scheduler. On a rule change only.
+    pub(super) fn services_changed(&mut self) {
+        let mut kept: hashbrown::HashMap<usize, Position> = self.sched_pos.drain(..).collect();
+        let worker = self.worker;
+        self.sched_pos = (0..self.services.services().len())
+            .map(|i| {
+                let key = self.services.get(i).map_or(0, |(_, rt)| Arc::as_ptr(rt) as usize);
+                (key, kept.remove(&key).unwrap_or(Position::for_loop(worker)))
+            })
+            .collect();
     }
 
     /// Persistence (ip_vs_sched_persist): a template keyed by the client's
@@ -285,12 +364,12 @@ impl Director {
     fn persistent_dest(
         &mut self,
         now_ms: u64,
-        svc: &Arc<Service>,
-        rt: &ServiceRuntime,
+        si: usize,
         flow: &Flow,
         secs: u32,
-    ) -> Result<(Arc<Dest>, Option<u32>), Verdict> {
+    ) -> Result<(Picked, Option<u32>), Verdict> {
         let k = flow.key;
+        let (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
         let mask = u32::from(rt.spec.netmask);
         let (proto, vaddr, vport) = match svc.key {
             ServiceKey::Fwmark(m) => (0, m, 0),
@@ -299,9 +378,10 @@ impl Director {
         };
         let tkey =
             FlowKey { saddr: k.saddr & mask, daddr: vaddr, sport: 0, dport: vport, proto: proto | TEMPLATE_PROTO };
+        let thash = self.conns.hash(&tkey);
         let timeout = secs as u64 * 1000;
-        if let Some((tid, _)) = self.conns.lookup(&tkey) {
-            match self.conns.dest_of(tid).cloned() {
+        if let Some((tid, _)) = self.conns.lookup_hashed(&tkey, thash) {
+            match self.conns.dest_of(tid) {
                 // expire_quiescent_template (ip_vs_check_template): a server
                 // set to weight 0 takes no new clients, and with the sysctl
                 // not its pinned ones either: they are scheduled afresh.
@@ -309,23 +389,36 @@ impl Director {
                     self.conns.invalidate_template(tid, now_ms)
                 }
                 Some(d) if d.is_available() => {
+                    // The batch's runtime lists it (a server is only ever
+                    // deleted, never moved to another service); a template
+                    // a sync message made may name one newer than the
+                    // snapshot: that one is held by its own reference.
+                    let picked = match rt.dests.iter().position(|x| Arc::ptr_eq(x, d)) {
+                        Some(i) => Picked::Index(i),
+                        None => Picked::Held(d.clone()),
+                    };
                     self.conns.set_expiry(tid, now_ms + timeout);
-                    return Ok((d, Some(tid)));
+                    return Ok((picked, Some(tid)));
                 }
                 // Deleted and re-added (`-C` then `-R`, a reload): IPVS revives
                 // the server from its trash, so the client keeps it.
-                Some(d) => match rt.dests.iter().find(|x| x.addr == d.addr && x.port == d.port) {
-                    Some(revived) => {
-                        self.conns.rebind_template(tid, revived);
+                Some(d) => match rt.dests.iter().position(|x| x.addr == d.addr && x.port == d.port) {
+                    Some(i) => {
+                        self.conns.rebind_template(tid, &rt.dests[i]);
                         self.conns.set_expiry(tid, now_ms + timeout);
-                        return Ok((revived.clone(), Some(tid)));
+                        return Ok((Picked::Index(i), Some(tid)));
                     }
                     None => self.conns.invalidate_template(tid, now_ms),
                 },
                 None => self.conns.invalidate_template(tid, now_ms),
             }
         }
-        let dest = schedule(rt, flow)?;
+        let di = self.schedule(si, flow)?;
+        // Room for the template and the connection it is made for, so the
+        // second eviction cannot take the first's fresh template.
+        self.make_room(now_ms, 2);
+        let (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
+        let dest = rt.dests.get(di).ok_or(Verdict::Drop(Reason::NoDest))?;
         let t = NewConn {
             proto,
             state: ConnState::None,
@@ -338,7 +431,7 @@ impl Director {
             dport: dest.port,
             laddr: 0,
             lport: 0,
-            dest: &dest,
+            dest,
             svc,
             laddr_ref: None,
             expires_ms: now_ms + timeout,
@@ -347,38 +440,37 @@ impl Director {
             template: true,
             controller: None,
         };
-        // Room for the template and the connection it is made for, so the
-        // second eviction cannot take the first's fresh template.
-        self.make_room(now_ms, 2);
-        match self.conns.insert(t, now_ms) {
-            Ok(tid) => Ok((dest, Some(tid))),
+        match self.conns.insert_hashed(t, thash, now_ms) {
+            Ok(tid) => Ok((Picked::Index(di), Some(tid))),
             Err(InsertError::Full) => Err(Verdict::Drop(Reason::ConnTableFull)),
             Err(InsertError::Collision) => Err(Verdict::Drop(Reason::ConnCollision)),
         }
     }
 
-    /// Choose a FULLNAT local address (round robin over the service's pool,
-    /// or the director's own address facing the real server) and a local
-    /// port whose reply key no live connection holds.
+    /// Choose a FULLNAT local address (round robin over service `si`'s
+    /// pool, or the director's own address facing the real server) and a
+    /// local port whose reply key no live connection holds: the address, the
+    /// port, and the address's index in the pool.
     fn fullnat_source(
         &mut self,
-        pool: &[std::sync::Arc<crate::ipvs::laddr::Laddr>],
+        si: usize,
         daddr: u32,
         dport: u16,
         proto: u8,
-    ) -> Result<(u32, u16, Option<std::sync::Arc<crate::ipvs::laddr::Laddr>>), Verdict> {
+    ) -> Result<(u32, u16, Option<usize>), Verdict> {
         const TRIES: usize = 256;
         let own = match self.routes.lookup(daddr) {
             Some(nh) => self.ifaces.get(nh.iface).source_for(daddr),
             None => return Err(Verdict::Drop(Reason::NoRoute)),
         };
+        let pool: &[Arc<crate::ipvs::laddr::Laddr>] = self.services.get(si).map_or(&[], |(_, rt)| &rt.laddrs);
         let (lo, hi) = self.fullnat_ports;
         for k in 0..pool.len().max(1) {
             let (addr, l) = if pool.is_empty() {
                 (own, None)
             } else {
-                let l = &pool[(self.laddr_rr + k) % pool.len()];
-                (l.addr, Some(l))
+                let i = (self.laddr_rr + k) % pool.len();
+                (pool[i].addr, Some(i))
             };
             for _ in 0..TRIES.min((hi as usize - lo as usize) / self.n_workers + 1) {
                 // Only ports of this loop's residue class: replies to them are
@@ -393,11 +485,11 @@ impl Director {
                 let key = FlowKey { saddr: daddr, daddr: addr, sport: dport, dport: port, proto };
                 if self.conns.key_free(&key) {
                     self.laddr_rr = self.laddr_rr.wrapping_add(1);
-                    return Ok((addr, port, l.cloned()));
+                    return Ok((addr, port, l));
                 }
             }
             if let Some(l) = l {
-                l.conflict();
+                pool[l].conflict();
             }
         }
         Err(Verdict::Drop(Reason::FullnatNoPort))
@@ -423,20 +515,36 @@ impl Director {
 
     /// Client to real server, by the connection's forwarding method. The MTU
     /// is checked before any rewrite, so an ICMP "fragmentation needed"
-    /// quotes the packet as its sender sent it.
+    /// quotes the packet as its sender sent it. The way to the server comes
+    /// from the per-destination next-hop cache the fast path keeps
+    /// (fast_path/next_hop.rs: good while the route and neighbour tables are
+    /// unchanged), so a new connection costs no route scan and no neighbour
+    /// lookup either; a next hop not resolved or due for a probe goes through
+    /// the neighbour table as before ([`Director::send_ip`]).
     pub(super) fn to_real_server(&mut self, now_ms: u64, id: u32, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
         let c = self.conns.get(id);
         let (fwd, proto, daddr, dport, lport) = (c.fwd(), c.proto, c.daddr, c.dport, c.lport);
         let laddr = self.conns.laddr_of(id);
-        let Some(nh) = self.routes.lookup(daddr) else {
+        let Some(slot) = self.hop(daddr) else {
             return Verdict::Drop(Reason::NoRoute);
         };
+        let h = {
+            let h = self.fast.hops.at(slot);
+            Way {
+                iface: h.iface,
+                nexthop: h.nexthop,
+                eth: h.eth,
+                ready_until_ms: h.mac_known.then_some(h.fresh_until_ms),
+                mtu: h.mtu,
+                source: h.source,
+            }
+        };
         // DR needs the real server on a connected segment.
-        if fwd == FwdMethod::Route && nh.addr != daddr {
+        if fwd == FwdMethod::Route && h.nexthop != daddr {
             return Verdict::Drop(Reason::NoRoute);
         }
         let extra = if fwd == FwdMethod::Tunnel { tun::OUTER_LEN } else { 0 };
-        if let Some(mtu) = self.too_big(nh.iface, f.l3_len(), extra) {
+        if let Some(mtu) = self.too_big(h.iface, f.l3_len(), extra) {
             if let Some(v) = self.refuse_too_big(now_ms, f, mtu, tx) {
                 return v;
             }
@@ -447,30 +555,46 @@ impl Director {
                     return v;
                 }
                 nat::request(f.l3_bytes_mut(), proto, daddr, dport, true);
-                self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
+                self.send_by_hop(now_ms, &h, h.nexthop, f.bytes_mut(), tx)
             }
             FwdMethod::FullNat => {
                 if let Err(v) = self.ttl_left(now_ms, f, tx) {
                     return v;
                 }
                 fullnat::request(f.l3_bytes_mut(), proto, (laddr, lport), (daddr, dport), true);
-                self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
+                self.send_by_hop(now_ms, &h, h.nexthop, f.bytes_mut(), tx)
             }
-            FwdMethod::Route => self.send_ip(now_ms, nh.iface, dr::next_hop(daddr), f.bytes_mut(), tx),
+            FwdMethod::Route => self.send_by_hop(now_ms, &h, dr::next_hop(daddr), f.bytes_mut(), tx),
             FwdMethod::Tunnel => {
-                let src = self.ifaces.get(nh.iface).source_for(daddr);
                 self.ip_ident = self.ip_ident.wrapping_add(1);
                 let (l3, l3_len) = (f.l3, f.l3_len());
-                match tun::encapsulate(f.buffer_mut(), l3, l3_len, src, daddr, self.ip_ident) {
+                match tun::encapsulate(f.buffer_mut(), l3, l3_len, h.source, daddr, self.ip_ident) {
                     Some(n) => {
                         // From here on the frame is the tunnel's packet.
                         f.parsed_ipv4(tun::OUTER_LEN, n, IPPROTO_IPIP);
-                        self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
+                        self.send_by_hop(now_ms, &h, h.nexthop, f.bytes_mut(), tx)
                     }
                     None => Verdict::Drop(Reason::TooBig),
                 }
             }
         }
+    }
+
+    /// Send `pkt` by cached hop `h` to `nexthop` (its next hop, or for DR
+    /// the server itself, which DR requires to be the same): the Ethernet
+    /// header straight from the cache when its MAC is known and needs no
+    /// probe yet and the packet fits, as [`Director::send_ip`] would write
+    /// it; otherwise through `send_ip` (hold and ARP, probe, fragments).
+    #[inline]
+    fn send_by_hop(&mut self, now_ms: u64, h: &Way, nexthop: u32, pkt: &mut [u8], tx: &mut impl Transmit) -> Verdict {
+        let ready =
+            h.ready_until_ms.is_some_and(|t| now_ms <= t) && nexthop == h.nexthop && pkt.len() <= ETH + h.mtu as usize;
+        if let (true, Some(header)) = (ready, pkt.get_mut(..ETH)) {
+            header[..12].copy_from_slice(&h.eth);
+            header[12..].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+            return Verdict::Forward(h.iface);
+        }
+        self.send_ip(now_ms, h.iface, nexthop, pkt, tx)
     }
 
     /// Real server to client (NAT and FULLNAT replies).
@@ -498,12 +622,33 @@ impl Director {
     }
 }
 
-/// Ask the service's scheduler for a real server for this new flow.
-fn schedule(rt: &ServiceRuntime, flow: &Flow) -> Result<Arc<Dest>, Verdict> {
-    let k = flow.key;
-    let input = SchedInput { proto: k.proto, saddr: k.saddr, sport: k.sport, daddr: k.daddr, dport: k.dport };
-    match rt.sched.schedule(&rt.dests, &input) {
-        Some(i) => Ok(rt.dests[i].clone()),
-        None => Err(Verdict::Drop(Reason::NoDest)),
+/// The way to a real server, as copied from the next-hop cache.
+struct Way {
+    iface: crate::net::IfaceId,
+    nexthop: u32,
+    /// The Ethernet destination (valid while `ready_until_ms`) and source.
+    eth: [u8; 12],
+    /// Until when the next hop's MAC answers without a probe (None: unknown).
+    ready_until_ms: Option<u64>,
+    mtu: u16,
+    /// Our address facing the server (a tunnel's outer source).
+    source: u32,
+}
+
+/// The real server a new connection goes to: one of the batch's runtime's
+/// servers by index (every case but one), or one a persistence template
+/// holds that the runtime does not list.
+enum Picked {
+    Index(usize),
+    Held(Arc<Dest>),
+}
+
+impl Picked {
+    #[inline]
+    fn dest<'a>(&'a self, rt: &'a ServiceRuntime) -> Option<&'a Arc<Dest>> {
+        match self {
+            Picked::Index(i) => rt.dests.get(*i),
+            Picked::Held(d) => Some(d),
+        }
     }
 }

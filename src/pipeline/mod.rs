@@ -124,6 +124,9 @@ pub struct Director {
     sysctl: crate::ipvs::sysctl::Values,
     /// The established-flow fast path (fast_path/).
     fast: fast_path::FastPath,
+    /// This loop's scheduler position for each service of `services` (by
+    /// index), with the address of the runtime it belongs to (lb.rs).
+    sched_pos: Vec<(usize, crate::ipvs::sched::Position)>,
 }
 
 impl Director {
@@ -138,7 +141,9 @@ impl Director {
         let timeouts_src = shared.timeouts.load_full();
         let role_word = shared.ha.word();
         let sysctl = shared.sysctl.load();
-        Director {
+        let mut conns = ConnTable::new(limits.connections, now_ms);
+        conns.set_worker(worker);
+        let mut d = Director {
             role_word,
             backup: role::role_of(role_word) == role::Role::Backup,
             garp_owed: hashbrown::HashMap::new(),
@@ -147,7 +152,7 @@ impl Director {
             garp_second_round_done: false,
             worker,
             neigh: NeighbourTable::new(limits.neighbours, limits.arp_hold_slots),
-            conns: ConnTable::new(limits.connections, now_ms),
+            conns,
             services: shared.services.load_full(),
             timeouts: StateTimeouts::new(&timeouts_src),
             timeouts_src,
@@ -166,7 +171,10 @@ impl Director {
             sync: sync::SyncState::new(Default::default()),
             sysctl,
             fast: fast_path::FastPath::new(),
-        }
+            sched_pos: Vec::new(),
+        };
+        d.services_changed();
+        d
     }
 
     #[inline]
@@ -182,6 +190,7 @@ impl Director {
         let s = self.shared.services.load();
         if !Arc::ptr_eq(&s, &self.services) {
             self.services = s.clone();
+            self.services_changed();
         }
         let t = self.shared.timeouts.load();
         if !Arc::ptr_eq(&t, &self.timeouts_src) {

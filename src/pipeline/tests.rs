@@ -1081,3 +1081,27 @@ mod sync_tests;
 
 #[path = "tests_sysctl.rs"]
 mod sysctl_tests;
+
+/// rr's position is the loop's own (lb.rs): it survives a change of another
+/// service (a new rule table) and restarts, as IPVS's update_service does,
+/// when its own service's runtime is replaced.
+#[test]
+fn rr_position_survives_other_rule_changes_and_restarts_with_its_service() {
+    let mut lab = Lab::new();
+    let key = lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1), (RS2, 80, 1)]);
+    lab.learn(1, RS1, RS1_MAC);
+    lab.learn(1, RS2, RS2_MAC);
+    let syn = |lab: &mut Lab, port: u16| {
+        let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", b""));
+        field_ip(&out, 16)
+    };
+    assert_eq!(syn(&mut lab, 43000), RS1);
+    // Another service: a new rule table, this service's runtime unchanged.
+    lab.nat_service("rr", IPPROTO_TCP, 8080, &[(RS1, 80, 1)]);
+    assert_eq!(syn(&mut lab, 43001), RS2, "the rotation goes on");
+    assert_eq!(syn(&mut lab, 43002), RS1);
+    // Its own real server edited: the scheduler starts afresh.
+    lab.cmd(Command::EditDest(key, dest_spec(RS2, 80, FwdMethod::Masq, 2)));
+    assert_eq!(syn(&mut lab, 43003), RS1, "a new runtime starts from the first server");
+    assert_eq!(syn(&mut lab, 43004), RS2);
+}

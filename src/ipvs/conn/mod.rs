@@ -345,6 +345,9 @@ pub struct ConnTable {
     /// Last second whose wheel slot was processed.
     cursor_sec: u64,
     live: usize,
+    /// The poll loop owning this table: its row of the real servers'
+    /// connection counts (dest.rs) is the one this table writes.
+    worker: usize,
 }
 
 impl ConnTable {
@@ -374,7 +377,13 @@ impl ConnTable {
             laddrs: Refs::new(),
             cursor_sec: now_ms / TICK_MS,
             live: 0,
+            worker: 0,
         }
+    }
+
+    /// The table belongs to poll loop `worker` (see `ConnTable::worker`).
+    pub fn set_worker(&mut self, worker: usize) {
+        self.worker = worker;
     }
 
     pub fn len(&self) -> usize {
@@ -593,9 +602,9 @@ impl ConnTable {
         }
         self.free_head = self.links[id as usize][0];
         if n.template {
-            n.dest.bind_template();
+            n.dest.bind_template(self.worker);
         } else {
-            n.dest.bind_conn();
+            n.dest.bind_conn(self.worker);
         }
         if let Some(l) = n.laddr_ref {
             l.bind();
@@ -645,9 +654,9 @@ impl ConnTable {
             c.bits ^= ACTIVE;
             if let Some((d, _)) = self.dests.get(c.dest) {
                 if want_active {
-                    d.to_active()
+                    d.to_active(self.worker)
                 } else {
-                    d.to_inactive()
+                    d.to_inactive(self.worker)
                 }
             }
         }
@@ -670,9 +679,9 @@ impl ConnTable {
         }
         if let Some((d, _)) = self.dests.get(c.dest) {
             if template {
-                d.unbind_template();
+                d.unbind_template(self.worker);
             } else {
-                d.unbind_conn(c.active());
+                d.unbind_conn(self.worker, c.active());
             }
         }
         if let Some((_, Some(l))) = self.laddrs.get(c.laddr) {
@@ -933,12 +942,12 @@ impl ConnTable {
         let c = self.conns[id as usize];
         let Some((old, svc)) = self.dests.get(c.dest) else { return };
         let svc = svc.clone();
-        old.unbind_template();
+        old.unbind_template(self.worker);
         if let Some(s) = self.dests.acquire((ptr_of(dest), ptr_of(&svc)), || (dest.clone(), svc.clone())) {
             self.dests.release(c.dest);
             self.conns[id as usize].dest = s;
         }
-        dest.bind_template();
+        dest.bind_template(self.worker);
     }
 
     /// A template whose real server went away: new connections must not

@@ -5,7 +5,7 @@
 //! server: dh has no fallback.
 
 use super::sh::hash_32;
-use super::{SchedInput, Scheduler};
+use super::{Position, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::sync::Arc;
 
@@ -30,7 +30,7 @@ impl DestinationHashing {
 }
 
 impl Scheduler for DestinationHashing {
-    fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput) -> Option<usize> {
+    fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput, _: &mut Position) -> Option<usize> {
         if self.n == 0 {
             return None;
         }
@@ -61,8 +61,8 @@ mod tests {
         let mut n = [0usize; 3];
         for a in 0..9000u32 {
             let dst = 0xcb00_7100 + a * 3;
-            let k = s.schedule(&d, &to(dst, 1)).unwrap();
-            assert_eq!(s.schedule(&d, &to(dst, 0x0a0a0a0a)), Some(k));
+            let k = s.schedule(&d, &to(dst, 1), &mut Position::default()).unwrap();
+            assert_eq!(s.schedule(&d, &to(dst, 0x0a0a0a0a), &mut Position::default()), Some(k));
             n[k] += 1;
         }
         // 86 / 85 / 85 buckets of 256.
@@ -70,16 +70,16 @@ mod tests {
             assert!((2700..3300).contains(&c), "{n:?}");
         }
         let b = hash_32(0xc6120064, 8) as usize;
-        assert_eq!(s.schedule(&d, &to(0xc6120064, 0)), Some(b % 3));
+        assert_eq!(s.schedule(&d, &to(0xc6120064, 0), &mut Position::default()), Some(b % 3));
     }
 
     #[test]
     fn unavailable_means_none() {
         let d = dests(&[1, 1]);
         let s = DestinationHashing::new(&d);
-        let dst = (0..).find(|&a| s.schedule(&d, &to(a, 0)) == Some(1)).unwrap();
+        let dst = (0..).find(|&a| s.schedule(&d, &to(a, 0), &mut Position::default()) == Some(1)).unwrap();
         d[1].update(&crate::api::DestSpec { weight: 0, ..d[1].spec() });
-        assert_eq!(s.schedule(&d, &to(dst, 0)), None);
-        assert_eq!(DestinationHashing::new(&[]).schedule(&[], &to(dst, 0)), None);
+        assert_eq!(s.schedule(&d, &to(dst, 0), &mut Position::default()), None);
+        assert_eq!(DestinationHashing::new(&[]).schedule(&[], &to(dst, 0), &mut Position::default()), None);
     }
 }

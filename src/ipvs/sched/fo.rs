@@ -2,14 +2,14 @@
 //! non-overloaded server with the highest weight (> 0); the first one in
 //! list order wins a tie. Connection counts play no part.
 
-use super::{SchedInput, Scheduler};
+use super::{Position, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::sync::Arc;
 
 pub struct WeightedFailover;
 
 impl Scheduler for WeightedFailover {
-    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput) -> Option<usize> {
+    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput, _: &mut Position) -> Option<usize> {
         let (mut best, mut hw) = (None, 0u32);
         for (i, d) in dests.iter().enumerate() {
             let w = d.weight();
@@ -33,7 +33,7 @@ mod tests {
         let d = dests(&[2, 5, 5, 1]);
         let seq: Vec<_> = sequence(&WeightedFailover, &d, 4).into_iter().map(|x| x.unwrap()).collect();
         assert_eq!(seq, vec![1, 1, 1, 1]);
-        assert_eq!(WeightedFailover.schedule(&dests(&[0, 0]), &input(0)), None);
+        assert_eq!(WeightedFailover.schedule(&dests(&[0, 0]), &input(0), &mut Position::default()), None);
     }
 
     #[test]

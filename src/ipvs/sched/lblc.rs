@@ -21,7 +21,7 @@
 //! starts empty whenever rvs rebuilds the scheduler (a change to the
 //! service's servers or settings); the kernel keeps it across such changes.
 
-use super::{conn_overhead, SchedInput, Scheduler};
+use super::{conn_overhead, Position, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -145,7 +145,7 @@ impl Lblc {
 }
 
 impl Scheduler for Lblc {
-    fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput) -> Option<usize> {
+    fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput, _: &mut Position) -> Option<usize> {
         let now = self.clock.now();
         let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
         let Table { map, gc } = &mut *t;
@@ -190,65 +190,65 @@ mod tests {
         // New destinations by wlc (each bound as a new connection would be).
         let seq: Vec<_> = (0..6u32)
             .map(|a| {
-                let k = s.schedule(&d, &to(0xcb007100 + a)).unwrap();
-                d[k].bind_conn();
+                let k = s.schedule(&d, &to(0xcb007100 + a), &mut Position::default()).unwrap();
+                d[k].bind_conn(0);
                 k
             })
             .collect();
         assert_eq!(seq, vec![0, 1, 2, 0, 1, 2]);
         // Known destinations stay where they are, whatever the load.
         for _ in 0..20 {
-            d[2].bind_conn();
+            d[2].bind_conn(0);
         }
         for a in 0..6u32 {
-            assert_eq!(s.schedule(&d, &to(0xcb007100 + a)), Some(seq[a as usize]));
+            assert_eq!(s.schedule(&d, &to(0xcb007100 + a), &mut Position::default()), Some(seq[a as usize]));
         }
-        assert_eq!(Lblc::new().schedule(&dests(&[0, 0]), &to(1)), None);
+        assert_eq!(Lblc::new().schedule(&dests(&[0, 0]), &to(1), &mut Position::default()), None);
     }
 
     #[test]
     fn kernel_overload_rule() {
         let d = dests(&[2, 4]);
         let s = Lblc::new();
-        assert_eq!(s.schedule(&d, &to(7)), Some(0));
+        assert_eq!(s.schedule(&d, &to(7), &mut Position::default()), Some(0));
         // rs0 above its weight, but nobody has under half its weight: stay.
         activate(&d[0], 3);
         activate(&d[1], 2); // 2 * 2 < 4 is false
-        assert_eq!(s.schedule(&d, &to(7)), Some(0));
+        assert_eq!(s.schedule(&d, &to(7), &mut Position::default()), Some(0));
         // rs1 drops to 1 active (2 < 4): rs0 counts as overloaded, re-pick by
         // wlc: 768/2 vs 256/4 -> rs1, and the entry now says rs1.
-        d[1].to_inactive();
-        d[1].unbind_conn(false);
-        assert_eq!(s.schedule(&d, &to(7)), Some(1));
+        d[1].to_inactive(0);
+        d[1].unbind_conn(0, false);
+        assert_eq!(s.schedule(&d, &to(7), &mut Position::default()), Some(1));
         activate(&d[1], 10);
-        assert_eq!(s.schedule(&d, &to(7)), Some(1));
+        assert_eq!(s.schedule(&d, &to(7), &mut Position::default()), Some(1));
     }
 
     #[test]
     fn weight_zero_reschedules() {
         let d = dests(&[1, 1]);
         let s = Lblc::new();
-        assert_eq!(s.schedule(&d, &to(9)), Some(0));
+        assert_eq!(s.schedule(&d, &to(9), &mut Position::default()), Some(0));
         d[0].update(&DestSpec { weight: 0, ..d[0].spec() });
-        assert_eq!(s.schedule(&d, &to(9)), Some(1));
+        assert_eq!(s.schedule(&d, &to(9), &mut Position::default()), Some(1));
         d[0].update(&DestSpec { weight: 1, ..d[0].spec() });
-        assert_eq!(s.schedule(&d, &to(9)), Some(1));
+        assert_eq!(s.schedule(&d, &to(9), &mut Position::default()), Some(1));
     }
 
     #[test]
     fn entries_expire_after_a_day_unused() {
         let d = dests(&[1, 1]);
         let s = Lblc::new();
-        assert_eq!(s.schedule(&d, &to(5)), Some(0));
+        assert_eq!(s.schedule(&d, &to(5), &mut Position::default()), Some(0));
         for _ in 0..3 {
-            d[0].bind_conn(); // inactive: wlc would now pick rs1
+            d[0].bind_conn(0); // inactive: wlc would now pick rs1
         }
         s.clock.advance(23 * HOUR);
-        assert_eq!(s.schedule(&d, &to(5)), Some(0)); // used: refreshed
+        assert_eq!(s.schedule(&d, &to(5), &mut Position::default()), Some(0)); // used: refreshed
         s.clock.advance(23 * HOUR);
-        assert_eq!(s.schedule(&d, &to(5)), Some(0));
+        assert_eq!(s.schedule(&d, &to(5), &mut Position::default()), Some(0));
         s.clock.advance(24 * HOUR);
-        assert_eq!(s.schedule(&d, &to(5)), Some(1)); // forgotten, re-picked
+        assert_eq!(s.schedule(&d, &to(5), &mut Position::default()), Some(1)); // forgotten, re-picked
     }
 
     #[test]
@@ -256,18 +256,18 @@ mod tests {
         let d = dests(&[1]);
         let s = Lblc::new();
         for a in 0..(HARD_MAX as u32 + 10) {
-            s.schedule(&d, &to(a));
+            s.schedule(&d, &to(a), &mut Position::default());
         }
         assert!(s.table.lock().unwrap().map.len() <= HARD_MAX);
         assert!(s.table.lock().unwrap().map.len() >= MAX_SIZE);
         // Stale entries above max_size go at the next periodic check.
         s.clock.advance(ENTRY_TIMEOUT);
-        s.schedule(&d, &to(u32::MAX));
+        s.schedule(&d, &to(u32::MAX), &mut Position::default());
         let n = s.table.lock().unwrap().map.len();
         assert!(n <= MAX_SIZE, "{n}");
         // The full check drops everything unused for a day.
         s.clock.advance(DEFAULT_EXPIRATION);
-        s.schedule(&d, &to(u32::MAX - 1));
+        s.schedule(&d, &to(u32::MAX - 1), &mut Position::default());
         assert_eq!(s.table.lock().unwrap().map.len(), 1);
     }
 }

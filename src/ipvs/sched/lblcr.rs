@@ -20,7 +20,7 @@
 //! The table starts empty whenever rvs rebuilds the scheduler.
 
 use super::lblc::{lblc_overloaded, least_loaded, Clock, Gc, DEFAULT_EXPIRATION};
-use super::{conn_overhead, SchedInput, Scheduler};
+use super::{conn_overhead, Position, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -91,7 +91,7 @@ fn set_max(set: &[usize], dests: &[Arc<Dest>]) -> Option<usize> {
 }
 
 impl Scheduler for Lblcr {
-    fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput) -> Option<usize> {
+    fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput, _: &mut Position) -> Option<usize> {
         let now = self.clock.now();
         let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
         let Table { map, gc } = &mut *t;
@@ -144,25 +144,25 @@ mod tests {
         let d = dests(&[2, 2, 4]);
         let s = Lblcr::new();
         // New address: wlc over the service -> rs0 (tie, first).
-        assert_eq!(s.schedule(&d, &to(1)), Some(0));
+        assert_eq!(s.schedule(&d, &to(1), &mut Position::default()), Some(0));
         // Load that does not trip the lblc rule keeps it on rs0.
         for _ in 0..50 {
-            d[0].bind_conn();
+            d[0].bind_conn(0);
         }
-        assert_eq!(s.schedule(&d, &to(1)), Some(0));
+        assert_eq!(s.schedule(&d, &to(1), &mut Position::default()), Some(0));
         // rs0 over its weight while rs2 is under half: add the wlc pick.
         activate(&d[0], 3);
         activate(&d[1], 1); // rs1: 256/2, rs2: 0/4
-        assert_eq!(s.schedule(&d, &to(1)), Some(2));
+        assert_eq!(s.schedule(&d, &to(1), &mut Position::default()), Some(2));
         assert_eq!(set_of(&s, 1), vec![2, 0]);
         // The set's least loaded member now serves the address:
         // rs2 0 vs rs0 (768 + 50) -> rs2, even with rs2 a little loaded.
         activate(&d[2], 2); // 512/4 vs 818/2
-        assert_eq!(s.schedule(&d, &to(1)), Some(2));
+        assert_eq!(s.schedule(&d, &to(1), &mut Position::default()), Some(2));
         // rs2 over its weight (5 > 4), but no server has under half its
         // weight (rs0 6 < 2, rs1 2 < 2, rs2 10 < 4 all false): keep rs2.
         activate(&d[2], 3);
-        assert_eq!(s.schedule(&d, &to(1)), Some(2));
+        assert_eq!(s.schedule(&d, &to(1), &mut Position::default()), Some(2));
         assert_eq!(set_of(&s, 1), vec![2, 0]);
     }
 
@@ -170,43 +170,43 @@ mod tests {
     fn unusable_members_skipped() {
         let d = dests(&[1, 1]);
         let s = Lblcr::new();
-        assert_eq!(s.schedule(&d, &to(3)), Some(0));
+        assert_eq!(s.schedule(&d, &to(3), &mut Position::default()), Some(0));
         d[0].update(&DestSpec { weight: 0, ..d[0].spec() });
         // No usable member: wlc adds rs1.
-        assert_eq!(s.schedule(&d, &to(3)), Some(1));
+        assert_eq!(s.schedule(&d, &to(3), &mut Position::default()), Some(1));
         assert_eq!(set_of(&s, 3), vec![1, 0]);
         d[0].update(&DestSpec { weight: 1, ..d[0].spec() });
         // Both usable: the least loaded (tie: set order, newest first).
-        assert_eq!(s.schedule(&d, &to(3)), Some(1));
-        d[1].bind_conn();
-        assert_eq!(s.schedule(&d, &to(3)), Some(0));
-        assert_eq!(Lblcr::new().schedule(&dests(&[0]), &to(3)), None);
+        assert_eq!(s.schedule(&d, &to(3), &mut Position::default()), Some(1));
+        d[1].bind_conn(0);
+        assert_eq!(s.schedule(&d, &to(3), &mut Position::default()), Some(0));
+        assert_eq!(Lblcr::new().schedule(&dests(&[0]), &to(3), &mut Position::default()), None);
     }
 
     #[test]
     fn shrinks_after_a_day_without_change() {
         let d = dests(&[1, 1]);
         let s = Lblcr::new();
-        assert_eq!(s.schedule(&d, &to(4)), Some(0));
+        assert_eq!(s.schedule(&d, &to(4), &mut Position::default()), Some(0));
         d[0].update(&DestSpec { weight: 0, ..d[0].spec() });
-        assert_eq!(s.schedule(&d, &to(4)), Some(1));
+        assert_eq!(s.schedule(&d, &to(4), &mut Position::default()), Some(1));
         d[0].update(&DestSpec { weight: 1, ..d[0].spec() });
         assert_eq!(set_of(&s, 4), vec![1, 0]);
         // rs0 more loaded than rs1.
-        d[0].bind_conn();
-        d[0].bind_conn();
-        d[1].bind_conn();
+        d[0].bind_conn(0);
+        d[0].bind_conn(0);
+        d[1].bind_conn(0);
         s.clock.advance(12 * HOUR);
-        assert_eq!(s.schedule(&d, &to(4)), Some(1)); // used, not modified
+        assert_eq!(s.schedule(&d, &to(4), &mut Position::default()), Some(1)); // used, not modified
         assert_eq!(set_of(&s, 4), vec![1, 0]);
         s.clock.advance(12 * HOUR + 1000);
         // Unchanged for over 24 h: the most loaded member (rs0) goes.
-        assert_eq!(s.schedule(&d, &to(4)), Some(1));
+        assert_eq!(s.schedule(&d, &to(4), &mut Position::default()), Some(1));
         assert_eq!(set_of(&s, 4), vec![1]);
         // A single member is never dropped, however old the set.
         for _ in 0..3 {
             s.clock.advance(23 * HOUR);
-            assert_eq!(s.schedule(&d, &to(4)), Some(1));
+            assert_eq!(s.schedule(&d, &to(4), &mut Position::default()), Some(1));
         }
         assert_eq!(set_of(&s, 4), vec![1]);
     }
@@ -215,12 +215,12 @@ mod tests {
     fn entries_expire_after_a_day_unused() {
         let d = dests(&[1, 1]);
         let s = Lblcr::new();
-        assert_eq!(s.schedule(&d, &to(6)), Some(0));
-        d[0].bind_conn();
+        assert_eq!(s.schedule(&d, &to(6), &mut Position::default()), Some(0));
+        d[0].bind_conn(0);
         s.clock.advance(23 * HOUR);
-        assert_eq!(s.schedule(&d, &to(6)), Some(0));
+        assert_eq!(s.schedule(&d, &to(6), &mut Position::default()), Some(0));
         s.clock.advance(24 * HOUR);
-        assert_eq!(s.schedule(&d, &to(6)), Some(1));
+        assert_eq!(s.schedule(&d, &to(6), &mut Position::default()), Some(1));
         assert_eq!(set_of(&s, 6), vec![1]);
     }
 

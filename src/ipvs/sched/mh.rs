@@ -27,7 +27,7 @@
 //!   (offset + ihash) % 4093 for offset 0..4093.
 
 use super::sh::has_ports;
-use super::{SchedInput, Scheduler};
+use super::{Position, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -228,7 +228,7 @@ fn unavailable(d: &Dest) -> bool {
 }
 
 impl Scheduler for MaglevHashing {
-    fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput) -> Option<usize> {
+    fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput, _: &mut Position) -> Option<usize> {
         let port = if self.port && has_ports(input.proto) { input.sport } else { 0 };
         let addr = input.saddr;
         let m = TAB_SIZE as u32;
@@ -319,8 +319,8 @@ mod tests {
         let mut n = [0usize; 3];
         for a in 0..10000u32 {
             let src = 0x0a00_0000 + a;
-            let k = s.schedule(&d, &from(src, a as u16)).unwrap();
-            assert_eq!(s.schedule(&d, &from(src, 7)), Some(k)); // port ignored
+            let k = s.schedule(&d, &from(src, a as u16), &mut Position::default()).unwrap();
+            assert_eq!(s.schedule(&d, &from(src, 7), &mut Position::default()), Some(k)); // port ignored
             n[k] += 1;
         }
         for (k, want) in [(0, 2500.0), (1, 2500.0), (2, 5000.0)] {
@@ -338,8 +338,8 @@ mod tests {
         let (mut moved, mut survivors, mut survivors_moved) = (0, 0, 0);
         for a in 0..10000u32 {
             let inp = from(0x0a00_0000 + a * 13, 0);
-            let before = &d[s.schedule(&d, &inp).unwrap()];
-            let after = &rest[s2.schedule(&rest, &inp).unwrap()];
+            let before = &d[s.schedule(&d, &inp, &mut Position::default()).unwrap()];
+            let after = &rest[s2.schedule(&rest, &inp, &mut Position::default()).unwrap()];
             if !Arc::ptr_eq(before, after) {
                 moved += 1;
             }
@@ -362,16 +362,19 @@ mod tests {
         let s = MaglevHashing::new(&d, &flags(&["mh-port"]));
         let mut seen = [false; 4];
         for p in 0..64u16 {
-            let k = s.schedule(&d, &from(0x0a000001, p)).unwrap();
-            assert_eq!(s.schedule(&d, &from(0x0a000001, p)), Some(k));
+            let k = s.schedule(&d, &from(0x0a000001, p), &mut Position::default()).unwrap();
+            assert_eq!(s.schedule(&d, &from(0x0a000001, p), &mut Position::default()), Some(k));
             seen[k] = true;
         }
         assert_eq!(seen, [true; 4]);
         let udp = |p| SchedInput { proto: 17, ..from(0x0a000001, p) };
         let icmp = |p| SchedInput { proto: 1, ..from(0x0a000001, p) };
-        assert_eq!(s.schedule(&d, &udp(9)), s.schedule(&d, &from(0x0a000001, 9)));
-        let k = s.schedule(&d, &icmp(0));
-        assert!((0..64).all(|p| s.schedule(&d, &icmp(p)) == k));
+        assert_eq!(
+            s.schedule(&d, &udp(9), &mut Position::default()),
+            s.schedule(&d, &from(0x0a000001, 9), &mut Position::default())
+        );
+        let k = s.schedule(&d, &icmp(0), &mut Position::default());
+        assert!((0..64).all(|p| s.schedule(&d, &icmp(p), &mut Position::default()) == k));
     }
 
     #[test]
@@ -387,14 +390,14 @@ mod tests {
         let mut hit = 0;
         for a in 0..3000u32 {
             let inp = from(0x0a00_0000 + a, 0);
-            let p = plain.schedule(&d, &inp);
-            let f = fb.schedule(&d, &inp);
+            let p = plain.schedule(&d, &inp, &mut Position::default());
+            let f = fb.schedule(&d, &inp, &mut Position::default());
             let home = s.lookup[(hashkey(inp.saddr, 0, HASH1, 0) % TAB_SIZE as u32) as usize];
             if home == 1 {
                 hit += 1;
                 assert_eq!(p, None);
                 assert!(matches!(f, Some(0) | Some(2)));
-                assert_eq!(fb.schedule(&d, &inp), f);
+                assert_eq!(fb.schedule(&d, &inp, &mut Position::default()), f);
             } else {
                 assert_eq!(p, Some(home as usize));
                 assert_eq!(f, p);
@@ -408,7 +411,7 @@ mod tests {
         // No weight at all: no table, no server.
         let zz = dests(&[0, 0]);
         let e = MaglevHashing::new(&zz, &flags(&["mh-fallback"]));
-        assert_eq!(e.schedule(&zz, &from(1, 0)), None);
-        assert_eq!(MaglevHashing::new(&[], &[]).schedule(&[], &from(1, 0)), None);
+        assert_eq!(e.schedule(&zz, &from(1, 0), &mut Position::default()), None);
+        assert_eq!(MaglevHashing::new(&[], &[]).schedule(&[], &from(1, 0), &mut Position::default()), None);
     }
 }

@@ -1,11 +1,14 @@
 //! Schedulers: one file each behind one interface, as `ip_vs_<name>.c`.
 //!
 //! A scheduler is built for one list of real servers (rebuilt when the list
-//! changes) and is shared by every poll loop. rr and wrr keep their position
-//! in one atomic word; sh, dh and mh build their tables at construction and
-//! only read them; lblc and lblcr keep a bounded destination table behind a
-//! mutex taken only when a new connection is scheduled, as the kernel does
-//! with its own lock.
+//! changes) and is shared by every poll loop. rr and wrr keep their place in
+//! the rotation in a [`Position`] each poll loop owns (one per service, reset
+//! with the scheduler), so scheduling with them writes nothing shared; sh, dh
+//! and mh build their tables at construction and only read them; lc, wlc,
+//! sed, nq and ovf read the servers' connection counts (summed over the
+//! loops' rows, see dest.rs); lblc and lblcr keep a bounded destination table
+//! behind a mutex taken only when a new connection is scheduled, as the
+//! kernel does with its own lock.
 
 mod dh;
 mod fo;
@@ -34,10 +37,27 @@ pub struct SchedInput {
     pub dport: u16,
 }
 
+/// Where a rotating scheduler (rr, wrr) stands, in one poll loop: the index
+/// of the last server chosen and wrr's current weight. The others ignore it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Position {
+    pub last: Option<usize>,
+    pub cw: u32,
+}
+
+impl Position {
+    /// Loop `worker`'s starting place: loop 0 starts where IPVS does (rr's
+    /// first pick is the first server), each further loop one server on, so
+    /// loops that each see a few connections do not all start on the first.
+    pub fn for_loop(worker: usize) -> Self {
+        Position { last: worker.checked_sub(1), cw: 0 }
+    }
+}
+
 pub trait Scheduler: Send + Sync {
     /// Index into `dests` of the chosen real server, or `None` when none may
-    /// take the connection.
-    fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput) -> Option<usize>;
+    /// take the connection. `pos` is the calling loop's place in a rotation.
+    fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput, pos: &mut Position) -> Option<usize>;
 }
 
 /// Scheduler names rvs knows.
@@ -46,7 +66,7 @@ pub const NAMES: &[&str] = &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "s
 /// Build the named scheduler for this list of real servers.
 pub fn new(name: &str, dests: &[Arc<Dest>], flags: &[String]) -> Option<Box<dyn Scheduler>> {
     Some(match name {
-        "rr" => Box::new(rr::RoundRobin::default()),
+        "rr" => Box::new(rr::RoundRobin),
         "wrr" => Box::new(wrr::WeightedRoundRobin::new(dests)),
         "lc" => Box::new(lc::LeastConnection),
         "wlc" => Box::new(wlc::WeightedLeastConnection),
@@ -118,8 +138,8 @@ pub(crate) mod testutil {
     /// Open `n` connections to `d` that reach ESTABLISHED at once.
     pub fn activate(d: &Dest, n: usize) {
         for _ in 0..n {
-            d.bind_conn();
-            d.to_active();
+            d.bind_conn(0);
+            d.to_active(0);
         }
     }
 
@@ -133,12 +153,14 @@ pub(crate) mod testutil {
     }
 
     /// Run `n` schedulings, binding each chosen dest (as a new connection would).
+    /// (One loop's: the position carries over from one scheduling to the next.)
     pub fn sequence(s: &dyn Scheduler, d: &[Arc<Dest>], n: usize) -> Vec<Option<usize>> {
+        let mut pos = Position::default();
         (0..n)
             .map(|i| {
-                let r = s.schedule(d, &input(i as u16));
+                let r = s.schedule(d, &input(i as u16), &mut pos);
                 if let Some(k) = r {
-                    d[k].bind_conn();
+                    d[k].bind_conn(0);
                 }
                 r
             })

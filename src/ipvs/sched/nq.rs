@@ -4,14 +4,14 @@
 //! ((activeconns + 1) / weight, cross-multiplied, the first wins a tie).
 
 use super::sed::sed_overhead;
-use super::{least_weighted, SchedInput, Scheduler};
+use super::{least_weighted, Position, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::sync::Arc;
 
 pub struct NeverQueue;
 
 impl Scheduler for NeverQueue {
-    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput) -> Option<usize> {
+    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput, _: &mut Position) -> Option<usize> {
         // An idle server takes it at once: no queueing at all.
         dests
             .iter()
@@ -34,7 +34,7 @@ mod tests {
         let d = dests(&[3, 1]);
         let seq: Vec<_> = (0..8)
             .map(|i| {
-                let k = NeverQueue.schedule(&d, &input(i)).unwrap();
+                let k = NeverQueue.schedule(&d, &input(i), &mut Position::default()).unwrap();
                 activate(&d[k], 1);
                 k
             })
@@ -48,14 +48,14 @@ mod tests {
         activate(&d[0], 1); // 2/100, far better than 1/1 ...
         activate(&d[1], 1);
         // ... but rs2 is idle, and an idle server is taken at once.
-        assert_eq!(NeverQueue.schedule(&d, &input(0)), Some(2));
+        assert_eq!(NeverQueue.schedule(&d, &input(0), &mut Position::default()), Some(2));
         activate(&d[2], 1);
-        assert_eq!(NeverQueue.schedule(&d, &input(0)), Some(0));
+        assert_eq!(NeverQueue.schedule(&d, &input(0), &mut Position::default()), Some(0));
         // Inactive connections leave a server idle.
         let d = dests(&[1, 1]);
         activate(&d[0], 1);
-        d[1].bind_conn();
-        assert_eq!(NeverQueue.schedule(&d, &input(0)), Some(1));
-        assert_eq!(NeverQueue.schedule(&dests(&[0]), &input(0)), None);
+        d[1].bind_conn(0);
+        assert_eq!(NeverQueue.schedule(&d, &input(0), &mut Position::default()), Some(1));
+        assert_eq!(NeverQueue.schedule(&dests(&[0]), &input(0), &mut Position::default()), None);
     }
 }

@@ -4,14 +4,14 @@
 //! a server at exactly its weight still qualifies); the first one in list
 //! order wins a tie. Only active connections count.
 
-use super::{SchedInput, Scheduler};
+use super::{Position, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::sync::Arc;
 
 pub struct Overflow;
 
 impl Scheduler for Overflow {
-    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput) -> Option<usize> {
+    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput, _: &mut Position) -> Option<usize> {
         let (mut best, mut hw) = (None, 0u32);
         for (i, d) in dests.iter().enumerate() {
             let w = d.weight();
@@ -40,10 +40,10 @@ mod tests {
         let d = dests(&[1, 3, 2, 3]);
         let seq: Vec<_> = (0..14)
             .map(|i| {
-                let k = Overflow.schedule(&d, &input(i));
+                let k = Overflow.schedule(&d, &input(i), &mut Position::default());
                 if let Some(k) = k {
-                    d[k].bind_conn();
-                    d[k].to_active();
+                    d[k].bind_conn(0);
+                    d[k].to_active(0);
                 }
                 k
             })
@@ -57,9 +57,9 @@ mod tests {
     fn inactive_ignored_and_weight_zero_skipped() {
         let d = dests(&[0, 1]);
         for _ in 0..5 {
-            d[1].bind_conn(); // inactive: does not count
+            d[1].bind_conn(0); // inactive: does not count
         }
-        assert_eq!(Overflow.schedule(&d, &input(0)), Some(1));
-        assert_eq!(Overflow.schedule(&dests(&[0]), &input(0)), None);
+        assert_eq!(Overflow.schedule(&d, &input(0), &mut Position::default()), Some(1));
+        assert_eq!(Overflow.schedule(&dests(&[0]), &input(0), &mut Position::default()), None);
     }
 }

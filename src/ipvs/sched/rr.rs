@@ -1,37 +1,28 @@
 //! Round robin (ip_vs_rr.c): the next schedulable server after the last one
 //! chosen, skipping weight-0 and overloaded servers.
+//!
+//! The rotation's position belongs to the poll loop that schedules (a
+//! [`Position`]), so choosing a server writes no memory another loop shares.
+//! IPVS keeps one position per service for all CPUs; one per loop gives each
+//! server the same share over time, and with one loop the same sequence.
 
-use super::{SchedInput, Scheduler};
+use super::{Position, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-pub struct RoundRobin {
-    /// Index of the last server chosen; usize::MAX before the first.
-    last: AtomicUsize,
-}
-
-impl Default for RoundRobin {
-    fn default() -> Self {
-        RoundRobin { last: AtomicUsize::new(usize::MAX) }
-    }
-}
+#[derive(Default)]
+pub struct RoundRobin;
 
 impl Scheduler for RoundRobin {
-    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput) -> Option<usize> {
+    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput, pos: &mut Position) -> Option<usize> {
         let n = dests.len();
         if n == 0 {
             return None;
         }
-        loop {
-            let last = self.last.load(Ordering::Acquire);
-            let start = if last == usize::MAX { 0 } else { (last + 1) % n };
-            let pick = (0..n).map(|k| (start + k) % n).find(|&i| dests[i].schedulable())?;
-            // A compare-exchange keeps the rotation exact when loops race.
-            if self.last.compare_exchange(last, pick, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                return Some(pick);
-            }
-        }
+        let start = pos.last.map_or(0, |last| (last + 1) % n);
+        let pick = (0..n).map(|k| (start + k) % n).find(|&i| dests[i].schedulable())?;
+        pos.last = Some(pick);
+        Some(pick)
     }
 }
 
@@ -43,9 +34,19 @@ mod tests {
     #[test]
     fn rotates_and_skips_weight_zero() {
         let d = dests(&[1, 0, 5]);
-        let s = RoundRobin::default();
+        let s = RoundRobin;
         let seq: Vec<_> = sequence(&s, &d, 5).into_iter().map(|x| x.unwrap()).collect();
         assert_eq!(seq, vec![0, 2, 0, 2, 0]);
-        assert_eq!(s.schedule(&dests(&[0, 0]), &input(1)), None);
+        assert_eq!(s.schedule(&dests(&[0, 0]), &input(1), &mut Position::default()), None);
+    }
+
+    #[test]
+    fn each_loop_rotates_on_its_own_from_its_offset() {
+        let d = dests(&[1, 1, 1]);
+        let mut loops = [Position::for_loop(0), Position::for_loop(1)];
+        let seq: Vec<_> =
+            [0, 1, 0, 0, 1].iter().map(|&l| RoundRobin.schedule(&d, &input(0), &mut loops[l]).unwrap()).collect();
+        // Loop 0 starts at the first server, as one loop (and IPVS) does; loop 1 one further.
+        assert_eq!(seq, vec![0, 1, 1, 2, 2]);
     }
 }

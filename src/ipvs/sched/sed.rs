@@ -3,7 +3,7 @@
 //! connections do not count. Overloaded and weight-0 servers are skipped;
 //! the first one in list order wins a tie.
 
-use super::{least_weighted, SchedInput, Scheduler};
+use super::{least_weighted, Position, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ pub(super) fn sed_overhead(d: &Dest) -> u64 {
 }
 
 impl Scheduler for ShortestExpectedDelay {
-    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput) -> Option<usize> {
+    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput, _: &mut Position) -> Option<usize> {
         least_weighted(dests, sed_overhead)
     }
 }
@@ -31,7 +31,7 @@ mod tests {
     fn active_sequence(s: &dyn Scheduler, d: &[Arc<Dest>], n: usize) -> Vec<usize> {
         (0..n)
             .map(|i| {
-                let k = s.schedule(d, &input(i as u16)).unwrap();
+                let k = s.schedule(d, &input(i as u16), &mut Position::default()).unwrap();
                 activate(&d[k], 1);
                 k
             })
@@ -51,16 +51,16 @@ mod tests {
     fn inactive_conns_do_not_count_and_zero_weight_skipped() {
         let d = dests(&[1, 1, 0]);
         for _ in 0..10 {
-            d[0].bind_conn(); // inactive only
+            d[0].bind_conn(0); // inactive only
         }
         activate(&d[1], 1);
         // rs0: (0+1)/1, rs1: (1+1)/1, rs2 weight 0.
-        assert_eq!(ShortestExpectedDelay.schedule(&d, &input(0)), Some(0));
+        assert_eq!(ShortestExpectedDelay.schedule(&d, &input(0), &mut Position::default()), Some(0));
         activate(&d[0], 1);
         // Tie 2/1 vs 2/1: the first wins.
-        assert_eq!(ShortestExpectedDelay.schedule(&d, &input(0)), Some(0));
-        assert_eq!(ShortestExpectedDelay.schedule(&dests(&[0, 0]), &input(0)), None);
-        assert_eq!(ShortestExpectedDelay.schedule(&[], &input(0)), None);
+        assert_eq!(ShortestExpectedDelay.schedule(&d, &input(0), &mut Position::default()), Some(0));
+        assert_eq!(ShortestExpectedDelay.schedule(&dests(&[0, 0]), &input(0), &mut Position::default()), None);
+        assert_eq!(ShortestExpectedDelay.schedule(&[], &input(0), &mut Position::default()), None);
     }
 
     #[test]
@@ -77,8 +77,8 @@ mod tests {
             }))
         };
         let d = vec![mk(5, 1), mk(1, 0)];
-        d[0].bind_conn(); // reaches its upper threshold: overloaded
+        d[0].bind_conn(0); // reaches its upper threshold: overloaded
         assert!(d[0].is_overloaded());
-        assert_eq!(ShortestExpectedDelay.schedule(&d, &input(0)), Some(1));
+        assert_eq!(ShortestExpectedDelay.schedule(&d, &input(0), &mut Position::default()), Some(1));
     }
 }

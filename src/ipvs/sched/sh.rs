@@ -14,7 +14,7 @@
 //! rebuilds it on every change to the service's servers, as the kernel's
 //! add_dest/del_dest/upd_dest reassign it).
 
-use super::{SchedInput, Scheduler};
+use super::{Position, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::sync::Arc;
 
@@ -83,7 +83,7 @@ fn weighted_table(dests: &[Arc<Dest>]) -> Vec<u16> {
 }
 
 impl Scheduler for SourceHashing {
-    fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput) -> Option<usize> {
+    fn schedule(&self, dests: &[Arc<Dest>], input: &SchedInput, _: &mut Position) -> Option<usize> {
         if self.buckets.is_empty() {
             return None;
         }
@@ -152,9 +152,9 @@ mod tests {
         let mut n = [0usize; 3];
         for a in 0..10000u32 {
             let src = 0x0a00_0000 + a * 7;
-            let k = s.schedule(&d, &from(src, 1000)).unwrap();
+            let k = s.schedule(&d, &from(src, 1000), &mut Position::default()).unwrap();
             // Port is ignored without sh-port, and the answer is stable.
-            assert_eq!(s.schedule(&d, &from(src, 2000)), Some(k));
+            assert_eq!(s.schedule(&d, &from(src, 2000), &mut Position::default()), Some(k));
             n[k] += 1;
         }
         // Buckets 64 / 128 / 64 of 256.
@@ -165,7 +165,10 @@ mod tests {
         // A rebuilt scheduler maps the same way.
         let s2 = SourceHashing::new(&d, &[]);
         for a in 0..100u32 {
-            assert_eq!(s.schedule(&d, &from(a, 0)), s2.schedule(&d, &from(a, 0)));
+            assert_eq!(
+                s.schedule(&d, &from(a, 0), &mut Position::default()),
+                s2.schedule(&d, &from(a, 0), &mut Position::default())
+            );
         }
     }
 
@@ -175,15 +178,15 @@ mod tests {
         let s = SourceHashing::new(&d, &flags(&["sh-port"]));
         let mut seen = [false; 4];
         for p in 0..64u16 {
-            let k = s.schedule(&d, &from(0x0a000001, p)).unwrap();
-            assert_eq!(s.schedule(&d, &from(0x0a000001, p)), Some(k));
+            let k = s.schedule(&d, &from(0x0a000001, p), &mut Position::default()).unwrap();
+            assert_eq!(s.schedule(&d, &from(0x0a000001, p), &mut Position::default()), Some(k));
             seen[k] = true;
         }
         assert_eq!(seen, [true; 4]);
         // Not for protocols without ports.
         let icmp = |p| SchedInput { proto: 1, ..from(0x0a000001, p) };
-        let k = s.schedule(&d, &icmp(1));
-        assert!((0..64).all(|p| s.schedule(&d, &icmp(p)) == k));
+        let k = s.schedule(&d, &icmp(1), &mut Position::default());
+        assert!((0..64).all(|p| s.schedule(&d, &icmp(p), &mut Position::default()) == k));
     }
 
     #[test]
@@ -192,17 +195,17 @@ mod tests {
         let plain = SourceHashing::new(&d, &[]);
         let fb = SourceHashing::new(&d, &flags(&["sh-fallback"]));
         let srcs: Vec<u32> = (0..3000u32).map(|a| 0x0a00_0000 + a).collect();
-        let before: Vec<_> = srcs.iter().map(|&a| plain.schedule(&d, &from(a, 0))).collect();
+        let before: Vec<_> = srcs.iter().map(|&a| plain.schedule(&d, &from(a, 0), &mut Position::default())).collect();
         // Quiesce rs1 without rebuilding (the weight is read per packet).
         d[1].update(&crate::api::DestSpec { weight: 0, ..d[1].spec() });
         for (&a, &b) in srcs.iter().zip(&before) {
-            let p = plain.schedule(&d, &from(a, 0));
-            let f = fb.schedule(&d, &from(a, 0));
+            let p = plain.schedule(&d, &from(a, 0), &mut Position::default());
+            let f = fb.schedule(&d, &from(a, 0), &mut Position::default());
             if b == Some(1) {
                 assert_eq!(p, None);
                 // Deterministic fallback to an available server.
                 assert!(matches!(f, Some(0) | Some(2)));
-                assert_eq!(fb.schedule(&d, &from(a, 0)), f);
+                assert_eq!(fb.schedule(&d, &from(a, 0), &mut Position::default()), f);
                 // The kernel's walk: first available of (offset + 2*ihash) & 255.
                 let ih = hashkey(a, 0, 0);
                 let want = (0..256).map(|o| fb.buckets[(o + 2 * ih) & 255] as usize).find(|&k| k != 1);
@@ -214,7 +217,10 @@ mod tests {
         }
         // Nothing available at all.
         let z = dests(&[0, 0]);
-        assert_eq!(SourceHashing::new(&z, &flags(&["sh-fallback"])).schedule(&z, &from(1, 0)), None);
-        assert_eq!(SourceHashing::new(&[], &[]).schedule(&[], &from(1, 0)), None);
+        assert_eq!(
+            SourceHashing::new(&z, &flags(&["sh-fallback"])).schedule(&z, &from(1, 0), &mut Position::default()),
+            None
+        );
+        assert_eq!(SourceHashing::new(&[], &[]).schedule(&[], &from(1, 0), &mut Position::default()), None);
     }
 }

@@ -2,14 +2,14 @@
 //! the lowest overhead / weight, compared by cross-multiplication as the
 //! kernel does; the first one wins a tie.
 
-use super::{conn_overhead, least_weighted, SchedInput, Scheduler};
+use super::{conn_overhead, least_weighted, Position, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
 use std::sync::Arc;
 
 pub struct WeightedLeastConnection;
 
 impl Scheduler for WeightedLeastConnection {
-    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput) -> Option<usize> {
+    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput, _: &mut Position) -> Option<usize> {
         least_weighted(dests, conn_overhead)
     }
 }

@@ -2,15 +2,13 @@
 //! weight `cw` starts at the maximum and drops by the weights' gcd each
 //! time the index wraps; a server is chosen when its weight >= cw.
 
-use super::{SchedInput, Scheduler};
+use super::{Position, SchedInput, Scheduler};
 use crate::ipvs::dest::Dest;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-pub struct WeightedRoundRobin {
-    /// (index + 1) in the high 32 bits (0 = before the first), cw in the low 32.
-    state: AtomicU64,
-}
+/// The cycle's place (the last index chosen and the current weight `cw`)
+/// lives in the scheduling loop's [`Position`]: see rr.rs.
+pub struct WeightedRoundRobin;
 
 fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 {
@@ -22,12 +20,12 @@ fn gcd(a: u32, b: u32) -> u32 {
 
 impl WeightedRoundRobin {
     pub fn new(_dests: &[Arc<Dest>]) -> Self {
-        WeightedRoundRobin { state: AtomicU64::new(0) }
+        WeightedRoundRobin
     }
 }
 
 impl Scheduler for WeightedRoundRobin {
-    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput) -> Option<usize> {
+    fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput, pos: &mut Position) -> Option<usize> {
         let n = dests.len();
         // Weights can change under us (`-e`): read them once per decision.
         let mw = dests.iter().map(|d| d.weight()).max().unwrap_or(0);
@@ -35,31 +33,24 @@ impl Scheduler for WeightedRoundRobin {
             return None;
         }
         let di = dests.iter().map(|d| d.weight()).filter(|&w| w > 0).fold(0, gcd).max(1);
-        loop {
-            let old = self.state.load(Ordering::Acquire);
-            let (mut i, mut cw) = ((old >> 32) as usize, (old as u32).min(mw) as i64);
-            let mut pick = None;
-            // Each full pass lowers cw by di, so mw/di + 1 passes visit every weight.
-            for _ in 0..n * ((mw / di) as usize + 2) {
-                i = if i >= n { 1 } else { i + 1 }; // i is index+1; wrap to the first
-                if i == 1 {
-                    cw -= di as i64;
-                    if cw <= 0 {
-                        cw = mw as i64;
-                    }
-                }
-                let d = &dests[i - 1];
-                if !d.is_overloaded() && d.weight() as i64 >= cw {
-                    pick = Some(i - 1);
-                    break;
+        // i is index + 1 (0: before the first).
+        let (mut i, mut cw) = (pos.last.map_or(0, |l| l + 1), pos.cw.min(mw) as i64);
+        // Each full pass lowers cw by di, so mw/di + 1 passes visit every weight.
+        for _ in 0..n * ((mw / di) as usize + 2) {
+            i = if i >= n { 1 } else { i + 1 }; // wrap to the first
+            if i == 1 {
+                cw -= di as i64;
+                if cw <= 0 {
+                    cw = mw as i64;
                 }
             }
-            let pick = pick?;
-            let new = ((i as u64) << 32) | cw as u64;
-            if self.state.compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                return Some(pick);
+            let d = &dests[i - 1];
+            if !d.is_overloaded() && d.weight() as i64 >= cw {
+                (pos.last, pos.cw) = (Some(i - 1), cw as u32);
+                return Some(i - 1);
             }
         }
+        None
     }
 }
 
@@ -91,6 +82,6 @@ mod tests {
         let s = WeightedRoundRobin::new(&d);
         let seq: Vec<_> = sequence(&s, &d, 6).into_iter().map(|x| x.unwrap()).collect();
         assert_eq!(seq, vec![0, 0, 1, 0, 0, 1]);
-        assert_eq!(WeightedRoundRobin::new(&[]).schedule(&dests(&[0]), &input(0)), None);
+        assert_eq!(WeightedRoundRobin::new(&[]).schedule(&dests(&[0]), &input(0), &mut Position::default()), None);
     }
 }

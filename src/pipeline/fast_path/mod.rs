@@ -50,7 +50,7 @@ const EMPTY: Slot = Slot { parsed: None, ingress: 0, found: None, epoch: 0 };
 /// The fast path's state in one [`Director`].
 pub(super) struct FastPath {
     slots: Vec<Slot>,
-    hops: NextHops,
+    pub(super) hops: NextHops,
     /// Bumped whenever the general pipeline or the housekeeping runs (either
     /// may add, remove or change connections).
     pub epoch: u32,
@@ -186,7 +186,7 @@ impl Director {
     /// The way to `addr` as the general path would find it now, from the
     /// cache or refilled from the route and neighbour tables: its cache slot.
     #[inline(always)]
-    fn hop(&mut self, addr: u32) -> Option<usize> {
+    pub(super) fn hop(&mut self, addr: u32) -> Option<usize> {
         let generations = (self.neigh.generation(), self.fast.route_generation);
         match self.fast.hops.find(addr, generations) {
             Some(i) => Some(i),
