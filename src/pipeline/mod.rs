@@ -251,8 +251,10 @@ impl Director {
         len: &mut usize,
         tx: &mut impl Transmit,
     ) -> Verdict {
-        // This path may change any connection: the fast path's lookups redo.
+        // This path may change any connection: the fast path's lookups redo,
+        // and its pending traffic goes to the counters of the server it names.
         self.fast.epoch = self.fast.epoch.wrapping_add(1);
+        self.flush_fast_stats();
         self.count(Reason::RxFrames);
         let mut f = Frame::new(buf, *len, ingress);
         let v = self.classify(now_ms, &mut f, tx);
@@ -343,6 +345,7 @@ impl Director {
     /// Drop every connection (shutdown), releasing the real servers' counts.
     pub fn clear_connections(&mut self) {
         self.fast.epoch = self.fast.epoch.wrapping_add(1);
+        self.flush_fast_stats();
         self.conns.clear();
     }
 

@@ -26,26 +26,53 @@ use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::Side;
 use crate::ipvs::state::ConnState;
-use crate::ipvs::xmit::{rewrite::rewrite_parsed, tun};
+use crate::ipvs::stats::Tally;
+use crate::ipvs::xmit::{rewrite::rewrite_common, tun};
 use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
 use crate::wire::ip_protocol::IPPROTO_TCP;
 use next_hop::{Hop, NextHops};
-use parse::Parsed;
 
 /// Frames one [`Director::prepare`] pass can hold; later slots take the general path.
 pub const MAX_BATCH: usize = 1024;
 
+/// What [`Director::prepare`] left for a frame: 12 bytes, no `Option`s.
 #[derive(Clone, Copy)]
 struct Slot {
-    parsed: Option<Parsed>,
-    ingress: IfaceId,
-    found: Option<(u32, Side)>,
+    /// The connection found ([`OUT`] set: by its reply key), or [`MISSING`]
+    /// (a common frame of no connection yet) or [`NOT_COMMON`].
+    found: u32,
     /// [`FastPath::epoch`] at the lookup.
     epoch: u32,
+    ip_len: u16,
+    ingress: IfaceId,
 }
 
-const EMPTY: Slot = Slot { parsed: None, ingress: 0, found: None, epoch: 0 };
+const OUT: u32 = 1 << 31;
+const MISSING: u32 = u32::MAX - 1;
+const NOT_COMMON: u32 = u32::MAX;
+const EMPTY: Slot = Slot { found: NOT_COMMON, epoch: 0, ip_len: 0, ingress: 0 };
+
+#[inline(always)]
+fn encode(found: Option<(u32, Side)>) -> u32 {
+    match found {
+        Some((id, Side::In)) => id,
+        Some((id, Side::Out)) => id | OUT,
+        None => MISSING,
+    }
+}
+
+/// The traffic forwarded here for one real server (its slot in the
+/// connection table's references), not yet added to its counters and its
+/// service's: consecutive packets of one server cost two additions each.
+#[derive(Clone, Copy)]
+struct Pending {
+    /// The slot, or [`NO_PENDING`].
+    dest: u32,
+    tally: Tally,
+}
+
+const NO_PENDING: u32 = u32::MAX;
 
 /// The fast path's state in one [`Director`].
 pub(super) struct FastPath {
@@ -60,6 +87,7 @@ pub(super) struct FastPath {
     /// flushed into the loop's row.
     rx: u64,
     tx: u64,
+    pending: Pending,
     /// Off: every frame takes the general path (tests compare the two).
     pub enabled: bool,
     /// A master sync daemon runs (client packets may be due for a sync message).
@@ -78,6 +106,7 @@ impl FastPath {
             route_generation: 0,
             rx: 0,
             tx: 0,
+            pending: Pending { dest: NO_PENDING, tally: Tally::default() },
             enabled: true,
             sync_master: false,
             #[cfg(test)]
@@ -130,21 +159,32 @@ impl Director {
         self.flush_fast_counters();
     }
 
+    /// The connection of a common frame, or [`MISSING`] / [`NOT_COMMON`], with its IP length.
+    #[inline(always)]
+    fn parse_and_look_up(&self, ingress: IfaceId, frame: &[u8]) -> (u32, u16) {
+        let parsed = match self.ifaces.0.get(ingress as usize) {
+            Some(i) if self.fast.enabled => parse::parse(frame, &i.mac),
+            _ => None,
+        };
+        match parsed {
+            Some(p) => (encode(self.conns.lookup(&p.key)), p.ip_len),
+            None => (NOT_COMMON, 0),
+        }
+    }
+
     /// First pass for the frame in batch slot `slot` (0.. [`MAX_BATCH`]):
     /// parse it and look its connection up. The same frame must then go to
     /// [`Director::process_prepared`] with the same slot, in the same batch.
     #[inline]
     pub fn prepare(&mut self, slot: usize, ingress: IfaceId, frame: &[u8]) {
-        let Some(s) = self.fast.slots.get_mut(slot) else { return };
-        let parsed = match self.ifaces.0.get(ingress as usize) {
-            Some(i) if self.fast.enabled => parse::parse(frame, &i.mac),
-            _ => None,
-        };
-        let found = parsed.and_then(|p| self.conns.lookup(&p.key));
-        if let Some((id, _)) = found {
-            prefetch(self.conns.get(id));
+        let (found, ip_len) = self.parse_and_look_up(ingress, frame);
+        if found < MISSING {
+            prefetch(self.conns.get(found & !OUT));
         }
-        *s = Slot { parsed, ingress, found, epoch: self.fast.epoch };
+        let epoch = self.fast.epoch;
+        if let Some(s) = self.fast.slots.get_mut(slot) {
+            *s = Slot { found, epoch, ip_len, ingress };
+        }
     }
 
     /// Second pass: forward the frame prepared in `slot` by the fast path, or
@@ -170,8 +210,10 @@ impl Director {
         self.fast.enabled = on;
     }
 
-    /// Add the fast path's loop-local counts to the loop's counter row.
+    /// Add the fast path's loop-local counts to the loop's counter row, and
+    /// its pending traffic to the real server's and service's counters.
     pub fn flush_fast_counters(&mut self) {
+        self.flush_fast_stats();
         let f = &mut self.fast;
         if f.rx != 0 {
             self.shared.counters.add(self.worker, Reason::RxFrames, f.rx);
@@ -181,6 +223,22 @@ impl Director {
             self.shared.counters.add(self.worker, Reason::TxFrames, f.tx);
             f.tx = 0;
         }
+    }
+
+    /// The pending traffic to its real server's and service's counters. Due
+    /// before anything may remove a connection (the general pipeline, the
+    /// housekeeping, a clear): that may free the reference slot it names.
+    #[inline]
+    pub(super) fn flush_fast_stats(&mut self) {
+        let p = &mut self.fast.pending;
+        if p.dest == NO_PENDING {
+            return;
+        }
+        if let Some((d, s)) = u16::try_from(p.dest).ok().and_then(|r| self.conns.dest_and_svc_at(r)) {
+            d.stats.add(self.worker, &p.tally);
+            s.stats.add(self.worker, &p.tally);
+        }
+        *p = Pending { dest: NO_PENDING, tally: Tally::default() };
     }
 
     /// The way to `addr` as the general path would find it now, from the
@@ -202,9 +260,16 @@ impl Director {
         Some(self.fast.hops.put(Hop::new(addr, nh.iface, nh.addr, mac, i.mac, i.mtu, i.source_for(addr), generations)))
     }
 
+    /// A lookup made before the general pipeline ran, made again (from the
+    /// frame, which nothing has changed since).
+    #[cold]
+    fn look_up_again(&self, ingress: IfaceId, frame: &[u8]) -> (u32, u16) {
+        self.parse_and_look_up(ingress, frame)
+    }
+
     /// The fast path proper: `None` (with nothing changed) when the frame
     /// must take the general path.
-    #[inline]
+    #[inline(always)]
     fn fast_forward(
         &mut self,
         slot: usize,
@@ -215,28 +280,26 @@ impl Director {
         tx: &mut impl Transmit,
     ) -> Option<Verdict> {
         let s = *self.fast.slots.get(slot)?;
-        let p = s.parsed?;
-        let ip_len = p.ip_len as usize;
-        if s.ingress != ingress || *len > buf.len() || *len < ETH + ip_len {
+        if s.found == NOT_COMMON || s.ingress != ingress || *len > buf.len() {
             return None;
         }
-        if self.backup || self.sysctl.expire_nodest_conn() {
+        let (found, ip_len) =
+            if s.epoch == self.fast.epoch { (s.found, s.ip_len) } else { self.look_up_again(ingress, &buf[..*len]) };
+        let ip_len = ip_len as usize;
+        if found >= MISSING || *len < ETH + ip_len || self.backup || self.sysctl.expire_nodest_conn() {
             return None;
         }
-        let (id, side) = if s.epoch == self.fast.epoch { s.found? } else { self.conns.lookup(&p.key)? };
-        let c = self.conns.get(id);
+        let (id, side) = if found & OUT == 0 { (found, Side::In) } else { (found & !OUT, Side::Out) };
+        let c = *self.conns.get(id);
         if c.proto == IPPROTO_TCP && c.state != ConnState::Established {
             return None;
         }
-        let (fwd, proto) = (c.fwd(), c.proto);
-        let (daddr, dport, lport) = (c.daddr, c.dport, c.lport);
-        let laddr = if fwd == FwdMethod::FullNat { self.conns.laddr_of(id) } else { 0 };
-        let (caddr, cport, vaddr, vport) = (c.caddr, c.cport, c.vaddr, c.vport);
-        let server = self.hop(daddr)?;
+        let fwd = c.fwd();
+        let server = self.hop(c.daddr)?;
         let (out, extra) = match side {
             Side::In => {
                 // DR needs the real server on a connected segment.
-                if fwd == FwdMethod::Route && self.fast.hops.at(server).nexthop != daddr {
+                if fwd == FwdMethod::Route && self.fast.hops.at(server).nexthop != c.daddr {
                     return None;
                 }
                 (server, if fwd == FwdMethod::Tunnel { tun::OUTER_LEN } else { 0 })
@@ -244,13 +307,13 @@ impl Director {
             Side::Out => {
                 // The reply filter (reply_filter.rs): the server's interface and MAC.
                 let h = self.fast.hops.at(server);
-                if h.iface != ingress || (h.mac_known && buf[6..12] != *h.mac()) {
+                if h.iface != ingress || (h.mac_known && buf.get(6..12) != Some(h.mac())) {
                     return None;
                 }
                 if !matches!(fwd, FwdMethod::Masq | FwdMethod::FullNat) {
                     return None;
                 }
-                (self.hop(caddr)?, 0)
+                (self.hop(c.caddr)?, 0)
             }
         };
         let h = self.fast.hops.at(out);
@@ -272,10 +335,12 @@ impl Director {
         self.count_traffic(id, side, ip_len);
         let mut new_len = ETH + ip_len;
         let pkt = &mut buf[ETH..new_len];
+        let (proto, daddr) = (c.proto, c.daddr);
         match (side, fwd) {
-            (Side::In, FwdMethod::Masq) => rewrite_parsed(pkt, 20, true, proto, None, Some((daddr, dport)), true),
+            (Side::In, FwdMethod::Masq) => rewrite_common(pkt, proto, None, Some((daddr, c.dport))),
             (Side::In, FwdMethod::FullNat) => {
-                rewrite_parsed(pkt, 20, true, proto, Some((laddr, lport)), Some((daddr, dport)), true)
+                let laddr = self.conns.laddr_of(id);
+                rewrite_common(pkt, proto, Some((laddr, c.lport)), Some((daddr, c.dport)))
             }
             (Side::In, FwdMethod::Route) => {}
             (Side::In, FwdMethod::Tunnel) => {
@@ -290,10 +355,12 @@ impl Director {
                     }
                 }
             }
-            (Side::Out, FwdMethod::Masq) => rewrite_parsed(pkt, 20, true, proto, Some((vaddr, vport)), None, true),
-            (Side::Out, _) => rewrite_parsed(pkt, 20, true, proto, Some((vaddr, vport)), Some((caddr, cport)), true),
+            (Side::Out, FwdMethod::Masq) => rewrite_common(pkt, proto, Some((c.vaddr, c.vport)), None),
+            (Side::Out, _) => rewrite_common(pkt, proto, Some((c.vaddr, c.vport)), Some((c.caddr, c.cport))),
         }
-        buf[..12].copy_from_slice(&eth);
+        if let Some(e) = buf.first_chunk_mut::<12>() {
+            *e = eth;
+        }
         *len = new_len;
         self.fast.rx += 1;
         self.fast.tx += 1;
@@ -304,18 +371,19 @@ impl Director {
         Some(Verdict::Forward(out_iface))
     }
 
-    /// The real server's and the service's traffic counters (this loop's row).
-    #[inline]
-    fn count_traffic(&self, id: u32, side: Side, ip_len: usize) {
-        let w = self.worker;
-        if let Some((d, s)) = self.conns.dest_and_svc_of(id) {
-            if side == Side::In {
-                d.stats.inbound(w, ip_len);
-                s.stats.inbound(w, ip_len);
-            } else {
-                d.stats.outbound(w, ip_len);
-                s.stats.outbound(w, ip_len);
-            }
+    /// The real server's and the service's traffic counters (this loop's),
+    /// tallied while packets of one server follow each other.
+    #[inline(always)]
+    fn count_traffic(&mut self, id: u32, side: Side, ip_len: usize) {
+        let dest = self.conns.dest_ref_of(id) as u32;
+        if dest != self.fast.pending.dest {
+            self.flush_fast_stats();
+            self.fast.pending.dest = dest;
+        }
+        let t = &mut self.fast.pending.tally;
+        match side {
+            Side::In => t.inbound(ip_len),
+            Side::Out => t.outbound(ip_len),
         }
     }
 }
