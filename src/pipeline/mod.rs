@@ -138,7 +138,7 @@ impl Director {
         let timeouts_src = shared.timeouts.load_full();
         let role_word = shared.ha.word();
         let sysctl = shared.sysctl.load();
-        Director {
+        let mut d = Director {
             role_word,
             backup: role::role_of(role_word) == role::Role::Backup,
             garp_owed: hashbrown::HashMap::new(),
@@ -166,7 +166,9 @@ impl Director {
             sync: sync::SyncState::new(Default::default()),
             sysctl,
             fast: fast_path::FastPath::new(),
-        }
+        };
+        d.open_fast_path();
+        d
     }
 
     #[inline]
@@ -209,6 +211,7 @@ impl Director {
             // The next tick runs in full, so a new master announces at once.
             self.last_tick_ms = 0;
         }
+        self.open_fast_path();
     }
 
     /// Is this director the backup (silent for the VIPs)?

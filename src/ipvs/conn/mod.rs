@@ -174,6 +174,13 @@ impl Conn {
         }
     }
 
+    /// The table's slot of this connection's real server and service (the
+    /// fast path tallies traffic by it; see [`ConnTable::dest_and_svc_at`]).
+    #[inline(always)]
+    pub fn dest_ref(&self) -> u16 {
+        self.dest
+    }
+
     /// A persistence template: it pins a client (or its netmask) to a real
     /// server, not a flow.
     #[inline]
@@ -466,13 +473,6 @@ impl ConnTable {
     #[inline]
     pub fn dest_and_svc_of(&self, id: u32) -> Option<(&Arc<Dest>, &Arc<Service>)> {
         self.dests.get(self.conns[id as usize].dest).map(|r| (&r.0, &r.1))
-    }
-
-    /// The table's slot of connection `id`'s real server and service (the
-    /// fast path tallies traffic by it; see [`ConnTable::dest_and_svc_at`]).
-    #[inline(always)]
-    pub fn dest_ref_of(&self, id: u32) -> u16 {
-        self.conns.get(id as usize).map_or(NO_REF, |c| c.dest)
     }
 
     /// The real server and service in slot `r` of the table's references

@@ -62,6 +62,20 @@ fn encode(found: Option<(u32, Side)>) -> u32 {
     }
 }
 
+/// The latest lookup of the current prepare pass: frames of one flow arriving
+/// together (a bulk transfer fills whole receive batches with one flow) pay
+/// one lookup between them, the others a compare of two words.
+#[derive(Clone, Copy)]
+struct LastLookup {
+    words: (u64, u64),
+    found: u32,
+    /// [`FastPath::epoch`] at the lookup; `valid` false: none this pass.
+    epoch: u32,
+    valid: bool,
+}
+
+const NO_LOOKUP: LastLookup = LastLookup { words: (0, 0), found: MISSING, epoch: 0, valid: false };
+
 /// The traffic forwarded here for one real server (its slot in the
 /// connection table's references), not yet added to its counters and its
 /// service's: consecutive packets of one server cost two additions each.
@@ -88,8 +102,12 @@ pub(super) struct FastPath {
     rx: u64,
     tx: u64,
     pending: Pending,
+    last: LastLookup,
     /// Off: every frame takes the general path (tests compare the two).
     pub enabled: bool,
+    /// `enabled`, and neither the backup role nor expire_nodest_conn (whose
+    /// packets the general path answers), as of the last batch start.
+    open: bool,
     /// A master sync daemon runs (client packets may be due for a sync message).
     pub sync_master: bool,
     /// Frames this path forwarded itself (tests tell it from the general path by this).
@@ -107,7 +125,9 @@ impl FastPath {
             rx: 0,
             tx: 0,
             pending: Pending { dest: NO_PENDING, tally: Tally::default() },
+            last: NO_LOOKUP,
             enabled: true,
+            open: true,
             sync_master: false,
             #[cfg(test)]
             hits: 0,
@@ -147,6 +167,7 @@ impl Director {
     /// forwarded by the fast path or handed to [`Director::process`]; each
     /// frame's verdict and length are left in it.
     pub fn process_batch(&mut self, now_ms: u64, frames: &mut [BatchFrame<'_>], tx: &mut impl Transmit) {
+        self.open_fast_path();
         for chunk in frames.chunks_mut(MAX_BATCH) {
             for (i, f) in chunk.iter().enumerate() {
                 let n = f.len.min(f.buf.len());
@@ -159,16 +180,16 @@ impl Director {
         self.flush_fast_counters();
     }
 
-    /// The connection of a common frame, or [`MISSING`] / [`NOT_COMMON`], with its IP length.
+    /// A frame's parse and its connection (or [`MISSING`] / [`NOT_COMMON`]).
     #[inline(always)]
-    fn parse_and_look_up(&self, ingress: IfaceId, frame: &[u8]) -> (u32, u16) {
+    fn parse_and_look_up(&self, ingress: IfaceId, frame: &[u8]) -> (Option<parse::Parsed>, u32) {
         let parsed = match self.ifaces.0.get(ingress as usize) {
-            Some(i) if self.fast.enabled => parse::parse(frame, &i.mac),
+            Some(i) if self.fast.open => parse::parse(frame, &i.mac),
             _ => None,
         };
         match parsed {
-            Some(p) => (encode(self.conns.lookup(&p.key)), p.ip_len),
-            None => (NOT_COMMON, 0),
+            Some(p) => (parsed, encode(self.conns.lookup(&p.key))),
+            None => (None, NOT_COMMON),
         }
     }
 
@@ -177,11 +198,32 @@ impl Director {
     /// [`Director::process_prepared`] with the same slot, in the same batch.
     #[inline]
     pub fn prepare(&mut self, slot: usize, ingress: IfaceId, frame: &[u8]) {
-        let (found, ip_len) = self.parse_and_look_up(ingress, frame);
+        if slot == 0 {
+            self.fast.last.valid = false;
+        }
+        let parsed = match self.ifaces.0.get(ingress as usize) {
+            Some(i) if self.fast.open => parse::parse(frame, &i.mac),
+            _ => None,
+        };
+        let epoch = self.fast.epoch;
+        let (found, ip_len) = match parsed {
+            Some(p) => {
+                let words = p.key.words();
+                let last = &self.fast.last;
+                let found = if last.valid && last.words == words && last.epoch == epoch {
+                    last.found
+                } else {
+                    let found = encode(self.conns.lookup(&p.key));
+                    self.fast.last = LastLookup { words, found, epoch, valid: true };
+                    found
+                };
+                (found, p.ip_len)
+            }
+            None => (NOT_COMMON, 0),
+        };
         if found < MISSING {
             prefetch(self.conns.get(found & !OUT));
         }
-        let epoch = self.fast.epoch;
         if let Some(s) = self.fast.slots.get_mut(slot) {
             *s = Slot { found, epoch, ip_len, ingress };
         }
@@ -208,6 +250,14 @@ impl Director {
     /// Turn the fast path off (every frame then takes the general path) or on.
     pub fn set_fast_path(&mut self, on: bool) {
         self.fast.enabled = on;
+        self.open_fast_path();
+    }
+
+    /// Decide, once per batch (role and sysctls change only between batches),
+    /// whether frames may take the fast path at all.
+    #[inline]
+    pub(super) fn open_fast_path(&mut self) {
+        self.fast.open = self.fast.enabled && !self.backup && !self.sysctl.expire_nodest_conn();
     }
 
     /// Add the fast path's loop-local counts to the loop's counter row, and
@@ -264,7 +314,10 @@ impl Director {
     /// frame, which nothing has changed since).
     #[cold]
     fn look_up_again(&self, ingress: IfaceId, frame: &[u8]) -> (u32, u16) {
-        self.parse_and_look_up(ingress, frame)
+        match self.parse_and_look_up(ingress, frame) {
+            (Some(p), found) => (found, p.ip_len),
+            (None, found) => (found, 0),
+        }
     }
 
     /// The fast path proper: `None` (with nothing changed) when the frame
@@ -286,20 +339,23 @@ impl Director {
         let (found, ip_len) =
             if s.epoch == self.fast.epoch { (s.found, s.ip_len) } else { self.look_up_again(ingress, &buf[..*len]) };
         let ip_len = ip_len as usize;
-        if found >= MISSING || *len < ETH + ip_len || self.backup || self.sysctl.expire_nodest_conn() {
+        if found >= MISSING || *len < ETH + ip_len {
             return None;
         }
         let (id, side) = if found & OUT == 0 { (found, Side::In) } else { (found & !OUT, Side::Out) };
-        let c = *self.conns.get(id);
-        if c.proto == IPPROTO_TCP && c.state != ConnState::Established {
-            return None;
-        }
-        let fwd = c.fwd();
-        let server = self.hop(c.daddr)?;
+        // Only what the decision needs; the rest is read for the rewrite.
+        let (fwd, proto, daddr, caddr, dest) = {
+            let c = self.conns.get(id);
+            if c.proto == IPPROTO_TCP && c.state != ConnState::Established {
+                return None;
+            }
+            (c.fwd(), c.proto, c.daddr, c.caddr, c.dest_ref())
+        };
+        let server = self.hop(daddr)?;
         let (out, extra) = match side {
             Side::In => {
                 // DR needs the real server on a connected segment.
-                if fwd == FwdMethod::Route && self.fast.hops.at(server).nexthop != c.daddr {
+                if fwd == FwdMethod::Route && self.fast.hops.at(server).nexthop != daddr {
                     return None;
                 }
                 (server, if fwd == FwdMethod::Tunnel { tun::OUTER_LEN } else { 0 })
@@ -313,11 +369,11 @@ impl Director {
                 if !matches!(fwd, FwdMethod::Masq | FwdMethod::FullNat) {
                     return None;
                 }
-                (self.hop(c.caddr)?, 0)
+                (self.hop(caddr)?, 0)
             }
         };
         let h = self.fast.hops.at(out);
-        if !h.mac_known || now_ms > h.fresh_until_ms || ip_len + extra > h.mtu as usize {
+        if !h.fresh(now_ms) || ip_len + extra > h.mtu as usize {
             return None;
         }
         if extra != 0 && buf.len() < ETH + ip_len + extra {
@@ -332,10 +388,10 @@ impl Director {
         if side == Side::In && self.fast.sync_master {
             self.sync_after_packet(now_ms, id, tx);
         }
-        self.count_traffic(id, side, ip_len);
+        self.count_traffic(dest, side, ip_len);
         let mut new_len = ETH + ip_len;
         let pkt = &mut buf[ETH..new_len];
-        let (proto, daddr) = (c.proto, c.daddr);
+        let c = *self.conns.get(id);
         match (side, fwd) {
             (Side::In, FwdMethod::Masq) => rewrite_common(pkt, proto, None, Some((daddr, c.dport))),
             (Side::In, FwdMethod::FullNat) => {
@@ -374,8 +430,8 @@ impl Director {
     /// The real server's and the service's traffic counters (this loop's),
     /// tallied while packets of one server follow each other.
     #[inline(always)]
-    fn count_traffic(&mut self, id: u32, side: Side, ip_len: usize) {
-        let dest = self.conns.dest_ref_of(id) as u32;
+    fn count_traffic(&mut self, dest: u16, side: Side, ip_len: usize) {
+        let dest = dest as u32;
         if dest != self.fast.pending.dest {
             self.flush_fast_stats();
             self.fast.pending.dest = dest;

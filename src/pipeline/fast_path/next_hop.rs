@@ -25,8 +25,9 @@ pub struct Hop {
     pub eth: [u8; 12],
     /// The neighbour entry is resolved (its MAC is in `eth`).
     pub mac_known: bool,
-    /// The last millisecond the neighbour table answers `Ready` without a probe.
-    pub fresh_until_ms: u64,
+    /// The first millisecond the neighbour table no longer answers `Ready`
+    /// without a probe (0: the MAC is not known), so one compare says both.
+    pub stale_from_ms: u64,
     pub mtu: u16,
     /// Our address facing the destination (a tunnel's outer source).
     pub source: u32,
@@ -58,13 +59,19 @@ impl Hop {
             nexthop,
             eth,
             mac_known: mac.is_some(),
-            fresh_until_ms: mac.map_or(0, |(_, t)| t),
+            stale_from_ms: mac.map_or(0, |(_, t)| t.saturating_add(1)),
             mtu,
             source,
             neigh_generation: generations.0,
             route_generation: generations.1,
             filled: true,
         }
+    }
+
+    /// Usable at `now_ms`: the MAC known and fresh.
+    #[inline(always)]
+    pub fn fresh(&self, now_ms: u64) -> bool {
+        now_ms < self.stale_from_ms
     }
 
     /// The next hop's MAC (meaningful when `mac_known`).
