@@ -76,6 +76,16 @@ struct LastLookup {
 
 const NO_LOOKUP: LastLookup = LastLookup { words: (0, 0), found: MISSING, epoch: 0, valid: false };
 
+/// The interface the frames of the current prepare pass arrive on, with its
+/// MAC as the parse compares it ([`parse::mac_word`]); `None`: a frame must
+/// take the general path (unknown interface, or the fast path closed).
+#[derive(Clone, Copy)]
+struct Receiving {
+    ingress: IfaceId,
+    mac: Option<u64>,
+    valid: bool,
+}
+
 /// The traffic forwarded here for one real server (its slot in the
 /// connection table's references), not yet added to its counters and its
 /// service's: consecutive packets of one server cost two additions each.
@@ -103,6 +113,7 @@ pub(super) struct FastPath {
     tx: u64,
     pending: Pending,
     last: LastLookup,
+    receiving: Receiving,
     /// Off: every frame takes the general path (tests compare the two).
     pub enabled: bool,
     /// `enabled`, and neither the backup role nor expire_nodest_conn (whose
@@ -126,6 +137,7 @@ impl FastPath {
             tx: 0,
             pending: Pending { dest: NO_PENDING, tally: Tally::default() },
             last: NO_LOOKUP,
+            receiving: Receiving { ingress: 0, mac: None, valid: false },
             enabled: true,
             open: true,
             sync_master: false,
@@ -183,9 +195,9 @@ impl Director {
     /// A frame's parse and its connection (or [`MISSING`] / [`NOT_COMMON`]).
     #[inline(always)]
     fn parse_and_look_up(&self, ingress: IfaceId, frame: &[u8]) -> (Option<parse::Parsed>, u32) {
-        let parsed = match self.ifaces.0.get(ingress as usize) {
-            Some(i) if self.fast.open => parse::parse(frame, &i.mac),
-            _ => None,
+        let parsed = match self.receiving_mac(ingress) {
+            Some(mac) => parse::parse(frame, mac),
+            None => None,
         };
         match parsed {
             Some(p) => (parsed, encode(self.conns.lookup(&p.key))),
@@ -200,10 +212,19 @@ impl Director {
     pub fn prepare(&mut self, slot: usize, ingress: IfaceId, frame: &[u8]) {
         if slot == 0 {
             self.fast.last.valid = false;
+            self.fast.receiving.valid = false;
         }
-        let parsed = match self.ifaces.0.get(ingress as usize) {
-            Some(i) if self.fast.open => parse::parse(frame, &i.mac),
-            _ => None,
+        let r = self.fast.receiving;
+        let mac = if r.valid && r.ingress == ingress {
+            r.mac
+        } else {
+            let mac = self.receiving_mac(ingress);
+            self.fast.receiving = Receiving { ingress, mac, valid: true };
+            mac
+        };
+        let parsed = match mac {
+            Some(mac) => parse::parse(frame, mac),
+            None => None,
         };
         let epoch = self.fast.epoch;
         let (found, ip_len) = match parsed {
@@ -226,6 +247,15 @@ impl Director {
         }
         if let Some(s) = self.fast.slots.get_mut(slot) {
             *s = Slot { found, epoch, ip_len, ingress };
+        }
+    }
+
+    /// The MAC frames to `ingress` must carry to take the fast path, as the parse compares it.
+    #[inline(always)]
+    fn receiving_mac(&self, ingress: IfaceId) -> Option<u64> {
+        match self.ifaces.0.get(ingress as usize) {
+            Some(i) if self.fast.open => Some(parse::mac_word(&i.mac)),
+            _ => None,
         }
     }
 
@@ -294,7 +324,7 @@ impl Director {
     /// The way to `addr` as the general path would find it now, from the
     /// cache or refilled from the route and neighbour tables: its cache slot.
     #[inline(always)]
-    fn hop(&mut self, addr: u32) -> Option<usize> {
+    fn hop(&mut self, addr: u32) -> Option<u8> {
         let generations = (self.neigh.generation(), self.fast.route_generation);
         match self.fast.hops.find(addr, generations) {
             Some(i) => Some(i),
@@ -303,7 +333,7 @@ impl Director {
     }
 
     #[cold]
-    fn refill_hop(&mut self, addr: u32, generations: (u64, u64)) -> Option<usize> {
+    fn refill_hop(&mut self, addr: u32, generations: (u64, u64)) -> Option<u8> {
         let nh = self.routes.lookup(addr)?;
         let i = self.ifaces.get(nh.iface);
         let mac = self.neigh.reachable(nh.iface, nh.addr);

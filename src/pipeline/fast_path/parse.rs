@@ -60,10 +60,20 @@ fn be16<const N: usize>(h: &[u8; N], at: usize) -> u16 {
     u16::from_be_bytes(bytes_at(h, at))
 }
 
-/// The common frame's flow, or `None` for anything the general pipeline
-/// must see (including every malformed frame: it counts why).
+/// An interface's MAC as the parse compares it: the first 8 bytes of a frame
+/// sent to it, masked to the destination address.
 #[inline(always)]
-pub fn parse(frame: &[u8], my_mac: &Mac) -> Option<Parsed> {
+pub fn mac_word(mac: &Mac) -> u64 {
+    let mut w = [0u8; 8];
+    w[..6].copy_from_slice(mac);
+    u64::from_ne_bytes(w)
+}
+
+/// The common frame's flow, or `None` for anything the general pipeline
+/// must see (including every malformed frame: it counts why). `my_mac` is
+/// the receiving interface's [`mac_word`].
+#[inline(always)]
+pub fn parse(frame: &[u8], my_mac: u64) -> Option<Parsed> {
     match frame.first_chunk::<TCP_FRAME>() {
         Some(h) => parse_view(h, frame.len(), my_mac),
         // Only a UDP frame may be this short (a TCP one is refused inside).
@@ -73,14 +83,11 @@ pub fn parse(frame: &[u8], my_mac: &Mac) -> Option<Parsed> {
 
 /// [`parse`] over the first `N` bytes of a frame of `len` bytes.
 #[inline(always)]
-fn parse_view<const N: usize>(h: &[u8; N], len: usize, my_mac: &Mac) -> Option<Parsed> {
+fn parse_view<const N: usize>(h: &[u8; N], len: usize, mac: u64) -> Option<Parsed> {
     // Bytes 0..8: the destination MAC (the low 48 bits in memory order) and
     // two of the source's; 12..20: EtherType, version and IHL, TOS, total
     // length, identification; 20..28: fragment field, TTL, protocol, header
     // checksum, two bytes of the source address.
-    let mut mac = [0u8; 8];
-    mac[..6].copy_from_slice(my_mac);
-    let mac = u64::from_ne_bytes(mac);
     let w0 = ne64(h, 0);
     let w12 = ne64(h, 12);
     let w20 = ne64(h, 20);
