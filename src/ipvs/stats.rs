@@ -51,6 +51,16 @@ impl Counters {
         bump(&l.outbytes, bytes as u64);
     }
 
+    /// Add a loop's [`Tally`] to its line (one load and store per field, once per batch).
+    #[inline]
+    pub fn add(&self, worker: usize, t: &Tally) {
+        let l = &self.lines[worker];
+        bump(&l.inpkts, t.inpkts);
+        bump(&l.inbytes, t.inbytes);
+        bump(&l.outpkts, t.outpkts);
+        bump(&l.outbytes, t.outbytes);
+    }
+
     fn raw(&self) -> StatsSnapshot {
         let mut s = StatsSnapshot::default();
         for l in &self.lines {
@@ -91,6 +101,32 @@ impl Counters {
 
     pub fn rate(&self) -> RateSnapshot {
         self.estimator.lock().unwrap_or_else(|e| e.into_inner()).read()
+    }
+}
+
+/// Traffic a poll loop counted for one real server (and its service) in
+/// plain integers, added to their [`Counters`] when the loop flushes: a
+/// packet then costs two additions in memory the loop already has in cache,
+/// not four read-modify-writes behind two `Arc`s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub inpkts: u64,
+    pub inbytes: u64,
+    pub outpkts: u64,
+    pub outbytes: u64,
+}
+
+impl Tally {
+    #[inline(always)]
+    pub fn inbound(&mut self, bytes: usize) {
+        self.inpkts += 1;
+        self.inbytes += bytes as u64;
+    }
+
+    #[inline(always)]
+    pub fn outbound(&mut self, bytes: usize) {
+        self.outpkts += 1;
+        self.outbytes += bytes as u64;
     }
 }
 
@@ -158,6 +194,24 @@ mod tests {
         assert_eq!(c.snapshot(), StatsSnapshot::default());
         c.outbound(0, 10);
         assert_eq!(c.snapshot().outbytes, 10);
+    }
+
+    #[test]
+    fn a_tally_adds_what_the_per_packet_calls_add() {
+        let (a, b) = (Counters::default(), Counters::default());
+        let mut t = Tally::default();
+        for (n, bytes) in [(0usize, 60usize), (1, 1500), (2, 40)] {
+            if n % 2 == 0 {
+                a.inbound(2, bytes);
+                t.inbound(bytes);
+            } else {
+                a.outbound(2, bytes);
+                t.outbound(bytes);
+            }
+        }
+        b.add(2, &t);
+        assert_eq!(a.snapshot(), b.snapshot());
+        assert_eq!(b.snapshot().inbytes, 100);
     }
 
     #[test]

@@ -534,7 +534,7 @@ impl Director {
                 iface: h.iface,
                 nexthop: h.nexthop,
                 eth: h.eth,
-                ready_until_ms: h.mac_known.then_some(h.fresh_until_ms),
+                ready_until_ms: h.mac_known.then_some(h.stale_from_ms.saturating_sub(1)),
                 mtu: h.mtu,
                 source: h.source,
             }

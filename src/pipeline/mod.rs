@@ -174,6 +174,7 @@ impl Director {
             sched_pos: Vec::new(),
         };
         d.services_changed();
+        d.open_fast_path();
         d
     }
 
@@ -218,6 +219,7 @@ impl Director {
             // The next tick runs in full, so a new master announces at once.
             self.last_tick_ms = 0;
         }
+        self.open_fast_path();
     }
 
     /// Is this director the backup (silent for the VIPs)?
@@ -260,8 +262,10 @@ impl Director {
         len: &mut usize,
         tx: &mut impl Transmit,
     ) -> Verdict {
-        // This path may change any connection: the fast path's lookups redo.
+        // This path may change any connection: the fast path's lookups redo,
+        // and its pending traffic goes to the counters of the server it names.
         self.fast.epoch = self.fast.epoch.wrapping_add(1);
+        self.flush_fast_stats();
         self.count(Reason::RxFrames);
         let mut f = Frame::new(buf, *len, ingress);
         let v = self.classify(now_ms, &mut f, tx);
@@ -352,6 +356,7 @@ impl Director {
     /// Drop every connection (shutdown), releasing the real servers' counts.
     pub fn clear_connections(&mut self) {
         self.fast.epoch = self.fast.epoch.wrapping_add(1);
+        self.flush_fast_stats();
         self.conns.clear();
     }
 

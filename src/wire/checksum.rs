@@ -121,6 +121,23 @@ impl Delta {
     }
 }
 
+/// One's-complement addition of two 32-bit words (the carry out goes back in
+/// at the bottom): an add and an add-with-carry. Any number of 16-bit words
+/// summed this way, two to a word, fold ([`fold32`]) to their RFC 1071 sum.
+#[inline(always)]
+pub fn add32(a: u32, b: u32) -> u32 {
+    let (s, carry) = a.overflowing_add(b);
+    s.wrapping_add(carry as u32)
+}
+
+/// A 32-bit one's-complement sum folded to 16 bits: the two halves added
+/// with the carry wrapped round, in the upper half of `s + rotr(s, 16)`.
+/// Never 0 for a sum that is not 0 (zero is then written 0xffff).
+#[inline(always)]
+pub fn fold32(s: u32) -> u16 {
+    (s.wrapping_add(s.rotate_right(16)) >> 16) as u16
+}
+
 /// Pseudo-header sum for TCP/UDP over IPv4.
 pub fn pseudo_header(src: u32, dst: u32, proto: u8, len: u16) -> Checksum {
     Checksum::new().add_u32(src).add_u32(dst).add_u16(proto as u16).add_u16(len)
@@ -217,6 +234,31 @@ mod tests {
         let ones = vec![0xffu8; 70_000];
         assert_eq!(Checksum::new().add_bytes(&ones).finish(), 0);
         assert_eq!(Checksum::new().finish(), 0xffff);
+    }
+
+    #[test]
+    fn add32_and_fold32_sum_as_the_16_bit_loop_does() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u32
+        };
+        for n in 0..2_000 {
+            // Every few rounds words of all ones, the sums that carry most.
+            let words: Vec<u32> = (0..1 + n % 12).map(|_| if n % 5 == 0 { u32::MAX } else { next() }).collect();
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+            let s = words.iter().fold(0u32, |s, &w| add32(s, w));
+            // sum16 returns the complement of the folded sum.
+            let want = !sum16(0, &bytes);
+            // 0 and 0xffff are the same number; fold32 gives 0xffff but for an all-zero sum.
+            assert_eq!(fold32(s) % 0xffff, want % 0xffff, "{words:x?}");
+            assert_ne!(fold32(s), 0, "a sum of non-zero words never folds to 0");
+        }
+        assert_eq!(fold32(0), 0);
+        assert_eq!(fold32(0xffff_0000), 0xffff);
+        assert_eq!(fold32(0x0001_fffe), 0xffff);
     }
 
     #[test]

@@ -174,6 +174,13 @@ impl Conn {
         }
     }
 
+    /// The table's slot of this connection's real server and service (the
+    /// fast path tallies traffic by it; see [`ConnTable::dest_and_svc_at`]).
+    #[inline(always)]
+    pub fn dest_ref(&self) -> u16 {
+        self.dest
+    }
+
     /// A persistence template: it pins a client (or its netmask) to a real
     /// server, not a flow.
     #[inline]
@@ -477,6 +484,13 @@ impl ConnTable {
         self.dests.get(self.conns[id as usize].dest).map(|r| (&r.0, &r.1))
     }
 
+    /// The real server and service in slot `r` of the table's references
+    /// (valid until a connection is inserted or removed).
+    #[inline]
+    pub fn dest_and_svc_at(&self, r: u16) -> Option<(&Arc<Dest>, &Arc<Service>)> {
+        self.dests.get(r).map(|d| (&d.0, &d.1))
+    }
+
     /// The service that scheduled connection `id`.
     #[inline]
     pub fn svc_of(&self, id: u32) -> Option<&Arc<Service>> {
@@ -731,32 +745,44 @@ impl ConnTable {
     /// and a TCP entry counts only while its state is a conversation's (a
     /// SYN-then-ACK pair reaches ESTABLISHED but is never confirmed without
     /// the later packet).
-    #[inline]
+    #[inline(always)]
     pub fn touch(&mut self, id: u32, side: Side, now_ms: u64) {
         let i = id as usize;
         let now = now_ms as u32;
-        let since = now.wrapping_sub(self.last_ms[i]);
-        self.last_ms[i] = now;
-        let c = &mut self.conns[i];
-        if c.bits & CONFIRMED != 0 {
+        let Some(last) = self.last_ms.get_mut(i) else { return };
+        let since = now.wrapping_sub(*last);
+        *last = now;
+        let Some(c) = self.conns.get_mut(i) else { return };
+        let bits = c.bits;
+        // Confirmed (every long-lived flow after its first seconds): nothing else to keep.
+        if bits & CONFIRMED != 0 {
             return;
         }
-        let age = self.age_ms[i].saturating_add(since.min(u16::MAX as u32) as u16);
-        self.age_ms[i] = age;
+        let Some(age) = self.age_ms.get_mut(i) else { return };
+        *age = age.saturating_add(since.min(u16::MAX as u32) as u16);
+        let age = *age;
         match side {
-            Side::Out => c.bits |= SEEN_REPLY,
-            Side::In if c.bits & CONFIRMED == 0 => {
+            Side::Out => c.bits = bits | SEEN_REPLY,
+            Side::In => {
                 // DR and TUN replies bypass the director: there is none to wait for.
-                let answered = c.bits & SEEN_REPLY != 0 || matches!(c.fwd(), FwdMethod::Route | FwdMethod::Tunnel);
+                let answered = bits & SEEN_REPLY != 0 || matches!(c.fwd(), FwdMethod::Route | FwdMethod::Tunnel);
                 if answered && age as u32 >= CONFIRM_AFTER_MS {
-                    c.bits |= CONFIRMED;
-                    let t = self.ctl[i];
-                    if t != NIL && !c.template() {
-                        self.conns[t as usize].bits |= CONFIRMED;
-                    }
+                    self.confirm(i);
                 }
             }
-            Side::In => {}
+        }
+    }
+
+    /// An entry saw two-way traffic spread over time (see [`ConnTable::touch`]):
+    /// it and the template that placed it are confirmed.
+    #[cold]
+    fn confirm(&mut self, i: usize) {
+        let c = &mut self.conns[i];
+        c.bits |= CONFIRMED;
+        let template = c.template();
+        let t = self.ctl[i];
+        if t != NIL && !template {
+            self.conns[t as usize].bits |= CONFIRMED;
         }
     }
 
@@ -791,8 +817,23 @@ impl ConnTable {
     /// catches up lazily); an earlier one moves the entry to its new wheel
     /// slot, so a timeout shortened by a state change or by pressure takes
     /// effect.
-    #[inline]
+    #[inline(always)]
     pub fn set_expiry(&mut self, id: u32, expires_ms: u64) {
+        let Some(c) = self.conns.get_mut(id as usize) else { return };
+        // A later time (every packet of a flow in a steady state) is only stored, and
+        // only when it changed: no division into wheel ticks, no wheel work.
+        let old = c.expires_ms();
+        if expires_ms >= old {
+            if expires_ms != old {
+                c.set_expires_ms(expires_ms);
+            }
+            return;
+        }
+        self.set_expiry_earlier(id, expires_ms);
+    }
+
+    #[cold]
+    fn set_expiry_earlier(&mut self, id: u32, expires_ms: u64) {
         let c = &mut self.conns[id as usize];
         let earlier = expires_ms.min(MAX_EXPIRY_MS) / TICK_MS < c.expires_ms() / TICK_MS;
         c.set_expires_ms(expires_ms);

@@ -26,26 +26,77 @@ use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::Side;
 use crate::ipvs::state::ConnState;
-use crate::ipvs::xmit::{rewrite::rewrite_parsed, tun};
+use crate::ipvs::stats::Tally;
+use crate::ipvs::xmit::{rewrite::rewrite_common, tun};
 use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
 use crate::wire::ip_protocol::IPPROTO_TCP;
 use next_hop::{Hop, NextHops};
-use parse::Parsed;
 
 /// Frames one [`Director::prepare`] pass can hold; later slots take the general path.
 pub const MAX_BATCH: usize = 1024;
 
+/// What [`Director::prepare`] left for a frame: 12 bytes, no `Option`s.
 #[derive(Clone, Copy)]
 struct Slot {
-    parsed: Option<Parsed>,
-    ingress: IfaceId,
-    found: Option<(u32, Side)>,
+    /// The connection found ([`OUT`] set: by its reply key), or [`MISSING`]
+    /// (a common frame of no connection yet) or [`NOT_COMMON`].
+    found: u32,
     /// [`FastPath::epoch`] at the lookup.
     epoch: u32,
+    ip_len: u16,
+    ingress: IfaceId,
 }
 
-const EMPTY: Slot = Slot { parsed: None, ingress: 0, found: None, epoch: 0 };
+const OUT: u32 = 1 << 31;
+const MISSING: u32 = u32::MAX - 1;
+const NOT_COMMON: u32 = u32::MAX;
+const EMPTY: Slot = Slot { found: NOT_COMMON, epoch: 0, ip_len: 0, ingress: 0 };
+
+#[inline(always)]
+fn encode(found: Option<(u32, Side)>) -> u32 {
+    match found {
+        Some((id, Side::In)) => id,
+        Some((id, Side::Out)) => id | OUT,
+        None => MISSING,
+    }
+}
+
+/// The latest lookup of the current prepare pass: frames of one flow arriving
+/// together (a bulk transfer fills whole receive batches with one flow) pay
+/// one lookup between them, the others a compare of two words.
+#[derive(Clone, Copy)]
+struct LastLookup {
+    words: (u64, u64),
+    found: u32,
+    /// [`FastPath::epoch`] at the lookup; `valid` false: none this pass.
+    epoch: u32,
+    valid: bool,
+}
+
+const NO_LOOKUP: LastLookup = LastLookup { words: (0, 0), found: MISSING, epoch: 0, valid: false };
+
+/// The interface the frames of the current prepare pass arrive on, with its
+/// MAC as the parse compares it ([`parse::mac_word`]); `None`: a frame must
+/// take the general path (unknown interface, or the fast path closed).
+#[derive(Clone, Copy)]
+struct Receiving {
+    ingress: IfaceId,
+    mac: Option<u64>,
+    valid: bool,
+}
+
+/// The traffic forwarded here for one real server (its slot in the
+/// connection table's references), not yet added to its counters and its
+/// service's: consecutive packets of one server cost two additions each.
+#[derive(Clone, Copy)]
+struct Pending {
+    /// The slot, or [`NO_PENDING`].
+    dest: u32,
+    tally: Tally,
+}
+
+const NO_PENDING: u32 = u32::MAX;
 
 /// The fast path's state in one [`Director`].
 pub(super) struct FastPath {
@@ -60,8 +111,14 @@ pub(super) struct FastPath {
     /// flushed into the loop's row.
     rx: u64,
     tx: u64,
+    pending: Pending,
+    last: LastLookup,
+    receiving: Receiving,
     /// Off: every frame takes the general path (tests compare the two).
     pub enabled: bool,
+    /// `enabled`, and neither the backup role nor expire_nodest_conn (whose
+    /// packets the general path answers), as of the last batch start.
+    open: bool,
     /// A master sync daemon runs (client packets may be due for a sync message).
     pub sync_master: bool,
     /// Frames this path forwarded itself (tests tell it from the general path by this).
@@ -78,7 +135,11 @@ impl FastPath {
             route_generation: 0,
             rx: 0,
             tx: 0,
+            pending: Pending { dest: NO_PENDING, tally: Tally::default() },
+            last: NO_LOOKUP,
+            receiving: Receiving { ingress: 0, mac: None, valid: false },
             enabled: true,
+            open: true,
             sync_master: false,
             #[cfg(test)]
             hits: 0,
@@ -118,6 +179,7 @@ impl Director {
     /// forwarded by the fast path or handed to [`Director::process`]; each
     /// frame's verdict and length are left in it.
     pub fn process_batch(&mut self, now_ms: u64, frames: &mut [BatchFrame<'_>], tx: &mut impl Transmit) {
+        self.open_fast_path();
         for chunk in frames.chunks_mut(MAX_BATCH) {
             for (i, f) in chunk.iter().enumerate() {
                 let n = f.len.min(f.buf.len());
@@ -130,21 +192,71 @@ impl Director {
         self.flush_fast_counters();
     }
 
+    /// A frame's parse and its connection (or [`MISSING`] / [`NOT_COMMON`]).
+    #[inline(always)]
+    fn parse_and_look_up(&self, ingress: IfaceId, frame: &[u8]) -> (Option<parse::Parsed>, u32) {
+        let parsed = match self.receiving_mac(ingress) {
+            Some(mac) => parse::parse(frame, mac),
+            None => None,
+        };
+        match parsed {
+            Some(p) => (parsed, encode(self.conns.lookup(&p.key))),
+            None => (None, NOT_COMMON),
+        }
+    }
+
     /// First pass for the frame in batch slot `slot` (0.. [`MAX_BATCH`]):
     /// parse it and look its connection up. The same frame must then go to
     /// [`Director::process_prepared`] with the same slot, in the same batch.
     #[inline]
     pub fn prepare(&mut self, slot: usize, ingress: IfaceId, frame: &[u8]) {
-        let Some(s) = self.fast.slots.get_mut(slot) else { return };
-        let parsed = match self.ifaces.0.get(ingress as usize) {
-            Some(i) if self.fast.enabled => parse::parse(frame, &i.mac),
-            _ => None,
-        };
-        let found = parsed.and_then(|p| self.conns.lookup(&p.key));
-        if let Some((id, _)) = found {
-            prefetch(self.conns.get(id));
+        if slot == 0 {
+            self.fast.last.valid = false;
+            self.fast.receiving.valid = false;
         }
-        *s = Slot { parsed, ingress, found, epoch: self.fast.epoch };
+        let r = self.fast.receiving;
+        let mac = if r.valid && r.ingress == ingress {
+            r.mac
+        } else {
+            let mac = self.receiving_mac(ingress);
+            self.fast.receiving = Receiving { ingress, mac, valid: true };
+            mac
+        };
+        let parsed = match mac {
+            Some(mac) => parse::parse(frame, mac),
+            None => None,
+        };
+        let epoch = self.fast.epoch;
+        let (found, ip_len) = match parsed {
+            Some(p) => {
+                let words = p.key.words();
+                let last = &self.fast.last;
+                let found = if last.valid && last.words == words && last.epoch == epoch {
+                    last.found
+                } else {
+                    let found = encode(self.conns.lookup(&p.key));
+                    self.fast.last = LastLookup { words, found, epoch, valid: true };
+                    found
+                };
+                (found, p.ip_len)
+            }
+            None => (NOT_COMMON, 0),
+        };
+        if found < MISSING {
+            prefetch(self.conns.get(found & !OUT));
+        }
+        if let Some(s) = self.fast.slots.get_mut(slot) {
+            *s = Slot { found, epoch, ip_len, ingress };
+        }
+    }
+
+    /// The MAC frames to `ingress` must carry to take the fast path, as the parse compares it.
+    #[inline(always)]
+    fn receiving_mac(&self, ingress: IfaceId) -> Option<u64> {
+        match self.ifaces.0.get(ingress as usize) {
+            Some(i) if self.fast.open => Some(parse::mac_word(&i.mac)),
+            _ => None,
+        }
     }
 
     /// Second pass: forward the frame prepared in `slot` by the fast path, or
@@ -168,10 +280,20 @@ impl Director {
     /// Turn the fast path off (every frame then takes the general path) or on.
     pub fn set_fast_path(&mut self, on: bool) {
         self.fast.enabled = on;
+        self.open_fast_path();
     }
 
-    /// Add the fast path's loop-local counts to the loop's counter row.
+    /// Decide, once per batch (role and sysctls change only between batches),
+    /// whether frames may take the fast path at all.
+    #[inline]
+    pub(super) fn open_fast_path(&mut self) {
+        self.fast.open = self.fast.enabled && !self.backup && !self.sysctl.expire_nodest_conn();
+    }
+
+    /// Add the fast path's loop-local counts to the loop's counter row, and
+    /// its pending traffic to the real server's and service's counters.
     pub fn flush_fast_counters(&mut self) {
+        self.flush_fast_stats();
         let f = &mut self.fast;
         if f.rx != 0 {
             self.shared.counters.add(self.worker, Reason::RxFrames, f.rx);
@@ -183,10 +305,26 @@ impl Director {
         }
     }
 
+    /// The pending traffic to its real server's and service's counters. Due
+    /// before anything may remove a connection (the general pipeline, the
+    /// housekeeping, a clear): that may free the reference slot it names.
+    #[inline]
+    pub(super) fn flush_fast_stats(&mut self) {
+        let p = &mut self.fast.pending;
+        if p.dest == NO_PENDING {
+            return;
+        }
+        if let Some((d, s)) = u16::try_from(p.dest).ok().and_then(|r| self.conns.dest_and_svc_at(r)) {
+            d.stats.add(self.worker, &p.tally);
+            s.stats.add(self.worker, &p.tally);
+        }
+        *p = Pending { dest: NO_PENDING, tally: Tally::default() };
+    }
+
     /// The way to `addr` as the general path would find it now, from the
     /// cache or refilled from the route and neighbour tables: its cache slot.
     #[inline(always)]
-    pub(super) fn hop(&mut self, addr: u32) -> Option<usize> {
+    pub(super) fn hop(&mut self, addr: u32) -> Option<u8> {
         let generations = (self.neigh.generation(), self.fast.route_generation);
         match self.fast.hops.find(addr, generations) {
             Some(i) => Some(i),
@@ -195,16 +333,26 @@ impl Director {
     }
 
     #[cold]
-    fn refill_hop(&mut self, addr: u32, generations: (u64, u64)) -> Option<usize> {
+    fn refill_hop(&mut self, addr: u32, generations: (u64, u64)) -> Option<u8> {
         let nh = self.routes.lookup(addr)?;
         let i = self.ifaces.get(nh.iface);
         let mac = self.neigh.reachable(nh.iface, nh.addr);
         Some(self.fast.hops.put(Hop::new(addr, nh.iface, nh.addr, mac, i.mac, i.mtu, i.source_for(addr), generations)))
     }
 
+    /// A lookup made before the general pipeline ran, made again (from the
+    /// frame, which nothing has changed since).
+    #[cold]
+    fn look_up_again(&self, ingress: IfaceId, frame: &[u8]) -> (u32, u16) {
+        match self.parse_and_look_up(ingress, frame) {
+            (Some(p), found) => (found, p.ip_len),
+            (None, found) => (found, 0),
+        }
+    }
+
     /// The fast path proper: `None` (with nothing changed) when the frame
     /// must take the general path.
-    #[inline]
+    #[inline(always)]
     fn fast_forward(
         &mut self,
         slot: usize,
@@ -215,23 +363,24 @@ impl Director {
         tx: &mut impl Transmit,
     ) -> Option<Verdict> {
         let s = *self.fast.slots.get(slot)?;
-        let p = s.parsed?;
-        let ip_len = p.ip_len as usize;
-        if s.ingress != ingress || *len > buf.len() || *len < ETH + ip_len {
+        if s.found == NOT_COMMON || s.ingress != ingress || *len > buf.len() {
             return None;
         }
-        if self.backup || self.sysctl.expire_nodest_conn() {
+        let (found, ip_len) =
+            if s.epoch == self.fast.epoch { (s.found, s.ip_len) } else { self.look_up_again(ingress, &buf[..*len]) };
+        let ip_len = ip_len as usize;
+        if found >= MISSING || *len < ETH + ip_len {
             return None;
         }
-        let (id, side) = if s.epoch == self.fast.epoch { s.found? } else { self.conns.lookup(&p.key)? };
-        let c = self.conns.get(id);
-        if c.proto == IPPROTO_TCP && c.state != ConnState::Established {
-            return None;
-        }
-        let (fwd, proto) = (c.fwd(), c.proto);
-        let (daddr, dport, lport) = (c.daddr, c.dport, c.lport);
-        let laddr = if fwd == FwdMethod::FullNat { self.conns.laddr_of(id) } else { 0 };
-        let (caddr, cport, vaddr, vport) = (c.caddr, c.cport, c.vaddr, c.vport);
+        let (id, side) = if found & OUT == 0 { (found, Side::In) } else { (found & !OUT, Side::Out) };
+        // Only what the decision needs; the rest is read for the rewrite.
+        let (fwd, proto, daddr, caddr, dest) = {
+            let c = self.conns.get(id);
+            if c.proto == IPPROTO_TCP && c.state != ConnState::Established {
+                return None;
+            }
+            (c.fwd(), c.proto, c.daddr, c.caddr, c.dest_ref())
+        };
         let server = self.hop(daddr)?;
         let (out, extra) = match side {
             Side::In => {
@@ -244,7 +393,7 @@ impl Director {
             Side::Out => {
                 // The reply filter (reply_filter.rs): the server's interface and MAC.
                 let h = self.fast.hops.at(server);
-                if h.iface != ingress || (h.mac_known && buf[6..12] != *h.mac()) {
+                if h.iface != ingress || (h.mac_known && buf.get(6..12) != Some(h.mac())) {
                     return None;
                 }
                 if !matches!(fwd, FwdMethod::Masq | FwdMethod::FullNat) {
@@ -254,7 +403,7 @@ impl Director {
             }
         };
         let h = self.fast.hops.at(out);
-        if !h.mac_known || now_ms > h.fresh_until_ms || ip_len + extra > h.mtu as usize {
+        if !h.fresh(now_ms) || ip_len + extra > h.mtu as usize {
             return None;
         }
         if extra != 0 && buf.len() < ETH + ip_len + extra {
@@ -269,13 +418,15 @@ impl Director {
         if side == Side::In && self.fast.sync_master {
             self.sync_after_packet(now_ms, id, tx);
         }
-        self.count_traffic(id, side, ip_len);
+        self.count_traffic(dest, side, ip_len);
         let mut new_len = ETH + ip_len;
         let pkt = &mut buf[ETH..new_len];
+        let c = *self.conns.get(id);
         match (side, fwd) {
-            (Side::In, FwdMethod::Masq) => rewrite_parsed(pkt, 20, true, proto, None, Some((daddr, dport)), true),
+            (Side::In, FwdMethod::Masq) => rewrite_common(pkt, proto, None, Some((daddr, c.dport))),
             (Side::In, FwdMethod::FullNat) => {
-                rewrite_parsed(pkt, 20, true, proto, Some((laddr, lport)), Some((daddr, dport)), true)
+                let laddr = self.conns.laddr_of(id);
+                rewrite_common(pkt, proto, Some((laddr, c.lport)), Some((daddr, c.dport)))
             }
             (Side::In, FwdMethod::Route) => {}
             (Side::In, FwdMethod::Tunnel) => {
@@ -290,10 +441,12 @@ impl Director {
                     }
                 }
             }
-            (Side::Out, FwdMethod::Masq) => rewrite_parsed(pkt, 20, true, proto, Some((vaddr, vport)), None, true),
-            (Side::Out, _) => rewrite_parsed(pkt, 20, true, proto, Some((vaddr, vport)), Some((caddr, cport)), true),
+            (Side::Out, FwdMethod::Masq) => rewrite_common(pkt, proto, Some((c.vaddr, c.vport)), None),
+            (Side::Out, _) => rewrite_common(pkt, proto, Some((c.vaddr, c.vport)), Some((c.caddr, c.cport))),
         }
-        buf[..12].copy_from_slice(&eth);
+        if let Some(e) = buf.first_chunk_mut::<12>() {
+            *e = eth;
+        }
         *len = new_len;
         self.fast.rx += 1;
         self.fast.tx += 1;
@@ -304,18 +457,19 @@ impl Director {
         Some(Verdict::Forward(out_iface))
     }
 
-    /// The real server's and the service's traffic counters (this loop's row).
-    #[inline]
-    fn count_traffic(&self, id: u32, side: Side, ip_len: usize) {
-        let w = self.worker;
-        if let Some((d, s)) = self.conns.dest_and_svc_of(id) {
-            if side == Side::In {
-                d.stats.inbound(w, ip_len);
-                s.stats.inbound(w, ip_len);
-            } else {
-                d.stats.outbound(w, ip_len);
-                s.stats.outbound(w, ip_len);
-            }
+    /// The real server's and the service's traffic counters (this loop's),
+    /// tallied while packets of one server follow each other.
+    #[inline(always)]
+    fn count_traffic(&mut self, dest: u16, side: Side, ip_len: usize) {
+        let dest = dest as u32;
+        if dest != self.fast.pending.dest {
+            self.flush_fast_stats();
+            self.fast.pending.dest = dest;
+        }
+        let t = &mut self.fast.pending.tally;
+        match side {
+            Side::In => t.inbound(ip_len),
+            Side::Out => t.outbound(ip_len),
         }
     }
 }

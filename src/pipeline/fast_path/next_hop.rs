@@ -13,6 +13,8 @@
 use crate::net::IfaceId;
 use crate::wire::ethernet::Mac;
 
+/// Direct-mapped by one byte of the address's hash: a slot number is a `u8`,
+/// so indexing the array needs no bounds check.
 const SLOTS: usize = 256;
 
 /// One destination's way out, as the general path would find it now.
@@ -25,15 +27,19 @@ pub struct Hop {
     pub eth: [u8; 12],
     /// The neighbour entry is resolved (its MAC is in `eth`).
     pub mac_known: bool,
-    /// The last millisecond the neighbour table answers `Ready` without a probe.
-    pub fresh_until_ms: u64,
+    /// The first millisecond the neighbour table no longer answers `Ready`
+    /// without a probe (0: the MAC is not known), so one compare says both.
+    pub stale_from_ms: u64,
     pub mtu: u16,
     /// Our address facing the destination (a tunnel's outer source).
     pub source: u32,
     neigh_generation: u64,
+    /// [`EMPTY`] in a slot never filled.
     route_generation: u64,
-    filled: bool,
 }
+
+/// No route table generation is this (they count up from 0).
+const EMPTY: u64 = u64::MAX;
 
 impl Hop {
     #[allow(clippy::too_many_arguments)]
@@ -58,13 +64,18 @@ impl Hop {
             nexthop,
             eth,
             mac_known: mac.is_some(),
-            fresh_until_ms: mac.map_or(0, |(_, t)| t),
+            stale_from_ms: mac.map_or(0, |(_, t)| t.saturating_add(1)),
             mtu,
             source,
             neigh_generation: generations.0,
             route_generation: generations.1,
-            filled: true,
         }
+    }
+
+    /// Usable at `now_ms`: the MAC known and fresh.
+    #[inline(always)]
+    pub fn fresh(&self, now_ms: u64) -> bool {
+        now_ms < self.stale_from_ms
     }
 
     /// The next hop's MAC (meaningful when `mac_known`).
@@ -75,38 +86,37 @@ impl Hop {
 }
 
 pub struct NextHops {
-    slots: Vec<Hop>,
+    slots: Box<[Hop; SLOTS]>,
 }
 
 impl NextHops {
     pub fn new() -> Self {
-        let empty = Hop { filled: false, ..Hop::new(0, 0, 0, None, [0; 6], 0, 0, (0, 0)) };
-        NextHops { slots: vec![empty; SLOTS] }
+        let empty = Hop { route_generation: EMPTY, ..Hop::new(0, 0, 0, None, [0; 6], 0, 0, (0, 0)) };
+        NextHops { slots: Box::new([empty; SLOTS]) }
     }
 
     #[inline(always)]
-    fn slot_of(addr: u32) -> usize {
-        (addr.wrapping_mul(0x9e37_79b1) >> 24) as usize % SLOTS
+    fn slot_of(addr: u32) -> u8 {
+        (addr.wrapping_mul(0x9e37_79b1) >> 24) as u8
     }
 
     /// Where `addr`'s hop lives, if filled at these (neighbour, route) generations.
     #[inline(always)]
-    pub fn find(&self, addr: u32, generations: (u64, u64)) -> Option<usize> {
+    pub fn find(&self, addr: u32, generations: (u64, u64)) -> Option<u8> {
         let i = Self::slot_of(addr);
-        let h = &self.slots[i];
-        (h.filled && h.addr == addr && h.neigh_generation == generations.0 && h.route_generation == generations.1)
-            .then_some(i)
+        let h = &self.slots[i as usize];
+        (h.addr == addr && h.neigh_generation == generations.0 && h.route_generation == generations.1).then_some(i)
     }
 
     #[inline(always)]
-    pub fn at(&self, i: usize) -> &Hop {
-        &self.slots[i]
+    pub fn at(&self, i: u8) -> &Hop {
+        &self.slots[i as usize]
     }
 
     /// Cache `hop`; where it went.
-    pub fn put(&mut self, hop: Hop) -> usize {
+    pub fn put(&mut self, hop: Hop) -> u8 {
         let i = Self::slot_of(hop.addr);
-        self.slots[i] = hop;
+        self.slots[i as usize] = hop;
         i
     }
 }

@@ -290,3 +290,40 @@ fn udp_with_and_without_a_checksum_agrees() {
     assert_eq!(hits, 4, "UDP both ways by the fast path");
     assert_eq!(o[1].1[40..42], [0, 0], "no checksum stays none");
 }
+
+#[test]
+fn interleaved_flows_of_two_real_servers_in_one_batch_agree() {
+    // The prepare pass reuses the lookup of the frame before when the flow is the same, and
+    // the traffic is tallied per real server while packets of one follow each other: three
+    // flows on two servers, interleaved, must come out as the general path has them
+    // (Pair::push compares verdicts, bytes, connections, counters and statistics).
+    for fwd in every_method() {
+        let (mut p, ack, reply) = Pair::new(fwd);
+        // Two more flows: round robin puts consecutive ones on different servers.
+        let other =
+            |port: u16, flags: &str, payload: &[u8]| tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, flags, payload);
+        p.fast.now += 1;
+        p.push(&[(OUT, other(2000, "S", b"")), (OUT, other(3000, "S", b""))]);
+        // (DR and TUN connections reach ESTABLISHED by the first ACK, in the general path.)
+        p.push(&[(OUT, other(2000, "A", b"")), (OUT, other(3000, "A", b"")), (OUT, ack.clone())]);
+        p.fast.now += 1;
+        let (b, c) = (other(2000, "A", b"b"), other(3000, "A", b"c"));
+        let mut frames: Vec<(IfaceId, Vec<u8>)> =
+            vec![(OUT, ack.clone()), (OUT, b.clone()), (OUT, c.clone()), (OUT, c.clone()), (OUT, b.clone())];
+        if let Some(r) = &reply {
+            frames.insert(3, (IN, r.clone()));
+            frames.push((IN, r.clone()));
+        }
+        frames.extend([(OUT, b.clone()), (OUT, ack.clone()), (OUT, c.clone())]);
+        let ((o, _), hits) = p.push(&frames);
+        assert!(o.iter().all(|(v, _)| matches!(v, Verdict::Forward(_))), "{fwd:?}: {o:?}");
+        assert_eq!(hits, frames.len() as u64, "{fwd:?}: every frame by the fast path");
+        let to_servers: Vec<[u8; 6]> =
+            o.iter().map(|(_, f)| f[..6].try_into().unwrap()).filter(|m| *m == RS1_MAC || *m == RS2_MAC).collect();
+        assert!(to_servers.contains(&RS1_MAC) && to_servers.contains(&RS2_MAC), "{fwd:?}: both real servers");
+        println!(
+            "{fwd:?}: {} interleaved frames of three flows, {hits} by the fast path, as the general path",
+            frames.len()
+        );
+    }
+}
