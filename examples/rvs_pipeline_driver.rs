@@ -6,6 +6,9 @@
 //! service, rr, two real servers whose MACs are resolved), pushes 10 000 warm-up frames, then
 //! N measured frames. CASE:
 //!   * `established`: the same client-to-VIP ACK of one established NAT connection;
+//!   * `established-mixed`: client-to-VIP ACKs of 1024 established NAT connections in turn,
+//!     so no two frames of a batch are of one flow (the other cases send one flow, the fast
+//!     path's best case: it reuses the lookup of the frame before when the flow is the same);
 //!   * `established-sync`: the same with a master sync daemon running (IPVS's default
 //!     policy: the connection is synced every 50th packet; messages go to a collector);
 //!   * `nat-reply`: the real server's ACK back to the client of that NAT connection;
@@ -26,10 +29,13 @@ use rvs::testkit::frames::{add16, tcp};
 use rvs::testkit::*;
 
 const WARMUP: u64 = 10_000;
+/// established-mixed: this many flows, source ports from MIXED_FIRST_PORT.
+const MIXED_FLOWS: u64 = 1024;
+const MIXED_FIRST_PORT: u16 = 20_000;
 /// Frames per Director::process_batch call.
 const BATCH: usize = 32;
 const CASES: &[&str] =
-    &["established", "established-sync", "nat-reply", "dr", "tun", "fullnat", "fullnat-reply", "new", "new-full"];
+    &["established", "established-mixed", "established-sync", "nat-reply", "dr", "tun", "fullnat", "fullnat-reply", "new", "new-full"];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -42,7 +48,7 @@ fn main() {
     }
     // (method, the reply direction, a sync daemon, a new connection per frame)
     let (fwd, reply_case, sync, new) = match args[1].as_str() {
-        "established" => (FwdMethod::Masq, false, false, false),
+        "established" | "established-mixed" => (FwdMethod::Masq, false, false, false),
         "established-sync" => (FwdMethod::Masq, false, true, false),
         "nat-reply" => (FwdMethod::Masq, true, false, false),
         "dr" => (FwdMethod::Route, false, false, false),
@@ -80,12 +86,26 @@ fn main() {
     let tcp = |sport: u16, flags: &str| tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, sport, 80, flags, &[0; 6]);
     // The measured flow (not for `new`): its client ACK, or the real server's reply.
     let flow = (!new).then(|| lab.established_flow(fwd));
+    // established-mixed: MIXED_FLOWS more connections, opened and established before the
+    // warm-up; the measured frames take them in turn.
+    let mixed = args[1] == "established-mixed";
+    if mixed {
+        for k in 0..MIXED_FLOWS {
+            let sport = MIXED_FIRST_PORT + k as u16;
+            for flags in ["S", "A"] {
+                let v = lab.receive(OUT, &tcp(sport, flags));
+                assert!(matches!(v, Verdict::Forward(_)), "established-mixed: flow {k} {flags}: {v:?}");
+            }
+        }
+        lab.tx.0.clear();
+    }
     let Lab { mut d, mut tx, .. } = lab;
     let (ingress, frame) = match flow {
         Some((_, Some(reply))) if reply_case => (IN, reply),
         Some((ack, _)) => (OUT, ack),
         None => (OUT, tcp(1024, "S")),
     };
+    let frame = if mixed { tcp(MIXED_FIRST_PORT, "A") } else { frame };
     // Batches of BATCH frames through Director::process_batch, as the AF_XDP loop hands
     // its receive ring's frames over (prepare all, then forward each).
     let mut bufs = vec![vec![0u8; 2048]; BATCH];
@@ -97,6 +117,11 @@ fn main() {
         for (j, f) in frames[..k].iter_mut().enumerate() {
             f.buf[..frame.len()].copy_from_slice(&frame);
             f.len = frame.len();
+            if mixed {
+                let a = ((done + j as u64) % MIXED_FLOWS) as i64;
+                add16(f.buf, 34, a); // TCP source port: the a-th flow
+                add16(f.buf, 34 + 14, -a); // TCP window: keeps the checksum
+            }
             if new {
                 let a = (done + j as u64) as i64;
                 add16(f.buf, 34, a); // TCP source port
