@@ -1493,6 +1493,77 @@ mod eviction {
 }
 
 #[cfg(test)]
+mod churn {
+    use super::*;
+
+    /// The SYN-flood case: a table of NAT connections (two keys each) kept
+    /// full while entries leave and newcomers arrive. Every lookup that
+    /// misses (each newcomer's, before its insert) and every insert must stay
+    /// a few bucket reads, however long the churn goes on.
+    #[test]
+    fn full_table_churn_keeps_probes_bounded() {
+        let (d, s) = crate::testkit::topology::conn_referents(None);
+        const CAP: u32 = 4096;
+        const ROUNDS: u32 = 60_000;
+        let key = |i: u32| FlowKey { saddr: 0xc612_0000 | i >> 16, daddr: 2, sport: i as u16, dport: 80, proto: 6 };
+        let conn = |i: u32| {
+            let k = key(i);
+            NewConn {
+                proto: 6,
+                state: ConnState::SynRecv,
+                fwd: FwdMethod::Masq,
+                caddr: k.saddr,
+                cport: k.sport,
+                vaddr: 2,
+                vport: 80,
+                daddr: 3,
+                dport: 80,
+                laddr: 0,
+                lport: 0,
+                dest: &d,
+                svc: &s,
+                laddr_ref: None,
+                expires_ms: 600_000,
+                template: false,
+                controller: None,
+                in_key: k,
+                out_key: Some(FlowKey { saddr: 3, daddr: k.saddr, sport: 80, dport: k.sport, proto: 6 }),
+            }
+        };
+        let mut t = ConnTable::new(CAP as usize, 0);
+        for i in 0..CAP {
+            t.insert(conn(i), 0).expect("room");
+        }
+        assert!(t.is_full());
+        let (mut max_miss, mut max_insert, mut sum_insert) = (0, 0, 0);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for i in CAP..CAP + ROUNDS {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            t.remove((x % CAP as u64) as u32);
+            let k = key(i);
+            let w = k.words();
+            let miss = t.index.reads(t.hash(&k), |v| holds_key(&t.conns, &t.laddrs, v, w));
+            t.index.insert_reads = 0;
+            t.insert(conn(i), 0).expect("the evicted entry's room");
+            max_miss = max_miss.max(miss);
+            max_insert = max_insert.max(t.index.insert_reads);
+            sum_insert += t.index.insert_reads;
+        }
+        t.check_invariants().unwrap();
+        let mean_insert = sum_insert as f64 / ROUNDS as f64;
+        println!(
+            "full table of {CAP} churned {ROUNDS} times: a miss reads at most {max_miss} buckets; an insert at most \
+             {max_insert}, {mean_insert:.2} on average (its larger key)"
+        );
+        assert!(max_miss <= 2, "a lookup miss read {max_miss} buckets");
+        assert!(mean_insert <= 4.0, "an insert read {mean_insert:.2} buckets on average");
+        assert!(max_insert <= index::MAX_INSERT_READS, "an insert read {max_insert} buckets");
+    }
+}
+
+#[cfg(test)]
 mod size {
     /// The entry is 32 bytes (also asserted at compile time); the whole
     /// figure per connection, side arrays and index included, is measured
