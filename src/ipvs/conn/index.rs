@@ -1,45 +1,55 @@
-//! The connection table's hash index: bucketed cuckoo hashing, ten tagged
+//! The connection table's hash index: bucketed cuckoo hashing, twelve tagged
 //! slots in each 64-byte bucket.
 //!
-//! A slot is a 16-bit tag (15 bits of the key's hash and a set top bit; 0
-//! marks an empty slot) and the 32-bit value the table stores (an entry id
-//! with the reply-direction bit): 6 bytes, the tags of a bucket side by side
-//! so that one SSE2 compare (x86_64; a plain loop elsewhere) tests them all.
-//! Keys are not stored: a tag match is confirmed against the entry itself,
-//! so a lookup usually touches one bucket line and one entry line.
+//! A slot is an 8-bit tag (0 marks an empty slot) and a 32-bit word: the
+//! value the table stores (an entry id below 2^24 with the reply-direction
+//! bit) and, in bits 24-30, seven more bits of the key's fingerprint. The
+//! twelve tags sit side by side so that one SSE2 compare (x86_64; a plain
+//! loop elsewhere) tests them all; the word's fingerprint bits are compared
+//! before the entry is touched (one false candidate in 16,384). Keys are not
+//! stored: a match is confirmed against the entry itself, so a lookup
+//! usually touches one bucket line and one entry line.
 //!
 //! Every key may live in two buckets: its home (from the hash's high half)
-//! and an alternate computed from the home and the tag alone (partial-key
-//! cuckoo hashing, as in MemC3): `alt(b) = g(tag) - b` modulo the bucket
-//! count, its own inverse, so the other bucket of a stored slot is known
-//! without its key. A lookup, hit or miss, reads at most those two buckets.
-//! An insert takes a free slot in the home, else in the alternate; when both
-//! are full it moves one resident to that resident's other bucket, searched
-//! breadth first two moves deep (at the 92% load the index is sized for, a
-//! quarter of the inserts into a full table move one resident, almost none
-//! two). Deletion clears the slot: no tombstones, no counters. Linear probing
-//! at this load made a miss walk hundreds of buckets once a full table
-//! churned (the SYN-flood case).
+//! and an alternate computed from the home and the fingerprint alone
+//! (partial-key cuckoo hashing, as in MemC3): `alt(b) = g(fp) - b` modulo
+//! the bucket count, its own inverse, so the other bucket of a stored slot
+//! is known without its key. A lookup, hit or miss, reads at most those two
+//! buckets. An insert takes a free slot in the home, else in the alternate;
+//! when both are full it moves one resident to that resident's other
+//! bucket, searched breadth first two moves deep. Deletion clears the slot:
+//! no tombstones, no counters. (Linear probing with per-bucket overflow
+//! counts, at 92% load, made a miss walk the whole index once a full table
+//! churned: the SYN-flood case.)
 
 use super::FlowKey;
 
-const SLOTS: usize = 10;
+const SLOTS: usize = 12;
 /// Keys per slot at most when the table holds its capacity (every entry
-/// with two keys). Two-choice buckets of ten slots stay insertable far
-/// above this (the threshold is above 99%); the figure is what 64 bytes
-/// per connection at a million allow.
-const MAX_LOAD_PERCENT: usize = 92;
-/// The most buckets one insert reads: its two, then up to ten residents'
-/// other buckets in each of them, then ten residents' in each of those.
+/// with two keys): about 64 bytes per connection at a million. Two-choice
+/// buckets of twelve slots this full rarely need to move a resident (2% of
+/// the inserts into a full, churning table), and a lookup finds 86% of the
+/// keys in their home bucket.
+const MAX_LOAD_PERCENT: usize = 77;
+/// Values are entry ids below this (with the reply bit, bit 31): bits 24-30
+/// of a stored value hold seven more bits of the key's fingerprint.
+pub const MAX_ENTRIES: usize = 1 << 24;
+const ID_BITS: u32 = (1 << 24) - 1;
+const OUT: u32 = 1 << 31;
+const FP_SHIFT: u32 = 24;
+const FP_MASK: u32 = 0x7f << FP_SHIFT;
+/// The most buckets one insert reads: its two, then up to twelve residents'
+/// other buckets in each of them, then twelve residents' in each of those.
 #[cfg(test)]
 pub(super) const MAX_INSERT_READS: usize = 2 + 2 * SLOTS + 2 * SLOTS * SLOTS;
 
-/// Ten slots in one cache line: their 16-bit tags side by side (compared
+/// Twelve slots in one cache line: their 8-bit tags side by side (compared
 /// at once) and their 32-bit values.
 #[derive(Clone, Copy, Default)]
 #[repr(C, align(64))]
 struct Bucket {
-    tags: [u16; SLOTS],
+    tags: [u8; SLOTS],
+    /// Always 0 (read by the 16-byte tag compare, masked off).
     _spare: u32,
     values: [u32; SLOTS],
 }
@@ -51,47 +61,43 @@ impl Bucket {
     /// no bit at or above [`SLOTS`].
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    fn matching(&self, tag: u16) -> u32 {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_packs_epi16, _mm_set1_epi16,
-        };
-        let p = self.tags.as_ptr() as *const u8;
-        // SAFETY: SSE2 is part of x86_64; both 16-byte loads (tags 0-7, and
-        // tags 2-9) lie inside the 64-byte bucket.
+    fn matching(&self, tag: u8) -> u32 {
+        use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+        // SAFETY: SSE2 is part of x86_64; the 16-byte load (the twelve tags
+        // and the spare word) lies inside the 64-byte bucket.
         #[allow(unused_unsafe)]
-        unsafe {
-            let t = _mm_set1_epi16(tag as i16);
-            let lo = _mm_cmpeq_epi16(_mm_loadu_si128(p as *const __m128i), t);
-            let hi = _mm_cmpeq_epi16(_mm_loadu_si128(p.add(4) as *const __m128i), t);
-            // One byte per lane: bits 0-7 tags 0-7, bits 8-15 tags 2-9.
-            let m = _mm_movemask_epi8(_mm_packs_epi16(lo, hi)) as u32;
-            (m & 0xff) | (m >> 6 & 0x300)
-        }
+        let m = unsafe {
+            _mm_movemask_epi8(_mm_cmpeq_epi8(
+                _mm_loadu_si128(self.tags.as_ptr() as *const __m128i),
+                _mm_set1_epi8(tag as i8),
+            ))
+        };
+        m as u32 & ((1 << SLOTS) - 1)
     }
 
     #[cfg(not(target_arch = "x86_64"))]
     #[inline(always)]
-    fn matching(&self, tag: u16) -> u32 {
+    fn matching(&self, tag: u8) -> u32 {
         portable_matching(&self.tags, tag)
     }
 
-    /// The value of the lowest slot in mask `m` (non-zero, from [`Bucket::matching`]).
+    /// The stored word of the lowest slot in mask `m` (non-zero, from [`Bucket::matching`]).
     #[inline(always)]
-    fn value(&self, m: u32) -> u32 {
+    fn word(&self, m: u32) -> u32 {
         let i = m.trailing_zeros() as usize;
         debug_assert!(i < SLOTS);
         // SAFETY: `matching` sets no bit at or above SLOTS, and m != 0, so i < SLOTS.
         unsafe { *self.values.get_unchecked(i) }
     }
 
-    /// The stored value `is_key` accepts among the slots tagged `tag`.
+    /// The stored value `is_key` accepts among the slots of fingerprint `fp`.
     #[inline(always)]
-    fn find(&self, tag: u16, is_key: &mut impl FnMut(u32) -> bool) -> Option<u32> {
-        let mut m = self.matching(tag);
+    fn find(&self, fp: Fingerprint, is_key: &mut impl FnMut(u32) -> bool) -> Option<u32> {
+        let mut m = self.matching(fp.tag);
         while m != 0 {
-            let v = self.value(m);
-            if is_key(v) {
-                return Some(v);
+            let w = self.word(m);
+            if w & FP_MASK == fp.high && is_key(w & !FP_MASK) {
+                return Some(w & !FP_MASK);
             }
             m &= m - 1;
         }
@@ -104,16 +110,45 @@ impl Bucket {
         let m = self.matching(0);
         (m != 0).then(|| m.trailing_zeros() as usize)
     }
+
+    /// The fingerprint bits of slot `i` (occupied), for its other bucket:
+    /// as [`Fingerprint::bits`].
+    fn fingerprint_bits(&self, i: usize) -> u32 {
+        (self.tags[i] & 0x7f) as u32 | (self.values[i] & FP_MASK) >> (FP_SHIFT - 8)
+    }
 }
 
 #[allow(dead_code)]
 #[inline]
-fn portable_matching(tags: &[u16; SLOTS], tag: u16) -> u32 {
+fn portable_matching(tags: &[u8; SLOTS], tag: u8) -> u32 {
     let mut m = 0;
     for (i, &t) in tags.iter().enumerate() {
         m |= ((t == tag) as u32) << i;
     }
     m
+}
+
+/// Fourteen bits of a key's hash, split as stored: an 8-bit tag (seven bits
+/// and a set top bit; 0 marks an empty slot) and seven bits kept in the
+/// value's bits 24-30. Together they also choose the key's other bucket.
+#[derive(Clone, Copy)]
+struct Fingerprint {
+    tag: u8,
+    /// Already shifted into place ([`FP_MASK`]).
+    high: u32,
+}
+
+impl Fingerprint {
+    #[inline(always)]
+    fn of(h: u64) -> Self {
+        Fingerprint { tag: h as u8 | 0x80, high: (h as u32) << (FP_SHIFT - 8) & FP_MASK }
+    }
+
+    /// The fourteen bits as they lie in the hash (bits 0-6 and 8-14).
+    #[inline(always)]
+    fn bits(h: u64) -> u32 {
+        h as u32 & 0x7f7f
+    }
 }
 
 pub struct Index {
@@ -131,12 +166,6 @@ pub struct Index {
 fn fold_mul(a: u64, b: u64) -> u64 {
     let p = (a as u128).wrapping_mul(b as u128);
     (p as u64) ^ ((p >> 64) as u64)
-}
-
-/// The tag of a hash: 15 bits of it and a set top bit (0 marks an empty slot).
-#[inline(always)]
-fn tag_of(h: u64) -> u16 {
-    h as u16 | 0x8000
 }
 
 impl Index {
@@ -166,7 +195,12 @@ impl Index {
     /// The key's hash: computed once per packet, used for lookup and insert.
     #[inline(always)]
     pub fn hash(&self, k: &FlowKey) -> u64 {
-        let (a, b) = k.words();
+        self.hash_words(k.words())
+    }
+
+    /// The hash of a key as [`FlowKey::words`].
+    #[inline(always)]
+    pub fn hash_words(&self, (a, b): (u64, u64)) -> u64 {
         fold_mul(a ^ self.seed[0], b ^ self.seed[1])
     }
 
@@ -176,11 +210,11 @@ impl Index {
         (((h >> 32) * self.n) >> 32) as usize
     }
 
-    /// The other bucket of a key tagged `tag` in bucket `b` (b < n): below
-    /// `n`, and `alt(alt(b)) == b`.
+    /// The other bucket of a key with fingerprint bits `fp` in bucket `b`
+    /// (b < n): below `n`, and `alt(alt(b)) == b`.
     #[inline(always)]
-    fn alt(&self, b: usize, tag: u16) -> usize {
-        let g = ((tag as u32).wrapping_mul(0x9e37_79b1) as u64 * self.n >> 32) as usize;
+    fn alt(&self, b: usize, fp: u32) -> usize {
+        let g = (fp.wrapping_mul(0x9e37_79b1) as u64 * self.n >> 32) as usize;
         if g >= b {
             g - b
         } else {
@@ -199,20 +233,19 @@ impl Index {
     /// The value stored for the key of hash `h` that `is_key` accepts.
     #[inline(always)]
     pub fn find(&self, h: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
-        let tag = tag_of(h);
+        let fp = Fingerprint::of(h);
         let b = self.home(h);
-        match self.bucket(b).find(tag, &mut is_key) {
+        match self.bucket(b).find(fp, &mut is_key) {
             Some(v) => Some(v),
-            None => self.bucket(self.alt(b, tag)).find(tag, &mut is_key),
+            None => self.bucket(self.alt(b, Fingerprint::bits(h))).find(fp, &mut is_key),
         }
     }
 
     /// Buckets a lookup of hash `h` reads (a statistic for tests).
     #[cfg(test)]
     pub fn reads(&self, h: u64, mut is_key: impl FnMut(u32) -> bool) -> usize {
-        let tag = tag_of(h);
         let b = self.home(h);
-        if self.bucket(b).find(tag, &mut is_key).is_some() {
+        if self.bucket(b).find(Fingerprint::of(h), &mut is_key).is_some() {
             1
         } else {
             2
@@ -242,17 +275,18 @@ impl Index {
     /// Store `value` under hash `h` (the caller checked the key is absent).
     /// False when there is no room (every slot taken, or, far below that,
     /// no resident of either bucket can move within two moves).
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, h: u64, value: u32) -> bool {
-        if self.len >= self.buckets.len() * SLOTS {
+        debug_assert!(value & !OUT <= ID_BITS);
+        if self.len >= self.buckets.len() * SLOTS || value & FP_MASK != 0 {
             return false;
         }
-        let tag = tag_of(h);
+        let fp = Fingerprint::of(h);
         let home = self.home(h);
         let (b, i, reads) = match self.bucket(home).free_slot() {
             Some(i) => (home, i, 1),
             None => {
-                let alt = self.alt(home, tag);
+                let alt = self.alt(home, Fingerprint::bits(h));
                 match self.bucket(alt).free_slot() {
                     Some(i) => (alt, i, 2),
                     None => match self.make_room(home, alt) {
@@ -263,8 +297,8 @@ impl Index {
             }
         };
         let bucket = &mut self.buckets[b];
-        bucket.tags[i] = tag;
-        bucket.values[i] = value;
+        bucket.tags[i] = fp.tag;
+        bucket.values[i] = value | fp.high;
         self.len += 1;
         self.insert_reads = self.insert_reads.max(reads);
         true
@@ -278,7 +312,7 @@ impl Index {
         let mut reads = 2;
         for b in [b1, b2] {
             for i in 0..SLOTS {
-                let c = self.alt(b, self.buckets[b].tags[i]);
+                let c = self.alt(b, self.buckets[b].fingerprint_bits(i));
                 reads += 1;
                 if let Some(j) = self.bucket(c).free_slot() {
                     self.move_slot((b, i), (c, j));
@@ -288,9 +322,9 @@ impl Index {
         }
         for b in [b1, b2] {
             for i in 0..SLOTS {
-                let c = self.alt(b, self.buckets[b].tags[i]);
+                let c = self.alt(b, self.buckets[b].fingerprint_bits(i));
                 for j in 0..SLOTS {
-                    let d = self.alt(c, self.buckets[c].tags[j]);
+                    let d = self.alt(c, self.buckets[c].fingerprint_bits(j));
                     reads += 1;
                     if let Some(k) = self.bucket(d).free_slot() {
                         self.move_slot((c, j), (d, k));
@@ -314,14 +348,14 @@ impl Index {
 
     /// Remove the slot holding `value` under hash `h`; false if none does.
     pub fn remove(&mut self, h: u64, value: u32) -> bool {
-        let tag = tag_of(h);
+        let fp = Fingerprint::of(h);
         let home = self.home(h);
-        for b in [home, self.alt(home, tag)] {
+        for b in [home, self.alt(home, Fingerprint::bits(h))] {
             let bucket = &mut self.buckets[b];
-            let mut m = bucket.matching(tag);
+            let mut m = bucket.matching(fp.tag);
             while m != 0 {
                 let i = m.trailing_zeros() as usize;
-                if bucket.values.get(i) == Some(&value) {
+                if bucket.values.get(i) == Some(&(value | fp.high)) {
                     bucket.tags[i] = 0;
                     self.len -= 1;
                     return true;
@@ -338,7 +372,9 @@ impl Index {
 
     /// Every stored value (checks and tests).
     pub fn values(&self) -> impl Iterator<Item = u32> + '_ {
-        self.buckets.iter().flat_map(|b| b.tags.iter().zip(b.values.iter()).filter(|(&t, _)| t != 0).map(|(_, &v)| v))
+        self.buckets
+            .iter()
+            .flat_map(|b| b.tags.iter().zip(b.values.iter()).filter(|(&t, _)| t != 0).map(|(_, &v)| v & !FP_MASK))
     }
 }
 
@@ -349,15 +385,15 @@ mod tests {
     #[test]
     fn sse2_and_portable_tag_compare_agree() {
         let b = Bucket {
-            tags: [0x8007, 0, 0x8007, 0xffff, 7, 0x8007, 0x0780, 3, 0x8007, 0],
-            _spare: 0x8007_8007,
-            values: [0x8007; SLOTS],
+            tags: [0x87, 0, 0x87, 0xff, 7, 0x87, 0x78, 3, 0x87, 0, 0x87, 1],
+            _spare: 0x8787_8787,
+            values: [0x8787_8787; SLOTS],
         };
-        for tag in [0u16, 7, 0x8007, 0xffff, 0x780, 3] {
+        for tag in [0u8, 7, 0x87, 0xff, 0x78, 3, 1] {
             assert_eq!(b.matching(tag), portable_matching(&b.tags, tag), "tag {tag:#x}");
         }
-        // Slots 0, 2, 5, 8; neither the spare word nor the values match.
-        assert_eq!(b.matching(0x8007), 1 | 1 << 2 | 1 << 5 | 1 << 8);
+        // Slots 0, 2, 5, 8, 10; neither the spare word nor the values match.
+        assert_eq!(b.matching(0x87), 1 | 1 << 2 | 1 << 5 | 1 << 8 | 1 << 10);
         assert_eq!(b.matching(0), 1 << 1 | 1 << 9);
     }
 
@@ -366,11 +402,21 @@ mod tests {
         for n in [2usize, 3, 7, 891, 100_003] {
             let ix = Index { buckets: Vec::new(), n: n as u64, seed: [1, 1], len: 0, insert_reads: 0 };
             for b in (0..n).step_by(n / 50 + 1) {
-                for tag in [0x8000u16, 0x8001, 0x9e37, 0xffff] {
-                    let a = ix.alt(b, tag);
-                    assert!(a < n && ix.alt(a, tag) == b, "n {n} b {b} tag {tag:#x}");
+                for fp in [0u32, 1, 0x1234, 0x3fff] {
+                    let a = ix.alt(b, fp);
+                    assert!(a < n && ix.alt(a, fp) == b, "n {n} b {b} fp {fp:#x}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn fingerprint_survives_storage() {
+        for h in [0u64, 0xffff, 0x1234_5678_9abc_def0, u64::MAX] {
+            let fp = Fingerprint::of(h);
+            let b = Bucket { tags: [fp.tag; SLOTS], _spare: 0, values: [7 | OUT | fp.high; SLOTS] };
+            assert_eq!(b.fingerprint_bits(3), Fingerprint::bits(h));
+            assert_eq!(b.find(fp, &mut |v| v == 7 | OUT), Some(7 | OUT));
         }
     }
 

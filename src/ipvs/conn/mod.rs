@@ -349,7 +349,8 @@ pub struct ConnTable {
 
 impl ConnTable {
     pub fn new(capacity: usize, now_ms: u64) -> Self {
-        let capacity = capacity.clamp(1, (OUT_BIT - 1 - WHEEL_SLOTS as u32) as usize);
+        // The index stores entry ids below 2^24 (16.7 million entries a table).
+        let capacity = capacity.clamp(1, index::MAX_ENTRIES);
         let mut links = vec![[NIL, NIL]; capacity + WHEEL_SLOTS as usize];
         for (id, l) in links.iter_mut().enumerate().take(capacity) {
             l[0] = if id + 1 < capacity { id as u32 + 1 } else { NIL };
@@ -399,12 +400,18 @@ impl ConnTable {
 
     #[inline(always)]
     pub fn lookup(&self, key: &FlowKey) -> Option<(u32, Side)> {
-        self.lookup_hashed(key, self.index.hash(key))
+        let w = key.words();
+        self.lookup_words(w, self.index.hash_words(w))
     }
 
     #[inline(always)]
     pub fn lookup_hashed(&self, key: &FlowKey, h: u64) -> Option<(u32, Side)> {
-        let w = key.words();
+        self.lookup_words(key.words(), h)
+    }
+
+    /// The lookup of a key as [`FlowKey::words`], of hash `h`.
+    #[inline(always)]
+    fn lookup_words(&self, w: (u64, u64), h: u64) -> Option<(u32, Side)> {
         self.index.find(h, |v| holds_key(&self.conns, &self.laddrs, v, w)).map(|v| {
             if v & OUT_BIT != 0 {
                 (v & !OUT_BIT, Side::Out)
@@ -413,9 +420,6 @@ impl ConnTable {
             }
         })
     }
-
-    /// Does the entry an index value names hold `k` in that direction?
-    /// Field by field, without building the entry's key.
 
     /// The key an index value stands for (None: a stale value; never).
     #[inline]
@@ -559,8 +563,8 @@ impl ConnTable {
         // The reply key is compared with entries before this one's fields
         // are in place: a FULLNAT key names its local address directly.
         if let Some(k) = n.out_key {
-            let h = self.index.hash(&k);
             let w = k.words();
+            let h = self.index.hash_words(w);
             let taken = self.index.insert_unique(h, id | OUT_BIT, |v| holds_key(&self.conns, &self.laddrs, v, w));
             if let Err(e) = taken {
                 self.index.remove(in_hash, id);
