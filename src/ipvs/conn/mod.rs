@@ -243,11 +243,18 @@ impl Conn {
 /// in that direction? Two word compares, without building the entry's key.
 #[inline(always)]
 fn holds_key(conns: &[Conn], laddrs: &Refs<LaddrRef>, v: u32, w: (u64, u64)) -> bool {
-    let Some(c) = conns.get((v & !OUT_BIT) as usize) else { return false };
+    let id = (v & !OUT_BIT) as usize;
+    debug_assert!(id < conns.len());
+    // SAFETY: the index holds only values `insert_hashed` stored, ids of slab
+    // slots taken from the free list, below `conns.len()`, which never
+    // changes after `ConnTable::new`.
+    let c = unsafe { conns.get_unchecked(id) };
     if v & OUT_BIT == 0 {
+        if c.bits & TEMPLATE == 0 {
+            return addr_word(c.caddr, c.vaddr) == w.0 && port_word(c.cport, c.vport, c.proto) == w.1;
+        }
         // A template's key: no client port, the protocol marked.
-        let (cport, proto) = if c.bits & TEMPLATE == 0 { (c.cport, c.proto) } else { (0, c.proto | TEMPLATE_PROTO) };
-        addr_word(c.caddr, c.vaddr) == w.0 && port_word(cport, c.vport, proto) == w.1
+        addr_word(c.caddr, c.vaddr) == w.0 && port_word(0, c.vport, c.proto | TEMPLATE_PROTO) == w.1
     } else {
         // NAT replies come to the client's address and port, FULLNAT's to
         // the local ones.
