@@ -157,8 +157,9 @@ pub struct Index {
     n: u64,
     seed: [u64; 2],
     len: usize,
-    /// The most buckets one insert read since tests last set it to 0 (a
-    /// statistic for tests; one compare per insert).
+    /// The most buckets one insert read (its two, and any it looked in to
+    /// move a resident) since tests last set it to 0 (a statistic for
+    /// tests; one compare per insert).
     pub(super) insert_reads: usize,
 }
 
@@ -253,8 +254,8 @@ impl Index {
     }
 
     /// Store `value` under hash `h` unless `is_key` accepts a value already
-    /// stored there. Err(Some(v)): the key is taken, by `v`; Err(None): no
-    /// room.
+    /// stored there: the key's two buckets read once for both. Err(Some(v)):
+    /// the key is taken, by `v`; Err(None): no room.
     #[inline]
     pub fn insert_unique(
         &mut self,
@@ -262,10 +263,16 @@ impl Index {
         value: u32,
         mut is_key: impl FnMut(u32) -> bool,
     ) -> Result<(), Option<u32>> {
-        if let Some(v) = self.find(h, &mut is_key) {
+        let fp = Fingerprint::of(h);
+        let home = self.home(h);
+        let alt = self.alt(home, Fingerprint::bits(h));
+        if let Some(v) = self.bucket(home).find(fp, &mut is_key) {
             return Err(Some(v));
         }
-        if self.insert(h, value) {
+        if let Some(v) = self.bucket(alt).find(fp, &mut is_key) {
+            return Err(Some(v));
+        }
+        if self.place(home, alt, fp, value) {
             Ok(())
         } else {
             Err(None)
@@ -275,27 +282,31 @@ impl Index {
     /// Store `value` under hash `h` (the caller checked the key is absent).
     /// False when there is no room (every slot taken, or, far below that,
     /// no resident of either bucket can move within two moves).
-    #[inline(always)]
+    #[cfg(test)]
     pub fn insert(&mut self, h: u64, value: u32) -> bool {
+        let home = self.home(h);
+        self.place(home, self.alt(home, Fingerprint::bits(h)), Fingerprint::of(h), value)
+    }
+
+    /// Store `value` with fingerprint `fp` in a free slot of bucket `home`,
+    /// else of `alt`, else one made free by moving residents.
+    #[inline(always)]
+    fn place(&mut self, home: usize, alt: usize, fp: Fingerprint, value: u32) -> bool {
         debug_assert!(value & !OUT <= ID_BITS);
         if self.len >= self.buckets.len() * SLOTS || value & FP_MASK != 0 {
             return false;
         }
-        let fp = Fingerprint::of(h);
-        let home = self.home(h);
         let (b, i, reads) = match self.bucket(home).free_slot() {
-            Some(i) => (home, i, 1),
-            None => {
-                let alt = self.alt(home, Fingerprint::bits(h));
-                match self.bucket(alt).free_slot() {
-                    Some(i) => (alt, i, 2),
-                    None => match self.make_room(home, alt) {
-                        Some(found) => found,
-                        None => return false,
-                    },
-                }
-            }
+            Some(i) => (home, i, 2),
+            None => match self.bucket(alt).free_slot() {
+                Some(i) => (alt, i, 2),
+                None => match self.make_room(home, alt) {
+                    Some(found) => found,
+                    None => return false,
+                },
+            },
         };
+        debug_assert!(b < self.buckets.len() && i < SLOTS);
         let bucket = &mut self.buckets[b];
         bucket.tags[i] = fp.tag;
         bucket.values[i] = value | fp.high;
