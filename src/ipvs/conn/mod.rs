@@ -531,26 +531,22 @@ impl ConnTable {
             expires_hi: 0,
         };
         c.set_expires_ms(n.expires_ms);
-        // The keys are rebuilt from the entry: they must be the caller's.
-        let reply = match (n.out_key, c.fwd()) {
-            (Some(k), FwdMethod::Masq) => {
-                k.saddr == c.daddr
-                    && k.daddr == c.caddr
-                    && k.sport == c.dport
-                    && k.dport == c.cport
-                    && k.proto == c.proto
-            }
-            (Some(k), FwdMethod::FullNat) => {
-                k.saddr == c.daddr
-                    && k.daddr == n.laddr
-                    && k.sport == c.dport
-                    && k.dport == c.lport
-                    && k.proto == c.proto
-            }
+        // The keys are rebuilt from the entry: they must be the caller's
+        // (compared as words, which the index needs anyway).
+        let w_in = n.in_key.words();
+        let w_out = n.out_key.map(|k| k.words());
+        let in_words = if n.template {
+            (addr_word(c.caddr, c.vaddr), port_word(0, c.vport, c.proto | TEMPLATE_PROTO))
+        } else {
+            (addr_word(c.caddr, c.vaddr), port_word(c.cport, c.vport, c.proto))
+        };
+        let reply = match (w_out, c.fwd()) {
+            (Some(w), FwdMethod::Masq) => w == (addr_word(c.daddr, c.caddr), port_word(c.dport, c.cport, c.proto)),
+            (Some(w), FwdMethod::FullNat) => w == (addr_word(c.daddr, n.laddr), port_word(c.dport, c.lport, c.proto)),
             (Some(_), _) => false,
             (None, _) => true,
         };
-        if !reply || c.in_key() != n.in_key {
+        if !reply || in_words != w_in {
             return Err(InsertError::Collision);
         }
         let id = self.free_head;
@@ -560,17 +556,14 @@ impl ConnTable {
             return Err(if taken { InsertError::Collision } else { InsertError::Full });
         }
         // The in-key first, checked and stored in one pass; then the reply key.
-        let in_key = n.in_key;
-        let w = in_key.words();
-        match self.index.insert_unique(in_hash, id, |v| holds_key(&self.conns, &self.laddrs, v, w)) {
+        match self.index.insert_unique(in_hash, id, |v| holds_key(&self.conns, &self.laddrs, v, w_in)) {
             Ok(()) => {}
             Err(Some(_)) => return Err(InsertError::Collision),
             Err(None) => return Err(InsertError::Full),
         }
         // The reply key is compared with entries before this one's fields
         // are in place: a FULLNAT key names its local address directly.
-        if let Some(k) = n.out_key {
-            let w = k.words();
+        if let Some(w) = w_out {
             let h = self.index.hash_words(w);
             let taken = self.index.insert_unique(h, id | OUT_BIT, |v| holds_key(&self.conns, &self.laddrs, v, w));
             if let Err(e) = taken {
