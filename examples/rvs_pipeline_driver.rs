@@ -34,8 +34,18 @@ const MIXED_FLOWS: u64 = 1024;
 const MIXED_FIRST_PORT: u16 = 20_000;
 /// Frames per Director::process_batch call.
 const BATCH: usize = 32;
-const CASES: &[&str] =
-    &["established", "established-mixed", "established-sync", "nat-reply", "dr", "tun", "fullnat", "fullnat-reply", "new", "new-full"];
+const CASES: &[&str] = &[
+    "established",
+    "established-mixed",
+    "established-sync",
+    "nat-reply",
+    "dr",
+    "tun",
+    "fullnat",
+    "fullnat-reply",
+    "new",
+    "new-full",
+];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

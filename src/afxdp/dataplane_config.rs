@@ -60,6 +60,11 @@ impl DataplaneConfig {
         if cores.len() > MAX_WORKERS {
             return Err(format!("dataplane.cores: at most {MAX_WORKERS} poll loops"));
         }
+        // The connection index names an entry in 24 bits: a larger table cannot be built, and
+        // building a smaller one than asked without a word would be a silent surprise.
+        if raw.connections.is_some_and(|n| n > crate::ipvs::conn::MAX_CONNECTIONS) {
+            return Err(format!("dataplane.connections: at most {} per poll loop", crate::ipvs::conn::MAX_CONNECTIONS));
+        }
         let fullnat_ports = match raw.fullnat_ports {
             Some([lo, hi]) if lo >= 1 && lo <= hi => (lo, hi),
             Some(_) => return Err("dataplane.fullnat_ports: [LOW, HIGH] with 1 <= LOW <= HIGH <= 65535".into()),
@@ -138,6 +143,9 @@ mod tests {
         assert!(!parse("xdp_program = \"libxdp\"").unwrap().own_xdp_program);
         let e = parse(&format!("cores = [{}]", vec!["0"; MAX_WORKERS + 1].join(","))).unwrap_err();
         assert_eq!(e, format!("dataplane.cores: at most {MAX_WORKERS} poll loops"));
+        let e = parse("connections = 16777217").unwrap_err();
+        assert_eq!(e, "dataplane.connections: at most 16777216 per poll loop");
+        assert_eq!(parse("connections = 16777216").unwrap().connections, 1 << 24);
     }
 
     #[test]

@@ -144,7 +144,7 @@ impl Director {
     /// yet confirmed by two-way traffic (any TCP state, UDP that never heard
     /// back) lives at most [`PRESSURE_TIMEOUT_MS`], so no flood of one-way
     /// or blind packets holds the table for the normal timeouts.
-    #[inline]
+    #[inline(always)]
     pub(super) fn timeout_for(&self, id: u32) -> u32 {
         let c = self.conns.get(id);
         let t = self.timeouts.for_state(c.state);

@@ -41,6 +41,10 @@ const WHEEL_SLOTS: u64 = 1024;
 const TICK_MS: u64 = 1000;
 /// Set in a template key's protocol byte so no flow key can equal it.
 pub const TEMPLATE_PROTO: u8 = 0x80;
+
+/// The most entries one table (one poll loop's) holds: the index's entry ids are 24 bits.
+/// `[dataplane] connections` above it is refused.
+pub const MAX_CONNECTIONS: usize = index::MAX_ENTRIES;
 /// A client packet this long after the first one (with a reply seen in
 /// between, for NAT and FULLNAT) confirms a connection. A spoofed source
 /// sends its SYN and whatever follows at once and never hears the reply, so a
@@ -250,11 +254,18 @@ impl Conn {
 /// in that direction? Two word compares, without building the entry's key.
 #[inline(always)]
 fn holds_key(conns: &[Conn], laddrs: &Refs<LaddrRef>, v: u32, w: (u64, u64)) -> bool {
-    let Some(c) = conns.get((v & !OUT_BIT) as usize) else { return false };
+    let id = (v & !OUT_BIT) as usize;
+    debug_assert!(id < conns.len());
+    // SAFETY: the index holds only values `insert_hashed` stored, ids of slab
+    // slots taken from the free list, below `conns.len()`, which never
+    // changes after `ConnTable::new`.
+    let c = unsafe { conns.get_unchecked(id) };
     if v & OUT_BIT == 0 {
+        if c.bits & TEMPLATE == 0 {
+            return addr_word(c.caddr, c.vaddr) == w.0 && port_word(c.cport, c.vport, c.proto) == w.1;
+        }
         // A template's key: no client port, the protocol marked.
-        let (cport, proto) = if c.bits & TEMPLATE == 0 { (c.cport, c.proto) } else { (0, c.proto | TEMPLATE_PROTO) };
-        addr_word(c.caddr, c.vaddr) == w.0 && port_word(cport, c.vport, proto) == w.1
+        addr_word(c.caddr, c.vaddr) == w.0 && port_word(0, c.vport, c.proto | TEMPLATE_PROTO) == w.1
     } else {
         // NAT replies come to the client's address and port, FULLNAT's to
         // the local ones.
@@ -359,7 +370,8 @@ pub struct ConnTable {
 
 impl ConnTable {
     pub fn new(capacity: usize, now_ms: u64) -> Self {
-        let capacity = capacity.clamp(1, (OUT_BIT - 1 - WHEEL_SLOTS as u32) as usize);
+        // The index stores entry ids below 2^24 (16.7 million entries a table).
+        let capacity = capacity.clamp(1, index::MAX_ENTRIES);
         let mut links = vec![[NIL, NIL]; capacity + WHEEL_SLOTS as usize];
         for (id, l) in links.iter_mut().enumerate().take(capacity) {
             l[0] = if id + 1 < capacity { id as u32 + 1 } else { NIL };
@@ -415,12 +427,18 @@ impl ConnTable {
 
     #[inline(always)]
     pub fn lookup(&self, key: &FlowKey) -> Option<(u32, Side)> {
-        self.lookup_hashed(key, self.index.hash(key))
+        let w = key.words();
+        self.lookup_words(w, self.index.hash_words(w))
     }
 
     #[inline(always)]
     pub fn lookup_hashed(&self, key: &FlowKey, h: u64) -> Option<(u32, Side)> {
-        let w = key.words();
+        self.lookup_words(key.words(), h)
+    }
+
+    /// The lookup of a key as [`FlowKey::words`], of hash `h`.
+    #[inline(always)]
+    fn lookup_words(&self, w: (u64, u64), h: u64) -> Option<(u32, Side)> {
         self.index.find(h, |v| holds_key(&self.conns, &self.laddrs, v, w)).map(|v| {
             if v & OUT_BIT != 0 {
                 (v & !OUT_BIT, Side::Out)
@@ -429,9 +447,6 @@ impl ConnTable {
             }
         })
     }
-
-    /// Does the entry an index value names hold `k` in that direction?
-    /// Field by field, without building the entry's key.
 
     /// The key an index value stands for (None: a stale value; never).
     #[inline]
@@ -543,26 +558,22 @@ impl ConnTable {
             expires_hi: 0,
         };
         c.set_expires_ms(n.expires_ms);
-        // The keys are rebuilt from the entry: they must be the caller's.
-        let reply = match (n.out_key, c.fwd()) {
-            (Some(k), FwdMethod::Masq) => {
-                k.saddr == c.daddr
-                    && k.daddr == c.caddr
-                    && k.sport == c.dport
-                    && k.dport == c.cport
-                    && k.proto == c.proto
-            }
-            (Some(k), FwdMethod::FullNat) => {
-                k.saddr == c.daddr
-                    && k.daddr == n.laddr
-                    && k.sport == c.dport
-                    && k.dport == c.lport
-                    && k.proto == c.proto
-            }
+        // The keys are rebuilt from the entry: they must be the caller's
+        // (compared as words, which the index needs anyway).
+        let w_in = n.in_key.words();
+        let w_out = n.out_key.map(|k| k.words());
+        let in_words = if n.template {
+            (addr_word(c.caddr, c.vaddr), port_word(0, c.vport, c.proto | TEMPLATE_PROTO))
+        } else {
+            (addr_word(c.caddr, c.vaddr), port_word(c.cport, c.vport, c.proto))
+        };
+        let reply = match (w_out, c.fwd()) {
+            (Some(w), FwdMethod::Masq) => w == (addr_word(c.daddr, c.caddr), port_word(c.dport, c.cport, c.proto)),
+            (Some(w), FwdMethod::FullNat) => w == (addr_word(c.daddr, n.laddr), port_word(c.dport, c.lport, c.proto)),
             (Some(_), _) => false,
             (None, _) => true,
         };
-        if !reply || c.in_key() != n.in_key {
+        if !reply || in_words != w_in {
             return Err(InsertError::Collision);
         }
         let id = self.free_head;
@@ -572,18 +583,15 @@ impl ConnTable {
             return Err(if taken { InsertError::Collision } else { InsertError::Full });
         }
         // The in-key first, checked and stored in one pass; then the reply key.
-        let in_key = n.in_key;
-        let w = in_key.words();
-        match self.index.insert_unique(in_hash, id, |v| holds_key(&self.conns, &self.laddrs, v, w)) {
+        match self.index.insert_unique(in_hash, id, |v| holds_key(&self.conns, &self.laddrs, v, w_in)) {
             Ok(()) => {}
             Err(Some(_)) => return Err(InsertError::Collision),
             Err(None) => return Err(InsertError::Full),
         }
         // The reply key is compared with entries before this one's fields
         // are in place: a FULLNAT key names its local address directly.
-        if let Some(k) = n.out_key {
-            let h = self.index.hash(&k);
-            let w = k.words();
+        if let Some(w) = w_out {
+            let h = self.index.hash_words(w);
             let taken = self.index.insert_unique(h, id | OUT_BIT, |v| holds_key(&self.conns, &self.laddrs, v, w));
             if let Err(e) = taken {
                 self.index.remove(in_hash, id);
@@ -1539,6 +1547,77 @@ mod eviction {
         ok(&t);
         assert_eq!(t.expire(26_000, |_| {}), 1);
         ok(&t);
+    }
+}
+
+#[cfg(test)]
+mod churn {
+    use super::*;
+
+    /// The SYN-flood case: a table of NAT connections (two keys each) kept
+    /// full while entries leave and newcomers arrive. Every lookup that
+    /// misses (each newcomer's, before its insert) and every insert must stay
+    /// a few bucket reads, however long the churn goes on.
+    #[test]
+    fn full_table_churn_keeps_probes_bounded() {
+        let (d, s) = crate::testkit::topology::conn_referents(None);
+        const CAP: u32 = 4096;
+        const ROUNDS: u32 = 60_000;
+        let key = |i: u32| FlowKey { saddr: 0xc612_0000 | i >> 16, daddr: 2, sport: i as u16, dport: 80, proto: 6 };
+        let conn = |i: u32| {
+            let k = key(i);
+            NewConn {
+                proto: 6,
+                state: ConnState::SynRecv,
+                fwd: FwdMethod::Masq,
+                caddr: k.saddr,
+                cport: k.sport,
+                vaddr: 2,
+                vport: 80,
+                daddr: 3,
+                dport: 80,
+                laddr: 0,
+                lport: 0,
+                dest: &d,
+                svc: &s,
+                laddr_ref: None,
+                expires_ms: 600_000,
+                template: false,
+                controller: None,
+                in_key: k,
+                out_key: Some(FlowKey { saddr: 3, daddr: k.saddr, sport: 80, dport: k.sport, proto: 6 }),
+            }
+        };
+        let mut t = ConnTable::new(CAP as usize, 0);
+        for i in 0..CAP {
+            t.insert(conn(i), 0).expect("room");
+        }
+        assert!(t.is_full());
+        let (mut max_miss, mut max_insert, mut sum_insert) = (0, 0, 0);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for i in CAP..CAP + ROUNDS {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            t.remove((x % CAP as u64) as u32);
+            let k = key(i);
+            let w = k.words();
+            let miss = t.index.reads(t.hash(&k), |v| holds_key(&t.conns, &t.laddrs, v, w));
+            t.index.insert_reads = 0;
+            t.insert(conn(i), 0).expect("the evicted entry's room");
+            max_miss = max_miss.max(miss);
+            max_insert = max_insert.max(t.index.insert_reads);
+            sum_insert += t.index.insert_reads;
+        }
+        t.check_invariants().unwrap();
+        let mean_insert = sum_insert as f64 / ROUNDS as f64;
+        println!(
+            "full table of {CAP} churned {ROUNDS} times: a miss reads at most {max_miss} buckets; an insert at most \
+             {max_insert}, {mean_insert:.2} on average (its larger key)"
+        );
+        assert!(max_miss <= 2, "a lookup miss read {max_miss} buckets");
+        assert!(mean_insert <= 4.0, "an insert read {mean_insert:.2} buckets on average");
+        assert!(max_insert <= index::MAX_INSERT_READS, "an insert read {max_insert} buckets");
     }
 }
 

@@ -261,7 +261,7 @@ impl Director {
 
     /// Second pass: forward the frame prepared in `slot` by the fast path, or
     /// hand it to the general pipeline. As [`Director::process`].
-    #[inline]
+    #[inline(always)]
     pub fn process_prepared(
         &mut self,
         slot: usize,
