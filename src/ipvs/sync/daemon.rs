@@ -190,17 +190,75 @@ impl SyncPolicy {
                 }
             }
         }
+        self.count_due(pkts)
+    }
+
+    /// The packet count condition of [`SyncPolicy::due`] alone: with it
+    /// false, only a change of TCP state can make a packet due.
+    pub fn count_due(&self, pkts: u32) -> bool {
         if self.period > 0 {
             pkts % self.period == self.threshold
         } else {
             self.refresh_period_ms > 0 || pkts == self.threshold
         }
     }
+
+    /// The next packet count after `pkts` (counting on, wrapping at 2^32)
+    /// at which [`SyncPolicy::count_due`] holds; `pkts` itself when no other
+    /// does. Between the two no packet is due but by a change of state: the
+    /// fast path, which sees no such change, compares one count per packet.
+    pub fn next_due(&self, pkts: u32) -> u32 {
+        if self.period == 0 {
+            return if self.refresh_period_ms > 0 { pkts.wrapping_add(1) } else { self.threshold };
+        }
+        if self.threshold >= self.period {
+            return pkts;
+        }
+        let (n, period, threshold) = (u64::from(pkts) + 1, u64::from(self.period), u64::from(self.threshold));
+        let p = n + (threshold + period - n % period) % period;
+        // Past 2^32 - 1 the count wraps to 0, and `threshold` comes first.
+        u32::try_from(p).unwrap_or(self.threshold)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_due_is_the_next_count_the_policy_syncs_at() {
+        let policies = [
+            SyncPolicy::default(),
+            SyncPolicy { threshold: 0, period: 1, refresh_period_ms: 0 },
+            SyncPolicy { threshold: 0, period: 7, refresh_period_ms: 0 },
+            SyncPolicy { threshold: 6, period: 7, refresh_period_ms: 5_000 },
+            SyncPolicy { threshold: 2, period: 0, refresh_period_ms: 0 },
+            SyncPolicy { threshold: 2, period: 0, refresh_period_ms: 10_000 },
+            SyncPolicy { threshold: 9, period: 4, refresh_period_ms: 0 },
+        ];
+        let mut checked = 0;
+        for p in policies {
+            let near_wrap = (u32::MAX - 120)..=u32::MAX;
+            for pkts in (0..400u32).chain(near_wrap) {
+                let next = p.next_due(pkts);
+                // Walk the counts after pkts, wrapping, to the first that is due.
+                let mut walked = pkts.wrapping_add(1);
+                let mut steps = 0u32;
+                while !p.count_due(walked) && steps < 1000 {
+                    walked = walked.wrapping_add(1);
+                    steps += 1;
+                }
+                if steps < 1000 {
+                    assert_eq!(next, walked, "{p:?} after {pkts}");
+                } else {
+                    // None within reach (the next is past a wrap, or none at all).
+                    assert!(p.count_due(next) || next == pkts, "{p:?} after {pkts}: {next}");
+                }
+                checked += 1;
+            }
+        }
+        println!("next_due: {checked} (policy, count) pairs agree with count_due");
+    }
     use crate::ipvs::state::ConnState::{self, Established, FinWait, SynRecv, Udp};
     use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 
