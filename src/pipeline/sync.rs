@@ -28,7 +28,7 @@ use super::{Director, Reason, Transmit, Verdict};
 use crate::api::{FwdMethod, ServiceKey};
 use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
 use crate::ipvs::state::ConnState;
-use crate::ipvs::sync::daemon::{full_table_request, parse_full_table_request, DaemonConfig, SyncSettings};
+use crate::ipvs::sync::daemon::{full_table_request, parse_full_table_request, CountGate, DaemonConfig, SyncSettings};
 use crate::ipvs::sync::{decode, header_syncid, syncid_accepted, Encoder, SyncConn, SyncError};
 use crate::net::iface::Interfaces;
 use crate::net::IfaceId;
@@ -63,11 +63,14 @@ pub(super) struct SyncState {
     requests_owed: u32,
     next_request_ms: u64,
     out: Outbox,
+    /// The policy's packet count condition, for the fast path.
+    gate: CountGate,
 }
 
 impl SyncState {
     pub(super) fn new(settings: Arc<SyncSettings>) -> Self {
         SyncState {
+            gate: settings.policy.count_gate(),
             settings,
             encoder: None,
             pending_since_ms: None,
@@ -167,10 +170,7 @@ impl Director {
             self.sync.pending_since_ms = None;
             self.sync.dump_cursor = None;
         }
-        let master_started = old.master.is_none() && s.master.is_some();
-        if s.master.is_some() && (master_started || old.policy != s.policy) {
-            self.conns.sync_policy_changed(s.policy.next_due(0));
-        }
+        self.sync.gate = s.policy.count_gate();
         let started = |x: &SyncSettings| x.backup.as_ref().map(|b| b.started);
         if started(&s) != started(&old) {
             let new_backup = s.backup.is_some() && self.worker == 0;
@@ -195,25 +195,30 @@ impl Director {
         if self.sync.encoder.is_none() {
             return;
         }
-        let at_due_count = self.conns.count_in_packet(id);
-        self.sync_if_due(now_ms, id, at_due_count, tx);
+        let pkts = self.conns.count_in_packet(id);
+        self.sync_if_due(now_ms, id, pkts, tx);
     }
 
-    /// The policy in full for the client packet just counted. The fast path
-    /// (TCP in ESTABLISHED, or UDP: no change of state to force a sync) calls
-    /// it only when the count reached its due count (`at_due_count`, see
-    /// [`crate::ipvs::conn::ConnTable::count_in_packet`]): at any other count
-    /// the policy cannot be due there.
+    /// After a client packet of connection `id` forwarded by the fast path
+    /// (TCP in ESTABLISHED, or UDP: no change of state to force a sync): a
+    /// count, and the policy's packet count condition, a multiply and a
+    /// compare; the policy runs in full only where that holds (otherwise it
+    /// cannot be due). Out of line: the fast path without a master keeps its
+    /// registers.
+    #[inline(never)]
+    pub(super) fn sync_fast_packet(&mut self, now_ms: u64, id: u32, tx: &mut impl Transmit) {
+        let pkts = self.conns.count_in_packet(id);
+        if self.sync.gate.due(pkts) {
+            self.sync_if_due(now_ms, id, pkts, tx);
+        }
+    }
+
+    /// The policy in full for the `pkts`-th client packet of connection `id`.
     #[cold]
     #[inline(never)]
-    pub(super) fn sync_if_due(&mut self, now_ms: u64, id: u32, at_due_count: bool, tx: &mut impl Transmit) {
+    pub(super) fn sync_if_due(&mut self, now_ms: u64, id: u32, pkts: u32, tx: &mut impl Transmit) {
         if self.sync.encoder.is_none() {
             return;
-        }
-        let pkts = self.conns.in_packets(id);
-        if at_due_count {
-            let next = self.sync.settings.policy.next_due(pkts);
-            self.conns.set_sync_due(id, next);
         }
         let c = self.conns.get(id);
         let synced_s = self.conns.synced_s(id);

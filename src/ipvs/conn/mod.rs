@@ -341,14 +341,10 @@ pub struct ConnTable {
     /// synced (the clock in seconds, wrapping at 2^16 s, 18 hours: the
     /// refresh period is bounded below that; 0: never). Empty until a master
     /// daemon runs ([`ConnTable::keep_sync_bookkeeping`]): a director that
-    /// syncs nothing does not pay for them. `in_pkts` pairs the count with
-    /// the next count at which the policy syncs (the sync daemon's
-    /// `SyncPolicy::next_due`): one compare per packet until then.
-    in_pkts: Vec<[u32; 2]>,
+    /// syncs nothing does not pay for them.
+    in_pkts: Vec<u32>,
     synced_s: Vec<u16>,
     synced_state: Vec<ConnState>,
-    /// The first count a new entry is due at (see `in_pkts`).
-    sync_first_due: u32,
     free_head: u32,
     index: Index,
     dests: Refs<DestRef>,
@@ -381,7 +377,6 @@ impl ConnTable {
             in_pkts: Vec::new(),
             synced_s: Vec::new(),
             synced_state: Vec::new(),
-            sync_first_due: 0,
             free_head: 0,
             // Two keys per connection at most (NAT, FULLNAT).
             index: Index::new(capacity * 2),
@@ -645,7 +640,7 @@ impl ConnTable {
         if let (Some(p), Some(s), Some(st)) =
             (self.in_pkts.get_mut(i), self.synced_s.get_mut(i), self.synced_state.get_mut(i))
         {
-            (*p, *s, *st) = ([0, self.sync_first_due], 0, ConnState::None);
+            (*p, *s, *st) = (0, 0, ConnState::None);
         }
         self.live += 1;
         self.link(id);
@@ -894,48 +889,22 @@ impl ConnTable {
     pub fn keep_sync_bookkeeping(&mut self) {
         let n = self.conns.len();
         if self.in_pkts.len() != n {
-            self.in_pkts = vec![[0, 0]; n];
+            self.in_pkts = vec![0; n];
             self.synced_s = vec![0; n];
             self.synced_state = vec![ConnState::None; n];
         }
     }
 
-    /// The master's sync policy is (again) `first_due` for new entries: every
-    /// live entry checks it in full at its next packet, which sets its next
-    /// due count under the policy. A sweep of the table, when a master
-    /// starts or the policy changes, never per packet.
-    pub fn sync_policy_changed(&mut self, first_due: u32) {
-        self.sync_first_due = first_due;
-        for p in &mut self.in_pkts {
-            p[1] = p[0].wrapping_add(1);
-        }
-    }
-
-    /// Count a client packet for the sync daemon; true when the count reached
-    /// the one it is due at (see [`ConnTable::set_sync_due`]; false without
-    /// [`ConnTable::keep_sync_bookkeeping`]).
-    #[inline(always)]
-    pub fn count_in_packet(&mut self, id: u32) -> bool {
+    /// Count a client packet for the sync daemon; returns the new count
+    /// (0 without [`ConnTable::keep_sync_bookkeeping`]).
+    #[inline]
+    pub fn count_in_packet(&mut self, id: u32) -> u32 {
         match self.in_pkts.get_mut(id as usize) {
             Some(p) => {
-                p[0] = p[0].wrapping_add(1);
-                p[0] == p[1]
+                *p = p.wrapping_add(1);
+                *p
             }
-            None => false,
-        }
-    }
-
-    /// Client packets of connection `id` counted (0 without the bookkeeping).
-    #[inline]
-    pub fn in_packets(&self, id: u32) -> u32 {
-        self.in_pkts.get(id as usize).map_or(0, |p| p[0])
-    }
-
-    /// The next count connection `id` is due to be synced at.
-    #[inline]
-    pub fn set_sync_due(&mut self, id: u32, at: u32) {
-        if let Some(p) = self.in_pkts.get_mut(id as usize) {
-            p[1] = at;
+            None => 0,
         }
     }
 
@@ -1112,7 +1081,7 @@ impl ConnTable {
             + self.last_ms.capacity() * 4
             + self.age_ms.capacity() * 2
             + self.ctl.capacity() * 4
-            + self.in_pkts.capacity() * 8
+            + self.in_pkts.capacity() * 4
             + self.synced_s.capacity() * 2
             + self.synced_state.capacity()
             + self.index.bytes()

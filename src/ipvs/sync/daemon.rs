@@ -203,21 +203,39 @@ impl SyncPolicy {
         }
     }
 
-    /// The next packet count after `pkts` (counting on, wrapping at 2^32)
-    /// at which [`SyncPolicy::count_due`] holds; `pkts` itself when no other
-    /// does. Between the two no packet is due but by a change of state: the
-    /// fast path, which sees no such change, compares one count per packet.
-    pub fn next_due(&self, pkts: u32) -> u32 {
-        if self.period == 0 {
-            return if self.refresh_period_ms > 0 { pkts.wrapping_add(1) } else { self.threshold };
+    /// [`SyncPolicy::count_due`] as a [`CountGate`], for the fast path.
+    pub fn count_gate(&self) -> CountGate {
+        // Lemire's fastmod: x % d == ((m * x mod 2^64) * d) >> 64 with
+        // m = 2^64 / d rounded up, for every 32-bit x and d >= 1 (d = 1: m
+        // wraps to 0, and so does every remainder).
+        let magic = (u64::MAX / u64::from(self.period.max(1))).wrapping_add(1);
+        CountGate { magic, period: self.period, threshold: self.threshold, every: self.refresh_period_ms > 0 }
+    }
+}
+
+/// The packet count condition of a [`SyncPolicy`] without a division: a
+/// multiply-and-shift remainder. With it false, only a change of TCP state
+/// can make a packet due, so the fast path (which sees no such change) runs
+/// the policy only when it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CountGate {
+    magic: u64,
+    period: u32,
+    threshold: u32,
+    /// No period but a refresh period: every count.
+    every: bool,
+}
+
+impl CountGate {
+    /// [`SyncPolicy::count_due`]`(pkts)`.
+    #[inline(always)]
+    pub fn due(&self, pkts: u32) -> bool {
+        if self.period > 0 {
+            let low = self.magic.wrapping_mul(u64::from(pkts));
+            ((u128::from(low) * u128::from(self.period)) >> 64) as u32 == self.threshold
+        } else {
+            self.every || pkts == self.threshold
         }
-        if self.threshold >= self.period {
-            return pkts;
-        }
-        let (n, period, threshold) = (u64::from(pkts) + 1, u64::from(self.period), u64::from(self.threshold));
-        let p = n + (threshold + period - n % period) % period;
-        // Past 2^32 - 1 the count wraps to 0, and `threshold` comes first.
-        u32::try_from(p).unwrap_or(self.threshold)
     }
 }
 
@@ -226,38 +244,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn next_due_is_the_next_count_the_policy_syncs_at() {
+    fn the_count_gate_is_the_policys_count_condition() {
+        let policy = |threshold, period, refresh_period_ms| SyncPolicy { threshold, period, refresh_period_ms };
         let policies = [
             SyncPolicy::default(),
-            SyncPolicy { threshold: 0, period: 1, refresh_period_ms: 0 },
-            SyncPolicy { threshold: 0, period: 7, refresh_period_ms: 0 },
-            SyncPolicy { threshold: 6, period: 7, refresh_period_ms: 5_000 },
-            SyncPolicy { threshold: 2, period: 0, refresh_period_ms: 0 },
-            SyncPolicy { threshold: 2, period: 0, refresh_period_ms: 10_000 },
-            SyncPolicy { threshold: 9, period: 4, refresh_period_ms: 0 },
+            policy(0, 1, 0),
+            policy(0, 2, 0),
+            policy(6, 7, 5_000),
+            policy(2, 0, 0),
+            policy(2, 0, 10_000),
+            policy(9, 4, 0),
+            policy(65_536, 65_537, 0),
+            policy(u32::MAX - 1, u32::MAX, 0),
+            policy(1, 1 << 31, 0),
         ];
-        let mut checked = 0;
+        let mut checked = 0u64;
+        let mut x = 0x9e37_79b9u32;
         for p in policies {
-            let near_wrap = (u32::MAX - 120)..=u32::MAX;
-            for pkts in (0..400u32).chain(near_wrap) {
-                let next = p.next_due(pkts);
-                // Walk the counts after pkts, wrapping, to the first that is due.
-                let mut walked = pkts.wrapping_add(1);
-                let mut steps = 0u32;
-                while !p.count_due(walked) && steps < 1000 {
-                    walked = walked.wrapping_add(1);
-                    steps += 1;
-                }
-                if steps < 1000 {
-                    assert_eq!(next, walked, "{p:?} after {pkts}");
-                } else {
-                    // None within reach (the next is past a wrap, or none at all).
-                    assert!(p.count_due(next) || next == pkts, "{p:?} after {pkts}: {next}");
-                }
+            let gate = p.count_gate();
+            let near_wrap = (u32::MAX - 2_000)..=u32::MAX;
+            let pseudo_random = (0..100_000).map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                x
+            });
+            let counts: Vec<u32> = (0..20_000).chain(near_wrap).chain(pseudo_random).collect();
+            for pkts in counts {
+                assert_eq!(gate.due(pkts), p.count_due(pkts), "{p:?} at {pkts}");
                 checked += 1;
             }
         }
-        println!("next_due: {checked} (policy, count) pairs agree with count_due");
+        println!("count gate: {checked} (policy, count) pairs agree with count_due");
     }
     use crate::ipvs::state::ConnState::{self, Established, FinWait, SynRecv, Udp};
     use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};

@@ -415,10 +415,8 @@ impl Director {
         self.conns.touch(id, side, now_ms);
         let timeout = self.timeout_for(id);
         self.conns.set_expiry(id, now_ms + timeout as u64);
-        // With a master sync daemon: a count and a compare, unless the
-        // connection reached the packet count its sync is due at.
-        if side == Side::In && self.fast.sync_master && self.conns.count_in_packet(id) {
-            self.sync_if_due(now_ms, id, true, tx);
+        if side == Side::In && self.fast.sync_master {
+            self.sync_fast_packet(now_ms, id, tx);
         }
         self.count_traffic(dest, side, ip_len);
         let mut new_len = ETH + ip_len;
