@@ -28,8 +28,9 @@ use super::{Director, Reason, Transmit, Verdict};
 use crate::api::{FwdMethod, ServiceKey};
 use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
 use crate::ipvs::state::ConnState;
-use crate::ipvs::sync::daemon::{full_table_request, parse_full_table_request, DaemonConfig, SyncSettings};
+use crate::ipvs::sync::daemon::{full_table_request, parse_full_table_request, CountGate, DaemonConfig, SyncSettings};
 use crate::ipvs::sync::{decode, header_syncid, syncid_accepted, Encoder, SyncConn, SyncError};
+use crate::net::iface::Interfaces;
 use crate::net::IfaceId;
 use crate::wire::ethernet::{self, HEADER_LEN as ETH};
 use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
@@ -61,13 +62,15 @@ pub(super) struct SyncState {
     dump_ids: Vec<u32>,
     requests_owed: u32,
     next_request_ms: u64,
-    frame: Vec<u8>,
-    ident: u16,
+    out: Outbox,
+    /// The policy's packet count condition, for the fast path.
+    gate: CountGate,
 }
 
 impl SyncState {
     pub(super) fn new(settings: Arc<SyncSettings>) -> Self {
         SyncState {
+            gate: settings.policy.count_gate(),
             settings,
             encoder: None,
             pending_since_ms: None,
@@ -75,8 +78,7 @@ impl SyncState {
             dump_ids: Vec::with_capacity(DUMP_PER_BATCH),
             requests_owed: 0,
             next_request_ms: 0,
-            frame: Vec::new(),
-            ident: 0,
+            out: Outbox { frame: Vec::new(), ident: 0 },
         }
     }
 }
@@ -112,6 +114,49 @@ fn group_mac(group: Ipv4Addr) -> ethernet::Mac {
     [0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]
 }
 
+/// The frame a sync datagram is built in (reused: no allocation per
+/// message) and the IP identification of the last one.
+struct Outbox {
+    frame: Vec<u8>,
+    ident: u16,
+}
+
+impl Outbox {
+    /// Build and send one datagram to `group:port` from this director's
+    /// address on `iface`: Ok(false) when it has none, Err(reason) when the
+    /// datagram does not fit the interface's MTU.
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        ifaces: &Interfaces,
+        iface: IfaceId,
+        group: Ipv4Addr,
+        port: u16,
+        ttl: u8,
+        payload: &[u8],
+        tx: &mut impl Transmit,
+    ) -> Result<bool, Reason> {
+        let ifc = ifaces.get(iface);
+        let Some(&(src, _)) = ifc.addrs.first() else { return Ok(false) };
+        let total = IP_HEADER + UDP_HEADER + payload.len();
+        if total > ifc.mtu as usize {
+            return Err(Reason::SyncTxTooBig);
+        }
+        let frame = &mut self.frame;
+        frame.clear();
+        frame.resize(ETH + total, 0);
+        ethernet::write_header(frame, &group_mac(group), &ifc.mac, ethernet::ETHERTYPE_IPV4);
+        self.ident = self.ident.wrapping_add(1);
+        let dst = u32::from(group);
+        ipv4::write_header(&mut frame[ETH..], total as u16, self.ident, false, ttl, IPPROTO_UDP, src, dst);
+        let udp = &mut frame[ETH + IP_HEADER..];
+        udp[UDP_HEADER..].copy_from_slice(payload);
+        l4::fill_udp(udp, src, dst, port, port);
+        tx.send(iface, frame);
+        Ok(true)
+    }
+}
+
 impl Director {
     /// A new daemon snapshot: (re)start or stop the master's sending, and a
     /// freshly started backup asks for the master's table.
@@ -125,6 +170,7 @@ impl Director {
             self.sync.pending_since_ms = None;
             self.sync.dump_cursor = None;
         }
+        self.sync.gate = s.policy.count_gate();
         let started = |x: &SyncSettings| x.backup.as_ref().map(|b| b.started);
         if started(&s) != started(&old) {
             let new_backup = s.backup.is_some() && self.worker == 0;
@@ -142,14 +188,38 @@ impl Director {
         self.sync.pending_since_ms.is_some() || self.sync.dump_cursor.is_some()
     }
 
-    /// After a client packet of connection `id`: sync it if the policy says
-    /// it is due (and the template that placed it with it).
+    /// After a client packet of connection `id` (the general path): sync it
+    /// if the policy says it is due (and the template that placed it with it).
     #[inline]
     pub(super) fn sync_after_packet(&mut self, now_ms: u64, id: u32, tx: &mut impl Transmit) {
         if self.sync.encoder.is_none() {
             return;
         }
         let pkts = self.conns.count_in_packet(id);
+        self.sync_if_due(now_ms, id, pkts, tx);
+    }
+
+    /// After a client packet of connection `id` forwarded by the fast path
+    /// (TCP in ESTABLISHED, or UDP: no change of state to force a sync): a
+    /// count, and the policy's packet count condition, a multiply and a
+    /// compare; the policy runs in full only where that holds (otherwise it
+    /// cannot be due). Out of line: the fast path without a master keeps its
+    /// registers.
+    #[inline(never)]
+    pub(super) fn sync_fast_packet(&mut self, now_ms: u64, id: u32, tx: &mut impl Transmit) {
+        let pkts = self.conns.count_in_packet(id);
+        if self.sync.gate.due(pkts) {
+            self.sync_if_due(now_ms, id, pkts, tx);
+        }
+    }
+
+    /// The policy in full for the `pkts`-th client packet of connection `id`.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn sync_if_due(&mut self, now_ms: u64, id: u32, pkts: u32, tx: &mut impl Transmit) {
+        if self.sync.encoder.is_none() {
+            return;
+        }
         let c = self.conns.get(id);
         let synced_s = self.conns.synced_s(id);
         let since = (synced_s != 0).then(|| u32::from(clock_s(now_ms).wrapping_sub(synced_s)) * 1000);
@@ -177,8 +247,8 @@ impl Director {
             Some(enc) => enc.push(&entry),
             None => return,
         };
-        if let Some(msg) = closed {
-            self.sync_send_message(&msg, tx);
+        if closed {
+            self.sync_send_closed(tx);
         }
         if self.sync.pending_since_ms.is_none() {
             self.sync.pending_since_ms = Some(now_ms);
@@ -255,20 +325,29 @@ impl Director {
 
     fn sync_flush(&mut self, tx: &mut impl Transmit) {
         self.sync.pending_since_ms = None;
-        if let Some(msg) = self.sync.encoder.as_mut().and_then(|e| e.finish()) {
-            self.sync_send_message(&msg, tx);
+        if self.sync.encoder.as_mut().is_some_and(|e| e.finish().is_some()) {
+            self.sync_send_closed(tx);
         }
     }
 
-    fn sync_send_message(&mut self, msg: &[u8], tx: &mut impl Transmit) {
-        // The Arc, not the config: no allocation per message.
-        let settings = self.sync.settings.clone();
-        let Some(m) = &settings.master else { return };
-        if self.sync_send(m.iface, m.group, m.port, m.ttl, msg, tx) {
+    /// The message the encoder closed last, to the master's group.
+    fn sync_send_closed(&mut self, tx: &mut impl Transmit) {
+        let (Some(m), Some(enc)) = (self.sync.settings.master.as_ref(), self.sync.encoder.as_ref()) else { return };
+        let msg = enc.closed();
+        let n = crate::ipvs::sync::wire::message_conn_count(msg);
+        let sent = self.sync.out.send(&self.ifaces, m.iface, m.group, m.port, m.ttl, msg, tx);
+        if self.sync_sent(sent) {
             self.count(Reason::SyncMessagesSent);
-            let n = crate::ipvs::sync::wire::message_conn_count(msg);
             self.shared.counters.add(self.worker, Reason::SyncConnsSent, u64::from(n));
         }
+    }
+
+    /// Count a datagram that could not go; true if it went.
+    fn sync_sent(&self, sent: Result<bool, Reason>) -> bool {
+        sent.unwrap_or_else(|r| {
+            self.count(r);
+            false
+        })
     }
 
     /// One datagram to `group:port` from this director's address on `iface`.
@@ -281,26 +360,8 @@ impl Director {
         payload: &[u8],
         tx: &mut impl Transmit,
     ) -> bool {
-        let ifc = self.ifaces.get(iface);
-        let Some(&(src, _)) = ifc.addrs.first() else { return false };
-        let total = IP_HEADER + UDP_HEADER + payload.len();
-        if total > ifc.mtu as usize {
-            self.count(Reason::SyncTxTooBig);
-            return false;
-        }
-        let mac = ifc.mac;
-        let frame = &mut self.sync.frame;
-        frame.clear();
-        frame.resize(ETH + total, 0);
-        ethernet::write_header(frame, &group_mac(group), &mac, ethernet::ETHERTYPE_IPV4);
-        self.sync.ident = self.sync.ident.wrapping_add(1);
-        let dst = u32::from(group);
-        ipv4::write_header(&mut frame[ETH..], total as u16, self.sync.ident, false, ttl, IPPROTO_UDP, src, dst);
-        let udp = &mut frame[ETH + IP_HEADER..];
-        udp[UDP_HEADER..].copy_from_slice(payload);
-        l4::fill_udp(udp, src, dst, port, port);
-        tx.send(iface, frame);
-        true
+        let sent = self.sync.out.send(&self.ifaces, iface, group, port, ttl, payload, tx);
+        self.sync_sent(sent)
     }
 
     /// Drop a sync frame: counted by loop 0 only, since every loop sees it.

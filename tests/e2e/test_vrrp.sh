@@ -200,8 +200,8 @@ case_c_takeover() {
   out="$(curl_many c 3 "http://$VIP/")"
   assert_eq 3 "$(count_lines "$out" rs1)" "3 requests through d2 answered by rs1"
   assert_contains "$(rvsadm_on d2 -Lnc)" "$CLIENT:" "d2's rvs lists the client's connections"
-  # d1's rvs-notify saw its keepalived die (SIGTERM from the kernel, or end of file on the
-  # FIFO): d1's rvs gave the VIP up.
+  # d1's rvs-notify saw its keepalived die (SIGTERM, or, polling, another parent than its
+  # keepalived): d1's rvs gave the VIP up.
   wait_until 3 eval '[ "$(rvsadm_on d1 --role)" = backup ]' || { warn "d1's rvs is still $(rvsadm_on d1 --role)"; return 1; }
   assert_contains "$(cat "$RUN_DIR/state-d1.log")" "is gone: this box is nobody's master any more" "d1's rvs-notify logged it"
   # rvs on both directors is untouched by keepalived's fate.

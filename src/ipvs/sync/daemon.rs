@@ -190,10 +190,51 @@ impl SyncPolicy {
                 }
             }
         }
+        self.count_due(pkts)
+    }
+
+    /// The packet count condition of [`SyncPolicy::due`] alone: with it
+    /// false, only a change of TCP state can make a packet due.
+    pub fn count_due(&self, pkts: u32) -> bool {
         if self.period > 0 {
             pkts % self.period == self.threshold
         } else {
             self.refresh_period_ms > 0 || pkts == self.threshold
+        }
+    }
+
+    /// [`SyncPolicy::count_due`] as a [`CountGate`], for the fast path.
+    pub fn count_gate(&self) -> CountGate {
+        // Lemire's fastmod: x % d == ((m * x mod 2^64) * d) >> 64 with
+        // m = 2^64 / d rounded up, for every 32-bit x and d >= 1 (d = 1: m
+        // wraps to 0, and so does every remainder).
+        let magic = (u64::MAX / u64::from(self.period.max(1))).wrapping_add(1);
+        CountGate { magic, period: self.period, threshold: self.threshold, every: self.refresh_period_ms > 0 }
+    }
+}
+
+/// The packet count condition of a [`SyncPolicy`] without a division: a
+/// multiply-and-shift remainder. With it false, only a change of TCP state
+/// can make a packet due, so the fast path (which sees no such change) runs
+/// the policy only when it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CountGate {
+    magic: u64,
+    period: u32,
+    threshold: u32,
+    /// No period but a refresh period: every count.
+    every: bool,
+}
+
+impl CountGate {
+    /// [`SyncPolicy::count_due`]`(pkts)`.
+    #[inline(always)]
+    pub fn due(&self, pkts: u32) -> bool {
+        if self.period > 0 {
+            let low = self.magic.wrapping_mul(u64::from(pkts));
+            ((u128::from(low) * u128::from(self.period)) >> 64) as u32 == self.threshold
+        } else {
+            self.every || pkts == self.threshold
         }
     }
 }
@@ -201,6 +242,39 @@ impl SyncPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_count_gate_is_the_policys_count_condition() {
+        let policy = |threshold, period, refresh_period_ms| SyncPolicy { threshold, period, refresh_period_ms };
+        let policies = [
+            SyncPolicy::default(),
+            policy(0, 1, 0),
+            policy(0, 2, 0),
+            policy(6, 7, 5_000),
+            policy(2, 0, 0),
+            policy(2, 0, 10_000),
+            policy(9, 4, 0),
+            policy(65_536, 65_537, 0),
+            policy(u32::MAX - 1, u32::MAX, 0),
+            policy(1, 1 << 31, 0),
+        ];
+        let mut checked = 0u64;
+        let mut x = 0x9e37_79b9u32;
+        for p in policies {
+            let gate = p.count_gate();
+            let near_wrap = (u32::MAX - 2_000)..=u32::MAX;
+            let pseudo_random = (0..100_000).map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                x
+            });
+            let counts: Vec<u32> = (0..20_000).chain(near_wrap).chain(pseudo_random).collect();
+            for pkts in counts {
+                assert_eq!(gate.due(pkts), p.count_due(pkts), "{p:?} at {pkts}");
+                checked += 1;
+            }
+        }
+        println!("count gate: {checked} (policy, count) pairs agree with count_due");
+    }
     use crate::ipvs::state::ConnState::{self, Established, FinWait, SynRecv, Udp};
     use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 

@@ -237,8 +237,17 @@ fn decode_options(mut rest: &[u8]) -> Result<Options<'_>, SyncError> {
     Ok(o)
 }
 
-/// The bytes of one version 1 entry (without alignment padding).
-pub fn encode_entry(c: &SyncConn) -> Vec<u8> {
+/// The length of `c`'s version 1 entry, options included, padding not.
+fn entry_len(c: &SyncConn) -> usize {
+    let seq = if c.seq.is_some() { 2 + SEQ_OPTIONS_LEN } else { 0 };
+    let pe = c.pe.as_ref().map_or(0, |pe| 2 + pe.data().len() + 2 + pe.name().len());
+    let fullnat = if c.fwd == FwdMethod::FullNat { 2 + FULLNAT_OPTION_LEN } else { 0 };
+    V4_ENTRY_LEN + seq + pe + fullnat
+}
+
+/// Append `c`'s version 1 entry (without alignment padding) to `out`: no
+/// allocation when `out` has room for it.
+fn write_entry(c: &SyncConn, out: &mut Vec<u8>) {
     let mut flags = match c.fwd {
         FwdMethod::Masq | FwdMethod::FullNat => CONN_F_MASQ,
         FwdMethod::Route => CONN_F_DROUTE | CONN_F_NOOUTPUT,
@@ -253,58 +262,70 @@ pub fn encode_entry(c: &SyncConn) -> Vec<u8> {
     if c.seq.is_some() {
         flags |= CONN_F_SEQ_MASK;
     }
-    let mut e = Vec::with_capacity(V4_ENTRY_LEN + 64);
-    e.push(0);
-    e.push(c.proto);
-    e.extend_from_slice(&[0, 0]); // ver_size, below
-    e.extend_from_slice(&flags.to_be_bytes());
-    e.extend_from_slice(&state_to_wire(c.state, c.template).to_be_bytes());
-    for port in [c.cport, c.vport, c.dport] {
-        e.extend_from_slice(&port.to_be_bytes());
-    }
-    e.extend_from_slice(&c.fwmark.to_be_bytes());
-    e.extend_from_slice(&c.timeout_s.to_be_bytes());
-    for addr in [c.caddr, c.vaddr, c.daddr] {
-        e.extend_from_slice(&addr.octets());
-    }
+    // At most 36 + 26 + 257 + 18 + 8 bytes: well inside the 12-bit size.
+    let size = (entry_len(c) as u16) & SVER_MASK;
+    let mut e = [0u8; V4_ENTRY_LEN];
+    e[1] = c.proto;
+    e[2..4].copy_from_slice(&size.to_be_bytes());
+    e[4..8].copy_from_slice(&flags.to_be_bytes());
+    e[8..10].copy_from_slice(&state_to_wire(c.state, c.template).to_be_bytes());
+    e[10..12].copy_from_slice(&c.cport.to_be_bytes());
+    e[12..14].copy_from_slice(&c.vport.to_be_bytes());
+    e[14..16].copy_from_slice(&c.dport.to_be_bytes());
+    e[16..20].copy_from_slice(&c.fwmark.to_be_bytes());
+    e[20..24].copy_from_slice(&c.timeout_s.to_be_bytes());
+    e[24..28].copy_from_slice(&c.caddr.octets());
+    e[28..32].copy_from_slice(&c.vaddr.octets());
+    e[32..36].copy_from_slice(&c.daddr.octets());
+    out.extend_from_slice(&e);
     if let Some(s) = &c.seq {
-        e.extend_from_slice(&[OPT_SEQ_DATA, SEQ_OPTIONS_LEN as u8]);
+        out.extend_from_slice(&[OPT_SEQ_DATA, SEQ_OPTIONS_LEN as u8]);
         for a in [s.in_seq, s.out_seq] {
             for w in [a.init_seq, a.delta, a.previous_delta] {
-                e.extend_from_slice(&w.to_be_bytes());
+                out.extend_from_slice(&w.to_be_bytes());
             }
         }
     }
     if let Some(pe) = &c.pe {
         // PeData::new bounds both lengths to one byte.
-        e.extend_from_slice(&[OPT_PE_DATA, pe.data().len() as u8]);
-        e.extend_from_slice(pe.data());
-        e.extend_from_slice(&[OPT_PE_NAME, pe.name().len() as u8]);
-        e.extend_from_slice(pe.name());
+        out.extend_from_slice(&[OPT_PE_DATA, pe.data().len() as u8]);
+        out.extend_from_slice(pe.data());
+        out.extend_from_slice(&[OPT_PE_NAME, pe.name().len() as u8]);
+        out.extend_from_slice(pe.name());
     }
     if c.fwd == FwdMethod::FullNat {
-        e.extend_from_slice(&[OPT_RVS_FULLNAT, FULLNAT_OPTION_LEN as u8]);
-        e.extend_from_slice(&c.laddr.octets());
-        e.extend_from_slice(&c.lport.to_be_bytes());
+        out.extend_from_slice(&[OPT_RVS_FULLNAT, FULLNAT_OPTION_LEN as u8]);
+        out.extend_from_slice(&c.laddr.octets());
+        out.extend_from_slice(&c.lport.to_be_bytes());
     }
-    // At most 36 + 26 + 257 + 18 + 8 bytes: well inside the 12-bit size.
-    let size = (e.len() as u16) & SVER_MASK;
-    if let Some(field) = e.get_mut(2..4) {
-        field.copy_from_slice(&size.to_be_bytes());
-    }
+}
+
+/// The bytes of one version 1 entry (without alignment padding).
+pub fn encode_entry(c: &SyncConn) -> Vec<u8> {
+    let mut e = Vec::with_capacity(entry_len(c));
+    write_entry(c, &mut e);
     e
 }
+
+/// The longest entry: the fixed part and every option at its longest.
+const MAX_ENTRY_LEN: usize = V4_ENTRY_LEN + 2 + SEQ_OPTIONS_LEN + 2 + 255 + 2 + PE_NAME_MAXLEN + 2 + FULLNAT_OPTION_LEN;
 
 /// Packs entries into version 1 messages of at most `max_len` bytes (the
 /// sync daemon's sync_maxlen, see [`super::maxlen`]), as ip_vs_sync_conn
 /// fills its buffers: an entry that does not fit closes the message; an
 /// entry larger than `max_len` on its own still goes, alone (the kernel
 /// sizes such a buffer to the entry).
+///
+/// Entries are written straight into the message being filled, and a closed
+/// message waits in a second buffer ([`Encoder::closed`]) until the next one
+/// closes: both are sized once, in [`Encoder::new`], so a master syncing a
+/// connection allocates nothing.
 pub struct Encoder {
     syncid: u8,
     max_len: usize,
     msg: Vec<u8>,
     nr_conns: u8,
+    closed: Vec<u8>,
 }
 
 /// How many entries a version 1 message this director encoded holds.
@@ -316,41 +337,58 @@ impl Encoder {
     pub fn new(syncid: u8, max_len: usize) -> Encoder {
         // The size field is 16 bits.
         let max_len = max_len.min(u16::MAX as usize);
-        Encoder { syncid, max_len, msg: Vec::new(), nr_conns: 0 }
+        let room = max_len.max(V1_HEADER_LEN) + 3 + MAX_ENTRY_LEN;
+        Encoder { syncid, max_len, msg: Vec::with_capacity(room), nr_conns: 0, closed: Vec::with_capacity(room) }
     }
 
-    /// Adds an entry; returns the message it closed, if any.
-    pub fn push(&mut self, c: &SyncConn) -> Option<Vec<u8>> {
-        let e = encode_entry(c);
+    /// Adds an entry; true when it closed the message before it, which is
+    /// then [`Encoder::closed`].
+    pub fn push(&mut self, c: &SyncConn) -> bool {
+        let len = entry_len(c);
         let pad = (4 - self.msg.len() % 4) % 4;
-        let full = self.nr_conns == u8::MAX || self.msg.len() + pad + e.len() > self.max_len;
-        let closed = if self.nr_conns > 0 && full { self.finish() } else { None };
+        let full = self.nr_conns == u8::MAX || self.msg.len() + pad + len > self.max_len;
+        let closed = self.nr_conns > 0 && full;
+        if closed {
+            self.close();
+        }
         if self.nr_conns == 0 {
             self.msg.clear();
             self.msg.extend_from_slice(&[0, self.syncid, 0, 0, 0, SYNC_PROTO_VER, 0, 0]);
         }
         let pad = (4 - self.msg.len() % 4) % 4;
         self.msg.resize(self.msg.len() + pad, 0);
-        self.msg.extend_from_slice(&e);
+        write_entry(c, &mut self.msg);
         self.nr_conns += 1;
         closed
     }
 
-    /// The message being filled, if it holds any entry.
-    pub fn finish(&mut self) -> Option<Vec<u8>> {
+    /// Close the message being filled, if it holds any entry; it is then
+    /// [`Encoder::closed`], and returned.
+    pub fn finish(&mut self) -> Option<&[u8]> {
         if self.nr_conns == 0 {
             return None;
         }
-        let mut m = std::mem::take(&mut self.msg);
-        let size = (m.len().min(u16::MAX as usize) as u16).to_be_bytes();
-        if let Some(field) = m.get_mut(v1_field::SIZE..v1_field::SIZE + 2) {
+        self.close();
+        Some(&self.closed)
+    }
+
+    /// The message the last [`Encoder::push`] that returned true, or the
+    /// last [`Encoder::finish`] that returned one, closed.
+    pub fn closed(&self) -> &[u8] {
+        &self.closed
+    }
+
+    fn close(&mut self) {
+        let size = (self.msg.len().min(u16::MAX as usize) as u16).to_be_bytes();
+        if let Some(field) = self.msg.get_mut(v1_field::SIZE..v1_field::SIZE + 2) {
             field.copy_from_slice(&size);
         }
-        if let Some(n) = m.get_mut(v1_field::NR_CONNS) {
+        if let Some(n) = self.msg.get_mut(v1_field::NR_CONNS) {
             *n = self.nr_conns;
         }
         self.nr_conns = 0;
-        Some(m)
+        std::mem::swap(&mut self.msg, &mut self.closed);
+        self.msg.clear();
     }
 }
 
@@ -358,7 +396,12 @@ impl Encoder {
 /// kernel's packing gives.
 pub fn encode(syncid: u8, conns: &[SyncConn], max_len: usize) -> Vec<Vec<u8>> {
     let mut enc = Encoder::new(syncid, max_len);
-    let mut out: Vec<Vec<u8>> = conns.iter().filter_map(|c| enc.push(c)).collect();
-    out.extend(enc.finish());
+    let mut out = Vec::new();
+    for c in conns {
+        if enc.push(c) {
+            out.push(enc.closed().to_vec());
+        }
+    }
+    out.extend(enc.finish().map(<[u8]>::to_vec));
     out
 }

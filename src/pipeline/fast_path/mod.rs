@@ -409,14 +409,14 @@ impl Director {
         if extra != 0 && buf.len() < ETH + ip_len + extra {
             return None;
         }
-        let (out_iface, eth, tun_source) = (h.iface, h.eth, h.source);
+        let (out_iface, eth) = (h.iface, h.eth);
 
         // Committed: from here on the packet is forwarded, as the general path would.
         self.conns.touch(id, side, now_ms);
         let timeout = self.timeout_for(id);
         self.conns.set_expiry(id, now_ms + timeout as u64);
         if side == Side::In && self.fast.sync_master {
-            self.sync_after_packet(now_ms, id, tx);
+            self.sync_fast_packet(now_ms, id, tx);
         }
         self.count_traffic(dest, side, ip_len);
         let mut new_len = ETH + ip_len;
@@ -431,7 +431,9 @@ impl Director {
             (Side::In, FwdMethod::Route) => {}
             (Side::In, FwdMethod::Tunnel) => {
                 self.ip_ident = self.ip_ident.wrapping_add(1);
-                match tun::encapsulate(buf, ETH, ip_len, tun_source, daddr, self.ip_ident) {
+                // The hop towards the real server holds its outer header.
+                let h = self.fast.hops.at(out);
+                match h.tunnel.encapsulate(buf, ETH, ip_len, h.source, h.addr, self.ip_ident) {
                     Some(n) => new_len = ETH + n,
                     // Not reached (room and size were checked above); as the general path.
                     None => {

@@ -2,7 +2,8 @@
 //! or a client for replies), cached so a packet costs no route scan and no
 //! neighbour-table probe: the interface, the next hop's MAC with our own (the
 //! 12 bytes of Ethernet header to write), until when the neighbour entry
-//! answers without a probe, the MTU and the tunnel source address.
+//! answers without a probe, the MTU, the tunnel source address and the IPIP
+//! outer header towards the destination (its constant part, see tun.rs).
 //!
 //! An entry is good only while the route table's and the neighbour table's
 //! generations are those it was filled at: any change there (a route, a MAC
@@ -10,6 +11,7 @@
 //! changed MAC or route is picked up by the very next packet. Direct-mapped
 //! by destination address; a collision just refills.
 
+use crate::ipvs::xmit::tun;
 use crate::net::IfaceId;
 use crate::wire::ethernet::Mac;
 
@@ -33,6 +35,9 @@ pub struct Hop {
     pub mtu: u16,
     /// Our address facing the destination (a tunnel's outer source).
     pub source: u32,
+    /// The outer header of a packet tunnelled to `addr` from `source` (4
+    /// bytes: the entry stays 56).
+    pub tunnel: tun::Outer,
     neigh_generation: u64,
     /// [`EMPTY`] in a slot never filled.
     route_generation: u64,
@@ -67,6 +72,7 @@ impl Hop {
             stale_from_ms: mac.map_or(0, |(_, t)| t.saturating_add(1)),
             mtu,
             source,
+            tunnel: tun::Outer::new(source, addr),
             neigh_generation: generations.0,
             route_generation: generations.1,
         }

@@ -327,3 +327,41 @@ fn interleaved_flows_of_two_real_servers_in_one_batch_agree() {
         );
     }
 }
+
+#[test]
+fn a_master_sync_daemon_syncs_at_the_same_packets_from_the_fast_path() {
+    use crate::control::SyncInterface;
+    use crate::ipvs::sync::daemon::DaemonRequest;
+    for fwd in every_method() {
+        let (mut p, ack, _) = Pair::new(fwd);
+        for lab in [&mut p.fast, &mut p.slow] {
+            lab.ctl.set_sync_interfaces(vec![SyncInterface { name: "in".into(), id: IN, mtu: 1500, has_addr: true }]);
+            lab.ctl.start_daemon(&DaemonRequest::new("master", "in", 1)).unwrap();
+            lab.d.begin_batch();
+        }
+        let (mut hits, mut messages) = (0, 0);
+        // 200 client packets, 5 to a batch, the loops' housekeeping after each batch.
+        for _ in 0..40 {
+            let (_, h) = p.push(&vec![(OUT, ack.clone()); 5]);
+            hits += h;
+            let mut sent = Vec::new();
+            for lab in [&mut p.fast, &mut p.slow] {
+                lab.now += 10;
+                lab.tx.0.clear();
+                lab.d.begin_batch();
+                lab.d.tick(lab.now, &mut lab.tx);
+                sent.push(std::mem::take(&mut lab.tx.0));
+            }
+            assert_eq!(sent[0], sent[1], "{fwd:?}: what the housekeeping sent, fast path vs general");
+            messages += sent[0].iter().filter(|(_, f)| f[..6] == crate::testkit::sync::SYNC_MAC).count();
+        }
+        let synced = p.fast.d.shared().counters.total(super::super::Reason::SyncConnsSent);
+        println!(
+            "{fwd:?}: 200 client packets, {hits} by the fast path; {synced} entries synced in {messages} messages"
+        );
+        // All but, by DR and TUN, the first: it may still move the state on (general path).
+        assert!(hits >= 199, "{fwd:?}: the fast path forwarded them");
+        // The policy (3, 50): the 3rd, 53rd, 103rd and 153rd packet since the daemon started.
+        assert_eq!(synced, 4, "{fwd:?}: entries synced");
+    }
+}
