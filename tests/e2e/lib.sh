@@ -384,7 +384,9 @@ EOF
 # per datagram, replying from the bound port to the sender).
 start_udp_echo() {
   local ns="$1" port="$2" name="$3"
-  bg "$ns" "udp-$name-$port" socat "UDP4-RECVFROM:$port,reuseaddr,fork" "SYSTEM:echo $name"
+  # The answer waits for the request's line (1 s at most): a bare `echo` could exit before
+  # socat wrote the datagram to it, and socat then dropped that query (write: Broken pipe).
+  bg "$ns" "udp-$name-$port" socat "UDP4-RECVFROM:$port,reuseaddr,fork" "SYSTEM:read -r -t 1 _; echo $name"
   wait_udp_listen "$ns" "$port"
 }
 
