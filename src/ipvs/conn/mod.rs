@@ -241,12 +241,22 @@ impl Conn {
     /// stops being one when it closes (or never got past the handshake), even
     /// if it was confirmed.
     fn live_conversation(&self) -> bool {
-        self.confirmed()
-            && (self.proto != crate::wire::ip_protocol::IPPROTO_TCP
-                || matches!(
-                    self.state,
-                    ConnState::Established | ConnState::FinWait | ConnState::CloseWait | ConnState::LastAck
-                ))
+        self.confirmed() && self.in_conversation_state()
+    }
+
+    /// Past the handshake and not closing (any UDP flow).
+    fn in_conversation_state(&self) -> bool {
+        self.proto != crate::wire::ip_protocol::IPPROTO_TCP
+            || matches!(
+                self.state,
+                ConnState::Established | ConnState::FinWait | ConnState::CloseWait | ConnState::LastAck
+            )
+    }
+
+    /// The real server's side was heard (DR and TUN replies bypass the director: there is
+    /// none to wait for).
+    fn answered(&self) -> bool {
+        self.bits & SEEN_REPLY != 0 || matches!(self.fwd(), FwdMethod::Route | FwdMethod::Tunnel)
     }
 }
 
@@ -813,9 +823,14 @@ impl ConnTable {
         let idle = self.idle_ms(id, now_ms);
         let unconfirmed = if c.template() { !c.confirmed() } else { !c.live_conversation() };
         if unconfirmed {
-            Some((0, idle))
+            // A young conversation (answered, past its handshake, not yet CONFIRM_AFTER_MS
+            // old) goes only when no flood entry (half-open, never answered) is left: a
+            // download that had just begun was evicted in test_hostile's SYN flood, its
+            // pauses making it the idlest of a sample of fresh flood entries.
+            let young = !c.template() && c.answered() && c.in_conversation_state();
+            Some((young as u8, idle))
         } else if idle >= IDLE_EVICTABLE_MS {
-            Some((1, idle))
+            Some((2, idle))
         } else {
             None
         }
@@ -882,7 +897,7 @@ impl ConnTable {
         }
         let (tier, _, id) = best?;
         self.remove(id);
-        Some(if tier == 0 { Eviction::Unconfirmed } else { Eviction::Idle })
+        Some(if tier < 2 { Eviction::Unconfirmed } else { Eviction::Idle })
     }
 
     /// The former name of [`ConnTable::evict_for_newcomer`], for callers
@@ -1379,6 +1394,33 @@ mod eviction {
         id
     }
 
+    /// test_hostile case e: a download that began a second before a SYN flood must outlive
+    /// it. Its handshake is answered and it is ESTABLISHED, but younger than
+    /// CONFIRM_AFTER_MS; when it pauses (curl's rate limit) it is idler than the fresh flood
+    /// entries, the eviction's first pick among the unconfirmed.
+    #[test]
+    fn a_young_download_outlives_a_syn_flood() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::new(64, 0);
+        let dl = t.insert(flow(&d, &s, 6, 7, FwdMethod::Masq, 0), 0).unwrap();
+        t.set_state(dl, ConnState::SynRecv);
+        t.touch(dl, Side::In, 0);
+        t.touch(dl, Side::Out, 1);
+        t.set_state(dl, ConnState::Established);
+        t.touch(dl, Side::In, 2);
+        let key = FlowKey { saddr: 7, daddr: 2, sport: 1000, dport: 80, proto: 6 };
+        // 1900 SYNs, one a millisecond, each answered by the real server and never ACKed.
+        for i in 0..1900u32 {
+            let now = 3 + i as u64;
+            let id = admit(&mut t, flow(&d, &s, 6, 1000 + i, FwdMethod::Masq, now), now, 0x9e37 + i as u64).unwrap();
+            t.set_state(id, ConnState::SynRecv);
+            t.touch(id, Side::In, now);
+            t.touch(id, Side::Out, now);
+            assert!(t.lookup(&key).is_some(), "the download was evicted by SYN {i}");
+        }
+        assert!(!t.get(dl).confirmed(), "still younger than CONFIRM_AFTER_MS");
+    }
+
     #[test]
     fn one_way_traffic_never_confirms_and_dr_needs_time() {
         let (d, s) = fixtures();
@@ -1402,12 +1444,12 @@ mod eviction {
         t.set_state(c, ConnState::Established);
         t.touch(c, Side::In, 1);
         assert!(!t.get(c).confirmed());
-        assert_eq!(t.eviction_rank(c, 1), Some((0, 0)));
+        assert_eq!(t.eviction_rank(c, 1), Some((1, 0)), "a young conversation: after flood entries");
         // ...until the client is still sending two seconds on.
         t.touch(c, Side::In, 2_000);
         assert!(t.get(c).confirmed());
         assert_eq!(t.eviction_rank(c, 2_001), None, "busy");
-        assert_eq!(t.eviction_rank(c, 12_000), Some((1, 10_000)), "idle");
+        assert_eq!(t.eviction_rank(c, 12_000), Some((2, 10_000)), "idle");
         ok(&t);
     }
 
