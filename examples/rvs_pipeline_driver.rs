@@ -83,15 +83,7 @@ fn main() {
     };
     let mut lab = Lab::two_servers("rr", fwd, small_limits(connections));
     if sync {
-        lab.ctl.set_sync_interfaces(vec![rvs::control::SyncInterface {
-            name: "in".into(),
-            id: IN,
-            mtu: 1500,
-            has_addr: true,
-        }]);
-        let req = rvs::ipvs::sync::daemon::DaemonRequest::new("master", "in", 1);
-        lab.ctl.start_daemon(&req).unwrap();
-        lab.d.begin_batch();
+        lab.start_daemon("master", 1);
     }
     let tcp = |sport: u16, flags: &str| tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, sport, 80, flags, &[0; 6]);
     // The measured flow (not for `new`): its client ACK, or the real server's reply.

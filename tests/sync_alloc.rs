@@ -64,15 +64,7 @@ impl Transmit for Sent {
 #[test]
 fn a_master_syncing_established_packets_allocates_nothing() {
     let mut lab = Lab::two_servers("rr", FwdMethod::Masq, small_limits(1 << 12));
-    lab.ctl.set_sync_interfaces(vec![rvs::control::SyncInterface {
-        name: "in".into(),
-        id: IN,
-        mtu: 1500,
-        has_addr: true,
-    }]);
-    let req = rvs::ipvs::sync::daemon::DaemonRequest::new("master", "in", 1);
-    lab.ctl.start_daemon(&req).unwrap();
-    lab.d.begin_batch();
+    lab.start_daemon("master", 1);
     let (ack, _) = lab.established_flow(FwdMethod::Masq);
     let Lab { mut d, now, .. } = lab;
     let mut sent = Sent::default();

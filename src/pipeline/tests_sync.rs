@@ -3,7 +3,6 @@
 //! the full-table request; and bad sync input counted, never installed.
 
 use super::*;
-use crate::control::SyncInterface;
 use crate::ipvs::sync::daemon::{full_table_request, DaemonRequest};
 use crate::pipeline::role::Role;
 use crate::testkit::sync::SYNC_MAC;
@@ -13,19 +12,6 @@ fn daemon(role: &str, ifname: &str, syncid: u8) -> DaemonRequest {
 }
 
 impl Lab {
-    fn start_daemon(&mut self, role: &str, syncid: u8) {
-        self.ctl.set_sync_interfaces(
-            self.d
-                .ifaces
-                .0
-                .iter()
-                .map(|i| SyncInterface { name: i.name.clone(), id: i.id, mtu: 1500, has_addr: true })
-                .collect(),
-        );
-        self.ctl.start_daemon(&daemon(role, "in", syncid)).unwrap();
-        self.d.begin_batch();
-    }
-
     /// Let the loop's housekeeping run a little later; returns the sync
     /// frames it sent.
     fn sync_frames(&mut self) -> Vec<Vec<u8>> {

@@ -136,6 +136,23 @@ impl Lab {
         lab
     }
 
+    /// Start a sync daemon (`role` "master" or "backup") on the director's "in" interface,
+    /// every interface offered for sync as rvs's stages offer them.
+    pub fn start_daemon(&mut self, role: &str, syncid: u8) {
+        self.ctl.set_sync_interfaces(
+            self.d
+                .interfaces()
+                .0
+                .iter()
+                .map(|i| crate::control::SyncInterface { name: i.name.clone(), id: i.id, mtu: 1500, has_addr: true })
+                .collect(),
+        );
+        self.ctl
+            .start_daemon(&crate::ipvs::sync::daemon::DaemonRequest::new(role, "in", syncid))
+            .expect("testkit: the sync daemon starts");
+        self.d.begin_batch();
+    }
+
     /// On a [`Lab::two_servers`] director, at 2 ms: the flow CLIENT:1000 -> VIP:80 opened by a
     /// SYN; returns its client ACK and, for the methods whose replies cross the director (NAT,
     /// FULLNAT), the real server's ACK back from the MAC and address (to the FULLNAT local
