@@ -20,6 +20,7 @@
 mod next_hop;
 pub mod parse;
 mod run;
+mod tallies;
 #[cfg(test)]
 mod tests;
 
@@ -27,7 +28,6 @@ use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::Side;
 use crate::ipvs::state::ConnState;
-use crate::ipvs::stats::Tally;
 use crate::ipvs::xmit::{rewrite::rewrite_common, tun};
 use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
@@ -40,19 +40,36 @@ pub const MAX_BATCH: usize = 1024;
 /// What [`Director::prepare`] left for a frame: 12 bytes, no `Option`s.
 #[derive(Clone, Copy)]
 struct Slot {
-    /// The connection found ([`OUT`] set: by its reply key), or [`MISSING`]
-    /// (a common frame of no connection yet) or [`NOT_COMMON`].
-    found: u32,
-    /// [`FastPath::epoch`] at the lookup.
-    epoch: u32,
+    /// The lookup: the connection found (low half) and [`FastPath::epoch`]
+    /// at the lookup (high half), one word to compare with a run's.
+    lookup: u64,
     ip_len: u16,
     ingress: IfaceId,
+}
+
+impl Slot {
+    /// The connection found ([`OUT`] set: by its reply key), or [`MISSING`]
+    /// (a common frame of no connection yet) or [`NOT_COMMON`].
+    #[inline(always)]
+    fn found(&self) -> u32 {
+        self.lookup as u32
+    }
+
+    #[inline(always)]
+    fn epoch(&self) -> u32 {
+        (self.lookup >> 32) as u32
+    }
+}
+
+#[inline(always)]
+fn lookup_word(found: u32, epoch: u32) -> u64 {
+    found as u64 | (epoch as u64) << 32
 }
 
 const OUT: u32 = 1 << 31;
 const MISSING: u32 = u32::MAX - 1;
 const NOT_COMMON: u32 = u32::MAX;
-const EMPTY: Slot = Slot { found: NOT_COMMON, epoch: 0, ip_len: 0, ingress: 0 };
+const EMPTY: Slot = Slot { lookup: NOT_COMMON as u64, ip_len: 0, ingress: 0 };
 
 #[inline(always)]
 fn encode(found: Option<(u32, Side)>) -> u32 {
@@ -89,28 +106,6 @@ struct Receiving {
 
 const NOT_RECEIVING: u16 = u16::MAX;
 
-/// The traffic forwarded here for one real server (its slot in the
-/// connection table's references), not yet added to its counters and its
-/// service's: consecutive packets of one server cost two additions each.
-#[derive(Clone, Copy)]
-struct Pending {
-    /// The slot, or [`NO_PENDING`].
-    dest: u32,
-    /// Packets and bytes, by side (`Side as usize`: in, out).
-    tally: [[u64; 2]; 2],
-}
-
-impl Pending {
-    #[inline(always)]
-    fn count(&mut self, side: Side, bytes: usize) {
-        let t = &mut self.tally[side as usize & 1];
-        t[0] += 1;
-        t[1] += bytes as u64;
-    }
-}
-
-const NO_PENDING: u32 = u32::MAX;
-
 /// The fast path's state in one [`Director`].
 pub(super) struct FastPath {
     slots: Vec<Slot>,
@@ -126,7 +121,7 @@ pub(super) struct FastPath {
     /// the loop's row.
     forwarded: u64,
     rx_only: u64,
-    pending: Pending,
+    tallies: Box<tallies::Tallies>,
     /// The decision for the frames of one flow (run.rs).
     run: run::Run,
     last: LastLookup,
@@ -152,7 +147,7 @@ impl FastPath {
             route_generation: 0,
             forwarded: 0,
             rx_only: 0,
-            pending: Pending { dest: NO_PENDING, tally: [[0; 2]; 2] },
+            tallies: tallies::Tallies::new(),
             run: run::NONE,
             last: NO_LOOKUP,
             receiving: Receiving { ingress: NOT_RECEIVING, mac: parse::NO_MAC },
@@ -199,9 +194,10 @@ impl Director {
     pub fn process_batch(&mut self, now_ms: u64, frames: &mut [BatchFrame<'_>], tx: &mut impl Transmit) {
         self.open_fast_path();
         for chunk in frames.chunks_mut(MAX_BATCH) {
+            self.begin_prepare();
             for (i, f) in chunk.iter().enumerate() {
                 let n = f.len.min(f.buf.len());
-                self.prepare(i, f.ingress, &f.buf[..n]);
+                self.prepare_next(i, f.ingress, &f.buf[..n]);
             }
             for (i, f) in chunk.iter_mut().enumerate() {
                 f.verdict = self.process_prepared(i, now_ms, f.ingress, f.buf, &mut f.len, tx);
@@ -226,9 +222,21 @@ impl Director {
     #[inline]
     pub fn prepare(&mut self, slot: usize, ingress: IfaceId, frame: &[u8]) {
         if slot == 0 {
-            self.fast.last = NO_LOOKUP;
-            self.fast.receiving.ingress = NOT_RECEIVING;
+            self.begin_prepare();
         }
+        self.prepare_next(slot, ingress, frame);
+    }
+
+    /// A prepare pass begins: nothing of the last one is reused.
+    #[inline(always)]
+    fn begin_prepare(&mut self) {
+        self.fast.last = NO_LOOKUP;
+        self.fast.receiving.ingress = NOT_RECEIVING;
+    }
+
+    /// [`Director::prepare`] for a slot after [`Director::begin_prepare`].
+    #[inline(always)]
+    fn prepare_next(&mut self, slot: usize, ingress: IfaceId, frame: &[u8]) {
         let r = self.fast.receiving;
         let mac = if r.ingress == ingress as u16 {
             r.mac
@@ -258,7 +266,7 @@ impl Director {
             None => (NOT_COMMON, 0),
         };
         if let Some(s) = self.fast.slots.get_mut(slot) {
-            *s = Slot { found, epoch, ip_len, ingress };
+            *s = Slot { lookup: lookup_word(found, epoch), ip_len, ingress };
         }
     }
 
@@ -307,7 +315,7 @@ impl Director {
     }
 
     /// Add the fast path's loop-local counts to the loop's counter row, and
-    /// its pending traffic to the real server's and service's counters.
+    /// its tallied traffic to the real servers' and services' counters.
     pub fn flush_fast_counters(&mut self) {
         self.flush_fast_stats();
         let f = &mut self.fast;
@@ -321,23 +329,6 @@ impl Director {
         (f.forwarded, f.rx_only) = (0, 0);
     }
 
-    /// The pending traffic to its real server's and service's counters (the
-    /// server stays pending: the current run tallies there).
-    #[inline]
-    pub(super) fn flush_fast_stats(&mut self) {
-        let p = &mut self.fast.pending;
-        let [[inpkts, inbytes], [outpkts, outbytes]] = p.tally;
-        if p.dest == NO_PENDING || inpkts | outpkts == 0 {
-            return;
-        }
-        let tally = Tally { inpkts, inbytes, outpkts, outbytes };
-        if let Some((d, s)) = u16::try_from(p.dest).ok().and_then(|r| self.conns.dest_and_svc_at(r)) {
-            d.stats.add(self.worker, &tally);
-            s.stats.add(self.worker, &tally);
-        }
-        p.tally = [[0; 2]; 2];
-    }
-
     /// Due when what a run decided on may change between batches (a rule
     /// set, timeouts, the sync daemon, the routes): the current run ends.
     #[inline]
@@ -347,14 +338,13 @@ impl Director {
 
     /// Due before anything that may change the connections, the neighbours or
     /// the routes (the general pipeline, the housekeeping, a clear): the
-    /// pending traffic goes to its counters (a removal may free the reference
-    /// slot it names), the prepare pass's lookups are to be made again and
-    /// the current run ends.
+    /// tallied traffic goes to its counters (a removal may free the reference
+    /// slots the tallies name), the prepare pass's lookups are to be made
+    /// again and the current run ends.
     #[inline]
     pub(super) fn fast_tables_change(&mut self) {
-        self.flush_fast_stats();
+        self.flush_and_clear_tallies();
         let f = &mut self.fast;
-        f.pending.dest = NO_PENDING;
         f.epoch = f.epoch.wrapping_add(1);
         f.last = NO_LOOKUP;
         f.end_run();
@@ -404,7 +394,7 @@ impl Director {
         tx: &mut impl Transmit,
     ) -> Option<Verdict> {
         let s = *self.fast.slots.get(slot)?;
-        if s.found == NOT_COMMON || s.ingress != ingress {
+        if s.found() == NOT_COMMON || s.ingress != ingress {
             return None;
         }
         let ip_len = s.ip_len as usize;
@@ -412,7 +402,7 @@ impl Director {
             if !self.fast.run.admits(buf, *len, ip_len) {
                 return None;
             }
-        } else if self.fast.slots.get(slot + 1).is_some_and(|n| (n.found, n.epoch) == (s.found, s.epoch)) {
+        } else if self.fast.slots.get(slot + 1).is_some_and(|n| n.lookup == s.lookup) {
             self.start_run(s, now_ms, ingress, buf, *len)?;
         } else {
             return self.forward_alone(s, now_ms, ingress, buf, len, tx);
@@ -428,7 +418,7 @@ impl Director {
         if len > buf.len() {
             return None;
         }
-        let found = if s.epoch == self.fast.epoch { s.found } else { self.look_up_again(ingress, &buf[..len]).0 };
+        let found = if s.epoch() == self.fast.epoch { s.found() } else { self.look_up_again(ingress, &buf[..len]).0 };
         let ip_len = s.ip_len as usize;
         if found >= MISSING || len < ETH + ip_len {
             return None;
@@ -475,7 +465,7 @@ impl Director {
 
     /// The steps a forwarded frame of connection `w.id` takes once per run
     /// (for a frame alone, once): the connection touched and its expiry
-    /// moved on, its real server's tally opened.
+    /// moved on.
     #[inline(always)]
     fn commit_way(&mut self, w: &Way, now_ms: u64) {
         // A touch of one connection between frames of a run may change what
@@ -484,11 +474,6 @@ impl Director {
         self.conns.touch(w.id, w.side, now_ms);
         let timeout = self.timeout_for(w.id);
         self.conns.set_expiry(w.id, now_ms + timeout as u64);
-        let dest = self.conns.get(w.id).dest_ref() as u32;
-        if dest != self.fast.pending.dest {
-            self.flush_fast_stats();
-            self.fast.pending.dest = dest;
-        }
     }
 
     /// Decide for the frame of slot `s` and forward it, alone (no frame of
@@ -510,7 +495,8 @@ impl Director {
         if side == Side::In && self.fast.sync_master {
             self.sync_fast_packet(now_ms, id, tx);
         }
-        self.fast.pending.count(side, ip_len);
+        let dest = self.conns.get(id).dest_ref();
+        self.tally(dest, side, ip_len);
         let mut new_len = ETH + ip_len;
         let pkt = &mut buf[ETH..new_len];
         let c = *self.conns.get(id);

@@ -43,9 +43,10 @@ enum Kind {
 /// The decision for the frames of one flow (see the module comment).
 #[derive(Clone, Copy)]
 pub(super) struct Run {
-    /// The slot's `found` and `epoch` the run is for ([`NO_RUN`]: none). It
-    /// lasts until [`Director::fast_tables_change`] or another decision ends it.
-    slot: (u32, u32),
+    /// The slot's lookup (`found` and `epoch`) the run is for ([`NO_RUN`]:
+    /// none). It lasts until [`Director::fast_tables_change`] or another
+    /// decision ends it.
+    slot: u64,
     now_ms: u64,
     ingress: IfaceId,
     out_iface: IfaceId,
@@ -61,6 +62,9 @@ pub(super) struct Run {
     /// The bytes the rewrite adds (a tunnel header).
     extra: u16,
     id: u32,
+    /// The real server's tally entry (its own while the run lasts: a
+    /// server takes another's entry only in a decision, which ends the run).
+    tally: u8,
     eth: [u8; 12],
     nat: FlowRewrite,
     tunnel: tun::Outer,
@@ -68,12 +72,12 @@ pub(super) struct Run {
     addr: u32,
 }
 
-/// No run is for this `found`: a frame not common never asks (and one of no
+/// No run is for this lookup: a frame not common never asks (and one of no
 /// connection, [`MISSING`], may be of any flow).
-const NO_RUN: u32 = NOT_COMMON;
+const NO_RUN: u64 = NOT_COMMON as u64;
 
 pub(super) const NONE: Run = Run {
-    slot: (NO_RUN, 0),
+    slot: NO_RUN,
     now_ms: 0,
     ingress: 0,
     out_iface: 0,
@@ -85,6 +89,7 @@ pub(super) const NONE: Run = Run {
     max_ip_len: 0,
     extra: 0,
     id: 0,
+    tally: 0,
     eth: [0; 12],
     nat: FlowRewrite::NONE,
     tunnel: tun::Outer::NONE,
@@ -96,14 +101,14 @@ impl FastPath {
     /// No frame continues the current run (the next one decides anew).
     #[inline(always)]
     pub(super) fn end_run(&mut self) {
-        self.run.slot.0 = NO_RUN;
+        self.run.slot = NO_RUN;
     }
 
     /// Does the frame of slot `s`, arriving on `ingress` at `now_ms`, belong to the current run?
     #[inline(always)]
     pub(super) fn continues_run(&self, s: Slot, ingress: IfaceId, now_ms: u64) -> bool {
         let r = &self.run;
-        r.slot == (s.found, s.epoch) && r.ingress == ingress && r.now_ms == now_ms
+        r.slot == s.lookup && r.ingress == ingress && r.now_ms == now_ms
     }
 }
 
@@ -153,12 +158,13 @@ impl Director {
             None => Kind::Route,
         };
         let nat = nat.unwrap_or(FlowRewrite::NONE);
+        let tally = self.tally_entry(c.dest_ref());
         let server: &Hop = self.fast.hops.at(w.server);
         let (check_mac, reply_mac) = (w.side == Side::Out && server.mac_known, server.eth_dst());
         let h: &Hop = self.fast.hops.at(w.out);
         let run = Run {
             // Open to the frames after once committed (below).
-            slot: (NO_RUN, 0),
+            slot: NO_RUN,
             now_ms,
             ingress,
             out_iface: h.iface,
@@ -170,6 +176,7 @@ impl Director {
             max_ip_len: h.mtu.saturating_sub(w.extra as u16),
             extra: w.extra as u16,
             id: w.id,
+            tally,
             eth: h.eth,
             nat,
             tunnel: h.tunnel,
@@ -181,8 +188,8 @@ impl Director {
         self.fast.run = run;
         // A lookup made again (the slot's is stale) opens no run when the
         // slot found nothing: frames of no connection may be of any flow.
-        if s.found < MISSING {
-            self.fast.run.slot = (s.found, s.epoch);
+        if s.found() < MISSING {
+            self.fast.run.slot = s.lookup;
         }
         Some(())
     }
@@ -204,33 +211,38 @@ impl Director {
         }
         let f = &mut self.fast;
         let run = &f.run;
-        f.pending.count(run.side, ip_len);
+        f.tallies.count(run.tally, run.side, ip_len);
         let mut new_len = ETH + ip_len;
         // NAT: the Ethernet header with the rest, in one view of the frame's headers.
-        let rewritten = match run.kind {
-            Kind::NatTcp => run.nat.apply_tcp(buf, &run.eth),
-            Kind::NatUdp => run.nat.apply_udp(buf, &run.eth),
-            Kind::Route => {
-                if let Some(e) = buf.first_chunk_mut::<12>() {
-                    *e = run.eth;
-                }
-                true
-            }
-            Kind::Tunnel => {
-                self.ip_ident = self.ip_ident.wrapping_add(1);
-                match run.tunnel.encapsulate(buf, ETH, ip_len, run.source, run.addr, self.ip_ident) {
-                    Some(n) => new_len = ETH + n,
-                    // Not reached (room and size were checked); as the general path.
-                    None => {
-                        f.rx_only += 1;
-                        self.count(Reason::TooBig);
-                        return Verdict::Drop(Reason::TooBig);
+        // The commonest first: one compare.
+        let rewritten = if run.kind == Kind::NatTcp {
+            run.nat.apply_tcp(buf, &run.eth)
+        } else {
+            match run.kind {
+                Kind::NatTcp => run.nat.apply_tcp(buf, &run.eth),
+                Kind::NatUdp => run.nat.apply_udp(buf, &run.eth),
+                Kind::Route => {
+                    if let Some(e) = buf.first_chunk_mut::<12>() {
+                        *e = run.eth;
                     }
+                    true
                 }
-                if let Some(e) = buf.first_chunk_mut::<12>() {
-                    *e = run.eth;
+                Kind::Tunnel => {
+                    self.ip_ident = self.ip_ident.wrapping_add(1);
+                    match run.tunnel.encapsulate(buf, ETH, ip_len, run.source, run.addr, self.ip_ident) {
+                        Some(n) => new_len = ETH + n,
+                        // Not reached (room and size were checked); as the general path.
+                        None => {
+                            f.rx_only += 1;
+                            self.count(Reason::TooBig);
+                            return Verdict::Drop(Reason::TooBig);
+                        }
+                    }
+                    if let Some(e) = buf.first_chunk_mut::<12>() {
+                        *e = run.eth;
+                    }
+                    true
                 }
-                true
             }
         };
         if !rewritten {
