@@ -5,7 +5,10 @@
 //! prefetched); [`Director::process_prepared`] then forwards each frame whose
 //! connection is established and whose next hop is cached and fresh, with
 //! one combined checksum delta, no TCP state machine (a segment without SYN,
-//! FIN or RST leaves ESTABLISHED as it is) and loop-local counters.
+//! FIN or RST leaves ESTABLISHED as it is) and loop-local counters. Frames
+//! of one flow that follow each other take the decision of the first of them
+//! (a run, `run.rs`); a frame with no frame of its flow after it is decided
+//! and forwarded alone.
 //!
 //! Everything else goes to the general pipeline ([`Director::process`]),
 //! untouched: the fast path decides before it changes anything, so the slow
