@@ -192,17 +192,20 @@ impl Director {
         if !Arc::ptr_eq(&s, &self.services) {
             self.services = s.clone();
             self.services_changed();
+            self.end_fast_run();
         }
         let t = self.shared.timeouts.load();
         if !Arc::ptr_eq(&t, &self.timeouts_src) {
             self.timeouts_src = t.clone();
             self.timeouts = StateTimeouts::new(&self.timeouts_src);
+            self.end_fast_run();
         }
         self.sysctl = self.shared.sysctl.load();
         let sy = self.shared.sync.load();
         if !Arc::ptr_eq(&sy, self.sync_settings()) {
             let sy = sy.clone();
             self.sync_settings_changed(sy);
+            self.end_fast_run();
         }
         self.fast.sync_master = self.sync_settings().master.is_some();
         let w = self.shared.ha.word();
@@ -231,7 +234,7 @@ impl Director {
     /// connections, retransmit ARP requests, announce new VIPs.
     pub fn tick(&mut self, now_ms: u64, tx: &mut impl Transmit) {
         self.flush_fast_counters();
-        self.fast.epoch = self.fast.epoch.wrapping_add(1);
+        self.fast_tables_change();
         const TICK: u64 = 200;
         // Owed gratuitous ARPs go out at once, not at the next tick: a
         // takeover must reach the neighbours within milliseconds.
@@ -264,8 +267,7 @@ impl Director {
     ) -> Verdict {
         // This path may change any connection: the fast path's lookups redo,
         // and its pending traffic goes to the counters of the server it names.
-        self.fast.epoch = self.fast.epoch.wrapping_add(1);
-        self.flush_fast_stats();
+        self.fast_tables_change();
         self.count(Reason::RxFrames);
         let mut f = Frame::new(buf, *len, ingress);
         let v = self.classify(now_ms, &mut f, tx);
@@ -355,8 +357,7 @@ impl Director {
 
     /// Drop every connection (shutdown), releasing the real servers' counts.
     pub fn clear_connections(&mut self) {
-        self.fast.epoch = self.fast.epoch.wrapping_add(1);
-        self.flush_fast_stats();
+        self.fast_tables_change();
         self.conns.clear();
     }
 
@@ -365,6 +366,7 @@ impl Director {
     pub fn set_routes(&mut self, routes: RouteTable) {
         self.routes = routes;
         self.fast.route_generation += 1;
+        self.end_fast_run();
     }
 
     pub fn shared(&self) -> &Arc<Shared> {

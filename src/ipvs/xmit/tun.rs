@@ -31,6 +31,9 @@ pub struct Outer {
 const VER_IHL_TOS: [u8; 2] = [ipv4::VERSION << 4 | (ipv4::MIN_HEADER_LEN / 4) as u8, 0];
 
 impl Outer {
+    /// No header (a placeholder where none applies).
+    pub const NONE: Outer = Outer { constant_sum: 0 };
+
     pub fn new(src: u32, dst: u32) -> Outer {
         let ne = |b: [u8; 2]| u32::from(u16::from_ne_bytes(b));
         let [s0, s1, s2, s3] = src.to_be_bytes();

@@ -5,7 +5,10 @@
 //! prefetched); [`Director::process_prepared`] then forwards each frame whose
 //! connection is established and whose next hop is cached and fresh, with
 //! one combined checksum delta, no TCP state machine (a segment without SYN,
-//! FIN or RST leaves ESTABLISHED as it is) and loop-local counters.
+//! FIN or RST leaves ESTABLISHED as it is) and loop-local counters. Frames
+//! of one flow that follow each other take the decision of the first of them
+//! (a run, `run.rs`); a frame with no frame of its flow after it is decided
+//! and forwarded alone.
 //!
 //! Everything else goes to the general pipeline ([`Director::process`]),
 //! untouched: the fast path decides before it changes anything, so the slow
@@ -19,6 +22,8 @@
 
 mod next_hop;
 pub mod parse;
+mod run;
+mod tallies;
 #[cfg(test)]
 mod tests;
 
@@ -26,7 +31,6 @@ use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::Side;
 use crate::ipvs::state::ConnState;
-use crate::ipvs::stats::Tally;
 use crate::ipvs::xmit::{rewrite::rewrite_common, tun};
 use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
@@ -39,19 +43,36 @@ pub const MAX_BATCH: usize = 1024;
 /// What [`Director::prepare`] left for a frame: 12 bytes, no `Option`s.
 #[derive(Clone, Copy)]
 struct Slot {
-    /// The connection found ([`OUT`] set: by its reply key), or [`MISSING`]
-    /// (a common frame of no connection yet) or [`NOT_COMMON`].
-    found: u32,
-    /// [`FastPath::epoch`] at the lookup.
-    epoch: u32,
+    /// The lookup: the connection found (low half) and [`FastPath::epoch`]
+    /// at the lookup (high half), one word to compare with a run's.
+    lookup: u64,
     ip_len: u16,
     ingress: IfaceId,
+}
+
+impl Slot {
+    /// The connection found ([`OUT`] set: by its reply key), or [`MISSING`]
+    /// (a common frame of no connection yet) or [`NOT_COMMON`].
+    #[inline(always)]
+    fn found(&self) -> u32 {
+        self.lookup as u32
+    }
+
+    #[inline(always)]
+    fn epoch(&self) -> u32 {
+        (self.lookup >> 32) as u32
+    }
+}
+
+#[inline(always)]
+fn lookup_word(found: u32, epoch: u32) -> u64 {
+    found as u64 | (epoch as u64) << 32
 }
 
 const OUT: u32 = 1 << 31;
 const MISSING: u32 = u32::MAX - 1;
 const NOT_COMMON: u32 = u32::MAX;
-const EMPTY: Slot = Slot { found: NOT_COMMON, epoch: 0, ip_len: 0, ingress: 0 };
+const EMPTY: Slot = Slot { lookup: NOT_COMMON as u64, ip_len: 0, ingress: 0 };
 
 #[inline(always)]
 fn encode(found: Option<(u32, Side)>) -> u32 {
@@ -67,51 +88,45 @@ fn encode(found: Option<(u32, Side)>) -> u32 {
 /// one lookup between them, the others a compare of two words.
 #[derive(Clone, Copy)]
 struct LastLookup {
-    words: (u64, u64),
+    /// The flow as [`parse::Parsed::raw`] (second word [`parse::NO_RAW`]: none this pass).
+    raw: (u64, u64),
     found: u32,
-    /// [`FastPath::epoch`] at the lookup; `valid` false: none this pass.
-    epoch: u32,
-    valid: bool,
 }
 
-const NO_LOOKUP: LastLookup = LastLookup { words: (0, 0), found: MISSING, epoch: 0, valid: false };
+/// None: the pass begins, or the tables changed ([`FastPath::tables_changed`]).
+const NO_LOOKUP: LastLookup = LastLookup { raw: (0, parse::NO_RAW), found: MISSING };
 
 /// The interface the frames of the current prepare pass arrive on, with its
-/// MAC as the parse compares it ([`parse::mac_word`]); `None`: a frame must
-/// take the general path (unknown interface, or the fast path closed).
+/// MAC as the parse compares it ([`parse::mac_word`]; [`parse::NO_MAC`]: a
+/// frame must take the general path, as to an unknown interface or with the
+/// fast path closed).
 #[derive(Clone, Copy)]
 struct Receiving {
-    ingress: IfaceId,
-    mac: Option<u64>,
-    valid: bool,
+    /// The interface ([`NOT_RECEIVING`]: none yet this pass).
+    ingress: u16,
+    mac: u64,
 }
 
-/// The traffic forwarded here for one real server (its slot in the
-/// connection table's references), not yet added to its counters and its
-/// service's: consecutive packets of one server cost two additions each.
-#[derive(Clone, Copy)]
-struct Pending {
-    /// The slot, or [`NO_PENDING`].
-    dest: u32,
-    tally: Tally,
-}
-
-const NO_PENDING: u32 = u32::MAX;
+const NOT_RECEIVING: u16 = u16::MAX;
 
 /// The fast path's state in one [`Director`].
 pub(super) struct FastPath {
     slots: Vec<Slot>,
     pub(super) hops: NextHops,
     /// Bumped whenever the general pipeline or the housekeeping runs (either
-    /// may add, remove or change connections).
+    /// may add, remove or change connections): see [`Director::fast_tables_change`],
+    /// which also ends the current run.
     pub epoch: u32,
     /// Bumped when the route table is replaced.
     pub route_generation: u64,
-    /// Frames received and forwarded here since the counters were last
-    /// flushed into the loop's row.
-    rx: u64,
-    tx: u64,
-    pending: Pending,
+    /// Frames received and forwarded here, and received and not forwarded
+    /// (a drop it answers itself), since the counters were last flushed into
+    /// the loop's row.
+    forwarded: u64,
+    rx_only: u64,
+    tallies: Box<tallies::Tallies>,
+    /// The decision for the frames of one flow (run.rs).
+    run: run::Run,
     last: LastLookup,
     receiving: Receiving,
     /// Off: every frame takes the general path (tests compare the two).
@@ -133,11 +148,12 @@ impl FastPath {
             hops: NextHops::new(),
             epoch: 0,
             route_generation: 0,
-            rx: 0,
-            tx: 0,
-            pending: Pending { dest: NO_PENDING, tally: Tally::default() },
+            forwarded: 0,
+            rx_only: 0,
+            tallies: tallies::Tallies::new(),
+            run: run::NONE,
             last: NO_LOOKUP,
-            receiving: Receiving { ingress: 0, mac: None, valid: false },
+            receiving: Receiving { ingress: NOT_RECEIVING, mac: parse::NO_MAC },
             enabled: true,
             open: true,
             sync_master: false,
@@ -181,9 +197,10 @@ impl Director {
     pub fn process_batch(&mut self, now_ms: u64, frames: &mut [BatchFrame<'_>], tx: &mut impl Transmit) {
         self.open_fast_path();
         for chunk in frames.chunks_mut(MAX_BATCH) {
+            self.begin_prepare();
             for (i, f) in chunk.iter().enumerate() {
                 let n = f.len.min(f.buf.len());
-                self.prepare(i, f.ingress, &f.buf[..n]);
+                self.prepare_next(i, f.ingress, &f.buf[..n]);
             }
             for (i, f) in chunk.iter_mut().enumerate() {
                 f.verdict = self.process_prepared(i, now_ms, f.ingress, f.buf, &mut f.len, tx);
@@ -195,12 +212,9 @@ impl Director {
     /// A frame's parse and its connection (or [`MISSING`] / [`NOT_COMMON`]).
     #[inline(always)]
     fn parse_and_look_up(&self, ingress: IfaceId, frame: &[u8]) -> (Option<parse::Parsed>, u32) {
-        let parsed = match self.receiving_mac(ingress) {
-            Some(mac) => parse::parse(frame, mac),
-            None => None,
-        };
+        let parsed = parse::parse(frame, self.receiving_mac(ingress));
         match parsed {
-            Some(p) => (parsed, encode(self.conns.lookup(&p.key))),
+            Some(p) => (parsed, encode(self.conns.lookup(&p.key()))),
             None => (None, NOT_COMMON),
         }
     }
@@ -211,51 +225,60 @@ impl Director {
     #[inline]
     pub fn prepare(&mut self, slot: usize, ingress: IfaceId, frame: &[u8]) {
         if slot == 0 {
-            self.fast.last.valid = false;
-            self.fast.receiving.valid = false;
+            self.begin_prepare();
         }
+        self.prepare_next(slot, ingress, frame);
+    }
+
+    /// A prepare pass begins: nothing of the last one is reused.
+    #[inline(always)]
+    fn begin_prepare(&mut self) {
+        self.fast.last = NO_LOOKUP;
+        self.fast.receiving.ingress = NOT_RECEIVING;
+    }
+
+    /// [`Director::prepare`] for a slot after [`Director::begin_prepare`].
+    #[inline(always)]
+    fn prepare_next(&mut self, slot: usize, ingress: IfaceId, frame: &[u8]) {
         let r = self.fast.receiving;
-        let mac = if r.valid && r.ingress == ingress {
+        let mac = if r.ingress == ingress as u16 {
             r.mac
         } else {
             let mac = self.receiving_mac(ingress);
-            self.fast.receiving = Receiving { ingress, mac, valid: true };
+            self.fast.receiving = Receiving { ingress: ingress as u16, mac };
             mac
         };
-        let parsed = match mac {
-            Some(mac) => parse::parse(frame, mac),
-            None => None,
-        };
+        let parsed = parse::parse(frame, mac);
         let epoch = self.fast.epoch;
         let (found, ip_len) = match parsed {
             Some(p) => {
-                let words = p.key.words();
                 let last = &self.fast.last;
-                let found = if last.valid && last.words == words && last.epoch == epoch {
+                let found = if last.raw == p.raw {
+                    // Its entry is on its way in already.
                     last.found
                 } else {
-                    let found = encode(self.conns.lookup(&p.key));
-                    self.fast.last = LastLookup { words, found, epoch, valid: true };
+                    let found = encode(self.conns.lookup(&p.key()));
+                    self.fast.last = LastLookup { raw: p.raw, found };
+                    if found < MISSING {
+                        prefetch(self.conns.get(found & !OUT));
+                    }
                     found
                 };
                 (found, p.ip_len)
             }
             None => (NOT_COMMON, 0),
         };
-        if found < MISSING {
-            prefetch(self.conns.get(found & !OUT));
-        }
         if let Some(s) = self.fast.slots.get_mut(slot) {
-            *s = Slot { found, epoch, ip_len, ingress };
+            *s = Slot { lookup: lookup_word(found, epoch), ip_len, ingress };
         }
     }
 
     /// The MAC frames to `ingress` must carry to take the fast path, as the parse compares it.
     #[inline(always)]
-    fn receiving_mac(&self, ingress: IfaceId) -> Option<u64> {
+    fn receiving_mac(&self, ingress: IfaceId) -> u64 {
         match self.ifaces.0.get(ingress as usize) {
-            Some(i) if self.fast.open => Some(parse::mac_word(&i.mac)),
-            _ => None,
+            Some(i) if self.fast.open => parse::mac_word(&i.mac),
+            _ => parse::NO_MAC,
         }
     }
 
@@ -287,38 +310,47 @@ impl Director {
     /// whether frames may take the fast path at all.
     #[inline]
     pub(super) fn open_fast_path(&mut self) {
-        self.fast.open = self.fast.enabled && !self.backup && !self.sysctl.expire_nodest_conn();
+        let open = self.fast.enabled && !self.backup && !self.sysctl.expire_nodest_conn();
+        if open != self.fast.open {
+            self.fast.end_run();
+        }
+        self.fast.open = open;
     }
 
     /// Add the fast path's loop-local counts to the loop's counter row, and
-    /// its pending traffic to the real server's and service's counters.
+    /// its tallied traffic to the real servers' and services' counters.
     pub fn flush_fast_counters(&mut self) {
         self.flush_fast_stats();
         let f = &mut self.fast;
-        if f.rx != 0 {
-            self.shared.counters.add(self.worker, Reason::RxFrames, f.rx);
-            f.rx = 0;
+        let rx = f.forwarded + f.rx_only;
+        if rx != 0 {
+            self.shared.counters.add(self.worker, Reason::RxFrames, rx);
         }
-        if f.tx != 0 {
-            self.shared.counters.add(self.worker, Reason::TxFrames, f.tx);
-            f.tx = 0;
+        if f.forwarded != 0 {
+            self.shared.counters.add(self.worker, Reason::TxFrames, f.forwarded);
         }
+        (f.forwarded, f.rx_only) = (0, 0);
     }
 
-    /// The pending traffic to its real server's and service's counters. Due
-    /// before anything may remove a connection (the general pipeline, the
-    /// housekeeping, a clear): that may free the reference slot it names.
+    /// Due when what a run decided on may change between batches (a rule
+    /// set, timeouts, the sync daemon, the routes): the current run ends.
     #[inline]
-    pub(super) fn flush_fast_stats(&mut self) {
-        let p = &mut self.fast.pending;
-        if p.dest == NO_PENDING {
-            return;
-        }
-        if let Some((d, s)) = u16::try_from(p.dest).ok().and_then(|r| self.conns.dest_and_svc_at(r)) {
-            d.stats.add(self.worker, &p.tally);
-            s.stats.add(self.worker, &p.tally);
-        }
-        *p = Pending { dest: NO_PENDING, tally: Tally::default() };
+    pub(super) fn end_fast_run(&mut self) {
+        self.fast.end_run();
+    }
+
+    /// Due before anything that may change the connections, the neighbours or
+    /// the routes (the general pipeline, the housekeeping, a clear): the
+    /// tallied traffic goes to its counters (a removal may free the reference
+    /// slots the tallies name), the prepare pass's lookups are to be made
+    /// again and the current run ends.
+    #[inline]
+    pub(super) fn fast_tables_change(&mut self) {
+        self.flush_and_clear_tallies();
+        let f = &mut self.fast;
+        f.epoch = f.epoch.wrapping_add(1);
+        f.last = NO_LOOKUP;
+        f.end_run();
     }
 
     /// The way to `addr` as the general path would find it now, from the
@@ -351,7 +383,9 @@ impl Director {
     }
 
     /// The fast path proper: `None` (with nothing changed) when the frame
-    /// must take the general path.
+    /// must take the general path. A frame of the current run (run.rs) takes
+    /// its decision; one whose next frame is of its flow starts a run; any
+    /// other is decided and forwarded alone.
     #[inline(always)]
     fn fast_forward(
         &mut self,
@@ -363,23 +397,43 @@ impl Director {
         tx: &mut impl Transmit,
     ) -> Option<Verdict> {
         let s = *self.fast.slots.get(slot)?;
-        if s.found == NOT_COMMON || s.ingress != ingress || *len > buf.len() {
+        if s.found() == NOT_COMMON || s.ingress != ingress {
             return None;
         }
-        let (found, ip_len) =
-            if s.epoch == self.fast.epoch { (s.found, s.ip_len) } else { self.look_up_again(ingress, &buf[..*len]) };
-        let ip_len = ip_len as usize;
-        if found >= MISSING || *len < ETH + ip_len {
+        let ip_len = s.ip_len as usize;
+        if self.fast.continues_run(s, ingress, now_ms) {
+            if !self.fast.run.admits(buf, *len, ip_len) {
+                return None;
+            }
+        } else if self.fast.slots.get(slot + 1).is_some_and(|n| n.lookup == s.lookup) {
+            self.start_run(s, now_ms, ingress, buf, *len)?;
+        } else {
+            return self.forward_alone(s, now_ms, ingress, buf, len, tx);
+        }
+        Some(self.forward_in_run(now_ms, ip_len, buf, len, tx))
+    }
+
+    /// The way the frame of slot `s` (`len` bytes in `buf`) takes, checked
+    /// for this frame: `None` when it must take the general path. Changes
+    /// nothing but the next-hop cache (filled).
+    #[inline(always)]
+    fn way(&mut self, s: Slot, now_ms: u64, ingress: IfaceId, buf: &[u8], len: usize) -> Option<Way> {
+        if len > buf.len() {
+            return None;
+        }
+        let found = if s.epoch() == self.fast.epoch { s.found() } else { self.look_up_again(ingress, &buf[..len]).0 };
+        let ip_len = s.ip_len as usize;
+        if found >= MISSING || len < ETH + ip_len {
             return None;
         }
         let (id, side) = if found & OUT == 0 { (found, Side::In) } else { (found & !OUT, Side::Out) };
         // Only what the decision needs; the rest is read for the rewrite.
-        let (fwd, proto, daddr, caddr, dest) = {
+        let (fwd, daddr, caddr) = {
             let c = self.conns.get(id);
             if c.proto == IPPROTO_TCP && c.state != ConnState::Established {
                 return None;
             }
-            (c.fwd(), c.proto, c.daddr, c.caddr, c.dest_ref())
+            (c.fwd(), c.daddr, c.caddr)
         };
         let server = self.hop(daddr)?;
         let (out, extra) = match side {
@@ -393,7 +447,7 @@ impl Director {
             Side::Out => {
                 // The reply filter (reply_filter.rs): the server's interface and MAC.
                 let h = self.fast.hops.at(server);
-                if h.iface != ingress || (h.mac_known && buf.get(6..12) != Some(h.mac())) {
+                if h.iface != ingress || (h.mac_known && buf.get(6..12) != Some(&h.eth_dst()[..])) {
                     return None;
                 }
                 if !matches!(fwd, FwdMethod::Masq | FwdMethod::FullNat) {
@@ -409,69 +463,94 @@ impl Director {
         if extra != 0 && buf.len() < ETH + ip_len + extra {
             return None;
         }
-        let (out_iface, eth) = (h.iface, h.eth);
+        Some(Way { id, side, fwd, server, out, extra })
+    }
 
+    /// The steps a forwarded frame of connection `w.id` takes once per run
+    /// (for a frame alone, once): the connection touched and its expiry
+    /// moved on.
+    #[inline(always)]
+    fn commit_way(&mut self, w: &Way, now_ms: u64) {
+        // A touch of one connection between frames of a run may change what
+        // the next touch does (a reply seen): the run ends.
+        self.fast.end_run();
+        self.conns.touch(w.id, w.side, now_ms);
+        let timeout = self.timeout_for(w.id);
+        self.conns.set_expiry(w.id, now_ms + timeout as u64);
+    }
+
+    /// Decide for the frame of slot `s` and forward it, alone (no frame of
+    /// its flow follows it): nothing is kept for the next frame.
+    #[inline(always)]
+    fn forward_alone(
+        &mut self,
+        s: Slot,
+        now_ms: u64,
+        ingress: IfaceId,
+        buf: &mut [u8],
+        len: &mut usize,
+        tx: &mut impl Transmit,
+    ) -> Option<Verdict> {
+        let w = self.way(s, now_ms, ingress, buf, *len)?;
         // Committed: from here on the packet is forwarded, as the general path would.
-        self.conns.touch(id, side, now_ms);
-        let timeout = self.timeout_for(id);
-        self.conns.set_expiry(id, now_ms + timeout as u64);
+        self.commit_way(&w, now_ms);
+        let (id, side, ip_len) = (w.id, w.side, s.ip_len as usize);
         if side == Side::In && self.fast.sync_master {
             self.sync_fast_packet(now_ms, id, tx);
         }
-        self.count_traffic(dest, side, ip_len);
+        let dest = self.conns.get(id).dest_ref();
+        self.tally(dest, side, ip_len);
         let mut new_len = ETH + ip_len;
         let pkt = &mut buf[ETH..new_len];
         let c = *self.conns.get(id);
-        match (side, fwd) {
-            (Side::In, FwdMethod::Masq) => rewrite_common(pkt, proto, None, Some((daddr, c.dport))),
+        match (side, w.fwd) {
+            (Side::In, FwdMethod::Masq) => rewrite_common(pkt, c.proto, None, Some((c.daddr, c.dport))),
             (Side::In, FwdMethod::FullNat) => {
                 let laddr = self.conns.laddr_of(id);
-                rewrite_common(pkt, proto, Some((laddr, c.lport)), Some((daddr, c.dport)))
+                rewrite_common(pkt, c.proto, Some((laddr, c.lport)), Some((c.daddr, c.dport)))
             }
             (Side::In, FwdMethod::Route) => {}
             (Side::In, FwdMethod::Tunnel) => {
                 self.ip_ident = self.ip_ident.wrapping_add(1);
                 // The hop towards the real server holds its outer header.
-                let h = self.fast.hops.at(out);
+                let h = self.fast.hops.at(w.out);
                 match h.tunnel.encapsulate(buf, ETH, ip_len, h.source, h.addr, self.ip_ident) {
                     Some(n) => new_len = ETH + n,
                     // Not reached (room and size were checked above); as the general path.
                     None => {
-                        self.fast.rx += 1;
+                        self.fast.rx_only += 1;
                         self.count(Reason::TooBig);
                         return Some(Verdict::Drop(Reason::TooBig));
                     }
                 }
             }
-            (Side::Out, FwdMethod::Masq) => rewrite_common(pkt, proto, Some((c.vaddr, c.vport)), None),
-            (Side::Out, _) => rewrite_common(pkt, proto, Some((c.vaddr, c.vport)), Some((c.caddr, c.cport))),
+            (Side::Out, FwdMethod::Masq) => rewrite_common(pkt, c.proto, Some((c.vaddr, c.vport)), None),
+            (Side::Out, _) => rewrite_common(pkt, c.proto, Some((c.vaddr, c.vport)), Some((c.caddr, c.cport))),
         }
+        let h = self.fast.hops.at(w.out);
+        let (out_iface, eth) = (h.iface, h.eth);
         if let Some(e) = buf.first_chunk_mut::<12>() {
             *e = eth;
         }
         *len = new_len;
-        self.fast.rx += 1;
-        self.fast.tx += 1;
+        self.fast.forwarded += 1;
         #[cfg(test)]
         {
             self.fast.hits += 1;
         }
         Some(Verdict::Forward(out_iface))
     }
+}
 
-    /// The real server's and the service's traffic counters (this loop's),
-    /// tallied while packets of one server follow each other.
-    #[inline(always)]
-    fn count_traffic(&mut self, dest: u16, side: Side, ip_len: usize) {
-        let dest = dest as u32;
-        if dest != self.fast.pending.dest {
-            self.flush_fast_stats();
-            self.fast.pending.dest = dest;
-        }
-        let t = &mut self.fast.pending.tally;
-        match side {
-            Side::In => t.inbound(ip_len),
-            Side::Out => t.outbound(ip_len),
-        }
-    }
+/// What [`Director::way`] found for a frame: its connection and side, how it
+/// is forwarded, the next-hop cache slots of its real server and of the way
+/// out, and the bytes the encapsulation adds.
+#[derive(Clone, Copy)]
+struct Way {
+    id: u32,
+    side: Side,
+    fwd: FwdMethod,
+    server: u8,
+    out: u8,
+    extra: usize,
 }

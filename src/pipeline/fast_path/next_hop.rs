@@ -86,8 +86,9 @@ impl Hop {
 
     /// The next hop's MAC (meaningful when `mac_known`).
     #[inline]
-    pub fn mac(&self) -> &[u8] {
-        &self.eth[..6]
+    pub fn eth_dst(&self) -> [u8; 6] {
+        let [a, b, c, d, e, f, ..] = self.eth;
+        [a, b, c, d, e, f]
     }
 }
 

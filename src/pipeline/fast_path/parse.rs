@@ -25,9 +25,32 @@ pub const UDP_FRAME: usize = L4 + UDP_HEADER_LEN;
 /// What the parse learnt of a common frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parsed {
-    pub key: FlowKey,
+    /// The flow as it lies in the frame, unswapped: the addresses (IP header
+    /// bytes 12..20), and the ports (the TCP/UDP header's first word) with
+    /// the protocol above them. Frames of one flow compare equal by these two
+    /// words; the key is built from them only for a lookup.
+    pub raw: (u64, u64),
     /// The IPv4 total length (the frame is trimmed to `ETH + ip_len`).
     pub ip_len: u16,
+}
+
+/// No frame's [`Parsed::raw`] second word is this (the protocol is a byte).
+pub const NO_RAW: u64 = u64::MAX;
+
+impl Parsed {
+    /// The flow's key, in host order.
+    #[inline(always)]
+    pub fn key(&self) -> FlowKey {
+        let [s0, s1, s2, s3, d0, d1, d2, d3] = self.raw.0.to_ne_bytes();
+        let [p0, p1, p2, p3, proto, ..] = self.raw.1.to_ne_bytes();
+        FlowKey {
+            saddr: u32::from_be_bytes([s0, s1, s2, s3]),
+            daddr: u32::from_be_bytes([d0, d1, d2, d3]),
+            sport: u16::from_be_bytes([p0, p1]),
+            dport: u16::from_be_bytes([p2, p3]),
+            proto,
+        }
+    }
 }
 
 /// `W` bytes at constant offset `at` of the fixed-size view `h` (a load;
@@ -51,14 +74,12 @@ fn ne32<const N: usize>(h: &[u8; N], at: usize) -> u32 {
 }
 
 #[inline(always)]
-fn be32<const N: usize>(h: &[u8; N], at: usize) -> u32 {
-    u32::from_be_bytes(bytes_at(h, at))
-}
-
-#[inline(always)]
 fn be16<const N: usize>(h: &[u8; N], at: usize) -> u16 {
     u16::from_be_bytes(bytes_at(h, at))
 }
+
+/// The MAC word no frame matches: bits above the 48 of an address.
+pub const NO_MAC: u64 = u64::MAX;
 
 /// An interface's MAC as the parse compares it: the first 8 bytes of a frame
 /// sent to it, masked to the destination address.
@@ -71,7 +92,8 @@ pub fn mac_word(mac: &Mac) -> u64 {
 
 /// The common frame's flow, or `None` for anything the general pipeline
 /// must see (including every malformed frame: it counts why). `my_mac` is
-/// the receiving interface's [`mac_word`].
+/// the receiving interface's [`mac_word`] ([`NO_MAC`]: every frame is the
+/// general path's).
 #[inline(always)]
 pub fn parse(frame: &[u8], my_mac: u64) -> Option<Parsed> {
     match frame.first_chunk::<TCP_FRAME>() {
@@ -97,7 +119,7 @@ fn parse_view<const N: usize>(h: &[u8; N], len: usize, mac: u64) -> Option<Parse
     let mac_mask = u64::from_ne_bytes([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]);
     let ipv4_mask = u64::from_ne_bytes([0xff, 0xff, 0xff, 0, 0, 0, 0, 0]);
     let ipv4 = u64::from_ne_bytes([0x08, 0x00, 0x45, 0, 0, 0, 0, 0]);
-    if (w0 ^ mac) & mac_mask != 0 || w12 & ipv4_mask != ipv4 {
+    if w0 & mac_mask != mac || w12 & ipv4_mask != ipv4 {
         return None;
     }
     let ip_len = u16::from_be_bytes([w12b[4], w12b[5]]) as usize;
@@ -139,14 +161,6 @@ fn parse_view<const N: usize>(h: &[u8; N], len: usize, mac: u64) -> Option<Parse
     if fold32(sum) != 0xffff {
         return None;
     }
-    Some(Parsed {
-        key: FlowKey {
-            saddr: be32(h, ETH + 12),
-            daddr: be32(h, ETH + 16),
-            sport: be16(h, L4),
-            dport: be16(h, L4 + 2),
-            proto,
-        },
-        ip_len: ip_len as u16,
-    })
+    let ports = u64::from(ne32(h, L4)) | u64::from(proto) << 32;
+    Some(Parsed { raw: (ne64(h, ETH + 12), ports), ip_len: ip_len as u16 })
 }

@@ -365,3 +365,149 @@ fn a_master_sync_daemon_syncs_at_the_same_packets_from_the_fast_path() {
         assert_eq!(synced, 4, "{fwd:?}: entries synced");
     }
 }
+
+/// The client segment `ack` with `n` bytes of payload more (the IP length and checksum
+/// and the TCP checksum made right): another frame of the same flow.
+fn longer(ack: &[u8], n: usize) -> Vec<u8> {
+    let (sport, dport) = (l4_port(ack, 0), l4_port(ack, 2));
+    let mac = |at: usize| -> [u8; 6] { ack[at..at + 6].try_into().unwrap() };
+    let ip4 = |at: usize| -> [u8; 4] { ack[at..at + 4].try_into().unwrap() };
+    tcp(mac(6), mac(0), ip4(26), ip4(30), sport, dport, "A", &vec![0x5a; n])
+}
+
+/// One batch of frames pushed into the pair, with the figures the run tests print.
+fn push_run(p: &mut Pair, what: &str, fwd: FwdMethod, frames: &[(IfaceId, Vec<u8>)]) -> (Outcome, u64) {
+    let (o, hits) = p.push(frames);
+    println!("{fwd:?} {what}: {} frames, {hits} by the fast path, all as the general path", frames.len());
+    (o, hits)
+}
+
+#[test]
+fn a_run_of_one_flow_with_a_frame_for_the_general_path_in_the_middle_agrees() {
+    // Frames of one flow in a batch take the decision of the first (run.rs). A frame in the
+    // middle that the general path answers (it may change the connection, the neighbours)
+    // ends the run: the frames after it must come out as the general path has them.
+    for fwd in every_method() {
+        let (mut p, ack, reply) = Pair::new(fwd);
+        p.fast.now += 1;
+        // (DR and TUN reach ESTABLISHED by this first ACK, in the general path.)
+        p.push(&[(OUT, ack.clone())]);
+        let run = |n: usize| -> Vec<(IfaceId, Vec<u8>)> { (0..n).map(|i| (OUT, longer(&ack, i * 7))).collect() };
+        let rs_mac = |o: &Outcome| -> [u8; 6] { o.0[0].1[..6].try_into().unwrap() };
+        p.fast.now += 1;
+        let (o, _) = p.push(&run(1));
+        let rs_orig = rs_mac(&o);
+        let rs = if rs_orig == RS1_MAC { RS1 } else { RS2 };
+        let middles: Vec<(&str, (IfaceId, Vec<u8>))> = vec![
+            ("TTL 1", (OUT, with_ttl(&ack, 1))),
+            ("over the MTU", (OUT, longer(&ack, 1500))),
+            ("the real server's MAC changed", (IN, arp(NEW_MAC, IN_MAC, 2, NEW_MAC, rs, IN_MAC, DIR_IN))),
+            ("its MAC changed back", (IN, arp(rs_orig, IN_MAC, 2, rs_orig, rs, IN_MAC, DIR_IN))),
+            ("a FIN", (OUT, client("FA", b""))),
+        ];
+        for (what, middle) in middles {
+            p.fast.now += 1;
+            let mut frames = run(4);
+            frames.push(middle);
+            frames.extend(run(4));
+            let ((o, _), hits) = push_run(&mut p, &format!("a run with {what} in the middle"), fwd, &frames);
+            if what != "a FIN" {
+                assert!(hits >= 6, "{fwd:?} {what}: only {hits} by the fast path");
+            }
+            if what == "the real server's MAC changed" {
+                assert_eq!(o[5].1[..6], NEW_MAC, "{fwd:?}: the frame after the change to the new MAC");
+            }
+        }
+        // The flow is closing now; a reply and an ACK of it go the general path's way too.
+        if let Some(r) = reply {
+            p.fast.now += 1;
+            push_run(&mut p, "after the FIN", fwd, &[(IN, r.clone()), (OUT, ack.clone()), (IN, r), (OUT, ack.clone())]);
+        }
+    }
+}
+
+/// `frames` `n` times over.
+fn times(n: usize, frames: &[(IfaceId, Vec<u8>)]) -> Vec<(IfaceId, Vec<u8>)> {
+    (0..n).flat_map(|_| frames.iter().cloned()).collect()
+}
+
+#[test]
+fn runs_of_two_flows_alternating_and_in_turn_agree() {
+    for fwd in every_method() {
+        let (mut p, ack, reply) = Pair::new(fwd);
+        let other = |flags: &str, payload: &[u8]| tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 2000, 80, flags, payload);
+        p.fast.now += 1;
+        p.push(&[(OUT, other("S", b""))]);
+        p.push(&[(OUT, other("A", b"")), (OUT, ack.clone())]);
+        let (a, b) = ((OUT, client("A", b"a")), (OUT, other("A", b"b")));
+        // Alternating (no run longer than one), in runs of three, and a run broken by one frame.
+        let mut shapes: Vec<(&str, Vec<(IfaceId, Vec<u8>)>)> = vec![
+            ("alternating", times(4, &[a.clone(), b.clone()])),
+            ("in runs of three", times(2, &[vec![a.clone(); 3], vec![b.clone(); 3]].concat())),
+            (
+                "a run broken by one frame of the other",
+                [vec![a.clone(); 3], vec![b.clone()], vec![a.clone(); 3]].concat(),
+            ),
+        ];
+        if let Some(r) = &reply {
+            // The client's frames and the real server's, of one connection, in turn and in runs.
+            let r = (IN, r.clone());
+            shapes.push(("both sides alternating", times(4, &[a.clone(), r.clone()])));
+            shapes.push(("both sides in runs", [vec![a.clone(); 3], vec![r.clone(); 3], vec![a.clone(); 3]].concat()));
+        }
+        for (what, frames) in shapes {
+            p.fast.now += 1;
+            let (_, hits) = push_run(&mut p, what, fwd, &frames);
+            assert_eq!(hits, frames.len() as u64, "{fwd:?} {what}: every frame by the fast path");
+        }
+        // A new connection first in the batch (the general path: every lookup of the
+        // prepare pass is made again), then a run of an established flow.
+        p.fast.now += 1;
+        let syn = (OUT, tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 3000, 80, "S", &[]));
+        let (_, hits) = push_run(&mut p, "a run after a new connection", fwd, &[syn, a.clone(), a.clone(), a.clone()]);
+        assert_eq!(hits, 3, "{fwd:?}: the run by the fast path");
+    }
+}
+
+#[test]
+fn a_run_across_batches_at_one_millisecond_follows_a_route_change_and_new_timeouts() {
+    // The poll loop's batches follow each other within a millisecond: a run lives on into
+    // the next batch when nothing changed, and must end when the routes or the timeouts did.
+    use crate::api::command::Command;
+    use crate::api::Timeouts;
+    for fwd in [FwdMethod::Masq, FwdMethod::Tunnel, FwdMethod::FullNat] {
+        let (mut p, ack, _) = Pair::new(fwd);
+        p.fast.now += 1;
+        p.push(&[(OUT, ack.clone())]);
+        p.fast.now += 1;
+        let frames = vec![(OUT, ack.clone()); 3];
+        let ((o, _), hits) = push_run(&mut p, "a batch", fwd, &frames);
+        assert_eq!(hits, 3, "{fwd:?}");
+        let ((_, _), hits) = push_run(&mut p, "the next batch, the same millisecond", fwd, &frames);
+        assert_eq!(hits, 3, "{fwd:?}");
+        let rs = field_ip(&o[0].1, 16);
+        // New timeouts: the expiry of the next packet's connection follows them.
+        for lab in [&mut p.fast, &mut p.slow] {
+            lab.cmd(Command::SetTimeout(Timeouts { tcp: 600, tcp_fin: 100, udp: 200 }));
+        }
+        push_run(&mut p, "new timeouts, the same millisecond", fwd, &frames);
+        let c = p.fast.d.connections(p.fast.now);
+        assert!(c.iter().any(|c| c.state == "ESTABLISHED" && c.expires == 600), "{fwd:?}: {c:?}");
+        // The real server now lies behind a gateway (resolved): the next frame goes there.
+        for lab in [&mut p.fast, &mut p.slow] {
+            let routes = RouteTable::build(lab.d.interfaces(), &[(ip(rs), 32, ip(GW_IN))]).unwrap();
+            lab.d.set_routes(routes);
+        }
+        let ((o, _), _) = push_run(&mut p, "a run after a route change, the gateway unresolved", fwd, &frames);
+        assert_eq!(o[0].0, Verdict::Consumed, "{fwd:?}: held while the gateway is resolved");
+        p.push(&[(IN, arp(GW_IN_MAC, IN_MAC, 2, GW_IN_MAC, GW_IN, IN_MAC, DIR_IN))]);
+        let ((o, _), hits) = push_run(&mut p, "a run after a route change", fwd, &frames);
+        assert_eq!((o[0].1[..6].to_vec(), hits), (GW_IN_MAC.to_vec(), 3), "{fwd:?}: by the gateway");
+        for lab in [&mut p.fast, &mut p.slow] {
+            lab.d.set_routes(RouteTable::build(lab.d.interfaces(), &[]).unwrap());
+        }
+        let ((o, _), hits) = push_run(&mut p, "the route removed, the same millisecond", fwd, &frames);
+        assert_eq!(hits, 3, "{fwd:?}");
+        assert_ne!(o[0].1[..6], GW_IN_MAC, "{fwd:?}: not by the gateway any more");
+    }
+}
