@@ -211,6 +211,27 @@ mod tests {
     }
 
     #[test]
+    fn a_nat_syn_over_the_mtu_is_refused_as_the_general_pipeline_refuses_it() {
+        // lb.rs's ready-way NAT branch must leave a packet over the MTU to the checks after it:
+        // with DF, "fragmentation needed" to the client and a drop (IPVS's ensure_mtu_is_adequate).
+        let mut lab = Lab::two_servers("rr", FwdMethod::Masq, small_limits(64));
+        let big = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 4000, 80, "S", &[7u8; 1461]);
+        assert_eq!((big.len() - 14, big[14 + 6] & 0x40), (1501, 0x40), "1501 bytes of IP, DF");
+        let sent_before = lab.d.shared().counters.total(crate::pipeline::Reason::IcmpFragNeededSent);
+        let hits = lab.d.syn_hits;
+        let (v, _) = lab.feed(OUT, &big);
+        assert_eq!(lab.d.syn_hits - hits, 1, "the SYN path took it");
+        assert_eq!(v, Verdict::Drop(crate::pipeline::Reason::TooBig));
+        // "Fragmentation needed" went to the client (the general path's refuse_too_big).
+        let frag_needed = || lab.d.shared().counters.total(crate::pipeline::Reason::IcmpFragNeededSent);
+        assert_eq!(frag_needed(), sent_before + 1, "fragmentation needed sent");
+        println!("a SYN of 1501 bytes of IP: {v:?}, {} fragmentation needed sent", frag_needed() - sent_before);
+        // One byte less fits and is forwarded.
+        let fits = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 4001, 80, "S", &[7u8; 1460]);
+        assert!(matches!(lab.feed(OUT, &fits).0, Verdict::Forward(_)));
+    }
+
+    #[test]
     fn a_syn_flood_into_a_full_table_by_the_syn_path_matches_the_general_pipeline() {
         let (mut fast, mut slow) = labs(FwdMethod::Masq, 64);
         let batches: Vec<Vec<Vec<u8>>> =
