@@ -13,7 +13,7 @@ use crate::ipvs::dest::Dest;
 use crate::ipvs::sched::{Position, SchedInput};
 use crate::ipvs::service::ServiceRuntime;
 use crate::ipvs::state::{tcp_transition, ConnState, Direction};
-use crate::ipvs::xmit::{dr, fullnat, nat, tun};
+use crate::ipvs::xmit::{dr, fullnat, nat, rewrite::rewrite_common, tun};
 use crate::wire::ethernet::{ETHERTYPE_IPV4, HEADER_LEN as ETH};
 use crate::wire::icmp;
 use crate::wire::ip_protocol::{IPPROTO_IPIP, IPPROTO_TCP};
@@ -23,6 +23,10 @@ use std::sync::Arc;
 /// The longest an unconfirmed entry lives while the table is three-quarters
 /// full (IPVS's secure_tcp gives SYN_RECV 10 s).
 const PRESSURE_TIMEOUT_MS: u32 = 10_000;
+
+/// [`Director::last_service`] when it holds nothing: no flow key (its protocol
+/// below 256) makes this word.
+pub(super) const NO_SERVICE: (u64, usize) = (u64::MAX, 0);
 
 /// The fields of a TCP/UDP packet the load balancer decides on.
 #[derive(Clone, Copy)]
@@ -69,7 +73,7 @@ impl Director {
                 // connection, scheduled afresh (IPVS drops it for a second when
                 // conntrack is on; nothing forces that here).
                 self.conns.remove(id);
-                match self.new_connection_hashed(now_ms, &flow, hash, true) {
+                match self.new_connection_absent(now_ms, &flow, hash) {
                     Ok(id) => (id, Side::In, true),
                     Err(v) => return v,
                 }
@@ -86,18 +90,37 @@ impl Director {
                 if side == Side::Out || !self.may_create(&flow) {
                     return Verdict::Drop(Reason::NoDestExpired);
                 }
-                match self.new_connection_hashed(now_ms, &flow, hash, true) {
+                match self.new_connection_absent(now_ms, &flow, hash) {
                     Ok(id) => (id, Side::In, true),
                     Err(v) => return v,
                 }
             }
             Some((id, side)) => (id, side, false),
-            None => match self.new_connection_hashed(now_ms, &flow, hash, true) {
+            None => match self.new_connection_absent(now_ms, &flow, hash) {
                 Ok(id) => (id, Side::In, true),
                 Err(v) => return v,
             },
         };
 
+        self.carry(now_ms, &flow, id, side, fresh, f, tx)
+    }
+
+    /// A packet of connection `id` (met on `side`; `fresh`: the entry was
+    /// just made for it) on from the lookup: its state, expiry, sync and
+    /// counters, and the forwarding method's transmitter. Shared by
+    /// `load_balance` and the SYN path (syn.rs), so both answer alike.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn carry(
+        &mut self,
+        now_ms: u64,
+        flow: &Flow,
+        id: u32,
+        side: Side,
+        fresh: bool,
+        f: &mut Frame,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         // State, expiry and counters: per packet, only stores into the entry.
         let (fwd, proto, state) = {
             let c = self.conns.get(id);
@@ -215,7 +238,16 @@ impl Director {
     /// and the entry is built as that packet leaves it.
     pub(super) fn new_connection(&mut self, now_ms: u64, flow: &Flow, opening: bool) -> Result<u32, Verdict> {
         let hash = self.conns.hash(&flow.key);
-        self.new_connection_hashed(now_ms, flow, hash, opening)
+        self.new_connection_hashed(now_ms, flow, hash, opening, false)
+    }
+
+    /// [`Director::new_connection_hashed`] for an opening packet whose key
+    /// was just looked up and found no entry: nothing in between adds one
+    /// (making room only removes entries, and a template's key never equals a
+    /// flow's), so the insert need not search for it again.
+    #[inline(always)]
+    pub(super) fn new_connection_absent(&mut self, now_ms: u64, flow: &Flow, hash: u64) -> Result<u32, Verdict> {
+        self.new_connection_hashed(now_ms, flow, hash, true, true)
     }
 
     /// [`Director::new_connection`] with the flow key's hash, as the lookup
@@ -229,17 +261,19 @@ impl Director {
     /// give it, so load_balance need not move and re-time it; the one
     /// exception, a sloppy_tcp segment that lands in ESTABLISHED, is
     /// inserted as NONE and moved there by load_balance (which counts it
-    /// active).
+    /// active). `absent`: the key is known to have no entry (see
+    /// [`Director::new_connection_absent`]).
+    #[inline(always)]
     pub(super) fn new_connection_hashed(
         &mut self,
         now_ms: u64,
         flow: &Flow,
         hash: u64,
         opening: bool,
+        absent: bool,
     ) -> Result<u32, Verdict> {
         let k = flow.key;
-        let mark = self.services.classify(k.proto, k.daddr, k.dport);
-        let Some(si) = self.services.lookup_index(mark, k.proto, k.daddr, k.dport) else {
+        let Some(si) = self.service_of(&k) else {
             return Err(Verdict::Drop(if self.ifaces.is_local(k.daddr) {
                 Reason::LocalNoService
             } else {
@@ -251,7 +285,9 @@ impl Director {
         }
         // Room first: a template found below must not be the entry evicted
         // for its own connection.
-        self.make_room(now_ms, 1);
+        if self.conns.capacity() - self.conns.len() < 1 {
+            self.make_room(now_ms, 1);
+        }
         let persistent = self.services.get(si).and_then(|(_, rt)| rt.spec.persistent);
         let (picked, controller) = match persistent {
             Some(secs) => self.persistent_dest(now_ms, si, flow, secs)?,
@@ -317,7 +353,9 @@ impl Director {
             template: false,
             controller,
         };
-        match self.conns.insert_hashed(n, hash, now_ms) {
+        let inserted =
+            if absent { self.conns.insert_absent(n, hash, now_ms) } else { self.conns.insert_hashed(n, hash, now_ms) };
+        match inserted {
             Ok(id) => {
                 svc.stats.conn(self.worker);
                 dest.stats.conn(self.worker);
@@ -326,6 +364,24 @@ impl Director {
             Err(InsertError::Full) => Err(Verdict::Drop(Reason::ConnTableFull)),
             Err(InsertError::Collision) => Err(Verdict::Drop(Reason::ConnCollision)),
         }
+    }
+
+    /// The service a new flow of key `k` belongs to (ip_vs_service_find, by
+    /// its firewall mark first): an index into the batch's snapshot. The
+    /// latest answer for an unmarked flow is kept until the snapshot changes,
+    /// so a run of new connections to one service costs a compare each.
+    #[inline(always)]
+    fn service_of(&mut self, k: &FlowKey) -> Option<usize> {
+        let mark = self.services.classify(k.proto, k.daddr, k.dport);
+        let key = (k.proto as u64) << 48 | (k.daddr as u64) << 16 | k.dport as u64;
+        if mark == 0 && self.last_service.0 == key {
+            return Some(self.last_service.1);
+        }
+        let si = self.services.lookup_index(mark, k.proto, k.daddr, k.dport)?;
+        if mark == 0 {
+            self.last_service = (key, si);
+        }
+        Some(si)
     }
 
     /// Ask service `si`'s scheduler for a real server for this new flow,
@@ -345,6 +401,7 @@ impl Director {
     /// new runtime (its settings or servers changed) starts afresh, as
     /// IPVS's update_service restarts the scheduler. On a rule change only.
     pub(super) fn services_changed(&mut self) {
+        self.last_service = NO_SERVICE;
         let mut kept: hashbrown::HashMap<usize, Position> = self.sched_pos.drain(..).collect();
         let worker = self.worker;
         self.sched_pos = (0..self.services.services().len())
@@ -524,10 +581,26 @@ impl Director {
     pub(super) fn to_real_server(&mut self, now_ms: u64, id: u32, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
         let c = self.conns.get(id);
         let (fwd, proto, daddr, dport, lport) = (c.fwd(), c.proto, c.daddr, c.dport, c.lport);
-        let laddr = self.conns.laddr_of(id);
         let Some(slot) = self.hop(daddr) else {
             return Verdict::Drop(Reason::NoRoute);
         };
+        // NAT of a packet with a 20-byte IP header (its TCP/UDP header found
+        // whole: see below) whose way is ready: the checks and bytes of the
+        // branch below, in the order they decide (it fits the interface, a
+        // hop is left, the MAC is fresh and the frame fits the hop's MTU).
+        if fwd == FwdMethod::Masq && f.l4 == f.l3 + 20 {
+            let h = self.fast.hops.at(slot);
+            let (iface, eth, fresh, mtu) = (h.iface, h.eth, h.fresh(now_ms), h.mtu as usize);
+            let l3_len = f.l3_len();
+            if self.too_big(iface, l3_len, 0).is_none() && f.ipv4().ttl() > 1 && fresh && l3_len <= mtu {
+                rewrite_common(f.l3_bytes_mut(), proto, None, Some((daddr, dport)));
+                if let Some(header) = f.bytes_mut().first_chunk_mut::<ETH>() {
+                    header[..12].copy_from_slice(&eth);
+                    header[12..].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+                }
+                return Verdict::Forward(iface);
+            }
+        }
         let h = {
             let h = self.fast.hops.at(slot);
             Way {
@@ -554,13 +627,21 @@ impl Director {
                 if let Err(v) = self.ttl_left(now_ms, f, tx) {
                     return v;
                 }
-                nat::request(f.l3_bytes_mut(), proto, daddr, dport, true);
+                // A TCP/UDP header parse found whole (load_balance's, or the
+                // SYN path's): after a 20-byte IP header the one-pass rewrite
+                // gives the same bytes.
+                if f.l4 == f.l3 + 20 {
+                    rewrite_common(f.l3_bytes_mut(), proto, None, Some((daddr, dport)));
+                } else {
+                    nat::request(f.l3_bytes_mut(), proto, daddr, dport, true);
+                }
                 self.send_by_hop(now_ms, &h, h.nexthop, f.bytes_mut(), tx)
             }
             FwdMethod::FullNat => {
                 if let Err(v) = self.ttl_left(now_ms, f, tx) {
                     return v;
                 }
+                let laddr = self.conns.laddr_of(id);
                 fullnat::request(f.l3_bytes_mut(), proto, (laddr, lport), (daddr, dport), true);
                 self.send_by_hop(now_ms, &h, h.nexthop, f.bytes_mut(), tx)
             }

@@ -18,6 +18,7 @@ mod reply_filter;
 pub mod role;
 mod shared;
 mod steer;
+mod syn;
 mod sync;
 
 use crate::api::Timeouts;
@@ -127,6 +128,12 @@ pub struct Director {
     /// This loop's scheduler position for each service of `services` (by
     /// index), with the address of the runtime it belongs to (lb.rs).
     sched_pos: Vec<(usize, crate::ipvs::sched::Position)>,
+    /// The latest unmarked new flow's service: its (protocol, address,
+    /// port) word and index in `services` (lb.rs; reset with `services`).
+    last_service: (u64, usize),
+    /// SYNs the SYN path (syn.rs) took (tests tell it from the general path by this).
+    #[cfg(test)]
+    syn_hits: u64,
 }
 
 impl Director {
@@ -172,6 +179,9 @@ impl Director {
             sysctl,
             fast: fast_path::FastPath::new(),
             sched_pos: Vec::new(),
+            last_service: lb::NO_SERVICE,
+            #[cfg(test)]
+            syn_hits: 0,
         };
         d.services_changed();
         d.open_fast_path();
@@ -270,7 +280,10 @@ impl Director {
         self.fast_tables_change();
         self.count(Reason::RxFrames);
         let mut f = Frame::new(buf, *len, ingress);
-        let v = self.classify(now_ms, &mut f, tx);
+        let v = match self.new_from_syn(now_ms, &mut f, tx) {
+            Some(v) => v,
+            None => self.classify(now_ms, &mut f, tx),
+        };
         *len = f.len;
         match v {
             Verdict::Drop(r) => self.count(r),

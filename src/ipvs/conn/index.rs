@@ -159,8 +159,11 @@ pub struct Index {
     len: usize,
     /// The most buckets one insert read (its two, and any it looked in to
     /// move a resident) since tests last set it to 0 (a statistic for
-    /// tests; one compare per insert).
+    /// tests only: not kept in the product, where it cost a store per key).
+    #[cfg(test)]
     pub(super) insert_reads: usize,
+    /// `buckets.len() * SLOTS`: the most keys the index can hold.
+    max_len: usize,
 }
 
 #[inline(always)]
@@ -185,7 +188,15 @@ impl Index {
             b.write_u64(0xc2b2_ae3d_27d4_eb4f);
             [a.finish() | 1, b.finish() | 1]
         };
-        Index { buckets: vec![Bucket::default(); n], n: n as u64, seed, len: 0, insert_reads: 0 }
+        Index {
+            buckets: vec![Bucket::default(); n],
+            n: n as u64,
+            seed,
+            len: 0,
+            #[cfg(test)]
+            insert_reads: 0,
+            max_len: n * SLOTS,
+        }
     }
 
     /// Bytes held (the memory figure's share of the index).
@@ -256,7 +267,7 @@ impl Index {
     /// Store `value` under hash `h` unless `is_key` accepts a value already
     /// stored there: the key's two buckets read once for both. Err(Some(v)):
     /// the key is taken, by `v`; Err(None): no room.
-    #[inline]
+    #[inline(always)]
     pub fn insert_unique(
         &mut self,
         h: u64,
@@ -279,10 +290,12 @@ impl Index {
         }
     }
 
-    /// Store `value` under hash `h` (the caller checked the key is absent).
-    /// False when there is no room (every slot taken, or, far below that,
-    /// no resident of either bucket can move within two moves).
-    #[cfg(test)]
+    /// Store `value` under hash `h`, the caller having found the key absent
+    /// (a new connection's key, looked up just before): [`Index::insert_unique`]
+    /// without its search. False when there is no room (every slot taken,
+    /// or, far below that, no resident of either bucket can move within two
+    /// moves).
+    #[inline(always)]
     pub fn insert(&mut self, h: u64, value: u32) -> bool {
         let home = self.home(h);
         self.place(home, self.alt(home, Fingerprint::bits(h)), Fingerprint::of(h), value)
@@ -293,7 +306,7 @@ impl Index {
     #[inline(always)]
     fn place(&mut self, home: usize, alt: usize, fp: Fingerprint, value: u32) -> bool {
         debug_assert!(value & !OUT <= ID_BITS);
-        if self.len >= self.buckets.len() * SLOTS || value & FP_MASK != 0 {
+        if self.len >= self.max_len || value & FP_MASK != 0 {
             return false;
         }
         let (b, i, reads) = match self.bucket(home).free_slot() {
@@ -311,7 +324,12 @@ impl Index {
         bucket.tags[i] = fp.tag;
         bucket.values[i] = value | fp.high;
         self.len += 1;
-        self.insert_reads = self.insert_reads.max(reads);
+        #[cfg(test)]
+        {
+            self.insert_reads = self.insert_reads.max(reads);
+        }
+        #[cfg(not(test))]
+        let _ = reads;
         true
     }
 
@@ -411,7 +429,7 @@ mod tests {
     #[test]
     fn alternate_bucket_is_its_own_inverse() {
         for n in [2usize, 3, 7, 891, 100_003] {
-            let ix = Index { buckets: Vec::new(), n: n as u64, seed: [1, 1], len: 0, insert_reads: 0 };
+            let ix = Index { buckets: Vec::new(), n: n as u64, seed: [1, 1], len: 0, insert_reads: 0, max_len: 0 };
             for b in (0..n).step_by(n / 50 + 1) {
                 for fp in [0u32, 1, 0x1234, 0x3fff] {
                     let a = ix.alt(b, fp);

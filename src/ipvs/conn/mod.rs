@@ -547,6 +547,21 @@ impl ConnTable {
     /// [`ConnTable::insert`] with the in-key's hash already computed (by the
     /// lookup that found no entry).
     pub fn insert_hashed(&mut self, n: NewConn, in_hash: u64, now_ms: u64) -> Result<u32, InsertError> {
+        self.insert_new(n, in_hash, now_ms, false)
+    }
+
+    /// [`ConnTable::insert_hashed`] for a caller that looked the in-key up
+    /// and found no entry, with nothing inserted since: the in-key is stored
+    /// without searching its buckets again. (The reply key is still
+    /// searched: another connection may hold it.)
+    #[inline(always)]
+    pub fn insert_absent(&mut self, n: NewConn, in_hash: u64, now_ms: u64) -> Result<u32, InsertError> {
+        debug_assert!(self.lookup_hashed(&n.in_key, in_hash).is_none());
+        self.insert_new(n, in_hash, now_ms, true)
+    }
+
+    #[inline(always)]
+    fn insert_new(&mut self, n: NewConn, in_hash: u64, now_ms: u64, absent: bool) -> Result<u32, InsertError> {
         let bits = fwd_bits(n.fwd)
             | IN_USE
             | if n.template { TEMPLATE } else { 0 }
@@ -583,7 +598,8 @@ impl ConnTable {
             (Some(_), _) => false,
             (None, _) => true,
         };
-        if !reply || in_words != w_in {
+        // (A caller that found the in-key absent looked it up as built here.)
+        if !reply || (!absent && in_words != w_in) {
             return Err(InsertError::Collision);
         }
         let id = self.free_head;
@@ -593,10 +609,16 @@ impl ConnTable {
             return Err(if taken { InsertError::Collision } else { InsertError::Full });
         }
         // The in-key first, checked and stored in one pass; then the reply key.
-        match self.index.insert_unique(in_hash, id, |v| holds_key(&self.conns, &self.laddrs, v, w_in)) {
-            Ok(()) => {}
-            Err(Some(_)) => return Err(InsertError::Collision),
-            Err(None) => return Err(InsertError::Full),
+        if absent {
+            if !self.index.insert(in_hash, id) {
+                return Err(InsertError::Full);
+            }
+        } else {
+            match self.index.insert_unique(in_hash, id, |v| holds_key(&self.conns, &self.laddrs, v, w_in)) {
+                Ok(()) => {}
+                Err(Some(_)) => return Err(InsertError::Collision),
+                Err(None) => return Err(InsertError::Full),
+            }
         }
         // The reply key is compared with entries before this one's fields
         // are in place: a FULLNAT key names its local address directly.

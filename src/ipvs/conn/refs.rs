@@ -58,7 +58,7 @@ impl<P> Refs<P> {
 
     /// The slot of `key`, one more use of it; `make` builds the payload the
     /// first time. None when 65535 referents are in use.
-    #[inline]
+    #[inline(always)]
     pub fn acquire(&mut self, key: (usize, usize), make: impl FnOnce() -> P) -> Option<u16> {
         if let Ok(i) = self.position(key) {
             let s = self.map[i];

@@ -19,10 +19,22 @@ impl Scheduler for RoundRobin {
         if n == 0 {
             return None;
         }
-        let start = pos.last.map_or(0, |last| (last + 1) % n);
-        let pick = (0..n).map(|k| (start + k) % n).find(|&i| dests[i].schedulable())?;
-        pos.last = Some(pick);
-        Some(pick)
+        // The server after the last one, wrapping round (a division only
+        // for a position past the end: a loop's starting place, see
+        // Position::for_loop).
+        let mut i = match pos.last {
+            Some(last) if last + 1 < n => last + 1,
+            Some(last) => (last + 1) % n,
+            None => 0,
+        };
+        for _ in 0..n {
+            if dests.get(i).is_some_and(|d| d.schedulable()) {
+                pos.last = Some(i);
+                return Some(i);
+            }
+            i = if i + 1 == n { 0 } else { i + 1 };
+        }
+        None
     }
 }
 
