@@ -791,7 +791,12 @@ impl Run {
         // The templates' table: its keys, fields and counts.
         let tt = t.templates();
         if tt.len() != self.templates.len() || tt.capacity() != TEMPLATE_CAPACITY {
-            self.fail(format!("templates: len {} capacity {}, model holds {}", tt.len(), tt.capacity(), self.templates.len()));
+            self.fail(format!(
+                "templates: len {} capacity {}, model holds {}",
+                tt.len(),
+                tt.capacity(),
+                self.templates.len()
+            ));
         }
         for i in 0..TEMPLATE_KEYS {
             let key = template_key(i);

@@ -57,8 +57,8 @@ pub(super) struct SyncState {
     /// The message being filled (master daemon running).
     encoder: Option<Encoder>,
     pending_since_ms: Option<u64>,
-    /// Where a full-table dump goes on from: the templates' table first,
-    /// then the connections'.
+    /// Where a full-table dump goes on from: the connections' table, then
+    /// the templates'.
     dump_templates: Option<u32>,
     dump_cursor: Option<u32>,
     dump_ids: Vec<u32>,
@@ -331,16 +331,7 @@ impl Director {
     /// Per batch: send a message whose first entry waited long enough, go on
     /// with a dump, ask a master for its table.
     pub(super) fn sync_tick(&mut self, now_ms: u64, tx: &mut impl Transmit) {
-        if let Some(at) = self.sync.dump_templates {
-            let mut ids = std::mem::take(&mut self.sync.dump_ids);
-            ids.clear();
-            let next = self.conns.templates().live_from(at, DUMP_PER_BATCH, &mut ids);
-            for &tid in &ids {
-                self.sync_template(now_ms, tid, tx);
-            }
-            self.sync.dump_ids = ids;
-            self.sync.dump_templates = next;
-        } else if let Some(at) = self.sync.dump_cursor {
+        if let Some(at) = self.sync.dump_cursor {
             let mut ids = std::mem::take(&mut self.sync.dump_ids);
             ids.clear();
             let next = self.conns.live_from(at, DUMP_PER_BATCH, &mut ids);
@@ -349,6 +340,21 @@ impl Director {
             }
             self.sync.dump_ids = ids;
             self.sync.dump_cursor = next;
+            if next.is_none() {
+                self.sync_flush(tx);
+                if !self.conns.templates().is_empty() {
+                    self.sync.dump_templates = Some(0);
+                }
+            }
+        } else if let Some(at) = self.sync.dump_templates {
+            let mut ids = std::mem::take(&mut self.sync.dump_ids);
+            ids.clear();
+            let next = self.conns.templates().live_from(at, DUMP_PER_BATCH, &mut ids);
+            for &tid in &ids {
+                self.sync_template(now_ms, tid, tx);
+            }
+            self.sync.dump_ids = ids;
+            self.sync.dump_templates = next;
             if next.is_none() {
                 self.sync_flush(tx);
             }
@@ -455,7 +461,6 @@ impl Director {
             return match master {
                 Some(m) if syncid_accepted(m.syncid, syncid) || syncid_accepted(syncid, m.syncid) => {
                     if self.sync.dump_cursor.is_none() && self.sync.dump_templates.is_none() {
-                        self.sync.dump_templates = Some(0);
                         self.sync.dump_cursor = Some(0);
                     }
                     if self.worker == 0 {

@@ -487,7 +487,11 @@ impl Templates {
             on_free[i] = true;
         }
         if in_use != self.live || self.free.len() + self.live != cap {
-            return Err(format!("templates: live {} in use {in_use} free {} capacity {cap}", self.live, self.free.len()));
+            return Err(format!(
+                "templates: live {} in use {in_use} free {} capacity {cap}",
+                self.live,
+                self.free.len()
+            ));
         }
         for v in self.index.values() {
             let t = self.slots.get(v as usize).ok_or_else(|| format!("template index names slot {v} past the slab"))?;
@@ -518,5 +522,171 @@ impl Templates {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ConnTable, FlowKey, NewConn, CONFIRM_AFTER_MS};
+    use super::*;
+    use crate::ipvs::state::ConnState;
+
+    fn fixtures() -> (Arc<Dest>, Arc<Service>) {
+        // Persistence 300 s: a template kept for its connections is re-armed for that long.
+        crate::testkit::topology::conn_referents(Some(300))
+    }
+
+    fn key(client: u32) -> TemplateKey {
+        TemplateKey { caddr: client, vaddr: 2, vport: 80, proto: 6 }
+    }
+
+    fn template<'a>(d: &'a Arc<Dest>, s: &'a Arc<Service>, client: u32, expires_ms: u64) -> NewTemplate<'a> {
+        NewTemplate { key: key(client), fwd: FwdMethod::Masq, daddr: 3, dport: 80, dest: d, svc: s, expires_ms }
+    }
+
+    /// A NAT connection from `client:cport`, placed by template `tid`.
+    fn placed<'a>(d: &'a Arc<Dest>, s: &'a Arc<Service>, client: u32, cport: u16, tid: Option<u32>) -> NewConn<'a> {
+        NewConn {
+            proto: 6,
+            state: ConnState::SynRecv,
+            fwd: FwdMethod::Masq,
+            caddr: client,
+            cport,
+            vaddr: 2,
+            vport: 80,
+            daddr: 3,
+            dport: 80,
+            laddr: 0,
+            lport: 0,
+            dest: d,
+            svc: s,
+            laddr_ref: None,
+            expires_ms: 900_000,
+            in_key: FlowKey { saddr: client, daddr: 2, sport: cport, dport: 80, proto: 6 },
+            out_key: Some(FlowKey { saddr: 3, daddr: client, sport: 80, dport: cport, proto: 6 }),
+            controller: tid,
+        }
+    }
+
+    fn ok(t: &ConnTable) {
+        if let Err(e) = t.check_invariants() {
+            panic!("invariant broken: {e}");
+        }
+    }
+
+    #[test]
+    fn templates_are_not_in_the_connection_table() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::with_templates(64, 16, 0);
+        // The same connections without templates, counted on other referents.
+        let (d2, s2) = fixtures();
+        let mut alone = ConnTable::with_templates(64, 16, 0);
+        for c in 0..8u32 {
+            let tid = t.templates_mut().insert(template(&d, &s, 100 + c, 300_000), 0).unwrap();
+            for p in 0..2 {
+                t.insert(placed(&d, &s, 100 + c, 1000 + p, Some(tid)), 0).unwrap();
+                alone.insert(placed(&d2, &s2, 100 + c, 1000 + p, None), 0).unwrap();
+            }
+            assert_eq!(t.templates().placed_by(tid), Some(2));
+        }
+        ok(&t);
+        let conns = t.views(0).iter().filter(|v| v.state != "NONE").count();
+        println!(
+            "16 connections placed by 8 templates: the connection table holds {} entries and {} index keys \
+             ({} bytes, {} without templates); the templates' table {} of {} ({} bytes)",
+            t.len(),
+            t.index.len(),
+            t.bytes(),
+            alone.bytes(),
+            t.templates().len(),
+            t.templates().capacity(),
+            t.templates().bytes()
+        );
+        assert_eq!((t.len(), conns, t.index.len()), (16, 16, 32), "connections only, two keys each");
+        assert_eq!(t.bytes(), alone.bytes(), "templates take nothing of the connection table");
+        assert_eq!(t.templates().len(), 8);
+        assert_eq!(t.views(0).len(), 24, "-Lc lists both");
+        assert_eq!((d.inactive_conns(), d.persistent_conns()), (16, 8));
+        assert!(t.lookup(&FlowKey { saddr: 100, daddr: 2, sport: 0, dport: 80, proto: 6 }).is_none());
+        assert!(t.templates().lookup(&key(100)).is_some());
+        t.clear();
+        assert_eq!((t.len(), t.templates().len(), d.inactive_conns(), d.persistent_conns()), (0, 0, 0, 0));
+        ok(&t);
+    }
+
+    #[test]
+    fn a_full_template_table_evicts_what_places_nothing_then_refuses() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::with_templates(64, 4, 0);
+        let mut conns = vec![];
+        for c in 0..4u32 {
+            let tid = t.templates_mut().insert(template(&d, &s, 100 + c, 300_000), 0).unwrap();
+            conns.push(t.insert(placed(&d, &s, 100 + c, 1000, Some(tid)), 0).unwrap());
+        }
+        assert!(t.templates().is_full());
+        assert!(matches!(t.templates_mut().insert(template(&d, &s, 200, 300_000), 0), Err(InsertError::Full)));
+        for seed in 0..50 {
+            assert_eq!(t.templates_mut().evict_for_newcomer(1_000, seed), None, "every template places a connection");
+        }
+        // Client 100's connection is confirmed (so is its template), then both clients' end.
+        t.touch(conns[0], super::super::Side::Out, 1);
+        t.touch(conns[0], super::super::Side::In, CONFIRM_AFTER_MS as u64);
+        assert!(t.templates().get(t.templates().lookup(&key(100)).unwrap()).confirmed());
+        t.remove(conns[0]);
+        t.remove(conns[1]);
+        ok(&t);
+        // The unconfirmed one goes first; the confirmed one only once idle.
+        let now = 3_000;
+        assert_eq!(t.templates_mut().evict_for_newcomer(now, 7), Some(Eviction::Unconfirmed));
+        assert!(t.templates().lookup(&key(101)).is_none() && t.templates().lookup(&key(100)).is_some());
+        let tid = t.templates_mut().insert(template(&d, &s, 200, 300_000), now).unwrap();
+        t.insert(placed(&d, &s, 200, 1000, Some(tid)), now).unwrap();
+        for seed in 0..50 {
+            assert_eq!(t.templates_mut().evict_for_newcomer(now, seed), None, "recently used and confirmed");
+        }
+        let idle = CONFIRM_AFTER_MS as u64 + IDLE_EVICTABLE_MS as u64;
+        assert_eq!(t.templates_mut().evict_for_newcomer(idle, 9), Some(Eviction::Idle), "client 100's");
+        assert_eq!(t.templates_mut().evict_for_newcomer(idle, 9), None, "the rest place connections");
+        assert_eq!(d.persistent_conns(), 3);
+        ok(&t);
+    }
+
+    #[test]
+    fn a_template_outlives_its_connections_then_expires() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::with_templates(64, 16, 0);
+        let tid = t.templates_mut().insert(template(&d, &s, 100, 10_000), 0).unwrap();
+        let c = t.insert(placed(&d, &s, 100, 1000, Some(tid)), 0).unwrap();
+        t.set_expiry(c, 60_000);
+        // Past its 10 s: kept while its connection lives, re-armed for the persistence (300 s).
+        t.expire(30_000, |_| {});
+        assert_eq!(t.templates().placed_by(tid), Some(1));
+        assert_eq!(t.templates().get(tid).expires_ms(), 330_000);
+        // The connection expires at 60 s; the template counts it gone and lives to its time.
+        assert_eq!(t.expire(61_000, |_| {}), 1);
+        assert_eq!(t.templates().placed_by(tid), Some(0));
+        t.expire(329_000, |_| {});
+        assert!(t.templates().lookup(&key(100)).is_some(), "still within its persistence");
+        ok(&t);
+        t.expire(331_000, |_| {});
+        assert_eq!((t.templates().len(), d.persistent_conns()), (0, 0), "gone within a second of its time");
+        ok(&t);
+    }
+
+    #[test]
+    fn a_template_removed_while_placing_leaves_no_connection_naming_its_slot() {
+        let (d, s) = fixtures();
+        let mut t = ConnTable::with_templates(64, 1, 0);
+        let tid = t.templates_mut().insert(template(&d, &s, 100, 10_000), 0).unwrap();
+        let c = t.insert(placed(&d, &s, 100, 1000, Some(tid)), 0).unwrap();
+        t.remove_template(tid);
+        assert_eq!(t.controller_of(c), None);
+        // A new template takes the slot; the old connection's end must not lower its count.
+        let again = t.templates_mut().insert(template(&d, &s, 101, 10_000), 0).unwrap();
+        assert_eq!(again, tid);
+        t.insert(placed(&d, &s, 101, 1000, Some(again)), 0).unwrap();
+        t.remove(c);
+        assert_eq!(t.templates().placed_by(again), Some(1));
+        ok(&t);
     }
 }
