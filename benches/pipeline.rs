@@ -172,7 +172,6 @@ fn bench_conn_table(c: &mut Criterion) {
                     expires_ms: 900_000,
                     in_key: k,
                     out_key: Some(FlowKey { saddr: 0xc612_010b, daddr: k.saddr, sport: 80, dport: k.sport, proto: 6 }),
-                    template: false,
                     controller: None,
                 },
                 0,

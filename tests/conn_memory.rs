@@ -4,7 +4,9 @@
 //! A counting global allocator adds up the bytes each thread holds, so the
 //! figure is what `ConnTable::new` and the inserts really allocated (entries,
 //! side arrays, index, wheel, referents), not a sum of `size_of`s. Counting
-//! is per thread, so the tests may run side by side.
+//! is per thread, so the tests may run side by side. The persistence
+//! templates' table (conn/templates.rs), a fixed size beside the
+//! connections', is reported apart.
 
 use rvs::api::FwdMethod;
 use rvs::ipvs::conn::{ConnTable, FlowKey, NewConn, Side};
@@ -95,7 +97,6 @@ fn fill(n: usize, fwd: FwdMethod, d: &Arc<Dest>, s: &Arc<Service>) -> ConnTable 
             expires_ms: 900_000,
             in_key: k,
             out_key: (fwd == FwdMethod::Masq).then(|| reply(&k)),
-            template: false,
             controller: None,
         };
         if let Err(e) = t.insert(c, 0) {
@@ -112,12 +113,16 @@ fn bytes_per_conn(n: usize, fwd: FwdMethod, sync_master: bool) -> f64 {
     if sync_master {
         t.keep_sync_bookkeeping();
     }
-    let bytes = held() - before;
+    let templates = t.templates().bytes() as isize;
+    let bytes = held() - before - templates;
     assert_eq!(t.len(), n);
     let per = bytes as f64 / n as f64;
     println!(
-        "{n} {fwd:?} connections: {bytes} bytes held, {per:.1} bytes per connection (ConnTable::bytes says {})",
-        t.bytes()
+        "{n} {fwd:?} connections: {bytes} bytes held, {per:.1} bytes per connection (ConnTable::bytes says {}); \
+         the templates' table apart: {templates} bytes for {} templates, {:.1} per template",
+        t.bytes(),
+        t.templates().capacity(),
+        templates as f64 / t.templates().capacity() as f64
     );
     per
 }

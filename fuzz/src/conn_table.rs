@@ -1,16 +1,19 @@
 //! The `conn_table` fuzz target: a random sequence of operations on a small
-//! [`ConnTable`] (insert, template and controlled insert, remove, state and
-//! expiry changes, expire as the clock advances, eviction under pressure,
-//! template invalidation and rebinding, clear), checked after every operation
-//! against a model kept here: what must be present, findable in both
-//! directions, counted on its real server and local address, and expired on
-//! time; what was removed must be gone.
+//! [`ConnTable`] and its templates' table (insert, template and controlled
+//! insert, remove, state and expiry changes, expire as the clock advances,
+//! eviction under pressure in either table, template invalidation, rebinding
+//! and removal, clear), checked after every operation against a model kept
+//! here: what must be present, findable in both directions, counted on its
+//! real server and local address, and expired on time; what was removed must
+//! be gone.
 //!
-//! Eviction for a newcomer (`evict_for_newcomer`) may take at most one
-//! entry, never a template still placing connections and never one with
-//! recent two-way traffic; `touch` (a packet from either side) drives the
-//! model's idea of confirmation. The table's own `check_invariants` runs
-//! after every operation.
+//! Eviction for a newcomer (`evict_for_newcomer`, of either table) may take
+//! at most one entry, never a template still placing connections and never
+//! one with recent two-way traffic; `touch` (a packet from either side)
+//! drives the model's idea of confirmation. A template expires only when it
+//! places no connection, within a second of clock of coming due (the
+//! templates' sweep). The table's own `check_invariants` runs after every
+//! operation.
 //!
 //! Only the table's public API is used. Adding an operation is one arm in
 //! [`Run::step`] plus its model update.
@@ -18,7 +21,8 @@
 use super::ops::{duration, Ops};
 use rvs::api::{DestSpec, FwdMethod, ServiceKey, ServiceSpec};
 use rvs::ipvs::conn::{
-    ConnTable, Eviction, FlowKey, InsertError, NewConn, Side, CONFIRM_AFTER_MS, IDLE_EVICTABLE_MS, TEMPLATE_PROTO,
+    ConnTable, Eviction, FlowKey, InsertError, NewConn, NewTemplate, Side, TemplateKey, CONFIRM_AFTER_MS,
+    IDLE_EVICTABLE_MS,
 };
 use rvs::ipvs::dest::Dest;
 use rvs::ipvs::laddr::Laddr;
@@ -28,8 +32,11 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-/// Small, so that the table is often full and keys collide.
+/// Small, so that the tables are often full and keys collide.
 pub const CAPACITY: usize = 8;
+pub const TEMPLATE_CAPACITY: usize = 3;
+/// The templates' sweep covers the whole table in this much clock.
+const SWEEP_MS: u64 = 1000;
 const START_MS: u64 = 1_000_000;
 /// The service's persistence: a template with live connections is re-armed for this long.
 const PERSISTENT_S: u32 = 5;
@@ -58,18 +65,12 @@ fn flow_key(i: usize) -> FlowKey {
     FlowKey { saddr: CLIENT_NET | (i % 3) as u32, daddr: VIP, sport: 1000 + (i / 3) as u16, dport: 80, proto: 6 }
 }
 
-fn template_key(i: usize) -> FlowKey {
-    FlowKey {
-        saddr: CLIENT_NET | (i % TEMPLATE_KEYS) as u32,
-        daddr: VIP,
-        sport: 0,
-        dport: 80,
-        proto: 6 | TEMPLATE_PROTO,
-    }
+fn template_key(i: usize) -> TemplateKey {
+    TemplateKey { caddr: CLIENT_NET | (i % TEMPLATE_KEYS) as u32, vaddr: VIP, vport: 80, proto: 6 }
 }
 
 fn all_keys() -> impl Iterator<Item = FlowKey> {
-    (0..FLOW_KEYS).map(flow_key).chain((0..TEMPLATE_KEYS).map(template_key))
+    (0..FLOW_KEYS).map(flow_key)
 }
 
 /// The states a new entry starts in (the pipeline's: a SYN, UDP, other).
@@ -85,14 +86,13 @@ const STATES: [ConnState; 12] = {
     all
 };
 
-/// What the model knows of one live entry.
+/// What the model knows of one live connection.
 #[derive(Debug, Clone)]
 struct Entry {
     /// Unique per insert, stored in the entry's `daddr` to recognise it in `expire`'s callback.
     serial: u32,
     in_key: FlowKey,
     out_key: Option<FlowKey>,
-    template: bool,
     /// The live template that placed this entry.
     controller: Option<u32>,
     dest: usize,
@@ -105,15 +105,39 @@ struct Entry {
     linked_sec: u64,
     /// Its expiry was lowered in place at some point.
     shortened: bool,
-    /// A template made unfindable.
-    invalidated: bool,
     /// Inserted at (ms), last touched at (ms).
     born_ms: u64,
     last_ms: u64,
     /// A packet from the real server's side was seen.
     seen_reply: bool,
-    /// Confirmed by two-way traffic (a template: by a connection it placed).
+    /// Confirmed by two-way traffic.
     confirmed: bool,
+}
+
+/// What the model knows of one live template.
+#[derive(Debug, Clone)]
+struct TEntry {
+    /// Unique per insert (shared with the connections' serials), stored in its `daddr`.
+    serial: u32,
+    key: TemplateKey,
+    dest: usize,
+    expires_ms: u64,
+    /// Made unfindable.
+    invalidated: bool,
+    /// Made, or last placed a connection, at (ms).
+    last_ms: u64,
+    /// A connection it placed was confirmed.
+    confirmed: bool,
+    /// Clock the sweep has covered since it came due (expire calls at which it was due).
+    due_for_ms: u64,
+}
+
+impl TEntry {
+    /// A new expiry: the sweep's lateness counts from it.
+    fn set_expiry(&mut self, ms: u64) {
+        self.expires_ms = ms;
+        self.due_for_ms = 0;
+    }
 }
 
 struct Run {
@@ -122,6 +146,7 @@ struct Run {
     svc: Arc<Service>,
     laddr: Arc<Laddr>,
     live: BTreeMap<u32, Entry>,
+    templates: BTreeMap<u32, TEntry>,
     now: u64,
     /// The last second the table's wheel processed, as the model follows it.
     cursor_sec: u64,
@@ -154,11 +179,12 @@ pub fn conn_table(data: &[u8]) {
     })
     .expect("fuzz harness: service");
     let mut run = Run {
-        t: ConnTable::new(CAPACITY, START_MS),
+        t: ConnTable::with_templates(CAPACITY, TEMPLATE_CAPACITY, START_MS),
         dests: [dest(11), dest(12)],
         svc: Arc::new(svc),
         laddr: Arc::new(Laddr::new(0xc612_0164)),
         live: BTreeMap::new(),
+        templates: BTreeMap::new(),
         now: START_MS,
         cursor_sec: START_MS / 1000,
         serial: 0,
@@ -171,6 +197,7 @@ pub fn conn_table(data: &[u8]) {
     }
     run.t.clear();
     run.live.clear();
+    run.templates.clear();
     run.trace.push("clear (end)".into());
     run.check();
 }
@@ -190,18 +217,16 @@ impl Run {
                 let (expires, dest, laddr) = (duration(r.byte()), r.below(2), r.byte() & 1 == 1);
                 // op 2: a connection placed by a template (any id: the table
                 // must ignore one that is not a live template).
-                let controller = (op % 13 == 2).then(|| r.below(CAPACITY) as u32);
-                self.insert(in_key, has_reply, false, state, expires, dest, laddr, controller);
+                let controller = (op % 13 == 2).then(|| r.below(TEMPLATE_CAPACITY + 1) as u32);
+                self.insert(in_key, has_reply, state, expires, dest, laddr, controller);
             }
             3 => {
                 let key = template_key(r.below(TEMPLATE_KEYS));
                 let (expires, dest) = (duration(r.byte()), r.below(2));
-                self.insert(key, false, true, ConnState::None, expires, dest, false, None);
+                self.insert_template(key, expires, dest);
             }
             4 => {
-                let placing: Vec<u32> = self.live.values().filter_map(|e| e.controller).collect();
-                let removable = |id: u32, e: &Entry| REMOVE_PLACING_TEMPLATES || !e.template || !placing.contains(&id);
-                let Some(id) = self.pick_id(r, removable) else { return };
+                let Some(id) = self.pick(r, |_| true) else { return };
                 self.trace.push(format!("remove {id}"));
                 self.t.remove(id);
                 self.forget(id);
@@ -216,7 +241,7 @@ impl Run {
                 self.t.remove(id);
             }
             6 => {
-                let Some(id) = self.pick(r, |e| !e.template) else { return };
+                let Some(id) = self.pick(r, |_| true) else { return };
                 let state = STATES[r.below(STATES.len())];
                 self.trace.push(format!("set_state {id} {state:?}"));
                 self.t.set_state(id, state);
@@ -241,32 +266,55 @@ impl Run {
                 let advance = duration(r.byte());
                 self.expire(advance);
             }
-            9 => self.evict_for_newcomer(u64::from_le_bytes([r.byte(), r.byte(), r.byte(), r.byte(), 0, 0, 0, 0])),
+            9 => {
+                let seed = u64::from_le_bytes([r.byte(), r.byte(), r.byte(), r.byte(), 0, 0, 0, 0]);
+                if seed & 0x100 == 0 {
+                    self.evict_for_newcomer(seed)
+                } else {
+                    self.evict_template(seed)
+                }
+            }
             12 => {
-                let Some(id) = self.pick(r, |e| !e.template) else { return };
+                let Some(id) = self.pick(r, |_| true) else { return };
                 let side = if r.byte() & 1 == 0 { Side::In } else { Side::Out };
                 self.touch(id, side);
             }
             10 => {
-                let Some(id) = self.pick(r, |e| e.template) else { return };
-                if r.byte() & 1 == 0 {
-                    self.trace.push(format!("invalidate_template {id}"));
-                    self.t.invalidate_template(id, self.now);
-                    let e = self.live.get_mut(&id).expect("picked");
-                    e.invalidated = true;
-                    e.shortened |= whole_s(self.now) < e.expires_ms;
-                    e.expires_ms = whole_s(self.now);
-                } else {
-                    let d = r.below(2);
-                    self.trace.push(format!("rebind_template {id} dest{d}"));
-                    self.t.rebind_template(id, &self.dests[d]);
-                    self.live.get_mut(&id).expect("picked").dest = d;
+                let ids: Vec<u32> = self.templates.keys().copied().collect();
+                let Some(&id) = ids.get(r.below(ids.len())) else { return };
+                match r.byte() % 4 {
+                    0 => {
+                        self.trace.push(format!("invalidate_template {id}"));
+                        self.t.templates_mut().invalidate(id, self.now);
+                        let e = self.templates.get_mut(&id).expect("picked");
+                        e.invalidated = true;
+                        e.set_expiry(self.now);
+                    }
+                    1 => {
+                        let d = r.below(2);
+                        self.trace.push(format!("rebind_template {id} dest{d}"));
+                        self.t.templates_mut().rebind(id, &self.dests[d]);
+                        self.templates.get_mut(&id).expect("picked").dest = d;
+                    }
+                    2 if REMOVE_PLACING_TEMPLATES || self.controlled(id) == 0 => {
+                        self.trace.push(format!("remove_template {id}"));
+                        self.t.remove_template(id);
+                        self.forget_template(id);
+                    }
+                    2 => {}
+                    _ => {
+                        let expires = self.now + duration(r.byte());
+                        self.trace.push(format!("template expires {id} +{}", expires - self.now));
+                        self.t.templates_mut().set_expiry(id, expires);
+                        self.templates.get_mut(&id).expect("picked").set_expiry(expires);
+                    }
                 }
             }
             _ => {
                 self.trace.push("clear".into());
                 self.t.clear();
                 self.live.clear();
+                self.templates.clear();
             }
         }
     }
@@ -286,7 +334,7 @@ impl Run {
     fn expected(&self, key: &FlowKey) -> Option<(u32, Side)> {
         let mut found = None;
         for (&id, e) in &self.live {
-            let hit = if !e.invalidated && e.in_key == *key {
+            let hit = if e.in_key == *key {
                 Some((id, Side::In))
             } else if e.out_key == Some(*key) {
                 Some((id, Side::Out))
@@ -305,12 +353,63 @@ impl Run {
         self.live.values().filter(|e| e.controller == Some(template)).count()
     }
 
+    /// Which live template a key should find.
+    fn expected_template(&self, key: &TemplateKey) -> Option<u32> {
+        let mut found = self.templates.iter().filter(|(_, e)| !e.invalidated && e.key == *key).map(|(&id, _)| id);
+        let first = found.next();
+        assert!(found.next().is_none(), "fuzz harness: model holds template key {key:?} twice");
+        first
+    }
+
+    fn insert_template(&mut self, key: TemplateKey, expires_in: u64, dest: usize) {
+        self.serial += 1;
+        let serial = self.serial;
+        let expires_ms = self.now + expires_in;
+        self.trace.push(format!("insert#{serial} template T{} +{expires_in}ms dest{dest}", key.caddr & 0xff));
+        let want = if self.expected_template(&key).is_some() {
+            Err(InsertError::Collision)
+        } else if self.templates.len() >= TEMPLATE_CAPACITY {
+            Err(InsertError::Full)
+        } else {
+            Ok(())
+        };
+        let n = NewTemplate {
+            key,
+            fwd: FwdMethod::Masq,
+            daddr: serial,
+            dport: 80,
+            dest: &self.dests[dest],
+            svc: &self.svc,
+            expires_ms,
+        };
+        let got = self.t.templates_mut().insert(n, self.now);
+        match (want, got) {
+            (Err(w), Err(g)) if w == g => {}
+            (Ok(()), Ok(id)) => {
+                if id as usize >= TEMPLATE_CAPACITY || self.templates.contains_key(&id) {
+                    self.fail(format!("template insert returned id {id}, not a free slot"));
+                }
+                let e = TEntry {
+                    serial,
+                    key,
+                    dest,
+                    expires_ms,
+                    invalidated: false,
+                    last_ms: self.now,
+                    confirmed: false,
+                    due_for_ms: 0,
+                };
+                self.templates.insert(id, e);
+            }
+            (w, g) => self.fail(format!("template insert: expected {w:?}, got {g:?}")),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn insert(
         &mut self,
         in_key: FlowKey,
         has_reply: bool,
-        template: bool,
         state: ConnState,
         expires_in: u64,
         dest: usize,
@@ -330,8 +429,7 @@ impl Run {
             proto: in_key.proto,
         });
         self.trace.push(format!(
-            "insert#{serial} {}{}{} {state:?} +{expires_in}ms{}",
-            if template { "template " } else { "" },
+            "insert#{serial} {}{} {state:?} +{expires_in}ms{}",
             key_name(&in_key),
             out_key.map(|k| format!("/{}", key_name(&k))).unwrap_or_default(),
             controller.map(|c| format!(" controller {c}")).unwrap_or_default()
@@ -345,7 +443,7 @@ impl Run {
         };
         let got = self.t.insert(
             NewConn {
-                proto: in_key.proto & !TEMPLATE_PROTO,
+                proto: in_key.proto,
                 state,
                 fwd: if out_key.is_some() { FwdMethod::Masq } else { FwdMethod::Route },
                 caddr: in_key.saddr,
@@ -362,7 +460,6 @@ impl Run {
                 expires_ms,
                 in_key,
                 out_key,
-                template,
                 controller,
             },
             self.now,
@@ -373,12 +470,14 @@ impl Run {
                 if id as usize >= CAPACITY || self.live.contains_key(&id) {
                     self.fail(format!("insert returned id {id}, not a free slot"));
                 }
-                let controller = controller.filter(|c| self.live.get(c).is_some_and(|e| e.template));
+                let controller = controller.filter(|c| self.templates.contains_key(c));
+                if let Some(t) = controller.and_then(|c| self.templates.get_mut(&c)) {
+                    t.last_ms = self.now;
+                }
                 let e = Entry {
                     serial,
                     in_key,
                     out_key,
-                    template,
                     controller,
                     dest,
                     laddr,
@@ -387,7 +486,6 @@ impl Run {
                     expires_ms,
                     linked_sec: self.cursor_sec,
                     shortened: false,
-                    invalidated: false,
                     born_ms: self.now,
                     last_ms: self.now,
                     seen_reply: false,
@@ -399,9 +497,14 @@ impl Run {
         }
     }
 
-    /// The model's side of removing `id`: what it placed no longer holds it.
+    /// The model's side of removing connection `id`.
     fn forget(&mut self, id: u32) {
         self.live.remove(&id);
+    }
+
+    /// The model's side of removing template `id`: what it placed no longer names it.
+    fn forget_template(&mut self, id: u32) {
+        self.templates.remove(&id);
         for e in self.live.values_mut() {
             if e.controller == Some(id) {
                 e.controller = None;
@@ -413,13 +516,14 @@ impl Run {
         self.t.dest_of(id).is_none()
     }
 
+    fn template_removed(&self, id: u32) -> bool {
+        self.t.templates().placed_by(id).is_none()
+    }
+
     fn expire(&mut self, advance: u64) {
         self.now += advance;
         let now = self.now;
         self.trace.push(format!("expire +{advance}ms"));
-        // Templates that placed live connections when the wheel turned (some
-        // of those may expire in the same turn, after the template was re-armed).
-        let placing: Vec<u32> = self.live.keys().copied().filter(|&id| self.controlled(id) > 0).collect();
         let mut seen: Vec<(u32, u64)> = Vec::new();
         let n = self.t.expire(now, |c| seen.push((c.daddr, c.expires_ms())));
         self.cursor_sec = self.cursor_sec.max(now / 1000);
@@ -433,12 +537,6 @@ impl Run {
             if e.expires_ms > now || expires != e.expires_ms {
                 self.fail(format!("expired #{serial} due at {} (saw {expires}) at {now}", e.expires_ms));
             }
-            if e.template && self.controlled(id) > 0 {
-                self.fail(format!(
-                    "expired template #{serial} while {} connections it placed live",
-                    self.controlled(id)
-                ));
-            }
             if !self.removed_from_table(id) {
                 self.fail(format!("expired #{serial} still in the table"));
             }
@@ -449,20 +547,8 @@ impl Run {
             if self.removed_from_table(id) {
                 self.fail(format!("#{} removed by expire without its callback", self.live[&id].serial));
             }
-            // A template kept for the connections it placed is re-armed.
-            let got = self.t.get(id).expires_ms();
-            let e = self.live.get_mut(&id).expect("live");
-            if got != e.expires_ms
-                && e.template
-                && placing.contains(&id)
-                && e.expires_ms <= now
-                && got == whole_s(now + PERSISTENT_S as u64 * 1000)
-            {
-                e.expires_ms = got;
-                e.shortened = false;
-                e.linked_sec = now / 1000;
-            }
         }
+        self.expire_templates(advance);
         let now_sec = now / 1000;
         for e in self.live.values() {
             if e.expires_ms > now {
@@ -487,6 +573,48 @@ impl Run {
         }
     }
 
+    /// The templates' sweep, after the connections expired in this call: a
+    /// template gone was due and placed nothing; one re-armed was due and
+    /// placing, now for the service's persistence; one due and untouched
+    /// must not have been due for a whole sweep.
+    fn expire_templates(&mut self, advance: u64) {
+        let now = self.now;
+        let ids: Vec<u32> = self.templates.keys().copied().collect();
+        for id in ids {
+            let placing = self.controlled(id);
+            let e = self.templates[&id].clone();
+            if self.template_removed(id) {
+                if e.expires_ms > now || placing > 0 {
+                    self.fail(format!(
+                        "template #{} expired, due at {} at {now}, placing {placing} connections",
+                        e.serial, e.expires_ms
+                    ));
+                }
+                self.forget_template(id);
+                continue;
+            }
+            let got = self.t.templates().get(id).expires_ms();
+            if got != e.expires_ms {
+                if e.expires_ms > now || placing == 0 || got != now + PERSISTENT_S as u64 * 1000 {
+                    self.fail(format!(
+                        "template #{} re-armed to {got} (due at {}, now {now}, placing {placing})",
+                        e.serial, e.expires_ms
+                    ));
+                }
+                self.templates.get_mut(&id).expect("live").set_expiry(got);
+            } else if e.expires_ms <= now {
+                let due_for = e.due_for_ms + advance;
+                if advance > 0 && due_for >= SWEEP_MS {
+                    self.fail(format!(
+                        "template #{} due at {} still untouched at {now}, after {due_for} ms of sweeps",
+                        e.serial, e.expires_ms
+                    ));
+                }
+                self.templates.get_mut(&id).expect("live").due_for_ms = due_for;
+            }
+        }
+    }
+
     /// A packet of `id` from `side`, as the pipeline records it.
     fn touch(&mut self, id: u32, side: Side) {
         self.trace.push(format!("touch {id} {side:?}"));
@@ -507,26 +635,56 @@ impl Run {
             }
         }
         if let Some(t) = confirm_template {
-            if let Some(te) = self.live.get_mut(&t) {
+            if let Some(te) = self.templates.get_mut(&t) {
                 te.confirmed = true;
             }
         }
     }
 
-    /// May a newcomer take `id`'s place? Not a template placing connections,
-    /// nor anything carrying a conversation touched within IDLE_EVICTABLE_MS.
+    /// May a newcomer take `id`'s place? Not a connection carrying a
+    /// conversation touched within IDLE_EVICTABLE_MS.
     fn protected(&self, id: u32) -> bool {
         let e = &self.live[&id];
-        let placing = self.controlled(id) > 0;
         let conversation = e.confirmed
-            && (e.template
-                || e.in_key.proto != 6
+            && (e.in_key.proto != 6
                 || matches!(
                     e.state,
                     ConnState::Established | ConnState::FinWait | ConnState::CloseWait | ConnState::LastAck
                 ));
-        let busy = conversation && self.now - e.last_ms < IDLE_EVICTABLE_MS as u64;
-        (e.template && placing) || busy
+        conversation && self.now - e.last_ms < IDLE_EVICTABLE_MS as u64
+    }
+
+    /// May a new template take template `id`'s place? Not while it places
+    /// connections, nor when confirmed and used within IDLE_EVICTABLE_MS.
+    fn template_protected(&self, id: u32) -> bool {
+        let e = &self.templates[&id];
+        self.controlled(id) > 0 || (e.confirmed && self.now - e.last_ms < IDLE_EVICTABLE_MS as u64)
+    }
+
+    fn evict_template(&mut self, seed: u64) {
+        self.trace.push(format!("evict_template {seed}"));
+        let protected: Vec<u32> = self.templates.keys().copied().filter(|&id| self.template_protected(id)).collect();
+        let got = self.t.templates_mut().evict_for_newcomer(self.now, seed);
+        let gone: Vec<u32> = self.templates.keys().copied().filter(|&id| self.template_removed(id)).collect();
+        if got.is_some() != (gone.len() == 1) || gone.len() > 1 {
+            self.fail(format!("template evict_for_newcomer returned {got:?} and removed {gone:?}"));
+        }
+        for id in gone {
+            let e = &self.templates[&id];
+            if protected.contains(&id) {
+                self.fail(format!(
+                    "template evict_for_newcomer took #{} (placing {}, confirmed {}, idle {} ms)",
+                    e.serial,
+                    self.controlled(id),
+                    e.confirmed,
+                    self.now - e.last_ms
+                ));
+            }
+            if got == Some(Eviction::Idle) && self.now - e.last_ms < IDLE_EVICTABLE_MS as u64 {
+                self.fail(format!("template #{} evicted as idle after {} ms", e.serial, self.now - e.last_ms));
+            }
+            self.forget_template(id);
+        }
     }
 
     fn evict_for_newcomer(&mut self, seed: u64) {
@@ -541,10 +699,9 @@ impl Run {
             let e = &self.live[&id];
             if protected.contains(&id) {
                 self.fail(format!(
-                    "evict_for_newcomer took #{} ({:?}, template {}, confirmed {}, idle {} ms)",
+                    "evict_for_newcomer took #{} ({:?}, confirmed {}, idle {} ms)",
                     e.serial,
                     e.state,
-                    e.template,
                     e.confirmed,
                     self.now - e.last_ms
                 ));
@@ -589,18 +746,18 @@ impl Run {
             if !same_dest
                 || t.svc_of(id).is_none()
                 || c.daddr != e.serial
-                || c.template() != e.template
+                || t.controller_of(id) != e.controller
                 || c.state != e.state
                 || c.active() != e.active
                 || c.expires_ms() != e.expires_ms
                 || t.holds_laddr(id) != e.laddr
             {
                 self.fail(format!(
-                    "entry {id} differs: model {e:?}; table state {:?} active {} expires {} template {} daddr {}",
+                    "entry {id} differs: model {e:?}; table state {:?} active {} expires {} controller {:?} daddr {}",
                     c.state,
                     c.active(),
                     c.expires_ms(),
-                    c.template(),
+                    t.controller_of(id),
                     c.daddr
                 ));
             }
@@ -608,9 +765,9 @@ impl Run {
         // The real servers' and the local address's counts follow the entries.
         for (i, d) in self.dests.iter().enumerate() {
             let mine = || self.live.values().filter(move |e| e.dest == i);
-            let active = mine().filter(|e| !e.template && e.active).count() as u32;
-            let inactive = mine().filter(|e| !e.template && !e.active).count() as u32;
-            let persistent = mine().filter(|e| e.template).count() as u32;
+            let active = mine().filter(|e| e.active).count() as u32;
+            let inactive = mine().filter(|e| !e.active).count() as u32;
+            let persistent = self.templates.values().filter(|e| e.dest == i).count() as u32;
             let got = (d.active_conns(), d.inactive_conns(), d.persistent_conns());
             if got != (active, inactive, persistent) {
                 self.fail(format!(
@@ -623,8 +780,51 @@ impl Run {
         if self.laddr.conns() != laddr {
             self.fail(format!("local address holds {} ports, expected {laddr}", self.laddr.conns()));
         }
-        if t.views(self.now).len() != self.live.len() {
-            self.fail(format!("views list {} entries, expected {}", t.views(self.now).len(), self.live.len()));
+        if t.views(self.now).len() != self.live.len() + self.templates.len() {
+            self.fail(format!(
+                "views list {} entries, expected {} connections and {} templates",
+                t.views(self.now).len(),
+                self.live.len(),
+                self.templates.len()
+            ));
+        }
+        // The templates' table: its keys, fields and counts.
+        let tt = t.templates();
+        if tt.len() != self.templates.len() || tt.capacity() != TEMPLATE_CAPACITY {
+            self.fail(format!(
+                "templates: len {} capacity {}, model holds {}",
+                tt.len(),
+                tt.capacity(),
+                self.templates.len()
+            ));
+        }
+        for i in 0..TEMPLATE_KEYS {
+            let key = template_key(i);
+            let (want, got) = (self.expected_template(&key), tt.lookup(&key));
+            if want != got {
+                self.fail(format!("template lookup T{i}: expected {want:?}, got {got:?}"));
+            }
+        }
+        for (&id, e) in &self.templates {
+            let x = tt.get(id);
+            let same_dest = tt.dest_of(id).is_some_and(|d| Arc::ptr_eq(d, &self.dests[e.dest]));
+            let placed = tt.placed_by(id);
+            if !same_dest
+                || tt.svc_of(id).is_none()
+                || x.daddr != e.serial
+                || x.key() != e.key
+                || x.expires_ms() != e.expires_ms
+                || x.confirmed() != e.confirmed
+                || placed != Some(self.controlled(id) as u32)
+            {
+                self.fail(format!(
+                    "template {id} differs: model {e:?} placing {}; table daddr {} expires {} confirmed {} placed {placed:?}",
+                    self.controlled(id),
+                    x.daddr,
+                    x.expires_ms(),
+                    x.confirmed()
+                ));
+            }
         }
     }
 }
@@ -635,9 +835,7 @@ fn whole_s(ms: u64) -> u64 {
 }
 
 fn key_name(k: &FlowKey) -> String {
-    if k.proto & TEMPLATE_PROTO != 0 {
-        format!("T{}", k.saddr & 0xff)
-    } else if k.daddr == VIP {
+    if k.daddr == VIP {
         format!("c{}:{}", k.saddr & 0xff, k.sport)
     } else {
         format!("{k:?}")
@@ -656,9 +854,13 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
     let set_state = |pick: u8, state: u8| vec![6, pick, state];
     let extend = |pick: u8, exp: u8| vec![7, pick, exp];
     let expire = |code: u8| vec![8, code];
-    let evict = |seed: u8| vec![9, seed, 1, 2, 3];
+    let evict = |seed: u8| vec![9, seed, 0, 2, 3];
+    let evict_template = |seed: u8| vec![9, seed, 1, 2, 3];
     let invalidate = |pick: u8| vec![10, pick, 0];
     let rebind = |pick: u8, dest: u8| vec![10, pick, 1, dest];
+    let remove_template = |pick: u8| vec![10, pick, 2];
+    let template_expires = |pick: u8, exp: u8| vec![10, pick, 3, exp];
+    let touch = |pick: u8, side: u8| vec![12, pick, side];
     let clear = || vec![11];
     let none = FLOW_KEYS as u8;
     vec![
@@ -692,13 +894,25 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                 placed(1, none, 9, 5),
                 template(0, 4, 1),
                 template(1, 4, 1),
+                template(2, 9, 0),
+                template(3, 9, 0),
+                evict_template(3),
                 expire(7),
                 expire(7),
                 invalidate(0),
                 expire(7),
                 template(0, 10, 0),
+                placed(2, none, 13, 1),
+                touch(1, 1),
+                expire(6),
+                touch(1, 0),
                 rebind(0, 1),
+                template_expires(1, 2),
+                expire(3),
+                expire(3),
+                remove_template(0),
                 remove(1),
+                evict_template(9),
                 expire(13),
                 expire(15),
             ]

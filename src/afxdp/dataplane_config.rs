@@ -13,6 +13,7 @@ use serde::Deserialize;
 pub struct RawDataplane {
     cores: Option<Vec<usize>>,
     connections: Option<usize>,
+    templates: Option<usize>,
     neighbours: Option<usize>,
     arp_hold: Option<usize>,
     batch: Option<usize>,
@@ -36,6 +37,8 @@ pub struct DataplaneConfig {
     /// One poll loop per core listed; empty = one loop, not pinned.
     pub cores: Vec<usize>,
     pub connections: usize,
+    /// Persistence templates per poll loop.
+    pub templates: usize,
     pub neighbours: usize,
     pub arp_hold: usize,
     pub batch: usize,
@@ -65,6 +68,19 @@ impl DataplaneConfig {
         if raw.connections.is_some_and(|n| n > crate::ipvs::conn::MAX_CONNECTIONS) {
             return Err(format!("dataplane.connections: at most {} per poll loop", crate::ipvs::conn::MAX_CONNECTIONS));
         }
+        let connections = raw.connections.unwrap_or(defaults.connections).max(1);
+        // Persistence needs a template per client: a table of none would refuse every client
+        // of a persistent service, and a silent minimum would hide the mistake.
+        let templates = match raw.templates {
+            None => crate::ipvs::conn::default_templates(connections),
+            Some(n) if (1..=crate::ipvs::conn::MAX_TEMPLATES).contains(&n) => n,
+            Some(n) => {
+                return Err(format!(
+                    "dataplane.templates: {n} is not in 1..={} per poll loop",
+                    crate::ipvs::conn::MAX_TEMPLATES
+                ))
+            }
+        };
         let fullnat_ports = match raw.fullnat_ports {
             Some([lo, hi]) if lo >= 1 && lo <= hi => (lo, hi),
             Some(_) => return Err("dataplane.fullnat_ports: [LOW, HIGH] with 1 <= LOW <= HIGH <= 65535".into()),
@@ -88,7 +104,8 @@ impl DataplaneConfig {
         };
         Ok(DataplaneConfig {
             cores,
-            connections: raw.connections.unwrap_or(defaults.connections).max(1),
+            connections,
+            templates,
             neighbours: raw.neighbours.unwrap_or(defaults.neighbours).max(16),
             arp_hold: raw.arp_hold.unwrap_or(defaults.arp_hold_slots).max(1),
             batch: raw.batch.unwrap_or(DEFAULT_BATCH).clamp(1, 1024),
@@ -109,6 +126,7 @@ impl DataplaneConfig {
     pub fn limits(&self) -> Limits {
         Limits {
             connections: self.connections,
+            templates: self.templates,
             neighbours: self.neighbours,
             arp_hold_slots: self.arp_hold,
             fullnat_ports: self.fullnat_ports,
@@ -146,6 +164,20 @@ mod tests {
         let e = parse("connections = 16777217").unwrap_err();
         assert_eq!(e, "dataplane.connections: at most 16777216 per poll loop");
         assert_eq!(parse("connections = 16777216").unwrap().connections, 1 << 24);
+    }
+
+    #[test]
+    fn templates_default_to_a_quarter_of_the_connections_and_bad_counts_are_refused() {
+        assert_eq!(parse("").unwrap().templates, 65536);
+        assert_eq!(parse("connections = 1000000").unwrap().templates, 250_000);
+        assert_eq!(parse("connections = 2").unwrap().templates, 1);
+        assert_eq!(parse("templates = 100").unwrap().limits().templates, 100);
+        assert_eq!(parse("templates = 16777216").unwrap().templates, 1 << 24);
+        let e = parse("templates = 0").unwrap_err();
+        assert_eq!(e, "dataplane.templates: 0 is not in 1..=16777216 per poll loop");
+        let e = parse("templates = 16777217").unwrap_err();
+        assert_eq!(e, "dataplane.templates: 16777217 is not in 1..=16777216 per poll loop");
+        assert!(parse("templates = -1").is_err());
     }
 
     #[test]

@@ -105,9 +105,10 @@ reasons! {
     SyncBadUdp => "drop-sync-bad-udp",
     SyncTooLong => "drop-sync-longer-than-maxlen",
     SyncTxTooBig => "drop-sync-message-too-big-for-mtu",
+    TemplateTableFull => "drop-template-table-full",
 }
 
-pub const NUM_REASONS: usize = 85;
+pub const NUM_REASONS: usize = 86;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

@@ -8,7 +8,7 @@ use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::api::ServiceKey;
-use crate::ipvs::conn::{Eviction, FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
+use crate::ipvs::conn::{Eviction, FlowKey, InsertError, NewConn, NewTemplate, Side, TemplateKey};
 use crate::ipvs::dest::Dest;
 use crate::ipvs::sched::{Position, SchedInput};
 use crate::ipvs::service::ServiceRuntime;
@@ -193,6 +193,22 @@ impl Director {
         }
     }
 
+    /// A full template table makes room for a new template by evicting one
+    /// that places no connection (unconfirmed, else idle), counted as the
+    /// connection table's evictions are; when none may go, the new client
+    /// is refused (IPVS drops a packet it cannot make a template for).
+    pub(super) fn make_template_room(&mut self, now_ms: u64) -> Result<(), Verdict> {
+        while self.conns.templates().is_full() {
+            self.flood_seed = self.flood_seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(now_ms | 1);
+            match self.conns.templates_mut().evict_for_newcomer(now_ms, self.flood_seed) {
+                Some(Eviction::Unconfirmed) => self.count(Reason::DroppedHalfOpen),
+                Some(Eviction::Idle) => self.count(Reason::EvictedIdle),
+                None => return Err(Verdict::Drop(Reason::TemplateTableFull)),
+            }
+        }
+        Ok(())
+    }
+
     /// May a SYN replace this connection (ip_vs_in's reuse check)? When its
     /// real server was removed (rvs in every mode; IPVS drops instead), when
     /// expire_nodest_conn is on and the server's weight is 0, and by
@@ -283,8 +299,7 @@ impl Director {
         if opening && !self.may_create(flow) {
             return Err(Verdict::Drop(Reason::NotSyn));
         }
-        // Room first: a template found below must not be the entry evicted
-        // for its own connection.
+        // Room only when the table is full (templates have their own table).
         if self.conns.capacity() - self.conns.len() < 1 {
             self.make_room(now_ms, 1);
         }
@@ -350,7 +365,6 @@ impl Director {
             expires_ms: now_ms + timeout as u64,
             in_key: k,
             out_key,
-            template: false,
             controller,
         };
         let inserted =
@@ -417,7 +431,8 @@ impl Director {
     /// PPC, all ports for a port-0 service, the mark for PFWMC) pins the
     /// client to one real server until it goes unused for the persistence
     /// timeout. A template whose server was deleted is dropped and the
-    /// client scheduled afresh.
+    /// client scheduled afresh. Templates are looked up and made in their
+    /// own table (conn/templates.rs), never the connections'.
     fn persistent_dest(
         &mut self,
         now_ms: u64,
@@ -433,17 +448,16 @@ impl Director {
             ServiceKey::Addr { port: 0, .. } => (k.proto, k.daddr, 0),
             ServiceKey::Addr { .. } => (k.proto, k.daddr, k.dport),
         };
-        let tkey =
-            FlowKey { saddr: k.saddr & mask, daddr: vaddr, sport: 0, dport: vport, proto: proto | TEMPLATE_PROTO };
-        let thash = self.conns.hash(&tkey);
+        let tkey = TemplateKey { caddr: k.saddr & mask, vaddr, vport, proto };
         let timeout = secs as u64 * 1000;
-        if let Some((tid, _)) = self.conns.lookup_hashed(&tkey, thash) {
-            match self.conns.dest_of(tid) {
+        let templates = self.conns.templates_mut();
+        if let Some(tid) = templates.lookup(&tkey) {
+            match templates.dest_of(tid) {
                 // expire_quiescent_template (ip_vs_check_template): a server
                 // set to weight 0 takes no new clients, and with the sysctl
                 // not its pinned ones either: they are scheduled afresh.
                 Some(d) if d.is_available() && self.sysctl.expire_quiescent_template() && d.weight() == 0 => {
-                    self.conns.invalidate_template(tid, now_ms)
+                    templates.invalidate(tid, now_ms)
                 }
                 Some(d) if d.is_available() => {
                     // The batch's runtime lists it (a server is only ever
@@ -454,52 +468,38 @@ impl Director {
                         Some(i) => Picked::Index(i),
                         None => Picked::Held(d.clone()),
                     };
-                    self.conns.set_expiry(tid, now_ms + timeout);
+                    templates.set_expiry(tid, now_ms + timeout);
                     return Ok((picked, Some(tid)));
                 }
                 // Deleted and re-added (`-C` then `-R`, a reload): IPVS revives
                 // the server from its trash, so the client keeps it.
                 Some(d) => match rt.dests.iter().position(|x| x.addr == d.addr && x.port == d.port) {
                     Some(i) => {
-                        self.conns.rebind_template(tid, &rt.dests[i]);
-                        self.conns.set_expiry(tid, now_ms + timeout);
+                        templates.rebind(tid, &rt.dests[i]);
+                        templates.set_expiry(tid, now_ms + timeout);
                         return Ok((Picked::Index(i), Some(tid)));
                     }
-                    None => self.conns.invalidate_template(tid, now_ms),
+                    None => templates.invalidate(tid, now_ms),
                 },
-                None => self.conns.invalidate_template(tid, now_ms),
+                None => templates.invalidate(tid, now_ms),
             }
         }
         let di = self.schedule(si, flow)?;
-        // Room for the template and the connection it is made for, so the
-        // second eviction cannot take the first's fresh template.
-        self.make_room(now_ms, 2);
+        self.make_template_room(now_ms)?;
         let (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
         let dest = rt.dests.get(di).ok_or(Verdict::Drop(Reason::NoDest))?;
-        let t = NewConn {
-            proto,
-            state: ConnState::None,
+        let t = NewTemplate {
+            key: tkey,
             fwd: dest.fwd(),
-            caddr: k.saddr & mask,
-            cport: 0,
-            vaddr,
-            vport,
             daddr: u32::from(dest.addr),
             dport: dest.port,
-            laddr: 0,
-            lport: 0,
             dest,
             svc,
-            laddr_ref: None,
             expires_ms: now_ms + timeout,
-            in_key: tkey,
-            out_key: None,
-            template: true,
-            controller: None,
         };
-        match self.conns.insert_hashed(t, thash, now_ms) {
+        match self.conns.templates_mut().insert(t, now_ms) {
             Ok(tid) => Ok((Picked::Index(di), Some(tid))),
-            Err(InsertError::Full) => Err(Verdict::Drop(Reason::ConnTableFull)),
+            Err(InsertError::Full) => Err(Verdict::Drop(Reason::TemplateTableFull)),
             Err(InsertError::Collision) => Err(Verdict::Drop(Reason::ConnCollision)),
         }
     }

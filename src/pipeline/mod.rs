@@ -69,6 +69,8 @@ impl Transmit for Collect {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub connections: usize,
+    /// Persistence templates (a table of their own beside the connections').
+    pub templates: usize,
     pub neighbours: usize,
     pub arp_hold_slots: usize,
     /// FULLNAT local ports, inclusive.
@@ -79,7 +81,14 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { connections: 1 << 18, neighbours: 4096, arp_hold_slots: 256, fullnat_ports: (1024, 65535), workers: 1 }
+        Limits {
+            connections: 1 << 18,
+            templates: crate::ipvs::conn::default_templates(1 << 18),
+            neighbours: 4096,
+            arp_hold_slots: 256,
+            fullnat_ports: (1024, 65535),
+            workers: 1,
+        }
     }
 }
 
@@ -148,7 +157,7 @@ impl Director {
         let timeouts_src = shared.timeouts.load_full();
         let role_word = shared.ha.word();
         let sysctl = shared.sysctl.load();
-        let mut conns = ConnTable::new(limits.connections, now_ms);
+        let mut conns = ConnTable::with_templates(limits.connections, limits.templates, now_ms);
         conns.set_worker(worker);
         let mut d = Director {
             role_word,

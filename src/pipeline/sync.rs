@@ -26,7 +26,7 @@
 use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::api::{FwdMethod, ServiceKey};
-use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side, TEMPLATE_PROTO};
+use crate::ipvs::conn::{FlowKey, InsertError, NewConn, NewTemplate, Side, TemplateKey};
 use crate::ipvs::state::ConnState;
 use crate::ipvs::sync::daemon::{full_table_request, parse_full_table_request, CountGate, DaemonConfig, SyncSettings};
 use crate::ipvs::sync::{decode, header_syncid, syncid_accepted, Encoder, SyncConn, SyncError};
@@ -57,7 +57,9 @@ pub(super) struct SyncState {
     /// The message being filled (master daemon running).
     encoder: Option<Encoder>,
     pending_since_ms: Option<u64>,
-    /// Where a full-table dump goes on from.
+    /// Where a full-table dump goes on from: the connections' table, then
+    /// the templates'.
+    dump_templates: Option<u32>,
     dump_cursor: Option<u32>,
     dump_ids: Vec<u32>,
     requests_owed: u32,
@@ -74,6 +76,7 @@ impl SyncState {
             settings,
             encoder: None,
             pending_since_ms: None,
+            dump_templates: None,
             dump_cursor: None,
             dump_ids: Vec::with_capacity(DUMP_PER_BATCH),
             requests_owed: 0,
@@ -168,6 +171,7 @@ impl Director {
                 self.conns.keep_sync_bookkeeping();
             }
             self.sync.pending_since_ms = None;
+            self.sync.dump_templates = None;
             self.sync.dump_cursor = None;
         }
         self.sync.gate = s.policy.count_gate();
@@ -185,7 +189,7 @@ impl Director {
 
     /// Anything the loop must not sleep on: a half-filled message, a dump.
     pub fn sync_busy(&self) -> bool {
-        self.sync.pending_since_ms.is_some() || self.sync.dump_cursor.is_some()
+        self.sync.pending_since_ms.is_some() || self.sync.dump_cursor.is_some() || self.sync.dump_templates.is_some()
     }
 
     /// After a client packet of connection `id` (the general path): sync it
@@ -236,15 +240,53 @@ impl Director {
         }
         self.sync_conn(now_ms, id, tx);
         if let Some(t) = self.conns.controller_of(id) {
-            self.sync_conn(now_ms, t, tx);
+            self.sync_template(now_ms, t, tx);
         }
     }
 
     fn sync_conn(&mut self, now_ms: u64, id: u32, tx: &mut impl Transmit) {
         self.conns.mark_synced(id, clock_s(now_ms).max(1));
         let entry = self.sync_entry(id);
+        self.sync_push(now_ms, &entry, tx);
+    }
+
+    /// Template `tid` as a sync entry (IPVS sends it with each connection
+    /// it placed; a template keeps no sync bookkeeping of its own).
+    fn sync_template(&mut self, now_ms: u64, tid: u32, tx: &mut impl Transmit) {
+        let templates = self.conns.templates();
+        let t = templates.get(tid);
+        let svc = templates.svc_of(tid);
+        let fwmark = match svc.map(|s| s.key) {
+            Some(ServiceKey::Fwmark(m)) => m,
+            _ => 0,
+        };
+        let secs = svc.and_then(|s| s.runtime().spec.persistent).unwrap_or(0);
+        let entry = SyncConn {
+            proto: t.proto,
+            caddr: Ipv4Addr::from(t.caddr),
+            cport: 0,
+            vaddr: Ipv4Addr::from(t.vaddr),
+            vport: t.vport,
+            daddr: Ipv4Addr::from(t.daddr),
+            dport: t.dport,
+            fwd: t.fwd(),
+            laddr: Ipv4Addr::UNSPECIFIED,
+            lport: 0,
+            state: ConnState::None,
+            inactive: true,
+            timeout_s: secs.saturating_mul(1000) / 1000,
+            template: true,
+            fwmark,
+            seq: None,
+            pe: None,
+        };
+        self.sync_push(now_ms, &entry, tx);
+    }
+
+    /// Add an entry to the message being filled; send it when full.
+    fn sync_push(&mut self, now_ms: u64, entry: &SyncConn, tx: &mut impl Transmit) {
         let closed = match self.sync.encoder.as_mut() {
-            Some(enc) => enc.push(&entry),
+            Some(enc) => enc.push(entry),
             None => return,
         };
         if closed {
@@ -263,15 +305,10 @@ impl Director {
             Some(ServiceKey::Fwmark(m)) => m,
             _ => 0,
         };
-        let (proto, timeout_ms) = if c.template() {
-            let secs = svc.and_then(|s| s.runtime().spec.persistent).unwrap_or(0);
-            (self.conns.in_key_of(id).proto & !TEMPLATE_PROTO, secs.saturating_mul(1000))
-        } else {
-            (c.proto, self.timeouts.for_state(c.state))
-        };
-        let fullnat = c.fwd() == FwdMethod::FullNat && !c.template();
+        let timeout_ms = self.timeouts.for_state(c.state);
+        let fullnat = c.fwd() == FwdMethod::FullNat;
         SyncConn {
-            proto,
+            proto: c.proto,
             caddr: Ipv4Addr::from(c.caddr),
             cport: c.cport,
             vaddr: Ipv4Addr::from(c.vaddr),
@@ -281,10 +318,10 @@ impl Director {
             fwd: c.fwd(),
             laddr: Ipv4Addr::from(if fullnat { self.conns.laddr_of(id) } else { 0 }),
             lport: if fullnat { c.lport } else { 0 },
-            state: if c.template() { ConnState::None } else { c.state },
+            state: c.state,
             inactive: !c.active(),
             timeout_s: timeout_ms / 1000,
-            template: c.template(),
+            template: false,
             fwmark,
             seq: None,
             pe: None,
@@ -303,6 +340,21 @@ impl Director {
             }
             self.sync.dump_ids = ids;
             self.sync.dump_cursor = next;
+            if next.is_none() {
+                self.sync_flush(tx);
+                if !self.conns.templates().is_empty() {
+                    self.sync.dump_templates = Some(0);
+                }
+            }
+        } else if let Some(at) = self.sync.dump_templates {
+            let mut ids = std::mem::take(&mut self.sync.dump_ids);
+            ids.clear();
+            let next = self.conns.templates().live_from(at, DUMP_PER_BATCH, &mut ids);
+            for &tid in &ids {
+                self.sync_template(now_ms, tid, tx);
+            }
+            self.sync.dump_ids = ids;
+            self.sync.dump_templates = next;
             if next.is_none() {
                 self.sync_flush(tx);
             }
@@ -408,7 +460,7 @@ impl Director {
         if let Some(syncid) = parse_full_table_request(msg) {
             return match master {
                 Some(m) if syncid_accepted(m.syncid, syncid) || syncid_accepted(syncid, m.syncid) => {
-                    if self.sync.dump_cursor.is_none() {
+                    if self.sync.dump_cursor.is_none() && self.sync.dump_templates.is_none() {
                         self.sync.dump_cursor = Some(0);
                     }
                     if self.worker == 0 {
@@ -462,6 +514,9 @@ impl Director {
     /// Install (or refresh) one synced entry, as ip_vs_proc_conn does: the
     /// service and real server must exist here too. Ok(true) if new.
     fn install_synced(&mut self, now_ms: u64, sc: &SyncConn) -> Result<bool, Reason> {
+        if sc.template {
+            return self.install_synced_template(now_ms, sc);
+        }
         let (caddr, vaddr, daddr) = (u32::from(sc.caddr), u32::from(sc.vaddr), u32::from(sc.daddr));
         let svc = match self.services.lookup(sc.fwmark, sc.proto, vaddr, sc.vport) {
             Some(s) => s.clone(),
@@ -476,18 +531,13 @@ impl Director {
             .cloned()
             .ok_or(Reason::SyncNoDest)?;
         let laddr_ref = match sc.fwd {
-            FwdMethod::FullNat if !sc.template => rt.laddrs.iter().find(|l| l.addr == u32::from(sc.laddr)).cloned(),
+            FwdMethod::FullNat => rt.laddrs.iter().find(|l| l.addr == u32::from(sc.laddr)).cloned(),
             _ => None,
         };
         drop(rt);
         let (laddr, lport) = (u32::from(sc.laddr), sc.lport);
-        let in_key = if sc.template {
-            FlowKey { saddr: caddr, daddr: vaddr, sport: 0, dport: sc.vport, proto: sc.proto | TEMPLATE_PROTO }
-        } else {
-            FlowKey { saddr: caddr, daddr: vaddr, sport: sc.cport, dport: sc.vport, proto: sc.proto }
-        };
+        let in_key = FlowKey { saddr: caddr, daddr: vaddr, sport: sc.cport, dport: sc.vport, proto: sc.proto };
         let out_key = match sc.fwd {
-            _ if sc.template => None,
             FwdMethod::Masq => {
                 Some(FlowKey { saddr: daddr, daddr: caddr, sport: sc.dport, dport: sc.cport, proto: sc.proto })
             }
@@ -497,7 +547,6 @@ impl Director {
             FwdMethod::Route | FwdMethod::Tunnel => None,
         };
         let timeout_ms = match sc.timeout_s {
-            0 if sc.template => TEMPLATE_TIMEOUT_MS,
             0 => self.timeouts.for_state(sc.state),
             s => s.saturating_mul(1000),
         };
@@ -510,9 +559,7 @@ impl Director {
                 && self.conns.laddr_of(id) == laddr
                 && c.lport == lport;
             if same {
-                if !sc.template {
-                    self.conns.set_state(id, sc.state);
-                }
+                self.conns.set_state(id, sc.state);
                 self.conns.set_expiry(id, expires_ms);
                 return Ok(false);
             }
@@ -529,7 +576,7 @@ impl Director {
         }
         self.make_room(now_ms, 1);
         // TCP goes through set_state below, which counts ActiveConn.
-        let initial = if sc.template || sc.proto == IPPROTO_TCP { ConnState::None } else { sc.state };
+        let initial = if sc.proto == IPPROTO_TCP { ConnState::None } else { sc.state };
         let n = NewConn {
             proto: sc.proto,
             state: initial,
@@ -548,16 +595,63 @@ impl Director {
             expires_ms,
             in_key,
             out_key,
-            template: sc.template,
             controller: None,
         };
         match self.conns.insert(n, now_ms) {
             Ok(id) => {
-                if !sc.template && sc.proto == IPPROTO_TCP {
+                if sc.proto == IPPROTO_TCP {
                     self.conns.set_state(id, sc.state);
                 }
                 self.conns.confirm_synced(id);
                 self.conns.mark_synced(id, 0);
+                Ok(true)
+            }
+            Err(InsertError::Full) => Err(Reason::SyncTableFull),
+            Err(InsertError::Collision) => Err(Reason::SyncCollision),
+        }
+    }
+
+    /// Install (or refresh) a synced persistence template in the templates'
+    /// table, as [`Director::install_synced`] does a connection: its service
+    /// and real server must exist here. Ok(true) if new.
+    fn install_synced_template(&mut self, now_ms: u64, sc: &SyncConn) -> Result<bool, Reason> {
+        let (caddr, vaddr, daddr) = (u32::from(sc.caddr), u32::from(sc.vaddr), u32::from(sc.daddr));
+        let svc = match self.services.lookup(sc.fwmark, sc.proto, vaddr, sc.vport) {
+            Some(s) => s.clone(),
+            None => return Err(Reason::SyncNoService),
+        };
+        let dest = {
+            let rt = svc.runtime();
+            rt.dests
+                .iter()
+                .find(|d| u32::from(d.addr) == daddr && d.port == sc.dport)
+                .or_else(|| rt.dests.iter().find(|d| u32::from(d.addr) == daddr && d.port == 0))
+                .cloned()
+                .ok_or(Reason::SyncNoDest)?
+        };
+        let key = TemplateKey { caddr, vaddr, vport: sc.vport, proto: sc.proto };
+        let timeout_ms = match sc.timeout_s {
+            0 => TEMPLATE_TIMEOUT_MS,
+            s => s.saturating_mul(1000),
+        };
+        let expires_ms = now_ms + timeout_ms as u64;
+        if let Some(tid) = self.conns.templates().lookup(&key) {
+            let t = self.conns.templates().get(tid);
+            if t.daddr == daddr && t.dport == sc.dport && t.fwd() == sc.fwd {
+                self.conns.templates_mut().set_expiry(tid, expires_ms);
+                return Ok(false);
+            }
+            // The master pinned this client elsewhere since: its word wins.
+            self.conns.remove_template(tid);
+        }
+        if self.make_template_room(now_ms).is_err() {
+            return Err(Reason::SyncTableFull);
+        }
+        let n = NewTemplate { key, fwd: sc.fwd, daddr, dport: sc.dport, dest: &dest, svc: &svc, expires_ms };
+        match self.conns.templates_mut().insert(n, now_ms) {
+            Ok(tid) => {
+                // The master saw it place a connection: no flood's entry.
+                self.conns.templates_mut().confirm(tid);
                 Ok(true)
             }
             Err(InsertError::Full) => Err(Reason::SyncTableFull),

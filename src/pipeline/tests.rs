@@ -561,6 +561,46 @@ fn template_survives_clear_and_restore_of_its_server() {
     assert_eq!(persist, 1, "the revived template counts on the new server object");
 }
 
+/// The templates' table (`[dataplane] templates`) full of templates that
+/// each place a connection: a new client of a persistent service is refused
+/// and counted, as IPVS drops a packet it cannot make a template for; the
+/// pinned clients go on; a template placing nothing makes room.
+#[test]
+fn a_full_template_table_refuses_a_new_client_counted_by_reason() {
+    let limits = Limits { templates: 2, ..small_limits(64) };
+    let mut lab = Lab::with_limits(interfaces(DIR_OUT, DIR_IN), limits);
+    lab.persistent(tcp_vip(80), 300, [255; 4], &[(RS1, 80), (RS2, 80)]);
+    let a = lab.syn_from(CLIENT, 40000, 80);
+    let b = [198, 18, 0, 11];
+    lab.syn_from(b, 40000, 80);
+    let c = [198, 18, 0, 12];
+    let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, c, VIP, 40000, 80, "S", b""));
+    assert_eq!(v, Verdict::Drop(Reason::TemplateTableFull));
+    let refused = lab.d.shared.counters.total(Reason::TemplateTableFull);
+    println!(
+        "templates' table of 2, both placing: client {c:?} refused ({refused} counted as {}); {} connections",
+        Reason::TemplateTableFull.name(),
+        lab.d.connection_count()
+    );
+    assert_eq!(refused, 1);
+    assert_eq!(lab.d.connection_count(), 2, "nothing made for the refused client");
+    assert_eq!(lab.syn_from(CLIENT, 40001, 80), a, "a pinned client goes on");
+    // Client b's connection ends: its template, unconfirmed and placing nothing, makes room.
+    let k = crate::ipvs::conn::FlowKey {
+        saddr: u32::from_be_bytes(b),
+        daddr: u32::from_be_bytes(VIP),
+        sport: 40000,
+        dport: 80,
+        proto: 6,
+    };
+    let (id, _) = lab.d.conns.lookup(&k).unwrap();
+    lab.d.conns.remove(id);
+    lab.syn_from(c, 40000, 80);
+    assert_eq!(lab.d.shared.counters.total(Reason::DroppedHalfOpen), 1, "b's template evicted");
+    assert_eq!(lab.d.shared.counters.total(Reason::TemplateTableFull), 1);
+    lab.d.conns.check_invariants().unwrap();
+}
+
 // ---------------------------------------------------------------- several poll loops
 
 fn two_loop_director(worker: usize, shared: Arc<Shared>) -> Director {

@@ -175,6 +175,54 @@ fn a_new_backup_gets_the_whole_table_on_request() {
     assert!(late.sync_frames().is_empty());
 }
 
+/// A persistence template goes with the connection it placed (in its own
+/// table on both sides); after a takeover the backup keeps the client on the
+/// master's server.
+#[test]
+fn a_template_is_synced_to_the_backup_and_pins_the_client_after_takeover() {
+    let mut m = Lab::new();
+    let mut b = Lab::with_addrs(DIR2_OUT, DIR2_IN);
+    for lab in [&mut m, &mut b] {
+        lab.persistent(tcp_vip(80), 300, [255; 4], &[(RS1, 8080), (RS2, 8080)]);
+        lab.learn(0, CLIENT, CLIENT_MAC);
+    }
+    m.start_daemon("master", 7);
+    b.d.shared().ha.set_role(Role::Backup);
+    b.start_daemon("backup", 7);
+    let _ = b.sync_frames();
+    let (v, out) = m.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "S", b""));
+    assert_eq!(v, Verdict::Forward(1));
+    let rs = field_ip(&out, 16);
+    let rs_mac = if rs == RS1 { RS1_MAC } else { RS2_MAC };
+    m.feed(1, &tcp(rs_mac, IN_MAC, rs, CLIENT, 8080, 40001, "SA", b""));
+    for _ in 0..2 {
+        m.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, 80, "A", b"x"));
+    }
+    let frames = m.sync_frames();
+    assert_eq!(m.counter(Reason::SyncConnsSent), 2, "the connection and its template");
+    deliver(&frames, &mut b);
+    assert_eq!(b.counter(Reason::SyncConnsInstalled), 2);
+    assert_eq!((b.d.conns.len(), b.d.conns.templates().len()), (1, 1), "each in its own table");
+    let views = b.d.connections(b.now);
+    let t = views.iter().find(|c| c.state == "NONE").expect("the template is listed");
+    println!("backup's template: {:?}", t);
+    assert_eq!(
+        (t.caddr, t.cport, t.vport, t.daddr, t.dport, t.expires),
+        (Ipv4Addr::from(CLIENT), 0, 80, Ipv4Addr::from(rs), 8080, 300)
+    );
+    let persist: u32 = b.ctl.views()[0].dests.iter().map(|d| d.persist_conns).sum();
+    assert_eq!(persist, 1, "PersistConn on the backup");
+    // Takeover: the client's new connections go where the master pinned it (rr alone would alternate).
+    b.d.shared().ha.set_role(Role::Master);
+    b.d.begin_batch();
+    for p in 0..4 {
+        let (v, out) = b.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 80, "S", b""));
+        assert_eq!(v, Verdict::Forward(1));
+        assert_eq!(field_ip(&out, 16), rs, "connection {p} after the takeover");
+    }
+    b.d.conns.check_invariants().unwrap();
+}
+
 #[test]
 fn bad_sync_input_is_counted_by_reason_and_installs_nothing() {
     let (mut m, mut b) = pair(FwdMethod::Masq, &[]);

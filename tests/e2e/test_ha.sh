@@ -470,6 +470,34 @@ case_e3_full_table() {
   return $rc
 }
 
+# ---------------------------------------------------------------------------- e4
+# A persistent service (-p 300, added on both directors for this case): the master syncs
+# each client's persistence template with the connections it placed; the backup keeps it in
+# its own templates' table, lists it in -Lnc (state NONE, client port 0) naming the master's
+# real server, and counts it in PersistConn.
+case_e4_templates() {
+  pair_is MASTER BACKUP || { warn "needs d1 MASTER, d2 BACKUP"; return 1; }
+  local d rc=0 t1 t2 persist
+  for d in d1 d2; do
+    rvsadm_on "$d" -A -t "$VIP:8081" -s rr -p 300
+    rvsadm_on "$d" -a -t "$VIP:8081" -r "$RS1_NAT:80" -m
+    rvsadm_on "$d" -a -t "$VIP:8081" -r "$RS2_NAT:80" -m
+  done
+  ns_exec c python3 "$HA_DIR/idle_conns.py" "$VIP" 8081 2 1 >"$LOG_DIR/idle-e4.log" 2>&1 \
+    || { warn "connections to $VIP:8081 failed: $(cat "$LOG_DIR/idle-e4.log")"; rc=1; }
+  template_on() { rvsadm_on "$1" -Lnc | grep -E "^TCP [0-9]{2}:[0-9]{2}  NONE +${CLIENT//./\\.}:0 +${VIP//./\\.}:8081 " || true; }
+  wait_until 5 eval '[ -n "$(template_on d2)" ]' || rc=1
+  t1="$(template_on d1)"; t2="$(template_on d2)"
+  persist="$(rvsadm_on d2 -Ln --persistent-conn | awk -v v="$VIP:8081" '$1 == "TCP" {s = $2} $1 == "->" && s == v {n += $4} END {print n + 0}')"
+  log "d1 (master) template: $t1"
+  log "d2 (backup) template: $t2; d2's PersistConn for $VIP:8081: $persist"
+  check assert_eq 1 "$(grep -c . <<<"$t1")" "one template on the master"
+  check assert_eq "$(awk '{print $NF}' <<<"$t1")" "$(awk '{print $NF}' <<<"$t2")" "the backup's template names the master's server"
+  check assert_eq 1 "$persist" "PersistConn on the backup"
+  for d in d1 d2; do rvsadm_on "$d" -D -t "$VIP:8081"; done
+  return $rc
+}
+
 # ---------------------------------------------------------------------------- a
 case_a_crash() {
   pair_is MASTER BACKUP || { warn "needs d1 MASTER, d2 BACKUP"; return 1; }
@@ -661,6 +689,7 @@ run_case "elect. d1 MASTER, d2 BACKUP; rvs-notify set roles and sync daemons" ca
 run_case "e1. wire: rvs's sync datagrams decode (Python struct) to the master's -Lnc; sync lag" case_e_wire_from_rvs
 run_case "e2. wire: hand-built kernel-format messages (v1, v0, FULLNAT option) installed by the backup" case_e_wire_to_rvs
 run_case "e3. a backup daemon started while the master sends gets the whole table (idle connections)" case_e3_full_table
+run_case "e4. a persistence template is synced with its connections; the backup lists and counts it" case_e4_templates
 run_case "a. crash of the master (SIGKILL rvs + keepalived) during DR/NAT/FULLNAT downloads" case_a_crash
 run_case "d. the old master returns as backup and preempts: failback during downloads" case_d_failback
 run_case "b. master's link down during downloads; link up: it takes back and forwards" case_b_link_down

@@ -5,8 +5,10 @@
 //! its service) and FULLNAT local address in the table's [`refs`], so a new
 //! connection clones no `Arc`. What only some paths need lives in separate
 //! arrays indexed by the entry's id: the expiry wheel's links, the latest
-//! packet's time and the entry's age, the template link, the sync daemon's
-//! bookkeeping (only while a master daemon runs).
+//! packet's time and the entry's age, the link to the persistence template
+//! that placed it, the sync daemon's bookkeeping (only while a master daemon
+//! runs). Templates live in a small table of their own ([`templates`]),
+//! which this one owns so the link stays sound.
 //! The [`index`] maps each direction's 5-tuple to its entry (both directions
 //! of a NAT or FULLNAT connection are found; DR and TUN have only the
 //! inbound one); keys are rebuilt from the entry, not stored twice.
@@ -23,6 +25,7 @@
 
 mod index;
 mod refs;
+mod templates;
 
 use super::dest::Dest;
 use super::laddr::Laddr;
@@ -33,14 +36,13 @@ use index::Index;
 use refs::{ptr_of, Refs, NO_REF};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+pub use templates::{NewTemplate, Template, TemplateKey, Templates, MAX_TEMPLATES};
 
 const NIL: u32 = u32::MAX;
 /// Index values with this bit set name the reply (outbound) direction.
 const OUT_BIT: u32 = 1 << 31;
 const WHEEL_SLOTS: u64 = 1024;
 const TICK_MS: u64 = 1000;
-/// Set in a template key's protocol byte so no flow key can equal it.
-pub const TEMPLATE_PROTO: u8 = 0x80;
 
 /// The most entries one table (one poll loop's) holds: the index's entry ids are 24 bits.
 /// `[dataplane] connections` above it is refused.
@@ -66,14 +68,12 @@ const EVICT_ROUNDS: usize = 4;
 
 /// `Conn::bits`: the forwarding method in the low two bits, then flags.
 const FWD_MASK: u8 = 0b11;
-/// A persistence template (IPVS's IP_VS_CONN_F_TEMPLATE).
-const TEMPLATE: u8 = 1 << 2;
 /// Counted in the dest's ActiveConn (else InActConn).
 const ACTIVE: u8 = 1 << 3;
 const IN_USE: u8 = 1 << 4;
 const SEEN_REPLY: u8 = 1 << 5;
 const CONFIRMED: u8 = 1 << 6;
-/// Has a reply key (NAT and FULLNAT connections, not templates).
+/// Has a reply key (NAT and FULLNAT connections).
 const HAS_REPLY: u8 = 1 << 7;
 
 /// A direction of a flow as seen on the wire.
@@ -123,7 +123,7 @@ fn fwd_bits(f: FwdMethod) -> u8 {
     }
 }
 
-/// One connection (or persistence template): 32 bytes, half a cache line.
+/// One connection: 32 bytes, half a cache line.
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub struct Conn {
@@ -185,13 +185,6 @@ impl Conn {
         self.dest
     }
 
-    /// A persistence template: it pins a client (or its netmask) to a real
-    /// server, not a flow.
-    #[inline]
-    pub fn template(&self) -> bool {
-        self.bits & TEMPLATE != 0
-    }
-
     /// Counted in the dest's ActiveConn (else InActConn).
     #[inline]
     pub fn active(&self) -> bool {
@@ -214,27 +207,16 @@ impl Conn {
         (self.expires_lo, self.expires_hi) = (ms as u32, (ms >> 32) as u8);
     }
 
-    /// Saw two-way traffic spread over time (see [`ConnTable::touch`]); a
-    /// template is confirmed once a connection it placed is.
+    /// Saw two-way traffic spread over time (see [`ConnTable::touch`]).
     #[inline]
     pub fn confirmed(&self) -> bool {
         self.bits & CONFIRMED != 0
     }
 
-    /// The key the client's packets arrive with (a template's lookup key).
+    /// The key the client's packets arrive with.
     #[inline]
     fn in_key(&self) -> FlowKey {
-        if self.template() {
-            FlowKey {
-                saddr: self.caddr,
-                daddr: self.vaddr,
-                sport: 0,
-                dport: self.vport,
-                proto: self.proto | TEMPLATE_PROTO,
-            }
-        } else {
-            FlowKey { saddr: self.caddr, daddr: self.vaddr, sport: self.cport, dport: self.vport, proto: self.proto }
-        }
+        FlowKey { saddr: self.caddr, daddr: self.vaddr, sport: self.cport, dport: self.vport, proto: self.proto }
     }
 
     /// Is this connection still carrying a conversation? A TCP connection
@@ -271,11 +253,7 @@ fn holds_key(conns: &[Conn], laddrs: &Refs<LaddrRef>, v: u32, w: (u64, u64)) -> 
     // changes after `ConnTable::new`.
     let c = unsafe { conns.get_unchecked(id) };
     if v & OUT_BIT == 0 {
-        if c.bits & TEMPLATE == 0 {
-            return addr_word(c.caddr, c.vaddr) == w.0 && port_word(c.cport, c.vport, c.proto) == w.1;
-        }
-        // A template's key: no client port, the protocol marked.
-        addr_word(c.caddr, c.vaddr) == w.0 && port_word(0, c.vport, c.proto | TEMPLATE_PROTO) == w.1
+        addr_word(c.caddr, c.vaddr) == w.0 && port_word(c.cport, c.vport, c.proto) == w.1
     } else {
         // NAT replies come to the client's address and port, FULLNAT's to
         // the local ones.
@@ -322,9 +300,8 @@ pub struct NewConn<'a> {
     pub expires_ms: u64,
     pub in_key: FlowKey,
     pub out_key: Option<FlowKey>,
-    /// This entry is a persistence template.
-    pub template: bool,
-    /// The template that placed this connection (see [`ConnTable::insert`]).
+    /// The persistence template that placed this connection (its id in
+    /// [`ConnTable::templates`]).
     pub controller: Option<u32>,
 }
 
@@ -354,8 +331,8 @@ pub struct ConnTable {
     /// Per entry, until it is confirmed: milliseconds from its first packet
     /// to its latest, saturating (only compared with [`CONFIRM_AFTER_MS`]).
     age_ms: Vec<u16>,
-    /// Per entry: a connection's controlling template (NIL: none); a
-    /// template's count of live connections it placed (it outlives them).
+    /// Per entry: the template that placed the connection (NIL: none), a
+    /// slot of `templates`, which counts the live connections naming it.
     ctl: Vec<u32>,
     /// Per entry, for the sync daemon's master (ip_vs_conn's in_pkts and
     /// sync_endtime): client packets seen, and when the entry was last
@@ -376,10 +353,24 @@ pub struct ConnTable {
     /// The poll loop owning this table: its row of the real servers'
     /// connection counts (dest.rs) is the one this table writes.
     worker: usize,
+    /// The persistence templates (see [`templates`]).
+    templates: Templates,
+}
+
+/// The template table's size when `[dataplane] templates` is not set: a
+/// quarter of the connections (a template places at least one connection;
+/// many clients open several under one).
+pub fn default_templates(connections: usize) -> usize {
+    (connections / 4).clamp(1, MAX_TEMPLATES)
 }
 
 impl ConnTable {
+    /// A table of `capacity` connections and [`default_templates`] templates.
     pub fn new(capacity: usize, now_ms: u64) -> Self {
+        Self::with_templates(capacity, default_templates(capacity), now_ms)
+    }
+
+    pub fn with_templates(capacity: usize, templates: usize, now_ms: u64) -> Self {
         // The index stores entry ids below 2^24 (16.7 million entries a table).
         let capacity = capacity.clamp(1, index::MAX_ENTRIES);
         let mut links = vec![[NIL, NIL]; capacity + WHEEL_SLOTS as usize];
@@ -407,12 +398,23 @@ impl ConnTable {
             cursor_sec: now_ms / TICK_MS,
             live: 0,
             worker: 0,
+            templates: Templates::new(templates, now_ms),
         }
     }
 
     /// The table belongs to poll loop `worker` (see `ConnTable::worker`).
     pub fn set_worker(&mut self, worker: usize) {
         self.worker = worker;
+        self.templates.set_worker(worker);
+    }
+
+    /// The persistence templates.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    pub fn templates_mut(&mut self) -> &mut Templates {
+        &mut self.templates
     }
 
     pub fn len(&self) -> usize {
@@ -562,10 +564,7 @@ impl ConnTable {
 
     #[inline(always)]
     fn insert_new(&mut self, n: NewConn, in_hash: u64, now_ms: u64, absent: bool) -> Result<u32, InsertError> {
-        let bits = fwd_bits(n.fwd)
-            | IN_USE
-            | if n.template { TEMPLATE } else { 0 }
-            | if n.out_key.is_some() { HAS_REPLY } else { 0 };
+        let bits = fwd_bits(n.fwd) | IN_USE | if n.out_key.is_some() { HAS_REPLY } else { 0 };
         let mut c = Conn {
             caddr: n.caddr,
             vaddr: n.vaddr,
@@ -587,11 +586,7 @@ impl ConnTable {
         // (compared as words, which the index needs anyway).
         let w_in = n.in_key.words();
         let w_out = n.out_key.map(|k| k.words());
-        let in_words = if n.template {
-            (addr_word(c.caddr, c.vaddr), port_word(0, c.vport, c.proto | TEMPLATE_PROTO))
-        } else {
-            (addr_word(c.caddr, c.vaddr), port_word(c.cport, c.vport, c.proto))
-        };
+        let in_words = (addr_word(c.caddr, c.vaddr), port_word(c.cport, c.vport, c.proto));
         let reply = match (w_out, c.fwd()) {
             (Some(w), FwdMethod::Masq) => w == (addr_word(c.daddr, c.caddr), port_word(c.dport, c.cport, c.proto)),
             (Some(w), FwdMethod::FullNat) => w == (addr_word(c.daddr, n.laddr), port_word(c.dport, c.lport, c.proto)),
@@ -655,23 +650,14 @@ impl ConnTable {
             }
         }
         self.free_head = self.links[id as usize][0];
-        if n.template {
-            n.dest.bind_template(self.worker);
-        } else {
-            n.dest.bind_conn(self.worker);
-        }
+        n.dest.bind_conn(self.worker);
         if let Some(l) = n.laddr_ref {
             l.bind();
         }
         let i = id as usize;
         let now = now_ms as u32;
         self.ctl[i] = match n.controller {
-            Some(t) if !n.template && self.conns.get(t as usize).is_some_and(|t| t.in_use() && t.template()) => {
-                self.ctl[t as usize] += 1;
-                self.last_ms[t as usize] = now;
-                t
-            }
-            _ if n.template => 0,
+            Some(t) if self.templates.place(t, now_ms) => t,
             _ => NIL,
         };
         self.conns[i] = c;
@@ -723,31 +709,20 @@ impl ConnTable {
         }
         self.unlink(id);
         let c = self.conns[i];
-        let template = c.template();
-        // A key may already name a newer entry (an invalidated template's
-        // successor): only remove what still points here.
         let in_key = c.in_key();
         self.index.remove(self.index.hash(&in_key), id);
         if let Some(k) = self.reply_key(&c) {
             self.index.remove(self.index.hash(&k), id | OUT_BIT);
         }
         if let Some((d, _)) = self.dests.get(c.dest) {
-            if template {
-                d.unbind_template(self.worker);
-            } else {
-                d.unbind_conn(self.worker, c.active());
-            }
+            d.unbind_conn(self.worker, c.active());
         }
         if let Some((_, Some(l))) = self.laddrs.get(c.laddr) {
             l.unbind();
         }
         self.release_refs(&c);
-        if !template && self.ctl[i] != NIL {
-            let t = self.ctl[i] as usize;
-            self.ctl[t] = self.ctl[t].saturating_sub(1);
-        }
-        if template && self.ctl[i] > 0 {
-            self.orphan_controlled(id);
+        if self.ctl[i] != NIL {
+            self.templates.unplace(self.ctl[i]);
         }
         self.ctl[i] = NIL;
         self.conns[i] = FREE_CONN;
@@ -756,19 +731,29 @@ impl ConnTable {
         self.live -= 1;
     }
 
-    /// A template removed while connections it placed live (`clear`, or a
-    /// caller outside the pipeline: expiry and eviction keep such templates)
-    /// must not leave them naming its slot, which a new template may take:
-    /// their removal would then lower the newcomer's count. A scan of the
-    /// slab, on a path no packet takes.
+    /// Remove template `tid`. One removed while connections it placed live
+    /// (`clear`, a master's sync naming another server, a caller outside the
+    /// pipeline: expiry and eviction keep such templates) must not leave
+    /// them naming its slot, which a new template may take: their removal
+    /// would then lower the newcomer's count. A scan of the slab, on a path
+    /// no packet takes.
+    pub fn remove_template(&mut self, tid: u32) {
+        match self.templates.placed_by(tid) {
+            None => return,
+            Some(0) => {}
+            Some(_) => self.orphan_controlled(tid),
+        }
+        self.templates.remove(tid);
+    }
+
     #[cold]
     fn orphan_controlled(&mut self, template: u32) {
         for (i, c) in self.conns.iter().enumerate() {
-            if c.in_use() && !c.template() && self.ctl[i] == template {
+            if c.in_use() && self.ctl[i] == template {
                 self.ctl[i] = NIL;
             }
         }
-        self.ctl[template as usize] = 0;
+        self.templates.forget_placed(template);
     }
 
     /// Record a packet of connection `id` seen from `side`: its time, and
@@ -817,39 +802,35 @@ impl ConnTable {
     /// it and the template that placed it are confirmed.
     #[cold]
     fn confirm(&mut self, i: usize) {
-        let c = &mut self.conns[i];
-        c.bits |= CONFIRMED;
-        let template = c.template();
+        self.conns[i].bits |= CONFIRMED;
         let t = self.ctl[i];
-        if t != NIL && !template {
-            self.conns[t as usize].bits |= CONFIRMED;
+        if t != NIL {
+            self.templates.confirm(t);
         }
     }
 
-    /// Milliseconds since the last packet of `id` (or, for a template, since
-    /// it last placed a connection).
+    /// Milliseconds since the last packet of `id`.
     #[inline]
     pub fn idle_ms(&self, id: u32, now_ms: u64) -> u32 {
         (now_ms as u32).wrapping_sub(self.last_ms[id as usize])
     }
 
     /// Whether a newcomer may take this entry's place, and how urgently:
-    /// `Some((0, age))` unconfirmed or finished, `Some((1, age))` confirmed
-    /// but idle, `None` never (free, busy, or a template still placing
-    /// connections: they go first, and it follows when they are gone).
+    /// `Some((0, age))` unconfirmed or finished, `Some((1, age))` a young
+    /// conversation, `Some((2, age))` confirmed but idle, `None` never (free
+    /// or busy).
     fn eviction_rank(&self, id: u32, now_ms: u64) -> Option<(u8, u32)> {
         let c = &self.conns[id as usize];
-        if !c.in_use() || (c.template() && self.ctl[id as usize] > 0) {
+        if !c.in_use() {
             return None;
         }
         let idle = self.idle_ms(id, now_ms);
-        let unconfirmed = if c.template() { !c.confirmed() } else { !c.live_conversation() };
-        if unconfirmed {
+        if !c.live_conversation() {
             // A young conversation (answered, past its handshake, not yet CONFIRM_AFTER_MS
             // old) goes only when no flood entry (half-open, never answered) is left: a
             // download that had just begun was evicted in test_hostile's SYN flood, its
             // pauses making it the idlest of a sample of fresh flood entries.
-            let young = !c.template() && c.answered() && c.in_conversation_state();
+            let young = c.answered() && c.in_conversation_state();
             Some((young as u8, idle))
         } else if idle >= IDLE_EVICTABLE_MS {
             Some((2, idle))
@@ -890,8 +871,7 @@ impl ConnTable {
 
     /// Make room for a newcomer in a full table: remove one entry that is
     /// unconfirmed (or finished) or, failing that, confirmed but idle for
-    /// [`IDLE_EVICTABLE_MS`]; never one with recent two-way traffic, never a
-    /// template still placing connections. The victim is the least recently
+    /// [`IDLE_EVICTABLE_MS`]; never one with recent two-way traffic. The victim is the least recently
     /// used of a random sample of slab slots: rounds of 8, up to 32 slots,
     /// stopping at the first round that holds an unconfirmed entry. `seed`
     /// is any changing number. Removal goes through [`ConnTable::remove`], so
@@ -985,9 +965,6 @@ impl ConnTable {
     /// The template that placed connection `id`, if any.
     #[inline]
     pub fn controller_of(&self, id: u32) -> Option<u32> {
-        if self.conns[id as usize].template() {
-            return None;
-        }
         let t = self.ctl[id as usize];
         (t != NIL).then_some(t)
     }
@@ -1018,30 +995,9 @@ impl ConnTable {
         None
     }
 
-    /// The in-direction key of entry `id` (templates: their lookup key).
+    /// The in-direction key of entry `id`.
     pub fn in_key_of(&self, id: u32) -> FlowKey {
         self.conns[id as usize].in_key()
-    }
-
-    /// Point a template at a re-added real server of the same address.
-    pub fn rebind_template(&mut self, id: u32, dest: &Arc<Dest>) {
-        let c = self.conns[id as usize];
-        let Some((old, svc)) = self.dests.get(c.dest) else { return };
-        let svc = svc.clone();
-        old.unbind_template(self.worker);
-        if let Some(s) = self.dests.acquire((ptr_of(dest), ptr_of(&svc)), || (dest.clone(), svc.clone())) {
-            self.dests.release(c.dest);
-            self.conns[id as usize].dest = s;
-        }
-        dest.bind_template(self.worker);
-    }
-
-    /// A template whose real server went away: new connections must not
-    /// find it, but it stays (unfindable) while connections it placed live.
-    pub fn invalidate_template(&mut self, id: u32, now_ms: u64) {
-        let k = self.conns[id as usize].in_key();
-        self.index.remove(self.index.hash(&k), id);
-        self.set_expiry(id, now_ms);
     }
 
     fn slot_for(&self, expires_ms: u64, earliest_sec: u64) -> u64 {
@@ -1069,7 +1025,8 @@ impl ConnTable {
     }
 
     /// Advance the wheel to `now_ms`: remove every connection whose expiry has
-    /// passed (calling `on_expire` first), reschedule the rest of each due slot.
+    /// passed (calling `on_expire` first), reschedule the rest of each due
+    /// slot; then the templates' sweep. Returns the connections removed.
     pub fn expire(&mut self, now_ms: u64, mut on_expire: impl FnMut(&Conn)) -> usize {
         let now_sec = now_ms / TICK_MS;
         let mut expired = 0;
@@ -1088,14 +1045,7 @@ impl ConnTable {
                 let next = self.links[i][0];
                 self.links[i] = [NIL, NIL];
                 let c = self.conns[i];
-                if c.expires_ms() <= now_ms && c.template() && self.ctl[i] > 0 {
-                    // IPVS keeps a template while connections it placed live.
-                    let keep = self.dests.get(c.dest).and_then(|(_, s)| s.runtime().spec.persistent).unwrap_or(1)
-                        as u64
-                        * 1000;
-                    self.conns[i].set_expires_ms(now_ms + keep);
-                    self.link(id);
-                } else if c.expires_ms() <= now_ms {
+                if c.expires_ms() <= now_ms {
                     on_expire(&c);
                     self.remove(id);
                     expired += 1;
@@ -1105,20 +1055,26 @@ impl ConnTable {
                 id = next;
             }
         }
+        self.templates.expire(now_ms);
         expired
     }
 
-    /// Remove every connection (shutdown, tests).
+    /// Remove every connection and template (shutdown, `-C`, tests).
     pub fn clear(&mut self) {
         for id in 0..self.conns.len() as u32 {
             if self.conns[id as usize].in_use() {
                 self.remove(id);
             }
         }
+        let tids: Vec<u32> = self.templates.live_ids().collect();
+        for tid in tids {
+            self.remove_template(tid);
+        }
     }
 
     /// Bytes this table holds: entries, their side arrays, the index, the
-    /// wheel and the referents' slots.
+    /// wheel and the referents' slots (the templates' table apart:
+    /// `templates().bytes()`).
     pub fn bytes(&self) -> usize {
         use std::mem::size_of_val;
         self.conns.capacity() * size_of_val(&FREE_CONN)
@@ -1138,7 +1094,8 @@ impl ConnTable {
     /// and the free list partition the slots, every index entry names a live
     /// entry holding that key, every live entry is on exactly one wheel list
     /// with sound links, each template's count of connections it placed
-    /// matches them, and each referent's count its users. Slow (walks
+    /// matches them (and the templates' table is sound), and each
+    /// referent's count its users. Slow (walks
     /// everything); never on the packet path.
     pub fn check_invariants(&self) -> Result<(), String> {
         let cap = self.conns.len();
@@ -1194,7 +1151,7 @@ impl ConnTable {
                 return Err(format!("wheel slot {slot}: head's back link is wrong"));
             }
         }
-        let mut controlled = vec![0u32; cap];
+        let mut controlled = vec![0u32; self.templates.capacity()];
         let mut dest_uses = std::collections::HashMap::<u16, u32>::new();
         let mut laddr_uses = std::collections::HashMap::<u16, u32>::new();
         for (i, c) in self.conns.iter().enumerate() {
@@ -1214,30 +1171,24 @@ impl ConnTable {
             if c.laddr != NO_REF {
                 *laddr_uses.entry(c.laddr).or_default() += 1;
             }
-            if c.active() != (c.state == ConnState::Established) && !c.template() {
+            if c.active() != (c.state == ConnState::Established) {
                 return Err(format!("entry {i}: active {} in state {}", c.active(), c.state.name()));
             }
-            if !c.template() {
-                if self.lookup(&c.in_key()) != Some((i as u32, Side::In)) {
-                    return Err(format!("entry {i}: its key is not indexed to it"));
+            if self.lookup(&c.in_key()) != Some((i as u32, Side::In)) {
+                return Err(format!("entry {i}: its key is not indexed to it"));
+            }
+            if self.reply_key(c).is_some_and(|k| self.lookup(&k) != Some((i as u32, Side::Out))) {
+                return Err(format!("entry {i}: its reply key is not indexed to it"));
+            }
+            if self.ctl[i] != NIL {
+                let t = self.ctl[i] as usize;
+                if t >= controlled.len() || !self.templates.get(t as u32).in_use() {
+                    return Err(format!("entry {i}: its controller {t} is no live template"));
                 }
-                if self.reply_key(c).is_some_and(|k| self.lookup(&k) != Some((i as u32, Side::Out))) {
-                    return Err(format!("entry {i}: its reply key is not indexed to it"));
-                }
-                if self.ctl[i] != NIL {
-                    let t = self.ctl[i] as usize;
-                    if !self.conns.get(t).is_some_and(|t| t.in_use() && t.template()) {
-                        return Err(format!("entry {i}: its controller {t} is no live template"));
-                    }
-                    controlled[t] += 1;
-                }
+                controlled[t] += 1;
             }
         }
-        for (i, c) in self.conns.iter().enumerate() {
-            if c.in_use() && c.template() && self.ctl[i] != controlled[i] {
-                return Err(format!("template {i} counts {} connections, {} name it", self.ctl[i], controlled[i]));
-            }
-        }
+        self.templates.check_invariants(&controlled)?;
         for (s, n) in dest_uses {
             if self.dests.uses(s) != n {
                 return Err(format!("real server slot {s} counts {} users, {n} name it", self.dests.uses(s)));
@@ -1251,7 +1202,7 @@ impl ConnTable {
         Ok(())
     }
 
-    /// Connections as `-Lc` lists them.
+    /// Connections, then templates, as `-Lc` lists them.
     pub fn views(&self, now_ms: u64) -> Vec<ConnView> {
         self.conns
             .iter()
@@ -1264,9 +1215,10 @@ impl ConnTable {
                 vport: c.vport,
                 daddr: Ipv4Addr::from(c.daddr),
                 dport: c.dport,
-                state: if c.template() { "NONE".to_string() } else { c.state.name().to_string() },
+                state: c.state.name().to_string(),
                 expires: (c.expires_ms().saturating_sub(now_ms) / 1000) as u32,
             })
+            .chain(self.templates.views(now_ms))
             .collect()
     }
 }
@@ -1296,7 +1248,6 @@ mod tests {
             svc: s,
             laddr_ref: None,
             expires_ms,
-            template: false,
             controller: None,
             in_key: FlowKey { saddr: 1, daddr: 2, sport: cport, dport: 80, proto: 6 },
             out_key: Some(FlowKey { saddr: 3, daddr: 1, sport: 80, dport: cport, proto: 6 }),
@@ -1379,7 +1330,6 @@ mod eviction {
             expires_ms: now + 300_000,
             in_key: FlowKey { saddr: caddr, daddr: 2, sport: 1000, dport: 80, proto },
             out_key,
-            template: false,
             controller: None,
         }
     }
@@ -1550,54 +1500,6 @@ mod eviction {
     }
 
     #[test]
-    fn templates_keep_their_counts_through_eviction() {
-        let (d, s) = fixtures();
-        let mut t = ConnTable::new(16, 0);
-        let mut templates = vec![];
-        for i in 0..8u32 {
-            let mut tn = flow(&d, &s, 6, 500 + i, FwdMethod::Masq, 0);
-            tn.template = true;
-            tn.out_key = None;
-            tn.in_key = FlowKey { saddr: 500 + i, daddr: 2, sport: 0, dport: 80, proto: 6 | TEMPLATE_PROTO };
-            let tid = t.insert(tn, 0).unwrap();
-            let mut cn = flow(&d, &s, 6, 500 + i, FwdMethod::Masq, 0);
-            cn.controller = Some(tid);
-            t.insert(cn, 0).unwrap();
-            templates.push(tid);
-            ok(&t);
-        }
-        assert_eq!(d.persistent_conns(), 8);
-        // Evicting everything evictable: connections first, then the
-        // templates they leave without connections.
-        let mut n = 0;
-        while t.evict_for_newcomer(10, n * 31 + 1).is_some() {
-            n += 1;
-            ok(&t);
-            for &tid in &templates {
-                let c = t.get(tid);
-                assert!(!c.in_use() || !c.template() || t.ctl[tid as usize] <= 1);
-            }
-        }
-        assert!(t.is_empty(), "{} left", t.len());
-        assert_eq!((d.persistent_conns(), d.inactive_conns()), (0, 0));
-        // A confirmed connection confirms its template: it then stays while busy.
-        let mut tn = flow(&d, &s, 6, 900, FwdMethod::Masq, 20_000);
-        tn.template = true;
-        tn.out_key = None;
-        tn.in_key = FlowKey { saddr: 900, daddr: 2, sport: 0, dport: 80, proto: 6 | TEMPLATE_PROTO };
-        let tid = t.insert(tn, 20_000).unwrap();
-        let mut cn = flow(&d, &s, 6, 900, FwdMethod::Masq, 20_000);
-        cn.controller = Some(tid);
-        let cid = t.insert(cn, 20_000).unwrap();
-        t.touch(cid, Side::Out, 20_001);
-        t.touch(cid, Side::In, 22_000);
-        assert!(t.get(tid).confirmed());
-        t.remove(cid);
-        assert_eq!(t.eviction_rank(tid, 22_001), None, "recently used confirmed template");
-        ok(&t);
-    }
-
-    #[test]
     fn a_shortened_timeout_moves_the_entry_on_the_wheel() {
         let (d, s) = fixtures();
         let mut t = ConnTable::new(4, 0);
@@ -1646,7 +1548,6 @@ mod churn {
                 svc: &s,
                 laddr_ref: None,
                 expires_ms: 600_000,
-                template: false,
                 controller: None,
                 in_key: k,
                 out_key: Some(FlowKey { saddr: 3, daddr: k.saddr, sport: 80, dport: k.sport, proto: 6 }),
