@@ -386,7 +386,9 @@ start_udp_echo() {
   local ns="$1" port="$2" name="$3"
   # The answer waits for the request's line (1 s at most): a bare `echo` could exit before
   # socat wrote the datagram to it, and socat then dropped that query (write: Broken pipe).
-  bg "$ns" "udp-$name-$port" socat "UDP4-RECVFROM:$port,reuseaddr,fork" "SYSTEM:read -r -t 1 _; echo $name"
+  # SYSTEM runs /bin/sh (dash: no `read -t`, which failed at once and brought the race
+  # back), hence timeout(1) around head(1).
+  bg "$ns" "udp-$name-$port" socat "UDP4-RECVFROM:$port,reuseaddr,fork" "SYSTEM:timeout 1 head -n 1 >/dev/null; echo $name"
   wait_udp_listen "$ns" "$port"
 }
 
