@@ -66,6 +66,42 @@ pub const IDLE_EVICTABLE_MS: u32 = 10_000;
 const EVICT_SAMPLE: usize = 8;
 const EVICT_ROUNDS: usize = 4;
 
+/// The entry to evict among a random sample of the `slots` slab slots, as
+/// both tables choose (connections, and templates in templates.rs): `rank`
+/// gives a slot's tier (lower goes first) and its idle time (longer goes
+/// first), or `None` for a slot that may not go. Rounds of [`EVICT_SAMPLE`]
+/// slots, at most [`EVICT_ROUNDS`], stopping after the first round that holds
+/// a tier-0 slot. `seed` is any changing number. The victim's tier and slot.
+pub(super) fn sample_victim(
+    slots: usize,
+    seed: u64,
+    mut rank: impl FnMut(u32) -> Option<(u8, u32)>,
+) -> Option<(u8, u32)> {
+    let n = slots as u64;
+    if n == 0 {
+        return None;
+    }
+    let mut x = seed | 1;
+    let mut best: Option<(u8, u32, u32)> = None;
+    for _ in 0..EVICT_ROUNDS {
+        for _ in 0..EVICT_SAMPLE {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = (x % n) as u32;
+            if let Some((tier, idle)) = rank(id) {
+                if best.is_none_or(|(bt, bi, _)| (tier, u32::MAX - idle) < (bt, u32::MAX - bi)) {
+                    best = Some((tier, idle, id));
+                }
+            }
+        }
+        if best.is_some_and(|(tier, _, _)| tier == 0) {
+            break;
+        }
+    }
+    best.map(|(tier, _, id)| (tier, id))
+}
+
 /// `Conn::bits`: the forwarding method in the low two bits, then flags.
 const FWD_MASK: u8 = 0b11;
 /// Counted in the dest's ActiveConn (else InActConn).
@@ -878,26 +914,7 @@ impl ConnTable {
     /// the real server's counters and the controlling template's count stay
     /// right. Returns what kind of entry went, or None (nothing may go).
     pub fn evict_for_newcomer(&mut self, now_ms: u64, seed: u64) -> Option<Eviction> {
-        let n = self.conns.len() as u64;
-        let mut x = seed | 1;
-        let mut best: Option<(u8, u32, u32)> = None;
-        for _ in 0..EVICT_ROUNDS {
-            for _ in 0..EVICT_SAMPLE {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let id = (x % n) as u32;
-                if let Some((tier, age)) = self.eviction_rank(id, now_ms) {
-                    if best.is_none_or(|(bt, ba, _)| (tier, u32::MAX - age) < (bt, u32::MAX - ba)) {
-                        best = Some((tier, age, id));
-                    }
-                }
-            }
-            if best.is_some_and(|(tier, _, _)| tier == 0) {
-                break;
-            }
-        }
-        let (tier, _, id) = best?;
+        let (tier, id) = sample_victim(self.conns.len(), seed, |id| self.eviction_rank(id, now_ms))?;
         self.remove(id);
         Some(if tier < 2 { Eviction::Unconfirmed } else { Eviction::Idle })
     }

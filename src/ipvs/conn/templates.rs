@@ -36,10 +36,6 @@ pub const MAX_TEMPLATES: usize = super::index::MAX_ENTRIES;
 /// The clock time one sweep of the whole slab takes (expiry is at most this
 /// late, as the connections' one-second wheel ticks).
 const SWEEP_MS: u64 = 1000;
-/// Slab slots looked at per round, and rounds at most, when choosing a
-/// template to evict (as the connection table's eviction).
-const EVICT_SAMPLE: usize = 8;
-const EVICT_ROUNDS: usize = 4;
 
 /// `Template::bits`: the forwarding method in the low two bits, then flags.
 const FWD_MASK: u8 = 0b11;
@@ -399,26 +395,7 @@ impl Templates {
     /// first (see [`Templates::eviction_rank`]). `seed` is any changing
     /// number. Returns what kind went, or None (none may go).
     pub fn evict_for_newcomer(&mut self, now_ms: u64, seed: u64) -> Option<Eviction> {
-        let n = self.slots.len() as u64;
-        let mut x = seed | 1;
-        let mut best: Option<(u8, u32, u32)> = None;
-        for _ in 0..EVICT_ROUNDS {
-            for _ in 0..EVICT_SAMPLE {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let id = (x % n) as u32;
-                if let Some((tier, idle)) = self.eviction_rank(id, now_ms) {
-                    if best.is_none_or(|(bt, bi, _)| (tier, u32::MAX - idle) < (bt, u32::MAX - bi)) {
-                        best = Some((tier, idle, id));
-                    }
-                }
-            }
-            if best.is_some_and(|(tier, _, _)| tier == 0) {
-                break;
-            }
-        }
-        let (tier, _, id) = best?;
+        let (tier, id) = super::sample_victim(self.slots.len(), seed, |id| self.eviction_rank(id, now_ms))?;
         self.remove(id);
         Some(if tier == 0 { Eviction::Unconfirmed } else { Eviction::Idle })
     }
