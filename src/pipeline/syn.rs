@@ -232,6 +232,29 @@ mod tests {
     }
 
     #[test]
+    fn a_nat_syn_whose_reply_key_another_connection_holds_is_refused_by_the_syn_path() {
+        // Ports 81 and 82 both lead to RS1:80 only: one client port to both makes the same
+        // reply key (RS1:80 -> CLIENT:5000). IPVS refuses the second connection; so does the
+        // SYN path (its insert skips the in-key's search, never the reply key's).
+        let (mut fast, mut slow) = labs(FwdMethod::Masq, 1024);
+        for lab in [&mut fast, &mut slow] {
+            for port in [81, 82] {
+                lab.service("rr", port, &[(RS1, 80, FwdMethod::Masq)], &[]);
+            }
+            lab.d.begin_batch();
+        }
+        let to = |port: u16| tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5000, port, "S", &[]);
+        let batches = vec![vec![to(81)], vec![to(82)], vec![to(81)]];
+        let before = fast.d.shared().counters.total(crate::pipeline::Reason::ConnCollision);
+        let taken = compare(&mut fast, &mut slow, &batches);
+        let refused = fast.d.shared().counters.total(crate::pipeline::Reason::ConnCollision) - before;
+        let now = fast.now;
+        let held = fast.d.connections(now).iter().filter(|c| c.cport == 5000).count();
+        println!("{taken} SYNs by the SYN path, {refused} refused as a collision, {held} connection of port 5000");
+        assert_eq!((taken, refused, held), (2, 1, 1), "(SYN path, collisions, connections)");
+    }
+
+    #[test]
     fn a_syn_flood_into_a_full_table_by_the_syn_path_matches_the_general_pipeline() {
         let (mut fast, mut slow) = labs(FwdMethod::Masq, 64);
         let batches: Vec<Vec<Vec<u8>>> =

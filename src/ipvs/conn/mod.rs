@@ -591,10 +591,21 @@ impl ConnTable {
     /// [`ConnTable::insert_hashed`] for a caller that looked the in-key up
     /// and found no entry, with nothing inserted since: the in-key is stored
     /// without searching its buckets again. (The reply key is still
-    /// searched: another connection may hold it.)
+    /// searched: another connection may hold it.) Its reply key must be the
+    /// one the entry's fields make (new_connection_hashed builds it so), as
+    /// the other inserts check.
     #[inline(always)]
     pub fn insert_absent(&mut self, n: NewConn, in_hash: u64, now_ms: u64) -> Result<u32, InsertError> {
         debug_assert!(self.lookup_hashed(&n.in_key, in_hash).is_none());
+        debug_assert!(n.out_key.is_none_or(|k| match n.fwd {
+            FwdMethod::Masq => {
+                k == FlowKey { saddr: n.daddr, daddr: n.caddr, sport: n.dport, dport: n.cport, proto: n.proto }
+            }
+            FwdMethod::FullNat => {
+                k == FlowKey { saddr: n.daddr, daddr: n.laddr, sport: n.dport, dport: n.lport, proto: n.proto }
+            }
+            _ => false,
+        }));
         self.insert_new(n, in_hash, now_ms, true)
     }
 
@@ -623,12 +634,16 @@ impl ConnTable {
         let w_in = n.in_key.words();
         let w_out = n.out_key.map(|k| k.words());
         let in_words = (addr_word(c.caddr, c.vaddr), port_word(c.cport, c.vport, c.proto));
-        let reply = match (w_out, c.fwd()) {
-            (Some(w), FwdMethod::Masq) => w == (addr_word(c.daddr, c.caddr), port_word(c.dport, c.cport, c.proto)),
-            (Some(w), FwdMethod::FullNat) => w == (addr_word(c.daddr, n.laddr), port_word(c.dport, c.lport, c.proto)),
-            (Some(_), _) => false,
-            (None, _) => true,
-        };
+        // An absent caller built the reply key from these fields (see insert_absent).
+        let reply = absent
+            || match (w_out, c.fwd()) {
+                (Some(w), FwdMethod::Masq) => w == (addr_word(c.daddr, c.caddr), port_word(c.dport, c.cport, c.proto)),
+                (Some(w), FwdMethod::FullNat) => {
+                    w == (addr_word(c.daddr, n.laddr), port_word(c.dport, c.lport, c.proto))
+                }
+                (Some(_), _) => false,
+                (None, _) => true,
+            };
         // (A caller that found the in-key absent looked it up as built here.)
         if !reply || (!absent && in_words != w_in) {
             return Err(InsertError::Collision);
