@@ -102,6 +102,32 @@ pub(super) fn sample_victim(
     best.map(|(tier, _, id)| (tier, id))
 }
 
+/// The slots of a slab of `slots` from `from` on for which `in_use` holds,
+/// at most `max` of them into `out`, scanning at most `8 * max`, and the slot
+/// to go on from (None at the end): a dump in pieces, as both tables give
+/// the sync daemon, so that no batch stalls on a big table.
+pub(super) fn live_slots_from(
+    slots: usize,
+    from: u32,
+    max: usize,
+    out: &mut Vec<u32>,
+    in_use: impl Fn(usize) -> bool,
+) -> Option<u32> {
+    let mut id = from as usize;
+    let mut scanned = 0;
+    while id < slots {
+        if out.len() >= max || scanned >= max * 8 {
+            return Some(id as u32);
+        }
+        if in_use(id) {
+            out.push(id as u32);
+        }
+        id += 1;
+        scanned += 1;
+    }
+    None
+}
+
 /// `Conn::bits`: the forwarding method in the low two bits, then flags.
 const FWD_MASK: u8 = 0b11;
 /// Counted in the dest's ActiveConn (else InActConn).
@@ -1012,19 +1038,7 @@ impl ConnTable {
     /// to continue from (None at the end of the slab): a full-table dump in
     /// pieces, so no batch stalls on a big table.
     pub fn live_from(&self, from: u32, max: usize, out: &mut Vec<u32>) -> Option<u32> {
-        let mut id = from as usize;
-        let mut scanned = 0;
-        while id < self.conns.len() {
-            if out.len() >= max || scanned >= max * 8 {
-                return Some(id as u32);
-            }
-            if self.conns[id].in_use() {
-                out.push(id as u32);
-            }
-            id += 1;
-            scanned += 1;
-        }
-        None
+        live_slots_from(self.conns.len(), from, max, out, |i| self.conns[i].in_use())
     }
 
     /// The in-direction key of entry `id`.

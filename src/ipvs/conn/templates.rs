@@ -403,19 +403,7 @@ impl Templates {
     /// Live templates from slot `from` on, at most `max`, and the slot to go
     /// on from (None at the end): a sync dump in pieces.
     pub fn live_from(&self, from: u32, max: usize, out: &mut Vec<u32>) -> Option<u32> {
-        let mut id = from as usize;
-        let mut scanned = 0;
-        while id < self.slots.len() {
-            if out.len() >= max || scanned >= max * 8 {
-                return Some(id as u32);
-            }
-            if self.slots[id].in_use() {
-                out.push(id as u32);
-            }
-            id += 1;
-            scanned += 1;
-        }
-        None
+        super::live_slots_from(self.slots.len(), from, max, out, |i| self.slots[i].in_use())
     }
 
     /// Ids of every live template (removal of all, checks).
