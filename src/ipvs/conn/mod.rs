@@ -185,6 +185,17 @@ fn fwd_bits(f: FwdMethod) -> u8 {
     }
 }
 
+/// The forwarding method of flag bits made by [`fwd_bits`] (connections and templates).
+#[inline]
+fn fwd_of_bits(bits: u8) -> FwdMethod {
+    match bits & FWD_MASK {
+        0 => FwdMethod::Masq,
+        1 => FwdMethod::Route,
+        2 => FwdMethod::Tunnel,
+        _ => FwdMethod::FullNat,
+    }
+}
+
 /// One connection: 32 bytes, half a cache line.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -232,12 +243,7 @@ const FREE_CONN: Conn = Conn {
 impl Conn {
     #[inline]
     pub fn fwd(&self) -> FwdMethod {
-        match self.bits & FWD_MASK {
-            0 => FwdMethod::Masq,
-            1 => FwdMethod::Route,
-            2 => FwdMethod::Tunnel,
-            _ => FwdMethod::FullNat,
-        }
+        fwd_of_bits(self.bits)
     }
 
     /// The table's slot of this connection's real server and service (the

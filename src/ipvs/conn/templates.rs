@@ -22,7 +22,7 @@
 
 use super::index::Index;
 use super::refs::{ptr_of, Refs, NO_REF};
-use super::{addr_word, fwd_bits, port_word, DestRef, Eviction, InsertError, IDLE_EVICTABLE_MS};
+use super::{addr_word, fwd_bits, fwd_of_bits, port_word, DestRef, Eviction, InsertError, IDLE_EVICTABLE_MS};
 use crate::api::{ConnView, FwdMethod};
 use crate::ipvs::dest::Dest;
 use crate::ipvs::service::Service;
@@ -37,8 +37,8 @@ pub const MAX_TEMPLATES: usize = super::index::MAX_ENTRIES;
 /// late, as the connections' one-second wheel ticks).
 const SWEEP_MS: u64 = 1000;
 
-/// `Template::bits`: the forwarding method in the low two bits, then flags.
-const FWD_MASK: u8 = 0b11;
+/// `Template::bits`: the forwarding method in the low two bits (as a
+/// connection's: `fwd_bits`), then flags.
 const IN_USE: u8 = 1 << 2;
 /// A connection it placed was confirmed by two-way traffic (or a master
 /// synced it).
@@ -104,12 +104,7 @@ impl Template {
 
     #[inline]
     pub fn fwd(&self) -> FwdMethod {
-        match self.bits & FWD_MASK {
-            0 => FwdMethod::Masq,
-            1 => FwdMethod::Route,
-            2 => FwdMethod::Tunnel,
-            _ => FwdMethod::FullNat,
-        }
+        fwd_of_bits(self.bits)
     }
 
     #[inline]
