@@ -9,6 +9,8 @@
 
 pub mod ha_config;
 pub mod rules_config;
+#[cfg(test)]
+mod tests_order;
 
 use crate::api::command::Command;
 use crate::api::*;
@@ -316,8 +318,12 @@ impl Control {
                 },
             };
             let rt = svc.runtime();
+            // The kernel's list order: each real server added goes to the head of its
+            // service's list (__ip_vs_update_dest), and the schedulers walk it from there, so
+            // the one added last gets the first connection and wins ties; sh, dh and mh fill
+            // their tables in that order. `dests` is in the order they were added.
             let mut live_dests = Vec::with_capacity(dests.len());
-            for d in dests {
+            for d in dests.iter().rev() {
                 match rt.dests.iter().find(|x| x.addr == d.addr && x.port == d.port) {
                     Some(x) => {
                         x.update(d);

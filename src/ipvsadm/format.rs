@@ -158,14 +158,11 @@ fn sorted_services(services: &[ServiceView], nosort: bool) -> Vec<&ServiceView> 
     v
 }
 
-/// Sorted by address and port; with --nosort in the kernel's list order, where each new real
-/// server goes to the head (list_add_rcu in __ip_vs_update_dest): newest first. `dests` is in
-/// the order they were added.
+/// Sorted by address and port; with --nosort as `dests` come: the kernel's list order, where
+/// each new real server goes to the head (Control::sync keeps that order).
 fn sorted_dests(dests: &[DestView], nosort: bool) -> Vec<&DestView> {
     let mut v: Vec<&DestView> = dests.iter().collect();
-    if nosort {
-        v.reverse();
-    } else {
+    if !nosort {
         v.sort_by_key(|d| (u32::from(d.spec.addr), d.spec.port));
     }
     v
@@ -902,10 +899,9 @@ mod tests {
                 "UDP 1.1.1.1:53",
                 "FWM 1",
                 "TCP 200.0.0.1:80",
-                // The kernel's list: the real server added last first.
-                "-> 10.0.0.1:80",
-                "-> 10.0.0.1:81",
                 "-> 10.0.0.2:80",
+                "-> 10.0.0.1:81",
+                "-> 10.0.0.1:80",
                 "TCP 9.0.0.1:443",
                 "TCP 9.0.0.1:80"
             ]
