@@ -205,15 +205,16 @@ impl Dest {
         let r = self.row(worker);
         add(if was_active { &r.active } else { &r.inactive }, u32::MAX);
         let (u, l) = (self.u_threshold.load(Relaxed), self.l_threshold.load(Relaxed));
-        let total = self.total();
+        // The sum over every loop's row only with a threshold to compare it
+        // with; and the shared flag written only when it changes.
         let clear = if l != 0 {
-            total < l
+            self.total() < l
         } else if u != 0 {
-            total * 4 < u * 3
+            self.total() * 4 < u * 3
         } else {
             true
         };
-        if clear {
+        if clear && self.overloaded.load(Relaxed) {
             self.overloaded.store(false, Relaxed);
         }
     }

@@ -391,17 +391,22 @@ impl Index {
     pub fn remove(&mut self, h: u64, value: u32) -> bool {
         let fp = Fingerprint::of(h);
         let home = self.home(h);
-        for b in [home, self.alt(home, Fingerprint::bits(h))] {
-            let bucket = &mut self.buckets[b];
-            let mut m = bucket.matching(fp.tag);
-            while m != 0 {
+        self.remove_from(home, fp, value) || self.remove_from(self.alt(home, Fingerprint::bits(h)), fp, value)
+    }
+
+    /// Clear the slot of bucket `b` holding `value` with fingerprint `fp`.
+    #[inline(always)]
+    fn remove_from(&mut self, b: usize, fp: Fingerprint, value: u32) -> bool {
+        let bucket = self.bucket_mut(b);
+        let mut m = bucket.matching(fp.tag);
+        while m != 0 {
+            if bucket.word(m) == value | fp.high {
                 let i = m.trailing_zeros() as usize;
-                if bucket.values.get(i) == Some(&(value | fp.high)) {
-                    bucket.tags[i] = 0;
-                    return true;
-                }
-                m &= m - 1;
+                // SAFETY: as in `Bucket::word`: m != 0 and has no bit at or above SLOTS.
+                unsafe { *bucket.tags.get_unchecked_mut(i) = 0 };
+                return true;
             }
+            m &= m - 1;
         }
         false
     }

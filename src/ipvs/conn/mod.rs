@@ -82,7 +82,11 @@ pub(super) fn sample_victim(
         return None;
     }
     let mut x = seed | 1;
-    let mut best: Option<(u8, u32, u32)> = None;
+    // The best so far as one number, tier above the complement of its idle
+    // time (lower goes first: a lower tier, then a longer idle time), and
+    // its slot; u64::MAX: none yet (a packed rank is below 2^40). Strictly
+    // lower replaces, so the first sampled of equals stays.
+    let mut best = (u64::MAX, 0u32);
     for _ in 0..EVICT_ROUNDS {
         for _ in 0..EVICT_SAMPLE {
             x ^= x << 13;
@@ -90,16 +94,17 @@ pub(super) fn sample_victim(
             x ^= x << 17;
             let id = (x % n) as u32;
             if let Some((tier, idle)) = rank(id) {
-                if best.is_none_or(|(bt, bi, _)| (tier, u32::MAX - idle) < (bt, u32::MAX - bi)) {
-                    best = Some((tier, idle, id));
+                let packed = (tier as u64) << 32 | (u32::MAX - idle) as u64;
+                if packed < best.0 {
+                    best = (packed, id);
                 }
             }
         }
-        if best.is_some_and(|(tier, _, _)| tier == 0) {
+        if best.0 >> 32 == 0 {
             break;
         }
     }
-    best.map(|(tier, _, id)| (tier, id))
+    (best.0 != u64::MAX).then_some(((best.0 >> 32) as u8, best.1))
 }
 
 /// The slots of a slab of `slots` from `from` on for which `in_use` holds,
@@ -716,7 +721,7 @@ impl ConnTable {
             let h = self.index.hash_words(w);
             let taken = self.index.insert_unique(h, id | OUT_BIT, |v| holds_key(&self.conns, &self.laddrs, v, w));
             if let Err(e) = taken {
-                self.index.remove(in_hash, id);
+                self.unindex(in_hash, id, None);
                 return Err(if e.is_some() { InsertError::Collision } else { InsertError::Full });
             }
         }
@@ -741,10 +746,7 @@ impl ConnTable {
                 if let Some(l) = l.filter(|&l| l != NO_REF) {
                     self.laddrs.release(l);
                 }
-                self.index.remove(in_hash, id);
-                if let Some(k) = n.out_key {
-                    self.index.remove(self.index.hash(&k), id | OUT_BIT);
-                }
+                self.unindex(in_hash, id, n.out_key);
                 return Err(InsertError::Full);
             }
         }
@@ -769,6 +771,16 @@ impl ConnTable {
         self.live += 1;
         self.link_at(id, c.expires_ms());
         Ok(id)
+    }
+
+    /// Take back the keys a failed insert of entry `id` stored (kept out of
+    /// the insert: it would crowd the path every new connection takes).
+    #[cold]
+    fn unindex(&mut self, in_hash: u64, id: u32, out_key: Option<FlowKey>) {
+        self.index.remove(in_hash, id);
+        if let Some(k) = out_key {
+            self.index.remove(self.index.hash(&k), id | OUT_BIT);
+        }
     }
 
     /// Entry `i`'s rows of the arrays every entry has a row in, without a
