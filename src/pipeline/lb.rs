@@ -147,13 +147,16 @@ impl Director {
             self.sync_after_packet(now_ms, id, tx);
         }
         let w = self.worker;
-        if let Some((d, s)) = self.conns.dest_and_svc_of(id) {
-            if side == Side::In {
-                d.stats.inbound(w, flow.ip_len);
-                s.stats.inbound(w, flow.ip_len);
-            } else {
-                d.stats.outbound(w, flow.ip_len);
-                s.stats.outbound(w, flow.ip_len);
+        // A fresh entry's opening packet was counted at its insert.
+        if !fresh {
+            if let Some((d, s)) = self.conns.dest_and_svc_of(id) {
+                if side == Side::In {
+                    d.stats.inbound(w, flow.ip_len);
+                    s.stats.inbound(w, flow.ip_len);
+                } else {
+                    d.stats.outbound(w, flow.ip_len);
+                    s.stats.outbound(w, flow.ip_len);
+                }
             }
         }
         match side {
@@ -303,16 +306,32 @@ impl Director {
         if self.conns.capacity() - self.conns.len() < 1 {
             self.make_room(now_ms, 1);
         }
-        let persistent = self.services.get(si).and_then(|(_, rt)| rt.spec.persistent);
-        let (picked, controller) = match persistent {
-            Some(secs) => self.persistent_dest(now_ms, si, flow, secs)?,
-            None => (Picked::Index(self.schedule(si, flow)?), None),
-        };
-        let (fwd, daddr, dport) = {
+        // Port 0 real servers (fwmark and port-0 services) keep the client's port.
+        let way_of = |dest: &Dest| (dest.fwd(), u32::from(dest.addr), if dest.port == 0 { k.dport } else { dest.port });
+        let (picked, controller, (fwd, daddr, dport)) = {
             let (_, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
-            let dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
-            // Port 0 real servers (fwmark and port-0 services) keep the client's port.
-            (dest.fwd(), u32::from(dest.addr), if dest.port == 0 { k.dport } else { dest.port })
+            match rt.spec.persistent {
+                // The scheduler straight from the snapshot and this loop's position (as schedule()).
+                None => {
+                    let mut spare;
+                    let pos = match self.sched_pos.get_mut(si) {
+                        Some(p) => &mut p.1,
+                        None => {
+                            spare = Position::for_loop(self.worker);
+                            &mut spare
+                        }
+                    };
+                    let i = schedule_in(rt, &k, pos)?;
+                    let way = way_of(rt.dests.get(i).ok_or(Verdict::Drop(Reason::NoDest))?);
+                    (Picked::Index(i), None, way)
+                }
+                Some(secs) => {
+                    let (picked, controller) = self.persistent_dest(now_ms, si, flow, secs)?;
+                    let (_, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
+                    let way = way_of(picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?);
+                    (picked, controller, way)
+                }
+            }
         };
         let (mut laddr, mut lport, mut laddr_index) = (0, 0, None);
         let out_key = match fwd {
@@ -371,8 +390,15 @@ impl Director {
             if absent { self.conns.insert_absent(n, hash, now_ms) } else { self.conns.insert_hashed(n, hash, now_ms) };
         match inserted {
             Ok(id) => {
-                svc.stats.conn(self.worker);
-                dest.stats.conn(self.worker);
+                let w = self.worker;
+                svc.stats.conn(w);
+                dest.stats.conn(w);
+                // The opening packet's bytes too, with the server at hand (carry
+                // skips them for a fresh entry).
+                if opening {
+                    svc.stats.inbound(w, flow.ip_len);
+                    dest.stats.inbound(w, flow.ip_len);
+                }
                 Ok(id)
             }
             Err(InsertError::Full) => Err(Verdict::Drop(Reason::ConnTableFull)),
@@ -402,12 +428,10 @@ impl Director {
     /// with this loop's place in its rotation: an index into its runtime's
     /// real servers.
     fn schedule(&mut self, si: usize, flow: &Flow) -> Result<usize, Verdict> {
-        let k = flow.key;
-        let input = SchedInput { proto: k.proto, saddr: k.saddr, sport: k.sport, daddr: k.daddr, dport: k.dport };
         let (_, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
         let mut spare = Position::for_loop(self.worker);
         let pos = self.sched_pos.get_mut(si).map_or(&mut spare, |p| &mut p.1);
-        rt.sched.schedule(&rt.dests, &input, pos).ok_or(Verdict::Drop(Reason::NoDest))
+        schedule_in(rt, &flow.key, pos)
     }
 
     /// The services changed (a new table this batch): each service keeps
@@ -701,6 +725,14 @@ impl Director {
         }
         self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
     }
+}
+
+/// Ask a service runtime's scheduler for a real server for a new flow of key
+/// `k`, at position `pos` in its rotation: an index into its real servers.
+#[inline(always)]
+fn schedule_in(rt: &ServiceRuntime, k: &FlowKey, pos: &mut Position) -> Result<usize, Verdict> {
+    let input = SchedInput { proto: k.proto, saddr: k.saddr, sport: k.sport, daddr: k.daddr, dport: k.dport };
+    rt.sched.schedule(&rt.dests, &input, pos).ok_or(Verdict::Drop(Reason::NoDest))
 }
 
 /// The way to a real server, as copied from the next-hop cache.
