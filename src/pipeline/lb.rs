@@ -306,33 +306,32 @@ impl Director {
         if self.conns.capacity() - self.conns.len() < 1 {
             self.make_room(now_ms, 1);
         }
-        // Port 0 real servers (fwmark and port-0 services) keep the client's port.
-        let way_of = |dest: &Dest| (dest.fwd(), u32::from(dest.addr), if dest.port == 0 { k.dport } else { dest.port });
-        let (picked, controller, (fwd, daddr, dport)) = {
-            let (_, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
-            match rt.spec.persistent {
-                // The scheduler straight from the snapshot and this loop's position (as schedule()).
-                None => {
-                    let mut spare;
-                    let pos = match self.sched_pos.get_mut(si) {
-                        Some(p) => &mut p.1,
-                        None => {
-                            spare = Position::for_loop(self.worker);
-                            &mut spare
-                        }
-                    };
-                    let i = schedule_in(rt, &k, pos)?;
-                    let way = way_of(rt.dests.get(i).ok_or(Verdict::Drop(Reason::NoDest))?);
-                    (Picked::Index(i), None, way)
-                }
-                Some(secs) => {
-                    let (picked, controller) = self.persistent_dest(now_ms, si, flow, secs)?;
-                    let (_, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
-                    let way = way_of(picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?);
-                    (picked, controller, way)
-                }
+        // The service and the real server are read from the snapshot once,
+        // and again only after a step that needs all of `self` (persistence,
+        // a FULLNAT source).
+        let (mut svc, mut rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
+        let (picked, controller) = match rt.spec.persistent {
+            // The scheduler straight from the snapshot and this loop's position (as schedule()).
+            None => {
+                let mut spare;
+                let pos = match self.sched_pos.get_mut(si) {
+                    Some(p) => &mut p.1,
+                    None => {
+                        spare = Position::for_loop(self.worker);
+                        &mut spare
+                    }
+                };
+                (Picked::Index(schedule_in(rt, &k, pos)?), None)
+            }
+            Some(secs) => {
+                let picked = self.persistent_dest(now_ms, si, flow, secs)?;
+                (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
+                picked
             }
         };
+        let mut dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
+        // Port 0 real servers (fwmark and port-0 services) keep the client's port.
+        let (fwd, daddr, dport) = (dest.fwd(), u32::from(dest.addr), if dest.port == 0 { k.dport } else { dest.port });
         let (mut laddr, mut lport, mut laddr_index) = (0, 0, None);
         let out_key = match fwd {
             FwdMethod::Masq => {
@@ -341,11 +340,11 @@ impl Director {
             FwdMethod::Route | FwdMethod::Tunnel => None,
             FwdMethod::FullNat => {
                 (laddr, lport, laddr_index) = self.fullnat_source(si, daddr, dport, k.proto)?;
+                (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
+                dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
                 Some(FlowKey { saddr: daddr, daddr: laddr, sport: dport, dport: lport, proto: k.proto })
             }
         };
-        let (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
-        let dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
         let state = if k.proto != IPPROTO_TCP {
             ConnState::Udp
         } else if opening {
