@@ -609,13 +609,14 @@ impl Director {
         };
         // NAT of a packet with a 20-byte IP header (its TCP/UDP header found
         // whole: see below) whose way is ready: the checks and bytes of the
-        // branch below, in the order they decide (it fits the interface, a
-        // hop is left, the MAC is fresh and the frame fits the hop's MTU).
+        // branch below, in the order they decide (a hop is left, the MAC is
+        // fresh and the frame fits the hop's MTU, which is its interface's:
+        // the cache took it from there, as the fast path relies on too).
         if fwd == FwdMethod::Masq && f.l4 == f.l3 + 20 {
             let h = self.fast.hops.at(slot);
             let (iface, eth, fresh, mtu) = (h.iface, h.eth, h.fresh(now_ms), h.mtu as usize);
             let l3_len = f.l3_len();
-            if self.too_big(iface, l3_len, 0).is_none() && f.ipv4().ttl() > 1 && fresh && l3_len <= mtu {
+            if f.ipv4().ttl() > 1 && fresh && l3_len <= mtu {
                 rewrite_common(f.l3_bytes_mut(), proto, None, Some((daddr, dport)));
                 if let Some(header) = f.bytes_mut().first_chunk_mut::<ETH>() {
                     header[..12].copy_from_slice(&eth);
