@@ -201,7 +201,7 @@ address = "198.18.1.12"
         let e = Config::parse(&GOOD.replace("198.18.0.1/24", "198.18.0.1")).unwrap_err();
         assert!(e.contains("interface[0].addresses[0]"), "{e}");
         let e = Config::parse(&GOOD.replace("\"rr\"", "\"nope\"")).unwrap_err();
-        assert!(e.contains("service[0]") && e.contains("Scheduler not found"), "{e}");
+        assert!(e.contains("service[0]") && e.contains("Scheduler or persistence engine not found"), "{e}");
         let e = Config::parse(&GOOD.replace("198.18.1.254", "203.0.113.1")).unwrap_err();
         assert!(e.contains("route[0].gateway"), "{e}");
         let e = Config::parse(&format!("{GOOD}\nbogus = 1\n")).unwrap_err();

@@ -9,6 +9,8 @@
 
 pub mod ha_config;
 pub mod rules_config;
+#[cfg(test)]
+mod tests_order;
 
 use crate::api::command::Command;
 use crate::api::*;
@@ -81,17 +83,20 @@ impl Rules {
                 let i = self.marks.iter().position(|x| x == m).ok_or(IpvsError::NoSuchMarkRule)?;
                 self.marks.remove(i);
             }
+            // ip_vs_add_dest()'s order: the service, the thresholds, a duplicate, then
+            // ip_vs_new_dest()'s address check.
             Command::AddDest(key, d) => {
                 let s = self.service(key).ok_or(IpvsError::ServiceNotDefined)?;
-                check_dest(&s.0, d)?;
+                check_thresholds(d)?;
                 if s.1.iter().any(|x| x.addr == d.addr && x.port == d.port) {
                     return Err(IpvsError::DestExists);
                 }
+                check_dest_addr(d)?;
                 s.1.push(d.clone());
             }
             Command::EditDest(key, d) => {
                 let s = self.service(key).ok_or(IpvsError::ServiceNotDefined)?;
-                check_dest(&s.0, d)?;
+                check_thresholds(d)?;
                 let x = s.1.iter_mut().find(|x| x.addr == d.addr && x.port == d.port).ok_or(IpvsError::NoSuchDest)?;
                 *x = d.clone();
             }
@@ -161,26 +166,27 @@ fn check_service(spec: &ServiceSpec) -> Result<(), IpvsError> {
     if !sched::is_known(&spec.scheduler) {
         return Err(IpvsError::SchedulerNotFound);
     }
-    if let ServiceKey::Addr { proto, addr, .. } = spec.key {
+    // ip_vs_add_service() takes any VIP (0.0.0.0 included); only the protocol is checked.
+    if let ServiceKey::Addr { proto, .. } = spec.key {
         if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
             return Err(IpvsError::Invalid("Protocol not available".into()));
-        }
-        if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
-            return Err(IpvsError::Invalid(
-                "Invalid operation.  Possibly wrong module version, address not unicast, ...".into(),
-            ));
         }
     }
     Ok(())
 }
 
-fn check_dest(_svc: &ServiceSpec, d: &DestSpec) -> Result<(), IpvsError> {
-    if d.addr.is_unspecified() || d.addr.is_broadcast() || d.addr.is_multicast() {
-        return Err(IpvsError::Invalid(
-            "Invalid operation.  Possibly wrong module version, address not unicast, ...".into(),
-        ));
+/// ip_vs_add_dest() and ip_vs_edit_dest(): a lower threshold above the upper one is ERANGE,
+/// which libipvs leaves to strerror(). (`-y` alone is above an upper threshold of 0.)
+fn check_thresholds(d: &DestSpec) -> Result<(), IpvsError> {
+    if d.l_threshold > d.u_threshold {
+        return Err(IpvsError::Invalid("Numerical result out of range".into()));
     }
-    if d.l_threshold > d.u_threshold && d.u_threshold != 0 {
+    Ok(())
+}
+
+/// ip_vs_new_dest(): a real server must be a unicast (or local) address: EINVAL otherwise.
+fn check_dest_addr(d: &DestSpec) -> Result<(), IpvsError> {
+    if d.addr.is_unspecified() || d.addr.is_broadcast() || d.addr.is_multicast() {
         return Err(IpvsError::Invalid(
             "Invalid operation.  Possibly wrong module version, address not unicast, ...".into(),
         ));
@@ -312,8 +318,12 @@ impl Control {
                 },
             };
             let rt = svc.runtime();
+            // The kernel's list order: each real server added goes to the head of its
+            // service's list (__ip_vs_update_dest), and the schedulers walk it from there, so
+            // the one added last gets the first connection and wins ties; sh, dh and mh fill
+            // their tables in that order. `dests` is in the order they were added.
             let mut live_dests = Vec::with_capacity(dests.len());
-            for d in dests {
+            for d in dests.iter().rev() {
                 match rt.dests.iter().find(|x| x.addr == d.addr && x.port == d.port) {
                     Some(x) => {
                         x.update(d);

@@ -3,7 +3,7 @@
 use super::protocol::{Request, Response};
 use crate::api::command::{Command, ListWhat};
 use crate::api::{ConnView, ServiceKey};
-use crate::control::Control;
+use crate::control::{Control, Rules};
 use crate::ipvsadm::args;
 use crate::ipvsadm::error::UsageError;
 use crate::ipvsadm::format;
@@ -35,8 +35,10 @@ pub trait DataPlaneQuery: Send + Sync {
     }
 }
 
+/// ipvsadm's fail() prints the message and then a newline, whatever the message ends with
+/// ("-6 used before -f\n" comes out with two).
 fn usage_err(e: UsageError) -> Response {
-    Response::err(e.message, e.exit_code)
+    Response { stdout: String::new(), stderr: e.message + "\n", code: e.exit_code }
 }
 
 pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> Response {
@@ -61,19 +63,29 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
 }
 
 fn execute_ipvsadm(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, cmd: Command, stdin: Option<&str>) -> Response {
+    // The poll loops answer -Lc: no need to hold the rules meanwhile.
+    if let Command::List(ListWhat::Connections, fmt) = &cmd {
+        return Response::ok(format::list_connections(&dp.connections(), fmt));
+    }
     let mut ctl = ctl.lock().unwrap_or_else(|e| e.into_inner());
+    match cmd {
+        Command::Restore => restore(&mut ctl, dp, stdin.unwrap_or("")),
+        cmd => run_locked(&mut ctl, dp, cmd),
+    }
+}
+
+/// One ipvsadm command with the rules held: from the command line, or one line of `-R`.
+fn run_locked(ctl: &mut Control, dp: &dyn DataPlaneQuery, cmd: Command) -> Response {
     match cmd {
         Command::Help => Response::ok(format::usage()),
         Command::Version => Response::ok(format::version()),
         Command::List(what, fmt) => match what {
             ListWhat::Services(one) => match format::list_services(&ctl.views(), one.as_ref(), &fmt) {
                 Ok(s) => Response::ok(s),
-                Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
+                // list_service(): exit(1) when the kernel has no such service.
+                Err(e) => Response::err(e.to_string(), 1),
             },
-            ListWhat::Connections => {
-                drop(ctl);
-                Response::ok(format::list_connections(&dp.connections(), fmt.numeric))
-            }
+            ListWhat::Connections => Response::ok(format::list_connections(&dp.connections(), &fmt)),
             ListWhat::Timeout => Response::ok(format::list_timeout(&ctl.rules().timeouts)),
             // Nothing at all when no daemon runs, as ipvsadm.
             ListWhat::Daemon => Response::ok(ctl.shared().sync.load().listing()),
@@ -88,7 +100,9 @@ fn execute_ipvsadm(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, cmd: Command, 
             Ok(()) => Response::ok(String::new()),
             Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
         },
-        Command::Restore => restore(&mut ctl, stdin.unwrap_or("")),
+        // -R read from a restore line: ipvsadm's "avoid infinite loop" (parse_restore_line
+        // refuses it before it gets here).
+        Command::Restore => usage_err(crate::ipvsadm::restore::nested_restore()),
         Command::StartDaemon(d) => match ctl.start_daemon(&d) {
             Ok(()) => Response::ok(String::new()),
             Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
@@ -195,34 +209,80 @@ fn sysctl(ctl: &Mutex<Control>, arg: Option<&str>) -> Response {
     }
 }
 
-/// `-R`: every line parsed and applied, all or nothing, so a bad line leaves
-/// the rules in force unchanged; the error names the line.
-fn restore(ctl: &mut Control, input: &str) -> Response {
-    let mut cmds = Vec::new();
-    let mut lines = Vec::new();
-    for (n, line) in input.lines().enumerate() {
-        match parse_restore_line(line) {
-            None => {}
-            Some(Err(e)) => return Response::err(format!("line {}: {}", n + 1, e.message), e.exit_code),
-            Some(Ok(
-                Command::Restore
-                | Command::Save { .. }
-                | Command::List(..)
-                | Command::Help
-                | Command::Version
-                | Command::StartDaemon(_)
-                | Command::StopDaemon(_),
-            )) => return Response::err(format!("line {}: not a rule: {}", n + 1, line.trim()), 2),
-            Some(Ok(c)) => {
-                cmds.push(c);
-                lines.push(n + 1);
+/// `-R`, as ipvsadm 1.31's restore_table(): each line is run as it is read. A line the kernel
+/// refuses prints its error and the next line is read; a popt error likewise; a line
+/// ipvsadm's parser refuses with fail() (or -h, -v, which exit) ends the restore, the lines
+/// before it applied. The status is the last line's. Rule changes in a row reach the live
+/// rules together, when a line that reads them (or the end) comes, so a long file does not
+/// rebuild the poll loops' rules once per line.
+fn restore(ctl: &mut Control, dp: &dyn DataPlaneQuery, input: &str) -> Response {
+    let mut out = Response::ok(String::new());
+    let mut pending: Option<Rules> = None;
+    for line in input.lines() {
+        let cmd = match parse_restore_line(line) {
+            None => continue,
+            Some(Ok(cmd)) => cmd,
+            Some(Err(e)) => {
+                let exits = e.exits;
+                append(&mut out, usage_err(e));
+                if exits {
+                    break;
+                }
+                continue;
             }
+        };
+        if changes_rules(&cmd) {
+            let trial = pending.get_or_insert_with(|| ctl.rules().clone());
+            match trial.apply(&cmd) {
+                Ok(()) => out.code = 0,
+                Err(e) => append(&mut out, Response::err(e.to_string(), EXIT_REFUSED)),
+            }
+            continue;
+        }
+        if let Some(rules) = pending.take() {
+            ctl.sync(rules);
+        }
+        let exits = matches!(cmd, Command::Help | Command::Version);
+        append(&mut out, run_locked(ctl, dp, cmd));
+        if exits {
+            break;
         }
     }
-    match ctl.apply_all(&cmds) {
-        Ok(()) => Response::ok(String::new()),
-        Err((i, e)) => Response::err(format!("line {}: {}", lines[i], e), EXIT_REFUSED),
+    if let Some(rules) = pending {
+        ctl.sync(rules);
     }
+    out
+}
+
+/// One restore line's answer after the ones before: its output added, its status taken.
+fn append(out: &mut Response, line: Response) {
+    out.stdout.push_str(&line.stdout);
+    out.stderr.push_str(&line.stderr);
+    out.code = line.code;
+}
+
+/// The commands [`run_locked`] hands to `Control::apply`: those that change the rules.
+fn changes_rules(cmd: &Command) -> bool {
+    !matches!(
+        cmd,
+        Command::Help
+            | Command::Version
+            | Command::List(..)
+            | Command::Save { .. }
+            | Command::ListMarks
+            | Command::ListLaddr(_)
+            | Command::Zero(_)
+            | Command::Restore
+            | Command::StartDaemon(_)
+            | Command::StopDaemon(_)
+            | Command::Counters
+            | Command::Checks
+            | Command::Neighbours
+            | Command::Announced
+            | Command::Reload
+            | Command::Role(_)
+            | Command::Sysctl(_)
+    )
 }
 
 #[cfg(test)]
@@ -252,6 +312,110 @@ mod tests {
 
     fn run(ctl: &Mutex<Control>, args: &[&str]) -> Response {
         execute(ctl, &NoLoops, &Request { argv: args.iter().map(|s| s.to_string()).collect(), stdin: None })
+    }
+
+    fn restore_input(ctl: &Mutex<Control>, input: &str) -> Response {
+        execute(ctl, &NoLoops, &Request { argv: vec!["-R".into()], stdin: Some(input.into()) })
+    }
+
+    fn fresh() -> Mutex<Control> {
+        Mutex::new(Control::new(Arc::new(Shared::new())))
+    }
+
+    /// ipvsadm 1.31's restore_table(): each line applied as it is read; a line the kernel refuses
+    /// prints the kernel's error and the next line is read; the exit status is the last line's.
+    #[test]
+    fn restore_applies_line_by_line_as_ipvsadm() {
+        let ctl = fresh();
+        let r = restore_input(
+            &ctl,
+            "-A -t 198.18.0.1:80 -s rr\n-a -t 198.18.0.9:80 -r 198.18.1.1:80 -m\n# a comment\n\n             -a -t 198.18.0.1:80 -r 198.18.1.1:80 -m\n-A -t 198.18.0.1:80\n-A -t 198.18.0.2:80\n",
+        );
+        assert_eq!(r.stderr, "Service not defined\nService already exists\n");
+        assert_eq!(r.code, 0, "the last line succeeded");
+        let saved = run(&ctl, &["-S", "-n"]).stdout;
+        assert_eq!(
+            saved,
+            "-A -t 198.18.0.1:80 -s rr\n-a -t 198.18.0.1:80 -r 198.18.1.1:80 -m -w 1\n-A -t 198.18.0.2:80 -s wlc\n"
+        );
+        // The last line refused: its status.
+        let r = restore_input(&ctl, "-A -t 198.18.0.3:80\n-D -t 198.18.0.99:80\n");
+        assert_eq!((r.stderr.as_str(), r.code), ("No such service\n", 255));
+        assert!(run(&ctl, &["-Ln"]).stdout.contains("198.18.0.3:80"));
+        // A line ipvsadm's parser refuses (fail(2, ...)) ends the restore there: the lines
+        // before it stay, the lines after it are not read.
+        let r = restore_input(&ctl, "-A -t 198.18.0.4:80\n-A -t 198.18.0.5:80 -s rr -w 2\n-A -t 198.18.0.6:80\n");
+        assert_eq!(r.code, 2);
+        assert_eq!(r.stderr, "Illegal 'weight' option with the 'add-service' command\n");
+        let listed = run(&ctl, &["-Ln"]).stdout;
+        assert!(listed.contains("198.18.0.4:80") && !listed.contains("198.18.0.6:80"), "{listed}");
+        // A popt error (an unknown option) returns -1 from the line: reported, the next read.
+        let r = restore_input(&ctl, "-A -t 198.18.0.7:80 --bogus\n-A -t 198.18.0.8:80\n");
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.stderr, "--bogus: unknown option\n");
+        let listed = run(&ctl, &["-Ln"]).stdout;
+        assert!(!listed.contains("198.18.0.7:80") && listed.contains("198.18.0.8:80"), "{listed}");
+        // A listing line prints what the lines before it made.
+        let r = restore_input(&ctl, "-C\n-A -t 198.18.0.10:80 -s rr\n-L -n\n");
+        assert_eq!(r.code, 0);
+        assert!(r.stdout.contains("TCP  198.18.0.10:80 rr"), "{}", r.stdout);
+    }
+
+    /// Differences from ipvsadm 1.31 found by running both on the same command sequences.
+    #[test]
+    fn ipvsadm_131_answers() {
+        let ctl = fresh();
+        // -p without a value: 6*60 in ipvsadm.c.
+        assert_eq!(run(&ctl, &["-A", "-t", "198.18.0.1:80", "-p"]).code, 0);
+        assert_eq!(run(&ctl, &["-S", "-n"]).stdout, "-A -t 198.18.0.1:80 -s wlc -p 360\n");
+        // -L of a missing service: list_service() exits 1.
+        let r = run(&ctl, &["-L", "-n", "-t", "198.18.0.2:80"]);
+        assert_eq!((r.stderr.as_str(), r.code), ("No such service\n", 1));
+        // An unknown scheduler: the kernel's ENOENT, in libipvs's words.
+        let r = run(&ctl, &["-A", "-t", "198.18.0.3:80", "-s", "foo"]);
+        assert_eq!((r.stderr.as_str(), r.code), ("Scheduler or persistence engine not found\n", 255));
+        let r = run(&ctl, &["-E", "-t", "198.18.0.1:80", "-s", "foo"]);
+        assert_eq!((r.stderr.as_str(), r.code), ("Scheduler or persistence engine not found\n", 255));
+        // A lower threshold above the upper one: the kernel's ERANGE, which libipvs leaves to strerror.
+        for args in [&["-x", "5", "-y", "6"][..], &["-y", "6"][..]] {
+            let mut argv = vec!["-a", "-t", "198.18.0.1:80", "-r", "198.18.1.1:80", "-m"];
+            argv.extend_from_slice(args);
+            let r = run(&ctl, &argv);
+            assert_eq!((r.stderr.as_str(), r.code), ("Numerical result out of range\n", 255), "{args:?}");
+        }
+        assert_eq!(
+            run(&ctl, &["-a", "-t", "198.18.0.1:80", "-r", "198.18.1.1:80", "-m", "-x", "6", "-y", "5"]).code,
+            0
+        );
+        let r = run(&ctl, &["-e", "-t", "198.18.0.1:80", "-r", "198.18.1.1:80", "-m", "-y", "7"]);
+        assert_eq!((r.stderr.as_str(), r.code), ("Numerical result out of range\n", 255));
+        // A 0.0.0.0 VIP: the kernel takes it.
+        assert_eq!(run(&ctl, &["-A", "-t", "0.0.0.0:80"]).code, 0);
+        assert!(run(&ctl, &["-Ln"]).stdout.contains("TCP  0.0.0.0:80 wlc"));
+        // -c --persistent-conn: the pe columns in the title.
+        assert_eq!(
+            run(&ctl, &["-L", "-n", "-c", "--persistent-conn"]).stdout,
+            "IPVS connection entries\npro expire state       source             virtual            \
+             destination        pe name          pe_data\n"
+        );
+        // fail(2, "-6 used before -f\n"): the message's newline and fail()'s.
+        let r = run(&ctl, &["-A", "-t", "198.18.0.1:80", "-6"]);
+        assert_eq!((r.stderr.as_str(), r.code), ("-6 used before -f\n\n", 2));
+    }
+
+    /// --nosort lists real servers in the kernel's list order: each new one at the head.
+    #[test]
+    fn nosort_lists_real_servers_newest_first() {
+        let ctl = fresh();
+        run(&ctl, &["-A", "-t", "198.18.0.1:80", "-s", "rr"]);
+        for rs in ["198.18.1.2", "198.18.1.1", "198.18.1.3"] {
+            assert_eq!(run(&ctl, &["-a", "-t", "198.18.0.1:80", "-r", rs, "-m"]).code, 0);
+        }
+        let order = |args: &[&str]| -> Vec<String> {
+            run(&ctl, args).stdout.lines().filter(|l| l.starts_with("  -> 198")).map(|l| l[5..15].to_string()).collect()
+        };
+        assert_eq!(order(&["-L", "-n", "--nosort"]), ["198.18.1.3", "198.18.1.1", "198.18.1.2"]);
+        assert_eq!(order(&["-L", "-n"]), ["198.18.1.1", "198.18.1.2", "198.18.1.3"]);
     }
 
     #[test]

@@ -13,7 +13,9 @@ use serde::Deserialize;
 pub struct RawDataplane {
     cores: Option<Vec<usize>>,
     connections: Option<usize>,
-    templates: Option<usize>,
+    /// Any TOML value, so that a string or a fraction is refused naming the key and the
+    /// range, as a number out of range is, not with TOML's "expected usize".
+    templates: Option<toml::Value>,
     neighbours: Option<usize>,
     arp_hold: Option<usize>,
     batch: Option<usize>,
@@ -71,15 +73,14 @@ impl DataplaneConfig {
         let connections = raw.connections.unwrap_or(defaults.connections).max(1);
         // Persistence needs a template per client: a table of none would refuse every client
         // of a persistent service, and a silent minimum would hide the mistake.
-        let templates = match raw.templates {
+        let max = crate::ipvs::conn::MAX_TEMPLATES;
+        let templates = match &raw.templates {
             None => crate::ipvs::conn::default_templates(connections),
-            Some(n) if (1..=crate::ipvs::conn::MAX_TEMPLATES).contains(&n) => n,
-            Some(n) => {
-                return Err(format!(
-                    "dataplane.templates: {n} is not in 1..={} per poll loop",
-                    crate::ipvs::conn::MAX_TEMPLATES
-                ))
-            }
+            Some(toml::Value::Integer(n)) => match usize::try_from(*n) {
+                Ok(n) if (1..=max).contains(&n) => n,
+                _ => return Err(format!("dataplane.templates: {n} is not in 1..={max} per poll loop")),
+            },
+            Some(v) => return Err(format!("dataplane.templates: {v} is not a whole number (1..={max} per poll loop)")),
         };
         let fullnat_ports = match raw.fullnat_ports {
             Some([lo, hi]) if lo >= 1 && lo <= hi => (lo, hi),
@@ -177,7 +178,12 @@ mod tests {
         assert_eq!(e, "dataplane.templates: 0 is not in 1..=16777216 per poll loop");
         let e = parse("templates = 16777217").unwrap_err();
         assert_eq!(e, "dataplane.templates: 16777217 is not in 1..=16777216 per poll loop");
-        assert!(parse("templates = -1").is_err());
+        let e = parse("templates = -1").unwrap_err();
+        assert_eq!(e, "dataplane.templates: -1 is not in 1..=16777216 per poll loop");
+        let e = parse("templates = \"four\"").unwrap_err();
+        assert_eq!(e, "dataplane.templates: \"four\" is not a whole number (1..=16777216 per poll loop)");
+        let e = parse("templates = 4.5").unwrap_err();
+        assert_eq!(e, "dataplane.templates: 4.5 is not a whole number (1..=16777216 per poll loop)");
     }
 
     #[test]

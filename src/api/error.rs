@@ -22,7 +22,7 @@ impl std::fmt::Display for IpvsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = match self {
             IpvsError::ServiceExists => "Service already exists",
-            IpvsError::SchedulerNotFound => "Scheduler not found",
+            IpvsError::SchedulerNotFound => "Scheduler or persistence engine not found",
             IpvsError::NoSuchService => "No such service",
             IpvsError::ServiceNotDefined => "Service not defined",
             IpvsError::DestExists => "Destination already exists",

@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 pub const IPVS_VERSION: &str = "1.2.1";
 /// The connection hash size IPVS reports (`size=4096`): kept for literal output.
 pub const IPVS_CONN_TAB_SIZE: u32 = 4096;
-/// `-p` without a value.
-pub const DEFAULT_PERSISTENCE_TIMEOUT: u32 = 300;
+/// `-p` without a value: 6*60 in ipvsadm.c (its man page says 300; the code wins).
+pub const DEFAULT_PERSISTENCE_TIMEOUT: u32 = 360;
 /// ipvsadm's MAX_TIMEOUT (31 days).
 pub const MAX_TIMEOUT: u32 = 86400 * 31;
 pub const DEFAULT_SCHEDULER: &str = "wlc";

@@ -106,37 +106,7 @@ impl DataPlaneQuery for Query {
         let new = Config::load(&self.config_path).inspect_err(|e| {
             eprintln!("rvs: reload refused, running rules kept: {e}");
         })?;
-        let mut note = String::new();
-        {
-            let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            let same_links = new.interfaces.len() == running.interfaces.len()
-                && new
-                    .interfaces
-                    .iter()
-                    .zip(&running.interfaces)
-                    .all(|(a, b)| a.name == b.name && a.addresses == b.addresses && a.vips == b.vips)
-                && new.routes == running.routes;
-            if !same_links {
-                note = " (interface, address and route changes need a restart: services applied only)".into();
-            }
-            // The sockets and poll loops are built once at start (UMEM size, rings, busy poll,
-            // zero-copy, queues): rebinding them live would drop frames in flight.
-            let same_sockets = new.interfaces.len() == running.interfaces.len()
-                && new.interfaces.iter().zip(&running.interfaces).all(|(a, b)| {
-                    a.name == b.name && a.xdp_mode == b.xdp_mode && a.queues == b.queues && a.zerocopy == b.zerocopy
-                });
-            if !same_sockets {
-                note.push_str(" (interface xdp_mode, queues and zerocopy changes need a restart)");
-            }
-            // Its older expire_nodest_conn spelling feeds [sysctl], which a reload does apply.
-            let sysctl_aside = |d: &DataplaneConfig| DataplaneConfig { expire_nodest_conn: None, ..d.clone() };
-            if sysctl_aside(&new.dataplane) != sysctl_aside(&running.dataplane) {
-                note.push_str(" ([dataplane] changes need a restart)");
-            }
-            if new.announce != running.announce {
-                note.push_str(" ([announce] changes need a restart)");
-            }
-        }
+        let note = restart_notes(&new, &self.running.lock().unwrap_or_else(|e| e.into_inner()));
         self.control.lock().unwrap_or_else(|e| e.into_inner()).sync(new.rules.clone());
         // The file's sysctls replace those set by `rvsadm --sysctl` (as `sysctl -p`).
         self.shared.sysctl.store(new.sysctl);
@@ -144,9 +114,98 @@ impl DataPlaneQuery for Query {
         self.shared.ha.set_garp(new.ha.garp_master_repeat, new.ha.garp_master_refresh, new.ha.garp_master_delay);
         self.control.lock().unwrap_or_else(|e| e.into_inner()).set_sync_policy(new.ha.sync);
         self.start_checks(new.checks.clone());
-        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = new;
+        {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            *running = after_reload(new, &running);
+        }
         let msg = format!("rvs: reload: {} applied{note}", self.config_path);
         eprintln!("{msg}");
         Ok(msg + "\n")
+    }
+}
+
+/// What a reload cannot apply, for its answer: the parts of `new` that differ
+/// from what runs and only a restart changes.
+fn restart_notes(new: &Config, running: &Config) -> String {
+    let mut note = String::new();
+    let same_links = new.interfaces.len() == running.interfaces.len()
+        && new
+            .interfaces
+            .iter()
+            .zip(&running.interfaces)
+            .all(|(a, b)| a.name == b.name && a.addresses == b.addresses && a.vips == b.vips)
+        && new.routes == running.routes;
+    if !same_links {
+        note = " (interface, address and route changes need a restart: services applied only)".into();
+    }
+    // The sockets and poll loops are built once at start (UMEM size, rings, busy poll,
+    // zero-copy, queues): rebinding them live would drop frames in flight.
+    let same_sockets = new.interfaces.len() == running.interfaces.len()
+        && new.interfaces.iter().zip(&running.interfaces).all(|(a, b)| {
+            a.name == b.name && a.xdp_mode == b.xdp_mode && a.queues == b.queues && a.zerocopy == b.zerocopy
+        });
+    if !same_sockets {
+        note.push_str(" (interface xdp_mode, queues and zerocopy changes need a restart)");
+    }
+    // Its older expire_nodest_conn spelling feeds [sysctl], which a reload does apply.
+    if sysctl_aside(&new.dataplane) != sysctl_aside(&running.dataplane) {
+        note.push_str(" ([dataplane] changes need a restart)");
+    }
+    if new.announce != running.announce {
+        note.push_str(" ([announce] changes need a restart)");
+    }
+    note
+}
+
+fn sysctl_aside(d: &DataplaneConfig) -> DataplaneConfig {
+    DataplaneConfig { expire_nodest_conn: None, ..d.clone() }
+}
+
+/// The configuration that runs after a reload of `new`: its rules, sysctls,
+/// checks and HA keys, but the interfaces, routes, `[dataplane]` and
+/// `[announce]` that run, which only a restart changes. Recording the file's
+/// instead made the next reload of the same file compare against it and drop
+/// the "need a restart" note while the change still did not run, and a file
+/// put back to what runs be told it needed one.
+fn after_reload(new: Config, running: &Config) -> Config {
+    Config {
+        interfaces: running.interfaces.clone(),
+        routes: running.routes.clone(),
+        dataplane: DataplaneConfig {
+            expire_nodest_conn: new.dataplane.expire_nodest_conn,
+            ..running.dataplane.clone()
+        },
+        announce: running.announce.clone(),
+        ..new
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(templates: usize, address: &str) -> Config {
+        Config::parse(&format!(
+            "[dataplane]\ntemplates = {templates}\n[[interface]]\nname = \"eth0\"\naddresses = [\"{address}\"]\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_change_only_a_restart_applies_is_noted_until_the_file_matches_what_runs() {
+        let mut running = config(4, "198.18.0.1/24");
+        let resized = config(8, "198.18.0.1/24");
+        let note = restart_notes(&resized, &running);
+        assert_eq!(note, " ([dataplane] changes need a restart)");
+        running = after_reload(resized.clone(), &running);
+        assert_eq!(running.dataplane.templates, 4, "the table runs at its start size");
+        assert_eq!(restart_notes(&resized, &running), note, "the same file again: still not running");
+        assert_eq!(restart_notes(&config(4, "198.18.0.1/24"), &running), "", "the file back at what runs");
+
+        let moved = config(4, "198.18.0.2/24");
+        assert!(restart_notes(&moved, &running).contains("services applied only"));
+        running = after_reload(moved.clone(), &running);
+        assert!(restart_notes(&moved, &running).contains("services applied only"));
+        assert_eq!(running.interfaces[0].addresses, config(4, "198.18.0.1/24").interfaces[0].addresses);
     }
 }

@@ -21,6 +21,11 @@ struct ConnCounts {
     active: AtomicU32,
     inactive: AtomicU32,
     persistent: AtomicU32,
+    /// Where this loop's connection table keeps its reference to this
+    /// server (a slot of its referents), so that a new connection finds it
+    /// without a hash lookup. Only a hint: the table checks the slot holds
+    /// this server before using it, and writes it back when it does not.
+    table_slot: AtomicU32,
 }
 
 /// Add `by` (wrapping: -1 is `u32::MAX`) to a count only loop `worker` writes.
@@ -114,7 +119,7 @@ impl Dest {
     pub fn weight(&self) -> u32 {
         self.weight.load(Relaxed)
     }
-    #[inline]
+    #[inline(always)]
     fn row(&self, worker: usize) -> &ConnCounts {
         &self.counts[worker % MAX_WORKERS]
     }
@@ -159,10 +164,40 @@ impl Dest {
     #[inline]
     pub fn bind_conn(&self, worker: usize) {
         add(&self.row(worker).inactive, 1);
+        self.overload_check();
+    }
+
+    /// [`Dest::bind_conn`] by a connection table that keeps this server in
+    /// its slot `table_slot` (remembered: see `ConnCounts::table_slot`).
+    #[inline(always)]
+    pub fn bind_conn_at(&self, worker: usize, table_slot: u32) {
+        let r = self.row(worker);
+        add(&r.inactive, 1);
+        r.table_slot.store(table_slot, Relaxed);
+        self.overload_check();
+    }
+
+    /// With an upper threshold, is it reached (all loops' connections)?
+    #[inline(always)]
+    fn overload_check(&self) {
         let u = self.u_threshold.load(Relaxed);
-        if u != 0 && self.total() >= u {
+        if u != 0 {
+            self.overload_at(u);
+        }
+    }
+
+    #[cold]
+    fn overload_at(&self, u: u32) {
+        if self.total() >= u {
             self.overloaded.store(true, Relaxed);
         }
+    }
+
+    /// The slot this loop's connection table last said it keeps this server
+    /// in (a hint, see `ConnCounts::table_slot`).
+    #[inline(always)]
+    pub fn table_slot(&self, worker: usize) -> u32 {
+        self.row(worker).table_slot.load(Relaxed)
     }
 
     /// ip_vs_unbind_dest.
@@ -170,15 +205,16 @@ impl Dest {
         let r = self.row(worker);
         add(if was_active { &r.active } else { &r.inactive }, u32::MAX);
         let (u, l) = (self.u_threshold.load(Relaxed), self.l_threshold.load(Relaxed));
-        let total = self.total();
+        // The sum over every loop's row only with a threshold to compare it
+        // with; and the shared flag written only when it changes.
         let clear = if l != 0 {
-            total < l
+            self.total() < l
         } else if u != 0 {
-            total * 4 < u * 3
+            self.total() * 4 < u * 3
         } else {
             true
         };
-        if clear {
+        if clear && self.overloaded.load(Relaxed) {
             self.overloaded.store(false, Relaxed);
         }
     }

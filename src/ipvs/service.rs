@@ -32,7 +32,7 @@ pub struct Service {
 }
 
 impl Service {
-    /// Fails when the scheduler name is unknown ("Scheduler not found").
+    /// Fails when the scheduler name is unknown ("Scheduler or persistence engine not found").
     pub fn new(spec: ServiceSpec) -> Option<Self> {
         let rt = ServiceRuntime::build(spec.clone(), Vec::new(), Vec::new())?;
         Some(Service { key: spec.key, stats: Counters::default(), runtime: ArcSwap::from_pointee(rt) })

@@ -34,19 +34,26 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Loop `worker`'s line (below MAX_WORKERS, which the configuration
+    /// enforces; the mask costs less than a bounds check, as dest.rs's rows).
+    #[inline(always)]
+    fn line(&self, worker: usize) -> &Line {
+        &self.lines[worker % MAX_WORKERS]
+    }
+
     #[inline]
     pub fn conn(&self, worker: usize) {
-        bump(&self.lines[worker].conns, 1);
+        bump(&self.line(worker).conns, 1);
     }
     #[inline]
     pub fn inbound(&self, worker: usize, bytes: usize) {
-        let l = &self.lines[worker];
+        let l = self.line(worker);
         bump(&l.inpkts, 1);
         bump(&l.inbytes, bytes as u64);
     }
     #[inline]
     pub fn outbound(&self, worker: usize, bytes: usize) {
-        let l = &self.lines[worker];
+        let l = self.line(worker);
         bump(&l.outpkts, 1);
         bump(&l.outbytes, bytes as u64);
     }
@@ -54,7 +61,7 @@ impl Counters {
     /// Add a loop's [`Tally`] to its line (one load and store per field, once per batch).
     #[inline]
     pub fn add(&self, worker: usize, t: &Tally) {
-        let l = &self.lines[worker];
+        let l = self.line(worker);
         bump(&l.inpkts, t.inpkts);
         bump(&l.inbytes, t.inbytes);
         bump(&l.outpkts, t.outpkts);

@@ -3,7 +3,7 @@
 //! first bad one refused), then the leftover words (`--set`'s three timeouts). What can only be
 //! judged from the whole line is left to [`super::check`].
 
-use super::error::{fail, tryhelp, unsupported, UsageError};
+use super::error::{fail, popt_error, tryhelp, unsupported, UsageError};
 use super::legality::*;
 use super::mark_rule::{parse_mark, parse_mark_rule};
 use super::names::NameDb;
@@ -200,9 +200,7 @@ impl Collector<'_> {
             match popt.next_opt() {
                 Ok(Some((tag, arg))) => self.option(tag, arg.as_deref().unwrap_or(""), arg.is_some(), popt)?,
                 Ok(None) => return Ok(()),
-                Err(e) => {
-                    return Err(UsageError { message: format!("{}: {}", popt.bad_option(), e.text()), exit_code: 255 })
-                }
+                Err(e) => return Err(popt_error(format!("{}: {}", popt.bad_option(), e.text()))),
             }
         }
     }

@@ -8,6 +8,9 @@ use super::PROGRAM;
 pub struct UsageError {
     pub message: String,
     pub exit_code: i32,
+    /// ipvsadm exits at once (fail(), tryhelp_exit()), so `-R` reads no further line; else
+    /// (a popt error) the line returns -1 and `-R` goes on with the next.
+    pub exits: bool,
 }
 
 impl std::fmt::Display for UsageError {
@@ -20,12 +23,21 @@ impl std::error::Error for UsageError {}
 
 /// ipvsadm's `fail(2, ...)`.
 pub(super) fn fail(message: impl Into<String>) -> UsageError {
-    UsageError { message: message.into(), exit_code: 2 }
+    UsageError { message: message.into(), exit_code: 2, exits: true }
 }
 
 /// ipvsadm's `tryhelp_exit(argv[0], -1)`: exit(-1) is status 255.
 pub(super) fn tryhelp() -> UsageError {
-    UsageError { message: format!("Try `{PROGRAM} -h' or '{PROGRAM} --help' for more information."), exit_code: 255 }
+    UsageError {
+        message: format!("Try `{PROGRAM} -h' or '{PROGRAM} --help' for more information."),
+        exit_code: 255,
+        exits: true,
+    }
+}
+
+/// popt's error, which ipvsadm prints after its option loop and returns -1 for (status 255).
+pub(super) fn popt_error(message: String) -> UsageError {
+    UsageError { message, exit_code: 255, exits: false }
 }
 
 /// Something ipvsadm accepts but rvs does not implement.

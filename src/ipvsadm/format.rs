@@ -158,6 +158,8 @@ fn sorted_services(services: &[ServiceView], nosort: bool) -> Vec<&ServiceView> 
     v
 }
 
+/// Sorted by address and port; with --nosort as `dests` come: the kernel's list order, where
+/// each new real server goes to the head (Control::sync keeps that order).
 fn sorted_dests(dests: &[DestView], nosort: bool) -> Vec<&DestView> {
     let mut v: Vec<&DestView> = dests.iter().collect();
     if !nosort {
@@ -471,15 +473,26 @@ pub fn list_laddrs_with(
 }
 
 /// `-L -c`: the connection table, in the order given.
-pub fn list_connections(conns: &[ConnView], numeric: bool) -> String {
-    list_connections_with(conns, numeric, &names_for(numeric))
+pub fn list_connections(conns: &[ConnView], fmt: &ListFormat) -> String {
+    list_connections_with(conns, fmt, &names_for(fmt.numeric))
 }
 
 /// [`list_connections`] with an explicit name database.
-pub fn list_connections_with(conns: &[ConnView], numeric: bool, db: &NameDb) -> String {
+pub fn list_connections_with(conns: &[ConnView], fmt: &ListFormat, db: &NameDb) -> String {
+    let numeric = fmt.numeric;
     let mut out = String::from("IPVS connection entries\n");
-    // printf("pro expire %-11s %-18s %-18s %s\n", "state", "source", ...)
-    let _ = writeln!(out, "pro expire {:<11} {:<18} {:<18} destination", "state", "source", "virtual");
+    // list_conn(): with --persistent-conn the title names the persistence engine's columns.
+    // A row shows them only when the kernel's line has them (a connection of a --pe service);
+    // rvs has no persistence engine, so every row is the plain one.
+    if fmt.persistent_conn {
+        let _ = writeln!(
+            out,
+            "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} pe_data",
+            "state", "source", "virtual", "destination", "pe name"
+        );
+    } else {
+        let _ = writeln!(out, "pro expire {:<11} {:<18} {:<18} destination", "state", "source", "virtual");
+    }
     for c in conns {
         let cname = addrport(c.caddr, c.cport, c.proto, numeric, db);
         let vname = addrport(c.vaddr, c.vport, c.proto, numeric, db);
@@ -986,14 +999,15 @@ mod tests {
                 expires: 6000,
             },
         ];
+        let numeric_fmt = ListFormat { numeric: true, ..ListFormat::default() };
         let want = "IPVS connection entries\n\
             pro expire state       source             virtual            destination\n\
             TCP 01:59  TIME_WAIT   172.25.254.10:50312 172.25.254.100:80  192.168.1.10:80\n\
             UDP 100:00 UDP         10.0.0.1:5353      10.0.0.2:53        10.0.0.3:53\n";
-        assert_eq!(list_connections(&conns, true), want);
-        let named = list_connections_with(&conns[1..], false, &names());
+        assert_eq!(list_connections(&conns, &numeric_fmt), want);
+        let named = list_connections_with(&conns[1..], &ListFormat::default(), &names());
         assert!(named.ends_with("UDP 100:00 UDP         10.0.0.1:5353      10.0.0.2:domain    10.0.0.3:domain\n"));
-        assert_eq!(list_connections(&[], true).lines().count(), 2);
+        assert_eq!(list_connections(&[], &numeric_fmt).lines().count(), 2);
     }
 
     #[test]

@@ -50,6 +50,11 @@ pub fn split_restore_line(line: &str) -> Vec<String> {
     words
 }
 
+/// `-R` on a line read by `-R`: ipvsadm's "avoid infinite loop", tryhelp_exit(argv[0], -1).
+pub fn nested_restore() -> UsageError {
+    tryhelp()
+}
+
 /// One line of an `ipvsadm-save` / `rvsadm -S` file: None for a line with
 /// no words (blank or comment), else the command it stands for.
 pub fn parse_restore_line(line: &str) -> Option<Result<Command, UsageError>> {
@@ -64,7 +69,7 @@ pub fn parse_restore_line_with(line: &str, names: &NameDb) -> Option<Result<Comm
     }
     Some(match parse_ipvsadm_with(&words, names) {
         // ipvsadm refuses -R while reading stdin ("avoid infinite loop").
-        Ok(Command::Restore) => Err(tryhelp()),
+        Ok(Command::Restore) => Err(nested_restore()),
         other => other,
     })
 }

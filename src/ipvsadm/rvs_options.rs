@@ -76,6 +76,7 @@ pub fn parse_rvs_command(argv: &[String]) -> Option<Result<Command, UsageError>>
         (Some((_, what)), _) => Err(UsageError {
             message: format!("rvsadm: --{} takes at most one argument: {what}", rc.name),
             exit_code: 2,
+            exits: true,
         }),
     })
 }

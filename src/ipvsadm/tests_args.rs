@@ -93,7 +93,7 @@ fn combined_short_options() {
 #[test]
 fn persistent_optional_argument() {
     let mut s = spec(tcp([1, 2, 3, 4], 0), "rr");
-    s.persistent = Some(300);
+    s.persistent = Some(360);
     assert_eq!(p("-A -t 1.2.3.4:0 -s rr -p").unwrap(), Command::AddService(s.clone()));
     assert_eq!(p("-A -t 1.2.3.4:0 -p -s rr").unwrap(), Command::AddService(s.clone()));
     s.persistent = Some(600);
@@ -102,7 +102,7 @@ fn persistent_optional_argument() {
     assert_eq!(p("-A -t 1.2.3.4:0 -s rr --persistent=600").unwrap(), Command::AddService(s.clone()));
     assert_eq!(p("-A -t 1.2.3.4:0 -s rr --persistent 600").unwrap(), Command::AddService(s.clone()));
     // Without a port the service needs persistence.
-    s.persistent = Some(300);
+    s.persistent = Some(360);
     assert_eq!(p("-A -t 1.2.3.4 -s rr -p").unwrap(), Command::AddService(s));
     assert_eq!(err2("-A -t 1.2.3.4 -s rr"), "Zero port specified for non-persistent service");
     assert_eq!(err2("-A -t 1.2.3.4:0"), "Zero port specified for non-persistent service");
@@ -114,7 +114,7 @@ fn persistent_optional_argument() {
 #[test]
 fn netmask_ops_and_sched_flags() {
     let mut s = spec(tcp([1, 2, 3, 4], 80), "sh");
-    s.persistent = Some(300);
+    s.persistent = Some(360);
     s.netmask = Ipv4Addr::new(255, 255, 255, 0);
     s.sched_flags = vec!["sh-fallback".into(), "sh-port".into()];
     assert_eq!(p("-A -t 1.2.3.4:80 -s sh -p -M 255.255.255.0 -b sh-port,sh-fallback").unwrap(), Command::AddService(s));

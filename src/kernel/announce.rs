@@ -132,6 +132,10 @@ pub struct Health {
 /// service the destinations of the mark rules that set its mark.
 fn prefixes(rules: &Rules, key: &ServiceKey) -> Vec<(Ipv4Addr, u8)> {
     match key {
+        // The kernel takes a 0.0.0.0 (or broadcast, multicast) VIP; no route can announce it.
+        ServiceKey::Addr { addr, .. } if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() => {
+            vec![]
+        }
         ServiceKey::Addr { addr, .. } => vec![(*addr, 32)],
         ServiceKey::Fwmark(m) => rules
             .marks

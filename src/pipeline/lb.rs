@@ -315,9 +315,9 @@ impl Director {
             None => {
                 let mut spare;
                 let pos = match self.sched_pos.get_mut(si) {
-                    Some(p) => &mut p.1,
+                    Some(p) => &mut p.2,
                     None => {
-                        spare = Position::for_loop(self.worker);
+                        spare = Position::default();
                         &mut spare
                     }
                 };
@@ -428,23 +428,33 @@ impl Director {
     /// real servers.
     fn schedule(&mut self, si: usize, flow: &Flow) -> Result<usize, Verdict> {
         let (_, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
-        let mut spare = Position::for_loop(self.worker);
-        let pos = self.sched_pos.get_mut(si).map_or(&mut spare, |p| &mut p.1);
+        let mut spare = Position::default();
+        let pos = self.sched_pos.get_mut(si).map_or(&mut spare, |p| &mut p.2);
         schedule_in(rt, &flow.key, pos)
     }
 
     /// The services changed (a new table this batch): each service keeps
     /// this loop's scheduler position while its runtime is the same one; a
-    /// new runtime (its settings or servers changed) starts afresh, as
-    /// IPVS's update_service restarts the scheduler. On a rule change only.
+    /// new runtime with the same scheduler (its servers or settings changed)
+    /// carries it over as the kernel's scheduler hooks do (sched::carry); a
+    /// new service or scheduler starts at the head, as IPVS's init_service.
+    /// On a rule change only.
     pub(super) fn services_changed(&mut self) {
         self.last_service = NO_SERVICE;
-        let mut kept: hashbrown::HashMap<usize, Position> = self.sched_pos.drain(..).collect();
-        let worker = self.worker;
+        let mut kept: hashbrown::HashMap<usize, (Arc<ServiceRuntime>, Position)> =
+            self.sched_pos.drain(..).map(|(rt, svc, pos)| (svc, (rt, pos))).collect();
         self.sched_pos = (0..self.services.services().len())
-            .map(|i| {
-                let key = self.services.get(i).map_or(0, |(_, rt)| Arc::as_ptr(rt) as usize);
-                (key, kept.remove(&key).unwrap_or(Position::for_loop(worker)))
+            .filter_map(|i| {
+                let (svc, rt) = self.services.get(i)?;
+                let svc = Arc::as_ptr(svc) as usize;
+                let pos = match kept.remove(&svc) {
+                    Some((old, pos)) if Arc::ptr_eq(&old, rt) => pos,
+                    Some((old, pos)) if old.spec.scheduler == rt.spec.scheduler => {
+                        crate::ipvs::sched::carry(&rt.spec.scheduler, pos, &old.dests, &rt.dests)
+                    }
+                    _ => Position::default(),
+                };
+                Some((rt.clone(), svc, pos))
             })
             .collect();
     }

@@ -135,8 +135,9 @@ pub struct Director {
     /// The established-flow fast path (fast_path/).
     fast: fast_path::FastPath,
     /// This loop's scheduler position for each service of `services` (by
-    /// index), with the address of the runtime it belongs to (lb.rs).
-    sched_pos: Vec<(usize, crate::ipvs::sched::Position)>,
+    /// index), with the runtime it was taken in and the service's address
+    /// (lb.rs: a rule change carries it over).
+    sched_pos: Vec<(Arc<crate::ipvs::service::ServiceRuntime>, usize, crate::ipvs::sched::Position)>,
     /// The latest unmarked new flow's service: its (protocol, address,
     /// port) word and index in `services` (lb.rs; reset with `services`).
     last_service: (u64, usize),

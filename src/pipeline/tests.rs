@@ -132,14 +132,15 @@ fn rr_alternates_and_deleted_server_takes_no_new_connections() {
         let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000 + p, 80, "S", b""));
         seen.push(field_ip(&out, 16));
     }
-    assert_eq!(seen, vec![RS1, RS2, RS1, RS2, RS1, RS2]);
+    // The kernel's list order: RS2, added last, at the head, first.
+    assert_eq!(seen, vec![RS2, RS1, RS2, RS1, RS2, RS1]);
     lab.cmd(Command::DeleteDest(key, Ipv4Addr::from(RS2), 80));
     for p in 0..4 {
         let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 42000 + p, 80, "S", b""));
         assert_eq!(field_ip(&out, 16), RS1);
     }
-    // An existing connection to the removed server keeps flowing, as in IPVS.
-    let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41001, 80, "A", b""));
+    // An existing connection to the removed server (41000's) keeps flowing, as in IPVS.
+    let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 41000, 80, "A", b""));
     assert_eq!(field_ip(&out, 16), RS2);
 }
 
@@ -1122,26 +1123,57 @@ mod sync_tests;
 #[path = "tests_sysctl.rs"]
 mod sysctl_tests;
 
-/// rr's position is the loop's own (lb.rs): it survives a change of another
-/// service (a new rule table) and restarts, as IPVS's update_service does,
-/// when its own service's runtime is replaced.
+/// rr's position is the loop's own (lb.rs): it survives a change of another service (a new
+/// rule table), and a change of its own servers moves it as the kernel's rr moves its
+/// sched_data: kept on an add or an edit, to the server before a deleted one.
 #[test]
-fn rr_position_survives_other_rule_changes_and_restarts_with_its_service() {
+fn rr_position_follows_the_kernel_across_rule_changes() {
     let mut lab = Lab::new();
     let key = lab.nat_service("rr", IPPROTO_TCP, 80, &[(RS1, 80, 1), (RS2, 80, 1)]);
+    for (rs, mac) in [(RS1, RS1_MAC), (RS2, RS2_MAC), (RS3, RS3_MAC)] {
+        lab.learn(1, rs, mac);
+    }
+    let syn = |lab: &mut Lab, port: u16| {
+        let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", b""));
+        field_ip(&out, 16)
+    };
+    // The list: RS2, RS1.
+    assert_eq!(syn(&mut lab, 43000), RS2);
+    // Another service: a new rule table, this service's runtime unchanged.
+    lab.nat_service("rr", IPPROTO_TCP, 8080, &[(RS1, 80, 1)]);
+    assert_eq!(syn(&mut lab, 43001), RS1, "the rotation goes on");
+    // RS3 added at the head (RS3, RS2, RS1): the place stays on RS1, so the head is next.
+    lab.cmd(Command::AddDest(key, dest_spec(RS3, 80, FwdMethod::Masq, 1)));
+    assert_eq!(syn(&mut lab, 43002), RS3, "after an add, on from where it was");
+    assert_eq!(syn(&mut lab, 43003), RS2);
+    // The server it stands on deleted: the place moves to the one before it (RS3).
+    lab.cmd(Command::DeleteDest(key, Ipv4Addr::from(RS2), 80));
+    assert_eq!(syn(&mut lab, 43004), RS1, "after a delete, from the server before the deleted one");
+    // An edit (a weight) keeps the place too.
+    lab.cmd(Command::EditDest(key, dest_spec(RS3, 80, FwdMethod::Masq, 2)));
+    assert_eq!(syn(&mut lab, 43005), RS3, "after an edit, on from where it was");
+    // Another scheduler: a new start at the head.
+    lab.cmd(Command::EditService(crate::testkit::service_spec(key, "wrr")));
+    assert_eq!(syn(&mut lab, 43006), RS3, "wrr starts at the head, the heaviest");
+}
+
+/// wrr keeps its current weight across a change of its servers (ip_vs_wrr_dest_changed),
+/// where restarting the cycle would begin again at the heaviest server: seed 003's
+/// `-E -s wrr`, then `-e -w 3` on one server.
+#[test]
+fn wrr_keeps_its_current_weight_across_an_edit() {
+    let mut lab = Lab::new();
+    let key = lab.nat_service("wrr", IPPROTO_TCP, 80, &[(RS1, 80, 1), (RS2, 80, 1)]);
     lab.learn(1, RS1, RS1_MAC);
     lab.learn(1, RS2, RS2_MAC);
     let syn = |lab: &mut Lab, port: u16| {
         let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", b""));
         field_ip(&out, 16)
     };
-    assert_eq!(syn(&mut lab, 43000), RS1);
-    // Another service: a new rule table, this service's runtime unchanged.
-    lab.nat_service("rr", IPPROTO_TCP, 8080, &[(RS1, 80, 1)]);
-    assert_eq!(syn(&mut lab, 43001), RS2, "the rotation goes on");
-    assert_eq!(syn(&mut lab, 43002), RS1);
-    // Its own real server edited: the scheduler starts afresh.
-    lab.cmd(Command::EditDest(key, dest_spec(RS2, 80, FwdMethod::Masq, 2)));
-    assert_eq!(syn(&mut lab, 43003), RS1, "a new runtime starts from the first server");
-    assert_eq!(syn(&mut lab, 43004), RS2);
+    assert_eq!(syn(&mut lab, 44000), RS2, "the head of the list: RS2, added last");
+    lab.cmd(Command::EditDest(key, dest_spec(RS1, 80, FwdMethod::Masq, 3)));
+    // cw stays 1 (within the new maximum 3), the place goes to the head: RS2 (weight 1 >= 1)
+    // next, then RS1; then cw wraps to 3: RS1 alone, three times in a cycle.
+    let seq: Vec<_> = (1..=6).map(|i| syn(&mut lab, 44000 + i)).collect();
+    assert_eq!(seq, vec![RS2, RS1, RS1, RS1, RS2, RS1]);
 }

@@ -127,8 +127,12 @@ impl Lab {
         let laddrs: &[[u8; 4]] = if fwd == FwdMethod::FullNat { &[LIP] } else { &[] };
         lab.service(sched, 80, &[(RS1, 80, fwd), (RS2, 80, fwd)], laddrs);
         lab.now = 1;
-        for (i, (rs, mac)) in [(RS1, RS1_MAC), (RS2, RS2_MAC)].into_iter().enumerate() {
-            lab.receive(OUT, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1000 + i as u16, 80, "S", &[0; 6]));
+        // Both SYNs first: rr sends one to each server, whichever it starts with, and the
+        // director asks for both; then both answer.
+        for port in [1000, 1001] {
+            lab.receive(OUT, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 80, "S", &[0; 6]));
+        }
+        for (rs, mac) in [(RS1, RS1_MAC), (RS2, RS2_MAC)] {
             lab.receive(IN, &arp(mac, IN_MAC, 2, mac, rs, IN_MAC, DIR_IN));
         }
         lab.receive(OUT, &arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], DIR_OUT));

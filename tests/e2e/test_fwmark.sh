@@ -58,7 +58,7 @@ case_a_setup() {
 IP Virtual Server version 1.2.1 (size=4096)|
 Prot LocalAddress:Port Scheduler Flags|
   -> RemoteAddress:Port           Forward Weight ActiveConn InActConn|
-FWM  66 rr persistent 300|
+FWM  66 rr persistent 360|
   -> 198.18.1.11:0                Masq    1      0          0         |
   -> 198.18.1.12:0                Masq    1      0          0         |
 EOF
@@ -144,7 +144,7 @@ case_f_save_restore() {
   saved="$(rvsadm -S -n)"
   printf '%s\n' "$saved" | sed 's/^/    saved| /'
   assert_contains "$saved" "--add-mark 66 -t 198.18.0.100/32:80,443" "-S saves the mark rule"
-  assert_contains "$saved" "-A -f 66 -s rr -p 300" "-S saves the service"
+  assert_contains "$saved" "-A -f 66 -s rr -p 360" "-S saves the service (-p alone is 6*60 in ipvsadm.c)"
   assert_contains "$saved" "-a -f 66 -r 198.18.1.11:0 -m -w 1" "-S saves rs1"
   before="$(rvsadm -Ln | awk '{print $1, $2, $3, $4, $5}')"
   rvsadm -C

@@ -281,6 +281,44 @@ $T1
 $T2" "$(rvsadm -Ln)"
 }
 
+# ---------------------------------------------------------------------------------- l
+# ipvsadm 1.31's answers where rvs used to differ (issue 15), through rvsadm and the daemon:
+# -R line by line (restore_table()), the exit statuses and texts of a missing service, an
+# unknown scheduler, thresholds out of range, -p alone, a 0.0.0.0 VIP, -6 before -f.
+case_l_ipvsadm_131() {
+  local out rc
+  rvsadm -C
+  rc=0; out="$(printf '%s\n' "-A -t 198.18.5.1:80 -s rr" "-a -t 198.18.5.9:80 -r 198.18.6.1 -m" \
+    "-a -t 198.18.5.1:80 -r 198.18.6.1 -m" "-A -t 198.18.5.2:80 -p" | rvsadm -R 2>&1)" || rc=$?
+  assert_eq "Service not defined" "$out" "-R: the refused line's error, the others applied"
+  assert_eq 0 "$rc" "-R: the last line's status"
+  seed_eq "-S -n after a -R with a refused line" "-A -t 198.18.5.1:80 -s rr
+-a -t 198.18.5.1:80 -r 198.18.6.1:80 -m -w 1
+-A -t 198.18.5.2:80 -s wlc -p 360" "$(rvsadm -S -n)"
+  rc=0; out="$(printf '%s\n' "-A -t 198.18.5.3:80" "-A -t 198.18.5.4:80 -w 2" "-A -t 198.18.5.5:80" \
+    | rvsadm -R 2>&1)" || rc=$?
+  assert_eq "2 Illegal 'weight' option with the 'add-service' command" "$rc $out" "-R stops at a fail() line"
+  assert_contains "$(rvsadm -Ln)" "198.18.5.3:80" "-R: the lines before the fail() line stay"
+  if rvsadm -Ln | grep -q "198.18.5.5:80"; then fail "-R read on after a fail() line"; return 1; fi
+  rc=0; out="$(rvsadm -L -n -t 198.18.5.9:80 2>&1)" || rc=$?
+  assert_eq "1 No such service" "$rc $out" "-L -t of a missing service"
+  rc=0; out="$(rvsadm -A -t 198.18.5.6:80 -s foo 2>&1)" || rc=$?
+  assert_eq "255 Scheduler or persistence engine not found" "$rc $out" "-s foo"
+  rc=0; out="$(rvsadm -a -t 198.18.5.1:80 -r 198.18.6.2 -m -x 5 -y 6 2>&1)" || rc=$?
+  assert_eq "255 Numerical result out of range" "$rc $out" "-x 5 -y 6"
+  rc=0; out="$(rvsadm -a -t 198.18.5.1:80 -r 198.18.6.2 -m -y 6 2>&1)" || rc=$?
+  assert_eq "255 Numerical result out of range" "$rc $out" "-y 6 alone"
+  rvsadm -A -t 0.0.0.0:80 -s rr
+  assert_contains "$(rvsadm -Ln)" "TCP  0.0.0.0:80 rr" "a 0.0.0.0 VIP"
+  rc=0; rvsadm -A -t 198.18.5.7:80 -6 2>"$RUN_DIR/six.err" || rc=$?
+  assert_eq "2" "$rc" "-6 before -f: status"
+  assert_eq "$(printf '%s\n\n' "-6 used before -f" | od -c)" "$(od -c <"$RUN_DIR/six.err")" "-6 before -f: two newlines"
+  seed_eq "-L -c --persistent-conn title" "IPVS connection entries
+pro expire state       source             virtual            destination        pe name          pe_data" \
+    "$(rvsadm -L -c --persistent-conn)"
+  rvsadm -C
+}
+
 run_case "a. 004 §2.1.2 examples: -A, -E -s wrr, -a -g -w 2, -e -w 5, -d, -D" case_a_004_examples
 run_case "b. 004 NAT: -Ln, -Sn, -C, -R < saved, -Ln" case_b_004_nat_save_restore
 run_case "c. -L -t VIP:80 lists one service (no version line)" case_c_one_service
@@ -291,6 +329,7 @@ run_case "g. 004 §2.4.2: FWM 66 rr" case_g_004_fwm66
 run_case "h. 000: FWM 10 wlc, byte-exact" case_h_000_fwm10
 run_case "i. 003 NAT: -Z, --stats, -E -s wrr, -e -w 3, -L -c, --timeout" case_i_003_wrr
 run_case "j. 003 lvs_dr_vs.sh start/stop" case_j_003_dr_script
+run_case "l. ipvsadm 1.31: -R line by line, exit statuses and texts" case_l_ipvsadm_131
 if stop_rvs; then pass "k. SIGTERM: exit 0, admin socket removed, XDP detached"
 else fail "k. SIGTERM: exit 0, admin socket removed, XDP detached"; fi
 finish

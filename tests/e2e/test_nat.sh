@@ -250,7 +250,7 @@ case_o_refusals() {
   rc=0; out="$(rvsadm -A -t "$VIP:80" -s rr 2>&1)" || rc=$?
   assert_eq 255 "$rc" "exit status for an existing service"; assert_eq "Service already exists" "$out"
   rc=0; out="$(rvsadm -A -t "$VIP:81" -s nosuch 2>&1)" || rc=$?
-  assert_eq 255 "$rc" "exit status for an unknown scheduler"; assert_eq "Scheduler not found" "$out"
+  assert_eq 255 "$rc" "exit status for an unknown scheduler"; assert_eq "Scheduler or persistence engine not found" "$out"
   rc=0; out="$(rvsadm -d -t "$VIP:80" -r 198.18.1.99 2>&1)" || rc=$?
   assert_eq "No such destination" "$out"
   rc=0; out="$(printf -- '-A -t %s:82 -s rr\n-a -t %s:82 -r 198.18.1.11 -m -w nine\n' "$VIP" "$VIP" | rvsadm -R 2>&1)" || rc=$?

@@ -128,7 +128,7 @@ case_e_pcc() {
   rvsadm -A -t "$VIP:0" -s rr -p
   rvsadm -a -t "$VIP:0" -r "$RS1" -m
   rvsadm -a -t "$VIP:0" -r "$RS2" -m
-  assert_contains "$(rvsadm -Ln)" "TCP  198.18.0.100:0 rr persistent 300" "-Ln port-0 service"
+  assert_contains "$(rvsadm -Ln)" "TCP  198.18.0.100:0 rr persistent 360" "-Ln port-0 service (-p alone: 360)"
   assert_contains "$(rvsadm -Ln)" "$(printf '  -> %-28s %-7s %-6d %-10u %-10u' 198.18.1.11:0 Masq 1 0 0)" "-Ln port-0 dest"
   local a p80 p8080 s used=""
   for a in 198.18.0.11 198.18.0.12 198.18.0.13 198.18.0.14; do

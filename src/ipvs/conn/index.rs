@@ -156,14 +156,11 @@ pub struct Index {
     /// `buckets.len()`, below 2^32 (bucket numbers are 32-bit products).
     n: u64,
     seed: [u64; 2],
-    len: usize,
     /// The most buckets one insert read (its two, and any it looked in to
     /// move a resident) since tests last set it to 0 (a statistic for
     /// tests only: not kept in the product, where it cost a store per key).
     #[cfg(test)]
     pub(super) insert_reads: usize,
-    /// `buckets.len() * SLOTS`: the most keys the index can hold.
-    max_len: usize,
 }
 
 #[inline(always)]
@@ -192,10 +189,8 @@ impl Index {
             buckets: vec![Bucket::default(); n],
             n: n as u64,
             seed,
-            len: 0,
             #[cfg(test)]
             insert_reads: 0,
-            max_len: n * SLOTS,
         }
     }
 
@@ -242,6 +237,13 @@ impl Index {
         unsafe { self.buckets.get_unchecked(b) }
     }
 
+    #[inline(always)]
+    fn bucket_mut(&mut self, b: usize) -> &mut Bucket {
+        debug_assert!(b < self.buckets.len());
+        // SAFETY: as in `bucket`.
+        unsafe { self.buckets.get_unchecked_mut(b) }
+    }
+
     /// The value stored for the key of hash `h` that `is_key` accepts.
     #[inline(always)]
     pub fn find(&self, h: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
@@ -283,7 +285,7 @@ impl Index {
         if let Some(v) = self.bucket(alt).find(fp, &mut is_key) {
             return Err(Some(v));
         }
-        if self.place(home, alt, fp, value) {
+        if self.place(home, Fingerprint::bits(h), fp, value) {
             Ok(())
         } else {
             Err(None)
@@ -292,38 +294,48 @@ impl Index {
 
     /// Store `value` under hash `h`, the caller having found the key absent
     /// (a new connection's key, looked up just before): [`Index::insert_unique`]
-    /// without its search. False when there is no room (every slot taken,
-    /// or, far below that, no resident of either bucket can move within two
-    /// moves).
+    /// without its search. False when there is no room (no resident of
+    /// either bucket can move within two moves: every slot taken, or, far
+    /// below that, a crowded corner).
     #[inline(always)]
     pub fn insert(&mut self, h: u64, value: u32) -> bool {
-        let home = self.home(h);
-        self.place(home, self.alt(home, Fingerprint::bits(h)), Fingerprint::of(h), value)
+        self.place(self.home(h), Fingerprint::bits(h), Fingerprint::of(h), value)
     }
 
-    /// Store `value` with fingerprint `fp` in a free slot of bucket `home`,
-    /// else of `alt`, else one made free by moving residents.
+    /// Store `value` with fingerprint `fp` (`bits` as [`Fingerprint::bits`])
+    /// in a free slot of bucket `home`, else of the alternate, else one made
+    /// free by moving residents. The alternate is computed only when the
+    /// home is full.
     #[inline(always)]
-    fn place(&mut self, home: usize, alt: usize, fp: Fingerprint, value: u32) -> bool {
+    fn place(&mut self, home: usize, bits: u32, fp: Fingerprint, value: u32) -> bool {
         debug_assert!(value & !OUT <= ID_BITS);
-        if self.len >= self.max_len || value & FP_MASK != 0 {
+        // (No count of keys to check against the slots: a full index has no
+        // free slot, which make_room finds out.)
+        if value & FP_MASK != 0 {
             return false;
         }
         let (b, i, reads) = match self.bucket(home).free_slot() {
             Some(i) => (home, i, 2),
-            None => match self.bucket(alt).free_slot() {
-                Some(i) => (alt, i, 2),
-                None => match self.make_room(home, alt) {
-                    Some(found) => found,
-                    None => return false,
-                },
-            },
+            None => {
+                let alt = self.alt(home, bits);
+                match self.bucket(alt).free_slot() {
+                    Some(i) => (alt, i, 2),
+                    None => match self.make_room(home, alt) {
+                        Some(found) => found,
+                        None => return false,
+                    },
+                }
+            }
         };
         debug_assert!(b < self.buckets.len() && i < SLOTS);
-        let bucket = &mut self.buckets[b];
-        bucket.tags[i] = fp.tag;
-        bucket.values[i] = value | fp.high;
-        self.len += 1;
+        let bucket = self.bucket_mut(b);
+        // SAFETY: `i` is a free slot's number from `free_slot` or
+        // `make_room`, below SLOTS (the mask `matching` returns has no
+        // higher bit), the length of both arrays.
+        unsafe {
+            *bucket.tags.get_unchecked_mut(i) = fp.tag;
+            *bucket.values.get_unchecked_mut(i) = value | fp.high;
+        }
         #[cfg(test)]
         {
             self.insert_reads = self.insert_reads.max(reads);
@@ -379,24 +391,30 @@ impl Index {
     pub fn remove(&mut self, h: u64, value: u32) -> bool {
         let fp = Fingerprint::of(h);
         let home = self.home(h);
-        for b in [home, self.alt(home, Fingerprint::bits(h))] {
-            let bucket = &mut self.buckets[b];
-            let mut m = bucket.matching(fp.tag);
-            while m != 0 {
+        self.remove_from(home, fp, value) || self.remove_from(self.alt(home, Fingerprint::bits(h)), fp, value)
+    }
+
+    /// Clear the slot of bucket `b` holding `value` with fingerprint `fp`.
+    #[inline(always)]
+    fn remove_from(&mut self, b: usize, fp: Fingerprint, value: u32) -> bool {
+        let bucket = self.bucket_mut(b);
+        let mut m = bucket.matching(fp.tag);
+        while m != 0 {
+            if bucket.word(m) == value | fp.high {
                 let i = m.trailing_zeros() as usize;
-                if bucket.values.get(i) == Some(&(value | fp.high)) {
-                    bucket.tags[i] = 0;
-                    self.len -= 1;
-                    return true;
-                }
-                m &= m - 1;
+                // SAFETY: as in `Bucket::word`: m != 0 and has no bit at or above SLOTS.
+                unsafe { *bucket.tags.get_unchecked_mut(i) = 0 };
+                return true;
             }
+            m &= m - 1;
         }
         false
     }
 
+    /// Keys stored (checks and tests: it counts them, it keeps no count
+    /// the inserts would pay for).
     pub fn len(&self) -> usize {
-        self.len
+        self.buckets.iter().map(|b| b.matching(0).count_ones() as usize).map(|free| SLOTS - free).sum()
     }
 
     /// Every stored value (checks and tests).
@@ -429,7 +447,7 @@ mod tests {
     #[test]
     fn alternate_bucket_is_its_own_inverse() {
         for n in [2usize, 3, 7, 891, 100_003] {
-            let ix = Index { buckets: Vec::new(), n: n as u64, seed: [1, 1], len: 0, insert_reads: 0, max_len: 0 };
+            let ix = Index { buckets: Vec::new(), n: n as u64, seed: [1, 1], insert_reads: 0 };
             for b in (0..n).step_by(n / 50 + 1) {
                 for fp in [0u32, 1, 0x1234, 0x3fff] {
                     let a = ix.alt(b, fp);

@@ -82,7 +82,11 @@ pub(super) fn sample_victim(
         return None;
     }
     let mut x = seed | 1;
-    let mut best: Option<(u8, u32, u32)> = None;
+    // The best so far as one number, tier above the complement of its idle
+    // time (lower goes first: a lower tier, then a longer idle time), and
+    // its slot; u64::MAX: none yet (a packed rank is below 2^40). Strictly
+    // lower replaces, so the first sampled of equals stays.
+    let mut best = (u64::MAX, 0u32);
     for _ in 0..EVICT_ROUNDS {
         for _ in 0..EVICT_SAMPLE {
             x ^= x << 13;
@@ -90,16 +94,17 @@ pub(super) fn sample_victim(
             x ^= x << 17;
             let id = (x % n) as u32;
             if let Some((tier, idle)) = rank(id) {
-                if best.is_none_or(|(bt, bi, _)| (tier, u32::MAX - idle) < (bt, u32::MAX - bi)) {
-                    best = Some((tier, idle, id));
+                let packed = (tier as u64) << 32 | (u32::MAX - idle) as u64;
+                if packed < best.0 {
+                    best = (packed, id);
                 }
             }
         }
-        if best.is_some_and(|(tier, _, _)| tier == 0) {
+        if best.0 >> 32 == 0 {
             break;
         }
     }
-    best.map(|(tier, _, id)| (tier, id))
+    (best.0 != u64::MAX).then_some(((best.0 >> 32) as u8, best.1))
 }
 
 /// The slots of a slab of `slots` from `from` on for which `in_use` holds,
@@ -425,6 +430,15 @@ pub struct ConnTable {
     templates: Templates,
 }
 
+/// One entry's rows of the table's per-entry arrays (`ConnTable::rows_mut`).
+struct Rows<'a> {
+    conn: &'a mut Conn,
+    link: &'a mut [u32; 2],
+    last_ms: &'a mut u32,
+    age_ms: &'a mut u16,
+    ctl: &'a mut u32,
+}
+
 /// The template table's size when `[dataplane] templates` is not set: a
 /// quarter of the connections (a template places at least one connection;
 /// many clients open several under one).
@@ -681,7 +695,10 @@ impl ConnTable {
             return Err(InsertError::Collision);
         }
         let id = self.free_head;
-        if id == NIL {
+        // The free list's head: a slab slot, or NIL (beyond every slot) when
+        // the table is full. This check bounds every side array's row
+        // written below (see `rows_mut`).
+        if id as usize >= self.conns.len() {
             let taken =
                 self.lookup_hashed(&n.in_key, in_hash).is_some() || n.out_key.is_some_and(|k| !self.key_free(&k));
             return Err(if taken { InsertError::Collision } else { InsertError::Full });
@@ -704,11 +721,15 @@ impl ConnTable {
             let h = self.index.hash_words(w);
             let taken = self.index.insert_unique(h, id | OUT_BIT, |v| holds_key(&self.conns, &self.laddrs, v, w));
             if let Err(e) = taken {
-                self.index.remove(in_hash, id);
+                self.unindex(in_hash, id, None);
                 return Err(if e.is_some() { InsertError::Collision } else { InsertError::Full });
             }
         }
-        let acquired = self.dests.acquire((ptr_of(n.dest), ptr_of(n.svc)), || (n.dest.clone(), n.svc.clone()));
+        // The real server's row remembers where this table keeps it: most
+        // new connections go to a server already in use, found without a hash.
+        let hint = n.dest.table_slot(self.worker);
+        let acquired =
+            self.dests.acquire_hinted(hint, (ptr_of(n.dest), ptr_of(n.svc)), || (n.dest.clone(), n.svc.clone()));
         let laddr = if n.laddr != 0 || n.laddr_ref.is_some() {
             let key = (n.laddr as usize, n.laddr_ref.map_or(0, ptr_of));
             self.laddrs.acquire(key, || (n.laddr, n.laddr_ref.cloned()))
@@ -725,35 +746,68 @@ impl ConnTable {
                 if let Some(l) = l.filter(|&l| l != NO_REF) {
                     self.laddrs.release(l);
                 }
-                self.index.remove(in_hash, id);
-                if let Some(k) = n.out_key {
-                    self.index.remove(self.index.hash(&k), id | OUT_BIT);
-                }
+                self.unindex(in_hash, id, n.out_key);
                 return Err(InsertError::Full);
             }
         }
-        self.free_head = self.links[id as usize][0];
-        n.dest.bind_conn(self.worker);
+        n.dest.bind_conn_at(self.worker, c.dest as u32);
         if let Some(l) = n.laddr_ref {
             l.bind();
         }
         let i = id as usize;
-        let now = now_ms as u32;
-        self.ctl[i] = match n.controller {
+        let ctl = match n.controller {
             Some(t) if self.templates.place(t, now_ms) => t,
             _ => NIL,
         };
-        self.conns[i] = c;
-        self.last_ms[i] = now;
-        self.age_ms[i] = 0;
+        let rows = self.rows_mut(i);
+        let next_free = rows.link[0];
+        (*rows.conn, *rows.last_ms, *rows.age_ms, *rows.ctl) = (c, now_ms as u32, 0, ctl);
+        self.free_head = next_free;
         if let (Some(p), Some(s), Some(st)) =
             (self.in_pkts.get_mut(i), self.synced_s.get_mut(i), self.synced_state.get_mut(i))
         {
             (*p, *s, *st) = (0, 0, ConnState::None);
         }
         self.live += 1;
-        self.link(id);
+        self.link_at(id, c.expires_ms());
         Ok(id)
+    }
+
+    /// Take back the keys a failed insert of entry `id` stored (kept out of
+    /// the insert: it would crowd the path every new connection takes).
+    #[cold]
+    fn unindex(&mut self, in_hash: u64, id: u32, out_key: Option<FlowKey>) {
+        self.index.remove(in_hash, id);
+        if let Some(k) = out_key {
+            self.index.remove(self.index.hash(&k), id | OUT_BIT);
+        }
+    }
+
+    /// Entry `i`'s rows of the arrays every entry has a row in, without a
+    /// bounds check each: `i` must be below the capacity (`conns.len()`),
+    /// which the caller checked. A new connection writes all of them.
+    #[inline(always)]
+    fn rows_mut(&mut self, i: usize) -> Rows<'_> {
+        let cap = self.conns.len();
+        debug_assert!(
+            i < cap
+                && self.links.len() == cap + WHEEL_SLOTS as usize
+                && self.last_ms.len() == cap
+                && self.age_ms.len() == cap
+                && self.ctl.len() == cap
+        );
+        // SAFETY: i < cap (the caller's check); `with_templates` makes each
+        // of these arrays `cap` rows long (`links` more: the wheel's heads
+        // follow), and none is ever resized. Distinct fields: no aliasing.
+        unsafe {
+            Rows {
+                conn: self.conns.get_unchecked_mut(i),
+                link: self.links.get_unchecked_mut(i),
+                last_ms: self.last_ms.get_unchecked_mut(i),
+                age_ms: self.age_ms.get_unchecked_mut(i),
+                ctl: self.ctl.get_unchecked_mut(i),
+            }
+        }
     }
 
     fn release_refs(&mut self, c: &Conn) {
@@ -1052,14 +1106,26 @@ impl ConnTable {
         self.conns[id as usize].in_key()
     }
 
-    fn slot_for(&self, expires_ms: u64, earliest_sec: u64) -> u64 {
-        let sec = (expires_ms / TICK_MS).max(earliest_sec);
-        sec.min(earliest_sec + WHEEL_SLOTS - 1)
+    /// The wheel slot's head of an entry expiring at `expires_ms`: its
+    /// second, no earlier than the next one due, no further than the wheel
+    /// reaches (a later entry comes round again and is moved on).
+    #[inline(always)]
+    fn head_for(&self, expires_ms: u64) -> usize {
+        let earliest_sec = self.cursor_sec + 1;
+        // (max then min, not clamp: clamp's check of its bounds is a call.)
+        let sec = (expires_ms / TICK_MS).max(earliest_sec).min(earliest_sec + WHEEL_SLOTS - 1);
+        self.conns.len() + (sec % WHEEL_SLOTS) as usize
     }
 
     fn link(&mut self, id: u32) {
-        let sec = self.slot_for(self.conns[id as usize].expires_ms(), self.cursor_sec + 1);
-        let head = self.conns.len() + (sec % WHEEL_SLOTS) as usize;
+        self.link_at(id, self.conns[id as usize].expires_ms());
+    }
+
+    /// Link entry `id`, expiring at `expires_ms` (its own expiry, which the
+    /// caller has at hand), at the head of its wheel slot's list.
+    #[inline(always)]
+    fn link_at(&mut self, id: u32, expires_ms: u64) {
+        let head = self.head_for(expires_ms);
         let first = self.links[head][0];
         self.links[id as usize] = [first, head as u32];
         self.links[first as usize][1] = id;
@@ -1151,6 +1217,11 @@ impl ConnTable {
     /// everything); never on the packet path.
     pub fn check_invariants(&self) -> Result<(), String> {
         let cap = self.conns.len();
+        // Insert writes these rows unchecked (rows_mut): their lengths are its bound.
+        let (links, last, age, ctl) = (self.links.len(), self.last_ms.len(), self.age_ms.len(), self.ctl.len());
+        if links != cap + WHEEL_SLOTS as usize || last != cap || age != cap || ctl != cap {
+            return Err(format!("side arrays of {links}, {last}, {age}, {ctl} rows in a table of {cap}"));
+        }
         if self.live > cap {
             return Err(format!("{} live entries in a table of {cap}", self.live));
         }
@@ -1169,8 +1240,10 @@ impl ConnTable {
         if in_use != self.live || free + self.live != cap {
             return Err(format!("live {} in use {in_use} free {free} capacity {cap}", self.live));
         }
-        if self.index.len() != self.index.values().count() {
-            return Err(format!("index counts {} keys, holds {}", self.index.len(), self.index.values().count()));
+        let keys =
+            self.conns.iter().filter(|c| c.in_use()).map(|c| 1 + (c.bits & HAS_REPLY != 0) as usize).sum::<usize>();
+        if self.index.len() != keys {
+            return Err(format!("index holds {} keys, the entries have {keys}", self.index.len()));
         }
         for v in self.index.values() {
             let id = (v & !OUT_BIT) as usize;
@@ -1321,6 +1394,43 @@ mod tests {
         t.remove(id);
         assert_eq!((d.active_conns(), d.inactive_conns()), (0, 0));
         assert!(t.is_empty());
+    }
+
+    /// The real server's row remembers one table's slot for it per poll
+    /// loop; two tables of one loop (tests, a restart) overwrite each
+    /// other's hint, which each must check rather than trust.
+    #[test]
+    fn tables_sharing_a_real_server_check_its_hint() {
+        let (d, s) = fixtures();
+        let (d2, _) = fixtures();
+        let mut a = ConnTable::new(64, 0);
+        let mut b = ConnTable::new(64, 0);
+        // b keeps d in a slot other than a's (its slot 0 holds d2).
+        b.insert(new_conn(&d2, &s, 1, 60_000), 0).unwrap();
+        let mut ids = Vec::new();
+        // The last one into a: d's row names a's slot.
+        for port in 2..=40 {
+            let t = if port % 3 == 0 { &mut b } else { &mut a };
+            let id = t.insert(new_conn(&d, &s, port, 60_000), 0).unwrap();
+            ids.push((port % 3 == 0, id));
+            assert!(std::ptr::eq(t.dest_of(id).unwrap().as_ref(), d.as_ref()), "port {port}");
+        }
+        a.check_invariants().unwrap();
+        b.check_invariants().unwrap();
+        assert_eq!(d.inactive_conns(), 39);
+        // All of a's connections to d gone: its slot freed while d's row
+        // names it, then taken by d2.
+        for &(in_b, id) in &ids {
+            if !in_b {
+                a.remove(id);
+            }
+        }
+        a.insert(new_conn(&d2, &s, 50, 60_000), 0).unwrap();
+        let id = a.insert(new_conn(&d, &s, 51, 60_000), 0).unwrap();
+        assert!(std::ptr::eq(a.dest_of(id).unwrap().as_ref(), d.as_ref()));
+        a.check_invariants().unwrap();
+        b.check_invariants().unwrap();
+        assert_eq!((d.inactive_conns(), d2.inactive_conns()), (14, 2));
     }
 
     #[test]

@@ -56,6 +56,22 @@ impl<P> Refs<P> {
         }
     }
 
+    /// [`Refs::acquire`] trying slot `hint` first (where the referent says
+    /// its last user found it): a right hint costs one key compare, no hash
+    /// and no probe. A wrong or stale one (another table's, a slot since
+    /// freed or reused) fails the compare and the map is asked as usual.
+    #[inline(always)]
+    pub fn acquire_hinted(&mut self, hint: u32, key: (usize, usize), make: impl FnOnce() -> P) -> Option<u16> {
+        if let Some(slot) = self.slots.get_mut(hint as usize) {
+            // `uses` is 0 exactly when the slot holds no payload.
+            if slot.uses != 0 && slot.key == key {
+                slot.uses += 1;
+                return Some(hint as u16);
+            }
+        }
+        self.acquire(key, make)
+    }
+
     /// The slot of `key`, one more use of it; `make` builds the payload the
     /// first time. None when 65535 referents are in use.
     #[inline(always)]
@@ -179,5 +195,31 @@ mod tests {
         assert!((0..50u16).all(|s| r.get(s).is_none()));
         let s = r.acquire((7, 1), || 77).unwrap();
         assert_eq!(r.get(s), Some(&77));
+    }
+
+    #[test]
+    fn a_hint_is_only_taken_when_its_slot_holds_the_key() {
+        let mut r: Refs<u32> = Refs::new();
+        let a = r.acquire((10, 1), || 10).unwrap();
+        let b = r.acquire((20, 1), || 20).unwrap();
+        // Right, wrong, and out of range: the same slot each time.
+        assert_eq!(r.acquire_hinted(a as u32, (10, 1), || unreachable!()), Some(a));
+        assert_eq!(r.acquire_hinted(b as u32, (10, 1), || unreachable!()), Some(a));
+        assert_eq!(r.acquire_hinted(9_999, (10, 1), || unreachable!()), Some(a));
+        assert_eq!(r.uses(a), 4);
+        // A stale hint: a's slot freed, then taken by another key.
+        for _ in 0..4 {
+            r.release(a);
+        }
+        let c = r.acquire((30, 1), || 30).unwrap();
+        assert_eq!(c, a, "the freed slot is reused");
+        let a2 = r.acquire_hinted(a as u32, (10, 1), || 11).unwrap();
+        assert_ne!(a2, c);
+        assert_eq!((r.get(a2), r.uses(a2), r.get(c), r.uses(c)), (Some(&11), 1, Some(&30), 1));
+        // A hint naming a freed slot whose key is still the one asked for.
+        r.release(b);
+        assert_eq!(r.uses(b), 0);
+        let b2 = r.acquire_hinted(b as u32, (20, 1), || 21).unwrap();
+        assert_eq!((r.get(b2), r.uses(b2)), (Some(&21), 1), "payload made anew");
     }
 }

@@ -38,19 +38,29 @@ pub struct SchedInput {
 }
 
 /// Where a rotating scheduler (rr, wrr) stands, in one poll loop: the index
-/// of the last server chosen and wrr's current weight. The others ignore it.
+/// of the last server chosen (None: the head of the list, IPVS's starting
+/// place, where every loop starts) and wrr's current weight (0: not yet
+/// set). The others ignore it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Position {
     pub last: Option<usize>,
     pub cw: u32,
 }
 
-impl Position {
-    /// Loop `worker`'s starting place: loop 0 starts where IPVS does (rr's
-    /// first pick is the first server), each further loop one server on, so
-    /// loops that each see a few connections do not all start on the first.
-    pub fn for_loop(worker: usize) -> Self {
-        Position { last: worker.checked_sub(1), cw: 0 }
+/// Where a loop's rotation goes when its service's real servers change (added, deleted,
+/// edited: a new runtime) and the scheduler stays, as the kernel's hooks move its place:
+/// rr keeps its server (ip_vs_rr_del_dest moves it to the one before a deleted server, or
+/// the head); wrr goes back to the head and keeps its current weight within the new maximum
+/// (ip_vs_wrr_dest_changed). `before` were the servers `pos` was taken among.
+pub fn carry(name: &str, pos: Position, before: &[Arc<Dest>], after: &[Arc<Dest>]) -> Position {
+    match name {
+        "rr" => {
+            let index_after = |d: &Arc<Dest>| after.iter().position(|x| Arc::ptr_eq(x, d));
+            let last = pos.last.and_then(|j| before.get(..=j)?.iter().rev().find_map(index_after));
+            Position { last, cw: 0 }
+        }
+        "wrr" => Position { last: None, cw: wrr::current_weight_kept(pos.cw, after) },
+        _ => pos,
     }
 }
 

@@ -17,8 +17,7 @@ impl Scheduler for RoundRobin {
     fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput, pos: &mut Position) -> Option<usize> {
         let n = dests.len();
         // The server after the last one, wrapping round (a division only
-        // for a position past the end: a loop's starting place, see
-        // Position::for_loop).
+        // for a position past the end).
         let mut i = pos.last.map_or(0, |last| last.wrapping_add(1));
         if i >= n {
             if n == 0 {
@@ -52,12 +51,13 @@ mod tests {
     }
 
     #[test]
-    fn each_loop_rotates_on_its_own_from_its_offset() {
+    fn each_loop_rotates_on_its_own_from_the_head() {
         let d = dests(&[1, 1, 1]);
-        let mut loops = [Position::for_loop(0), Position::for_loop(1)];
+        let mut loops = [Position::default(), Position::default()];
         let seq: Vec<_> =
             [0, 1, 0, 0, 1].iter().map(|&l| RoundRobin.schedule(&d, &input(0), &mut loops[l]).unwrap()).collect();
-        // Loop 0 starts at the first server, as one loop (and IPVS) does; loop 1 one further.
-        assert_eq!(seq, vec![0, 1, 1, 2, 2]);
+        // Each loop starts at the head of the list, where IPVS starts: one client (one loop)
+        // sees the kernel's sequence.
+        assert_eq!(seq, vec![0, 0, 1, 2, 1]);
     }
 }

@@ -24,31 +24,55 @@ impl WeightedRoundRobin {
     }
 }
 
+/// The kernel's `mw` and `di`: the largest weight less the weights' gcd plus one, and that
+/// gcd (of the non-zero weights; 1 when there are none).
+fn max_and_gcd(dests: &[Arc<Dest>]) -> (u32, u32) {
+    let di = dests.iter().map(|d| d.weight()).filter(|&w| w > 0).fold(0, gcd).max(1);
+    let max = dests.iter().map(|d| d.weight()).max().unwrap_or(0);
+    (max.saturating_sub(di - 1), di)
+}
+
+/// ip_vs_wrr_dest_changed: the current weight `cw` when the servers change: kept when it is
+/// still within the new maximum (on a multiple of the new gcd, plus one), else the maximum.
+pub(super) fn current_weight_kept(cw: u32, dests: &[Arc<Dest>]) -> u32 {
+    let (mw, di) = max_and_gcd(dests);
+    if cw > mw || cw == 0 {
+        mw
+    } else if di > 1 {
+        cw / di * di + 1
+    } else {
+        cw
+    }
+}
+
 impl Scheduler for WeightedRoundRobin {
+    /// ip_vs_wrr_schedule: from the server after the last one chosen (or the list's head),
+    /// the first with a weight of at least `cw`; each time the list wraps `cw` drops by the
+    /// gcd, back to the maximum below 1.
     fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput, pos: &mut Position) -> Option<usize> {
         let n = dests.len();
         // Weights can change under us (`-e`): read them once per decision.
-        let mw = dests.iter().map(|d| d.weight()).max().unwrap_or(0);
+        let (mw, di) = max_and_gcd(dests);
         if n == 0 || mw == 0 {
             return None;
         }
-        let di = dests.iter().map(|d| d.weight()).filter(|&w| w > 0).fold(0, gcd).max(1);
-        // i is index + 1 (0: before the first).
-        let (mut i, mut cw) = (pos.last.map_or(0, |l| l + 1), pos.cw.min(mw) as i64);
+        let mut cw = if pos.cw == 0 || pos.cw > mw { mw } else { pos.cw } as i64;
+        let mut i = pos.last.map_or(0, |l| l + 1);
         // Each full pass lowers cw by di, so mw/di + 1 passes visit every weight.
         for _ in 0..n * ((mw / di) as usize + 2) {
-            i = if i >= n { 1 } else { i + 1 }; // wrap to the first
-            if i == 1 {
+            if i >= n {
+                i = 0;
                 cw -= di as i64;
                 if cw <= 0 {
                     cw = mw as i64;
                 }
             }
-            let d = &dests[i - 1];
+            let d = &dests[i];
             if !d.is_overloaded() && d.weight() as i64 >= cw {
-                (pos.last, pos.cw) = (Some(i - 1), cw as u32);
-                return Some(i - 1);
+                (pos.last, pos.cw) = (Some(i), cw as u32);
+                return Some(i);
             }
+            i += 1;
         }
         None
     }
