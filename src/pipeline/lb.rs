@@ -147,13 +147,16 @@ impl Director {
             self.sync_after_packet(now_ms, id, tx);
         }
         let w = self.worker;
-        if let Some((d, s)) = self.conns.dest_and_svc_of(id) {
-            if side == Side::In {
-                d.stats.inbound(w, flow.ip_len);
-                s.stats.inbound(w, flow.ip_len);
-            } else {
-                d.stats.outbound(w, flow.ip_len);
-                s.stats.outbound(w, flow.ip_len);
+        // A fresh entry's opening packet was counted at its insert.
+        if !fresh {
+            if let Some((d, s)) = self.conns.dest_and_svc_of(id) {
+                if side == Side::In {
+                    d.stats.inbound(w, flow.ip_len);
+                    s.stats.inbound(w, flow.ip_len);
+                } else {
+                    d.stats.outbound(w, flow.ip_len);
+                    s.stats.outbound(w, flow.ip_len);
+                }
             }
         }
         match side {
@@ -303,17 +306,32 @@ impl Director {
         if self.conns.capacity() - self.conns.len() < 1 {
             self.make_room(now_ms, 1);
         }
-        let persistent = self.services.get(si).and_then(|(_, rt)| rt.spec.persistent);
-        let (picked, controller) = match persistent {
-            Some(secs) => self.persistent_dest(now_ms, si, flow, secs)?,
-            None => (Picked::Index(self.schedule(si, flow)?), None),
+        // The service and the real server are read from the snapshot once,
+        // and again only after a step that needs all of `self` (persistence,
+        // a FULLNAT source).
+        let (mut svc, mut rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
+        let (picked, controller) = match rt.spec.persistent {
+            // The scheduler straight from the snapshot and this loop's position (as schedule()).
+            None => {
+                let mut spare;
+                let pos = match self.sched_pos.get_mut(si) {
+                    Some(p) => &mut p.2,
+                    None => {
+                        spare = Position::default();
+                        &mut spare
+                    }
+                };
+                (Picked::Index(schedule_in(rt, &k, pos)?), None)
+            }
+            Some(secs) => {
+                let picked = self.persistent_dest(now_ms, si, flow, secs)?;
+                (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
+                picked
+            }
         };
-        let (fwd, daddr, dport) = {
-            let (_, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
-            let dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
-            // Port 0 real servers (fwmark and port-0 services) keep the client's port.
-            (dest.fwd(), u32::from(dest.addr), if dest.port == 0 { k.dport } else { dest.port })
-        };
+        let mut dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
+        // Port 0 real servers (fwmark and port-0 services) keep the client's port.
+        let (fwd, daddr, dport) = (dest.fwd(), u32::from(dest.addr), if dest.port == 0 { k.dport } else { dest.port });
         let (mut laddr, mut lport, mut laddr_index) = (0, 0, None);
         let out_key = match fwd {
             FwdMethod::Masq => {
@@ -322,11 +340,11 @@ impl Director {
             FwdMethod::Route | FwdMethod::Tunnel => None,
             FwdMethod::FullNat => {
                 (laddr, lport, laddr_index) = self.fullnat_source(si, daddr, dport, k.proto)?;
+                (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
+                dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
                 Some(FlowKey { saddr: daddr, daddr: laddr, sport: dport, dport: lport, proto: k.proto })
             }
         };
-        let (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
-        let dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
         let state = if k.proto != IPPROTO_TCP {
             ConnState::Udp
         } else if opening {
@@ -371,8 +389,15 @@ impl Director {
             if absent { self.conns.insert_absent(n, hash, now_ms) } else { self.conns.insert_hashed(n, hash, now_ms) };
         match inserted {
             Ok(id) => {
-                svc.stats.conn(self.worker);
-                dest.stats.conn(self.worker);
+                let w = self.worker;
+                svc.stats.conn(w);
+                dest.stats.conn(w);
+                // The opening packet's bytes too, with the server at hand (carry
+                // skips them for a fresh entry).
+                if opening {
+                    svc.stats.inbound(w, flow.ip_len);
+                    dest.stats.inbound(w, flow.ip_len);
+                }
                 Ok(id)
             }
             Err(InsertError::Full) => Err(Verdict::Drop(Reason::ConnTableFull)),
@@ -402,12 +427,10 @@ impl Director {
     /// with this loop's place in its rotation: an index into its runtime's
     /// real servers.
     fn schedule(&mut self, si: usize, flow: &Flow) -> Result<usize, Verdict> {
-        let k = flow.key;
-        let input = SchedInput { proto: k.proto, saddr: k.saddr, sport: k.sport, daddr: k.daddr, dport: k.dport };
         let (_, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
         let mut spare = Position::default();
         let pos = self.sched_pos.get_mut(si).map_or(&mut spare, |p| &mut p.2);
-        rt.sched.schedule(&rt.dests, &input, pos).ok_or(Verdict::Drop(Reason::NoDest))
+        schedule_in(rt, &flow.key, pos)
     }
 
     /// The services changed (a new table this batch): each service keeps
@@ -596,13 +619,14 @@ impl Director {
         };
         // NAT of a packet with a 20-byte IP header (its TCP/UDP header found
         // whole: see below) whose way is ready: the checks and bytes of the
-        // branch below, in the order they decide (it fits the interface, a
-        // hop is left, the MAC is fresh and the frame fits the hop's MTU).
+        // branch below, in the order they decide (a hop is left, the MAC is
+        // fresh and the frame fits the hop's MTU, which is its interface's:
+        // the cache took it from there, as the fast path relies on too).
         if fwd == FwdMethod::Masq && f.l4 == f.l3 + 20 {
             let h = self.fast.hops.at(slot);
             let (iface, eth, fresh, mtu) = (h.iface, h.eth, h.fresh(now_ms), h.mtu as usize);
             let l3_len = f.l3_len();
-            if self.too_big(iface, l3_len, 0).is_none() && f.ipv4().ttl() > 1 && fresh && l3_len <= mtu {
+            if f.ipv4().ttl() > 1 && fresh && l3_len <= mtu {
                 rewrite_common(f.l3_bytes_mut(), proto, None, Some((daddr, dport)));
                 if let Some(header) = f.bytes_mut().first_chunk_mut::<ETH>() {
                     header[..12].copy_from_slice(&eth);
@@ -711,6 +735,14 @@ impl Director {
         }
         self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
     }
+}
+
+/// Ask a service runtime's scheduler for a real server for a new flow of key
+/// `k`, at position `pos` in its rotation: an index into its real servers.
+#[inline(always)]
+fn schedule_in(rt: &ServiceRuntime, k: &FlowKey, pos: &mut Position) -> Result<usize, Verdict> {
+    let input = SchedInput { proto: k.proto, saddr: k.saddr, sport: k.sport, daddr: k.daddr, dport: k.dport };
+    rt.sched.schedule(&rt.dests, &input, pos).ok_or(Verdict::Drop(Reason::NoDest))
 }
 
 /// The way to a real server, as copied from the next-hop cache.

@@ -285,20 +285,42 @@ impl Director {
         len: &mut usize,
         tx: &mut impl Transmit,
     ) -> Verdict {
+        self.process_counted(now_ms, ingress, buf, len, tx, false)
+    }
+
+    /// [`Director::process`]; `loop_counts`: received and forwarded frames go
+    /// to the fast path's loop-local counts, which the caller flushes (a
+    /// batch's end, the next batch's start) as for the frames it forwards.
+    #[inline(always)]
+    pub(super) fn process_counted(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        buf: &mut [u8],
+        len: &mut usize,
+        tx: &mut impl Transmit,
+        loop_counts: bool,
+    ) -> Verdict {
         // This path may change any connection: the fast path's lookups redo,
         // and its pending traffic goes to the counters of the server it names.
         self.fast_tables_change();
-        self.count(Reason::RxFrames);
+        if !loop_counts {
+            self.count(Reason::RxFrames);
+        }
         let mut f = Frame::new(buf, *len, ingress);
         let v = match self.new_from_syn(now_ms, &mut f, tx) {
             Some(v) => v,
             None => self.classify(now_ms, &mut f, tx),
         };
         *len = f.len;
-        match v {
-            Verdict::Drop(r) => self.count(r),
-            Verdict::Forward(_) => self.count(Reason::TxFrames),
-            Verdict::Consumed => {}
+        if loop_counts {
+            self.count_in_loop(v);
+        } else {
+            match v {
+                Verdict::Drop(r) => self.count(r),
+                Verdict::Forward(_) => self.count(Reason::TxFrames),
+                Verdict::Consumed => {}
+            }
         }
         v
     }

@@ -16,16 +16,15 @@ pub struct RoundRobin;
 impl Scheduler for RoundRobin {
     fn schedule(&self, dests: &[Arc<Dest>], _: &SchedInput, pos: &mut Position) -> Option<usize> {
         let n = dests.len();
-        if n == 0 {
-            return None;
-        }
         // The server after the last one, wrapping round (a division only
         // for a position past the end).
-        let mut i = match pos.last {
-            Some(last) if last + 1 < n => last + 1,
-            Some(last) => (last + 1) % n,
-            None => 0,
-        };
+        let mut i = pos.last.map_or(0, |last| last.wrapping_add(1));
+        if i >= n {
+            if n == 0 {
+                return None;
+            }
+            i %= n;
+        }
         for _ in 0..n {
             if dests.get(i).is_some_and(|d| d.schedulable()) {
                 pos.last = Some(i);

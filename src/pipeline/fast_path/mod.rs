@@ -297,7 +297,7 @@ impl Director {
         if let Some(v) = self.fast_forward(slot, now_ms, ingress, buf, len, tx) {
             return v;
         }
-        self.process(now_ms, ingress, buf, len, tx)
+        self.process_counted(now_ms, ingress, buf, len, tx, true)
     }
 
     /// Turn the fast path off (every frame then takes the general path) or on.
@@ -330,6 +330,21 @@ impl Director {
             self.shared.counters.add(self.worker, Reason::TxFrames, f.forwarded);
         }
         (f.forwarded, f.rx_only) = (0, 0);
+    }
+
+    /// Count a frame the general pipeline handled for [`Director::process_prepared`]
+    /// as [`Director::process`] counts it, its reception and forwarding in the
+    /// loop-local counts ([`Director::flush_fast_counters`] adds them).
+    #[inline(always)]
+    pub(super) fn count_in_loop(&mut self, v: Verdict) {
+        match v {
+            Verdict::Forward(_) => self.fast.forwarded += 1,
+            Verdict::Drop(r) => {
+                self.fast.rx_only += 1;
+                self.count(r);
+            }
+            Verdict::Consumed => self.fast.rx_only += 1,
+        }
     }
 
     /// Due when what a run decided on may change between batches (a rule
