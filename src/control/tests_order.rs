@@ -58,3 +58,17 @@ fn ties_go_to_the_server_added_last() {
         assert_eq!(picks(&ctl, 1), ["198.18.1.2"], "{sched}");
     }
 }
+
+/// test_sched's case d: wrr 100:1, the heavy server added first. The kernel's wrr state after
+/// the adds (ip_vs_wrr_dest_changed on each): with RS1 alone the gcd is 100, so mw = 100 - 99
+/// = 1 and cw = 1; adding RS2 (weight 1) makes mw 100 but keeps cw 1, so the first pick from
+/// the head is RS2 (1 >= 1), then RS1; then cw wraps to 100 and RS1 takes the rest.
+#[test]
+fn wrr_keeps_the_current_weight_its_adds_left() {
+    let ctl = control(&[
+        "-A -t 198.18.0.1:80 -s wrr",
+        "-a -t 198.18.0.1:80 -r 198.18.1.1 -m -w 100",
+        "-a -t 198.18.0.1:80 -r 198.18.1.2 -m -w 1",
+    ]);
+    assert_eq!(picks(&ctl, 4), ["198.18.1.2", "198.18.1.1", "198.18.1.1", "198.18.1.1"]);
+}

@@ -253,9 +253,14 @@ case_o_refusals() {
   assert_eq 255 "$rc" "exit status for an unknown scheduler"; assert_eq "Scheduler or persistence engine not found" "$out"
   rc=0; out="$(rvsadm -d -t "$VIP:80" -r 198.18.1.99 2>&1)" || rc=$?
   assert_eq "No such destination" "$out"
+  assert_eq "$before" "$(rvsadm -Ln)" "nothing changed by the refused commands"
+  # -R as ipvsadm 1.31's restore_table(): the line its parser refuses (fail(2, ...)) ends the
+  # restore with that status; the line before it stays applied.
   rc=0; out="$(printf -- '-A -t %s:82 -s rr\n-a -t %s:82 -r 198.18.1.11 -m -w nine\n' "$VIP" "$VIP" | rvsadm -R 2>&1)" || rc=$?
-  assert_contains "$out" "line 2: illegal weight specified" "-R names the bad line"
-  assert_eq "$before" "$(rvsadm -Ln)" "nothing changed by refused commands and the refused restore"
+  assert_eq "2 illegal weight specified" "$rc $out" "-R stops at the bad line with ipvsadm's text and status"
+  assert_contains "$(rvsadm -Ln)" "TCP  198.18.0.100:82 rr" "-R: the line before the bad one applied"
+  rvsadm -D -t "$VIP:82"
+  assert_eq "$before" "$(rvsadm -Ln)" "back as before"
 }
 
 # ---------------------------------------------------------------------------------- p

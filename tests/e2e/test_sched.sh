@@ -171,19 +171,22 @@ case_c_sed_nq() {
 }
 
 # ---------------------------------------------------------------------------------- d
-# -x 2 on rs1 (wrr 100:1, so rs1 would take everything): once rs1 holds 2 connections
-# (ActiveConn + InActConn >= -x) it gets no new ones; --thresholds lists -x/-y.
+# -x 2 on rs1 (wrr 100:1, so rs1 would take nearly everything): once rs1 holds 2 connections
+# (ActiveConn + InActConn >= -x) it gets no new ones; --thresholds lists -x/-y. The first
+# connection goes to rs2: the kernel's wrr keeps the current weight its adds left (with rs1
+# alone the gcd is 100, so cw became 100 - 99 = 1; adding rs2 kept it), and rs2, at the head
+# of the list, has weight 1 >= 1; then cw wraps to 100 and rs1 takes the next ones.
 case_d_threshold() {
   hold_service 9005 wrr -w 100 -x 2 -y 1 -- -w 1
   assert_match "$(rvsadm -Ln --thresholds -t "$VIP:9005" | grep -F "$RS1:$HOLD_PORT")" \
     "^  -> 198\\.18\\.1\\.11:9000 +2 +1 +0 +0 *$" "--thresholds row of rs1"
-  local a b c d
-  a="$(hold x1 9005)"; b="$(hold x2 9005)"
-  assert_eq "rs1 rs1" "$a $b" "wrr 100:1: first two to rs1"
-  wait_active 9005 2 0
-  c="$(hold x3 9005)"; d="$(hold x4 9005)"
-  log "-x 2: 3rd and 4th went to $c $d"
-  assert_eq "rs2 rs2" "$c $d" "rs1 at its upper threshold takes no new connections"
+  local a b c d e
+  a="$(hold x1 9005)"; b="$(hold x2 9005)"; c="$(hold x3 9005)"
+  assert_eq "rs2 rs1 rs1" "$a $b $c" "wrr 100:1 after the adds: rs2 (cw 1), then rs1"
+  wait_active 9005 2 1
+  d="$(hold x4 9005)"; e="$(hold x5 9005)"
+  log "-x 2: 4th and 5th went to $d $e"
+  assert_eq "rs2 rs2" "$d $e" "rs1 at its upper threshold takes no new connections"
   assert_match "$(rvsadm -Ln --thresholds -t "$VIP:9005" | grep -F "$RS1:$HOLD_PORT")" \
     "^  -> 198\\.18\\.1\\.11:9000 +2 +1 +2 +0 *$" "--thresholds row of rs1 with 2 active"
 }
