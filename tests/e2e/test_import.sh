@@ -130,7 +130,6 @@ case_a_import() {
 }
 
 case_b_run() {
-  start_rvs "$CONFIG"
   wait_until 15 eval '[ "$(rvsadm --checks | grep -c " UP ")" -ge 6 ]' || { rvsadm --checks >&2; warn "checks never all UP"; return 1; }
   local out
   out="$(curl_many c 4 "http://$VIP/")"
@@ -158,6 +157,9 @@ case_c_checks_act() {
 }
 
 run_case "a. import ldirectord.cf and keepalived.conf; rvs --check passes" case_a_import
+# rvs is this shell's child (stop_rvs waits for it): started here, not in a run_case subshell.
+[ -s "$CONFIG" ] || die "case a wrote no config"
+start_rvs "$CONFIG"
 run_case "b. the imported services forward: ldirectord's rr, keepalived's wrr 2:1, TCP_CHECK, MISC_CHECK" case_b_run
 run_case "c. the imported checks act: http, tcp, command; the sorry server" case_c_checks_act
 if stop_rvs; then pass "d. SIGTERM: clean stop"; else fail "d. SIGTERM: clean stop"; fi
