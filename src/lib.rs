@@ -8,6 +8,7 @@
 //! - [`control`]: the rule set operators change, published to the data plane;
 //! - [`ipvsadm`] and [`admin`]: ipvsadm's syntax and text, and the local socket;
 //! - [`afxdp`]: the thin shell over AF_XDP rings that feeds the pipeline;
+//! - [`import`]: keepalived.conf and ldirectord.cf virtual services as rvs configuration;
 //! - `testkit` (tests, benches, examples and the fuzz crate only: the `testkit` feature): the lab.
 
 pub mod admin;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod health;
+pub mod import;
 pub mod ipvs;
 pub mod ipvsadm;
 pub mod kernel;

@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("health", 7),
     ("kernel", 7),
     ("config", 8),
+    ("import", 8),
     ("admin", 8),
     ("testkit", 9),
     ("daemon", 9),

@@ -1,0 +1,311 @@
+//! ldirectord.cf (ldirectord(8)): global `key=value` lines, then `virtual=` blocks whose keys
+//! are indented. Each block becomes one rvs service; ldirectord's check keys become its
+//! `[service.check]`; the global defaults (checkinterval, checktimeout, quiescent...) apply
+//! to every block that does not set its own.
+
+use super::{absolute_path, Imported, Real, Service, Value};
+
+/// A block's keys (or the globals), each with its line.
+#[derive(Default)]
+struct Keys(Vec<(usize, String, String)>);
+
+impl Keys {
+    fn get(&self, k: &str) -> Option<(usize, &str)> {
+        self.0.iter().rev().find(|(_, key, _)| key == k).map(|(l, _, v)| (*l, v.as_str()))
+    }
+}
+
+/// ldirectord's forwarding words.
+fn method(word: &str) -> Option<&'static str> {
+    match word {
+        "gate" => Some("route"),
+        "masq" => Some("masq"),
+        "ipip" => Some("tunnel"),
+        _ => None,
+    }
+}
+
+/// A value without its surrounding double quotes, as ldirectord reads `request="index.html"`.
+fn unquote(v: &str) -> &str {
+    let v = v.trim();
+    v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(v)
+}
+
+/// The words of a value: white space separates, double quotes group.
+fn words(v: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut cur, mut quoted, mut any) = (String::new(), false, false);
+    for c in v.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    out
+}
+
+pub fn import(text: &str) -> Imported {
+    let mut imp = Imported::default();
+    let mut globals = Keys::default();
+    // (line of `virtual=`, its value, its keys)
+    let mut blocks: Vec<(usize, String, Keys)> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let content = raw.split('#').next().unwrap_or("");
+        if content.trim().is_empty() {
+            continue;
+        }
+        let indented = content.starts_with(' ') || content.starts_with('\t');
+        let Some((k, v)) = content.trim().split_once('=') else {
+            imp.skip(line, format!("`{}`: not a key=value line", content.trim()));
+            continue;
+        };
+        let (k, v) = (k.trim().to_string(), v.trim().to_string());
+        if k == "virtual" {
+            blocks.push((line, v, Keys::default()));
+        } else if indented && !blocks.is_empty() {
+            if let Some(b) = blocks.last_mut() {
+                b.2 .0.push((line, k, v));
+            }
+        } else {
+            globals.0.push((line, k, v));
+        }
+    }
+    for (line, k, v) in &globals.0 {
+        match k.as_str() {
+            "checkinterval" | "checktimeout" | "negotiatetimeout" | "connecttimeout" | "quiescent" | "failurecount" => {
+            }
+            _ => imp.skip(*line, format!("global `{k}={v}`: ldirectord's own setting, no rvs equivalent")),
+        }
+    }
+    for (line, virt, keys) in blocks {
+        match service(line, &virt, &keys, &globals, &mut imp) {
+            Some(s) => imp.services.push(s),
+            None => continue,
+        }
+    }
+    imp
+}
+
+fn service(line: usize, virt: &str, keys: &Keys, globals: &Keys, imp: &mut Imported) -> Option<Service> {
+    let virt = unquote(virt);
+    let proto = keys.get("protocol").map(|(_, p)| p).unwrap_or("tcp");
+    let key = if let Ok(mark) = virt.parse::<u32>() {
+        ("fwmark", mark.to_string())
+    } else {
+        let k = match proto {
+            "udp" => "udp",
+            // `protocol=fwm` with an address (seed 003): the address is what counts.
+            "tcp" | "fwm" => "tcp",
+            p => {
+                imp.skip(line, format!("virtual={virt}: protocol {p} is not tcp, udp or fwm"));
+                return None;
+            }
+        };
+        (k, super::quote(virt))
+    };
+    let mut s = Service { key, line, ..Service::default() };
+    let either = |k: &str| keys.get(k).or_else(|| globals.get(k));
+    for (l, k, v) in &keys.0 {
+        let v = unquote(v);
+        match k.as_str() {
+            "real" => match real(v) {
+                Ok((r, extra)) => {
+                    if !extra.is_empty() {
+                        imp.skip(*l, format!("real={v}: `{}` after the weight (a per-server request and receive in ldirectord): rvs checks per service", extra.join(" ")));
+                    }
+                    s.reals.push(r)
+                }
+                Err(e) => imp.skip(*l, format!("real={v}: {e}")),
+            },
+            "fallback" => {
+                let w = words(v);
+                let m = w.get(1).map(|m| method(m).ok_or(m)).unwrap_or(Ok("masq"));
+                match (w.first(), m) {
+                    (Some(a), Ok(m)) => s.fallback = Some((a.clone(), m)),
+                    (_, Err(m)) => imp.skip(*l, format!("fallback={v}: forwarding `{m}` is not gate, masq or ipip")),
+                    _ => imp.skip(*l, "fallback: no address"),
+                }
+            }
+            "scheduler" => s.scheduler = Some(v.to_string()),
+            "persistent" => match v.parse() {
+                Ok(p) => s.persistent = Some(p),
+                Err(_) => imp.skip(*l, format!("persistent={v}: not a number of seconds")),
+            },
+            "netmask" => s.netmask = Some(v.to_string()),
+            "protocol" | "service" | "checktype" | "checkport" | "request" | "receive" | "virtualhost"
+            | "checkcommand" | "checkinterval" | "checktimeout" | "negotiatetimeout" | "connecttimeout"
+            | "quiescent" | "failurecount" | "httpmethod" => {}
+            _ => imp.skip(*l, format!("{k}={v}: no rvs equivalent")),
+        }
+    }
+    if let Some((l, q)) = either("quiescent") {
+        match unquote(q) {
+            "yes" => s.quiescent = Some(true),
+            "no" => s.quiescent = Some(false),
+            q => imp.skip(l, format!("quiescent={q}: not yes or no")),
+        }
+    }
+    check(&mut s, keys, globals, imp);
+    Some(s)
+}
+
+/// `real=ADDR[:PORT] gate|masq|ipip [WEIGHT] [REQUEST RECEIVE]`: the server and the words
+/// after its weight.
+fn real(v: &str) -> Result<(Real, Vec<String>), String> {
+    let w = words(v);
+    let address = w.first().ok_or("no address")?.clone();
+    let m = w.get(1).map(String::as_str).unwrap_or("gate");
+    let method = method(m).ok_or_else(|| format!("forwarding `{m}` is not gate, masq or ipip"))?;
+    let weight = match w.get(2) {
+        Some(x) => x.parse().map_err(|_| format!("weight `{x}` is not a number"))?,
+        None => 1,
+    };
+    Ok((Real { address, method, weight }, w.get(3..).map(<[String]>::to_vec).unwrap_or_default()))
+}
+
+fn check(s: &mut Service, keys: &Keys, globals: &Keys, imp: &mut Imported) {
+    let either = |k: &str| keys.get(k).or_else(|| globals.get(k)).map(|(l, v)| (l, unquote(v).to_string()));
+    let service = either("service").map(|(_, v)| v).unwrap_or_else(|| "none".into());
+    let (ct_line, checktype) = either("checktype").unwrap_or((0, "negotiate".into()));
+    let kind = match checktype.as_str() {
+        "off" => return,
+        "connect" => "tcp",
+        "external" | "external-perl" => "command",
+        "negotiate" | "on" => match service.as_str() {
+            "http" => "http",
+            "https" => "https",
+            "none" => "tcp",
+            other => {
+                imp.skip(ct_line, format!("checktype=negotiate for service={other}: carried as a tcp connect check"));
+                "tcp"
+            }
+        },
+        "ping" => {
+            imp.skip(ct_line, "checktype=ping: no ICMP check in rvs");
+            return;
+        }
+        n if n.parse::<u32>().is_ok() => {
+            imp.skip(ct_line, format!("checktype={n} (connect checks between negotiate ones): carried as negotiate"));
+            match service.as_str() {
+                "http" => "http",
+                "https" => "https",
+                _ => "tcp",
+            }
+        }
+        t => {
+            imp.skip(ct_line, format!("checktype={t}: unknown"));
+            return;
+        }
+    };
+    s.check.push(("type", Value::Str(kind.into())));
+    for (name, key) in [("interval", "checkinterval"), ("timeout", "checktimeout")] {
+        if let Some((l, v)) = either(key) {
+            match v.parse::<u64>() {
+                Ok(n) => s.check.push((name, Value::Int(n))),
+                Err(_) => imp.skip(l, format!("{key}={v}: not a number of seconds")),
+            }
+        }
+    }
+    if let Some((l, v)) = either("failurecount") {
+        match v.parse::<u64>() {
+            Ok(n) => s.check.push(("retries", Value::Int(n))),
+            Err(_) => imp.skip(l, format!("failurecount={v}: not a number")),
+        }
+    }
+    if let Some((l, v)) = either("checkport") {
+        match v.parse::<u64>() {
+            Ok(n) => s.check.push(("port", Value::Int(n))),
+            Err(_) => imp.skip(l, format!("checkport={v}: not a port")),
+        }
+    }
+    if kind == "http" || kind == "https" {
+        if let Some((_, v)) = either("request") {
+            s.check.push(("request", Value::Str(absolute_path(&v))));
+        }
+        if let Some((l, v)) = either("receive") {
+            imp.skip(l, format!("receive=\"{v}\" is a regular expression in ldirectord: carried as rvs's `receive`, which a body must contain as written"));
+            s.check.push(("receive", Value::Str(v)));
+        }
+        if let Some((_, v)) = either("virtualhost") {
+            s.check.push(("virtualhost", Value::Str(v)));
+        }
+        if let Some((l, v)) = either("httpmethod") {
+            if v != "GET" {
+                imp.skip(l, format!("httpmethod={v}: rvs's http check sends GET"));
+            }
+        }
+    }
+    if kind == "command" {
+        match either("checkcommand") {
+            // ldirectord runs it with the virtual and real addresses and ports as arguments.
+            Some((_, c)) => {
+                s.check.push(("command", Value::Str(format!("{c} $RVS_VIP $RVS_VPORT $RVS_RIP $RVS_RPORT"))))
+            }
+            None => {
+                imp.skip(ct_line, "checktype=external without checkcommand");
+                s.check.clear();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seed 003's ldirectord.cf (its comments in Chinese kept as they were).
+    const SEED_003: &str = "# Sample for an http virtual service
+virtual=172.20.0.24:80
+        real=192.168.1.16 gate 1         不用写端口号
+        real=192.168.1.8 gate 3         不用写端口号
+#       fallback=127.0.0.1:80 gate
+        service=http
+        scheduler=wrr
+        #persistent=600             持久连接，启用后就会一直往一个服务器上调度了
+        #netmask=255.255.255.255
+        protocol=fwm                #这个加不加都可以
+        checktype=negotiate
+        checkport=80
+        request=\"index.html\"
+        receive=\"test\"
+#       virtualhost=www.x.y.z
+";
+
+    #[test]
+    fn seed_003_imports_and_loads() {
+        let imp = import(SEED_003);
+        assert_eq!(imp.services.len(), 1);
+        let s = &imp.services[0];
+        assert_eq!(s.key, ("tcp", "\"172.20.0.24:80\"".into()));
+        assert_eq!(s.scheduler.as_deref(), Some("wrr"));
+        assert_eq!(
+            s.reals.iter().map(|r| (r.address.as_str(), r.method, r.weight)).collect::<Vec<_>>(),
+            [("192.168.1.16", "route", 1), ("192.168.1.8", "route", 3)]
+        );
+        assert!(s.check.contains(&("request", Value::Str("/index.html".into()))), "{:?}", s.check);
+        assert!(s.check.contains(&("type", Value::Str("http".into()))));
+        // The seed's notes after `real=... gate 1` are words ldirectord would read as that
+        // server's request: listed as not carried, by line.
+        assert!(imp.not_carried.iter().any(|(l, w)| *l == 3 && w.contains("不用写端口号")), "{:?}", imp.not_carried);
+        let text = imp.to_toml("ldirectord.cf");
+        let cfg = crate::config::Config::parse(&format!("{}{text}", super::super::TEST_INTERFACE));
+        assert!(cfg.is_ok(), "{text}\n{cfg:?}");
+        println!("{text}{}", imp.report("ldirectord.cf"));
+    }
+}

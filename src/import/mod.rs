@@ -1,0 +1,143 @@
+//! `rvs import keepalived FILE` and `rvs import ldirectord FILE`: the virtual services of a
+//! keepalived.conf (`virtual_server`, `virtual_server_group`) or an ldirectord.cf (`virtual=`)
+//! as rvs configuration (`[[service]]` tables, config.example's keys), and every key that
+//! could not be carried, by line number. What both readers build is a [`Service`]; this file
+//! writes it as TOML.
+
+pub mod keepalived;
+pub mod ldirectord;
+
+use std::fmt::Write as _;
+
+/// One virtual service as rvs's config says it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Service {
+    /// `tcp = "VIP:PORT"`, `udp = ...` or `fwmark = N`: the key and its TOML value.
+    pub key: (&'static str, String),
+    pub scheduler: Option<String>,
+    pub persistent: Option<u32>,
+    pub netmask: Option<String>,
+    pub quiescent: Option<bool>,
+    /// The sorry server: address:port and method.
+    pub fallback: Option<(String, &'static str)>,
+    pub check: Vec<(&'static str, Value)>,
+    pub reals: Vec<Real>,
+    /// The line the service starts at (for the comment above it).
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Real {
+    pub address: String,
+    pub method: &'static str,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(String),
+    Int(u64),
+}
+
+/// What an import gives: the services and the keys left behind.
+#[derive(Debug, Default)]
+pub struct Imported {
+    pub services: Vec<Service>,
+    /// (line, text): a key, value or block rvs has no place for, and why.
+    pub not_carried: Vec<(usize, String)>,
+}
+
+impl Imported {
+    pub(crate) fn skip(&mut self, line: usize, what: impl Into<String>) {
+        self.not_carried.push((line, what.into()));
+    }
+
+    /// The services as rvs configuration, headed by where they came from.
+    pub fn to_toml(&self, source: &str) -> String {
+        let mut out = format!("# Imported from {source} by `rvs import`: the virtual services only.\n");
+        if !self.not_carried.is_empty() {
+            let _ =
+                writeln!(out, "# {} key(s) not carried: see `rvs import`'s standard error.", self.not_carried.len());
+        }
+        for s in &self.services {
+            out.push('\n');
+            let _ = writeln!(out, "# {source} line {}", s.line);
+            out.push_str("[[service]]\n");
+            let _ = writeln!(out, "{} = {}", s.key.0, s.key.1);
+            if let Some(v) = &s.scheduler {
+                let _ = writeln!(out, "scheduler = {}", quote(v));
+            }
+            if let Some(v) = s.persistent {
+                let _ = writeln!(out, "persistent = {v}");
+            }
+            if let Some(v) = &s.netmask {
+                let _ = writeln!(out, "netmask = {}", quote(v));
+            }
+            if let Some(v) = s.quiescent {
+                let _ = writeln!(out, "quiescent = {v}");
+            }
+            if let Some((a, m)) = &s.fallback {
+                let _ = writeln!(out, "fallback = {}\nfallback_method = {}", quote(a), quote(m));
+            }
+            if !s.check.is_empty() {
+                out.push_str("[service.check]\n");
+                for (k, v) in &s.check {
+                    match v {
+                        Value::Str(t) => writeln!(out, "{k} = {}", quote(t)),
+                        Value::Int(n) => writeln!(out, "{k} = {n}"),
+                    }
+                    .ok();
+                }
+            }
+            for r in &s.reals {
+                let _ = writeln!(
+                    out,
+                    "[[service.real]]\naddress = {}\nmethod = {}\nweight = {}",
+                    quote(&r.address),
+                    quote(r.method),
+                    r.weight
+                );
+            }
+        }
+        out
+    }
+
+    /// The keys not carried, one line each, for standard error.
+    pub fn report(&self, source: &str) -> String {
+        self.not_carried.iter().map(|(l, w)| format!("rvs import: {source}:{l}: not carried: {w}\n")).collect()
+    }
+}
+
+/// A TOML basic string.
+pub(crate) fn quote(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            '\n' => q.push_str("\\n"),
+            '\t' => q.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(q, "\\u{:04x}", c as u32);
+            }
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+/// The interface a test config needs besides the imported services (an operator appends
+/// the import to a config that has its own).
+#[cfg(test)]
+pub(crate) const TEST_INTERFACE: &str = "[[interface]]\nname = \"eth0\"\naddresses = [\"198.18.0.1/24\"]\n";
+
+/// An HTTP check's path as ldirectord sends it: with its leading "/".
+pub(crate) fn absolute_path(p: &str) -> String {
+    if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("/{p}")
+    }
+}
