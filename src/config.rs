@@ -75,6 +75,8 @@ pub struct Config {
     pub socket: String,
     /// A group whose members may use the admin socket beside root.
     pub admin_group: Option<String>,
+    /// `[admin] proc_dir`: where the /proc/net/ip_vs* texts are kept; None: nowhere.
+    pub proc_dir: Option<String>,
     /// `[dataplane]`: the poll loops, their sockets and table sizes.
     pub dataplane: DataplaneConfig,
     /// `[announce]`: VIP routes for a BGP daemon; None: no announcements.
@@ -136,6 +138,7 @@ impl Config {
         Ok(Config {
             socket: admin.socket,
             admin_group: admin.group,
+            proc_dir: admin.proc_dir,
             dataplane,
             announce,
             interfaces,

@@ -154,6 +154,7 @@ impl Rules {
             | Command::Reload
             | Command::Role(_)
             | Command::Sysctl(_)
+            | Command::Proc(_)
             // The sync daemons are not rules: Control::start_daemon.
             | Command::StartDaemon(_)
             | Command::StopDaemon(_) => {}
@@ -396,6 +397,22 @@ impl Control {
                 d.stats.estimate();
             }
         }
+    }
+
+    /// What each of the first `loops` poll loops counted over all services (raw, as the
+    /// kernel's per-CPU total counters: /proc/net/ip_vs_stats_percpu).
+    pub fn loop_totals(&self, loops: usize) -> Vec<crate::api::StatsSnapshot> {
+        let mut per = vec![crate::api::StatsSnapshot::default(); loops.min(crate::ipvs::stats::MAX_WORKERS)];
+        for s in &self.live {
+            for (t, l) in per.iter_mut().zip(s.stats.per_loop(loops)) {
+                t.conns = t.conns.wrapping_add(l.conns);
+                t.inpkts = t.inpkts.wrapping_add(l.inpkts);
+                t.outpkts = t.outpkts.wrapping_add(l.outpkts);
+                t.inbytes = t.inbytes.wrapping_add(l.inbytes);
+                t.outbytes = t.outbytes.wrapping_add(l.outbytes);
+            }
+        }
+        per
     }
 
     /// Services as the listings show them.

@@ -7,6 +7,7 @@ use crate::control::{Control, Rules};
 use crate::ipvsadm::args;
 use crate::ipvsadm::error::UsageError;
 use crate::ipvsadm::format;
+use crate::ipvsadm::proc_net;
 use crate::ipvsadm::restore::parse_restore_line;
 use std::sync::Mutex;
 
@@ -28,6 +29,10 @@ pub trait DataPlaneQuery: Send + Sync {
     fn checks(&self) -> Vec<crate::health::spec::CheckView>;
     /// rvs extension `--reload`: re-read the configuration file.
     fn reload(&self) -> Result<String, String>;
+    /// How many poll loops count traffic: the rows of /proc/net/ip_vs_stats_percpu.
+    fn poll_loops(&self) -> usize {
+        1
+    }
     /// rvs extension `--announced`: the VIP announcements and why (a data
     /// plane without an announcer has none).
     fn announced(&self) -> String {
@@ -58,6 +63,10 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
         },
         Command::Role(arg) => role(ctl, arg.as_deref()),
         Command::Sysctl(arg) => sysctl(ctl, arg.as_deref()),
+        Command::Proc(arg) => match arg.as_deref().and_then(proc_net::parse_name) {
+            Some(name) => Response::ok(proc_text(ctl, dp, name)),
+            None => Response::err(format!("rvsadm: --proc: NAME is one of {}", proc_net::NAMES.join(", ")), 2),
+        },
         ipvsadm => execute_ipvsadm(ctl, dp, ipvsadm, req.stdin.as_deref()),
     }
 }
@@ -115,6 +124,25 @@ fn run_locked(ctl: &mut Control, dp: &dyn DataPlaneQuery, cmd: Command) -> Respo
             Ok(()) => Response::ok(String::new()),
             Err(e) => Response::err(e.to_string(), EXIT_REFUSED),
         },
+    }
+}
+
+/// The text of /proc/net/`name` (one of [`proc_net::NAMES`]) as the kernel would show it now:
+/// for `rvsadm --proc` and the files the daemon keeps under `[admin] proc_dir`.
+pub fn proc_text(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, name: &str) -> String {
+    // The poll loops answer for the connections: the rules are not held meanwhile.
+    if name == "ip_vs_conn" {
+        return proc_net::ip_vs_conn(&dp.connections());
+    }
+    let (views, per_loop) = {
+        let ctl = ctl.lock().unwrap_or_else(|e| e.into_inner());
+        (ctl.views(), ctl.loop_totals(dp.poll_loops()))
+    };
+    let (total, rate) = proc_net::totals(&views);
+    match name {
+        "ip_vs_stats" => proc_net::ip_vs_stats(&total, &rate),
+        "ip_vs_stats_percpu" => proc_net::ip_vs_stats_percpu(&per_loop, &total, &rate),
+        _ => proc_net::ip_vs(&views),
     }
 }
 
@@ -282,6 +310,7 @@ fn changes_rules(cmd: &Command) -> bool {
             | Command::Reload
             | Command::Role(_)
             | Command::Sysctl(_)
+            | Command::Proc(_)
     )
 }
 

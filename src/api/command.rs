@@ -90,4 +90,7 @@ pub enum Command {
     Role(Option<String>),
     /// rvs extension `--sysctl [NAME[=VALUE]]`: print or set IPVS's sysctls.
     Sysctl(Option<String>),
+    /// rvs extension `--proc NAME`: the text the kernel shows in /proc/net/NAME (ip_vs,
+    /// ip_vs_conn, ip_vs_stats, ip_vs_stats_percpu).
+    Proc(Option<String>),
 }

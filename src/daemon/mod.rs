@@ -2,6 +2,7 @@
 //! thread's loop (signals, reload, the poll loops' health), and the stages
 //! undone in reverse on a stop.
 
+mod proc_files;
 mod query;
 mod signals;
 mod stages;

@@ -61,6 +61,10 @@ impl DataPlaneQuery for Query {
         all
     }
 
+    fn poll_loops(&self) -> usize {
+        self.workers.len()
+    }
+
     fn counters(&self) -> Vec<(String, u64)> {
         let pipeline = self.shared.counters.nonzero().into_iter();
         pipeline.chain(self.xsk_stats.nonzero()).map(|(k, v)| (k.to_string(), v)).collect()

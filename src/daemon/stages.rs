@@ -53,6 +53,7 @@ pub(super) const STAGES: &[Stage] = &[
     Stage { name: "admin socket", start: Daemon::open_admin_socket, undo: Daemon::close_admin_socket },
     Stage { name: "health checks", start: Daemon::start_checks, undo: Daemon::stop_checks },
     Stage { name: "estimator", start: Daemon::start_estimator, undo: Daemon::stop_estimator },
+    Stage { name: "proc files", start: Daemon::start_proc_files, undo: Daemon::stop_proc_files },
     Stage { name: "announcer", start: Daemon::start_announcer, undo: Daemon::withdraw_and_stop_announcer },
 ];
 
@@ -108,6 +109,7 @@ pub(super) struct Daemon {
     pub query: Option<Arc<Query>>,
     admin: Option<Stoppable>,
     estimator: Option<Stoppable>,
+    proc_files: Option<Stoppable>,
     /// Set once every stage has started: only a stop, not a failed start,
     /// saves the rules (`[state] save_on_stop`).
     pub running: bool,
@@ -138,6 +140,7 @@ impl Daemon {
             query: None,
             admin: None,
             estimator: None,
+            proc_files: None,
             running: false,
         }
     }
@@ -480,6 +483,26 @@ impl Daemon {
     fn stop_estimator(&mut self) {
         if let Some(e) = self.estimator.take() {
             e.stop();
+        }
+    }
+
+    /// `[admin] proc_dir`: the kernel's /proc/net/ip_vs* texts, every second.
+    fn start_proc_files(&mut self) -> Result<(), String> {
+        let Some(dir) = self.cfg.proc_dir.as_ref().map(std::path::PathBuf::from) else { return Ok(()) };
+        let query = self.query.as_ref().ok_or("proc files need the admin socket's view")?;
+        super::proc_files::prepare(&dir)?;
+        let (control, dp): (_, Arc<dyn DataPlaneQuery>) = (self.control.clone(), query.clone());
+        self.proc_files =
+            Some(Stoppable::spawn("rvs-proc-files", move |s| super::proc_files::run(dir, control, dp, s))?);
+        Ok(())
+    }
+
+    fn stop_proc_files(&mut self) {
+        if let Some(p) = self.proc_files.take() {
+            p.stop();
+            if let Some(dir) = &self.cfg.proc_dir {
+                super::proc_files::remove(std::path::Path::new(dir));
+            }
         }
     }
 

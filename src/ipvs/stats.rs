@@ -80,6 +80,18 @@ impl Counters {
         s
     }
 
+    /// Each of the first `loops` loops' own counts, raw (a `-Z` moves only the baseline), as
+    /// the kernel's per-CPU counters in /proc/net/ip_vs_stats_percpu.
+    pub fn per_loop(&self, loops: usize) -> impl Iterator<Item = StatsSnapshot> + '_ {
+        self.lines.iter().take(loops.min(MAX_WORKERS)).map(|l| StatsSnapshot {
+            conns: l.conns.load(Relaxed),
+            inpkts: l.inpkts.load(Relaxed),
+            outpkts: l.outpkts.load(Relaxed),
+            inbytes: l.inbytes.load(Relaxed),
+            outbytes: l.outbytes.load(Relaxed),
+        })
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         let r = self.raw();
         let b = *self.baseline.lock().unwrap_or_else(|e| e.into_inner());

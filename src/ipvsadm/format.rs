@@ -1038,6 +1038,7 @@ mod tests {
              \x20 --reload                            re-read the config file (refused whole if bad)\n\
              \x20 --role [master|backup]              print or set the HA role\n\
              \x20 --sysctl [name[=value]]             print or set IPVS's sysctls\n\
+             \x20 --proc name                         the kernel's /proc/net/NAME text (ip_vs...)\n\
              rvsadm Options (before the command):\n\
              \x20 --socket path                       rvs's admin socket (else $RVS_SOCKET,\n\
              \x20                                     else the [admin] socket of --config)\n\

@@ -62,6 +62,12 @@ static RVS_COMMANDS: &[RvsCommand] = &[
         help: "print or set IPVS's sysctls",
         build: Command::Sysctl,
     },
+    RvsCommand {
+        name: "proc",
+        arg: Some(("name", "one name of /proc/net")),
+        help: "the kernel's /proc/net/NAME text (ip_vs...)",
+        build: Command::Proc,
+    },
 ];
 
 /// rvs's own command, if `argv` is one. A command without argument ignores the words after it;

@@ -267,7 +267,10 @@ lab_dr_vip() {
 # rvs's config, in pieces a lab puts together: rvs_conf_admin SOCKET, rvs_conf_iface NAME
 # ADDR/PLEN [VIP...] (xdp_mode from RVS_XDP_MODE, default generic), rvs_conf_route GATEWAY
 # (the default route).  Each prints its TOML.
-rvs_conf_admin() { printf '[admin]\nsocket = "%s"\n\n' "$1"; }
+# rvs_conf_admin SOCK: the [admin] section; the /proc/net/ip_vs* texts go beside the socket
+# ($(rvs_proc_dir SOCK)), not to the host's /run/rvs/proc/net.
+rvs_proc_dir() { printf '%s.proc/net\n' "${1%.sock}"; }
+rvs_conf_admin() { printf '[admin]\nsocket = "%s"\nproc_dir = "%s"\n\n' "$1" "$(rvs_proc_dir "$1")"; }
 rvs_conf_iface() {
   local name="$1" addr="$2"; shift 2
   printf '[[interface]]\nname = "%s"\nxdp_mode = "%s"\naddresses = ["%s"]\n' "$name" "${RVS_XDP_MODE:-generic}" "$addr"

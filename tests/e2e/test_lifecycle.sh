@@ -144,7 +144,7 @@ if stop_rvs; then pass "i. final SIGTERM: clean"; else fail "i. final SIGTERM: c
 # TOML error, which reload refused already).
 RELOAD_CONFIG="$RUN_DIR/rvs-reload.toml"
 {
-  printf '[admin]\nsocket = "%s"\n\n' "$RVS_SOCK"
+  rvs_conf_admin "$RVS_SOCK"
   printf '[timeouts]\ntcp = 900\ntcpfin = 120\nudp = 300\n\n'
   printf '[[service]]\ntcp = "%s:80"\nscheduler = "rr"\n\n' "$VIP"
   printf '[[service.real]]\naddress = "%s:80"\nmethod = "masq"\n\n' "$RS1" "$RS2"
