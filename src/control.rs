@@ -430,6 +430,7 @@ impl Control {
                         .iter()
                         .map(|d| DestView {
                             spec: d.spec(),
+                            local: d.is_local(),
                             active_conns: d.active_conns(),
                             inact_conns: d.inactive_conns(),
                             persist_conns: d.persistent_conns(),

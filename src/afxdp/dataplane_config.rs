@@ -25,6 +25,8 @@ pub struct RawDataplane {
     expire_nodest_conn: Option<bool>,
     busy_poll_budget: Option<u32>,
     busy_poll_usec: Option<u32>,
+    local_device: Option<String>,
+    local_table: Option<u32>,
 }
 
 /// SO_BUSY_POLL when only `busy_poll_budget` is set: the figure the kernel's
@@ -56,7 +58,14 @@ pub struct DataplaneConfig {
     pub expire_nodest_conn: Option<bool>,
     /// SO_PREFER_BUSY_POLL with this budget on every socket; None: interrupts.
     pub busy_poll: Option<BusyPoll>,
+    /// The TUN device (and its route table) through which local real servers
+    /// (127.0.0.0/8, IPVS's "Local") reach the host stack; None: their
+    /// packets are dropped and counted.
+    pub local_device: Option<(String, u32)>,
 }
+
+/// `local_table` when only `local_device` is set.
+pub const DEFAULT_LOCAL_TABLE: u32 = 200;
 
 impl DataplaneConfig {
     pub fn parse(raw: &RawDataplane) -> Result<DataplaneConfig, String> {
@@ -103,7 +112,19 @@ impl DataplaneConfig {
             }
             (Some(budget), usec) => Some(BusyPoll { budget, usec: usec.unwrap_or(DEFAULT_BUSY_POLL_USEC) }),
         };
+        let local_device = match (&raw.local_device, raw.local_table) {
+            (None, None) => None,
+            (None, Some(_)) => return Err("dataplane.local_table: set local_device too".into()),
+            (Some(n), _) if n.is_empty() || n.len() > 15 || n.contains(['/', ' ']) => {
+                return Err(format!("dataplane.local_device: '{n}' is not an interface name (1-15 characters)"))
+            }
+            (Some(_), Some(t)) if t == 0 || (253..=255).contains(&t) => {
+                return Err(format!("dataplane.local_table: {t} is a table of the kernel's own (0, 253-255)"))
+            }
+            (Some(n), t) => Some((n.clone(), t.unwrap_or(DEFAULT_LOCAL_TABLE))),
+        };
         Ok(DataplaneConfig {
+            local_device,
             cores,
             connections,
             templates,
@@ -184,6 +205,20 @@ mod tests {
         assert_eq!(e, "dataplane.templates: \"four\" is not a whole number (1..=16777216 per poll loop)");
         let e = parse("templates = 4.5").unwrap_err();
         assert_eq!(e, "dataplane.templates: 4.5 is not a whole number (1..=16777216 per poll loop)");
+    }
+
+    #[test]
+    fn local_device_keys() {
+        assert_eq!(parse("").unwrap().local_device, None);
+        let c = parse("local_device = \"rvs-local\"").unwrap();
+        assert_eq!(c.local_device, Some(("rvs-local".to_string(), DEFAULT_LOCAL_TABLE)));
+        let c = parse("local_device = \"lo1\"\nlocal_table = 7").unwrap();
+        assert_eq!(c.local_device, Some(("lo1".to_string(), 7)));
+        assert_eq!(parse("local_table = 7").unwrap_err(), "dataplane.local_table: set local_device too");
+        let e = parse("local_device = \"x\"\nlocal_table = 254").unwrap_err();
+        assert_eq!(e, "dataplane.local_table: 254 is a table of the kernel's own (0, 253-255)");
+        let e = parse("local_device = \"a-name-far-too-long\"").unwrap_err();
+        assert_eq!(e, "dataplane.local_device: 'a-name-far-too-long' is not an interface name (1-15 characters)");
     }
 
     #[test]

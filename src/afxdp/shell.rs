@@ -122,6 +122,11 @@ impl Shell {
     /// After a pass: spin while there is work (`worked`, or frames still in
     /// a TX ring), then sleep in poll(2) so that an idle loop leaves the CPU to
     /// others (on veth, the kernel's receive work runs on the same cores).
+    /// Wake from rest also when `fd` is readable (the local-node device).
+    pub fn watch(&mut self, fd: std::os::fd::RawFd) {
+        self.pollfds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+    }
+
     pub fn rest(&mut self, worked: bool) {
         if worked || self.tx_busy() {
             self.idle = 0;

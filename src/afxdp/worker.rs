@@ -8,8 +8,9 @@ use crate::api::ConnView;
 use crate::net::neighbour::NeighbourView;
 use crate::net::IfaceId;
 use crate::pipeline::Owner;
-use crate::pipeline::{Director, Reason, Transmit, Verdict};
+use crate::pipeline::{Director, Reason, Transmit, Verdict, FROM_HOST};
 use crossbeam::channel::{Receiver, Sender};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -26,11 +27,13 @@ struct Stage {
     items: Vec<(IfaceId, usize, usize)>,
     used: usize,
     dropped: u64,
+    /// The local-node device (kernel/local_device.rs), if rvs has one.
+    host: Option<RawFd>,
 }
 
 impl Stage {
-    fn new(frames: usize) -> Self {
-        Stage { data: vec![0; frames * 2048], items: Vec::with_capacity(frames), used: 0, dropped: 0 }
+    fn new(frames: usize, host: Option<RawFd>) -> Self {
+        Stage { data: vec![0; frames * 2048], items: Vec::with_capacity(frames), used: 0, dropped: 0, host }
     }
 }
 
@@ -44,6 +47,28 @@ impl Transmit for Stage {
         self.items.push((iface, self.used, frame.len()));
         self.used += frame.len();
     }
+
+    /// One write(2) into the TUN device: the kernel takes the packet in at once.
+    fn to_host(&mut self, ip_packet: &[u8]) -> bool {
+        let Some(fd) = self.host else { return false };
+        // SAFETY: ip_packet is valid for its length; fd stays open while the loop runs (Worker::host).
+        let n = unsafe { libc::write(fd, ip_packet.as_ptr() as *const libc::c_void, ip_packet.len()) };
+        n == ip_packet.len() as isize
+    }
+}
+
+/// Room for an Ethernet header before a packet read from the local-node device.
+const ETH_ROOM: usize = 14;
+
+/// Read one packet the host stack sent into the local-node device into `buf`
+/// after [`ETH_ROOM`] bytes; its length with them, or None when there is none.
+fn read_host(fd: RawFd, buf: &mut [u8]) -> Option<usize> {
+    // An IPv4 ethertype, so that steering (Director::owner) reads the packet.
+    buf.get_mut(12..ETH_ROOM)?.copy_from_slice(&[8, 0]);
+    let room = buf.get_mut(ETH_ROOM..)?;
+    // SAFETY: room is valid for its length; the fd is non-blocking.
+    let n = unsafe { libc::read(fd, room.as_mut_ptr() as *mut libc::c_void, room.len()) };
+    (n > 0).then_some(ETH_ROOM + n as usize)
 }
 
 /// Frames the pipeline may emit per pass (ARP, ICMP, released packets).
@@ -63,11 +88,22 @@ pub struct Worker {
     pub xsk_stats: Arc<XskStats>,
     /// Bumped once per pass: the VIP announcer's proof this loop still runs.
     pub heartbeat: Arc<super::heartbeat::Heartbeats>,
+    /// The local-node device (kernel/local_device.rs): every loop writes local
+    /// connections' packets into it; loop 0 reads the replies and hands each
+    /// to the loop that owns its connection.
+    pub host: Option<Arc<OwnedFd>>,
 }
 
 impl Worker {
     pub fn run(self) {
-        let Worker { id, core, mut director, mut shell, requests, stop, batch, handoff, xsk_stats, heartbeat } = self;
+        let Worker { id, core, mut director, mut shell, requests, stop, batch, handoff, xsk_stats, heartbeat, host } =
+            self;
+        let host_fd = host.as_ref().map(|h| h.as_raw_fd());
+        let reads_host = host_fd.filter(|_| id == 0);
+        if let Some(fd) = reads_host {
+            shell.watch(fd);
+        }
+        let mut host_buf = vec![0u8; super::handoff::PARCEL_BYTES];
         if let Some(c) = core {
             if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
                 eprintln!("rvs: poll loop {id}: could not pin to core {c}");
@@ -83,7 +119,7 @@ impl Worker {
         }
         // consume() overwrites these; they only need to be valid descriptors.
         let mut rx = shell.rx_batch(batch);
-        let mut stage = Stage::new(STAGE_FRAMES);
+        let mut stage = Stage::new(STAGE_FRAMES, host_fd);
         let shared = director.shared().clone();
         let counters = &shared.counters;
         let mut next_xsk_read = 0u64;
@@ -120,13 +156,40 @@ impl Worker {
                 let Some(mut parcel) = handoff.receive(id) else { break };
                 got += 1;
                 let (iface, mut len) = (parcel.iface, parcel.len);
-                if let Verdict::Forward(out) = director.process(now, iface, &mut parcel.buf, &mut len, &mut stage) {
+                let v = if iface == FROM_HOST {
+                    director.from_host(now, &mut parcel.buf, &mut len, &mut stage)
+                } else {
+                    director.process(now, iface, &mut parcel.buf, &mut len, &mut stage)
+                };
+                if let Verdict::Forward(out) = v {
                     let ti = tx_port.get(out as usize).copied().unwrap_or(usize::MAX);
                     if ti < shell.ports.len() && !shell.send_copy(ti, &parcel.buf[..len]) {
                         counters.count(id, Reason::TxRingFull);
                     }
                 }
                 handoff.recycle(parcel);
+            }
+            // The local servers' replies, from the host stack.
+            if let Some(fd) = reads_host {
+                for _ in 0..batch {
+                    let Some(mut len) = read_host(fd, &mut host_buf) else { break };
+                    got += 1;
+                    let v = match director.owner(&host_buf, len) {
+                        Owner::Loop(to) if to != id => {
+                            if !handoff.send(to, FROM_HOST, &host_buf[..len]) {
+                                counters.count(id, Reason::HandoffFull);
+                            }
+                            Verdict::Consumed
+                        }
+                        _ => director.from_host(now, &mut host_buf, &mut len, &mut stage),
+                    };
+                    if let Verdict::Forward(out) = v {
+                        let ti = tx_port.get(out as usize).copied().unwrap_or(usize::MAX);
+                        if ti < shell.ports.len() && !shell.send_copy(ti, &host_buf[..len]) {
+                            counters.count(id, Reason::TxRingFull);
+                        }
+                    }
+                }
             }
             for pi in 0..shell.ports.len() {
                 let n = shell.receive(pi, &mut rx);

@@ -29,6 +29,9 @@ pub struct RateSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DestView {
     pub spec: DestSpec,
+    /// The director itself (IPVS's LOCALNODE): `Local` in -L, `-g` in -S.
+    #[serde(default)]
+    pub local: bool,
     pub active_conns: u32,
     pub inact_conns: u32,
     pub persist_conns: u32,

@@ -48,6 +48,7 @@ pub(super) const STAGES: &[Stage] = &[
     Stage { name: "rules", start: Daemon::load_rules, undo: Daemon::keep_rules },
     Stage { name: "saved rules", start: Daemon::restore_rules, undo: Daemon::save_rules },
     Stage { name: "xdp programs and sockets", start: Daemon::attach_xdp, undo: Daemon::detach_xdp },
+    Stage { name: "local-node device", start: Daemon::open_local_device, undo: Daemon::close_local_device },
     Stage { name: "poll loops", start: Daemon::spawn_loops, undo: Daemon::stop_loops },
     Stage { name: "address watch", start: Daemon::watch_addresses, undo: Daemon::unwatch_addresses },
     Stage { name: "admin socket", start: Daemon::open_admin_socket, undo: Daemon::close_admin_socket },
@@ -102,6 +103,8 @@ pub(super) struct Daemon {
     /// The sockets, dealt round robin to the loops, until the loops take them.
     per_worker: Vec<Shell>,
     pub loops: Option<Loops>,
+    /// `[dataplane] local_device`: local real servers' way to the host stack.
+    local_device: Option<crate::kernel::local_device::LocalDevice>,
     workers: Vec<Sender<Request>>,
     xsk_stats: Arc<XskStats>,
     heartbeats: Arc<Heartbeats>,
@@ -133,6 +136,7 @@ impl Daemon {
             host_paths: Vec::new(),
             per_worker: Vec::new(),
             loops: None,
+            local_device: None,
             workers: Vec::new(),
             xsk_stats: Arc::new(XskStats::default()),
             heartbeats: Arc::new(Heartbeats::new(n_workers)),
@@ -338,6 +342,20 @@ impl Daemon {
         }
     }
 
+    /// `[dataplane] local_device`: the TUN device and rule of kernel/local_device.rs.
+    fn open_local_device(&mut self) -> Result<(), String> {
+        let Some((name, table)) = &self.cfg.dataplane.local_device else { return Ok(()) };
+        let d = crate::kernel::local_device::LocalDevice::open(name, *table)?;
+        eprintln!("rvs: local real servers reach the host stack through {name} (table {table})");
+        self.local_device = Some(d);
+        Ok(())
+    }
+
+    /// After the loops stopped: the rule goes; the device with its last descriptor.
+    fn close_local_device(&mut self) {
+        self.local_device = None;
+    }
+
     fn spawn_loops(&mut self) -> Result<(), String> {
         let stop = Arc::new(AtomicBool::new(false));
         let limits = self.cfg.dataplane.limits();
@@ -358,6 +376,7 @@ impl Daemon {
                 handoff: handoff.clone(),
                 xsk_stats: self.xsk_stats.clone(),
                 heartbeat: self.heartbeats.clone(),
+                host: self.local_device.as_ref().map(|d| d.fd.clone()),
             };
             loops.handles.push(
                 std::thread::Builder::new()

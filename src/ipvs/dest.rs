@@ -69,6 +69,15 @@ fn fwd_from_u8(v: u8) -> FwdMethod {
     }
 }
 
+/// Is `addr` the director itself? The kernel (2.6's __ip_vs_update_dest) asks
+/// inet_addr_type() == RTN_LOCAL; rvs's VIPs and own addresses belong to its
+/// own stack, not the host's, so here it is the loopback net 127.0.0.0/8,
+/// which every Linux host has on `lo`.
+#[inline]
+pub fn is_local_node(addr: u32) -> bool {
+    addr >> 24 == 127
+}
+
 impl Dest {
     pub fn new(spec: &DestSpec) -> Self {
         let d = Dest {
@@ -109,6 +118,12 @@ impl Dest {
             u_threshold: self.u_threshold.load(Relaxed),
             l_threshold: self.l_threshold.load(Relaxed),
         }
+    }
+
+    /// The director itself (IPVS's LOCALNODE): listed as `Local`, its
+    /// packets delivered to the host stack ([`is_local_node`]).
+    pub fn is_local(&self) -> bool {
+        is_local_node(u32::from(self.addr))
     }
 
     #[inline]

@@ -253,7 +253,9 @@ fn service_entry(out: &mut String, sv: &ServiceView, mode: Mode, db: &NameDb) {
         let ds = &d.spec;
         let dname = addrport(ds.addr, ds.port, proto, fmt.numeric, db);
         if mode.rule {
-            let _ = write!(out, "-a {} -r {} {} -w {}", name, dname, ds.fwd.switch(), ds.weight);
+            // ipvsadm's fwd_switch prints LOCALNODE as -g.
+            let switch = if d.local { "-g" } else { ds.fwd.switch() };
+            let _ = write!(out, "-a {} -r {} {} -w {}", name, dname, switch, ds.weight);
             // ipvsadm -S drops thresholds; rvs keeps them so that -R
             // restores what -S saw.
             if ds.u_threshold != 0 {
@@ -299,7 +301,7 @@ fn service_entry(out: &mut String, sv: &ServiceView, mode: Mode, db: &NameDb) {
             let _ = writeln!(
                 out,
                 "  -> {dname:<28} {:<7} {:<6} {:<10} {:<10}",
-                ds.fwd.list_name(),
+                if d.local { "Local" } else { ds.fwd.list_name() },
                 ds.weight,
                 d.active_conns,
                 d.inact_conns
@@ -672,6 +674,7 @@ mod tests {
     fn dst(a: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestView {
         DestView {
             spec: crate::testkit::dest_spec(a, port, fwd, weight),
+            local: false,
             active_conns: 0,
             inact_conns: 0,
             persist_conns: 0,

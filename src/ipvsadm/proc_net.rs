@@ -68,7 +68,7 @@ pub fn ip_vs(services: &[ServiceView]) -> String {
                 "  -> {:08X}:{:04X}      {:<7} {:<6} {:<10} {:<10}",
                 hex_addr(d.spec.addr),
                 d.spec.port,
-                d.spec.fwd.list_name(),
+                if d.local { "Local" } else { d.spec.fwd.list_name() },
                 d.spec.weight,
                 d.active_conns,
                 d.inact_conns
@@ -190,6 +190,7 @@ mod tests {
             persist_conns: 0,
             stats: StatsSnapshot::default(),
             rate: RateSnapshot::default(),
+            local: false,
         }
     }
 

@@ -227,9 +227,9 @@ pub fn listing(cfg: Option<&AnnounceConfig>, views: &[VipStatus]) -> String {
     out
 }
 
-const TUNSETIFF: libc::c_ulong = 0x400454ca;
-const IFF_TUN: i16 = 0x0001;
-const IFF_NO_PI: i16 = 0x1000;
+pub(super) const TUNSETIFF: libc::c_ulong = 0x400454ca;
+pub(super) const IFF_TUN: i16 = 0x0001;
+pub(super) const IFF_NO_PI: i16 = 0x1000;
 
 /// The TUN device the routes point at; gone with its descriptor.
 struct Tun {
@@ -238,7 +238,7 @@ struct Tun {
 }
 
 /// An ifreq: the name, then the flags (a short) at offset 16.
-fn ifreq(name: &str, flags: i16) -> [u8; 40] {
+pub(super) fn ifreq(name: &str, flags: i16) -> [u8; 40] {
     let mut r = [0u8; 40];
     let n = name.len().min(15);
     r[..n].copy_from_slice(&name.as_bytes()[..n]);
@@ -285,7 +285,7 @@ impl Tun {
 }
 
 /// `ip link set NAME up` (routes through a down device are refused).
-fn set_up(name: &str) -> Result<(), String> {
+pub(super) fn set_up(name: &str) -> Result<(), String> {
     // SAFETY: a datagram socket for the interface ioctls, closed below.
     let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if s < 0 {

@@ -22,6 +22,12 @@ pub const RTM_DELADDR: u16 = 21;
 const RTM_GETADDR: u16 = 22;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;
+const RTM_NEWRULE: u16 = 32;
+const RTM_DELRULE: u16 = 33;
+const FRA_SRC: u16 = 2;
+const FRA_PRIORITY: u16 = 6;
+const FRA_TABLE: u16 = 15;
+const FR_ACT_TO_TBL: u8 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const RTA_DST: u16 = 1;
@@ -181,6 +187,33 @@ pub fn route_message(op: RouteOp, r: &DeviceRoute, seq: u32) -> Vec<u8> {
     finish(buf)
 }
 
+/// A policy rule `from SRC/PREFIX lookup TABLE priority PRIORITY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceRule {
+    pub src: Ipv4Addr,
+    pub prefix: u8,
+    pub table: u32,
+    pub priority: u32,
+}
+
+/// RTM_NEWRULE / RTM_DELRULE for `r`, asking for an acknowledgement.
+pub fn rule_message(op: RouteOp, r: &SourceRule, seq: u32) -> Vec<u8> {
+    let (kind, flags) = match op {
+        RouteOp::Add => (RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE),
+        RouteOp::Delete => (RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK),
+    };
+    let mut buf = Vec::with_capacity(64);
+    header(&mut buf, kind, flags, seq);
+    // struct fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action, flags.
+    let table8 = if r.table < 256 { r.table as u8 } else { 0 };
+    buf.extend_from_slice(&[libc::AF_INET as u8, 0, r.prefix, 0, table8, 0, 0, FR_ACT_TO_TBL]);
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    push_attr(&mut buf, FRA_SRC, &r.src.octets());
+    push_attr(&mut buf, FRA_PRIORITY, &r.priority.to_ne_bytes());
+    push_attr(&mut buf, FRA_TABLE, &r.table.to_ne_bytes());
+    finish(buf)
+}
+
 /// RTM_GETADDR dump of every IPv4 address.
 pub fn addr_dump_message(seq: u32) -> Vec<u8> {
     let mut buf = Vec::with_capacity(32);
@@ -316,6 +349,15 @@ impl Rtnl {
         match self.request(|seq| route_message(op, r, seq)) {
             Ok(()) => Ok(()),
             Err(libc::ESRCH) if op == RouteOp::Delete => Ok(()),
+            Err(e) => Err(std::io::Error::from_raw_os_error(e).to_string()),
+        }
+    }
+
+    /// Add or delete a policy rule; deleting one that is not there succeeds.
+    pub fn rule(&mut self, op: RouteOp, r: &SourceRule) -> Result<(), String> {
+        match self.request(|seq| rule_message(op, r, seq)) {
+            Ok(()) => Ok(()),
+            Err(libc::ENOENT) if op == RouteOp::Delete => Ok(()),
             Err(e) => Err(std::io::Error::from_raw_os_error(e).to_string()),
         }
     }

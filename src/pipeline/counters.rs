@@ -106,9 +106,12 @@ reasons! {
     SyncTooLong => "drop-sync-longer-than-maxlen",
     SyncTxTooBig => "drop-sync-message-too-big-for-mtu",
     TemplateTableFull => "drop-template-table-full",
+    LocalNodeDelivered => "local-node-to-host",
+    LocalNodeNotDelivered => "drop-local-node-no-host-path",
+    FromHostUnmatched => "drop-from-host-no-local-connection",
 }
 
-pub const NUM_REASONS: usize = 86;
+pub const NUM_REASONS: usize = 89;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

@@ -14,6 +14,7 @@ mod frame;
 mod icmp;
 mod icmp_error;
 mod lb;
+mod local_node;
 mod reply_filter;
 pub mod role;
 mod shared;
@@ -33,6 +34,7 @@ use crate::wire::ethernet::{self, BROADCAST};
 pub use counters::{Reason, WorkerCounters};
 pub use fast_path::{BatchFrame, MAX_BATCH};
 use frame::Frame;
+pub use local_node::FROM_HOST;
 pub use shared::Shared;
 use std::sync::Arc;
 pub use steer::Owner;
@@ -50,18 +52,30 @@ pub enum Verdict {
 }
 
 /// Where the pipeline sends frames other than the one it was handed: ARP
-/// requests and replies, ICMP errors, packets released from the ARP queue.
+/// requests and replies, ICMP errors, packets released from the ARP queue;
+/// and IP packets for the host's own stack (local real servers).
 pub trait Transmit {
     fn send(&mut self, iface: IfaceId, frame: &[u8]);
+    /// Hand an IP packet (no Ethernet header) to the host kernel's stack, as
+    /// if it had arrived for one of the host's own addresses. False when this
+    /// shell has no way into the host stack: the caller drops and counts it.
+    fn to_host(&mut self, _ip_packet: &[u8]) -> bool {
+        false
+    }
 }
 
-/// A `Transmit` that collects frames: for tests and the simulator.
+/// A `Transmit` that collects frames (and, apart, the packets for the host
+/// stack): for tests and the simulator.
 #[derive(Default, Debug)]
-pub struct Collect(pub Vec<(IfaceId, Vec<u8>)>);
+pub struct Collect(pub Vec<(IfaceId, Vec<u8>)>, pub Vec<Vec<u8>>);
 
 impl Transmit for Collect {
     fn send(&mut self, iface: IfaceId, frame: &[u8]) {
         self.0.push((iface, frame.to_vec()));
+    }
+    fn to_host(&mut self, ip_packet: &[u8]) -> bool {
+        self.1.push(ip_packet.to_vec());
+        true
     }
 }
 
@@ -425,6 +439,8 @@ impl Director {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_local;
 
 /// The first port >= `lo` in loop `worker`'s residue class.
 pub(crate) fn first_port_of(lo: u16, worker: usize, n: usize) -> u16 {

@@ -23,6 +23,10 @@ impl Director {
     #[inline]
     pub(super) fn reply_source_check(&self, ingress: IfaceId, id: u32, eth_src: &Mac) -> Result<(), Reason> {
         let server = self.conns.get(id).daddr;
+        // A local real server answers from the host stack (local_node.rs), never from a wire.
+        if crate::ipvs::dest::is_local_node(server) {
+            return Err(Reason::ReplyWrongInterface);
+        }
         let Some(nh) = self.routes.lookup(server) else {
             return Err(Reason::NoRoute);
         };

@@ -450,6 +450,10 @@ impl Director {
             }
             (c.fwd(), c.daddr, c.caddr)
         };
+        // A local real server's packets go to the host stack (local_node.rs).
+        if crate::ipvs::dest::is_local_node(daddr) {
+            return None;
+        }
         let server = self.hop(daddr)?;
         let (out, extra) = match side {
             Side::In => {
