@@ -10,6 +10,7 @@ mod mark_rule;
 pub mod names;
 mod options;
 mod popt;
+pub mod program;
 pub mod restore;
 pub mod rvs_options;
 pub mod values;
