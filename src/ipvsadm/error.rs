@@ -28,11 +28,7 @@ pub(super) fn fail(message: impl Into<String>) -> UsageError {
 
 /// ipvsadm's `tryhelp_exit(argv[0], -1)`: exit(-1) is status 255.
 pub(super) fn tryhelp() -> UsageError {
-    UsageError {
-        message: tryhelp_text(PROGRAM),
-        exit_code: 255,
-        exits: true,
-    }
+    UsageError { message: tryhelp_text(PROGRAM), exit_code: 255, exits: true }
 }
 
 /// ipvsadm's "Try" line naming `program` (ipvsadm prints its argv[0] there).

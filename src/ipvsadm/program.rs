@@ -87,7 +87,8 @@ impl Name {
             return text.to_string();
         }
         let text = text.replace(&format::usage(), &self.usage());
-        let ours = [(format::version(), self.version()), (tryhelp_text(PROGRAM) + "\n", tryhelp_text(self.shown()) + "\n")];
+        let ours =
+            [(format::version(), self.version()), (tryhelp_text(PROGRAM) + "\n", tryhelp_text(self.shown()) + "\n")];
         text.split_inclusive('\n')
             .map(|line| ours.iter().find(|(rvsadm, _)| rvsadm == line).map_or(line, |(_, renamed)| renamed.as_str()))
             .collect()
@@ -161,7 +162,10 @@ mod tests {
     fn retitle_renames_whole_texts_only() {
         let n = Name::Ipvsadm("ipvsadm".into());
         let stderr = "-R: unknown option\nTry `rvsadm -h' or 'rvsadm --help' for more information.\n";
-        assert_eq!(n.retitle(stderr), "-R: unknown option\nTry `ipvsadm -h' or 'ipvsadm --help' for more information.\n");
+        assert_eq!(
+            n.retitle(stderr),
+            "-R: unknown option\nTry `ipvsadm -h' or 'ipvsadm --help' for more information.\n"
+        );
         let listing = "TCP  198.18.0.100:80 rr\n  -> rvsadm:80 Masq 1 0 0\nrvsadm v1.31 is a word here\n";
         assert_eq!(n.retitle(listing), listing, "only whole lines rvsadm wrote itself");
         let from_restore = format!("{}{}", format::version(), format::usage());
