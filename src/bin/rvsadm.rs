@@ -5,65 +5,99 @@
 //! else /run/rvs/rvs.sock; both options are in `rvs::ipvsadm::rvs_options`. Everything else is passed to the daemon as is,
 //! but `-h`/`--help` and `-v`/`--version`, which answer without one: a
 //! newcomer reads the help before starting anything.
+//! Called as `ipvsadm`, `ipvsadm-save` or `ipvsadm-restore` it is those programs
+//! (`rvs::ipvsadm::program`).
 //! Output to a closed pipe ends rvsadm by SIGPIPE, as it ends ipvsadm.
 
 use rvs::admin::protocol::{read_message, write_message, Request, Response};
+use rvs::ipvsadm::program::{restore_input, save_command, Name};
 use rvs::ipvsadm::rvs_options::{take_client_options, ClientOptions, DEFAULT_CONFIG};
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 fn main() {
-    let mut argv: Vec<String> = std::env::args().skip(1).collect();
-    // rvsadm's own options come first, before ipvsadm's.
-    let ClientOptions { socket, config } = take_client_options(&mut argv);
-    // The same parse and texts the daemon would use.
-    match rvs::ipvsadm::args::parse(&argv) {
-        Ok(rvs::api::command::Command::Help) => {
-            restore_default_sigpipe();
-            print!("{}", rvs::ipvsadm::format::usage());
-            std::process::exit(0);
+    // Lossy: a word that is not UTF-8 is no ipvsadm word, and the parser refuses it.
+    let mut args = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
+    let name = Name::from_argv0(&args.next().unwrap_or_default());
+    let mut argv: Vec<String> = args.collect();
+    let ClientOptions { socket, config } =
+        if name.takes_client_options() { take_client_options(&mut argv) } else { ClientOptions::default() };
+    let answers = match &name {
+        Name::Save(save) => match save_command(save, &argv) {
+            Ok(save) => vec![ask(&name, &socket_path(&name, socket, config), save, None)],
+            Err(help) => {
+                eprint!("{help}");
+                std::process::exit(1);
+            }
+        },
+        Name::Restore => {
+            let input = restore_input(&read_stdin(&name));
+            let socket = socket_path(&name, socket, config);
+            // The script's `ipvsadm -C` goes on to `ipvsadm -R` whatever it answered.
+            let clear = ask(&name, &socket, vec!["-C".into()], None);
+            vec![clear, ask(&name, &socket, vec!["-R".into()], Some(input))]
         }
-        Ok(rvs::api::command::Command::Version) => {
-            restore_default_sigpipe();
-            print!("{}", rvs::ipvsadm::format::version());
-            std::process::exit(0);
+        Name::Rvsadm | Name::Ipvsadm(_) => {
+            answer_offline(&name, &argv);
+            let socket = socket_path(&name, socket, config);
+            let is_restore = argv.iter().any(|a| a == "-R" || a == "--restore");
+            let stdin = is_restore.then(|| read_stdin(&name));
+            vec![ask(&name, &socket, argv, stdin)]
         }
-        _ => {}
+    };
+    restore_default_sigpipe();
+    let mut code = 0;
+    for resp in answers {
+        print!("{}", name.retitle(&resp.stdout));
+        eprint!("{}", name.retitle(&resp.stderr));
+        code = resp.code;
     }
-    let socket = socket.or_else(|| std::env::var("RVS_SOCKET").ok()).unwrap_or_else(|| {
+    std::process::exit(code);
+}
+
+/// `-h` and `-v` print and exit here, without a daemon; anything else returns.
+fn answer_offline(name: &Name, argv: &[String]) {
+    // The same parse the daemon would use.
+    let text = match rvs::ipvsadm::args::parse(argv) {
+        Ok(rvs::api::command::Command::Help) => name.usage(),
+        Ok(rvs::api::command::Command::Version) => name.version(),
+        _ => return,
+    };
+    restore_default_sigpipe();
+    print!("{text}");
+    std::process::exit(0);
+}
+
+fn socket_path(name: &Name, socket: Option<String>, config: Option<String>) -> String {
+    socket.or_else(|| std::env::var("RVS_SOCKET").ok()).unwrap_or_else(|| {
         let path = config.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
         match rvs::config::Config::load(&path) {
             Ok(c) => c.socket,
             Err(e) if config.is_some() => {
-                eprintln!("rvsadm: {e}");
+                eprintln!("{}: {e}", name.label());
                 std::process::exit(2);
             }
             Err(_) => rvs::config::DEFAULT_SOCKET.into(),
         }
-    });
-    let is_restore = argv.iter().any(|a| a == "-R" || a == "--restore");
-    let stdin = if is_restore {
-        let mut s = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
-            eprintln!("rvsadm: reading standard input: {e}");
-            std::process::exit(1);
-        }
-        Some(s)
-    } else {
-        None
-    };
-    let resp = match talk(&socket, &Request { argv, stdin }) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("rvsadm: cannot talk to rvs at {socket}: {e}\nAre you sure that rvs is running?");
-            std::process::exit(2);
-        }
-    };
-    restore_default_sigpipe();
-    print!("{}", resp.stdout);
-    eprint!("{}", resp.stderr);
-    std::process::exit(resp.code);
+    })
+}
+
+fn read_stdin(name: &Name) -> String {
+    let mut s = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+        eprintln!("{}: reading standard input: {e}", name.label());
+        std::process::exit(1);
+    }
+    s
+}
+
+/// The daemon's answer to one command line, or the reason there is none (status 2).
+fn ask(name: &Name, socket: &str, argv: Vec<String>, stdin: Option<String>) -> Response {
+    talk(socket, &Request { argv, stdin }).unwrap_or_else(|e| {
+        let label = name.label();
+        Response::err(format!("{label}: cannot talk to rvs at {socket}: {e}\nAre you sure that rvs is running?"), 2)
+    })
 }
 
 /// ipvsadm is C and keeps SIGPIPE's default: `ipvsadm -Ln | head -1` on a big

@@ -28,11 +28,12 @@ pub(super) fn fail(message: impl Into<String>) -> UsageError {
 
 /// ipvsadm's `tryhelp_exit(argv[0], -1)`: exit(-1) is status 255.
 pub(super) fn tryhelp() -> UsageError {
-    UsageError {
-        message: format!("Try `{PROGRAM} -h' or '{PROGRAM} --help' for more information."),
-        exit_code: 255,
-        exits: true,
-    }
+    UsageError { message: tryhelp_text(PROGRAM), exit_code: 255, exits: true }
+}
+
+/// ipvsadm's "Try" line naming `program` (ipvsadm prints its argv[0] there).
+pub fn tryhelp_text(program: &str) -> String {
+    format!("Try `{program} -h' or '{program} --help' for more information.")
 }
 
 /// popt's error, which ipvsadm prints after its option loop and returns -1 for (status 255).

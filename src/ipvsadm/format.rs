@@ -519,24 +519,41 @@ pub fn list_timeout(t: &Timeouts) -> String {
     format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcp_fin, t.udp)
 }
 
-/// `-v`, and the first line of `-h`.
+/// `rvsadm -v`, and the first line of `rvsadm -h`.
 pub fn version() -> String {
     format!("{PROGRAM} v1.31 2019/12/24 (compiled with rvs and IPVS v{IPVS_VERSION})\n")
 }
 
-/// `-h`: ipvsadm's usage text, then rvs's own commands and rvsadm's own
-/// options ([`super::rvs_options::help`]).
-pub fn usage() -> String {
-    ipvsadm_usage() + &super::rvs_options::help()
+/// `-v` under the name `ipvsadm`: ipvsadm 1.31's line, which names ipvsadm whatever its
+/// argv[0], so that a tool reading `ipvsadm -v` cannot tell the difference.
+pub fn ipvsadm_version() -> String {
+    format!("ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v{IPVS_VERSION})\n")
 }
 
-/// ipvsadm 1.31's usage text with rvs's name, plus `--fullnat`, DPVS's local
+/// `rvsadm -h`: ipvsadm's usage text, then rvs's own commands and rvsadm's own
+/// options ([`super::rvs_options::help`]).
+pub fn usage() -> String {
+    usage_as(PROGRAM, &version())
+}
+
+/// `-h` under another name: `program` in the usage lines (ipvsadm prints its argv[0] there),
+/// `version` first.
+pub fn usage_as(program: &str, version: &str) -> String {
+    ipvsadm_usage_as(program, version) + &super::rvs_options::help()
+}
+
+/// ipvsadm's part of [`usage`].
+pub fn ipvsadm_usage() -> String {
+    ipvsadm_usage_as(PROGRAM, &version())
+}
+
+/// ipvsadm 1.31's usage text, plus `--fullnat`, DPVS's local
 /// address commands (`-P|-Q|-G`, `-z`) and rvs's mark rule commands
 /// (`--add-mark|--del-mark|--list-marks`, `--any-proto`), which belong to
 /// ipvsadm's option table.
-pub fn ipvsadm_usage() -> String {
-    let p = PROGRAM;
-    let mut s = version();
+fn ipvsadm_usage_as(program: &str, version: &str) -> String {
+    let p = program;
+    let mut s = version.to_string();
     let _ = write!(
         s,
         "Usage:\n\

@@ -11,6 +11,7 @@ pub mod names;
 mod options;
 mod popt;
 pub mod proc_net;
+pub mod program;
 pub mod restore;
 pub mod rvs_options;
 pub mod values;
