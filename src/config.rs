@@ -263,7 +263,7 @@ address = "198.18.1.12"
         let e = Config::parse(&format!("{GOOD}\n[state]\nsave_on_stop = true\n")).unwrap_err();
         assert_eq!(e, "state: save_on_stop and restore_on_start need state.file");
         let e = Config::parse(&format!("{GOOD}\n[service.check]\ntype = \"ping\"\n")).unwrap_err();
-        assert_eq!(e, "service[0].check.type: 'ping' is not one of tcp, http, https, command, udp");
+        assert_eq!(e, "service[0].check.type: 'ping' is not one of tcp, http, https, command, udp, dns, smtp");
         let e = Config::parse(&format!("{GOOD}\n[ha]\nvrid = 1\n")).unwrap_err();
         assert!(e.contains("TOML parse error") && e.contains("vrid"), "{e}");
     }

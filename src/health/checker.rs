@@ -9,12 +9,18 @@
 //! its configured weight restored. While every real server of a service is
 //! DOWN its fallback (sorry server) is added; it goes when one comes back.
 //!
+//! A command check with `misc_dynamic` sets an UP server's weight from its
+//! exit status (keepalived). `notify_up`/`notify_down` commands run on each
+//! transition in a thread of their own, bounded by `NOTIFY_TIMEOUT`, so a
+//! slow one never holds the checker up. After a failure that has not yet
+//! taken a server out, the next probe comes `delay_before_retry` later.
+//!
 //! The control mutex is taken only to apply a command, never while probing.
 //! A command that fails (the operator changed the rules with rvsadm) is
 //! logged and the checker carries on.
 
-use super::probe::probe;
-use super::spec::{CheckKind, CheckView, ServiceChecks};
+use super::probe::{command_env, probe, run_command, Outcome};
+use super::spec::{CheckKind, CheckSpec, CheckView, ServiceChecks};
 use crate::api::command::Command;
 use crate::api::{DestSpec, ServiceKey};
 use crate::control::Control;
@@ -25,9 +31,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The probe a checker runs: `probe::probe`, or a fake in tests.
-type ProbeDyn =
-    dyn Fn(&CheckKind, Option<(Ipv4Addr, u16)>, Ipv4Addr, u16, Duration) -> Result<(), String> + Send + Sync;
+type ProbeDyn = dyn Fn(&CheckKind, Option<(Ipv4Addr, u16)>, Ipv4Addr, u16, Duration) -> Outcome + Send + Sync;
 type ProbeFn = Arc<ProbeDyn>;
+
+/// How long a notify_up/notify_down command may run before it is killed.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A lock that survives a panicked holder: the checker must never stall.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -52,10 +60,12 @@ fn service_name(key: &ServiceKey) -> String {
 fn kind_name(kind: &CheckKind) -> &'static str {
     match kind {
         CheckKind::Tcp => "tcp",
-        CheckKind::Http { .. } => "http",
-        CheckKind::Https { .. } => "https",
+        CheckKind::Http(_) => "http",
+        CheckKind::Https(_) => "https",
         CheckKind::Command { .. } => "command",
         CheckKind::Udp { .. } => "udp",
+        CheckKind::Dns { .. } => "dns",
+        CheckKind::Smtp => "smtp",
     }
 }
 
@@ -67,12 +77,24 @@ struct State {
     successes: u32,
     last_error: Option<String>,
     since: Instant,
+    /// The weight misc_dynamic set and the rules hold; None: the configured one.
+    weight: Option<u32>,
 }
 
 impl State {
     fn new() -> Self {
-        State { up: true, failures: 0, successes: 0, last_error: None, since: Instant::now() }
+        State { up: true, failures: 0, successes: 0, last_error: None, since: Instant::now(), weight: None }
     }
+}
+
+/// The wait before the next probe: `delay_before_retry` after a failure
+/// that has not yet taken the server out (keepalived), else `interval`.
+fn next_wait(check: &CheckSpec, retrying: bool) -> Duration {
+    let wait = match (retrying, check.delay_before_retry) {
+        (true, Some(d)) => d,
+        _ => check.interval,
+    };
+    wait.max(Duration::from_millis(1))
 }
 
 struct GroupState {
@@ -116,12 +138,32 @@ impl Group {
         }
     }
 
-    /// The command putting `dest` back as configured.
-    fn up_cmd(&self, dest: &DestSpec) -> Command {
+    /// The command putting `dest` back, at `weight` (misc_dynamic's) or as configured.
+    fn up_cmd(&self, dest: &DestSpec, weight: Option<u32>) -> Command {
+        let dest = DestSpec { weight: weight.unwrap_or(dest.weight), ..dest.clone() };
         if self.checks.quiescent {
-            Command::EditDest(self.checks.key, dest.clone())
+            Command::EditDest(self.checks.key, dest)
         } else {
-            Command::AddDest(self.checks.key, dest.clone())
+            Command::AddDest(self.checks.key, dest)
+        }
+    }
+
+    /// Run `command` (notify_up/notify_down) for `dest` in a thread of its
+    /// own; the environment of a command check plus RVS_STATE (UP, DOWN).
+    fn notify(&self, command: Option<&String>, dest: &DestSpec, state: &'static str) {
+        let Some(command) = command.cloned() else { return };
+        let mut env = command_env(self.vip(), dest.addr, dest.port);
+        env.push(("RVS_STATE", state.to_string()));
+        let who = format!("{}:{} of {}", dest.addr, dest.port, self.name);
+        let spawned = std::thread::Builder::new().name("rvs-notify".into()).spawn(move || {
+            match run_command(&command, &env, Instant::now() + NOTIFY_TIMEOUT) {
+                Ok(0) => {}
+                Ok(c) => eprintln!("rvs: check: {who}: notify command for {state} exited {c}"),
+                Err(e) => eprintln!("rvs: check: {who}: notify command for {state}: {e}"),
+            }
+        });
+        if let Err(e) = spawned {
+            eprintln!("rvs: check: {}: cannot start a notify thread: {e}", self.name);
         }
     }
 
@@ -139,12 +181,14 @@ impl Group {
 
     /// Record one probe result of target `i`; on a transition, log it and
     /// apply its commands. Called with `inner` locked.
-    fn record(&self, g: &mut GroupState, i: usize, result: Result<(), String>, control: &Mutex<Control>) {
+    fn record(&self, g: &mut GroupState, i: usize, result: Outcome, control: &Mutex<Control>) {
         let check = &self.checks.check;
         let dest = &self.checks.dests[i];
         let st = &mut g.targets[i];
+        let mut weight = None;
         match result {
-            Ok(()) => {
+            Ok(w) => {
+                weight = w;
                 st.successes = st.successes.saturating_add(1);
                 st.failures = 0;
             }
@@ -165,13 +209,25 @@ impl Group {
             }
             let what = format!("take {}:{} out", dest.addr, dest.port);
             self.apply(control, &self.down_cmd(dest), &what);
+            self.notify(check.notify_down.as_ref(), dest, "DOWN");
         } else if !st.up && st.successes >= check.rise.max(1) {
             st.up = true;
             st.since = Instant::now();
+            st.weight = weight;
             eprintln!("rvs: check: {}:{} of {} is UP", dest.addr, dest.port, self.name);
             let what = format!("put {}:{} back", dest.addr, dest.port);
-            self.apply(control, &self.up_cmd(dest), &what);
+            self.apply(control, &self.up_cmd(dest, weight), &what);
             self.fallback_off(g, control);
+            self.notify(check.notify_up.as_ref(), dest, "UP");
+        } else if st.up && st.failures == 0 && st.weight != weight {
+            // misc_dynamic: the exit status moved the weight (or back to the configured one).
+            let w = weight.unwrap_or(dest.weight);
+            eprintln!("rvs: check: {}:{} of {} weight {w} (misc_dynamic)", dest.addr, dest.port, self.name);
+            let what = format!("set {}:{} weight {w}", dest.addr, dest.port);
+            let cmd = Command::EditDest(self.checks.key, DestSpec { weight: w, ..dest.clone() });
+            if self.apply(control, &cmd, &what) {
+                st.weight = weight;
+            }
         }
     }
 
@@ -315,7 +371,8 @@ impl HealthChecker {
                     carried
                         .iter()
                         .find(|(k, a, p, _)| *k == checks.key && *a == d.addr && *p == d.port)
-                        .map_or_else(State::new, |(.., st)| st.clone())
+                        // The new rules hold the configured weight: misc_dynamic's is set again.
+                        .map_or_else(State::new, |(.., st)| State { weight: None, ..st.clone() })
                 })
                 .collect();
             let group = Group {
@@ -406,7 +463,8 @@ fn run(group: &Group, i: usize, stop: &Stop, control: &Mutex<Control>, probe: &P
             probe(&check.kind, vip, dest.addr, port, check.timeout)
         }))
         .unwrap_or_else(|_| Err("probe panicked".into()));
-        {
+        let failed = result.is_err();
+        let wait = {
             let mut g = lock(&group.inner);
             // Checked under the group lock: once stop() has been followed by
             // taking this lock, this checker changes nothing more.
@@ -414,8 +472,13 @@ fn run(group: &Group, i: usize, stop: &Stop, control: &Mutex<Control>, probe: &P
                 return;
             }
             group.record(&mut g, i, result, control);
-        }
-        if stop.sleep_until(t0 + interval) {
+            if failed && g.targets[i].up {
+                next_wait(check, true)
+            } else {
+                interval
+            }
+        };
+        if stop.sleep_until(t0 + wait) {
             return;
         }
     }
@@ -467,6 +530,9 @@ mod tests {
                 retries: 3,
                 rise: 2,
                 port: None,
+                delay_before_retry: None,
+                notify_up: None,
+                notify_down: None,
             },
             quiescent,
             fallback,
@@ -479,6 +545,8 @@ mod tests {
     struct Fake {
         down: Arc<Mutex<HashMap<Ipv4Addr, bool>>>,
         probes: Arc<Mutex<HashMap<(Ipv4Addr, u16), u32>>>,
+        /// What an UP server's probe reports as its weight (misc_dynamic).
+        weights: Arc<Mutex<HashMap<Ipv4Addr, u32>>>,
     }
 
     impl Fake {
@@ -495,7 +563,7 @@ mod tests {
                 if lock(&f.down).get(&a).copied().unwrap_or(false) {
                     Err(format!("connect {a}:{p}: connection refused"))
                 } else {
-                    Ok(())
+                    Ok(lock(&f.weights).get(&a).copied())
                 }
             })
         }
@@ -570,7 +638,7 @@ mod tests {
             let mut n = lock(&n2);
             *n += 1;
             if n.is_multiple_of(3) {
-                Ok(())
+                Ok(None)
             } else {
                 Err("timed out".into())
             }
@@ -748,6 +816,84 @@ mod tests {
         wait_for("removed", || lock(&control).rules().services[0].1.is_empty());
         let v = &hc.views()[0];
         assert_eq!(v.last_error.as_deref(), Some(format!("connect 127.0.0.1:{port}: connection refused").as_str()));
+        hc.stop();
+    }
+
+    #[test]
+    fn misc_dynamic_sets_weights() {
+        let ds = vec![dest(RS1, 3), dest(RS2, 1)];
+        let control = control_with(&ds);
+        let fake = Fake::default();
+        lock(&fake.weights).insert(RS1, 7);
+        let hc = HealthChecker::start_with(control.clone(), vec![checks(ds, false, None)], None, fake.probe_fn());
+        wait_for("RS1 weight 7", || rules(&control) == vec![(RS1, 7), (RS2, 1)]);
+        println!("exit 9 (weight 7): {:?}", rules(&control));
+        lock(&fake.weights).remove(&RS1);
+        wait_for("RS1 weight back to 3", || rules(&control) == vec![(RS1, 3), (RS2, 1)]);
+        println!("exit 0 (configured weight): {:?}", rules(&control));
+        // Down, then back with a new weight: re-added at that weight.
+        fake.set_down(RS1, true);
+        wait_for("RS1 removed", || rules(&control) == vec![(RS2, 1)]);
+        lock(&fake.weights).insert(RS1, 2);
+        fake.set_down(RS1, false);
+        wait_for("RS1 back at 2", || rules(&control) == vec![(RS1, 2), (RS2, 1)]);
+        println!("exit 1 then exit 4: {:?}", rules(&control));
+        hc.stop();
+    }
+
+    #[test]
+    fn notify_commands_leave_a_trace_and_never_block() {
+        let dir = std::env::temp_dir().join(format!("rvs-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let trace = dir.join("trace");
+        let ds = vec![dest(RS1, 3), dest(RS2, 1)];
+        let control = control_with(&ds);
+        let fake = Fake::default();
+        let mut c = checks(ds, false, None);
+        let t = trace.display();
+        c.check.notify_down =
+            Some(format!("echo \"$RVS_STATE $RVS_VIP:$RVS_VPORT $RVS_RIP:$RVS_RPORT\" >> {t}; sleep 3"));
+        c.check.notify_up = Some(format!("echo \"$RVS_STATE $RVS_RIP\" >> {t}"));
+        fake.set_down(RS1, true);
+        let hc = HealthChecker::start_with(control.clone(), vec![c], None, fake.probe_fn());
+        wait_for("RS1 removed", || rules(&control) == vec![(RS2, 1)]);
+        wait_for("the DOWN line", || std::fs::read_to_string(&trace).is_ok_and(|s| s.contains("DOWN")));
+        // The notify_down command sleeps 3 s; the checker goes on meanwhile.
+        let t0 = Instant::now();
+        fake.set_down(RS1, false);
+        wait_for("RS1 back", || rules(&control) == vec![(RS1, 3), (RS2, 1)]);
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        wait_for("two lines", || std::fs::read_to_string(&trace).is_ok_and(|s| s.lines().count() == 2));
+        let text = std::fs::read_to_string(&trace).unwrap();
+        println!("notify trace:\n{text}");
+        assert_eq!(text, "DOWN 198.18.0.100:80 198.18.1.11:80\nUP 198.18.1.11\n");
+        hc.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn delay_before_retry_paces_retries_only() {
+        let mut c = checks(vec![dest(RS1, 1)], false, None).check;
+        c.interval = Duration::from_secs(5);
+        assert_eq!((next_wait(&c, true), next_wait(&c, false)), (Duration::from_secs(5), Duration::from_secs(5)));
+        c.delay_before_retry = Some(Duration::from_millis(300));
+        assert_eq!((next_wait(&c, true), next_wait(&c, false)), (Duration::from_millis(300), Duration::from_secs(5)));
+        // Live: interval 10 s, retries 3, delay_before_retry 20 ms: down within about 40 ms.
+        let ds = vec![dest(RS1, 3), dest(RS2, 1)];
+        let control = control_with(&ds);
+        let fake = Fake::default();
+        fake.set_down(RS1, true);
+        let mut sc = checks(ds, false, None);
+        sc.check.interval = Duration::from_secs(10);
+        sc.check.delay_before_retry = Some(Duration::from_millis(20));
+        let t0 = Instant::now();
+        let hc = HealthChecker::start_with(control.clone(), vec![sc], None, fake.probe_fn());
+        wait_for("RS1 removed", || rules(&control) == vec![(RS2, 1)]);
+        println!("3 failures with delay_before_retry 20 ms, interval 10 s: down after {:?}", t0.elapsed());
+        assert!(t0.elapsed() < Duration::from_secs(2));
+        // Once DOWN, the interval paces it again: no fourth probe soon.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(fake.count(RS1, 80), 3);
         hc.stop();
     }
 }

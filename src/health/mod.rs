@@ -2,5 +2,6 @@
 //! host path), and failed servers leave rotation as ldirectord does.
 pub mod checker;
 pub mod config;
+pub mod dns;
 pub mod probe;
 pub mod spec;

@@ -1,11 +1,14 @@
-//! One probe of one real server: a TCP connect, an HTTP(S) GET, a command or
-//! a UDP exchange, bounded as a whole by the check's timeout.
+//! One probe of one real server: a TCP connect, HTTP(S) GETs or HEADs, a
+//! command, a UDP exchange, a DNS query or an SMTP greeting, bounded as a
+//! whole by the check's timeout.
 //!
 //! Errors are short, lower-case texts for logs and `rvsadm --checks`:
 //! "connect 198.18.1.11:80: connection refused", "status 500, expected 200",
 //! "body lacks \"rs1\"", "timed out", "exit status 1".
 
-use super::spec::CheckKind;
+use super::spec::{CheckKind, HttpCheck, HttpUrl};
+use md5::{Digest, Md5};
+use regex::bytes::Regex;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
 use std::process::{Command as Process, Stdio};
@@ -15,36 +18,54 @@ use std::time::{Duration, Instant};
 /// The most of an HTTP response read.
 const MAX_RESPONSE: usize = 1 << 20;
 
+/// A probe's verdict: Ok(None) up; Ok(Some(w)) up with weight `w` (misc_dynamic).
+pub type Outcome = Result<Option<u32>, String>;
+
 /// Probe `addr:port` once; `vip` is the service's address and port (None for
 /// a firewall-mark service). Blocks for at most about `timeout`.
-pub fn probe(
-    kind: &CheckKind,
-    vip: Option<(Ipv4Addr, u16)>,
-    addr: Ipv4Addr,
-    port: u16,
-    timeout: Duration,
-) -> Result<(), String> {
+pub fn probe(kind: &CheckKind, vip: Option<(Ipv4Addr, u16)>, addr: Ipv4Addr, port: u16, timeout: Duration) -> Outcome {
     let timeout = if timeout.is_zero() { Duration::from_millis(1) } else { timeout };
     let deadline = Instant::now() + timeout;
     let target = SocketAddrV4::new(addr, port);
     match kind {
-        CheckKind::Tcp => connect(target, deadline).map(drop),
-        CheckKind::Http { path, status, receive, host } => {
-            let mut sock = connect(target, deadline)?;
-            let req = request(path, host.as_deref(), target);
-            http_exchange(&mut sock, &req, *status, receive.as_deref(), deadline)
+        CheckKind::Tcp => connect(target, deadline).map(|_| None),
+        CheckKind::Http(h) => http_urls(h, target, false, deadline).map(|_| None),
+        CheckKind::Https(h) => http_urls(h, target, true, deadline).map(|_| None),
+        CheckKind::Command { command, dynamic } => {
+            match run_command(command, &command_env(vip, addr, port), deadline)? {
+                0 => Ok(None),
+                c @ 2..=255 if *dynamic => Ok(Some(c as u32 - 2)),
+                c => Err(format!("exit status {c}")),
+            }
         }
-        CheckKind::Https { path, status, receive, host } => {
+        CheckKind::Udp { payload, expect } => udp(target, payload, expect.as_deref(), deadline).map(|_| None),
+        CheckKind::Dns { name, expect } => super::dns::query(target, name, *expect, deadline).map(|_| None),
+        CheckKind::Smtp => smtp(target, deadline).map(|_| None),
+    }
+}
+
+/// Every URL in turn on its own connection; the first failure is the verdict.
+fn http_urls(h: &HttpCheck, target: SocketAddrV4, tls: bool, deadline: Instant) -> Result<(), String> {
+    for url in &h.urls {
+        let receive = match &url.receive {
+            Some(r) => Some(Regex::new(r).map_err(|e| format!("receive: {e}"))?),
+            None => None,
+        };
+        let req = request(&url.path, h.host.as_deref(), target, h.head);
+        let r = if tls {
             let sock = connect(target, deadline)?;
-            let conn = rustls::ClientConnection::new(tls_config(), server_name(host.as_deref(), addr))
+            let conn = rustls::ClientConnection::new(tls_config(), server_name(h.host.as_deref(), *target.ip()))
                 .map_err(|e| format!("tls: {e}"))?;
             let mut tls = rustls::StreamOwned::new(conn, sock);
-            let req = request(path, host.as_deref(), target);
-            http_exchange(&mut tls, &req, *status, receive.as_deref(), deadline)
-        }
-        CheckKind::Command { command } => run_command(command, vip, addr, port, deadline),
-        CheckKind::Udp { payload, expect } => udp(target, payload, expect.as_deref(), deadline),
+            http_exchange(&mut tls, &req, url, receive.as_ref(), h.head, deadline)
+        } else {
+            let mut sock = connect(target, deadline)?;
+            http_exchange(&mut sock, &req, url, receive.as_ref(), h.head, deadline)
+        };
+        // With several URLs, say which one failed.
+        r.map_err(|e| if h.urls.len() > 1 { format!("{}: {e}", url.path) } else { e })?;
     }
+    Ok(())
 }
 
 /// Time left before `deadline`, or "timed out".
@@ -81,13 +102,16 @@ fn connect(target: SocketAddrV4, deadline: Instant) -> Result<TcpStream, String>
     TcpStream::connect_timeout(&SocketAddr::V4(target), left).map_err(|e| format!("connect {target}: {}", io_text(&e)))
 }
 
-fn request(path: &str, host: Option<&str>, target: SocketAddrV4) -> String {
-    let path = if path.is_empty() { "/" } else { path };
+fn request(path: &str, host: Option<&str>, target: SocketAddrV4, head: bool) -> String {
+    // ldirectord asks for "index.html" as "/index.html"; a server answers
+    // "GET index.html" with 400.
+    let slash = if path.starts_with('/') { "" } else { "/" };
     let host = match host {
         Some(h) if !h.is_empty() => h.to_string(),
         _ => target.to_string(),
     };
-    format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: rvs-check\r\nConnection: close\r\n\r\n")
+    let method = if head { "HEAD" } else { "GET" };
+    format!("{method} {slash}{path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: rvs-check\r\nConnection: close\r\n\r\n")
 }
 
 /// A stream whose socket's timeouts can be set before each operation.
@@ -138,8 +162,10 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Judge `buf`; `done`: nothing more will come.
-fn judge(buf: &[u8], status: u16, receive: Option<&str>, done: bool) -> Verdict {
+/// Judge `buf` against `url` (`receive`: its compiled regex); `done`:
+/// nothing more will come. A HEAD answer is judged on its status alone.
+fn judge(buf: &[u8], url: &HttpUrl, receive: Option<&Regex>, head: bool, done: bool) -> Verdict {
+    let status = url.status;
     let Some(eol) = find(buf, b"\n") else {
         return if !done {
             Verdict::More
@@ -167,20 +193,41 @@ fn judge(buf: &[u8], status: u16, receive: Option<&str>, done: bool) -> Verdict 
         (None, Some(b)) => Some(&buf[b + 2..]),
         (None, None) => None,
     };
-    match (body, receive) {
-        (Some(_), None) => Verdict::Up,
-        (Some(b), Some(r)) if find(b, r.as_bytes()).is_some() => Verdict::Up,
-        _ if !done => Verdict::More,
-        (None, _) => Verdict::Down("truncated headers".into()),
-        (Some(_), Some(r)) => Verdict::Down(format!("body lacks {r:?}")),
+    if head {
+        return match (body, done) {
+            (Some(_), _) | (None, true) => Verdict::Up,
+            (None, false) => Verdict::More,
+        };
+    }
+    let Some(body) = body else {
+        return if done { Verdict::Down("truncated headers".into()) } else { Verdict::More };
+    };
+    if let Some(r) = receive {
+        if !r.is_match(body) {
+            return if done { Verdict::Down(format!("body lacks {:?}", r.as_str())) } else { Verdict::More };
+        }
+    }
+    // The digest is of the whole body: wait for the server to close.
+    match &url.digest {
+        None => Verdict::Up,
+        Some(_) if !done => Verdict::More,
+        Some(want) => {
+            let got: String = Md5::digest(body).iter().map(|b| format!("{b:02x}")).collect();
+            if &got == want {
+                Verdict::Up
+            } else {
+                Verdict::Down(format!("digest {got}, expected {want}"))
+            }
+        }
     }
 }
 
 fn http_exchange<S: Timed>(
     s: &mut S,
     req: &str,
-    status: u16,
-    receive: Option<&str>,
+    url: &HttpUrl,
+    receive: Option<&Regex>,
+    head: bool,
     deadline: Instant,
 ) -> Result<(), String> {
     arm(s, deadline)?;
@@ -205,7 +252,7 @@ fn http_exchange<S: Timed>(
         let take = n.min(MAX_RESPONSE - buf.len());
         buf.extend_from_slice(&chunk[..take]);
         let done = n == 0 || buf.len() >= MAX_RESPONSE;
-        match judge(&buf, status, receive, done) {
+        match judge(&buf, url, receive, head, done) {
             Verdict::Up => return Ok(()),
             Verdict::Down(e) => return Err(e),
             Verdict::More => {}
@@ -286,25 +333,24 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
         .clone()
 }
 
-fn run_command(
-    command: &str,
-    vip: Option<(Ipv4Addr, u16)>,
-    addr: Ipv4Addr,
-    port: u16,
-    deadline: Instant,
-) -> Result<(), String> {
-    use std::os::unix::process::{CommandExt, ExitStatusExt};
+/// RVS_VIP, RVS_VPORT (empty for a firewall-mark service), RVS_RIP, RVS_RPORT.
+pub fn command_env(vip: Option<(Ipv4Addr, u16)>, addr: Ipv4Addr, port: u16) -> Vec<(&'static str, String)> {
     let (vaddr, vport) = match vip {
         Some((a, p)) => (a.to_string(), p.to_string()),
         None => (String::new(), String::new()),
     };
+    vec![("RVS_VIP", vaddr), ("RVS_VPORT", vport), ("RVS_RIP", addr.to_string()), ("RVS_RPORT", port.to_string())]
+}
+
+/// `sh -c command` with `env`; its exit status, or an error when it was
+/// killed, could not start or outlived `deadline` (then its whole process
+/// group is killed).
+pub fn run_command(command: &str, env: &[(&str, String)], deadline: Instant) -> Result<i32, String> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
     let mut child = Process::new("sh")
         .arg("-c")
         .arg(command)
-        .env("RVS_VIP", vaddr)
-        .env("RVS_VPORT", vport)
-        .env("RVS_RIP", addr.to_string())
-        .env("RVS_RPORT", port.to_string())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -317,8 +363,7 @@ fn run_command(
         match child.try_wait() {
             Ok(Some(st)) => {
                 return match (st.code(), st.signal()) {
-                    (Some(0), _) => Ok(()),
-                    (Some(c), _) => Err(format!("exit status {c}")),
+                    (Some(c), _) => Ok(c),
                     (None, Some(sig)) => Err(format!("killed by signal {sig}")),
                     (None, None) => Err("failed".into()),
                 };
@@ -339,6 +384,40 @@ fn run_command(
         std::thread::sleep(nap.min(left));
         nap = (nap * 2).min(Duration::from_millis(20));
     }
+}
+
+/// Read the greeting (its last line "220 ..."; "220-" lines continue it),
+/// then say QUIT, as ldirectord's SMTP check does.
+fn smtp(target: SocketAddrV4, deadline: Instant) -> Result<(), String> {
+    let mut sock = connect(target, deadline)?;
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    let code = loop {
+        arm(&sock, deadline)?;
+        let n = match sock.read(&mut chunk) {
+            Ok(0) => return Err("connection closed before the greeting".into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_text(&e)),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        // The last complete line; a "220-" one says more follow.
+        match buf.split(|&b| b == b'\n').rev().nth(1) {
+            Some(line) if line.len() < 4 || line[3] != b'-' => {
+                break String::from_utf8_lossy(&line[..line.len().min(3)]).into_owned();
+            }
+            _ => {}
+        }
+        if buf.len() > 64 * 1024 {
+            return Err("greeting too long".into());
+        }
+    };
+    if code != "220" {
+        return Err(format!("greeting {code}, expected 220"));
+    }
+    arm(&sock, deadline)?;
+    sock.write_all(b"QUIT\r\n").map_err(|e| io_text(&e))?;
+    Ok(())
 }
 
 fn udp(target: SocketAddrV4, payload: &str, expect: Option<&str>, deadline: Instant) -> Result<(), String> {
@@ -371,8 +450,12 @@ mod tests {
     const T: Duration = Duration::from_secs(2);
     const LO: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
+    fn url(path: &str, status: u16, receive: Option<&str>) -> HttpUrl {
+        HttpUrl { path: path.into(), status, receive: receive.map(Into::into), digest: None }
+    }
+
     fn http(path: &str, status: u16, receive: Option<&str>) -> CheckKind {
-        CheckKind::Http { path: path.into(), status, receive: receive.map(Into::into), host: None }
+        CheckKind::Http(HttpCheck { urls: vec![url(path, status, receive)], host: None, head: false })
     }
 
     /// A server answering each connection with `reply`; returns its port and
@@ -411,7 +494,7 @@ mod tests {
     fn tcp_connect() {
         let l = TcpListener::bind((LO, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
-        assert_eq!(probe(&CheckKind::Tcp, None, LO, port, T), Ok(()));
+        assert_eq!(probe(&CheckKind::Tcp, None, LO, port, T), Ok(None));
         let p = closed_port();
         assert_eq!(probe(&CheckKind::Tcp, None, LO, p, T), Err(format!("connect 127.0.0.1:{p}: connection refused")));
     }
@@ -419,9 +502,13 @@ mod tests {
     #[test]
     fn http_ok_and_request_shape() {
         let (port, h) = responder(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello rs1\n", 2);
-        assert_eq!(probe(&http("/health", 200, Some("rs1")), None, LO, port, T), Ok(()));
-        let k = CheckKind::Http { path: "/".into(), status: 200, receive: None, host: Some("www.example.com".into()) };
-        assert_eq!(probe(&k, None, LO, port, T), Ok(()));
+        assert_eq!(probe(&http("/health", 200, Some("rs1")), None, LO, port, T), Ok(None));
+        let k = CheckKind::Http(HttpCheck {
+            urls: vec![url("/", 200, None)],
+            host: Some("www.example.com".into()),
+            head: false,
+        });
+        assert_eq!(probe(&k, None, LO, port, T), Ok(None));
         let reqs = h.join().unwrap();
         assert_eq!(
             reqs[0],
@@ -430,6 +517,16 @@ mod tests {
             )
         );
         assert!(reqs[1].contains("Host: www.example.com\r\n"), "{}", reqs[1]);
+    }
+
+    #[test]
+    fn path_without_leading_slash_gets_one() {
+        // ldirectord's request="health" asks for /health; "GET health" earns a 400 from nginx.
+        let (port, h) = responder(b"HTTP/1.0 200 OK\r\n\r\nok", 1);
+        assert_eq!(probe(&http("health", 200, None), None, LO, port, T), Ok(None));
+        let reqs = h.join().unwrap();
+        println!("request line sent for path \"health\": {:?}", reqs[0].lines().next());
+        assert!(reqs[0].starts_with("GET /health HTTP/1.0\r\n"), "{}", reqs[0]);
     }
 
     #[test]
@@ -467,7 +564,7 @@ mod tests {
             let _ = s.read(&mut buf);
             let _ = s.write_all(b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\n\r\nplain http here\r\n");
         });
-        let k = CheckKind::Https { path: "/".into(), status: 200, receive: None, host: None };
+        let k = CheckKind::Https(HttpCheck { urls: vec![url("/", 200, None)], host: None, head: false });
         let r = probe(&k, None, LO, port, T);
         assert!(matches!(&r, Err(e) if e.starts_with("tls: ")), "{r:?}");
         h.join().unwrap();
@@ -552,18 +649,15 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
 
     #[test]
     fn https_live() {
-        let https = |receive: Option<&str>, host: Option<&str>| CheckKind::Https {
-            path: "/".into(),
-            status: 200,
-            receive: receive.map(Into::into),
-            host: host.map(Into::into),
+        let https = |receive: Option<&str>, host: Option<&str>| {
+            CheckKind::Https(HttpCheck { urls: vec![url("/", 200, receive)], host: host.map(Into::into), head: false })
         };
         static V13: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
         static V12: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
         for versions in [&V13[..], &V12[..]] {
             let (port, h) = tls_responder(b"HTTP/1.1 200 OK\r\n\r\nsecure rs1", 3, versions);
-            assert_eq!(probe(&https(Some("rs1"), Some("www.example.com")), None, LO, port, T), Ok(()));
-            assert_eq!(probe(&https(None, None), None, LO, port, T), Ok(()));
+            assert_eq!(probe(&https(Some("rs1"), Some("www.example.com")), None, LO, port, T), Ok(None));
+            assert_eq!(probe(&https(None, None), None, LO, port, T), Ok(None));
             assert_eq!(probe(&https(Some("rs9"), None), None, LO, port, T), Err("body lacks \"rs9\"".into()));
             let snis = h.join().unwrap();
             assert_eq!(snis, vec![Some("www.example.com".to_string()), None, None]);
@@ -572,15 +666,15 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
 
     #[test]
     fn command_check() {
-        let cmd = |c: &str| CheckKind::Command { command: c.into() };
+        let cmd = |c: &str| CheckKind::Command { command: c.into(), dynamic: false };
         let vip = Some((Ipv4Addr::new(198, 18, 0, 100), 80));
         let rip = Ipv4Addr::new(198, 18, 1, 11);
-        assert_eq!(probe(&cmd("true"), vip, rip, 8080, T), Ok(()));
+        assert_eq!(probe(&cmd("true"), vip, rip, 8080, T), Ok(None));
         assert_eq!(probe(&cmd("exit 3"), vip, rip, 8080, T), Err("exit status 3".into()));
         let env = r#"test "$RVS_VIP:$RVS_VPORT $RVS_RIP:$RVS_RPORT" = "198.18.0.100:80 198.18.1.11:8080""#;
-        assert_eq!(probe(&cmd(env), vip, rip, 8080, T), Ok(()));
+        assert_eq!(probe(&cmd(env), vip, rip, 8080, T), Ok(None));
         let fwm = r#"test -z "$RVS_VIP$RVS_VPORT" && test "$RVS_RIP" = 198.18.1.11"#;
-        assert_eq!(probe(&cmd(fwm), None, rip, 8080, T), Ok(()));
+        assert_eq!(probe(&cmd(fwm), None, rip, 8080, T), Ok(None));
         let t0 = Instant::now();
         assert_eq!(probe(&cmd("sleep 5; sleep 5"), vip, rip, 80, Duration::from_millis(200)), Err("timed out".into()));
         assert!(t0.elapsed() < Duration::from_secs(2));
@@ -603,7 +697,7 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
             thread::sleep(Duration::from_millis(500));
         });
         let udp = |p: &str, e: Option<&str>| CheckKind::Udp { payload: p.into(), expect: e.map(Into::into) };
-        assert_eq!(probe(&udp("ping", Some("pong:ping")), None, LO, port, T), Ok(()));
+        assert_eq!(probe(&udp("ping", Some("pong:ping")), None, LO, port, T), Ok(None));
         assert_eq!(probe(&udp("ping", Some("rs1")), None, LO, port, T), Err("reply lacks \"rs1\"".into()));
         assert_eq!(probe(&udp("ping", None), None, LO, port, Duration::from_millis(200)), Err("timed out".into()));
         h.join().unwrap();
@@ -617,10 +711,138 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
 
     #[test]
     fn judge_parses() {
-        assert!(matches!(judge(b"HTTP/1.1 200 OK\r\n", 200, None, false), Verdict::More));
-        assert!(matches!(judge(b"HTTP/1.1 200 OK\n\nbody", 200, Some("od"), false), Verdict::Up));
-        assert!(matches!(judge(b"HTTP/1.1 301 Moved\r\n", 200, None, false), Verdict::Down(_)));
-        assert!(matches!(judge(b"HTTP/1.1 200 OK\r\n\r\nab", 200, Some("abc"), false), Verdict::More));
-        assert!(matches!(judge(b"HTTP/1.1 200 OK\r\nX: 1\r\n", 200, None, true), Verdict::Down(_)));
+        let (u, u_od, u_abc) = (url("/", 200, None), url("/", 200, Some("od")), url("/", 200, Some("abc")));
+        let re = |u: &HttpUrl| u.receive.as_deref().map(|r| Regex::new(r).unwrap());
+        assert!(matches!(judge(b"HTTP/1.1 200 OK\r\n", &u, None, false, false), Verdict::More));
+        assert!(matches!(judge(b"HTTP/1.1 200 OK\n\nbody", &u_od, re(&u_od).as_ref(), false, false), Verdict::Up));
+        assert!(matches!(judge(b"HTTP/1.1 301 Moved\r\n", &u, None, false, false), Verdict::Down(_)));
+        let r = re(&u_abc);
+        assert!(matches!(judge(b"HTTP/1.1 200 OK\r\n\r\nab", &u_abc, r.as_ref(), false, false), Verdict::More));
+        assert!(matches!(judge(b"HTTP/1.1 200 OK\r\nX: 1\r\n", &u, None, false, true), Verdict::Down(_)));
+    }
+
+    /// A server answering each request with `reply(request line)`.
+    fn router(reply: fn(&str) -> Vec<u8>, conns: usize) -> (u16, thread::JoinHandle<Vec<String>>) {
+        let l = TcpListener::bind((LO, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = thread::spawn(move || {
+            let mut lines = Vec::new();
+            for _ in 0..conns {
+                let (mut s, _) = l.accept().unwrap();
+                s.set_read_timeout(Some(T)).unwrap();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while find(&buf, b"\r\n\r\n").is_none() {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&buf).lines().next().unwrap_or("").to_string();
+                let _ = s.write_all(&reply(&line));
+                lines.push(line);
+            }
+            lines
+        });
+        (port, h)
+    }
+
+    #[test]
+    fn receive_is_a_regex_and_a_plain_word_still_matches() {
+        let (port, _h) = responder(b"HTTP/1.0 200 OK\r\n\r\nserver rs12 ready\n", 4);
+        assert_eq!(probe(&http("/", 200, Some("rs12")), None, LO, port, T), Ok(None));
+        assert_eq!(probe(&http("/", 200, Some(r"rs[0-9]+ ready")), None, LO, port, T), Ok(None));
+        assert_eq!(probe(&http("/", 200, Some("(?m)^server rs1[0-9]")), None, LO, port, T), Ok(None));
+        let r = probe(&http("/", 200, Some("^rs12")), None, LO, port, T);
+        println!("receive \"^rs12\" against \"server rs12 ready\": {r:?}");
+        assert_eq!(r, Err("body lacks \"^rs12\"".into()));
+    }
+
+    #[test]
+    fn head_request() {
+        // A HEAD answer has headers only; the server keeps the connection a while.
+        let (port, h) = router(
+            |l| {
+                if l.starts_with("HEAD ") {
+                    b"HTTP/1.0 200 OK\r\n\r\n".to_vec()
+                } else {
+                    b"HTTP/1.0 405 No\r\n\r\n".to_vec()
+                }
+            },
+            2,
+        );
+        let head = |status| CheckKind::Http(HttpCheck { urls: vec![url("/", status, None)], host: None, head: true });
+        assert_eq!(probe(&head(200), None, LO, port, T), Ok(None));
+        assert_eq!(probe(&head(204), None, LO, port, T), Err("status 200, expected 204".into()));
+        let lines = h.join().unwrap();
+        println!("HEAD request lines: {lines:?}");
+        assert_eq!(lines, vec!["HEAD / HTTP/1.0", "HEAD / HTTP/1.0"]);
+    }
+
+    #[test]
+    fn digest_over_several_urls() {
+        fn reply(l: &str) -> Vec<u8> {
+            match l {
+                "GET /a HTTP/1.0" => b"HTTP/1.0 200 OK\r\n\r\nalpha".to_vec(),
+                "GET /b HTTP/1.0" => b"HTTP/1.0 200 OK\r\n\r\nbeta".to_vec(),
+                _ => b"HTTP/1.0 404 Not Found\r\n\r\n".to_vec(),
+            }
+        }
+        let md5 = |b: &[u8]| Md5::digest(b).iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let u = |p: &str, d: Option<String>, status| HttpUrl { path: p.into(), status, receive: None, digest: d };
+        let check = |urls| CheckKind::Http(HttpCheck { urls, host: None, head: false });
+        println!("md5(\"alpha\") = {}, md5(\"beta\") = {}", md5(b"alpha"), md5(b"beta"));
+        assert_eq!(md5(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        let (port, h) = router(reply, 6);
+        let all = check(vec![u("/a", Some(md5(b"alpha")), 200), u("/b", Some(md5(b"beta")), 200), u("/c", None, 404)]);
+        assert_eq!(probe(&all, None, LO, port, T), Ok(None));
+        let bad = check(vec![u("/a", Some(md5(b"alpha")), 200), u("/b", Some(md5(b"alpha")), 200)]);
+        let r = probe(&bad, None, LO, port, T);
+        println!("second url's digest wrong: {r:?}");
+        assert_eq!(r, Err(format!("/b: digest {}, expected {}", md5(b"beta"), md5(b"alpha"))));
+        let one = check(vec![u("/c", Some(md5(b"")), 200)]);
+        assert_eq!(probe(&one, None, LO, port, T), Err("status 404, expected 200".into()));
+        let lines = h.join().unwrap();
+        // All three; then /a and /b (stopping at the failure); then /c.
+        let paths: Vec<&str> = lines.iter().map(|l| &l[4..6]).collect();
+        assert_eq!(paths, vec!["/a", "/b", "/c", "/a", "/b", "/c"]);
+    }
+
+    #[test]
+    fn misc_dynamic_exit_status_is_the_weight() {
+        let dynamic = |c: &str| CheckKind::Command { command: c.into(), dynamic: true };
+        let rip = Ipv4Addr::new(198, 18, 1, 11);
+        let got: Vec<Outcome> = ["exit 0", "exit 1", "exit 2", "exit 7", "exit 255"]
+            .iter()
+            .map(|c| probe(&dynamic(c), None, rip, 80, T))
+            .collect();
+        println!("misc_dynamic exit 0,1,2,7,255 -> {got:?}");
+        assert_eq!(got, vec![Ok(None), Err("exit status 1".into()), Ok(Some(0)), Ok(Some(5)), Ok(Some(253))]);
+        let plain = CheckKind::Command { command: "exit 7".into(), dynamic: false };
+        assert_eq!(probe(&plain, None, rip, 80, T), Err("exit status 7".into()));
+    }
+
+    #[test]
+    fn smtp_greeting() {
+        fn greeter(greeting: &'static [u8]) -> (u16, thread::JoinHandle<Vec<u8>>) {
+            let l = TcpListener::bind((LO, 0)).unwrap();
+            let port = l.local_addr().unwrap().port();
+            let h = thread::spawn(move || {
+                let (mut s, _) = l.accept().unwrap();
+                s.set_read_timeout(Some(T)).unwrap();
+                s.write_all(greeting).unwrap();
+                let mut got = Vec::new();
+                let _ = s.read_to_end(&mut got);
+                got
+            });
+            (port, h)
+        }
+        let (port, h) = greeter(b"220-mx.example ESMTP\r\n220 ready\r\n");
+        assert_eq!(probe(&CheckKind::Smtp, None, LO, port, T), Ok(None));
+        assert_eq!(h.join().unwrap(), b"QUIT\r\n");
+        let (port, _h) = greeter(b"554 no service\r\n");
+        assert_eq!(probe(&CheckKind::Smtp, None, LO, port, T), Err("greeting 554, expected 220".into()));
+        let (port, _h) = greeter(b"220-only a first line\r\n");
+        assert_eq!(probe(&CheckKind::Smtp, None, LO, port, Duration::from_millis(200)), Err("timed out".into()));
     }
 }
