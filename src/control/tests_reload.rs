@@ -98,10 +98,11 @@ fn a_reload_changes_only_the_real_servers_the_files_list() {
     ctl.reload(&old, &new);
     let rules = saved(&ctl);
     println!("after the reload:\n{}", rules.join("\n"));
+    // (-S lists the real servers sorted, as ipvsadm does.)
     let dests: Vec<&String> = rules.iter().filter(|l| l.starts_with("-a -t 198.18.0.100:80")).collect();
     assert_eq!(
         dests,
-        ["-a -t 198.18.0.100:80 -r 198.18.1.13:80 -m -w 2", "-a -t 198.18.0.100:80 -r 198.18.1.11:80 -m -w 5"],
+        ["-a -t 198.18.0.100:80 -r 198.18.1.11:80 -m -w 5", "-a -t 198.18.0.100:80 -r 198.18.1.13:80 -m -w 2"],
         "added at run time kept, the file's weight applied, the server the file dropped gone"
     );
 }
