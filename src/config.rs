@@ -21,7 +21,10 @@
 use crate::admin::config::{AdminConfig, RawAdmin};
 use crate::afxdp::dataplane_config::{DataplaneConfig, RawDataplane};
 use crate::afxdp::interface_config::{parse_interfaces, RawInterface};
-use crate::control::rules_config::{add_mark, add_service, parse_timeouts, RawMark, RawService, RawTimeouts};
+use crate::control::reload::{FileRules, TimeoutKeys};
+use crate::control::rules_config::{
+    add_mark, add_service, named_timeouts, parse_timeouts, RawMark, RawService, RawTimeouts,
+};
 use crate::control::Rules;
 use crate::health::config::{service_checks, RawCheck};
 use crate::ipvs::sysctl::RawSysctls;
@@ -95,6 +98,8 @@ pub struct Config {
     pub restore_on_start: bool,
     /// The services and timeouts, as rules.
     pub rules: Rules,
+    /// The `[timeouts]` keys the file writes.
+    pub timeouts_named: TimeoutKeys,
     pub ha: HaConfig,
 }
 
@@ -149,8 +154,18 @@ impl Config {
             save_on_stop,
             restore_on_start,
             rules,
+            timeouts_named: named_timeouts(raw.timeouts.as_ref()),
             ha,
         })
+    }
+
+    /// The part of the running rules this file owns, for a reload (`Control::reload`).
+    pub fn file_rules(&self) -> FileRules {
+        FileRules {
+            rules: self.rules.clone(),
+            timeouts_named: self.timeouts_named,
+            fallbacks: self.checks.iter().filter_map(|c| Some((c.key, c.fallback.clone()?))).collect(),
+        }
     }
 }
 

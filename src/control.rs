@@ -8,9 +8,12 @@
 //! applies whole or not at all.
 
 pub mod ha_config;
+pub mod reload;
 pub mod rules_config;
 #[cfg(test)]
 mod tests_order;
+#[cfg(test)]
+mod tests_reload;
 
 use crate::api::command::Command;
 use crate::api::*;
@@ -304,6 +307,13 @@ impl Control {
         }
         self.sync(trial);
         Ok(())
+    }
+
+    /// A reload from the file `old` to the file `new`: what `new` defines is applied, what
+    /// only `old` defined goes, and what neither defines (added at run time) stays as it runs.
+    pub fn reload(&mut self, old: &reload::FileRules, new: &reload::FileRules) {
+        let rules = self.rules.reloaded(old, new);
+        self.sync(rules);
     }
 
     /// Make the live objects match `rules`, keeping whatever did not change.

@@ -4,6 +4,7 @@
 //! own checks. A service's `[service.check]` and what depends on it belong to
 //! the health checker's section (`crate::health::config`), hence `C`.
 
+use super::reload::TimeoutKeys;
 use super::Rules;
 use crate::api::command::Command;
 use crate::api::*;
@@ -74,6 +75,15 @@ pub fn parse_timeouts(raw: Option<&RawTimeouts>) -> Result<Timeouts, String> {
         return Err(format!("timeouts: each must be 1..{MAX_TIMEOUT} seconds"));
     }
     Ok(timeouts)
+}
+
+/// The `[timeouts]` keys the file writes: a reload sets those and leaves the others to `--set`.
+pub fn named_timeouts(raw: Option<&RawTimeouts>) -> TimeoutKeys {
+    raw.map_or_else(TimeoutKeys::default, |t| TimeoutKeys {
+        tcp: t.tcp.is_some(),
+        tcp_fin: t.tcpfin.is_some(),
+        udp: t.udp.is_some(),
+    })
 }
 
 /// "masq", "route", "tunnel", "fullnat" and ipvsadm's other spellings.

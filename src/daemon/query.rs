@@ -105,23 +105,24 @@ impl DataPlaneQuery for Query {
     /// SIGHUP and `rvsadm --reload`: re-read the file and apply its rules; a
     /// file that does not parse or validate (the same `Config::load` a start
     /// and `rvs --check` use) is refused, logged, and nothing changes.
+    /// The file owns only what it names: services, mark rules and timeouts
+    /// added at run time (rvsadm, ldirectord, keepalived) stay (Control::reload).
     /// Unchanged services keep their connections and counters (Control::sync).
     fn reload(&self) -> Result<String, String> {
         let new = Config::load(&self.config_path).inspect_err(|e| {
             eprintln!("rvs: reload refused, running rules kept: {e}");
         })?;
-        let note = restart_notes(&new, &self.running.lock().unwrap_or_else(|e| e.into_inner()));
-        self.control.lock().unwrap_or_else(|e| e.into_inner()).sync(new.rules.clone());
+        // Held to the end: two reloads at once must each start from the file the other applied.
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let note = restart_notes(&new, &running);
+        self.control.lock().unwrap_or_else(|e| e.into_inner()).reload(&running.file_rules(), &new.file_rules());
         // The file's sysctls replace those set by `rvsadm --sysctl` (as `sysctl -p`).
         self.shared.sysctl.store(new.sysctl);
         // The running role belongs to rvsadm --role (keepalived), not to the file.
         self.shared.ha.set_garp(new.ha.garp_master_repeat, new.ha.garp_master_refresh, new.ha.garp_master_delay);
         self.control.lock().unwrap_or_else(|e| e.into_inner()).set_sync_policy(new.ha.sync);
         self.start_checks(new.checks.clone());
-        {
-            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            *running = after_reload(new, &running);
-        }
+        *running = after_reload(new, &running);
         let msg = format!("rvs: reload: {} applied{note}", self.config_path);
         eprintln!("{msg}");
         Ok(msg + "\n")
