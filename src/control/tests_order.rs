@@ -62,13 +62,45 @@ fn ties_go_to_the_server_added_last() {
 /// test_sched's case d: wrr 100:1, the heavy server added first. The kernel's wrr state after
 /// the adds (ip_vs_wrr_dest_changed on each): with RS1 alone the gcd is 100, so mw = 100 - 99
 /// = 1 and cw = 1; adding RS2 (weight 1) makes mw 100 but keeps cw 1, so the first pick from
-/// the head is RS2 (1 >= 1), then RS1; then cw wraps to 100 and RS1 takes the rest.
+/// the head is RS2 (1 >= 1), then RS1; then cw wraps to 100 and RS1 takes the rest. A poll
+/// loop that saw each rule change carries its place over each (pipeline/lb.rs does it with
+/// sched::carry, as here).
 #[test]
 fn wrr_keeps_the_current_weight_its_adds_left() {
-    let ctl = control(&[
+    let mut ctl = Control::new(Arc::new(Shared::new()));
+    let mut pos = Position::default();
+    let mut before: Option<Arc<crate::ipvs::service::ServiceRuntime>> = None;
+    for l in [
         "-A -t 198.18.0.1:80 -s wrr",
         "-a -t 198.18.0.1:80 -r 198.18.1.1 -m -w 100",
         "-a -t 198.18.0.1:80 -r 198.18.1.2 -m -w 1",
-    ]);
-    assert_eq!(picks(&ctl, 4), ["198.18.1.2", "198.18.1.1", "198.18.1.1", "198.18.1.1"]);
+    ] {
+        let argv: Vec<String> = l.split_whitespace().map(String::from).collect();
+        ctl.apply(&crate::ipvsadm::args::parse(&argv).expect("parses")).expect("applies");
+        let table = ctl.shared().services.load();
+        let (_, rt) = table.get(0).expect("a service");
+        if let Some(old) = &before {
+            pos = crate::ipvs::sched::carry(&rt.spec.scheduler, pos, &old.dests, &rt.dests);
+        }
+        before = Some(rt.clone());
+    }
+    let rt = before.expect("a runtime");
+    let picks: Vec<String> = (0..4)
+        .map(|i| {
+            let input = SchedInput { proto: 6, saddr: 0xc612_000a, sport: 40000 + i, daddr: 0, dport: 80 };
+            let k = rt.sched.schedule(&rt.dests, &input, &mut pos).expect("a server");
+            rt.dests[k].addr.to_string()
+        })
+        .collect();
+    assert_eq!(picks, ["198.18.1.2", "198.18.1.1", "198.18.1.1", "198.18.1.1"]);
+    // Without the carry (a fresh start at the heaviest): RS1 first.
+    let (_, first) = (
+        0,
+        rt.sched.schedule(
+            &rt.dests,
+            &SchedInput { proto: 6, saddr: 1, sport: 1, daddr: 0, dport: 80 },
+            &mut Position::default(),
+        ),
+    );
+    assert_eq!(first.map(|k| rt.dests[k].addr.to_string()).as_deref(), Some("198.18.1.1"));
 }

@@ -238,8 +238,8 @@ fn check(s: &mut Service, keys: &Keys, globals: &Keys, imp: &mut Imported) {
         if let Some((_, v)) = either("request") {
             s.check.push(("request", Value::Str(absolute_path(&v))));
         }
-        if let Some((l, v)) = either("receive") {
-            imp.skip(l, format!("receive=\"{v}\" is a regular expression in ldirectord: carried as rvs's `receive`, which a body must contain as written"));
+        // A regular expression in both.
+        if let Some((_, v)) = either("receive") {
             s.check.push(("receive", Value::Str(v)));
         }
         if let Some((_, v)) = either("virtualhost") {
