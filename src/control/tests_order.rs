@@ -94,13 +94,7 @@ fn wrr_keeps_the_current_weight_its_adds_left() {
         .collect();
     assert_eq!(picks, ["198.18.1.2", "198.18.1.1", "198.18.1.1", "198.18.1.1"]);
     // Without the carry (a fresh start at the heaviest): RS1 first.
-    let (_, first) = (
-        0,
-        rt.sched.schedule(
-            &rt.dests,
-            &SchedInput { proto: 6, saddr: 1, sport: 1, daddr: 0, dport: 80 },
-            &mut Position::default(),
-        ),
-    );
+    let input = SchedInput { proto: 6, saddr: 1, sport: 1, daddr: 0, dport: 80 };
+    let first = rt.sched.schedule(&rt.dests, &input, &mut Position::default());
     assert_eq!(first.map(|k| rt.dests[k].addr.to_string()).as_deref(), Some("198.18.1.1"));
 }
