@@ -21,6 +21,8 @@ pub struct Service {
     /// The sorry server: address:port and method.
     pub fallback: Option<(String, &'static str)>,
     pub check: Vec<(&'static str, Value)>,
+    /// keepalived's `url` blocks: `[[service.check.url]]` tables.
+    pub urls: Vec<Vec<(&'static str, Value)>>,
     pub reals: Vec<Real>,
     /// The line the service starts at (for the comment above it).
     pub line: usize,
@@ -37,6 +39,7 @@ pub struct Real {
 pub enum Value {
     Str(String),
     Int(u64),
+    Bool(bool),
 }
 
 /// What an import gives: the services and the keys left behind.
@@ -81,12 +84,10 @@ impl Imported {
             }
             if !s.check.is_empty() {
                 out.push_str("[service.check]\n");
-                for (k, v) in &s.check {
-                    match v {
-                        Value::Str(t) => writeln!(out, "{k} = {}", quote(t)),
-                        Value::Int(n) => writeln!(out, "{k} = {n}"),
-                    }
-                    .ok();
+                write_keys(&mut out, &s.check);
+                for u in &s.urls {
+                    out.push_str("[[service.check.url]]\n");
+                    write_keys(&mut out, u);
                 }
             }
             for r in &s.reals {
@@ -105,6 +106,17 @@ impl Imported {
     /// The keys not carried, one line each, for standard error.
     pub fn report(&self, source: &str) -> String {
         self.not_carried.iter().map(|(l, w)| format!("rvs import: {source}:{l}: not carried: {w}\n")).collect()
+    }
+}
+
+fn write_keys(out: &mut String, keys: &[(&'static str, Value)]) {
+    for (k, v) in keys {
+        match v {
+            Value::Str(t) => writeln!(out, "{k} = {}", quote(t)),
+            Value::Int(n) => writeln!(out, "{k} = {n}"),
+            Value::Bool(b) => writeln!(out, "{k} = {b}"),
+        }
+        .ok();
     }
 }
 
