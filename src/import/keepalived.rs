@@ -5,7 +5,7 @@
 //! listed as not carried. Everything else in the file (vrrp_instance, global_defs...) is not
 //! a virtual service and is left to keepalived (or rvs's HA set-up): not listed.
 
-use super::{absolute_path, quote, Imported, Real, Service, Value};
+use super::{absolute_path, line_words, quote, Imported, Real, Service, Value};
 
 /// One statement: its words, its line, and the block after it, if any.
 #[derive(Debug, Default, Clone)]
@@ -22,50 +22,6 @@ impl Node {
     fn arg(&self, i: usize) -> Option<&str> {
         self.words.get(i).map(String::as_str)
     }
-}
-
-/// Words of one line: `#` and `!` start a comment, double quotes group, braces are words.
-fn line_words(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let (mut cur, mut quoted, mut any) = (String::new(), false, false);
-    for c in text.chars() {
-        if quoted {
-            if c == '"' {
-                quoted = false;
-            } else {
-                cur.push(c);
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                quoted = true;
-                any = true;
-            }
-            '#' | '!' if !any => break,
-            '{' | '}' => {
-                if any {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-                out.push(c.to_string());
-            }
-            c if c.is_whitespace() => {
-                if any {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                any = true;
-            }
-        }
-    }
-    if any {
-        out.push(cur);
-    }
-    out
 }
 
 /// The statement tree of the whole file.

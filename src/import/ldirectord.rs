@@ -3,7 +3,7 @@
 //! `[service.check]`; the global defaults (checkinterval, checktimeout, quiescent...) apply
 //! to every block that does not set its own.
 
-use super::{absolute_path, Imported, Real, Service, Value};
+use super::{absolute_path, line_words as words, Imported, Real, Service, Value};
 
 /// A block's keys (or the globals), each with its line.
 #[derive(Default)]
@@ -29,34 +29,6 @@ fn method(word: &str) -> Option<&'static str> {
 fn unquote(v: &str) -> &str {
     let v = v.trim();
     v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(v)
-}
-
-/// The words of a value: white space separates, double quotes group.
-fn words(v: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let (mut cur, mut quoted, mut any) = (String::new(), false, false);
-    for c in v.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                any = true;
-            }
-            c if c.is_whitespace() && !quoted => {
-                if any {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                any = true;
-            }
-        }
-    }
-    if any {
-        out.push(cur);
-    }
-    out
 }
 
 pub fn import(text: &str) -> Imported {

@@ -120,6 +120,51 @@ fn write_keys(out: &mut String, keys: &[(&'static str, Value)]) {
     }
 }
 
+/// Words of one line, as both files are read: `#` and `!` start a comment (at a word's
+/// start), double quotes group, braces are words of their own.
+pub(crate) fn line_words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut cur, mut quoted, mut any) = (String::new(), false, false);
+    for c in text.chars() {
+        if quoted {
+            if c == '"' {
+                quoted = false;
+            } else {
+                cur.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                quoted = true;
+                any = true;
+            }
+            '#' | '!' if !any => break,
+            '{' | '}' => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+                out.push(c.to_string());
+            }
+            c if c.is_whitespace() => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    out
+}
+
 /// A TOML basic string.
 pub(crate) fn quote(s: &str) -> String {
     let mut q = String::with_capacity(s.len() + 2);
