@@ -458,13 +458,18 @@ mod tests {
         CheckKind::Http(HttpCheck { urls: vec![url(path, status, receive)], host: None, head: false })
     }
 
-    /// A server answering each connection with `reply`; returns its port and
-    /// the requests it received.
-    fn responder(reply: &'static [u8], conns: usize) -> (u16, thread::JoinHandle<Vec<String>>) {
+    /// A server on a loopback port for `conns` connections: each one's
+    /// request (up to its blank line) is read and handed to `answer`, which
+    /// gives the bytes to send back and what to record. Returns the port and
+    /// the records.
+    fn serve(
+        conns: usize,
+        answer: impl Fn(&[u8]) -> (Vec<u8>, String) + Send + 'static,
+    ) -> (u16, thread::JoinHandle<Vec<String>>) {
         let l = TcpListener::bind((LO, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         let h = thread::spawn(move || {
-            let mut reqs = Vec::new();
+            let mut records = Vec::new();
             for _ in 0..conns {
                 let (mut s, _) = l.accept().unwrap();
                 s.set_read_timeout(Some(T)).unwrap();
@@ -476,12 +481,19 @@ mod tests {
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                 }
-                reqs.push(String::from_utf8_lossy(&buf).into_owned());
-                let _ = s.write_all(reply);
+                let (reply, record) = answer(&buf);
+                let _ = s.write_all(&reply);
+                records.push(record);
             }
-            reqs
+            records
         });
         (port, h)
+    }
+
+    /// A server answering each connection with `reply`; returns its port and
+    /// the requests it received.
+    fn responder(reply: &'static [u8], conns: usize) -> (u16, thread::JoinHandle<Vec<String>>) {
+        serve(conns, move |req| (reply.to_vec(), String::from_utf8_lossy(req).into_owned()))
     }
 
     /// A port nothing listens on.
@@ -721,30 +733,12 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
         assert!(matches!(judge(b"HTTP/1.1 200 OK\r\nX: 1\r\n", &u, None, false, true), Verdict::Down(_)));
     }
 
-    /// A server answering each request with `reply(request line)`.
+    /// A server answering each request with `reply(request line)`; records the request lines.
     fn router(reply: fn(&str) -> Vec<u8>, conns: usize) -> (u16, thread::JoinHandle<Vec<String>>) {
-        let l = TcpListener::bind((LO, 0)).unwrap();
-        let port = l.local_addr().unwrap().port();
-        let h = thread::spawn(move || {
-            let mut lines = Vec::new();
-            for _ in 0..conns {
-                let (mut s, _) = l.accept().unwrap();
-                s.set_read_timeout(Some(T)).unwrap();
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while find(&buf, b"\r\n\r\n").is_none() {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&buf).lines().next().unwrap_or("").to_string();
-                let _ = s.write_all(&reply(&line));
-                lines.push(line);
-            }
-            lines
-        });
-        (port, h)
+        serve(conns, move |req| {
+            let line = String::from_utf8_lossy(req).lines().next().unwrap_or("").to_string();
+            (reply(&line), line)
+        })
     }
 
     #[test]
