@@ -88,36 +88,23 @@ CFG
 write_config 81
 start_rvs "$NAT_CONFIG"
 
-# ldirectord.cf as an operator writes it (README.md, "ldirectord on rvs").
+# ldirectord.cf as an operator writes it (README.md, "ldirectord on rvs"): the globals with
+# LOGFILE, then per PORT:RPORT:QUIESCENT a virtual service VIP:PORT to both real servers' RPORT
+# (NAT), round robin, an HTTP check.
+ldirectord_cf() {   # LOGFILE PORT:RPORT:QUIESCENT...
+  printf 'checktimeout=1\ncheckinterval=1\nautoreload=no\nlogfile="%s"\n' "$1"
+  shift
+  local v port rport quiescent
+  for v in "$@"; do
+    IFS=: read -r port rport quiescent <<<"$v"
+    printf '\nvirtual=%s:%s\n' "$VIP" "$port"
+    printf '\treal=%s:%s masq 1\n' "$RS1" "$rport" "$RS2" "$rport"
+    printf '\t%s\n' service=http scheduler=rr protocol=tcp checktype=negotiate 'request="index.html"' 'receive="rs"' \
+      "quiescent=$quiescent"
+  done
+}
 mkdir -p "$LD_DIR"
-cat >"$LD_CF" <<CF
-checktimeout=1
-checkinterval=1
-autoreload=no
-logfile="$LD_DIR/ldirectord.file.log"
-
-virtual=$VIP:80
-	real=$RS1:80 masq 1
-	real=$RS2:80 masq 1
-	service=http
-	scheduler=rr
-	protocol=tcp
-	checktype=negotiate
-	request="index.html"
-	receive="rs"
-	quiescent=no
-
-virtual=$VIP:8080
-	real=$RS1:8080 masq 1
-	real=$RS2:8080 masq 1
-	service=http
-	scheduler=rr
-	protocol=tcp
-	checktype=negotiate
-	request="index.html"
-	receive="rs"
-	quiescent=yes
-CF
+ldirectord_cf "$LD_DIR/ldirectord.file.log" 80:80:no 8080:8080:yes >"$LD_CF"
 ln -s "$RVSADM_BIN" "$LD_DIR/ipvsadm"
 [ -f "$LD_DIR/ipvsadm" ] || die "$LD_DIR/ipvsadm does not lead to rvsadm"
 bg d ldirectord env -C "$LD_DIR" RVS_SOCKET="$RVS_SOCK" "$LDIRECTORD" -d "$LD_CF" start
@@ -242,23 +229,7 @@ wait_until 10 eval '[ -z "$(service_of 80)$(service_of 8080)" ]' || warn "ldirec
 # checks from the director's network namespace) then finds rvsadm at /sbin/ipvsadm.
 ld_installed_start() {
   mkdir -p "$LDI_DIR/run"
-  cat >"$LDI_CF" <<CF
-checktimeout=1
-checkinterval=1
-autoreload=no
-logfile="$LDI_LOG"
-
-virtual=$VIP:90
-	real=$RS1:80 masq 1
-	real=$RS2:80 masq 1
-	service=http
-	scheduler=rr
-	protocol=tcp
-	checktype=negotiate
-	request="index.html"
-	receive="rs"
-	quiescent=no
-CF
+  ldirectord_cf "$LDI_LOG" 90:80:no >"$LDI_CF"
   # shellcheck disable=SC2016  # expanded by the inner bash
   ns_exec d unshare -m --propagation private bash -c '
     set -euo pipefail
