@@ -15,6 +15,9 @@ impl Keys {
     }
 }
 
+/// The scheduler ldirectord gives a virtual service without `scheduler=`.
+const LDIRECTORD_SCHEDULER: &str = "wrr";
+
 /// ldirectord's forwarding words.
 fn method(word: &str) -> Option<&'static str> {
     match word {
@@ -141,6 +144,8 @@ fn service(line: usize, virt: &str, keys: &Keys, globals: &Keys, imp: &mut Impor
             _ => imp.skip(*l, format!("{k}={v}: no rvs equivalent")),
         }
     }
+    // ldirectord's default, not ipvsadm's (wlc, rvs's): it runs `ipvsadm -A ... -s wrr`.
+    s.scheduler.get_or_insert_with(|| LDIRECTORD_SCHEDULER.into());
     if let Some((l, q)) = either("quiescent") {
         match unquote(q) {
             "yes" => s.quiescent = Some(true),
@@ -373,5 +378,18 @@ virtual=172.20.0.24:80
         );
         assert!(!imp.services[0].check.iter().any(|(k, _)| *k == "httpmethod"));
         assert!(!loaded_http(&imp).head, "the check sends GET");
+    }
+
+    /// ldirectord's own default scheduler is wrr (its `$vsrv{scheduler} = "wrr"`), not
+    /// ipvsadm's wlc: a block without `scheduler=` runs wrr under ldirectord and must in rvs.
+    #[test]
+    fn a_block_without_scheduler_gets_ldirectords_wrr() {
+        let imp = import(&SEED_003.replace("        scheduler=wrr\n", ""));
+        assert_eq!(imp.services[0].scheduler.as_deref(), Some("wrr"));
+        let text = imp.to_toml("ldirectord.cf");
+        let cfg = crate::config::Config::parse(&format!("{}{text}", super::super::TEST_INTERFACE));
+        let sched = cfg.map(|c| c.rules.services.first().map(|s| s.0.scheduler.clone()));
+        println!("scheduler as loaded: {sched:?}");
+        assert_eq!(sched, Ok(Some("wrr".to_string())), "{text}");
     }
 }
