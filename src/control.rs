@@ -42,7 +42,7 @@ impl Rules {
     }
 
     /// Apply one rule-changing command with IPVS's checks and error texts.
-    /// Commands that change nothing (listings, zero) are accepted as no-ops.
+    /// Commands that change nothing ([`Command::changes_rules`] false) are accepted as no-ops.
     pub fn apply(&mut self, cmd: &Command) -> Result<(), IpvsError> {
         match cmd {
             Command::AddService(spec) => {
@@ -141,26 +141,8 @@ impl Rules {
                     self.timeouts.udp = t.udp;
                 }
             }
-            Command::List(..)
-            | Command::ListLaddr(_)
-            | Command::ListMarks
-            | Command::Zero(_)
-            | Command::Save { .. }
-            | Command::Restore
-            | Command::Help
-            | Command::Version
-            // rvs's status and HA commands: the admin server answers them.
-            | Command::Counters
-            | Command::Checks
-            | Command::Neighbours
-            | Command::Announced
-            | Command::Reload
-            | Command::Role(_)
-            | Command::Sysctl(_)
-            | Command::Proc(_)
-            // The sync daemons are not rules: Control::start_daemon.
-            | Command::StartDaemon(_)
-            | Command::StopDaemon(_) => {}
+            // Command::changes_rules() is false for the rest: nothing to change.
+            _ => {}
         }
         Ok(())
     }

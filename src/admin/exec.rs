@@ -259,7 +259,7 @@ fn restore(ctl: &mut Control, dp: &dyn DataPlaneQuery, input: &str) -> Response 
                 continue;
             }
         };
-        if changes_rules(&cmd) {
+        if cmd.changes_rules() {
             let trial = pending.get_or_insert_with(|| ctl.rules().clone());
             match trial.apply(&cmd) {
                 Ok(()) => out.code = 0,
@@ -287,31 +287,6 @@ fn append(out: &mut Response, line: Response) {
     out.stdout.push_str(&line.stdout);
     out.stderr.push_str(&line.stderr);
     out.code = line.code;
-}
-
-/// The commands [`run_locked`] hands to `Control::apply`: those that change the rules.
-fn changes_rules(cmd: &Command) -> bool {
-    !matches!(
-        cmd,
-        Command::Help
-            | Command::Version
-            | Command::List(..)
-            | Command::Save { .. }
-            | Command::ListMarks
-            | Command::ListLaddr(_)
-            | Command::Zero(_)
-            | Command::Restore
-            | Command::StartDaemon(_)
-            | Command::StopDaemon(_)
-            | Command::Counters
-            | Command::Checks
-            | Command::Neighbours
-            | Command::Announced
-            | Command::Reload
-            | Command::Role(_)
-            | Command::Sysctl(_)
-            | Command::Proc(_)
-    )
 }
 
 #[cfg(test)]
@@ -466,5 +441,63 @@ mod tests {
         }
         assert_eq!(run(&ctl, &["--sysctl", "a", "b"]).code, 2);
         assert_eq!(shared.sysctl.load(), before, "refused: nothing changed");
+    }
+
+    /// `Command::changes_rules` is the one list of the commands `Rules::apply` acts on: each
+    /// command it names changes a rule set (or is refused), each other one leaves it as it was.
+    #[test]
+    fn changes_rules_is_what_rules_apply_changes() {
+        let mut base = Rules::default();
+        for line in [
+            "-A -t 198.18.0.1:80 -s rr",
+            "-a -t 198.18.0.1:80 -r 198.18.1.11:80 -m",
+            "-P -t 198.18.0.1:80 -z 198.18.1.5",
+            "--add-mark 7 -t 198.18.0.2",
+        ] {
+            let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+            let cmd = args::parse(&argv).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+            base.apply(&cmd).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+        let lines = [
+            ("-A -t 198.18.0.1:81", true),
+            ("-E -t 198.18.0.1:80 -s wrr", true),
+            ("-D -t 198.18.0.1:80", true),
+            ("-C", true),
+            ("-a -t 198.18.0.1:80 -r 198.18.1.12:80 -m", true),
+            ("-e -t 198.18.0.1:80 -r 198.18.1.11:80 -m -w 5", true),
+            ("-d -t 198.18.0.1:80 -r 198.18.1.11:80", true),
+            ("--set 5 6 7", true),
+            ("-P -t 198.18.0.1:80 -z 198.18.1.6", true),
+            ("-Q -t 198.18.0.1:80 -z 198.18.1.5", true),
+            ("--add-mark 8 -t 198.18.0.3", true),
+            ("--del-mark 7 -t 198.18.0.2", true),
+            ("-L -n", false),
+            ("-Z", false),
+            ("-S -n", false),
+            ("-R", false),
+            ("-G", false),
+            ("--list-marks", false),
+            ("--start-daemon master", false),
+            ("--stop-daemon master", false),
+            ("-h", false),
+            ("-v", false),
+            ("--counters", false),
+            ("--checks", false),
+            ("--neighbours", false),
+            ("--announced", false),
+            ("--reload", false),
+            ("--role", false),
+            ("--sysctl", false),
+            ("--proc ip_vs", false),
+        ];
+        for (line, changes) in lines {
+            let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+            let cmd = args::parse(&argv).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+            let mut after = base.clone();
+            let applied = after.apply(&cmd);
+            println!("{line}: changes_rules {}, apply {applied:?}, changed {}", cmd.changes_rules(), after != base);
+            assert_eq!(cmd.changes_rules(), changes, "{line}");
+            assert_eq!(applied.is_ok() && after != base, changes, "{line}: Rules::apply");
+        }
     }
 }

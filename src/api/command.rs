@@ -94,3 +94,43 @@ pub enum Command {
     /// ip_vs_conn, ip_vs_stats, ip_vs_stats_percpu).
     Proc(Option<String>),
 }
+
+impl Command {
+    /// Whether the command changes the rules (`Rules::apply` acts on it); the others list,
+    /// zero, restore, run the sync daemons or are rvs's status and HA commands, which the
+    /// admin server answers. Every variant is named, so a new one must say which it is.
+    pub fn changes_rules(&self) -> bool {
+        match self {
+            Command::AddService(_)
+            | Command::EditService(_)
+            | Command::DeleteService(_)
+            | Command::Clear
+            | Command::AddDest(..)
+            | Command::EditDest(..)
+            | Command::DeleteDest(..)
+            | Command::SetTimeout(_)
+            | Command::AddLaddr(..)
+            | Command::DelLaddr(..)
+            | Command::AddMark(_)
+            | Command::DelMark(_) => true,
+            Command::List(..)
+            | Command::Zero(_)
+            | Command::Save { .. }
+            | Command::Restore
+            | Command::ListLaddr(_)
+            | Command::ListMarks
+            | Command::StartDaemon(_)
+            | Command::StopDaemon(_)
+            | Command::Help
+            | Command::Version
+            | Command::Counters
+            | Command::Checks
+            | Command::Neighbours
+            | Command::Announced
+            | Command::Reload
+            | Command::Role(_)
+            | Command::Sysctl(_)
+            | Command::Proc(_) => false,
+        }
+    }
+}

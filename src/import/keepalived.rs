@@ -267,27 +267,19 @@ fn check(c: &Node, imp: &mut Imported) -> (Vec<(&'static str, Value)>, Vec<Vec<(
     let mut out = vec![("type", Value::Str(kind.into()))];
     let mut urls: Vec<Vec<(&'static str, Value)>> = Vec::new();
     for k in &c.block {
-        let a1 = k.arg(1).unwrap_or("");
-        let num = |imp: &mut Imported| match a1.parse::<u64>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                imp.skip(k.line, format!("{} {a1}: not a number", k.key()));
-                None
-            }
-        };
         match k.key() {
             "connect_timeout" | "misc_timeout" => {
-                if let Some(n) = num(imp) {
+                if let Some(n) = number(k, imp) {
                     out.push(("timeout", Value::Int(n)));
                 }
             }
             "connect_port" => {
-                if let Some(n) = num(imp) {
+                if let Some(n) = number(k, imp) {
                     out.push(("port", Value::Int(n)));
                 }
             }
             "nb_get_retry" | "retry" => {
-                if let Some(n) = num(imp) {
+                if let Some(n) = number(k, imp) {
                     out.push(("retries", Value::Int(n.max(1))));
                 }
             }
@@ -298,10 +290,11 @@ fn check(c: &Node, imp: &mut Imported) -> (Vec<(&'static str, Value)>, Vec<Vec<(
                     let v = x.arg(1).unwrap_or("");
                     match x.key() {
                         "path" => u.push(("path", Value::Str(absolute_path(v)))),
-                        "status_code" => match v.parse::<u64>() {
-                            Ok(n) => u.push(("status", Value::Int(n))),
-                            Err(_) => imp.skip(x.line, format!("status_code {v}: not a number")),
-                        },
+                        "status_code" => {
+                            if let Some(n) = number(x, imp) {
+                                u.push(("status", Value::Int(n)));
+                            }
+                        }
                         "digest" => u.push(("digest", Value::Str(v.to_string()))),
                         other => imp.skip(x.line, format!("url {other}: no rvs equivalent")),
                     }
@@ -309,7 +302,7 @@ fn check(c: &Node, imp: &mut Imported) -> (Vec<(&'static str, Value)>, Vec<Vec<(
                 urls.push(u);
             }
             "delay_before_retry" => {
-                if let Some(n) = num(imp) {
+                if let Some(n) = number(k, imp) {
                     out.push(("delay_before_retry", Value::Int(n)));
                 }
             }
@@ -318,6 +311,18 @@ fn check(c: &Node, imp: &mut Imported) -> (Vec<(&'static str, Value)>, Vec<Vec<(
         }
     }
     (out, urls)
+}
+
+/// A statement's number (`connect_timeout 3`, `status_code 200`), or it is listed as not one.
+fn number(n: &Node, imp: &mut Imported) -> Option<u64> {
+    let v = n.arg(1).unwrap_or("");
+    match v.parse() {
+        Ok(x) => Some(x),
+        Err(_) => {
+            imp.skip(n.line, format!("{} {v}: not a number", n.key()));
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,12 +15,30 @@ impl Keys {
     }
 }
 
+/// The scheduler ldirectord gives a virtual service without `scheduler=`.
+const LDIRECTORD_SCHEDULER: &str = "wrr";
+
 /// ldirectord's forwarding words.
 fn method(word: &str) -> Option<&'static str> {
     match word {
         "gate" => Some("route"),
         "masq" => Some("masq"),
         "ipip" => Some("tunnel"),
+        _ => None,
+    }
+}
+
+/// ldirectord's `httpmethod` as it reads it: the first word (letters, digits, `_`) in upper
+/// case, GET or HEAD; anything else stops ldirectord with "httpmethod must be GET or HEAD".
+fn http_method(v: &str) -> Option<&'static str> {
+    let word: String = v
+        .chars()
+        .skip_while(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    match word.to_ascii_uppercase().as_str() {
+        "GET" => Some("GET"),
+        "HEAD" => Some("HEAD"),
         _ => None,
     }
 }
@@ -126,6 +144,8 @@ fn service(line: usize, virt: &str, keys: &Keys, globals: &Keys, imp: &mut Impor
             _ => imp.skip(*l, format!("{k}={v}: no rvs equivalent")),
         }
     }
+    // ldirectord's default, not ipvsadm's (wlc, rvs's): it runs `ipvsadm -A ... -s wrr`.
+    s.scheduler.get_or_insert_with(|| LDIRECTORD_SCHEDULER.into());
     if let Some((l, q)) = either("quiescent") {
         match unquote(q) {
             "yes" => s.quiescent = Some(true),
@@ -211,16 +231,35 @@ fn check(s: &mut Service, keys: &Keys, globals: &Keys, imp: &mut Imported) {
             s.check.push(("request", Value::Str(absolute_path(&v))));
         }
         // A regular expression in both.
-        if let Some((_, v)) = either("receive") {
-            s.check.push(("receive", Value::Str(v)));
+        // ldirectord reads httpmethod in a virtual block only (a global one is an unknown
+        // command to it, listed with the globals).
+        let head = match keys.get("httpmethod") {
+            None => false,
+            Some((l, v)) => match http_method(unquote(v)) {
+                Some(m) => m == "HEAD",
+                None => {
+                    imp.skip(
+                        l,
+                        format!("httpmethod={v}: ldirectord refuses it (GET or HEAD only); the check sends GET"),
+                    );
+                    false
+                }
+            },
+        };
+        if head {
+            s.check.push(("httpmethod", Value::Str("HEAD".into())));
+        }
+        if let Some((l, v)) = either("receive") {
+            if head {
+                // ldirectord matches it against the empty body of a HEAD answer: every
+                // server down; rvs refuses the pair.
+                imp.skip(l, format!("receive={v}: a HEAD answer has no body to match (httpmethod=HEAD)"));
+            } else {
+                s.check.push(("receive", Value::Str(v)));
+            }
         }
         if let Some((_, v)) = either("virtualhost") {
             s.check.push(("virtualhost", Value::Str(v)));
-        }
-        if let Some((l, v)) = either("httpmethod") {
-            if v != "GET" {
-                imp.skip(l, format!("httpmethod={v}: rvs's http check sends GET"));
-            }
         }
     }
     if kind == "command" {
@@ -279,5 +318,78 @@ virtual=172.20.0.24:80
         let cfg = crate::config::Config::parse(&format!("{}{text}", super::super::TEST_INTERFACE));
         assert!(cfg.is_ok(), "{text}\n{cfg:?}");
         println!("{text}{}", imp.report("ldirectord.cf"));
+    }
+
+    /// The seed's service with its `receive="test"` line (line 14) replaced by `LINE`.
+    fn seed_with(line: &str) -> String {
+        SEED_003.replace("        receive=\"test\"\n", &format!("        {line}\n"))
+    }
+
+    /// The imported file as rvs loads it: its one service's http check.
+    fn loaded_http(imp: &Imported) -> crate::health::spec::HttpCheck {
+        let text = imp.to_toml("ldirectord.cf");
+        let cfg = crate::config::Config::parse(&format!("{}{text}", super::super::TEST_INTERFACE));
+        match cfg.map(|c| c.checks.into_iter().next().map(|c| c.check.kind)) {
+            Ok(Some(crate::health::spec::CheckKind::Http(h))) => h,
+            other => panic!("{text}\n{other:?}"),
+        }
+    }
+
+    #[test]
+    fn httpmethod_head_is_carried() {
+        for line in ["httpmethod=HEAD", "httpmethod = head", "httpmethod=\"HEAD\""] {
+            let imp = import(&seed_with(line));
+            println!("{line}: check {:?}, not carried {:?}", imp.services[0].check, imp.not_carried);
+            assert!(imp.services[0].check.contains(&("httpmethod", Value::Str("HEAD".into()))), "{line}");
+            assert!(!imp.not_carried.iter().any(|(l, _)| *l == 14), "{line}: {:?}", imp.not_carried);
+            let h = loaded_http(&imp);
+            assert!(h.head, "{line}: rvs's check sends HEAD");
+            assert_eq!(h.urls[0].path, "/index.html");
+        }
+        // GET is the default: nothing to write, nothing left behind.
+        let imp = import(&seed_with("httpmethod=get"));
+        assert!(!imp.services[0].check.iter().any(|(k, _)| *k == "httpmethod"));
+        assert!(!imp.not_carried.iter().any(|(l, _)| *l == 14), "{:?}", imp.not_carried);
+        assert!(!loaded_http(&imp).head);
+    }
+
+    #[test]
+    fn httpmethod_head_with_receive_lists_the_receive() {
+        // The seed's receive="test" stays (line 14), HEAD added after it (line 15): a HEAD
+        // answer has no body, so the receive is what is left behind.
+        let text =
+            SEED_003.replace("        receive=\"test\"\n", "        receive=\"test\"\n        httpmethod=HEAD\n");
+        let imp = import(&text);
+        println!("{}", imp.report("ldirectord.cf"));
+        assert!(imp.not_carried.iter().any(|(l, w)| *l == 14 && w.contains("receive=test")), "{:?}", imp.not_carried);
+        assert!(!imp.services[0].check.iter().any(|(k, _)| *k == "receive"));
+        let h = loaded_http(&imp);
+        assert!(h.head && h.urls[0].receive.is_none());
+    }
+
+    #[test]
+    fn httpmethod_other_than_get_or_head_is_listed() {
+        let imp = import(&seed_with("httpmethod=POST"));
+        println!("{}", imp.report("ldirectord.cf"));
+        assert!(
+            imp.not_carried.iter().any(|(l, w)| *l == 14 && w.contains("httpmethod=POST") && w.contains("GET or HEAD")),
+            "{:?}",
+            imp.not_carried
+        );
+        assert!(!imp.services[0].check.iter().any(|(k, _)| *k == "httpmethod"));
+        assert!(!loaded_http(&imp).head, "the check sends GET");
+    }
+
+    /// ldirectord's own default scheduler is wrr (its `$vsrv{scheduler} = "wrr"`), not
+    /// ipvsadm's wlc: a block without `scheduler=` runs wrr under ldirectord and must in rvs.
+    #[test]
+    fn a_block_without_scheduler_gets_ldirectords_wrr() {
+        let imp = import(&SEED_003.replace("        scheduler=wrr\n", ""));
+        assert_eq!(imp.services[0].scheduler.as_deref(), Some("wrr"));
+        let text = imp.to_toml("ldirectord.cf");
+        let cfg = crate::config::Config::parse(&format!("{}{text}", super::super::TEST_INTERFACE));
+        let sched = cfg.map(|c| c.rules.services.first().map(|s| s.0.scheduler.clone()));
+        println!("scheduler as loaded: {sched:?}");
+        assert_eq!(sched, Ok(Some("wrr".to_string())), "{text}");
     }
 }

@@ -264,6 +264,15 @@ lab_dr_vip() {
     net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0 "$@" >/dev/null
 }
 
+# director_host_path: the director's kernel gets 198.18.1.2/24 on d-in (see
+# lab_director_arms), the host path its health checks (rvs's, ldirectord's) probe the real
+# servers from; `tx off` there, as host_if, for the probes' checksums.
+DIRECTOR_HOST_ADDR=198.18.1.2
+director_host_path() {
+  ns_exec d ip addr add "$DIRECTOR_HOST_ADDR/24" dev d-in
+  ns_exec d ethtool -K d-in tx off >/dev/null 2>&1 || true
+}
+
 # rvs's config, in pieces a lab puts together: rvs_conf_admin SOCKET, rvs_conf_iface NAME
 # ADDR/PLEN [VIP...] (xdp_mode from RVS_XDP_MODE, default generic), rvs_conf_route GATEWAY
 # (the default route).  Each prints its TOML.
@@ -334,6 +343,15 @@ start_http() {
   ln -f "$BIG_FILE" "$root/big.bin" 2>/dev/null || cp "$BIG_FILE" "$root/big.bin"
   bg "$ns" "http-$name-$port" python3 -m http.server "$port" --bind 0.0.0.0 --directory "$root"
   wait_tcp_listen "$ns" "$port"
+}
+
+# kill_http NS PORT: stops that namespace's start_http server on PORT (its pid only): a real
+# server's web server failing.
+kill_http() {
+  local ns p; ns="$(ns_full "$1")"
+  for p in $(ip netns pids "$ns"); do
+    if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "http.server $2 "; then kill "$p" 2>/dev/null || true; fi
+  done
 }
 
 # start_paced_nginx NS NAME LOCATIONS FILE:URLNAME...: a private nginx (its own config, pid,

@@ -21,8 +21,7 @@ STATE="$RUN_DIR/state/rules"
 mkdir -p "$DOWN_DIR"
 
 topo_nat
-ns_exec d ip addr add 198.18.1.2/24 dev d-in
-ns_exec d ethtool -K d-in tx off >/dev/null 2>&1 || true
+director_host_path
 start_http rs1 8080 rs1-8080 >/dev/null 2>&1 || true
 BASE_CONFIG="$(cat "$NAT_CONFIG")"
 
@@ -71,13 +70,6 @@ method = "masq"
 weight = $1
 ${2:-}
 CFG
-}
-
-kill_http() {   # NS PORT: stop that namespace's http.server on PORT
-  local ns p; ns="$(ns_full "$1")"
-  for p in $(ip netns pids "$ns"); do
-    if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "http.server $2 "; then kill "$p" 2>/dev/null || true; fi
-  done
 }
 
 in_rotation() { rvsadm -Ln -t "$VIP:80" | grep -c "$1:80 " || true; }

@@ -17,9 +17,7 @@ RS1="$NAT_RS1"
 RS2="$NAT_RS2"
 
 topo_nat
-# The checks probe from the director's kernel (the host path): it needs an address there.
-ns_exec d ip addr add 198.18.1.2/24 dev d-in
-ns_exec d ethtool -K d-in tx off >/dev/null 2>&1 || true
+director_host_path
 
 LDIRECTORD_CF="$RUN_DIR/ldirectord.cf"
 cat >"$LDIRECTORD_CF" <<CF
@@ -103,13 +101,6 @@ virtual_server $VIP 82 {
 CF
 
 CONFIG="$RUN_DIR/rvs-imported.toml"
-
-kill_http() {   # NS PORT: stop that namespace's http.server on PORT
-  local ns p; ns="$(ns_full "$1")"
-  for p in $(ip netns pids "$ns"); do
-    if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "http.server $2 "; then kill "$p" 2>/dev/null || true; fi
-  done
-}
 
 case_a_import() {
   local rc=0
