@@ -36,7 +36,7 @@ pub struct LocalDevice {
 }
 
 fn loopback_rule(table: u32) -> SourceRule {
-    SourceRule { src: Ipv4Addr::new(127, 0, 0, 0), prefix: 8, table, priority: RULE_PRIORITY }
+    SourceRule { src: Ipv4Addr::new(127, 0, 0, 0), prefix: 8, sport: None, table, priority: RULE_PRIORITY }
 }
 
 fn write_sysctl(name: &str, key: &str, value: &str) -> Result<(), String> {

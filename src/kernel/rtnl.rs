@@ -27,6 +27,7 @@ const RTM_DELRULE: u16 = 33;
 const FRA_SRC: u16 = 2;
 const FRA_PRIORITY: u16 = 6;
 const FRA_TABLE: u16 = 15;
+const FRA_SPORT_RANGE: u16 = 23;
 const FR_ACT_TO_TBL: u8 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
@@ -187,11 +188,13 @@ pub fn route_message(op: RouteOp, r: &DeviceRoute, seq: u32) -> Vec<u8> {
     finish(buf)
 }
 
-/// A policy rule `from SRC/PREFIX lookup TABLE priority PRIORITY`.
+/// A policy rule `from SRC/PREFIX [sport SPORT] lookup TABLE priority PRIORITY`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceRule {
     pub src: Ipv4Addr,
     pub prefix: u8,
+    /// Only packets from this TCP/UDP source port (None: any).
+    pub sport: Option<u16>,
     pub table: u32,
     pub priority: u32,
 }
@@ -209,6 +212,13 @@ pub fn rule_message(op: RouteOp, r: &SourceRule, seq: u32) -> Vec<u8> {
     buf.extend_from_slice(&[libc::AF_INET as u8, 0, r.prefix, 0, table8, 0, 0, FR_ACT_TO_TBL]);
     buf.extend_from_slice(&0u32.to_ne_bytes());
     push_attr(&mut buf, FRA_SRC, &r.src.octets());
+    if let Some(p) = r.sport {
+        // struct fib_rule_port_range: start and end, in host order.
+        let mut range = [0u8; 4];
+        range[..2].copy_from_slice(&p.to_ne_bytes());
+        range[2..].copy_from_slice(&p.to_ne_bytes());
+        push_attr(&mut buf, FRA_SPORT_RANGE, &range);
+    }
     push_attr(&mut buf, FRA_PRIORITY, &r.priority.to_ne_bytes());
     push_attr(&mut buf, FRA_TABLE, &r.table.to_ne_bytes());
     finish(buf)
