@@ -526,4 +526,30 @@ mod tests {
         let msg = messages(&d).next().unwrap();
         assert_eq!((msg.kind, msg.flags, msg.payload[4]), (RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, 100));
     }
+
+    /// `from 198.18.9.1 sport 8082 lookup 201 priority 1000`, as `ip rule` sends it.
+    #[test]
+    fn rule_message_with_a_source_port() {
+        let r =
+            SourceRule { src: Ipv4Addr::new(198, 18, 9, 1), prefix: 32, sport: Some(8082), table: 201, priority: 1000 };
+        let m = rule_message(RouteOp::Add, &r, 7);
+        let msg = messages(&m).next().unwrap();
+        assert_eq!((msg.kind, msg.seq), (RTM_NEWRULE, 7));
+        assert_eq!(&msg.payload[..8], &[libc::AF_INET as u8, 0, 32, 0, 201, 0, 0, FR_ACT_TO_TBL]);
+        let attrs: Vec<_> = attributes(msg.payload, 12).collect();
+        let mut range = 8082u16.to_ne_bytes().to_vec();
+        range.extend_from_slice(&8082u16.to_ne_bytes());
+        assert_eq!(
+            attrs,
+            vec![
+                (FRA_SRC, &[198u8, 18, 9, 1][..]),
+                (FRA_SPORT_RANGE, &range[..]),
+                (FRA_PRIORITY, &1000u32.to_ne_bytes()[..]),
+                (FRA_TABLE, &201u32.to_ne_bytes()[..])
+            ]
+        );
+        let any = rule_message(RouteOp::Delete, &SourceRule { sport: None, ..r }, 8);
+        let msg = messages(&any).next().unwrap();
+        assert!(attributes(msg.payload, 12).all(|(k, _)| k != FRA_SPORT_RANGE), "no port: every port");
+    }
 }
