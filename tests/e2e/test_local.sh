@@ -95,6 +95,7 @@ case_e_counters() {
   [ "${to_host:-0}" -ge 10 ] || { warn "only ${to_host:-0} packets went to the host stack"; return 1; }
 }
 
+unmatched_count() { awk '$1 == "drop-from-host-no-local-connection" {print $2}' <<<"$(rvsadm --counters)"; }
 to_host_count() { awk '$1 == "local-node-to-host" {print $2}' <<<"$(rvsadm --counters)"; }
 
 # The listing line of real server $2 in service $1.
@@ -150,6 +151,15 @@ case_j_address_comes_and_goes() {
   out="$(curl_many c 4 "http://$VIP:8083/")"
   log "4 requests to $VIP:8083: $(tr '\n' ' ' <<<"$out")"
   assert_eq 4 "$(count_lines "$out" late)" "answered by the director's own server once the address is there"
+  # Straight to $LATE:8083, not through the VIP (rs1 reaches d-in's kernel address through
+  # the host path): the reply rule takes the answer into the device, where rvs drops it.
+  local unmatched0 unmatched1
+  unmatched0="$(unmatched_count)"
+  out="$(CURL_CONNECT_TIMEOUT=1 CURL_MAX_TIME=2 curl_many rs1 1 "http://$LATE:8083/")"
+  unmatched1="$(unmatched_count)"
+  log "rs1 straight to $LATE:8083: $out; drop-from-host-no-local-connection ${unmatched0:-0} -> ${unmatched1:-0}"
+  assert_eq ERR "$out" "a client that does not come through rvs gets no answer"
+  [ "${unmatched1:-0}" -gt "${unmatched0:-0}" ] || { warn "its answers were not dropped by rvs"; return 1; }
   ns_exec d ip addr del "$LATE/32" dev d-in
   t0="$(now)"
   wait_until 5 listed_as "$VIP:8083" "$LATE:8083" Masq || { warn "still Local 5 s after the address went"; return 1; }
@@ -179,4 +189,25 @@ elif ns_exec d ip rule | grep -q "lookup $TABLE"; then
 else
   pass "g. the device and rule are gone after the stop"
 fi
+
+# Without local_device: the server at the namespace's own address keeps its method (no way
+# to the host stack), and the log says why; 127.0.0.1 is still listed as Local.
+case_k_no_device() {
+  rvsadm -A -t "$VIP:8082" -s rr
+  rvsadm -a -t "$VIP:8082" -r "$OWN:8082" -m
+  rvsadm -a -t "$VIP:8082" -r 127.0.0.1:8081 -m
+  local ln out
+  ln="$(rvsadm -Ln -t "$VIP:8082")"
+  printf '%s\n' "$ln"
+  assert_match "$ln" "  -> 198\.18\.9\.1:8082 +Masq +1 " "listed by its method"
+  assert_match "$ln" "  -> 127\.0\.0\.1:8081 +Local +1 " "127.0.0.1 still Local"
+  assert_contains "$(cat "$RVS_LOG")" \
+    "real server $OWN:8082 is one of the host's addresses, but without [dataplane] local_device rvs has no way to the host stack: not Local, forwarded by its method (Masq)" \
+    "the log says why"
+  assert_not_contains "$(ns_exec d ip rule)" "sport 8082" "no reply rule"
+}
+sed -i '/^local_device = /d; /^local_table = /d' "$NAT_CONFIG"
+start_rvs "$NAT_CONFIG"
+run_case "k. without local_device a server at the namespace's own address keeps its method" case_k_no_device
+if stop_rvs; then pass "l. SIGTERM: clean stop (no local_device)"; else fail "l. SIGTERM: clean stop (no local_device)"; fi
 finish
