@@ -34,8 +34,21 @@ pub fn server_rule(addr: Ipv4Addr, port: u16, table: u32) -> SourceRule {
 }
 
 impl LocalServers {
+    /// With the device's `table`: the per-server rules an rvs that did not
+    /// stop cleanly left there are deleted first (they would send the
+    /// replies of a server that is no longer local into the device).
     pub fn open(table: Option<u32>) -> Result<LocalServers, String> {
-        Ok(LocalServers { rtnl: Rtnl::open(0)?, table, rules: BTreeSet::new() })
+        let mut rtnl = Rtnl::open(0)?;
+        if let Some(table) = table {
+            for r in rtnl.dump_rules()? {
+                if r == server_rule(r.src, r.sport.unwrap_or(0), table) {
+                    rtnl.rule(RouteOp::Delete, &r)?;
+                    let port = r.sport.map(|p| format!(" sport {p}")).unwrap_or_default();
+                    eprintln!("rvs: rule from {}{port} lookup {table}, left by an earlier rvs: deleted", r.src);
+                }
+            }
+        }
+        Ok(LocalServers { rtnl, table, rules: BTreeSet::new() })
     }
 }
 

@@ -24,6 +24,7 @@ const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;
 const RTM_NEWRULE: u16 = 32;
 const RTM_DELRULE: u16 = 33;
+const RTM_GETRULE: u16 = 34;
 const FRA_SRC: u16 = 2;
 const FRA_PRIORITY: u16 = 6;
 const FRA_TABLE: u16 = 15;
@@ -224,6 +225,41 @@ pub fn rule_message(op: RouteOp, r: &SourceRule, seq: u32) -> Vec<u8> {
     finish(buf)
 }
 
+/// Parse an IPv4 rule message (RTM_NEWRULE) that sends to a table by source
+/// (and maybe source port); None for anything else.
+pub fn parse_rule(payload: &[u8]) -> Option<SourceRule> {
+    let (family, prefix, table8, action) = (*payload.first()?, *payload.get(2)?, *payload.get(4)?, *payload.get(7)?);
+    if family as i32 != libc::AF_INET || action != FR_ACT_TO_TBL || prefix > 32 {
+        return None;
+    }
+    let mut r = SourceRule { src: Ipv4Addr::UNSPECIFIED, prefix, sport: None, table: table8 as u32, priority: 0 };
+    for (kind, value) in attributes(payload, 12) {
+        match kind {
+            FRA_SRC => r.src = Ipv4Addr::from(<[u8; 4]>::try_from(value).ok()?),
+            FRA_PRIORITY => r.priority = u32_at(value, 0)?,
+            FRA_TABLE => r.table = u32_at(value, 0)?,
+            FRA_SPORT_RANGE => {
+                let (lo, hi) = (u16_at(value, 0)?, u16_at(value, 2)?);
+                if lo != hi {
+                    return None;
+                }
+                r.sport = Some(lo);
+            }
+            _ => {}
+        }
+    }
+    Some(r)
+}
+
+/// RTM_GETRULE dump of every IPv4 rule.
+pub fn rule_dump_message(seq: u32) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(32);
+    header(&mut buf, RTM_GETRULE, NLM_F_REQUEST | NLM_F_DUMP, seq);
+    buf.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0, 0, 0, 0, 0]);
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    finish(buf)
+}
+
 /// RTM_GETADDR dump of every IPv4 address.
 pub fn addr_dump_message(seq: u32) -> Vec<u8> {
     let mut buf = Vec::with_capacity(32);
@@ -374,14 +410,30 @@ impl Rtnl {
 
     /// Every IPv4 address of every interface.
     pub fn dump_addrs(&mut self) -> Result<Vec<IfAddr>, String> {
+        self.dump("address", addr_dump_message, RTM_NEWADDR, parse_addr)
+    }
+
+    /// Every IPv4 rule that sends to a table by source ([`parse_rule`]).
+    pub fn dump_rules(&mut self) -> Result<Vec<SourceRule>, String> {
+        self.dump("rule", rule_dump_message, RTM_NEWRULE, parse_rule)
+    }
+
+    /// A dump request and its answers of type `kind`, each parsed by `parse`.
+    fn dump<T>(
+        &mut self,
+        what: &str,
+        request: fn(u32) -> Vec<u8>,
+        kind: u16,
+        parse: fn(&[u8]) -> Option<T>,
+    ) -> Result<Vec<T>, String> {
         let seq = self.next_seq();
-        self.send(&addr_dump_message(seq))?;
+        self.send(&request(seq))?;
         let mut out = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         loop {
             let left = deadline
                 .checked_duration_since(std::time::Instant::now())
-                .ok_or_else(|| "netlink address dump: no answer within 2 s".to_string())?;
+                .ok_or_else(|| format!("netlink {what} dump: no answer within 2 s"))?;
             let n =
                 self.receive(left).map_err(|e| format!("netlink recv: {}", std::io::Error::from_raw_os_error(e)))?;
             for m in messages(&self.buf[..n]).filter(|m| m.seq == seq) {
@@ -389,9 +441,9 @@ impl Rtnl {
                     NLMSG_DONE => return Ok(out),
                     NLMSG_ERROR => {
                         let e = error_code(m.payload).unwrap_or(libc::EPROTO);
-                        return Err(format!("netlink address dump: {}", std::io::Error::from_raw_os_error(e)));
+                        return Err(format!("netlink {what} dump: {}", std::io::Error::from_raw_os_error(e)));
                     }
-                    RTM_NEWADDR => out.extend(parse_addr(m.payload)),
+                    k if k == kind => out.extend(parse(m.payload)),
                     _ => {}
                 }
             }
@@ -548,8 +600,12 @@ mod tests {
                 (FRA_TABLE, &201u32.to_ne_bytes()[..])
             ]
         );
+        // A dump answers with the same layout: read back as it was written.
+        assert_eq!(parse_rule(msg.payload), Some(r));
         let any = rule_message(RouteOp::Delete, &SourceRule { sport: None, ..r }, 8);
         let msg = messages(&any).next().unwrap();
         assert!(attributes(msg.payload, 12).all(|(k, _)| k != FRA_SPORT_RANGE), "no port: every port");
+        assert_eq!(parse_rule(msg.payload), Some(SourceRule { sport: None, ..r }));
+        assert_eq!(parse_rule(&msg.payload[..3]), None, "short: skipped");
     }
 }

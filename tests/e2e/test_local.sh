@@ -42,12 +42,16 @@ mkdir -p "$RUN_DIR/www/late"
 printf 'late\n' >"$RUN_DIR/www/late/index.html"
 bg d http-late-8083 python3 -m http.server 8083 --bind 0.0.0.0 --directory "$RUN_DIR/www/late"
 wait_tcp_listen d 8083
+# A reply rule an rvs that did not stop cleanly would have left behind: the start deletes it.
+ns_exec d ip rule add from 198.18.9.3 sport 9999 lookup "$TABLE" priority 1000
 start_rvs "$NAT_CONFIG"
 
 case_a_device() {
   assert_contains "$(cat "$RVS_LOG")" "local real servers reach the host stack through $DEVICE (table $TABLE)" "rvs opened its device"
   assert_contains "$(ns_exec d ip rule)" "from 127.0.0.0/8 lookup $TABLE" "the rule for the local servers' replies"
   assert_contains "$(ns_exec d ip route show table "$TABLE")" "default dev $DEVICE" "the route into the device"
+  assert_not_contains "$(ns_exec d ip rule)" "sport 9999" "the left-over reply rule is gone"
+  assert_contains "$(cat "$RVS_LOG")" "rule from 198.18.9.3 sport 9999 lookup $TABLE, left by an earlier rvs: deleted" "logged"
 }
 
 # The seed's fallback alone: a service whose only real server is 127.0.0.1 on the same port.
