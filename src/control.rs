@@ -245,12 +245,17 @@ impl Control {
         }
     }
 
-    /// Follow the host's addresses through `host` (None: 127.0.0.0/8 alone
-    /// is the director itself), deciding every real server again now.
+    /// Follow the host's addresses through `host`, deciding every real server
+    /// again now. None (at a stop, the loops gone) drops the host and its
+    /// reply rules and leaves the decisions as they were: from then on
+    /// 127.0.0.0/8 alone is the director itself.
     pub fn set_local_host(&mut self, host: Option<Box<dyn own_addrs::LocalHost>>) {
+        let following = host.is_some();
         self.own.set_host(host);
-        self.own.refresh();
-        self.mark_local_all();
+        if following {
+            self.own.refresh();
+            self.mark_local_all();
+        }
     }
 
     /// The daemon's tick: when the host's addresses changed, decide every
@@ -389,9 +394,9 @@ impl Control {
             // the one added last gets the first connection and wins ties; sh, dh and mh fill
             // their tables in that order. `dests` is in the order they were added.
             let mut live_dests = Vec::with_capacity(dests.len());
+            let name = service_name(&spec.key);
             for d in dests.iter().rev() {
-                // Decided before the data plane can see it (own_addrs.rs).
-                let name = service_name(&spec.key);
+                // Local or not is decided before the data plane can see it (own_addrs.rs).
                 match rt.dests.iter().find(|x| x.addr == d.addr && x.port == d.port) {
                     Some(x) => {
                         x.update(d);
