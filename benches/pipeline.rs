@@ -158,6 +158,7 @@ fn bench_conn_table(c: &mut Criterion) {
                     proto: 6,
                     state: ConnState::Established,
                     fwd: FwdMethod::Masq,
+                    local: false,
                     caddr: k.saddr,
                     cport: k.sport,
                     vaddr: k.daddr,

@@ -8,10 +8,13 @@
 //! applies whole or not at all.
 
 pub mod ha_config;
+pub mod own_addrs;
 pub mod reload;
 pub mod rules_config;
 #[cfg(test)]
 mod tests_order;
+#[cfg(test)]
+mod tests_own_addrs;
 #[cfg(test)]
 mod tests_reload;
 
@@ -188,6 +191,18 @@ pub struct Control {
     sync_ifaces: Vec<SyncInterface>,
     /// Daemon starts so far: each start is told apart from the previous.
     daemon_starts: u64,
+    /// The host's addresses: which real servers are the director itself.
+    own: own_addrs::OwnAddrs,
+}
+
+/// A service as the log names it.
+fn service_name(key: &ServiceKey) -> String {
+    match key {
+        ServiceKey::Addr { proto, addr, port } => {
+            format!("{} {addr}:{port}", if *proto == IPPROTO_UDP { "UDP" } else { "TCP" })
+        }
+        ServiceKey::Fwmark(m) => format!("FWM {m}"),
+    }
 }
 
 /// An interface a sync daemon may use: its name, id, MTU, and whether rvs
@@ -202,7 +217,50 @@ pub struct SyncInterface {
 
 impl Control {
     pub fn new(shared: Arc<Shared>) -> Self {
-        Control { shared, rules: Rules::default(), live: Vec::new(), sync_ifaces: Vec::new(), daemon_starts: 0 }
+        Control {
+            shared,
+            rules: Rules::default(),
+            live: Vec::new(),
+            sync_ifaces: Vec::new(),
+            daemon_starts: 0,
+            own: Default::default(),
+        }
+    }
+
+    /// Follow the host's addresses through `host`, deciding every real server
+    /// again now. None (at a stop, the loops gone) drops the host and its
+    /// reply rules and leaves the decisions as they were: from then on
+    /// 127.0.0.0/8 alone is the director itself.
+    pub fn set_local_host(&mut self, host: Option<Box<dyn own_addrs::LocalHost>>) {
+        let following = host.is_some();
+        self.own.set_host(host);
+        if following {
+            self.own.refresh();
+            self.mark_local_all();
+        }
+    }
+
+    /// The daemon's tick: when the host's addresses changed, decide every
+    /// real server again (own_addrs.rs).
+    pub fn refresh_local(&mut self) {
+        if self.own.refresh() {
+            self.mark_local_all();
+        }
+    }
+
+    fn mark_local_all(&mut self) {
+        for s in &self.live {
+            let name = service_name(&s.key);
+            for d in &s.runtime().dests {
+                self.own.mark(&name, d);
+            }
+        }
+        self.serve_local();
+    }
+
+    fn serve_local(&mut self) {
+        let rts: Vec<_> = self.live.iter().map(|s| s.runtime()).collect();
+        self.own.serve(rts.iter().flat_map(|rt| rt.dests.iter().map(|d| &**d)));
     }
 
     /// The interfaces `--start-daemon --mcast-interface` may name.
@@ -300,6 +358,8 @@ impl Control {
 
     /// Make the live objects match `rules`, keeping whatever did not change.
     pub fn sync(&mut self, rules: Rules) {
+        // An add or an edit asks the host as it is now, as the kernel does.
+        self.own.refresh();
         let mut next: Vec<Arc<Service>> = Vec::with_capacity(rules.services.len());
         for (spec, dests) in &rules.services {
             let existing = self.live.iter().find(|s| s.key == spec.key).cloned();
@@ -316,13 +376,20 @@ impl Control {
             // the one added last gets the first connection and wins ties; sh, dh and mh fill
             // their tables in that order. `dests` is in the order they were added.
             let mut live_dests = Vec::with_capacity(dests.len());
+            let name = service_name(&spec.key);
             for d in dests.iter().rev() {
+                // Local or not is decided before the data plane can see it (own_addrs.rs).
                 match rt.dests.iter().find(|x| x.addr == d.addr && x.port == d.port) {
                     Some(x) => {
                         x.update(d);
+                        self.own.mark(&name, x);
                         live_dests.push(x.clone());
                     }
-                    None => live_dests.push(Arc::new(Dest::new(d))),
+                    None => {
+                        let x = Arc::new(Dest::new(d));
+                        self.own.mark(&name, &x);
+                        live_dests.push(x);
+                    }
                 }
             }
             for old in &rt.dests {
@@ -360,6 +427,7 @@ impl Control {
             self.shared.timeouts.store(Arc::new(rules.timeouts));
         }
         self.rules = rules;
+        self.serve_local();
         self.shared.services.store(Arc::new(ServiceTable::build(self.live.clone(), self.rules.marks.clone())));
     }
 

@@ -83,6 +83,7 @@ fn fill(n: usize, fwd: FwdMethod, d: &Arc<Dest>, s: &Arc<Service>) -> ConnTable 
             proto: 6,
             state: ConnState::Established,
             fwd,
+            local: false,
             caddr: k.saddr,
             cport: k.sport,
             vaddr: k.daddr,

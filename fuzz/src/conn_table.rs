@@ -446,6 +446,7 @@ impl Run {
                 proto: in_key.proto,
                 state,
                 fwd: if out_key.is_some() { FwdMethod::Masq } else { FwdMethod::Route },
+                local: false,
                 caddr: in_key.saddr,
                 cport: in_key.sport,
                 vaddr: VIP,

@@ -59,8 +59,9 @@ pub struct DataplaneConfig {
     /// SO_PREFER_BUSY_POLL with this budget on every socket; None: interrupts.
     pub busy_poll: Option<BusyPoll>,
     /// The TUN device (and its route table) through which local real servers
-    /// (127.0.0.0/8, IPVS's "Local") reach the host stack; None: their
-    /// packets are dropped and counted.
+    /// (IPVS's "Local": 127.0.0.0/8, and the host's own addresses) reach the
+    /// host stack; None: 127.0.0.0/8's packets are dropped and counted, and
+    /// a server at another host address keeps its method.
     pub local_device: Option<(String, u32)>,
 }
 

@@ -85,12 +85,15 @@ fn undo(daemon: &mut Daemon, n: usize) {
     }
 }
 
-/// Until SIGTERM or SIGINT, or a poll loop ends: reload on SIGHUP, and pass
-/// ignore_tunneled to the XDP programs.
+/// Until SIGTERM or SIGINT, or a poll loop ends: reload on SIGHUP, pass
+/// ignore_tunneled to the XDP programs, and follow the host's addresses for
+/// Local real servers (every second).
 fn main_loop(daemon: &Daemon, sigset: &libc::sigset_t) {
     let mut ignore_tunneled = None;
     loop {
         apply_ignore_tunneled(&daemon.programs, daemon.shared.sysctl.load().ignore_tunneled(), &mut ignore_tunneled);
+        // The host's addresses make real servers at them Local (control/own_addrs.rs).
+        daemon.control.lock().unwrap_or_else(|e| e.into_inner()).refresh_local();
         match signals::wait_signal(sigset, Duration::from_secs(1)) {
             Some(libc::SIGHUP) => {
                 // reload() logs what it did or why it refused.

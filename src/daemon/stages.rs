@@ -94,7 +94,7 @@ pub(super) struct Daemon {
     ifaces: Interfaces,
     routes: RouteTable,
     pub shared: Arc<Shared>,
-    control: Arc<Mutex<Control>>,
+    pub control: Arc<Mutex<Control>>,
     n_workers: usize,
     /// rvs's XDP program per interface; detached after the loops stopped.
     pub programs: Vec<XdpProgram>,
@@ -342,17 +342,27 @@ impl Daemon {
         }
     }
 
-    /// `[dataplane] local_device`: the TUN device and rule of kernel/local_device.rs.
+    /// `[dataplane] local_device`: the TUN device and rule of kernel/local_device.rs;
+    /// and, with or without it, the host's addresses, which make a real server at one of
+    /// them the director itself (control/own_addrs.rs, kernel/local_servers.rs).
     fn open_local_device(&mut self) -> Result<(), String> {
-        let Some((name, table)) = &self.cfg.dataplane.local_device else { return Ok(()) };
-        let d = crate::kernel::local_device::LocalDevice::open(name, *table)?;
-        eprintln!("rvs: local real servers reach the host stack through {name} (table {table})");
-        self.local_device = Some(d);
+        let table = match &self.cfg.dataplane.local_device {
+            Some((name, table)) => {
+                let d = crate::kernel::local_device::LocalDevice::open(name, *table)?;
+                eprintln!("rvs: local real servers reach the host stack through {name} (table {table})");
+                self.local_device = Some(d);
+                Some(*table)
+            }
+            None => None,
+        };
+        let host = crate::kernel::local_servers::LocalServers::open(table)?;
+        self.control.lock().unwrap_or_else(|e| e.into_inner()).set_local_host(Some(Box::new(host)));
         Ok(())
     }
 
-    /// After the loops stopped: the rule goes; the device with its last descriptor.
+    /// After the loops stopped: the rules go; the device with its last descriptor.
     fn close_local_device(&mut self) {
+        self.control.lock().unwrap_or_else(|e| e.into_inner()).set_local_host(None);
         self.local_device = None;
     }
 

@@ -48,6 +48,10 @@ pub struct Dest {
     /// False once the server was deleted from its service: existing
     /// connections may still point at it, as in IPVS.
     available: AtomicBool,
+    /// The director itself (IPVS's LOCALNODE), as the control plane decided
+    /// from the host's addresses (control/own_addrs.rs); each new connection
+    /// copies it, as the kernel copies the dest's conn_flags.
+    local: AtomicBool,
     pub stats: Counters,
 }
 
@@ -69,13 +73,12 @@ fn fwd_from_u8(v: u8) -> FwdMethod {
     }
 }
 
-/// Is `addr` the director itself? The kernel (2.6's __ip_vs_update_dest) asks
-/// inet_addr_type() == RTN_LOCAL; rvs's VIPs and own addresses belong to its
-/// own stack, not the host's, so here it is the loopback net 127.0.0.0/8,
-/// which every Linux host has on `lo`.
+/// Is `addr` in the loopback net 127.0.0.0/8, which every Linux host has on
+/// `lo` and so is the director itself wherever rvs runs? The host's other
+/// addresses are known only to the control plane (control/own_addrs.rs).
 #[inline]
-pub fn is_local_node(addr: u32) -> bool {
-    addr >> 24 == 127
+pub fn is_loopback_node(addr: Ipv4Addr) -> bool {
+    addr.octets()[0] == 127
 }
 
 impl Dest {
@@ -90,6 +93,7 @@ impl Dest {
             counts: Default::default(),
             overloaded: AtomicBool::new(false),
             available: AtomicBool::new(true),
+            local: AtomicBool::new(is_loopback_node(spec.addr)),
             stats: Counters::default(),
         };
         d.update(spec);
@@ -120,10 +124,18 @@ impl Dest {
         }
     }
 
-    /// The director itself (IPVS's LOCALNODE): listed as `Local`, its
-    /// packets delivered to the host stack ([`is_local_node`]).
+    /// The director itself (IPVS's LOCALNODE): listed as `Local`, its new
+    /// connections delivered to the host stack. 127.0.0.0/8 from the start;
+    /// the control plane decides the rest ([`Dest::set_local`]).
+    #[inline]
     pub fn is_local(&self) -> bool {
-        is_local_node(u32::from(self.addr))
+        self.local.load(Relaxed)
+    }
+
+    /// The control plane's decision (at an add, an edit, and when the host's
+    /// addresses change); true when it changed.
+    pub fn set_local(&self, local: bool) -> bool {
+        self.local.swap(local, Relaxed) != local
     }
 
     #[inline]

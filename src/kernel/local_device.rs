@@ -1,6 +1,6 @@
 //! The local-node device: the way between rvs's poll loops and the host
-//! kernel's own stack for IPVS's "Local" real servers (127.0.0.0/8, see
-//! ipvs::dest::is_local_node). A TUN device rvs creates
+//! kernel's own stack for IPVS's "Local" real servers (127.0.0.0/8, and the
+//! host's own addresses: control/own_addrs.rs). A TUN device rvs creates
 //! (`[dataplane] local_device`): the loops write a local connection's packets
 //! into it, addressed to the local server, and the kernel takes them in as
 //! from a link (`route_localnet` on the device lets 127.0.0.0/8 in from it;
@@ -10,6 +10,8 @@
 //! 127.0.0.0/8 and the kernel's local table does not keep (a reply to a
 //! remote client) to table `local_table`, whose one route is the device, and
 //! the loops read those replies from it and un-NAT them to their clients.
+//! (A local server at another host address gets a rule of its own:
+//! local_servers.rs.)
 //!
 //! The kernel removes the device and its route when rvs ends, however it
 //! ends; the rule, which outlives it, is deleted at a stop and replaced at
@@ -36,7 +38,7 @@ pub struct LocalDevice {
 }
 
 fn loopback_rule(table: u32) -> SourceRule {
-    SourceRule { src: Ipv4Addr::new(127, 0, 0, 0), prefix: 8, table, priority: RULE_PRIORITY }
+    SourceRule { src: Ipv4Addr::new(127, 0, 0, 0), prefix: 8, sport: None, table, priority: RULE_PRIORITY }
 }
 
 fn write_sysctl(name: &str, key: &str, value: &str) -> Result<(), String> {

@@ -24,9 +24,11 @@ const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;
 const RTM_NEWRULE: u16 = 32;
 const RTM_DELRULE: u16 = 33;
+const RTM_GETRULE: u16 = 34;
 const FRA_SRC: u16 = 2;
 const FRA_PRIORITY: u16 = 6;
 const FRA_TABLE: u16 = 15;
+const FRA_SPORT_RANGE: u16 = 23;
 const FR_ACT_TO_TBL: u8 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
@@ -187,11 +189,13 @@ pub fn route_message(op: RouteOp, r: &DeviceRoute, seq: u32) -> Vec<u8> {
     finish(buf)
 }
 
-/// A policy rule `from SRC/PREFIX lookup TABLE priority PRIORITY`.
+/// A policy rule `from SRC/PREFIX [sport SPORT] lookup TABLE priority PRIORITY`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceRule {
     pub src: Ipv4Addr,
     pub prefix: u8,
+    /// Only packets from this TCP/UDP source port (None: any).
+    pub sport: Option<u16>,
     pub table: u32,
     pub priority: u32,
 }
@@ -209,8 +213,50 @@ pub fn rule_message(op: RouteOp, r: &SourceRule, seq: u32) -> Vec<u8> {
     buf.extend_from_slice(&[libc::AF_INET as u8, 0, r.prefix, 0, table8, 0, 0, FR_ACT_TO_TBL]);
     buf.extend_from_slice(&0u32.to_ne_bytes());
     push_attr(&mut buf, FRA_SRC, &r.src.octets());
+    if let Some(p) = r.sport {
+        // struct fib_rule_port_range: start and end, in host order.
+        let mut range = [0u8; 4];
+        range[..2].copy_from_slice(&p.to_ne_bytes());
+        range[2..].copy_from_slice(&p.to_ne_bytes());
+        push_attr(&mut buf, FRA_SPORT_RANGE, &range);
+    }
     push_attr(&mut buf, FRA_PRIORITY, &r.priority.to_ne_bytes());
     push_attr(&mut buf, FRA_TABLE, &r.table.to_ne_bytes());
+    finish(buf)
+}
+
+/// Parse an IPv4 rule message (RTM_NEWRULE) that sends to a table by source
+/// (and maybe source port); None for anything else.
+pub fn parse_rule(payload: &[u8]) -> Option<SourceRule> {
+    let (family, prefix, table8, action) = (*payload.first()?, *payload.get(2)?, *payload.get(4)?, *payload.get(7)?);
+    if family as i32 != libc::AF_INET || action != FR_ACT_TO_TBL || prefix > 32 {
+        return None;
+    }
+    let mut r = SourceRule { src: Ipv4Addr::UNSPECIFIED, prefix, sport: None, table: table8 as u32, priority: 0 };
+    for (kind, value) in attributes(payload, 12) {
+        match kind {
+            FRA_SRC => r.src = Ipv4Addr::from(<[u8; 4]>::try_from(value).ok()?),
+            FRA_PRIORITY => r.priority = u32_at(value, 0)?,
+            FRA_TABLE => r.table = u32_at(value, 0)?,
+            FRA_SPORT_RANGE => {
+                let (lo, hi) = (u16_at(value, 0)?, u16_at(value, 2)?);
+                if lo != hi {
+                    return None;
+                }
+                r.sport = Some(lo);
+            }
+            _ => {}
+        }
+    }
+    Some(r)
+}
+
+/// RTM_GETRULE dump of every IPv4 rule.
+pub fn rule_dump_message(seq: u32) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(32);
+    header(&mut buf, RTM_GETRULE, NLM_F_REQUEST | NLM_F_DUMP, seq);
+    buf.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0, 0, 0, 0, 0]);
+    buf.extend_from_slice(&0u32.to_ne_bytes());
     finish(buf)
 }
 
@@ -364,14 +410,30 @@ impl Rtnl {
 
     /// Every IPv4 address of every interface.
     pub fn dump_addrs(&mut self) -> Result<Vec<IfAddr>, String> {
+        self.dump("address", addr_dump_message, RTM_NEWADDR, parse_addr)
+    }
+
+    /// Every IPv4 rule that sends to a table by source ([`parse_rule`]).
+    pub fn dump_rules(&mut self) -> Result<Vec<SourceRule>, String> {
+        self.dump("rule", rule_dump_message, RTM_NEWRULE, parse_rule)
+    }
+
+    /// A dump request and its answers of type `kind`, each parsed by `parse`.
+    fn dump<T>(
+        &mut self,
+        what: &str,
+        request: fn(u32) -> Vec<u8>,
+        kind: u16,
+        parse: fn(&[u8]) -> Option<T>,
+    ) -> Result<Vec<T>, String> {
         let seq = self.next_seq();
-        self.send(&addr_dump_message(seq))?;
+        self.send(&request(seq))?;
         let mut out = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         loop {
             let left = deadline
                 .checked_duration_since(std::time::Instant::now())
-                .ok_or_else(|| "netlink address dump: no answer within 2 s".to_string())?;
+                .ok_or_else(|| format!("netlink {what} dump: no answer within 2 s"))?;
             let n =
                 self.receive(left).map_err(|e| format!("netlink recv: {}", std::io::Error::from_raw_os_error(e)))?;
             for m in messages(&self.buf[..n]).filter(|m| m.seq == seq) {
@@ -379,9 +441,9 @@ impl Rtnl {
                     NLMSG_DONE => return Ok(out),
                     NLMSG_ERROR => {
                         let e = error_code(m.payload).unwrap_or(libc::EPROTO);
-                        return Err(format!("netlink address dump: {}", std::io::Error::from_raw_os_error(e)));
+                        return Err(format!("netlink {what} dump: {}", std::io::Error::from_raw_os_error(e)));
                     }
-                    RTM_NEWADDR => out.extend(parse_addr(m.payload)),
+                    k if k == kind => out.extend(parse(m.payload)),
                     _ => {}
                 }
             }
@@ -515,5 +577,35 @@ mod tests {
         let d = route_message(RouteOp::Delete, &DeviceRoute { table: 100, ..r }, 6);
         let msg = messages(&d).next().unwrap();
         assert_eq!((msg.kind, msg.flags, msg.payload[4]), (RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, 100));
+    }
+
+    /// `from 198.18.9.1 sport 8082 lookup 201 priority 1000`, as `ip rule` sends it.
+    #[test]
+    fn rule_message_with_a_source_port() {
+        let r =
+            SourceRule { src: Ipv4Addr::new(198, 18, 9, 1), prefix: 32, sport: Some(8082), table: 201, priority: 1000 };
+        let m = rule_message(RouteOp::Add, &r, 7);
+        let msg = messages(&m).next().unwrap();
+        assert_eq!((msg.kind, msg.seq), (RTM_NEWRULE, 7));
+        assert_eq!(&msg.payload[..8], &[libc::AF_INET as u8, 0, 32, 0, 201, 0, 0, FR_ACT_TO_TBL]);
+        let attrs: Vec<_> = attributes(msg.payload, 12).collect();
+        let mut range = 8082u16.to_ne_bytes().to_vec();
+        range.extend_from_slice(&8082u16.to_ne_bytes());
+        assert_eq!(
+            attrs,
+            vec![
+                (FRA_SRC, &[198u8, 18, 9, 1][..]),
+                (FRA_SPORT_RANGE, &range[..]),
+                (FRA_PRIORITY, &1000u32.to_ne_bytes()[..]),
+                (FRA_TABLE, &201u32.to_ne_bytes()[..])
+            ]
+        );
+        // A dump answers with the same layout: read back as it was written.
+        assert_eq!(parse_rule(msg.payload), Some(r));
+        let any = rule_message(RouteOp::Delete, &SourceRule { sport: None, ..r }, 8);
+        let msg = messages(&any).next().unwrap();
+        assert!(attributes(msg.payload, 12).all(|(k, _)| k != FRA_SPORT_RANGE), "no port: every port");
+        assert_eq!(parse_rule(msg.payload), Some(SourceRule { sport: None, ..r }));
+        assert_eq!(parse_rule(&msg.payload[..3]), None, "short: skipped");
     }
 }

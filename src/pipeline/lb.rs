@@ -332,7 +332,8 @@ impl Director {
         let mut dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
         let daddr = u32::from(dest.addr);
         // A local real server is NATed whatever its method (local_node.rs).
-        let fwd = if crate::ipvs::dest::is_local_node(daddr) { FwdMethod::Masq } else { dest.fwd() };
+        let local = dest.is_local();
+        let fwd = if local { FwdMethod::Masq } else { dest.fwd() };
         // Port 0 real servers (fwmark and port-0 services) keep the client's port.
         let dport = if dest.port == 0 { k.dport } else { dest.port };
         let (mut laddr, mut lport, mut laddr_index) = (0, 0, None);
@@ -372,6 +373,7 @@ impl Director {
             proto: k.proto,
             state,
             fwd,
+            local,
             caddr: k.saddr,
             cport: k.sport,
             vaddr: k.daddr,
@@ -617,7 +619,7 @@ impl Director {
     pub(super) fn to_real_server(&mut self, now_ms: u64, id: u32, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
         let c = self.conns.get(id);
         let (fwd, proto, daddr, dport, lport) = (c.fwd(), c.proto, c.daddr, c.dport, c.lport);
-        if crate::ipvs::dest::is_local_node(daddr) {
+        if c.local_node() {
             return self.to_local_node(f, proto, daddr, dport, tx);
         }
         let Some(slot) = self.hop(daddr) else {

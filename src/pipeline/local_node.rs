@@ -1,5 +1,6 @@
 //! IPVS's "Local" forwarding (LOCALNODE): a connection whose real server is
-//! the director itself (ipvs::dest::is_local_node) is delivered to the host
+//! the director itself (Conn::local_node, copied from its Dest, which the
+//! control plane marks: control/own_addrs.rs) is delivered to the host
 //! kernel's stack through [`Transmit::to_host`], never to a wire. As the
 //! kernel's NAT to a local server does, the destination becomes the server's
 //! address and port; the client's address is kept, so the local server sees
@@ -14,7 +15,6 @@ use super::frame::Frame;
 use super::lb::Flow;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::ipvs::conn::Side;
-use crate::ipvs::dest::is_local_node;
 use crate::ipvs::xmit::nat;
 use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
@@ -92,7 +92,7 @@ impl Director {
         };
         let flow = Flow { key, tcp_flags: p.tcp_flags(), ip_len: f.l3_len() };
         match self.conns.lookup(&key) {
-            Some((id, Side::Out)) if is_local_node(self.conns.get(id).daddr) => {
+            Some((id, Side::Out)) if self.conns.get(id).local_node() => {
                 if self.backup {
                     return Verdict::Drop(Reason::BackupRole);
                 }

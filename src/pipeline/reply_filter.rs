@@ -22,11 +22,12 @@ impl Director {
     /// the entry is not touched either way.
     #[inline]
     pub(super) fn reply_source_check(&self, ingress: IfaceId, id: u32, eth_src: &Mac) -> Result<(), Reason> {
-        let server = self.conns.get(id).daddr;
+        let c = self.conns.get(id);
         // A local real server answers from the host stack (local_node.rs), never from a wire.
-        if crate::ipvs::dest::is_local_node(server) {
+        if c.local_node() {
             return Err(Reason::ReplyWrongInterface);
         }
+        let server = c.daddr;
         let Some(nh) = self.routes.lookup(server) else {
             return Err(Reason::NoRoute);
         };

@@ -581,6 +581,7 @@ impl Director {
             proto: sc.proto,
             state: initial,
             fwd: sc.fwd,
+            local: dest.is_local(),
             caddr,
             cport: sc.cport,
             vaddr,

@@ -135,6 +135,10 @@ pub(super) fn live_slots_from(
 
 /// `Conn::bits`: the forwarding method in the low two bits, then flags.
 const FWD_MASK: u8 = 0b11;
+/// The real server is the director itself (IPVS's LOCALNODE): its packets go
+/// to the host stack (pipeline/local_node.rs). Fixed when the connection is
+/// made, as the kernel's conn_flags are.
+const LOCAL_NODE: u8 = 1 << 2;
 /// Counted in the dest's ActiveConn (else InActConn).
 const ACTIVE: u8 = 1 << 3;
 const IN_USE: u8 = 1 << 4;
@@ -251,6 +255,12 @@ impl Conn {
         fwd_of_bits(self.bits)
     }
 
+    /// To the director itself (see [`LOCAL_NODE`]).
+    #[inline(always)]
+    pub fn local_node(&self) -> bool {
+        self.bits & LOCAL_NODE != 0
+    }
+
     /// The table's slot of this connection's real server and service (the
     /// fast path tallies traffic by it; see [`ConnTable::dest_and_svc_at`]).
     #[inline(always)]
@@ -359,6 +369,8 @@ pub struct NewConn<'a> {
     pub proto: u8,
     pub state: ConnState,
     pub fwd: FwdMethod,
+    /// The real server is the director itself ([`Conn::local_node`]).
+    pub local: bool,
     pub caddr: u32,
     pub cport: u16,
     pub vaddr: u32,
@@ -657,7 +669,10 @@ impl ConnTable {
 
     #[inline(always)]
     fn insert_new(&mut self, n: NewConn, in_hash: u64, now_ms: u64, absent: bool) -> Result<u32, InsertError> {
-        let bits = fwd_bits(n.fwd) | IN_USE | if n.out_key.is_some() { HAS_REPLY } else { 0 };
+        let bits = fwd_bits(n.fwd)
+            | IN_USE
+            | if n.out_key.is_some() { HAS_REPLY } else { 0 }
+            | if n.local { LOCAL_NODE } else { 0 };
         let mut c = Conn {
             caddr: n.caddr,
             vaddr: n.vaddr,
@@ -1361,6 +1376,7 @@ mod tests {
             proto: 6,
             state: ConnState::SynRecv,
             fwd: FwdMethod::Masq,
+            local: false,
             caddr: 1,
             cport,
             vaddr: 2,
@@ -1478,6 +1494,7 @@ mod eviction {
             proto,
             state,
             fwd,
+            local: false,
             caddr,
             cport: 1000,
             vaddr: 2,
@@ -1698,6 +1715,7 @@ mod churn {
                 proto: 6,
                 state: ConnState::SynRecv,
                 fwd: FwdMethod::Masq,
+                local: false,
                 caddr: k.saddr,
                 cport: k.sport,
                 vaddr: 2,

@@ -510,6 +510,7 @@ mod tests {
             proto: 6,
             state: ConnState::SynRecv,
             fwd: FwdMethod::Masq,
+            local: false,
             caddr: client,
             cport,
             vaddr: 2,

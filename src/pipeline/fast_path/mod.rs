@@ -448,12 +448,12 @@ impl Director {
             if c.proto == IPPROTO_TCP && c.state != ConnState::Established {
                 return None;
             }
+            // A local real server's packets go to the host stack (local_node.rs).
+            if c.local_node() {
+                return None;
+            }
             (c.fwd(), c.daddr, c.caddr)
         };
-        // A local real server's packets go to the host stack (local_node.rs).
-        if crate::ipvs::dest::is_local_node(daddr) {
-            return None;
-        }
         let server = self.hop(daddr)?;
         let (out, extra) = match side {
             Side::In => {
