@@ -3,9 +3,11 @@
 //! A two-interface director with one service of two real servers whose MACs
 //! are resolved; frames are crafted once and re-processed in place, as the
 //! AF_XDP loop does (the copy into the buffer is part of each figure).
-//! Groups: established flows per method and direction, a new connection per
-//! scheduler family, ARP and routing, and connection-table lookups with 1
-//! thousand, 1 million and 10 million live entries.
+//! Groups: established flows per method and direction, established flows of
+//! many connections in turn (every frame of a batch another flow, in tables
+//! of a thousand and a million), a new connection per scheduler family, ARP
+//! and routing, and connection-table lookups with 1 thousand, 1 million and
+//! 10 million live entries.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rvs::api::*;
@@ -16,7 +18,7 @@ use rvs::ipvs::state::ConnState;
 use rvs::net::iface::{Interface, Interfaces};
 use rvs::net::route::RouteTable;
 use rvs::pipeline::{BatchFrame, Limits};
-use rvs::testkit::frames::{arp, tcp};
+use rvs::testkit::frames::{arp, tcp, udp};
 use rvs::testkit::*;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -58,6 +60,55 @@ fn bench_established(c: &mut Criterion) {
                 })
             });
         }
+    }
+    g.finish();
+}
+
+/// Established NAT flows in turn, as many as the table holds: every frame of a batch is
+/// another flow (UDP to VIP:53, one datagram made each connection), so each one costs a
+/// lookup in a table of `flows` live entries and a decision of its own; with a million the
+/// index and the entries are far larger than the caches. `established` above is the best
+/// case (one flow); this is the worst (scripts/callgrind's `established-mixed` counts its
+/// instructions with 1024 flows).
+fn bench_many_flows(c: &mut Criterion) {
+    let mut g = c.benchmark_group("established_many_flows");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for flows in [1usize << 10, 1 << 20] {
+        let mut lab = director("rr", 2 * flows + 4096, FwdMethod::Masq);
+        lab.nat_service("rr", 17, 53, &[(RS1, 53, 1), (RS2, 53, 1)]);
+        // Clients 198.19.a.b, ports 1024..: one flow each.
+        let frame = |i: usize| {
+            let client = [198, 19, (i >> 16) as u8, (i >> 8) as u8];
+            udp(CLIENT_MAC, OUT_MAC, client, VIP, 1024 + (i & 0xff) as u16 * 251 % 64_000, 53, &[0; 18])
+        };
+        let frames: Vec<Vec<u8>> = (0..flows).map(frame).collect();
+        let Lab { d, tx, .. } = &mut lab;
+        let mut bufs = vec![vec![0u8; 2048]; BATCH];
+        let mut run = |d: &mut rvs::pipeline::Director, from: usize, bufs: &mut [Vec<u8>]| {
+            let mut batch: Vec<BatchFrame> = bufs.iter_mut().map(|b| BatchFrame::new(OUT, b, 0)).collect();
+            for (k, x) in batch.iter_mut().enumerate() {
+                let f = &frames[(from + k) % flows];
+                x.buf[..f.len()].copy_from_slice(f);
+                x.len = f.len();
+            }
+            d.process_batch(4, &mut batch, tx);
+            batch.iter().filter(|x| matches!(x.verdict, rvs::pipeline::Verdict::Forward(_))).count()
+        };
+        // One datagram per flow makes its connection.
+        let mut made = 0;
+        for from in (0..flows).step_by(BATCH) {
+            made += run(d, from, &mut bufs);
+        }
+        assert_eq!(made, flows, "every flow's first datagram is forwarded");
+        eprintln!("established_many_flows/{flows}: {} connections", d.connections(4).len());
+        let mut from = 0;
+        g.bench_function(format!("{flows}"), |b| {
+            b.iter(|| {
+                let n = run(d, from, &mut bufs);
+                from = (from + BATCH) % flows;
+                black_box(n)
+            })
+        });
     }
     g.finish();
 }
@@ -191,5 +242,5 @@ fn bench_conn_table(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_established, bench_new_connection, bench_stack, bench_conn_table);
+criterion_group!(benches, bench_established, bench_many_flows, bench_new_connection, bench_stack, bench_conn_table);
 criterion_main!(benches);
