@@ -199,6 +199,7 @@ impl Worker {
                 for (slot, desc) in rx.iter().take(n).enumerate() {
                     director.prepare(slot, iface, shell.frame(desc));
                 }
+                director.look_up_prepared();
                 for (slot, desc) in rx.iter_mut().take(n).enumerate() {
                     let mut d = *desc;
                     let mut len = d.lengths().data();

@@ -531,6 +531,25 @@ impl ConnTable {
         self.index.hash(key)
     }
 
+    /// The hash of a key as [`FlowKey::words`] gives it.
+    #[inline(always)]
+    pub fn hash_words(&self, w: (u64, u64)) -> u64 {
+        self.index.hash_words(w)
+    }
+
+    /// Bring the index bucket a lookup of hash `h` reads first into the cache
+    /// (see `Index::prefetch`).
+    #[inline(always)]
+    pub fn prefetch_lookup(&self, h: u64) {
+        self.index.prefetch(h)
+    }
+
+    /// [`ConnTable::lookup`] of the key of words `w` ([`FlowKey::words`]) and hash `h`.
+    #[inline(always)]
+    pub fn lookup_by_words(&self, w: (u64, u64), h: u64) -> Option<(u32, Side)> {
+        self.lookup_words(w, h)
+    }
+
     #[inline(always)]
     pub fn lookup(&self, key: &FlowKey) -> Option<(u32, Side)> {
         let w = key.words();

@@ -1,8 +1,10 @@
 //! The established-flow fast path. A batch of frames is handled in two
 //! passes: [`Director::prepare`] parses each frame (the common frame only,
-//! see `parse.rs`) and looks up its connection, so the table's memory for the
-//! whole batch is fetched before the first rewrite (and the entry itself is
-//! prefetched); [`Director::process_prepared`] then forwards each frame whose
+//! see `parse.rs`), hashes its key and prefetches the index bucket its
+//! lookup reads, and [`Director::look_up_prepared`] then looks every flow of
+//! the batch up (the buckets arriving meanwhile, the entries found
+//! prefetched in turn), so the table's memory for the whole batch is fetched
+//! before the first rewrite; [`Director::process_prepared`] then forwards each frame whose
 //! connection is established and whose next hop is cached and fresh, with
 //! one combined checksum delta, no TCP state machine (a segment without SYN,
 //! FIN or RST leaves ESTABLISHED as it is) and loop-local counters. Frames
@@ -70,6 +72,11 @@ fn lookup_word(found: u32, epoch: u32) -> u64 {
 }
 
 const OUT: u32 = 1 << 31;
+/// `PENDING + k`: the flow whose lookup is the pass's `k`th (see
+/// [`FastPath::pending`]), made by [`Director::look_up_prepared`]; read with
+/// [`FastPath::resolve`]. Never an id (below 2^24, or with [`OUT`]) nor
+/// [`MISSING`] or [`NOT_COMMON`].
+const PENDING: u32 = 1 << 30;
 const MISSING: u32 = u32::MAX - 1;
 const NOT_COMMON: u32 = u32::MAX;
 const EMPTY: Slot = Slot { lookup: NOT_COMMON as u64, ip_len: 0, ingress: 0 };
@@ -82,6 +89,17 @@ fn encode(found: Option<(u32, Side)>) -> u32 {
         None => MISSING,
     }
 }
+
+/// A lookup the prepare pass left for [`Director::look_up_prepared`]: the
+/// key as [`crate::ipvs::conn::FlowKey::words`], its hash, and then what it found.
+#[derive(Clone, Copy)]
+struct Pending {
+    words: (u64, u64),
+    hash: u64,
+    found: u32,
+}
+
+const NO_PENDING: Pending = Pending { words: (0, 0), hash: 0, found: MISSING };
 
 /// The latest lookup of the current prepare pass: frames of one flow arriving
 /// together (a bulk transfer fills whole receive batches with one flow) pay
@@ -112,6 +130,10 @@ const NOT_RECEIVING: u16 = u16::MAX;
 /// The fast path's state in one [`Director`].
 pub(super) struct FastPath {
     slots: Vec<Slot>,
+    /// The pass's lookups, one per flow (frames of one flow that follow each
+    /// other share one), in the order of their first frames; `pending_len` used.
+    pending: Vec<Pending>,
+    pending_len: usize,
     pub(super) hops: NextHops,
     /// Bumped whenever the general pipeline or the housekeeping runs (either
     /// may add, remove or change connections): see [`Director::fast_tables_change`],
@@ -142,9 +164,21 @@ pub(super) struct FastPath {
 }
 
 impl FastPath {
+    /// What a slot's lookup found (an id, with [`OUT`] for the reply key, or
+    /// [`MISSING`] / [`NOT_COMMON`]), its pending lookup's result read.
+    #[inline(always)]
+    fn resolve(&self, found: u32) -> u32 {
+        match self.pending.get(found.wrapping_sub(PENDING) as usize) {
+            Some(p) => p.found,
+            None => found,
+        }
+    }
+
     pub fn new() -> Self {
         FastPath {
             slots: vec![EMPTY; MAX_BATCH],
+            pending: vec![NO_PENDING; MAX_BATCH],
+            pending_len: 0,
             hops: NextHops::new(),
             epoch: 0,
             route_generation: 0,
@@ -202,6 +236,7 @@ impl Director {
                 let n = f.len.min(f.buf.len());
                 self.prepare_next(i, f.ingress, &f.buf[..n]);
             }
+            self.look_up_prepared();
             for (i, f) in chunk.iter_mut().enumerate() {
                 f.verdict = self.process_prepared(i, now_ms, f.ingress, f.buf, &mut f.len, tx);
             }
@@ -220,8 +255,10 @@ impl Director {
     }
 
     /// First pass for the frame in batch slot `slot` (0.. [`MAX_BATCH`]):
-    /// parse it and look its connection up. The same frame must then go to
-    /// [`Director::process_prepared`] with the same slot, in the same batch.
+    /// parse it and ready its connection's lookup. Once every frame of the
+    /// batch is prepared, [`Director::look_up_prepared`] makes the lookups;
+    /// then the same frame must go to [`Director::process_prepared`] with the
+    /// same slot, in the same batch.
     #[inline]
     pub fn prepare(&mut self, slot: usize, ingress: IfaceId, frame: &[u8]) {
         if slot == 0 {
@@ -235,6 +272,26 @@ impl Director {
     fn begin_prepare(&mut self) {
         self.fast.last = NO_LOOKUP;
         self.fast.receiving.ingress = NOT_RECEIVING;
+        self.fast.pending_len = 0;
+        // A run is known by its first frame's lookup word, which names a
+        // pending lookup of its pass: a new pass numbers them afresh.
+        self.fast.end_run();
+    }
+
+    /// The lookups of the prepare pass, in one go after it: each frame's
+    /// index bucket was prefetched when it was prepared, so by now the first
+    /// ones have arrived; each entry found is prefetched for the second pass.
+    #[inline(always)]
+    pub fn look_up_prepared(&mut self) {
+        let n = self.fast.pending_len.min(self.fast.pending.len());
+        for k in 0..n {
+            let p = self.fast.pending[k];
+            let found = encode(self.conns.lookup_by_words(p.words, p.hash));
+            if found < MISSING {
+                prefetch(self.conns.get(found & !OUT));
+            }
+            self.fast.pending[k].found = found;
+        }
     }
 
     /// [`Director::prepare`] for a slot after [`Director::begin_prepare`].
@@ -254,14 +311,23 @@ impl Director {
             Some(p) => {
                 let last = &self.fast.last;
                 let found = if last.raw == p.raw {
-                    // Its entry is on its way in already.
+                    // The same flow as the frame before: one lookup for both.
                     last.found
                 } else {
-                    let found = encode(self.conns.lookup(&p.key()));
+                    let words = p.key().words();
+                    let hash = self.conns.hash_words(words);
+                    let k = self.fast.pending_len;
+                    let found = match self.fast.pending.get_mut(k) {
+                        Some(slot) => {
+                            *slot = Pending { words, hash, found: MISSING };
+                            self.fast.pending_len = k + 1;
+                            self.conns.prefetch_lookup(hash);
+                            PENDING + k as u32
+                        }
+                        // (Not reached: a pass has at most MAX_BATCH frames.)
+                        None => encode(self.conns.lookup_by_words(words, hash)),
+                    };
                     self.fast.last = LastLookup { raw: p.raw, found };
-                    if found < MISSING {
-                        prefetch(self.conns.get(found & !OUT));
-                    }
                     found
                 };
                 (found, p.ip_len)
@@ -436,7 +502,11 @@ impl Director {
         if len > buf.len() {
             return None;
         }
-        let found = if s.epoch() == self.fast.epoch { s.found() } else { self.look_up_again(ingress, &buf[..len]).0 };
+        let found = if s.epoch() == self.fast.epoch {
+            self.fast.resolve(s.found())
+        } else {
+            self.look_up_again(ingress, &buf[..len]).0
+        };
         let ip_len = s.ip_len as usize;
         if found >= MISSING || len < ETH + ip_len {
             return None;

@@ -188,7 +188,7 @@ impl Director {
         self.fast.run = run;
         // A lookup made again (the slot's is stale) opens no run when the
         // slot found nothing: frames of no connection may be of any flow.
-        if s.found() < MISSING {
+        if self.fast.resolve(s.found()) < MISSING {
             self.fast.run.slot = s.lookup;
         }
         Some(())
