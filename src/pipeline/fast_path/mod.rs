@@ -270,12 +270,26 @@ impl Director {
     /// A prepare pass begins: nothing of the last one is reused.
     #[inline(always)]
     fn begin_prepare(&mut self) {
-        self.fast.last = NO_LOOKUP;
-        self.fast.receiving.ingress = NOT_RECEIVING;
-        self.fast.pending_len = 0;
-        // A run is known by its first frame's lookup word, which names a
-        // pending lookup of its pass: a new pass numbers them afresh.
-        self.fast.end_run();
+        let f = &mut self.fast;
+        f.receiving.ingress = NOT_RECEIVING;
+        // The last flow of the pass before stays the pass's first pending
+        // lookup (made again: the tables may have changed between passes), so
+        // a flow that fills batch after batch keeps its run: a run is known by
+        // its first frame's lookup word, which names the pending lookup.
+        let k = f.last.found.wrapping_sub(PENDING) as usize;
+        match f.pending.get(k) {
+            Some(&p) if k < f.pending_len => {
+                f.pending[0] = p;
+                f.pending_len = 1;
+                f.last.found = PENDING;
+                f.run.renumber(PENDING + k as u32, PENDING);
+            }
+            _ => {
+                f.last = NO_LOOKUP;
+                f.pending_len = 0;
+                f.end_run();
+            }
+        }
     }
 
     /// The lookups of the prepare pass, in one go after it: each frame's

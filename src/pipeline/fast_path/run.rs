@@ -113,6 +113,17 @@ impl FastPath {
 }
 
 impl Run {
+    /// The run's first frame's lookup named pending lookup `from` of its
+    /// pass; the next pass names the same lookup `to`. Any other run ends.
+    #[inline(always)]
+    pub(super) fn renumber(&mut self, from: u32, to: u32) {
+        if self.slot as u32 == from {
+            self.slot = self.slot & !(u32::MAX as u64) | to as u64;
+        } else {
+            self.slot = NO_RUN;
+        }
+    }
+
     /// What may differ per frame: the frame of `len` bytes in `buf`, an IP
     /// packet of `ip_len`, fits the way out and the buffer (and a reply comes
     /// from its real server's MAC).
