@@ -209,6 +209,7 @@ impl Director {
         };
         d.services_changed();
         d.open_fast_path();
+        d.size_lookups();
         d
     }
 

@@ -113,6 +113,16 @@ impl FastPath {
 }
 
 impl Run {
+    /// A run whose first frame's lookup named a pending lookup of its pass
+    /// ends (the next pass numbers them afresh); one that named a connection
+    /// goes on.
+    #[inline(always)]
+    pub(super) fn end_if_pending(&mut self) {
+        if ((self.slot as u32).wrapping_sub(super::PENDING) as usize) < super::MAX_BATCH {
+            self.slot = NO_RUN;
+        }
+    }
+
     /// The run's first frame's lookup named pending lookup `from` of its
     /// pass; the next pass names the same lookup `to`. Any other run ends.
     #[inline(always)]
