@@ -7,6 +7,7 @@
 pub mod keepalived;
 pub mod ldirectord;
 
+use crate::ipvsadm::restore::split_words;
 use std::fmt::Write as _;
 
 /// One virtual service as rvs's config says it.
@@ -123,46 +124,7 @@ fn write_keys(out: &mut String, keys: &[(&'static str, Value)]) {
 /// Words of one line, as both files are read: `#` and `!` start a comment (at a word's
 /// start), double quotes group, braces are words of their own.
 pub(crate) fn line_words(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let (mut cur, mut quoted, mut any) = (String::new(), false, false);
-    for c in text.chars() {
-        if quoted {
-            if c == '"' {
-                quoted = false;
-            } else {
-                cur.push(c);
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                quoted = true;
-                any = true;
-            }
-            '#' | '!' if !any => break,
-            '{' | '}' => {
-                if any {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-                out.push(c.to_string());
-            }
-            c if c.is_whitespace() => {
-                if any {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                any = true;
-            }
-        }
-    }
-    if any {
-        out.push(cur);
-    }
-    out
+    split_words(text, &['#', '!'], true)
 }
 
 /// A TOML basic string.

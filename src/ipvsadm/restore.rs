@@ -12,6 +12,17 @@ use crate::api::command::Command;
 /// double quotes group words (and are removed), and the word `ipvsadm` (or
 /// `rvsadm`) is dropped so that files of full command lines also restore.
 pub fn split_restore_line(line: &str) -> Vec<String> {
+    let mut words = split_words(line, &['#'], false);
+    words.retain(|w| w != "ipvsadm" && w != PROGRAM);
+    words
+}
+
+/// The words of one line of a configuration text, as ipvsadm's
+/// config_stream.c reads them (and keepalived and ldirectord read theirs
+/// alike): white space separates words, double quotes group (and are
+/// removed), a character of `comments` at a word's start ends the line, and
+/// with `braces` each `{` and `}` is a word of its own.
+pub fn split_words(line: &str, comments: &[char], braces: bool) -> Vec<String> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -30,7 +41,14 @@ pub fn split_restore_line(line: &str) -> Vec<String> {
                 quoted = true;
                 in_word = true;
             }
-            '#' if !in_word => break,
+            c if !in_word && comments.contains(&c) => break,
+            '{' | '}' if braces => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+                words.push(c.to_string());
+            }
             c if c.is_whitespace() => {
                 if in_word {
                     words.push(std::mem::take(&mut cur));
@@ -46,7 +64,6 @@ pub fn split_restore_line(line: &str) -> Vec<String> {
     if in_word {
         words.push(cur);
     }
-    words.retain(|w| w != "ipvsadm" && w != PROGRAM);
     words
 }
 
