@@ -1,10 +1,11 @@
 //! The established-flow fast path. A batch of frames is handled in two
 //! passes: [`Director::prepare`] parses each frame (the common frame only,
-//! see `parse.rs`), hashes its key and prefetches the index bucket its
-//! lookup reads, and [`Director::look_up_prepared`] then looks every flow of
-//! the batch up (the buckets arriving meanwhile, the entries found
-//! prefetched in turn), so the table's memory for the whole batch is fetched
-//! before the first rewrite; [`Director::process_prepared`] then forwards each frame whose
+//! see `parse.rs`) and looks its connection up, or, in a table larger than
+//! the caches ([`DEFER_LOOKUPS_ABOVE_BYTES`]), hashes its key and prefetches
+//! the index bucket its lookup reads, [`Director::look_up_prepared`] then
+//! looking every flow of the batch up (the buckets arriving meanwhile); the
+//! entries found are prefetched, so the table's memory for the whole batch
+//! is fetched before the first rewrite; [`Director::process_prepared`] then forwards each frame whose
 //! connection is established and whose next hop is cached and fresh, with
 //! one combined checksum delta, no TCP state machine (a segment without SYN,
 //! FIN or RST leaves ESTABLISHED as it is) and loop-local counters. Frames
@@ -410,9 +411,10 @@ impl Director {
     }
 
     /// Defer the prepare pass's lookups (prefetching every bucket first) or
-    /// make each as its frame is prepared, whatever the table's size (benches
-    /// and tests compare the two).
-    pub fn set_deferred_lookups(&mut self, on: bool) {
+    /// make each as its frame is prepared, whatever the table's size (tests
+    /// take each way).
+    #[cfg(test)]
+    pub(crate) fn set_deferred_lookups(&mut self, on: bool) {
         self.fast.defer_lookups = on;
         self.fast.end_run();
         self.fast.last = NO_LOOKUP;
