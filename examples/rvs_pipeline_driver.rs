@@ -9,6 +9,10 @@
 //!   * `established-mixed`: client-to-VIP ACKs of 1024 established NAT connections in turn,
 //!     so no two frames of a batch are of one flow (the other cases send one flow, the fast
 //!     path's best case: it reuses the lookup of the frame before when the flow is the same);
+//!   * `established-mixed-large`: the same in a table of 262,144 entries (16 MiB, rvs's
+//!     default), whose lookups the prepare pass defers after prefetching every bucket
+//!     (`fast_path::DEFER_LOOKUPS_ABOVE_BYTES`); the 65,536 of the other cases are looked up
+//!     as each frame is prepared;
 //!   * `established-sync`: the same with a master sync daemon running (IPVS's default
 //!     policy: the connection is synced every 50th packet; messages go to a collector);
 //!   * `nat-reply`: the real server's ACK back to the client of that NAT connection;
@@ -37,6 +41,7 @@ const BATCH: usize = 32;
 const CASES: &[&str] = &[
     "established",
     "established-mixed",
+    "established-mixed-large",
     "established-sync",
     "nat-reply",
     "dr",
@@ -58,7 +63,7 @@ fn main() {
     }
     // (method, the reply direction, a sync daemon, a new connection per frame)
     let (fwd, reply_case, sync, new) = match args[1].as_str() {
-        "established" | "established-mixed" => (FwdMethod::Masq, false, false, false),
+        "established" | "established-mixed" | "established-mixed-large" => (FwdMethod::Masq, false, false, false),
         "established-sync" => (FwdMethod::Masq, false, true, false),
         "nat-reply" => (FwdMethod::Masq, true, false, false),
         "dr" => (FwdMethod::Route, false, false, false),
@@ -81,6 +86,7 @@ fn main() {
         // One size whatever N (the most frames a run may have, rounded up): a table sized by N
         // would put its construction (about 40 instructions per frame of memset) in the figure.
         _ if new => (60_000usize + 1024).next_power_of_two(),
+        "established-mixed-large" => 1 << 18,
         _ => 1 << 16,
     };
     let mut lab = Lab::two_servers("rr", fwd, small_limits(connections));
@@ -92,7 +98,7 @@ fn main() {
     let flow = (!new).then(|| lab.established_flow(fwd));
     // established-mixed: MIXED_FLOWS more connections, opened and established before the
     // warm-up; the measured frames take them in turn.
-    let mixed = args[1] == "established-mixed";
+    let mixed = args[1].starts_with("established-mixed");
     if mixed {
         for k in 0..MIXED_FLOWS {
             let sport = MIXED_FIRST_PORT + k as u16;
