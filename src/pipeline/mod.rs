@@ -13,6 +13,7 @@ mod fast_path;
 mod frame;
 mod icmp;
 mod icmp_error;
+mod ipv6;
 mod lb;
 mod local_node;
 mod reply_filter;
@@ -351,6 +352,10 @@ impl Director {
             if group && ethertype == ethernet::ETHERTYPE_IPV4 {
                 return self.sync_receive(now_ms, f);
             }
+            // Multicast IPv6 (33:33:..): neighbour solicitations.
+            if group && ethertype == ethernet::ETHERTYPE_IPV6 {
+                return self.ipv6(now_ms, f, tx);
+            }
             return Verdict::Drop(Reason::NotOurMac);
         }
         match ethertype {
@@ -358,8 +363,7 @@ impl Director {
             ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Reason::NotOurMac),
             ethernet::ETHERTYPE_ARP => self.arp(now_ms, f, tx),
             ethernet::ETHERTYPE_VLAN => Verdict::Drop(Reason::Vlan),
-            // The IPv6 path starts here (see frame.rs).
-            ethernet::ETHERTYPE_IPV6 => Verdict::Drop(Reason::Ipv6),
+            ethernet::ETHERTYPE_IPV6 => self.ipv6(now_ms, f, tx),
             _ => Verdict::Drop(Reason::OtherEthertype),
         }
     }
@@ -440,6 +444,8 @@ impl Director {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ipv6;
 #[cfg(test)]
 mod tests_local;
 

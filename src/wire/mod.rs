@@ -10,8 +10,10 @@ mod captured;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ip_protocol;
 pub mod ipv4;
+pub mod ipv6;
 pub mod l4;
 
 pub use checksum::Checksum;
