@@ -40,6 +40,7 @@ reasons! {
     NdAdvertised => "nd-advertised",
     NdIgnored => "nd-ignored",
     Echo6Replied => "icmpv6-echo-replied",
+    NdUnsolicitedSent => "nd-unsolicited-sent",
     OtherEthertype => "drop-other-ethertype",
     BadArp => "drop-bad-arp",
     IpTruncated => "drop-ip-truncated",

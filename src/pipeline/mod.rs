@@ -6,6 +6,7 @@
 //! neighbour tables and reads the services through an atomically swapped
 //! snapshot, so no lock is taken per packet.
 
+mod announce;
 mod arp;
 pub mod counters;
 mod egress;
@@ -120,9 +121,9 @@ pub struct Director {
     timeouts: StateTimeouts,
     last_tick_ms: u64,
     /// VIPs announced in this master term (empty while backup).
-    announced: hashbrown::HashSet<u32>,
+    announced: hashbrown::HashSet<announce::Vip>,
     /// Gratuitous ARP rounds still owed, per VIP: one round per loop pass.
-    garp_owed: hashbrown::HashMap<u32, u32>,
+    garp_owed: hashbrown::HashMap<announce::Vip, u32>,
     /// When the periodic gratuitous ARP is next due (garp_master_refresh).
     next_garp_refresh_ms: Option<u64>,
     /// When this master term's first announcement went out, and whether the

@@ -201,3 +201,40 @@ fn a_backup_answers_for_its_addresses_not_for_vips() {
     assert_eq!(lab.feed(OUT, &echo(a(MINE6), b"x")).0, Verdict::Forward(OUT));
     assert_eq!(lab.feed(OUT, &echo(a(VIP6), b"x")).0, Verdict::Drop(Reason::BackupRole));
 }
+
+#[test]
+fn a_master_announces_its_ipv6_vips_unsolicited_and_a_backup_does_not() {
+    let mut lab = lab();
+    // One round per tick, each sent at once (the rounds of a takeover burst).
+    for _ in 0..10 {
+        lab.now += 1;
+        let now = lab.now;
+        lab.d.tick(now, &mut lab.tx);
+    }
+    let nas: Vec<&(crate::net::IfaceId, Vec<u8>)> =
+        lab.tx.0.iter().filter(|(_, f)| f[12..14] == [0x86, 0xdd]).collect();
+    // garp_master_repeat (5) advertisements of VIP6, out of the interface listing it, none of MINE6.
+    assert_eq!(nas.len(), 5, "{nas:?}");
+    for (iface, f) in nas {
+        assert_eq!(*iface, OUT);
+        assert_eq!(&f[0..6], &[0x33, 0x33, 0, 0, 0, 1], "to all nodes");
+        let h = ipv6::Header::new_checked(&f[ETH..]).unwrap();
+        assert_eq!((h.src(), h.dst(), h.hop_limit()), (a(VIP6), a("ff02::1"), 255));
+        assert!(icmpv6::verify_checksum(&f[ETH + IP6..], a(VIP6), a("ff02::1")));
+        let na = icmpv6::neighbour_message(&f[ETH + IP6..]).unwrap();
+        assert_eq!((na.target, na.flags, na.link_addr), (a(VIP6), nd::FLAG_OVERRIDE, Some(OUT_MAC)));
+    }
+    assert_eq!(count(&lab, Reason::NdUnsolicitedSent), 5);
+    // A backup sends none.
+    let shared = lab.d.shared().clone();
+    shared.ha.set_role(super::role::Role::Backup);
+    let routes = crate::net::route::RouteTable::build(&ifaces6(), &[]).unwrap();
+    lab.d = super::Director::new(0, ifaces6(), routes, shared, small_limits(64), lab.now);
+    lab.tx.0.clear();
+    for _ in 0..10 {
+        lab.now += 1;
+        let now = lab.now;
+        lab.d.tick(now, &mut lab.tx);
+    }
+    assert!(lab.tx.0.is_empty(), "{:?}", lab.tx.0);
+}

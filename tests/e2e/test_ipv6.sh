@@ -4,7 +4,8 @@
 # director's kernel keeps 2001:db8:6::2/64 there (the host path). A real client (the client
 # namespace's kernel: ping, its neighbour cache, duplicate address detection) finds rvs's MAC
 # by neighbour discovery and gets echo answers from rvs, while the kernel's own IPv6 address
-# and link-local traffic stay the kernel's; IPv4 keeps being balanced.
+# and link-local traffic stay the kernel's; IPv4 keeps being balanced. rvs, master from the
+# start, announces the IPv6 VIP by unsolicited advertisements (the client's stale entry moves).
 # IPv6 services are not balanced yet (see the README).
 # shellcheck disable=SC2317,SC2119
 set -euo pipefail
@@ -28,6 +29,10 @@ ns_exec d ip -6 addr add "$HOST6/64" dev d-out nodad
     "${RVS_XDP_MODE:-generic}" "$NAT_DIR_OUT" "$MINE6" "$NAT_VIP" "$VIP6"
   rvs_conf_iface d-in "$NAT_DIR_IN/24"
 } >"$CONFIG"
+# The client believes the IPv6 VIP is elsewhere (the other director's MAC, say), until rvs,
+# master from its start, announces it.
+OLD_MAC=02:00:00:00:00:99
+ns_exec c ip -6 neigh replace "$VIP6" lladdr "$OLD_MAC" dev eth0 nud stale
 start_rvs "$CONFIG"
 rvsadm -A -t "$NAT_VIP:80" -s rr
 rvsadm -a -t "$NAT_VIP:80" -r "$NAT_RS1:80" -m
@@ -35,6 +40,12 @@ rvsadm -a -t "$NAT_VIP:80" -r "$NAT_RS2:80" -m
 
 counter() { rvsadm --counters | awk -v c="$1" '$1 == c {print $2}'; }
 DOUT_MAC="$(ns_exec d cat /sys/class/net/d-out/address)"
+
+case_0_unsolicited_advertisement() {
+  wait_until 5 eval 'ns_exec c ip -6 neigh show "$VIP6" dev eth0 | grep -q "lladdr $DOUT_MAC"' \
+    || { ns_exec c ip -6 neigh show dev eth0 >&2; warn "the client still has the old MAC for $VIP6"; return 1; }
+  assert_true "rvs counted its unsolicited advertisements" test "$(counter nd-unsolicited-sent)" -ge 1
+}
 
 case_a_ping_rvs_address() {
   local before="$(counter icmpv6-echo-replied)"
@@ -101,6 +112,7 @@ case_g_config_errors() {
   assert_contains "$err" "'2001:db8:6::1/129' is not ADDRESS/PREFIX" "a bad prefix is refused"
 }
 
+run_case "0. the IPv6 VIP announced: the client's stale entry takes rvs's MAC" case_0_unsolicited_advertisement
 run_case "a. ping -6 of rvs's address, answered by rvs" case_a_ping_rvs_address
 run_case "b. the client's neighbour cache holds rvs's MAC" case_b_neighbour_cache
 run_case "c. ping -6 of the IPv6 VIP" case_c_ping_vip6
