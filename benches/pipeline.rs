@@ -168,6 +168,8 @@ fn bench_stack(c: &mut Criterion) {
                 name: format!("e{i}"),
                 mac: [0; 6],
                 mtu: 1500,
+                vlan: 0,
+                port: i,
                 addrs: vec![(0xc612_0001 + ((i as u32) << 8), 24)],
                 vips: vec![],
                 addrs6: vec![],

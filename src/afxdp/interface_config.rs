@@ -4,6 +4,7 @@
 use super::socket_options::ZeroCopy;
 use super::XdpMode;
 use crate::net::config_addr::{addr, addr6, cidr, cidr6};
+use crate::wire::vlan::MAX_VID;
 use serde::Deserialize;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -14,6 +15,7 @@ pub struct RawInterface {
     xdp_mode: Option<String>,
     queues: Option<Vec<u32>>,
     zerocopy: Option<String>,
+    vlan: Option<i64>,
     #[serde(default)]
     addresses: Vec<String>,
     #[serde(default)]
@@ -23,6 +25,8 @@ pub struct RawInterface {
 #[derive(Debug, Clone)]
 pub struct InterfaceConfig {
     pub name: String,
+    /// The 802.1Q VID of this logical interface on device `name`; 0: untagged.
+    pub vlan: u16,
     pub xdp_mode: XdpMode,
     /// Queues to bind; `None` = every receive queue of the device.
     pub queues: Option<Vec<u32>>,
@@ -57,15 +61,28 @@ pub fn parse_interfaces(raw: &[RawInterface]) -> Result<Vec<InterfaceConfig>, St
         if r.name.is_empty() || r.name.len() > 15 {
             return Err(format!("{k}.name: '{}' is not an interface name", r.name));
         }
-        if interfaces.iter().any(|x: &InterfaceConfig| x.name == r.name) {
-            return Err(format!("{k}.name: '{}' is listed twice", r.name));
-        }
+        let vlan = match r.vlan {
+            None => 0,
+            Some(v) if (1..=i64::from(MAX_VID)).contains(&v) => v as u16,
+            Some(v) => return Err(format!("{k}.vlan: {v} is not a VLAN id (1-{MAX_VID})")),
+        };
         let mode = r.xdp_mode.as_deref().unwrap_or("auto");
         let xdp_mode = XdpMode::parse(mode)
             .ok_or_else(|| format!("{k}.xdp_mode: '{mode}' is not one of native, generic, auto"))?;
         let zc = r.zerocopy.as_deref().unwrap_or("kernel");
         let zerocopy =
             ZeroCopy::parse(zc).ok_or_else(|| format!("{k}.zerocopy: '{zc}' is not one of try, off, kernel"))?;
+        if let Some((j, first)) =
+            interfaces.iter().enumerate().find(|(_, x): &(usize, &InterfaceConfig)| x.name == r.name)
+        {
+            same_device(&k, j, first, vlan, xdp_mode, &r.queues, zerocopy)?;
+            if interfaces.iter().any(|x| x.name == r.name && x.vlan == vlan) {
+                return Err(match vlan {
+                    0 => format!("{k}.name: '{}' is listed twice", r.name),
+                    v => format!("{k}: '{}' vlan {v} is listed twice", r.name),
+                });
+            }
+        }
         let (mut addresses, mut addresses6, mut vips, mut vips6) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (j, a) in r.addresses.iter().enumerate() {
             let key = format!("{k}.addresses[{j}]");
@@ -94,6 +111,7 @@ pub fn parse_interfaces(raw: &[RawInterface]) -> Result<Vec<InterfaceConfig>, St
         }
         interfaces.push(InterfaceConfig {
             name: r.name.clone(),
+            vlan,
             xdp_mode,
             queues: r.queues.clone(),
             zerocopy,
@@ -107,6 +125,38 @@ pub fn parse_interfaces(raw: &[RawInterface]) -> Result<Vec<InterfaceConfig>, St
         return Err("the configuration names no [[interface]]".into());
     }
     Ok(interfaces)
+}
+
+/// Entry `k`, a second logical interface on the device of entry `j`
+/// (`first`): a device is either untagged or a trunk of VLANs, and its XDP
+/// program and sockets are set once, so its device keys must agree.
+fn same_device(
+    k: &str,
+    j: usize,
+    first: &InterfaceConfig,
+    vlan: u16,
+    xdp_mode: XdpMode,
+    queues: &Option<Vec<u32>>,
+    zerocopy: ZeroCopy,
+) -> Result<(), String> {
+    let name = &first.name;
+    if (vlan == 0) != (first.vlan == 0) {
+        return Err(format!(
+            "{k}: '{name}' is both untagged and a VLAN trunk (interface[{j}]): rvs takes a device's frames either untagged or all tagged, give each untagged network its own device"
+        ));
+    }
+    if xdp_mode != first.xdp_mode || *queues != first.queues || zerocopy != first.zerocopy {
+        return Err(format!(
+            "{k}: xdp_mode, queues and zerocopy of '{name}' differ from interface[{j}]'s: they are the device's, give every VLAN of it the same"
+        ));
+    }
+    Ok(())
+}
+
+/// The devices of `interfaces`: each device's first entry, with its index
+/// (the id of the device's port).
+pub fn devices(interfaces: &[InterfaceConfig]) -> impl Iterator<Item = (usize, &InterfaceConfig)> {
+    interfaces.iter().enumerate().filter(|&(i, ic)| interfaces.iter().position(|x| x.name == ic.name) == Some(i))
 }
 
 #[cfg(test)]
@@ -142,6 +192,27 @@ mod tests {
         let e = parse("[[interface]]\nname = \"0123456789abcdef\"\nvips = [\"198.18.0.100\"]").unwrap_err();
         assert_eq!(e, "interface[0].name: '0123456789abcdef' is not an interface name");
         assert_eq!(parse_interfaces(&[]).unwrap_err(), "the configuration names no [[interface]]");
+    }
+
+    #[test]
+    fn vlans_on_one_device() {
+        let c = parse("[[interface]]\nname = \"t\"\nvlan = 100\naddresses = [\"198.18.0.1/24\"]\n[[interface]]\nname = \"u\"\naddresses = [\"198.18.2.1/24\"]\n[[interface]]\nname = \"t\"\nvlan = 200\naddresses = [\"198.18.1.1/24\"]").unwrap();
+        assert_eq!(c.iter().map(|i| (i.name.as_str(), i.vlan)).collect::<Vec<_>>(), [("t", 100), ("u", 0), ("t", 200)]);
+        assert_eq!(devices(&c).map(|(i, d)| (i, d.name.as_str())).collect::<Vec<_>>(), [(0, "t"), (1, "u")]);
+        let two = |a: &str, b: &str| {
+            parse(&format!("[[interface]]\nname = \"t\"\n{a}\nvips = [\"198.18.0.100\"]\n[[interface]]\nname = \"t\"\n{b}\nvips = [\"198.18.0.101\"]")).unwrap_err()
+        };
+        assert_eq!(two("vlan = 100", "vlan = 100"), "interface[1]: 't' vlan 100 is listed twice");
+        assert!(two("vlan = 100", "").starts_with("interface[1]: 't' is both untagged and a VLAN trunk (interface[0])"));
+        assert!(two("", "vlan = 7").starts_with("interface[1]: 't' is both untagged and a VLAN trunk (interface[0])"));
+        assert!(two("vlan = 1\nxdp_mode = \"skb\"", "vlan = 2")
+            .starts_with("interface[1]: xdp_mode, queues and zerocopy of 't' differ"));
+        for bad in ["0", "4095", "-1", "70000"] {
+            let e =
+                parse(&format!("[[interface]]\nname = \"t\"\nvlan = {bad}\nvips = [\"198.18.0.100\"]")).unwrap_err();
+            assert_eq!(e, format!("interface[0].vlan: {bad} is not a VLAN id (1-4094)"));
+        }
+        assert!(parse("[[interface]]\nname = \"t\"\nvlan = \"100\"\nvips = [\"198.18.0.100\"]").is_err());
     }
 
     #[test]

@@ -109,10 +109,10 @@ impl Worker {
                 eprintln!("rvs: poll loop {id}: could not pin to core {c}");
             }
         }
-        // The port that transmits for each interface (this loop's first on it).
-        let n_ifaces = director.interfaces().len();
-        let tx_port: Vec<usize> = (0..n_ifaces)
-            .map(|i| shell.ports.iter().position(|p| p.iface as usize == i).unwrap_or(usize::MAX))
+        // The port that transmits for each interface (this loop's first on
+        // its device: a VLAN's frames leave by its trunk, tagged).
+        let tx_port: Vec<usize> = (director.interfaces().0.iter())
+            .map(|i| shell.ports.iter().position(|p| p.iface == i.port).unwrap_or(usize::MAX))
             .collect();
         if shell.ports.is_empty() {
             return;

@@ -10,6 +10,7 @@ use crate::admin::exec::DataPlaneQuery;
 use crate::admin::server::AdminServer;
 use crate::afxdp::frame_pool::FramePool;
 use crate::afxdp::heartbeat::Heartbeats;
+use crate::afxdp::interface_config::devices;
 use crate::afxdp::link::Link;
 use crate::afxdp::port::{BindOptions, Port, MAX_RX_FRAME};
 use crate::afxdp::shell::Shell;
@@ -153,7 +154,7 @@ impl Daemon {
     /// (or this admin socket) makes this one refuse, leaving it untouched.
     fn claim_ownership(&mut self) -> Result<(), String> {
         let ownership = self.ownership.insert(Ownership::default());
-        for ic in &self.cfg.interfaces {
+        for (_, ic) in devices(&self.cfg.interfaces) {
             ownership.claim_interface(&ic.name)?;
         }
         ownership.claim_admin_socket(&self.cfg.socket)?;
@@ -173,11 +174,15 @@ impl Daemon {
         for (i, ic) in self.cfg.interfaces.iter().enumerate() {
             let l = Link::probe(&ic.name)?;
             l.check_frame_fits(MAX_RX_FRAME)?;
+            // A VLAN is named as Linux names its interface; its port is the device's first entry.
+            let port = self.cfg.interfaces.iter().position(|x| x.name == ic.name).unwrap_or(i) as u8;
             ifaces.push(Interface {
                 id: i as u8,
-                name: ic.name.clone(),
+                name: if ic.vlan == 0 { ic.name.clone() } else { format!("{}.{}", ic.name, ic.vlan) },
                 mac: l.mac,
                 mtu: l.mtu,
+                vlan: ic.vlan,
+                port,
                 addrs: ic.addresses.iter().map(|&(a, p)| (u32::from(a), p)).collect(),
                 vips: ic.vips.iter().map(|&a| u32::from(a)).collect(),
                 addrs6: ic.addresses6.iter().map(|&(a, p)| (u128::from(a), p)).collect(),
@@ -256,6 +261,7 @@ impl Daemon {
         let dp = &self.cfg.dataplane;
         // One UMEM per loop, shared by its sockets on every interface, with
         // `frames` frames for each of them (what a socket had of its own before).
+        // Per device (a trunk's VLANs share its program and sockets), by its first entry's index.
         let queues_of: Vec<Vec<u32>> = self
             .cfg
             .interfaces
@@ -263,8 +269,9 @@ impl Daemon {
             .enumerate()
             .map(|(i, ic)| ic.queues.clone().unwrap_or_else(|| (0..self.links[i].rx_queues).collect()))
             .collect();
+        let devs: Vec<usize> = devices(&self.cfg.interfaces).map(|(i, _)| i).collect();
         let mut sockets = vec![0u32; n_workers];
-        for queues in &queues_of {
+        for queues in devs.iter().map(|&i| &queues_of[i]) {
             for k in 0..queues.len() {
                 sockets[k % n_workers] += 1;
             }
@@ -276,7 +283,8 @@ impl Daemon {
             pools.push(pool);
         }
         let mut ports: Vec<Vec<Port>> = (0..n_workers).map(|_| Vec::new()).collect();
-        for (i, ic) in self.cfg.interfaces.iter().enumerate() {
+        for (i, ic) in devices(&self.cfg.interfaces) {
+            let on_device = || self.cfg.interfaces.iter().filter(|x| x.name == ic.name);
             let program = if self.cfg.dataplane.own_xdp_program {
                 let p = XdpProgram::attach(&ic.name, ic.xdp_mode)?;
                 // Kept at once, so an error below still has it detached.
@@ -284,7 +292,8 @@ impl Daemon {
                 let p = self.programs.last().ok_or("no XDP program")?;
                 let mut current = std::collections::BTreeSet::new();
                 for a in kernel_addrs(&ic.name) {
-                    let rvs_owned = ic.addresses.iter().any(|&(x, _)| x == a) || ic.vips.contains(&a);
+                    let rvs_owned =
+                        on_device().any(|x| x.addresses.iter().any(|&(y, _)| y == a) || x.vips.contains(&a));
                     if rvs_owned {
                         return Err(format!(
                             "interface {}: {a} is both the kernel's and rvs's; give each its own",
@@ -298,7 +307,7 @@ impl Daemon {
                 // IPv6 is steered the other way (bpf/rvs_xdp.c): rvs's own
                 // addresses to rvs, everything else, the kernel's included, up.
                 let kernel6 = kernel_addrs6(&ic.name);
-                for &a in ic.addresses6.iter().map(|(a, _)| a).chain(&ic.vips6) {
+                for &a in on_device().flat_map(|x| x.addresses6.iter().map(|(a, _)| a).chain(&x.vips6)) {
                     if kernel6.contains(&a) {
                         return Err(format!(
                             "interface {}: {a} is both the kernel's and rvs's; give each its own",
@@ -350,7 +359,7 @@ impl Daemon {
         self.per_worker.clear();
         self.host_paths.clear();
         // One program per interface, in the config's order.
-        for (p, ic) in self.programs.drain(..).zip(&self.cfg.interfaces) {
+        for (p, (_, ic)) in self.programs.drain(..).zip(devices(&self.cfg.interfaces)) {
             drop(p);
             eprintln!("rvs: {}: XDP program detached", ic.name);
         }

@@ -10,6 +10,11 @@ pub struct Interface {
     pub name: String,
     pub mac: Mac,
     pub mtu: u16,
+    /// The 802.1Q VID this logical interface's frames carry; 0: untagged.
+    pub vlan: u16,
+    /// The device's port: the id of the first logical interface on the same
+    /// device (its own id when untagged), the one the AF_XDP sockets carry.
+    pub port: IfaceId,
     /// The director's own addresses here, with prefix length.
     pub addrs: Vec<(u32, u8)>,
     /// Extra addresses (VIPs) to answer ARP for on this interface.

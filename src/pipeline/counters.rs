@@ -29,6 +29,8 @@ reasons! {
     TruncatedEthernet => "drop-truncated-ethernet",
     NotOurMac => "drop-not-our-mac",
     Vlan => "drop-vlan-tagged",
+    VlanUntagged => "drop-vlan-untagged",
+    VlanUnknown => "drop-vlan-unknown-vid",
     Ipv6 => "drop-ipv6",
     Ipv6Truncated => "drop-ipv6-truncated",
     Ipv6Version => "drop-ipv6-bad-version",

@@ -57,8 +57,13 @@ impl Director {
         self.fast_tables_change();
         self.count(Reason::RxFrames);
         let mut f = Frame::new(buf, *len, FROM_HOST);
-        let v = self.local_reply(now_ms, &mut f, tx);
+        let v = if self.vlans.any {
+            self.with_tagging(tx, |d, t| d.local_reply(now_ms, &mut f, t))
+        } else {
+            self.local_reply(now_ms, &mut f, tx)
+        };
         *len = f.len;
+        let v = self.tag_forwarded(v, buf, len);
         match v {
             Verdict::Drop(r) => self.count(r),
             Verdict::Forward(_) => self.count(Reason::TxFrames),

@@ -23,6 +23,7 @@ mod shared;
 mod steer;
 mod syn;
 mod sync;
+mod vlan;
 
 use crate::api::Timeouts;
 use crate::ipvs::conn::ConnTable;
@@ -150,6 +151,8 @@ pub struct Director {
     sysctl: crate::ipvs::sysctl::Values,
     /// The established-flow fast path (fast_path/).
     fast: fast_path::FastPath,
+    /// Which interfaces are VLANs of which device (vlan.rs).
+    vlans: vlan::Vlans,
     /// This loop's scheduler position for each service of `services` (by
     /// index), with the runtime it was taken in and the service's address
     /// (lb.rs: a rule change carries it over).
@@ -176,7 +179,9 @@ impl Director {
         let sysctl = shared.sysctl.load();
         let mut conns = ConnTable::with_templates(limits.connections, limits.templates, now_ms);
         conns.set_worker(worker);
+        let vlans = vlan::Vlans::new(&ifaces);
         let mut d = Director {
+            vlans,
             role_word,
             backup: role::role_of(role_word) == role::Role::Backup,
             garp_owed: hashbrown::HashMap::new(),
@@ -272,6 +277,15 @@ impl Director {
     pub fn tick(&mut self, now_ms: u64, tx: &mut impl Transmit) {
         self.flush_fast_counters();
         self.fast_tables_change();
+        if self.vlans.any {
+            self.with_tagging(tx, |d, t| d.tick_sends(now_ms, t));
+        } else {
+            self.tick_sends(now_ms, tx);
+        }
+    }
+
+    /// The tick's work, all of which may send (through vlan.rs's tagging when there are VLANs).
+    fn tick_sends(&mut self, now_ms: u64, tx: &mut impl Transmit) {
         const TICK: u64 = 200;
         // Owed gratuitous ARPs go out at once, not at the next tick: a
         // takeover must reach the neighbours within milliseconds.
@@ -324,12 +338,11 @@ impl Director {
         if !loop_counts {
             self.count(Reason::RxFrames);
         }
-        let mut f = Frame::new(buf, *len, ingress);
-        let v = match self.new_from_syn(now_ms, &mut f, tx) {
-            Some(v) => v,
-            None => self.classify(now_ms, &mut f, tx),
+        let v = if self.vlans.any {
+            self.process_vlan(now_ms, ingress, buf, len, tx)
+        } else {
+            self.process_frame(now_ms, ingress, buf, len, tx)
         };
-        *len = f.len;
         if loop_counts {
             self.count_in_loop(v);
         } else {
@@ -339,6 +352,25 @@ impl Director {
                 Verdict::Consumed => {}
             }
         }
+        v
+    }
+
+    /// An untagged frame (its tag, if any, taken off by vlan.rs) of `ingress`.
+    #[inline(always)]
+    fn process_frame(
+        &mut self,
+        now_ms: u64,
+        ingress: IfaceId,
+        buf: &mut [u8],
+        len: &mut usize,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
+        let mut f = Frame::new(buf, *len, ingress);
+        let v = match self.new_from_syn(now_ms, &mut f, tx) {
+            Some(v) => v,
+            None => self.classify(now_ms, &mut f, tx),
+        };
+        *len = f.len;
         v
     }
 
@@ -363,6 +395,7 @@ impl Director {
             ethernet::ETHERTYPE_IPV4 if dst == my_mac => self.ipv4(now_ms, f, tx),
             ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Reason::NotOurMac),
             ethernet::ETHERTYPE_ARP => self.arp(now_ms, f, tx),
+            // On a device without VLANs (vlan.rs takes tags off on the others).
             ethernet::ETHERTYPE_VLAN => Verdict::Drop(Reason::Vlan),
             ethernet::ETHERTYPE_IPV6 => self.ipv6(now_ms, f, tx),
             _ => Verdict::Drop(Reason::OtherEthertype),
@@ -449,6 +482,8 @@ mod tests;
 mod tests_ipv6;
 #[cfg(test)]
 mod tests_local;
+#[cfg(test)]
+mod tests_vlan;
 
 /// The first port >= `lo` in loop `worker`'s residue class.
 pub(crate) fn first_port_of(lo: u16, worker: usize, n: usize) -> u16 {

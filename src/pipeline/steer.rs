@@ -12,6 +12,7 @@ use crate::wire::icmp;
 use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::{self, Header};
 use crate::wire::l4::{self, Ports};
+use crate::wire::vlan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owner {
@@ -42,8 +43,16 @@ impl Director {
         let Some(eth) = buf.get(..len).and_then(ethernet::Frame::new_checked) else {
             return Owner::Me;
         };
-        let ethertype = eth.ethertype();
-        if self.n_workers <= 1 || len < ETH + ipv4::MIN_HEADER_LEN {
+        // A VLAN's frame belongs where its untagged self would (vlan.rs).
+        let (ethertype, l3) = match eth.ethertype() {
+            ethernet::ETHERTYPE_VLAN => match vlan::inner(&buf[..len]) {
+                Some(inner) => inner,
+                None => return Owner::Me,
+            },
+            t => (t, ETH),
+        };
+        let payload = &buf[l3..len];
+        if self.n_workers <= 1 || len < l3 + ipv4::MIN_HEADER_LEN {
             return if self.n_workers > 1 && ethertype == ethernet::ETHERTYPE_ARP { Owner::All } else { Owner::Me };
         }
         match ethertype {
@@ -54,13 +63,13 @@ impl Director {
             _ => return Owner::Me,
         }
         // Not checked yet (the owner checks it): read only what fits.
-        let ip = Header::new_unchecked(eth.payload());
+        let ip = Header::new_unchecked(payload);
         let ihl = ip.header_len();
-        if ihl < ipv4::MIN_HEADER_LEN || eth.payload().len() < ihl + l4::field::QUOTED_LEN {
+        if ihl < ipv4::MIN_HEADER_LEN || payload.len() < ihl + l4::field::QUOTED_LEN {
             return Owner::Me;
         }
         let (proto, src, dst) = (ip.protocol(), ip.src(), ip.dst());
-        let l4 = &eth.payload()[ihl..];
+        let l4 = &payload[ihl..];
         let lp = match proto {
             IPPROTO_TCP | IPPROTO_UDP => {
                 let Some(p) = Ports::new_quoted(l4, proto) else { return Owner::Me };

@@ -55,6 +55,8 @@ pub fn interfaces(out: [u8; 4], inside: [u8; 4]) -> Interfaces {
         name: name.into(),
         mac,
         mtu: 1500,
+        vlan: 0,
+        port: id,
         addrs: vec![(ip(addr), 24)],
         vips: vec![],
         addrs6: vec![],

@@ -1,4 +1,4 @@
-//! Ethernet II frames (no VLAN: tagged frames are counted and dropped upstream).
+//! Ethernet II frames (802.1Q tags: wire/vlan.rs; the pipeline takes them off first).
 
 pub const HEADER_LEN: usize = 14;
 pub const ETHERTYPE_IPV4: u16 = 0x0800;

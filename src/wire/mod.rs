@@ -15,6 +15,7 @@ pub mod ip_protocol;
 pub mod ipv4;
 pub mod ipv6;
 pub mod l4;
+pub mod vlan;
 
 pub use checksum::Checksum;
 

@@ -380,7 +380,8 @@ impl Director {
     #[inline(always)]
     fn receiving_mac(&self, ingress: IfaceId) -> u64 {
         match self.ifaces.0.get(ingress as usize) {
-            Some(i) if self.fast.open => parse::mac_word(&i.mac),
+            // A trunk's frames carry tags the parse does not read (vlan.rs).
+            Some(i) if self.fast.open && i.vlan == 0 => parse::mac_word(&i.mac),
             _ => parse::NO_MAC,
         }
     }
@@ -505,7 +506,10 @@ impl Director {
         let nh = self.routes.lookup(addr)?;
         let i = self.ifaces.get(nh.iface);
         let mac = self.neigh.reachable(nh.iface, nh.addr);
-        Some(self.fast.hops.put(Hop::new(addr, nh.iface, nh.addr, mac, i.mac, i.mtu, i.source_for(addr), generations)))
+        // Out by a VLAN the frame needs a tag, which only the general path
+        // (vlan.rs) writes: an MTU of 0 sends every such packet there.
+        let mtu = if i.vlan == 0 { i.mtu } else { 0 };
+        Some(self.fast.hops.put(Hop::new(addr, nh.iface, nh.addr, mac, i.mac, mtu, i.source_for(addr), generations)))
     }
 
     /// A lookup made before the general pipeline ran, made again (from the
