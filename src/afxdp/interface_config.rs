@@ -41,6 +41,16 @@ pub struct InterfaceConfig {
     pub vips6: Vec<Ipv6Addr>,
 }
 
+impl InterfaceConfig {
+    /// The logical interface's name: the device's, or for a VLAN `device.vid` as Linux names it.
+    pub fn logical_name(&self) -> String {
+        match self.vlan {
+            0 => self.name.clone(),
+            v => format!("{}.{v}", self.name),
+        }
+    }
+}
+
 impl XdpMode {
     /// As `xdp_mode` spells it (the `ip link` and libxdp names too).
     pub fn parse(s: &str) -> Option<XdpMode> {

@@ -67,7 +67,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     daemon.running = true;
     eprintln!(
         "rvs: director running on {} ({} poll loop(s)); admin socket {}",
-        daemon.cfg.interfaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", "),
+        daemon.cfg.interfaces.iter().map(|i| i.logical_name()).collect::<Vec<_>>().join(", "),
         daemon.cfg.dataplane.loops(),
         daemon.cfg.socket
     );

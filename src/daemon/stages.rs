@@ -174,11 +174,11 @@ impl Daemon {
         for (i, ic) in self.cfg.interfaces.iter().enumerate() {
             let l = Link::probe(&ic.name)?;
             l.check_frame_fits(MAX_RX_FRAME)?;
-            // A VLAN is named as Linux names its interface; its port is the device's first entry.
+            // A VLAN's port is its device's first entry.
             let port = self.cfg.interfaces.iter().position(|x| x.name == ic.name).unwrap_or(i) as u8;
             ifaces.push(Interface {
                 id: i as u8,
-                name: if ic.vlan == 0 { ic.name.clone() } else { format!("{}.{}", ic.name, ic.vlan) },
+                name: ic.logical_name(),
                 mac: l.mac,
                 mtu: l.mtu,
                 vlan: ic.vlan,
