@@ -37,7 +37,8 @@ pub struct Frame<'a> {
     pub len: usize,
     pub ingress: IfaceId,
     pub family: Family,
-    /// Where the network header starts (Ethernet II only: no VLAN tags).
+    /// Where the network header starts. Always after an Ethernet II header:
+    /// vlan.rs takes a VLAN's tag off before any stage runs.
     pub l3: usize,
     /// Where the transport header (or ICMP message) starts; meaningful once
     /// `family` is known.

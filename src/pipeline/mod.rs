@@ -341,7 +341,10 @@ impl Director {
         let v = if self.vlans.any {
             self.process_vlan(now_ms, ingress, buf, len, tx)
         } else {
-            self.process_frame(now_ms, ingress, buf, len, tx)
+            let mut f = Frame::new(buf, *len, ingress);
+            let v = self.process_frame(now_ms, &mut f, tx);
+            *len = f.len;
+            v
         };
         if loop_counts {
             self.count_in_loop(v);
@@ -355,23 +358,13 @@ impl Director {
         v
     }
 
-    /// An untagged frame (its tag, if any, taken off by vlan.rs) of `ingress`.
+    /// An untagged frame (its tag, if any, taken off by vlan.rs).
     #[inline(always)]
-    fn process_frame(
-        &mut self,
-        now_ms: u64,
-        ingress: IfaceId,
-        buf: &mut [u8],
-        len: &mut usize,
-        tx: &mut impl Transmit,
-    ) -> Verdict {
-        let mut f = Frame::new(buf, *len, ingress);
-        let v = match self.new_from_syn(now_ms, &mut f, tx) {
+    fn process_frame(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
+        match self.new_from_syn(now_ms, f, tx) {
             Some(v) => v,
-            None => self.classify(now_ms, &mut f, tx),
-        };
-        *len = f.len;
-        v
+            None => self.classify(now_ms, f, tx),
+        }
     }
 
     fn classify(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {

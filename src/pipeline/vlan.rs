@@ -10,6 +10,7 @@
 //! A configuration without VLANs never enters this file: the per-packet cost
 //! of untagged traffic is one flag test.
 
+use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::net::iface::Interfaces;
 use crate::net::IfaceId;
@@ -124,8 +125,9 @@ impl Director {
                 None => return Verdict::Drop(Reason::TruncatedEthernet),
             },
         };
-        let mut n = *len - start;
-        let v = self.with_tagging(tx, |d, t| d.process_frame(now_ms, ingress, &mut buf[start..], &mut n, t));
+        let mut f = Frame::new(&mut buf[start..], *len - start, ingress);
+        let v = self.with_tagging(tx, |d, t| d.process_frame(now_ms, &mut f, t));
+        let n = f.len;
         self.tag_out(v, buf, start, n, len)
     }
 
