@@ -236,3 +236,37 @@ fn announcements_leave_tagged() {
         assert_eq!((tag, &f[12..14]), (Some(V_OUT), &[8u8, 6][..]));
     }
 }
+
+#[test]
+fn several_loops_steer_a_vlans_frames_as_their_untagged_selves() {
+    use super::{Director, Limits, Owner};
+    use crate::net::route::RouteTable;
+    let lab = lab(false);
+    let loop_of = |worker| {
+        let ifaces = trunk_ifaces(false);
+        let routes = RouteTable::build(&ifaces, &[]).unwrap();
+        let limits = Limits { connections: 1024, workers: 2, ..Limits::default() };
+        let mut d = Director::new(worker, ifaces, routes, lab.d.shared().clone(), limits, 0);
+        d.begin_batch();
+        d
+    };
+    let loops = [loop_of(0), loop_of(1)];
+    let owner = |d: &Director, f: &[u8]| match d.owner(f, f.len()) {
+        Owner::Me => d.worker,
+        Owner::Loop(l) => l,
+        Owner::All => usize::MAX,
+    };
+    let mut seen = [0usize; 2];
+    for c in 0..32u8 {
+        let client = [198, 18, 0, c];
+        let req = tcp(CLIENT_MAC, TRUNK_MAC, client, VIP, 40000 + u16::from(c), 80, "S", b"");
+        let rep = tcp(RS1_MAC, TRUNK_MAC, RS1, client, 80, 40000 + u16::from(c), "SA", b"");
+        let o = owner(&loops[0], &req);
+        assert_eq!(owner(&loops[0], &tagged(&req, V_OUT)), o, "the request tagged");
+        assert_eq!(owner(&loops[1], &tagged(&rep, V_IN)), o, "its reply, tagged for the other VLAN");
+        seen[o] += 1;
+    }
+    assert!(seen[0] > 4 && seen[1] > 4, "clients spread over the loops: {seen:?}");
+    let req = tagged(&arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], DIR_OUT), V_OUT);
+    assert_eq!(loops[0].owner(&req, req.len()), Owner::All, "every loop keeps its own ARP table");
+}
