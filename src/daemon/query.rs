@@ -138,7 +138,7 @@ fn restart_notes(new: &Config, running: &Config) -> String {
             .interfaces
             .iter()
             .zip(&running.interfaces)
-            .all(|(a, b)| a.name == b.name && a.addresses == b.addresses && a.vips == b.vips)
+            .all(|(a, b)| a.name == b.name && a.vlan == b.vlan && a.addresses == b.addresses && a.vips == b.vips)
         && new.routes == running.routes;
     if !same_links {
         note = " (interface, address and route changes need a restart: services applied only)".into();
@@ -212,5 +212,13 @@ mod tests {
         running = after_reload(moved.clone(), &running);
         assert!(restart_notes(&moved, &running).contains("services applied only"));
         assert_eq!(running.interfaces[0].addresses, config(4, "198.18.0.1/24").interfaces[0].addresses);
+
+        // A VLAN's id is its interface's identity: a new one needs a restart too.
+        let tagged = |vid: u16| {
+            Config::parse(&format!("[[interface]]\nname = \"eth0\"\nvlan = {vid}\naddresses = [\"198.18.0.1/24\"]\n"))
+                .unwrap()
+        };
+        assert!(restart_notes(&tagged(200), &tagged(100)).contains("services applied only"));
+        assert_eq!(restart_notes(&tagged(100), &tagged(100)), "");
     }
 }
