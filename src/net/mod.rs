@@ -4,6 +4,7 @@
 pub mod config_addr;
 pub mod iface;
 pub mod neighbour;
+pub mod reassembly;
 pub mod route;
 pub mod route_config;
 

@@ -37,7 +37,14 @@ reasons! {
     IpHeaderLength => "drop-ip-bad-header-length",
     IpTotalLength => "drop-ip-bad-total-length",
     IpChecksum => "drop-ip-bad-checksum",
-    Fragment => "drop-ip-fragment",
+    FragHeld => "ip-fragments-held",
+    Reassembled => "ip-datagrams-reassembled",
+    FragBad => "drop-ip-fragment-bad",
+    FragDuplicate => "drop-ip-fragment-duplicate",
+    FragOverlap => "drop-ip-fragment-overlap",
+    FragTimeout => "drop-ip-fragment-timeout",
+    FragEvicted => "drop-ip-fragment-evicted",
+    FragSourceShare => "drop-ip-fragment-source-share",
     L4Truncated => "drop-l4-truncated",
     TtlExceeded => "drop-ttl-exceeded",
     NoService => "drop-no-service",
@@ -111,7 +118,7 @@ reasons! {
     FromHostUnmatched => "drop-from-host-no-local-connection",
 }
 
-pub const NUM_REASONS: usize = 89;
+pub const NUM_REASONS: usize = 96;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

@@ -60,6 +60,21 @@ impl Director {
             return Owner::Me;
         }
         let (proto, src, dst) = (ip.protocol(), ip.src(), ip.dst());
+        if ip.is_fragment() {
+            // Every piece of a datagram must meet in one loop, and only the
+            // first carries ports: by the addresses alone, a request to a
+            // VIP by its client, a NAT reply by its client. A FULLNAT reply's
+            // owner is its local port's: unknown here, so the receiving loop
+            // keeps it (see README: fragments and several poll loops).
+            let lp = if self.services.is_vip(dst) {
+                self.loop_of_client(src)
+            } else if self.services.is_laddr(dst) {
+                return Owner::Me;
+            } else {
+                self.loop_of_client(dst)
+            };
+            return if lp == self.worker { Owner::Me } else { Owner::Loop(lp) };
+        }
         let l4 = &eth.payload()[ihl..];
         let lp = match proto {
             IPPROTO_TCP | IPPROTO_UDP => {

@@ -41,3 +41,32 @@ pub fn assert_checksums(f: &[u8]) {
         _ => {}
     }
 }
+
+/// The datagram the IPv4 fragments `frags` (Ethernet frames, any order) carry, as one frame:
+/// the first fragment's Ethernet and IP headers with MF and the offset cleared, the total
+/// length and header checksum made right, and the payloads at their offsets. Panics if a
+/// piece is missing or pieces overlap.
+pub fn reassemble(frags: &[Vec<u8>]) -> Vec<u8> {
+    let offset = |f: &[u8]| (u16::from_be_bytes([f[20], f[21]]) & 0x1fff) as usize * 8;
+    let mut sorted: Vec<&Vec<u8>> = frags.iter().collect();
+    sorted.sort_by_key(|f| offset(f));
+    let first = sorted.first().expect("testkit: no fragments");
+    assert_eq!(offset(first), 0, "testkit: no first fragment");
+    let ihl = (first[14] & 15) as usize * 4;
+    let mut v = first[..14 + ihl].to_vec();
+    for f in &sorted {
+        let (fihl, total) = ((f[14] & 15) as usize * 4, u16::from_be_bytes([f[16], f[17]]) as usize);
+        assert_eq!(offset(f), v.len() - 14 - ihl, "testkit: a hole or an overlap");
+        v.extend_from_slice(&f[14 + fihl..14 + total]);
+    }
+    let last = sorted.last().expect("testkit: no fragments");
+    assert_eq!(last[20] & 0x20, 0, "testkit: the last piece has MF");
+    let total = (v.len() - 14) as u16;
+    v[16..18].copy_from_slice(&total.to_be_bytes());
+    v[20] &= 0x40;
+    v[21] = 0;
+    v[24..26].fill(0);
+    let c = Checksum::new().add_bytes(&v[14..14 + ihl]).finish();
+    v[24..26].copy_from_slice(&c.to_be_bytes());
+    v
+}
