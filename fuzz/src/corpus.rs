@@ -317,6 +317,24 @@ pub fn pipeline() -> Vec<(String, Vec<u8>)> {
         s.frame(0, 60, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5000, 53, b"again"));
         sessions.push(("session-udp".into(), s.bytes));
     }
+    {
+        // A fragmented UDP datagram (last piece first, one piece twice), reassembled and
+        // forwarded; then one whose pieces overlap, and one never completed.
+        let mut s = Session::new();
+        let big: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+        let d = with_ident(&udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5100, 53, &big), 1);
+        let frags = fragments(&d, 1500);
+        s.frame(0, 1, &frags[2]);
+        s.frame(0, 1, &frags[1]);
+        s.frame(0, 1, &frags[1]);
+        s.frame(0, 1, &frags[0]);
+        let d = with_ident(&d, 2);
+        s.frame(0, 1, &fragment_of(&d, 0, 1480, true));
+        s.frame(0, 1, &fragment_of(&d, 1000, 1000, true));
+        s.frame(0, 1, &fragment_of(&with_ident(&d, 3), 1480, 1480, true));
+        s.frame(0, 60, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5100, 53, b"after"));
+        sessions.push(("session-udp-fragments".into(), s.bytes));
+    }
     for (name, vport) in [("nat", 80u16), ("fullnat", 83), ("tun", 82), ("dr", 81)] {
         // ICMP errors about forwarded packets, from the real server's side
         // (about the request) and from the client's side (about a reply).
