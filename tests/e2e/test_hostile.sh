@@ -7,7 +7,8 @@
 # them during a 20 MB download leaves the download intact and rvs serving; impossible
 # fragments are dropped and counted, incomplete ones time out, a fragmented ping is answered;
 # a bounded SYN flood from random 198.18.64.0/18 sources never grows the table past its bound,
-# keeps rvs's memory flat, counts the refused SYNs, and leaves an established download intact; new connections during that flood are reported.
+# keeps rvs's memory flat, counts the refused SYNs, and leaves an established download intact;
+# new connections during that flood are reported.
 # g: TCP/UDP headers whose lengths lie (data offset 15 in 20 bytes, UDP length 300 in 12 bytes,
 # UDP length 0) are dropped under their own counters, create no entry and reach no real server.
 # h: RSTs spoofed from the client side as the real server's replies (src = real server ip:port,
