@@ -28,12 +28,7 @@ RS1="$NAT_RS1"
 RS2="$NAT_RS2"
 TABLE=2000
 
-# scapy comes from Debian's python3-scapy: prefer the system interpreter that has it.
-PY=""
-for p in /usr/bin/python3 python3; do
-  if "$p" -c 'import scapy.all' >/dev/null 2>&1; then PY="$p"; break; fi
-done
-[ -n "$PY" ] || die "python3 with scapy (Debian: python3-scapy) is needed; run scripts/setup"
+PY="$(scapy_python)" || die "no python3 with scapy"
 FRAMES="$E2E_DIR/hostile_frames.py"
 KINDS="$("$PY" "$FRAMES" list)"   # "KIND COUNTER" lines
 
