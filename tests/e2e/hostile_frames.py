@@ -46,11 +46,13 @@ def check4(*addrs):
 
 
 _IDENTS = iter(range(1 << 30))
+# From the clock: runs a few seconds apart (a test's cases) start thousands apart.
+_IDENT_BASE = int(time.time() * 1000)
 
 
 def next_ident():
     """A new IP identification per call, so no two crafted pieces share a datagram."""
-    return (0x5000 + next(_IDENTS)) % 65536
+    return (_IDENT_BASE + next(_IDENTS)) % 65536
 
 
 def ip_hdr(src, dst, proto, payload_len, ihl=5, ttl=64, flags_frag=0, version=4, total=None,
