@@ -230,15 +230,7 @@ impl Reassembly {
             let seq = self.next_seq;
             self.next_seq += 1;
             self.age.push_back((now_ms, seq, key));
-            let d = Datagram {
-                seq,
-                pieces: Vec::new(),
-                end: None,
-                have: 0,
-                head: None,
-                tag,
-                charge: 0,
-            };
+            let d = Datagram { seq, pieces: Vec::new(), end: None, have: 0, head: None, tag, charge: 0 };
             self.datagrams.insert(key, d);
         }
         let Some(d) = self.datagrams.get_mut(&key) else { return Insert::Bad { discarded: 0 } };
@@ -305,7 +297,10 @@ impl Reassembly {
 
     /// The oldest datagram but `keep`.
     fn oldest_except(&mut self, keep: &FragKey) -> Option<FragKey> {
-        self.age.iter().find(|(_, seq, k)| k != keep && self.datagrams.get(k).is_some_and(|d| d.seq == *seq)).map(|e| e.2)
+        self.age
+            .iter()
+            .find(|(_, seq, k)| k != keep && self.datagrams.get(k).is_some_and(|d| d.seq == *seq))
+            .map(|e| e.2)
     }
 
     /// Forget datagram `key`; returns how many pieces it held.
@@ -325,6 +320,39 @@ impl Reassembly {
             self.age.retain(|(_, seq, k)| datagrams.get(k).is_some_and(|d| d.seq == *seq));
         }
         d.pieces.len()
+    }
+}
+
+#[cfg(test)]
+impl Reassembly {
+    /// The accounts agree with what is held: bytes in all and per source, each datagram's
+    /// pieces ordered, disjoint, within its end and summing to what it says it has.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut per_source: hashbrown::HashMap<u128, usize> = hashbrown::HashMap::new();
+        let mut bytes = 0;
+        for (k, d) in &self.datagrams {
+            let mut at = 0;
+            let mut have = 0;
+            for p in &d.pieces {
+                if p.off < at || p.data.is_empty() {
+                    return Err(format!("{k:?}: piece at {} overlaps or is empty", p.off));
+                }
+                at = p.off + p.data.len();
+                have += p.data.len();
+            }
+            if have != d.have || d.end.is_some_and(|e| at > e) || d.pieces.len() > MAX_PIECES {
+                return Err(format!("{k:?}: have {have} vs {}, end {:?}, last byte {at}", d.have, d.end));
+            }
+            if !self.age.iter().any(|(_, seq, q)| q == k && *seq == d.seq) {
+                return Err(format!("{k:?}: not in the age queue"));
+            }
+            bytes += d.charge;
+            *per_source.entry(k.src).or_insert(0) += d.charge;
+        }
+        if bytes != self.bytes || per_source != self.per_source || bytes > self.limits.bytes {
+            return Err(format!("bytes {} recorded, {bytes} held", self.bytes));
+        }
+        Ok(())
     }
 }
 
@@ -480,5 +508,46 @@ mod tests {
         }
         assert_eq!((r.len(), refused), (10, 10), "16 KiB is ten pieces of 1,480 bytes");
         assert_eq!(offer(&mut r, 1, key(6, 0), &ps[1]), Insert::Held);
+    }
+
+    #[test]
+    fn random_pieces_keep_the_accounts_and_the_bounds() {
+        let limits = Limits { bytes: 48 << 10, bytes_per_source: 12 << 10, timeout_ms: 300 };
+        let mut r = Reassembly::new(limits);
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let data = vec![0x5au8; 2_000];
+        let mut out = vec![0u8; 70_000];
+        let (mut complete, mut now) = (0, 0);
+        for i in 0..50_000 {
+            now += next(3);
+            let k = key(next(6) as u32, next(4) as u16);
+            let off = next(12) as usize * 8 * if next(2) == 0 { 1 } else { 185 };
+            let len = if next(4) == 0 { next(2_000) as usize } else { 8 * (1 + next(190) as usize) };
+            let more = next(3) != 0;
+            let head = [0u8; 34];
+            let v = r.insert(now, k, off, more, &data[..len], (off == 0).then_some(&head[..]), 0, MAX);
+            if v == Insert::Complete {
+                let (h, total, _) = r.take(&mut out).expect("a complete datagram");
+                assert!(h == 34 && total > h);
+                complete += 1;
+            }
+            if i % 97 == 0 {
+                r.expire(now);
+            }
+            if let Err(e) = r.check_invariants() {
+                panic!("after piece {i} ({off}, {len}, more {more}): {e}");
+            }
+        }
+        r.expire(now + limits.timeout_ms);
+        assert_eq!((r.len(), r.bytes()), (0, 0), "everything goes in the end");
+        r.check_invariants().unwrap();
+        assert!(complete > 0, "some datagrams completed");
+        println!("50,000 random pieces: {complete} datagrams completed, the accounts right after each");
     }
 }

@@ -44,7 +44,11 @@ impl Director {
         let (key, off, more) = {
             let h = f.ipv4();
             let ff = h.flags_frag();
-            (FragKey::v4(h.src(), h.dst(), h.ident(), h.protocol()), (ff & FRAG_OFFSET_MASK) as usize * 8, ff & FLAG_MF != 0)
+            (
+                FragKey::v4(h.src(), h.dst(), h.ident(), h.protocol()),
+                (ff & FRAG_OFFSET_MASK) as usize * 8,
+                ff & FLAG_MF != 0,
+            )
         };
         // A backup forwards nothing: holding what it will not send is waste.
         if self.backup && matches!(key.proto, IPPROTO_TCP | IPPROTO_UDP) {
