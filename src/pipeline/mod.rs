@@ -442,6 +442,8 @@ impl Director {
 mod tests;
 #[cfg(test)]
 mod tests_local;
+#[cfg(test)]
+mod tests_tun_types;
 
 /// The first port >= `lo` in loop `worker`'s residue class.
 pub(crate) fn first_port_of(lo: u16, worker: usize, n: usize) -> u16 {
