@@ -15,10 +15,12 @@ machine's kernel has no fou and no gre module, so a real server of an rvs direct
             the GRE header must be version 0, protocol 0x0800, no key, no sequence number;
             with the C bit its checksum (header and payload) is verified.
 
-    ip netns exec NS python3 tun_decap.py DEV gue|gre [--port N] [--sysctl] [--max-seconds N]
+    ip netns exec NS python3 tun_decap.py DEV gue|gre [--port N] [--stats FILE] [--sysctl]
+                                                    [--max-seconds N]
 
-Bounded: exits on SIGTERM/SIGINT, or after --max-seconds.  On exit it logs its counts to
-stderr: received, written, with-csum, no-csum, and each kind of packet it dropped.
+Bounded: exits on SIGTERM/SIGINT, or after --max-seconds.  Its counts (received, written,
+with-csum, no-csum, and each kind of packet it dropped) go to --stats FILE as "name value"
+lines (rewritten at most every 0.2 s while packets come, and at exit) and to stderr at exit.
 """
 
 import argparse
@@ -112,13 +114,25 @@ def count_udp_csum(pkt, port, counts):
     counts["with-csum" if csum else "no-csum"] += 1
 
 
-def loop(mode, port, socks, tun, counts, deadline):
+def write_stats(path, counts):
+    if path:
+        with open(path + ".tmp", "w") as f:
+            f.write("".join("%s %d\n" % kv for kv in counts.items()))
+        os.replace(path + ".tmp", path)
+
+
+def loop(mode, port, socks, tun, counts, deadline, stats):
     main_sock, observer = socks
+    written = 0.0
     while True:
-        left = deadline - time.monotonic()
+        now = time.monotonic()
+        left = deadline - now
         if left <= 0:
             return "max-seconds"
-        ready, _, _ = select.select([s for s in socks if s], [], [], min(left, 1.0))
+        if now - written >= 0.2:
+            write_stats(stats, counts)
+            written = now
+        ready, _, _ = select.select([s for s in socks if s], [], [], min(left, 0.2))
         for s in ready:
             while True:
                 try:
@@ -141,6 +155,7 @@ def main():
     ap.add_argument("--port", type=int, default=0, help="gue: the UDP port to receive on")
     ap.add_argument("--sysctl", action="store_true",
                     help="also set net.ipv4.conf.{all,default}.rp_filter=0")
+    ap.add_argument("--stats", help="file for the counts")
     ap.add_argument("--max-seconds", type=float, default=3600.0)
     args = ap.parse_args()
     if not 0 < len(args.tun) <= 15:
@@ -181,11 +196,12 @@ def main():
     reason = "error"
     try:
         reason = loop(args.mode, args.port, (main_sock, observer), tun, counts,
-                      time.monotonic() + args.max_seconds)
+                      time.monotonic() + args.max_seconds, args.stats)
     except Stop:
         reason = why["signal"]
     finally:
         log("exiting (%s): %s" % (reason, " ".join("%s=%d" % kv for kv in counts.items())))
+        write_stats(args.stats, counts)
         os.close(tun)
     return 0
 
