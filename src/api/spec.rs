@@ -164,13 +164,18 @@ impl TunSpec {
         }
     }
 
+    /// ipvsadm's tunflags[] and tun_flags_opts[] entries for these flags.
+    fn flag_names(&self) -> (&'static str, &'static str) {
+        match self.flags {
+            0 => ("-c", "--tun-nocsum"),
+            TUN_FLAG_CSUM => ("+c", "--tun-csum"),
+            _ => ("r+c", "--tun-remcsum"),
+        }
+    }
+
     /// ipvsadm's `--tun-info` column (fwd_tun_info: "ipip", "gue:PORT:-c", "gre:+c").
     pub fn info(&self) -> String {
-        let flags = match self.flags {
-            0 => "-c",
-            TUN_FLAG_CSUM => "+c",
-            _ => "r+c",
-        };
+        let flags = self.flag_names().0;
         match self.kind {
             TunType::Ipip => "ipip".to_string(),
             TunType::Gue => format!("gue:{}:{flags}", self.port),
@@ -180,11 +185,7 @@ impl TunSpec {
 
     /// ipvsadm -S's tunnel options (print_tunnel_rule).
     pub fn rule_options(&self) -> String {
-        let flags = match self.flags {
-            0 => "--tun-nocsum",
-            TUN_FLAG_CSUM => "--tun-csum",
-            _ => "--tun-remcsum",
-        };
+        let flags = self.flag_names().1;
         match self.kind {
             TunType::Ipip => " --tun-type ipip".to_string(),
             TunType::Gue => format!(" --tun-type gue --tun-port {} {flags}", self.port),

@@ -719,6 +719,13 @@ mod tests {
         }
     }
 
+    /// A TUN real server on port 80 with tunnel `tun`.
+    fn tunnel(a: [u8; 4], weight: u32, tun: TunSpec) -> DestView {
+        let mut d = dst(a, 80, FwdMethod::Tunnel, weight);
+        d.spec.tun = tun;
+        d
+    }
+
     fn numeric() -> ListFormat {
         ListFormat { numeric: true, ..ListFormat::default() }
     }
@@ -754,20 +761,17 @@ mod tests {
     /// TunnelInfo column (fwd_tun_info(): "n/a" for what is no tunnel).
     #[test]
     fn tun_info_column() {
-        let mut s = svc(
+        let s = svc(
             tcp([198, 18, 1, 100], 80),
             "rr",
             vec![
-                dst([198, 18, 1, 11], 80, FwdMethod::Tunnel, 1),
-                dst([198, 18, 1, 12], 80, FwdMethod::Tunnel, 2),
-                dst([198, 18, 1, 13], 80, FwdMethod::Tunnel, 1),
-                dst([198, 18, 1, 14], 80, FwdMethod::Tunnel, 1),
+                tunnel([198, 18, 1, 11], 1, TunSpec::default()),
+                tunnel([198, 18, 1, 12], 2, TunSpec { kind: TunType::Gue, port: 6080, flags: 0 }),
+                tunnel([198, 18, 1, 13], 1, TunSpec { kind: TunType::Gue, port: 65535, flags: TUN_FLAG_REMCSUM }),
+                tunnel([198, 18, 1, 14], 1, TunSpec { kind: TunType::Gre, port: 0, flags: TUN_FLAG_CSUM }),
                 dst([198, 18, 1, 15], 80, FwdMethod::Route, 1),
             ],
         );
-        s.dests[1].spec.tun = TunSpec { kind: TunType::Gue, port: 6080, flags: 0 };
-        s.dests[2].spec.tun = TunSpec { kind: TunType::Gue, port: 65535, flags: TUN_FLAG_REMCSUM };
-        s.dests[3].spec.tun = TunSpec { kind: TunType::Gre, port: 0, flags: TUN_FLAG_CSUM };
         let fmt = ListFormat { tun_info: true, ..numeric() };
         let want = format!(
             "{HEADER}Prot LocalAddress:Port Scheduler Flags\n\
@@ -1146,14 +1150,11 @@ mod tests {
                 dst([192, 168, 1, 30], 80, FwdMethod::Route, 5),
                 dst([192, 168, 1, 40], 80, FwdMethod::Tunnel, 2),
                 dst([192, 168, 1, 50], 9000, FwdMethod::FullNat, 65535),
-                dst([192, 168, 1, 60], 80, FwdMethod::Tunnel, 3),
-                dst([192, 168, 1, 61], 80, FwdMethod::Tunnel, 1),
-                dst([192, 168, 1, 62], 80, FwdMethod::Tunnel, 1),
+                tunnel([192, 168, 1, 60], 3, TunSpec { kind: TunType::Gue, port: 6080, flags: 0 }),
+                tunnel([192, 168, 1, 61], 1, TunSpec { kind: TunType::Gue, port: 5555, flags: TUN_FLAG_REMCSUM }),
+                tunnel([192, 168, 1, 62], 1, TunSpec { kind: TunType::Gre, port: 0, flags: TUN_FLAG_CSUM }),
             ],
         );
-        web.dests[5].spec.tun = TunSpec { kind: TunType::Gue, port: 6080, flags: 0 };
-        web.dests[6].spec.tun = TunSpec { kind: TunType::Gue, port: 5555, flags: TUN_FLAG_REMCSUM };
-        web.dests[7].spec.tun = TunSpec { kind: TunType::Gre, port: 0, flags: TUN_FLAG_CSUM };
         web.dests[0].spec.u_threshold = 1000;
         web.dests[0].spec.l_threshold = 10;
         let mut pcc = svc(tcp([10, 0, 0, 1], 0), "sh", vec![dst([10, 0, 1, 1], 0, FwdMethod::Route, 1)]);

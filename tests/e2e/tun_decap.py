@@ -27,14 +27,12 @@ import argparse
 import array
 import os
 import select
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 
-from ipip_decap import Stop, log, open_tun, set_sysctl
+from ipip_decap import Stop, log, stop_on_signals, tun_up, write_inner
 
 IPPROTO_GRE = 47
 GRE_CSUM = 0x8000
@@ -89,22 +87,6 @@ def inner_of_gre(pkt, counts):
     return gre[4:]
 
 
-def write_inner(tun, inner, counts):
-    if len(inner) < 20 or inner[0] >> 4 != 4:
-        counts["drop-inner-bad"] += 1
-        return
-    tot = struct.unpack("!H", inner[2:4])[0]
-    if tot < 20 or tot > len(inner):
-        counts["drop-inner-bad"] += 1
-        return
-    try:
-        os.write(tun, inner[:tot])
-    except OSError:
-        counts["drop-write"] += 1
-        return
-    counts["written"] += 1
-
-
 def count_udp_csum(pkt, port, counts):
     """A raw UDP socket's copy: with or without a checksum (the UDP socket decapsulates)."""
     ihl = (pkt[0] & 0x0F) * 4
@@ -145,7 +127,7 @@ def loop(mode, port, socks, tun, counts, deadline, stats):
                 counts["received"] += 1
                 inner = inner_of_gue(pkt, counts) if mode == "gue" else inner_of_gre(pkt, counts)
                 if inner is not None:
-                    write_inner(tun, inner, counts)
+                    write_inner(tun, "tun", inner, counts)
 
 
 def main():
@@ -163,15 +145,7 @@ def main():
     if args.mode == "gue" and not 0 < args.port < 65536:
         ap.error("gue needs --port 1..65535")
 
-    why = {"signal": None}
-
-    def on_signal(signum, _frame):
-        why["signal"] = signal.Signals(signum).name
-        raise Stop()
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-
+    why = stop_on_signals()
     if args.mode == "gue":
         main_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         main_sock.bind(("0.0.0.0", args.port))
@@ -182,15 +156,10 @@ def main():
     for s in (main_sock, observer):
         if s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    tun = open_tun(args.tun)
-    subprocess.run(["ip", "link", "set", "dev", args.tun, "up"], check=True)
-    if args.sysctl:
-        set_sysctl("/proc/sys/net/ipv4/conf/all/rp_filter", "0")
-        set_sysctl("/proc/sys/net/ipv4/conf/default/rp_filter", "0")
-    set_sysctl("/proc/sys/net/ipv4/conf/%s/rp_filter" % args.tun, "0")
+    tun = tun_up(args.tun, args.sysctl)
     log("decapsulating %s into %s (pid %d)" % (args.mode, args.tun, os.getpid()))
 
-    counts = {k: 0 for k in ("received", "written", "with-csum", "no-csum", "drop-short",
+    counts = {k: 0 for k in ("received", "written", "bytes", "with-csum", "no-csum", "drop-short",
                              "drop-gue-header", "drop-gue-proto", "drop-gre-header",
                              "drop-gre-csum", "drop-inner-bad", "drop-write")}
     reason = "error"
