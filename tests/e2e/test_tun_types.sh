@@ -144,7 +144,7 @@ case_d_nocsum() {
     warn "the nocsum packets were not seen"; return 1
   fi
   rvsadm -e -t "$VIP:80" -r "$RS1:80" -i --tun-type gue --tun-port "$GUE_PORT" --tun-remcsum
-  assert_contains "$(rvsadm -Ln --tun-info)" "Tunnel  gue:6080:r+c   1" "-Ln --tun-info: remcsum"
+  assert_contains "$(rvsadm -Ln --tun-info)" "Tunnel  gue:6080:r+c  1" "-Ln --tun-info: remcsum"
   gc0="$(decap gue with-csum)"
   out="$(curl_many c 2 "http://$VIP/")"
   assert_eq 1 "$(count_lines "$out" rs1)" "remcsum: a request answered by rs1"
