@@ -783,7 +783,7 @@ mod tests {
              \x20 -> 198.18.1.14:80               Tunnel  gre:+c        1      0          0         \n\
              \x20 -> 198.18.1.15:80               Route   n/a           1      0          0         \n"
         );
-        assert_eq!(list_services(&[s.clone()], None, &fmt).unwrap(), want);
+        assert_eq!(list_services(std::slice::from_ref(&s), None, &fmt).unwrap(), want);
         // --stats (and the other number formats) come first, as in print_title().
         let stats = list_services(&[s], None, &ListFormat { stats: true, ..fmt }).unwrap();
         assert!(stats.contains("Conns   InPkts") && !stats.contains("TunnelInfo"), "{stats}");

@@ -41,6 +41,9 @@ fn next_u32() -> u32 {
     })
 }
 
+/// A drawn server: its index, weight and connection overhead.
+type Draw = (usize, u64, u64);
+
 /// ip_vs_twos_schedule with its two random numbers given: `r1`, `r2` are the
 /// raw draws, reduced here modulo the schedulable servers' total weight + 1.
 pub(super) fn pick(dests: &[Arc<Dest>], r1: u32, r2: u32) -> Option<usize> {
@@ -49,7 +52,7 @@ pub(super) fn pick(dests: &[Arc<Dest>], r1: u32, r2: u32) -> Option<usize> {
         return None;
     }
     let (mut rw1, mut rw2) = (i64::from(r1) % (total as i64 + 1), i64::from(r2) % (total as i64 + 1));
-    let (mut choice1, mut choice2): (Option<(usize, u64, u64)>, Option<(usize, u64, u64)>) = (None, None);
+    let (mut choice1, mut choice2): (Option<Draw>, Option<Draw>) = (None, None);
     for (i, d) in dests.iter().enumerate() {
         if !d.schedulable() {
             continue;
