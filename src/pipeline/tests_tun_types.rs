@@ -179,3 +179,42 @@ fn a_gue_server_without_a_port_is_refused_as_the_kernel_refuses_it() {
     assert_eq!(lab.ctl.apply(&Command::AddDest(key, d)).unwrap_err().to_string(), "Invalid argument");
     assert!(lab.ctl.views()[0].dests.is_empty(), "nothing added");
 }
+
+#[test]
+fn a_too_big_packet_without_df_leaves_in_fragments_of_the_tunnel_packet() {
+    for tun in [GUE_CSUM, GRE_CSUM] {
+        let (mut lab, _, _) = lab_with(tun, true);
+        let mut nodf = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 1000, 80, "A", &[7u8; 1460]);
+        nodf[14 + 6] = 0;
+        fix_ip(&mut nodf);
+        lab.tx.0.clear();
+        assert_eq!(lab.feed(OUT, &nodf).0, Verdict::Consumed, "{tun:?}");
+        let frags: Vec<_> = lab.tx.0.iter().filter(|(i, _)| *i == IN).map(|(_, f)| f.clone()).collect();
+        assert_eq!(frags.len(), 2, "{tun:?}");
+        let mut payload = Vec::new();
+        for f in &frags {
+            assert!(f.len() - 14 <= 1500);
+            assert_eq!(Checksum::new().add_bytes(&f[14..34]).finish(), 0);
+            assert_eq!(f[14 + 9], crate::ipvs::xmit::tun::outer_protocol(tun.kind));
+            let off = usize::from(u16::from_be_bytes([f[20], f[21]]) & 0x1fff) * 8;
+            assert_eq!(off, payload.len(), "{tun:?}: offsets add up");
+            payload.extend_from_slice(&f[34..]);
+        }
+        // Reassembled: the tunnel header, then the client's packet; the checksum holds.
+        let shim = if tun.kind == TunType::Gue { 12 } else { 8 };
+        assert_eq!(&payload[shim..], &nodf[14..], "{tun:?}");
+        if tun.kind == TunType::Gre {
+            assert_eq!(Checksum::new().add_bytes(&payload).finish(), 0, "GRE checksum");
+        } else {
+            let c = crate::wire::checksum::pseudo_header(
+                ip(DIR_IN),
+                u32::from_be_bytes(field_ip(&frags[0], 16)),
+                17,
+                payload.len() as u16,
+            )
+            .add_bytes(&payload)
+            .finish();
+            assert_eq!(c, 0, "UDP checksum over the reassembled datagram");
+        }
+    }
+}

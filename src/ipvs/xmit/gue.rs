@@ -69,3 +69,35 @@ pub fn fill(seg: &mut [u8], tun: &TunSpec, src: u32, dst: u32) {
         seg[l4f::udp::CHECKSUM].copy_from_slice(&c.to_be_bytes());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ipv4::write_header;
+
+    fn inner(sport: u16, more: &[u8]) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        write_header(&mut p, 40, 1, true, 64, IPPROTO_TCP, 0xc612_000a, 0xc612_0164);
+        p[20..22].copy_from_slice(&sport.to_be_bytes());
+        p[22..24].copy_from_slice(&80u16.to_be_bytes());
+        p.extend_from_slice(more);
+        p
+    }
+
+    #[test]
+    fn source_ports_stay_in_the_local_range_and_follow_the_flow_only() {
+        let mut seen = std::collections::HashSet::new();
+        for sport in 1024..3024 {
+            let p = source_port(&inner(sport, b""));
+            assert!((32768..60999).contains(&p), "{p}");
+            // The payload and other fields do not move it: one flow, one port.
+            assert_eq!(p, source_port(&inner(sport, b"more bytes")));
+            seen.insert(p);
+        }
+        assert!(seen.len() > 1900, "2000 flows, {} ports", seen.len());
+        // Short or odd inner packets still get a port (no panic).
+        for short in [&[][..], &[0x45][..], &[0x4f; 30][..]] {
+            assert!((32768..60999).contains(&source_port(short)));
+        }
+    }
+}
