@@ -449,6 +449,8 @@ mod tests;
 mod tests_ipv6;
 #[cfg(test)]
 mod tests_local;
+#[cfg(test)]
+mod tests_tun_types;
 
 /// The first port >= `lo` in loop `worker`'s residue class.
 pub(crate) fn first_port_of(lo: u16, worker: usize, n: usize) -> u16 {

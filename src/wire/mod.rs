@@ -9,6 +9,8 @@ pub mod arp;
 mod captured;
 pub mod checksum;
 pub mod ethernet;
+pub mod gre;
+pub mod gue;
 pub mod icmp;
 pub mod icmpv6;
 pub mod ip_protocol;
