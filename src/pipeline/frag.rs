@@ -14,14 +14,17 @@
 //! Fragments never reach the fast path (its parse refuses them) nor the SYN
 //! path. The store's memory is the loop's own: no lock, no shared atomic.
 //!
-//! IPv6 will add a `Director::ipv6_fragment` beside [`Director::ipv4_fragment`]:
-//! the fragment header found while walking the extension headers gives the
-//! offset, M flag and 32-bit identification ([`FragKey`] takes 128-bit
-//! addresses and that id as they are), the head is everything before the
-//! fragment header, and the reassembled packet drops the fragment header
-//! (its next header into the previous header's, the payload length fixed)
-//! before it goes down `ipv6` as one packet. Egress needs an IPv6
-//! fragmenter (a fragment header per piece) for the way out.
+//! IPv6 (once rvs balances IPv6 services) adds a `Director::ipv6_fragment`
+//! beside [`Director::ipv4_fragment`]: `wire::ipv6::upper_layer` already
+//! returns the fragment header's offset, M flag and 32-bit identification
+//! ([`FragKey`] takes 128-bit addresses and that id as they are); the head is
+//! everything before the fragment header (the unfragmentable part), the
+//! store's `max_len` 65,535 less that part, and the reassembled packet drops
+//! the fragment header (its next header into the previous header's, the
+//! payload length fixed) before it goes down `ipv6` as one packet. Egress
+//! needs an IPv6 fragmenter (a fragment header per piece, its own
+//! identification) for the way out, and ICMPv6 "packet too big" where IPv4
+//! fragments (a router never fragments IPv6).
 
 use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
