@@ -36,6 +36,7 @@ pub struct RawMark {
 pub struct RawService<C> {
     tcp: Option<String>,
     udp: Option<String>,
+    sctp: Option<String>,
     fwmark: Option<u32>,
     scheduler: Option<String>,
     /// ipvsadm's `-b`: ["mh-port"], ["sh-fallback", "sh-port"], ...
@@ -115,8 +116,9 @@ pub fn add_mark(rules: &mut Rules, i: usize, m: &RawMark) -> Result<(), String> 
     let proto = match m.protocol.as_deref().unwrap_or("tcp") {
         "tcp" => IPPROTO_TCP,
         "udp" => IPPROTO_UDP,
+        "sctp" => IPPROTO_SCTP,
         "any" => 0,
-        p => return Err(format!("{k}.protocol: '{p}' is not one of tcp, udp, any")),
+        p => return Err(format!("{k}.protocol: '{p}' is not one of tcp, udp, sctp, any")),
     };
     let (addr, prefix) = if m.destination.contains('/') {
         parse_cidr(&m.destination)
@@ -136,17 +138,15 @@ pub fn add_mark(rules: &mut Rules, i: usize, m: &RawMark) -> Result<(), String> 
 /// `[[service]]` `k` (e.g. "service[0]") with its local addresses and real
 /// servers, added to `rules`; its key and virtual port (0 for a mark).
 pub fn add_service<C>(rules: &mut Rules, k: &str, s: &RawService<C>) -> Result<(ServiceKey, u16), String> {
-    let key = match (&s.tcp, &s.udp, s.fwmark) {
-        (Some(a), None, None) => {
-            let (addr, port) = addr_port(&format!("{k}.tcp"), a, None)?;
-            ServiceKey::Addr { proto: IPPROTO_TCP, addr, port }
-        }
-        (None, Some(a), None) => {
-            let (addr, port) = addr_port(&format!("{k}.udp"), a, None)?;
-            ServiceKey::Addr { proto: IPPROTO_UDP, addr, port }
+    let addrs = [("tcp", IPPROTO_TCP, &s.tcp), ("udp", IPPROTO_UDP, &s.udp), ("sctp", IPPROTO_SCTP, &s.sctp)];
+    let mut given = addrs.iter().filter_map(|(name, proto, a)| a.as_ref().map(|a| (*name, *proto, a)));
+    let key = match (given.next(), given.next(), s.fwmark) {
+        (Some((name, proto, a)), None, None) => {
+            let (addr, port) = addr_port(&format!("{k}.{name}"), a, None)?;
+            ServiceKey::Addr { proto, addr, port }
         }
         (None, None, Some(m)) if m > 0 => ServiceKey::Fwmark(m),
-        _ => return Err(format!("{k}: give exactly one of tcp, udp or fwmark (a mark > 0)")),
+        _ => return Err(format!("{k}: give exactly one of tcp, udp, sctp or fwmark (a mark > 0)")),
     };
     let netmask = match &s.netmask {
         Some(m) => addr(&format!("{k}.netmask"), m)?,
@@ -251,7 +251,7 @@ mod tests {
         let e = services("tcp = \"198.18.0.100:0\"\n").unwrap_err();
         assert_eq!(e, "service[1]: port 0 (all ports) needs persistent");
         let e = services("tcp = \"198.18.0.100:81\"\nfwmark = 3\n").unwrap_err();
-        assert_eq!(e, "service[1]: give exactly one of tcp, udp or fwmark (a mark > 0)");
+        assert_eq!(e, "service[1]: give exactly one of tcp, udp, sctp or fwmark (a mark > 0)");
     }
 
     #[test]

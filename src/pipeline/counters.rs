@@ -109,9 +109,13 @@ reasons! {
     LocalNodeDelivered => "local-node-to-host",
     LocalNodeNotDelivered => "drop-local-node-no-host-path",
     FromHostUnmatched => "drop-from-host-no-local-connection",
+    SctpTruncated => "drop-sctp-truncated",
+    SctpChunkLength => "drop-sctp-bad-chunk-length",
+    SctpChecksum => "drop-sctp-bad-checksum",
+    SctpNotInit => "drop-sctp-not-init-no-connection",
 }
 
-pub const NUM_REASONS: usize = 89;
+pub const NUM_REASONS: usize = 93;
 
 #[repr(align(64))]
 struct Line([AtomicU64; NUM_REASONS]);

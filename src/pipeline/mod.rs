@@ -16,6 +16,7 @@ mod icmp_error;
 mod lb;
 mod local_node;
 mod reply_filter;
+mod sctp;
 pub mod role;
 mod shared;
 mod steer;
@@ -365,7 +366,7 @@ impl Director {
     }
 
     fn ipv4(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
-        use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+        use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
         use crate::wire::ipv4::{Header, Malformed};
         let (ihl, total, proto) = {
             let ip = match Header::new_checked(f.l3_bytes()) {
@@ -389,8 +390,8 @@ impl Director {
         f.parsed_ipv4(ihl, total, proto);
         match proto {
             // A backup forwards nothing: the master carries the traffic.
-            IPPROTO_TCP | IPPROTO_UDP if self.backup => Verdict::Drop(Reason::BackupRole),
-            IPPROTO_TCP | IPPROTO_UDP => self.load_balance(now_ms, f, tx),
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP if self.backup => Verdict::Drop(Reason::BackupRole),
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP => self.load_balance(now_ms, f, tx),
             IPPROTO_ICMP => self.icmp(now_ms, f, tx),
             _ => Verdict::Drop(Reason::OtherProtocol),
         }
@@ -442,6 +443,8 @@ impl Director {
 mod tests;
 #[cfg(test)]
 mod tests_local;
+#[cfg(test)]
+mod tests_sctp;
 
 /// The first port >= `lo` in loop `worker`'s residue class.
 pub(crate) fn first_port_of(lo: u16, worker: usize, n: usize) -> u16 {

@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 
 impl Lab {
     /// Teach the director a neighbour's MAC the way the wire does: it asks, they answer.
-    fn learn(&mut self, iface: IfaceId, who: [u8; 4], mac: [u8; 6]) {
+    pub(super) fn learn(&mut self, iface: IfaceId, who: [u8; 4], mac: [u8; 6]) {
         let _ = self.d.neigh.resolve(iface, ip(who), self.now);
         let (my_ip, my_mac) = if iface == 0 { (DIR_OUT, OUT_MAC) } else { (DIR_IN, IN_MAC) };
         let f = arp(mac, my_mac, 2, mac, who, my_mac, my_ip);

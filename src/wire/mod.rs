@@ -13,6 +13,7 @@ pub mod icmp;
 pub mod ip_protocol;
 pub mod ipv4;
 pub mod l4;
+pub mod sctp;
 
 pub use checksum::Checksum;
 
