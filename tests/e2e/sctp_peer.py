@@ -93,18 +93,27 @@ def parse(seg):
 
 
 class Raw:
-    """A raw socket of protocol 132 writing its own IP header (so a reply can come from the
-    address its request went to: a DR server's VIP)."""
+    """A raw socket of protocol 132 to receive on, and one per source address to send from,
+    each writing its own IP header: a reply comes from the address its request went to (a
+    DR server's VIP), and the socket bound to that address makes the kernel route it as from
+    there (a NAT server's policy routing by source)."""
 
     def __init__(self):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_SCTP)
-        self.s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+        self.senders = {}
         self.bad_crc = 0
 
     def send(self, src, dst, seg):
+        out = self.senders.get(src)
+        if out is None:
+            out = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_SCTP)
+            out.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+            out.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            out.bind((src, 0))
+            self.senders[src] = out
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), 0, 0x4000, 64, IPPROTO_SCTP, 0,
                          socket.inet_aton(src), socket.inet_aton(dst))
-        self.s.sendto(ip + seg, (dst, 0))
+        out.sendto(ip + seg, (dst, 0))
 
     def recv(self, timeout):
         """(src, dst, sport, dport, vtag, chunks) of the next sound packet, or None."""
