@@ -213,3 +213,29 @@ fn fullnat_rewrites_both_ends_with_a_fresh_crc() {
     assert_checksums(&back);
     assert_eq!(lab.state(), "C-SENT");
 }
+
+#[test]
+fn a_local_real_server_gets_the_association_and_its_reply_leaves_from_the_vip() {
+    let mut lab = Lab::new();
+    let key = sctp_key();
+    lab.cmd(Command::AddService(service_spec(key, "rr")));
+    lab.cmd(Command::AddDest(key, dest_spec([127, 0, 0, 1], RPORT, FwdMethod::Route, 1)));
+    lab.learn(0, CLIENT, CLIENT_MAC);
+    assert_eq!(lab.from_client(40000, INIT, INIT_VALUE).0, Verdict::Consumed, "to the host stack");
+    let mut host = vec![0u8; 14];
+    host[12..14].copy_from_slice(&[8, 0]);
+    host.extend_from_slice(&lab.tx.1[0]);
+    assert_eq!((field_ip(&host, 16), l4_port(&host, 2)), ([127, 0, 0, 1], RPORT));
+    assert_checksums(&host);
+    // The host's INIT ACK, from 127.0.0.1:3868, as it writes it into the local-node device.
+    let mut reply = sctp([0; 6], [0; 6], [127, 0, 0, 1], CLIENT, RPORT, 40000, 7, &[(INIT_ACK, 0, INIT_VALUE)]);
+    let mut len = reply.len();
+    reply.resize(2048, 0);
+    lab.now += 1;
+    let v = lab.d.from_host(lab.now, &mut reply, &mut len, &mut lab.tx);
+    assert_eq!(v, Verdict::Forward(0));
+    let out = &reply[..len];
+    assert_eq!((field_ip(out, 12), l4_port(out, 0)), (VIP, VPORT));
+    assert_checksums(out);
+    assert_eq!(lab.state(), "C-SENT");
+}
