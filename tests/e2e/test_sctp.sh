@@ -61,14 +61,6 @@ sctp_client() {
     --sport "$1" --bytes "$2" --max-seconds 60 "${@:3}"
 }
 counter() { rvsadm --counters | awk -v n="$1" '$1 == n {v = $2} END {print v + 0}'; }
-strict_alternation() {
-  local prev="" line i=0
-  while IFS= read -r line; do
-    i=$((i + 1))
-    [ "$line" != "$prev" ] || { warn "association $i went to $line again: not strict round robin"; return 1; }
-    prev="$line"
-  done <<<"$1"
-}
 # associations N FIRST_SPORT BYTES: N associations in turn; prints the servers' names.
 associations() {
   local i line names=""
