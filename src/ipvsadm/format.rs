@@ -762,7 +762,7 @@ mod tests {
             "{HEADER}{TITLE}SCTP  198.18.1.100:3868 rr\n\
              \x20 -> 198.18.1.11:3869             Masq    1      0          0         \n"
         );
-        assert_eq!(list_services(&[s.clone()], None, &numeric()).unwrap(), want);
+        assert_eq!(list_services(std::slice::from_ref(&s), None, &numeric()).unwrap(), want);
         assert_eq!(
             save(&[s], true),
             "-A --sctp-service 198.18.1.100:3868 -s rr\n-a --sctp-service 198.18.1.100:3868 -r 198.18.1.11:3869 -m -w 1\n"

@@ -39,13 +39,13 @@ impl Lab {
     }
 
     /// A client chunk to the VIP from port `cport`.
-    fn from_client(&mut self, cport: u16, kind: u8, value: &[u8]) -> (Verdict, Vec<u8>) {
+    fn client_sends(&mut self, cport: u16, kind: u8, value: &[u8]) -> (Verdict, Vec<u8>) {
         let f = sctp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, cport, VPORT, 7, &[(kind, 0, value)]);
         self.feed(0, &f)
     }
 
     /// A chunk from real server `rs` (its port 3868) to `to:port`.
-    fn from_server(&mut self, rs: [u8; 4], to: [u8; 4], port: u16, kind: u8) -> (Verdict, Vec<u8>) {
+    fn server_sends(&mut self, rs: [u8; 4], to: [u8; 4], port: u16, kind: u8) -> (Verdict, Vec<u8>) {
         let mac = if rs == RS1 { RS1_MAC } else { RS2_MAC };
         let f = sctp(mac, IN_MAC, rs, to, RPORT, port, 9, &[(kind, 0, &[])]);
         self.feed(1, &f)
@@ -71,7 +71,7 @@ const INIT_VALUE: &[u8] = &[0, 0, 0, 7, 0, 1, 0, 0, 0, 10, 0, 10, 0, 0, 0, 1];
 fn nat_association_up_and_down_with_crc_and_states() {
     let mut lab = Lab::new();
     let key = lab.sctp_service(&[(RS1, FwdMethod::Masq)], &[]);
-    let (v, out) = lab.from_client(40000, INIT, INIT_VALUE);
+    let (v, out) = lab.client_sends(40000, INIT, INIT_VALUE);
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (CLIENT, RS1));
     assert_eq!((l4_port(&out, 0), l4_port(&out, 2)), (40000, RPORT));
@@ -79,29 +79,29 @@ fn nat_association_up_and_down_with_crc_and_states() {
     assert_eq!(out[14 + 20 + 12], INIT, "the chunks travel unchanged");
     assert_eq!((lab.state(), lab.counts(key)), ("INIT1".into(), (0, 1)));
 
-    let (v, back) = lab.from_server(RS1, CLIENT, 40000, INIT_ACK);
+    let (v, back) = lab.server_sends(RS1, CLIENT, 40000, INIT_ACK);
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!((field_ip(&back, 12), field_ip(&back, 16)), (VIP, CLIENT));
     assert_eq!((l4_port(&back, 0), l4_port(&back, 2)), (VPORT, 40000));
     assert_checksums(&back);
     assert_eq!(lab.state(), "C-SENT");
 
-    assert_eq!(lab.from_client(40000, COOKIE_ECHO, b"cookie").0, Verdict::Forward(1));
+    assert_eq!(lab.client_sends(40000, COOKIE_ECHO, b"cookie").0, Verdict::Forward(1));
     assert_eq!(lab.state(), "C-REPLIED");
-    assert_eq!(lab.from_server(RS1, CLIENT, 40000, COOKIE_ACK).0, Verdict::Forward(0));
+    assert_eq!(lab.server_sends(RS1, CLIENT, 40000, COOKIE_ACK).0, Verdict::Forward(0));
     assert_eq!((lab.state(), lab.counts(key)), ("ESTABLISHED".into(), (1, 0)));
     assert_eq!(lab.d.connections(lab.now)[0].expires, 900, "15 minutes whatever --set tcp says");
 
-    let (v, data) = lab.from_client(40000, DATA, &[0u8; 333]);
+    let (v, data) = lab.client_sends(40000, DATA, &[0u8; 333]);
     assert_eq!(v, Verdict::Forward(1));
     assert_checksums(&data);
-    assert_eq!(lab.from_server(RS1, CLIENT, 40000, SACK).0, Verdict::Forward(0));
+    assert_eq!(lab.server_sends(RS1, CLIENT, 40000, SACK).0, Verdict::Forward(0));
 
-    assert_eq!(lab.from_client(40000, SHUTDOWN, &[0, 0, 0, 1]).0, Verdict::Forward(1));
+    assert_eq!(lab.client_sends(40000, SHUTDOWN, &[0, 0, 0, 1]).0, Verdict::Forward(1));
     assert_eq!((lab.state(), lab.counts(key)), ("S-RECEIVED".into(), (0, 1)));
-    assert_eq!(lab.from_server(RS1, CLIENT, 40000, SHUTDOWN_ACK).0, Verdict::Forward(0));
+    assert_eq!(lab.server_sends(RS1, CLIENT, 40000, SHUTDOWN_ACK).0, Verdict::Forward(0));
     assert_eq!(lab.state(), "S-ACK-SENT");
-    assert_eq!(lab.from_client(40000, SHUTDOWN_COMPLETE, &[]).0, Verdict::Forward(1));
+    assert_eq!(lab.client_sends(40000, SHUTDOWN_COMPLETE, &[]).0, Verdict::Forward(1));
     assert_eq!(lab.state(), "CLOSED");
     assert_eq!(lab.d.connections(lab.now)[0].expires, 61);
     let v = lab.ctl.views();
@@ -112,13 +112,13 @@ fn nat_association_up_and_down_with_crc_and_states() {
 fn rr_alternates_and_an_init_on_a_closed_association_is_scheduled_afresh() {
     let mut lab = Lab::new();
     lab.sctp_service(&[(RS1, FwdMethod::Masq), (RS2, FwdMethod::Masq)], &[]);
-    let seen: Vec<_> = (0..4).map(|p| field_ip(&lab.from_client(41000 + p, INIT, INIT_VALUE).1, 16)).collect();
+    let seen: Vec<_> = (0..4).map(|p| field_ip(&lab.client_sends(41000 + p, INIT, INIT_VALUE).1, 16)).collect();
     assert_eq!(seen, [RS2, RS1, RS2, RS1]);
     // Port 41000's association (on RS2) ends; its next INIT is a new connection.
-    lab.from_client(41000, ABORT, &[]);
+    lab.client_sends(41000, ABORT, &[]);
     let c = lab.d.connections(lab.now);
     assert_eq!(c.iter().find(|c| c.cport == 41000).map(|c| c.state.as_str()), Some("CLOSED"));
-    let (v, out) = lab.from_client(41000, INIT, INIT_VALUE);
+    let (v, out) = lab.client_sends(41000, INIT, INIT_VALUE);
     assert_eq!((v, field_ip(&out, 16)), (Verdict::Forward(1), RS2));
     let c = lab.d.connections(lab.now);
     assert_eq!(c.iter().find(|c| c.cport == 41000).map(|c| c.state.as_str()), Some("INIT1"));
@@ -130,15 +130,15 @@ fn only_an_init_opens_unless_sloppy_sctp() {
     let mut lab = Lab::new();
     lab.sctp_service(&[(RS1, FwdMethod::Masq)], &[]);
     for kind in [DATA, COOKIE_ECHO, ABORT, HEARTBEAT] {
-        assert_eq!(lab.from_client(40000, kind, &[0; 4]).0, Verdict::Drop(Reason::SctpNotInit));
+        assert_eq!(lab.client_sends(40000, kind, &[0; 4]).0, Verdict::Drop(Reason::SctpNotInit));
     }
     assert_eq!(lab.d.shared.counters.total(Reason::SctpNotInit), 4);
     assert!(lab.d.connections(lab.now).is_empty());
     lab.d.shared.sysctl.set(Sysctl::SloppySctp, 1);
     lab.d.begin_batch();
-    assert_eq!(lab.from_client(40000, ABORT, &[]).0, Verdict::Drop(Reason::SctpNotInit), "never an ABORT");
+    assert_eq!(lab.client_sends(40000, ABORT, &[]).0, Verdict::Drop(Reason::SctpNotInit), "never an ABORT");
     // A DATA chunk mid-association: picked up, established at once and counted active.
-    assert_eq!(lab.from_client(40000, DATA, &[0; 8]).0, Verdict::Forward(1));
+    assert_eq!(lab.client_sends(40000, DATA, &[0; 8]).0, Verdict::Forward(1));
     assert_eq!((lab.state(), lab.counts(sctp_key())), ("ESTABLISHED".into(), (1, 0)));
 }
 
@@ -185,7 +185,7 @@ fn dr_and_tun_forward_the_packet_unchanged_and_see_the_client_only() {
     assert_eq!((v, &out[0..6]), (Verdict::Forward(1), &RS1_MAC[..]));
     assert_eq!(&out[12..], &init[12..], "IP packet untouched: the VIP and port 9 reach the server");
     assert_eq!(lab.state(), "INIT1");
-    lab.from_client(40000, COOKIE_ECHO, b"c");
+    lab.client_sends(40000, COOKIE_ECHO, b"c");
     assert_eq!(lab.state(), "ESTABLISHED", "input-only: a COOKIE ECHO establishes");
 
     let mut lab = Lab::new();
@@ -200,13 +200,13 @@ fn dr_and_tun_forward_the_packet_unchanged_and_see_the_client_only() {
 fn fullnat_rewrites_both_ends_with_a_fresh_crc() {
     let mut lab = Lab::new();
     lab.sctp_service(&[(RS1, FwdMethod::FullNat)], &[LIP]);
-    let (v, out) = lab.from_client(40000, INIT, INIT_VALUE);
+    let (v, out) = lab.client_sends(40000, INIT, INIT_VALUE);
     assert_eq!(v, Verdict::Forward(1));
     assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (LIP, RS1));
     let lport = l4_port(&out, 0);
     assert_eq!(l4_port(&out, 2), RPORT);
     assert_checksums(&out);
-    let (v, back) = lab.from_server(RS1, LIP, lport, INIT_ACK);
+    let (v, back) = lab.server_sends(RS1, LIP, lport, INIT_ACK);
     assert_eq!(v, Verdict::Forward(0));
     assert_eq!((field_ip(&back, 12), field_ip(&back, 16)), (VIP, CLIENT));
     assert_eq!((l4_port(&back, 0), l4_port(&back, 2)), (VPORT, 40000));
@@ -221,7 +221,7 @@ fn a_local_real_server_gets_the_association_and_its_reply_leaves_from_the_vip() 
     lab.cmd(Command::AddService(service_spec(key, "rr")));
     lab.cmd(Command::AddDest(key, dest_spec([127, 0, 0, 1], RPORT, FwdMethod::Route, 1)));
     lab.learn(0, CLIENT, CLIENT_MAC);
-    assert_eq!(lab.from_client(40000, INIT, INIT_VALUE).0, Verdict::Consumed, "to the host stack");
+    assert_eq!(lab.client_sends(40000, INIT, INIT_VALUE).0, Verdict::Consumed, "to the host stack");
     let mut host = vec![0u8; 14];
     host[12..14].copy_from_slice(&[8, 0]);
     host.extend_from_slice(&lab.tx.1[0]);
