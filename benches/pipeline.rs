@@ -170,6 +170,8 @@ fn bench_stack(c: &mut Criterion) {
                 mtu: 1500,
                 addrs: vec![(0xc612_0001 + ((i as u32) << 8), 24)],
                 vips: vec![],
+                addrs6: vec![],
+                vips6: vec![],
             })
             .collect(),
     );

@@ -2,8 +2,12 @@
 //
 // Frames for the host's own addresses (the kernel's addresses on this
 // interface: SSH, probes, health checks, package updates), ARP about them,
-// VRRP (IP protocol 112) and everything that is neither IPv4 nor ARP (IPv6)
-// go to the kernel's stack.
+// VRRP (IP protocol 112) and everything that is neither IPv4, ARP nor IPv6
+// go to the kernel's stack. IPv6 is the other way round: only frames to
+// rvs's own IPv6 addresses and VIPs (the `rvs_addrs6` map), and neighbour
+// solicitations whose target is one of them, go to rvs; all other IPv6
+// (the kernel's addresses, link-local traffic, router and multicast
+// listener messages) goes to the kernel.
 // Everything else goes to rvs's AF_XDP socket of the receiving queue: VIPs,
 // director and FULLNAT local addresses, and NAT replies (whose destination is
 // the client, not an address of the director). With IPVS's ignore_tunneled
@@ -35,6 +39,17 @@ struct {
     __type(value, __u8);
 } host_addrs SEC(".maps");
 
+// rvs's own IPv6 addresses and VIPs, in network byte order.
+struct in6_key {
+    __u8 a[16];
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 256);
+    __type(key, struct in6_key);
+    __type(value, __u8);
+} rvs_addrs6 SEC(".maps");
+
 // Index 0: flags set by rvs at run time.
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -50,6 +65,9 @@ struct {
 #define IPPROTO_TCP_ 6
 #define IPPROTO_UDP_ 17
 #define IPPROTO_VRRP_ 112
+#define IPPROTO_ICMPV6_ 58
+#define IPV6_HLEN_ 40
+#define ND_NEIGHBOR_SOLICIT_ 135
 
 SEC("xdp")
 int rvs_xdp(struct xdp_md *ctx)
@@ -89,6 +107,21 @@ int rvs_xdp(struct xdp_md *ctx)
         __builtin_memcpy(&addr, p + ETH_HLEN_ + 16, 4);
         if (bpf_map_lookup_elem(&host_addrs, &addr))
             return XDP_PASS;
+    } else if (proto == ETH_P_IPV6) {
+        struct in6_key key;
+        if (data + ETH_HLEN_ + IPV6_HLEN_ > end)
+            return XDP_PASS;
+        __builtin_memcpy(&key, p + ETH_HLEN_ + 24, 16);
+        if (!bpf_map_lookup_elem(&rvs_addrs6, &key)) {
+            // A solicitation goes to the target's solicited-node group: the
+            // target (ICMPv6 bytes 8..24) says whose it is.
+            if (p[ETH_HLEN_ + 6] != IPPROTO_ICMPV6_ || data + ETH_HLEN_ + IPV6_HLEN_ + 24 > end ||
+                p[ETH_HLEN_ + IPV6_HLEN_] != ND_NEIGHBOR_SOLICIT_)
+                return XDP_PASS;
+            __builtin_memcpy(&key, p + ETH_HLEN_ + IPV6_HLEN_ + 8, 16);
+            if (!bpf_map_lookup_elem(&rvs_addrs6, &key))
+                return XDP_PASS;
+        }
     } else {
         return XDP_PASS;
     }

@@ -170,6 +170,17 @@ fn check_thresholds(d: &DestSpec) -> Result<(), IpvsError> {
     if d.l_threshold > d.u_threshold {
         return Err(IpvsError::Invalid("Numerical result out of range".into()));
     }
+    check_tunnel(d)
+}
+
+/// ip_vs_add_dest() and ip_vs_edit_dest() after the thresholds: a GUE tunnel without a
+/// port is EINVAL. rvs also refuses flags beyond one of csum and remcsum, which the kernel
+/// keeps but ipvsadm's listing has no text for (its tunflags[] has three entries).
+fn check_tunnel(d: &DestSpec) -> Result<(), IpvsError> {
+    let t = &d.tun;
+    if (t.kind == TunType::Gue && t.port == 0) || t.flags > TUN_FLAG_REMCSUM {
+        return Err(IpvsError::Invalid("Invalid argument".into()));
+    }
     Ok(())
 }
 

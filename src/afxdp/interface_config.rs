@@ -3,9 +3,9 @@
 
 use super::socket_options::ZeroCopy;
 use super::XdpMode;
-use crate::net::config_addr::{addr, cidr};
+use crate::net::config_addr::{addr, addr6, cidr, cidr6};
 use serde::Deserialize;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +31,10 @@ pub struct InterfaceConfig {
     pub zerocopy: ZeroCopy,
     pub addresses: Vec<(Ipv4Addr, u8)>,
     pub vips: Vec<Ipv4Addr>,
+    /// The IPv6 entries of `addresses` and `vips` (one list each in the
+    /// file, as `ip addr` lists both families).
+    pub addresses6: Vec<(Ipv6Addr, u8)>,
+    pub vips6: Vec<Ipv6Addr>,
 }
 
 impl XdpMode {
@@ -62,15 +66,24 @@ pub fn parse_interfaces(raw: &[RawInterface]) -> Result<Vec<InterfaceConfig>, St
         let zc = r.zerocopy.as_deref().unwrap_or("kernel");
         let zerocopy =
             ZeroCopy::parse(zc).ok_or_else(|| format!("{k}.zerocopy: '{zc}' is not one of try, off, kernel"))?;
-        let addresses: Vec<(Ipv4Addr, u8)> = r
-            .addresses
-            .iter()
-            .enumerate()
-            .map(|(j, a)| cidr(&format!("{k}.addresses[{j}]"), a))
-            .collect::<Result<_, _>>()?;
-        let vips: Vec<Ipv4Addr> =
-            r.vips.iter().enumerate().map(|(j, v)| addr(&format!("{k}.vips[{j}]"), v)).collect::<Result<_, _>>()?;
-        if addresses.is_empty() && vips.is_empty() {
+        let (mut addresses, mut addresses6, mut vips, mut vips6) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (j, a) in r.addresses.iter().enumerate() {
+            let key = format!("{k}.addresses[{j}]");
+            if a.contains(':') {
+                addresses6.push(cidr6(&key, a)?);
+            } else {
+                addresses.push(cidr(&key, a)?);
+            }
+        }
+        for (j, v) in r.vips.iter().enumerate() {
+            let key = format!("{k}.vips[{j}]");
+            if v.contains(':') {
+                vips6.push(addr6(&key, v)?);
+            } else {
+                vips.push(addr(&key, v)?);
+            }
+        }
+        if addresses.is_empty() && vips.is_empty() && addresses6.is_empty() && vips6.is_empty() {
             return Err(format!(
                 "{k} ({}): no addresses and no vips: rvs could neither answer on it nor route through it",
                 r.name
@@ -86,6 +99,8 @@ pub fn parse_interfaces(raw: &[RawInterface]) -> Result<Vec<InterfaceConfig>, St
             zerocopy,
             addresses,
             vips,
+            addresses6,
+            vips6,
         });
     }
     if interfaces.is_empty() {
@@ -111,6 +126,13 @@ mod tests {
         let c = parse("[[interface]]\nname = \"a\"\nxdp_mode = \"skb\"\nvips = [\"198.18.0.100\"]\n[[interface]]\nname = \"b\"\naddresses = [\"198.18.1.1/24\"]").unwrap();
         assert_eq!((c[0].xdp_mode, c[1].xdp_mode), (XdpMode::Generic, XdpMode::Auto));
         assert_eq!(c[1].addresses, vec![(Ipv4Addr::new(198, 18, 1, 1), 24)]);
+        // One list per kind, both families in it.
+        let c = parse("[[interface]]\nname = \"a\"\naddresses = [\"198.18.1.1/24\", \"2001:db8:1::1/64\"]\nvips = [\"2001:db8::100\"]").unwrap();
+        assert_eq!(c[0].addresses, vec![(Ipv4Addr::new(198, 18, 1, 1), 24)]);
+        assert_eq!(c[0].addresses6, vec![("2001:db8:1::1".parse().unwrap(), 64)]);
+        assert_eq!((c[0].vips.len(), c[0].vips6.clone()), (0, vec!["2001:db8::100".parse::<Ipv6Addr>().unwrap()]));
+        let e = parse("[[interface]]\nname = \"a\"\naddresses = [\"fe80::1/64\"]").unwrap_err();
+        assert!(e.starts_with("interface[0].addresses[0]: 'fe80::1' is not a unicast address"), "{e}");
         let e = parse("[[interface]]\nname = \"a\"\nxdp_mode = \"fast\"\nvips = [\"198.18.0.100\"]").unwrap_err();
         assert_eq!(e, "interface[0].xdp_mode: 'fast' is not one of native, generic, auto");
         let e = parse("[[interface]]\nname = \"a\"\nvips = [\"198.18.0.100\"]\n[[interface]]\nname = \"a\"\nvips = [\"198.18.0.101\"]").unwrap_err();

@@ -5,7 +5,7 @@
 use super::XdpMode;
 use libxdp_sys as x;
 use std::ffi::CString;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rvs_xdp.o"));
@@ -16,6 +16,7 @@ pub struct XdpProgram {
     mode: x::xdp_attach_mode,
     xsks_map: i32,
     host_map: i32,
+    rvs6_map: i32,
     settings_map: i32,
     name: String,
 }
@@ -77,6 +78,7 @@ impl XdpProgram {
                 let xsks_map = map_fd(obj, "xsks_map")?;
                 let host_map = map_fd(obj, "host_addrs")?;
                 let settings_map = map_fd(obj, "settings")?;
+                let rvs6_map = map_fd(obj, "rvs_addrs6")?;
                 eprintln!(
                     "rvs: {ifname}: rvs XDP program attached ({} mode)",
                     if m == x::xdp_attach_mode_XDP_MODE_NATIVE { "native" } else { "generic" }
@@ -87,6 +89,7 @@ impl XdpProgram {
                     mode: m,
                     xsks_map,
                     host_map,
+                    rvs6_map,
                     settings_map,
                     name: ifname.to_string(),
                 });
@@ -117,6 +120,21 @@ impl XdpProgram {
     /// Addresses whose traffic goes to the kernel.
     pub fn add_host_addr(&self, a: Ipv4Addr) -> Result<(), String> {
         host_map_add(self.host_map, &self.name, a)
+    }
+
+    /// An IPv6 address of rvs's (its own or a VIP): its frames, and
+    /// solicitations for it, come to rvs; all other IPv6 goes to the kernel.
+    pub fn add_rvs_addr6(&self, a: Ipv6Addr) -> Result<(), String> {
+        let key = a.octets();
+        let one: u8 = 1;
+        // SAFETY: key is 16 bytes in network order, value a u8, as the map declares.
+        let r = unsafe {
+            x::bpf_map_update_elem(self.rvs6_map, key.as_ptr() as *const _, &one as *const u8 as *const _, 0)
+        };
+        if r != 0 {
+            return Err(format!("{}: cannot add IPv6 address {a}: {}", self.name, std::io::Error::last_os_error()));
+        }
+        Ok(())
     }
 
     /// The host-path map, for the thread that follows the kernel's addresses:
@@ -217,26 +235,41 @@ impl Drop for XdpProgram {
 
 /// The kernel's IPv4 addresses on `ifname` (getifaddrs): the host path's.
 pub fn kernel_addrs(ifname: &str) -> Vec<Ipv4Addr> {
-    let mut out = Vec::new();
+    kernel_addrs_of(ifname).0
+}
+
+/// The kernel's IPv6 addresses on `ifname`.
+pub fn kernel_addrs6(ifname: &str) -> Vec<Ipv6Addr> {
+    kernel_addrs_of(ifname).1
+}
+
+fn kernel_addrs_of(ifname: &str) -> (Vec<Ipv4Addr>, Vec<Ipv6Addr>) {
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
     let mut ifa: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills a list freed below; entries are read-only.
     unsafe {
         if libc::getifaddrs(&mut ifa) != 0 {
-            return out;
+            return (v4, v6);
         }
         let mut cur = ifa;
         while !cur.is_null() {
             let e = &*cur;
-            if !e.ifa_addr.is_null() && (*e.ifa_addr).sa_family as i32 == libc::AF_INET {
-                let name = std::ffi::CStr::from_ptr(e.ifa_name).to_string_lossy();
-                if name == ifname {
-                    let sin = &*(e.ifa_addr as *const libc::sockaddr_in);
-                    out.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            if !e.ifa_addr.is_null() && std::ffi::CStr::from_ptr(e.ifa_name).to_string_lossy() == ifname {
+                match (*e.ifa_addr).sa_family as i32 {
+                    libc::AF_INET => {
+                        let sin = &*(e.ifa_addr as *const libc::sockaddr_in);
+                        v4.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = &*(e.ifa_addr as *const libc::sockaddr_in6);
+                        v6.push(Ipv6Addr::from(sin6.sin6_addr.s6_addr));
+                    }
+                    _ => {}
                 }
             }
             cur = e.ifa_next;
         }
         libc::freeifaddrs(ifa);
     }
-    out
+    (v4, v6)
 }

@@ -14,7 +14,7 @@ use crate::afxdp::link::Link;
 use crate::afxdp::port::{BindOptions, Port, MAX_RX_FRAME};
 use crate::afxdp::shell::Shell;
 use crate::afxdp::worker::{Request, Worker};
-use crate::afxdp::xdp_prog::{kernel_addrs, XdpProgram};
+use crate::afxdp::xdp_prog::{kernel_addrs, kernel_addrs6, XdpProgram};
 use crate::afxdp::xsk_stats::XskStats;
 use crate::config::Config;
 use crate::control::Control;
@@ -180,6 +180,8 @@ impl Daemon {
                 mtu: l.mtu,
                 addrs: ic.addresses.iter().map(|&(a, p)| (u32::from(a), p)).collect(),
                 vips: ic.vips.iter().map(|&a| u32::from(a)).collect(),
+                addrs6: ic.addresses6.iter().map(|&(a, p)| (u128::from(a), p)).collect(),
+                vips6: ic.vips6.iter().map(|&a| u128::from(a)).collect(),
             });
             self.links.push(l);
         }
@@ -292,6 +294,18 @@ impl Daemon {
                     p.add_host_addr(a)?;
                     current.insert(a);
                     eprintln!("rvs: {}: host path for the kernel's address {a}", ic.name);
+                }
+                // IPv6 is steered the other way (bpf/rvs_xdp.c): rvs's own
+                // addresses to rvs, everything else, the kernel's included, up.
+                let kernel6 = kernel_addrs6(&ic.name);
+                for &a in ic.addresses6.iter().map(|(a, _)| a).chain(&ic.vips6) {
+                    if kernel6.contains(&a) {
+                        return Err(format!(
+                            "interface {}: {a} is both the kernel's and rvs's; give each its own",
+                            ic.name
+                        ));
+                    }
+                    p.add_rvs_addr6(a)?;
                 }
                 self.host_paths.push(Owned {
                     ifindex: crate::kernel::rtnl::ifindex(&ic.name),

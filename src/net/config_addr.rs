@@ -1,9 +1,10 @@
-//! IPv4 addresses as the configuration file writes them ("a.b.c.d",
+//! IPv4 (and the interface lists' IPv6) addresses as the configuration file writes them ("a.b.c.d",
 //! "a.b.c.d:port", "a.b.c.d/len"), with errors that name the key, for every
 //! section that takes one.
 
 use crate::wire::ipv4::parse_cidr;
-use std::net::Ipv4Addr;
+use crate::wire::ipv6::{is_link_local, is_multicast};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// "a.b.c.d".
 pub fn addr(key: &str, s: &str) -> Result<Ipv4Addr, String> {
@@ -26,6 +27,32 @@ pub fn cidr(key: &str, s: &str) -> Result<(Ipv4Addr, u8), String> {
     parse_cidr(s).ok_or_else(|| format!("{key}: '{s}' is not ADDRESS/PREFIX"))
 }
 
+/// An IPv6 address, plain ("2001:db8::1"), as the interface lists take it.
+pub fn addr6(key: &str, s: &str) -> Result<Ipv6Addr, String> {
+    let a: Ipv6Addr = s.trim().parse().map_err(|_| format!("{key}: '{s}' is not an IPv6 address"))?;
+    usable6(key, a)
+}
+
+/// "2001:db8::1/64".
+pub fn cidr6(key: &str, s: &str) -> Result<(Ipv6Addr, u8), String> {
+    let bad = || format!("{key}: '{s}' is not ADDRESS/PREFIX");
+    let (a, l) = s.trim().split_once('/').ok_or_else(bad)?;
+    let a: Ipv6Addr = a.parse().map_err(|_| bad())?;
+    let l: u8 = l.parse().ok().filter(|&l| l <= 128).ok_or_else(bad)?;
+    Ok((usable6(key, a)?, l))
+}
+
+/// rvs answers for global unicast addresses only: the link-local and
+/// multicast ranges, the unspecified and loopback addresses belong to the
+/// kernel's own stack on the link.
+fn usable6(key: &str, a: Ipv6Addr) -> Result<Ipv6Addr, String> {
+    let v = u128::from(a);
+    if a.is_unspecified() || a.is_loopback() || is_link_local(v) || is_multicast(v) {
+        return Err(format!("{key}: '{a}' is not a unicast address rvs can own (link-local, multicast, :: and ::1 are not)"));
+    }
+    Ok(a)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +67,17 @@ mod tests {
         assert_eq!(addr_port("k", "198.18.0.1:http", None).unwrap_err(), "k: 'http' is not a port number");
         assert_eq!(cidr("k", "198.18.0.0/24"), Ok((Ipv4Addr::new(198, 18, 0, 0), 24)));
         assert_eq!(cidr("k", "198.18.0.1").unwrap_err(), "k: '198.18.0.1' is not ADDRESS/PREFIX");
+    }
+
+    #[test]
+    fn ipv6_addresses_and_prefixes() {
+        assert_eq!(addr6("k", "2001:db8::1"), Ok("2001:db8::1".parse().unwrap()));
+        assert_eq!(cidr6("k", "2001:db8::1/64"), Ok(("2001:db8::1".parse().unwrap(), 64)));
+        assert_eq!(cidr6("k", "2001:db8::1/129").unwrap_err(), "k: '2001:db8::1/129' is not ADDRESS/PREFIX");
+        assert_eq!(cidr6("k", "2001:db8::1").unwrap_err(), "k: '2001:db8::1' is not ADDRESS/PREFIX");
+        assert_eq!(addr6("k", "2001:db8::g").unwrap_err(), "k: '2001:db8::g' is not an IPv6 address");
+        for bad in ["fe80::1", "ff02::1", "::", "::1"] {
+            assert!(addr6("k", bad).unwrap_err().contains("is not a unicast address rvs can own"), "{bad}");
+        }
     }
 }

@@ -14,11 +14,18 @@ pub struct Interface {
     pub addrs: Vec<(u32, u8)>,
     /// Extra addresses (VIPs) to answer ARP for on this interface.
     pub vips: Vec<u32>,
+    /// The director's own IPv6 addresses here, with prefix length.
+    pub addrs6: Vec<(u128, u8)>,
+    /// IPv6 VIPs to answer neighbour solicitations for on this interface.
+    pub vips6: Vec<u128>,
 }
 
 impl Interface {
     pub fn owns_addr(&self, ip: u32) -> bool {
         self.addrs.iter().any(|&(a, _)| a == ip)
+    }
+    pub fn owns_addr6(&self, ip: u128) -> bool {
+        self.addrs6.iter().any(|&(a, _)| a == ip)
     }
     /// The source address for talking to `peer`: one in the same subnet if any.
     pub fn source_for(&self, peer: u32) -> u32 {

@@ -83,6 +83,8 @@ mod tests {
                 mtu: 1500,
                 addrs: vec![(ip("198.18.0.1"), 24)],
                 vips: vec![],
+                addrs6: vec![],
+                vips6: vec![],
             },
             Interface {
                 id: 1,
@@ -91,6 +93,8 @@ mod tests {
                 mtu: 1500,
                 addrs: vec![(ip("198.18.1.1"), 24)],
                 vips: vec![],
+                addrs6: vec![],
+                vips6: vec![],
             },
         ]);
         let t =

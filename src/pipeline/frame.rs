@@ -24,6 +24,9 @@ pub enum Family {
     Link,
     /// An IPv4 header checked by [`crate::wire::ipv4::Header::new_checked`].
     Ipv4,
+    /// An IPv6 header checked by [`crate::wire::ipv6::Header::new_checked`],
+    /// its extension headers walked to `l4`.
+    Ipv6,
 }
 
 pub struct Frame<'a> {
@@ -55,6 +58,17 @@ impl<'a> Frame<'a> {
     pub fn parsed_ipv4(&mut self, header_len: usize, total_len: usize, proto: u8) {
         self.family = Family::Ipv4;
         self.l4 = self.l3 + header_len;
+        self.len = self.l3 + total_len;
+        self.proto = proto;
+    }
+
+    /// The IPv6 header checked and its extension headers walked: the upper
+    /// layer `proto` starts `upper_offset` bytes into the packet, which is
+    /// `total_len` bytes long (Ethernet padding trimmed).
+    #[inline]
+    pub fn parsed_ipv6(&mut self, upper_offset: usize, total_len: usize, proto: u8) {
+        self.family = Family::Ipv6;
+        self.l4 = self.l3 + upper_offset;
         self.len = self.l3 + total_len;
         self.proto = proto;
     }

@@ -6,8 +6,8 @@
 
 use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
-use crate::api::FwdMethod;
 use crate::api::ServiceKey;
+use crate::api::{FwdMethod, TunSpec};
 use crate::ipvs::conn::{Eviction, FlowKey, InsertError, NewConn, NewTemplate, Side, TemplateKey};
 use crate::ipvs::dest::Dest;
 use crate::ipvs::sched::{Position, SchedInput};
@@ -17,7 +17,7 @@ use crate::ipvs::state::{tcp_transition, ConnState, Direction};
 use crate::ipvs::xmit::{dr, fullnat, nat, rewrite::rewrite_common, tun};
 use crate::wire::ethernet::{ETHERTYPE_IPV4, HEADER_LEN as ETH};
 use crate::wire::icmp;
-use crate::wire::ip_protocol::{IPPROTO_IPIP, IPPROTO_SCTP, IPPROTO_TCP};
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP};
 use crate::wire::l4::{Malformed as L4Malformed, Ports, TCP_ACK, TCP_RST, TCP_SYN};
 use std::sync::Arc;
 
@@ -680,7 +680,12 @@ impl Director {
         if fwd == FwdMethod::Route && h.nexthop != daddr {
             return Verdict::Drop(Reason::NoRoute);
         }
-        let extra = if fwd == FwdMethod::Tunnel { tun::OUTER_LEN } else { 0 };
+        // A tunnel's type is the server's now (the kernel reads cp->dest's at each packet).
+        let tunnel = match fwd {
+            FwdMethod::Tunnel => self.conns.dest_of(id).map(|d| d.tun()).unwrap_or_default(),
+            _ => TunSpec::default(),
+        };
+        let extra = if fwd == FwdMethod::Tunnel { tun::overhead(&tunnel) } else { 0 };
         if let Some(mtu) = self.too_big(h.iface, f.l3_len(), extra) {
             if let Some(v) = self.refuse_too_big(now_ms, f, mtu, tx) {
                 return v;
@@ -713,10 +718,10 @@ impl Director {
             FwdMethod::Tunnel => {
                 self.ip_ident = self.ip_ident.wrapping_add(1);
                 let (l3, l3_len) = (f.l3, f.l3_len());
-                match tun::encapsulate(f.buffer_mut(), l3, l3_len, h.source, daddr, self.ip_ident) {
+                match tun::encapsulate_as(&tunnel, f.buffer_mut(), l3, l3_len, h.source, daddr, self.ip_ident) {
                     Some(n) => {
                         // From here on the frame is the tunnel's packet.
-                        f.parsed_ipv4(tun::OUTER_LEN, n, IPPROTO_IPIP);
+                        f.parsed_ipv4(tun::OUTER_LEN, n, tun::outer_protocol(tunnel.kind));
                         self.send_by_hop(now_ms, &h, h.nexthop, f.bytes_mut(), tx)
                     }
                     None => Verdict::Drop(Reason::TooBig),

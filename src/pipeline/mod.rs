@@ -6,6 +6,7 @@
 //! neighbour tables and reads the services through an atomically swapped
 //! snapshot, so no lock is taken per packet.
 
+mod announce;
 mod arp;
 pub mod counters;
 mod egress;
@@ -13,6 +14,7 @@ mod fast_path;
 mod frame;
 mod icmp;
 mod icmp_error;
+mod ipv6;
 mod lb;
 mod local_node;
 mod reply_filter;
@@ -120,9 +122,9 @@ pub struct Director {
     timeouts: StateTimeouts,
     last_tick_ms: u64,
     /// VIPs announced in this master term (empty while backup).
-    announced: hashbrown::HashSet<u32>,
+    announced: hashbrown::HashSet<announce::Vip>,
     /// Gratuitous ARP rounds still owed, per VIP: one round per loop pass.
-    garp_owed: hashbrown::HashMap<u32, u32>,
+    garp_owed: hashbrown::HashMap<announce::Vip, u32>,
     /// When the periodic gratuitous ARP is next due (garp_master_refresh).
     next_garp_refresh_ms: Option<u64>,
     /// When this master term's first announcement went out, and whether the
@@ -352,6 +354,10 @@ impl Director {
             if group && ethertype == ethernet::ETHERTYPE_IPV4 {
                 return self.sync_receive(now_ms, f);
             }
+            // Multicast IPv6 (33:33:..): neighbour solicitations.
+            if group && ethertype == ethernet::ETHERTYPE_IPV6 {
+                return self.ipv6(now_ms, f, tx);
+            }
             return Verdict::Drop(Reason::NotOurMac);
         }
         match ethertype {
@@ -359,8 +365,7 @@ impl Director {
             ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Reason::NotOurMac),
             ethernet::ETHERTYPE_ARP => self.arp(now_ms, f, tx),
             ethernet::ETHERTYPE_VLAN => Verdict::Drop(Reason::Vlan),
-            // The IPv6 path starts here (see frame.rs).
-            ethernet::ETHERTYPE_IPV6 => Verdict::Drop(Reason::Ipv6),
+            ethernet::ETHERTYPE_IPV6 => self.ipv6(now_ms, f, tx),
             _ => Verdict::Drop(Reason::OtherEthertype),
         }
     }
@@ -442,9 +447,13 @@ impl Director {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_ipv6;
+#[cfg(test)]
 mod tests_local;
 #[cfg(test)]
 mod tests_sctp;
+#[cfg(test)]
+mod tests_tun_types;
 
 /// The first port >= `lo` in loop `worker`'s residue class.
 pub(crate) fn first_port_of(lo: u16, worker: usize, n: usize) -> u16 {

@@ -57,6 +57,8 @@ pub fn interfaces(out: [u8; 4], inside: [u8; 4]) -> Interfaces {
         mtu: 1500,
         addrs: vec![(ip(addr), 24)],
         vips: vec![],
+        addrs6: vec![],
+        vips6: vec![],
     };
     Interfaces(vec![iface(OUT, "out", OUT_MAC, out), iface(IN, "in", IN_MAC, inside)])
 }
@@ -99,5 +101,5 @@ pub fn conn_referents(
 
 /// A real server as `ipvsadm -a` makes it without thresholds.
 pub fn dest_spec(addr: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestSpec {
-    DestSpec { addr: Ipv4Addr::from(addr), port, fwd, weight, u_threshold: 0, l_threshold: 0 }
+    DestSpec { addr: Ipv4Addr::from(addr), port, fwd, weight, u_threshold: 0, l_threshold: 0, tun: Default::default() }
 }

@@ -30,7 +30,7 @@ import sys
 import time
 
 from flood_frames import csum  # the Internet checksum, shared with the flood generator
-from scapy.all import (ARP, ICMP, IP, IPv6, TCP, UDP, Dot1Q, Ether, IPOption_NOP, Raw,
+from scapy.all import (ARP, ICMP, IP, IPv6, ICMPv6EchoRequest, TCP, UDP, Dot1Q, Ether, IPOption_NOP, Raw,
                        raw)
 
 BENCH4 = ipaddress.ip_network("198.18.0.0/15")
@@ -136,8 +136,11 @@ class Builder:
         k["vlan-ipv4"] = (lambda: a.eth(0x8100) + struct.pack("!HH", 100, 0x0800) + ip_hdr(s, v, 17, len(udp9)) + udp9, "drop-vlan-tagged")
         k["vlan-prio-0"] = (lambda: a.eth(0x8100) + struct.pack("!HH", 0, 0x0806) + b"\0" * 28, "drop-vlan-tagged")
         k["qinq"] = (lambda: a.eth(0x88A8) + struct.pack("!HH", 10, 0x8100) + b"\0" * 40, "drop-other-ethertype")
-        k["ipv6-udp"] = (lambda: a.eth(0x86DD) + raw(IPv6(src="2001:2::10", dst="2001:2::100") / UDP(sport=40005, dport=80) / Raw(b"v6")), "drop-ipv6")
-        k["ipv6-truncated"] = (lambda: a.eth(0x86DD) + b"\x60\0\0\0", "drop-ipv6")
+        k["ipv6-udp"] = (lambda: a.eth(0x86DD) + raw(IPv6(src="2001:db8:2::10", dst="2001:db8:2::100") / UDP(sport=40005, dport=80) / Raw(b"v6")), "drop-ipv6")
+        k["ipv6-truncated"] = (lambda: a.eth(0x86DD) + b"\x60\0\0\0", "drop-ipv6-truncated")
+        k["ipv6-bad-payload-length"] = (lambda: a.eth(0x86DD) + raw(IPv6(src="2001:db8:2::10", dst="2001:db8:2::100", plen=900) / UDP(sport=40006, dport=80)), "drop-ipv6-bad-payload-length")
+        k["ipv6-bad-extension"] = (lambda: a.eth(0x86DD) + raw(IPv6(src="2001:db8:2::10", dst="2001:db8:2::100", nh=0) / Raw(b"\x11\x09" + b"\0" * 6)), "drop-ipv6-bad-extension-header")
+        k["icmpv6-bad-checksum"] = (lambda: a.eth(0x86DD) + raw(IPv6(src="2001:db8:2::10", dst="2001:db8:2::100") / ICMPv6EchoRequest(cksum=0x1234)), "drop-icmpv6-bad-checksum")
         k["ethertype-0000"] = (lambda: a.eth(0x0000) + b"\0" * 46, "drop-other-ethertype")
         k["ethertype-1234"] = (lambda: a.eth(0x1234) + os.urandom(46), "drop-other-ethertype")
         k["ethertype-ffff"] = (lambda: a.eth(0xFFFF) + os.urandom(46), "drop-other-ethertype")

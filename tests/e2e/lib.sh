@@ -143,12 +143,12 @@ ns_full() {   # short name ("c") or full name ("${RUN}-c") -> full name
 }
 
 # ns_add NAME: creates namespace ${RUN}-NAME with lo up and IPv6 off (no RS/MLD/DAD noise
-# in front of the director).
+# in front of the director), unless the lab sets LAB_IPV6=1.
 ns_add() {
   local ns; ns="$(ns_full "$1")"
   ip netns add "$ns"
   NAMESPACES+=("$ns")
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+  [ "${LAB_IPV6:-0}" = 1 ] || ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
     net.ipv6.conf.default.disable_ipv6=1 >/dev/null
   ip -n "$ns" link set lo up
 }

@@ -122,7 +122,8 @@ case_b_flood_during_download() {
   assert_eq "$(sha "$BIG_FILE")" "$(sha "$dl")" "sha256 of big.bin downloaded during the flood"
   assert_contains "$(rvsadm -Ln)" "TCP  198.18.0.100:80 rr" "rvsadm -Ln still answers"
   local c bad=0
-  for c in drop-not-our-mac drop-vlan-tagged drop-ipv6 drop-other-ethertype drop-ip-truncated \
+  for c in drop-not-our-mac drop-vlan-tagged drop-ipv6 drop-ipv6-truncated drop-ipv6-bad-payload-length \
+           drop-ipv6-bad-extension-header drop-icmpv6-bad-checksum drop-other-ethertype drop-ip-truncated \
            drop-ip-bad-version drop-ip-bad-header-length drop-ip-bad-total-length \
            drop-ip-bad-checksum drop-ip-fragment drop-l4-truncated drop-ttl-exceeded \
            drop-tcp-not-syn-no-connection drop-other-ip-protocol drop-no-service \

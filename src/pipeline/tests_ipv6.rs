@@ -1,0 +1,240 @@
+//! The IPv6 stage against frames as peers send them: solicitations (unicast,
+//! to the solicited-node group, duplicate address detection), echo, and
+//! every kind of malformed packet, each counted by its reason.
+
+use super::{Reason, Verdict};
+use crate::net::iface::Interfaces;
+use crate::testkit::*;
+use crate::wire::ethernet::{self, HEADER_LEN as ETH};
+use crate::wire::icmpv6::{self, nd};
+use crate::wire::ip_protocol::{IPPROTO_ICMPV6, IPPROTO_UDP};
+use crate::wire::ipv6::{self, HEADER_LEN as IP6};
+use std::net::Ipv6Addr;
+
+fn a(s: &str) -> u128 {
+    u128::from(s.parse::<Ipv6Addr>().unwrap())
+}
+
+const CLIENT6: &str = "2001:db8:6::10";
+const MINE6: &str = "2001:db8:6::1";
+const VIP6: &str = "2001:db8:6::100";
+
+/// The standard lab with MINE6/64 and VIP6 on its outside interface.
+fn lab() -> Lab {
+    Lab::with_limits(ifaces6(), small_limits(64))
+}
+
+fn ifaces6() -> Interfaces {
+    let mut ifaces: Interfaces = interfaces(DIR_OUT, DIR_IN);
+    ifaces.0[OUT as usize].addrs6 = vec![(a(MINE6), 64)];
+    ifaces.0[OUT as usize].vips6 = vec![a(VIP6)];
+    ifaces
+}
+
+/// An IPv6 frame of `payload` (next header `next`) from `src` to `dst`.
+fn frame6(dst_mac: [u8; 6], src: u128, dst: u128, hop_limit: u8, next: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; ETH + IP6 + payload.len()];
+    ethernet::write_header(&mut f, &dst_mac, &CLIENT_MAC, ethernet::ETHERTYPE_IPV6);
+    ipv6::write_header(&mut f[ETH..], payload.len() as u16, next, hop_limit, src, dst);
+    f[ETH + IP6..].copy_from_slice(payload);
+    f
+}
+
+fn solicitation(src: u128, dst: u128, target: u128, with_option: bool) -> Vec<u8> {
+    let mut m = [0u8; nd::MESSAGE_LEN];
+    icmpv6::write_neighbour_message(&mut m, icmpv6::NEIGHBOR_SOLICITATION, 0, target, &CLIENT_MAC, src, dst);
+    let len = if with_option { nd::MESSAGE_LEN } else { nd::OPTIONS };
+    icmpv6::fill_checksum(&mut m[..len], src, dst);
+    frame6(ipv6::multicast_mac(dst), src, dst, 255, IPPROTO_ICMPV6, &m[..len])
+}
+
+fn echo(dst: u128, data: &[u8]) -> Vec<u8> {
+    let mut m = vec![icmpv6::ECHO_REQUEST, 0, 0, 0, 0x12, 0x34, 0, 7];
+    m.extend_from_slice(data);
+    icmpv6::fill_checksum(&mut m, a(CLIENT6), dst);
+    frame6(OUT_MAC, a(CLIENT6), dst, 64, IPPROTO_ICMPV6, &m)
+}
+
+fn count(lab: &Lab, r: Reason) -> u64 {
+    lab.d.shared().counters.total(r)
+}
+
+#[test]
+fn a_solicitation_for_an_address_or_vip_is_answered_with_the_interfaces_mac() {
+    let mut lab = lab();
+    for target in [MINE6, VIP6] {
+        let ns = solicitation(a(CLIENT6), ipv6::solicited_node(a(target)), a(target), true);
+        let (v, out) = lab.feed(OUT, &ns);
+        assert_eq!(v, Verdict::Forward(OUT), "{target}");
+        // To the asker's MAC (its option), from ours; IPv6 from the target to the asker, hop limit 255.
+        assert_eq!((&out[0..6], &out[6..12]), (&CLIENT_MAC[..], &OUT_MAC[..]));
+        let h = ipv6::Header::new_checked(&out[ETH..]).unwrap();
+        assert_eq!((h.src(), h.dst(), h.hop_limit(), h.next_header()), (a(target), a(CLIENT6), 255, IPPROTO_ICMPV6));
+        let msg = &out[ETH + IP6..];
+        assert!(icmpv6::verify_checksum(msg, a(target), a(CLIENT6)));
+        assert_eq!(msg[0], icmpv6::NEIGHBOR_ADVERTISEMENT);
+        let na = icmpv6::neighbour_message(msg).unwrap();
+        assert_eq!(na.target, a(target));
+        assert_eq!(na.flags, nd::FLAG_SOLICITED | nd::FLAG_OVERRIDE);
+        assert_eq!(na.link_addr, Some(OUT_MAC));
+    }
+    assert_eq!(count(&lab, Reason::NdAdvertised), 2);
+    // Not ours: consumed and counted, no answer; and not ours on the other interface.
+    let other = solicitation(a(CLIENT6), ipv6::solicited_node(a("2001:db8:6::99")), a("2001:db8:6::99"), true);
+    assert_eq!(lab.feed(OUT, &other).0, Verdict::Consumed);
+    let wrong_side = solicitation(a(CLIENT6), ipv6::solicited_node(a(MINE6)), a(MINE6), true);
+    assert_eq!(lab.feed(IN, &wrong_side).0, Verdict::Consumed);
+    assert_eq!(count(&lab, Reason::NdIgnored), 2);
+}
+
+#[test]
+fn duplicate_address_detection_is_answered_to_all_nodes() {
+    let mut lab = lab();
+    let ns = solicitation(0, ipv6::solicited_node(a(MINE6)), a(MINE6), false);
+    let (v, out) = lab.feed(OUT, &ns);
+    assert_eq!(v, Verdict::Forward(OUT));
+    assert_eq!(&out[0..6], &[0x33, 0x33, 0, 0, 0, 1]);
+    let h = ipv6::Header::new_checked(&out[ETH..]).unwrap();
+    assert_eq!(h.dst(), a("ff02::1"));
+    let na = icmpv6::neighbour_message(&out[ETH + IP6..]).unwrap();
+    assert_eq!(na.flags, nd::FLAG_OVERRIDE, "not solicited");
+}
+
+#[test]
+fn invalid_solicitations_are_dropped_and_counted() {
+    let mut lab = lab();
+    let group = ipv6::solicited_node(a(MINE6));
+    // Forwarded by a router (hop limit 254).
+    let mut routed = solicitation(a(CLIENT6), group, a(MINE6), true);
+    routed[ETH + 7] = 254;
+    // Duplicate address detection with a source link-layer option; or not to the group.
+    let dad_option = solicitation(0, group, a(MINE6), true);
+    let dad_unicast = solicitation(0, a(MINE6), a(MINE6), false);
+    // A multicast target.
+    let multicast = solicitation(a(CLIENT6), group, a("ff02::1"), true);
+    // An option of length 0.
+    let mut zero = solicitation(a(CLIENT6), group, a(MINE6), true);
+    zero[ETH + IP6 + nd::OPTIONS + 1] = 0;
+    icmpv6::fill_checksum(&mut zero[ETH + IP6..], a(CLIENT6), group);
+    for (name, f) in [("routed", routed), ("dad-option", dad_option), ("dad-unicast", dad_unicast), ("multicast", multicast), ("zero", zero)] {
+        assert_eq!(lab.feed(OUT, &f).0, Verdict::Drop(Reason::NdInvalid), "{name}");
+    }
+    let mut bad_sum = solicitation(a(CLIENT6), group, a(MINE6), true);
+    bad_sum[ETH + IP6 + 9] ^= 1;
+    assert_eq!(lab.feed(OUT, &bad_sum).0, Verdict::Drop(Reason::Icmpv6Checksum));
+    assert_eq!(count(&lab, Reason::NdAdvertised), 0);
+}
+
+#[test]
+fn echo_to_an_address_is_answered_and_to_others_dropped() {
+    let mut lab = lab();
+    let (v, out) = lab.feed(OUT, &echo(a(MINE6), b"abcdefgh"));
+    assert_eq!(v, Verdict::Forward(OUT));
+    assert_eq!((&out[0..6], &out[6..12]), (&CLIENT_MAC[..], &OUT_MAC[..]));
+    let h = ipv6::Header::new_checked(&out[ETH..]).unwrap();
+    assert_eq!((h.src(), h.dst(), h.hop_limit()), (a(MINE6), a(CLIENT6), 64));
+    let msg = &out[ETH + IP6..];
+    assert_eq!((msg[0], &msg[4..8], &msg[8..]), (icmpv6::ECHO_REPLY, &[0x12, 0x34, 0, 7][..], &b"abcdefgh"[..]));
+    assert!(icmpv6::verify_checksum(msg, a(MINE6), a(CLIENT6)));
+    assert_eq!(lab.feed(OUT, &echo(a(VIP6), b"x")).0, Verdict::Forward(OUT));
+    assert_eq!(lab.feed(OUT, &echo(a("2001:db8:6::99"), b"x")).0, Verdict::Drop(Reason::Icmpv6Unsupported));
+    assert_eq!(count(&lab, Reason::Echo6Replied), 2);
+}
+
+#[test]
+fn an_echo_behind_extension_headers_is_answered_without_them() {
+    let mut lab = lab();
+    let mut m = vec![icmpv6::ECHO_REQUEST, 0, 0, 0, 0, 1, 0, 1, 9, 9];
+    icmpv6::fill_checksum(&mut m, a(CLIENT6), a(MINE6));
+    let mut payload = vec![IPPROTO_ICMPV6, 0, 1, 4, 0, 0, 0, 0]; // destination options, 8 bytes
+    payload.extend_from_slice(&m);
+    let f = frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, ipv6::NH_DEST_OPTS, &payload);
+    let (v, out) = lab.feed(OUT, &f);
+    assert_eq!(v, Verdict::Forward(OUT));
+    assert_eq!(out.len(), ETH + IP6 + m.len());
+    let h = ipv6::Header::new_checked(&out[ETH..]).unwrap();
+    assert_eq!((h.next_header(), h.payload_len() as usize), (IPPROTO_ICMPV6, m.len()));
+    assert!(icmpv6::verify_checksum(&out[ETH + IP6..], a(MINE6), a(CLIENT6)));
+}
+
+#[test]
+fn malformed_ipv6_is_dropped_by_reason() {
+    let mut lab = lab();
+    let good = echo(a(MINE6), b"abcd");
+    let truncated = good[..ETH + 30].to_vec();
+    let mut version = good.clone();
+    version[ETH] = 0x40;
+    let mut payload_len = good.clone();
+    payload_len[ETH + 4..ETH + 6].copy_from_slice(&500u16.to_be_bytes());
+    let extension = frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, ipv6::NH_HOP_BY_HOP, &[IPPROTO_ICMPV6, 9, 0, 0, 0, 0, 0, 0]);
+    let fragment = frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, ipv6::NH_FRAGMENT, &[IPPROTO_UDP, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]);
+    let udp = frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, IPPROTO_UDP, &[0, 1, 0, 2, 0, 8, 0, 0]);
+    let short_icmp = frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, IPPROTO_ICMPV6, &[128, 0, 0]);
+    for (f, r) in [
+        (truncated, Reason::Ipv6Truncated),
+        (version, Reason::Ipv6Version),
+        (payload_len, Reason::Ipv6PayloadLength),
+        (extension, Reason::Ipv6Extension),
+        (fragment, Reason::Fragment),
+        (udp, Reason::Ipv6),
+        (short_icmp, Reason::L4Truncated),
+    ] {
+        assert_eq!(lab.feed(OUT, &f).0, Verdict::Drop(r), "{}", r.name());
+    }
+    // Ethernet padding after the packet is not part of it: still answered.
+    let mut padded = good.clone();
+    padded.extend_from_slice(&[0; 10]);
+    assert_eq!(lab.feed(OUT, &padded).0, Verdict::Forward(OUT));
+}
+
+#[test]
+fn a_backup_answers_for_its_addresses_not_for_vips() {
+    let mut lab = lab();
+    let shared = lab.d.shared().clone();
+    shared.ha.set_role(super::role::Role::Backup);
+    let routes = crate::net::route::RouteTable::build(&ifaces6(), &[]).unwrap();
+    lab.d = super::Director::new(0, ifaces6(), routes, shared, small_limits(64), lab.now);
+    assert!(lab.d.is_backup());
+    let ns = |t: &str| solicitation(a(CLIENT6), ipv6::solicited_node(a(t)), a(t), true);
+    assert_eq!(lab.feed(OUT, &ns(MINE6)).0, Verdict::Forward(OUT));
+    assert_eq!(lab.feed(OUT, &ns(VIP6)).0, Verdict::Drop(Reason::BackupRole));
+    assert_eq!(lab.feed(OUT, &echo(a(MINE6), b"x")).0, Verdict::Forward(OUT));
+    assert_eq!(lab.feed(OUT, &echo(a(VIP6), b"x")).0, Verdict::Drop(Reason::BackupRole));
+}
+
+#[test]
+fn a_master_announces_its_ipv6_vips_unsolicited_and_a_backup_does_not() {
+    let mut lab = lab();
+    // One round per tick, each sent at once (the rounds of a takeover burst).
+    for _ in 0..10 {
+        lab.now += 1;
+        let now = lab.now;
+        lab.d.tick(now, &mut lab.tx);
+    }
+    let nas: Vec<&(crate::net::IfaceId, Vec<u8>)> =
+        lab.tx.0.iter().filter(|(_, f)| f[12..14] == [0x86, 0xdd]).collect();
+    // garp_master_repeat (5) advertisements of VIP6, out of the interface listing it, none of MINE6.
+    assert_eq!(nas.len(), 5, "{nas:?}");
+    for (iface, f) in nas {
+        assert_eq!(*iface, OUT);
+        assert_eq!(&f[0..6], &[0x33, 0x33, 0, 0, 0, 1], "to all nodes");
+        let h = ipv6::Header::new_checked(&f[ETH..]).unwrap();
+        assert_eq!((h.src(), h.dst(), h.hop_limit()), (a(VIP6), a("ff02::1"), 255));
+        assert!(icmpv6::verify_checksum(&f[ETH + IP6..], a(VIP6), a("ff02::1")));
+        let na = icmpv6::neighbour_message(&f[ETH + IP6..]).unwrap();
+        assert_eq!((na.target, na.flags, na.link_addr), (a(VIP6), nd::FLAG_OVERRIDE, Some(OUT_MAC)));
+    }
+    assert_eq!(count(&lab, Reason::NdUnsolicitedSent), 5);
+    // A backup sends none.
+    let shared = lab.d.shared().clone();
+    shared.ha.set_role(super::role::Role::Backup);
+    let routes = crate::net::route::RouteTable::build(&ifaces6(), &[]).unwrap();
+    lab.d = super::Director::new(0, ifaces6(), routes, shared, small_limits(64), lab.now);
+    lab.tx.0.clear();
+    for _ in 0..10 {
+        lab.now += 1;
+        let now = lab.now;
+        lab.d.tick(now, &mut lab.tx);
+    }
+    assert!(lab.tx.0.is_empty(), "{:?}", lab.tx.0);
+}
