@@ -6,6 +6,7 @@
 use super::*;
 use crate::api::command::Command;
 use crate::api::*;
+use crate::api::MarkRule;
 use crate::ipvs::sysctl::Sysctl;
 use crate::testkit::frames::*;
 use crate::testkit::inspect::*;
@@ -238,4 +239,38 @@ fn a_local_real_server_gets_the_association_and_its_reply_leaves_from_the_vip() 
     assert_eq!((field_ip(out, 12), l4_port(out, 0)), (VIP, VPORT));
     assert_checksums(out);
     assert_eq!(lab.state(), "C-SENT");
+}
+
+#[test]
+fn persistence_and_a_firewall_mark_carry_sctp() {
+    // -p 300 on the SCTP service: a client's associations from other ports stick to one server.
+    let mut lab = Lab::new();
+    lab.persistent(sctp_key(), 300, [255; 4], &[(RS1, RPORT), (RS2, RPORT)]);
+    lab.learn(0, CLIENT, CLIENT_MAC);
+    let first = field_ip(&lab.client_sends(40000, INIT, INIT_VALUE).1, 16);
+    for p in 40001..40005 {
+        let (v, out) = lab.client_sends(p, INIT, INIT_VALUE);
+        assert_eq!((v, field_ip(&out, 16)), (Verdict::Forward(1), first), "port {p}");
+    }
+    let t = lab.d.connections(lab.now).into_iter().find(|c| c.cport == 0).expect("the template");
+    assert_eq!((t.proto, t.vport), (IPPROTO_SCTP, VPORT), "a per-port template of protocol SCTP");
+
+    // A mark rule for SCTP to the VIP, a fwmark service: an INIT is marked and scheduled; TCP
+    // to the same port is not marked.
+    let mut lab = Lab::new();
+    lab.cmd(Command::AddMark(MarkRule {
+        mark: 66,
+        proto: IPPROTO_SCTP,
+        addr: Ipv4Addr::from(VIP),
+        prefix: 32,
+        ports: vec![(VPORT, VPORT)],
+    }));
+    lab.persistent(ServiceKey::Fwmark(66), 300, [255; 4], &[(RS1, 0), (RS2, 0)]);
+    lab.learn(0, CLIENT, CLIENT_MAC);
+    let (v, out) = lab.client_sends(40000, INIT, INIT_VALUE);
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!(l4_port(&out, 2), VPORT, "a port-0 real server keeps the client's port");
+    assert_checksums(&out);
+    let tcp_syn = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, VPORT, "S", b"");
+    assert_eq!(lab.feed(0, &tcp_syn).0, Verdict::Drop(Reason::NoService));
 }
