@@ -157,7 +157,7 @@ fn check_service(spec: &ServiceSpec) -> Result<(), IpvsError> {
     }
     // ip_vs_add_service() takes any VIP (0.0.0.0 included); only the protocol is checked.
     if let ServiceKey::Addr { proto, .. } = spec.key {
-        if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
+        if proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP {
             return Err(IpvsError::Invalid("Protocol not available".into()));
         }
     }
@@ -210,7 +210,12 @@ pub struct Control {
 fn service_name(key: &ServiceKey) -> String {
     match key {
         ServiceKey::Addr { proto, addr, port } => {
-            format!("{} {addr}:{port}", if *proto == IPPROTO_UDP { "UDP" } else { "TCP" })
+            let name = match *proto {
+                IPPROTO_UDP => "UDP",
+                IPPROTO_SCTP => "SCTP",
+                _ => "TCP",
+            };
+            format!("{name} {addr}:{port}")
         }
         ServiceKey::Fwmark(m) => format!("FWM {m}"),
     }

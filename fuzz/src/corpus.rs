@@ -105,6 +105,14 @@ pub fn pipeline() -> Vec<(String, Vec<u8>)> {
     udp0[40..42].fill(0);
     single("udp-zero-checksum", 0, udp0);
     single("udp-no-service", 0, udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5000, 54, b"x"));
+    // SCTP: an INIT (opens), a DATA chunk (no association: dropped), a corrupt CRC32c.
+    let init_value = [0, 0, 0, 7, 0, 1, 0, 0, 0, 10, 0, 10, 0, 0, 0, 1];
+    let init = sctp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 9, 0, &[(1, 0, &init_value)]);
+    single("sctp-init", 0, init.clone());
+    single("sctp-data-no-conn", 0, sctp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 9, 7, &[(0, 3, &[0; 20])]));
+    let mut bad_crc = init;
+    bad_crc[14 + 20 + 8] ^= 0xff;
+    single("sctp-bad-crc", 0, bad_crc);
     single("icmp-echo-vip", 0, echo_request(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 7, 1, PING));
     single("icmp-echo-director", 1, echo_request(RS1_MAC, IN_MAC, RS1, DIR_IN, 7, 1, PING));
     single("icmp-echo-elsewhere", 0, echo_request(CLIENT_MAC, OUT_MAC, CLIENT, [198, 18, 0, 55], 7, 1, PING));

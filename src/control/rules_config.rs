@@ -36,6 +36,7 @@ pub struct RawMark {
 pub struct RawService<C> {
     tcp: Option<String>,
     udp: Option<String>,
+    sctp: Option<String>,
     fwmark: Option<u32>,
     scheduler: Option<String>,
     /// ipvsadm's `-b`: ["mh-port"], ["sh-fallback", "sh-port"], ...
@@ -142,8 +143,9 @@ pub fn add_mark(rules: &mut Rules, i: usize, m: &RawMark) -> Result<(), String> 
     let proto = match m.protocol.as_deref().unwrap_or("tcp") {
         "tcp" => IPPROTO_TCP,
         "udp" => IPPROTO_UDP,
+        "sctp" => IPPROTO_SCTP,
         "any" => 0,
-        p => return Err(format!("{k}.protocol: '{p}' is not one of tcp, udp, any")),
+        p => return Err(format!("{k}.protocol: '{p}' is not one of tcp, udp, sctp, any")),
     };
     let (addr, prefix) = if m.destination.contains('/') {
         parse_cidr(&m.destination)
@@ -163,17 +165,15 @@ pub fn add_mark(rules: &mut Rules, i: usize, m: &RawMark) -> Result<(), String> 
 /// `[[service]]` `k` (e.g. "service[0]") with its local addresses and real
 /// servers, added to `rules`; its key and virtual port (0 for a mark).
 pub fn add_service<C>(rules: &mut Rules, k: &str, s: &RawService<C>) -> Result<(ServiceKey, u16), String> {
-    let key = match (&s.tcp, &s.udp, s.fwmark) {
-        (Some(a), None, None) => {
-            let (addr, port) = addr_port(&format!("{k}.tcp"), a, None)?;
-            ServiceKey::Addr { proto: IPPROTO_TCP, addr, port }
-        }
-        (None, Some(a), None) => {
-            let (addr, port) = addr_port(&format!("{k}.udp"), a, None)?;
-            ServiceKey::Addr { proto: IPPROTO_UDP, addr, port }
+    let addrs = [("tcp", IPPROTO_TCP, &s.tcp), ("udp", IPPROTO_UDP, &s.udp), ("sctp", IPPROTO_SCTP, &s.sctp)];
+    let mut given = addrs.iter().filter_map(|(name, proto, a)| a.as_ref().map(|a| (*name, *proto, a)));
+    let key = match (given.next(), given.next(), s.fwmark) {
+        (Some((name, proto, a)), None, None) => {
+            let (addr, port) = addr_port(&format!("{k}.{name}"), a, None)?;
+            ServiceKey::Addr { proto, addr, port }
         }
         (None, None, Some(m)) if m > 0 => ServiceKey::Fwmark(m),
-        _ => return Err(format!("{k}: give exactly one of tcp, udp or fwmark (a mark > 0)")),
+        _ => return Err(format!("{k}: give exactly one of tcp, udp, sctp or fwmark (a mark > 0)")),
     };
     let netmask = match &s.netmask {
         Some(m) => addr(&format!("{k}.netmask"), m)?,
@@ -321,7 +321,20 @@ mod tests {
         let e = services("tcp = \"198.18.0.100:0\"\n").unwrap_err();
         assert_eq!(e, "service[1]: port 0 (all ports) needs persistent");
         let e = services("tcp = \"198.18.0.100:81\"\nfwmark = 3\n").unwrap_err();
-        assert_eq!(e, "service[1]: give exactly one of tcp, udp or fwmark (a mark > 0)");
+        assert_eq!(e, "service[1]: give exactly one of tcp, udp, sctp or fwmark (a mark > 0)");
+    }
+
+    #[test]
+    fn an_sctp_service_by_its_own_key() {
+        let c = services("sctp = \"198.18.0.100:3868\"\nscheduler = \"rr\"\n[[real]]\naddress = \"198.18.1.11\"\n")
+            .unwrap();
+        let (svc, dests) = &c.services[1];
+        assert_eq!(svc.key, ServiceKey::Addr { proto: IPPROTO_SCTP, addr: Ipv4Addr::new(198, 18, 0, 100), port: 3868 });
+        assert_eq!(dests[0].port, 3868);
+        let e = services("sctp = \"198.18.0.100:1\"\nudp = \"198.18.0.100:1\"\n").unwrap_err();
+        assert_eq!(e, "service[1]: give exactly one of tcp, udp, sctp or fwmark (a mark > 0)");
+        let e = services("sctp = \"198.18.0.100\"\n").unwrap_err();
+        assert!(e.starts_with("service[1].sctp"), "{e}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::mark_rule::BAD_MARK_RULE;
 use super::values::parse_sched_flags;
 use crate::api::command::{Command, ListWhat};
 use crate::api::{DestSpec, FwdMethod, ServiceKey, ServiceSpec, TunSpec, TunType, DEFAULT_SCHEDULER};
-use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_UDP};
+use crate::wire::ip_protocol::IPPROTO_UDP;
 use std::net::IpAddr;
 
 /// Check a collected command line and build the command it stands for.
@@ -93,9 +93,6 @@ fn check_list(cmd: Cmd, options: OptionSet) -> Result<(), UsageError> {
 /// Everything ipvsadm itself would accept from here on; refuse what rvs cannot represent
 /// rather than silently dropping it.
 fn refuse_unsupported(ce: &Entry) -> Result<(), UsageError> {
-    if ce.proto == IPPROTO_SCTP {
-        return Err(unsupported("SCTP"));
-    }
     if ce.pe.is_some() {
         return Err(unsupported("A persistence engine (--pe)"));
     }

@@ -94,7 +94,7 @@ fn svc_name(key: &ServiceKey, rule: bool, numeric: bool, db: &NameDb) -> String 
                 };
                 format!("{stype} {vname}")
             } else {
-                cut(format!("{:<4} {}", protocol_name(*proto), vname), 33)
+                cut(format!("{}  {}", protocol_name(*proto), vname), 33)
             }
         }
     }
@@ -808,6 +808,23 @@ mod tests {
         assert_eq!(list_services(&[nat_service()], None, &numeric()).unwrap(), want);
         // An empty table is header and title.
         assert_eq!(list_services(&[], None, &numeric()).unwrap(), format!("{HEADER}{TITLE}"));
+    }
+
+    /// print_service_entry's "%s  %s": two spaces after every protocol name,
+    /// SCTP's four letters included; -S names it `--sctp-service`.
+    #[test]
+    fn sctp_service_listed_and_saved_as_ipvsadm() {
+        let key = ServiceKey::Addr { proto: IPPROTO_SCTP, addr: Ipv4Addr::new(198, 18, 1, 100), port: 3868 };
+        let s = svc(key, "rr", vec![dst([198, 18, 1, 11], 3869, FwdMethod::Masq, 1)]);
+        let want = format!(
+            "{HEADER}{TITLE}SCTP  198.18.1.100:3868 rr\n\
+             \x20 -> 198.18.1.11:3869             Masq    1      0          0         \n"
+        );
+        assert_eq!(list_services(std::slice::from_ref(&s), None, &numeric()).unwrap(), want);
+        assert_eq!(
+            save(&[s], true),
+            "-A --sctp-service 198.18.1.100:3868 -s rr\n-a --sctp-service 198.18.1.100:3868 -r 198.18.1.11:3869 -m -w 1\n"
+        );
     }
 
     /// Seed 004: the `-Sn` capture.

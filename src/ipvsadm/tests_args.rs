@@ -12,7 +12,7 @@ use crate::api::{
     DestSpec, FwdMethod, MarkRule, ServiceKey, Timeouts, TunSpec, TunType, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM,
 };
 use crate::testkit::{dest_spec as dest, service_spec as spec};
-use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use std::net::Ipv4Addr;
 
 fn names() -> NameDb {
@@ -79,6 +79,22 @@ fn add_service_defaults() {
         p("--add-service --tcp-service=1.2.3.4:80 --scheduler wrr").unwrap(),
         Command::AddService(spec(tcp([1, 2, 3, 4], 80), "wrr"))
     );
+}
+
+#[test]
+fn sctp_services_parse_as_ipvsadm_1_31() {
+    let sctp = |a: [u8; 4], port| ServiceKey::Addr { proto: IPPROTO_SCTP, addr: Ipv4Addr::from(a), port };
+    assert_eq!(p("-A --sctp-service 1.2.3.4:9 -s rr").unwrap(), Command::AddService(spec(sctp([1, 2, 3, 4], 9), "rr")));
+    assert_eq!(
+        p("--add-service --sctp-service=1.2.3.4:3868").unwrap(),
+        Command::AddService(spec(sctp([1, 2, 3, 4], 3868), "wlc"))
+    );
+    // The port is looked up for SCTP in /etc/services as ipvsadm's getservbyname(name, "sctp").
+    assert!(
+        matches!(p("-a --sctp-service 1.2.3.4:9 -r 10.0.0.1:9 -m").unwrap(), Command::AddDest(k, _) if k == sctp([1, 2, 3, 4], 9))
+    );
+    assert!(p("-P --sctp-service 1.2.3.4:80 -z 10.0.0.1").is_ok());
+    assert!(p("--add-mark 66 --sctp-service 1.2.3.4").is_ok());
 }
 
 #[test]
@@ -391,7 +407,6 @@ fn unsupported_features() {
     assert_eq!(err2("-A -t ::1"), "IPv6 is not supported by rvs");
     assert_eq!(err2("-A -t 1.2.3.4:80 -6"), "-6 used before -f\n");
     assert_eq!(err2("-A -f 1 -6"), "IPv6 is not supported by rvs");
-    assert_eq!(err2("-A --sctp-service 1.2.3.4:80"), "SCTP is not supported by rvs");
     assert_eq!(err2("-A -t 1.2.3.4:80 --pe sip"), "A persistence engine (--pe) is not supported by rvs");
     assert_eq!(err2("--start-daemon master --mcast-group ff02::81"), "IPv6 is not supported by rvs");
     assert_eq!(err2("--start-daemon foo"), "illegal start-daemon parameter specified");
@@ -576,7 +591,6 @@ fn laddr_errors() {
     let fwm = "Local addresses (-z) are only for -t/-u services, not fwmark services";
     assert_eq!(err2("-P -f 5 -z 10.0.0.1"), fwm);
     assert_eq!(err2("-Q -f 5 -z 10.0.0.1"), fwm);
-    assert_eq!(err2("-P --sctp-service 1.2.3.4:80 -z 10.0.0.1"), "SCTP is not supported by rvs");
     // A second command, and -z before the command.
     assert_eq!(err2("-P -G -t 1.2.3.4:80"), "invalid option `-G'");
     assert_eq!(err2("-A -t 1.2.3.4:80 -Q"), "invalid option `-Q'");
@@ -758,7 +772,6 @@ fn mark_errors() {
     assert_eq!(err2("--add-mark 66 -t 1.2.3.4 x"), "unexpected argument x");
     assert_eq!(err2("--list-marks x"), "unexpected argument x");
     assert_eq!(err2("--add-mark 66 -t ::1"), "IPv6 is not supported by rvs");
-    assert_eq!(err2("--add-mark 66 --sctp-service 1.2.3.4"), "SCTP is not supported by rvs");
     // A second command; the command's missing mark; a rule first.
     assert_eq!(err2("--add-mark 66 -t 1.2.3.4 -L"), "invalid option `-L'");
     assert_eq!(err2("-L --list-marks"), "invalid option `--list-marks'");

@@ -129,6 +129,10 @@ reasons! {
     LocalNodeDelivered => "local-node-to-host",
     LocalNodeNotDelivered => "drop-local-node-no-host-path",
     FromHostUnmatched => "drop-from-host-no-local-connection",
+    SctpTruncated => "drop-sctp-truncated",
+    SctpChunkLength => "drop-sctp-bad-chunk-length",
+    SctpChecksum => "drop-sctp-bad-checksum",
+    SctpNotInit => "drop-sctp-not-init-no-connection",
 }
 
 /// One counter per reason: the list above is the only place they are named

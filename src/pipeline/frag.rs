@@ -30,7 +30,7 @@ use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::net::reassembly::{FragKey, Insert};
 use crate::wire::ethernet::HEADER_LEN as ETH;
-use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::{self, Header, FLAG_DF, FLAG_MF, FRAG_OFFSET_MASK};
 
 /// The largest IPv4 datagram (the total length field's limit).
@@ -54,7 +54,7 @@ impl Director {
             )
         };
         // A backup forwards nothing: holding what it will not send is waste.
-        if self.backup && matches!(key.proto, IPPROTO_TCP | IPPROTO_UDP) {
+        if self.backup && matches!(key.proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP) {
             return Verdict::Drop(Reason::BackupRole);
         }
         let bytes = f.bytes();

@@ -20,6 +20,7 @@ mod lb;
 mod local_node;
 mod reply_filter;
 pub mod role;
+mod sctp;
 mod shared;
 mod steer;
 mod syn;
@@ -381,7 +382,7 @@ impl Director {
     }
 
     fn ipv4(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
-        use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+        use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
         use crate::wire::ipv4::{Header, Malformed};
         let (ihl, total, proto, fragment) = {
             let ip = match Header::new_checked(f.l3_bytes()) {
@@ -405,8 +406,8 @@ impl Director {
         }
         match proto {
             // A backup forwards nothing: the master carries the traffic.
-            IPPROTO_TCP | IPPROTO_UDP if self.backup => Verdict::Drop(Reason::BackupRole),
-            IPPROTO_TCP | IPPROTO_UDP => self.load_balance(now_ms, f, tx),
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP if self.backup => Verdict::Drop(Reason::BackupRole),
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP => self.load_balance(now_ms, f, tx),
             IPPROTO_ICMP => self.icmp(now_ms, f, tx),
             _ => Verdict::Drop(Reason::OtherProtocol),
         }
@@ -462,6 +463,8 @@ mod tests_frag;
 mod tests_ipv6;
 #[cfg(test)]
 mod tests_local;
+#[cfg(test)]
+mod tests_sctp;
 #[cfg(test)]
 mod tests_tun_types;
 

@@ -9,7 +9,7 @@
 use super::Director;
 use crate::wire::ethernet::{self, HEADER_LEN as ETH};
 use crate::wire::icmp;
-use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::{self, Header};
 use crate::wire::l4::{self, Ports};
 
@@ -77,9 +77,15 @@ impl Director {
         }
         let l4 = &eth.payload()[ihl..];
         let lp = match proto {
-            IPPROTO_TCP | IPPROTO_UDP => {
-                let Some(p) = Ports::new_quoted(l4, proto) else { return Owner::Me };
-                let dport = p.dst_port();
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP => {
+                // SCTP's ports sit where TCP's and UDP's do.
+                let dport = match Ports::new_quoted(l4, proto) {
+                    Some(p) => p.dst_port(),
+                    None => match crate::wire::sctp::ports(l4) {
+                        Some((_, dport)) if proto == IPPROTO_SCTP => dport,
+                        _ => return Owner::Me,
+                    },
+                };
                 if self.is_service_dst(proto, dst, dport) {
                     self.loop_of_client(src)
                 } else if self.services.is_laddr(dst) {

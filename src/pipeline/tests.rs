@@ -453,7 +453,7 @@ fn fullnat_ports_never_collide_and_exhaustion_is_refused() {
 // ---------------------------------------------------------------- persistence and marks
 
 impl Lab {
-    fn persistent(&mut self, key: ServiceKey, secs: u32, mask: [u8; 4], rs: &[([u8; 4], u16)]) {
+    pub(super) fn persistent(&mut self, key: ServiceKey, secs: u32, mask: [u8; 4], rs: &[([u8; 4], u16)]) {
         let spec = ServiceSpec { persistent: Some(secs), netmask: Ipv4Addr::from(mask), ..service_spec(key, "rr") };
         self.cmd(Command::AddService(spec));
         for &(a, p) in rs {

@@ -17,7 +17,7 @@ pub fn l4_port(f: &[u8], off: usize) -> u16 {
 }
 
 /// Full recomputation of every checksum in an Ethernet/IPv4 frame: the IP header, TCP, UDP
-/// (unless 0, "none"), ICMP, and the IP header an ICMP error quotes.
+/// (unless 0, "none"), SCTP's CRC32c, ICMP, and the IP header an ICMP error quotes.
 pub fn assert_checksums(f: &[u8]) {
     let ip = &f[14..];
     let ihl = (ip[0] & 15) as usize * 4;
@@ -29,6 +29,9 @@ pub fn assert_checksums(f: &[u8]) {
         6 => assert_eq!(pseudo_header(src, dst, 6, l4.len() as u16).add_bytes(l4).finish(), 0, "TCP checksum"),
         17 if l4[6..8] != [0, 0] => {
             assert_eq!(pseudo_header(src, dst, 17, l4.len() as u16).add_bytes(l4).finish(), 0, "UDP checksum")
+        }
+        132 => {
+            assert!(crate::wire::sctp::Packet::parse(l4).is_ok_and(|p| p.checksum_ok()), "SCTP CRC32c (or chunk list)")
         }
         1 => {
             assert_eq!(Checksum::new().add_bytes(l4).finish(), 0, "ICMP checksum");

@@ -17,6 +17,7 @@ pub mod ip_protocol;
 pub mod ipv4;
 pub mod ipv6;
 pub mod l4;
+pub mod sctp;
 
 pub use checksum::Checksum;
 

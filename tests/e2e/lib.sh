@@ -455,6 +455,15 @@ udp_ask() {
 
 # count_lines TEXT WORD: how many lines of TEXT are exactly WORD
 count_lines() { printf '%s\n' "$1" | grep -cx -- "$2" || true; }
+# strict_alternation TEXT: no two consecutive lines equal (round robin over two servers).
+strict_alternation() {
+  local prev="" line i=0
+  while IFS= read -r line; do
+    i=$((i + 1))
+    [ "$line" != "$prev" ] || { warn "request $i went to $line again: not strict round robin"; return 1; }
+    prev="$line"
+  done <<<"$1"
+}
 
 # ---------------------------------------------------------------------------- rvs
 # xdp_ids: the XDP program ids on the director's ($NS_D) d-out and d-in, "-" for none:

@@ -25,16 +25,6 @@ counter() { rvsadm --counters | awk -v n="$1" '$1 == n {v = $2} END {print v + 0
 # tun_rx NS: packets ipip_decap.py has written into the real server's TUN device
 tun_rx() { ns_exec "$1" cat "/sys/class/net/$DIRECT_TUN_DEV/statistics/rx_packets"; }
 
-# strict_alternation TEXT: no two consecutive lines equal
-strict_alternation() {
-  local prev="" line i=0
-  while IFS= read -r line; do
-    i=$((i + 1))
-    [ "$line" != "$prev" ] || { warn "request $i went to $line again: not strict round robin"; return 1; }
-    prev="$line"
-  done <<<"$1"
-}
-
 # ---------------------------------------------------------------------------------- a
 # The decapsulators' TUN devices count the inner packets: the requests really came in IPIP
 # (a DR frame would be accepted by the real server too, and would not pass tunl-rvs).
