@@ -123,7 +123,7 @@ case_b_flood_during_download() {
            drop-ip-bad-version drop-ip-bad-header-length drop-ip-bad-total-length \
            drop-ip-bad-checksum drop-ip-fragment-bad drop-l4-truncated drop-ttl-exceeded \
            drop-tcp-not-syn-no-connection drop-other-ip-protocol drop-no-service \
-           drop-icmp-bad-checksum drop-icmp-unhandled drop-bad-arp; do
+           drop-icmp-bad-checksum drop-icmp-unhandled drop-bad-arp drop-sctp-bad-chunk-length; do
     local d; d="$(delta "$before" "$after" "$c")"
     if [ "$d" -gt 0 ]; then log "  $c +$d"; else warn "  $c did not move"; bad=1; fi
   done
