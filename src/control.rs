@@ -157,7 +157,7 @@ fn check_service(spec: &ServiceSpec) -> Result<(), IpvsError> {
     }
     // ip_vs_add_service() takes any VIP (0.0.0.0 included); only the protocol is checked.
     if let ServiceKey::Addr { proto, .. } = spec.key {
-        if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
+        if proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP {
             return Err(IpvsError::Invalid("Protocol not available".into()));
         }
     }
@@ -169,6 +169,17 @@ fn check_service(spec: &ServiceSpec) -> Result<(), IpvsError> {
 fn check_thresholds(d: &DestSpec) -> Result<(), IpvsError> {
     if d.l_threshold > d.u_threshold {
         return Err(IpvsError::Invalid("Numerical result out of range".into()));
+    }
+    check_tunnel(d)
+}
+
+/// ip_vs_add_dest() and ip_vs_edit_dest() after the thresholds: a GUE tunnel without a
+/// port is EINVAL. rvs also refuses flags beyond one of csum and remcsum, which the kernel
+/// keeps but ipvsadm's listing has no text for (its tunflags[] has three entries).
+fn check_tunnel(d: &DestSpec) -> Result<(), IpvsError> {
+    let t = &d.tun;
+    if (t.kind == TunType::Gue && t.port == 0) || t.flags > TUN_FLAG_REMCSUM {
+        return Err(IpvsError::Invalid("Invalid argument".into()));
     }
     Ok(())
 }
@@ -199,7 +210,12 @@ pub struct Control {
 fn service_name(key: &ServiceKey) -> String {
     match key {
         ServiceKey::Addr { proto, addr, port } => {
-            format!("{} {addr}:{port}", if *proto == IPPROTO_UDP { "UDP" } else { "TCP" })
+            let name = match *proto {
+                IPPROTO_UDP => "UDP",
+                IPPROTO_SCTP => "SCTP",
+                _ => "TCP",
+            };
+            format!("{name} {addr}:{port}")
         }
         ServiceKey::Fwmark(m) => format!("FWM {m}"),
     }

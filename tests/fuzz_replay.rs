@@ -113,7 +113,11 @@ fn pipeline_seeds_reach_the_interesting_paths() {
         Reason::ArpLearned,
         Reason::EchoReplied,
         Reason::IcmpErrorForwarded,
-        Reason::Fragment,
+        Reason::FragBad,
+        Reason::FragHeld,
+        Reason::Reassembled,
+        Reason::FragDuplicate,
+        Reason::FragOverlap,
         Reason::Vlan,
         Reason::Ipv6,
         Reason::IpChecksum,
@@ -137,6 +141,8 @@ fn pipeline_seeds_reach_the_interesting_paths() {
         Reason::SyncConnsInstalled,
         Reason::SyncRequestsReceived,
         Reason::SyncMessagesSent,
+        Reason::SctpNotInit,
+        Reason::SctpChecksum,
     ];
     let missing: Vec<_> = want.iter().filter(|r| !hit.contains(r.name())).map(|r| r.name()).collect();
     assert!(missing.is_empty(), "no pipeline seed reaches: {missing:?}");

@@ -31,6 +31,9 @@ OPT_SEQ, OPT_PE_DATA, OPT_PE_NAME, OPT_F_PARAM, OPT_RVS_FULLNAT = 1, 2, 3, 0x40,
 
 TCP_STATES = ["NONE", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT", "TIME_WAIT",
               "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "SYNACK"]
+# IP_VS_SCTP_S_* (ip_vs_proto_sctp.c's sctp_state_name_table).
+SCTP_STATES = ["NONE", "INIT1", "INIT", "C-SENT", "C-REPLIED", "C-WAIT", "COOKIE", "C-ECHOED",
+               "ESTABLISHED", "S-SENT", "S-RECEIVED", "S-ACK-SENT", "REJECTED", "CLOSED"]
 FWD_NAMES = {0: "Masq", F_TUNNEL: "Tunnel", F_DROUTE: "Route"}
 
 
@@ -49,6 +52,8 @@ def state_name(proto, state, template):
         return TCP_STATES[state] if state < len(TCP_STATES) else None
     if proto == 17:
         return "UDP" if state == 0 else None
+    if proto == 132:
+        return SCTP_STATES[state] if state < len(SCTP_STATES) else None
     return None
 
 
@@ -110,7 +115,7 @@ def entry_v1(e):
     template = bool(flags & F_TEMPLATE)
     sname = state_name(proto, state, template)
     if sname is None:
-        return "skip sync-unknown-protocol" if proto not in (6, 17) else "skip sync-bad-state"
+        return "skip sync-unknown-protocol" if proto not in (6, 17, 132) else "skip sync-bad-state"
     if pe_data is not None and pe_name is None:
         return "skip sync-bad-pe"
     fwd = FWD_NAMES.get(flags & F_FWD_MASK)
@@ -169,7 +174,7 @@ def decode(buf):
         sname = state_name(proto, state, bool(flags & F_TEMPLATE))
         fwd = FWD_NAMES.get(flags & F_FWD_MASK)
         if sname is None:
-            out.append("skip sync-unknown-protocol" if proto not in (6, 17) else "skip sync-bad-state")
+            out.append("skip sync-unknown-protocol" if proto not in (6, 17, 132) else "skip sync-bad-state")
         elif fwd is None:
             out.append("skip sync-unsupported-method")
         else:
@@ -236,7 +241,12 @@ def build(outdir):
          "conn proto=6 caddr=198.18.0.20:41000 vaddr=198.18.1.1:80 daddr=198.19.0.2:8080 fwd=Masq "
          "laddr=0.0.0.0:0 state=CLOSE_WAIT inactive=0 timeout=60 template=0 fwmark=0 seq=- pe=-"),
         # Entries a backup skips.
-        (v1_entry(132, 0, 1, c, v, ("198.19.0.2", 80), 0, 60), "skip sync-unknown-protocol"),
+        # SCTP in INIT1 (state 1).
+        (v1_entry(132, 0, 1, c, v, ("198.19.0.2", 80), 0, 60),
+         "conn proto=132 caddr=198.18.0.20:41000 vaddr=198.18.1.1:80 daddr=198.19.0.2:80 fwd=Masq "
+         "laddr=0.0.0.0:0 state=INIT1 inactive=0 timeout=60 template=0 fwmark=0 seq=- pe=-"),
+        (v1_entry(132, 0, 14, c, v, ("198.19.0.2", 80), 0, 60), "skip sync-bad-state"),
+        (v1_entry(50, 0, 1, c, v, ("198.19.0.2", 80), 0, 60), "skip sync-unknown-protocol"),
         (v1_entry(6, F_LOCALNODE, 1, c, v, ("198.19.0.2", 80), 0, 60), "skip sync-unsupported-method"),
         (v1_entry(6, 0, 1, c, v, ("198.19.0.2", 80), 0, 60, extra=bytes([9, 2, 0, 0])), "skip sync-unknown-option"),
         (struct.pack("!BBHIHHHHII", 1, 6, ENTRY_V6_LEN, 0, 1, 1, 2, 3, 0, 60) + bytes(48), "skip sync-ipv6-entry"),

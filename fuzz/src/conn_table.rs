@@ -163,6 +163,7 @@ fn dest(last: u8) -> Arc<Dest> {
         weight: 1,
         u_threshold: 0,
         l_threshold: 0,
+        tun: Default::default(),
     }))
 }
 

@@ -105,6 +105,14 @@ pub fn pipeline() -> Vec<(String, Vec<u8>)> {
     udp0[40..42].fill(0);
     single("udp-zero-checksum", 0, udp0);
     single("udp-no-service", 0, udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5000, 54, b"x"));
+    // SCTP: an INIT (opens), a DATA chunk (no association: dropped), a corrupt CRC32c.
+    let init_value = [0, 0, 0, 7, 0, 1, 0, 0, 0, 10, 0, 10, 0, 0, 0, 1];
+    let init = sctp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 9, 0, &[(1, 0, &init_value)]);
+    single("sctp-init", 0, init.clone());
+    single("sctp-data-no-conn", 0, sctp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000, 9, 7, &[(0, 3, &[0; 20])]));
+    let mut bad_crc = init;
+    bad_crc[14 + 20 + 8] ^= 0xff;
+    single("sctp-bad-crc", 0, bad_crc);
     single("icmp-echo-vip", 0, echo_request(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 7, 1, PING));
     single("icmp-echo-director", 1, echo_request(RS1_MAC, IN_MAC, RS1, DIR_IN, 7, 1, PING));
     single("icmp-echo-elsewhere", 0, echo_request(CLIENT_MAC, OUT_MAC, CLIENT, [198, 18, 0, 55], 7, 1, PING));
@@ -316,6 +324,24 @@ pub fn pipeline() -> Vec<(String, Vec<u8>)> {
         }
         s.frame(0, 60, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5000, 53, b"again"));
         sessions.push(("session-udp".into(), s.bytes));
+    }
+    {
+        // A fragmented UDP datagram (last piece first, one piece twice), reassembled and
+        // forwarded; then one whose pieces overlap, and one never completed.
+        let mut s = Session::new();
+        let big: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+        let d = with_ident(&udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5100, 53, &big), 1);
+        let frags = fragments(&d, 1500);
+        s.frame(0, 1, &frags[2]);
+        s.frame(0, 1, &frags[1]);
+        s.frame(0, 1, &frags[1]);
+        s.frame(0, 1, &frags[0]);
+        let d = with_ident(&d, 2);
+        s.frame(0, 1, &fragment_of(&d, 0, 1480, true));
+        s.frame(0, 1, &fragment_of(&d, 1000, 1000, true));
+        s.frame(0, 1, &fragment_of(&with_ident(&d, 3), 1480, 1480, true));
+        s.frame(0, 60, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5100, 53, b"after"));
+        sessions.push(("session-udp-fragments".into(), s.bytes));
     }
     for (name, vport) in [("nat", 80u16), ("fullnat", 83), ("tun", 82), ("dr", 81)] {
         // ICMP errors about forwarded packets, from the real server's side

@@ -26,9 +26,13 @@ pub const RS_FAR: [u8; 4] = [10, 1, 0, 3];
 pub const START_MS: u64 = 1_000_000;
 
 /// The rules of the lab, as `rvsadm -R` reads them: every forwarding
-/// method, persistence (per port, port 0 with a netmask, firewall mark) and
-/// mark rules.
+/// method, persistence (per port, port 0 with a netmask, firewall mark),
+/// mark rules and an SCTP service (NAT and FULLNAT: its CRC32c rewritten).
 pub const RULES: &str = "\
+-A --sctp-service 198.18.0.100:9 -s rr
+-a --sctp-service 198.18.0.100:9 -r 198.18.1.11:3868 -m -w 1
+-a --sctp-service 198.18.0.100:9 -r 198.18.1.12:3868 --fullnat -w 1
+-P --sctp-service 198.18.0.100:9 -z 198.18.1.100
 -A -t 198.18.0.100:80 -s rr
 -a -t 198.18.0.100:80 -r 198.18.1.11:80 -m -w 1
 -a -t 198.18.0.100:80 -r 198.18.1.12:8080 -m -w 2

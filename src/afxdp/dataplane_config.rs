@@ -154,6 +154,8 @@ impl DataplaneConfig {
             arp_hold_slots: self.arp_hold,
             fullnat_ports: self.fullnat_ports,
             workers: self.loops(),
+            // Fixed bounds (net/reassembly.rs's defaults): not configurable yet.
+            frag: Default::default(),
         }
     }
 }

@@ -13,6 +13,9 @@ pub struct ListFormat {
     pub persistent_conn: bool,
     pub nosort: bool,
     pub exact: bool,
+    /// `--tun-info`: the TunnelInfo column.
+    #[serde(default)]
+    pub tun_info: bool,
 }
 
 /// What `-L` was asked to show.

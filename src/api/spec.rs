@@ -95,6 +95,103 @@ pub struct DestSpec {
     pub u_threshold: u32,
     /// `-y`
     pub l_threshold: u32,
+    /// `--tun-type`, `--tun-port`, `--tun-*csum`: how a `-i` server's packets are
+    /// encapsulated (the kernel keeps them whatever the method; only TUN uses them).
+    #[serde(default)]
+    pub tun: TunSpec,
+}
+
+/// A tunnel's encapsulation (Linux 5.2+: `IP_VS_CONN_F_TUNNEL_TYPE_*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TunType {
+    /// IPIP (protocol 4): ipvsadm's default.
+    #[default]
+    Ipip,
+    /// Generic UDP Encapsulation (draft-ietf-intarea-gue) to `TunSpec::port`.
+    Gue,
+    /// GRE (RFC 2784), protocol 0x0800.
+    Gre,
+}
+
+impl TunType {
+    /// ipvsadm's tunnames[].
+    pub fn name(self) -> &'static str {
+        match self {
+            TunType::Ipip => "ipip",
+            TunType::Gue => "gue",
+            TunType::Gre => "gre",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<TunType> {
+        [TunType::Ipip, TunType::Gue, TunType::Gre].into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// The kernel's tun_flags: IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM is 0.
+pub const TUN_FLAG_CSUM: u16 = 1 << 0;
+/// IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM.
+pub const TUN_FLAG_REMCSUM: u16 = 1 << 1;
+
+/// A real server's tunnel settings, as the kernel's dest keeps them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TunSpec {
+    pub kind: TunType,
+    /// GUE's UDP destination port (0: none; GUE requires one).
+    pub port: u16,
+    /// [`TUN_FLAG_CSUM`], [`TUN_FLAG_REMCSUM`] (0: no checksum).
+    pub flags: u16,
+}
+
+impl TunSpec {
+    /// The kernel's checks at ip_vs_add_dest/ip_vs_edit_dest (GUE without a port is
+    /// EINVAL), and what ipvsadm's tunnel_types_v_options allows, for the paths that do
+    /// not go through ipvsadm's parser (the config file, the API).
+    pub fn check(&self) -> Result<(), String> {
+        let csum = self.flags & TUN_FLAG_CSUM != 0;
+        let remcsum = self.flags & TUN_FLAG_REMCSUM != 0;
+        if self.flags & !(TUN_FLAG_CSUM | TUN_FLAG_REMCSUM) != 0 || (csum && remcsum) {
+            return Err(format!("tunnel flags {:#x}: one of nocsum, csum, remcsum", self.flags));
+        }
+        match self.kind {
+            TunType::Gue if self.port == 0 => Err("a gue tunnel needs a tunnel port (1-65535)".into()),
+            TunType::Ipip | TunType::Gre if self.port != 0 => {
+                Err(format!("a tunnel port is only for gue, not {}", self.kind.name()))
+            }
+            TunType::Ipip if self.flags != 0 => Err("ipip tunnels take no checksum option".into()),
+            TunType::Gre if remcsum => Err("remote checksum offload (remcsum) is only for gue".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// ipvsadm's tunflags[] and tun_flags_opts[] entries for these flags.
+    fn flag_names(&self) -> (&'static str, &'static str) {
+        match self.flags {
+            0 => ("-c", "--tun-nocsum"),
+            TUN_FLAG_CSUM => ("+c", "--tun-csum"),
+            _ => ("r+c", "--tun-remcsum"),
+        }
+    }
+
+    /// ipvsadm's `--tun-info` column (fwd_tun_info: "ipip", "gue:PORT:-c", "gre:+c").
+    pub fn info(&self) -> String {
+        let flags = self.flag_names().0;
+        match self.kind {
+            TunType::Ipip => "ipip".to_string(),
+            TunType::Gue => format!("gue:{}:{flags}", self.port),
+            TunType::Gre => format!("gre:{flags}"),
+        }
+    }
+
+    /// ipvsadm -S's tunnel options (print_tunnel_rule).
+    pub fn rule_options(&self) -> String {
+        let flags = self.flag_names().1;
+        match self.kind {
+            TunType::Ipip => " --tun-type ipip".to_string(),
+            TunType::Gue => format!(" --tun-type gue --tun-port {} {flags}", self.port),
+            TunType::Gre => format!(" --tun-type gre {flags}"),
+        }
+    }
 }
 
 /// `--set tcp tcpfin udp` (seconds); 0 in a `--set` means "leave unchanged".

@@ -36,6 +36,7 @@ pub struct RawMark {
 pub struct RawService<C> {
     tcp: Option<String>,
     udp: Option<String>,
+    sctp: Option<String>,
     fwmark: Option<u32>,
     scheduler: Option<String>,
     /// ipvsadm's `-b`: ["mh-port"], ["sh-fallback", "sh-port"], ...
@@ -63,6 +64,33 @@ pub struct RawReal {
     weight: Option<u32>,
     u_threshold: Option<u32>,
     l_threshold: Option<u32>,
+    /// `--tun-type`: "ipip" (default), "gue", "gre"; with `method = "tunnel"` only.
+    tun_type: Option<String>,
+    /// `--tun-port` (gue: required).
+    tun_port: Option<u16>,
+    /// `--tun-nocsum|--tun-csum|--tun-remcsum`: "nocsum" (default), "csum", "remcsum".
+    tun_checksum: Option<String>,
+}
+
+/// A real server's tunnel keys, checked as ipvsadm and the kernel check `--tun-*`.
+fn parse_tun(rk: &str, r: &RawReal, fwd: FwdMethod) -> Result<TunSpec, String> {
+    let given = r.tun_type.is_some() || r.tun_port.is_some() || r.tun_checksum.is_some();
+    if given && fwd != FwdMethod::Tunnel {
+        return Err(format!("{rk}: tun_type, tun_port and tun_checksum are for method = \"tunnel\" only"));
+    }
+    let kind = match r.tun_type.as_deref() {
+        None => TunType::Ipip,
+        Some(t) => TunType::from_name(t).ok_or_else(|| format!("{rk}.tun_type: '{t}' is not one of ipip, gue, gre"))?,
+    };
+    let flags = match r.tun_checksum.as_deref() {
+        None | Some("nocsum") => 0,
+        Some("csum") => TUN_FLAG_CSUM,
+        Some("remcsum") => TUN_FLAG_REMCSUM,
+        Some(c) => return Err(format!("{rk}.tun_checksum: '{c}' is not one of nocsum, csum, remcsum")),
+    };
+    let tun = TunSpec { kind, port: r.tun_port.unwrap_or(0), flags };
+    tun.check().map_err(|e| format!("{rk}: {e}"))?;
+    Ok(tun)
 }
 
 /// `[timeouts]`; a key left out keeps IPVS's default.
@@ -115,8 +143,9 @@ pub fn add_mark(rules: &mut Rules, i: usize, m: &RawMark) -> Result<(), String> 
     let proto = match m.protocol.as_deref().unwrap_or("tcp") {
         "tcp" => IPPROTO_TCP,
         "udp" => IPPROTO_UDP,
+        "sctp" => IPPROTO_SCTP,
         "any" => 0,
-        p => return Err(format!("{k}.protocol: '{p}' is not one of tcp, udp, any")),
+        p => return Err(format!("{k}.protocol: '{p}' is not one of tcp, udp, sctp, any")),
     };
     let (addr, prefix) = if m.destination.contains('/') {
         parse_cidr(&m.destination)
@@ -136,17 +165,15 @@ pub fn add_mark(rules: &mut Rules, i: usize, m: &RawMark) -> Result<(), String> 
 /// `[[service]]` `k` (e.g. "service[0]") with its local addresses and real
 /// servers, added to `rules`; its key and virtual port (0 for a mark).
 pub fn add_service<C>(rules: &mut Rules, k: &str, s: &RawService<C>) -> Result<(ServiceKey, u16), String> {
-    let key = match (&s.tcp, &s.udp, s.fwmark) {
-        (Some(a), None, None) => {
-            let (addr, port) = addr_port(&format!("{k}.tcp"), a, None)?;
-            ServiceKey::Addr { proto: IPPROTO_TCP, addr, port }
-        }
-        (None, Some(a), None) => {
-            let (addr, port) = addr_port(&format!("{k}.udp"), a, None)?;
-            ServiceKey::Addr { proto: IPPROTO_UDP, addr, port }
+    let addrs = [("tcp", IPPROTO_TCP, &s.tcp), ("udp", IPPROTO_UDP, &s.udp), ("sctp", IPPROTO_SCTP, &s.sctp)];
+    let mut given = addrs.iter().filter_map(|(name, proto, a)| a.as_ref().map(|a| (*name, *proto, a)));
+    let key = match (given.next(), given.next(), s.fwmark) {
+        (Some((name, proto, a)), None, None) => {
+            let (addr, port) = addr_port(&format!("{k}.{name}"), a, None)?;
+            ServiceKey::Addr { proto, addr, port }
         }
         (None, None, Some(m)) if m > 0 => ServiceKey::Fwmark(m),
-        _ => return Err(format!("{k}: give exactly one of tcp, udp or fwmark (a mark > 0)")),
+        _ => return Err(format!("{k}: give exactly one of tcp, udp, sctp or fwmark (a mark > 0)")),
     };
     let netmask = match &s.netmask {
         Some(m) => addr(&format!("{k}.netmask"), m)?,
@@ -204,6 +231,7 @@ pub fn add_service<C>(rules: &mut Rules, k: &str, s: &RawService<C>) -> Result<(
             weight,
             u_threshold: r.u_threshold.unwrap_or(0),
             l_threshold: r.l_threshold.unwrap_or(0),
+            tun: parse_tun(&rk, r, fwd)?,
         };
         rules.apply(&Command::AddDest(key, d)).map_err(|e| format!("{rk}: {e}"))?;
     }
@@ -222,6 +250,48 @@ mod tests {
         let raw: RawService<toml::Value> = toml::from_str(text).map_err(|e| e.to_string())?;
         add_service(&mut rules, "service[1]", &raw)?;
         Ok(rules)
+    }
+
+    #[test]
+    fn tunnel_keys_as_ipvsadms_tun_options() {
+        let real = |keys: &str| {
+            services(&format!(
+                "tcp = \"198.18.0.100:81\"\n[[real]]\naddress = \"198.18.1.11\"\nmethod = \"tunnel\"\n{keys}\n"
+            ))
+        };
+        let tun = |r: Result<Rules, String>| r.unwrap().services[1].1[0].tun;
+        assert_eq!(tun(real("")), TunSpec::default());
+        assert_eq!(
+            tun(real("tun_type = \"gue\"\ntun_port = 6080\ntun_checksum = \"remcsum\"")),
+            TunSpec { kind: TunType::Gue, port: 6080, flags: TUN_FLAG_REMCSUM }
+        );
+        assert_eq!(
+            tun(real("tun_type = \"gre\"\ntun_checksum = \"csum\"")),
+            TunSpec { kind: TunType::Gre, port: 0, flags: TUN_FLAG_CSUM }
+        );
+        for (keys, want) in [
+            ("tun_type = \"gue\"", "service[1].real[0]: a gue tunnel needs a tunnel port (1-65535)"),
+            ("tun_type = \"gre\"\ntun_port = 5", "service[1].real[0]: a tunnel port is only for gue, not gre"),
+            (
+                "tun_type = \"gre\"\ntun_checksum = \"remcsum\"",
+                "service[1].real[0]: remote checksum offload (remcsum) is only for gue",
+            ),
+            ("tun_checksum = \"csum\"", "service[1].real[0]: ipip tunnels take no checksum option"),
+            ("tun_type = \"vxlan\"", "service[1].real[0].tun_type: 'vxlan' is not one of ipip, gue, gre"),
+            (
+                "tun_type = \"gue\"\ntun_port = 1\ntun_checksum = \"yes\"",
+                "service[1].real[0].tun_checksum: 'yes' is not one of nocsum, csum, remcsum",
+            ),
+        ] {
+            assert_eq!(real(keys).unwrap_err(), want, "{keys}");
+        }
+        let masq = services(
+            "tcp = \"198.18.0.100:81\"\n[[real]]\naddress = \"198.18.1.11\"\nmethod = \"masq\"\ntun_type = \"gre\"\n",
+        );
+        assert_eq!(
+            masq.unwrap_err(),
+            "service[1].real[0]: tun_type, tun_port and tun_checksum are for method = \"tunnel\" only"
+        );
     }
 
     #[test]
@@ -251,7 +321,19 @@ mod tests {
         let e = services("tcp = \"198.18.0.100:0\"\n").unwrap_err();
         assert_eq!(e, "service[1]: port 0 (all ports) needs persistent");
         let e = services("tcp = \"198.18.0.100:81\"\nfwmark = 3\n").unwrap_err();
-        assert_eq!(e, "service[1]: give exactly one of tcp, udp or fwmark (a mark > 0)");
+        assert_eq!(e, "service[1]: give exactly one of tcp, udp, sctp or fwmark (a mark > 0)");
+    }
+
+    #[test]
+    fn an_sctp_service_by_its_own_key() {
+        let c = services("sctp = \"198.18.0.100:3868\"\nscheduler = \"rr\"\n[[real]]\naddress = \"198.18.1.11\"\n").unwrap();
+        let (svc, dests) = &c.services[1];
+        assert_eq!(svc.key, ServiceKey::Addr { proto: IPPROTO_SCTP, addr: Ipv4Addr::new(198, 18, 0, 100), port: 3868 });
+        assert_eq!(dests[0].port, 3868);
+        let e = services("sctp = \"198.18.0.100:1\"\nudp = \"198.18.0.100:1\"\n").unwrap_err();
+        assert_eq!(e, "service[1]: give exactly one of tcp, udp, sctp or fwmark (a mark > 0)");
+        let e = services("sctp = \"198.18.0.100\"\n").unwrap_err();
+        assert!(e.starts_with("service[1].sctp"), "{e}");
     }
 
     #[test]

@@ -499,7 +499,15 @@ mod tests {
     const KEY: ServiceKey = ServiceKey::Addr { proto: IPPROTO_TCP, addr: VIP, port: 80 };
 
     fn dest(addr: Ipv4Addr, weight: u32) -> DestSpec {
-        DestSpec { addr, port: 80, fwd: FwdMethod::Masq, weight, u_threshold: 0, l_threshold: 0 }
+        DestSpec {
+            addr,
+            port: 80,
+            fwd: FwdMethod::Masq,
+            weight,
+            u_threshold: 0,
+            l_threshold: 0,
+            tun: Default::default(),
+        }
     }
 
     fn control_with(dests: &[DestSpec]) -> Arc<Mutex<Control>> {
@@ -806,6 +814,7 @@ mod tests {
             weight: 1,
             u_threshold: 0,
             l_threshold: 0,
+            tun: Default::default(),
         };
         c.apply(&Command::AddDest(key, d.clone())).unwrap();
         let control = Arc::new(Mutex::new(c));

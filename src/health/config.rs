@@ -193,7 +193,15 @@ pub fn service_checks(
                 Some(m) => parse_method(&format!("{k}.fallback_method"), m)?,
                 None => DEFAULT_FALLBACK_METHOD,
             };
-            Some(DestSpec { addr, port, fwd, weight: DEFAULT_WEIGHT, u_threshold: 0, l_threshold: 0 })
+            Some(DestSpec {
+                addr,
+                port,
+                fwd,
+                weight: DEFAULT_WEIGHT,
+                u_threshold: 0,
+                l_threshold: 0,
+                tun: Default::default(),
+            })
         }
         None => None,
     };

@@ -10,7 +10,7 @@
 //! stays a true count of that loop's connections.
 
 use super::stats::{Counters, MAX_WORKERS};
-use crate::api::{DestSpec, FwdMethod};
+use crate::api::{DestSpec, FwdMethod, TunSpec, TunType};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering::Relaxed};
 
@@ -38,6 +38,9 @@ pub struct Dest {
     pub addr: Ipv4Addr,
     pub port: u16,
     fwd: AtomicU8,
+    /// The tunnel settings packed in one word ([`pack_tun`]): the data path reads
+    /// them whole at each tunnelled packet, as the kernel reads dest->tun_type.
+    tun: AtomicU32,
     weight: AtomicU32,
     u_threshold: AtomicU32,
     l_threshold: AtomicU32,
@@ -73,6 +76,24 @@ fn fwd_from_u8(v: u8) -> FwdMethod {
     }
 }
 
+fn pack_tun(t: &TunSpec) -> u32 {
+    let kind = match t.kind {
+        TunType::Ipip => 0,
+        TunType::Gue => 1,
+        TunType::Gre => 2,
+    };
+    kind | u32::from(t.flags as u8) << 8 | u32::from(t.port) << 16
+}
+
+fn unpack_tun(v: u32) -> TunSpec {
+    let kind = match v & 0xff {
+        1 => TunType::Gue,
+        2 => TunType::Gre,
+        _ => TunType::Ipip,
+    };
+    TunSpec { kind, flags: (v >> 8) as u8 as u16, port: (v >> 16) as u16 }
+}
+
 /// Is `addr` in the loopback net 127.0.0.0/8, which every Linux host has on
 /// `lo` and so is the director itself wherever rvs runs? The host's other
 /// addresses are known only to the control plane (control/own_addrs.rs).
@@ -87,6 +108,7 @@ impl Dest {
             addr: spec.addr,
             port: spec.port,
             fwd: AtomicU8::new(0),
+            tun: AtomicU32::new(0),
             weight: AtomicU32::new(0),
             u_threshold: AtomicU32::new(0),
             l_threshold: AtomicU32::new(0),
@@ -103,6 +125,7 @@ impl Dest {
     /// `-e`: address and port are the identity and do not change.
     pub fn update(&self, spec: &DestSpec) {
         self.fwd.store(fwd_to_u8(spec.fwd), Relaxed);
+        self.tun.store(pack_tun(&spec.tun), Relaxed);
         self.weight.store(spec.weight, Relaxed);
         self.u_threshold.store(spec.u_threshold, Relaxed);
         self.l_threshold.store(spec.l_threshold, Relaxed);
@@ -121,7 +144,14 @@ impl Dest {
             weight: self.weight(),
             u_threshold: self.u_threshold.load(Relaxed),
             l_threshold: self.l_threshold.load(Relaxed),
+            tun: self.tun(),
         }
+    }
+
+    /// How packets to this server are tunnelled (when its method is TUN).
+    #[inline]
+    pub fn tun(&self) -> TunSpec {
+        unpack_tun(self.tun.load(Relaxed))
     }
 
     /// The director itself (IPVS's LOCALNODE): listed as `Local`, its new
@@ -271,7 +301,7 @@ impl Dest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{DestSpec, FwdMethod};
+    use crate::api::{DestSpec, FwdMethod, TunSpec, TunType, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM};
 
     fn dest(u_threshold: u32) -> Dest {
         Dest::new(&DestSpec {
@@ -281,6 +311,7 @@ mod tests {
             weight: 1,
             u_threshold,
             l_threshold: 0,
+            tun: Default::default(),
         })
     }
 
@@ -318,5 +349,20 @@ mod tests {
         assert!(d.is_overloaded(), "3 of 4: not below 3/4 of it yet");
         d.unbind_conn(2, false);
         assert!(!d.is_overloaded(), "2 of 4: below 3/4");
+    }
+
+    #[test]
+    fn tunnel_settings_kept_whole_and_changed_by_an_edit() {
+        let d = dest(0);
+        assert_eq!(d.tun(), TunSpec::default());
+        for tun in [
+            TunSpec { kind: TunType::Gue, port: 65535, flags: TUN_FLAG_REMCSUM },
+            TunSpec { kind: TunType::Gue, port: 1, flags: 0 },
+            TunSpec { kind: TunType::Gre, port: 0, flags: TUN_FLAG_CSUM },
+            TunSpec::default(),
+        ] {
+            d.update(&DestSpec { fwd: FwdMethod::Tunnel, tun, ..d.spec() });
+            assert_eq!((d.tun(), d.spec().tun), (tun, tun));
+        }
     }
 }

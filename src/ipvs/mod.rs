@@ -4,6 +4,7 @@
 pub mod conn;
 pub mod dest;
 pub mod laddr;
+pub mod proto_sctp;
 pub mod sched;
 pub mod service;
 pub mod state;

@@ -1,5 +1,7 @@
 //! Connection states and IPVS's TCP state table (ip_vs_proto_tcp.c), with
-//! the per-state timeouts `--set tcp tcpfin udp` adjusts.
+//! the per-state timeouts `--set tcp tcpfin udp` adjusts. SCTP's states are
+//! named here too (a connection holds one state of either protocol); their
+//! table and timeouts are proto_sctp.rs's.
 
 use crate::api::Timeouts;
 use crate::wire::l4::{TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
@@ -20,6 +22,20 @@ pub enum ConnState {
     SynAck,
     /// The single state of a UDP connection ("UDP" in listings).
     Udp,
+    // SCTP's (ip_vs_proto_sctp.c, IP_VS_SCTP_S_*; its NONE is `None`).
+    SctpInit1,
+    SctpInit,
+    SctpCookieSent,
+    SctpCookieReplied,
+    SctpCookieWait,
+    SctpCookie,
+    SctpCookieEchoed,
+    SctpEstablished,
+    SctpShutdownSent,
+    SctpShutdownReceived,
+    SctpShutdownAckSent,
+    SctpRejected,
+    SctpClosed,
 }
 
 use ConnState::*;
@@ -44,7 +60,28 @@ impl ConnState {
             Listen => "LISTEN",
             SynAck => "SYNACK",
             Udp => "UDP",
+            // sctp_state_name_table's texts.
+            SctpInit1 => "INIT1",
+            SctpInit => "INIT",
+            SctpCookieSent => "C-SENT",
+            SctpCookieReplied => "C-REPLIED",
+            SctpCookieWait => "C-WAIT",
+            SctpCookie => "COOKIE",
+            SctpCookieEchoed => "C-ECHOED",
+            SctpEstablished => "ESTABLISHED",
+            SctpShutdownSent => "S-SENT",
+            SctpShutdownReceived => "S-RECEIVED",
+            SctpShutdownAckSent => "S-ACK-SENT",
+            SctpRejected => "REJECTED",
+            SctpClosed => "CLOSED",
         }
+    }
+
+    /// Counted in ActiveConn: TCP's and SCTP's ESTABLISHED, as both
+    /// protocols' state transitions move a connection between the counts.
+    #[inline]
+    pub fn is_established(self) -> bool {
+        matches!(self, Established | SctpEstablished)
     }
 }
 
@@ -134,6 +171,8 @@ pub fn tcp_transition(state: ConnState, dir: Direction, flags: u8) -> ConnState 
 pub struct StateTimeouts {
     pub tcp: [u32; 11],
     pub udp: u32,
+    /// By IPVS's SCTP state number; `--set` changes none of them.
+    pub sctp: [u32; 14],
 }
 
 impl StateTimeouts {
@@ -141,14 +180,16 @@ impl StateTimeouts {
         let mut tcp = [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120];
         tcp[ES as usize] = t.tcp;
         tcp[FW as usize] = t.tcp_fin;
-        StateTimeouts { tcp: tcp.map(|s| s * 1000), udp: t.udp * 1000 }
+        StateTimeouts { tcp: tcp.map(|s| s * 1000), udp: t.udp * 1000, sctp: super::proto_sctp::TIMEOUTS_MS }
     }
 
     #[inline]
     pub fn for_state(&self, s: ConnState) -> u32 {
         match s {
             Udp => self.udp,
-            _ => self.tcp[s as usize],
+            None | Established | SynSent | SynRecv | FinWait | TimeWait | Close | CloseWait | LastAck | Listen
+            | SynAck => self.tcp[s as usize],
+            _ => self.sctp[super::proto_sctp::number(s) as usize],
         }
     }
 }

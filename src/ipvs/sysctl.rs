@@ -152,6 +152,11 @@ impl Values {
     }
 
     #[inline]
+    pub fn sloppy_sctp(&self) -> bool {
+        self.0[Sysctl::SloppySctp as usize] != 0
+    }
+
+    #[inline]
     pub fn expire_nodest_conn(&self) -> bool {
         self.0[Sysctl::ExpireNodestConn as usize] != 0
     }

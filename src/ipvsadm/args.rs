@@ -18,7 +18,7 @@
 //! `iptables -t mangle ... -j MARK --set-mark N` does for kernel IPVS) with
 //! rules of its own: `--add-mark MARK -t|-u|--any-proto ADDR[/PREFIX][:PORTS]`,
 //! `--del-mark` (same arguments) and `--list-marks`. Things rvs
-//! cannot do (IPv6, SCTP, persistence engines, sync daemons, GUE/GRE tunnels)
+//! cannot do (IPv6 services, persistence engines)
 //! are still parsed and checked like ipvsadm does, then refused with a clear
 //! message and exit status 2.
 //!

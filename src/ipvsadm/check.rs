@@ -9,8 +9,8 @@ use super::legality::*;
 use super::mark_rule::BAD_MARK_RULE;
 use super::values::parse_sched_flags;
 use crate::api::command::{Command, ListWhat};
-use crate::api::{DestSpec, FwdMethod, ServiceKey, ServiceSpec, DEFAULT_SCHEDULER};
-use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_UDP};
+use crate::api::{DestSpec, FwdMethod, ServiceKey, ServiceSpec, TunSpec, TunType, DEFAULT_SCHEDULER};
+use crate::wire::ip_protocol::IPPROTO_UDP;
 use std::net::IpAddr;
 
 /// Check a collected command line and build the command it stands for.
@@ -28,7 +28,7 @@ pub(super) fn build_command(collected: Collected) -> Result<Command, UsageError>
         return Err(fail("Local addresses (-z) are only for -t/-u services, not fwmark services"));
     }
     check_list(cmd, options)?;
-    refuse_unsupported(&entry, options)?;
+    refuse_unsupported(&entry)?;
     to_command(cmd, entry, options, sched_flags)
 }
 
@@ -67,6 +67,15 @@ fn check_server(cmd: Cmd, ce: &mut Entry, options: OptionSet) -> Result<(), Usag
     tunnel_opt_check(ce.tun_type, options)
 }
 
+/// ipvsadm's tun_type number (parse_tun_type: the order of tunnames[]).
+fn tun_type(n: usize) -> TunType {
+    match n {
+        1 => TunType::Gue,
+        2 => TunType::Gre,
+        _ => TunType::Ipip,
+    }
+}
+
 /// `-L`: what to list and the numbers to show with it do not mix.
 fn check_list(cmd: Cmd, options: OptionSet) -> Result<(), UsageError> {
     if cmd != Cmd::List {
@@ -83,18 +92,9 @@ fn check_list(cmd: Cmd, options: OptionSet) -> Result<(), UsageError> {
 
 /// Everything ipvsadm itself would accept from here on; refuse what rvs cannot represent
 /// rather than silently dropping it.
-fn refuse_unsupported(ce: &Entry, options: OptionSet) -> Result<(), UsageError> {
-    if ce.proto == IPPROTO_SCTP {
-        return Err(unsupported("SCTP"));
-    }
+fn refuse_unsupported(ce: &Entry) -> Result<(), UsageError> {
     if ce.pe.is_some() {
         return Err(unsupported("A persistence engine (--pe)"));
-    }
-    if options.has(OPTC_TUN_INFO) {
-        return Err(unsupported("--tun-info"));
-    }
-    if ce.tun_type != 0 {
-        return Err(unsupported("A GUE or GRE tunnel"));
     }
     Ok(())
 }
@@ -109,6 +109,7 @@ fn to_command(cmd: Cmd, mut ce: Entry, options: OptionSet, sched_flags: Vec<Stri
         weight: ce.weight,
         u_threshold: ce.u_threshold,
         l_threshold: ce.l_threshold,
+        tun: TunSpec { kind: tun_type(ce.tun_type), port: ce.tun_port, flags: ce.tun_flags },
     };
     let spec = ServiceSpec {
         key,

@@ -49,6 +49,9 @@ pub(super) struct Entry {
     pub l_threshold: u32,
     pub timeouts: Timeouts,
     pub tun_type: usize,
+    /// `--tun-port`, `--tun-csum`/`--tun-remcsum` (the kernel's tun_port, tun_flags).
+    pub tun_port: u16,
+    pub tun_flags: u16,
     pub format: ListFormat,
     /// `-z`: a FULLNAT local address.
     pub laddr: Ipv4Addr,
@@ -82,6 +85,8 @@ impl Entry {
             l_threshold: 0,
             timeouts: Timeouts { tcp: 0, tcp_fin: 0, udp: 0 },
             tun_type: 0,
+            tun_port: 0,
+            tun_flags: 0,
             format: ListFormat::default(),
             laddr: Ipv4Addr::UNSPECIFIED,
             mark: 0,
@@ -466,7 +471,10 @@ impl Collector<'_> {
     /// `--tun-info`, `--tun-type` and the tunnel's options.
     fn tunnel_option(&mut self, tag: Tag, arg: &str) -> Result<(), UsageError> {
         match tag {
-            Tag::TunInfo => self.options.set(OPTC_TUN_INFO)?,
+            Tag::TunInfo => {
+                self.options.set(OPTC_TUN_INFO)?;
+                self.entry.format.tun_info = true;
+            }
             Tag::TunType => {
                 self.options.set(OPTC_TUN_TYPE)?;
                 self.entry.tun_type = match arg {
@@ -478,11 +486,19 @@ impl Collector<'_> {
             }
             Tag::TunPort => {
                 self.options.set(OPTC_TUN_PORT)?;
-                string_to_number(arg, 1, 65535).ok_or_else(|| fail("illegal tunnel port specified"))?;
+                self.entry.tun_port =
+                    string_to_number(arg, 1, 65535).ok_or_else(|| fail("illegal tunnel port specified"))? as u16;
             }
+            // IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM is 0: the option only counts as given.
             Tag::TunNocsum => self.options.set(OPTC_TUN_NOCSUM)?,
-            Tag::TunCsum => self.options.set(OPTC_TUN_CSUM)?,
-            _ => self.options.set(OPTC_TUN_REMCSUM)?,
+            Tag::TunCsum => {
+                self.options.set(OPTC_TUN_CSUM)?;
+                self.entry.tun_flags |= crate::api::TUN_FLAG_CSUM;
+            }
+            _ => {
+                self.options.set(OPTC_TUN_REMCSUM)?;
+                self.entry.tun_flags |= crate::api::TUN_FLAG_REMCSUM;
+            }
         }
         Ok(())
     }

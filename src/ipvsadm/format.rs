@@ -94,7 +94,7 @@ fn svc_name(key: &ServiceKey, rule: bool, numeric: bool, db: &NameDb) -> String 
                 };
                 format!("{stype} {vname}")
             } else {
-                cut(format!("{:<4} {}", protocol_name(*proto), vname), 33)
+                cut(format!("{}  {}", protocol_name(*proto), vname), 33)
             }
         }
     }
@@ -133,6 +133,9 @@ fn title(fmt: &ListFormat) -> String {
         format!("{pla:<33} {:<10} {:<10} {:<10} {:<10}\n{tail}", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn")
     } else if fmt.persistent_conn {
         format!("{pla:<33} {:<9} {:<11} {:<10} {:<10}\n{tail}", "Weight", "PersistConn", "ActiveConn", "InActConn")
+    } else if fmt.tun_info {
+        "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n"
+            .to_string()
     } else {
         "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
             .to_string()
@@ -264,9 +267,10 @@ fn service_entry(out: &mut String, sv: &ServiceView, mode: Mode, db: &NameDb) {
             if ds.l_threshold != 0 {
                 let _ = write!(out, " -y {}", ds.l_threshold);
             }
-            // ipvsadm 1.31 names the (default) tunnel type of -i servers.
-            if ds.fwd == crate::api::FwdMethod::Tunnel {
-                out.push_str(" --tun-type ipip");
+            // ipvsadm 1.31 names the tunnel type of -i servers (print_tunnel_rule; a
+            // LOCALNODE server is printed -g, with none).
+            if ds.fwd == crate::api::FwdMethod::Tunnel && !d.local {
+                out.push_str(&ds.tun.rule_options());
             }
             out.push('\n');
             continue;
@@ -296,6 +300,21 @@ fn service_entry(out: &mut String, sv: &ServiceView, mode: Mode, db: &NameDb) {
                 out,
                 "  -> {dname:<28} {:<9} {:<11} {:<10} {:<10}",
                 ds.weight, d.persist_conns, d.active_conns, d.inact_conns
+            );
+        } else if fmt.tun_info {
+            // fwd_tun_info(): only a tunnel (not LOCALNODE) has one, else "n/a".
+            let info = match (d.local, ds.fwd) {
+                (false, crate::api::FwdMethod::Tunnel) => ds.tun.info(),
+                _ => "n/a".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<7} {:<13} {:<6} {:<10} {:<10}",
+                if d.local { "Local" } else { ds.fwd.list_name() },
+                info,
+                ds.weight,
+                d.active_conns,
+                d.inact_conns
             );
         } else {
             let _ = writeln!(
@@ -666,7 +685,7 @@ fn ipvsadm_usage_as(program: &str, version: &str) -> String {
 mod tests {
     use super::*;
     use crate::api::command::Command;
-    use crate::api::{FwdMethod, RateSnapshot, StatsSnapshot};
+    use crate::api::{FwdMethod, RateSnapshot, StatsSnapshot, TunSpec, TunType, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM};
     use crate::ipvsadm::args::parse_with;
     use crate::ipvsadm::restore::parse_restore_line_with;
 
@@ -700,6 +719,13 @@ mod tests {
         }
     }
 
+    /// A TUN real server on port 80 with tunnel `tun`.
+    fn tunnel(a: [u8; 4], weight: u32, tun: TunSpec) -> DestView {
+        let mut d = dst(a, 80, FwdMethod::Tunnel, weight);
+        d.spec.tun = tun;
+        d
+    }
+
     fn numeric() -> ListFormat {
         ListFormat { numeric: true, ..ListFormat::default() }
     }
@@ -731,6 +757,38 @@ mod tests {
         assert_eq!(list_services(&[s], None, &numeric()).unwrap(), want);
     }
 
+    /// `-Ln --tun-info` as ipvsadm 1.31's print_service_entry() with FMT_TUN_INFO: the
+    /// TunnelInfo column (fwd_tun_info(): "n/a" for what is no tunnel).
+    #[test]
+    fn tun_info_column() {
+        let s = svc(
+            tcp([198, 18, 1, 100], 80),
+            "rr",
+            vec![
+                tunnel([198, 18, 1, 11], 1, TunSpec::default()),
+                tunnel([198, 18, 1, 12], 2, TunSpec { kind: TunType::Gue, port: 6080, flags: 0 }),
+                tunnel([198, 18, 1, 13], 1, TunSpec { kind: TunType::Gue, port: 65535, flags: TUN_FLAG_REMCSUM }),
+                tunnel([198, 18, 1, 14], 1, TunSpec { kind: TunType::Gre, port: 0, flags: TUN_FLAG_CSUM }),
+                dst([198, 18, 1, 15], 80, FwdMethod::Route, 1),
+            ],
+        );
+        let fmt = ListFormat { tun_info: true, ..numeric() };
+        let want = format!(
+            "{HEADER}Prot LocalAddress:Port Scheduler Flags\n\
+             \x20 -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n\
+             TCP  198.18.1.100:80 rr\n\
+             \x20 -> 198.18.1.11:80               Tunnel  ipip          1      0          0         \n\
+             \x20 -> 198.18.1.12:80               Tunnel  gue:6080:-c   2      0          0         \n\
+             \x20 -> 198.18.1.13:80               Tunnel  gue:65535:r+c 1      0          0         \n\
+             \x20 -> 198.18.1.14:80               Tunnel  gre:+c        1      0          0         \n\
+             \x20 -> 198.18.1.15:80               Route   n/a           1      0          0         \n"
+        );
+        assert_eq!(list_services(std::slice::from_ref(&s), None, &fmt).unwrap(), want);
+        // --stats (and the other number formats) come first, as in print_title().
+        let stats = list_services(&[s], None, &ListFormat { stats: true, ..fmt }).unwrap();
+        assert!(stats.contains("Conns   InPkts") && !stats.contains("TunnelInfo"), "{stats}");
+    }
+
     fn nat_service() -> ServiceView {
         svc(
             tcp([172, 25, 254, 100], 80),
@@ -750,6 +808,23 @@ mod tests {
         assert_eq!(list_services(&[nat_service()], None, &numeric()).unwrap(), want);
         // An empty table is header and title.
         assert_eq!(list_services(&[], None, &numeric()).unwrap(), format!("{HEADER}{TITLE}"));
+    }
+
+    /// print_service_entry's "%s  %s": two spaces after every protocol name,
+    /// SCTP's four letters included; -S names it `--sctp-service`.
+    #[test]
+    fn sctp_service_listed_and_saved_as_ipvsadm() {
+        let key = ServiceKey::Addr { proto: IPPROTO_SCTP, addr: Ipv4Addr::new(198, 18, 1, 100), port: 3868 };
+        let s = svc(key, "rr", vec![dst([198, 18, 1, 11], 3869, FwdMethod::Masq, 1)]);
+        let want = format!(
+            "{HEADER}{TITLE}SCTP  198.18.1.100:3868 rr\n\
+             \x20 -> 198.18.1.11:3869             Masq    1      0          0         \n"
+        );
+        assert_eq!(list_services(std::slice::from_ref(&s), None, &numeric()).unwrap(), want);
+        assert_eq!(
+            save(&[s], true),
+            "-A --sctp-service 198.18.1.100:3868 -s rr\n-a --sctp-service 198.18.1.100:3868 -r 198.18.1.11:3869 -m -w 1\n"
+        );
     }
 
     /// Seed 004: the `-Sn` capture.
@@ -1092,6 +1167,9 @@ mod tests {
                 dst([192, 168, 1, 30], 80, FwdMethod::Route, 5),
                 dst([192, 168, 1, 40], 80, FwdMethod::Tunnel, 2),
                 dst([192, 168, 1, 50], 9000, FwdMethod::FullNat, 65535),
+                tunnel([192, 168, 1, 60], 3, TunSpec { kind: TunType::Gue, port: 6080, flags: 0 }),
+                tunnel([192, 168, 1, 61], 1, TunSpec { kind: TunType::Gue, port: 5555, flags: TUN_FLAG_REMCSUM }),
+                tunnel([192, 168, 1, 62], 1, TunSpec { kind: TunType::Gre, port: 0, flags: TUN_FLAG_CSUM }),
             ],
         );
         web.dests[0].spec.u_threshold = 1000;
@@ -1130,6 +1208,14 @@ mod tests {
         assert!(text.contains("-a -t 172.25.254.100:80 -r 192.168.1.10:80 -m -w 1 -x 1000 -y 10\n"));
         assert!(text.contains("-a -t 172.25.254.100:80 -r 192.168.1.40:80 -i -w 2 --tun-type ipip\n"));
         assert!(text.contains("-a -f 66 -r 192.168.1.10:0 -g -w 1\n"));
+        // print_tunnel_rule's lines.
+        assert!(text.contains(
+            "-a -t 172.25.254.100:80 -r 192.168.1.60:80 -i -w 3 --tun-type gue --tun-port 6080 --tun-nocsum\n"
+        ));
+        assert!(text.contains(
+            "-a -t 172.25.254.100:80 -r 192.168.1.61:80 -i -w 1 --tun-type gue --tun-port 5555 --tun-remcsum\n"
+        ));
+        assert!(text.contains("-a -t 172.25.254.100:80 -r 192.168.1.62:80 -i -w 1 --tun-type gre --tun-csum\n"));
 
         // The same through the ordinary command line parser.
         let argv: Vec<String> =

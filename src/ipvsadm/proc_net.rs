@@ -184,7 +184,15 @@ mod tests {
 
     fn dest(a: [u8; 4], port: u16, fwd: FwdMethod, weight: u32, act: u32, inact: u32) -> DestView {
         DestView {
-            spec: DestSpec { addr: Ipv4Addr::from(a), port, fwd, weight, u_threshold: 0, l_threshold: 0 },
+            spec: DestSpec {
+                addr: Ipv4Addr::from(a),
+                port,
+                fwd,
+                weight,
+                u_threshold: 0,
+                l_threshold: 0,
+                tun: Default::default(),
+            },
             active_conns: act,
             inact_conns: inact,
             persist_conns: 0,

@@ -8,9 +8,11 @@ use super::names::NameDb;
 use super::restore::{parse_restore_line_with, split_restore_line};
 use super::values::inet_aton;
 use crate::api::command::{Command, ListFormat, ListWhat};
-use crate::api::{DestSpec, FwdMethod, MarkRule, ServiceKey, Timeouts};
+use crate::api::{
+    DestSpec, FwdMethod, MarkRule, ServiceKey, Timeouts, TunSpec, TunType, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM,
+};
 use crate::testkit::{dest_spec as dest, service_spec as spec};
-use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use std::net::Ipv4Addr;
 
 fn names() -> NameDb {
@@ -77,6 +79,20 @@ fn add_service_defaults() {
         p("--add-service --tcp-service=1.2.3.4:80 --scheduler wrr").unwrap(),
         Command::AddService(spec(tcp([1, 2, 3, 4], 80), "wrr"))
     );
+}
+
+#[test]
+fn sctp_services_parse_as_ipvsadm_1_31() {
+    let sctp = |a: [u8; 4], port| ServiceKey::Addr { proto: IPPROTO_SCTP, addr: Ipv4Addr::from(a), port };
+    assert_eq!(p("-A --sctp-service 1.2.3.4:9 -s rr").unwrap(), Command::AddService(spec(sctp([1, 2, 3, 4], 9), "rr")));
+    assert_eq!(
+        p("--add-service --sctp-service=1.2.3.4:3868").unwrap(),
+        Command::AddService(spec(sctp([1, 2, 3, 4], 3868), "wlc"))
+    );
+    // The port is looked up for SCTP in /etc/services as ipvsadm's getservbyname(name, "sctp").
+    assert!(matches!(p("-a --sctp-service 1.2.3.4:9 -r 10.0.0.1:9 -m").unwrap(), Command::AddDest(k, _) if k == sctp([1, 2, 3, 4], 9)));
+    assert!(p("-P --sctp-service 1.2.3.4:80 -z 10.0.0.1").is_ok());
+    assert!(p("--add-mark 66 --sctp-service 1.2.3.4").is_ok());
 }
 
 #[test]
@@ -389,7 +405,6 @@ fn unsupported_features() {
     assert_eq!(err2("-A -t ::1"), "IPv6 is not supported by rvs");
     assert_eq!(err2("-A -t 1.2.3.4:80 -6"), "-6 used before -f\n");
     assert_eq!(err2("-A -f 1 -6"), "IPv6 is not supported by rvs");
-    assert_eq!(err2("-A --sctp-service 1.2.3.4:80"), "SCTP is not supported by rvs");
     assert_eq!(err2("-A -t 1.2.3.4:80 --pe sip"), "A persistence engine (--pe) is not supported by rvs");
     assert_eq!(err2("--start-daemon master --mcast-group ff02::81"), "IPv6 is not supported by rvs");
     assert_eq!(err2("--start-daemon foo"), "illegal start-daemon parameter specified");
@@ -402,15 +417,72 @@ fn unsupported_features() {
         err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -i --tun-port 5"),
         "Illegal 'tun-port' option with the 'ipip' tunnel type"
     );
-    assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -i --tun-type gre"), "A GUE or GRE tunnel is not supported by rvs");
     assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -i --tun-type vxlan"), "illegal tunnel type specified");
     assert_eq!(
         p("-a -t 1.2.3.4:80 -r 5.6.7.8 -i --tun-type ipip").unwrap(),
         Command::AddDest(tcp([1, 2, 3, 4], 80), dest([5, 6, 7, 8], 80, FwdMethod::Tunnel, 1))
     );
-    assert_eq!(err2("-L --tun-info"), "--tun-info is not supported by rvs");
     // --syncid is legal (and meaningless) with -L in ipvsadm.
     assert_eq!(p("-L --syncid 3").unwrap(), list(ListWhat::Services(None), |_| {}));
+}
+
+/// ipvsadm 1.31's tunnel options: parse_options() and tunnel_opt_check() over
+/// tunnel_types_v_options (gue: port required, one of nocsum/csum/remcsum; gre: no port,
+/// nocsum or csum), each error with ipvsadm's text and exit status 2.
+#[test]
+fn tunnel_types() {
+    let add = |tun: TunSpec| {
+        Command::AddDest(tcp([1, 2, 3, 4], 80), DestSpec { tun, ..dest([5, 6, 7, 8], 80, FwdMethod::Tunnel, 1) })
+    };
+    let gue = |port, flags| TunSpec { kind: TunType::Gue, port, flags };
+    let gre = |flags| TunSpec { kind: TunType::Gre, port: 0, flags };
+    let base = "-a -t 1.2.3.4:80 -r 5.6.7.8 -i";
+    for (opts, want) in [
+        ("--tun-type gue --tun-port 6080", gue(6080, 0)),
+        ("--tun-type gue --tun-port 1 --tun-nocsum", gue(1, 0)),
+        ("--tun-port 65535 --tun-csum --tun-type gue", gue(65535, TUN_FLAG_CSUM)),
+        ("--tun-type gue --tun-port 6080 --tun-remcsum", gue(6080, TUN_FLAG_REMCSUM)),
+        ("--tun-type gre", gre(0)),
+        ("--tun-type gre --tun-nocsum", gre(0)),
+        ("--tun-type gre --tun-csum", gre(TUN_FLAG_CSUM)),
+    ] {
+        assert_eq!(p(&format!("{base} {opts}")).unwrap(), add(want), "{opts}");
+    }
+    // -e takes them too (and without them sets ipip, as ipvsadm sends tun_type 0).
+    assert!(matches!(
+        p("-e -t 1.2.3.4:80 -r 5.6.7.8 -i --tun-type gre --tun-csum").unwrap(),
+        Command::EditDest(_, DestSpec { tun: TunSpec { kind: TunType::Gre, flags: TUN_FLAG_CSUM, .. }, .. })
+    ));
+    for (opts, want) in [
+        ("--tun-type gue", "You need to supply the 'tun-port' option for the 'gue' tunnel type"),
+        ("--tun-type gre --tun-port 5", "Illegal 'tun-port' option with the 'gre' tunnel type"),
+        ("--tun-type gre --tun-remcsum", "Illegal 'tun-remcsum' option with the 'gre' tunnel type"),
+        ("--tun-csum", "Illegal 'tun-csum' option with the 'ipip' tunnel type"),
+        (
+            "--tun-type gue --tun-port 5 --tun-nocsum --tun-csum",
+            "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gue' tunnel type",
+        ),
+        (
+            "--tun-type gre --tun-csum --tun-nocsum",
+            "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gre' tunnel type",
+        ),
+        ("--tun-type gue --tun-port 0", "illegal tunnel port specified"),
+        ("--tun-type gue --tun-port 65536", "illegal tunnel port specified"),
+        ("--tun-type gue --tun-port x", "illegal tunnel port specified"),
+        ("--tun-type gue --tun-type gue", "multiple 'tun-type' options specified"),
+    ] {
+        assert_eq!(err2(&format!("{base} {opts}")), want, "{opts}");
+    }
+    assert_eq!(err2("-a -t 1.2.3.4:80 -r 5.6.7.8 -m --tun-type gre"), "Tunnel options conflict with forward method");
+    assert_eq!(err2("-A -t 1.2.3.4:80 --tun-type gre"), "Illegal 'tun-type' option with the 'add-service' command");
+    assert_eq!(err2("-L --tun-port 5"), "Illegal 'tun-port' option with the 'list' command");
+    assert_eq!(
+        p("-L -n --tun-info").unwrap(),
+        list(ListWhat::Services(None), |f| {
+            f.numeric = true;
+            f.tun_info = true;
+        })
+    );
 }
 
 // ----- restore lines -----
@@ -517,7 +589,6 @@ fn laddr_errors() {
     let fwm = "Local addresses (-z) are only for -t/-u services, not fwmark services";
     assert_eq!(err2("-P -f 5 -z 10.0.0.1"), fwm);
     assert_eq!(err2("-Q -f 5 -z 10.0.0.1"), fwm);
-    assert_eq!(err2("-P --sctp-service 1.2.3.4:80 -z 10.0.0.1"), "SCTP is not supported by rvs");
     // A second command, and -z before the command.
     assert_eq!(err2("-P -G -t 1.2.3.4:80"), "invalid option `-G'");
     assert_eq!(err2("-A -t 1.2.3.4:80 -Q"), "invalid option `-Q'");
@@ -699,7 +770,6 @@ fn mark_errors() {
     assert_eq!(err2("--add-mark 66 -t 1.2.3.4 x"), "unexpected argument x");
     assert_eq!(err2("--list-marks x"), "unexpected argument x");
     assert_eq!(err2("--add-mark 66 -t ::1"), "IPv6 is not supported by rvs");
-    assert_eq!(err2("--add-mark 66 --sctp-service 1.2.3.4"), "SCTP is not supported by rvs");
     // A second command; the command's missing mark; a rule first.
     assert_eq!(err2("--add-mark 66 -t 1.2.3.4 -L"), "invalid option `-L'");
     assert_eq!(err2("-L --list-marks"), "invalid option `--list-marks'");

@@ -512,6 +512,7 @@ mod tests {
                 weight: w,
                 u_threshold: 0,
                 l_threshold: 0,
+                tun: Default::default(),
             };
             r.apply(&Command::AddDest(key, d)).unwrap();
         }
@@ -560,6 +561,7 @@ mod tests {
             weight: 2,
             u_threshold: 0,
             l_threshold: 0,
+            tun: Default::default(),
         };
         r.apply(&Command::AddDest(key443, d.clone())).unwrap();
         // A firewall-mark service announces its rules' prefixes.

@@ -50,7 +50,16 @@ reasons! {
     IpHeaderLength => "drop-ip-bad-header-length",
     IpTotalLength => "drop-ip-bad-total-length",
     IpChecksum => "drop-ip-bad-checksum",
-    Fragment => "drop-ip-fragment",
+    FragHeld => "ip-fragments-held",
+    Reassembled => "ip-datagrams-reassembled",
+    FragBad => "drop-ip-fragment-bad",
+    FragDuplicate => "drop-ip-fragment-duplicate",
+    FragOverlap => "drop-ip-fragment-overlap",
+    FragTimeout => "drop-ip-fragment-timeout",
+    FragEvicted => "drop-ip-fragment-evicted",
+    FragSourceShare => "drop-ip-fragment-source-share",
+    // IPv6 fragments are not reassembled yet (frag.rs says what that needs).
+    Ipv6Fragment => "drop-ipv6-fragment",
     L4Truncated => "drop-l4-truncated",
     TtlExceeded => "drop-ttl-exceeded",
     NoService => "drop-no-service",
@@ -122,6 +131,10 @@ reasons! {
     LocalNodeDelivered => "local-node-to-host",
     LocalNodeNotDelivered => "drop-local-node-no-host-path",
     FromHostUnmatched => "drop-from-host-no-local-connection",
+    SctpTruncated => "drop-sctp-truncated",
+    SctpChunkLength => "drop-sctp-bad-chunk-length",
+    SctpChecksum => "drop-sctp-bad-checksum",
+    SctpNotInit => "drop-sctp-not-init-no-connection",
 }
 
 /// One counter per reason: the list above is the only place they are named

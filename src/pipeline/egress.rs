@@ -118,15 +118,33 @@ impl Director {
         mtu: usize,
         tx: &mut impl Transmit,
     ) -> Verdict {
+        self.split(pkt, mtu, tx, |d, piece, tx| {
+            if let Verdict::Forward(i) = d.send_via(now_ms, iface, nexthop, piece, tx) {
+                tx.send(i, piece);
+            }
+        })
+    }
+
+    /// Cut the frame `pkt` into fragments of at most `mtu` bytes of IP, each
+    /// built in scratch memory after a copy of `pkt`'s Ethernet header and
+    /// handed to `emit`.
+    pub(super) fn split<T: Transmit>(
+        &mut self,
+        pkt: &[u8],
+        mtu: usize,
+        tx: &mut T,
+        mut emit: impl FnMut(&mut Self, &mut [u8], &mut T),
+    ) -> Verdict {
         let h = Header::new_unchecked(&pkt[ETH..]);
         let (ihl, base, more) =
             (h.header_len(), h.flags_frag() & ipv4::FRAG_OFFSET_MASK, h.flags_frag() & ipv4::FLAG_MF != 0);
         let (header, payload) = (h.header(), h.payload());
-        let step = (mtu - ihl) & !7;
+        let step = mtu.min(self.frag_buf.len() - ETH).saturating_sub(ihl) & !7;
         if step == 0 {
             return Verdict::Drop(Reason::TooBig);
         }
         let mut scratch = std::mem::take(&mut self.frag_buf);
+        scratch[..ETH].copy_from_slice(&pkt[..ETH]);
         let mut off = 0;
         while off < payload.len() {
             let chunk = step.min(payload.len() - off);
@@ -138,9 +156,7 @@ impl Director {
             let mut fh = Header::new_unchecked(&mut scratch[ETH..n]);
             fh.set_total_len((ihl + chunk) as u16);
             fh.set_flags_frag(flags);
-            if let Verdict::Forward(i) = self.send_via(now_ms, iface, nexthop, &mut scratch[..n], tx) {
-                tx.send(i, &scratch[..n]);
-            }
+            emit(self, &mut scratch[..n], tx);
             self.count(Reason::Fragments);
             off += chunk;
         }

@@ -45,7 +45,7 @@ impl Director {
         };
         f.parsed_ipv6(upper.offset, total, upper.proto);
         if upper.fragment.is_some() {
-            return Verdict::Drop(Reason::Fragment);
+            return Verdict::Drop(Reason::Ipv6Fragment);
         }
         match upper.proto {
             IPPROTO_ICMPV6 => self.icmpv6(f, addrs),
@@ -159,7 +159,14 @@ struct Addrs {
 /// A neighbour advertisement frame into `buf`: Ethernet, IPv6 with hop limit
 /// 255 from the target address, the advertisement with the target
 /// link-layer option. Returns its length.
-pub(super) fn write_advertisement(buf: &mut [u8], to_mac: &Mac, my_mac: &Mac, target: u128, to: u128, flags: u8) -> usize {
+pub(super) fn write_advertisement(
+    buf: &mut [u8],
+    to_mac: &Mac,
+    my_mac: &Mac,
+    target: u128,
+    to: u128,
+    flags: u8,
+) -> usize {
     ethernet::write_header(buf, to_mac, my_mac, ethernet::ETHERTYPE_IPV6);
     ipv6::write_header(&mut buf[ETH..], nd::MESSAGE_LEN as u16, IPPROTO_ICMPV6, ND_HOP_LIMIT, target, to);
     let n = icmpv6::write_neighbour_message(

@@ -1,22 +1,23 @@
-//! The load-balancing path for TCP and UDP: find the connection (either
-//! direction) or schedule a new one (as IPVS's sysctls sloppy_tcp,
+//! The load-balancing path for TCP, UDP and SCTP: find the connection (either
+//! direction) or schedule a new one (as IPVS's sysctls sloppy_tcp, sloppy_sctp,
 //! conn_reuse_mode, expire_nodest_conn and expire_quiescent_template say),
 //! track its state, count it, and hand the packet to its forwarding method's
 //! transmitter.
 
 use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
-use crate::api::FwdMethod;
 use crate::api::ServiceKey;
+use crate::api::{FwdMethod, TunSpec};
 use crate::ipvs::conn::{Eviction, FlowKey, InsertError, NewConn, NewTemplate, Side, TemplateKey};
 use crate::ipvs::dest::Dest;
 use crate::ipvs::sched::{Position, SchedInput};
 use crate::ipvs::service::ServiceRuntime;
+use crate::ipvs::proto_sctp;
 use crate::ipvs::state::{tcp_transition, ConnState, Direction};
 use crate::ipvs::xmit::{dr, fullnat, nat, rewrite::rewrite_common, tun};
 use crate::wire::ethernet::{ETHERTYPE_IPV4, HEADER_LEN as ETH};
 use crate::wire::icmp;
-use crate::wire::ip_protocol::{IPPROTO_IPIP, IPPROTO_TCP};
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP};
 use crate::wire::l4::{Malformed as L4Malformed, Ports, TCP_ACK, TCP_RST, TCP_SYN};
 use std::sync::Arc;
 
@@ -28,10 +29,12 @@ const PRESSURE_TIMEOUT_MS: u32 = 10_000;
 /// below 256) makes this word.
 pub(super) const NO_SERVICE: (u64, usize) = (u64::MAX, 0);
 
-/// The fields of a TCP/UDP packet the load balancer decides on.
+/// The fields of a TCP/UDP/SCTP packet the load balancer decides on.
 #[derive(Clone, Copy)]
 pub(super) struct Flow {
     pub key: FlowKey,
+    /// TCP's flags; for SCTP the chunk type its state table reads
+    /// (wire::sctp's `state_chunk`); 0 for UDP.
     pub tcp_flags: u8,
     pub ip_len: usize,
 }
@@ -40,24 +43,32 @@ impl Director {
     pub(super) fn load_balance(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
         let flow = {
             let proto = f.proto;
-            let p = match Ports::parse(f.l4_bytes(), proto) {
-                Ok(p) => p,
-                Err(e) => {
-                    return Verdict::Drop(match e {
-                        L4Malformed::Truncated => Reason::L4Truncated,
-                        L4Malformed::TcpDataOffset => Reason::TcpBadDataOffset,
-                        L4Malformed::UdpLength => Reason::UdpBadLength,
-                    })
+            let (sport, dport, tcp_flags) = if proto == IPPROTO_SCTP {
+                match super::sctp::read(f.l4_bytes()) {
+                    Ok(fields) => fields,
+                    Err(r) => return Verdict::Drop(r),
+                }
+            } else {
+                match Ports::parse(f.l4_bytes(), proto) {
+                    Ok(p) => (p.src_port(), p.dst_port(), p.tcp_flags()),
+                    Err(e) => {
+                        return Verdict::Drop(match e {
+                            L4Malformed::Truncated => Reason::L4Truncated,
+                            L4Malformed::TcpDataOffset => Reason::TcpBadDataOffset,
+                            L4Malformed::UdpLength => Reason::UdpBadLength,
+                        })
+                    }
                 }
             };
             let h = f.ipv4();
-            Flow {
-                key: FlowKey { saddr: h.src(), daddr: h.dst(), sport: p.src_port(), dport: p.dst_port(), proto },
-                tcp_flags: p.tcp_flags(),
-                ip_len: f.l3_len(),
-            }
+            Flow { key: FlowKey { saddr: h.src(), daddr: h.dst(), sport, dport, proto }, tcp_flags, ip_len: f.l3_len() }
         };
-        let is_syn = flow.key.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN;
+        // A packet that opens a connection (ip_vs_in's is_new_conn): a SYN, an INIT.
+        let is_syn = match flow.key.proto {
+            IPPROTO_TCP => flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN,
+            IPPROTO_SCTP => flow.tcp_flags == crate::wire::sctp::chunk::INIT,
+            _ => false,
+        };
 
         // One hash of the key, for the lookup and the insert of a new connection.
         let hash = self.conns.hash(&flow.key);
@@ -127,16 +138,21 @@ impl Director {
             (c.fwd(), c.proto, c.state)
         };
         // A new entry was built as this packet leaves it (see
-        // new_connection_hashed), unless its TCP state is still to be moved.
-        let built = fresh && (proto != IPPROTO_TCP || state != ConnState::None);
+        // new_connection_hashed), unless its TCP or SCTP state is still to be moved.
+        let stateful = proto == IPPROTO_TCP || proto == IPPROTO_SCTP;
+        let built = fresh && (!stateful || state != ConnState::None);
         if !built {
-            if proto == IPPROTO_TCP {
+            if stateful {
                 let dir = match (side, fwd) {
                     (Side::Out, _) => Direction::Output,
                     (Side::In, FwdMethod::Route | FwdMethod::Tunnel) => Direction::InputOnly,
                     (Side::In, _) => Direction::Input,
                 };
-                let next = tcp_transition(state, dir, flow.tcp_flags);
+                let next = if proto == IPPROTO_TCP {
+                    tcp_transition(state, dir, flow.tcp_flags)
+                } else {
+                    proto_sctp::transition(state, dir, flow.tcp_flags)
+                };
                 self.conns.set_state(id, next);
             }
             self.conns.touch(id, side, now_ms);
@@ -231,6 +247,9 @@ impl Director {
         if mode == 0 {
             return false;
         }
+        if c.proto == IPPROTO_SCTP {
+            return proto_sctp::reusable(c.state);
+        }
         let no_output = matches!(c.fwd(), FwdMethod::Route | FwdMethod::Tunnel);
         matches!(c.state, ConnState::TimeWait | ConnState::Close)
             || (mode & 2 != 0 && no_output && c.state == ConnState::FinWait)
@@ -240,15 +259,14 @@ impl Director {
     /// A SYN (without ACK or RST: stricter than IPVS, which takes SYN+ACK);
     /// with sloppy_tcp any segment but a RST, so a flow an ECMP change moved
     /// here mid-stream is scheduled (the same way, by mh or sh) instead of
-    /// dropped.
+    /// dropped. SCTP as sctp_conn_schedule: an INIT, with sloppy_sctp any
+    /// chunk but an ABORT.
     fn may_create(&self, flow: &Flow) -> bool {
-        if flow.key.proto != IPPROTO_TCP {
-            return true;
-        }
-        if self.sysctl.sloppy_tcp() {
-            flow.tcp_flags & TCP_RST == 0
-        } else {
-            flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN
+        match flow.key.proto {
+            IPPROTO_TCP if self.sysctl.sloppy_tcp() => flow.tcp_flags & TCP_RST == 0,
+            IPPROTO_TCP => flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN,
+            IPPROTO_SCTP => proto_sctp::may_create(flow.tcp_flags, self.sysctl.sloppy_sctp()),
+            _ => true,
         }
     }
 
@@ -300,7 +318,7 @@ impl Director {
             }));
         };
         if opening && !self.may_create(flow) {
-            return Err(Verdict::Drop(Reason::NotSyn));
+            return Err(Verdict::Drop(if k.proto == IPPROTO_SCTP { Reason::SctpNotInit } else { Reason::NotSyn }));
         }
         // Room only when the table is full (templates have their own table).
         if self.conns.capacity() - self.conns.len() < 1 {
@@ -349,20 +367,24 @@ impl Director {
                 Some(FlowKey { saddr: daddr, daddr: laddr, sport: dport, dport: lport, proto: k.proto })
             }
         };
-        let state = if k.proto != IPPROTO_TCP {
-            ConnState::Udp
-        } else if opening {
-            let dir = if matches!(fwd, FwdMethod::Route | FwdMethod::Tunnel) {
-                Direction::InputOnly
-            } else {
-                Direction::Input
-            };
-            match tcp_transition(ConnState::None, dir, flow.tcp_flags) {
+        let dir = if matches!(fwd, FwdMethod::Route | FwdMethod::Tunnel) {
+            Direction::InputOnly
+        } else {
+            Direction::Input
+        };
+        // A packet that lands in ESTABLISHED (sloppy) is left to carry, which
+        // counts the entry active as it moves it.
+        let state = match k.proto {
+            IPPROTO_TCP if opening => match tcp_transition(ConnState::None, dir, flow.tcp_flags) {
                 ConnState::Established => ConnState::None,
                 s => s,
-            }
-        } else {
-            ConnState::None
+            },
+            IPPROTO_SCTP if opening => match proto_sctp::transition(ConnState::None, dir, flow.tcp_flags) {
+                ConnState::SctpEstablished => ConnState::None,
+                s => s,
+            },
+            IPPROTO_TCP | IPPROTO_SCTP => ConnState::None,
+            _ => ConnState::Udp,
         };
         let mut timeout = self.timeouts.for_state(state);
         // As timeout_for judges the new (unconfirmed) entry once it is in.
@@ -630,7 +652,7 @@ impl Director {
         // branch below, in the order they decide (a hop is left, the MAC is
         // fresh and the frame fits the hop's MTU, which is its interface's:
         // the cache took it from there, as the fast path relies on too).
-        if fwd == FwdMethod::Masq && f.l4 == f.l3 + 20 {
+        if fwd == FwdMethod::Masq && f.l4 == f.l3 + 20 && proto != IPPROTO_SCTP {
             let h = self.fast.hops.at(slot);
             let (iface, eth, fresh, mtu) = (h.iface, h.eth, h.fresh(now_ms), h.mtu as usize);
             let l3_len = f.l3_len();
@@ -658,7 +680,12 @@ impl Director {
         if fwd == FwdMethod::Route && h.nexthop != daddr {
             return Verdict::Drop(Reason::NoRoute);
         }
-        let extra = if fwd == FwdMethod::Tunnel { tun::OUTER_LEN } else { 0 };
+        // A tunnel's type is the server's now (the kernel reads cp->dest's at each packet).
+        let tunnel = match fwd {
+            FwdMethod::Tunnel => self.conns.dest_of(id).map(|d| d.tun()).unwrap_or_default(),
+            _ => TunSpec::default(),
+        };
+        let extra = if fwd == FwdMethod::Tunnel { tun::overhead(&tunnel) } else { 0 };
         if let Some(mtu) = self.too_big(h.iface, f.l3_len(), extra) {
             if let Some(v) = self.refuse_too_big(now_ms, f, mtu, tx) {
                 return v;
@@ -672,7 +699,7 @@ impl Director {
                 // A TCP/UDP header parse found whole (load_balance's, or the
                 // SYN path's): after a 20-byte IP header the one-pass rewrite
                 // gives the same bytes.
-                if f.l4 == f.l3 + 20 {
+                if f.l4 == f.l3 + 20 && proto != IPPROTO_SCTP {
                     rewrite_common(f.l3_bytes_mut(), proto, None, Some((daddr, dport)));
                 } else {
                     nat::request(f.l3_bytes_mut(), proto, daddr, dport, true);
@@ -691,10 +718,10 @@ impl Director {
             FwdMethod::Tunnel => {
                 self.ip_ident = self.ip_ident.wrapping_add(1);
                 let (l3, l3_len) = (f.l3, f.l3_len());
-                match tun::encapsulate(f.buffer_mut(), l3, l3_len, h.source, daddr, self.ip_ident) {
+                match tun::encapsulate_as(&tunnel, f.buffer_mut(), l3, l3_len, h.source, daddr, self.ip_ident) {
                     Some(n) => {
                         // From here on the frame is the tunnel's packet.
-                        f.parsed_ipv4(tun::OUTER_LEN, n, IPPROTO_IPIP);
+                        f.parsed_ipv4(tun::OUTER_LEN, n, tun::outer_protocol(tunnel.kind));
                         self.send_by_hop(now_ms, &h, h.nexthop, f.bytes_mut(), tx)
                     }
                     None => Verdict::Drop(Reason::TooBig),

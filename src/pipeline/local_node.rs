@@ -18,7 +18,7 @@ use crate::ipvs::conn::Side;
 use crate::ipvs::xmit::nat;
 use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
-use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::Header;
 use crate::wire::l4::Ports;
 
@@ -80,22 +80,21 @@ impl Director {
             Ok(ip) if !ip.is_fragment() => (ip.header_len(), ip.total_len(), ip.protocol()),
             _ => return Verdict::Drop(Reason::FromHostUnmatched),
         };
-        if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
+        if proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP {
             return Verdict::Drop(Reason::FromHostUnmatched);
         }
         f.parsed_ipv4(ihl, total, proto);
-        let Ok(p) = Ports::parse(f.l4_bytes(), proto) else {
+        let fields = if proto == IPPROTO_SCTP {
+            super::sctp::read(f.l4_bytes()).ok()
+        } else {
+            Ports::parse(f.l4_bytes(), proto).ok().map(|p| (p.src_port(), p.dst_port(), p.tcp_flags()))
+        };
+        let Some((sport, dport, tcp_flags)) = fields else {
             return Verdict::Drop(Reason::FromHostUnmatched);
         };
         let h = f.ipv4();
-        let key = crate::ipvs::conn::FlowKey {
-            saddr: h.src(),
-            daddr: h.dst(),
-            sport: p.src_port(),
-            dport: p.dst_port(),
-            proto,
-        };
-        let flow = Flow { key, tcp_flags: p.tcp_flags(), ip_len: f.l3_len() };
+        let key = crate::ipvs::conn::FlowKey { saddr: h.src(), daddr: h.dst(), sport, dport, proto };
+        let flow = Flow { key, tcp_flags, ip_len: f.l3_len() };
         match self.conns.lookup(&key) {
             Some((id, Side::Out)) if self.conns.get(id).local_node() => {
                 if self.backup {

@@ -11,6 +11,7 @@ mod arp;
 pub mod counters;
 mod egress;
 mod fast_path;
+mod frag;
 mod frame;
 mod icmp;
 mod icmp_error;
@@ -19,6 +20,7 @@ mod lb;
 mod local_node;
 mod reply_filter;
 pub mod role;
+mod sctp;
 mod shared;
 mod steer;
 mod syn;
@@ -94,6 +96,8 @@ pub struct Limits {
     pub fullnat_ports: (u16, u16),
     /// Poll loops in all (each owns the local ports of its residue class).
     pub workers: usize,
+    /// The fragment reassembly store's bounds (per loop).
+    pub frag: crate::net::reassembly::Limits,
 }
 
 impl Default for Limits {
@@ -105,6 +109,7 @@ impl Default for Limits {
             arp_hold_slots: 256,
             fullnat_ports: (1024, 65535),
             workers: 1,
+            frag: Default::default(),
         }
     }
 }
@@ -143,6 +148,10 @@ pub struct Director {
     ip_ident: u16,
     /// Scratch for building fragments (the slow path).
     frag_buf: Vec<u8>,
+    /// Fragments waiting for the rest of their datagram (frag.rs).
+    frags: crate::net::reassembly::Reassembly,
+    /// Where a complete datagram is put together (allocated at the first).
+    reassembly_buf: Vec<u8>,
     /// Randomness for choosing half-open entries to drop under a flood.
     flood_seed: u64,
     /// The sync daemons' work in this loop.
@@ -205,6 +214,8 @@ impl Director {
             laddr_rr: 0,
             ip_ident: 0,
             frag_buf: vec![0; 4096],
+            frags: crate::net::reassembly::Reassembly::new(limits.frag),
+            reassembly_buf: Vec::new(),
             flood_seed: 0x9e37_79b9_7f4a_7c15 ^ worker as u64,
             sync: sync::SyncState::new(Default::default()),
             sysctl,
@@ -298,6 +309,7 @@ impl Director {
         }
         self.last_tick_ms = now_ms;
         self.conns.expire(now_ms, |_| {});
+        self.expire_fragments(now_ms);
         let (ifaces, neigh) = (&self.ifaces, &mut self.neigh);
         neigh.tick(now_ms, |iface, ip| arp::send_request(ifaces, iface, ip, &BROADCAST, tx));
         self.announce_vips(now_ms);
@@ -396,9 +408,9 @@ impl Director {
     }
 
     fn ipv4(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
-        use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+        use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
         use crate::wire::ipv4::{Header, Malformed};
-        let (ihl, total, proto) = {
+        let (ihl, total, proto, fragment) = {
             let ip = match Header::new_checked(f.l3_bytes()) {
                 Ok(h) => h,
                 Err(e) => {
@@ -411,17 +423,17 @@ impl Director {
                     })
                 }
             };
-            if ip.is_fragment() {
-                return Verdict::Drop(Reason::Fragment);
-            }
-            (ip.header_len(), ip.total_len(), ip.protocol())
+            (ip.header_len(), ip.total_len(), ip.protocol(), ip.is_fragment())
         };
         // Ethernet padding after the IP packet is not part of it.
         f.parsed_ipv4(ihl, total, proto);
+        if fragment {
+            return self.ipv4_fragment(now_ms, f, tx);
+        }
         match proto {
             // A backup forwards nothing: the master carries the traffic.
-            IPPROTO_TCP | IPPROTO_UDP if self.backup => Verdict::Drop(Reason::BackupRole),
-            IPPROTO_TCP | IPPROTO_UDP => self.load_balance(now_ms, f, tx),
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP if self.backup => Verdict::Drop(Reason::BackupRole),
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP => self.load_balance(now_ms, f, tx),
             IPPROTO_ICMP => self.icmp(now_ms, f, tx),
             _ => Verdict::Drop(Reason::OtherProtocol),
         }
@@ -472,9 +484,15 @@ impl Director {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_frag;
+#[cfg(test)]
 mod tests_ipv6;
 #[cfg(test)]
 mod tests_local;
+#[cfg(test)]
+mod tests_sctp;
+#[cfg(test)]
+mod tests_tun_types;
 #[cfg(test)]
 mod tests_vlan;
 

@@ -9,7 +9,7 @@
 use super::Director;
 use crate::wire::ethernet::{self, HEADER_LEN as ETH};
 use crate::wire::icmp;
-use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::{self, Header};
 use crate::wire::l4::{self, Ports};
 use crate::wire::vlan;
@@ -69,11 +69,32 @@ impl Director {
             return Owner::Me;
         }
         let (proto, src, dst) = (ip.protocol(), ip.src(), ip.dst());
+        if ip.is_fragment() {
+            // Every piece of a datagram must meet in one loop, and only the
+            // first carries ports: by the addresses alone, a request to a
+            // VIP by its client, a NAT reply by its client. A FULLNAT reply's
+            // owner is its local port's: unknown here, so the receiving loop
+            // keeps it (see README: fragments and several poll loops).
+            let lp = if self.services.is_vip(dst) {
+                self.loop_of_client(src)
+            } else if self.services.is_laddr(dst) {
+                return Owner::Me;
+            } else {
+                self.loop_of_client(dst)
+            };
+            return if lp == self.worker { Owner::Me } else { Owner::Loop(lp) };
+        }
         let l4 = &payload[ihl..];
         let lp = match proto {
-            IPPROTO_TCP | IPPROTO_UDP => {
-                let Some(p) = Ports::new_quoted(l4, proto) else { return Owner::Me };
-                let dport = p.dst_port();
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP => {
+                // SCTP's ports sit where TCP's and UDP's do.
+                let dport = match Ports::new_quoted(l4, proto) {
+                    Some(p) => p.dst_port(),
+                    None => match crate::wire::sctp::ports(l4) {
+                        Some((_, dport)) if proto == IPPROTO_SCTP => dport,
+                        _ => return Owner::Me,
+                    },
+                };
                 if self.is_service_dst(proto, dst, dport) {
                     self.loop_of_client(src)
                 } else if self.services.is_laddr(dst) {

@@ -33,7 +33,7 @@ use crate::ipvs::sync::{decode, header_syncid, syncid_accepted, Encoder, SyncCon
 use crate::net::iface::Interfaces;
 use crate::net::IfaceId;
 use crate::wire::ethernet::{self, HEADER_LEN as ETH};
-use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::{self, prefix_mask};
 use crate::wire::l4::{self, Datagram, UDP_HEADER_LEN as UDP_HEADER};
 use std::net::Ipv4Addr;
@@ -575,8 +575,9 @@ impl Director {
             }
         }
         self.make_room(now_ms, 1);
-        // TCP goes through set_state below, which counts ActiveConn.
-        let initial = if sc.proto == IPPROTO_TCP { ConnState::None } else { sc.state };
+        // TCP and SCTP go through set_state below, which counts ActiveConn.
+        let stateful = sc.proto == IPPROTO_TCP || sc.proto == IPPROTO_SCTP;
+        let initial = if stateful { ConnState::None } else { sc.state };
         let n = NewConn {
             proto: sc.proto,
             state: initial,
@@ -600,7 +601,7 @@ impl Director {
         };
         match self.conns.insert(n, now_ms) {
             Ok(id) => {
-                if sc.proto == IPPROTO_TCP {
+                if stateful {
                     self.conns.set_state(id, sc.state);
                 }
                 self.conns.confirm_synced(id);

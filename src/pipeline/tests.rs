@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 
 impl Lab {
     /// Teach the director a neighbour's MAC the way the wire does: it asks, they answer.
-    fn learn(&mut self, iface: IfaceId, who: [u8; 4], mac: [u8; 6]) {
+    pub(super) fn learn(&mut self, iface: IfaceId, who: [u8; 4], mac: [u8; 6]) {
         let _ = self.d.neigh.resolve(iface, ip(who), self.now);
         let (my_ip, my_mac) = if iface == 0 { (DIR_OUT, OUT_MAC) } else { (DIR_IN, IN_MAC) };
         let f = arp(mac, my_mac, 2, mac, who, my_mac, my_ip);
@@ -272,7 +272,8 @@ fn malformed_frames_are_counted_never_panic() {
     frag[14 + 10..14 + 12].fill(0);
     let c = Checksum::new().add_bytes(&frag[14..34]).finish();
     frag[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
-    assert_eq!(lab.feed(0, &frag).0, Verdict::Drop(Reason::Fragment));
+    // MF on a 20-byte segment: a piece before the last must carry a multiple of 8 bytes.
+    assert_eq!(lab.feed(0, &frag).0, Verdict::Drop(Reason::FragBad));
     let mut vlan = good.clone();
     vlan[12..14].copy_from_slice(&[0x81, 0]);
     assert_eq!(lab.feed(0, &vlan).0, Verdict::Drop(Reason::Vlan));
@@ -452,7 +453,7 @@ fn fullnat_ports_never_collide_and_exhaustion_is_refused() {
 // ---------------------------------------------------------------- persistence and marks
 
 impl Lab {
-    fn persistent(&mut self, key: ServiceKey, secs: u32, mask: [u8; 4], rs: &[([u8; 4], u16)]) {
+    pub(super) fn persistent(&mut self, key: ServiceKey, secs: u32, mask: [u8; 4], rs: &[([u8; 4], u16)]) {
         let spec = ServiceSpec { persistent: Some(secs), netmask: Ipv4Addr::from(mask), ..service_spec(key, "rr") };
         self.cmd(Command::AddService(spec));
         for &(a, p) in rs {

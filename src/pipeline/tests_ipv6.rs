@@ -116,7 +116,13 @@ fn invalid_solicitations_are_dropped_and_counted() {
     let mut zero = solicitation(a(CLIENT6), group, a(MINE6), true);
     zero[ETH + IP6 + nd::OPTIONS + 1] = 0;
     icmpv6::fill_checksum(&mut zero[ETH + IP6..], a(CLIENT6), group);
-    for (name, f) in [("routed", routed), ("dad-option", dad_option), ("dad-unicast", dad_unicast), ("multicast", multicast), ("zero", zero)] {
+    for (name, f) in [
+        ("routed", routed),
+        ("dad-option", dad_option),
+        ("dad-unicast", dad_unicast),
+        ("multicast", multicast),
+        ("zero", zero),
+    ] {
         assert_eq!(lab.feed(OUT, &f).0, Verdict::Drop(Reason::NdInvalid), "{name}");
     }
     let mut bad_sum = solicitation(a(CLIENT6), group, a(MINE6), true);
@@ -166,8 +172,10 @@ fn malformed_ipv6_is_dropped_by_reason() {
     version[ETH] = 0x40;
     let mut payload_len = good.clone();
     payload_len[ETH + 4..ETH + 6].copy_from_slice(&500u16.to_be_bytes());
-    let extension = frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, ipv6::NH_HOP_BY_HOP, &[IPPROTO_ICMPV6, 9, 0, 0, 0, 0, 0, 0]);
-    let fragment = frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, ipv6::NH_FRAGMENT, &[IPPROTO_UDP, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]);
+    let extension =
+        frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, ipv6::NH_HOP_BY_HOP, &[IPPROTO_ICMPV6, 9, 0, 0, 0, 0, 0, 0]);
+    let fragment =
+        frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, ipv6::NH_FRAGMENT, &[IPPROTO_UDP, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]);
     let udp = frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, IPPROTO_UDP, &[0, 1, 0, 2, 0, 8, 0, 0]);
     let short_icmp = frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, IPPROTO_ICMPV6, &[128, 0, 0]);
     for (f, r) in [
@@ -175,7 +183,7 @@ fn malformed_ipv6_is_dropped_by_reason() {
         (version, Reason::Ipv6Version),
         (payload_len, Reason::Ipv6PayloadLength),
         (extension, Reason::Ipv6Extension),
-        (fragment, Reason::Fragment),
+        (fragment, Reason::Ipv6Fragment),
         (udp, Reason::Ipv6),
         (short_icmp, Reason::L4Truncated),
     ] {

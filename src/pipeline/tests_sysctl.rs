@@ -242,7 +242,7 @@ fn schedule_icmp_sends_an_error_about_an_unknown_dr_flow_to_its_server() {
 }
 
 #[test]
-fn sloppy_sctp_is_accepted_and_shown_but_changes_nothing() {
+fn sloppy_sctp_is_shown_and_leaves_tcp_strict() {
     let mut lab = Lab::new();
     lab.fleet_service("mh", FwdMethod::Route);
     lab.sysctl(Sysctl::SloppySctp, 1);

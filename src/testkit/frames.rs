@@ -185,3 +185,67 @@ pub fn add16(buf: &mut [u8], at: usize, delta: i64) {
     let v = u16::from_be_bytes([buf[at], buf[at + 1]]) as i64 + delta;
     buf[at..at + 2].copy_from_slice(&(v as u16).to_be_bytes());
 }
+
+/// One fragment of the unfragmented Ethernet/IPv4 frame `f`: `len` bytes of its IP payload
+/// from byte `off` (a multiple of 8), MF as `more` says (the frame's identification kept).
+pub fn fragment_of(f: &[u8], off: usize, len: usize, more: bool) -> Vec<u8> {
+    let ihl = (f[14] & 15) as usize * 4;
+    let payload = &f[14 + ihl..];
+    let mut v = f[..14 + ihl].to_vec();
+    v.extend_from_slice(&payload[off..off + len]);
+    v[16..18].copy_from_slice(&((ihl + len) as u16).to_be_bytes());
+    as_fragment(&v, more, (off / 8) as u16)
+}
+
+/// The frame `f` cut as a sender's kernel cuts it for a link of `mtu` bytes of IP: in order,
+/// every piece but the last a multiple of 8 bytes.
+pub fn fragments(f: &[u8], mtu: usize) -> Vec<Vec<u8>> {
+    let ihl = (f[14] & 15) as usize * 4;
+    let n = f.len() - 14 - ihl;
+    let step = (mtu - ihl) & !7;
+    (0..n).step_by(step).map(|off| fragment_of(f, off, step.min(n - off), off + step < n)).collect()
+}
+
+/// The frame with another IP identification (fragments of different datagrams differ in it).
+pub fn with_ident(f: &[u8], id: u16) -> Vec<u8> {
+    let mut v = f.to_vec();
+    v[18..20].copy_from_slice(&id.to_be_bytes());
+    fix_ip(&mut v);
+    v
+}
+
+/// An SCTP packet from `src:sport` to `dst:dport` with verification tag
+/// `vtag` and these chunks (type, flags, value), each padded to 4 bytes, its
+/// CRC32c filled as a sender does.
+#[allow(clippy::too_many_arguments)]
+pub fn sctp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    vtag: u32,
+    chunks: &[(u8, u8, &[u8])],
+) -> Vec<u8> {
+    let mut l4 = Vec::new();
+    l4.extend_from_slice(&sport.to_be_bytes());
+    l4.extend_from_slice(&dport.to_be_bytes());
+    l4.extend_from_slice(&vtag.to_be_bytes());
+    l4.extend_from_slice(&[0; 4]);
+    for &(kind, flags, value) in chunks {
+        l4.extend_from_slice(&[kind, flags]);
+        l4.extend_from_slice(&(4 + value.len() as u16).to_be_bytes());
+        l4.extend_from_slice(value);
+        l4.resize(l4.len().next_multiple_of(4), 0);
+    }
+    crate::wire::sctp::Packet::parse(&mut l4[..]).expect("testkit: a sound SCTP packet").fill_checksum();
+    let mut f = vec![0u8; 14 + 20];
+    f[0..6].copy_from_slice(&dst_mac);
+    f[6..12].copy_from_slice(&src_mac);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let total = (20 + l4.len()) as u16;
+    crate::wire::ipv4::write_header(&mut f[14..], total, 1, true, 64, 132, ip(src), ip(dst));
+    f.extend_from_slice(&l4);
+    f
+}

@@ -4,6 +4,7 @@
 pub const IPPROTO_ICMP: u8 = 1;
 /// IP-in-IP, the encapsulation of the TUN method (`-i`).
 pub const IPPROTO_IPIP: u8 = 4;
+pub const IPPROTO_GRE: u8 = 47;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 /// ipvsadm accepts `--sctp-service`; rvs refuses it with ipvsadm's text.

@@ -9,12 +9,15 @@ pub mod arp;
 mod captured;
 pub mod checksum;
 pub mod ethernet;
+pub mod gre;
+pub mod gue;
 pub mod icmp;
 pub mod icmpv6;
 pub mod ip_protocol;
 pub mod ipv4;
 pub mod ipv6;
 pub mod l4;
+pub mod sctp;
 pub mod vlan;
 
 pub use checksum::Checksum;

@@ -45,6 +45,16 @@ def check4(*addrs):
 
 
 
+_IDENTS = iter(range(1 << 30))
+# From the clock: runs a few seconds apart (a test's cases) start thousands apart.
+_IDENT_BASE = int(time.time() * 1000)
+
+
+def next_ident():
+    """A new IP identification per call, so no two crafted pieces share a datagram."""
+    return (_IDENT_BASE + next(_IDENTS)) % 65536
+
+
 def ip_hdr(src, dst, proto, payload_len, ihl=5, ttl=64, flags_frag=0, version=4, total=None,
            options=b"", bad_csum=False, ident=0x4242):
     check4(src, dst)
@@ -109,10 +119,13 @@ class Builder:
         k["ip-bad-checksum"] = (lambda: a.ip4(udp9, 17, bad_csum=True), "drop-ip-bad-checksum")
         k["ip-options-nop"] = (lambda: a.eth(0x0800) + raw(IP(src=s, dst=v, options=[IPOption_NOP()] * 4) / UDP(sport=40003, dport=9) / Raw(b"opts")), "drop-no-service")
         k["ip-options-garbage"] = (lambda: a.ip4(udp9, 17, ihl=7, options=b"\x44\xff\x00\x01" + b"\x07\x03\x00\x00" ), "drop-no-service")
-        k["frag-first"] = (lambda: a.ip4(tcp_syn, 6, flags_frag=0x2000), "drop-ip-fragment")
-        k["frag-later"] = (lambda: a.ip4(b"\0" * 64, 6, flags_frag=185), "drop-ip-fragment")
-        k["frag-last"] = (lambda: a.ip4(b"\0" * 32, 17, flags_frag=0x0001), "drop-ip-fragment")
-        k["frag-df-mf"] = (lambda: a.ip4(udp9, 17, flags_frag=0x6000), "drop-ip-fragment")
+        # A piece before the last must carry a multiple of 8 bytes (20 and 15 here).
+        k["frag-first"] = (lambda: a.ip4(tcp_syn, 6, flags_frag=0x2000), "drop-ip-fragment-bad")
+        # Sound pieces of datagrams never completed (a new identification each): held, and
+        # counted as drop-ip-fragment-timeout 5 s later.
+        k["frag-later"] = (lambda: a.ip4(b"\0" * 64, 6, flags_frag=185, ident=next_ident()), "ip-fragments-held")
+        k["frag-last"] = (lambda: a.ip4(b"\0" * 32, 17, flags_frag=0x0001, ident=next_ident()), "ip-fragments-held")
+        k["frag-df-mf"] = (lambda: a.ip4(udp9, 17, flags_frag=0x6000), "drop-ip-fragment-bad")
         k["tcp-truncated"] = (lambda: a.ip4(tcp_syn[:10], 6), "drop-l4-truncated")
         k["tcp-bad-doff"] = (lambda: a.ip4(tcp_syn[:12] + bytes([0x40]) + tcp_syn[13:], 6), "drop-tcp-bad-data-offset")
         # L4 lengths that lie (issue 10, item 6): each would otherwise be forwarded and tracked.
@@ -131,7 +144,8 @@ class Builder:
         k["tcp-bad-checksum-ack"] = (lambda: a.tcp(random.randint(41000, 60000), a.a.port, "A", bad=True), "drop-tcp-not-syn-no-connection")
         k["udp-no-service"] = (lambda: a.ip4(udp9, 17), "drop-no-service")
         k["proto-gre"] = (lambda: a.ip4(b"\0" * 24, 47), "drop-other-ip-protocol")
-        k["proto-sctp"] = (lambda: a.ip4(b"\0" * 32, 132), "drop-other-ip-protocol")
+        k["sctp-zero-chunk-length"] = (lambda: a.ip4(b"\0" * 32, 132), "drop-sctp-bad-chunk-length")
+        k["proto-esp"] = (lambda: a.ip4(b"\0" * 32, 50), "drop-other-ip-protocol")
         k["proto-255"] = (lambda: a.ip4(b"\xff" * 16, 255), "drop-other-ip-protocol")
         k["vlan-ipv4"] = (lambda: a.eth(0x8100) + struct.pack("!HH", 100, 0x0800) + ip_hdr(s, v, 17, len(udp9)) + udp9, "drop-vlan-tagged")
         k["vlan-prio-0"] = (lambda: a.eth(0x8100) + struct.pack("!HH", 0, 0x0806) + b"\0" * 28, "drop-vlan-tagged")

@@ -80,24 +80,54 @@ def decap_loop(raw, tun, tun_name, counts, deadline):
             if pkt[0] >> 4 != 4:
                 counts["drop-not-ipv4"] += 1
                 continue
-            inner = pkt[(pkt[0] & 0x0F) * 4:]   # strip the outer header by its IHL
-            if len(inner) < 20 or inner[0] >> 4 != 4:
-                counts["drop-inner-bad"] += 1
-                continue
-            # the inner total length bounds the packet (drops any trailing padding)
-            tot = struct.unpack("!H", inner[2:4])[0]
-            if tot < 20 or tot > len(inner):
-                counts["drop-inner-bad"] += 1
-                continue
-            try:
-                os.write(tun, inner[:tot])
-            except OSError as e:
-                counts["drop-write"] += 1
-                if counts["drop-write"] <= 5:
-                    log("write to %s failed: %s" % (tun_name, e))
-                continue
-            counts["written"] += 1
-            counts["bytes"] += tot
+            # strip the outer header by its IHL
+            write_inner(tun, tun_name, pkt[(pkt[0] & 0x0F) * 4:], counts)
+
+
+def write_inner(tun, tun_name, inner, counts):
+    """Write the inner IPv4 packet into the TUN device (counted as written, bytes, or dropped)."""
+    if len(inner) < 20 or inner[0] >> 4 != 4:
+        counts["drop-inner-bad"] += 1
+        return
+    # the inner total length bounds the packet (drops any trailing padding)
+    tot = struct.unpack("!H", inner[2:4])[0]
+    if tot < 20 or tot > len(inner):
+        counts["drop-inner-bad"] += 1
+        return
+    try:
+        os.write(tun, inner[:tot])
+    except OSError as e:
+        counts["drop-write"] += 1
+        if counts["drop-write"] <= 5:
+            log("write to %s failed: %s" % (tun_name, e))
+        return
+    counts["written"] += 1
+    counts["bytes"] += tot
+
+
+def stop_on_signals():
+    """SIGTERM, SIGINT and SIGHUP raise Stop; the returned dict then names the signal."""
+    why = {"signal": None}
+
+    def on_signal(signum, _frame):
+        why["signal"] = signal.Signals(signum).name
+        raise Stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    return why
+
+
+def tun_up(name, all_rp_filter):
+    """The TUN device NAME created and up, its rp_filter (and with all_rp_filter, all and
+    default) off: the inner packets arrive on it from clients routed elsewhere."""
+    tun = open_tun(name)
+    subprocess.run(["ip", "link", "set", "dev", name, "up"], check=True)
+    if all_rp_filter:
+        set_sysctl("/proc/sys/net/ipv4/conf/all/rp_filter", "0")
+        set_sysctl("/proc/sys/net/ipv4/conf/default/rp_filter", "0")
+    set_sysctl("/proc/sys/net/ipv4/conf/%s/rp_filter" % name, "0")
+    return tun
 
 
 def main():
@@ -111,23 +141,10 @@ def main():
     if not 0 < len(args.tun) <= 15:
         ap.error("TUN device name must be 1..15 characters")
 
-    why = {"signal": None}
-
-    def on_signal(signum, _frame):
-        why["signal"] = signal.Signals(signum).name
-        raise Stop()
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-
+    why = stop_on_signals()
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_IPIP)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    tun = open_tun(args.tun)
-    subprocess.run(["ip", "link", "set", "dev", args.tun, "up"], check=True)
-    if args.sysctl:
-        set_sysctl("/proc/sys/net/ipv4/conf/all/rp_filter", "0")
-        set_sysctl("/proc/sys/net/ipv4/conf/default/rp_filter", "0")
-    set_sysctl("/proc/sys/net/ipv4/conf/%s/rp_filter" % args.tun, "0")
+    tun = tun_up(args.tun, args.sysctl)
     log("decapsulating IPIP into %s (pid %d)" % (args.tun, os.getpid()))
 
     counts = {"received": 0, "written": 0, "bytes": 0,

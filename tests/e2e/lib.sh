@@ -304,6 +304,17 @@ start_ipip_decap() {
     || die "ipip_decap.py in $(ns_full "$ns") did not start"
 }
 
+# scapy_python: prints the python3 that has scapy (Debian's python3-scapy, so the system
+# interpreter first); fails, saying so, if none has it.
+scapy_python() {
+  local p
+  for p in /usr/bin/python3 python3; do
+    if "$p" -c 'import scapy.all' >/dev/null 2>&1; then printf '%s\n' "$p"; return 0; fi
+  done
+  warn "python3 with scapy (Debian: python3-scapy) is needed; run scripts/setup"
+  return 1
+}
+
 # ---------------------------------------------------------------------------- waiting
 # wait_until SECONDS CMD...: polls CMD every 0.1 s; returns 1 if it never succeeded.
 wait_until() {
@@ -444,6 +455,15 @@ udp_ask() {
 
 # count_lines TEXT WORD: how many lines of TEXT are exactly WORD
 count_lines() { printf '%s\n' "$1" | grep -cx -- "$2" || true; }
+# strict_alternation TEXT: no two consecutive lines equal (round robin over two servers).
+strict_alternation() {
+  local prev="" line i=0
+  while IFS= read -r line; do
+    i=$((i + 1))
+    [ "$line" != "$prev" ] || { warn "request $i went to $line again: not strict round robin"; return 1; }
+    prev="$line"
+  done <<<"$1"
+}
 
 # ---------------------------------------------------------------------------- rvs
 # xdp_ids: the XDP program ids on the director's ($NS_D) d-out and d-in, "-" for none:

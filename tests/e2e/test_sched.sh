@@ -13,6 +13,7 @@
 #                     and the clients must use both servers (spread).
 #   dh, lblc, fo      quick checks with short requests.
 #   -x/-y             an upper threshold diverts new connections from a full server.
+#   twos, none        Linux 6.2's power of two choices with held connections; -s none.
 # Every case is bounded (curl --max-time, `timeout` on every held connection).
 # shellcheck disable=SC2317,SC2119
 set -euo pipefail
@@ -304,6 +305,43 @@ EOF
   fi
 }
 
+# ---------------------------------------------------------------------------------- l
+# twos (Linux 6.2's power of two choices): two servers drawn by weight, the one with the
+# lower overhead per weight takes the connection.  rs1 at weight 0 is never drawn; then 1:1,
+# ten held connections use both (all ten on one server would need that one drawn twice, or
+# beside a busier one, nine times running: p < 0.001); -Ln and -Sn name it.
+case_l_twos() {
+  hold_service 9006 twos -w 0 -- -w 1
+  local a b i out="" n1
+  a="$(hold twos-a 9006)"; b="$(hold twos-b 9006)"
+  assert_eq "rs2 rs2" "$a $b" "twos: rs1 at weight 0 is never drawn"
+  rvsadm -e -t "$VIP:9006" -r "$RS1:$HOLD_PORT" -m -w 1
+  for i in $(seq 1 10); do out+="$(hold "twos$i" 9006)"$'\n'; done
+  n1="$(count_lines "$out" rs1)"
+  log "twos 1:1, 10 held connections after 2 on rs2: rs1 $n1, rs2 $((10 - n1))"
+  if [ "$n1" = 0 ] || [ "$n1" = 10 ]; then warn "twos: all ten held connections on one server"; return 1; fi
+  wait_active 9006 "$n1" "$((12 - n1))"
+  assert_contains "$(rvsadm -Ln -t "$VIP:9006")" "TCP  198.18.0.100:9006 twos" "-Ln shows twos"
+  assert_contains "$(rvsadm -Sn)" "-A -t 198.18.0.100:9006 -s twos" "-Sn saves twos"
+}
+
+# ---------------------------------------------------------------------------------- m
+# -s none (ip_vs_ctl.c: no scheduler): the service exists and lists as "none", but a new
+# connection finds no server (counted as drop-no-real-server).
+case_m_none() {
+  rvsadm -A -t "$VIP:9007" -s none
+  rvsadm -a -t "$VIP:9007" -r "$RS1:$HOLD_PORT" -m
+  local nd0 nd1 rc=0
+  nd0="$(rvsadm --counters | awk '$1 == "drop-no-real-server" {v = $2} END {print v + 0}')"
+  ns_exec c timeout 3 socat -u "TCP4:$VIP:9007,connect-timeout=2" STDOUT >/dev/null 2>&1 || rc=$?
+  nd1="$(rvsadm --counters | awk '$1 == "drop-no-real-server" {v = $2} END {print v + 0}')"
+  log "-s none: the client's connect ended with status $rc; drop-no-real-server $nd0 -> $nd1"
+  [ "$rc" != 0 ] || { warn "-s none: a connection was made"; return 1; }
+  if [ "$nd1" -le "$nd0" ]; then warn "-s none: drop-no-real-server did not grow"; return 1; fi
+  assert_contains "$(rvsadm -Ln -t "$VIP:9007")" "TCP  198.18.0.100:9007 none" "-Ln shows none"
+  assert_contains "$(rvsadm -Sn)" "-A -t 198.18.0.100:9007 -s none" "-Sn saves none"
+}
+
 run_case "a. lc: 3 held connections split 2/1, the 4th to the one with fewer" case_a_lc
 run_case "b. wlc 3:1: rs1 2 active, rs2 1, the 4th to rs1" case_b_wlc
 run_case "c. sed 3:1 and nq 3:1 with held connections" case_c_sed_nq
@@ -313,6 +351,8 @@ run_case "f. sh -b sh-port: one client spreads" case_f_sh_port
 run_case "g. mh: stable, spread, rs1's clients stay when rs2 leaves and returns" case_g_mh
 run_case "h. dh, lblc, lblcr: one VIP -> one server" case_h_dh_lblc
 run_case "i. fo: highest weight first" case_i_fo
+run_case "l. twos: weight 0 never drawn, both servers used at 1:1" case_l_twos
+run_case "m. -s none: listed, schedules nothing" case_m_none
 run_case "j. scheduler_flags in the config (mh-port), applied by a reload" case_j_config_flags
 if stop_rvs; then pass "k. SIGTERM: exit 0, admin socket removed, XDP detached"
 else fail "k. SIGTERM: exit 0, admin socket removed, XDP detached"; fi

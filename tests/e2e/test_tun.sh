@@ -25,16 +25,6 @@ counter() { rvsadm --counters | awk -v n="$1" '$1 == n {v = $2} END {print v + 0
 # tun_rx NS: packets ipip_decap.py has written into the real server's TUN device
 tun_rx() { ns_exec "$1" cat "/sys/class/net/$DIRECT_TUN_DEV/statistics/rx_packets"; }
 
-# strict_alternation TEXT: no two consecutive lines equal
-strict_alternation() {
-  local prev="" line i=0
-  while IFS= read -r line; do
-    i=$((i + 1))
-    [ "$line" != "$prev" ] || { warn "request $i went to $line again: not strict round robin"; return 1; }
-    prev="$line"
-  done <<<"$1"
-}
-
 # ---------------------------------------------------------------------------------- a
 # The decapsulators' TUN devices count the inner packets: the requests really came in IPIP
 # (a DR frame would be accepted by the real server too, and would not pass tunl-rvs).
@@ -68,22 +58,7 @@ case_b_list() {
 
 # ---------------------------------------------------------------------------------- c
 case_c_big() {
-  local dl="$RUN_DIR/big.download" want got t0 t1
-  local d_in0 d_out0 d_in1 d_out1
-  d_in0="$(if_bytes sw p-d tx)"; d_out0="$(if_bytes sw p-d rx)"
-  t0=$(date +%s.%N)
-  CURL_MAX_TIME=60 ns_curl c -o "$dl" "http://$VIP/big.bin"
-  t1=$(date +%s.%N)
-  d_in1="$(if_bytes sw p-d tx)"; d_out1="$(if_bytes sw p-d rx)"
-  log "20 MB through the VIP in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s; the director's port: $((d_in1 - d_in0)) bytes in, $((d_out1 - d_out0)) out"
-  assert_eq "$((BIG_MB * 1024 * 1024))" "$(stat -c %s "$dl")" "downloaded size"
-  want="$(sha256sum <"$BIG_FILE" | cut -d' ' -f1)"
-  got="$(sha256sum <"$dl" | cut -d' ' -f1)"
-  assert_eq "$want" "$got" "sha256 of big.bin through the VIP"
-  local limit=$((4 * 1024 * 1024))
-  if [ $((d_in1 - d_in0)) -ge "$limit" ] || [ $((d_out1 - d_out0)) -ge "$limit" ]; then
-    warn "the director's port carried >= 4 MB during the download: replies went through it"; return 1
-  fi
+  direct_download TUN
 }
 
 # ---------------------------------------------------------------------------------- d

@@ -86,3 +86,24 @@ topo_direct() {
 if_bytes() {
   ns_exec "$1" cat "/sys/class/net/$2/statistics/$3_bytes"
 }
+
+# direct_download WHAT: the run's 20 MB file from the VIP to the client, checked whole
+# (size, sha256), and the replies must bypass the director: its switch port carries < 4 MB
+# either way.  WHAT names the case in the messages.
+direct_download() {
+  local dl="$RUN_DIR/big-$1.download" want got t0 t1 d_in0 d_out0 d_in1 d_out1
+  d_in0="$(if_bytes sw p-d tx)"; d_out0="$(if_bytes sw p-d rx)"
+  t0=$(date +%s.%N)
+  CURL_MAX_TIME=60 ns_curl c -o "$dl" "http://$DIRECT_VIP/big.bin"
+  t1=$(date +%s.%N)
+  d_in1="$(if_bytes sw p-d tx)"; d_out1="$(if_bytes sw p-d rx)"
+  log "$1: 20 MB through the VIP in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s; the director's port: $((d_in1 - d_in0)) bytes in, $((d_out1 - d_out0)) out"
+  assert_eq "$((BIG_MB * 1024 * 1024))" "$(stat -c %s "$dl")" "$1: downloaded size"
+  want="$(sha256sum <"$BIG_FILE" | cut -d' ' -f1)"
+  got="$(sha256sum <"$dl" | cut -d' ' -f1)"
+  assert_eq "$want" "$got" "$1: sha256 of big.bin through the VIP"
+  local limit=$((4 * 1024 * 1024))
+  if [ $((d_in1 - d_in0)) -ge "$limit" ] || [ $((d_out1 - d_out0)) -ge "$limit" ]; then
+    warn "$1: the director's port carried >= 4 MB during the download: replies went through it"; return 1
+  fi
+}

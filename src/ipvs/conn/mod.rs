@@ -309,13 +309,17 @@ impl Conn {
         self.confirmed() && self.in_conversation_state()
     }
 
-    /// Past the handshake and not closing (any UDP flow).
+    /// Past the handshake and not closing (any UDP flow; an SCTP association
+    /// until its SHUTDOWN is acknowledged).
     fn in_conversation_state(&self) -> bool {
-        self.proto != crate::wire::ip_protocol::IPPROTO_TCP
-            || matches!(
-                self.state,
-                ConnState::Established | ConnState::FinWait | ConnState::CloseWait | ConnState::LastAck
-            )
+        use ConnState::*;
+        match self.proto {
+            crate::wire::ip_protocol::IPPROTO_TCP => matches!(self.state, Established | FinWait | CloseWait | LastAck),
+            crate::wire::ip_protocol::IPPROTO_SCTP => {
+                matches!(self.state, SctpEstablished | SctpShutdownSent | SctpShutdownReceived)
+            }
+            _ => true,
+        }
     }
 
     /// The real server's side was heard (DR and TUN replies bypass the director: there is
@@ -860,7 +864,7 @@ impl ConnTable {
             return;
         }
         c.state = state;
-        let want_active = state == ConnState::Established;
+        let want_active = state.is_established();
         if want_active != c.active() {
             c.bits ^= ACTIVE;
             if let Some((d, _)) = self.dests.get(c.dest) {
@@ -1330,7 +1334,7 @@ impl ConnTable {
             if c.laddr != NO_REF {
                 *laddr_uses.entry(c.laddr).or_default() += 1;
             }
-            if c.active() != (c.state == ConnState::Established) {
+            if c.active() != c.state.is_established() {
                 return Err(format!("entry {i}: active {} in state {}", c.active(), c.state.name()));
             }
             if self.lookup(&c.in_key()) != Some((i as u32, Side::In)) {

@@ -46,6 +46,7 @@ mod tests {
                 weight: w,
                 u_threshold: u,
                 l_threshold: 0,
+                tun: Default::default(),
             }))
         };
         let d = vec![mk(1, 0), mk(10, 2), mk(3, 0)];

@@ -5,7 +5,7 @@
 //! the rotation in a [`Position`] each poll loop owns (one per service, reset
 //! with the scheduler), so scheduling with them writes nothing shared; sh, dh
 //! and mh build their tables at construction and only read them; lc, wlc,
-//! sed, nq and ovf read the servers' connection counts (summed over the
+//! sed, nq, ovf and twos read the servers' connection counts (summed over the
 //! loops' rows, see dest.rs); lblc and lblcr keep a bounded destination table
 //! behind a mutex taken only when a new connection is scheduled, as the
 //! kernel does with its own lock.
@@ -16,11 +16,13 @@ mod lblc;
 mod lblcr;
 mod lc;
 mod mh;
+mod none;
 mod nq;
 mod ovf;
 mod rr;
 mod sed;
 mod sh;
+mod twos;
 mod wlc;
 mod wrr;
 
@@ -71,7 +73,8 @@ pub trait Scheduler: Send + Sync {
 }
 
 /// Scheduler names rvs knows.
-pub const NAMES: &[&str] = &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"];
+pub const NAMES: &[&str] =
+    &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos", "none"];
 
 /// Build the named scheduler for this list of real servers.
 pub fn new(name: &str, dests: &[Arc<Dest>], flags: &[String]) -> Option<Box<dyn Scheduler>> {
@@ -89,6 +92,8 @@ pub fn new(name: &str, dests: &[Arc<Dest>], flags: &[String]) -> Option<Box<dyn 
         "fo" => Box::new(fo::WeightedFailover),
         "ovf" => Box::new(ovf::Overflow),
         "mh" => Box::new(mh::MaglevHashing::new(dests, flags)),
+        "twos" => Box::new(twos::TwoChoices),
+        "none" => Box::new(none::NoScheduler),
         _ => return None,
     })
 }
@@ -140,6 +145,7 @@ pub(crate) mod testutil {
                     weight: w,
                     u_threshold: 0,
                     l_threshold: 0,
+                    tun: Default::default(),
                 }))
             })
             .collect()

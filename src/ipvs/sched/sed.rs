@@ -74,6 +74,7 @@ mod tests {
                 weight: w,
                 u_threshold: u,
                 l_threshold: 0,
+                tun: Default::default(),
             }))
         };
         let d = vec![mk(5, 1), mk(1, 0)];

@@ -4,7 +4,7 @@
 use super::layout::{PE_NAME_MAXLEN, TCP_STATES, UDP_STATES};
 use crate::api::FwdMethod;
 use crate::ipvs::state::ConnState;
-use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +75,13 @@ impl PeData {
 }
 
 /// The wire state number of `state` (IP_VS_TCP_S_* share rvs's numbering;
-/// UDP's single state and a template's are 0).
+/// SCTP's are IP_VS_SCTP_S_*; UDP's single state and a template's are 0).
 pub fn state_to_wire(state: ConnState, template: bool) -> u16 {
     match state {
         _ if template => 0,
         ConnState::Udp => 0,
-        s => s as u16,
+        s if (s as u8) < TCP_STATES as u8 => s as u16,
+        s => crate::ipvs::proto_sctp::number(s) as u16,
     }
 }
 
@@ -96,6 +97,7 @@ pub fn state_from_wire(proto: u8, state: u16, template: bool) -> Result<ConnStat
     match proto {
         IPPROTO_TCP if state < TCP_STATES => Ok(TCP_BY_NUMBER.get(state as usize).copied().unwrap_or(ConnState::None)),
         IPPROTO_UDP if state < UDP_STATES => Ok(ConnState::Udp),
+        IPPROTO_SCTP => crate::ipvs::proto_sctp::STATES.get(state as usize).copied().ok_or(SyncError::BadState),
         IPPROTO_TCP | IPPROTO_UDP => Err(SyncError::BadState),
         _ => Err(SyncError::UnknownProtocol),
     }
@@ -118,7 +120,11 @@ mod tests {
         assert_eq!(state_from_wire(IPPROTO_TCP, 11, false), Err(super::super::SyncError::BadState));
         assert_eq!(state_from_wire(IPPROTO_UDP, 0, false), Ok(ConnState::Udp));
         assert_eq!(state_from_wire(IPPROTO_UDP, 1, false), Err(super::super::SyncError::BadState));
-        assert_eq!(state_from_wire(132, 0, false), Err(super::super::SyncError::UnknownProtocol));
+        assert_eq!(state_from_wire(132, 8, false), Ok(ConnState::SctpEstablished));
+        assert_eq!(state_to_wire(ConnState::SctpEstablished, false), 8);
+        assert_eq!(state_to_wire(ConnState::SctpClosed, false), 13);
+        assert_eq!(state_from_wire(132, 14, false), Err(super::super::SyncError::BadState));
+        assert_eq!(state_from_wire(50, 0, false), Err(super::super::SyncError::UnknownProtocol));
         assert_eq!(state_from_wire(0, 1, true), Ok(ConnState::None));
     }
 

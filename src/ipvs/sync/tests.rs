@@ -314,7 +314,8 @@ fn every_entry_skip_keeps_the_rest() {
     let cases: Vec<(&str, String, SyncError)> = vec![
         ("IPv6", v6, SyncError::Ipv6Entry),
         ("mandatory option 5", format!("00 06 0028 {} 05 02 0000", tail("00000000", "0001")), SyncError::UnknownOption),
-        ("SCTP", format!("00 84 0024 {}", tail("00000000", "0001")), SyncError::UnknownProtocol),
+        ("ESP", format!("00 32 0024 {}", tail("00000000", "0001")), SyncError::UnknownProtocol),
+        ("SCTP state 14", format!("00 84 0024 {}", tail("00000000", "000e")), SyncError::BadState),
         ("TCP state 11", format!("00 06 0024 {}", tail("00000000", "000b")), SyncError::BadState),
         ("UDP state 1", format!("00 11 0024 {}", tail("00000000", "0001")), SyncError::BadState),
         ("PE data alone", format!("00 06 0027 {} 02 01 61", tail("00000000", "0001")), SyncError::BadPe),
@@ -329,7 +330,7 @@ fn every_entry_skip_keeps_the_rest() {
         eprintln!("{name}: skipped as {want}, next entry kept");
     }
     // The same in version 0.
-    let v0 = hex("02 03 0034 00 84 9c40 0050 1f90 c612000a c6120101 c6130002 0000 0001
+    let v0 = hex("02 03 0034 00 32 9c40 0050 1f90 c612000a c6120101 c6130002 0000 0001
                   00 06 9c40 0050 1f90 c612000a c6120101 c6130002 0000 0001");
     let d = decode(&v0).unwrap();
     assert_eq!((d.skipped, d.conns.len()), (vec![SyncError::UnknownProtocol], 1));

@@ -3,6 +3,8 @@
 //! direction. Framing, TTL, routing and ARP are the pipeline's job.
 pub mod dr;
 pub mod fullnat;
+pub mod gre;
+pub mod gue;
 pub mod nat;
 pub mod rewrite;
 pub mod tun;

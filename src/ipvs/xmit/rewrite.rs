@@ -2,13 +2,16 @@
 //! addresses, ports and (on the fast path) the TTL change together, and each
 //! checksum takes one combined RFC 1624 delta instead of one update per word.
 //! An address change counts twice (the IP header and the TCP/UDP
-//! pseudo-header) but is summed once.
+//! pseudo-header) but is summed once. SCTP has no pseudo-header: its ports
+//! change and its CRC32c is computed afresh over the packet (CRC32c has no
+//! incremental update), as the kernel's sctp_snat/dnat_handler do.
 
 use crate::wire::checksum::{add32, fold32, Delta};
 use crate::wire::ethernet::HEADER_LEN as ETH;
-use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::{field as ip, MIN_HEADER_LEN};
 use crate::wire::l4::{field as l4, TCP_MIN_HEADER_LEN, UDP_HEADER_LEN};
+use crate::wire::sctp;
 
 /// An address and port a packet is rewritten to.
 pub type Endpoint = (u32, u16);
@@ -53,6 +56,17 @@ pub fn rewrite(pkt: &mut [u8], proto: u8, src: Option<Endpoint>, dst: Option<End
         _ => false,
     };
     rewrite_parsed(pkt, ihl, l4_whole, proto, src, dst, decrement_ttl);
+    if proto == IPPROTO_SCTP {
+        if let Ok(mut p) = sctp::Packet::parse(&mut pkt[ihl..total]) {
+            if let Some((_, port)) = src {
+                p.set_src_port(port);
+            }
+            if let Some((_, port)) = dst {
+                p.set_dst_port(port);
+            }
+            p.fill_checksum();
+        }
+    }
 }
 
 /// [`rewrite`] for a packet whose header length is known and whose TCP/UDP

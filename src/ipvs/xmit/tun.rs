@@ -1,6 +1,8 @@
 //! LVS-TUN ("Tunnel"): the client's packet, untouched, inside a new IPv4
 //! header (IPIP, protocol 4) from the director to the real server, which
-//! decapsulates it and answers the client directly from the VIP.
+//! decapsulates it and answers the client directly from the VIP. GUE and GRE
+//! (Linux 5.2+, `--tun-type`) put their header between the two: [`encapsulate_as`]
+//! with gue.rs and gre.rs.
 //!
 //! The outer header is the same for every packet to one real server but for
 //! four fields: the total length, the identification, and the TTL and DF
@@ -9,8 +11,10 @@
 //! sum of its constant words, and a packet adds only those four into the
 //! checksum.
 
-use crate::wire::ip_protocol::IPPROTO_IPIP;
-use crate::wire::ipv4::{self, field, FLAG_DF};
+use super::{gre, gue};
+use crate::api::{TunSpec, TunType};
+use crate::wire::ip_protocol::{IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_UDP};
+use crate::wire::ipv4::{self, field, write_header, FLAG_DF};
 
 pub const OUTER_LEN: usize = ipv4::MIN_HEADER_LEN;
 
@@ -108,6 +112,68 @@ fn move_up(p: &mut [u8], len: usize) {
 /// [`Outer::encapsulate`] with the outer header built for this one packet.
 pub fn encapsulate(buf: &mut [u8], off: usize, len: usize, src: u32, dst: u32, ident: u16) -> Option<usize> {
     Outer::new(src, dst).encapsulate(buf, off, len, src, dst, ident)
+}
+
+/// The bytes `tun` adds in front of a packet: the outer IPv4 header and the
+/// tunnel's own (the kernel's max_headroom less the link layer).
+#[inline]
+pub fn overhead(tun: &TunSpec) -> usize {
+    OUTER_LEN + shim_len(tun)
+}
+
+/// The outer header's protocol for a tunnel of `kind`.
+pub fn outer_protocol(kind: TunType) -> u8 {
+    match kind {
+        TunType::Ipip => IPPROTO_IPIP,
+        TunType::Gue => IPPROTO_UDP,
+        TunType::Gre => IPPROTO_GRE,
+    }
+}
+
+/// The tunnel header between the outer IPv4 header and the inner packet.
+fn shim_len(tun: &TunSpec) -> usize {
+    match tun.kind {
+        TunType::Ipip => 0,
+        TunType::Gue => gue::SHIM_LEN,
+        TunType::Gre => gre::shim_len(tun),
+    }
+}
+
+/// Encapsulate the IPv4 packet at `buf[off..off + len]` in place as `tun`
+/// says, from `src` to `dst`: the packet moves up by [`overhead`] and the
+/// headers go in front, each written in full (the general path's way; the
+/// fast path keeps IPIP's precomputed [`Outer`]). Returns the new length, or
+/// `None` when `buf` has no room or `len` is no IPv4 header.
+#[allow(clippy::too_many_arguments)]
+pub fn encapsulate_as(
+    tun: &TunSpec,
+    buf: &mut [u8],
+    off: usize,
+    len: usize,
+    src: u32,
+    dst: u32,
+    ident: u16,
+) -> Option<usize> {
+    let (shim, proto) = match tun.kind {
+        TunType::Ipip => return encapsulate(buf, off, len, src, dst, ident),
+        kind => (shim_len(tun), outer_protocol(kind)),
+    };
+    let hdr = OUTER_LEN + shim;
+    let total = len.checked_add(hdr)?;
+    let p = buf.get_mut(off..)?;
+    if len < ipv4::MIN_HEADER_LEN || total > u16::MAX as usize || total > p.len() {
+        return None;
+    }
+    let inner = ipv4::Header::new_unchecked(&p[..len]);
+    let (df, ttl) = (inner.dont_fragment(), inner.ttl());
+    p.copy_within(..len, hdr);
+    write_header(p, total as u16, ident, df, ttl, proto, src, dst);
+    let after_outer = &mut p[OUTER_LEN..total];
+    match tun.kind {
+        TunType::Gue => gue::fill(after_outer, tun, src, dst),
+        _ => gre::fill(after_outer, tun),
+    }
+    Some(total)
 }
 
 #[cfg(test)]

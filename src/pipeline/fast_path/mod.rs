@@ -31,7 +31,7 @@ mod tallies;
 mod tests;
 
 use super::{Director, Reason, Transmit, Verdict};
-use crate::api::FwdMethod;
+use crate::api::{FwdMethod, TunType};
 use crate::ipvs::conn::Side;
 use crate::ipvs::state::ConnState;
 use crate::ipvs::xmit::{rewrite::rewrite_common, tun};
@@ -590,7 +590,16 @@ impl Director {
                 if fwd == FwdMethod::Route && self.fast.hops.at(server).nexthop != daddr {
                     return None;
                 }
-                (server, if fwd == FwdMethod::Tunnel { tun::OUTER_LEN } else { 0 })
+                if fwd == FwdMethod::Tunnel {
+                    // The cache holds IPIP's outer header only: GUE and GRE take the
+                    // general path (lb.rs), which writes their headers in full.
+                    if self.conns.dest_of(id).is_some_and(|d| d.tun().kind != TunType::Ipip) {
+                        return None;
+                    }
+                    (server, tun::OUTER_LEN)
+                } else {
+                    (server, 0)
+                }
             }
             Side::Out => {
                 // The reply filter (reply_filter.rs): the server's interface and MAC.

@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""A user-space SCTP endpoint (RFC 9260) over raw IP sockets, for the SCTP lab.
+
+The kernel of the test machines has no SCTP (CONFIG_IP_SCTP is off: socket(AF_INET,
+SOCK_STREAM, IPPROTO_SCTP) fails with EPROTONOSUPPORT, and socat's sctp with it), but raw
+sockets of IP protocol 132 work: this script speaks the protocol itself. An association is
+real: INIT, INIT ACK with a signed state cookie, COOKIE ECHO, COOKIE ACK; DATA and SACK both
+ways; SHUTDOWN, SHUTDOWN ACK, SHUTDOWN COMPLETE; verification tags checked and CRC32c
+computed on send and verified on receipt (bad ones are counted and ignored).
+
+  server  --name rs1 --ports 3868,3869 [--max-seconds N]
+      Answers every association to one of the ports on any local address (a NAT real
+      server's own, a DR/TUN server's VIP), replying from the address it was reached at.
+      Serves one request per association: "GET <bytes> <seed>" -> a message with its name,
+      then <bytes> of data made from <seed> (go-back-N over a window of 16 DATA chunks).
+
+  client  --to VIP --port 3868 --sport P --bytes N [--hold S] [--corrupt-first]
+      One association: request N bytes, check them against what the seed makes (SHA-256),
+      hold the association open S seconds, shut it down. Prints
+      "<server name> <bytes> <sha256> ok|BAD". Exit 0 only when every byte matched.
+      --corrupt-first sends one INIT with a wrong CRC32c first (the director must drop it).
+
+Everything is bounded: retries and --max-seconds.
+"""
+import argparse
+import hashlib
+import hmac
+import os
+import random
+import select
+import socket
+import struct
+import sys
+import time
+
+IPPROTO_SCTP = 132
+DATA, INIT, INIT_ACK, SACK, ABORT = 0, 1, 2, 3, 6
+SHUTDOWN, SHUTDOWN_ACK, COOKIE_ECHO, COOKIE_ACK, SHUTDOWN_COMPLETE = 7, 8, 10, 11, 14
+STATE_COOKIE = 7  # INIT ACK parameter
+CHUNK_DATA_MAX = 1000
+WINDOW = 16
+
+
+def _crc_table():
+    t = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+
+CRC_TABLE = _crc_table()
+
+
+def crc32c(b):
+    c = 0xFFFFFFFF
+    t = CRC_TABLE
+    for x in b:
+        c = (c >> 8) ^ t[(c ^ x) & 0xFF]
+    return c ^ 0xFFFFFFFF
+
+
+def packet(sport, dport, vtag, chunks):
+    """Common header and chunks (type, flags, value), each padded, with the CRC32c filled."""
+    body = b""
+    for kind, flags, value in chunks:
+        c = struct.pack("!BBH", kind, flags, 4 + len(value)) + value
+        body += c + b"\0" * (-len(c) % 4)
+    head = struct.pack("!HHII", sport, dport, vtag, 0)
+    crc = crc32c(head + body)
+    return head[:8] + struct.pack("<I", crc) + body
+
+
+def parse(seg):
+    """(sport, dport, vtag, crc_ok, [(type, flags, value)]) or None if the chunk list lies."""
+    if len(seg) < 16:
+        return None
+    sport, dport, vtag = struct.unpack("!HHI", seg[:8])
+    (crc,) = struct.unpack("<I", seg[8:12])
+    ok = crc32c(seg[:8] + b"\0\0\0\0" + seg[12:]) == crc
+    chunks, at = [], 12
+    while at < len(seg):
+        if at + 4 > len(seg):
+            return None
+        kind, flags, ln = struct.unpack("!BBH", seg[at:at + 4])
+        if ln < 4 or at + ln > len(seg):
+            return None
+        chunks.append((kind, flags, seg[at + 4:at + ln]))
+        at += (ln + 3) & ~3
+    return sport, dport, vtag, ok, chunks
+
+
+class Raw:
+    """A raw socket of protocol 132 to receive on, and one per source address to send from,
+    each writing its own IP header: a reply comes from the address its request went to (a
+    DR server's VIP), and the socket bound to that address makes the kernel route it as from
+    there (a NAT server's policy routing by source)."""
+
+    def __init__(self):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_SCTP)
+        self.senders = {}
+        self.bad_crc = 0
+
+    def send(self, src, dst, seg):
+        out = self.senders.get(src)
+        if out is None:
+            out = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_SCTP)
+            out.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+            out.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            out.bind((src, 0))
+            self.senders[src] = out
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), 0, 0x4000, 64, IPPROTO_SCTP, 0,
+                         socket.inet_aton(src), socket.inet_aton(dst))
+        out.sendto(ip + seg, (dst, 0))
+
+    def recv(self, timeout):
+        """(src, dst, sport, dport, vtag, chunks) of the next sound packet, or None."""
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self.s], [], [], left)[0]:
+                return None
+            pkt = self.s.recv(65535)
+            ihl = (pkt[0] & 15) * 4
+            p = parse(pkt[ihl:])
+            if p is None:
+                continue
+            if not p[3]:
+                self.bad_crc += 1
+                continue
+            src, dst = socket.inet_ntoa(pkt[12:16]), socket.inet_ntoa(pkt[16:20])
+            return src, dst, p[0], p[1], p[2], p[4]
+
+
+def payload(nbytes, seed):
+    out, i = bytearray(), 0
+    while len(out) < nbytes:
+        out += hashlib.sha256(b"%s:%d" % (seed.encode(), i)).digest()
+        i += 1
+    return bytes(out[:nbytes])
+
+
+def data_chunk(tsn, ssn, msg):
+    # B and E set: each message is one unfragmented chunk on stream 0.
+    return (DATA, 3, struct.pack("!IHHI", tsn, 0, ssn, 0) + msg)
+
+
+def sack_chunk(cum):
+    return (SACK, 0, struct.pack("!IIHH", cum, 1 << 20, 0, 0))
+
+
+def init_value(tag, tsn):
+    return struct.pack("!IIHHI", tag, 1 << 20, 1, 1, tsn)
+
+
+# ------------------------------------------------------------------------------- server
+class Assoc:
+    def __init__(self, my_tag, peer_tag, my_tsn, peer_tsn):
+        self.my_tag, self.peer_tag = my_tag, peer_tag
+        self.next_tsn = my_tsn          # our next new TSN
+        self.acked = my_tsn - 1         # peer's cumulative ack of ours
+        self.peer_cum = peer_tsn - 1    # last in-order TSN from the peer
+        self.out = []                   # (tsn, message) sent or to send
+        self.sent_upto = 0              # index into out of the next to send
+        self.last_progress = time.monotonic()
+        self.ssn = 0
+        self.closing = None             # when SHUTDOWN ACK went out
+
+
+def serve(args):
+    raw = Raw()
+    secret = os.urandom(16)
+    ports = {int(p) for p in args.ports.split(",")}
+    assocs = {}
+    end = time.monotonic() + args.max_seconds
+    served = 0
+    print("serving on ports %s" % sorted(ports), flush=True)
+
+    def reply(key, vtag, chunks):
+        src, dst, sport, dport = key
+        raw.send(dst, src, packet(dport, sport, vtag, chunks))
+
+    def pump(a, key):
+        now = time.monotonic()
+        # Go-back-N: nothing acknowledged for 300 ms, send again from the first unacked.
+        first_unacked = next((i for i, (t, _) in enumerate(a.out) if t > a.acked), len(a.out))
+        if a.sent_upto > first_unacked and now - a.last_progress > 0.3:
+            a.sent_upto = first_unacked
+            a.last_progress = now
+        while a.sent_upto < len(a.out) and a.sent_upto - first_unacked < WINDOW:
+            tsn, msg = a.out[a.sent_upto]
+            reply(key, a.peer_tag, [data_chunk(tsn, (tsn - a.out[0][0]) & 0xFFFF, msg)])
+            a.sent_upto += 1
+
+    while time.monotonic() < end:
+        got = raw.recv(0.05)
+        if got is not None:
+            src, dst, sport, dport, vtag, chunks = got
+            key = (src, dst, sport, dport)
+            if dport not in ports:
+                continue
+            a = assocs.get(key)
+            for kind, _flags, value in chunks:
+                if kind == INIT and vtag == 0 and len(value) >= 16:
+                    peer_tag, _rwnd, _os, _mis, peer_tsn = struct.unpack("!IIHHI", value[:16])
+                    my_tag, my_tsn = random.getrandbits(32) | 1, random.getrandbits(31) + 1
+                    state = struct.pack("!IIII", peer_tag, peer_tsn, my_tag, my_tsn)
+                    cookie = state + hmac.new(secret, state, "sha256").digest()[:16]
+                    param = struct.pack("!HH", STATE_COOKIE, 4 + len(cookie)) + cookie
+                    reply(key, peer_tag, [(INIT_ACK, 0, init_value(my_tag, my_tsn) + param)])
+                elif kind == COOKIE_ECHO and len(value) == 32:
+                    state, mac = value[:16], value[16:]
+                    if not hmac.compare_digest(mac, hmac.new(secret, state, "sha256").digest()[:16]):
+                        continue
+                    peer_tag, peer_tsn, my_tag, my_tsn = struct.unpack("!IIII", state)
+                    if vtag != my_tag:
+                        continue
+                    if a is None:
+                        a = assocs[key] = Assoc(my_tag, peer_tag, my_tsn, peer_tsn)
+                    reply(key, a.peer_tag, [(COOKIE_ACK, 0, b"")])
+                elif a is None or vtag != a.my_tag:
+                    continue
+                elif kind == DATA and len(value) >= 12:
+                    tsn = struct.unpack("!I", value[:4])[0]
+                    if tsn == a.peer_cum + 1:
+                        a.peer_cum = tsn
+                        words = value[12:].split()
+                        if len(words) == 3 and words[0] == b"GET" and not a.out:
+                            body = payload(int(words[1]), words[2].decode())
+                            msgs = [args.name.encode()] + [body[i:i + CHUNK_DATA_MAX]
+                                                          for i in range(0, len(body), CHUNK_DATA_MAX)]
+                            for m in msgs:
+                                a.out.append((a.next_tsn, m))
+                                a.next_tsn += 1
+                    reply(key, a.peer_tag, [sack_chunk(a.peer_cum)])
+                elif kind == SACK and len(value) >= 4:
+                    cum = struct.unpack("!I", value[:4])[0]
+                    if cum > a.acked:
+                        a.acked = cum
+                        a.last_progress = time.monotonic()
+                elif kind == SHUTDOWN:
+                    a.closing = a.closing or time.monotonic()
+                    reply(key, a.peer_tag, [(SHUTDOWN_ACK, 0, b"")])
+                elif kind in (SHUTDOWN_COMPLETE, ABORT):
+                    served += kind == SHUTDOWN_COMPLETE
+                    print("association %s:%d done (%s)" % (src, sport, "complete" if kind == SHUTDOWN_COMPLETE
+                                                              else "aborted"), flush=True)
+                    assocs.pop(key, None)
+                    a = None
+        for key, a in list(assocs.items()):
+            if a.closing and time.monotonic() - a.closing > 5:
+                assocs.pop(key)
+            elif not a.closing:
+                pump(a, key)
+    print("served %d associations, %d bad CRCs ignored" % (served, raw.bad_crc), flush=True)
+
+
+# ------------------------------------------------------------------------------- client
+def client(args):
+    raw = Raw()
+    me, vip, vport, sport = args.src, args.to, args.port, args.sport
+    my_tag, my_tsn = random.getrandbits(32) | 1, random.getrandbits(31) + 1
+
+    def ask(vtag, chunks, want, tries=5, wait=1.0):
+        """Send, until a packet from the service with one of the `want` chunk types comes."""
+        for _ in range(tries):
+            raw.send(me, vip, packet(sport, vport, vtag, chunks))
+            end = time.monotonic() + wait
+            while time.monotonic() < end:
+                got = raw.recv(end - time.monotonic())
+                if got is None:
+                    break
+                src, _dst, gsport, gdport, gtag, gchunks = got
+                if (src, gsport, gdport) != (vip, vport, sport) or gtag != my_tag:
+                    continue
+                for c in gchunks:
+                    if c[0] in want:
+                        return c
+        sys.exit("client: no answer with chunk %s after %d tries" % (want, tries))
+
+    if args.corrupt_first:
+        bad = bytearray(packet(sport, vport, 0, [(INIT, 0, init_value(my_tag, my_tsn))]))
+        bad[8] ^= 0xFF
+        raw.send(me, vip, bytes(bad))
+        time.sleep(0.2)
+    _, _, value = ask(0, [(INIT, 0, init_value(my_tag, my_tsn))], {INIT_ACK})
+    peer_tag, _rwnd, _os, _mis, peer_tsn = struct.unpack("!IIHHI", value[:16])
+    cookie, at = None, 16
+    while at + 4 <= len(value):
+        ptype, plen = struct.unpack("!HH", value[at:at + 4])
+        if plen < 4:
+            break
+        if ptype == STATE_COOKIE:
+            cookie = value[at + 4:at + plen]
+        at += (plen + 3) & ~3
+    if cookie is None:
+        sys.exit("client: INIT ACK without a state cookie")
+    ask(peer_tag, [(COOKIE_ECHO, 0, cookie)], {COOKIE_ACK})
+    request = b"GET %d %s" % (args.bytes, args.seed.encode())
+    ask(peer_tag, [data_chunk(my_tsn, 0, request)], {SACK})
+
+    # Receive the server's messages in order, acknowledging each packet.
+    expected_tsn, messages, need = peer_tsn, [], None
+    deadline = time.monotonic() + args.max_seconds
+    while need is None or sum(len(m) for m in messages[1:]) < need:
+        if time.monotonic() > deadline:
+            sys.exit("client: transfer incomplete after %ds" % args.max_seconds)
+        got = raw.recv(1.0)
+        if got is None:
+            continue
+        src, _dst, gsport, gdport, gtag, gchunks = got
+        if (src, gsport, gdport) != (vip, vport, sport) or gtag != my_tag:
+            continue
+        for kind, _flags, value in gchunks:
+            if kind == DATA and len(value) >= 12:
+                tsn = struct.unpack("!I", value[:4])[0]
+                if tsn == expected_tsn:
+                    messages.append(value[12:])
+                    expected_tsn += 1
+                    if need is None:
+                        need = args.bytes
+        raw.send(me, vip, packet(sport, vport, peer_tag, [sack_chunk(expected_tsn - 1)]))
+    if args.hold:
+        time.sleep(args.hold)
+    ask(peer_tag, [(SHUTDOWN, 0, struct.pack("!I", expected_tsn - 1))], {SHUTDOWN_ACK})
+    raw.send(me, vip, packet(sport, vport, peer_tag, [(SHUTDOWN_COMPLETE, 0, b"")]))
+    body = b"".join(messages[1:])
+    digest = hashlib.sha256(body).hexdigest()
+    good = body == payload(args.bytes, args.seed)
+    print("%s %d %s %s" % (messages[0].decode(), len(body), digest, "ok" if good else "BAD"), flush=True)
+    sys.exit(0 if good else 1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="role", required=True)
+    s = sub.add_parser("server")
+    s.add_argument("--name", required=True)
+    s.add_argument("--ports", required=True)
+    s.add_argument("--max-seconds", type=float, default=600)
+    c = sub.add_parser("client")
+    c.add_argument("--src", required=True)
+    c.add_argument("--to", required=True)
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--sport", type=int, required=True)
+    c.add_argument("--bytes", type=int, default=1000)
+    c.add_argument("--seed", default="rvs")
+    c.add_argument("--hold", type=float, default=0)
+    c.add_argument("--corrupt-first", action="store_true")
+    c.add_argument("--max-seconds", type=float, default=60)
+    a = ap.parse_args()
+    serve(a) if a.role == "server" else client(a)
+
+
+if __name__ == "__main__":
+    main()
