@@ -326,7 +326,8 @@ mod tests {
 
     #[test]
     fn an_sctp_service_by_its_own_key() {
-        let c = services("sctp = \"198.18.0.100:3868\"\nscheduler = \"rr\"\n[[real]]\naddress = \"198.18.1.11\"\n").unwrap();
+        let c = services("sctp = \"198.18.0.100:3868\"\nscheduler = \"rr\"\n[[real]]\naddress = \"198.18.1.11\"\n")
+            .unwrap();
         let (svc, dests) = &c.services[1];
         assert_eq!(svc.key, ServiceKey::Addr { proto: IPPROTO_SCTP, addr: Ipv4Addr::new(198, 18, 0, 100), port: 3868 });
         assert_eq!(dests[0].port, 3868);

@@ -90,7 +90,9 @@ fn sctp_services_parse_as_ipvsadm_1_31() {
         Command::AddService(spec(sctp([1, 2, 3, 4], 3868), "wlc"))
     );
     // The port is looked up for SCTP in /etc/services as ipvsadm's getservbyname(name, "sctp").
-    assert!(matches!(p("-a --sctp-service 1.2.3.4:9 -r 10.0.0.1:9 -m").unwrap(), Command::AddDest(k, _) if k == sctp([1, 2, 3, 4], 9)));
+    assert!(
+        matches!(p("-a --sctp-service 1.2.3.4:9 -r 10.0.0.1:9 -m").unwrap(), Command::AddDest(k, _) if k == sctp([1, 2, 3, 4], 9))
+    );
     assert!(p("-P --sctp-service 1.2.3.4:80 -z 10.0.0.1").is_ok());
     assert!(p("--add-mark 66 --sctp-service 1.2.3.4").is_ok());
 }

@@ -48,7 +48,9 @@ pub fn cidr6(key: &str, s: &str) -> Result<(Ipv6Addr, u8), String> {
 fn usable6(key: &str, a: Ipv6Addr) -> Result<Ipv6Addr, String> {
     let v = u128::from(a);
     if a.is_unspecified() || a.is_loopback() || is_link_local(v) || is_multicast(v) {
-        return Err(format!("{key}: '{a}' is not a unicast address rvs can own (link-local, multicast, :: and ::1 are not)"));
+        return Err(format!(
+            "{key}: '{a}' is not a unicast address rvs can own (link-local, multicast, :: and ::1 are not)"
+        ));
     }
     Ok(a)
 }

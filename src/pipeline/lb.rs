@@ -10,9 +10,9 @@ use crate::api::ServiceKey;
 use crate::api::{FwdMethod, TunSpec};
 use crate::ipvs::conn::{Eviction, FlowKey, InsertError, NewConn, NewTemplate, Side, TemplateKey};
 use crate::ipvs::dest::Dest;
+use crate::ipvs::proto_sctp;
 use crate::ipvs::sched::{Position, SchedInput};
 use crate::ipvs::service::ServiceRuntime;
-use crate::ipvs::proto_sctp;
 use crate::ipvs::state::{tcp_transition, ConnState, Direction};
 use crate::ipvs::xmit::{dr, fullnat, nat, rewrite::rewrite_common, tun};
 use crate::wire::ethernet::{ETHERTYPE_IPV4, HEADER_LEN as ETH};
@@ -367,11 +367,8 @@ impl Director {
                 Some(FlowKey { saddr: daddr, daddr: laddr, sport: dport, dport: lport, proto: k.proto })
             }
         };
-        let dir = if matches!(fwd, FwdMethod::Route | FwdMethod::Tunnel) {
-            Direction::InputOnly
-        } else {
-            Direction::Input
-        };
+        let dir =
+            if matches!(fwd, FwdMethod::Route | FwdMethod::Tunnel) { Direction::InputOnly } else { Direction::Input };
         // A packet that lands in ESTABLISHED (sloppy) is left to carry, which
         // counts the entry active as it moves it.
         let state = match k.proto {

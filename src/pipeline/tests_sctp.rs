@@ -5,8 +5,8 @@
 
 use super::*;
 use crate::api::command::Command;
-use crate::api::*;
 use crate::api::MarkRule;
+use crate::api::*;
 use crate::ipvs::sysctl::Sysctl;
 use crate::testkit::frames::*;
 use crate::testkit::inspect::*;

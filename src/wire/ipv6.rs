@@ -271,7 +271,10 @@ mod tests {
         first.extend_from_slice(&[0u8; 8]);
         let p = packet(NH_FRAGMENT, &first);
         let u = upper_layer(&Header::new_checked(&p[..]).unwrap()).unwrap();
-        assert_eq!(u, UpperLayer { proto: 17, offset: 48, fragment: Some(Fragment { offset: 0, more: true, id: 0x1234 }) });
+        assert_eq!(
+            u,
+            UpperLayer { proto: 17, offset: 48, fragment: Some(Fragment { offset: 0, more: true, id: 0x1234 }) }
+        );
         let later = [17, 0, 0x05, 0xa8, 0, 0, 0x12, 0x34, 9, 9, 9, 9];
         let p = packet(NH_FRAGMENT, &later);
         let u = upper_layer(&Header::new_checked(&p[..]).unwrap()).unwrap();
