@@ -27,8 +27,16 @@ pub const STATES: [ConnState; 14] = [
 ];
 
 /// IPVS's number of an SCTP state (0, NONE, for a state of another protocol).
+/// ConnState lists the SCTP states in IPVS's order, so the number is an
+/// offset, not a search (the timeout lookup asks it per SCTP packet).
+#[inline]
 pub fn number(s: ConnState) -> u8 {
-    STATES.iter().position(|&x| x == s).unwrap_or(0) as u8
+    let (first, n) = (SctpInit1 as u8, s as u8);
+    if (first..=SctpClosed as u8).contains(&n) {
+        n - first + 1
+    } else {
+        0
+    }
 }
 
 /// IP_VS_SCTP_MAX_RTO: 60 s of RTO.max plus one.
@@ -249,6 +257,10 @@ mod tests {
         for (n, &s) in STATES.iter().enumerate() {
             assert_eq!(number(s) as usize, n, "{}", s.name());
         }
+        for (i, &st) in STATES.iter().enumerate() {
+            assert_eq!(number(st) as usize, i, "{st:?}: its number is its place in STATES");
+        }
+        assert_eq!((number(ConnState::Established), number(ConnState::Udp)), (0, 0), "not SCTP: NONE");
         assert_eq!(TIMEOUTS_MS[number(SctpEstablished) as usize], 900_000);
         assert_eq!(TIMEOUTS_MS[number(SctpInit1) as usize], 4_000);
         assert_eq!(TIMEOUTS_MS[number(SctpClosed) as usize], 61_000);

@@ -13,7 +13,7 @@ use super::{ipv6, Director, Reason, Transmit};
 use crate::wire::arp;
 use crate::wire::ethernet::BROADCAST;
 use crate::wire::icmpv6::nd;
-use crate::wire::ipv6::{multicast_mac, HEADER_LEN as IP6};
+use crate::wire::ipv6::{multicast_mac, ALL_NODES, HEADER_LEN as IP6};
 
 /// A VIP of either family, as the announcements track it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,9 +21,6 @@ pub(super) enum Vip {
     V4(u32),
     V6(u128),
 }
-
-/// ff02::1: unsolicited advertisements go to all nodes.
-const ALL_NODES: u128 = 0xff02_0000_0000_0000_0000_0000_0000_0001;
 
 impl Director {
     /// Every VIP of this director: the services' and the interfaces' lists.

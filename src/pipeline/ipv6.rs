@@ -17,14 +17,11 @@ use crate::wire::ethernet::{self, Mac, HEADER_LEN as ETH};
 use crate::wire::icmp::field as icmp_field;
 use crate::wire::icmpv6::{self, nd};
 use crate::wire::ip_protocol::IPPROTO_ICMPV6;
-use crate::wire::ipv6::{self, Header, Malformed, HEADER_LEN as IP6};
+use crate::wire::ipv6::{self, Header, Malformed, ALL_NODES, HEADER_LEN as IP6};
 
 /// Neighbour discovery's messages must come with hop limit 255, proof that
 /// no router forwarded them (RFC 4861 7.1.1).
 const ND_HOP_LIMIT: u8 = 255;
-/// ff02::1, where a solicitation from the unspecified address (duplicate
-/// address detection) is answered (RFC 4861 7.2.4).
-const ALL_NODES: u128 = 0xff02_0000_0000_0000_0000_0000_0000_0001;
 
 impl Director {
     /// (`_now_ms` and `_tx` are for the IPv6 services to come.)

@@ -24,6 +24,10 @@ pub const NH_DEST_OPTS: u8 = 60;
 /// real stack sends is refused rather than followed byte by byte.
 pub const MAX_EXTENSIONS: usize = 8;
 
+/// ff02::1, the all-nodes group: where unsolicited advertisements, and the
+/// answer to a duplicate address detection, go (RFC 4861 7.2.4, 7.2.6).
+pub const ALL_NODES: u128 = 0xff02_0000_0000_0000_0000_0000_0000_0001;
+
 /// The hop limit of packets the director originates (Linux's default).
 pub const OWN_HOP_LIMIT: u8 = 64;
 
