@@ -265,7 +265,9 @@ def serve(args):
     def pump(a, key):
         now = time.monotonic()
         # Go-back-N: nothing acknowledged for 300 ms, send again from the first unacked.
-        first_unacked = next((i for i, (t, _) in enumerate(a.out) if t > a.acked), len(a.out))
+        # TSNs run on from the first message's: the first unacknowledged is found by arithmetic
+        # (a search of the list at every turn made a 20 MB transfer quadratic).
+        first_unacked = min(max(a.acked + 1 - a.out[0][0], 0), len(a.out)) if a.out else 0
         if a.sent_upto > first_unacked and now - a.last_progress > 0.3:
             a.sent_upto = first_unacked
             a.last_progress = now
@@ -388,9 +390,9 @@ def client(args):
     ask(peer_tag, [data_chunk(my_tsn, 0, request)], {SACK})
 
     # Receive the server's messages in order, acknowledging each packet.
-    expected_tsn, messages, need = peer_tsn, [], None
+    expected_tsn, messages, need, have = peer_tsn, [], None, 0
     deadline = time.monotonic() + args.max_seconds
-    while need is None or sum(len(m) for m in messages[1:]) < need:
+    while need is None or have < need:
         if time.monotonic() > deadline:
             sys.exit("client: transfer incomplete after %ds" % args.max_seconds)
         got = raw.recv(1.0)
@@ -407,6 +409,8 @@ def client(args):
                     expected_tsn += 1
                     if need is None:
                         need = args.bytes
+                    else:
+                        have += len(value) - 12
         raw.send(me, vip, packet(sport, vport, peer_tag, [sack_chunk(expected_tsn - 1)]))
     if args.hold:
         time.sleep(args.hold)

@@ -12,7 +12,8 @@
 # no SCTP answers SCTP with ICMP protocol-unreachable unless a raw socket took the packet: an
 # nftables rule in every peer namespace drops (and counts) any such ICMP, and case h prints
 # the counts.  Case i: ICMP errors about associations, from the real servers (sctp_peer.py
-# sends them as a host would) and from the client.  Every case is bounded: a few associations of at most 300 KB each, 60 s each.
+# sends them as a host would) and from the client.  Every case is bounded: a few associations
+# of at most 20 MB each (a few seconds each here), 60 s each.
 # shellcheck disable=SC2317
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -30,6 +31,7 @@ LIP=198.18.1.50 # the FULLNAT local address
 REFUSED_PORT=3871 # the real servers answer it with ICMP port unreachable
 RS_MTU=1200       # a longer packet (DF) gets ICMP fragmentation needed from a real server
 PEER="$E2E_DIR/sctp_peer.py"
+BIG=20000000    # bytes of the transfer through each method, checked by SHA-256
 VIP_HEX="$(printf '%02X' ${VIP//./ })"
 
 topo_direct --no-servers
@@ -113,11 +115,11 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------- b
-# 300 KB through the NAT association, checked by SHA-256, the association held open 3 s
+# 20 MB through the NAT association, checked by SHA-256, the association held open 3 s
 # after the transfer: meanwhile -Lnc says ESTABLISHED and -Ln counts it active.
 case_b_transfer() {
   local out="$RUN_DIR/transfer-b" pid line
-  sctp_client 42000 300000 --hold 3 >"$out" 2>&1 &
+  sctp_client 42000 $BIG --hold 3 >"$out" 2>&1 &
   pid=$!
   if ! wait_until 20 eval "conn_states | grep -qx 'ESTABLISHED 198.18.0.10:42000'"; then
     wait "$pid" || true; cat "$out" >&2; warn "no ESTABLISHED association in -Lnc"; return 1
@@ -127,7 +129,7 @@ case_b_transfer() {
   wait "$pid" || { cat "$out" >&2; return 1; }
   line="$(cat "$out")"
   log "transfer: $line"
-  assert_match "$line" '^rs[12] 300000 [0-9a-f]{64} ok$' "300 KB intact"
+  assert_match "$line" "^rs[12] $BIG [0-9a-f]{64} ok$" "20 MB intact"
   wait_until 5 eval "conn_states | grep -qx 'CLOSED 198.18.0.10:42000'" || { warn "not CLOSED after shutdown"; return 1; }
   assert_eq 0 "$(rvsadm -Ln | awk '$1 == "->" {a += $5} END {print a + 0}')" "ActiveConn after shutdown"
 }
@@ -160,16 +162,17 @@ case_d_bad_crc() {
 }
 
 # ---------------------------------------------------------------------------------- e-g
-# methods METHOD TAG SPORT: 4 associations alternate, then 300 KB intact; -Ln's Forward TAG.
+# methods METHOD TAG SPORT: 4 associations alternate, then 20 MB intact; -Ln's Forward TAG.
 methods() {
   service "$1" "$PORT" "${@:4}"
   local names line
   names="$(associations 4 "$3" 2000)"
   strict_alternation "$names"
   assert_eq 2 "$(count_lines "$names" rs1)" "associations answered by rs1"
-  line="$(sctp_client $(($3 + 10)) 300000)"
-  log "transfer: $line"
-  assert_match "$line" '^rs[12] 300000 [0-9a-f]{64} ok$' "300 KB intact"
+  local t0; t0="$(now)"
+  line="$(sctp_client $(($3 + 10)) $BIG)"
+  log "transfer: $line, $(ms_between "$t0" "$(now)") ms"
+  assert_match "$line" "^rs[12] $BIG [0-9a-f]{64} ok$" "20 MB intact"
   local ln; ln="$(rvsadm -Ln)"
   printf '%s\n' "$ln" | sed 's/^/    Ln| /'
   assert_match "$(grep -F -- "-> $RS1:$PORT" <<<"$ln")" "^  -> 198\.18\.1\.11:3868 +$2 +1 +0 +[23] *$" "rs1 row"
@@ -187,9 +190,10 @@ case_g_fullnat() {
   local names line
   names="$(associations 2 46000 2000)"
   strict_alternation "$names"
-  line="$(sctp_client 46010 300000)"
-  log "transfer: $line"
-  assert_match "$line" '^rs[12] 300000 [0-9a-f]{64} ok$' "300 KB intact"
+  local t0; t0="$(now)"
+  line="$(sctp_client 46010 $BIG)"
+  log "transfer: $line, $(ms_between "$t0" "$(now)") ms"
+  assert_match "$line" "^rs[12] $BIG [0-9a-f]{64} ok$" "20 MB intact"
   assert_match "$(rvsadm -Ln | grep -F -- "-> $RS1:$PORT")" '^  -> 198\.18\.1\.11:3868 +FullNat +1 ' "rs1 row"
   assert_contains "$(rvsadm -G --sctp-service "$VIP:$PORT")" "$LIP" "-G lists the local address"
 }
@@ -255,12 +259,12 @@ case_i_icmp_errors() {
 }
 
 run_case "a. NAT: 4 associations alternate rs2/rs1, -Ln lists SCTP, -Lnc CLOSED" case_a_nat
-run_case "b. NAT: 300 KB by SHA-256, ESTABLISHED and ActiveConn 1 while open" case_b_transfer
+run_case "b. NAT: 20 MB by SHA-256, ESTABLISHED and ActiveConn 1 while open" case_b_transfer
 run_case "c. -S/-R round trip, /proc/net/ip_vs and ip_vs_conn" case_c_save_restore_proc
 run_case "d. a corrupt INIT is dropped as drop-sctp-bad-checksum" case_d_bad_crc
-run_case "e. DR: alternate, 300 KB intact, input-only states" case_e_dr
-run_case "f. TUN: alternate, 300 KB intact through IPIP" case_f_tun
-run_case "g. FULLNAT: alternate, 300 KB intact from a local address" case_g_fullnat
+run_case "e. DR: alternate, 20 MB intact, input-only states" case_e_dr
+run_case "f. TUN: alternate, 20 MB intact through IPIP" case_f_tun
+run_case "g. FULLNAT: alternate, 20 MB intact from a local address" case_g_fullnat
 run_case "i. ICMP errors about SCTP, NAT/FULLNAT/DR/TUN, both ways" case_i_icmp_errors
 run_case "h. counters and ICMP protocol-unreachable" case_h_icmp
 if stop_rvs; then pass "k. SIGTERM: exit 0"; else fail "k. SIGTERM: exit 0"; fi
