@@ -84,6 +84,22 @@ method_case() {
   [ "$rc" = 0 ]
 }
 
+# ---------------------------------------------------------------------------------- 0
+# The first datagram of the lab, 9,000 bytes, to rs2 before rvs knows its MAC: its 7 pieces
+# (and the answer's, to the client, if that was not known either) wait in the ARP hold queue
+# together and leave when ARP answers: echoed intact at the first try (rs2 saw it once).
+case_0_unresolved() {
+  local h0 o0 out seen
+  h0="$(counter held-for-arp)"; o0="$(counter drop-arp-hold-overflow)"
+  assert_not_contains "$(rvsadm --neighbours)" "$RS2 " "rs2 not yet resolved"
+  out="$(ns_exec c timeout 30 python3 "$PEER" ask "$VIP" 5301 9000 1)"
+  log "first datagram: $out; held-for-arp +$(($(counter held-for-arp) - h0))"
+  assert_eq "9000 intact 1/1" "$out" "the datagram echoed intact"
+  seen="$(grep -c '^udp_frag: 9000 bytes from' "$LOG_DIR/echo-rs2.log" || true)"
+  assert_eq 1 "$seen" "rs2 got it once: no retry was needed"
+  [ "$(($(counter held-for-arp) - h0))" -ge 7 ] || { warn "fewer than 7 pieces held for ARP"; return 1; }
+  assert_eq "$o0" "$(counter drop-arp-hold-overflow)" "no piece refused by the hold queue"
+}
 case_a_nat() { method_case NAT 5301; }
 case_b_dr() { method_case DR 5302; }
 case_c_tun() {
@@ -118,6 +134,7 @@ case_e_bad_fragments() {
   assert_eq "9000 intact $COUNT/$COUNT" "$(ask 5301 9000)" "NAT after the bad fragments"
 }
 
+run_case "0. the first 9,000-byte datagram to an unresolved real server waits whole for ARP" case_0_unresolved
 run_case "a. NAT: 4,000 and 9,000-byte UDP datagrams and 20 MB echoed intact, both ways reassembled" case_a_nat
 run_case "b. DR: 4,000 and 9,000-byte UDP datagrams and 20 MB echoed intact" case_b_dr
 run_case "c. TUN: 4,000 and 9,000-byte UDP datagrams and 20 MB echoed intact, tunnelled whole" case_c_tun

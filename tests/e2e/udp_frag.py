@@ -6,11 +6,11 @@
         whole to its sender, from the address it came to (DR and TUN real servers bind the
         VIP itself, so the answer leaves from it).
 
-    udp_frag.py ask HOST PORT SIZE COUNT
+    udp_frag.py ask HOST PORT SIZE COUNT [SRC]
         COUNT datagrams of SIZE random bytes to HOST:PORT, one at a time, each answer awaited
         (2 s, three tries) and compared by SHA-256; prints "SIZE intact N/COUNT" and exits 1
         unless every one came back intact.  The sender's kernel fragments what exceeds its
-        link's MTU.
+        link's MTU. SRC: the client address to send from.
 
     udp_frag.py bulk HOST PORT SIZE TOTAL
         TOTAL random bytes in datagrams of SIZE, one at a time, each echo awaited as by ask;
@@ -64,15 +64,17 @@ def exchange(s, data):
     return None
 
 
-def connected(host, port):
+def connected(host, port, src=None):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if src:
+        s.bind((src, 0))
     s.connect((host, port))
     s.settimeout(2.0)
     return s
 
 
-def ask(host, port, size, count):
-    s = connected(host, port)
+def ask(host, port, size, count, src=None):
+    s = connected(host, port, src)
     ok = 0
     for _ in range(count):
         data = os.urandom(size)
@@ -142,8 +144,8 @@ def main(argv):
             binds = [b for b in binds if b != str(secs)]
         serve(binds, secs)
         return 0
-    if len(argv) == 6 and argv[1] == "ask":
-        return ask(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
+    if len(argv) in (6, 7) and argv[1] == "ask":
+        return ask(argv[2], int(argv[3]), int(argv[4]), int(argv[5]), *argv[6:])
     if len(argv) == 6 and argv[1] == "bulk":
         return bulk(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
     if len(argv) == 5 and argv[1] == "bad":
