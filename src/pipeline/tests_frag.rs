@@ -477,3 +477,54 @@ fn a_fragmented_fullnat_reply_reaches_the_loop_of_its_local_port() {
     assert_eq!(udp_payload(&whole), udp_payload(&reply), "the reply whole");
     assert_checksums(&whole);
 }
+
+/// The same for a request to a firewall-mark prefix rule's address (no service's VIP): its
+/// pieces are steered as a reply would be (by that address), the whole datagram by its client.
+#[test]
+fn a_fragmented_request_to_a_fwmark_prefix_reaches_its_clients_loop() {
+    let limits = Limits { workers: 2, ..small_limits(64) };
+    let mut lab = Lab::with_limits(interfaces(DIR_OUT, DIR_IN), limits);
+    lab.cmd(Command::AddMark(crate::api::MarkRule {
+        mark: 5,
+        proto: IPPROTO_UDP,
+        addr: Ipv4Addr::new(198, 18, 5, 0),
+        prefix: 24,
+        ports: vec![(53, 53)],
+    }));
+    lab.cmd(Command::AddService(service_spec(ServiceKey::Fwmark(5), "rr")));
+    lab.cmd(Command::AddDest(ServiceKey::Fwmark(5), dest_spec(RS1, 5353, FwdMethod::Masq, 1)));
+    lab.learn(IN, RS1, RS1_MAC);
+    lab.tx.0.clear();
+    let ifaces = interfaces(DIR_OUT, DIR_IN);
+    let routes = crate::net::route::RouteTable::build(&ifaces, &[]).unwrap();
+    let mut d1 = Director::new(1, ifaces, routes, lab.d.shared().clone(), limits, lab.now);
+    d1.begin_batch();
+    // A client and an address of the prefix whose pieces go to loop 1, the datagram to loop 0.
+    let (client, dst, dgram, pieces) = (2..250u8)
+        .flat_map(|c| (1..250u8).map(move |a| ([198, 18, 0, c], [198, 18, 5, a])))
+        .map(|(c, a)| {
+            let dgram = udp(CLIENT_MAC, OUT_MAC, c, a, 40_400, 53, &payload(4_000, 5));
+            let pieces = fragments(&with_ident(&dgram, 99), MTU);
+            (c, a, dgram, pieces)
+        })
+        .find(|(_, _, dgram, pieces)| {
+            d1.owner(&pieces[1], pieces[1].len()) == Owner::Me && d1.owner(dgram, dgram.len()) == Owner::Loop(0)
+        })
+        .expect("such a pair among 60,000");
+    let mut tx1 = Collect::default();
+    for p in &pieces {
+        let mut buf = p.clone();
+        buf.resize(4096, 0);
+        let mut len = p.len();
+        assert_eq!(d1.process(lab.now, OUT, &mut buf, &mut len, &mut tx1), Verdict::Consumed);
+    }
+    assert_eq!(tx1.2.len(), pieces.len(), "every piece handed to loop 0");
+    let handed: Vec<Vec<u8>> = tx1.2.iter().map(|(_, _, f)| f.clone()).collect();
+    let out = send(&mut lab, OUT, &handed, &(0..handed.len()).collect::<Vec<_>>(), IN);
+    let whole = reassemble(&out);
+    assert_eq!((field_ip(&whole, 12), field_ip(&whole, 16)), (client, RS1), "NAT to the real server");
+    assert_eq!(udp_payload(&whole), udp_payload(&dgram));
+    assert_checksums(&whole);
+    let c = lab.d.connections(lab.now);
+    assert_eq!((c.len(), c[0].vaddr), (1, Ipv4Addr::from(dst)), "loop 0 holds the connection");
+}
