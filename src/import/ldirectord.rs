@@ -179,10 +179,21 @@ fn check(s: &mut Service, keys: &Keys, globals: &Keys, imp: &mut Imported) {
     let service = either("service").map(|(_, v)| v).unwrap_or_else(|| "none".into());
     let (ct_line, checktype) = either("checktype").unwrap_or((0, "negotiate".into()));
     let kind = match checktype.as_str() {
-        "off" => return,
+        // ldirectord adds the real servers without any check: always in.
+        "on" => return,
+        // ldirectord adds neither the real servers nor the fallback.
+        "off" => {
+            for r in std::mem::take(&mut s.reals) {
+                imp.skip(ct_line, format!("checktype=off: ldirectord never adds real server {}", r.address));
+            }
+            if let Some((a, _)) = s.fallback.take() {
+                imp.skip(ct_line, format!("checktype=off: ldirectord never adds the fallback {a}"));
+            }
+            return;
+        }
         "connect" => "tcp",
         "external" | "external-perl" => "command",
-        "negotiate" | "on" => match service.as_str() {
+        "negotiate" => match service.as_str() {
             "http" => "http",
             "https" => "https",
             "none" => "tcp",
@@ -409,5 +420,29 @@ virtual=172.20.0.24:80
         let imp = import(&SEED_003.replace("protocol=fwm", "protocol=dccp"));
         assert!(imp.services.is_empty());
         assert_eq!(imp.not_carried[0].1, "virtual=172.20.0.24:80: protocol dccp is not tcp, udp, sctp or fwm");
+    }
+
+    /// ldirectord's `checktype = on` adds the real servers with no check at all, and
+    /// `checktype = off` adds none of them (nor the fallback): its check_* dispatch logs
+    /// "Real servers are added without any checks" and "No real or fallback servers to be
+    /// added". The first is a service without a check; the second one without its servers.
+    #[test]
+    fn checktype_on_means_always_up_and_off_means_never_added() {
+        let on = import(&SEED_003.replace("checktype=negotiate", "checktype=on"));
+        assert_eq!(on.services[0].reals.len(), 2);
+        assert!(on.services[0].check.is_empty(), "on: no check, {:?}", on.services[0].check);
+        let off = import(&SEED_003.replace("checktype=negotiate", "checktype = off"));
+        assert!(off.services[0].reals.is_empty(), "off: no real server, {:?}", off.services[0].reals);
+        assert!(off.services[0].fallback.is_none() && off.services[0].check.is_empty());
+        assert!(
+            off.not_carried.iter().any(|(_, w)| w.contains("checktype=off") && w.contains("192.168.1.16")),
+            "{:?}",
+            off.not_carried
+        );
+        for imp in [on, off] {
+            let text = imp.to_toml("ldirectord.cf");
+            let cfg = crate::config::Config::parse(&format!("{}{text}", super::super::TEST_INTERFACE));
+            assert!(cfg.is_ok(), "{text}\n{cfg:?}");
+        }
     }
 }
