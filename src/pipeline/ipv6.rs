@@ -19,13 +19,10 @@ use crate::wire::icmpv6::{self, nd};
 use crate::wire::ip_protocol::IPPROTO_ICMPV6;
 use crate::wire::ipv6::{self, Header, Malformed, ALL_NODES, HEADER_LEN as IP6};
 
-/// Neighbour discovery's messages must come with hop limit 255, proof that
-/// no router forwarded them (RFC 4861 7.1.1).
-const ND_HOP_LIMIT: u8 = 255;
+use super::nd::ND_HOP_LIMIT;
 
 impl Director {
-    /// (`_now_ms` and `_tx` are for the IPv6 services to come.)
-    pub(super) fn ipv6(&mut self, _now_ms: u64, f: &mut Frame, _tx: &mut impl Transmit) -> Verdict {
+    pub(super) fn ipv6(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
         let (total, upper, addrs) = match Header::new_checked(f.l3_bytes()) {
             Ok(h) => match ipv6::upper_layer(&h) {
                 Ok(u) => (h.total_len(), u, Addrs { src: h.src(), dst: h.dst(), hop_limit: h.hop_limit() }),
@@ -45,7 +42,7 @@ impl Director {
             return Verdict::Drop(Reason::Ipv6Fragment);
         }
         match upper.proto {
-            IPPROTO_ICMPV6 => self.icmpv6(f, addrs),
+            IPPROTO_ICMPV6 => self.icmpv6(now_ms, f, addrs, tx),
             _ => Verdict::Drop(Reason::Ipv6),
         }
     }
@@ -62,7 +59,7 @@ impl Director {
         !self.ifaces.get(iface).owns_addr6(ip)
     }
 
-    fn icmpv6(&mut self, f: &mut Frame, a: Addrs) -> Verdict {
+    fn icmpv6(&mut self, now_ms: u64, f: &mut Frame, a: Addrs, tx: &mut impl Transmit) -> Verdict {
         let Addrs { src, dst, hop_limit } = a;
         let msg = f.l4_bytes();
         if msg.len() < crate::wire::icmp::HEADER_LEN {
@@ -74,11 +71,7 @@ impl Director {
         let kind = msg[icmp_field::TYPE];
         match kind {
             icmpv6::NEIGHBOR_SOLICITATION => self.solicitation(f, src, dst, hop_limit),
-            // Next hops are not resolved over IPv6 yet: nothing to learn.
-            icmpv6::NEIGHBOR_ADVERTISEMENT => {
-                self.count(Reason::NdIgnored);
-                Verdict::Consumed
-            }
+            icmpv6::NEIGHBOR_ADVERTISEMENT => self.advertisement(now_ms, f, dst, hop_limit, tx),
             icmpv6::ECHO_REQUEST if !ipv6::is_multicast(dst) && self.answers6(f.ingress, dst) => {
                 if self.backup && self.follows_role6(f.ingress, dst) {
                     return Verdict::Drop(Reason::BackupRole);

@@ -18,6 +18,7 @@ mod icmp_error;
 mod ipv6;
 mod lb;
 mod local_node;
+mod nd;
 mod reply_filter;
 pub mod role;
 mod sctp;
@@ -120,6 +121,8 @@ pub struct Director {
     ifaces: Interfaces,
     routes: RouteTable,
     neigh: NeighbourTable,
+    /// IPv6's neighbours (nd.rs), as `neigh` is IPv4's.
+    neigh6: NeighbourTable<u128>,
     conns: ConnTable,
     shared: Arc<Shared>,
     services: Arc<ServiceTable>,
@@ -199,6 +202,7 @@ impl Director {
             garp_second_round_done: false,
             worker,
             neigh: NeighbourTable::new(limits.neighbours, limits.arp_hold_slots),
+            neigh6: NeighbourTable::new(limits.neighbours, limits.arp_hold_slots),
             conns,
             services: shared.services.load_full(),
             timeouts: StateTimeouts::new(&timeouts_src),
@@ -312,6 +316,11 @@ impl Director {
         self.expire_fragments(now_ms);
         let (ifaces, neigh) = (&self.ifaces, &mut self.neigh);
         neigh.tick(now_ms, |iface, ip| arp::send_request(ifaces, iface, ip, &BROADCAST, tx));
+        let (ifaces, neigh6, mut solicited) = (&self.ifaces, &mut self.neigh6, 0);
+        neigh6.tick(now_ms, |iface, ip| solicited += nd::send_solicitation(ifaces, iface, ip, None, tx) as u64);
+        if solicited != 0 {
+            self.shared.counters.add(self.worker, Reason::NdSolicitSent, solicited);
+        }
         self.announce_vips(now_ms);
         if !self.garp_owed.is_empty() {
             self.send_owed_garps(tx);
@@ -453,9 +462,23 @@ impl Director {
         self.neigh.resolved()
     }
 
-    /// This loop's neighbour entries, resolved or not, with their states.
-    pub fn neighbour_views(&self, now_ms: u64) -> Vec<crate::net::neighbour::NeighbourView> {
-        self.neigh.views(now_ms)
+    /// This loop's neighbour entries of both families, resolved or not, with their states.
+    pub fn neighbour_views(&self, now_ms: u64) -> Vec<crate::net::neighbour::NeighbourView<std::net::IpAddr>> {
+        use crate::net::neighbour::NeighbourView;
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let v4 = self.neigh.views(now_ms).into_iter().map(|v| NeighbourView {
+            iface: v.iface,
+            ip: IpAddr::V4(Ipv4Addr::from(v.ip)),
+            mac: v.mac,
+            state: v.state,
+        });
+        let v6 = self.neigh6.views(now_ms).into_iter().map(|v| NeighbourView {
+            iface: v.iface,
+            ip: IpAddr::V6(Ipv6Addr::from(v.ip)),
+            mac: v.mac,
+            state: v.state,
+        });
+        v4.chain(v6).collect()
     }
 
     /// Drop every connection (shutdown), releasing the real servers' counts.
