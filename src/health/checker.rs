@@ -25,13 +25,13 @@ use crate::api::command::Command;
 use crate::api::{DestSpec, ServiceKey};
 use crate::control::Control;
 use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The probe a checker runs: `probe::probe`, or a fake in tests.
-type ProbeDyn = dyn Fn(&CheckKind, Option<(Ipv4Addr, u16)>, Ipv4Addr, u16, Duration) -> Outcome + Send + Sync;
+type ProbeDyn = dyn Fn(&CheckKind, Option<(IpAddr, u16)>, IpAddr, u16, Duration) -> Outcome + Send + Sync;
 type ProbeFn = Arc<ProbeDyn>;
 
 /// How long a notify_up/notify_down command may run before it is killed.
@@ -51,9 +51,10 @@ fn service_name(key: &ServiceKey) -> String {
                 IPPROTO_UDP => "UDP".to_string(),
                 n => format!("proto {n}"),
             };
-            format!("{p} {addr}:{port}")
+            format!("{p} {}", std::net::SocketAddr::new(*addr, *port))
         }
         ServiceKey::Fwmark(m) => format!("FWM {m}"),
+        ServiceKey::Fwmark6(m) => format!("FWM {m} IPv6"),
     }
 }
 
@@ -113,10 +114,10 @@ struct Group {
 }
 
 impl Group {
-    fn vip(&self) -> Option<(Ipv4Addr, u16)> {
+    fn vip(&self) -> Option<(IpAddr, u16)> {
         match self.checks.key {
             ServiceKey::Addr { addr, port, .. } => Some((addr, port)),
-            ServiceKey::Fwmark(_) => None,
+            ServiceKey::Fwmark(_) | ServiceKey::Fwmark6(_) => None,
         }
     }
 
@@ -345,7 +346,7 @@ impl HealthChecker {
     ) -> HealthChecker {
         // Stop the previous checker and wait out any transition it is
         // applying, so none lands after the states are taken over.
-        let carried: Vec<(ServiceKey, Ipv4Addr, u16, State)> = match &previous {
+        let carried: Vec<(ServiceKey, IpAddr, u16, State)> = match &previous {
             None => Vec::new(),
             Some(prev) => {
                 prev.stop();

@@ -10,7 +10,7 @@ use super::spec::{CheckKind, HttpCheck, HttpUrl};
 use md5::{Digest, Md5};
 use regex::bytes::Regex;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::process::{Command as Process, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -23,10 +23,10 @@ pub type Outcome = Result<Option<u32>, String>;
 
 /// Probe `addr:port` once; `vip` is the service's address and port (None for
 /// a firewall-mark service). Blocks for at most about `timeout`.
-pub fn probe(kind: &CheckKind, vip: Option<(Ipv4Addr, u16)>, addr: Ipv4Addr, port: u16, timeout: Duration) -> Outcome {
+pub fn probe(kind: &CheckKind, vip: Option<(IpAddr, u16)>, addr: IpAddr, port: u16, timeout: Duration) -> Outcome {
     let timeout = if timeout.is_zero() { Duration::from_millis(1) } else { timeout };
     let deadline = Instant::now() + timeout;
-    let target = SocketAddrV4::new(addr, port);
+    let target = SocketAddr::new(addr, port);
     match kind {
         CheckKind::Tcp => connect(target, deadline).map(|_| None),
         CheckKind::Http(h) => http_urls(h, target, false, deadline).map(|_| None),
@@ -45,7 +45,7 @@ pub fn probe(kind: &CheckKind, vip: Option<(Ipv4Addr, u16)>, addr: Ipv4Addr, por
 }
 
 /// Every URL in turn on its own connection; the first failure is the verdict.
-fn http_urls(h: &HttpCheck, target: SocketAddrV4, tls: bool, deadline: Instant) -> Result<(), String> {
+fn http_urls(h: &HttpCheck, target: SocketAddr, tls: bool, deadline: Instant) -> Result<(), String> {
     for url in &h.urls {
         let receive = match &url.receive {
             Some(r) => Some(Regex::new(r).map_err(|e| format!("receive: {e}"))?),
@@ -54,7 +54,7 @@ fn http_urls(h: &HttpCheck, target: SocketAddrV4, tls: bool, deadline: Instant) 
         let req = request(&url.path, h.host.as_deref(), target, h.head);
         let r = if tls {
             let sock = connect(target, deadline)?;
-            let conn = rustls::ClientConnection::new(tls_config(), server_name(h.host.as_deref(), *target.ip()))
+            let conn = rustls::ClientConnection::new(tls_config(), server_name(h.host.as_deref(), target.ip()))
                 .map_err(|e| format!("tls: {e}"))?;
             let mut tls = rustls::StreamOwned::new(conn, sock);
             http_exchange(&mut tls, &req, url, receive.as_ref(), h.head, deadline)
@@ -97,12 +97,12 @@ fn io_text(e: &io::Error) -> String {
     }
 }
 
-fn connect(target: SocketAddrV4, deadline: Instant) -> Result<TcpStream, String> {
+fn connect(target: SocketAddr, deadline: Instant) -> Result<TcpStream, String> {
     let left = remaining(deadline).map_err(|e| format!("connect {target}: {e}"))?;
-    TcpStream::connect_timeout(&SocketAddr::V4(target), left).map_err(|e| format!("connect {target}: {}", io_text(&e)))
+    TcpStream::connect_timeout(&target, left).map_err(|e| format!("connect {target}: {}", io_text(&e)))
 }
 
-fn request(path: &str, host: Option<&str>, target: SocketAddrV4, head: bool) -> String {
+fn request(path: &str, host: Option<&str>, target: SocketAddr, head: bool) -> String {
     // ldirectord asks for "index.html" as "/index.html"; a server answers
     // "GET index.html" with 400.
     let slash = if path.starts_with('/') { "" } else { "/" };
@@ -262,7 +262,7 @@ fn http_exchange<S: Timed>(
 
 /// SNI: the host when it is a DNS name; otherwise the IP (rustls sends no
 /// SNI for an IP address).
-fn server_name(host: Option<&str>, addr: Ipv4Addr) -> rustls::pki_types::ServerName<'static> {
+fn server_name(host: Option<&str>, addr: IpAddr) -> rustls::pki_types::ServerName<'static> {
     use rustls::pki_types::ServerName;
     if let Some(h) = host {
         // A Host value may carry a port.
@@ -274,7 +274,7 @@ fn server_name(host: Option<&str>, addr: Ipv4Addr) -> rustls::pki_types::ServerN
             return sn;
         }
     }
-    ServerName::IpAddress(IpAddr::V4(addr).into())
+    ServerName::IpAddress(addr.into())
 }
 
 /// Accepts any certificate (as ldirectord does) but still checks the
@@ -334,7 +334,7 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
 }
 
 /// RVS_VIP, RVS_VPORT (empty for a firewall-mark service), RVS_RIP, RVS_RPORT.
-pub fn command_env(vip: Option<(Ipv4Addr, u16)>, addr: Ipv4Addr, port: u16) -> Vec<(&'static str, String)> {
+pub fn command_env(vip: Option<(IpAddr, u16)>, addr: IpAddr, port: u16) -> Vec<(&'static str, String)> {
     let (vaddr, vport) = match vip {
         Some((a, p)) => (a.to_string(), p.to_string()),
         None => (String::new(), String::new()),
@@ -388,7 +388,7 @@ pub fn run_command(command: &str, env: &[(&str, String)], deadline: Instant) -> 
 
 /// Read the greeting (its last line "220 ..."; "220-" lines continue it),
 /// then say QUIT, as ldirectord's SMTP check does.
-fn smtp(target: SocketAddrV4, deadline: Instant) -> Result<(), String> {
+fn smtp(target: SocketAddr, deadline: Instant) -> Result<(), String> {
     let mut sock = connect(target, deadline)?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
@@ -420,8 +420,15 @@ fn smtp(target: SocketAddrV4, deadline: Instant) -> Result<(), String> {
     Ok(())
 }
 
-fn udp(target: SocketAddrV4, payload: &str, expect: Option<&str>, deadline: Instant) -> Result<(), String> {
-    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| format!("bind: {}", io_text(&e)))?;
+/// An unbound UDP socket of `target`'s family (an IPv6 real server is probed over the
+/// kernel's IPv6 sockets).
+pub(super) fn udp_socket_for(target: SocketAddr) -> Result<UdpSocket, String> {
+    let any: IpAddr = if target.is_ipv6() { Ipv6Addr::UNSPECIFIED.into() } else { Ipv4Addr::UNSPECIFIED.into() };
+    UdpSocket::bind((any, 0)).map_err(|e| format!("bind: {}", io_text(&e)))
+}
+
+fn udp(target: SocketAddr, payload: &str, expect: Option<&str>, deadline: Instant) -> Result<(), String> {
+    let sock = udp_socket_for(target)?;
     sock.connect(target).map_err(|e| format!("connect {target}: {}", io_text(&e)))?;
     sock.send(payload.as_bytes()).map_err(|e| format!("send {target}: {}", io_text(&e)))?;
     let mut buf = vec![0u8; 65536];

@@ -133,17 +133,24 @@ pub struct Health {
 fn prefixes(rules: &Rules, key: &ServiceKey) -> Vec<(Ipv4Addr, u8)> {
     match key {
         // The kernel takes a 0.0.0.0 (or broadcast, multicast) VIP; no route can announce it.
-        ServiceKey::Addr { addr, .. } if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() => {
+        // IPv6 VIPs are not announced (the IPv6 data path does not serve them yet).
+        ServiceKey::Addr { addr: std::net::IpAddr::V6(_), .. } | ServiceKey::Fwmark6(_) => vec![],
+        ServiceKey::Addr { addr: std::net::IpAddr::V4(addr), .. }
+            if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() =>
+        {
             vec![]
         }
-        ServiceKey::Addr { addr, .. } => vec![(*addr, 32)],
+        ServiceKey::Addr { addr: std::net::IpAddr::V4(addr), .. } => vec![(*addr, 32)],
         ServiceKey::Fwmark(m) => rules
             .marks
             .iter()
             .filter(|r| r.mark == *m)
-            .map(|r| {
-                let net = u32::from(r.addr) & crate::wire::ipv4::prefix_mask(r.prefix);
-                (Ipv4Addr::from(net), r.prefix)
+            .filter_map(|r| match r.addr {
+                std::net::IpAddr::V4(a) => {
+                    let net = u32::from(a) & crate::wire::ipv4::prefix_mask(r.prefix);
+                    Some((Ipv4Addr::from(net), r.prefix))
+                }
+                std::net::IpAddr::V6(_) => None,
             })
             .collect(),
     }
