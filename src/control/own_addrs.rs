@@ -153,19 +153,19 @@ mod tests {
     fn the_loopback_net_is_always_the_director() {
         let none = BTreeSet::new();
         for a in [[127, 0, 0, 1], [127, 1, 2, 3], [127, 255, 255, 254]] {
-            assert!(is_director(Ipv4Addr::from(a), &none, false), "{a:?}");
-            assert!(is_director(Ipv4Addr::from(a), &none, true), "{a:?}");
+            assert!(is_director(std::net::IpAddr::from(Ipv4Addr::from(a)), &none, false), "{a:?}");
+            assert!(is_director(std::net::IpAddr::from(Ipv4Addr::from(a)), &none, true), "{a:?}");
         }
-        assert!(!is_director(Ipv4Addr::new(128, 0, 0, 1), &none, true));
+        assert!(!is_director(std::net::IpAddr::from(Ipv4Addr::new(128, 0, 0, 1)), &none, true));
     }
 
     #[test]
     fn a_host_address_is_the_director_only_with_a_way_to_the_host() {
         let host = addrs(&[[198, 18, 9, 1], [198, 18, 0, 2]]);
         println!("host addresses {host:?}");
-        assert!(is_director(Ipv4Addr::new(198, 18, 9, 1), &host, true));
-        assert!(is_director(Ipv4Addr::new(198, 18, 0, 2), &host, true));
-        assert!(!is_director(Ipv4Addr::new(198, 18, 9, 2), &host, true), "a neighbour of it is not");
-        assert!(!is_director(Ipv4Addr::new(198, 18, 9, 1), &host, false), "no local_device: keeps its method");
+        assert!(is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 9, 1)), &host, true));
+        assert!(is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 2)), &host, true));
+        assert!(!is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 9, 2)), &host, true), "a neighbour of it is not");
+        assert!(!is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 9, 1)), &host, false), "no local_device: keeps its method");
     }
 }

@@ -133,6 +133,7 @@ pub fn query(target: SocketAddr, name: &str, expect: Option<Ipv4Addr>, deadline:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::UdpSocket;
     use std::thread;
     use std::time::Duration;
 

@@ -513,21 +513,21 @@ mod tests {
     fn tcp_connect() {
         let l = TcpListener::bind((LO, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
-        assert_eq!(probe(&CheckKind::Tcp, None, LO, port, T), Ok(None));
+        assert_eq!(probe(&CheckKind::Tcp, None, std::net::IpAddr::from(LO), port, T), Ok(None));
         let p = closed_port();
-        assert_eq!(probe(&CheckKind::Tcp, None, LO, p, T), Err(format!("connect 127.0.0.1:{p}: connection refused")));
+        assert_eq!(probe(&CheckKind::Tcp, None, std::net::IpAddr::from(LO), p, T), Err(format!("connect 127.0.0.1:{p}: connection refused")));
     }
 
     #[test]
     fn http_ok_and_request_shape() {
         let (port, h) = responder(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello rs1\n", 2);
-        assert_eq!(probe(&http("/health", 200, Some("rs1")), None, LO, port, T), Ok(None));
+        assert_eq!(probe(&http("/health", 200, Some("rs1")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
         let k = CheckKind::Http(HttpCheck {
             urls: vec![url("/", 200, None)],
             host: Some("www.example.com".into()),
             head: false,
         });
-        assert_eq!(probe(&k, None, LO, port, T), Ok(None));
+        assert_eq!(probe(&k, None, std::net::IpAddr::from(LO), port, T), Ok(None));
         let reqs = h.join().unwrap();
         assert_eq!(
             reqs[0],
@@ -542,7 +542,7 @@ mod tests {
     fn path_without_leading_slash_gets_one() {
         // ldirectord's request="health" asks for /health; "GET health" earns a 400 from nginx.
         let (port, h) = responder(b"HTTP/1.0 200 OK\r\n\r\nok", 1);
-        assert_eq!(probe(&http("health", 200, None), None, LO, port, T), Ok(None));
+        assert_eq!(probe(&http("health", 200, None), None, std::net::IpAddr::from(LO), port, T), Ok(None));
         let reqs = h.join().unwrap();
         println!("request line sent for path \"health\": {:?}", reqs[0].lines().next());
         assert!(reqs[0].starts_with("GET /health HTTP/1.0\r\n"), "{}", reqs[0]);
@@ -551,23 +551,23 @@ mod tests {
     #[test]
     fn http_failures() {
         let (port, _h) = responder(b"HTTP/1.1 500 Internal Server Error\r\n\r\noops", 1);
-        assert_eq!(probe(&http("/", 200, None), None, LO, port, T), Err("status 500, expected 200".into()));
+        assert_eq!(probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, T), Err("status 500, expected 200".into()));
         let (port, _h) = responder(b"HTTP/1.1 200 OK\r\n\r\nhello rs2", 1);
-        assert_eq!(probe(&http("/", 200, Some("rs1")), None, LO, port, T), Err("body lacks \"rs1\"".into()));
+        assert_eq!(probe(&http("/", 200, Some("rs1")), None, std::net::IpAddr::from(LO), port, T), Err("body lacks \"rs1\"".into()));
         let (port, _h) = responder(b"", 1);
-        assert_eq!(probe(&http("/", 200, None), None, LO, port, T), Err("empty response".into()));
+        assert_eq!(probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, T), Err("empty response".into()));
         let (port, _h) = responder(b"SSH-2.0-OpenSSH\r\n", 1);
-        assert_eq!(probe(&http("/", 200, None), None, LO, port, T), Err("bad status line".into()));
+        assert_eq!(probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, T), Err("bad status line".into()));
         let p = closed_port();
         assert_eq!(
-            probe(&http("/", 200, None), None, LO, p, T),
+            probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), p, T),
             Err(format!("connect 127.0.0.1:{p}: connection refused"))
         );
         // A server that accepts and never answers.
         let l = TcpListener::bind((LO, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         let t0 = Instant::now();
-        assert_eq!(probe(&http("/", 200, None), None, LO, port, Duration::from_millis(200)), Err("timed out".into()));
+        assert_eq!(probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, Duration::from_millis(200)), Err("timed out".into()));
         assert!(t0.elapsed() < Duration::from_secs(1));
         drop(l);
     }
@@ -584,21 +584,21 @@ mod tests {
             let _ = s.write_all(b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\n\r\nplain http here\r\n");
         });
         let k = CheckKind::Https(HttpCheck { urls: vec![url("/", 200, None)], host: None, head: false });
-        let r = probe(&k, None, LO, port, T);
+        let r = probe(&k, None, std::net::IpAddr::from(LO), port, T);
         assert!(matches!(&r, Err(e) if e.starts_with("tls: ")), "{r:?}");
         h.join().unwrap();
         // One that accepts and closes at once.
         let l = TcpListener::bind((LO, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         let h = thread::spawn(move || drop(l.accept().unwrap()));
-        let r = probe(&k, None, LO, port, T);
+        let r = probe(&k, None, std::net::IpAddr::from(LO), port, T);
         assert!(
             matches!(&r, Err(e) if e.starts_with("tls: ") || e == "connection closed" || e == "connection reset by peer"),
             "{r:?}"
         );
         h.join().unwrap();
         let p = closed_port();
-        assert_eq!(probe(&k, None, LO, p, T), Err(format!("connect 127.0.0.1:{p}: connection refused")));
+        assert_eq!(probe(&k, None, std::net::IpAddr::from(LO), p, T), Err(format!("connect 127.0.0.1:{p}: connection refused")));
     }
 
     const KEY: &str = "-----BEGIN PRIVATE KEY-----
@@ -675,9 +675,9 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
         static V12: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
         for versions in [&V13[..], &V12[..]] {
             let (port, h) = tls_responder(b"HTTP/1.1 200 OK\r\n\r\nsecure rs1", 3, versions);
-            assert_eq!(probe(&https(Some("rs1"), Some("www.example.com")), None, LO, port, T), Ok(None));
-            assert_eq!(probe(&https(None, None), None, LO, port, T), Ok(None));
-            assert_eq!(probe(&https(Some("rs9"), None), None, LO, port, T), Err("body lacks \"rs9\"".into()));
+            assert_eq!(probe(&https(Some("rs1"), Some("www.example.com")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+            assert_eq!(probe(&https(None, None), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+            assert_eq!(probe(&https(Some("rs9"), None), None, std::net::IpAddr::from(LO), port, T), Err("body lacks \"rs9\"".into()));
             let snis = h.join().unwrap();
             assert_eq!(snis, vec![Some("www.example.com".to_string()), None, None]);
         }
@@ -686,14 +686,14 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
     #[test]
     fn command_check() {
         let cmd = |c: &str| CheckKind::Command { command: c.into(), dynamic: false };
-        let vip = Some((Ipv4Addr::new(198, 18, 0, 100), 80));
-        let rip = Ipv4Addr::new(198, 18, 1, 11);
+        let vip = Some((IpAddr::V4(Ipv4Addr::new(198, 18, 0, 100)), 80));
+        let rip = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 11));
         assert_eq!(probe(&cmd("true"), vip, rip, 8080, T), Ok(None));
         assert_eq!(probe(&cmd("exit 3"), vip, rip, 8080, T), Err("exit status 3".into()));
         let env = r#"test "$RVS_VIP:$RVS_VPORT $RVS_RIP:$RVS_RPORT" = "198.18.0.100:80 198.18.1.11:8080""#;
         assert_eq!(probe(&cmd(env), vip, rip, 8080, T), Ok(None));
         let fwm = r#"test -z "$RVS_VIP$RVS_VPORT" && test "$RVS_RIP" = 198.18.1.11"#;
-        assert_eq!(probe(&cmd(fwm), None, rip, 8080, T), Ok(None));
+        assert_eq!(probe(&cmd(fwm), None, std::net::IpAddr::from(rip), 8080, T), Ok(None));
         let t0 = Instant::now();
         assert_eq!(probe(&cmd("sleep 5; sleep 5"), vip, rip, 80, Duration::from_millis(200)), Err("timed out".into()));
         assert!(t0.elapsed() < Duration::from_secs(2));
@@ -716,15 +716,15 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
             thread::sleep(Duration::from_millis(500));
         });
         let udp = |p: &str, e: Option<&str>| CheckKind::Udp { payload: p.into(), expect: e.map(Into::into) };
-        assert_eq!(probe(&udp("ping", Some("pong:ping")), None, LO, port, T), Ok(None));
-        assert_eq!(probe(&udp("ping", Some("rs1")), None, LO, port, T), Err("reply lacks \"rs1\"".into()));
-        assert_eq!(probe(&udp("ping", None), None, LO, port, Duration::from_millis(200)), Err("timed out".into()));
+        assert_eq!(probe(&udp("ping", Some("pong:ping")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+        assert_eq!(probe(&udp("ping", Some("rs1")), None, std::net::IpAddr::from(LO), port, T), Err("reply lacks \"rs1\"".into()));
+        assert_eq!(probe(&udp("ping", None), None, std::net::IpAddr::from(LO), port, Duration::from_millis(200)), Err("timed out".into()));
         h.join().unwrap();
         // Nothing bound: ICMP port unreachable, or silence.
         let s = UdpSocket::bind((LO, 0)).unwrap();
         let p = s.local_addr().unwrap().port();
         drop(s);
-        let r = probe(&udp("ping", None), None, LO, p, Duration::from_millis(300));
+        let r = probe(&udp("ping", None), None, std::net::IpAddr::from(LO), p, Duration::from_millis(300));
         assert!(matches!(&r, Err(e) if e == "connection refused" || e == "timed out"), "{r:?}");
     }
 
@@ -751,10 +751,10 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
     #[test]
     fn receive_is_a_regex_and_a_plain_word_still_matches() {
         let (port, _h) = responder(b"HTTP/1.0 200 OK\r\n\r\nserver rs12 ready\n", 4);
-        assert_eq!(probe(&http("/", 200, Some("rs12")), None, LO, port, T), Ok(None));
-        assert_eq!(probe(&http("/", 200, Some(r"rs[0-9]+ ready")), None, LO, port, T), Ok(None));
-        assert_eq!(probe(&http("/", 200, Some("(?m)^server rs1[0-9]")), None, LO, port, T), Ok(None));
-        let r = probe(&http("/", 200, Some("^rs12")), None, LO, port, T);
+        assert_eq!(probe(&http("/", 200, Some("rs12")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+        assert_eq!(probe(&http("/", 200, Some(r"rs[0-9]+ ready")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+        assert_eq!(probe(&http("/", 200, Some("(?m)^server rs1[0-9]")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+        let r = probe(&http("/", 200, Some("^rs12")), None, std::net::IpAddr::from(LO), port, T);
         println!("receive \"^rs12\" against \"server rs12 ready\": {r:?}");
         assert_eq!(r, Err("body lacks \"^rs12\"".into()));
     }
@@ -773,8 +773,8 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
             2,
         );
         let head = |status| CheckKind::Http(HttpCheck { urls: vec![url("/", status, None)], host: None, head: true });
-        assert_eq!(probe(&head(200), None, LO, port, T), Ok(None));
-        assert_eq!(probe(&head(204), None, LO, port, T), Err("status 200, expected 204".into()));
+        assert_eq!(probe(&head(200), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+        assert_eq!(probe(&head(204), None, std::net::IpAddr::from(LO), port, T), Err("status 200, expected 204".into()));
         let lines = h.join().unwrap();
         println!("HEAD request lines: {lines:?}");
         assert_eq!(lines, vec!["HEAD / HTTP/1.0", "HEAD / HTTP/1.0"]);
@@ -796,13 +796,13 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
         assert_eq!(md5(b""), "d41d8cd98f00b204e9800998ecf8427e");
         let (port, h) = router(reply, 6);
         let all = check(vec![u("/a", Some(md5(b"alpha")), 200), u("/b", Some(md5(b"beta")), 200), u("/c", None, 404)]);
-        assert_eq!(probe(&all, None, LO, port, T), Ok(None));
+        assert_eq!(probe(&all, None, std::net::IpAddr::from(LO), port, T), Ok(None));
         let bad = check(vec![u("/a", Some(md5(b"alpha")), 200), u("/b", Some(md5(b"alpha")), 200)]);
-        let r = probe(&bad, None, LO, port, T);
+        let r = probe(&bad, None, std::net::IpAddr::from(LO), port, T);
         println!("second url's digest wrong: {r:?}");
         assert_eq!(r, Err(format!("/b: digest {}, expected {}", md5(b"beta"), md5(b"alpha"))));
         let one = check(vec![u("/c", Some(md5(b"")), 200)]);
-        assert_eq!(probe(&one, None, LO, port, T), Err("status 404, expected 200".into()));
+        assert_eq!(probe(&one, None, std::net::IpAddr::from(LO), port, T), Err("status 404, expected 200".into()));
         let lines = h.join().unwrap();
         // All three; then /a and /b (stopping at the failure); then /c.
         let paths: Vec<&str> = lines.iter().map(|l| &l[4..6]).collect();
@@ -812,15 +812,15 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
     #[test]
     fn misc_dynamic_exit_status_is_the_weight() {
         let dynamic = |c: &str| CheckKind::Command { command: c.into(), dynamic: true };
-        let rip = Ipv4Addr::new(198, 18, 1, 11);
+        let rip = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 11));
         let got: Vec<Outcome> = ["exit 0", "exit 1", "exit 2", "exit 7", "exit 255"]
             .iter()
-            .map(|c| probe(&dynamic(c), None, rip, 80, T))
+            .map(|c| probe(&dynamic(c), None, std::net::IpAddr::from(rip), 80, T))
             .collect();
         println!("misc_dynamic exit 0,1,2,7,255 -> {got:?}");
         assert_eq!(got, vec![Ok(None), Err("exit status 1".into()), Ok(Some(0)), Ok(Some(5)), Ok(Some(253))]);
         let plain = CheckKind::Command { command: "exit 7".into(), dynamic: false };
-        assert_eq!(probe(&plain, None, rip, 80, T), Err("exit status 7".into()));
+        assert_eq!(probe(&plain, None, std::net::IpAddr::from(rip), 80, T), Err("exit status 7".into()));
     }
 
     #[test]
@@ -839,11 +839,11 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
             (port, h)
         }
         let (port, h) = greeter(b"220-mx.example ESMTP\r\n220 ready\r\n");
-        assert_eq!(probe(&CheckKind::Smtp, None, LO, port, T), Ok(None));
+        assert_eq!(probe(&CheckKind::Smtp, None, std::net::IpAddr::from(LO), port, T), Ok(None));
         assert_eq!(h.join().unwrap(), b"QUIT\r\n");
         let (port, _h) = greeter(b"554 no service\r\n");
-        assert_eq!(probe(&CheckKind::Smtp, None, LO, port, T), Err("greeting 554, expected 220".into()));
+        assert_eq!(probe(&CheckKind::Smtp, None, std::net::IpAddr::from(LO), port, T), Err("greeting 554, expected 220".into()));
         let (port, _h) = greeter(b"220-only a first line\r\n");
-        assert_eq!(probe(&CheckKind::Smtp, None, LO, port, Duration::from_millis(200)), Err("timed out".into()));
+        assert_eq!(probe(&CheckKind::Smtp, None, std::net::IpAddr::from(LO), port, Duration::from_millis(200)), Err("timed out".into()));
     }
 }

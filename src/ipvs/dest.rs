@@ -320,11 +320,12 @@ impl Dest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
     use crate::api::{DestSpec, FwdMethod, TunSpec, TunType, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM};
 
     fn dest(u_threshold: u32) -> Dest {
         Dest::new(&DestSpec {
-            addr: Ipv4Addr::new(198, 18, 1, 10),
+            addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 1, 10)),
             port: 80,
             fwd: FwdMethod::Masq,
             weight: 1,

@@ -723,11 +723,11 @@ mod tests {
     use crate::ipvsadm::restore::parse_restore_line_with;
 
     fn tcp(a: [u8; 4], port: u16) -> ServiceKey {
-        ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(a), port }
+        ServiceKey::Addr { proto: IPPROTO_TCP, addr: std::net::IpAddr::from(Ipv4Addr::from(a)), port }
     }
 
     fn udp(a: [u8; 4], port: u16) -> ServiceKey {
-        ServiceKey::Addr { proto: IPPROTO_UDP, addr: Ipv4Addr::from(a), port }
+        ServiceKey::Addr { proto: IPPROTO_UDP, addr: std::net::IpAddr::from(Ipv4Addr::from(a)), port }
     }
 
     fn svc(key: ServiceKey, sched: &str, dests: Vec<DestView>) -> ServiceView {
@@ -847,7 +847,7 @@ mod tests {
     /// SCTP's four letters included; -S names it `--sctp-service`.
     #[test]
     fn sctp_service_listed_and_saved_as_ipvsadm() {
-        let key = ServiceKey::Addr { proto: IPPROTO_SCTP, addr: Ipv4Addr::new(198, 18, 1, 100), port: 3868 };
+        let key = ServiceKey::Addr { proto: IPPROTO_SCTP, addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 1, 100)), port: 3868 };
         let s = svc(key, "rr", vec![dst([198, 18, 1, 11], 3869, FwdMethod::Masq, 1)]);
         let want = format!(
             "{HEADER}{TITLE}SCTP  198.18.1.100:3868 rr\n\
@@ -966,7 +966,7 @@ mod tests {
     fn service_line_flags() {
         let mut s = svc(tcp([1, 2, 3, 4], 0), "sh", vec![]);
         s.spec.persistent = Some(600);
-        s.spec.netmask = Ipv4Addr::new(255, 255, 255, 0);
+        s.spec.netmask = std::net::IpAddr::from(Ipv4Addr::new(255, 255, 255, 0));
         s.spec.sched_flags = vec!["sh-fallback".into(), "sh-port".into()];
         let mut u = svc(udp([1, 2, 3, 4], 53), "rr", vec![]);
         u.spec.ops = true;
@@ -1106,22 +1106,22 @@ mod tests {
         let conns = vec![
             ConnView {
                 proto: IPPROTO_TCP,
-                caddr: Ipv4Addr::new(172, 25, 254, 10),
+                caddr: std::net::IpAddr::from(Ipv4Addr::new(172, 25, 254, 10)),
                 cport: 50312,
-                vaddr: Ipv4Addr::new(172, 25, 254, 100),
+                vaddr: std::net::IpAddr::from(Ipv4Addr::new(172, 25, 254, 100)),
                 vport: 80,
-                daddr: Ipv4Addr::new(192, 168, 1, 10),
+                daddr: std::net::IpAddr::from(Ipv4Addr::new(192, 168, 1, 10)),
                 dport: 80,
                 state: "TIME_WAIT".into(),
                 expires: 119,
             },
             ConnView {
                 proto: IPPROTO_UDP,
-                caddr: Ipv4Addr::new(10, 0, 0, 1),
+                caddr: std::net::IpAddr::from(Ipv4Addr::new(10, 0, 0, 1)),
                 cport: 5353,
-                vaddr: Ipv4Addr::new(10, 0, 0, 2),
+                vaddr: std::net::IpAddr::from(Ipv4Addr::new(10, 0, 0, 2)),
                 vport: 53,
-                daddr: Ipv4Addr::new(10, 0, 0, 3),
+                daddr: std::net::IpAddr::from(Ipv4Addr::new(10, 0, 0, 3)),
                 dport: 53,
                 state: "UDP".into(),
                 expires: 6000,
@@ -1209,7 +1209,7 @@ mod tests {
         web.dests[0].spec.l_threshold = 10;
         let mut pcc = svc(tcp([10, 0, 0, 1], 0), "sh", vec![dst([10, 0, 1, 1], 0, FwdMethod::Route, 1)]);
         pcc.spec.persistent = Some(3600);
-        pcc.spec.netmask = Ipv4Addr::new(255, 255, 0, 0);
+        pcc.spec.netmask = std::net::IpAddr::from(Ipv4Addr::new(255, 255, 0, 0));
         pcc.spec.sched_flags = vec!["sh-fallback".into(), "sh-port".into()];
         let mut dns = svc(udp([10, 0, 0, 53], 53), "wrr", vec![dst([10, 0, 1, 53], 5353, FwdMethod::Masq, 1)]);
         dns.spec.ops = true;
@@ -1260,7 +1260,7 @@ mod tests {
     }
 
     fn la(a: [u8; 4], conflicts: u64, conns: u64) -> LaddrView {
-        LaddrView { addr: Ipv4Addr::from(a), conflicts, conns }
+        LaddrView { addr: std::net::IpAddr::from(Ipv4Addr::from(a)), conflicts, conns }
     }
 
     fn fullnat_service() -> ServiceView {
@@ -1273,7 +1273,7 @@ mod tests {
             ],
         );
         s.laddrs = vec![la([198, 18, 2, 101], 0, 4), la([198, 18, 2, 100], 0, 5)];
-        s.spec.laddrs = vec![Ipv4Addr::new(198, 18, 2, 100), Ipv4Addr::new(198, 18, 2, 101)];
+        s.spec.laddrs = vec![std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 100)), std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 101))];
         s
     }
 
@@ -1319,7 +1319,7 @@ mod tests {
         // An address only the spec knows is listed with zero counters; the
         // service is named unless numeric, the addresses never are.
         let mut s = svc(tcp([127, 0, 0, 1], 80), "rr", vec![]);
-        s.spec.laddrs = vec![Ipv4Addr::new(192, 168, 1, 10), Ipv4Addr::new(10, 0, 0, 1)];
+        s.spec.laddrs = vec![std::net::IpAddr::from(Ipv4Addr::new(192, 168, 1, 10)), std::net::IpAddr::from(Ipv4Addr::new(10, 0, 0, 1))];
         s.laddrs = vec![la([192, 168, 1, 10], 2, 3)];
         assert_eq!(
             list_laddrs_with(std::slice::from_ref(&s), None, false, &names()).unwrap(),
@@ -1424,8 +1424,8 @@ mod tests {
                 other => panic!("line {l:?}: {other:?}"),
             })
             .collect();
-        assert!(cmds.contains(&Command::AddLaddr(web.spec.key, Ipv4Addr::new(198, 18, 2, 101))));
-        assert!(cmds.contains(&Command::AddLaddr(dns.spec.key, Ipv4Addr::new(198, 18, 2, 53))));
+        assert!(cmds.contains(&Command::AddLaddr(web.spec.key, std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 101)))));
+        assert!(cmds.contains(&Command::AddLaddr(dns.spec.key, std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 53)))));
         assert_eq!(cmds.iter().filter(|c| matches!(c, Command::AddLaddr(..))).count(), 3);
         for c in cmds {
             apply(&mut table, c);
@@ -1446,7 +1446,7 @@ mod tests {
     // ----- rvs's mark rules -----
 
     fn mark(mark: u32, proto: u8, a: [u8; 4], prefix: u8, ports: &[(u16, u16)]) -> MarkRule {
-        MarkRule { mark, proto, addr: Ipv4Addr::from(a), prefix, ports: ports.to_vec() }
+        MarkRule { mark, proto, addr: std::net::IpAddr::from(Ipv4Addr::from(a)), prefix, ports: ports.to_vec() }
     }
 
     /// In the order given, not sorted: the last match wins.

@@ -76,6 +76,9 @@ pub(super) fn parse_mark_rule(buf: &str, proto: u8, mark: u32, names: &NameDb) -
         Some((l, p)) => (l, Some(p)),
         None => (rest, None),
     };
+    if ports.is_some() && host.contains(':') && !buf.starts_with('[') {
+        return Err(fail(BAD_MARK_RULE));
+    }
     // As parse_service(): digits alone are not an address.
     if str_is_digit(host) {
         return Err(fail(BAD_MARK_RULE));

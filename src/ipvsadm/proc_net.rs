@@ -204,7 +204,7 @@ mod tests {
             key,
             scheduler: sched.into(),
             persistent,
-            netmask: Ipv4Addr::new(255, 255, 255, 255),
+            netmask: std::net::IpAddr::from(Ipv4Addr::new(255, 255, 255, 255)),
             sched_flags: vec![],
             ops,
             laddrs: vec![],
@@ -214,7 +214,7 @@ mod tests {
     fn dest(a: [u8; 4], port: u16, fwd: FwdMethod, weight: u32, act: u32, inact: u32) -> DestView {
         DestView {
             spec: DestSpec {
-                addr: Ipv4Addr::from(a),
+                addr: std::net::IpAddr::from(Ipv4Addr::from(a)),
                 port,
                 fwd,
                 weight,
@@ -239,8 +239,8 @@ mod tests {
     /// with one-packet scheduling, and a firewall-mark one listed first (the kernel prints
     /// the address table before the mark table).
     fn services() -> Vec<ServiceView> {
-        let web = ServiceKey::Addr { proto: 6, addr: Ipv4Addr::new(198, 18, 0, 1), port: 80 };
-        let dns = ServiceKey::Addr { proto: 17, addr: Ipv4Addr::new(198, 18, 0, 1), port: 53 };
+        let web = ServiceKey::Addr { proto: 6, addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 1)), port: 80 };
+        let dns = ServiceKey::Addr { proto: 17, addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 1)), port: 53 };
         vec![
             view(
                 spec(ServiceKey::Fwmark(1), "wlc", Some(360), false),
@@ -304,11 +304,11 @@ FWM  00000001 wlc persistent 90000 FFFFFFFF\n\
     fn ip_vs_conn_is_the_kernels_text() {
         let c = |proto, state: &str, expires, daddr: [u8; 4], dport| ConnView {
             proto,
-            caddr: Ipv4Addr::new(198, 18, 2, 10),
+            caddr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 10)),
             cport: 40000,
-            vaddr: Ipv4Addr::new(198, 18, 0, 1),
+            vaddr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 1)),
             vport: 80,
-            daddr: Ipv4Addr::from(daddr),
+            daddr: std::net::IpAddr::from(Ipv4Addr::from(daddr)),
             dport,
             state: state.into(),
             expires,

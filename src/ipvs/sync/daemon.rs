@@ -298,7 +298,7 @@ mod tests {
         );
         assert_eq!(SyncSettings::default().listing(), "");
         let mut r = req(Some(200));
-        r.group = Some(Ipv4Addr::new(239, 1, 2, 3));
+        r.group = Some(std::net::IpAddr::from(Ipv4Addr::new(239, 1, 2, 3)));
         r.port = Some(9000);
         r.ttl = Some(4);
         let m = DaemonConfig::new(DaemonRole::Master, &r, 0, 1500, 1);
