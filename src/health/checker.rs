@@ -25,13 +25,13 @@ use crate::api::command::Command;
 use crate::api::{DestSpec, ServiceKey};
 use crate::control::Control;
 use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The probe a checker runs: `probe::probe`, or a fake in tests.
-type ProbeDyn = dyn Fn(&CheckKind, Option<(Ipv4Addr, u16)>, Ipv4Addr, u16, Duration) -> Outcome + Send + Sync;
+type ProbeDyn = dyn Fn(&CheckKind, Option<(IpAddr, u16)>, IpAddr, u16, Duration) -> Outcome + Send + Sync;
 type ProbeFn = Arc<ProbeDyn>;
 
 /// How long a notify_up/notify_down command may run before it is killed.
@@ -51,9 +51,10 @@ fn service_name(key: &ServiceKey) -> String {
                 IPPROTO_UDP => "UDP".to_string(),
                 n => format!("proto {n}"),
             };
-            format!("{p} {addr}:{port}")
+            format!("{p} {}", std::net::SocketAddr::new(*addr, *port))
         }
         ServiceKey::Fwmark(m) => format!("FWM {m}"),
+        ServiceKey::Fwmark6(m) => format!("FWM {m} IPv6"),
     }
 }
 
@@ -113,10 +114,10 @@ struct Group {
 }
 
 impl Group {
-    fn vip(&self) -> Option<(Ipv4Addr, u16)> {
+    fn vip(&self) -> Option<(IpAddr, u16)> {
         match self.checks.key {
             ServiceKey::Addr { addr, port, .. } => Some((addr, port)),
-            ServiceKey::Fwmark(_) => None,
+            ServiceKey::Fwmark(_) | ServiceKey::Fwmark6(_) => None,
         }
     }
 
@@ -345,7 +346,7 @@ impl HealthChecker {
     ) -> HealthChecker {
         // Stop the previous checker and wait out any transition it is
         // applying, so none lands after the states are taken over.
-        let carried: Vec<(ServiceKey, Ipv4Addr, u16, State)> = match &previous {
+        let carried: Vec<(ServiceKey, IpAddr, u16, State)> = match &previous {
             None => Vec::new(),
             Some(prev) => {
                 prev.stop();
@@ -487,20 +488,21 @@ fn run(group: &Group, i: usize, stop: &Stop, control: &Mutex<Control>, probe: &P
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
     use crate::api::{FwdMethod, ServiceSpec};
     use crate::health::spec::CheckSpec;
     use crate::pipeline::Shared;
     use std::collections::HashMap;
 
     const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-    const RS1: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 11);
-    const RS2: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 12);
-    const SORRY: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 99);
-    const KEY: ServiceKey = ServiceKey::Addr { proto: IPPROTO_TCP, addr: VIP, port: 80 };
+    const RS1: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 11));
+    const RS2: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 12));
+    const SORRY: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 99));
+    const KEY: ServiceKey = ServiceKey::Addr { proto: IPPROTO_TCP, addr: IpAddr::V4(VIP), port: 80 };
 
-    fn dest(addr: Ipv4Addr, weight: u32) -> DestSpec {
+    fn dest(addr: IpAddr, weight: u32) -> DestSpec {
         DestSpec {
-            addr,
+            addr: std::net::IpAddr::from(addr),
             port: 80,
             fwd: FwdMethod::Masq,
             weight,
@@ -516,7 +518,7 @@ mod tests {
             key: KEY,
             scheduler: "wlc".into(),
             persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: std::net::IpAddr::from(Ipv4Addr::BROADCAST),
             sched_flags: Vec::new(),
             ops: false,
             laddrs: Vec::new(),
@@ -551,22 +553,22 @@ mod tests {
     /// A fake probe whose answer per address the test sets; counts probes.
     #[derive(Clone, Default)]
     struct Fake {
-        down: Arc<Mutex<HashMap<Ipv4Addr, bool>>>,
-        probes: Arc<Mutex<HashMap<(Ipv4Addr, u16), u32>>>,
+        down: Arc<Mutex<HashMap<IpAddr, bool>>>,
+        probes: Arc<Mutex<HashMap<(IpAddr, u16), u32>>>,
         /// What an UP server's probe reports as its weight (misc_dynamic).
-        weights: Arc<Mutex<HashMap<Ipv4Addr, u32>>>,
+        weights: Arc<Mutex<HashMap<IpAddr, u32>>>,
     }
 
     impl Fake {
-        fn set_down(&self, a: Ipv4Addr, down: bool) {
+        fn set_down(&self, a: IpAddr, down: bool) {
             lock(&self.down).insert(a, down);
         }
-        fn count(&self, a: Ipv4Addr, port: u16) -> u32 {
+        fn count(&self, a: IpAddr, port: u16) -> u32 {
             lock(&self.probes).get(&(a, port)).copied().unwrap_or(0)
         }
         fn probe_fn(&self) -> ProbeFn {
             let f = self.clone();
-            Arc::new(move |_k: &CheckKind, _v, a: Ipv4Addr, p: u16, _t| {
+            Arc::new(move |_k: &CheckKind, _v, a: IpAddr, p: u16, _t| {
                 *lock(&f.probes).entry((a, p)).or_default() += 1;
                 if lock(&f.down).get(&a).copied().unwrap_or(false) {
                     Err(format!("connect {a}:{p}: connection refused"))
@@ -586,7 +588,7 @@ mod tests {
     }
 
     /// The real servers of KEY in the rules, as (addr, weight).
-    fn rules(c: &Mutex<Control>) -> Vec<(Ipv4Addr, u32)> {
+    fn rules(c: &Mutex<Control>) -> Vec<(IpAddr, u32)> {
         let c = lock(c);
         let svc = c.rules().services.iter().find(|(s, _)| s.key == KEY);
         let mut v: Vec<_> = svc.map(|(_, ds)| ds.iter().map(|d| (d.addr, d.weight)).collect()).unwrap_or_default();
@@ -594,7 +596,7 @@ mod tests {
         v
     }
 
-    fn view(hc: &HealthChecker, a: Ipv4Addr) -> CheckView {
+    fn view(hc: &HealthChecker, a: IpAddr) -> CheckView {
         hc.views().into_iter().find(|v| v.addr == a).unwrap()
     }
 
@@ -795,20 +797,20 @@ mod tests {
         let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         drop(l);
-        let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: VIP, port };
+        let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: IpAddr::V4(VIP), port };
         let mut c = Control::new(Arc::new(Shared::new()));
         let spec = ServiceSpec {
             key,
             scheduler: "rr".into(),
             persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: std::net::IpAddr::from(Ipv4Addr::BROADCAST),
             sched_flags: Vec::new(),
             ops: false,
             laddrs: Vec::new(),
         };
         c.apply(&Command::AddService(spec)).unwrap();
         let d = DestSpec {
-            addr: Ipv4Addr::LOCALHOST,
+            addr: std::net::IpAddr::from(Ipv4Addr::LOCALHOST),
             port,
             fwd: FwdMethod::Masq,
             weight: 1,

@@ -348,7 +348,8 @@ impl Director {
             }
         };
         let mut dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
-        let daddr = u32::from(dest.addr);
+        // An IPv6 real server of an IPv4 TUN service: no IPv6 forwarding yet, so no connection.
+        let daddr = dest.addr4.ok_or(Verdict::Drop(Reason::Ipv6))?;
         // A local real server is NATed whatever its method (local_node.rs).
         let local = dest.is_local();
         let fwd = if local { FwdMethod::Masq } else { dest.fwd() };
@@ -499,9 +500,9 @@ impl Director {
     ) -> Result<(Picked, Option<u32>), Verdict> {
         let k = flow.key;
         let (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
-        let mask = u32::from(rt.spec.netmask);
+        let mask = rt.netmask4;
         let (proto, vaddr, vport) = match svc.key {
-            ServiceKey::Fwmark(m) => (0, m, 0),
+            ServiceKey::Fwmark(m) | ServiceKey::Fwmark6(m) => (0, m, 0),
             ServiceKey::Addr { port: 0, .. } => (k.proto, k.daddr, 0),
             ServiceKey::Addr { .. } => (k.proto, k.daddr, k.dport),
         };
@@ -548,7 +549,7 @@ impl Director {
         let t = NewTemplate {
             key: tkey,
             fwd: dest.fwd(),
-            daddr: u32::from(dest.addr),
+            daddr: dest.addr4.ok_or(Verdict::Drop(Reason::Ipv6))?,
             dport: dest.port,
             dest,
             svc,

@@ -19,11 +19,11 @@ const MTU: usize = 1_500;
 /// A lab with UDP VIP:53 over RS1:5353 by `fwd` (FULLNAT from LIP), both sides' MACs known.
 fn udp_lab(fwd: FwdMethod, limits: Limits) -> Lab {
     let mut lab = Lab::with_limits(interfaces(DIR_OUT, DIR_IN), limits);
-    let key = ServiceKey::Addr { proto: IPPROTO_UDP, addr: Ipv4Addr::from(VIP), port: 53 };
+    let key = ServiceKey::Addr { proto: IPPROTO_UDP, addr: std::net::IpAddr::from(Ipv4Addr::from(VIP)), port: 53 };
     lab.cmd(Command::AddService(service_spec(key, "rr")));
     lab.cmd(Command::AddDest(key, dest_spec(RS1, 5353, fwd, 1)));
     if fwd == FwdMethod::FullNat {
-        lab.cmd(Command::AddLaddr(key, Ipv4Addr::from(LIP)));
+        lab.cmd(Command::AddLaddr(key, std::net::IpAddr::from(Ipv4Addr::from(LIP))));
     }
     lab.learn(IN, RS1, RS1_MAC);
     lab.learn(OUT, CLIENT, CLIENT_MAC);

@@ -1372,11 +1372,11 @@ impl ConnTable {
             .filter(|c| c.in_use())
             .map(|c| ConnView {
                 proto: c.proto,
-                caddr: Ipv4Addr::from(c.caddr),
+                caddr: Ipv4Addr::from(c.caddr).into(),
                 cport: c.cport,
-                vaddr: Ipv4Addr::from(c.vaddr),
+                vaddr: Ipv4Addr::from(c.vaddr).into(),
                 vport: c.vport,
-                daddr: Ipv4Addr::from(c.daddr),
+                daddr: Ipv4Addr::from(c.daddr).into(),
                 dport: c.dport,
                 state: c.state.name().to_string(),
                 expires: (c.expires_ms().saturating_sub(now_ms) / 1000) as u32,
