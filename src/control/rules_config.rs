@@ -359,7 +359,14 @@ mod tests {
         let c = services("sctp = \"198.18.0.100:3868\"\nscheduler = \"rr\"\n[[real]]\naddress = \"198.18.1.11\"\n")
             .unwrap();
         let (svc, dests) = &c.services[1];
-        assert_eq!(svc.key, ServiceKey::Addr { proto: IPPROTO_SCTP, addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 100)), port: 3868 });
+        assert_eq!(
+            svc.key,
+            ServiceKey::Addr {
+                proto: IPPROTO_SCTP,
+                addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 100)),
+                port: 3868
+            }
+        );
         assert_eq!(dests[0].port, 3868);
         let e = services("sctp = \"198.18.0.100:1\"\nudp = \"198.18.0.100:1\"\n").unwrap_err();
         assert_eq!(e, "service[1]: give exactly one of tcp, udp, sctp or fwmark (a mark > 0)");

@@ -488,11 +488,11 @@ fn run(group: &Group, i: usize, stop: &Stop, control: &Mutex<Control>, probe: &P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
     use crate::api::{FwdMethod, ServiceSpec};
     use crate::health::spec::CheckSpec;
     use crate::pipeline::Shared;
     use std::collections::HashMap;
+    use std::net::Ipv4Addr;
 
     const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
     const RS1: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 11));

@@ -48,6 +48,7 @@ reasons! {
     HeldForNd => "held-for-nd",
     HoldOverflowNd => "drop-nd-hold-overflow",
     NoRoute6 => "drop-ipv6-no-route",
+    Ipv6Unsupported => "drop-ipv6-unsupported",
     OtherEthertype => "drop-other-ethertype",
     BadArp => "drop-bad-arp",
     IpTruncated => "drop-ip-truncated",

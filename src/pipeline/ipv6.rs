@@ -16,7 +16,7 @@ use crate::net::IfaceId;
 use crate::wire::ethernet::{self, Mac, HEADER_LEN as ETH};
 use crate::wire::icmp::field as icmp_field;
 use crate::wire::icmpv6::{self, nd};
-use crate::wire::ip_protocol::IPPROTO_ICMPV6;
+use crate::wire::ip_protocol::{IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv6::{self, Header, Malformed, ALL_NODES, HEADER_LEN as IP6};
 
 use super::nd::ND_HOP_LIMIT;
@@ -43,15 +43,20 @@ impl Director {
         }
         match upper.proto {
             IPPROTO_ICMPV6 => self.icmpv6(now_ms, f, addrs, tx),
+            IPPROTO_TCP | IPPROTO_UDP => {
+                let a = super::lb6::Addrs6 { src: addrs.src, dst: addrs.dst, hop_limit: addrs.hop_limit };
+                self.load_balance6(now_ms, f, a, tx)
+            }
             _ => Verdict::Drop(Reason::Ipv6),
         }
     }
 
     /// Does the director answer for `ip` on `iface`: its own IPv6 addresses
-    /// there and the IPv6 VIPs listed there.
+    /// there, the IPv6 VIPs listed there, and IPv6 services' VIPs on a link
+    /// where it has an IPv6 address.
     fn answers6(&self, iface: IfaceId, ip: u128) -> bool {
         let i = self.ifaces.get(iface);
-        i.owns_addr6(ip) || i.vips6.contains(&ip)
+        i.owns_addr6(ip) || i.vips6.contains(&ip) || (!i.addrs6.is_empty() && self.services.is_vip6(ip))
     }
 
     /// VIPs move with the role, as in IPv4 (`follows_role`); own addresses stay.

@@ -132,6 +132,22 @@ impl Director {
         f: &mut Frame,
         tx: &mut impl Transmit,
     ) -> Verdict {
+        self.track(now_ms, flow, id, side, fresh);
+        if side == Side::In {
+            self.sync_after_packet(now_ms, id, tx);
+        }
+        match side {
+            Side::In => self.to_real_server(now_ms, id, f, tx),
+            Side::Out => self.to_client(now_ms, id, f, tx),
+        }
+    }
+
+    /// What every packet of a connection does to its entry, whatever the
+    /// family (lb6.rs has its own way out): the state moved, the expiry put
+    /// off, the real server's and service's traffic counted. A fresh entry's
+    /// state and expiry were set at its insert, its opening packet counted there.
+    #[inline(always)]
+    pub(super) fn track(&mut self, now_ms: u64, flow: &Flow, id: u32, side: Side, fresh: bool) {
         // State, expiry and counters: per packet, only stores into the entry.
         let (fwd, proto, state) = {
             let c = self.conns.get(id);
@@ -159,9 +175,6 @@ impl Director {
             let timeout = self.timeout_for(id);
             self.conns.set_expiry(id, now_ms + timeout as u64);
         }
-        if side == Side::In {
-            self.sync_after_packet(now_ms, id, tx);
-        }
         let w = self.worker;
         // A fresh entry's opening packet was counted at its insert.
         if !fresh {
@@ -174,10 +187,6 @@ impl Director {
                     s.stats.outbound(w, flow.ip_len);
                 }
             }
-        }
-        match side {
-            Side::In => self.to_real_server(now_ms, id, f, tx),
-            Side::Out => self.to_client(now_ms, id, f, tx),
         }
     }
 
@@ -261,7 +270,7 @@ impl Director {
     /// here mid-stream is scheduled (the same way, by mh or sh) instead of
     /// dropped. SCTP as sctp_conn_schedule: an INIT, with sloppy_sctp any
     /// chunk but an ABORT.
-    fn may_create(&self, flow: &Flow) -> bool {
+    pub(super) fn may_create(&self, flow: &Flow) -> bool {
         match flow.key.proto {
             IPPROTO_TCP if self.sysctl.sloppy_tcp() => flow.tcp_flags & TCP_RST == 0,
             IPPROTO_TCP => flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN,
@@ -773,7 +782,7 @@ impl Director {
 /// Ask a service runtime's scheduler for a real server for a new flow of key
 /// `k`, at position `pos` in its rotation: an index into its real servers.
 #[inline(always)]
-fn schedule_in(rt: &ServiceRuntime, k: &FlowKey, pos: &mut Position) -> Result<usize, Verdict> {
+pub(super) fn schedule_in(rt: &ServiceRuntime, k: &FlowKey, pos: &mut Position) -> Result<usize, Verdict> {
     let input = SchedInput { proto: k.proto, saddr: k.saddr, sport: k.sport, daddr: k.daddr, dport: k.dport };
     rt.sched.schedule(&rt.dests, &input, pos).ok_or(Verdict::Drop(Reason::NoDest))
 }

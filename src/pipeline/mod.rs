@@ -17,6 +17,7 @@ mod icmp;
 mod icmp_error;
 mod ipv6;
 mod lb;
+mod lb6;
 mod local_node;
 mod nd;
 mod reply_filter;
@@ -124,6 +125,9 @@ pub struct Director {
     /// IPv6's neighbours (nd.rs), as `neigh` is IPv4's.
     neigh6: NeighbourTable<u128>,
     conns: ConnTable,
+    /// IPv6 connections (lb6.rs): the same table, its addresses handles of `pool6`.
+    conns6: ConnTable,
+    pool6: crate::ipvs::conn::addr6::Addr6Pool,
     shared: Arc<Shared>,
     services: Arc<ServiceTable>,
     timeouts_src: Arc<Timeouts>,
@@ -191,6 +195,10 @@ impl Director {
         let sysctl = shared.sysctl.load();
         let mut conns = ConnTable::with_templates(limits.connections, limits.templates, now_ms);
         conns.set_worker(worker);
+        // IPv6 gets a quarter of IPv4's room until it has a setting of its own.
+        let connections6 = (limits.connections / 4).max(1024);
+        let mut conns6 = ConnTable::with_templates(connections6, (limits.templates / 4).max(256), now_ms);
+        conns6.set_worker(worker);
         let vlans = vlan::Vlans::new(&ifaces);
         let mut d = Director {
             vlans,
@@ -204,6 +212,9 @@ impl Director {
             neigh: NeighbourTable::new(limits.neighbours, limits.arp_hold_slots),
             neigh6: NeighbourTable::new(limits.neighbours, limits.arp_hold_slots),
             conns,
+            conns6,
+            // Each entry names at most three addresses of its own.
+            pool6: crate::ipvs::conn::addr6::Addr6Pool::new(3 * connections6),
             services: shared.services.load_full(),
             timeouts: StateTimeouts::new(&timeouts_src),
             timeouts_src,
@@ -313,6 +324,8 @@ impl Director {
         }
         self.last_tick_ms = now_ms;
         self.conns.expire(now_ms, |_| {});
+        self.conns6.expire(now_ms, |_| {});
+        self.sweep_addr6();
         self.expire_fragments(now_ms);
         let (ifaces, neigh) = (&self.ifaces, &mut self.neigh);
         neigh.tick(now_ms, |iface, ip| arp::send_request(ifaces, iface, ip, &BROADCAST, tx));
@@ -450,7 +463,19 @@ impl Director {
 
     /// Connection entries of this loop, for `-Lc`.
     pub fn connections(&self, now_ms: u64) -> Vec<crate::api::ConnView> {
-        self.conns.views(now_ms)
+        use std::net::{IpAddr, Ipv6Addr};
+        let v6 = |a: IpAddr| match a {
+            IpAddr::V4(h) => IpAddr::V6(Ipv6Addr::from(self.pool6.addr(u32::from(h)))),
+            a => a,
+        };
+        let mut all = self.conns.views(now_ms);
+        all.extend(self.conns6.views(now_ms).into_iter().map(|c| crate::api::ConnView {
+            caddr: v6(c.caddr),
+            vaddr: v6(c.vaddr),
+            daddr: v6(c.daddr),
+            ..c
+        }));
+        all
     }
 
     pub fn connection_count(&self) -> usize {
@@ -485,6 +510,7 @@ impl Director {
     pub fn clear_connections(&mut self) {
         self.fast_tables_change();
         self.conns.clear();
+        self.conns6.clear();
     }
 
     /// Replace the route table (the fast path's cached next hops follow at

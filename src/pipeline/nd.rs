@@ -63,7 +63,9 @@ pub(super) fn send_solicitation(
 impl Director {
     /// Send the IPv6 frame `pkt` (Ethernet header to be written, then the
     /// packet) to `dst`, on the link whose prefix holds it: `None` when no
-    /// link does (IPv6 has no gateways yet), the caller's to answer.
+    /// link does (IPv6 has no gateways yet), the caller's to answer. A packet
+    /// over the link's MTU is dropped (`drop-too-big`; IPv6 routers do not
+    /// fragment, and rvs does not send packet-too-big yet).
     pub(super) fn route_out6(
         &mut self,
         now_ms: u64,
@@ -72,6 +74,9 @@ impl Director {
         tx: &mut impl Transmit,
     ) -> Option<Verdict> {
         let (iface, _) = self.ifaces.on_link6(dst)?;
+        if pkt.len() > ETH + self.ifaces.get(iface).mtu as usize {
+            return Some(Verdict::Drop(Reason::TooBig));
+        }
         Some(self.send_via6(now_ms, iface, dst, pkt, tx))
     }
 

@@ -23,6 +23,7 @@
 //! recently used of a small random sample ([`ConnTable::evict_for_newcomer`]);
 //! entries with recent two-way traffic are never taken.
 
+pub mod addr6;
 mod index;
 mod refs;
 mod templates;
@@ -1137,6 +1138,19 @@ impl ConnTable {
     /// pieces, so no batch stalls on a big table.
     pub fn live_from(&self, from: u32, max: usize, out: &mut Vec<u32>) -> Option<u32> {
         live_slots_from(self.conns.len(), from, max, out, |i| self.conns[i].in_use())
+    }
+
+    /// Every address the live entries and templates name (client, VIP, real
+    /// server, local address; with repeats), for the IPv6 table's handle
+    /// pool (addr6.rs), whose addresses are these numbers.
+    pub fn addresses_in_use(&self) -> impl Iterator<Item = u32> + '_ {
+        let conns =
+            self.conns.iter().filter(|c| c.in_use()).flat_map(|c| [c.caddr, c.vaddr, c.daddr, self.laddr_addr(c)]);
+        let templates = self.templates.live_ids().flat_map(|t| {
+            let t = self.templates.get(t);
+            [t.caddr, t.vaddr, t.daddr]
+        });
+        conns.chain(templates)
     }
 
     /// The in-direction key of entry `id`.

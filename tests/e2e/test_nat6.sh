@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# tests/e2e/test_nat6.sh: IPv6 services, NAT66, on the NAT lab with IPv6 beside IPv4. rvs owns
+# 2001:db8:6::1/64 on d-out (the client's side) and 2001:db8:7::1/64 on d-in (the real
+# servers' side, their default gateway); the director's kernel keeps 2001:db8:6::2 on d-out
+# (the host path). An IPv6 service [2001:db8:6::100]:80 balances over the real servers'
+# IPv6 addresses by rr with masquerading: real clients (curl -6) and servers (python's
+# http.server on [::]), the real servers' replies steered to rvs by the XDP program (their
+# destination is the client), next hops resolved by rvs's own neighbour discovery.
+# shellcheck disable=SC2317,SC2119
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/e2e/topo_nat.sh
+source "$(dirname "$0")/topo_nat.sh"
+
+OUT6=2001:db8:6::1
+IN6=2001:db8:7::1
+HOST6=2001:db8:6::2
+VIP6=2001:db8:6::100
+CLIENT6=2001:db8:6::10
+RS1_6=2001:db8:7::11
+RS2_6=2001:db8:7::12
+CONFIG="$RUN_DIR/rvs-nat6.toml"
+
+LAB_IPV6=1 topo_nat --no-servers
+ns_exec c ip -6 addr add "$CLIENT6/64" dev eth0 nodad
+ns_exec d ip -6 addr add "$HOST6/64" dev d-out nodad
+for rs in rs1 rs2; do
+  addr="$RS1_6"; [ "$rs" = rs2 ] && addr="$RS2_6"
+  ns_exec "$rs" ip -6 addr add "$addr/64" dev eth0 nodad
+  ns_exec "$rs" ip -6 route add default via "$IN6"
+  # Dual-stack servers on [::]:80 (IPv4 clients reach them too).
+  root="$RUN_DIR/www6/$rs"
+  mkdir -p "$root"
+  printf '%s\n' "$rs" >"$root/index.html"
+  ln -f "$(big_file)" "$root/big.bin" 2>/dev/null || cp "$(big_file)" "$root/big.bin"
+  bg "$rs" "http6-$rs" python3 -m http.server 80 --bind :: --directory "$root"
+  wait_tcp_listen "$rs" 80
+done
+{
+  rvs_conf_admin "$RVS_SOCK"
+  printf '[[interface]]\nname = "d-out"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\nvips = ["%s"]\n\n' \
+    "${RVS_XDP_MODE:-generic}" "$NAT_DIR_OUT" "$OUT6" "$NAT_VIP"
+  printf '[[interface]]\nname = "d-in"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\n\n' \
+    "${RVS_XDP_MODE:-generic}" "$NAT_DIR_IN" "$IN6"
+} >"$CONFIG"
+start_rvs "$CONFIG"
+rvsadm -A -t "[$VIP6]:80" -s rr
+rvsadm -a -t "[$VIP6]:80" -r "[$RS1_6]:80" -m
+rvsadm -a -t "[$VIP6]:80" -r "[$RS2_6]:80" -m
+rvsadm -A -t "$NAT_VIP:80" -s rr
+rvsadm -a -t "$NAT_VIP:80" -r "$NAT_RS1:80" -m
+
+counter() { rvsadm --counters | awk -v c="$1" '$1 == c {n = $2} END {print n + 0}'; }
+
+case_a_requests_alternate() {
+  local out
+  out="$(curl_many c 10 "http://[$VIP6]/")"
+  log "answers: $(printf '%s' "$out" | tr '\n' ' ')"
+  assert_eq 5 "$(count_lines "$out" rs1)" "rs1 answered half of the ten IPv6 requests"
+  assert_eq 5 "$(count_lines "$out" rs2)" "rs2 answered the other half"
+  assert_true "round robin alternates" strict_alternation "$out"
+}
+
+case_b_download_intact() {
+  local want got
+  want="$(sha256sum <"$(big_file)" | cut -d' ' -f1)"
+  got="$(ns_exec c curl -sS -g --noproxy '*' --max-time 60 "http://[$VIP6]/big.bin" | sha256sum | cut -d' ' -f1)"
+  assert_eq "$want" "$got" "the 20 MB download through NAT66 is intact (sha256)"
+}
+
+case_c_listings() {
+  local l
+  l="$(rvsadm -Ln)"
+  log "$l"
+  assert_contains "$l" "TCP  [$VIP6]:80 rr" "the IPv6 service is listed"
+  assert_match "$l" "\[$RS1_6\]:80 +Masq +1 " "its real server is listed"
+  l="$(rvsadm -Lnc)"
+  assert_contains "$l" "[$CLIENT6]" "the client's IPv6 connections are listed"
+  assert_contains "$l" "[$RS2_6]:80" "with their real server"
+}
+
+case_d_neighbour_discovery() {
+  assert_true "rvs sent solicitations for its next hops" test "$(counter nd-solicitations-sent)" -ge 2
+  assert_true "and learnt from the advertisements" test "$(counter nd-learned)" -ge 2
+  local n
+  n="$(rvsadm --neighbours)"
+  log "$n"
+  assert_contains "$n" "$CLIENT6" "the client is rvs's IPv6 neighbour"
+  assert_contains "$n" "$RS1_6" "so is a real server"
+}
+
+case_e_ipv4_and_host_path_kept() {
+  assert_eq rs1 "$(ns_curl c "http://$NAT_VIP/")" "the IPv4 service still answers"
+  ns_exec c ping -6 -c 2 -i 0.2 -W 2 -q "$HOST6" >/dev/null || { warn "the kernel's $HOST6 is unreachable"; return 1; }
+  assert_eq 0 "$(counter drop-ipv6-no-route || true)" "nothing lacked a route"
+}
+
+run_case "a. ten requests over IPv6 alternate between the two IPv6 real servers" case_a_requests_alternate
+run_case "b. a 20 MB download over IPv6, intact" case_b_download_intact
+run_case "c. -Ln and -Lnc list the IPv6 service and connections" case_c_listings
+run_case "d. rvs resolved its IPv6 next hops by neighbour discovery" case_d_neighbour_discovery
+run_case "e. IPv4 and the kernel's IPv6 address keep working" case_e_ipv4_and_host_path_kept
+finish
