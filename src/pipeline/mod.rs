@@ -537,6 +537,8 @@ mod tests_frag;
 #[cfg(test)]
 mod tests_ipv6;
 #[cfg(test)]
+mod tests_lb6;
+#[cfg(test)]
 mod tests_local;
 #[cfg(test)]
 mod tests_sctp;

@@ -184,7 +184,7 @@ fn malformed_ipv6_is_dropped_by_reason() {
         (payload_len, Reason::Ipv6PayloadLength),
         (extension, Reason::Ipv6Extension),
         (fragment, Reason::Ipv6Fragment),
-        (udp, Reason::Ipv6),
+        (udp, Reason::NoService),
         (short_icmp, Reason::L4Truncated),
     ] {
         assert_eq!(lab.feed(OUT, &f).0, Verdict::Drop(r), "{}", r.name());

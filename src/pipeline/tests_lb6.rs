@@ -1,0 +1,186 @@
+//! IPv6 services (lb6.rs) against frames as IPv6 clients and real servers
+//! send them: NAT66 both ways with the checksums a receiver verifies, the
+//! next hops resolved by neighbour discovery, DR over IPv6, and what is not
+//! carried over IPv6 yet dropped and counted.
+
+use super::{Reason, Verdict};
+use crate::api::command::Command;
+use crate::api::{DestSpec, FwdMethod, ServiceKey};
+use crate::net::iface::Interfaces;
+use crate::testkit::*;
+use crate::wire::checksum::Checksum;
+use crate::wire::ethernet::HEADER_LEN as ETH;
+use crate::wire::icmpv6::{self, nd};
+use crate::wire::ip_protocol::{IPPROTO_ICMPV6, IPPROTO_TCP};
+use crate::wire::ipv6::{self, HEADER_LEN as IP6};
+use etherparse::PacketBuilder;
+use std::net::{IpAddr, Ipv6Addr};
+
+fn a(s: &str) -> u128 {
+    u128::from(s.parse::<Ipv6Addr>().unwrap())
+}
+
+const OUT6: &str = "2001:db8:6::1";
+const IN6: &str = "2001:db8:7::1";
+const VIP6: &str = "2001:db8:6::100";
+const CLIENT6: &str = "2001:db8:6::10";
+const RS1_6: &str = "2001:db8:7::11";
+const RS2_6: &str = "2001:db8:7::12";
+
+/// The standard lab with an IPv6 address on each side.
+fn lab6() -> Lab {
+    let mut ifaces: Interfaces = interfaces(DIR_OUT, DIR_IN);
+    ifaces.0[OUT as usize].addrs6 = vec![(a(OUT6), 64)];
+    ifaces.0[IN as usize].addrs6 = vec![(a(IN6), 64)];
+    Lab::with_limits(ifaces, small_limits(64))
+}
+
+fn key6(port: u16) -> ServiceKey {
+    ServiceKey::Addr { proto: IPPROTO_TCP, addr: IpAddr::V6(a(VIP6).into()), port }
+}
+
+/// TCP [VIP6]:80 by rr over `servers` (address, port, method).
+fn service6(lab: &mut Lab, persistent: Option<u32>, servers: &[(&str, u16, FwdMethod)]) {
+    let mut spec = service_spec(key6(80), "rr");
+    spec.persistent = persistent;
+    spec.netmask = IpAddr::V6(Ipv6Addr::from(u128::MAX));
+    lab.cmd(Command::AddService(spec));
+    for &(addr, port, fwd) in servers {
+        let addr: IpAddr = addr.parse().unwrap();
+        lab.cmd(Command::AddDest(key6(80), DestSpec { addr, ..dest_spec([0; 4], port, fwd, 1) }));
+    }
+}
+
+fn tcp6(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: &str,
+    dst: &str,
+    sport: u16,
+    dport: u16,
+    syn: bool,
+    hops: u8,
+) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv6(a(src).to_be_bytes(), a(dst).to_be_bytes(), hops)
+        .tcp(sport, dport, 1000, 64000);
+    let b = if syn { b.syn() } else { b.ack(1) };
+    let mut f = Vec::new();
+    b.write(&mut f, b"data").unwrap();
+    f
+}
+
+/// The advertisement a neighbour at `addr` (`mac`) sends rvs's address `to` on `iface`.
+fn advertisement(iface: u8, mac: [u8; 6], addr: &str, to: &str) -> Vec<u8> {
+    let mut m = [0u8; nd::MESSAGE_LEN];
+    let flags = nd::FLAG_SOLICITED | nd::FLAG_OVERRIDE;
+    icmpv6::write_neighbour_message(&mut m, icmpv6::NEIGHBOR_ADVERTISEMENT, flags, a(addr), &mac, a(addr), a(to));
+    let my_mac = if iface == OUT { OUT_MAC } else { IN_MAC };
+    let mut f = vec![0u8; ETH + IP6 + m.len()];
+    crate::wire::ethernet::write_header(&mut f, &my_mac, &mac, crate::wire::ethernet::ETHERTYPE_IPV6);
+    ipv6::write_header(&mut f[ETH..], m.len() as u16, IPPROTO_ICMPV6, 255, a(addr), a(to));
+    f[ETH + IP6..].copy_from_slice(&m);
+    f
+}
+
+/// The frame's IPv6 addresses, TCP ports and hop limit, its TCP checksum
+/// checked from scratch over the pseudo-header.
+fn read(frame: &[u8]) -> (u128, u16, u128, u16, u8) {
+    let ip = &frame[ETH..];
+    let h = ipv6::Header::new_checked(ip).unwrap();
+    let l4 = &ip[IP6..IP6 + h.payload_len() as usize];
+    let sum = Checksum::new()
+        .add_bytes(&ip[8..40])
+        .add_u32(l4.len() as u32)
+        .add_u16(IPPROTO_TCP as u16)
+        .add_bytes(l4)
+        .finish();
+    assert_eq!(sum, 0, "the TCP checksum verifies");
+    let port = |at: usize| u16::from_be_bytes([l4[at], l4[at + 1]]);
+    (h.src(), port(0), h.dst(), port(2), h.hop_limit())
+}
+
+fn count(lab: &Lab, r: Reason) -> u64 {
+    lab.d.shared().counters.total(r)
+}
+
+#[test]
+fn nat66_rewrites_both_ways_once_the_next_hops_are_resolved() {
+    let mut lab = lab6();
+    // rr takes the server added last first (IPVS adds each at the head of its list).
+    service6(&mut lab, None, &[(RS2_6, 8080, FwdMethod::Masq), (RS1_6, 8080, FwdMethod::Masq)]);
+    // The SYN is scheduled (rs1) and held while rs1 is asked for.
+    let syn = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64);
+    assert_eq!(lab.feed(OUT, &syn).0, Verdict::Consumed);
+    let ns = &lab.tx.0.last().unwrap().1;
+    assert_eq!(icmpv6::neighbour_message(&ns[ETH + IP6..]).unwrap().target, a(RS1_6));
+    lab.tx.0.clear();
+    assert_eq!(lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6)).0, Verdict::Consumed);
+    let (iface, sent) = lab.tx.0.pop().unwrap();
+    assert_eq!((iface, &sent[0..6], &sent[6..12]), (IN, &RS1_MAC[..], &IN_MAC[..]));
+    assert_eq!(read(&sent), (a(CLIENT6), 40000, a(RS1_6), 8080, 63), "to rs1:8080, a hop less");
+    // The SYN-ACK back, held for the client's MAC, then to the client from the VIP.
+    let syn_ack = tcp6(RS1_MAC, IN_MAC, RS1_6, CLIENT6, 8080, 40000, false, 64);
+    assert_eq!(lab.feed(IN, &syn_ack).0, Verdict::Consumed);
+    lab.tx.0.clear();
+    lab.feed(OUT, &advertisement(OUT, CLIENT_MAC, CLIENT6, OUT6));
+    let (iface, back) = lab.tx.0.pop().unwrap();
+    assert_eq!((iface, &back[0..6]), (OUT, &CLIENT_MAC[..]));
+    assert_eq!(read(&back), (a(VIP6), 80, a(CLIENT6), 40000, 63), "from [VIP]:80");
+    // Both resolved: the next packets go at once.
+    let ack = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, false, 64);
+    let (v, out) = lab.feed(OUT, &ack);
+    assert_eq!(v, Verdict::Forward(IN));
+    assert_eq!(read(&out), (a(CLIENT6), 40000, a(RS1_6), 8080, 63));
+    // The next client goes to rs2; the table lists IPv6 addresses.
+    let other = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40001, 80, true, 64);
+    assert_eq!(lab.feed(OUT, &other).0, Verdict::Consumed, "held for rs2's MAC");
+    let conns = lab.d.connections(lab.now);
+    let mut servers: Vec<String> = conns.iter().map(|c| format!("{} {} {}", c.caddr, c.vaddr, c.daddr)).collect();
+    servers.sort();
+    assert_eq!(
+        servers,
+        [format!("{CLIENT6} {VIP6} {RS1_6}"), format!("{CLIENT6} {VIP6} {RS2_6}")],
+        "the IPv6 connections as -Lnc lists them"
+    );
+}
+
+#[test]
+fn dr_over_ipv6_changes_only_the_macs_and_hop_limits_are_kept() {
+    let mut lab = lab6();
+    service6(&mut lab, None, &[(RS1_6, 80, FwdMethod::Route)]);
+    let syn = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64);
+    assert_eq!(lab.feed(OUT, &syn).0, Verdict::Consumed);
+    lab.tx.0.clear();
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    let (iface, sent) = lab.tx.0.pop().unwrap();
+    assert_eq!((iface, &sent[0..6], &sent[6..12]), (IN, &RS1_MAC[..], &IN_MAC[..]));
+    assert_eq!(&sent[12..], &syn[12..], "the packet itself as it came");
+    // A packet with no hop left is not forwarded.
+    let last_hop = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, false, 1);
+    assert_eq!(lab.feed(OUT, &last_hop).0, Verdict::Drop(Reason::TtlExceeded));
+}
+
+#[test]
+fn what_ipv6_does_not_carry_yet_is_dropped_and_counted() {
+    // Persistence over IPv6.
+    let mut lab = lab6();
+    service6(&mut lab, Some(300), &[(RS1_6, 80, FwdMethod::Masq)]);
+    let syn = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64);
+    assert_eq!(lab.feed(OUT, &syn).0, Verdict::Drop(Reason::Ipv6Unsupported));
+    // FULLNAT and TUN over IPv6.
+    for fwd in [FwdMethod::FullNat, FwdMethod::Tunnel] {
+        let mut lab = lab6();
+        service6(&mut lab, None, &[(RS1_6, 80, fwd)]);
+        assert_eq!(lab.feed(OUT, &syn).0, Verdict::Drop(Reason::Ipv6Unsupported), "{fwd:?}");
+    }
+    // No service at that address or port; not a SYN.
+    let mut lab = lab6();
+    service6(&mut lab, None, &[(RS1_6, 80, FwdMethod::Masq)]);
+    let elsewhere = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 81, true, 64);
+    assert_eq!(lab.feed(OUT, &elsewhere).0, Verdict::Drop(Reason::NoService));
+    let ack = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, false, 64);
+    assert_eq!(lab.feed(OUT, &ack).0, Verdict::Drop(Reason::NotSyn));
+    assert_eq!(count(&lab, Reason::NoService), 1);
+    assert!(lab.d.connections(lab.now).is_empty());
+}
