@@ -351,7 +351,7 @@ impl Director {
                 (Picked::Index(schedule_in(rt, &k, pos)?), None)
             }
             Some(secs) => {
-                let picked = self.persistent_dest(now_ms, si, flow, secs)?;
+                let picked = self.persistent_dest(now_ms, si, flow, secs, None)?;
                 (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
                 picked
             }
@@ -500,12 +500,18 @@ impl Director {
     /// timeout. A template whose server was deleted is dropped and the
     /// client scheduled afresh. Templates are looked up and made in their
     /// own table (conn/templates.rs), never the connections'.
-    fn persistent_dest(
+    ///
+    /// `ip6`: the flow is IPv6's (lb6.rs), its key by handles, in the IPv6
+    /// table (`with_table6`): the template is keyed by the handle of the
+    /// client's masked address, the scheduler given the folded addresses,
+    /// and the real server named by its handle.
+    pub(super) fn persistent_dest(
         &mut self,
         now_ms: u64,
         si: usize,
         flow: &Flow,
         secs: u32,
+        ip6: Option<&Persist6>,
     ) -> Result<(Picked, Option<u32>), Verdict> {
         let k = flow.key;
         let (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
@@ -515,7 +521,8 @@ impl Director {
             ServiceKey::Addr { port: 0, .. } => (k.proto, k.daddr, 0),
             ServiceKey::Addr { .. } => (k.proto, k.daddr, k.dport),
         };
-        let tkey = TemplateKey { caddr: k.saddr & mask, vaddr, vport, proto };
+        let client = ip6.map_or(k.saddr & mask, |p| p.client);
+        let tkey = TemplateKey { caddr: client, vaddr, vport, proto };
         let timeout = secs as u64 * 1000;
         let templates = self.conns.templates_mut();
         if let Some(tid) = templates.lookup(&tkey) {
@@ -551,14 +558,19 @@ impl Director {
                 None => templates.invalidate(tid, now_ms),
             }
         }
-        let di = self.schedule(si, flow)?;
+        let di = self.schedule(si, ip6.map_or(flow, |p| &p.folded))?;
         self.make_template_room(now_ms)?;
         let (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
         let dest = rt.dests.get(di).ok_or(Verdict::Drop(Reason::NoDest))?;
+        let daddr = match (ip6, dest.addr) {
+            (None, _) => dest.addr4,
+            (Some(_), std::net::IpAddr::V6(a)) => Some(self.pool6.intern(u128::from(a))),
+            (Some(_), std::net::IpAddr::V4(_)) => None,
+        };
         let t = NewTemplate {
             key: tkey,
             fwd: dest.fwd(),
-            daddr: dest.addr4.ok_or(Verdict::Drop(Reason::Ipv6))?,
+            daddr: daddr.ok_or(Verdict::Drop(Reason::Ipv6Unsupported))?,
             dport: dest.port,
             dest,
             svc,
@@ -800,17 +812,25 @@ struct Way {
     source: u32,
 }
 
+/// What persistence needs of an IPv6 flow ([`Director::persistent_dest`]):
+/// the handle of the client's address under the service's netmask, and the
+/// flow with its addresses folded for the scheduler.
+pub(super) struct Persist6 {
+    pub client: u32,
+    pub folded: Flow,
+}
+
 /// The real server a new connection goes to: one of the batch's runtime's
 /// servers by index (every case but one), or one a persistence template
 /// holds that the runtime does not list.
-enum Picked {
+pub(super) enum Picked {
     Index(usize),
     Held(Arc<Dest>),
 }
 
 impl Picked {
     #[inline]
-    fn dest<'a>(&'a self, rt: &'a ServiceRuntime) -> Option<&'a Arc<Dest>> {
+    pub(super) fn dest<'a>(&'a self, rt: &'a ServiceRuntime) -> Option<&'a Arc<Dest>> {
         match self {
             Picked::Index(i) => rt.dests.get(*i),
             Picked::Held(d) => Some(d),

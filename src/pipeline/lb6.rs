@@ -5,12 +5,14 @@
 //! about the family (the state table, the expiry, eviction under pressure,
 //! the counters) are IPv4's own (`Director::track`, `make_room`), run with
 //! the IPv6 table in place ([`Director::with_table6`]). Not yet over IPv6:
-//! persistence, firewall marks, TUN and FULLNAT (and so NAT64), the sync
+//! firewall marks, TUN and FULLNAT (and so NAT64), the sync
 //! daemon, ICMPv6 errors about connections: each such packet is dropped and
-//! counted (`drop-ipv6-unsupported`).
+//! counted (`drop-ipv6-unsupported`). Persistence works as IPv4's, its
+//! templates in the IPv6 table keyed by the handle of the client's masked
+//! address (`-M` is a prefix length over IPv6).
 
 use super::frame::Frame;
-use super::lb::{schedule_in, Flow};
+use super::lb::{schedule_in, Flow, Persist6, Picked};
 use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side};
@@ -129,11 +131,6 @@ impl Director {
         if !self.may_create(flow) {
             return Err(Verdict::Drop(Reason::NotSyn));
         }
-        let (svc, rt) =
-            self.services.get(si).map(|(s, r)| (s.clone(), r.clone())).ok_or(Verdict::Drop(Reason::NoService))?;
-        if rt.spec.persistent.is_some() {
-            return Err(Verdict::Drop(Reason::Ipv6Unsupported));
-        }
         let folded = FlowKey {
             saddr: addr_fold(IpAddr::from(a.src.to_be_bytes())),
             daddr: addr_fold(IpAddr::from(a.dst.to_be_bytes())),
@@ -141,9 +138,32 @@ impl Director {
             dport,
             proto,
         };
-        let mut spare = Position::default();
-        let pos = self.sched_pos.get_mut(si).map_or(&mut spare, |p| &mut p.2);
-        let dest = rt.dests.get(schedule_in(&rt, &folded, pos)?).ok_or(Verdict::Drop(Reason::NoDest))?.clone();
+        let (persistent, mask) = match self.services.get(si) {
+            Some((_, rt)) => (rt.spec.persistent, rt.spec.netmask),
+            None => return Err(Verdict::Drop(Reason::NoService)),
+        };
+        let (picked, controller) = match persistent {
+            None => {
+                let rt = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?.1;
+                let mut spare = Position::default();
+                let pos = self.sched_pos.get_mut(si).map_or(&mut spare, |p| &mut p.2);
+                (Picked::Index(schedule_in(rt, &folded, pos)?), None)
+            }
+            Some(secs) => {
+                // The template's key: the client's address under the netmask (a prefix), by handle.
+                let mask = match mask {
+                    IpAddr::V6(m) => u128::from(m),
+                    IpAddr::V4(_) => u128::MAX,
+                };
+                let hv = self.pool6.intern(a.dst);
+                let p = Persist6 { client: self.pool6.intern(a.src & mask), folded: Flow { key: folded, ..*flow } };
+                let flow = Flow { key: FlowKey { daddr: hv, ..flow.key }, ..*flow };
+                self.with_table6(|d| d.persistent_dest(now_ms, si, &flow, secs, Some(&p)))?
+            }
+        };
+        let (svc, rt) =
+            self.services.get(si).map(|(s, r)| (s.clone(), r.clone())).ok_or(Verdict::Drop(Reason::NoService))?;
+        let dest = picked.dest(&rt).ok_or(Verdict::Drop(Reason::NoDest))?.clone();
         let IpAddr::V6(rip) = dest.addr else {
             // An IPv4 real server behind an IPv6 VIP is FULLNAT's (NAT64): not yet.
             return Err(Verdict::Drop(Reason::Ipv6Unsupported));
@@ -188,7 +208,7 @@ impl Director {
             expires_ms: now_ms + timeout as u64,
             in_key,
             out_key,
-            controller: None,
+            controller,
         };
         let inserted = self.with_table6(|d| {
             if d.conns.is_full() {

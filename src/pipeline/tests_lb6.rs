@@ -40,10 +40,10 @@ fn key6(port: u16) -> ServiceKey {
 }
 
 /// TCP [VIP6]:80 by rr over `servers` (address, port, method).
-fn service6(lab: &mut Lab, persistent: Option<u32>, servers: &[(&str, u16, FwdMethod)]) {
+fn service6(lab: &mut Lab, persistent: Option<(u32, u8)>, servers: &[(&str, u16, FwdMethod)]) {
     let mut spec = service_spec(key6(80), "rr");
-    spec.persistent = persistent;
-    spec.netmask = IpAddr::V6(Ipv6Addr::from(u128::MAX));
+    spec.persistent = persistent.map(|p| p.0);
+    spec.netmask = crate::api::netmask6(persistent.map_or(128, |p| p.1));
     lab.cmd(Command::AddService(spec));
     for &(addr, port, fwd) in servers {
         let addr: IpAddr = addr.parse().unwrap();
@@ -163,11 +163,7 @@ fn dr_over_ipv6_changes_only_the_macs_and_hop_limits_are_kept() {
 
 #[test]
 fn what_ipv6_does_not_carry_yet_is_dropped_and_counted() {
-    // Persistence over IPv6.
-    let mut lab = lab6();
-    service6(&mut lab, Some(300), &[(RS1_6, 80, FwdMethod::Masq)]);
     let syn = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64);
-    assert_eq!(lab.feed(OUT, &syn).0, Verdict::Drop(Reason::Ipv6Unsupported));
     // FULLNAT and TUN over IPv6.
     for fwd in [FwdMethod::FullNat, FwdMethod::Tunnel] {
         let mut lab = lab6();
@@ -183,4 +179,34 @@ fn what_ipv6_does_not_carry_yet_is_dropped_and_counted() {
     assert_eq!(lab.feed(OUT, &ack).0, Verdict::Drop(Reason::NotSyn));
     assert_eq!(count(&lab, Reason::NoService), 1);
     assert!(lab.d.connections(lab.now).is_empty());
+}
+
+#[test]
+fn persistence_over_ipv6_keeps_a_client_prefix_on_its_server() {
+    let mut lab = lab6();
+    // -p 300 -M 64: clients of one /64 share a template.
+    service6(&mut lab, Some((300, 64)), &[(RS2_6, 80, FwdMethod::Masq), (RS1_6, 80, FwdMethod::Masq)]);
+    lab.feed(OUT, &tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64));
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    // Another connection of the client, and one of a neighbour in its /64: rs1 again, though rr
+    // would have moved on; a client of another prefix is scheduled (rs2).
+    for (client, port) in [(CLIENT6, 40001), ("2001:db8:6::77", 40002)] {
+        let (v, out) = lab.feed(OUT, &tcp6(CLIENT_MAC, OUT_MAC, client, VIP6, port, 80, true, 64));
+        assert_eq!(v, Verdict::Forward(IN), "{client}");
+        assert_eq!(read(&out).2, a(RS1_6), "{client} stays on rs1");
+    }
+    let far = tcp6(CLIENT_MAC, OUT_MAC, "2001:db8:9::5", VIP6, 40003, 80, true, 64);
+    assert_eq!(lab.feed(OUT, &far).0, Verdict::Consumed, "held for rs2, not yet resolved");
+    let ns = &lab.tx.0.last().unwrap().1;
+    assert_eq!(icmpv6::neighbour_message(&ns[ETH + IP6..]).unwrap().target, a(RS2_6));
+    // -Lnc lists the templates with the masked client: two of them.
+    let templates: Vec<String> = lab
+        .d
+        .connections(lab.now)
+        .iter()
+        .filter(|c| c.cport == 0)
+        .map(|c| format!("{} {}", c.caddr, c.daddr))
+        .collect();
+    assert_eq!(templates.len(), 2, "{templates:?}");
+    assert!(templates.contains(&format!("2001:db8:6:: {RS1_6}")), "{templates:?}");
 }

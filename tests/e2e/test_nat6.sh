@@ -36,6 +36,8 @@ for rs in rs1 rs2; do
   ln -f "$(big_file)" "$root/big.bin" 2>/dev/null || cp "$(big_file)" "$root/big.bin"
   bg "$rs" "http6-$rs" python3 -m http.server 80 --bind :: --directory "$root"
   wait_tcp_listen "$rs" 80
+  bg "$rs" "udp6-$rs" socat "UDP6-RECVFROM:5353,reuseaddr,fork" "SYSTEM:timeout 1 head -n 1 >/dev/null; echo $rs"
+  wait_udp_listen "$rs" 5353
 done
 {
   rvs_conf_admin "$RVS_SOCK"
@@ -48,6 +50,13 @@ start_rvs "$CONFIG"
 rvsadm -A -t "[$VIP6]:80" -s rr
 rvsadm -a -t "[$VIP6]:80" -r "[$RS1_6]:80" -m
 rvsadm -a -t "[$VIP6]:80" -r "[$RS2_6]:80" -m
+# Persistence over IPv6: -M is a prefix length.
+rvsadm -A -t "[$VIP6]:8080" -s rr -p 300 -M 64
+rvsadm -a -t "[$VIP6]:8080" -r "[$RS1_6]:80" -m
+rvsadm -a -t "[$VIP6]:8080" -r "[$RS2_6]:80" -m
+rvsadm -A -u "[$VIP6]:5353" -s rr
+rvsadm -a -u "[$VIP6]:5353" -r "[$RS1_6]:5353" -m
+rvsadm -a -u "[$VIP6]:5353" -r "[$RS2_6]:5353" -m
 rvsadm -A -t "$NAT_VIP:80" -s rr
 rvsadm -a -t "$NAT_VIP:80" -r "$NAT_RS1:80" -m
 
@@ -96,9 +105,29 @@ case_e_ipv4_and_host_path_kept() {
   assert_eq 0 "$(counter drop-ipv6-no-route || true)" "nothing lacked a route"
 }
 
+case_f_persistence() {
+  local out
+  out="$(curl_many c 6 "http://[$VIP6]:8080/")"
+  log "answers: $(printf '%s' "$out" | tr '\n' ' ')"
+  assert_eq 1 "$(printf '%s\n' "$out" | sort -u | wc -l)" "one real server answered all six (-p 300)"
+  assert_not_contains "$out" ERR "every request was answered"
+  assert_match "$(rvsadm -Ln)" "TCP  \[$VIP6\]:8080 rr persistent 300 mask 64" "listed with its prefix length"
+}
+
+case_g_udp() {
+  local one two
+  one="$(printf 'ping\n' | ns_exec c timeout 5 socat -t 2 -T 2 - "UDP6:[$VIP6]:5353" 2>/dev/null || true)"
+  two="$(printf 'ping\n' | ns_exec c timeout 5 socat -t 2 -T 2 - "UDP6:[$VIP6]:5353" 2>/dev/null || true)"
+  log "UDP answers: $one $two"
+  assert_eq "rs1 rs2" "$(printf '%s\n%s\n' "$one" "$two" | sort | tr '\n' ' ' | sed 's/ $//')" \
+    "two datagrams from two source ports, one to each real server"
+}
+
 run_case "a. ten requests over IPv6 alternate between the two IPv6 real servers" case_a_requests_alternate
 run_case "b. a 20 MB download over IPv6, intact" case_b_download_intact
 run_case "c. -Ln and -Lnc list the IPv6 service and connections" case_c_listings
 run_case "d. rvs resolved its IPv6 next hops by neighbour discovery" case_d_neighbour_discovery
 run_case "e. IPv4 and the kernel's IPv6 address keep working" case_e_ipv4_and_host_path_kept
+run_case "f. persistence over IPv6 (-p 300 -M 64)" case_f_persistence
+run_case "g. UDP over IPv6" case_g_udp
 finish
