@@ -20,6 +20,8 @@ pub mod values;
 mod tests_args;
 #[cfg(test)]
 mod tests_ipv6;
+#[cfg(test)]
+mod tests_list_ipv6;
 
 /// The program name used in "Try ..." and usage texts.
 pub const PROGRAM: &str = "rvsadm";
