@@ -12,6 +12,8 @@ pub mod own_addrs;
 pub mod reload;
 pub mod rules_config;
 #[cfg(test)]
+mod tests_ipv6;
+#[cfg(test)]
 mod tests_order;
 #[cfg(test)]
 mod tests_own_addrs;
