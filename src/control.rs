@@ -86,7 +86,8 @@ impl Rules {
                 self.marks.clear();
             }
             Command::AddMark(m) => {
-                if m.mark == 0 || m.prefix > 32 || m.ports.iter().any(|&(lo, hi)| lo > hi) {
+                let max_prefix = if m.addr.is_ipv6() { 128 } else { 32 };
+                if m.mark == 0 || m.prefix > max_prefix || m.ports.iter().any(|&(lo, hi)| lo > hi) {
                     return Err(IpvsError::Invalid("illegal mark rule".into()));
                 }
                 if self.marks.contains(m) {
