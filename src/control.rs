@@ -269,7 +269,7 @@ fn service_name(key: &ServiceKey) -> String {
                 IPPROTO_SCTP => "SCTP",
                 _ => "TCP",
             };
-            format!("{name} {addr}:{port}")
+            format!("{name} {}", std::net::SocketAddr::new(*addr, *port))
         }
         ServiceKey::Fwmark(m) => format!("FWM {m}"),
         ServiceKey::Fwmark6(m) => format!("FWM {m} IPv6"),
