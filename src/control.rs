@@ -12,6 +12,8 @@ pub mod own_addrs;
 pub mod reload;
 pub mod rules_config;
 #[cfg(test)]
+mod tests_ipv6;
+#[cfg(test)]
 mod tests_order;
 #[cfg(test)]
 mod tests_own_addrs;
@@ -84,7 +86,8 @@ impl Rules {
                 self.marks.clear();
             }
             Command::AddMark(m) => {
-                if m.mark == 0 || m.prefix > 32 || m.ports.iter().any(|&(lo, hi)| lo > hi) {
+                let max_prefix = if m.addr.is_ipv6() { 128 } else { 32 };
+                if m.mark == 0 || m.prefix > max_prefix || m.ports.iter().any(|&(lo, hi)| lo > hi) {
                     return Err(IpvsError::Invalid("illegal mark rule".into()));
                 }
                 if self.marks.contains(m) {
@@ -266,7 +269,7 @@ fn service_name(key: &ServiceKey) -> String {
                 IPPROTO_SCTP => "SCTP",
                 _ => "TCP",
             };
-            format!("{name} {addr}:{port}")
+            format!("{name} {}", std::net::SocketAddr::new(*addr, *port))
         }
         ServiceKey::Fwmark(m) => format!("FWM {m}"),
         ServiceKey::Fwmark6(m) => format!("FWM {m} IPv6"),

@@ -20,7 +20,7 @@
 
 use crate::ipvs::dest::{is_loopback_node, Dest};
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// What the host side offers: its addresses, and the way back of local
 /// servers' replies.
@@ -99,12 +99,11 @@ impl OwnAddrs {
         let local = is_director(d.addr, &self.addrs, delivers);
         if d.set_local(local) {
             if local {
-                eprintln!("rvs: {service}: real server {}:{} is one of the host's addresses: Local", d.addr, d.port);
+                eprintln!("rvs: {service}: real server {} is one of the host's addresses: Local", SocketAddr::new(d.addr, d.port));
             } else {
                 eprintln!(
-                    "rvs: {service}: real server {}:{} is no longer one of the host's addresses: {} again",
-                    d.addr,
-                    d.port,
+                    "rvs: {service}: real server {} is no longer one of the host's addresses: {} again",
+                    SocketAddr::new(d.addr, d.port),
                     d.fwd().list_name()
                 );
             }
@@ -112,10 +111,9 @@ impl OwnAddrs {
         let host = host_addr(d.addr, &self.addrs);
         if !local && !delivers && host.is_some_and(|a| self.noted.insert(a)) {
             eprintln!(
-                "rvs: {service}: real server {}:{} is one of the host's addresses, but without [dataplane] \
+                "rvs: {service}: real server {} is one of the host's addresses, but without [dataplane] \
                  local_device rvs has no way to the host stack: not Local, forwarded by its method ({})",
-                d.addr,
-                d.port,
+                SocketAddr::new(d.addr, d.port),
                 d.fwd().list_name()
             );
         }

@@ -397,4 +397,48 @@ mod tests {
         let t: RawTimeouts = toml::from_str("udp = 0").unwrap();
         assert_eq!(parse_timeouts(Some(&t)).unwrap_err(), format!("timeouts: each must be 1..{MAX_TIMEOUT} seconds"));
     }
+
+    /// IPv6 in the file as ipvsadm writes it: `[addr]:port` services and real servers, a
+    /// bare address for a local address, `netmask` a prefix length, `ipv6 = true` for `-f N -6`,
+    /// an IPv6 `[[fwmark]]` destination.
+    #[test]
+    fn ipv6_services_real_servers_and_marks() {
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let rules = services(
+            "tcp = \"[2001:db8::10]:80\"\npersistent = 300\nnetmask = \"64\"\nlocal_addresses = [\"2001:db8::100\"]\n\
+             [[real]]\naddress = \"[2001:db8::1:11]:8080\"\nmethod = \"masq\"\n\
+             [[real]]\naddress = \"2001:db8::1:12\"\n",
+        )
+        .unwrap();
+        let (spec, dests) = &rules.services[1];
+        assert_eq!(spec.key, ServiceKey::Addr { proto: IPPROTO_TCP, addr: ip("2001:db8::10"), port: 80 });
+        assert_eq!(spec.netmask, netmask6(64));
+        assert_eq!(spec.laddrs, [ip("2001:db8::100")]);
+        let got: Vec<_> = dests.iter().map(|d| (d.addr, d.port, d.fwd)).collect();
+        assert_eq!(got, [(ip("2001:db8::1:11"), 8080, FwdMethod::Masq), (ip("2001:db8::1:12"), 80, FwdMethod::Route)]);
+        let fwm = services("fwmark = 5\nipv6 = true\n[[real]]\naddress = \"[2001:db8::1:11]:0\"\n").unwrap();
+        assert_eq!(fwm.services[1].0.key, ServiceKey::Fwmark6(5));
+        assert_eq!(fwm.services[1].0.netmask, full_netmask(true));
+        for (text, e) in [
+            ("tcp = \"[2001:db8::10]:80\"\npersistent = 1\nnetmask = \"129\"", "service[1].netmask: '129' is not a prefix length 1..128 (an IPv6 service's netmask)"),
+            ("tcp = \"198.18.0.1:80\"\npersistent = 1\nnetmask = \"64\"", "service[1].netmask: '64' is not an IPv4 or IPv6 address"),
+            ("tcp = \"[2001:db8::10:80\"", "service[1].tcp: '[2001:db8::10:80' has no closing ']'"),
+            ("tcp = \"[2001:db8::10]:80\"\nipv6 = true", "service[1].ipv6: only for a fwmark service (an address says its family)"),
+            (
+                "tcp = \"[2001:db8::10]:80\"\n[[real]]\naddress = \"[fe80::1]:80\"\nmethod = \"masq\"",
+                "service[1].real[0]: Invalid operation.  Possibly wrong module version, address not unicast, ...",
+            ),
+            (
+                "tcp = \"198.18.0.1:80\"\n[[real]]\naddress = \"[2001:db8::1]:80\"\nmethod = \"masq\"",
+                "service[1].real[0]: Invalid operation.  Possibly wrong module version, address not unicast, ...",
+            ),
+        ] {
+            assert_eq!(services(text).unwrap_err(), e, "{text}");
+        }
+        let mut marks = Rules::default();
+        add_mark(&mut marks, 0, &toml::from_str("mark = 5\ndestination = \"2001:db8::/64\"").unwrap()).unwrap();
+        add_mark(&mut marks, 1, &toml::from_str("mark = 5\ndestination = \"2001:db8::1\"").unwrap()).unwrap();
+        assert_eq!((marks.marks[0].addr, marks.marks[0].prefix), (ip("2001:db8::"), 64));
+        assert_eq!((marks.marks[1].addr, marks.marks[1].prefix), (ip("2001:db8::1"), 128));
+    }
 }

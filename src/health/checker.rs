@@ -155,7 +155,7 @@ impl Group {
         let Some(command) = command.cloned() else { return };
         let mut env = command_env(self.vip(), dest.addr, dest.port);
         env.push(("RVS_STATE", state.to_string()));
-        let who = format!("{}:{} of {}", dest.addr, dest.port, self.name);
+        let who = format!("{} of {}", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
         let spawned = std::thread::Builder::new().name("rvs-notify".into()).spawn(move || {
             match run_command(&command, &env, Instant::now() + NOTIFY_TIMEOUT) {
                 Ok(0) => {}
@@ -203,28 +203,28 @@ impl Group {
             st.up = false;
             st.since = Instant::now();
             let err = st.last_error.clone().unwrap_or_default();
-            eprintln!("rvs: check: {}:{} of {} is DOWN ({err})", dest.addr, dest.port, self.name);
+            eprintln!("rvs: check: {} of {} is DOWN ({err})", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
             // The sorry server first, so the service is never left empty.
             if g.targets.iter().all(|t| !t.up) {
                 self.fallback_on(g, control);
             }
-            let what = format!("take {}:{} out", dest.addr, dest.port);
+            let what = format!("take {} out", std::net::SocketAddr::new(dest.addr, dest.port));
             self.apply(control, &self.down_cmd(dest), &what);
             self.notify(check.notify_down.as_ref(), dest, "DOWN");
         } else if !st.up && st.successes >= check.rise.max(1) {
             st.up = true;
             st.since = Instant::now();
             st.weight = weight;
-            eprintln!("rvs: check: {}:{} of {} is UP", dest.addr, dest.port, self.name);
-            let what = format!("put {}:{} back", dest.addr, dest.port);
+            eprintln!("rvs: check: {} of {} is UP", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
+            let what = format!("put {} back", std::net::SocketAddr::new(dest.addr, dest.port));
             self.apply(control, &self.up_cmd(dest, weight), &what);
             self.fallback_off(g, control);
             self.notify(check.notify_up.as_ref(), dest, "UP");
         } else if st.up && st.failures == 0 && st.weight != weight {
             // misc_dynamic: the exit status moved the weight (or back to the configured one).
             let w = weight.unwrap_or(dest.weight);
-            eprintln!("rvs: check: {}:{} of {} weight {w} (misc_dynamic)", dest.addr, dest.port, self.name);
-            let what = format!("set {}:{} weight {w}", dest.addr, dest.port);
+            eprintln!("rvs: check: {} of {} weight {w} (misc_dynamic)", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
+            let what = format!("set {} weight {w}", std::net::SocketAddr::new(dest.addr, dest.port));
             let cmd = Command::EditDest(self.checks.key, DestSpec { weight: w, ..dest.clone() });
             if self.apply(control, &cmd, &what) {
                 st.weight = weight;
@@ -237,8 +237,8 @@ impl Group {
         if g.fallback_on {
             return;
         }
-        eprintln!("rvs: check: every real server of {} is DOWN: adding fallback {}:{}", self.name, fb.addr, fb.port);
-        let what = format!("add fallback {}:{}", fb.addr, fb.port);
+        eprintln!("rvs: check: every real server of {} is DOWN: adding fallback {}", self.name, std::net::SocketAddr::new(fb.addr, fb.port));
+        let what = format!("add fallback {}", std::net::SocketAddr::new(fb.addr, fb.port));
         g.fallback_on = self.apply(control, &Command::AddDest(self.checks.key, fb.clone()), &what);
     }
 
@@ -248,8 +248,8 @@ impl Group {
             return;
         }
         g.fallback_on = false;
-        eprintln!("rvs: check: {} has a real server UP: removing fallback {}:{}", self.name, fb.addr, fb.port);
-        let what = format!("remove fallback {}:{}", fb.addr, fb.port);
+        eprintln!("rvs: check: {} has a real server UP: removing fallback {}", self.name, std::net::SocketAddr::new(fb.addr, fb.port));
+        let what = format!("remove fallback {}", std::net::SocketAddr::new(fb.addr, fb.port));
         self.apply(control, &Command::DeleteDest(self.checks.key, fb.addr, fb.port), &what);
     }
 
@@ -272,8 +272,8 @@ impl Group {
                 Some(w) => !self.checks.quiescent || w != 0,
             };
             if needed {
-                eprintln!("rvs: check: {}:{} of {} stays DOWN", dest.addr, dest.port, self.name);
-                let what = format!("take {}:{} out", dest.addr, dest.port);
+                eprintln!("rvs: check: {} of {} stays DOWN", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
+                let what = format!("take {} out", std::net::SocketAddr::new(dest.addr, dest.port));
                 self.apply(control, &self.down_cmd(dest), &what);
             }
         }

@@ -521,6 +521,39 @@ mod tests {
         );
     }
 
+    /// An IPv6 real server is probed over the kernel's IPv6 sockets: TCP connect, HTTP with
+    /// `Host: [addr]:port`, UDP from an IPv6 socket.
+    #[test]
+    fn ipv6_real_servers_probed_over_ipv6_sockets() {
+        let lo6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        let l = TcpListener::bind((lo6, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(probe(&CheckKind::Tcp, None, lo6, port, T), Ok(None));
+        drop(l);
+        assert_eq!(probe(&CheckKind::Tcp, None, lo6, port, T), Err(format!("connect [::1]:{port}: connection refused")));
+        let l = TcpListener::bind((lo6, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let n = c.read(&mut buf).unwrap();
+            c.write_all(b"HTTP/1.0 200 OK\r\n\r\nv6 ok").unwrap();
+            String::from_utf8_lossy(&buf[..n]).to_string()
+        });
+        assert_eq!(probe(&http("/", 200, Some("v6 ok")), None, lo6, port, T), Ok(None));
+        assert!(h.join().unwrap().contains(&format!("Host: [::1]:{port}\r\n")));
+        let u = UdpSocket::bind((lo6, 0)).unwrap();
+        let port = u.local_addr().unwrap().port();
+        let h = thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let (n, from) = u.recv_from(&mut buf).unwrap();
+            u.send_to(&buf[..n], from).unwrap();
+        });
+        let k = CheckKind::Udp { payload: "ping".into(), expect: Some("ping".into()) };
+        assert_eq!(probe(&k, Some((lo6, 53)), lo6, port, T), Ok(None));
+        h.join().unwrap();
+    }
+
     #[test]
     fn http_ok_and_request_shape() {
         let (port, h) = responder(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello rs1\n", 2);

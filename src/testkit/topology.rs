@@ -81,7 +81,7 @@ pub fn service_spec(key: ServiceKey, sched: &str) -> ServiceSpec {
         key,
         scheduler: sched.into(),
         persistent: None,
-        netmask: std::net::IpAddr::from(Ipv4Addr::BROADCAST),
+        netmask: crate::api::full_netmask(key.is_ipv6()),
         sched_flags: vec![],
         ops: false,
         laddrs: vec![],
