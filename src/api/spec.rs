@@ -279,6 +279,15 @@ impl MarkRule {
             && daddr & mask == u32::from(addr) & mask
             && (self.ports.is_empty() || self.ports.iter().any(|&(lo, hi)| dport >= lo && dport <= hi))
     }
+
+    /// Does an IPv6 packet match? An IPv4 rule never does.
+    pub fn matches6(&self, proto: u8, daddr: u128, dport: u16) -> bool {
+        let IpAddr::V6(addr) = self.addr else { return false };
+        let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix.min(128) as u32) };
+        (self.proto == 0 || self.proto == proto)
+            && daddr & mask == u128::from(addr) & mask
+            && (self.ports.is_empty() || self.ports.iter().any(|&(lo, hi)| dport >= lo && dport <= hi))
+    }
 }
 
 /// What `--start-daemon` asks for; `None` (or 0) means the kernel's default.

@@ -99,7 +99,10 @@ impl OwnAddrs {
         let local = is_director(d.addr, &self.addrs, delivers);
         if d.set_local(local) {
             if local {
-                eprintln!("rvs: {service}: real server {} is one of the host's addresses: Local", SocketAddr::new(d.addr, d.port));
+                eprintln!(
+                    "rvs: {service}: real server {} is one of the host's addresses: Local",
+                    SocketAddr::new(d.addr, d.port)
+                );
             } else {
                 eprintln!(
                     "rvs: {service}: real server {} is no longer one of the host's addresses: {} again",

@@ -420,10 +420,19 @@ mod tests {
         assert_eq!(fwm.services[1].0.key, ServiceKey::Fwmark6(5));
         assert_eq!(fwm.services[1].0.netmask, full_netmask(true));
         for (text, e) in [
-            ("tcp = \"[2001:db8::10]:80\"\npersistent = 1\nnetmask = \"129\"", "service[1].netmask: '129' is not a prefix length 1..128 (an IPv6 service's netmask)"),
-            ("tcp = \"198.18.0.1:80\"\npersistent = 1\nnetmask = \"64\"", "service[1].netmask: '64' is not an IPv4 or IPv6 address"),
+            (
+                "tcp = \"[2001:db8::10]:80\"\npersistent = 1\nnetmask = \"129\"",
+                "service[1].netmask: '129' is not a prefix length 1..128 (an IPv6 service's netmask)",
+            ),
+            (
+                "tcp = \"198.18.0.1:80\"\npersistent = 1\nnetmask = \"64\"",
+                "service[1].netmask: '64' is not an IPv4 or IPv6 address",
+            ),
             ("tcp = \"[2001:db8::10:80\"", "service[1].tcp: '[2001:db8::10:80' has no closing ']'"),
-            ("tcp = \"[2001:db8::10]:80\"\nipv6 = true", "service[1].ipv6: only for a fwmark service (an address says its family)"),
+            (
+                "tcp = \"[2001:db8::10]:80\"\nipv6 = true",
+                "service[1].ipv6: only for a fwmark service (an address says its family)",
+            ),
             (
                 "tcp = \"[2001:db8::10]:80\"\n[[real]]\naddress = \"[fe80::1]:80\"\nmethod = \"masq\"",
                 "service[1].real[0]: Invalid operation.  Possibly wrong module version, address not unicast, ...",

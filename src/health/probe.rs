@@ -530,7 +530,10 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         assert_eq!(probe(&CheckKind::Tcp, None, lo6, port, T), Ok(None));
         drop(l);
-        assert_eq!(probe(&CheckKind::Tcp, None, lo6, port, T), Err(format!("connect [::1]:{port}: connection refused")));
+        assert_eq!(
+            probe(&CheckKind::Tcp, None, lo6, port, T),
+            Err(format!("connect [::1]:{port}: connection refused"))
+        );
         let l = TcpListener::bind((lo6, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         let h = thread::spawn(move || {

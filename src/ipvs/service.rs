@@ -217,6 +217,14 @@ impl ServiceTable {
         self.vips.iter().copied()
     }
 
+    /// [`ServiceTable::classify`] for an IPv6 packet: the IPv6 mark rules.
+    pub fn classify6(&self, proto: u8, daddr: u128, dport: u16) -> u32 {
+        if self.by_fwmark6.is_empty() {
+            return 0;
+        }
+        self.marks6.iter().rev().find(|m| m.matches6(proto, daddr, dport)).map_or(0, |m| m.mark)
+    }
+
     /// [`ServiceTable::lookup_index`] for an IPv6 packet (the IPv6 data path's entry).
     pub fn lookup_index6(&self, fwmark: u32, proto: u8, daddr: u128, dport: u16) -> Option<usize> {
         if fwmark != 0 {

@@ -5,11 +5,12 @@
 //! about the family (the state table, the expiry, eviction under pressure,
 //! the counters) are IPv4's own (`Director::track`, `make_room`), run with
 //! the IPv6 table in place ([`Director::with_table6`]). Not yet over IPv6:
-//! firewall marks, TUN and FULLNAT (and so NAT64), the sync
+//! TUN and FULLNAT (and so NAT64), the sync
 //! daemon, ICMPv6 errors about connections: each such packet is dropped and
 //! counted (`drop-ipv6-unsupported`). Persistence works as IPv4's, its
 //! templates in the IPv6 table keyed by the handle of the client's masked
-//! address (`-M` is a prefix length over IPv6).
+//! address (`-M` is a prefix length over IPv6); firewall-mark services
+//! classify by the IPv6 mark rules (`--add-mark ... -6`).
 
 use super::frame::Frame;
 use super::lb::{schedule_in, Flow, Persist6, Picked};
@@ -127,7 +128,8 @@ impl Director {
         tcp_flags: u8,
     ) -> Result<(u32, Flow), Verdict> {
         let proto = flow.key.proto;
-        let si = self.services.lookup_index6(0, proto, a.dst, dport).ok_or(Verdict::Drop(Reason::NoService))?;
+        let mark = self.services.classify6(proto, a.dst, dport);
+        let si = self.services.lookup_index6(mark, proto, a.dst, dport).ok_or(Verdict::Drop(Reason::NoService))?;
         if !self.may_create(flow) {
             return Err(Verdict::Drop(Reason::NotSyn));
         }

@@ -57,6 +57,10 @@ rvsadm -a -t "[$VIP6]:8080" -r "[$RS2_6]:80" -m
 rvsadm -A -u "[$VIP6]:5353" -s rr
 rvsadm -a -u "[$VIP6]:5353" -r "[$RS1_6]:5353" -m
 rvsadm -a -u "[$VIP6]:5353" -r "[$RS2_6]:5353" -m
+# A firewall-mark service over IPv6: ports 81 and 82 of the VIP, marked 66 by an IPv6 rule.
+rvsadm --add-mark 66 -t "[$VIP6]/128:81,82"
+rvsadm -A -f 66 -6 -s rr
+rvsadm -a -f 66 -6 -r "[$RS1_6]:80" -m
 rvsadm -A -t "$NAT_VIP:80" -s rr
 rvsadm -a -t "$NAT_VIP:80" -r "$NAT_RS1:80" -m
 
@@ -123,6 +127,14 @@ case_g_udp() {
     "two datagrams from two source ports, one to each real server"
 }
 
+case_h_fwmark() {
+  local a b
+  a="$(ns_curl c -g "http://[$VIP6]:81/")"
+  b="$(ns_curl c -g "http://[$VIP6]:82/")"
+  assert_eq "rs1 rs1" "$a $b" "ports 81 and 82 reach the mark-66 service's real server"
+  assert_contains "$(rvsadm -Ln)" "FWM  66 IPv6 rr" "the service is listed as IPv6's"
+}
+
 run_case "a. ten requests over IPv6 alternate between the two IPv6 real servers" case_a_requests_alternate
 run_case "b. a 20 MB download over IPv6, intact" case_b_download_intact
 run_case "c. -Ln and -Lnc list the IPv6 service and connections" case_c_listings
@@ -130,4 +142,5 @@ run_case "d. rvs resolved its IPv6 next hops by neighbour discovery" case_d_neig
 run_case "e. IPv4 and the kernel's IPv6 address keep working" case_e_ipv4_and_host_path_kept
 run_case "f. persistence over IPv6 (-p 300 -M 64)" case_f_persistence
 run_case "g. UDP over IPv6" case_g_udp
+run_case "h. a firewall-mark service over IPv6" case_h_fwmark
 finish
