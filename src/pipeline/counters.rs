@@ -49,6 +49,7 @@ reasons! {
     HoldOverflowNd => "drop-nd-hold-overflow",
     NoRoute6 => "drop-ipv6-no-route",
     Ipv6Unsupported => "drop-ipv6-unsupported",
+    Icmpv6TooBigSent => "icmpv6-too-big-sent",
     OtherEthertype => "drop-other-ethertype",
     BadArp => "drop-bad-arp",
     IpTruncated => "drop-ip-truncated",

@@ -81,6 +81,13 @@ impl Director {
         self.with_table6(|d| d.track(now_ms, &flow, id, side, fresh));
         let c = *self.conns6.get(id);
         let l4 = f.l4 - f.l3;
+        let towards = match side {
+            Side::In => c.daddr,
+            Side::Out => c.caddr,
+        };
+        if let Some(mtu) = self.too_big_for6(self.pool6.addr(towards), f) {
+            return self.packet_too_big6(now_ms, f, mtu, tx);
+        }
         match (side, c.fwd()) {
             (Side::In, FwdMethod::Masq) => {
                 let rip = self.pool6.addr(c.daddr);
@@ -111,6 +118,15 @@ impl Director {
     /// Send the rewritten packet in `f` to `dst` on its link.
     fn out6(&mut self, now_ms: u64, dst: u128, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
         self.route_out6(now_ms, dst, f.bytes_mut(), tx).unwrap_or(Verdict::Drop(Reason::NoRoute6))
+    }
+
+    /// The MTU of the link towards `dst` when the packet in `f` does not
+    /// fit it (checked before any rewrite: the error quotes the packet as
+    /// its sender sent it).
+    fn too_big_for6(&self, dst: u128, f: &Frame) -> Option<u16> {
+        let (iface, _) = self.ifaces.on_link6(dst)?;
+        let mtu = self.ifaces.get(iface).mtu;
+        (f.l3_len() > mtu as usize).then_some(mtu)
     }
 
     /// A new connection for the first packet of an IPv6 flow: its service

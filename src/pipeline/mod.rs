@@ -15,6 +15,7 @@ mod frag;
 mod frame;
 mod icmp;
 mod icmp_error;
+mod icmpv6_error;
 mod ipv6;
 mod lb;
 mod lb6;

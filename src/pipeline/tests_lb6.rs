@@ -210,3 +210,34 @@ fn persistence_over_ipv6_keeps_a_client_prefix_on_its_server() {
     assert_eq!(templates.len(), 2, "{templates:?}");
     assert!(templates.contains(&format!("2001:db8:6:: {RS1_6}")), "{templates:?}");
 }
+
+#[test]
+fn a_packet_too_big_for_the_real_servers_link_gets_a_packet_too_big_back() {
+    let mut lab = lab6();
+    service6(&mut lab, None, &[(RS1_6, 80, FwdMethod::Masq)]);
+    lab.feed(OUT, &tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64));
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    // The SYN-ACK makes rvs ask for the client, who answers.
+    lab.feed(IN, &tcp6(RS1_MAC, IN_MAC, RS1_6, CLIENT6, 80, 40000, false, 64));
+    lab.feed(OUT, &advertisement(OUT, CLIENT_MAC, CLIENT6, OUT6));
+    // The inside link is narrower than the client's packet.
+    lab.d.ifaces.0[IN as usize].mtu = 1400;
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC)
+        .ipv6(a(CLIENT6).to_be_bytes(), a(VIP6).to_be_bytes(), 64)
+        .tcp(40000, 80, 1000, 64000)
+        .ack(1);
+    let mut big = Vec::new();
+    b.write(&mut big, &[7u8; 1420]).unwrap();
+    lab.tx.0.clear();
+    assert_eq!(lab.feed(OUT, &big).0, Verdict::Drop(Reason::TooBig));
+    let (iface, ptb) = lab.tx.0.pop().expect("a packet-too-big");
+    assert_eq!((iface, &ptb[0..6]), (OUT, &CLIENT_MAC[..]));
+    assert!(ptb.len() - ETH <= 1280, "within the IPv6 minimum MTU");
+    let h = ipv6::Header::new_checked(&ptb[ETH..]).unwrap();
+    assert_eq!((h.src(), h.dst(), h.next_header()), (a(OUT6), a(CLIENT6), IPPROTO_ICMPV6));
+    let msg = &ptb[ETH + IP6..];
+    assert!(icmpv6::verify_checksum(msg, a(OUT6), a(CLIENT6)));
+    assert_eq!((msg[0], msg[1], &msg[4..8]), (icmpv6::PACKET_TOO_BIG, 0, &1400u32.to_be_bytes()[..]));
+    assert_eq!(&msg[8..8 + 40], &big[ETH..ETH + 40], "the packet as the client sent it, quoted");
+    assert_eq!(count(&lab, Reason::Icmpv6TooBigSent), 1);
+}

@@ -5,7 +5,8 @@
 # (the host path). An IPv6 service [2001:db8:6::100]:80 balances over the real servers'
 # IPv6 addresses by rr with masquerading: real clients (curl -6) and servers (python's
 # http.server on [::]), the real servers' replies steered to rvs by the XDP program (their
-# destination is the client), next hops resolved by rvs's own neighbour discovery.
+# destination is the client), next hops resolved by rvs's own neighbour discovery, the
+# client's link narrower than the servers' (path MTU discovery by rvs's packet-too-big).
 # shellcheck disable=SC2317,SC2119
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -46,6 +47,10 @@ done
   printf '[[interface]]\nname = "d-in"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\n\n' \
     "${RVS_XDP_MODE:-generic}" "$NAT_DIR_IN" "$IN6"
 } >"$CONFIG"
+# The client's link is narrower than the real servers' (1400 against 1500): full-size packets
+# from a real server get a packet-too-big back from rvs (path MTU discovery; IPv6 routers
+# never fragment).
+ns_exec d ip link set d-out mtu 1400
 start_rvs "$CONFIG"
 rvsadm -A -t "[$VIP6]:80" -s rr
 rvsadm -a -t "[$VIP6]:80" -r "[$RS1_6]:80" -m
@@ -80,6 +85,7 @@ case_b_download_intact() {
   want="$(sha256sum <"$(big_file)" | cut -d' ' -f1)"
   got="$(ns_exec c curl -sS -g --noproxy '*' --max-time 60 "http://[$VIP6]/big.bin" | sha256sum | cut -d' ' -f1)"
   assert_eq "$want" "$got" "the 20 MB download through NAT66 is intact (sha256)"
+  assert_true "the real server was told the narrower MTU (packet too big)" test "$(counter icmpv6-too-big-sent)" -ge 1
 }
 
 case_c_listings() {
@@ -136,7 +142,7 @@ case_h_fwmark() {
 }
 
 run_case "a. ten requests over IPv6 alternate between the two IPv6 real servers" case_a_requests_alternate
-run_case "b. a 20 MB download over IPv6, intact" case_b_download_intact
+run_case "b. a 20 MB download over IPv6 through a narrower link (packet too big), intact" case_b_download_intact
 run_case "c. -Ln and -Lnc list the IPv6 service and connections" case_c_listings
 run_case "d. rvs resolved its IPv6 next hops by neighbour discovery" case_d_neighbour_discovery
 run_case "e. IPv4 and the kernel's IPv6 address keep working" case_e_ipv4_and_host_path_kept
