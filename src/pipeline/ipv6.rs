@@ -52,11 +52,13 @@ impl Director {
     }
 
     /// Does the director answer for `ip` on `iface`: its own IPv6 addresses
-    /// there, the IPv6 VIPs listed there, and IPv6 services' VIPs on a link
-    /// where it has an IPv6 address.
+    /// there, the IPv6 VIPs listed there, and IPv6 services' VIPs and FULLNAT
+    /// local addresses on a link where it has an IPv6 address.
     fn answers6(&self, iface: IfaceId, ip: u128) -> bool {
         let i = self.ifaces.get(iface);
-        i.owns_addr6(ip) || i.vips6.contains(&ip) || (!i.addrs6.is_empty() && self.services.is_vip6(ip))
+        i.owns_addr6(ip)
+            || i.vips6.contains(&ip)
+            || (!i.addrs6.is_empty() && (self.services.is_vip6(ip) || self.services.is_laddr6(ip)))
     }
 
     /// VIPs move with the role, as in IPv4 (`follows_role`); own addresses stay.

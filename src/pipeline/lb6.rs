@@ -1,11 +1,11 @@
-//! IPv6 services: NAT66 and DR for IPv6 clients and IPv6 real servers, on
+//! IPv6 services: NAT66, DR and FULLNAT for IPv6 clients and IPv6 real servers, on
 //! the general path (the fast path is IPv4's). A connection's entry lives in
 //! the IPv6 connection table, the IPv4 table's type with each address stood
 //! for by a 32-bit handle (ipvs/conn/addr6.rs); the steps that do not care
 //! about the family (the state table, the expiry, eviction under pressure,
 //! the counters) are IPv4's own (`Director::track`, `make_room`), run with
 //! the IPv6 table in place ([`Director::with_table6`]). Not yet over IPv6:
-//! TUN and FULLNAT (and so NAT64), the sync
+//! TUN, NAT64 (FULLNAT from IPv6 clients to IPv4 servers), the sync
 //! daemon, ICMPv6 errors about connections: each such packet is dropped and
 //! counted (`drop-ipv6-unsupported`). Persistence works as IPv4's, its
 //! templates in the IPv6 table keyed by the handle of the client's masked
@@ -104,6 +104,22 @@ impl Director {
                     None => Verdict::Drop(Reason::NoRoute6),
                 }
             }
+            (Side::In, FwdMethod::FullNat) => {
+                let (rip, laddr) = (self.pool6.addr(c.daddr), self.pool6.addr(self.conns6.laddr_of(id)));
+                let (src, dst) = (Some((laddr, c.lport)), Some((rip, c.dport)));
+                if !nat6::rewrite(f.l3_bytes_mut(), l4, proto, src, dst) {
+                    return Verdict::Drop(Reason::Ipv6Unsupported);
+                }
+                self.out6(now_ms, rip, f, tx)
+            }
+            (Side::Out, FwdMethod::FullNat) => {
+                let (vip, client) = (self.pool6.addr(c.vaddr), self.pool6.addr(c.caddr));
+                let (src, dst) = (Some((vip, c.vport)), Some((client, c.cport)));
+                if !nat6::rewrite(f.l3_bytes_mut(), l4, proto, src, dst) {
+                    return Verdict::Drop(Reason::Ipv6Unsupported);
+                }
+                self.out6(now_ms, client, f, tx)
+            }
             (Side::Out, FwdMethod::Masq) => {
                 let (vip, client) = (self.pool6.addr(c.vaddr), self.pool6.addr(c.caddr));
                 if !nat6::rewrite(f.l3_bytes_mut(), l4, proto, Some((vip, c.vport)), None) {
@@ -187,14 +203,21 @@ impl Director {
             return Err(Verdict::Drop(Reason::Ipv6Unsupported));
         };
         let fwd = dest.fwd();
-        if !matches!(fwd, FwdMethod::Masq | FwdMethod::Route) || dest.is_local() {
+        if !matches!(fwd, FwdMethod::Masq | FwdMethod::Route | FwdMethod::FullNat) || dest.is_local() {
             return Err(Verdict::Drop(Reason::Ipv6Unsupported));
         }
         let rport = if dest.port == 0 { dport } else { dest.port };
         let (hc, hv, hr) = (self.pool6.intern(a.src), self.pool6.intern(a.dst), self.pool6.intern(u128::from(rip)));
         let in_key = FlowKey { saddr: hc, daddr: hv, sport, dport, proto };
-        let out_key =
-            (fwd == FwdMethod::Masq).then_some(FlowKey { saddr: hr, daddr: hc, sport: rport, dport: sport, proto });
+        let (mut hl, mut lport) = (0, 0);
+        let out_key = match fwd {
+            FwdMethod::Masq => Some(FlowKey { saddr: hr, daddr: hc, sport: rport, dport: sport, proto }),
+            FwdMethod::FullNat => {
+                (hl, lport) = self.fullnat_source6(si, u128::from(rip), hr, rport, proto)?;
+                Some(FlowKey { saddr: hr, daddr: hl, sport: rport, dport: lport, proto })
+            }
+            _ => None,
+        };
         let dir = if fwd == FwdMethod::Route { Direction::InputOnly } else { Direction::Input };
         // As new_connection_hashed: inserted in the state the opening packet
         // moves it to, except a sloppy segment landing in ESTABLISHED.
@@ -218,8 +241,8 @@ impl Director {
             vport: dport,
             daddr: hr,
             dport: rport,
-            laddr: 0,
-            lport: 0,
+            laddr: hl,
+            lport,
             dest: &dest,
             svc: &svc,
             laddr_ref: None,
@@ -246,6 +269,48 @@ impl Director {
             Err(InsertError::Full) => Err(Verdict::Drop(Reason::ConnTableFull)),
             Err(InsertError::Collision) => Err(Verdict::Drop(Reason::ConnCollision)),
         }
+    }
+
+    /// FULLNAT's source towards real server `rip` (handle `hr`): a local
+    /// address of the service's IPv6 ones in turn (none: rvs's own address
+    /// on the server's link) and a port of this loop's no connection holds
+    /// towards that server, as `fullnat_source` chooses for IPv4. By handle.
+    fn fullnat_source6(&mut self, si: usize, rip: u128, hr: u32, rport: u16, proto: u8) -> Result<(u32, u16), Verdict> {
+        const TRIES: usize = 256;
+        let Some(rt) = self.services.get(si).map(|(_, rt)| rt.clone()) else {
+            return Err(Verdict::Drop(Reason::NoService));
+        };
+        let v6 = |a: &IpAddr| match a {
+            IpAddr::V6(a) => Some(u128::from(*a)),
+            IpAddr::V4(_) => None,
+        };
+        let pool_len = rt.spec.laddrs.iter().filter_map(v6).count();
+        let own = match self.ifaces.on_link6(rip) {
+            Some((_, own)) => own,
+            None => return Err(Verdict::Drop(Reason::NoRoute6)),
+        };
+        let (lo, hi) = self.fullnat_ports;
+        for k in 0..pool_len.max(1) {
+            let addr = match pool_len {
+                0 => own,
+                n => rt.spec.laddrs.iter().filter_map(v6).nth((self.laddr_rr + k) % n).unwrap_or(own),
+            };
+            let hl = self.pool6.intern(addr);
+            for _ in 0..TRIES.min((hi as usize - lo as usize) / self.n_workers + 1) {
+                let port = self.fullnat_cursor;
+                let n = self.n_workers as u32;
+                self.fullnat_cursor = if port as u32 + n > hi as u32 {
+                    super::first_port_of(lo, self.worker, self.n_workers)
+                } else {
+                    port + n as u16
+                };
+                if self.conns6.key_free(&FlowKey { saddr: hr, daddr: hl, sport: rport, dport: port, proto }) {
+                    self.laddr_rr = self.laddr_rr.wrapping_add(1);
+                    return Ok((hl, port));
+                }
+            }
+        }
+        Err(Verdict::Drop(Reason::FullnatNoPort))
     }
 
     /// The handles the IPv6 table's entries and templates name: the pool

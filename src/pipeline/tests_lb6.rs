@@ -164,8 +164,8 @@ fn dr_over_ipv6_changes_only_the_macs_and_hop_limits_are_kept() {
 #[test]
 fn what_ipv6_does_not_carry_yet_is_dropped_and_counted() {
     let syn = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64);
-    // FULLNAT and TUN over IPv6.
-    for fwd in [FwdMethod::FullNat, FwdMethod::Tunnel] {
+    // TUN over IPv6.
+    for fwd in [FwdMethod::Tunnel] {
         let mut lab = lab6();
         service6(&mut lab, None, &[(RS1_6, 80, fwd)]);
         assert_eq!(lab.feed(OUT, &syn).0, Verdict::Drop(Reason::Ipv6Unsupported), "{fwd:?}");
@@ -240,4 +240,39 @@ fn a_packet_too_big_for_the_real_servers_link_gets_a_packet_too_big_back() {
     assert_eq!((msg[0], msg[1], &msg[4..8]), (icmpv6::PACKET_TOO_BIG, 0, &1400u32.to_be_bytes()[..]));
     assert_eq!(&msg[8..8 + 40], &big[ETH..ETH + 40], "the packet as the client sent it, quoted");
     assert_eq!(count(&lab, Reason::Icmpv6TooBigSent), 1);
+}
+
+#[test]
+fn fullnat_over_ipv6_rewrites_both_addresses_both_ways() {
+    let mut lab = lab6();
+    service6(&mut lab, None, &[(RS1_6, 8080, FwdMethod::FullNat)]);
+    let laddr = "2001:db8:7::50";
+    lab.cmd(Command::AddLaddr(key6(80), laddr.parse().unwrap()));
+    lab.feed(OUT, &tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64));
+    lab.tx.0.clear();
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    let (_, sent) = lab.tx.0.pop().unwrap();
+    let (src, lport, dst, dport, _) = read(&sent);
+    assert_eq!((src, dst, dport), (a(laddr), a(RS1_6), 8080), "from the local address, to rs1:8080");
+    // The server answers the local address; the client gets it from the VIP (resolving the client first).
+    lab.feed(IN, &tcp6(RS1_MAC, IN_MAC, RS1_6, laddr, 8080, lport, false, 64));
+    lab.tx.0.clear();
+    lab.feed(OUT, &advertisement(OUT, CLIENT_MAC, CLIENT6, OUT6));
+    let (iface, back) = lab.tx.0.pop().unwrap();
+    assert_eq!(iface, OUT);
+    assert_eq!(read(&back), (a(VIP6), 80, a(CLIENT6), 40000, 63));
+    // rvs answers solicitations for the local address on the servers' link.
+    let mut m = [0u8; nd::MESSAGE_LEN];
+    let group = ipv6::solicited_node(a(laddr));
+    icmpv6::write_neighbour_message(&mut m, icmpv6::NEIGHBOR_SOLICITATION, 0, a(laddr), &RS1_MAC, a(RS1_6), group);
+    let mut ns = vec![0u8; ETH + IP6 + m.len()];
+    crate::wire::ethernet::write_header(
+        &mut ns,
+        &ipv6::multicast_mac(group),
+        &RS1_MAC,
+        crate::wire::ethernet::ETHERTYPE_IPV6,
+    );
+    ipv6::write_header(&mut ns[ETH..], m.len() as u16, IPPROTO_ICMPV6, 255, a(RS1_6), group);
+    ns[ETH + IP6..].copy_from_slice(&m);
+    assert_eq!(lab.feed(IN, &ns).0, Verdict::Forward(IN));
 }

@@ -66,6 +66,11 @@ rvsadm -a -u "[$VIP6]:5353" -r "[$RS2_6]:5353" -m
 rvsadm --add-mark 66 -t "[$VIP6]/128:81,82"
 rvsadm -A -f 66 -6 -s rr
 rvsadm -a -f 66 -6 -r "[$RS1_6]:80" -m
+# FULLNAT over IPv6: the real server sees the local address 2001:db8:7::50, not the client.
+LADDR6=2001:db8:7::50
+rvsadm -A -t "[$VIP6]:8081" -s rr
+rvsadm -a -t "[$VIP6]:8081" -r "[$RS2_6]:80" --fullnat
+rvsadm -P -t "[$VIP6]:8081" -z "$LADDR6"
 rvsadm -A -t "$NAT_VIP:80" -s rr
 rvsadm -a -t "$NAT_VIP:80" -r "$NAT_RS1:80" -m
 
@@ -141,6 +146,15 @@ case_h_fwmark() {
   assert_contains "$(rvsadm -Ln)" "FWM  66 IPv6 rr" "the service is listed as IPv6's"
 }
 
+case_i_fullnat() {
+  local want got
+  assert_eq rs2 "$(ns_curl c -g "http://[$VIP6]:8081/")" "the FULLNAT service answers"
+  want="$(sha256sum <"$(big_file)" | cut -d' ' -f1)"
+  got="$(ns_exec c curl -sS -g --noproxy '*' --max-time 60 "http://[$VIP6]:8081/big.bin" | sha256sum | cut -d' ' -f1)"
+  assert_eq "$want" "$got" "the 20 MB download by FULLNAT over IPv6 is intact (sha256)"
+  assert_contains "$(cat "$LOG_DIR/http6-rs2.log")" "$LADDR6" "rs2 saw the local address as its client"
+}
+
 run_case "a. ten requests over IPv6 alternate between the two IPv6 real servers" case_a_requests_alternate
 run_case "b. a 20 MB download over IPv6 through a narrower link (packet too big), intact" case_b_download_intact
 run_case "c. -Ln and -Lnc list the IPv6 service and connections" case_c_listings
@@ -149,4 +163,5 @@ run_case "e. IPv4 and the kernel's IPv6 address keep working" case_e_ipv4_and_ho
 run_case "f. persistence over IPv6 (-p 300 -M 64)" case_f_persistence
 run_case "g. UDP over IPv6" case_g_udp
 run_case "h. a firewall-mark service over IPv6" case_h_fwmark
+run_case "i. FULLNAT over IPv6 (a local address of the servers' link)" case_i_fullnat
 finish
