@@ -358,7 +358,7 @@ impl Director {
         };
         let mut dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
         // An IPv6 real server of an IPv4 TUN service: no IPv6 forwarding yet, so no connection.
-        let daddr = dest.addr4.ok_or(Verdict::Drop(Reason::Ipv6))?;
+        let daddr = dest.addr4.ok_or(Verdict::Drop(Reason::Ipv6Unsupported))?;
         // A local real server is NATed whatever its method (local_node.rs).
         let local = dest.is_local();
         let fwd = if local { FwdMethod::Masq } else { dest.fwd() };

@@ -104,7 +104,7 @@ impl Director {
                     self.count(Reason::NdSolicitSent);
                 }
                 ethernet::write_header(pkt, &[0; 6], &my_mac, ethernet::ETHERTYPE_IPV6);
-                return if self.neigh6.hold(iface, nexthop, pkt) {
+                return if self.neigh6.hold(iface, nexthop, pkt, None) {
                     self.count(Reason::HeldForNd);
                     Verdict::Consumed
                 } else {
