@@ -79,6 +79,9 @@ impl Director {
         match kind {
             icmpv6::NEIGHBOR_SOLICITATION => self.solicitation(f, src, dst, hop_limit),
             icmpv6::NEIGHBOR_ADVERTISEMENT => self.advertisement(now_ms, f, dst, hop_limit, tx),
+            icmpv6::DEST_UNREACHABLE | icmpv6::PACKET_TOO_BIG | icmpv6::TIME_EXCEEDED | icmpv6::PARAMETER_PROBLEM => {
+                self.icmpv6_error(now_ms, f, hop_limit, tx)
+            }
             icmpv6::ECHO_REQUEST if !ipv6::is_multicast(dst) && self.answers6(f.ingress, dst) => {
                 if self.backup && self.follows_role6(f.ingress, dst) {
                     return Verdict::Drop(Reason::BackupRole);

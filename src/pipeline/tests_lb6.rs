@@ -276,3 +276,60 @@ fn fullnat_over_ipv6_rewrites_both_addresses_both_ways() {
     ns[ETH + IP6..].copy_from_slice(&m);
     assert_eq!(lab.feed(IN, &ns).0, Verdict::Forward(IN));
 }
+
+/// An ICMPv6 error of `kind` from `src` to `dst` quoting `quoted` (a whole frame's IPv6 packet).
+fn icmp6_error(src_mac: [u8; 6], dst_mac: [u8; 6], src: &str, dst: &str, kind: u8, quoted: &[u8]) -> Vec<u8> {
+    let q = &quoted[ETH..];
+    let mut m = vec![kind, if kind == icmpv6::DEST_UNREACHABLE { 4 } else { 0 }, 0, 0, 0, 0, 0x05, 0x00];
+    m.extend_from_slice(q);
+    icmpv6::fill_checksum(&mut m, a(src), a(dst));
+    let mut f = vec![0u8; ETH + IP6 + m.len()];
+    crate::wire::ethernet::write_header(&mut f, &dst_mac, &src_mac, crate::wire::ethernet::ETHERTYPE_IPV6);
+    ipv6::write_header(&mut f[ETH..], m.len() as u16, IPPROTO_ICMPV6, 64, a(src), a(dst));
+    f[ETH + IP6..].copy_from_slice(&m);
+    f
+}
+
+#[test]
+fn icmpv6_errors_about_a_connection_reach_the_other_end_translated() {
+    let mut lab = lab6();
+    service6(&mut lab, None, &[(RS1_6, 8080, FwdMethod::Masq)]);
+    lab.feed(OUT, &tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64));
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    lab.feed(IN, &tcp6(RS1_MAC, IN_MAC, RS1_6, CLIENT6, 8080, 40000, false, 64));
+    lab.feed(OUT, &advertisement(OUT, CLIENT_MAC, CLIENT6, OUT6));
+    // The real server's port unreachable about the request it got (client -> rs1:8080).
+    let request_as_sent = tcp6(IN_MAC, RS1_MAC, CLIENT6, RS1_6, 40000, 8080, false, 63);
+    let unreach = icmp6_error(RS1_MAC, IN_MAC, RS1_6, CLIENT6, icmpv6::DEST_UNREACHABLE, &request_as_sent);
+    let (v, out) = lab.feed(IN, &unreach);
+    assert_eq!(v, Verdict::Forward(OUT));
+    let h = ipv6::Header::new_checked(&out[ETH..]).unwrap();
+    assert_eq!((h.src(), h.dst(), h.hop_limit()), (a(VIP6), a(CLIENT6), 63), "from the VIP to the client");
+    let msg = &out[ETH + IP6..];
+    assert!(icmpv6::verify_checksum(msg, a(VIP6), a(CLIENT6)));
+    let mut quoted = vec![0u8; ETH];
+    quoted.extend_from_slice(&msg[8..]);
+    // The quote as the client sent it (to [VIP]:80), its TCP checksum still sound.
+    let (qs, qsp, qd, qdp, _) = read(&quoted);
+    assert_eq!((qs, qsp, qd, qdp), (a(CLIENT6), 40000, a(VIP6), 80));
+    // The client's packet-too-big about a reply it got ([VIP]:80 -> client): to rs1,
+    // quoting the reply as rs1 sent it.
+    let reply_as_sent = tcp6(OUT_MAC, CLIENT_MAC, VIP6, CLIENT6, 80, 40000, false, 63);
+    let ptb = icmp6_error(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, icmpv6::PACKET_TOO_BIG, &reply_as_sent);
+    let (v, out) = lab.feed(OUT, &ptb);
+    assert_eq!(v, Verdict::Forward(IN));
+    let h = ipv6::Header::new_checked(&out[ETH..]).unwrap();
+    assert_eq!((h.src(), h.dst()), (a(CLIENT6), a(RS1_6)), "from the client to rs1");
+    let msg = &out[ETH + IP6..];
+    assert!(icmpv6::verify_checksum(msg, a(CLIENT6), a(RS1_6)));
+    assert_eq!(&msg[4..8], &[0, 0, 5, 0], "the MTU as the client gave it");
+    let mut quoted = vec![0u8; ETH];
+    quoted.extend_from_slice(&msg[8..]);
+    let (qs, qsp, qd, qdp, _) = read(&quoted);
+    assert_eq!((qs, qsp, qd, qdp), (a(RS1_6), 8080, a(CLIENT6), 40000));
+    assert_eq!(count(&lab, Reason::IcmpErrorForwarded), 2);
+    // About no connection: dropped and counted.
+    let stranger = tcp6(IN_MAC, RS1_MAC, "2001:db8:6::99", RS1_6, 1234, 8080, false, 63);
+    let unrelated = icmp6_error(RS1_MAC, IN_MAC, RS1_6, "2001:db8:6::99", icmpv6::DEST_UNREACHABLE, &stranger);
+    assert_eq!(lab.feed(IN, &unrelated).0, Verdict::Drop(Reason::IcmpErrorUnrelated));
+}

@@ -71,6 +71,9 @@ LADDR6=2001:db8:7::50
 rvsadm -A -t "[$VIP6]:8081" -s rr
 rvsadm -a -t "[$VIP6]:8081" -r "[$RS2_6]:80" --fullnat
 rvsadm -P -t "[$VIP6]:8081" -z "$LADDR6"
+# Nothing listens on the real server's 5354: its kernel answers with port unreachable.
+rvsadm -A -u "[$VIP6]:5354" -s rr
+rvsadm -a -u "[$VIP6]:5354" -r "[$RS1_6]:5354" -m
 rvsadm -A -t "$NAT_VIP:80" -s rr
 rvsadm -a -t "$NAT_VIP:80" -r "$NAT_RS1:80" -m
 
@@ -155,6 +158,29 @@ case_i_fullnat() {
   assert_contains "$(cat "$LOG_DIR/http6-rs2.log")" "$LADDR6" "rs2 saw the local address as its client"
 }
 
+case_j_icmpv6_error_translated() {
+  local before result
+  before="$(counter icmp-error-forwarded)"
+  # A connected UDP socket learns of the port unreachable only if the error comes from the
+  # VIP quoting its own datagram: rvs's translation.
+  result="$(ns_exec c python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((sys.argv[1], 5354))
+s.send(b"anyone?")
+try:
+    s.recv(100)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+' "$VIP6")"
+  assert_eq refused "$result" "the client's socket got the real server's port unreachable"
+  assert_true "rvs translated it" test "$(counter icmp-error-forwarded)" -gt "$before"
+}
+
 run_case "a. ten requests over IPv6 alternate between the two IPv6 real servers" case_a_requests_alternate
 run_case "b. a 20 MB download over IPv6 through a narrower link (packet too big), intact" case_b_download_intact
 run_case "c. -Ln and -Lnc list the IPv6 service and connections" case_c_listings
@@ -164,4 +190,5 @@ run_case "f. persistence over IPv6 (-p 300 -M 64)" case_f_persistence
 run_case "g. UDP over IPv6" case_g_udp
 run_case "h. a firewall-mark service over IPv6" case_h_fwmark
 run_case "i. FULLNAT over IPv6 (a local address of the servers' link)" case_i_fullnat
+run_case "j. a real server's ICMPv6 error reaches the client translated" case_j_icmpv6_error_translated
 finish
