@@ -15,17 +15,13 @@ source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/topo_nat.sh
 source "$(dirname "$0")/topo_nat.sh"
 
-MINE6=2001:db8:6::1
-VIP6=2001:db8:6::100
-CLIENT6=2001:db8:6::10
+VIP6=$NAT_VIP6
 HOST6_IN=2001:db8:1::2
 RS1_6=2001:db8:1::11
 RS2_6=2001:db8:1::12
 CONFIG="$RUN_DIR/rvs-ipv6-admin.toml"
 
-LAB_IPV6=1 topo_nat
-ns_exec c ip -6 addr add "$CLIENT6/64" dev eth0 nodad
-ns_exec c ip -6 route add default via "$MINE6" dev eth0
+topo_nat6
 ns_exec rs1 ip -6 addr add "$RS1_6/64" dev eth0 nodad
 ns_exec rs2 ip -6 addr add "$RS2_6/64" dev eth0 nodad
 # The director's kernel reaches the real servers over IPv6 (its health checks' host path).
@@ -46,8 +42,7 @@ start_http6 rs2 "$RS2_6" rs2-v6
 # The config file's IPv6 service: a TCP-checked NAT service of the two IPv6 servers.
 {
   rvs_conf_admin "$RVS_SOCK"
-  printf '[[interface]]\nname = "d-out"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\nvips = ["%s", "%s"]\n\n' \
-    "${RVS_XDP_MODE:-generic}" "$NAT_DIR_OUT" "$MINE6" "$NAT_VIP" "$VIP6"
+  nat_conf_dout6
   rvs_conf_iface d-in "$NAT_DIR_IN/24"
   cat <<CFG
 [[service]]
@@ -61,14 +56,10 @@ interval = 0.3
 timeout = 0.5
 retries = 1
 rise = 1
-[[service.real]]
-address = "[$RS1_6]:8086"
-method = "masq"
-[[service.real]]
-address = "[$RS2_6]:8086"
-method = "masq"
-weight = 2
 CFG
+  for w in 1 2; do
+    printf '[[service.real]]\naddress = "[2001:db8:1::1%s]:8086"\nmethod = "masq"\nweight = %s\n' "$w" "$w"
+  done
 } >"$CONFIG"
 start_rvs "$CONFIG"
 
