@@ -490,9 +490,7 @@ impl Control {
                     IpAddr::V4(a) if !spec.key.is_ipv6() => Some(u32::from(*a)),
                     _ => None,
                 })
-                .map(|a| {
-                    rt.laddrs.iter().find(|l| l.addr == a).cloned().unwrap_or_else(|| Arc::new(Laddr::new(a)))
-                })
+                .map(|a| rt.laddrs.iter().find(|l| l.addr == a).cloned().unwrap_or_else(|| Arc::new(Laddr::new(a))))
                 .collect();
             let same_dests =
                 live_dests.len() == rt.dests.len() && live_dests.iter().zip(&rt.dests).all(|(a, b)| Arc::ptr_eq(a, b));

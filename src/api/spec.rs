@@ -25,11 +25,7 @@ pub const DEFAULT_FWD_METHOD: FwdMethod = FwdMethod::Route;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 pub enum ServiceKey {
     /// (protocol, VIP, port); port 0 means "all ports" (persistent only).
-    Addr {
-        proto: u8,
-        addr: IpAddr,
-        port: u16,
-    },
+    Addr { proto: u8, addr: IpAddr, port: u16 },
     /// An IPv4 fwmark service (`-f MARK`).
     Fwmark(u32),
     /// An IPv6 fwmark service (`-f MARK -6`).

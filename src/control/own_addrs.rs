@@ -99,7 +99,10 @@ impl OwnAddrs {
         let local = is_director(d.addr, &self.addrs, delivers);
         if d.set_local(local) {
             if local {
-                eprintln!("rvs: {service}: real server {} is one of the host's addresses: Local", SocketAddr::new(d.addr, d.port));
+                eprintln!(
+                    "rvs: {service}: real server {} is one of the host's addresses: Local",
+                    SocketAddr::new(d.addr, d.port)
+                );
             } else {
                 eprintln!(
                     "rvs: {service}: real server {} is no longer one of the host's addresses: {} again",
@@ -126,8 +129,9 @@ impl OwnAddrs {
         if !host.delivers() {
             return;
         }
-        let now: BTreeSet<(Ipv4Addr, u16)> =
-            dests.filter(|d| d.is_local() && !is_loopback_node(d.addr)).filter_map(|d| match d.addr {
+        let now: BTreeSet<(Ipv4Addr, u16)> = dests
+            .filter(|d| d.is_local() && !is_loopback_node(d.addr))
+            .filter_map(|d| match d.addr {
                 IpAddr::V4(a) => Some((a, d.port)),
                 IpAddr::V6(_) => None,
             })
@@ -163,7 +167,13 @@ mod tests {
         println!("host addresses {host:?}");
         assert!(is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 9, 1)), &host, true));
         assert!(is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 2)), &host, true));
-        assert!(!is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 9, 2)), &host, true), "a neighbour of it is not");
-        assert!(!is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 9, 1)), &host, false), "no local_device: keeps its method");
+        assert!(
+            !is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 9, 2)), &host, true),
+            "a neighbour of it is not"
+        );
+        assert!(
+            !is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 9, 1)), &host, false),
+            "no local_device: keeps its method"
+        );
     }
 }

@@ -359,7 +359,14 @@ mod tests {
         let c = services("sctp = \"198.18.0.100:3868\"\nscheduler = \"rr\"\n[[real]]\naddress = \"198.18.1.11\"\n")
             .unwrap();
         let (svc, dests) = &c.services[1];
-        assert_eq!(svc.key, ServiceKey::Addr { proto: IPPROTO_SCTP, addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 100)), port: 3868 });
+        assert_eq!(
+            svc.key,
+            ServiceKey::Addr {
+                proto: IPPROTO_SCTP,
+                addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 100)),
+                port: 3868
+            }
+        );
         assert_eq!(dests[0].port, 3868);
         let e = services("sctp = \"198.18.0.100:1\"\nudp = \"198.18.0.100:1\"\n").unwrap_err();
         assert_eq!(e, "service[1]: give exactly one of tcp, udp, sctp or fwmark (a mark > 0)");
@@ -413,10 +420,19 @@ mod tests {
         assert_eq!(fwm.services[1].0.key, ServiceKey::Fwmark6(5));
         assert_eq!(fwm.services[1].0.netmask, full_netmask(true));
         for (text, e) in [
-            ("tcp = \"[2001:db8::10]:80\"\npersistent = 1\nnetmask = \"129\"", "service[1].netmask: '129' is not a prefix length 1..128 (an IPv6 service's netmask)"),
-            ("tcp = \"198.18.0.1:80\"\npersistent = 1\nnetmask = \"64\"", "service[1].netmask: '64' is not an IPv4 or IPv6 address"),
+            (
+                "tcp = \"[2001:db8::10]:80\"\npersistent = 1\nnetmask = \"129\"",
+                "service[1].netmask: '129' is not a prefix length 1..128 (an IPv6 service's netmask)",
+            ),
+            (
+                "tcp = \"198.18.0.1:80\"\npersistent = 1\nnetmask = \"64\"",
+                "service[1].netmask: '64' is not an IPv4 or IPv6 address",
+            ),
             ("tcp = \"[2001:db8::10:80\"", "service[1].tcp: '[2001:db8::10:80' has no closing ']'"),
-            ("tcp = \"[2001:db8::10]:80\"\nipv6 = true", "service[1].ipv6: only for a fwmark service (an address says its family)"),
+            (
+                "tcp = \"[2001:db8::10]:80\"\nipv6 = true",
+                "service[1].ipv6: only for a fwmark service (an address says its family)",
+            ),
             (
                 "tcp = \"[2001:db8::10]:80\"\n[[real]]\naddress = \"[fe80::1]:80\"\nmethod = \"masq\"",
                 "service[1].real[0]: Invalid operation.  Possibly wrong module version, address not unicast, ...",

@@ -447,7 +447,8 @@ impl Daemon {
             own.contains(&a) || {
                 let c = ctl.lock().unwrap_or_else(|e| e.into_inner());
                 c.rules().services.iter().any(|(s, _)| {
-                    matches!(s.key, crate::api::ServiceKey::Addr { addr, .. } if addr == a) || s.laddrs.contains(&a.into())
+                    matches!(s.key, crate::api::ServiceKey::Addr { addr, .. } if addr == a)
+                        || s.laddrs.contains(&a.into())
                 })
             }
         });

@@ -203,7 +203,11 @@ impl Group {
             st.up = false;
             st.since = Instant::now();
             let err = st.last_error.clone().unwrap_or_default();
-            eprintln!("rvs: check: {} of {} is DOWN ({err})", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
+            eprintln!(
+                "rvs: check: {} of {} is DOWN ({err})",
+                std::net::SocketAddr::new(dest.addr, dest.port),
+                self.name
+            );
             // The sorry server first, so the service is never left empty.
             if g.targets.iter().all(|t| !t.up) {
                 self.fallback_on(g, control);
@@ -223,7 +227,11 @@ impl Group {
         } else if st.up && st.failures == 0 && st.weight != weight {
             // misc_dynamic: the exit status moved the weight (or back to the configured one).
             let w = weight.unwrap_or(dest.weight);
-            eprintln!("rvs: check: {} of {} weight {w} (misc_dynamic)", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
+            eprintln!(
+                "rvs: check: {} of {} weight {w} (misc_dynamic)",
+                std::net::SocketAddr::new(dest.addr, dest.port),
+                self.name
+            );
             let what = format!("set {} weight {w}", std::net::SocketAddr::new(dest.addr, dest.port));
             let cmd = Command::EditDest(self.checks.key, DestSpec { weight: w, ..dest.clone() });
             if self.apply(control, &cmd, &what) {
@@ -237,7 +245,11 @@ impl Group {
         if g.fallback_on {
             return;
         }
-        eprintln!("rvs: check: every real server of {} is DOWN: adding fallback {}", self.name, std::net::SocketAddr::new(fb.addr, fb.port));
+        eprintln!(
+            "rvs: check: every real server of {} is DOWN: adding fallback {}",
+            self.name,
+            std::net::SocketAddr::new(fb.addr, fb.port)
+        );
         let what = format!("add fallback {}", std::net::SocketAddr::new(fb.addr, fb.port));
         g.fallback_on = self.apply(control, &Command::AddDest(self.checks.key, fb.clone()), &what);
     }
@@ -248,7 +260,11 @@ impl Group {
             return;
         }
         g.fallback_on = false;
-        eprintln!("rvs: check: {} has a real server UP: removing fallback {}", self.name, std::net::SocketAddr::new(fb.addr, fb.port));
+        eprintln!(
+            "rvs: check: {} has a real server UP: removing fallback {}",
+            self.name,
+            std::net::SocketAddr::new(fb.addr, fb.port)
+        );
         let what = format!("remove fallback {}", std::net::SocketAddr::new(fb.addr, fb.port));
         self.apply(control, &Command::DeleteDest(self.checks.key, fb.addr, fb.port), &what);
     }
@@ -272,7 +288,11 @@ impl Group {
                 Some(w) => !self.checks.quiescent || w != 0,
             };
             if needed {
-                eprintln!("rvs: check: {} of {} stays DOWN", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
+                eprintln!(
+                    "rvs: check: {} of {} stays DOWN",
+                    std::net::SocketAddr::new(dest.addr, dest.port),
+                    self.name
+                );
                 let what = format!("take {} out", std::net::SocketAddr::new(dest.addr, dest.port));
                 self.apply(control, &self.down_cmd(dest), &what);
             }
@@ -488,11 +508,11 @@ fn run(group: &Group, i: usize, stop: &Stop, control: &Mutex<Control>, probe: &P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
     use crate::api::{FwdMethod, ServiceSpec};
     use crate::health::spec::CheckSpec;
     use crate::pipeline::Shared;
     use std::collections::HashMap;
+    use std::net::Ipv4Addr;
 
     const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
     const RS1: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 11));

@@ -515,7 +515,10 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         assert_eq!(probe(&CheckKind::Tcp, None, std::net::IpAddr::from(LO), port, T), Ok(None));
         let p = closed_port();
-        assert_eq!(probe(&CheckKind::Tcp, None, std::net::IpAddr::from(LO), p, T), Err(format!("connect 127.0.0.1:{p}: connection refused")));
+        assert_eq!(
+            probe(&CheckKind::Tcp, None, std::net::IpAddr::from(LO), p, T),
+            Err(format!("connect 127.0.0.1:{p}: connection refused"))
+        );
     }
 
     /// An IPv6 real server is probed over the kernel's IPv6 sockets: TCP connect, HTTP with
@@ -527,7 +530,10 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         assert_eq!(probe(&CheckKind::Tcp, None, lo6, port, T), Ok(None));
         drop(l);
-        assert_eq!(probe(&CheckKind::Tcp, None, lo6, port, T), Err(format!("connect [::1]:{port}: connection refused")));
+        assert_eq!(
+            probe(&CheckKind::Tcp, None, lo6, port, T),
+            Err(format!("connect [::1]:{port}: connection refused"))
+        );
         let l = TcpListener::bind((lo6, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         let h = thread::spawn(move || {
@@ -584,13 +590,25 @@ mod tests {
     #[test]
     fn http_failures() {
         let (port, _h) = responder(b"HTTP/1.1 500 Internal Server Error\r\n\r\noops", 1);
-        assert_eq!(probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, T), Err("status 500, expected 200".into()));
+        assert_eq!(
+            probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, T),
+            Err("status 500, expected 200".into())
+        );
         let (port, _h) = responder(b"HTTP/1.1 200 OK\r\n\r\nhello rs2", 1);
-        assert_eq!(probe(&http("/", 200, Some("rs1")), None, std::net::IpAddr::from(LO), port, T), Err("body lacks \"rs1\"".into()));
+        assert_eq!(
+            probe(&http("/", 200, Some("rs1")), None, std::net::IpAddr::from(LO), port, T),
+            Err("body lacks \"rs1\"".into())
+        );
         let (port, _h) = responder(b"", 1);
-        assert_eq!(probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, T), Err("empty response".into()));
+        assert_eq!(
+            probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, T),
+            Err("empty response".into())
+        );
         let (port, _h) = responder(b"SSH-2.0-OpenSSH\r\n", 1);
-        assert_eq!(probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, T), Err("bad status line".into()));
+        assert_eq!(
+            probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, T),
+            Err("bad status line".into())
+        );
         let p = closed_port();
         assert_eq!(
             probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), p, T),
@@ -600,7 +618,10 @@ mod tests {
         let l = TcpListener::bind((LO, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         let t0 = Instant::now();
-        assert_eq!(probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, Duration::from_millis(200)), Err("timed out".into()));
+        assert_eq!(
+            probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, Duration::from_millis(200)),
+            Err("timed out".into())
+        );
         assert!(t0.elapsed() < Duration::from_secs(1));
         drop(l);
     }
@@ -631,7 +652,10 @@ mod tests {
         );
         h.join().unwrap();
         let p = closed_port();
-        assert_eq!(probe(&k, None, std::net::IpAddr::from(LO), p, T), Err(format!("connect 127.0.0.1:{p}: connection refused")));
+        assert_eq!(
+            probe(&k, None, std::net::IpAddr::from(LO), p, T),
+            Err(format!("connect 127.0.0.1:{p}: connection refused"))
+        );
     }
 
     const KEY: &str = "-----BEGIN PRIVATE KEY-----
@@ -708,9 +732,15 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
         static V12: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
         for versions in [&V13[..], &V12[..]] {
             let (port, h) = tls_responder(b"HTTP/1.1 200 OK\r\n\r\nsecure rs1", 3, versions);
-            assert_eq!(probe(&https(Some("rs1"), Some("www.example.com")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+            assert_eq!(
+                probe(&https(Some("rs1"), Some("www.example.com")), None, std::net::IpAddr::from(LO), port, T),
+                Ok(None)
+            );
             assert_eq!(probe(&https(None, None), None, std::net::IpAddr::from(LO), port, T), Ok(None));
-            assert_eq!(probe(&https(Some("rs9"), None), None, std::net::IpAddr::from(LO), port, T), Err("body lacks \"rs9\"".into()));
+            assert_eq!(
+                probe(&https(Some("rs9"), None), None, std::net::IpAddr::from(LO), port, T),
+                Err("body lacks \"rs9\"".into())
+            );
             let snis = h.join().unwrap();
             assert_eq!(snis, vec![Some("www.example.com".to_string()), None, None]);
         }
@@ -750,8 +780,14 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
         });
         let udp = |p: &str, e: Option<&str>| CheckKind::Udp { payload: p.into(), expect: e.map(Into::into) };
         assert_eq!(probe(&udp("ping", Some("pong:ping")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
-        assert_eq!(probe(&udp("ping", Some("rs1")), None, std::net::IpAddr::from(LO), port, T), Err("reply lacks \"rs1\"".into()));
-        assert_eq!(probe(&udp("ping", None), None, std::net::IpAddr::from(LO), port, Duration::from_millis(200)), Err("timed out".into()));
+        assert_eq!(
+            probe(&udp("ping", Some("rs1")), None, std::net::IpAddr::from(LO), port, T),
+            Err("reply lacks \"rs1\"".into())
+        );
+        assert_eq!(
+            probe(&udp("ping", None), None, std::net::IpAddr::from(LO), port, Duration::from_millis(200)),
+            Err("timed out".into())
+        );
         h.join().unwrap();
         // Nothing bound: ICMP port unreachable, or silence.
         let s = UdpSocket::bind((LO, 0)).unwrap();
@@ -785,8 +821,14 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
     fn receive_is_a_regex_and_a_plain_word_still_matches() {
         let (port, _h) = responder(b"HTTP/1.0 200 OK\r\n\r\nserver rs12 ready\n", 4);
         assert_eq!(probe(&http("/", 200, Some("rs12")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
-        assert_eq!(probe(&http("/", 200, Some(r"rs[0-9]+ ready")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
-        assert_eq!(probe(&http("/", 200, Some("(?m)^server rs1[0-9]")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+        assert_eq!(
+            probe(&http("/", 200, Some(r"rs[0-9]+ ready")), None, std::net::IpAddr::from(LO), port, T),
+            Ok(None)
+        );
+        assert_eq!(
+            probe(&http("/", 200, Some("(?m)^server rs1[0-9]")), None, std::net::IpAddr::from(LO), port, T),
+            Ok(None)
+        );
         let r = probe(&http("/", 200, Some("^rs12")), None, std::net::IpAddr::from(LO), port, T);
         println!("receive \"^rs12\" against \"server rs12 ready\": {r:?}");
         assert_eq!(r, Err("body lacks \"^rs12\"".into()));
@@ -807,7 +849,10 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
         );
         let head = |status| CheckKind::Http(HttpCheck { urls: vec![url("/", status, None)], host: None, head: true });
         assert_eq!(probe(&head(200), None, std::net::IpAddr::from(LO), port, T), Ok(None));
-        assert_eq!(probe(&head(204), None, std::net::IpAddr::from(LO), port, T), Err("status 200, expected 204".into()));
+        assert_eq!(
+            probe(&head(204), None, std::net::IpAddr::from(LO), port, T),
+            Err("status 200, expected 204".into())
+        );
         let lines = h.join().unwrap();
         println!("HEAD request lines: {lines:?}");
         assert_eq!(lines, vec!["HEAD / HTTP/1.0", "HEAD / HTTP/1.0"]);
@@ -875,8 +920,14 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
         assert_eq!(probe(&CheckKind::Smtp, None, std::net::IpAddr::from(LO), port, T), Ok(None));
         assert_eq!(h.join().unwrap(), b"QUIT\r\n");
         let (port, _h) = greeter(b"554 no service\r\n");
-        assert_eq!(probe(&CheckKind::Smtp, None, std::net::IpAddr::from(LO), port, T), Err("greeting 554, expected 220".into()));
+        assert_eq!(
+            probe(&CheckKind::Smtp, None, std::net::IpAddr::from(LO), port, T),
+            Err("greeting 554, expected 220".into())
+        );
         let (port, _h) = greeter(b"220-only a first line\r\n");
-        assert_eq!(probe(&CheckKind::Smtp, None, std::net::IpAddr::from(LO), port, Duration::from_millis(200)), Err("timed out".into()));
+        assert_eq!(
+            probe(&CheckKind::Smtp, None, std::net::IpAddr::from(LO), port, Duration::from_millis(200)),
+            Err("timed out".into())
+        );
     }
 }

@@ -200,7 +200,10 @@ mod tests_ipv6 {
         let (spec, dests) = &rules.services[0];
         assert_eq!(spec.key, ServiceKey::Addr { proto: 6, addr: ip("2001:db8::10"), port: 80 });
         assert_eq!(spec.netmask, crate::api::netmask6(64));
-        assert_eq!((dests[0].addr, dests[0].port, dests[0].fwd, dests[0].weight), (ip("2001:db8::1:11"), 8080, FwdMethod::Masq, 2));
+        assert_eq!(
+            (dests[0].addr, dests[0].port, dests[0].fwd, dests[0].weight),
+            (ip("2001:db8::1:11"), 8080, FwdMethod::Masq, 2)
+        );
     }
 
     #[test]

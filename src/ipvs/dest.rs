@@ -320,8 +320,8 @@ impl Dest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
     use crate::api::{DestSpec, FwdMethod, TunSpec, TunType, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM};
+    use std::net::Ipv4Addr;
 
     fn dest(u_threshold: u32) -> Dest {
         Dest::new(&DestSpec {

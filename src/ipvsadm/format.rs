@@ -831,7 +831,11 @@ mod tests {
     /// SCTP's four letters included; -S names it `--sctp-service`.
     #[test]
     fn sctp_service_listed_and_saved_as_ipvsadm() {
-        let key = ServiceKey::Addr { proto: IPPROTO_SCTP, addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 1, 100)), port: 3868 };
+        let key = ServiceKey::Addr {
+            proto: IPPROTO_SCTP,
+            addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 1, 100)),
+            port: 3868,
+        };
         let s = svc(key, "rr", vec![dst([198, 18, 1, 11], 3869, FwdMethod::Masq, 1)]);
         let want = format!(
             "{HEADER}{TITLE}SCTP  198.18.1.100:3868 rr\n\
@@ -1257,7 +1261,10 @@ mod tests {
             ],
         );
         s.laddrs = vec![la([198, 18, 2, 101], 0, 4), la([198, 18, 2, 100], 0, 5)];
-        s.spec.laddrs = vec![std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 100)), std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 101))];
+        s.spec.laddrs = vec![
+            std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 100)),
+            std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 101)),
+        ];
         s
     }
 
@@ -1303,7 +1310,10 @@ mod tests {
         // An address only the spec knows is listed with zero counters; the
         // service is named unless numeric, the addresses never are.
         let mut s = svc(tcp([127, 0, 0, 1], 80), "rr", vec![]);
-        s.spec.laddrs = vec![std::net::IpAddr::from(Ipv4Addr::new(192, 168, 1, 10)), std::net::IpAddr::from(Ipv4Addr::new(10, 0, 0, 1))];
+        s.spec.laddrs = vec![
+            std::net::IpAddr::from(Ipv4Addr::new(192, 168, 1, 10)),
+            std::net::IpAddr::from(Ipv4Addr::new(10, 0, 0, 1)),
+        ];
         s.laddrs = vec![la([192, 168, 1, 10], 2, 3)];
         assert_eq!(
             list_laddrs_with(std::slice::from_ref(&s), None, false, &names()).unwrap(),

@@ -15,8 +15,8 @@
 use crate::api::{
     netmask6_prefix, ConnView, RateSnapshot, ServiceKey, ServiceView, StatsSnapshot, IPVS_CONN_TAB_SIZE, IPVS_VERSION,
 };
-use std::net::IpAddr;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 /// The file names, as under /proc/net.
 pub const NAMES: [&str; 4] = ["ip_vs", "ip_vs_conn", "ip_vs_stats", "ip_vs_stats_percpu"];

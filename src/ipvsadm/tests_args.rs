@@ -83,7 +83,11 @@ fn add_service_defaults() {
 
 #[test]
 fn sctp_services_parse_as_ipvsadm_1_31() {
-    let sctp = |a: [u8; 4], port| ServiceKey::Addr { proto: IPPROTO_SCTP, addr: std::net::IpAddr::from(Ipv4Addr::from(a)), port };
+    let sctp = |a: [u8; 4], port| ServiceKey::Addr {
+        proto: IPPROTO_SCTP,
+        addr: std::net::IpAddr::from(Ipv4Addr::from(a)),
+        port,
+    };
     assert_eq!(p("-A --sctp-service 1.2.3.4:9 -s rr").unwrap(), Command::AddService(spec(sctp([1, 2, 3, 4], 9), "rr")));
     assert_eq!(
         p("--add-service --sctp-service=1.2.3.4:3868").unwrap(),
@@ -516,7 +520,10 @@ fn laddr_commands() {
     let k = tcp([198, 18, 0, 100], 80);
     let la = Ipv4Addr::new(198, 18, 2, 100);
     assert_eq!(p("-P -t 198.18.0.100:80 -z 198.18.2.100").unwrap(), Command::AddLaddr(k, std::net::IpAddr::from(la)));
-    assert_eq!(p("--add-laddr --tcp-service 198.18.0.100:80 --laddr=198.18.2.100").unwrap(), Command::AddLaddr(k, std::net::IpAddr::from(la)));
+    assert_eq!(
+        p("--add-laddr --tcp-service 198.18.0.100:80 --laddr=198.18.2.100").unwrap(),
+        Command::AddLaddr(k, std::net::IpAddr::from(la))
+    );
     // Options in any order, clustered like any short option.
     assert_eq!(p("-Pz 198.18.2.100 -t198.18.0.100:80").unwrap(), Command::AddLaddr(k, std::net::IpAddr::from(la)));
     assert_eq!(p("-Q -t 198.18.0.100:80 -z 198.18.2.100").unwrap(), Command::DelLaddr(k, std::net::IpAddr::from(la)));
@@ -526,10 +533,19 @@ fn laddr_commands() {
     );
     // A host name from /etc/hosts; a port (as DPVS's parse_service
     // allows) is ignored.
-    assert_eq!(p("-P -t 198.18.0.100:80 -z web1").unwrap(), Command::AddLaddr(k, std::net::IpAddr::from(Ipv4Addr::new(10, 1, 1, 1))));
-    assert_eq!(p("-P -t 198.18.0.100:80 -z 198.18.2.100:1234").unwrap(), Command::AddLaddr(k, std::net::IpAddr::from(la)));
+    assert_eq!(
+        p("-P -t 198.18.0.100:80 -z web1").unwrap(),
+        Command::AddLaddr(k, std::net::IpAddr::from(Ipv4Addr::new(10, 1, 1, 1)))
+    );
+    assert_eq!(
+        p("-P -t 198.18.0.100:80 -z 198.18.2.100:1234").unwrap(),
+        Command::AddLaddr(k, std::net::IpAddr::from(la))
+    );
     // A persistent all-ports service is a service like any other.
-    assert_eq!(p("-P -t 198.18.0.100 -z 198.18.2.100").unwrap(), Command::AddLaddr(tcp([198, 18, 0, 100], 0), std::net::IpAddr::from(la)));
+    assert_eq!(
+        p("-P -t 198.18.0.100 -z 198.18.2.100").unwrap(),
+        Command::AddLaddr(tcp([198, 18, 0, 100], 0), std::net::IpAddr::from(la))
+    );
     assert_eq!(p("-G").unwrap(), Command::ListLaddr(None));
     assert_eq!(p("--get-laddr").unwrap(), Command::ListLaddr(None));
     assert_eq!(p("-G -t 198.18.0.100:80").unwrap(), Command::ListLaddr(Some(k)));

@@ -49,10 +49,7 @@ const BAD_VS: &str = "illegal virtual server address[:port] specified";
 
 #[test]
 fn bracketed_service_address_with_port() {
-    assert_eq!(
-        p("-A -t [2001:db8::10]:80 -s rr"),
-        Command::AddService(spec(tcp6("2001:db8::10", 80), "rr"))
-    );
+    assert_eq!(p("-A -t [2001:db8::10]:80 -s rr"), Command::AddService(spec(tcp6("2001:db8::10", 80), "rr")));
     let mut s = spec(ServiceKey::Addr { proto: IPPROTO_UDP, addr: ip("2001:db8::10"), port: 53 }, "wlc");
     assert_eq!(p("-A -u [2001:db8::10]:domain"), Command::AddService(s.clone()));
     // An IPv6 service's netmask defaults to /128 (parse_service sets it to 128).
@@ -90,10 +87,7 @@ fn bad_brackets_are_illegal_addresses() {
     ] {
         assert_eq!(err2(&format!("-A -t {bad}")), BAD_VS, "{bad}");
     }
-    assert_eq!(
-        err2("-a -t [2001:db8::10]:80 -r [2001:db8::11"),
-        "illegal real server address[:port] specified"
-    );
+    assert_eq!(err2("-a -t [2001:db8::10]:80 -r [2001:db8::11"), "illegal real server address[:port] specified");
 }
 
 /// Inside brackets parse_service() looks for the port of an IPv4 address with strrchr() in
@@ -123,10 +117,7 @@ fn netmask_is_a_prefix_length_for_ipv6() {
     // Before the address, -M is read as an IPv4 mask, then replaced by /128.
     assert_eq!(p("-A -M 64 -t [2001:db8::10]:80 -p 300"), Command::AddService(s.clone()));
     assert_eq!(p("-A -M 255.255.0.0 -t [2001:db8::10]:80 -p 300"), Command::AddService(s));
-    assert_eq!(
-        err2("-A -M abc -t [2001:db8::10]:80 -p"),
-        "illegal virtual server persistent mask specified"
-    );
+    assert_eq!(err2("-A -M abc -t [2001:db8::10]:80 -p"), "illegal virtual server persistent mask specified");
 }
 
 /// `-6` makes a fwmark service IPv6 ("fwmark entry uses IPv6") with netmask 128; it needs
@@ -206,7 +197,10 @@ fn ipv6_mark_rules() {
         prefix,
         ports: ports.to_vec(),
     };
-    assert_eq!(p("--add-mark 66 -t [2001:db8::1]/64:80,443"), Command::AddMark(rule("2001:db8::", 64, &[(80, 80), (443, 443)])));
+    assert_eq!(
+        p("--add-mark 66 -t [2001:db8::1]/64:80,443"),
+        Command::AddMark(rule("2001:db8::", 64, &[(80, 80), (443, 443)]))
+    );
     assert_eq!(p("--add-mark 66 -t 2001:db8:1::/48"), Command::AddMark(rule("2001:db8:1::", 48, &[])));
     assert_eq!(p("--add-mark 66 -t 2001:db8::1"), Command::AddMark(rule("2001:db8::1", 128, &[])));
     assert_eq!(p("--add-mark 66 -t [2001:db8::1]:80"), Command::AddMark(rule("2001:db8::1", 128, &[(80, 80)])));

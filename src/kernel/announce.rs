@@ -500,7 +500,11 @@ mod tests {
 
     fn rules(weights: &[u32]) -> Rules {
         let mut r = Rules::default();
-        let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 5, 100)), port: 80 };
+        let key = ServiceKey::Addr {
+            proto: IPPROTO_TCP,
+            addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 5, 100)),
+            port: 80,
+        };
         let spec = ServiceSpec {
             key,
             scheduler: "mh".into(),
@@ -557,7 +561,11 @@ mod tests {
     fn shared_vips_and_fwmark_prefixes() {
         let mut r = rules(&[0]);
         // A second service on the same VIP with a live server keeps it announced.
-        let key443 = ServiceKey::Addr { proto: IPPROTO_TCP, addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 5, 100)), port: 443 };
+        let key443 = ServiceKey::Addr {
+            proto: IPPROTO_TCP,
+            addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 5, 100)),
+            port: 443,
+        };
         let mut spec = r.services[0].0.clone();
         spec.key = key443;
         r.apply(&Command::AddService(spec.clone())).unwrap();
@@ -572,7 +580,13 @@ mod tests {
         };
         r.apply(&Command::AddDest(key443, d.clone())).unwrap();
         // A firewall-mark service announces its rules' prefixes.
-        let m = MarkRule { mark: 7, proto: IPPROTO_TCP, addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 6, 9)), prefix: 24, ports: vec![] };
+        let m = MarkRule {
+            mark: 7,
+            proto: IPPROTO_TCP,
+            addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 6, 9)),
+            prefix: 24,
+            ports: vec![],
+        };
         r.apply(&Command::AddMark(m)).unwrap();
         spec.key = ServiceKey::Fwmark(7);
         r.apply(&Command::AddService(spec)).unwrap();

@@ -454,7 +454,11 @@ fn fullnat_ports_never_collide_and_exhaustion_is_refused() {
 
 impl Lab {
     pub(super) fn persistent(&mut self, key: ServiceKey, secs: u32, mask: [u8; 4], rs: &[([u8; 4], u16)]) {
-        let spec = ServiceSpec { persistent: Some(secs), netmask: std::net::IpAddr::from(Ipv4Addr::from(mask)), ..service_spec(key, "rr") };
+        let spec = ServiceSpec {
+            persistent: Some(secs),
+            netmask: std::net::IpAddr::from(Ipv4Addr::from(mask)),
+            ..service_spec(key, "rr")
+        };
         self.cmd(Command::AddService(spec));
         for &(a, p) in rs {
             self.cmd(Command::AddDest(key, dest_spec(a, p, FwdMethod::Masq, 1)));
@@ -522,7 +526,11 @@ fn fwmark_service_with_persistence_keeps_http_and_https_together() {
     let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 8080, "S", b""));
     assert_eq!(v, Verdict::Drop(Reason::NoService), "an unmarked port has no service");
     let t = lab.d.connections(lab.now).into_iter().find(|c| c.state == "NONE").unwrap();
-    assert_eq!((t.proto, t.vaddr, t.vport), (0, std::net::IpAddr::from(Ipv4Addr::new(0, 0, 0, 66)), 0), "PFWMC template as IPVS shows it");
+    assert_eq!(
+        (t.proto, t.vaddr, t.vport),
+        (0, std::net::IpAddr::from(Ipv4Addr::new(0, 0, 0, 66)), 0),
+        "PFWMC template as IPVS shows it"
+    );
     // The VIP of a /32 mark rule is answered for.
     let (v, _) = lab.feed(0, &arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
     assert_eq!(v, Verdict::Forward(0));

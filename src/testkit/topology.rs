@@ -103,7 +103,15 @@ pub fn conn_referents(
 
 /// A real server as `ipvsadm -a` makes it without thresholds.
 pub fn dest_spec(addr: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestSpec {
-    DestSpec { addr: std::net::IpAddr::from(Ipv4Addr::from(addr)), port, fwd, weight, u_threshold: 0, l_threshold: 0, tun: Default::default() }
+    DestSpec {
+        addr: std::net::IpAddr::from(Ipv4Addr::from(addr)),
+        port,
+        fwd,
+        weight,
+        u_threshold: 0,
+        l_threshold: 0,
+        tun: Default::default(),
+    }
 }
 
 /// A real server as the listings see it: `spec`, no connections, no traffic.
