@@ -209,7 +209,7 @@ impl Run {
         let tag = self.next_tag;
         self.next_tag += 1;
         self.trace.push(format!("hold#{tag} {} {len}B", name(k)));
-        let ok = self.t.hold(k.0, k.1, &frame(tag, len));
+        let ok = self.t.hold(k.0, k.1, &frame(tag, len), None);
         let mine =
             |certain_only: bool| self.held.values().filter(|h| h.key == k && (h.certain || !certain_only)).count();
         let all = |certain_only: bool| self.held.values().filter(|h| h.certain || !certain_only).count();

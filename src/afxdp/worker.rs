@@ -29,11 +29,14 @@ struct Stage {
     dropped: u64,
     /// The local-node device (kernel/local_device.rs), if rvs has one.
     host: Option<RawFd>,
+    /// The other loops' inboxes, for what the pipeline learns belongs to one
+    /// of them only after reassembly (pipeline/frag.rs).
+    handoff: Arc<Handoff>,
 }
 
 impl Stage {
-    fn new(frames: usize, host: Option<RawFd>) -> Self {
-        Stage { data: vec![0; frames * 2048], items: Vec::with_capacity(frames), used: 0, dropped: 0, host }
+    fn new(frames: usize, host: Option<RawFd>, handoff: Arc<Handoff>) -> Self {
+        Stage { data: vec![0; frames * 2048], items: Vec::with_capacity(frames), used: 0, dropped: 0, host, handoff }
     }
 }
 
@@ -54,6 +57,10 @@ impl Transmit for Stage {
         // SAFETY: ip_packet is valid for its length; fd stays open while the loop runs (Worker::host).
         let n = unsafe { libc::write(fd, ip_packet.as_ptr() as *const libc::c_void, ip_packet.len()) };
         n == ip_packet.len() as isize
+    }
+
+    fn to_loop(&mut self, to: usize, iface: IfaceId, frame: &[u8]) -> bool {
+        to < self.handoff.loops() && self.handoff.send(to, iface, frame)
     }
 }
 
@@ -119,7 +126,7 @@ impl Worker {
         }
         // consume() overwrites these; they only need to be valid descriptors.
         let mut rx = shell.rx_batch(batch);
-        let mut stage = Stage::new(STAGE_FRAMES, host_fd);
+        let mut stage = Stage::new(STAGE_FRAMES, host_fd, handoff.clone());
         let shared = director.shared().clone();
         let counters = &shared.counters;
         let mut next_xsk_read = 0u64;

@@ -103,19 +103,34 @@ pub fn import(text: &str) -> Imported {
                 continue;
             }
         };
-        let udp =
-            vs.block.iter().any(|n| n.key() == "protocol" && n.arg(1).is_some_and(|p| p.eq_ignore_ascii_case("udp")));
+        let proto = protocol(vs, &mut imp);
         let template = service_body(vs, &mut imp);
         for m in keys {
             let mut s = template.clone();
             (s.key, s.line) = match m {
                 Member::Mark(n, l) => (("fwmark", n.to_string()), l),
-                Member::Addr(a, l) => ((if udp { "udp" } else { "tcp" }, quote(&a)), l),
+                Member::Addr(a, l) => ((proto, quote(&a)), l),
             };
             imp.services.push(s);
         }
     }
     imp
+}
+
+/// The service's protocol as check_parser.c's proto_handler reads `protocol`: TCP, UDP or
+/// SCTP in any case, the last statement winning; any other name is ignored (TCP stays).
+fn protocol(vs: &Node, imp: &mut Imported) -> &'static str {
+    let mut proto = "tcp";
+    for n in vs.block.iter().filter(|n| n.key() == "protocol") {
+        let p = n.arg(1).unwrap_or("");
+        match p.to_ascii_uppercase().as_str() {
+            "TCP" => proto = "tcp",
+            "UDP" => proto = "udp",
+            "SCTP" => proto = "sctp",
+            _ => imp.skip(n.line, format!("protocol {p}: not TCP, UDP or SCTP (keepalived ignores it: TCP)")),
+        }
+    }
+    proto
 }
 
 enum Member {
@@ -435,5 +450,48 @@ virtual_server group DNS {
         let cfg = crate::config::Config::parse(&format!("{}{text}", super::super::TEST_INTERFACE));
         assert!(cfg.is_ok(), "{text}\n{cfg:?}");
         println!("{text}{}", imp.report("keepalived.conf"));
+    }
+
+    #[test]
+    fn protocol_sctp_udp_tcp_as_keepalived_reads_them() {
+        // check_parser.c's proto_handler: TCP, UDP or SCTP in any case; the last statement
+        // wins; an unknown name is reported and ignored (the service stays TCP).
+        let conf = r#"virtual_server 198.18.0.100 3868 {
+    lb_kind DR
+    protocol SCTP
+    real_server 198.18.1.11 3868 {
+    }
+}
+virtual_server 198.18.0.100 3869 {
+    protocol sctp
+}
+virtual_server 198.18.0.100 53 {
+    protocol SCTP
+    protocol udp
+}
+virtual_server 198.18.0.100 80 {
+    protocol DCCP
+}
+"#;
+        let imp = import(conf);
+        let keys: Vec<_> = imp.services.iter().map(|s| (s.key.0, s.key.1.as_str())).collect();
+        assert_eq!(
+            keys,
+            [
+                ("sctp", "\"198.18.0.100:3868\""),
+                ("sctp", "\"198.18.0.100:3869\""),
+                ("udp", "\"198.18.0.100:53\""),
+                ("tcp", "\"198.18.0.100:80\"")
+            ]
+        );
+        assert_eq!(imp.services[0].reals[0].method, "route");
+        assert_eq!(
+            imp.not_carried,
+            [(15, "protocol DCCP: not TCP, UDP or SCTP (keepalived ignores it: TCP)".to_string())]
+        );
+        let text = imp.to_toml("keepalived.conf");
+        let cfg = crate::config::Config::parse(&format!("{}{text}", super::super::TEST_INTERFACE));
+        assert!(cfg.is_ok(), "{text}\n{cfg:?}");
+        assert!(text.contains("sctp = \"198.18.0.100:3868\""), "{text}");
     }
 }

@@ -100,10 +100,13 @@ fn service(line: usize, virt: &str, keys: &Keys, globals: &Keys, imp: &mut Impor
     } else {
         let k = match proto {
             "udp" => "udp",
+            // ldirectord itself refuses sctp (tcp or udp only with an address); the intent
+            // is plain and rvs has SCTP services, so it is read as one, as fwm is read here.
+            "sctp" => "sctp",
             // `protocol=fwm` with an address (seed 003): the address is what counts.
             "tcp" | "fwm" => "tcp",
             p => {
-                imp.skip(line, format!("virtual={virt}: protocol {p} is not tcp, udp or fwm"));
+                imp.skip(line, format!("virtual={virt}: protocol {p} is not tcp, udp, sctp or fwm"));
                 return None;
             }
         };
@@ -391,5 +394,20 @@ virtual=172.20.0.24:80
         let sched = cfg.map(|c| c.rules.services.first().map(|s| s.0.scheduler.clone()));
         println!("scheduler as loaded: {sched:?}");
         assert_eq!(sched, Ok(Some("wrr".to_string())), "{text}");
+    }
+
+    /// ldirectord itself (4.12, Debian 12, and upstream) accepts only tcp or udp with an
+    /// address; rvs reads `protocol=sctp` as the SCTP service it names, as it reads the
+    /// seed's `protocol=fwm` with an address as the address's TCP service.
+    #[test]
+    fn protocol_sctp_is_an_sctp_service() {
+        let imp = import(&SEED_003.replace("protocol=fwm", "protocol = sctp"));
+        assert_eq!(imp.services[0].key, ("sctp", "\"172.20.0.24:80\"".into()));
+        let text = imp.to_toml("ldirectord.cf");
+        let cfg = crate::config::Config::parse(&format!("{}{text}", super::super::TEST_INTERFACE));
+        assert!(cfg.is_ok(), "{text}\n{cfg:?}");
+        let imp = import(&SEED_003.replace("protocol=fwm", "protocol=dccp"));
+        assert!(imp.services.is_empty());
+        assert_eq!(imp.not_carried[0].1, "virtual=172.20.0.24:80: protocol dccp is not tcp, udp, sctp or fwm");
     }
 }

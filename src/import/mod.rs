@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 /// One virtual service as rvs's config says it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Service {
-    /// `tcp = "VIP:PORT"`, `udp = ...` or `fwmark = N`: the key and its TOML value.
+    /// `tcp = "VIP:PORT"`, `udp = ...`, `sctp = ...` or `fwmark = N`: the key and its TOML value.
     pub key: (&'static str, String),
     pub scheduler: Option<String>,
     pub persistent: Option<u32>,

@@ -45,6 +45,9 @@ pub const RESOLVE_BUCKETS: usize = 64;
 /// The bits of an address that name its source prefix.
 const RESOLVE_PREFIX_SHIFT: u32 = 8;
 /// Packets held per unresolved neighbour (Linux's default unres_qlen is 3ish).
+/// The fragments rvs cuts one datagram into count as one packet: held all
+/// together or not at all, as Linux, which bounds its queue by bytes
+/// (unres_qlen_bytes), holds a whole datagram's fragments.
 pub const HOLD_PER_NEIGHBOUR: usize = 3;
 /// Largest frame the hold queue keeps.
 pub const HOLD_SLOT_BYTES: usize = 2048;
@@ -128,6 +131,18 @@ struct HoldSlot {
     iface: IfaceId,
     ip: u32,
     len: u16,
+    /// The packet this frame is (a piece of): 0 for a frame held alone.
+    packet: u32,
+    /// The first frame held of its packet (what the per-neighbour count counts).
+    first: bool,
+}
+
+/// One piece of a packet cut into several frames, for [`NeighbourTable::hold`]:
+/// its packet (from [`NeighbourTable::new_packet`]) and how many pieces it has.
+#[derive(Debug, Clone, Copy)]
+pub struct Piece {
+    pub packet: u32,
+    pub pieces: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -154,6 +169,10 @@ pub struct NeighbourTable {
     /// Per source prefix: resolution tokens left, and when last topped up.
     buckets: [TokenBucket; RESOLVE_BUCKETS],
     pub stats: NeighbourStats,
+    /// The last packet number handed out, and the packet whose first piece was
+    /// refused (its later pieces are refused too: no part of a datagram waits).
+    last_packet: u32,
+    refused_packet: u32,
     /// Bumped by every change to an entry (learnt, added, evicted, aged, gave
     /// up): a cache of this table's answers is good while it is unchanged.
     generation: u64,
@@ -165,11 +184,13 @@ impl NeighbourTable {
         NeighbourTable {
             entries: HashMap::with_capacity(capacity),
             capacity,
-            slots: vec![HoldSlot { used: false, iface: 0, ip: 0, len: 0 }; hold_slots],
+            slots: vec![HoldSlot { used: false, iface: 0, ip: 0, len: 0, packet: 0, first: false }; hold_slots],
             data: vec![0; hold_slots * HOLD_SLOT_BYTES],
             candidates: Vec::with_capacity(capacity),
             buckets: [TokenBucket { tokens: RESOLVE_BURST, since_ms: 0 }; RESOLVE_BUCKETS],
             stats: NeighbourStats::default(),
+            last_packet: 0,
+            refused_packet: 0,
             generation: 0,
         }
     }
@@ -291,24 +312,46 @@ impl NeighbourTable {
         }
     }
 
+    /// A number for the pieces of one packet about to be held ([`Piece`]).
+    pub fn new_packet(&mut self) -> u32 {
+        self.last_packet = self.last_packet.wrapping_add(1).max(1);
+        self.last_packet
+    }
+
     /// Copy a frame into the hold queue (its Ethernet destination is filled
     /// in on release). False when the neighbour's share or the pool is full.
-    pub fn hold(&mut self, iface: IfaceId, ip: u32, frame: &[u8]) -> bool {
+    /// A `piece` of a packet is held only if every piece of it will be: its
+    /// first needs room for them all (nothing else is held while its pieces
+    /// come), and once its first is refused so is the rest.
+    pub fn hold(&mut self, iface: IfaceId, ip: u32, frame: &[u8], piece: Option<Piece>) -> bool {
         let waiting = matches!(self.entries.get(&(iface, ip)), Some(State::Incomplete { .. }));
-        if frame.len() > HOLD_SLOT_BYTES || !waiting {
-            self.stats.hold_overflow += 1;
-            return false;
-        }
-        let mine = self.slots.iter().filter(|s| s.used && s.iface == iface && s.ip == ip).count();
+        let packet = piece.map_or(0, |p| p.packet);
+        let mine = |s: &HoldSlot| s.used && s.iface == iface && s.ip == ip;
+        let continuing = packet != 0 && self.slots.iter().any(|s| mine(s) && s.packet == packet);
+        let room = if continuing {
+            true
+        } else {
+            let packets = self.slots.iter().filter(|s| mine(s) && s.first).count();
+            let need = piece.map_or(1, |p| p.pieces.max(1));
+            packets < HOLD_PER_NEIGHBOUR && self.slots.iter().filter(|s| !s.used).take(need).count() == need
+        };
         let free = self.slots.iter().position(|s| !s.used);
         match free {
-            Some(i) if mine < HOLD_PER_NEIGHBOUR => {
-                self.slots[i] = HoldSlot { used: true, iface, ip, len: frame.len() as u16 };
+            Some(i)
+                if waiting
+                    && room
+                    && frame.len() <= HOLD_SLOT_BYTES
+                    && (packet == 0 || packet != self.refused_packet) =>
+            {
+                self.slots[i] = HoldSlot { used: true, iface, ip, len: frame.len() as u16, packet, first: !continuing };
                 self.data[i * HOLD_SLOT_BYTES..i * HOLD_SLOT_BYTES + frame.len()].copy_from_slice(frame);
                 self.stats.held += 1;
                 true
             }
             _ => {
+                if packet != 0 {
+                    self.refused_packet = packet;
+                }
                 self.stats.hold_overflow += 1;
                 false
             }
@@ -456,9 +499,12 @@ impl NeighbourTable {
             if !matches!(self.entries.get(&(s.iface, s.ip)), Some(State::Incomplete { .. })) {
                 return Err(format!("a packet held for {}/{}, which is not being resolved", s.iface, s.ip));
             }
-            let mine = self.slots.iter().filter(|o| o.used && o.iface == s.iface && o.ip == s.ip).count();
+            let mine = self.slots.iter().filter(|o| o.used && o.iface == s.iface && o.ip == s.ip && o.first).count();
             if mine > HOLD_PER_NEIGHBOUR {
                 return Err(format!("{mine} packets held for {}/{}", s.iface, s.ip));
+            }
+            if !s.first && !self.slots.iter().any(|o| o.used && o.first && o.packet == s.packet && o.ip == s.ip) {
+                return Err(format!("a piece of packet {} held without its first", s.packet));
             }
         }
         let st = &self.stats;
@@ -523,11 +569,11 @@ mod tests {
         assert_eq!(resolve(&mut t, 7, 0), Resolution::HoldAndRequest);
         assert_eq!(resolve(&mut t, 7, 10), Resolution::Hold);
         for _ in 0..5 {
-            t.hold(0, 7, &[0u8; 60]);
+            t.hold(0, 7, &[0u8; 60], None);
             ok(&t);
         }
         assert_eq!(t.stats.held, HOLD_PER_NEIGHBOUR as u64);
-        assert!(!t.hold(0, 8, &[0u8; 60]), "nothing is held for a neighbour not being resolved");
+        assert!(!t.hold(0, 8, &[0u8; 60], None), "nothing is held for a neighbour not being resolved");
         ok(&t);
         let mut out = vec![];
         t.learn(0, 7, [1, 2, 3, 4, 5, 6], 20, |f| out.push(f[0..6].to_vec()));
@@ -543,7 +589,7 @@ mod tests {
         learn(&mut t, 9, 0);
         assert_eq!(t.len(), 0, "unsolicited ARP must not fill the table");
         resolve(&mut t, 7, 0);
-        t.hold(0, 7, &[0u8; 60]);
+        t.hold(0, 7, &[0u8; 60], None);
         ok(&t);
         let mut probes = 0;
         for s in 1..=3 {
@@ -620,7 +666,7 @@ mod tests {
         // Eight neighbours that never answer, one a millisecond, one with a held packet.
         for ip in 101..=108 {
             resolve(&mut t, ip, ip as u64);
-            t.hold(0, ip, &[0u8; 60]);
+            t.hold(0, ip, &[0u8; 60], None);
             ok(&t);
         }
         assert_eq!(t.len(), 16);

@@ -8,7 +8,7 @@
 
 use super::frame::Frame;
 use super::{arp, Director, Reason, Transmit, Verdict};
-use crate::net::neighbour::Resolution;
+use crate::net::neighbour::{Piece, Resolution};
 use crate::net::IfaceId;
 use crate::wire::ethernet::{self, BROADCAST, HEADER_LEN as ETH};
 use crate::wire::icmp;
@@ -32,6 +32,20 @@ impl Director {
         pkt: &mut [u8],
         tx: &mut impl Transmit,
     ) -> Verdict {
+        self.send_piece_via(now_ms, iface, nexthop, pkt, None, tx)
+    }
+
+    /// [`Director::send_via`] for one `piece` of a packet: held for ARP with
+    /// the rest of its packet, or not at all.
+    fn send_piece_via(
+        &mut self,
+        now_ms: u64,
+        iface: IfaceId,
+        nexthop: u32,
+        pkt: &mut [u8],
+        piece: Option<Piece>,
+        tx: &mut impl Transmit,
+    ) -> Verdict {
         let my_mac = self.ifaces.get(iface).mac;
         match self.neigh.resolve(iface, nexthop, now_ms) {
             Resolution::Ready(mac) => {
@@ -48,7 +62,7 @@ impl Director {
                     arp::send_request(&self.ifaces, iface, nexthop, &BROADCAST, tx);
                 }
                 ethernet::write_header(pkt, &BROADCAST, &my_mac, ethernet::ETHERTYPE_IPV4);
-                if self.neigh.hold(iface, nexthop, pkt) {
+                if self.neigh.hold(iface, nexthop, pkt, piece) {
                     self.count(Reason::Held);
                     Verdict::Consumed
                 } else {
@@ -118,16 +132,30 @@ impl Director {
         mtu: usize,
         tx: &mut impl Transmit,
     ) -> Verdict {
-        self.split(pkt, mtu, tx, |d, piece, tx| {
-            if let Verdict::Forward(i) = d.send_via(now_ms, iface, nexthop, piece, tx) {
-                tx.send(i, piece);
+        let step = self.fragment_step(pkt, mtu);
+        let pieces = if step == 0 { 0 } else { Header::new_unchecked(&pkt[ETH..]).payload().len().div_ceil(step) };
+        let piece = Some(Piece { packet: self.neigh.new_packet(), pieces });
+        self.split(pkt, mtu, tx, |d, frame, tx| {
+            d.count(Reason::Fragments);
+            match d.send_piece_via(now_ms, iface, nexthop, frame, piece, tx) {
+                Verdict::Forward(i) => tx.send(i, frame),
+                // Each piece is a frame of its own: what stops one is counted.
+                Verdict::Drop(r) => d.count(r),
+                Verdict::Consumed => {}
             }
         })
     }
 
+    /// The payload bytes each fragment of `pkt` carries at `mtu` (a multiple
+    /// of 8; 0 when not even 8 fit after the header).
+    fn fragment_step(&self, pkt: &[u8], mtu: usize) -> usize {
+        let ihl = Header::new_unchecked(&pkt[ETH..]).header_len();
+        mtu.min(self.frag_buf.len() - ETH).saturating_sub(ihl) & !7
+    }
+
     /// Cut the frame `pkt` into fragments of at most `mtu` bytes of IP, each
     /// built in scratch memory after a copy of `pkt`'s Ethernet header and
-    /// handed to `emit`.
+    /// handed to `emit` (which counts it as what it makes of it).
     pub(super) fn split<T: Transmit>(
         &mut self,
         pkt: &[u8],
@@ -139,7 +167,7 @@ impl Director {
         let (ihl, base, more) =
             (h.header_len(), h.flags_frag() & ipv4::FRAG_OFFSET_MASK, h.flags_frag() & ipv4::FLAG_MF != 0);
         let (header, payload) = (h.header(), h.payload());
-        let step = mtu.min(self.frag_buf.len() - ETH).saturating_sub(ihl) & !7;
+        let step = self.fragment_step(pkt, mtu);
         if step == 0 {
             return Verdict::Drop(Reason::TooBig);
         }
@@ -157,7 +185,6 @@ impl Director {
             fh.set_total_len((ihl + chunk) as u16);
             fh.set_flags_frag(flags);
             emit(self, &mut scratch[..n], tx);
-            self.count(Reason::Fragments);
             off += chunk;
         }
         self.frag_buf = scratch;

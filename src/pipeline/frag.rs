@@ -27,11 +27,13 @@
 //! fragments (a router never fragments IPv6).
 
 use super::frame::Frame;
-use super::{Director, Reason, Transmit, Verdict};
+use super::{Director, Owner, Reason, Transmit, Verdict};
 use crate::net::reassembly::{FragKey, Insert};
+use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
 use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::{self, Header, FLAG_DF, FLAG_MF, FRAG_OFFSET_MASK};
+use crate::wire::vlan;
 
 /// The largest IPv4 datagram (the total length field's limit).
 const MAX_DATAGRAM: usize = u16::MAX as usize;
@@ -101,6 +103,11 @@ impl Director {
                     h.set_flags_frag(h.flags_frag() & FLAG_DF);
                 }
                 self.count(Reason::Reassembled);
+                if let Owner::Loop(to) = self.owner(&buf, len) {
+                    let v = self.hand_over(to, ingress, &buf[..len], tx);
+                    self.reassembly_buf = buf;
+                    return v;
+                }
                 let mut f = Frame::new(&mut buf, len, ingress);
                 match self.ipv4(now_ms, &mut f, tx) {
                     Verdict::Forward(iface) => {
@@ -126,7 +133,31 @@ impl Director {
             tx.send(iface, frame);
             return;
         }
-        self.split(frame, mtu, tx, |_, piece, tx| tx.send(iface, piece));
+        self.split(frame, mtu, tx, |d, piece, tx| {
+            d.count(Reason::Fragments);
+            tx.send(iface, piece)
+        });
+    }
+
+    /// The pieces of a datagram this loop put together but another loop owns
+    /// (steered by addresses, the pieces met here; the whole datagram's ports
+    /// name its owner: a FULLNAT reply's local port, a request to a
+    /// firewall-mark prefix rule's address), to that loop as they came: cut
+    /// at the ingress MTU and tagged again on a VLAN. The owner reassembles
+    /// them itself, its tables holding the connection.
+    fn hand_over(&mut self, to: usize, ingress: IfaceId, frame: &[u8], tx: &mut impl Transmit) -> Verdict {
+        let i = self.ifaces.get(ingress);
+        let (port, mtu, vid) = (i.port, i.mtu as usize, self.vlans.vid_of(ingress));
+        let mut scratch = std::mem::take(&mut self.vlans.scratch);
+        let v = self.split(frame, mtu, tx, |d, piece, tx| {
+            let sent = match vid {
+                0 => tx.to_loop(to, port, piece),
+                v => vlan::copy_tagged(piece, &mut scratch, v).is_some_and(|n| tx.to_loop(to, port, &scratch[..n])),
+            };
+            d.count(if sent { Reason::HandedOff } else { Reason::HandoffFull });
+        });
+        self.vlans.scratch = scratch;
+        v
     }
 
     /// Count the fragments the store let go since the last look.

@@ -4,15 +4,21 @@
 //! as that connection's method translates its packets, all checksums kept
 //! right, and the error goes to the other side. Errors about nothing rvs
 //! tracks are counted and dropped, unless schedule_icmp schedules them.
+//! TCP, UDP and SCTP alike, as ip_vs_nat_icmp: SCTP's ports sit where
+//! theirs do. A quoted SCTP packet's CRC32c cannot be updated in place: it
+//! is computed afresh when the whole packet is quoted, and left as it was
+//! when the quote is cut short (no receiver can check a cut CRC; the kernel
+//! leaves every quoted L4 checksum alone).
 
 use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::{FlowKey, Side};
 use crate::wire::icmp;
-use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::IPPROTO_SCTP;
 use crate::wire::ipv4::{self, Header};
 use crate::wire::l4::{self, Ports};
+use crate::wire::sctp;
 
 /// Where the quoted (inner) packet sits in the frame (`off`: from the
 /// frame's start), and what it says.
@@ -28,7 +34,7 @@ struct Quoted {
 
 /// The packet an ICMP error quotes: an IPv4 header (its lengths and checksum
 /// may not hold: it may be cut short) and at least the 8 bytes of TCP or UDP
-/// header with the ports.
+/// (or the first 8 of SCTP's common header) with the ports.
 fn parse_quoted(f: &Frame) -> Option<Quoted> {
     let off = f.l4 + icmp::field::PAYLOAD;
     let q = f.bytes().get(off..)?;
@@ -41,32 +47,46 @@ fn parse_quoted(f: &Frame) -> Option<Quoted> {
         return None;
     }
     let proto = h.protocol();
-    if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
-        return None;
-    }
-    let p = Ports::new_quoted(&q[ihl..], proto)?;
-    Some(Quoted { off, ihl, proto, src: h.src(), dst: h.dst(), sport: p.src_port(), dport: p.dst_port() })
+    let (sport, dport) = match proto {
+        IPPROTO_SCTP => sctp::ports(&q[ihl..])?,
+        _ => Ports::new_quoted(&q[ihl..], proto).map(|p| (p.src_port(), p.dst_port()))?,
+    };
+    Some(Quoted { off, ihl, proto, src: h.src(), dst: h.dst(), sport, dport })
 }
 
 /// Rewrite the quoted packet's source or destination (address and port),
 /// keeping its IP checksum and, where quoted, its L4 checksum right.
 fn rewrite_quoted(f: &mut Frame, q: &Quoted, src: Option<(u32, u16)>, dst: Option<(u32, u16)>) {
     let inner = &mut f.bytes_mut()[q.off..];
+    let whole = Header::new_unchecked(&*inner).total_len() == inner.len();
     let (head, l4) = inner.split_at_mut(q.ihl);
     let mut h = Header::new_unchecked(head);
+    let (old_src, old_dst) = (h.src(), h.dst());
+    if let Some((a, _)) = src {
+        h.set_src(a);
+    }
+    if let Some((a, _)) = dst {
+        h.set_dst(a);
+    }
+    if q.proto == IPPROTO_SCTP {
+        // No pseudo-header in a CRC32c: only the ports change what it covers.
+        sctp::set_ports(l4, src.map(|s| s.1), dst.map(|d| d.1));
+        if whole {
+            if let Ok(mut p) = sctp::Packet::parse(l4) {
+                p.fill_checksum();
+            }
+        }
+        return;
+    }
     let Some(mut p) = Ports::new_quoted(l4, q.proto) else {
         return;
     };
     if let Some((a, port)) = src {
-        let old = h.src();
-        h.set_src(a);
-        p.pseudo_addr_changed(old, a);
+        p.pseudo_addr_changed(old_src, a);
         p.set_src_port(port);
     }
     if let Some((a, port)) = dst {
-        let old = h.dst();
-        h.set_dst(a);
-        p.pseudo_addr_changed(old, a);
+        p.pseudo_addr_changed(old_dst, a);
         p.set_dst_port(port);
     }
 }

@@ -67,12 +67,18 @@ pub trait Transmit {
     fn to_host(&mut self, _ip_packet: &[u8]) -> bool {
         false
     }
+    /// Hand a frame to poll loop `to` as if it had arrived there on `iface`
+    /// (a device's port: tagged if its VLAN is). False when this shell has
+    /// no other loops or their inbox is full: the caller counts the drop.
+    fn to_loop(&mut self, _to: usize, _iface: IfaceId, _frame: &[u8]) -> bool {
+        false
+    }
 }
 
 /// A `Transmit` that collects frames (and, apart, the packets for the host
-/// stack): for tests and the simulator.
+/// stack and the frames for other loops): for tests and the simulator.
 #[derive(Default, Debug)]
-pub struct Collect(pub Vec<(IfaceId, Vec<u8>)>, pub Vec<Vec<u8>>);
+pub struct Collect(pub Vec<(IfaceId, Vec<u8>)>, pub Vec<Vec<u8>>, pub Vec<(usize, IfaceId, Vec<u8>)>);
 
 impl Transmit for Collect {
     fn send(&mut self, iface: IfaceId, frame: &[u8]) {
@@ -80,6 +86,10 @@ impl Transmit for Collect {
     }
     fn to_host(&mut self, ip_packet: &[u8]) -> bool {
         self.1.push(ip_packet.to_vec());
+        true
+    }
+    fn to_loop(&mut self, to: usize, iface: IfaceId, frame: &[u8]) -> bool {
+        self.2.push((to, iface, frame.to_vec()));
         true
     }
 }

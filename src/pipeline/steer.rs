@@ -74,7 +74,8 @@ impl Director {
             // first carries ports: by the addresses alone, a request to a
             // VIP by its client, a NAT reply by its client. A FULLNAT reply's
             // owner is its local port's: unknown here, so the receiving loop
-            // keeps it (see README: fragments and several poll loops).
+            // reassembles it and hands the pieces on once the whole
+            // datagram's ports name the owner (frag.rs, hand_over).
             let lp = if self.services.is_vip(dst) {
                 self.loop_of_client(src)
             } else if self.services.is_laddr(dst) {

@@ -18,6 +18,13 @@ const MTU: usize = 1_500;
 
 /// A lab with UDP VIP:53 over RS1:5353 by `fwd` (FULLNAT from LIP), both sides' MACs known.
 fn udp_lab(fwd: FwdMethod, limits: Limits) -> Lab {
+    let mut lab = udp_lab_unresolved(fwd, limits);
+    lab.learn(IN, RS1, RS1_MAC);
+    lab
+}
+
+/// [`udp_lab`] before the director has resolved the real server's MAC.
+fn udp_lab_unresolved(fwd: FwdMethod, limits: Limits) -> Lab {
     let mut lab = Lab::with_limits(interfaces(DIR_OUT, DIR_IN), limits);
     let key = ServiceKey::Addr { proto: IPPROTO_UDP, addr: std::net::IpAddr::from(Ipv4Addr::from(VIP)), port: 53 };
     lab.cmd(Command::AddService(service_spec(key, "rr")));
@@ -25,7 +32,6 @@ fn udp_lab(fwd: FwdMethod, limits: Limits) -> Lab {
     if fwd == FwdMethod::FullNat {
         lab.cmd(Command::AddLaddr(key, std::net::IpAddr::from(Ipv4Addr::from(LIP))));
     }
-    lab.learn(IN, RS1, RS1_MAC);
     lab.learn(OUT, CLIENT, CLIENT_MAC);
     lab.tx.0.clear();
     lab
@@ -374,4 +380,151 @@ fn random_pieces_through_the_director_never_panic() {
         "20,000 random pieces: {forwarded} frames forwarded, {} datagrams reassembled",
         counter(&lab, Reason::Reassembled)
     );
+}
+
+/// A 9,000-byte datagram (7 pieces on the way out) to a real server whose MAC is not known
+/// yet: every piece waits in the ARP hold queue, and the reply releases the whole datagram.
+/// The queue still keeps at most 3 packets a neighbour (a datagram's pieces count as one),
+/// and a datagram the pool cannot hold whole is not held in part: its pieces are let go,
+/// every one counted.
+#[test]
+fn a_fragmented_datagram_waits_whole_for_arp() {
+    for fwd in [FwdMethod::Masq, FwdMethod::FullNat, FwdMethod::Route] {
+        let mut lab = udp_lab_unresolved(fwd, small_limits(64));
+        let dgram = udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40_100, 53, &payload(9_000, 3));
+        let frags = fragments(&with_ident(&dgram, 77), MTU);
+        for f in &frags {
+            lab.feed(OUT, f);
+        }
+        let arp_requests = std::mem::take(&mut lab.tx.0);
+        assert_eq!(arp_requests.len(), 1, "{fwd:?}: one ARP request, nothing else out yet");
+        assert_eq!(counter(&lab, Reason::Held), 7, "{fwd:?}: every piece held");
+        assert_eq!(counter(&lab, Reason::HoldOverflow), 0, "{fwd:?}");
+        lab.feed(IN, &arp(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
+        let out: Vec<Vec<u8>> = std::mem::take(&mut lab.tx.0).into_iter().map(|(_, f)| f).collect();
+        assert_eq!(out.len(), 7, "{fwd:?}: the 7 pieces released");
+        assert_fit(&out);
+        let whole = reassemble(&out);
+        assert_eq!(&whole[0..6], &RS1_MAC);
+        assert_eq!(udp_payload(&whole), udp_payload(&dgram), "{fwd:?}: the datagram whole");
+        assert_checksums(&whole);
+    }
+}
+
+#[test]
+fn the_hold_queue_keeps_three_packets_a_neighbour_and_never_part_of_a_datagram() {
+    // 16 slots in all (the test kit's limits): two datagrams of 7 pieces fit, a third does not.
+    let mut lab = udp_lab_unresolved(FwdMethod::Masq, small_limits(64));
+    for (i, port) in [40_200u16, 40_201, 40_202].into_iter().enumerate() {
+        let dgram = udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port, 53, &payload(9_000, i as u8));
+        for f in fragments(&with_ident(&dgram, port), MTU) {
+            lab.feed(OUT, &f);
+        }
+    }
+    assert_eq!(counter(&lab, Reason::Held), 14, "two datagrams held whole");
+    // The third's first 2 pieces found slots, the third none: all 7 let go, counted.
+    assert_eq!(counter(&lab, Reason::HoldOverflow), 7, "the third datagram, every piece");
+    // A small packet: a third packet for the neighbour (slots remain: 2).
+    lab.feed(OUT, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40_210, 53, b"small"));
+    assert_eq!(counter(&lab, Reason::Held), 15);
+    // A fourth packet is one too many, whatever room the pool has.
+    lab.feed(OUT, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40_211, 53, b"small"));
+    assert_eq!(counter(&lab, Reason::HoldOverflow), 8);
+    lab.tx.0.clear();
+    lab.feed(IN, &arp(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
+    let out: Vec<Vec<u8>> = std::mem::take(&mut lab.tx.0).into_iter().map(|(_, f)| f).collect();
+    assert_eq!(out.len(), 15, "two datagrams' pieces and the small packet");
+    lab.d.neigh.check_invariants().expect("the table's promises");
+}
+
+/// With several poll loops, a FULLNAT reply's pieces are steered by their addresses alone (only
+/// the first carries the local port that names the owner loop): the loop they meet in
+/// reassembles the datagram, reads its owner from the whole datagram's ports, and hands the
+/// pieces to that loop, which reassembles them again and replies to the client.
+#[test]
+fn a_fragmented_fullnat_reply_reaches_the_loop_of_its_local_port() {
+    let limits = Limits { workers: 2, ..small_limits(64) };
+    let mut lab = udp_lab(FwdMethod::FullNat, limits);
+    let (_, req) = lab.feed(OUT, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40_300, 53, b"q"));
+    let lport = l4_port(&req, 0);
+    assert_eq!(lport as usize % 2, 0, "loop 0's local ports");
+    // Loop 1, which the NIC gave the reply's pieces to.
+    let ifaces = interfaces(DIR_OUT, DIR_IN);
+    let routes = crate::net::route::RouteTable::build(&ifaces, &[]).unwrap();
+    let mut d1 = Director::new(1, ifaces, routes, lab.d.shared().clone(), limits, lab.now);
+    d1.begin_batch();
+    let reply = udp(RS1_MAC, IN_MAC, RS1, LIP, 5353, lport, &payload(4_000, 9));
+    let pieces = fragments(&with_ident(&reply, 4_242), MTU);
+    let mut tx1 = Collect::default();
+    for p in &pieces {
+        let mut buf = p.clone();
+        buf.resize(4096, 0);
+        let mut len = p.len();
+        let v = d1.process(lab.now, IN, &mut buf, &mut len, &mut tx1);
+        assert_eq!(v, Verdict::Consumed);
+    }
+    assert!(tx1.0.is_empty(), "loop 1 sends nothing out");
+    assert_eq!(tx1.2.len(), pieces.len(), "every piece handed to loop 0");
+    assert!(tx1.2.iter().all(|(to, iface, _)| (*to, *iface) == (0, IN)));
+    assert_eq!(counter(&lab, Reason::HandedOff), pieces.len() as u64);
+    assert_eq!(d1.connection_count(), 0);
+    // Loop 0 takes them from its inbox, as they came off the wire.
+    let handed: Vec<Vec<u8>> = tx1.2.iter().map(|(_, _, f)| f.clone()).collect();
+    let out = send(&mut lab, IN, &handed, &(0..handed.len()).collect::<Vec<_>>(), OUT);
+    let whole = reassemble(&out);
+    assert_eq!((field_ip(&whole, 12), field_ip(&whole, 16)), (VIP, CLIENT));
+    assert_eq!((l4_port(&whole, 0), l4_port(&whole, 2)), (53, 40_300));
+    assert_eq!(udp_payload(&whole), udp_payload(&reply), "the reply whole");
+    assert_checksums(&whole);
+}
+
+/// The same for a request to a firewall-mark prefix rule's address (no service's VIP): its
+/// pieces are steered as a reply would be (by that address), the whole datagram by its client.
+#[test]
+fn a_fragmented_request_to_a_fwmark_prefix_reaches_its_clients_loop() {
+    let limits = Limits { workers: 2, ..small_limits(64) };
+    let mut lab = Lab::with_limits(interfaces(DIR_OUT, DIR_IN), limits);
+    lab.cmd(Command::AddMark(crate::api::MarkRule {
+        mark: 5,
+        proto: IPPROTO_UDP,
+        addr: Ipv4Addr::new(198, 18, 5, 0),
+        prefix: 24,
+        ports: vec![(53, 53)],
+    }));
+    lab.cmd(Command::AddService(service_spec(ServiceKey::Fwmark(5), "rr")));
+    lab.cmd(Command::AddDest(ServiceKey::Fwmark(5), dest_spec(RS1, 5353, FwdMethod::Masq, 1)));
+    lab.learn(IN, RS1, RS1_MAC);
+    lab.tx.0.clear();
+    let ifaces = interfaces(DIR_OUT, DIR_IN);
+    let routes = crate::net::route::RouteTable::build(&ifaces, &[]).unwrap();
+    let mut d1 = Director::new(1, ifaces, routes, lab.d.shared().clone(), limits, lab.now);
+    d1.begin_batch();
+    // A client and an address of the prefix whose pieces go to loop 1, the datagram to loop 0.
+    let (client, dst, dgram, pieces) = (2..250u8)
+        .flat_map(|c| (1..250u8).map(move |a| ([198, 18, 0, c], [198, 18, 5, a])))
+        .map(|(c, a)| {
+            let dgram = udp(CLIENT_MAC, OUT_MAC, c, a, 40_400, 53, &payload(4_000, 5));
+            let pieces = fragments(&with_ident(&dgram, 99), MTU);
+            (c, a, dgram, pieces)
+        })
+        .find(|(_, _, dgram, pieces)| {
+            d1.owner(&pieces[1], pieces[1].len()) == Owner::Me && d1.owner(dgram, dgram.len()) == Owner::Loop(0)
+        })
+        .expect("such a pair among 60,000");
+    let mut tx1 = Collect::default();
+    for p in &pieces {
+        let mut buf = p.clone();
+        buf.resize(4096, 0);
+        let mut len = p.len();
+        assert_eq!(d1.process(lab.now, OUT, &mut buf, &mut len, &mut tx1), Verdict::Consumed);
+    }
+    assert_eq!(tx1.2.len(), pieces.len(), "every piece handed to loop 0");
+    let handed: Vec<Vec<u8>> = tx1.2.iter().map(|(_, _, f)| f.clone()).collect();
+    let out = send(&mut lab, OUT, &handed, &(0..handed.len()).collect::<Vec<_>>(), IN);
+    let whole = reassemble(&out);
+    assert_eq!((field_ip(&whole, 12), field_ip(&whole, 16)), (client, RS1), "NAT to the real server");
+    assert_eq!(udp_payload(&whole), udp_payload(&dgram));
+    assert_checksums(&whole);
+    let c = lab.d.connections(lab.now);
+    assert_eq!((c.len(), c[0].vaddr), (1, Ipv4Addr::from(dst)), "loop 0 holds the connection");
 }

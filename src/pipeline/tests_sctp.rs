@@ -274,3 +274,101 @@ fn persistence_and_a_firewall_mark_carry_sctp() {
     let tcp_syn = tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40001, VPORT, "S", b"");
     assert_eq!(lab.feed(0, &tcp_syn).0, Verdict::Drop(Reason::NoService));
 }
+
+/// The packet an ICMP error in `f` (an Ethernet frame) quotes, from its IP header on.
+fn quoted_of(f: &[u8]) -> &[u8] {
+    &f[14 + 20 + 8..]
+}
+
+/// (source, destination, source port, destination port, verification tag) of a quoted packet.
+fn quoted_fields(q: &[u8]) -> ([u8; 4], [u8; 4], u16, u16, u32) {
+    let a = |o: usize| [q[o], q[o + 1], q[o + 2], q[o + 3]];
+    let p = |o: usize| u16::from_be_bytes([q[o], q[o + 1]]);
+    (a(12), a(16), p(20), p(22), u32::from_be_bytes(a(24)))
+}
+
+/// Is the quoted SCTP packet's CRC32c right (the whole packet is quoted)?
+fn quoted_crc_ok(q: &[u8]) -> bool {
+    crate::wire::sctp::Packet::parse(&q[20..]).is_ok_and(|p| p.checksum_ok())
+}
+
+fn frag_needed(mtu: u16) -> etherparse::Icmpv4Type {
+    unreachable(etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu })
+}
+
+#[test]
+fn icmp_errors_about_a_nat_association_are_translated_both_ways() {
+    let mut lab = Lab::new();
+    lab.sctp_service(&[(RS1, FwdMethod::Masq)], &[]);
+    let (_, fwd) = lab.client_sends(40000, INIT, INIT_VALUE);
+    // The real server: port unreachable about the INIT it got (as RS1:3868).
+    let err = icmp_error(RS1_MAC, IN_MAC, RS1, CLIENT, port_unreachable(), &fwd[14..]);
+    let (v, out) = lab.feed(1, &err);
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (VIP, CLIENT));
+    let q = quoted_of(&out);
+    assert_eq!(quoted_fields(q), (CLIENT, VIP, 40000, VPORT, 7), "the client's own INIT, as it sent it");
+    assert!(quoted_crc_ok(q), "quoted whole: its CRC made right for the ports it now carries");
+    assert_eq!(&q[20 + 12..], &fwd[14 + 20 + 12..], "the chunks as quoted");
+    assert_checksums(&out);
+    // The client: fragmentation needed about the server's INIT ACK (from VIP:9), cut to 8 bytes.
+    let (_, back) = lab.server_sends(RS1, CLIENT, 40000, INIT_ACK);
+    let err = icmp_error(CLIENT_MAC, OUT_MAC, CLIENT, VIP, frag_needed(1400), &back[14..14 + 28]);
+    let (v, out) = lab.feed(0, &err);
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (CLIENT, RS1));
+    assert_eq!((out[34], out[35], u16::from_be_bytes([out[40], out[41]])), (3, 4, 1400));
+    let q = quoted_of(&out);
+    assert_eq!(&q[12..16], &RS1);
+    assert_eq!((u16::from_be_bytes([q[20], q[21]]), u16::from_be_bytes([q[22], q[23]])), (RPORT, 40000));
+    assert_checksums(&out);
+    assert_eq!(lab.d.shared.counters.total(Reason::IcmpErrorForwarded), 2);
+}
+
+#[test]
+fn icmp_errors_about_a_fullnat_association_are_translated_both_ways() {
+    let mut lab = Lab::new();
+    lab.sctp_service(&[(RS1, FwdMethod::FullNat)], &[LIP]);
+    let (_, fwd) = lab.client_sends(40000, INIT, INIT_VALUE);
+    let lport = l4_port(&fwd, 0);
+    let err = icmp_error(RS1_MAC, IN_MAC, RS1, LIP, frag_needed(1280), &fwd[14..]);
+    let (v, out) = lab.feed(1, &err);
+    assert_eq!(v, Verdict::Forward(0));
+    assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (VIP, CLIENT));
+    let q = quoted_of(&out);
+    assert_eq!(quoted_fields(q), (CLIENT, VIP, 40000, VPORT, 7));
+    assert!(quoted_crc_ok(q));
+    assert_checksums(&out);
+    let (_, back) = lab.server_sends(RS1, LIP, lport, INIT_ACK);
+    let err = icmp_error(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port_unreachable(), &back[14..]);
+    let (v, out) = lab.feed(0, &err);
+    assert_eq!(v, Verdict::Forward(1));
+    assert_eq!((field_ip(&out, 12), field_ip(&out, 16)), (LIP, RS1));
+    let q = quoted_of(&out);
+    assert_eq!(quoted_fields(q), (RS1, LIP, RPORT, lport, 9), "the server's INIT ACK as it sent it");
+    assert!(quoted_crc_ok(q));
+    assert_checksums(&out);
+}
+
+#[test]
+fn icmp_errors_from_the_client_reach_a_dr_or_tun_server_unchanged() {
+    for fwd in [FwdMethod::Route, FwdMethod::Tunnel] {
+        let mut lab = Lab::new();
+        lab.sctp_service(&[(RS1, fwd)], &[]);
+        lab.client_sends(40000, INIT, INIT_VALUE);
+        // The server's reply left from the VIP, not through the director; the client's error
+        // about it comes to the VIP.
+        let reply = sctp(RS1_MAC, CLIENT_MAC, VIP, CLIENT, VPORT, 40000, 7, &[(INIT_ACK, 0, INIT_VALUE)]);
+        let err = icmp_error(CLIENT_MAC, OUT_MAC, CLIENT, VIP, frag_needed(1400), &reply[14..]);
+        let (v, out) = lab.feed(0, &err);
+        assert_eq!(v, Verdict::Forward(1), "{fwd:?}");
+        let inner = if fwd == FwdMethod::Tunnel {
+            assert_eq!((out[14 + 9], field_ip(&out, 16)), (4, RS1), "IPIP to the server");
+            &out[14 + 20..]
+        } else {
+            assert_eq!(&out[0..6], &RS1_MAC[..]);
+            &out[14..]
+        };
+        assert_eq!(inner, &err[14..], "{fwd:?}: the error as the client sent it");
+    }
+}

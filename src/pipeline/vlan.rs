@@ -26,7 +26,7 @@ pub(super) struct Vlans {
     /// (port, VID) -> logical interface; few entries, searched in order.
     by_tag: Vec<(IfaceId, u16, IfaceId)>,
     /// Where an emitted frame gets its tag (one Ethernet frame and a tag).
-    scratch: Vec<u8>,
+    pub(super) scratch: Vec<u8>,
 }
 
 impl Vlans {
@@ -36,7 +36,7 @@ impl Vlans {
         Vlans { any: vid.iter().any(|&v| v != 0), vid, by_tag, scratch: vec![0; 4096 + TAG_LEN] }
     }
 
-    fn vid_of(&self, iface: IfaceId) -> u16 {
+    pub(super) fn vid_of(&self, iface: IfaceId) -> u16 {
         self.vid.get(iface as usize).copied().unwrap_or(0)
     }
 
@@ -80,6 +80,9 @@ impl<T: Transmit> Transmit for Tagging<'_, T> {
     }
     fn to_host(&mut self, ip_packet: &[u8]) -> bool {
         self.tx.to_host(ip_packet)
+    }
+    fn to_loop(&mut self, to: usize, iface: IfaceId, frame: &[u8]) -> bool {
+        self.tx.to_loop(to, iface, frame)
     }
 }
 

@@ -138,6 +138,21 @@ pub fn ports(b: &[u8]) -> Option<(u16, u16)> {
     (b.len() >= 4).then(|| (be16(&b[field::SRC_PORT]), be16(&b[field::DST_PORT])))
 }
 
+/// Rewrite the ports of the SCTP header `b` starts with, where given; `b`
+/// may be cut short after them (the quote in an ICMP error). Its checksum
+/// is left for the caller, who knows whether the whole packet is there.
+pub fn set_ports(b: &mut [u8], src: Option<u16>, dst: Option<u16>) {
+    if b.len() < field::DST_PORT.end {
+        return;
+    }
+    if let Some(p) = src {
+        b[field::SRC_PORT].copy_from_slice(&p.to_be_bytes());
+    }
+    if let Some(p) = dst {
+        b[field::DST_PORT].copy_from_slice(&p.to_be_bytes());
+    }
+}
+
 /// The CRC32c of an SCTP packet with its checksum field taken as zero.
 pub fn packet_crc(b: &[u8]) -> u32 {
     if b.len() < COMMON_HEADER_LEN {

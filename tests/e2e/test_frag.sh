@@ -15,7 +15,10 @@
 # fragments again; the echo must come back byte for byte (SHA-256).  NAT and FULLNAT answers
 # are fragmented by rs2's kernel and reassembled by rvs on the way back too.  Then scapy
 # sends overlapping, duplicated and never-completed fragments, read back in --counters.
-# Bounded: a few dozen datagrams, each awaited at most 6 s; the servers exit after 300 s.
+# Then 20 MB through each method in 9,000-byte datagrams (2,331 of them, each cut in 7 by the
+# client's kernel), the SHA-256 of everything echoed against everything sent.
+# Bounded: a few thousand datagrams, each awaited at most 6 s, each bulk run 100 s at most;
+# the servers exit after 300 s.
 # shellcheck disable=SC2317,SC2119
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -28,6 +31,7 @@ VIP="$DIRECT_VIP" RS1="$DIRECT_RS1" RS2="$DIRECT_RS2"
 PEER="$E2E_DIR/udp_frag.py"
 SCAPY_PY="$(scapy_python)" || die "no python3 with scapy"
 COUNT=3
+BULK=$((20 * 1024 * 1024))   # the 20 MB each method carries, by SHA-256
 
 counter() { rvsadm --counters | awk -v n="$1" '$1 == n {v = $2} END {print v + 0}'; }
 # ask PORT SIZE: COUNT datagrams of SIZE bytes to VIP:PORT from the client, each echoed whole
@@ -65,6 +69,13 @@ method_case() {
   log "$name: $out4; $out9; ip-datagrams-reassembled +$((r1 - r0))"
   assert_eq "4000 intact $COUNT/$COUNT" "$out4" "$name: 4,000-byte datagrams echoed intact"
   assert_eq "9000 intact $COUNT/$COUNT" "$out9" "$name: 9,000-byte datagrams echoed intact"
+  local t0 t1 bulk
+  t0="$(now)"
+  bulk="$(ns_exec c timeout 100 python3 "$PEER" bulk "$VIP" "$port" 9000 "$BULK")" || rc=1
+  t1="$(now)"
+  log "$name: $bulk, $(ms_between "$t0" "$t1") ms"
+  assert_match "$bulk" "^$BULK bytes in $(((BULK + 8999) / 9000)) datagrams sha256 [0-9a-f]{64} intact$" \
+    "$name: 20 MB in 9,000-byte datagrams, every one fragmented, echoed intact"
   local want=$((2 * COUNT))
   case "$name" in NAT|FULLNAT) want=$((4 * COUNT)) ;; esac
   if [ "$((r1 - r0))" -lt "$want" ]; then
@@ -73,6 +84,22 @@ method_case() {
   [ "$rc" = 0 ]
 }
 
+# ---------------------------------------------------------------------------------- 0
+# The first datagram of the lab, 9,000 bytes, to rs2 before rvs knows its MAC: its 7 pieces
+# (and the answer's, to the client, if that was not known either) wait in the ARP hold queue
+# together and leave when ARP answers: echoed intact at the first try (rs2 saw it once).
+case_0_unresolved() {
+  local h0 o0 out seen
+  h0="$(counter held-for-arp)"; o0="$(counter drop-arp-hold-overflow)"
+  assert_not_contains "$(rvsadm --neighbours)" "$RS2 " "rs2 not yet resolved"
+  out="$(ns_exec c timeout 30 python3 "$PEER" ask "$VIP" 5301 9000 1)"
+  log "first datagram: $out; held-for-arp +$(($(counter held-for-arp) - h0))"
+  assert_eq "9000 intact 1/1" "$out" "the datagram echoed intact"
+  seen="$(grep -c '^udp_frag: 9000 bytes from' "$LOG_DIR/echo-rs2.log" || true)"
+  assert_eq 1 "$seen" "rs2 got it once: no retry was needed"
+  [ "$(($(counter held-for-arp) - h0))" -ge 7 ] || { warn "fewer than 7 pieces held for ARP"; return 1; }
+  assert_eq "$o0" "$(counter drop-arp-hold-overflow)" "no piece refused by the hold queue"
+}
 case_a_nat() { method_case NAT 5301; }
 case_b_dr() { method_case DR 5302; }
 case_c_tun() {
@@ -107,10 +134,11 @@ case_e_bad_fragments() {
   assert_eq "9000 intact $COUNT/$COUNT" "$(ask 5301 9000)" "NAT after the bad fragments"
 }
 
-run_case "a. NAT: 4,000 and 9,000-byte UDP datagrams echoed intact, both ways reassembled" case_a_nat
-run_case "b. DR: 4,000 and 9,000-byte UDP datagrams echoed intact" case_b_dr
-run_case "c. TUN: 4,000 and 9,000-byte UDP datagrams echoed intact, tunnelled whole" case_c_tun
-run_case "d. FULLNAT: 4,000 and 9,000-byte UDP datagrams echoed intact, both ways reassembled" case_d_fullnat
+run_case "0. the first 9,000-byte datagram to an unresolved real server waits whole for ARP" case_0_unresolved
+run_case "a. NAT: 4,000 and 9,000-byte UDP datagrams and 20 MB echoed intact, both ways reassembled" case_a_nat
+run_case "b. DR: 4,000 and 9,000-byte UDP datagrams and 20 MB echoed intact" case_b_dr
+run_case "c. TUN: 4,000 and 9,000-byte UDP datagrams and 20 MB echoed intact, tunnelled whole" case_c_tun
+run_case "d. FULLNAT: 4,000 and 9,000-byte UDP datagrams and 20 MB echoed intact, both ways reassembled" case_d_fullnat
 run_case "e. overlapping, duplicate and never-completed fragments counted" case_e_bad_fragments
 log "counters: $(rvsadm --counters | grep -E 'fragment|reassembled' | tr -s ' \n' ' ')"
 if stop_rvs; then pass "k. SIGTERM: exit 0, admin socket removed, XDP detached"

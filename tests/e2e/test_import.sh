@@ -4,7 +4,9 @@
 # (seed 003's ldirectord.cf keys with this lab's addresses; keepalived's HTTP_GET, TCP_CHECK,
 # MISC_CHECK and sorry_server), imported, appended to the NAT lab's config, checked by
 # `rvs --check`, and run: the services forward real traffic and their checks take a stopped
-# server out of rotation. Every case is bounded (curl --max-time, a few dozen requests).
+# server out of rotation. Both files also name an SCTP service (keepalived's `protocol SCTP`,
+# ldirectord's `protocol=sctp`): each carries an association (tests/e2e/sctp_peer.py, the
+# kernel here has no SCTP) with 100 KB checked by SHA-256. Every case is bounded (curl --max-time, a few dozen requests).
 # shellcheck disable=SC2317,SC2119
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -37,6 +39,12 @@ virtual=$VIP:80
         checkport=80
         request="index.html"
         receive="rs"
+virtual=$VIP:3869
+        real=$RS2:3869 masq 1
+        scheduler=rr
+        protocol=sctp
+        checktype=connect
+        checkport=80
 CF
 
 KEEPALIVED_CONF="$RUN_DIR/keepalived.conf"
@@ -86,6 +94,14 @@ virtual_server $VIP 81 {
         }
     }
 }
+virtual_server $VIP 3868 {
+    lb_algo rr
+    lb_kind NAT
+    protocol SCTP
+    real_server $RS1 3868 {
+        weight 1
+    }
+}
 virtual_server $VIP 82 {
     delay_loop 1
     lb_algo rr
@@ -121,7 +137,7 @@ case_a_import() {
 }
 
 case_b_run() {
-  wait_until 15 eval '[ "$(rvsadm --checks | grep -c " UP ")" -ge 6 ]' || { rvsadm --checks >&2; warn "checks never all UP"; return 1; }
+  wait_until 15 eval '[ "$(rvsadm --checks | grep -c " UP ")" -ge 7 ]' || { rvsadm --checks >&2; warn "checks never all UP"; return 1; }
   local out
   out="$(curl_many c 4 "http://$VIP/")"
   assert_eq 2 "$(count_lines "$out" rs1)" "ldirectord's service: rs1 answers"
@@ -131,6 +147,19 @@ case_b_run() {
   assert_eq 2 "$(count_lines "$out" rs2-8080)" "keepalived's wrr 2:1: rs2"
   assert_eq "rs2" "$(curl_many c 1 "http://$VIP:81/")" "TCP_CHECK service"
   assert_eq "rs1" "$(curl_many c 1 "http://$VIP:82/")" "MISC_CHECK service"
+}
+
+case_b2_sctp() {
+  local ln line
+  ln="$(rvsadm -Ln)"
+  assert_contains "$ln" "SCTP  $VIP:3868 rr" "keepalived's protocol SCTP service"
+  assert_contains "$ln" "SCTP  $VIP:3869 rr" "ldirectord's protocol=sctp service"
+  for svc in 3868:rs1 3869:rs2; do
+    line="$(ns_exec c timeout 60 python3 "$E2E_DIR/sctp_peer.py" client --src "$NAT_CLIENT" --to "$VIP" \
+      --port "${svc%%:*}" --sport $((45000 + ${svc%%:*})) --bytes 100000 --max-seconds 40)"
+    log "SCTP to :${svc%%:*}: $line"
+    assert_match "$line" "^${svc#*:} 100000 [0-9a-f]{64} ok$" "an association through :${svc%%:*}, 100 KB intact"
+  done
 }
 
 case_c_checks_act() {
@@ -150,8 +179,13 @@ case_c_checks_act() {
 run_case "a. import ldirectord.cf and keepalived.conf; rvs --check passes" case_a_import
 # rvs is this shell's child (stop_rvs waits for it): started here, not in a run_case subshell.
 [ -s "$CONFIG" ] || die "case a wrote no config"
+for ns in rs1 rs2; do
+  bg "$ns" "sctp-$ns" python3 "$E2E_DIR/sctp_peer.py" server --name "$ns" --ports 3868,3869 --max-seconds 300
+  wait_until 10 grep -q serving "$LOG_DIR/sctp-$ns.log" || die "sctp_peer.py server in $ns did not start"
+done
 start_rvs "$CONFIG"
 run_case "b. the imported services forward: ldirectord's rr, keepalived's wrr 2:1, TCP_CHECK, MISC_CHECK" case_b_run
+run_case "b2. the imported SCTP services carry an association each" case_b2_sctp
 run_case "c. the imported checks act: http, tcp, command; the sorry server" case_c_checks_act
 if stop_rvs; then pass "d. SIGTERM: clean stop"; else fail "d. SIGTERM: clean stop"; fi
 finish

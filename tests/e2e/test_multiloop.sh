@@ -60,9 +60,32 @@ case_d_listing_merges_loops() {
   assert_contains "$(rvsadm -Ln --stats)" "TCP  198.18.0.100:80" "stats from both loops"
 }
 
+# Fragmented FULLNAT replies: their pieces carry no ports past the first, so they are steered
+# by addresses and all meet in one loop (the kernel hashes fragments by addresses too), while
+# the local port that names each reply's owner loop was chosen by the loop of its client.
+# The loop they meet in reassembles each datagram and hands its pieces to the owner.
+case_e_fragmented_fullnat_replies() {
+  local lip=198.18.1.50 h0 a out
+  bg rs1 echo-frag python3 "$E2E_DIR/udp_frag.py" serve "0.0.0.0:7" --max-seconds 120
+  wait_udp_listen rs1 7
+  rvsadm -A -u "$VIP:7" -s rr
+  rvsadm -a -u "$VIP:7" -r "$NAT_RS1:7" --fullnat
+  rvsadm -P -u "$VIP:7" -z "$lip"
+  h0="$(rvsadm --counters | awk '$1 == "handed-off-to-owner-loop" {v = $2} END {print v + 0}')"
+  for a in 10 11 12 13 14 15 16 17 18; do
+    out="$(ns_exec c timeout 30 python3 "$E2E_DIR/udp_frag.py" ask "$VIP" 7 9000 2 "198.18.0.$a")"
+    assert_eq "9000 intact 2/2" "$out" "client .$a: 9,000-byte datagrams echoed intact by FULLNAT"
+  done
+  rvsadm -Lnc | awk '$1 == "UDP" && $5 ~ /:7$/' | sed 's/^/    Lnc| /'
+  local h1; h1="$(rvsadm --counters | awk '$1 == "handed-off-to-owner-loop" {v = $2} END {print v + 0}')"
+  log "frames handed to their owner loop during the case: $((h1 - h0))"
+  [ "$((h1 - h0))" -gt 0 ] || { warn "nothing handed off: no reply met in a loop that does not own it"; return 1; }
+}
+
 run_case "a. NAT from nine client addresses" case_a_nat
 run_case "b. 20 MB download and UDP" case_b_download_and_udp
 run_case "c. replies were handed to their owner loop" case_c_handoff_happened
 run_case "d. -Lnc merges both loops" case_d_listing_merges_loops
+run_case "e. fragmented FULLNAT replies reach the loop of their local port" case_e_fragmented_fullnat_replies
 if stop_rvs; then pass "k. SIGTERM: clean stop"; else fail "k. SIGTERM: clean stop"; fi
 finish

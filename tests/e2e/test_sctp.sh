@@ -11,7 +11,9 @@
 # ways, SHUTDOWN/SHUTDOWN ACK/SHUTDOWN COMPLETE, CRC32c checked on receipt).  A kernel with
 # no SCTP answers SCTP with ICMP protocol-unreachable unless a raw socket took the packet: an
 # nftables rule in every peer namespace drops (and counts) any such ICMP, and case h prints
-# the counts.  Every case is bounded: a few associations of at most 300 KB each, 60 s each.
+# the counts.  Case i: ICMP errors about associations, from the real servers (sctp_peer.py
+# sends them as a host would) and from the client.  Every case is bounded: a few associations
+# of at most 20 MB each (a few seconds each here), 60 s each.
 # shellcheck disable=SC2317
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -26,7 +28,10 @@ CLIENT="$DIRECT_CLIENT"
 PORT=3868       # the service's port
 NAT_PORT=3869   # the NAT real servers' port (NAT maps it)
 LIP=198.18.1.50 # the FULLNAT local address
+REFUSED_PORT=3871 # the real servers answer it with ICMP port unreachable
+RS_MTU=1200       # a longer packet (DF) gets ICMP fragmentation needed from a real server
 PEER="$E2E_DIR/sctp_peer.py"
+BIG=20000000    # bytes of the transfer through each method, checked by SHA-256
 VIP_HEX="$(printf '%02X' ${VIP//./ })"
 
 topo_direct --no-servers
@@ -50,7 +55,8 @@ done
 start_ipip_decap rs1 rs1 "$DIRECT_TUN_DEV" 600
 start_ipip_decap rs2 rs2 "$DIRECT_TUN_DEV" 600
 for ns in rs1 rs2; do
-  bg "$ns" "sctp-$ns" python3 "$PEER" server --name "$ns" --ports "$PORT,$NAT_PORT" --max-seconds 600
+  bg "$ns" "sctp-$ns" python3 "$PEER" server --name "$ns" --ports "$PORT,$NAT_PORT" --max-seconds 600 \
+    --refuse-port "$REFUSED_PORT" --mtu "$RS_MTU"
   wait_until 10 grep -q serving "$LOG_DIR/sctp-$ns.log" || die "sctp_peer.py server in $ns did not start"
 done
 start_rvs "$DIRECT_CONFIG"
@@ -109,11 +115,11 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------- b
-# 300 KB through the NAT association, checked by SHA-256, the association held open 3 s
+# 20 MB through the NAT association, checked by SHA-256, the association held open 3 s
 # after the transfer: meanwhile -Lnc says ESTABLISHED and -Ln counts it active.
 case_b_transfer() {
   local out="$RUN_DIR/transfer-b" pid line
-  sctp_client 42000 300000 --hold 3 >"$out" 2>&1 &
+  sctp_client 42000 $BIG --hold 3 >"$out" 2>&1 &
   pid=$!
   if ! wait_until 20 eval "conn_states | grep -qx 'ESTABLISHED 198.18.0.10:42000'"; then
     wait "$pid" || true; cat "$out" >&2; warn "no ESTABLISHED association in -Lnc"; return 1
@@ -123,7 +129,7 @@ case_b_transfer() {
   wait "$pid" || { cat "$out" >&2; return 1; }
   line="$(cat "$out")"
   log "transfer: $line"
-  assert_match "$line" '^rs[12] 300000 [0-9a-f]{64} ok$' "300 KB intact"
+  assert_match "$line" "^rs[12] $BIG [0-9a-f]{64} ok$" "20 MB intact"
   wait_until 5 eval "conn_states | grep -qx 'CLOSED 198.18.0.10:42000'" || { warn "not CLOSED after shutdown"; return 1; }
   assert_eq 0 "$(rvsadm -Ln | awk '$1 == "->" {a += $5} END {print a + 0}')" "ActiveConn after shutdown"
 }
@@ -156,16 +162,17 @@ case_d_bad_crc() {
 }
 
 # ---------------------------------------------------------------------------------- e-g
-# methods METHOD TAG SPORT: 4 associations alternate, then 300 KB intact; -Ln's Forward TAG.
+# methods METHOD TAG SPORT: 4 associations alternate, then 20 MB intact; -Ln's Forward TAG.
 methods() {
   service "$1" "$PORT" "${@:4}"
   local names line
   names="$(associations 4 "$3" 2000)"
   strict_alternation "$names"
   assert_eq 2 "$(count_lines "$names" rs1)" "associations answered by rs1"
-  line="$(sctp_client $(($3 + 10)) 300000)"
-  log "transfer: $line"
-  assert_match "$line" '^rs[12] 300000 [0-9a-f]{64} ok$' "300 KB intact"
+  local t0; t0="$(now)"
+  line="$(sctp_client $(($3 + 10)) $BIG)"
+  log "transfer: $line, $(ms_between "$t0" "$(now)") ms"
+  assert_match "$line" "^rs[12] $BIG [0-9a-f]{64} ok$" "20 MB intact"
   local ln; ln="$(rvsadm -Ln)"
   printf '%s\n' "$ln" | sed 's/^/    Ln| /'
   assert_match "$(grep -F -- "-> $RS1:$PORT" <<<"$ln")" "^  -> 198\.18\.1\.11:3868 +$2 +1 +0 +[23] *$" "rs1 row"
@@ -183,9 +190,10 @@ case_g_fullnat() {
   local names line
   names="$(associations 2 46000 2000)"
   strict_alternation "$names"
-  line="$(sctp_client 46010 300000)"
-  log "transfer: $line"
-  assert_match "$line" '^rs[12] 300000 [0-9a-f]{64} ok$' "300 KB intact"
+  local t0; t0="$(now)"
+  line="$(sctp_client 46010 $BIG)"
+  log "transfer: $line, $(ms_between "$t0" "$(now)") ms"
+  assert_match "$line" "^rs[12] $BIG [0-9a-f]{64} ok$" "20 MB intact"
   assert_match "$(rvsadm -Ln | grep -F -- "-> $RS1:$PORT")" '^  -> 198\.18\.1\.11:3868 +FullNat +1 ' "rs1 row"
   assert_contains "$(rvsadm -G --sctp-service "$VIP:$PORT")" "$LIP" "-G lists the local address"
 }
@@ -203,13 +211,61 @@ case_h_icmp() {
   log "servers: ${bad:-still running}"
 }
 
+# ---------------------------------------------------------------------------------- i
+# ICMP errors about SCTP associations (ip_vs_nat_icmp's ports, as for TCP and UDP). The real
+# server's port unreachable (a whole quote: its CRC32c made right again) and fragmentation
+# needed (a cut quote) reach the client as about what the client sent (VIP:3868); the
+# client's fragmentation needed about a reply reaches the real server as about what the
+# server sent, by every method (TUN inside IPIP).
+one_server() {   # METHOD VPORT RS_PORT
+  rvsadm -C
+  rvsadm -A --sctp-service "$VIP:$2" -s rr
+  rvsadm -a --sctp-service "$VIP:$2" -r "$RS1:$3" "$1"
+}
+icmp_to_client() {   # SPORT VPORT EXPECTED [CLIENT ARGS...]
+  local line
+  line="$(sctp_client "$1" 0 --port "$2" --expect-icmp "${@:4}" 2>&1)"
+  log "client: $line"
+  assert_eq "$3" "$line" "the error the client got"
+}
+icmp_to_server() {   # SPORT LINE-REGEX
+  local line
+  sctp_client "$1" 0 --icmp-back >/dev/null
+  wait_until 5 grep -qE "$2" "$LOG_DIR/sctp-rs1.log" || { warn "rs1 log: $(grep icmp "$LOG_DIR/sctp-rs1.log")"; }
+  line="$(grep -E "$2" "$LOG_DIR/sctp-rs1.log" | tail -1)"
+  log "rs1: $line"
+  assert_match "$line" "$2" "the error rs1 got"
+}
+case_i_icmp_errors() {
+  local c="$CLIENT" q='icmp 3/4 mtu 1200 from' unrelated
+  unrelated="$(counter drop-icmp-error-unrelated)"
+  one_server -m 3870 "$REFUSED_PORT"
+  icmp_to_client 47001 3870 "icmp 3/3 mtu 0 from $VIP to $c quoting $c:47001 > $VIP:3870 crc ok"
+  one_server -m "$PORT" "$NAT_PORT"
+  icmp_to_client 47002 "$PORT" "$q $VIP to $c quoting $c:47002 > $VIP:$PORT crc cut" --size 1400
+  icmp_to_server 47003 "^$q $c to $RS1 quoting $RS1:$NAT_PORT > $c:47003 crc ok$"
+  one_server --fullnat 3870 "$REFUSED_PORT"
+  rvsadm -P --sctp-service "$VIP:3870" -z "$LIP"
+  icmp_to_client 47011 3870 "icmp 3/3 mtu 0 from $VIP to $c quoting $c:47011 > $VIP:3870 crc ok"
+  one_server --fullnat "$PORT" "$PORT"
+  rvsadm -P --sctp-service "$VIP:$PORT" -z "$LIP"
+  icmp_to_client 47012 "$PORT" "$q $VIP to $c quoting $c:47012 > $VIP:$PORT crc cut" --size 1400
+  icmp_to_server 47013 "^$q $LIP to $RS1 quoting $RS1:$PORT > $LIP:[0-9]+ crc ok$"
+  one_server -g "$PORT" "$PORT"
+  icmp_to_server 47021 "^$q $c to $VIP quoting $VIP:$PORT > $c:47021 crc ok$"
+  one_server -i "$PORT" "$PORT"
+  icmp_to_server 47031 "^$q $c to $VIP quoting $VIP:$PORT > $c:47031 crc ok$"
+  assert_eq "$unrelated" "$(counter drop-icmp-error-unrelated)" "no error about SCTP left unrelated"
+}
+
 run_case "a. NAT: 4 associations alternate rs2/rs1, -Ln lists SCTP, -Lnc CLOSED" case_a_nat
-run_case "b. NAT: 300 KB by SHA-256, ESTABLISHED and ActiveConn 1 while open" case_b_transfer
+run_case "b. NAT: 20 MB by SHA-256, ESTABLISHED and ActiveConn 1 while open" case_b_transfer
 run_case "c. -S/-R round trip, /proc/net/ip_vs and ip_vs_conn" case_c_save_restore_proc
 run_case "d. a corrupt INIT is dropped as drop-sctp-bad-checksum" case_d_bad_crc
-run_case "e. DR: alternate, 300 KB intact, input-only states" case_e_dr
-run_case "f. TUN: alternate, 300 KB intact through IPIP" case_f_tun
-run_case "g. FULLNAT: alternate, 300 KB intact from a local address" case_g_fullnat
+run_case "e. DR: alternate, 20 MB intact, input-only states" case_e_dr
+run_case "f. TUN: alternate, 20 MB intact through IPIP" case_f_tun
+run_case "g. FULLNAT: alternate, 20 MB intact from a local address" case_g_fullnat
+run_case "i. ICMP errors about SCTP, NAT/FULLNAT/DR/TUN, both ways" case_i_icmp_errors
 run_case "h. counters and ICMP protocol-unreachable" case_h_icmp
 if stop_rvs; then pass "k. SIGTERM: exit 0"; else fail "k. SIGTERM: exit 0"; fi
 finish

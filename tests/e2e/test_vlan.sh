@@ -6,7 +6,12 @@
 #   ${RUN}-c  client 198.18.0.10/24 (eth0, untagged) ---- a100   (access, VLAN 100)
 #   ${RUN}-rs1 198.18.1.11/24 (eth0) ------------------- a-rs1  (access, VLAN 200)   ${RUN}-sw
 #   ${RUN}-rs2 198.18.1.12/24 (eth0) ------------------- a-rs2  (access, VLAN 200)   vlan_switch.py
+#   ${RUN}-rs3 198.18.0.13/24 (eth0) ------------------- a-rs3  (access, VLAN 100)
 #   ${RUN}-d  director d-trunk (no IP) ----------------- trunk  (tagged 100 and 200)
+#
+# rs3 is a DR real server on the client's VLAN (the VIP on its lo): the director takes the
+# request tagged 100 and forwards it, tagged 100 again, to rs3's MAC; rs3 answers the client
+# straight through the switch.
 #
 # This kernel has no 8021q module, no bridge VLAN filtering and no act_vlan: the switch that
 # tags is tests/e2e/vlan_switch.py (AF_PACKET). Every case is bounded (curl --max-time, a
@@ -21,6 +26,7 @@ DIR_OUT=198.18.0.1
 DIR_IN=198.18.1.1
 RS1=198.18.1.11
 RS2=198.18.1.12
+RS3=198.18.0.13
 DIR6=2001:db8:6::1
 CLIENT6=2001:db8:6::10
 CONFIG="$RUN_DIR/rvs-vlan.toml"
@@ -28,20 +34,23 @@ CONFIG="$RUN_DIR/rvs-vlan.toml"
 # IPv6 only where case f wants it, on the client: no other kernel's IPv6 chatter (untagged on
 # the trunk) disturbs case d's exact counts.
 LAB_IPV6=1 ns_add c
-for n in d sw rs1 rs2; do ns_add "$n"; done
+for n in d sw rs1 rs2 rs3; do ns_add "$n"; done
 veth_add c eth0 sw a100
 veth_add rs1 eth0 sw a-rs1
 veth_add rs2 eth0 sw a-rs2
+veth_add rs3 eth0 sw a-rs3
 veth_add d d-trunk sw trunk
 lab_client
 lab_host rs1 "$RS1" "$DIR_IN"
 lab_host rs2 "$RS2" "$DIR_IN"
+lab_host rs3 "$RS3"
+lab_dr_vip rs3 "$VIP"
 # The switch reads frames as sent (no GRO merging them past the MTU), and the trunk's tags
 # stay in the frames' bytes (no VLAN offload moving them to metadata on the veths).
-for i in a100 a-rs1 a-rs2 trunk; do ns_exec sw ethtool -K "$i" gro off rxvlan off txvlan off >/dev/null 2>&1 || true; done
+for i in a100 a-rs1 a-rs2 a-rs3 trunk; do ns_exec sw ethtool -K "$i" gro off rxvlan off txvlan off >/dev/null 2>&1 || true; done
 ns_exec d ethtool -K d-trunk rxvlan off txvlan off >/dev/null 2>&1 || true
 bg sw vlan-switch python3 "$E2E_DIR/vlan_switch.py" --trunk trunk --access a100=100 \
-  --access a-rs1=200 --access a-rs2=200 --max-seconds 170
+  --access a-rs1=200 --access a-rs2=200 --access a-rs3=100 --max-seconds 170
 SWITCH_PID=$BG_PID
 wait_until 10 grep -q switching "$LOG_DIR/vlan-switch.log" || die "vlan_switch.py did not start"
 
@@ -64,6 +73,7 @@ EOT
 } >"$CONFIG"
 start_http rs1 80 rs1
 start_http rs2 80 rs2
+start_http rs3 8080 rs3
 start_rvs "$CONFIG"
 
 counter() { rvsadm --counters | awk -v n="$1" '$1 == n {v = $2} END {print v + 0}'; }
@@ -164,7 +174,30 @@ run_case "b: NAT from VLAN 100 to VLAN 200, rr alternating" case_b_nat_rr
 run_case "c: 20 MB download, sha256 intact" case_c_big
 run_case "d: unknown VID and untagged frames on the trunk counted and dropped" case_d_unknown_vid_and_untagged
 run_case "e: neighbours per VLAN interface" case_e_neighbours
+# ---------------------------------------------------------------------------------- h
+# DR on VLAN 100: requests to VIP:8080 reach rs3 with the VIP as their destination (its own
+# answer comes from the VIP), rvs's counts see only the requests, and the 20 MB arrives whole
+# though its replies never cross the trunk: rs3 answers through the switch alone.
+case_h_dr() {
+  rvsadm -A -t "$VIP:8080" -s rr
+  rvsadm -a -t "$VIP:8080" -r "$RS3:8080" -g
+  local seq; seq="$(curl_many c 4 "http://$VIP:8080/" | tr '\n' ' ')"
+  assert_eq "rs3 rs3 rs3 rs3 " "$seq" "4 requests answered by rs3"
+  local dl="$RUN_DIR/big-dr.download" t0 t1
+  t0=$(now)
+  CURL_MAX_TIME=60 ns_curl c -o "$dl" "http://$VIP:8080/big.bin"
+  t1=$(now)
+  log "20 MB by DR on VLAN 100 in $(ms_between "$t0" "$t1") ms"
+  assert_eq "$(sha256sum <"$BIG_FILE" | cut -d' ' -f1)" "$(sha256sum <"$dl" | cut -d' ' -f1)" "sha256 of big.bin by DR"
+  local ln; ln="$(rvsadm -Ln --stats -t "$VIP:8080")"
+  printf '%s\n' "$ln" | sed 's/^/    stats| /'
+  # InPkts counted, OutPkts 0: the replies bypassed the director.
+  assert_match "$(grep -F -- "-> $RS3:8080" <<<"$ln")" "^  -> $RS3:8080 +[0-9]+ +[0-9]+ +0 +[0-9]+[KMG]? +0 *$" "rs3's row: no outbound packets"
+  assert_match "$(rvsadm --neighbours)" "d-trunk\.100 +198\.18\.0\.13 " "rs3 resolved on d-trunk.100"
+}
+
 run_case "f: IPv6 neighbour discovery and ping on VLAN 100" case_f_ipv6
+run_case "h: DR on VLAN 100: rs3 answers the client directly, 20 MB intact" case_h_dr
 if stop_rvs; then pass "g. SIGTERM: clean stop"; else fail "g. SIGTERM: clean stop"; fi
 # The switch's own counts: frames it tagged toward the trunk and untagged from it.
 kill -TERM "$SWITCH_PID" 2>/dev/null || true

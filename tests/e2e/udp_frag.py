@@ -6,11 +6,16 @@
         whole to its sender, from the address it came to (DR and TUN real servers bind the
         VIP itself, so the answer leaves from it).
 
-    udp_frag.py ask HOST PORT SIZE COUNT
+    udp_frag.py ask HOST PORT SIZE COUNT [SRC]
         COUNT datagrams of SIZE random bytes to HOST:PORT, one at a time, each answer awaited
         (2 s, three tries) and compared by SHA-256; prints "SIZE intact N/COUNT" and exits 1
         unless every one came back intact.  The sender's kernel fragments what exceeds its
-        link's MTU.
+        link's MTU. SRC: the client address to send from.
+
+    udp_frag.py bulk HOST PORT SIZE TOTAL
+        TOTAL random bytes in datagrams of SIZE, one at a time, each echo awaited as by ask;
+        prints "TOTAL bytes in N datagrams sha256 HEX intact" when the SHA-256 of everything
+        that came back equals that of everything sent, and exits 1 otherwise.
 
     udp_frag.py bad HOST PORT SPORT
         Hand-made fragment sets (scapy, layer 3) from SPORT: a datagram whose second piece
@@ -48,25 +53,57 @@ def serve(binds, max_seconds):
             sys.stderr.flush()
 
 
-def ask(host, port, size, count):
+def exchange(s, data):
+    """Send `data`, await its echo (2 s, three tries); the echo, or None."""
+    for _try in range(3):
+        s.send(data)
+        try:
+            return s.recv(65535)
+        except socket.timeout:
+            continue
+    return None
+
+
+def connected(host, port, src=None):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if src:
+        s.bind((src, 0))
     s.connect((host, port))
     s.settimeout(2.0)
+    return s
+
+
+def ask(host, port, size, count, src=None):
+    s = connected(host, port, src)
     ok = 0
     for _ in range(count):
         data = os.urandom(size)
-        want = hashlib.sha256(data).hexdigest()
-        for _try in range(3):
-            s.send(data)
-            try:
-                got = s.recv(65535)
-            except socket.timeout:
-                continue
-            if hashlib.sha256(got).hexdigest() == want:
-                ok += 1
-            break
+        got = exchange(s, data)
+        if got is not None and hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest():
+            ok += 1
     print("%d intact %d/%d" % (size, ok, count))
     return 0 if ok == count else 1
+
+
+def bulk(host, port, size, total):
+    """TOTAL random bytes in datagrams of SIZE, one at a time, echoed; the SHA-256 of all
+    that went against all that came back, in order."""
+    s = connected(host, port)
+    sent, back, n, left, lost = hashlib.sha256(), hashlib.sha256(), 0, total, 0
+    while left > 0:
+        data = os.urandom(min(size, left))
+        got = exchange(s, data)
+        sent.update(data)
+        if got is None:
+            lost += 1
+        else:
+            back.update(got)
+        left -= len(data)
+        n += 1
+    same = sent.hexdigest() == back.hexdigest()
+    print("%d bytes in %d datagrams sha256 %s %s" % (total, n, back.hexdigest(), "intact" if same else
+                                                     "BAD (%d unanswered)" % lost))
+    return 0 if same else 1
 
 
 def bad(host, port, sport):
@@ -107,8 +144,10 @@ def main(argv):
             binds = [b for b in binds if b != str(secs)]
         serve(binds, secs)
         return 0
-    if len(argv) == 6 and argv[1] == "ask":
-        return ask(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
+    if len(argv) in (6, 7) and argv[1] == "ask":
+        return ask(argv[2], int(argv[3]), int(argv[4]), int(argv[5]), *argv[6:])
+    if len(argv) == 6 and argv[1] == "bulk":
+        return bulk(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
     if len(argv) == 5 and argv[1] == "bad":
         return bad(argv[2], int(argv[3]), int(argv[4]))
     sys.stderr.write(__doc__)
