@@ -487,7 +487,7 @@ fn a_fragmented_request_to_a_fwmark_prefix_reaches_its_clients_loop() {
     lab.cmd(Command::AddMark(crate::api::MarkRule {
         mark: 5,
         proto: IPPROTO_UDP,
-        addr: Ipv4Addr::new(198, 18, 5, 0),
+        addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 5, 0)),
         prefix: 24,
         ports: vec![(53, 53)],
     }));
@@ -526,5 +526,5 @@ fn a_fragmented_request_to_a_fwmark_prefix_reaches_its_clients_loop() {
     assert_eq!(udp_payload(&whole), udp_payload(&dgram));
     assert_checksums(&whole);
     let c = lab.d.connections(lab.now);
-    assert_eq!((c.len(), c[0].vaddr), (1, Ipv4Addr::from(dst)), "loop 0 holds the connection");
+    assert_eq!((c.len(), c[0].vaddr), (1, std::net::IpAddr::from(Ipv4Addr::from(dst))), "loop 0 holds the connection");
 }
