@@ -730,26 +730,10 @@ mod tests {
         ServiceKey::Addr { proto: IPPROTO_UDP, addr: std::net::IpAddr::from(Ipv4Addr::from(a)), port }
     }
 
-    fn svc(key: ServiceKey, sched: &str, dests: Vec<DestView>) -> ServiceView {
-        ServiceView {
-            spec: crate::testkit::service_spec(key, sched),
-            stats: StatsSnapshot::default(),
-            rate: RateSnapshot::default(),
-            dests,
-            laddrs: vec![],
-        }
-    }
+    use crate::testkit::service_view as svc;
 
     fn dst(a: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestView {
-        DestView {
-            spec: crate::testkit::dest_spec(a, port, fwd, weight),
-            local: false,
-            active_conns: 0,
-            inact_conns: 0,
-            persist_conns: 0,
-            stats: StatsSnapshot::default(),
-            rate: RateSnapshot::default(),
-        }
+        crate::testkit::dest_view(crate::testkit::dest_spec(a, port, fwd, weight))
     }
 
     /// A TUN real server on port 80 with tunnel `tun`.

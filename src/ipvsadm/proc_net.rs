@@ -196,7 +196,7 @@ pub fn parse_name(arg: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{DestSpec, DestView, FwdMethod, ServiceSpec};
+    use crate::api::{DestView, FwdMethod, ServiceSpec};
     use std::net::Ipv4Addr;
 
     fn spec(key: ServiceKey, sched: &str, persistent: Option<u32>, ops: bool) -> ServiceSpec {
@@ -212,23 +212,9 @@ mod tests {
     }
 
     fn dest(a: [u8; 4], port: u16, fwd: FwdMethod, weight: u32, act: u32, inact: u32) -> DestView {
-        DestView {
-            spec: DestSpec {
-                addr: std::net::IpAddr::from(Ipv4Addr::from(a)),
-                port,
-                fwd,
-                weight,
-                u_threshold: 0,
-                l_threshold: 0,
-                tun: Default::default(),
-            },
-            active_conns: act,
-            inact_conns: inact,
-            persist_conns: 0,
-            stats: StatsSnapshot::default(),
-            rate: RateSnapshot::default(),
-            local: false,
-        }
+        let mut d = crate::testkit::dest_view(crate::testkit::dest_spec(a, port, fwd, weight));
+        (d.active_conns, d.inact_conns) = (act, inact);
+        d
     }
 
     fn view(spec: ServiceSpec, dests: Vec<DestView>, stats: StatsSnapshot, rate: RateSnapshot) -> ServiceView {

@@ -8,8 +8,8 @@ use super::format::{list_connections_with, list_services_with, save_with};
 use super::names::NameDb;
 use super::proc_net::{ip_vs, ip_vs_conn};
 use crate::api::command::ListFormat;
-use crate::api::{netmask6, ConnView, DestView, FwdMethod, RateSnapshot, ServiceKey, ServiceView, StatsSnapshot};
-use crate::testkit::service_spec;
+use crate::api::{netmask6, ConnView, DestView, FwdMethod, ServiceKey, ServiceView, StatsSnapshot};
+use crate::testkit::{dest_view, service_view as svc};
 use crate::wire::ip_protocol::IPPROTO_TCP;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -22,33 +22,8 @@ fn tcp(a: &str, port: u16) -> ServiceKey {
 }
 
 fn dst(a: &str, port: u16, fwd: FwdMethod, weight: u32) -> DestView {
-    DestView {
-        spec: crate::api::DestSpec {
-            addr: ip(a),
-            port,
-            fwd,
-            weight,
-            u_threshold: 0,
-            l_threshold: 0,
-            tun: Default::default(),
-        },
-        local: false,
-        active_conns: 0,
-        inact_conns: 0,
-        persist_conns: 0,
-        stats: StatsSnapshot::default(),
-        rate: RateSnapshot::default(),
-    }
-}
-
-fn svc(key: ServiceKey, sched: &str, dests: Vec<DestView>) -> ServiceView {
-    ServiceView {
-        spec: service_spec(key, sched),
-        stats: StatsSnapshot::default(),
-        rate: RateSnapshot::default(),
-        dests,
-        laddrs: vec![],
-    }
+    let tun = Default::default();
+    dest_view(crate::api::DestSpec { addr: ip(a), port, fwd, weight, u_threshold: 0, l_threshold: 0, tun })
 }
 
 /// An IPv4 service with an IPv6 TUN real server (the one mix the kernel allows), an IPv6

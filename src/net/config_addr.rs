@@ -118,22 +118,14 @@ mod tests {
         assert_eq!(ip_addr_port("k", "[2001:db8::10]", Some(443)), Ok((v6, 443)));
         assert_eq!(ip_addr_port("k", "2001:db8::10", Some(443)), Ok((v6, 443)));
         assert_eq!(ip_addr_port("k", "198.18.0.1:8080", None), Ok((Ipv4Addr::new(198, 18, 0, 1).into(), 8080)));
-        assert_eq!(
-            ip_addr_port("k", "2001:db8::10", None).unwrap_err(),
-            "k: '2001:db8::10' needs a port (ADDRESS:PORT)"
-        );
-        assert_eq!(
-            ip_addr_port("k", "[2001:db8::10:80", None).unwrap_err(),
-            "k: '[2001:db8::10:80' has no closing ']'"
-        );
-        assert_eq!(
-            ip_addr_port("k", "[2001:db8::10]80", None).unwrap_err(),
-            "k: '[2001:db8::10]80' is not [ADDRESS]:PORT"
-        );
-        assert_eq!(
-            ip_addr_port("k", "[198.18.0.1x]:80", None).unwrap_err(),
-            "k: '198.18.0.1x' is not an IPv4 or IPv6 address"
-        );
+        for (text, e) in [
+            ("2001:db8::10", "k: '2001:db8::10' needs a port (ADDRESS:PORT)"),
+            ("[2001:db8::10:80", "k: '[2001:db8::10:80' has no closing ']'"),
+            ("[2001:db8::10]80", "k: '[2001:db8::10]80' is not [ADDRESS]:PORT"),
+            ("[198.18.0.1x]:80", "k: '198.18.0.1x' is not an IPv4 or IPv6 address"),
+        ] {
+            assert_eq!(ip_addr_port("k", text, None).unwrap_err(), e);
+        }
         assert_eq!(ip_addr("k", "[2001:db8::10]"), Ok(v6));
     }
 

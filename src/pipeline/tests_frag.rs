@@ -487,7 +487,7 @@ fn a_fragmented_request_to_a_fwmark_prefix_reaches_its_clients_loop() {
     lab.cmd(Command::AddMark(crate::api::MarkRule {
         mark: 5,
         proto: IPPROTO_UDP,
-        addr: Ipv4Addr::new(198, 18, 5, 0).into(),
+        addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 5, 0)),
         prefix: 24,
         ports: vec![(53, 53)],
     }));

@@ -113,3 +113,27 @@ pub fn dest_spec(addr: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestS
         tun: Default::default(),
     }
 }
+
+/// A real server as the listings see it: `spec`, no connections, no traffic.
+pub fn dest_view(spec: DestSpec) -> crate::api::DestView {
+    crate::api::DestView {
+        spec,
+        local: false,
+        active_conns: 0,
+        inact_conns: 0,
+        persist_conns: 0,
+        stats: Default::default(),
+        rate: Default::default(),
+    }
+}
+
+/// A service as the listings see it: [`service_spec`]'s, with `dests`, no traffic.
+pub fn service_view(key: ServiceKey, sched: &str, dests: Vec<crate::api::DestView>) -> crate::api::ServiceView {
+    crate::api::ServiceView {
+        spec: service_spec(key, sched),
+        stats: Default::default(),
+        rate: Default::default(),
+        dests,
+        laddrs: vec![],
+    }
+}

@@ -15,32 +15,26 @@ source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/topo_nat.sh
 source "$(dirname "$0")/topo_nat.sh"
 
-MINE6=2001:db8:6::1
-VIP6=2001:db8:6::100
-CLIENT6=2001:db8:6::10
+VIP6=$NAT_VIP6
 HOST6_IN=2001:db8:1::2
 RS1_6=2001:db8:1::11
 RS2_6=2001:db8:1::12
 CONFIG="$RUN_DIR/rvs-ipv6-admin.toml"
 
-LAB_IPV6=1 topo_nat
-ns_exec c ip -6 addr add "$CLIENT6/64" dev eth0 nodad
-ns_exec c ip -6 route add default via "$MINE6" dev eth0
+topo_nat6
 ns_exec rs1 ip -6 addr add "$RS1_6/64" dev eth0 nodad
 ns_exec rs2 ip -6 addr add "$RS2_6/64" dev eth0 nodad
 # The director's kernel reaches the real servers over IPv6 (its health checks' host path).
 ns_exec d ip -6 addr add "$HOST6_IN/64" dev d-in nodad
 ns_exec d ethtool -K d-in tx off >/dev/null 2>&1 || true
 
-# start_http6 NS ADDR NAME: python's http.server on [ADDR]:8086 answering "NAME"; its pid in
+# start_http6 NS ADDR NAME: a TCP server on [ADDR]:8086 answering "NAME" (socat: python's
+# http.server asks DNS for its own name, which these namespaces cannot reach); its pid in
 # $RUN_DIR/http6-NAME.pid (the health case stops and restarts it by that pid).
 start_http6() {
-  local root="$RUN_DIR/www6/$3"
-  mkdir -p "$root"
-  printf '%s\n' "$3" >"$root/index.html"
-  bg "$1" "http6-$3" python3 -m http.server 8086 --bind "$2" --directory "$root"
+  bg "$1" "http6-$3" socat "TCP6-LISTEN:8086,bind=[$2],reuseaddr,fork" "SYSTEM:echo $3"
   echo "$BG_PID" >"$RUN_DIR/http6-$3.pid"
-  wait_tcp_listen "$1" 8086
+  wait_until 10 _listening "$1" t 8086 || { ns_exec "$1" ss -Hltnp >&2; die "no server on [$2]:8086"; }
 }
 start_http6 rs1 "$RS1_6" rs1-v6
 start_http6 rs2 "$RS2_6" rs2-v6
@@ -48,8 +42,7 @@ start_http6 rs2 "$RS2_6" rs2-v6
 # The config file's IPv6 service: a TCP-checked NAT service of the two IPv6 servers.
 {
   rvs_conf_admin "$RVS_SOCK"
-  printf '[[interface]]\nname = "d-out"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\nvips = ["%s", "%s"]\n\n' \
-    "${RVS_XDP_MODE:-generic}" "$NAT_DIR_OUT" "$MINE6" "$NAT_VIP" "$VIP6"
+  nat_conf_dout6
   rvs_conf_iface d-in "$NAT_DIR_IN/24"
   cat <<CFG
 [[service]]
@@ -63,14 +56,10 @@ interval = 0.3
 timeout = 0.5
 retries = 1
 rise = 1
-[[service.real]]
-address = "[$RS1_6]:8086"
-method = "masq"
-[[service.real]]
-address = "[$RS2_6]:8086"
-method = "masq"
-weight = 2
 CFG
+  for w in 1 2; do
+    printf '[[service.real]]\naddress = "[2001:db8:1::1%s]:8086"\nmethod = "masq"\nweight = %s\n' "$w" "$w"
+  done
 } >"$CONFIG"
 start_rvs "$CONFIG"
 
@@ -207,7 +196,7 @@ case_f_health_check_over_ipv6() {
   start_http6 rs1 "$RS1_6" rs1-v6
   wait_until 10 eval '[[ "$(rvsadm -Ln -t "[$VIP6]:80")" == *"[$RS1_6]:8086"* ]]' \
     || { rvsadm -Ln >&2; warn "rs1's IPv6 server back, not back in rotation"; return 1; }
-  assert_contains "$(rvsadm -Ln -t "[$VIP6]:80")" "  -> [$RS1_6]:8086           Masq    1" "rs1 back at its weight"
+  assert_contains "$(rvsadm -Ln -t "[$VIP6]:80")" "$(dline "[$RS1_6]:8086" Masq 1)" "rs1 back at its weight"
 }
 
 case_g_ipv6_not_forwarded_yet() {
