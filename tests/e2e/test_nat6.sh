@@ -35,7 +35,7 @@ for rs in rs1 rs2; do
   mkdir -p "$root"
   printf '%s\n' "$rs" >"$root/index.html"
   ln -f "$(big_file)" "$root/big.bin" 2>/dev/null || cp "$(big_file)" "$root/big.bin"
-  bg "$rs" "http6-$rs" python3 -m http.server 80 --bind :: --directory "$root"
+  bg "$rs" "http6-$rs" python3 "$E2E_DIR/http_server.py" 80 "$root" ::
   wait_tcp_listen "$rs" 80
   bg "$rs" "udp6-$rs" socat "UDP6-RECVFROM:5353,reuseaddr,fork" "SYSTEM:timeout 1 head -n 1 >/dev/null; echo $rs"
   wait_udp_listen "$rs" 5353
