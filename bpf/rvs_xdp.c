@@ -3,11 +3,16 @@
 // Frames for the host's own addresses (the kernel's addresses on this
 // interface: SSH, probes, health checks, package updates), ARP about them,
 // VRRP (IP protocol 112) and everything that is neither IPv4, ARP nor IPv6
-// go to the kernel's stack. IPv6 is the other way round: only frames to
+// go to the kernel's stack. IPv6 has two modes. By default only frames to
 // rvs's own IPv6 addresses and VIPs (the `rvs_addrs6` map), and neighbour
 // solicitations whose target is one of them, go to rvs; all other IPv6
 // (the kernel's addresses, link-local traffic, router and multicast
-// listener messages) goes to the kernel.
+// listener messages) goes to the kernel. When rvs balances IPv6 (settings
+// index 1), IPv6 follows IPv4's rule: every global unicast destination but
+// the kernel's own addresses (`host_addrs6`) goes to rvs (IPv6 services'
+// VIPs, NAT66 replies, whose destination is the client), and so do
+// solicitations for any target that is not the kernel's; link-local and
+// multicast traffic stays the kernel's.
 // Everything else goes to rvs's AF_XDP socket of the receiving queue: VIPs,
 // director and FULLNAT local addresses, and NAT replies (whose destination is
 // the client, not an address of the director). With IPVS's ignore_tunneled
@@ -50,10 +55,20 @@ struct {
     __type(value, __u8);
 } rvs_addrs6 SEC(".maps");
 
-// Index 0: flags set by rvs at run time.
+// The kernel's own IPv6 addresses (link-local ones included), in network
+// byte order: the host path when rvs balances IPv6.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 256);
+    __type(key, struct in6_key);
+    __type(value, __u8);
+} host_addrs6 SEC(".maps");
+
+// Index 0: flags set by rvs at run time (SETTING_*); index 1: non-zero when
+// rvs balances IPv6 (see the top).
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 1);
+    __uint(max_entries, 2);
     __type(key, __u32);
     __type(value, __u32);
 } settings SEC(".maps");
@@ -113,14 +128,27 @@ int rvs_xdp(struct xdp_md *ctx)
             return XDP_PASS;
         __builtin_memcpy(&key, p + ETH_HLEN_ + 24, 16);
         if (!bpf_map_lookup_elem(&rvs_addrs6, &key)) {
-            // A solicitation goes to the target's solicited-node group: the
-            // target (ICMPv6 bytes 8..24) says whose it is.
-            if (p[ETH_HLEN_ + 6] != IPPROTO_ICMPV6_ || data + ETH_HLEN_ + IPV6_HLEN_ + 24 > end ||
-                p[ETH_HLEN_ + IPV6_HLEN_] != ND_NEIGHBOR_SOLICIT_)
-                return XDP_PASS;
-            __builtin_memcpy(&key, p + ETH_HLEN_ + IPV6_HLEN_ + 8, 16);
-            if (!bpf_map_lookup_elem(&rvs_addrs6, &key))
-                return XDP_PASS;
+            __u32 one = 1;
+            __u32 *balancing = bpf_map_lookup_elem(&settings, &one);
+            int all_but_kernels = balancing && *balancing;
+            // Multicast (ff00::/8) or link-local (fe80::/10).
+            int local_scope = key.a[0] == 0xff || (key.a[0] == 0xfe && (key.a[1] & 0xc0) == 0x80);
+            if (!local_scope) {
+                if (!all_but_kernels || bpf_map_lookup_elem(&host_addrs6, &key))
+                    return XDP_PASS;
+            } else {
+                // A solicitation goes to the target's solicited-node group: the
+                // target (ICMPv6 bytes 8..24) says whose it is.
+                if (p[ETH_HLEN_ + 6] != IPPROTO_ICMPV6_ || data + ETH_HLEN_ + IPV6_HLEN_ + 24 > end ||
+                    p[ETH_HLEN_ + IPV6_HLEN_] != ND_NEIGHBOR_SOLICIT_)
+                    return XDP_PASS;
+                __builtin_memcpy(&key, p + ETH_HLEN_ + IPV6_HLEN_ + 8, 16);
+                if (!bpf_map_lookup_elem(&rvs_addrs6, &key)) {
+                    int target_local = key.a[0] == 0xfe && (key.a[1] & 0xc0) == 0x80;
+                    if (!all_but_kernels || target_local || bpf_map_lookup_elem(&host_addrs6, &key))
+                        return XDP_PASS;
+                }
+            }
         }
     } else if (proto == ETH_P_8021Q) {
         // 802.1Q: rvs's VLAN interfaces (src/pipeline/vlan.rs). Every tagged

@@ -12,6 +12,8 @@ pub mod own_addrs;
 pub mod reload;
 pub mod rules_config;
 #[cfg(test)]
+mod tests_ipv6;
+#[cfg(test)]
 mod tests_order;
 #[cfg(test)]
 mod tests_own_addrs;
@@ -27,6 +29,7 @@ use crate::ipvs::service::{Service, ServiceTable};
 use crate::pipeline::Shared;
 use crate::wire::ip_protocol::*;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Services and real servers as specifications only.
@@ -47,6 +50,12 @@ impl Rules {
     /// Apply one rule-changing command with IPVS's checks and error texts.
     /// Commands that change nothing ([`Command::changes_rules`] false) are accepted as no-ops.
     pub fn apply(&mut self, cmd: &Command) -> Result<(), IpvsError> {
+        self.apply_syncing(cmd, false)
+    }
+
+    /// [`Rules::apply`] knowing whether a sync daemon runs (`syncing`), which the kernel asks
+    /// before it takes a real server of the other family.
+    pub fn apply_syncing(&mut self, cmd: &Command, syncing: bool) -> Result<(), IpvsError> {
         match cmd {
             Command::AddService(spec) => {
                 if self.service(&spec.key).is_some() {
@@ -77,7 +86,8 @@ impl Rules {
                 self.marks.clear();
             }
             Command::AddMark(m) => {
-                if m.mark == 0 || m.prefix > 32 || m.ports.iter().any(|&(lo, hi)| lo > hi) {
+                let max_prefix = if m.addr.is_ipv6() { 128 } else { 32 };
+                if m.mark == 0 || m.prefix > max_prefix || m.ports.iter().any(|&(lo, hi)| lo > hi) {
                     return Err(IpvsError::Invalid("illegal mark rule".into()));
                 }
                 if self.marks.contains(m) {
@@ -93,6 +103,7 @@ impl Rules {
             // ip_vs_new_dest()'s address check.
             Command::AddDest(key, d) => {
                 let s = self.service(key).ok_or(IpvsError::ServiceNotDefined)?;
+                check_dest_family(key, d, syncing)?;
                 check_thresholds(d)?;
                 if s.1.iter().any(|x| x.addr == d.addr && x.port == d.port) {
                     return Err(IpvsError::DestExists);
@@ -102,6 +113,7 @@ impl Rules {
             }
             Command::EditDest(key, d) => {
                 let s = self.service(key).ok_or(IpvsError::ServiceNotDefined)?;
+                check_dest_family(key, d, syncing)?;
                 check_thresholds(d)?;
                 let x = s.1.iter_mut().find(|x| x.addr == d.addr && x.port == d.port).ok_or(IpvsError::NoSuchDest)?;
                 *x = d.clone();
@@ -116,7 +128,7 @@ impl Rules {
             }
             Command::AddLaddr(key, a) => {
                 let s = self.service(key).ok_or(IpvsError::NoSuchService)?;
-                if a.is_unspecified() || a.is_broadcast() || a.is_multicast() {
+                if !is_unicast(a) {
                     return Err(IpvsError::Invalid("illegal local address specified".into()));
                 }
                 if s.0.laddrs.contains(a) {
@@ -151,7 +163,21 @@ impl Rules {
     }
 }
 
+/// libipvs's text for EINVAL (ipvs_strerror's catch-all entry).
+pub const EINVAL_TEXT: &str = "Invalid operation.  Possibly wrong module version, address not unicast, ...";
+
+/// libipvs's text for EAFNOSUPPORT.
+pub const EAFNOSUPPORT_TEXT: &str = "Operation not supported with specified address family";
+
 fn check_service(spec: &ServiceSpec) -> Result<(), IpvsError> {
+    // ip_vs_add_service()/ip_vs_edit_service(): an IPv6 netmask is a prefix length of
+    // 1..128, EINVAL otherwise; an IPv4 service takes any 32-bit mask. The family of the
+    // netmask is the service's (the front ends make it so).
+    match (spec.key.is_ipv6(), spec.netmask) {
+        (true, IpAddr::V6(m)) if netmask6_prefix(m) >= 1 && netmask6(netmask6_prefix(m) as u8) == IpAddr::V6(m) => {}
+        (false, IpAddr::V4(_)) => {}
+        _ => return Err(IpvsError::Invalid(EINVAL_TEXT.into())),
+    }
     if !sched::is_known(&spec.scheduler) {
         return Err(IpvsError::SchedulerNotFound);
     }
@@ -184,14 +210,42 @@ fn check_tunnel(d: &DestSpec) -> Result<(), IpvsError> {
     Ok(())
 }
 
-/// ip_vs_new_dest(): a real server must be a unicast (or local) address: EINVAL otherwise.
-fn check_dest_addr(d: &DestSpec) -> Result<(), IpvsError> {
-    if d.addr.is_unspecified() || d.addr.is_broadcast() || d.addr.is_multicast() {
-        return Err(IpvsError::Invalid(
-            "Invalid operation.  Possibly wrong module version, address not unicast, ...".into(),
-        ));
+/// ip_vs_genl_set_cmd(): a real server of the other family than its service's is only
+/// for TUN (the kernel can encapsulate one family in the other, not rewrite it), and never
+/// while a sync daemon runs ("The synchronization protocol is incompatible with mixed family
+/// services"): EINVAL.
+fn check_dest_family(key: &ServiceKey, d: &DestSpec, syncing: bool) -> Result<(), IpvsError> {
+    if d.addr.is_ipv6() != key.is_ipv6() && (syncing || d.fwd != FwdMethod::Tunnel) {
+        return Err(IpvsError::Invalid(EINVAL_TEXT.into()));
     }
     Ok(())
+}
+
+/// An address that can be a packet's source or destination: not unspecified, broadcast or
+/// multicast.
+fn is_unicast(a: &IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_broadcast() || a.is_multicast()),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
+    }
+}
+
+/// ip_vs_new_dest(): a real server must be a unicast (or local) address, and an IPv6 one not
+/// link-local (`!(atype & IPV6_ADDR_UNICAST) || atype & IPV6_ADDR_LINKLOCAL`, unless it is
+/// the host's own): EINVAL otherwise. rvs cannot route to a link-local address either: it
+/// names no interface.
+fn check_dest_addr(d: &DestSpec) -> Result<(), IpvsError> {
+    let link_local = matches!(d.addr, IpAddr::V6(a) if a.is_unicast_link_local());
+    if !is_unicast(&d.addr) || link_local {
+        return Err(IpvsError::Invalid(EINVAL_TEXT.into()));
+    }
+    Ok(())
+}
+
+/// A real server of the other family than its service's (TUN only): the kernel counts them
+/// (mixed_address_family_dests) and refuses a sync daemon while there is any.
+fn has_mixed_family_dests(rules: &Rules) -> bool {
+    rules.services.iter().any(|(s, ds)| ds.iter().any(|d| d.addr.is_ipv6() != s.key.is_ipv6()))
 }
 
 /// The live rule set: what the data plane reads, and how it changes.
@@ -215,9 +269,10 @@ fn service_name(key: &ServiceKey) -> String {
                 IPPROTO_SCTP => "SCTP",
                 _ => "TCP",
             };
-            format!("{name} {addr}:{port}")
+            format!("{name} {}", std::net::SocketAddr::new(*addr, *port))
         }
         ServiceKey::Fwmark(m) => format!("FWM {m}"),
+        ServiceKey::Fwmark6(m) => format!("FWM {m} IPv6"),
     }
 }
 
@@ -296,6 +351,15 @@ impl Control {
         if running {
             return Err(IpvsError::Invalid("Daemon has already run".into()));
         }
+        // ip_vs_genl_new_daemon(): the group's family is checked before the mixed-family
+        // real servers. rvs's sync sockets are IPv4 only: an IPv6 group is EAFNOSUPPORT, the
+        // kernel's answer without CONFIG_IP_VS_IPV6.
+        if req.group.is_some_and(|g| g.is_ipv6()) {
+            return Err(IpvsError::Invalid(EAFNOSUPPORT_TEXT.into()));
+        }
+        if has_mixed_family_dests(&self.rules) {
+            return Err(IpvsError::Invalid(EINVAL_TEXT.into()));
+        }
         let ifc = self
             .sync_ifaces
             .iter()
@@ -358,8 +422,12 @@ impl Control {
     /// Apply commands all or none: on error, the index of the failing one.
     pub fn apply_all(&mut self, cmds: &[Command]) -> Result<(), (usize, IpvsError)> {
         let mut trial = self.rules.clone();
+        let syncing = {
+            let sync = self.shared.sync.load();
+            sync.master.is_some() || sync.backup.is_some()
+        };
         for (i, c) in cmds.iter().enumerate() {
-            trial.apply(c).map_err(|e| (i, e))?;
+            trial.apply_syncing(c, syncing).map_err(|e| (i, e))?;
         }
         self.sync(trial);
         Ok(())
@@ -413,13 +481,16 @@ impl Control {
                     old.set_unavailable();
                 }
             }
+            // The IPv4 data path takes an IPv4 service's IPv4 local addresses; the others stay
+            // in the spec (listed, saved) until the IPv6 data path takes them.
             let laddrs: Vec<_> = spec
                 .laddrs
                 .iter()
-                .map(|a| {
-                    let a = u32::from(*a);
-                    rt.laddrs.iter().find(|l| l.addr == a).cloned().unwrap_or_else(|| Arc::new(Laddr::new(a)))
+                .filter_map(|a| match a {
+                    IpAddr::V4(a) if !spec.key.is_ipv6() => Some(u32::from(*a)),
+                    _ => None,
                 })
+                .map(|a| rt.laddrs.iter().find(|l| l.addr == a).cloned().unwrap_or_else(|| Arc::new(Laddr::new(a))))
                 .collect();
             let same_dests =
                 live_dests.len() == rt.dests.len() && live_dests.iter().zip(&rt.dests).all(|(a, b)| Arc::ptr_eq(a, b));
@@ -518,7 +589,7 @@ impl Control {
                         .laddrs
                         .iter()
                         .map(|l| LaddrView {
-                            addr: std::net::Ipv4Addr::from(l.addr),
+                            addr: IpAddr::V4(std::net::Ipv4Addr::from(l.addr)),
                             conflicts: l.conflicts(),
                             conns: l.conns(),
                         })

@@ -157,7 +157,7 @@ struct Run {
 
 fn dest(last: u8) -> Arc<Dest> {
     Arc::new(Dest::new(&DestSpec {
-        addr: Ipv4Addr::new(198, 18, 1, last),
+        addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 1, last)),
         port: 80,
         fwd: FwdMethod::Masq,
         weight: 1,
@@ -170,10 +170,10 @@ fn dest(last: u8) -> Arc<Dest> {
 /// Run one input: a sequence of operations, checked after each.
 pub fn conn_table(data: &[u8]) {
     let svc = Service::new(ServiceSpec {
-        key: ServiceKey::Addr { proto: 6, addr: VIP_ADDR, port: 80 },
+        key: ServiceKey::Addr { proto: 6, addr: std::net::IpAddr::from(VIP_ADDR), port: 80 },
         scheduler: "rr".into(),
         persistent: Some(PERSISTENT_S),
-        netmask: Ipv4Addr::BROADCAST,
+        netmask: std::net::IpAddr::from(Ipv4Addr::BROADCAST),
         sched_flags: vec![],
         ops: false,
         laddrs: vec![],

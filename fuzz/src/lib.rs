@@ -215,11 +215,11 @@ impl DataPlaneQuery for NoDataPlane {
     fn connections(&self) -> Vec<ConnView> {
         vec![ConnView {
             proto: 6,
-            caddr: std::net::Ipv4Addr::from(CLIENT),
+            caddr: std::net::IpAddr::from(std::net::Ipv4Addr::from(CLIENT)),
             cport: 40000,
-            vaddr: std::net::Ipv4Addr::from(VIP),
+            vaddr: std::net::IpAddr::from(std::net::Ipv4Addr::from(VIP)),
             vport: 80,
-            daddr: std::net::Ipv4Addr::from(RS1),
+            daddr: std::net::IpAddr::from(std::net::Ipv4Addr::from(RS1)),
             dport: 80,
             state: "ESTABLISHED".into(),
             expires: 899,

@@ -164,14 +164,16 @@ fn checks(dp: &dyn DataPlaneQuery) -> Response {
     for v in dp.checks() {
         let svc = match v.service {
             ServiceKey::Addr { proto, addr, port } => {
-                format!("{} {addr}:{port}", if proto == crate::wire::ip_protocol::IPPROTO_TCP { "TCP" } else { "UDP" })
+                let p = if proto == crate::wire::ip_protocol::IPPROTO_TCP { "TCP" } else { "UDP" };
+                format!("{p} {}", std::net::SocketAddr::new(addr, port))
             }
             ServiceKey::Fwmark(m) => format!("FWM {m}"),
+            ServiceKey::Fwmark6(m) => format!("FWM {m} IPv6"),
         };
         out.push_str(&format!(
             "{:<24} {:<22} {:<8} {:<5} {:>5} {:>5} {:>7}s  {}\n",
             svc,
-            format!("{}:{}", v.addr, v.port),
+            std::net::SocketAddr::new(v.addr, v.port).to_string(),
             v.kind,
             if v.up { "UP" } else { "DOWN" },
             v.failures,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 /// Questions the control plane asks a loop; answered between batches.
 pub enum Request {
     Connections(Sender<Vec<ConnView>>),
-    Neighbours(Sender<Vec<NeighbourView>>),
+    Neighbours(Sender<Vec<NeighbourView<std::net::IpAddr>>>),
 }
 
 /// Frames the pipeline emits besides the one it was handed (ARP, ICMP,

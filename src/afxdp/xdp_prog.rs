@@ -17,6 +17,7 @@ pub struct XdpProgram {
     xsks_map: i32,
     host_map: i32,
     rvs6_map: i32,
+    host6_map: i32,
     settings_map: i32,
     name: String,
 }
@@ -79,6 +80,7 @@ impl XdpProgram {
                 let host_map = map_fd(obj, "host_addrs")?;
                 let settings_map = map_fd(obj, "settings")?;
                 let rvs6_map = map_fd(obj, "rvs_addrs6")?;
+                let host6_map = map_fd(obj, "host_addrs6")?;
                 eprintln!(
                     "rvs: {ifname}: rvs XDP program attached ({} mode)",
                     if m == x::xdp_attach_mode_XDP_MODE_NATIVE { "native" } else { "generic" }
@@ -90,6 +92,7 @@ impl XdpProgram {
                     xsks_map,
                     host_map,
                     rvs6_map,
+                    host6_map,
                     settings_map,
                     name: ifname.to_string(),
                 });
@@ -123,16 +126,27 @@ impl XdpProgram {
     }
 
     /// An IPv6 address of rvs's (its own or a VIP): its frames, and
-    /// solicitations for it, come to rvs; all other IPv6 goes to the kernel.
+    /// solicitations for it, come to rvs.
     pub fn add_rvs_addr6(&self, a: Ipv6Addr) -> Result<(), String> {
-        let key = a.octets();
-        let one: u8 = 1;
-        // SAFETY: key is 16 bytes in network order, value a u8, as the map declares.
+        map6_add(self.rvs6_map, &self.name, a)
+    }
+
+    /// A kernel's own IPv6 address: its frames go to the kernel when rvs
+    /// balances IPv6 ([`XdpProgram::balance_ipv6`]).
+    pub fn add_host_addr6(&self, a: Ipv6Addr) -> Result<(), String> {
+        map6_add(self.host6_map, &self.name, a)
+    }
+
+    /// rvs balances IPv6: every IPv6 frame to a global unicast address that
+    /// is not the kernel's comes to rvs, as IPv4 does (bpf/rvs_xdp.c).
+    pub fn balance_ipv6(&self) -> Result<(), String> {
+        let (key, on): (u32, u32) = (1, 1);
+        // SAFETY: key and value are u32, as the array map declares.
         let r = unsafe {
-            x::bpf_map_update_elem(self.rvs6_map, key.as_ptr() as *const _, &one as *const u8 as *const _, 0)
+            x::bpf_map_update_elem(self.settings_map, &key as *const u32 as *const _, &on as *const u32 as *const _, 0)
         };
         if r != 0 {
-            return Err(format!("{}: cannot add IPv6 address {a}: {}", self.name, std::io::Error::last_os_error()));
+            return Err(format!("{}: cannot steer IPv6 to rvs: {}", self.name, std::io::Error::last_os_error()));
         }
         Ok(())
     }
@@ -149,6 +163,17 @@ impl XdpProgram {
         // SAFETY: fd is fresh and ours.
         Ok(HostPath { fd: unsafe { OwnedFd::from_raw_fd(fd) }, name: self.name.clone() })
     }
+}
+
+fn map6_add(map: i32, ifname: &str, a: Ipv6Addr) -> Result<(), String> {
+    let key = a.octets();
+    let one: u8 = 1;
+    // SAFETY: key is 16 bytes in network order, value a u8, as the map declares.
+    let r = unsafe { x::bpf_map_update_elem(map, key.as_ptr() as *const _, &one as *const u8 as *const _, 0) };
+    if r != 0 {
+        return Err(format!("{ifname}: cannot add IPv6 address {a}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 fn host_map_add(map: i32, ifname: &str, a: Ipv4Addr) -> Result<(), String> {

@@ -46,7 +46,7 @@ pub enum Command {
     /// `-e`
     EditDest(ServiceKey, DestSpec),
     /// `-d` (only address and port of the DestSpec matter)
-    DeleteDest(ServiceKey, std::net::Ipv4Addr, u16),
+    DeleteDest(ServiceKey, std::net::IpAddr, u16),
     /// `-L`/`-l`
     List(ListWhat, ListFormat),
     /// `-Z [service]`
@@ -59,9 +59,9 @@ pub enum Command {
     Restore,
     /// DPVS extension `-P|--add-laddr -t|-u VIP:PORT -z LIP`: add a FULLNAT
     /// local address to a service.
-    AddLaddr(ServiceKey, std::net::Ipv4Addr),
+    AddLaddr(ServiceKey, std::net::IpAddr),
     /// `-Q|--del-laddr -t|-u VIP:PORT -z LIP`
-    DelLaddr(ServiceKey, std::net::Ipv4Addr),
+    DelLaddr(ServiceKey, std::net::IpAddr),
     /// `-G|--get-laddr [-t|-u VIP:PORT]`
     ListLaddr(Option<ServiceKey>),
     /// rvs extension `--add-mark MARK -t|-u|--any-proto ADDR[/PREFIX][:PORTS]`:

@@ -3,7 +3,7 @@
 //! (include/uapi/linux/ip_vs.h) describe them. The control plane validates and applies them.
 
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What IPVS prints as its version in every listing header.
 pub const IPVS_VERSION: &str = "1.2.1";
@@ -19,16 +19,58 @@ pub const DEFAULT_WEIGHT: u32 = 1;
 /// `-a` without `-g`, `-m` or `-i`: ipvsadm's "direct routing as default forwarding method".
 pub const DEFAULT_FWD_METHOD: FwdMethod = FwdMethod::Route;
 
-/// A virtual service is either protocol+address+port or a firewall mark.
+/// A virtual service is either protocol+address+port or a firewall mark. The kernel keys a
+/// fwmark service by (af, mark) (ip_vs_svc_fwm_find), so mark 1 of IPv4 and mark 1 of IPv6
+/// (`-f 1 -6`) are two services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 pub enum ServiceKey {
     /// (protocol, VIP, port); port 0 means "all ports" (persistent only).
-    Addr {
-        proto: u8,
-        addr: Ipv4Addr,
-        port: u16,
-    },
+    Addr { proto: u8, addr: IpAddr, port: u16 },
+    /// An IPv4 fwmark service (`-f MARK`).
     Fwmark(u32),
+    /// An IPv6 fwmark service (`-f MARK -6`).
+    Fwmark6(u32),
+}
+
+impl ServiceKey {
+    /// The service's address family is IPv6 (AF_INET6 in the kernel's svc->af).
+    pub fn is_ipv6(&self) -> bool {
+        match self {
+            ServiceKey::Addr { addr, .. } => addr.is_ipv6(),
+            ServiceKey::Fwmark(_) => false,
+            ServiceKey::Fwmark6(_) => true,
+        }
+    }
+
+    /// The firewall mark of a fwmark service, of either family.
+    pub fn fwmark(&self) -> Option<u32> {
+        match self {
+            ServiceKey::Fwmark(m) | ServiceKey::Fwmark6(m) => Some(*m),
+            ServiceKey::Addr { .. } => None,
+        }
+    }
+}
+
+/// The persistence granularity a service of this family has without `-M`: /32 for IPv4
+/// (ipvsadm's 0xffffffff), /128 for IPv6 (parse_service sets netmask = 128).
+pub fn full_netmask(ipv6: bool) -> IpAddr {
+    if ipv6 {
+        IpAddr::V6(Ipv6Addr::from(u128::MAX))
+    } else {
+        IpAddr::V4(Ipv4Addr::BROADCAST)
+    }
+}
+
+/// An IPv6 persistence netmask from ipvsadm's `-M PLEN` (1..=128): the kernel keeps the
+/// prefix length, rvs the mask it stands for, so that both families mask the same way.
+pub fn netmask6(prefix: u8) -> IpAddr {
+    let bits = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix.min(128))) };
+    IpAddr::V6(Ipv6Addr::from(bits))
+}
+
+/// The prefix length of an IPv6 netmask (its leading ones), as `-L` prints it (`mask 64`).
+pub fn netmask6_prefix(mask: Ipv6Addr) -> u32 {
+    u128::from(mask).leading_ones()
 }
 
 /// Forwarding method of a real server, as ipvsadm names them.
@@ -72,8 +114,9 @@ pub struct ServiceSpec {
     pub scheduler: String,
     /// Persistence timeout in seconds when persistent (`-p`).
     pub persistent: Option<u32>,
-    /// Persistence granularity (`-M`), 255.255.255.255 by default.
-    pub netmask: Ipv4Addr,
+    /// Persistence granularity (`-M`): 255.255.255.255 by default; for an IPv6 service the
+    /// mask of its prefix length ([`netmask6`]), all ones (/128) by default.
+    pub netmask: IpAddr,
     /// `-b` scheduler flags, e.g. "sh-fallback,sh-port".
     pub sched_flags: Vec<String>,
     /// `-o`, one-packet scheduling (UDP only).
@@ -81,13 +124,14 @@ pub struct ServiceSpec {
     /// FULLNAT local addresses (DPVS's `--add-laddr`): sources the real
     /// servers see. Empty: the director's address facing the real server.
     #[serde(default)]
-    pub laddrs: Vec<Ipv4Addr>,
+    pub laddrs: Vec<IpAddr>,
 }
 
 /// Everything `-a`/`-e` can set on a real server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DestSpec {
-    pub addr: Ipv4Addr,
+    /// Of the service's family, or (TUN only, as the kernel allows) of the other one.
+    pub addr: IpAddr,
     pub port: u16,
     pub fwd: FwdMethod,
     pub weight: u32,
@@ -218,18 +262,30 @@ impl Default for Timeouts {
 pub struct MarkRule {
     pub mark: u32,
     pub proto: u8,
-    pub addr: Ipv4Addr,
+    /// An IPv6 rule (prefix up to 128) classifies only IPv6 packets.
+    pub addr: IpAddr,
     pub prefix: u8,
     /// Inclusive ranges.
     pub ports: Vec<(u16, u16)>,
 }
 
 impl MarkRule {
+    /// Does an IPv4 packet match? An IPv6 rule never does.
     #[inline]
     pub fn matches(&self, proto: u8, daddr: u32, dport: u16) -> bool {
-        let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix as u32) };
+        let IpAddr::V4(addr) = self.addr else { return false };
+        let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix.min(32) as u32) };
         (self.proto == 0 || self.proto == proto)
-            && daddr & mask == u32::from(self.addr) & mask
+            && daddr & mask == u32::from(addr) & mask
+            && (self.ports.is_empty() || self.ports.iter().any(|&(lo, hi)| dport >= lo && dport <= hi))
+    }
+
+    /// Does an IPv6 packet match? An IPv4 rule never does.
+    pub fn matches6(&self, proto: u8, daddr: u128, dport: u16) -> bool {
+        let IpAddr::V6(addr) = self.addr else { return false };
+        let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix.min(128) as u32) };
+        (self.proto == 0 || self.proto == proto)
+            && daddr & mask == u128::from(addr) & mask
             && (self.ports.is_empty() || self.ports.iter().any(|&(lo, hi)| dport >= lo && dport <= hi))
     }
 }
@@ -241,7 +297,7 @@ pub struct DaemonRequest {
     pub mcast_ifn: String,
     pub syncid: u8,
     pub sync_maxlen: Option<u32>,
-    pub group: Option<Ipv4Addr>,
+    pub group: Option<IpAddr>,
     pub port: Option<u16>,
     pub ttl: Option<u8>,
 }

@@ -3,7 +3,7 @@
 
 use super::spec::{DestSpec, ServiceSpec};
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Packet/byte/connection counters as IPVS keeps them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +42,7 @@ pub struct DestView {
 /// One FULLNAT local address of a service, as `--get-laddr` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaddrView {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// Local port allocations that found no free port.
     pub conflicts: u64,
     /// Live connections using this address.
@@ -64,11 +64,11 @@ pub struct ServiceView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnView {
     pub proto: u8,
-    pub caddr: Ipv4Addr,
+    pub caddr: IpAddr,
     pub cport: u16,
-    pub vaddr: Ipv4Addr,
+    pub vaddr: IpAddr,
     pub vport: u16,
-    pub daddr: Ipv4Addr,
+    pub daddr: IpAddr,
     pub dport: u16,
     /// "ESTABLISHED", "SYN_RECV", "UDP", "NONE" (templates), ...
     pub state: String,

@@ -20,7 +20,7 @@
 
 use crate::ipvs::dest::{is_loopback_node, Dest};
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// What the host side offers: its addresses, and the way back of local
 /// servers' replies.
@@ -37,8 +37,18 @@ pub trait LocalHost: Send {
 
 /// The decision: is a real server at `addr` the director itself, given the
 /// host's addresses and whether rvs has a way to the host stack?
-pub fn is_director(addr: Ipv4Addr, host_addrs: &BTreeSet<Ipv4Addr>, delivers: bool) -> bool {
-    is_loopback_node(addr) || (delivers && host_addrs.contains(&addr))
+/// The host's addresses are its IPv4 ones (the host path is IPv4): an IPv6 real server is
+/// the director only at ::1.
+pub fn is_director(addr: IpAddr, host_addrs: &BTreeSet<Ipv4Addr>, delivers: bool) -> bool {
+    is_loopback_node(addr) || (delivers && host_addr(addr, host_addrs).is_some())
+}
+
+/// `addr` when it is one of the host's (IPv4) addresses.
+fn host_addr(addr: IpAddr, host_addrs: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
+    match addr {
+        IpAddr::V4(a) if host_addrs.contains(&a) => Some(a),
+        _ => None,
+    }
 }
 
 /// The host's addresses as last read, and what was done with them.
@@ -89,22 +99,24 @@ impl OwnAddrs {
         let local = is_director(d.addr, &self.addrs, delivers);
         if d.set_local(local) {
             if local {
-                eprintln!("rvs: {service}: real server {}:{} is one of the host's addresses: Local", d.addr, d.port);
+                eprintln!(
+                    "rvs: {service}: real server {} is one of the host's addresses: Local",
+                    SocketAddr::new(d.addr, d.port)
+                );
             } else {
                 eprintln!(
-                    "rvs: {service}: real server {}:{} is no longer one of the host's addresses: {} again",
-                    d.addr,
-                    d.port,
+                    "rvs: {service}: real server {} is no longer one of the host's addresses: {} again",
+                    SocketAddr::new(d.addr, d.port),
                     d.fwd().list_name()
                 );
             }
         }
-        if !local && !delivers && self.addrs.contains(&d.addr) && self.noted.insert(d.addr) {
+        let host = host_addr(d.addr, &self.addrs);
+        if !local && !delivers && host.is_some_and(|a| self.noted.insert(a)) {
             eprintln!(
-                "rvs: {service}: real server {}:{} is one of the host's addresses, but without [dataplane] \
+                "rvs: {service}: real server {} is one of the host's addresses, but without [dataplane] \
                  local_device rvs has no way to the host stack: not Local, forwarded by its method ({})",
-                d.addr,
-                d.port,
+                SocketAddr::new(d.addr, d.port),
                 d.fwd().list_name()
             );
         }
@@ -117,8 +129,13 @@ impl OwnAddrs {
         if !host.delivers() {
             return;
         }
-        let now: BTreeSet<(Ipv4Addr, u16)> =
-            dests.filter(|d| d.is_local() && !is_loopback_node(d.addr)).map(|d| (d.addr, d.port)).collect();
+        let now: BTreeSet<(Ipv4Addr, u16)> = dests
+            .filter(|d| d.is_local() && !is_loopback_node(d.addr))
+            .filter_map(|d| match d.addr {
+                IpAddr::V4(a) => Some((a, d.port)),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
         if now != self.served {
             host.serve(&now);
             self.served = now;
@@ -138,19 +155,25 @@ mod tests {
     fn the_loopback_net_is_always_the_director() {
         let none = BTreeSet::new();
         for a in [[127, 0, 0, 1], [127, 1, 2, 3], [127, 255, 255, 254]] {
-            assert!(is_director(Ipv4Addr::from(a), &none, false), "{a:?}");
-            assert!(is_director(Ipv4Addr::from(a), &none, true), "{a:?}");
+            assert!(is_director(std::net::IpAddr::from(Ipv4Addr::from(a)), &none, false), "{a:?}");
+            assert!(is_director(std::net::IpAddr::from(Ipv4Addr::from(a)), &none, true), "{a:?}");
         }
-        assert!(!is_director(Ipv4Addr::new(128, 0, 0, 1), &none, true));
+        assert!(!is_director(std::net::IpAddr::from(Ipv4Addr::new(128, 0, 0, 1)), &none, true));
     }
 
     #[test]
     fn a_host_address_is_the_director_only_with_a_way_to_the_host() {
         let host = addrs(&[[198, 18, 9, 1], [198, 18, 0, 2]]);
         println!("host addresses {host:?}");
-        assert!(is_director(Ipv4Addr::new(198, 18, 9, 1), &host, true));
-        assert!(is_director(Ipv4Addr::new(198, 18, 0, 2), &host, true));
-        assert!(!is_director(Ipv4Addr::new(198, 18, 9, 2), &host, true), "a neighbour of it is not");
-        assert!(!is_director(Ipv4Addr::new(198, 18, 9, 1), &host, false), "no local_device: keeps its method");
+        assert!(is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 9, 1)), &host, true));
+        assert!(is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 2)), &host, true));
+        assert!(
+            !is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 9, 2)), &host, true),
+            "a neighbour of it is not"
+        );
+        assert!(
+            !is_director(std::net::IpAddr::from(Ipv4Addr::new(198, 18, 9, 1)), &host, false),
+            "no local_device: keeps its method"
+        );
     }
 }

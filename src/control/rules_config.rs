@@ -8,11 +8,11 @@ use super::reload::TimeoutKeys;
 use super::Rules;
 use crate::api::command::Command;
 use crate::api::*;
-use crate::net::config_addr::{addr, addr_port};
+use crate::net::config_addr::{cidr6, ip_addr, ip_addr_port};
 use crate::wire::ip_protocol::*;
 use crate::wire::ipv4::parse_cidr;
 use serde::Deserialize;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +38,9 @@ pub struct RawService<C> {
     udp: Option<String>,
     sctp: Option<String>,
     fwmark: Option<u32>,
+    /// An IPv6 firewall-mark service (ipvsadm's `-f MARK -6`).
+    #[serde(default)]
+    ipv6: bool,
     scheduler: Option<String>,
     /// ipvsadm's `-b`: ["mh-port"], ["sh-fallback", "sh-port"], ...
     #[serde(default)]
@@ -137,6 +140,23 @@ fn parse_port_list(s: &str) -> Option<Vec<(u16, u16)>> {
         .collect()
 }
 
+/// A persistence netmask: a dotted mask for an IPv4 service, a prefix length (1..128, as
+/// ipvsadm's `-M` takes it) for an IPv6 one.
+fn parse_netmask(k: &str, m: &str, ipv6: bool) -> Result<IpAddr, String> {
+    if ipv6 {
+        let plen = m.trim().trim_start_matches('/');
+        match plen.parse::<u8>() {
+            Ok(p @ 1..=128) => Ok(netmask6(p)),
+            _ => Err(format!("{k}: '{m}' is not a prefix length 1..128 (an IPv6 service's netmask)")),
+        }
+    } else {
+        match ip_addr(k, m)? {
+            a @ IpAddr::V4(_) => Ok(a),
+            IpAddr::V6(_) => Err(format!("{k}: '{m}' is not an IPv4 netmask (an IPv4 service's)")),
+        }
+    }
+}
+
 /// `[[fwmark]]` number `i`, added to `rules`.
 pub fn add_mark(rules: &mut Rules, i: usize, m: &RawMark) -> Result<(), String> {
     let k = format!("fwmark[{i}]");
@@ -147,11 +167,16 @@ pub fn add_mark(rules: &mut Rules, i: usize, m: &RawMark) -> Result<(), String> 
         "any" => 0,
         p => return Err(format!("{k}.protocol: '{p}' is not one of tcp, udp, sctp, any")),
     };
-    let (addr, prefix) = if m.destination.contains('/') {
-        parse_cidr(&m.destination)
-            .ok_or_else(|| format!("{k}.destination: '{}' is not ADDRESS[/PREFIX]", m.destination))?
-    } else {
-        (addr(&format!("{k}.destination"), &m.destination)?, 32)
+    let dk = format!("{k}.destination");
+    let (addr, prefix) = match (m.destination.contains('/'), m.destination.contains(':')) {
+        (true, false) => parse_cidr(&m.destination)
+            .map(|(a, l)| (IpAddr::V4(a), l))
+            .ok_or_else(|| format!("{dk}: '{}' is not ADDRESS[/PREFIX]", m.destination))?,
+        (true, true) => cidr6(&dk, &m.destination).map(|(a, l)| (IpAddr::V6(a), l))?,
+        (false, _) => {
+            let a = ip_addr(&dk, &m.destination)?;
+            (a, if a.is_ipv6() { 128 } else { 32 })
+        }
     };
     let ports = match &m.ports {
         None => vec![],
@@ -169,15 +194,19 @@ pub fn add_service<C>(rules: &mut Rules, k: &str, s: &RawService<C>) -> Result<(
     let mut given = addrs.iter().filter_map(|(name, proto, a)| a.as_ref().map(|a| (*name, *proto, a)));
     let key = match (given.next(), given.next(), s.fwmark) {
         (Some((name, proto, a)), None, None) => {
-            let (addr, port) = addr_port(&format!("{k}.{name}"), a, None)?;
+            if s.ipv6 {
+                return Err(format!("{k}.ipv6: only for a fwmark service (an address says its family)"));
+            }
+            let (addr, port) = ip_addr_port(&format!("{k}.{name}"), a, None)?;
             ServiceKey::Addr { proto, addr, port }
         }
+        (None, None, Some(m)) if m > 0 && s.ipv6 => ServiceKey::Fwmark6(m),
         (None, None, Some(m)) if m > 0 => ServiceKey::Fwmark(m),
         _ => return Err(format!("{k}: give exactly one of tcp, udp, sctp or fwmark (a mark > 0)")),
     };
     let netmask = match &s.netmask {
-        Some(m) => addr(&format!("{k}.netmask"), m)?,
-        None => Ipv4Addr::BROADCAST,
+        Some(m) => parse_netmask(&format!("{k}.netmask"), m, key.is_ipv6())?,
+        None => full_netmask(key.is_ipv6()),
     };
     if let Some(p) = s.persistent {
         if p == 0 || p > MAX_TIMEOUT {
@@ -200,14 +229,14 @@ pub fn add_service<C>(rules: &mut Rules, k: &str, s: &RawService<C>) -> Result<(
     rules.apply(&Command::AddService(spec)).map_err(|e| format!("{k}: {e}"))?;
     for (j, a) in s.local_addresses.iter().enumerate() {
         let k = format!("{k}.local_addresses[{j}]");
-        if matches!(key, ServiceKey::Fwmark(_)) {
+        if key.fwmark().is_some() {
             return Err(format!("{k}: firewall-mark services take no local addresses"));
         }
-        rules.apply(&Command::AddLaddr(key, addr(&k, a)?)).map_err(|e| format!("{k}: {e}"))?;
+        rules.apply(&Command::AddLaddr(key, ip_addr(&k, a)?)).map_err(|e| format!("{k}: {e}"))?;
     }
     let vport = match key {
         ServiceKey::Addr { port, .. } => port,
-        ServiceKey::Fwmark(_) => 0,
+        ServiceKey::Fwmark(_) | ServiceKey::Fwmark6(_) => 0,
     };
     for (j, r) in s.real.iter().enumerate() {
         let rk = format!("{k}.real[{j}]");
@@ -215,9 +244,9 @@ pub fn add_service<C>(rules: &mut Rules, k: &str, s: &RawService<C>) -> Result<(
             Some(m) => parse_method(&format!("{rk}.method"), m)?,
             None => DEFAULT_FWD_METHOD,
         };
-        let (addr, mut port) = addr_port(&format!("{rk}.address"), &r.address, Some(vport))?;
+        let (addr, mut port) = ip_addr_port(&format!("{rk}.address"), &r.address, Some(vport))?;
         // As ipvsadm: DR and TUN cannot map ports.
-        if matches!(fwd, FwdMethod::Route | FwdMethod::Tunnel) && !matches!(key, ServiceKey::Fwmark(_)) {
+        if matches!(fwd, FwdMethod::Route | FwdMethod::Tunnel) && key.fwmark().is_none() {
             port = vport;
         }
         let weight = r.weight.unwrap_or(DEFAULT_WEIGHT);
@@ -241,6 +270,7 @@ pub fn add_service<C>(rules: &mut Rules, k: &str, s: &RawService<C>) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     /// One `[[service]]` (its keys in `text`) as service[1] after a first one on port 80.
     fn services(text: &str) -> Result<Rules, String> {
@@ -329,7 +359,14 @@ mod tests {
         let c = services("sctp = \"198.18.0.100:3868\"\nscheduler = \"rr\"\n[[real]]\naddress = \"198.18.1.11\"\n")
             .unwrap();
         let (svc, dests) = &c.services[1];
-        assert_eq!(svc.key, ServiceKey::Addr { proto: IPPROTO_SCTP, addr: Ipv4Addr::new(198, 18, 0, 100), port: 3868 });
+        assert_eq!(
+            svc.key,
+            ServiceKey::Addr {
+                proto: IPPROTO_SCTP,
+                addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 100)),
+                port: 3868
+            }
+        );
         assert_eq!(dests[0].port, 3868);
         let e = services("sctp = \"198.18.0.100:1\"\nudp = \"198.18.0.100:1\"\n").unwrap_err();
         assert_eq!(e, "service[1]: give exactly one of tcp, udp, sctp or fwmark (a mark > 0)");
@@ -359,5 +396,58 @@ mod tests {
         assert_eq!(parse_timeouts(Some(&t)), Ok(Timeouts { tcp: 60, ..Timeouts::default() }));
         let t: RawTimeouts = toml::from_str("udp = 0").unwrap();
         assert_eq!(parse_timeouts(Some(&t)).unwrap_err(), format!("timeouts: each must be 1..{MAX_TIMEOUT} seconds"));
+    }
+
+    /// IPv6 in the file as ipvsadm writes it: `[addr]:port` services and real servers, a
+    /// bare address for a local address, `netmask` a prefix length, `ipv6 = true` for `-f N -6`,
+    /// an IPv6 `[[fwmark]]` destination.
+    #[test]
+    fn ipv6_services_real_servers_and_marks() {
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let rules = services(
+            "tcp = \"[2001:db8::10]:80\"\npersistent = 300\nnetmask = \"64\"\nlocal_addresses = [\"2001:db8::100\"]\n\
+             [[real]]\naddress = \"[2001:db8::1:11]:8080\"\nmethod = \"masq\"\n\
+             [[real]]\naddress = \"2001:db8::1:12\"\n",
+        )
+        .unwrap();
+        let (spec, dests) = &rules.services[1];
+        assert_eq!(spec.key, ServiceKey::Addr { proto: IPPROTO_TCP, addr: ip("2001:db8::10"), port: 80 });
+        assert_eq!(spec.netmask, netmask6(64));
+        assert_eq!(spec.laddrs, [ip("2001:db8::100")]);
+        let got: Vec<_> = dests.iter().map(|d| (d.addr, d.port, d.fwd)).collect();
+        assert_eq!(got, [(ip("2001:db8::1:11"), 8080, FwdMethod::Masq), (ip("2001:db8::1:12"), 80, FwdMethod::Route)]);
+        let fwm = services("fwmark = 5\nipv6 = true\n[[real]]\naddress = \"[2001:db8::1:11]:0\"\n").unwrap();
+        assert_eq!(fwm.services[1].0.key, ServiceKey::Fwmark6(5));
+        assert_eq!(fwm.services[1].0.netmask, full_netmask(true));
+        for (text, e) in [
+            (
+                "tcp = \"[2001:db8::10]:80\"\npersistent = 1\nnetmask = \"129\"",
+                "service[1].netmask: '129' is not a prefix length 1..128 (an IPv6 service's netmask)",
+            ),
+            (
+                "tcp = \"198.18.0.1:80\"\npersistent = 1\nnetmask = \"64\"",
+                "service[1].netmask: '64' is not an IPv4 or IPv6 address",
+            ),
+            ("tcp = \"[2001:db8::10:80\"", "service[1].tcp: '[2001:db8::10:80' has no closing ']'"),
+            (
+                "tcp = \"[2001:db8::10]:80\"\nipv6 = true",
+                "service[1].ipv6: only for a fwmark service (an address says its family)",
+            ),
+            (
+                "tcp = \"[2001:db8::10]:80\"\n[[real]]\naddress = \"[fe80::1]:80\"\nmethod = \"masq\"",
+                "service[1].real[0]: Invalid operation.  Possibly wrong module version, address not unicast, ...",
+            ),
+            (
+                "tcp = \"198.18.0.1:80\"\n[[real]]\naddress = \"[2001:db8::1]:80\"\nmethod = \"masq\"",
+                "service[1].real[0]: Invalid operation.  Possibly wrong module version, address not unicast, ...",
+            ),
+        ] {
+            assert_eq!(services(text).unwrap_err(), e, "{text}");
+        }
+        let mut marks = Rules::default();
+        add_mark(&mut marks, 0, &toml::from_str("mark = 5\ndestination = \"2001:db8::/64\"").unwrap()).unwrap();
+        add_mark(&mut marks, 1, &toml::from_str("mark = 5\ndestination = \"2001:db8::1\"").unwrap()).unwrap();
+        assert_eq!((marks.marks[0].addr, marks.marks[0].prefix), (ip("2001:db8::"), 64));
+        assert_eq!((marks.marks[1].addr, marks.marks[1].prefix), (ip("2001:db8::1"), 128));
     }
 }

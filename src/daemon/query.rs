@@ -15,7 +15,6 @@ use crate::net::iface::Interfaces;
 use crate::pipeline::Shared;
 use crate::wire::ethernet::fmt_mac;
 use crossbeam::channel::{bounded, Sender};
-use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,7 +78,7 @@ impl DataPlaneQuery for Query {
                     for n in v {
                         all.push((
                             self.ifaces.get(n.iface).name.clone(),
-                            Ipv4Addr::from(n.ip).to_string(),
+                            n.ip.to_string(),
                             n.mac.map_or_else(|| "-".to_string(), |m| fmt_mac(&m)),
                             n.state.to_string(),
                         ));

@@ -304,9 +304,12 @@ impl Daemon {
                     current.insert(a);
                     eprintln!("rvs: {}: host path for the kernel's address {a}", ic.name);
                 }
-                // IPv6 is steered the other way (bpf/rvs_xdp.c): rvs's own
-                // addresses to rvs, everything else, the kernel's included, up.
+                // IPv6 (bpf/rvs_xdp.c): rvs's own addresses to rvs; with an
+                // IPv6 address of rvs's on the device, rvs balances IPv6 and
+                // every other global unicast destination but the kernel's
+                // comes to rvs too; without, all other IPv6 goes up.
                 let kernel6 = kernel_addrs6(&ic.name);
+                let mut balances6 = false;
                 for &a in on_device().flat_map(|x| x.addresses6.iter().map(|(a, _)| a).chain(&x.vips6)) {
                     if kernel6.contains(&a) {
                         return Err(format!(
@@ -315,6 +318,14 @@ impl Daemon {
                         ));
                     }
                     p.add_rvs_addr6(a)?;
+                    balances6 = true;
+                }
+                if balances6 {
+                    for &a in &kernel6 {
+                        p.add_host_addr6(a)?;
+                        eprintln!("rvs: {}: host path for the kernel's address {a}", ic.name);
+                    }
+                    p.balance_ipv6()?;
                 }
                 self.host_paths.push(Owned {
                     ifindex: crate::kernel::rtnl::ifindex(&ic.name),
@@ -447,7 +458,8 @@ impl Daemon {
             own.contains(&a) || {
                 let c = ctl.lock().unwrap_or_else(|e| e.into_inner());
                 c.rules().services.iter().any(|(s, _)| {
-                    matches!(s.key, crate::api::ServiceKey::Addr { addr, .. } if addr == a) || s.laddrs.contains(&a)
+                    matches!(s.key, crate::api::ServiceKey::Addr { addr, .. } if addr == a)
+                        || s.laddrs.contains(&a.into())
                 })
             }
         });

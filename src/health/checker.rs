@@ -25,13 +25,13 @@ use crate::api::command::Command;
 use crate::api::{DestSpec, ServiceKey};
 use crate::control::Control;
 use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The probe a checker runs: `probe::probe`, or a fake in tests.
-type ProbeDyn = dyn Fn(&CheckKind, Option<(Ipv4Addr, u16)>, Ipv4Addr, u16, Duration) -> Outcome + Send + Sync;
+type ProbeDyn = dyn Fn(&CheckKind, Option<(IpAddr, u16)>, IpAddr, u16, Duration) -> Outcome + Send + Sync;
 type ProbeFn = Arc<ProbeDyn>;
 
 /// How long a notify_up/notify_down command may run before it is killed.
@@ -51,9 +51,10 @@ fn service_name(key: &ServiceKey) -> String {
                 IPPROTO_UDP => "UDP".to_string(),
                 n => format!("proto {n}"),
             };
-            format!("{p} {addr}:{port}")
+            format!("{p} {}", std::net::SocketAddr::new(*addr, *port))
         }
         ServiceKey::Fwmark(m) => format!("FWM {m}"),
+        ServiceKey::Fwmark6(m) => format!("FWM {m} IPv6"),
     }
 }
 
@@ -113,10 +114,10 @@ struct Group {
 }
 
 impl Group {
-    fn vip(&self) -> Option<(Ipv4Addr, u16)> {
+    fn vip(&self) -> Option<(IpAddr, u16)> {
         match self.checks.key {
             ServiceKey::Addr { addr, port, .. } => Some((addr, port)),
-            ServiceKey::Fwmark(_) => None,
+            ServiceKey::Fwmark(_) | ServiceKey::Fwmark6(_) => None,
         }
     }
 
@@ -154,7 +155,7 @@ impl Group {
         let Some(command) = command.cloned() else { return };
         let mut env = command_env(self.vip(), dest.addr, dest.port);
         env.push(("RVS_STATE", state.to_string()));
-        let who = format!("{}:{} of {}", dest.addr, dest.port, self.name);
+        let who = format!("{} of {}", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
         let spawned = std::thread::Builder::new().name("rvs-notify".into()).spawn(move || {
             match run_command(&command, &env, Instant::now() + NOTIFY_TIMEOUT) {
                 Ok(0) => {}
@@ -202,28 +203,36 @@ impl Group {
             st.up = false;
             st.since = Instant::now();
             let err = st.last_error.clone().unwrap_or_default();
-            eprintln!("rvs: check: {}:{} of {} is DOWN ({err})", dest.addr, dest.port, self.name);
+            eprintln!(
+                "rvs: check: {} of {} is DOWN ({err})",
+                std::net::SocketAddr::new(dest.addr, dest.port),
+                self.name
+            );
             // The sorry server first, so the service is never left empty.
             if g.targets.iter().all(|t| !t.up) {
                 self.fallback_on(g, control);
             }
-            let what = format!("take {}:{} out", dest.addr, dest.port);
+            let what = format!("take {} out", std::net::SocketAddr::new(dest.addr, dest.port));
             self.apply(control, &self.down_cmd(dest), &what);
             self.notify(check.notify_down.as_ref(), dest, "DOWN");
         } else if !st.up && st.successes >= check.rise.max(1) {
             st.up = true;
             st.since = Instant::now();
             st.weight = weight;
-            eprintln!("rvs: check: {}:{} of {} is UP", dest.addr, dest.port, self.name);
-            let what = format!("put {}:{} back", dest.addr, dest.port);
+            eprintln!("rvs: check: {} of {} is UP", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
+            let what = format!("put {} back", std::net::SocketAddr::new(dest.addr, dest.port));
             self.apply(control, &self.up_cmd(dest, weight), &what);
             self.fallback_off(g, control);
             self.notify(check.notify_up.as_ref(), dest, "UP");
         } else if st.up && st.failures == 0 && st.weight != weight {
             // misc_dynamic: the exit status moved the weight (or back to the configured one).
             let w = weight.unwrap_or(dest.weight);
-            eprintln!("rvs: check: {}:{} of {} weight {w} (misc_dynamic)", dest.addr, dest.port, self.name);
-            let what = format!("set {}:{} weight {w}", dest.addr, dest.port);
+            eprintln!(
+                "rvs: check: {} of {} weight {w} (misc_dynamic)",
+                std::net::SocketAddr::new(dest.addr, dest.port),
+                self.name
+            );
+            let what = format!("set {} weight {w}", std::net::SocketAddr::new(dest.addr, dest.port));
             let cmd = Command::EditDest(self.checks.key, DestSpec { weight: w, ..dest.clone() });
             if self.apply(control, &cmd, &what) {
                 st.weight = weight;
@@ -236,8 +245,12 @@ impl Group {
         if g.fallback_on {
             return;
         }
-        eprintln!("rvs: check: every real server of {} is DOWN: adding fallback {}:{}", self.name, fb.addr, fb.port);
-        let what = format!("add fallback {}:{}", fb.addr, fb.port);
+        eprintln!(
+            "rvs: check: every real server of {} is DOWN: adding fallback {}",
+            self.name,
+            std::net::SocketAddr::new(fb.addr, fb.port)
+        );
+        let what = format!("add fallback {}", std::net::SocketAddr::new(fb.addr, fb.port));
         g.fallback_on = self.apply(control, &Command::AddDest(self.checks.key, fb.clone()), &what);
     }
 
@@ -247,8 +260,12 @@ impl Group {
             return;
         }
         g.fallback_on = false;
-        eprintln!("rvs: check: {} has a real server UP: removing fallback {}:{}", self.name, fb.addr, fb.port);
-        let what = format!("remove fallback {}:{}", fb.addr, fb.port);
+        eprintln!(
+            "rvs: check: {} has a real server UP: removing fallback {}",
+            self.name,
+            std::net::SocketAddr::new(fb.addr, fb.port)
+        );
+        let what = format!("remove fallback {}", std::net::SocketAddr::new(fb.addr, fb.port));
         self.apply(control, &Command::DeleteDest(self.checks.key, fb.addr, fb.port), &what);
     }
 
@@ -271,8 +288,12 @@ impl Group {
                 Some(w) => !self.checks.quiescent || w != 0,
             };
             if needed {
-                eprintln!("rvs: check: {}:{} of {} stays DOWN", dest.addr, dest.port, self.name);
-                let what = format!("take {}:{} out", dest.addr, dest.port);
+                eprintln!(
+                    "rvs: check: {} of {} stays DOWN",
+                    std::net::SocketAddr::new(dest.addr, dest.port),
+                    self.name
+                );
+                let what = format!("take {} out", std::net::SocketAddr::new(dest.addr, dest.port));
                 self.apply(control, &self.down_cmd(dest), &what);
             }
         }
@@ -345,7 +366,7 @@ impl HealthChecker {
     ) -> HealthChecker {
         // Stop the previous checker and wait out any transition it is
         // applying, so none lands after the states are taken over.
-        let carried: Vec<(ServiceKey, Ipv4Addr, u16, State)> = match &previous {
+        let carried: Vec<(ServiceKey, IpAddr, u16, State)> = match &previous {
             None => Vec::new(),
             Some(prev) => {
                 prev.stop();
@@ -491,16 +512,17 @@ mod tests {
     use crate::health::spec::CheckSpec;
     use crate::pipeline::Shared;
     use std::collections::HashMap;
+    use std::net::Ipv4Addr;
 
     const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-    const RS1: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 11);
-    const RS2: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 12);
-    const SORRY: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 99);
-    const KEY: ServiceKey = ServiceKey::Addr { proto: IPPROTO_TCP, addr: VIP, port: 80 };
+    const RS1: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 11));
+    const RS2: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 12));
+    const SORRY: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 99));
+    const KEY: ServiceKey = ServiceKey::Addr { proto: IPPROTO_TCP, addr: IpAddr::V4(VIP), port: 80 };
 
-    fn dest(addr: Ipv4Addr, weight: u32) -> DestSpec {
+    fn dest(addr: IpAddr, weight: u32) -> DestSpec {
         DestSpec {
-            addr,
+            addr: std::net::IpAddr::from(addr),
             port: 80,
             fwd: FwdMethod::Masq,
             weight,
@@ -516,7 +538,7 @@ mod tests {
             key: KEY,
             scheduler: "wlc".into(),
             persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: std::net::IpAddr::from(Ipv4Addr::BROADCAST),
             sched_flags: Vec::new(),
             ops: false,
             laddrs: Vec::new(),
@@ -551,22 +573,22 @@ mod tests {
     /// A fake probe whose answer per address the test sets; counts probes.
     #[derive(Clone, Default)]
     struct Fake {
-        down: Arc<Mutex<HashMap<Ipv4Addr, bool>>>,
-        probes: Arc<Mutex<HashMap<(Ipv4Addr, u16), u32>>>,
+        down: Arc<Mutex<HashMap<IpAddr, bool>>>,
+        probes: Arc<Mutex<HashMap<(IpAddr, u16), u32>>>,
         /// What an UP server's probe reports as its weight (misc_dynamic).
-        weights: Arc<Mutex<HashMap<Ipv4Addr, u32>>>,
+        weights: Arc<Mutex<HashMap<IpAddr, u32>>>,
     }
 
     impl Fake {
-        fn set_down(&self, a: Ipv4Addr, down: bool) {
+        fn set_down(&self, a: IpAddr, down: bool) {
             lock(&self.down).insert(a, down);
         }
-        fn count(&self, a: Ipv4Addr, port: u16) -> u32 {
+        fn count(&self, a: IpAddr, port: u16) -> u32 {
             lock(&self.probes).get(&(a, port)).copied().unwrap_or(0)
         }
         fn probe_fn(&self) -> ProbeFn {
             let f = self.clone();
-            Arc::new(move |_k: &CheckKind, _v, a: Ipv4Addr, p: u16, _t| {
+            Arc::new(move |_k: &CheckKind, _v, a: IpAddr, p: u16, _t| {
                 *lock(&f.probes).entry((a, p)).or_default() += 1;
                 if lock(&f.down).get(&a).copied().unwrap_or(false) {
                     Err(format!("connect {a}:{p}: connection refused"))
@@ -586,7 +608,7 @@ mod tests {
     }
 
     /// The real servers of KEY in the rules, as (addr, weight).
-    fn rules(c: &Mutex<Control>) -> Vec<(Ipv4Addr, u32)> {
+    fn rules(c: &Mutex<Control>) -> Vec<(IpAddr, u32)> {
         let c = lock(c);
         let svc = c.rules().services.iter().find(|(s, _)| s.key == KEY);
         let mut v: Vec<_> = svc.map(|(_, ds)| ds.iter().map(|d| (d.addr, d.weight)).collect()).unwrap_or_default();
@@ -594,7 +616,7 @@ mod tests {
         v
     }
 
-    fn view(hc: &HealthChecker, a: Ipv4Addr) -> CheckView {
+    fn view(hc: &HealthChecker, a: IpAddr) -> CheckView {
         hc.views().into_iter().find(|v| v.addr == a).unwrap()
     }
 
@@ -795,20 +817,20 @@ mod tests {
         let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         drop(l);
-        let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: VIP, port };
+        let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: IpAddr::V4(VIP), port };
         let mut c = Control::new(Arc::new(Shared::new()));
         let spec = ServiceSpec {
             key,
             scheduler: "rr".into(),
             persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: std::net::IpAddr::from(Ipv4Addr::BROADCAST),
             sched_flags: Vec::new(),
             ops: false,
             laddrs: Vec::new(),
         };
         c.apply(&Command::AddService(spec)).unwrap();
         let d = DestSpec {
-            addr: Ipv4Addr::LOCALHOST,
+            addr: std::net::IpAddr::from(Ipv4Addr::LOCALHOST),
             port,
             fwd: FwdMethod::Masq,
             weight: 1,

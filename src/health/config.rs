@@ -6,7 +6,7 @@ use super::spec::{CheckKind, CheckSpec, HttpCheck, HttpUrl, ServiceChecks};
 use crate::api::{DestSpec, FwdMethod, ServiceKey, DEFAULT_WEIGHT};
 use crate::control::rules_config::{parse_method, RawService};
 use crate::control::Rules;
-use crate::net::config_addr::addr_port;
+use crate::net::config_addr::ip_addr_port;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -188,7 +188,7 @@ pub fn service_checks(
 ) -> Result<Option<ServiceChecks>, String> {
     let fallback = match &s.fallback {
         Some(f) => {
-            let (addr, port) = addr_port(&format!("{k}.fallback"), f, Some(vport))?;
+            let (addr, port) = ip_addr_port(&format!("{k}.fallback"), f, Some(vport))?;
             let fwd = match &s.fallback_method {
                 Some(m) => parse_method(&format!("{k}.fallback_method"), m)?,
                 None => DEFAULT_FALLBACK_METHOD,

@@ -4,7 +4,7 @@
 //! compression pointers included), A records read.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 const TYPE_A: u16 = 1;
@@ -100,11 +100,11 @@ fn io_text(e: &io::Error) -> String {
 
 /// Ask `target` for `name`; up on an answer holding `expect` (any answer
 /// when None). Replies to other ids are ignored until the deadline.
-pub fn query(target: SocketAddrV4, name: &str, expect: Option<Ipv4Addr>, deadline: Instant) -> Result<(), String> {
+pub fn query(target: SocketAddr, name: &str, expect: Option<Ipv4Addr>, deadline: Instant) -> Result<(), String> {
     let id =
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() as u16) ^ std::process::id() as u16;
     let q = encode_query(id, name)?;
-    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| format!("bind: {}", io_text(&e)))?;
+    let sock = super::probe::udp_socket_for(target)?;
     sock.connect(target).map_err(|e| format!("connect {target}: {}", io_text(&e)))?;
     sock.send(&q).map_err(|e| format!("send {target}: {}", io_text(&e)))?;
     let mut buf = [0u8; 4096];
@@ -133,6 +133,7 @@ pub fn query(target: SocketAddrV4, name: &str, expect: Option<Ipv4Addr>, deadlin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::UdpSocket;
     use std::thread;
     use std::time::Duration;
 
@@ -179,7 +180,7 @@ mod tests {
                 s.send_to(&answer(&buf[..n], 0, &[rs1]), from).unwrap();
             }
         });
-        let target = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+        let target = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let soon = || Instant::now() + Duration::from_secs(2);
         assert_eq!(query(target, "www.example.com", Some(rs1), soon()), Ok(()));
         let r = query(target, "www.example.com", Some(Ipv4Addr::new(198, 18, 1, 12)), soon());

@@ -10,7 +10,7 @@ use super::spec::{CheckKind, HttpCheck, HttpUrl};
 use md5::{Digest, Md5};
 use regex::bytes::Regex;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::process::{Command as Process, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -23,10 +23,10 @@ pub type Outcome = Result<Option<u32>, String>;
 
 /// Probe `addr:port` once; `vip` is the service's address and port (None for
 /// a firewall-mark service). Blocks for at most about `timeout`.
-pub fn probe(kind: &CheckKind, vip: Option<(Ipv4Addr, u16)>, addr: Ipv4Addr, port: u16, timeout: Duration) -> Outcome {
+pub fn probe(kind: &CheckKind, vip: Option<(IpAddr, u16)>, addr: IpAddr, port: u16, timeout: Duration) -> Outcome {
     let timeout = if timeout.is_zero() { Duration::from_millis(1) } else { timeout };
     let deadline = Instant::now() + timeout;
-    let target = SocketAddrV4::new(addr, port);
+    let target = SocketAddr::new(addr, port);
     match kind {
         CheckKind::Tcp => connect(target, deadline).map(|_| None),
         CheckKind::Http(h) => http_urls(h, target, false, deadline).map(|_| None),
@@ -45,7 +45,7 @@ pub fn probe(kind: &CheckKind, vip: Option<(Ipv4Addr, u16)>, addr: Ipv4Addr, por
 }
 
 /// Every URL in turn on its own connection; the first failure is the verdict.
-fn http_urls(h: &HttpCheck, target: SocketAddrV4, tls: bool, deadline: Instant) -> Result<(), String> {
+fn http_urls(h: &HttpCheck, target: SocketAddr, tls: bool, deadline: Instant) -> Result<(), String> {
     for url in &h.urls {
         let receive = match &url.receive {
             Some(r) => Some(Regex::new(r).map_err(|e| format!("receive: {e}"))?),
@@ -54,7 +54,7 @@ fn http_urls(h: &HttpCheck, target: SocketAddrV4, tls: bool, deadline: Instant) 
         let req = request(&url.path, h.host.as_deref(), target, h.head);
         let r = if tls {
             let sock = connect(target, deadline)?;
-            let conn = rustls::ClientConnection::new(tls_config(), server_name(h.host.as_deref(), *target.ip()))
+            let conn = rustls::ClientConnection::new(tls_config(), server_name(h.host.as_deref(), target.ip()))
                 .map_err(|e| format!("tls: {e}"))?;
             let mut tls = rustls::StreamOwned::new(conn, sock);
             http_exchange(&mut tls, &req, url, receive.as_ref(), h.head, deadline)
@@ -97,12 +97,12 @@ fn io_text(e: &io::Error) -> String {
     }
 }
 
-fn connect(target: SocketAddrV4, deadline: Instant) -> Result<TcpStream, String> {
+fn connect(target: SocketAddr, deadline: Instant) -> Result<TcpStream, String> {
     let left = remaining(deadline).map_err(|e| format!("connect {target}: {e}"))?;
-    TcpStream::connect_timeout(&SocketAddr::V4(target), left).map_err(|e| format!("connect {target}: {}", io_text(&e)))
+    TcpStream::connect_timeout(&target, left).map_err(|e| format!("connect {target}: {}", io_text(&e)))
 }
 
-fn request(path: &str, host: Option<&str>, target: SocketAddrV4, head: bool) -> String {
+fn request(path: &str, host: Option<&str>, target: SocketAddr, head: bool) -> String {
     // ldirectord asks for "index.html" as "/index.html"; a server answers
     // "GET index.html" with 400.
     let slash = if path.starts_with('/') { "" } else { "/" };
@@ -262,7 +262,7 @@ fn http_exchange<S: Timed>(
 
 /// SNI: the host when it is a DNS name; otherwise the IP (rustls sends no
 /// SNI for an IP address).
-fn server_name(host: Option<&str>, addr: Ipv4Addr) -> rustls::pki_types::ServerName<'static> {
+fn server_name(host: Option<&str>, addr: IpAddr) -> rustls::pki_types::ServerName<'static> {
     use rustls::pki_types::ServerName;
     if let Some(h) = host {
         // A Host value may carry a port.
@@ -274,7 +274,7 @@ fn server_name(host: Option<&str>, addr: Ipv4Addr) -> rustls::pki_types::ServerN
             return sn;
         }
     }
-    ServerName::IpAddress(IpAddr::V4(addr).into())
+    ServerName::IpAddress(addr.into())
 }
 
 /// Accepts any certificate (as ldirectord does) but still checks the
@@ -334,7 +334,7 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
 }
 
 /// RVS_VIP, RVS_VPORT (empty for a firewall-mark service), RVS_RIP, RVS_RPORT.
-pub fn command_env(vip: Option<(Ipv4Addr, u16)>, addr: Ipv4Addr, port: u16) -> Vec<(&'static str, String)> {
+pub fn command_env(vip: Option<(IpAddr, u16)>, addr: IpAddr, port: u16) -> Vec<(&'static str, String)> {
     let (vaddr, vport) = match vip {
         Some((a, p)) => (a.to_string(), p.to_string()),
         None => (String::new(), String::new()),
@@ -388,7 +388,7 @@ pub fn run_command(command: &str, env: &[(&str, String)], deadline: Instant) -> 
 
 /// Read the greeting (its last line "220 ..."; "220-" lines continue it),
 /// then say QUIT, as ldirectord's SMTP check does.
-fn smtp(target: SocketAddrV4, deadline: Instant) -> Result<(), String> {
+fn smtp(target: SocketAddr, deadline: Instant) -> Result<(), String> {
     let mut sock = connect(target, deadline)?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
@@ -420,8 +420,15 @@ fn smtp(target: SocketAddrV4, deadline: Instant) -> Result<(), String> {
     Ok(())
 }
 
-fn udp(target: SocketAddrV4, payload: &str, expect: Option<&str>, deadline: Instant) -> Result<(), String> {
-    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| format!("bind: {}", io_text(&e)))?;
+/// An unbound UDP socket of `target`'s family (an IPv6 real server is probed over the
+/// kernel's IPv6 sockets).
+pub(super) fn udp_socket_for(target: SocketAddr) -> Result<UdpSocket, String> {
+    let any: IpAddr = if target.is_ipv6() { Ipv6Addr::UNSPECIFIED.into() } else { Ipv4Addr::UNSPECIFIED.into() };
+    UdpSocket::bind((any, 0)).map_err(|e| format!("bind: {}", io_text(&e)))
+}
+
+fn udp(target: SocketAddr, payload: &str, expect: Option<&str>, deadline: Instant) -> Result<(), String> {
+    let sock = udp_socket_for(target)?;
     sock.connect(target).map_err(|e| format!("connect {target}: {}", io_text(&e)))?;
     sock.send(payload.as_bytes()).map_err(|e| format!("send {target}: {}", io_text(&e)))?;
     let mut buf = vec![0u8; 65536];
@@ -506,21 +513,60 @@ mod tests {
     fn tcp_connect() {
         let l = TcpListener::bind((LO, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
-        assert_eq!(probe(&CheckKind::Tcp, None, LO, port, T), Ok(None));
+        assert_eq!(probe(&CheckKind::Tcp, None, std::net::IpAddr::from(LO), port, T), Ok(None));
         let p = closed_port();
-        assert_eq!(probe(&CheckKind::Tcp, None, LO, p, T), Err(format!("connect 127.0.0.1:{p}: connection refused")));
+        assert_eq!(
+            probe(&CheckKind::Tcp, None, std::net::IpAddr::from(LO), p, T),
+            Err(format!("connect 127.0.0.1:{p}: connection refused"))
+        );
+    }
+
+    /// An IPv6 real server is probed over the kernel's IPv6 sockets: TCP connect, HTTP with
+    /// `Host: [addr]:port`, UDP from an IPv6 socket.
+    #[test]
+    fn ipv6_real_servers_probed_over_ipv6_sockets() {
+        let lo6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        let l = TcpListener::bind((lo6, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(probe(&CheckKind::Tcp, None, lo6, port, T), Ok(None));
+        drop(l);
+        assert_eq!(
+            probe(&CheckKind::Tcp, None, lo6, port, T),
+            Err(format!("connect [::1]:{port}: connection refused"))
+        );
+        let l = TcpListener::bind((lo6, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let n = c.read(&mut buf).unwrap();
+            c.write_all(b"HTTP/1.0 200 OK\r\n\r\nv6 ok").unwrap();
+            String::from_utf8_lossy(&buf[..n]).to_string()
+        });
+        assert_eq!(probe(&http("/", 200, Some("v6 ok")), None, lo6, port, T), Ok(None));
+        assert!(h.join().unwrap().contains(&format!("Host: [::1]:{port}\r\n")));
+        let u = UdpSocket::bind((lo6, 0)).unwrap();
+        let port = u.local_addr().unwrap().port();
+        let h = thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let (n, from) = u.recv_from(&mut buf).unwrap();
+            u.send_to(&buf[..n], from).unwrap();
+        });
+        let k = CheckKind::Udp { payload: "ping".into(), expect: Some("ping".into()) };
+        assert_eq!(probe(&k, Some((lo6, 53)), lo6, port, T), Ok(None));
+        h.join().unwrap();
     }
 
     #[test]
     fn http_ok_and_request_shape() {
         let (port, h) = responder(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello rs1\n", 2);
-        assert_eq!(probe(&http("/health", 200, Some("rs1")), None, LO, port, T), Ok(None));
+        assert_eq!(probe(&http("/health", 200, Some("rs1")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
         let k = CheckKind::Http(HttpCheck {
             urls: vec![url("/", 200, None)],
             host: Some("www.example.com".into()),
             head: false,
         });
-        assert_eq!(probe(&k, None, LO, port, T), Ok(None));
+        assert_eq!(probe(&k, None, std::net::IpAddr::from(LO), port, T), Ok(None));
         let reqs = h.join().unwrap();
         assert_eq!(
             reqs[0],
@@ -535,7 +581,7 @@ mod tests {
     fn path_without_leading_slash_gets_one() {
         // ldirectord's request="health" asks for /health; "GET health" earns a 400 from nginx.
         let (port, h) = responder(b"HTTP/1.0 200 OK\r\n\r\nok", 1);
-        assert_eq!(probe(&http("health", 200, None), None, LO, port, T), Ok(None));
+        assert_eq!(probe(&http("health", 200, None), None, std::net::IpAddr::from(LO), port, T), Ok(None));
         let reqs = h.join().unwrap();
         println!("request line sent for path \"health\": {:?}", reqs[0].lines().next());
         assert!(reqs[0].starts_with("GET /health HTTP/1.0\r\n"), "{}", reqs[0]);
@@ -544,23 +590,38 @@ mod tests {
     #[test]
     fn http_failures() {
         let (port, _h) = responder(b"HTTP/1.1 500 Internal Server Error\r\n\r\noops", 1);
-        assert_eq!(probe(&http("/", 200, None), None, LO, port, T), Err("status 500, expected 200".into()));
+        assert_eq!(
+            probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, T),
+            Err("status 500, expected 200".into())
+        );
         let (port, _h) = responder(b"HTTP/1.1 200 OK\r\n\r\nhello rs2", 1);
-        assert_eq!(probe(&http("/", 200, Some("rs1")), None, LO, port, T), Err("body lacks \"rs1\"".into()));
+        assert_eq!(
+            probe(&http("/", 200, Some("rs1")), None, std::net::IpAddr::from(LO), port, T),
+            Err("body lacks \"rs1\"".into())
+        );
         let (port, _h) = responder(b"", 1);
-        assert_eq!(probe(&http("/", 200, None), None, LO, port, T), Err("empty response".into()));
+        assert_eq!(
+            probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, T),
+            Err("empty response".into())
+        );
         let (port, _h) = responder(b"SSH-2.0-OpenSSH\r\n", 1);
-        assert_eq!(probe(&http("/", 200, None), None, LO, port, T), Err("bad status line".into()));
+        assert_eq!(
+            probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, T),
+            Err("bad status line".into())
+        );
         let p = closed_port();
         assert_eq!(
-            probe(&http("/", 200, None), None, LO, p, T),
+            probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), p, T),
             Err(format!("connect 127.0.0.1:{p}: connection refused"))
         );
         // A server that accepts and never answers.
         let l = TcpListener::bind((LO, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         let t0 = Instant::now();
-        assert_eq!(probe(&http("/", 200, None), None, LO, port, Duration::from_millis(200)), Err("timed out".into()));
+        assert_eq!(
+            probe(&http("/", 200, None), None, std::net::IpAddr::from(LO), port, Duration::from_millis(200)),
+            Err("timed out".into())
+        );
         assert!(t0.elapsed() < Duration::from_secs(1));
         drop(l);
     }
@@ -577,21 +638,24 @@ mod tests {
             let _ = s.write_all(b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\n\r\nplain http here\r\n");
         });
         let k = CheckKind::Https(HttpCheck { urls: vec![url("/", 200, None)], host: None, head: false });
-        let r = probe(&k, None, LO, port, T);
+        let r = probe(&k, None, std::net::IpAddr::from(LO), port, T);
         assert!(matches!(&r, Err(e) if e.starts_with("tls: ")), "{r:?}");
         h.join().unwrap();
         // One that accepts and closes at once.
         let l = TcpListener::bind((LO, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         let h = thread::spawn(move || drop(l.accept().unwrap()));
-        let r = probe(&k, None, LO, port, T);
+        let r = probe(&k, None, std::net::IpAddr::from(LO), port, T);
         assert!(
             matches!(&r, Err(e) if e.starts_with("tls: ") || e == "connection closed" || e == "connection reset by peer"),
             "{r:?}"
         );
         h.join().unwrap();
         let p = closed_port();
-        assert_eq!(probe(&k, None, LO, p, T), Err(format!("connect 127.0.0.1:{p}: connection refused")));
+        assert_eq!(
+            probe(&k, None, std::net::IpAddr::from(LO), p, T),
+            Err(format!("connect 127.0.0.1:{p}: connection refused"))
+        );
     }
 
     const KEY: &str = "-----BEGIN PRIVATE KEY-----
@@ -668,9 +732,15 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
         static V12: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
         for versions in [&V13[..], &V12[..]] {
             let (port, h) = tls_responder(b"HTTP/1.1 200 OK\r\n\r\nsecure rs1", 3, versions);
-            assert_eq!(probe(&https(Some("rs1"), Some("www.example.com")), None, LO, port, T), Ok(None));
-            assert_eq!(probe(&https(None, None), None, LO, port, T), Ok(None));
-            assert_eq!(probe(&https(Some("rs9"), None), None, LO, port, T), Err("body lacks \"rs9\"".into()));
+            assert_eq!(
+                probe(&https(Some("rs1"), Some("www.example.com")), None, std::net::IpAddr::from(LO), port, T),
+                Ok(None)
+            );
+            assert_eq!(probe(&https(None, None), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+            assert_eq!(
+                probe(&https(Some("rs9"), None), None, std::net::IpAddr::from(LO), port, T),
+                Err("body lacks \"rs9\"".into())
+            );
             let snis = h.join().unwrap();
             assert_eq!(snis, vec![Some("www.example.com".to_string()), None, None]);
         }
@@ -679,14 +749,14 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
     #[test]
     fn command_check() {
         let cmd = |c: &str| CheckKind::Command { command: c.into(), dynamic: false };
-        let vip = Some((Ipv4Addr::new(198, 18, 0, 100), 80));
-        let rip = Ipv4Addr::new(198, 18, 1, 11);
+        let vip = Some((IpAddr::V4(Ipv4Addr::new(198, 18, 0, 100)), 80));
+        let rip = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 11));
         assert_eq!(probe(&cmd("true"), vip, rip, 8080, T), Ok(None));
         assert_eq!(probe(&cmd("exit 3"), vip, rip, 8080, T), Err("exit status 3".into()));
         let env = r#"test "$RVS_VIP:$RVS_VPORT $RVS_RIP:$RVS_RPORT" = "198.18.0.100:80 198.18.1.11:8080""#;
         assert_eq!(probe(&cmd(env), vip, rip, 8080, T), Ok(None));
         let fwm = r#"test -z "$RVS_VIP$RVS_VPORT" && test "$RVS_RIP" = 198.18.1.11"#;
-        assert_eq!(probe(&cmd(fwm), None, rip, 8080, T), Ok(None));
+        assert_eq!(probe(&cmd(fwm), None, std::net::IpAddr::from(rip), 8080, T), Ok(None));
         let t0 = Instant::now();
         assert_eq!(probe(&cmd("sleep 5; sleep 5"), vip, rip, 80, Duration::from_millis(200)), Err("timed out".into()));
         assert!(t0.elapsed() < Duration::from_secs(2));
@@ -709,15 +779,21 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
             thread::sleep(Duration::from_millis(500));
         });
         let udp = |p: &str, e: Option<&str>| CheckKind::Udp { payload: p.into(), expect: e.map(Into::into) };
-        assert_eq!(probe(&udp("ping", Some("pong:ping")), None, LO, port, T), Ok(None));
-        assert_eq!(probe(&udp("ping", Some("rs1")), None, LO, port, T), Err("reply lacks \"rs1\"".into()));
-        assert_eq!(probe(&udp("ping", None), None, LO, port, Duration::from_millis(200)), Err("timed out".into()));
+        assert_eq!(probe(&udp("ping", Some("pong:ping")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+        assert_eq!(
+            probe(&udp("ping", Some("rs1")), None, std::net::IpAddr::from(LO), port, T),
+            Err("reply lacks \"rs1\"".into())
+        );
+        assert_eq!(
+            probe(&udp("ping", None), None, std::net::IpAddr::from(LO), port, Duration::from_millis(200)),
+            Err("timed out".into())
+        );
         h.join().unwrap();
         // Nothing bound: ICMP port unreachable, or silence.
         let s = UdpSocket::bind((LO, 0)).unwrap();
         let p = s.local_addr().unwrap().port();
         drop(s);
-        let r = probe(&udp("ping", None), None, LO, p, Duration::from_millis(300));
+        let r = probe(&udp("ping", None), None, std::net::IpAddr::from(LO), p, Duration::from_millis(300));
         assert!(matches!(&r, Err(e) if e == "connection refused" || e == "timed out"), "{r:?}");
     }
 
@@ -744,10 +820,16 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
     #[test]
     fn receive_is_a_regex_and_a_plain_word_still_matches() {
         let (port, _h) = responder(b"HTTP/1.0 200 OK\r\n\r\nserver rs12 ready\n", 4);
-        assert_eq!(probe(&http("/", 200, Some("rs12")), None, LO, port, T), Ok(None));
-        assert_eq!(probe(&http("/", 200, Some(r"rs[0-9]+ ready")), None, LO, port, T), Ok(None));
-        assert_eq!(probe(&http("/", 200, Some("(?m)^server rs1[0-9]")), None, LO, port, T), Ok(None));
-        let r = probe(&http("/", 200, Some("^rs12")), None, LO, port, T);
+        assert_eq!(probe(&http("/", 200, Some("rs12")), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+        assert_eq!(
+            probe(&http("/", 200, Some(r"rs[0-9]+ ready")), None, std::net::IpAddr::from(LO), port, T),
+            Ok(None)
+        );
+        assert_eq!(
+            probe(&http("/", 200, Some("(?m)^server rs1[0-9]")), None, std::net::IpAddr::from(LO), port, T),
+            Ok(None)
+        );
+        let r = probe(&http("/", 200, Some("^rs12")), None, std::net::IpAddr::from(LO), port, T);
         println!("receive \"^rs12\" against \"server rs12 ready\": {r:?}");
         assert_eq!(r, Err("body lacks \"^rs12\"".into()));
     }
@@ -766,8 +848,11 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
             2,
         );
         let head = |status| CheckKind::Http(HttpCheck { urls: vec![url("/", status, None)], host: None, head: true });
-        assert_eq!(probe(&head(200), None, LO, port, T), Ok(None));
-        assert_eq!(probe(&head(204), None, LO, port, T), Err("status 200, expected 204".into()));
+        assert_eq!(probe(&head(200), None, std::net::IpAddr::from(LO), port, T), Ok(None));
+        assert_eq!(
+            probe(&head(204), None, std::net::IpAddr::from(LO), port, T),
+            Err("status 200, expected 204".into())
+        );
         let lines = h.join().unwrap();
         println!("HEAD request lines: {lines:?}");
         assert_eq!(lines, vec!["HEAD / HTTP/1.0", "HEAD / HTTP/1.0"]);
@@ -789,13 +874,13 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
         assert_eq!(md5(b""), "d41d8cd98f00b204e9800998ecf8427e");
         let (port, h) = router(reply, 6);
         let all = check(vec![u("/a", Some(md5(b"alpha")), 200), u("/b", Some(md5(b"beta")), 200), u("/c", None, 404)]);
-        assert_eq!(probe(&all, None, LO, port, T), Ok(None));
+        assert_eq!(probe(&all, None, std::net::IpAddr::from(LO), port, T), Ok(None));
         let bad = check(vec![u("/a", Some(md5(b"alpha")), 200), u("/b", Some(md5(b"alpha")), 200)]);
-        let r = probe(&bad, None, LO, port, T);
+        let r = probe(&bad, None, std::net::IpAddr::from(LO), port, T);
         println!("second url's digest wrong: {r:?}");
         assert_eq!(r, Err(format!("/b: digest {}, expected {}", md5(b"beta"), md5(b"alpha"))));
         let one = check(vec![u("/c", Some(md5(b"")), 200)]);
-        assert_eq!(probe(&one, None, LO, port, T), Err("status 404, expected 200".into()));
+        assert_eq!(probe(&one, None, std::net::IpAddr::from(LO), port, T), Err("status 404, expected 200".into()));
         let lines = h.join().unwrap();
         // All three; then /a and /b (stopping at the failure); then /c.
         let paths: Vec<&str> = lines.iter().map(|l| &l[4..6]).collect();
@@ -805,15 +890,15 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
     #[test]
     fn misc_dynamic_exit_status_is_the_weight() {
         let dynamic = |c: &str| CheckKind::Command { command: c.into(), dynamic: true };
-        let rip = Ipv4Addr::new(198, 18, 1, 11);
+        let rip = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 11));
         let got: Vec<Outcome> = ["exit 0", "exit 1", "exit 2", "exit 7", "exit 255"]
             .iter()
-            .map(|c| probe(&dynamic(c), None, rip, 80, T))
+            .map(|c| probe(&dynamic(c), None, std::net::IpAddr::from(rip), 80, T))
             .collect();
         println!("misc_dynamic exit 0,1,2,7,255 -> {got:?}");
         assert_eq!(got, vec![Ok(None), Err("exit status 1".into()), Ok(Some(0)), Ok(Some(5)), Ok(Some(253))]);
         let plain = CheckKind::Command { command: "exit 7".into(), dynamic: false };
-        assert_eq!(probe(&plain, None, rip, 80, T), Err("exit status 7".into()));
+        assert_eq!(probe(&plain, None, std::net::IpAddr::from(rip), 80, T), Err("exit status 7".into()));
     }
 
     #[test]
@@ -832,11 +917,17 @@ W4gPwOHHeutHi3M5ywUCIQDVAgP0HO9JafRLs5P5UxnQ4pTz6gSsrh7wJBIiYtjO
             (port, h)
         }
         let (port, h) = greeter(b"220-mx.example ESMTP\r\n220 ready\r\n");
-        assert_eq!(probe(&CheckKind::Smtp, None, LO, port, T), Ok(None));
+        assert_eq!(probe(&CheckKind::Smtp, None, std::net::IpAddr::from(LO), port, T), Ok(None));
         assert_eq!(h.join().unwrap(), b"QUIT\r\n");
         let (port, _h) = greeter(b"554 no service\r\n");
-        assert_eq!(probe(&CheckKind::Smtp, None, LO, port, T), Err("greeting 554, expected 220".into()));
+        assert_eq!(
+            probe(&CheckKind::Smtp, None, std::net::IpAddr::from(LO), port, T),
+            Err("greeting 554, expected 220".into())
+        );
         let (port, _h) = greeter(b"220-only a first line\r\n");
-        assert_eq!(probe(&CheckKind::Smtp, None, LO, port, Duration::from_millis(200)), Err("timed out".into()));
+        assert_eq!(
+            probe(&CheckKind::Smtp, None, std::net::IpAddr::from(LO), port, Duration::from_millis(200)),
+            Err("timed out".into())
+        );
     }
 }

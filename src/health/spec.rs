@@ -82,7 +82,7 @@ pub struct ServiceChecks {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckView {
     pub service: ServiceKey,
-    pub addr: std::net::Ipv4Addr,
+    pub addr: std::net::IpAddr,
     pub port: u16,
     pub kind: String,
     pub up: bool,

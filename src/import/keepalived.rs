@@ -97,7 +97,7 @@ pub fn import(text: &str) -> Imported {
                     continue;
                 }
             },
-            (Some(a), Some(p)) => vec![Member::Addr(format!("{a}:{p}"), vs.line)],
+            (Some(a), Some(p)) => vec![Member::Addr(super::addr_port(a, p), vs.line)],
             _ => {
                 imp.skip(vs.line, "virtual_server without an address and port");
                 continue;
@@ -159,7 +159,7 @@ fn group_members(g: &Node, imp: &mut Imported) -> Vec<Member> {
                         out.push(Member::Addr(format!("{}.{}.{}.{x}:{p}", o[0], o[1], o[2]), m.line));
                     }
                 }
-                None => out.push(Member::Addr(format!("{a}:{p}"), m.line)),
+                None => out.push(Member::Addr(super::addr_port(a, p), m.line)),
             },
             _ => imp.skip(m.line, format!("`{}`: not a group member", m.words.join(" "))),
         }
@@ -209,12 +209,12 @@ fn service_body(vs: &Node, imp: &mut Imported) -> Service {
             "persistence_granularity" => s.netmask = Some(a1.to_string()),
             "virtualhost" => host = Some(a1.to_string()),
             "sorry_server" => match n.arg(2) {
-                Some(p) => s.fallback = Some((format!("{a1}:{p}"), fwd)),
+                Some(p) => s.fallback = Some((super::addr_port(a1, p), fwd)),
                 None => s.fallback = Some((a1.to_string(), fwd)),
             },
             "real_server" => {
                 let address = match n.arg(2) {
-                    Some(p) => format!("{a1}:{p}"),
+                    Some(p) => super::addr_port(a1, p),
                     None => a1.to_string(),
                 };
                 let mut weight = 1;

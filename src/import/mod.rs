@@ -110,6 +110,16 @@ impl Imported {
     }
 }
 
+/// An address and port as rvs's config (and ipvsadm) write them: `[v6addr]:port` for IPv6,
+/// whose colons would otherwise swallow the port.
+pub(crate) fn addr_port(addr: &str, port: &str) -> String {
+    if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        format!("{addr}:{port}")
+    }
+}
+
 fn write_keys(out: &mut String, keys: &[(&'static str, Value)]) {
     for (k, v) in keys {
         match v {
@@ -158,5 +168,54 @@ pub(crate) fn absolute_path(p: &str) -> String {
         p.to_string()
     } else {
         format!("/{p}")
+    }
+}
+
+#[cfg(test)]
+mod tests_ipv6 {
+    //! IPv6 services as keepalived (`virtual_server 2001:db8::10 80`, `real_server ADDR PORT`)
+    //! and ldirectord (`virtual=[2001:db8::10]:80`, `real=[ADDR]:PORT`) write them, imported
+    //! into a configuration that loads with the same services.
+    use super::*;
+    use crate::api::{FwdMethod, ServiceKey};
+
+    fn loaded(imp: &Imported, source: &str) -> crate::control::Rules {
+        let text = imp.to_toml(source);
+        crate::config::Config::parse(&format!("{TEST_INTERFACE}{text}")).unwrap_or_else(|e| panic!("{text}\n{e}")).rules
+    }
+
+    fn ip(s: &str) -> std::net::IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn keepalived_ipv6_virtual_server() {
+        let imp = keepalived::import(
+            "virtual_server 2001:db8::10 80 {\n  lb_algo rr\n  lb_kind NAT\n  persistence_timeout 300\n  \
+             persistence_granularity 64\n  protocol TCP\n  sorry_server 2001:db8::99 80\n  \
+             real_server 2001:db8::1:11 8080 {\n    weight 2\n    TCP_CHECK {\n      connect_timeout 3\n    }\n  }\n}\n",
+        );
+        assert_eq!(imp.services[0].key, ("tcp", "\"[2001:db8::10]:80\"".into()));
+        let rules = loaded(&imp, "keepalived.conf");
+        let (spec, dests) = &rules.services[0];
+        assert_eq!(spec.key, ServiceKey::Addr { proto: 6, addr: ip("2001:db8::10"), port: 80 });
+        assert_eq!(spec.netmask, crate::api::netmask6(64));
+        assert_eq!(
+            (dests[0].addr, dests[0].port, dests[0].fwd, dests[0].weight),
+            (ip("2001:db8::1:11"), 8080, FwdMethod::Masq, 2)
+        );
+    }
+
+    #[test]
+    fn ldirectord_ipv6_virtual() {
+        let imp = ldirectord::import(
+            "virtual=[2001:db8::10]:80\n\treal=[2001:db8::1:11]:8080 masq 3\n\treal=[2001:db8::1:12]:8080 masq\n\t\
+             scheduler=rr\n\tchecktype=connect\n",
+        );
+        let rules = loaded(&imp, "ldirectord.cf");
+        let (spec, dests) = &rules.services[0];
+        assert_eq!(spec.key, ServiceKey::Addr { proto: 6, addr: ip("2001:db8::10"), port: 80 });
+        let got: Vec<_> = dests.iter().map(|d| (d.addr, d.port, d.weight)).collect();
+        assert_eq!(got, [(ip("2001:db8::1:11"), 8080, 3), (ip("2001:db8::1:12"), 8080, 1)]);
     }
 }

@@ -11,7 +11,7 @@
 
 use super::stats::{Counters, MAX_WORKERS};
 use crate::api::{DestSpec, FwdMethod, TunSpec, TunType};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering::Relaxed};
 
 /// One poll loop's connection counts for a real server.
@@ -35,7 +35,10 @@ fn add(c: &AtomicU32, by: u32) {
 }
 
 pub struct Dest {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
+    /// `addr` as the IPv4 data path uses it; None for an IPv6 server, which a poll loop
+    /// does not forward to (yet): it drops the packet (`drop-ipv6`) rather than misroute it.
+    pub addr4: Option<u32>,
     pub port: u16,
     fwd: AtomicU8,
     /// The tunnel settings packed in one word ([`pack_tun`]): the data path reads
@@ -94,18 +97,34 @@ fn unpack_tun(v: u32) -> TunSpec {
     TunSpec { kind, flags: (v >> 8) as u8 as u16, port: (v >> 16) as u16 }
 }
 
-/// Is `addr` in the loopback net 127.0.0.0/8, which every Linux host has on
+/// The address folded into 32 bits as the hashing schedulers key it (ip_vs_mh_hashkey,
+/// ip_vs_sh/dh_hashkey: IPv6's four words XORed).
+pub fn addr_fold(addr: IpAddr) -> u32 {
+    match addr {
+        IpAddr::V4(a) => u32::from(a),
+        IpAddr::V6(a) => {
+            let v = u128::from(a);
+            (v >> 96) as u32 ^ (v >> 64) as u32 ^ (v >> 32) as u32 ^ v as u32
+        }
+    }
+}
+
+/// Is `addr` in the loopback net 127.0.0.0/8 (or ::1), which every Linux host has on
 /// `lo` and so is the director itself wherever rvs runs? The host's other
 /// addresses are known only to the control plane (control/own_addrs.rs).
 #[inline]
-pub fn is_loopback_node(addr: Ipv4Addr) -> bool {
-    addr.octets()[0] == 127
+pub fn is_loopback_node(addr: IpAddr) -> bool {
+    addr.is_loopback()
 }
 
 impl Dest {
     pub fn new(spec: &DestSpec) -> Self {
         let d = Dest {
             addr: spec.addr,
+            addr4: match spec.addr {
+                IpAddr::V4(a) => Some(u32::from(a)),
+                IpAddr::V6(_) => None,
+            },
             port: spec.port,
             fwd: AtomicU8::new(0),
             tun: AtomicU32::new(0),
@@ -302,10 +321,11 @@ impl Dest {
 mod tests {
     use super::*;
     use crate::api::{DestSpec, FwdMethod, TunSpec, TunType, TUN_FLAG_CSUM, TUN_FLAG_REMCSUM};
+    use std::net::Ipv4Addr;
 
     fn dest(u_threshold: u32) -> Dest {
         Dest::new(&DestSpec {
-            addr: Ipv4Addr::new(198, 18, 1, 10),
+            addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 1, 10)),
             port: 80,
             fwd: FwdMethod::Masq,
             weight: 1,

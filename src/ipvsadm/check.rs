@@ -11,7 +11,6 @@ use super::values::parse_sched_flags;
 use crate::api::command::{Command, ListWhat};
 use crate::api::{DestSpec, FwdMethod, ServiceKey, ServiceSpec, TunSpec, TunType, DEFAULT_SCHEDULER};
 use crate::wire::ip_protocol::IPPROTO_UDP;
-use std::net::IpAddr;
 
 /// Check a collected command line and build the command it stands for.
 pub(super) fn build_command(collected: Collected) -> Result<Command, UsageError> {
@@ -137,11 +136,7 @@ fn to_command(cmd: Cmd, mut ce: Entry, options: OptionSet, sched_flags: Vec<Stri
         Cmd::Restore => Command::Restore,
         Cmd::StartDaemon => {
             let mut req = ce.daemon.clone();
-            req.group = match ce.mcast_group {
-                None => None,
-                Some(IpAddr::V4(g)) => Some(g),
-                Some(IpAddr::V6(_)) => return Err(unsupported("IPv6")),
-            };
+            req.group = ce.mcast_group;
             Command::StartDaemon(req)
         }
         Cmd::StopDaemon => Command::StopDaemon(ce.daemon.role.clone()),

@@ -3,7 +3,7 @@
 //! first bad one refused), then the leftover words (`--set`'s three timeouts). What can only be
 //! judged from the whole line is left to [`super::check`].
 
-use super::error::{fail, popt_error, tryhelp, unsupported, UsageError};
+use super::error::{fail, popt_error, tryhelp, UsageError};
 use super::legality::*;
 use super::mark_rule::{parse_mark, parse_mark_rule};
 use super::names::NameDb;
@@ -14,7 +14,8 @@ use super::values::{
 };
 use crate::api::command::{Command, ListFormat};
 use crate::api::{
-    DaemonRequest, FwdMethod, MarkRule, ServiceKey, Timeouts, DEFAULT_FWD_METHOD, DEFAULT_WEIGHT, MAX_TIMEOUT,
+    full_netmask, netmask6, DaemonRequest, FwdMethod, MarkRule, ServiceKey, Timeouts, DEFAULT_FWD_METHOD,
+    DEFAULT_WEIGHT, MAX_TIMEOUT,
 };
 use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -31,17 +32,20 @@ const SCHED_FLAGS_ARG_MAX: usize = 127;
 /// The command entry ipvsadm fills in while it reads the options.
 pub(super) struct Entry {
     pub proto: u8,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub port: u16,
     pub fwmark: u32,
+    /// The service is IPv6 (ipvsadm's svc.af == AF_INET6): set by an IPv6 `-t`/`-u` address
+    /// or by `-6` after `-f`, and read by `-M` when it comes.
+    pub ipv6: bool,
     pub sched: String,
     pub persistent: Option<u32>,
-    pub netmask: Ipv4Addr,
+    pub netmask: IpAddr,
     pub ops: bool,
     pub pe: Option<String>,
     /// `-b` as given; read against the scheduler once the whole line is known.
     pub sched_flags_arg: String,
-    pub dest_addr: Ipv4Addr,
+    pub dest_addr: IpAddr,
     pub dest_port: u16,
     pub fwd: FwdMethod,
     pub weight: u32,
@@ -54,7 +58,7 @@ pub(super) struct Entry {
     pub tun_flags: u16,
     pub format: ListFormat,
     /// `-z`: a FULLNAT local address.
-    pub laddr: Ipv4Addr,
+    pub laddr: IpAddr,
     /// `--add-mark`/`--del-mark`: the mark, then the rule (`-t|-u|--any-proto`).
     pub mark: u32,
     pub mark_rule: Option<MarkRule>,
@@ -67,16 +71,18 @@ impl Entry {
     fn new() -> Self {
         Entry {
             proto: 0,
-            addr: Ipv4Addr::UNSPECIFIED,
+            addr: Ipv4Addr::UNSPECIFIED.into(),
             port: 0,
             fwmark: 0,
+            ipv6: false,
             sched: String::new(),
             persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
+            // "Set the default persistent granularity to /32 mask"
+            netmask: full_netmask(false),
             ops: false,
             pe: None,
             sched_flags_arg: String::new(),
-            dest_addr: Ipv4Addr::UNSPECIFIED,
+            dest_addr: Ipv4Addr::UNSPECIFIED.into(),
             dest_port: 0,
             // "Set direct routing as default forwarding method"
             fwd: DEFAULT_FWD_METHOD,
@@ -88,7 +94,7 @@ impl Entry {
             tun_port: 0,
             tun_flags: 0,
             format: ListFormat::default(),
-            laddr: Ipv4Addr::UNSPECIFIED,
+            laddr: Ipv4Addr::UNSPECIFIED.into(),
             mark: 0,
             mark_rule: None,
             daemon: DaemonRequest::new("", "", 0),
@@ -97,7 +103,9 @@ impl Entry {
     }
 
     pub(super) fn key(&self) -> ServiceKey {
-        if self.fwmark != 0 {
+        if self.fwmark != 0 && self.ipv6 {
+            ServiceKey::Fwmark6(self.fwmark)
+        } else if self.fwmark != 0 {
             ServiceKey::Fwmark(self.fwmark)
         } else {
             ServiceKey::Addr { proto: self.proto, addr: self.addr, port: self.port }
@@ -240,12 +248,15 @@ impl Collector<'_> {
             Tag::TunInfo | Tag::TunType | Tag::TunPort | Tag::TunNocsum | Tag::TunCsum | Tag::TunRemcsum => {
                 self.tunnel_option(tag, arg)
             }
+            // `-6` makes the fwmark service IPv6, its netmask /128 (a `-M` before it is lost).
             Tag::Ipv6 => {
                 if self.entry.fwmark == 0 {
                     // ipvsadm's message carries its own newline.
                     return Err(fail("-6 used before -f\n"));
                 }
-                Err(unsupported("IPv6"))
+                self.entry.ipv6 = true;
+                self.entry.netmask = full_netmask(true);
+                Ok(())
             }
             // A second command (or -h/-v after the command): ipvsadm's default case names the
             // last word popt read.
@@ -294,6 +305,12 @@ impl Collector<'_> {
         match parse_service(arg, self.entry.proto, self.names)? {
             Some(p) => {
                 self.entry.addr = p.addr;
+                // parse_service() sets af, and for IPv6 the netmask to 128 (over any `-M`
+                // read before it).
+                self.entry.ipv6 = p.addr.is_ipv6();
+                if p.addr.is_ipv6() {
+                    self.entry.netmask = full_netmask(true);
+                }
                 if let Some(port) = p.port {
                     self.entry.port = port;
                 }
@@ -318,8 +335,9 @@ impl Collector<'_> {
             )));
         }
         // ipvsadm sets TCP "even though it is not used"; it decides which /etc/services
-        // column names a fwmark dest's port.
+        // column names a fwmark dest's port. And AF_INET, until a `-6`.
         self.entry.proto = IPPROTO_TCP;
+        self.entry.ipv6 = false;
         self.entry.fwmark = parse_fwmark(arg)?;
         Ok(())
     }
@@ -338,8 +356,18 @@ impl Collector<'_> {
             }
             Tag::Netmask => {
                 self.options.set(OPTC_NETMASK)?;
-                ce.netmask = host_or_addr(arg, self.names)
-                    .ok_or_else(|| fail("illegal virtual server persistent mask specified"))?;
+                // An IPv6 service (as far as the line has told) takes a prefix length, read
+                // with atoi(): "64", "64abc"; an IPv4 one a mask (inet_aton, then /etc/hosts).
+                ce.netmask = if ce.ipv6 {
+                    match atoi(arg) {
+                        p @ 1..=128 => netmask6(p as u8),
+                        _ => return Err(fail("illegal ipv6 netmask specified")),
+                    }
+                } else {
+                    host_or_addr(arg, self.names)
+                        .ok_or_else(|| fail("illegal virtual server persistent mask specified"))?
+                        .into()
+                };
             }
             Tag::Ops => {
                 self.options.set(OPTC_ONEPACKET)?;
@@ -525,7 +553,24 @@ impl Collector<'_> {
     }
 }
 
-/// `--mcast-group`: an IPv4 or IPv6 multicast group (IPv6 is refused later, with the daemon).
+/// C's atoi(): leading white space, a sign, then digits as far as they go; 0 when none.
+fn atoi(s: &str) -> i64 {
+    let t = s.trim_start_matches(|c: char| c == ' ' || ('\t'..='\r').contains(&c));
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    let v = digits[..end].parse::<i64>().unwrap_or(if end == 0 { 0 } else { i64::MAX });
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+/// `--mcast-group`: an IPv4 or IPv6 multicast group (the daemon decides what it can use).
 fn mcast_group(g: &str) -> Result<IpAddr, UsageError> {
     if g.contains(':') {
         match g.parse::<Ipv6Addr>() {

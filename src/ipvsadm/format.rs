@@ -14,12 +14,12 @@ use super::PROGRAM;
 use super::names::NameDb;
 use crate::api::command::ListFormat;
 use crate::api::{
-    ConnView, DestView, IpvsError, LaddrView, MarkRule, ServiceKey, ServiceView, Timeouts, DEFAULT_SCHEDULER,
-    IPVS_CONN_TAB_SIZE, IPVS_VERSION,
+    netmask6_prefix, ConnView, DestView, IpvsError, LaddrView, MarkRule, ServiceKey, ServiceView, Timeouts,
+    DEFAULT_SCHEDULER, IPVS_CONN_TAB_SIZE, IPVS_VERSION,
 };
 use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The database a listing needs: numeric output never reads the files.
 fn names_for(numeric: bool) -> NameDb {
@@ -46,14 +46,18 @@ fn protocol_name(proto: u8) -> &'static str {
     }
 }
 
-/// addrport_to_anyname(): "addr:port", names unless numeric.
-fn addrport(addr: Ipv4Addr, port: u16, proto: u8, numeric: bool, db: &NameDb) -> String {
+/// addrport_to_anyname(): "addr:port", "[v6addr]:port" for IPv6, names unless numeric, in
+/// its 60-byte buffer (snprintf: 59 characters at most). An IPv6 address is never named:
+/// ipvsadm's addr_to_host() asks gethostbyaddr() with an IPv4 address's length, which glibc
+/// refuses for AF_INET6, so only its port is.
+fn addrport(addr: IpAddr, port: u16, proto: u8, numeric: bool, db: &NameDb) -> String {
+    let (open, close) = if addr.is_ipv6() { ("[", "]") } else { ("", "") };
     if numeric {
-        return format!("{addr}:{port}");
+        return cut(format!("{open}{addr}{close}:{port}"), 59);
     }
-    let host = db.addr_to_name(addr).map(String::from).unwrap_or_else(|| addr.to_string());
+    let host = anyname(addr, false, db);
     let port = db.port_to_name(port, proto).map(String::from).unwrap_or_else(|| port.to_string());
-    format!("{host}:{port}")
+    cut(format!("{open}{host}{close}:{port}"), 59)
 }
 
 /// C's `buf[n] = '\0'` on a string that may be shorter.
@@ -73,16 +77,19 @@ fn cut(mut s: String, n: usize) -> String {
 fn key_proto(key: &ServiceKey) -> u8 {
     match key {
         ServiceKey::Addr { proto, .. } => *proto,
-        ServiceKey::Fwmark(_) => IPPROTO_TCP,
+        ServiceKey::Fwmark(_) | ServiceKey::Fwmark6(_) => IPPROTO_TCP,
     }
 }
 
-/// The service column: "TCP  addr:port" / "FWM  n" in listings (cut to 33
-/// characters), "-t addr:port" / "-f n" in rules.
+/// The service column: "TCP  addr:port" / "FWM  n" in listings (an IPv4 one cut to 33
+/// characters, an IPv6 one never), "-t addr:port" / "-f n" in rules; an IPv6 fwmark
+/// service is "FWM  n IPv6" / "-f n -6".
 fn svc_name(key: &ServiceKey, rule: bool, numeric: bool, db: &NameDb) -> String {
     match key {
         ServiceKey::Fwmark(m) if rule => format!("-f {m}"),
         ServiceKey::Fwmark(m) => format!("FWM  {m}"),
+        ServiceKey::Fwmark6(m) if rule => format!("-f {m} -6"),
+        ServiceKey::Fwmark6(m) => format!("FWM  {m} IPv6"),
         ServiceKey::Addr { proto, addr, port } => {
             let vname = addrport(*addr, *port, *proto, numeric, db);
             if rule {
@@ -93,6 +100,8 @@ fn svc_name(key: &ServiceKey, rule: bool, numeric: bool, db: &NameDb) -> String 
                     _ => "--xxx-service",
                 };
                 format!("{stype} {vname}")
+            } else if addr.is_ipv6() {
+                format!("{}  {}", protocol_name(*proto), vname)
             } else {
                 cut(format!("{}  {}", protocol_name(*proto), vname), 33)
             }
@@ -142,14 +151,23 @@ fn title(fmt: &ListFormat) -> String {
     }
 }
 
-/// ipvs_cmp_services(): fwmark, protocol, address, port. Non-fwmark
-/// services have fwmark 0 and come first; fwmark services carry TCP and
-/// address 0. (libipvs subtracts unsigned values into an int, which
-/// misorders addresses more than 2^31 apart; rvs sorts them properly.)
-fn service_order(key: &ServiceKey) -> (u32, u8, u32, u16) {
+/// ipvs_cmp_services(): fwmark, family (AF_INET before AF_INET6), protocol, address, port.
+/// Non-fwmark services have fwmark 0 and come first; fwmark services carry TCP and address 0.
+/// (libipvs subtracts unsigned values into an int, which misorders addresses more than 2^31
+/// apart; rvs sorts them properly.)
+fn service_order(key: &ServiceKey) -> (u32, bool, u8, u128, u16) {
     match key {
-        ServiceKey::Addr { proto, addr, port } => (0, *proto, u32::from(*addr), *port),
-        ServiceKey::Fwmark(m) => (*m, IPPROTO_TCP, 0, 0),
+        ServiceKey::Addr { proto, addr, port } => (0, addr.is_ipv6(), *proto, addr_order(*addr), *port),
+        ServiceKey::Fwmark(m) => (*m, false, IPPROTO_TCP, 0, 0),
+        ServiceKey::Fwmark6(m) => (*m, true, IPPROTO_TCP, 0, 0),
+    }
+}
+
+/// An address as a number, for sorting within its family.
+fn addr_order(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
     }
 }
 
@@ -166,7 +184,7 @@ fn sorted_services(services: &[ServiceView], nosort: bool) -> Vec<&ServiceView> 
 fn sorted_dests(dests: &[DestView], nosort: bool) -> Vec<&DestView> {
     let mut v: Vec<&DestView> = dests.iter().collect();
     if !nosort {
-        v.sort_by_key(|d| (u32::from(d.spec.addr), d.spec.port));
+        v.sort_by_key(|d| (d.spec.addr.is_ipv6(), addr_order(d.spec.addr), d.spec.port));
     }
     v
 }
@@ -181,17 +199,28 @@ fn sorted_laddrs(sv: &ServiceView) -> Vec<LaddrView> {
             v.push(LaddrView { addr, conflicts: 0, conns: 0 });
         }
     }
-    v.sort_by_key(|l| u32::from(l.addr));
+    v.sort_by_key(|l| (l.addr.is_ipv6(), addr_order(l.addr)));
     v.dedup_by_key(|l| l.addr);
     v
 }
 
-/// An address by name unless numeric (`-S` names `-r` and `-z` alike).
-fn anyname(addr: Ipv4Addr, numeric: bool, db: &NameDb) -> String {
-    if numeric {
-        return addr.to_string();
+/// An address by name unless numeric (`-S` names `-r` and `-z` alike); an IPv6 address is
+/// never named (see [`addrport`]).
+fn anyname(addr: IpAddr, numeric: bool, db: &NameDb) -> String {
+    match addr {
+        IpAddr::V4(a) if !numeric => db.addr_to_name(a).map(String::from).unwrap_or_else(|| a.to_string()),
+        _ => addr.to_string(),
     }
-    db.addr_to_name(addr).map(String::from).unwrap_or_else(|| addr.to_string())
+}
+
+/// The persistence netmask as `-L` (" mask ...") and `-S` (" -M ...") print it, when it is
+/// not the family's full mask: dotted for IPv4, the prefix length for IPv6.
+fn netmask_text(netmask: IpAddr) -> Option<String> {
+    match netmask {
+        IpAddr::V4(m) if m != Ipv4Addr::BROADCAST => Some(m.to_string()),
+        IpAddr::V6(m) if netmask6_prefix(m) != 128 => Some(netmask6_prefix(m).to_string()),
+        _ => None,
+    }
 }
 
 /// How print_service_entry() is asked to print.
@@ -213,8 +242,8 @@ fn service_entry(out: &mut String, sv: &ServiceView, mode: Mode, db: &NameDb) {
         let _ = write!(out, "-A {} -s {}", name, spec.scheduler);
         if let Some(t) = spec.persistent {
             let _ = write!(out, " -p {t}");
-            if spec.netmask != Ipv4Addr::BROADCAST {
-                let _ = write!(out, " -M {}", spec.netmask);
+            if let Some(m) = netmask_text(spec.netmask) {
+                let _ = write!(out, " -M {m}");
             }
         }
         if spec.ops {
@@ -242,8 +271,8 @@ fn service_entry(out: &mut String, sv: &ServiceView, mode: Mode, db: &NameDb) {
         }
         if let Some(t) = spec.persistent {
             let _ = write!(out, " persistent {t}");
-            if spec.netmask != Ipv4Addr::BROADCAST {
-                let _ = write!(out, " mask {}", spec.netmask);
+            if let Some(m) = netmask_text(spec.netmask) {
+                let _ = write!(out, " mask {m}");
             }
         }
         if spec.ops {
@@ -275,7 +304,8 @@ fn service_entry(out: &mut String, sv: &ServiceView, mode: Mode, db: &NameDb) {
             out.push('\n');
             continue;
         }
-        let dname = cut(dname, 28);
+        // print_service_entry() cuts an IPv4 real server's name to 28, never an IPv6 one's.
+        let dname = if ds.addr.is_ipv6() { dname } else { cut(dname, 28) };
         if fmt.stats {
             let _ = write!(out, "  -> {dname:<28}");
             let s = &d.stats;
@@ -412,7 +442,10 @@ pub fn mark_rule_command(rule: &MarkRule) -> String {
         IPPROTO_SCTP => "--sctp-service",
         _ => "--any-proto",
     };
-    let mut s = format!("--add-mark {} {proto} {}/{}", rule.mark, rule.addr, rule.prefix);
+    let mut s = match rule.addr {
+        IpAddr::V4(a) => format!("--add-mark {} {proto} {a}/{}", rule.mark, rule.prefix),
+        IpAddr::V6(a) => format!("--add-mark {} {proto} [{a}]/{}", rule.mark, rule.prefix),
+    };
     for (i, &(lo, hi)) in rule.ports.iter().enumerate() {
         s.push(if i == 0 { ':' } else { ',' });
         if lo == hi {
@@ -690,33 +723,17 @@ mod tests {
     use crate::ipvsadm::restore::parse_restore_line_with;
 
     fn tcp(a: [u8; 4], port: u16) -> ServiceKey {
-        ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(a), port }
+        ServiceKey::Addr { proto: IPPROTO_TCP, addr: std::net::IpAddr::from(Ipv4Addr::from(a)), port }
     }
 
     fn udp(a: [u8; 4], port: u16) -> ServiceKey {
-        ServiceKey::Addr { proto: IPPROTO_UDP, addr: Ipv4Addr::from(a), port }
+        ServiceKey::Addr { proto: IPPROTO_UDP, addr: std::net::IpAddr::from(Ipv4Addr::from(a)), port }
     }
 
-    fn svc(key: ServiceKey, sched: &str, dests: Vec<DestView>) -> ServiceView {
-        ServiceView {
-            spec: crate::testkit::service_spec(key, sched),
-            stats: StatsSnapshot::default(),
-            rate: RateSnapshot::default(),
-            dests,
-            laddrs: vec![],
-        }
-    }
+    use crate::testkit::service_view as svc;
 
     fn dst(a: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestView {
-        DestView {
-            spec: crate::testkit::dest_spec(a, port, fwd, weight),
-            local: false,
-            active_conns: 0,
-            inact_conns: 0,
-            persist_conns: 0,
-            stats: StatsSnapshot::default(),
-            rate: RateSnapshot::default(),
-        }
+        crate::testkit::dest_view(crate::testkit::dest_spec(a, port, fwd, weight))
     }
 
     /// A TUN real server on port 80 with tunnel `tun`.
@@ -814,7 +831,11 @@ mod tests {
     /// SCTP's four letters included; -S names it `--sctp-service`.
     #[test]
     fn sctp_service_listed_and_saved_as_ipvsadm() {
-        let key = ServiceKey::Addr { proto: IPPROTO_SCTP, addr: Ipv4Addr::new(198, 18, 1, 100), port: 3868 };
+        let key = ServiceKey::Addr {
+            proto: IPPROTO_SCTP,
+            addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 1, 100)),
+            port: 3868,
+        };
         let s = svc(key, "rr", vec![dst([198, 18, 1, 11], 3869, FwdMethod::Masq, 1)]);
         let want = format!(
             "{HEADER}{TITLE}SCTP  198.18.1.100:3868 rr\n\
@@ -933,7 +954,7 @@ mod tests {
     fn service_line_flags() {
         let mut s = svc(tcp([1, 2, 3, 4], 0), "sh", vec![]);
         s.spec.persistent = Some(600);
-        s.spec.netmask = Ipv4Addr::new(255, 255, 255, 0);
+        s.spec.netmask = std::net::IpAddr::from(Ipv4Addr::new(255, 255, 255, 0));
         s.spec.sched_flags = vec!["sh-fallback".into(), "sh-port".into()];
         let mut u = svc(udp([1, 2, 3, 4], 53), "rr", vec![]);
         u.spec.ops = true;
@@ -1073,22 +1094,22 @@ mod tests {
         let conns = vec![
             ConnView {
                 proto: IPPROTO_TCP,
-                caddr: Ipv4Addr::new(172, 25, 254, 10),
+                caddr: std::net::IpAddr::from(Ipv4Addr::new(172, 25, 254, 10)),
                 cport: 50312,
-                vaddr: Ipv4Addr::new(172, 25, 254, 100),
+                vaddr: std::net::IpAddr::from(Ipv4Addr::new(172, 25, 254, 100)),
                 vport: 80,
-                daddr: Ipv4Addr::new(192, 168, 1, 10),
+                daddr: std::net::IpAddr::from(Ipv4Addr::new(192, 168, 1, 10)),
                 dport: 80,
                 state: "TIME_WAIT".into(),
                 expires: 119,
             },
             ConnView {
                 proto: IPPROTO_UDP,
-                caddr: Ipv4Addr::new(10, 0, 0, 1),
+                caddr: std::net::IpAddr::from(Ipv4Addr::new(10, 0, 0, 1)),
                 cport: 5353,
-                vaddr: Ipv4Addr::new(10, 0, 0, 2),
+                vaddr: std::net::IpAddr::from(Ipv4Addr::new(10, 0, 0, 2)),
                 vport: 53,
-                daddr: Ipv4Addr::new(10, 0, 0, 3),
+                daddr: std::net::IpAddr::from(Ipv4Addr::new(10, 0, 0, 3)),
                 dport: 53,
                 state: "UDP".into(),
                 expires: 6000,
@@ -1176,7 +1197,7 @@ mod tests {
         web.dests[0].spec.l_threshold = 10;
         let mut pcc = svc(tcp([10, 0, 0, 1], 0), "sh", vec![dst([10, 0, 1, 1], 0, FwdMethod::Route, 1)]);
         pcc.spec.persistent = Some(3600);
-        pcc.spec.netmask = Ipv4Addr::new(255, 255, 0, 0);
+        pcc.spec.netmask = std::net::IpAddr::from(Ipv4Addr::new(255, 255, 0, 0));
         pcc.spec.sched_flags = vec!["sh-fallback".into(), "sh-port".into()];
         let mut dns = svc(udp([10, 0, 0, 53], 53), "wrr", vec![dst([10, 0, 1, 53], 5353, FwdMethod::Masq, 1)]);
         dns.spec.ops = true;
@@ -1227,7 +1248,7 @@ mod tests {
     }
 
     fn la(a: [u8; 4], conflicts: u64, conns: u64) -> LaddrView {
-        LaddrView { addr: Ipv4Addr::from(a), conflicts, conns }
+        LaddrView { addr: std::net::IpAddr::from(Ipv4Addr::from(a)), conflicts, conns }
     }
 
     fn fullnat_service() -> ServiceView {
@@ -1240,7 +1261,10 @@ mod tests {
             ],
         );
         s.laddrs = vec![la([198, 18, 2, 101], 0, 4), la([198, 18, 2, 100], 0, 5)];
-        s.spec.laddrs = vec![Ipv4Addr::new(198, 18, 2, 100), Ipv4Addr::new(198, 18, 2, 101)];
+        s.spec.laddrs = vec![
+            std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 100)),
+            std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 101)),
+        ];
         s
     }
 
@@ -1286,7 +1310,10 @@ mod tests {
         // An address only the spec knows is listed with zero counters; the
         // service is named unless numeric, the addresses never are.
         let mut s = svc(tcp([127, 0, 0, 1], 80), "rr", vec![]);
-        s.spec.laddrs = vec![Ipv4Addr::new(192, 168, 1, 10), Ipv4Addr::new(10, 0, 0, 1)];
+        s.spec.laddrs = vec![
+            std::net::IpAddr::from(Ipv4Addr::new(192, 168, 1, 10)),
+            std::net::IpAddr::from(Ipv4Addr::new(10, 0, 0, 1)),
+        ];
         s.laddrs = vec![la([192, 168, 1, 10], 2, 3)];
         assert_eq!(
             list_laddrs_with(std::slice::from_ref(&s), None, false, &names()).unwrap(),
@@ -1391,8 +1418,8 @@ mod tests {
                 other => panic!("line {l:?}: {other:?}"),
             })
             .collect();
-        assert!(cmds.contains(&Command::AddLaddr(web.spec.key, Ipv4Addr::new(198, 18, 2, 101))));
-        assert!(cmds.contains(&Command::AddLaddr(dns.spec.key, Ipv4Addr::new(198, 18, 2, 53))));
+        assert!(cmds.contains(&Command::AddLaddr(web.spec.key, std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 101)))));
+        assert!(cmds.contains(&Command::AddLaddr(dns.spec.key, std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 53)))));
         assert_eq!(cmds.iter().filter(|c| matches!(c, Command::AddLaddr(..))).count(), 3);
         for c in cmds {
             apply(&mut table, c);
@@ -1413,7 +1440,7 @@ mod tests {
     // ----- rvs's mark rules -----
 
     fn mark(mark: u32, proto: u8, a: [u8; 4], prefix: u8, ports: &[(u16, u16)]) -> MarkRule {
-        MarkRule { mark, proto, addr: Ipv4Addr::from(a), prefix, ports: ports.to_vec() }
+        MarkRule { mark, proto, addr: std::net::IpAddr::from(Ipv4Addr::from(a)), prefix, ports: ports.to_vec() }
     }
 
     /// In the order given, not sorted: the last match wins.

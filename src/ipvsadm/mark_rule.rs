@@ -1,12 +1,12 @@
 //! rvs's mark rules' values: `--add-mark|--del-mark MARK` and the rule's
 //! `ADDR[/PREFIX][:PORTS]` (iptables' MARK target and multiport match, as rvs spells them).
 
-use super::error::{fail, unsupported, UsageError};
+use super::error::{fail, UsageError};
 use super::names::NameDb;
 use super::values::{host_or_addr, str_is_digit, string_to_number, strtol_full};
 use crate::api::MarkRule;
 use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A mark rule's MARK: decimal or `0x` hex (iptables' `--set-mark` takes
 /// both), 1 to 2^32-1, refused with `-f`'s message.
@@ -59,39 +59,66 @@ pub(super) fn parse_port_list(buf: &str, proto: u8, names: &NameDb) -> Result<Ve
 
 /// A mark rule's `ADDR[/PREFIX][:PORTS]` for `proto` (0: TCP or UDP). The
 /// address is a dotted quad or an /etc/hosts name, PREFIX 0..=32 (32 when
-/// absent), no PORTS any port. Like iptables, the address is reduced to its
-/// network (`10.1.2.3/8` is `10.0.0.0/8`), so that `--del-mark` and
-/// `--list-marks` see the rule the way it matches.
+/// absent), no PORTS any port; an IPv6 address is bracketed as ipvsadm brackets one before
+/// a port (`[2001:db8::]/64:80`), or bare without ports (`2001:db8::/64`), PREFIX 0..=128.
+/// Like iptables, the address is reduced to its network (`10.1.2.3/8` is `10.0.0.0/8`), so
+/// that `--del-mark` and `--list-marks` see the rule the way it matches.
 pub(super) fn parse_mark_rule(buf: &str, proto: u8, mark: u32, names: &NameDb) -> Result<MarkRule, UsageError> {
-    if buf.starts_with('[') || buf.matches(':').count() > 1 {
-        return Err(unsupported("IPv6"));
+    let (host, rest) = if let Some(b) = buf.strip_prefix('[') {
+        b.split_once(']').ok_or_else(|| fail(BAD_MARK_RULE))?
+    } else if buf.matches(':').count() > 1 {
+        // A bare IPv6 address: its colons leave no room for ports.
+        buf.split_at(buf.find('/').unwrap_or(buf.len()))
+    } else {
+        buf.split_at(buf.find(['/', ':']).unwrap_or(buf.len()))
+    };
+    let (len, ports) = match rest.split_once(':') {
+        Some((l, p)) => (l, Some(p)),
+        None => (rest, None),
+    };
+    if ports.is_some() && host.contains(':') && !buf.starts_with('[') {
+        return Err(fail(BAD_MARK_RULE));
     }
-    let (net, ports) = match buf.split_once(':') {
-        Some((n, p)) => (n, Some(p)),
-        None => (buf, None),
-    };
-    let (host, prefix) = match net.split_once('/') {
-        Some((h, len)) => {
-            if len.is_empty() || !str_is_digit(len) {
-                return Err(fail(BAD_MARK_RULE));
-            }
-            match string_to_number(len, 0, 32) {
-                Some(n) => (h, n as u8),
-                None => return Err(fail(BAD_MARK_RULE)),
-            }
-        }
-        None => (net, 32),
-    };
     // As parse_service(): digits alone are not an address.
     if str_is_digit(host) {
         return Err(fail(BAD_MARK_RULE));
     }
-    let addr = host_or_addr(host, names).ok_or_else(|| fail(BAD_MARK_RULE))?;
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix as u32) };
+    let addr: IpAddr = match host.parse::<Ipv6Addr>() {
+        Ok(a) => a.into(),
+        Err(_) => host_or_addr(host, names).ok_or_else(|| fail(BAD_MARK_RULE))?.into(),
+    };
+    let max = if addr.is_ipv6() { 128 } else { 32 };
+    let prefix = match len.strip_prefix('/') {
+        None if len.is_empty() => max,
+        Some(l) if !l.is_empty() && str_is_digit(l) => {
+            string_to_number(l, 0, max as i64).ok_or_else(|| fail(BAD_MARK_RULE))? as u8
+        }
+        _ => return Err(fail(BAD_MARK_RULE)),
+    };
     let ports = match ports {
         None => Vec::new(),
         Some("") => return Err(fail(BAD_MARK_RULE)),
         Some(p) => parse_port_list(p, proto, names)?,
     };
-    Ok(MarkRule { mark, proto, addr: Ipv4Addr::from(u32::from(addr) & mask), prefix, ports })
+    let addr = match addr {
+        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & prefix_mask4(prefix))),
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & prefix_mask6(prefix))),
+    };
+    Ok(MarkRule { mark, proto, addr, prefix, ports })
+}
+
+fn prefix_mask4(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    }
+}
+
+fn prefix_mask6(prefix: u8) -> u128 {
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix))
+    }
 }

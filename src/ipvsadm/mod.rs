@@ -18,6 +18,10 @@ pub mod values;
 
 #[cfg(test)]
 mod tests_args;
+#[cfg(test)]
+mod tests_ipv6;
+#[cfg(test)]
+mod tests_list_ipv6;
 
 /// The program name used in "Try ..." and usage texts.
 pub const PROGRAM: &str = "rvsadm";

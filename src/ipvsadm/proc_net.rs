@@ -12,8 +12,11 @@
 //!   rates the sum of the services' rates: the kernel keeps a separate total that also counts
 //!   deleted services and a `-Z` of one service.
 
-use crate::api::{ConnView, RateSnapshot, ServiceKey, ServiceView, StatsSnapshot, IPVS_CONN_TAB_SIZE, IPVS_VERSION};
+use crate::api::{
+    netmask6_prefix, ConnView, RateSnapshot, ServiceKey, ServiceView, StatsSnapshot, IPVS_CONN_TAB_SIZE, IPVS_VERSION,
+};
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 /// The file names, as under /proc/net.
 pub const NAMES: [&str; 4] = ["ip_vs", "ip_vs_conn", "ip_vs_stats", "ip_vs_stats_percpu"];
@@ -34,8 +37,29 @@ fn proto_name(proto: u8) -> String {
     }
 }
 
-fn hex_addr(a: std::net::Ipv4Addr) -> u32 {
-    u32::from(a)
+/// An address as the kernel prints it: `%08X` of ntohl() for IPv4, `%pI6` for IPv6 (eight
+/// groups of four lower-case hex digits, nothing compressed).
+fn hex_addr(a: IpAddr) -> String {
+    match a {
+        IpAddr::V4(a) => format!("{:08X}", u32::from(a)),
+        IpAddr::V6(a) => {
+            let g = a.segments();
+            format!(
+                "{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}",
+                g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
+            )
+        }
+    }
+}
+
+/// `%08X` of ntohl(svc->netmask). An IPv6 service's netmask field holds its prefix length
+/// in host order (ipvsadm sends atoi()'s value), which ntohl() byte-swaps on a
+/// little-endian host (x86, arm64): /64 prints as 40000000, /128 as 80000000.
+fn hex_netmask(m: IpAddr) -> String {
+    match m {
+        IpAddr::V4(m) => format!("{:08X}", u32::from(m)),
+        IpAddr::V6(m) => format!("{:08X}", netmask6_prefix(m).swap_bytes()),
+    }
 }
 
 /// `/proc/net/ip_vs`: the services of the address table first, then those of the firewall-mark
@@ -46,26 +70,31 @@ pub fn ip_vs(services: &[ServiceView]) -> String {
     s.push_str("Prot LocalAddress:Port Scheduler Flags\n");
     s.push_str("  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n");
     let by_addr = services.iter().filter(|v| matches!(v.spec.key, ServiceKey::Addr { .. }));
-    let by_mark = services.iter().filter(|v| matches!(v.spec.key, ServiceKey::Fwmark(_)));
+    let by_mark = services.iter().filter(|v| v.spec.key.fwmark().is_some());
     for v in by_addr.chain(by_mark) {
         let ops = if v.spec.ops { "ops " } else { "" };
         let sched = &v.spec.scheduler;
         let _ = match v.spec.key {
-            ServiceKey::Addr { proto, addr, port } => {
-                write!(s, "{}  {:08X}:{port:04X} {sched} {ops} ", proto_name(proto), hex_addr(addr))
+            ServiceKey::Addr { proto, addr: addr @ IpAddr::V4(_), port } => {
+                write!(s, "{}  {}:{port:04X} {sched} {ops} ", proto_name(proto), hex_addr(addr))
             }
-            ServiceKey::Fwmark(m) => write!(s, "FWM  {m:08X} {sched} {ops}"),
+            // The kernel's IPv6 line has no ops field.
+            ServiceKey::Addr { proto, addr: addr @ IpAddr::V6(_), port } => {
+                write!(s, "{}  [{}]:{port:04X} {sched} ", proto_name(proto), hex_addr(addr))
+            }
+            ServiceKey::Fwmark(m) | ServiceKey::Fwmark6(m) => write!(s, "FWM  {m:08X} {sched} {ops}"),
         };
         match v.spec.persistent {
             Some(t) => {
-                let _ = writeln!(s, "persistent {} {:08X}", u64::from(t) * KERNEL_HZ, hex_addr(v.spec.netmask));
+                let _ = writeln!(s, "persistent {} {}", u64::from(t) * KERNEL_HZ, hex_netmask(v.spec.netmask));
             }
             None => s.push('\n'),
         }
         for d in &v.dests {
+            let (open, close) = if d.spec.addr.is_ipv6() { ("[", "]") } else { ("", "") };
             let _ = writeln!(
                 s,
-                "  -> {:08X}:{:04X}      {:<7} {:<6} {:<10} {:<10}",
+                "  -> {open}{}{close}:{:04X}      {:<7} {:<6} {:<10} {:<10}",
                 hex_addr(d.spec.addr),
                 d.spec.port,
                 if d.local { "Local" } else { d.spec.fwd.list_name() },
@@ -86,7 +115,7 @@ pub fn ip_vs_conn(conns: &[ConnView]) -> String {
     for c in conns {
         let _ = writeln!(
             s,
-            "{:<3} {:08X} {:04X} {:08X} {:04X} {:08X} {:04X} {:<11} {:>7}",
+            "{:<3} {} {:04X} {} {:04X} {} {:04X} {:<11} {:>7}",
             proto_name(c.proto),
             hex_addr(c.caddr),
             c.cport,
@@ -167,7 +196,7 @@ pub fn parse_name(arg: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{DestSpec, DestView, FwdMethod, ServiceSpec};
+    use crate::api::{DestView, FwdMethod, ServiceSpec};
     use std::net::Ipv4Addr;
 
     fn spec(key: ServiceKey, sched: &str, persistent: Option<u32>, ops: bool) -> ServiceSpec {
@@ -175,7 +204,7 @@ mod tests {
             key,
             scheduler: sched.into(),
             persistent,
-            netmask: Ipv4Addr::new(255, 255, 255, 255),
+            netmask: std::net::IpAddr::from(Ipv4Addr::new(255, 255, 255, 255)),
             sched_flags: vec![],
             ops,
             laddrs: vec![],
@@ -183,23 +212,9 @@ mod tests {
     }
 
     fn dest(a: [u8; 4], port: u16, fwd: FwdMethod, weight: u32, act: u32, inact: u32) -> DestView {
-        DestView {
-            spec: DestSpec {
-                addr: Ipv4Addr::from(a),
-                port,
-                fwd,
-                weight,
-                u_threshold: 0,
-                l_threshold: 0,
-                tun: Default::default(),
-            },
-            active_conns: act,
-            inact_conns: inact,
-            persist_conns: 0,
-            stats: StatsSnapshot::default(),
-            rate: RateSnapshot::default(),
-            local: false,
-        }
+        let mut d = crate::testkit::dest_view(crate::testkit::dest_spec(a, port, fwd, weight));
+        (d.active_conns, d.inact_conns) = (act, inact);
+        d
     }
 
     fn view(spec: ServiceSpec, dests: Vec<DestView>, stats: StatsSnapshot, rate: RateSnapshot) -> ServiceView {
@@ -210,8 +225,8 @@ mod tests {
     /// with one-packet scheduling, and a firewall-mark one listed first (the kernel prints
     /// the address table before the mark table).
     fn services() -> Vec<ServiceView> {
-        let web = ServiceKey::Addr { proto: 6, addr: Ipv4Addr::new(198, 18, 0, 1), port: 80 };
-        let dns = ServiceKey::Addr { proto: 17, addr: Ipv4Addr::new(198, 18, 0, 1), port: 53 };
+        let web = ServiceKey::Addr { proto: 6, addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 1)), port: 80 };
+        let dns = ServiceKey::Addr { proto: 17, addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 1)), port: 53 };
         vec![
             view(
                 spec(ServiceKey::Fwmark(1), "wlc", Some(360), false),
@@ -275,11 +290,11 @@ FWM  00000001 wlc persistent 90000 FFFFFFFF\n\
     fn ip_vs_conn_is_the_kernels_text() {
         let c = |proto, state: &str, expires, daddr: [u8; 4], dport| ConnView {
             proto,
-            caddr: Ipv4Addr::new(198, 18, 2, 10),
+            caddr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 2, 10)),
             cport: 40000,
-            vaddr: Ipv4Addr::new(198, 18, 0, 1),
+            vaddr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 1)),
             vport: 80,
-            daddr: Ipv4Addr::from(daddr),
+            daddr: std::net::IpAddr::from(Ipv4Addr::from(daddr)),
             dport,
             state: state.into(),
             expires,

@@ -2,11 +2,11 @@
 //! them: numbers (strtol), addresses (inet_aton, then /etc/hosts), `host[:port]`
 //! (parse_service), timeouts, fwmarks and scheduler flags.
 
-use super::error::{fail, unsupported, UsageError};
+use super::error::{fail, UsageError};
 use super::names::NameDb;
 use crate::api::DEFAULT_PERSISTENCE_TIMEOUT;
 use crate::api::DEFAULT_SCHEDULER;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `strtol(s, &end, 10)` that must consume the whole string: leading white
 /// space and a sign are allowed, at least one digit is required.
@@ -110,26 +110,51 @@ pub(super) fn str_is_digit(s: &str) -> bool {
 
 /// What parse_service() found: the address and, if given, the port.
 pub(super) struct ParsedAddr {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub port: Option<u16>,
 }
 
-/// ipvsadm's parse_service(): `host[:port]`, port a number or a service name
-/// for `proto`. None where ipvsadm returns SERVICE_NONE.
+/// ipvsadm's parse_service(): `host[:port]`, `[v6addr]:port` or a bare IPv6 address (no
+/// port: its colons are the address's), port a number or a service name for `proto`. None
+/// where ipvsadm returns SERVICE_NONE. Its quirks, kept:
+/// - a bracket needs its `]` and then `:` (`[2001:db8::1]` and `[2001:db8::1]80` are
+///   SERVICE_NONE);
+/// - `2001:db8::1:80` is the IPv6 address 2001:db8::1:80 without a port;
+/// - inside brackets an IPv4 address loses its port (`[198.18.0.1]:80`): parse_service looks
+///   for the port with strrchr() in the bracketed text, which has no colon.
 pub(super) fn parse_service(buf: &str, proto: u8, names: &NameDb) -> Result<Option<ParsedAddr>, UsageError> {
     if str_is_digit(buf) {
         return Ok(None);
     }
-    if buf.starts_with('[') || buf.parse::<Ipv6Addr>().is_ok() {
-        return Err(unsupported("IPv6"));
-    }
-    let (host, port) = match buf.rfind(':') {
-        Some(i) => (&buf[..i], Some(&buf[i + 1..])),
+    let (inner, mut port) = match buf.strip_prefix('[') {
+        Some(b) => match b.split_once(']') {
+            Some((inner, after)) => match after.strip_prefix(':') {
+                Some(p) => (inner, Some(p)),
+                None => return Ok(None),
+            },
+            None => return Ok(None),
+        },
         None => (buf, None),
     };
-    let addr = match host_or_addr(host, names) {
-        Some(a) => a,
-        None => return Ok(None),
+    // inet_pton(AF_INET6, ...): no scope id, no brackets, no white space.
+    let addr = match inner.parse::<Ipv6Addr>() {
+        Ok(a) => IpAddr::V6(a),
+        Err(_) => {
+            let host = match inner.rfind(':') {
+                Some(i) => {
+                    port = Some(&inner[i + 1..]);
+                    &inner[..i]
+                }
+                None => {
+                    port = None;
+                    inner
+                }
+            };
+            match host_or_addr(host, names) {
+                Some(a) => IpAddr::V4(a),
+                None => return Ok(None),
+            }
+        }
     };
     let port = match port {
         None => None,
@@ -187,9 +212,12 @@ pub fn parse_sched_flags(sched: &str, arg: &str) -> Result<Vec<String>, UsageErr
 }
 
 /// An address a FULLNAT connection can use as its source towards the real
-/// servers: not 0.0.0.0, not broadcast, not multicast.
-pub(super) fn usable_laddr(a: Ipv4Addr) -> bool {
-    !(a.is_unspecified() || a.is_broadcast() || a.is_multicast())
+/// servers: not 0.0.0.0 (::), not broadcast, not multicast.
+pub(super) fn usable_laddr(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_broadcast() || a.is_multicast()),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
+    }
 }
 
 pub(super) fn truncate(s: &str, max: usize) -> String {

@@ -133,17 +133,24 @@ pub struct Health {
 fn prefixes(rules: &Rules, key: &ServiceKey) -> Vec<(Ipv4Addr, u8)> {
     match key {
         // The kernel takes a 0.0.0.0 (or broadcast, multicast) VIP; no route can announce it.
-        ServiceKey::Addr { addr, .. } if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() => {
+        // IPv6 VIPs are not announced (the IPv6 data path does not serve them yet).
+        ServiceKey::Addr { addr: std::net::IpAddr::V6(_), .. } | ServiceKey::Fwmark6(_) => vec![],
+        ServiceKey::Addr { addr: std::net::IpAddr::V4(addr), .. }
+            if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() =>
+        {
             vec![]
         }
-        ServiceKey::Addr { addr, .. } => vec![(*addr, 32)],
+        ServiceKey::Addr { addr: std::net::IpAddr::V4(addr), .. } => vec![(*addr, 32)],
         ServiceKey::Fwmark(m) => rules
             .marks
             .iter()
             .filter(|r| r.mark == *m)
-            .map(|r| {
-                let net = u32::from(r.addr) & crate::wire::ipv4::prefix_mask(r.prefix);
-                (Ipv4Addr::from(net), r.prefix)
+            .filter_map(|r| match r.addr {
+                std::net::IpAddr::V4(a) => {
+                    let net = u32::from(a) & crate::wire::ipv4::prefix_mask(r.prefix);
+                    Some((Ipv4Addr::from(net), r.prefix))
+                }
+                std::net::IpAddr::V6(_) => None,
             })
             .collect(),
     }
@@ -493,12 +500,16 @@ mod tests {
 
     fn rules(weights: &[u32]) -> Rules {
         let mut r = Rules::default();
-        let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::new(198, 18, 5, 100), port: 80 };
+        let key = ServiceKey::Addr {
+            proto: IPPROTO_TCP,
+            addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 5, 100)),
+            port: 80,
+        };
         let spec = ServiceSpec {
             key,
             scheduler: "mh".into(),
             persistent: None,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: std::net::IpAddr::from(Ipv4Addr::BROADCAST),
             sched_flags: vec![],
             ops: false,
             laddrs: vec![],
@@ -506,7 +517,7 @@ mod tests {
         r.apply(&Command::AddService(spec)).unwrap();
         for (i, &w) in weights.iter().enumerate() {
             let d = DestSpec {
-                addr: Ipv4Addr::new(198, 18, 1, 11 + i as u8),
+                addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 1, 11 + i as u8)),
                 port: 80,
                 fwd: FwdMethod::Route,
                 weight: w,
@@ -550,12 +561,16 @@ mod tests {
     fn shared_vips_and_fwmark_prefixes() {
         let mut r = rules(&[0]);
         // A second service on the same VIP with a live server keeps it announced.
-        let key443 = ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::new(198, 18, 5, 100), port: 443 };
+        let key443 = ServiceKey::Addr {
+            proto: IPPROTO_TCP,
+            addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 5, 100)),
+            port: 443,
+        };
         let mut spec = r.services[0].0.clone();
         spec.key = key443;
         r.apply(&Command::AddService(spec.clone())).unwrap();
         let mut d = DestSpec {
-            addr: Ipv4Addr::new(198, 18, 1, 20),
+            addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 1, 20)),
             port: 443,
             fwd: FwdMethod::Route,
             weight: 2,
@@ -565,7 +580,13 @@ mod tests {
         };
         r.apply(&Command::AddDest(key443, d.clone())).unwrap();
         // A firewall-mark service announces its rules' prefixes.
-        let m = MarkRule { mark: 7, proto: IPPROTO_TCP, addr: Ipv4Addr::new(198, 18, 6, 9), prefix: 24, ports: vec![] };
+        let m = MarkRule {
+            mark: 7,
+            proto: IPPROTO_TCP,
+            addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 6, 9)),
+            prefix: 24,
+            ports: vec![],
+        };
         r.apply(&Command::AddMark(m)).unwrap();
         spec.key = ServiceKey::Fwmark(7);
         r.apply(&Command::AddService(spec)).unwrap();

@@ -41,6 +41,16 @@ impl Interface {
             .map(|&(a, _)| a)
             .unwrap_or(0)
     }
+    /// The IPv6 source for talking to `peer` on this link: an address in the
+    /// same prefix if any, else the first (None: no IPv6 address here).
+    pub fn source_for6(&self, peer: u128) -> Option<u128> {
+        use crate::wire::ipv6::prefix_mask;
+        self.addrs6
+            .iter()
+            .find(|&&(a, l)| a & prefix_mask(l) == peer & prefix_mask(l))
+            .or(self.addrs6.first())
+            .map(|&(a, _)| a)
+    }
 }
 
 /// All interfaces, indexed by [`IfaceId`].
@@ -57,6 +67,20 @@ impl Interfaces {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// The interface whose IPv6 prefix holds `dst` (the longest, if several)
+    /// with the director's address in that prefix: the link a packet to
+    /// `dst` leaves by and the source it is sent from. IPv6 is routed on
+    /// link only (no IPv6 gateways yet).
+    pub fn on_link6(&self, dst: u128) -> Option<(IfaceId, u128)> {
+        use crate::wire::ipv6::prefix_mask;
+        self.0
+            .iter()
+            .flat_map(|i| i.addrs6.iter().map(move |&(a, l)| (i.id, a, l)))
+            .filter(|&(_, a, l)| a & prefix_mask(l) == dst & prefix_mask(l))
+            .max_by_key(|&(_, _, l)| l)
+            .map(|(id, a, _)| (id, a))
+    }
+
     /// Is `ip` one of the director's own addresses on any interface?
     pub fn is_local(&self, ip: u32) -> bool {
         self.0.iter().any(|i| i.owns_addr(ip))

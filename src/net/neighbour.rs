@@ -1,5 +1,10 @@
-//! The ARP neighbour table: resolved next hops, probes for unresolved ones,
+//! The neighbour table: resolved next hops, probes for unresolved ones,
 //! a bounded hold queue for packets waiting on a resolution, and ageing.
+//! One table per address family: ARP's for IPv4 (`NeighbourTable<u32>`),
+//! neighbour discovery's for IPv6 (`NeighbourTable<u128>`, RFC 4861's
+//! INCOMPLETE, REACHABLE, PROBE and unreachable states map onto the same
+//! ones); only the source prefix a resolution is rate-limited by differs
+//! ([`NeighbourAddr::prefix_bucket`]).
 //!
 //! Under pressure it behaves like Linux's neighbour gc (net/core/neighbour.c):
 //! a full table evicts a batch (down to seven eighths, as gc_thresh3 forces
@@ -32,7 +37,8 @@ pub const FAILED_HOLDOFF_MS: u64 = 1_000;
 /// next periodic gc); it only serves the hold-off and the admin listing.
 pub const FAILED_KEEP_MS: u64 = 5_000;
 /// New resolutions allowed per second for the addresses of one source
-/// prefix (a /24, hashed to one of [`RESOLVE_BUCKETS`] buckets per table)...
+/// prefix (a /24 or an IPv6 /64, hashed to one of [`RESOLVE_BUCKETS`]
+/// buckets per table)...
 pub const RESOLVE_PER_SEC: u64 = 100;
 /// ...and in a burst.
 pub const RESOLVE_BURST: u64 = 100;
@@ -42,7 +48,7 @@ pub const RESOLVE_BURST: u64 = 100;
 /// chance, about one try in five against a 1,000/s flood). Bounds the
 /// requests a table sends to RESOLVE_BUCKETS * RESOLVE_PER_SEC a second.
 pub const RESOLVE_BUCKETS: usize = 64;
-/// The bits of an address that name its source prefix.
+/// The bits of an IPv4 address below its source prefix (a /24).
 const RESOLVE_PREFIX_SHIFT: u32 = 8;
 /// Packets held per unresolved neighbour (Linux's default unres_qlen is 3ish).
 /// The fragments rvs cuts one datagram into count as one packet: held all
@@ -116,9 +122,9 @@ pub struct NeighbourStats {
 
 /// One entry as the admin listing shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NeighbourView {
+pub struct NeighbourView<A = u32> {
     pub iface: IfaceId,
-    pub ip: u32,
+    pub ip: A,
     /// Known for REACHABLE and STALE entries only.
     pub mac: Option<Mac>,
     /// REACHABLE, STALE, INCOMPLETE or FAILED (as `ip neigh` names them).
@@ -126,10 +132,10 @@ pub struct NeighbourView {
 }
 
 #[derive(Clone, Copy)]
-struct HoldSlot {
+struct HoldSlot<A> {
     used: bool,
     iface: IfaceId,
-    ip: u32,
+    ip: A,
     len: u16,
     /// The packet this frame is (a piece of): 0 for a frame held alone.
     packet: u32,
@@ -151,21 +157,40 @@ struct TokenBucket {
     since_ms: u64,
 }
 
-/// The bucket of `ip`'s source prefix (Fibonacci hashing of the prefix).
-fn bucket_of(ip: u32) -> usize {
-    ((ip >> RESOLVE_PREFIX_SHIFT).wrapping_mul(0x9e37_79b9) >> (32 - RESOLVE_BUCKETS.trailing_zeros())) as usize
+/// An address a neighbour table resolves: IPv4's (`u32`) or IPv6's (`u128`),
+/// in host order.
+pub trait NeighbourAddr: Copy + Eq + std::hash::Hash + Default + std::fmt::Display {
+    /// The bucket of this address's source prefix (Fibonacci hashing of the
+    /// prefix), among [`RESOLVE_BUCKETS`].
+    fn prefix_bucket(self) -> usize;
+}
+
+const BUCKET_SHIFT: u32 = RESOLVE_BUCKETS.trailing_zeros();
+
+impl NeighbourAddr for u32 {
+    fn prefix_bucket(self) -> usize {
+        ((self >> RESOLVE_PREFIX_SHIFT).wrapping_mul(0x9e37_79b9) >> (32 - BUCKET_SHIFT)) as usize
+    }
+}
+
+impl NeighbourAddr for u128 {
+    /// By the /64 (a LAN's prefix under SLAAC): one host's many addresses
+    /// share a bucket.
+    fn prefix_bucket(self) -> usize {
+        (((self >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - BUCKET_SHIFT)) as usize
+    }
 }
 
 /// An eviction candidate: (class, timestamp, key).
-type Candidate = (u8, u64, (IfaceId, u32));
+type Candidate<A> = (u8, u64, (IfaceId, A));
 
-pub struct NeighbourTable {
-    entries: HashMap<(IfaceId, u32), State>,
+pub struct NeighbourTable<A: NeighbourAddr = u32> {
+    entries: HashMap<(IfaceId, A), State>,
     capacity: usize,
-    slots: Vec<HoldSlot>,
+    slots: Vec<HoldSlot<A>>,
     data: Vec<u8>,
     /// Scratch for choosing evictions, sized once.
-    candidates: Vec<Candidate>,
+    candidates: Vec<Candidate<A>>,
     /// Per source prefix: resolution tokens left, and when last topped up.
     buckets: [TokenBucket; RESOLVE_BUCKETS],
     pub stats: NeighbourStats,
@@ -178,13 +203,16 @@ pub struct NeighbourTable {
     generation: u64,
 }
 
-impl NeighbourTable {
+impl<A: NeighbourAddr> NeighbourTable<A> {
     pub fn new(capacity: usize, hold_slots: usize) -> Self {
         let capacity = capacity.max(1);
         NeighbourTable {
             entries: HashMap::with_capacity(capacity),
             capacity,
-            slots: vec![HoldSlot { used: false, iface: 0, ip: 0, len: 0, packet: 0, first: false }; hold_slots],
+            slots: vec![
+                HoldSlot { used: false, iface: 0, ip: A::default(), len: 0, packet: 0, first: false };
+                hold_slots
+            ],
             data: vec![0; hold_slots * HOLD_SLOT_BYTES],
             candidates: Vec::with_capacity(capacity),
             buckets: [TokenBucket { tokens: RESOLVE_BURST, since_ms: 0 }; RESOLVE_BUCKETS],
@@ -204,14 +232,14 @@ impl NeighbourTable {
     /// A resolved neighbour's MAC and the last millisecond at which
     /// [`NeighbourTable::resolve`] still answers `Ready` for it without a
     /// probe; read only (a cache fills itself from this).
-    pub fn reachable(&self, iface: IfaceId, ip: u32) -> Option<(Mac, u64)> {
+    pub fn reachable(&self, iface: IfaceId, ip: A) -> Option<(Mac, u64)> {
         match self.entries.get(&(iface, ip)) {
             Some(State::Reachable { mac, confirmed_ms, .. }) => Some((*mac, confirmed_ms.saturating_add(REACHABLE_MS))),
             _ => None,
         }
     }
 
-    pub fn resolve(&mut self, iface: IfaceId, ip: u32, now_ms: u64) -> Resolution {
+    pub fn resolve(&mut self, iface: IfaceId, ip: A, now_ms: u64) -> Resolution {
         match self.entries.get_mut(&(iface, ip)) {
             Some(State::Reachable { mac, confirmed_ms, last_probe_ms }) => {
                 if now_ms.saturating_sub(*confirmed_ms) > REACHABLE_MS
@@ -245,7 +273,7 @@ impl NeighbourTable {
                     self.evict(now_ms, self.entries.len() + 1 - target.min(self.entries.len()));
                     if self.entries.len() >= self.capacity {
                         // Nothing could go: give the token back.
-                        let b = &mut self.buckets[bucket_of(ip)];
+                        let b = &mut self.buckets[ip.prefix_bucket()];
                         b.tokens = (b.tokens + 1).min(RESOLVE_BURST);
                         return Resolution::TableFull;
                     }
@@ -260,8 +288,8 @@ impl NeighbourTable {
 
     /// Token bucket for new resolutions: [`RESOLVE_PER_SEC`] a second, at
     /// most [`RESOLVE_BURST`] saved up.
-    fn take_token(&mut self, ip: u32, now_ms: u64) -> bool {
-        let b = &mut self.buckets[bucket_of(ip)];
+    fn take_token(&mut self, ip: A, now_ms: u64) -> bool {
+        let b = &mut self.buckets[ip.prefix_bucket()];
         let elapsed = now_ms.saturating_sub(b.since_ms);
         let earned = elapsed * RESOLVE_PER_SEC / 1000;
         if earned > 0 {
@@ -305,7 +333,7 @@ impl NeighbourTable {
         n
     }
     /// The MAC of a resolved neighbour, without touching its state.
-    pub fn known_mac(&self, iface: IfaceId, ip: u32) -> Option<Mac> {
+    pub fn known_mac(&self, iface: IfaceId, ip: A) -> Option<Mac> {
         match self.entries.get(&(iface, ip)) {
             Some(State::Reachable { mac, .. }) => Some(*mac),
             _ => None,
@@ -323,10 +351,10 @@ impl NeighbourTable {
     /// A `piece` of a packet is held only if every piece of it will be: its
     /// first needs room for them all (nothing else is held while its pieces
     /// come), and once its first is refused so is the rest.
-    pub fn hold(&mut self, iface: IfaceId, ip: u32, frame: &[u8], piece: Option<Piece>) -> bool {
+    pub fn hold(&mut self, iface: IfaceId, ip: A, frame: &[u8], piece: Option<Piece>) -> bool {
         let waiting = matches!(self.entries.get(&(iface, ip)), Some(State::Incomplete { .. }));
         let packet = piece.map_or(0, |p| p.packet);
-        let mine = |s: &HoldSlot| s.used && s.iface == iface && s.ip == ip;
+        let mine = |s: &HoldSlot<A>| s.used && s.iface == iface && s.ip == ip;
         let continuing = packet != 0 && self.slots.iter().any(|s| mine(s) && s.packet == packet);
         let room = if continuing {
             true
@@ -361,7 +389,7 @@ impl NeighbourTable {
     /// Record `ip is-at mac` heard on `iface`. Only neighbours we asked about
     /// or already know are recorded, so unsolicited ARP cannot fill the table.
     /// Held packets for it are handed to `release` with their MAC set.
-    pub fn learn(&mut self, iface: IfaceId, ip: u32, mac: Mac, now_ms: u64, mut release: impl FnMut(&mut [u8])) {
+    pub fn learn(&mut self, iface: IfaceId, ip: A, mac: Mac, now_ms: u64, mut release: impl FnMut(&mut [u8])) {
         let Some(state) = self.entries.get_mut(&(iface, ip)) else {
             return;
         };
@@ -384,8 +412,8 @@ impl NeighbourTable {
 
     /// Once a second or so: retransmit requests, give up on silent neighbours
     /// (dropping what they held), forget entries unconfirmed for too long.
-    pub fn tick(&mut self, now_ms: u64, mut request: impl FnMut(IfaceId, u32)) {
-        let mut gave_up = [(0u8, 0u32); 16];
+    pub fn tick(&mut self, now_ms: u64, mut request: impl FnMut(IfaceId, A)) {
+        let mut gave_up = [(0u8, A::default()); 16];
         let mut n_gave_up = 0;
         // Ageing may forget or fail any entry; one bump per tick (a few a second) is
         // cheaper than telling which changed.
@@ -423,7 +451,7 @@ impl NeighbourTable {
         }
     }
 
-    fn drop_held(&mut self, iface: IfaceId, ip: u32) {
+    fn drop_held(&mut self, iface: IfaceId, ip: A) {
         for s in self.slots.iter_mut() {
             if s.used && s.iface == iface && s.ip == ip {
                 s.used = false;
@@ -433,7 +461,7 @@ impl NeighbourTable {
     }
 
     /// (iface, ip, mac) of every resolved neighbour.
-    pub fn resolved(&self) -> Vec<(IfaceId, u32, Mac)> {
+    pub fn resolved(&self) -> Vec<(IfaceId, A, Mac)> {
         self.entries
             .iter()
             .filter_map(|(&(i, ip), st)| match st {
@@ -444,7 +472,7 @@ impl NeighbourTable {
     }
 
     /// Every entry with its state, for the admin listing.
-    pub fn views(&self, now_ms: u64) -> Vec<NeighbourView> {
+    pub fn views(&self, now_ms: u64) -> Vec<NeighbourView<A>> {
         self.entries
             .iter()
             .map(|(&(iface, ip), st)| NeighbourView {
@@ -715,7 +743,7 @@ mod tests {
         assert_eq!(resolve(&mut t, flood_net, 5001), Resolution::Hold);
         // A client of another prefix is not: the flood spent only its own bucket.
         let other = 0xc612_7f4d; // 198.18.127.77
-        assert_ne!(bucket_of(other), bucket_of(flood_net));
+        assert_ne!(other.prefix_bucket(), flood_net.prefix_bucket());
         assert_eq!(resolve(&mut t, other, 5001), Resolution::HoldAndRequest);
         // Tokens come back at RESOLVE_PER_SEC.
         let later = 5000 + 1000 / RESOLVE_PER_SEC;

@@ -16,16 +16,13 @@ use crate::net::IfaceId;
 use crate::wire::ethernet::{self, Mac, HEADER_LEN as ETH};
 use crate::wire::icmp::field as icmp_field;
 use crate::wire::icmpv6::{self, nd};
-use crate::wire::ip_protocol::IPPROTO_ICMPV6;
+use crate::wire::ip_protocol::{IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv6::{self, Header, Malformed, ALL_NODES, HEADER_LEN as IP6};
 
-/// Neighbour discovery's messages must come with hop limit 255, proof that
-/// no router forwarded them (RFC 4861 7.1.1).
-const ND_HOP_LIMIT: u8 = 255;
+use super::nd::ND_HOP_LIMIT;
 
 impl Director {
-    /// (`_now_ms` and `_tx` are for the IPv6 services to come.)
-    pub(super) fn ipv6(&mut self, _now_ms: u64, f: &mut Frame, _tx: &mut impl Transmit) -> Verdict {
+    pub(super) fn ipv6(&mut self, now_ms: u64, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
         let (total, upper, addrs) = match Header::new_checked(f.l3_bytes()) {
             Ok(h) => match ipv6::upper_layer(&h) {
                 Ok(u) => (h.total_len(), u, Addrs { src: h.src(), dst: h.dst(), hop_limit: h.hop_limit() }),
@@ -45,16 +42,23 @@ impl Director {
             return Verdict::Drop(Reason::Ipv6Fragment);
         }
         match upper.proto {
-            IPPROTO_ICMPV6 => self.icmpv6(f, addrs),
+            IPPROTO_ICMPV6 => self.icmpv6(now_ms, f, addrs, tx),
+            IPPROTO_TCP | IPPROTO_UDP => {
+                let a = super::lb6::Addrs6 { src: addrs.src, dst: addrs.dst, hop_limit: addrs.hop_limit };
+                self.load_balance6(now_ms, f, a, tx)
+            }
             _ => Verdict::Drop(Reason::Ipv6),
         }
     }
 
     /// Does the director answer for `ip` on `iface`: its own IPv6 addresses
-    /// there and the IPv6 VIPs listed there.
+    /// there, the IPv6 VIPs listed there, and IPv6 services' VIPs and FULLNAT
+    /// local addresses on a link where it has an IPv6 address.
     fn answers6(&self, iface: IfaceId, ip: u128) -> bool {
         let i = self.ifaces.get(iface);
-        i.owns_addr6(ip) || i.vips6.contains(&ip)
+        i.owns_addr6(ip)
+            || i.vips6.contains(&ip)
+            || (!i.addrs6.is_empty() && (self.services.is_vip6(ip) || self.services.is_laddr6(ip)))
     }
 
     /// VIPs move with the role, as in IPv4 (`follows_role`); own addresses stay.
@@ -62,7 +66,7 @@ impl Director {
         !self.ifaces.get(iface).owns_addr6(ip)
     }
 
-    fn icmpv6(&mut self, f: &mut Frame, a: Addrs) -> Verdict {
+    fn icmpv6(&mut self, now_ms: u64, f: &mut Frame, a: Addrs, tx: &mut impl Transmit) -> Verdict {
         let Addrs { src, dst, hop_limit } = a;
         let msg = f.l4_bytes();
         if msg.len() < crate::wire::icmp::HEADER_LEN {
@@ -74,10 +78,9 @@ impl Director {
         let kind = msg[icmp_field::TYPE];
         match kind {
             icmpv6::NEIGHBOR_SOLICITATION => self.solicitation(f, src, dst, hop_limit),
-            // Next hops are not resolved over IPv6 yet: nothing to learn.
-            icmpv6::NEIGHBOR_ADVERTISEMENT => {
-                self.count(Reason::NdIgnored);
-                Verdict::Consumed
+            icmpv6::NEIGHBOR_ADVERTISEMENT => self.advertisement(now_ms, f, dst, hop_limit, tx),
+            icmpv6::DEST_UNREACHABLE | icmpv6::PACKET_TOO_BIG | icmpv6::TIME_EXCEEDED | icmpv6::PARAMETER_PROBLEM => {
+                self.icmpv6_error(now_ms, f, hop_limit, tx)
             }
             icmpv6::ECHO_REQUEST if !ipv6::is_multicast(dst) && self.answers6(f.ingress, dst) => {
                 if self.backup && self.follows_role6(f.ingress, dst) {

@@ -132,6 +132,22 @@ impl Director {
         f: &mut Frame,
         tx: &mut impl Transmit,
     ) -> Verdict {
+        self.track(now_ms, flow, id, side, fresh);
+        if side == Side::In {
+            self.sync_after_packet(now_ms, id, tx);
+        }
+        match side {
+            Side::In => self.to_real_server(now_ms, id, f, tx),
+            Side::Out => self.to_client(now_ms, id, f, tx),
+        }
+    }
+
+    /// What every packet of a connection does to its entry, whatever the
+    /// family (lb6.rs has its own way out): the state moved, the expiry put
+    /// off, the real server's and service's traffic counted. A fresh entry's
+    /// state and expiry were set at its insert, its opening packet counted there.
+    #[inline(always)]
+    pub(super) fn track(&mut self, now_ms: u64, flow: &Flow, id: u32, side: Side, fresh: bool) {
         // State, expiry and counters: per packet, only stores into the entry.
         let (fwd, proto, state) = {
             let c = self.conns.get(id);
@@ -159,9 +175,6 @@ impl Director {
             let timeout = self.timeout_for(id);
             self.conns.set_expiry(id, now_ms + timeout as u64);
         }
-        if side == Side::In {
-            self.sync_after_packet(now_ms, id, tx);
-        }
         let w = self.worker;
         // A fresh entry's opening packet was counted at its insert.
         if !fresh {
@@ -174,10 +187,6 @@ impl Director {
                     s.stats.outbound(w, flow.ip_len);
                 }
             }
-        }
-        match side {
-            Side::In => self.to_real_server(now_ms, id, f, tx),
-            Side::Out => self.to_client(now_ms, id, f, tx),
         }
     }
 
@@ -261,7 +270,7 @@ impl Director {
     /// here mid-stream is scheduled (the same way, by mh or sh) instead of
     /// dropped. SCTP as sctp_conn_schedule: an INIT, with sloppy_sctp any
     /// chunk but an ABORT.
-    fn may_create(&self, flow: &Flow) -> bool {
+    pub(super) fn may_create(&self, flow: &Flow) -> bool {
         match flow.key.proto {
             IPPROTO_TCP if self.sysctl.sloppy_tcp() => flow.tcp_flags & TCP_RST == 0,
             IPPROTO_TCP => flow.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN,
@@ -342,13 +351,14 @@ impl Director {
                 (Picked::Index(schedule_in(rt, &k, pos)?), None)
             }
             Some(secs) => {
-                let picked = self.persistent_dest(now_ms, si, flow, secs)?;
+                let picked = self.persistent_dest(now_ms, si, flow, secs, None)?;
                 (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
                 picked
             }
         };
         let mut dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
-        let daddr = u32::from(dest.addr);
+        // An IPv6 real server of an IPv4 TUN service: no IPv6 forwarding yet, so no connection.
+        let daddr = dest.addr4.ok_or(Verdict::Drop(Reason::Ipv6Unsupported))?;
         // A local real server is NATed whatever its method (local_node.rs).
         let local = dest.is_local();
         let fwd = if local { FwdMethod::Masq } else { dest.fwd() };
@@ -490,22 +500,29 @@ impl Director {
     /// timeout. A template whose server was deleted is dropped and the
     /// client scheduled afresh. Templates are looked up and made in their
     /// own table (conn/templates.rs), never the connections'.
-    fn persistent_dest(
+    ///
+    /// `ip6`: the flow is IPv6's (lb6.rs), its key by handles, in the IPv6
+    /// table (`with_table6`): the template is keyed by the handle of the
+    /// client's masked address, the scheduler given the folded addresses,
+    /// and the real server named by its handle.
+    pub(super) fn persistent_dest(
         &mut self,
         now_ms: u64,
         si: usize,
         flow: &Flow,
         secs: u32,
+        ip6: Option<&Persist6>,
     ) -> Result<(Picked, Option<u32>), Verdict> {
         let k = flow.key;
         let (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
-        let mask = u32::from(rt.spec.netmask);
+        let mask = rt.netmask4;
         let (proto, vaddr, vport) = match svc.key {
-            ServiceKey::Fwmark(m) => (0, m, 0),
+            ServiceKey::Fwmark(m) | ServiceKey::Fwmark6(m) => (0, m, 0),
             ServiceKey::Addr { port: 0, .. } => (k.proto, k.daddr, 0),
             ServiceKey::Addr { .. } => (k.proto, k.daddr, k.dport),
         };
-        let tkey = TemplateKey { caddr: k.saddr & mask, vaddr, vport, proto };
+        let client = ip6.map_or(k.saddr & mask, |p| p.client);
+        let tkey = TemplateKey { caddr: client, vaddr, vport, proto };
         let timeout = secs as u64 * 1000;
         let templates = self.conns.templates_mut();
         if let Some(tid) = templates.lookup(&tkey) {
@@ -541,14 +558,19 @@ impl Director {
                 None => templates.invalidate(tid, now_ms),
             }
         }
-        let di = self.schedule(si, flow)?;
+        let di = self.schedule(si, ip6.map_or(flow, |p| &p.folded))?;
         self.make_template_room(now_ms)?;
         let (svc, rt) = self.services.get(si).ok_or(Verdict::Drop(Reason::NoService))?;
         let dest = rt.dests.get(di).ok_or(Verdict::Drop(Reason::NoDest))?;
+        let daddr = match (ip6, dest.addr) {
+            (None, _) => dest.addr4,
+            (Some(_), std::net::IpAddr::V6(a)) => Some(self.pool6.intern(u128::from(a))),
+            (Some(_), std::net::IpAddr::V4(_)) => None,
+        };
         let t = NewTemplate {
             key: tkey,
             fwd: dest.fwd(),
-            daddr: u32::from(dest.addr),
+            daddr: daddr.ok_or(Verdict::Drop(Reason::Ipv6Unsupported))?,
             dport: dest.port,
             dest,
             svc,
@@ -772,7 +794,7 @@ impl Director {
 /// Ask a service runtime's scheduler for a real server for a new flow of key
 /// `k`, at position `pos` in its rotation: an index into its real servers.
 #[inline(always)]
-fn schedule_in(rt: &ServiceRuntime, k: &FlowKey, pos: &mut Position) -> Result<usize, Verdict> {
+pub(super) fn schedule_in(rt: &ServiceRuntime, k: &FlowKey, pos: &mut Position) -> Result<usize, Verdict> {
     let input = SchedInput { proto: k.proto, saddr: k.saddr, sport: k.sport, daddr: k.daddr, dport: k.dport };
     rt.sched.schedule(&rt.dests, &input, pos).ok_or(Verdict::Drop(Reason::NoDest))
 }
@@ -790,17 +812,25 @@ struct Way {
     source: u32,
 }
 
+/// What persistence needs of an IPv6 flow ([`Director::persistent_dest`]):
+/// the handle of the client's address under the service's netmask, and the
+/// flow with its addresses folded for the scheduler.
+pub(super) struct Persist6 {
+    pub client: u32,
+    pub folded: Flow,
+}
+
 /// The real server a new connection goes to: one of the batch's runtime's
 /// servers by index (every case but one), or one a persistence template
 /// holds that the runtime does not list.
-enum Picked {
+pub(super) enum Picked {
     Index(usize),
     Held(Arc<Dest>),
 }
 
 impl Picked {
     #[inline]
-    fn dest<'a>(&'a self, rt: &'a ServiceRuntime) -> Option<&'a Arc<Dest>> {
+    pub(super) fn dest<'a>(&'a self, rt: &'a ServiceRuntime) -> Option<&'a Arc<Dest>> {
         match self {
             Picked::Index(i) => rt.dests.get(*i),
             Picked::Held(d) => Some(d),

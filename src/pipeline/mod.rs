@@ -15,9 +15,12 @@ mod frag;
 mod frame;
 mod icmp;
 mod icmp_error;
+mod icmpv6_error;
 mod ipv6;
 mod lb;
+mod lb6;
 mod local_node;
+mod nd;
 mod reply_filter;
 pub mod role;
 mod sctp;
@@ -130,7 +133,12 @@ pub struct Director {
     ifaces: Interfaces,
     routes: RouteTable,
     neigh: NeighbourTable,
+    /// IPv6's neighbours (nd.rs), as `neigh` is IPv4's.
+    neigh6: NeighbourTable<u128>,
     conns: ConnTable,
+    /// IPv6 connections (lb6.rs): the same table, its addresses handles of `pool6`.
+    conns6: ConnTable,
+    pool6: crate::ipvs::conn::addr6::Addr6Pool,
     shared: Arc<Shared>,
     services: Arc<ServiceTable>,
     timeouts_src: Arc<Timeouts>,
@@ -198,6 +206,10 @@ impl Director {
         let sysctl = shared.sysctl.load();
         let mut conns = ConnTable::with_templates(limits.connections, limits.templates, now_ms);
         conns.set_worker(worker);
+        // IPv6 gets a quarter of IPv4's room until it has a setting of its own.
+        let connections6 = (limits.connections / 4).max(1024);
+        let mut conns6 = ConnTable::with_templates(connections6, (limits.templates / 4).max(256), now_ms);
+        conns6.set_worker(worker);
         let vlans = vlan::Vlans::new(&ifaces);
         let mut d = Director {
             vlans,
@@ -209,7 +221,11 @@ impl Director {
             garp_second_round_done: false,
             worker,
             neigh: NeighbourTable::new(limits.neighbours, limits.arp_hold_slots),
+            neigh6: NeighbourTable::new(limits.neighbours, limits.arp_hold_slots),
             conns,
+            conns6,
+            // Each entry names at most three addresses of its own.
+            pool6: crate::ipvs::conn::addr6::Addr6Pool::new(3 * connections6),
             services: shared.services.load_full(),
             timeouts: StateTimeouts::new(&timeouts_src),
             timeouts_src,
@@ -319,9 +335,16 @@ impl Director {
         }
         self.last_tick_ms = now_ms;
         self.conns.expire(now_ms, |_| {});
+        self.conns6.expire(now_ms, |_| {});
+        self.sweep_addr6();
         self.expire_fragments(now_ms);
         let (ifaces, neigh) = (&self.ifaces, &mut self.neigh);
         neigh.tick(now_ms, |iface, ip| arp::send_request(ifaces, iface, ip, &BROADCAST, tx));
+        let (ifaces, neigh6, mut solicited) = (&self.ifaces, &mut self.neigh6, 0);
+        neigh6.tick(now_ms, |iface, ip| solicited += nd::send_solicitation(ifaces, iface, ip, None, tx) as u64);
+        if solicited != 0 {
+            self.shared.counters.add(self.worker, Reason::NdSolicitSent, solicited);
+        }
         self.announce_vips(now_ms);
         if !self.garp_owed.is_empty() {
             self.send_owed_garps(tx);
@@ -451,7 +474,19 @@ impl Director {
 
     /// Connection entries of this loop, for `-Lc`.
     pub fn connections(&self, now_ms: u64) -> Vec<crate::api::ConnView> {
-        self.conns.views(now_ms)
+        use std::net::{IpAddr, Ipv6Addr};
+        let v6 = |a: IpAddr| match a {
+            IpAddr::V4(h) => IpAddr::V6(Ipv6Addr::from(self.pool6.addr(u32::from(h)))),
+            a => a,
+        };
+        let mut all = self.conns.views(now_ms);
+        all.extend(self.conns6.views(now_ms).into_iter().map(|c| crate::api::ConnView {
+            caddr: v6(c.caddr),
+            vaddr: v6(c.vaddr),
+            daddr: v6(c.daddr),
+            ..c
+        }));
+        all
     }
 
     pub fn connection_count(&self) -> usize {
@@ -463,15 +498,30 @@ impl Director {
         self.neigh.resolved()
     }
 
-    /// This loop's neighbour entries, resolved or not, with their states.
-    pub fn neighbour_views(&self, now_ms: u64) -> Vec<crate::net::neighbour::NeighbourView> {
-        self.neigh.views(now_ms)
+    /// This loop's neighbour entries of both families, resolved or not, with their states.
+    pub fn neighbour_views(&self, now_ms: u64) -> Vec<crate::net::neighbour::NeighbourView<std::net::IpAddr>> {
+        use crate::net::neighbour::NeighbourView;
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let v4 = self.neigh.views(now_ms).into_iter().map(|v| NeighbourView {
+            iface: v.iface,
+            ip: IpAddr::V4(Ipv4Addr::from(v.ip)),
+            mac: v.mac,
+            state: v.state,
+        });
+        let v6 = self.neigh6.views(now_ms).into_iter().map(|v| NeighbourView {
+            iface: v.iface,
+            ip: IpAddr::V6(Ipv6Addr::from(v.ip)),
+            mac: v.mac,
+            state: v.state,
+        });
+        v4.chain(v6).collect()
     }
 
     /// Drop every connection (shutdown), releasing the real servers' counts.
     pub fn clear_connections(&mut self) {
         self.fast_tables_change();
         self.conns.clear();
+        self.conns6.clear();
     }
 
     /// Replace the route table (the fast path's cached next hops follow at
@@ -497,6 +547,8 @@ mod tests;
 mod tests_frag;
 #[cfg(test)]
 mod tests_ipv6;
+#[cfg(test)]
+mod tests_lb6;
 #[cfg(test)]
 mod tests_local;
 #[cfg(test)]

@@ -526,8 +526,8 @@ impl Director {
         let dest = rt
             .dests
             .iter()
-            .find(|d| u32::from(d.addr) == daddr && d.port == sc.dport)
-            .or_else(|| rt.dests.iter().find(|d| u32::from(d.addr) == daddr && d.port == 0))
+            .find(|d| d.addr4 == Some(daddr) && d.port == sc.dport)
+            .or_else(|| rt.dests.iter().find(|d| d.addr4 == Some(daddr) && d.port == 0))
             .cloned()
             .ok_or(Reason::SyncNoDest)?;
         let laddr_ref = match sc.fwd {
@@ -626,8 +626,8 @@ impl Director {
             let rt = svc.runtime();
             rt.dests
                 .iter()
-                .find(|d| u32::from(d.addr) == daddr && d.port == sc.dport)
-                .or_else(|| rt.dests.iter().find(|d| u32::from(d.addr) == daddr && d.port == 0))
+                .find(|d| d.addr4 == Some(daddr) && d.port == sc.dport)
+                .or_else(|| rt.dests.iter().find(|d| d.addr4 == Some(daddr) && d.port == 0))
                 .cloned()
                 .ok_or(Reason::SyncNoDest)?
         };

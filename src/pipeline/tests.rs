@@ -134,7 +134,7 @@ fn rr_alternates_and_deleted_server_takes_no_new_connections() {
     }
     // The kernel's list order: RS2, added last, at the head, first.
     assert_eq!(seen, vec![RS2, RS1, RS2, RS1, RS2, RS1]);
-    lab.cmd(Command::DeleteDest(key, Ipv4Addr::from(RS2), 80));
+    lab.cmd(Command::DeleteDest(key, std::net::IpAddr::from(Ipv4Addr::from(RS2)), 80));
     for p in 0..4 {
         let (_, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 42000 + p, 80, "S", b""));
         assert_eq!(field_ip(&out, 16), RS1);
@@ -415,7 +415,7 @@ fn fullnat_round_trip_from_a_local_address() {
     let v = lab.ctl.views();
     let s = v.iter().find(|s| s.spec.key == key).unwrap();
     assert_eq!(s.dests[0].spec.fwd.list_name(), "FullNat");
-    assert_eq!((s.laddrs[0].addr, s.laddrs[0].conns), (Ipv4Addr::from(LIP), 1));
+    assert_eq!((s.laddrs[0].addr, s.laddrs[0].conns), (std::net::IpAddr::from(Ipv4Addr::from(LIP)), 1));
     // An ICMP error from the real server about our request goes to the client, translated.
     let err = icmp_error(RS1_MAC, IN_MAC, RS1, LIP, port_unreachable(), &out[14..]);
     let (v, e) = lab.feed(1, &err);
@@ -454,7 +454,11 @@ fn fullnat_ports_never_collide_and_exhaustion_is_refused() {
 
 impl Lab {
     pub(super) fn persistent(&mut self, key: ServiceKey, secs: u32, mask: [u8; 4], rs: &[([u8; 4], u16)]) {
-        let spec = ServiceSpec { persistent: Some(secs), netmask: Ipv4Addr::from(mask), ..service_spec(key, "rr") };
+        let spec = ServiceSpec {
+            persistent: Some(secs),
+            netmask: std::net::IpAddr::from(Ipv4Addr::from(mask)),
+            ..service_spec(key, "rr")
+        };
         self.cmd(Command::AddService(spec));
         for &(a, p) in rs {
             self.cmd(Command::AddDest(key, dest_spec(a, p, FwdMethod::Masq, 1)));
@@ -508,7 +512,7 @@ fn fwmark_service_with_persistence_keeps_http_and_https_together() {
     lab.cmd(Command::AddMark(MarkRule {
         mark: 66,
         proto: IPPROTO_TCP,
-        addr: Ipv4Addr::from(VIP),
+        addr: std::net::IpAddr::from(Ipv4Addr::from(VIP)),
         prefix: 32,
         ports: vec![(80, 80), (443, 443)],
     }));
@@ -522,7 +526,11 @@ fn fwmark_service_with_persistence_keeps_http_and_https_together() {
     let (v, _) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40002, 8080, "S", b""));
     assert_eq!(v, Verdict::Drop(Reason::NoService), "an unmarked port has no service");
     let t = lab.d.connections(lab.now).into_iter().find(|c| c.state == "NONE").unwrap();
-    assert_eq!((t.proto, t.vaddr, t.vport), (0, Ipv4Addr::new(0, 0, 0, 66), 0), "PFWMC template as IPVS shows it");
+    assert_eq!(
+        (t.proto, t.vaddr, t.vport),
+        (0, std::net::IpAddr::from(Ipv4Addr::new(0, 0, 0, 66)), 0),
+        "PFWMC template as IPVS shows it"
+    );
     // The VIP of a /32 mark rule is answered for.
     let (v, _) = lab.feed(0, &arp(CLIENT_MAC, [0xff; 6], 1, CLIENT_MAC, CLIENT, [0; 6], VIP));
     assert_eq!(v, Verdict::Forward(0));
@@ -542,7 +550,7 @@ fn template_outlives_its_timeout_while_connections_live_and_dies_with_its_server
     assert_eq!(lab.syn_from(CLIENT, 50001, 80), first, "still pinned");
     // Its server deleted: the client is scheduled afresh.
     let rs = if first == RS1 { RS1 } else { RS2 };
-    lab.cmd(Command::DeleteDest(key, Ipv4Addr::from(rs), 80));
+    lab.cmd(Command::DeleteDest(key, std::net::IpAddr::from(Ipv4Addr::from(rs)), 80));
     assert_ne!(lab.syn_from(CLIENT, 50002, 80), first);
 }
 
@@ -1148,7 +1156,7 @@ fn rr_position_follows_the_kernel_across_rule_changes() {
     assert_eq!(syn(&mut lab, 43002), RS3, "after an add, on from where it was");
     assert_eq!(syn(&mut lab, 43003), RS2);
     // The server it stands on deleted: the place moves to the one before it (RS3).
-    lab.cmd(Command::DeleteDest(key, Ipv4Addr::from(RS2), 80));
+    lab.cmd(Command::DeleteDest(key, std::net::IpAddr::from(Ipv4Addr::from(RS2)), 80));
     assert_eq!(syn(&mut lab, 43004), RS1, "after a delete, from the server before the deleted one");
     // An edit (a weight) keeps the place too.
     lab.cmd(Command::EditDest(key, dest_spec(RS3, 80, FwdMethod::Masq, 2)));

@@ -26,11 +26,11 @@ fn udp_lab(fwd: FwdMethod, limits: Limits) -> Lab {
 /// [`udp_lab`] before the director has resolved the real server's MAC.
 fn udp_lab_unresolved(fwd: FwdMethod, limits: Limits) -> Lab {
     let mut lab = Lab::with_limits(interfaces(DIR_OUT, DIR_IN), limits);
-    let key = ServiceKey::Addr { proto: IPPROTO_UDP, addr: Ipv4Addr::from(VIP), port: 53 };
+    let key = ServiceKey::Addr { proto: IPPROTO_UDP, addr: std::net::IpAddr::from(Ipv4Addr::from(VIP)), port: 53 };
     lab.cmd(Command::AddService(service_spec(key, "rr")));
     lab.cmd(Command::AddDest(key, dest_spec(RS1, 5353, fwd, 1)));
     if fwd == FwdMethod::FullNat {
-        lab.cmd(Command::AddLaddr(key, Ipv4Addr::from(LIP)));
+        lab.cmd(Command::AddLaddr(key, std::net::IpAddr::from(Ipv4Addr::from(LIP))));
     }
     lab.learn(OUT, CLIENT, CLIENT_MAC);
     lab.tx.0.clear();
@@ -487,7 +487,7 @@ fn a_fragmented_request_to_a_fwmark_prefix_reaches_its_clients_loop() {
     lab.cmd(Command::AddMark(crate::api::MarkRule {
         mark: 5,
         proto: IPPROTO_UDP,
-        addr: Ipv4Addr::new(198, 18, 5, 0),
+        addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 5, 0)),
         prefix: 24,
         ports: vec![(53, 53)],
     }));
@@ -526,5 +526,5 @@ fn a_fragmented_request_to_a_fwmark_prefix_reaches_its_clients_loop() {
     assert_eq!(udp_payload(&whole), udp_payload(&dgram));
     assert_checksums(&whole);
     let c = lab.d.connections(lab.now);
-    assert_eq!((c.len(), c[0].vaddr), (1, Ipv4Addr::from(dst)), "loop 0 holds the connection");
+    assert_eq!((c.len(), c[0].vaddr), (1, std::net::IpAddr::from(Ipv4Addr::from(dst))), "loop 0 holds the connection");
 }

@@ -184,7 +184,7 @@ fn malformed_ipv6_is_dropped_by_reason() {
         (payload_len, Reason::Ipv6PayloadLength),
         (extension, Reason::Ipv6Extension),
         (fragment, Reason::Ipv6Fragment),
-        (udp, Reason::Ipv6),
+        (udp, Reason::NoService),
         (short_icmp, Reason::L4Truncated),
     ] {
         assert_eq!(lab.feed(OUT, &f).0, Verdict::Drop(r), "{}", r.name());
@@ -245,4 +245,152 @@ fn a_master_announces_its_ipv6_vips_unsolicited_and_a_backup_does_not() {
         lab.d.tick(now, &mut lab.tx);
     }
     assert!(lab.tx.0.is_empty(), "{:?}", lab.tx.0);
+}
+
+/// An advertisement for `target` from CLIENT6 to `dst`, with `flags` and the
+/// target link-layer option `mac` (none: without it).
+fn advertisement(dst: u128, target: u128, flags: u8, mac: Option<[u8; 6]>, hop_limit: u8) -> Vec<u8> {
+    let mut m = [0u8; nd::MESSAGE_LEN];
+    icmpv6::write_neighbour_message(
+        &mut m,
+        icmpv6::NEIGHBOR_ADVERTISEMENT,
+        flags,
+        target,
+        &mac.unwrap_or([0; 6]),
+        0,
+        0,
+    );
+    let len = if mac.is_some() { nd::MESSAGE_LEN } else { nd::OPTIONS };
+    m[2..4].fill(0);
+    icmpv6::fill_checksum(&mut m[..len], a(CLIENT6), dst);
+    let to_mac = if ipv6::is_multicast(dst) { ipv6::multicast_mac(dst) } else { OUT_MAC };
+    frame6(to_mac, a(CLIENT6), dst, hop_limit, IPPROTO_ICMPV6, &m[..len])
+}
+
+/// A UDP datagram from MINE6 to CLIENT6 as the director would send one: a
+/// frame whose Ethernet header the egress writes.
+fn outgoing6() -> Vec<u8> {
+    let mut f =
+        frame6([0; 6], a(MINE6), a(CLIENT6), 64, IPPROTO_UDP, &[0x30, 0x39, 0x00, 0x35, 0, 12, 0, 0, 1, 2, 3, 4]);
+    f[0..12].fill(0);
+    f
+}
+
+/// The solicitation rvs sent for `target`: from MINE6 with OUT_MAC as its
+/// source link-layer address, to the target's solicited-node group (or,
+/// re-probing, to `unicast`).
+fn assert_solicitation(frame: &[u8], target: u128, unicast: Option<[u8; 6]>) {
+    let (dst, dst_mac) = match unicast {
+        Some(mac) => (target, mac),
+        None => (ipv6::solicited_node(target), ipv6::multicast_mac(ipv6::solicited_node(target))),
+    };
+    assert_eq!((&frame[0..6], &frame[6..12]), (&dst_mac[..], &OUT_MAC[..]));
+    let h = ipv6::Header::new_checked(&frame[ETH..]).unwrap();
+    assert_eq!((h.src(), h.dst(), h.hop_limit(), h.next_header()), (a(MINE6), dst, 255, IPPROTO_ICMPV6));
+    let msg = &frame[ETH + IP6..];
+    assert!(icmpv6::verify_checksum(msg, a(MINE6), dst));
+    assert_eq!(msg[0], icmpv6::NEIGHBOR_SOLICITATION);
+    let ns = icmpv6::neighbour_message(msg).unwrap();
+    assert_eq!((ns.target, ns.link_addr), (target, Some(OUT_MAC)));
+}
+
+#[test]
+fn an_ipv6_next_hop_is_resolved_by_solicitation_and_the_held_packet_sent_on_its_advertisement() {
+    let mut lab = lab();
+    let mut pkt = outgoing6();
+    let now = lab.now;
+    // Unknown: held, and a solicitation to the client's solicited-node group.
+    let v = lab.d.route_out6(now, a(CLIENT6), &mut pkt, &mut lab.tx);
+    assert_eq!(v, Some(Verdict::Consumed));
+    assert_eq!(lab.tx.0.len(), 1);
+    assert_eq!(lab.tx.0[0].0, OUT);
+    assert_solicitation(&lab.tx.0[0].1, a(CLIENT6), None);
+    assert_eq!((count(&lab, Reason::NdSolicitSent), count(&lab, Reason::HeldForNd)), (1, 1));
+    // Off every IPv6 link: no route (no IPv6 gateways yet).
+    assert_eq!(lab.d.route_out6(now, a("2001:db8:99::1"), &mut outgoing6(), &mut lab.tx), None);
+    // The client's answer: learnt, and the held datagram goes to its MAC.
+    lab.tx.0.clear();
+    let na = advertisement(a(MINE6), a(CLIENT6), nd::FLAG_SOLICITED | nd::FLAG_OVERRIDE, Some(CLIENT_MAC), 255);
+    assert_eq!(lab.feed(OUT, &na).0, Verdict::Consumed);
+    assert_eq!(count(&lab, Reason::NdLearned), 1);
+    assert_eq!(lab.tx.0.len(), 1, "the held datagram");
+    let (iface, released) = &lab.tx.0[0];
+    assert_eq!(*iface, OUT);
+    assert_eq!((&released[0..6], &released[6..12]), (&CLIENT_MAC[..], &OUT_MAC[..]));
+    assert_eq!(&released[12..], &outgoing6()[12..], "the datagram as it was given");
+    // Known now: sent at once, listed.
+    let mut pkt = outgoing6();
+    let now = lab.now;
+    assert_eq!(lab.d.route_out6(now, a(CLIENT6), &mut pkt, &mut lab.tx), Some(Verdict::Forward(OUT)));
+    assert_eq!(&pkt[0..6], &CLIENT_MAC);
+    let views = lab.d.neighbour_views(now);
+    let v6: Vec<_> = views.iter().filter(|v| v.ip.is_ipv6()).collect();
+    assert_eq!(v6.len(), 1);
+    assert_eq!((v6[0].ip.to_string().as_str(), v6[0].mac, v6[0].state), (CLIENT6, Some(CLIENT_MAC), "REACHABLE"));
+    // Past REACHABLE_MS: still sent, with a unicast probe to the known MAC.
+    lab.tx.0.clear();
+    let later = now + crate::net::neighbour::REACHABLE_MS + 1;
+    assert_eq!(lab.d.route_out6(later, a(CLIENT6), &mut outgoing6(), &mut lab.tx), Some(Verdict::Forward(OUT)));
+    assert_eq!(lab.tx.0.len(), 1);
+    assert_solicitation(&lab.tx.0[0].1, a(CLIENT6), Some(CLIENT_MAC));
+}
+
+#[test]
+fn advertisements_teach_only_what_was_asked_and_bad_ones_are_dropped() {
+    let mut lab = lab();
+    let flags = nd::FLAG_SOLICITED | nd::FLAG_OVERRIDE;
+    // Nobody asked: no entry (an unsolicited flood cannot fill the table).
+    let unasked = advertisement(a(MINE6), a(CLIENT6), nd::FLAG_OVERRIDE, Some(CLIENT_MAC), 255);
+    assert_eq!(lab.feed(OUT, &unasked).0, Verdict::Consumed);
+    assert_eq!(count(&lab, Reason::NdIgnored), 1);
+    assert!(lab.d.neighbour_views(lab.now).is_empty());
+    let now = lab.now;
+    assert_eq!(lab.d.route_out6(now, a(CLIENT6), &mut outgoing6(), &mut lab.tx), Some(Verdict::Consumed));
+    // RFC 4861 7.1.2: routed (hop limit 254), a multicast target, solicited to a group.
+    let routed = advertisement(a(MINE6), a(CLIENT6), flags, Some(CLIENT_MAC), 254);
+    let multicast_target = advertisement(a(MINE6), a("ff02::1"), flags, Some(CLIENT_MAC), 255);
+    let to_group = advertisement(ipv6::ALL_NODES, a(CLIENT6), flags, Some(CLIENT_MAC), 255);
+    for f in [&routed, &multicast_target, &to_group] {
+        assert_eq!(lab.feed(OUT, f).0, Verdict::Drop(Reason::NdInvalid));
+    }
+    // Without the target's link-layer address: nothing to learn.
+    let bare = advertisement(a(MINE6), a(CLIENT6), flags, None, 255);
+    assert_eq!(lab.feed(OUT, &bare).0, Verdict::Consumed);
+    assert_eq!(count(&lab, Reason::NdLearned), 0);
+    let views = lab.d.neighbour_views(lab.now);
+    assert_eq!((views.len(), views[0].state), (1, "INCOMPLETE"));
+    // An unsolicited override for the entry asked about does teach it (RFC 4861 7.2.5).
+    assert_eq!(lab.feed(OUT, &unasked).0, Verdict::Consumed);
+    assert_eq!(count(&lab, Reason::NdLearned), 1);
+}
+
+#[test]
+fn an_unanswered_solicitation_is_retried_then_given_up_with_its_packets() {
+    let mut lab = lab();
+    let start = lab.now;
+    assert_eq!(lab.d.route_out6(start, a(CLIENT6), &mut outgoing6(), &mut lab.tx), Some(Verdict::Consumed));
+    let probe = crate::net::neighbour::PROBE_INTERVAL_MS;
+    let mut sent = 1;
+    for k in 1..=crate::net::neighbour::MAX_PROBES as u64 + 1 {
+        lab.tx.0.clear();
+        lab.d.tick(start + k * probe, &mut lab.tx);
+        // (The tick also announces the VIP: advertisements, not counted here.)
+        let solicitations: Vec<_> =
+            lab.tx.0.iter().filter(|(_, f)| f.get(ETH + IP6) == Some(&icmpv6::NEIGHBOR_SOLICITATION)).collect();
+        sent += solicitations.len() as u64;
+        for (_, f) in solicitations {
+            assert_solicitation(f, a(CLIENT6), None);
+        }
+    }
+    assert_eq!(sent, crate::net::neighbour::MAX_PROBES as u64);
+    assert_eq!(count(&lab, Reason::NdSolicitSent), sent);
+    let now = start + 10 * probe;
+    let views = lab.d.neighbour_views(now);
+    assert_eq!(views.iter().map(|v| v.state).collect::<Vec<_>>(), ["FAILED"]);
+    // Given up at the third tick; within the hold-off after it, not asked again.
+    let holdoff = start + 3 * probe + crate::net::neighbour::FAILED_HOLDOFF_MS / 2;
+    assert_eq!(
+        lab.d.route_out6(holdoff, a(CLIENT6), &mut outgoing6(), &mut lab.tx),
+        Some(Verdict::Drop(Reason::NeighbourUnreachable))
+    );
 }

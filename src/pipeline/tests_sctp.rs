@@ -19,7 +19,7 @@ const VPORT: u16 = 9;
 const RPORT: u16 = 3868;
 
 fn sctp_key() -> ServiceKey {
-    ServiceKey::Addr { proto: IPPROTO_SCTP, addr: Ipv4Addr::from(VIP), port: VPORT }
+    ServiceKey::Addr { proto: IPPROTO_SCTP, addr: std::net::IpAddr::from(Ipv4Addr::from(VIP)), port: VPORT }
 }
 
 impl Lab {
@@ -31,7 +31,7 @@ impl Lab {
             self.cmd(Command::AddDest(key, dest_spec(a, RPORT, fwd, 1)));
         }
         for &l in laddrs {
-            self.cmd(Command::AddLaddr(key, Ipv4Addr::from(l)));
+            self.cmd(Command::AddLaddr(key, std::net::IpAddr::from(Ipv4Addr::from(l))));
         }
         self.learn(1, RS1, RS1_MAC);
         self.learn(1, RS2, RS2_MAC);
@@ -261,7 +261,7 @@ fn persistence_and_a_firewall_mark_carry_sctp() {
     lab.cmd(Command::AddMark(MarkRule {
         mark: 66,
         proto: IPPROTO_SCTP,
-        addr: Ipv4Addr::from(VIP),
+        addr: std::net::IpAddr::from(Ipv4Addr::from(VIP)),
         prefix: 32,
         ports: vec![(VPORT, VPORT)],
     }));

@@ -95,7 +95,7 @@ fn nat_connection_is_synced_at_its_third_packet_and_the_new_master_forwards_it()
     assert_eq!(c.len(), 1);
     assert_eq!(
         (c[0].caddr, c[0].cport, c[0].daddr, c[0].dport),
-        (Ipv4Addr::from(CLIENT), 40001, Ipv4Addr::from(RS1), 8080)
+        (Ipv4Addr::from(CLIENT).into(), 40001, Ipv4Addr::from(RS1).into(), 8080)
     );
     assert_eq!(c[0].state, "ESTABLISHED");
     assert_eq!(c[0].expires, 900);
@@ -208,7 +208,7 @@ fn a_template_is_synced_to_the_backup_and_pins_the_client_after_takeover() {
     println!("backup's template: {:?}", t);
     assert_eq!(
         (t.caddr, t.cport, t.vport, t.daddr, t.dport, t.expires),
-        (Ipv4Addr::from(CLIENT), 0, 80, Ipv4Addr::from(rs), 8080, 300)
+        (Ipv4Addr::from(CLIENT).into(), 0, 80, Ipv4Addr::from(rs).into(), 8080, 300)
     );
     let persist: u32 = b.ctl.views()[0].dests.iter().map(|d| d.persist_conns).sum();
     assert_eq!(persist, 1, "PersistConn on the backup");

@@ -266,7 +266,7 @@ fn expire_nodest_conn_expires_then_schedules_what_may_create_a_connection() {
     let q = |lab: &mut Lab| lab.feed(0, &udp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 5300, 53, b"q"));
     let (_, out) = q(&mut lab);
     let first = field_ip(&out, 16);
-    lab.cmd(Command::DeleteDest(udp_key, Ipv4Addr::from(first), 53));
+    lab.cmd(Command::DeleteDest(udp_key, std::net::IpAddr::from(Ipv4Addr::from(first)), 53));
     let (v, out) = q(&mut lab);
     assert_eq!(v, Verdict::Forward(1), "UDP: expired, then scheduled afresh");
     assert_ne!(field_ip(&out, 16), first);
@@ -284,7 +284,7 @@ fn expire_nodest_conn_expires_then_schedules_what_may_create_a_connection() {
             to = field_ip(&out, 16);
             if to == first {
                 lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port + 100 * p, 80, "A", b""));
-                lab.cmd(Command::DeleteDest(tcp_key, Ipv4Addr::from(first), 80));
+                lab.cmd(Command::DeleteDest(tcp_key, std::net::IpAddr::from(Ipv4Addr::from(first)), 80));
                 let (v, out) = lab.feed(0, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, port + 100 * p, 80, "A", b""));
                 if sloppy == 0 {
                     assert_eq!(v, Verdict::Drop(Reason::NoDestExpired));

@@ -68,7 +68,7 @@ impl Lab {
 
     /// `proto VIP:port` by `sched` over NAT real servers (address, port, weight).
     pub fn nat_service(&mut self, sched: &str, proto: u8, port: u16, rs: &[([u8; 4], u16, u32)]) -> ServiceKey {
-        let key = ServiceKey::Addr { proto, addr: Ipv4Addr::from(VIP), port };
+        let key = ServiceKey::Addr { proto, addr: std::net::IpAddr::from(Ipv4Addr::from(VIP)), port };
         self.cmd(Command::AddService(service_spec(key, sched)));
         for &(a, p, w) in rs {
             self.cmd(Command::AddDest(key, dest_spec(a, p, FwdMethod::Masq, w)));
@@ -91,7 +91,7 @@ impl Lab {
             self.cmd(Command::AddDest(key, dest_spec(a, p, fwd, 1)));
         }
         for &l in laddrs {
-            self.cmd(Command::AddLaddr(key, Ipv4Addr::from(l)));
+            self.cmd(Command::AddLaddr(key, std::net::IpAddr::from(Ipv4Addr::from(l))));
         }
         key
     }

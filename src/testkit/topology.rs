@@ -72,7 +72,7 @@ pub fn small_limits(connections: usize) -> Limits {
 
 /// TCP `VIP:port`.
 pub fn tcp_vip(port: u16) -> ServiceKey {
-    ServiceKey::Addr { proto: IPPROTO_TCP, addr: Ipv4Addr::from(VIP), port }
+    ServiceKey::Addr { proto: IPPROTO_TCP, addr: std::net::IpAddr::from(Ipv4Addr::from(VIP)), port }
 }
 
 /// A service as `ipvsadm -A` makes it with only `-s sched` given.
@@ -81,7 +81,7 @@ pub fn service_spec(key: ServiceKey, sched: &str) -> ServiceSpec {
         key,
         scheduler: sched.into(),
         persistent: None,
-        netmask: Ipv4Addr::BROADCAST,
+        netmask: crate::api::full_netmask(key.is_ipv6()),
         sched_flags: vec![],
         ops: false,
         laddrs: vec![],
@@ -95,7 +95,7 @@ pub fn conn_referents(
     persistent: Option<u32>,
 ) -> (std::sync::Arc<crate::ipvs::dest::Dest>, std::sync::Arc<crate::ipvs::service::Service>) {
     let d = crate::ipvs::dest::Dest::new(&dest_spec([198, 18, 1, 11], 80, FwdMethod::Masq, 1));
-    let key = ServiceKey::Addr { proto: 6, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 };
+    let key = ServiceKey::Addr { proto: 6, addr: std::net::IpAddr::from(Ipv4Addr::new(198, 18, 0, 100)), port: 80 };
     let s = crate::ipvs::service::Service::new(ServiceSpec { persistent, ..service_spec(key, "rr") })
         .expect("a valid service");
     (std::sync::Arc::new(d), std::sync::Arc::new(s))
@@ -103,5 +103,37 @@ pub fn conn_referents(
 
 /// A real server as `ipvsadm -a` makes it without thresholds.
 pub fn dest_spec(addr: [u8; 4], port: u16, fwd: FwdMethod, weight: u32) -> DestSpec {
-    DestSpec { addr: Ipv4Addr::from(addr), port, fwd, weight, u_threshold: 0, l_threshold: 0, tun: Default::default() }
+    DestSpec {
+        addr: std::net::IpAddr::from(Ipv4Addr::from(addr)),
+        port,
+        fwd,
+        weight,
+        u_threshold: 0,
+        l_threshold: 0,
+        tun: Default::default(),
+    }
+}
+
+/// A real server as the listings see it: `spec`, no connections, no traffic.
+pub fn dest_view(spec: DestSpec) -> crate::api::DestView {
+    crate::api::DestView {
+        spec,
+        local: false,
+        active_conns: 0,
+        inact_conns: 0,
+        persist_conns: 0,
+        stats: Default::default(),
+        rate: Default::default(),
+    }
+}
+
+/// A service as the listings see it: [`service_spec`]'s, with `dests`, no traffic.
+pub fn service_view(key: ServiceKey, sched: &str, dests: Vec<crate::api::DestView>) -> crate::api::ServiceView {
+    crate::api::ServiceView {
+        spec: service_spec(key, sched),
+        stats: Default::default(),
+        rate: Default::default(),
+        dests,
+        laddrs: vec![],
+    }
 }

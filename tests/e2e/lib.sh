@@ -343,7 +343,8 @@ big_file() {
   printf '%s\n' "$BIG_FILE"
 }
 
-# start_http NS PORT NAME: python3 http.server on 0.0.0.0:PORT; GET / answers "NAME\n",
+# start_http NS PORT NAME: python's http.server (tests/e2e/http_server.py: no name lookups) on
+# ${HTTP_BIND:-0.0.0.0}:PORT; GET / answers "NAME\n",
 # GET /big.bin the run's 20 MB file.
 start_http() {
   local ns="$1" port="$2" name="$3"
@@ -352,7 +353,7 @@ start_http() {
   printf '%s\n' "$name" >"$root/index.html"
   big_file >/dev/null
   ln -f "$BIG_FILE" "$root/big.bin" 2>/dev/null || cp "$BIG_FILE" "$root/big.bin"
-  bg "$ns" "http-$name-$port" python3 -m http.server "$port" --bind 0.0.0.0 --directory "$root"
+  bg "$ns" "http-$name-$port" python3 "$E2E_DIR/http_server.py" "$port" "$root" "${HTTP_BIND:-0.0.0.0}"
   wait_tcp_listen "$ns" "$port"
 }
 
@@ -361,7 +362,7 @@ start_http() {
 kill_http() {
   local ns p; ns="$(ns_full "$1")"
   for p in $(ip netns pids "$ns"); do
-    if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "http.server $2 "; then kill "$p" 2>/dev/null || true; fi
+    if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "http_server.py $2 "; then kill "$p" 2>/dev/null || true; fi
   done
 }
 

@@ -14,19 +14,16 @@ source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/topo_nat.sh
 source "$(dirname "$0")/topo_nat.sh"
 
-MINE6=2001:db8:6::1
-VIP6=2001:db8:6::100
+MINE6=$NAT_MINE6
+VIP6=$NAT_VIP6
 HOST6=2001:db8:6::2
-CLIENT6=2001:db8:6::10
 CONFIG="$RUN_DIR/rvs-ipv6.toml"
 
-LAB_IPV6=1 topo_nat
-ns_exec c ip -6 addr add "$CLIENT6/64" dev eth0 nodad
+topo_nat6
 ns_exec d ip -6 addr add "$HOST6/64" dev d-out nodad
 {
   rvs_conf_admin "$RVS_SOCK"
-  printf '[[interface]]\nname = "d-out"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\nvips = ["%s", "%s"]\n\n' \
-    "${RVS_XDP_MODE:-generic}" "$NAT_DIR_OUT" "$MINE6" "$NAT_VIP" "$VIP6"
+  nat_conf_dout6
   rvs_conf_iface d-in "$NAT_DIR_IN/24"
 } >"$CONFIG"
 # The client believes the IPv6 VIP is elsewhere (the other director's MAC, say), until rvs,

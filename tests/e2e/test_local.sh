@@ -28,19 +28,19 @@ sed -i "s/^\[dataplane\]$/[dataplane]\nlocal_device = \"$DEVICE\"\nlocal_table =
 # The local server listens on the loopback address only: nothing but the host stack reaches it.
 mkdir -p "$RUN_DIR/www/local"
 printf 'local\n' >"$RUN_DIR/www/local/index.html"
-bg d http-local-8081 python3 -m http.server 8081 --bind 127.0.0.1 --directory "$RUN_DIR/www/local"
+bg d http-local-8081 python3 "$E2E_DIR/http_server.py" 8081 "$RUN_DIR/www/local" 127.0.0.1
 wait_tcp_listen d 8081
 # One of the director namespace's own addresses, on an interface rvs does not own (lo: the
 # machine's kernel may have no dummy interfaces).
 ns_exec d ip addr add "$OWN/32" dev lo
 mkdir -p "$RUN_DIR/www/own"
 printf 'own\n' >"$RUN_DIR/www/own/index.html"
-bg d http-own-8082 python3 -m http.server 8082 --bind "$OWN" --directory "$RUN_DIR/www/own"
+bg d http-own-8082 python3 "$E2E_DIR/http_server.py" 8082 "$RUN_DIR/www/own" "$OWN"
 wait_tcp_listen d 8082
 # The server for the address the namespace gets later: on every address, so it listens already.
 mkdir -p "$RUN_DIR/www/late"
 printf 'late\n' >"$RUN_DIR/www/late/index.html"
-bg d http-late-8083 python3 -m http.server 8083 --bind 0.0.0.0 --directory "$RUN_DIR/www/late"
+bg d http-late-8083 python3 "$E2E_DIR/http_server.py" 8083 "$RUN_DIR/www/late" 0.0.0.0
 wait_tcp_listen d 8083
 # A reply rule an rvs that did not stop cleanly would have left behind: the start deletes it.
 ns_exec d ip rule add from 198.18.9.3 sport 9999 lookup "$TABLE" priority 1000

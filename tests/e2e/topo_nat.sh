@@ -70,3 +70,22 @@ topo_nat() {
   fi
   log "NAT lab up: namespaces $NS_C $NS_D $NS_SW $NS_RS1 $NS_RS2; config $NAT_CONFIG"
 }
+
+# IPv6 on the NAT lab: rvs's address and VIP on d-out, and the client's.
+NAT_MINE6=2001:db8:6::1
+NAT_VIP6=2001:db8:6::100
+NAT_CLIENT6=2001:db8:6::10
+
+# topo_nat6 [--no-servers]: topo_nat with IPv6 on in every namespace (LAB_IPV6=1), the client
+# at $NAT_CLIENT6/64.
+topo_nat6() {
+  LAB_IPV6=1 topo_nat "$@"
+  ns_exec c ip -6 addr add "$NAT_CLIENT6/64" dev eth0 nodad
+}
+
+# nat_conf_dout6: d-out's [[interface]] with both families: rvs's $NAT_DIR_OUT/24 and
+# $NAT_MINE6/64, the VIPs $NAT_VIP and $NAT_VIP6.
+nat_conf_dout6() {
+  printf '[[interface]]\nname = "d-out"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\nvips = ["%s", "%s"]\n\n' \
+    "${RVS_XDP_MODE:-generic}" "$NAT_DIR_OUT" "$NAT_MINE6" "$NAT_VIP" "$NAT_VIP6"
+}

@@ -23,6 +23,7 @@
 //! recently used of a small random sample ([`ConnTable::evict_for_newcomer`]);
 //! entries with recent two-way traffic are never taken.
 
+pub mod addr6;
 mod index;
 mod refs;
 mod templates;
@@ -1139,6 +1140,19 @@ impl ConnTable {
         live_slots_from(self.conns.len(), from, max, out, |i| self.conns[i].in_use())
     }
 
+    /// Every address the live entries and templates name (client, VIP, real
+    /// server, local address; with repeats), for the IPv6 table's handle
+    /// pool (addr6.rs), whose addresses are these numbers.
+    pub fn addresses_in_use(&self) -> impl Iterator<Item = u32> + '_ {
+        let conns =
+            self.conns.iter().filter(|c| c.in_use()).flat_map(|c| [c.caddr, c.vaddr, c.daddr, self.laddr_addr(c)]);
+        let templates = self.templates.live_ids().flat_map(|t| {
+            let t = self.templates.get(t);
+            [t.caddr, t.vaddr, t.daddr]
+        });
+        conns.chain(templates)
+    }
+
     /// The in-direction key of entry `id`.
     pub fn in_key_of(&self, id: u32) -> FlowKey {
         self.conns[id as usize].in_key()
@@ -1372,11 +1386,11 @@ impl ConnTable {
             .filter(|c| c.in_use())
             .map(|c| ConnView {
                 proto: c.proto,
-                caddr: Ipv4Addr::from(c.caddr),
+                caddr: Ipv4Addr::from(c.caddr).into(),
                 cport: c.cport,
-                vaddr: Ipv4Addr::from(c.vaddr),
+                vaddr: Ipv4Addr::from(c.vaddr).into(),
                 vport: c.vport,
-                daddr: Ipv4Addr::from(c.daddr),
+                daddr: Ipv4Addr::from(c.daddr).into(),
                 dport: c.dport,
                 state: c.state.name().to_string(),
                 expires: (c.expires_ms().saturating_sub(now_ms) / 1000) as u32,

@@ -410,11 +410,11 @@ impl Templates {
     pub fn views(&self, now_ms: u64) -> impl Iterator<Item = ConnView> + '_ {
         self.slots.iter().filter(|t| t.in_use()).map(move |t| ConnView {
             proto: t.proto,
-            caddr: Ipv4Addr::from(t.caddr),
+            caddr: Ipv4Addr::from(t.caddr).into(),
             cport: 0,
-            vaddr: Ipv4Addr::from(t.vaddr),
+            vaddr: Ipv4Addr::from(t.vaddr).into(),
             vport: t.vport,
-            daddr: Ipv4Addr::from(t.daddr),
+            daddr: Ipv4Addr::from(t.daddr).into(),
             dport: t.dport,
             state: "NONE".to_string(),
             expires: (t.expires_ms.saturating_sub(now_ms) / 1000) as u32,

@@ -40,7 +40,7 @@ mod tests {
     fn fails_over_when_overloaded() {
         let mk = |w, u| {
             Arc::new(Dest::new(&DestSpec {
-                addr: std::net::Ipv4Addr::new(10, 0, 0, 1),
+                addr: std::net::IpAddr::from(std::net::Ipv4Addr::new(10, 0, 0, 1)),
                 port: 80,
                 fwd: FwdMethod::Masq,
                 weight: w,

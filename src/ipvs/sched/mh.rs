@@ -213,7 +213,7 @@ pub struct MaglevHashing {
 impl MaglevHashing {
     pub fn new(dests: &[Arc<Dest>], flags: &[String]) -> Self {
         let has = |a: &str, b: &str| flags.iter().any(|f| f == a || f == b);
-        let servers: Vec<_> = dests.iter().map(|d| (u32::from(d.addr), d.port)).collect();
+        let servers: Vec<_> = dests.iter().map(|d| (crate::ipvs::dest::addr_fold(d.addr), d.port)).collect();
         MaglevHashing {
             lookup: build_table(&servers, &last_weights(dests)),
             fallback: has("mh-fallback", "flag-1"),
@@ -302,7 +302,7 @@ mod tests {
         assert!((a as i64 - 682).abs() <= 3, "{a} {b} {c}");
         assert!((b as i64 - 1364).abs() <= 3, "{a} {b} {c}");
         // Weights with a common factor give the same table.
-        let servers: Vec<_> = d.iter().map(|d| (u32::from(d.addr), d.port)).collect();
+        let servers: Vec<_> = d.iter().map(|d| (crate::ipvs::dest::addr_fold(d.addr), d.port)).collect();
         assert_eq!(build_table(&servers, &[10, 20, 30]), s.lookup);
         // Large weights are shifted down to 6 bits of turns: fls(1000) = 10,
         // rshift 4: 1000:1 -> 62:0 -> 62:1; 4093 = 64 rounds of 63 + 61.

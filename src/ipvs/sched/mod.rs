@@ -139,7 +139,7 @@ pub(crate) mod testutil {
             .enumerate()
             .map(|(i, &w)| {
                 Arc::new(Dest::new(&DestSpec {
-                    addr: std::net::Ipv4Addr::new(198, 18, 1, 10 + i as u8),
+                    addr: std::net::IpAddr::from(std::net::Ipv4Addr::new(198, 18, 1, 10 + i as u8)),
                     port: 80,
                     fwd: FwdMethod::Masq,
                     weight: w,

@@ -72,7 +72,11 @@ impl DaemonConfig {
             iface,
             syncid: req.syncid,
             maxlen,
-            group: req.group.unwrap_or(DEFAULT_GROUP),
+            // Control::start_daemon refuses an IPv6 group: the sync sockets are IPv4.
+            group: match req.group {
+                Some(std::net::IpAddr::V4(g)) => g,
+                _ => DEFAULT_GROUP,
+            },
             port: req.port.filter(|&p| p != 0).unwrap_or(DEFAULT_PORT),
             ttl: req.ttl.filter(|&t| t != 0).unwrap_or(DEFAULT_TTL),
             started,
@@ -294,7 +298,7 @@ mod tests {
         );
         assert_eq!(SyncSettings::default().listing(), "");
         let mut r = req(Some(200));
-        r.group = Some(Ipv4Addr::new(239, 1, 2, 3));
+        r.group = Some(std::net::IpAddr::from(Ipv4Addr::new(239, 1, 2, 3)));
         r.port = Some(9000);
         r.ttl = Some(4);
         let m = DaemonConfig::new(DaemonRole::Master, &r, 0, 1500, 1);

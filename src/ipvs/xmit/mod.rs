@@ -6,5 +6,6 @@ pub mod fullnat;
 pub mod gre;
 pub mod gue;
 pub mod nat;
+pub mod nat6;
 pub mod rewrite;
 pub mod tun;

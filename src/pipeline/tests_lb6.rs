@@ -1,0 +1,335 @@
+//! IPv6 services (lb6.rs) against frames as IPv6 clients and real servers
+//! send them: NAT66 both ways with the checksums a receiver verifies, the
+//! next hops resolved by neighbour discovery, DR over IPv6, and what is not
+//! carried over IPv6 yet dropped and counted.
+
+use super::{Reason, Verdict};
+use crate::api::command::Command;
+use crate::api::{DestSpec, FwdMethod, ServiceKey};
+use crate::net::iface::Interfaces;
+use crate::testkit::*;
+use crate::wire::checksum::Checksum;
+use crate::wire::ethernet::HEADER_LEN as ETH;
+use crate::wire::icmpv6::{self, nd};
+use crate::wire::ip_protocol::{IPPROTO_ICMPV6, IPPROTO_TCP};
+use crate::wire::ipv6::{self, HEADER_LEN as IP6};
+use etherparse::PacketBuilder;
+use std::net::{IpAddr, Ipv6Addr};
+
+fn a(s: &str) -> u128 {
+    u128::from(s.parse::<Ipv6Addr>().unwrap())
+}
+
+const OUT6: &str = "2001:db8:6::1";
+const IN6: &str = "2001:db8:7::1";
+const VIP6: &str = "2001:db8:6::100";
+const CLIENT6: &str = "2001:db8:6::10";
+const RS1_6: &str = "2001:db8:7::11";
+const RS2_6: &str = "2001:db8:7::12";
+
+/// The standard lab with an IPv6 address on each side.
+fn lab6() -> Lab {
+    let mut ifaces: Interfaces = interfaces(DIR_OUT, DIR_IN);
+    ifaces.0[OUT as usize].addrs6 = vec![(a(OUT6), 64)];
+    ifaces.0[IN as usize].addrs6 = vec![(a(IN6), 64)];
+    Lab::with_limits(ifaces, small_limits(64))
+}
+
+fn key6(port: u16) -> ServiceKey {
+    ServiceKey::Addr { proto: IPPROTO_TCP, addr: IpAddr::V6(a(VIP6).into()), port }
+}
+
+/// TCP [VIP6]:80 by rr over `servers` (address, port, method).
+fn service6(lab: &mut Lab, persistent: Option<(u32, u8)>, servers: &[(&str, u16, FwdMethod)]) {
+    let mut spec = service_spec(key6(80), "rr");
+    spec.persistent = persistent.map(|p| p.0);
+    spec.netmask = crate::api::netmask6(persistent.map_or(128, |p| p.1));
+    lab.cmd(Command::AddService(spec));
+    for &(addr, port, fwd) in servers {
+        let addr: IpAddr = addr.parse().unwrap();
+        lab.cmd(Command::AddDest(key6(80), DestSpec { addr, ..dest_spec([0; 4], port, fwd, 1) }));
+    }
+}
+
+fn tcp6(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: &str,
+    dst: &str,
+    sport: u16,
+    dport: u16,
+    syn: bool,
+    hops: u8,
+) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv6(a(src).to_be_bytes(), a(dst).to_be_bytes(), hops)
+        .tcp(sport, dport, 1000, 64000);
+    let b = if syn { b.syn() } else { b.ack(1) };
+    let mut f = Vec::new();
+    b.write(&mut f, b"data").unwrap();
+    f
+}
+
+/// The advertisement a neighbour at `addr` (`mac`) sends rvs's address `to` on `iface`.
+fn advertisement(iface: u8, mac: [u8; 6], addr: &str, to: &str) -> Vec<u8> {
+    let mut m = [0u8; nd::MESSAGE_LEN];
+    let flags = nd::FLAG_SOLICITED | nd::FLAG_OVERRIDE;
+    icmpv6::write_neighbour_message(&mut m, icmpv6::NEIGHBOR_ADVERTISEMENT, flags, a(addr), &mac, a(addr), a(to));
+    let my_mac = if iface == OUT { OUT_MAC } else { IN_MAC };
+    let mut f = vec![0u8; ETH + IP6 + m.len()];
+    crate::wire::ethernet::write_header(&mut f, &my_mac, &mac, crate::wire::ethernet::ETHERTYPE_IPV6);
+    ipv6::write_header(&mut f[ETH..], m.len() as u16, IPPROTO_ICMPV6, 255, a(addr), a(to));
+    f[ETH + IP6..].copy_from_slice(&m);
+    f
+}
+
+/// The frame's IPv6 addresses, TCP ports and hop limit, its TCP checksum
+/// checked from scratch over the pseudo-header.
+fn read(frame: &[u8]) -> (u128, u16, u128, u16, u8) {
+    let ip = &frame[ETH..];
+    let h = ipv6::Header::new_checked(ip).unwrap();
+    let l4 = &ip[IP6..IP6 + h.payload_len() as usize];
+    let sum = Checksum::new()
+        .add_bytes(&ip[8..40])
+        .add_u32(l4.len() as u32)
+        .add_u16(IPPROTO_TCP as u16)
+        .add_bytes(l4)
+        .finish();
+    assert_eq!(sum, 0, "the TCP checksum verifies");
+    let port = |at: usize| u16::from_be_bytes([l4[at], l4[at + 1]]);
+    (h.src(), port(0), h.dst(), port(2), h.hop_limit())
+}
+
+fn count(lab: &Lab, r: Reason) -> u64 {
+    lab.d.shared().counters.total(r)
+}
+
+#[test]
+fn nat66_rewrites_both_ways_once_the_next_hops_are_resolved() {
+    let mut lab = lab6();
+    // rr takes the server added last first (IPVS adds each at the head of its list).
+    service6(&mut lab, None, &[(RS2_6, 8080, FwdMethod::Masq), (RS1_6, 8080, FwdMethod::Masq)]);
+    // The SYN is scheduled (rs1) and held while rs1 is asked for.
+    let syn = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64);
+    assert_eq!(lab.feed(OUT, &syn).0, Verdict::Consumed);
+    let ns = &lab.tx.0.last().unwrap().1;
+    assert_eq!(icmpv6::neighbour_message(&ns[ETH + IP6..]).unwrap().target, a(RS1_6));
+    lab.tx.0.clear();
+    assert_eq!(lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6)).0, Verdict::Consumed);
+    let (iface, sent) = lab.tx.0.pop().unwrap();
+    assert_eq!((iface, &sent[0..6], &sent[6..12]), (IN, &RS1_MAC[..], &IN_MAC[..]));
+    assert_eq!(read(&sent), (a(CLIENT6), 40000, a(RS1_6), 8080, 63), "to rs1:8080, a hop less");
+    // The SYN-ACK back, held for the client's MAC, then to the client from the VIP.
+    let syn_ack = tcp6(RS1_MAC, IN_MAC, RS1_6, CLIENT6, 8080, 40000, false, 64);
+    assert_eq!(lab.feed(IN, &syn_ack).0, Verdict::Consumed);
+    lab.tx.0.clear();
+    lab.feed(OUT, &advertisement(OUT, CLIENT_MAC, CLIENT6, OUT6));
+    let (iface, back) = lab.tx.0.pop().unwrap();
+    assert_eq!((iface, &back[0..6]), (OUT, &CLIENT_MAC[..]));
+    assert_eq!(read(&back), (a(VIP6), 80, a(CLIENT6), 40000, 63), "from [VIP]:80");
+    // Both resolved: the next packets go at once.
+    let ack = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, false, 64);
+    let (v, out) = lab.feed(OUT, &ack);
+    assert_eq!(v, Verdict::Forward(IN));
+    assert_eq!(read(&out), (a(CLIENT6), 40000, a(RS1_6), 8080, 63));
+    // The next client goes to rs2; the table lists IPv6 addresses.
+    let other = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40001, 80, true, 64);
+    assert_eq!(lab.feed(OUT, &other).0, Verdict::Consumed, "held for rs2's MAC");
+    let conns = lab.d.connections(lab.now);
+    let mut servers: Vec<String> = conns.iter().map(|c| format!("{} {} {}", c.caddr, c.vaddr, c.daddr)).collect();
+    servers.sort();
+    assert_eq!(
+        servers,
+        [format!("{CLIENT6} {VIP6} {RS1_6}"), format!("{CLIENT6} {VIP6} {RS2_6}")],
+        "the IPv6 connections as -Lnc lists them"
+    );
+}
+
+#[test]
+fn dr_over_ipv6_changes_only_the_macs_and_hop_limits_are_kept() {
+    let mut lab = lab6();
+    service6(&mut lab, None, &[(RS1_6, 80, FwdMethod::Route)]);
+    let syn = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64);
+    assert_eq!(lab.feed(OUT, &syn).0, Verdict::Consumed);
+    lab.tx.0.clear();
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    let (iface, sent) = lab.tx.0.pop().unwrap();
+    assert_eq!((iface, &sent[0..6], &sent[6..12]), (IN, &RS1_MAC[..], &IN_MAC[..]));
+    assert_eq!(&sent[12..], &syn[12..], "the packet itself as it came");
+    // A packet with no hop left is not forwarded.
+    let last_hop = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, false, 1);
+    assert_eq!(lab.feed(OUT, &last_hop).0, Verdict::Drop(Reason::TtlExceeded));
+}
+
+#[test]
+fn what_ipv6_does_not_carry_yet_is_dropped_and_counted() {
+    let syn = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64);
+    // TUN over IPv6.
+    for fwd in [FwdMethod::Tunnel] {
+        let mut lab = lab6();
+        service6(&mut lab, None, &[(RS1_6, 80, fwd)]);
+        assert_eq!(lab.feed(OUT, &syn).0, Verdict::Drop(Reason::Ipv6Unsupported), "{fwd:?}");
+    }
+    // No service at that address or port; not a SYN.
+    let mut lab = lab6();
+    service6(&mut lab, None, &[(RS1_6, 80, FwdMethod::Masq)]);
+    let elsewhere = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 81, true, 64);
+    assert_eq!(lab.feed(OUT, &elsewhere).0, Verdict::Drop(Reason::NoService));
+    let ack = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, false, 64);
+    assert_eq!(lab.feed(OUT, &ack).0, Verdict::Drop(Reason::NotSyn));
+    assert_eq!(count(&lab, Reason::NoService), 1);
+    assert!(lab.d.connections(lab.now).is_empty());
+}
+
+#[test]
+fn persistence_over_ipv6_keeps_a_client_prefix_on_its_server() {
+    let mut lab = lab6();
+    // -p 300 -M 64: clients of one /64 share a template.
+    service6(&mut lab, Some((300, 64)), &[(RS2_6, 80, FwdMethod::Masq), (RS1_6, 80, FwdMethod::Masq)]);
+    lab.feed(OUT, &tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64));
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    // Another connection of the client, and one of a neighbour in its /64: rs1 again, though rr
+    // would have moved on; a client of another prefix is scheduled (rs2).
+    for (client, port) in [(CLIENT6, 40001), ("2001:db8:6::77", 40002)] {
+        let (v, out) = lab.feed(OUT, &tcp6(CLIENT_MAC, OUT_MAC, client, VIP6, port, 80, true, 64));
+        assert_eq!(v, Verdict::Forward(IN), "{client}");
+        assert_eq!(read(&out).2, a(RS1_6), "{client} stays on rs1");
+    }
+    let far = tcp6(CLIENT_MAC, OUT_MAC, "2001:db8:9::5", VIP6, 40003, 80, true, 64);
+    assert_eq!(lab.feed(OUT, &far).0, Verdict::Consumed, "held for rs2, not yet resolved");
+    let ns = &lab.tx.0.last().unwrap().1;
+    assert_eq!(icmpv6::neighbour_message(&ns[ETH + IP6..]).unwrap().target, a(RS2_6));
+    // -Lnc lists the templates with the masked client: two of them.
+    let templates: Vec<String> = lab
+        .d
+        .connections(lab.now)
+        .iter()
+        .filter(|c| c.cport == 0)
+        .map(|c| format!("{} {}", c.caddr, c.daddr))
+        .collect();
+    assert_eq!(templates.len(), 2, "{templates:?}");
+    assert!(templates.contains(&format!("2001:db8:6:: {RS1_6}")), "{templates:?}");
+}
+
+#[test]
+fn a_packet_too_big_for_the_real_servers_link_gets_a_packet_too_big_back() {
+    let mut lab = lab6();
+    service6(&mut lab, None, &[(RS1_6, 80, FwdMethod::Masq)]);
+    lab.feed(OUT, &tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64));
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    // The SYN-ACK makes rvs ask for the client, who answers.
+    lab.feed(IN, &tcp6(RS1_MAC, IN_MAC, RS1_6, CLIENT6, 80, 40000, false, 64));
+    lab.feed(OUT, &advertisement(OUT, CLIENT_MAC, CLIENT6, OUT6));
+    // The inside link is narrower than the client's packet.
+    lab.d.ifaces.0[IN as usize].mtu = 1400;
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC)
+        .ipv6(a(CLIENT6).to_be_bytes(), a(VIP6).to_be_bytes(), 64)
+        .tcp(40000, 80, 1000, 64000)
+        .ack(1);
+    let mut big = Vec::new();
+    b.write(&mut big, &[7u8; 1420]).unwrap();
+    lab.tx.0.clear();
+    assert_eq!(lab.feed(OUT, &big).0, Verdict::Drop(Reason::TooBig));
+    let (iface, ptb) = lab.tx.0.pop().expect("a packet-too-big");
+    assert_eq!((iface, &ptb[0..6]), (OUT, &CLIENT_MAC[..]));
+    assert!(ptb.len() - ETH <= 1280, "within the IPv6 minimum MTU");
+    let h = ipv6::Header::new_checked(&ptb[ETH..]).unwrap();
+    assert_eq!((h.src(), h.dst(), h.next_header()), (a(OUT6), a(CLIENT6), IPPROTO_ICMPV6));
+    let msg = &ptb[ETH + IP6..];
+    assert!(icmpv6::verify_checksum(msg, a(OUT6), a(CLIENT6)));
+    assert_eq!((msg[0], msg[1], &msg[4..8]), (icmpv6::PACKET_TOO_BIG, 0, &1400u32.to_be_bytes()[..]));
+    assert_eq!(&msg[8..8 + 40], &big[ETH..ETH + 40], "the packet as the client sent it, quoted");
+    assert_eq!(count(&lab, Reason::Icmpv6TooBigSent), 1);
+}
+
+#[test]
+fn fullnat_over_ipv6_rewrites_both_addresses_both_ways() {
+    let mut lab = lab6();
+    service6(&mut lab, None, &[(RS1_6, 8080, FwdMethod::FullNat)]);
+    let laddr = "2001:db8:7::50";
+    lab.cmd(Command::AddLaddr(key6(80), laddr.parse().unwrap()));
+    lab.feed(OUT, &tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64));
+    lab.tx.0.clear();
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    let (_, sent) = lab.tx.0.pop().unwrap();
+    let (src, lport, dst, dport, _) = read(&sent);
+    assert_eq!((src, dst, dport), (a(laddr), a(RS1_6), 8080), "from the local address, to rs1:8080");
+    // The server answers the local address; the client gets it from the VIP (resolving the client first).
+    lab.feed(IN, &tcp6(RS1_MAC, IN_MAC, RS1_6, laddr, 8080, lport, false, 64));
+    lab.tx.0.clear();
+    lab.feed(OUT, &advertisement(OUT, CLIENT_MAC, CLIENT6, OUT6));
+    let (iface, back) = lab.tx.0.pop().unwrap();
+    assert_eq!(iface, OUT);
+    assert_eq!(read(&back), (a(VIP6), 80, a(CLIENT6), 40000, 63));
+    // rvs answers solicitations for the local address on the servers' link.
+    let mut m = [0u8; nd::MESSAGE_LEN];
+    let group = ipv6::solicited_node(a(laddr));
+    icmpv6::write_neighbour_message(&mut m, icmpv6::NEIGHBOR_SOLICITATION, 0, a(laddr), &RS1_MAC, a(RS1_6), group);
+    let mut ns = vec![0u8; ETH + IP6 + m.len()];
+    crate::wire::ethernet::write_header(
+        &mut ns,
+        &ipv6::multicast_mac(group),
+        &RS1_MAC,
+        crate::wire::ethernet::ETHERTYPE_IPV6,
+    );
+    ipv6::write_header(&mut ns[ETH..], m.len() as u16, IPPROTO_ICMPV6, 255, a(RS1_6), group);
+    ns[ETH + IP6..].copy_from_slice(&m);
+    assert_eq!(lab.feed(IN, &ns).0, Verdict::Forward(IN));
+}
+
+/// An ICMPv6 error of `kind` from `src` to `dst` quoting `quoted` (a whole frame's IPv6 packet).
+fn icmp6_error(src_mac: [u8; 6], dst_mac: [u8; 6], src: &str, dst: &str, kind: u8, quoted: &[u8]) -> Vec<u8> {
+    let q = &quoted[ETH..];
+    let mut m = vec![kind, if kind == icmpv6::DEST_UNREACHABLE { 4 } else { 0 }, 0, 0, 0, 0, 0x05, 0x00];
+    m.extend_from_slice(q);
+    icmpv6::fill_checksum(&mut m, a(src), a(dst));
+    let mut f = vec![0u8; ETH + IP6 + m.len()];
+    crate::wire::ethernet::write_header(&mut f, &dst_mac, &src_mac, crate::wire::ethernet::ETHERTYPE_IPV6);
+    ipv6::write_header(&mut f[ETH..], m.len() as u16, IPPROTO_ICMPV6, 64, a(src), a(dst));
+    f[ETH + IP6..].copy_from_slice(&m);
+    f
+}
+
+#[test]
+fn icmpv6_errors_about_a_connection_reach_the_other_end_translated() {
+    let mut lab = lab6();
+    service6(&mut lab, None, &[(RS1_6, 8080, FwdMethod::Masq)]);
+    lab.feed(OUT, &tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64));
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    lab.feed(IN, &tcp6(RS1_MAC, IN_MAC, RS1_6, CLIENT6, 8080, 40000, false, 64));
+    lab.feed(OUT, &advertisement(OUT, CLIENT_MAC, CLIENT6, OUT6));
+    // The real server's port unreachable about the request it got (client -> rs1:8080).
+    let request_as_sent = tcp6(IN_MAC, RS1_MAC, CLIENT6, RS1_6, 40000, 8080, false, 63);
+    let unreach = icmp6_error(RS1_MAC, IN_MAC, RS1_6, CLIENT6, icmpv6::DEST_UNREACHABLE, &request_as_sent);
+    let (v, out) = lab.feed(IN, &unreach);
+    assert_eq!(v, Verdict::Forward(OUT));
+    let h = ipv6::Header::new_checked(&out[ETH..]).unwrap();
+    assert_eq!((h.src(), h.dst(), h.hop_limit()), (a(VIP6), a(CLIENT6), 63), "from the VIP to the client");
+    let msg = &out[ETH + IP6..];
+    assert!(icmpv6::verify_checksum(msg, a(VIP6), a(CLIENT6)));
+    let mut quoted = vec![0u8; ETH];
+    quoted.extend_from_slice(&msg[8..]);
+    // The quote as the client sent it (to [VIP]:80), its TCP checksum still sound.
+    let (qs, qsp, qd, qdp, _) = read(&quoted);
+    assert_eq!((qs, qsp, qd, qdp), (a(CLIENT6), 40000, a(VIP6), 80));
+    // The client's packet-too-big about a reply it got ([VIP]:80 -> client): to rs1,
+    // quoting the reply as rs1 sent it.
+    let reply_as_sent = tcp6(OUT_MAC, CLIENT_MAC, VIP6, CLIENT6, 80, 40000, false, 63);
+    let ptb = icmp6_error(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, icmpv6::PACKET_TOO_BIG, &reply_as_sent);
+    let (v, out) = lab.feed(OUT, &ptb);
+    assert_eq!(v, Verdict::Forward(IN));
+    let h = ipv6::Header::new_checked(&out[ETH..]).unwrap();
+    assert_eq!((h.src(), h.dst()), (a(CLIENT6), a(RS1_6)), "from the client to rs1");
+    let msg = &out[ETH + IP6..];
+    assert!(icmpv6::verify_checksum(msg, a(CLIENT6), a(RS1_6)));
+    assert_eq!(&msg[4..8], &[0, 0, 5, 0], "the MTU as the client gave it");
+    let mut quoted = vec![0u8; ETH];
+    quoted.extend_from_slice(&msg[8..]);
+    let (qs, qsp, qd, qdp, _) = read(&quoted);
+    assert_eq!((qs, qsp, qd, qdp), (a(RS1_6), 8080, a(CLIENT6), 40000));
+    assert_eq!(count(&lab, Reason::IcmpErrorForwarded), 2);
+    // About no connection: dropped and counted.
+    let stranger = tcp6(IN_MAC, RS1_MAC, "2001:db8:6::99", RS1_6, 1234, 8080, false, 63);
+    let unrelated = icmp6_error(RS1_MAC, IN_MAC, RS1_6, "2001:db8:6::99", icmpv6::DEST_UNREACHABLE, &stranger);
+    assert_eq!(lab.feed(IN, &unrelated).0, Verdict::Drop(Reason::IcmpErrorUnrelated));
+}

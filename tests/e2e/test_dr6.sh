@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# tests/e2e/test_dr6.sh: DR over IPv6 on the DR lab with IPv6 beside IPv4. The client
+# (2001:db8:10::10) reaches the LAN 2001:db8:11::/64 through the router; rvs owns
+# 2001:db8:11::2 and the IPv6 VIP 2001:db8:11::100 on d0; the real servers hold the VIP on lo
+# (Linux answers a solicitation only for an address of the interface it arrives on, so only
+# rvs answers for the VIP: IPv6 needs no arp_ignore) and reply through the router, never
+# through the director. Real clients (curl -6), real servers (python's http.server on [::]).
+# shellcheck disable=SC2317,SC2119
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/e2e/topo_direct.sh
+source "$(dirname "$0")/topo_direct.sh"
+
+CLIENT6=2001:db8:10::10
+ROUTER_OUT6=2001:db8:10::1
+ROUTER_IN6=2001:db8:11::1
+DIR6=2001:db8:11::2
+VIP6=2001:db8:11::100
+RS1_6=2001:db8:11::11
+RS2_6=2001:db8:11::12
+CONFIG="$RUN_DIR/rvs-dr6.toml"
+
+LAB_IPV6=1 topo_direct --no-servers
+ns_exec c ip -6 addr add "$CLIENT6/64" dev eth0 nodad
+ns_exec c ip -6 route add default via "$ROUTER_OUT6"
+ns_exec r ip -6 addr add "$ROUTER_OUT6/64" dev r0 nodad
+ns_exec r ip -6 addr add "$ROUTER_IN6/64" dev r1 nodad
+ns_exec r sysctl -qw net.ipv6.conf.all.forwarding=1
+for rs in rs1 rs2; do
+  addr="$RS1_6"; [ "$rs" = rs2 ] && addr="$RS2_6"
+  ns_exec "$rs" ip -6 addr add "$addr/64" dev eth0 nodad
+  ns_exec "$rs" ip -6 addr add "$VIP6/128" dev lo
+  ns_exec "$rs" ip -6 route add default via "$ROUTER_IN6"
+  root="$RUN_DIR/www6/$rs"
+  mkdir -p "$root"
+  printf '%s\n' "$rs" >"$root/index.html"
+  ln -f "$(big_file)" "$root/big.bin" 2>/dev/null || cp "$(big_file)" "$root/big.bin"
+  bg "$rs" "http6-$rs" python3 "$E2E_DIR/http_server.py" 80 "$root" ::
+  wait_tcp_listen "$rs" 80
+done
+{
+  rvs_conf_admin "$RVS_SOCK"
+  printf '[[interface]]\nname = "d0"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\nvips = ["%s"]\n\n' \
+    "${RVS_XDP_MODE:-generic}" "$DIRECT_DIR" "$DIR6" "$DIRECT_VIP"
+  rvs_conf_route "$DIRECT_ROUTER_IN"
+} >"$CONFIG"
+start_rvs "$CONFIG"
+rvsadm -A -t "[$VIP6]:80" -s rr
+rvsadm -a -t "[$VIP6]:80" -r "[$RS1_6]:80" -g
+rvsadm -a -t "[$VIP6]:80" -r "[$RS2_6]:80" -g
+
+case_a_requests_alternate() {
+  local out
+  out="$(curl_many c 10 "http://[$VIP6]/")"
+  log "answers: $(printf '%s' "$out" | tr '\n' ' ')"
+  assert_eq 5 "$(count_lines "$out" rs1)" "rs1 answered half of the ten IPv6 requests"
+  assert_eq 5 "$(count_lines "$out" rs2)" "rs2 answered the other half"
+}
+
+case_b_download_bypasses_the_director() {
+  local want got in0 in1
+  want="$(sha256sum <"$(big_file)" | cut -d' ' -f1)"
+  in0="$(if_bytes sw p-d tx)"
+  got="$(ns_exec c curl -sS -g --noproxy '*' --max-time 60 "http://[$VIP6]/big.bin" | sha256sum | cut -d' ' -f1)"
+  in1="$(if_bytes sw p-d tx)"
+  assert_eq "$want" "$got" "the 20 MB download by DR over IPv6 is intact (sha256)"
+  log "the director's port carried $((in1 - in0)) bytes towards it"
+  assert_true "the reply bypassed the director (under 4 MB reached it)" test "$((in1 - in0))" -lt 4000000
+}
+
+case_c_listing() {
+  assert_match "$(rvsadm -Ln)" "\[$RS1_6\]:80 +Route +1 " "the IPv6 real server is listed as Route"
+  assert_contains "$(rvsadm -Lnc)" "[$CLIENT6]" "the client's connections are listed"
+}
+
+run_case "a. ten requests by DR over IPv6 alternate between two real servers" case_a_requests_alternate
+run_case "b. a 20 MB download, intact, its reply bypassing the director" case_b_download_bypasses_the_director
+run_case "c. -Ln and -Lnc" case_c_listing
+finish
