@@ -226,7 +226,11 @@ pub fn pipeline() -> Vec<(String, Vec<u8>)> {
         .syn()
         .write(&mut v, b"")
         .unwrap();
+    // Another upper protocol over IPv6 (GRE): no IPv6 service carries it (drop-ipv6).
+    let mut v6_gre = v.clone();
+    v6_gre[14 + 6] = 47;
     single("ipv6-tcp-syn", 0, v);
+    single("ipv6-gre", 0, v6_gre);
     let mut gre = syn.clone();
     gre[23] = 47;
     fix_ip(&mut gre);

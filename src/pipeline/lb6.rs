@@ -1,16 +1,18 @@
-//! IPv6 services: NAT66, DR and FULLNAT for IPv6 clients and IPv6 real servers, on
-//! the general path (the fast path is IPv4's). A connection's entry lives in
+//! IPv6 services: NAT66, DR, TUN (IPv6-in-IPv6) and FULLNAT for IPv6
+//! clients and IPv6 real servers, on the general path (the fast path is
+//! IPv4's). A connection's entry lives in
 //! the IPv6 connection table, the IPv4 table's type with each address stood
 //! for by a 32-bit handle (ipvs/conn/addr6.rs); the steps that do not care
 //! about the family (the state table, the expiry, eviction under pressure,
 //! the counters) are IPv4's own (`Director::track`, `make_room`), run with
-//! the IPv6 table in place ([`Director::with_table6`]). Not yet over IPv6:
-//! TUN, NAT64 (FULLNAT from IPv6 clients to IPv4 servers), the sync
-//! daemon, ICMPv6 errors about connections: each such packet is dropped and
-//! counted (`drop-ipv6-unsupported`). Persistence works as IPv4's, its
-//! templates in the IPv6 table keyed by the handle of the client's masked
-//! address (`-M` is a prefix length over IPv6); firewall-mark services
-//! classify by the IPv6 mark rules (`--add-mark ... -6`).
+//! the IPv6 table in place ([`Director::with_table6`]). Persistence works as
+//! IPv4's, its templates in the IPv6 table keyed by the handle of the
+//! client's masked address (`-M` is a prefix length over IPv6); firewall-mark
+//! services classify by the IPv6 mark rules (`--add-mark ... -6`). Not yet
+//! over IPv6:
+//! GUE and GRE tunnels, NAT64 (FULLNAT from IPv6 clients to IPv4 servers), the
+//! sync daemon, IPv6 fragments: such packets are dropped and counted
+//! (`drop-ipv6-unsupported`, `drop-ipv6-fragment`).
 
 use super::frame::Frame;
 use super::lb::{schedule_in, Flow, Persist6, Picked};
@@ -21,7 +23,8 @@ use crate::ipvs::dest::addr_fold;
 use crate::ipvs::sched::Position;
 use crate::ipvs::state::{tcp_transition, ConnState, Direction};
 use crate::ipvs::xmit::nat6;
-use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ipv6::{self, HEADER_LEN as IP6};
 use crate::wire::l4::{Malformed as L4Malformed, Ports};
 use std::net::IpAddr;
 
@@ -85,7 +88,9 @@ impl Director {
             Side::In => c.daddr,
             Side::Out => c.caddr,
         };
-        if let Some(mtu) = self.too_big_for6(self.pool6.addr(towards), f) {
+        // TUN's outer header comes out of the link's MTU.
+        let extra = if side == Side::In && c.fwd() == FwdMethod::Tunnel { IP6 } else { 0 };
+        if let Some(mtu) = self.too_big_for6(self.pool6.addr(towards), f, extra) {
             return self.packet_too_big6(now_ms, f, mtu, tx);
         }
         match (side, c.fwd()) {
@@ -103,6 +108,10 @@ impl Director {
                     Some((iface, _)) => self.send_via6(now_ms, iface, rip, f.bytes_mut(), tx),
                     None => Verdict::Drop(Reason::NoRoute6),
                 }
+            }
+            (Side::In, FwdMethod::Tunnel) => {
+                let rip = self.pool6.addr(c.daddr);
+                self.tunnel6(now_ms, rip, f, tx)
             }
             (Side::In, FwdMethod::FullNat) => {
                 let (rip, laddr) = (self.pool6.addr(c.daddr), self.pool6.addr(self.conns6.laddr_of(id)));
@@ -139,10 +148,28 @@ impl Director {
     /// The MTU of the link towards `dst` when the packet in `f` does not
     /// fit it (checked before any rewrite: the error quotes the packet as
     /// its sender sent it).
-    fn too_big_for6(&self, dst: u128, f: &Frame) -> Option<u16> {
+    fn too_big_for6(&self, dst: u128, f: &Frame, extra: usize) -> Option<u16> {
         let (iface, _) = self.ifaces.on_link6(dst)?;
         let mtu = self.ifaces.get(iface).mtu;
-        (f.l3_len() > mtu as usize).then_some(mtu)
+        (f.l3_len() + extra > mtu as usize).then(|| mtu - extra as u16)
+    }
+
+    /// TUN over IPv6: the packet as it came, inside an IPv6 header from the
+    /// director's address on the real server's link to the server (next
+    /// header 41, RFC 2473), to the server's MAC.
+    fn tunnel6(&mut self, now_ms: u64, rip: u128, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
+        let Some((iface, src)) = self.ifaces.on_link6(rip) else {
+            return Verdict::Drop(Reason::NoRoute6);
+        };
+        let (l3, len) = (f.l3, f.l3_len());
+        let buf = f.buffer_mut();
+        if buf.len() < l3 + IP6 + len {
+            return Verdict::Drop(Reason::TooBig);
+        }
+        buf.copy_within(l3..l3 + len, l3 + IP6);
+        ipv6::write_header(&mut buf[l3..], len as u16, IPPROTO_IPV6, ipv6::OWN_HOP_LIMIT, src, rip);
+        f.parsed_ipv6(IP6, IP6 + len, IPPROTO_IPV6);
+        self.send_via6(now_ms, iface, rip, f.bytes_mut(), tx)
     }
 
     /// A new connection for the first packet of an IPv6 flow: its service
@@ -203,7 +230,9 @@ impl Director {
             return Err(Verdict::Drop(Reason::Ipv6Unsupported));
         };
         let fwd = dest.fwd();
-        if !matches!(fwd, FwdMethod::Masq | FwdMethod::Route | FwdMethod::FullNat) || dest.is_local() {
+        // TUN over IPv6 is IPv6-in-IPv6 only (GUE and GRE not yet).
+        let tunnel_ok = fwd != FwdMethod::Tunnel || dest.tun().kind == crate::api::TunType::Ipip;
+        if !tunnel_ok || dest.is_local() {
             return Err(Verdict::Drop(Reason::Ipv6Unsupported));
         }
         let rport = if dest.port == 0 { dport } else { dest.port };

@@ -164,12 +164,15 @@ fn dr_over_ipv6_changes_only_the_macs_and_hop_limits_are_kept() {
 #[test]
 fn what_ipv6_does_not_carry_yet_is_dropped_and_counted() {
     let syn = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64);
-    // TUN over IPv6.
-    for fwd in [FwdMethod::Tunnel] {
-        let mut lab = lab6();
-        service6(&mut lab, None, &[(RS1_6, 80, fwd)]);
-        assert_eq!(lab.feed(OUT, &syn).0, Verdict::Drop(Reason::Ipv6Unsupported), "{fwd:?}");
-    }
+    // GUE (and GRE) over IPv6.
+    let mut lab = lab6();
+    service6(&mut lab, None, &[(RS1_6, 80, FwdMethod::Tunnel)]);
+    let gue = crate::api::TunSpec { kind: crate::api::TunType::Gue, port: 6080, ..Default::default() };
+    lab.cmd(Command::EditDest(
+        key6(80),
+        DestSpec { addr: RS1_6.parse().unwrap(), tun: gue, ..dest_spec([0; 4], 80, FwdMethod::Tunnel, 1) },
+    ));
+    assert_eq!(lab.feed(OUT, &syn).0, Verdict::Drop(Reason::Ipv6Unsupported));
     // No service at that address or port; not a SYN.
     let mut lab = lab6();
     service6(&mut lab, None, &[(RS1_6, 80, FwdMethod::Masq)]);
@@ -332,4 +335,35 @@ fn icmpv6_errors_about_a_connection_reach_the_other_end_translated() {
     let stranger = tcp6(IN_MAC, RS1_MAC, "2001:db8:6::99", RS1_6, 1234, 8080, false, 63);
     let unrelated = icmp6_error(RS1_MAC, IN_MAC, RS1_6, "2001:db8:6::99", icmpv6::DEST_UNREACHABLE, &stranger);
     assert_eq!(lab.feed(IN, &unrelated).0, Verdict::Drop(Reason::IcmpErrorUnrelated));
+}
+
+#[test]
+fn tun_over_ipv6_wraps_the_packet_in_an_ipv6_header_to_the_real_server() {
+    let mut lab = lab6();
+    service6(&mut lab, None, &[(RS1_6, 80, FwdMethod::Tunnel)]);
+    let syn = tcp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 40000, 80, true, 64);
+    assert_eq!(lab.feed(OUT, &syn).0, Verdict::Consumed);
+    lab.tx.0.clear();
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    let (iface, sent) = lab.tx.0.pop().unwrap();
+    assert_eq!((iface, &sent[0..6]), (IN, &RS1_MAC[..]));
+    let outer = ipv6::Header::new_checked(&sent[ETH..]).unwrap();
+    assert_eq!((outer.src(), outer.dst(), outer.next_header()), (a(IN6), a(RS1_6), 41));
+    assert_eq!(outer.payload_len() as usize, syn.len() - ETH);
+    assert_eq!(&sent[ETH + IP6..], &syn[ETH..], "the client's packet inside, as it came");
+    // One too big for the link with the outer header gets a packet-too-big of the MTU less 40.
+    lab.d.ifaces.0[IN as usize].mtu = 1400;
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC)
+        .ipv6(a(CLIENT6).to_be_bytes(), a(VIP6).to_be_bytes(), 64)
+        .tcp(40000, 80, 1000, 64000)
+        .ack(1);
+    let mut big = Vec::new();
+    b.write(&mut big, &[0u8; 1380]).unwrap();
+    assert_eq!(lab.feed(OUT, &big).0, Verdict::Drop(Reason::TooBig));
+    // (Held until the client's MAC is known: TUN's replies bypass the director.)
+    lab.tx.0.clear();
+    lab.feed(OUT, &advertisement(OUT, CLIENT_MAC, CLIENT6, OUT6));
+    let ptb = &lab.tx.0.pop().unwrap().1;
+    assert_eq!(ptb[ETH + IP6], icmpv6::PACKET_TOO_BIG);
+    assert_eq!(&ptb[ETH + IP6 + 4..ETH + IP6 + 8], &1360u32.to_be_bytes());
 }

@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """tests/e2e/ipip_decap.py: a user-space IPIP decapsulator for a TUN-mode real server.
 
+With --ipv6 it decapsulates IPv6-in-IPv6 instead (RFC 2473, next header 41: rvs's TUN over
+IPv6; this kernel has no ip6_tunnel either): an AF_INET6 raw socket of protocol 41 receives
+the inner packet without the outer header, and the TUN device takes it as IPv6 (by its
+version nibble).
+
 This machine's kernel has no ipip module, so a real server behind an rvs director in TUN
 mode (`rvsadm -a ... -i`) cannot decapsulate IP-in-IP itself.  This script does it:
 
@@ -36,6 +41,7 @@ TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
 IPPROTO_IPIP = 4
+IPPROTO_IPV6 = 41
 
 
 def log(msg):
@@ -74,6 +80,10 @@ def decap_loop(raw, tun, tun_name, counts, deadline):
             except BlockingIOError:
                 break
             counts["received"] += 1
+            if raw.family == socket.AF_INET6:
+                # An IPv6 raw socket hands over the payload alone: the inner packet.
+                write_inner6(tun, tun_name, pkt, counts)
+                continue
             if len(pkt) < 20:
                 counts["drop-short"] += 1
                 continue
@@ -92,6 +102,26 @@ def write_inner(tun, tun_name, inner, counts):
     # the inner total length bounds the packet (drops any trailing padding)
     tot = struct.unpack("!H", inner[2:4])[0]
     if tot < 20 or tot > len(inner):
+        counts["drop-inner-bad"] += 1
+        return
+    try:
+        os.write(tun, inner[:tot])
+    except OSError as e:
+        counts["drop-write"] += 1
+        if counts["drop-write"] <= 5:
+            log("write to %s failed: %s" % (tun_name, e))
+        return
+    counts["written"] += 1
+    counts["bytes"] += tot
+
+
+def write_inner6(tun, tun_name, inner, counts):
+    """Write the inner IPv6 packet into the TUN device, bounded by its payload length."""
+    if len(inner) < 40 or inner[0] >> 4 != 6:
+        counts["drop-inner-bad"] += 1
+        return
+    tot = 40 + struct.unpack("!H", inner[4:6])[0]
+    if tot > len(inner):
         counts["drop-inner-bad"] += 1
         return
     try:
@@ -135,6 +165,7 @@ def main():
     ap.add_argument("tun", help="name of the TUN device to create (at most 15 characters)")
     ap.add_argument("--sysctl", action="store_true",
                     help="also set net.ipv4.conf.{all,default}.rp_filter=0")
+    ap.add_argument("--ipv6", action="store_true", help="decapsulate IPv6-in-IPv6 (next header 41)")
     ap.add_argument("--max-seconds", type=float, default=3600.0,
                     help="exit after this many seconds (default 3600)")
     args = ap.parse_args()
@@ -142,10 +173,13 @@ def main():
         ap.error("TUN device name must be 1..15 characters")
 
     why = stop_on_signals()
-    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_IPIP)
+    if args.ipv6:
+        raw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_IPV6)
+    else:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_IPIP)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     tun = tun_up(args.tun, args.sysctl)
-    log("decapsulating IPIP into %s (pid %d)" % (args.tun, os.getpid()))
+    log("decapsulating %s into %s (pid %d)" % ("IPv6-in-IPv6" if args.ipv6 else "IPIP", args.tun, os.getpid()))
 
     counts = {"received": 0, "written": 0, "bytes": 0,
               "drop-short": 0, "drop-not-ipv4": 0, "drop-inner-bad": 0, "drop-write": 0}

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# tests/e2e/test_dr6.sh: DR over IPv6 on the DR lab with IPv6 beside IPv4. The client
+# tests/e2e/test_dr6.sh: DR and TUN over IPv6 on the DR lab with IPv6 beside IPv4. The client
 # (2001:db8:10::10) reaches the LAN 2001:db8:11::/64 through the router; rvs owns
 # 2001:db8:11::2 and the IPv6 VIP 2001:db8:11::100 on d0; the real servers hold the VIP on lo
 # (Linux answers a solicitation only for an address of the interface it arrives on, so only
 # rvs answers for the VIP: IPv6 needs no arp_ignore) and reply through the router, never
-# through the director. Real clients (curl -6), real servers (python's http.server on [::]).
+# through the director; and TUN over IPv6 (IPv6-in-IPv6) to the same servers, decapsulated
+# in user space. Real clients (curl -6), real servers (python's http.server on [::]).
 # shellcheck disable=SC2317,SC2119
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -45,7 +46,19 @@ done
     "${RVS_XDP_MODE:-generic}" "$DIRECT_DIR" "$DIR6" "$DIRECT_VIP"
   rvs_conf_route "$DIRECT_ROUTER_IN"
 } >"$CONFIG"
+# TUN over IPv6 (IPv6-in-IPv6): a second VIP on the real servers' lo, the tunnel decapsulated
+# in user space (this kernel has no ip6_tunnel): tests/e2e/ipip_decap.py --ipv6.
+VIP6_TUN=2001:db8:11::101
+for rs in rs1 rs2; do
+  ns_exec "$rs" ip -6 addr add "$VIP6_TUN/128" dev lo
+  bg "$rs" "ip6ip6-$rs" python3 "$E2E_DIR/ipip_decap.py" tunl6 --ipv6 --max-seconds 600
+done
+wait_until 10 eval 'ns_exec rs1 ip link show tunl6 >/dev/null 2>&1 && ns_exec rs2 ip link show tunl6 >/dev/null 2>&1' \
+  || die "the IPv6-in-IPv6 decapsulators did not come up"
 start_rvs "$CONFIG"
+rvsadm -A -t "[$VIP6_TUN]:80" -s rr
+rvsadm -a -t "[$VIP6_TUN]:80" -r "[$RS1_6]:80" -i
+rvsadm -a -t "[$VIP6_TUN]:80" -r "[$RS2_6]:80" -i
 rvsadm -A -t "[$VIP6]:80" -s rr
 rvsadm -a -t "[$VIP6]:80" -r "[$RS1_6]:80" -g
 rvsadm -a -t "[$VIP6]:80" -r "[$RS2_6]:80" -g
@@ -74,7 +87,20 @@ case_c_listing() {
   assert_contains "$(rvsadm -Lnc)" "[$CLIENT6]" "the client's connections are listed"
 }
 
+case_d_tun6() {
+  local out want got
+  out="$(curl_many c 4 "http://[$VIP6_TUN]/")"
+  log "answers: $(printf '%s' "$out" | tr '\n' ' ')"
+  assert_eq 2 "$(count_lines "$out" rs1)" "rs1 answered two of four requests through the tunnel"
+  assert_eq 2 "$(count_lines "$out" rs2)" "rs2 the other two"
+  want="$(sha256sum <"$(big_file)" | cut -d' ' -f1)"
+  got="$(ns_exec c curl -sS -g --noproxy '*' --max-time 60 "http://[$VIP6_TUN]/big.bin" | sha256sum | cut -d' ' -f1)"
+  assert_eq "$want" "$got" "the 20 MB download by TUN over IPv6 is intact (sha256)"
+  assert_match "$(rvsadm -Ln)" "\[$RS1_6\]:80 +Tunnel +1 " "listed as Tunnel"
+}
+
 run_case "a. ten requests by DR over IPv6 alternate between two real servers" case_a_requests_alternate
 run_case "b. a 20 MB download, intact, its reply bypassing the director" case_b_download_bypasses_the_director
 run_case "c. -Ln and -Lnc" case_c_listing
+run_case "d. TUN over IPv6 (IPv6-in-IPv6), decapsulated by the real servers" case_d_tun6
 finish
