@@ -609,15 +609,7 @@ impl Director {
                 (pool[i].addr, Some(i))
             };
             for _ in 0..TRIES.min((hi as usize - lo as usize) / self.n_workers + 1) {
-                // Only ports of this loop's residue class: replies to them are
-                // steered back here (see steer.rs).
-                let port = self.fullnat_cursor;
-                let n = self.n_workers as u32;
-                self.fullnat_cursor = if port as u32 + n > hi as u32 {
-                    super::first_port_of(lo, self.worker, self.n_workers)
-                } else {
-                    port + n as u16
-                };
+                let port = next_fullnat_port(&mut self.fullnat_cursor, self.fullnat_ports, self.worker, self.n_workers);
                 let key = FlowKey { saddr: daddr, daddr: addr, sport: dport, dport: port, proto };
                 if self.conns.key_free(&key) {
                     self.laddr_rr = self.laddr_rr.wrapping_add(1);
@@ -789,6 +781,17 @@ impl Director {
         }
         self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
     }
+}
+
+/// The next FULLNAT local port to try from `cursor` (moved on) in `ports`: only
+/// ports of loop `worker`'s residue class of `n_workers`, so replies to them
+/// are steered back to it (see steer.rs).
+pub(super) fn next_fullnat_port(cursor: &mut u16, ports: (u16, u16), worker: usize, n_workers: usize) -> u16 {
+    let (lo, hi) = ports;
+    let port = *cursor;
+    let n = n_workers as u32;
+    *cursor = if port as u32 + n > hi as u32 { super::first_port_of(lo, worker, n_workers) } else { port + n as u16 };
+    port
 }
 
 /// Ask a service runtime's scheduler for a real server for a new flow of key

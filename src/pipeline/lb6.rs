@@ -15,7 +15,7 @@
 //! (`drop-ipv6-unsupported`, `drop-ipv6-fragment`).
 
 use super::frame::Frame;
-use super::lb::{schedule_in, Flow, Persist6, Picked};
+use super::lb::{next_fullnat_port, schedule_in, Flow, Persist6, Picked};
 use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side};
@@ -326,13 +326,7 @@ impl Director {
             };
             let hl = self.pool6.intern(addr);
             for _ in 0..TRIES.min((hi as usize - lo as usize) / self.n_workers + 1) {
-                let port = self.fullnat_cursor;
-                let n = self.n_workers as u32;
-                self.fullnat_cursor = if port as u32 + n > hi as u32 {
-                    super::first_port_of(lo, self.worker, self.n_workers)
-                } else {
-                    port + n as u16
-                };
+                let port = next_fullnat_port(&mut self.fullnat_cursor, self.fullnat_ports, self.worker, self.n_workers);
                 if self.conns6.key_free(&FlowKey { saddr: hr, daddr: hl, sport: rport, dport: port, proto }) {
                     self.laddr_rr = self.laddr_rr.wrapping_add(1);
                     return Ok((hl, port));

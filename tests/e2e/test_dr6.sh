@@ -33,12 +33,8 @@ for rs in rs1 rs2; do
   ns_exec "$rs" ip -6 addr add "$addr/64" dev eth0 nodad
   ns_exec "$rs" ip -6 addr add "$VIP6/128" dev lo
   ns_exec "$rs" ip -6 route add default via "$ROUTER_IN6"
-  root="$RUN_DIR/www6/$rs"
-  mkdir -p "$root"
-  printf '%s\n' "$rs" >"$root/index.html"
-  ln -f "$(big_file)" "$root/big.bin" 2>/dev/null || cp "$(big_file)" "$root/big.bin"
-  bg "$rs" "http6-$rs" python3 "$E2E_DIR/http_server.py" 80 "$root" ::
-  wait_tcp_listen "$rs" 80
+  # Dual-stack servers on [::]:80 (IPv4 clients reach them too).
+  HTTP_BIND=:: start_http "$rs" 80 "$rs"
 done
 {
   rvs_conf_admin "$RVS_SOCK"

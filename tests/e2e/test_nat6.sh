@@ -31,12 +31,7 @@ for rs in rs1 rs2; do
   ns_exec "$rs" ip -6 addr add "$addr/64" dev eth0 nodad
   ns_exec "$rs" ip -6 route add default via "$IN6"
   # Dual-stack servers on [::]:80 (IPv4 clients reach them too).
-  root="$RUN_DIR/www6/$rs"
-  mkdir -p "$root"
-  printf '%s\n' "$rs" >"$root/index.html"
-  ln -f "$(big_file)" "$root/big.bin" 2>/dev/null || cp "$(big_file)" "$root/big.bin"
-  bg "$rs" "http6-$rs" python3 "$E2E_DIR/http_server.py" 80 "$root" ::
-  wait_tcp_listen "$rs" 80
+  HTTP_BIND=:: start_http "$rs" 80 "$rs"
   bg "$rs" "udp6-$rs" socat "UDP6-RECVFROM:5353,reuseaddr,fork" "SYSTEM:timeout 1 head -n 1 >/dev/null; echo $rs"
   wait_udp_listen "$rs" 5353
 done
@@ -155,7 +150,7 @@ case_i_fullnat() {
   want="$(sha256sum <"$(big_file)" | cut -d' ' -f1)"
   got="$(ns_exec c curl -sS -g --noproxy '*' --max-time 60 "http://[$VIP6]:8081/big.bin" | sha256sum | cut -d' ' -f1)"
   assert_eq "$want" "$got" "the 20 MB download by FULLNAT over IPv6 is intact (sha256)"
-  assert_contains "$(cat "$LOG_DIR/http6-rs2.log")" "$LADDR6" "rs2 saw the local address as its client"
+  assert_contains "$(cat "$LOG_DIR/http-rs2-80.log")" "$LADDR6" "rs2 saw the local address as its client"
 }
 
 case_j_icmpv6_error_translated() {
