@@ -49,15 +49,9 @@ impl Director {
                     Err(r) => return Verdict::Drop(r),
                 }
             } else {
-                match Ports::parse(f.l4_bytes(), proto) {
-                    Ok(p) => (p.src_port(), p.dst_port(), p.tcp_flags()),
-                    Err(e) => {
-                        return Verdict::Drop(match e {
-                            L4Malformed::Truncated => Reason::L4Truncated,
-                            L4Malformed::TcpDataOffset => Reason::TcpBadDataOffset,
-                            L4Malformed::UdpLength => Reason::UdpBadLength,
-                        })
-                    }
+                match ports_of(f.l4_bytes(), proto) {
+                    Ok(fields) => fields,
+                    Err(r) => return Verdict::Drop(r),
                 }
             };
             let h = f.ipv4();
@@ -780,6 +774,16 @@ impl Director {
             FwdMethod::Route | FwdMethod::Tunnel => return Verdict::Drop(Reason::MethodUnsupported),
         }
         self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
+    }
+}
+
+/// A TCP or UDP header's ports and TCP flags (0 for UDP), or why it is malformed.
+pub(super) fn ports_of(l4: &[u8], proto: u8) -> Result<(u16, u16, u8), Reason> {
+    match Ports::parse(l4, proto) {
+        Ok(p) => Ok((p.src_port(), p.dst_port(), p.tcp_flags())),
+        Err(L4Malformed::Truncated) => Err(Reason::L4Truncated),
+        Err(L4Malformed::TcpDataOffset) => Err(Reason::TcpBadDataOffset),
+        Err(L4Malformed::UdpLength) => Err(Reason::UdpBadLength),
     }
 }
 

@@ -15,7 +15,7 @@
 //! (`drop-ipv6-unsupported`, `drop-ipv6-fragment`).
 
 use super::frame::Frame;
-use super::lb::{next_fullnat_port, schedule_in, Flow, Persist6, Picked};
+use super::lb::{next_fullnat_port, ports_of, schedule_in, Flow, Persist6, Picked};
 use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side};
@@ -25,7 +25,6 @@ use crate::ipvs::state::{tcp_transition, ConnState, Direction};
 use crate::ipvs::xmit::nat6;
 use crate::wire::ip_protocol::{IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv6::{self, HEADER_LEN as IP6};
-use crate::wire::l4::{Malformed as L4Malformed, Ports};
 use std::net::IpAddr;
 
 /// The addresses of a checked IPv6 packet.
@@ -52,15 +51,9 @@ impl Director {
     /// checked its header and found the transport header at `f.l4`).
     pub(super) fn load_balance6(&mut self, now_ms: u64, f: &mut Frame, a: Addrs6, tx: &mut impl Transmit) -> Verdict {
         let proto = f.proto;
-        let (sport, dport, tcp_flags) = match Ports::parse(f.l4_bytes(), proto) {
-            Ok(p) => (p.src_port(), p.dst_port(), p.tcp_flags()),
-            Err(e) => {
-                return Verdict::Drop(match e {
-                    L4Malformed::Truncated => Reason::L4Truncated,
-                    L4Malformed::TcpDataOffset => Reason::TcpBadDataOffset,
-                    L4Malformed::UdpLength => Reason::UdpBadLength,
-                })
-            }
+        let (sport, dport, tcp_flags) = match ports_of(f.l4_bytes(), proto) {
+            Ok(fields) => fields,
+            Err(r) => return Verdict::Drop(r),
         };
         // The key by handles: an address without one has no connection yet.
         let (hs, hd) = (self.pool6.handle(a.src), self.pool6.handle(a.dst));

@@ -82,7 +82,7 @@ def decap_loop(raw, tun, tun_name, counts, deadline):
             counts["received"] += 1
             if raw.family == socket.AF_INET6:
                 # An IPv6 raw socket hands over the payload alone: the inner packet.
-                write_inner6(tun, tun_name, pkt, counts)
+                write_inner(tun, tun_name, pkt, counts)
                 continue
             if len(pkt) < 20:
                 counts["drop-short"] += 1
@@ -95,33 +95,18 @@ def decap_loop(raw, tun, tun_name, counts, deadline):
 
 
 def write_inner(tun, tun_name, inner, counts):
-    """Write the inner IPv4 packet into the TUN device (counted as written, bytes, or dropped)."""
-    if len(inner) < 20 or inner[0] >> 4 != 4:
-        counts["drop-inner-bad"] += 1
-        return
-    # the inner total length bounds the packet (drops any trailing padding)
-    tot = struct.unpack("!H", inner[2:4])[0]
-    if tot < 20 or tot > len(inner):
-        counts["drop-inner-bad"] += 1
-        return
-    try:
-        os.write(tun, inner[:tot])
-    except OSError as e:
-        counts["drop-write"] += 1
-        if counts["drop-write"] <= 5:
-            log("write to %s failed: %s" % (tun_name, e))
-        return
-    counts["written"] += 1
-    counts["bytes"] += tot
-
-
-def write_inner6(tun, tun_name, inner, counts):
-    """Write the inner IPv6 packet into the TUN device, bounded by its payload length."""
-    if len(inner) < 40 or inner[0] >> 4 != 6:
-        counts["drop-inner-bad"] += 1
-        return
-    tot = 40 + struct.unpack("!H", inner[4:6])[0]
-    if tot > len(inner):
+    """Write the inner IPv4 or IPv6 packet into the TUN device, cut to the length its header
+    gives (any trailing padding dropped); counted as written, bytes, or dropped."""
+    version = inner[0] >> 4 if inner else 0
+    if version == 4 and len(inner) >= 20:
+        tot = struct.unpack("!H", inner[2:4])[0]
+        ok = 20 <= tot <= len(inner)
+    elif version == 6 and len(inner) >= 40:
+        tot = 40 + struct.unpack("!H", inner[4:6])[0]
+        ok = tot <= len(inner)
+    else:
+        ok = False
+    if not ok:
         counts["drop-inner-bad"] += 1
         return
     try:
