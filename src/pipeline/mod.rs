@@ -517,6 +517,13 @@ impl Director {
         v4.chain(v6).collect()
     }
 
+    /// Fixed hash keys for the connection tables' indexes (empty ones), so
+    /// a measurement counts the same instructions in every run
+    /// (examples/rvs_pipeline_driver.rs). A director keeps random keys.
+    pub fn set_index_seed_for_measurement(&mut self, seed: u64) -> bool {
+        self.conns.set_index_seed_for_measurement(seed) && self.conns6.set_index_seed_for_measurement(seed)
+    }
+
     /// Drop every connection (shutdown), releasing the real servers' counts.
     pub fn clear_connections(&mut self) {
         self.fast_tables_change();

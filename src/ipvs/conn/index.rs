@@ -194,6 +194,16 @@ impl Index {
         }
     }
 
+    /// [`Index::new`] with the hash keys `seed` instead of random ones: for
+    /// measurement only (scripts/callgrind must count the same instructions
+    /// in every run; cuckoo moves depend on the keys). A director keeps
+    /// random keys.
+    pub fn with_seed(max_keys: usize, seed: u64) -> Self {
+        let mut ix = Index::new(max_keys);
+        ix.seed = [seed | 1, seed.rotate_left(32) | 1];
+        ix
+    }
+
     /// Bytes held (the memory figure's share of the index).
     pub fn bytes(&self) -> usize {
         self.buckets.len() * std::mem::size_of::<Bucket>()

@@ -501,6 +501,17 @@ impl ConnTable {
         }
     }
 
+    /// Give the empty table's index the hash keys `seed` (see
+    /// `Index::with_seed`: measurement only, so instruction counts repeat).
+    /// False, with nothing changed, if the table holds anything.
+    pub fn set_index_seed_for_measurement(&mut self, seed: u64) -> bool {
+        if self.live != 0 {
+            return false;
+        }
+        self.index = Index::with_seed(self.conns.len() * 2, seed);
+        true
+    }
+
     /// The table belongs to poll loop `worker` (see `ConnTable::worker`).
     pub fn set_worker(&mut self, worker: usize) {
         self.worker = worker;
