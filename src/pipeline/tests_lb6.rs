@@ -367,3 +367,39 @@ fn tun_over_ipv6_wraps_the_packet_in_an_ipv6_header_to_the_real_server() {
     assert_eq!(ptb[ETH + IP6], icmpv6::PACKET_TOO_BIG);
     assert_eq!(&ptb[ETH + IP6 + 4..ETH + IP6 + 8], &1360u32.to_be_bytes());
 }
+
+/// The hashing schedulers over IPv6 key on the addresses folded to 32 bits, as IPVS's
+/// ip_vs_sh_hashkey folds an IPv6 address: sh keeps a client on one server whatever its port.
+#[test]
+fn sh_over_ipv6_keeps_a_client_on_one_server() {
+    let mut lab = lab6();
+    let mut spec = service_spec(key6(80), "sh");
+    spec.netmask = crate::api::netmask6(128);
+    lab.cmd(Command::AddService(spec));
+    for rs in [RS1_6, RS2_6] {
+        lab.cmd(Command::AddDest(
+            key6(80),
+            DestSpec { addr: rs.parse().unwrap(), ..dest_spec([0; 4], 80, FwdMethod::Masq, 1) },
+        ));
+    }
+    let mut by_client = std::collections::HashMap::new();
+    for client in 1..=8u32 {
+        let addr = format!("2001:db8:6::{client:x}0");
+        for port in 40000..40004 {
+            // (Held for the server's MAC, or dropped once its hold queue is full: the
+            // connection is made either way.)
+            lab.feed(OUT, &tcp6(CLIENT_MAC, OUT_MAC, &addr, VIP6, port, 80, true, 64));
+        }
+        let servers: std::collections::HashSet<String> = lab
+            .d
+            .connections(lab.now)
+            .iter()
+            .filter(|c| c.caddr.to_string() == addr)
+            .map(|c| c.daddr.to_string())
+            .collect();
+        assert_eq!(servers.len(), 1, "{addr}: one server for its four ports, {servers:?}");
+        by_client.insert(addr, servers.into_iter().next().unwrap());
+    }
+    let used: std::collections::HashSet<_> = by_client.values().collect();
+    assert_eq!(used.len(), 2, "eight clients spread over both servers: {by_client:?}");
+}
