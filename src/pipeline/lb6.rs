@@ -333,7 +333,10 @@ impl Director {
     /// frees the rest once it has many more than they can name. From the
     /// housekeeping tick; a walk of the table.
     pub(super) fn sweep_addr6(&mut self) {
-        if self.pool6.len() <= 4 * self.conns6.len() + 1024 {
+        // Each entry or template names at most four addresses: many more
+        // handles than that are left over from entries gone.
+        let named = self.conns6.len() + self.conns6.templates().len();
+        if self.pool6.len() <= 4 * named + 1024 {
             return;
         }
         let in_use = self.conns6.addresses_in_use();

@@ -403,3 +403,32 @@ fn sh_over_ipv6_keeps_a_client_on_one_server() {
     let used: std::collections::HashSet<_> = by_client.values().collect();
     assert_eq!(used.len(), 2, "eight clients spread over both servers: {by_client:?}");
 }
+
+/// The address pool gives its handles back once their connections are gone: the
+/// housekeeping sweeps it when it holds many more than the live entries can name.
+#[test]
+fn the_ipv6_address_pool_is_swept_when_connections_expire() {
+    let mut lab = lab6();
+    let key =
+        ServiceKey::Addr { proto: crate::wire::ip_protocol::IPPROTO_UDP, addr: IpAddr::V6(a(VIP6).into()), port: 53 };
+    lab.cmd(Command::AddService(service_spec(key, "rr")));
+    lab.cmd(Command::AddDest(
+        key,
+        DestSpec { addr: RS1_6.parse().unwrap(), ..dest_spec([0; 4], 53, FwdMethod::Masq, 1) },
+    ));
+    for k in 0..1500u32 {
+        let client = format!("2001:db8:6::{:x}:{:x}", 1 + k / 0x1000, k % 0x1000 + 1);
+        let b = PacketBuilder::ethernet2(CLIENT_MAC, OUT_MAC)
+            .ipv6(a(&client).to_be_bytes(), a(VIP6).to_be_bytes(), 64)
+            .udp(40000, 53);
+        let mut f = Vec::new();
+        b.write(&mut f, b"q").unwrap();
+        lab.feed(OUT, &f);
+    }
+    assert!(lab.d.pool6.len() > 1500, "a handle per client, the VIP and the server: {}", lab.d.pool6.len());
+    // Every UDP entry expires (300 s); the next housekeeping tick sweeps the pool.
+    let later = lab.now + 400_000;
+    lab.d.tick(later, &mut lab.tx);
+    assert_eq!(lab.d.conns6.len(), 0);
+    assert_eq!(lab.d.pool6.len(), 0, "every handle given back");
+}
