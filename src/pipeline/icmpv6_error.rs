@@ -169,12 +169,6 @@ impl Director {
         let end = f.len;
         icmpv6::fill_checksum(&mut f.buffer_mut()[l4..end], src, dst);
         self.count(Reason::IcmpErrorForwarded);
-        if c.fwd() == FwdMethod::Route {
-            return match self.ifaces.on_link6(rip) {
-                Some((iface, _)) => self.send_via6(now_ms, iface, rip, f.bytes_mut(), tx),
-                None => Verdict::Drop(Reason::NoRoute6),
-            };
-        }
         self.route_out6(now_ms, to, f.bytes_mut(), tx).unwrap_or(Verdict::Drop(Reason::NoRoute6))
     }
 }

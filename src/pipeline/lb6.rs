@@ -86,51 +86,25 @@ impl Director {
         if let Some(mtu) = self.too_big_for6(self.pool6.addr(towards), f, extra) {
             return self.packet_too_big6(now_ms, f, mtu, tx);
         }
-        match (side, c.fwd()) {
-            (Side::In, FwdMethod::Masq) => {
-                let rip = self.pool6.addr(c.daddr);
-                if !nat6::rewrite(f.l3_bytes_mut(), l4, proto, None, Some((rip, c.dport))) {
-                    return Verdict::Drop(Reason::Ipv6Unsupported);
-                }
-                self.out6(now_ms, rip, f, tx)
-            }
-            (Side::In, FwdMethod::Route) => {
-                let rip = self.pool6.addr(c.daddr);
-                // DR: the packet as it came, to the real server's MAC (on a shared link).
-                match self.ifaces.on_link6(rip) {
-                    Some((iface, _)) => self.send_via6(now_ms, iface, rip, f.bytes_mut(), tx),
-                    None => Verdict::Drop(Reason::NoRoute6),
-                }
-            }
-            (Side::In, FwdMethod::Tunnel) => {
-                let rip = self.pool6.addr(c.daddr);
-                self.tunnel6(now_ms, rip, f, tx)
-            }
+        let ip = |h: u32| self.pool6.addr(h);
+        let (client, vip, rip) = (ip(c.caddr), ip(c.vaddr), ip(c.daddr));
+        // The new source and destination (None: as it is) and where the packet goes.
+        let (src, dst, to) = match (side, c.fwd()) {
+            (Side::In, FwdMethod::Masq) => (None, Some((rip, c.dport)), rip),
             (Side::In, FwdMethod::FullNat) => {
-                let (rip, laddr) = (self.pool6.addr(c.daddr), self.pool6.addr(self.conns6.laddr_of(id)));
-                let (src, dst) = (Some((laddr, c.lport)), Some((rip, c.dport)));
-                if !nat6::rewrite(f.l3_bytes_mut(), l4, proto, src, dst) {
-                    return Verdict::Drop(Reason::Ipv6Unsupported);
-                }
-                self.out6(now_ms, rip, f, tx)
+                (Some((ip(self.conns6.laddr_of(id)), c.lport)), Some((rip, c.dport)), rip)
             }
-            (Side::Out, FwdMethod::FullNat) => {
-                let (vip, client) = (self.pool6.addr(c.vaddr), self.pool6.addr(c.caddr));
-                let (src, dst) = (Some((vip, c.vport)), Some((client, c.cport)));
-                if !nat6::rewrite(f.l3_bytes_mut(), l4, proto, src, dst) {
-                    return Verdict::Drop(Reason::Ipv6Unsupported);
-                }
-                self.out6(now_ms, client, f, tx)
-            }
-            (Side::Out, FwdMethod::Masq) => {
-                let (vip, client) = (self.pool6.addr(c.vaddr), self.pool6.addr(c.caddr));
-                if !nat6::rewrite(f.l3_bytes_mut(), l4, proto, Some((vip, c.vport)), None) {
-                    return Verdict::Drop(Reason::Ipv6Unsupported);
-                }
-                self.out6(now_ms, client, f, tx)
-            }
-            _ => Verdict::Drop(Reason::Ipv6Unsupported),
+            (Side::Out, FwdMethod::Masq) => (Some((vip, c.vport)), None, client),
+            (Side::Out, FwdMethod::FullNat) => (Some((vip, c.vport)), Some((client, c.cport)), client),
+            // DR: the packet as it came, to the real server's MAC (on a shared link).
+            (Side::In, FwdMethod::Route) => return self.out6(now_ms, rip, f, tx),
+            (Side::In, FwdMethod::Tunnel) => return self.tunnel6(now_ms, rip, f, tx),
+            _ => return Verdict::Drop(Reason::Ipv6Unsupported),
+        };
+        if !nat6::rewrite(f.l3_bytes_mut(), l4, proto, src, dst) {
+            return Verdict::Drop(Reason::Ipv6Unsupported);
         }
+        self.out6(now_ms, to, f, tx)
     }
 
     /// Send the rewritten packet in `f` to `dst` on its link.
