@@ -19,6 +19,7 @@ use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::{FlowKey, Side};
+use crate::ipvs::xmit::nat6;
 use crate::wire::checksum::Delta;
 use crate::wire::ethernet::HEADER_LEN as ETH;
 use crate::wire::icmpv6;
@@ -175,15 +176,7 @@ impl Director {
 
 /// Put address `addr` at `at` and port `port` at `port_at` in a quote,
 /// adding their change to the quoted transport checksum's delta.
-fn swap_quoted(q: &mut [u8], at: usize, port_at: usize, addr: u128, port: u16, mut delta: Delta) -> Delta {
-    let new = addr.to_be_bytes();
-    for k in 0..4 {
-        let o = u32::from_be_bytes(q[at + 4 * k..at + 4 * k + 4].try_into().unwrap_or([0; 4]));
-        let n = u32::from_be_bytes(new[4 * k..4 * k + 4].try_into().unwrap_or([0; 4]));
-        delta = delta.addr(o, n);
-    }
-    q[at..at + 16].copy_from_slice(&new);
-    let old = u16::from_be_bytes([q[port_at], q[port_at + 1]]);
-    q[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
-    delta.word(old, port)
+fn swap_quoted(q: &mut [u8], at: usize, port_at: usize, addr: u128, port: u16, delta: Delta) -> Delta {
+    let delta = nat6::swap_addr(q, at, addr, delta);
+    nat6::swap_port(q, port_at, port, delta)
 }

@@ -52,7 +52,7 @@ pub fn rewrite(pkt: &mut [u8], l4: usize, proto: u8, src: Option<(u128, u16)>, d
 
 /// Write `new` over the address at `at`, adding the change of each of its
 /// 32-bit halves of halves to `delta`.
-fn swap_addr(pkt: &mut [u8], at: usize, new: u128, mut delta: Delta) -> Delta {
+pub fn swap_addr(pkt: &mut [u8], at: usize, new: u128, mut delta: Delta) -> Delta {
     let mut old = [0u8; 16];
     old.copy_from_slice(&pkt[at..at + 16]);
     let new = new.to_be_bytes();
@@ -65,7 +65,8 @@ fn swap_addr(pkt: &mut [u8], at: usize, new: u128, mut delta: Delta) -> Delta {
     delta
 }
 
-fn swap_port(pkt: &mut [u8], at: usize, new: u16, delta: Delta) -> Delta {
+/// Write port `new` at `at`, adding its change to `delta`.
+pub fn swap_port(pkt: &mut [u8], at: usize, new: u16, delta: Delta) -> Delta {
     let old = u16::from_be_bytes([pkt[at], pkt[at + 1]]);
     pkt[at..at + 2].copy_from_slice(&new.to_be_bytes());
     delta.word(old, new)
