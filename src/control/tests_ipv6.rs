@@ -48,18 +48,26 @@ fn ipv6_services_take_ipv6_real_servers_of_every_method() {
 }
 
 /// "Which connection types do we support?": a real server of the other family only for
-/// TUN, in either direction, for -a and -e alike (but any -d).
+/// TUN, in either direction, for -a and -e alike (but any -d); and rvs's NAT64, an IPv4
+/// real server behind an IPv6 service by FULLNAT (never an IPv6 one behind IPv4).
 #[test]
-fn mixed_families_only_for_tun() {
-    let mut ctl = control(&["-A -t 198.18.0.100:80", "-A -t [2001:db8::10]:80", "-A -f 1"]);
+fn mixed_families_only_for_tun_and_nat64() {
+    let mut ctl = control(&["-A -t 198.18.0.100:80", "-A -t [2001:db8::10]:80", "-A -f 1", "-A -f 2 -6"]);
     for m in ["-g", "-m", "--fullnat"] {
         assert_eq!(ctl.apply(&cmd(&format!("-a -t 198.18.0.100:80 -r [2001:db8::11]:80 {m}"))), Err(einval()), "{m}");
-        assert_eq!(ctl.apply(&cmd(&format!("-a -t [2001:db8::10]:80 -r 198.18.1.11:80 {m}"))), Err(einval()), "{m}");
         assert_eq!(ctl.apply(&cmd(&format!("-a -f 1 -r [2001:db8::11]:80 {m}"))), Err(einval()), "{m}");
+    }
+    for m in ["-g", "-m"] {
+        assert_eq!(ctl.apply(&cmd(&format!("-a -t [2001:db8::10]:80 -r 198.18.1.11:80 {m}"))), Err(einval()), "{m}");
     }
     ctl.apply(&cmd("-a -t 198.18.0.100:80 -r [2001:db8::11]:80 -i")).unwrap();
     ctl.apply(&cmd("-a -t [2001:db8::10]:80 -r 198.18.1.11:80 -i")).unwrap();
     ctl.apply(&cmd("-a -f 1 -r [2001:db8::11]:80 -i")).unwrap();
+    ctl.apply(&cmd("-a -t [2001:db8::10]:80 -r 198.18.1.12:80 --fullnat")).unwrap();
+    ctl.apply(&cmd("-a -f 2 -6 -r 198.18.1.12:80 --fullnat")).unwrap();
+    assert_eq!(ctl.apply(&cmd("-e -t [2001:db8::10]:80 -r 198.18.1.12:80 -m")), Err(einval()));
+    ctl.apply(&cmd("-d -t [2001:db8::10]:80 -r 198.18.1.12:80")).unwrap();
+    ctl.apply(&cmd("-d -f 2 -6 -r 198.18.1.12:80")).unwrap();
     assert_eq!(ctl.apply(&cmd("-e -t 198.18.0.100:80 -r [2001:db8::11]:80 -m")), Err(einval()));
     ctl.apply(&cmd("-e -t 198.18.0.100:80 -r [2001:db8::11]:80 -i -w 3")).unwrap();
     ctl.apply(&cmd("-d -t 198.18.0.100:80 -r [2001:db8::11]:80")).unwrap();
@@ -122,7 +130,8 @@ fn sync_daemon_and_mixed_families_exclude_each_other() {
 }
 
 /// IPv6 services sit in the table's IPv6 maps only: an IPv4 lookup never finds one, the
-/// IPv6 lookup does, and their local addresses are not the IPv4 path's.
+/// IPv6 lookup does; their IPv6 local addresses are not the IPv4 path's, their IPv4 ones
+/// (NAT64's) are.
 #[test]
 fn service_table_keeps_ipv6_apart() {
     let ctl = control(&[
@@ -140,9 +149,9 @@ fn service_table_keeps_ipv6_apart() {
     assert_eq!(t.lookup_index6(7, 17, 1, 53), Some(1));
     assert!(t.is_vip6(v6) && !t.is_vip(0));
     assert!(t.is_laddr6("2001:db8::100".parse::<std::net::Ipv6Addr>().unwrap().into()));
-    // An IPv4 local address of an IPv6 service (NAT64's) is not the IPv4 path's yet.
-    assert!(!t.is_laddr(0xc612_0164));
-    assert_eq!(t.get(0).unwrap().1.laddrs.len(), 0);
+    // An IPv4 local address of an IPv6 service is NAT64's, met by the IPv4 path (replies).
+    assert!(t.is_laddr(0xc612_0164));
+    assert_eq!(t.get(0).unwrap().1.laddrs.len(), 1);
 }
 
 /// An IPv4 TUN service whose only real server is IPv6: the poll loop has no IPv6 forwarding

@@ -101,10 +101,17 @@ impl Director {
                 }
             }
             Some((id, side)) => (id, side, false),
-            None => match self.new_connection_absent(now_ms, &flow, hash) {
-                Ok(id) => (id, Side::In, true),
-                Err(v) => return v,
-            },
+            None => {
+                if self.nat64 {
+                    if let Some(v) = self.nat64_reply(now_ms, &flow, f, tx) {
+                        return v;
+                    }
+                }
+                match self.new_connection_absent(now_ms, &flow, hash) {
+                    Ok(id) => (id, Side::In, true),
+                    Err(v) => return v,
+                }
+            }
         };
 
         self.carry(now_ms, &flow, id, side, fresh, f, tx)
@@ -605,7 +612,7 @@ impl Director {
             for _ in 0..TRIES.min((hi as usize - lo as usize) / self.n_workers + 1) {
                 let port = next_fullnat_port(&mut self.fullnat_cursor, self.fullnat_ports, self.worker, self.n_workers);
                 let key = FlowKey { saddr: daddr, daddr: addr, sport: dport, dport: port, proto };
-                if self.conns.key_free(&key) {
+                if self.conns.key_free(&key) && (!self.nat64 || self.nat64_key_free(&key)) {
                     self.laddr_rr = self.laddr_rr.wrapping_add(1);
                     return Ok((addr, port, l));
                 }

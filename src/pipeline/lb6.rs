@@ -10,12 +10,13 @@
 //! client's masked address (`-M` is a prefix length over IPv6); firewall-mark
 //! services classify by the IPv6 mark rules (`--add-mark ... -6`). Not yet
 //! over IPv6:
-//! GUE and GRE tunnels, NAT64 (FULLNAT from IPv6 clients to IPv4 servers), the
+//! GUE and GRE tunnels, the
 //! sync daemon, IPv6 fragments: such packets are dropped and counted
 //! (`drop-ipv6-unsupported`, `drop-ipv6-fragment`).
 
 use super::frame::Frame;
 use super::lb::{next_fullnat_port, ports_of, schedule_in, Flow, Persist6, Picked};
+use super::nat64;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side};
@@ -40,7 +41,7 @@ impl Director {
     /// (`self.conns`), so the family-blind steps of the IPv4 path serve
     /// IPv6 entries; the tables are back in place when it returns.
     #[inline]
-    fn with_table6<R>(&mut self, step: impl FnOnce(&mut Self) -> R) -> R {
+    pub(super) fn with_table6<R>(&mut self, step: impl FnOnce(&mut Self) -> R) -> R {
         std::mem::swap(&mut self.conns, &mut self.conns6);
         let r = step(self);
         std::mem::swap(&mut self.conns, &mut self.conns6);
@@ -88,6 +89,10 @@ impl Director {
         }
         let ip = |h: u32| self.pool6.addr(h);
         let (client, vip, rip) = (ip(c.caddr), ip(c.vaddr), ip(c.daddr));
+        if let Some(rip4) = nat64::ipv4_of(rip) {
+            let laddr = nat64::ipv4_of(ip(self.conns6.laddr_of(id))).unwrap_or(0);
+            return self.to_ipv4_server(now_ms, f, (laddr, c.lport), (rip4, c.dport), tx);
+        }
         // The new source and destination (None: as it is) and where the packet goes.
         let (src, dst, to) = match (side, c.fwd()) {
             (Side::In, FwdMethod::Masq) => (None, Some((rip, c.dport)), rip),
@@ -192,24 +197,30 @@ impl Director {
         let (svc, rt) =
             self.services.get(si).map(|(s, r)| (s.clone(), r.clone())).ok_or(Verdict::Drop(Reason::NoService))?;
         let dest = picked.dest(&rt).ok_or(Verdict::Drop(Reason::NoDest))?.clone();
-        let IpAddr::V6(rip) = dest.addr else {
-            // An IPv4 real server behind an IPv6 VIP is FULLNAT's (NAT64): not yet.
-            return Err(Verdict::Drop(Reason::Ipv6Unsupported));
-        };
         let fwd = dest.fwd();
+        // An IPv4 real server is NAT64's (FULLNAT only, as Control allows): its
+        // address stands in the IPv6 table as IPv4-mapped (nat64.rs).
+        let rip = match dest.addr {
+            IpAddr::V6(rip) => u128::from(rip),
+            IpAddr::V4(rip) if fwd == FwdMethod::FullNat => nat64::mapped(u32::from(rip)),
+            IpAddr::V4(_) => return Err(Verdict::Drop(Reason::Ipv6Unsupported)),
+        };
         // TUN over IPv6 is IPv6-in-IPv6 only (GUE and GRE not yet).
         let tunnel_ok = fwd != FwdMethod::Tunnel || dest.tun().kind == crate::api::TunType::Ipip;
         if !tunnel_ok || dest.is_local() {
             return Err(Verdict::Drop(Reason::Ipv6Unsupported));
         }
         let rport = if dest.port == 0 { dport } else { dest.port };
-        let (hc, hv, hr) = (self.pool6.intern(a.src), self.pool6.intern(a.dst), self.pool6.intern(u128::from(rip)));
+        let (hc, hv, hr) = (self.pool6.intern(a.src), self.pool6.intern(a.dst), self.pool6.intern(rip));
         let in_key = FlowKey { saddr: hc, daddr: hv, sport, dport, proto };
         let (mut hl, mut lport) = (0, 0);
         let out_key = match fwd {
             FwdMethod::Masq => Some(FlowKey { saddr: hr, daddr: hc, sport: rport, dport: sport, proto }),
             FwdMethod::FullNat => {
-                (hl, lport) = self.fullnat_source6(si, u128::from(rip), hr, rport, proto)?;
+                (hl, lport) = match nat64::ipv4_of(rip) {
+                    Some(rip4) => self.fullnat_source64(si, rip4, hr, rport, proto)?,
+                    None => self.fullnat_source6(si, rip, hr, rport, proto)?,
+                };
                 Some(FlowKey { saddr: hr, daddr: hl, sport: rport, dport: lport, proto })
             }
             _ => None,

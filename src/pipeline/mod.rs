@@ -20,6 +20,7 @@ mod ipv6;
 mod lb;
 mod lb6;
 mod local_node;
+mod nat64;
 mod nd;
 mod reply_filter;
 pub mod role;
@@ -139,6 +140,11 @@ pub struct Director {
     /// IPv6 connections (lb6.rs): the same table, its addresses handles of `pool6`.
     conns6: ConnTable,
     pool6: crate::ipvs::conn::addr6::Addr6Pool,
+    /// This loop has made a NAT64 connection (lb6.rs): IPv4 packets that
+    /// miss the IPv4 table may be its replies, and IPv4 FULLNAT's local
+    /// ports must be free in the IPv6 table too. Never cleared: a few
+    /// lookups on a miss, and only on loops that ever translated.
+    nat64: bool,
     shared: Arc<Shared>,
     services: Arc<ServiceTable>,
     timeouts_src: Arc<Timeouts>,
@@ -226,6 +232,7 @@ impl Director {
             conns6,
             // Each entry names at most three addresses of its own.
             pool6: crate::ipvs::conn::addr6::Addr6Pool::new(3 * connections6),
+            nat64: false,
             services: shared.services.load_full(),
             timeouts: StateTimeouts::new(&timeouts_src),
             timeouts_src,
@@ -475,8 +482,12 @@ impl Director {
     /// Connection entries of this loop, for `-Lc`.
     pub fn connections(&self, now_ms: u64) -> Vec<crate::api::ConnView> {
         use std::net::{IpAddr, Ipv6Addr};
+        // A NAT64 real server or local address stands as IPv4-mapped: listed as the IPv4 one.
         let v6 = |a: IpAddr| match a {
-            IpAddr::V4(h) => IpAddr::V6(Ipv6Addr::from(self.pool6.addr(u32::from(h)))),
+            IpAddr::V4(h) => {
+                let a = self.pool6.addr(u32::from(h));
+                nat64::ipv4_of(a).map_or(IpAddr::V6(Ipv6Addr::from(a)), |v4| IpAddr::V4(v4.into()))
+            }
             a => a,
         };
         let mut all = self.conns.views(now_ms);
@@ -558,6 +569,8 @@ mod tests_ipv6;
 mod tests_lb6;
 #[cfg(test)]
 mod tests_local;
+#[cfg(test)]
+mod tests_nat64;
 #[cfg(test)]
 mod tests_sctp;
 #[cfg(test)]

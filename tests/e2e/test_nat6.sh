@@ -71,6 +71,13 @@ rvsadm -A -u "[$VIP6]:5354" -s rr
 rvsadm -a -u "[$VIP6]:5354" -r "[$RS1_6]:5354" -m
 rvsadm -A -t "$NAT_VIP:80" -s rr
 rvsadm -a -t "$NAT_VIP:80" -r "$NAT_RS1:80" -m
+# NAT64 (FULLNAT across families): IPv6 clients, an IPv4 real server, an IPv4 local address.
+LADDR4=198.18.1.50
+rvsadm -A -t "[$VIP6]:8082" -s rr
+rvsadm -a -t "[$VIP6]:8082" -r "$NAT_RS1:80" --fullnat
+rvsadm -P -t "[$VIP6]:8082" -z "$LADDR4"
+rvsadm -A -u "[$VIP6]:5355" -s rr
+rvsadm -a -u "[$VIP6]:5355" -r "$NAT_RS2:5353" --fullnat
 
 counter() { rvsadm --counters | awk -v c="$1" '$1 == c {n = $2} END {print n + 0}'; }
 
@@ -176,6 +183,26 @@ except socket.timeout:
   assert_true "rvs translated it" test "$(counter icmp-error-forwarded)" -gt "$before"
 }
 
+case_k_nat64() {
+  local want got l udp
+  assert_eq rs1 "$(ns_curl c -g "http://[$VIP6]:8082/")" "an IPv6 client reaches the IPv4 real server"
+  assert_contains "$(cat "$LOG_DIR/http-rs1-80.log")" "$LADDR4" "rs1 saw the IPv4 local address as its client"
+  want="$(sha256sum <"$(big_file)" | cut -d' ' -f1)"
+  # The IPv4 server's 1500-byte packets grow by 20 bytes as IPv6 and the client's link is 1400:
+  # rvs tells the server "fragmentation needed" with 1380 and the server sends smaller ones.
+  got="$(ns_exec c curl -sS -g --noproxy '*' --max-time 60 "http://[$VIP6]:8082/big.bin" | sha256sum | cut -d' ' -f1)"
+  assert_eq "$want" "$got" "the 20 MB download by NAT64 is intact (sha256)"
+  assert_true "rvs told the IPv4 server the narrower path (fragmentation needed)" \
+    test "$(counter icmp-frag-needed-sent)" -ge 1
+  l="$(rvsadm -Ln)"
+  assert_match "$l" "TCP  \[$VIP6\]:8082 rr" "the IPv6 service is listed"
+  assert_match "$l" "$NAT_RS1:80 +FullNat +1 " "with its IPv4 real server"
+  assert_contains "$(rvsadm -G -t "[$VIP6]:8082")" "$LADDR4" "and its IPv4 local address"
+  udp="$(printf 'ping\n' | ns_exec c timeout 5 socat -t 2 -T 2 - "UDP6:[$VIP6]:5355" 2>/dev/null || true)"
+  assert_eq rs2 "$udp" "a UDP datagram by NAT64 is answered by the IPv4 server"
+  assert_contains "$(rvsadm -Lnc)" "$NAT_RS2:5353" "-Lnc lists the NAT64 connection with its IPv4 real server"
+}
+
 run_case "a. ten requests over IPv6 alternate between the two IPv6 real servers" case_a_requests_alternate
 run_case "b. a 20 MB download over IPv6 through a narrower link (packet too big), intact" case_b_download_intact
 run_case "c. -Ln and -Lnc list the IPv6 service and connections" case_c_listings
@@ -186,4 +213,5 @@ run_case "g. UDP over IPv6" case_g_udp
 run_case "h. a firewall-mark service over IPv6" case_h_fwmark
 run_case "i. FULLNAT over IPv6 (a local address of the servers' link)" case_i_fullnat
 run_case "j. a real server's ICMPv6 error reaches the client translated" case_j_icmpv6_error_translated
+run_case "k. NAT64: an IPv6 service's IPv4 real server by FULLNAT (TCP, 20 MB, UDP)" case_k_nat64
 finish
