@@ -38,8 +38,8 @@ impl Director {
             }
         };
         f.parsed_ipv6(upper.offset, total, upper.proto);
-        if upper.fragment.is_some() {
-            return Verdict::Drop(Reason::Ipv6Fragment);
+        if let Some(frag) = upper.fragment {
+            return self.ipv6_fragment(now_ms, f, frag, addrs.src, addrs.dst, tx);
         }
         match upper.proto {
             IPPROTO_ICMPV6 => self.icmpv6(now_ms, f, addrs, tx),

@@ -10,9 +10,9 @@
 //! client's masked address (`-M` is a prefix length over IPv6); firewall-mark
 //! services classify by the IPv6 mark rules (`--add-mark ... -6`). Not yet
 //! over IPv6:
-//! GUE and GRE tunnels, the
-//! sync daemon, IPv6 fragments: such packets are dropped and counted
-//! (`drop-ipv6-unsupported`, `drop-ipv6-fragment`).
+//! GUE and GRE tunnels, the sync daemon: such packets are dropped and
+//! counted (`drop-ipv6-unsupported`). Fragments are frag6.rs's: this path
+//! sees whole datagrams.
 
 use super::frame::Frame;
 use super::lb::{next_fullnat_port, ports_of, schedule_in, Flow, Persist6, Picked};
@@ -121,6 +121,9 @@ impl Director {
     /// fit it (checked before any rewrite: the error quotes the packet as
     /// its sender sent it).
     fn too_big_for6(&self, dst: u128, f: &Frame, extra: usize) -> Option<u16> {
+        if self.reassembled6 {
+            return None;
+        }
         let (iface, _) = self.ifaces.on_link6(dst)?;
         let mtu = self.ifaces.get(iface).mtu;
         (f.l3_len() + extra > mtu as usize).then(|| mtu - extra as u16)
@@ -141,7 +144,7 @@ impl Director {
         buf.copy_within(l3..l3 + len, l3 + IP6);
         ipv6::write_header(&mut buf[l3..], len as u16, IPPROTO_IPV6, ipv6::OWN_HOP_LIMIT, src, rip);
         f.parsed_ipv6(IP6, IP6 + len, IPPROTO_IPV6);
-        self.send_via6(now_ms, iface, rip, f.bytes_mut(), tx)
+        self.send_fitting6(now_ms, iface, rip, f.bytes_mut(), tx)
     }
 
     /// A new connection for the first packet of an IPv6 flow: its service

@@ -12,6 +12,7 @@ pub mod counters;
 mod egress;
 mod fast_path;
 mod frag;
+mod frag6;
 mod frame;
 mod icmp;
 mod icmp_error;
@@ -145,6 +146,12 @@ pub struct Director {
     /// ports must be free in the IPv6 table too. Never cleared: a few
     /// lookups on a miss, and only on loops that ever translated.
     nat64: bool,
+    /// The packet on the IPv6 path is a datagram this loop reassembled
+    /// (frag6.rs): it leaves in fragments where it does not fit, and earns
+    /// its sender no packet too big.
+    reassembled6: bool,
+    /// The identification of this loop's last IPv6 fragments.
+    frag6_id: u32,
     shared: Arc<Shared>,
     services: Arc<ServiceTable>,
     timeouts_src: Arc<Timeouts>,
@@ -233,6 +240,8 @@ impl Director {
             // Each entry names at most three addresses of its own.
             pool6: crate::ipvs::conn::addr6::Addr6Pool::new(3 * connections6),
             nat64: false,
+            reassembled6: false,
+            frag6_id: (worker as u32) << 24,
             services: shared.services.load_full(),
             timeouts: StateTimeouts::new(&timeouts_src),
             timeouts_src,
@@ -563,6 +572,8 @@ impl Director {
 mod tests;
 #[cfg(test)]
 mod tests_frag;
+#[cfg(test)]
+mod tests_frag6;
 #[cfg(test)]
 mod tests_ipv6;
 #[cfg(test)]

@@ -12,11 +12,12 @@
 //!
 //! The two tables share the IPv4 local addresses and ports: a port is
 //! handed out only when neither table's reply key holds it, both ways.
-//! Not translated: ICMP errors about a NAT64 connection (dropped as
-//! unrelated), fragments of a reply too big for the client's link once
-//! translated (DF set: "fragmentation needed" to the server, with the
-//! link's MTU less the 20 bytes the IPv6 header adds; DF clear: dropped and
-//! counted, as IPv6 has no router fragmentation).
+//! A reply too big for the client's link once translated: with DF,
+//! "fragmentation needed" to the server with the link's MTU less the 20
+//! bytes the IPv6 header adds; without (a datagram the server fragmented,
+//! reassembled here), IPv6 fragments. A request rvs reassembled leaves with
+//! DF clear, fragmented as IPv4 if need be. Not translated: ICMP errors
+//! about a NAT64 connection (dropped as unrelated).
 
 use super::frame::Frame;
 use super::lb::{next_fullnat_port, Flow};
@@ -110,7 +111,7 @@ impl Director {
         };
         let (l3, headers, proto) = (f.l3, f.l4 - f.l3, f.proto);
         let mtu = self.ifaces.get(nh.iface).mtu as usize;
-        if f.l3_len() - headers + IP4 > mtu {
+        if f.l3_len() - headers + IP4 > mtu && !self.reassembled6 {
             let path_mtu = (mtu + headers - IP4).max(IPV6_MIN_MTU);
             return self.packet_too_big6(now_ms, f, path_mtu as u16, tx);
         }
@@ -119,6 +120,13 @@ impl Director {
             return Verdict::Drop(Reason::Ipv6Unsupported);
         };
         f.parsed_ipv4(IP4, end - l3, proto);
+        if self.reassembled6 {
+            // Its sender fragmented it: so may the way on (DF clear), fragments if too big.
+            let mut h = f.ipv4_mut();
+            h.set_flags_frag(0);
+            h.fill_checksum();
+            return self.send_ip(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx);
+        }
         self.send_via(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
     }
 
@@ -154,15 +162,23 @@ impl Director {
         };
         let (l3, ihl, proto) = (f.l3, f.l4 - f.l3, f.proto);
         let mtu = self.ifaces.get(iface).mtu as usize;
-        if f.l3_len() - ihl + IP6 > mtu {
+        let too_big = f.l3_len() - ihl + IP6 > mtu;
+        if too_big {
+            // DF: the server learns the path; else (a datagram the server
+            // fragmented, reassembled here) IPv6 fragments, as a translator may.
             let fits = (mtu + ihl - IP6) as u16;
-            return Some(self.refuse_too_big(now_ms, f, fits, tx).unwrap_or(Verdict::Drop(Reason::TooBig)));
+            if let Some(v) = self.refuse_too_big(now_ms, f, fits, tx) {
+                return Some(v);
+            }
         }
         let len = f.len;
         let Some(end) = nat64::to_ipv6(f.buffer_mut(), l3, ihl, len, proto, (vip, c.vport), (client, c.cport)) else {
             return Some(Verdict::Drop(Reason::Ipv6Unsupported));
         };
         f.parsed_ipv6(IP6, end - l3, proto);
+        if too_big {
+            return Some(self.fragment6(now_ms, iface, client, f.bytes(), mtu, tx));
+        }
         Some(self.send_via6(now_ms, iface, client, f.bytes_mut(), tx))
     }
 }
