@@ -154,10 +154,10 @@ fn service_table_keeps_ipv6_apart() {
     assert_eq!(t.get(0).unwrap().1.laddrs.len(), 1);
 }
 
-/// An IPv4 TUN service whose only real server is IPv6: the poll loop has no IPv6 forwarding
-/// yet, so the SYN is dropped and counted (`drop-ipv6`), no connection made, nothing sent.
-/// An IPv6 real server behind an IPv4 VIP (TUN across families, which IPVS allows) is not
-/// carried yet: counted as `drop-ipv6-unsupported`, as every IPv6 case rvs does not carry.
+/// An IPv4 TUN service whose only real server is IPv6 (TUN across families, pipeline/tun46.rs),
+/// on a director without an IPv6 address on the server's link: no way there, so the SYN is
+/// dropped and counted (`drop-ipv6-no-route`), no connection made, nothing sent. Persistence
+/// (templates in the IPv4 table) is not carried to an IPv6 server: `drop-ipv6-unsupported`.
 #[test]
 fn ipv4_packet_for_an_ipv6_real_server_is_dropped_not_misrouted() {
     let mut lab = Lab::new();
@@ -165,11 +165,12 @@ fn ipv4_packet_for_an_ipv6_real_server_is_dropped_not_misrouted() {
     lab.cmd(Command::AddService(service_spec(key, "rr")));
     lab.cmd(cmd("-a -t 198.18.0.100:80 -r [2001:db8::11]:80 -i"));
     for p in 0..3 {
-        let before = lab.d.shared().counters.total(Reason::Ipv6Unsupported);
+        let before = lab.d.shared().counters.total(Reason::NoRoute6);
         let v = lab.receive(OUT, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000 + p, 80, "S", b""));
-        assert_eq!(v, Verdict::Drop(Reason::Ipv6Unsupported));
-        assert_eq!(lab.d.shared().counters.total(Reason::Ipv6Unsupported), before + 1);
+        assert_eq!(v, Verdict::Drop(Reason::NoRoute6));
+        assert_eq!(lab.d.shared().counters.total(Reason::NoRoute6), before + 1);
     }
+    assert!(lab.tx.0.is_empty(), "nothing sent");
     assert_eq!(lab.ctl.views()[0].dests[0].active_conns + lab.ctl.views()[0].dests[0].inact_conns, 0);
     // Persistent: no template either.
     lab.cmd(cmd("-E -t 198.18.0.100:80 -s rr -p 60"));

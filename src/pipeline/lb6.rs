@@ -90,6 +90,9 @@ impl Director {
         let ip = |h: u32| self.pool6.addr(h);
         let (client, vip, rip) = (ip(c.caddr), ip(c.vaddr), ip(c.daddr));
         if let Some(rip4) = nat64::ipv4_of(rip) {
+            if side == Side::In && c.fwd() == FwdMethod::Tunnel {
+                return self.tunnel6_in4(now_ms, rip4, f, tx);
+            }
             let laddr = nat64::ipv4_of(ip(self.conns6.laddr_of(id))).unwrap_or(0);
             return self.to_ipv4_server(now_ms, f, (laddr, c.lport), (rip4, c.dport), tx);
         }
@@ -203,9 +206,10 @@ impl Director {
         let fwd = dest.fwd();
         // An IPv4 real server is NAT64's (FULLNAT only, as Control allows): its
         // address stands in the IPv6 table as IPv4-mapped (nat64.rs).
+        // TUN to one (tun46.rs) too.
         let rip = match dest.addr {
             IpAddr::V6(rip) => u128::from(rip),
-            IpAddr::V4(rip) if fwd == FwdMethod::FullNat => nat64::mapped(u32::from(rip)),
+            IpAddr::V4(rip) if matches!(fwd, FwdMethod::FullNat | FwdMethod::Tunnel) => nat64::mapped(u32::from(rip)),
             IpAddr::V4(_) => return Err(Verdict::Drop(Reason::Ipv6Unsupported)),
         };
         // TUN over IPv6 is IPv6-in-IPv6 only (GUE and GRE not yet).

@@ -30,6 +30,7 @@ mod shared;
 mod steer;
 mod syn;
 mod sync;
+mod tun46;
 mod vlan;
 
 use crate::api::Timeouts;
@@ -141,11 +142,15 @@ pub struct Director {
     /// IPv6 connections (lb6.rs): the same table, its addresses handles of `pool6`.
     conns6: ConnTable,
     pool6: crate::ipvs::conn::addr6::Addr6Pool,
-    /// This loop has made a NAT64 connection (lb6.rs): IPv4 packets that
-    /// miss the IPv4 table may be its replies, and IPv4 FULLNAT's local
-    /// ports must be free in the IPv6 table too. Never cleared: a few
-    /// lookups on a miss, and only on loops that ever translated.
-    nat64: bool,
+    /// This loop has made a connection across families (nat64.rs,
+    /// tun46.rs) in the IPv6 table: IPv4 packets that miss the IPv4 table
+    /// may be its, and IPv4 FULLNAT's local ports must be free in the IPv6
+    /// table too. Never cleared: a few lookups on a miss, and only on loops
+    /// that ever made one.
+    cross_family: bool,
+    /// new_connection_hashed just put the connection in the IPv6 table
+    /// (tun46.rs's `insert46`): taken by `crossed_or`.
+    crossed: bool,
     /// The packet on the IPv6 path is a datagram this loop reassembled
     /// (frag6.rs): it leaves in fragments where it does not fit, and earns
     /// its sender no packet too big.
@@ -239,7 +244,8 @@ impl Director {
             conns6,
             // Each entry names at most three addresses of its own.
             pool6: crate::ipvs::conn::addr6::Addr6Pool::new(3 * connections6),
-            nat64: false,
+            cross_family: false,
+            crossed: false,
             reassembled6: false,
             frag6_id: (worker as u32) << 24,
             services: shared.services.load_full(),
@@ -584,6 +590,8 @@ mod tests_local;
 mod tests_nat64;
 #[cfg(test)]
 mod tests_sctp;
+#[cfg(test)]
+mod tests_tun46;
 #[cfg(test)]
 mod tests_tun_types;
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! address (the service's IPv4 ones, `-P -z` as for IPv4 FULLNAT, else
 //! rvs's own on the server's link) and a local port of this loop's; the
 //! reply, an IPv4 packet no IPv4 entry has, is looked up in the IPv6 table
-//! once this loop has ever translated ([`Director::nat64_reply`]), and
+//! once this loop has ever translated (tun46.rs's `cross_family`), and
 //! leaves as IPv6 from the VIP to the client. The header translation is
 //! ipvs/xmit/nat64.rs.
 //!
@@ -77,7 +77,7 @@ impl Director {
                 let key6 = FlowKey { saddr: hr, daddr: hl, ..key4 };
                 if self.conns6.key_free(&key6) && self.conns.key_free(&key4) {
                     self.laddr_rr = self.laddr_rr.wrapping_add(1);
-                    self.nat64 = true;
+                    self.cross_family = true;
                     return Ok((hl, port));
                 }
             }
@@ -130,35 +130,30 @@ impl Director {
         self.send_via(now_ms, nh.iface, nh.addr, f.bytes_mut(), tx)
     }
 
-    /// An IPv4 packet (`flow`) that no IPv4 entry has: the reply of a NAT64
-    /// connection, translated and sent to the IPv6 client from the VIP; or
-    /// `None` when it is none (the caller goes on as for any miss).
+    /// The reply (`flow`, its key by handle `key`) of NAT64 connection
+    /// `id`, which tun46.rs's `cross_family` found in the IPv6 table:
+    /// translated and sent to the IPv6 client from the VIP.
     pub(super) fn nat64_reply(
         &mut self,
         now_ms: u64,
         flow: &Flow,
+        key: FlowKey,
+        id: u32,
         f: &mut Frame,
         tx: &mut impl Transmit,
-    ) -> Option<Verdict> {
-        let k = flow.key;
-        let (s, d) = (self.pool6.handle(mapped(k.saddr))?, self.pool6.handle(mapped(k.daddr))?);
-        let key = FlowKey { saddr: s, daddr: d, ..k };
-        let (id, side) = self.conns6.lookup(&key)?;
-        if side != Side::Out {
-            return None;
-        }
+    ) -> Verdict {
         // As reply_filter.rs: only from where the real server is routed.
-        if self.routes.lookup(k.saddr).map(|nh| nh.iface) != Some(f.ingress) {
-            return Some(Verdict::Drop(Reason::ReplyWrongInterface));
+        if self.routes.lookup(flow.key.saddr).map(|nh| nh.iface) != Some(f.ingress) {
+            return Verdict::Drop(Reason::ReplyWrongInterface);
         }
         if f.ipv4().ttl() <= 1 {
-            return Some(Verdict::Drop(Reason::TtlExceeded));
+            return Verdict::Drop(Reason::TtlExceeded);
         }
         self.with_table6(|d| d.track(now_ms, &Flow { key, ..*flow }, id, Side::Out, false));
         let c = *self.conns6.get(id);
         let (client, vip) = (self.pool6.addr(c.caddr), self.pool6.addr(c.vaddr));
         let Some((iface, _)) = self.ifaces.on_link6(client) else {
-            return Some(Verdict::Drop(Reason::NoRoute6));
+            return Verdict::Drop(Reason::NoRoute6);
         };
         let (l3, ihl, proto) = (f.l3, f.l4 - f.l3, f.proto);
         let mtu = self.ifaces.get(iface).mtu as usize;
@@ -168,17 +163,17 @@ impl Director {
             // fragmented, reassembled here) IPv6 fragments, as a translator may.
             let fits = (mtu + ihl - IP6) as u16;
             if let Some(v) = self.refuse_too_big(now_ms, f, fits, tx) {
-                return Some(v);
+                return v;
             }
         }
         let len = f.len;
         let Some(end) = nat64::to_ipv6(f.buffer_mut(), l3, ihl, len, proto, (vip, c.vport), (client, c.cport)) else {
-            return Some(Verdict::Drop(Reason::Ipv6Unsupported));
+            return Verdict::Drop(Reason::Ipv6Unsupported);
         };
         f.parsed_ipv6(IP6, end - l3, proto);
         if too_big {
-            return Some(self.fragment6(now_ms, iface, client, f.bytes(), mtu, tx));
+            return self.fragment6(now_ms, iface, client, f.bytes(), mtu, tx);
         }
-        Some(self.send_via6(now_ms, iface, client, f.bytes_mut(), tx))
+        self.send_via6(now_ms, iface, client, f.bytes_mut(), tx)
     }
 }

@@ -6,32 +6,15 @@
 use super::{Reason, Verdict};
 use crate::api::command::Command;
 use crate::api::{DestSpec, FwdMethod, ServiceKey};
-use crate::net::iface::Interfaces;
 use crate::testkit::frames::arp;
+use crate::testkit::ipv6::{advertisement, ip6 as a, lab6, CLIENT6, IN6, RS1_6, VIP6};
 use crate::testkit::*;
 use crate::wire::ethernet::HEADER_LEN as ETH;
-use crate::wire::icmpv6::{self, nd};
+use crate::wire::icmpv6::{self};
 use crate::wire::ip_protocol::{IPPROTO_ICMPV6, IPPROTO_UDP};
 use crate::wire::ipv6::{self, HEADER_LEN as IP6, NH_FRAGMENT};
 use etherparse::PacketBuilder;
-use std::net::{IpAddr, Ipv6Addr};
-
-fn a(s: &str) -> u128 {
-    u128::from(s.parse::<Ipv6Addr>().unwrap())
-}
-
-const OUT6: &str = "2001:db8:6::1";
-const IN6: &str = "2001:db8:7::1";
-const VIP6: &str = "2001:db8:6::100";
-const CLIENT6: &str = "2001:db8:6::10";
-const RS1_6: &str = "2001:db8:7::11";
-
-fn lab6() -> Lab {
-    let mut ifaces: Interfaces = interfaces(DIR_OUT, DIR_IN);
-    ifaces.0[OUT as usize].addrs6 = vec![(a(OUT6), 64)];
-    ifaces.0[IN as usize].addrs6 = vec![(a(IN6), 64)];
-    Lab::with_limits(ifaces, small_limits(64))
-}
+use std::net::IpAddr;
 
 fn service(lab: &mut Lab, rs: &str, fwd: FwdMethod) {
     let key = ServiceKey::Addr { proto: IPPROTO_UDP, addr: IpAddr::V6(a(VIP6).into()), port: 53 };
@@ -110,18 +93,6 @@ fn read(frame: &[u8]) -> (u128, u16, u128, u16, usize) {
     assert_eq!(sum, 0, "the UDP checksum over the whole datagram verifies");
     let port = |at: usize| u16::from_be_bytes([l4[at], l4[at + 1]]);
     (h.src(), port(0), h.dst(), port(2), l4.len() - 8)
-}
-
-fn advertisement(iface: u8, mac: [u8; 6], addr: &str, to: &str) -> Vec<u8> {
-    let mut m = [0u8; nd::MESSAGE_LEN];
-    let flags = nd::FLAG_SOLICITED | nd::FLAG_OVERRIDE;
-    icmpv6::write_neighbour_message(&mut m, icmpv6::NEIGHBOR_ADVERTISEMENT, flags, a(addr), &mac, a(addr), a(to));
-    let my_mac = if iface == OUT { OUT_MAC } else { IN_MAC };
-    let mut f = vec![0u8; ETH + IP6 + m.len()];
-    crate::wire::ethernet::write_header(&mut f, &my_mac, &mac, crate::wire::ethernet::ETHERTYPE_IPV6);
-    ipv6::write_header(&mut f[ETH..], m.len() as u16, IPPROTO_ICMPV6, 255, a(addr), a(to));
-    f[ETH + IP6..].copy_from_slice(&m);
-    f
 }
 
 /// Feed every piece; what rvs sent out of `iface` meanwhile.

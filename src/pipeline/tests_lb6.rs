@@ -6,7 +6,7 @@
 use super::{Reason, Verdict};
 use crate::api::command::Command;
 use crate::api::{DestSpec, FwdMethod, ServiceKey};
-use crate::net::iface::Interfaces;
+use crate::testkit::ipv6::{advertisement, ip6 as a, lab6, CLIENT6, IN6, OUT6, RS1_6, RS2_6, VIP6};
 use crate::testkit::*;
 use crate::wire::checksum::Checksum;
 use crate::wire::ethernet::HEADER_LEN as ETH;
@@ -14,26 +14,7 @@ use crate::wire::icmpv6::{self, nd};
 use crate::wire::ip_protocol::{IPPROTO_ICMPV6, IPPROTO_TCP};
 use crate::wire::ipv6::{self, HEADER_LEN as IP6};
 use etherparse::PacketBuilder;
-use std::net::{IpAddr, Ipv6Addr};
-
-fn a(s: &str) -> u128 {
-    u128::from(s.parse::<Ipv6Addr>().unwrap())
-}
-
-const OUT6: &str = "2001:db8:6::1";
-const IN6: &str = "2001:db8:7::1";
-const VIP6: &str = "2001:db8:6::100";
-const CLIENT6: &str = "2001:db8:6::10";
-const RS1_6: &str = "2001:db8:7::11";
-const RS2_6: &str = "2001:db8:7::12";
-
-/// The standard lab with an IPv6 address on each side.
-fn lab6() -> Lab {
-    let mut ifaces: Interfaces = interfaces(DIR_OUT, DIR_IN);
-    ifaces.0[OUT as usize].addrs6 = vec![(a(OUT6), 64)];
-    ifaces.0[IN as usize].addrs6 = vec![(a(IN6), 64)];
-    Lab::with_limits(ifaces, small_limits(64))
-}
+use std::net::IpAddr;
 
 fn key6(port: u16) -> ServiceKey {
     ServiceKey::Addr { proto: IPPROTO_TCP, addr: IpAddr::V6(a(VIP6).into()), port }
@@ -67,19 +48,6 @@ fn tcp6(
     let b = if syn { b.syn() } else { b.ack(1) };
     let mut f = Vec::new();
     b.write(&mut f, b"data").unwrap();
-    f
-}
-
-/// The advertisement a neighbour at `addr` (`mac`) sends rvs's address `to` on `iface`.
-fn advertisement(iface: u8, mac: [u8; 6], addr: &str, to: &str) -> Vec<u8> {
-    let mut m = [0u8; nd::MESSAGE_LEN];
-    let flags = nd::FLAG_SOLICITED | nd::FLAG_OVERRIDE;
-    icmpv6::write_neighbour_message(&mut m, icmpv6::NEIGHBOR_ADVERTISEMENT, flags, a(addr), &mac, a(addr), a(to));
-    let my_mac = if iface == OUT { OUT_MAC } else { IN_MAC };
-    let mut f = vec![0u8; ETH + IP6 + m.len()];
-    crate::wire::ethernet::write_header(&mut f, &my_mac, &mac, crate::wire::ethernet::ETHERTYPE_IPV6);
-    ipv6::write_header(&mut f[ETH..], m.len() as u16, IPPROTO_ICMPV6, 255, a(addr), a(to));
-    f[ETH + IP6..].copy_from_slice(&m);
     f
 }
 

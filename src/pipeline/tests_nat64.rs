@@ -6,31 +6,17 @@
 use super::{Reason, Verdict};
 use crate::api::command::Command;
 use crate::api::{FwdMethod, ServiceKey};
-use crate::net::iface::Interfaces;
 use crate::testkit::frames::{arp, tcp, udp};
+use crate::testkit::ipv6::{advertisement, ip6 as a, lab6 as lab64, CLIENT6, OUT6, VIP6};
 use crate::testkit::*;
 use crate::wire::checksum::{pseudo_header, Checksum};
 use crate::wire::ethernet::HEADER_LEN as ETH;
-use crate::wire::icmpv6::{self, nd};
-use crate::wire::ip_protocol::{IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::icmpv6::{self};
+use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4;
 use crate::wire::ipv6::{self, HEADER_LEN as IP6};
 use etherparse::PacketBuilder;
-use std::net::{IpAddr, Ipv6Addr};
-
-fn a(s: &str) -> u128 {
-    u128::from(s.parse::<Ipv6Addr>().unwrap())
-}
-
-const OUT6: &str = "2001:db8:6::1";
-const VIP6: &str = "2001:db8:6::100";
-const CLIENT6: &str = "2001:db8:6::10";
-
-fn lab64() -> Lab {
-    let mut ifaces: Interfaces = interfaces(DIR_OUT, DIR_IN);
-    ifaces.0[OUT as usize].addrs6 = vec![(a(OUT6), 64)];
-    Lab::with_limits(ifaces, small_limits(64))
-}
+use std::net::IpAddr;
 
 fn key6(proto: u8, port: u16) -> ServiceKey {
     ServiceKey::Addr { proto, addr: IpAddr::V6(a(VIP6).into()), port }
@@ -99,22 +85,7 @@ fn read6(frame: &[u8]) -> (u128, u16, u128, u16, u8) {
 }
 
 fn advertise_client(lab: &mut Lab) {
-    let mut m = [0u8; nd::MESSAGE_LEN];
-    let flags = nd::FLAG_SOLICITED | nd::FLAG_OVERRIDE;
-    icmpv6::write_neighbour_message(
-        &mut m,
-        icmpv6::NEIGHBOR_ADVERTISEMENT,
-        flags,
-        a(CLIENT6),
-        &CLIENT_MAC,
-        a(CLIENT6),
-        a(OUT6),
-    );
-    let mut f = vec![0u8; ETH + IP6 + m.len()];
-    crate::wire::ethernet::write_header(&mut f, &OUT_MAC, &CLIENT_MAC, crate::wire::ethernet::ETHERTYPE_IPV6);
-    ipv6::write_header(&mut f[ETH..], m.len() as u16, IPPROTO_ICMPV6, 255, a(CLIENT6), a(OUT6));
-    f[ETH + IP6..].copy_from_slice(&m);
-    lab.feed(OUT, &f);
+    lab.feed(OUT, &advertisement(OUT, CLIENT_MAC, CLIENT6, OUT6));
 }
 
 #[test]
