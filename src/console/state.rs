@@ -168,3 +168,57 @@ pub fn build(
     drains.forget_missing(views);
     State { role, sync: sync.lines().map(String::from).collect(), services }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DestSpec, DestView, FwdMethod, ServiceSpec};
+
+    #[test]
+    fn a_checked_server_shows_its_check_and_the_others_none() {
+        let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: "198.18.0.100".parse().unwrap(), port: 80 };
+        let dest = |a: &str| DestView {
+            spec: DestSpec { addr: a.parse().unwrap(), port: 80, fwd: FwdMethod::Masq, weight: 1, u_threshold: 0, l_threshold: 0, tun: Default::default() },
+            local: false,
+            active_conns: 0,
+            inact_conns: 0,
+            persist_conns: 0,
+            stats: Default::default(),
+            rate: RateSnapshot { cps: 3, inpps: 40, outpps: 30, inbps: 4000, outbps: 90000 },
+        };
+        let view = ServiceView {
+            spec: ServiceSpec {
+                key,
+                scheduler: "wlc".into(),
+                persistent: None,
+                netmask: "255.255.255.255".parse().unwrap(),
+                sched_flags: vec![],
+                ops: false,
+                laddrs: vec![],
+            },
+            stats: Default::default(),
+            rate: Default::default(),
+            dests: vec![dest("198.18.1.12"), dest("198.18.1.11")],
+            laddrs: vec![],
+        };
+        let down = CheckView {
+            service: key,
+            addr: "198.18.1.11".parse().unwrap(),
+            port: 80,
+            kind: "http".into(),
+            up: false,
+            failures: 3,
+            successes: 0,
+            last_error: Some("connection refused".into()),
+            since: 7,
+        };
+        let s = build(&[view], &[down], "backup".into(), "", &mut Drains::default(), Instant::now());
+        let servers = &s.services[0].servers;
+        assert_eq!(servers[0].addr, "198.18.1.11:80", "sorted as -Ln sorts");
+        let h = servers[0].health.as_ref().unwrap();
+        assert_eq!((h.up, h.kind.as_str(), h.last_error.as_deref()), (false, "http", Some("connection refused")));
+        assert!(servers[1].health.is_none());
+        assert_eq!(servers[1].rate.outbps, 90000, "-Ln --rate's figures");
+        assert_eq!((s.role.as_str(), s.services[0].id.as_str()), ("backup", "-t 198.18.0.100:80"));
+    }
+}
