@@ -20,9 +20,9 @@
 //! key and the reason, so a bad file never half-starts a director.
 
 use crate::admin::config::{AdminConfig, RawAdmin};
-use crate::console::{ConsoleConfig, RawConsole};
 use crate::afxdp::dataplane_config::{DataplaneConfig, RawDataplane};
 use crate::afxdp::interface_config::{parse_interfaces, RawInterface};
+use crate::console::{ConsoleConfig, RawConsole};
 use crate::control::reload::{FileRules, TimeoutKeys};
 use crate::control::rules_config::{
     add_mark, add_service, named_timeouts, parse_timeouts, RawMark, RawService, RawTimeouts,

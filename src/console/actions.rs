@@ -88,7 +88,10 @@ mod tests {
     #[test]
     fn the_servers_own_line_with_the_new_weight() {
         let cmd = |svc, rs, w| weight_command(SAVED, svc, rs, w).unwrap().join(" ");
-        assert_eq!(cmd("-t 198.18.0.100:80", "198.18.1.11:80", "7"), "-e -t 198.18.0.100:80 -r 198.18.1.11:80 -m -w 7 -x 100");
+        assert_eq!(
+            cmd("-t 198.18.0.100:80", "198.18.1.11:80", "7"),
+            "-e -t 198.18.0.100:80 -r 198.18.1.11:80 -m -w 7 -x 100"
+        );
         assert_eq!(
             cmd("-t 198.18.0.100:80", "198.18.1.12:8080", "0"),
             "-e -t 198.18.0.100:80 -r 198.18.1.12:8080 -i -w 0 --tun-type gue --tun-port 6080"
@@ -104,7 +107,10 @@ mod tests {
     #[test]
     fn only_a_service_and_a_server_are_taken() {
         for svc in ["-C", "-t", "-t 198.18.0.100:80 -C", "-f x", "-D -t 198.18.0.100:80", ""] {
-            assert!(weight_command(SAVED, svc, "198.18.1.11:80", "1").unwrap_err().contains("is not a service"), "{svc}");
+            assert!(
+                weight_command(SAVED, svc, "198.18.1.11:80", "1").unwrap_err().contains("is not a service"),
+                "{svc}"
+            );
         }
         for rs in ["-C", "", "198.18.1.11:80 -C"] {
             assert!(weight_command(SAVED, "-t 198.18.0.100:80", rs, "1").unwrap_err().contains("is not a real server"));

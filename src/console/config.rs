@@ -36,8 +36,9 @@ impl ConsoleConfig {
     pub fn parse(raw: Option<&RawConsole>) -> Result<Option<ConsoleConfig>, String> {
         let Some(raw) = raw else { return Ok(None) };
         let text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-        let listen: SocketAddr =
-            text.parse().map_err(|_| format!("console.listen: '{text}' is not an address:port such as {DEFAULT_LISTEN}"))?;
+        let listen: SocketAddr = text
+            .parse()
+            .map_err(|_| format!("console.listen: '{text}' is not an address:port such as {DEFAULT_LISTEN}"))?;
         let token_file = match raw.token_file.as_deref() {
             Some("") => return Err("console.token_file: empty path".into()),
             t => t.map(String::from),
@@ -52,7 +53,11 @@ impl ConsoleConfig {
                 return Err(format!("console.hosts: '{h}' is not a host name"));
             }
         }
-        Ok(Some(ConsoleConfig { listen, token_file, hosts: raw.hosts.iter().map(|h| h.to_ascii_lowercase()).collect() }))
+        Ok(Some(ConsoleConfig {
+            listen,
+            token_file,
+            hosts: raw.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        }))
     }
 
     /// The token, read when the console starts: a file others can read, or a short token,

@@ -31,7 +31,9 @@ function remember(key, value) {
 
 function spark(svg, values) {
   const w = 100, hgt = 20, max = Math.max(1, ...values);
-  const pts = values.map((v, i) => `${(i * w) / (POINTS - 1)},${hgt - (v / max) * (hgt - 2) - 1}`).join(" ");
+  // The newest sample at the right edge: a young chart grows from the right.
+  const x = (i) => w - ((values.length - 1 - i) * w) / (POINTS - 1);
+  const pts = values.map((v, i) => `${x(i)},${hgt - (v / max) * (hgt - 2) - 1}`).join(" ");
   let line = svg.querySelector("polyline");
   if (!line) {
     line = document.createElementNS(SVG, "polyline");

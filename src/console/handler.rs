@@ -113,7 +113,12 @@ pub struct Console {
 }
 
 impl Console {
-    pub fn new(ctl: Arc<Mutex<Control>>, dp: Arc<dyn DataPlaneQuery>, token: Option<String>, hosts: Vec<String>) -> Self {
+    pub fn new(
+        ctl: Arc<Mutex<Control>>,
+        dp: Arc<dyn DataPlaneQuery>,
+        token: Option<String>,
+        hosts: Vec<String>,
+    ) -> Self {
         Console { ctl, dp, token, hosts, sessions: Sessions::default(), drains: Drains::default() }
     }
 
@@ -162,7 +167,9 @@ impl Console {
             return HttpResponse::html(200, LOGIN.replace("{{MESSAGE}}", "This console needs its token."));
         }
         match self.sessions.open(now) {
-            Ok(s) => HttpResponse::html(200, PAGE.replace("{{CSRF}}", &s.csrf)).with("Set-Cookie", Sessions::cookie(&s)),
+            Ok(s) => {
+                HttpResponse::html(200, PAGE.replace("{{CSRF}}", &s.csrf)).with("Set-Cookie", Sessions::cookie(&s))
+            }
             Err(e) => HttpResponse::error(500, &e),
         }
     }

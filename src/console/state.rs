@@ -134,7 +134,9 @@ pub fn build(
                 .into_iter()
                 .map(|d| {
                     let saddr = SocketAddr::new(d.spec.addr, d.spec.port);
-                    let check = checks.iter().find(|c| c.service == sv.spec.key && c.addr == d.spec.addr && c.port == d.spec.port);
+                    let check = checks
+                        .iter()
+                        .find(|c| c.service == sv.spec.key && c.addr == d.spec.addr && c.port == d.spec.port);
                     Server {
                         addr: saddr.to_string(),
                         forward: if d.local { "Local" } else { d.spec.fwd.list_name() },
@@ -178,7 +180,15 @@ mod tests {
     fn a_checked_server_shows_its_check_and_the_others_none() {
         let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: "198.18.0.100".parse().unwrap(), port: 80 };
         let dest = |a: &str| DestView {
-            spec: DestSpec { addr: a.parse().unwrap(), port: 80, fwd: FwdMethod::Masq, weight: 1, u_threshold: 0, l_threshold: 0, tun: Default::default() },
+            spec: DestSpec {
+                addr: a.parse().unwrap(),
+                port: 80,
+                fwd: FwdMethod::Masq,
+                weight: 1,
+                u_threshold: 0,
+                l_threshold: 0,
+                tun: Default::default(),
+            },
             local: false,
             active_conns: 0,
             inact_conns: 0,

@@ -108,17 +108,26 @@ fn the_state_is_what_ipvsadm_lists_with_the_role() {
     assert_eq!(s["role"], "master");
     assert_eq!(s["sync"], serde_json::json!([]));
     let svc = &s["services"][0];
-    assert_eq!((svc["id"].as_str(), svc["proto"].as_str(), svc["scheduler"].as_str()), (Some("-t 198.18.0.100:80"), Some("TCP"), Some("rr")));
+    assert_eq!(
+        (svc["id"].as_str(), svc["proto"].as_str(), svc["scheduler"].as_str()),
+        (Some("-t 198.18.0.100:80"), Some("TCP"), Some("rr"))
+    );
     let rows: Vec<(String, String, u64)> = svc["servers"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["addr"].as_str().unwrap().into(), r["forward"].as_str().unwrap().into(), r["weight"].as_u64().unwrap()))
+        .map(|r| {
+            (r["addr"].as_str().unwrap().into(), r["forward"].as_str().unwrap().into(), r["weight"].as_u64().unwrap())
+        })
         .collect();
     assert_eq!(rows, [("198.18.1.11:80".into(), "Masq".into(), 1), ("198.18.1.12:80".into(), "Masq".into(), 2)]);
     let ln = ipvsadm(&lab.ctl, &["-Ln"]).stdout;
     for (addr, fwd, w) in &rows {
-        assert!(ln.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()[..] == ["->", addr, fwd, &w.to_string(), "0", "0"]), "{ln}");
+        assert!(
+            ln.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()[..] == ["->", addr, fwd, &w.to_string(), "0", "0"]),
+            "{ln}"
+        );
     }
     assert!(svc["servers"][1]["health"].is_null(), "no check watches .12");
     assert!(svc["rate"]["cps"].is_u64() && svc["servers"][0]["rate"]["outbps"].is_u64());
@@ -181,7 +190,10 @@ fn a_bad_weight_is_refused_with_ipvsadms_text_and_status() {
         assert_eq!(r.status, 422, "{w}: {}", text(&r));
         let direct = ipvsadm(&lab.ctl, &["-e", "-t", "198.18.0.100:80", "-r", "198.18.1.11:80", "-m", "-w", w]);
         let a = json(&r);
-        assert_eq!((a["stderr"].as_str().unwrap(), a["code"].as_i64().unwrap()), (direct.stderr.as_str(), i64::from(direct.code)));
+        assert_eq!(
+            (a["stderr"].as_str().unwrap(), a["code"].as_i64().unwrap()),
+            (direct.stderr.as_str(), i64::from(direct.code))
+        );
         if w != "-1" {
             assert_eq!(a["stderr"], "illegal weight specified\n", "{w}");
             assert_eq!(a["code"], 2);
@@ -211,7 +223,10 @@ fn quiesce_and_drain_set_weight_zero_and_a_drain_remembers_the_weight() {
     assert_eq!(r.status, 200, "{}", text(&r));
     let r = lab.change(&b, r#"{"service":"-t 198.18.0.100:80","server":"198.18.1.12:80","action":"drain"}"#);
     assert_eq!(r.status, 200, "{}", text(&r));
-    assert!(lab.listing().contains("-r 198.18.1.11:80 -m -w 0\n") && lab.listing().contains("-r 198.18.1.12:80 -m -w 0 -x 50\n"));
+    assert!(
+        lab.listing().contains("-r 198.18.1.11:80 -m -w 0\n")
+            && lab.listing().contains("-r 198.18.1.12:80 -m -w 0 -x 50\n")
+    );
     let s = json(&lab.handle(request("GET", "/api/state", &[("Cookie", &b.cookie)], "")));
     let servers = &s["services"][0]["servers"];
     assert!(servers[0]["drain"].is_null(), "quiesced, not draining");

@@ -11,6 +11,7 @@ would: mouse clicks at the element's place and typed text, not calls into the pa
   click SERVER CLASS        click SERVER's button of that class (quiesce, drain, restore);
                             print the page's message
   cell SERVER CLASS         print the text of SERVER's cell of that class (health, weight)
+  figure NAME               print the first service's rate label (cps, pps, bps)
   screenshot FILE           save a PNG of the whole page
 Needs python3-websockets (Debian 12's 10.4: the asyncio client).
 """
@@ -91,7 +92,6 @@ async def main(port, cmd, args):
     async with websockets.connect(targets[0]["webSocketDebuggerUrl"], max_size=None) as ws:
         p = Page(ws)
         if cmd == "open":
-            await p.call("Emulation.setDeviceMetricsOverride", width=1400, height=900, deviceScaleFactor=1, mobile=False)
             await p.call("Page.navigate", url=args[0])
             await p.wait("document.querySelectorAll('section.service tbody tr').length > 0", "the table")
             print(await p.js("document.getElementById('role').textContent"))
@@ -113,6 +113,8 @@ async def main(port, cmd, args):
         elif cmd == "cell":
             server, cls = args
             print(await p.js(f"document.querySelector('{row(server)} td.{cls}').textContent"))
+        elif cmd == "figure":
+            print(await p.js(f"document.querySelector('[data-figure=\"{args[0]}\"]').textContent"))
         elif cmd == "screenshot":
             shot = await p.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
             with open(args[0], "wb") as f:

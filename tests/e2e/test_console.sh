@@ -48,7 +48,7 @@ weight_of() { rvsadm -Ln | awk -v rs="$1:80" '$2 == rs {print $3, $4}'; }
 
 wait_until 10 _console_up || die "the console does not answer on $CONSOLE"
 bg d chromium chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
-  --user-data-dir="$RUN_DIR/chromium" --remote-debugging-port="$DEVTOOLS" about:blank
+  --window-size=1300,800 --user-data-dir="$RUN_DIR/chromium" --remote-debugging-port="$DEVTOOLS" about:blank
 wait_until 30 _devtools_up || die "chromium's DevTools endpoint did not come up"
 
 # ---------------------------------------------------------------------------------- a
@@ -124,8 +124,13 @@ case_e_refusals() {
 }
 
 # ---------------------------------------------------------------------------------- f
-case_f_screenshot() {
-  local png="$RUN_DIR/console.png"
+case_f_rates_and_screenshot() {
+  local png="$RUN_DIR/console.png" i
+  # 15 s of uneven traffic (at most 45 requests) for the rates and the charts.
+  for i in $(seq 15); do curl_many c $((i % 5 + 1)) "http://$VIP/" >/dev/null; sleep 1; done
+  _rates_shown() { [[ "$(cdp figure pps)" =~ ^packets/s\ [1-9] ]]; }
+  wait_until 5 _rates_shown || { warn "the page's rate: $(cdp figure pps)"; return 1; }
+  log "page: $(cdp figure cps), $(cdp figure pps), $(cdp figure bps)"
   cdp screenshot "$png"
   assert_eq "89504e47" "$(head -c 4 "$png" | od -An -tx1 | tr -d ' \n')" "a PNG"
   [ "$(stat -c %s "$png")" -gt 10000 ] || { warn "screenshot too small"; return 1; }
@@ -133,25 +138,25 @@ case_f_screenshot() {
 }
 
 # ---------------------------------------------------------------------------------- g
-# Off loopback a token is required: the config is refused without one; with one, the page is
-# a login form until the token is given.
-case_g_token() {
-  local bad="$RUN_DIR/open.toml" good="$RUN_DIR/token.toml" out jar="$RUN_DIR/cookies-token"
+# Off loopback a token is required: the config is refused without one.
+case_g_no_token_off_loopback() {
+  local bad="$RUN_DIR/open.toml" out
   { cat "$NAT_CONFIG"; printf '[console]\nlisten = "0.0.0.0:9521"\n'; } >"$bad"
   if out="$("$RVS_BIN" --config "$bad" --check 2>&1)"; then warn "accepted: $out"; return 1; fi
   assert_contains "$out" "console.listen: 0.0.0.0:9521 is not a loopback address: set console.token_file"
-  printf '%s\n' "$TOKEN" >"$TOKEN_FILE"
-  chmod 600 "$TOKEN_FILE"
-  { cat "$NAT_CONFIG"; printf '[console]\nlisten = "0.0.0.0:9521"\ntoken_file = "%s"\n' "$TOKEN_FILE"; } >"$good"
-  stop_rvs
-  start_rvs "$good"
-  wait_until 10 _console_up || { warn "the console did not come back"; return 1; }
+}
+
+# ---------------------------------------------------------------------------------- h
+# With a token (rvs restarted below with one), the page is a login form until it is given.
+case_h_token_login() {
+  local jar="$RUN_DIR/cookies-token"
   assert_contains "$(d_curl "$URL")" 'action="/login"' "the login form"
   assert_eq 401 "$(d_curl -o /dev/null -w '%{http_code}' "${URL}api/state")" "state without a session"
   assert_eq 403 "$(d_curl -o /dev/null -w '%{http_code}' --data-urlencode "token=wrong-$TOKEN" "${URL}login")" "a wrong token"
   assert_eq 303 "$(d_curl -c "$jar" -o /dev/null -w '%{http_code}' --data-urlencode "token=$TOKEN" "${URL}login")" "the token"
   assert_contains "$(d_curl -b "$jar" "${URL}api/state")" '"role":"master"' "state in the session"
   grep -q "rvs: console: 127.0.0.1:[0-9]*: login refused: wrong token" "$RVS_LOG" || { warn "no log line"; return 1; }
+  grep -q "rvs: web console on http://0.0.0.0:9521/ (token required)" "$RVS_LOG" || { warn "no start line"; return 1; }
 }
 
 run_case "a: Chromium shows the services as rvsadm -Ln lists them" case_a_page_shows_what_ipvsadm_lists
@@ -159,6 +164,14 @@ run_case "b: a weight typed and set in the page reaches rvsadm -Ln, logged" case
 run_case "c: a bad weight in the page gets ipvsadm's error text" case_c_bad_weight_gets_ipvsadms_words
 run_case "d: drain from the page: weight 0, drained, traffic elsewhere, restored" case_d_drain_and_restore
 run_case "e: POST without CSRF token, from another origin or host: refused" case_e_refusals
-run_case "f: screenshot of the page" case_f_screenshot
-run_case "g: off loopback only with a token; login by token" case_g_token
+run_case "f: live rates on the page after traffic; screenshot" case_f_rates_and_screenshot
+run_case "g: a console off loopback without a token is refused" case_g_no_token_off_loopback
+# (rvs is restarted here, outside a case: a case's subshell cannot wait for it.)
+printf '%s\n' "$TOKEN" >"$TOKEN_FILE"
+chmod 600 "$TOKEN_FILE"
+{ cat "$NAT_CONFIG"; printf '[console]\nlisten = "0.0.0.0:9521"\ntoken_file = "%s"\n' "$TOKEN_FILE"; } >"$RUN_DIR/token.toml"
+stop_rvs
+start_rvs "$RUN_DIR/token.toml"
+wait_until 10 _console_up || die "the console did not come back with its token"
+run_case "h: with a token: a login form, wrong tokens refused and logged, the token opens a session" case_h_token_login
 finish
