@@ -10,8 +10,10 @@ would: mouse clicks at the element's place and typed text, not calls into the pa
                             print the page's message
   click SERVER CLASS        click SERVER's button of that class (quiesce, drain, restore);
                             print the page's message
-  cell SERVER CLASS         print the text of SERVER's cell of that class (health, weight)
+  cell SERVER CLASS [SVC]   print the text of SERVER's cell of that class (health, weight), in
+                            the service SVC ("-t 198.18.0.100:81"; default: the first that has it)
   figure NAME               print the first service's rate label (cps, pps, bps)
+  text SELECTOR             print the text of the first element SELECTOR finds (#role, #sync)
   screenshot FILE           save a PNG of the whole page
 Needs python3-websockets (Debian 12's 10.4: the asyncio client).
 """
@@ -111,10 +113,13 @@ async def main(port, cmd, args):
             server, cls = args
             print(await p.message_after(lambda: p.click_at(f"{row(server)} button.{cls}")))
         elif cmd == "cell":
-            server, cls = args
-            print(await p.js(f"document.querySelector('{row(server)} td.{cls}').textContent"))
+            server, cls = args[:2]
+            scope = f'section[data-service="{args[2]}"] ' if len(args) > 2 else ""
+            print(await p.js(f"document.querySelector({json.dumps(scope + row(server) + ' td.' + cls)}).textContent"))
         elif cmd == "figure":
             print(await p.js(f"document.querySelector('[data-figure=\"{args[0]}\"]').textContent"))
+        elif cmd == "text":
+            print(await p.js(f"document.querySelector({json.dumps(args[0])}).textContent"))
         elif cmd == "screenshot":
             shot = await p.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
             with open(args[0], "wb") as f:

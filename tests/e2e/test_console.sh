@@ -24,9 +24,32 @@ DEVTOOLS=9222
 TOKEN_FILE="$RUN_DIR/console.token"
 TOKEN="lab-token-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
+DOWN_DIR="$RUN_DIR/down"       # the :81 service's command check: a file here marks a server down
+mkdir -p "$DOWN_DIR"
+touch "$DOWN_DIR/$NAT_RS2"
+
 topo_nat
 CONFIG="$RUN_DIR/rvs-console.toml"
-{ cat "$NAT_CONFIG"; printf '[console]\nlisten = "%s"\n' "$CONSOLE"; } >"$CONFIG"
+# A health-checked service from the file beside the one the test adds with rvsadm: a command
+# check (no host path needed) that finds rs2 down; quiescent, so rs2 stays with weight 0.
+{ cat "$NAT_CONFIG"; printf '[console]\nlisten = "%s"\n\n' "$CONSOLE"; cat <<CFG
+[[service]]
+tcp = "$VIP:81"
+scheduler = "rr"
+quiescent = true
+[service.check]
+type = "command"
+command = "test ! -e $DOWN_DIR/\$RVS_RIP"
+interval = 0.3
+retries = 1
+[[service.real]]
+address = "$NAT_RS1:80"
+method = "masq"
+[[service.real]]
+address = "$NAT_RS2:80"
+method = "masq"
+CFG
+} >"$CONFIG"
 start_rvs "$CONFIG"
 rvsadm -A -t "$VIP:80" -s wlc
 rvsadm -a -t "$VIP:80" -r "$RS1:80" -m -w 1
@@ -44,7 +67,7 @@ ln_rows() {
   rvsadm -Ln | awk '$1 == "TCP" {print $1, $2, $3} $1 == "->" && $2 != "RemoteAddress:Port" {print $1, $2, $3, $4, $5, $6}'
 }
 page_matches_ln() { [ "$(cdp rows)" = "$(ln_rows)" ]; }
-weight_of() { rvsadm -Ln | awk -v rs="$1:80" '$2 == rs {print $3, $4}'; }
+weight_of() { rvsadm -Ln -t "$VIP:80" | awk -v rs="$1:80" '$2 == rs {print $3, $4}'; }
 
 wait_until 10 _console_up || die "the console does not answer on $CONSOLE"
 bg d chromium chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
@@ -58,6 +81,14 @@ case_a_page_shows_what_ipvsadm_lists() {
   wait_until 10 page_matches_ln || assert_eq "$(ln_rows)" "$(cdp rows)" "the page's table against rvsadm -Ln"
   log "page rows: $(cdp rows | tr '\n' '|')"
   assert_eq "no check" "$(cdp cell "$RS1:80" health)" "health of an unchecked server"
+  _checks_settled() { [ "$(rvsadm --checks | grep -c ' UP \| DOWN ')" = 2 ] && rvsadm --checks | grep -q "$RS2:80 .* DOWN"; }
+  wait_until 10 _checks_settled || { rvsadm --checks >&2; return 1; }
+  _health_shown() { [[ "$(cdp cell "$RS2:80" health "-t $VIP:81")" == "DOWN (command"* ]]; }
+  wait_until 10 _health_shown || { warn "health cell: $(cdp cell "$RS2:80" health "-t $VIP:81")"; return 1; }
+  assert_eq "UP (command)" "$(cdp cell "$RS1:80" health "-t $VIP:81")" "rs1's check on the page"
+  log "rvsadm --checks: $(rvsadm --checks | tail -n +2 | tr -s ' ' | tr '\n' '|')"
+  log "page: rs2 on :81: $(cdp cell "$RS2:80" health "-t $VIP:81")"
+  wait_until 10 page_matches_ln || assert_eq "$(ln_rows)" "$(cdp rows)" "the table with the checked service"
 }
 
 # ---------------------------------------------------------------------------------- b
@@ -138,17 +169,33 @@ case_f_rates_and_screenshot() {
 }
 
 # ---------------------------------------------------------------------------------- g
+# The header follows the HA role and the sync daemons as rvsadm changes them.
+case_g_role_and_sync() {
+  _header_is() { [ "$(cdp text '#role')|$(cdp text '#sync')" = "$1" ]; }
+  wait_until 5 _header_is "MASTER|no sync daemon" || { warn "header: $(cdp text '#role')|$(cdp text '#sync')"; return 1; }
+  rvsadm --start-daemon master --mcast-interface d-in --syncid 7
+  rvsadm --role backup
+  local want
+  want="BACKUP|$(rvsadm -L --daemon | head -n1)"
+  assert_contains "$want" "master sync daemon (mcast=d-in, syncid=7"
+  wait_until 6 _header_is "$want" || { warn "header: $(cdp text '#role')|$(cdp text '#sync'), not $want"; return 1; }
+  rvsadm --role master
+  rvsadm --stop-daemon master
+  wait_until 6 _header_is "MASTER|no sync daemon" || { warn "header: $(cdp text '#role')|$(cdp text '#sync')"; return 1; }
+}
+
+# ---------------------------------------------------------------------------------- h
 # Off loopback a token is required: the config is refused without one.
-case_g_no_token_off_loopback() {
+case_h_no_token_off_loopback() {
   local bad="$RUN_DIR/open.toml" out
   { cat "$NAT_CONFIG"; printf '[console]\nlisten = "0.0.0.0:9521"\n'; } >"$bad"
   if out="$("$RVS_BIN" --config "$bad" --check 2>&1)"; then warn "accepted: $out"; return 1; fi
   assert_contains "$out" "console.listen: 0.0.0.0:9521 is not a loopback address: set console.token_file"
 }
 
-# ---------------------------------------------------------------------------------- h
+# ---------------------------------------------------------------------------------- i
 # With a token (rvs restarted below with one), the page is a login form until it is given.
-case_h_token_login() {
+case_i_token_login() {
   local jar="$RUN_DIR/cookies-token"
   assert_contains "$(d_curl "$URL")" 'action="/login"' "the login form"
   assert_eq 401 "$(d_curl -o /dev/null -w '%{http_code}' "${URL}api/state")" "state without a session"
@@ -165,7 +212,8 @@ run_case "c: a bad weight in the page gets ipvsadm's error text" case_c_bad_weig
 run_case "d: drain from the page: weight 0, drained, traffic elsewhere, restored" case_d_drain_and_restore
 run_case "e: POST without CSRF token, from another origin or host: refused" case_e_refusals
 run_case "f: live rates on the page after traffic; screenshot" case_f_rates_and_screenshot
-run_case "g: a console off loopback without a token is refused" case_g_no_token_off_loopback
+run_case "g: the header follows rvsadm --role and the sync daemon" case_g_role_and_sync
+run_case "h: a console off loopback without a token is refused" case_h_no_token_off_loopback
 # (rvs is restarted here, outside a case: a case's subshell cannot wait for it.)
 printf '%s\n' "$TOKEN" >"$TOKEN_FILE"
 chmod 600 "$TOKEN_FILE"
@@ -173,5 +221,5 @@ chmod 600 "$TOKEN_FILE"
 stop_rvs
 start_rvs "$RUN_DIR/token.toml"
 wait_until 10 _console_up || die "the console did not come back with its token"
-run_case "h: with a token: a login form, wrong tokens refused and logged, the token opens a session" case_h_token_login
+run_case "i: with a token: a login form, wrong tokens refused and logged, the token opens a session" case_i_token_login
 finish
