@@ -174,43 +174,27 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{DestSpec, DestView, FwdMethod, ServiceSpec};
+    use crate::admin::exec::{execute, tests::NoLoops};
+    use crate::admin::protocol::Request;
+    use crate::control::Control;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn a_checked_server_shows_its_check_and_the_others_none() {
-        let key = ServiceKey::Addr { proto: IPPROTO_TCP, addr: "198.18.0.100".parse().unwrap(), port: 80 };
-        let dest = |a: &str| DestView {
-            spec: DestSpec {
-                addr: a.parse().unwrap(),
-                port: 80,
-                fwd: FwdMethod::Masq,
-                weight: 1,
-                u_threshold: 0,
-                l_threshold: 0,
-                tun: Default::default(),
-            },
-            local: false,
-            active_conns: 0,
-            inact_conns: 0,
-            persist_conns: 0,
-            stats: Default::default(),
-            rate: RateSnapshot { cps: 3, inpps: 40, outpps: 30, inbps: 4000, outbps: 90000 },
-        };
-        let view = ServiceView {
-            spec: ServiceSpec {
-                key,
-                scheduler: "wlc".into(),
-                persistent: None,
-                netmask: "255.255.255.255".parse().unwrap(),
-                sched_flags: vec![],
-                ops: false,
-                laddrs: vec![],
-            },
-            stats: Default::default(),
-            rate: Default::default(),
-            dests: vec![dest("198.18.1.12"), dest("198.18.1.11")],
-            laddrs: vec![],
-        };
+        let ctl = Mutex::new(Control::new(Arc::new(crate::pipeline::Shared::new())));
+        for cmd in [
+            "-A -t 198.18.0.100:80 -s wlc",
+            "-a -t 198.18.0.100:80 -r 198.18.1.12:80 -m",
+            "-a -t 198.18.0.100:80 -r 198.18.1.11:80 -m",
+        ] {
+            let argv = cmd.split(' ').map(String::from).collect();
+            assert_eq!(execute(&ctl, &NoLoops, &Request { argv, stdin: None }).code, 0, "{cmd}");
+        }
+        let mut views = ctl.lock().unwrap().views();
+        let key = views[0].spec.key;
+        for d in &mut views[0].dests {
+            d.rate = RateSnapshot { cps: 3, inpps: 40, outpps: 30, inbps: 4000, outbps: 90000 };
+        }
         let down = CheckView {
             service: key,
             addr: "198.18.1.11".parse().unwrap(),
@@ -222,7 +206,7 @@ mod tests {
             last_error: Some("connection refused".into()),
             since: 7,
         };
-        let s = build(&[view], &[down], "backup".into(), "", &mut Drains::default(), Instant::now());
+        let s = build(&views, &[down], "backup".into(), "", &mut Drains::default(), Instant::now());
         let servers = &s.services[0].servers;
         assert_eq!(servers[0].addr, "198.18.1.11:80", "sorted as -Ln sorts");
         let h = servers[0].health.as_ref().unwrap();
