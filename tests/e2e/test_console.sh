@@ -71,7 +71,7 @@ weight_of() { rvsadm -Ln -t "$VIP:80" | awk -v rs="$1:80" '$2 == rs {print $3, $
 
 wait_until 10 _console_up || die "the console does not answer on $CONSOLE"
 bg d chromium chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
-  --window-size=1300,800 --user-data-dir="$RUN_DIR/chromium" --remote-debugging-port="$DEVTOOLS" about:blank
+  --window-size=1400,760 --user-data-dir="$RUN_DIR/chromium" --remote-debugging-port="$DEVTOOLS" about:blank
 wait_until 30 _devtools_up || die "chromium's DevTools endpoint did not come up"
 
 # ---------------------------------------------------------------------------------- a
