@@ -14,6 +14,7 @@
 //! | `[sysctl]` | `ipvs/sysctl.rs` |
 //! | `[announce]` | `kernel/announce.rs` |
 //! | `[state]` | here (the daemon's save and restore) |
+//! | `[console]` | `console/config.rs` |
 //!
 //! Parsing is strict: unknown keys are refused, and every error names the
 //! key and the reason, so a bad file never half-starts a director.
@@ -21,6 +22,7 @@
 use crate::admin::config::{AdminConfig, RawAdmin};
 use crate::afxdp::dataplane_config::{DataplaneConfig, RawDataplane};
 use crate::afxdp::interface_config::{parse_interfaces, RawInterface};
+use crate::console::{ConsoleConfig, RawConsole};
 use crate::control::reload::{FileRules, TimeoutKeys};
 use crate::control::rules_config::{
     add_mark, add_service, named_timeouts, parse_timeouts, RawMark, RawService, RawTimeouts,
@@ -47,6 +49,7 @@ struct RawConfig {
     #[serde(default)]
     dataplane: RawDataplane,
     announce: Option<RawAnnounce>,
+    console: Option<RawConsole>,
     #[serde(default, rename = "interface")]
     interfaces: Vec<RawInterface>,
     #[serde(default, rename = "route")]
@@ -84,6 +87,8 @@ pub struct Config {
     pub dataplane: DataplaneConfig,
     /// `[announce]`: VIP routes for a BGP daemon; None: no announcements.
     pub announce: Option<AnnounceConfig>,
+    /// `[console]`: the web console; None: off.
+    pub console: Option<ConsoleConfig>,
     pub interfaces: Vec<InterfaceConfig>,
     /// (destination, prefix length, gateway)
     pub routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
@@ -121,6 +126,7 @@ impl Config {
         let routes = parse_routes(&raw.routes, &connected)?;
         let dataplane = DataplaneConfig::parse(&raw.dataplane)?;
         let announce = AnnounceConfig::parse(raw.announce.as_ref())?;
+        let console = ConsoleConfig::parse(raw.console.as_ref())?;
         let mut rules = Rules { timeouts: parse_timeouts(raw.timeouts.as_ref())?, ..Rules::default() };
         for (i, m) in raw.marks.iter().enumerate() {
             add_mark(&mut rules, i, m)?;
@@ -146,6 +152,7 @@ impl Config {
             proc_dir: admin.proc_dir,
             dataplane,
             announce,
+            console,
             interfaces,
             routes,
             sysctl,

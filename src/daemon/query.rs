@@ -158,6 +158,9 @@ fn restart_notes(new: &Config, running: &Config) -> String {
     if new.announce != running.announce {
         note.push_str(" ([announce] changes need a restart)");
     }
+    if new.console != running.console {
+        note.push_str(" ([console] changes need a restart)");
+    }
     note
 }
 
@@ -180,6 +183,7 @@ fn after_reload(new: Config, running: &Config) -> Config {
             ..running.dataplane.clone()
         },
         announce: running.announce.clone(),
+        console: running.console.clone(),
         ..new
     }
 }
