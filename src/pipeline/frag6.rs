@@ -8,7 +8,7 @@
 //! netfilter's defragmentation). A datagram rvs reassembled is never
 //! answered with a packet too big: its sender's fragments fit.
 //!
-//! Reassembled: TCP and UDP datagrams whose fragment header follows the
+//! Reassembled: TCP, UDP and SCTP datagrams whose fragment header follows the
 //! fixed header (the common case; hop-by-hop or routing headers before it
 //! are counted as `drop-ipv6-fragment` with ICMPv6's and the rest).
 
@@ -18,7 +18,7 @@ use crate::net::neighbour::Piece;
 use crate::net::reassembly::FragKey;
 use crate::net::IfaceId;
 use crate::wire::ethernet::HEADER_LEN as ETH;
-use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv6::{self, Fragment, FRAGMENT_HEADER_LEN, HEADER_LEN as IP6, NH_FRAGMENT};
 
 /// The largest IPv6 payload without a jumbogram option.
@@ -35,7 +35,7 @@ impl Director {
         dst: u128,
         tx: &mut impl Transmit,
     ) -> Verdict {
-        if frag.header_at != IP6 || !matches!(frag.next, IPPROTO_TCP | IPPROTO_UDP) {
+        if frag.header_at != IP6 || !matches!(frag.next, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP) {
             return Verdict::Drop(Reason::Ipv6Fragment);
         }
         // A backup forwards nothing: holding what it will not send is waste.

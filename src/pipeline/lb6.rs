@@ -21,10 +21,11 @@ use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side};
 use crate::ipvs::dest::addr_fold;
+use crate::ipvs::proto_sctp;
 use crate::ipvs::sched::Position;
 use crate::ipvs::state::{tcp_transition, ConnState, Direction};
 use crate::ipvs::xmit::nat6;
-use crate::wire::ip_protocol::{IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_IPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv6::{self, HEADER_LEN as IP6};
 use std::net::IpAddr;
 
@@ -52,7 +53,12 @@ impl Director {
     /// checked its header and found the transport header at `f.l4`).
     pub(super) fn load_balance6(&mut self, now_ms: u64, f: &mut Frame, a: Addrs6, tx: &mut impl Transmit) -> Verdict {
         let proto = f.proto;
-        let (sport, dport, tcp_flags) = match ports_of(f.l4_bytes(), proto) {
+        // SCTP's CRC32c checked here, as for IPv4, before anything moves.
+        let fields = match proto {
+            IPPROTO_SCTP => super::sctp::read(f.l4_bytes()),
+            _ => ports_of(f.l4_bytes(), proto),
+        };
+        let (sport, dport, tcp_flags) = match fields {
             Ok(fields) => fields,
             Err(r) => return Verdict::Drop(r),
         };
@@ -168,7 +174,7 @@ impl Director {
         let mark = self.services.classify6(proto, a.dst, dport);
         let si = self.services.lookup_index6(mark, proto, a.dst, dport).ok_or(Verdict::Drop(Reason::NoService))?;
         if !self.may_create(flow) {
-            return Err(Verdict::Drop(Reason::NotSyn));
+            return Err(Verdict::Drop(if proto == IPPROTO_SCTP { Reason::SctpNotInit } else { Reason::NotSyn }));
         }
         let folded = FlowKey {
             saddr: addr_fold(IpAddr::from(a.src.to_be_bytes())),
@@ -238,6 +244,10 @@ impl Director {
         let state = match proto {
             IPPROTO_TCP => match tcp_transition(ConnState::None, dir, tcp_flags) {
                 ConnState::Established => ConnState::None,
+                s => s,
+            },
+            IPPROTO_SCTP => match proto_sctp::transition(ConnState::None, dir, tcp_flags) {
+                ConnState::SctpEstablished => ConnState::None,
                 s => s,
             },
             IPPROTO_UDP => ConnState::Udp,

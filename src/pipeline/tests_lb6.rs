@@ -400,3 +400,62 @@ fn the_ipv6_address_pool_is_swept_when_connections_expire() {
     assert_eq!(lab.d.conns6.len(), 0);
     assert_eq!(lab.d.pool6.len(), 0, "every handle given back");
 }
+
+/// An SCTP packet over IPv6 from `src` to `dst` (testkit's IPv4 one, its SCTP part rehoused).
+fn sctp6(src_mac: [u8; 6], dst_mac: [u8; 6], src: &str, dst: &str, sport: u16, dport: u16, kind: u8) -> Vec<u8> {
+    let v4 = crate::testkit::frames::sctp(src_mac, dst_mac, CLIENT, VIP, sport, dport, 7, &[(kind, 0, &[0u8; 16])]);
+    let l4 = &v4[ETH + 20..];
+    let mut f = vec![0u8; ETH + IP6];
+    f[..12].copy_from_slice(&v4[..12]);
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    ipv6::write_header(&mut f[ETH..], l4.len() as u16, crate::wire::ip_protocol::IPPROTO_SCTP, 64, a(src), a(dst));
+    f.extend_from_slice(l4);
+    f
+}
+
+#[test]
+fn sctp_over_ipv6_by_nat66_and_nat64_with_a_fresh_crc() {
+    use crate::wire::ip_protocol::IPPROTO_SCTP;
+    use crate::wire::sctp::{chunk, Packet};
+    let mut lab = lab6();
+    let key = ServiceKey::Addr { proto: IPPROTO_SCTP, addr: IpAddr::V6(a(VIP6).into()), port: 3868 };
+    lab.cmd(Command::AddService(service_spec(key, "rr")));
+    let rs: IpAddr = RS1_6.parse().unwrap();
+    lab.cmd(Command::AddDest(key, DestSpec { addr: rs, ..dest_spec([0; 4], 3869, FwdMethod::Masq, 1) }));
+    // Only an INIT opens an association; its CRC is checked first.
+    let data = sctp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 5000, 3868, chunk::DATA);
+    assert_eq!(lab.feed(OUT, &data).0, Verdict::Drop(Reason::SctpNotInit));
+    let mut bad = sctp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 5000, 3868, chunk::INIT);
+    bad[ETH + IP6 + 8] ^= 1;
+    assert_eq!(lab.feed(OUT, &bad).0, Verdict::Drop(Reason::SctpChecksum));
+    let init = sctp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 5000, 3868, chunk::INIT);
+    assert_eq!(lab.feed(OUT, &init).0, Verdict::Consumed, "held for rs1's MAC");
+    lab.tx.0.clear();
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    let (_, sent) = lab.tx.0.pop().unwrap();
+    let h = ipv6::Header::new_checked(&sent[ETH..]).unwrap();
+    assert_eq!((h.src(), h.dst(), h.hop_limit()), (a(CLIENT6), a(RS1_6), 63));
+    let p = Packet::parse(&sent[ETH + IP6..]).unwrap();
+    assert!(p.checksum_ok(), "a fresh CRC32c");
+    assert_eq!((p.src_port(), p.dst_port()), (5000, 3869));
+    assert_eq!(lab.d.connections(lab.now)[0].state, "INIT1");
+    // NAT64: an IPv4 SCTP server of the same kind of service.
+    let key2 = ServiceKey::Addr { proto: IPPROTO_SCTP, addr: IpAddr::V6(a(VIP6).into()), port: 3870 };
+    lab.cmd(Command::AddService(service_spec(key2, "rr")));
+    lab.cmd(Command::AddDest(key2, dest_spec(RS1, 3868, FwdMethod::FullNat, 1)));
+    lab.feed(IN, &crate::testkit::frames::arp(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
+    let init = sctp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 5001, 3870, chunk::INIT);
+    let (v, out) = lab.feed(OUT, &init);
+    let out = if v == Verdict::Consumed {
+        lab.feed(IN, &crate::testkit::frames::arp(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
+        lab.tx.0.pop().unwrap().1
+    } else {
+        assert_eq!(v, Verdict::Forward(IN));
+        out
+    };
+    let h = crate::wire::ipv4::Header::new_checked(&out[ETH..]).unwrap();
+    assert_eq!((h.dst(), h.protocol()), (u32::from_be_bytes(RS1), IPPROTO_SCTP));
+    let p = Packet::parse(h.payload()).unwrap();
+    assert!(p.checksum_ok(), "a fresh CRC32c over IPv4");
+    assert_eq!(p.dst_port(), 3868);
+}

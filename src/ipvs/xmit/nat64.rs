@@ -20,16 +20,19 @@
 
 use crate::wire::checksum::Delta;
 use crate::wire::icmpv6;
-use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv4::{self, MIN_HEADER_LEN as IP4};
 use crate::wire::ipv6::{self, HEADER_LEN as IP6};
 use crate::wire::l4::field::{self as l4_field, tcp, udp};
+use crate::wire::sctp;
 
-/// Where the transport checksum sits, for the protocols NAT64 carries.
+/// Where the transport checksum sits, for the protocols NAT64 carries
+/// (SCTP's CRC32c covers no pseudo-header: it is computed afresh).
 fn checksum_at(proto: u8) -> Option<usize> {
     match proto {
         IPPROTO_TCP => Some(tcp::CHECKSUM.start),
         IPPROTO_UDP => Some(udp::CHECKSUM.start),
+        IPPROTO_SCTP => Some(sctp::field::CHECKSUM.start),
         _ => None,
     }
 }
@@ -46,6 +49,13 @@ fn addr6_delta(mut delta: Delta, a: u128, out: bool) -> Delta {
 /// The transport header's ports to `sport` and `dport`, and its checksum
 /// moved by `delta` (the addresses' change) and the ports' own.
 fn finish_l4(l4: &mut [u8], check_at: usize, proto: u8, sport: u16, dport: u16, delta: Delta) {
+    if proto == IPPROTO_SCTP {
+        sctp::set_ports(l4, Some(sport), Some(dport));
+        if let Ok(mut p) = sctp::Packet::parse(l4) {
+            p.fill_checksum();
+        }
+        return;
+    }
     let mut delta = delta;
     for (at, new) in [(l4_field::SRC_PORT.start, sport), (l4_field::DST_PORT.start, dport)] {
         let old = u16::from_be_bytes([l4[at], l4[at + 1]]);
