@@ -31,7 +31,7 @@ use crate::control::Rules;
 use crate::health::config::{service_checks, RawCheck};
 use crate::ipvs::sysctl::RawSysctls;
 use crate::kernel::announce::{AnnounceConfig, RawAnnounce};
-use crate::net::route_config::{parse_routes, RawRoute};
+use crate::net::route_config::{parse_routes, parse_routes6, RawRoute};
 use serde::Deserialize;
 use std::net::Ipv4Addr;
 
@@ -121,9 +121,13 @@ impl Config {
     /// Each section to its owner, in the order their errors are reported.
     pub fn parse(text: &str) -> Result<Config, String> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
-        let interfaces = parse_interfaces(&raw.interfaces)?;
+        let mut interfaces = parse_interfaces(&raw.interfaces)?;
         let connected: Vec<(Ipv4Addr, u8)> = interfaces.iter().flat_map(|i| i.addresses.iter().copied()).collect();
         let routes = parse_routes(&raw.routes, &connected)?;
+        let connected6: Vec<_> = interfaces.iter().map(|i| i.addresses6.clone()).collect();
+        for (k, r) in parse_routes6(&raw.routes, &connected6)? {
+            interfaces[k].routes6.push(r);
+        }
         let dataplane = DataplaneConfig::parse(&raw.dataplane)?;
         let announce = AnnounceConfig::parse(raw.announce.as_ref())?;
         let console = ConsoleConfig::parse(raw.console.as_ref())?;

@@ -189,6 +189,7 @@ impl Daemon {
                 addrs: ic.addresses.iter().map(|&(a, p)| (u32::from(a), p)).collect(),
                 vips: ic.vips.iter().map(|&a| u32::from(a)).collect(),
                 addrs6: ic.addresses6.iter().map(|&(a, p)| (u128::from(a), p)).collect(),
+                routes6: ic.routes6.iter().map(|&(d, l, gw)| (u128::from(d), l, u128::from(gw))).collect(),
                 vips6: ic.vips6.iter().map(|&a| u128::from(a)).collect(),
             });
             self.links.push(l);

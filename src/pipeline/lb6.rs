@@ -133,7 +133,7 @@ impl Director {
         if self.reassembled6 {
             return None;
         }
-        let (iface, _) = self.ifaces.on_link6(dst)?;
+        let (iface, _, _) = self.ifaces.next_hop6(dst)?;
         let mtu = self.ifaces.get(iface).mtu;
         (f.l3_len() + extra > mtu as usize).then(|| mtu - extra as u16)
     }
@@ -142,7 +142,7 @@ impl Director {
     /// director's address on the real server's link to the server (next
     /// header 41, RFC 2473), to the server's MAC.
     fn tunnel6(&mut self, now_ms: u64, rip: u128, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
-        let Some((iface, src)) = self.ifaces.on_link6(rip) else {
+        let Some((iface, src, next_hop)) = self.ifaces.next_hop6(rip) else {
             return Verdict::Drop(Reason::NoRoute6);
         };
         let (l3, len) = (f.l3, f.l3_len());
@@ -153,7 +153,7 @@ impl Director {
         buf.copy_within(l3..l3 + len, l3 + IP6);
         ipv6::write_header(&mut buf[l3..], len as u16, IPPROTO_IPV6, ipv6::OWN_HOP_LIMIT, src, rip);
         f.parsed_ipv6(IP6, IP6 + len, IPPROTO_IPV6);
-        self.send_fitting6(now_ms, iface, rip, f.bytes_mut(), tx)
+        self.send_fitting6(now_ms, iface, next_hop, f.bytes_mut(), tx)
     }
 
     /// A new connection for the first packet of an IPv6 flow: its service
@@ -309,8 +309,8 @@ impl Director {
             IpAddr::V4(_) => None,
         };
         let pool_len = rt.spec.laddrs.iter().filter_map(v6).count();
-        let own = match self.ifaces.on_link6(rip) {
-            Some((_, own)) => own,
+        let own = match self.ifaces.next_hop6(rip) {
+            Some((_, own, _)) => own,
             None => return Err(Verdict::Drop(Reason::NoRoute6)),
         };
         let (lo, hi) = self.fullnat_ports;

@@ -152,7 +152,7 @@ impl Director {
         self.with_table6(|d| d.track(now_ms, &Flow { key, ..*flow }, id, Side::Out, false));
         let c = *self.conns6.get(id);
         let (client, vip) = (self.pool6.addr(c.caddr), self.pool6.addr(c.vaddr));
-        let Some((iface, _)) = self.ifaces.on_link6(client) else {
+        let Some((iface, _, next_hop)) = self.ifaces.next_hop6(client) else {
             return Verdict::Drop(Reason::NoRoute6);
         };
         let (l3, ihl, proto) = (f.l3, f.l4 - f.l3, f.proto);
@@ -172,8 +172,8 @@ impl Director {
         };
         f.parsed_ipv6(IP6, end - l3, proto);
         if too_big {
-            return self.fragment6(now_ms, iface, client, f.bytes(), mtu, tx);
+            return self.fragment6(now_ms, iface, next_hop, f.bytes(), mtu, tx);
         }
-        self.send_via6(now_ms, iface, client, f.bytes_mut(), tx)
+        self.send_via6(now_ms, iface, next_hop, f.bytes_mut(), tx)
     }
 }

@@ -62,8 +62,9 @@ pub(super) fn send_solicitation(
 
 impl Director {
     /// Send the IPv6 frame `pkt` (Ethernet header to be written, then the
-    /// packet) to `dst`, on the link whose prefix holds it: `None` when no
-    /// link does (IPv6 has no gateways yet), the caller's to answer.
+    /// packet) to `dst`, on the link whose prefix holds it or through the
+    /// gateway of an IPv6 `[[route]]`: `None` when neither does, the
+    /// caller's to answer.
     pub(super) fn route_out6(
         &mut self,
         now_ms: u64,
@@ -71,8 +72,8 @@ impl Director {
         pkt: &mut [u8],
         tx: &mut impl Transmit,
     ) -> Option<Verdict> {
-        let (iface, _) = self.ifaces.on_link6(dst)?;
-        Some(self.send_fitting6(now_ms, iface, dst, pkt, tx))
+        let (iface, _, next_hop) = self.ifaces.next_hop6(dst)?;
+        Some(self.send_fitting6(now_ms, iface, next_hop, pkt, tx))
     }
 
     /// [`Director::send_via6`] for a packet that may be over the link's MTU:

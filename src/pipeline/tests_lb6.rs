@@ -459,3 +459,30 @@ fn sctp_over_ipv6_by_nat66_and_nat64_with_a_fresh_crc() {
     assert!(p.checksum_ok(), "a fresh CRC32c over IPv4");
     assert_eq!(p.dst_port(), 3868);
 }
+
+#[test]
+fn a_client_beyond_an_ipv6_gateway_is_answered_through_it() {
+    let mut lab = lab6();
+    // [[route]] destination = "::/0", gateway = "2001:db8:6::fe" (on the client side).
+    let gw = "2001:db8:6::fe";
+    lab.d.ifaces.0[OUT as usize].routes6 = vec![(0, 0, a(gw))];
+    service6(&mut lab, None, &[(RS1_6, 8080, FwdMethod::Masq)]);
+    let far = "2001:db8:99::5";
+    let gw_mac = [2, 0, 0, 0, 0, 0xfe];
+    let syn = tcp6(gw_mac, OUT_MAC, far, VIP6, 40000, 80, true, 64);
+    lab.feed(OUT, &syn);
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    // The reply: rvs asks for the gateway (not the client), then sends it there.
+    lab.tx.0.clear();
+    assert_eq!(lab.feed(IN, &tcp6(RS1_MAC, IN_MAC, RS1_6, far, 8080, 40000, false, 64)).0, Verdict::Consumed);
+    let (_, ns) = lab.tx.0.pop().expect("a solicitation");
+    assert_eq!(icmpv6::neighbour_message(&ns[ETH + IP6..]).unwrap().target, a(gw));
+    lab.feed(OUT, &advertisement(OUT, gw_mac, gw, OUT6));
+    let (iface, back) = lab.tx.0.pop().expect("the held reply");
+    assert_eq!((iface, &back[0..6]), (OUT, &gw_mac[..]));
+    assert_eq!(read(&back), (a(VIP6), 80, a(far), 40000, 63), "to the far client, through its gateway");
+    // Without the route: no way back, counted.
+    lab.d.ifaces.0[OUT as usize].routes6.clear();
+    let v = lab.feed(IN, &tcp6(RS1_MAC, IN_MAC, RS1_6, far, 8080, 40000, false, 64)).0;
+    assert_eq!(v, Verdict::Drop(Reason::NoRoute6));
+}

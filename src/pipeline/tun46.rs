@@ -113,7 +113,7 @@ impl Director {
         };
         let rip = u128::from(rip);
         // No entry for a server rvs cannot reach (no IPv6 address on its link).
-        if self.ifaces.on_link6(rip).is_none() {
+        if self.ifaces.next_hop6(rip).is_none() {
             return Verdict::Drop(Reason::NoRoute6);
         }
         let state = match flow.key.proto {
@@ -201,7 +201,7 @@ impl Director {
     /// outer header: "fragmentation needed" to the client when DF is set,
     /// else the outer packet leaves in IPv6 fragments.
     fn tunnel4_in6(&mut self, now_ms: u64, rip: u128, f: &mut Frame, tx: &mut impl Transmit) -> Verdict {
-        let Some((iface, src)) = self.ifaces.on_link6(rip) else {
+        let Some((iface, src, next_hop)) = self.ifaces.next_hop6(rip) else {
             return Verdict::Drop(Reason::NoRoute6);
         };
         let (l3, len) = (f.l3, f.l3_len());
@@ -220,9 +220,9 @@ impl Director {
         ipv6::write_header(&mut buf[l3..], len as u16, IPPROTO_IPIP, ipv6::OWN_HOP_LIMIT, src, rip);
         f.parsed_ipv6(IP6, IP6 + len, IPPROTO_IPIP);
         if too_big {
-            return self.fragment6(now_ms, iface, rip, f.bytes(), mtu, tx);
+            return self.fragment6(now_ms, iface, next_hop, f.bytes(), mtu, tx);
         }
-        self.send_via6(now_ms, iface, rip, f.bytes_mut(), tx)
+        self.send_via6(now_ms, iface, next_hop, f.bytes_mut(), tx)
     }
 
     /// TUN from an IPv6 service to IPv4 real server `rip`: the IPv6 packet
