@@ -121,6 +121,7 @@ impl DataPlaneQuery for Query {
         self.shared.ha.set_garp(new.ha.garp_master_repeat, new.ha.garp_master_refresh, new.ha.garp_master_delay);
         self.control.lock().unwrap_or_else(|e| e.into_inner()).set_sync_policy(new.ha.sync);
         self.start_checks(new.checks.clone());
+        crate::logging::apply(&new.log);
         *running = after_reload(new, &running);
         let msg = format!("rvs: reload: {} applied{note}", self.config_path);
         eprintln!("{msg}");
