@@ -85,13 +85,22 @@ mod tests {
             parse("level = \"debug\"\ntarget = \"journald\""),
             Ok(LogConfig { level: LevelFilter::Debug, target: Target::Journald })
         );
-        assert_eq!(parse("level = \"off\"\ntarget = \"stderr\"").map(|c| (c.level, c.target)), Ok((LevelFilter::Off, Target::Stderr)));
+        assert_eq!(
+            parse("level = \"off\"\ntarget = \"stderr\"").map(|c| (c.level, c.target)),
+            Ok((LevelFilter::Off, Target::Stderr))
+        );
     }
 
     #[test]
     fn refuses_unknown_values_naming_the_key() {
-        assert_eq!(parse("level = \"loud\"").unwrap_err(), "log.level: 'loud' is not one of error, warn, info, debug, trace, off");
-        assert_eq!(parse("target = \"syslog\"").unwrap_err(), "log.target: 'syslog' is not one of auto, stderr, journald");
+        assert_eq!(
+            parse("level = \"loud\"").unwrap_err(),
+            "log.level: 'loud' is not one of error, warn, info, debug, trace, off"
+        );
+        assert_eq!(
+            parse("target = \"syslog\"").unwrap_err(),
+            "log.target: 'syslog' is not one of auto, stderr, journald"
+        );
         assert!(toml::from_str::<RawLog>("colour = true").is_err());
     }
 }

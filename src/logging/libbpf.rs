@@ -127,7 +127,11 @@ mod tests {
             let inner: Result<(), ()> = quiet_unless_failed(|| Ok(()));
             assert!(inner.is_ok());
             HELD.with(|h| h.borrow_mut().as_mut().unwrap().push(("libbpf", Level::Warn, "x".into())));
-            assert_eq!(HELD.with(|h| h.borrow().as_ref().map(|v| v.len())), Some(1), "the outer scope's held message survives an inner scope");
+            assert_eq!(
+                HELD.with(|h| h.borrow().as_ref().map(|v| v.len())),
+                Some(1),
+                "the outer scope's held message survives an inner scope"
+            );
             Err(())
         });
         assert!(r.is_err());

@@ -29,7 +29,10 @@ mod tests {
 
     #[test]
     fn one_line_with_the_level_then_rvs_and_the_message() {
-        assert_eq!(format(Level::Info, &format_args!("stage {}: {} started", 1, "links")), "INFO  rvs: stage 1: links started\n");
+        assert_eq!(
+            format(Level::Info, &format_args!("stage {}: {} started", 1, "links")),
+            "INFO  rvs: stage 1: links started\n"
+        );
         assert_eq!(format(Level::Error, &format_args!("bad")), "ERROR rvs: bad\n");
         assert_eq!(format(Level::Warn, &format_args!("w")), "WARN  rvs: w\n");
         assert_eq!(format(Level::Debug, &format_args!("libbpf: x")), "DEBUG rvs: libbpf: x\n");
