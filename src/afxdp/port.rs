@@ -88,7 +88,7 @@ impl Port {
     pub fn open(iface: IfaceId, name: &str, queue: u32, opts: BindOptions, pool: &FramePool) -> Result<Port, String> {
         let p = Port::bind(iface, name, queue, opts, pool)?;
         let mut line = format!(
-            "rvs: {name} queue {queue}: AF_XDP socket bound ({} mode, {}, shared UMEM of {} frames)",
+            "{name} queue {queue}: AF_XDP socket bound ({} mode, {}, shared UMEM of {} frames)",
             mode_name(p.mode),
             if p.zerocopy { "zero-copy" } else { "copy" },
             pool.total()
@@ -104,7 +104,7 @@ impl Port {
             };
             line.push_str(&format!("; busy poll read back: prefer {} usec {} budget {budget}", got.prefer, got.usec));
         }
-        eprintln!("{line}");
+        log::info!(interface = name, queue = queue; "{line}");
         Ok(p)
     }
 

@@ -81,8 +81,8 @@ impl XdpProgram {
                 let settings_map = map_fd(obj, "settings")?;
                 let rvs6_map = map_fd(obj, "rvs_addrs6")?;
                 let host6_map = map_fd(obj, "host_addrs6")?;
-                eprintln!(
-                    "rvs: {ifname}: rvs XDP program attached ({} mode)",
+                log::info!(interface = ifname;
+                    "{ifname}: rvs XDP program attached ({} mode)",
                     if m == x::xdp_attach_mode_XDP_MODE_NATIVE { "native" } else { "generic" }
                 );
                 return Ok(XdpProgram {

@@ -109,7 +109,7 @@ impl DataPlaneQuery for Query {
     /// Unchanged services keep their connections and counters (Control::sync).
     fn reload(&self) -> Result<String, String> {
         let new = Config::load(&self.config_path).inspect_err(|e| {
-            eprintln!("rvs: reload refused, running rules kept: {e}");
+            log::warn!("reload refused, running rules kept: {e}");
         })?;
         // Held to the end: two reloads at once must each start from the file the other applied.
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -123,9 +123,9 @@ impl DataPlaneQuery for Query {
         self.start_checks(new.checks.clone());
         crate::logging::apply(&new.log);
         *running = after_reload(new, &running);
-        let msg = format!("rvs: reload: {} applied{note}", self.config_path);
-        eprintln!("{msg}");
-        Ok(msg + "\n")
+        let msg = format!("reload: {} applied{note}", self.config_path);
+        log::info!("{msg}");
+        Ok(format!("rvs: {msg}\n"))
     }
 }
 
