@@ -45,8 +45,14 @@ impl XdpProgram {
     /// Load and attach rvs's program to `ifname`. `Auto` tries native XDP,
     /// then generic. Any program already there (left by a killed rvs) is
     /// replaced: the caller holds the interface's ownership lock
-    /// (crate::ownership), so no live rvs is behind it.
+    /// (crate::ownership), so no live rvs is behind it. libxdp's complaints on
+    /// the way (a dispatcher the kernel refuses, a mode that failed before the
+    /// next worked) are debug unless the attach fails.
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<XdpProgram, String> {
+        crate::logging::libbpf::quiet_unless_failed(|| XdpProgram::load_and_attach(ifname, mode))
+    }
+
+    fn load_and_attach(ifname: &str, mode: XdpMode) -> Result<XdpProgram, String> {
         let cname = CString::new(ifname).map_err(|e| e.to_string())?;
         // SAFETY: a valid C string.
         let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) } as i32;

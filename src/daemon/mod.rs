@@ -2,6 +2,7 @@
 //! thread's loop (signals, reload, the poll loops' health), and the stages
 //! undone in reverse on a stop.
 
+mod notify;
 mod proc_files;
 mod query;
 mod signals;
@@ -53,6 +54,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     // Before any stage spawns a thread: every thread inherits the mask, and a
     // signal during start-up waits for the main loop, which then stops cleanly.
     let sigset = signals::block_signals();
+    notify::take_socket_from_env();
     let mut daemon = Daemon::new(cfg, config_path);
     for (k, stage) in STAGES.iter().enumerate() {
         if let Err(e) = (stage.start)(&mut daemon) {
@@ -69,7 +71,10 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
         daemon.cfg.dataplane.loops(),
         daemon.cfg.socket
     );
+    // Every stage is up: rings bound, XDP attached, the admin socket answering.
+    notify::notify(&format!("READY=1\nSTATUS=director running on {} interface(s)", daemon.cfg.interfaces.len()));
     main_loop(&daemon, &sigset);
+    notify::notify("STOPPING=1\nSTATUS=stopping");
     undo(&mut daemon, STAGES.len());
     log::info!("stopped; XDP detached, admin socket removed");
     Ok(())

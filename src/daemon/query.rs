@@ -108,6 +108,18 @@ impl DataPlaneQuery for Query {
     /// added at run time (rvsadm, ldirectord, keepalived) stay (Control::reload).
     /// Unchanged services keep their connections and counters (Control::sync).
     fn reload(&self) -> Result<String, String> {
+        super::notify::reloading();
+        let r = self.reload_file();
+        super::notify::notify(match &r {
+            Ok(_) => "READY=1\nSTATUS=director running; configuration reloaded",
+            Err(_) => "READY=1\nSTATUS=director running; reload refused, running rules kept",
+        });
+        r
+    }
+}
+
+impl Query {
+    fn reload_file(&self) -> Result<String, String> {
         let new = Config::load(&self.config_path).inspect_err(|e| {
             log::warn!("reload refused, running rules kept: {e}");
         })?;

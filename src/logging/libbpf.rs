@@ -37,8 +37,9 @@ fn level_after_success(l: Level) -> Level {
     l.max(Level::Debug)
 }
 
+/// `text` already starts with "libbpf: " or "libxdp: ": theirs, kept.
 fn emit(who: &'static str, level: Level, text: &str) {
-    log::log!(target: who, level, "{who}: {text}");
+    log::log!(target: who, level, "{text}");
 }
 
 /// One message, formatted and then held or logged.
@@ -126,7 +127,7 @@ mod tests {
         let r: Result<(), ()> = quiet_unless_failed(|| {
             let inner: Result<(), ()> = quiet_unless_failed(|| Ok(()));
             assert!(inner.is_ok());
-            HELD.with(|h| h.borrow_mut().as_mut().unwrap().push(("libbpf", Level::Warn, "x".into())));
+            HELD.with(|h| h.borrow_mut().as_mut().unwrap().push(("libbpf", Level::Warn, "libbpf: x".into())));
             assert_eq!(
                 HELD.with(|h| h.borrow().as_ref().map(|v| v.len())),
                 Some(1),
