@@ -20,6 +20,8 @@ pub struct XdpProgram {
     host6_map: i32,
     settings_map: i32,
     name: String,
+    /// False once [`XdpProgram::detach`] ran: Drop has nothing left to do.
+    attached: bool,
 }
 
 // SAFETY: the program handle is only used by the thread that owns the
@@ -101,6 +103,7 @@ impl XdpProgram {
                     host6_map,
                     settings_map,
                     name: ifname.to_string(),
+                    attached: true,
                 });
             }
             last = r;
@@ -254,11 +257,27 @@ fn detach_any(ifindex: i32) {
     }
 }
 
+impl XdpProgram {
+    /// Detach the program from its device, saying whether the kernel let go of it: libxdp
+    /// looks the attached program up by id, which needs CAP_SYS_ADMIN (scripts/rvs.service).
+    pub fn detach(mut self) -> Result<(), String> {
+        self.attached = false;
+        // SAFETY: prog is attached to ifindex in this mode.
+        let r = unsafe { x::xdp_program__detach(self.prog, self.ifindex, self.mode, 0) };
+        if r != 0 {
+            return Err(format!("{}: XDP program NOT detached: {}", self.name, std::io::Error::from_raw_os_error(-r)));
+        }
+        Ok(())
+    }
+}
+
 impl Drop for XdpProgram {
     fn drop(&mut self) {
-        // SAFETY: prog is attached to ifindex in this mode.
+        // SAFETY: prog is attached to ifindex in this mode (unless detach ran), and ours.
         unsafe {
-            x::xdp_program__detach(self.prog, self.ifindex, self.mode, 0);
+            if self.attached {
+                x::xdp_program__detach(self.prog, self.ifindex, self.mode, 0);
+            }
             x::xdp_program__close(self.prog);
         }
     }

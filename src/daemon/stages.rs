@@ -371,8 +371,10 @@ impl Daemon {
         self.host_paths.clear();
         // One program per interface, in the config's order.
         for (p, (_, ic)) in self.programs.drain(..).zip(devices(&self.cfg.interfaces)) {
-            drop(p);
-            log::info!(interface = ic.name.as_str(); "{}: XDP program detached", ic.name);
+            match p.detach() {
+                Ok(()) => log::info!(interface = ic.name.as_str(); "{}: XDP program detached", ic.name),
+                Err(e) => log::error!(interface = ic.name.as_str(); "{e}"),
+            }
         }
     }
 
