@@ -62,10 +62,7 @@ fn main() {
     }
     let cfg = match rvs::config::Config::load(&args.config) {
         Ok(c) => c,
-        Err(e) if args.check => {
-            eprintln!("rvs: bad configuration: {e}");
-            std::process::exit(2);
-        }
+        // The same line whether --check or a start found it (test_lifecycle k).
         Err(e) => {
             log::error!("bad configuration: {e}");
             std::process::exit(2);
