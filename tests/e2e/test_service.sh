@@ -8,9 +8,10 @@
 # b. SIGHUP: RELOADING=1 (with MONOTONIC_USEC) then READY=1; c. SIGTERM: STOPPING=1, exit 0;
 # d. a start that fails sends no READY=1; e. a normal start's stderr is rvs's lines only
 # ("LEVEL rvs: ..."), none a warning, no raw libbpf/libxdp line, libxdp's expected
-# complaints at debug; f. with JOURNAL_STREAM naming its stderr, rvs writes the journal's
-# native protocol (tests/e2e/journal_listen.py bound where /run/systemd/journal/socket is
-# inside an `unshare -m` of rvs's own: the host's /run/systemd is never touched): priorities,
+# complaints at debug; f. with JOURNAL_STREAM naming its stderr (f2: or [log] target =
+# "journald"), rvs writes the journal's native protocol (tests/e2e/journal_listen.py bound
+# where /run/systemd/journal/socket is inside an `unshare -m` of rvs's own: the host's
+# /run/systemd is never touched), and stderr, with a warning, where no journal answers: priorities,
 # SYSLOG_IDENTIFIER and fields; g. rvs started with only the unit's CapabilityBoundingSet
 # (setpriv) comes up and forwards, and without each of those capabilities it cannot start;
 # h. `systemd-analyze verify` accepts the unit; i. scripts/setup and scripts/demo stop,
@@ -177,6 +178,34 @@ PY
   assert_eq "" "$(grep 'rvs: ' "$RVS_LOG" || true)" "nothing on stderr: the journal got it all"
 }
 run_case "f. JOURNAL_STREAM: the journal's native protocol, priorities and fields" case_f_journal
+
+# [log] target = "journald" without JOURNAL_STREAM: the journal when it answers, else stderr.
+JOURNALD_CONFIG="$RUN_DIR/rvs-journald.toml"
+{ cat "$GOOD_CONFIG"; printf '\n[log]\ntarget = "journald"\n'; } >"$JOURNALD_CONFIG"
+NAT_CONFIG="$JOURNALD_CONFIG"
+before="$(grep -c . "$JOURNAL_OUT")"
+# shellcheck disable=SC2016  # expanded by the inner shell
+start_rvs_with rvs-journald env -u JOURNAL_STREAM \
+  unshare -m sh -c 'mount --bind "$0" /run/systemd && exec "$@"' "$FAKE_SYSTEMD"
+up || die "rvs did not start"
+stop_rvs || warn "rvs did not stop cleanly"
+JOURNALD_LOG="$RVS_LOG"
+# No journal socket at all (this host has none): stderr, saying so.
+start_rvs_with rvs-no-journal env -u JOURNAL_STREAM
+up || die "rvs did not start"
+stop_rvs || warn "rvs did not stop cleanly"
+NAT_CONFIG="$GOOD_CONFIG"
+case_f2_target_journald() {
+  local new; new="$(tail -n +"$((before + 1))" "$JOURNAL_OUT")"
+  log "  target = \"journald\": $(printf '%s\n' "$new" | grep -c .) entries, stderr $(grep -c . "$JOURNALD_LOG" || true) lines"
+  assert_contains "$new" '"MESSAGE": "stage 1: ownership locks started"' "the journal got the start"
+  assert_eq "" "$(grep 'rvs: ' "$JOURNALD_LOG" || true)" "nothing on stderr"
+  if [ -S /run/systemd/journal/socket ]; then log "  this host has a journal: the fallback is not tried"; return 0; fi
+  log "  without a journal: $(head -n1 "$RVS_LOG")"
+  assert_match "$(head -n1 "$RVS_LOG")" "^WARN  rvs: the journal's socket does not answer \\(.*\\): logging to stderr$" "said once, first"
+  assert_contains "$(cat "$RVS_LOG")" "INFO  rvs: stage 1: ownership locks started" "then stderr lines"
+}
+run_case "f2. [log] target = \"journald\": the journal, or stderr with a warning when there is none" case_f2_target_journald
 
 # ------------------------------------------------------------------------ g: capabilities
 CAPS="$(sed -n 's/^CapabilityBoundingSet=//p' "$UNIT")"
