@@ -70,21 +70,16 @@ fn message(who: &'static str, level: u32, format: *const c_char, ap: *mut c_void
     n
 }
 
-unsafe extern "C" fn from_libbpf(
-    level: libbpf_sys::libbpf_print_level,
-    format: *const c_char,
-    ap: *mut libbpf_sys::__va_list_tag,
-) -> c_int {
-    message("libbpf", level, format, ap as *mut c_void)
+/// A print callback of one library: each declares its own va_list type, so one each.
+macro_rules! print_callback {
+    ($name:ident, $who:literal, $level:ty, $va:ty) => {
+        unsafe extern "C" fn $name(level: $level, format: *const c_char, ap: *mut $va) -> c_int {
+            message($who, level, format, ap as *mut c_void)
+        }
+    };
 }
-
-unsafe extern "C" fn from_libxdp(
-    level: libxdp_sys::libxdp_print_level,
-    format: *const c_char,
-    ap: *mut libxdp_sys::__va_list_tag,
-) -> c_int {
-    message("libxdp", level, format, ap as *mut c_void)
-}
+print_callback!(from_libbpf, "libbpf", libbpf_sys::libbpf_print_level, libbpf_sys::__va_list_tag);
+print_callback!(from_libxdp, "libxdp", libxdp_sys::libxdp_print_level, libxdp_sys::__va_list_tag);
 
 /// Both libraries' print callbacks, once, at start (before any BPF call).
 pub fn route_into_log() {
