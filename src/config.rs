@@ -13,6 +13,7 @@
 //! | `[ha]` | `control/ha_config.rs` |
 //! | `[sysctl]` | `ipvs/sysctl.rs` |
 //! | `[announce]` | `kernel/announce.rs` |
+//! | `[log]` | `logging/config.rs` |
 //! | `[state]` | here (the daemon's save and restore) |
 //! | `[console]` | `console/config.rs` |
 //!
@@ -31,6 +32,7 @@ use crate::control::Rules;
 use crate::health::config::{service_checks, RawCheck};
 use crate::ipvs::sysctl::RawSysctls;
 use crate::kernel::announce::{AnnounceConfig, RawAnnounce};
+use crate::logging::config::{LogConfig, RawLog};
 use crate::net::route_config::{parse_routes, parse_routes6, RawRoute};
 use serde::Deserialize;
 use std::net::Ipv4Addr;
@@ -66,6 +68,8 @@ struct RawConfig {
     ha: crate::control::ha_config::RawHa,
     #[serde(default)]
     sysctl: RawSysctls,
+    #[serde(default)]
+    log: RawLog,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -106,6 +110,8 @@ pub struct Config {
     /// The `[timeouts]` keys the file writes.
     pub timeouts_named: TimeoutKeys,
     pub ha: HaConfig,
+    /// `[log]`: the level and where records go.
+    pub log: LogConfig,
 }
 
 impl Config {
@@ -150,6 +156,7 @@ impl Config {
         let ha = HaConfig::parse(&raw.ha)?;
         let sysctl = crate::ipvs::sysctl::parse_section(&raw.sysctl, dataplane.expire_nodest_conn)?;
         let admin = AdminConfig::parse(&raw.admin);
+        let log = LogConfig::parse(&raw.log)?;
         Ok(Config {
             socket: admin.socket,
             admin_group: admin.group,
@@ -167,6 +174,7 @@ impl Config {
             rules,
             timeouts_named: named_timeouts(raw.timeouts.as_ref()),
             ha,
+            log,
         })
     }
 

@@ -377,7 +377,7 @@ impl Control {
             DaemonRole::Master => next.master = Some(cfg),
             DaemonRole::Backup => next.backup = Some(cfg),
         }
-        eprintln!("rvs: {} sync daemon started on {} (syncid {})", role.as_str(), req.mcast_ifn, req.syncid);
+        log::info!(interface = req.mcast_ifn.as_str(); "{} sync daemon started on {} (syncid {})", role.as_str(), req.mcast_ifn, req.syncid);
         self.shared.sync.store(Arc::new(next));
         Ok(())
     }
@@ -394,7 +394,7 @@ impl Control {
         if slot.take().is_none() {
             return Err(IpvsError::Invalid("No daemon is running".into()));
         }
-        eprintln!("rvs: {} sync daemon stopped", role.as_str());
+        log::info!("{} sync daemon stopped", role.as_str());
         self.shared.sync.store(Arc::new(next));
         Ok(())
     }

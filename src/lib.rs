@@ -9,6 +9,7 @@
 //! - [`ipvsadm`] and [`admin`]: ipvsadm's syntax and text, and the local socket;
 //! - [`afxdp`]: the thin shell over AF_XDP rings that feeds the pipeline;
 //! - [`console`]: the web console, over the admin socket's query side and its `execute`;
+//! - [`logging`]: the log (stderr lines or the journal), libbpf's and libxdp's messages in it;
 //! - [`import`]: keepalived.conf and ldirectord.cf virtual services as rvs configuration;
 //! - `testkit` (tests, benches, examples and the fuzz crate only: the `testkit` feature): the lab.
 
@@ -24,6 +25,7 @@ pub mod import;
 pub mod ipvs;
 pub mod ipvsadm;
 pub mod kernel;
+pub mod logging;
 pub mod net;
 pub mod ownership;
 pub mod pipeline;

@@ -18,7 +18,7 @@ pub use server::Listener;
 
 /// The console's one log line format: who did what, and every refusal.
 fn log(line: &str) {
-    eprintln!("rvs: console: {line}");
+    log::info!("console: {line}");
 }
 
 #[cfg(test)]

@@ -226,7 +226,7 @@ impl Daemon {
                 .collect(),
         );
         self.shared.ha.set_role(cfg.ha.role);
-        eprintln!("rvs: starting as {}", cfg.ha.role);
+        log::info!("starting as {}", cfg.ha.role);
         Ok(())
     }
 
@@ -238,8 +238,8 @@ impl Daemon {
         if let (true, Some(path)) = (self.cfg.restore_on_start, &self.cfg.state_file) {
             if std::path::Path::new(path).exists() {
                 match restore_state(&self.control, path) {
-                    Ok(n) => eprintln!("rvs: restored {n} rules from {path}"),
-                    Err(e) => eprintln!("rvs: not restoring saved rules, keeping the config's: {e}"),
+                    Ok(n) => log::info!("restored {n} rules from {path}"),
+                    Err(e) => log::warn!("not restoring saved rules, keeping the config's: {e}"),
                 }
             }
         }
@@ -251,8 +251,8 @@ impl Daemon {
     fn save_rules(&mut self) {
         if let (true, true, Some(path)) = (self.running, self.cfg.save_on_stop, &self.cfg.state_file) {
             match save_state(&self.control, path) {
-                Ok(()) => eprintln!("rvs: rules saved to {path}"),
-                Err(e) => eprintln!("rvs: saving rules failed: {e}"),
+                Ok(()) => log::info!("rules saved to {path}"),
+                Err(e) => log::error!("saving rules failed: {e}"),
             }
         }
     }
@@ -306,7 +306,7 @@ impl Daemon {
                     }
                     p.add_host_addr(a)?;
                     current.insert(a);
-                    eprintln!("rvs: {}: host path for the kernel's address {a}", ic.name);
+                    log::info!(interface = ic.name.as_str(); "{}: host path for the kernel's address {a}", ic.name);
                 }
                 // IPv6 (bpf/rvs_xdp.c): rvs's own addresses to rvs; with an
                 // IPv6 address of rvs's on the device, rvs balances IPv6 and
@@ -327,7 +327,7 @@ impl Daemon {
                 if balances6 {
                     for &a in &kernel6 {
                         p.add_host_addr6(a)?;
-                        eprintln!("rvs: {}: host path for the kernel's address {a}", ic.name);
+                        log::info!(interface = ic.name.as_str(); "{}: host path for the kernel's address {a}", ic.name);
                     }
                     p.balance_ipv6()?;
                 }
@@ -375,8 +375,10 @@ impl Daemon {
         self.host_paths.clear();
         // One program per interface, in the config's order.
         for (p, (_, ic)) in self.programs.drain(..).zip(devices(&self.cfg.interfaces)) {
-            drop(p);
-            eprintln!("rvs: {}: XDP program detached", ic.name);
+            match p.detach() {
+                Ok(()) => log::info!(interface = ic.name.as_str(); "{}: XDP program detached", ic.name),
+                Err(e) => log::error!(interface = ic.name.as_str(); "{e}"),
+            }
         }
     }
 
@@ -387,7 +389,7 @@ impl Daemon {
         let table = match &self.cfg.dataplane.local_device {
             Some((name, table)) => {
                 let d = crate::kernel::local_device::LocalDevice::open(name, *table)?;
-                eprintln!("rvs: local real servers reach the host stack through {name} (table {table})");
+                log::info!(interface = name.as_str(); "local real servers reach the host stack through {name} (table {table})");
                 self.local_device = Some(d);
                 Some(*table)
             }
@@ -616,8 +618,9 @@ impl Daemon {
         let t = std::time::Instant::now();
         let done = a.withdraw_all();
         let grace = a.config().withdraw_grace;
-        eprintln!(
-            "rvs: announcements {} in {} ms; forwarding {} ms more while the routers converge",
+        log::log!(
+            if done { log::Level::Info } else { log::Level::Warn },
+            "announcements {} in {} ms; forwarding {} ms more while the routers converge",
             if done { "withdrawn" } else { "NOT all withdrawn" },
             t.elapsed().as_millis(),
             grace.as_millis()
