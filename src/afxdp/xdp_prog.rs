@@ -164,13 +164,16 @@ impl XdpProgram {
     /// a descriptor of its own, so the map outlives neither nor depends on
     /// the order things are dropped in.
     pub fn host_path(&self) -> Result<HostPath, String> {
-        // SAFETY: dup of a map descriptor we hold; the result is checked.
-        let fd = unsafe { libc::fcntl(self.host_map, libc::F_DUPFD_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(format!("{}: host-path map: {}", self.name, std::io::Error::last_os_error()));
-        }
-        // SAFETY: fd is fresh and ours.
-        Ok(HostPath { fd: unsafe { OwnedFd::from_raw_fd(fd) }, name: self.name.clone() })
+        let dup = |map: i32| {
+            // SAFETY: dup of a map descriptor we hold; the result is checked.
+            let fd = unsafe { libc::fcntl(map, libc::F_DUPFD_CLOEXEC, 0) };
+            if fd < 0 {
+                return Err(format!("{}: host-path map: {}", self.name, std::io::Error::last_os_error()));
+            }
+            // SAFETY: fd is fresh and ours.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        };
+        Ok(HostPath { fd: dup(self.host_map)?, fd6: dup(self.host6_map)?, name: self.name.clone() })
     }
 }
 
@@ -196,9 +199,11 @@ fn host_map_add(map: i32, ifname: &str, a: Ipv4Addr) -> Result<(), String> {
     Ok(())
 }
 
-/// One interface's host-path map (addresses whose traffic the kernel gets).
+/// One interface's host-path maps (addresses whose traffic the kernel gets),
+/// IPv4's and IPv6's.
 pub struct HostPath {
     fd: OwnedFd,
+    fd6: OwnedFd,
     name: String,
 }
 
@@ -211,6 +216,21 @@ impl HostPath {
         let key = u32::from_ne_bytes(a.octets());
         // SAFETY: key is a u32, as the map declares.
         let r = unsafe { x::bpf_map_delete_elem(self.fd.as_raw_fd(), &key as *const u32 as *const _) };
+        let err = std::io::Error::last_os_error();
+        if r != 0 && err.raw_os_error() != Some(libc::ENOENT) {
+            return Err(format!("{}: cannot remove host address {a}: {err}", self.name));
+        }
+        Ok(())
+    }
+
+    pub fn add6(&self, a: Ipv6Addr) -> Result<(), String> {
+        map6_add(self.fd6.as_raw_fd(), &self.name, a)
+    }
+
+    pub fn remove6(&self, a: Ipv6Addr) -> Result<(), String> {
+        let key = a.octets();
+        // SAFETY: key is 16 bytes, as the map declares.
+        let r = unsafe { x::bpf_map_delete_elem(self.fd6.as_raw_fd(), key.as_ptr() as *const _) };
         let err = std::io::Error::last_os_error();
         if r != 0 && err.raw_os_error() != Some(libc::ENOENT) {
             return Err(format!("{}: cannot remove host address {a}: {err}", self.name));

@@ -335,6 +335,7 @@ impl Daemon {
                     ifindex: crate::kernel::rtnl::ifindex(&ic.name),
                     host: p.host_path()?,
                     current,
+                    current6: balances6.then(|| kernel6.iter().copied().collect()),
                 });
                 Some(p)
             } else {
@@ -459,16 +460,24 @@ impl Daemon {
             .iter()
             .flat_map(|i| i.addresses.iter().map(|&(a, _)| a).chain(i.vips.iter().copied()))
             .collect();
-        let ctl = self.control.clone();
-        let is_rvs = Box::new(move |a: Ipv4Addr| {
-            own.contains(&a) || {
-                let c = ctl.lock().unwrap_or_else(|e| e.into_inner());
-                c.rules().services.iter().any(|(s, _)| {
-                    matches!(s.key, crate::api::ServiceKey::Addr { addr, .. } if addr == a)
-                        || s.laddrs.contains(&a.into())
-                })
-            }
-        });
+        let own6: Vec<std::net::Ipv6Addr> = self
+            .cfg
+            .interfaces
+            .iter()
+            .flat_map(|i| i.addresses6.iter().map(|&(a, _)| a).chain(i.vips6.iter().copied()))
+            .collect();
+        // A service's VIP or local address, of either family.
+        let in_rules = |ctl: &std::sync::Mutex<crate::control::Control>, a: std::net::IpAddr| {
+            let c = ctl.lock().unwrap_or_else(|e| e.into_inner());
+            c.rules().services.iter().any(|(s, _)| {
+                matches!(s.key, crate::api::ServiceKey::Addr { addr, .. } if addr == a) || s.laddrs.contains(&a)
+            })
+        };
+        let (ctl, ctl6) = (self.control.clone(), self.control.clone());
+        let is_rvs = crate::kernel::addr_watch::IsRvs {
+            v4: Box::new(move |a: Ipv4Addr| own.contains(&a) || in_rules(&ctl, a.into())),
+            v6: Box::new(move |a: std::net::Ipv6Addr| own6.contains(&a) || in_rules(&ctl6, a.into())),
+        };
         self.addr_watch = Some(AddrWatch::start(std::mem::take(&mut self.host_paths), is_rvs)?);
         Ok(())
     }

@@ -11,11 +11,16 @@
 //! never leave the map wrong. An address that is also rvs's own (an
 //! interface address, a VIP, a FULLNAT local address) is refused with a log
 //! line: its traffic stays with rvs, as a start refuses such a clash.
+//!
+//! IPv6 alike, on an interface where rvs balances IPv6 (it has an IPv6
+//! address there: the XDP program then sends every IPv6 destination but
+//! the kernel's to rvs): the kernel's IPv6 addresses, read whole with
+//! getifaddrs on any address event, kept equal to the IPv6 host-path map.
 
 use crate::afxdp::xdp_prog::HostPath;
-use crate::kernel::rtnl::{Events, IfAddr, Rtnl, RTMGRP_IPV4_IFADDR};
+use crate::kernel::rtnl::{Events, IfAddr, Rtnl, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR};
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,10 +31,21 @@ pub struct Owned {
     pub ifindex: u32,
     pub host: HostPath,
     pub current: BTreeSet<Ipv4Addr>,
+    /// The kernel's IPv6 addresses in the IPv6 map; `None` where rvs does
+    /// not balance IPv6 (all IPv6 goes to the kernel there).
+    pub current6: Option<BTreeSet<Ipv6Addr>>,
 }
 
 /// Is this address rvs's own (and so never the kernel's host path)?
 pub type IsRvsAddress = Box<dyn Fn(Ipv4Addr) -> bool + Send>;
+/// The same for IPv6.
+pub type IsRvsAddress6 = Box<dyn Fn(Ipv6Addr) -> bool + Send>;
+
+/// Either family's test.
+pub struct IsRvs {
+    pub v4: IsRvsAddress,
+    pub v6: IsRvsAddress6,
+}
 
 /// What one interface's map should hold: the kernel's addresses on it less
 /// rvs's own, which come back separately as refused.
@@ -57,9 +73,9 @@ pub struct AddrWatch {
 }
 
 impl AddrWatch {
-    pub fn start(owned: Vec<Owned>, is_rvs: IsRvsAddress) -> Result<AddrWatch, String> {
+    pub fn start(owned: Vec<Owned>, is_rvs: IsRvs) -> Result<AddrWatch, String> {
         // Subscribe before the first dump: a change in between is then seen.
-        let events = Rtnl::open(RTMGRP_IPV4_IFADDR)?;
+        let events = Rtnl::open(RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)?;
         let requests = Rtnl::open(0)?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -83,7 +99,40 @@ impl Drop for AddrWatch {
 }
 
 /// Make every map match the kernel's addresses now.
-fn resync(
+fn resync(owned: &mut [Owned], refused_logged: &mut BTreeSet<(u32, Ipv4Addr)>, requests: &mut Rtnl, is_rvs: &IsRvs) {
+    resync4(owned, refused_logged, requests, &is_rvs.v4);
+    for o in owned.iter_mut() {
+        resync6(o, &is_rvs.v6);
+    }
+}
+
+/// One interface's IPv6 map made the kernel's IPv6 addresses there, less rvs's own.
+fn resync6(o: &mut Owned, is_rvs: &IsRvsAddress6) {
+    let Some(current) = o.current6.as_mut() else { return };
+    let want: BTreeSet<Ipv6Addr> =
+        crate::afxdp::xdp_prog::kernel_addrs6(o.host.interface()).into_iter().filter(|&a| !is_rvs(a)).collect();
+    let name = o.host.interface().to_string();
+    for &a in want.difference(&current.clone()) {
+        match o.host.add6(a) {
+            Ok(()) => {
+                current.insert(a);
+                log::info!(interface = name.as_str(); "{name}: host path for the kernel's address {a} (added after start)");
+            }
+            Err(e) => log::warn!("{e}"),
+        }
+    }
+    for a in current.clone().difference(&want) {
+        match o.host.remove6(*a) {
+            Ok(()) => {
+                current.remove(a);
+                log::info!(interface = name.as_str(); "{name}: the kernel's address {a} is gone: host path closed");
+            }
+            Err(e) => log::warn!("{e}"),
+        }
+    }
+}
+
+fn resync4(
     owned: &mut [Owned],
     refused_logged: &mut BTreeSet<(u32, Ipv4Addr)>,
     requests: &mut Rtnl,
@@ -134,7 +183,7 @@ fn resync(
     }
 }
 
-fn run(mut owned: Vec<Owned>, is_rvs: IsRvsAddress, mut events: Rtnl, mut requests: Rtnl, stop: &AtomicBool) {
+fn run(mut owned: Vec<Owned>, is_rvs: IsRvs, mut events: Rtnl, mut requests: Rtnl, stop: &AtomicBool) {
     let mut refused_logged = BTreeSet::new();
     resync(&mut owned, &mut refused_logged, &mut requests, &is_rvs);
     // A slow full read now and then besides the events: the rules (which
@@ -142,7 +191,7 @@ fn run(mut owned: Vec<Owned>, is_rvs: IsRvsAddress, mut events: Rtnl, mut reques
     let mut next_full = Instant::now() + Duration::from_secs(5);
     while !stop.load(Ordering::Relaxed) {
         let again = match events.address_events(Duration::from_millis(200)) {
-            Ok(Events::Addrs(ev)) => ev.iter().any(|(_, a)| owned.iter().any(|o| o.ifindex == a.ifindex)),
+            Ok(Events::Addrs(ev)) => ev.iter().any(|&i| owned.iter().any(|o| o.ifindex == i)),
             Ok(Events::Overrun) => true,
             Ok(Events::None) => false,
             Err(e) => {

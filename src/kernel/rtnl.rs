@@ -39,6 +39,7 @@ const RTN_UNICAST: u8 = 1;
 const RT_SCOPE_LINK: u8 = 253;
 /// The kernel's multicast group of IPv4 address changes.
 pub const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+pub const RTMGRP_IPV6_IFADDR: u32 = 0x100;
 
 /// One netlink message: its type, flags, sequence number and payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,8 +282,8 @@ pub fn ifindex(name: &str) -> u32 {
 /// What one receive from an event socket brought.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Events {
-    /// Address changes, in order (kind RTM_NEWADDR or RTM_DELADDR).
-    Addrs(Vec<(u16, IfAddr)>),
+    /// Address changes of either family: the interfaces (kernel indexes) they were on.
+    Addrs(Vec<u32>),
     /// Nothing within the timeout.
     None,
     /// The kernel dropped events (ENOBUFS): the listener must read the
@@ -455,14 +456,23 @@ impl Rtnl {
     pub fn address_events(&mut self, timeout: Duration) -> Result<Events, String> {
         match self.receive(timeout) {
             Ok(0) => Ok(Events::None),
-            Ok(n) => Ok(Events::Addrs(address_events_of(&self.buf[..n]))),
+            Ok(n) => Ok(Events::Addrs(address_event_interfaces(&self.buf[..n]))),
             Err(libc::ENOBUFS) => Ok(Events::Overrun),
             Err(e) => Err(format!("netlink recv: {}", std::io::Error::from_raw_os_error(e))),
         }
     }
 }
 
-/// The address changes in one datagram of the address group.
+/// The interfaces whose addresses (IPv4 or IPv6: ifaddrmsg is the same
+/// for both) one datagram of the address groups says changed.
+pub fn address_event_interfaces(buf: &[u8]) -> Vec<u32> {
+    messages(buf)
+        .filter(|m| m.kind == RTM_NEWADDR || m.kind == RTM_DELADDR)
+        .filter_map(|m| u32_at(m.payload, 4))
+        .collect()
+}
+
+/// The IPv4 address changes in one datagram of the address group.
 pub fn address_events_of(buf: &[u8]) -> Vec<(u16, IfAddr)> {
     messages(buf)
         .filter(|m| m.kind == RTM_NEWADDR || m.kind == RTM_DELADDR)

@@ -238,6 +238,18 @@ case_l_sctp6() {
   assert_match "$(rvsadm -Ln)" "SCTP  \[$VIP6\]:3868 rr" "the SCTP service over IPv6 is listed"
 }
 
+case_m_kernel_ipv6_address_added_later() {
+  local late=2001:db8:6::3
+  ns_exec d ip -6 addr add "$late/64" dev d-out nodad
+  # rvs follows the kernel's addresses (a netlink event, then getifaddrs): the new address's
+  # traffic goes to the kernel, which answers the client's ping.
+  wait_until 10 ns_exec c ping -6 -c 1 -W 1 -q "$late" >/dev/null 2>&1 \
+    || { warn "the kernel's $late, added after start, is unreachable"; return 1; }
+  assert_contains "$(cat "$RVS_LOG")" "host path for the kernel's address $late (added after start)" "logged"
+  ns_exec d ip -6 addr del "$late/64" dev d-out
+  wait_until 10 grep -q "the kernel's address $late is gone" "$RVS_LOG" || { warn "its removal was not followed"; return 1; }
+}
+
 run_case "a. ten requests over IPv6 alternate between the two IPv6 real servers" case_a_requests_alternate
 run_case "b. a 20 MB download over IPv6 through a narrower link (packet too big), intact" case_b_download_intact
 run_case "c. -Ln and -Lnc list the IPv6 service and connections" case_c_listings
@@ -250,4 +262,5 @@ run_case "i. FULLNAT over IPv6 (a local address of the servers' link)" case_i_fu
 run_case "j. a real server's ICMPv6 error reaches the client translated" case_j_icmpv6_error_translated
 run_case "k. NAT64: an IPv6 service's IPv4 real server by FULLNAT (TCP, 20 MB, UDP)" case_k_nat64
 run_case "l. SCTP over IPv6: 20 MB by NAT66 and by NAT64 (user-space SCTP peers)" case_l_sctp6
+run_case "m. a kernel IPv6 address added after start gets the host path, and loses it when removed" case_m_kernel_ipv6_address_added_later
 finish
