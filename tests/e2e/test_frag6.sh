@@ -41,13 +41,7 @@ ns_exec rs2 ip -6 addr add "$RS2_6/64" dev eth0 nodad
 ns_exec rs2 ip -6 route add default via "$IN6"
 bg rs2 echo-rs2 python3 "$PEER" serve "[::]:7" --max-seconds 300
 wait_udp_listen rs2 7
-{
-  rvs_conf_admin "$RVS_SOCK"
-  printf '[[interface]]\nname = "d-out"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\nvips = ["%s"]\n\n' \
-    "${RVS_XDP_MODE:-generic}" "$NAT_DIR_OUT" "$OUT6" "$NAT_VIP"
-  printf '[[interface]]\nname = "d-in"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\n\n' \
-    "${RVS_XDP_MODE:-generic}" "$NAT_DIR_IN" "$IN6"
-} >"$CONFIG"
+nat_dual_config "$CONFIG" "$OUT6" "$IN6"
 start_rvs "$CONFIG"
 rvsadm -A -u "[$VIP6]:5301" -s rr
 rvsadm -a -u "[$VIP6]:5301" -r "[$RS2_6]:7" -m

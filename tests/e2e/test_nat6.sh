@@ -35,13 +35,7 @@ for rs in rs1 rs2; do
   bg "$rs" "udp6-$rs" socat "UDP6-RECVFROM:5353,reuseaddr,fork" "SYSTEM:timeout 1 head -n 1 >/dev/null; echo $rs"
   wait_udp_listen "$rs" 5353
 done
-{
-  rvs_conf_admin "$RVS_SOCK"
-  printf '[[interface]]\nname = "d-out"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\nvips = ["%s"]\n\n' \
-    "${RVS_XDP_MODE:-generic}" "$NAT_DIR_OUT" "$OUT6" "$NAT_VIP"
-  printf '[[interface]]\nname = "d-in"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\n\n' \
-    "${RVS_XDP_MODE:-generic}" "$NAT_DIR_IN" "$IN6"
-} >"$CONFIG"
+nat_dual_config "$CONFIG" "$OUT6" "$IN6"
 # The client's link is narrower than the real servers' (1400 against 1500): full-size packets
 # from a real server get a packet-too-big back from rvs (path MTU discovery; IPv6 routers
 # never fragment).

@@ -71,6 +71,19 @@ topo_nat() {
   log "NAT lab up: namespaces $NS_C $NS_D $NS_SW $NS_RS1 $NS_RS2; config $NAT_CONFIG"
 }
 
+# nat_dual_config FILE OUT6 IN6: an rvs config for the NAT lab with an IPv6 address of rvs's
+# on each side (OUT6/64 on d-out, IN6/64 on d-in: the real servers' IPv6 gateway) beside the
+# IPv4 ones, the IPv4 VIP on d-out.
+nat_dual_config() {
+  {
+    rvs_conf_admin "$RVS_SOCK"
+    printf '[[interface]]\nname = "d-out"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\nvips = ["%s"]\n\n' \
+      "${RVS_XDP_MODE:-generic}" "$NAT_DIR_OUT" "$2" "$NAT_VIP"
+    printf '[[interface]]\nname = "d-in"\nxdp_mode = "%s"\naddresses = ["%s/24", "%s/64"]\n\n' \
+      "${RVS_XDP_MODE:-generic}" "$NAT_DIR_IN" "$3"
+  } >"$1"
+}
+
 # IPv6 on the NAT lab: rvs's address and VIP on d-out, and the client's.
 NAT_MINE6=2001:db8:6::1
 NAT_VIP6=2001:db8:6::100
