@@ -173,6 +173,7 @@ fn bench_stack(c: &mut Criterion) {
                 addrs: vec![(0xc612_0001 + ((i as u32) << 8), 24)],
                 vips: vec![],
                 addrs6: vec![],
+                routes6: vec![],
                 vips6: vec![],
             })
             .collect(),

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     ("wire", 0),
     ("ownership", 0),
+    ("logging", 0),
     ("api", 1),
     ("net", 2),
     ("ipvs", 3),
@@ -21,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("config", 8),
     ("import", 8),
     ("admin", 8),
+    ("console", 8),
     ("testkit", 9),
     ("daemon", 9),
 ];
