@@ -8,12 +8,14 @@
 //! - [`control`]: the rule set operators change, published to the data plane;
 //! - [`ipvsadm`] and [`admin`]: ipvsadm's syntax and text, and the local socket;
 //! - [`afxdp`]: the thin shell over AF_XDP rings that feeds the pipeline;
+//! - [`capture`]: `rvsadm --capture`, frames in and out of an interface as a pcap file;
 //! - [`import`]: keepalived.conf and ldirectord.cf virtual services as rvs configuration;
 //! - `testkit` (tests, benches, examples and the fuzz crate only: the `testkit` feature): the lab.
 
 pub mod admin;
 pub mod afxdp;
 pub mod api;
+pub mod capture;
 pub mod config;
 pub mod control;
 pub mod daemon;

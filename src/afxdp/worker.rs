@@ -5,6 +5,7 @@ use super::handoff::Handoff;
 use super::shell::Shell;
 use super::xsk_stats::{read as read_xsk_stats, SocketStats, XskStats, READ_EVERY_MS};
 use crate::api::ConnView;
+use crate::capture::ring::Tap;
 use crate::net::neighbour::NeighbourView;
 use crate::net::IfaceId;
 use crate::pipeline::Owner;
@@ -18,6 +19,10 @@ use std::sync::Arc;
 pub enum Request {
     Connections(Sender<Vec<ConnView>>),
     Neighbours(Sender<Vec<NeighbourView<std::net::IpAddr>>>),
+    /// `rvsadm --capture`: copy matching frames of a device into this tap.
+    Capture(Tap),
+    /// The capture ended: drop the tap.
+    StopCapture,
 }
 
 /// Frames the pipeline emits besides the one it was handed (ARP, ICMP,
@@ -131,6 +136,8 @@ impl Worker {
         let counters = &shared.counters;
         let mut next_xsk_read = 0u64;
         let mut pass = 0u64;
+        // The running capture, if any: looked at once per port per pass, never per frame.
+        let mut capture: Option<Tap> = None;
         while !stop.load(Ordering::Relaxed) {
             pass += 1;
             heartbeat.beat(id, pass);
@@ -143,6 +150,11 @@ impl Worker {
                     Request::Neighbours(tx) => {
                         let _ = tx.send(director.neighbour_views(now));
                     }
+                    Request::Capture(mut tap) => {
+                        tap.bind_ports(shell.ports.iter().map(|p| p.name.as_str()));
+                        capture = Some(tap);
+                    }
+                    Request::StopCapture => capture = None,
                 }
             }
             let now = super::now_ms();
@@ -202,6 +214,10 @@ impl Worker {
                 let n = shell.receive(pi, &mut rx);
                 got += n;
                 let iface = shell.ports[pi].iface;
+                // As received: before the pipeline rewrites anything.
+                if let Some(tap) = capture.as_mut().filter(|t| t.watches(pi)) {
+                    tap.offer(rx.iter().take(n).map(|d| shell.frame(d)));
+                }
                 // The fast path's first pass: every frame parsed and looked up before any is rewritten.
                 for (slot, desc) in rx.iter().take(n).enumerate() {
                     director.prepare(slot, iface, shell.frame(desc));
@@ -256,6 +272,18 @@ impl Worker {
             }
             stage.items.clear();
             stage.used = 0;
+            // As sent: every frame each port transmits this pass, rewritten, forwarded or emitted.
+            if let Some(tap) = capture.as_mut() {
+                for pi in 0..shell.ports.len() {
+                    if tap.watches(pi) {
+                        tap.offer(shell.queued(pi));
+                    }
+                }
+                counters.add(id, Reason::CaptureDropped, tap.take_dropped());
+                if tap.closed() {
+                    capture = None;
+                }
+            }
             // A full TX ring drops frames at flush: counted as the pipeline's own drops are.
             let ring_full = shell.flush();
             if ring_full > 0 {
