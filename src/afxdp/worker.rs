@@ -19,8 +19,9 @@ use std::sync::Arc;
 pub enum Request {
     Connections(Sender<Vec<ConnView>>),
     Neighbours(Sender<Vec<NeighbourView<std::net::IpAddr>>>),
-    /// `rvsadm --capture`: copy matching frames of a device into this tap.
-    Capture(Tap),
+    /// `rvsadm --capture`: copy matching frames of a device into this tap; say so once it
+    /// is in place, so that rvsadm's "capturing on" line means it.
+    Capture(Tap, Sender<()>),
     /// The capture ended: drop the tap.
     StopCapture,
 }
@@ -150,9 +151,10 @@ impl Worker {
                     Request::Neighbours(tx) => {
                         let _ = tx.send(director.neighbour_views(now));
                     }
-                    Request::Capture(mut tap) => {
+                    Request::Capture(mut tap, ready) => {
                         tap.bind_ports(shell.ports.iter().map(|p| p.name.as_str()));
                         capture = Some(tap);
+                        let _ = ready.send(());
                     }
                     Request::StopCapture => capture = None,
                 }

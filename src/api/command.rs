@@ -103,7 +103,8 @@ pub enum Command {
 /// What `--capture` asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptureSpec {
-    /// The device (an `[[interface]]` name) whose frames, in and out, are captured.
+    /// The device (an `[[interface]]` name) whose frames, in and out, are captured; `any`:
+    /// every device.
     pub iface: String,
     /// Where rvsadm writes the pcap file; `-`: standard output. rvs itself never opens it.
     pub file: String,

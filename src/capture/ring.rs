@@ -22,6 +22,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// ones (none arrive on AF_XDP) would be cut, their record saying so.
 pub const FRAME_BYTES: usize = 4096;
 
+/// tcpdump's `-i any`: every device rvs owns, in one file (a NAT director's client side
+/// and server side, the same packet before and after its rewrite).
+pub const ANY: &str = "any";
+
 /// One captured frame.
 pub struct Record {
     pub sec: u32,
@@ -85,9 +89,10 @@ pub fn ring(program: Program, device: &str, buffers: usize) -> (Tap, Drain) {
 }
 
 impl Tap {
-    /// Mark which of the loop's ports (by device name, in the loop's order) are captured.
+    /// Mark which of the loop's ports (by device name, in the loop's order) are captured:
+    /// the device's, or all of them for [`ANY`].
     pub fn bind_ports<'a>(&mut self, devices: impl Iterator<Item = &'a str>) {
-        self.ports = devices.map(|d| d == &*self.device).collect();
+        self.ports = devices.map(|d| d == &*self.device || &*self.device == ANY).collect();
     }
 
     /// Is port `pi` of the loop on the captured device?

@@ -5,7 +5,7 @@
 use super::bpf::Program;
 use super::filter::{compile, SNAPLEN};
 use super::pcap::{file_header, record_header};
-use super::ring::{ring, Drain, Next, Tap};
+use super::ring::{ring, Drain, Next, Tap, ANY};
 use super::stream::ChunkWriter;
 use crate::admin::protocol::{write_message, Response};
 use crate::api::command::CaptureSpec;
@@ -23,8 +23,8 @@ pub const BUFFERS: usize = 1024;
 const WAIT: Duration = Duration::from_millis(100);
 
 /// One capture, start to end: `devices` are the interfaces rvs owns; `busy` is set while a
-/// capture runs (one at a time); `loops(Some(tap))` gives every poll loop a clone of the tap,
-/// `loops(None)` takes them back. A refusal (unknown interface, bad filter, busy) is the
+/// capture runs (one at a time); `loops(Some(tap))` gives every poll loop a clone of the tap
+/// and returns once they hold it, `loops(None)` takes them back. A refusal (unknown interface, bad filter, busy) is the
 /// only response; else the capture is streamed to `client` and the summary returned.
 pub fn run(
     spec: &CaptureSpec,
@@ -64,9 +64,9 @@ pub fn run(
 /// Check a request against the devices rvs owns and compile its filter: the tap to give each
 /// poll loop (a clone each) and the drain to read from.
 fn open(spec: &CaptureSpec, devices: &[String]) -> Result<(Tap, Drain), Response> {
-    if !devices.iter().any(|d| *d == spec.iface) {
+    if spec.iface != ANY && !devices.iter().any(|d| *d == spec.iface) {
         let owned = devices.join(", ");
-        return Err(Response::err(format!("rvsadm: --capture: rvs owns no interface '{}' (it owns {owned})", spec.iface), 2));
+        return Err(Response::err(format!("rvsadm: --capture: rvs owns no interface '{}' (it owns {owned}; any: all of them)", spec.iface), 2));
     }
     let program = match &spec.filter {
         None => Program::accept_all(SNAPLEN),

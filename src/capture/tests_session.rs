@@ -184,7 +184,7 @@ fn the_refusals_say_why() {
     let never = &mut |_: Option<&Tap>| panic!("no loop is told anything");
     let idle = AtomicBool::new(false);
     let r = run(&spec("eth9", None), &devices, &idle, never, &a);
-    assert_eq!((r.stderr.as_str(), r.code), ("rvsadm: --capture: rvs owns no interface 'eth9' (it owns d-in, d-out)\n", 2));
+    assert_eq!((r.stderr.as_str(), r.code), ("rvsadm: --capture: rvs owns no interface 'eth9' (it owns d-in, d-out; any: all of them)\n", 2));
     let r = run(&spec("d-out", Some("tcp prt 80")), &devices, &idle, never, &a);
     assert_eq!(
         (r.stderr.as_str(), r.code),
@@ -211,4 +211,14 @@ fn a_full_ring_counts_and_forwarding_goes_on() {
     assert!(!tap.closed());
     tap.offer(f.iter().map(|f| &f[..]));
     assert!(tap.closed(), "the control side is gone: the loop lets go");
+}
+
+#[test]
+fn any_watches_every_port() {
+    let (mut tap, _drain) = ring(Program::accept_all(20), "any", 2);
+    tap.bind_ports(["d-in", "d-out", "d-out"].into_iter());
+    assert!((0..3).all(|pi| tap.watches(pi)) && !tap.watches(3));
+    let (mut one, _drain) = ring(Program::accept_all(20), "d-out", 2);
+    one.bind_ports(["d-in", "d-out", "d-out"].into_iter());
+    assert_eq!((0..4).map(|pi| one.watches(pi)).collect::<Vec<_>>(), [false, true, true, false]);
 }

@@ -110,7 +110,17 @@ impl DataPlaneQuery for Query {
         devices.dedup();
         let mut loops = |tap: Option<&Tap>| {
             for w in &self.workers {
-                let _ = w.send(tap.map_or(Request::StopCapture, |t| Request::Capture(t.clone())));
+                match tap {
+                    Some(t) => {
+                        let (ready, set) = bounded(1);
+                        if w.send(Request::Capture(t.clone(), ready)).is_ok() {
+                            let _ = set.recv_timeout(Duration::from_secs(2));
+                        }
+                    }
+                    None => {
+                        let _ = w.send(Request::StopCapture);
+                    }
+                }
             }
         };
         crate::capture::session::run(spec, &devices, &self.capturing, &mut loops, client)

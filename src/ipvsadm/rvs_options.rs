@@ -173,8 +173,8 @@ pub fn help() -> String {
         };
         let _ = writeln!(s, "  {synopsis:<36}{}", rc.help);
     }
-    let _ = writeln!(s, "  {:<36}{}", "--capture iface -w file", "frames in and out of IFACE, to a pcap");
-    let _ = writeln!(s, "  {:<36}{}", "    [--count n] [--filter expr]", "file (- for stdout); tcpdump's filters");
+    let _ = writeln!(s, "  {:<36}{}", "--capture iface -w file", "frames in and out of IFACE (or any), to");
+    let _ = writeln!(s, "  {:<36}{}", "    [--count n] [--filter expr]", "a pcap file (- for stdout); tcpdump filters");
     s.push_str("rvsadm Options (before the command):\n");
     let _ = writeln!(s, "  {:<36}{}", "--socket path", "rvs's admin socket (else $RVS_SOCKET,");
     let _ = writeln!(s, "  {:<36}{}", "", "else the [admin] socket of --config)");
