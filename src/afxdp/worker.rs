@@ -281,7 +281,10 @@ impl Worker {
                         tap.offer(shell.queued(pi));
                     }
                 }
-                counters.add(id, Reason::CaptureDropped, tap.take_dropped());
+                let missed = tap.take_dropped();
+                if missed > 0 {
+                    counters.add(id, Reason::CaptureDropped, missed);
+                }
                 if tap.closed() {
                     capture = None;
                 }

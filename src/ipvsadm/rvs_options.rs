@@ -3,7 +3,8 @@
 //! rvsadm's own options, which say where the daemon is. Both tables are documented by
 //! [`help`], which `rvsadm -h` prints after ipvsadm's text.
 //!
-//! An rvs command stands alone as the first word, with its argument if it takes one; it is
+//! An rvs command stands alone as the first word, with its argument if it takes one (and
+//! `--capture` with its own options, `parse_capture`); it is
 //! matched before ipvsadm's parser, so nothing here changes what an ipvsadm line means, and a
 //! rules file (`-R`) holds ipvsadm's commands only. rvsadm's own options come before
 //! everything else and never reach the daemon.
