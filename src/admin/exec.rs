@@ -80,7 +80,9 @@ fn execute_command(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, cmd: Command, 
             Err(e) => Response::err(format!("rvs: reload refused, running rules kept: {e}"), 1),
         },
         Command::Role(arg) => role(ctl, arg.as_deref()),
-        Command::Capture(_) => Response::err("rvsadm: --capture streams its answer: only the admin socket serves it", 2),
+        Command::Capture(_) => {
+            Response::err("rvsadm: --capture streams its answer: only the admin socket serves it", 2)
+        }
         Command::Sysctl(arg) => sysctl(ctl, arg.as_deref()),
         Command::Proc(arg) => match arg.as_deref().and_then(proc_net::parse_name) {
             Some(name) => Response::ok(proc_text(ctl, dp, name)),

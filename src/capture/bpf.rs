@@ -86,8 +86,14 @@ pub enum Src {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     /// A = the `size`-byte big-endian word at k (Abs) or X + k (Ind).
-    LdAbs { size: u8, k: u32 },
-    LdInd { size: u8, k: u32 },
+    LdAbs {
+        size: u8,
+        k: u32,
+    },
+    LdInd {
+        size: u8,
+        k: u32,
+    },
     LdLen,
     LdImm(u32),
     LdMem(u8),
@@ -101,7 +107,12 @@ pub enum Op {
     Alu(AluOp, Src),
     Neg,
     Ja(usize),
-    Jmp { cond: Cond, src: Src, jt: usize, jf: usize },
+    Jmp {
+        cond: Cond,
+        src: Src,
+        jt: usize,
+        jf: usize,
+    },
     RetK(u32),
     RetA,
     Tax,
@@ -268,8 +279,7 @@ impl Program {
         if insns.is_empty() || insns.len() > MAX_INSNS {
             return Err(BadProgram(format!("{} instructions (1 to {MAX_INSNS})", insns.len())));
         }
-        let ops =
-            insns.iter().enumerate().map(|(pc, &i)| decode(i, pc, insns.len())).collect::<Result<Vec<_>, _>>()?;
+        let ops = insns.iter().enumerate().map(|(pc, &i)| decode(i, pc, insns.len())).collect::<Result<Vec<_>, _>>()?;
         if !matches!(ops.last(), Some(Op::RetK(_) | Op::RetA)) {
             return Err(BadProgram("the last instruction is not a return".into()));
         }
@@ -301,10 +311,12 @@ impl Program {
                     Some(v) => a = v,
                     None => return 0,
                 },
-                Op::LdInd { size, k } => match (x as usize).checked_add(k as usize).and_then(|at| load(pkt, at, size)) {
-                    Some(v) => a = v,
-                    None => return 0,
-                },
+                Op::LdInd { size, k } => {
+                    match (x as usize).checked_add(k as usize).and_then(|at| load(pkt, at, size)) {
+                        Some(v) => a = v,
+                        None => return 0,
+                    }
+                }
                 Op::LdLen => a = pkt.len() as u32,
                 Op::LdImm(k) => a = k,
                 Op::LdMem(m) => a = mem[usize::from(m) % MEM_WORDS],

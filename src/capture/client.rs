@@ -64,7 +64,14 @@ pub fn run(label: &str, socket: &str, argv: Vec<String>, file: &str) -> i32 {
 
 /// [`run`] on a connected socket: `stop` set asks rvs to end the capture; `answered` runs
 /// once rvs's first response is in.
-pub fn exchange(label: &str, s: &UnixStream, argv: Vec<String>, file: &str, stop: &AtomicBool, answered: &dyn Fn()) -> i32 {
+pub fn exchange(
+    label: &str,
+    s: &UnixStream,
+    argv: Vec<String>,
+    file: &str,
+    stop: &AtomicBool,
+    answered: &dyn Fn(),
+) -> i32 {
     let first = s
         .set_read_timeout(Some(READ_TIMEOUT))
         .and_then(|_| write_message(s, &Request { argv, stdin: None }))

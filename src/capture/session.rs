@@ -43,10 +43,8 @@ pub fn run(
     loops(Some(&tap));
     // The loops hold the only senders now: the drain sees them all gone if they stop.
     drop(tap);
-    let started = format!(
-        "rvsadm: capturing on {}, link-type EN10MB (Ethernet), snapshot length {SNAPLEN} bytes\n",
-        spec.iface
-    );
+    let started =
+        format!("rvsadm: capturing on {}, link-type EN10MB (Ethernet), snapshot length {SNAPLEN} bytes\n", spec.iface);
     let pumped = write_message(client, &Response { stdout: String::new(), stderr: started, code: 0 })
         .and_then(|_| pump(&drain, spec.count, client));
     loops(None);
@@ -54,7 +52,10 @@ pub fn run(
     match pumped {
         Ok(n) => Response {
             stdout: String::new(),
-            stderr: format!("{n} packets captured\n{} packets dropped by rvs (capture buffers full)\n", drain.dropped()),
+            stderr: format!(
+                "{n} packets captured\n{} packets dropped by rvs (capture buffers full)\n",
+                drain.dropped()
+            ),
             code: 0,
         },
         Err(e) => Response::err(format!("rvs: capture ended: {e}"), 1),
@@ -66,7 +67,10 @@ pub fn run(
 fn open(spec: &CaptureSpec, devices: &[String]) -> Result<(Tap, Drain), Response> {
     if spec.iface != ANY && !devices.iter().any(|d| *d == spec.iface) {
         let owned = devices.join(", ");
-        return Err(Response::err(format!("rvsadm: --capture: rvs owns no interface '{}' (it owns {owned}; any: all of them)", spec.iface), 2));
+        return Err(Response::err(
+            format!("rvsadm: --capture: rvs owns no interface '{}' (it owns {owned}; any: all of them)", spec.iface),
+            2,
+        ));
     }
     let program = match &spec.filter {
         None => Program::accept_all(SNAPLEN),

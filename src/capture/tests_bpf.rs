@@ -22,7 +22,10 @@ fn tagged(f: &[u8], vid: u16) -> Vec<u8> {
 
 fn ipv6_tcp(dport: u16) -> Vec<u8> {
     let mut v = Vec::new();
-    let (src, dst) = ([0x20, 1, 0xd, 0xb8, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10], [0x20, 1, 0xd, 0xb8, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+    let (src, dst) = (
+        [0x20, 1, 0xd, 0xb8, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10],
+        [0x20, 1, 0xd, 0xb8, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+    );
     etherparse::PacketBuilder::ethernet2(C_MAC, D_MAC)
         .ipv6(src, dst, 64)
         .tcp(40000, dport, 1, 64000)
@@ -57,7 +60,18 @@ fn frames() -> Vec<Vec<u8>> {
         vec![],
         vec![0xff; 6],
         vec![0u8; 14],
-        syn, get, rewritten, reply, ssh, dns, echo, arp_req, arp_rep, ping, icmp_err, sctp,
+        syn,
+        get,
+        rewritten,
+        reply,
+        ssh,
+        dns,
+        echo,
+        arp_req,
+        arp_rep,
+        ping,
+        icmp_err,
+        sctp,
     ];
     // Cut short at each interesting length: every load past the end must reject the frame.
     let cuts: Vec<Vec<u8>> = all
@@ -202,7 +216,8 @@ fn the_kernels_checks_refuse_bad_programs() {
     refuse(&[insn(0x60, 0, 0, 3), ret], "scratch word 3 read before it is stored");
     let one_path = [insn(0x15, 0, 1, 7), insn(0x02, 0, 0, 3), insn(0x60, 0, 0, 3), ret];
     refuse(&one_path, "scratch word 3 read before");
-    let both_paths = [insn(0x15, 0, 2, 7), insn(0x02, 0, 0, 3), insn(0x05, 0, 0, 1), insn(0x03, 0, 0, 3), insn(0x60, 0, 0, 3), ret];
+    let both_paths =
+        [insn(0x15, 0, 2, 7), insn(0x02, 0, 0, 3), insn(0x05, 0, 0, 1), insn(0x03, 0, 0, 3), insn(0x60, 0, 0, 3), ret];
     assert!(Program::load(&both_paths).is_ok());
     // Division by X = 0 is legal to load and rejects the frame when it happens.
     let div_x = Program::load(&[insn(0x01, 0, 0, 0), insn(0x3c, 0, 0, 0), insn(0x16, 0, 0, 0)]).unwrap();

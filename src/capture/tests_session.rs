@@ -149,7 +149,12 @@ fn without_a_count_it_runs_until_rvsadm_stops_it_and_the_file_is_whole() {
 fn a_capture_ends_when_the_loops_do() {
     let path = temp("ended.pcap");
     let lp = PretendLoop { frames: traffic(), linger: false, ..Default::default() };
-    let out = capture(&["--capture", "d-out", "-w", &path, "--count", "100", "--filter", "arp"], lp, Arc::default(), Arc::default());
+    let out = capture(
+        &["--capture", "d-out", "-w", &path, "--count", "100", "--filter", "arp"],
+        lp,
+        Arc::default(),
+        Arc::default(),
+    );
     assert_eq!(out.code, 0);
     assert_eq!(read_savefile(&path).unwrap().1.len(), 1);
 }
@@ -184,7 +189,10 @@ fn the_refusals_say_why() {
     let never = &mut |_: Option<&Tap>| panic!("no loop is told anything");
     let idle = AtomicBool::new(false);
     let r = run(&spec("eth9", None), &devices, &idle, never, &a);
-    assert_eq!((r.stderr.as_str(), r.code), ("rvsadm: --capture: rvs owns no interface 'eth9' (it owns d-in, d-out; any: all of them)\n", 2));
+    assert_eq!(
+        (r.stderr.as_str(), r.code),
+        ("rvsadm: --capture: rvs owns no interface 'eth9' (it owns d-in, d-out; any: all of them)\n", 2)
+    );
     let r = run(&spec("d-out", Some("tcp prt 80")), &devices, &idle, never, &a);
     assert_eq!(
         (r.stderr.as_str(), r.code),

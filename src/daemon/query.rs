@@ -4,12 +4,12 @@
 
 use crate::admin::exec::{DataPlaneQuery, NeighbourRow};
 use crate::admin::protocol::Response;
-use crate::api::command::CaptureSpec;
-use crate::capture::ring::Tap;
 use crate::afxdp::dataplane_config::DataplaneConfig;
 use crate::afxdp::worker::Request;
 use crate::afxdp::xsk_stats::XskStats;
+use crate::api::command::CaptureSpec;
 use crate::api::ConnView;
+use crate::capture::ring::Tap;
 use crate::config::Config;
 use crate::control::Control;
 use crate::health::checker::HealthChecker;

@@ -895,7 +895,10 @@ fn capture_command_line() {
     let inline = ["--capture", "d-out", "-w", "/tmp/x.pcap", "--count=5", "--filter=udp"];
     assert_eq!(words(&inline).unwrap(), spec(Some(5), Some("udp")));
     // The filter is judged by the daemon's libpcap, not here.
-    assert_eq!(words(&["--capture", "d-out", "-w", "/tmp/x.pcap", "--filter", "tcp prt"]).unwrap(), spec(None, Some("tcp prt")));
+    assert_eq!(
+        words(&["--capture", "d-out", "-w", "/tmp/x.pcap", "--filter", "tcp prt"]).unwrap(),
+        spec(None, Some("tcp prt"))
+    );
     for (line, msg) in [
         ("--capture", "rvsadm: --capture: IFACE is required: --capture IFACE -w FILE [--count N] [--filter EXPR]"),
         ("--capture -w f", "rvsadm: --capture: IFACE is required: --capture IFACE -w FILE [--count N] [--filter EXPR]"),
