@@ -34,6 +34,28 @@ fn readable(s: &UnixStream, ms: libc::c_int) -> bool {
     unsafe { libc::poll(&mut p, 1, ms) > 0 }
 }
 
+/// Can the caller write `file` (it, or its directory when it does not exist)? Checked before
+/// asking rvs, so that a typo in the path fails before anything is captured; the file itself
+/// is created only once rvs has accepted the capture.
+fn writable(file: &str) -> io::Result<()> {
+    if file == "-" {
+        return Ok(());
+    }
+    let path = std::path::Path::new(file);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let (check, mode) = if path.exists() { (path, libc::W_OK) } else { (dir, libc::W_OK | libc::X_OK) };
+    let c = std::ffi::CString::new(check.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+    // SAFETY: a valid C string; access(2) only reads it.
+    if unsafe { libc::access(c.as_ptr(), mode) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 fn read_response(s: &UnixStream) -> io::Result<Response> {
     let bytes = read_line(s, 1 << 20)?;
     serde_json::from_slice(&bytes).map_err(io::Error::other)
@@ -72,6 +94,10 @@ pub fn exchange(
     stop: &AtomicBool,
     answered: &dyn Fn(),
 ) -> i32 {
+    if let Err(e) = writable(file) {
+        eprintln!("{label}: {file}: {e}");
+        return 1;
+    }
     let first = s
         .set_read_timeout(Some(READ_TIMEOUT))
         .and_then(|_| write_message(s, &Request { argv, stdin: None }))

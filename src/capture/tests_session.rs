@@ -177,6 +177,17 @@ fn refusals_start_nothing_and_leave_the_file_alone() {
 }
 
 #[test]
+fn an_unwritable_file_fails_before_rvs_is_asked() {
+    let (rvsadm_end, rvs_end) = UnixStream::pair().unwrap();
+    let stop = AtomicBool::new(false);
+    let argv = vec!["--capture".to_string()];
+    assert_eq!(exchange("rvsadm", &rvsadm_end, argv, "/nonexistent-dir/x.pcap", &stop, &|| {}), 1);
+    rvs_end.set_nonblocking(true).unwrap();
+    let mut b = [0u8; 1];
+    assert!(std::io::Read::read(&mut &rvs_end, &mut b).is_err(), "nothing was sent to rvs");
+}
+
+#[test]
 fn the_refusals_say_why() {
     let (a, _b) = UnixStream::pair().unwrap();
     let spec = |iface: &str, filter: Option<&str>| CaptureSpec {

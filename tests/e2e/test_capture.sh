@@ -137,7 +137,8 @@ case_d_nothing_matches_until_ctrl_c() {
 
 # ---------------------------------------------------------------------------------- e
 # Refusals: a bad filter, an interface rvs does not own, a missing -w: status 2, a clear
-# message, no file, and everything as before (forwarding, and the next capture starts).
+# message, no file, and everything as before (forwarding, and the next capture starts). A
+# file rvsadm cannot create: status 1, before rvs is asked.
 case_e_refusals_change_nothing() {
   local f="$RUN_DIR/e.pcap" rc err
   rc=0; err="$(timeout 10 "$RVSADM_BIN" --socket "$RVS_SOCK" --capture d-out -w "$f" --filter 'tcp prt 80' 2>&1)" || rc=$?
@@ -151,6 +152,9 @@ case_e_refusals_change_nothing() {
   assert_eq 2 "$rc" "exit status without -w"
   assert_eq "rvsadm: --capture: -w FILE is required (a pcap file; - for standard output)" "$err"
   [ ! -e "$f" ] || { warn "a refused capture created $f"; return 1; }
+  rc=0; err="$(timeout 10 "$RVSADM_BIN" --socket "$RVS_SOCK" --capture d-out -w "$RUN_DIR/no-such-dir/e.pcap" 2>&1)" || rc=$?
+  assert_eq 1 "$rc" "exit status for a file rvsadm cannot create"
+  assert_eq "rvsadm: $RUN_DIR/no-such-dir/e.pcap: No such file or directory (os error 2)" "$err"
   assert_eq rs1 "$(ns_curl c "http://$VIP/")" "forwarding after the refusals"
   capture_bg e d-out -w "$f" --count 1 --filter "tcp port 80"
   assert_eq rs1 "$(ns_curl c "http://$VIP/")"
