@@ -24,8 +24,9 @@ const WAIT: Duration = Duration::from_millis(100);
 
 /// One capture, start to end: `devices` are the interfaces rvs owns; `busy` is set while a
 /// capture runs (one at a time); `loops(Some(tap))` gives every poll loop a clone of the tap
-/// and returns once they hold it, `loops(None)` takes them back. A refusal (unknown interface, bad filter, busy) is the
-/// only response; else the capture is streamed to `client` and the summary returned.
+/// and returns once they hold it, `loops(None)` takes them back. A refusal (unknown
+/// interface, bad filter, busy) is the only response; else the capture is streamed to
+/// `client` and the summary returned.
 pub fn run(
     spec: &CaptureSpec,
     devices: &[String],
