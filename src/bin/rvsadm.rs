@@ -8,7 +8,7 @@
 //! Called as `ipvsadm`, `ipvsadm-save` or `ipvsadm-restore` it is those programs
 //! (`rvs::ipvsadm::program`).
 //! Output to a closed pipe ends rvsadm by SIGPIPE, as it ends ipvsadm.
-//! `--capture` has a client of its own (`rvs::capture::client`): its answer is a stream.
+//! `--capture` has a client of its own (`rvs::admin::capture_client`): its answer is a stream.
 
 use rvs::admin::protocol::{read_message, write_message, Request, Response};
 use rvs::ipvsadm::program::{restore_input, save_command, Name};
@@ -43,7 +43,7 @@ fn main() {
             let capture = answer_offline(&name, &argv);
             let socket = socket_path(&name, socket, config);
             if let Some(file) = capture {
-                std::process::exit(rvs::capture::client::run(name.label(), &socket, argv, &file));
+                std::process::exit(rvs::admin::capture_client::run(name.label(), &socket, argv, &file));
             }
             let is_restore = argv.iter().any(|a| a == "-R" || a == "--restore");
             let stdin = is_restore.then(|| read_stdin(&name));

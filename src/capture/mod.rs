@@ -8,14 +8,13 @@
 //! - [`bpf`]: the classic BPF it compiles to, checked at load and run in the loops;
 //! - [`ring`]: the preallocated buffers between the loops and the control side;
 //! - [`pcap`]: the savefile format; [`stream`]: how it travels on the admin socket;
-//! - [`session`]: the daemon's side of one capture; [`client`]: rvsadm's.
+//! - [`session`]: the daemon's side of one capture (rvsadm's is `admin::capture_client`).
 //!
 //! No capture, no cost: a loop holds its [`ring::Tap`] in a local `Option`, looked at once
 //! per batch of frames per port, and set or cleared by a request between batches like every
 //! other request the loops answer.
 
 pub mod bpf;
-pub mod client;
 pub mod filter;
 pub mod pcap;
 pub mod ring;

@@ -7,7 +7,6 @@ use super::filter::{compile, SNAPLEN};
 use super::pcap::{file_header, record_header};
 use super::ring::{ring, Drain, Next, Tap, ANY};
 use super::stream::ChunkWriter;
-use crate::admin::protocol::{write_message, Response};
 use crate::api::command::CaptureSpec;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -22,60 +21,79 @@ pub const BUFFERS: usize = 1024;
 /// it has: a file grows at least this often while frames trickle in.
 const WAIT: Duration = Duration::from_millis(100);
 
+/// How a capture ended, for rvsadm: the text of the last response and its exit status.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Nothing started: unknown interface (2), bad filter (2), another capture running (1).
+    Refused { message: String, code: i32 },
+    /// The count was reached, rvsadm stopped it, or the loops ended.
+    Done { captured: u64, dropped: u64 },
+    /// The socket to rvsadm failed.
+    Failed(io::Error),
+}
+
+impl Outcome {
+    /// rvsadm's message (newline-terminated) and exit status.
+    pub fn answer(&self) -> (String, i32) {
+        match self {
+            Outcome::Refused { message, code } => (format!("{message}\n"), *code),
+            Outcome::Done { captured, dropped } => {
+                (format!("{captured} packets captured\n{dropped} packets dropped by rvs (capture buffers full)\n"), 0)
+            }
+            Outcome::Failed(e) => (format!("rvs: capture ended: {e}\n"), 1),
+        }
+    }
+}
+
 /// One capture, start to end: `devices` are the interfaces rvs owns; `busy` is set while a
 /// capture runs (one at a time); `loops(Some(tap))` gives every poll loop a clone of the tap
-/// and returns once they hold it, `loops(None)` takes them back. A refusal (unknown
-/// interface, bad filter, busy) is the only response; else the capture is streamed to
-/// `client` and the summary returned.
+/// and returns once they hold it, `loops(None)` takes them back; `started(line)` sends rvsadm
+/// the first response (status 0, the "capturing on" line), after which the pcap file is
+/// streamed to `client` ([`super::stream`]).
 pub fn run(
     spec: &CaptureSpec,
     devices: &[String],
     busy: &AtomicBool,
     loops: &mut dyn FnMut(Option<&Tap>),
     client: &UnixStream,
-) -> Response {
+    started: &mut dyn FnMut(&str) -> io::Result<()>,
+) -> Outcome {
     let (tap, drain) = match open(spec, devices) {
         Ok(ends) => ends,
-        Err(refusal) => return refusal,
+        Err(refused) => return refused,
     };
     if busy.swap(true, Ordering::AcqRel) {
-        return Response::err("rvsadm: --capture: a capture is already running (one at a time)", 1);
+        let message = "rvsadm: --capture: a capture is already running (one at a time)".into();
+        return Outcome::Refused { message, code: 1 };
     }
     loops(Some(&tap));
     // The loops hold the only senders now: the drain sees them all gone if they stop.
     drop(tap);
-    let started =
+    let line =
         format!("rvsadm: capturing on {}, link-type EN10MB (Ethernet), snapshot length {SNAPLEN} bytes\n", spec.iface);
-    let pumped = write_message(client, &Response { stdout: String::new(), stderr: started, code: 0 })
-        .and_then(|_| pump(&drain, spec.count, client));
+    let pumped = started(&line).and_then(|_| pump(&drain, spec.count, client));
     loops(None);
     busy.store(false, Ordering::Release);
     match pumped {
-        Ok(n) => Response {
-            stdout: String::new(),
-            stderr: format!(
-                "{n} packets captured\n{} packets dropped by rvs (capture buffers full)\n",
-                drain.dropped()
-            ),
-            code: 0,
-        },
-        Err(e) => Response::err(format!("rvs: capture ended: {e}"), 1),
+        Ok(captured) => Outcome::Done { captured, dropped: drain.dropped() },
+        Err(e) => Outcome::Failed(e),
     }
 }
 
 /// Check a request against the devices rvs owns and compile its filter: the tap to give each
 /// poll loop (a clone each) and the drain to read from.
-fn open(spec: &CaptureSpec, devices: &[String]) -> Result<(Tap, Drain), Response> {
+fn open(spec: &CaptureSpec, devices: &[String]) -> Result<(Tap, Drain), Outcome> {
     if spec.iface != ANY && !devices.iter().any(|d| *d == spec.iface) {
         let owned = devices.join(", ");
-        return Err(Response::err(
-            format!("rvsadm: --capture: rvs owns no interface '{}' (it owns {owned}; any: all of them)", spec.iface),
-            2,
-        ));
+        let message =
+            format!("rvsadm: --capture: rvs owns no interface '{}' (it owns {owned}; any: all of them)", spec.iface);
+        return Err(Outcome::Refused { message, code: 2 });
     }
     let program = match &spec.filter {
         None => Program::accept_all(SNAPLEN),
-        Some(f) => compile(f).map_err(|e| Response::err(format!("rvsadm: --filter '{f}': {e}"), 2))?,
+        Some(f) => {
+            compile(f).map_err(|e| Outcome::Refused { message: format!("rvsadm: --filter '{f}': {e}"), code: 2 })?
+        }
     };
     Ok(ring(program, &spec.iface, BUFFERS))
 }

@@ -3,9 +3,9 @@
 //! the file the client wrote.
 
 use super::*;
-use crate::admin::protocol::{read_message, write_message, Request};
+use crate::admin::capture_client::exchange;
+use crate::admin::protocol::{read_message, write_message, Request, Response};
 use crate::api::command::Command;
-use crate::capture::client::exchange;
 use crate::capture::filter::reference::read_savefile;
 use crate::capture::ring::{ring, Next, Tap};
 use crate::testkit::frames;
@@ -76,7 +76,7 @@ impl PretendLoop {
     }
 }
 
-struct Outcome {
+struct Ran {
     code: i32,
     starts: usize,
     busy_after: bool,
@@ -84,14 +84,17 @@ struct Outcome {
 
 /// rvsadm's `argv` through the client code to a session whose loop offers `lp.frames`;
 /// `stop` is rvsadm's Ctrl-C flag; `busy` the daemon's one-capture flag.
-fn capture(argv: &[&str], mut lp: PretendLoop, stop: Arc<AtomicBool>, busy: Arc<AtomicBool>) -> Outcome {
+fn capture(argv: &[&str], mut lp: PretendLoop, stop: Arc<AtomicBool>, busy: Arc<AtomicBool>) -> Ran {
     let (rvs_end, rvsadm_end) = UnixStream::pair().unwrap();
     let server = std::thread::spawn(move || {
         let req: Request = serde_json::from_slice(&read_message(&rvs_end, 1 << 20).unwrap()).unwrap();
         let Ok(Command::Capture(spec)) = crate::ipvsadm::args::parse(&req.argv) else { panic!("{req:?}") };
         let devices = ["d-in".to_string(), "d-out".to_string()];
-        let last = run(&spec, &devices, &busy, &mut |t| lp.control(t), &rvs_end);
-        write_message(&rvs_end, &last).unwrap();
+        // As daemon/query.rs answers: the first line when it starts, the last at the end.
+        let answer = |stderr: String, code| Response { stdout: String::new(), stderr, code };
+        let mut started = |line: &str| write_message(&rvs_end, &answer(line.to_string(), 0));
+        let (stderr, code) = run(&spec, &devices, &busy, &mut |t| lp.control(t), &rvs_end, &mut started).answer();
+        write_message(&rvs_end, &answer(stderr, code)).unwrap();
         lp.control(None);
         (lp.starts, busy.load(Ordering::Relaxed))
     });
@@ -99,7 +102,7 @@ fn capture(argv: &[&str], mut lp: PretendLoop, stop: Arc<AtomicBool>, busy: Arc<
     let file = file_of(&argv);
     let code = exchange("rvsadm", &rvsadm_end, argv, &file, &stop, &|| {});
     let (starts, busy_after) = server.join().unwrap();
-    Outcome { code, starts, busy_after }
+    Ran { code, starts, busy_after }
 }
 
 fn file_of(argv: &[String]) -> String {
@@ -198,19 +201,19 @@ fn the_refusals_say_why() {
     };
     let devices = ["d-in".to_string(), "d-out".to_string()];
     let never = &mut |_: Option<&Tap>| panic!("no loop is told anything");
+    let not_started = &mut |_: &str| panic!("nothing starts");
     let idle = AtomicBool::new(false);
-    let r = run(&spec("eth9", None), &devices, &idle, never, &a);
+    let r = run(&spec("eth9", None), &devices, &idle, never, &a, not_started).answer();
     assert_eq!(
-        (r.stderr.as_str(), r.code),
-        ("rvsadm: --capture: rvs owns no interface 'eth9' (it owns d-in, d-out; any: all of them)\n", 2)
+        r,
+        ("rvsadm: --capture: rvs owns no interface 'eth9' (it owns d-in, d-out; any: all of them)\n".into(), 2)
     );
-    let r = run(&spec("d-out", Some("tcp prt 80")), &devices, &idle, never, &a);
-    assert_eq!(
-        (r.stderr.as_str(), r.code),
-        ("rvsadm: --filter 'tcp prt 80': can't parse filter expression: syntax error\n", 2)
-    );
-    let r = run(&spec("d-out", None), &devices, &AtomicBool::new(true), never, &a);
-    assert_eq!((r.stderr.as_str(), r.code), ("rvsadm: --capture: a capture is already running (one at a time)\n", 1));
+    let r = run(&spec("d-out", Some("tcp prt 80")), &devices, &idle, never, &a, not_started).answer();
+    assert_eq!(r, ("rvsadm: --filter 'tcp prt 80': can't parse filter expression: syntax error\n".into(), 2));
+    let r = run(&spec("d-out", None), &devices, &AtomicBool::new(true), never, &a, not_started).answer();
+    assert_eq!(r, ("rvsadm: --capture: a capture is already running (one at a time)\n".into(), 1));
+    let done = Outcome::Done { captured: 3, dropped: 1 }.answer();
+    assert_eq!(done, ("3 packets captured\n1 packets dropped by rvs (capture buffers full)\n".into(), 0));
 }
 
 #[test]

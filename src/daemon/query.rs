@@ -3,7 +3,7 @@
 //! the reload (SIGHUP, `rvsadm --reload`).
 
 use crate::admin::exec::{DataPlaneQuery, NeighbourRow};
-use crate::admin::protocol::Response;
+use crate::admin::protocol::{write_message, Response};
 use crate::afxdp::dataplane_config::DataplaneConfig;
 use crate::afxdp::worker::Request;
 use crate::afxdp::xsk_stats::XskStats;
@@ -123,7 +123,11 @@ impl DataPlaneQuery for Query {
                 }
             }
         };
-        crate::capture::session::run(spec, &devices, &self.capturing, &mut loops, client)
+        let mut started =
+            |line: &str| write_message(client, &Response { stdout: String::new(), stderr: line.to_string(), code: 0 });
+        let outcome = crate::capture::session::run(spec, &devices, &self.capturing, &mut loops, client, &mut started);
+        let (stderr, code) = outcome.answer();
+        Response { stdout: String::new(), stderr, code }
     }
 
     fn checks(&self) -> Vec<crate::health::spec::CheckView> {

@@ -1,13 +1,13 @@
 //! rvsadm's side of `--capture`: send the command line, and if rvs starts the capture, write
-//! the pcap file it streams back ([`super::stream`]) to `-w FILE` (`-` for standard output).
+//! the pcap file it streams back ([`crate::capture::stream`]) to `-w FILE` (`-` for standard output).
 //!
 //! The file is created by rvsadm, with the caller's permissions and relative to the caller's
 //! directory, and only once rvs has accepted the filter and the interface: a refused capture
 //! leaves an existing file as it was. Ctrl-C (or SIGTERM) ends the capture cleanly: rvsadm
 //! shuts its sending side, rvs ends the stream, and the file holds every frame sent so far.
 
-use super::stream::{read_chunk, read_line};
-use crate::admin::protocol::{write_message, Request, Response};
+use super::protocol::{write_message, Request, Response};
+use crate::capture::stream::{read_chunk, read_line};
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::Shutdown;
