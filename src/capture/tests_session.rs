@@ -111,15 +111,25 @@ fn file_of(argv: &[String]) -> String {
 
 use std::sync::Arc;
 
-fn temp(name: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("rvs-capture-test-{}", std::process::id()));
+/// A test's own directory, removed when the test ends.
+struct Remove(std::path::PathBuf);
+
+impl Drop for Remove {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A path for a file `name` in a directory of this test's own (tests run in parallel).
+fn temp(name: &str) -> (String, Remove) {
+    let dir = std::env::temp_dir().join(format!("rvs-capture-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name).to_string_lossy().into_owned()
+    (dir.join(name).to_string_lossy().into_owned(), Remove(dir))
 }
 
 #[test]
 fn count_frames_matching_the_filter_reach_the_file_in_order() {
-    let path = temp("count.pcap");
+    let (path, _remove) = temp("count.pcap");
     let lp = PretendLoop { frames: traffic(), linger: true, ..Default::default() };
     let argv = ["--capture", "d-out", "-w", &path, "--count", "3", "--filter", "tcp port 80"];
     let out = capture(&argv, lp, Arc::default(), Arc::default());
@@ -133,7 +143,7 @@ fn count_frames_matching_the_filter_reach_the_file_in_order() {
 
 #[test]
 fn without_a_count_it_runs_until_rvsadm_stops_it_and_the_file_is_whole() {
-    let path = temp("ctrl-c.pcap");
+    let (path, _remove) = temp("ctrl-c.pcap");
     let stop = Arc::new(AtomicBool::new(false));
     let ctrl_c = stop.clone();
     let t = std::thread::spawn(move || {
@@ -150,7 +160,7 @@ fn without_a_count_it_runs_until_rvsadm_stops_it_and_the_file_is_whole() {
 
 #[test]
 fn a_capture_ends_when_the_loops_do() {
-    let path = temp("ended.pcap");
+    let (path, _remove) = temp("ended.pcap");
     let lp = PretendLoop { frames: traffic(), linger: false, ..Default::default() };
     let out = capture(
         &["--capture", "d-out", "-w", &path, "--count", "100", "--filter", "arp"],
@@ -164,7 +174,7 @@ fn a_capture_ends_when_the_loops_do() {
 
 #[test]
 fn refusals_start_nothing_and_leave_the_file_alone() {
-    let path = temp("refused.pcap");
+    let (path, _remove) = temp("refused.pcap");
     std::fs::write(&path, b"kept").unwrap();
     let lp = || PretendLoop { frames: traffic(), linger: true, ..Default::default() };
     let bad_filter = ["--capture", "d-out", "-w", &path, "--filter", "tcp prt 80"];
