@@ -13,7 +13,9 @@
 //! | `[ha]` | `control/ha_config.rs` |
 //! | `[sysctl]` | `ipvs/sysctl.rs` |
 //! | `[announce]` | `kernel/announce.rs` |
+//! | `[log]` | `logging/config.rs` |
 //! | `[state]` | here (the daemon's save and restore) |
+//! | `[console]` | `console/config.rs` |
 //!
 //! Parsing is strict: unknown keys are refused, and every error names the
 //! key and the reason, so a bad file never half-starts a director.
@@ -21,6 +23,7 @@
 use crate::admin::config::{AdminConfig, RawAdmin};
 use crate::afxdp::dataplane_config::{DataplaneConfig, RawDataplane};
 use crate::afxdp::interface_config::{parse_interfaces, RawInterface};
+use crate::console::{ConsoleConfig, RawConsole};
 use crate::control::reload::{FileRules, TimeoutKeys};
 use crate::control::rules_config::{
     add_mark, add_service, named_timeouts, parse_timeouts, RawMark, RawService, RawTimeouts,
@@ -29,7 +32,8 @@ use crate::control::Rules;
 use crate::health::config::{service_checks, RawCheck};
 use crate::ipvs::sysctl::RawSysctls;
 use crate::kernel::announce::{AnnounceConfig, RawAnnounce};
-use crate::net::route_config::{parse_routes, RawRoute};
+use crate::logging::config::{LogConfig, RawLog};
+use crate::net::route_config::{parse_routes, parse_routes6, RawRoute};
 use serde::Deserialize;
 use std::net::Ipv4Addr;
 
@@ -47,6 +51,7 @@ struct RawConfig {
     #[serde(default)]
     dataplane: RawDataplane,
     announce: Option<RawAnnounce>,
+    console: Option<RawConsole>,
     #[serde(default, rename = "interface")]
     interfaces: Vec<RawInterface>,
     #[serde(default, rename = "route")]
@@ -63,6 +68,8 @@ struct RawConfig {
     ha: crate::control::ha_config::RawHa,
     #[serde(default)]
     sysctl: RawSysctls,
+    #[serde(default)]
+    log: RawLog,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -84,6 +91,8 @@ pub struct Config {
     pub dataplane: DataplaneConfig,
     /// `[announce]`: VIP routes for a BGP daemon; None: no announcements.
     pub announce: Option<AnnounceConfig>,
+    /// `[console]`: the web console; None: off.
+    pub console: Option<ConsoleConfig>,
     pub interfaces: Vec<InterfaceConfig>,
     /// (destination, prefix length, gateway)
     pub routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
@@ -101,6 +110,8 @@ pub struct Config {
     /// The `[timeouts]` keys the file writes.
     pub timeouts_named: TimeoutKeys,
     pub ha: HaConfig,
+    /// `[log]`: the level and where records go.
+    pub log: LogConfig,
 }
 
 impl Config {
@@ -116,11 +127,16 @@ impl Config {
     /// Each section to its owner, in the order their errors are reported.
     pub fn parse(text: &str) -> Result<Config, String> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
-        let interfaces = parse_interfaces(&raw.interfaces)?;
+        let mut interfaces = parse_interfaces(&raw.interfaces)?;
         let connected: Vec<(Ipv4Addr, u8)> = interfaces.iter().flat_map(|i| i.addresses.iter().copied()).collect();
         let routes = parse_routes(&raw.routes, &connected)?;
+        let connected6: Vec<_> = interfaces.iter().map(|i| i.addresses6.clone()).collect();
+        for (k, r) in parse_routes6(&raw.routes, &connected6)? {
+            interfaces[k].routes6.push(r);
+        }
         let dataplane = DataplaneConfig::parse(&raw.dataplane)?;
         let announce = AnnounceConfig::parse(raw.announce.as_ref())?;
+        let console = ConsoleConfig::parse(raw.console.as_ref())?;
         let mut rules = Rules { timeouts: parse_timeouts(raw.timeouts.as_ref())?, ..Rules::default() };
         for (i, m) in raw.marks.iter().enumerate() {
             add_mark(&mut rules, i, m)?;
@@ -140,12 +156,14 @@ impl Config {
         let ha = HaConfig::parse(&raw.ha)?;
         let sysctl = crate::ipvs::sysctl::parse_section(&raw.sysctl, dataplane.expire_nodest_conn)?;
         let admin = AdminConfig::parse(&raw.admin);
+        let log = LogConfig::parse(&raw.log)?;
         Ok(Config {
             socket: admin.socket,
             admin_group: admin.group,
             proc_dir: admin.proc_dir,
             dataplane,
             announce,
+            console,
             interfaces,
             routes,
             sysctl,
@@ -156,6 +174,7 @@ impl Config {
             rules,
             timeouts_named: named_timeouts(raw.timeouts.as_ref()),
             ha,
+            log,
         })
     }
 

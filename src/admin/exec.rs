@@ -227,7 +227,7 @@ fn role(ctl: &Mutex<Control>, arg: Option<&str>) -> Response {
             Some(role) => {
                 let was = shared.ha.role();
                 shared.ha.set_role(role);
-                eprintln!("rvs: role {was} -> {role}");
+                log::info!("role {was} -> {role}");
                 Response::ok(String::new())
             }
             None => Response::err(format!("rvsadm: --role: '{r}' is not master or backup"), 2),
@@ -248,7 +248,7 @@ fn sysctl(ctl: &Mutex<Control>, arg: Option<&str>) -> Response {
             Ok((s, v)) => {
                 let was = shared.sysctl.load().get(s);
                 shared.sysctl.set(s, v);
-                eprintln!("rvs: sysctl {} {was} -> {v}", s.name());
+                log::info!("sysctl {} {was} -> {v}", s.name());
                 Response::ok(String::new())
             }
             Err(e) => Response::err(format!("rvsadm: --sysctl: {e}"), 2),
@@ -313,12 +313,13 @@ fn append(out: &mut Response, line: Response) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::pipeline::Shared;
     use std::sync::Arc;
 
-    struct NoLoops;
+    /// A data plane with no poll loops: for tests of what runs over the rules alone.
+    pub(crate) struct NoLoops;
     impl DataPlaneQuery for NoLoops {
         fn connections(&self) -> Vec<ConnView> {
             vec![]

@@ -197,7 +197,7 @@ impl AdminServer {
     pub fn serve(self, ctl: Arc<Mutex<Control>>, dp: Arc<dyn DataPlaneQuery>, stop: Arc<AtomicBool>) {
         let slots = Arc::new(Mutex::new(Slots::default()));
         if let Err(e) = self.listener.set_nonblocking(true) {
-            eprintln!("rvs: admin socket: {e}");
+            log::error!("admin socket: {e}");
             return;
         }
         while !stop.load(Ordering::Relaxed) {
@@ -227,7 +227,7 @@ impl AdminServer {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
                 Err(e) => {
-                    eprintln!("rvs: admin accept: {e}");
+                    log::warn!("admin accept: {e}");
                     std::thread::sleep(Duration::from_millis(200));
                 }
             }

@@ -39,6 +39,8 @@ pub struct InterfaceConfig {
     /// file, as `ip addr` lists both families).
     pub addresses6: Vec<(Ipv6Addr, u8)>,
     pub vips6: Vec<Ipv6Addr>,
+    /// `[[route]]`s of IPv6 whose gateway is on this interface.
+    pub routes6: Vec<crate::net::route_config::Route6>,
 }
 
 impl InterfaceConfig {
@@ -129,6 +131,7 @@ pub fn parse_interfaces(raw: &[RawInterface]) -> Result<Vec<InterfaceConfig>, St
             vips,
             addresses6,
             vips6,
+            routes6: Vec::new(),
         });
     }
     if interfaces.is_empty() {

@@ -86,9 +86,10 @@ fn is_busy(e: &str) -> bool {
 impl Port {
     /// [`Port::bind`], and says so in rvs's log.
     pub fn open(iface: IfaceId, name: &str, queue: u32, opts: BindOptions, pool: &FramePool) -> Result<Port, String> {
-        let p = Port::bind(iface, name, queue, opts, pool)?;
+        // libxdp's messages of a bind that worked in the end (a mode tried first) are debug.
+        let p = crate::logging::libbpf::quiet_unless_failed(|| Port::bind(iface, name, queue, opts, pool))?;
         let mut line = format!(
-            "rvs: {name} queue {queue}: AF_XDP socket bound ({} mode, {}, shared UMEM of {} frames)",
+            "{name} queue {queue}: AF_XDP socket bound ({} mode, {}, shared UMEM of {} frames)",
             mode_name(p.mode),
             if p.zerocopy { "zero-copy" } else { "copy" },
             pool.total()
@@ -104,7 +105,7 @@ impl Port {
             };
             line.push_str(&format!("; busy poll read back: prefer {} usec {} budget {budget}", got.prefer, got.usec));
         }
-        eprintln!("{line}");
+        log::info!(interface = name, queue = queue; "{line}");
         Ok(p)
     }
 

@@ -119,7 +119,7 @@ impl Worker {
         let mut host_buf = vec![0u8; super::handoff::PARCEL_BYTES];
         if let Some(c) = core {
             if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
-                eprintln!("rvs: poll loop {id}: could not pin to core {c}");
+                log::warn!("poll loop {id}: could not pin to core {c}");
             }
         }
         // The port that transmits for each interface (this loop's first on
@@ -297,10 +297,6 @@ impl Worker {
             shell.rest(got > 0 || director.sync_busy());
         }
         director.clear_connections();
-        eprintln!(
-            "rvs: poll loop {id} stopped ({}; {} emitted frames dropped at staging)",
-            shell.summary(),
-            stage.dropped
-        );
+        log::info!("poll loop {id} stopped ({}; {} emitted frames dropped at staging)", shell.summary(), stage.dropped);
     }
 }

@@ -20,6 +20,8 @@ pub struct XdpProgram {
     host6_map: i32,
     settings_map: i32,
     name: String,
+    /// False once [`XdpProgram::detach`] ran: Drop has nothing left to do.
+    attached: bool,
 }
 
 // SAFETY: the program handle is only used by the thread that owns the
@@ -45,8 +47,14 @@ impl XdpProgram {
     /// Load and attach rvs's program to `ifname`. `Auto` tries native XDP,
     /// then generic. Any program already there (left by a killed rvs) is
     /// replaced: the caller holds the interface's ownership lock
-    /// (crate::ownership), so no live rvs is behind it.
+    /// (crate::ownership), so no live rvs is behind it. libxdp's complaints on
+    /// the way (a dispatcher the kernel refuses, a mode that failed before the
+    /// next worked) are debug unless the attach fails.
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<XdpProgram, String> {
+        crate::logging::libbpf::quiet_unless_failed(|| XdpProgram::load_and_attach(ifname, mode))
+    }
+
+    fn load_and_attach(ifname: &str, mode: XdpMode) -> Result<XdpProgram, String> {
         let cname = CString::new(ifname).map_err(|e| e.to_string())?;
         // SAFETY: a valid C string.
         let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) } as i32;
@@ -81,8 +89,8 @@ impl XdpProgram {
                 let settings_map = map_fd(obj, "settings")?;
                 let rvs6_map = map_fd(obj, "rvs_addrs6")?;
                 let host6_map = map_fd(obj, "host_addrs6")?;
-                eprintln!(
-                    "rvs: {ifname}: rvs XDP program attached ({} mode)",
+                log::info!(interface = ifname;
+                    "{ifname}: rvs XDP program attached ({} mode)",
                     if m == x::xdp_attach_mode_XDP_MODE_NATIVE { "native" } else { "generic" }
                 );
                 return Ok(XdpProgram {
@@ -95,6 +103,7 @@ impl XdpProgram {
                     host6_map,
                     settings_map,
                     name: ifname.to_string(),
+                    attached: true,
                 });
             }
             last = r;
@@ -248,11 +257,27 @@ fn detach_any(ifindex: i32) {
     }
 }
 
+impl XdpProgram {
+    /// Detach the program from its device, saying whether the kernel let go of it: libxdp
+    /// looks the attached program up by id, which needs CAP_SYS_ADMIN (scripts/rvs.service).
+    pub fn detach(mut self) -> Result<(), String> {
+        self.attached = false;
+        // SAFETY: prog is attached to ifindex in this mode.
+        let r = unsafe { x::xdp_program__detach(self.prog, self.ifindex, self.mode, 0) };
+        if r != 0 {
+            return Err(format!("{}: XDP program NOT detached: {}", self.name, std::io::Error::from_raw_os_error(-r)));
+        }
+        Ok(())
+    }
+}
+
 impl Drop for XdpProgram {
     fn drop(&mut self) {
-        // SAFETY: prog is attached to ifindex in this mode.
+        // SAFETY: prog is attached to ifindex in this mode (unless detach ran), and ours.
         unsafe {
-            x::xdp_program__detach(self.prog, self.ifindex, self.mode, 0);
+            if self.attached {
+                x::xdp_program__detach(self.prog, self.ifindex, self.mode, 0);
+            }
             x::xdp_program__close(self.prog);
         }
     }

@@ -1,4 +1,5 @@
-//! `rvs --config FILE`: the director, in the foreground, logging to stderr.
+//! `rvs --config FILE`: the director, in the foreground, logging to stderr (or the journal:
+//! src/logging).
 //! `rvs import keepalived|ldirectord FILE`: a keepalived.conf's or ldirectord.cf's virtual
 //! services as rvs configuration on standard output, every key not carried on standard error.
 
@@ -38,6 +39,7 @@ enum From {
 
 fn main() {
     let args = Args::parse();
+    rvs::logging::init();
     if let Some(Command::Import { from, file }) = args.command {
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
@@ -60,8 +62,9 @@ fn main() {
     }
     let cfg = match rvs::config::Config::load(&args.config) {
         Ok(c) => c,
+        // The same line whether --check or a start found it (test_lifecycle k).
         Err(e) => {
-            eprintln!("rvs: bad configuration: {e}");
+            log::error!("bad configuration: {e}");
             std::process::exit(2);
         }
     };
@@ -69,8 +72,9 @@ fn main() {
         println!("{}: OK", args.config);
         return;
     }
+    rvs::logging::apply(&cfg.log);
     if let Err(e) = rvs::daemon::run(cfg, &args.config) {
-        eprintln!("rvs: {e}");
+        log::error!("{e}");
         std::process::exit(1);
     }
 }

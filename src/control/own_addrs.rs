@@ -82,7 +82,7 @@ impl OwnAddrs {
             }
             Ok(_) => false,
             Err(e) => {
-                eprintln!("rvs: reading the host's addresses (for Local real servers): {e}");
+                log::warn!("reading the host's addresses (for Local real servers): {e}");
                 false
             }
         }
@@ -99,13 +99,13 @@ impl OwnAddrs {
         let local = is_director(d.addr, &self.addrs, delivers);
         if d.set_local(local) {
             if local {
-                eprintln!(
-                    "rvs: {service}: real server {} is one of the host's addresses: Local",
+                log::info!(service, real_server:% = SocketAddr::new(d.addr, d.port);
+                    "{service}: real server {} is one of the host's addresses: Local",
                     SocketAddr::new(d.addr, d.port)
                 );
             } else {
-                eprintln!(
-                    "rvs: {service}: real server {} is no longer one of the host's addresses: {} again",
+                log::info!(service, real_server:% = SocketAddr::new(d.addr, d.port);
+                    "{service}: real server {} is no longer one of the host's addresses: {} again",
                     SocketAddr::new(d.addr, d.port),
                     d.fwd().list_name()
                 );
@@ -113,8 +113,8 @@ impl OwnAddrs {
         }
         let host = host_addr(d.addr, &self.addrs);
         if !local && !delivers && host.is_some_and(|a| self.noted.insert(a)) {
-            eprintln!(
-                "rvs: {service}: real server {} is one of the host's addresses, but without [dataplane] \
+            log::warn!(service, real_server:% = SocketAddr::new(d.addr, d.port);
+                "{service}: real server {} is one of the host's addresses, but without [dataplane] \
                  local_device rvs has no way to the host stack: not Local, forwarded by its method ({})",
                 SocketAddr::new(d.addr, d.port),
                 d.fwd().list_name()

@@ -2,6 +2,7 @@
 //! thread's loop (signals, reload, the poll loops' health), and the stages
 //! undone in reverse on a stop.
 
+mod notify;
 mod proc_files;
 mod query;
 mod signals;
@@ -21,15 +22,11 @@ fn apply_ignore_tunneled(programs: &[XdpProgram], on: bool, applied: &mut Option
     }
     for p in programs {
         if let Err(e) = p.set_ignore_tunneled(on) {
-            eprintln!("rvs: {e}");
+            log::warn!("{e}");
         }
     }
     if !programs.is_empty() {
-        eprintln!(
-            "rvs: ignore_tunneled {}: other IP protocols go to {}",
-            on as u8,
-            if on { "the kernel" } else { "rvs" }
-        );
+        log::info!("ignore_tunneled {}: other IP protocols go to {}", on as u8, if on { "the kernel" } else { "rvs" });
     }
     *applied = Some(on);
 }
@@ -46,7 +43,9 @@ pub(super) fn ensure_bpffs() {
             return;
         }
         if libc::mount(c"bpf".as_ptr(), path.as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null()) != 0 {
-            eprintln!("rvs: note: bpffs is not mounted at /sys/fs/bpf and mounting it failed; libxdp will run without its dispatcher");
+            log::warn!(
+                "bpffs is not mounted at /sys/fs/bpf and mounting it failed; libxdp will run without its dispatcher"
+            );
         }
     }
 }
@@ -55,25 +54,29 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
     // Before any stage spawns a thread: every thread inherits the mask, and a
     // signal during start-up waits for the main loop, which then stops cleanly.
     let sigset = signals::block_signals();
+    notify::take_socket_from_env();
     let mut daemon = Daemon::new(cfg, config_path);
     for (k, stage) in STAGES.iter().enumerate() {
         if let Err(e) = (stage.start)(&mut daemon) {
-            eprintln!("rvs: stage {}: {} failed: {e}; undoing stages {}..1", k + 1, stage.name, k + 1);
+            log::error!(stage = stage.name; "stage {}: {} failed: {e}; undoing stages {}..1", k + 1, stage.name, k + 1);
             undo(&mut daemon, k + 1);
             return Err(e);
         }
-        eprintln!("rvs: stage {}: {} started", k + 1, stage.name);
+        log::info!(stage = stage.name; "stage {}: {} started", k + 1, stage.name);
     }
     daemon.running = true;
-    eprintln!(
-        "rvs: director running on {} ({} poll loop(s)); admin socket {}",
+    log::info!(
+        "director running on {} ({} poll loop(s)); admin socket {}",
         daemon.cfg.interfaces.iter().map(|i| i.logical_name()).collect::<Vec<_>>().join(", "),
         daemon.cfg.dataplane.loops(),
         daemon.cfg.socket
     );
+    // Every stage is up: rings bound, XDP attached, the admin socket answering.
+    notify::notify(&format!("READY=1\nSTATUS=director running on {} interface(s)", daemon.cfg.interfaces.len()));
     main_loop(&daemon, &sigset);
+    notify::notify("STOPPING=1\nSTATUS=stopping");
     undo(&mut daemon, STAGES.len());
-    eprintln!("rvs: stopped; XDP detached, admin socket removed");
+    log::info!("stopped; XDP detached, admin socket removed");
     Ok(())
 }
 
@@ -81,7 +84,7 @@ pub fn run(cfg: Config, config_path: &str) -> Result<(), String> {
 fn undo(daemon: &mut Daemon, n: usize) {
     for (k, stage) in STAGES.iter().enumerate().take(n).rev() {
         (stage.undo)(daemon);
-        eprintln!("rvs: stage {}: {} undone", k + 1, stage.name);
+        log::info!(stage = stage.name; "stage {}: {} undone", k + 1, stage.name);
     }
 }
 
@@ -102,12 +105,12 @@ fn main_loop(daemon: &Daemon, sigset: &libc::sigset_t) {
                 }
             }
             Some(s) => {
-                eprintln!("rvs: signal {s}: stopping");
+                log::info!("signal {s}: stopping");
                 return;
             }
             None => {
                 if daemon.loops.as_ref().is_some_and(|l| l.handles.iter().any(|h| h.is_finished())) {
-                    eprintln!("rvs: a poll loop stopped unexpectedly: stopping");
+                    log::error!("a poll loop stopped unexpectedly: stopping");
                     return;
                 }
             }

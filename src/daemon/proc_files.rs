@@ -33,7 +33,7 @@ pub(super) fn run(dir: PathBuf, control: Arc<Mutex<Control>>, dp: Arc<dyn DataPl
             match result {
                 Ok(()) => last_error = None,
                 Err(e) if last_error.as_ref() != Some(&e) => {
-                    eprintln!("rvs: proc files: {e}");
+                    log::warn!("proc files: {e}");
                     last_error = Some(e);
                 }
                 Err(_) => {}

@@ -141,8 +141,20 @@ impl DataPlaneQuery for Query {
     /// added at run time (rvsadm, ldirectord, keepalived) stay (Control::reload).
     /// Unchanged services keep their connections and counters (Control::sync).
     fn reload(&self) -> Result<String, String> {
+        super::notify::reloading();
+        let r = self.reload_file();
+        super::notify::notify(match &r {
+            Ok(_) => "READY=1\nSTATUS=director running; configuration reloaded",
+            Err(_) => "READY=1\nSTATUS=director running; reload refused, running rules kept",
+        });
+        r
+    }
+}
+
+impl Query {
+    fn reload_file(&self) -> Result<String, String> {
         let new = Config::load(&self.config_path).inspect_err(|e| {
-            eprintln!("rvs: reload refused, running rules kept: {e}");
+            log::warn!("reload refused, running rules kept: {e}");
         })?;
         // Held to the end: two reloads at once must each start from the file the other applied.
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -154,10 +166,11 @@ impl DataPlaneQuery for Query {
         self.shared.ha.set_garp(new.ha.garp_master_repeat, new.ha.garp_master_refresh, new.ha.garp_master_delay);
         self.control.lock().unwrap_or_else(|e| e.into_inner()).set_sync_policy(new.ha.sync);
         self.start_checks(new.checks.clone());
+        crate::logging::apply(&new.log);
         *running = after_reload(new, &running);
-        let msg = format!("rvs: reload: {} applied{note}", self.config_path);
-        eprintln!("{msg}");
-        Ok(msg + "\n")
+        let msg = format!("reload: {} applied{note}", self.config_path);
+        log::info!("{msg}");
+        Ok(format!("rvs: {msg}\n"))
     }
 }
 
@@ -191,6 +204,9 @@ fn restart_notes(new: &Config, running: &Config) -> String {
     if new.announce != running.announce {
         note.push_str(" ([announce] changes need a restart)");
     }
+    if new.console != running.console {
+        note.push_str(" ([console] changes need a restart)");
+    }
     note
 }
 
@@ -213,6 +229,7 @@ fn after_reload(new: Config, running: &Config) -> Config {
             ..running.dataplane.clone()
         },
         announce: running.announce.clone(),
+        console: running.console.clone(),
         ..new
     }
 }

@@ -56,6 +56,7 @@ pub(super) const STAGES: &[Stage] = &[
     Stage { name: "health checks", start: Daemon::start_checks, undo: Daemon::stop_checks },
     Stage { name: "estimator", start: Daemon::start_estimator, undo: Daemon::stop_estimator },
     Stage { name: "proc files", start: Daemon::start_proc_files, undo: Daemon::stop_proc_files },
+    Stage { name: "web console", start: Daemon::start_console, undo: Daemon::stop_console },
     Stage { name: "announcer", start: Daemon::start_announcer, undo: Daemon::withdraw_and_stop_announcer },
 ];
 
@@ -114,6 +115,7 @@ pub(super) struct Daemon {
     admin: Option<Stoppable>,
     estimator: Option<Stoppable>,
     proc_files: Option<Stoppable>,
+    console: Option<Stoppable>,
     /// Set once every stage has started: only a stop, not a failed start,
     /// saves the rules (`[state] save_on_stop`).
     pub running: bool,
@@ -146,6 +148,7 @@ impl Daemon {
             admin: None,
             estimator: None,
             proc_files: None,
+            console: None,
             running: false,
         }
     }
@@ -186,6 +189,7 @@ impl Daemon {
                 addrs: ic.addresses.iter().map(|&(a, p)| (u32::from(a), p)).collect(),
                 vips: ic.vips.iter().map(|&a| u32::from(a)).collect(),
                 addrs6: ic.addresses6.iter().map(|&(a, p)| (u128::from(a), p)).collect(),
+                routes6: ic.routes6.iter().map(|&(d, l, gw)| (u128::from(d), l, u128::from(gw))).collect(),
                 vips6: ic.vips6.iter().map(|&a| u128::from(a)).collect(),
             });
             self.links.push(l);
@@ -222,7 +226,7 @@ impl Daemon {
                 .collect(),
         );
         self.shared.ha.set_role(cfg.ha.role);
-        eprintln!("rvs: starting as {}", cfg.ha.role);
+        log::info!("starting as {}", cfg.ha.role);
         Ok(())
     }
 
@@ -234,8 +238,8 @@ impl Daemon {
         if let (true, Some(path)) = (self.cfg.restore_on_start, &self.cfg.state_file) {
             if std::path::Path::new(path).exists() {
                 match restore_state(&self.control, path) {
-                    Ok(n) => eprintln!("rvs: restored {n} rules from {path}"),
-                    Err(e) => eprintln!("rvs: not restoring saved rules, keeping the config's: {e}"),
+                    Ok(n) => log::info!("restored {n} rules from {path}"),
+                    Err(e) => log::warn!("not restoring saved rules, keeping the config's: {e}"),
                 }
             }
         }
@@ -247,8 +251,8 @@ impl Daemon {
     fn save_rules(&mut self) {
         if let (true, true, Some(path)) = (self.running, self.cfg.save_on_stop, &self.cfg.state_file) {
             match save_state(&self.control, path) {
-                Ok(()) => eprintln!("rvs: rules saved to {path}"),
-                Err(e) => eprintln!("rvs: saving rules failed: {e}"),
+                Ok(()) => log::info!("rules saved to {path}"),
+                Err(e) => log::error!("saving rules failed: {e}"),
             }
         }
     }
@@ -302,7 +306,7 @@ impl Daemon {
                     }
                     p.add_host_addr(a)?;
                     current.insert(a);
-                    eprintln!("rvs: {}: host path for the kernel's address {a}", ic.name);
+                    log::info!(interface = ic.name.as_str(); "{}: host path for the kernel's address {a}", ic.name);
                 }
                 // IPv6 (bpf/rvs_xdp.c): rvs's own addresses to rvs; with an
                 // IPv6 address of rvs's on the device, rvs balances IPv6 and
@@ -323,7 +327,7 @@ impl Daemon {
                 if balances6 {
                     for &a in &kernel6 {
                         p.add_host_addr6(a)?;
-                        eprintln!("rvs: {}: host path for the kernel's address {a}", ic.name);
+                        log::info!(interface = ic.name.as_str(); "{}: host path for the kernel's address {a}", ic.name);
                     }
                     p.balance_ipv6()?;
                 }
@@ -371,8 +375,10 @@ impl Daemon {
         self.host_paths.clear();
         // One program per interface, in the config's order.
         for (p, (_, ic)) in self.programs.drain(..).zip(devices(&self.cfg.interfaces)) {
-            drop(p);
-            eprintln!("rvs: {}: XDP program detached", ic.name);
+            match p.detach() {
+                Ok(()) => log::info!(interface = ic.name.as_str(); "{}: XDP program detached", ic.name),
+                Err(e) => log::error!(interface = ic.name.as_str(); "{e}"),
+            }
         }
     }
 
@@ -383,7 +389,7 @@ impl Daemon {
         let table = match &self.cfg.dataplane.local_device {
             Some((name, table)) => {
                 let d = crate::kernel::local_device::LocalDevice::open(name, *table)?;
-                eprintln!("rvs: local real servers reach the host stack through {name} (table {table})");
+                log::info!(interface = name.as_str(); "local real servers reach the host stack through {name} (table {table})");
                 self.local_device = Some(d);
                 Some(*table)
             }
@@ -571,6 +577,29 @@ impl Daemon {
         }
     }
 
+    /// `[console]`: the web console's listener, bound here so that a port in use fails the start.
+    fn start_console(&mut self) -> Result<(), String> {
+        let Some(cfg) = &self.cfg.console else { return Ok(()) };
+        let query = self.query.as_ref().ok_or("the console needs the admin socket's view")?;
+        let token = cfg.read_token()?;
+        let listener = crate::console::Listener::bind(cfg.listen)?;
+        eprintln!(
+            "rvs: web console on http://{}/ ({})",
+            listener.addr,
+            if token.is_some() { "token required" } else { "no token: whoever reaches the port may act" }
+        );
+        let dp: Arc<dyn DataPlaneQuery> = query.clone();
+        let console = crate::console::Console::new(self.control.clone(), dp, token, cfg.hosts.clone());
+        self.console = Some(Stoppable::spawn("rvs-console", move |s| listener.serve(console, s))?);
+        Ok(())
+    }
+
+    fn stop_console(&mut self) {
+        if let Some(c) = self.console.take() {
+            c.stop();
+        }
+    }
+
     /// `[announce]`: VIP routes for a BGP daemon.
     fn start_announcer(&mut self) -> Result<(), String> {
         let Some(a) = &self.cfg.announce else { return Ok(()) };
@@ -590,8 +619,9 @@ impl Daemon {
         let t = std::time::Instant::now();
         let done = a.withdraw_all();
         let grace = a.config().withdraw_grace;
-        eprintln!(
-            "rvs: announcements {} in {} ms; forwarding {} ms more while the routers converge",
+        log::log!(
+            if done { log::Level::Info } else { log::Level::Warn },
+            "announcements {} in {} ms; forwarding {} ms more while the routers converge",
             if done { "withdrawn" } else { "NOT all withdrawn" },
             t.elapsed().as_millis(),
             grace.as_millis()

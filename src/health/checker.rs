@@ -159,12 +159,12 @@ impl Group {
         let spawned = std::thread::Builder::new().name("rvs-notify".into()).spawn(move || {
             match run_command(&command, &env, Instant::now() + NOTIFY_TIMEOUT) {
                 Ok(0) => {}
-                Ok(c) => eprintln!("rvs: check: {who}: notify command for {state} exited {c}"),
-                Err(e) => eprintln!("rvs: check: {who}: notify command for {state}: {e}"),
+                Ok(c) => log::warn!("check: {who}: notify command for {state} exited {c}"),
+                Err(e) => log::warn!("check: {who}: notify command for {state}: {e}"),
             }
         });
         if let Err(e) = spawned {
-            eprintln!("rvs: check: {}: cannot start a notify thread: {e}", self.name);
+            log::error!(service = self.name.as_str(); "check: {}: cannot start a notify thread: {e}", self.name);
         }
     }
 
@@ -174,7 +174,7 @@ impl Group {
         match r {
             Ok(()) => true,
             Err(e) => {
-                eprintln!("rvs: check: {}: cannot {what}: {e}", self.name);
+                log::error!(service = self.name.as_str(); "check: {}: cannot {what}: {e}", self.name);
                 false
             }
         }
@@ -203,8 +203,8 @@ impl Group {
             st.up = false;
             st.since = Instant::now();
             let err = st.last_error.clone().unwrap_or_default();
-            eprintln!(
-                "rvs: check: {} of {} is DOWN ({err})",
+            log::warn!(service = self.name.as_str(), real_server:% = std::net::SocketAddr::new(dest.addr, dest.port);
+                "check: {} of {} is DOWN ({err})",
                 std::net::SocketAddr::new(dest.addr, dest.port),
                 self.name
             );
@@ -219,7 +219,7 @@ impl Group {
             st.up = true;
             st.since = Instant::now();
             st.weight = weight;
-            eprintln!("rvs: check: {} of {} is UP", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
+            log::info!(service = self.name.as_str(), real_server:% = std::net::SocketAddr::new(dest.addr, dest.port); "check: {} of {} is UP", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
             let what = format!("put {} back", std::net::SocketAddr::new(dest.addr, dest.port));
             self.apply(control, &self.up_cmd(dest, weight), &what);
             self.fallback_off(g, control);
@@ -227,8 +227,8 @@ impl Group {
         } else if st.up && st.failures == 0 && st.weight != weight {
             // misc_dynamic: the exit status moved the weight (or back to the configured one).
             let w = weight.unwrap_or(dest.weight);
-            eprintln!(
-                "rvs: check: {} of {} weight {w} (misc_dynamic)",
+            log::info!(service = self.name.as_str(), real_server:% = std::net::SocketAddr::new(dest.addr, dest.port);
+                "check: {} of {} weight {w} (misc_dynamic)",
                 std::net::SocketAddr::new(dest.addr, dest.port),
                 self.name
             );
@@ -245,8 +245,8 @@ impl Group {
         if g.fallback_on {
             return;
         }
-        eprintln!(
-            "rvs: check: every real server of {} is DOWN: adding fallback {}",
+        log::warn!(service = self.name.as_str();
+            "check: every real server of {} is DOWN: adding fallback {}",
             self.name,
             std::net::SocketAddr::new(fb.addr, fb.port)
         );
@@ -260,8 +260,8 @@ impl Group {
             return;
         }
         g.fallback_on = false;
-        eprintln!(
-            "rvs: check: {} has a real server UP: removing fallback {}",
+        log::info!(service = self.name.as_str();
+            "check: {} has a real server UP: removing fallback {}",
             self.name,
             std::net::SocketAddr::new(fb.addr, fb.port)
         );
@@ -288,8 +288,8 @@ impl Group {
                 Some(w) => !self.checks.quiescent || w != 0,
             };
             if needed {
-                eprintln!(
-                    "rvs: check: {} of {} stays DOWN",
+                log::warn!(service = self.name.as_str(), real_server:% = std::net::SocketAddr::new(dest.addr, dest.port);
+                    "check: {} of {} stays DOWN",
                     std::net::SocketAddr::new(dest.addr, dest.port),
                     self.name
                 );
@@ -419,7 +419,9 @@ impl HealthChecker {
                     .spawn(move || run(&g, i, &stop, &control, &*probe));
                 match spawned {
                     Ok(h) => threads.push(h),
-                    Err(e) => eprintln!("rvs: check: {}: cannot start a check thread: {e}", group.name),
+                    Err(e) => {
+                        log::error!(service = group.name.as_str(); "check: {}: cannot start a check thread: {e}", group.name)
+                    }
                 }
             }
         }

@@ -92,7 +92,7 @@ fn resync(
     let kernel = match requests.dump_addrs() {
         Ok(k) => k,
         Err(e) => {
-            eprintln!("rvs: following the kernel's addresses: {e}");
+            log::error!("following the kernel's addresses: {e}");
             return;
         }
     };
@@ -104,27 +104,27 @@ fn resync(
             match o.host.add(a) {
                 Ok(()) => {
                     o.current.insert(a);
-                    eprintln!(
-                        "rvs: {}: host path for the kernel's address {a} (added after start)",
+                    log::info!(interface = o.host.interface();
+                        "{}: host path for the kernel's address {a} (added after start)",
                         o.host.interface()
                     );
                 }
-                Err(e) => eprintln!("rvs: {e}"),
+                Err(e) => log::warn!("{e}"),
             }
         }
         for a in gone {
             match o.host.remove(a) {
                 Ok(()) => {
                     o.current.remove(&a);
-                    eprintln!("rvs: {}: the kernel's address {a} is gone: host path closed", o.host.interface());
+                    log::info!(interface = o.host.interface(); "{}: the kernel's address {a} is gone: host path closed", o.host.interface());
                 }
-                Err(e) => eprintln!("rvs: {e}"),
+                Err(e) => log::warn!("{e}"),
             }
         }
         for &a in &refused {
             if refused_logged.insert((o.ifindex, a)) {
-                eprintln!(
-                    "rvs: {}: the kernel's address {a} is also rvs's own: refused, its traffic stays with rvs; \
+                log::warn!(interface = o.host.interface();
+                    "{}: the kernel's address {a} is also rvs's own: refused, its traffic stays with rvs; \
                      give the kernel an address of its own",
                     o.host.interface()
                 );
@@ -146,7 +146,7 @@ fn run(mut owned: Vec<Owned>, is_rvs: IsRvsAddress, mut events: Rtnl, mut reques
             Ok(Events::Overrun) => true,
             Ok(Events::None) => false,
             Err(e) => {
-                eprintln!("rvs: following the kernel's addresses: {e}");
+                log::warn!("following the kernel's addresses: {e}");
                 std::thread::sleep(Duration::from_millis(200));
                 false
             }

@@ -343,8 +343,8 @@ impl Announcer {
     pub fn start(cfg: AnnounceConfig, inputs: Inputs) -> Result<Announcer, String> {
         let tun = Tun::create(&cfg.device)?;
         let rtnl = Rtnl::open(0)?;
-        eprintln!(
-            "rvs: announcing through table {} dev {} (ifindex {}) proto {}",
+        log::info!(interface = cfg.device.as_str();
+            "announcing through table {} dev {} (ifindex {}) proto {}",
             cfg.table, cfg.device, tun.ifindex, cfg.protocol
         );
         let state = Arc::new(State {
@@ -412,11 +412,11 @@ fn run(cfg: AnnounceConfig, mut tun: Tun, mut rtnl: Rtnl, inputs: Inputs, state:
         let stopping = state.stopping.load(Ordering::Relaxed);
         // Someone deleted the device: its routes went with it. Make it again.
         if !stopping && ifindex(&cfg.device) != tun.ifindex {
-            eprintln!("rvs: announce: device {} vanished; creating it again", cfg.device);
+            log::warn!(interface = cfg.device.as_str(); "announce: device {} vanished; creating it again", cfg.device);
             installed.clear();
             match Tun::create(&cfg.device) {
                 Ok(t) => tun = t,
-                Err(e) => eprintln!("rvs: announce: {e}"),
+                Err(e) => log::error!("announce: {e}"),
             }
         }
         let mut views = {
@@ -465,16 +465,16 @@ fn run(cfg: AnnounceConfig, mut tun: Tun, mut rtnl: Rtnl, inputs: Inputs, state:
             match rtnl.route(RouteOp::Delete, &route) {
                 Ok(()) => {
                     installed.remove(&(addr, prefix));
-                    eprintln!("rvs: withdrawn {addr}/{prefix}: no service on it any more");
+                    log::info!("withdrawn {addr}/{prefix}: no service on it any more");
                 }
-                Err(e) => eprintln!("rvs: withdrawing {addr}/{prefix} failed: {e}"),
+                Err(e) => log::warn!("withdrawing {addr}/{prefix} failed: {e}"),
             }
             logged.remove(&(addr, prefix));
         }
         for v in &views {
             if logged.insert((v.addr, v.prefix), v.announced) != Some(v.announced) {
                 let what = if v.announced { "announced" } else { "withdrawn" };
-                eprintln!("rvs: {what} {}/{}: {}", v.addr, v.prefix, v.why);
+                log::info!("{what} {}/{}: {}", v.addr, v.prefix, v.why);
             }
         }
         *state.views.lock().unwrap_or_else(|e| e.into_inner()) = views;

@@ -88,7 +88,7 @@ impl Drop for LocalDevice {
     fn drop(&mut self) {
         let removed = Rtnl::open(0).and_then(|mut r| r.rule(RouteOp::Delete, &self.rule));
         if let Err(e) = removed {
-            eprintln!("rvs: local_device {}: rule from 127.0.0.0/8 not removed: {e}", self.name);
+            log::warn!(interface = self.name.as_str(); "local_device {}: rule from 127.0.0.0/8 not removed: {e}", self.name);
         }
     }
 }

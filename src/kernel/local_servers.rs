@@ -44,7 +44,7 @@ impl LocalServers {
                 if r == server_rule(r.src, r.sport.unwrap_or(0), table) {
                     rtnl.rule(RouteOp::Delete, &r)?;
                     let port = r.sport.map(|p| format!(" sport {p}")).unwrap_or_default();
-                    eprintln!("rvs: rule from {}{port} lookup {table}, left by an earlier rvs: deleted", r.src);
+                    log::info!("rule from {}{port} lookup {table}, left by an earlier rvs: deleted", r.src);
                 }
             }
         }
@@ -69,7 +69,7 @@ impl LocalHost for LocalServers {
                 Ok(()) => {
                     self.rules.remove(&(a, p));
                 }
-                Err(e) => eprintln!("rvs: local real server {a}:{p}: rule for its replies not removed: {e}"),
+                Err(e) => log::warn!("local real server {a}:{p}: rule for its replies not removed: {e}"),
             }
         }
         let new: Vec<_> = servers.difference(&self.rules).copied().collect();
@@ -80,9 +80,9 @@ impl LocalHost for LocalServers {
             match added {
                 Ok(()) => {
                     self.rules.insert((a, p));
-                    eprintln!("rvs: local real server {a}:{p}: its replies come back through table {table}");
+                    log::info!("local real server {a}:{p}: its replies come back through table {table}");
                 }
-                Err(e) => eprintln!("rvs: local real server {a}:{p}: rule for its replies: {e}"),
+                Err(e) => log::warn!("local real server {a}:{p}: rule for its replies: {e}"),
             }
         }
     }
@@ -93,7 +93,7 @@ impl Drop for LocalServers {
         let Some(table) = self.table else { return };
         for (a, p) in std::mem::take(&mut self.rules) {
             if let Err(e) = self.rtnl.rule(RouteOp::Delete, &server_rule(a, p, table)) {
-                eprintln!("rvs: local real server {a}:{p}: rule for its replies not removed: {e}");
+                log::warn!("local real server {a}:{p}: rule for its replies not removed: {e}");
             }
         }
     }

@@ -33,13 +33,19 @@ pub fn addr6(key: &str, s: &str) -> Result<Ipv6Addr, String> {
     usable6(key, a)
 }
 
-/// "2001:db8::1/64".
+/// "2001:db8::1/64", an address of rvs's own.
 pub fn cidr6(key: &str, s: &str) -> Result<(Ipv6Addr, u8), String> {
+    let (a, l) = prefix6(key, s)?;
+    Ok((usable6(key, a)?, l))
+}
+
+/// "2001:db8::/32" or "::/0": any prefix (a route's destination).
+pub fn prefix6(key: &str, s: &str) -> Result<(Ipv6Addr, u8), String> {
     let bad = || format!("{key}: '{s}' is not ADDRESS/PREFIX");
     let (a, l) = s.trim().split_once('/').ok_or_else(bad)?;
     let a: Ipv6Addr = a.parse().map_err(|_| bad())?;
     let l: u8 = l.parse().ok().filter(|&l| l <= 128).ok_or_else(bad)?;
-    Ok((usable6(key, a)?, l))
+    Ok((a, l))
 }
 
 /// An IPv4 or IPv6 address, as a service, a real server or a local address is written:

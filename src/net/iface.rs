@@ -21,6 +21,9 @@ pub struct Interface {
     pub vips: Vec<u32>,
     /// The director's own IPv6 addresses here, with prefix length.
     pub addrs6: Vec<(u128, u8)>,
+    /// IPv6 static routes through a gateway on this link: (destination,
+    /// prefix length, gateway).
+    pub routes6: Vec<(u128, u8, u128)>,
     /// IPv6 VIPs to answer neighbour solicitations for on this interface.
     pub vips6: Vec<u128>,
 }
@@ -71,6 +74,30 @@ impl Interfaces {
     /// with the director's address in that prefix: the link a packet to
     /// `dst` leaves by and the source it is sent from. IPv6 is routed on
     /// link only (no IPv6 gateways yet).
+    /// The way to `dst` over IPv6: the interface, rvs's address there (the
+    /// source), and the next hop: `dst` itself on a link of rvs's, else the
+    /// gateway of the longest static route (`[[route]]`) that holds it.
+    pub fn next_hop6(&self, dst: u128) -> Option<(IfaceId, u128, u128)> {
+        use crate::wire::ipv6::prefix_mask;
+        let on_link = self
+            .0
+            .iter()
+            .flat_map(|i| i.addrs6.iter().map(move |&(a, l)| (i.id, a, l)))
+            .filter(|&(_, a, l)| a & prefix_mask(l) == dst & prefix_mask(l))
+            .max_by_key(|&(_, _, l)| l);
+        let routed = self
+            .0
+            .iter()
+            .flat_map(|i| i.routes6.iter().map(move |&(d, l, gw)| (i.id, d, l, gw)))
+            .filter(|&(_, d, l, _)| d & prefix_mask(l) == dst & prefix_mask(l))
+            .max_by_key(|&(_, _, l, _)| l);
+        match (on_link, routed) {
+            (Some((id, a, l)), r) if r.is_none_or(|r| r.2 <= l) => Some((id, a, dst)),
+            (_, Some((_, _, _, gw))) => self.on_link6(gw).map(|(id, a)| (id, a, gw)),
+            _ => None,
+        }
+    }
+
     pub fn on_link6(&self, dst: u128) -> Option<(IfaceId, u128)> {
         use crate::wire::ipv6::prefix_mask;
         self.0

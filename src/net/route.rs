@@ -86,6 +86,7 @@ mod tests {
                 addrs: vec![(ip("198.18.0.1"), 24)],
                 vips: vec![],
                 addrs6: vec![],
+                routes6: vec![],
                 vips6: vec![],
             },
             Interface {
@@ -98,6 +99,7 @@ mod tests {
                 addrs: vec![(ip("198.18.1.1"), 24)],
                 vips: vec![],
                 addrs6: vec![],
+                routes6: vec![],
                 vips6: vec![],
             },
         ]);

@@ -60,6 +60,7 @@ pub fn interfaces(out: [u8; 4], inside: [u8; 4]) -> Interfaces {
         addrs: vec![(ip(addr), 24)],
         vips: vec![],
         addrs6: vec![],
+        routes6: vec![],
         vips6: vec![],
     };
     Interfaces(vec![iface(OUT, "out", OUT_MAC, out), iface(IN, "in", IN_MAC, inside)])

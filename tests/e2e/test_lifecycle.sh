@@ -98,7 +98,7 @@ case_d_restart_after_kill() {
   [ "$(ip -n "$NS_D" -d link show d-out | grep -c 'prog/xdp')" = 1 ] || { warn "more than one program on d-out"; return 1; }
   [ "$(stat -c %a "$RVS_SOCK")" = 600 ] || { warn "the new socket is not 0600"; return 1; }
   # rvs's own lines (libbpf/libxdp chatter about the dispatcher aside) report no trouble
-  local bad; bad="$(grep '^rvs:' "$RVS_LOG" | grep -iE 'error|cannot|fail|busy' || true)"
+  local bad; bad="$(grep -E '^[A-Z]+ +rvs: ' "$RVS_LOG" | grep -iE 'error|cannot|fail|busy' || true)"
   [ -z "$bad" ] || { warn "the restart logged trouble:"; printf '%s\n' "$bad" >&2; return 1; }
   add_service
   forwards

@@ -101,11 +101,11 @@ if stop_rvs; then pass "e. SIGTERM: exit 0, admin socket removed, XDP detached"
 else fail "e. SIGTERM: exit 0, admin socket removed, XDP detached"; fi
 case_e() {
   local started undone expected
-  started="$(sed -n 's/^rvs: stage [0-9]*: \([a-z ]*\) started.*/\1/p' "$RVS_LOG" | paste -sd,)"
-  undone="$(sed -n 's/^rvs: stage [0-9]*: \([a-z ]*\) undone.*/\1/p' "$RVS_LOG" | paste -sd,)"
+  started="$(sed -n 's/^[A-Z]* *rvs: stage [0-9]*: \([a-z ]*\) started.*/\1/p' "$RVS_LOG" | paste -sd,)"
+  undone="$(sed -n 's/^[A-Z]* *rvs: stage [0-9]*: \([a-z ]*\) undone.*/\1/p' "$RVS_LOG" | paste -sd,)"
   log "  stages started: $started"
   log "  stages undone:  $undone"
-  expected="$(sed -n 's/^rvs: stage [0-9]*: \([a-z ]*\) started.*/\1/p' "$RVS_LOG" | tac | paste -sd,)"
+  expected="$(sed -n 's/^[A-Z]* *rvs: stage [0-9]*: \([a-z ]*\) started.*/\1/p' "$RVS_LOG" | tac | paste -sd,)"
   assert_true "some stages started" [ -n "$started" ]
   assert_eq "$expected" "$undone" "undone in the reverse order"
 }
