@@ -10,12 +10,14 @@
 //! - [`afxdp`]: the thin shell over AF_XDP rings that feeds the pipeline;
 //! - [`console`]: the web console, over the admin socket's query side and its `execute`;
 //! - [`logging`]: the log (stderr lines or the journal), libbpf's and libxdp's messages in it;
+//! - [`capture`]: `rvsadm --capture`, frames in and out of an interface as a pcap file;
 //! - [`import`]: keepalived.conf and ldirectord.cf virtual services as rvs configuration;
 //! - `testkit` (tests, benches, examples and the fuzz crate only: the `testkit` feature): the lab.
 
 pub mod admin;
 pub mod afxdp;
 pub mod api;
+pub mod capture;
 pub mod config;
 pub mod console;
 pub mod control;

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("net", 2),
     ("ipvs", 3),
     ("pipeline", 4),
+    ("capture", 4),
     ("afxdp", 5),
     ("ipvsadm", 5),
     ("control", 6),

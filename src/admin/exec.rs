@@ -1,7 +1,7 @@
 //! Run one ipvsadm command line against the live rules.
 
 use super::protocol::{Request, Response};
-use crate::api::command::{Command, ListWhat};
+use crate::api::command::{CaptureSpec, Command, ListWhat};
 use crate::api::{ConnView, ServiceKey};
 use crate::control::{Control, Rules};
 use crate::ipvsadm::args;
@@ -9,6 +9,7 @@ use crate::ipvsadm::error::UsageError;
 use crate::ipvsadm::format;
 use crate::ipvsadm::proc_net;
 use crate::ipvsadm::restore::parse_restore_line;
+use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 
 /// One `--neighbours` row: interface, address, MAC ("-" while unresolved),
@@ -38,6 +39,11 @@ pub trait DataPlaneQuery: Send + Sync {
     fn announced(&self) -> String {
         crate::kernel::announce::listing(None, &[])
     }
+    /// rvs extension `--capture`: run one capture, streaming it to `client` after the first
+    /// response line (crate::capture::stream); the last response line (refusal or summary).
+    fn capture(&self, _spec: &CaptureSpec, _client: &UnixStream) -> Response {
+        Response::err("rvsadm: --capture: this rvs has no poll loops to capture from", 1)
+    }
 }
 
 /// ipvsadm's fail() prints the message and then a newline, whatever the message ends with
@@ -47,10 +53,22 @@ fn usage_err(e: UsageError) -> Response {
 }
 
 pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> Response {
-    let cmd = match args::parse(&req.argv) {
-        Ok(c) => c,
-        Err(e) => return usage_err(e),
-    };
+    match args::parse(&req.argv) {
+        Ok(cmd) => execute_command(ctl, dp, cmd, req),
+        Err(e) => usage_err(e),
+    }
+}
+
+/// [`execute`] for a client on the admin socket, which `--capture` streams its frames to.
+pub fn serve(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request, client: &UnixStream) -> Response {
+    match args::parse(&req.argv) {
+        Ok(Command::Capture(spec)) => dp.capture(&spec, client),
+        Ok(cmd) => execute_command(ctl, dp, cmd, req),
+        Err(e) => usage_err(e),
+    }
+}
+
+fn execute_command(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, cmd: Command, req: &Request) -> Response {
     match cmd {
         // rvs's own commands ask the poll loops or the shared state, not the rules.
         Command::Counters => counters(dp),
@@ -62,6 +80,9 @@ pub fn execute(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery, req: &Request) -> 
             Err(e) => Response::err(format!("rvs: reload refused, running rules kept: {e}"), 1),
         },
         Command::Role(arg) => role(ctl, arg.as_deref()),
+        Command::Capture(_) => {
+            Response::err("rvsadm: --capture streams its answer: only the admin socket serves it", 2)
+        }
         Command::Sysctl(arg) => sysctl(ctl, arg.as_deref()),
         Command::Proc(arg) => match arg.as_deref().and_then(proc_net::parse_name) {
             Some(name) => Response::ok(proc_text(ctl, dp, name)),

@@ -11,7 +11,7 @@
 //! (50 quick rvsadm at once are fine) and, when they are all taken, evicts
 //! the oldest slow connection of any uid.
 
-use super::exec::{execute, DataPlaneQuery};
+use super::exec::{serve, DataPlaneQuery};
 use super::protocol::{decode_request, read_message, write_message, Response, MAX_REQUEST};
 use crate::control::Control;
 use std::io::Read;
@@ -252,7 +252,7 @@ fn serve_client(
     }
     let resp = match request {
         Ok(bytes) => match decode_request(&bytes) {
-            Ok(req) => execute(ctl, dp, &req),
+            Ok(req) => serve(ctl, dp, &req, &stream),
             Err(e) => Response::err(format!("rvs: {e}"), 2),
         },
         Err(e) => Response::err(format!("rvs: bad request: {e}"), 2),

@@ -279,6 +279,11 @@ impl Port {
         self.queue_tx(pool, desc)
     }
 
+    /// The frames queued this pass, not yet handed to the TX ring.
+    pub fn queued(&self) -> &[FrameDesc] {
+        &self.pending
+    }
+
     /// Are frames still waiting in the TX ring?
     pub fn tx_busy(&self) -> bool {
         self.in_flight > 0

@@ -103,6 +103,12 @@ impl Shell {
         ok
     }
 
+    /// The bytes of the frames port `pi` will transmit at the next flush.
+    pub fn queued(&self, pi: usize) -> impl Iterator<Item = &[u8]> {
+        let descs = self.ports.get(pi).map_or(&[][..], |p| p.queued());
+        descs.iter().map(|d| self.pool.frame(d))
+    }
+
     /// Every port's queued frames to its TX ring; the frames dropped because
     /// a TX ring was full.
     pub fn flush(&mut self) -> u64 {

@@ -5,6 +5,7 @@ use super::handoff::Handoff;
 use super::shell::Shell;
 use super::xsk_stats::{read as read_xsk_stats, SocketStats, XskStats, READ_EVERY_MS};
 use crate::api::ConnView;
+use crate::capture::ring::Tap;
 use crate::net::neighbour::NeighbourView;
 use crate::net::IfaceId;
 use crate::pipeline::Owner;
@@ -18,6 +19,11 @@ use std::sync::Arc;
 pub enum Request {
     Connections(Sender<Vec<ConnView>>),
     Neighbours(Sender<Vec<NeighbourView<std::net::IpAddr>>>),
+    /// `rvsadm --capture`: copy matching frames of a device into this tap; say so once it
+    /// is in place, so that rvsadm's "capturing on" line means it.
+    Capture(Tap, Sender<()>),
+    /// The capture ended: drop the tap.
+    StopCapture,
 }
 
 /// Frames the pipeline emits besides the one it was handed (ARP, ICMP,
@@ -131,6 +137,8 @@ impl Worker {
         let counters = &shared.counters;
         let mut next_xsk_read = 0u64;
         let mut pass = 0u64;
+        // The running capture, if any: looked at once per port per pass, never per frame.
+        let mut capture: Option<Tap> = None;
         while !stop.load(Ordering::Relaxed) {
             pass += 1;
             heartbeat.beat(id, pass);
@@ -143,6 +151,12 @@ impl Worker {
                     Request::Neighbours(tx) => {
                         let _ = tx.send(director.neighbour_views(now));
                     }
+                    Request::Capture(mut tap, ready) => {
+                        tap.bind_ports(shell.ports.iter().map(|p| p.name.as_str()));
+                        capture = Some(tap);
+                        let _ = ready.send(());
+                    }
+                    Request::StopCapture => capture = None,
                 }
             }
             let now = super::now_ms();
@@ -202,6 +216,10 @@ impl Worker {
                 let n = shell.receive(pi, &mut rx);
                 got += n;
                 let iface = shell.ports[pi].iface;
+                // As received: before the pipeline rewrites anything.
+                if let Some(tap) = capture.as_mut().filter(|t| t.watches(pi)) {
+                    tap.offer(rx.iter().take(n).map(|d| shell.frame(d)));
+                }
                 // The fast path's first pass: every frame parsed and looked up before any is rewritten.
                 for (slot, desc) in rx.iter().take(n).enumerate() {
                     director.prepare(slot, iface, shell.frame(desc));
@@ -256,6 +274,21 @@ impl Worker {
             }
             stage.items.clear();
             stage.used = 0;
+            // As sent: every frame each port transmits this pass, rewritten, forwarded or emitted.
+            if let Some(tap) = capture.as_mut() {
+                for pi in 0..shell.ports.len() {
+                    if tap.watches(pi) {
+                        tap.offer(shell.queued(pi));
+                    }
+                }
+                let missed = tap.take_dropped();
+                if missed > 0 {
+                    counters.add(id, Reason::CaptureDropped, missed);
+                }
+                if tap.closed() {
+                    capture = None;
+                }
+            }
             // A full TX ring drops frames at flush: counted as the pipeline's own drops are.
             let ring_full = shell.flush();
             if ring_full > 0 {

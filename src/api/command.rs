@@ -96,6 +96,22 @@ pub enum Command {
     /// rvs extension `--proc NAME`: the text the kernel shows in /proc/net/NAME (ip_vs,
     /// ip_vs_conn, ip_vs_stats, ip_vs_stats_percpu).
     Proc(Option<String>),
+    /// rvs extension `--capture IFACE -w FILE [--count N] [--filter EXPR]`.
+    Capture(CaptureSpec),
+}
+
+/// What `--capture` asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureSpec {
+    /// The device (an `[[interface]]` name) whose frames, in and out, are captured; `any`:
+    /// every device.
+    pub iface: String,
+    /// Where rvsadm writes the pcap file; `-`: standard output. rvs itself never opens it.
+    pub file: String,
+    /// Stop after this many frames; None: when rvsadm is stopped (Ctrl-C).
+    pub count: Option<u64>,
+    /// tcpdump's filter expression; None: every frame.
+    pub filter: Option<String>,
 }
 
 impl Command {
@@ -133,7 +149,8 @@ impl Command {
             | Command::Reload
             | Command::Role(_)
             | Command::Sysctl(_)
-            | Command::Proc(_) => false,
+            | Command::Proc(_)
+            | Command::Capture(_) => false,
         }
     }
 }

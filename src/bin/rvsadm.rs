@@ -8,6 +8,7 @@
 //! Called as `ipvsadm`, `ipvsadm-save` or `ipvsadm-restore` it is those programs
 //! (`rvs::ipvsadm::program`).
 //! Output to a closed pipe ends rvsadm by SIGPIPE, as it ends ipvsadm.
+//! `--capture` has a client of its own (`rvs::admin::capture_client`): its answer is a stream.
 
 use rvs::admin::protocol::{read_message, write_message, Request, Response};
 use rvs::ipvsadm::program::{restore_input, save_command, Name};
@@ -39,8 +40,11 @@ fn main() {
             vec![clear, ask(&name, &socket, vec!["-R".into()], Some(input))]
         }
         Name::Rvsadm | Name::Ipvsadm(_) => {
-            answer_offline(&name, &argv);
+            let capture = answer_offline(&name, &argv);
             let socket = socket_path(&name, socket, config);
+            if let Some(file) = capture {
+                std::process::exit(rvs::admin::capture_client::run(name.label(), &socket, argv, &file));
+            }
             let is_restore = argv.iter().any(|a| a == "-R" || a == "--restore");
             let stdin = is_restore.then(|| read_stdin(&name));
             vec![ask(&name, &socket, argv, stdin)]
@@ -56,13 +60,16 @@ fn main() {
     std::process::exit(code);
 }
 
-/// `-h` and `-v` print and exit here, without a daemon; anything else returns.
-fn answer_offline(name: &Name, argv: &[String]) {
+/// `-h` and `-v` print and exit here, without a daemon; anything else returns: the file to
+/// write for `--capture`, which rvsadm itself writes what rvs streams into.
+fn answer_offline(name: &Name, argv: &[String]) -> Option<String> {
+    use rvs::api::command::Command;
     // The same parse the daemon would use.
     let text = match rvs::ipvsadm::args::parse(argv) {
-        Ok(rvs::api::command::Command::Help) => name.usage(),
-        Ok(rvs::api::command::Command::Version) => name.version(),
-        _ => return,
+        Ok(Command::Help) => name.usage(),
+        Ok(Command::Version) => name.version(),
+        Ok(Command::Capture(spec)) => return Some(spec.file),
+        _ => return None,
     };
     restore_default_sigpipe();
     print!("{text}");

@@ -1,12 +1,15 @@
 //! The data plane and the running configuration as the admin server sees them:
-//! `rvsadm -Lc`, `--counters`, `--neighbours`, `--announced`, `--checks`, and
+//! `rvsadm -Lc`, `--counters`, `--neighbours`, `--announced`, `--checks`, `--capture`, and
 //! the reload (SIGHUP, `rvsadm --reload`).
 
 use crate::admin::exec::{DataPlaneQuery, NeighbourRow};
+use crate::admin::protocol::{write_message, Response};
 use crate::afxdp::dataplane_config::DataplaneConfig;
 use crate::afxdp::worker::Request;
 use crate::afxdp::xsk_stats::XskStats;
+use crate::api::command::CaptureSpec;
 use crate::api::ConnView;
+use crate::capture::ring::Tap;
 use crate::config::Config;
 use crate::control::Control;
 use crate::health::checker::HealthChecker;
@@ -15,6 +18,8 @@ use crate::net::iface::Interfaces;
 use crate::pipeline::Shared;
 use crate::wire::ethernet::fmt_mac;
 use crossbeam::channel::{bounded, Sender};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +35,8 @@ pub(super) struct Query {
     pub(super) checker: Mutex<Option<HealthChecker>>,
     /// Set by the last stage; taken by its undo, which withdraws first.
     pub(super) announcer: Mutex<Option<Arc<Announcer>>>,
+    /// Set while `rvsadm --capture` runs: one at a time.
+    pub(super) capturing: AtomicBool,
 }
 
 impl Query {
@@ -95,6 +102,32 @@ impl DataPlaneQuery for Query {
             Some(a) => crate::kernel::announce::listing(Some(a.config()), &a.views()),
             None => crate::kernel::announce::listing(None, &[]),
         }
+    }
+
+    fn capture(&self, spec: &CaptureSpec, client: &UnixStream) -> Response {
+        let mut devices: Vec<String> = self.ifaces.0.iter().map(|i| i.name.clone()).collect();
+        devices.sort();
+        devices.dedup();
+        let mut loops = |tap: Option<&Tap>| {
+            for w in &self.workers {
+                match tap {
+                    Some(t) => {
+                        let (ready, set) = bounded(1);
+                        if w.send(Request::Capture(t.clone(), ready)).is_ok() {
+                            let _ = set.recv_timeout(Duration::from_secs(2));
+                        }
+                    }
+                    None => {
+                        let _ = w.send(Request::StopCapture);
+                    }
+                }
+            }
+        };
+        let mut started =
+            |line: &str| write_message(client, &Response { stdout: String::new(), stderr: line.to_string(), code: 0 });
+        let outcome = crate::capture::session::run(spec, &devices, &self.capturing, &mut loops, client, &mut started);
+        let (stderr, code) = outcome.answer();
+        Response { stdout: String::new(), stderr, code }
     }
 
     fn checks(&self) -> Vec<crate::health::spec::CheckView> {

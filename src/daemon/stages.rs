@@ -508,6 +508,7 @@ impl Daemon {
             running: Mutex::new(cfg.clone()),
             checker: Mutex::new(None),
             announcer: Mutex::new(None),
+            capturing: Default::default(),
         });
         self.query = Some(query.clone());
         let dyn_query: Arc<dyn DataPlaneQuery> = query;

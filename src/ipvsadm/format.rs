@@ -1155,6 +1155,8 @@ mod tests {
              \x20 --role [master|backup]              print or set the HA role\n\
              \x20 --sysctl [name[=value]]             print or set IPVS's sysctls\n\
              \x20 --proc name                         the kernel's /proc/net/NAME text (ip_vs...)\n\
+             \x20 --capture iface -w file             frames in and out of IFACE (or any), to\n\
+             \x20     [--count n] [--filter expr]     a pcap file (- for stdout); tcpdump filters\n\
              rvsadm Options (before the command):\n\
              \x20 --socket path                       rvs's admin socket (else $RVS_SOCKET,\n\
              \x20                                     else the [admin] socket of --config)\n\

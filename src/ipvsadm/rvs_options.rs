@@ -3,7 +3,8 @@
 //! rvsadm's own options, which say where the daemon is. Both tables are documented by
 //! [`help`], which `rvsadm -h` prints after ipvsadm's text.
 //!
-//! An rvs command stands alone as the first word, with its argument if it takes one; it is
+//! An rvs command stands alone as the first word, with its argument if it takes one (and
+//! `--capture` with its own options, `parse_capture`); it is
 //! matched before ipvsadm's parser, so nothing here changes what an ipvsadm line means, and a
 //! rules file (`-R`) holds ipvsadm's commands only. rvsadm's own options come before
 //! everything else and never reach the daemon.
@@ -74,6 +75,9 @@ static RVS_COMMANDS: &[RvsCommand] = &[
 /// one with an optional argument takes at most one (exit 2 for more).
 pub fn parse_rvs_command(argv: &[String]) -> Option<Result<Command, UsageError>> {
     let first = argv.first()?.strip_prefix("--")?;
+    if first == "capture" {
+        return Some(parse_capture(&argv[1..]));
+    }
     let rc = RVS_COMMANDS.iter().find(|rc| rc.name == first)?;
     Some(match (rc.arg, &argv[1..]) {
         (None, _) => Ok((rc.build)(None)),
@@ -85,6 +89,47 @@ pub fn parse_rvs_command(argv: &[String]) -> Option<Result<Command, UsageError>>
             exits: true,
         }),
     })
+}
+
+/// `--capture IFACE -w FILE [--count N] [--filter EXPR]`, the options in any order after
+/// IFACE, each once (`--count=N` and `--filter=EXPR` too). Every refusal exits 2.
+fn parse_capture(args: &[String]) -> Result<Command, UsageError> {
+    let err = |m: String| UsageError { message: format!("rvsadm: --capture: {m}"), exit_code: 2, exits: true };
+    let (iface, mut rest) = match args.split_first() {
+        Some((i, rest)) if !i.starts_with('-') => (i.clone(), rest),
+        _ => return Err(err("IFACE is required: --capture IFACE -w FILE [--count N] [--filter EXPR]".into())),
+    };
+    let (mut file, mut count, mut filter) = (None, None, None);
+    while let Some((word, after)) = rest.split_first() {
+        let (name, inline) = match word.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (word.as_str(), None),
+        };
+        let (value, after) = match (inline, after.split_first()) {
+            (Some(v), _) => (v, after),
+            (None, Some((v, after))) => (v.clone(), after),
+            (None, None) => return Err(err(format!("{name} needs a value"))),
+        };
+        let slot = match name {
+            "-w" => &mut file,
+            "--count" => &mut count,
+            "--filter" => &mut filter,
+            _ => return Err(err(format!("unknown option '{word}'"))),
+        };
+        if slot.replace(value).is_some() {
+            return Err(err(format!("{name} given twice")));
+        }
+        rest = after;
+    }
+    let file = file.ok_or_else(|| err("-w FILE is required (a pcap file; - for standard output)".into()))?;
+    let count = match count {
+        None => None,
+        Some(c) => match c.parse::<u64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return Err(err(format!("--count '{c}' is not a positive number"))),
+        },
+    };
+    Ok(Command::Capture(crate::api::command::CaptureSpec { iface, file, count, filter }))
 }
 
 /// rvsadm's own options: where to find the daemon.
@@ -129,6 +174,8 @@ pub fn help() -> String {
         };
         let _ = writeln!(s, "  {synopsis:<36}{}", rc.help);
     }
+    let _ = writeln!(s, "  {:<36}{}", "--capture iface -w file", "frames in and out of IFACE (or any), to");
+    let _ = writeln!(s, "  {:<36}{}", "    [--count n] [--filter expr]", "a pcap file (- for stdout); tcpdump filters");
     s.push_str("rvsadm Options (before the command):\n");
     let _ = writeln!(s, "  {:<36}{}", "--socket path", "rvs's admin socket (else $RVS_SOCKET,");
     let _ = writeln!(s, "  {:<36}{}", "", "else the [admin] socket of --config)");

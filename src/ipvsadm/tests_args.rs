@@ -876,3 +876,39 @@ fn rvsadm_client_options() {
     assert_eq!(take("--socket"), (opts(None, None), "--socket".into()));
     assert_eq!(err("--socket"), ("Try `rvsadm -h' or 'rvsadm --help' for more information.".into(), 255));
 }
+
+#[test]
+fn capture_command_line() {
+    use crate::api::command::CaptureSpec;
+    let words = |w: &[&str]| parse_with(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &names());
+    let spec = |count, filter: Option<&str>| {
+        Command::Capture(CaptureSpec {
+            iface: "d-out".into(),
+            file: "/tmp/x.pcap".into(),
+            count,
+            filter: filter.map(str::to_string),
+        })
+    };
+    assert_eq!(p("--capture d-out -w /tmp/x.pcap").unwrap(), spec(None, None));
+    let full = ["--capture", "d-out", "--filter", "tcp port 80", "-w", "/tmp/x.pcap", "--count", "20"];
+    assert_eq!(words(&full).unwrap(), spec(Some(20), Some("tcp port 80")));
+    let inline = ["--capture", "d-out", "-w", "/tmp/x.pcap", "--count=5", "--filter=udp"];
+    assert_eq!(words(&inline).unwrap(), spec(Some(5), Some("udp")));
+    // The filter is judged by the daemon's libpcap, not here.
+    assert_eq!(
+        words(&["--capture", "d-out", "-w", "/tmp/x.pcap", "--filter", "tcp prt"]).unwrap(),
+        spec(None, Some("tcp prt"))
+    );
+    for (line, msg) in [
+        ("--capture", "rvsadm: --capture: IFACE is required: --capture IFACE -w FILE [--count N] [--filter EXPR]"),
+        ("--capture -w f", "rvsadm: --capture: IFACE is required: --capture IFACE -w FILE [--count N] [--filter EXPR]"),
+        ("--capture d-out", "rvsadm: --capture: -w FILE is required (a pcap file; - for standard output)"),
+        ("--capture d-out -w", "rvsadm: --capture: -w needs a value"),
+        ("--capture d-out -w f --count 0", "rvsadm: --capture: --count '0' is not a positive number"),
+        ("--capture d-out -w f --count x", "rvsadm: --capture: --count 'x' is not a positive number"),
+        ("--capture d-out -w f -w g", "rvsadm: --capture: -w given twice"),
+        ("--capture d-out -w f -c 3", "rvsadm: --capture: unknown option '-c'"),
+    ] {
+        assert_eq!(err(line), (msg.to_string(), 2), "{line}");
+    }
+}

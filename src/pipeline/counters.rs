@@ -95,6 +95,8 @@ reasons! {
     MethodUnsupported => "drop-method-unsupported",
     TxRingFull => "drop-tx-ring-full",
     HandoffFull => "drop-handoff-ring-full",
+    // Not a drop of the frame: it was forwarded, only not copied to a running capture.
+    CaptureDropped => "capture-dropped",
     EvictedIdle => "idle-evicted-under-pressure",
     TcpBadDataOffset => "drop-tcp-bad-data-offset",
     UdpBadLength => "drop-udp-bad-length",
