@@ -13,6 +13,7 @@
 //! | `[ha]` | `control/ha_config.rs` |
 //! | `[sysctl]` | `ipvs/sysctl.rs` |
 //! | `[announce]` | `kernel/announce.rs` |
+//! | `[metrics]` | `metrics/config.rs` |
 //! | `[state]` | here (the daemon's save and restore) |
 //!
 //! Parsing is strict: unknown keys are refused, and every error names the
@@ -29,6 +30,7 @@ use crate::control::Rules;
 use crate::health::config::{service_checks, RawCheck};
 use crate::ipvs::sysctl::RawSysctls;
 use crate::kernel::announce::{AnnounceConfig, RawAnnounce};
+use crate::metrics::config::{MetricsConfig, RawMetrics};
 use crate::net::route_config::{parse_routes, RawRoute};
 use serde::Deserialize;
 use std::net::Ipv4Addr;
@@ -47,6 +49,7 @@ struct RawConfig {
     #[serde(default)]
     dataplane: RawDataplane,
     announce: Option<RawAnnounce>,
+    metrics: Option<RawMetrics>,
     #[serde(default, rename = "interface")]
     interfaces: Vec<RawInterface>,
     #[serde(default, rename = "route")]
@@ -84,6 +87,8 @@ pub struct Config {
     pub dataplane: DataplaneConfig,
     /// `[announce]`: VIP routes for a BGP daemon; None: no announcements.
     pub announce: Option<AnnounceConfig>,
+    /// `[metrics]`: the Prometheus endpoint; None: no endpoint.
+    pub metrics: Option<MetricsConfig>,
     pub interfaces: Vec<InterfaceConfig>,
     /// (destination, prefix length, gateway)
     pub routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
@@ -121,6 +126,7 @@ impl Config {
         let routes = parse_routes(&raw.routes, &connected)?;
         let dataplane = DataplaneConfig::parse(&raw.dataplane)?;
         let announce = AnnounceConfig::parse(raw.announce.as_ref())?;
+        let metrics = MetricsConfig::parse(raw.metrics.as_ref())?;
         let mut rules = Rules { timeouts: parse_timeouts(raw.timeouts.as_ref())?, ..Rules::default() };
         for (i, m) in raw.marks.iter().enumerate() {
             add_mark(&mut rules, i, m)?;
@@ -146,6 +152,7 @@ impl Config {
             proc_dir: admin.proc_dir,
             dataplane,
             announce,
+            metrics,
             interfaces,
             routes,
             sysctl,
@@ -273,6 +280,10 @@ address = "198.18.1.12"
         assert_eq!(e, "dataplane.xdp_program: 'x' is not one of rvs, libxdp");
         let e = Config::parse(&format!("{GOOD}\n[announce]\ntable = 254\n")).unwrap_err();
         assert!(e.starts_with("announce.table: 254"), "{e}");
+        let e = Config::parse(&format!("{GOOD}\n[metrics]\nlisten = \"nowhere\"\n")).unwrap_err();
+        assert!(e.starts_with("metrics.listen: 'nowhere' is not ADDRESS:PORT"), "{e}");
+        let e = Config::parse(&format!("{GOOD}\n[metrics]\nport = 1\n")).unwrap_err();
+        assert!(e.contains("TOML parse error") && e.contains("port"), "{e}");
         let e = Config::parse(&format!("{GOOD}\n[timeouts]\ntcp = 0\n")).unwrap_err();
         assert_eq!(e, format!("timeouts: each must be 1..{MAX_TIMEOUT} seconds"));
         let e = Config::parse(&format!("{GOOD}\n[state]\nsave_on_stop = true\n")).unwrap_err();

@@ -22,6 +22,7 @@ pub mod import;
 pub mod ipvs;
 pub mod ipvsadm;
 pub mod kernel;
+pub mod metrics;
 pub mod net;
 pub mod ownership;
 pub mod pipeline;

@@ -18,6 +18,8 @@ use std::sync::Arc;
 pub enum Request {
     Connections(Sender<Vec<ConnView>>),
     Neighbours(Sender<Vec<NeighbourView<std::net::IpAddr>>>),
+    /// How full the loop's tables are (the metrics endpoint's scrape).
+    Tables(Sender<crate::pipeline::TableSizes>),
 }
 
 /// Frames the pipeline emits besides the one it was handed (ARP, ICMP,
@@ -142,6 +144,9 @@ impl Worker {
                     }
                     Request::Neighbours(tx) => {
                         let _ = tx.send(director.neighbour_views(now));
+                    }
+                    Request::Tables(tx) => {
+                        let _ = tx.send(director.table_sizes());
                     }
                 }
             }
