@@ -29,6 +29,13 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn take(ctl: &Mutex<Control>, dp: &dyn DataPlaneQuery) -> Snapshot {
+        // The rules are not held while the loops answer.
+        let (loops, checks) = (dp.loops(), dp.checks());
+        Snapshot::with(ctl, loops, checks)
+    }
+
+    /// The rules' part read now, beside what the data plane said.
+    pub(super) fn with(ctl: &Mutex<Control>, loops: Vec<LoopView>, checks: Vec<CheckView>) -> Snapshot {
         let (services, shared) = {
             let c = ctl.lock().unwrap_or_else(|e| e.into_inner());
             (c.views(), c.shared().clone())
@@ -38,9 +45,8 @@ impl Snapshot {
             |d: &crate::ipvs::sync::daemon::DaemonConfig| SyncDaemon { ifname: d.ifname.clone(), syncid: d.syncid };
         Snapshot {
             services,
-            // The rules are not held while the loops answer.
-            loops: dp.loops(),
-            checks: dp.checks(),
+            loops,
+            checks,
             role: shared.ha.role(),
             sync_master: sync.master.as_ref().map(daemon),
             sync_backup: sync.backup.as_ref().map(daemon),

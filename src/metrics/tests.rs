@@ -1,10 +1,9 @@
-//! The rendering, end to end from the rules: a Control with services of each kind, a data
-//! plane that answers as two poll loops would, one snapshot, one text.
+//! The rendering, end to end from the rules: a Control with services of each kind, what two
+//! poll loops and a health check would report, one snapshot, one text.
 
 use super::*;
-use crate::admin::exec::{execute, DataPlaneQuery, LoopView, NeighbourRow};
-use crate::admin::protocol::Request;
-use crate::api::{ConnView, ServiceKey};
+use crate::admin::exec::LoopView;
+use crate::api::ServiceKey;
 use crate::control::Control;
 use crate::health::spec::CheckView;
 use crate::ipvsadm::proc_net;
@@ -13,67 +12,49 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-struct TwoLoops;
+fn checks() -> Vec<CheckView> {
+    vec![CheckView {
+        service: ServiceKey::Addr { proto: 6, addr: "198.18.0.100".parse().unwrap(), port: 80 },
+        addr: "198.18.1.12".parse().unwrap(),
+        port: 80,
+        kind: "http".into(),
+        up: false,
+        failures: 4,
+        successes: 0,
+        last_error: Some("connection refused".into()),
+        since: 12,
+        transitions: 3,
+    }]
+}
 
-impl DataPlaneQuery for TwoLoops {
-    fn connections(&self) -> Vec<ConnView> {
-        vec![]
-    }
-    fn counters(&self) -> Vec<(String, u64)> {
-        vec![]
-    }
-    fn neighbours(&self) -> Vec<NeighbourRow> {
-        vec![]
-    }
-    fn checks(&self) -> Vec<CheckView> {
-        vec![CheckView {
-            service: ServiceKey::Addr { proto: 6, addr: "198.18.0.100".parse().unwrap(), port: 80 },
-            addr: "198.18.1.12".parse().unwrap(),
-            port: 80,
-            kind: "http".into(),
-            up: false,
-            failures: 4,
-            successes: 0,
-            last_error: Some("connection refused".into()),
-            since: 12,
-            transitions: 3,
-        }]
-    }
-    fn reload(&self) -> Result<String, String> {
-        Err("no file".into())
-    }
-    fn loops(&self) -> Vec<LoopView> {
-        let names = |pairs: &[(&'static str, u64)]| {
-            crate::pipeline::Reason::ALL
-                .iter()
-                .map(|r| (r.name(), pairs.iter().find(|p| p.0 == r.name()).map_or(0, |p| p.1)))
-                .collect()
-        };
-        let xsk = |dropped: u64| {
-            crate::afxdp::xsk_stats::NAMES.iter().map(|&n| (n, u64::from(n == "xsk-rx-dropped") * dropped)).collect()
-        };
-        let tables = TableSizes {
-            connections: [5, 1],
-            connections_capacity: [1000, 250],
-            templates: [2, 0],
-            templates_capacity: [250, 62],
-            neighbours: [3, 0],
-            neighbours_capacity: [1024, 1024],
-        };
-        vec![
-            LoopView {
-                counters: names(&[
-                    ("rx-frames", 100),
-                    ("tx-frames", 90),
-                    ("drop-ip-bad-checksum", 2),
-                    ("arp-replied", 4),
-                ]),
-                xsk: xsk(7),
-                tables: Some(tables),
-            },
-            LoopView { counters: names(&[("rx-frames", 50), ("drop-tx-ring-full", 1)]), xsk: xsk(0), tables: None },
-        ]
-    }
+/// Two poll loops: the first with some counts and its tables, the second without an answer
+/// about its tables.
+fn loops() -> Vec<LoopView> {
+    let names = |pairs: &[(&'static str, u64)]| {
+        crate::pipeline::Reason::ALL
+            .iter()
+            .map(|r| (r.name(), pairs.iter().find(|p| p.0 == r.name()).map_or(0, |p| p.1)))
+            .collect()
+    };
+    let xsk = |dropped: u64| {
+        crate::afxdp::xsk_stats::NAMES.iter().map(|&n| (n, u64::from(n == "xsk-rx-dropped") * dropped)).collect()
+    };
+    let tables = TableSizes {
+        connections: [5, 1],
+        connections_capacity: [1000, 250],
+        templates: [2, 0],
+        templates_capacity: [250, 62],
+        neighbours: [3, 0],
+        neighbours_capacity: [1024, 1024],
+    };
+    vec![
+        LoopView {
+            counters: names(&[("rx-frames", 100), ("tx-frames", 90), ("drop-ip-bad-checksum", 2), ("arp-replied", 4)]),
+            xsk: xsk(7),
+            tables: Some(tables),
+        },
+        LoopView { counters: names(&[("rx-frames", 50), ("drop-tx-ring-full", 1)]), xsk: xsk(0), tables: None },
+    ]
 }
 
 fn rules() -> Mutex<Control> {
@@ -89,16 +70,24 @@ fn rules() -> Mutex<Control> {
         "-A -t [2001:db8:6::100]:443 -s rr",
         "-a -t [2001:db8:6::100]:443 -r [2001:db8:7::11]:443 -m",
     ] {
-        let argv = line.split(' ').map(str::to_string).collect();
-        let r = execute(&ctl, &TwoLoops, &Request { argv, stdin: None });
-        assert_eq!(r.code, 0, "{line}: {}", r.stderr);
+        apply(&ctl, line);
     }
     ctl
 }
 
+fn apply(ctl: &Mutex<Control>, line: &str) {
+    let argv: Vec<String> = line.split(' ').map(str::to_string).collect();
+    let cmd = crate::ipvsadm::args::parse(&argv).unwrap_or_else(|e| panic!("{line}: {}", e.message));
+    ctl.lock().unwrap().apply(&cmd).unwrap_or_else(|e| panic!("{line}: {e}"));
+}
+
+fn take(ctl: &Mutex<Control>) -> Snapshot {
+    Snapshot::with(ctl, loops(), checks())
+}
+
 /// Counts on every service and real server, distinct so a mix-up shows.
 fn snapshot() -> Snapshot {
-    let mut s = Snapshot::take(&rules(), &TwoLoops);
+    let mut s = take(&rules());
     for (i, v) in s.services.iter_mut().enumerate() {
         for (j, d) in v.dests.iter_mut().enumerate() {
             let k = (10 * i + j + 1) as u64;
@@ -229,16 +218,15 @@ fn node_ipvs_names_help_and_labels_are_node_exporters() {
 fn an_sctp_service_keeps_its_own_labels() {
     let ctl = rules();
     for line in ["-A --sctp-service 198.18.0.100:9 -s rr", "-a --sctp-service 198.18.0.100:9 -r 198.18.1.11:9 -m"] {
-        let argv = line.split(' ').map(str::to_string).collect();
-        assert_eq!(execute(&ctl, &TwoLoops, &Request { argv, stdin: None }).code, 0, "{line}");
+        apply(&ctl, line);
     }
-    let text = render(Snapshot::take(&ctl, &TwoLoops));
+    let text = render(take(&ctl));
     assert!(text.contains("node_ipvs_backend_weight{local_address=\"198.18.0.100\",local_mark=\"\",local_port=\"9\",proto=\"SCTP\",remote_address=\"198.18.1.11\",remote_port=\"9\"} 1\n"), "{text}");
 }
 
 #[test]
 fn no_services_still_has_the_totals_and_no_backend_family() {
-    let s = Snapshot::take(&Mutex::new(Control::new(Arc::new(Shared::new()))), &TwoLoops);
+    let s = take(&Mutex::new(Control::new(Arc::new(Shared::new()))));
     let text = render(s);
     assert!(text.contains("\nnode_ipvs_connections_total 0\n"), "{text}");
     assert!(!text.contains("node_ipvs_backend"), "{text}");
@@ -296,7 +284,7 @@ fn rvs_families_per_loop_real_server_check_and_role() {
 fn a_backup_with_sync_daemons_says_so() {
     let ctl = rules();
     ctl.lock().unwrap().shared().ha.set_role(crate::pipeline::role::Role::Backup);
-    let mut s = Snapshot::take(&ctl, &TwoLoops);
+    let mut s = take(&ctl);
     assert_eq!(s.role, crate::pipeline::role::Role::Backup);
     s.sync_backup = Some(snapshot::SyncDaemon { ifname: "d-in".into(), syncid: 7 });
     let got = samples(&render(s));

@@ -456,6 +456,16 @@ udp_ask() {
 
 # count_lines TEXT WORD: how many lines of TEXT are exactly WORD
 count_lines() { printf '%s\n' "$1" | grep -cx -- "$2" || true; }
+
+# metric TEXT NAME [LABELS-REGEX]: in Prometheus text, the value (as an integer) of the first
+# sample of NAME whose labels match, "missing" if none; 1.2e+06 (node_exporter's way) is read.
+metric() {
+  awk -v name="$2" -v lab="${3:-}" '
+    $1 == name || index($1, name "{") == 1 {
+      if (lab == "" || $1 ~ lab) { printf "%.0f\n", $2 + 0; found = 1; exit }
+    }
+    END { if (!found) print "missing" }' <<<"$1"
+}
 # strict_alternation TEXT: no two consecutive lines equal (round robin over two servers).
 strict_alternation() {
   local prev="" line i=0

@@ -75,15 +75,6 @@ bg d prometheus "$PROMETHEUS" --config.file="$RUN_DIR/prometheus/prometheus.yml"
 log "prometheus pid $BG_PID (TSDB in $RUN_DIR/prometheus/data), scraping 127.0.0.1:$M_PORT every second"
 
 scrape() { ns_curl d "http://127.0.0.1:$M_PORT/metrics"; }
-# metric TEXT NAME [LABELS-REGEX]: the value (as an integer) of the first sample of NAME whose
-# labels match, "missing" if none.
-metric() {
-  awk -v name="$2" -v lab="${3:-}" '
-    $1 == name || index($1, name "{") == 1 {
-      if (lab == "" || $1 ~ lab) { printf "%.0f\n", $2 + 0; found = 1; exit }
-    }
-    END { if (!found) print "missing" }' <<<"$1"
-}
 # metric_sum TEXT NAME [LABELS-REGEX]: the sum over every matching sample.
 metric_sum() {
   awk -v name="$2" -v lab="${3:-}" '

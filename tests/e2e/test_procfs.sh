@@ -98,15 +98,6 @@ case_b_traffic() {
 # ------------------------------------------------------------------------------------ c
 # node_exporter's ipvs collector over the files equals rvsadm.
 scrape() { ns_curl d "http://127.0.0.1:$NE_PORT/metrics"; }
-# metric TEXT NAME [LABELS-REGEX]: the value (as an integer) of the first sample of NAME
-# whose labels match; node_exporter prints large values as 1.2e+06, which awk reads.
-metric() {
-  awk -v name="$2" -v lab="${3:-}" '
-    $1 == name || index($1, name "{") == 1 {
-      if (lab == "" || $1 ~ lab) { printf "%.0f\n", $2 + 0; found = 1; exit }
-    }
-    END { if (!found) print "missing" }' <<<"$1"
-}
 case_c_node_exporter() {
   bg d node_exporter "$NODE_EXPORTER" --collector.disable-defaults --collector.ipvs \
     --path.procfs="$PROC_ROOT" --web.listen-address="127.0.0.1:$NE_PORT"
