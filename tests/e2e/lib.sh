@@ -326,6 +326,21 @@ wait_until() {
     sleep 0.1
   done
 }
+# wait_still SECONDS CMD...: runs CMD every 1.5 s until two readings in a row are equal and
+# prints that reading; returns 1 if it still moved after SECONDS.
+wait_still() {
+  local secs="$1"; shift
+  local a b end=$((SECONDS + secs))
+  a="$("$@")"
+  while :; do
+    sleep 1.5
+    b="$("$@")"
+    [ "$a" = "$b" ] && break
+    [ "$SECONDS" -lt "$end" ] || { warn "$* still moving after $secs s"; return 1; }
+    a="$b"
+  done
+  printf '%s\n' "$b"
+}
 _listening() {   # NS t|u PORT
   local out
   out="$(ns_exec "$1" ss -Hln"$2" "( sport = :$3 )" 2>/dev/null)" || return 1
