@@ -116,7 +116,8 @@ mod tests {
         let post = http(addr, &format!("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n{close}"));
         assert!(post.starts_with("HTTP/1.1 405") && post.contains("Allow: GET, HEAD"), "{post}");
         stop.store(true, Ordering::Relaxed);
+        // The thread ends (and drops the listener) within a poll; the port itself is not
+        // probed here: another test may be handed it at once (test_metrics.sh checks it).
         t.join().unwrap();
-        assert!(std::net::TcpStream::connect(addr).is_err(), "the port is closed once the server stopped");
     }
 }
