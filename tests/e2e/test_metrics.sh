@@ -291,4 +291,16 @@ if stop_rvs; then pass "h. SIGTERM: clean stop"; else fail "h. SIGTERM: clean st
 rc=0
 ns_curl d -o /dev/null "http://127.0.0.1:$M_PORT/metrics" 2>/dev/null || rc=$?
 if [ "$rc" != 0 ]; then pass "i. the endpoint is gone after the stop"; else fail "i. the endpoint is gone after the stop"; fi
+
+# A start with an address beyond loopback serves it and warns.
+case_j_beyond_loopback() {
+  assert_contains "$(cat "$RVS_LOG")" \
+    "rvs: warning: metrics: http://0.0.0.0:$M_PORT/metrics is beyond loopback" "the start's warning"
+  assert_contains "$(scrape)" "node_ipvs_connections_total" "served (on loopback too)"
+}
+sed -i "s/^listen = \"127.0.0.1:$M_PORT\"/listen = \"0.0.0.0:$M_PORT\"/" "$NAT_CONFIG"
+start_rvs "$NAT_CONFIG"
+wait_tcp_listen d "$M_PORT"
+run_case "j. listen = 0.0.0.0: served, with a warning at start" case_j_beyond_loopback
+if stop_rvs; then pass "k. SIGTERM: clean stop"; else fail "k. SIGTERM: clean stop"; fi
 finish
