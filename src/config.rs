@@ -15,6 +15,7 @@
 //! | `[announce]` | `kernel/announce.rs` |
 //! | `[metrics]` | `metrics/config.rs` |
 //! | `[state]` | here (the daemon's save and restore) |
+//! | `[console]` | `console/config.rs` |
 //!
 //! Parsing is strict: unknown keys are refused, and every error names the
 //! key and the reason, so a bad file never half-starts a director.
@@ -22,6 +23,7 @@
 use crate::admin::config::{AdminConfig, RawAdmin};
 use crate::afxdp::dataplane_config::{DataplaneConfig, RawDataplane};
 use crate::afxdp::interface_config::{parse_interfaces, RawInterface};
+use crate::console::{ConsoleConfig, RawConsole};
 use crate::control::reload::{FileRules, TimeoutKeys};
 use crate::control::rules_config::{
     add_mark, add_service, named_timeouts, parse_timeouts, RawMark, RawService, RawTimeouts,
@@ -50,6 +52,7 @@ struct RawConfig {
     dataplane: RawDataplane,
     announce: Option<RawAnnounce>,
     metrics: Option<RawMetrics>,
+    console: Option<RawConsole>,
     #[serde(default, rename = "interface")]
     interfaces: Vec<RawInterface>,
     #[serde(default, rename = "route")]
@@ -89,6 +92,8 @@ pub struct Config {
     pub announce: Option<AnnounceConfig>,
     /// `[metrics]`: the Prometheus endpoint; None: no endpoint.
     pub metrics: Option<MetricsConfig>,
+    /// `[console]`: the web console; None: off.
+    pub console: Option<ConsoleConfig>,
     pub interfaces: Vec<InterfaceConfig>,
     /// (destination, prefix length, gateway)
     pub routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
@@ -127,6 +132,7 @@ impl Config {
         let dataplane = DataplaneConfig::parse(&raw.dataplane)?;
         let announce = AnnounceConfig::parse(raw.announce.as_ref())?;
         let metrics = MetricsConfig::parse(raw.metrics.as_ref())?;
+        let console = ConsoleConfig::parse(raw.console.as_ref())?;
         let mut rules = Rules { timeouts: parse_timeouts(raw.timeouts.as_ref())?, ..Rules::default() };
         for (i, m) in raw.marks.iter().enumerate() {
             add_mark(&mut rules, i, m)?;
@@ -153,6 +159,7 @@ impl Config {
             dataplane,
             announce,
             metrics,
+            console,
             interfaces,
             routes,
             sysctl,

@@ -213,9 +213,11 @@ fn check_tunnel(d: &DestSpec) -> Result<(), IpvsError> {
 /// ip_vs_genl_set_cmd(): a real server of the other family than its service's is only
 /// for TUN (the kernel can encapsulate one family in the other, not rewrite it), and never
 /// while a sync daemon runs ("The synchronization protocol is incompatible with mixed family
-/// services"): EINVAL.
+/// services"): EINVAL. rvs adds DPVS's NAT64: an IPv4 real server behind an IPv6 service by
+/// FULLNAT, which translates the header (ipvs/xmit/nat64.rs); not the other way round.
 fn check_dest_family(key: &ServiceKey, d: &DestSpec, syncing: bool) -> Result<(), IpvsError> {
-    if d.addr.is_ipv6() != key.is_ipv6() && (syncing || d.fwd != FwdMethod::Tunnel) {
+    let nat64 = key.is_ipv6() && !d.addr.is_ipv6() && d.fwd == FwdMethod::FullNat;
+    if d.addr.is_ipv6() != key.is_ipv6() && (syncing || !(d.fwd == FwdMethod::Tunnel || nat64)) {
         return Err(IpvsError::Invalid(EINVAL_TEXT.into()));
     }
     Ok(())
@@ -481,14 +483,14 @@ impl Control {
                     old.set_unavailable();
                 }
             }
-            // The IPv4 data path takes an IPv4 service's IPv4 local addresses; the others stay
-            // in the spec (listed, saved) until the IPv6 data path takes them.
+            // The IPv4 local addresses, an IPv4 service's FULLNAT ones or an IPv6 service's
+            // NAT64 ones (the IPv6 path reads its own from the spec).
             let laddrs: Vec<_> = spec
                 .laddrs
                 .iter()
                 .filter_map(|a| match a {
-                    IpAddr::V4(a) if !spec.key.is_ipv6() => Some(u32::from(*a)),
-                    _ => None,
+                    IpAddr::V4(a) => Some(u32::from(*a)),
+                    IpAddr::V6(_) => None,
                 })
                 .map(|a| rt.laddrs.iter().find(|l| l.addr == a).cloned().unwrap_or_else(|| Arc::new(Laddr::new(a))))
                 .collect();

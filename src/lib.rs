@@ -8,6 +8,7 @@
 //! - [`control`]: the rule set operators change, published to the data plane;
 //! - [`ipvsadm`] and [`admin`]: ipvsadm's syntax and text, and the local socket;
 //! - [`afxdp`]: the thin shell over AF_XDP rings that feeds the pipeline;
+//! - [`console`]: the web console, over the admin socket's query side and its `execute`;
 //! - [`import`]: keepalived.conf and ldirectord.cf virtual services as rvs configuration;
 //! - `testkit` (tests, benches, examples and the fuzz crate only: the `testkit` feature): the lab.
 
@@ -15,6 +16,7 @@ pub mod admin;
 pub mod afxdp;
 pub mod api;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod daemon;
 pub mod health;

@@ -307,12 +307,13 @@ fn append(out: &mut Response, line: Response) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::pipeline::Shared;
     use std::sync::Arc;
 
-    struct NoLoops;
+    /// A data plane with no poll loops: for tests of what runs over the rules alone.
+    pub(crate) struct NoLoops;
     impl DataPlaneQuery for NoLoops {
         fn connections(&self) -> Vec<ConnView> {
             vec![]

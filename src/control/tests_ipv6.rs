@@ -48,18 +48,26 @@ fn ipv6_services_take_ipv6_real_servers_of_every_method() {
 }
 
 /// "Which connection types do we support?": a real server of the other family only for
-/// TUN, in either direction, for -a and -e alike (but any -d).
+/// TUN, in either direction, for -a and -e alike (but any -d); and rvs's NAT64, an IPv4
+/// real server behind an IPv6 service by FULLNAT (never an IPv6 one behind IPv4).
 #[test]
-fn mixed_families_only_for_tun() {
-    let mut ctl = control(&["-A -t 198.18.0.100:80", "-A -t [2001:db8::10]:80", "-A -f 1"]);
+fn mixed_families_only_for_tun_and_nat64() {
+    let mut ctl = control(&["-A -t 198.18.0.100:80", "-A -t [2001:db8::10]:80", "-A -f 1", "-A -f 2 -6"]);
     for m in ["-g", "-m", "--fullnat"] {
         assert_eq!(ctl.apply(&cmd(&format!("-a -t 198.18.0.100:80 -r [2001:db8::11]:80 {m}"))), Err(einval()), "{m}");
-        assert_eq!(ctl.apply(&cmd(&format!("-a -t [2001:db8::10]:80 -r 198.18.1.11:80 {m}"))), Err(einval()), "{m}");
         assert_eq!(ctl.apply(&cmd(&format!("-a -f 1 -r [2001:db8::11]:80 {m}"))), Err(einval()), "{m}");
+    }
+    for m in ["-g", "-m"] {
+        assert_eq!(ctl.apply(&cmd(&format!("-a -t [2001:db8::10]:80 -r 198.18.1.11:80 {m}"))), Err(einval()), "{m}");
     }
     ctl.apply(&cmd("-a -t 198.18.0.100:80 -r [2001:db8::11]:80 -i")).unwrap();
     ctl.apply(&cmd("-a -t [2001:db8::10]:80 -r 198.18.1.11:80 -i")).unwrap();
     ctl.apply(&cmd("-a -f 1 -r [2001:db8::11]:80 -i")).unwrap();
+    ctl.apply(&cmd("-a -t [2001:db8::10]:80 -r 198.18.1.12:80 --fullnat")).unwrap();
+    ctl.apply(&cmd("-a -f 2 -6 -r 198.18.1.12:80 --fullnat")).unwrap();
+    assert_eq!(ctl.apply(&cmd("-e -t [2001:db8::10]:80 -r 198.18.1.12:80 -m")), Err(einval()));
+    ctl.apply(&cmd("-d -t [2001:db8::10]:80 -r 198.18.1.12:80")).unwrap();
+    ctl.apply(&cmd("-d -f 2 -6 -r 198.18.1.12:80")).unwrap();
     assert_eq!(ctl.apply(&cmd("-e -t 198.18.0.100:80 -r [2001:db8::11]:80 -m")), Err(einval()));
     ctl.apply(&cmd("-e -t 198.18.0.100:80 -r [2001:db8::11]:80 -i -w 3")).unwrap();
     ctl.apply(&cmd("-d -t 198.18.0.100:80 -r [2001:db8::11]:80")).unwrap();
@@ -122,7 +130,8 @@ fn sync_daemon_and_mixed_families_exclude_each_other() {
 }
 
 /// IPv6 services sit in the table's IPv6 maps only: an IPv4 lookup never finds one, the
-/// IPv6 lookup does, and their local addresses are not the IPv4 path's.
+/// IPv6 lookup does; their IPv6 local addresses are not the IPv4 path's, their IPv4 ones
+/// (NAT64's) are.
 #[test]
 fn service_table_keeps_ipv6_apart() {
     let ctl = control(&[
@@ -140,15 +149,15 @@ fn service_table_keeps_ipv6_apart() {
     assert_eq!(t.lookup_index6(7, 17, 1, 53), Some(1));
     assert!(t.is_vip6(v6) && !t.is_vip(0));
     assert!(t.is_laddr6("2001:db8::100".parse::<std::net::Ipv6Addr>().unwrap().into()));
-    // An IPv4 local address of an IPv6 service (NAT64's) is not the IPv4 path's yet.
-    assert!(!t.is_laddr(0xc612_0164));
-    assert_eq!(t.get(0).unwrap().1.laddrs.len(), 0);
+    // An IPv4 local address of an IPv6 service is NAT64's, met by the IPv4 path (replies).
+    assert!(t.is_laddr(0xc612_0164));
+    assert_eq!(t.get(0).unwrap().1.laddrs.len(), 1);
 }
 
-/// An IPv4 TUN service whose only real server is IPv6: the poll loop has no IPv6 forwarding
-/// yet, so the SYN is dropped and counted (`drop-ipv6`), no connection made, nothing sent.
-/// An IPv6 real server behind an IPv4 VIP (TUN across families, which IPVS allows) is not
-/// carried yet: counted as `drop-ipv6-unsupported`, as every IPv6 case rvs does not carry.
+/// An IPv4 TUN service whose only real server is IPv6 (TUN across families, pipeline/tun46.rs),
+/// on a director without an IPv6 address on the server's link: no way there, so the SYN is
+/// dropped and counted (`drop-ipv6-no-route`), no connection made, nothing sent. Persistence
+/// (templates in the IPv4 table) is not carried to an IPv6 server: `drop-ipv6-unsupported`.
 #[test]
 fn ipv4_packet_for_an_ipv6_real_server_is_dropped_not_misrouted() {
     let mut lab = Lab::new();
@@ -156,11 +165,12 @@ fn ipv4_packet_for_an_ipv6_real_server_is_dropped_not_misrouted() {
     lab.cmd(Command::AddService(service_spec(key, "rr")));
     lab.cmd(cmd("-a -t 198.18.0.100:80 -r [2001:db8::11]:80 -i"));
     for p in 0..3 {
-        let before = lab.d.shared().counters.total(Reason::Ipv6Unsupported);
+        let before = lab.d.shared().counters.total(Reason::NoRoute6);
         let v = lab.receive(OUT, &tcp(CLIENT_MAC, OUT_MAC, CLIENT, VIP, 40000 + p, 80, "S", b""));
-        assert_eq!(v, Verdict::Drop(Reason::Ipv6Unsupported));
-        assert_eq!(lab.d.shared().counters.total(Reason::Ipv6Unsupported), before + 1);
+        assert_eq!(v, Verdict::Drop(Reason::NoRoute6));
+        assert_eq!(lab.d.shared().counters.total(Reason::NoRoute6), before + 1);
     }
+    assert!(lab.tx.0.is_empty(), "nothing sent");
     assert_eq!(lab.ctl.views()[0].dests[0].active_conns + lab.ctl.views()[0].dests[0].inact_conns, 0);
     // Persistent: no template either.
     lab.cmd(cmd("-E -t 198.18.0.100:80 -s rr -p 60"));

@@ -182,6 +182,9 @@ fn restart_notes(new: &Config, running: &Config) -> String {
     if new.metrics != running.metrics {
         note.push_str(" ([metrics] changes need a restart)");
     }
+    if new.console != running.console {
+        note.push_str(" ([console] changes need a restart)");
+    }
     note
 }
 
@@ -205,6 +208,7 @@ fn after_reload(new: Config, running: &Config) -> Config {
         },
         announce: running.announce.clone(),
         metrics: running.metrics.clone(),
+        console: running.console.clone(),
         ..new
     }
 }

@@ -57,6 +57,7 @@ pub(super) const STAGES: &[Stage] = &[
     Stage { name: "estimator", start: Daemon::start_estimator, undo: Daemon::stop_estimator },
     Stage { name: "proc files", start: Daemon::start_proc_files, undo: Daemon::stop_proc_files },
     Stage { name: "metrics endpoint", start: Daemon::start_metrics, undo: Daemon::stop_metrics },
+    Stage { name: "web console", start: Daemon::start_console, undo: Daemon::stop_console },
     Stage { name: "announcer", start: Daemon::start_announcer, undo: Daemon::withdraw_and_stop_announcer },
 ];
 
@@ -116,6 +117,7 @@ pub(super) struct Daemon {
     estimator: Option<Stoppable>,
     proc_files: Option<Stoppable>,
     metrics: Option<Stoppable>,
+    console: Option<Stoppable>,
     /// Set once every stage has started: only a stop, not a failed start,
     /// saves the rules (`[state] save_on_stop`).
     pub running: bool,
@@ -149,6 +151,7 @@ impl Daemon {
             estimator: None,
             proc_files: None,
             metrics: None,
+            console: None,
             running: false,
         }
     }
@@ -594,6 +597,29 @@ impl Daemon {
     fn stop_metrics(&mut self) {
         if let Some(m) = self.metrics.take() {
             m.stop();
+        }
+    }
+
+    /// `[console]`: the web console's listener, bound here so that a port in use fails the start.
+    fn start_console(&mut self) -> Result<(), String> {
+        let Some(cfg) = &self.cfg.console else { return Ok(()) };
+        let query = self.query.as_ref().ok_or("the console needs the admin socket's view")?;
+        let token = cfg.read_token()?;
+        let listener = crate::console::Listener::bind(cfg.listen)?;
+        eprintln!(
+            "rvs: web console on http://{}/ ({})",
+            listener.addr,
+            if token.is_some() { "token required" } else { "no token: whoever reaches the port may act" }
+        );
+        let dp: Arc<dyn DataPlaneQuery> = query.clone();
+        let console = crate::console::Console::new(self.control.clone(), dp, token, cfg.hosts.clone());
+        self.console = Some(Stoppable::spawn("rvs-console", move |s| listener.serve(console, s))?);
+        Ok(())
+    }
+
+    fn stop_console(&mut self) {
+        if let Some(c) = self.console.take() {
+            c.stop();
         }
     }
 

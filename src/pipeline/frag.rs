@@ -14,17 +14,7 @@
 //! Fragments never reach the fast path (its parse refuses them) nor the SYN
 //! path. The store's memory is the loop's own: no lock, no shared atomic.
 //!
-//! IPv6 (once rvs balances IPv6 services) adds a `Director::ipv6_fragment`
-//! beside [`Director::ipv4_fragment`]: `wire::ipv6::upper_layer` already
-//! returns the fragment header's offset, M flag and 32-bit identification
-//! ([`FragKey`] takes 128-bit addresses and that id as they are); the head is
-//! everything before the fragment header (the unfragmentable part), the
-//! store's `max_len` 65,535 less that part, and the reassembled packet drops
-//! the fragment header (its next header into the previous header's, the
-//! payload length fixed) before it goes down `ipv6` as one packet. Egress
-//! needs an IPv6 fragmenter (a fragment header per piece, its own
-//! identification) for the way out, and ICMPv6 "packet too big" where IPv4
-//! fragments (a router never fragments IPv6).
+//! IPv6 fragments are frag6.rs's, in the same store.
 
 use super::frame::Frame;
 use super::{Director, Owner, Reason, Transmit, Verdict};
@@ -41,7 +31,10 @@ const MAX_DATAGRAM: usize = u16::MAX as usize;
 /// The buffer a datagram is reassembled in: the largest one after an
 /// Ethernet header, with room for a tunnel's outer header (TUN grows it in
 /// place, as it grows a received frame).
-const REASSEMBLY_BUF: usize = ETH + MAX_DATAGRAM + crate::ipvs::xmit::tun::OUTER_LEN;
+/// Sized for IPv6's too: a 40-byte header before its 65,535 bytes of payload,
+/// then TUN's outer IPv6 header (40 bytes: more than any IPv4 tunnel adds).
+pub(super) const REASSEMBLY_BUF: usize = ETH + MAX_DATAGRAM + 2 * crate::wire::ipv6::HEADER_LEN;
+const _: () = assert!(crate::ipvs::xmit::tun::OUTER_LEN <= 2 * crate::wire::ipv6::HEADER_LEN);
 
 impl Director {
     /// A fragment whose IPv4 header `ipv4` checked and recorded in `f`.
@@ -66,13 +59,22 @@ impl Director {
         // against it when the datagram is whole.
         let max = MAX_DATAGRAM - ipv4::MIN_HEADER_LEN;
         let got = self.frags.insert(now_ms, key, off, more, &bytes[f.l4..], head, f.ingress, max);
+        match self.fragment_held(got) {
+            Ok(()) => self.reassembled(now_ms, tx),
+            Err(v) => v,
+        }
+    }
+
+    /// What the store made of a fragment, counted: `Ok` when it completed
+    /// its datagram (the caller takes it), else the verdict for the piece.
+    pub(super) fn fragment_held(&mut self, got: Insert) -> Result<(), Verdict> {
         self.count_fragment_losses();
-        match got {
+        Err(match got {
             Insert::Held => {
                 self.count(Reason::FragHeld);
                 Verdict::Consumed
             }
-            Insert::Complete => self.reassembled(now_ms, tx),
+            Insert::Complete => return Ok(()),
             Insert::Duplicate => Verdict::Drop(Reason::FragDuplicate),
             Insert::Overlap { discarded } => {
                 self.shared.counters.add(self.worker, Reason::FragOverlap, discarded as u64);
@@ -83,7 +85,7 @@ impl Director {
                 Verdict::Drop(Reason::FragBad)
             }
             Insert::SourceShare => Verdict::Drop(Reason::FragSourceShare),
-        }
+        })
     }
 
     /// The datagram just completed, as one packet through the IPv4 path, in

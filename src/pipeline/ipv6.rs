@@ -16,7 +16,7 @@ use crate::net::IfaceId;
 use crate::wire::ethernet::{self, Mac, HEADER_LEN as ETH};
 use crate::wire::icmp::field as icmp_field;
 use crate::wire::icmpv6::{self, nd};
-use crate::wire::ip_protocol::{IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv6::{self, Header, Malformed, ALL_NODES, HEADER_LEN as IP6};
 
 use super::nd::ND_HOP_LIMIT;
@@ -38,12 +38,12 @@ impl Director {
             }
         };
         f.parsed_ipv6(upper.offset, total, upper.proto);
-        if upper.fragment.is_some() {
-            return Verdict::Drop(Reason::Ipv6Fragment);
+        if let Some(frag) = upper.fragment {
+            return self.ipv6_fragment(now_ms, f, frag, addrs.src, addrs.dst, tx);
         }
         match upper.proto {
             IPPROTO_ICMPV6 => self.icmpv6(now_ms, f, addrs, tx),
-            IPPROTO_TCP | IPPROTO_UDP => {
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP => {
                 let a = super::lb6::Addrs6 { src: addrs.src, dst: addrs.dst, hop_limit: addrs.hop_limit };
                 self.load_balance6(now_ms, f, a, tx)
             }

@@ -80,7 +80,7 @@ impl Director {
                 self.conns.remove(id);
                 match self.new_connection_absent(now_ms, &flow, hash) {
                     Ok(id) => (id, Side::In, true),
-                    Err(v) => return v,
+                    Err(v) => return self.crossed_or(now_ms, &flow, f, v, tx),
                 }
             }
             Some((id, side))
@@ -97,14 +97,21 @@ impl Director {
                 }
                 match self.new_connection_absent(now_ms, &flow, hash) {
                     Ok(id) => (id, Side::In, true),
-                    Err(v) => return v,
+                    Err(v) => return self.crossed_or(now_ms, &flow, f, v, tx),
                 }
             }
             Some((id, side)) => (id, side, false),
-            None => match self.new_connection_absent(now_ms, &flow, hash) {
-                Ok(id) => (id, Side::In, true),
-                Err(v) => return v,
-            },
+            None => {
+                if self.cross_family {
+                    if let Some(v) = self.cross_family(now_ms, &flow, f, false, tx) {
+                        return v;
+                    }
+                }
+                match self.new_connection_absent(now_ms, &flow, hash) {
+                    Ok(id) => (id, Side::In, true),
+                    Err(v) => return self.crossed_or(now_ms, &flow, f, v, tx),
+                }
+            }
         };
 
         self.carry(now_ms, &flow, id, side, fresh, f, tx)
@@ -351,8 +358,10 @@ impl Director {
             }
         };
         let mut dest = picked.dest(rt).ok_or(Verdict::Drop(Reason::NoDest))?;
-        // An IPv6 real server of an IPv4 TUN service: no IPv6 forwarding yet, so no connection.
-        let daddr = dest.addr4.ok_or(Verdict::Drop(Reason::Ipv6Unsupported))?;
+        let Some(daddr) = dest.addr4 else {
+            // An IPv6 real server of an IPv4 TUN service: the entry is the IPv6 table's (tun46.rs).
+            return Err(self.new_connection46(now_ms, flow, picked, opening, si));
+        };
         // A local real server is NATed whatever its method (local_node.rs).
         let local = dest.is_local();
         let fwd = if local { FwdMethod::Masq } else { dest.fwd() };
@@ -559,7 +568,8 @@ impl Director {
         let daddr = match (ip6, dest.addr) {
             (None, _) => dest.addr4,
             (Some(_), std::net::IpAddr::V6(a)) => Some(self.pool6.intern(u128::from(a))),
-            (Some(_), std::net::IpAddr::V4(_)) => None,
+            // NAT64's and TUN's IPv4 real servers of an IPv6 service, IPv4-mapped.
+            (Some(_), std::net::IpAddr::V4(a)) => Some(self.pool6.intern(super::nat64::mapped(u32::from(a)))),
         };
         let t = NewTemplate {
             key: tkey,
@@ -605,7 +615,7 @@ impl Director {
             for _ in 0..TRIES.min((hi as usize - lo as usize) / self.n_workers + 1) {
                 let port = next_fullnat_port(&mut self.fullnat_cursor, self.fullnat_ports, self.worker, self.n_workers);
                 let key = FlowKey { saddr: daddr, daddr: addr, sport: dport, dport: port, proto };
-                if self.conns.key_free(&key) {
+                if self.conns.key_free(&key) && (!self.cross_family || self.nat64_key_free(&key)) {
                     self.laddr_rr = self.laddr_rr.wrapping_add(1);
                     return Ok((addr, port, l));
                 }

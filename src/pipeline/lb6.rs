@@ -10,20 +10,22 @@
 //! client's masked address (`-M` is a prefix length over IPv6); firewall-mark
 //! services classify by the IPv6 mark rules (`--add-mark ... -6`). Not yet
 //! over IPv6:
-//! GUE and GRE tunnels, NAT64 (FULLNAT from IPv6 clients to IPv4 servers), the
-//! sync daemon, IPv6 fragments: such packets are dropped and counted
-//! (`drop-ipv6-unsupported`, `drop-ipv6-fragment`).
+//! GUE and GRE tunnels, the sync daemon: such packets are dropped and
+//! counted (`drop-ipv6-unsupported`). Fragments are frag6.rs's: this path
+//! sees whole datagrams.
 
 use super::frame::Frame;
 use super::lb::{next_fullnat_port, ports_of, schedule_in, Flow, Persist6, Picked};
+use super::nat64;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::api::FwdMethod;
 use crate::ipvs::conn::{FlowKey, InsertError, NewConn, Side};
 use crate::ipvs::dest::addr_fold;
+use crate::ipvs::proto_sctp;
 use crate::ipvs::sched::Position;
 use crate::ipvs::state::{tcp_transition, ConnState, Direction};
 use crate::ipvs::xmit::nat6;
-use crate::wire::ip_protocol::{IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_IPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv6::{self, HEADER_LEN as IP6};
 use std::net::IpAddr;
 
@@ -40,7 +42,7 @@ impl Director {
     /// (`self.conns`), so the family-blind steps of the IPv4 path serve
     /// IPv6 entries; the tables are back in place when it returns.
     #[inline]
-    fn with_table6<R>(&mut self, step: impl FnOnce(&mut Self) -> R) -> R {
+    pub(super) fn with_table6<R>(&mut self, step: impl FnOnce(&mut Self) -> R) -> R {
         std::mem::swap(&mut self.conns, &mut self.conns6);
         let r = step(self);
         std::mem::swap(&mut self.conns, &mut self.conns6);
@@ -51,7 +53,12 @@ impl Director {
     /// checked its header and found the transport header at `f.l4`).
     pub(super) fn load_balance6(&mut self, now_ms: u64, f: &mut Frame, a: Addrs6, tx: &mut impl Transmit) -> Verdict {
         let proto = f.proto;
-        let (sport, dport, tcp_flags) = match ports_of(f.l4_bytes(), proto) {
+        // SCTP's CRC32c checked here, as for IPv4, before anything moves.
+        let fields = match proto {
+            IPPROTO_SCTP => super::sctp::read(f.l4_bytes()),
+            _ => ports_of(f.l4_bytes(), proto),
+        };
+        let (sport, dport, tcp_flags) = match fields {
             Ok(fields) => fields,
             Err(r) => return Verdict::Drop(r),
         };
@@ -88,6 +95,13 @@ impl Director {
         }
         let ip = |h: u32| self.pool6.addr(h);
         let (client, vip, rip) = (ip(c.caddr), ip(c.vaddr), ip(c.daddr));
+        if let Some(rip4) = nat64::ipv4_of(rip) {
+            if side == Side::In && c.fwd() == FwdMethod::Tunnel {
+                return self.tunnel6_in4(now_ms, rip4, f, tx);
+            }
+            let laddr = nat64::ipv4_of(ip(self.conns6.laddr_of(id))).unwrap_or(0);
+            return self.to_ipv4_server(now_ms, f, (laddr, c.lport), (rip4, c.dport), tx);
+        }
         // The new source and destination (None: as it is) and where the packet goes.
         let (src, dst, to) = match (side, c.fwd()) {
             (Side::In, FwdMethod::Masq) => (None, Some((rip, c.dport)), rip),
@@ -116,6 +130,9 @@ impl Director {
     /// fit it (checked before any rewrite: the error quotes the packet as
     /// its sender sent it).
     fn too_big_for6(&self, dst: u128, f: &Frame, extra: usize) -> Option<u16> {
+        if self.reassembled6 {
+            return None;
+        }
         let (iface, _) = self.ifaces.on_link6(dst)?;
         let mtu = self.ifaces.get(iface).mtu;
         (f.l3_len() + extra > mtu as usize).then(|| mtu - extra as u16)
@@ -136,7 +153,7 @@ impl Director {
         buf.copy_within(l3..l3 + len, l3 + IP6);
         ipv6::write_header(&mut buf[l3..], len as u16, IPPROTO_IPV6, ipv6::OWN_HOP_LIMIT, src, rip);
         f.parsed_ipv6(IP6, IP6 + len, IPPROTO_IPV6);
-        self.send_via6(now_ms, iface, rip, f.bytes_mut(), tx)
+        self.send_fitting6(now_ms, iface, rip, f.bytes_mut(), tx)
     }
 
     /// A new connection for the first packet of an IPv6 flow: its service
@@ -157,7 +174,7 @@ impl Director {
         let mark = self.services.classify6(proto, a.dst, dport);
         let si = self.services.lookup_index6(mark, proto, a.dst, dport).ok_or(Verdict::Drop(Reason::NoService))?;
         if !self.may_create(flow) {
-            return Err(Verdict::Drop(Reason::NotSyn));
+            return Err(Verdict::Drop(if proto == IPPROTO_SCTP { Reason::SctpNotInit } else { Reason::NotSyn }));
         }
         let folded = FlowKey {
             saddr: addr_fold(IpAddr::from(a.src.to_be_bytes())),
@@ -192,24 +209,31 @@ impl Director {
         let (svc, rt) =
             self.services.get(si).map(|(s, r)| (s.clone(), r.clone())).ok_or(Verdict::Drop(Reason::NoService))?;
         let dest = picked.dest(&rt).ok_or(Verdict::Drop(Reason::NoDest))?.clone();
-        let IpAddr::V6(rip) = dest.addr else {
-            // An IPv4 real server behind an IPv6 VIP is FULLNAT's (NAT64): not yet.
-            return Err(Verdict::Drop(Reason::Ipv6Unsupported));
-        };
         let fwd = dest.fwd();
+        // An IPv4 real server is NAT64's (FULLNAT only, as Control allows): its
+        // address stands in the IPv6 table as IPv4-mapped (nat64.rs).
+        // TUN to one (tun46.rs) too.
+        let rip = match dest.addr {
+            IpAddr::V6(rip) => u128::from(rip),
+            IpAddr::V4(rip) if matches!(fwd, FwdMethod::FullNat | FwdMethod::Tunnel) => nat64::mapped(u32::from(rip)),
+            IpAddr::V4(_) => return Err(Verdict::Drop(Reason::Ipv6Unsupported)),
+        };
         // TUN over IPv6 is IPv6-in-IPv6 only (GUE and GRE not yet).
         let tunnel_ok = fwd != FwdMethod::Tunnel || dest.tun().kind == crate::api::TunType::Ipip;
         if !tunnel_ok || dest.is_local() {
             return Err(Verdict::Drop(Reason::Ipv6Unsupported));
         }
         let rport = if dest.port == 0 { dport } else { dest.port };
-        let (hc, hv, hr) = (self.pool6.intern(a.src), self.pool6.intern(a.dst), self.pool6.intern(u128::from(rip)));
+        let (hc, hv, hr) = (self.pool6.intern(a.src), self.pool6.intern(a.dst), self.pool6.intern(rip));
         let in_key = FlowKey { saddr: hc, daddr: hv, sport, dport, proto };
         let (mut hl, mut lport) = (0, 0);
         let out_key = match fwd {
             FwdMethod::Masq => Some(FlowKey { saddr: hr, daddr: hc, sport: rport, dport: sport, proto }),
             FwdMethod::FullNat => {
-                (hl, lport) = self.fullnat_source6(si, u128::from(rip), hr, rport, proto)?;
+                (hl, lport) = match nat64::ipv4_of(rip) {
+                    Some(rip4) => self.fullnat_source64(si, rip4, hr, rport, proto)?,
+                    None => self.fullnat_source6(si, rip, hr, rport, proto)?,
+                };
                 Some(FlowKey { saddr: hr, daddr: hl, sport: rport, dport: lport, proto })
             }
             _ => None,
@@ -220,6 +244,10 @@ impl Director {
         let state = match proto {
             IPPROTO_TCP => match tcp_transition(ConnState::None, dir, tcp_flags) {
                 ConnState::Established => ConnState::None,
+                s => s,
+            },
+            IPPROTO_SCTP => match proto_sctp::transition(ConnState::None, dir, tcp_flags) {
+                ConnState::SctpEstablished => ConnState::None,
                 s => s,
             },
             IPPROTO_UDP => ConnState::Udp,

@@ -12,6 +12,7 @@ pub mod counters;
 mod egress;
 mod fast_path;
 mod frag;
+mod frag6;
 mod frame;
 mod icmp;
 mod icmp_error;
@@ -20,6 +21,7 @@ mod ipv6;
 mod lb;
 mod lb6;
 mod local_node;
+mod nat64;
 mod nd;
 mod reply_filter;
 pub mod role;
@@ -28,6 +30,7 @@ mod shared;
 mod steer;
 mod syn;
 mod sync;
+mod tun46;
 mod vlan;
 
 use crate::api::Timeouts;
@@ -150,6 +153,21 @@ pub struct Director {
     /// IPv6 connections (lb6.rs): the same table, its addresses handles of `pool6`.
     conns6: ConnTable,
     pool6: crate::ipvs::conn::addr6::Addr6Pool,
+    /// This loop has made a connection across families (nat64.rs,
+    /// tun46.rs) in the IPv6 table: IPv4 packets that miss the IPv4 table
+    /// may be its, and IPv4 FULLNAT's local ports must be free in the IPv6
+    /// table too. Never cleared: a few lookups on a miss, and only on loops
+    /// that ever made one.
+    cross_family: bool,
+    /// new_connection_hashed just put the connection in the IPv6 table
+    /// (tun46.rs's `insert46`): taken by `crossed_or`.
+    crossed: bool,
+    /// The packet on the IPv6 path is a datagram this loop reassembled
+    /// (frag6.rs): it leaves in fragments where it does not fit, and earns
+    /// its sender no packet too big.
+    reassembled6: bool,
+    /// The identification of this loop's last IPv6 fragments.
+    frag6_id: u32,
     shared: Arc<Shared>,
     services: Arc<ServiceTable>,
     timeouts_src: Arc<Timeouts>,
@@ -237,6 +255,10 @@ impl Director {
             conns6,
             // Each entry names at most three addresses of its own.
             pool6: crate::ipvs::conn::addr6::Addr6Pool::new(3 * connections6),
+            cross_family: false,
+            crossed: false,
+            reassembled6: false,
+            frag6_id: (worker as u32) << 24,
             services: shared.services.load_full(),
             timeouts: StateTimeouts::new(&timeouts_src),
             timeouts_src,
@@ -486,8 +508,12 @@ impl Director {
     /// Connection entries of this loop, for `-Lc`.
     pub fn connections(&self, now_ms: u64) -> Vec<crate::api::ConnView> {
         use std::net::{IpAddr, Ipv6Addr};
+        // A NAT64 real server or local address stands as IPv4-mapped: listed as the IPv4 one.
         let v6 = |a: IpAddr| match a {
-            IpAddr::V4(h) => IpAddr::V6(Ipv6Addr::from(self.pool6.addr(u32::from(h)))),
+            IpAddr::V4(h) => {
+                let a = self.pool6.addr(u32::from(h));
+                nat64::ipv4_of(a).map_or(IpAddr::V6(Ipv6Addr::from(a)), |v4| IpAddr::V4(v4.into()))
+            }
             a => a,
         };
         let mut all = self.conns.views(now_ms);
@@ -576,13 +602,19 @@ mod tests;
 #[cfg(test)]
 mod tests_frag;
 #[cfg(test)]
+mod tests_frag6;
+#[cfg(test)]
 mod tests_ipv6;
 #[cfg(test)]
 mod tests_lb6;
 #[cfg(test)]
 mod tests_local;
 #[cfg(test)]
+mod tests_nat64;
+#[cfg(test)]
 mod tests_sctp;
+#[cfg(test)]
+mod tests_tun46;
 #[cfg(test)]
 mod tests_tun_types;
 #[cfg(test)]

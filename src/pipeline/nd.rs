@@ -12,7 +12,7 @@
 use super::frame::Frame;
 use super::{Director, Reason, Transmit, Verdict};
 use crate::net::iface::Interfaces;
-use crate::net::neighbour::Resolution;
+use crate::net::neighbour::{Piece, Resolution};
 use crate::net::IfaceId;
 use crate::wire::ethernet::{self, Mac, HEADER_LEN as ETH};
 use crate::wire::icmpv6::{self, nd};
@@ -63,9 +63,7 @@ pub(super) fn send_solicitation(
 impl Director {
     /// Send the IPv6 frame `pkt` (Ethernet header to be written, then the
     /// packet) to `dst`, on the link whose prefix holds it: `None` when no
-    /// link does (IPv6 has no gateways yet), the caller's to answer. A packet
-    /// over the link's MTU is dropped (`drop-too-big`; IPv6 routers do not
-    /// fragment, and rvs does not send packet-too-big yet).
+    /// link does (IPv6 has no gateways yet), the caller's to answer.
     pub(super) fn route_out6(
         &mut self,
         now_ms: u64,
@@ -74,10 +72,30 @@ impl Director {
         tx: &mut impl Transmit,
     ) -> Option<Verdict> {
         let (iface, _) = self.ifaces.on_link6(dst)?;
-        if pkt.len() > ETH + self.ifaces.get(iface).mtu as usize {
-            return Some(Verdict::Drop(Reason::TooBig));
+        Some(self.send_fitting6(now_ms, iface, dst, pkt, tx))
+    }
+
+    /// [`Director::send_via6`] for a packet that may be over the link's MTU:
+    /// a datagram rvs reassembled leaves in fragments again (frag6.rs), as
+    /// the kernel sends what it defragmented; any other is dropped
+    /// (`drop-too-big`: IPv6 routers never fragment, and the callers sent
+    /// the packet too big where one was due).
+    pub(super) fn send_fitting6(
+        &mut self,
+        now_ms: u64,
+        iface: IfaceId,
+        nexthop: u128,
+        pkt: &mut [u8],
+        tx: &mut impl Transmit,
+    ) -> Verdict {
+        let mtu = self.ifaces.get(iface).mtu as usize;
+        if pkt.len() <= ETH + mtu {
+            return self.send_via6(now_ms, iface, nexthop, pkt, tx);
         }
-        Some(self.send_via6(now_ms, iface, dst, pkt, tx))
+        if self.reassembled6 {
+            return self.fragment6(now_ms, iface, nexthop, pkt, mtu, tx);
+        }
+        Verdict::Drop(Reason::TooBig)
     }
 
     /// Send the IPv6 frame `pkt` to next hop `nexthop` on `iface`, its MAC
@@ -88,6 +106,20 @@ impl Director {
         iface: IfaceId,
         nexthop: u128,
         pkt: &mut [u8],
+        tx: &mut impl Transmit,
+    ) -> Verdict {
+        self.send_piece_via6(now_ms, iface, nexthop, pkt, None, tx)
+    }
+
+    /// [`Director::send_via6`] for one `piece` of a packet: held for
+    /// neighbour discovery with the rest of its packet, or not at all.
+    pub(super) fn send_piece_via6(
+        &mut self,
+        now_ms: u64,
+        iface: IfaceId,
+        nexthop: u128,
+        pkt: &mut [u8],
+        piece: Option<Piece>,
         tx: &mut impl Transmit,
     ) -> Verdict {
         let my_mac = self.ifaces.get(iface).mac;
@@ -104,7 +136,7 @@ impl Director {
                     self.count(Reason::NdSolicitSent);
                 }
                 ethernet::write_header(pkt, &[0; 6], &my_mac, ethernet::ETHERTYPE_IPV6);
-                return if self.neigh6.hold(iface, nexthop, pkt, None) {
+                return if self.neigh6.hold(iface, nexthop, pkt, piece) {
                     self.count(Reason::HeldForNd);
                     Verdict::Consumed
                 } else {

@@ -98,7 +98,7 @@ impl Director {
         }
         Some(match self.new_connection_absent(now_ms, &flow, hash) {
             Ok(id) => self.carry(now_ms, &flow, id, Side::In, true, f, tx),
-            Err(v) => v,
+            Err(v) => self.crossed_or(now_ms, &flow, f, v, tx),
         })
     }
 }

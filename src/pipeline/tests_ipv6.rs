@@ -174,8 +174,18 @@ fn malformed_ipv6_is_dropped_by_reason() {
     payload_len[ETH + 4..ETH + 6].copy_from_slice(&500u16.to_be_bytes());
     let extension =
         frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, ipv6::NH_HOP_BY_HOP, &[IPPROTO_ICMPV6, 9, 0, 0, 0, 0, 0, 0]);
+    // A first piece of 4 bytes with more to come (pieces but the last are multiples of 8), and
+    // a piece of an ICMPv6 message (frag6.rs reassembles TCP and UDP only).
     let fragment =
         frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, ipv6::NH_FRAGMENT, &[IPPROTO_UDP, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]);
+    let icmp_fragment = frame6(
+        OUT_MAC,
+        a(CLIENT6),
+        a(MINE6),
+        64,
+        ipv6::NH_FRAGMENT,
+        &[IPPROTO_ICMPV6, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+    );
     let udp = frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, IPPROTO_UDP, &[0, 1, 0, 2, 0, 8, 0, 0]);
     let short_icmp = frame6(OUT_MAC, a(CLIENT6), a(MINE6), 64, IPPROTO_ICMPV6, &[128, 0, 0]);
     for (f, r) in [
@@ -183,7 +193,8 @@ fn malformed_ipv6_is_dropped_by_reason() {
         (version, Reason::Ipv6Version),
         (payload_len, Reason::Ipv6PayloadLength),
         (extension, Reason::Ipv6Extension),
-        (fragment, Reason::Ipv6Fragment),
+        (fragment, Reason::FragBad),
+        (icmp_fragment, Reason::Ipv6Fragment),
         (udp, Reason::NoService),
         (short_icmp, Reason::L4Truncated),
     ] {

@@ -6,7 +6,7 @@
 use super::{Reason, Verdict};
 use crate::api::command::Command;
 use crate::api::{DestSpec, FwdMethod, ServiceKey};
-use crate::net::iface::Interfaces;
+use crate::testkit::ipv6::{advertisement, ip6 as a, lab6, CLIENT6, IN6, OUT6, RS1_6, RS2_6, VIP6};
 use crate::testkit::*;
 use crate::wire::checksum::Checksum;
 use crate::wire::ethernet::HEADER_LEN as ETH;
@@ -14,26 +14,7 @@ use crate::wire::icmpv6::{self, nd};
 use crate::wire::ip_protocol::{IPPROTO_ICMPV6, IPPROTO_TCP};
 use crate::wire::ipv6::{self, HEADER_LEN as IP6};
 use etherparse::PacketBuilder;
-use std::net::{IpAddr, Ipv6Addr};
-
-fn a(s: &str) -> u128 {
-    u128::from(s.parse::<Ipv6Addr>().unwrap())
-}
-
-const OUT6: &str = "2001:db8:6::1";
-const IN6: &str = "2001:db8:7::1";
-const VIP6: &str = "2001:db8:6::100";
-const CLIENT6: &str = "2001:db8:6::10";
-const RS1_6: &str = "2001:db8:7::11";
-const RS2_6: &str = "2001:db8:7::12";
-
-/// The standard lab with an IPv6 address on each side.
-fn lab6() -> Lab {
-    let mut ifaces: Interfaces = interfaces(DIR_OUT, DIR_IN);
-    ifaces.0[OUT as usize].addrs6 = vec![(a(OUT6), 64)];
-    ifaces.0[IN as usize].addrs6 = vec![(a(IN6), 64)];
-    Lab::with_limits(ifaces, small_limits(64))
-}
+use std::net::IpAddr;
 
 fn key6(port: u16) -> ServiceKey {
     ServiceKey::Addr { proto: IPPROTO_TCP, addr: IpAddr::V6(a(VIP6).into()), port }
@@ -67,19 +48,6 @@ fn tcp6(
     let b = if syn { b.syn() } else { b.ack(1) };
     let mut f = Vec::new();
     b.write(&mut f, b"data").unwrap();
-    f
-}
-
-/// The advertisement a neighbour at `addr` (`mac`) sends rvs's address `to` on `iface`.
-fn advertisement(iface: u8, mac: [u8; 6], addr: &str, to: &str) -> Vec<u8> {
-    let mut m = [0u8; nd::MESSAGE_LEN];
-    let flags = nd::FLAG_SOLICITED | nd::FLAG_OVERRIDE;
-    icmpv6::write_neighbour_message(&mut m, icmpv6::NEIGHBOR_ADVERTISEMENT, flags, a(addr), &mac, a(addr), a(to));
-    let my_mac = if iface == OUT { OUT_MAC } else { IN_MAC };
-    let mut f = vec![0u8; ETH + IP6 + m.len()];
-    crate::wire::ethernet::write_header(&mut f, &my_mac, &mac, crate::wire::ethernet::ETHERTYPE_IPV6);
-    ipv6::write_header(&mut f[ETH..], m.len() as u16, IPPROTO_ICMPV6, 255, a(addr), a(to));
-    f[ETH + IP6..].copy_from_slice(&m);
     f
 }
 
@@ -431,4 +399,63 @@ fn the_ipv6_address_pool_is_swept_when_connections_expire() {
     lab.d.tick(later, &mut lab.tx);
     assert_eq!(lab.d.conns6.len(), 0);
     assert_eq!(lab.d.pool6.len(), 0, "every handle given back");
+}
+
+/// An SCTP packet over IPv6 from `src` to `dst` (testkit's IPv4 one, its SCTP part rehoused).
+fn sctp6(src_mac: [u8; 6], dst_mac: [u8; 6], src: &str, dst: &str, sport: u16, dport: u16, kind: u8) -> Vec<u8> {
+    let v4 = crate::testkit::frames::sctp(src_mac, dst_mac, CLIENT, VIP, sport, dport, 7, &[(kind, 0, &[0u8; 16])]);
+    let l4 = &v4[ETH + 20..];
+    let mut f = vec![0u8; ETH + IP6];
+    f[..12].copy_from_slice(&v4[..12]);
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    ipv6::write_header(&mut f[ETH..], l4.len() as u16, crate::wire::ip_protocol::IPPROTO_SCTP, 64, a(src), a(dst));
+    f.extend_from_slice(l4);
+    f
+}
+
+#[test]
+fn sctp_over_ipv6_by_nat66_and_nat64_with_a_fresh_crc() {
+    use crate::wire::ip_protocol::IPPROTO_SCTP;
+    use crate::wire::sctp::{chunk, Packet};
+    let mut lab = lab6();
+    let key = ServiceKey::Addr { proto: IPPROTO_SCTP, addr: IpAddr::V6(a(VIP6).into()), port: 3868 };
+    lab.cmd(Command::AddService(service_spec(key, "rr")));
+    let rs: IpAddr = RS1_6.parse().unwrap();
+    lab.cmd(Command::AddDest(key, DestSpec { addr: rs, ..dest_spec([0; 4], 3869, FwdMethod::Masq, 1) }));
+    // Only an INIT opens an association; its CRC is checked first.
+    let data = sctp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 5000, 3868, chunk::DATA);
+    assert_eq!(lab.feed(OUT, &data).0, Verdict::Drop(Reason::SctpNotInit));
+    let mut bad = sctp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 5000, 3868, chunk::INIT);
+    bad[ETH + IP6 + 8] ^= 1;
+    assert_eq!(lab.feed(OUT, &bad).0, Verdict::Drop(Reason::SctpChecksum));
+    let init = sctp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 5000, 3868, chunk::INIT);
+    assert_eq!(lab.feed(OUT, &init).0, Verdict::Consumed, "held for rs1's MAC");
+    lab.tx.0.clear();
+    lab.feed(IN, &advertisement(IN, RS1_MAC, RS1_6, IN6));
+    let (_, sent) = lab.tx.0.pop().unwrap();
+    let h = ipv6::Header::new_checked(&sent[ETH..]).unwrap();
+    assert_eq!((h.src(), h.dst(), h.hop_limit()), (a(CLIENT6), a(RS1_6), 63));
+    let p = Packet::parse(&sent[ETH + IP6..]).unwrap();
+    assert!(p.checksum_ok(), "a fresh CRC32c");
+    assert_eq!((p.src_port(), p.dst_port()), (5000, 3869));
+    assert_eq!(lab.d.connections(lab.now)[0].state, "INIT1");
+    // NAT64: an IPv4 SCTP server of the same kind of service.
+    let key2 = ServiceKey::Addr { proto: IPPROTO_SCTP, addr: IpAddr::V6(a(VIP6).into()), port: 3870 };
+    lab.cmd(Command::AddService(service_spec(key2, "rr")));
+    lab.cmd(Command::AddDest(key2, dest_spec(RS1, 3868, FwdMethod::FullNat, 1)));
+    lab.feed(IN, &crate::testkit::frames::arp(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
+    let init = sctp6(CLIENT_MAC, OUT_MAC, CLIENT6, VIP6, 5001, 3870, chunk::INIT);
+    let (v, out) = lab.feed(OUT, &init);
+    let out = if v == Verdict::Consumed {
+        lab.feed(IN, &crate::testkit::frames::arp(RS1_MAC, IN_MAC, 2, RS1_MAC, RS1, IN_MAC, DIR_IN));
+        lab.tx.0.pop().unwrap().1
+    } else {
+        assert_eq!(v, Verdict::Forward(IN));
+        out
+    };
+    let h = crate::wire::ipv4::Header::new_checked(&out[ETH..]).unwrap();
+    assert_eq!((h.dst(), h.protocol()), (u32::from_be_bytes(RS1), IPPROTO_SCTP));
+    let p = Packet::parse(h.payload()).unwrap();
+    assert!(p.checksum_ok(), "a fresh CRC32c over IPv4");
+    assert_eq!(p.dst_port(), 3868);
 }

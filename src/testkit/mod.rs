@@ -8,10 +8,12 @@
 //! - [`frames`]: frames built as the wire carries them, and the edits tests make to them;
 //! - [`inspect`]: reading a frame's fields back, and every checksum verified;
 //! - [`lab`]: a director with its control plane, fed frame by frame;
+//! - [`ipv6`]: the lab with IPv6 beside IPv4, its addresses and neighbour advertisements;
 //! - [`sync`]: connection-sync entries as a peer director sends them.
 
 pub mod frames;
 pub mod inspect;
+pub mod ipv6;
 pub mod lab;
 pub mod sync;
 pub mod topology;

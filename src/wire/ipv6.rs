@@ -133,6 +133,22 @@ pub struct Fragment {
     pub offset: u16,
     pub more: bool,
     pub id: u32,
+    /// Where the fragment header is, from the start of the IPv6 header.
+    pub header_at: usize,
+    /// Its next header: the fragmentable part's first.
+    pub next: u8,
+}
+
+/// A fragment header's length.
+pub const FRAGMENT_HEADER_LEN: usize = 8;
+
+/// Write a fragment header (RFC 8200 4.5) at `buf`'s start: the next header,
+/// the offset in bytes (a multiple of 8), the M flag, the identification.
+pub fn write_fragment_header(buf: &mut [u8], next: u8, offset: usize, more: bool, id: u32) {
+    buf[0] = next;
+    buf[1] = 0;
+    buf[2..4].copy_from_slice(&((offset as u16 & 0xfff8) | more as u16).to_be_bytes());
+    buf[4..8].copy_from_slice(&id.to_be_bytes());
 }
 
 /// Where the upper layer starts, after the extension headers.
@@ -174,7 +190,8 @@ pub fn upper_layer<T: AsRef<[u8]>>(h: &Header<T>) -> Result<UpperLayer, Malforme
         if nh == NH_FRAGMENT {
             let off_flags = be16(&b[at + 2..at + 4]);
             let id = u32::from_be_bytes([b[at + 4], b[at + 5], b[at + 6], b[at + 7]]);
-            let frag = Fragment { offset: off_flags & 0xfff8, more: off_flags & 1 != 0, id };
+            let frag =
+                Fragment { offset: off_flags & 0xfff8, more: off_flags & 1 != 0, id, header_at: at, next: b[at] };
             fragment = Some(frag);
             if frag.offset != 0 {
                 return Ok(UpperLayer { proto: b[at], offset: at + len, fragment });
@@ -277,12 +294,16 @@ mod tests {
         let u = upper_layer(&Header::new_checked(&p[..]).unwrap()).unwrap();
         assert_eq!(
             u,
-            UpperLayer { proto: 17, offset: 48, fragment: Some(Fragment { offset: 0, more: true, id: 0x1234 }) }
+            UpperLayer {
+                proto: 17,
+                offset: 48,
+                fragment: Some(Fragment { offset: 0, more: true, id: 0x1234, header_at: 40, next: 17 })
+            }
         );
         let later = [17, 0, 0x05, 0xa8, 0, 0, 0x12, 0x34, 9, 9, 9, 9];
         let p = packet(NH_FRAGMENT, &later);
         let u = upper_layer(&Header::new_checked(&p[..]).unwrap()).unwrap();
-        assert_eq!(u.fragment, Some(Fragment { offset: 1448, more: false, id: 0x1234 }));
+        assert_eq!(u.fragment, Some(Fragment { offset: 1448, more: false, id: 0x1234, header_at: 40, next: 17 }));
         assert_eq!((u.proto, u.offset), (17, 48));
     }
 

@@ -4,7 +4,9 @@
 With --ipv6 it decapsulates IPv6-in-IPv6 instead (RFC 2473, next header 41: rvs's TUN over
 IPv6; this kernel has no ip6_tunnel either): an AF_INET6 raw socket of protocol 41 receives
 the inner packet without the outer header, and the TUN device takes it as IPv6 (by its
-version nibble).
+version nibble). --inner-proto picks the inner family across families (rvs's TUN between
+an IPv4 service and an IPv6 real server, or the other way round): `--ipv6 --inner-proto 4`
+takes IPv4-in-IPv6, `--inner-proto 41` without --ipv6 IPv6-in-IPv4 (6in4).
 
 This machine's kernel has no ipip module, so a real server behind an rvs director in TUN
 mode (`rvsadm -a ... -i`) cannot decapsulate IP-in-IP itself.  This script does it:
@@ -151,6 +153,9 @@ def main():
     ap.add_argument("--sysctl", action="store_true",
                     help="also set net.ipv4.conf.{all,default}.rp_filter=0")
     ap.add_argument("--ipv6", action="store_true", help="decapsulate IPv6-in-IPv6 (next header 41)")
+    ap.add_argument("--inner-proto", type=int, choices=(IPPROTO_IPIP, IPPROTO_IPV6),
+                    help="the outer header's protocol: 4 (inner IPv4) or 41 (inner IPv6); "
+                         "default 41 with --ipv6, else 4")
     ap.add_argument("--max-seconds", type=float, default=3600.0,
                     help="exit after this many seconds (default 3600)")
     args = ap.parse_args()
@@ -158,13 +163,12 @@ def main():
         ap.error("TUN device name must be 1..15 characters")
 
     why = stop_on_signals()
-    if args.ipv6:
-        raw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_IPV6)
-    else:
-        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_IPIP)
+    inner = args.inner_proto or (IPPROTO_IPV6 if args.ipv6 else IPPROTO_IPIP)
+    raw = socket.socket(socket.AF_INET6 if args.ipv6 else socket.AF_INET, socket.SOCK_RAW, inner)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     tun = tun_up(args.tun, args.sysctl)
-    log("decapsulating %s into %s (pid %d)" % ("IPv6-in-IPv6" if args.ipv6 else "IPIP", args.tun, os.getpid()))
+    kind = "%s-in-%s" % ("IPv6" if inner == IPPROTO_IPV6 else "IPv4", "IPv6" if args.ipv6 else "IPv4")
+    log("decapsulating %s into %s (pid %d)" % (kind, args.tun, os.getpid()))
 
     counts = {"received": 0, "written": 0, "bytes": 0,
               "drop-short": 0, "drop-not-ipv4": 0, "drop-inner-bad": 0, "drop-write": 0}

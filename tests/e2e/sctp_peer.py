@@ -18,7 +18,12 @@ computed on send and verified on receipt (bad ones are counted and ignored).
       may take it as an ABORT), one longer than --mtu (DF set) fragmentation needed with
       that next-hop MTU. Every ICMP error about SCTP it receives is logged ("icmp ...").
 
+  server  ... --ipv6
+      The same over IPv6 (raw sockets of next header 132; --refuse-port and --mtu are
+      IPv4's only).
+
   client  --to VIP --port 3868 --sport P --bytes N [--hold S] [--corrupt-first]
+      (An IPv6 --to and --src speak SCTP over IPv6.)
       One association: request N bytes, check them against what the seed makes (SHA-256),
       hold the association open S seconds, shut it down. Prints
       "<server name> <bytes> <sha256> ok|BAD". Exit 0 only when every byte matched.
@@ -114,12 +119,28 @@ class Raw:
     DR server's VIP), and the socket bound to that address makes the kernel route it as from
     there (a NAT server's policy routing by source)."""
 
-    def __init__(self):
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_SCTP)
+    def __init__(self, ipv6=False):
+        self.ipv6 = ipv6
+        if ipv6:
+            # An IPv6 raw socket hands over the payload alone: the addresses come from
+            # recvmsg (the source) and IPV6_PKTINFO (the destination).
+            self.s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_SCTP)
+            self.s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        else:
+            self.s = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_SCTP)
         self.senders = {}
         self.bad_crc = 0
 
     def send(self, src, dst, seg):
+        if self.ipv6:
+            out = self.senders.get(src)
+            if out is None:
+                out = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_SCTP)
+                out.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                out.bind((src, 0))
+                self.senders[src] = out
+            out.sendto(seg, (dst, 0))
+            return
         out = self.senders.get(src)
         if out is None:
             out = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_SCTP)
@@ -142,6 +163,17 @@ class Raw:
             left = end - time.monotonic()
             if left <= 0 or not select.select([self.s], [], [], left)[0]:
                 return None
+            if self.ipv6:
+                seg, anc, _flags, addr = self.s.recvmsg(65535, 256)
+                dst = next((socket.inet_ntop(socket.AF_INET6, d[:16]) for lvl, kind, d in anc
+                            if lvl == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO), None)
+                p = parse(seg)
+                if p is None or dst is None:
+                    continue
+                if not p[3]:
+                    self.bad_crc += 1
+                    continue
+                return addr[0], dst, p[0], p[1], p[2], p[4]
             pkt = self.s.recv(65535)
             if on_packet is not None and on_packet(pkt):
                 continue
@@ -234,7 +266,7 @@ class Assoc:
 
 
 def serve(args):
-    raw = Raw()
+    raw = Raw(args.ipv6)
     secret = os.urandom(16)
     ports = {int(p) for p in args.ports.split(",")}
     assocs = {}
@@ -345,7 +377,7 @@ def serve(args):
 
 # ------------------------------------------------------------------------------- client
 def client(args):
-    raw = Raw()
+    raw = Raw(":" in args.to)
     me, vip, vport, sport = args.src, args.to, args.port, args.sport
     my_tag, my_tsn = random.getrandbits(32) | 1, random.getrandbits(31) + 1
 
@@ -473,6 +505,7 @@ def main():
     s.add_argument("--max-seconds", type=float, default=600)
     s.add_argument("--refuse-port", type=int, default=0)
     s.add_argument("--mtu", type=int, default=0)
+    s.add_argument("--ipv6", action="store_true", help="serve SCTP over IPv6 (ICMP parts stay IPv4's)")
     c = sub.add_parser("client")
     c.add_argument("--src", required=True)
     c.add_argument("--to", required=True)

@@ -51,6 +51,20 @@ for rs in rs1 rs2; do
 done
 wait_until 10 eval 'ns_exec rs1 ip link show tunl6 >/dev/null 2>&1 && ns_exec rs2 ip link show tunl6 >/dev/null 2>&1' \
   || die "the IPv6-in-IPv6 decapsulators did not come up"
+# TUN across families (IPVS allows a real server of the other family for TUN): the IPv4 VIP's
+# packets inside IPv6 to the servers' IPv6 addresses (IPv4-in-IPv6), and a third IPv6 VIP's
+# inside IPv4 to their IPv4 addresses (6in4); both decapsulated in user space.
+VIP6_T64=2001:db8:11::102
+for rs in rs1 rs2; do
+  ns_exec "$rs" ip -6 addr add "$VIP6_T64/128" dev lo
+  bg "$rs" "ip4ip6-$rs" python3 "$E2E_DIR/ipip_decap.py" tunl46 --ipv6 --inner-proto 4 --sysctl --max-seconds 600
+  bg "$rs" "ip6ip4-$rs" python3 "$E2E_DIR/ipip_decap.py" tunl64 --inner-proto 41 --max-seconds 600
+done
+decaps_up() {
+  local r t
+  for r in rs1 rs2; do for t in tunl46 tunl64; do ns_exec "$r" ip link show "$t" >/dev/null 2>&1 || return 1; done; done
+}
+wait_until 10 decaps_up || die "the decapsulators across families did not come up"
 start_rvs "$CONFIG"
 rvsadm -A -t "[$VIP6_TUN]:80" -s rr
 rvsadm -a -t "[$VIP6_TUN]:80" -r "[$RS1_6]:80" -i
@@ -58,6 +72,12 @@ rvsadm -a -t "[$VIP6_TUN]:80" -r "[$RS2_6]:80" -i
 rvsadm -A -t "[$VIP6]:80" -s rr
 rvsadm -a -t "[$VIP6]:80" -r "[$RS1_6]:80" -g
 rvsadm -a -t "[$VIP6]:80" -r "[$RS2_6]:80" -g
+rvsadm -A -t "$DIRECT_VIP:80" -s rr
+rvsadm -a -t "$DIRECT_VIP:80" -r "[$RS1_6]:80" -i
+rvsadm -a -t "$DIRECT_VIP:80" -r "[$RS2_6]:80" -i
+rvsadm -A -t "[$VIP6_T64]:80" -s rr
+rvsadm -a -t "[$VIP6_T64]:80" -r "$DIRECT_RS1:80" -i
+rvsadm -a -t "[$VIP6_T64]:80" -r "$DIRECT_RS2:80" -i
 
 case_a_requests_alternate() {
   local out
@@ -95,8 +115,33 @@ case_d_tun6() {
   assert_match "$(rvsadm -Ln)" "\[$RS1_6\]:80 +Tunnel +1 " "listed as Tunnel"
 }
 
+# tun_across NAME URL: four requests alternate over the two servers, the 20 MB intact.
+tun_across() {
+  local name="$1" url="$2" out want got
+  out="$(curl_many c 4 "$url/")"
+  log "$name answers: $(printf '%s' "$out" | tr '\n' ' ')"
+  assert_eq 2 "$(count_lines "$out" rs1)" "$name: rs1 answered two of four requests through the tunnel"
+  assert_eq 2 "$(count_lines "$out" rs2)" "$name: rs2 the other two"
+  want="$(sha256sum <"$(big_file)" | cut -d' ' -f1)"
+  got="$(ns_exec c curl -sS -g --noproxy '*' --max-time 60 "$url/big.bin" | sha256sum | cut -d' ' -f1)"
+  assert_eq "$want" "$got" "$name: the 20 MB download is intact (sha256)"
+}
+
+case_e_ipv4_service_ipv6_servers() {
+  tun_across "IPv4-in-IPv6" "http://$DIRECT_VIP"
+  assert_match "$(rvsadm -Ln)" "\[$RS1_6\]:80 +Tunnel +1 " "the IPv6 real server of the IPv4 service is listed"
+  assert_contains "$(rvsadm -Lnc)" "$DIRECT_CLIENT" "the IPv4 client's connections are listed"
+}
+
+case_f_ipv6_service_ipv4_servers() {
+  tun_across "IPv6-in-IPv4" "http://[$VIP6_T64]"
+  assert_match "$(rvsadm -Ln)" "$DIRECT_RS1:80 +Tunnel +1 " "the IPv4 real server of the IPv6 service is listed"
+}
+
 run_case "a. ten requests by DR over IPv6 alternate between two real servers" case_a_requests_alternate
 run_case "b. a 20 MB download, intact, its reply bypassing the director" case_b_download_bypasses_the_director
 run_case "c. -Ln and -Lnc" case_c_listing
 run_case "d. TUN over IPv6 (IPv6-in-IPv6), decapsulated by the real servers" case_d_tun6
+run_case "e. TUN across families: an IPv4 service's IPv6 real servers (IPv4-in-IPv6)" case_e_ipv4_service_ipv6_servers
+run_case "f. TUN across families: an IPv6 service's IPv4 real servers (6in4)" case_f_ipv6_service_ipv4_servers
 finish

@@ -71,6 +71,35 @@ rvsadm -A -u "[$VIP6]:5354" -s rr
 rvsadm -a -u "[$VIP6]:5354" -r "[$RS1_6]:5354" -m
 rvsadm -A -t "$NAT_VIP:80" -s rr
 rvsadm -a -t "$NAT_VIP:80" -r "$NAT_RS1:80" -m
+# NAT64 (FULLNAT across families): IPv6 clients, an IPv4 real server, an IPv4 local address.
+LADDR4=198.18.1.50
+rvsadm -A -t "[$VIP6]:8082" -s rr
+rvsadm -a -t "[$VIP6]:8082" -r "$NAT_RS1:80" --fullnat
+rvsadm -P -t "[$VIP6]:8082" -z "$LADDR4"
+rvsadm -A -u "[$VIP6]:5355" -s rr
+rvsadm -a -u "[$VIP6]:5355" -r "$NAT_RS2:5353" --fullnat
+# SCTP over IPv6 (tests/e2e/sctp_peer.py: this kernel has no SCTP): NAT66 to rs1's IPv6
+# server, NAT64 to rs2's IPv4 one. A host without SCTP must not answer with an ICMP error.
+SCTP_PEER="$E2E_DIR/sctp_peer.py"
+for ns in c rs1 rs2; do
+  ns_exec "$ns" nft -f - <<'EOF'
+table inet sctplab6 {
+  chain out {
+    type filter hook output priority 0;
+    icmpv6 type parameter-problem counter drop
+    icmp type destination-unreachable icmp code prot-unreachable counter drop
+  }
+}
+EOF
+done
+bg rs1 sctp6-rs1 python3 "$SCTP_PEER" server --name rs1 --ports 3868 --ipv6 --max-seconds 600
+bg rs2 sctp4-rs2 python3 "$SCTP_PEER" server --name rs2 --ports 3868 --max-seconds 600
+wait_until 10 grep -q serving "$LOG_DIR/sctp6-rs1.log" || die "sctp_peer.py server in rs1 did not start"
+wait_until 10 grep -q serving "$LOG_DIR/sctp4-rs2.log" || die "sctp_peer.py server in rs2 did not start"
+rvsadm -A --sctp-service "[$VIP6]:3868" -s rr
+rvsadm -a --sctp-service "[$VIP6]:3868" -r "[$RS1_6]:3868" -m
+rvsadm -A --sctp-service "[$VIP6]:3870" -s rr
+rvsadm -a --sctp-service "[$VIP6]:3870" -r "$NAT_RS2:3868" --fullnat
 
 counter() { rvsadm --counters | awk -v c="$1" '$1 == c {n = $2} END {print n + 0}'; }
 
@@ -176,6 +205,39 @@ except socket.timeout:
   assert_true "rvs translated it" test "$(counter icmp-error-forwarded)" -gt "$before"
 }
 
+case_k_nat64() {
+  local want got l udp
+  assert_eq rs1 "$(ns_curl c -g "http://[$VIP6]:8082/")" "an IPv6 client reaches the IPv4 real server"
+  assert_contains "$(cat "$LOG_DIR/http-rs1-80.log")" "$LADDR4" "rs1 saw the IPv4 local address as its client"
+  want="$(sha256sum <"$(big_file)" | cut -d' ' -f1)"
+  # The IPv4 server's 1500-byte packets grow by 20 bytes as IPv6 and the client's link is 1400:
+  # rvs tells the server "fragmentation needed" with 1380 and the server sends smaller ones.
+  got="$(ns_exec c curl -sS -g --noproxy '*' --max-time 60 "http://[$VIP6]:8082/big.bin" | sha256sum | cut -d' ' -f1)"
+  assert_eq "$want" "$got" "the 20 MB download by NAT64 is intact (sha256)"
+  assert_true "rvs told the IPv4 server the narrower path (fragmentation needed)" \
+    test "$(counter icmp-frag-needed-sent)" -ge 1
+  l="$(rvsadm -Ln)"
+  assert_match "$l" "TCP  \[$VIP6\]:8082 rr" "the IPv6 service is listed"
+  assert_match "$l" "$NAT_RS1:80 +FullNat +1 " "with its IPv4 real server"
+  assert_contains "$(rvsadm -G -t "[$VIP6]:8082")" "$LADDR4" "and its IPv4 local address"
+  udp="$(printf 'ping\n' | ns_exec c timeout 5 socat -t 2 -T 2 - "UDP6:[$VIP6]:5355" 2>/dev/null || true)"
+  assert_eq rs2 "$udp" "a UDP datagram by NAT64 is answered by the IPv4 server"
+  assert_contains "$(rvsadm -Lnc)" "$NAT_RS2:5353" "-Lnc lists the NAT64 connection with its IPv4 real server"
+}
+
+case_l_sctp6() {
+  local big=$((20 * 1024 * 1024)) line
+  line="$(ns_exec c timeout 120 python3 "$SCTP_PEER" client --src "$CLIENT6" --to "$VIP6" --port 3868 \
+    --sport 45000 --bytes "$big" --max-seconds 100 2>&1 | tail -1)"
+  log "NAT66: $line"
+  assert_match "$line" "^rs1 $big [0-9a-f]{64} ok$" "20 MB over an SCTP association by NAT66, checked (SHA-256)"
+  line="$(ns_exec c timeout 120 python3 "$SCTP_PEER" client --src "$CLIENT6" --to "$VIP6" --port 3870 \
+    --sport 45001 --bytes "$big" --max-seconds 100 2>&1 | tail -1)"
+  log "NAT64: $line"
+  assert_match "$line" "^rs2 $big [0-9a-f]{64} ok$" "20 MB over an SCTP association by NAT64 to an IPv4 server"
+  assert_match "$(rvsadm -Ln)" "SCTP  \[$VIP6\]:3868 rr" "the SCTP service over IPv6 is listed"
+}
+
 run_case "a. ten requests over IPv6 alternate between the two IPv6 real servers" case_a_requests_alternate
 run_case "b. a 20 MB download over IPv6 through a narrower link (packet too big), intact" case_b_download_intact
 run_case "c. -Ln and -Lnc list the IPv6 service and connections" case_c_listings
@@ -186,4 +248,6 @@ run_case "g. UDP over IPv6" case_g_udp
 run_case "h. a firewall-mark service over IPv6" case_h_fwmark
 run_case "i. FULLNAT over IPv6 (a local address of the servers' link)" case_i_fullnat
 run_case "j. a real server's ICMPv6 error reaches the client translated" case_j_icmpv6_error_translated
+run_case "k. NAT64: an IPv6 service's IPv4 real server by FULLNAT (TCP, 20 MB, UDP)" case_k_nat64
+run_case "l. SCTP over IPv6: 20 MB by NAT66 and by NAT64 (user-space SCTP peers)" case_l_sctp6
 finish

@@ -2,6 +2,7 @@
 """tests/e2e/udp_frag.py: the peers of test_frag.sh.
 
     udp_frag.py serve ADDR:PORT [ADDR:PORT...] [--max-seconds N]
+        (ADDR may be IPv6, in brackets: [::]:7 serves both families.)
         A UDP echo server on each address: every datagram (up to 65,507 bytes) is sent back
         whole to its sender, from the address it came to (DR and TUN real servers bind the
         VIP itself, so the answer leaves from it).
@@ -33,11 +34,17 @@ import sys
 import time
 
 
+def family(host):
+    """IPv6 for an address with a colon ([::] and 2001:db8::1 alike), else IPv4."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def serve(binds, max_seconds):
     socks = []
     for b in binds:
         host, port = b.rsplit(":", 1)
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        host = host.strip("[]")
+        s = socket.socket(family(host), socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         s.bind((host, int(port)))
         socks.append(s)
@@ -65,7 +72,7 @@ def exchange(s, data):
 
 
 def connected(host, port, src=None):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
     if src:
         s.bind((src, 0))
     s.connect((host, port))

@@ -7,5 +7,6 @@ pub mod gre;
 pub mod gue;
 pub mod nat;
 pub mod nat6;
+pub mod nat64;
 pub mod rewrite;
 pub mod tun;

@@ -8,9 +8,10 @@
 //! one that arrives as 0 is left so, as for IPv4: it was never valid.
 
 use crate::wire::checksum::Delta;
-use crate::wire::ip_protocol::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::wire::ip_protocol::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::wire::ipv6::field;
 use crate::wire::l4::field::{self as l4_field, tcp, udp};
+use crate::wire::sctp;
 
 /// Rewrite the IPv6 packet `pkt` (from its fixed header; its TCP or UDP
 /// header at `l4`): the source address and port to `src`, the destination
@@ -18,6 +19,9 @@ use crate::wire::l4::field::{self as l4_field, tcp, udp};
 /// False, with nothing changed, when the packet is too short to hold the
 /// transport header's fields or is neither TCP nor UDP.
 pub fn rewrite(pkt: &mut [u8], l4: usize, proto: u8, src: Option<(u128, u16)>, dst: Option<(u128, u16)>) -> bool {
+    if proto == IPPROTO_SCTP {
+        return rewrite_sctp(pkt, l4, src, dst);
+    }
     let check_at = match proto {
         IPPROTO_TCP => tcp::CHECKSUM.start,
         IPPROTO_UDP => udp::CHECKSUM.start,
@@ -47,6 +51,26 @@ pub fn rewrite(pkt: &mut [u8], l4: usize, proto: u8, src: Option<(u128, u16)>, d
         c = 0xffff;
     }
     pkt[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    true
+}
+
+/// [`rewrite`] for SCTP: its CRC32c covers no pseudo-header, so the
+/// addresses change alone and the ports with a fresh CRC (it has no
+/// incremental update), as the kernel's sctp_snat/dnat_handler do.
+fn rewrite_sctp(pkt: &mut [u8], l4: usize, src: Option<(u128, u16)>, dst: Option<(u128, u16)>) -> bool {
+    if pkt.len() < field::DST.end || sctp::Packet::parse(&pkt[l4..]).is_err() {
+        return false;
+    }
+    for (at, end) in [(field::SRC.start, src), (field::DST.start, dst)] {
+        if let Some((addr, _)) = end {
+            pkt[at..at + 16].copy_from_slice(&addr.to_be_bytes());
+        }
+    }
+    sctp::set_ports(&mut pkt[l4..], src.map(|e| e.1), dst.map(|e| e.1));
+    if let Ok(mut p) = sctp::Packet::parse(&mut pkt[l4..]) {
+        p.fill_checksum();
+    }
+    pkt[field::HOP_LIMIT] = pkt[field::HOP_LIMIT].saturating_sub(1);
     true
 }
 
