@@ -1,9 +1,8 @@
 //! The endpoint's HTTP server: tiny_http, a small synchronous server crate (maintained under
-//! the tiny-http organisation) that needs no async runtime (rvs has none) and, with its
-//! default features off, brings no TLS stack. One thread of its own serves `GET /metrics`;
-//! each scrape takes a fresh snapshot through the control side, never from a poll loop's
-//! thread.
-
+//! the tiny-http organisation) that needs no async runtime (rvs has none) and, without its
+//! TLS features, brings no TLS stack; the web console uses it too. One thread of its own
+//! serves `GET /metrics`; each scrape takes a fresh snapshot through the control side, never
+//! from a poll loop's thread.
 use super::exposition::CONTENT_TYPE;
 use super::snapshot::Snapshot;
 use crate::admin::exec::DataPlaneQuery;
