@@ -3,6 +3,7 @@
 //! TLS features, brings no TLS stack; the web console uses it too. One thread of its own
 //! serves `GET /metrics`; each scrape takes a fresh snapshot through the control side, never
 //! from a poll loop's thread.
+
 use super::exposition::CONTENT_TYPE;
 use super::snapshot::Snapshot;
 use crate::admin::exec::DataPlaneQuery;
