@@ -14,6 +14,7 @@
 //! | `[sysctl]` | `ipvs/sysctl.rs` |
 //! | `[announce]` | `kernel/announce.rs` |
 //! | `[log]` | `logging/config.rs` |
+//! | `[metrics]` | `metrics/config.rs` |
 //! | `[state]` | here (the daemon's save and restore) |
 //! | `[console]` | `console/config.rs` |
 //!
@@ -33,6 +34,7 @@ use crate::health::config::{service_checks, RawCheck};
 use crate::ipvs::sysctl::RawSysctls;
 use crate::kernel::announce::{AnnounceConfig, RawAnnounce};
 use crate::logging::config::{LogConfig, RawLog};
+use crate::metrics::config::{MetricsConfig, RawMetrics};
 use crate::net::route_config::{parse_routes, parse_routes6, RawRoute};
 use serde::Deserialize;
 use std::net::Ipv4Addr;
@@ -51,6 +53,7 @@ struct RawConfig {
     #[serde(default)]
     dataplane: RawDataplane,
     announce: Option<RawAnnounce>,
+    metrics: Option<RawMetrics>,
     console: Option<RawConsole>,
     #[serde(default, rename = "interface")]
     interfaces: Vec<RawInterface>,
@@ -91,6 +94,8 @@ pub struct Config {
     pub dataplane: DataplaneConfig,
     /// `[announce]`: VIP routes for a BGP daemon; None: no announcements.
     pub announce: Option<AnnounceConfig>,
+    /// `[metrics]`: the Prometheus endpoint; None: no endpoint.
+    pub metrics: Option<MetricsConfig>,
     /// `[console]`: the web console; None: off.
     pub console: Option<ConsoleConfig>,
     pub interfaces: Vec<InterfaceConfig>,
@@ -136,6 +141,7 @@ impl Config {
         }
         let dataplane = DataplaneConfig::parse(&raw.dataplane)?;
         let announce = AnnounceConfig::parse(raw.announce.as_ref())?;
+        let metrics = MetricsConfig::parse(raw.metrics.as_ref())?;
         let console = ConsoleConfig::parse(raw.console.as_ref())?;
         let mut rules = Rules { timeouts: parse_timeouts(raw.timeouts.as_ref())?, ..Rules::default() };
         for (i, m) in raw.marks.iter().enumerate() {
@@ -163,6 +169,7 @@ impl Config {
             proc_dir: admin.proc_dir,
             dataplane,
             announce,
+            metrics,
             console,
             interfaces,
             routes,
@@ -292,6 +299,10 @@ address = "198.18.1.12"
         assert_eq!(e, "dataplane.xdp_program: 'x' is not one of rvs, libxdp");
         let e = Config::parse(&format!("{GOOD}\n[announce]\ntable = 254\n")).unwrap_err();
         assert!(e.starts_with("announce.table: 254"), "{e}");
+        let e = Config::parse(&format!("{GOOD}\n[metrics]\nlisten = \"nowhere\"\n")).unwrap_err();
+        assert!(e.starts_with("metrics.listen: 'nowhere' is not ADDRESS:PORT"), "{e}");
+        let e = Config::parse(&format!("{GOOD}\n[metrics]\nport = 1\n")).unwrap_err();
+        assert!(e.contains("TOML parse error") && e.contains("port"), "{e}");
         let e = Config::parse(&format!("{GOOD}\n[timeouts]\ntcp = 0\n")).unwrap_err();
         assert_eq!(e, format!("timeouts: each must be 1..{MAX_TIMEOUT} seconds"));
         let e = Config::parse(&format!("{GOOD}\n[state]\nsave_on_stop = true\n")).unwrap_err();

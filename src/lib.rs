@@ -28,6 +28,7 @@ pub mod ipvs;
 pub mod ipvsadm;
 pub mod kernel;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod ownership;
 pub mod pipeline;

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("import", 8),
     ("admin", 8),
     ("console", 8),
+    ("metrics", 8),
     ("testkit", 9),
     ("daemon", 9),
 ];

@@ -16,6 +16,16 @@ use std::sync::Mutex;
 /// state (REACHABLE, STALE, INCOMPLETE, FAILED).
 pub type NeighbourRow = (String, String, String, String);
 
+/// One poll loop as the metrics endpoint reads it: its counters by reason (every reason, zeros
+/// too), its AF_XDP sockets' kernel statistics, and its tables' sizes (None if it did not
+/// answer in time).
+#[derive(Debug, Clone, Default)]
+pub struct LoopView {
+    pub counters: Vec<(&'static str, u64)>,
+    pub xsk: Vec<(&'static str, u64)>,
+    pub tables: Option<crate::pipeline::TableSizes>,
+}
+
 /// ipvsadm exits 255 (its -1) when the kernel refuses a change.
 pub const EXIT_REFUSED: i32 = 255;
 
@@ -33,6 +43,11 @@ pub trait DataPlaneQuery: Send + Sync {
     /// How many poll loops count traffic: the rows of /proc/net/ip_vs_stats_percpu.
     fn poll_loops(&self) -> usize {
         1
+    }
+    /// Each poll loop's counters and table sizes, for the metrics endpoint (a data plane
+    /// without loops has none).
+    fn loops(&self) -> Vec<LoopView> {
+        Vec::new()
     }
     /// rvs extension `--announced`: the VIP announcements and why (a data
     /// plane without an announcer has none).

@@ -24,6 +24,8 @@ pub enum Request {
     Capture(Tap, Sender<()>),
     /// The capture ended: drop the tap.
     StopCapture,
+    /// How full the loop's tables are (the metrics endpoint's scrape).
+    Tables(Sender<crate::pipeline::TableSizes>),
 }
 
 /// Frames the pipeline emits besides the one it was handed (ARP, ICMP,
@@ -157,6 +159,9 @@ impl Worker {
                         let _ = ready.send(());
                     }
                     Request::StopCapture => capture = None,
+                    Request::Tables(tx) => {
+                        let _ = tx.send(director.table_sizes());
+                    }
                 }
             }
             let now = super::now_ms();

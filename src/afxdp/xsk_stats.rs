@@ -23,7 +23,7 @@ struct XdpStatistics {
     tx_ring_empty_descs: u64,
 }
 
-const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 6] = [
     "xsk-rx-dropped",
     "xsk-rx-invalid-descs",
     "xsk-tx-invalid-descs",
@@ -76,6 +76,11 @@ impl XskStats {
                 cell.store(v, Relaxed);
             }
         }
+    }
+
+    /// One loop's sums over its sockets, in [`NAMES`] order (zeros for a loop that does not exist).
+    pub fn row(&self, worker: usize) -> SocketStats {
+        self.rows.get(worker).map_or([0; 6], |r| std::array::from_fn(|i| r.0[i].load(Relaxed)))
     }
 
     /// (name, total over every loop) of each non-zero counter.

@@ -205,6 +205,7 @@ mod tests {
             successes: 0,
             last_error: Some("connection refused".into()),
             since: 7,
+            transitions: 1,
         };
         let s = build(&views, &[down], "backup".into(), "", &mut Drains::default(), Instant::now());
         let servers = &s.services[0].servers;

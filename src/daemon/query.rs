@@ -2,7 +2,7 @@
 //! `rvsadm -Lc`, `--counters`, `--neighbours`, `--announced`, `--checks`, `--capture`, and
 //! the reload (SIGHUP, `rvsadm --reload`).
 
-use crate::admin::exec::{DataPlaneQuery, NeighbourRow};
+use crate::admin::exec::{DataPlaneQuery, LoopView, NeighbourRow};
 use crate::admin::protocol::{write_message, Response};
 use crate::afxdp::dataplane_config::DataplaneConfig;
 use crate::afxdp::worker::Request;
@@ -69,6 +69,26 @@ impl DataPlaneQuery for Query {
 
     fn poll_loops(&self) -> usize {
         self.workers.len()
+    }
+
+    /// The counters are read from the loops' own rows (no request); only the table sizes
+    /// are asked of each loop, which answers between two batches.
+    fn loops(&self) -> Vec<LoopView> {
+        use crate::pipeline::Reason;
+        let asked: Vec<_> = (self.workers.iter())
+            .map(|w| {
+                let (tx, rx) = bounded(1);
+                w.send(Request::Tables(tx)).ok().map(|_| rx)
+            })
+            .collect();
+        let xsk_names = crate::afxdp::xsk_stats::NAMES;
+        (asked.into_iter().enumerate())
+            .map(|(id, rx)| LoopView {
+                counters: Reason::ALL.iter().map(|&r| (r.name(), self.shared.counters.get(id, r))).collect(),
+                xsk: xsk_names.iter().copied().zip(self.xsk_stats.row(id)).collect(),
+                tables: rx.and_then(|rx| rx.recv_timeout(Duration::from_secs(2)).ok()),
+            })
+            .collect()
     }
 
     fn counters(&self) -> Vec<(String, u64)> {
@@ -204,6 +224,10 @@ fn restart_notes(new: &Config, running: &Config) -> String {
     if new.announce != running.announce {
         note.push_str(" ([announce] changes need a restart)");
     }
+    // The endpoint is bound once at start, as the admin socket is.
+    if new.metrics != running.metrics {
+        note.push_str(" ([metrics] changes need a restart)");
+    }
     if new.console != running.console {
         note.push_str(" ([console] changes need a restart)");
     }
@@ -229,6 +253,7 @@ fn after_reload(new: Config, running: &Config) -> Config {
             ..running.dataplane.clone()
         },
         announce: running.announce.clone(),
+        metrics: running.metrics.clone(),
         console: running.console.clone(),
         ..new
     }
@@ -269,5 +294,16 @@ mod tests {
         };
         assert!(restart_notes(&tagged(200), &tagged(100)).contains("services applied only"));
         assert_eq!(restart_notes(&tagged(100), &tagged(100)), "");
+
+        // The endpoint stays where it was bound until a restart.
+        let off = config(4, "198.18.0.1/24");
+        let on = Config::parse(&format!(
+            "[metrics]\nlisten = \"127.0.0.1:9521\"\n[dataplane]\ntemplates = 4\n[[interface]]\nname = \"eth0\"\naddresses = [\"198.18.0.1/24\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(restart_notes(&on, &off), " ([metrics] changes need a restart)");
+        let running = after_reload(on.clone(), &off);
+        assert_eq!(running.metrics, None, "no endpoint was started");
+        assert_eq!(restart_notes(&on, &running), " ([metrics] changes need a restart)");
     }
 }

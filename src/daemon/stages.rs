@@ -56,6 +56,7 @@ pub(super) const STAGES: &[Stage] = &[
     Stage { name: "health checks", start: Daemon::start_checks, undo: Daemon::stop_checks },
     Stage { name: "estimator", start: Daemon::start_estimator, undo: Daemon::stop_estimator },
     Stage { name: "proc files", start: Daemon::start_proc_files, undo: Daemon::stop_proc_files },
+    Stage { name: "metrics endpoint", start: Daemon::start_metrics, undo: Daemon::stop_metrics },
     Stage { name: "web console", start: Daemon::start_console, undo: Daemon::stop_console },
     Stage { name: "announcer", start: Daemon::start_announcer, undo: Daemon::withdraw_and_stop_announcer },
 ];
@@ -115,6 +116,7 @@ pub(super) struct Daemon {
     admin: Option<Stoppable>,
     estimator: Option<Stoppable>,
     proc_files: Option<Stoppable>,
+    metrics: Option<Stoppable>,
     console: Option<Stoppable>,
     /// Set once every stage has started: only a stop, not a failed start,
     /// saves the rules (`[state] save_on_stop`).
@@ -148,6 +150,7 @@ impl Daemon {
             admin: None,
             estimator: None,
             proc_files: None,
+            metrics: None,
             console: None,
             running: false,
         }
@@ -583,6 +586,30 @@ impl Daemon {
             if let Some(dir) = &self.cfg.proc_dir {
                 super::proc_files::remove(std::path::Path::new(dir));
             }
+        }
+    }
+
+    /// `[metrics]`: the Prometheus endpoint, bound here so a busy address stops the start.
+    fn start_metrics(&mut self) -> Result<(), String> {
+        let Some(m) = &self.cfg.metrics else { return Ok(()) };
+        let query = self.query.as_ref().ok_or("the metrics endpoint needs the admin socket's view")?;
+        let server = crate::metrics::MetricsServer::bind(m.listen)?;
+        if m.is_loopback() {
+            log::info!("metrics: http://{}/metrics", m.listen);
+        } else {
+            log::warn!(
+                "metrics: http://{}/metrics is beyond loopback: whoever reaches it reads every VIP, real server and counter",
+                m.listen
+            );
+        }
+        let (control, dp): (_, Arc<dyn DataPlaneQuery>) = (self.control.clone(), query.clone());
+        self.metrics = Some(Stoppable::spawn("rvs-metrics", move |s| server.serve(control, dp, s))?);
+        Ok(())
+    }
+
+    fn stop_metrics(&mut self) {
+        if let Some(m) = self.metrics.take() {
+            m.stop();
         }
     }
 

@@ -78,13 +78,23 @@ struct State {
     successes: u32,
     last_error: Option<String>,
     since: Instant,
+    /// UP to DOWN and back, counted since the check started (kept across reloads).
+    transitions: u64,
     /// The weight misc_dynamic set and the rules hold; None: the configured one.
     weight: Option<u32>,
 }
 
 impl State {
     fn new() -> Self {
-        State { up: true, failures: 0, successes: 0, last_error: None, since: Instant::now(), weight: None }
+        State {
+            up: true,
+            failures: 0,
+            successes: 0,
+            last_error: None,
+            since: Instant::now(),
+            transitions: 0,
+            weight: None,
+        }
     }
 }
 
@@ -202,6 +212,7 @@ impl Group {
         if st.up && st.failures >= check.retries.max(1) {
             st.up = false;
             st.since = Instant::now();
+            st.transitions += 1;
             let err = st.last_error.clone().unwrap_or_default();
             log::warn!(service = self.name.as_str(), real_server:% = std::net::SocketAddr::new(dest.addr, dest.port);
                 "check: {} of {} is DOWN ({err})",
@@ -218,6 +229,7 @@ impl Group {
         } else if !st.up && st.successes >= check.rise.max(1) {
             st.up = true;
             st.since = Instant::now();
+            st.transitions += 1;
             st.weight = weight;
             log::info!(service = self.name.as_str(), real_server:% = std::net::SocketAddr::new(dest.addr, dest.port); "check: {} of {} is UP", std::net::SocketAddr::new(dest.addr, dest.port), self.name);
             let what = format!("put {} back", std::net::SocketAddr::new(dest.addr, dest.port));
@@ -451,6 +463,7 @@ impl HealthChecker {
                     successes: st.successes,
                     last_error: st.last_error.clone(),
                     since: st.since.elapsed().as_secs(),
+                    transitions: st.transitions,
                 });
             }
         }

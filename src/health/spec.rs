@@ -91,4 +91,6 @@ pub struct CheckView {
     pub last_error: Option<String>,
     /// Seconds since the last transition.
     pub since: u64,
+    /// How many times it went DOWN or came back UP.
+    pub transitions: u64,
 }

@@ -178,6 +178,11 @@ impl WorkerCounters {
         c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
+    /// One loop's count of `r` (0 for a loop that does not exist).
+    pub fn get(&self, worker: usize, r: Reason) -> u64 {
+        self.lines.get(worker).map_or(0, |l| l.0[r as usize].load(Relaxed))
+    }
+
     pub fn total(&self, r: Reason) -> u64 {
         self.lines.iter().map(|l| l.0[r as usize].load(Relaxed)).sum()
     }

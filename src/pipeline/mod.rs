@@ -100,6 +100,17 @@ impl Transmit for Collect {
     }
 }
 
+/// One loop's tables as they are now, IPv4's then IPv6's in each pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableSizes {
+    pub connections: [usize; 2],
+    pub connections_capacity: [usize; 2],
+    pub templates: [usize; 2],
+    pub templates_capacity: [usize; 2],
+    pub neighbours: [usize; 2],
+    pub neighbours_capacity: [usize; 2],
+}
+
 /// Sizes of one loop's tables.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -517,6 +528,18 @@ impl Director {
 
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// How full this loop's tables are, for the metrics endpoint: a few loads, no walk.
+    pub fn table_sizes(&self) -> TableSizes {
+        TableSizes {
+            connections: [self.conns.len(), self.conns6.len()],
+            connections_capacity: [self.conns.capacity(), self.conns6.capacity()],
+            templates: [self.conns.templates().len(), self.conns6.templates().len()],
+            templates_capacity: [self.conns.templates().capacity(), self.conns6.templates().capacity()],
+            neighbours: [self.neigh.len(), self.neigh6.len()],
+            neighbours_capacity: [self.neigh.capacity(), self.neigh6.capacity()],
+        }
     }
 
     /// Resolved neighbours of this loop: (interface, address, MAC).

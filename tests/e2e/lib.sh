@@ -326,6 +326,21 @@ wait_until() {
     sleep 0.1
   done
 }
+# wait_still SECONDS CMD...: runs CMD every 1.5 s until two readings in a row are equal and
+# prints that reading; returns 1 if it still moved after SECONDS.
+wait_still() {
+  local secs="$1"; shift
+  local a b end=$((SECONDS + secs))
+  a="$("$@")"
+  while :; do
+    sleep 1.5
+    b="$("$@")"
+    [ "$a" = "$b" ] && break
+    [ "$SECONDS" -lt "$end" ] || { warn "$* still moving after $secs s"; return 1; }
+    a="$b"
+  done
+  printf '%s\n' "$b"
+}
 _listening() {   # NS t|u PORT
   local out
   out="$(ns_exec "$1" ss -Hln"$2" "( sport = :$3 )" 2>/dev/null)" || return 1
@@ -456,6 +471,16 @@ udp_ask() {
 
 # count_lines TEXT WORD: how many lines of TEXT are exactly WORD
 count_lines() { printf '%s\n' "$1" | grep -cx -- "$2" || true; }
+
+# metric TEXT NAME [LABELS-REGEX]: in Prometheus text, the value (as an integer) of the first
+# sample of NAME whose labels match, "missing" if none; 1.2e+06 (node_exporter's way) is read.
+metric() {
+  awk -v name="$2" -v lab="${3:-}" '
+    $1 == name || index($1, name "{") == 1 {
+      if (lab == "" || $1 ~ lab) { printf "%.0f\n", $2 + 0; found = 1; exit }
+    }
+    END { if (!found) print "missing" }' <<<"$1"
+}
 # strict_alternation TEXT: no two consecutive lines equal (round robin over two servers).
 strict_alternation() {
   local prev="" line i=0

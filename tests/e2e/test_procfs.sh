@@ -70,17 +70,10 @@ case_b_traffic() {
   assert_eq 15 "$(count_lines "$out" rs1)" "wrr 3:1: requests answered by rs1"
   assert_eq 5 "$(count_lines "$out" rs2)" "wrr 3:1: requests answered by rs2"
   for i in 1 2 3 4; do udp_ask c "$VIP" 5353 "q$i" >/dev/null; done
-  local a b end=$((SECONDS + 15))
-  a="$(listing)"
-  while :; do
-    sleep 1.5
-    b="$(listing)"
-    [ "$a" = "$b" ] && break
-    [ "$SECONDS" -lt "$end" ] || { warn "rvsadm's figures still moving after 15 s"; return 1; }
-    a="$b"
-  done
+  local still
+  still="$(wait_still 15 listing)"
   log "still figures:"
-  sed 's/^/    | /' <<<"$b"
+  sed 's/^/    | /' <<<"$still"
   # The files are rewritten every second: give them one round after the figures stopped.
   sleep 1.2
   log "$PROC_NET/ip_vs_stats:"
@@ -98,15 +91,6 @@ case_b_traffic() {
 # ------------------------------------------------------------------------------------ c
 # node_exporter's ipvs collector over the files equals rvsadm.
 scrape() { ns_curl d "http://127.0.0.1:$NE_PORT/metrics"; }
-# metric TEXT NAME [LABELS-REGEX]: the value (as an integer) of the first sample of NAME
-# whose labels match; node_exporter prints large values as 1.2e+06, which awk reads.
-metric() {
-  awk -v name="$2" -v lab="${3:-}" '
-    $1 == name || index($1, name "{") == 1 {
-      if (lab == "" || $1 ~ lab) { printf "%.0f\n", $2 + 0; found = 1; exit }
-    }
-    END { if (!found) print "missing" }' <<<"$1"
-}
 case_c_node_exporter() {
   bg d node_exporter "$NODE_EXPORTER" --collector.disable-defaults --collector.ipvs \
     --path.procfs="$PROC_ROOT" --web.listen-address="127.0.0.1:$NE_PORT"
