@@ -92,8 +92,9 @@ ns_exec r ping -c 1 -W 2 -q "${DIR_ADDR[b]}" >/dev/null || die "director B does 
 route_via a
 
 # moved_download PORT MAX_TIME OUT: the client fetches /mid.bin from PORT through A; after
-# $SWITCH_AFTER s the router sends the VIP to B; B's entry for the flow one second later goes
-# to OUT.state.  Prints curl's exit status.
+# $SWITCH_AFTER s the router sends the VIP to B; B's entry for the flow, once it has one
+# (polled for up to 3 s: a client in TCP retransmission backoff, as on a loaded machine,
+# reaches B later than a second after the move), goes to OUT.state.  Prints curl's exit status.
 moved_download() {
   local port="$1" max="$2" out="$3" pid rc=0
   route_via a
@@ -102,8 +103,13 @@ moved_download() {
   pid=$!
   sleep "$SWITCH_AFTER"
   route_via b
-  sleep 1
-  conn_state b "$port" >"$out.state"
+  local state="" i
+  for i in $(seq 30); do
+    state="$(conn_state b "$port")"
+    [ -n "$state" ] && break
+    sleep 0.1
+  done
+  printf '%s\n' "$state" >"$out.state"
   wait "$pid" || rc=$?
   printf '%s\n' "$rc"
 }
@@ -186,7 +192,7 @@ case_c_sloppy_completes() {
   assert_eq "$MID_SHA" "$got" "sha256 of the moved download"
   [ -n "$dest_a" ] || { warn "A has no connection for the flow"; return 1; }
   assert_eq "$dest_a" "$dest_b" "B scheduled the flow to A's real server (mh)"
-  assert_eq ESTABLISHED "$(cat "$out.state")" "B's entry, made by a mid-stream ACK, one second after the move"
+  assert_eq ESTABLISHED "$(cat "$out.state")" "B's entry, made by a mid-stream ACK, as soon as it is there"
   assert_eq 0 "$((n1 - n0))" "B dropped nothing of the moved flow"
 }
 
