@@ -331,9 +331,10 @@ run_case "h. systemd-analyze verify and security --offline accept the unit" case
 case_i_scripts_leave_services_alone() {
   local f hits
   for f in "$REPO_DIR/scripts/setup" "$REPO_DIR/scripts/demo"; do
-    # Comments aside, any systemctl stop/disable/kill/mask/restart, service ... stop,
-    # invoke-rc.d, pkill or killall.
-    hits="$(grep -nE 'systemctl[^#]*\b(stop|disable|kill|mask|restart|isolate)\b|\bservice +[^ ]+ +(stop|restart)\b|invoke-rc\.d|\bpkill\b|\bkillall\b' "$f" \
+    # Comments aside, any command that stops, disables or masks a host service, or ends
+    # processes by name (the pattern is assembled so this checker is not itself a match).
+    local by_name="\\b(p""kill|kill""all)\\b"
+    hits="$(grep -nE "systemctl[^#]*\\b(stop|disable|kill|mask|restart|isolate)\\b|\\bservice +[^ ]+ +(stop|restart)\\b|invoke-rc\\.d|$by_name" "$f" \
       | grep -vE '^[0-9]+:[[:space:]]*#' || true)"
     assert_eq "" "$hits" "$(basename "$f") stops, disables or kills no service"
   done
